@@ -1,0 +1,21 @@
+"""Errors the engine raises; the HTTP edge maps them to status codes."""
+
+
+class ImageError(ValueError):
+    """The bytes are not a decodable PNG or JPEG (or declare too many pixels)."""
+
+
+class FaceRefused(Exception):
+    """The image decoded but cannot be judged (no face, ...).
+
+    ``code`` is stable and machine readable; ``message`` is a sentence for people.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ModelInstallError(RuntimeError):
+    """A model file is missing or its checksum differs from the expected one."""
