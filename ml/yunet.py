@@ -1,0 +1,108 @@
+"""YuNet face detector (opencv_zoo 2023mar): letterbox, infer in OpenVINO, decode in numpy.
+
+The decoding follows ``cv2.FaceDetectorYN`` (our test oracle): per stride, a grid of anchors
+with box centre offsets, log-scale sizes, five landmarks and score = sqrt(cls * obj), then
+greedy NMS on integer boxes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import openvino as ov
+
+STRIDES = (8, 16, 32)
+OUTPUT_NAME = re.compile(r"(cls|obj|bbox|kps)_(8|16|32)")
+
+
+def _output_name(port: ov.Output) -> str:
+    """The ONNX name (e.g. ``cls_8``): after conversion it is one of several tensor names."""
+    return next(n for n in port.get_names() if OUTPUT_NAME.fullmatch(n))
+
+
+@dataclass(frozen=True)
+class Face:
+    box: tuple[float, float, float, float]  # x, y, w, h in the caller's image pixels
+    landmarks: tuple[tuple[float, float], ...]  # right eye, left eye, nose, mouth corners
+    score: float
+
+
+class YuNet:
+    def __init__(self, compiled: ov.CompiledModel, score_threshold: float = 0.6,
+                 nms_threshold: float = 0.3, top_k: int = 5000) -> None:
+        self.model = compiled
+        self.request = compiled.create_infer_request()
+        _, _, self.height, self.width = compiled.input(0).shape
+        self.score_threshold = score_threshold
+        self.nms_threshold = nms_threshold
+        self.top_k = top_k
+        self._outputs = {_output_name(o): o for o in compiled.outputs}
+        self._grids = {s: self._grid(s) for s in STRIDES}
+
+    def _grid(self, stride: int) -> np.ndarray:
+        rows, cols = self.height // stride, self.width // stride
+        ys, xs = np.mgrid[0:rows, 0:cols]
+        return np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
+
+    def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """Scale the longer side to the network size and pad right/bottom with zeros."""
+        h, w = image.shape[:2]
+        scale = min(self.width / w, self.height / h)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        canvas = np.zeros((self.height, self.width, 3), np.float32)
+        canvas[:size[1], :size[0]] = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return canvas.transpose(2, 0, 1)[None], scale
+
+    def infer(self, blob: np.ndarray) -> dict[str, np.ndarray]:
+        self.request.infer({0: blob})
+        return {name: self.request.get_tensor(out).data[0] for name, out in self._outputs.items()}
+
+    def decode(self, raw: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes [N,4] (x, y, w, h), landmarks [N,10] and scores [N] in network pixels."""
+        boxes, marks, scores = [], [], []
+        for stride in STRIDES:
+            grid = self._grids[stride]
+            cls = np.clip(raw[f"cls_{stride}"][:, 0], 0, 1)
+            obj = np.clip(raw[f"obj_{stride}"][:, 0], 0, 1)
+            score = np.sqrt(cls * obj)
+            keep = score >= self.score_threshold
+            bbox, kps, cell = raw[f"bbox_{stride}"][keep], raw[f"kps_{stride}"][keep], grid[keep]
+            centre = (cell + bbox[:, :2]) * stride
+            size = np.exp(bbox[:, 2:]) * stride
+            boxes.append(np.concatenate([centre - size / 2, size], axis=1))
+            marks.append((kps.reshape(-1, 5, 2) + cell[:, None, :]).reshape(-1, 10) * stride)
+            scores.append(score[keep])
+        return np.concatenate(boxes), np.concatenate(marks), np.concatenate(scores)
+
+    def nms(self, boxes: np.ndarray, scores: np.ndarray) -> list[int]:
+        """Greedy NMS as cv2.dnn.NMSBoxes does it, on boxes truncated to integers."""
+        rects = boxes.astype(np.int32).astype(np.float64)
+        x1, y1 = rects[:, 0], rects[:, 1]
+        x2, y2 = x1 + rects[:, 2], y1 + rects[:, 3]
+        areas = rects[:, 2] * rects[:, 3]
+        kept: list[int] = []
+        for i in np.argsort(-scores, kind="stable")[: self.top_k]:
+            if kept:
+                k = np.asarray(kept)
+                iw = np.clip(np.minimum(x2[i], x2[k]) - np.maximum(x1[i], x1[k]), 0, None)
+                ih = np.clip(np.minimum(y2[i], y2[k]) - np.maximum(y1[i], y1[k]), 0, None)
+                inter = iw * ih
+                iou = inter / np.maximum(areas[i] + areas[k] - inter, 1e-9)
+                if np.any(iou > self.nms_threshold):
+                    continue
+            kept.append(int(i))
+        return kept
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Faces in ``image`` (any size), best score first, in ``image`` coordinates."""
+        blob, scale = self.preprocess(image)
+        boxes, marks, scores = self.decode(self.infer(blob))
+        return [
+            Face(tuple(float(v) for v in boxes[i] / scale),
+                 tuple(tuple(float(v) for v in p) for p in (marks[i] / scale).reshape(5, 2)),
+                 float(scores[i]))
+            for i in self.nms(boxes, scores)
+        ]
