@@ -1,0 +1,99 @@
+"""The pipeline against the reference verdicts in shared/models/NOTICE.md and the YuNet oracle."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ml.engine import LivenessEngine
+from ml.errors import FaceRefused
+from ml.minifasnet import crop_box
+from tests.ml.conftest import DEV_DATA, MODEL_SOURCE
+
+# NOTICE.md: fused MiniFASNet P(live) from the reference pipeline.
+REFERENCE = [
+    ("live/minivision_1.jpg", 0.9999, True),
+    ("spoof/minivision_2.jpg", 0.229, False),
+    ("spoof/minivision_3.jpg", 0.003, False),
+]
+
+
+@pytest.mark.parametrize(("name", "p_live", "is_live"), REFERENCE)
+def test_reference_verdicts(engine: LivenessEngine, dev_image: Callable[[str], bytes],
+                            name: str, p_live: float, is_live: bool) -> None:
+    verdict = engine.check(dev_image(name))
+    assert (verdict.p_live >= 0.5) is is_live
+    assert verdict.p_live == pytest.approx(p_live, abs=0.05)
+
+
+def test_exif_orientation_is_applied(engine: LivenessEngine,
+                                     dev_image: Callable[[str], bytes]) -> None:
+    # minivision_1 is stored sideways with EXIF Orientation=6; upright it is 480 wide.
+    image = engine.decode(dev_image("live/minivision_1.jpg"))
+    assert image.shape[:2] == (640, 480)
+
+
+def test_verdict_carries_stage_timings(engine: LivenessEngine,
+                                       dev_image: Callable[[str], bytes]) -> None:
+    verdict = engine.check(dev_image("live/minivision_1.jpg"))
+    assert set(verdict.timings_ms) == {"decode", "detect", "classify"}
+    assert 0.6 <= verdict.face_score <= 1.0
+
+
+def test_face_free_image_is_refused(engine: LivenessEngine) -> None:
+    noise = np.random.default_rng(7).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    _, jpeg = cv2.imencode(".jpg", cv2.GaussianBlur(noise, (31, 31), 0))
+    with pytest.raises(FaceRefused) as refused:
+        engine.check(jpeg.tobytes())
+    assert refused.value.code == "no_face"
+
+
+def _dev_images() -> list[Path]:
+    return sorted(p for p in DEV_DATA.glob("*/*") if p.suffix in {".jpg", ".png"})
+
+
+def test_yunet_decoding_matches_opencv_oracle(engine: LivenessEngine) -> None:
+    """Our numpy decoding and NMS give cv2.FaceDetectorYN's faces on the same network input."""
+    detector = engine.detector
+    oracle = cv2.FaceDetectorYN.create(
+        str(MODEL_SOURCE / "yunet/face_detection_yunet_2023mar.onnx"), "",
+        (detector.width, detector.height), detector.score_threshold,
+        detector.nms_threshold, detector.top_k)
+    compared = 0
+    for path in _dev_images():
+        blob, _ = detector.preprocess(engine.decode(path.read_bytes()))
+        _, expected = oracle.detect(blob[0].transpose(1, 2, 0).astype(np.uint8))
+        boxes, marks, scores = detector.decode(detector.infer(blob))
+        keep = detector.nms(boxes, scores)
+        ours = np.concatenate([boxes[keep], marks[keep], scores[keep, None]], axis=1)
+        expected = np.zeros((0, 15)) if expected is None else expected
+        assert ours.shape == expected.shape, path.name
+        np.testing.assert_allclose(ours, expected, atol=0.05, err_msg=path.name)
+        compared += len(keep)
+    assert compared >= 70
+
+
+def test_largest_face_is_judged(engine: LivenessEngine, dev_image: Callable[[str], bytes]) -> None:
+    """Two faces side by side, one at half size: the verdict's box is the large one's."""
+    face = engine.decode(dev_image("live/minivision_1.jpg"))
+    small = cv2.resize(face, None, fx=0.5, fy=0.5)
+    canvas = np.zeros((face.shape[0], face.shape[1] + small.shape[1], 3), np.uint8)
+    canvas[:, :face.shape[1]] = face
+    canvas[:small.shape[0], face.shape[1]:] = small
+    verdict = engine.analyse(canvas)
+    assert verdict.box[0] + verdict.box[2] <= face.shape[1]
+
+
+@pytest.mark.parametrize(("box", "scale", "expected"), [
+    ((100, 100, 50, 50), 2.0, (75, 75, 175, 175)),  # grows about the centre
+    ((0, 0, 50, 50), 2.0, (0, 0, 100, 100)),  # shifted back inside at the top left
+    ((150, 150, 50, 50), 2.0, (99, 99, 199, 199)),  # and at the bottom right (inclusive edge)
+    ((50, 50, 100, 100), 4.0, (0, 0, 199, 199)),  # scale capped by the image size
+])
+def test_crop_box(box: tuple[int, int, int, int], scale: float,
+                  expected: tuple[int, int, int, int]) -> None:
+    assert crop_box(200, 200, box, scale) == expected
