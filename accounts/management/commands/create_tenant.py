@@ -1,0 +1,38 @@
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from accounts.models import HashId, Tenant
+
+
+class Command(BaseCommand):
+    help = "Create a tenant and print its first hash_id (the last line of output)."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("name")
+        parser.add_argument("--limit", type=int, default=None, help="request limit (default: none)")
+        parser.add_argument("--threshold", type=float, default=0.5, help="0..1 (default 0.5)")
+
+    def handle(self, *args: Any, name: str, limit: int | None, threshold: float,
+               **options: Any) -> None:
+        name = name.strip()
+        if Tenant.objects.filter(name=name).exists():
+            raise CommandError(f'Tenant "{name}" already exists; use issue_hash_id for a new key.')
+        if limit is not None and limit < 0:
+            raise CommandError("--limit must be 0 or more.")
+        tenant = Tenant(name=name, request_limit=limit, threshold=threshold)
+        try:
+            tenant.full_clean()
+        except ValidationError as exc:
+            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in
+                                         exc.message_dict.items())) from exc
+        with transaction.atomic():
+            tenant.save()
+            issued = HashId.issue(tenant)
+        limit_text = "unlimited" if limit is None else str(limit)
+        self.stdout.write(f"Created tenant {tenant.name} (limit {limit_text}, "
+                          f"threshold {tenant.threshold}). Its hash_id, shown only now:")
+        self.stdout.write(issued.secret)

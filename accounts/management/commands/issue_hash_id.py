@@ -1,0 +1,22 @@
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import HashId, Tenant
+
+
+class Command(BaseCommand):
+    help = "Issue a new hash_id for a tenant and print it (the last line of output)."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("tenant", help="tenant name")
+
+    def handle(self, *args: Any, tenant: str, **options: Any) -> None:
+        try:
+            record = Tenant.objects.get(name=tenant)
+        except Tenant.DoesNotExist as exc:
+            raise CommandError(f'No tenant named "{tenant}".') from exc
+        issued = HashId.issue(record)
+        self.stdout.write(f"New hash_id for {record.name}, shown only now:")
+        self.stdout.write(issued.secret)

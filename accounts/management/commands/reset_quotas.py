@@ -1,0 +1,26 @@
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts import quota
+from accounts.models import Tenant
+
+
+class Command(BaseCommand):
+    help = "Set requests used back to 0 for all tenants, or for those named with --tenant."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--tenant", action="append", default=[], metavar="NAME",
+                            help="tenant name (repeatable); default: every tenant")
+
+    def handle(self, *args: Any, tenant: list[str], **options: Any) -> None:
+        tenants = Tenant.objects.all()
+        if tenant:
+            missing = sorted(set(tenant) - set(
+                Tenant.objects.filter(name__in=tenant).values_list("name", flat=True)))
+            if missing:
+                raise CommandError(f"No tenant named: {', '.join(missing)}")
+            tenants = tenants.filter(name__in=tenant)
+        count = quota.reset(tenants)
+        self.stdout.write(f"Quota reset for {count} tenant(s).")

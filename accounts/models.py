@@ -1,0 +1,107 @@
+"""Tenants and their credentials (hash_ids). Only a digest of each secret is stored."""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+PREFIX_LENGTH = 8
+
+
+def digest_of(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class Tenant(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    is_active = models.BooleanField(default=True)
+    request_limit = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Blank means unlimited."
+    )
+    requests_used = models.PositiveBigIntegerField(default=0)
+    threshold = models.FloatField(
+        default=0.5,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="is_live = 1 when the liveness score is at least this value.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def remaining(self) -> int | None:
+        if self.request_limit is None:
+            return None
+        return max(self.request_limit - self.requests_used, 0)
+
+
+@dataclass(frozen=True)
+class IssuedHashId:
+    """A freshly created credential: ``secret`` exists only here, never in the database."""
+
+    record: "HashId"
+    secret: str
+
+
+class HashIdQuerySet(models.QuerySet["HashId"]):
+    def active(self) -> "HashIdQuerySet":
+        return self.filter(revoked_at__isnull=True)
+
+
+class HashId(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="hash_ids")
+    prefix = models.CharField(max_length=PREFIX_LENGTH, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = HashIdQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "hash_id"
+        verbose_name_plural = "hash_ids"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.tenant})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+
+    @classmethod
+    def issue(cls, tenant: Tenant) -> IssuedHashId:
+        secret = secrets.token_urlsafe(32)
+        record = cls.objects.create(
+            tenant=tenant, prefix=secret[:PREFIX_LENGTH], digest=digest_of(secret)
+        )
+        return IssuedHashId(record=record, secret=secret)
+
+    @classmethod
+    def tenant_for(cls, secret: str) -> Tenant | None:
+        """The active tenant a live credential belongs to, or None."""
+        digest = digest_of(secret)
+        found = (
+            cls.objects.active()
+            .filter(digest=digest, tenant__is_active=True)
+            .select_related("tenant")
+            .first()
+        )
+        # The index lookup already matched; compare_digest keeps the final check constant-time.
+        if found is None or not hmac.compare_digest(found.digest, digest):
+            return None
+        return found.tenant

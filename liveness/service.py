@@ -1,0 +1,88 @@
+"""One liveness check for an authenticated tenant: image -> quota -> engine -> record."""
+
+import logging
+import time
+
+from django.http import HttpRequest, HttpResponse
+
+from accounts import quota
+from accounts.models import Tenant
+from liveness import responses
+from liveness.images import Base64Error, decode_base64, strip_data_uri
+from liveness.models import LivenessCheck
+from liveness.runtime import get_engine
+from ml.engine import Verdict
+from ml.errors import FaceRefused, ImageError, ModelInstallError
+
+log = logging.getLogger(__name__)
+NOT_A_STRING = "selfie_image must be a base64-encoded string."
+
+
+class Refusal(Exception):
+    """Ends the check early with a ready response."""
+
+    def __init__(self, response: HttpResponse) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def image_bytes(value: object) -> bytes:
+    """The raw image bytes of the selfie_image field."""
+    if value is None or value == "":
+        raise Refusal(responses.error(responses.IMAGE_REQUIRED, 400))
+    if not isinstance(value, str):
+        raise Refusal(responses.error(NOT_A_STRING, 400))
+    encoded = strip_data_uri(value)
+    if not encoded.strip():
+        raise Refusal(responses.error(responses.IMAGE_REQUIRED, 400))
+    try:
+        return decode_base64(encoded)
+    except Base64Error as exc:
+        raise Refusal(responses.error(responses.IMAGE_INVALID, 400)) from exc
+
+
+def analyse(tenant: Tenant, data: bytes) -> Verdict:
+    """Decode, reserve a unit of quota, run the engine; refund when the engine refuses."""
+    try:
+        engine = get_engine()
+    except ModelInstallError as exc:
+        log.error("engine unavailable: %s", exc)
+        raise Refusal(responses.error("Service is not ready, try again later.", 503)) from exc
+    try:
+        image = engine.decode(data)
+    except ImageError as exc:
+        raise Refusal(responses.error(responses.IMAGE_INVALID, 400)) from exc
+    if not quota.reserve(tenant.pk):
+        raise Refusal(responses.message(responses.LIMIT_REACHED, 429))
+    try:
+        return engine.analyse(image)
+    except BaseException:
+        quota.refund(tenant.pk)
+        raise
+
+
+def record(request: HttpRequest, tenant: Tenant, started: float, **outcome: object) -> None:
+    latency_ms = (time.perf_counter() - started) * 1000
+    request_id = getattr(request, "request_id", "")
+    LivenessCheck.objects.create(
+        tenant=tenant, latency_ms=latency_ms, request_id=request_id, **outcome
+    )
+    log.info("check tenant=%s request_id=%s latency_ms=%.1f %s",
+             tenant.pk, request_id, latency_ms, outcome)
+
+
+def check_selfie(request: HttpRequest) -> HttpResponse:
+    """The body of POST /liveness once JSON is parsed and the tenant is authenticated."""
+    started = time.perf_counter()
+    tenant: Tenant = request.tenant  # type: ignore[attr-defined]
+    payload: dict[str, object] = request.payload  # type: ignore[attr-defined]
+    try:
+        verdict = analyse(tenant, image_bytes(payload.get("selfie_image")))
+    except Refusal as refusal:
+        return refusal.response
+    except FaceRefused as exc:
+        record(request, tenant, started, refused_code=exc.code)
+        return responses.error(exc.message, 422, code=exc.code)
+    is_live = verdict.p_live >= tenant.threshold
+    record(request, tenant, started, is_live=is_live, score=verdict.p_live)
+    return responses.success(is_live, verdict.p_live)

@@ -1,0 +1,104 @@
+"""HTTP edge: POST /liveness, GET /status_check, JSON 404/500."""
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_safe
+from django.views.defaults import page_not_found
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework.exceptions import APIException
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from accounts.auth import require_hash_id
+from liveness import responses
+from liveness.http import json_body
+from liveness.runtime import is_ready
+from liveness.serializers import (
+    ErrorSerializer,
+    LivenessRequestSerializer,
+    LivenessResponseSerializer,
+    MessageSerializer,
+    RefusalSerializer,
+)
+from liveness.service import check_selfie
+
+LIVENESS_RESPONSES = {
+    201: LivenessResponseSerializer,
+    400: OpenApiResponse(ErrorSerializer, description="Missing, malformed or corrupt input."),
+    401: OpenApiResponse(MessageSerializer, description="Unknown, revoked or missing hash_id."),
+    405: OpenApiResponse(ErrorSerializer, description="Only POST is allowed."),
+    413: OpenApiResponse(ErrorSerializer, description="Request body too large."),
+    422: OpenApiResponse(RefusalSerializer, description="No usable face in the image."),
+    429: OpenApiResponse(MessageSerializer, description="The tenant's request limit is reached."),
+}
+
+
+class LivenessView(APIView):
+    """POST /liveness. Parsing and errors are ours, so DRF's own formats never leak."""
+
+    authentication_classes: list[type] = []
+    permission_classes: list[type] = []
+    parser_classes: list[type] = []
+    renderer_classes = [JSONRenderer]
+
+    def perform_content_negotiation(
+        self, request: Request, force: bool = False
+    ) -> tuple[BaseRenderer, str]:
+        # Always JSON, whatever the Accept header says (no 406).
+        return JSONRenderer(), JSONRenderer.media_type
+
+    def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = responses.error(f'Method "{request.method}" not allowed.', 405)
+        response["Allow"] = ", ".join(self.allowed_methods)
+        return response
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        if isinstance(exc, APIException):
+            return responses.error(str(exc.detail), exc.status_code)
+        return super().handle_exception(exc)
+
+    @extend_schema(
+        operation_id="liveness_check",
+        summary="Judge whether a selfie shows a live face",
+        description=(
+            "Authenticates `hash_id` first (401), then decodes `selfie_image` (400), reserves "
+            "one unit of quota (429) and runs the engine. A refused image (no face, 422) gives "
+            "its unit back."
+        ),
+        request=LivenessRequestSerializer,
+        responses=LIVENESS_RESPONSES,
+        examples=[
+            OpenApiExample(
+                "Live",
+                value={"liveness_result": {"is_live": 1, "liveness_score": 0.9862353},
+                       "message": "Success"},
+                response_only=True,
+                status_codes=["201"],
+            )
+        ],
+    )
+    @method_decorator(json_body)
+    @method_decorator(require_hash_id)
+    def post(self, request: Request) -> HttpResponse:
+        return check_selfie(request)
+
+
+@require_safe
+def status_check(request: HttpRequest) -> HttpResponse:
+    """200 ``Service is live`` once this process's engine is compiled and warmed, else 503."""
+    if is_ready():
+        return HttpResponse("Service is live", content_type="text/plain")
+    return HttpResponse("Service is starting", status=503, content_type="text/plain")
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith("/admin/"):
+        return page_not_found(request, exception)
+    return JsonResponse({"error": "Not found."}, status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"error": "Internal server error."}, status=500)
