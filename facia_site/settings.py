@@ -127,6 +127,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 # Admin and API docs assets are served by WhiteNoise straight from the installed apps.
 WHITENOISE_USE_FINDERS = True
 
@@ -169,8 +170,11 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(process)d %(name)s %(message)s"},
     },
     "handlers": {
-        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout",
-                   "formatter": "plain"},
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "plain",
+        },
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {"django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False}},

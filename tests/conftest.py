@@ -1,0 +1,65 @@
+"""Shared fixtures: the real engine (loaded once), tenants, and helpers to post selfies."""
+
+import base64
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test.client import Client as DjangoClient
+
+from accounts.models import HashId, Tenant
+from liveness import runtime
+from ml.install import install_models
+
+REPO = Path(__file__).resolve().parents[1]
+DEV_DATA = Path(os.environ.get("FACIA_DEV_DATA", REPO.parent / "shared" / "data" / "dev"))
+LIVE_JPG = DEV_DATA / "live" / "minivision_1.jpg"
+SPOOF_JPG = DEV_DATA / "spoof" / "minivision_3.jpg"
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def data_uri(path: Path) -> str:
+    mime = "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
+    return f"data:{mime};base64,{b64(path.read_bytes())}"
+
+
+@pytest.fixture(scope="session")
+def warm_engine() -> None:
+    """Install the models if needed and load + warm this process's engine once."""
+    install_models(settings.MODEL_SOURCE, settings.MODEL_DIR)
+    runtime.warm()
+
+
+@pytest.fixture
+def make_tenant(db: None) -> Callable[..., tuple[Tenant, str]]:
+    def make(name: str = "acme", **fields: Any) -> tuple[Tenant, str]:
+        tenant = Tenant.objects.create(name=name, **fields)
+        return tenant, HashId.issue(tenant).secret
+
+    return make
+
+
+@pytest.fixture
+def tenant(make_tenant: Callable[..., tuple[Tenant, str]]) -> tuple[Tenant, str]:
+    return make_tenant()
+
+
+Post = Callable[..., Any]
+
+
+@pytest.fixture
+def post_liveness(client: DjangoClient) -> Post:
+    """POST a JSON body (a dict, or raw text/bytes) to /liveness."""
+
+    def post(body: dict[str, Any] | str | bytes, **extra: Any) -> Any:
+        raw = json.dumps(body) if isinstance(body, dict) else body
+        return client.post("/liveness", data=raw, content_type="application/json", **extra)
+
+    return post

@@ -1,0 +1,93 @@
+"""Quota reservation: atomic under concurrency on SQLite and PostgreSQL, refunds never negative."""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from accounts import quota
+from accounts.models import Tenant
+from tests.conftest import REPO
+
+PG_ADMIN_URL = os.environ.get("FACIA_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+def run_race(database_url: str, workers: int = 20, limit: int = 5) -> dict[str, object]:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.quota_race", f"--workers={workers}", f"--limit={limit}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, throw-away PostgreSQL database; skips only when no server answers."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(
+            PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True, connect_timeout=3
+        )
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server answers at {PG_ADMIN_URL}: {exc}")
+    name = f"facia_quota_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_concurrent_reservations_postgresql(postgres_url: str) -> None:
+    outcome = run_race(postgres_url)
+    assert outcome["vendor"] == "postgresql"
+    assert outcome["errors"] == []
+    assert (outcome["reserved"], outcome["refused"], outcome["requests_used"]) == (5, 15, 5)
+
+
+def test_concurrent_reservations_sqlite(tmp_path: Path) -> None:
+    outcome = run_race(f"sqlite:///{tmp_path / 'race.sqlite3'}")
+    assert outcome["vendor"] == "sqlite"
+    assert outcome["errors"] == []
+    assert (outcome["reserved"], outcome["refused"], outcome["requests_used"]) == (5, 15, 5)
+
+
+def test_unlimited_tenant_always_reserves(db: None) -> None:
+    tenant = Tenant.objects.create(name="free")
+    assert all(quota.reserve(tenant.pk) for _ in range(10))
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 10
+
+
+def test_refund_never_goes_below_zero(db: None) -> None:
+    tenant = Tenant.objects.create(name="t", request_limit=1)
+    assert quota.reserve(tenant.pk)
+    assert not quota.reserve(tenant.pk)
+    quota.refund(tenant.pk)
+    quota.refund(tenant.pk)
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 0
+    assert quota.reserve(tenant.pk)
+
+
+def test_reset(db: None) -> None:
+    a = Tenant.objects.create(name="a", requests_used=3)
+    b = Tenant.objects.create(name="b", requests_used=4)
+    assert quota.reset(Tenant.objects.filter(pk=a.pk)) == 1
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert (a.requests_used, b.requests_used) == (0, 4)

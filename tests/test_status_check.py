@@ -1,0 +1,34 @@
+"""GET /status_check: 503 until this process's engine is warmed, then 200 ``Service is live``."""
+
+from typing import Any
+
+import pytest
+
+from liveness import runtime
+
+
+def test_not_ready_before_warm_up(db: None, client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "_holder", runtime.EngineHolder())
+    response = client.get("/status_check")
+    assert response.status_code == 503
+    assert response.content != b"Service is live"
+
+
+def test_live_after_warm_up(db: None, client: Any, warm_engine: None) -> None:
+    response = client.get("/status_check")
+    assert response.status_code == 200
+    assert response.content == b"Service is live"
+    assert response["Content-Type"].startswith("text/plain")
+
+
+def test_warm_up_makes_a_fresh_holder_ready(
+    db: None, client: Any, warm_engine: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "_holder", runtime.EngineHolder())
+    assert client.get("/status_check").status_code == 503
+    runtime.warm()
+    assert client.get("/status_check").status_code == 200
+
+
+def test_post_not_allowed(db: None, client: Any) -> None:
+    assert client.post("/status_check").status_code == 405
