@@ -18,8 +18,11 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 MAX_PIXELS = 40_000_000  # 40 MP: larger than any phone camera; a bigger header is a bomb
 MIN_SIDE = 16  # nothing smaller can hold a face
 
-_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
-            (2, cv2.IMREAD_REDUCED_COLOR_2))
+_REDUCED = (
+    (8, cv2.IMREAD_REDUCED_COLOR_8),
+    (4, cv2.IMREAD_REDUCED_COLOR_4),
+    (2, cv2.IMREAD_REDUCED_COLOR_2),
+)
 # SOF markers that carry frame dimensions (C4 is DHT, C8 is reserved, CC is DAC).
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
@@ -42,11 +45,11 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
         if marker in _SOF_MARKERS:
             if pos + 9 > len(data):
                 break
-            height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
             return width, height
         pos += 2 + length
     raise ImageError("JPEG without a frame header")
@@ -83,7 +86,7 @@ def _decode_flag(kind: str, width: int, height: int, min_long_side: int) -> int:
     return cv2.IMREAD_COLOR  # applies EXIF orientation; grey, alpha and 16-bit become 8-bit BGR
 
 
-def decode_image(data: bytes, min_long_side: int = 1024) -> np.ndarray:
+def decode_image(data: bytes, min_long_side: int = 640) -> np.ndarray:
     """Decode PNG/JPEG bytes to BGR uint8, keeping at least ``min_long_side`` on the longer side
     (when the file has that many)."""
     kind, width, height = probe(data)

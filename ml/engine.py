@@ -19,7 +19,7 @@ from ml.errors import FaceRefused, ModelInstallError
 from ml.install import models_ready
 from ml.minifasnet import MiniFASNet
 from ml.runtime import compile_model, make_core
-from ml.yunet import Face, YuNet
+from ml.yunet import INPUT_SHAPES, Face, YuNet
 
 FACE_SCORE_FLOOR = 0.6
 # (IR name, crop scale) of each classifier; the fused score is the mean of their P(live).
@@ -55,14 +55,22 @@ class LivenessEngine:
     def load(cls, model_dir: Path, threads: int = 1) -> LivenessEngine:
         model_dir = Path(model_dir)
         if not models_ready(model_dir):
-            raise ModelInstallError(f"models are not installed in {model_dir}; "
-                                    "run `manage.py install_models`")
+            raise ModelInstallError(
+                f"models are not installed in {model_dir}; run `manage.py install_models`"
+            )
         cv2.setNumThreads(1)  # decode/resize run on the request's own thread
         core = make_core(model_dir / "cache")
-        detector = YuNet(compile_model(core, model_dir / "yunet.xml", threads),
-                         score_threshold=FACE_SCORE_FLOOR)
-        classifiers = [MiniFASNet(compile_model(core, model_dir / f"{name}.xml", threads), scale)
-                       for name, scale in CLASSIFIERS]
+        detector = YuNet(
+            {
+                shape: compile_model(core, model_dir / "yunet.xml", threads, shape)
+                for shape in INPUT_SHAPES
+            },
+            score_threshold=FACE_SCORE_FLOOR,
+        )
+        classifiers = [
+            MiniFASNet(compile_model(core, model_dir / f"{name}.xml", threads), scale)
+            for name, scale in CLASSIFIERS
+        ]
         return cls(detector, classifiers)
 
     def decode(self, data: bytes) -> np.ndarray:
@@ -95,6 +103,7 @@ class LivenessEngine:
     def warm_up(self) -> None:
         """Run every model once so the first request does not pay for lazy initialisation."""
         image = np.full((480, 640, 3), 128, np.uint8)
-        self.detector.detect(image)
+        for height, width in self.detector.requests:
+            self.detector.detect(cv2.resize(image, (width, height)))
         for classifier in self.classifiers:
             classifier.p_live(image, (270, 190, 100, 100))

@@ -28,8 +28,14 @@ class Report:
         live, spoof = self.arrays()
         apcer, bpcer = metrics.apcer_bpcer(live, spoof, self.threshold)
         eer, eer_threshold = metrics.eer(live, spoof)
-        return {"APCER": apcer, "BPCER": bpcer, "ACER": (apcer + bpcer) / 2,
-                "AUC": metrics.auc(live, spoof), "EER": eer, "EER threshold": eer_threshold}
+        return {
+            "APCER": apcer,
+            "BPCER": bpcer,
+            "ACER": (apcer + bpcer) / 2,
+            "AUC": metrics.auc(live, spoof),
+            "EER": eer,
+            "EER threshold": eer_threshold,
+        }
 
     def format(self) -> str:
         live, spoof = self.arrays()
@@ -39,14 +45,20 @@ class Report:
             f"threshold: {self.threshold:.3f}",
         ]
         lines += [f"{name:<14}{value:.4f}" for name, value in self.figures().items()]
-        lines += [f"refused {label}: {', '.join(names)}"
-                  for label, names in self.refused.items() if names]
+        lines += [
+            f"refused {label}: {', '.join(names)}" for label, names in self.refused.items() if names
+        ]
         return "\n".join(lines)
 
 
 def images_in(folder: Path) -> list[tuple[str, Path]]:
-    found = [(label, path) for label in LABELS if (folder / label).is_dir()
-             for path in sorted((folder / label).iterdir()) if path.suffix.lower() in SUFFIXES]
+    found = [
+        (label, path)
+        for label in LABELS
+        if (folder / label).is_dir()
+        for path in sorted((folder / label).iterdir())
+        if path.suffix.lower() in SUFFIXES
+    ]
     if not found:
         raise FileNotFoundError(f"{folder} has no images under live/ or spoof/")
     return found

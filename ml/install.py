@@ -24,7 +24,6 @@ class ModelFile:
     name: str  # the IR base name in MODEL_DIR
     source: str  # path relative to the source directory
     sha256: str
-    input_shape: tuple[int, ...] | None = None  # fix a static shape at conversion time
 
 
 # Checksums from shared/models/NOTICE.md.
@@ -33,7 +32,6 @@ MODEL_FILES: tuple[ModelFile, ...] = (
         "yunet",
         "yunet/face_detection_yunet_2023mar.onnx",
         "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
-        (1, 3, 320, 320),
     ),
     ModelFile(
         "minifasnet_v2",
@@ -59,8 +57,7 @@ def sha256_of(path: Path) -> str:
 def _expected_manifest() -> dict[str, object]:
     return {
         "openvino": ov.get_version(),
-        "models": {m.name: {"source": m.source, "sha256": m.sha256,
-                            "input_shape": list(m.input_shape or [])} for m in MODEL_FILES},
+        "models": {m.name: {"source": m.source, "sha256": m.sha256} for m in MODEL_FILES},
     }
 
 
@@ -73,8 +70,9 @@ def models_ready(dest: Path) -> bool:
         current = json.loads(manifest.read_text())
     except (OSError, ValueError):
         return False
-    files_there = all((dest / f"{m.name}.{ext}").is_file()
-                      for m in MODEL_FILES for ext in ("xml", "bin"))
+    files_there = all(
+        (dest / f"{m.name}.{ext}").is_file() for m in MODEL_FILES for ext in ("xml", "bin")
+    )
     return files_there and current == _expected_manifest()
 
 
@@ -92,8 +90,6 @@ def _verified_source(source: Path, model: ModelFile) -> Path:
 
 def _convert(path: Path, model: ModelFile, dest: Path) -> None:
     network = ov.Core().read_model(str(path))
-    if model.input_shape:
-        network.reshape(list(model.input_shape))
     ov.save_model(network, str(dest / f"{model.name}.xml"), compress_to_fp16=False)
 
 

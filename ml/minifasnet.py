@@ -10,8 +10,9 @@ SIZE = 80
 LIVE_CLASS = 1
 
 
-def crop_box(width: int, height: int, box: tuple[int, int, int, int],
-             scale: float) -> tuple[int, int, int, int]:
+def crop_box(
+    width: int, height: int, box: tuple[int, int, int, int], scale: float
+) -> tuple[int, int, int, int]:
     """The classifier's crop: the face box grown by ``scale`` about its centre (less if the
     image is too small), shifted back inside the image. Returns inclusive x1, y1, x2, y2."""
     x, y, w, h = box
@@ -39,7 +40,7 @@ class MiniFASNet:
         """80x80 BGR crop as float32 NCHW, pixel values 0..255 (no normalisation)."""
         height, width = image.shape[:2]
         x1, y1, x2, y2 = crop_box(width, height, box, self.scale)
-        crop = cv2.resize(image[y1:y2 + 1, x1:x2 + 1], (SIZE, SIZE))
+        crop = cv2.resize(image[y1 : y2 + 1, x1 : x2 + 1], (SIZE, SIZE))
         return crop.transpose(2, 0, 1)[None].astype(np.float32)
 
     def infer(self, blob: np.ndarray) -> np.ndarray:

@@ -18,6 +18,12 @@ STRIDES = (8, 16, 32)
 OUTPUT_NAME = re.compile(r"(cls|obj|bbox|kps)_(8|16|32)")
 
 
+def _grid(shape: tuple[int, int], stride: int) -> np.ndarray:
+    """Anchor cells (column, row) of one stride's output, in the network's output order."""
+    ys, xs = np.mgrid[0 : shape[0] // stride, 0 : shape[1] // stride]
+    return np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
+
+
 def _output_name(port: ov.Output) -> str:
     """The ONNX name (e.g. ``cls_8``): after conversion it is one of several tensor names."""
     return next(n for n in port.get_names() if OUTPUT_NAME.fullmatch(n))
@@ -30,41 +36,54 @@ class Face:
     score: float
 
 
+# Network input sizes (height, width) compiled per worker: a selfie is letterboxed into the
+# smallest that holds it, so a 4:3 frame does not pay for a square's padding.
+INPUT_SHAPES = ((320, 320), (256, 320), (320, 256), (192, 320), (320, 192))  # multiples of 32
+
+
 class YuNet:
-    def __init__(self, compiled: ov.CompiledModel, score_threshold: float = 0.6,
-                 nms_threshold: float = 0.3, top_k: int = 5000) -> None:
-        self.model = compiled
-        self.request = compiled.create_infer_request()
-        _, _, self.height, self.width = compiled.input(0).shape
+    def __init__(
+        self,
+        compiled: dict[tuple[int, int], ov.CompiledModel],
+        score_threshold: float = 0.6,
+        nms_threshold: float = 0.3,
+        top_k: int = 5000,
+    ) -> None:
+        self.requests = {shape: model.create_infer_request() for shape, model in compiled.items()}
+        self.size = max(max(shape) for shape in compiled)  # longer side of the network input
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.top_k = top_k
-        self._outputs = {_output_name(o): o for o in compiled.outputs}
-        self._grids = {s: self._grid(s) for s in STRIDES}
+        some = next(iter(compiled.values()))
+        self._outputs = {_output_name(o): o for o in some.outputs}
+        self._grids = {(shape, s): _grid(shape, s) for shape in compiled for s in STRIDES}
 
-    def _grid(self, stride: int) -> np.ndarray:
-        rows, cols = self.height // stride, self.width // stride
-        ys, xs = np.mgrid[0:rows, 0:cols]
-        return np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
+    def input_shape(self, width: int, height: int) -> tuple[int, int]:
+        """The smallest compiled (height, width) that holds a ``width`` x ``height`` image."""
+        fitting = [s for s in self.requests if s[0] >= height and s[1] >= width]
+        return min(fitting, key=lambda s: s[0] * s[1])
 
     def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """Scale the longer side to the network size and pad right/bottom with zeros."""
         h, w = image.shape[:2]
-        scale = min(self.width / w, self.height / h)
+        scale = self.size / max(w, h)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        canvas = np.zeros((self.height, self.width, 3), np.float32)
-        canvas[:size[1], :size[0]] = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        return canvas.transpose(2, 0, 1)[None], scale
+        canvas = np.zeros((*self.input_shape(*size), 3), np.uint8)
+        canvas[: size[1], : size[0]] = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(canvas.transpose(2, 0, 1)[None], np.float32), scale
 
     def infer(self, blob: np.ndarray) -> dict[str, np.ndarray]:
-        self.request.infer({0: blob})
-        return {name: self.request.get_tensor(out).data[0] for name, out in self._outputs.items()}
+        request = self.requests[blob.shape[2:]]
+        request.infer({0: blob}, share_inputs=True, share_outputs=True)
+        return {name: request.get_tensor(out).data[0] for name, out in self._outputs.items()}
 
-    def decode(self, raw: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def decode(
+        self, raw: dict[str, np.ndarray], shape: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes [N,4] (x, y, w, h), landmarks [N,10] and scores [N] in network pixels."""
         boxes, marks, scores = [], [], []
         for stride in STRIDES:
-            grid = self._grids[stride]
+            grid = self._grids[shape, stride]
             cls = np.clip(raw[f"cls_{stride}"][:, 0], 0, 1)
             obj = np.clip(raw[f"obj_{stride}"][:, 0], 0, 1)
             score = np.sqrt(cls * obj)
@@ -99,10 +118,12 @@ class YuNet:
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in ``image`` (any size), best score first, in ``image`` coordinates."""
         blob, scale = self.preprocess(image)
-        boxes, marks, scores = self.decode(self.infer(blob))
+        boxes, marks, scores = self.decode(self.infer(blob), blob.shape[2:])
         return [
-            Face(tuple(float(v) for v in boxes[i] / scale),
-                 tuple(tuple(float(v) for v in p) for p in (marks[i] / scale).reshape(5, 2)),
-                 float(scores[i]))
+            Face(
+                tuple(float(v) for v in boxes[i] / scale),
+                tuple(tuple(float(v) for v in p) for p in (marks[i] / scale).reshape(5, 2)),
+                float(scores[i]),
+            )
             for i in self.nms(boxes, scores)
         ]

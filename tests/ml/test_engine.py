@@ -23,22 +23,29 @@ REFERENCE = [
 
 
 @pytest.mark.parametrize(("name", "p_live", "is_live"), REFERENCE)
-def test_reference_verdicts(engine: LivenessEngine, dev_image: Callable[[str], bytes],
-                            name: str, p_live: float, is_live: bool) -> None:
+def test_reference_verdicts(
+    engine: LivenessEngine,
+    dev_image: Callable[[str], bytes],
+    name: str,
+    p_live: float,
+    is_live: bool,
+) -> None:
     verdict = engine.check(dev_image(name))
     assert (verdict.p_live >= 0.5) is is_live
     assert verdict.p_live == pytest.approx(p_live, abs=0.05)
 
 
-def test_exif_orientation_is_applied(engine: LivenessEngine,
-                                     dev_image: Callable[[str], bytes]) -> None:
+def test_exif_orientation_is_applied(
+    engine: LivenessEngine, dev_image: Callable[[str], bytes]
+) -> None:
     # minivision_1 is stored sideways with EXIF Orientation=6; upright it is 480 wide.
     image = engine.decode(dev_image("live/minivision_1.jpg"))
     assert image.shape[:2] == (640, 480)
 
 
-def test_verdict_carries_stage_timings(engine: LivenessEngine,
-                                       dev_image: Callable[[str], bytes]) -> None:
+def test_verdict_carries_stage_timings(
+    engine: LivenessEngine, dev_image: Callable[[str], bytes]
+) -> None:
     verdict = engine.check(dev_image("live/minivision_1.jpg"))
     assert set(verdict.timings_ms) == {"decode", "detect", "classify"}
     assert 0.6 <= verdict.face_score <= 1.0
@@ -60,14 +67,20 @@ def test_yunet_decoding_matches_opencv_oracle(engine: LivenessEngine) -> None:
     """Our numpy decoding and NMS give cv2.FaceDetectorYN's faces on the same network input."""
     detector = engine.detector
     oracle = cv2.FaceDetectorYN.create(
-        str(MODEL_SOURCE / "yunet/face_detection_yunet_2023mar.onnx"), "",
-        (detector.width, detector.height), detector.score_threshold,
-        detector.nms_threshold, detector.top_k)
-    compared = 0
+        str(MODEL_SOURCE / "yunet/face_detection_yunet_2023mar.onnx"),
+        "",
+        (detector.size, detector.size),
+        detector.score_threshold,
+        detector.nms_threshold,
+        detector.top_k,
+    )
+    compared, shapes = 0, set()
     for path in _dev_images():
         blob, _ = detector.preprocess(engine.decode(path.read_bytes()))
+        shapes.add(blob.shape[2:])
+        oracle.setInputSize((blob.shape[3], blob.shape[2]))
         _, expected = oracle.detect(blob[0].transpose(1, 2, 0).astype(np.uint8))
-        boxes, marks, scores = detector.decode(detector.infer(blob))
+        boxes, marks, scores = detector.decode(detector.infer(blob), blob.shape[2:])
         keep = detector.nms(boxes, scores)
         ours = np.concatenate([boxes[keep], marks[keep], scores[keep, None]], axis=1)
         expected = np.zeros((0, 15)) if expected is None else expected
@@ -75,6 +88,7 @@ def test_yunet_decoding_matches_opencv_oracle(engine: LivenessEngine) -> None:
         np.testing.assert_allclose(ours, expected, atol=0.05, err_msg=path.name)
         compared += len(keep)
     assert compared >= 70
+    assert len(shapes) >= 3  # square, landscape and portrait inputs all exercised
 
 
 def test_largest_face_is_judged(engine: LivenessEngine, dev_image: Callable[[str], bytes]) -> None:
@@ -82,18 +96,22 @@ def test_largest_face_is_judged(engine: LivenessEngine, dev_image: Callable[[str
     face = engine.decode(dev_image("live/minivision_1.jpg"))
     small = cv2.resize(face, None, fx=0.5, fy=0.5)
     canvas = np.zeros((face.shape[0], face.shape[1] + small.shape[1], 3), np.uint8)
-    canvas[:, :face.shape[1]] = face
-    canvas[:small.shape[0], face.shape[1]:] = small
+    canvas[:, : face.shape[1]] = face
+    canvas[: small.shape[0], face.shape[1] :] = small
     verdict = engine.analyse(canvas)
     assert verdict.box[0] + verdict.box[2] <= face.shape[1]
 
 
-@pytest.mark.parametrize(("box", "scale", "expected"), [
-    ((100, 100, 50, 50), 2.0, (75, 75, 175, 175)),  # grows about the centre
-    ((0, 0, 50, 50), 2.0, (0, 0, 100, 100)),  # shifted back inside at the top left
-    ((150, 150, 50, 50), 2.0, (99, 99, 199, 199)),  # and at the bottom right (inclusive edge)
-    ((50, 50, 100, 100), 4.0, (0, 0, 199, 199)),  # scale capped by the image size
-])
-def test_crop_box(box: tuple[int, int, int, int], scale: float,
-                  expected: tuple[int, int, int, int]) -> None:
+@pytest.mark.parametrize(
+    ("box", "scale", "expected"),
+    [
+        ((100, 100, 50, 50), 2.0, (75, 75, 175, 175)),  # grows about the centre
+        ((0, 0, 50, 50), 2.0, (0, 0, 100, 100)),  # shifted back inside at the top left
+        ((150, 150, 50, 50), 2.0, (99, 99, 199, 199)),  # and at the bottom right (inclusive edge)
+        ((50, 50, 100, 100), 4.0, (0, 0, 199, 199)),  # scale capped by the image size
+    ],
+)
+def test_crop_box(
+    box: tuple[int, int, int, int], scale: float, expected: tuple[int, int, int, int]
+) -> None:
     assert crop_box(200, 200, box, scale) == expected

@@ -1,0 +1,43 @@
+"""Benchmark inputs: the seed's kind of selfie (640x480 JPEG) and a large phone photo,
+generated from a dev image at run time (never stored in the repo)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEV_DATA = Path(os.environ.get("FACIA_DEV_DATA", REPO.parent / "shared" / "data" / "dev"))
+SOURCE = "live/minivision_5.jpg"  # a full camera frame, upright, 1617x2160
+
+
+def selfie_jpeg(width: int, height: int, quality: int = 90) -> bytes:
+    """A camera-like JPEG of ``width`` x ``height`` with a real face in it."""
+    image = cv2.imread(str(DEV_DATA / SOURCE))
+    image = cv2.resize(
+        image,
+        (width, height),
+        interpolation=cv2.INTER_AREA if width < image.shape[1] else cv2.INTER_CUBIC,
+    )
+    if width * height > 4_000_000:  # sensor noise, so the file has a phone photo's size
+        noise = np.random.default_rng(0).normal(0, 6, image.shape)
+        image = np.clip(image + noise, 0, 255).astype(np.uint8)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return data.tobytes()
+
+
+def seed_body(jpeg: bytes, hash_id: str) -> bytes:
+    """The JSON the seed's test script sends: a data URI with the MIME type."""
+    uri = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+    return json.dumps({"hash_id": hash_id, "selfie_image": uri}).encode()
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    return int(width), int(height)
