@@ -15,7 +15,8 @@ graceful_timeout = 30
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-# Large base64 bodies: keep the request line/header limits default, nothing else to tune yet.
+# The control socket lives at one fixed path per user; several servers on a box would clash.
+control_socket_disable = True
 
 
 def post_fork(server, worker) -> None:  # noqa: ANN001 - gunicorn's hook signature

@@ -6,8 +6,15 @@ from liveness.models import LivenessCheck
 
 @admin.register(LivenessCheck)
 class LivenessCheckAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "tenant", "is_live", "score", "refused_code", "latency_ms",
-                    "request_id")
+    list_display = (
+        "created_at",
+        "tenant",
+        "is_live",
+        "score",
+        "refused_code",
+        "latency_ms",
+        "request_id",
+    )
     list_filter = ("is_live", "refused_code", "tenant")
     search_fields = ("request_id", "tenant__name")
     date_hierarchy = "created_at"

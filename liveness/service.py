@@ -67,8 +67,14 @@ def record(request: HttpRequest, tenant: Tenant, started: float, **outcome: obje
     LivenessCheck.objects.create(
         tenant=tenant, latency_ms=latency_ms, request_id=request_id, **outcome
     )
-    log.info("check tenant=%s request_id=%s latency_ms=%.1f %s",
-             tenant.pk, request_id, latency_ms, outcome)
+    details = " ".join(f"{key}={value}" for key, value in outcome.items())
+    log.info(
+        "check tenant=%s request_id=%s latency_ms=%.1f %s",
+        tenant.pk,
+        request_id,
+        latency_ms,
+        details,
+    )
 
 
 def check_selfie(request: HttpRequest) -> HttpResponse:

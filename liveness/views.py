@@ -68,13 +68,15 @@ class LivenessView(APIView):
             "one unit of quota (429) and runs the engine. A refused image (no face, 422) gives "
             "its unit back."
         ),
-        request=LivenessRequestSerializer,
+        request={"application/json": LivenessRequestSerializer},
         responses=LIVENESS_RESPONSES,
         examples=[
             OpenApiExample(
                 "Live",
-                value={"liveness_result": {"is_live": 1, "liveness_score": 0.9862353},
-                       "message": "Success"},
+                value={
+                    "liveness_result": {"is_live": 1, "liveness_score": 0.9862353},
+                    "message": "Success",
+                },
                 response_only=True,
                 status_codes=["201"],
             )

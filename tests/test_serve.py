@@ -1,0 +1,123 @@
+"""The real server: gunicorn with the post_fork warm-up, then the seed guide's own client flow."""
+
+import base64
+import mimetypes
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout
+
+
+def wait_live(base: str, timeout: float = 90.0) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            response = requests.get(f"{base}/status_check", timeout=2)
+            if response.status_code == 200:
+                assert response.text == "Service is live"
+                return time.monotonic() - start
+        except requests.RequestException:
+            pass  # not accepting yet, or workers still compiling
+        time.sleep(0.2)
+    raise AssertionError("server never became live")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """gunicorn on a free port with its own SQLite database and a fresh tenant."""
+    work = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+    }
+    manage(env, "migrate", "-v0")
+    hash_id = manage(env, "create_tenant", "seed-client", "--limit", "3").strip().splitlines()[-1]
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    log = (work / "gunicorn.log").open("w")
+    process = subprocess.Popen(
+        [str(gunicorn), "-c", "facia_site/gunicorn.conf.py", "facia_site.wsgi"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_live(base)
+        yield base, hash_id
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def encode_image_with_mime(image_path: Path) -> str:
+    """As in the seed guide's testing script."""
+    mime_type, _ = mimetypes.guess_type(str(image_path))
+    with open(image_path, "rb") as img_file:
+        return f"data:{mime_type};base64,{base64.b64encode(img_file.read()).decode('utf-8')}"
+
+
+def test_seed_client_flow(server: tuple[str, str]) -> None:
+    base, hash_id = server
+    verdicts = []
+    for path in (LIVE_JPG, SPOOF_JPG):
+        json_data = {"hash_id": hash_id, "selfie_image": encode_image_with_mime(path)}
+        r = requests.post(f"{base}/liveness", json=json_data, timeout=30)
+        assert r.status_code == 201
+        assert r.headers["X-Request-ID"]
+        verdicts.append(r.json()["liveness_result"]["is_live"])
+    assert verdicts == [1, 0]
+
+
+def test_wrong_hash_id_and_limit(server: tuple[str, str]) -> None:
+    base, hash_id = server
+    body = {"hash_id": "wrong", "selfie_image": encode_image_with_mime(LIVE_JPG)}
+    r = requests.post(f"{base}/liveness", json=body, timeout=30)
+    assert (r.status_code, r.json()) == (401, {"message": "Invalid credentials"})
+    body["hash_id"] = hash_id
+    statuses = [
+        requests.post(f"{base}/liveness", json=body, timeout=30).status_code for _ in range(2)
+    ]
+    assert statuses == [201, 429]
+
+
+def test_admin_and_docs_static_are_served(server: tuple[str, str]) -> None:
+    base, _ = server
+    assert requests.get(f"{base}/admin/login/", timeout=10).status_code == 200
+    assert requests.get(f"{base}/static/admin/css/base.css", timeout=10).status_code == 200
+    assert requests.get(f"{base}/api/docs/", timeout=10).status_code == 200
