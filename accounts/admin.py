@@ -33,14 +33,27 @@ class HashIdInline(admin.TabularInline):
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     list_display = (
-        "name", "is_active", "request_limit", "requests_used", "remaining_quota",
-        "threshold", "active_hash_ids", "created_at",
+        "name",
+        "is_active",
+        "request_limit",
+        "requests_used",
+        "remaining_quota",
+        "threshold",
+        "active_hash_ids",
+        "created_at",
     )
     list_filter = ("is_active",)
     search_fields = ("name",)
     readonly_fields = ("requests_used", "created_at", "updated_at")
-    fields = ("name", "is_active", "request_limit", "requests_used", "threshold",
-              "created_at", "updated_at")
+    fields = (
+        "name",
+        "is_active",
+        "request_limit",
+        "requests_used",
+        "threshold",
+        "created_at",
+        "updated_at",
+    )
     inlines = [HashIdInline]
     actions = ["issue_hash_id", "reset_quota"]
 

@@ -16,8 +16,9 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=None, help="request limit (default: none)")
         parser.add_argument("--threshold", type=float, default=0.5, help="0..1 (default 0.5)")
 
-    def handle(self, *args: Any, name: str, limit: int | None, threshold: float,
-               **options: Any) -> None:
+    def handle(
+        self, *args: Any, name: str, limit: int | None, threshold: float, **options: Any
+    ) -> None:
         name = name.strip()
         if Tenant.objects.filter(name=name).exists():
             raise CommandError(f'Tenant "{name}" already exists; use issue_hash_id for a new key.')
@@ -27,12 +28,15 @@ class Command(BaseCommand):
         try:
             tenant.full_clean()
         except ValidationError as exc:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in
-                                         exc.message_dict.items())) from exc
+            raise CommandError(
+                "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            ) from exc
         with transaction.atomic():
             tenant.save()
             issued = HashId.issue(tenant)
         limit_text = "unlimited" if limit is None else str(limit)
-        self.stdout.write(f"Created tenant {tenant.name} (limit {limit_text}, "
-                          f"threshold {tenant.threshold}). Its hash_id, shown only now:")
+        self.stdout.write(
+            f"Created tenant {tenant.name} (limit {limit_text}, "
+            f"threshold {tenant.threshold}). Its hash_id, shown only now:"
+        )
         self.stdout.write(issued.secret)

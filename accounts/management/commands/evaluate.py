@@ -15,9 +15,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("folder", type=Path)
-        parser.add_argument("--threshold", type=float,
-                            default=settings.LIVENESS_DEFAULT_THRESHOLD,
-                            help="is_live threshold (default 0.5)")
+        parser.add_argument(
+            "--threshold",
+            type=float,
+            default=settings.LIVENESS_DEFAULT_THRESHOLD,
+            help="is_live threshold (default 0.5)",
+        )
 
     def handle(self, *args: Any, folder: Path, threshold: float, **options: Any) -> None:
         if not 0.0 <= threshold <= 1.0:

@@ -13,10 +13,15 @@ class Command(BaseCommand):
     help = "Verify and install the model files into MODEL_DIR (does nothing when up to date)."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--source", type=Path, default=None,
-                            help="folder holding the model files (default: MODEL_SOURCE)")
-        parser.add_argument("--dest", type=Path, default=None,
-                            help="install folder (default: MODEL_DIR)")
+        parser.add_argument(
+            "--source",
+            type=Path,
+            default=None,
+            help="folder holding the model files (default: MODEL_SOURCE)",
+        )
+        parser.add_argument(
+            "--dest", type=Path, default=None, help="install folder (default: MODEL_DIR)"
+        )
 
     def handle(self, *args: Any, source: Path | None, dest: Path | None, **options: Any) -> None:
         source = source or settings.MODEL_SOURCE

@@ -11,14 +11,21 @@ class Command(BaseCommand):
     help = "Set requests used back to 0 for all tenants, or for those named with --tenant."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--tenant", action="append", default=[], metavar="NAME",
-                            help="tenant name (repeatable); default: every tenant")
+        parser.add_argument(
+            "--tenant",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="tenant name (repeatable); default: every tenant",
+        )
 
     def handle(self, *args: Any, tenant: list[str], **options: Any) -> None:
         tenants = Tenant.objects.all()
         if tenant:
-            missing = sorted(set(tenant) - set(
-                Tenant.objects.filter(name__in=tenant).values_list("name", flat=True)))
+            missing = sorted(
+                set(tenant)
+                - set(Tenant.objects.filter(name__in=tenant).values_list("name", flat=True))
+            )
             if missing:
                 raise CommandError(f"No tenant named: {', '.join(missing)}")
             tenants = tenants.filter(name__in=tenant)
