@@ -1,6 +1,7 @@
 """Gunicorn configuration: one engine per worker, compiled after fork, one thread each."""
 
 import os
+from typing import Any
 
 # Pin native thread pools before numpy / OpenCV / OpenVINO are imported anywhere.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
@@ -19,7 +20,7 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 control_socket_disable = True
 
 
-def post_fork(server, worker) -> None:  # noqa: ANN001 - gunicorn's hook signature
+def post_fork(server: Any, worker: Any) -> None:
     """Compile and warm the engine in each worker, after fork (OpenVINO is not fork-safe)."""
     import django
 
