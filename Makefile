@@ -38,8 +38,8 @@ test: setup-dev
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.stamp-dev
-	$(BIN)/ruff check facia_site accounts liveness ml tests manage.py
-	$(BIN)/ruff format --check facia_site accounts liveness ml tests manage.py
+	$(BIN)/ruff check facia_site accounts liveness ml bench tests manage.py
+	$(BIN)/ruff format --check facia_site accounts liveness ml bench tests manage.py
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache .ruff_cache

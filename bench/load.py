@@ -1,0 +1,243 @@
+"""HTTP load test against a locally started server, reported in the seed's own shape.
+
+Starts gunicorn through the same config as `make serve` on a spare port with its own SQLite
+database, creates a tenant, and drives it with `hey` (Debian's HTTP load generator) posting
+the seed's request body. Loopback only; bounded by the request count.
+
+    python -m bench.load [--size 640x480] [--concurrency 8] [--requests 501]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.images import REPO, parse_size, seed_body, selfie_jpeg
+
+
+@dataclass
+class Result:
+    durations_s: list[float]
+    statuses: list[int]
+    wall_s: float
+    body_bytes: int
+    response_bytes: int
+
+    @property
+    def successes(self) -> int:
+        return sum(s == 201 for s in self.statuses)
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout
+
+
+def wait_live(url: str, timeout_s: float = 60) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout_s:
+        try:
+            with urllib.request.urlopen(url + "/status_check", timeout=1) as reply:
+                if reply.status == 200:
+                    return time.perf_counter() - start
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"{url} did not become live in {timeout_s} s")
+
+
+@contextmanager
+def server(env: dict[str, str], port: int) -> Iterator[tuple[subprocess.Popen, float]]:
+    """A gunicorn started like `make serve`; yields it and its time to a live status_check."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "-c",
+            "facia_site/gunicorn.conf.py",
+            "facia_site.wsgi",
+        ],
+        cwd=REPO,
+        env={**env, "PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_live(f"http://127.0.0.1:{port}")
+        yield proc, time.perf_counter() - started
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def worker_rss_mb(master_pid: int) -> list[float]:
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    sizes = []
+    for pid in children:
+        status = Path(f"/proc/{pid}/status").read_text()
+        kb = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
+        sizes.append(int(kb) / 1024)
+    return sizes
+
+
+def run_hey(url: str, body: Path, requests: int, concurrency: int) -> tuple[list[list[str]], float]:
+    start = time.perf_counter()
+    done = subprocess.run(
+        [
+            "hey",
+            "-n",
+            str(requests),
+            "-c",
+            str(concurrency),
+            "-m",
+            "POST",
+            "-T",
+            "application/json",
+            "-D",
+            str(body),
+            "-o",
+            "csv",
+            "-t",
+            "60",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    rows = list(csv.reader(io.StringIO(done.stdout)))
+    return rows[1:], time.perf_counter() - start
+
+
+def one_response_size(url: str, body: bytes) -> int:
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        return len(reply.read()) + sum(len(k) + len(v) + 4 for k, v in reply.headers.items())
+
+
+def load(url: str, body: bytes, requests: int, concurrency: int, workdir: Path) -> Result:
+    path = workdir / "body.json"
+    path.write_bytes(body)
+    rows, wall = run_hey(url, path, requests, concurrency)
+    # hey's CSV: response-time, DNS+dialup, DNS, Request-write, Response-delay, Response-read,
+    # status-code, offset.
+    return Result(
+        [float(r[0]) for r in rows],
+        [int(r[6]) for r in rows],
+        wall,
+        len(body),
+        one_response_size(url, body),
+    )
+
+
+def pct(ordered: list[float], p: float) -> float:
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def fmt_s(seconds: float) -> str:
+    return f"{seconds * 1000:.2f}ms" if seconds < 1 else f"{seconds:.2f}s"
+
+
+def report(result: Result, title: str) -> float:
+    n, ok = len(result.statuses), result.successes
+    ordered = sorted(result.durations_s)
+    rps = n / result.wall_s
+    print(f"\n### {title}\n\n| Metric | Value |\n|---|---|")
+    for name, value in [
+        ("Total Requests Made", n),
+        ("Total Success", ok),
+        ("Total Failures", n - ok),
+        ("Success Rate", f"{100 * ok / n:.2f}%"),
+        ("Error Rate", f"{100 * (n - ok) / n:.2f}%"),
+        ("Total Data Received", f"{n * result.response_bytes / 1e3:.0f} kB"),
+        ("Total Data Sent", f"{n * result.body_bytes / 1e6:.1f} MB"),
+        ("Total Duration", f"{result.wall_s:.2f}s"),
+        ("Requests per Minute", f"{rps * 60:.0f} req/min"),
+        ("Average Requests per Second", f"{rps:.2f} req/sec"),
+    ]:
+        print(f"| {name} | {value} |")
+    print("\n| Request Duration | Value |\n|---|---|")
+    for name, value in [
+        ("Average Duration", statistics.fmean(ordered)),
+        ("Minimum Duration", ordered[0]),
+        ("Median Duration", statistics.median(ordered)),
+        ("Maximum Duration", ordered[-1]),
+        ("90th Percentile", pct(ordered, 90)),
+        ("95th Percentile", pct(ordered, 95)),
+    ]:
+        print(f"| {name} | {fmt_s(value)} |")
+    statuses = {s: result.statuses.count(s) for s in sorted(set(result.statuses))}
+    print(f"\nstatus codes: {statuses}")
+    return rps
+
+
+def bench_env(workdir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
+    env["LOG_LEVEL"] = "warning"
+    return env
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", default="640x480", help="selfie JPEG size WxH")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=501)
+    parser.add_argument("--port", type=int, default=5091)
+    parser.add_argument(
+        "--pipeline-ms",
+        type=float,
+        default=None,
+        help="bare pipeline median ms per image, for the ratio",
+    )
+    args = parser.parse_args(argv)
+    if shutil.which("hey") is None:
+        sys.exit("bench.load needs `hey` (apt-get install hey)")
+    workdir = Path(tempfile.mkdtemp(prefix="facia-bench-"))
+    env = bench_env(workdir)
+    manage(env, "migrate", "--noinput", "-v", "0")
+    hash_id = manage(env, "create_tenant", f"bench-{int(time.time())}").strip().splitlines()[-1]
+    body = seed_body(selfie_jpeg(*parse_size(args.size)), hash_id)
+    url = f"http://127.0.0.1:{args.port}"
+    with server(env, args.port) as (proc, startup_s):
+        print(
+            f"start-up to a live /status_check: {startup_s:.2f}s "
+            f"(workers: {len(worker_rss_mb(proc.pid))})"
+        )
+        single = load(url + "/liveness", body, min(args.requests, 200), 1, workdir)
+        report(single, f"one client, {args.size} selfie ({len(body) / 1e3:.0f} kB body)")
+        result = load(url + "/liveness", body, args.requests, args.concurrency, workdir)
+        rps = report(result, f"{args.concurrency} concurrent clients, {args.size} selfie")
+        print(f"\nworker RSS after the run: {[round(m) for m in worker_rss_mb(proc.pid)]} MB")
+    if args.pipeline_ms:
+        bare = (os.cpu_count() or 1) * 1000 / args.pipeline_ms
+        print(
+            f"HTTP throughput / bare pipeline on {os.cpu_count()} cores: "
+            f"{rps:.1f} / {bare:.1f} = {rps / bare:.2f}"
+        )
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
