@@ -1,4 +1,5 @@
-"""The liveness pipeline: decode -> detect -> pick the face -> two classifiers -> fused P(live).
+"""The liveness pipeline: decode -> detect -> quality gates -> the profile's classifiers ->
+fused P(live).
 
 One engine per process (compiled after fork in gunicorn); one inference thread by default.
 """
@@ -14,17 +15,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ml import quality
+from ml.classifier import LivenessModel
 from ml.decode import decode_image
-from ml.errors import FaceRefused, ModelInstallError
+from ml.errors import ModelInstallError
 from ml.install import models_ready
-from ml.minifasnet import MiniFASNet
+from ml.profiles import DEFAULT_PROFILE, MODELS, PROFILES, Profile, fuse, models_of
+from ml.quality import QualityMeasures, QualityThresholds
 from ml.runtime import compile_model, make_core
 from ml.yunet import INPUT_SHAPES, Face, YuNet
 
 FACE_SCORE_FLOOR = 0.6
-# (IR name, crop scale) of each classifier; the fused score is the mean of their P(live).
-CLASSIFIERS = (("minifasnet_v2", 2.7), ("minifasnet_v1se", 4.0))
-NO_FACE = FaceRefused("no_face", "No face was found in the selfie image.")
+NO_FACE = quality.refusal("no_face")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,21 @@ class Verdict:
     box: tuple[int, int, int, int]
     face_score: float
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
+    profile: str = DEFAULT_PROFILE
+    scores: dict[str, float] = field(default_factory=dict, compare=False)  # per model
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """Everything the engine knows about one image, gates or not (for evaluation)."""
+
+    face: Face | None
+    measures: QualityMeasures | None
+    failures: list[str]  # every gate failed, in reporting order; ["no_face"] without a face
+    scores: dict[str, float]  # each model's P(live); empty without a face
+
+    def p_live(self, profile: str) -> float:
+        return fuse(self.scores, PROFILES[profile])
 
 
 @contextmanager
@@ -46,13 +63,27 @@ def _largest(faces: list[Face]) -> Face | None:
     return max(faces, key=lambda f: f.box[2] * f.box[3], default=None)
 
 
+def _int_box(face: Face) -> tuple[int, int, int, int]:
+    return tuple(int(v) for v in face.box)  # type: ignore[return-value]
+
+
 class LivenessEngine:
-    def __init__(self, detector: YuNet, classifiers: list[MiniFASNet]) -> None:
+    def __init__(
+        self,
+        detector: YuNet,
+        models: dict[str, LivenessModel],
+        thresholds: QualityThresholds | None = None,
+        profiles: dict[str, Profile] | None = None,
+    ) -> None:
         self.detector = detector
-        self.classifiers = classifiers
+        self.models = models
+        self.thresholds = thresholds or QualityThresholds()
+        self.profiles = profiles or PROFILES
 
     @classmethod
-    def load(cls, model_dir: Path, threads: int = 1) -> LivenessEngine:
+    def load(
+        cls, model_dir: Path, threads: int = 1, thresholds: QualityThresholds | None = None
+    ) -> LivenessEngine:
         model_dir = Path(model_dir)
         if not models_ready(model_dir):
             raise ModelInstallError(
@@ -67,11 +98,18 @@ class LivenessEngine:
             },
             score_threshold=FACE_SCORE_FLOOR,
         )
-        classifiers = [
-            MiniFASNet(compile_model(core, model_dir / f"{name}.xml", threads), scale)
-            for name, scale in CLASSIFIERS
-        ]
-        return cls(detector, classifiers)
+        models = {}
+        for name in models_of(PROFILES):
+            spec = MODELS[name]
+            path = model_dir / f"{spec.ir}.xml"
+            compiled = compile_model(core, path, threads, precision=spec.precision)
+            models[name] = spec.build(compiled)
+        return cls(detector, models, thresholds)
+
+    @property
+    def classifiers(self) -> list[LivenessModel]:
+        """The fast profile's models (the MiniFASNet pair)."""
+        return [self.models[name] for name, _ in self.profiles[DEFAULT_PROFILE]]
 
     def decode(self, data: bytes) -> np.ndarray:
         return decode_image(data)
@@ -82,21 +120,49 @@ class LivenessEngine:
             raise NO_FACE
         return face
 
-    def analyse(self, image: np.ndarray) -> Verdict:
+    def gate(self, image: np.ndarray, faces: list[Face]) -> Face:
+        """The face to judge, or FaceRefused with the first quality gate it fails."""
+        face = _largest(faces)
+        if face is None:
+            raise NO_FACE
+        failed = quality.failures(quality.measure(image, face, faces), self.thresholds)
+        if failed:
+            raise quality.refusal(failed[0])
+        return face
+
+    def score(
+        self, image: np.ndarray, box: tuple[int, int, int, int], names: list[str]
+    ) -> dict[str, float]:
+        return {name: self.models[name].p_live(image, box) for name in names}
+
+    def analyse(self, image: np.ndarray, profile: str = DEFAULT_PROFILE) -> Verdict:
+        weights = self.profiles[profile]  # KeyError for an unknown profile: a caller's bug
         timings: dict[str, float] = {}
         with _timed(timings, "detect"):
-            face = self.detect(image)
-        box = tuple(int(v) for v in face.box)
+            face = self.gate(image, self.detector.detect(image))
+        box = _int_box(face)
         with _timed(timings, "classify"):
-            p_live = float(np.mean([c.p_live(image, box) for c in self.classifiers]))
-        return Verdict(p_live, box, face.score, timings)
+            scores = self.score(image, box, [name for name, _ in weights])
+        return Verdict(fuse(scores, weights), box, face.score, timings, profile, scores)
 
-    def check(self, data: bytes) -> Verdict:
+    def inspect(self, image: np.ndarray) -> Inspection:
+        """Gates and every model's score, without refusing: what evaluation needs."""
+        faces = self.detector.detect(image)
+        face = _largest(faces)
+        if face is None:
+            return Inspection(None, None, ["no_face"], {})
+        measures = quality.measure(image, face, faces)
+        failed = quality.failures(measures, self.thresholds)
+        return Inspection(
+            face, measures, failed, self.score(image, _int_box(face), list(self.models))
+        )
+
+    def check(self, data: bytes, profile: str = DEFAULT_PROFILE) -> Verdict:
         """Bytes in, verdict out (decode timing included)."""
         start = time.perf_counter()
         image = self.decode(data)
         decode_ms = (time.perf_counter() - start) * 1000
-        verdict = self.analyse(image)
+        verdict = self.analyse(image, profile)
         verdict.timings_ms["decode"] = decode_ms
         return verdict
 
@@ -105,5 +171,5 @@ class LivenessEngine:
         image = np.full((480, 640, 3), 128, np.uint8)
         for height, width in self.detector.requests:
             self.detector.detect(cv2.resize(image, (width, height)))
-        for classifier in self.classifiers:
-            classifier.p_live(image, (270, 190, 100, 100))
+        for model in self.models.values():
+            model.p_live(image, (270, 190, 100, 100))

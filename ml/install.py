@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import openvino as ov
+from openvino.preprocess import PrePostProcessor
 
 from ml.errors import ModelInstallError
 
@@ -24,6 +25,7 @@ class ModelFile:
     name: str  # the IR base name in MODEL_DIR
     source: str  # path relative to the source directory
     sha256: str
+    prepare: str = ""  # a step of PREPARE applied to the graph before it is saved
 
 
 # Checksums from shared/models/NOTICE.md.
@@ -43,7 +45,24 @@ MODEL_FILES: tuple[ModelFile, ...] = (
         "minifasnet/MiniFASNetV1SE.onnx",
         "d819a69bac6b9ade2a0f4d9b60b618e1260f7bf3ba1fddff6c5d82131cb1083f",
     ),
+    ModelFile(
+        "dtn",
+        "dtn/FaceAntiSpoofing.tflite",
+        "a980757d55e2835aff69f2fa9b04914e21d426dd8a43588c2982d50e8038ec02",
+        prepare="u8_input",
+    ),
 )
+
+
+def _u8_input(model: ov.Model) -> ov.Model:
+    """Take the uint8 crop: the cast to float and the /255 run inside the graph."""
+    ppp = PrePostProcessor(model)
+    ppp.input().tensor().set_element_type(ov.Type.u8)
+    ppp.input().preprocess().convert_element_type(ov.Type.f32).scale(255.0)
+    return ppp.build()
+
+
+PREPARE = {"u8_input": _u8_input}
 
 
 def sha256_of(path: Path) -> str:
@@ -57,7 +76,10 @@ def sha256_of(path: Path) -> str:
 def _expected_manifest() -> dict[str, object]:
     return {
         "openvino": ov.get_version(),
-        "models": {m.name: {"source": m.source, "sha256": m.sha256} for m in MODEL_FILES},
+        "models": {
+            m.name: {"source": m.source, "sha256": m.sha256, "prepare": m.prepare}
+            for m in MODEL_FILES
+        },
     }
 
 
@@ -90,6 +112,8 @@ def _verified_source(source: Path, model: ModelFile) -> Path:
 
 def _convert(path: Path, model: ModelFile, dest: Path) -> None:
     network = ov.Core().read_model(str(path))
+    if model.prepare:
+        network = PREPARE[model.prepare](network)
     ov.save_model(network, str(dest / f"{model.name}.xml"), compress_to_fp16=False)
 
 

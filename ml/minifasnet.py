@@ -36,12 +36,15 @@ class MiniFASNet:
         self.request = compiled.create_infer_request()
         self.scale = scale
 
-    def preprocess(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        """80x80 BGR crop as float32 NCHW, pixel values 0..255 (no normalisation)."""
+    def crop(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The face box grown by this model's scale (see ``crop_box``), resized to 80x80."""
         height, width = image.shape[:2]
         x1, y1, x2, y2 = crop_box(width, height, box, self.scale)
-        crop = cv2.resize(image[y1 : y2 + 1, x1 : x2 + 1], (SIZE, SIZE))
-        return crop.transpose(2, 0, 1)[None].astype(np.float32)
+        return cv2.resize(image[y1 : y2 + 1, x1 : x2 + 1], (SIZE, SIZE))
+
+    def preprocess(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """80x80 BGR crop as float32 NCHW, pixel values 0..255 (no normalisation)."""
+        return self.crop(image, box).transpose(2, 0, 1)[None].astype(np.float32)
 
     def infer(self, blob: np.ndarray) -> np.ndarray:
         self.request.infer({0: blob})

@@ -9,14 +9,24 @@ import openvino.properties as props
 import openvino.properties.hint as hints
 
 
+def cpu_has_bf16(core: ov.Core) -> bool:
+    return "BF16" in core.get_property("CPU", props.device.capabilities)
+
+
 def compile_model(
-    core: ov.Core, path: Path, threads: int, input_hw: tuple[int, int] | None = None
+    core: ov.Core,
+    path: Path,
+    threads: int,
+    input_hw: tuple[int, int] | None = None,
+    precision: str = "f32",
 ) -> ov.CompiledModel:
-    """Compile for low latency on ``threads`` cores, in f32 so scores match across CPUs,
-    with the input reshaped to ``input_hw`` (height, width) when given."""
+    """Compile for low latency on ``threads`` cores, in f32 so scores match across CPUs
+    (``precision="bf16"`` asks for bf16 where the CPU has it), with the input reshaped to
+    ``input_hw`` (height, width) when given."""
+    bf16 = precision == "bf16" and cpu_has_bf16(core)
     config = {
         hints.performance_mode: hints.PerformanceMode.LATENCY,
-        hints.inference_precision: ov.Type.f32,
+        hints.inference_precision: ov.Type.bf16 if bf16 else ov.Type.f32,
         props.inference_num_threads: threads,
         props.num_streams: 1,
     }

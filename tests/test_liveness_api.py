@@ -64,9 +64,10 @@ def test_spoof_selfie_as_bare_base64(tenant: tuple[Tenant, str], post_liveness: 
 
 def test_png_selfie(tenant: tuple[Tenant, str], post_liveness: Post) -> None:
     _, secret = tenant
-    response = post_liveness(
-        {"hash_id": secret, "selfie_image": data_uri(DEV_DATA / "live" / "apfol_1.png")}
-    )
+    # A full camera frame as PNG (the dev PNGs are face crops, refused as face_too_close).
+    upright = cv2.imread(str(DEV_DATA / "live" / "jomariya_2.jpg"))
+    png = "data:image/png;base64," + b64(encoded(".png", upright))
+    response = post_liveness({"hash_id": secret, "selfie_image": png})
     assert response.status_code == 201
     assert response.json()["liveness_result"]["is_live"] in (0, 1)
 

@@ -1,0 +1,161 @@
+"""Quality gates: refuse a capture the classifiers cannot judge, and say what to fix.
+
+Every gate reads YuNet's faces (box, landmarks, score) and the decoded image. ``measure``
+computes the numbers once; ``failures`` lists every gate they fail, in the order the service
+reports them (the first one answers the request). Defaults were chosen from the dev set
+(``manage.py quality_report``; figures in the README).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+import cv2
+import numpy as np
+
+from ml.errors import FaceRefused
+from ml.yunet import Face
+
+SHARPNESS_SIDE = 112  # the face is resized to this before the Laplacian: size-independent
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    """Where each gate refuses. Override any of them with ``LIVENESS_QUALITY`` in settings."""
+
+    # Dev-set figures behind each default are in the README ("Quality gates").
+    # another face whose side is at least this share of the main face's -> multiple_faces
+    max_other_face_ratio: float = 0.6
+    # shorter side of the face box, in decoded pixels (large JPEGs are decoded to >= 640 px
+    # on the longer side); below it DTN upsamples the face more than 4x. Dev faces: >= 73 px
+    min_face_px: float = 64.0
+    # largest crop scale the frame allows about the face, min((W-1)/w, (H-1)/h), where
+    # MiniFASNetV1SE asks for 4.0. Dev face crops: <= 1.12; dev full frames (live): >= 1.68
+    min_context: float = 1.5
+    # share of the face box's width or height beyond the image edge (any landmark outside
+    # counts as 1.0). Dev full frames: 0.0
+    max_outside: float = 0.02
+    # |nose offset| from the eyes' midpoint along the eye axis, in half inter-ocular
+    # distances (0 = frontal, 1 = nose in line with an eye). Dev live: <= 0.66; the
+    # reference print spoof/minivision_2.jpg (head turned, must pass): 0.79
+    max_yaw: float = 0.9
+    # mean luma (0..255) of the face box. Dev faces: 55..192
+    min_luma: float = 40.0
+    max_luma: float = 215.0
+    # variance of the Laplacian of the face box, grey, resized to 112x112. Dev live: >= 38
+    min_sharpness: float = 25.0
+
+    @classmethod
+    def from_mapping(cls, overrides: Mapping[str, float] | None) -> QualityThresholds:
+        known = {f.name for f in fields(cls)}
+        unknown = set(overrides or {}) - known
+        if unknown:
+            raise ValueError(f"unknown quality thresholds: {', '.join(sorted(unknown))}")
+        return cls(**{k: float(v) for k, v in (overrides or {}).items()})
+
+
+@dataclass(frozen=True)
+class QualityMeasures:
+    other_face_ratio: float
+    face_px: float
+    context: float
+    outside: float
+    yaw: float
+    luma: float
+    sharpness: float
+
+
+# The stable codes and their sentences, in the order the gates are checked.
+REFUSALS: dict[str, str] = {
+    "no_face": "No face was found in the selfie image.",
+    "multiple_faces": "More than one face is in the image; only the person being checked "
+    "should be in the frame.",
+    "face_too_small": "The face is too small to judge; move closer to the camera.",
+    "face_too_close": "The face fills the image; send the full camera frame showing the head "
+    "and shoulders, not a face crop.",
+    "face_cut_off": "The face is cut off by the edge of the image; centre the face in the frame.",
+    "head_turned": "The head is turned away from the camera; look straight at the camera.",
+    "too_dark": "The face is too dark; add light in front of the face.",
+    "overexposed": "The face is overexposed; avoid direct light or glare on the face.",
+    "too_blurry": "The face is blurred; hold the camera still and keep the face in focus.",
+}
+
+
+def refusal(code: str) -> FaceRefused:
+    return FaceRefused(code, REFUSALS[code])
+
+
+def _other_face_ratio(main: Face, faces: list[Face]) -> float:
+    side = math.sqrt(main.box[2] * main.box[3])
+    others = [math.sqrt(f.box[2] * f.box[3]) for f in faces if f is not main]
+    return max(others, default=0.0) / side
+
+
+def _outside(face: Face, width: int, height: int) -> float:
+    if any(not (0 <= px < width and 0 <= py < height) for px, py in face.landmarks):
+        return 1.0
+    x, y, w, h = face.box
+    return max(-x / w, (x + w - width) / w, -y / h, (y + h - height) / h, 0.0)
+
+
+def yaw_of(landmarks: tuple[tuple[float, float], ...]) -> float:
+    """Signed nose offset along the eye axis from the eyes' midpoint, in half inter-ocular
+    distances: 0 for a frontal face, about +-1 when the nose is in line with an eye. Measured
+    along the eye axis, so a tilted (rolled) head reads the same as an upright one."""
+    right_eye, left_eye, nose = (np.asarray(p, np.float64) for p in landmarks[:3])
+    axis = left_eye - right_eye
+    half = np.linalg.norm(axis) / 2
+    if half < 1e-6:
+        return math.inf
+    along = float(np.dot(nose - (right_eye + left_eye) / 2, axis / (2 * half)))
+    return along / half
+
+
+def _face_region(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    height, width = image.shape[:2]
+    x, y, w, h = box
+    x1, y1 = max(int(x), 0), max(int(y), 0)
+    x2, y2 = min(int(x + w), width), min(int(y + h), height)
+    return image[y1:y2, x1:x2]
+
+
+def _grey(region: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(region, cv2.COLOR_BGR2GRAY) if region.ndim == 3 else region
+
+
+def sharpness_of(region: np.ndarray) -> float:
+    face = cv2.resize(_grey(region), (SHARPNESS_SIDE, SHARPNESS_SIDE), interpolation=cv2.INTER_AREA)
+    return float(cv2.Laplacian(face, cv2.CV_64F).var())
+
+
+def measure(image: np.ndarray, face: Face, faces: list[Face]) -> QualityMeasures:
+    height, width = image.shape[:2]
+    _, _, w, h = face.box
+    region = _face_region(image, face.box)
+    empty = region.size == 0
+    return QualityMeasures(
+        other_face_ratio=_other_face_ratio(face, faces),
+        face_px=min(w, h),
+        context=min((width - 1) / w, (height - 1) / h),
+        outside=_outside(face, width, height),
+        yaw=abs(yaw_of(face.landmarks)),
+        luma=0.0 if empty else float(_grey(region).mean()),
+        sharpness=0.0 if empty else sharpness_of(region),
+    )
+
+
+def failures(m: QualityMeasures, t: QualityThresholds) -> list[str]:
+    """Codes of every gate ``m`` fails, in reporting order."""
+    checks = (
+        ("multiple_faces", m.other_face_ratio >= t.max_other_face_ratio),
+        ("face_too_small", m.face_px < t.min_face_px),
+        ("face_too_close", m.context < t.min_context),
+        ("face_cut_off", m.outside > t.max_outside),
+        ("head_turned", m.yaw > t.max_yaw),
+        ("too_dark", m.luma < t.min_luma),
+        ("overexposed", m.luma > t.max_luma),
+        ("too_blurry", m.sharpness < t.min_sharpness),
+    )
+    return [code for code, failed in checks if failed]
