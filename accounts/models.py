@@ -28,6 +28,15 @@ class Tenant(models.Model):
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="is_live = 1 when the liveness score is at least this value.",
     )
+    profile = models.CharField(
+        max_length=16,
+        choices=[
+            ("fast", "fast: MiniFASNet pair"),
+            ("thorough", "thorough: MiniFASNet pair + DTN second opinion (slower)"),
+        ],
+        default="fast",
+        help_text="Which models judge this tenant's selfies.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

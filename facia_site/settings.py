@@ -1,5 +1,6 @@
 """Django settings, read from the environment (12-factor)."""
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -142,6 +143,9 @@ MODEL_SOURCE = Path(os.environ.get("MODEL_SOURCE", BASE_DIR.parent / "shared" / 
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", VAR_DIR / "models"))
 ENGINE_THREADS = int(os.environ.get("ENGINE_THREADS", "1"))
 LIVENESS_DEFAULT_THRESHOLD = 0.5
+# Quality gate thresholds overriding ml.quality.QualityThresholds, e.g.
+# LIVENESS_QUALITY='{"max_yaw": 0.7, "min_face_px": 80}' (JSON in the environment).
+LIVENESS_QUALITY: dict[str, float] = json.loads(os.environ.get("LIVENESS_QUALITY") or "{}")
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -6,6 +6,7 @@ import threading
 from django.conf import settings
 
 from ml.engine import LivenessEngine
+from ml.quality import QualityThresholds
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,7 @@ class EngineHolder:
             with self._lock:
                 if self._engine is None:
                     log.info("loading liveness engine from %s", settings.MODEL_DIR)
-                    self._engine = LivenessEngine.load(
-                        settings.MODEL_DIR, threads=settings.ENGINE_THREADS
-                    )
+                    self._engine = load_engine()
         return self._engine
 
     def warm(self) -> LivenessEngine:
@@ -42,6 +41,14 @@ class EngineHolder:
                     self._warm = True
                     log.info("liveness engine warmed")
         return engine
+
+
+def load_engine() -> LivenessEngine:
+    """A new engine with this deployment's model directory, threads and quality thresholds."""
+    thresholds = QualityThresholds.from_mapping(settings.LIVENESS_QUALITY)
+    return LivenessEngine.load(
+        settings.MODEL_DIR, threads=settings.ENGINE_THREADS, thresholds=thresholds
+    )
 
 
 _holder = EngineHolder()

@@ -55,7 +55,7 @@ def analyse(tenant: Tenant, data: bytes) -> Verdict:
     if not quota.reserve(tenant.pk):
         raise Refusal(responses.message(responses.LIMIT_REACHED, 429))
     try:
-        return engine.analyse(image)
+        return engine.analyse(image, profile=tenant.profile)
     except BaseException:
         quota.refund(tenant.pk)
         raise
@@ -91,4 +91,6 @@ def check_selfie(request: HttpRequest) -> HttpResponse:
         return responses.error(exc.message, 422, code=exc.code)
     is_live = verdict.p_live >= tenant.threshold
     record(request, tenant, started, is_live=is_live, score=verdict.p_live)
-    return responses.success(is_live, verdict.p_live)
+    response = responses.success(is_live, verdict.p_live)
+    response["X-Liveness-Profile"] = verdict.profile
+    return response

@@ -1,31 +1,90 @@
-"""Score a folder laid out as ``live/`` and ``spoof/`` and report PAD error rates."""
+"""Score a folder laid out as ``live/`` and ``spoof/`` and report PAD error rates.
+
+Vocabulary of ISO/IEC 30107-3: ``live/`` holds bona fide presentations, ``spoof/`` attack
+presentations; the PAI species of each attack (print, replay, ...) comes from the
+``attack_type`` column of ``manifest.csv`` when the folder has one. Scores are P(bona fide);
+a presentation is classified bona fide when its score is at least the threshold.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import csv
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from ml import metrics
-from ml.errors import FaceRefused, ImageError
+from ml.errors import ImageError
+from ml.profiles import DEFAULT_PROFILE, PROFILES, fuse
+from ml.quality import REFUSALS
 
 LABELS = ("live", "spoof")
 SUFFIXES = {".jpg", ".jpeg", ".png"}
+UNSPECIFIED = "unspecified"
+TARGET_APCERS = (0.01, 0.05, 0.10)
+NOT_DECODED = "not_decoded"
+
+
+@dataclass
+class Sample:
+    file: str  # relative to the folder, e.g. "spoof/print_1.jpg"
+    label: str  # live (bona fide) or spoof (attack)
+    species: str  # PAI species of an attack; "none" for bona fide
+    failures: list[str]  # every quality gate it fails (first = the service's answer)
+    scores: dict[str, float]  # each model's P(bona fide), empty without a face
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
 
 
 @dataclass
 class Report:
     threshold: float
-    scores: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in LABELS})
-    refused: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in LABELS})
+    profile: str = DEFAULT_PROFILE
+    folder: str = ""
+    samples: list[Sample] = field(default_factory=list)
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.asarray(self.scores["live"]), np.asarray(self.scores["spoof"])
+    def p_live(self, sample: Sample) -> float:
+        return fuse(sample.scores, PROFILES[self.profile])
 
-    def figures(self) -> dict[str, float]:
-        live, spoof = self.arrays()
+    def arrays(self, gated: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Bona fide and attack scores of the presentations that pass the gates (or of every
+        presentation with a face when ``gated`` is False)."""
+        kept = [s for s in self.samples if (s.passed if gated else bool(s.scores))]
+        return tuple(  # type: ignore[return-value]
+            np.asarray([self.p_live(s) for s in kept if s.label == label]) for label in LABELS
+        )
+
+    def species_scores(self) -> dict[str, np.ndarray]:
+        found: dict[str, list[float]] = {}
+        for s in self.samples:
+            if s.label == "spoof" and s.passed:
+                found.setdefault(s.species, []).append(self.p_live(s))
+        return {k: np.asarray(v) for k, v in sorted(found.items())}
+
+    def refusals(self) -> dict[str, dict[str, Any]]:
+        """Per gate: presentations it answered (first failure) and all it fails, per label."""
+        first = Counter((s.failures[0], s.label) for s in self.samples if s.failures)
+        every = Counter((code, s.label) for s in self.samples for code in s.failures)
+        codes = [*REFUSALS, NOT_DECODED]
+        return {
+            code: {
+                "bona_fide": first[code, "live"],
+                "attack": first[code, "spoof"],
+                "bona_fide_failing": every[code, "live"],
+                "attack_failing": every[code, "spoof"],
+            }
+            for code in codes
+            if code != NOT_DECODED or every[code, "live"] or every[code, "spoof"]
+        }
+
+    def figures(self, gated: bool = True) -> dict[str, float]:
+        live, spoof = self.arrays(gated)
         apcer, bpcer = metrics.apcer_bpcer(live, spoof, self.threshold)
         eer, eer_threshold = metrics.eer(live, spoof)
         return {
@@ -37,16 +96,77 @@ class Report:
             "EER threshold": eer_threshold,
         }
 
-    def format(self) -> str:
+    def operating_points(self) -> dict[str, dict[str, float]]:
         live, spoof = self.arrays()
+        points = {}
+        for target in TARGET_APCERS:
+            threshold, bpcer = metrics.bpcer_at_apcer(live, spoof, target)
+            points[f"{target:.0%}"] = {
+                "APCER target": target,
+                "threshold": threshold,
+                "BPCER": bpcer,
+            }
+        return points
+
+    def to_dict(self) -> dict[str, Any]:
+        live, spoof = self.arrays()
+        counted = Counter((s.label, s.passed) for s in self.samples)
+        return {
+            "folder": self.folder,
+            "profile": self.profile,
+            "threshold": self.threshold,
+            "presentations": {
+                kind: {
+                    "total": counted[label, True] + counted[label, False],
+                    "refused": counted[label, False],
+                    "scored": counted[label, True],
+                }
+                for kind, label in (("bona_fide", "live"), ("attack", "spoof"))
+            },
+            "at_threshold": self.figures(),
+            "APCER_per_PAI_species": {
+                species: float(np.mean(scores >= self.threshold))
+                for species, scores in self.species_scores().items()
+            },
+            "BPCER_at_APCER": self.operating_points(),
+            "without_gates": self.figures(gated=False),
+            "refusals": self.refusals(),
+            "scores": {"bona_fide": live.tolist(), "attack": spoof.tolist()},
+            "samples": [asdict(s) for s in self.samples],
+        }
+
+    def format(self) -> str:
+        data = self.to_dict()
+        pres = data["presentations"]
         lines = [
-            f"bona fide (live) scored: {live.size}, refused: {len(self.refused['live'])}",
-            f"attack (spoof) scored:   {spoof.size}, refused: {len(self.refused['spoof'])}",
-            f"threshold: {self.threshold:.3f}",
-        ]
-        lines += [f"{name:<14}{value:.4f}" for name, value in self.figures().items()]
-        lines += [
-            f"refused {label}: {', '.join(names)}" for label, names in self.refused.items() if names
+            f"profile: {self.profile}   threshold: {self.threshold:.3f}",
+            "bona fide presentations: {total}, refused by the gates: {refused}, "
+            "scored: {scored}".format(**pres["bona_fide"]),
+            "attack presentations:    {total}, refused by the gates: {refused}, "
+            "scored: {scored}".format(**pres["attack"]),
+            "",
+            "on the presentations that pass the gates:",
+            *(f"  {name:<14}{value:.4f}" for name, value in data["at_threshold"].items()),
+            "  APCER per PAI species:",
+            *(
+                f"    {species:<12}{value:.4f}  ({self.species_scores()[species].size})"
+                for species, value in data["APCER_per_PAI_species"].items()
+            ),
+            "  BPCER at a target APCER (threshold = the lowest that meets it):",
+            *(
+                f"    APCER {name:>4}: threshold {p['threshold']:.4f}  BPCER {p['BPCER']:.4f}"
+                for name, p in data["BPCER_at_APCER"].items()
+            ),
+            "",
+            "without the gates (every presentation with a face):",
+            *(f"  {name:<14}{value:.4f}" for name, value in data["without_gates"].items()),
+            "",
+            "quality gate refusals (answered first / failing, bona fide | attack):",
+            *(
+                f"  {code:<16}{r['bona_fide']:>3} /{r['bona_fide_failing']:>3}  |"
+                f"{r['attack']:>3} /{r['attack_failing']:>3}"
+                for code, r in data["refusals"].items()
+            ),
         ]
         return "\n".join(lines)
 
@@ -64,14 +184,35 @@ def images_in(folder: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def evaluate_folder(engine, folder: Path, threshold: float, progress: bool = True) -> Report:
-    """Score every image; undecodable or face-free images are counted as refused."""
-    report = Report(threshold)
-    for label, path in tqdm(images_in(Path(folder)), desc="evaluate", disable=not progress):
+def species_of(folder: Path) -> dict[str, str]:
+    """``file`` -> ``attack_type`` from the folder's manifest.csv (empty without one)."""
+    manifest = folder / "manifest.csv"
+    if not manifest.is_file():
+        return {}
+    with manifest.open(newline="") as handle:
+        return {
+            row["file"]: row.get("attack_type") or UNSPECIFIED for row in csv.DictReader(handle)
+        }
+
+
+def evaluate_folder(
+    engine: Any,
+    folder: Path,
+    threshold: float,
+    progress: bool = True,
+    profile: str = DEFAULT_PROFILE,
+) -> Report:
+    """Inspect every image (gates and every model); undecodable ones count as refused."""
+    folder = Path(folder)
+    species = species_of(folder)
+    report = Report(threshold, profile, str(folder))
+    for label, path in tqdm(images_in(folder), desc="evaluate", disable=not progress):
+        name = f"{label}/{path.name}"
+        kind = "none" if label == "live" else species.get(name, UNSPECIFIED)
         try:
-            verdict = engine.check(path.read_bytes())
-        except (FaceRefused, ImageError):
-            report.refused[label].append(path.name)
+            found = engine.inspect(engine.decode(path.read_bytes()))
+        except ImageError:
+            report.samples.append(Sample(name, label, kind, [NOT_DECODED], {}))
             continue
-        report.scores[label].append(verdict.p_live)
+        report.samples.append(Sample(name, label, kind, list(found.failures), found.scores))
     return report

@@ -32,3 +32,28 @@ def eer(live: np.ndarray, spoof: np.ndarray) -> tuple[float, float]:
     rates = np.array([apcer_bpcer(live, spoof, t) for t in candidates])
     best = int(np.argmin(np.abs(rates[:, 0] - rates[:, 1])))
     return float(rates[best].mean()), float(candidates[best])
+
+
+def threshold_for_apcer(spoof: np.ndarray, target: float) -> float:
+    """The lowest threshold whose APCER is at most ``target``: it accepts at most
+    floor(target * N) of the N attack presentations (fewer where scores tie)."""
+    if not spoof.size:
+        return 0.0
+    allowed = int(np.floor(target * spoof.size + 1e-9))
+    if allowed >= spoof.size:
+        return 0.0
+    ranked = np.sort(spoof)[::-1]
+    return float(np.nextafter(ranked[allowed], np.inf))
+
+
+def bpcer_at_apcer(live: np.ndarray, spoof: np.ndarray, target: float) -> tuple[float, float]:
+    """(threshold, BPCER) at the operating point ``threshold_for_apcer(spoof, target)``."""
+    threshold = threshold_for_apcer(spoof, target)
+    return threshold, apcer_bpcer(live, spoof, threshold)[1]
+
+
+def det_points(live: np.ndarray, spoof: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """APCER and BPCER at every distinct score (the DET curve), thresholds ascending."""
+    thresholds = np.unique(np.concatenate([live, spoof, [np.inf]]))
+    rates = np.array([apcer_bpcer(live, spoof, t) for t in thresholds])
+    return rates[:, 0], rates[:, 1]

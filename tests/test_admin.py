@@ -24,7 +24,13 @@ def shown_secrets(response: Any) -> list[str]:
 
 
 def add_tenant(admin_client: Any, **fields: str) -> Any:
-    data = {"name": "Acme", "is_active": "on", "request_limit": "", "threshold": "0.5"}
+    data = {
+        "name": "Acme",
+        "is_active": "on",
+        "request_limit": "",
+        "threshold": "0.5",
+        "profile": "fast",
+    }
     return admin_client.post(
         "/admin/accounts/tenant/add/", {**data, **fields, **INLINE_MANAGEMENT}, follow=True
     )
@@ -95,7 +101,13 @@ def test_editing_a_tenant_keeps_concurrent_usage(admin_client: Any) -> None:
     form_page = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/change/")
     assert form_page.status_code == 200
     quota.reserve(tenant.pk)  # a request lands while the operator edits the form
-    data = {"name": "Edited", "is_active": "on", "request_limit": "20", "threshold": "0.7"}
+    data = {
+        "name": "Edited",
+        "is_active": "on",
+        "request_limit": "20",
+        "threshold": "0.7",
+        "profile": "fast",
+    }
     admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/change/", {**data, **INLINE_MANAGEMENT})
     tenant.refresh_from_db()
     assert (tenant.request_limit, tenant.threshold, tenant.requests_used) == (20, 0.7, 1)

@@ -1,0 +1,80 @@
+"""DET curve and score histograms as PNG (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+
+from ml import metrics
+from ml.evaluate import Report
+
+# DET axes are on the normal deviate scale; these are the ticks (as error rates).
+TICKS = (0.001, 0.01, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8)
+CLIP = (5e-4, 1 - 5e-4)  # rates of 0 and 1 have no normal deviate
+
+
+def _pyplot():  # imported here: the service never needs matplotlib
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _probit(rates: np.ndarray) -> np.ndarray:
+    inv = NormalDist().inv_cdf
+    return np.array([inv(float(r)) for r in np.clip(rates, *CLIP)])
+
+
+def det_curve(live: np.ndarray, spoof: np.ndarray, path: Path, title: str) -> Path:
+    plt = _pyplot()
+    apcer, bpcer = metrics.det_points(live, spoof)
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    ax.plot(_probit(apcer), _probit(bpcer), drawstyle="steps-post")
+    ticks = _probit(np.array(TICKS))
+    labels = [f"{t:.1%}".replace(".0%", "%") for t in TICKS]
+    ax.set_xticks(ticks, labels)
+    ax.set_yticks(ticks, labels)
+    ax.set_xlim(ticks[0], ticks[-1])
+    ax.set_ylim(ticks[0], ticks[-1])
+    ax.set_xlabel("APCER (attacks accepted)")
+    ax.set_ylabel("BPCER (bona fide rejected)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def histograms(
+    live: np.ndarray, spoof: np.ndarray, threshold: float, path: Path, title: str
+) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    bins = np.linspace(0, 1, 21)
+    ax.hist(live, bins=bins, alpha=0.6, label=f"bona fide ({live.size})")
+    ax.hist(spoof, bins=bins, alpha=0.6, label=f"attack ({spoof.size})")
+    ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.2f}")
+    ax.set_xlabel("score: P(bona fide)")
+    ax.set_ylabel("presentations")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def save_plots(report: Report, folder: Path) -> list[Path]:
+    """det.png and histogram.png for the presentations that pass the gates."""
+    folder.mkdir(parents=True, exist_ok=True)
+    live, spoof = report.arrays()
+    title = f"{report.profile} profile, {live.size} bona fide / {spoof.size} attack"
+    return [
+        det_curve(live, spoof, folder / "det.png", title),
+        histograms(live, spoof, report.threshold, folder / "histogram.png", title),
+    ]
