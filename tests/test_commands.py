@@ -84,11 +84,11 @@ def test_install_models_reports_a_bad_source(tmp_path: Path) -> None:
         run("install_models", "--source", str(tmp_path / "nowhere"), "--dest", str(tmp_path / "m"))
 
 
-def test_evaluate_dev_set(warm_engine: None) -> None:
+def test_evaluate_dev_set(warm_engine: None, db: None) -> None:
     report = "\n".join(run("evaluate", str(DEV_DATA)))
     for figure in ("APCER", "BPCER", "ACER", "AUC", "EER"):
         assert figure in report
-    auc = float(next(line.split()[-1] for line in report.splitlines() if line.startswith("AUC")))
+    auc = float(next(line.split()[-1] for line in report.splitlines() if "AUC" in line))
     assert auc > 0.5
 
 

@@ -1,0 +1,125 @@
+"""Models behind one interface; the thorough profile (MiniFASNet pair + DTN)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+import pytest
+
+from ml import dtn as dtn_module
+from ml.dtn import DTN, attack_score, p_live_of, square_box
+from ml.engine import LivenessEngine
+from ml.install import MODEL_FILES
+from ml.profiles import MODELS, PROFILES, fuse, models_of
+from ml.runtime import compile_model
+from tests.ml.conftest import MODEL_SOURCE
+
+REFERENCE = [
+    ("live/minivision_1.jpg", True),
+    ("spoof/minivision_2.jpg", False),
+    ("spoof/minivision_3.jpg", False),
+]
+
+
+@pytest.mark.parametrize(("name", "is_live"), REFERENCE)
+def test_thorough_profile_keeps_the_reference_verdicts(
+    engine: LivenessEngine, dev_image: Callable[[str], bytes], name: str, is_live: bool
+) -> None:
+    fast = engine.check(dev_image(name))
+    thorough = engine.check(dev_image(name), profile="thorough")
+    assert (thorough.profile, fast.profile) == ("thorough", "fast")
+    assert set(thorough.scores) == {"minifasnet_v2", "minifasnet_v1se", "dtn"}
+    assert thorough.box == fast.box
+    for model, score in fast.scores.items():
+        assert thorough.scores[model] == pytest.approx(score, abs=1e-6)
+    assert thorough.p_live == pytest.approx(np.mean(list(thorough.scores.values())))
+    assert (thorough.p_live >= 0.5) is is_live
+
+
+def test_dtn_sees_the_replay_attack(
+    engine: LivenessEngine, dev_image: Callable[[str], bytes]
+) -> None:
+    verdict = engine.check(dev_image("spoof/minivision_3.jpg"), profile="thorough")
+    assert verdict.scores["dtn"] < 0.5
+
+
+def test_dtn_uint8_graph_matches_the_tflite(
+    engine: LivenessEngine, model_dir: Path, dev_image: Callable[[str], bytes]
+) -> None:
+    """The installed IR casts and scales inside the graph: same outputs as the original file
+    fed float RGB / 255 by hand (both in f32)."""
+    core = ov.Core()
+    installed = DTN(compile_model(core, model_dir / "dtn.xml", 1))
+    original = DTN(compile_model(core, MODEL_SOURCE / "dtn/FaceAntiSpoofing.tflite", 1))
+    assert (installed.u8, original.u8) == (True, False)
+    image = engine.decode(dev_image("live/jomariya_3.jpg"))
+    box = tuple(int(v) for v in engine.detect(image).box)
+    ours = installed.infer(installed.preprocess(image, box))
+    theirs = original.infer(original.preprocess(image, box))
+    np.testing.assert_allclose(ours[0], theirs[0], atol=1e-4)
+    np.testing.assert_array_equal(ours[1], theirs[1])
+    assert ours[1].sum() == 1.0  # one leaf of the tree is active
+
+
+@pytest.mark.parametrize(
+    ("box", "expected"),
+    [
+        ((100, 100, 50, 80), (85, 100, 165, 180)),  # width grown to the height, centred
+        ((100, 100, 80, 50), (100, 85, 180, 165)),  # height grown to the width
+        ((0, 10, 40, 100), (0, 10, 70, 110)),  # -30..70 clamped at the left edge
+        ((150, 150, 60, 60), (150, 150, 199, 199)),  # clamped at the far edges
+    ],
+)
+def test_dtn_square_crop(box: tuple[int, int, int, int], expected: tuple[int, ...]) -> None:
+    assert square_box(200, 200, box) == expected
+
+
+def test_dtn_score_mapping_is_monotone_and_keeps_its_threshold() -> None:
+    assert p_live_of(dtn_module.ATTACK_THRESHOLD) == 0.5
+    assert (p_live_of(0.0), p_live_of(0.4), p_live_of(3.0)) == (1.0, 0.0, 0.0)
+    scores = np.linspace(0, 1, 50)
+    assert np.all(np.diff([p_live_of(s) for s in scores]) <= 0)
+    mask = np.eye(8)[3]
+    assert attack_score(np.array([9, 9, 9, -0.3, 9, 9, 9, 9.0]), mask) == pytest.approx(0.3)
+
+
+def test_profiles_are_configuration() -> None:
+    installed = {m.name for m in MODEL_FILES}
+    assert all(MODELS[name].ir in installed for name in models_of(PROFILES))
+    assert fuse({"a": 1.0, "b": 0.0}, (("a", 3.0), ("b", 1.0))) == 0.75
+    assert models_of(PROFILES) == ["minifasnet_v2", "minifasnet_v1se", "dtn"]
+
+
+class ConstantModel:
+    """The smallest LivenessModel: adding a model is a class like this and a line of config."""
+
+    def crop(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        x, y, w, h = box
+        return image[y : y + h, x : x + w]
+
+    def preprocess(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        return self.crop(image, box)
+
+    def infer(self, blob: np.ndarray) -> float:
+        return 0.25
+
+    def postprocess(self, raw: float) -> float:
+        return raw
+
+    def p_live(self, image: np.ndarray, box: tuple[int, int, int, int]) -> float:
+        return self.postprocess(self.infer(self.preprocess(image, box)))
+
+
+def test_a_new_model_is_one_class_and_one_line(
+    engine: LivenessEngine, dev_image: Callable[[str], bytes]
+) -> None:
+    profiles = {**PROFILES, "custom": (("minifasnet_v2", 1.0), ("constant", 1.0))}
+    custom = LivenessEngine(
+        engine.detector, {**engine.models, "constant": ConstantModel()}, profiles=profiles
+    )
+    verdict = custom.check(dev_image("live/minivision_1.jpg"), profile="custom")
+    assert verdict.scores["constant"] == 0.25
+    assert verdict.p_live == pytest.approx((verdict.scores["minifasnet_v2"] + 0.25) / 2)

@@ -1,0 +1,119 @@
+"""manage.py evaluate: the operator's report on dev, stored for the admin's threshold tool."""
+
+import json
+import re
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from accounts.models import Tenant
+from liveness.models import Evaluation
+from ml.quality import REFUSALS
+from tests.conftest import DEV_DATA
+from tests.test_admin import INLINE_MANAGEMENT
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("evaluate", str(DEV_DATA), *args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_thorough_report_as_json_with_plots(db: None, tmp_path: Path) -> None:
+    report = json.loads(run("--profile", "thorough", "--json", "--plots", str(tmp_path)))
+    assert report["profile"] == "thorough"
+    assert report["presentations"]["bona_fide"]["total"] == 45
+    assert report["presentations"]["attack"]["total"] == 39
+    assert set(report["at_threshold"]) == {"APCER", "BPCER", "ACER", "AUC", "EER", "EER threshold"}
+    assert set(report["APCER_per_PAI_species"]) == {"print", "replay"}  # crops are refused
+    assert set(report["BPCER_at_APCER"]) == {"1%", "5%", "10%"}
+    assert set(report["refusals"]) == set(REFUSALS)
+    # Every dev face crop is refused as too close; no full-frame live image is refused.
+    assert report["refusals"]["face_too_close"]["bona_fide"] == 34
+    full_frames = [
+        s
+        for s in report["samples"]
+        if s["label"] == "live" and Path(s["file"]).name.startswith(("minivision", "jomariya"))
+    ]
+    assert len(full_frames) == 9 and all(not s["failures"] for s in full_frames)
+    assert report["at_threshold"]["AUC"] > 0.9
+    assert len(report["scores"]["attack"]) == report["presentations"]["attack"]["scored"]
+    for name in ("det.png", "histogram.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 5000
+    stored = Evaluation.latest_for("thorough")
+    assert stored is not None and stored.auc == pytest.approx(report["at_threshold"]["AUC"])
+    assert stored.attack_scores() == report["scores"]["attack"]
+
+
+def test_report_uses_iso_vocabulary() -> None:
+    from ml.evaluate import Report, Sample
+
+    samples = [
+        Sample("live/a.jpg", "live", "none", [], {"minifasnet_v2": 0.9, "minifasnet_v1se": 0.7}),
+        Sample("spoof/b.jpg", "spoof", "print", [], {"minifasnet_v2": 0.2, "minifasnet_v1se": 0}),
+        Sample("spoof/c.jpg", "spoof", "replay", ["too_dark", "too_blurry"], {}),
+    ]
+    text = Report(0.5, "fast", "x", samples).format()
+    for words in ("bona fide presentations", "attack presentations", "APCER per PAI species"):
+        assert words in text
+    assert re.search(r"too_dark\s+0 /\s+0\s+\|\s+1 /\s+1$", text, re.M)  # answered first
+    assert re.search(r"too_blurry\s+0 /\s+0\s+\|\s+0 /\s+1$", text, re.M)  # failing as well
+
+
+def make_evaluation(profile: str = "fast") -> Evaluation:
+    return Evaluation.objects.create(
+        folder="dev",
+        profile=profile,
+        threshold=0.5,
+        bona_fide=4,
+        attacks=4,
+        auc=0.9,
+        report={"scores": {"bona_fide": [0.55, 0.7, 0.9, 0.95], "attack": [0.1, 0.3, 0.6, 0.8]}},
+    )
+
+
+def change_tenant(admin_client: Any, tenant: Tenant, **fields: str) -> Any:
+    data = {
+        "name": tenant.name,
+        "is_active": "on",
+        "request_limit": "",
+        "threshold": str(tenant.threshold),
+        "profile": tenant.profile,
+        **fields,
+    }
+    return admin_client.post(
+        f"/admin/accounts/tenant/{tenant.pk}/change/", {**data, **INLINE_MANAGEMENT}, follow=True
+    )
+
+
+def test_admin_sets_threshold_from_target_apcer(admin_client: Any) -> None:
+    make_evaluation("thorough")  # another profile's evaluation is not used
+    latest = make_evaluation("fast")
+    tenant = Tenant.objects.create(name="Acme")
+    response = change_tenant(admin_client, tenant, target_apcer="25")
+    assert response.status_code == 200
+    tenant.refresh_from_db()
+    # 1 of 4 attacks may pass: the threshold sits just above the second best attack (0.6).
+    assert 0.6 < tenant.threshold < 0.6 + 1e-9
+    page = response.content.decode()
+    assert f"evaluation #{latest.pk}" in page
+    assert "APCER 25.00%" in page and "BPCER 25.00%" in page  # 0.55 rejected
+    response = change_tenant(admin_client, tenant, target_apcer="0")
+    tenant.refresh_from_db()
+    assert 0.8 < tenant.threshold < 0.8 + 1e-9
+
+
+def test_admin_target_apcer_needs_an_evaluation_of_the_profile(admin_client: Any) -> None:
+    make_evaluation("fast")
+    tenant = Tenant.objects.create(name="Careful", profile="thorough", threshold=0.5)
+    response = change_tenant(admin_client, tenant, target_apcer="5")
+    assert "No evaluation of the thorough profile" in response.content.decode()
+    tenant.refresh_from_db()
+    assert tenant.threshold == 0.5

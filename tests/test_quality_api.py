@@ -1,0 +1,72 @@
+"""/liveness refuses images it cannot judge with 422 and a code, gives the quota unit back,
+and records the reason; tenants on the thorough profile get the second opinion."""
+
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from accounts.models import Tenant
+from liveness.models import LivenessCheck
+from ml.quality import REFUSALS
+from tests.conftest import DEV_DATA, LIVE_JPG, SPOOF_JPG, Post, b64, data_uri
+
+pytestmark = pytest.mark.usefixtures("warm_engine")
+FRONTAL = DEV_DATA / "live" / "jomariya_2.jpg"
+
+
+def jpeg(image: np.ndarray) -> str:
+    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    return b64(buffer.tobytes())
+
+
+def frontal() -> np.ndarray:
+    return cv2.imread(str(FRONTAL))
+
+
+GENERATED = {
+    "multiple_faces": lambda: np.hstack([frontal(), frontal()]),
+    "face_too_close": lambda: cv2.imread(str(DEV_DATA / "live" / "wolf_1.png")),
+    "too_dark": lambda: (frontal() * 0.2).astype(np.uint8),
+    "overexposed": lambda: (255 - (255 - frontal().astype(np.float32)) * 0.2).astype(np.uint8),
+    "too_blurry": lambda: cv2.GaussianBlur(frontal(), (0, 0), 8),
+}
+
+
+@pytest.mark.parametrize("code", sorted(GENERATED))
+def test_refusal_has_a_code_and_costs_no_quota(
+    make_tenant: Any, post_liveness: Post, code: str
+) -> None:
+    tenant, secret = make_tenant(request_limit=1)
+    response = post_liveness({"hash_id": secret, "selfie_image": jpeg(GENERATED[code]())})
+    assert response.status_code == 422
+    assert response.json() == {"error": REFUSALS[code], "code": code}
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 0
+    check = LivenessCheck.objects.get(tenant=tenant)
+    assert (check.refused_code, check.is_live, check.score) == (code, None, None)
+    # The unit given back is still there for a judgeable selfie.
+    ok = post_liveness({"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)})
+    assert ok.status_code == 201
+
+
+def test_fast_is_the_default_profile(tenant: tuple[Tenant, str], post_liveness: Post) -> None:
+    assert tenant[0].profile == "fast"
+    response = post_liveness({"hash_id": tenant[1], "selfie_image": data_uri(LIVE_JPG)})
+    assert response["X-Liveness-Profile"] == "fast"
+
+
+@pytest.mark.parametrize(("path", "is_live"), [(LIVE_JPG, 1), (SPOOF_JPG, 0)])
+def test_thorough_tenant_gets_the_contract_body(
+    make_tenant: Any, post_liveness: Post, path: Any, is_live: int
+) -> None:
+    _, secret = make_tenant("careful", profile="thorough")
+    response = post_liveness({"hash_id": secret, "selfie_image": data_uri(path)})
+    assert response.status_code == 201
+    assert response["X-Liveness-Profile"] == "thorough"
+    body = response.json()
+    assert set(body) == {"liveness_result", "message"}
+    assert set(body["liveness_result"]) == {"is_live", "liveness_score"}
+    assert body["liveness_result"]["is_live"] == is_live
