@@ -110,7 +110,7 @@ def test_sharpness_does_not_depend_on_contrast(frontal: np.ndarray) -> None:
 def test_turned_head_from_the_landmarks(
     engine: LivenessEngine, frontal: np.ndarray, dev_image: Callable[[str], bytes]
 ) -> None:
-    """spoof/minivision_2.jpg is a photo of a face turned about 35 degrees (it must pass the
+    """spoof/minivision_2.jpg is a photo of a visibly turned face (it must pass the
     default gate: it is a reference verdict); jomariya_2 looks straight at the camera."""
     turned = engine.decode(dev_image("spoof/minivision_2.jpg"))
     yaw_turned = engine.inspect(turned).measures.yaw
