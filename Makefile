@@ -31,8 +31,9 @@ migrate: | $(BIN)/python
 models: | $(BIN)/python
 	$(BIN)/python manage.py install_models
 
-serve: setup
-	exec $(BIN)/gunicorn -c facia_site/gunicorn.conf.py facia_site.wsgi
+# bin/entrypoint is what the container image runs too: migrate, models if missing, gunicorn.
+serve: $(VENV)/.stamp-runtime
+	PYTHON=$(BIN)/python exec bin/entrypoint serve
 
 test: setup-dev
 	$(BIN)/python -m pytest
