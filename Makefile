@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PORT ?= 5001
 export PORT
 
-.PHONY: serve test lint setup setup-dev migrate models clean
+.PHONY: serve test lint setup setup-dev migrate models clean test-deps cluster-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,12 +35,20 @@ models: | $(BIN)/python
 serve: $(VENV)/.stamp-runtime
 	PYTHON=$(BIN)/python exec bin/entrypoint serve
 
-test: setup-dev
+test: setup-dev test-deps
 	$(BIN)/python -m pytest
 
+# Debian's chromium and nginx-light for the browser and scale-out tests (when missing).
+test-deps:
+	@bin/install-test-deps
+
+# The scale-out test alone, with its figures printed (also part of `make test`).
+cluster-test: setup-dev test-deps
+	$(BIN)/python -m pytest -s -p no:cacheprovider tests/ops/test_cluster.py
+
 lint: $(VENV)/.stamp-dev
-	$(BIN)/ruff check facia_site accounts liveness ml bench tests manage.py
-	$(BIN)/ruff format --check facia_site accounts liveness ml bench tests manage.py
+	$(BIN)/ruff check facia_site accounts liveness ml bench ops facia_client tests manage.py bin/healthcheck
+	$(BIN)/ruff format --check facia_site accounts liveness ml bench ops facia_client tests manage.py bin/healthcheck
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache .ruff_cache
