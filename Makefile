@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PORT ?= 5001
 export PORT
 
-.PHONY: serve test lint setup setup-dev migrate models clean
+.PHONY: serve test lint bench setup setup-dev migrate models clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: setup-dev
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check facia_site accounts liveness ml bench tests manage.py
 	$(BIN)/ruff format --check facia_site accounts liveness ml bench tests manage.py
+
+# make bench [BENCH_ARGS="--size 640x480 --concurrency 8 --requests 501"]: prints figures.
+bench: setup
+	@command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq hey)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache .ruff_cache

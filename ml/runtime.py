@@ -19,6 +19,9 @@ def compile_model(
         hints.inference_precision: ov.Type.f32,
         props.inference_num_threads: threads,
         props.num_streams: 1,
+        # Many single-threaded workers share the machine; OpenVINO's own core pinning would
+        # not know about the others, so the OS scheduler places them.
+        hints.enable_cpu_pinning: False,
     }
     model = core.read_model(str(path))
     if input_hw is not None:
