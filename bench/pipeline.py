@@ -30,7 +30,8 @@ def measure(engine: LivenessEngine, jpeg: bytes, repeat: int) -> dict[str, list[
 
 def report(samples: dict[str, list[float]], size: str, nbytes: int) -> float:
     print(
-        f"bare pipeline ({os.environ.get('ENGINE_PRECISION', 'f32')}), one core, {size} JPEG ({nbytes / 1000:.0f} kB), "
+        f"bare pipeline ({os.environ.get('ENGINE_PRECISION', 'f32')}), one core, "
+        f"{size} JPEG ({nbytes / 1000:.0f} kB), "
         f"{len(samples['total'])} runs"
     )
     print(f"{'stage':<10}{'mean ms':>10}{'median':>10}{'p95':>10}")
