@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PORT ?= 5001
 export PORT
 
-.PHONY: serve test lint setup setup-dev migrate models clean test-deps cluster-test
+.PHONY: serve test lint bench setup setup-dev migrate models clean test-deps cluster-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ cluster-test: setup-dev test-deps
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check facia_site accounts liveness ml bench ops facia_client tests manage.py bin/healthcheck
 	$(BIN)/ruff format --check facia_site accounts liveness ml bench ops facia_client tests manage.py bin/healthcheck
+
+# make bench [BENCH_ARGS="--size 640x480 --concurrency 8 --requests 501"]: prints figures.
+bench: setup
+	@command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq hey)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache .ruff_cache

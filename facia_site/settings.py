@@ -143,6 +143,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = LIVENESS_MAX_BODY_BYTES
 MODEL_SOURCE = Path(os.environ.get("MODEL_SOURCE", BASE_DIR.parent / "shared" / "models"))
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", VAR_DIR / "models"))
 ENGINE_THREADS = int(os.environ.get("ENGINE_THREADS", "1"))
+# f32 (default) keeps scores identical across CPUs; bf16 is faster where the CPU has it.
+ENGINE_PRECISION = os.environ.get("ENGINE_PRECISION", "f32")
 LIVENESS_DEFAULT_THRESHOLD = 0.5
 
 REST_FRAMEWORK = {

@@ -29,7 +29,9 @@ class EngineHolder:
                 if self._engine is None:
                     log.info("loading liveness engine from %s", settings.MODEL_DIR)
                     self._engine = LivenessEngine.load(
-                        settings.MODEL_DIR, threads=settings.ENGINE_THREADS
+                        settings.MODEL_DIR,
+                        threads=settings.ENGINE_THREADS,
+                        precision=settings.ENGINE_PRECISION,
                     )
         return self._engine
 

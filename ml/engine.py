@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import openvino as ov
 
 from ml.decode import decode_image
 from ml.errors import FaceRefused, ModelInstallError
@@ -52,7 +53,7 @@ class LivenessEngine:
         self.classifiers = classifiers
 
     @classmethod
-    def load(cls, model_dir: Path, threads: int = 1) -> LivenessEngine:
+    def load(cls, model_dir: Path, threads: int = 1, precision: str = "f32") -> LivenessEngine:
         model_dir = Path(model_dir)
         if not models_ready(model_dir):
             raise ModelInstallError(
@@ -60,17 +61,15 @@ class LivenessEngine:
             )
         cv2.setNumThreads(1)  # decode/resize run on the request's own thread
         core = make_core(model_dir / "cache")
+
+        def compiled(name: str, shape: tuple[int, int] | None = None) -> ov.CompiledModel:
+            return compile_model(core, model_dir / f"{name}.xml", threads, shape, precision)
+
         detector = YuNet(
-            {
-                shape: compile_model(core, model_dir / "yunet.xml", threads, shape)
-                for shape in INPUT_SHAPES
-            },
+            {shape: compiled("yunet", shape) for shape in INPUT_SHAPES},
             score_threshold=FACE_SCORE_FLOOR,
         )
-        classifiers = [
-            MiniFASNet(compile_model(core, model_dir / f"{name}.xml", threads), scale)
-            for name, scale in CLASSIFIERS
-        ]
+        classifiers = [MiniFASNet(compiled(name), scale) for name, scale in CLASSIFIERS]
         return cls(detector, classifiers)
 
     def decode(self, data: bytes) -> np.ndarray:

@@ -8,17 +8,28 @@ import openvino as ov
 import openvino.properties as props
 import openvino.properties.hint as hints
 
+# f32 by default so scores match across CPUs; bf16 (on CPUs that have it) is faster and moved
+# dev scores by up to 0.04 with the same AUC (README, Performance).
+PRECISIONS = {"f32": ov.Type.f32, "bf16": ov.Type.bf16}
+
 
 def compile_model(
-    core: ov.Core, path: Path, threads: int, input_hw: tuple[int, int] | None = None
+    core: ov.Core,
+    path: Path,
+    threads: int,
+    input_hw: tuple[int, int] | None = None,
+    precision: str = "f32",
 ) -> ov.CompiledModel:
-    """Compile for low latency on ``threads`` cores, in f32 so scores match across CPUs,
-    with the input reshaped to ``input_hw`` (height, width) when given."""
+    """Compile for low latency on ``threads`` cores at ``precision``, with the input reshaped
+    to ``input_hw`` (height, width) when given."""
     config = {
         hints.performance_mode: hints.PerformanceMode.LATENCY,
-        hints.inference_precision: ov.Type.f32,
+        hints.inference_precision: PRECISIONS[precision],
         props.inference_num_threads: threads,
         props.num_streams: 1,
+        # Many single-threaded workers share the machine; OpenVINO's own core pinning would
+        # not know about the others, so the OS scheduler places them.
+        hints.enable_cpu_pinning: False,
     }
     model = core.read_model(str(path))
     if input_hw is not None:
