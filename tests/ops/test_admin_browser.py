@@ -6,7 +6,6 @@ screenshot is kept as artifacts/admin-usage.png.
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,8 +123,3 @@ def test_operator_flow_in_chromium(served: Served, browser: Any) -> None:
     assert (ARTIFACTS / "admin-usage.png").stat().st_size > 10_000
     page.close()
 
-
-def test_chromium_is_debians() -> None:
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"no chromium at {CHROMIUM}")
-    assert shutil.which("chromium") or Path(CHROMIUM).is_file()
