@@ -122,4 +122,3 @@ def test_operator_flow_in_chromium(served: Served, browser: Any) -> None:
     page.screenshot(path=str(ARTIFACTS / "admin-usage.png"), full_page=True)
     assert (ARTIFACTS / "admin-usage.png").stat().st_size > 10_000
     page.close()
-
