@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PORT ?= 5001
 export PORT
 
-.PHONY: serve test lint setup setup-dev migrate models clean
+.PHONY: serve test lint bench setup setup-dev migrate models clean test-deps cluster-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,15 +31,29 @@ migrate: | $(BIN)/python
 models: | $(BIN)/python
 	$(BIN)/python manage.py install_models
 
-serve: setup
-	exec $(BIN)/gunicorn -c facia_site/gunicorn.conf.py facia_site.wsgi
+# bin/entrypoint is what the container image runs too: migrate, models if missing, gunicorn.
+serve: $(VENV)/.stamp-runtime
+	PYTHON=$(BIN)/python exec bin/entrypoint serve
 
-test: setup-dev
+test: setup-dev test-deps
 	$(BIN)/python -m pytest
 
+# Debian's chromium and nginx-light for the browser and scale-out tests (when missing).
+test-deps:
+	@bin/install-test-deps
+
+# The scale-out test alone, with its figures printed (also part of `make test`).
+cluster-test: setup-dev test-deps
+	$(BIN)/python -m pytest -s -p no:cacheprovider tests/ops/test_cluster.py
+
 lint: $(VENV)/.stamp-dev
-	$(BIN)/ruff check facia_site accounts liveness ml bench tests manage.py
-	$(BIN)/ruff format --check facia_site accounts liveness ml bench tests manage.py
+	$(BIN)/ruff check facia_site accounts liveness ml bench ops facia_client tests manage.py bin/healthcheck
+	$(BIN)/ruff format --check facia_site accounts liveness ml bench ops facia_client tests manage.py bin/healthcheck
+
+# make bench [BENCH_ARGS="--size 640x480 --concurrency 8 --requests 501"]: prints figures.
+bench: setup
+	@command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq hey)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache .ruff_cache

@@ -4,7 +4,7 @@ Starts gunicorn through the same config as `make serve` on a spare port with its
 database, creates a tenant, and drives it with `hey` (Debian's HTTP load generator) posting
 the seed's request body. Loopback only; bounded by the request count.
 
-    python -m bench.load [--size 640x480] [--concurrency 8] [--requests 501]
+    python -m bench.load [--size 640x480] [--large 4000x3000] [--concurrency 8] [--requests 501]
 """
 
 from __future__ import annotations
@@ -199,19 +199,17 @@ def bench_env(workdir: Path) -> dict[str, str]:
     return env
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", default="640x480", help="selfie JPEG size WxH")
+    parser.add_argument("--large", default="4000x3000", help="phone photo size WxH")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--requests", type=int, default=501)
     parser.add_argument("--port", type=int, default=5091)
-    parser.add_argument(
-        "--pipeline-ms",
-        type=float,
-        default=None,
-        help="bare pipeline median ms per image, for the ratio",
-    )
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> float:
+    """Start a server, run the single-client, concurrent and large-photo loads; returns req/s
+    of the concurrent run."""
     if shutil.which("hey") is None:
         sys.exit("bench.load needs `hey` (apt-get install hey)")
     workdir = Path(tempfile.mkdtemp(prefix="facia-bench-"))
@@ -219,24 +217,29 @@ def main(argv: list[str] | None = None) -> None:
     manage(env, "migrate", "--noinput", "-v", "0")
     hash_id = manage(env, "create_tenant", f"bench-{int(time.time())}").strip().splitlines()[-1]
     body = seed_body(selfie_jpeg(*parse_size(args.size)), hash_id)
-    url = f"http://127.0.0.1:{args.port}"
-    with server(env, args.port) as (proc, startup_s):
-        print(
-            f"start-up to a live /status_check: {startup_s:.2f}s "
-            f"(workers: {len(worker_rss_mb(proc.pid))})"
-        )
-        single = load(url + "/liveness", body, min(args.requests, 200), 1, workdir)
-        report(single, f"one client, {args.size} selfie ({len(body) / 1e3:.0f} kB body)")
-        result = load(url + "/liveness", body, args.requests, args.concurrency, workdir)
-        rps = report(result, f"{args.concurrency} concurrent clients, {args.size} selfie")
-        print(f"\nworker RSS after the run: {[round(m) for m in worker_rss_mb(proc.pid)]} MB")
-    if args.pipeline_ms:
-        bare = (os.cpu_count() or 1) * 1000 / args.pipeline_ms
-        print(
-            f"HTTP throughput / bare pipeline on {os.cpu_count()} cores: "
-            f"{rps:.1f} / {bare:.1f} = {rps / bare:.2f}"
-        )
-    shutil.rmtree(workdir, ignore_errors=True)
+    large = seed_body(selfie_jpeg(*parse_size(args.large)), hash_id)
+    url = f"http://127.0.0.1:{args.port}/liveness"
+    try:
+        with server(env, args.port) as (proc, startup_s):
+            workers = len(worker_rss_mb(proc.pid))
+            print(f"\nstart-up to a live /status_check: {startup_s:.2f}s ({workers} workers)")
+            single = load(url, body, min(args.requests, 200), 1, workdir)
+            report(single, f"one client, {args.size} selfie ({len(body) / 1e3:.0f} kB body)")
+            result = load(url, body, args.requests, args.concurrency, workdir)
+            rps = report(result, f"{args.concurrency} concurrent clients, {args.size} selfie")
+            photo = load(url, large, 30, 1, workdir)
+            report(photo, f"one client, {args.large} photo ({len(large) / 1e6:.1f} MB body)")
+            rss = [round(m) for m in worker_rss_mb(proc.pid)]
+            print(f"\nworker RSS after the runs: {rss} MB")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return rps
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_arguments(parser)
+    run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

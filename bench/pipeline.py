@@ -30,7 +30,8 @@ def measure(engine: LivenessEngine, jpeg: bytes, repeat: int) -> dict[str, list[
 
 def report(samples: dict[str, list[float]], size: str, nbytes: int) -> float:
     print(
-        f"bare pipeline, one core, {size} JPEG ({nbytes / 1000:.0f} kB), "
+        f"bare pipeline ({os.environ.get('ENGINE_PRECISION', 'f32')}), one core, "
+        f"{size} JPEG ({nbytes / 1000:.0f} kB), "
         f"{len(samples['total'])} runs"
     )
     print(f"{'stage':<10}{'mean ms':>10}{'median':>10}{'p95':>10}")
@@ -54,7 +55,10 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--size", default="640x480", help="JPEG size WxH (default 640x480)")
     parser.add_argument("--repeat", type=int, default=300)
     args = parser.parse_args(argv)
-    engine = LivenessEngine.load(Path(os.environ.get("MODEL_DIR", REPO / "var" / "models")))
+    engine = LivenessEngine.load(
+        Path(os.environ.get("MODEL_DIR", REPO / "var" / "models")),
+        precision=os.environ.get("ENGINE_PRECISION", "f32"),
+    )
     engine.warm_up()
     jpeg = selfie_jpeg(*parse_size(args.size))
     measure(engine, jpeg, 10)  # warm caches

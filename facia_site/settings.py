@@ -59,10 +59,12 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "accounts",
     "liveness",
+    "ops",  # after accounts: its admin extends the tenant admin
 ]
 
 MIDDLEWARE = [
     "facia_site.middleware.RequestIdMiddleware",
+    "ops.middleware.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -142,6 +144,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = LIVENESS_MAX_BODY_BYTES
 MODEL_SOURCE = Path(os.environ.get("MODEL_SOURCE", BASE_DIR.parent / "shared" / "models"))
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", VAR_DIR / "models"))
 ENGINE_THREADS = int(os.environ.get("ENGINE_THREADS", "1"))
+# f32 (default) keeps scores identical across CPUs; bf16 is faster where the CPU has it.
+ENGINE_PRECISION = os.environ.get("ENGINE_PRECISION", "f32")
 LIVENESS_DEFAULT_THRESHOLD = 0.5
 # Quality gate thresholds overriding ml.quality.QualityThresholds, e.g.
 # LIVENESS_QUALITY='{"max_yaw": 0.7, "min_face_px": 80}' (JSON in the environment).
@@ -167,19 +171,31 @@ SPECTACULAR_SETTINGS = {
 }
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+# LOG_FORMAT=json (default): one JSON object per line with the request id; "plain" for humans.
+LOG_FORMAT = "plain" if os.environ.get("LOG_FORMAT", "json").strip().lower() == "plain" else "json"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "ops.logs.RequestIdFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(process)d %(name)s %(message)s"},
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(process)d %(name)s [%(request_id)s] %(message)s"
+        },
+        "json": {"()": "ops.logs.JsonFormatter"},
     },
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
         },
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {"django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False}},
 }
+
+# /metrics: readable with `Authorization: Bearer $METRICS_TOKEN`, or without a token from
+# these networks (comma separated CIDRs; empty = token only).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = os.environ.get("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")

@@ -47,7 +47,10 @@ def load_engine() -> LivenessEngine:
     """A new engine with this deployment's model directory, threads and quality thresholds."""
     thresholds = QualityThresholds.from_mapping(settings.LIVENESS_QUALITY)
     return LivenessEngine.load(
-        settings.MODEL_DIR, threads=settings.ENGINE_THREADS, thresholds=thresholds
+        settings.MODEL_DIR,
+        threads=settings.ENGINE_THREADS,
+        precision=settings.ENGINE_PRECISION,
+        thresholds=thresholds,
     )
 
 

@@ -13,6 +13,7 @@ from liveness.models import LivenessCheck
 from liveness.runtime import get_engine
 from ml.engine import Verdict
 from ml.errors import FaceRefused, ImageError, ModelInstallError
+from ops import metrics
 
 log = logging.getLogger(__name__)
 NOT_A_STRING = "selfie_image must be a base64-encoded string."
@@ -48,20 +49,24 @@ def analyse(tenant: Tenant, data: bytes) -> Verdict:
     except ModelInstallError as exc:
         log.error("engine unavailable: %s", exc)
         raise Refusal(responses.error("Service is not ready, try again later.", 503)) from exc
+    decode_started = time.perf_counter()
     try:
         image = engine.decode(data)
     except ImageError as exc:
         raise Refusal(responses.error(responses.IMAGE_INVALID, 400)) from exc
+    decode_ms = (time.perf_counter() - decode_started) * 1000
     if not quota.reserve(tenant.pk):
         raise Refusal(responses.message(responses.LIMIT_REACHED, 429))
     try:
-        return engine.analyse(image, profile=tenant.profile)
+        verdict = engine.analyse(image, profile=tenant.profile)
     except BaseException:
         quota.refund(tenant.pk)
         raise
+    verdict.timings_ms["decode"] = decode_ms
+    return verdict
 
 
-def record(request: HttpRequest, tenant: Tenant, started: float, **outcome: object) -> None:
+def record(request: HttpRequest, tenant: Tenant, started: float, **outcome: object) -> float:
     latency_ms = (time.perf_counter() - started) * 1000
     request_id = getattr(request, "request_id", "")
     LivenessCheck.objects.create(
@@ -75,6 +80,7 @@ def record(request: HttpRequest, tenant: Tenant, started: float, **outcome: obje
         latency_ms,
         details,
     )
+    return latency_ms
 
 
 def check_selfie(request: HttpRequest) -> HttpResponse:
@@ -85,12 +91,16 @@ def check_selfie(request: HttpRequest) -> HttpResponse:
     try:
         verdict = analyse(tenant, image_bytes(payload.get("selfie_image")))
     except Refusal as refusal:
+        metrics.observe_refusal(tenant, refusal.response.status_code)
         return refusal.response
     except FaceRefused as exc:
         record(request, tenant, started, refused_code=exc.code)
+        metrics.observe_verdict(tenant, "refused", exc.code)
         return responses.error(exc.message, 422, code=exc.code)
     is_live = verdict.p_live >= tenant.threshold
-    record(request, tenant, started, is_live=is_live, score=verdict.p_live)
+    total_ms = record(request, tenant, started, is_live=is_live, score=verdict.p_live)
+    metrics.observe_verdict(tenant, "live" if is_live else "spoof")
+    metrics.observe_stages(verdict.timings_ms, total_ms)
     response = responses.success(is_live, verdict.p_live)
     response["X-Liveness-Profile"] = verdict.profile
     return response

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import openvino as ov
 
 from ml import quality
 from ml.classifier import LivenessModel
@@ -82,8 +83,14 @@ class LivenessEngine:
 
     @classmethod
     def load(
-        cls, model_dir: Path, threads: int = 1, thresholds: QualityThresholds | None = None
+        cls,
+        model_dir: Path,
+        threads: int = 1,
+        precision: str = "f32",
+        thresholds: QualityThresholds | None = None,
     ) -> LivenessEngine:
+        """``precision`` applies to every model; a model whose spec asks for bf16 (DTN) gets
+        it anyway where the CPU has it (README, Profiles)."""
         model_dir = Path(model_dir)
         if not models_ready(model_dir):
             raise ModelInstallError(
@@ -91,19 +98,21 @@ class LivenessEngine:
             )
         cv2.setNumThreads(1)  # decode/resize run on the request's own thread
         core = make_core(model_dir / "cache")
+
+        def compiled(
+            name: str, shape: tuple[int, int] | None = None, at: str = precision
+        ) -> ov.CompiledModel:
+            return compile_model(core, model_dir / f"{name}.xml", threads, shape, at)
+
         detector = YuNet(
-            {
-                shape: compile_model(core, model_dir / "yunet.xml", threads, shape)
-                for shape in INPUT_SHAPES
-            },
+            {shape: compiled("yunet", shape) for shape in INPUT_SHAPES},
             score_threshold=FACE_SCORE_FLOOR,
         )
-        models = {}
+        models: dict[str, LivenessModel] = {}
         for name in models_of(PROFILES):
             spec = MODELS[name]
-            path = model_dir / f"{spec.ir}.xml"
-            compiled = compile_model(core, path, threads, precision=spec.precision)
-            models[name] = spec.build(compiled)
+            chosen = "bf16" if "bf16" in (precision, spec.precision) else "f32"
+            models[name] = spec.build(compiled(spec.ir, at=chosen))
         return cls(detector, models, thresholds)
 
     @property

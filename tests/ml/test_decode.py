@@ -105,4 +105,4 @@ def test_large_jpeg_is_decoded_at_reduced_scale() -> None:
     big = cv2.resize(PHOTO, (4000, 3000))
     image = decode_image(encode(".jpg", big), min_long_side=1024)
     assert image.shape == (1500, 2000, 3)
-    assert decode_image(encode(".jpg", big)).shape == (750, 1000, 3)  # default: 640
+    assert decode_image(encode(".jpg", big)).shape == (375, 500, 3)  # default: 480

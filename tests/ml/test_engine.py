@@ -115,3 +115,15 @@ def test_crop_box(
     box: tuple[int, int, int, int], scale: float, expected: tuple[int, int, int, int]
 ) -> None:
     assert crop_box(200, 200, box, scale) == expected
+
+
+def test_bf16_precision_keeps_the_reference_verdicts(
+    model_dir: Path, dev_image: Callable[[str], bytes]
+) -> None:
+    """The faster precision an operator may choose gives the same verdicts (scores move a
+    little, which is why f32 stays the default)."""
+    fast = LivenessEngine.load(model_dir, precision="bf16")
+    for name, p_live, is_live in REFERENCE:
+        verdict = fast.check(dev_image(name))
+        assert (verdict.p_live >= 0.5) is is_live
+        assert verdict.p_live == pytest.approx(p_live, abs=0.1)

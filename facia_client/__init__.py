@@ -1,0 +1,27 @@
+"""A small client for the liveness service (standard library only).
+
+from facia_client import FaciaClient
+verdict = FaciaClient("http://127.0.0.1:5001", hash_id).check("selfie.jpg")
+"""
+
+from facia_client.client import (
+    AuthError,
+    FaciaClient,
+    FaciaError,
+    ImageRejected,
+    QuotaExceeded,
+    ServiceError,
+    UsageError,
+    Verdict,
+)
+
+__all__ = [
+    "AuthError",
+    "FaciaClient",
+    "FaciaError",
+    "ImageRejected",
+    "QuotaExceeded",
+    "ServiceError",
+    "UsageError",
+    "Verdict",
+]

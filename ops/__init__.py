@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics, JSON logs, the admin usage console."""

@@ -1,0 +1,44 @@
+"""JSON log lines carrying the request id; nothing from a request body ever reaches them."""
+
+import contextvars
+import logging
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
+
+current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "current_request_id", default=None
+)
+
+# Extra attributes allowed into a line; anything else passed in `extra=` is dropped, so a
+# request object (or its body) handed to a logger by a library can never be serialised.
+ALLOWED_EXTRAS = frozenset(
+    {"method", "path", "status", "duration_ms", "tenant_id", "outcome", "worker_pid"}
+)
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamp every record with the id of the request being served (None outside requests)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id.get()
+        return True
+
+
+class JsonFormatter(_BaseJsonFormatter):
+    """One JSON object per line: time, level, logger, pid, message, request_id, allowed extras."""
+
+    FIELDS = "%(levelname)s %(name)s %(process)d %(message)s %(request_id)s"
+    ALWAYS = frozenset({"timestamp", "exc_info", "stack_info"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("timestamp", True)
+        super().__init__(self.FIELDS, *args, **kwargs)
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        super().add_fields(log_data, record, message_dict)
+        keep = self.ALWAYS | ALLOWED_EXTRAS | set(self._required_fields)
+        for key in [key for key in log_data if key not in keep]:
+            del log_data[key]

@@ -1,0 +1,61 @@
+"""Prometheus metrics. Works with several gunicorn workers (multiprocess mode).
+
+gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR before any worker imports this module; each
+worker then writes its samples to files there, and /metrics sums them at scrape time. Only
+counters and histograms live here; per-tenant quota is read from the database when scraped
+(see :mod:`ops.collectors`). The request path only pays for a few increments.
+"""
+
+from collections.abc import Mapping
+
+from prometheus_client import Counter, Histogram
+
+from accounts.models import Tenant
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+STAGES = ("decode", "detect", "classify")
+# Status of an early refusal (before the engine gave a verdict) -> reason label.
+REFUSAL_REASONS = {400: "invalid_input", 429: "quota", 503: "unavailable"}
+
+HTTP_REQUESTS = Counter(
+    "facia_http_requests",
+    "HTTP requests answered, by endpoint, method and status code.",
+    ["endpoint", "method", "status"],
+)
+HTTP_DURATION = Histogram(
+    "facia_http_request_duration_seconds",
+    "Time spent in Django per request, by endpoint.",
+    ["endpoint"],
+    buckets=LATENCY_BUCKETS,
+)
+VERDICTS = Counter(
+    "facia_liveness_verdicts",
+    "Outcomes of authenticated /liveness requests: live, spoof, or refused (with a reason).",
+    ["tenant_id", "tenant", "outcome", "reason"],
+)
+STAGE_SECONDS = Histogram(
+    "facia_liveness_stage_seconds",
+    "Time per pipeline stage of a completed check (decode, detect, classify) and in total.",
+    ["stage"],
+    buckets=LATENCY_BUCKETS,
+)
+
+
+def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:
+    HTTP_REQUESTS.labels(endpoint, method, str(status)).inc()
+    HTTP_DURATION.labels(endpoint).observe(seconds)
+
+
+def observe_verdict(tenant: Tenant, outcome: str, reason: str = "") -> None:
+    VERDICTS.labels(str(tenant.pk), tenant.name, outcome, reason).inc()
+
+
+def observe_refusal(tenant: Tenant, status: int) -> None:
+    observe_verdict(tenant, "refused", REFUSAL_REASONS.get(status, f"http_{status}"))
+
+
+def observe_stages(timings_ms: Mapping[str, float], total_ms: float) -> None:
+    for stage in STAGES:
+        if stage in timings_ms:
+            STAGE_SECONDS.labels(stage).observe(timings_ms[stage] / 1000)
+    STAGE_SECONDS.labels("total").observe(total_ms / 1000)

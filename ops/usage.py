@@ -1,0 +1,119 @@
+"""A tenant's daily checks (live, spoof, refused) and a server-rendered SVG bar chart."""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.html import escape
+
+from accounts.models import Tenant
+from liveness.models import LivenessCheck
+
+DAYS = 30
+SERIES = (("live", "#2e7d32"), ("spoof", "#c62828"), ("refused", "#9e9e9e"))
+WIDTH, HEIGHT = 900, 300
+LEFT, RIGHT, TOP, BOTTOM = 50, 10, 20, 40
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    live: int = 0
+    spoof: int = 0
+    refused: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.live + self.spoof + self.refused
+
+
+def daily_usage(tenant: Tenant, today: date | None = None, days: int = DAYS) -> list[Day]:
+    """One entry per day, oldest first, ending today (UTC), zeros included."""
+    today = today or timezone.now().date()
+    first = today - timedelta(days=days - 1)
+    rows = (
+        LivenessCheck.objects.filter(tenant=tenant, created_at__date__gte=first)
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(
+            live=Count("pk", filter=Q(is_live=True)),
+            spoof=Count("pk", filter=Q(is_live=False)),
+            refused=Count("pk", filter=Q(is_live__isnull=True)),
+        )
+    )
+    found = {row["day"]: Day(row["day"], row["live"], row["spoof"], row["refused"]) for row in rows}
+    return [found.get(d, Day(d)) for d in (first + timedelta(n) for n in range(days))]
+
+
+def _nice_max(value: int) -> int:
+    """The smallest 1, 2 or 5 times a power of ten that is at least ``value`` (and 1)."""
+    scale = 1
+    while True:
+        for step in (1, 2, 5):
+            if step * scale >= value:
+                return step * scale
+        scale *= 10
+
+
+def _bars(days: list[Day], y_max: int) -> list[str]:
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    slot = plot_w / len(days)
+    parts = []
+    for index, day in enumerate(days):
+        x = LEFT + index * slot + slot * 0.15
+        base = TOP + plot_h
+        for name, colour in SERIES:
+            count = getattr(day, name)
+            if not count:
+                continue
+            height = plot_h * count / y_max
+            base -= height
+            parts.append(
+                f'<rect class="bar {name}" x="{x:.1f}" y="{base:.1f}" width="{slot * 0.7:.1f}" '
+                f'height="{height:.1f}" fill="{colour}"><title>{day.day:%Y-%m-%d} {name}: '
+                f"{count}</title></rect>"
+            )
+        if index % 5 == 0 or index == len(days) - 1:
+            parts.append(
+                f'<text x="{x + slot * 0.35:.1f}" y="{HEIGHT - BOTTOM + 16}" '
+                f'text-anchor="middle">{day.day:%m-%d}</text>'
+            )
+    return parts
+
+
+def _axes(y_max: int) -> list[str]:
+    plot_h = HEIGHT - TOP - BOTTOM
+    parts = []
+    for fraction in (0, 0.25, 0.5, 0.75, 1):
+        y = TOP + plot_h * (1 - fraction)
+        parts.append(
+            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
+        )
+        parts.append(
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{y_max * fraction:g}</text>'
+        )
+    return parts
+
+
+def _legend() -> list[str]:
+    parts = []
+    for index, (name, colour) in enumerate(SERIES):
+        x = LEFT + index * 90
+        parts.append(f'<rect x="{x}" y="{HEIGHT - 14}" width="10" height="10" fill="{colour}"/>')
+        parts.append(f'<text x="{x + 14}" y="{HEIGHT - 5}">{name}</text>')
+    return parts
+
+
+def usage_svg(days: list[Day], title: str) -> str:
+    """A stacked bar chart, inline SVG, no script and no external asset."""
+    y_max = _nice_max(max((d.total for d in days), default=0))
+    body = _axes(y_max) + _bars(days, y_max) + _legend()
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" id="usage-chart" role="img" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
+        f'font-family="sans-serif" font-size="11"><title>{escape(title)}</title>'
+        + "".join(body)
+        + "</svg>"
+    )

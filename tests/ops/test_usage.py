@@ -1,0 +1,63 @@
+"""The admin usage page: daily live/spoof/refused counts and the SVG chart (Django client)."""
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import Tenant
+from liveness.models import LivenessCheck
+from ops.usage import daily_usage
+
+
+def add_checks(tenant: Tenant, days_ago: int, live: int, spoof: int, refused: int) -> None:
+    when = timezone.now() - timedelta(days=days_ago)
+    outcomes = [{"is_live": True}] * live + [{"is_live": False}] * spoof
+    outcomes += [{"refused_code": "no_face"}] * refused
+    created = [
+        LivenessCheck.objects.create(tenant=tenant, latency_ms=50.0, **outcome)
+        for outcome in outcomes
+    ]
+    LivenessCheck.objects.filter(pk__in=[c.pk for c in created]).update(created_at=when)
+
+
+@pytest.mark.django_db
+def test_daily_usage_counts_per_day() -> None:
+    tenant = Tenant.objects.create(name="acme", request_limit=100, requests_used=9)
+    other = Tenant.objects.create(name="other")
+    add_checks(tenant, 0, live=3, spoof=1, refused=1)
+    add_checks(tenant, 2, live=0, spoof=2, refused=0)
+    add_checks(tenant, 40, live=5, spoof=0, refused=0)  # outside the 30 days
+    add_checks(other, 0, live=7, spoof=0, refused=0)
+    days = daily_usage(tenant)
+    assert len(days) == 30 and days[-1].day == timezone.now().date()
+    assert (days[-1].live, days[-1].spoof, days[-1].refused) == (3, 1, 1)
+    assert (days[-3].live, days[-3].spoof, days[-3].refused) == (0, 2, 0)
+    assert sum(d.total for d in days) == 7
+
+
+@pytest.mark.django_db
+def test_usage_page_renders_chart_and_quota(admin_client: Any) -> None:
+    tenant = Tenant.objects.create(name="Acme <b>", request_limit=100, requests_used=9)
+    add_checks(tenant, 0, live=3, spoof=1, refused=1)
+    page = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/usage/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert '<strong id="quota-remaining">91</strong>' in html
+    assert re.search(r"<svg[^>]+id=\"usage-chart\"", html)
+    assert len(re.findall(r'<rect class="bar live"', html)) == 1
+    assert "Acme &lt;b&gt;" in html and "Acme <b>" not in html
+    assert "<script" not in html.split('id="usage-chart"')[1].split("</svg>")[0]
+    change = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/change/").content.decode()
+    assert f'href="/admin/accounts/tenant/{tenant.pk}/usage/"' in change
+    listing = admin_client.get("/admin/accounts/tenant/").content.decode()
+    assert f'href="/admin/accounts/tenant/{tenant.pk}/usage/"' in listing
+
+
+@pytest.mark.django_db
+def test_usage_page_needs_staff(client: Any) -> None:
+    tenant = Tenant.objects.create(name="acme")
+    page = client.get(f"/admin/accounts/tenant/{tenant.pk}/usage/")
+    assert page.status_code == 302 and "/admin/login/" in page["Location"]
