@@ -36,6 +36,7 @@ class Sample:
     species: str  # PAI species of an attack; "none" for bona fide
     failures: list[str]  # every quality gate it fails (first = the service's answer)
     scores: dict[str, float]  # each model's P(bona fide), empty without a face
+    measures: dict[str, float] = field(default_factory=dict)  # what the gates measured
 
     @property
     def passed(self) -> bool:
@@ -214,5 +215,8 @@ def evaluate_folder(
         except ImageError:
             report.samples.append(Sample(name, label, kind, [NOT_DECODED], {}))
             continue
-        report.samples.append(Sample(name, label, kind, list(found.failures), found.scores))
+        measures = asdict(found.measures) if found.measures else {}
+        report.samples.append(
+            Sample(name, label, kind, list(found.failures), found.scores, measures)
+        )
     return report

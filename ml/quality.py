@@ -28,8 +28,8 @@ class QualityThresholds:
     # Dev-set figures behind each default are in the README ("Quality gates").
     # another face whose side is at least this share of the main face's -> multiple_faces
     max_other_face_ratio: float = 0.6
-    # shorter side of the face box, in decoded pixels (large JPEGs are decoded to >= 640 px
-    # on the longer side); below it DTN upsamples the face more than 4x. Dev faces: >= 73 px
+    # shorter side of the face box, in decoded pixels (large JPEGs are decoded with at least
+    # 480 px on the longer side); below it DTN upsamples the face more than 4x. Dev: >= 73 px
     min_face_px: float = 64.0
     # largest crop scale the frame allows about the face, min((W-1)/w, (H-1)/h), where
     # MiniFASNetV1SE asks for 4.0. Dev face crops: <= 1.12; dev full frames (live): >= 1.68
@@ -47,7 +47,7 @@ class QualityThresholds:
     max_luma: float = 215.0
     # 100 * var(Laplacian) / var(intensity) of the face box, grey, resized to 112x112: high
     # frequencies' share, independent of face size and contrast. Dev live: >= 4.2 (full
-    # frames >= 12); a 350 px face blurred with sigma 3 px: 3.9, 5 px: 1.5
+    # frames >= 12); a 350 px face blurred with sigma 3 px: 3.9, with 5 px: 1.5
     min_sharpness: float = 2.5
 
     @classmethod
