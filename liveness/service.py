@@ -1,8 +1,9 @@
-"""One liveness check for an authenticated tenant: image -> quota -> engine -> record."""
+"""One liveness check: image -> engine -> quota unit and record, in one transaction."""
 
 import logging
 import time
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
 from accounts import quota
@@ -42,7 +43,7 @@ def image_bytes(value: object) -> bytes:
 
 
 def analyse(tenant: Tenant, data: bytes) -> Verdict:
-    """Decode, reserve a unit of quota, run the engine; refund when the engine refuses."""
+    """Decode, check there is quota left, run the engine. Nothing is consumed here."""
     try:
         engine = get_engine()
     except ModelInstallError as exc:
@@ -52,21 +53,16 @@ def analyse(tenant: Tenant, data: bytes) -> Verdict:
         image = engine.decode(data)
     except ImageError as exc:
         raise Refusal(responses.error(responses.IMAGE_INVALID, 400)) from exc
-    if not quota.reserve(tenant.pk):
+    # As read at authentication: spares the engine once the limit is reached. The exact,
+    # race-free check is the conditional UPDATE in commit().
+    if not quota.has_room(tenant):
         raise Refusal(responses.message(responses.LIMIT_REACHED, 429))
-    try:
-        return engine.analyse(image)
-    except BaseException:
-        quota.refund(tenant.pk)
-        raise
+    return engine.analyse(image)
 
 
-def record(request: HttpRequest, tenant: Tenant, started: float, **outcome: object) -> None:
-    latency_ms = (time.perf_counter() - started) * 1000
-    request_id = getattr(request, "request_id", "")
-    LivenessCheck.objects.create(
-        tenant=tenant, latency_ms=latency_ms, request_id=request_id, **outcome
-    )
+def _log_check(
+    tenant: Tenant, request_id: str, latency_ms: float, outcome: dict[str, object]
+) -> None:
     details = " ".join(f"{key}={value}" for key, value in outcome.items())
     log.info(
         "check tenant=%s request_id=%s latency_ms=%.1f %s",
@@ -75,6 +71,26 @@ def record(request: HttpRequest, tenant: Tenant, started: float, **outcome: obje
         latency_ms,
         details,
     )
+
+
+def record(
+    request: HttpRequest, tenant: Tenant, started: float, consume: bool, **outcome: object
+) -> bool:
+    """Store the check; when ``consume``, take its unit of quota in the same transaction.
+
+    One transaction means a crash or a lost database at any point leaves either both the unit
+    and the row, or neither. False (nothing written) when the limit was reached meanwhile.
+    """
+    latency_ms = (time.perf_counter() - started) * 1000
+    request_id = getattr(request, "request_id", "")
+    with transaction.atomic():
+        if consume and not quota.reserve(tenant.pk):
+            return False
+        LivenessCheck.objects.create(
+            tenant=tenant, latency_ms=latency_ms, request_id=request_id, **outcome
+        )
+    _log_check(tenant, request_id, latency_ms, outcome)
+    return True
 
 
 def check_selfie(request: HttpRequest) -> HttpResponse:
@@ -87,8 +103,9 @@ def check_selfie(request: HttpRequest) -> HttpResponse:
     except Refusal as refusal:
         return refusal.response
     except FaceRefused as exc:
-        record(request, tenant, started, refused_code=exc.code)
+        record(request, tenant, started, consume=False, refused_code=exc.code)
         return responses.error(exc.message, 422, code=exc.code)
     is_live = verdict.p_live >= tenant.threshold
-    record(request, tenant, started, is_live=is_live, score=verdict.p_live)
+    if not record(request, tenant, started, consume=True, is_live=is_live, score=verdict.p_live):
+        return responses.message(responses.LIMIT_REACHED, 429)
     return responses.success(is_live, verdict.p_live)
