@@ -50,6 +50,7 @@ class TenantAdmin(admin.ModelAdmin):
         "is_active",
         "request_limit",
         "requests_used",
+        "rate_limit_per_minute",
         "threshold",
         "created_at",
         "updated_at",
