@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PORT ?= 5001
 export PORT
 
-.PHONY: serve test lint setup setup-dev migrate models clean
+.PHONY: serve test lint soak setup setup-dev migrate models clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,9 +37,13 @@ serve: setup
 test: setup-dev
 	$(BIN)/python -m pytest
 
+# 10 minutes at ~80% of measured capacity, loopback only; prints errors, latency, worker RSS.
+soak: setup-dev
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+
 lint: $(VENV)/.stamp-dev
-	$(BIN)/ruff check facia_site accounts liveness ml bench tests manage.py
-	$(BIN)/ruff format --check facia_site accounts liveness ml bench tests manage.py
+	$(BIN)/ruff check facia_site accounts liveness guard ml bench tests manage.py
+	$(BIN)/ruff format --check facia_site accounts liveness guard ml bench tests manage.py
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache .ruff_cache
