@@ -83,6 +83,8 @@ def parse_summary(text: str) -> dict[str, object]:
     statuses = {int(code): int(n) for code, n in STATUS.findall(text)}
     errors_part = text.split("Error distribution:", 1)[1] if "Error distribution:" in text else ""
     errors = sum(int(n) for n, _ in ERRORS.findall(errors_part))
+    if errors:
+        print("hey errors:\n" + errors_part.strip()[:2000])
     latency = {int(p): float(s) for p, s in re.findall(r"(\d+)% in ([\d.]+) secs", text)}
     rps = TOTAL.search(text)
     return {
@@ -94,6 +96,10 @@ def parse_summary(text: str) -> dict[str, object]:
 
 
 def memory_report(samples: list[tuple[float, list[float]]], max_growth: float) -> bool:
+    counts = {len(sizes) for _, sizes in samples}
+    if len(counts) > 1:
+        print(f"worker count changed during the soak: {sorted(counts)} (a worker died)")
+        samples = [s for s in samples if len(s[1]) == len(samples[0][1])]
     totals = [sum(sizes) for _, sizes in samples]
     first, last, peak = totals[0], totals[-1], max(totals)
     print(
@@ -102,7 +108,7 @@ def memory_report(samples: list[tuple[float, list[float]]], max_growth: float) -
         f"per worker first {[round(m) for m in samples[0][1]]}, "
         f"last {[round(m) for m in samples[-1][1]]}"
     )
-    flat = last <= first * (1 + max_growth)
+    flat = last <= first * (1 + max_growth) and len(counts) == 1
     print(f"memory flat (last <= first + {max_growth:.0%}): {'yes' if flat else 'NO'}")
     return flat
 
@@ -138,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     body = seed_body(selfie_jpeg(*parse_size(args.size)), hash_id)
     (work / "body.json").write_bytes(body)
     url = f"http://127.0.0.1:{args.port}/liveness"
-    with server(env, args.port) as (proc, _):
+    log = work / "gunicorn.log"
+    with server(env, args.port, log) as (proc, _):
         rate = args.rate
         if rate is None:
             capacity = measure_capacity(url, body, args.capacity_requests, args.concurrency, work)
@@ -148,9 +155,15 @@ def main(argv: list[str] | None = None) -> None:
             summary = parse_summary(
                 hey_for(url, work / "body.json", args.duration, args.concurrency, rate)
             )
+        alive = proc.poll() is None
     ok = report(summary, args.duration) & memory_report(sampler.samples, args.max_growth)
-    shutil.rmtree(work, ignore_errors=True)
-    sys.exit(0 if ok else 1)
+    print(f"server alive at the end: {'yes' if alive else f'NO (exit {proc.returncode})'}")
+    if ok and alive:
+        shutil.rmtree(work, ignore_errors=True)
+        sys.exit(0)
+    print(f"kept {work} (gunicorn.log); its last lines:")
+    print("\n".join(log.read_text(errors="replace").splitlines()[-30:]))
+    sys.exit(1)
 
 
 def report(summary: dict[str, object], duration: int) -> bool:
