@@ -54,7 +54,7 @@ def analyse(tenant: Tenant, data: bytes) -> Verdict:
     except ImageError as exc:
         raise Refusal(responses.error(responses.IMAGE_INVALID, 400)) from exc
     # As read at authentication: spares the engine once the limit is reached. The exact,
-    # race-free check is the conditional UPDATE in commit().
+    # race-free check is the conditional UPDATE in record().
     if not quota.has_room(tenant):
         raise Refusal(responses.message(responses.LIMIT_REACHED, 429))
     return engine.analyse(image)
