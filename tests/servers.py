@@ -101,6 +101,13 @@ class Gunicorn:
     def status(self) -> int:
         return requests.get(f"{self.base}/status_check", timeout=5).status_code
 
+    def kill_worker(self, pid: int) -> None:
+        """SIGKILL one worker and wait until the master has reaped and replaced it."""
+        count = len(self.workers())
+        os.kill(pid, signal.SIGKILL)
+        until(lambda: pid not in self.workers(), timeout=60, every=0.02)
+        self.wait_workers(count)
+
     def wait_workers(self, count: int) -> None:
         until(lambda: len(self.workers()) == count and self.status() == 200, timeout=120)
 

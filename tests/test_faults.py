@@ -2,7 +2,6 @@
 mid-request and under load, SIGTERM draining, and the body limit enforced before reading."""
 
 import json
-import os
 import random
 import signal
 import threading
@@ -91,12 +90,12 @@ def test_worker_killed_mid_request_consumes_nothing(server: Gunicorn) -> None:
     sock = connect(server.port)
     sock.sendall(request_head(server.port, len(body), "killed-1") + body[: len(body) // 2])
     victim = owner_of(sock, server)
-    os.kill(victim, signal.SIGKILL)
+    server.kill_worker(victim)  # returns once the master has replaced it
     status, _ = read_response(sock)
     sock.close()
     assert status == 0  # the connection died with the worker
-    server.wait_workers(WORKERS)  # the master replaced it
     assert victim not in server.workers()
+    assert len(server.workers()) == WORKERS
     assert post(server.base, body, "after-kill").status == 201
     book = ledger(server.env["DATABASE_URL"], name)
     assert (book.requests_used, book.consuming) == (1, ["after-kill"])
@@ -117,11 +116,10 @@ def test_workers_killed_under_load_lose_nothing(server: Gunicorn) -> None:
     def killer() -> None:
         rng = random.Random(4)
         for _ in range(kills):
-            server.wait_workers(WORKERS)
             busy = len(outcomes)
             while len(outcomes) < busy + 4 and not done.is_set():
                 done.wait(0.05)
-            os.kill(rng.choice(server.workers()), signal.SIGKILL)
+            server.kill_worker(rng.choice(server.workers()))
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
     threads.append(threading.Thread(target=killer))
