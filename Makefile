@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PORT ?= 5001
 export PORT
 
-.PHONY: serve test lint bench setup setup-dev migrate models clean test-deps cluster-test
+.PHONY: serve test lint bench soak setup setup-dev migrate models clean test-deps cluster-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,13 +47,17 @@ cluster-test: setup-dev test-deps
 	$(BIN)/python -m pytest -s -p no:cacheprovider tests/ops/test_cluster.py
 
 lint: $(VENV)/.stamp-dev
-	$(BIN)/ruff check facia_site accounts liveness ml bench ops facia_client tests manage.py bin/healthcheck
-	$(BIN)/ruff format --check facia_site accounts liveness ml bench ops facia_client tests manage.py bin/healthcheck
+	$(BIN)/ruff check facia_site accounts liveness guard ml bench ops facia_client tests manage.py bin/healthcheck
+	$(BIN)/ruff format --check facia_site accounts liveness guard ml bench ops facia_client tests manage.py bin/healthcheck
 
 # make bench [BENCH_ARGS="--size 640x480 --concurrency 8 --requests 501"]: prints figures.
 bench: setup
 	@command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq hey)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# 10 minutes at ~80% of measured capacity, loopback only; prints errors, latency, worker RSS.
+soak: setup-dev
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache .ruff_cache

@@ -96,6 +96,7 @@ class TenantAdmin(admin.ModelAdmin):
         "is_active",
         "request_limit",
         "requests_used",
+        "rate_limit_per_minute",
         "threshold",
         "target_apcer",
         "profile",

@@ -23,6 +23,9 @@ class Tenant(models.Model):
         null=True, blank=True, help_text="Blank means unlimited."
     )
     requests_used = models.PositiveBigIntegerField(default=0)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most requests per minute (all workers). Blank: no limit."
+    )
     threshold = models.FloatField(
         default=0.5,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],

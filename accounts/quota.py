@@ -16,11 +16,9 @@ def reserve(tenant_id: int) -> bool:
     return updated == 1
 
 
-def refund(tenant_id: int) -> None:
-    """Give back one unit taken by :func:`reserve` (never below zero)."""
-    Tenant.objects.filter(pk=tenant_id, requests_used__gt=0).update(
-        requests_used=F("requests_used") - 1
-    )
+def has_room(tenant: Tenant) -> bool:
+    """Whether ``tenant`` (as loaded) had quota left; a hint, :func:`reserve` decides."""
+    return tenant.request_limit is None or tenant.requests_used < tenant.request_limit
 
 
 def reset(queryset: QuerySet[Tenant] | None = None) -> int:

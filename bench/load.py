@@ -68,9 +68,13 @@ def wait_live(url: str, timeout_s: float = 60) -> float:
 
 
 @contextmanager
-def server(env: dict[str, str], port: int) -> Iterator[tuple[subprocess.Popen, float]]:
-    """A gunicorn started like `make serve`; yields it and its time to a live status_check."""
+def server(
+    env: dict[str, str], port: int, log: Path | None = None
+) -> Iterator[tuple[subprocess.Popen, float]]:
+    """A gunicorn started like `make serve`; yields it and its time to a live status_check.
+    Its output goes to ``log`` when given."""
     started = time.perf_counter()
+    out = log.open("wb") if log else subprocess.DEVNULL
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("gunicorn")),
@@ -80,8 +84,8 @@ def server(env: dict[str, str], port: int) -> Iterator[tuple[subprocess.Popen, f
         ],
         cwd=REPO,
         env={**env, "PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_live(f"http://127.0.0.1:{port}")
@@ -89,6 +93,8 @@ def server(env: dict[str, str], port: int) -> Iterator[tuple[subprocess.Popen, f
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+        if log:
+            out.close()  # type: ignore[union-attr]
 
 
 def worker_rss_mb(master_pid: int) -> list[float]:

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "accounts",
     "liveness",
     "ops",  # after accounts: its admin extends the tenant admin
+    "guard",
 ]
 
 MIDDLEWARE = [
@@ -199,3 +200,38 @@ LOGGING = {
 # these networks (comma separated CIDRs; empty = token only).
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 METRICS_ALLOWED_NETWORKS = os.environ.get("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
+# --- Abuse guards, retention, admin URL, production (TLS proxy) hardening --------------------
+
+# Failed hash_id attempts allowed per client IP per window before 429 (0 turns it off).
+AUTH_FAILURE_LIMIT = int(os.environ.get("AUTH_FAILURE_LIMIT", "20"))
+AUTH_FAILURE_WINDOW_S = int(os.environ.get("AUTH_FAILURE_WINDOW_S", "60"))
+# Behind N reverse proxies, the client IP is the Nth address from the right of X-Forwarded-For.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+LIVENESS_RETENTION_DAYS = int(os.environ.get("LIVENESS_RETENTION_DAYS", "90"))
+# Uploads are never parsed by /liveness; if anything ever does, it must not spool to disk.
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+
+
+def admin_url(value: str) -> str:
+    value = value.strip().strip("/")
+    return f"{value}/" if value else "admin/"
+
+
+ADMIN_URL = admin_url(os.environ.get("ADMIN_URL", "admin/"))
+
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# DJANGO_SECURE=1: served to browsers over HTTPS by a TLS-terminating proxy that sets
+# X-Forwarded-Proto. /status_check stays reachable over plain HTTP for local health checks.
+if env_bool("DJANGO_SECURE"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^status_check$"]
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True

@@ -1,8 +1,9 @@
-"""One liveness check for an authenticated tenant: image -> quota -> engine -> record."""
+"""One liveness check: image -> engine -> quota unit and record, in one transaction."""
 
 import logging
 import time
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
 from accounts import quota
@@ -43,7 +44,7 @@ def image_bytes(value: object) -> bytes:
 
 
 def analyse(tenant: Tenant, data: bytes) -> Verdict:
-    """Decode, reserve a unit of quota, run the engine; refund when the engine refuses."""
+    """Decode, check there is quota left, run the engine. Nothing is consumed here."""
     try:
         engine = get_engine()
     except ModelInstallError as exc:
@@ -55,23 +56,18 @@ def analyse(tenant: Tenant, data: bytes) -> Verdict:
     except ImageError as exc:
         raise Refusal(responses.error(responses.IMAGE_INVALID, 400)) from exc
     decode_ms = (time.perf_counter() - decode_started) * 1000
-    if not quota.reserve(tenant.pk):
+    # As read at authentication: spares the engine once the limit is reached. The exact,
+    # race-free check is the conditional UPDATE in record().
+    if not quota.has_room(tenant):
         raise Refusal(responses.message(responses.LIMIT_REACHED, 429))
-    try:
-        verdict = engine.analyse(image, profile=tenant.profile)
-    except BaseException:
-        quota.refund(tenant.pk)
-        raise
+    verdict = engine.analyse(image, profile=tenant.profile)
     verdict.timings_ms["decode"] = decode_ms
     return verdict
 
 
-def record(request: HttpRequest, tenant: Tenant, started: float, **outcome: object) -> float:
-    latency_ms = (time.perf_counter() - started) * 1000
-    request_id = getattr(request, "request_id", "")
-    LivenessCheck.objects.create(
-        tenant=tenant, latency_ms=latency_ms, request_id=request_id, **outcome
-    )
+def _log_check(
+    tenant: Tenant, request_id: str, latency_ms: float, outcome: dict[str, object]
+) -> None:
     details = " ".join(f"{key}={value}" for key, value in outcome.items())
     log.info(
         "check tenant=%s request_id=%s latency_ms=%.1f %s",
@@ -80,7 +76,26 @@ def record(request: HttpRequest, tenant: Tenant, started: float, **outcome: obje
         latency_ms,
         details,
     )
-    return latency_ms
+
+
+def record(
+    request: HttpRequest, tenant: Tenant, started: float, consume: bool, **outcome: object
+) -> bool:
+    """Store the check; when ``consume``, take its unit of quota in the same transaction.
+
+    One transaction means a crash or a lost database at any point leaves either both the unit
+    and the row, or neither. False (nothing written) when the limit was reached meanwhile.
+    """
+    latency_ms = (time.perf_counter() - started) * 1000
+    request_id = getattr(request, "request_id", "")
+    with transaction.atomic():
+        if consume and not quota.reserve(tenant.pk):
+            return False
+        LivenessCheck.objects.create(
+            tenant=tenant, latency_ms=latency_ms, request_id=request_id, **outcome
+        )
+    _log_check(tenant, request_id, latency_ms, outcome)
+    return True
 
 
 def check_selfie(request: HttpRequest) -> HttpResponse:
@@ -94,13 +109,15 @@ def check_selfie(request: HttpRequest) -> HttpResponse:
         metrics.observe_refusal(tenant, refusal.response.status_code)
         return refusal.response
     except FaceRefused as exc:
-        record(request, tenant, started, refused_code=exc.code)
+        record(request, tenant, started, consume=False, refused_code=exc.code)
         metrics.observe_verdict(tenant, "refused", exc.code)
         return responses.error(exc.message, 422, code=exc.code)
     is_live = verdict.p_live >= tenant.threshold
-    total_ms = record(request, tenant, started, is_live=is_live, score=verdict.p_live)
+    if not record(request, tenant, started, consume=True, is_live=is_live, score=verdict.p_live):
+        metrics.observe_refusal(tenant, 429)
+        return responses.message(responses.LIMIT_REACHED, 429)
     metrics.observe_verdict(tenant, "live" if is_live else "spoof")
-    metrics.observe_stages(verdict.timings_ms, total_ms)
+    metrics.observe_stages(verdict.timings_ms, (time.perf_counter() - started) * 1000)
     response = responses.success(is_live, verdict.p_live)
     response["X-Liveness-Profile"] = verdict.profile
     return response

@@ -1,7 +1,10 @@
 """HTTP edge: POST /liveness, GET /status_check, JSON 404/500."""
 
+import logging
 from typing import Any
 
+from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_safe
@@ -12,8 +15,9 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from accounts.auth import require_hash_id
+from accounts.auth import require_hash_id, tenant_rate_limit
 from liveness import responses
+from liveness.health import database_usable
 from liveness.http import json_body
 from liveness.runtime import is_ready
 from liveness.serializers import (
@@ -25,6 +29,9 @@ from liveness.serializers import (
 )
 from liveness.service import check_selfie
 
+log = logging.getLogger(__name__)
+NOT_READY = "Service is not ready, try again later."
+
 LIVENESS_RESPONSES = {
     201: LivenessResponseSerializer,
     400: OpenApiResponse(ErrorSerializer, description="Missing, malformed or corrupt input."),
@@ -32,7 +39,12 @@ LIVENESS_RESPONSES = {
     405: OpenApiResponse(ErrorSerializer, description="Only POST is allowed."),
     413: OpenApiResponse(ErrorSerializer, description="Request body too large."),
     422: OpenApiResponse(RefusalSerializer, description="No usable face in the image."),
-    429: OpenApiResponse(MessageSerializer, description="The tenant's request limit is reached."),
+    429: OpenApiResponse(
+        MessageSerializer,
+        description="The tenant's request limit is reached (`message`), or a throttle "
+        "refused the request (`error`, with `Retry-After`).",
+    ),
+    503: OpenApiResponse(ErrorSerializer, description="Models or database not usable."),
 }
 
 
@@ -58,6 +70,12 @@ class LivenessView(APIView):
     def handle_exception(self, exc: Exception) -> HttpResponse:
         if isinstance(exc, APIException):
             return responses.error(str(exc.detail), exc.status_code)
+        if isinstance(exc, DatabaseError):
+            # Database down or restarting: nothing was committed, the client may retry.
+            log.error("database error: %s", exc)
+            response = responses.error(NOT_READY, 503)
+            response["Retry-After"] = "1"
+            return response
         return super().handle_exception(exc)
 
     @extend_schema(
@@ -84,20 +102,23 @@ class LivenessView(APIView):
     )
     @method_decorator(json_body)
     @method_decorator(require_hash_id)
+    @method_decorator(tenant_rate_limit)
     def post(self, request: Request) -> HttpResponse:
         return check_selfie(request)
 
 
 @require_safe
 def status_check(request: HttpRequest) -> HttpResponse:
-    """200 ``Service is live`` once this process's engine is compiled and warmed, else 503."""
-    if is_ready():
-        return HttpResponse("Service is live", content_type="text/plain")
-    return HttpResponse("Service is starting", status=503, content_type="text/plain")
+    """200 ``Service is live`` once this process's engine is warmed and its database answers."""
+    if not is_ready():
+        return HttpResponse("Service is starting", status=503, content_type="text/plain")
+    if not database_usable():
+        return HttpResponse("Database unavailable", status=503, content_type="text/plain")
+    return HttpResponse("Service is live", content_type="text/plain")
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if request.path.startswith("/admin/"):
+    if request.path.startswith(f"/{settings.ADMIN_URL}"):
         return page_not_found(request, exception)
     return JsonResponse({"error": "Not found."}, status=404)
 

@@ -223,7 +223,9 @@ def test_wrong_types(tenant: tuple[Tenant, str], post_liveness: Post) -> None:
 # --- 422 / 429 --------------------------------------------------------------------------------
 
 
-def test_no_face_is_refused_and_refunded(tenant: tuple[Tenant, str], post_liveness: Post) -> None:
+def test_no_face_is_refused_without_using_quota(
+    tenant: tuple[Tenant, str], post_liveness: Post
+) -> None:
     record, secret = tenant
     blank = encoded(".jpg", np.full((480, 640, 3), 127, np.uint8))
     response = post_liveness({"hash_id": secret, "selfie_image": b64(blank)})

@@ -15,6 +15,9 @@ class Command(BaseCommand):
         parser.add_argument("name")
         parser.add_argument("--limit", type=int, default=None, help="request limit (default: none)")
         parser.add_argument("--threshold", type=float, default=0.5, help="0..1 (default 0.5)")
+        parser.add_argument(
+            "--rate-limit", type=int, default=None, help="requests per minute (default: none)"
+        )
 
     def handle(
         self, *args: Any, name: str, limit: int | None, threshold: float, **options: Any
@@ -24,7 +27,12 @@ class Command(BaseCommand):
             raise CommandError(f'Tenant "{name}" already exists; use issue_hash_id for a new key.')
         if limit is not None and limit < 0:
             raise CommandError("--limit must be 0 or more.")
-        tenant = Tenant(name=name, request_limit=limit, threshold=threshold)
+        rate = options.get("rate_limit")
+        if rate is not None and rate < 0:
+            raise CommandError("--rate-limit must be 0 or more.")
+        tenant = Tenant(
+            name=name, request_limit=limit, threshold=threshold, rate_limit_per_minute=rate
+        )
         try:
             tenant.full_clean()
         except ValidationError as exc:

@@ -1,0 +1,37 @@
+"""Delete check records older than the retention period, and expired throttle windows."""
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from guard import counters
+from liveness.models import LivenessCheck
+
+COUNTER_KEEP_S = 24 * 3600  # longer than any throttle window
+
+
+class Command(BaseCommand):
+    help = "Delete liveness check records older than --days (LIVENESS_RETENTION_DAYS)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--days",
+            type=int,
+            default=None,
+            help=f"keep this many days (default {settings.LIVENESS_RETENTION_DAYS})",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        days = settings.LIVENESS_RETENTION_DAYS if options["days"] is None else options["days"]
+        if days < 0:
+            raise CommandError("--days must be 0 or more")
+        cutoff = timezone.now() - timedelta(days=days)
+        deleted, _ = LivenessCheck.objects.filter(created_at__lt=cutoff).delete()
+        windows = counters.prune(COUNTER_KEEP_S)
+        self.stdout.write(
+            f"deleted {deleted} check(s) older than {days} day(s); "
+            f"{windows} expired throttle window(s)"
+        )

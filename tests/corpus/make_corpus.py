@@ -1,0 +1,481 @@
+"""Hostile-input corpus for POST /liveness: every case is generated, none is a real file.
+
+Images with a face are derived at run time from a dev image read in place (never stored);
+every other image is synthesised. ``expected.csv`` beside this file holds each case's
+expected status and response body; ``tests/test_corpus.py`` runs them all.
+
+    python -m tests.corpus.make_corpus OUT_DIR [--hash-id H]   # write each body to a file
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import functools
+import io
+import json
+import struct
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from tests.conftest import LIVE_JPG
+
+HERE = Path(__file__).resolve().parent
+EXPECTED = HERE / "expected.csv"
+HUNDRED_MB = 100 * 1024 * 1024
+DEEP = 100_000  # nesting levels: far past Python's recursion limit
+
+
+@dataclass(frozen=True)
+class Request:
+    body: bytes
+    content_type: str = "application/json"
+
+
+Builder = Callable[[str], Request]
+CASES: dict[str, Builder] = {}
+
+
+def case(name: str) -> Callable[[Builder], Builder]:
+    def register(builder: Builder) -> Builder:
+        CASES[name] = builder
+        return builder
+
+    return register
+
+
+# --- image material ----------------------------------------------------------------------------
+
+
+def encode(ext: str, image: np.ndarray, params: list[int] | None = None) -> bytes:
+    ok, data = cv2.imencode(ext, image, params or [])
+    assert ok
+    return data.tobytes()
+
+
+@functools.cache
+def face() -> np.ndarray:
+    """The live dev selfie, upright (EXIF applied), as BGR pixels."""
+    image = cv2.imread(str(LIVE_JPG))
+    assert image is not None, f"dev image missing: {LIVE_JPG}"
+    return image
+
+
+@functools.cache
+def face_jpeg() -> bytes:
+    return encode(".jpg", face(), [cv2.IMWRITE_JPEG_QUALITY, 90])
+
+
+def pil_bytes(image: Image.Image, fmt: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def face_pil() -> Image.Image:
+    return Image.fromarray(cv2.cvtColor(face(), cv2.COLOR_BGR2RGB))
+
+
+def noise(height: int, width: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def scenery() -> np.ndarray:
+    """A face-free 'photo': sky, ground, a house, a sun, sensor noise."""
+    height, width = 480, 640
+    sky = np.linspace(255, 150, height // 2, dtype=np.float32)[:, None, None] * [1.0, 0.8, 0.5]
+    ground = np.full((height - height // 2, 1, 3), (40, 120, 60), np.float32)
+    image = np.concatenate([np.broadcast_to(sky, (height // 2, 1, 3)), ground], 0)
+    image = np.ascontiguousarray(np.broadcast_to(image, (height, width, 3))).astype(np.uint8)
+    cv2.rectangle(image, (380, 180), (560, 330), (60, 60, 160), -1)
+    cv2.fillPoly(image, [np.array([(370, 180), (470, 100), (570, 180)])], (30, 30, 90))
+    cv2.circle(image, (110, 80), 40, (80, 220, 255), -1)
+    jitter = np.random.default_rng(7).normal(0, 5, image.shape)
+    return np.clip(image + jitter, 0, 255).astype(np.uint8)
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_declaring(width: int, height: int, idat: bytes | None = None) -> bytes:
+    """A small, well-formed PNG whose IHDR claims ``width`` x ``height`` RGB pixels."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    data = zlib.compress(b"\x00" * 4096) if idat is None else idat
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", data)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def jpeg_declaring(width: int, height: int) -> bytes:
+    """A real small JPEG with its frame header rewritten to claim ``width`` x ``height``."""
+    data = bytearray(encode(".jpg", noise(16, 16)))
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+# --- request bodies ------------------------------------------------------------------------------
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def body(hash_id: object, selfie: object) -> Request:
+    return Request(json.dumps({"hash_id": hash_id, "selfie_image": selfie}).encode())
+
+
+def image_case(name: str, make: Callable[[], bytes], prefix: str = "") -> None:
+    CASES[name] = lambda hash_id: body(hash_id, prefix + b64(make()))
+
+
+# Images that really are PNG/JPEG: accepted whatever their colour model or bit depth.
+image_case("jpeg-baseline", face_jpeg)
+image_case("jpeg-progressive", lambda: encode(".jpg", face(), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]))
+image_case("jpeg-grayscale", lambda: encode(".jpg", cv2.cvtColor(face(), cv2.COLOR_BGR2GRAY)))
+image_case("jpeg-cmyk", lambda: pil_bytes(face_pil().convert("CMYK"), "JPEG", quality=90))
+image_case("jpeg-trailing-bytes", lambda: face_jpeg() + b"phone maker notes after EOI")
+image_case("png-rgb", lambda: encode(".png", face()))
+image_case("png-grayscale", lambda: encode(".png", cv2.cvtColor(face(), cv2.COLOR_BGR2GRAY)))
+image_case("png-16bit", lambda: encode(".png", face().astype(np.uint16) * 257))
+image_case("png-palette", lambda: pil_bytes(face_pil().quantize(256), "PNG"))
+image_case("png-alpha", lambda: encode(".png", cv2.cvtColor(face(), cv2.COLOR_BGR2BGRA)))
+image_case("png-interlaced", lambda: pil_bytes(face_pil(), "PNG", interlace=1))
+# Not PNG/JPEG, or broken: refused with the contract's "corrupt" message.
+image_case("jpeg-truncated", lambda: face_jpeg()[: len(face_jpeg()) // 2])
+image_case("png-truncated", lambda: encode(".png", face())[:5000])
+image_case("jpeg-header-then-garbage", lambda: face_jpeg()[:600] + noise(64, 64).tobytes())
+image_case("png-header-then-garbage", lambda: png_declaring(640, 480)[:33] + noise(8, 8).tobytes())
+image_case("png-garbage-idat", lambda: png_declaring(640, 480, idat=noise(8, 8).tobytes()))
+image_case("png-1x1", lambda: encode(".png", noise(1, 1)))
+image_case("jpeg-1x1", lambda: encode(".jpg", noise(1, 1)))
+image_case("png-15x15", lambda: encode(".png", noise(15, 15)))
+image_case("gif-named-png", lambda: pil_bytes(face_pil(), "GIF"), "data:image/png;base64,")
+image_case("webp-named-png", lambda: pil_bytes(face_pil(), "WEBP"), "data:image/png;base64,")
+image_case("bmp", lambda: encode(".bmp", face()))
+image_case("tiff", lambda: pil_bytes(face_pil(), "TIFF"))
+image_case("bomb-png-60000x60000", lambda: png_declaring(60000, 60000))
+image_case("bomb-jpeg-60000x60000", lambda: jpeg_declaring(60000, 60000))
+image_case("bomb-png-just-over-40mp", lambda: png_declaring(8000, 5001))
+image_case("random-bytes", lambda: np.random.default_rng(1).bytes(4096))
+# Decodable, but nothing to judge: 422, no quota used.
+image_case("face-too-small-24x32", lambda: encode(".png", cv2.resize(face(), (24, 32))))
+image_case("face-free-photo", lambda: encode(".jpg", scenery()))
+image_case("noise-jpeg", lambda: encode(".jpg", noise(480, 640)))
+# base64 spellings of a good JPEG, and data URI labels: the bytes decide, not the label.
+image_case("data-uri-jpeg", face_jpeg, "data:image/jpeg;base64,")
+image_case("data-uri-wrong-mime-gif", face_jpeg, "data:image/gif;base64,")
+image_case("data-uri-wrong-mime-text", face_jpeg, "data:text/plain;base64,")
+image_case("data-uri-octet-stream", face_jpeg, "data:application/octet-stream;base64,")
+image_case("data-uri-uppercase", face_jpeg, "DATA:IMAGE/JPEG;BASE64,")
+image_case("data-uri-with-params", face_jpeg, "data:image/jpeg;name=selfie.jpg;base64,")
+image_case(
+    "data-uri-gif-bytes-jpeg-label", lambda: pil_bytes(face_pil(), "GIF"), "data:image/jpeg;base64,"
+)
+
+
+@case("data-uri-not-base64")
+def _(hash_id: str) -> Request:
+    return body(hash_id, "data:image/jpeg," + b64(face_jpeg()))
+
+
+@case("base64-mime-newlines")
+def _(hash_id: str) -> Request:
+    text = b64(face_jpeg())
+    return body(hash_id, "\r\n".join(text[i : i + 76] for i in range(0, len(text), 76)))
+
+
+@case("base64-spaces-and-tabs")
+def _(hash_id: str) -> Request:
+    text = b64(face_jpeg())
+    return body(hash_id, " \t".join(text[i : i + 50] for i in range(0, len(text), 50)) + "\n")
+
+
+@case("base64-urlsafe")
+def _(hash_id: str) -> Request:
+    return body(hash_id, base64.urlsafe_b64encode(face_jpeg()).decode())
+
+
+@case("base64-missing-padding")
+def _(hash_id: str) -> Request:
+    data = face_jpeg()
+    data += b"\x00" * ((1 - len(data)) % 3)  # a length that needs padding
+    return body(hash_id, b64(data).rstrip("="))
+
+
+@case("base64-urlsafe-unpadded-data-uri")
+def _(hash_id: str) -> Request:
+    text = base64.urlsafe_b64encode(face_jpeg() + b"\x00").decode().rstrip("=")
+    return body(hash_id, "data:image/jpeg;base64," + text)
+
+
+@case("base64-invalid-characters")
+def _(hash_id: str) -> Request:
+    return body(hash_id, "this is *not* base64!")
+
+
+# --- missing or empty image ------------------------------------------------------------------
+
+
+@case("image-zero-bytes")
+def _(hash_id: str) -> Request:
+    return body(hash_id, b64(b""))
+
+
+@case("image-empty-data-uri")
+def _(hash_id: str) -> Request:
+    return body(hash_id, "data:image/png;base64,")
+
+
+@case("image-whitespace-only")
+def _(hash_id: str) -> Request:
+    return body(hash_id, " \n\t ")
+
+
+@case("image-null")
+def _(hash_id: str) -> Request:
+    return body(hash_id, None)
+
+
+@case("image-key-absent")
+def _(hash_id: str) -> Request:
+    return Request(json.dumps({"hash_id": hash_id}).encode())
+
+
+# --- wrong types ------------------------------------------------------------------------------
+
+for label, value in {
+    "int": 12345,
+    "float": 1.5,
+    "bool": True,
+    "list": ["abc"],
+    "object": {"hash_id": "x"},
+}.items():
+    CASES[f"hash-id-{label}"] = lambda _h, v=value: body(v, "x")
+for label, value in {
+    "int": 0,
+    "bool-false": False,
+    "list": ["/9j/4AAQ"],
+    "object": {"data": "/9j/4AAQ"},
+    "nested-500": functools.reduce(lambda inner, _: [inner], range(500), "x"),
+}.items():
+    CASES[f"image-{label}"] = lambda h, v=value: body(h, v)
+
+
+# --- credentials ----------------------------------------------------------------------------------
+
+
+@case("hash-id-missing")
+def _(hash_id: str) -> Request:
+    return Request(json.dumps({"selfie_image": b64(face_jpeg())}).encode())
+
+
+@case("hash-id-unknown")
+def _(hash_id: str) -> Request:
+    return body("A" * 43, b64(face_jpeg()))
+
+
+@case("hash-id-emoji-and-rtl")
+def _(hash_id: str) -> Request:
+    return body("🙂 ünïcødé \u202e\u0000 ﷽", b64(face_jpeg()))
+
+
+@case("hash-id-lone-surrogate")
+def _(hash_id: str) -> Request:
+    return Request(b'{"hash_id": "\\ud800abc", "selfie_image": "x"}')
+
+
+@case("hash-id-1mb")
+def _(hash_id: str) -> Request:
+    return body("h" * 1_000_000, "x")
+
+
+@case("hash-id-valid-with-whitespace")
+def _(hash_id: str) -> Request:
+    return body(f" {hash_id}\n", b64(face_jpeg()))
+
+
+# --- unicode junk in the image ------------------------------------------------------------------
+
+
+@case("image-unicode-junk")
+def _(hash_id: str) -> Request:
+    return body(hash_id, "🙂🙃 ünïcødé \u202e\u0000 ﷽ " * 10)
+
+
+@case("image-lone-surrogate")
+def _(hash_id: str) -> Request:
+    return Request(json.dumps({"hash_id": hash_id}).encode()[:-1] + b', "selfie_image": "\\udfff"}')
+
+
+@case("image-fullwidth-base64")
+def _(hash_id: str) -> Request:
+    # U+FF21.. look like base64 letters but are not ASCII.
+    return body(hash_id, "".join(chr(0xFEE0 + ord(c)) for c in b64(face_jpeg())[:400]))
+
+
+# --- body shape -------------------------------------------------------------------------------
+
+
+@case("body-100mb")
+def _(hash_id: str) -> Request:
+    prefix = json.dumps({"hash_id": hash_id, "selfie_image": ""}).encode()[:-2]
+    return Request(prefix + b"A" * HUNDRED_MB + b'"}')
+
+
+@case("body-nested-100000-array")
+def _(hash_id: str) -> Request:
+    return Request(b"[" * DEEP + b"]" * DEEP)
+
+
+@case("body-nested-100000-in-image")
+def _(hash_id: str) -> Request:
+    return Request(
+        json.dumps({"hash_id": hash_id}).encode()[:-1]
+        + b', "selfie_image": '
+        + b'{"a":' * DEEP
+        + b"1"
+        + b"}" * DEEP
+        + b"}"
+    )
+
+
+for label, raw in {
+    "array": b"[1, 2]",
+    "string": b'"hash_id"',
+    "number": b"42",
+    "null": b"null",
+    "true": b"true",
+}.items():
+    CASES[f"body-json-{label}"] = lambda _h, r=raw: Request(r)
+
+
+@case("body-empty")
+def _(hash_id: str) -> Request:
+    return Request(b"")
+
+
+@case("body-broken-json")
+def _(hash_id: str) -> Request:
+    return Request(b'{"hash_id": "x", "selfie_image": ')
+
+
+@case("body-not-utf8")
+def _(hash_id: str) -> Request:
+    return Request(b'{"hash_id": "\xff\xfe", "selfie_image": "x"}')
+
+
+@case("body-utf8-bom")
+def _(hash_id: str) -> Request:
+    return Request(b"\xef\xbb\xbf" + body(hash_id, b64(face_jpeg())).body)
+
+
+@case("body-utf16")
+def _(hash_id: str) -> Request:
+    return Request(
+        json.dumps({"hash_id": hash_id, "selfie_image": b64(face_jpeg())}).encode("utf-16")
+    )
+
+
+@case("body-extra-keys")
+def _(hash_id: str) -> Request:
+    payload = {"hash_id": hash_id, "selfie_image": b64(face_jpeg()), "email": "x", "n": [1]}
+    return Request(json.dumps(payload).encode())
+
+
+@case("body-repeated-hash-id")
+def _(hash_id: str) -> Request:
+    return Request(f'{{"hash_id": "wrong", "hash_id": "{hash_id}", "selfie_image": "x"}}'.encode())
+
+
+@case("body-repeated-image")
+def _(hash_id: str) -> Request:
+    good = b64(face_jpeg())
+    raw = f'{{"hash_id": "{hash_id}", "selfie_image": "{good}", "selfie_image": "x"}}'
+    return Request(raw.encode())
+
+
+@case("body-repeated-nested-key")
+def _(hash_id: str) -> Request:
+    raw = f'{{"hash_id": "{hash_id}", "selfie_image": "x", "meta": {{"a": 1, "a": 2}}}}'
+    return Request(raw.encode())
+
+
+@case("body-nan-and-infinity")
+def _(hash_id: str) -> Request:
+    return Request(f'{{"hash_id": "{hash_id}", "selfie_image": NaN, "x": Infinity}}'.encode())
+
+
+@case("body-text-plain-content-type")
+def _(hash_id: str) -> Request:
+    return Request(body(hash_id, b64(face_jpeg())).body, "text/plain")
+
+
+@case("body-multipart-form")
+def _(hash_id: str) -> Request:
+    boundary = "XyZ"
+    raw = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="hash_id"\r\n\r\n{hash_id}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="selfie_image"; '
+            f'filename="s.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+        ).encode()
+        + face_jpeg()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return Request(raw, f"multipart/form-data; boundary={boundary}")
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expected:
+    case: str
+    status: int
+    response: str  # the exact JSON body, or "success"
+
+    def matches(self, status: int, payload: object) -> bool:
+        if status != self.status:
+            return False
+        if self.response == "success":
+            return isinstance(payload, dict) and set(payload) == {"liveness_result", "message"}
+        return payload == json.loads(self.response)
+
+
+def expected() -> list[Expected]:
+    with EXPECTED.open(newline="") as handle:
+        return [
+            Expected(row["case"], int(row["status"]), row["response"])
+            for row in csv.DictReader(handle)
+        ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--hash-id", default="HASH_ID")
+    parser.add_argument("--skip-large", action="store_true", help="leave out the 100 MB body")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, build in CASES.items():
+        if args.skip_large and name == "body-100mb":
+            continue
+        request = build(args.hash_id)
+        (args.out / f"{name}.body").write_bytes(request.body)
+    print(f"wrote {len(CASES)} request bodies to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
