@@ -78,8 +78,13 @@ def post_fork(server: Any, worker: Any) -> None:
     import django
 
     django.setup()
+    from django.urls import get_resolver
+
     from liveness.runtime import warm
 
+    # Import every view now: the URLconf (admin, DRF, schema views) costs ~0.4 s, which the
+    # first request to each worker would otherwise pay.
+    get_resolver().resolve("/status_check")
     try:
         warm()
     except Exception:
