@@ -28,6 +28,15 @@ from pathlib import Path
 
 from bench.images import REPO, parse_size, seed_body, selfie_jpeg
 
+# hey's CSV columns: response-time, DNS+dialup, DNS, Request-write, Response-delay,
+# Response-read, status-code, offset. The phases named as in the seed's report.
+PHASES = (
+    ("Connecting", 1),
+    ("Request Sending", 3),
+    ("Request Waiting", 4),
+    ("Request Receiving", 5),
+)
+
 
 @dataclass
 class Result:
@@ -36,6 +45,7 @@ class Result:
     wall_s: float
     body_bytes: int
     response_bytes: int
+    phases_s: dict[str, list[float]]
 
     @property
     def successes(self) -> int:
@@ -145,15 +155,16 @@ def one_response_size(url: str, body: bytes) -> int:
 def load(url: str, body: bytes, requests: int, concurrency: int, workdir: Path) -> Result:
     path = workdir / "body.json"
     path.write_bytes(body)
+    # hey gives each client requests // concurrency: round up so that none is dropped.
+    requests = -(-requests // concurrency) * concurrency
     rows, wall = run_hey(url, path, requests, concurrency)
-    # hey's CSV: response-time, DNS+dialup, DNS, Request-write, Response-delay, Response-read,
-    # status-code, offset.
     return Result(
         [float(r[0]) for r in rows],
         [int(r[6]) for r in rows],
         wall,
         len(body),
         one_response_size(url, body),
+        {name: [float(r[column]) for r in rows] for name, column in PHASES},
     )
 
 
@@ -162,6 +173,8 @@ def pct(ordered: list[float], p: float) -> float:
 
 
 def fmt_s(seconds: float) -> str:
+    if seconds < 0.001:
+        return f"{seconds * 1e6:.0f}µs"
     return f"{seconds * 1000:.2f}ms" if seconds < 1 else f"{seconds:.2f}s"
 
 
@@ -193,6 +206,10 @@ def report(result: Result, title: str) -> float:
         ("95th Percentile", pct(ordered, 95)),
     ]:
         print(f"| {name} | {fmt_s(value)} |")
+    print("\n| Request Breakdown | Avg | Min | Median | Max |\n|---|---|---|---|---|")
+    for name, values in result.phases_s.items():
+        cells = (statistics.fmean(values), min(values), statistics.median(values), max(values))
+        print(f"| {name} | {' | '.join(fmt_s(v) for v in cells)} |")
     statuses = {s: result.statuses.count(s) for s in sorted(set(result.statuses))}
     print(f"\nstatus codes: {statuses}")
     return rps
