@@ -230,15 +230,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=5091)
 
 
+def prepare(name: str) -> tuple[Path, dict[str, str], str]:
+    """A work directory, the server's environment (its own SQLite file) and a new tenant's
+    hash_id; exits when `hey` is missing."""
+    if shutil.which("hey") is None:
+        sys.exit(f"bench.{name} needs `hey` (apt-get install hey)")
+    workdir = Path(tempfile.mkdtemp(prefix=f"facia-{name}-"))
+    env = bench_env(workdir)
+    manage(env, "migrate", "--noinput", "-v", "0")
+    hash_id = manage(env, "create_tenant", f"{name}-{int(time.time())}").strip().splitlines()[-1]
+    return workdir, env, hash_id
+
+
 def run(args: argparse.Namespace) -> float:
     """Start a server, run the single-client, concurrent and large-photo loads; returns req/s
     of the concurrent run."""
-    if shutil.which("hey") is None:
-        sys.exit("bench.load needs `hey` (apt-get install hey)")
-    workdir = Path(tempfile.mkdtemp(prefix="facia-bench-"))
-    env = bench_env(workdir)
-    manage(env, "migrate", "--noinput", "-v", "0")
-    hash_id = manage(env, "create_tenant", f"bench-{int(time.time())}").strip().splitlines()[-1]
+    workdir, env, hash_id = prepare("bench")
     body = seed_body(selfie_jpeg(*parse_size(args.size)), hash_id)
     large = seed_body(selfie_jpeg(*parse_size(args.large)), hash_id)
     url = f"http://127.0.0.1:{args.port}/liveness"

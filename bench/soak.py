@@ -15,14 +15,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.images import parse_size, seed_body, selfie_jpeg
-from bench.load import bench_env, load, manage, server, worker_rss_mb
+from bench.load import load, prepare, server, worker_rss_mb
 
 STATUS = re.compile(r"^\s*\[(\d+)\]\s+(\d+) responses", re.M)
 ERRORS = re.compile(r"^\s*\[(\d+)\]\s+(.+)$", re.M)
@@ -135,12 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sample-s", type=float, default=10.0)
     parser.add_argument("--max-growth", type=float, default=0.10)
     args = parser.parse_args(argv)
-    if shutil.which("hey") is None:
-        sys.exit("bench.soak needs `hey` (apt-get install hey)")
-    work = Path(tempfile.mkdtemp(prefix="facia-soak-"))
-    env = bench_env(work)
-    manage(env, "migrate", "--noinput", "-v", "0")
-    hash_id = manage(env, "create_tenant", f"soak-{int(time.time())}").strip().splitlines()[-1]
+    work, env, hash_id = prepare("soak")
     body = seed_body(selfie_jpeg(*parse_size(args.size)), hash_id)
     (work / "body.json").write_bytes(body)
     url = f"http://127.0.0.1:{args.port}/liveness"

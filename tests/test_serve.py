@@ -3,7 +3,6 @@
 import base64
 import mimetypes
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,25 +13,7 @@ import pytest
 import requests
 
 from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return done.stdout
+from tests.servers import free_port, manage
 
 
 def wait_live(base: str, timeout: float = 90.0) -> float:
