@@ -3,7 +3,7 @@
 Every gate reads YuNet's faces (box, landmarks, score) and the decoded image. ``measure``
 computes the numbers once; ``failures`` lists every gate they fail, in the order the service
 reports them (the first one answers the request). Defaults were chosen from the dev set
-(``manage.py quality_report``; figures in the README).
+(``manage.py evaluate``, which reports every gate's refusals; figures in the README).
 """
 
 from __future__ import annotations
