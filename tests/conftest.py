@@ -3,7 +3,9 @@
 import base64
 import json
 import os
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,28 @@ REPO = Path(__file__).resolve().parents[1]
 DEV_DATA = Path(os.environ.get("FACIA_DEV_DATA", REPO.parent / "shared" / "data" / "dev"))
 LIVE_JPG = DEV_DATA / "live" / "minivision_1.jpg"
 SPOOF_JPG = DEV_DATA / "spoof" / "minivision_3.jpg"
+PG_ADMIN_URL = os.environ.get("FACIA_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+@contextmanager
+def scratch_database(prefix: str) -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database, dropped afterwards; skips the test (with the
+    reason) only when no server answers."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(
+            PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True, connect_timeout=3
+        )
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server answers at {PG_ADMIN_URL}: {exc}")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def b64(data: bytes) -> str:

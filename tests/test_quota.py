@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,9 +11,7 @@ import pytest
 
 from accounts import quota
 from accounts.models import Tenant
-from tests.conftest import REPO
-
-PG_ADMIN_URL = os.environ.get("FACIA_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+from tests.conftest import REPO, scratch_database
 
 
 def run_race(database_url: str, workers: int = 20, limit: int = 5) -> dict[str, object]:
@@ -35,21 +32,8 @@ def run_race(database_url: str, workers: int = 20, limit: int = 5) -> dict[str, 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, throw-away PostgreSQL database; skips only when no server answers."""
-    import psycopg
-
-    try:
-        admin = psycopg.connect(
-            PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True, connect_timeout=3
-        )
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server answers at {PG_ADMIN_URL}: {exc}")
-    name = f"facia_quota_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("facia_quota") as url:
+        yield url
 
 
 def test_concurrent_reservations_postgresql(postgres_url: str) -> None:

@@ -24,9 +24,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, data_uri
+from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, data_uri, scratch_database
 from tests.ops.conftest import ENTRYPOINT, entrypoint_env, free_port, stop, wait_live
-from tests.test_quota import PG_ADMIN_URL
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 TEMPLATE = REPO / "deploy" / "nginx" / "facia-lb.conf"
@@ -121,21 +120,8 @@ def nginx() -> str:
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
-    import psycopg
-
-    try:
-        admin = psycopg.connect(
-            PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True, connect_timeout=3
-        )
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server answers at {PG_ADMIN_URL}: {exc}")
-    name = f"facia_cluster_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("facia_cluster") as url:
+        yield url
 
 
 def render_nginx(temp: Path, listen: int, ports: list[int], down: tuple[int, ...] = ()) -> Path:
