@@ -117,32 +117,17 @@ def worker_rss_mb(master_pid: int) -> list[float]:
     return sizes
 
 
+def hey(url: str, body: Path, concurrency: int, *options: str) -> str:
+    """Run `hey` posting ``body`` as JSON from ``concurrency`` clients; its standard output."""
+    command = ["hey", *options, "-c", str(concurrency), "-m", "POST", "-T", "application/json"]
+    command += ["-D", str(body), "-t", "60", url]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
 def run_hey(url: str, body: Path, requests: int, concurrency: int) -> tuple[list[list[str]], float]:
     start = time.perf_counter()
-    done = subprocess.run(
-        [
-            "hey",
-            "-n",
-            str(requests),
-            "-c",
-            str(concurrency),
-            "-m",
-            "POST",
-            "-T",
-            "application/json",
-            "-D",
-            str(body),
-            "-o",
-            "csv",
-            "-t",
-            "60",
-            url,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    rows = list(csv.reader(io.StringIO(done.stdout)))
+    output = hey(url, body, concurrency, "-n", str(requests), "-o", "csv")
+    rows = list(csv.reader(io.StringIO(output)))
     return rows[1:], time.perf_counter() - start
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.images import parse_size, seed_body, selfie_jpeg
-from bench.load import load, prepare, server, worker_rss_mb
+from bench.load import hey, load, prepare, server, worker_rss_mb
 
 STATUS = re.compile(r"^\s*\[(\d+)\]\s+(\d+) responses", re.M)
 ERRORS = re.compile(r"^\s*\[(\d+)\]\s+(.+)$", re.M)
@@ -57,25 +56,7 @@ class Sampler:
 
 def hey_for(url: str, body: Path, seconds: int, concurrency: int, rate: float) -> str:
     per_worker = rate / concurrency
-    command = [
-        "hey",
-        "-z",
-        f"{seconds}s",
-        "-c",
-        str(concurrency),
-        "-q",
-        f"{per_worker:.3f}",
-        "-m",
-        "POST",
-        "-T",
-        "application/json",
-        "-D",
-        str(body),
-        "-t",
-        "60",
-        url,
-    ]
-    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return hey(url, body, concurrency, "-z", f"{seconds}s", "-q", f"{per_worker:.3f}")
 
 
 def parse_summary(text: str) -> dict[str, object]:
