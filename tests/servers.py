@@ -33,6 +33,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM (gunicorn drains), then SIGKILL if it has not exited in 45 s; the exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=45)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
 def manage(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -112,13 +123,7 @@ class Gunicorn:
         until(lambda: len(self.workers()) == count and self.status() == 200, timeout=120)
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=45)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
+        return stop(self.process)
 
 
 @contextmanager

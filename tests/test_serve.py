@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG
-from tests.servers import free_port, manage
+from tests.servers import free_port, manage, stop
 
 
 def wait_live(base: str, timeout: float = 90.0) -> float:
@@ -57,12 +57,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         wait_live(base)
         yield base, hash_id
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         log.close()
 
 

@@ -1,7 +1,6 @@
 """A real server started through bin/entrypoint (as the image does), shared by these tests."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.servers import free_port, stop
 
 ENTRYPOINT = REPO / "bin" / "entrypoint"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_live(base: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
@@ -39,13 +33,18 @@ def wait_live(base: str, process: subprocess.Popen[bytes], timeout: float = 120.
     raise AssertionError("server never became live")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=40)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+def entrypoint_manage(env: dict[str, str], *args: str) -> str:
+    """``bin/entrypoint manage ARGS`` (as the image runs commands); its standard output."""
+    done = subprocess.run(
+        [str(ENTRYPOINT), "manage", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout
 
 
 @dataclass
@@ -55,16 +54,7 @@ class Served:
     log_path: Path
 
     def manage(self, *args: str) -> str:
-        done = subprocess.run(
-            [str(ENTRYPOINT), "manage", *args],
-            cwd=REPO,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
-        return done.stdout
+        return entrypoint_manage(self.env, *args)
 
     def new_tenant(self, limit: int | None = None) -> tuple[str, str]:
         """(name, hash_id) of a fresh tenant."""

@@ -25,7 +25,14 @@ import pytest
 import requests
 
 from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, data_uri, scratch_database
-from tests.ops.conftest import ENTRYPOINT, entrypoint_env, free_port, stop, wait_live
+from tests.ops.conftest import (
+    ENTRYPOINT,
+    entrypoint_env,
+    entrypoint_manage,
+    free_port,
+    stop,
+    wait_live,
+)
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 TEMPLATE = REPO / "deploy" / "nginx" / "facia-lb.conf"
@@ -76,15 +83,7 @@ class Cluster:
 
     def tenant(self, limit: int) -> tuple[str, str]:
         name = f"cluster-{uuid.uuid4().hex[:8]}"
-        out = subprocess.run(
-            [str(ENTRYPOINT), "manage", "create_tenant", name, "--limit", str(limit)],
-            cwd=REPO,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        ).stdout
+        out = entrypoint_manage(self.env, "create_tenant", name, "--limit", str(limit))
         return name, out.strip().splitlines()[-1]
 
     def counts(self, name: str) -> tuple[int, int, set[str]]:
