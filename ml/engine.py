@@ -27,7 +27,6 @@ from ml.runtime import compile_model, make_core
 from ml.yunet import INPUT_SHAPES, Face, YuNet
 
 FACE_SCORE_FLOOR = 0.6
-NO_FACE = quality.refusal("no_face")
 
 
 @dataclass(frozen=True)
@@ -126,14 +125,16 @@ class LivenessEngine:
     def detect(self, image: np.ndarray) -> Face:
         face = _largest(self.detector.detect(image))
         if face is None:
-            raise NO_FACE
+            # A new exception each time: re-raising one shared instance chains every
+            # raise's frames onto its traceback, keeping each request's image alive.
+            raise quality.refusal("no_face")
         return face
 
     def gate(self, image: np.ndarray, faces: list[Face]) -> Face:
         """The face to judge, or FaceRefused with the first quality gate it fails."""
         face = _largest(faces)
         if face is None:
-            raise NO_FACE
+            raise quality.refusal("no_face")
         failed = quality.failures(quality.measure(image, face, faces), self.thresholds)
         if failed:
             raise quality.refusal(failed[0])
