@@ -17,9 +17,8 @@ from rest_framework.views import APIView
 
 from accounts.auth import require_hash_id, tenant_rate_limit
 from liveness import responses
-from liveness.health import database_usable
+from liveness.health import not_ready_reason
 from liveness.http import json_body
-from liveness.runtime import is_ready
 from liveness.serializers import (
     ErrorSerializer,
     LivenessRequestSerializer,
@@ -109,11 +108,10 @@ class LivenessView(APIView):
 
 @require_safe
 def status_check(request: HttpRequest) -> HttpResponse:
-    """200 ``Service is live`` once this process's engine is warmed and its database answers."""
-    if not is_ready():
-        return HttpResponse("Service is starting", status=503, content_type="text/plain")
-    if not database_usable():
-        return HttpResponse("Database unavailable", status=503, content_type="text/plain")
+    """200 ``Service is live`` once this process's engine is warm and it can record a check."""
+    reason = not_ready_reason()
+    if reason is not None:
+        return HttpResponse(reason, status=503, content_type="text/plain")
     return HttpResponse("Service is live", content_type="text/plain")
 
 
