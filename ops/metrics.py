@@ -39,17 +39,22 @@ STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=LATENCY_BUCKETS,
 )
-# "liveall": one sample per live worker (label ``pid``); child_exit drops a dead one's file.
-WORKER_READY = Gauge(
-    "facia_worker_ready",
-    "1 while this worker's engine is warm and it can record checks (its last readiness "
-    "evaluation: after warm-up, on /status_check and on /metrics), else 0.",
-    multiprocess_mode="liveall",
-)
+_worker_ready: Gauge | None = None
 
 
 def set_worker_ready(ready: bool) -> None:
-    WORKER_READY.set(1 if ready else 0)
+    """This worker's readiness gauge. Created on first use: a gauge writes its sample file when
+    created, and a manage.py command that imports this module must not leave one behind."""
+    global _worker_ready
+    if _worker_ready is None:
+        # "liveall": one sample per live worker (label ``pid``); child_exit drops a dead one's.
+        _worker_ready = Gauge(
+            "facia_worker_ready",
+            "1 while this worker's engine is warm and it can record checks (its last readiness "
+            "evaluation: after warm-up, on /status_check and on /metrics), else 0.",
+            multiprocess_mode="liveall",
+        )
+    _worker_ready.set(1 if ready else 0)
 
 
 def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:

@@ -98,3 +98,12 @@ def test_each_worker_has_a_readiness_gauge(tmp_path: Path) -> None:
         until(lambda: _all_ready(server), timeout=120)
         assert workers[0] not in _ready_by_pid(server.base)
         assert len(_ready_by_pid(server.base)) == 2
+
+
+def test_a_manage_command_leaves_no_readiness_sample(tmp_path: Path) -> None:
+    """Only serving workers report readiness: a command run with the metrics directory set
+    (bin/entrypoint's install_models before gunicorn) writes no gauge file there."""
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    manage({**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}, "check")
+    assert list(metrics_dir.iterdir()) == []

@@ -24,10 +24,13 @@ Shape = tuple[int, int]
 IMAGES = ["live/minivision_1.jpg", "live/jomariya_1.jpg", "spoof/minivision_3.jpg"]
 
 
-def _compile_each(model_dir: Path, cache: Path) -> tuple[dict[Shape, ov.CompiledModel], dict]:
+def _compile_each(
+    model_dir: Path, cache: Path
+) -> tuple[dict[Shape, ov.CompiledModel], dict[Shape, set[Path]]]:
     """Every shape compiled through ``cache``; also which cache file each shape added."""
     core = make_core(cache)
-    compiled, blob_of = {}, {}
+    compiled: dict[Shape, ov.CompiledModel] = {}
+    blob_of: dict[Shape, set[Path]] = {}
     for shape in INPUT_SHAPES:
         before = set(cache.iterdir())
         compiled[shape] = compile_model(core, model_dir / "yunet.xml", 1, shape)
