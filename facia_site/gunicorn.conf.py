@@ -10,6 +10,7 @@ import ctypes
 import gc
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -80,16 +81,24 @@ def post_fork(server: Any, worker: Any) -> None:
     django.setup()
     from django.urls import get_resolver
 
+    from liveness.health import not_ready_reason
     from liveness.runtime import warm
+    from ops.metrics import set_worker_ready
 
+    set_worker_ready(False)
     # Import every view now: the URLconf (admin, DRF, schema views) costs ~0.4 s, which the
     # first request to each worker would otherwise pay.
     get_resolver().resolve("/status_check")
     try:
         warm()
     except Exception:
-        # The worker still serves /status_check (503) and retries the load on first request.
-        server.log.exception("engine warm-up failed in worker %s", worker.pid)
+        # Never a worker without a warm engine: it would answer 500s. A failed load repeats
+        # (broken or missing model files, a bad MODEL_DIR), so a replaced worker would fail
+        # again in a fork loop; exiting with the boot-error code makes the master stop and exit
+        # non-zero instead, and the container restarts loudly (README, /status_check).
+        server.log.exception("engine load or warm-up failed in worker %s", worker.pid)
+        sys.exit(server.WORKER_BOOT_ERROR)
+    not_ready_reason()  # sets this worker's readiness gauge (engine and database)
 
 
 def child_exit(server: Any, worker: Any) -> None:

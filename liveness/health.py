@@ -1,21 +1,39 @@
-"""Is this worker's database usable? A ``SELECT 1``, its success remembered for a second."""
+"""Is this worker ready? Engine warm, database answering, and a check record writable.
+
+The database probes are cheap and a success is remembered for ``CACHE_S`` seconds; a failure
+is not, so readiness comes back on the first probe after the database does.
+"""
 
 import contextlib
 import logging
+import os
 import time
 
-from django.db import DatabaseError, connection
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+
+from accounts.models import Tenant
+from liveness.models import LivenessCheck
+from liveness.runtime import is_ready
+from ops.metrics import set_worker_ready
 
 log = logging.getLogger(__name__)
-CACHE_S = 1.0
+CACHE_S = 2.0
+# A SQLite commit appends a few 4 kB pages to the WAL; below this the next ones may not fit.
+SQLITE_MIN_FREE_BYTES = 1 << 20
+STARTING = "Service is starting"
+DB_DOWN = "Database unavailable"
+DB_FULL = "Cannot record checks (database or disk full, or read-only)"
 _ok_until = 0.0
 
 
-def database_usable() -> bool:
+def forget() -> None:
+    """Drop the remembered success (tests, and after a failure)."""
     global _ok_until
-    now = time.monotonic()
-    if now < _ok_until:
-        return True
+    _ok_until = 0.0
+
+
+def _database_answers() -> bool:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -24,5 +42,49 @@ def database_usable() -> bool:
         with contextlib.suppress(DatabaseError):
             connection.close()  # the next request opens a new one
         return False
-    _ok_until = now + CACHE_S
     return True
+
+
+def _sqlite_disk_has_room() -> bool:
+    """SQLite only: in WAL mode a rolled-back write touches no file, so ENOSPC needs statvfs."""
+    if connection.vendor != "sqlite":
+        return True
+    stats = os.statvfs(os.path.dirname(os.path.abspath(settings.DATABASES["default"]["NAME"])))
+    return stats.f_bavail * stats.f_frsize >= SQLITE_MIN_FREE_BYTES
+
+
+def _check_row_fits() -> bool:
+    """Insert a check row as a real check does, then roll it back: fails where that insert
+    would (SQLITE_FULL, PostgreSQL "could not extend file", a read-only database)."""
+    tenant_id = Tenant.objects.order_by().values_list("pk", flat=True).first()
+    if tenant_id is None:
+        return True  # no tenant: no check can be authenticated, nothing to record
+    try:
+        with transaction.atomic():
+            LivenessCheck.objects.create(tenant_id=tenant_id, latency_ms=0.0, request_id="probe")
+            transaction.set_rollback(True)
+    except DatabaseError as exc:
+        log.warning("a check could not be recorded: %s", exc)
+        return False
+    return True
+
+
+def database_problem() -> str | None:
+    """Why checks cannot be recorded now, or None."""
+    global _ok_until
+    now = time.monotonic()
+    if now < _ok_until:
+        return None
+    if not _database_answers():
+        return DB_DOWN
+    if not (_sqlite_disk_has_room() and _check_row_fits()):
+        return DB_FULL
+    _ok_until = now + CACHE_S
+    return None
+
+
+def not_ready_reason() -> str | None:
+    """Why this worker cannot serve a check, or None; also sets its readiness gauge."""
+    reason = STARTING if not is_ready() else database_problem()
+    set_worker_ready(reason is None)
+    return reason

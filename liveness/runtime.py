@@ -1,4 +1,4 @@
-"""The per-process engine: loaded once (after fork under gunicorn), then shared by requests."""
+"""The per-process engine: loaded and warmed once (after fork under gunicorn), then shared."""
 
 import logging
 import threading
@@ -11,36 +11,40 @@ from ml.quality import QualityThresholds
 log = logging.getLogger(__name__)
 
 
+class EngineUnavailable(RuntimeError):
+    """The engine could not be loaded or warmed (models missing or broken); cause chained."""
+
+
 class EngineHolder:
-    """Loads the engine lazily and remembers whether it has been warmed."""
+    """Holds this process's engine once it is loaded *and* warmed, never a half-ready one."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._engine: LivenessEngine | None = None
-        self._warm = False
 
     @property
     def ready(self) -> bool:
-        return self._warm
+        return self._engine is not None
 
     def get(self) -> LivenessEngine:
-        """The loaded engine; raises ml.errors.ModelInstallError when models are missing."""
+        """The warm engine, loaded on first use; raises EngineUnavailable when it cannot be
+        (and tries again on the next call). Gunicorn workers load it in post_fork instead."""
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
-                    log.info("loading liveness engine from %s", settings.MODEL_DIR)
-                    self._engine = load_engine()
+                    self._engine = _load_and_warm()
         return self._engine
 
-    def warm(self) -> LivenessEngine:
-        engine = self.get()
-        if not self._warm:
-            with self._lock:
-                if not self._warm:
-                    engine.warm_up()
-                    self._warm = True
-                    log.info("liveness engine warmed")
-        return engine
+
+def _load_and_warm() -> LivenessEngine:
+    log.info("loading liveness engine from %s", settings.MODEL_DIR)
+    try:
+        engine = load_engine()
+        engine.warm_up()  # runs every model and every YuNet shape once
+    except Exception as exc:
+        raise EngineUnavailable(f"liveness engine unavailable: {exc}") from exc
+    log.info("liveness engine warmed")
+    return engine
 
 
 def load_engine() -> LivenessEngine:
@@ -67,7 +71,7 @@ def get_engine() -> LivenessEngine:
 
 def warm() -> LivenessEngine:
     """Load and warm this process's engine; /status_check answers 200 afterwards."""
-    return _holder.warm()
+    return _holder.get()
 
 
 def is_ready() -> bool:

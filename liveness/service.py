@@ -11,9 +11,9 @@ from accounts.models import Tenant
 from liveness import responses
 from liveness.images import Base64Error, decode_base64, strip_data_uri
 from liveness.models import LivenessCheck
-from liveness.runtime import get_engine
+from liveness.runtime import EngineUnavailable, get_engine
 from ml.engine import Verdict
-from ml.errors import FaceRefused, ImageError, ModelInstallError
+from ml.errors import FaceRefused, ImageError
 from ops import metrics
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def analyse(tenant: Tenant, data: bytes) -> Verdict:
     """Decode, check there is quota left, run the engine. Nothing is consumed here."""
     try:
         engine = get_engine()
-    except ModelInstallError as exc:
+    except EngineUnavailable as exc:
         log.error("engine unavailable: %s", exc)
         raise Refusal(responses.error("Service is not ready, try again later.", 503)) from exc
     decode_started = time.perf_counter()

@@ -16,10 +16,8 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from accounts.auth import require_hash_id, tenant_rate_limit
-from liveness import responses
-from liveness.health import database_usable
+from liveness import health, responses
 from liveness.http import json_body
-from liveness.runtime import is_ready
 from liveness.serializers import (
     ErrorSerializer,
     LivenessRequestSerializer,
@@ -73,6 +71,7 @@ class LivenessView(APIView):
         if isinstance(exc, DatabaseError):
             # Database down or restarting: nothing was committed, the client may retry.
             log.error("database error: %s", exc)
+            health.forget()  # the next /status_check probes again, not the remembered success
             response = responses.error(NOT_READY, 503)
             response["Retry-After"] = "1"
             return response
@@ -109,11 +108,10 @@ class LivenessView(APIView):
 
 @require_safe
 def status_check(request: HttpRequest) -> HttpResponse:
-    """200 ``Service is live`` once this process's engine is warmed and its database answers."""
-    if not is_ready():
-        return HttpResponse("Service is starting", status=503, content_type="text/plain")
-    if not database_usable():
-        return HttpResponse("Database unavailable", status=503, content_type="text/plain")
+    """200 ``Service is live`` once this process's engine is warm and it can record a check."""
+    reason = health.not_ready_reason()
+    if reason is not None:
+        return HttpResponse(reason, status=503, content_type="text/plain")
     return HttpResponse("Service is live", content_type="text/plain")
 
 

@@ -54,8 +54,12 @@ class YuNet:
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.top_k = top_k
-        some = next(iter(compiled.values()))
-        self._outputs = {_output_name(o): o for o in some.outputs}
+        # Output order and port objects differ between a model read from the compile cache and
+        # one compiled fresh, so each shape maps names to its own model's output indices.
+        self._outputs = {
+            shape: {_output_name(o): i for i, o in enumerate(model.outputs)}
+            for shape, model in compiled.items()
+        }
         self._grids = {(shape, s): _grid(shape, s) for shape in compiled for s in STRIDES}
 
     def input_shape(self, width: int, height: int) -> tuple[int, int]:
@@ -73,9 +77,12 @@ class YuNet:
         return np.ascontiguousarray(canvas.transpose(2, 0, 1)[None], np.float32), scale
 
     def infer(self, blob: np.ndarray) -> dict[str, np.ndarray]:
-        request = self.requests[blob.shape[2:]]
+        shape = blob.shape[2:]
+        request = self.requests[shape]
         request.infer({0: blob}, share_inputs=True, share_outputs=True)
-        return {name: request.get_tensor(out).data[0] for name, out in self._outputs.items()}
+        return {
+            name: request.get_output_tensor(i).data[0] for name, i in self._outputs[shape].items()
+        }
 
     def decode(
         self, raw: dict[str, np.ndarray], shape: tuple[int, int]

@@ -1,14 +1,14 @@
 """Prometheus metrics. Works with several gunicorn workers (multiprocess mode).
 
 gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR before any worker imports this module; each
-worker then writes its samples to files there, and /metrics sums them at scrape time. Only
-counters and histograms live here; per-tenant quota is read from the database when scraped
-(see :mod:`ops.collectors`). The request path only pays for a few increments.
+worker then writes its samples to files there, and /metrics sums them at scrape time.
+Counters, histograms and one per-worker gauge live here; per-tenant quota is read from the
+database when scraped (see :mod:`ops.collectors`). The request path only pays for a few increments.
 """
 
 from collections.abc import Mapping
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from accounts.models import Tenant
 
@@ -39,6 +39,22 @@ STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=LATENCY_BUCKETS,
 )
+_worker_ready: Gauge | None = None
+
+
+def set_worker_ready(ready: bool) -> None:
+    """This worker's readiness gauge. Created on first use: a gauge writes its sample file when
+    created, and a manage.py command that imports this module must not leave one behind."""
+    global _worker_ready
+    if _worker_ready is None:
+        # "liveall": one sample per live worker (label ``pid``); child_exit drops a dead one's.
+        _worker_ready = Gauge(
+            "facia_worker_ready",
+            "1 while this worker's engine is warm and it can record checks (its last readiness "
+            "evaluation: after warm-up, on /status_check and on /metrics), else 0.",
+            multiprocess_mode="liveall",
+        )
+    _worker_ready.set(1 if ready else 0)
 
 
 def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:

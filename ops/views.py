@@ -7,6 +7,7 @@ from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from liveness.health import not_ready_reason
 from ops.access import may_read_metrics
 from ops.collectors import TenantQuotaCollector
 
@@ -28,5 +29,6 @@ def process_metrics() -> bytes:
 def metrics(request: HttpRequest) -> HttpResponse:
     if not may_read_metrics(request):
         return HttpResponse("Forbidden", status=403, content_type="text/plain")
+    not_ready_reason()  # this worker's readiness gauge, fresh (cached probes)
     body = process_metrics() + generate_latest(TENANTS)
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

@@ -4,10 +4,10 @@ import base64
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from django.conf import settings
@@ -22,6 +22,19 @@ DEV_DATA = Path(os.environ.get("FACIA_DEV_DATA", REPO.parent / "shared" / "data"
 LIVE_JPG = DEV_DATA / "live" / "minivision_1.jpg"
 SPOOF_JPG = DEV_DATA / "spoof" / "minivision_3.jpg"
 PG_ADMIN_URL = os.environ.get("FACIA_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+def ci_requires_everything(env: Mapping[str, str] = os.environ) -> bool:
+    """True under CI (``CI`` set to anything but empty, 0, false or no): a test whose tool is
+    missing must then fail, so a green run never hides lost coverage."""
+    return env.get("CI", "").strip().lower() not in {"", "0", "false", "no"}
+
+
+def skip_or_fail(reason: str, env: Mapping[str, str] = os.environ) -> NoReturn:
+    """Skip with ``reason``; fail with it instead when :func:`ci_requires_everything`."""
+    if ci_requires_everything(env):
+        pytest.fail(f"{reason} (CI is set: failing instead of skipping)", pytrace=False)
+    pytest.skip(reason)
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, data_uri
+from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, data_uri, skip_or_fail
 from tests.ops.conftest import Served
 
 CHROMIUM = os.environ.get("FACIA_CHROMIUM", "/usr/bin/chromium")
@@ -50,7 +50,7 @@ for days_ago in range(1, 30):
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).is_file():
-        pytest.skip(
+        skip_or_fail(
             f"no chromium at {CHROMIUM}: `make test` installs Debian's chromium when it can "
             "(apt-get install chromium); set FACIA_CHROMIUM to another binary"
         )

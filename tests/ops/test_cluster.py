@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, data_uri, scratch_database
+from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, data_uri, scratch_database, skip_or_fail
 from tests.ops.conftest import (
     ENTRYPOINT,
     entrypoint_env,
@@ -110,7 +110,7 @@ def nginx_workers(master: int) -> set[int]:
 @pytest.fixture(scope="module")
 def nginx() -> str:
     if not Path(NGINX).is_file():
-        pytest.skip(
+        skip_or_fail(
             "nginx is not installed: `make cluster-test` installs Debian's nginx-light "
             "(apt-get install nginx-light) when it can"
         )
