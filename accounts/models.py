@@ -69,13 +69,18 @@ class Tenant(models.Model):
             return None
         return max(self.request_limit - self.requests_used, 0)
 
+    def active_calibration(self) -> Platt | None:
+        """The calibration map, when this tenant has one for its current profile."""
+        cal = self.calibration
+        if not cal or cal.get("profile") != self.profile:
+            return None
+        return Platt(cal["a"], cal["b"])
+
     def score(self, logit: float, uncalibrated: float) -> float:
         """The liveness_score of a fused logit: calibrated P(live) when this tenant has a
         calibration of its current profile, else the engine's own P(live)."""
-        cal = self.calibration
-        if not cal or cal.get("profile") != self.profile:
-            return uncalibrated
-        return Platt(cal["a"], cal["b"]).p(logit)
+        active = self.active_calibration()
+        return uncalibrated if active is None else active.p(logit)
 
 
 class Calibration(models.Model):

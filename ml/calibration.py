@@ -193,7 +193,7 @@ def cross_validate(
 class Fitted:
     platt: Platt
     threshold: float
-    before: dict[str, Any]  # uncalibrated scores at the tenant's previous threshold
+    before: dict[str, Any]  # the tenant's scores as they were, at its previous threshold
     after: dict[str, Any]  # calibrated scores at the new threshold, on the sample
     cross_validated: dict[str, Any] | None  # None below MIN_PER_CLASS images of a class
 
@@ -211,8 +211,10 @@ def calibrate(
     previous_threshold: float,
     target_apcer: float | None = None,
     prior: tuple[float, float] = PRIOR_WEIGHT,
+    current: Platt = IDENTITY,
 ) -> Fitted:
-    """Fit the map and the threshold on the whole sample, with the figures around it."""
+    """Fit the map and the threshold on the whole sample, with the figures around it.
+    ``current`` and ``previous_threshold``: how the tenant scores today ("before")."""
     z_live, z_spoof = np.asarray(z_live, np.float64), np.asarray(z_spoof, np.float64)
     platt = fit(z_live, z_spoof, prior)
     live, spoof = platt(z_live), platt(z_spoof)
@@ -221,7 +223,7 @@ def calibrate(
     return Fitted(
         platt,
         threshold,
-        figures(IDENTITY(z_live), IDENTITY(z_spoof), previous_threshold),
+        figures(current(z_live), current(z_spoof), previous_threshold),
         figures(live, spoof, threshold),
         cross_validate(z_live, z_spoof, target_apcer, prior=prior) if enough else None,
     )

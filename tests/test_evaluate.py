@@ -86,6 +86,7 @@ def change_tenant(admin_client: Any, tenant: Tenant, **fields: str) -> Any:
         "request_limit": "",
         "threshold": str(tenant.threshold),
         "profile": tenant.profile,
+        "crop_policy": tenant.crop_policy,
         **fields,
     }
     return admin_client.post(
