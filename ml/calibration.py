@@ -103,7 +103,22 @@ def choose_threshold(live: np.ndarray, spoof: np.ndarray, target_apcer: float | 
         return float(min(metrics.threshold_for_apcer(spoof, target_apcer), 1.0))
     if not live.size or not spoof.size:
         return 0.5
-    return float(min(metrics.eer(live, spoof)[1], 1.0))
+    return equal_error_threshold(live, spoof)
+
+
+def equal_error_threshold(live: np.ndarray, spoof: np.ndarray) -> float:
+    """Where APCER and BPCER are closest (then: fewest errors). Every threshold between two
+    neighbouring scores gives the same decisions, so of the best such range the middle is
+    taken, not its edge (on a small, separable sample the edge would sit on a live score)."""
+    cuts = np.unique(np.concatenate([live, spoof]))
+    rates = np.array([metrics.apcer_bpcer(live, spoof, t) for t in cuts])
+    key = np.round(np.abs(rates[:, 0] - rates[:, 1]), 12) * 1e3 + rates.sum(axis=1)
+    best = np.flatnonzero(key == key.min())
+    first, last = best[0], best[0]
+    while last + 1 < cuts.size and last + 1 in best:
+        last += 1
+    low = cuts[first - 1] if first > 0 else 0.0
+    return float(min((low + cuts[last]) / 2, 1.0))
 
 
 def wilson(errors: int, n: int) -> tuple[float, float]:
