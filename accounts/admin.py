@@ -138,6 +138,11 @@ class TenantForm(ModelForm):
         if target is None:
             return cleaned
         profile = cleaned.get("profile") or self.instance.profile
+        if self.instance.pk and self.instance.active_calibration() is not None:
+            raise forms.ValidationError(
+                "This tenant is calibrated: its scores are no longer those of the evaluation. "
+                "Recalibrate with a target APCER, or revert it to uncalibrated first."
+            )
         evaluation = Evaluation.latest_for(profile)
         if evaluation is None or not evaluation.attack_scores():
             raise forms.ValidationError(

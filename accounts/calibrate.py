@@ -22,6 +22,8 @@ from ml.errors import ImageError
 
 LABELS = ("live", "spoof")
 SUFFIXES = {".jpg", ".jpeg", ".png"}
+MAX_IMAGE_BYTES = 20 * 1024 * 1024  # inflated, per image (a zip bomb stops here)
+MAX_TOTAL_BYTES = 512 * 1024 * 1024  # inflated, in all
 
 
 class CalibrationError(Exception):
@@ -47,7 +49,10 @@ def folder_images(folder: Path) -> Iterator[tuple[str, bytes]]:
 
 
 def zip_images(
-    data: bytes | io.BufferedIOBase, max_images: int = 5000
+    data: bytes | io.BufferedIOBase,
+    max_images: int = 5000,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
+    max_total_bytes: int = MAX_TOTAL_BYTES,
 ) -> Iterator[tuple[str, bytes]]:
     """(label, bytes) of every image under ``live/`` or ``spoof/`` (at any depth below a
     single top folder), read in memory."""
@@ -55,7 +60,7 @@ def zip_images(
         archive = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
     except zipfile.BadZipFile as exc:
         raise CalibrationError("The upload is not a zip file.") from exc
-    count = 0
+    count = total = 0
     with archive:
         for info in archive.infolist():
             if info.is_dir():
@@ -67,7 +72,15 @@ def zip_images(
             count += 1
             if count > max_images:
                 raise CalibrationError(f"More than {max_images} images in the zip.")
-            yield label, archive.read(info)
+            with archive.open(info) as member:  # never trust the declared size: read bounded
+                content = member.read(max_image_bytes + 1)
+            total += len(content)
+            if len(content) > max_image_bytes or total > max_total_bytes:
+                raise CalibrationError(
+                    f"{info.filename} makes the zip too large once inflated (at most "
+                    f"{max_image_bytes} bytes per image, {max_total_bytes} in all)."
+                )
+            yield label, content
 
 
 def score(engine: LivenessEngine, tenant: Tenant, images: Iterable[tuple[str, bytes]]) -> Scored:

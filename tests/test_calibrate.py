@@ -193,3 +193,29 @@ def test_intervals() -> None:
     assert low < 0.9 < high and high - low == pytest.approx(2 * 1.96 * 0.0394, abs=0.01)
     cv = calibration.cross_validate(np.arange(10.0), -np.arange(10.0), None)
     assert cv["folds"] == 5 and cv["APCER"][0] <= 0.2 and cv["BPCER"][0] <= 0.2
+
+
+def test_zip_bomb_is_refused() -> None:
+    from accounts.calibrate import CalibrationError, zip_images
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("live/big.png", b"\0" * (2 << 20))  # 2 MB of zeros, a few kB zipped
+    with pytest.raises(CalibrationError, match="too large once inflated"):
+        list(zip_images(buffer.getvalue(), max_image_bytes=1 << 20))
+
+
+def test_target_apcer_from_an_evaluation_is_refused_once_calibrated(
+    make_tenant: Callable[..., Any], tmp_path: Path, admin_client: Any
+) -> None:
+    from tests.test_evaluate import change_tenant, make_evaluation
+
+    make_evaluation("fast")
+    tenant, _ = make_tenant("calibrated")
+    calibrate("calibrated", str(linked(tmp_path, LIVE, SPOOF)))
+    tenant.refresh_from_db()
+    threshold = tenant.threshold
+    response = change_tenant(admin_client, tenant, target_apcer="5")
+    assert "This tenant is calibrated" in response.content.decode()
+    tenant.refresh_from_db()
+    assert tenant.threshold == threshold
