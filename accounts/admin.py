@@ -1,4 +1,5 @@
-"""Admin: tenants with usage, one-time display of new hash_ids, revocation, quota reset."""
+"""Admin: tenants with usage, one-time display of new hash_ids, revocation, quota reset,
+calibration (from an uploaded zip, processed in memory) and its revert."""
 
 from typing import Any
 
@@ -7,12 +8,89 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from accounts import quota
-from accounts.models import HashId, IssuedHashId, Tenant
+from accounts.calibrate import CalibrationError, fit_and_store, score, warnings_for, zip_images
+from accounts.models import Calibration, HashId, IssuedHashId, Tenant, revert_calibration
 from liveness.models import Evaluation
 from ml import metrics
+from ml.errors import ModelInstallError
+
+FIGURE_ROWS = (
+    ("before", "before, on the sample"),
+    ("after", "after, on the sample"),
+    ("cross_validated", "after, cross-validated"),
+)
+
+
+def figures_table(calibration: Calibration) -> SafeString:
+    """APCER / BPCER / ACER / AUC with 95 % intervals, before and after."""
+
+    def cell(values: list[float]) -> str:
+        return f"{values[0]:.3f} [{values[1]:.3f}, {values[2]:.3f}]"
+
+    rows = [
+        (label, *(cell(figs[n]) for n in ("APCER", "BPCER", "ACER", "AUC")))
+        for key, label in FIGURE_ROWS
+        if (figs := calibration.figures.get(key))
+    ]
+    body = format_html_join(
+        "", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
+    )
+    return format_html(
+        '<table class="calibration-figures"><thead><tr><th></th><th>APCER</th><th>BPCER</th>'
+        "<th>ACER</th><th>AUC</th></tr></thead><tbody>{}</tbody></table>",
+        body,
+    )
+
+
+def describe(calibration: Calibration) -> SafeString:
+    p = calibration.params
+    target = (
+        f"target APCER {calibration.target_apcer:.2%}"
+        if calibration.target_apcer is not None
+        else "APCER = BPCER"
+    )
+    return format_html(
+        '<div id="calibration-status"><p>Calibration #{} ({} profile) by {} on {} ({}): '
+        "P(live) = sigmoid({} &times; z + {}); threshold {} ({}; {} before); {} live and {} "
+        "spoof images, {} refused by the gates.</p>{}</div>",
+        calibration.pk,
+        calibration.profile,
+        calibration.created_by,
+        f"{calibration.created_at:%Y-%m-%d %H:%M} UTC",
+        calibration.origin,
+        f"{p['a']:.4f}",
+        f"{p['b']:.4f}",
+        f"{calibration.threshold:.4f}",
+        target,
+        f"{calibration.previous_threshold:.4f}",
+        calibration.bona_fide,
+        calibration.attacks,
+        calibration.refused,
+        figures_table(calibration),
+    )
+
+
+class CalibrationUploadForm(forms.Form):
+    archive = forms.FileField(
+        label="Zip with live/ and spoof/ folders",
+        help_text="This tenant's own labelled captures (JPEG/PNG). Read in memory only; "
+        "nothing is stored but the fitted calibration and its figures.",
+    )
+    target_apcer = forms.FloatField(
+        label="Target APCER (%)",
+        required=False,
+        min_value=0.0,
+        max_value=100.0,
+        help_text="Optional. Empty: the threshold where APCER = BPCER on the sample.",
+    )
 
 
 def announce(request: HttpRequest, issued: IssuedHashId) -> None:
@@ -60,6 +138,11 @@ class TenantForm(ModelForm):
         if target is None:
             return cleaned
         profile = cleaned.get("profile") or self.instance.profile
+        if self.instance.pk and self.instance.active_calibration() is not None:
+            raise forms.ValidationError(
+                "This tenant is calibrated: its scores are no longer those of the evaluation. "
+                "Recalibrate with a target APCER, or revert it to uncalibrated first."
+            )
         evaluation = Evaluation.latest_for(profile)
         if evaluation is None or not evaluation.attack_scores():
             raise forms.ValidationError(
@@ -85,12 +168,14 @@ class TenantAdmin(admin.ModelAdmin):
         "remaining_quota",
         "threshold",
         "profile",
+        "crop_policy",
+        "calibrated",
         "active_hash_ids",
         "created_at",
     )
-    list_filter = ("is_active", "profile")
+    list_filter = ("is_active", "profile", "crop_policy")
     search_fields = ("name",)
-    readonly_fields = ("requests_used", "created_at", "updated_at")
+    readonly_fields = ("requests_used", "calibration_status", "created_at", "updated_at")
     fields = (
         "name",
         "is_active",
@@ -100,11 +185,13 @@ class TenantAdmin(admin.ModelAdmin):
         "threshold",
         "target_apcer",
         "profile",
+        "crop_policy",
+        "calibration_status",
         "created_at",
         "updated_at",
     )
     inlines = [HashIdInline]
-    actions = ["issue_hash_id", "reset_quota"]
+    actions = ["issue_hash_id", "reset_quota", "revert_to_uncalibrated"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
         active = Count("hash_ids", filter=Q(hash_ids__revoked_at__isnull=True))
@@ -114,6 +201,27 @@ class TenantAdmin(admin.ModelAdmin):
     def remaining_quota(self, tenant: Tenant) -> str:
         remaining = tenant.remaining
         return "unlimited" if remaining is None else str(remaining)
+
+    @admin.display(description="calibrated", boolean=True)
+    def calibrated(self, tenant: Tenant) -> bool:
+        return tenant.active_calibration() is not None
+
+    @admin.display(description="calibration")
+    def calibration_status(self, tenant: Tenant) -> str:
+        if tenant.pk is None:
+            return "-"
+        active = (tenant.calibration or {}).get("id")
+        found = Calibration.objects.filter(pk=active, tenant=tenant).first() if active else None
+        link = format_html(
+            '<a id="calibrate-link" href="{}">Calibrate from a zip of labelled captures</a>',
+            reverse("admin:accounts_tenant_calibrate", args=[tenant.pk]),
+        )
+        if found is None:
+            return format_html("Uncalibrated (the engine's own P(live)). {}", link)
+        note = ""
+        if found.profile != tenant.profile:
+            note = " Not applied: it was fitted for another profile; recalibrate or revert."
+        return format_html("{}{} {}", describe(found), note, link)
 
     @admin.display(description="active hash_ids", ordering="active_hash_id_count")
     def active_hash_ids(self, tenant: Tenant) -> int:
@@ -150,6 +258,83 @@ class TenantAdmin(admin.ModelAdmin):
         count = quota.reset(queryset)
         self.message_user(request, f"Quota reset for {count} tenant(s).", messages.SUCCESS)
 
+    @admin.action(description="Revert to uncalibrated (restore the earlier threshold)")
+    def revert_to_uncalibrated(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        for tenant in queryset:
+            if tenant.calibration:
+                revert_calibration(tenant)
+                self.message_user(
+                    request,
+                    f"{tenant.name}: uncalibrated, threshold {tenant.threshold:.4f}.",
+                    messages.SUCCESS,
+                )
+
+    def get_urls(self) -> list[URLPattern]:
+        calibrate = path(
+            "<int:tenant_id>/calibrate/",
+            self.admin_site.admin_view(self.calibrate_view),
+            name="accounts_tenant_calibrate",
+        )
+        return [calibrate, *super().get_urls()]
+
+    def calibrate_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
+        """Upload a zip of live/ and spoof/ captures; scored in memory, never saved."""
+        tenant = get_object_or_404(Tenant, pk=tenant_id)
+        if not self.has_change_permission(request, tenant):
+            return HttpResponse(status=403)
+        form = CalibrationUploadForm()
+        if request.method == "POST":
+            form = CalibrationUploadForm(request.POST, request.FILES)
+            if getattr(request, "upload_too_large", False):
+                form.add_error("archive", "The zip is larger than the upload limit.")
+            elif form.is_valid():
+                done = self._calibrate_from(request, tenant, form)
+                if done is not None:
+                    return done
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": tenant,
+            "tenant": tenant,
+            "title": f"Calibrate {tenant.name}",
+            "form": form,
+            "status": self.calibration_status(tenant),
+        }
+        return TemplateResponse(request, "admin/accounts/tenant_calibrate.html", context)
+
+    def _calibrate_from(
+        self, request: HttpRequest, tenant: Tenant, form: CalibrationUploadForm
+    ) -> HttpResponse | None:
+        from liveness.runtime import get_engine  # the admin process's engine
+
+        target = form.cleaned_data.get("target_apcer")
+        upload = form.cleaned_data["archive"]
+        try:
+            scored = score(get_engine(), tenant, zip_images(upload.read()))
+            stored, _ = fit_and_store(
+                tenant,
+                scored,
+                None if target is None else target / 100,
+                request.user.get_username(),
+                "admin upload",
+            )
+        except CalibrationError as exc:
+            form.add_error("archive", str(exc))
+            return None
+        except ModelInstallError:
+            form.add_error(None, "The models are not installed on this server.")
+            return None
+        finally:
+            upload.close()
+        for warning in warnings_for(scored):
+            messages.warning(request, f"Warning: {warning}.")
+        messages.success(
+            request,
+            f"Calibration #{stored.pk} stored: threshold {stored.threshold:.4f} "
+            f"({stored.bona_fide} live, {stored.attacks} spoof, {stored.refused} refused).",
+        )
+        return HttpResponseRedirect(reverse("admin:accounts_tenant_change", args=[tenant.pk]))
+
 
 @admin.register(Evaluation)
 class EvaluationAdmin(admin.ModelAdmin):
@@ -159,6 +344,33 @@ class EvaluationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # evaluations come from `manage.py evaluate`
+
+
+@admin.register(Calibration)
+class CalibrationAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "tenant",
+        "profile",
+        "created_by",
+        "origin",
+        "bona_fide",
+        "attacks",
+        "threshold",
+        "reverted_at",
+    )
+    list_filter = ("tenant", "profile")
+    readonly_fields = [*(f.name for f in Calibration._meta.fields), "figures_display"]
+
+    @admin.display(description="figures (95 % CI)")
+    def figures_display(self, calibration: Calibration) -> str:
+        return figures_table(calibration)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # calibrations come from `manage.py calibrate` or the tenant's page
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(HashId)

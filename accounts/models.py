@@ -9,6 +9,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from ml.calibration import Platt
+
 PREFIX_LENGTH = 8
 
 
@@ -34,12 +36,24 @@ class Tenant(models.Model):
     profile = models.CharField(
         max_length=16,
         choices=[
-            ("fast", "fast: MiniFASNet pair"),
-            ("thorough", "thorough: MiniFASNet pair + DTN second opinion (slower)"),
+            ("fast", "fast: MiniFASNet pair + HyperFAS"),
+            ("thorough", "thorough: MiniFASNet pair + HyperFAS + DTN (slower)"),
         ],
         default="fast",
         help_text="Which models judge this tenant's selfies.",
     )
+    crop_policy = models.CharField(
+        max_length=8,
+        choices=[
+            ("judge", "judge: face crops get a verdict"),
+            ("refuse", "refuse: face crops get 422 face_too_close"),
+        ],
+        default="judge",
+        help_text="What to do with an image the face fills (a face crop, not a camera frame).",
+    )
+    # The active calibration, copied here so /liveness applies it with the tenant it already
+    # loaded at authentication: {"id", "a", "b", "profile"}; null = uncalibrated.
+    calibration = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -54,6 +68,68 @@ class Tenant(models.Model):
         if self.request_limit is None:
             return None
         return max(self.request_limit - self.requests_used, 0)
+
+    def active_calibration(self) -> Platt | None:
+        """The calibration map, when this tenant has one for its current profile."""
+        cal = self.calibration
+        if not cal or cal.get("profile") != self.profile:
+            return None
+        return Platt(cal["a"], cal["b"])
+
+    def score(self, logit: float, uncalibrated: float) -> float:
+        """The liveness_score of a fused logit: calibrated P(live) when this tenant has a
+        calibration of its current profile, else the engine's own P(live)."""
+        active = self.active_calibration()
+        return uncalibrated if active is None else active.p(logit)
+
+
+class Calibration(models.Model):
+    """One run of ``manage.py calibrate`` (or the admin upload): kept after a revert."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="calibrations")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_by = models.CharField(max_length=150, help_text="User (admin) or OS user (command).")
+    origin = models.CharField(max_length=32, help_text="command or admin upload")
+    profile = models.CharField(max_length=16)
+    params = models.JSONField(help_text="Platt map: P(live) = sigmoid(a * z + b), z fused logit.")
+    target_apcer = models.FloatField(null=True, blank=True)
+    threshold = models.FloatField(help_text="The tenant threshold this calibration set.")
+    previous_threshold = models.FloatField(help_text="Restored on revert.")
+    bona_fide = models.PositiveIntegerField()
+    attacks = models.PositiveIntegerField()
+    refused = models.PositiveIntegerField(default=0, help_text="Images the gates refused.")
+    figures = models.JSONField(help_text="before / after / cross_validated, with 95 % CIs.")
+    reverted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"calibration #{self.pk} of {self.tenant} ({self.created_at:%Y-%m-%d %H:%M})"
+
+    def activate(self) -> None:
+        tenant = self.tenant
+        tenant.calibration = {"id": self.pk, **self.params, "profile": self.profile}
+        tenant.threshold = self.threshold
+        tenant.save(update_fields=["calibration", "threshold", "updated_at"])
+
+
+def revert_calibration(tenant: Tenant) -> Calibration | None:
+    """Back to uncalibrated scores and the threshold the tenant had before; None when the
+    tenant was not calibrated."""
+    active = tenant.calibration
+    if not active:
+        return None
+    found = Calibration.objects.filter(pk=active.get("id"), tenant=tenant).first()
+    tenant.calibration = None
+    fields = ["calibration", "updated_at"]
+    if found is not None:
+        tenant.threshold = found.previous_threshold
+        fields.append("threshold")
+        found.reverted_at = timezone.now()
+        found.save(update_fields=["reverted_at"])
+    tenant.save(update_fields=fields)
+    return found
 
 
 @dataclass(frozen=True)

@@ -208,8 +208,10 @@ AUTH_FAILURE_WINDOW_S = int(os.environ.get("AUTH_FAILURE_WINDOW_S", "60"))
 # Behind N reverse proxies, the client IP is the Nth address from the right of X-Forwarded-For.
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 LIVENESS_RETENTION_DAYS = int(os.environ.get("LIVENESS_RETENTION_DAYS", "90"))
-# Uploads are never parsed by /liveness; if anything ever does, it must not spool to disk.
-FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+# Uploads are never parsed by /liveness; the admin's calibration zip is kept in memory, never
+# spooled to disk, and a file over UPLOAD_MAX_BYTES is dropped (accounts.uploads).
+FILE_UPLOAD_HANDLERS = ["accounts.uploads.BoundedMemoryUploadHandler"]
+UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_BYTES", str(64 * 1024 * 1024)))
 
 
 def admin_url(value: str) -> str:

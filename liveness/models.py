@@ -12,6 +12,9 @@ class LivenessCheck(models.Model):
     score = models.FloatField(null=True, blank=True)
     latency_ms = models.FloatField()
     request_id = models.CharField(max_length=128, blank=True)
+    capture = models.CharField(
+        max_length=8, blank=True, help_text="frame or crop: what the engine judged (201 only)."
+    )
     refused_code = models.CharField(
         max_length=64, blank=True, help_text="Set when the engine refused the image (HTTP 422)."
     )

@@ -60,7 +60,7 @@ def analyse(tenant: Tenant, data: bytes) -> Verdict:
     # race-free check is the conditional UPDATE in record().
     if not quota.has_room(tenant):
         raise Refusal(responses.message(responses.LIMIT_REACHED, 429))
-    verdict = engine.analyse(image, profile=tenant.profile)
+    verdict = engine.analyse(image, profile=tenant.profile, crop_policy=tenant.crop_policy)
     verdict.timings_ms["decode"] = decode_ms
     return verdict
 
@@ -112,12 +112,15 @@ def check_selfie(request: HttpRequest) -> HttpResponse:
         record(request, tenant, started, consume=False, refused_code=exc.code)
         metrics.observe_verdict(tenant, "refused", exc.code)
         return responses.error(exc.message, 422, code=exc.code)
-    is_live = verdict.p_live >= tenant.threshold
-    if not record(request, tenant, started, consume=True, is_live=is_live, score=verdict.p_live):
+    score = tenant.score(verdict.logit, verdict.p_live)  # calibrated when the tenant is
+    is_live = score >= tenant.threshold
+    outcome = {"is_live": is_live, "score": score, "capture": verdict.capture}
+    if not record(request, tenant, started, consume=True, **outcome):
         metrics.observe_refusal(tenant, 429)
         return responses.message(responses.LIMIT_REACHED, 429)
     metrics.observe_verdict(tenant, "live" if is_live else "spoof")
     metrics.observe_stages(verdict.timings_ms, (time.perf_counter() - started) * 1000)
-    response = responses.success(is_live, verdict.p_live)
+    response = responses.success(is_live, score)
     response["X-Liveness-Profile"] = verdict.profile
+    response["X-Liveness-Capture"] = verdict.capture
     return response

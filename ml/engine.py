@@ -1,5 +1,5 @@
 """The liveness pipeline: decode -> detect -> quality gates -> the profile's classifiers ->
-fused P(live).
+fused logit -> P(live).
 
 One engine per process (compiled after fork in gunicorn); one inference thread by default.
 """
@@ -21,7 +21,15 @@ from ml.classifier import LivenessModel
 from ml.decode import decode_image
 from ml.errors import ModelInstallError
 from ml.install import models_ready
-from ml.profiles import DEFAULT_PROFILE, MODELS, PROFILES, Profile, fuse, models_of
+from ml.profiles import (
+    DEFAULT_PROFILE,
+    MODELS,
+    PROFILES,
+    Profile,
+    fused_logit,
+    models_of,
+    sigmoid,
+)
 from ml.quality import QualityMeasures, QualityThresholds
 from ml.runtime import compile_model, make_core
 from ml.yunet import INPUT_SHAPES, Face, YuNet
@@ -37,6 +45,8 @@ class Verdict:
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
     profile: str = DEFAULT_PROFILE
     scores: dict[str, float] = field(default_factory=dict, compare=False)  # per model
+    capture: str = "frame"  # "frame" (full camera frame) or "crop" (the face fills it)
+    logit: float = 0.0  # the fused logit; p_live is its sigmoid (calibration maps it)
 
 
 @dataclass(frozen=True)
@@ -45,11 +55,15 @@ class Inspection:
 
     face: Face | None
     measures: QualityMeasures | None
-    failures: list[str]  # every gate failed, in reporting order; ["no_face"] without a face
+    failures: list[str]  # every gate failed under the crop policy; ["no_face"] without a face
     scores: dict[str, float]  # each model's P(live); empty without a face
+    capture: str = ""  # "frame" or "crop"; empty without a face
+
+    def logit(self, profile: str) -> float:
+        return fused_logit(self.scores, PROFILES[profile].weights(self.capture))
 
     def p_live(self, profile: str) -> float:
-        return fuse(self.scores, PROFILES[profile])
+        return sigmoid(self.logit(profile))
 
 
 @contextmanager
@@ -116,8 +130,8 @@ class LivenessEngine:
 
     @property
     def classifiers(self) -> list[LivenessModel]:
-        """The fast profile's models (the MiniFASNet pair)."""
-        return [self.models[name] for name, _ in self.profiles[DEFAULT_PROFILE]]
+        """The default profile's models (the MiniFASNet pair and HyperFAS)."""
+        return [self.models[name] for name in self.profiles[DEFAULT_PROFILE].models]
 
     def decode(self, data: bytes) -> np.ndarray:
         return decode_image(data)
@@ -130,49 +144,60 @@ class LivenessEngine:
             raise quality.refusal("no_face")
         return face
 
-    def gate(self, image: np.ndarray, faces: list[Face]) -> Face:
-        """The face to judge, or FaceRefused with the first quality gate it fails."""
+    def gate(
+        self, image: np.ndarray, faces: list[Face], crop_policy: str = "judge"
+    ) -> tuple[Face, str]:
+        """The face to judge and its capture kind ("frame" or "crop"), or FaceRefused with
+        the first quality gate it fails under ``crop_policy`` ("judge" or "refuse")."""
         face = _largest(faces)
         if face is None:
             raise quality.refusal("no_face")
-        failed = quality.failures(quality.measure(image, face, faces), self.thresholds)
+        measures = quality.measure(image, face, faces)
+        failed = quality.failures(measures, self.thresholds, crop_policy)
         if failed:
             raise quality.refusal(failed[0])
-        return face
+        return face, quality.capture_of(measures, self.thresholds)
 
     def score(
         self, image: np.ndarray, box: tuple[int, int, int, int], names: list[str]
     ) -> dict[str, float]:
         return {name: self.models[name].p_live(image, box) for name in names}
 
-    def analyse(self, image: np.ndarray, profile: str = DEFAULT_PROFILE) -> Verdict:
-        weights = self.profiles[profile]  # KeyError for an unknown profile: a caller's bug
+    def analyse(
+        self, image: np.ndarray, profile: str = DEFAULT_PROFILE, crop_policy: str = "judge"
+    ) -> Verdict:
+        chosen = self.profiles[profile]  # KeyError for an unknown profile: a caller's bug
         timings: dict[str, float] = {}
         with _timed(timings, "detect"):
-            face = self.gate(image, self.detector.detect(image))
+            face, capture = self.gate(image, self.detector.detect(image), crop_policy)
         box = _int_box(face)
         with _timed(timings, "classify"):
-            scores = self.score(image, box, [name for name, _ in weights])
-        return Verdict(fuse(scores, weights), box, face.score, timings, profile, scores)
+            scores = self.score(image, box, chosen.models)
+        z = fused_logit(scores, chosen.weights(capture))
+        return Verdict(sigmoid(z), box, face.score, timings, profile, scores, capture, z)
 
-    def inspect(self, image: np.ndarray) -> Inspection:
-        """Gates and every model's score, without refusing: what evaluation needs."""
+    def inspect(self, image: np.ndarray, crop_policy: str = "judge") -> Inspection:
+        """Gates (under ``crop_policy``) and every model's score, without refusing: what
+        evaluation needs."""
         faces = self.detector.detect(image)
         face = _largest(faces)
         if face is None:
             return Inspection(None, None, ["no_face"], {})
         measures = quality.measure(image, face, faces)
-        failed = quality.failures(measures, self.thresholds)
+        failed = quality.failures(measures, self.thresholds, crop_policy)
+        scores = self.score(image, _int_box(face), list(self.models))
         return Inspection(
-            face, measures, failed, self.score(image, _int_box(face), list(self.models))
+            face, measures, failed, scores, quality.capture_of(measures, self.thresholds)
         )
 
-    def check(self, data: bytes, profile: str = DEFAULT_PROFILE) -> Verdict:
+    def check(
+        self, data: bytes, profile: str = DEFAULT_PROFILE, crop_policy: str = "judge"
+    ) -> Verdict:
         """Bytes in, verdict out (decode timing included)."""
         start = time.perf_counter()
         image = self.decode(data)
         decode_ms = (time.perf_counter() - start) * 1000
-        verdict = self.analyse(image, profile)
+        verdict = self.analyse(image, profile, crop_policy)
         verdict.timings_ms["decode"] = decode_ms
         return verdict
 

@@ -2,13 +2,17 @@
 
 Vocabulary of ISO/IEC 30107-3: ``live/`` holds bona fide presentations, ``spoof/`` attack
 presentations; the PAI species of each attack (print, replay, ...) comes from the
-``attack_type`` column of ``manifest.csv`` when the folder has one. Scores are P(bona fide);
-a presentation is classified bona fide when its score is at least the threshold.
+``attack_type`` column of ``manifest.csv`` when the folder has one, the capture source from
+its ``source`` (or ``source_repo``) column. Scores are P(bona fide), calibrated when a
+tenant's calibration is given; a presentation is classified bona fide when its score is at
+least the threshold. Figures carry 95 % confidence intervals (ml.calibration) and are broken
+down by capture kind (frame / crop) and by source.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,9 +21,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ml import metrics
+from ml import calibration, metrics
 from ml.errors import ImageError
-from ml.profiles import DEFAULT_PROFILE, PROFILES, fuse
+from ml.profiles import CAPTURES, DEFAULT_PROFILE, PROFILES, fused_logit
 from ml.quality import REFUSALS
 
 LABELS = ("live", "spoof")
@@ -37,6 +41,8 @@ class Sample:
     failures: list[str]  # every quality gate it fails (first = the service's answer)
     scores: dict[str, float]  # each model's P(bona fide), empty without a face
     measures: dict[str, float] = field(default_factory=dict)  # what the gates measured
+    capture: str = ""  # "frame" or "crop" (empty without a face)
+    source: str = ""  # the manifest's source column, when there is one
 
     @property
     def passed(self) -> bool:
@@ -49,17 +55,50 @@ class Report:
     profile: str = DEFAULT_PROFILE
     folder: str = ""
     samples: list[Sample] = field(default_factory=list)
+    crop_policy: str = "judge"
+    calibration: calibration.Platt | None = None  # a tenant's, when evaluated with --tenant
+    tenant: str = ""
+
+    def logit(self, sample: Sample) -> float:
+        return fused_logit(sample.scores, PROFILES[self.profile].weights(sample.capture))
 
     def p_live(self, sample: Sample) -> float:
-        return fuse(sample.scores, PROFILES[self.profile])
+        return (self.calibration or calibration.IDENTITY).p(self.logit(sample))
 
-    def arrays(self, gated: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def arrays(self, gated: bool = True, keep: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Bona fide and attack scores of the presentations that pass the gates (or of every
-        presentation with a face when ``gated`` is False)."""
-        kept = [s for s in self.samples if (s.passed if gated else bool(s.scores))]
+        presentation with a face when ``gated`` is False), optionally only those ``keep``
+        (a predicate on the sample) accepts."""
+        kept = [
+            s
+            for s in self.samples
+            if (s.passed if gated else bool(s.scores)) and (keep is None or keep(s))
+        ]
         return tuple(  # type: ignore[return-value]
             np.asarray([self.p_live(s) for s in kept if s.label == label]) for label in LABELS
         )
+
+    def intervals(self, keep: Any = None, gated: bool = True) -> dict[str, Any]:
+        """APCER, BPCER, ACER, AUC as [value, low, high] (95 %) with the class counts."""
+        live, spoof = self.arrays(gated, keep)
+        return calibration.figures(live, spoof, self.threshold)
+
+    def by_capture(self) -> dict[str, dict[str, Any]]:
+        return {kind: self.intervals(lambda s, k=kind: s.capture == k) for kind in CAPTURES}
+
+    def by_source(self) -> dict[str, dict[str, Any]]:
+        sources = sorted({s.source for s in self.samples if s.source})
+        return {src: self.intervals(lambda s, k=src: s.source == k) for src in sources}
+
+    def warnings(self) -> list[str]:
+        live, spoof = self.arrays()
+        least = calibration.WARN_PER_CLASS
+        return [
+            f"only {n} {name} presentations pass the gates (fewer than {least}): "
+            "the figures are uncertain, read the confidence intervals"
+            for name, n in (("bona fide", live.size), ("attack", spoof.size))
+            if n < least
+        ]
 
     def species_scores(self) -> dict[str, np.ndarray]:
         found: dict[str, list[float]] = {}
@@ -115,7 +154,11 @@ class Report:
         return {
             "folder": self.folder,
             "profile": self.profile,
+            "crop_policy": self.crop_policy,
+            "tenant": self.tenant,
+            "calibration": self.calibration.to_dict() if self.calibration else None,
             "threshold": self.threshold,
+            "warnings": self.warnings(),
             "presentations": {
                 kind: {
                     "total": counted[label, True] + counted[label, False],
@@ -125,6 +168,9 @@ class Report:
                 for kind, label in (("bona_fide", "live"), ("attack", "spoof"))
             },
             "at_threshold": self.figures(),
+            "intervals": self.intervals(),
+            "by_capture": self.by_capture(),
+            "by_source": self.by_source(),
             "APCER_per_PAI_species": {
                 species: float(np.mean(scores >= self.threshold))
                 for species, scores in self.species_scores().items()
@@ -139,8 +185,15 @@ class Report:
     def format(self) -> str:
         data = self.to_dict()
         pres = data["presentations"]
+        scoring = (
+            f"tenant {self.tenant}'s calibration"
+            if self.calibration
+            else "uncalibrated" + (f" (tenant {self.tenant})" if self.tenant else "")
+        )
         lines = [
-            f"profile: {self.profile}   threshold: {self.threshold:.3f}",
+            f"profile: {self.profile}   threshold: {self.threshold:.3f}   crop policy: "
+            f"{self.crop_policy}   scores: {scoring}",
+            *(f"WARNING: {w}" for w in data["warnings"]),
             "bona fide presentations: {total}, refused by the gates: {refused}, "
             "scored: {scored}".format(**pres["bona_fide"]),
             "attack presentations:    {total}, refused by the gates: {refused}, "
@@ -148,6 +201,12 @@ class Report:
             "",
             "on the presentations that pass the gates:",
             *(f"  {name:<14}{value:.4f}" for name, value in data["at_threshold"].items()),
+            "  with 95 % confidence intervals (Wilson; AUC: Hanley-McNeil):",
+            f"    {'all':<40}{_interval_line(data['intervals'])}",
+            "  by capture kind:",
+            *(f"    {k:<40}{_interval_line(v)}" for k, v in data["by_capture"].items()),
+            *(["  by source (manifest):"] if data["by_source"] else []),
+            *(f"    {k[:40]:<40}{_interval_line(v)}" for k, v in data["by_source"].items()),
             "  APCER per PAI species:",
             *(
                 f"    {species:<12}{value:.4f}  ({self.species_scores()[species].size})"
@@ -172,6 +231,18 @@ class Report:
         return "\n".join(lines)
 
 
+def _interval_line(figs: dict[str, Any]) -> str:
+    counts = f"{figs['bona_fide']:>3} bf / {figs['attacks']:>3} at"
+
+    def cell(name: str) -> str:
+        value, low, high = figs[name]
+        if math.isnan(value):
+            return f"{name} n/a"
+        return f"{name} {value:.3f} [{low:.3f}, {high:.3f}]"
+
+    return f"{counts}  " + "  ".join(cell(n) for n in ("APCER", "BPCER", "ACER", "AUC"))
+
+
 def images_in(folder: Path) -> list[tuple[str, Path]]:
     found = [
         (label, path)
@@ -185,15 +256,25 @@ def images_in(folder: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def species_of(folder: Path) -> dict[str, str]:
-    """``file`` -> ``attack_type`` from the folder's manifest.csv (empty without one)."""
+def manifest_rows(folder: Path) -> list[dict[str, str]]:
     manifest = folder / "manifest.csv"
     if not manifest.is_file():
-        return {}
+        return []
     with manifest.open(newline="") as handle:
-        return {
-            row["file"]: row.get("attack_type") or UNSPECIFIED for row in csv.DictReader(handle)
-        }
+        return list(csv.DictReader(handle))
+
+
+def species_of(folder: Path) -> dict[str, str]:
+    """``file`` -> ``attack_type`` from the folder's manifest.csv (empty without one)."""
+    return {row["file"]: row.get("attack_type") or UNSPECIFIED for row in manifest_rows(folder)}
+
+
+def sources_of(folder: Path) -> dict[str, str]:
+    """``file`` -> the ``source`` (or ``source_repo``) column of manifest.csv, when present."""
+    return {
+        row["file"]: row.get("source") or row.get("source_repo") or ""
+        for row in manifest_rows(folder)
+    }
 
 
 def evaluate_folder(
@@ -202,21 +283,35 @@ def evaluate_folder(
     threshold: float,
     progress: bool = True,
     profile: str = DEFAULT_PROFILE,
+    crop_policy: str = "judge",
+    platt: calibration.Platt | None = None,
+    tenant: str = "",
 ) -> Report:
-    """Inspect every image (gates and every model); undecodable ones count as refused."""
+    """Inspect every image (gates under ``crop_policy`` and every model); undecodable ones
+    count as refused. ``platt``: a tenant's calibration of the fused logit."""
     folder = Path(folder)
-    species = species_of(folder)
-    report = Report(threshold, profile, str(folder))
+    species, sources = species_of(folder), sources_of(folder)
+    report = Report(threshold, profile, str(folder), [], crop_policy, platt, tenant)
     for label, path in tqdm(images_in(folder), desc="evaluate", disable=not progress):
         name = f"{label}/{path.name}"
         kind = "none" if label == "live" else species.get(name, UNSPECIFIED)
+        source = sources.get(name, "")
         try:
-            found = engine.inspect(engine.decode(path.read_bytes()))
+            found = engine.inspect(engine.decode(path.read_bytes()), crop_policy)
         except ImageError:
-            report.samples.append(Sample(name, label, kind, [NOT_DECODED], {}))
+            report.samples.append(Sample(name, label, kind, [NOT_DECODED], {}, source=source))
             continue
         measures = asdict(found.measures) if found.measures else {}
         report.samples.append(
-            Sample(name, label, kind, list(found.failures), found.scores, measures)
+            Sample(
+                name,
+                label,
+                kind,
+                list(found.failures),
+                found.scores,
+                measures,
+                found.capture,
+                source,
+            )
         )
     return report

@@ -51,6 +51,11 @@ MODEL_FILES: tuple[ModelFile, ...] = (
         "a980757d55e2835aff69f2fa9b04914e21d426dd8a43588c2982d50e8038ec02",
         prepare="u8_input",
     ),
+    ModelFile(
+        "hyperfas",
+        "hyperfas/fas.onnx",
+        "8db4e290e47eb9525d9df286d27e75cade314bee35543ad978f9aee42563783a",
+    ),
 )
 
 

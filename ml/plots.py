@@ -29,11 +29,42 @@ def _probit(rates: np.ndarray) -> np.ndarray:
     return np.array([inv(float(r)) for r in np.clip(rates, *CLIP)])
 
 
-def det_curve(live: np.ndarray, spoof: np.ndarray, path: Path, title: str) -> Path:
-    plt = _pyplot()
+def det_blank_reason(live: np.ndarray, spoof: np.ndarray) -> str:
+    """Why the DET curve cannot be drawn ("" when it can)."""
+    if not live.size or not spoof.size:
+        return (
+            f"no DET curve: it needs bona fide and attack presentations "
+            f"({live.size} bona fide, {spoof.size} attack passed the gates)"
+        )
     apcer, bpcer = metrics.det_points(live, spoof)
+    inside = (apcer > CLIP[0]) & (apcer < CLIP[1]) & (bpcer > CLIP[0]) & (bpcer < CLIP[1])
+    if not inside.any():
+        return (
+            "no DET curve: the classes are perfectly separated (APCER and BPCER are never "
+            "both above 0), so every point lies on the axes"
+        )
+    return ""
+
+
+def det_curve(live: np.ndarray, spoof: np.ndarray, path: Path, title: str) -> tuple[Path, str]:
+    """The DET curve; when it cannot be drawn the image says why (and so does the result)."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
-    ax.plot(_probit(apcer), _probit(bpcer), drawstyle="steps-post")
+    reason = det_blank_reason(live, spoof)
+    if live.size and spoof.size:
+        apcer, bpcer = metrics.det_points(live, spoof)
+        ax.plot(_probit(apcer), _probit(bpcer), drawstyle="steps-post")
+    if reason:
+        ax.text(
+            0.5,
+            0.5,
+            reason.replace(": ", ":\n", 1),
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            wrap=True,
+            fontsize=9,
+        )
     ticks = _probit(np.array(TICKS))
     labels = [f"{t:.1%}".replace(".0%", "%") for t in TICKS]
     ax.set_xticks(ticks, labels)
@@ -47,7 +78,7 @@ def det_curve(live: np.ndarray, spoof: np.ndarray, path: Path, title: str) -> Pa
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-    return path
+    return path, reason
 
 
 def histograms(
@@ -69,12 +100,13 @@ def histograms(
     return path
 
 
-def save_plots(report: Report, folder: Path) -> list[Path]:
-    """det.png and histogram.png for the presentations that pass the gates."""
+def save_plots(report: Report, folder: Path) -> list[tuple[Path, str]]:
+    """det.png and histogram.png for the presentations that pass the gates, each with a note
+    ("" or why the DET curve could not be drawn)."""
     folder.mkdir(parents=True, exist_ok=True)
     live, spoof = report.arrays()
     title = f"{report.profile} profile, {live.size} bona fide / {spoof.size} attack"
     return [
         det_curve(live, spoof, folder / "det.png", title),
-        histograms(live, spoof, report.threshold, folder / "histogram.png", title),
+        (histograms(live, spoof, report.threshold, folder / "histogram.png", title), ""),
     ]

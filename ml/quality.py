@@ -153,8 +153,23 @@ def measure(image: np.ndarray, face: Face, faces: list[Face]) -> QualityMeasures
     )
 
 
-def failures(m: QualityMeasures, t: QualityThresholds) -> list[str]:
-    """Codes of every gate ``m`` fails, in reporting order."""
+CROP_POLICIES = ("judge", "refuse")
+# Gates a face crop is never refused by under the "judge" policy: a tight crop always leaves
+# too little context and always touches (or crosses) the image edges.
+CROP_EXEMPT = frozenset({"face_too_close", "face_cut_off"})
+
+
+def capture_of(m: QualityMeasures, t: QualityThresholds) -> str:
+    """ "crop" when the face fills the image (context below ``min_context``), else "frame"."""
+    return "crop" if m.context < t.min_context else "frame"
+
+
+def failures(m: QualityMeasures, t: QualityThresholds, crop_policy: str = "refuse") -> list[str]:
+    """Codes of every gate ``m`` fails, in reporting order. With ``crop_policy="judge"`` a
+    face crop is judged: neither face_too_close nor face_cut_off refuses it."""
+    if crop_policy not in CROP_POLICIES:
+        raise ValueError(f"unknown crop policy: {crop_policy!r}")
+    exempt = CROP_EXEMPT if crop_policy == "judge" and capture_of(m, t) == "crop" else set()
     checks = (
         ("multiple_faces", m.other_face_ratio >= t.max_other_face_ratio),
         ("face_too_small", m.face_px < t.min_face_px),
@@ -165,4 +180,4 @@ def failures(m: QualityMeasures, t: QualityThresholds) -> list[str]:
         ("overexposed", m.luma > t.max_luma),
         ("too_blurry", m.sharpness < t.min_sharpness),
     )
-    return [code for code, failed in checks if failed]
+    return [code for code, failed in checks if failed and code not in exempt]

@@ -30,6 +30,7 @@ def add_tenant(admin_client: Any, **fields: str) -> Any:
         "request_limit": "",
         "threshold": "0.5",
         "profile": "fast",
+        "crop_policy": "judge",
     }
     return admin_client.post(
         "/admin/accounts/tenant/add/", {**data, **fields, **INLINE_MANAGEMENT}, follow=True
@@ -107,6 +108,7 @@ def test_editing_a_tenant_keeps_concurrent_usage(admin_client: Any) -> None:
         "request_limit": "20",
         "threshold": "0.7",
         "profile": "fast",
+        "crop_policy": "judge",
     }
     admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/change/", {**data, **INLINE_MANAGEMENT})
     tenant.refresh_from_db()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from accounts.models import Tenant
 from liveness.models import Evaluation
@@ -31,18 +31,27 @@ def test_thorough_report_as_json_with_plots(db: None, tmp_path: Path) -> None:
     assert report["presentations"]["bona_fide"]["total"] == 45
     assert report["presentations"]["attack"]["total"] == 39
     assert set(report["at_threshold"]) == {"APCER", "BPCER", "ACER", "AUC", "EER", "EER threshold"}
-    assert set(report["APCER_per_PAI_species"]) == {"print", "replay"}  # crops are refused
+    assert report["crop_policy"] == "judge"  # face crops are judged, as for a default tenant
+    assert set(report["APCER_per_PAI_species"]) == {"print", "replay", "unknown"}
     assert set(report["BPCER_at_APCER"]) == {"1%", "5%", "10%"}
     assert set(report["refusals"]) == set(REFUSALS)
-    # Every dev face crop is refused as too close; no full-frame live image is refused.
-    assert report["refusals"]["face_too_close"]["bona_fide"] == 34
+    assert report["refusals"]["face_too_close"]["bona_fide"] == 0
     full_frames = [
         s
         for s in report["samples"]
         if s["label"] == "live" and Path(s["file"]).name.startswith(("minivision", "jomariya"))
     ]
     assert len(full_frames) == 9 and all(not s["failures"] for s in full_frames)
-    assert report["at_threshold"]["AUC"] > 0.9
+    assert {s["capture"] for s in full_frames} == {"frame"}
+    by_capture = report["by_capture"]
+    assert (by_capture["frame"]["bona_fide"], by_capture["frame"]["attacks"]) == (9, 8)
+    assert by_capture["crop"]["bona_fide"] + 9 == report["presentations"]["bona_fide"]["scored"]
+    assert by_capture["frame"]["AUC"][0] > 0.9
+    # by source, from the manifest's source column
+    assert len(report["by_source"]) == 8
+    assert report["by_source"]["WOLF-huo/face_liveness"]["bona_fide"] == 6
+    value, low, high = report["intervals"]["APCER"]
+    assert 0.0 <= low <= value <= high <= 1.0
     assert len(report["scores"]["attack"]) == report["presentations"]["attack"]["scored"]
     for name in ("det.png", "histogram.png"):
         data = (tmp_path / name).read_bytes()
@@ -52,17 +61,31 @@ def test_thorough_report_as_json_with_plots(db: None, tmp_path: Path) -> None:
     assert stored.attack_scores() == report["scores"]["attack"]
 
 
+def scores(v2: float, v1se: float, hyperfas: float) -> dict[str, float]:
+    return {"minifasnet_v2": v2, "minifasnet_v1se": v1se, "hyperfas": hyperfas}
+
+
 def test_report_uses_iso_vocabulary() -> None:
     from ml.evaluate import Report, Sample
 
     samples = [
-        Sample("live/a.jpg", "live", "none", [], {"minifasnet_v2": 0.9, "minifasnet_v1se": 0.7}),
-        Sample("spoof/b.jpg", "spoof", "print", [], {"minifasnet_v2": 0.2, "minifasnet_v1se": 0}),
+        Sample("live/a.jpg", "live", "none", [], scores(0.9, 0.7, 0.8), capture="frame"),
+        Sample("spoof/b.jpg", "spoof", "print", [], scores(0.2, 0, 0.1), capture="crop"),
         Sample("spoof/c.jpg", "spoof", "replay", ["too_dark", "too_blurry"], {}),
     ]
     text = Report(0.5, "fast", "x", samples).format()
-    for words in ("bona fide presentations", "attack presentations", "APCER per PAI species"):
+    for words in (
+        "bona fide presentations",
+        "attack presentations",
+        "APCER per PAI species",
+        "95 % confidence intervals",
+        "by capture kind",
+        "WARNING: only 1 bona fide presentations pass the gates (fewer than 30)",
+    ):
         assert words in text
+    assert re.search(r"^\s+frame\s+1 bf /\s+0 at\s+APCER n/a", text, re.M)
+    assert re.search(r"^\s+crop\s+0 bf /\s+1 at", text, re.M)
+    assert "by source" not in text  # no manifest source column
     assert re.search(r"too_dark\s+0 /\s+0\s+\|\s+1 /\s+1$", text, re.M)  # answered first
     assert re.search(r"too_blurry\s+0 /\s+0\s+\|\s+0 /\s+1$", text, re.M)  # failing as well
 
@@ -86,6 +109,7 @@ def change_tenant(admin_client: Any, tenant: Tenant, **fields: str) -> Any:
         "request_limit": "",
         "threshold": str(tenant.threshold),
         "profile": tenant.profile,
+        "crop_policy": tenant.crop_policy,
         **fields,
     }
     return admin_client.post(
@@ -117,3 +141,49 @@ def test_admin_target_apcer_needs_an_evaluation_of_the_profile(admin_client: Any
     assert "No evaluation of the thorough profile" in response.content.decode()
     tenant.refresh_from_db()
     assert tenant.threshold == 0.5
+
+
+def test_det_plot_says_why_it_is_blank(tmp_path: Path) -> None:
+    import numpy as np
+
+    from ml.evaluate import Report, Sample
+    from ml.plots import det_blank_reason, save_plots
+
+    separated = [
+        Sample("live/a.jpg", "live", "none", [], scores(0.9, 0.9, 0.9), capture="frame"),
+        Sample("spoof/b.jpg", "spoof", "print", [], scores(0.1, 0.1, 0.1), capture="frame"),
+    ]
+    (det, note), _ = save_plots(Report(0.5, "fast", "x", separated), tmp_path)
+    assert "perfectly separated" in note and det.read_bytes().startswith(PNG_MAGIC)
+    assert "needs bona fide and attack" in det_blank_reason(np.array([0.5]), np.array([]))
+    assert det_blank_reason(np.array([0.2, 0.8]), np.array([0.3, 0.7])) == ""
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_evaluate_as_a_calibrated_tenant(db: None) -> None:
+    from accounts.models import Calibration
+
+    tenant = Tenant.objects.create(name="Channel", threshold=0.3)
+    stored = Calibration.objects.create(
+        tenant=tenant,
+        created_by="t",
+        origin="command",
+        profile="fast",
+        params={"a": 0.5, "b": 1.0},
+        threshold=0.3,
+        previous_threshold=0.5,
+        bona_fide=4,
+        attacks=4,
+        figures={},
+    )
+    stored.activate()
+    out = run("--tenant", "Channel", "--no-save")
+    assert "threshold: 0.300" in out and "scores: tenant Channel's calibration" in out
+    report = json.loads(run("--tenant", "Channel", "--no-save", "--json"))
+    assert report["calibration"] == {"a": 0.5, "b": 1.0} and report["threshold"] == 0.3
+    plain = json.loads(run("--no-save", "--json"))
+    # same ranking (a monotone map), other scores
+    assert report["intervals"]["AUC"][0] == pytest.approx(plain["intervals"]["AUC"][0])
+    assert report["scores"]["bona_fide"] != plain["scores"]["bona_fide"]
+    with pytest.raises(CommandError, match="No tenant"):
+        run("--tenant", "Nobody", "--no-save")

@@ -59,12 +59,12 @@ def test_spoof_selfie_as_bare_base64(tenant: tuple[Tenant, str], post_liveness: 
     assert response.status_code == 201
     result = response.json()["liveness_result"]
     assert result["is_live"] == 0
-    assert 0.0 <= result["liveness_score"] < 0.05
+    assert 0.0 <= result["liveness_score"] < 0.5
 
 
 def test_png_selfie(tenant: tuple[Tenant, str], post_liveness: Post) -> None:
     _, secret = tenant
-    # A full camera frame as PNG (the dev PNGs are face crops, refused as face_too_close).
+    # A full camera frame as PNG (the dev PNGs are face crops).
     upright = cv2.imread(str(DEV_DATA / "live" / "jomariya_2.jpg"))
     png = "data:image/png;base64," + b64(encoded(".png", upright))
     response = post_liveness({"hash_id": secret, "selfie_image": png})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,25 +15,42 @@ from ml.errors import FaceRefused
 from ml.minifasnet import crop_box
 from tests.ml.conftest import DEV_DATA, MODEL_SOURCE
 
-# NOTICE.md: fused MiniFASNet P(live) from the reference pipeline.
+# NOTICE.md: fused MiniFASNet P(live) (mean of the pair's) and HyperFAS P(live) from the
+# reference pipeline.
 REFERENCE = [
-    ("live/minivision_1.jpg", 0.9999, True),
-    ("spoof/minivision_2.jpg", 0.229, False),
-    ("spoof/minivision_3.jpg", 0.003, False),
+    ("live/minivision_1.jpg", 0.9999, 0.992, True),
+    ("spoof/minivision_2.jpg", 0.229, 0.018, False),
+    ("spoof/minivision_3.jpg", 0.003, 0.994, False),
 ]
 
 
-@pytest.mark.parametrize(("name", "p_live", "is_live"), REFERENCE)
+@pytest.mark.parametrize(("name", "pair", "hyperfas", "is_live"), REFERENCE)
 def test_reference_verdicts(
     engine: LivenessEngine,
     dev_image: Callable[[str], bytes],
     name: str,
-    p_live: float,
+    pair: float,
+    hyperfas: float,
     is_live: bool,
 ) -> None:
     verdict = engine.check(dev_image(name))
+    assert verdict.capture == "frame"
     assert (verdict.p_live >= 0.5) is is_live
-    assert verdict.p_live == pytest.approx(p_live, abs=0.05)
+    pair_mean = (verdict.scores["minifasnet_v2"] + verdict.scores["minifasnet_v1se"]) / 2
+    assert pair_mean == pytest.approx(pair, abs=0.05)
+    assert verdict.scores["hyperfas"] == pytest.approx(hyperfas, abs=0.05)  # parity
+
+
+def test_fused_score_is_the_sigmoid_of_the_mean_logit(
+    engine: LivenessEngine, dev_image: Callable[[str], bytes]
+) -> None:
+    """The replay that HyperFAS misses (0.994) stays an attack: the pair's confident logits
+    are not averaged away, and p_live is the sigmoid of the stored fused logit."""
+    verdict = engine.check(dev_image("spoof/minivision_3.jpg"))
+    logits = [math.log(p / (1 - p)) for p in verdict.scores.values()]
+    assert verdict.logit == pytest.approx(sum(logits) / 3, abs=1e-6)
+    assert verdict.p_live == pytest.approx(1 / (1 + math.exp(-verdict.logit)))
+    assert verdict.p_live < 0.5
 
 
 def test_exif_orientation_is_applied(
@@ -123,7 +141,9 @@ def test_bf16_precision_keeps_the_reference_verdicts(
     """The faster precision an operator may choose gives the same verdicts (scores move a
     little, which is why f32 stays the default)."""
     fast = LivenessEngine.load(model_dir, precision="bf16")
-    for name, p_live, is_live in REFERENCE:
+    for name, pair, hyperfas, is_live in REFERENCE:
         verdict = fast.check(dev_image(name))
         assert (verdict.p_live >= 0.5) is is_live
-        assert verdict.p_live == pytest.approx(p_live, abs=0.1)
+        pair_mean = (verdict.scores["minifasnet_v2"] + verdict.scores["minifasnet_v1se"]) / 2
+        assert pair_mean == pytest.approx(pair, abs=0.1)
+        assert verdict.scores["hyperfas"] == pytest.approx(hyperfas, abs=0.1)

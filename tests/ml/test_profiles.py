@@ -1,7 +1,8 @@
-"""Models behind one interface; the thorough profile (MiniFASNet pair + DTN)."""
+"""Models behind one interface; logit fusion; the thorough profile (pair + HyperFAS + DTN)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from ml import dtn as dtn_module
 from ml.dtn import DTN, attack_score, p_live_of, square_box
 from ml.engine import LivenessEngine
 from ml.install import MODEL_FILES
-from ml.profiles import MODELS, PROFILES, fuse, models_of
+from ml.profiles import EPS, MODELS, PROFILES, Profile, fuse, fused_logit, logit, models_of
 from ml.runtime import compile_model
 from tests.ml.conftest import MODEL_SOURCE
 
@@ -31,11 +32,12 @@ def test_thorough_profile_keeps_the_reference_verdicts(
     fast = engine.check(dev_image(name))
     thorough = engine.check(dev_image(name), profile="thorough")
     assert (thorough.profile, fast.profile) == ("thorough", "fast")
-    assert set(thorough.scores) == {"minifasnet_v2", "minifasnet_v1se", "dtn"}
+    assert set(thorough.scores) == {"minifasnet_v2", "minifasnet_v1se", "hyperfas", "dtn"}
     assert thorough.box == fast.box
     for model, score in fast.scores.items():
         assert thorough.scores[model] == pytest.approx(score, abs=1e-6)
-    assert thorough.p_live == pytest.approx(np.mean(list(thorough.scores.values())))
+    mean_logit = np.mean([logit(p) for p in thorough.scores.values()])
+    assert thorough.logit == pytest.approx(mean_logit)
     assert (thorough.p_live >= 0.5) is is_live
 
 
@@ -89,8 +91,35 @@ def test_dtn_score_mapping_is_monotone_and_keeps_its_threshold() -> None:
 def test_profiles_are_configuration() -> None:
     installed = {m.name for m in MODEL_FILES}
     assert all(MODELS[name].ir in installed for name in models_of(PROFILES))
-    assert fuse({"a": 1.0, "b": 0.0}, (("a", 3.0), ("b", 1.0))) == 0.75
-    assert models_of(PROFILES) == ["minifasnet_v2", "minifasnet_v1se", "dtn"]
+    assert models_of(PROFILES) == ["minifasnet_v2", "minifasnet_v1se", "hyperfas", "dtn"]
+    assert PROFILES["fast"].models == ["minifasnet_v2", "minifasnet_v1se", "hyperfas"]
+
+
+def test_fusion_is_a_weighted_mean_of_logits() -> None:
+    profile = Profile(frame=(("a", 3.0), ("b", 1.0)), crop=(("a", 1.0), ("b", 1.0)))
+    assert fused_logit({"a": 0.9, "b": 0.5}, profile.frame) == pytest.approx(0.75 * math.log(9))
+    # one confident model is not averaged away: 0.999 beside two 0.5s stays near 0.9
+    assert fuse(
+        {"a": 0.999, "b": 0.5, "c": 0.5}, Profile((("a", 1.0), ("b", 1.0), ("c", 1.0)))
+    ) == pytest.approx(0.9, abs=0.01)
+    # 0 and 1 are clipped: finite, symmetric
+    assert fused_logit({"a": 1.0, "b": 0.0}, profile.frame) == pytest.approx(
+        0.5 * math.log((1 - EPS) / EPS)
+    )
+    assert fuse({"a": 1.0, "b": 0.0}, profile, "crop") == pytest.approx(0.5)
+    assert profile.weights("crop") == profile.crop and profile.weights("frame") == profile.frame
+    assert Profile((("a", 1.0),)).weights("crop") == (("a", 1.0),)
+
+
+def test_on_a_crop_the_pair_votes_once() -> None:
+    """On a face crop both MiniFASNet crops are clamped to the same box: one opinion."""
+    from ml.minifasnet import crop_box
+
+    box = (10, 10, 180, 180)  # context (199 / 180) < 1.5
+    assert crop_box(200, 200, box, 2.7) == crop_box(200, 200, box, 4.0)
+    for name in ("fast", "thorough"):
+        crop = dict(PROFILES[name].weights("crop"))
+        assert crop["minifasnet_v2"] + crop["minifasnet_v1se"] == crop["hyperfas"]
 
 
 class ConstantModel:
@@ -116,10 +145,11 @@ class ConstantModel:
 def test_a_new_model_is_one_class_and_one_line(
     engine: LivenessEngine, dev_image: Callable[[str], bytes]
 ) -> None:
-    profiles = {**PROFILES, "custom": (("minifasnet_v2", 1.0), ("constant", 1.0))}
+    profiles = {**PROFILES, "custom": Profile((("minifasnet_v2", 1.0), ("constant", 1.0)))}
     custom = LivenessEngine(
         engine.detector, {**engine.models, "constant": ConstantModel()}, profiles=profiles
     )
     verdict = custom.check(dev_image("live/minivision_1.jpg"), profile="custom")
     assert verdict.scores["constant"] == 0.25
-    assert verdict.p_live == pytest.approx((verdict.scores["minifasnet_v2"] + 0.25) / 2)
+    expected = (logit(verdict.scores["minifasnet_v2"]) + logit(0.25)) / 2
+    assert verdict.logit == pytest.approx(expected)

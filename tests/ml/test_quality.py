@@ -24,15 +24,17 @@ def frontal(engine: LivenessEngine, dev_image: Callable[[str], bytes]) -> np.nda
     return engine.decode(dev_image(FRONTAL))
 
 
-def refused_code(engine: LivenessEngine, image: np.ndarray) -> str:
+def refused_code(engine: LivenessEngine, image: np.ndarray, crop_policy: str = "judge") -> str:
     with pytest.raises(FaceRefused) as refused:
-        engine.analyse(image)
+        engine.analyse(image, crop_policy=crop_policy)
     assert refused.value.message == quality.REFUSALS[refused.value.code]
     return refused.value.code
 
 
-def only_failure(engine: LivenessEngine, image: np.ndarray) -> list[str]:
-    return engine.inspect(image).failures
+def only_failure(
+    engine: LivenessEngine, image: np.ndarray, crop_policy: str = "judge"
+) -> list[str]:
+    return engine.inspect(image, crop_policy).failures
 
 
 def face_box(engine: LivenessEngine, image: np.ndarray) -> tuple[int, int, int, int]:
@@ -60,14 +62,30 @@ def test_tiny_face_on_a_canvas(engine: LivenessEngine, frontal: np.ndarray) -> N
 def test_tight_face_crop(engine: LivenessEngine, frontal: np.ndarray) -> None:
     x, y, w, h = face_box(engine, frontal)
     tight = frontal[y - h // 10 : y + h + h // 10, x - w // 10 : x + w + w // 10]
-    assert only_failure(engine, tight) == ["face_too_close"]
-    assert refused_code(engine, tight) == "face_too_close"
+    assert only_failure(engine, tight, "refuse") == ["face_too_close"]
+    assert refused_code(engine, tight, "refuse") == "face_too_close"
+    # judged by default: a verdict, and the engine knows it judged a crop
+    assert only_failure(engine, tight) == []
+    verdict = engine.analyse(tight)
+    assert verdict.capture == "crop" and 0.0 <= verdict.p_live <= 1.0
+    assert engine.inspect(tight).capture == "crop"
 
 
 @pytest.mark.parametrize("name", ["live/wolf_1.png", "spoof/wolf_7.png", "live/vigu_1.png"])
 def test_dev_face_crops_are_too_close(engine: LivenessEngine, name: str) -> None:
     image = engine.decode((DEV_DATA / name).read_bytes())
-    assert refused_code(engine, image) == "face_too_close"
+    assert refused_code(engine, image, "refuse") == "face_too_close"
+    assert engine.analyse(image).capture == "crop"  # judged under the default policy
+
+
+def test_a_crop_touching_its_edges_is_judged(engine: LivenessEngine, frontal: np.ndarray) -> None:
+    """A crop tighter than the face box: face_cut_off too under refuse, neither under judge."""
+    x, y, w, h = face_box(engine, frontal)
+    tight = frontal[y + h // 20 : y + h - h // 20, x : x + w]
+    failing = only_failure(engine, tight, "refuse")
+    assert failing[0] == "face_too_close"
+    assert only_failure(engine, tight) == [f for f in failing if f not in quality.CROP_EXEMPT]
+    assert engine.inspect(tight).capture == "crop"
 
 
 @pytest.mark.parametrize("side", ["left", "bottom"])

@@ -1,11 +1,14 @@
 """The admin in a real browser (Debian's chromium driven by Playwright) against the real server.
 
-Log in, create a tenant, see its hash_id once, use it, revoke it, open the usage chart; the
-screenshot is kept as artifacts/admin-usage.png.
+Log in, create a tenant, see its hash_id once, use it, revoke it, open the usage chart,
+calibrate it from an uploaded zip and revert it; screenshots are kept as
+artifacts/admin-usage.png and artifacts/admin-calibration.png.
 """
 
+import io
 import os
 import re
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -121,4 +124,47 @@ def test_operator_flow_in_chromium(served: Served, browser: Any) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "admin-usage.png"), full_page=True)
     assert (ARTIFACTS / "admin-usage.png").stat().st_size > 10_000
+
+    # Calibrate the tenant from a zip of labelled captures, uploaded through the form (the
+    # zip is built here in memory from dev images read in place), then revert it.
+    page.goto(f"{served.base}/admin/accounts/tenant/")
+    page.click(f"#result_list >> text={name}")
+    assert "Uncalibrated" in page.locator("#tenant_form").inner_text()
+    page.click("#calibrate-link")
+    page.wait_for_selector("#calibrate-form")
+    archive = {"name": "captures.zip", "mimeType": "application/zip", "buffer": captures_zip()}
+    page.set_input_files("#id_archive", files=[archive])
+    page.fill("#id_target_apcer", "10")
+    page.click("input[name=_calibrate]")
+    page.wait_for_selector("#calibration-status", timeout=120_000)
+    message = page.locator("ul.messagelist").inner_text()
+    stored = re.search(r"Calibration #(\d+) stored: threshold (\d\.\d{4})", message)
+    assert stored, message
+    assert "fewer than 30" in message  # a small sample is flagged
+    status = page.locator("#calibration-status").inner_text()
+    assert f"Calibration #{stored.group(1)}" in status and "admin upload" in status
+    assert page.locator("table.calibration-figures tbody tr").count() == 3  # before/after/CV
+    assert "cross-validated" in status and "APCER" in status
+    page.screenshot(path=str(ARTIFACTS / "admin-calibration.png"), full_page=True)
+
+    page.goto(f"{served.base}/admin/accounts/tenant/?q={name.split()[0]}")
+    page.check(f"#result_list tr:has-text('{name}') input.action-select")
+    page.select_option("select[name=action]", "revert_to_uncalibrated")
+    page.click("button[name=index]")
+    assert f"{name}: uncalibrated, threshold 0.5000" in page.locator("ul.messagelist").inner_text()
+    page.click(f"#result_list >> text={name}")
+    assert "Uncalibrated" in page.locator("#tenant_form").inner_text()
     page.close()
+
+
+def captures_zip() -> bytes:
+    """live/ and spoof/ from two dev sources, zipped in memory (nothing written to disk)."""
+    buffer = io.BytesIO()
+    dev = LIVE_JPG.parents[1]
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for label in ("live", "spoof"):
+            for path in (
+                sorted(dev.glob(f"{label}/jomariya_*")) + sorted(dev.glob(f"{label}/wolf_*"))[:3]
+            ):
+                archive.writestr(f"{label}/{path.name}", path.read_bytes())
+    return buffer.getvalue()

@@ -7,15 +7,28 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.models import Tenant
 from liveness.models import Evaluation
 from liveness.runtime import load_engine
 from ml.errors import ModelInstallError
 from ml.evaluate import Report, evaluate_folder
 from ml.profiles import DEFAULT_PROFILE, PROFILES
+from ml.quality import CROP_POLICIES
+
+
+def _finite(value: Any) -> Any:
+    """NaN (a rate with no presentation to count) becomes null in the stored JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def store(report: Report) -> Evaluation:
-    data = report.to_dict()
+    data = _finite(report.to_dict())
     auc = data["at_threshold"]["AUC"]
     return Evaluation.objects.create(
         folder=report.folder,
@@ -23,7 +36,7 @@ def store(report: Report) -> Evaluation:
         threshold=report.threshold,
         bona_fide=data["presentations"]["bona_fide"]["scored"],
         attacks=data["presentations"]["attack"]["scored"],
-        auc=None if math.isnan(auc) else auc,
+        auc=auc,
         report=json.loads(json.dumps(data, allow_nan=False, default=_no_nan)),
     )
 
@@ -44,17 +57,41 @@ class Command(BaseCommand):
         parser.add_argument(
             "--threshold",
             type=float,
-            default=settings.LIVENESS_DEFAULT_THRESHOLD,
-            help="is_live threshold (default 0.5)",
+            default=None,
+            help="is_live threshold (default 0.5, or the tenant's with --tenant)",
         )
-        parser.add_argument("--profile", choices=sorted(PROFILES), default=DEFAULT_PROFILE)
+        parser.add_argument("--profile", choices=sorted(PROFILES), default=None)
+        parser.add_argument(
+            "--crop-policy",
+            choices=CROP_POLICIES,
+            default=None,
+            help="judge (default) or refuse face crops, as a tenant's crop_policy",
+        )
+        parser.add_argument(
+            "--tenant",
+            help="evaluate as this tenant: its profile, crop policy, threshold and calibration",
+        )
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
         parser.add_argument("--plots", type=Path, help="write det.png and histogram.png here")
         parser.add_argument("--no-save", action="store_true", help="do not store the result")
 
-    def handle(self, *args: Any, folder: Path, threshold: float, **options: Any) -> None:
+    def handle(self, *args: Any, folder: Path, threshold: float | None, **options: Any) -> None:
+        tenant = None
+        if options["tenant"]:
+            tenant = Tenant.objects.filter(name=options["tenant"]).first()
+            if tenant is None:
+                raise CommandError(f'No tenant named "{options["tenant"]}".')
+        profile = options["profile"] or (tenant.profile if tenant else DEFAULT_PROFILE)
+        policy = options["crop_policy"] or (tenant.crop_policy if tenant else "judge")
+        if threshold is None:
+            threshold = tenant.threshold if tenant else settings.LIVENESS_DEFAULT_THRESHOLD
         if not 0.0 <= threshold <= 1.0:
             raise CommandError("--threshold must be between 0 and 1.")
+        platt = None
+        if tenant is not None:
+            if tenant.profile != profile:
+                raise CommandError(f"tenant {tenant.name} uses the {tenant.profile} profile.")
+            platt = tenant.active_calibration()
         if not (folder / "live").is_dir() or not (folder / "spoof").is_dir():
             raise CommandError(f"{folder} must contain live/ and spoof/ folders.")
         try:
@@ -62,13 +99,22 @@ class Command(BaseCommand):
         except ModelInstallError as exc:
             raise CommandError(str(exc)) from exc
         report = evaluate_folder(
-            engine, folder, threshold, progress=not options["json"], profile=options["profile"]
+            engine,
+            folder,
+            threshold,
+            progress=not options["json"],
+            profile=profile,
+            crop_policy=policy,
+            platt=platt,
+            tenant=tenant.name if tenant else "",
         )
+        for warning in report.warnings():
+            self.stderr.write(f"warning: {warning}")
         if options["plots"]:
             from ml.plots import save_plots  # matplotlib only when asked for
 
-            for path in save_plots(report, options["plots"]):
-                self.stderr.write(f"wrote {path}")
+            for path, note in save_plots(report, options["plots"]):
+                self.stderr.write(f"wrote {path}" + (f" ({note})" if note else ""))
         if not options["no_save"]:
             store(report)
         if options["json"]:
