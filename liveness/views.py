@@ -51,6 +51,7 @@ LIVENESS_RESPONSES = {
 class LivenessView(APIView):
     """POST /liveness. Parsing and errors are ours, so DRF's own formats never leak."""
 
+    http_method_names = ["post"]  # not DRF's OPTIONS metadata: the contract allows POST only
     authentication_classes: list[type] = []
     permission_classes: list[type] = []
     parser_classes: list[type] = []
