@@ -4,7 +4,7 @@ JPEGs are decoded with DCT scaling (1/2, 1/4, 1/8) when the picture is much larg
 pipeline needs, which makes a phone photo several times cheaper to decode.
 
 Decode bombs are refused from the structure before the decoder runs: pixels declared, JPEG
-scans, PNG compressed data beyond what the declared pixels need, compressed PNG metadata.
+scans, PNG compressed data beyond what the declared pixels need, inflated PNG metadata.
 """
 
 from __future__ import annotations
@@ -27,14 +27,18 @@ MIN_SIDE = 16  # nothing smaller can hold a face
 # (8.3 MP). PNG has no reduced decode: 16.7 MP (4096x4096) decodes in 0.23 s, 40 MP in 0.57 s
 # plus up to 320 MB of 16-bit RGBA buffers.
 MAX_PNG_PIXELS = 4096 * 4096
+# Scanline bytes are inflated twice (probe, libpng): 8-bit RGBA at the pixel limit, and 16-bit
+# RGBA 4K UHD, fit; 16-bit RGBA 4096x4096 (134 MB) took up to 1.8 s.
+MAX_PNG_RAW_BYTES = 4096 * 4096 * 4 + 4096
 # libjpeg-turbo and PIL write 10 scans for colour, 6 for grey, 18 for CMYK; phones write 1. Each
 # scan costs a pass over the whole image: 2.7 ms at 40 MP 4:4:4, so 5,000 empty scans took 13 s
 # and 64 scans (3.5x CMYK's) at most 0.36 s.
 MAX_JPEG_SCANS = 64
 MAX_JPEG_SEGMENTS = 2_000  # real files: under 100 (APPn, DQT, DHT per scan, SOS); bounds the walk
-# zTXt, iTXt and iCCP are inflated by libpng up to 8 MB each (17 ms): 200 of them took 3.4 s.
-# Real files carry an ICC profile and a few text chunks.
-MAX_PNG_COMPRESSED_CHUNKS = 16
+# zTXt, iTXt and iCCP are inflated by libpng, up to 8 MB each (80 ms): 200 of them took 24 s.
+# What they hold together (an ICC profile, XMP, EXIF as text) stays far below: a phone's Display
+# P3 profile is 0.5 KB, a printer's a few hundred KB.
+MAX_PNG_METADATA_BYTES = 4 * 1024 * 1024
 MAX_PNG_CHUNKS = 100_000  # libpng writes 8 KB IDATs: a 12 MB image is ~1,500 chunks
 PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type
 INFLATE_STEP = 1 << 16
@@ -85,23 +89,39 @@ def _png_raw_size(width: int, height: int, depth: int, colour: int, interlace: i
     return total
 
 
-def _inflated_size_over(chunks: list[memoryview], limit: int) -> bool:
-    """Whether the zlib stream split over ``chunks`` inflates to more than ``limit`` bytes;
-    stops one step past the limit, so the work is bounded by the declared pixels."""
+def _inflated_size(parts: list[memoryview], limit: int) -> tuple[int, bool]:
+    """Bytes the zlib stream split over ``parts`` inflates to, counted to one step past
+    ``limit`` and no further (the work is bounded by it), and whether the stream is broken."""
     inflater, produced = zlib.decompressobj(), 0
     try:
-        for chunk in chunks:
+        for part in parts:
             # Fed in steps: zlib copies the unconsumed input after every bounded call.
-            for start in range(0, len(chunk), INFLATE_STEP):
-                pending: bytes | memoryview = chunk[start : start + INFLATE_STEP]
+            for start in range(0, len(part), INFLATE_STEP):
+                pending: bytes | memoryview = part[start : start + INFLATE_STEP]
                 while pending and not inflater.eof:
                     produced += len(inflater.decompress(pending, INFLATE_STEP))
                     if produced > limit:
-                        return True
+                        return produced, False
                     pending = inflater.unconsumed_tail
-    except zlib.error as exc:
-        raise ImageError(f"PNG image data does not inflate: {exc}") from exc
-    return False
+    except zlib.error:
+        return produced, True
+    return produced, False
+
+
+def _compressed_text(kind: bytes, body: memoryview) -> memoryview | None:
+    """The zlib stream in a zTXt, iCCP or iTXt chunk (name, NUL, method; iTXt adds a flag and
+    two more NUL-terminated strings); None when it holds none or is malformed."""
+    head = bytes(body[:400])
+    end = head.find(b"\x00")
+    if end < 0:
+        return None
+    if kind != b"iTXt":
+        return body[end + 2 :]
+    if head[end + 1 : end + 2] != b"\x01":  # not compressed
+        return None
+    language = head.find(b"\x00", end + 3)
+    translated = head.find(b"\x00", language + 1) if language >= 0 else -1
+    return body[translated + 1 :] if translated >= 0 else None
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -120,19 +140,25 @@ def _png_check_work(data: bytes, width: int, height: int) -> None:
         raise ImageError(f"PNG declares {width}x{height} pixels, over the {MAX_PNG_PIXELS} limit")
     depth, colour, _, _, interlace = data[24:29]
     raw = _png_raw_size(width, height, depth, colour, interlace)
+    if raw > MAX_PNG_RAW_BYTES:
+        raise ImageError(f"PNG scanlines of {raw} bytes, over the {MAX_PNG_RAW_BYTES} limit")
     idat: list[memoryview] = []
-    compressed = 0
+    metadata = 0
     for kind, body in _png_chunks(data):
         if kind == b"IDAT":
             idat.append(body)
-        compressed += kind in _COMPRESSED_CHUNKS
-    if compressed > MAX_PNG_COMPRESSED_CHUNKS:
-        raise ImageError(f"PNG with {compressed} compressed metadata chunks")
+        elif kind in _COMPRESSED_CHUNKS and (stream := _compressed_text(kind, body)):
+            metadata += _inflated_size([stream], MAX_PNG_METADATA_BYTES - metadata)[0]
+            if metadata > MAX_PNG_METADATA_BYTES:
+                raise ImageError("PNG with more compressed metadata than the limit")
     # Deflate never grows data by more than 1/8 (stored blocks: 5 bytes per 64 KB; fixed
     # Huffman codes: 9 bits per literal at worst).
     if sum(len(body) for body in idat) > raw + raw // 8 + 1024:
         raise ImageError("PNG with more image data than its declared pixels can need")
-    if _inflated_size_over(idat, raw):
+    inflated, broken = _inflated_size(idat, raw)
+    if broken:
+        raise ImageError("PNG image data does not inflate")
+    if inflated > raw:
         raise ImageError("PNG image data inflates beyond its declared pixels")
 
 

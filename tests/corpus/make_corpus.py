@@ -161,9 +161,10 @@ def png_40mp() -> bytes:
     return png_with_stream(8000, 5000, zlib_stream(b"", 5000 * (1 + 8000 * 3)))
 
 
-def png_compressed_text(count: int) -> bytes:
-    """A real small image behind ``count`` zTXt chunks, each inflating to libpng's 8 MB limit."""
-    text = png_chunk(b"zTXt", b"k\x00\x00" + zlib_stream(b"", 8_000_000))
+def png_compressed_text(count: int, size: int = 7_999_000) -> bytes:
+    """A real small image behind ``count`` zTXt chunks of ``size`` bytes each (by default just
+    under libpng's 8 MB limit, which it inflates in full)."""
+    text = png_chunk(b"zTXt", b"k\x00\x00" + zlib_stream(b"", size))
     rows = (b"\x00" + bytes(64 * 3)) * 64
     return png_with_stream(64, 64, zlib.compress(rows), text * count)
 

@@ -9,11 +9,11 @@ import zlib
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from ml.decode import (
     MAX_JPEG_SCANS,
-    MAX_PNG_COMPRESSED_CHUNKS,
+    MAX_PNG_METADATA_BYTES,
     MAX_PNG_PIXELS,
     _png_raw_size,
     decode_image,
@@ -204,6 +204,40 @@ def test_png_data_beyond_the_pixels_is_refused() -> None:
 
 
 def test_compressed_png_metadata_is_bounded() -> None:
-    assert decode_image(png_compressed_text(MAX_PNG_COMPRESSED_CHUNKS)).shape == (64, 64, 3)
+    each = 1024 * 1024
+    assert decode_image(png_compressed_text(MAX_PNG_METADATA_BYTES // each, each)).size
     with pytest.raises(ImageError, match="compressed metadata"):
-        decode_image(png_compressed_text(MAX_PNG_COMPRESSED_CHUNKS + 1))
+        decode_image(png_compressed_text(MAX_PNG_METADATA_BYTES // each + 1, each))
+
+
+@pytest.mark.parametrize(
+    ("kind", "head"),
+    [(b"iCCP", b"icc\x00\x00"), (b"iTXt", b"XML:com.adobe.xmp\x00\x01\x00en\x00\x00")],
+    ids=["iccp", "compressed-itxt"],
+)
+def test_every_compressed_chunk_counts_against_the_metadata_limit(kind: bytes, head: bytes) -> None:
+    rows = zlib.compress(bytes(64 * (1 + 64 * 3)))
+    chunk = png_chunk(kind, head + zlib_stream(b"", MAX_PNG_METADATA_BYTES + 1))
+    with pytest.raises(ImageError, match="compressed metadata"):
+        decode_image(png_with_stream(64, 64, rows, chunk))
+
+
+def test_real_metadata_is_accepted() -> None:
+    profile = bytes(range(256)) * 2048  # 512 KB, as large as a printer's ICC profile
+    image = Image.fromarray(PHOTO)
+    data = pil_bytes(image, "PNG", icc_profile=profile, pnginfo=_text_info())
+    assert decode_image(data).shape == (240, 320, 3)
+
+
+def _text_info() -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta/>" * 10_000, zip=True)
+    info.add_text("Software", "a camera app", zip=True)
+    return info
+
+
+def test_png_scanline_bytes_are_bounded() -> None:
+    header = struct.pack(">IIBBBBB", 4096, 4096, 16, 6, 0, 0, 0)  # 16-bit RGBA: 134 MB
+    data = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_declaring(16, 16)[33:]
+    with pytest.raises(ImageError, match="scanlines"):
+        decode_image(data)
