@@ -212,7 +212,9 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
 
 
 def probe(data: bytes) -> tuple[str, int, int]:
-    """Format and declared size, read from the header without decoding any pixels."""
+    """Format and declared size, from the file's structure, without allocating any pixels;
+    refuses what no camera writes. A PNG's image data is inflated once, to a scratch buffer,
+    and never past what its declared pixels need."""
     if data.startswith(PNG_MAGIC):
         kind, (width, height) = "png", _png_size(data)
     elif data.startswith(JPEG_MAGIC):
