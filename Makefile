@@ -49,6 +49,7 @@ cluster-test: setup-dev test-deps
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check facia_site accounts liveness guard ml bench ops facia_client tests manage.py bin/healthcheck
 	$(BIN)/ruff format --check facia_site accounts liveness guard ml bench ops facia_client tests manage.py bin/healthcheck
+	$(BIN)/mypy facia_site accounts liveness guard ml bench ops facia_client tests manage.py
 
 # make bench [BENCH_ARGS="--size 640x480 --concurrency 8 --requests 501"]: prints figures.
 bench: setup

@@ -133,7 +133,7 @@ class TenantForm(ModelForm):
         fields = "__all__"
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         target = cleaned.get("target_apcer")
         if target is None:
             return cleaned

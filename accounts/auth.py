@@ -4,7 +4,8 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase, JsonResponse
 
 from accounts.models import HashId, Tenant
 from guard import throttle
@@ -13,7 +14,7 @@ INVALID_CREDENTIALS = "Invalid credentials"
 # Issued hash_ids are 43 ASCII characters; anything else cannot match and is not looked up.
 MAX_HASH_ID_LENGTH = 128
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def _tenant_for(hash_id: str | None) -> Tenant | None:
@@ -30,7 +31,7 @@ def require_hash_id(view: View) -> View:
     """
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         hash_id = request.payload.get("hash_id")  # type: ignore[attr-defined]
         if hash_id is not None and not isinstance(hash_id, str):
             return JsonResponse({"error": "hash_id must be a string."}, status=400)
@@ -50,7 +51,7 @@ def tenant_rate_limit(view: View) -> View:
     """429 once ``request.tenant`` exceeds its ``rate_limit_per_minute`` (when it has one)."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         tenant: Tenant = request.tenant  # type: ignore[attr-defined]
         if refused := throttle.tenant_rate_exceeded(tenant.pk, tenant.rate_limit_per_minute):
             return refused

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openvino as ov
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     engine = LivenessEngine.load(Path(os.environ.get("MODEL_DIR", REPO / "var" / "models")))
     faces = dev_faces(engine)
     core = ov.Core()
-    models = {}
+    models: dict[str, Any] = {}
     for name, build in variants(args.int8, faces).items():
         model, precision = build()
         path = Path(f"/tmp/bench-dtn-{os.getpid()}-{len(models)}.xml")

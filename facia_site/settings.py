@@ -98,8 +98,10 @@ TEMPLATES = [
 
 
 def database_config() -> dict[str, Any]:
-    config = dj_database_url.config(
-        default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=60, conn_health_checks=True
+    config: dict[str, Any] = dict(
+        dj_database_url.config(
+            default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=60, conn_health_checks=True
+        )
     )
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["CONN_MAX_AGE"] = None  # a local file: keep the connection, skip re-opening it

@@ -8,10 +8,11 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 
 from liveness.responses import error
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 NOT_AN_OBJECT = "Request body must be a JSON object."
 READ_CHUNK = 64 * 1024
 
@@ -102,7 +103,7 @@ def json_body(view: View) -> View:
     """Set ``request.payload`` to the parsed JSON object, or answer 413 / 400."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             body = read_body(request)
         except BodyTooLarge:

@@ -61,12 +61,15 @@ class LivenessView(APIView):
         # Always JSON, whatever the Accept header says (no 406).
         return JSONRenderer(), JSONRenderer.media_type
 
-    def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+    # DRF's stubs say Response; a plain JsonResponse is what DRF's finalize_response accepts too.
+    def http_method_not_allowed(  # type: ignore[override]
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
         response = responses.error(f'Method "{request.method}" not allowed.', 405)
         response["Allow"] = ", ".join(self.allowed_methods)
         return response
 
-    def handle_exception(self, exc: Exception) -> HttpResponse:
+    def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]
         if isinstance(exc, APIException):
             return responses.error(str(exc.detail), exc.status_code)
         if isinstance(exc, DatabaseError):

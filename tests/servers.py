@@ -248,13 +248,15 @@ def ledger(database_url: str, tenant_name: str) -> Ledger:
     )
     if database_url.startswith("sqlite:///"):
         with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
-            used = db.execute(query_used.format(p="?"), [tenant_name]).fetchone()[0]
+            (used,) = db.execute(query_used.format(p="?"), [tenant_name]).fetchone()
             rows = db.execute(query_checks.format(p="?"), [tenant_name]).fetchall()
     else:
         import psycopg
 
         with psycopg.connect(database_url.replace("postgres://", "postgresql://")) as db:
-            used = db.execute(query_used.format(p="%s"), [tenant_name]).fetchone()[0]
+            row = db.execute(query_used.format(p="%s"), [tenant_name]).fetchone()
+            assert row is not None, tenant_name
+            used = row[0]
             rows = db.execute(query_checks.format(p="%s"), [tenant_name]).fetchall()
     return Ledger(
         used,

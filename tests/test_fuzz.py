@@ -49,7 +49,9 @@ def encoded(ext: str, image: np.ndarray, params: list[int] | None = None) -> byt
 @functools.cache
 def seeds() -> tuple[bytes, ...]:
     """Small real files to mutate: a face JPEG (baseline, progressive), PNGs (RGB, grey)."""
-    face = cv2.resize(cv2.imread(str(LIVE_JPG)), (120, 160))
+    photo = cv2.imread(str(LIVE_JPG))
+    assert photo is not None
+    face = cv2.resize(photo, (120, 160))
     grey = cv2.cvtColor(face, cv2.COLOR_BGR2GRAY)
     return (
         encoded(".jpg", face),

@@ -66,6 +66,7 @@ def test_png_selfie(tenant: tuple[Tenant, str], post_liveness: Post) -> None:
     _, secret = tenant
     # A full camera frame as PNG (the dev PNGs are face crops).
     upright = cv2.imread(str(DEV_DATA / "live" / "jomariya_2.jpg"))
+    assert upright is not None
     png = "data:image/png;base64," + b64(encoded(".png", upright))
     response = post_liveness({"hash_id": secret, "selfie_image": png})
     assert response.status_code == 201

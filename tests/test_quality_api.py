@@ -1,6 +1,8 @@
 """/liveness refuses images it cannot judge with 422 and a code, gives the quota unit back,
 and records the reason; tenants on the thorough profile get the second opinion."""
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -23,13 +25,19 @@ def jpeg(image: np.ndarray) -> str:
     return b64(buffer.tobytes())
 
 
+def read(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path))
+    assert image is not None, path
+    return image
+
+
 def frontal() -> np.ndarray:
-    return cv2.imread(str(FRONTAL))
+    return read(FRONTAL)
 
 
-GENERATED = {
+GENERATED: dict[str, Callable[[], np.ndarray]] = {
     "multiple_faces": lambda: np.hstack([frontal(), frontal()]),
-    "face_too_close": lambda: cv2.imread(str(DEV_DATA / "live" / "wolf_1.png")),
+    "face_too_close": lambda: read(DEV_DATA / "live" / "wolf_1.png"),
     "too_dark": lambda: (frontal() * 0.2).astype(np.uint8),
     "overexposed": lambda: (255 - (255 - frontal().astype(np.float32)) * 0.2).astype(np.uint8),
     "too_blurry": lambda: cv2.GaussianBlur(frontal(), (0, 0), 8),
@@ -119,6 +127,6 @@ def test_full_frame_is_marked_frame(tenant: tuple[Tenant, str], post_liveness: P
 
 def test_other_gates_still_refuse_under_judge(make_tenant: Any, post_liveness: Post) -> None:
     _, secret = make_tenant("judge-dark")
-    dark = (cv2.imread(str(WOLF_CROP)) * 0.2).astype(np.uint8)
+    dark = (read(WOLF_CROP) * 0.2).astype(np.uint8)
     response = post_liveness({"hash_id": secret, "selfie_image": jpeg(dark)})
     assert response.status_code == 422 and response.json()["code"] == "too_dark"
