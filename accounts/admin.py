@@ -336,16 +336,6 @@ class TenantAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:accounts_tenant_change", args=[tenant.pk]))
 
 
-@admin.register(Evaluation)
-class EvaluationAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "profile", "folder", "bona_fide", "attacks", "auc", "threshold")
-    list_filter = ("profile",)
-    readonly_fields = [f.name for f in Evaluation._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # evaluations come from `manage.py evaluate`
-
-
 @admin.register(Calibration)
 class CalibrationAdmin(admin.ModelAdmin):
     list_display = (
