@@ -14,7 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ops.gunicorn import gunicorn_logconfig, json_logs, prepare_metrics_dir, remove_metrics_dir
+from telemetry.gunicorn import (
+    gunicorn_logconfig,
+    json_logs,
+    prepare_metrics_dir,
+    remove_metrics_dir,
+)
 
 # Pin native thread pools before numpy / OpenCV / OpenVINO are imported anywhere.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
@@ -83,7 +88,7 @@ def post_fork(server: Any, worker: Any) -> None:
 
     from liveness.health import not_ready_reason
     from liveness.runtime import warm
-    from ops.metrics import set_worker_ready
+    from telemetry.metrics import set_worker_ready
 
     set_worker_ready(False)
     # Import every view now: the URLconf (admin, DRF, schema views) costs ~0.4 s, which the

@@ -57,15 +57,18 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # The layering, bottom first (tests/test_layering.py): telemetry, guard, accounts,
+    # liveness, console (after accounts: its admin extends the tenant admin).
+    "telemetry",
+    "guard",
     "accounts",
     "liveness",
-    "ops",  # after accounts: its admin extends the tenant admin
-    "guard",
+    "console",
 ]
 
 MIDDLEWARE = [
     "facia_site.middleware.RequestIdMiddleware",
-    "ops.middleware.ObservabilityMiddleware",
+    "telemetry.middleware.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -179,12 +182,12 @@ LOG_FORMAT = "plain" if os.environ.get("LOG_FORMAT", "json").strip().lower() == 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "ops.logs.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "telemetry.logs.RequestIdFilter"}},
     "formatters": {
         "plain": {
             "format": "%(asctime)s %(levelname)s %(process)d %(name)s [%(request_id)s] %(message)s"
         },
-        "json": {"()": "ops.logs.JsonFormatter"},
+        "json": {"()": "telemetry.logs.JsonFormatter"},
     },
     "handlers": {
         "stdout": {

@@ -14,7 +14,7 @@ from liveness.models import LivenessCheck
 from liveness.runtime import EngineUnavailable, get_engine
 from ml.engine import Verdict
 from ml.errors import FaceRefused, ImageError
-from ops import metrics
+from telemetry import metrics
 
 log = logging.getLogger(__name__)
 NOT_A_STRING = "selfie_image must be a base64-encoded string."

@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Tenant
+from console.usage import daily_usage
 from liveness.models import LivenessCheck
-from ops.usage import daily_usage
 
 
 def add_checks(tenant: Tenant, days_ago: int, live: int, spoof: int, refused: int) -> None:

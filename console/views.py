@@ -7,9 +7,9 @@ from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from console.collectors import TenantQuotaCollector
 from liveness.health import not_ready_reason
-from ops.access import may_read_metrics
-from ops.collectors import TenantQuotaCollector
+from telemetry.access import may_read_metrics
 
 TENANTS = CollectorRegistry(auto_describe=False)
 TENANTS.register(TenantQuotaCollector())

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from ops import metrics
-from ops.logs import current_request_id
+from telemetry import metrics
+from telemetry.logs import current_request_id
 
 log = logging.getLogger("facia.request")
 
@@ -29,7 +29,7 @@ class ObservabilityMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        # Cleared by the request_finished signal (ops.apps), so that Django's own log line
+        # Cleared by the request_finished signal (telemetry.apps), so that Django's own log line
         # for a 4xx/5xx, written after the middleware returns, still carries the id.
         current_request_id.set(getattr(request, "request_id", None))
         started = time.perf_counter()

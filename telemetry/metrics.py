@@ -3,7 +3,8 @@
 gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR before any worker imports this module; each
 worker then writes its samples to files there, and /metrics sums them at scrape time.
 Counters, histograms and one per-worker gauge live here; per-tenant quota is read from the
-database when scraped (see :mod:`ops.collectors`). The request path only pays for a few increments.
+database when scraped (see :mod:`console.collectors`). The request path only pays for a few
+increments.
 """
 
 from collections.abc import Mapping

@@ -43,8 +43,8 @@ def gunicorn_logconfig() -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "ops.logs.RequestIdFilter"}},
-        "formatters": {"json": {"()": "ops.logs.JsonFormatter"}},
+        "filters": {"request_id": {"()": "telemetry.logs.RequestIdFilter"}},
+        "formatters": {"json": {"()": "telemetry.logs.JsonFormatter"}},
         "handlers": {
             "stdout": {
                 "class": "logging.StreamHandler",

@@ -10,13 +10,13 @@ from django.utils.safestring import mark_safe
 
 from accounts.admin import TenantAdmin
 from accounts.models import Tenant
-from ops.usage import DAYS, SERIES, daily_usage, usage_svg
+from console.usage import DAYS, SERIES, daily_usage, usage_svg
 
 
 class ConsoleTenantAdmin(TenantAdmin):
     """TenantAdmin plus a "usage" link in the list and on the change page."""
 
-    change_form_template = "admin/ops/tenant_change_form.html"
+    change_form_template = "admin/console/tenant_change_form.html"
 
     def get_list_display(self, request: HttpRequest) -> tuple[str, ...]:
         return (*super().get_list_display(request), "usage_link")
@@ -53,7 +53,7 @@ class ConsoleTenantAdmin(TenantAdmin):
             # Built from numbers and an escaped title only.
             "chart": mark_safe(usage_svg(days, f"Daily checks of {tenant.name}")),
         }
-        return TemplateResponse(request, "admin/ops/tenant_usage.html", context)
+        return TemplateResponse(request, "admin/console/tenant_usage.html", context)
 
 
 admin.site.unregister(Tenant)

@@ -1,13 +1,13 @@
 """Turn a setup step's plain output (stdin) into JSON log lines, for bin/entrypoint.
 
-python -m ops.logline NAME EXIT_STATUS < output
+python -m telemetry.logline NAME EXIT_STATUS < output
 """
 
 import json
 import logging
 import sys
 
-from ops.logs import JsonFormatter
+from telemetry.logs import JsonFormatter
 
 
 def already_json(line: str) -> bool:
