@@ -111,19 +111,19 @@ def check_selfie(request: HttpRequest) -> HttpResponse:
         require_room(tenant)
         verdict = analyse(tenant, image_bytes(payload.get("selfie_image")))
     except Refusal as refusal:
-        metrics.observe_refusal(tenant, refusal.response.status_code)
+        metrics.observe_refusal(tenant.pk, tenant.name, refusal.response.status_code)
         return refusal.response
     except FaceRefused as exc:
         record(request, tenant, started, consume=False, refused_code=exc.code)
-        metrics.observe_verdict(tenant, "refused", exc.code)
+        metrics.observe_verdict(tenant.pk, tenant.name, "refused", exc.code)
         return responses.error(exc.message, 422, code=exc.code)
     score = tenant.score(verdict.logit, verdict.p_live)  # calibrated when the tenant is
     is_live = score >= tenant.threshold
     outcome = {"is_live": is_live, "score": score, "capture": verdict.capture}
     if not record(request, tenant, started, consume=True, **outcome):
-        metrics.observe_refusal(tenant, 429)
+        metrics.observe_refusal(tenant.pk, tenant.name, 429)
         return responses.message(responses.LIMIT_REACHED, 429)
-    metrics.observe_verdict(tenant, "live" if is_live else "spoof")
+    metrics.observe_verdict(tenant.pk, tenant.name, "live" if is_live else "spoof")
     metrics.observe_stages(verdict.timings_ms, (time.perf_counter() - started) * 1000)
     response = responses.success(is_live, score)
     response["X-Liveness-Profile"] = verdict.profile

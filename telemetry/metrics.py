@@ -11,8 +11,6 @@ from collections.abc import Mapping
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from accounts.models import Tenant
-
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STAGES = ("decode", "detect", "classify")
 # Status of an early refusal (before the engine gave a verdict) -> reason label.
@@ -63,12 +61,12 @@ def observe_request(endpoint: str, method: str, status: int, seconds: float) -> 
     HTTP_DURATION.labels(endpoint).observe(seconds)
 
 
-def observe_verdict(tenant: Tenant, outcome: str, reason: str = "") -> None:
-    VERDICTS.labels(str(tenant.pk), tenant.name, outcome, reason).inc()
+def observe_verdict(tenant_id: int, tenant: str, outcome: str, reason: str = "") -> None:
+    VERDICTS.labels(str(tenant_id), tenant, outcome, reason).inc()
 
 
-def observe_refusal(tenant: Tenant, status: int) -> None:
-    observe_verdict(tenant, "refused", REFUSAL_REASONS.get(status, f"http_{status}"))
+def observe_refusal(tenant_id: int, tenant: str, status: int) -> None:
+    observe_verdict(tenant_id, tenant, "refused", REFUSAL_REASONS.get(status, f"http_{status}"))
 
 
 def observe_stages(timings_ms: Mapping[str, float], total_ms: float) -> None:
