@@ -1,6 +1,7 @@
 """Throttles: failed hash_ids per client IP, request rate per tenant (set in the admin), and
 retention of check records (prune_checks)."""
 
+import time
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -128,6 +129,16 @@ def test_prune_checks_defaults_to_the_retention_setting(make_tenant: Any) -> Non
     call_command("prune_checks", stdout=out)
     assert "older than 10 day(s)" in out.getvalue()
     assert not LivenessCheck.objects.exists()
+
+
+def test_prune_counters_keeps_windows_a_throttle_may_still_count_in(db: None) -> None:
+    now = time.time()
+    Counter.objects.create(scope="auth-fail", subject="1.2.3.4", bucket=0, hits=3)
+    Counter.objects.create(scope="auth-fail", subject="1.2.3.4", bucket=int(now) - 60, hits=1)
+    out = StringIO()
+    call_command("prune_counters", stdout=out)
+    assert list(Counter.objects.values_list("bucket", flat=True)) == [int(now) - 60]
+    assert "deleted 1 expired throttle window(s)" in out.getvalue()
 
 
 def test_prune_checks_refuses_negative_days(db: None) -> None:
