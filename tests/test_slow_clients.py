@@ -13,6 +13,8 @@ from tests.servers import Gunicorn, connect, create_tenant, gunicorn, post, self
 
 WORKERS = 2
 HEAD_TIMEOUT_S = 5  # gunicorn.conf.py's keepalive
+# 3.9 MB, served by WhiteNoise: more than the kernel buffers for a client that does not read.
+BIG_STATIC = "/static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js.map"
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +61,20 @@ def test_an_idle_connection_is_dropped(server: Gunicorn) -> None:
     sock = connect(server.port, timeout=30)
     assert seconds_until_closed(sock) < HEAD_TIMEOUT_S + 3
     sock.close()
+
+
+def test_a_client_that_does_not_read_its_response_holds_no_worker(server: Gunicorn) -> None:
+    body = selfie_body(create_tenant(server.env, "reader"))
+    stuck = []
+    for _ in range(WORKERS * 2):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect
+        sock.connect(("127.0.0.1", server.port))
+        sock.sendall(f"GET {BIG_STATIC} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        stuck.append(sock)
+    time.sleep(1)
+    start = time.monotonic()
+    assert post(server.base, body, "beside-unread").status == 201
+    assert time.monotonic() - start < 5
+    for sock in stuck:
+        sock.close()
