@@ -1,9 +1,10 @@
 """Gunicorn configuration: one engine per worker, compiled after fork, one thread each.
 
 Why this shape (measurements in the README's Performance section): the work per request is
-CPU-bound and short (a few ms of inference), so one single-threaded sync worker per available
-core keeps every core busy without oversubscription; more threads per worker only add
-contention, fewer workers leave cores idle.
+CPU-bound and short (a few ms of inference), so one worker per available core, serving one
+request at a time in one thread, keeps every core busy without oversubscription; more threads
+per worker only add contention, fewer workers leave cores idle. The worker class reads
+requests with gevent first (facia_site/worker.py), so slow clients hold no worker.
 """
 
 import ctypes

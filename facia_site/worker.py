@@ -53,7 +53,7 @@ class BufferingWorker(GeventWorker):
         size = _body_to_read(req)
         with self._large_bodies if size > LARGE_BODY_BYTES else nullcontext():
             if not self._buffer_body(req, size, sock):
-                return False
+                raise StopIteration  # closes the connection at once
             # The response is written to memory under the lock and sent after it, so a
             # client that does not read its response holds no worker either.
             response = ResponseBuffer()
@@ -64,7 +64,7 @@ class BufferingWorker(GeventWorker):
                 self._send(sock, response.getvalue())
 
     def _buffer_body(self, req: Any, size: int, sock: Any) -> bool:
-        """Read ``size`` bytes of body into memory; False (drop it) when they are late."""
+        """Read ``size`` bytes of body into memory; False when they came too late."""
         if not size:
             return True
         if req._expected_100_continue:

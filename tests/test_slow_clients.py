@@ -53,7 +53,7 @@ def test_a_trickled_head_is_dropped_after_the_head_timeout(server: Gunicorn) -> 
 def test_a_stalled_body_is_dropped_after_the_body_timeout(server: Gunicorn) -> None:
     sock = connect(server.port, timeout=60)
     sock.sendall(HEAD + b"Content-Length: 1000\r\n\r\n" + b'{"hash_id": ')
-    assert seconds_until_closed(sock) < BODY_TIMEOUT_S + 3
+    assert seconds_until_closed(sock) < BODY_TIMEOUT_S + 2
     sock.close()
 
 
