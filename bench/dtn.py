@@ -27,8 +27,8 @@ from bench.images import DEV_DATA, REPO
 from ml import metrics
 from ml.dtn import DTN
 from ml.engine import LivenessEngine
-from ml.install import PREPARE
 from ml.profiles import PROFILES, fuse
+from ml.registry import u8_input
 from ml.runtime import compile_model
 
 SOURCE = Path(os.environ.get("MODEL_SOURCE", REPO.parent / "shared" / "models"))
@@ -84,9 +84,9 @@ def variants(int8: bool, faces: list[Face]) -> dict[str, Callable[[], tuple[ov.M
 
     found = {
         "f32 (tflite as is)": lambda: (read(), "f32"),
-        "f32 + uint8 input": lambda: (PREPARE["u8_input"](read()), "f32"),
+        "f32 + uint8 input": lambda: (u8_input(read()), "f32"),
         "bf16 hint": lambda: (read(), "bf16"),
-        "bf16 + uint8 input": lambda: (PREPARE["u8_input"](read()), "bf16"),
+        "bf16 + uint8 input": lambda: (u8_input(read()), "bf16"),
     }
     if int8:
         import nncf
@@ -97,7 +97,7 @@ def variants(int8: bool, faces: list[Face]) -> dict[str, Callable[[], tuple[ov.M
             model = nncf.quantize(
                 read(), nncf.Dataset(calibration), subset_size=len(calibration), **options
             )
-            return PREPARE["u8_input"](model)
+            return u8_input(model)
 
         found["int8 (NNCF) + uint8 input"] = lambda: (quantized(), "f32")
         found["int8 (NNCF, MatMul in f32) + uint8"] = lambda: (

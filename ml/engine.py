@@ -23,7 +23,6 @@ from ml.errors import ModelInstallError
 from ml.install import models_ready
 from ml.profiles import (
     DEFAULT_PROFILE,
-    MODELS,
     PROFILES,
     Profile,
     fused_logit,
@@ -31,6 +30,7 @@ from ml.profiles import (
     sigmoid,
 )
 from ml.quality import QualityMeasures, QualityThresholds
+from ml.registry import CLASSIFIERS, DETECTOR
 from ml.runtime import compile_model, make_core
 from ml.yunet import INPUT_SHAPES, Face, YuNet
 
@@ -118,12 +118,13 @@ class LivenessEngine:
             return compile_model(core, model_dir / f"{name}.xml", threads, shape, at)
 
         detector = YuNet(
-            {shape: compiled("yunet", shape) for shape in INPUT_SHAPES},
+            {shape: compiled(DETECTOR.ir, shape) for shape in INPUT_SHAPES},
             score_threshold=FACE_SCORE_FLOOR,
         )
         models: dict[str, LivenessModel] = {}
         for name in models_of(PROFILES):
-            spec = MODELS[name]
+            spec = CLASSIFIERS[name]
+            assert spec.build is not None, name  # every classifier's spec says how to build it
             chosen = "bf16" if "bf16" in (precision, spec.precision) else "f32"
             models[name] = spec.build(compiled(spec.ir, at=chosen))
         return cls(detector, models, thresholds)

@@ -13,8 +13,8 @@ import pytest
 from ml import dtn as dtn_module
 from ml.dtn import DTN, attack_score, p_live_of, square_box
 from ml.engine import LivenessEngine
-from ml.install import MODEL_FILES
-from ml.profiles import EPS, MODELS, PROFILES, Profile, fuse, fused_logit, logit, models_of
+from ml.profiles import EPS, PROFILES, Profile, fuse, fused_logit, logit, models_of
+from ml.registry import CLASSIFIERS, MODEL_FILES
 from ml.runtime import compile_model
 from tests.ml.conftest import MODEL_SOURCE
 
@@ -90,8 +90,8 @@ def test_dtn_score_mapping_is_monotone_and_keeps_its_threshold() -> None:
 
 
 def test_profiles_are_configuration() -> None:
-    installed = {m.name for m in MODEL_FILES}
-    assert all(MODELS[name].ir in installed for name in models_of(PROFILES))
+    installed = {m.ir for m in MODEL_FILES}
+    assert all(CLASSIFIERS[name].ir in installed for name in models_of(PROFILES))
     assert models_of(PROFILES) == ["minifasnet_v2", "minifasnet_v1se", "hyperfas", "dtn"]
     assert PROFILES["fast"].models == ["minifasnet_v2", "minifasnet_v1se", "hyperfas"]
 
