@@ -26,6 +26,7 @@ class Profile:
 
     frame: Weights
     crop: Weights | None = None
+    summary: str = ""  # what a tenant's profile choice says (accounts.Tenant.profile)
 
     @property
     def models(self) -> list[str]:
@@ -47,6 +48,7 @@ PROFILES: dict[str, Profile] = {
     "fast": Profile(
         frame=(("minifasnet_v2", 1.0), ("minifasnet_v1se", 1.0), ("hyperfas", 1.0)),
         crop=(("minifasnet_v2", 0.5), ("minifasnet_v1se", 0.5), ("hyperfas", 1.0)),
+        summary="MiniFASNet pair + HyperFAS",
     ),
     # the same + DTN (print and replay), one vote. Weighing DTN like the whole pair gave the
     # same dev AUC but let DTN's confident misses on live faces (e.g. live/minivision_1.jpg,
@@ -64,9 +66,15 @@ PROFILES: dict[str, Profile] = {
             ("hyperfas", 1.0),
             ("dtn", 1.0),
         ),
+        summary="MiniFASNet pair + HyperFAS + DTN (slower)",
     ),
 }
 DEFAULT_PROFILE = "fast"
+
+
+def profile_choices() -> list[tuple[str, str]]:
+    """The choices of a tenant's profile (a callable: a new profile needs no migration)."""
+    return [(name, f"{name}: {profile.summary}") for name, profile in PROFILES.items()]
 
 
 def models_of(profiles: Mapping[str, Profile] = PROFILES) -> list[str]:
