@@ -62,9 +62,6 @@ class Inspection:
     def logit(self, profile: str) -> float:
         return fused_logit(self.scores, PROFILES[profile].weights(self.capture))
 
-    def p_live(self, profile: str) -> float:
-        return sigmoid(self.logit(profile))
-
 
 @contextmanager
 def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
@@ -78,7 +75,8 @@ def _largest(faces: list[Face]) -> Face | None:
 
 
 def _int_box(face: Face) -> tuple[int, int, int, int]:
-    return tuple(int(v) for v in face.box)  # type: ignore[return-value]
+    x, y, w, h = (int(v) for v in face.box)
+    return x, y, w, h
 
 
 class LivenessEngine:
@@ -128,11 +126,6 @@ class LivenessEngine:
             chosen = "bf16" if "bf16" in (precision, spec.precision) else "f32"
             models[name] = spec.build(compiled(spec.ir, at=chosen))
         return cls(detector, models, thresholds)
-
-    @property
-    def classifiers(self) -> list[LivenessModel]:
-        """The default profile's models (the MiniFASNet pair and HyperFAS)."""
-        return [self.models[name] for name in self.profiles[DEFAULT_PROFILE].models]
 
     def decode(self, data: bytes) -> np.ndarray:
         return decode_image(data)
