@@ -140,6 +140,11 @@ def slope_report(samples: list[tuple[float, list[float]]], warmup_s: float, limi
         print(f"too few samples after the {warmup_s:.0f} s warm-up for a slope")
         return False
     flat = max(slopes) <= limit
+    kept = [sizes for t, sizes in samples if t >= warmup_s]
+    print(
+        f"worker RSS at {warmup_s:.0f} s {[round(m) for m in kept[0]]} MB, "
+        f"at the end {[round(m) for m in kept[-1]]} MB"
+    )
     print(
         f"RSS slope per worker after {warmup_s:.0f} s warm-up (least squares, MB/min): "
         f"{[round(v, 2) for v in slopes]}; limit {limit}: {'ok' if flat else 'EXCEEDED'}"
