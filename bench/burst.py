@@ -4,6 +4,7 @@ Starts gunicorn like `make serve` (own SQLite database, spare port), posts ``--c
 bodies one after another and prints every worker's RSS before and after.
 
     python -m bench.burst [--kind no_face] [--count 60] [--size 4000x3000]
+    python -m bench.burst --kind no_face_png --count 5 --size 7296x5472   # 40 MP
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import urllib.error
 import urllib.request
 from collections import Counter
 
-from bench.images import no_face_jpeg, parse_size, seed_body, selfie_jpeg
+from bench.images import no_face_jpeg, no_face_png, parse_size, seed_body, selfie_jpeg
 from bench.load import prepare, server, worker_rss_mb
 
-IMAGES = {"no_face": no_face_jpeg, "live": selfie_jpeg}
+IMAGES = {"no_face": no_face_jpeg, "no_face_png": no_face_png, "live": selfie_jpeg}
 
 
 def post(url: str, body: bytes) -> int:

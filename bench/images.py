@@ -55,6 +55,15 @@ def no_face_jpeg(width: int, height: int, quality: int = 90) -> bytes:
     return data.tobytes()
 
 
+def no_face_png(width: int, height: int) -> bytes:
+    """A grey gradient PNG: tiny as a file, ``width * height * 3`` bytes once decoded."""
+    row = np.linspace(60, 200, width).astype(np.uint8)
+    image = np.repeat(np.broadcast_to(row, (height, width))[..., None], 3, axis=2)
+    ok, data = cv2.imencode(".png", image)
+    assert ok
+    return data.tobytes()
+
+
 def corrupt_jpeg(jpeg: bytes) -> bytes:
     """The first half of a JPEG: a valid header, no end of image (answered 400)."""
     return jpeg[: len(jpeg) // 2]
