@@ -67,6 +67,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "facia_site.middleware.ReleaseRequestMiddleware",
     "facia_site.middleware.RequestIdMiddleware",
     "telemetry.middleware.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
