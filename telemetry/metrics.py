@@ -13,8 +13,6 @@ from prometheus_client import Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STAGES = ("decode", "detect", "classify")
-# Status of an early refusal (before the engine gave a verdict) -> reason label.
-REFUSAL_REASONS = {400: "invalid_input", 429: "quota", 503: "unavailable"}
 
 HTTP_REQUESTS = Counter(
     "facia_http_requests",
@@ -65,8 +63,9 @@ def observe_verdict(tenant_id: int, tenant: str, outcome: str, reason: str = "")
     VERDICTS.labels(str(tenant_id), tenant, outcome, reason).inc()
 
 
-def observe_refusal(tenant_id: int, tenant: str, status: int) -> None:
-    observe_verdict(tenant_id, tenant, "refused", REFUSAL_REASONS.get(status, f"http_{status}"))
+def observe_rejection(tenant_id: int, tenant: str, reason: str) -> None:
+    """A request rejected before the engine gave a verdict (counted as outcome "refused")."""
+    observe_verdict(tenant_id, tenant, "refused", reason)
 
 
 def observe_stages(timings_ms: Mapping[str, float], total_ms: float) -> None:
