@@ -33,13 +33,8 @@ def remove_metrics_dir(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def json_logs() -> bool:
-    return os.environ.get("LOG_FORMAT", "json").strip().lower() != "plain"
-
-
-def gunicorn_logconfig() -> dict[str, Any]:
-    """gunicorn's own log lines (start, workers, errors) as JSON on stdout."""
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+def gunicorn_logconfig(level: str) -> dict[str, Any]:
+    """gunicorn's own log lines (start, workers, errors) as JSON on stdout, at ``level``."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
