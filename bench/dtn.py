@@ -24,12 +24,12 @@ import numpy as np
 import openvino as ov
 
 from bench.images import DEV_DATA, REPO
-from ml import metrics
+from ml import pad_metrics
+from ml.compilation import compile_model
 from ml.dtn import DTN
 from ml.engine import LivenessEngine
 from ml.profiles import PROFILES, fuse
 from ml.registry import u8_input
-from ml.runtime import compile_model
 
 SOURCE = Path(os.environ.get("MODEL_SOURCE", REPO.parent / "shared" / "models"))
 TFLITE = SOURCE / "dtn" / "FaceAntiSpoofing.tflite"
@@ -65,7 +65,7 @@ def _auc(faces: list[Face], scores: list[float], gated: bool) -> float:
     for face, score in zip(faces, scores, strict=True):
         if face.passed or not gated:
             kept[face.label].append(score)
-    return metrics.auc(np.asarray(kept["live"]), np.asarray(kept["spoof"]))
+    return pad_metrics.auc(np.asarray(kept["live"]), np.asarray(kept["spoof"]))
 
 
 def thorough_auc(faces: list[Face], dtn_scores: list[float], gated: bool) -> float:

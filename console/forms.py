@@ -9,7 +9,7 @@ from django.forms import ModelForm
 
 from accounts.models import Tenant
 from liveness.models import Evaluation
-from ml import metrics
+from ml import pad_metrics
 
 
 class TenantForm(ModelForm):
@@ -49,9 +49,9 @@ class TenantForm(ModelForm):
             )
         attack = np.asarray(evaluation.attack_scores())
         live = np.asarray(evaluation.bona_fide_scores())
-        threshold = min(metrics.threshold_for_apcer(attack, target / 100), 1.0)
+        threshold = min(pad_metrics.threshold_for_apcer(attack, target / 100), 1.0)
         cleaned["threshold"] = threshold
-        self.derived = (evaluation, threshold, *metrics.apcer_bpcer(live, attack, threshold))
+        self.derived = (evaluation, threshold, *pad_metrics.apcer_bpcer(live, attack, threshold))
         return cleaned
 
 

@@ -18,6 +18,7 @@ import openvino as ov
 
 from ml import quality
 from ml.classifier import LivenessModel
+from ml.compilation import compile_model, make_core
 from ml.decode import decode_image
 from ml.errors import ModelInstallError
 from ml.install import models_ready
@@ -31,7 +32,6 @@ from ml.profiles import (
 )
 from ml.quality import QualityMeasures, QualityThresholds
 from ml.registry import CLASSIFIERS, DETECTOR
-from ml.runtime import compile_model, make_core
 from ml.yunet import INPUT_SHAPES, Face, YuNet
 
 FACE_SCORE_FLOOR = 0.6

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ml import calibration, metrics
+from ml import calibration, pad_metrics
 from ml.errors import ImageError
 from ml.profiles import CAPTURES, DEFAULT_PROFILE, PROFILES, fused_logit
 from ml.quality import REFUSALS
@@ -125,13 +125,13 @@ class Report:
 
     def figures(self, gated: bool = True) -> dict[str, float]:
         live, spoof = self.arrays(gated)
-        apcer, bpcer = metrics.apcer_bpcer(live, spoof, self.threshold)
-        eer, eer_threshold = metrics.eer(live, spoof)
+        apcer, bpcer = pad_metrics.apcer_bpcer(live, spoof, self.threshold)
+        eer, eer_threshold = pad_metrics.eer(live, spoof)
         return {
             "APCER": apcer,
             "BPCER": bpcer,
             "ACER": (apcer + bpcer) / 2,
-            "AUC": metrics.auc(live, spoof),
+            "AUC": pad_metrics.auc(live, spoof),
             "EER": eer,
             "EER threshold": eer_threshold,
         }
@@ -140,7 +140,7 @@ class Report:
         live, spoof = self.arrays()
         points = {}
         for target in TARGET_APCERS:
-            threshold, bpcer = metrics.bpcer_at_apcer(live, spoof, target)
+            threshold, bpcer = pad_metrics.bpcer_at_apcer(live, spoof, target)
             points[f"{target:.0%}"] = {
                 "APCER target": target,
                 "threshold": threshold,

@@ -11,11 +11,11 @@ import openvino as ov
 import pytest
 
 from ml import dtn as dtn_module
+from ml.compilation import compile_model
 from ml.dtn import DTN, attack_score, p_live_of, square_box
 from ml.engine import LivenessEngine
 from ml.profiles import EPS, PROFILES, Profile, fuse, fused_logit, logit, models_of
 from ml.registry import CLASSIFIERS, MODEL_FILES
-from ml.runtime import compile_model
 from tests.ml.conftest import MODEL_SOURCE
 
 REFERENCE = [
