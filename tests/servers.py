@@ -22,9 +22,8 @@ from pathlib import Path
 
 import requests
 
+from bench.gunicorn import start_gunicorn
 from tests.conftest import LIVE_JPG, REPO
-
-GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 
 def free_port() -> int:
@@ -142,13 +141,7 @@ def gunicorn(work: Path, workers: int, **extra_env: str) -> Iterator[Gunicorn]:
     manage(env, "migrate", "-v0")
     log = work / "gunicorn.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(GUNICORN), "-c", "facia_site/gunicorn.conf.py", "facia_site.wsgi"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        process = start_gunicorn(env, out)
     server = Gunicorn(process, port, env, log)
     try:
         server.wait_workers(workers)

@@ -3,16 +3,15 @@ warm never serves (the master stops, exit code 3), and each worker's readiness i
 
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.gunicorn import start_gunicorn
 from tests.conftest import REPO
 from tests.servers import (
-    GUNICORN,
     Gunicorn,
     create_tenant,
     free_port,
@@ -49,13 +48,7 @@ def test_a_worker_whose_engine_fails_to_load_stops_the_server(tmp_path: Path) ->
     body = selfie_body(create_tenant(env, "broken-engine"))
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(GUNICORN), "-c", "facia_site/gunicorn.conf.py", "facia_site.wsgi"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        process = start_gunicorn(env, out)
     answers: list[int] = []
     deadline = time.monotonic() + 90
     try:
