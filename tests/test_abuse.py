@@ -15,7 +15,7 @@ from accounts.models import Tenant
 from guard.models import Counter
 from liveness.models import LivenessCheck
 from tests.conftest import LIVE_JPG, Post, data_uri
-from tests.servers import away_from_window_edge
+from tests.servers.processes import away_from_window_edge
 from tests.test_admin import INLINE_MANAGEMENT
 
 TOO_MANY_FAILURES = {"error": "Too many failed authentication attempts. Try again later."}

@@ -13,7 +13,8 @@ import requests
 
 from liveness.images import strip_data_uri
 from tests.corpus.make_corpus import CASES, Request
-from tests.servers import create_tenant, gunicorn, post, selfie_body
+from tests.servers.clients import create_tenant, post, selfie_body
+from tests.servers.gunicorn import gunicorn
 
 SEMICOLON_FIELD = "data:" + ";" * (16 * 1024 * 1024)
 CORRUPT = {"error": "Invalid or corrupt selfie image. Images must be in PNG, JPG, or JPEG format."}

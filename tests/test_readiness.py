@@ -11,16 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.gunicorn import start_gunicorn
 from tests.conftest import REPO
-from tests.servers import (
-    Gunicorn,
-    create_tenant,
-    free_port,
-    gunicorn,
-    manage,
-    selfie_body,
-    stop,
-    until,
-)
+from tests.servers.clients import create_tenant, selfie_body
+from tests.servers.gunicorn import Gunicorn, gunicorn
+from tests.servers.processes import free_port, manage, stop, until
 
 WORKER_BOOT_ERROR = 3  # gunicorn's Arbiter.WORKER_BOOT_ERROR: the master halts on it
 

@@ -12,7 +12,7 @@ import requests
 
 from bench.gunicorn import start_gunicorn
 from tests.conftest import LIVE_JPG, SPOOF_JPG
-from tests.servers import free_port, manage, stop
+from tests.servers.processes import free_port, manage, stop
 
 
 def wait_live(base: str, timeout: float = 90.0) -> float:
