@@ -25,7 +25,7 @@ django.setup()
 from bench.gunicorn import start_gunicorn  # noqa: E402
 from tests.corpus.make_corpus import CASES  # noqa: E402
 from tests.servers.clients import selfie_body  # noqa: E402
-from tests.servers.processes import children, until  # noqa: E402  # noqa: E402
+from tests.servers.processes import children, until  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = [name for name in CASES if name.startswith("bomb-")] + ["data-uri-16mb-semicolons"]
