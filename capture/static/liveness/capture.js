@@ -87,7 +87,7 @@ const STYLE = `
 .lc-mirror video{width:100%;height:100%;object-fit:fill;display:block}
 .lc-box{position:absolute;border:2px dashed rgba(255,255,255,.7);border-radius:4px}
 .lc-guide{position:absolute;inset:0;width:100%;height:100%;pointer-events:none}
-.lc-guide ellipse{fill:none;stroke:#bbb;stroke-width:.8;vector-effect:non-scaling-stroke}
+.lc-guide ellipse{fill:none;stroke:#bbb;stroke-width:2;vector-effect:non-scaling-stroke}
 .lc-root[data-phase=fix] .lc-guide ellipse{stroke:#f0a500;stroke-width:4}
 .lc-root[data-phase=pass] .lc-guide ellipse,.lc-root[data-phase=done] .lc-guide ellipse{stroke:#2ecc40;stroke-width:4}
 .lc-status{min-height:3em;margin:.75em 0;font-size:1.15em;font-weight:600}
@@ -124,14 +124,14 @@ function build(element, t) {
     <div class="lc-stage">
       <div class="lc-mirror"><video playsinline muted autoplay aria-hidden="true"></video>
         <div class="lc-box" hidden></div></div>
-      <svg class="lc-guide" viewBox="0 0 100 100" preserveAspectRatio="none" aria-hidden="true">
-        <path d="M0 0H100V100H0Z M50 14a17 28 0 1 0 .01 0Z" fill="rgba(0,0,0,.45)" fill-rule="evenodd"/>
-        <ellipse cx="50" cy="42" rx="17" ry="28"/></svg>
+      <svg class="lc-guide" preserveAspectRatio="none" aria-hidden="true">
+        <path fill="rgba(0,0,0,.5)" fill-rule="evenodd"/><ellipse/></svg>
     </div>
     <p class="lc-help"></p>
     <p class="lc-status" role="status" aria-live="polite" aria-atomic="true"></p>
     <div class="lc-actions"><button type="button" class="lc-cancel"></button>
       <button type="button" class="lc-retry" hidden></button></div>`;
+  drawGuide(root.querySelector(".lc-guide"), 4, 3);
   root.querySelector(".lc-help").textContent = t.help;
   root.querySelector(".lc-cancel").textContent = t.cancel;
   root.querySelector(".lc-retry").textContent = t.retry;
@@ -140,11 +140,26 @@ function build(element, t) {
     root,
     video: root.querySelector("video"),
     stage: root.querySelector(".lc-stage"),
+    guide: root.querySelector(".lc-guide"),
     box: root.querySelector(".lc-box"),
     status: root.querySelector(".lc-status"),
     cancel: root.querySelector(".lc-cancel"),
     retry: root.querySelector(".lc-retry"),
   };
+}
+
+// The oval where the face should be: half the frame's height, so head and shoulders fit
+// (the face_too_close gate wants the frame to hold at least 1.5x the face box).
+function drawGuide(svg, width, height) {
+  const ry = 0.25 * height;
+  const rx = Math.min(0.75 * ry, 0.3 * width);
+  const cx = width / 2;
+  const cy = 0.42 * height;
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  const oval = `M${cx - rx} ${cy}a${rx} ${ry} 0 1 0 ${2 * rx} 0a${rx} ${ry} 0 1 0 ${-2 * rx} 0Z`;
+  svg.querySelector("path").setAttribute("d", `M0 0H${width}V${height}H0Z ${oval}`);
+  const ellipse = svg.querySelector("ellipse");
+  for (const [name, value] of Object.entries({ cx, cy, rx, ry })) ellipse.setAttribute(name, value);
 }
 
 function cameraErrorCode(error) {
@@ -332,7 +347,11 @@ export function startCapture({
     }
     ui.video.srcObject = stream;
     await ui.video.play().catch(() => {});
-    if (ui.video.videoWidth) ui.stage.style.aspectRatio = `${ui.video.videoWidth} / ${ui.video.videoHeight}`;
+    const { videoWidth: width, videoHeight: height } = ui.video;
+    if (width) {
+      ui.stage.style.aspectRatio = `${width} / ${height}`;
+      drawGuide(ui.guide, width, height);
+    }
     say("looking", "fix");
     loop(mine);
   };
