@@ -5,7 +5,8 @@ import re
 
 import pybase64
 
-DATA_URI_PREFIX = re.compile(r"^\s*data:[^,;]*(;[^,;]*)*;base64,", re.IGNORECASE)
+DATA_URI_START = re.compile(r"\s*data:", re.IGNORECASE)
+BASE64_MARK = ";base64"
 WHITESPACE = re.compile(r"\s+")
 
 
@@ -14,7 +15,19 @@ class Base64Error(ValueError):
 
 
 def strip_data_uri(value: str) -> str:
-    return DATA_URI_PREFIX.sub("", value, count=1)
+    """``value`` without a leading ``data:<anything but a comma>;base64,`` prefix.
+
+    A find, not a regex with a repeated group: the old pattern kept a backtracking frame per
+    ``;`` and took 2.4 GB for a 16.7 MB field of them.
+    """
+    start = DATA_URI_START.match(value)
+    if start is None:
+        return value
+    comma = value.find(",", start.end())
+    mark = comma - len(BASE64_MARK)
+    if mark < start.end() or value[mark:comma].lower() != BASE64_MARK:
+        return value
+    return value[comma + 1 :]
 
 
 def decode_base64(value: str) -> bytes:

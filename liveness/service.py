@@ -43,8 +43,16 @@ def image_bytes(value: object) -> bytes:
         raise Refusal(responses.error(responses.IMAGE_INVALID, 400)) from exc
 
 
+def require_room(tenant: Tenant) -> None:
+    """429 before the image is even read once the limit is reached, as read at authentication:
+    a tenant with no quota left cannot make a worker decode. The exact, race-free check is the
+    conditional UPDATE in record()."""
+    if not quota.has_room(tenant):
+        raise Refusal(responses.message(responses.LIMIT_REACHED, 429))
+
+
 def analyse(tenant: Tenant, data: bytes) -> Verdict:
-    """Decode, check there is quota left, run the engine. Nothing is consumed here."""
+    """Decode and run the engine. Nothing is consumed here."""
     try:
         engine = get_engine()
     except EngineUnavailable as exc:
@@ -56,10 +64,6 @@ def analyse(tenant: Tenant, data: bytes) -> Verdict:
     except ImageError as exc:
         raise Refusal(responses.error(responses.IMAGE_INVALID, 400)) from exc
     decode_ms = (time.perf_counter() - decode_started) * 1000
-    # As read at authentication: spares the engine once the limit is reached. The exact,
-    # race-free check is the conditional UPDATE in record().
-    if not quota.has_room(tenant):
-        raise Refusal(responses.message(responses.LIMIT_REACHED, 429))
     verdict = engine.analyse(image, profile=tenant.profile, crop_policy=tenant.crop_policy)
     verdict.timings_ms["decode"] = decode_ms
     return verdict
@@ -104,6 +108,7 @@ def check_selfie(request: HttpRequest) -> HttpResponse:
     tenant: Tenant = request.tenant  # type: ignore[attr-defined]
     payload: dict[str, object] = request.payload  # type: ignore[attr-defined]
     try:
+        require_room(tenant)
         verdict = analyse(tenant, image_bytes(payload.get("selfie_image")))
     except Refusal as refusal:
         metrics.observe_refusal(tenant, refusal.response.status_code)

@@ -49,6 +49,7 @@ LIVENESS_RESPONSES = {
 class LivenessView(APIView):
     """POST /liveness. Parsing and errors are ours, so DRF's own formats never leak."""
 
+    http_method_names = ["post"]  # not DRF's OPTIONS metadata: the contract allows POST only
     authentication_classes: list[type] = []
     permission_classes: list[type] = []
     parser_classes: list[type] = []
@@ -81,9 +82,10 @@ class LivenessView(APIView):
         operation_id="liveness_check",
         summary="Judge whether a selfie shows a live face",
         description=(
-            "Authenticates `hash_id` first (401), then decodes `selfie_image` (400), reserves "
-            "one unit of quota (429) and runs the engine. A refused image (no face, 422) gives "
-            "its unit back."
+            "Authenticates `hash_id` first (401), refuses a tenant with no quota left (429) "
+            "before reading `selfie_image`, decodes it (400), runs the engine and takes one "
+            "unit of quota (429 if the limit was reached meanwhile). A refused image (no face, "
+            "422) uses none."
         ),
         request={"application/json": LivenessRequestSerializer},
         responses=LIVENESS_RESPONSES,

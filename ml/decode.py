@@ -1,12 +1,18 @@
-"""Bytes to a BGR image: PNG and JPEG only, with the pixel count checked before decoding.
+"""Bytes to a BGR image: PNG and JPEG only, with the work checked before decoding.
 
 JPEGs are decoded with DCT scaling (1/2, 1/4, 1/8) when the picture is much larger than the
 pipeline needs, which makes a phone photo several times cheaper to decode.
+
+Decode bombs are refused from the structure before the decoder runs: pixels declared, JPEG
+scans, PNG compressed data beyond what the declared pixels need, inflated PNG metadata.
 """
 
 from __future__ import annotations
 
+import re
 import struct
+import zlib
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -17,6 +23,25 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
 MAX_PIXELS = 40_000_000  # 40 MP: larger than any phone camera; a bigger header is a bomb
 MIN_SIDE = 16  # nothing smaller can hold a face
+# Cameras write JPEG; a PNG selfie is a canvas or screen grab of a camera stream, at most 4K UHD
+# (8.3 MP). PNG has no reduced decode: 16.7 MP (4096x4096) decodes in 0.23 s, 40 MP in 0.57 s
+# plus up to 320 MB of 16-bit RGBA buffers.
+MAX_PNG_PIXELS = 4096 * 4096
+# Scanline bytes are inflated twice (probe, libpng): 8-bit RGBA at the pixel limit, and 16-bit
+# RGBA 4K UHD, fit; 16-bit RGBA 4096x4096 (134 MB) took up to 1.8 s.
+MAX_PNG_RAW_BYTES = 4096 * 4096 * 4 + 4096
+# libjpeg-turbo and PIL write 10 scans for colour, 6 for grey, 18 for CMYK; phones write 1. Each
+# scan costs a pass over the whole image: 2.7 ms at 40 MP 4:4:4, so 5,000 empty scans took 13 s
+# and 64 scans (3.5x CMYK's) at most 0.36 s.
+MAX_JPEG_SCANS = 64
+MAX_JPEG_SEGMENTS = 2_000  # real files: under 100 (APPn, DQT, DHT per scan, SOS); bounds the walk
+# zTXt, iTXt and iCCP are inflated by libpng, up to 8 MB each (80 ms): 200 of them took 24 s.
+# What they hold together (an ICC profile, XMP, EXIF as text) stays far below: a phone's Display
+# P3 profile is 0.5 KB, a printer's a few hundred KB.
+MAX_PNG_METADATA_BYTES = 4 * 1024 * 1024
+MAX_PNG_CHUNKS = 100_000  # libpng writes 8 KB IDATs: a 12 MB image is ~1,500 chunks
+PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type
+INFLATE_STEP = 1 << 16
 
 _REDUCED = (
     (8, cv2.IMREAD_REDUCED_COLOR_8),
@@ -25,6 +50,78 @@ _REDUCED = (
 )
 # SOF markers that carry frame dimensions (C4 is DHT, C8 is reserved, CC is DAC).
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_SOS, _EOI = 0xDA, 0xD9
+_STANDALONE = frozenset(range(0xD0, 0xD8)) | {0x01, 0xD8}  # RSTn, TEM, SOI: no length
+# Entropy-coded data stuffs FF as FF 00 and may hold RSTn (FF D0-D7): any other FF xx is a marker.
+_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_COMPRESSED_CHUNKS = frozenset({b"zTXt", b"iTXt", b"iCCP"})
+
+
+def _png_chunks(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
+    """(type, body) of each chunk up to IEND; CRCs are left to libpng."""
+    view, pos = memoryview(data), 8
+    for _ in range(MAX_PNG_CHUNKS):
+        if pos + 8 > len(data):
+            raise ImageError("truncated PNG (no IEND chunk)")
+        (length,) = struct.unpack_from(">I", data, pos)
+        kind = data[pos + 4 : pos + 8]
+        yield kind, view[pos + 8 : pos + 8 + length]
+        if kind == b"IEND":
+            return
+        pos += 12 + length
+    raise ImageError(f"PNG with more than {MAX_PNG_CHUNKS} chunks")
+
+
+def _png_raw_size(width: int, height: int, depth: int, colour: int, interlace: int) -> int:
+    """Bytes of filtered scanlines the declared image inflates to (Adam7: seven sub-images)."""
+    if colour not in PNG_CHANNELS or depth not in (1, 2, 4, 8, 16):
+        raise ImageError(f"PNG colour type {colour} / bit depth {depth} is not valid")
+    bits = PNG_CHANNELS[colour] * depth
+    passes = [(0, 0, 1, 1)]
+    if interlace:
+        passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4)]
+        passes += [(1, 0, 2, 2), (0, 1, 1, 2)]
+    total = 0
+    for x0, y0, dx, dy in passes:
+        columns, rows = (width - x0 + dx - 1) // dx, (height - y0 + dy - 1) // dy
+        if columns > 0 and rows > 0:
+            total += rows * (1 + (columns * bits + 7) // 8)
+    return total
+
+
+def _inflated_size(parts: list[memoryview], limit: int) -> tuple[int, bool]:
+    """Bytes the zlib stream split over ``parts`` inflates to, counted to one step past
+    ``limit`` and no further (the work is bounded by it), and whether the stream is broken."""
+    inflater, produced = zlib.decompressobj(), 0
+    try:
+        for part in parts:
+            # Fed in steps: zlib copies the unconsumed input after every bounded call.
+            for start in range(0, len(part), INFLATE_STEP):
+                pending: bytes | memoryview = part[start : start + INFLATE_STEP]
+                while pending and not inflater.eof:
+                    produced += len(inflater.decompress(pending, INFLATE_STEP))
+                    if produced > limit:
+                        return produced, False
+                    pending = inflater.unconsumed_tail
+    except zlib.error:
+        return produced, True
+    return produced, False
+
+
+def _compressed_text(kind: bytes, body: memoryview) -> memoryview | None:
+    """The zlib stream in a zTXt, iCCP or iTXt chunk (name, NUL, method; iTXt adds a flag and
+    two more NUL-terminated strings); None when it holds none or is malformed."""
+    head = bytes(body[:400])
+    end = head.find(b"\x00")
+    if end < 0:
+        return None
+    if kind != b"iTXt":
+        return body[end + 2 :]
+    if head[end + 1 : end + 2] != b"\x01":  # not compressed
+        return None
+    language = head.find(b"\x00", end + 3)
+    translated = head.find(b"\x00", language + 1) if language >= 0 else -1
+    return body[translated + 1 :] if translated >= 0 else None
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -36,45 +133,100 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int]:
+def _png_check_work(data: bytes, width: int, height: int) -> None:
+    """Refuse compressed data the declared pixels cannot need, before libpng inflates it
+    (libpng inflates a stream to its end: 12 MB of extra IDAT behind 1000x1000 took 29 s)."""
+    if width * height > MAX_PNG_PIXELS:
+        raise ImageError(f"PNG declares {width}x{height} pixels, over the {MAX_PNG_PIXELS} limit")
+    depth, colour, _, _, interlace = data[24:29]
+    raw = _png_raw_size(width, height, depth, colour, interlace)
+    if raw > MAX_PNG_RAW_BYTES:
+        raise ImageError(f"PNG scanlines of {raw} bytes, over the {MAX_PNG_RAW_BYTES} limit")
+    idat: list[memoryview] = []
+    metadata = 0
+    for kind, body in _png_chunks(data):
+        if kind == b"IDAT":
+            idat.append(body)
+        elif kind in _COMPRESSED_CHUNKS and (stream := _compressed_text(kind, body)):
+            metadata += _inflated_size([stream], MAX_PNG_METADATA_BYTES - metadata)[0]
+            if metadata > MAX_PNG_METADATA_BYTES:
+                raise ImageError("PNG with more compressed metadata than the limit")
+    # Deflate never grows data by more than 1/8 (stored blocks: 5 bytes per 64 KB; fixed
+    # Huffman codes: 9 bits per literal at worst).
+    if sum(len(body) for body in idat) > raw + raw // 8 + 1024:
+        raise ImageError("PNG with more image data than its declared pixels can need")
+    inflated, broken = _inflated_size(idat, raw)
+    if broken:
+        raise ImageError("PNG image data does not inflate")
+    if inflated > raw:
+        raise ImageError("PNG image data inflates beyond its declared pixels")
+
+
+def _jpeg_segments(data: bytes) -> Iterator[tuple[int, int]]:
+    """(marker, position) of each marker up to EOI, skipping segments by their length and
+    entropy-coded data by search; stray bytes between segments are skipped, as libjpeg does."""
     pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            raise ImageError("JPEG marker expected")
+    for _ in range(MAX_JPEG_SEGMENTS):
+        if data[pos : pos + 1] != b"\xff" or data[pos + 1 : pos + 2] in (b"\xff", b"\x00", b""):
+            found = _MARKER.search(data, pos)
+            if found is None:
+                return
+            pos = found.start()
         marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
+        yield marker, pos
+        if marker == _EOI:
+            return
+        if marker in _STANDALONE:
+            pos += 2
             continue
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        if marker in _SOF_MARKERS:
-            if pos + 9 > len(data):
-                break
-            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-            return width, height
+        if pos + 4 > len(data):
+            return
+        (length,) = struct.unpack_from(">H", data, pos + 2)
         pos += 2 + length
-    raise ImageError("JPEG without a frame header")
+        if marker == _SOS:  # the entropy-coded data runs to the next marker
+            found = _MARKER.search(data, pos)
+            if found is None:
+                return
+            pos = found.start()
+    raise ImageError(f"JPEG with more than {MAX_JPEG_SEGMENTS} marker segments")
 
 
-def _jpeg_complete(data: bytes) -> bool:
-    # Entropy-coded data cannot contain FF D9, so an EOI after the last scan header means the
-    # file was not cut short (phones may append data after EOI; that is fine).
-    return data.rfind(b"\xff\xd9") > data.rfind(b"\xff\xda") > 0
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    """Frame size; refuses a file cut short (no EOI after its last scan) or with more scans
+    than any encoder writes."""
+    size, scans, ended = None, 0, False
+    for marker, pos in _jpeg_segments(data):
+        if marker in _SOF_MARKERS and size is None and pos + 9 <= len(data):
+            height, width = struct.unpack_from(">HH", data, pos + 5)
+            size = width, height
+        elif marker == _SOS:
+            scans += 1
+            if scans > MAX_JPEG_SCANS:
+                raise ImageError(f"JPEG with more than {MAX_JPEG_SCANS} scans")
+        ended = marker == _EOI
+    if size is None:
+        raise ImageError("JPEG without a frame header")
+    if not (scans and ended):
+        raise ImageError("truncated JPEG (no end-of-image marker after the last scan)")
+    return size
 
 
 def probe(data: bytes) -> tuple[str, int, int]:
-    """Format and declared size, read from the header without decoding any pixels."""
+    """Format and declared size, from the file's structure, without allocating any pixels;
+    refuses what no camera writes. A PNG's image data is inflated once, to a scratch buffer,
+    and never past what its declared pixels need."""
     if data.startswith(PNG_MAGIC):
         kind, (width, height) = "png", _png_size(data)
     elif data.startswith(JPEG_MAGIC):
         kind, (width, height) = "jpeg", _jpeg_size(data)
-        if not _jpeg_complete(data):
-            raise ImageError("truncated JPEG (no end-of-image marker after the last scan)")
     else:
         raise ImageError("not a PNG or JPEG file")
     if width < MIN_SIDE or height < MIN_SIDE:
         raise ImageError(f"image too small ({width}x{height})")
     if width * height > MAX_PIXELS:
         raise ImageError(f"image declares {width}x{height} pixels, over the {MAX_PIXELS} limit")
+    if kind == "png":
+        _png_check_work(data, width, height)
     return kind, width, height
 
 

@@ -125,6 +125,71 @@ def jpeg_declaring(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def zlib_stream(head: bytes, zeros: int) -> bytes:
+    """A valid zlib stream of ``head`` then ``zeros`` zero bytes, built without ever holding
+    the zeros: one self-contained 1 MiB deflate block repeated, the Adler-32 computed."""
+    step = 1 << 20
+    packer = zlib.compressobj(9)
+    start = packer.compress(head) + packer.flush(zlib.Z_FULL_FLUSH)
+    block = packer.compress(bytes(step)) + packer.flush(zlib.Z_FULL_FLUSH)
+    rest = packer.compress(bytes(zeros % step)) + packer.flush(zlib.Z_FULL_FLUSH)
+    low, high = zlib.adler32(head) & 0xFFFF, zlib.adler32(head) >> 16
+    high = (high + zeros % 65521 * low) % 65521  # zeros leave the byte sum, low, unchanged
+    final = b"\x03\x00"  # an empty final block with fixed codes
+    return start + block * (zeros // step) + rest + final + struct.pack(">I", high << 16 | low)
+
+
+def png_with_stream(width: int, height: int, stream: bytes, extra: bytes = b"") -> bytes:
+    """An RGB PNG with ``stream`` in 64 KB IDAT chunks and ``extra`` chunks before them."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = b"".join(png_chunk(b"IDAT", stream[i : i + 65536]) for i in range(0, len(stream), 65536))
+    return (
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + extra + idat + png_chunk(b"IEND", b"")
+    )
+
+
+def png_extra_idat(extra_bytes: int) -> bytes:
+    """1000x1000 black, its zlib stream going on with zeros: about 1,000x ``extra_bytes``
+    inflated beyond what the pixels need (libpng inflates a stream to its end)."""
+    rows = 1000 * (1 + 3000)
+    zeros = extra_bytes * 1024  # deflate packs zeros about 1,030:1
+    return png_with_stream(1000, 1000, zlib_stream(b"", rows + zeros))
+
+
+def png_40mp() -> bytes:
+    """8000x5000 black, complete and valid: 120 MB of scanlines in 120 KB."""
+    return png_with_stream(8000, 5000, zlib_stream(b"", 5000 * (1 + 8000 * 3)))
+
+
+def png_compressed_text(count: int, size: int = 7_999_000) -> bytes:
+    """A real small image behind ``count`` zTXt chunks of ``size`` bytes each (by default just
+    under libpng's 8 MB limit, which it inflates in full)."""
+    text = png_chunk(b"zTXt", b"k\x00\x00" + zlib_stream(b"", size))
+    rows = (b"\x00" + bytes(64 * 3)) * 64
+    return png_with_stream(64, 64, zlib.compress(rows), text * count)
+
+
+@functools.cache
+def progressive_scans() -> tuple[bytes, bytes, bytes]:
+    """The face as a progressive JPEG split as (up to the last scan, an empty copy of a scan
+    header, EOI)."""
+    data = encode(".jpg", face(), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    sos = data.rfind(b"\xff\xda")
+    header = data[sos : sos + 2 + struct.unpack(">H", data[sos + 2 : sos + 4])[0]]
+    return data[:-2], header, data[-2:]
+
+
+def jpeg_with_empty_scans(count: int, size: tuple[int, int] | None = None) -> bytes:
+    """The progressive face with ``count`` empty scans more; with ``size``, its frame header
+    claims that size (each scan is then a pass over that many blocks, decoded as zeros)."""
+    body, header, end = progressive_scans()
+    data = bytearray(body + header * count + end)
+    if size is not None:
+        sof = data.find(b"\xff\xc2")
+        data[sof + 5 : sof + 9] = struct.pack(">HH", size[1], size[0])
+    return bytes(data)
+
+
 # --- request bodies ------------------------------------------------------------------------------
 
 
@@ -169,6 +234,14 @@ image_case("bomb-png-60000x60000", lambda: png_declaring(60000, 60000))
 image_case("bomb-jpeg-60000x60000", lambda: jpeg_declaring(60000, 60000))
 image_case("bomb-png-just-over-40mp", lambda: png_declaring(8000, 5001))
 image_case("random-bytes", lambda: np.random.default_rng(1).bytes(4096))
+# Decode bombs within the body limit: refused from the structure, before the decoder runs.
+image_case("bomb-jpeg-40mp-5000-scans", lambda: jpeg_with_empty_scans(5000, (8000, 5000)))
+image_case("bomb-jpeg-65-scans", lambda: jpeg_with_empty_scans(55))
+image_case("bomb-png-11mb-extra-idat", lambda: png_extra_idat(11_500_000))
+image_case("bomb-png-3mb-extra-idat", lambda: png_extra_idat(3_000_000))
+image_case("bomb-png-40mp", png_40mp)
+image_case("bomb-png-4097x4096", lambda: png_declaring(4097, 4096))
+image_case("bomb-png-200-ztxt", lambda: png_compressed_text(200))
 # Decodable, but nothing to judge: 422, no quota used.
 image_case("face-too-small-24x32", lambda: encode(".png", cv2.resize(face(), (24, 32))))
 image_case("face-free-photo", lambda: encode(".jpg", scenery()))
@@ -183,6 +256,12 @@ image_case("data-uri-with-params", face_jpeg, "data:image/jpeg;name=selfie.jpg;b
 image_case(
     "data-uri-gif-bytes-jpeg-label", lambda: pil_bytes(face_pil(), "GIF"), "data:image/jpeg;base64,"
 )
+
+
+@case("data-uri-16mb-semicolons")
+def _(hash_id: str) -> Request:
+    prefix = json.dumps({"hash_id": hash_id, "selfie_image": "data:"}).encode()[:-2]
+    return Request(prefix + b";" * (16 * 1024 * 1024 - len(prefix) - 2) + b'"}')
 
 
 @case("data-uri-not-base64")

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 
 import cv2
 import numpy as np
 import pytest
+from PIL import Image, PngImagePlugin
 
-from ml.decode import MAX_PIXELS, decode_image, probe
+from ml.decode import (
+    MAX_JPEG_SCANS,
+    MAX_PNG_METADATA_BYTES,
+    MAX_PNG_PIXELS,
+    _png_raw_size,
+    decode_image,
+    probe,
+)
 from ml.errors import ImageError
+from tests.corpus.make_corpus import png_compressed_text, png_with_stream, zlib_stream
 
 RNG = np.random.default_rng(3)
 PHOTO = cv2.GaussianBlur(RNG.integers(0, 255, (240, 320, 3), dtype=np.uint8), (9, 9), 0)
@@ -48,6 +58,10 @@ def png_declaring(width: int, height: int) -> bytes:
         encode(".png", cv2.cvtColor(PHOTO, cv2.COLOR_BGR2BGRA)),
         encode(".png", PHOTO.astype(np.uint16) * 257),
         encode(".jpg") + b"trailing bytes after EOI, as some phones write",
+        encode(".jpg") + b"\xff\xda a motion photo's video after EOI, scan marker and all",
+        encode(".jpg", params=[cv2.IMWRITE_JPEG_RST_INTERVAL, 4]),
+        encode(".jpg", params=[cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[:-2]
+        + b"\xff\xfe\x00\x04hi\xff\xd9",
     ],
     ids=[
         "jpeg",
@@ -58,6 +72,9 @@ def png_declaring(width: int, height: int) -> bytes:
         "alpha-png",
         "16bit-png",
         "jpeg-with-trailer",
+        "jpeg-with-scan-marker-after-eoi",
+        "jpeg-with-restart-markers",
+        "progressive-jpeg-comment-after-last-scan",
     ],
 )
 def test_accepted_variants_decode_to_bgr(variant: bytes) -> None:
@@ -97,8 +114,10 @@ def test_refused_before_decoding(data: bytes, reason: str) -> None:
 
 
 def test_bomb_limit_is_checked_from_the_header() -> None:
-    kind, width, height = probe(png_declaring(6000, 4000))
-    assert (kind, width * height) == ("png", 24_000_000) and width * height <= MAX_PIXELS
+    kind, width, height = probe(png_declaring(4000, 4000))
+    assert (kind, width * height) == ("png", 16_000_000) and width * height <= MAX_PNG_PIXELS
+    with pytest.raises(ImageError, match="over the"):
+        probe(png_declaring(4097, 4096))
 
 
 def test_large_jpeg_is_decoded_at_reduced_scale() -> None:
@@ -106,3 +125,119 @@ def test_large_jpeg_is_decoded_at_reduced_scale() -> None:
     image = decode_image(encode(".jpg", big), min_long_side=1024)
     assert image.shape == (1500, 2000, 3)
     assert decode_image(encode(".jpg", big)).shape == (375, 500, 3)  # default: 480
+
+
+def with_empty_scans(data: bytes, count: int) -> bytes:
+    sos = data.rfind(b"\xff\xda")
+    header = data[sos : sos + 2 + struct.unpack(">H", data[sos + 2 : sos + 4])[0]]
+    return data[:-2] + header * count + data[-2:]
+
+
+def scans(data: bytes) -> int:
+    return data.count(b"\xff\xda")  # no APPn segments in these files
+
+
+def test_scan_limit_leaves_room_for_every_encoder() -> None:
+    grey = cv2.cvtColor(PHOTO, cv2.COLOR_BGR2GRAY)
+    cmyk = Image.fromarray(PHOTO).convert("CMYK")
+    written = {
+        "colour": encode(".jpg", params=[cv2.IMWRITE_JPEG_PROGRESSIVE, 1]),
+        "grey": encode(".jpg", grey, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]),
+        "cmyk": pil_bytes(cmyk, "JPEG", progressive=True),
+    }
+    assert {kind: scans(data) for kind, data in written.items()} == {
+        "colour": 10,
+        "grey": 6,
+        "cmyk": 18,
+    }
+    assert max(map(scans, written.values())) * 3 < MAX_JPEG_SCANS
+
+
+def test_jpeg_with_more_scans_than_the_limit_is_refused() -> None:
+    progressive = encode(".jpg", params=[cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    at_limit = with_empty_scans(progressive, MAX_JPEG_SCANS - scans(progressive))
+    assert decode_image(at_limit).shape == (240, 320, 3)
+    with pytest.raises(ImageError, match="more than 64 scans"):
+        decode_image(with_empty_scans(progressive, MAX_JPEG_SCANS + 1 - scans(progressive)))
+
+
+def pil_bytes(image: Image.Image, fmt: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def idat_inflated(data: bytes) -> tuple[int, tuple[int, ...]]:
+    """Length of the inflated IDAT stream, and IHDR's width, height, depth, colour, interlace."""
+    pos, stream = 8, b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        if data[pos + 4 : pos + 8] == b"IDAT":
+            stream += data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    return len(zlib.decompress(stream)), (width, height, depth, colour, interlace)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"interlace": 1}, {"mode": "1"}, {"mode": "P"}, {"mode": "LA", "interlace": 1}],
+    ids=["rgb", "interlaced", "1-bit", "palette", "grey-alpha-interlaced"],
+)
+def test_png_budget_is_exactly_what_the_pixels_inflate_to(options: dict[str, object]) -> None:
+    image = Image.fromarray(cv2.resize(PHOTO, (317, 229)))  # odd sizes: partial Adam7 passes
+    mode = options.pop("mode", None)
+    data = pil_bytes(image.convert(mode) if mode else image, "PNG", **options)
+    inflated, header = idat_inflated(data)
+    assert inflated == _png_raw_size(*header)
+    decode_image(data)
+
+
+def test_png_data_beyond_the_pixels_is_refused() -> None:
+    rows = 64 * (1 + 64 * 3)
+    exact = png_with_stream(64, 64, zlib_stream(b"", rows))
+    assert decode_image(exact).shape == (64, 64, 3)
+    with pytest.raises(ImageError, match="inflates beyond"):
+        decode_image(png_with_stream(64, 64, zlib_stream(b"", rows + 1)))
+    with pytest.raises(ImageError, match="more image data"):
+        decode_image(png_with_stream(64, 64, zlib.compress(bytes(rows)) + bytes(rows * 2)))
+
+
+def test_compressed_png_metadata_is_bounded() -> None:
+    each = 1024 * 1024
+    assert decode_image(png_compressed_text(MAX_PNG_METADATA_BYTES // each, each)).size
+    with pytest.raises(ImageError, match="compressed metadata"):
+        decode_image(png_compressed_text(MAX_PNG_METADATA_BYTES // each + 1, each))
+
+
+@pytest.mark.parametrize(
+    ("kind", "head"),
+    [(b"iCCP", b"icc\x00\x00"), (b"iTXt", b"XML:com.adobe.xmp\x00\x01\x00en\x00\x00")],
+    ids=["iccp", "compressed-itxt"],
+)
+def test_every_compressed_chunk_counts_against_the_metadata_limit(kind: bytes, head: bytes) -> None:
+    rows = zlib.compress(bytes(64 * (1 + 64 * 3)))
+    chunk = png_chunk(kind, head + zlib_stream(b"", MAX_PNG_METADATA_BYTES + 1))
+    with pytest.raises(ImageError, match="compressed metadata"):
+        decode_image(png_with_stream(64, 64, rows, chunk))
+
+
+def test_real_metadata_is_accepted() -> None:
+    profile = bytes(range(256)) * 2048  # 512 KB, as large as a printer's ICC profile
+    image = Image.fromarray(PHOTO)
+    data = pil_bytes(image, "PNG", icc_profile=profile, pnginfo=_text_info())
+    assert decode_image(data).shape == (240, 320, 3)
+
+
+def _text_info() -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta/>" * 10_000, zip=True)
+    info.add_text("Software", "a camera app", zip=True)
+    return info
+
+
+def test_png_scanline_bytes_are_bounded() -> None:
+    header = struct.pack(">IIBBBBB", 4096, 4096, 16, 6, 0, 0, 0)  # 16-bit RGBA: 134 MB
+    data = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_declaring(16, 16)[33:]
+    with pytest.raises(ImageError, match="scanlines"):
+        decode_image(data)

@@ -44,12 +44,12 @@ def test_verdicts_quota_and_stage_latencies(served: Served) -> None:
     before = scrape(served)
     statuses = [
         post(served, hash_id, data_uri(LIVE_JPG)),
-        post(served, hash_id, data_uri(SPOOF_JPG)),
-        post(served, hash_id, data_uri(LIVE_JPG)),  # over the limit
         post(served, hash_id, "data:image/png;base64,bm90IGFuIGltYWdl"),  # not an image
+        post(served, hash_id, data_uri(SPOOF_JPG)),
+        post(served, hash_id, data_uri(LIVE_JPG)),  # over the limit (checked before the image)
         post(served, "wrong-hash-id", data_uri(LIVE_JPG)),
     ]
-    assert statuses == [201, 201, 429, 400, 401]
+    assert statuses == [201, 400, 201, 429, 401]
     after = scrape(served)
 
     def verdicts(outcome: str, reason: str = "") -> float:

@@ -1,0 +1,102 @@
+"""Time-to-answer of each decode bomb in the hostile corpus against a real gunicorn (one
+worker), the worker's peak memory (VmHWM) after each, and a normal client's latency while a
+bomb is in flight. ``--tree`` serves another checkout's code (e.g. an older commit from
+``git archive``) with this checkout's bombs, for before/after figures.
+
+    python -m bench.bombs [--tree DIR] [--port 5401]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import django
+import requests
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
+django.setup()
+
+from tests.corpus.make_corpus import CASES  # noqa: E402
+from tests.servers import children, selfie_body, until  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+NAMES = [name for name in CASES if name.startswith("bomb-")] + ["data-uri-16mb-semicolons"]
+
+
+def post(base: str, body: bytes) -> tuple[object, float]:
+    started = time.perf_counter()
+    headers = {"Content-Type": "application/json"}
+    try:
+        status: object = requests.post(
+            f"{base}/liveness", data=body, headers=headers, timeout=180
+        ).status_code
+    except requests.RequestException as exc:
+        status = type(exc).__name__
+    return status, time.perf_counter() - started
+
+
+def peak_mb(master: int) -> int:
+    status = Path(f"/proc/{children(master)[0]}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if "VmHWM" in line)) // 1024
+
+
+def measure(base: str, master: int, attacker: str, customer: bytes) -> None:
+    print(f"normal selfie: {post(base, customer)}")
+    for name in NAMES:
+        body = CASES[name](attacker).body
+        status, seconds = post(base, body)
+        print(f"{name}: {len(body)} B -> {status} in {seconds:.2f} s, VmHWM {peak_mb(master)} MB")
+    bomb = CASES["bomb-jpeg-40mp-5000-scans"](attacker).body
+    thread = threading.Thread(target=post, args=(base, bomb))
+    thread.start()
+    time.sleep(0.3)
+    print(f"normal selfie while a bomb is in flight: {post(base, customer)}")
+    thread.join()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tree", type=Path, default=REPO)
+    parser.add_argument("--port", type=int, default=5401)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="facia-bombs-"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
+        "PORT": str(args.port),
+        "WEB_CONCURRENCY": "1",
+        "MODEL_DIR": str(REPO / "var" / "models"),
+        "FACIA_VAR_DIR": str(work),
+        "AUTH_FAILURE_LIMIT": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    python = str(REPO / ".venv" / "bin" / "python")
+
+    def manage(*command: str) -> str:
+        done = subprocess.run(
+            [python, "manage.py", *command], cwd=args.tree, env=env, capture_output=True, text=True
+        )
+        return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+
+    manage("migrate", "-v0")
+    attacker, customer = manage("create_tenant", "attacker"), manage("create_tenant", "customer")
+    gunicorn = [python, "-m", "gunicorn", "-c", "facia_site/gunicorn.conf.py", "facia_site.wsgi"]
+    with (work / "gunicorn.log").open("wb") as log:
+        server = subprocess.Popen(gunicorn, cwd=args.tree, env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{args.port}"
+    try:
+        until(lambda: requests.get(f"{base}/status_check", timeout=2).status_code == 200, 300)
+        measure(base, server.pid, attacker, selfie_body(customer))
+    finally:
+        server.terminate()
+        server.wait(60)
+
+
+if __name__ == "__main__":
+    main()
