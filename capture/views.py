@@ -18,6 +18,7 @@ from accounts.auth import (
 from accounts.models import HashId, Tenant
 from capture import serializers as s
 from capture import service
+from capture.cors import TokenCorsMixin
 from capture.models import CaptureSession
 from capture.tokens import session_for_token, unknown_session
 from guard import throttle
@@ -101,7 +102,7 @@ def create(request: HttpRequest) -> HttpResponse:
     return JsonResponse(body, status=201)
 
 
-class QualityView(JsonAPIView):
+class QualityView(TokenCorsMixin, JsonAPIView):
     @extend_schema(
         operation_id="session_quality",
         summary="Quality gates on a small frame (browser call; no classifier, no quota)",
@@ -123,7 +124,7 @@ class QualityView(JsonAPIView):
         return quality_call(request, session_id)
 
 
-class SelfieView(JsonAPIView):
+class SelfieView(TokenCorsMixin, JsonAPIView):
     @extend_schema(
         operation_id="session_selfie",
         summary="Send the capture (browser call): the whole check, one unit of quota",

@@ -157,6 +157,8 @@ LIVENESS_QUALITY: dict[str, float] = json.loads(os.environ.get("LIVENESS_QUALITY
 SESSION_TTL_S = int(os.environ.get("SESSION_TTL_S", "300"))
 SESSION_QUALITY_PER_S = int(os.environ.get("SESSION_QUALITY_PER_S", "8"))
 CAPTURE_DEMO = env_bool("CAPTURE_DEMO")
+# Origins whose pages may call the token endpoints (quality, selfie) cross-origin; "*" = any.
+CAPTURE_ALLOWED_ORIGINS = env_list("CAPTURE_ALLOWED_ORIGINS", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -42,6 +42,7 @@ def test_component_is_served_as_a_module(db: None, client: Client) -> None:
     response = client.get("/static/liveness/capture.js")
     assert response.status_code == 200
     assert "javascript" in response["Content-Type"]
+    assert response["Access-Control-Allow-Origin"] == "*"  # a module may load cross-origin
     source = b"".join(response.streaming_content).decode()
     assert "export function startCapture" in source and "http" not in source.split("\n", 1)[0]
 
@@ -74,3 +75,25 @@ def test_prune_sessions(make_tenant: Any) -> None:
     CaptureSession.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
     call_command("prune_sessions", "--days", "1")
     assert list(CaptureSession.objects.values_list("pk", flat=True)) == [new.pk]
+
+
+def test_token_calls_answer_listed_origins_only(db: None, client: Client, settings: Any) -> None:
+    settings.CAPTURE_ALLOWED_ORIGINS = ["https://app.example"]
+    url = "/sessions/00000000-0000-4000-8000-000000000000/quality"
+    preflight = client.options(
+        url, HTTP_ORIGIN="https://app.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+    )
+    assert preflight.status_code == 204
+    assert preflight["Access-Control-Allow-Origin"] == "https://app.example"
+    assert preflight["Access-Control-Allow-Headers"] == "Authorization, Content-Type"
+    refused = client.post(
+        url, data="{}", content_type="application/json", HTTP_ORIGIN="https://app.example"
+    )
+    assert (
+        refused.status_code == 404
+        and refused["Access-Control-Allow-Origin"] == "https://app.example"
+    )
+    other = client.options(url, HTTP_ORIGIN="https://evil.example")
+    assert "Access-Control-Allow-Origin" not in other
+    hash_id_call = client.options("/sessions", HTTP_ORIGIN="https://app.example")
+    assert "Access-Control-Allow-Origin" not in hash_id_call
