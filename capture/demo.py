@@ -23,7 +23,9 @@ View = Callable[..., HttpResponse]
 
 class TenantForm(forms.Form):
     tenant = forms.ModelChoiceField(Tenant.objects.filter(is_active=True), empty_label=None)
-    lang = forms.ChoiceField(choices=[("en", "English"), ("fr", "Français")], initial="en")
+    lang = forms.ChoiceField(
+        label="Language", choices=[("en", "English"), ("fr", "Français")], initial="en"
+    )
 
 
 def demo_enabled(view: View) -> View:

@@ -141,3 +141,35 @@ def test_camera_permission_denied(demo_served: Served, browser: Any, operator: s
     assert page.locator(".lc-retry").is_visible()
     shot(page, "denied")
     page.context.close()
+
+
+EXPIRE = """
+from datetime import timedelta
+from django.utils import timezone
+from capture.models import CaptureSession
+CaptureSession.objects.filter(pk={sid!r}).update(expires_at=timezone.now() - timedelta(seconds=1))
+"""
+START = """([sessionId, token]) => new Promise((resolve) => {
+  const element = document.createElement("div");
+  document.body.prepend(element);
+  import("/static/liveness/capture.js").then(({ startCapture }) => startCapture({
+    sessionId, token, element, lang: "fr", onDone: () => resolve("done"),
+    onError: ({ code, message }) => resolve(`${code}: ${message}`),
+  }));
+})"""
+
+
+def test_expired_session_reported_in_french(
+    demo_served: Served, browser: Any, operator: str
+) -> None:
+    """An integrator's page (any page of the origin) starts the component on an expired session."""
+    _, secret = demo_served.new_tenant(limit=5)
+    opened = requests.post(f"{demo_served.base}/sessions", json={"hash_id": secret}, timeout=10)
+    sid, token = opened.json()["session_id"], opened.json()["token"]
+    demo_served.manage("shell", "-c", EXPIRE.format(sid=sid))
+    page = logged_in_page(demo_served, browser, operator, permissions=["camera"], viewport=PHONE)
+    outcome = page.evaluate(START, [sid, token])
+    assert outcome == "session_expired: Cette session de capture a expiré. Recommencez."
+    assert page.locator(".lc-status").get_attribute("role") == "alert"
+    shot(page, "expired-fr")
+    page.context.close()
