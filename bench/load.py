@@ -215,11 +215,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=5091)
 
 
-def prepare(name: str) -> tuple[Path, dict[str, str], str]:
+def prepare(name: str, tool: str = "hey") -> tuple[Path, dict[str, str], str]:
     """A work directory, the server's environment (its own SQLite file) and a new tenant's
-    hash_id; exits when `hey` is missing."""
-    if shutil.which("hey") is None:
-        sys.exit(f"bench.{name} needs `hey` (apt-get install hey)")
+    hash_id; exits when the load generator ``tool`` is missing."""
+    if shutil.which(tool) is None:
+        sys.exit(f"bench.{name} needs `{tool}` (apt-get install {tool})")
     workdir = Path(tempfile.mkdtemp(prefix=f"facia-{name}-"))
     env = bench_env(workdir)
     manage(env, "migrate", "--noinput", "-v", "0")
