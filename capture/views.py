@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -49,6 +50,17 @@ class JsonAPIView(APIView):
     renderer_classes = LivenessView.renderer_classes
     perform_content_negotiation = LivenessView.perform_content_negotiation
     http_method_not_allowed = LivenessView.http_method_not_allowed
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            # As LivenessView.dispatch: break DRF's view <-> Request cycles, so the request
+            # and its body are freed by reference counting (facia_site.middleware).
+            drf_request = self.__dict__.get("request")
+            if isinstance(drf_request, Request):
+                drf_request.parser_context = {}
+            self.__dict__.clear()
 
     def handle_exception(self, exc: Exception) -> HttpResponse:
         if isinstance(exc, Refusal):
