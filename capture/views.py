@@ -23,6 +23,7 @@ from capture.cors import TokenCorsMixin
 from capture.models import CaptureSession
 from capture.tokens import session_for_token, unknown_session
 from guard import throttle
+from liveness import responses
 from liveness.http import json_body
 from liveness.serializers import ErrorSerializer, MessageSerializer
 from liveness.service import Refusal
@@ -80,7 +81,24 @@ def with_session(
     return call
 
 
-quality_call = with_session(service.check_quality)
+def small_body(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """413 for a quality frame over SESSION_QUALITY_MAX_BYTES, by Content-Length before
+    reading: the call is frequent and costs no quota, so it must stay cheap."""
+
+    def bounded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        limit = settings.SESSION_QUALITY_MAX_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            return responses.error(f"Request body is too large (limit {limit} bytes).", 413)
+        return view(request, *args, **kwargs)
+
+    return bounded
+
+
+quality_call = small_body(with_session(service.check_quality))
 selfie_call = with_session(service.take_selfie)
 
 
@@ -127,6 +145,7 @@ class QualityView(TokenCorsMixin, JsonAPIView):
             401: TOKEN_401,
             404: NOT_FOUND,
             409: CONFLICT,
+            413: OpenApiResponse(ErrorSerializer, description="Over SESSION_QUALITY_MAX_BYTES."),
             429: OpenApiResponse(ErrorSerializer, description="Rate exceeded (Retry-After)."),
             503: NOT_READY,
         },

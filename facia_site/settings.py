@@ -157,6 +157,7 @@ LIVENESS_QUALITY: dict[str, float] = json.loads(os.environ.get("LIVENESS_QUALITY
 # operator's demo page /capture/demo (off unless CAPTURE_DEMO=1; never in production).
 SESSION_TTL_S = int(os.environ.get("SESSION_TTL_S", "300"))
 SESSION_QUALITY_PER_S = int(os.environ.get("SESSION_QUALITY_PER_S", "8"))
+SESSION_QUALITY_MAX_BYTES = int(os.environ.get("SESSION_QUALITY_MAX_BYTES", str(1024 * 1024)))
 CAPTURE_DEMO = env_bool("CAPTURE_DEMO")
 # Origins whose pages may call the token endpoints (quality, selfie) cross-origin; "*" = any.
 CAPTURE_ALLOWED_ORIGINS = env_list("CAPTURE_ALLOWED_ORIGINS", "")

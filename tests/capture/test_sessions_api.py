@@ -293,3 +293,15 @@ def test_no_image_at_rest(make_tenant: Any, client: Client) -> None:
         "refused_code",
         "finished_at",
     }
+
+
+def test_quality_frames_must_be_small(make_tenant: Any, client: Client, settings: Any) -> None:
+    settings.SESSION_QUALITY_MAX_BYTES = 1000
+    _, secret = make_tenant()
+    opened = open_session(client, secret)
+    url, token = f"/sessions/{opened['session_id']}/quality", opened["token"]
+    response = post(client, url, {"selfie_image": data_uri(LIVE_JPG)}, token)
+    assert (response.status_code, response.json()) == (
+        413,
+        {"error": "Request body is too large (limit 1000 bytes)."},
+    )
