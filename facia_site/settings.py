@@ -56,11 +56,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     # The layering, bottom first (tests/test_layering.py): telemetry, guard, accounts,
-    # liveness, console (after accounts: its admin extends the tenant admin).
+    # liveness, capture, console (after accounts: its admin extends the tenant admin).
     "telemetry",
     "guard",
     "accounts",
     "liveness",
+    "capture",
     "console",
 ]
 
@@ -155,6 +156,14 @@ LIVENESS_DEFAULT_THRESHOLD = 0.5
 # Quality gate thresholds overriding ml.quality.QualityThresholds, e.g.
 # LIVENESS_QUALITY='{"max_yaw": 0.7, "min_face_px": 80}' (JSON in the environment).
 LIVENESS_QUALITY = env_numbers("LIVENESS_QUALITY")
+# Capture sessions (capture/): token lifetime, quality calls per session per second, and the
+# operator's demo page /capture/demo (off unless CAPTURE_DEMO=1; never in production).
+SESSION_TTL_S = env_int("SESSION_TTL_S", 300, minimum=1)
+SESSION_QUALITY_PER_S = env_int("SESSION_QUALITY_PER_S", 8)
+SESSION_QUALITY_MAX_BYTES = env_int("SESSION_QUALITY_MAX_BYTES", 1024 * 1024, minimum=1)
+CAPTURE_DEMO = env_bool("CAPTURE_DEMO")
+# Origins whose pages may call the token endpoints (quality, selfie) cross-origin; "*" = any.
+CAPTURE_ALLOWED_ORIGINS = env_list("CAPTURE_ALLOWED_ORIGINS", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -173,6 +182,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "sessionToken": {"type": "http", "scheme": "bearer"},
+            "hashIdHeader": {"type": "apiKey", "in": "header", "name": "X-Hash-Id"},
+        }
+    },
 }
 
 # LOG_FORMAT=json (default): one JSON object per line with the request id; "plain" for humans.

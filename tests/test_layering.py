@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("facia_site", "console", "liveness", "accounts", "guard", "telemetry", "ml")
+LAYERS = ("facia_site", "console", "capture", "liveness", "accounts", "guard", "telemetry", "ml")
 # Stand-alone: the client talks HTTP only.
 INDEPENDENT = ("facia_client",)
 
