@@ -208,7 +208,7 @@ def test_zip_bomb_is_refused() -> None:
 def test_target_apcer_from_an_evaluation_is_refused_once_calibrated(
     make_tenant: Callable[..., Any], tmp_path: Path, admin_client: Any
 ) -> None:
-    from tests.test_evaluate import change_tenant, make_evaluation
+    from tests.commands.test_evaluate import change_tenant, make_evaluation
 
     make_evaluation("fast")
     tenant, _ = make_tenant("calibrated")
