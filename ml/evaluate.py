@@ -74,9 +74,10 @@ class Report:
             for s in self.samples
             if (s.passed if gated else bool(s.scores)) and (keep is None or keep(s))
         ]
-        return tuple(  # type: ignore[return-value]
+        live, spoof = (
             np.asarray([self.p_live(s) for s in kept if s.label == label]) for label in LABELS
         )
+        return live, spoof
 
     def intervals(self, keep: Any = None, gated: bool = True) -> dict[str, Any]:
         """APCER, BPCER, ACER, AUC as [value, low, high] (95 %) with the class counts."""
