@@ -7,11 +7,15 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.http import require_POST
 
-from accounts import quota
+from accounts import audit, quota
 from accounts.models import Calibration, HashId, IssuedHashId, Tenant, revert_calibration
 
 FIGURE_ROWS = (
@@ -72,12 +76,23 @@ def describe(calibration: Calibration) -> SafeString:
 
 def announce(request: HttpRequest, issued: IssuedHashId) -> None:
     """Show the full secret once; after this page it exists nowhere."""
+    audit.record(issued.record.tenant, f"Issued hash_id {issued.record.prefix}…", request.user)
     messages.warning(
         request,
         f"New hash_id for {issued.record.tenant}: {issued.secret} — copy it now, "
         "it will not be shown again.",
     )
 
+
+# Changes to these are written to the history with their old and new values.
+AUDITED_FIELDS = (
+    "is_active",
+    "request_limit",
+    "rate_limit_per_minute",
+    "threshold",
+    "profile",
+    "crop_policy",
+)
 
 TENANT_FIELDS: tuple[str, ...] = (
     "name",
@@ -98,9 +113,22 @@ class HashIdInline(admin.TabularInline):
     model = HashId
     extra = 0
     can_delete = False
-    fields = ("prefix", "created_at", "revoked_at")
-    readonly_fields = ("prefix", "created_at", "revoked_at")
+    fields = ("prefix", "created_at", "revoked_at", "revoke_button")
+    readonly_fields = ("prefix", "created_at", "revoked_at", "revoke_button")
     show_change_link = True
+
+    @admin.display(description="revoke")
+    def revoke_button(self, hash_id: HashId) -> str:
+        if hash_id.pk is None or hash_id.is_revoked:
+            return "-"
+        # formaction: posts the change form's CSRF token to the revoke view, saving nothing.
+        url = reverse("admin:accounts_tenant_revoke", args=[hash_id.tenant_id, hash_id.pk])
+        return format_html(
+            '<button type="submit" class="button revoke-hash-id" formaction="{}" '
+            'formnovalidate data-prefix="{}">Revoke</button>',
+            url,
+            hash_id.prefix,
+        )
 
     def has_add_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
         return False
@@ -158,6 +186,40 @@ class TenantAdmin(admin.ModelAdmin):
     def active_hash_ids(self, tenant: Tenant) -> int:
         return tenant.active_hash_id_count  # type: ignore[attr-defined]
 
+    def get_urls(self) -> list[URLPattern]:
+        revoke = path(
+            "<int:tenant_id>/revoke/<int:hash_id>/",
+            self.admin_site.admin_view(self.revoke_view),
+            name="accounts_tenant_revoke",
+        )
+        return [revoke, *super().get_urls()]
+
+    @method_decorator(require_POST)
+    def revoke_view(self, request: HttpRequest, tenant_id: int, hash_id: int) -> HttpResponse:
+        """Revoke one hash_id from its tenant's page (POST only; the change form's token)."""
+        record = get_object_or_404(HashId, pk=hash_id, tenant_id=tenant_id)
+        if not self.has_change_permission(request, record.tenant):
+            return HttpResponse(status=403)
+        if not record.is_revoked:
+            record.revoke()
+            audit.record(record.tenant, f"Revoked hash_id {record.prefix}…", request.user)
+            self.message_user(request, f"Revoked hash_id {record.prefix}….", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:accounts_tenant_change", args=[tenant_id]))
+
+    def construct_change_message(
+        self, request: HttpRequest, form: ModelForm, formsets: Any, add: bool = False
+    ) -> str | list[dict[str, Any]]:
+        """Old and new values of what decides verdicts, so the history says what changed."""
+        decisive = [f for f in AUDITED_FIELDS if f in form.changed_data]
+        if add or not decisive:
+            return super().construct_change_message(request, form, formsets, add)
+        changes = "; ".join(
+            f"{name} {form.initial.get(name)} → {form.cleaned_data.get(name)}" for name in decisive
+        )
+        others = sorted(set(form.changed_data) - set(decisive) - {"target_apcer"})
+        rest = f" Also changed: {', '.join(others)}." if others else ""
+        return f"Changed {changes}.{rest}"
+
     def update_fields(self, form: ModelForm) -> set[str]:
         """The columns a change form writes. Never requests_used: writing it back from a form
         would undo concurrent reservations."""
@@ -177,14 +239,23 @@ class TenantAdmin(admin.ModelAdmin):
 
     @admin.action(description="Reset quota (requests used = 0)")
     def reset_quota(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        tenants = list(queryset)
         count = quota.reset(queryset)
+        for tenant in tenants:
+            audit.record(tenant, f"Reset quota ({tenant.requests_used} used before).", request.user)
         self.message_user(request, f"Quota reset for {count} tenant(s).", messages.SUCCESS)
 
     @admin.action(description="Revert to uncalibrated (restore the earlier threshold)")
     def revert_to_uncalibrated(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
             if tenant.calibration:
+                before = tenant.threshold
                 revert_calibration(tenant)
+                audit.record(
+                    tenant,
+                    f"Reverted to uncalibrated: threshold {before:.4f} → {tenant.threshold:.4f}.",
+                    request.user,
+                )
                 self.message_user(
                     request,
                     f"{tenant.name}: uncalibrated, threshold {tenant.threshold:.4f}.",
@@ -237,5 +308,6 @@ class HashIdAdmin(admin.ModelAdmin):
         count = 0
         for hash_id in queryset.filter(revoked_at__isnull=True):
             hash_id.revoke()
+            audit.record(hash_id.tenant, f"Revoked hash_id {hash_id.prefix}…", request.user)
             count += 1
         self.message_user(request, f"Revoked {count} hash_id(s).", messages.SUCCESS)

@@ -1,6 +1,8 @@
 """The tenant admin, extended into an operator console: a usage page per tenant, a threshold
 from a target APCER (the evaluations), calibration from an uploaded zip (the engine)."""
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -10,6 +12,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from accounts import audit
 from accounts.admin import TENANT_FIELDS, TenantAdmin
 from accounts.calibrate import CalibrationError, fit_and_store, score, warnings_for, zip_images
 from accounts.models import Tenant
@@ -83,6 +86,21 @@ class ConsoleTenantAdmin(TenantAdmin):
             )
         super().save_model(request, obj, form, change)
 
+    def construct_change_message(
+        self, request: HttpRequest, form: ModelForm, formsets: Any, add: bool = False
+    ) -> str | list[dict[str, Any]]:
+        message = super().construct_change_message(request, form, formsets, add)
+        derived = getattr(form, "derived", None)
+        if derived is None or add:
+            return message
+        evaluation, threshold, apcer, _ = derived
+        before = form.initial.get("threshold")
+        said = f" {message}" if isinstance(message, str) else ""
+        return (
+            f"Changed threshold {before} → {threshold:.4f} from target APCER "
+            f"{form.cleaned_data['target_apcer']}% on evaluation #{evaluation.pk}.{said}"
+        )
+
     def usage_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
         tenant = get_object_or_404(Tenant, pk=tenant_id)
         if not self.has_view_permission(request, tenant):
@@ -133,6 +151,7 @@ class ConsoleTenantAdmin(TenantAdmin):
         self, request: HttpRequest, tenant: Tenant, form: CalibrationUploadForm
     ) -> HttpResponse | None:
         target = form.cleaned_data.get("target_apcer")
+        previous = tenant.threshold
         upload = form.cleaned_data["archive"]
         try:
             scored = score(get_engine(), tenant, zip_images(upload.read()))
@@ -151,6 +170,7 @@ class ConsoleTenantAdmin(TenantAdmin):
             return None
         finally:
             upload.close()
+        audit.record(tenant, audit.calibrated(stored, previous, stored.threshold), request.user)
         for warning in warnings_for(scored):
             messages.warning(request, f"Warning: {warning}.")
         messages.success(

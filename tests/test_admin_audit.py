@@ -1,0 +1,79 @@
+"""The admin's history: each change to a tenant's access or verdicts leaves one LogEntry with
+who made it and what changed; management commands are attributed to the system user."""
+
+from typing import Any
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.core.management import call_command
+
+from accounts.audit import SYSTEM_USER
+from accounts.models import HashId, Tenant
+from tests.test_admin import INLINE_MANAGEMENT, run_action
+
+pytestmark = pytest.mark.django_db
+
+
+def entries(tenant: Tenant) -> list[tuple[str, str]]:
+    rows = LogEntry.objects.filter(object_id=str(tenant.pk)).order_by("pk")
+    return [(e.user.get_username(), e.get_change_message()) for e in rows]
+
+
+def test_issue_reset_and_revoke_are_in_the_history(admin_client: Any, admin_user: Any) -> None:
+    tenant = Tenant.objects.create(name="Audited", request_limit=5, requests_used=5)
+    run_action(admin_client, "tenant", "issue_hash_id", tenant.pk)
+    prefix = HashId.objects.get(tenant=tenant).prefix
+    run_action(admin_client, "tenant", "reset_quota", tenant.pk)
+    run_action(admin_client, "hashid", "revoke", HashId.objects.get(tenant=tenant).pk)
+    assert entries(tenant) == [
+        ("admin", f"Issued hash_id {prefix}…"),
+        ("admin", "Reset quota (5 used before)."),
+        ("admin", f"Revoked hash_id {prefix}…"),
+    ]
+
+
+def test_revoke_from_the_tenant_page(admin_client: Any) -> None:
+    tenant = Tenant.objects.create(name="PageRevoke")
+    issued = HashId.issue(tenant)
+    page = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/change/").content.decode()
+    url = f"/admin/accounts/tenant/{tenant.pk}/revoke/{issued.record.pk}/"
+    assert f'formaction="{url}"' in page
+    assert admin_client.get(url).status_code == 405
+    response = admin_client.post(url, follow=True)
+    assert response.redirect_chain[-1][0].endswith(f"/admin/accounts/tenant/{tenant.pk}/change/")
+    issued.record.refresh_from_db()
+    assert issued.record.is_revoked
+    assert entries(tenant) == [("admin", f"Revoked hash_id {issued.record.prefix}…")]
+
+
+def test_a_threshold_profile_and_crop_policy_change_says_old_and_new(admin_client: Any) -> None:
+    tenant = Tenant.objects.create(name="Tuned")
+    data = {
+        "name": "Tuned",
+        "is_active": "on",
+        "threshold": "0.7",
+        "profile": "thorough",
+        "crop_policy": "refuse",
+    }
+    admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/change/", {**data, **INLINE_MANAGEMENT})
+    ((user, message),) = entries(tenant)
+    assert user == "admin"
+    assert message == (
+        "Changed threshold 0.5 → 0.7; profile fast → thorough; crop_policy judge → refuse."
+    )
+
+
+def test_commands_are_attributed_to_the_system_user() -> None:
+    call_command("create_tenant", "Scripted", "--limit", "3")
+    tenant = Tenant.objects.get(name="Scripted")
+    call_command("issue_hash_id", "Scripted")
+    call_command("reset_quotas", "--tenant", "Scripted")
+    users = {user for user, _ in entries(tenant)}
+    messages = [message for _, message in entries(tenant)]
+    assert users == {SYSTEM_USER}
+    assert messages[0] == "Added. (manage.py create_tenant)"
+    assert messages[1].startswith("Issued hash_id ") and "create_tenant" in messages[1]
+    assert messages[2].endswith("(manage.py issue_hash_id)")
+    assert messages[3] == "Reset quota (0 used before). (manage.py reset_quotas)"
+    system = LogEntry.objects.filter(object_id=str(tenant.pk)).first().user
+    assert not system.is_active and not system.has_usable_password()
