@@ -17,7 +17,7 @@ from accounts.admin import TENANT_FIELDS, TenantAdmin
 from accounts.calibrate import CalibrationError, fit_and_store, score, warnings_for, zip_images
 from accounts.models import Tenant
 from console.forms import CalibrationUploadForm, TenantForm
-from console.usage import DAYS, SERIES, daily_usage, usage_svg
+from console.usage import SERIES, Span, daily_usage, usage_csv, usage_svg
 from liveness.runtime import get_engine
 from ml.errors import ModelInstallError
 
@@ -54,7 +54,12 @@ class ConsoleTenantAdmin(TenantAdmin):
             self.admin_site.admin_view(self.calibrate_view),
             name="accounts_tenant_calibrate",
         )
-        return [usage, calibrate, *super().get_urls()]
+        usage_csv = path(
+            "<int:tenant_id>/usage.csv",
+            self.admin_site.admin_view(self.usage_csv_view),
+            name="accounts_tenant_usage_csv",
+        )
+        return [usage, usage_csv, calibrate, *super().get_urls()]
 
     @admin.display(description="calibration")
     def calibration_status(self, tenant: Tenant) -> str:
@@ -105,15 +110,21 @@ class ConsoleTenantAdmin(TenantAdmin):
         tenant = get_object_or_404(Tenant, pk=tenant_id)
         if not self.has_view_permission(request, tenant):
             return HttpResponse(status=403)
-        days = daily_usage(tenant)
-        totals = {name: sum(getattr(d, name) for d in days) for name, _ in SERIES}
+        span = Span.from_query(request.GET)
+        days = daily_usage(tenant, span)
+        names = [name for name, _ in SERIES] + ["unauthorized", "throttled"]
+        totals = {name: sum(getattr(d, name) for d in days) for name in names}
+        query = f"?from={span.first:%Y-%m-%d}&to={span.last:%Y-%m-%d}"
+        csv_url = reverse("admin:accounts_tenant_usage_csv", args=[tenant.pk]) + query
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "original": tenant,
             "tenant": tenant,
             "title": f"Usage of {tenant.name}",
-            "days": DAYS,
+            "span": span,
+            "days": len(days),
+            "csv_url": csv_url,
             "rows": list(reversed(days)),
             "totals": totals,
             "remaining": "unlimited" if tenant.remaining is None else tenant.remaining,
@@ -121,6 +132,19 @@ class ConsoleTenantAdmin(TenantAdmin):
             "chart": mark_safe(usage_svg(days, f"Daily checks of {tenant.name}")),
         }
         return TemplateResponse(request, "admin/console/tenant_usage.html", context)
+
+    def usage_csv_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
+        """The usage table of the page's date range as CSV (one row per day, zeros too)."""
+        tenant = get_object_or_404(Tenant, pk=tenant_id)
+        if not self.has_view_permission(request, tenant):
+            return HttpResponse(status=403)
+        span = Span.from_query(request.GET)
+        response = HttpResponse(
+            usage_csv(daily_usage(tenant, span)), content_type="text/csv; charset=utf-8"
+        )
+        name = f"usage-{tenant.pk}-{span.first:%Y%m%d}-{span.last:%Y%m%d}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
 
     def calibrate_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
         """Upload a zip of live/ and spoof/ captures; scored in memory, never saved."""
