@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
-from django.forms import ModelForm
+from django.forms import Form, ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from accounts import audit, quota
 from accounts.models import Calibration, HashId, IssuedHashId, Tenant, revert_calibration
 
+INTERVALS = ("APCER", "BPCER", "ACER", "AUC")
 FIGURE_ROWS = (
     ("before", "before, on the sample"),
     ("after", "after, on the sample"),
@@ -25,25 +26,30 @@ FIGURE_ROWS = (
 )
 
 
-def figures_table(calibration: Calibration) -> SafeString:
-    """APCER / BPCER / ACER / AUC with 95 % intervals, before and after."""
+def _interval(values: list[float] | None) -> str:
+    if not values or values[0] != values[0]:  # absent or NaN (a class with no presentations)
+        return "-"
+    return f"{values[0]:.3f} [{values[1]:.3f}, {values[2]:.3f}]"
 
-    def cell(values: list[float]) -> str:
-        return f"{values[0]:.3f} [{values[1]:.3f}, {values[2]:.3f}]"
 
-    rows = [
-        (label, *(cell(figs[n]) for n in ("APCER", "BPCER", "ACER", "AUC")))
-        for key, label in FIGURE_ROWS
-        if (figs := calibration.figures.get(key))
-    ]
+def intervals_table(rows: list[tuple[str, dict[str, Any]]], css: str) -> SafeString:
+    """One row per label: APCER / BPCER / ACER / AUC as value [low, high] (95 %)."""
+    cells = [(label, *(_interval(figs.get(n)) for n in INTERVALS)) for label, figs in rows]
     body = format_html_join(
-        "", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
+        "", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", cells
     )
     return format_html(
-        '<table class="calibration-figures"><thead><tr><th></th><th>APCER</th><th>BPCER</th>'
+        '<table class="{}"><thead><tr><th></th><th>APCER</th><th>BPCER</th>'
         "<th>ACER</th><th>AUC</th></tr></thead><tbody>{}</tbody></table>",
+        css,
         body,
     )
+
+
+def figures_table(calibration: Calibration) -> SafeString:
+    """APCER / BPCER / ACER / AUC with 95 % intervals, before and after."""
+    rows = [(label, figs) for key, label in FIGURE_ROWS if (figs := calibration.figures.get(key))]
+    return intervals_table(rows, "calibration-figures")
 
 
 def describe(calibration: Calibration) -> SafeString:
@@ -186,6 +192,12 @@ class TenantAdmin(admin.ModelAdmin):
     def active_hash_ids(self, tenant: Tenant) -> int:
         return tenant.active_hash_id_count  # type: ignore[attr-defined]
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """Deleting a tenant takes its calibrations with it, though they cannot be deleted on
+        their own."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, perms_needed - {Calibration._meta.verbose_name}, protected
+
     def get_urls(self) -> list[URLPattern]:
         revoke = path(
             "<int:tenant_id>/revoke/<int:hash_id>/",
@@ -206,8 +218,8 @@ class TenantAdmin(admin.ModelAdmin):
             self.message_user(request, f"Revoked hash_id {record.prefix}….", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:accounts_tenant_change", args=[tenant_id]))
 
-    def construct_change_message(
-        self, request: HttpRequest, form: ModelForm, formsets: Any, add: bool = False
+    def construct_change_message(  # type: ignore[override]  # Django takes a string too
+        self, request: HttpRequest, form: Form, formsets: Any, add: bool = False
     ) -> str | list[dict[str, Any]]:
         """Old and new values of what decides verdicts, so the history says what changed."""
         decisive = [f for f in AUDITED_FIELDS if f in form.changed_data]
@@ -273,7 +285,7 @@ class CalibrationAdmin(admin.ModelAdmin):
         "origin",
         "bona_fide",
         "attacks",
-        "threshold",
+        "threshold_4",
         "reverted_at",
     )
     list_filter = ("tenant", "profile")
@@ -288,6 +300,13 @@ class CalibrationAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the history of a tenant's thresholds
+
+    @admin.display(description="threshold", ordering="threshold")
+    def threshold_4(self, calibration: Calibration) -> str:
+        return f"{calibration.threshold:.4f}"
 
 
 @admin.register(HashId)

@@ -5,7 +5,7 @@ an inactive account with no usable password, and say which command made the chan
 
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Model
 
 SYSTEM_USER = "facia-system"
@@ -22,10 +22,13 @@ def system_user() -> AbstractBaseUser:
 
 
 def record(
-    obj: Model, message: str, user: AbstractBaseUser | None = None, added: bool = False
+    obj: Model,
+    message: str,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+    added: bool = False,
 ) -> None:
     """One history entry on ``obj``: by ``user``, or by the system user for a command."""
-    actor = user if user is not None and user.pk is not None else system_user()
+    actor = user if isinstance(user, AbstractBaseUser) and user.pk is not None else system_user()
     LogEntry.objects.log_actions(
         user_id=actor.pk,
         queryset=[obj],

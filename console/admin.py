@@ -4,7 +4,7 @@ from a target APCER (the evaluations), calibration from an uploaded zip (the eng
 from typing import Any
 
 from django.contrib import admin, messages
-from django.forms import ModelForm
+from django.forms import Form, ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -91,8 +91,8 @@ class ConsoleTenantAdmin(TenantAdmin):
             )
         super().save_model(request, obj, form, change)
 
-    def construct_change_message(
-        self, request: HttpRequest, form: ModelForm, formsets: Any, add: bool = False
+    def construct_change_message(  # type: ignore[override]  # Django takes a string too
+        self, request: HttpRequest, form: Form, formsets: Any, add: bool = False
     ) -> str | list[dict[str, Any]]:
         message = super().construct_change_message(request, form, formsets, add)
         derived = getattr(form, "derived", None)

@@ -9,8 +9,8 @@
 
 Each 401 and 429 (the quota's too) is counted (``refused``): per tenant where the hash_id names
 one, revoked or not, else per client address bucket. The view then gets an
-``AuthorizedRequest``; a rejection is answered from ``liveness.responses.ANSWERS``. Accounts and guard return a tenant or a throttle window, never a
-response.
+``AuthorizedRequest``; a rejection is answered from ``liveness.responses.ANSWERS``. Accounts and
+guard return a tenant or a throttle window, never a response.
 """
 
 from collections.abc import Callable

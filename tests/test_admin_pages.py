@@ -1,0 +1,93 @@
+"""The console's read-only pages and display: evaluations with figures and in-memory plots,
+calibrations, rounded numbers."""
+
+from typing import Any
+
+import pytest
+
+from accounts.models import Calibration, Tenant
+from liveness.models import Evaluation
+
+pytestmark = pytest.mark.django_db
+FIGS = {"APCER": [0.25, 0.05, 0.7], "BPCER": [0.0, 0.0, 0.49], "ACER": [0.125, 0.02, 0.6]}
+
+
+def make_evaluation() -> Evaluation:
+    report = {
+        "scores": {"bona_fide": [0.55, 0.7, 0.9, 0.95], "attack": [0.1, 0.3, 0.6, 0.8]},
+        "intervals": {**FIGS, "AUC": [0.8125, 0.5, 1.0]},
+        "by_source": {"phone": {**FIGS, "AUC": [0.9, 0.6, 1.0]}},
+        "BPCER_at_APCER": {"5%": {"threshold": 0.80000001, "BPCER": 0.25}},
+        "warnings": ["only 4 bona fide presentations pass the gates"],
+    }
+    return Evaluation.objects.create(
+        folder="dev",
+        profile="fast",
+        threshold=0.5000000001,
+        bona_fide=4,
+        attacks=4,
+        auc=0.8125000000001,
+        report=report,
+    )
+
+
+def test_evaluation_page_is_read_only_with_figures_and_plots(admin_client: Any) -> None:
+    evaluation = make_evaluation()
+    url = f"/admin/liveness/evaluation/{evaluation.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert page.count('src="data:image/png;base64,iVBORw0KGgo') == 2  # DET and histogram
+    assert "0.250 [0.050, 0.700]" in page and "phone" in page
+    assert "0.5000<" in page and ">0.813<" in page and "0.8000<" in page
+    assert "only 4 bona fide" in page
+    assert 'name="_save"' not in page and "deletelink" not in page
+    assert admin_client.post(url, {"folder": "x"}).status_code == 403
+    assert (
+        admin_client.post(f"/admin/liveness/evaluation/{evaluation.pk}/delete/").status_code == 403
+    )
+    listing = admin_client.get("/admin/liveness/evaluation/").content.decode()
+    assert "0.5000" in listing and "0.5000000001" not in listing
+
+
+def test_calibration_page_is_read_only(admin_client: Any) -> None:
+    tenant = Tenant.objects.create(name="Cal")
+    calibration = Calibration.objects.create(
+        tenant=tenant,
+        created_by="op",
+        origin="command",
+        profile="fast",
+        params={"a": 1.2, "b": 0.1},
+        threshold=0.612345678,
+        previous_threshold=0.5,
+        bona_fide=5,
+        attacks=5,
+        figures={"after": {**FIGS, "AUC": [0.9, 0.7, 1.0]}},
+    )
+    url = f"/admin/accounts/calibration/{calibration.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert "0.250 [0.050, 0.700]" in page
+    assert 'name="_save"' not in page and "deletelink" not in page
+    assert admin_client.post(url, {}).status_code == 403
+    assert (
+        admin_client.post(f"/admin/accounts/calibration/{calibration.pk}/delete/").status_code
+        == 403
+    )
+    listing = admin_client.get("/admin/accounts/calibration/").content.decode()
+    assert "0.6123" in listing and "0.612345678" not in listing
+
+
+def test_a_calibrated_tenant_can_still_be_deleted(admin_client: Any) -> None:
+    tenant = Tenant.objects.create(name="Gone")
+    Calibration.objects.create(
+        tenant=tenant,
+        created_by="op",
+        origin="command",
+        profile="fast",
+        params={"a": 1.0, "b": 0.0},
+        threshold=0.6,
+        previous_threshold=0.5,
+        bona_fide=5,
+        attacks=5,
+        figures={},
+    )
+    admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/delete/", {"post": "yes"})
+    assert not Tenant.objects.filter(pk=tenant.pk).exists()
