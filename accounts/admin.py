@@ -83,12 +83,26 @@ def describe(calibration: Calibration) -> SafeString:
 def announce(request: HttpRequest, issued: IssuedHashId) -> None:
     """Show the full secret once; after this page it exists nowhere."""
     audit.record(issued.record.tenant, f"Issued hash_id {issued.record.prefix}…", request.user)
+    element = f"new-hash-id-{issued.record.pk}"
     messages.warning(
         request,
-        f"New hash_id for {issued.record.tenant}: {issued.secret} — copy it now, "
-        "it will not be shown again.",
+        format_html(
+            'New hash_id for {}: <code id="{}" class="new-hash-id">{}</code> '
+            '<button type="button" class="button copy-hash-id" data-copy="{}">Copy</button> '
+            "— copy it now, it will not be shown again.",
+            issued.record.tenant,
+            element,
+            issued.secret,
+            element,
+        ),
     )
 
+
+QUOTA_STYLE = {
+    "exhausted": "background:#c62828;color:#fff;padding:1px 6px;border-radius:3px",
+    "near": "background:#f9a825;color:#000;padding:1px 6px;border-radius:3px",
+}
+QUOTA_TITLE = {"exhausted": "limit reached: checks get 429", "near": "near its limit"}
 
 # Changes to these are written to the history with their old and new values.
 AUDITED_FIELDS = (
@@ -142,18 +156,17 @@ class HashIdInline(admin.TabularInline):
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
+    change_list_template = "admin/accounts/tenant_change_list.html"
+    # Few, short columns: the list fits a 1280 px window (tests/ops/test_admin_browser.py).
     list_display = (
         "name",
         "is_active",
-        "request_limit",
-        "requests_used",
+        "used_of_limit",
         "remaining_quota",
-        "threshold",
-        "profile",
-        "crop_policy",
+        "threshold_3",
+        "profile_and_crops",
         "calibrated",
         "active_hash_ids",
-        "created_at",
     )
     list_filter = ("is_active", "profile", "crop_policy")
     search_fields = ("name",)
@@ -166,10 +179,31 @@ class TenantAdmin(admin.ModelAdmin):
         active = Count("hash_ids", filter=Q(hash_ids__revoked_at__isnull=True))
         return super().get_queryset(request).annotate(active_hash_id_count=active)
 
+    @admin.display(description="used / limit", ordering="requests_used")
+    def used_of_limit(self, tenant: Tenant) -> str:
+        limit = "∞" if tenant.request_limit is None else tenant.request_limit
+        return f"{tenant.requests_used} / {limit}"
+
     @admin.display(description="remaining")
     def remaining_quota(self, tenant: Tenant) -> str:
         remaining = tenant.remaining
-        return "unlimited" if remaining is None else str(remaining)
+        text = "unlimited" if remaining is None else str(remaining)
+        state = tenant.quota_state
+        return format_html(
+            '<span class="quota-{}" style="{}" title="{}">{}</span>',
+            state,
+            QUOTA_STYLE.get(state, ""),
+            QUOTA_TITLE.get(state, ""),
+            text,
+        )
+
+    @admin.display(description="threshold", ordering="threshold")
+    def threshold_3(self, tenant: Tenant) -> str:
+        return f"{tenant.threshold:.3f}"
+
+    @admin.display(description="profile / crops", ordering="profile")
+    def profile_and_crops(self, tenant: Tenant) -> str:
+        return f"{tenant.profile} / {tenant.crop_policy}"
 
     @admin.display(description="calibrated", boolean=True)
     def calibrated(self, tenant: Tenant) -> bool:

@@ -4,6 +4,7 @@ from a target APCER (the evaluations), calibration from an uploaded zip (the eng
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import AdminSite
 from django.forms import Form, ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -17,6 +18,7 @@ from accounts.admin import TENANT_FIELDS, TenantAdmin
 from accounts.calibrate import CalibrationError, fit_and_store, score, warnings_for, zip_images
 from accounts.models import Tenant
 from console.forms import CalibrationUploadForm, TenantForm
+from console.overview import overview
 from console.usage import SERIES, Span, daily_usage, usage_csv, usage_svg
 from liveness.runtime import get_engine
 from ml.errors import ModelInstallError
@@ -207,3 +209,14 @@ class ConsoleTenantAdmin(TenantAdmin):
 
 admin.site.unregister(Tenant)
 admin.site.register(Tenant, ConsoleTenantAdmin)
+
+
+def index(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
+    """The admin index with the console's overview above the app list."""
+    return AdminSite.index(admin.site, request, {"overview": overview(), **(extra_context or {})})
+
+
+admin.site.index = index  # type: ignore[method-assign]  # the default site, one view more
+admin.site.index_template = "admin/console/index.html"
+# The site has no public pages: "View site" would lead to a JSON 404.
+admin.site.site_url = None

@@ -1,12 +1,16 @@
 """The console's read-only pages and display: evaluations with figures and in-memory plots,
 calibrations, rounded numbers."""
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import Calibration, Tenant
-from liveness.models import Evaluation
+from guard.models import Refusal
+from liveness.models import Evaluation, LivenessCheck
+from tests.test_admin import run_action
 
 pytestmark = pytest.mark.django_db
 FIGS = {"APCER": [0.25, 0.05, 0.7], "BPCER": [0.0, 0.0, 0.49], "ACER": [0.125, 0.02, 0.6]}
@@ -91,3 +95,50 @@ def test_a_calibrated_tenant_can_still_be_deleted(admin_client: Any) -> None:
     )
     admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/delete/", {"post": "yes"})
     assert not Tenant.objects.filter(pk=tenant.pk).exists()
+
+
+def test_index_overview_numbers(admin_client: Any, client: Any) -> None:
+    full = Tenant.objects.create(name="Full", request_limit=10, requests_used=10)
+    Tenant.objects.create(name="Nearly", request_limit=100, requests_used=95)
+    Tenant.objects.create(name="Roomy", request_limit=100, requests_used=10)
+    Tenant.objects.create(name="Endless")
+    for outcome in (
+        {"is_live": True},
+        {"is_live": True},
+        {"is_live": False},
+        {"refused_code": "no_face"},
+    ):
+        LivenessCheck.objects.create(tenant=full, latency_ms=1.0, **outcome)
+    old = LivenessCheck.objects.create(tenant=full, latency_ms=1.0, is_live=True)
+    LivenessCheck.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
+    today = timezone.now().date()
+    Refusal.objects.create(
+        day=today, code="invalid_credentials", status=401, client="203.0.113.0/24", hits=3
+    )
+    Refusal.objects.create(day=today, code="limit_reached", status=429, tenant_id=full.pk, hits=4)
+    page = admin_client.get("/admin/").content.decode()
+    assert "<strong>2</strong> live, <strong>1</strong> spoof" in page
+    assert '<strong id="overview-401">3</strong>' in page
+    assert '<strong id="overview-429">4</strong>' in page
+    assert "<code>203.0.113.0/24</code> (3)" in page
+    near = page.split('id="overview-near-limit"')[1].split("</td>")[0]
+    assert "Full" in near and "Nearly" in near and "Roomy" not in near and "Endless" not in near
+    assert near.index("Full") < near.index("Nearly")
+    assert "View site" not in page
+
+
+def test_tenant_list_highlights_and_rounds(admin_client: Any) -> None:
+    Tenant.objects.create(name="Full", request_limit=10, requests_used=10, threshold=0.1234567)
+    Tenant.objects.create(name="Nearly", request_limit=100, requests_used=91)
+    Tenant.objects.create(name="Roomy", request_limit=100, requests_used=10)
+    page = admin_client.get("/admin/accounts/tenant/").content.decode()
+    assert 'class="quota-exhausted"' in page and 'class="quota-near"' in page
+    assert 'class="quota-ok"' in page
+    assert "0.123<" in page and "0.1234567" not in page
+    assert "10 / 10" in page
+
+
+def test_new_hash_id_has_a_copy_button(admin_client: Any) -> None:
+    tenant = Tenant.objects.create(name="Copied")
+    page = run_action(admin_client, "tenant", "issue_hash_id", tenant.pk).content.decode()
+    assert 'data-copy="new-hash-id-' in page and "navigator.clipboard" in page
