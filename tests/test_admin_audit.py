@@ -75,5 +75,5 @@ def test_commands_are_attributed_to_the_system_user() -> None:
     assert messages[1].startswith("Issued hash_id ") and "create_tenant" in messages[1]
     assert messages[2].endswith("(manage.py issue_hash_id)")
     assert messages[3] == "Reset quota (0 used before). (manage.py reset_quotas)"
-    system = LogEntry.objects.filter(object_id=str(tenant.pk)).first().user
+    system = LogEntry.objects.filter(object_id=str(tenant.pk)).earliest("pk").user
     assert not system.is_active and not system.has_usable_password()
