@@ -1,14 +1,19 @@
 """The admin's history: each change to a tenant's access or verdicts leaves one LogEntry with
 who made it and what changed; management commands are attributed to the system user."""
 
+from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
 from accounts.audit import SYSTEM_USER
-from accounts.models import HashId, Tenant
+from accounts.models import Calibration, HashId, Tenant
+from tests.commands.test_calibrate import LIVE, SPOOF, linked, make_zip
+from tests.commands.test_evaluate import make_evaluation
 from tests.test_admin import INLINE_MANAGEMENT, run_action
 
 pytestmark = pytest.mark.django_db
@@ -77,3 +82,44 @@ def test_commands_are_attributed_to_the_system_user() -> None:
     assert messages[3] == "Reset quota (0 used before). (manage.py reset_quotas)"
     system = LogEntry.objects.filter(object_id=str(tenant.pk)).earliest("pk").user
     assert not system.is_active and not system.has_usable_password()
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_calibrate_command_upload_and_revert_are_in_the_history(
+    admin_client: Any, tmp_path: Path
+) -> None:
+    tenant = Tenant.objects.create(name="Calibrated", threshold=0.7)
+    call_command("calibrate", "Calibrated", str(linked(tmp_path, LIVE, SPOOF)), stdout=StringIO())
+    stored = Calibration.objects.get(tenant=tenant)
+    upload = SimpleUploadedFile("c.zip", make_zip(LIVE, SPOOF), content_type="application/zip")
+    admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/calibrate/", {"archive": upload})
+    second = Calibration.objects.exclude(pk=stored.pk).get(tenant=tenant)
+    run_action(admin_client, "tenant", "revert_to_uncalibrated", tenant.pk)
+    (command, uploaded, reverted) = entries(tenant)
+    assert command == (
+        SYSTEM_USER,
+        f"Calibrated: {stored}, threshold 0.7000 → {stored.threshold:.4f}. (manage.py calibrate)",
+    )
+    assert uploaded == (
+        "admin",
+        f"Calibrated: {second}, threshold {stored.threshold:.4f} → {second.threshold:.4f}.",
+    )
+    assert reverted == (
+        "admin",
+        f"Reverted to uncalibrated: threshold {second.threshold:.4f} → 0.7000.",
+    )
+
+
+def test_threshold_from_a_target_apcer_is_in_the_history(admin_client: Any) -> None:
+    tenant = Tenant.objects.create(name="Targeted")
+    evaluation = make_evaluation("fast")
+    data = {"name": "Targeted", "is_active": "on", "threshold": "0.5", "profile": "fast"}
+    data |= {"crop_policy": "judge", "target_apcer": "25"}
+    admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/change/", {**data, **INLINE_MANAGEMENT})
+    tenant.refresh_from_db()
+    ((user, message),) = entries(tenant)
+    assert user == "admin"
+    assert message == (
+        f"Changed threshold 0.5 → {tenant.threshold:.4f} from target APCER 25.0% on "
+        f"evaluation #{evaluation.pk}."
+    )
