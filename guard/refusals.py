@@ -32,6 +32,12 @@ def client_bucket(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
+def prune_before(day: date) -> int:
+    """Delete the counts of days before ``day``; how many rows were deleted."""
+    deleted, _ = Refusal.objects.filter(day__lt=day).delete()
+    return deleted
+
+
 def count(code: str, status: int, tenant_id: int | None, address: str) -> str:
     """Count one refusal; the bucket it was counted under ("" when a tenant was known)."""
     client = "" if tenant_id else client_bucket(address)

@@ -2,9 +2,11 @@
 address bucket; the usage page, its CSV and /metrics show them."""
 
 from datetime import timedelta
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -105,3 +107,14 @@ def test_metrics_count_refusals(client: Client) -> None:
         '"invalid_credentials",status="401",tenant="",tenant_id=""}'
     )
     assert line in text
+
+
+def test_prune_checks_drops_the_counts_of_older_days() -> None:
+    tenant = Tenant.objects.create(name="Pruned")
+    add_refusals(tenant, 40, 401, 1)
+    add_refusals(tenant, 5, 401, 1)
+    out = StringIO()
+    call_command("prune_checks", "--days", "30", stdout=out)
+    assert "1 daily refusal count(s)" in out.getvalue()
+    assert list(Refusal.objects.values_list("hits", flat=True)) == [1]
+    assert Refusal.objects.get().day == timezone.now().date() - timedelta(days=5)
