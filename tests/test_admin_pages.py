@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import Calibration, Tenant
 from guard.models import Refusal
 from liveness.models import Evaluation, LivenessCheck
-from tests.test_admin import run_action
+from tests.test_admin import INLINE_MANAGEMENT, run_action
 
 pytestmark = pytest.mark.django_db
 FIGS = {"APCER": [0.25, 0.05, 0.7], "BPCER": [0.0, 0.0, 0.49], "ACER": [0.125, 0.02, 0.6]}
@@ -142,3 +142,18 @@ def test_new_hash_id_has_a_copy_button(admin_client: Any) -> None:
     tenant = Tenant.objects.create(name="Copied")
     page = run_action(admin_client, "tenant", "issue_hash_id", tenant.pk).content.decode()
     assert 'data-copy="new-hash-id-' in page and "navigator.clipboard" in page
+
+
+def test_a_fitted_threshold_is_shown_rounded_and_kept(admin_client: Any) -> None:
+    tenant = Tenant.objects.create(name="Fitted", threshold=0.6123456789012345)
+    url = f"/admin/accounts/tenant/{tenant.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert 'value="0.6123"' in page and "0.61234567" not in page
+    data = {"name": "Fitted", "is_active": "on", "threshold": "0.6123", "profile": "fast"}
+    data |= {"crop_policy": "judge", "request_limit": "5", **INLINE_MANAGEMENT}
+    admin_client.post(url, data)
+    tenant.refresh_from_db()
+    assert (tenant.threshold, tenant.request_limit) == (0.6123456789012345, 5)
+    admin_client.post(url, {**data, "threshold": "0.7"})
+    tenant.refresh_from_db()
+    assert tenant.threshold == 0.7

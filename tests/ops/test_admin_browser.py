@@ -4,7 +4,8 @@ Log in, create a tenant, see its hash_id once and copy it with the Copy button, 
 it from the tenant's page, see the tenant list fit 1280 px with the tenants at their limit
 highlighted, open the usage chart with a date range and its CSV, an evaluation's page with its
 plots, the index overview, calibrate from an uploaded zip and revert. Screenshots are kept in
-artifacts/ (admin-tenants, admin-usage, admin-evaluation, admin-index, admin-calibration).
+artifacts/ (admin-hash-id, admin-tenant, admin-tenants, admin-usage, admin-evaluation, admin-index,
+admin-calibration).
 """
 
 import io
@@ -124,6 +125,7 @@ def test_operator_flow_in_chromium(served: Served, browser: Any) -> None:
     page.click("button.copy-hash-id")
     page.wait_for_selector("button.copy-hash-id[data-copied=true]")
     assert page.evaluate("navigator.clipboard.readText()") == hash_id
+    page.screenshot(path=str(ARTIFACTS / "admin-hash-id.png"))
     assert [post(served, hash_id, LIVE_JPG), post(served, hash_id, SPOOF_JPG)] == [201, 201]
     served.manage("shell", "-c", HISTORY.format(name=name))
 
@@ -132,6 +134,7 @@ def test_operator_flow_in_chromium(served: Served, browser: Any) -> None:
     page.wait_for_selector("#tenant_form")
     assert hash_id not in page.content()  # shown once, never again
     assert hash_id[:8] in page.content()
+    page.screenshot(path=str(ARTIFACTS / "admin-tenant.png"), full_page=True)
 
     # Revoke it from the tenant's page; the service refuses it from then on (a 401 counted for
     # the tenant, since the hash_id was its).
