@@ -1,9 +1,10 @@
 """Gunicorn configuration: one engine per worker, compiled after fork, one thread each.
 
 Why this shape (measurements in the README's Performance section): the work per request is
-CPU-bound and short (a few ms of inference), so one single-threaded sync worker per available
-core keeps every core busy without oversubscription; more threads per worker only add
-contention, fewer workers leave cores idle.
+CPU-bound and short (a few ms of inference), so one worker per available core, serving one
+request at a time in one thread, keeps every core busy without oversubscription; more threads
+per worker only add contention, fewer workers leave cores idle. The worker class reads
+requests with gevent first (facia_site/worker.py), so slow clients hold no worker.
 """
 
 import ctypes
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from facia_site.worker import BufferingWorker, patch_io
 from ops.gunicorn import gunicorn_logconfig, json_logs, prepare_metrics_dir, remove_metrics_dir
 
 # Pin native thread pools before numpy / OpenCV / OpenVINO are imported anywhere.
@@ -39,7 +41,13 @@ def available_cpus() -> int:
 # HOST=0.0.0.0 in a container; loopback by default.
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5001')}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or os.environ.get("WORKERS") or available_cpus())
-worker_class = "sync"
+# Slow clients (README, "Slow clients"): gevent reads each request, within deadlines, before
+# Django sees it; Django still serves one request at a time per worker.
+worker_class = "facia_site.worker.BufferingWorker"
+# Per worker: connections being read (each body up to 1 MB held; larger ones 2 at a time).
+worker_connections = 100
+# The whole request head must arrive within this many seconds (gevent times the parse).
+keepalive = 5
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
 errorlog = "-"
@@ -76,6 +84,8 @@ def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> N
 def post_fork(server: Any, worker: Any) -> None:
     """Compile and warm the engine in each worker, after fork (OpenVINO is not fork-safe)."""
     _LIBC.mallopt(_M_ARENA_MAX, 2)  # one arena per thread that allocates is not needed here
+    if isinstance(worker, BufferingWorker):
+        patch_io()  # before Django and psycopg are imported, so their sockets cooperate
     import django
 
     django.setup()

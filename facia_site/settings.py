@@ -207,6 +207,12 @@ AUTH_FAILURE_LIMIT = int(os.environ.get("AUTH_FAILURE_LIMIT", "20"))
 AUTH_FAILURE_WINDOW_S = int(os.environ.get("AUTH_FAILURE_WINDOW_S", "60"))
 # Behind N reverse proxies, the client IP is the Nth address from the right of X-Forwarded-For.
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+# Admin login: failed attempts per account and per client IP before a lockout of one to two
+# LOGIN_LOCKOUT_S windows (0 turns a limit off), and password checks running at once per host.
+LOGIN_ACCOUNT_FAILURE_LIMIT = int(os.environ.get("LOGIN_ACCOUNT_FAILURE_LIMIT", "5"))
+LOGIN_IP_FAILURE_LIMIT = int(os.environ.get("LOGIN_IP_FAILURE_LIMIT", "20"))
+LOGIN_LOCKOUT_S = int(os.environ.get("LOGIN_LOCKOUT_S", "900"))
+LOGIN_CONCURRENT_HASHES = int(os.environ.get("LOGIN_CONCURRENT_HASHES", "1"))
 LIVENESS_RETENTION_DAYS = int(os.environ.get("LIVENESS_RETENTION_DAYS", "90"))
 # Uploads are never parsed by /liveness; the admin's calibration zip is kept in memory, never
 # spooled to disk, and a file over UPLOAD_MAX_BYTES is dropped (accounts.uploads).

@@ -1,0 +1,126 @@
+"""The gunicorn worker: gevent reads whole requests, Django serves them one at a time.
+
+A sync worker reads the request itself, so a client trickling its head holds the worker (2
+such clients per 2 workers stopped the service for ~60 s at a time). Here every connection's
+head and body are read by its own greenlet, within deadlines, and only a complete request
+enters Django, one per worker at a time, as before: Django's database connection, the engine
+and the quota transaction see exactly what a sync worker gave them. Threading is not
+patched, so that connection stays one per worker process (CONN_MAX_AGE keeps its meaning).
+"""
+
+import io
+from contextlib import nullcontext
+from typing import Any
+
+import gevent
+from django.conf import settings
+from gevent import monkey
+from gevent import socket as gsocket
+from gevent.lock import BoundedSemaphore, Semaphore
+from gunicorn.http.body import Body, ChunkedReader
+from gunicorn.workers.ggevent import GeventWorker
+
+# A request whose head (keepalive setting) or body (this) has not fully arrived in time is
+# dropped: at LAN speed a 16 MB body takes well under a second.
+BODY_TIMEOUT_S = 10
+# Bodies over 1 MB are buffered at most this many at a time per worker (each costs its size a
+# few times over until answered); smaller ones are bounded by worker_connections.
+LARGE_BODY_BYTES = 1 << 20
+LARGE_BODIES_AT_ONCE = 2
+# A response the client has not taken in this long is dropped (it is sent after the worker
+# has moved on, so only the connection waits).
+RESPONSE_TIMEOUT_S = 30
+
+
+class BufferingWorker(GeventWorker):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._django = Semaphore(1)
+        self._large_bodies = BoundedSemaphore(LARGE_BODIES_AT_ONCE)
+
+    def patch(self) -> None:
+        patch_io()
+        # As GeventWorker.patch does: gevent sockets over the inherited listeners.
+        self.sockets = [
+            gsocket.socket(s.FAMILY, gsocket.SOCK_STREAM, fileno=s.sock.detach())
+            for s in self.sockets
+        ]
+
+    def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
+        # One request per connection, as the sync worker did: the next request may go to
+        # the other worker, and an unread body never has to be drained.
+        req.must_close = True
+        size = _body_to_read(req)
+        with self._large_bodies if size > LARGE_BODY_BYTES else nullcontext():
+            if not self._buffer_body(req, size, sock):
+                raise StopIteration  # closes the connection at once
+            # The response is written to memory under the lock and sent after it, so a
+            # client that does not read its response holds no worker either.
+            response = ResponseBuffer()
+            try:
+                with self._django:
+                    return super().handle_request(listener_name, req, response, addr)
+            finally:
+                self._send(sock, response.getvalue())
+
+    def _buffer_body(self, req: Any, size: int, sock: Any) -> bool:
+        """Read ``size`` bytes of body into memory; False when they came too late."""
+        if not size:
+            return True
+        if req._expected_100_continue:
+            sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            req._expected_100_continue = False
+        try:
+            with gevent.Timeout(BODY_TIMEOUT_S):
+                data = req.body.read(size)
+        except gevent.Timeout:
+            self.log.info("dropped a request whose body took over %s s", BODY_TIMEOUT_S)
+            return False
+        req.body = Body(io.BytesIO(data))
+        return True
+
+    def _send(self, sock: Any, data: bytes) -> None:
+        try:
+            with gevent.Timeout(RESPONSE_TIMEOUT_S):
+                sock.sendall(data)
+        except gevent.Timeout:
+            self.log.info("dropped a response not read within %s s", RESPONSE_TIMEOUT_S)
+        except OSError:
+            pass  # the client went away
+
+
+class ResponseBuffer(io.BytesIO):
+    """Stands in for the client socket while Django answers: gunicorn writes here."""
+
+    def sendall(self, data: bytes) -> None:
+        self.write(data)
+
+    def send(self, data: bytes) -> int:
+        return self.write(data)
+
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        file.seek(offset)
+        return self.write(file.read(count))
+
+    def shutdown(self, how: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass  # getvalue() is still needed
+
+
+def _body_to_read(req: Any) -> int:
+    """Bytes to buffer: the declared length, none when it is over the service's limit (the
+    view answers 413 from Content-Length), one byte over the limit for a chunked body (the
+    view can still tell it is too large)."""
+    limit = settings.LIVENESS_MAX_BODY_BYTES
+    for name, value in req.headers:
+        if name == "CONTENT-LENGTH":
+            return int(value) if int(value) <= limit else 0
+    return limit + 1 if isinstance(req.body.reader, ChunkedReader) else 0
+
+
+def patch_io() -> None:
+    """Cooperative sockets, select and sleep; threads and their queues stay native (a native
+    thread waiting on a patched queue raises LoopExit; see also the module's doc)."""
+    monkey.patch_all(thread=False, queue=False)

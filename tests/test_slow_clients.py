@@ -1,0 +1,80 @@
+"""Slow clients against a real gunicorn started like `make serve`: they hold only their own
+connection, never a worker, and are dropped once their head or body is late."""
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bench.slowloris import HEAD, slow_clients
+from facia_site.worker import BODY_TIMEOUT_S
+from tests.servers import Gunicorn, connect, create_tenant, gunicorn, post, selfie_body
+
+WORKERS = 2
+HEAD_TIMEOUT_S = 5  # gunicorn.conf.py's keepalive
+# 3.9 MB, served by WhiteNoise: more than the kernel buffers for a client that does not read.
+BIG_STATIC = "/static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js.map"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
+    with gunicorn(tmp_path_factory.mktemp("slow"), WORKERS) as running:
+        yield running
+
+
+def seconds_until_closed(sock: socket.socket) -> float:
+    """How long the server took to close ``sock`` (it must send nothing first)."""
+    start = time.monotonic()
+    assert sock.recv(1024) == b""
+    return time.monotonic() - start
+
+
+def test_requests_complete_while_20_slow_clients_are_connected(server: Gunicorn) -> None:
+    body = selfie_body(create_tenant(server.env, "busy"))
+    with slow_clients("127.0.0.1", server.port, count=20, every_s=2):
+        time.sleep(1)  # every slow connection accepted and trickling
+        for i in range(5):
+            start = time.monotonic()
+            outcome = post(server.base, body, f"beside-slow-{i}")
+            # Sync workers: ~60 s (until the worker timeout killed them); here ~30 ms.
+            assert (outcome.status, time.monotonic() - start < 5) == (201, True)
+
+
+def test_a_trickled_head_is_dropped_after_the_head_timeout(server: Gunicorn) -> None:
+    sock = connect(server.port, timeout=30)
+    for byte in HEAD[:4]:
+        sock.send(bytes([byte]))
+        time.sleep(1)
+    assert seconds_until_closed(sock) < HEAD_TIMEOUT_S + 3
+    sock.close()
+
+
+def test_a_stalled_body_is_dropped_after_the_body_timeout(server: Gunicorn) -> None:
+    sock = connect(server.port, timeout=60)
+    sock.sendall(HEAD + b"Content-Length: 1000\r\n\r\n" + b'{"hash_id": ')
+    assert seconds_until_closed(sock) < BODY_TIMEOUT_S + 2
+    sock.close()
+
+
+def test_an_idle_connection_is_dropped(server: Gunicorn) -> None:
+    sock = connect(server.port, timeout=30)
+    assert seconds_until_closed(sock) < HEAD_TIMEOUT_S + 3
+    sock.close()
+
+
+def test_a_client_that_does_not_read_its_response_holds_no_worker(server: Gunicorn) -> None:
+    body = selfie_body(create_tenant(server.env, "reader"))
+    stuck = []
+    for _ in range(WORKERS * 2):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect
+        sock.connect(("127.0.0.1", server.port))
+        sock.sendall(f"GET {BIG_STATIC} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        stuck.append(sock)
+    time.sleep(1)
+    start = time.monotonic()
+    assert post(server.base, body, "beside-unread").status == 201
+    assert time.monotonic() - start < 5
+    for sock in stuck:
+        sock.close()
