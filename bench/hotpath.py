@@ -45,7 +45,7 @@ STAGES = (
 # Inside a stage above (printed indented, not added again).
 PARTS = (
     ("  quota UPDATE", "accounts.quota", "reserve"),
-    ("  check INSERT", "liveness.models", "LivenessCheck.objects.create"),
+    ("  check INSERT", "liveness.models", "LivenessCheck.insert"),
     ("  check log line", "liveness.service", "_log_check"),
 )
 
