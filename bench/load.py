@@ -252,9 +252,19 @@ def prepare(name: str) -> tuple[Path, dict[str, str], str]:
     return workdir, env, hash_id
 
 
-def run(args: argparse.Namespace) -> float:
-    """Start a server, run the single-client, concurrent and large-photo loads; returns req/s
-    of the concurrent run."""
+@dataclass
+class Runs:
+    """What `make bench` compares with the targets."""
+
+    single: Result
+    concurrent: Result
+    photo: Result
+    startup_s: float
+    rss_mb: list[float]
+
+
+def run(args: argparse.Namespace) -> Runs:
+    """Start a server, run the single-client, concurrent and large-photo loads."""
     workdir, env, hash_id = prepare("bench")
     body = seed_body(selfie_jpeg(*parse_size(args.size)), hash_id)
     large = seed_body(selfie_jpeg(*parse_size(args.large)), hash_id)
@@ -266,14 +276,14 @@ def run(args: argparse.Namespace) -> float:
             single = load(url, body, args.duration / 2, 1, workdir)
             report(single, f"one client, {args.size} selfie ({len(body) / 1e3:.0f} kB body)")
             result = load(url, body, args.duration, args.concurrency, workdir)
-            rps = report(result, f"{args.concurrency} concurrent clients, {args.size} selfie")
+            report(result, f"{args.concurrency} concurrent clients, {args.size} selfie")
             photo = load(url, large, args.duration / 2, 1, workdir)
             report(photo, f"one client, {args.large} photo ({len(large) / 1e6:.1f} MB body)")
-            rss = [round(m) for m in worker_rss_mb(proc.pid)]
-            print(f"\nworker RSS after the runs: {rss} MB")
+            rss = worker_rss_mb(proc.pid)
+            print(f"\nworker RSS after the runs: {[round(m) for m in rss]} MB")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return rps
+    return Runs(single, result, photo, startup_s, rss)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -95,7 +95,9 @@ def iou(a: tuple, b: tuple) -> float:
     return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1)
 
 
-def accuracy(f32: LivenessEngine, int8: LivenessEngine, images: list[Image]) -> bool:
+def accuracy(
+    f32: LivenessEngine, int8: LivenessEngine, images: list[Image], label: str = "int8"
+) -> bool:
     base = scores_on(f32, images, None)
     boxes = {p: v["box"] for p, v in base.items() if v is not None}
     same_boxes = scores_on(int8, images, boxes)  # int8 classifiers on the f32 boxes
@@ -105,11 +107,11 @@ def accuracy(f32: LivenessEngine, int8: LivenessEngine, images: list[Image]) -> 
     keys[f"{DEFAULT_PROFILE} profile (fused)"] = lambda s: fuse(s, fused)
     ok = True
     print(
-        f"\nINT8 accuracy on {len(boxes)} dev faces "
+        f"\n{label} against f32 on {len(boxes)} dev faces "
         f"({sum(i.held_out for i in images)} images held out of calibration)"
     )
     print(
-        f"{'model':<24}{'AUC f32':>9}{'AUC int8':>9}{'dAUC':>8}{'held-out dAUC':>14}"
+        f"{'model':<24}{'AUC f32':>9}{'AUC ' + label:>9}{'dAUC':>8}{'held-out dAUC':>14}"
         f"{'max |dscore|':>13}{'pass':>6}"
     )
     for name, key in keys.items():
@@ -131,13 +133,22 @@ def accuracy(f32: LivenessEngine, int8: LivenessEngine, images: list[Image]) -> 
     a_own = auc_of(images, own, keys[f"{DEFAULT_PROFILE} profile (fused)"])
     missing = len(boxes) - len(both)
     extra = sum(1 for p, v in own.items() if v is not None and p not in boxes)
+    flips = sum(
+        (fuse(own[p]["scores"], fused) >= 0.5) != (fuse(base[p]["scores"], fused) >= 0.5)
+        for p in both
+    )
     print(
-        f"yunet int8: faces {len(both)} of {len(boxes)} found again ({missing} lost, {extra} new); "
-        f"box IoU with f32 min {min(ious):.3f} median {statistics.median(ious):.3f}; whole int8 "
+        f"whole {label} pipeline: fused verdicts at 0.5 that differ from f32's: {flips} of "
+        f"{len(both)}"
+    )
+    print(
+        f"yunet {label}: faces {len(both)} of {len(boxes)} found again "
+        f"({missing} lost, {extra} new); "
+        f"box IoU with f32 min {min(ious):.3f} median {statistics.median(ious):.3f}; whole "
         f"pipeline: fused AUC {a_own:.4f}, max |dP(live)| {fused_delta:.4f}"
     )
     ok &= missing == 0 and extra == 0 and fused_delta <= BARS["score"]
-    print("\nreference verdicts (NOTICE.md; threshold 0.5), f32 -> int8 (whole int8 pipeline):")
+    print(f"\nreference verdicts (NOTICE.md; threshold 0.5), f32 -> {label} (whole pipeline):")
     ref_images = [i for i in images if i.path in REFERENCES]
     for image in ref_images:
         a, b = base[image.path], own[image.path]
@@ -157,7 +168,7 @@ def accuracy(f32: LivenessEngine, int8: LivenessEngine, images: list[Image]) -> 
             ok &= same
             cells.append(f"{label} {x:.4f} -> {y:.4f}{'' if same else ' VERDICT CHANGED'}")
         print(f"  {image.path}: " + "; ".join(cells))
-    print(f"\nall bars met (int8 may be the default): {'yes' if ok else 'NO'}")
+    print(f"\nall bars met ({label} may be the default): {'yes' if ok else 'NO'}")
     return ok
 
 
@@ -225,8 +236,10 @@ def main(argv: list[str] | None = None) -> None:
             f"{len(calibration)} calibration images (inputs per model: {counts})"
         )
     int8 = LivenessEngine.load(MODEL_DIR, precision="int8")
-    accuracy(f32, int8, images)
-    engines = {"f32": f32, "bf16": LivenessEngine.load(MODEL_DIR, precision="bf16"), "int8": int8}
+    bf16 = LivenessEngine.load(MODEL_DIR, precision="bf16")
+    accuracy(f32, int8, images, "int8")
+    accuracy(f32, bf16, images, "bf16")
+    engines = {"f32": f32, "bf16": bf16, "int8": int8}
     sample = next(i for i in images if i.path == REFERENCES[0])
     box = tuple(int(v) for v in f32.detect(sample.pixels).box)
     costs(engines, sample.pixels, box, args.rounds)
