@@ -158,7 +158,7 @@ def accuracy(
             continue
         pair = lambda s: (s["minifasnet_v2"] + s["minifasnet_v1se"]) / 2  # noqa: E731
         cells = []
-        for label, key in (
+        for part, key in (
             ("pair", pair),
             ("hyperfas", keys["hyperfas"]),
             ("fused", keys[f"{DEFAULT_PROFILE} profile (fused)"]),
@@ -166,7 +166,7 @@ def accuracy(
             x, y = key(a["scores"]), key(b["scores"])
             same = (x >= 0.5) == (y >= 0.5)
             ok &= same
-            cells.append(f"{label} {x:.4f} -> {y:.4f}{'' if same else ' VERDICT CHANGED'}")
+            cells.append(f"{part} {x:.4f} -> {y:.4f}{'' if same else ' VERDICT CHANGED'}")
         print(f"  {image.path}: " + "; ".join(cells))
     print(f"\nall bars met ({label} may be the default): {'yes' if ok else 'NO'}")
     return ok
