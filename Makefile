@@ -55,8 +55,12 @@ bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-# 10 minutes at ~80% of measured capacity, loopback only; prints errors, latency, worker RSS.
+# 10 minutes at ~80% of measured capacity, loopback only; prints errors, latency, worker RSS
+# and its slope. make soak SOAK_ARGS="--mode mixed": 70% live, 10% no face, 10% corrupt,
+# 10% wrong hash_id at 25 req/s (wrk; hey sends one body only).
 soak: setup-dev
+	@command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq hey)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--pyinstrument", action="store_true")
     args = parser.parse_args(argv)
-    _, env, hash_id = prepare("hotpath")
+    _, env, hash_id = prepare("hotpath", "wrk")
     env.pop("LOG_LEVEL", None)  # bench_env quiets it; here the production default (INFO)
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")

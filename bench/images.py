@@ -41,3 +41,29 @@ def seed_body(jpeg: bytes, hash_id: str) -> bytes:
 def parse_size(text: str) -> tuple[int, int]:
     width, _, height = text.lower().partition("x")
     return int(width), int(height)
+
+
+def no_face_jpeg(width: int, height: int, quality: int = 90) -> bytes:
+    """A camera-like JPEG with no face in it: smooth colour blobs plus sensor noise."""
+    rng = np.random.default_rng(1)
+    coarse = rng.integers(0, 256, (max(2, height // 200), max(2, width // 200), 3), np.uint8)
+    image = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    noise = rng.normal(0, 8, image.shape)  # 4000x3000: a 3 MB file, as a phone's
+    image = np.clip(image + noise, 0, 255).astype(np.uint8)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return data.tobytes()
+
+
+def no_face_png(width: int, height: int) -> bytes:
+    """A grey gradient PNG: tiny as a file, ``width * height * 3`` bytes once decoded."""
+    row = np.linspace(60, 200, width).astype(np.uint8)
+    image = np.repeat(np.broadcast_to(row, (height, width))[..., None], 3, axis=2)
+    ok, data = cv2.imencode(".png", image)
+    assert ok
+    return data.tobytes()
+
+
+def corrupt_jpeg(jpeg: bytes) -> bytes:
+    """The first half of a JPEG: a valid header, no end of image (answered 400)."""
+    return jpeg[: len(jpeg) // 2]

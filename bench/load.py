@@ -239,12 +239,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=5091)
 
 
-def prepare(name: str) -> tuple[Path, dict[str, str], str]:
+def prepare(name: str, tool: str = "hey") -> tuple[Path, dict[str, str], str]:
     """A work directory, the server's environment (its own SQLite file) and a new tenant's
-    hash_id; exits when the load client is missing."""
-    for client in ("wrk", "hey") if name == "soak" else ("wrk",):
-        if shutil.which(client) is None:
-            sys.exit(f"bench.{name} needs `{client}` (apt-get install {client})")
+    hash_id; exits when the load generator ``tool`` is missing."""
+    if shutil.which(tool) is None:
+        sys.exit(f"bench.{name} needs `{tool}` (apt-get install {tool})")
     workdir = Path(tempfile.mkdtemp(prefix=f"facia-{name}-"))
     env = bench_env(workdir)
     manage(env, "migrate", "--noinput", "-v", "0")
@@ -265,7 +264,7 @@ class Runs:
 
 def run(args: argparse.Namespace) -> Runs:
     """Start a server, run the single-client, concurrent and large-photo loads."""
-    workdir, env, hash_id = prepare("bench")
+    workdir, env, hash_id = prepare("bench", "wrk")
     body = seed_body(selfie_jpeg(*parse_size(args.size)), hash_id)
     large = seed_body(selfie_jpeg(*parse_size(args.large)), hash_id)
     url = f"http://127.0.0.1:{args.port}/liveness"

@@ -1,30 +1,45 @@
 """Soak test: a bounded, rate-limited load for a fixed time, with worker memory sampled.
 
-Starts gunicorn like `make serve` (own SQLite database, spare port, loopback only), measures
-capacity with a short closed-loop burst unless ``--rate`` is given, then drives ``hey`` at
-``--fraction`` of it (default 80%) for ``--duration`` seconds, sampling every worker's RSS.
-Exits non-zero on any error or on memory growth past ``--max-growth``.
+Starts gunicorn like `make serve` (own SQLite database, spare port, loopback only) and
+samples every worker's RSS while it is loaded for ``--duration`` seconds; prints each
+worker's growth in MB/min after ``--warmup`` (least-squares slope).
 
-    python -m bench.soak [--duration 600] [--rate R] [--concurrency 4] [--size 640x480]
+- ``--mode live`` (default): live selfies only, with ``hey``, at ``--fraction`` (80%) of the
+  capacity measured by a short closed-loop burst, or at ``--rate``.
+- ``--mode mixed``: 70% live selfies, 10% no-face images, 10% corrupt images, 10% wrong
+  hash_id, in a fixed rotation, at ``--rate`` (default 25 req/s), with ``wrk`` and
+  bench/mixed.lua (``hey`` sends one body only).
+
+Exits non-zero on an unexpected status or transport error, a worker that died, a slope over
+``--max-slope`` for any worker, or (live mode) growth past ``--max-growth``.
+
+    python -m bench.soak [--mode mixed] [--duration 600] [--rate R] [--max-slope 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
+import statistics
+import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.images import parse_size, seed_body, selfie_jpeg
+from bench.images import REPO, corrupt_jpeg, no_face_jpeg, parse_size, seed_body, selfie_jpeg
 from bench.load import hey, load, prepare, server, worker_rss_mb
 
 STATUS = re.compile(r"^\s*\[(\d+)\]\s+(\d+) responses", re.M)
 ERRORS = re.compile(r"^\s*\[(\d+)\]\s+(.+)$", re.M)
 TOTAL = re.compile(r"^\s*Requests/sec:\s+([\d.]+)", re.M)
+MIXED_LUA = REPO / "bench" / "mixed.lua"
+# The mixed rotation (10 slots): kind of body -> slots, and the status each must get.
+MIX = {"live": 7, "no_face": 1, "corrupt": 1, "wrong_hash_id": 1}
+EXPECTED = {"live": 201, "no_face": 422, "corrupt": 400, "wrong_hash_id": 401}
 
 
 @dataclass
@@ -103,35 +118,140 @@ def measure_capacity(url: str, body: bytes, seconds: float, concurrency: int, wo
     return capacity
 
 
-def main(argv: list[str] | None = None) -> None:
+def slopes_mb_per_min(samples: list[tuple[float, list[float]]], warmup_s: float) -> list[float]:
+    """Each worker's RSS growth after ``warmup_s``: least-squares slope, MB per minute."""
+    kept = [(t, sizes) for t, sizes in samples if t >= warmup_s]
+    if len(kept) < 3:
+        return []
+    times = [t / 60 for t, _ in kept]
+    return [
+        statistics.linear_regression(times, [sizes[i] for _, sizes in kept]).slope
+        for i in range(len(kept[0][1]))
+    ]
+
+
+def slope_report(samples: list[tuple[float, list[float]]], warmup_s: float, limit: float) -> bool:
+    counts = {len(sizes) for _, sizes in samples}
+    if len(counts) > 1:
+        print(f"worker count changed during the soak: {sorted(counts)} (a worker died)")
+        return False
+    slopes = slopes_mb_per_min(samples, warmup_s)
+    if not slopes:
+        print(f"too few samples after the {warmup_s:.0f} s warm-up for a slope")
+        return False
+    flat = max(slopes) <= limit
+    kept = [sizes for t, sizes in samples if t >= warmup_s]
+    print(
+        f"worker RSS at {warmup_s:.0f} s {[round(m) for m in kept[0]]} MB, "
+        f"at the end {[round(m) for m in kept[-1]]} MB"
+    )
+    print(
+        f"RSS slope per worker after {warmup_s:.0f} s warm-up (least squares, MB/min): "
+        f"{[round(v, 2) for v in slopes]}; limit {limit}: {'ok' if flat else 'EXCEEDED'}"
+    )
+    return flat
+
+
+def mixed_bodies(work: Path, hash_id: str, size: str) -> list[Path]:
+    """The rotation's bodies as files, in MIX order (live slots spread out)."""
+    live = selfie_jpeg(*parse_size(size))
+    bodies = {
+        "live": seed_body(live, hash_id),
+        "no_face": seed_body(no_face_jpeg(*parse_size(size)), hash_id),
+        "corrupt": seed_body(corrupt_jpeg(live), hash_id),
+        "wrong_hash_id": seed_body(live, "not-a-hash-id"),
+    }
+    order = ["live", "live", "no_face", "live", "live", "corrupt"]
+    order += ["live", "live", "wrong_hash_id", "live"]
+    assert all(order.count(kind) == n for kind, n in MIX.items())
+    paths = []
+    for kind in order:
+        path = work / f"{kind}.json"
+        path.write_bytes(bodies[kind])
+        paths.append(path)
+    return paths
+
+
+def wrk_mixed(url: str, bodies: list[Path], seconds: int, concurrency: int, rate: float) -> str:
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "60s"]
+    command += ["-s", str(MIXED_LUA), url, "--", f"{rate:.3f}", *map(str, bodies)]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
+def mixed_report(output: str, duration: int, rate: float) -> bool:
+    line = next(x for x in output.splitlines() if x.startswith("MIXED "))
+    result = json.loads(line.removeprefix("MIXED "))
+    statuses = {int(code): n for code, n in sorted(result["statuses"].items())}
+    total = sum(statuses.values())
+    expected = {EXPECTED[kind]: round(total * n / 10) for kind, n in MIX.items()}
+    unexpected = {code: n for code, n in statuses.items() if code not in expected}
+    print(
+        f"requests {total} in {duration} s ({total / duration:.2f} req/s achieved, "
+        f"{rate:.2f} asked), statuses {statuses} (expected about {expected}), "
+        f"transport errors {result['transport_errors']}, "
+        f"latency p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms"
+    )
+    return not unexpected and result["transport_errors"] == 0
+
+
+def run_load(args: argparse.Namespace, work: Path, hash_id: str, url: str) -> bool:
+    """The load itself, under a Sampler; True when every answer was as expected."""
+    if args.mode == "mixed":
+        bodies = mixed_bodies(work, hash_id, args.size)
+        rate = args.rate or 25.0
+        print(f"soak (mixed): {rate:.2f} req/s for {args.duration} s, {args.concurrency} conns")
+        with Sampler(args.master_pid, args.sample_s) as sampler:
+            output = wrk_mixed(url, bodies, args.duration, args.concurrency, rate)
+        args.samples = sampler.samples
+        return mixed_report(output, args.duration, rate)
+    body = seed_body(selfie_jpeg(*parse_size(args.size)), hash_id)
+    (work / "body.json").write_bytes(body)
+    rate = args.rate
+    if rate is None:
+        capacity = measure_capacity(url, body, args.capacity_seconds, args.concurrency, work)
+        rate = capacity * args.fraction
+    print(f"soak: {rate:.2f} req/s for {args.duration} s, {args.concurrency} clients")
+    with Sampler(args.master_pid, args.sample_s) as sampler:
+        summary = parse_summary(
+            hey_for(url, work / "body.json", args.duration, args.concurrency, rate)
+        )
+    args.samples = sampler.samples
+    return report(summary, args.duration) & memory_report(sampler.samples, args.max_growth)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mode", choices=("live", "mixed"), default="live")
     parser.add_argument("--duration", type=int, default=600, help="seconds")
-    parser.add_argument("--rate", type=float, default=None, help="req/s; default: measured")
+    parser.add_argument(
+        "--rate", type=float, default=None, help="req/s; default: measured (live), 25 (mixed)"
+    )
     parser.add_argument("--fraction", type=float, default=0.8, help="of measured capacity")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--capacity-seconds", type=float, default=3)
     parser.add_argument("--size", default="640x480")
     parser.add_argument("--port", type=int, default=5092)
     parser.add_argument("--sample-s", type=float, default=10.0)
-    parser.add_argument("--max-growth", type=float, default=0.10)
-    args = parser.parse_args(argv)
-    work, env, hash_id = prepare("soak")
-    body = seed_body(selfie_jpeg(*parse_size(args.size)), hash_id)
-    (work / "body.json").write_bytes(body)
+    parser.add_argument("--max-growth", type=float, default=0.10, help="live mode, last/first")
+    parser.add_argument("--warmup", type=float, default=60.0, help="seconds before the slope")
+    parser.add_argument("--max-slope", type=float, default=1.0, help="MB/min per worker")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    work, env, hash_id = prepare("soak", "wrk" if args.mode == "mixed" else "hey")
+    if args.mode == "mixed":
+        # A wrong hash_id 2.5 times a second from one IP: the failure throttle would block
+        # that IP, and every later request would be a 429.
+        env["AUTH_FAILURE_LIMIT"] = str(10**9)
     url = f"http://127.0.0.1:{args.port}/liveness"
     log = work / "gunicorn.log"
     with server(env, args.port, log) as (proc, _):
-        rate = args.rate
-        if rate is None:
-            capacity = measure_capacity(url, body, args.capacity_seconds, args.concurrency, work)
-            rate = capacity * args.fraction
-        print(f"soak: {rate:.2f} req/s for {args.duration} s, {args.concurrency} clients")
-        with Sampler(proc.pid, args.sample_s) as sampler:
-            summary = parse_summary(
-                hey_for(url, work / "body.json", args.duration, args.concurrency, rate)
-            )
+        args.master_pid = proc.pid
+        answered = run_load(args, work, hash_id, url)
         alive = proc.poll() is None
-    ok = report(summary, args.duration) & memory_report(sampler.samples, args.max_growth)
+    ok = answered & slope_report(args.samples, args.warmup, args.max_slope)
     print(f"server alive at the end: {'yes' if alive else f'NO (exit {proc.returncode})'}")
     if ok and alive:
         shutil.rmtree(work, ignore_errors=True)

@@ -60,6 +60,10 @@ else:
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # The control socket lives at one fixed path per user; several servers on a box would clash.
 control_socket_disable = True
+# A safety net only, off by default (README, Soak): leaks are fixed at their cause. A
+# recycled worker recompiles its models (~1.5 s) before it serves again.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER") or max_requests // 10)
 
 
 _LIBC = ctypes.CDLL("libc.so.6")
@@ -70,11 +74,12 @@ LARGE_BODY_BYTES = 1 << 20
 def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> None:
     """Hand the memory of a large body back to the OS once its response is sent.
 
-    A phone photo's body is several MB, copied a few times (body, JSON string, base64 bytes),
-    and DRF's request <-> view reference cycle keeps them until the cyclic GC runs; then glibc
-    keeps the freed heap. A young-generation collection plus malloc_trim (about 2 ms) holds a
-    worker near its start-up RSS; doing it only for large bodies keeps small requests on a
-    warm heap (serving every allocation from fresh mmap pages cost ~40% of a 640x480 request).
+    A phone photo's body is several MB, copied a few times (body, JSON string, base64 bytes);
+    freed (the request's own cycles are broken, facia_site.middleware), glibc keeps the heap.
+    The collection catches cycles made by code we do not control. A young-generation
+    collection plus malloc_trim (about 2 ms) holds a worker near its start-up RSS; doing it
+    only for large bodies keeps small requests on a warm heap (serving every allocation from
+    fresh mmap pages cost ~40% of a 640x480 request).
     """
     if int(environ.get("CONTENT_LENGTH") or 0) > LARGE_BODY_BYTES:
         gc.collect(1)

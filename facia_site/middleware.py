@@ -1,4 +1,4 @@
-"""Request ID propagation: every response carries ``X-Request-ID``."""
+"""Request ID propagation (every response carries ``X-Request-ID``); request cycles broken."""
 
 import re
 import uuid
@@ -25,3 +25,29 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response[HEADER] = request.request_id  # type: ignore[attr-defined]
         return response
+
+
+# Attributes by which Django's own middleware make a request refer to itself: auth's
+# ``user`` (a lazy object whose closure holds the request) and ``auser`` (a partial of it),
+# messages' storage (which holds the request).
+SELF_REFERENCES = ("user", "auser", "_messages")
+
+
+class ReleaseRequestMiddleware:
+    """Outermost: once the response is built, drop the request's references to itself.
+
+    Without this every request (its body included) is cyclic garbage, freed only when the
+    cyclic GC reaches the generation it was promoted to; requests promoted to the oldest one
+    wait for a rare full collection while the heap grows (live selfies at 25 req/s: about
+    2.7 MB a minute per worker). Freed by reference counting, the memory is reused at once.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return self.get_response(request)
+        finally:
+            for name in SELF_REFERENCES:
+                request.__dict__.pop(name, None)

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "facia_site.middleware.ReleaseRequestMiddleware",
     "facia_site.middleware.RequestIdMiddleware",
     "ops.middleware.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -55,6 +55,17 @@ class LivenessView(APIView):
     parser_classes: list[type] = []
     renderer_classes = [JSONRenderer]
 
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            # DRF's cycles (view -> Request -> parser_context -> view and Request) would keep
+            # the request and its body until the cyclic GC (facia_site.middleware explains).
+            drf_request = self.__dict__.get("request")
+            if isinstance(drf_request, Request):
+                drf_request.parser_context = {}
+            self.__dict__.clear()
+
     def perform_content_negotiation(
         self, request: Request, force: bool = False
     ) -> tuple[BaseRenderer, str]:

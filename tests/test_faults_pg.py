@@ -7,6 +7,7 @@ restarting it disturbs no one else using the machine's PostgreSQL.
 """
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from liveness import health
 from tests.servers import (
     Gunicorn,
     Outcome,
@@ -104,6 +106,9 @@ def test_status_check_follows_the_database(
     _, hash_id = new_tenant(server)
     cluster.stop()
     try:
+        # Each worker remembers its last success for CACHE_S: after that, every worker has
+        # probed the stopped database.
+        time.sleep(health.CACHE_S)
         until(lambda: server.status() == 503)
         down = requests.get(f"{server.base}/status_check", timeout=5)
         assert (down.status_code, down.text) == (503, "Database unavailable")
