@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from accounts.models import Tenant
@@ -49,8 +49,15 @@ class LivenessCheck(models.Model):
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
         marks = ", ".join(["%s"] * len(fields))
         table = connection.ops.quote_name(cls._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", params)
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
+        if connection.features.can_return_columns_from_insert:
+            # As the ORM writes it. Without RETURNING, an INSERT that failed on a full SQLite
+            # file (SQLITE_FULL) left the enclosing savepoint impossible to roll back, so the
+            # connection stayed broken (tests/test_disk_full.py); with it, as objects.create.
+            sql += f" RETURNING {connection.ops.quote_name(cls._meta.pk.column)}"
+        # As Model.save does: a failed INSERT marks the enclosing atomic block for rollback.
+        with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
 
 
 class Evaluation(models.Model):
