@@ -47,8 +47,8 @@ cluster-test: setup-dev test-deps
 	$(BIN)/python -m pytest -s -p no:cacheprovider tests/ops/test_cluster.py
 
 lint: $(VENV)/.stamp-dev
-	$(BIN)/ruff check facia_site accounts liveness guard ml bench ops facia_client tests manage.py bin/healthcheck
-	$(BIN)/ruff format --check facia_site accounts liveness guard ml bench ops facia_client tests manage.py bin/healthcheck
+	$(BIN)/ruff check facia_site accounts liveness guard capture ml bench ops facia_client tests manage.py bin/healthcheck
+	$(BIN)/ruff format --check facia_site accounts liveness guard capture ml bench ops facia_client tests manage.py bin/healthcheck
 
 # make bench [BENCH_ARGS="--size 640x480 --concurrency 8 --duration 10"]: prints figures.
 bench: setup

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "liveness",
     "ops",  # after accounts: its admin extends the tenant admin
     "guard",
+    "capture",
 ]
 
 MIDDLEWARE = [
@@ -153,6 +154,14 @@ LIVENESS_DEFAULT_THRESHOLD = 0.5
 # Quality gate thresholds overriding ml.quality.QualityThresholds, e.g.
 # LIVENESS_QUALITY='{"max_yaw": 0.7, "min_face_px": 80}' (JSON in the environment).
 LIVENESS_QUALITY: dict[str, float] = json.loads(os.environ.get("LIVENESS_QUALITY") or "{}")
+# Capture sessions (capture/): token lifetime, quality calls per session per second, and the
+# operator's demo page /capture/demo (off unless CAPTURE_DEMO=1; never in production).
+SESSION_TTL_S = int(os.environ.get("SESSION_TTL_S", "300"))
+SESSION_QUALITY_PER_S = int(os.environ.get("SESSION_QUALITY_PER_S", "8"))
+SESSION_QUALITY_MAX_BYTES = int(os.environ.get("SESSION_QUALITY_MAX_BYTES", str(1024 * 1024)))
+CAPTURE_DEMO = env_bool("CAPTURE_DEMO")
+# Origins whose pages may call the token endpoints (quality, selfie) cross-origin; "*" = any.
+CAPTURE_ALLOWED_ORIGINS = env_list("CAPTURE_ALLOWED_ORIGINS", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -171,6 +180,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "sessionToken": {"type": "http", "scheme": "bearer"},
+            "hashIdHeader": {"type": "apiKey", "in": "header", "name": "X-Hash-Id"},
+        }
+    },
 }
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()

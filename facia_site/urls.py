@@ -7,6 +7,7 @@ from ops.views import metrics
 
 urlpatterns = [
     path("", include("liveness.urls")),
+    path("", include("capture.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
     path("metrics", metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

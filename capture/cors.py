@@ -1,0 +1,42 @@
+"""CORS for the browser's token calls, so a page on the integrator's own origin can use them.
+
+Only ``quality`` and ``selfie`` (bearer token, no cookies) answer cross-origin, and only to
+origins listed in ``CAPTURE_ALLOWED_ORIGINS`` (``*`` for any). The hash_id calls never do.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_vary_headers
+
+
+def allowed_origin(request: HttpRequest) -> str | None:
+    origin = request.META.get("HTTP_ORIGIN")
+    allowed = settings.CAPTURE_ALLOWED_ORIGINS
+    if not origin:
+        return None
+    if "*" in allowed:
+        return "*"
+    return origin if origin in allowed else None
+
+
+class TokenCorsMixin:
+    def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """The preflight: POST with Authorization and Content-Type, cached 10 minutes."""
+        response = HttpResponse(status=204)
+        if allowed_origin(request):
+            response["Access-Control-Allow-Methods"] = "POST"
+            response["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            response["Access-Control-Max-Age"] = "600"
+        return response
+
+    def finalize_response(
+        self, request: HttpRequest, response: HttpResponse, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        if origin := allowed_origin(request):
+            response["Access-Control-Allow-Origin"] = origin
+            response["Access-Control-Expose-Headers"] = "Retry-After"
+        patch_vary_headers(response, ["Origin"])
+        return response

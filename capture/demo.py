@@ -1,0 +1,65 @@
+"""/capture/demo: the component wired as an integrator would (operators only; off unless
+CAPTURE_DEMO). The session is opened and its verdict read on the server, never by the page."""
+
+import json
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+
+from accounts.models import Tenant
+from capture import service
+from capture.models import CaptureSession
+
+View = Callable[..., HttpResponse]
+
+
+class TenantForm(forms.Form):
+    tenant = forms.ModelChoiceField(Tenant.objects.filter(is_active=True), empty_label=None)
+    lang = forms.ChoiceField(
+        label="Language", choices=[("en", "English"), ("fr", "Français")], initial="en"
+    )
+
+
+def demo_enabled(view: View) -> View:
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not settings.CAPTURE_DEMO:
+            raise Http404
+        response = view(request, *args, **kwargs)
+        response["Cache-Control"] = "no-store"  # the page holds a session token
+        return response
+
+    return wrapper
+
+
+@demo_enabled
+@staff_member_required
+def demo(request: HttpRequest) -> HttpResponse:
+    form = TenantForm(request.POST or None)
+    if request.method != "POST" or not form.is_valid():
+        return render(request, "capture/demo.html", {"form": form})
+    opened = service.open_session(form.cleaned_data["tenant"])  # the integrator's backend call
+    context = {
+        "form": form,
+        "opened": opened,
+        "lang": form.cleaned_data["lang"],
+        "result_url": reverse("capture-demo-result", args=[opened.session.pk]),
+    }
+    return render(request, "capture/demo.html", context)
+
+
+@demo_enabled
+@staff_member_required
+def result(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    session = get_object_or_404(CaptureSession.objects.select_related("tenant"), pk=session_id)
+    body = service.describe(session)
+    context = {"session": session, "body": body, "body_json": json.dumps(body, indent=2)}
+    return render(request, "capture/result.html", context)

@@ -1,0 +1,25 @@
+"""Delete capture sessions older than the retention period (like prune_checks)."""
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from capture.models import CaptureSession
+
+
+class Command(BaseCommand):
+    help = "Delete capture sessions created more than --days ago (LIVENESS_RETENTION_DAYS)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--days", type=int, default=None)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        days = settings.LIVENESS_RETENTION_DAYS if options["days"] is None else options["days"]
+        if days < 0:
+            raise CommandError("--days must be 0 or more")
+        cutoff = timezone.now() - timedelta(days=days)
+        deleted, _ = CaptureSession.objects.filter(created_at__lt=cutoff).delete()
+        self.stdout.write(f"deleted {deleted} capture session(s) older than {days} day(s)")

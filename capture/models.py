@@ -1,0 +1,47 @@
+"""Capture sessions: a short-lived, single-purpose token a browser may hold instead of the
+tenant's hash_id. Only the token's digest is stored; no image ever is."""
+
+import hashlib
+import secrets
+import uuid
+
+from django.db import models
+
+from accounts.models import Tenant
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class CaptureSession(models.Model):
+    OPEN = "open"  # waiting for a selfie
+    PROCESSING = "processing"  # a selfie is being judged (claimed by one request)
+    DONE = "done"  # has its verdict
+    STATES = [(OPEN, OPEN), (PROCESSING, PROCESSING), (DONE, DONE)]
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="capture_sessions")
+    token_digest = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    state = models.CharField(max_length=16, choices=STATES, default=OPEN)
+    # What the check record keeps, nothing more: verdict, score, capture kind, frame count.
+    is_live = models.BooleanField(null=True, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    capture = models.CharField(max_length=8, blank=True)
+    frames = models.PositiveSmallIntegerField(default=0)
+    refused_code = models.CharField(
+        max_length=64, blank=True, help_text="The last gate that refused a selfie (no verdict)."
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of {self.tenant} ({self.state})"

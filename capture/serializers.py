@@ -1,0 +1,85 @@
+"""The sessions API's bodies, for the OpenAPI schema (the views parse by hand)."""
+
+from rest_framework import serializers
+
+from liveness.serializers import LivenessResultSerializer
+
+
+class SessionCreateRequestSerializer(serializers.Serializer):
+    hash_id = serializers.CharField(help_text="The tenant's credential (from your backend only).")
+
+
+class SessionCreatedSerializer(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    token = serializers.CharField(
+        help_text="For the browser: `Authorization: Bearer <token>` on quality and selfie."
+    )
+    expires_at = serializers.DateTimeField(help_text="UTC; `SESSION_TTL_S` after creation.")
+    expires_in = serializers.IntegerField(help_text="Seconds until expires_at.")
+
+
+class FrameRequestSerializer(serializers.Serializer):
+    selfie_image = serializers.CharField(
+        help_text="PNG or JPEG as base64, optionally prefixed with `data:image/...;base64,`."
+    )
+
+
+class SelfieRequestSerializer(serializers.Serializer):
+    selfie_image = serializers.CharField(required=False, help_text="One full-resolution frame.")
+    frames = serializers.ListField(
+        child=serializers.CharField(),
+        min_length=1,
+        max_length=3,
+        required=False,
+        help_text="Or a burst of up to 3 frames taken within a second (fused, see README).",
+    )
+
+
+class GateFailureSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    error = serializers.CharField(help_text="The fixed sentence of /liveness for this code.")
+
+
+class FaceBoxSerializer(serializers.Serializer):
+    x = serializers.FloatField()
+    y = serializers.FloatField()
+    w = serializers.FloatField()
+    h = serializers.FloatField()
+    score = serializers.FloatField()
+
+
+class QualityResultSerializer(serializers.Serializer):
+    passed = serializers.BooleanField()
+    code = serializers.CharField(allow_null=True, help_text="First failed gate, or null.")
+    error = serializers.CharField(allow_null=True, help_text="Its sentence, or null.")
+    failures = GateFailureSerializer(many=True, help_text="Every failed gate, in order.")
+    face = FaceBoxSerializer(allow_null=True, help_text="Largest face, in the frame's pixels.")
+    capture = serializers.CharField(allow_null=True, help_text="frame or crop.")
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+
+
+class SelfieReceivedSerializer(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    state = serializers.CharField(default="received")
+    frames = serializers.IntegerField()
+
+
+class SessionStateSerializer(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    state = serializers.ChoiceField(["open", "processing", "done", "expired"])
+    expires_at = serializers.DateTimeField()
+    capture = serializers.CharField(allow_null=True, help_text="frame or crop, once done.")
+    frames = serializers.IntegerField(help_text="Frames fused into the verdict.")
+    liveness_result = LivenessResultSerializer(allow_null=True)
+    message = serializers.CharField(required=False, help_text="`Success` once done.")
+    refused = GateFailureSerializer(
+        allow_null=True, help_text="The gate that refused the last selfie, while open."
+    )
+
+
+class SessionErrorSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    code = serializers.CharField(
+        required=False, help_text="token_missing, token_invalid, token_expired (401) or a gate."
+    )

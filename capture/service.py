@@ -1,0 +1,262 @@
+"""Capture sessions: open, quality (gates only), selfie (the whole check, once), verdict."""
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+
+from accounts import quota
+from accounts.models import Tenant
+from capture.models import CaptureSession, new_token, token_digest
+from guard import counters, throttle
+from guard.counters import Window
+from liveness import responses
+from liveness.runtime import EngineUnavailable, get_engine
+from liveness.service import Refusal, image_bytes, record
+from ml import quality
+from ml.engine import LivenessEngine, Verdict
+from ml.errors import FaceRefused, ImageError
+from ml.profiles import sigmoid
+from ops import metrics
+
+log = logging.getLogger(__name__)
+MAX_FRAMES = 3
+QUALITY_SCOPE = "session-quality"
+ALREADY_DONE = "This session already has its verdict; start a new session."
+IN_PROGRESS = "A selfie of this session is already being judged."
+FRAMES_INVALID = "frames must be a list of 1 to 3 base64-encoded images."
+
+
+@dataclass(frozen=True)
+class Opened:
+    session: CaptureSession
+    token: str  # exists only here: the database keeps its digest
+
+
+def open_session(tenant: Tenant) -> Opened:
+    token = new_token()
+    expires_at = timezone.now() + timedelta(seconds=settings.SESSION_TTL_S)
+    session = CaptureSession.objects.create(
+        tenant=tenant, token_digest=token_digest(token), expires_at=expires_at
+    )
+    return Opened(session, token)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def conflict(session: CaptureSession) -> Refusal:
+    message = ALREADY_DONE if session.state == CaptureSession.DONE else IN_PROGRESS
+    return Refusal(JsonResponse({"error": message, "state": session.state}, status=409))
+
+
+def require_open(session: CaptureSession) -> None:
+    if session.state != CaptureSession.OPEN:
+        raise conflict(session)
+
+
+def engine_or_503() -> LivenessEngine:
+    try:
+        return get_engine()
+    except EngineUnavailable as exc:
+        log.error("engine unavailable: %s", exc)
+        raise Refusal(responses.error("Service is not ready, try again later.", 503)) from exc
+
+
+def decode(engine: LivenessEngine, data: bytes) -> np.ndarray:
+    try:
+        return engine.decode(data)
+    except ImageError as exc:
+        raise Refusal(responses.error(responses.IMAGE_INVALID, 400)) from exc
+
+
+# --- quality -----------------------------------------------------------------------------
+
+
+def quality_rate_exceeded(session: CaptureSession) -> JsonResponse | None:
+    limit = settings.SESSION_QUALITY_PER_S
+    window = Window.current(1)
+    if counters.hit(QUALITY_SCOPE, str(session.pk), window) > limit:
+        return throttle.too_many(f"Quality check rate exceeded ({limit} per second).", window)
+    return None
+
+
+def gate_report(engine: LivenessEngine, image: np.ndarray) -> dict[str, object]:
+    """Detection and every quality gate (crop policy ``refuse``: the component aims at a
+    full frame), no classifier: the body of POST /sessions/{id}/quality."""
+    height, width = image.shape[:2]
+    faces = engine.detector.detect(image)
+    face = max(faces, key=lambda f: f.box[2] * f.box[3], default=None)
+    report: dict[str, object] = {"width": width, "height": height, "face": None, "capture": None}
+    if face is None:
+        codes = ["no_face"]
+    else:
+        measures = quality.measure(image, face, faces)
+        codes = quality.failures(measures, engine.thresholds, "refuse")
+        x, y, w, h = (round(float(v), 1) for v in face.box)
+        report["face"] = {"x": x, "y": y, "w": w, "h": h, "score": round(float(face.score), 3)}
+        report["capture"] = quality.capture_of(measures, engine.thresholds)
+    failures = [{"code": code, "error": quality.REFUSALS[code]} for code in codes]
+    first = failures[0] if failures else {"code": None, "error": None}
+    return {"passed": not failures, **first, "failures": failures, **report}
+
+
+def check_quality(request: HttpRequest, session: CaptureSession) -> JsonResponse:
+    require_open(session)
+    if limited := quality_rate_exceeded(session):
+        raise Refusal(limited)
+    payload: dict[str, object] = request.payload  # type: ignore[attr-defined]
+    data = image_bytes(payload.get("selfie_image"))
+    engine = engine_or_503()
+    return JsonResponse(gate_report(engine, decode(engine, data)))
+
+
+# --- selfie ------------------------------------------------------------------------------
+
+
+def frame_bytes(payload: dict[str, object]) -> list[bytes]:
+    """One ``selfie_image`` or a burst of up to three ``frames``, as image bytes."""
+    frames = payload.get("frames")
+    if frames is None:
+        return [image_bytes(payload.get("selfie_image"))]
+    if not isinstance(frames, list) or not 1 <= len(frames) <= MAX_FRAMES:
+        raise Refusal(responses.error(FRAMES_INVALID, 400))
+    return [image_bytes(frame) for frame in frames]
+
+
+@dataclass(frozen=True)
+class Fused:
+    logit: float
+    p_live: float
+    capture: str
+    frames: int
+
+
+def fuse(verdicts: list[Verdict]) -> Fused:
+    """A burst's verdict: the mean of the frames' fused logits (like the profile fusion of
+    models), so one confident frame is not averaged away by unsure ones; "frame" only when
+    every frame was a full camera frame."""
+    z = math.fsum(v.logit for v in verdicts) / len(verdicts)
+    capture = "frame" if all(v.capture == "frame" for v in verdicts) else "crop"
+    return Fused(z, sigmoid(z), capture, len(verdicts))
+
+
+def claim(session: CaptureSession) -> bool:
+    """open -> processing, by one conditional UPDATE: of concurrent selfies exactly one wins
+    (SQLite serialises writers; PostgreSQL re-checks the row's state after its lock)."""
+    claimed = CaptureSession.objects.filter(
+        pk=session.pk, state=CaptureSession.OPEN, expires_at__gt=timezone.now()
+    ).update(state=CaptureSession.PROCESSING)
+    return claimed == 1
+
+
+def release(session: CaptureSession, refused_code: str = "") -> None:
+    """processing -> open: no verdict was reached (gate refused, quota, error)."""
+    fields: dict[str, object] = {"state": CaptureSession.OPEN}
+    if refused_code:
+        fields["refused_code"] = refused_code
+    CaptureSession.objects.filter(pk=session.pk, state=CaptureSession.PROCESSING).update(**fields)
+
+
+def finish(session: CaptureSession, is_live: bool, score: float, fused: Fused) -> None:
+    updated = CaptureSession.objects.filter(pk=session.pk, state=CaptureSession.PROCESSING).update(
+        state=CaptureSession.DONE,
+        is_live=is_live,
+        score=score,
+        capture=fused.capture,
+        frames=fused.frames,
+        refused_code="",
+        finished_at=timezone.now(),
+    )
+    if updated != 1:
+        raise RuntimeError(f"session {session.pk} lost its claim")  # rolls the unit back
+
+
+def judge(request: HttpRequest, session: CaptureSession, images: list[np.ndarray]) -> None:
+    """Run the whole check on a claimed session; the unit, the record and the verdict are
+    written in one transaction. Raises Refusal / FaceRefused when no verdict is reached."""
+    started = time.perf_counter()
+    tenant = session.tenant
+    engine = engine_or_503()
+    try:
+        verdicts = [engine.analyse(i, tenant.profile, tenant.crop_policy) for i in images]
+    except FaceRefused as exc:
+        record(request, tenant, started, consume=False, refused_code=exc.code)
+        metrics.observe_verdict(tenant, "refused", exc.code)
+        raise
+    fused = fuse(verdicts)
+    score = tenant.score(fused.logit, fused.p_live)
+    is_live = score >= tenant.threshold
+    outcome = {"is_live": is_live, "score": score, "capture": fused.capture}
+    with transaction.atomic():
+        if not record(request, tenant, started, consume=True, **outcome):
+            metrics.observe_refusal(tenant, 429)
+            raise Refusal(responses.message(responses.LIMIT_REACHED, 429))
+        finish(session, is_live, score, fused)
+    metrics.observe_verdict(tenant, "live" if is_live else "spoof")
+
+
+def take_selfie(request: HttpRequest, session: CaptureSession) -> JsonResponse:
+    """202 once the capture is judged (the verdict goes to the backend only)."""
+    require_open(session)
+    payload: dict[str, object] = request.payload  # type: ignore[attr-defined]
+    frames = frame_bytes(payload)
+    engine = engine_or_503()
+    images = [decode(engine, data) for data in frames]
+    if not quota.has_room(session.tenant):
+        raise Refusal(responses.message(responses.LIMIT_REACHED, 429))
+    if not claim(session):
+        session.refresh_from_db()
+        raise conflict(session)
+    finished = False
+    try:
+        judge(request, session, images)
+        finished = True
+    except FaceRefused as exc:
+        release(session, exc.code)
+        finished = True  # released, with the gate's code
+        return responses.error(exc.message, 422, code=exc.code)
+    finally:
+        if not finished:
+            release(session)
+    body = {"session_id": str(session.pk), "state": "received", "frames": len(images)}
+    return JsonResponse(body, status=202)
+
+
+# --- verdict (backend) -------------------------------------------------------------------
+
+
+def state_of(session: CaptureSession) -> str:
+    if session.state != CaptureSession.DONE and session.expires_at <= timezone.now():
+        return "expired"
+    return session.state
+
+
+def describe(session: CaptureSession) -> dict[str, object]:
+    """The body of GET /sessions/{id}: the verdict in /liveness's shape once there is one."""
+    done = session.state == CaptureSession.DONE
+    body: dict[str, object] = {
+        "session_id": str(session.pk),
+        "state": state_of(session),
+        "expires_at": iso(session.expires_at),
+        "capture": session.capture or None,
+        "frames": session.frames,
+        "liveness_result": None,
+        "refused": None,
+    }
+    if done:
+        score = float(session.score or 0.0)
+        body["liveness_result"] = {"is_live": int(bool(session.is_live)), "liveness_score": score}
+        body["message"] = responses.SUCCESS
+    elif session.refused_code:
+        code = session.refused_code
+        body["refused"] = {"code": code, "error": quality.REFUSALS.get(code, code)}
+    return body

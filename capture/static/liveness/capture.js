@@ -1,0 +1,374 @@
+// Liveness capture component: guides the person to a selfie the service can judge.
+//
+//   import { startCapture } from "/static/liveness/capture.js";
+//   const capture = startCapture({ sessionId, token, element, onDone, onError });
+//   capture.stop();  // cancel
+//
+// Opens the front camera, shows it with an oval guide, posts downscaled frames to
+// POST /sessions/{id}/quality a few times a second, says what to fix while a gate fails,
+// captures automatically once every gate has passed for `holdMs`, posts the full-resolution
+// frames to POST /sessions/{id}/selfie, then calls onDone({ sessionId, frames }). The verdict
+// is never sent to the browser: the integrator's backend reads it with GET /sessions/{id}.
+// onError({ code, message }) codes: no_camera, permission_denied, insecure_context,
+// camera_failed, session_expired, session_invalid, session_done, quota, network.
+
+// Every text the component shows, per language. Gate codes are those of /liveness.
+export const MESSAGES = {
+  en: {
+    title: "Selfie capture",
+    help: "Hold your phone or camera at arm's length so your head and shoulders are in the frame. The photo is taken automatically.",
+    starting: "Starting the camera…",
+    looking: "Looking for your face…",
+    hold_still: "Good. Hold still…",
+    capturing: "Taking the photo…",
+    sending: "Sending the photo…",
+    done: "Done. Thank you.",
+    cancelled: "Capture cancelled.",
+    cancel: "Cancel",
+    retry: "Try again",
+    rate_limited: "One moment…",
+    no_face: "We cannot see a face. Look at the camera, with your face inside the oval.",
+    multiple_faces: "Only one person should be in the picture.",
+    face_too_small: "Move closer to the camera.",
+    face_too_close: "Move back a little: your head and shoulders should be in the picture.",
+    face_cut_off: "Centre your face inside the oval.",
+    head_turned: "Look straight at the camera.",
+    too_dark: "It is too dark. Add light in front of your face.",
+    overexposed: "Too much light. Avoid direct light or glare on your face.",
+    too_blurry: "The picture is blurred. Hold still.",
+    no_camera: "No camera was found on this device.",
+    permission_denied: "Camera access was denied. Allow the camera for this site, then try again.",
+    insecure_context: "The camera needs a secure (https) page.",
+    camera_failed: "The camera could not be started.",
+    session_expired: "This capture session has expired. Start again.",
+    session_invalid: "This capture session is not valid. Start again.",
+    session_done: "This capture session is already complete.",
+    quota: "The service cannot take more checks right now.",
+    network: "The service could not be reached. Check the connection.",
+  },
+  fr: {
+    title: "Prise du selfie",
+    help: "Tenez le téléphone ou la caméra à bout de bras : la tête et les épaules doivent être dans le cadre. La photo est prise automatiquement.",
+    starting: "Démarrage de la caméra…",
+    looking: "Recherche de votre visage…",
+    hold_still: "Bien. Ne bougez plus…",
+    capturing: "Prise de la photo…",
+    sending: "Envoi de la photo…",
+    done: "Terminé. Merci.",
+    cancelled: "Capture annulée.",
+    cancel: "Annuler",
+    retry: "Réessayer",
+    rate_limited: "Un instant…",
+    no_face: "Aucun visage n'est visible. Regardez la caméra, le visage dans l'ovale.",
+    multiple_faces: "Une seule personne doit être sur l'image.",
+    face_too_small: "Rapprochez-vous de la caméra.",
+    face_too_close: "Reculez un peu : la tête et les épaules doivent être sur l'image.",
+    face_cut_off: "Centrez votre visage dans l'ovale.",
+    head_turned: "Regardez droit vers la caméra.",
+    too_dark: "Il fait trop sombre. Éclairez votre visage de face.",
+    overexposed: "Trop de lumière. Évitez la lumière directe ou les reflets sur le visage.",
+    too_blurry: "L'image est floue. Ne bougez plus.",
+    no_camera: "Aucune caméra n'a été trouvée sur cet appareil.",
+    permission_denied: "L'accès à la caméra a été refusé. Autorisez la caméra pour ce site, puis réessayez.",
+    insecure_context: "La caméra nécessite une page sécurisée (https).",
+    camera_failed: "La caméra n'a pas pu démarrer.",
+    session_expired: "Cette session de capture a expiré. Recommencez.",
+    session_invalid: "Cette session de capture n'est pas valide. Recommencez.",
+    session_done: "Cette session de capture est déjà terminée.",
+    quota: "Le service ne peut pas accepter d'autres vérifications pour le moment.",
+    network: "Le service est injoignable. Vérifiez la connexion.",
+  },
+};
+
+const STYLE = `
+.lc-root{font:16px/1.4 system-ui,sans-serif;max-width:640px;margin:0 auto}
+.lc-stage{position:relative;width:100%;aspect-ratio:4/3;background:#111;overflow:hidden;border-radius:8px}
+.lc-mirror{position:absolute;inset:0;transform:scaleX(-1)}
+.lc-mirror video{width:100%;height:100%;object-fit:fill;display:block}
+.lc-box{position:absolute;border:2px dashed rgba(255,255,255,.7);border-radius:4px}
+.lc-guide{position:absolute;inset:0;width:100%;height:100%;pointer-events:none}
+.lc-guide ellipse{fill:none;stroke:#bbb;stroke-width:2;vector-effect:non-scaling-stroke}
+.lc-root[data-phase=fix] .lc-guide ellipse{stroke:#f0a500;stroke-width:4}
+.lc-root[data-phase=pass] .lc-guide ellipse,.lc-root[data-phase=done] .lc-guide ellipse{stroke:#2ecc40;stroke-width:4}
+.lc-status{min-height:3em;margin:.75em 0;font-size:1.15em;font-weight:600}
+.lc-root[data-phase=error] .lc-status{color:#b00020}
+.lc-help{margin:.5em 0;color:#444}
+.lc-actions button{font:inherit;padding:.6em 1.2em;min-height:44px;margin-right:.5em}
+.lc-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+`;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function installStyle(doc) {
+  if (doc.getElementById("lc-style")) return;
+  const style = doc.createElement("style");
+  style.id = "lc-style";
+  style.textContent = STYLE;
+  doc.head.appendChild(style);
+}
+
+function pickMessages(lang, overrides) {
+  const wanted = (lang || document.documentElement.lang || navigator.language || "en").toLowerCase();
+  const base = MESSAGES[wanted] || MESSAGES[wanted.split("-")[0]] || MESSAGES.en;
+  return { ...MESSAGES.en, ...base, ...(overrides || {}) };
+}
+
+function build(element, t) {
+  const doc = element.ownerDocument;
+  installStyle(doc);
+  const root = doc.createElement("div");
+  root.className = "lc-root";
+  root.setAttribute("role", "group");
+  root.setAttribute("aria-label", t.title);
+  root.innerHTML = `
+    <div class="lc-stage">
+      <div class="lc-mirror"><video playsinline muted autoplay aria-hidden="true"></video>
+        <div class="lc-box" hidden></div></div>
+      <svg class="lc-guide" preserveAspectRatio="none" aria-hidden="true">
+        <path fill="rgba(0,0,0,.5)" fill-rule="evenodd"/><ellipse/></svg>
+    </div>
+    <p class="lc-help"></p>
+    <p class="lc-status" role="status" aria-live="polite" aria-atomic="true"></p>
+    <div class="lc-actions"><button type="button" class="lc-cancel"></button>
+      <button type="button" class="lc-retry" hidden></button></div>`;
+  drawGuide(root.querySelector(".lc-guide"), 4, 3);
+  root.querySelector(".lc-help").textContent = t.help;
+  root.querySelector(".lc-cancel").textContent = t.cancel;
+  root.querySelector(".lc-retry").textContent = t.retry;
+  element.replaceChildren(root);
+  return {
+    root,
+    video: root.querySelector("video"),
+    stage: root.querySelector(".lc-stage"),
+    guide: root.querySelector(".lc-guide"),
+    box: root.querySelector(".lc-box"),
+    status: root.querySelector(".lc-status"),
+    cancel: root.querySelector(".lc-cancel"),
+    retry: root.querySelector(".lc-retry"),
+  };
+}
+
+// The oval where the face should be: half the frame's height, so head and shoulders fit
+// (the face_too_close gate wants the frame to hold at least 1.5x the face box).
+function drawGuide(svg, width, height) {
+  const ry = 0.25 * height;
+  const rx = Math.min(0.75 * ry, 0.3 * width);
+  const cx = width / 2;
+  const cy = 0.42 * height;
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  const oval = `M${cx - rx} ${cy}a${rx} ${ry} 0 1 0 ${2 * rx} 0a${rx} ${ry} 0 1 0 ${-2 * rx} 0Z`;
+  svg.querySelector("path").setAttribute("d", `M0 0H${width}V${height}H0Z ${oval}`);
+  const ellipse = svg.querySelector("ellipse");
+  for (const [name, value] of Object.entries({ cx, cy, rx, ry })) ellipse.setAttribute(name, value);
+}
+
+function cameraErrorCode(error) {
+  const name = error && error.name;
+  if (name === "NotAllowedError" || name === "PermissionDeniedError") return "permission_denied";
+  if (name === "NotFoundError" || name === "OverconstrainedError" || name === "DevicesNotFoundError")
+    return "no_camera";
+  if (name === "SecurityError") return "insecure_context";
+  return "camera_failed";
+}
+
+function sessionErrorCode(status, body) {
+  if (status === 401) return body && body.code === "token_expired" ? "session_expired" : "session_invalid";
+  if (status === 404) return "session_invalid";
+  if (status === 409) return "session_done";
+  if (status === 429) return "quota";
+  return "network";
+}
+
+export function startCapture({
+  sessionId,
+  token,
+  element,
+  onDone = () => {},
+  onError = () => {},
+  lang,
+  messages,
+  baseUrl = "",
+  burst = 3, // frames sent with the selfie, taken within a second (the service fuses them)
+  pollMs = 250, // pause between quality calls (a few per second)
+  holdMs = 800, // every gate must pass this long before the photo is taken
+  qualityWidth = 480, // width of the frames sent to the quality endpoint
+}) {
+  const t = pickMessages(lang, messages);
+  const ui = build(element, t);
+  let stream = null;
+  let stopped = false;
+  let passSince = null;
+  let generation = 0;
+
+  const say = (key, phase, fallback) => {
+    const text = t[key] || fallback || key;
+    ui.root.dataset.phase = phase;
+    ui.root.dataset.message = key;
+    if (ui.status.textContent !== text) ui.status.textContent = text; // announce changes only
+  };
+
+  const closeCamera = () => {
+    if (stream) stream.getTracks().forEach((track) => track.stop());
+    stream = null;
+  };
+
+  const fail = (code) => {
+    stopped = true;
+    closeCamera();
+    ui.status.setAttribute("role", "alert");
+    say(code, "error");
+    ui.retry.hidden = !["permission_denied", "camera_failed", "network", "no_camera"].includes(code);
+    if (!ui.retry.hidden) ui.retry.focus();
+    onError({ code, message: t[code] || code });
+  };
+
+  const grab = (width, quality) => {
+    const video = ui.video;
+    const scale = Math.min(1, width / video.videoWidth);
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.round(video.videoWidth * scale);
+    canvas.height = Math.round(video.videoHeight * scale);
+    canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+    return canvas.toDataURL("image/jpeg", quality);
+  };
+
+  const call = async (action, body) => {
+    const response = await fetch(`${baseUrl}/sessions/${encodeURIComponent(sessionId)}/${action}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+      body: JSON.stringify(body),
+      credentials: "omit",
+      cache: "no-store",
+    });
+    let json = null;
+    try {
+      json = await response.json();
+    } catch (_) {
+      /* not JSON: handled by status */
+    }
+    return { status: response.status, body: json, retryAfter: Number(response.headers.get("Retry-After")) || 1 };
+  };
+
+  const drawBox = (report) => {
+    if (!report.face) {
+      ui.box.hidden = true;
+      return;
+    }
+    const { x, y, w, h } = report.face;
+    Object.assign(ui.box.style, {
+      left: `${(100 * x) / report.width}%`,
+      top: `${(100 * y) / report.height}%`,
+      width: `${(100 * w) / report.width}%`,
+      height: `${(100 * h) / report.height}%`,
+    });
+    ui.box.hidden = false;
+  };
+
+  const sendSelfie = async () => {
+    say("capturing", "pass");
+    const frames = [];
+    for (let i = 0; i < burst; i += 1) {
+      if (i) await sleep(150);
+      frames.push(grab(4096, 0.92));
+    }
+    say("sending", "pass");
+    const reply = await call("selfie", burst > 1 ? { frames } : { selfie_image: frames[0] });
+    if (reply.status === 202) {
+      stopped = true;
+      closeCamera();
+      say("done", "done");
+      onDone({ sessionId, frames: frames.length });
+      return true;
+    }
+    if (reply.status === 422 && reply.body) {
+      passSince = null; // the full frame failed a gate: keep guiding
+      say(reply.body.code, "fix", reply.body.error);
+      return false;
+    }
+    fail(sessionErrorCode(reply.status, reply.body));
+    return true;
+  };
+
+  const step = async () => {
+    const reply = await call("quality", { selfie_image: grab(qualityWidth, 0.8) });
+    if (reply.status === 429) {
+      say("rate_limited", ui.root.dataset.phase || "fix");
+      await sleep(reply.retryAfter * 1000);
+      return false;
+    }
+    if (reply.status !== 200) {
+      fail(sessionErrorCode(reply.status, reply.body));
+      return true;
+    }
+    const report = reply.body;
+    drawBox(report);
+    if (!report.passed) {
+      passSince = null;
+      say(report.code, "fix", report.error);
+      return false;
+    }
+    passSince = passSince ?? performance.now();
+    if (performance.now() - passSince < holdMs) {
+      say("hold_still", "pass");
+      return false;
+    }
+    return sendSelfie();
+  };
+
+  const loop = async (mine) => {
+    while (!stopped && mine === generation) {
+      try {
+        if (ui.video.videoWidth && (await step())) return;
+      } catch (_) {
+        if (stopped || mine !== generation) return;
+        say("network", "fix"); // transient: keep trying while the token is valid
+      }
+      await sleep(pollMs);
+    }
+  };
+
+  const start = async () => {
+    generation += 1;
+    const mine = generation;
+    stopped = false;
+    passSince = null;
+    ui.retry.hidden = true;
+    ui.status.setAttribute("role", "status");
+    say("starting", "start");
+    if (!window.isSecureContext) return fail("insecure_context");
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return fail("no_camera");
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        audio: false,
+        video: { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 720 } },
+      });
+    } catch (error) {
+      return fail(cameraErrorCode(error));
+    }
+    ui.video.srcObject = stream;
+    await ui.video.play().catch(() => {});
+    const { videoWidth: width, videoHeight: height } = ui.video;
+    if (width) {
+      ui.stage.style.aspectRatio = `${width} / ${height}`;
+      drawGuide(ui.guide, width, height);
+    }
+    say("looking", "fix");
+    loop(mine);
+  };
+
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    generation += 1;
+    closeCamera();
+    say("cancelled", "error");
+  };
+
+  ui.cancel.addEventListener("click", stop);
+  ui.retry.addEventListener("click", start);
+  ui.root.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") stop();
+  });
+  start();
+  return { stop, retry: start, element: ui.root };
+}

@@ -1,0 +1,63 @@
+"""Bearer-token authentication of a capture session (the browser's calls)."""
+
+import hmac
+import uuid
+
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+
+from capture.models import CaptureSession, token_digest
+from guard import throttle
+from liveness.service import Refusal
+
+MAX_TOKEN_LENGTH = 128
+UNKNOWN_SESSION = "Unknown session."
+TOKEN_MISSING = "Missing session token: send it as 'Authorization: Bearer <token>'."
+TOKEN_INVALID = "Invalid session token."
+TOKEN_EXPIRED = "The session token has expired; start a new session."
+
+
+def unauthorized(message: str, code: str) -> Refusal:
+    response = JsonResponse({"error": message, "code": code}, status=401)
+    response["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="{code}"'
+    return Refusal(response)
+
+
+def unknown_session() -> Refusal:
+    return Refusal(JsonResponse({"error": UNKNOWN_SESSION}, status=404))
+
+
+def bearer_token(request: HttpRequest) -> str | None:
+    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+def _matches(session: CaptureSession, token: str) -> bool:
+    if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        return False
+    return hmac.compare_digest(session.token_digest, token_digest(token))
+
+
+def session_for_token(request: HttpRequest, session_id: uuid.UUID) -> CaptureSession:
+    """The session ``session_id`` when the request's bearer token is its own and still
+    valid; otherwise Refusal (429 throttled, 404 unknown, 401 missing/invalid/expired)."""
+    if blocked := throttle.auth_blocked(request):
+        raise Refusal(blocked)
+    session = CaptureSession.objects.select_related("tenant").filter(pk=session_id).first()
+    if session is None:
+        throttle.auth_failed(request)
+        raise unknown_session()
+    token = bearer_token(request)
+    if token is None:
+        raise unauthorized(TOKEN_MISSING, "token_missing")
+    # A token is bound to its session (and so to its tenant): another session's token,
+    # even of the same tenant, never matches this digest.
+    if not _matches(session, token) or not session.tenant.is_active:
+        throttle.auth_failed(request)
+        raise unauthorized(TOKEN_INVALID, "token_invalid")
+    if session.expires_at <= timezone.now():
+        raise unauthorized(TOKEN_EXPIRED, "token_expired")
+    return session

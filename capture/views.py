@@ -1,0 +1,222 @@
+"""The sessions API: POST /sessions, POST /sessions/{id}/quality and /selfie, GET /sessions/{id}."""
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from accounts.auth import (
+    INVALID_CREDENTIALS,
+    MAX_HASH_ID_LENGTH,
+    require_hash_id,
+    tenant_rate_limit,
+)
+from accounts.models import HashId, Tenant
+from capture import serializers as s
+from capture import service
+from capture.cors import TokenCorsMixin
+from capture.models import CaptureSession
+from capture.tokens import session_for_token, unknown_session
+from guard import throttle
+from liveness import responses
+from liveness.http import json_body
+from liveness.serializers import ErrorSerializer, MessageSerializer
+from liveness.service import Refusal
+from liveness.views import LivenessView
+
+BEARER = [{"sessionToken": []}]
+HASH_ID_HEADER = [{"hashIdHeader": []}]
+TOKEN_401 = OpenApiResponse(
+    s.SessionErrorSerializer,
+    description="Token missing, invalid, "
+    "of another session or tenant, or expired (`code` says which).",
+)
+NOT_FOUND = OpenApiResponse(ErrorSerializer, description="Unknown session id.")
+CONFLICT = OpenApiResponse(ErrorSerializer, description="The session is done (or busy).")
+BAD_INPUT = OpenApiResponse(ErrorSerializer, description="Malformed JSON or image.")
+NOT_READY = OpenApiResponse(ErrorSerializer, description="Models or database not usable.")
+
+
+class JsonAPIView(APIView):
+    """Parsing, negotiation and errors exactly as /liveness does them."""
+
+    authentication_classes: list[type] = []
+    permission_classes: list[type] = []
+    parser_classes: list[type] = []
+    renderer_classes = LivenessView.renderer_classes
+    perform_content_negotiation = LivenessView.perform_content_negotiation
+    http_method_not_allowed = LivenessView.http_method_not_allowed
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            # As LivenessView.dispatch: break DRF's view <-> Request cycles, so the request
+            # and its body are freed by reference counting (facia_site.middleware).
+            drf_request = self.__dict__.get("request")
+            if isinstance(drf_request, Request):
+                drf_request.parser_context = {}
+            self.__dict__.clear()
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        if isinstance(exc, Refusal):
+            return exc.response
+        return LivenessView.handle_exception(self, exc)  # type: ignore[arg-type]
+
+
+def with_session(
+    action: Callable[[HttpRequest, CaptureSession], JsonResponse],
+) -> Callable[..., HttpResponse]:
+    """A token-authenticated call on one session, after its JSON body is parsed."""
+
+    @json_body
+    def call(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
+        return action(request, session_for_token(request, session_id))
+
+    return call
+
+
+def small_body(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """413 for a quality frame over SESSION_QUALITY_MAX_BYTES, by Content-Length before
+    reading: the call is frequent and costs no quota, so it must stay cheap."""
+
+    def bounded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        limit = settings.SESSION_QUALITY_MAX_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            return responses.error(f"Request body is too large (limit {limit} bytes).", 413)
+        return view(request, *args, **kwargs)
+
+    return bounded
+
+
+quality_call = small_body(with_session(service.check_quality))
+selfie_call = with_session(service.take_selfie)
+
+
+class SessionsView(JsonAPIView):
+    @extend_schema(
+        operation_id="session_create",
+        summary="Open a capture session (backend call, with the tenant's hash_id)",
+        request={"application/json": s.SessionCreateRequestSerializer},
+        responses={
+            201: s.SessionCreatedSerializer,
+            400: BAD_INPUT,
+            401: OpenApiResponse(MessageSerializer, description="Invalid hash_id."),
+            429: OpenApiResponse(ErrorSerializer, description="A throttle refused it."),
+        },
+    )
+    def post(self, request: Request) -> HttpResponse:
+        return create(request)
+
+
+@json_body
+@require_hash_id
+@tenant_rate_limit
+def create(request: HttpRequest) -> HttpResponse:
+    opened = service.open_session(request.tenant)  # type: ignore[attr-defined]
+    body = {
+        "session_id": str(opened.session.pk),
+        "token": opened.token,
+        "expires_at": service.iso(opened.session.expires_at),
+        "expires_in": settings.SESSION_TTL_S,
+    }
+    return JsonResponse(body, status=201)
+
+
+class QualityView(TokenCorsMixin, JsonAPIView):
+    @extend_schema(
+        operation_id="session_quality",
+        summary="Quality gates on a small frame (browser call; no classifier, no quota)",
+        description="Every gate of /liveness, `face_too_close` included whatever the "
+        "tenant's crop policy. Rate-limited per session (`SESSION_QUALITY_PER_S`).",
+        request={"application/json": s.FrameRequestSerializer},
+        responses={
+            200: s.QualityResultSerializer,
+            400: BAD_INPUT,
+            401: TOKEN_401,
+            404: NOT_FOUND,
+            409: CONFLICT,
+            413: OpenApiResponse(ErrorSerializer, description="Over SESSION_QUALITY_MAX_BYTES."),
+            429: OpenApiResponse(ErrorSerializer, description="Rate exceeded (Retry-After)."),
+            503: NOT_READY,
+        },
+        auth=BEARER,
+    )
+    def post(self, request: Request, session_id: uuid.UUID) -> HttpResponse:
+        return quality_call(request, session_id)
+
+
+class SelfieView(TokenCorsMixin, JsonAPIView):
+    @extend_schema(
+        operation_id="session_selfie",
+        summary="Send the capture (browser call): the whole check, one unit of quota",
+        description="Answers 202 without the verdict; the backend reads it with "
+        "GET /sessions/{id}. A gate refusal (422) leaves the session open for another try.",
+        request={"application/json": s.SelfieRequestSerializer},
+        responses={
+            202: s.SelfieReceivedSerializer,
+            400: BAD_INPUT,
+            401: TOKEN_401,
+            404: NOT_FOUND,
+            409: CONFLICT,
+            413: OpenApiResponse(ErrorSerializer, description="Request body too large."),
+            422: OpenApiResponse(s.SessionErrorSerializer, description="A gate refused it."),
+            429: OpenApiResponse(MessageSerializer, description="Tenant's limit reached."),
+            503: NOT_READY,
+        },
+        auth=BEARER,
+    )
+    def post(self, request: Request, session_id: uuid.UUID) -> HttpResponse:
+        return selfie_call(request, session_id)
+
+
+def tenant_for_header(request: HttpRequest) -> Tenant:
+    """The tenant of the X-Hash-Id header (never the URL: proxies log URLs), or Refusal."""
+    if blocked := throttle.auth_blocked(request):
+        raise Refusal(blocked)
+    hash_id = request.META.get("HTTP_X_HASH_ID", "")
+    tenant = None
+    if hash_id and len(hash_id) <= MAX_HASH_ID_LENGTH and hash_id.isascii():
+        tenant = HashId.tenant_for(hash_id)
+    if tenant is None:
+        throttle.auth_failed(request)
+        raise Refusal(JsonResponse({"message": INVALID_CREDENTIALS}, status=401))
+    return tenant
+
+
+class SessionView(JsonAPIView):
+    @extend_schema(
+        operation_id="session_read",
+        summary="The session's state and verdict (backend call, hash_id in X-Hash-Id)",
+        parameters=[
+            OpenApiParameter(
+                "X-Hash-Id",
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="The tenant's hash_id.",
+            )
+        ],
+        responses={
+            200: s.SessionStateSerializer,
+            401: OpenApiResponse(MessageSerializer, description="Invalid hash_id."),
+            404: OpenApiResponse(ErrorSerializer, description="No such session of this tenant."),
+            429: OpenApiResponse(ErrorSerializer, description="Too many failed hash_ids."),
+        },
+        auth=HASH_ID_HEADER,
+    )
+    def get(self, request: Request, session_id: uuid.UUID) -> HttpResponse:
+        tenant = tenant_for_header(request)
+        found = CaptureSession.objects.filter(pk=session_id, tenant=tenant).first()
+        if found is None:
+            raise unknown_session()
+        return JsonResponse(service.describe(found))

@@ -1,0 +1,99 @@
+"""Schema, static component, demo page switch, burst fusion: no engine needed."""
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.test.client import Client
+from django.utils import timezone
+
+from capture.models import CaptureSession
+from capture.service import fuse, open_session
+from ml.engine import Verdict
+
+EXPECTED = {
+    "/sessions": ("post", {"201", "400", "401", "429"}),
+    "/sessions/{session_id}": ("get", {"200", "401", "404", "429"}),
+    "/sessions/{session_id}/quality": ("post", {"200", "400", "401", "404", "409", "429"}),
+    "/sessions/{session_id}/selfie": (
+        "post",
+        {"202", "400", "401", "404", "409", "413", "422", "429", "503"},
+    ),
+}
+
+
+def test_schema_documents_the_sessions_api(db: None, client: Client) -> None:
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    for path, (method, statuses) in EXPECTED.items():
+        operation = schema["paths"][path][method]
+        assert set(operation["responses"]) >= statuses, path
+    selfie = schema["paths"]["/sessions/{session_id}/selfie"]["post"]
+    assert selfie["security"] == [{"sessionToken": []}]
+    read = schema["paths"]["/sessions/{session_id}"]["get"]
+    assert read["security"] == [{"hashIdHeader": []}]
+    assert any(p["name"] == "X-Hash-Id" and p["in"] == "header" for p in read["parameters"])
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["sessionToken"] == {"type": "http", "scheme": "bearer"}
+    assert "/liveness" in schema["paths"]  # unchanged
+
+
+def test_component_is_served_as_a_module(db: None, client: Client) -> None:
+    response = client.get("/static/liveness/capture.js")
+    assert response.status_code == 200
+    assert "javascript" in response["Content-Type"]
+    assert response["Access-Control-Allow-Origin"] == "*"  # a module may load cross-origin
+    source = b"".join(response.streaming_content).decode()
+    assert "export function startCapture" in source and "http" not in source.split("\n", 1)[0]
+
+
+def test_demo_page_is_off_by_default(db: None, client: Client) -> None:
+    assert client.get("/capture/demo").status_code == 404
+
+
+def test_demo_page_needs_staff(db: None, client: Client, settings: Any) -> None:
+    settings.CAPTURE_DEMO = True
+    response = client.get("/capture/demo")
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def verdict(logit: float, capture: str = "frame") -> Verdict:
+    return Verdict(0.0, (0, 0, 1, 1), 1.0, capture=capture, logit=logit)
+
+
+def test_burst_fuses_in_logit_space() -> None:
+    fused = fuse([verdict(6.9), verdict(0.0), verdict(0.0)])  # 0.999, 0.5, 0.5
+    assert fused.logit == pytest.approx(2.3)
+    assert fused.p_live == pytest.approx(0.909, abs=1e-3)  # a probability mean gives 0.67
+    assert (fused.capture, fused.frames) == ("frame", 3)
+    assert fuse([verdict(1.0), verdict(1.0, "crop")]).capture == "crop"
+
+
+def test_prune_sessions(make_tenant: Any) -> None:
+    tenant, _ = make_tenant()
+    old, new = open_session(tenant).session, open_session(tenant).session
+    CaptureSession.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
+    call_command("prune_sessions", "--days", "1")
+    assert list(CaptureSession.objects.values_list("pk", flat=True)) == [new.pk]
+
+
+def test_token_calls_answer_listed_origins_only(db: None, client: Client, settings: Any) -> None:
+    settings.CAPTURE_ALLOWED_ORIGINS = ["https://app.example"]
+    url = "/sessions/00000000-0000-4000-8000-000000000000/quality"
+    preflight = client.options(
+        url, HTTP_ORIGIN="https://app.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+    )
+    assert preflight.status_code == 204
+    assert preflight["Access-Control-Allow-Origin"] == "https://app.example"
+    assert preflight["Access-Control-Allow-Headers"] == "Authorization, Content-Type"
+    refused = client.post(
+        url, data="{}", content_type="application/json", HTTP_ORIGIN="https://app.example"
+    )
+    assert (
+        refused.status_code == 404
+        and refused["Access-Control-Allow-Origin"] == "https://app.example"
+    )
+    other = client.options(url, HTTP_ORIGIN="https://evil.example")
+    assert "Access-Control-Allow-Origin" not in other
+    hash_id_call = client.options("/sessions", HTTP_ORIGIN="https://app.example")
+    assert "Access-Control-Allow-Origin" not in hash_id_call

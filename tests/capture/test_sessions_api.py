@@ -1,0 +1,307 @@
+"""Capture sessions through HTTP (Django's test client; the concurrency test uses gunicorn)."""
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.client import Client
+from django.utils import timezone
+
+from accounts.models import Tenant
+from capture.models import CaptureSession, token_digest
+from liveness.models import LivenessCheck
+from ml.quality import REFUSALS
+from tests.conftest import DEV_DATA, LIVE_JPG, SPOOF_JPG, data_uri
+
+pytestmark = pytest.mark.usefixtures("warm_engine")
+CROP = DEV_DATA / "live" / "wolf_1.png"  # a dev face crop
+
+
+def post(client: Client, url: str, body: Any, token: str | None = None, **extra: Any) -> Any:
+    if token is not None:
+        extra["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    raw = body if isinstance(body, str | bytes) else json.dumps(body)
+    return client.post(url, data=raw, content_type="application/json", **extra)
+
+
+def open_session(client: Client, secret: str) -> dict[str, Any]:
+    response = post(client, "/sessions", {"hash_id": secret})
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def verdict(client: Client, session_id: str, secret: str) -> Any:
+    return client.get(f"/sessions/{session_id}", HTTP_X_HASH_ID=secret)
+
+
+def test_happy_path(make_tenant: Any, client: Client) -> None:
+    tenant, secret = make_tenant(request_limit=5)
+    opened = open_session(client, secret)
+    assert set(opened) == {"session_id", "token", "expires_at", "expires_in"}
+    sid, token = opened["session_id"], opened["token"]
+    assert len(token) == 43 and opened["expires_in"] == 300
+    stored = CaptureSession.objects.get(pk=sid)
+    assert stored.token_digest == token_digest(token) and token not in stored.token_digest
+
+    quality = post(client, f"/sessions/{sid}/quality", {"selfie_image": data_uri(LIVE_JPG)}, token)
+    assert quality.status_code == 200
+    body = quality.json()
+    assert (body["passed"], body["code"], body["failures"], body["capture"]) == (
+        True,
+        None,
+        [],
+        "frame",
+    )
+    assert body["face"]["w"] > 64 and (body["width"], body["height"]) == (480, 640)
+    assert verdict(client, sid, secret).json()["state"] == "open"
+
+    selfie = post(client, f"/sessions/{sid}/selfie", {"selfie_image": data_uri(LIVE_JPG)}, token)
+    assert selfie.status_code == 202
+    assert selfie.json() == {"session_id": sid, "state": "received", "frames": 1}  # no verdict
+
+    read = verdict(client, sid, secret)
+    assert read.status_code == 200
+    body = read.json()
+    assert body["state"] == "done" and body["capture"] == "frame" and body["frames"] == 1
+    assert body["message"] == "Success" and body["liveness_result"]["is_live"] == 1
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 1
+    check = LivenessCheck.objects.get(tenant=tenant)
+    assert check.score == pytest.approx(body["liveness_result"]["liveness_score"])
+
+
+def test_same_verdict_as_liveness(make_tenant: Any, client: Client) -> None:
+    _, secret = make_tenant()
+    direct = post(client, "/liveness", {"hash_id": secret, "selfie_image": data_uri(SPOOF_JPG)})
+    opened = open_session(client, secret)
+    sid, token = opened["session_id"], opened["token"]
+    post(client, f"/sessions/{sid}/selfie", {"selfie_image": data_uri(SPOOF_JPG)}, token)
+    assert (
+        verdict(client, sid, secret).json()["liveness_result"] == direct.json()["liveness_result"]
+    )
+
+
+def test_burst_fuses_frames(make_tenant: Any, client: Client) -> None:
+    _, secret = make_tenant()
+    opened = open_session(client, secret)
+    sid, token = opened["session_id"], opened["token"]
+    frames = [data_uri(LIVE_JPG)] * 3
+    response = post(client, f"/sessions/{sid}/selfie", {"frames": frames}, token)
+    assert response.status_code == 202 and response.json()["frames"] == 3
+    body = verdict(client, sid, secret).json()
+    assert body["frames"] == 3 and body["liveness_result"]["is_live"] == 1
+    too_many = open_session(client, secret)
+    refused = post(
+        client,
+        f"/sessions/{too_many['session_id']}/selfie",
+        {"frames": frames * 2},
+        too_many["token"],
+    )
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "frames must be a list of 1 to 3 base64-encoded images."}
+
+
+def test_replayed_selfie_is_refused_and_quota_used_once(make_tenant: Any, client: Client) -> None:
+    tenant, secret = make_tenant(request_limit=5)
+    opened = open_session(client, secret)
+    url, token = f"/sessions/{opened['session_id']}/selfie", opened["token"]
+    assert post(client, url, {"selfie_image": data_uri(LIVE_JPG)}, token).status_code == 202
+    again = post(client, url, {"selfie_image": data_uri(SPOOF_JPG)}, token)
+    assert again.status_code == 409
+    assert again.json()["error"] == "This session already has its verdict; start a new session."
+    quality = post(
+        client,
+        f"/sessions/{opened['session_id']}/quality",
+        {"selfie_image": data_uri(LIVE_JPG)},
+        token,
+    )
+    assert quality.status_code == 409
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 1
+    assert verdict(client, opened["session_id"], secret).json()["liveness_result"]["is_live"] == 1
+
+
+def test_quality_uses_no_quota_and_applies_every_gate(make_tenant: Any, client: Client) -> None:
+    tenant, secret = make_tenant(request_limit=1)  # crop_policy judge: /liveness judges crops
+    opened = open_session(client, secret)
+    url, token = f"/sessions/{opened['session_id']}/quality", opened["token"]
+    crop = post(client, url, {"selfie_image": data_uri(CROP)}, token)
+    assert crop.status_code == 200
+    body = crop.json()
+    assert (body["passed"], body["code"], body["capture"]) == (False, "face_too_close", "crop")
+    assert body["error"] == REFUSALS["face_too_close"]
+    assert body["failures"][0] == {"code": "face_too_close", "error": REFUSALS["face_too_close"]}
+    for _ in range(3):
+        assert post(client, url, {"selfie_image": data_uri(LIVE_JPG)}, token).status_code == 200
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 0
+    assert not LivenessCheck.objects.filter(tenant=tenant).exists()
+
+
+def test_quality_is_rate_limited(make_tenant: Any, client: Client, settings: Any) -> None:
+    settings.SESSION_QUALITY_PER_S = 2
+    _, secret = make_tenant()
+    opened = open_session(client, secret)
+    url, token = f"/sessions/{opened['session_id']}/quality", opened["token"]
+    statuses = [post(client, url, {"selfie_image": "x"}, token) for _ in range(6)]
+    limited = [r for r in statuses if r.status_code == 429]
+    assert limited, [r.status_code for r in statuses]
+    assert int(limited[0]["Retry-After"]) >= 1
+    assert limited[0].json() == {"error": "Quality check rate exceeded (2 per second)."}
+
+
+def test_gate_refused_selfie_leaves_the_session_open(make_tenant: Any, client: Client) -> None:
+    tenant, secret = make_tenant(crop_policy="refuse")
+    opened = open_session(client, secret)
+    sid, token = opened["session_id"], opened["token"]
+    refused = post(client, f"/sessions/{sid}/selfie", {"selfie_image": data_uri(CROP)}, token)
+    assert refused.status_code == 422
+    assert refused.json() == {"error": REFUSALS["face_too_close"], "code": "face_too_close"}
+    body = verdict(client, sid, secret).json()
+    assert body["state"] == "open" and body["liveness_result"] is None
+    assert body["refused"] == {"code": "face_too_close", "error": REFUSALS["face_too_close"]}
+    ok = post(client, f"/sessions/{sid}/selfie", {"selfie_image": data_uri(LIVE_JPG)}, token)
+    assert ok.status_code == 202
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 1
+
+
+def test_bad_tokens(make_tenant: Any, client: Client) -> None:
+    _, secret = make_tenant("one")
+    _, other_secret = make_tenant("two")
+    mine = open_session(client, secret)
+    theirs = open_session(client, other_secret)
+    url = f"/sessions/{mine['session_id']}/quality"
+    body = {"selfie_image": data_uri(LIVE_JPG)}
+    cases = {
+        "token_missing": post(client, url, body),
+        "token_invalid": post(client, url, body, theirs["token"]),  # another tenant's
+    }
+    cases["malformed"] = post(client, url, body, HTTP_AUTHORIZATION="Basic abc")
+    cases["garbage"] = post(client, url, body, "x" * 500)
+    cases["non-ascii"] = post(client, url, body, HTTP_AUTHORIZATION="Bearer é")
+    for name, response in cases.items():
+        assert response.status_code == 401, name
+        assert response["WWW-Authenticate"].startswith("Bearer"), name
+    assert cases["token_missing"].json()["code"] == "token_missing"
+    assert cases["malformed"].json()["code"] == "token_missing"
+    assert cases["token_invalid"].json() == {
+        "error": "Invalid session token.",
+        "code": "token_invalid",
+    }
+    assert cases["garbage"].json()["code"] == "token_invalid"
+    # The other tenant's hash_id cannot read this session either.
+    assert verdict(client, mine["session_id"], other_secret).status_code == 404
+    assert verdict(client, mine["session_id"], "nope").json() == {"message": "Invalid credentials"}
+    assert client.get(f"/sessions/{mine['session_id']}").status_code == 401
+    # The hash_id in the URL is not an accepted way.
+    assert client.get(f"/sessions/{mine['session_id']}?hash_id={secret}").status_code == 401
+
+
+def test_expired_token(make_tenant: Any, client: Client) -> None:
+    tenant, secret = make_tenant(request_limit=3)
+    opened = open_session(client, secret)
+    sid, token = opened["session_id"], opened["token"]
+    CaptureSession.objects.filter(pk=sid).update(expires_at=timezone.now() - timedelta(seconds=1))
+    for action in ("quality", "selfie"):
+        response = post(client, f"/sessions/{sid}/{action}", {"selfie_image": "x"}, token)
+        assert response.status_code == 401
+        assert response.json() == {
+            "error": "The session token has expired; start a new session.",
+            "code": "token_expired",
+        }
+    assert verdict(client, sid, secret).json()["state"] == "expired"
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 0
+
+
+def test_unknown_and_malformed_session_ids(make_tenant: Any, client: Client) -> None:
+    _, secret = make_tenant()
+    opened = open_session(client, secret)
+    unknown = "00000000-0000-4000-8000-000000000000"
+    response = post(client, f"/sessions/{unknown}/selfie", {"selfie_image": "x"}, opened["token"])
+    assert (response.status_code, response.json()) == (404, {"error": "Unknown session."})
+    assert verdict(client, unknown, secret).status_code == 404
+    assert post(client, "/sessions/not-a-uuid/selfie", {}).json() == {"error": "Not found."}
+
+
+def test_create_refuses_bad_hash_ids_and_methods(db: None, client: Client) -> None:
+    assert post(client, "/sessions", {"hash_id": "nope"}).json() == {
+        "message": "Invalid credentials"
+    }
+    assert post(client, "/sessions", "[").status_code == 400
+    response = client.get("/sessions")
+    assert response.status_code == 405 and response["Allow"] == "POST, OPTIONS"
+
+
+def test_bad_selfie_input_keeps_the_session_open(make_tenant: Any, client: Client) -> None:
+    tenant, secret = make_tenant()
+    opened = open_session(client, secret)
+    url, token = f"/sessions/{opened['session_id']}/selfie", opened["token"]
+    assert post(client, url, {}, token).status_code == 400
+    assert post(client, url, {"selfie_image": "bm90IGFuIGltYWdl"}, token).status_code == 400
+    assert post(client, url, {"frames": "x"}, token).status_code == 400
+    assert CaptureSession.objects.get(pk=opened["session_id"]).state == "open"
+
+
+def test_quota_reached_keeps_the_session_open(make_tenant: Any, client: Client) -> None:
+    tenant, secret = make_tenant(request_limit=0)
+    opened = open_session(client, secret)
+    url, token = f"/sessions/{opened['session_id']}/selfie", opened["token"]
+    response = post(client, url, {"selfie_image": data_uri(LIVE_JPG)}, token)
+    assert (response.status_code, response.json()) == (
+        429,
+        {"message": "Your request limit has been reached."},
+    )
+    assert CaptureSession.objects.get(pk=opened["session_id"]).state == "open"
+    Tenant.objects.filter(pk=tenant.pk).update(request_limit=1)
+    assert post(client, url, {"selfie_image": data_uri(LIVE_JPG)}, token).status_code == 202
+
+
+def test_no_image_at_rest(make_tenant: Any, client: Client) -> None:
+    _, secret = make_tenant()
+    opened = open_session(client, secret)
+    sid, token = opened["session_id"], opened["token"]
+    image = data_uri(LIVE_JPG)
+    post(client, f"/sessions/{sid}/quality", {"selfie_image": image}, token)
+    post(client, f"/sessions/{sid}/selfie", {"selfie_image": image}, token)
+    marker = image.split(",", 1)[1][1000:1040]  # a piece of the base64 text
+    raw = LIVE_JPG.read_bytes()[2000:2032]  # and of the JPEG bytes
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            cursor.execute(f'SELECT * FROM "{table}"')
+            for row in cursor.fetchall():
+                for value in row:
+                    if isinstance(value, str):
+                        assert marker not in value and token not in value, table
+                    if isinstance(value, bytes | memoryview):
+                        assert raw not in bytes(value), table
+    fields = {f.name for f in CaptureSession._meta.fields}
+    assert fields == {
+        "id",
+        "tenant",
+        "token_digest",
+        "created_at",
+        "expires_at",
+        "state",
+        "is_live",
+        "score",
+        "capture",
+        "frames",
+        "refused_code",
+        "finished_at",
+    }
+
+
+def test_quality_frames_must_be_small(make_tenant: Any, client: Client, settings: Any) -> None:
+    settings.SESSION_QUALITY_MAX_BYTES = 1000
+    _, secret = make_tenant()
+    opened = open_session(client, secret)
+    url, token = f"/sessions/{opened['session_id']}/quality", opened["token"]
+    response = post(client, url, {"selfie_image": data_uri(LIVE_JPG)}, token)
+    assert (response.status_code, response.json()) == (
+        413,
+        {"error": "Request body is too large (limit 1000 bytes)."},
+    )

@@ -1,0 +1,50 @@
+"""Capture sessions against real gunicorn workers: two selfies at once give one verdict."""
+
+import threading
+from typing import Any
+
+import requests
+
+from tests.conftest import LIVE_JPG, SPOOF_JPG, data_uri
+from tests.ops.conftest import Served
+
+TENANT_STATE = """
+from accounts.models import Tenant
+from liveness.models import LivenessCheck
+t = Tenant.objects.get(name={name!r})
+print(t.requests_used, LivenessCheck.objects.filter(tenant=t, refused_code="").count())
+"""
+
+
+def race_two_selfies(url: str, token: str) -> list[Any]:
+    """Post two different selfies on one session at the same moment; both answers."""
+    barrier = threading.Barrier(2)
+    answers: list[Any] = []
+
+    def send(image: str) -> None:
+        barrier.wait()
+        headers = {"Authorization": f"Bearer {token}"}
+        answers.append(requests.post(url, json={"selfie_image": image}, headers=headers))
+
+    images = [data_uri(LIVE_JPG), data_uri(SPOOF_JPG)]
+    threads = [threading.Thread(target=send, args=(image,)) for image in images]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return answers
+
+
+def test_two_concurrent_selfies_give_one_verdict(demo_served: Served) -> None:
+    name, secret = demo_served.new_tenant(limit=10)
+    base = demo_served.base
+    for _ in range(3):  # a few rounds: the race window is short
+        opened = requests.post(f"{base}/sessions", json={"hash_id": secret}, timeout=10).json()
+        sid = opened["session_id"]
+        answers = race_two_selfies(f"{base}/sessions/{sid}/selfie", opened["token"])
+        assert sorted(a.status_code for a in answers) == [202, 409], [a.text for a in answers]
+        read = requests.get(f"{base}/sessions/{sid}", headers={"X-Hash-Id": secret}, timeout=10)
+        assert read.json()["state"] == "done" and read.json()["liveness_result"] is not None
+    out = demo_served.manage("shell", "-c", TENANT_STATE.format(name=name))
+    used, checks = out.strip().splitlines()[-1].split()
+    assert (used, checks) == ("3", "3")  # exactly one unit and one record per session
