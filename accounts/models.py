@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 from ml.calibration import Platt
+from ml.profiles import DEFAULT_PROFILE, profile_choices
 
 PREFIX_LENGTH = 8
 
@@ -36,11 +37,8 @@ class Tenant(models.Model):
     )
     profile = models.CharField(
         max_length=16,
-        choices=[
-            ("fast", "fast: MiniFASNet pair + HyperFAS"),
-            ("thorough", "thorough: MiniFASNet pair + HyperFAS + DTN (slower)"),
-        ],
-        default="fast",
+        choices=profile_choices,
+        default=DEFAULT_PROFILE,
         help_text="Which models judge this tenant's selfies.",
     )
     crop_policy = models.CharField(
@@ -189,7 +187,7 @@ class HashId(models.Model):
         # that cost 0.5 ms of Python per request, the raw query 0.07 ms (python -m bench.hotpath).
         found = next(iter(Tenant.objects.raw(_tenant_for_sql(), [digest])), None)
         # The index lookup already matched; compare_digest keeps the final check constant-time.
-        if found is None or not hmac.compare_digest(found.hash_digest, digest):
+        if found is None or not hmac.compare_digest(found.hash_digest, digest):  # type: ignore[attr-defined]
             return None
         return found
 

@@ -28,18 +28,19 @@ from bench.load import prepare
 
 # (label, module, attribute): the functions each stage is the time of.
 STAGES = (
-    ("JSON parse (body read + json.loads)", "liveness.http", "parse_object"),
+    ("body read", "liveness.decorators", "read_body"),
+    ("JSON parse (json.loads)", "liveness.decorators", "parse_object"),
     ("auth: failure throttle", "guard.throttle", "auth_blocked"),
-    ("auth: hash_id lookup", "accounts.auth", "_tenant_for"),
+    ("auth: hash_id lookup", "liveness.decorators", "authenticate"),
     ("tenant rate limit", "guard.throttle", "tenant_rate_exceeded"),
     ("quota pre-check", "accounts.quota", "has_room"),
     ("base64 (data URI)", "liveness.service", "image_bytes"),
     ("decode (probe + JPEG)", "ml.engine", "LivenessEngine.decode"),
     ("engine (detect + classify)", "ml.engine", "LivenessEngine.analyse"),
     ("record (quota UPDATE + INSERT + log)", "liveness.service", "record"),
-    ("metrics", "ops.metrics", "observe_verdict"),
-    ("metrics", "ops.metrics", "observe_stages"),
-    ("metrics", "ops.metrics", "observe_request"),
+    ("metrics", "telemetry.metrics", "observe_verdict"),
+    ("metrics", "telemetry.metrics", "observe_stages"),
+    ("metrics", "telemetry.metrics", "observe_request"),
     ("response JSON", "liveness.responses", "success"),
 )
 # Inside a stage above (printed indented, not added again).
@@ -97,12 +98,11 @@ def main(argv: list[str] | None = None) -> None:
     from liveness.runtime import warm
 
     warm()
-    import accounts.auth  # noqa: F401  (the modules the stages live in)
-    import accounts.quota  # noqa: F401
-    import liveness.http  # noqa: F401
+    import accounts.quota  # noqa: F401  (the modules the stages live in)
+    import liveness.decorators  # noqa: F401
     import liveness.responses  # noqa: F401
     import liveness.service  # noqa: F401
-    import ops.metrics  # noqa: F401
+    import telemetry.metrics  # noqa: F401
 
     body = seed_body(selfie_jpeg(*parse_size(args.size)), hash_id)
     client = Client(HTTP_HOST="127.0.0.1")

@@ -15,6 +15,7 @@ import os
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.images import REPO, parse_size, selfie_jpeg
 from ml.engine import LivenessEngine
@@ -72,7 +73,7 @@ def report(samples: dict[str, list[float]], size: str, nbytes: int) -> float:
     return per_image
 
 
-def _worker(jpeg: bytes, ready: mp.Barrier, seconds: float, counts: mp.Queue) -> None:
+def _worker(jpeg: bytes, ready: Any, seconds: float, counts: Any) -> None:
     engine = load_engine()
     engine.check(jpeg)
     ready.wait()

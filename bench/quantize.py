@@ -15,9 +15,12 @@ verdicts unchanged, each model's dev AUC within 0.01 of f32, every score within 
 from __future__ import annotations
 
 import argparse
+import functools
+import operator
 import os
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,11 +28,11 @@ import numpy as np
 import openvino as ov
 
 from bench.images import DEV_DATA, REPO
-from ml import metrics
+from ml import pad_metrics as metrics
+from ml.compilation import describe_cpu
 from ml.engine import LivenessEngine
 from ml.profiles import DEFAULT_PROFILE, PROFILES, fuse
 from ml.quantize import QUANTIZED, build_int8, calibration_inputs, int8_ready, variants
-from ml.runtime import describe_cpu
 
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", REPO / "var" / "models"))
 REFERENCES = ("live/minivision_1.jpg", "spoof/minivision_2.jpg", "spoof/minivision_3.jpg")
@@ -78,6 +81,11 @@ def scores_on(engine: LivenessEngine, images: list[Image], boxes: dict[str, tupl
     return out
 
 
+def pair(scores: dict[str, float]) -> float:
+    """The MiniFASNet pair's mean P(live), as NOTICE.md's reference verdicts give it."""
+    return (scores["minifasnet_v2"] + scores["minifasnet_v1se"]) / 2
+
+
 def auc_of(images: list[Image], found: dict, key, held_out_only: bool = False) -> float:
     kept: dict[str, list[float]] = {"live": [], "spoof": []}
     for image in images:
@@ -103,7 +111,9 @@ def accuracy(
     same_boxes = scores_on(int8, images, boxes)  # int8 classifiers on the f32 boxes
     own = scores_on(int8, images, None)  # the whole int8 pipeline (its own detector)
     fused = PROFILES[DEFAULT_PROFILE]
-    keys = {name: (lambda s, n=name: s[n]) for name in CLASSIFIERS}
+    keys: dict[str, Callable[[dict[str, float]], float]] = {
+        name: operator.itemgetter(name) for name in CLASSIFIERS
+    }
     keys[f"{DEFAULT_PROFILE} profile (fused)"] = lambda s: fuse(s, fused)
     ok = True
     print(
@@ -156,7 +166,6 @@ def accuracy(
             print(f"  {image.path}: face {'lost' if b is None else 'missing in f32'}")
             ok = False
             continue
-        pair = lambda s: (s["minifasnet_v2"] + s["minifasnet_v1se"]) / 2  # noqa: E731
         cells = []
         for part, key in (
             ("pair", pair),
@@ -180,10 +189,10 @@ def costs(engines: dict[str, LivenessEngine], image: np.ndarray, box: tuple, rou
     for _ in range(rounds):
         for precision, engine in engines.items():
             for name in names:
-                call = (
-                    (lambda e=engine: e.detector.detect(image))
+                call: Callable[[], object] = (
+                    functools.partial(engine.detector.detect, image)
                     if name == "yunet"
-                    else (lambda e=engine, n=name: e.models[n].p_live(image, box))
+                    else functools.partial(engine.models[name].p_live, image, box)
                 )
                 start = time.perf_counter()
                 for _ in range(20):

@@ -46,7 +46,7 @@ class LivenessCheck(models.Model):
             if hasattr(value, "pk"):  # tenant=Tenant instance
                 value = value.pk
             params.append(field.get_db_prep_save(value, connection))
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
         marks = ", ".join(["%s"] * len(fields))
         table = connection.ops.quote_name(cls._meta.db_table)
         sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
@@ -54,7 +54,7 @@ class LivenessCheck(models.Model):
             # As the ORM writes it. Without RETURNING, an INSERT that failed on a full SQLite
             # file (SQLITE_FULL) left the enclosing savepoint impossible to roll back, so the
             # connection stayed broken (tests/test_disk_full.py); with it, as objects.create.
-            sql += f" RETURNING {connection.ops.quote_name(cls._meta.pk.column)}"
+            sql += f" RETURNING {connection.ops.quote_name(str(cls._meta.pk.column))}"
         # As Model.save does: a failed INSERT marks the enclosing atomic block for rollback.
         with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
             cursor.execute(sql, params)

@@ -19,12 +19,19 @@ import openvino as ov
 
 from ml import quality
 from ml.classifier import LivenessModel
+from ml.compilation import (
+    choose_precision,
+    compile_model,
+    cpu_flags,
+    cpu_has_bf16,
+    describe_cpu,
+    make_core,
+)
 from ml.decode import decode_image
 from ml.errors import ModelInstallError
 from ml.install import models_ready
 from ml.profiles import (
     DEFAULT_PROFILE,
-    MODELS,
     PROFILES,
     Profile,
     fused_logit,
@@ -33,14 +40,7 @@ from ml.profiles import (
 )
 from ml.quality import QualityMeasures, QualityThresholds
 from ml.quantize import INT8_DIR, QUANTIZED, int8_ready
-from ml.runtime import (
-    choose_precision,
-    compile_model,
-    cpu_flags,
-    cpu_has_bf16,
-    describe_cpu,
-    make_core,
-)
+from ml.registry import CLASSIFIERS, DETECTOR
 from ml.yunet import INPUT_SHAPES, Face, YuNet
 
 FACE_SCORE_FLOOR = 0.6
@@ -72,9 +72,6 @@ class Inspection:
     def logit(self, profile: str) -> float:
         return fused_logit(self.scores, PROFILES[profile].weights(self.capture))
 
-    def p_live(self, profile: str) -> float:
-        return sigmoid(self.logit(profile))
-
 
 @contextmanager
 def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
@@ -88,7 +85,8 @@ def _largest(faces: list[Face]) -> Face | None:
 
 
 def _int_box(face: Face) -> tuple[int, int, int, int]:
-    return tuple(int(v) for v in face.box)  # type: ignore[return-value]
+    x, y, w, h = (int(v) for v in face.box)
+    return x, y, w, h
 
 
 class LivenessEngine:
@@ -142,12 +140,13 @@ class LivenessEngine:
             return compile_model(core, path, threads, shape, at)
 
         detector = YuNet(
-            {shape: compiled("yunet", shape) for shape in INPUT_SHAPES},
+            {shape: compiled(DETECTOR.ir, shape) for shape in INPUT_SHAPES},
             score_threshold=FACE_SCORE_FLOOR,
         )
         models: dict[str, LivenessModel] = {}
         for name in models_of(PROFILES):
-            spec = MODELS[name]
+            spec = CLASSIFIERS[name]
+            assert spec.build is not None, name  # every classifier's spec says how to build it
             chosen = "bf16" if "bf16" in (precision, spec.precision) else "f32"
             if precision == "int8" and name in QUANTIZED:
                 chosen = "int8"
@@ -155,11 +154,6 @@ class LivenessEngine:
         engine = cls(detector, models, thresholds)
         engine.precision = precision
         return engine
-
-    @property
-    def classifiers(self) -> list[LivenessModel]:
-        """The default profile's models (the MiniFASNet pair and HyperFAS)."""
-        return [self.models[name] for name in self.profiles[DEFAULT_PROFILE].models]
 
     def decode(self, data: bytes) -> np.ndarray:
         return decode_image(data)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from ml.compilation import choose_precision, cpu_flags, describe_cpu
 from ml.engine import LivenessEngine
 from ml.errors import ModelInstallError
 from ml.install import MANIFEST, MODEL_FILES
 from ml.quantize import INT8_DIR, QUANTIZED, int8_ready
-from ml.runtime import choose_precision, cpu_flags, describe_cpu
 
 CPUINFO = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni avx512_bf16\n"
 
@@ -50,7 +50,7 @@ def _f32_copy(model_dir: Path, dest: Path) -> Path:
     dest.mkdir()
     for model in MODEL_FILES:
         for ext in ("xml", "bin"):
-            (dest / f"{model.name}.{ext}").symlink_to(model_dir / f"{model.name}.{ext}")
+            (dest / f"{model.ir}.{ext}").symlink_to(model_dir / f"{model.ir}.{ext}")
     shutil.copy(model_dir / MANIFEST, dest / MANIFEST)
     return dest
 
