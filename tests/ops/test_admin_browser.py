@@ -215,6 +215,7 @@ def test_operator_flow_in_chromium(served: Served, browser: Any) -> None:
     assert f"Calibration #{stored.group(1)}" in status and "admin upload" in status
     assert page.locator("table.calibration-figures tbody tr").count() == 3  # before/after/CV
     assert "cross-validated" in status and "APCER" in status
+    assert page.input_value("#id_threshold") == stored.group(2).rstrip("0")  # rounded
     page.screenshot(path=str(ARTIFACTS / "admin-calibration.png"), full_page=True)
 
     page.goto(f"{served.base}/admin/accounts/tenant/?q={name.split()[0]}")
