@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.ops.conftest import ENTRYPOINT, REPO, Served, entrypoint_env
+from tests.conftest import REPO
+from tests.servers.entrypoint import ENTRYPOINT, Served, entrypoint_env
 from tests.servers.processes import free_port, stop, until
 
 
