@@ -1,4 +1,5 @@
-"""Processes and waiting: free ports, stopping, manage.py, polling."""
+"""Processes and waiting: free ports, stopping, manage.py, polling (``until`` and
+``children`` are bench.gunicorn's)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import requests
-
+from bench.gunicorn import children as children  # re-exported for the tests
+from bench.gunicorn import until as until
 from tests.conftest import REPO
 
 
@@ -44,26 +44,8 @@ def manage(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def until(condition: object, timeout: float = 60.0, every: float = 0.1) -> None:
-    """Poll ``condition()`` until true; a guard against hangs, not a timing assertion."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition():  # type: ignore[operator]
-                return
-        except (OSError, requests.RequestException):
-            pass
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")
-
-
 def away_from_window_edge(seconds: int) -> None:
     """Start a sequence early in a fixed window, so it cannot straddle two windows."""
     into = time.time() % seconds
     if into > seconds - 5:
         time.sleep(seconds - into + 0.05)
-
-
-def children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in path.read_text().split()] if path.exists() else []
