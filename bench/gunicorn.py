@@ -1,5 +1,5 @@
 """The one place tests and benchmarks start gunicorn (the command bin/entrypoint execs),
-wait for a condition on it and list its workers."""
+run manage.py beside it, wait for a condition on it and list its workers."""
 
 from __future__ import annotations
 
@@ -28,6 +28,19 @@ def start_gunicorn(
     return subprocess.Popen(
         [python, *COMMAND], cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT
     )
+
+
+def output_of(command: list[str], env: dict[str, str], timeout: float | None = None) -> str:
+    """``command``'s standard output, run in the repository (CalledProcessError on failure)."""
+    done = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=True
+    )
+    return done.stdout
+
+
+def manage(env: dict[str, str], *args: str, timeout: float | None = None) -> str:
+    """``manage.py ARGS`` with this interpreter; its standard output."""
+    return output_of([sys.executable, "manage.py", *args], env, timeout)
 
 
 def until(condition: Callable[[], object], timeout: float = 60.0, every: float = 0.1) -> None:

@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.gunicorn import start_gunicorn
-from bench.images import REPO, parse_size, seed_body, selfie_jpeg
+from bench.gunicorn import manage, start_gunicorn
+from bench.images import parse_size, seed_body, selfie_jpeg
 
 # hey's CSV columns: response-time, DNS+dialup, DNS, Request-write, Response-delay,
 # Response-read, status-code, offset. The phases named as in the seed's report.
@@ -51,18 +51,6 @@ class Result:
     @property
     def successes(self) -> int:
         return sum(s == 201 for s in self.statuses)
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout
 
 
 def wait_live(url: str, timeout_s: float = 60) -> float:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.gunicorn import output_of
 from tests.conftest import REPO
 from tests.servers.processes import free_port, stop
 
@@ -35,16 +36,7 @@ def wait_live(base: str, process: subprocess.Popen[bytes], timeout: float = 120.
 
 def entrypoint_manage(env: dict[str, str], *args: str) -> str:
     """``bin/entrypoint manage ARGS`` (as the image runs commands); its standard output."""
-    done = subprocess.run(
-        [str(ENTRYPOINT), "manage", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return done.stdout
+    return output_of([str(ENTRYPOINT), "manage", *args], env, timeout=120)
 
 
 @dataclass

@@ -6,12 +6,11 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-import sys
 import time
 
+import bench.gunicorn
 from bench.gunicorn import children as children  # re-exported for the tests
 from bench.gunicorn import until as until
-from tests.conftest import REPO
 
 
 def free_port() -> int:
@@ -32,16 +31,7 @@ def stop(process: subprocess.Popen[bytes]) -> int:
 
 
 def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return done.stdout
+    return bench.gunicorn.manage(env, *args, timeout=120)
 
 
 def away_from_window_edge(seconds: int) -> None:
