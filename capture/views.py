@@ -6,10 +6,8 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.http.response import HttpResponseBase
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
-from rest_framework.views import APIView
 
 from accounts.auth import authenticate
 from accounts.models import Tenant
@@ -25,7 +23,8 @@ from liveness.decorators import AuthorizedRequest, authorize
 from liveness.http import parse_object, read_body
 from liveness.outcomes import Rejected, Rejection
 from liveness.serializers import ErrorSerializer, MessageSerializer
-from liveness.views import LivenessView
+from liveness.views import JsonAPIView
+from telemetry.logs import request_id_of
 
 # drf-spectacular's hints say Sequence[str]; it also takes these security requirements.
 BEARER: Any = [{"sessionToken": []}]
@@ -41,33 +40,17 @@ BAD_INPUT = OpenApiResponse(ErrorSerializer, description="Malformed JSON or imag
 NOT_READY = OpenApiResponse(ErrorSerializer, description="Models or database not usable.")
 
 
-class JsonAPIView(APIView):
-    """Parsing, negotiation and errors exactly as /liveness does them."""
+class SessionAPIView(JsonAPIView):
+    """Parsing, negotiation, errors and the request cycle exactly as /liveness's; the
+    session's own answers (capture.errors.Answered) and shared rejections added."""
 
-    authentication_classes: list[type] = []
-    permission_classes: list[type] = []
-    parser_classes: list[type] = []
-    renderer_classes = LivenessView.renderer_classes
-    perform_content_negotiation = LivenessView.perform_content_negotiation
-    http_method_not_allowed = LivenessView.http_method_not_allowed  # type: ignore[assignment]
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        try:
-            return super().dispatch(request, *args, **kwargs)
-        finally:
-            # As LivenessView.dispatch: break DRF's view <-> Request cycles, so the request
-            # and its body are freed by reference counting (facia_site.middleware).
-            drf_request = self.__dict__.get("request")
-            if isinstance(drf_request, Request):
-                drf_request.parser_context = {}
-            self.__dict__.clear()
-
+    # DRF's stubs say Response (as for LivenessView's); the answers are plain JsonResponses.
     def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]
         if isinstance(exc, Answered):
             return exc.response
         if isinstance(exc, Rejected):
             return responses.respond(exc.rejection)
-        return LivenessView.handle_exception(self, exc)  # type: ignore[arg-type]
+        return super().handle_exception(exc)
 
 
 Action = Callable[[CaptureSession, dict[str, object], str], JsonResponse]
@@ -80,7 +63,7 @@ def with_session(action: Action) -> Callable[..., HttpResponse]:
     def call(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
         payload = parse_object(read_body(request))
         session = session_for_token(request, session_id)
-        return action(session, payload, getattr(request, "request_id", ""))
+        return action(session, payload, request_id_of(request))
 
     return call
 
@@ -106,7 +89,7 @@ quality_call = small_body(with_session(service.check_quality))
 selfie_call = with_session(service.take_selfie)
 
 
-class SessionsView(JsonAPIView):
+class SessionsView(SessionAPIView):
     @extend_schema(
         operation_id="session_create",
         summary="Open a capture session (backend call, with the tenant's hash_id)",
@@ -130,7 +113,7 @@ class SessionsView(JsonAPIView):
         return JsonResponse(body, status=201)
 
 
-class QualityView(TokenCorsMixin, JsonAPIView):  # type: ignore[misc]  # plain Django hints
+class QualityView(TokenCorsMixin, SessionAPIView):
     @extend_schema(
         operation_id="session_quality",
         summary="Quality gates on a small frame (browser call; no classifier, no quota)",
@@ -153,7 +136,7 @@ class QualityView(TokenCorsMixin, JsonAPIView):  # type: ignore[misc]  # plain D
         return quality_call(request, session_id)
 
 
-class SelfieView(TokenCorsMixin, JsonAPIView):  # type: ignore[misc]  # plain Django hints
+class SelfieView(TokenCorsMixin, SessionAPIView):
     @extend_schema(
         operation_id="session_selfie",
         summary="Send the capture (browser call): the whole check, one unit of quota",
@@ -189,7 +172,7 @@ def tenant_for_header(request: HttpRequest) -> Tenant:
     return tenant
 
 
-class SessionView(JsonAPIView):
+class SessionView(SessionAPIView):
     @extend_schema(
         operation_id="session_read",
         summary="The session's state and verdict (backend call, hash_id in X-Hash-Id)",

@@ -27,6 +27,7 @@ from guard import throttle
 from liveness import responses
 from liveness.http import parse_object, read_body
 from liveness.outcomes import Rejected, Rejection
+from telemetry.logs import request_id_of
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def authorized(request: HttpRequest) -> AuthorizedRequest:
     if (over := throttle.tenant_rate_exceeded(tenant.pk, per_minute)) is not None:
         detail = {"per_minute": per_minute}
         raise Rejected(Rejection("rate_limited", detail, retry_after=over.retry_after()))
-    return AuthorizedRequest(tenant, payload, getattr(request, "request_id", ""))
+    return AuthorizedRequest(tenant, payload, request_id_of(request))
 
 
 View = Callable[[Any, Request, AuthorizedRequest], HttpResponseBase]

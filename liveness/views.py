@@ -45,10 +45,10 @@ LIVENESS_RESPONSES = {
 }
 
 
-class LivenessView(APIView):
-    """POST /liveness. Parsing and errors are ours, so DRF's own formats never leak."""
+class JsonAPIView(APIView):
+    """What /liveness and the session views share: parsing and errors are ours, so DRF's own
+    formats never leak, and the request cycle is broken when the response is built."""
 
-    http_method_names = ["post"]  # not DRF's OPTIONS metadata: the contract allows POST only
     authentication_classes: list[type] = []
     permission_classes: list[type] = []
     parser_classes: list[type] = []
@@ -88,6 +88,12 @@ class LivenessView(APIView):
             health.forget()  # the next /status_check probes again, not the remembered success
             return responses.respond(Rejection("not_ready", retry_after=1))
         return super().handle_exception(exc)
+
+
+class LivenessView(JsonAPIView):
+    """POST /liveness."""
+
+    http_method_names = ["post"]  # not DRF's OPTIONS metadata: the contract allows POST only
 
     @extend_schema(
         operation_id="liveness_check",

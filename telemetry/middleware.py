@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from telemetry import metrics
-from telemetry.logs import current_request_id
+from telemetry.logs import current_request_id, request_id_of
 
 log = logging.getLogger("facia.request")
 
@@ -31,7 +31,7 @@ class ObservabilityMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         # Cleared by the request_finished signal (telemetry.apps), so that Django's own log line
         # for a 4xx/5xx, written after the middleware returns, still carries the id.
-        current_request_id.set(getattr(request, "request_id", None))
+        current_request_id.set(request_id_of(request) or None)
         started = time.perf_counter()
         response = self.get_response(request)
         seconds = time.perf_counter() - started

@@ -10,7 +10,8 @@ import pytest
 
 from facia_client import FaciaClient, ImageRejected, QuotaExceeded, ServiceError, UsageError
 from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG
-from tests.ops.conftest import Served, free_port
+from tests.servers.entrypoint import Served
+from tests.servers.processes import free_port
 
 
 def run_cli(*args: str, hash_id: str = "") -> subprocess.CompletedProcess[str]:

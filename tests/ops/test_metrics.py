@@ -12,7 +12,7 @@ from django.test.utils import override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import LIVE_JPG, SPOOF_JPG, data_uri
-from tests.ops.conftest import Served
+from tests.servers.entrypoint import Served
 
 TOKEN = "test-metrics-token"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
