@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5001
+SOURCES := facia_site console capture liveness accounts guard telemetry ml bench facia_client tests manage.py
 export PORT
 
 .PHONY: serve test lint bench soak setup setup-dev migrate models clean test-deps cluster-test
@@ -47,8 +48,9 @@ cluster-test: setup-dev test-deps
 	$(BIN)/python -m pytest -s -p no:cacheprovider tests/ops/test_cluster.py
 
 lint: $(VENV)/.stamp-dev
-	$(BIN)/ruff check facia_site accounts liveness guard capture ml bench ops facia_client tests manage.py bin/healthcheck
-	$(BIN)/ruff format --check facia_site accounts liveness guard capture ml bench ops facia_client tests manage.py bin/healthcheck
+	$(BIN)/ruff check $(SOURCES) bin/healthcheck
+	$(BIN)/ruff format --check $(SOURCES) bin/healthcheck
+	$(BIN)/mypy $(SOURCES)
 
 # make bench [BENCH_ARGS="--size 640x480 --concurrency 8 --requests 501"]: prints figures.
 bench: setup

@@ -1,26 +1,18 @@
 """Admin: tenants with usage, one-time display of new hash_ids, revocation, quota reset,
-calibration (from an uploaded zip, processed in memory) and its revert."""
+calibration records and their revert. The console extends the tenant admin with what needs the
+engine or the evaluations (calibration upload, target APCER) and the usage page."""
 
 from typing import Any
 
-import numpy as np
-from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from accounts import quota
-from accounts.calibrate import CalibrationError, fit_and_store, score, warnings_for, zip_images
 from accounts.models import Calibration, HashId, IssuedHashId, Tenant, revert_calibration
-from liveness.models import Evaluation
-from ml import metrics
-from ml.errors import ModelInstallError
 
 FIGURE_ROWS = (
     ("before", "before, on the sample"),
@@ -78,21 +70,6 @@ def describe(calibration: Calibration) -> SafeString:
     )
 
 
-class CalibrationUploadForm(forms.Form):
-    archive = forms.FileField(
-        label="Zip with live/ and spoof/ folders",
-        help_text="This tenant's own labelled captures (JPEG/PNG). Read in memory only; "
-        "nothing is stored but the fitted calibration and its figures.",
-    )
-    target_apcer = forms.FloatField(
-        label="Target APCER (%)",
-        required=False,
-        min_value=0.0,
-        max_value=100.0,
-        help_text="Optional. Empty: the threshold where APCER = BPCER on the sample.",
-    )
-
-
 def announce(request: HttpRequest, issued: IssuedHashId) -> None:
     """Show the full secret once; after this page it exists nowhere."""
     messages.warning(
@@ -100,6 +77,21 @@ def announce(request: HttpRequest, issued: IssuedHashId) -> None:
         f"New hash_id for {issued.record.tenant}: {issued.secret} — copy it now, "
         "it will not be shown again.",
     )
+
+
+TENANT_FIELDS: tuple[str, ...] = (
+    "name",
+    "is_active",
+    "request_limit",
+    "requests_used",
+    "rate_limit_per_minute",
+    "threshold",
+    "profile",
+    "crop_policy",
+    "calibration_status",
+    "created_at",
+    "updated_at",
+)
 
 
 class HashIdInline(admin.TabularInline):
@@ -114,52 +106,8 @@ class HashIdInline(admin.TabularInline):
         return False
 
 
-class TenantForm(ModelForm):
-    """Adds "target APCER": the threshold is then derived from the last evaluation of the
-    tenant's profile (the lowest threshold whose APCER on that evaluation meets the target)."""
-
-    target_apcer = forms.FloatField(
-        label="Target APCER (%)",
-        required=False,
-        min_value=0.0,
-        max_value=100.0,
-        help_text="Optional. Sets the threshold from the last `manage.py evaluate` of this "
-        "tenant's profile: the lowest threshold that accepts at most this share of attack "
-        "presentations.",
-    )
-
-    class Meta:
-        model = Tenant
-        fields = "__all__"
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        target = cleaned.get("target_apcer")
-        if target is None:
-            return cleaned
-        profile = cleaned.get("profile") or self.instance.profile
-        if self.instance.pk and self.instance.active_calibration() is not None:
-            raise forms.ValidationError(
-                "This tenant is calibrated: its scores are no longer those of the evaluation. "
-                "Recalibrate with a target APCER, or revert it to uncalibrated first."
-            )
-        evaluation = Evaluation.latest_for(profile)
-        if evaluation is None or not evaluation.attack_scores():
-            raise forms.ValidationError(
-                f"No evaluation of the {profile} profile with attack presentations yet; run "
-                f"`manage.py evaluate DIR --profile {profile}` first."
-            )
-        attack = np.asarray(evaluation.attack_scores())
-        live = np.asarray(evaluation.bona_fide_scores())
-        threshold = min(metrics.threshold_for_apcer(attack, target / 100), 1.0)
-        cleaned["threshold"] = threshold
-        self.derived = (evaluation, threshold, *metrics.apcer_bpcer(live, attack, threshold))
-        return cleaned
-
-
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    form = TenantForm
     list_display = (
         "name",
         "is_active",
@@ -176,20 +124,7 @@ class TenantAdmin(admin.ModelAdmin):
     list_filter = ("is_active", "profile", "crop_policy")
     search_fields = ("name",)
     readonly_fields = ("requests_used", "calibration_status", "created_at", "updated_at")
-    fields = (
-        "name",
-        "is_active",
-        "request_limit",
-        "requests_used",
-        "rate_limit_per_minute",
-        "threshold",
-        "target_apcer",
-        "profile",
-        "crop_policy",
-        "calibration_status",
-        "created_at",
-        "updated_at",
-    )
+    fields = TENANT_FIELDS
     inlines = [HashIdInline]
     actions = ["issue_hash_id", "reset_quota", "revert_to_uncalibrated"]
 
@@ -212,41 +147,28 @@ class TenantAdmin(admin.ModelAdmin):
             return "-"
         active = (tenant.calibration or {}).get("id")
         found = Calibration.objects.filter(pk=active, tenant=tenant).first() if active else None
-        link = format_html(
-            '<a id="calibrate-link" href="{}">Calibrate from a zip of labelled captures</a>',
-            reverse("admin:accounts_tenant_calibrate", args=[tenant.pk]),
-        )
         if found is None:
-            return format_html("Uncalibrated (the engine's own P(live)). {}", link)
+            return mark_safe("Uncalibrated (the engine's own P(live)).")
         note = ""
         if found.profile != tenant.profile:
             note = " Not applied: it was fitted for another profile; recalibrate or revert."
-        return format_html("{}{} {}", describe(found), note, link)
+        return format_html("{}{}", describe(found), note)
 
     @admin.display(description="active hash_ids", ordering="active_hash_id_count")
     def active_hash_ids(self, tenant: Tenant) -> int:
         return tenant.active_hash_id_count  # type: ignore[attr-defined]
 
+    def update_fields(self, form: ModelForm) -> set[str]:
+        """The columns a change form writes. Never requests_used: writing it back from a form
+        would undo concurrent reservations."""
+        return {f for f in form.changed_data if f != "requests_used"}
+
     def save_model(self, request: HttpRequest, obj: Tenant, form: ModelForm, change: bool) -> None:
-        derived = getattr(form, "derived", None)
-        if derived is not None:
-            evaluation, threshold, apcer, bpcer = derived
-            obj.threshold = threshold
-            messages.info(
-                request,
-                f"Threshold set to {threshold:.4f} from evaluation #{evaluation.pk} "
-                f"({evaluation}): APCER {apcer:.2%} on {evaluation.attacks} attack and "
-                f"BPCER {bpcer:.2%} on {evaluation.bona_fide} bona fide presentations.",
-            )
         if not change:
             super().save_model(request, obj, form, change)
             announce(request, HashId.issue(obj))
             return
-        # Never write requests_used back from a form: it would undo concurrent reservations.
-        fields = {f for f in form.changed_data if f not in ("requests_used", "target_apcer")}
-        if derived is not None:
-            fields.add("threshold")
-        obj.save(update_fields=[*sorted(fields), "updated_at"])
+        obj.save(update_fields=[*sorted(self.update_fields(form)), "updated_at"])
 
     @admin.action(description="Issue a new hash_id (shown once)")
     def issue_hash_id(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
@@ -268,82 +190,6 @@ class TenantAdmin(admin.ModelAdmin):
                     f"{tenant.name}: uncalibrated, threshold {tenant.threshold:.4f}.",
                     messages.SUCCESS,
                 )
-
-    def get_urls(self) -> list[URLPattern]:
-        calibrate = path(
-            "<int:tenant_id>/calibrate/",
-            self.admin_site.admin_view(self.calibrate_view),
-            name="accounts_tenant_calibrate",
-        )
-        return [calibrate, *super().get_urls()]
-
-    def calibrate_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
-        """Upload a zip of live/ and spoof/ captures; scored in memory, never saved."""
-        tenant = get_object_or_404(Tenant, pk=tenant_id)
-        if not self.has_change_permission(request, tenant):
-            return HttpResponse(status=403)
-        form = CalibrationUploadForm()
-        if request.method == "POST":
-            form = CalibrationUploadForm(request.POST, request.FILES)
-            if getattr(request, "upload_too_large", False):
-                form.add_error("archive", "The zip is larger than the upload limit.")
-            elif form.is_valid():
-                done = self._calibrate_from(request, tenant, form)
-                if done is not None:
-                    return done
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "original": tenant,
-            "tenant": tenant,
-            "title": f"Calibrate {tenant.name}",
-            "form": form,
-            "status": self.calibration_status(tenant),
-        }
-        return TemplateResponse(request, "admin/accounts/tenant_calibrate.html", context)
-
-    def _calibrate_from(
-        self, request: HttpRequest, tenant: Tenant, form: CalibrationUploadForm
-    ) -> HttpResponse | None:
-        from liveness.runtime import get_engine  # the admin process's engine
-
-        target = form.cleaned_data.get("target_apcer")
-        upload = form.cleaned_data["archive"]
-        try:
-            scored = score(get_engine(), tenant, zip_images(upload.read()))
-            stored, _ = fit_and_store(
-                tenant,
-                scored,
-                None if target is None else target / 100,
-                request.user.get_username(),
-                "admin upload",
-            )
-        except CalibrationError as exc:
-            form.add_error("archive", str(exc))
-            return None
-        except ModelInstallError:
-            form.add_error(None, "The models are not installed on this server.")
-            return None
-        finally:
-            upload.close()
-        for warning in warnings_for(scored):
-            messages.warning(request, f"Warning: {warning}.")
-        messages.success(
-            request,
-            f"Calibration #{stored.pk} stored: threshold {stored.threshold:.4f} "
-            f"({stored.bona_fide} live, {stored.attacks} spoof, {stored.refused} refused).",
-        )
-        return HttpResponseRedirect(reverse("admin:accounts_tenant_change", args=[tenant.pk]))
-
-
-@admin.register(Evaluation)
-class EvaluationAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "profile", "folder", "bona_fide", "attacks", "auc", "threshold")
-    list_filter = ("profile",)
-    readonly_fields = [f.name for f in Evaluation._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # evaluations come from `manage.py evaluate`
 
 
 @admin.register(Calibration)

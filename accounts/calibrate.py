@@ -135,7 +135,8 @@ def fit_and_store(
         current=active or calibration.IDENTITY,
     )
     # what a revert goes back to: the threshold the tenant had while uncalibrated
-    chain = Calibration.objects.filter(pk=(tenant.calibration or {}).get("id")).first()
+    chain_id = (tenant.calibration or {}).get("id")
+    chain = Calibration.objects.filter(pk=chain_id).first() if chain_id is not None else None
     uncalibrated_threshold = chain.previous_threshold if chain else tenant.threshold
     with transaction.atomic():
         stored = Calibration.objects.create(

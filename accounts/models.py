@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from ml.calibration import Platt
+from ml.profiles import DEFAULT_PROFILE, profile_choices
 
 PREFIX_LENGTH = 8
 
@@ -35,11 +36,8 @@ class Tenant(models.Model):
     )
     profile = models.CharField(
         max_length=16,
-        choices=[
-            ("fast", "fast: MiniFASNet pair + HyperFAS"),
-            ("thorough", "thorough: MiniFASNet pair + HyperFAS + DTN (slower)"),
-        ],
-        default="fast",
+        choices=profile_choices,
+        default=DEFAULT_PROFILE,
         help_text="Which models judge this tenant's selfies.",
     )
     crop_policy = models.CharField(

@@ -22,8 +22,10 @@ import requests
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
 django.setup()
 
+from bench.gunicorn import start_gunicorn  # noqa: E402
 from tests.corpus.make_corpus import CASES  # noqa: E402
-from tests.servers import children, selfie_body, until  # noqa: E402
+from tests.servers.clients import selfie_body  # noqa: E402
+from tests.servers.processes import children, until  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = [name for name in CASES if name.startswith("bomb-")] + ["data-uri-16mb-semicolons"]
@@ -86,9 +88,8 @@ def main() -> None:
 
     manage("migrate", "-v0")
     attacker, customer = manage("create_tenant", "attacker"), manage("create_tenant", "customer")
-    gunicorn = [python, "-m", "gunicorn", "-c", "facia_site/gunicorn.conf.py", "facia_site.wsgi"]
     with (work / "gunicorn.log").open("wb") as log:
-        server = subprocess.Popen(gunicorn, cwd=args.tree, env=env, stdout=log, stderr=log)
+        server = start_gunicorn(env, log, tree=Path(args.tree), python=python)
     base = f"http://127.0.0.1:{args.port}"
     try:
         until(lambda: requests.get(f"{base}/status_check", timeout=2).status_code == 200, 300)

@@ -18,17 +18,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openvino as ov
 
 from bench.images import DEV_DATA, REPO
-from ml import metrics
+from ml import pad_metrics
+from ml.compilation import compile_model
 from ml.dtn import DTN
 from ml.engine import LivenessEngine
-from ml.install import PREPARE
 from ml.profiles import PROFILES, fuse
-from ml.runtime import compile_model
+from ml.registry import u8_input
 
 SOURCE = Path(os.environ.get("MODEL_SOURCE", REPO.parent / "shared" / "models"))
 TFLITE = SOURCE / "dtn" / "FaceAntiSpoofing.tflite"
@@ -64,7 +65,7 @@ def _auc(faces: list[Face], scores: list[float], gated: bool) -> float:
     for face, score in zip(faces, scores, strict=True):
         if face.passed or not gated:
             kept[face.label].append(score)
-    return metrics.auc(np.asarray(kept["live"]), np.asarray(kept["spoof"]))
+    return pad_metrics.auc(np.asarray(kept["live"]), np.asarray(kept["spoof"]))
 
 
 def thorough_auc(faces: list[Face], dtn_scores: list[float], gated: bool) -> float:
@@ -83,9 +84,9 @@ def variants(int8: bool, faces: list[Face]) -> dict[str, Callable[[], tuple[ov.M
 
     found = {
         "f32 (tflite as is)": lambda: (read(), "f32"),
-        "f32 + uint8 input": lambda: (PREPARE["u8_input"](read()), "f32"),
+        "f32 + uint8 input": lambda: (u8_input(read()), "f32"),
         "bf16 hint": lambda: (read(), "bf16"),
-        "bf16 + uint8 input": lambda: (PREPARE["u8_input"](read()), "bf16"),
+        "bf16 + uint8 input": lambda: (u8_input(read()), "bf16"),
     }
     if int8:
         import nncf
@@ -96,7 +97,7 @@ def variants(int8: bool, faces: list[Face]) -> dict[str, Callable[[], tuple[ov.M
             model = nncf.quantize(
                 read(), nncf.Dataset(calibration), subset_size=len(calibration), **options
             )
-            return PREPARE["u8_input"](model)
+            return u8_input(model)
 
         found["int8 (NNCF) + uint8 input"] = lambda: (quantized(), "f32")
         found["int8 (NNCF, MatMul in f32) + uint8"] = lambda: (
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     engine = LivenessEngine.load(Path(os.environ.get("MODEL_DIR", REPO / "var" / "models")))
     faces = dev_faces(engine)
     core = ov.Core()
-    models = {}
+    models: dict[str, Any] = {}
     for name, build in variants(args.int8, faces).items():
         model, precision = build()
         path = Path(f"/tmp/bench-dtn-{os.getpid()}-{len(models)}.xml")

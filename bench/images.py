@@ -19,6 +19,7 @@ SOURCE = "live/minivision_5.jpg"  # a full camera frame, upright, 1617x2160
 def selfie_jpeg(width: int, height: int, quality: int = 90) -> bytes:
     """A camera-like JPEG of ``width`` x ``height`` with a real face in it."""
     image = cv2.imread(str(DEV_DATA / SOURCE))
+    assert image is not None, DEV_DATA / SOURCE
     image = cv2.resize(
         image,
         (width, height),

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.gunicorn import start_gunicorn
 from bench.images import REPO, parse_size, seed_body, selfie_jpeg
 
 # hey's CSV columns: response-time, DNS+dialup, DNS, Request-write, Response-delay,
@@ -85,18 +86,7 @@ def server(
     Its output goes to ``log`` when given."""
     started = time.perf_counter()
     out = log.open("wb") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "-c",
-            "facia_site/gunicorn.conf.py",
-            "facia_site.wsgi",
-        ],
-        cwd=REPO,
-        env={**env, "PORT": str(port)},
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
+    proc = start_gunicorn({**env, "PORT": str(port)}, out)
     try:
         wait_live(f"http://127.0.0.1:{port}")
         yield proc, time.perf_counter() - started

@@ -45,7 +45,7 @@ def report(samples: dict[str, list[float]], size: str, nbytes: int) -> float:
     per_image = statistics.median(samples["total"])
     print(
         f"bare pipeline rate: {1000 / per_image:.1f} images/s per core, "
-        f"{os.cpu_count() * 1000 / per_image:.1f} images/s on {os.cpu_count()} cores"
+        f"{(os.cpu_count() or 1) * 1000 / per_image:.1f} images/s on {os.cpu_count()} cores"
     )
     return per_image
 

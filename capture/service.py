@@ -9,22 +9,24 @@ from datetime import datetime, timedelta
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest, JsonResponse
+from django.http import JsonResponse
 from django.utils import timezone
 
 from accounts import quota
 from accounts.models import Tenant
+from capture.errors import Answered, too_many
 from capture.models import CaptureSession, new_token, token_digest
-from guard import counters, throttle
+from guard import counters
 from guard.counters import Window
 from liveness import responses
+from liveness.outcomes import Rejected, Rejection
 from liveness.runtime import EngineUnavailable, get_engine
-from liveness.service import Refusal, image_bytes, record
+from liveness.service import REASONS, image_bytes, record
 from ml import quality
 from ml.engine import LivenessEngine, Verdict
 from ml.errors import FaceRefused, ImageError
 from ml.profiles import sigmoid
-from ops import metrics
+from telemetry import metrics
 
 log = logging.getLogger(__name__)
 MAX_FRAMES = 3
@@ -53,9 +55,9 @@ def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def conflict(session: CaptureSession) -> Refusal:
+def conflict(session: CaptureSession) -> Answered:
     message = ALREADY_DONE if session.state == CaptureSession.DONE else IN_PROGRESS
-    return Refusal(JsonResponse({"error": message, "state": session.state}, status=409))
+    return Answered(JsonResponse({"error": message, "state": session.state}, status=409))
 
 
 def require_open(session: CaptureSession) -> None:
@@ -68,24 +70,24 @@ def engine_or_503() -> LivenessEngine:
         return get_engine()
     except EngineUnavailable as exc:
         log.error("engine unavailable: %s", exc)
-        raise Refusal(responses.error("Service is not ready, try again later.", 503)) from exc
+        raise Rejected(Rejection("not_ready")) from exc
 
 
 def decode(engine: LivenessEngine, data: bytes) -> np.ndarray:
     try:
         return engine.decode(data)
     except ImageError as exc:
-        raise Refusal(responses.error(responses.IMAGE_INVALID, 400)) from exc
+        raise Rejected(Rejection("image_invalid")) from exc
 
 
 # --- quality -----------------------------------------------------------------------------
 
 
-def quality_rate_exceeded(session: CaptureSession) -> JsonResponse | None:
+def quality_rate_exceeded(session: CaptureSession) -> Answered | None:
     limit = settings.SESSION_QUALITY_PER_S
     window = Window.current(1)
     if counters.hit(QUALITY_SCOPE, str(session.pk), window) > limit:
-        return throttle.too_many(f"Quality check rate exceeded ({limit} per second).", window)
+        return too_many(f"Quality check rate exceeded ({limit} per second).", window)
     return None
 
 
@@ -109,11 +111,12 @@ def gate_report(engine: LivenessEngine, image: np.ndarray) -> dict[str, object]:
     return {"passed": not failures, **first, "failures": failures, **report}
 
 
-def check_quality(request: HttpRequest, session: CaptureSession) -> JsonResponse:
+def check_quality(
+    session: CaptureSession, payload: dict[str, object], request_id: str
+) -> JsonResponse:
     require_open(session)
     if limited := quality_rate_exceeded(session):
-        raise Refusal(limited)
-    payload: dict[str, object] = request.payload  # type: ignore[attr-defined]
+        raise limited
     data = image_bytes(payload.get("selfie_image"))
     engine = engine_or_503()
     return JsonResponse(gate_report(engine, decode(engine, data)))
@@ -128,7 +131,7 @@ def frame_bytes(payload: dict[str, object]) -> list[bytes]:
     if frames is None:
         return [image_bytes(payload.get("selfie_image"))]
     if not isinstance(frames, list) or not 1 <= len(frames) <= MAX_FRAMES:
-        raise Refusal(responses.error(FRAMES_INVALID, 400))
+        raise Answered(responses.error(FRAMES_INVALID, 400))
     return [image_bytes(frame) for frame in frames]
 
 
@@ -180,50 +183,51 @@ def finish(session: CaptureSession, is_live: bool, score: float, fused: Fused) -
         raise RuntimeError(f"session {session.pk} lost its claim")  # rolls the unit back
 
 
-def judge(request: HttpRequest, session: CaptureSession, images: list[np.ndarray]) -> None:
+def judge(session: CaptureSession, images: list[np.ndarray], request_id: str) -> None:
     """Run the whole check on a claimed session; the unit, the record and the verdict are
-    written in one transaction. Raises Refusal / FaceRefused when no verdict is reached."""
+    written in one transaction. Raises Rejected / FaceRefused when no verdict is reached."""
     started = time.perf_counter()
     tenant = session.tenant
     engine = engine_or_503()
     try:
         verdicts = [engine.analyse(i, tenant.profile, tenant.crop_policy) for i in images]
     except FaceRefused as exc:
-        record(request, tenant, started, consume=False, refused_code=exc.code)
-        metrics.observe_verdict(tenant, "refused", exc.code)
+        record(tenant, request_id, started, consume=False, refused_code=exc.code)
+        metrics.observe_verdict(tenant.pk, tenant.name, "refused", exc.code)
         raise
     fused = fuse(verdicts)
     score = tenant.score(fused.logit, fused.p_live)
     is_live = score >= tenant.threshold
     outcome = {"is_live": is_live, "score": score, "capture": fused.capture}
     with transaction.atomic():
-        if not record(request, tenant, started, consume=True, **outcome):
-            metrics.observe_refusal(tenant, 429)
-            raise Refusal(responses.message(responses.LIMIT_REACHED, 429))
+        if not record(tenant, request_id, started, consume=True, **outcome):
+            metrics.observe_rejection(tenant.pk, tenant.name, REASONS["limit_reached"])
+            raise Rejected(Rejection("limit_reached"))
         finish(session, is_live, score, fused)
-    metrics.observe_verdict(tenant, "live" if is_live else "spoof")
+    metrics.observe_verdict(tenant.pk, tenant.name, "live" if is_live else "spoof")
 
 
-def take_selfie(request: HttpRequest, session: CaptureSession) -> JsonResponse:
+def take_selfie(
+    session: CaptureSession, payload: dict[str, object], request_id: str
+) -> JsonResponse:
     """202 once the capture is judged (the verdict goes to the backend only)."""
     require_open(session)
-    payload: dict[str, object] = request.payload  # type: ignore[attr-defined]
     frames = frame_bytes(payload)
     engine = engine_or_503()
     images = [decode(engine, data) for data in frames]
     if not quota.has_room(session.tenant):
-        raise Refusal(responses.message(responses.LIMIT_REACHED, 429))
+        raise Rejected(Rejection("limit_reached"))
     if not claim(session):
         session.refresh_from_db()
         raise conflict(session)
     finished = False
     try:
-        judge(request, session, images)
+        judge(session, images, request_id)
         finished = True
     except FaceRefused as exc:
         release(session, exc.code)
         finished = True  # released, with the gate's code
-        return responses.error(exc.message, 422, code=exc.code)
+        return responses.respond(Rejection(exc.code))
     finally:
         if not finished:
             release(session)

@@ -6,32 +6,31 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from accounts.auth import (
-    INVALID_CREDENTIALS,
-    MAX_HASH_ID_LENGTH,
-    require_hash_id,
-    tenant_rate_limit,
-)
-from accounts.models import HashId, Tenant
+from accounts.auth import authenticate
+from accounts.models import Tenant
 from capture import serializers as s
 from capture import service
 from capture.cors import TokenCorsMixin
+from capture.errors import Answered
 from capture.models import CaptureSession
 from capture.tokens import session_for_token, unknown_session
 from guard import throttle
 from liveness import responses
-from liveness.http import json_body
+from liveness.decorators import AuthorizedRequest, authorize
+from liveness.http import parse_object, read_body
+from liveness.outcomes import Rejected, Rejection
 from liveness.schema import TOO_MANY
 from liveness.serializers import ErrorSerializer, MessageSerializer, RefusalSerializer
-from liveness.service import Refusal
 from liveness.views import LivenessView
 
-BEARER = [{"sessionToken": []}]
-HASH_ID_HEADER = [{"hashIdHeader": []}]
+# drf-spectacular's hints say Sequence[str]; it also takes these security requirements.
+BEARER: Any = [{"sessionToken": []}]
+HASH_ID_HEADER: Any = [{"hashIdHeader": []}]
 TOKEN_401 = OpenApiResponse(
     s.TokenErrorSerializer,
     description="Token missing, invalid, "
@@ -55,9 +54,9 @@ class JsonAPIView(APIView):
     parser_classes: list[type] = []
     renderer_classes = LivenessView.renderer_classes
     perform_content_negotiation = LivenessView.perform_content_negotiation
-    http_method_not_allowed = LivenessView.http_method_not_allowed
+    http_method_not_allowed = LivenessView.http_method_not_allowed  # type: ignore[assignment]
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             return super().dispatch(request, *args, **kwargs)
         finally:
@@ -68,20 +67,25 @@ class JsonAPIView(APIView):
                 drf_request.parser_context = {}
             self.__dict__.clear()
 
-    def handle_exception(self, exc: Exception) -> HttpResponse:
-        if isinstance(exc, Refusal):
+    def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]
+        if isinstance(exc, Answered):
             return exc.response
+        if isinstance(exc, Rejected):
+            return responses.respond(exc.rejection)
         return LivenessView.handle_exception(self, exc)  # type: ignore[arg-type]
 
 
-def with_session(
-    action: Callable[[HttpRequest, CaptureSession], JsonResponse],
-) -> Callable[..., HttpResponse]:
-    """A token-authenticated call on one session, after its JSON body is parsed."""
+Action = Callable[[CaptureSession, dict[str, object], str], JsonResponse]
 
-    @json_body
+
+def with_session(action: Action) -> Callable[..., HttpResponse]:
+    """A token-authenticated call on one session, after its JSON body is parsed (413 / 400
+    first, as /liveness)."""
+
     def call(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
-        return action(request, session_for_token(request, session_id))
+        payload = parse_object(read_body(request))
+        session = session_for_token(request, session_id)
+        return action(session, payload, getattr(request, "request_id", ""))
 
     return call
 
@@ -97,7 +101,7 @@ def small_body(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
         except ValueError:
             declared = 0
         if declared > limit:
-            return responses.error(f"Request body is too large (limit {limit} bytes).", 413)
+            return responses.respond(Rejection("body_too_large", {"limit": limit}))
         return view(request, *args, **kwargs)
 
     return bounded
@@ -122,25 +126,19 @@ class SessionsView(JsonAPIView):
             503: NOT_READY,
         },
     )
-    def post(self, request: Request) -> HttpResponse:
-        return create(request)
+    @authorize
+    def post(self, request: Request, call: AuthorizedRequest) -> HttpResponse:
+        opened = service.open_session(call.tenant)
+        body = {
+            "session_id": str(opened.session.pk),
+            "token": opened.token,
+            "expires_at": service.iso(opened.session.expires_at),
+            "expires_in": settings.SESSION_TTL_S,
+        }
+        return JsonResponse(body, status=201)
 
 
-@json_body
-@require_hash_id
-@tenant_rate_limit
-def create(request: HttpRequest) -> HttpResponse:
-    opened = service.open_session(request.tenant)  # type: ignore[attr-defined]
-    body = {
-        "session_id": str(opened.session.pk),
-        "token": opened.token,
-        "expires_at": service.iso(opened.session.expires_at),
-        "expires_in": settings.SESSION_TTL_S,
-    }
-    return JsonResponse(body, status=201)
-
-
-class QualityView(TokenCorsMixin, JsonAPIView):
+class QualityView(TokenCorsMixin, JsonAPIView):  # type: ignore[misc]  # plain Django hints
     @extend_schema(
         operation_id="session_quality",
         summary="Quality gates on a small frame (browser call; no classifier, no quota)",
@@ -166,7 +164,7 @@ class QualityView(TokenCorsMixin, JsonAPIView):
         return quality_call(request, session_id)
 
 
-class SelfieView(TokenCorsMixin, JsonAPIView):
+class SelfieView(TokenCorsMixin, JsonAPIView):  # type: ignore[misc]  # plain Django hints
     @extend_schema(
         operation_id="session_selfie",
         summary="Send the capture (browser call): the whole check, one unit of quota",
@@ -192,16 +190,14 @@ class SelfieView(TokenCorsMixin, JsonAPIView):
 
 
 def tenant_for_header(request: HttpRequest) -> Tenant:
-    """The tenant of the X-Hash-Id header (never the URL: proxies log URLs), or Refusal."""
-    if blocked := throttle.auth_blocked(request):
-        raise Refusal(blocked)
-    hash_id = request.META.get("HTTP_X_HASH_ID", "")
-    tenant = None
-    if hash_id and len(hash_id) <= MAX_HASH_ID_LENGTH and hash_id.isascii():
-        tenant = HashId.tenant_for(hash_id)
+    """The tenant of the X-Hash-Id header (never the URL: proxies log URLs), or Rejected."""
+    client = throttle.client_ip(request)
+    if (blocked := throttle.auth_blocked(client)) is not None:
+        raise Rejected(Rejection("auth_throttled", retry_after=blocked.retry_after()))
+    tenant = authenticate(request.META.get("HTTP_X_HASH_ID", ""))
     if tenant is None:
-        throttle.auth_failed(request)
-        raise Refusal(JsonResponse({"message": INVALID_CREDENTIALS}, status=401))
+        throttle.auth_failed(client)
+        raise Rejected(Rejection("invalid_credentials"))
     return tenant
 
 

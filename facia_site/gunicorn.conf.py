@@ -15,8 +15,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from facia_site.env import env_int, log_settings
 from facia_site.worker import BufferingWorker, patch_io
-from ops.gunicorn import gunicorn_logconfig, json_logs, prepare_metrics_dir, remove_metrics_dir
+from telemetry.gunicorn import (
+    gunicorn_logconfig,
+    prepare_metrics_dir,
+    remove_metrics_dir,
+)
 
 # Pin native thread pools before numpy / OpenCV / OpenVINO are imported anywhere.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
@@ -48,21 +53,22 @@ worker_class = "facia_site.worker.BufferingWorker"
 worker_connections = 100
 # The whole request head must arrive within this many seconds (gevent times the parse).
 keepalive = 5
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+timeout = env_int("GUNICORN_TIMEOUT", 60, minimum=1)
 graceful_timeout = 30
 errorlog = "-"
-if json_logs():
+_logs = log_settings()
+if _logs.format == "json":
     # Django logs one JSON line per request (with its request id); gunicorn's own lines too.
     accesslog = None
-    logconfig_dict = gunicorn_logconfig()
+    logconfig_dict = gunicorn_logconfig(_logs.level)
 else:
     accesslog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = _logs.level.lower()
 # The control socket lives at one fixed path per user; several servers on a box would clash.
 control_socket_disable = True
 # A safety net only, off by default (README, Soak): leaks are fixed at their cause. A
 # recycled worker recompiles its models (~1.5 s) before it serves again.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests = env_int("GUNICORN_MAX_REQUESTS", 0)
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER") or max_requests // 10)
 
 
@@ -98,7 +104,7 @@ def post_fork(server: Any, worker: Any) -> None:
 
     from liveness.health import not_ready_reason
     from liveness.runtime import warm
-    from ops.metrics import set_worker_ready
+    from telemetry.metrics import set_worker_ready
 
     set_worker_ready(False)
     # Import every view now: the URLconf (admin, DRF, schema views) costs ~0.4 s, which the

@@ -1,6 +1,5 @@
 """Django settings, read from the environment (12-factor)."""
 
-import json
 import os
 import secrets
 from pathlib import Path
@@ -8,20 +7,19 @@ from typing import Any
 
 import dj_database_url
 
+from facia_site.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_numbers,
+    env_str,
+    log_settings,
+)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("FACIA_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
 def load_secret_key(path: Path) -> str:
@@ -57,17 +55,20 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # The layering, bottom first (tests/test_layering.py): telemetry, guard, accounts,
+    # liveness, capture, console (after accounts: its admin extends the tenant admin).
+    "telemetry",
+    "guard",
     "accounts",
     "liveness",
-    "ops",  # after accounts: its admin extends the tenant admin
-    "guard",
     "capture",
+    "console",
 ]
 
 MIDDLEWARE = [
     "facia_site.middleware.ReleaseRequestMiddleware",
     "facia_site.middleware.RequestIdMiddleware",
-    "ops.middleware.ObservabilityMiddleware",
+    "telemetry.middleware.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -100,8 +101,10 @@ TEMPLATES = [
 
 
 def database_config() -> dict[str, Any]:
-    config = dj_database_url.config(
-        default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=60, conn_health_checks=True
+    config: dict[str, Any] = dict(
+        dj_database_url.config(
+            default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=60, conn_health_checks=True
+        )
     )
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["CONN_MAX_AGE"] = None  # a local file: keep the connection, skip re-opening it
@@ -141,23 +144,23 @@ WHITENOISE_USE_FINDERS = True
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # A ~10 MB image is ~13.4 MB as base64, plus the JSON around it.
-LIVENESS_MAX_BODY_BYTES = int(os.environ.get("LIVENESS_MAX_BODY_BYTES", 16 * 1024 * 1024))
+LIVENESS_MAX_BODY_BYTES = env_int("LIVENESS_MAX_BODY_BYTES", 16 * 1024 * 1024, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = LIVENESS_MAX_BODY_BYTES
 
 MODEL_SOURCE = Path(os.environ.get("MODEL_SOURCE", BASE_DIR.parent / "shared" / "models"))
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", VAR_DIR / "models"))
-ENGINE_THREADS = int(os.environ.get("ENGINE_THREADS", "1"))
+ENGINE_THREADS = env_int("ENGINE_THREADS", 1, minimum=1)
 # f32 (default) keeps scores identical across CPUs; bf16 is faster where the CPU has it.
-ENGINE_PRECISION = os.environ.get("ENGINE_PRECISION", "f32")
+ENGINE_PRECISION = env_choice("ENGINE_PRECISION", "f32", ("f32", "bf16"))
 LIVENESS_DEFAULT_THRESHOLD = 0.5
 # Quality gate thresholds overriding ml.quality.QualityThresholds, e.g.
 # LIVENESS_QUALITY='{"max_yaw": 0.7, "min_face_px": 80}' (JSON in the environment).
-LIVENESS_QUALITY: dict[str, float] = json.loads(os.environ.get("LIVENESS_QUALITY") or "{}")
+LIVENESS_QUALITY = env_numbers("LIVENESS_QUALITY")
 # Capture sessions (capture/): token lifetime, quality calls per session per second, and the
 # operator's demo page /capture/demo (off unless CAPTURE_DEMO=1; never in production).
-SESSION_TTL_S = int(os.environ.get("SESSION_TTL_S", "300"))
-SESSION_QUALITY_PER_S = int(os.environ.get("SESSION_QUALITY_PER_S", "8"))
-SESSION_QUALITY_MAX_BYTES = int(os.environ.get("SESSION_QUALITY_MAX_BYTES", str(1024 * 1024)))
+SESSION_TTL_S = env_int("SESSION_TTL_S", 300, minimum=1)
+SESSION_QUALITY_PER_S = env_int("SESSION_QUALITY_PER_S", 8)
+SESSION_QUALITY_MAX_BYTES = env_int("SESSION_QUALITY_MAX_BYTES", 1024 * 1024, minimum=1)
 CAPTURE_DEMO = env_bool("CAPTURE_DEMO")
 # Origins whose pages may call the token endpoints (quality, selfie) cross-origin; "*" = any.
 CAPTURE_ALLOWED_ORIGINS = env_list("CAPTURE_ALLOWED_ORIGINS", "")
@@ -200,18 +203,18 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 # LOG_FORMAT=json (default): one JSON object per line with the request id; "plain" for humans.
-LOG_FORMAT = "plain" if os.environ.get("LOG_FORMAT", "json").strip().lower() == "plain" else "json"
+_logs = log_settings()
+LOG_FORMAT, LOG_LEVEL = _logs.format, _logs.level
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "ops.logs.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "telemetry.logs.RequestIdFilter"}},
     "formatters": {
         "plain": {
             "format": "%(asctime)s %(levelname)s %(process)d %(name)s [%(request_id)s] %(message)s"
         },
-        "json": {"()": "ops.logs.JsonFormatter"},
+        "json": {"()": "telemetry.logs.JsonFormatter"},
     },
     "handlers": {
         "stdout": {
@@ -227,26 +230,26 @@ LOGGING = {
 
 # /metrics: readable with `Authorization: Bearer $METRICS_TOKEN`, or without a token from
 # these networks (comma separated CIDRs; empty = token only).
-METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
-METRICS_ALLOWED_NETWORKS = os.environ.get("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env_str("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
 # --- Abuse guards, retention, admin URL, production (TLS proxy) hardening --------------------
 
 # Failed hash_id attempts allowed per client IP per window before 429 (0 turns it off).
-AUTH_FAILURE_LIMIT = int(os.environ.get("AUTH_FAILURE_LIMIT", "20"))
-AUTH_FAILURE_WINDOW_S = int(os.environ.get("AUTH_FAILURE_WINDOW_S", "60"))
+AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 20)
+AUTH_FAILURE_WINDOW_S = env_int("AUTH_FAILURE_WINDOW_S", 60, minimum=1)
 # Behind N reverse proxies, the client IP is the Nth address from the right of X-Forwarded-For.
-TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 # Admin login: failed attempts per account and per client IP before a lockout of one to two
 # LOGIN_LOCKOUT_S windows (0 turns a limit off), and password checks running at once per host.
-LOGIN_ACCOUNT_FAILURE_LIMIT = int(os.environ.get("LOGIN_ACCOUNT_FAILURE_LIMIT", "5"))
-LOGIN_IP_FAILURE_LIMIT = int(os.environ.get("LOGIN_IP_FAILURE_LIMIT", "20"))
-LOGIN_LOCKOUT_S = int(os.environ.get("LOGIN_LOCKOUT_S", "900"))
-LOGIN_CONCURRENT_HASHES = int(os.environ.get("LOGIN_CONCURRENT_HASHES", "1"))
-LIVENESS_RETENTION_DAYS = int(os.environ.get("LIVENESS_RETENTION_DAYS", "90"))
+LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("LOGIN_ACCOUNT_FAILURE_LIMIT", 5)
+LOGIN_IP_FAILURE_LIMIT = env_int("LOGIN_IP_FAILURE_LIMIT", 20)
+LOGIN_LOCKOUT_S = env_int("LOGIN_LOCKOUT_S", 900, minimum=1)
+LOGIN_CONCURRENT_HASHES = env_int("LOGIN_CONCURRENT_HASHES", 1, minimum=1)
+LIVENESS_RETENTION_DAYS = env_int("LIVENESS_RETENTION_DAYS", 90)
 # Uploads are never parsed by /liveness; the admin's calibration zip is kept in memory, never
 # spooled to disk, and a file over UPLOAD_MAX_BYTES is dropped (accounts.uploads).
 FILE_UPLOAD_HANDLERS = ["accounts.uploads.BoundedMemoryUploadHandler"]
-UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_BYTES", str(64 * 1024 * 1024)))
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 64 * 1024 * 1024, minimum=1)
 
 
 def admin_url(value: str) -> str:
@@ -254,7 +257,7 @@ def admin_url(value: str) -> str:
     return f"{value}/" if value else "admin/"
 
 
-ADMIN_URL = admin_url(os.environ.get("ADMIN_URL", "admin/"))
+ADMIN_URL = admin_url(env_str("ADMIN_URL", "admin/"))
 
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -267,7 +270,7 @@ if env_bool("DJANGO_SECURE"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_REDIRECT_EXEMPT = [r"^status_check$"]
-    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = True

@@ -33,6 +33,8 @@ RESPONSE_TIMEOUT_S = 30
 
 
 class BufferingWorker(GeventWorker):
+    sockets: list[Any]  # set by gunicorn's Worker (untyped)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._django = Semaphore(1)

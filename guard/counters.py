@@ -53,6 +53,14 @@ def hits(scope: str, subject: str, window: Window) -> int:
     return int(row[0]) if row else 0
 
 
+KEEP_S = 24 * 3600  # longer than any throttle window
+
+
+def prune_expired(now: float | None = None) -> int:
+    """Delete the windows no throttle can still be counting in; how many were deleted."""
+    return prune(KEEP_S, now)
+
+
 def prune(older_than_s: int, now: float | None = None) -> int:
     """Delete windows that started more than ``older_than_s`` seconds ago."""
     now = time.time() if now is None else now

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from liveness.models import LivenessCheck
+from liveness.models import Evaluation, LivenessCheck
 
 
 @admin.register(LivenessCheck)
@@ -24,3 +24,13 @@ class LivenessCheckAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: LivenessCheck | None = None) -> bool:
         return False
+
+
+@admin.register(Evaluation)
+class EvaluationAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "profile", "folder", "bona_fide", "attacks", "auc", "threshold")
+    list_filter = ("profile",)
+    readonly_fields = [f.name for f in Evaluation._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # evaluations come from `manage.py evaluate`

@@ -15,7 +15,7 @@ from django.db import DatabaseError, connection, transaction
 from accounts.models import Tenant
 from liveness.models import LivenessCheck
 from liveness.runtime import is_ready
-from ops.metrics import set_worker_ready
+from telemetry.metrics import set_worker_ready
 
 log = logging.getLogger(__name__)
 CACHE_S = 2.0

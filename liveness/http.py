@@ -1,18 +1,15 @@
-"""``json_body``: size-check and parse a JSON object body before the view runs."""
+"""The request body: read bounded by size, parsed as one JSON object (``authorize`` calls these).
+A body that is too large or not one JSON object ends the request with a ``Rejected``."""
 
 import json
-from collections.abc import Callable
-from functools import wraps
 from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 
-from liveness.responses import error
+from liveness.outcomes import Rejected, Rejection
 
-View = Callable[..., HttpResponse]
-NOT_AN_OBJECT = "Request body must be a JSON object."
 READ_CHUNK = 64 * 1024
 
 
@@ -53,21 +50,28 @@ def read_bounded(stream: IO[bytes], limit: int) -> bytes:
     return b"".join(parts)
 
 
+def _too_large() -> Rejected:
+    return Rejected(Rejection("body_too_large", {"limit": settings.LIVENESS_MAX_BODY_BYTES}))
+
+
 def read_body(request: HttpRequest) -> bytes:
-    """The request body, refused (BodyTooLarge) before it grows past the limit.
+    """The request body, rejected (413) before it grows past the limit.
 
     With a Content-Length the check happens before a byte is read. A chunked body has no
     length (Django would see an empty body), so it is read from the WSGI stream, bounded.
     """
     limit = settings.LIVENESS_MAX_BODY_BYTES
-    if _declared_length(request) > limit:
-        raise BodyTooLarge
-    if _is_chunked(request):
-        return read_bounded(request.META["wsgi.input"], limit)
     try:
-        return request.body
-    except RequestDataTooBig as exc:
-        raise BodyTooLarge from exc
+        if _declared_length(request) > limit:
+            raise BodyTooLarge
+        if _is_chunked(request):
+            return read_bounded(request.META["wsgi.input"], limit)
+        try:
+            return request.body
+        except RequestDataTooBig as exc:
+            raise BodyTooLarge from exc
+    except BodyTooLarge as exc:
+        raise _too_large() from exc
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -79,38 +83,16 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def parse_object(body: bytes) -> dict[str, Any] | HttpResponse:
-    """The JSON object in ``body``, or a 400 response saying why not."""
+def parse_object(body: bytes) -> dict[str, Any]:
+    """The JSON object in ``body``; Rejected (400) saying why not."""
     try:
         payload = json.loads(body, object_pairs_hook=_unique_keys)
     except DuplicateKey as exc:
         # Two parsers may pick different copies of a repeated key: refuse the ambiguity.
-        return error(f"Malformed JSON. Duplicate key {json.dumps(exc.key[:64])}.", 400)
+        key = json.dumps(exc.key[:64])
+        raise Rejected(Rejection("duplicate_key", {"key": key})) from None
     except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, deep nesting
-        return error(f"Malformed JSON. {NOT_AN_OBJECT}", 400)
+        raise Rejected(Rejection("malformed_json")) from None
     if not isinstance(payload, dict):
-        return error(NOT_AN_OBJECT, 400)
+        raise Rejected(Rejection("not_an_object"))
     return payload
-
-
-def _too_large() -> HttpResponse:
-    limit = settings.LIVENESS_MAX_BODY_BYTES
-    return error(f"Request body is too large (limit {limit} bytes).", 413)
-
-
-def json_body(view: View) -> View:
-    """Set ``request.payload`` to the parsed JSON object, or answer 413 / 400."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            body = read_body(request)
-        except BodyTooLarge:
-            return _too_large()
-        payload = parse_object(body)
-        if isinstance(payload, HttpResponse):
-            return payload
-        request.payload = payload  # type: ignore[attr-defined]
-        return view(request, *args, **kwargs)
-
-    return wrapper

@@ -1,21 +1,53 @@
-"""The exact response bodies of the contract, in one place."""
+"""The contract's answers, in one table: each outcome's status code and body (README, API)."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import JsonResponse
 
+from liveness.outcomes import Judged, Outcome
+from ml.quality import REFUSALS
+
 IMAGE_REQUIRED = "Selfie_image is required and must be a JPEG, JPG or PNG."
 IMAGE_INVALID = "Invalid or corrupt selfie image. Images must be in PNG, JPG, or JPEG format."
 LIMIT_REACHED = "Your request limit has been reached."
+NOT_AN_OBJECT = "Request body must be a JSON object."
+NOT_READY = "Service is not ready, try again later."
 SUCCESS = "Success"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    text: str  # a str.format template over the rejection's detail
+    key: str = "error"  # the body's field: "error", or "message" where the contract says so
+    with_code: bool = False  # a refusal names its gate: {"error": ..., "code": ...}
+
+
+ANSWERS: dict[str, Answer] = {
+    # authorize, in its order
+    "body_too_large": Answer(413, "Request body is too large (limit {limit} bytes)."),
+    "duplicate_key": Answer(400, "Malformed JSON. Duplicate key {key}."),
+    "malformed_json": Answer(400, f"Malformed JSON. {NOT_AN_OBJECT}"),
+    "not_an_object": Answer(400, NOT_AN_OBJECT),
+    "hash_id_not_a_string": Answer(400, "hash_id must be a string."),
+    "auth_throttled": Answer(429, "Too many failed authentication attempts. Try again later."),
+    "invalid_credentials": Answer(401, "Invalid credentials", key="message"),
+    "rate_limited": Answer(429, "Request rate limit exceeded ({per_minute} per minute)."),
+    # the check, in its order
+    "limit_reached": Answer(429, LIMIT_REACHED, key="message"),
+    "image_required": Answer(400, IMAGE_REQUIRED),
+    "image_not_a_string": Answer(400, "selfie_image must be a base64-encoded string."),
+    "image_invalid": Answer(400, IMAGE_INVALID),
+    "not_ready": Answer(503, NOT_READY),
+    **{code: Answer(422, text, with_code=True) for code, text in REFUSALS.items()},
+    # the view
+    "method_not_allowed": Answer(405, 'Method "{method}" not allowed.'),
+}
 
 
 def error(message: str, status: int, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
-
-
-def message(text: str, status: int) -> JsonResponse:
-    return JsonResponse({"message": text}, status=status)
 
 
 def success(is_live: bool, score: float) -> JsonResponse:
@@ -24,3 +56,20 @@ def success(is_live: bool, score: float) -> JsonResponse:
         "message": SUCCESS,
     }
     return JsonResponse(body, status=201)
+
+
+def respond(outcome: Outcome) -> JsonResponse:
+    """The response for ``outcome``: 201 with the verdict, or the rejection's answer."""
+    if isinstance(outcome, Judged):
+        response = success(outcome.is_live, outcome.score)
+        response["X-Liveness-Profile"] = outcome.profile
+        response["X-Liveness-Capture"] = outcome.capture
+        return response
+    answer = ANSWERS[outcome.code]
+    body: dict[str, object] = {answer.key: answer.text.format(**outcome.detail)}
+    if answer.with_code:
+        body["code"] = outcome.code
+    response = JsonResponse(body, status=answer.status)
+    if outcome.retry_after is not None:
+        response["Retry-After"] = str(outcome.retry_after)
+    return response

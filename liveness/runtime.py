@@ -61,10 +61,6 @@ def load_engine() -> LivenessEngine:
 _holder = EngineHolder()
 
 
-def holder() -> EngineHolder:
-    return _holder
-
-
 def get_engine() -> LivenessEngine:
     return _holder.get()
 

@@ -1,46 +1,49 @@
-"""One liveness check: image -> engine -> quota unit and record, in one transaction."""
+"""One liveness check: image -> engine -> quota unit and record, in one transaction. Returns
+an outcome (liveness.outcomes); no HTTP here."""
 
 import logging
 import time
 
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
 
 from accounts import quota
 from accounts.models import Tenant
-from liveness import responses
 from liveness.images import Base64Error, decode_base64, strip_data_uri
 from liveness.models import LivenessCheck
+from liveness.outcomes import Judged, Outcome, Rejected, Rejection
 from liveness.runtime import EngineUnavailable, get_engine
 from ml.engine import Verdict
 from ml.errors import FaceRefused, ImageError
-from ops import metrics
+from telemetry import metrics
 
 log = logging.getLogger(__name__)
-NOT_A_STRING = "selfie_image must be a base64-encoded string."
+# Rejections before the engine gave a verdict -> the ``reason`` label of facia_liveness_verdicts.
+REASONS = {
+    "image_required": "invalid_input",
+    "image_not_a_string": "invalid_input",
+    "image_invalid": "invalid_input",
+    "limit_reached": "quota",
+    "not_ready": "unavailable",
+}
 
 
-class Refusal(Exception):
-    """Ends the check early with a ready response."""
-
-    def __init__(self, response: HttpResponse) -> None:
-        super().__init__(response.status_code)
-        self.response = response
+def _rejected(code: str) -> Rejected:
+    return Rejected(Rejection(code))
 
 
 def image_bytes(value: object) -> bytes:
     """The raw image bytes of the selfie_image field."""
     if value is None or value == "":
-        raise Refusal(responses.error(responses.IMAGE_REQUIRED, 400))
+        raise _rejected("image_required")
     if not isinstance(value, str):
-        raise Refusal(responses.error(NOT_A_STRING, 400))
+        raise _rejected("image_not_a_string")
     encoded = strip_data_uri(value)
     if not encoded.strip():
-        raise Refusal(responses.error(responses.IMAGE_REQUIRED, 400))
+        raise _rejected("image_required")
     try:
         return decode_base64(encoded)
     except Base64Error as exc:
-        raise Refusal(responses.error(responses.IMAGE_INVALID, 400)) from exc
+        raise _rejected("image_invalid") from exc
 
 
 def require_room(tenant: Tenant) -> None:
@@ -48,25 +51,21 @@ def require_room(tenant: Tenant) -> None:
     a tenant with no quota left cannot make a worker decode. The exact, race-free check is the
     conditional UPDATE in record()."""
     if not quota.has_room(tenant):
-        raise Refusal(responses.message(responses.LIMIT_REACHED, 429))
+        raise _rejected("limit_reached")
 
 
-def analyse(tenant: Tenant, data: bytes) -> Verdict:
-    """Decode and run the engine. Nothing is consumed here."""
+def judge(tenant: Tenant, data: bytes) -> Verdict:
+    """Decode and run the engine with the tenant's profile and crop policy (the engine times
+    the decode). Nothing is consumed here; FaceRefused when the image cannot be judged."""
     try:
         engine = get_engine()
     except EngineUnavailable as exc:
         log.error("engine unavailable: %s", exc)
-        raise Refusal(responses.error("Service is not ready, try again later.", 503)) from exc
-    decode_started = time.perf_counter()
+        raise _rejected("not_ready") from exc
     try:
-        image = engine.decode(data)
+        return engine.check(data, profile=tenant.profile, crop_policy=tenant.crop_policy)
     except ImageError as exc:
-        raise Refusal(responses.error(responses.IMAGE_INVALID, 400)) from exc
-    decode_ms = (time.perf_counter() - decode_started) * 1000
-    verdict = engine.analyse(image, profile=tenant.profile, crop_policy=tenant.crop_policy)
-    verdict.timings_ms["decode"] = decode_ms
-    return verdict
+        raise _rejected("image_invalid") from exc
 
 
 def _log_check(
@@ -83,7 +82,7 @@ def _log_check(
 
 
 def record(
-    request: HttpRequest, tenant: Tenant, started: float, consume: bool, **outcome: object
+    tenant: Tenant, request_id: str, started: float, consume: bool, **outcome: object
 ) -> bool:
     """Store the check; when ``consume``, take its unit of quota in the same transaction.
 
@@ -91,7 +90,6 @@ def record(
     and the row, or neither. False (nothing written) when the limit was reached meanwhile.
     """
     latency_ms = (time.perf_counter() - started) * 1000
-    request_id = getattr(request, "request_id", "")
     with transaction.atomic():
         if consume and not quota.reserve(tenant.pk):
             return False
@@ -102,30 +100,25 @@ def record(
     return True
 
 
-def check_selfie(request: HttpRequest) -> HttpResponse:
-    """The body of POST /liveness once JSON is parsed and the tenant is authenticated."""
+def check_selfie(tenant: Tenant, selfie: object, request_id: str) -> Outcome:
+    """The check of an authenticated tenant's ``selfie_image`` value."""
     started = time.perf_counter()
-    tenant: Tenant = request.tenant  # type: ignore[attr-defined]
-    payload: dict[str, object] = request.payload  # type: ignore[attr-defined]
     try:
         require_room(tenant)
-        verdict = analyse(tenant, image_bytes(payload.get("selfie_image")))
-    except Refusal as refusal:
-        metrics.observe_refusal(tenant, refusal.response.status_code)
-        return refusal.response
+        verdict = judge(tenant, image_bytes(selfie))
+    except Rejected as exc:
+        metrics.observe_rejection(tenant.pk, tenant.name, REASONS[exc.rejection.code])
+        return exc.rejection
     except FaceRefused as exc:
-        record(request, tenant, started, consume=False, refused_code=exc.code)
-        metrics.observe_verdict(tenant, "refused", exc.code)
-        return responses.error(exc.message, 422, code=exc.code)
+        record(tenant, request_id, started, consume=False, refused_code=exc.code)
+        metrics.observe_verdict(tenant.pk, tenant.name, "refused", exc.code)
+        return Rejection(exc.code)
     score = tenant.score(verdict.logit, verdict.p_live)  # calibrated when the tenant is
     is_live = score >= tenant.threshold
     outcome = {"is_live": is_live, "score": score, "capture": verdict.capture}
-    if not record(request, tenant, started, consume=True, **outcome):
-        metrics.observe_refusal(tenant, 429)
-        return responses.message(responses.LIMIT_REACHED, 429)
-    metrics.observe_verdict(tenant, "live" if is_live else "spoof")
+    if not record(tenant, request_id, started, consume=True, **outcome):
+        metrics.observe_rejection(tenant.pk, tenant.name, REASONS["limit_reached"])
+        return Rejection("limit_reached")
+    metrics.observe_verdict(tenant.pk, tenant.name, "live" if is_live else "spoof")
     metrics.observe_stages(verdict.timings_ms, (time.perf_counter() - started) * 1000)
-    response = responses.success(is_live, score)
-    response["X-Liveness-Profile"] = verdict.profile
-    response["X-Liveness-Capture"] = verdict.capture
-    return response
+    return Judged(is_live, score, verdict.profile, verdict.capture)

@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils.decorators import method_decorator
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_safe
 from django.views.defaults import page_not_found
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
@@ -15,9 +15,9 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from accounts.auth import require_hash_id, tenant_rate_limit
 from liveness import health, responses
-from liveness.http import json_body
+from liveness.decorators import AuthorizedRequest, authorize
+from liveness.outcomes import Rejection
 from liveness.schema import TOO_MANY
 from liveness.serializers import (
     ErrorSerializer,
@@ -29,7 +29,6 @@ from liveness.serializers import (
 from liveness.service import check_selfie
 
 log = logging.getLogger(__name__)
-NOT_READY = "Service is not ready, try again later."
 
 LIVENESS_RESPONSES = {
     201: LivenessResponseSerializer,
@@ -58,7 +57,7 @@ class LivenessView(APIView):
     parser_classes: list[type] = []
     renderer_classes = [JSONRenderer]
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             return super().dispatch(request, *args, **kwargs)
         finally:
@@ -75,21 +74,22 @@ class LivenessView(APIView):
         # Always JSON, whatever the Accept header says (no 406).
         return JSONRenderer(), JSONRenderer.media_type
 
-    def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
-        response = responses.error(f'Method "{request.method}" not allowed.', 405)
+    # DRF's stubs say Response; a plain JsonResponse is what DRF's finalize_response accepts too.
+    def http_method_not_allowed(  # type: ignore[override]
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        response = responses.respond(Rejection("method_not_allowed", {"method": request.method}))
         response["Allow"] = ", ".join(self.allowed_methods)
         return response
 
-    def handle_exception(self, exc: Exception) -> HttpResponse:
+    def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]
         if isinstance(exc, APIException):
             return responses.error(str(exc.detail), exc.status_code)
         if isinstance(exc, DatabaseError):
             # Database down or restarting: nothing was committed, the client may retry.
             log.error("database error: %s", exc)
             health.forget()  # the next /status_check probes again, not the remembered success
-            response = responses.error(NOT_READY, 503)
-            response["Retry-After"] = "1"
-            return response
+            return responses.respond(Rejection("not_ready", retry_after=1))
         return super().handle_exception(exc)
 
     @extend_schema(
@@ -117,11 +117,10 @@ class LivenessView(APIView):
             )
         ],
     )
-    @method_decorator(json_body)
-    @method_decorator(require_hash_id)
-    @method_decorator(tenant_rate_limit)
-    def post(self, request: Request) -> HttpResponse:
-        return check_selfie(request)
+    @authorize
+    def post(self, request: Request, call: AuthorizedRequest) -> HttpResponse:
+        selfie = call.payload.get("selfie_image")
+        return responses.respond(check_selfie(call.tenant, selfie, call.request_id))
 
 
 @require_safe

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ml import metrics
+from ml import pad_metrics
 
 # Precision of the prior on (a, b): on the slope like a few well-spread images, so with a
 # handful of images the slope stays near 1 and with 30+ the data decide; on the offset much
@@ -100,7 +100,7 @@ def fit(
 def choose_threshold(live: np.ndarray, spoof: np.ndarray, target_apcer: float | None) -> float:
     """At ``target_apcer`` (the lowest threshold meeting it) or where APCER = BPCER."""
     if target_apcer is not None:
-        return float(min(metrics.threshold_for_apcer(spoof, target_apcer), 1.0))
+        return float(min(pad_metrics.threshold_for_apcer(spoof, target_apcer), 1.0))
     if not live.size or not spoof.size:
         return 0.5
     return equal_error_threshold(live, spoof)
@@ -111,7 +111,7 @@ def equal_error_threshold(live: np.ndarray, spoof: np.ndarray) -> float:
     neighbouring scores gives the same decisions, so of the best such range the middle is
     taken, not its edge (on a small, separable sample the edge would sit on a live score)."""
     cuts = np.unique(np.concatenate([live, spoof]))
-    rates = np.array([metrics.apcer_bpcer(live, spoof, t) for t in cuts])
+    rates = np.array([pad_metrics.apcer_bpcer(live, spoof, t) for t in cuts])
     key = np.round(np.abs(rates[:, 0] - rates[:, 1]), 12) * 1e3 + rates.sum(axis=1)
     best = np.flatnonzero(key == key.min())
     first, last = best[0], best[0]
@@ -166,7 +166,7 @@ def figures(live: np.ndarray, spoof: np.ndarray, threshold: float) -> dict[str, 
         live.size,
         int(np.sum(spoof >= threshold)),
         spoof.size,
-        metrics.auc(live, spoof),
+        pad_metrics.auc(live, spoof),
     )
 
 
@@ -198,7 +198,7 @@ def cross_validate(
         rejected += int(np.sum(out_live[fl == i] < threshold))
         accepted += int(np.sum(out_spoof[fs == i] >= threshold))
     result = figures_of_decisions(
-        rejected, z_live.size, accepted, z_spoof.size, metrics.auc(out_live, out_spoof)
+        rejected, z_live.size, accepted, z_spoof.size, pad_metrics.auc(out_live, out_spoof)
     )
     result["folds"] = k
     return result

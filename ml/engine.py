@@ -18,12 +18,12 @@ import openvino as ov
 
 from ml import quality
 from ml.classifier import LivenessModel
+from ml.compilation import compile_model, make_core
 from ml.decode import decode_image
 from ml.errors import ModelInstallError
 from ml.install import models_ready
 from ml.profiles import (
     DEFAULT_PROFILE,
-    MODELS,
     PROFILES,
     Profile,
     fused_logit,
@@ -31,7 +31,7 @@ from ml.profiles import (
     sigmoid,
 )
 from ml.quality import QualityMeasures, QualityThresholds
-from ml.runtime import compile_model, make_core
+from ml.registry import CLASSIFIERS, DETECTOR
 from ml.yunet import INPUT_SHAPES, Face, YuNet
 
 FACE_SCORE_FLOOR = 0.6
@@ -62,9 +62,6 @@ class Inspection:
     def logit(self, profile: str) -> float:
         return fused_logit(self.scores, PROFILES[profile].weights(self.capture))
 
-    def p_live(self, profile: str) -> float:
-        return sigmoid(self.logit(profile))
-
 
 @contextmanager
 def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
@@ -78,7 +75,8 @@ def _largest(faces: list[Face]) -> Face | None:
 
 
 def _int_box(face: Face) -> tuple[int, int, int, int]:
-    return tuple(int(v) for v in face.box)  # type: ignore[return-value]
+    x, y, w, h = (int(v) for v in face.box)
+    return x, y, w, h
 
 
 class LivenessEngine:
@@ -118,20 +116,16 @@ class LivenessEngine:
             return compile_model(core, model_dir / f"{name}.xml", threads, shape, at)
 
         detector = YuNet(
-            {shape: compiled("yunet", shape) for shape in INPUT_SHAPES},
+            {shape: compiled(DETECTOR.ir, shape) for shape in INPUT_SHAPES},
             score_threshold=FACE_SCORE_FLOOR,
         )
         models: dict[str, LivenessModel] = {}
         for name in models_of(PROFILES):
-            spec = MODELS[name]
+            spec = CLASSIFIERS[name]
+            assert spec.build is not None, name  # every classifier's spec says how to build it
             chosen = "bf16" if "bf16" in (precision, spec.precision) else "f32"
             models[name] = spec.build(compiled(spec.ir, at=chosen))
         return cls(detector, models, thresholds)
-
-    @property
-    def classifiers(self) -> list[LivenessModel]:
-        """The default profile's models (the MiniFASNet pair and HyperFAS)."""
-        return [self.models[name] for name in self.profiles[DEFAULT_PROFILE].models]
 
     def decode(self, data: bytes) -> np.ndarray:
         return decode_image(data)

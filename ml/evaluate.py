@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ml import calibration, metrics
+from ml import calibration, pad_metrics
 from ml.errors import ImageError
 from ml.profiles import CAPTURES, DEFAULT_PROFILE, PROFILES, fused_logit
 from ml.quality import REFUSALS
@@ -74,9 +74,10 @@ class Report:
             for s in self.samples
             if (s.passed if gated else bool(s.scores)) and (keep is None or keep(s))
         ]
-        return tuple(  # type: ignore[return-value]
+        live, spoof = (
             np.asarray([self.p_live(s) for s in kept if s.label == label]) for label in LABELS
         )
+        return live, spoof
 
     def intervals(self, keep: Any = None, gated: bool = True) -> dict[str, Any]:
         """APCER, BPCER, ACER, AUC as [value, low, high] (95 %) with the class counts."""
@@ -125,13 +126,13 @@ class Report:
 
     def figures(self, gated: bool = True) -> dict[str, float]:
         live, spoof = self.arrays(gated)
-        apcer, bpcer = metrics.apcer_bpcer(live, spoof, self.threshold)
-        eer, eer_threshold = metrics.eer(live, spoof)
+        apcer, bpcer = pad_metrics.apcer_bpcer(live, spoof, self.threshold)
+        eer, eer_threshold = pad_metrics.eer(live, spoof)
         return {
             "APCER": apcer,
             "BPCER": bpcer,
             "ACER": (apcer + bpcer) / 2,
-            "AUC": metrics.auc(live, spoof),
+            "AUC": pad_metrics.auc(live, spoof),
             "EER": eer,
             "EER threshold": eer_threshold,
         }
@@ -140,7 +141,7 @@ class Report:
         live, spoof = self.arrays()
         points = {}
         for target in TARGET_APCERS:
-            threshold, bpcer = metrics.bpcer_at_apcer(live, spoof, target)
+            threshold, bpcer = pad_metrics.bpcer_at_apcer(live, spoof, target)
             points[f"{target:.0%}"] = {
                 "APCER target": target,
                 "threshold": threshold,

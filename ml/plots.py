@@ -7,7 +7,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from ml import metrics
+from ml import pad_metrics
 from ml.evaluate import Report
 
 # DET axes are on the normal deviate scale; these are the ticks (as error rates).
@@ -36,7 +36,7 @@ def det_blank_reason(live: np.ndarray, spoof: np.ndarray) -> str:
             f"no DET curve: it needs bona fide and attack presentations "
             f"({live.size} bona fide, {spoof.size} attack passed the gates)"
         )
-    apcer, bpcer = metrics.det_points(live, spoof)
+    apcer, bpcer = pad_metrics.det_points(live, spoof)
     inside = (apcer > CLIP[0]) & (apcer < CLIP[1]) & (bpcer > CLIP[0]) & (bpcer < CLIP[1])
     if not inside.any():
         return (
@@ -52,7 +52,7 @@ def det_curve(live: np.ndarray, spoof: np.ndarray, path: Path, title: str) -> tu
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     reason = det_blank_reason(live, spoof)
     if live.size and spoof.size:
-        apcer, bpcer = metrics.det_points(live, spoof)
+        apcer, bpcer = pad_metrics.det_points(live, spoof)
         ax.plot(_probit(apcer), _probit(bpcer), drawstyle="steps-post")
     if reason:
         ax.text(

@@ -1,48 +1,21 @@
-"""Which models exist and how each profile fuses them: the engine's configuration.
+"""How each profile fuses the registry's models (``ml.registry``): the engine's configuration.
 
-Adding a model is one class implementing ``ml.classifier.LivenessModel`` and one line in
-``MODELS`` (plus its file in ``ml.install.MODEL_FILES``); a profile is a list of
-(model, weight) per capture kind, and its fused score is the weighted mean of the models'
-logits, logit(p) = ln(p / (1 - p)) with p clipped to [EPS, 1 - EPS]. P(live) is the
-sigmoid of that mean. In logit space one confident model is not averaged away: 0.999 next
-to two 0.5s fuses to 0.9 (a probability mean says 0.67).
+A profile is a list of (model, weight) per capture kind, and its fused score is the weighted
+mean of the models' logits, logit(p) = ln(p / (1 - p)) with p clipped to [EPS, 1 - EPS].
+P(live) is the sigmoid of that mean. In logit space one confident model is not averaged
+away: 0.999 next to two 0.5s fuses to 0.9 (a probability mean says 0.67).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
-
-import openvino as ov
-
-from ml.classifier import LivenessModel
-from ml.dtn import DTN
-from ml.hyperfas import HyperFAS
-from ml.minifasnet import MiniFASNet
 
 # Probabilities are clipped here before the logit: |logit| <= 6.9. DTN's P(live) is a clipped
 # linear map that often reads exactly 0 or 1; an unclipped logit would be infinite.
 EPS = 1e-3
 CAPTURES = ("frame", "crop")  # full camera frame, or a face crop (ml.quality.capture_of)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    ir: str  # IR base name in MODEL_DIR
-    build: Callable[[ov.CompiledModel], LivenessModel]
-    # "f32" keeps scores identical across CPUs; "bf16" is used where the CPU has it (f32
-    # elsewhere) for a model whose dev AUC does not move with it (README, "Profiles").
-    precision: str = "f32"
-
-
-MODELS: dict[str, ModelSpec] = {
-    "minifasnet_v2": ModelSpec("minifasnet_v2", partial(MiniFASNet, scale=2.7)),
-    "minifasnet_v1se": ModelSpec("minifasnet_v1se", partial(MiniFASNet, scale=4.0)),
-    "hyperfas": ModelSpec("hyperfas", HyperFAS),
-    "dtn": ModelSpec("dtn", DTN, precision="bf16"),
-}
 
 Weights = tuple[tuple[str, float], ...]
 
@@ -53,6 +26,7 @@ class Profile:
 
     frame: Weights
     crop: Weights | None = None
+    summary: str = ""  # what a tenant's profile choice says (accounts.Tenant.profile)
 
     @property
     def models(self) -> list[str]:
@@ -74,6 +48,7 @@ PROFILES: dict[str, Profile] = {
     "fast": Profile(
         frame=(("minifasnet_v2", 1.0), ("minifasnet_v1se", 1.0), ("hyperfas", 1.0)),
         crop=(("minifasnet_v2", 0.5), ("minifasnet_v1se", 0.5), ("hyperfas", 1.0)),
+        summary="MiniFASNet pair + HyperFAS",
     ),
     # the same + DTN (print and replay), one vote. Weighing DTN like the whole pair gave the
     # same dev AUC but let DTN's confident misses on live faces (e.g. live/minivision_1.jpg,
@@ -91,9 +66,15 @@ PROFILES: dict[str, Profile] = {
             ("hyperfas", 1.0),
             ("dtn", 1.0),
         ),
+        summary="MiniFASNet pair + HyperFAS + DTN (slower)",
     ),
 }
 DEFAULT_PROFILE = "fast"
+
+
+def profile_choices() -> list[tuple[str, str]]:
+    """The choices of a tenant's profile (a callable: a new profile needs no migration)."""
+    return [(name, f"{name}: {profile.summary}") for name, profile in PROFILES.items()]
 
 
 def models_of(profiles: Mapping[str, Profile] = PROFILES) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ml import calibration
+from ml import calibration, pad_metrics
 from ml.evaluate import Report, Sample
 
 
@@ -83,7 +83,7 @@ def run(report: Report, default_threshold: float = 0.5) -> Outcome:
             cal_live.size,
             int(accepted),
             cal_spoof.size,
-            calibration.metrics.auc(cal_live, cal_spoof),
+            pad_metrics.auc(cal_live, cal_spoof),
         ),
         per_source,
     )

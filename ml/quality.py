@@ -51,7 +51,7 @@ class QualityThresholds:
     min_sharpness: float = 2.5
 
     @classmethod
-    def from_mapping(cls, overrides: Mapping[str, float] | None) -> QualityThresholds:
+    def from_mapping(cls, overrides: Mapping[str, float | str] | None) -> QualityThresholds:
         known = {f.name for f in fields(cls)}
         unknown = set(overrides or {}) - known
         if unknown:
@@ -109,7 +109,7 @@ def yaw_of(landmarks: tuple[tuple[float, float], ...]) -> float:
     along the eye axis, so a tilted (rolled) head reads the same as an upright one."""
     right_eye, left_eye, nose = (np.asarray(p, np.float64) for p in landmarks[:3])
     axis = left_eye - right_eye
-    half = np.linalg.norm(axis) / 2
+    half = float(np.linalg.norm(axis)) / 2
     if half < 1e-6:
         return math.inf
     along = float(np.dot(nose - (right_eye + left_eye) / 2, axis / (2 * half)))

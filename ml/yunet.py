@@ -29,6 +29,11 @@ def _output_name(port: ov.Output) -> str:
     return next(n for n in port.get_names() if OUTPUT_NAME.fullmatch(n))
 
 
+def _box(values: np.ndarray) -> tuple[float, float, float, float]:
+    x, y, w, h = (float(v) for v in values)
+    return x, y, w, h
+
+
 @dataclass(frozen=True)
 class Face:
     box: tuple[float, float, float, float]  # x, y, w, h in the caller's image pixels
@@ -128,8 +133,8 @@ class YuNet:
         boxes, marks, scores = self.decode(self.infer(blob), blob.shape[2:])
         return [
             Face(
-                tuple(float(v) for v in boxes[i] / scale),
-                tuple(tuple(float(v) for v in p) for p in (marks[i] / scale).reshape(5, 2)),
+                _box(boxes[i] / scale),
+                tuple((float(x), float(y)) for x, y in (marks[i] / scale).reshape(5, 2)),
                 float(scores[i]),
             )
             for i in self.nms(boxes, scores)

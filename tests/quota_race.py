@@ -1,6 +1,7 @@
 """Run concurrent quota reservations against DATABASE_URL and print the outcome as JSON.
 
-Used by tests/test_quota.py in a subprocess so that each database gets a fresh Django setup.
+Used by tests/test_liveness_quota.py in a subprocess, so that each database gets a fresh
+Django setup.
 """
 
 import argparse

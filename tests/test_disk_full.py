@@ -16,7 +16,9 @@ from accounts.models import Tenant
 from liveness import health
 from liveness.models import LivenessCheck
 from tests.conftest import LIVE_JPG, Post, data_uri
-from tests.servers import Gunicorn, create_tenant, gunicorn, post, selfie_body, until
+from tests.servers.clients import create_tenant, post, selfie_body
+from tests.servers.gunicorn import Gunicorn, gunicorn
+from tests.servers.processes import until
 
 UNLIMITED_PAGES = 1073741823  # SQLite's default max_page_count
 

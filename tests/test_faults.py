@@ -12,23 +12,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.servers import (
-    Gunicorn,
-    Outcome,
-    assert_ledger_exact,
-    away_from_window_edge,
-    burst,
-    connect,
-    create_tenant,
-    gunicorn,
-    ledger,
-    owner_of,
-    post,
-    read_response,
-    request_head,
-    selfie_body,
-    statuses,
-)
+from tests.servers.clients import Outcome, burst, create_tenant, post, selfie_body, statuses
+from tests.servers.gunicorn import Gunicorn, gunicorn
+from tests.servers.ledger import assert_ledger_exact, ledger
+from tests.servers.processes import away_from_window_edge
+from tests.servers.raw_http import connect, owner_of, read_response, request_head
 
 WORKERS = 3
 BODY_LIMIT = 2 * 1024 * 1024

@@ -16,21 +16,11 @@ import pytest
 import requests
 
 from liveness import health
-from tests.servers import (
-    Gunicorn,
-    Outcome,
-    PrivatePostgres,
-    assert_ledger_exact,
-    burst,
-    create_tenant,
-    gunicorn,
-    ledger,
-    post,
-    private_postgres,
-    selfie_body,
-    statuses,
-    until,
-)
+from tests.servers.clients import Outcome, burst, create_tenant, post, selfie_body, statuses
+from tests.servers.gunicorn import Gunicorn, gunicorn
+from tests.servers.ledger import assert_ledger_exact, ledger
+from tests.servers.postgres import PrivatePostgres, private_postgres
+from tests.servers.processes import until
 
 WORKERS = 2
 

@@ -75,12 +75,16 @@ def wsgi_post(data: bytes) -> int:
         "wsgi.url_scheme": "http",
     }
     status: list[str] = []
+
+    def start_response(s: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        status.append(s)
+
     with own_connection():
-        result = application(environ, lambda s, headers, exc_info=None: status.append(s))
+        result = application(environ, start_response)
         try:
             b"".join(result)
         finally:
-            result.close()  # type: ignore[attr-defined]
+            result.close()
     return int(status[0].split()[0])
 
 

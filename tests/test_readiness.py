@@ -3,25 +3,17 @@ warm never serves (the master stops, exit code 3), and each worker's readiness i
 
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.gunicorn import start_gunicorn
 from tests.conftest import REPO
-from tests.servers import (
-    GUNICORN,
-    Gunicorn,
-    create_tenant,
-    free_port,
-    gunicorn,
-    manage,
-    selfie_body,
-    stop,
-    until,
-)
+from tests.servers.clients import create_tenant, selfie_body
+from tests.servers.gunicorn import Gunicorn, gunicorn
+from tests.servers.processes import free_port, manage, stop, until
 
 WORKER_BOOT_ERROR = 3  # gunicorn's Arbiter.WORKER_BOOT_ERROR: the master halts on it
 
@@ -49,13 +41,7 @@ def test_a_worker_whose_engine_fails_to_load_stops_the_server(tmp_path: Path) ->
     body = selfie_body(create_tenant(env, "broken-engine"))
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(GUNICORN), "-c", "facia_site/gunicorn.conf.py", "facia_site.wsgi"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        process = start_gunicorn(env, out)
     answers: list[int] = []
     deadline = time.monotonic() + 90
     try:

@@ -12,7 +12,8 @@ from pathlib import Path
 import requests
 
 from tests.conftest import LIVE_JPG
-from tests.servers import create_tenant, gunicorn
+from tests.servers.clients import create_tenant
+from tests.servers.gunicorn import gunicorn
 
 
 def with_marker(jpeg: bytes, marker: bytes) -> bytes:

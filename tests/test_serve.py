@@ -3,8 +3,6 @@
 import base64
 import mimetypes
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG
-from tests.servers import free_port, manage, stop
+from bench.gunicorn import start_gunicorn
+from tests.conftest import LIVE_JPG, SPOOF_JPG
+from tests.servers.processes import free_port, manage, stop
 
 
 def wait_live(base: str, timeout: float = 90.0) -> float:
@@ -43,15 +42,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     }
     manage(env, "migrate", "-v0")
     hash_id = manage(env, "create_tenant", "seed-client", "--limit", "3").strip().splitlines()[-1]
-    gunicorn = Path(sys.executable).with_name("gunicorn")
     log = (work / "gunicorn.log").open("w")
-    process = subprocess.Popen(
-        [str(gunicorn), "-c", "facia_site/gunicorn.conf.py", "facia_site.wsgi"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    process = start_gunicorn(env, log)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_live(base)

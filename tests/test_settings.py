@@ -1,11 +1,19 @@
-"""Settings helpers: the generated secret key file."""
+"""Settings helpers: the generated secret key file, the typed environment readers."""
 
+import os
 import stat
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
+from facia_site import env
 from facia_site.settings import load_secret_key
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_secret_key_generated_once_with_private_mode(
@@ -24,3 +32,72 @@ def test_secret_key_from_environment_wins(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("SECRET_KEY", "from-env")
     assert load_secret_key(tmp_path / "secret_key") == "from-env"
     assert not (tmp_path / "secret_key").exists()
+
+
+# --- typed environment readers (facia_site.env) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("1", True), ("TRUE", True), (" on ", True), ("0", False), ("", False)]
+)
+def test_env_bool_reads_the_usual_spellings(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: bool
+) -> None:
+    monkeypatch.setenv("FACIA_TEST_FLAG", raw)
+    assert env.env_bool("FACIA_TEST_FLAG") is expected
+
+
+def test_unset_variables_take_their_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FACIA_TEST_VALUE", raising=False)
+    assert env.env_bool("FACIA_TEST_VALUE", True) is True
+    assert env.env_int("FACIA_TEST_VALUE", 7) == 7
+    assert env.env_choice("FACIA_TEST_VALUE", "f32", ("f32", "bf16")) == "f32"
+    assert env.env_numbers("FACIA_TEST_VALUE") == {}
+
+
+@pytest.mark.parametrize(
+    ("reader", "raw"),
+    [
+        (lambda: env.env_bool("FACIA_TEST_VALUE"), "ture"),
+        (lambda: env.env_int("FACIA_TEST_VALUE", 1), "2O"),
+        (lambda: env.env_int("FACIA_TEST_VALUE", 1), "-1"),
+        (lambda: env.env_int("FACIA_TEST_VALUE", 1, minimum=1), "0"),
+        (lambda: env.env_choice("FACIA_TEST_VALUE", "f32", ("f32", "bf16")), "fp16"),
+        (lambda: env.env_numbers("FACIA_TEST_VALUE"), '{"max_yaw": "wide"}'),
+        (lambda: env.env_numbers("FACIA_TEST_VALUE"), "[0.5]"),
+        (lambda: env.env_numbers("FACIA_TEST_VALUE"), "{max_yaw: 0.5}"),
+    ],
+)
+def test_junk_is_improperly_configured(
+    monkeypatch: pytest.MonkeyPatch, reader: Callable[[], object], raw: str
+) -> None:
+    monkeypatch.setenv("FACIA_TEST_VALUE", raw)
+    with pytest.raises(ImproperlyConfigured, match="FACIA_TEST_VALUE"):
+        reader()
+
+
+def test_log_settings_are_read_once_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_FORMAT", "Plain")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    assert env.log_settings() == env.LogSettings("plain", "DEBUG")
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    with pytest.raises(ImproperlyConfigured, match="LOG_FORMAT"):
+        env.log_settings()
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    monkeypatch.setenv("LOG_LEVEL", "loud")
+    with pytest.raises(ImproperlyConfigured, match="LOG_LEVEL"):
+        env.log_settings()
+
+
+def test_a_bad_setting_stops_manage_py(tmp_path: Path) -> None:
+    environ = {**os.environ, "AUTH_FAILURE_LIMIT": "twenty", "FACIA_VAR_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "ImproperlyConfigured: AUTH_FAILURE_LIMIT='twenty'" in done.stderr

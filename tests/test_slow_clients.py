@@ -9,7 +9,9 @@ import pytest
 
 from bench.slowloris import HEAD, slow_clients
 from facia_site.worker import BODY_TIMEOUT_S
-from tests.servers import Gunicorn, connect, create_tenant, gunicorn, post, selfie_body
+from tests.servers.clients import create_tenant, post, selfie_body
+from tests.servers.gunicorn import Gunicorn, gunicorn
+from tests.servers.raw_http import connect
 
 WORKERS = 2
 HEAD_TIMEOUT_S = 5  # gunicorn.conf.py's keepalive

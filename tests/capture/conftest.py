@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.ops.conftest import ENTRYPOINT, Served, entrypoint_env, wait_live
-from tests.servers import free_port, stop
+from tests.servers.processes import free_port, stop
 
 
 @pytest.fixture(scope="session")

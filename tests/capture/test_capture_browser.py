@@ -29,6 +29,7 @@ PHONE = {"width": 390, "height": 844}
 def letterboxed(path: Path) -> np.ndarray:
     """``path`` scaled to the camera's width, centred on a black WIDTH x HEIGHT canvas."""
     image = cv2.imread(str(path))
+    assert image is not None, path
     scale = min(WIDTH / image.shape[1], HEIGHT / image.shape[0])
     resized = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     canvas = np.zeros((HEIGHT, WIDTH, 3), np.uint8)

@@ -334,6 +334,26 @@ def _(hash_id: str) -> Request:
 
 # --- wrong types ------------------------------------------------------------------------------
 
+
+def _nested(depth: int) -> object:
+    value: object = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _with_hash_id(value: object) -> Builder:
+    return lambda _h: body(value, "x")
+
+
+def _with_image(value: object) -> Builder:
+    return lambda h: body(h, value)
+
+
+def _raw(raw: bytes) -> Builder:
+    return lambda _h: Request(raw)
+
+
 for label, value in {
     "int": 12345,
     "float": 1.5,
@@ -341,15 +361,15 @@ for label, value in {
     "list": ["abc"],
     "object": {"hash_id": "x"},
 }.items():
-    CASES[f"hash-id-{label}"] = lambda _h, v=value: body(v, "x")
+    CASES[f"hash-id-{label}"] = _with_hash_id(value)
 for label, value in {
     "int": 0,
     "bool-false": False,
     "list": ["/9j/4AAQ"],
     "object": {"data": "/9j/4AAQ"},
-    "nested-500": functools.reduce(lambda inner, _: [inner], range(500), "x"),
+    "nested-500": _nested(500),
 }.items():
-    CASES[f"image-{label}"] = lambda h, v=value: body(h, v)
+    CASES[f"image-{label}"] = _with_image(value)
 
 
 # --- credentials ----------------------------------------------------------------------------------
@@ -437,7 +457,7 @@ for label, raw in {
     "null": b"null",
     "true": b"true",
 }.items():
-    CASES[f"body-json-{label}"] = lambda _h, r=raw: Request(r)
+    CASES[f"body-json-{label}"] = _raw(raw)
 
 
 @case("body-empty")

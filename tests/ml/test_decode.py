@@ -187,7 +187,7 @@ def idat_inflated(data: bytes) -> tuple[int, tuple[int, ...]]:
 def test_png_budget_is_exactly_what_the_pixels_inflate_to(options: dict[str, object]) -> None:
     image = Image.fromarray(cv2.resize(PHOTO, (317, 229)))  # odd sizes: partial Adam7 passes
     mode = options.pop("mode", None)
-    data = pil_bytes(image.convert(mode) if mode else image, "PNG", **options)
+    data = pil_bytes(image.convert(str(mode)) if mode else image, "PNG", **options)
     inflated, header = idat_inflated(data)
     assert inflated == _png_raw_size(*header)
     decode_image(data)

@@ -9,7 +9,8 @@ import pytest
 
 from ml.engine import LivenessEngine
 from ml.errors import ModelInstallError
-from ml.install import MANIFEST, MODEL_FILES, install_models, models_ready
+from ml.install import MANIFEST, install_models, models_ready
+from ml.registry import MODEL_FILES
 from tests.ml.conftest import MODEL_SOURCE
 
 

@@ -11,11 +11,11 @@ import openvino as ov
 import pytest
 
 from ml import dtn as dtn_module
+from ml.compilation import compile_model
 from ml.dtn import DTN, attack_score, p_live_of, square_box
 from ml.engine import LivenessEngine
-from ml.install import MODEL_FILES
-from ml.profiles import EPS, MODELS, PROFILES, Profile, fuse, fused_logit, logit, models_of
-from ml.runtime import compile_model
+from ml.profiles import EPS, PROFILES, Profile, fuse, fused_logit, logit, models_of
+from ml.registry import CLASSIFIERS, MODEL_FILES
 from tests.ml.conftest import MODEL_SOURCE
 
 REFERENCE = [
@@ -58,7 +58,8 @@ def test_dtn_uint8_graph_matches_the_tflite(
     original = DTN(compile_model(core, MODEL_SOURCE / "dtn/FaceAntiSpoofing.tflite", 1))
     assert (installed.u8, original.u8) == (True, False)
     image = engine.decode(dev_image("live/jomariya_3.jpg"))
-    box = tuple(int(v) for v in engine.detect(image).box)
+    x, y, w, h = (int(v) for v in engine.detect(image).box)
+    box = (x, y, w, h)
     ours = installed.infer(installed.preprocess(image, box))
     theirs = original.infer(original.preprocess(image, box))
     np.testing.assert_allclose(ours[0], theirs[0], atol=1e-4)
@@ -89,8 +90,8 @@ def test_dtn_score_mapping_is_monotone_and_keeps_its_threshold() -> None:
 
 
 def test_profiles_are_configuration() -> None:
-    installed = {m.name for m in MODEL_FILES}
-    assert all(MODELS[name].ir in installed for name in models_of(PROFILES))
+    installed = {m.ir for m in MODEL_FILES}
+    assert all(CLASSIFIERS[name].ir in installed for name in models_of(PROFILES))
     assert models_of(PROFILES) == ["minifasnet_v2", "minifasnet_v1se", "hyperfas", "dtn"]
     assert PROFILES["fast"].models == ["minifasnet_v2", "minifasnet_v1se", "hyperfas"]
 

@@ -126,17 +126,23 @@ def test_sharpness_does_not_depend_on_contrast(frontal: np.ndarray) -> None:
     assert quality.sharpness_of(dim) == pytest.approx(quality.sharpness_of(face), rel=0.15)
 
 
+def yaw_of_face(engine: LivenessEngine, image: np.ndarray) -> float:
+    measures = engine.inspect(image).measures
+    assert measures is not None
+    return measures.yaw
+
+
 def test_turned_head_from_the_landmarks(
     engine: LivenessEngine, frontal: np.ndarray, dev_image: Callable[[str], bytes]
 ) -> None:
     """spoof/minivision_2.jpg is a photo of a visibly turned face (it must pass the
     default gate: it is a reference verdict); jomariya_2 looks straight at the camera."""
     turned = engine.decode(dev_image("spoof/minivision_2.jpg"))
-    yaw_turned = engine.inspect(turned).measures.yaw
-    yaw_frontal = engine.inspect(frontal).measures.yaw
+    yaw_turned = yaw_of_face(engine, turned)
+    yaw_frontal = yaw_of_face(engine, frontal)
     assert yaw_frontal < 0.2 < 0.6 < yaw_turned < QualityThresholds().max_yaw
     # The mirror image is turned the other way by as much.
-    assert engine.inspect(turned[:, ::-1].copy()).measures.yaw == pytest.approx(yaw_turned, abs=0.1)
+    assert yaw_of_face(engine, turned[:, ::-1].copy()) == pytest.approx(yaw_turned, abs=0.1)
     strict = LivenessEngine(engine.detector, engine.models, QualityThresholds(max_yaw=0.5))
     assert strict.inspect(turned).failures == ["head_turned"]
     assert refused_code(strict, turned) == "head_turned"

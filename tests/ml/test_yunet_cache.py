@@ -15,8 +15,8 @@ import numpy as np
 import openvino as ov
 import pytest
 
+from ml.compilation import compile_model, make_core
 from ml.decode import decode_image
-from ml.runtime import compile_model, make_core
 from ml.yunet import INPUT_SHAPES, YuNet
 from tests.ml.conftest import DEV_DATA, MODEL_SOURCE
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.servers import free_port, stop
+from tests.servers.processes import free_port, stop
 
 ENTRYPOINT = REPO / "bin" / "entrypoint"
 

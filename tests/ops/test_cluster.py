@@ -91,9 +91,11 @@ class Cluster:
         import psycopg
 
         with psycopg.connect(self.db_url.replace("postgres://", "postgresql://")) as db:
-            (used,) = db.execute(
+            row = db.execute(
                 "select requests_used from accounts_tenant where name = %s", (name,)
             ).fetchone()
+            assert row is not None, name
+            (used,) = row
             ids = db.execute(
                 "select c.request_id from liveness_livenesscheck c join accounts_tenant t "
                 "on t.id = c.tenant_id where t.name = %s and c.is_live is not null",
@@ -250,12 +252,11 @@ def test_quota_is_exact_across_instances(cluster: Cluster) -> None:
 
 def test_sigterm_mid_load_loses_nothing(cluster: Cluster) -> None:
     victim = cluster.instances[0]
-    assert victim.process is not None
+    process = victim.process
+    assert process is not None
     name, hash_id = cluster.tenant(1000)
-    replies = drive(
-        cluster, hash_id, 60, concurrency=6, after=(15, lambda: victim.process.terminate())
-    )
-    exit_code = victim.process.wait(timeout=60)
+    replies = drive(cluster, hash_id, 60, concurrency=6, after=(15, lambda: process.terminate()))
+    exit_code = process.wait(timeout=60)
     used, rows, ids = cluster.counts(name)
     succeeded = {r.request_id for r in replies if r.status == 201}
     record("sigterm", replies, used, rows, victim_exit_code=exit_code)
@@ -268,15 +269,16 @@ def test_sigterm_mid_load_loses_nothing(cluster: Cluster) -> None:
 
 def test_sigkill_mid_load_loses_no_completed_check(cluster: Cluster) -> None:
     victim = cluster.instances[0]
-    assert victim.process is not None
+    process = victim.process
+    assert process is not None
     name, hash_id = cluster.tenant(1000)
     workers = int(victim.env["WEB_CONCURRENCY"])
 
     def kill() -> None:
-        os.killpg(victim.process.pid, signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGKILL)
 
     replies = drive(cluster, hash_id, 60, concurrency=6, after=(15, kill))
-    victim.process.wait(timeout=30)
+    process.wait(timeout=30)
     used, rows, ids = cluster.counts(name)
     succeeded = {r.request_id for r in replies if r.status == 201}
     failed = sum(r.status != 201 for r in replies)
@@ -293,15 +295,16 @@ def test_sigkill_mid_load_loses_no_completed_check(cluster: Cluster) -> None:
 def test_drained_restart_has_no_errors(cluster: Cluster) -> None:
     """The rolling-restart procedure: mark the instance down in nginx, reload, then stop it."""
     victim = cluster.instances[0]
-    assert victim.process is not None
+    process = victim.process
+    assert process is not None
     name, hash_id = cluster.tenant(1000)
 
     def drain_and_stop() -> None:
         cluster.reconfigure(down=(victim.port,))
-        victim.process.terminate()
+        process.terminate()
 
     replies = drive(cluster, hash_id, 60, concurrency=6, after=(15, drain_and_stop))
-    victim.process.wait(timeout=60)
+    process.wait(timeout=60)
     used, rows, ids = cluster.counts(name)
     record("drained_sigterm", replies, used, rows)
     assert Counter(r.status for r in replies) == {201: 60}

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.ops.conftest import ENTRYPOINT, REPO, Served, entrypoint_env
-from tests.servers import free_port, stop, until
+from tests.servers.processes import free_port, stop, until
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

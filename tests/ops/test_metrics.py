@@ -120,7 +120,7 @@ def test_metrics_access_rules(served: Served) -> None:
     ],
 )
 def test_access_settings(settings_: dict[str, Any], remote: str, token: str, status: int) -> None:
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    headers: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
     with override_settings(**settings_):
         response = Client(REMOTE_ADDR=remote).get("/metrics", **headers)
     assert response.status_code == status

@@ -8,13 +8,13 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Tenant
+from console.usage import daily_usage
 from liveness.models import LivenessCheck
-from ops.usage import daily_usage
 
 
 def add_checks(tenant: Tenant, days_ago: int, live: int, spoof: int, refused: int) -> None:
     when = timezone.now() - timedelta(days=days_ago)
-    outcomes = [{"is_live": True}] * live + [{"is_live": False}] * spoof
+    outcomes: list[dict[str, Any]] = [{"is_live": True}] * live + [{"is_live": False}] * spoof
     outcomes += [{"refused_code": "no_face"}] * refused
     created = [
         LivenessCheck.objects.create(tenant=tenant, latency_ms=50.0, **outcome)

@@ -1,4 +1,5 @@
-"""Delete check records older than the retention period, and expired throttle windows."""
+"""Delete check records older than the retention period; guard prunes its expired throttle
+windows in the same run (its own retention, ``guard.counters.KEEP_S``)."""
 
 from datetime import timedelta
 from typing import Any
@@ -9,8 +10,6 @@ from django.utils import timezone
 
 from guard import counters
 from liveness.models import LivenessCheck
-
-COUNTER_KEEP_S = 24 * 3600  # longer than any throttle window
 
 
 class Command(BaseCommand):
@@ -30,7 +29,7 @@ class Command(BaseCommand):
             raise CommandError("--days must be 0 or more")
         cutoff = timezone.now() - timedelta(days=days)
         deleted, _ = LivenessCheck.objects.filter(created_at__lt=cutoff).delete()
-        windows = counters.prune(COUNTER_KEEP_S)
+        windows = counters.prune_expired()
         self.stdout.write(
             f"deleted {deleted} check(s) older than {days} day(s); "
             f"{windows} expired throttle window(s)"

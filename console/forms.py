@@ -1,0 +1,70 @@
+"""The console's forms: a tenant's threshold from a target APCER on the last evaluation of its
+profile, and the calibration upload."""
+
+from typing import Any
+
+import numpy as np
+from django import forms
+from django.forms import ModelForm
+
+from accounts.models import Tenant
+from liveness.models import Evaluation
+from ml import pad_metrics
+
+
+class TenantForm(ModelForm):
+    """Adds "target APCER": the threshold is then derived from the last evaluation of the
+    tenant's profile (the lowest threshold whose APCER on that evaluation meets the target)."""
+
+    target_apcer = forms.FloatField(
+        label="Target APCER (%)",
+        required=False,
+        min_value=0.0,
+        max_value=100.0,
+        help_text="Optional. Sets the threshold from the last `manage.py evaluate` of this "
+        "tenant's profile: the lowest threshold that accepts at most this share of attack "
+        "presentations.",
+    )
+
+    class Meta:
+        model = Tenant
+        fields = "__all__"
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        target = cleaned.get("target_apcer")
+        if target is None:
+            return cleaned
+        profile = cleaned.get("profile") or self.instance.profile
+        if self.instance.pk and self.instance.active_calibration() is not None:
+            raise forms.ValidationError(
+                "This tenant is calibrated: its scores are no longer those of the evaluation. "
+                "Recalibrate with a target APCER, or revert it to uncalibrated first."
+            )
+        evaluation = Evaluation.latest_for(profile)
+        if evaluation is None or not evaluation.attack_scores():
+            raise forms.ValidationError(
+                f"No evaluation of the {profile} profile with attack presentations yet; run "
+                f"`manage.py evaluate DIR --profile {profile}` first."
+            )
+        attack = np.asarray(evaluation.attack_scores())
+        live = np.asarray(evaluation.bona_fide_scores())
+        threshold = min(pad_metrics.threshold_for_apcer(attack, target / 100), 1.0)
+        cleaned["threshold"] = threshold
+        self.derived = (evaluation, threshold, *pad_metrics.apcer_bpcer(live, attack, threshold))
+        return cleaned
+
+
+class CalibrationUploadForm(forms.Form):
+    archive = forms.FileField(
+        label="Zip with live/ and spoof/ folders",
+        help_text="This tenant's own labelled captures (JPEG/PNG). Read in memory only; "
+        "nothing is stored but the fitted calibration and its figures.",
+    )
+    target_apcer = forms.FloatField(
+        label="Target APCER (%)",
+        required=False,
+        min_value=0.0,
+        max_value=100.0,
+        help_text="Optional. Empty: the threshold where APCER = BPCER on the sample.",
+    )

@@ -1,0 +1,88 @@
+"""Typed readers of the environment for the settings (and gunicorn.conf.py, before Django).
+
+Each rejects a value it cannot read with ``ImproperlyConfigured`` naming the variable, instead
+of silently taking junk (``DEBUG=ture`` was False, ``AUTH_FAILURE_LIMIT=2O`` a traceback).
+Nothing here creates files or directories.
+"""
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"", "0", "false", "no", "off"}
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    normalized = value.strip().lower()
+    if normalized in TRUE:
+        return True
+    if normalized in FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r}: expected one of 1/0, true/false, yes/no, on/off")
+
+
+def env_int(name: str, default: int, minimum: int | None = 0) -> int:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r}: expected a whole number") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}={value!r}: expected at least {minimum}")
+    return number
+
+
+def env_choice(name: str, default: str, choices: Sequence[str]) -> str:
+    value = os.environ.get(name, default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r}: expected one of {', '.join(choices)}")
+    return value
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_numbers(name: str) -> dict[str, float]:
+    """A JSON object of numbers, e.g. LIVENESS_QUALITY='{"max_yaw": 0.7}'; {} when unset."""
+    value = os.environ.get(name) or "{}"
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: not JSON: {value!r}") from None
+    try:
+        if not isinstance(parsed, dict) or any(isinstance(v, bool) for v in parsed.values()):
+            raise TypeError
+        return {str(k): float(v) for k, v in parsed.items()}
+    except (TypeError, ValueError):
+        raise ImproperlyConfigured(
+            f"{name}: expected a JSON object of numbers, got {value!r}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    format: str  # "json" (one object per line, with the request id) or "plain"
+    level: str  # a logging level name, upper case
+
+
+def log_settings() -> LogSettings:
+    """LOG_FORMAT and LOG_LEVEL, read once for Django's settings and for gunicorn's."""
+    level = env_str("LOG_LEVEL", "INFO").strip().upper()
+    if level not in logging.getLevelNamesMapping():
+        raise ImproperlyConfigured(f"LOG_LEVEL={level!r}: expected DEBUG, INFO, WARNING, ERROR")
+    return LogSettings(env_choice("LOG_FORMAT", "json", ("json", "plain")), level)

@@ -1,1 +1,0 @@
-"""Operations: Prometheus metrics, JSON logs, the admin usage console."""

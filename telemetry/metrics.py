@@ -1,0 +1,75 @@
+"""Prometheus metrics. Works with several gunicorn workers (multiprocess mode).
+
+gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR before any worker imports this module; each
+worker then writes its samples to files there, and /metrics sums them at scrape time.
+Counters, histograms and one per-worker gauge live here; per-tenant quota is read from the
+database when scraped (see :mod:`console.collectors`). The request path only pays for a few
+increments.
+"""
+
+from collections.abc import Mapping
+
+from prometheus_client import Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+STAGES = ("decode", "detect", "classify")
+
+HTTP_REQUESTS = Counter(
+    "facia_http_requests",
+    "HTTP requests answered, by endpoint, method and status code.",
+    ["endpoint", "method", "status"],
+)
+HTTP_DURATION = Histogram(
+    "facia_http_request_duration_seconds",
+    "Time spent in Django per request, by endpoint.",
+    ["endpoint"],
+    buckets=LATENCY_BUCKETS,
+)
+VERDICTS = Counter(
+    "facia_liveness_verdicts",
+    "Outcomes of authenticated /liveness requests: live, spoof, or refused (with a reason).",
+    ["tenant_id", "tenant", "outcome", "reason"],
+)
+STAGE_SECONDS = Histogram(
+    "facia_liveness_stage_seconds",
+    "Time per pipeline stage of a completed check (decode, detect, classify) and in total.",
+    ["stage"],
+    buckets=LATENCY_BUCKETS,
+)
+_worker_ready: Gauge | None = None
+
+
+def set_worker_ready(ready: bool) -> None:
+    """This worker's readiness gauge. Created on first use: a gauge writes its sample file when
+    created, and a manage.py command that imports this module must not leave one behind."""
+    global _worker_ready
+    if _worker_ready is None:
+        # "liveall": one sample per live worker (label ``pid``); child_exit drops a dead one's.
+        _worker_ready = Gauge(
+            "facia_worker_ready",
+            "1 while this worker's engine is warm and it can record checks (its last readiness "
+            "evaluation: after warm-up, on /status_check and on /metrics), else 0.",
+            multiprocess_mode="liveall",
+        )
+    _worker_ready.set(1 if ready else 0)
+
+
+def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:
+    HTTP_REQUESTS.labels(endpoint, method, str(status)).inc()
+    HTTP_DURATION.labels(endpoint).observe(seconds)
+
+
+def observe_verdict(tenant_id: int, tenant: str, outcome: str, reason: str = "") -> None:
+    VERDICTS.labels(str(tenant_id), tenant, outcome, reason).inc()
+
+
+def observe_rejection(tenant_id: int, tenant: str, reason: str) -> None:
+    """A request rejected before the engine gave a verdict (counted as outcome "refused")."""
+    observe_verdict(tenant_id, tenant, "refused", reason)
+
+
+def observe_stages(timings_ms: Mapping[str, float], total_ms: float) -> None:
+    for stage in STAGES:
+        if stage in timings_ms:
+            STAGE_SECONDS.labels(stage).observe(timings_ms[stage] / 1000)
+    STAGE_SECONDS.labels("total").observe(total_ms / 1000)

@@ -1,0 +1,65 @@
+"""Clients of a running server: tenants, selfie bodies, concurrent bursts and their outcomes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from dataclasses import dataclass
+
+import requests
+
+from tests.conftest import LIVE_JPG
+from tests.servers.processes import manage
+
+
+def create_tenant(
+    env: dict[str, str], name: str, limit: int | None = None, rate: int | None = None
+) -> str:
+    args = ["create_tenant", name] + ([] if limit is None else ["--limit", str(limit)])
+    args += [] if rate is None else ["--rate-limit", str(rate)]
+    return manage(env, *args).strip().splitlines()[-1]
+
+
+def selfie_body(hash_id: str) -> bytes:
+    image = base64.b64encode(LIVE_JPG.read_bytes()).decode()
+    return json.dumps({"hash_id": hash_id, "selfie_image": image}).encode()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    request_id: str
+    status: int  # 0: the connection failed or was cut
+
+
+def post(base: str, body: bytes, request_id: str) -> Outcome:
+    headers = {"Content-Type": "application/json", "X-Request-ID": request_id}
+    try:
+        response = requests.post(f"{base}/liveness", data=body, headers=headers, timeout=60)
+    except requests.RequestException:
+        return Outcome(request_id, 0)
+    return Outcome(request_id, response.status_code)
+
+
+def burst(base: str, body: bytes, clients: int, tag: str) -> list[Outcome]:
+    """``clients`` requests released at the same instant, one thread each."""
+    barrier = threading.Barrier(clients)
+    outcomes: list[Outcome] = []
+
+    def one(index: int) -> None:
+        barrier.wait()
+        outcomes.append(post(base, body, f"{tag}-{index}"))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def statuses(outcomes: list[Outcome]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return dict(sorted(counts.items()))

@@ -1,0 +1,72 @@
+"""A real gunicorn on a free port (started by bench.gunicorn), with its own SQLite database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from bench.gunicorn import start_gunicorn
+from tests.servers.processes import children, free_port, manage, stop, until
+
+
+@dataclass
+class Gunicorn:
+    process: subprocess.Popen[bytes]
+    port: int
+    env: dict[str, str]
+    log: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def workers(self) -> list[int]:
+        return children(self.process.pid)
+
+    def status(self) -> int:
+        return requests.get(f"{self.base}/status_check", timeout=5).status_code
+
+    def kill_worker(self, pid: int) -> None:
+        """SIGKILL one worker and wait until the master has reaped and replaced it."""
+        count = len(self.workers())
+        os.kill(pid, signal.SIGKILL)
+        until(lambda: pid not in self.workers(), timeout=60, every=0.02)
+        self.wait_workers(count)
+
+    def wait_workers(self, count: int) -> None:
+        until(lambda: len(self.workers()) == count and self.status() == 200, timeout=120)
+
+    def stop(self) -> int:
+        return stop(self.process)
+
+
+@contextmanager
+def gunicorn(work: Path, workers: int, **extra_env: str) -> Iterator[Gunicorn]:
+    """gunicorn like `make serve`, with ``work``'s own SQLite database unless DATABASE_URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": str(workers),
+        "TMPDIR": str(work / "tmp"),
+        **extra_env,
+    }
+    (work / "tmp").mkdir(exist_ok=True)
+    manage(env, "migrate", "-v0")
+    log = work / "gunicorn.log"
+    with log.open("wb") as out:
+        process = start_gunicorn(env, out)
+    server = Gunicorn(process, port, env, log)
+    try:
+        server.wait_workers(workers)
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,82 @@
+"""Raw-socket HTTP: hand-written request heads, responses read off the socket, and which
+worker owns a connection."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+from tests.servers.gunicorn import Gunicorn
+from tests.servers.processes import until
+
+
+def request_head(port: int, length: int | None, request_id: str = "") -> bytes:
+    lines = [
+        "POST /liveness HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked",
+        "Connection: close",
+    ]
+    if request_id:
+        lines.append(f"X-Request-ID: {request_id}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict[str, object] | None]:
+    """Status and JSON body of the response; (0, None) when the connection died first."""
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except (ConnectionResetError, TimeoutError):
+        pass
+    if not data:
+        return 0, None
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, json.loads(body) if body else None
+
+
+def connect(port: int, timeout: float = 60) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def owner_of(sock: socket.socket, server: Gunicorn) -> int:
+    """The worker that accepted ``sock``'s connection (waits until one has)."""
+    client_port = sock.getsockname()[1]
+    found: list[int] = []
+
+    def accepted() -> bool:
+        inode = _server_side_inode(server.port, client_port)
+        if not inode:
+            return False
+        for pid in server.workers():
+            fds = Path(f"/proc/{pid}/fd")
+            for fd in fds.iterdir():
+                try:
+                    if os.readlink(fd) == f"socket:[{inode}]":
+                        found.append(pid)
+                        return True
+                except OSError:
+                    continue
+        return False
+
+    until(accepted, timeout=30, every=0.02)
+    return found[0]
+
+
+def _server_side_inode(server_port: int, client_port: int) -> int:
+    """Inode of the server end of a loopback connection; 0 while it is not yet accepted."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, inode = fields[1], fields[2], int(fields[9])
+        if int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) == (
+            client_port
+        ):
+            return inode
+    return 0

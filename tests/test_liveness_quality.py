@@ -1,0 +1,132 @@
+"""/liveness refuses images it cannot judge with 422 and a code, gives the quota unit back,
+and records the reason; tenants on the thorough profile get the second opinion."""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from accounts.models import Tenant
+from liveness.models import LivenessCheck
+from liveness.runtime import get_engine
+from ml.quality import REFUSALS
+from tests.conftest import DEV_DATA, LIVE_JPG, SPOOF_JPG, Post, b64, data_uri
+
+pytestmark = pytest.mark.usefixtures("warm_engine")
+FRONTAL = DEV_DATA / "live" / "jomariya_2.jpg"
+
+
+def jpeg(image: np.ndarray) -> str:
+    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    return b64(buffer.tobytes())
+
+
+def read(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path))
+    assert image is not None, path
+    return image
+
+
+def frontal() -> np.ndarray:
+    return read(FRONTAL)
+
+
+GENERATED: dict[str, Callable[[], np.ndarray]] = {
+    "multiple_faces": lambda: np.hstack([frontal(), frontal()]),
+    "face_too_close": lambda: read(DEV_DATA / "live" / "wolf_1.png"),
+    "too_dark": lambda: (frontal() * 0.2).astype(np.uint8),
+    "overexposed": lambda: (255 - (255 - frontal().astype(np.float32)) * 0.2).astype(np.uint8),
+    "too_blurry": lambda: cv2.GaussianBlur(frontal(), (0, 0), 8),
+}
+
+
+@pytest.mark.parametrize("code", sorted(GENERATED))
+def test_refusal_has_a_code_and_costs_no_quota(
+    make_tenant: Any, post_liveness: Post, code: str
+) -> None:
+    # face crops are judged by default; a tenant that refuses them gets face_too_close
+    tenant, secret = make_tenant(request_limit=1, crop_policy="refuse")
+    response = post_liveness({"hash_id": secret, "selfie_image": jpeg(GENERATED[code]())})
+    assert response.status_code == 422
+    assert response.json() == {"error": REFUSALS[code], "code": code}
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 0
+    check = LivenessCheck.objects.get(tenant=tenant)
+    assert (check.refused_code, check.is_live, check.score) == (code, None, None)
+    # The unit given back is still there for a judgeable selfie.
+    ok = post_liveness({"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)})
+    assert ok.status_code == 201
+
+
+def test_fast_is_the_default_profile(tenant: tuple[Tenant, str], post_liveness: Post) -> None:
+    assert tenant[0].profile == "fast"
+    response = post_liveness({"hash_id": tenant[1], "selfie_image": data_uri(LIVE_JPG)})
+    assert response["X-Liveness-Profile"] == "fast"
+
+
+@pytest.mark.parametrize(("path", "is_live"), [(LIVE_JPG, 1), (SPOOF_JPG, 0)])
+def test_thorough_tenant_gets_the_contract_body(
+    make_tenant: Any, post_liveness: Post, path: Any, is_live: int
+) -> None:
+    _, secret = make_tenant("careful", profile="thorough")
+    response = post_liveness({"hash_id": secret, "selfie_image": data_uri(path)})
+    assert response.status_code == 201
+    assert response["X-Liveness-Profile"] == "thorough"
+    body = response.json()
+    assert set(body) == {"liveness_result", "message"}
+    assert set(body["liveness_result"]) == {"is_live", "liveness_score"}
+    assert body["liveness_result"]["is_live"] == is_live
+
+
+WOLF_CROP = DEV_DATA / "live" / "wolf_1.png"  # a dev face crop: the face fills the image
+
+
+def tight_crop() -> np.ndarray:
+    """A crop tighter than YuNet's box: it touches every edge (face_cut_off as well)."""
+    image = frontal()
+    x, y, w, h = (int(v) for v in get_engine().detect(image).box)
+    return image[y + h // 20 : y + h - h // 20, x : x + w]
+
+
+@pytest.mark.parametrize("policy", ["judge", "refuse"])
+def test_crop_policy_over_http(make_tenant: Any, post_liveness: Post, policy: str) -> None:
+    tenant, secret = make_tenant(f"crops-{policy}", crop_policy=policy)
+    for image in (data_uri(WOLF_CROP), jpeg(tight_crop())):
+        response = post_liveness({"hash_id": secret, "selfie_image": image})
+        if policy == "refuse":
+            assert response.status_code == 422
+            assert response.json() == {
+                "error": REFUSALS["face_too_close"],
+                "code": "face_too_close",
+            }
+            assert "X-Liveness-Capture" not in response
+            continue
+        assert response.status_code == 201
+        assert response["X-Liveness-Capture"] == "crop"
+        body = response.json()
+        assert set(body) == {"liveness_result", "message"} and body["message"] == "Success"
+        assert set(body["liveness_result"]) == {"is_live", "liveness_score"}
+    tenant.refresh_from_db()
+    assert tenant.requests_used == (2 if policy == "judge" else 0)
+    checks = LivenessCheck.objects.filter(tenant=tenant)
+    expected = {("crop", "")} if policy == "judge" else {("", "face_too_close")}
+    assert {(c.capture, c.refused_code) for c in checks} == expected
+
+
+def test_full_frame_is_marked_frame(tenant: tuple[Tenant, str], post_liveness: Post) -> None:
+    assert tenant[0].crop_policy == "judge"  # the default, as in the product we replace
+    response = post_liveness({"hash_id": tenant[1], "selfie_image": data_uri(LIVE_JPG)})
+    assert response.status_code == 201
+    assert response["X-Liveness-Capture"] == "frame"
+    assert LivenessCheck.objects.get(tenant=tenant[0]).capture == "frame"
+
+
+def test_other_gates_still_refuse_under_judge(make_tenant: Any, post_liveness: Post) -> None:
+    _, secret = make_tenant("judge-dark")
+    dark = (read(WOLF_CROP) * 0.2).astype(np.uint8)
+    response = post_liveness({"hash_id": secret, "selfie_image": jpeg(dark)})
+    assert response.status_code == 422 and response.json()["code"] == "too_dark"
