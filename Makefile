@@ -52,9 +52,9 @@ lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff format --check $(SOURCES) bin/healthcheck
 	$(BIN)/mypy $(SOURCES)
 
-# make bench [BENCH_ARGS="--size 640x480 --concurrency 8 --requests 501"]: prints figures.
+# make bench [BENCH_ARGS="--size 640x480 --concurrency 8 --duration 10"]: prints figures.
 bench: setup
-	@command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq hey)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # 10 minutes at ~80% of measured capacity, loopback only; prints errors, latency, worker RSS

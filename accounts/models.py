@@ -1,5 +1,6 @@
 """Tenants and their credentials (hash_ids). Only a digest of each secret is stored."""
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -181,13 +182,21 @@ class HashId(models.Model):
     def tenant_for(cls, secret: str) -> Tenant | None:
         """The active tenant a live credential belongs to, or None."""
         digest = digest_of(secret)
-        found = (
-            cls.objects.active()
-            .filter(digest=digest, tenant__is_active=True)
-            .select_related("tenant")
-            .first()
-        )
+        # One statement, as the ORM query ``active().filter(digest=..., tenant__is_active=True)
+        # .select_related("tenant")`` would write it, but without building it per request:
+        # that cost 0.5 ms of Python per request, the raw query 0.07 ms (python -m bench.hotpath).
+        found = next(iter(Tenant.objects.raw(_tenant_for_sql(), [digest])), None)
         # The index lookup already matched; compare_digest keeps the final check constant-time.
-        if found is None or not hmac.compare_digest(found.digest, digest):
+        if found is None or not hmac.compare_digest(found.hash_digest, digest):  # type: ignore[attr-defined]
             return None
-        return found.tenant
+        return found
+
+
+@functools.cache
+def _tenant_for_sql() -> str:
+    tenant, hash_id = Tenant._meta.db_table, HashId._meta.db_table
+    return (
+        f"SELECT t.*, h.digest AS hash_digest FROM {hash_id} h "
+        f"JOIN {tenant} t ON t.id = h.tenant_id "
+        f"WHERE h.digest = %s AND h.revoked_at IS NULL AND t.is_active LIMIT 1"
+    )

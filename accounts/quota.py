@@ -1,19 +1,24 @@
 """Atomic quota reservation: one conditional UPDATE, safe on SQLite and PostgreSQL."""
 
-from django.db.models import F, Q, QuerySet
+from django.db import connection
+from django.db.models import QuerySet
 
 from accounts.models import Tenant
 
 
 def reserve(tenant_id: int) -> bool:
     """Take one unit of the tenant's quota; False when the limit is reached."""
-    under_limit = Q(request_limit__isnull=True) | Q(requests_used__lt=F("request_limit"))
-    updated = (
-        Tenant.objects.filter(pk=tenant_id)
-        .filter(under_limit)
-        .update(requests_used=F("requests_used") + 1)
-    )
-    return updated == 1
+    # The conditional UPDATE the ORM writes for filter(pk, under limit).update(F + 1), as one
+    # fixed statement: building it through the ORM cost 0.3 ms per request (bench.hotpath).
+    with connection.cursor() as cursor:
+        cursor.execute(_RESERVE_SQL.format(table=Tenant._meta.db_table), [tenant_id])
+        return cursor.rowcount == 1
+
+
+_RESERVE_SQL = (
+    "UPDATE {table} SET requests_used = requests_used + 1 "
+    "WHERE id = %s AND (request_limit IS NULL OR requests_used < request_limit)"
+)
 
 
 def has_room(tenant: Tenant) -> bool:

@@ -1,7 +1,12 @@
-"""`make bench`: the bare pipeline per stage, then HTTP load against a local server, then the
-ratio of the two.
+"""`make bench`: for each precision, the bare pipeline per stage (one core, then one engine
+per core on every core), HTTP load against a local server with wrk, and the ratio of the two;
+then every target of the issue against what was measured.
 
-    python -m bench [--size 640x480] [--large 4000x3000] [--concurrency 8] [--requests 501]
+    python -m bench [--size 640x480] [--large 4000x3000] [--concurrency 8] [--duration 10]
+                    [--precisions f32,bf16]
+
+f32 is the contract (its verdicts are the reference); the other precisions are measured in
+the same run for comparison (README, Performance).
 """
 
 from __future__ import annotations
@@ -11,23 +16,87 @@ import os
 
 from bench import load, pipeline
 
+# (name, unit, wanted, how to read it off one precision's figures)
+TARGETS = (
+    ("8 clients: requests/s", ">= 300", lambda f: f["rps"], lambda v: v >= 300),
+    ("8 clients: errors", "= 0", lambda f: f["errors"], lambda v: v == 0),
+    ("8 clients: p95 ms", "<= 40", lambda f: f["p95_ms"], lambda v: v <= 40),
+    ("1 client: p50 ms", "<= 6", lambda f: f["p50_ms"], lambda v: v <= 6),
+    ("phone photo, 1 client: p50 ms", "<= 40", lambda f: f["photo_ms"], lambda v: v <= 40),
+    ("worker RSS, largest MB", "<= 300", lambda f: f["rss_mb"], lambda v: v <= 300),
+    ("start-up to live /status_check s", "< 3", lambda f: f["startup_s"], lambda v: v < 3),
+    ("HTTP / bare pipeline (same run)", ">= 0.85", lambda f: f["ratio"], lambda v: v >= 0.85),
+    ("HTTP / (cores x 1-core bare)", "(steadier)", lambda f: f["ideal_ratio"], None),
+    ("bare pipeline, all cores: images/s", "(bound)", lambda f: f["bare_rps"], None),
+    ("bare pipeline, 1 core: ms/image", "(bound)", lambda f: f["bare_ms"], None),
+    ("wrk's CPU share, 8 clients %", "(small)", lambda f: f["client_cpu_pct"], None),
+)
+
+
+def figures(runs: load.Runs, per_image_ms: float, bare_rps: float) -> dict[str, float]:
+    cores = os.cpu_count() or 1
+    rps = runs.concurrent.requests / runs.concurrent.wall_s
+    return {
+        "rps": rps,
+        "errors": runs.concurrent.failures + runs.single.failures + runs.photo.failures,
+        "p95_ms": runs.concurrent.latency_s["p95"] * 1000,
+        "p50_ms": runs.single.latency_s["p50"] * 1000,
+        "photo_ms": runs.photo.latency_s["p50"] * 1000,
+        "rss_mb": max(runs.rss_mb),
+        "startup_s": runs.startup_s,
+        "ratio": rps / bare_rps,
+        # against the one-core figure times the cores: steadier on a shared machine, where the
+        # all-cores bare run and the HTTP runs can meet different loads
+        "ideal_ratio": rps * per_image_ms / (1000 * cores),
+        "bare_rps": bare_rps,
+        "bare_ms": per_image_ms,
+        "client_cpu_pct": 100 * runs.concurrent.client_cpu_share(cores),
+    }
+
+
+def summary(found: dict[str, dict[str, float]]) -> None:
+    names = list(found)
+    print("\n## Targets (f32 is the contract; other precisions for comparison)\n")
+    print("| target | wanted | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for title, wanted, read, ok in TARGETS:
+        cells = []
+        for name in names:
+            value = read(found[name])
+            text = f"{value:.2f}" if isinstance(value, float) else str(value)
+            if ok is not None:
+                text += " ok" if ok(value) else " MISSED"
+            cells.append(text)
+        print(f"| {title} | {wanted} | " + " | ".join(cells) + " |")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     load.add_arguments(parser)
     parser.add_argument("--repeat", type=int, default=300, help="pipeline runs per size")
+    parser.add_argument("--precisions", default="f32,bf16", help="ENGINE_PRECISION values")
     args = parser.parse_args()
-    per_image_ms = pipeline.main(["--size", args.size, "--repeat", str(args.repeat)])
-    print()
-    pipeline.main(["--size", args.large, "--repeat", str(max(20, args.repeat // 10))])
-    http_rps = load.run(args)
-    cores = os.cpu_count() or 1
-    bare_rps = cores * 1000 / per_image_ms
-    print(
-        f"\nHTTP throughput / bare pipeline ({cores} cores x one image per "
-        f"{per_image_ms:.2f} ms): {http_rps:.1f} / {bare_rps:.1f} req/s = "
-        f"{http_rps / bare_rps:.2f}"
-    )
+    load1, load5, _ = os.getloadavg()
+    print(f"machine: {os.cpu_count()} cores, load average {load1:.2f} (1 min) {load5:.2f} (5 min)")
+    found: dict[str, dict[str, float]] = {}
+    for precision in args.precisions.split(","):
+        os.environ["ENGINE_PRECISION"] = precision  # the pipeline and the server read it
+        print(f"\n# ENGINE_PRECISION={precision}\n")
+        seconds = str(args.duration / 2)
+        per_image_ms, bare_rps = pipeline.main(
+            ["--size", args.size, "--repeat", str(args.repeat), "--parallel-seconds", seconds]
+        )
+        print()
+        large_repeat = str(max(20, args.repeat // 10))
+        pipeline.main(["--size", args.large, "--repeat", large_repeat, "--parallel-seconds", "0"])
+        runs = load.run(args)
+        got = found[precision] = figures(runs, per_image_ms, bare_rps)
+        cores = os.cpu_count() or 1
+        print(
+            f"\nHTTP throughput / bare pipeline ({cores} engines on {cores} cores, same run): "
+            f"{got['rps']:.1f} / {bare_rps:.1f} req/s = {got['ratio']:.2f}"
+        )
+    summary(found)
 
 
 if __name__ == "__main__":

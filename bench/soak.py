@@ -108,12 +108,12 @@ def memory_report(samples: list[tuple[float, list[float]]], max_growth: float) -
     return flat
 
 
-def measure_capacity(url: str, body: bytes, requests: int, concurrency: int, work: Path) -> float:
-    result = load(url, body, requests, concurrency, work)
-    capacity = len(result.statuses) / result.wall_s
+def measure_capacity(url: str, body: bytes, seconds: float, concurrency: int, work: Path) -> float:
+    result = load(url, body, seconds, concurrency, work)  # wrk, closed loop
+    capacity = result.requests / result.wall_s
     print(
-        f"capacity: {capacity:.2f} req/s ({requests} requests, {concurrency} clients, "
-        f"statuses {sorted(set(result.statuses))})"
+        f"capacity: {capacity:.2f} req/s ({result.requests} requests in {seconds} s, "
+        f"{concurrency} clients, statuses {sorted(result.statuses)})"
     )
     return capacity
 
@@ -208,7 +208,7 @@ def run_load(args: argparse.Namespace, work: Path, hash_id: str, url: str) -> bo
     (work / "body.json").write_bytes(body)
     rate = args.rate
     if rate is None:
-        capacity = measure_capacity(url, body, args.capacity_requests, args.concurrency, work)
+        capacity = measure_capacity(url, body, args.capacity_seconds, args.concurrency, work)
         rate = capacity * args.fraction
     print(f"soak: {rate:.2f} req/s for {args.duration} s, {args.concurrency} clients")
     with Sampler(args.master_pid, args.sample_s) as sampler:
@@ -228,7 +228,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--fraction", type=float, default=0.8, help="of measured capacity")
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--capacity-requests", type=int, default=200)
+    parser.add_argument("--capacity-seconds", type=float, default=3)
     parser.add_argument("--size", default="640x480")
     parser.add_argument("--port", type=int, default=5092)
     parser.add_argument("--sample-s", type=float, default=10.0)

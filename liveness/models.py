@@ -1,6 +1,9 @@
 """One small row per completed check: no image, no hash_id."""
 
-from django.db import models
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.utils import timezone
 
 from accounts.models import Tenant
 
@@ -25,6 +28,36 @@ class LivenessCheck(models.Model):
     def __str__(self) -> str:
         outcome = self.refused_code or ("live" if self.is_live else "spoof")
         return f"{self.tenant} {self.created_at:%Y-%m-%d %H:%M:%S} {outcome}"
+
+    @classmethod
+    def insert(cls, **values: Any) -> None:
+        """INSERT one row, as ``objects.create(**values)`` would (field defaults, created_at
+        now, values prepared by each field for this database), without the model instance
+        and the ORM's per-call query building (0.3 ms per request, bench.hotpath). No
+        signals are sent: nothing listens to this model's."""
+        values["created_at"] = timezone.now()
+        fields = [f for f in cls._meta.concrete_fields if not f.primary_key]
+        unknown = set(values) - {f.attname for f in fields} - {f.name for f in fields}
+        if unknown:
+            raise TypeError(f"LivenessCheck has no field {sorted(unknown)}")
+        params = []
+        for field in fields:
+            value = values.get(field.attname, values.get(field.name, field.get_default()))
+            if hasattr(value, "pk"):  # tenant=Tenant instance
+                value = value.pk
+            params.append(field.get_db_prep_save(value, connection))
+        columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+        marks = ", ".join(["%s"] * len(fields))
+        table = connection.ops.quote_name(cls._meta.db_table)
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
+        if connection.features.can_return_columns_from_insert:
+            # As the ORM writes it. Without RETURNING, an INSERT that failed on a full SQLite
+            # file (SQLITE_FULL) left the enclosing savepoint impossible to roll back, so the
+            # connection stayed broken (tests/test_disk_full.py); with it, as objects.create.
+            sql += f" RETURNING {connection.ops.quote_name(str(cls._meta.pk.column))}"
+        # As Model.save does: a failed INSERT marks the enclosing atomic block for rollback.
+        with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
 
 
 class Evaluation(models.Model):

@@ -93,9 +93,7 @@ def record(
     with transaction.atomic():
         if consume and not quota.reserve(tenant.pk):
             return False
-        LivenessCheck.objects.create(
-            tenant=tenant, latency_ms=latency_ms, request_id=request_id, **outcome
-        )
+        LivenessCheck.insert(tenant=tenant, latency_ms=latency_ms, request_id=request_id, **outcome)
     _log_check(tenant, request_id, latency_ms, outcome)
     return True
 

@@ -13,8 +13,45 @@ import openvino.properties.hint as hints
 PRECISIONS = {"f32": ov.Type.f32, "bf16": ov.Type.bf16}
 
 
+# ENGINE_PRECISION=auto: what each CPU capability gives (README, Performance). int8 is never
+# picked by itself: the NNCF variants missed the accuracy bars on dev (python -m bench.quantize).
+VECTOR_FLAGS = ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx_vnni")
+
+
 def cpu_has_bf16(core: ov.Core) -> bool:
     return "BF16" in core.get_property("CPU", props.device.capabilities)
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where it cannot be read)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()
+
+
+def describe_cpu(flags: set[str] | None = None) -> str:
+    flags = cpu_flags() if flags is None else flags
+    present = [f for f in VECTOR_FLAGS if f in flags]
+    return "CPU flags: " + (", ".join(present) if present else "no bf16/VNNI/AMX")
+
+
+def choose_precision(requested: str, has_bf16: bool, flags: set[str]) -> tuple[str, str]:
+    """The precision to compile at and why. f32, bf16 and int8 are taken as asked (bf16 falls
+    back to f32 per model where the CPU lacks it, in compile_model); "auto" picks bf16 where
+    the CPU runs it natively (AMX on Sapphire Rapids, AVX512_BF16 on Zen 4/5 and Cooper Lake),
+    f32 elsewhere."""
+    if requested != "auto":
+        return requested, f"ENGINE_PRECISION={requested}"
+    if has_bf16 and flags & {"amx_bf16", "avx512_bf16"}:
+        native = sorted(flags & {"amx_bf16", "avx512_bf16"})
+        return "bf16", f"auto: the CPU has {', '.join(native)}"
+    return "f32", "auto: no native bf16 on this CPU"
 
 
 def compile_model(

@@ -6,6 +6,7 @@ One engine per process (compiled after fork in gunicorn); one inference thread b
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,14 @@ import openvino as ov
 
 from ml import quality
 from ml.classifier import LivenessModel
-from ml.compilation import compile_model, make_core
+from ml.compilation import (
+    choose_precision,
+    compile_model,
+    cpu_flags,
+    cpu_has_bf16,
+    describe_cpu,
+    make_core,
+)
 from ml.decode import decode_image
 from ml.errors import ModelInstallError
 from ml.install import models_ready
@@ -31,10 +39,12 @@ from ml.profiles import (
     sigmoid,
 )
 from ml.quality import QualityMeasures, QualityThresholds
+from ml.quantize import INT8_DIR, QUANTIZED, int8_ready
 from ml.registry import CLASSIFIERS, DETECTOR
 from ml.yunet import INPUT_SHAPES, Face, YuNet
 
 FACE_SCORE_FLOOR = 0.6
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,7 @@ class LivenessEngine:
         self.models = models
         self.thresholds = thresholds or QualityThresholds()
         self.profiles = profiles or PROFILES
+        self.precision = "f32"  # what load() compiled at (ENGINE_PRECISION=auto resolved)
 
     @classmethod
     def load(
@@ -101,7 +112,9 @@ class LivenessEngine:
         thresholds: QualityThresholds | None = None,
     ) -> LivenessEngine:
         """``precision`` applies to every model; a model whose spec asks for bf16 (DTN) gets
-        it anyway where the CPU has it (README, Profiles)."""
+        it anyway where the CPU has it (README, Profiles). "int8" runs the NNCF-quantised
+        variants of ``ml.quantize.QUANTIZED`` from ``MODEL_DIR/int8`` (the other layers and
+        models in f32) and needs them built (``python -m bench.quantize --build``)."""
         model_dir = Path(model_dir)
         if not models_ready(model_dir):
             raise ModelInstallError(
@@ -109,11 +122,22 @@ class LivenessEngine:
             )
         cv2.setNumThreads(1)  # decode/resize run on the request's own thread
         core = make_core(model_dir / "cache")
+        flags = cpu_flags()
+        precision, why = choose_precision(precision, cpu_has_bf16(core), flags)
+        log.info("engine precision %s (%s; %s)", precision, why, describe_cpu(flags))
+        if precision == "int8" and not int8_ready(model_dir):
+            raise ModelInstallError(
+                f"ENGINE_PRECISION=int8 but no INT8 models in {model_dir / INT8_DIR}; "
+                "build them with `python -m bench.quantize --build`"
+            )
 
         def compiled(
             name: str, shape: tuple[int, int] | None = None, at: str = precision
         ) -> ov.CompiledModel:
-            return compile_model(core, model_dir / f"{name}.xml", threads, shape, at)
+            path = model_dir / f"{name}.xml"
+            if at == "int8":  # quantised layers run in int8 whatever the hint; the rest in f32
+                path, at = (model_dir / INT8_DIR / f"{name}.xml", "f32")
+            return compile_model(core, path, threads, shape, at)
 
         detector = YuNet(
             {shape: compiled(DETECTOR.ir, shape) for shape in INPUT_SHAPES},
@@ -124,8 +148,12 @@ class LivenessEngine:
             spec = CLASSIFIERS[name]
             assert spec.build is not None, name  # every classifier's spec says how to build it
             chosen = "bf16" if "bf16" in (precision, spec.precision) else "f32"
+            if precision == "int8" and name in QUANTIZED:
+                chosen = "int8"
             models[name] = spec.build(compiled(spec.ir, at=chosen))
-        return cls(detector, models, thresholds)
+        engine = cls(detector, models, thresholds)
+        engine.precision = precision
+        return engine
 
     def decode(self, data: bytes) -> np.ndarray:
         return decode_image(data)

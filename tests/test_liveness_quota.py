@@ -64,3 +64,34 @@ def test_reset(db: None) -> None:
     a.refresh_from_db()
     b.refresh_from_db()
     assert (a.requests_used, b.requests_used) == (0, 4)
+
+
+@pytest.mark.django_db
+def test_check_insert_matches_the_orm_create() -> None:
+    """LivenessCheck.insert writes the row objects.create would (defaults, created_at)."""
+    from django.utils import timezone
+
+    from liveness.models import LivenessCheck
+
+    tenant = Tenant.objects.create(name="insert-vs-create")
+    before = timezone.now()
+    LivenessCheck.insert(tenant=tenant, latency_ms=3.5, request_id="r1", is_live=True, score=0.9)
+    LivenessCheck.objects.create(
+        tenant=tenant, latency_ms=3.5, request_id="r1", is_live=True, score=0.9
+    )
+    LivenessCheck.insert(tenant=tenant, latency_ms=1.0, request_id="r2", refused_code="no_face")
+    fast, orm, refused = LivenessCheck.objects.filter(tenant=tenant).order_by("pk")
+    fields = (
+        "tenant_id",
+        "is_live",
+        "score",
+        "latency_ms",
+        "request_id",
+        "capture",
+        "refused_code",
+    )
+    assert [getattr(fast, f) for f in fields] == [getattr(orm, f) for f in fields]
+    assert before <= fast.created_at <= orm.created_at
+    assert (refused.is_live, refused.score, refused.capture) == (None, None, "")
+    with pytest.raises(TypeError, match="no field"):
+        LivenessCheck.insert(tenant=tenant, latency_ms=1.0, colour="red")

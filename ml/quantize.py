@@ -1,0 +1,102 @@
+"""INT8 variants of the models (NNCF post-training quantisation), built from the installed
+f32 IR into ``MODEL_DIR/int8``; never committed, and only built on request
+(``python -m bench.quantize --build``, which needs ``requirements-quantize.txt``).
+
+Calibration inputs are what each model sees in the pipeline: the detector's letterboxed
+320 px input, each classifier's crop of a detected face, taken from the images given (dev
+images and variants generated from them: mirrored, darker, brighter).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import openvino as ov
+
+INT8_DIR = "int8"
+QUANTIZED = ("yunet", "minifasnet_v2", "minifasnet_v1se", "hyperfas")
+DETECTOR_HW = (320, 320)  # calibration shape; the quantised IR is reshaped per input shape
+MANIFEST = "manifest.json"
+
+
+def variants(image: np.ndarray) -> list[np.ndarray]:
+    """The image and generated variants of it: mirrored, darker, brighter."""
+    return [
+        image,
+        cv2.flip(image, 1),
+        cv2.convertScaleAbs(image, alpha=0.7),
+        cv2.convertScaleAbs(image, alpha=1.25, beta=10),
+    ]
+
+
+def calibration_inputs(engine: object, images: Iterable[np.ndarray]) -> dict[str, list]:
+    """Each quantised model's input tensors for ``images`` (an ``ml.engine.LivenessEngine``
+    finds the faces)."""
+    found: dict[str, list[np.ndarray]] = {name: [] for name in QUANTIZED}
+    detector = engine.detector  # type: ignore[attr-defined]
+    for image in images:
+        blob, _ = detector.preprocess(image)
+        canvas = np.zeros((1, 3, *DETECTOR_HW), np.float32)
+        canvas[:, :, : blob.shape[2], : blob.shape[3]] = blob
+        found["yunet"].append(canvas)
+        faces = detector.detect(image)
+        if not faces:
+            continue
+        face = max(faces, key=lambda f: f.box[2] * f.box[3])
+        box = tuple(int(v) for v in face.box)
+        for name in QUANTIZED[1:]:
+            found[name].append(engine.models[name].preprocess(image, box))  # type: ignore[attr-defined]
+    return found
+
+
+def quantize(path: Path, samples: list[np.ndarray], out: Path, input_hw=None) -> None:
+    """NNCF's default (symmetric int8) post-training quantisation of the IR at ``path``."""
+    import nncf  # requirements-quantize.txt
+
+    model = ov.Core().read_model(str(path))
+    if input_hw is not None:
+        model.reshape([1, 3, *input_hw])
+    quantized = nncf.quantize(model, nncf.Dataset(samples), subset_size=len(samples))
+    if input_hw is not None:  # back to a free input size: the engine reshapes per shape
+        quantized.reshape([1, 3, -1, -1])
+    ov.save_model(quantized, str(out), compress_to_fp16=False)
+
+
+def build_int8(model_dir: Path, inputs: dict[str, list]) -> Path:
+    """Quantise every model of ``QUANTIZED`` into ``model_dir/int8``; returns that folder."""
+    import nncf
+
+    dest = Path(model_dir) / INT8_DIR
+    dest.mkdir(exist_ok=True)
+    for name in QUANTIZED:
+        hw = DETECTOR_HW if name == "yunet" else None
+        quantize(Path(model_dir) / f"{name}.xml", inputs[name], dest / f"{name}.xml", hw)
+    f32_manifest = (Path(model_dir) / MANIFEST).read_text()
+    (dest / MANIFEST).write_text(
+        json.dumps(
+            {
+                "nncf": nncf.__version__,
+                "from": json.loads(f32_manifest),
+                "samples": {k: len(v) for k, v in inputs.items()},
+            },
+            indent=2,
+            sort_keys=True,
+        )
+    )
+    return dest
+
+
+def int8_ready(model_dir: Path) -> bool:
+    """True when ``model_dir/int8`` holds every quantised model, built from the f32 IR there."""
+    dest = Path(model_dir) / INT8_DIR
+    try:
+        built = json.loads((dest / MANIFEST).read_text())["from"]
+        current = json.loads((Path(model_dir) / MANIFEST).read_text())
+    except (OSError, ValueError, KeyError):
+        return False
+    files = all((dest / f"{n}.{ext}").is_file() for n in QUANTIZED for ext in ("xml", "bin"))
+    return files and built == current
