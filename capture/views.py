@@ -22,7 +22,8 @@ from liveness import responses
 from liveness.decorators import AuthorizedRequest, authorize
 from liveness.http import parse_object, read_body
 from liveness.outcomes import Rejected, Rejection
-from liveness.serializers import ErrorSerializer, MessageSerializer
+from liveness.schema import TOO_MANY
+from liveness.serializers import ErrorSerializer, MessageSerializer, RefusalSerializer
 from liveness.views import JsonAPIView
 from telemetry.logs import request_id_of
 
@@ -30,14 +31,18 @@ from telemetry.logs import request_id_of
 BEARER: Any = [{"sessionToken": []}]
 HASH_ID_HEADER: Any = [{"hashIdHeader": []}]
 TOKEN_401 = OpenApiResponse(
-    s.SessionErrorSerializer,
+    s.TokenErrorSerializer,
     description="Token missing, invalid, "
     "of another session or tenant, or expired (`code` says which).",
 )
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="Unknown session id.")
-CONFLICT = OpenApiResponse(ErrorSerializer, description="The session is done (or busy).")
+CONFLICT = OpenApiResponse(s.ConflictSerializer, description="The session is done (or busy).")
 BAD_INPUT = OpenApiResponse(ErrorSerializer, description="Malformed JSON or image.")
 NOT_READY = OpenApiResponse(ErrorSerializer, description="Models or database not usable.")
+NOT_ALLOWED = OpenApiResponse(ErrorSerializer, description="Another method.")
+TOO_LARGE = OpenApiResponse(ErrorSerializer, description="Over LIVENESS_MAX_BODY_BYTES.")
+THROTTLED = OpenApiResponse(ErrorSerializer, description="A throttle refused it (Retry-After).")
+BAD_HASH_ID = OpenApiResponse(MessageSerializer, description="Invalid hash_id.")
 
 
 class SessionAPIView(JsonAPIView):
@@ -97,8 +102,11 @@ class SessionsView(SessionAPIView):
         responses={
             201: s.SessionCreatedSerializer,
             400: BAD_INPUT,
-            401: OpenApiResponse(MessageSerializer, description="Invalid hash_id."),
-            429: OpenApiResponse(ErrorSerializer, description="A throttle refused it."),
+            401: BAD_HASH_ID,
+            405: NOT_ALLOWED,
+            413: TOO_LARGE,
+            429: THROTTLED,
+            503: NOT_READY,
         },
     )
     @authorize
@@ -125,9 +133,12 @@ class QualityView(TokenCorsMixin, SessionAPIView):
             400: BAD_INPUT,
             401: TOKEN_401,
             404: NOT_FOUND,
+            405: NOT_ALLOWED,
             409: CONFLICT,
             413: OpenApiResponse(ErrorSerializer, description="Over SESSION_QUALITY_MAX_BYTES."),
-            429: OpenApiResponse(ErrorSerializer, description="Rate exceeded (Retry-After)."),
+            429: OpenApiResponse(
+                ErrorSerializer, description="Quality rate or failed-auth throttle (Retry-After)."
+            ),
             503: NOT_READY,
         },
         auth=BEARER,
@@ -148,10 +159,11 @@ class SelfieView(TokenCorsMixin, SessionAPIView):
             400: BAD_INPUT,
             401: TOKEN_401,
             404: NOT_FOUND,
+            405: NOT_ALLOWED,
             409: CONFLICT,
-            413: OpenApiResponse(ErrorSerializer, description="Request body too large."),
-            422: OpenApiResponse(s.SessionErrorSerializer, description="A gate refused it."),
-            429: OpenApiResponse(MessageSerializer, description="Tenant's limit reached."),
+            413: TOO_LARGE,
+            422: OpenApiResponse(RefusalSerializer, description="A gate refused it."),
+            429: TOO_MANY,
             503: NOT_READY,
         },
         auth=BEARER,
@@ -187,9 +199,11 @@ class SessionView(SessionAPIView):
         ],
         responses={
             200: s.SessionStateSerializer,
-            401: OpenApiResponse(MessageSerializer, description="Invalid hash_id."),
+            401: BAD_HASH_ID,
             404: OpenApiResponse(ErrorSerializer, description="No such session of this tenant."),
+            405: NOT_ALLOWED,
             429: OpenApiResponse(ErrorSerializer, description="Too many failed hash_ids."),
+            503: NOT_READY,
         },
         auth=HASH_ID_HEADER,
     )

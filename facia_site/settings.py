@@ -157,10 +157,23 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Facia on-premises liveness API",
     "DESCRIPTION": "Passive face liveness detection, compatible with the Facia on-prem contract.",
     "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",  # nullable objects as oneOf [ref, null]: 3.0 cannot say it
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge from validator.swagger.io (it would send the schema URL out).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "liveness.schema.postprocess",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "RefusalCodeEnum": "ml.quality.REFUSALS",
+        "TokenCodeEnum": "capture.serializers.TOKEN_CODES",
+        "CaptureEnum": "capture.serializers.CAPTURE_KINDS",
+    },
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "sessionToken": {"type": "http", "scheme": "bearer"},

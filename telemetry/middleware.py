@@ -4,6 +4,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from telemetry import metrics
@@ -13,10 +14,12 @@ log = logging.getLogger("facia.request")
 
 
 def endpoint_of(request: HttpRequest) -> str:
-    """A bounded label: the URL's name (admin pages grouped), or ``unmatched``."""
+    """A bounded label: the URL's name (admin pages grouped), ``static``, or ``unmatched``."""
     match = request.resolver_match
     if match is None:
-        return "unmatched"
+        # WhiteNoise answers static files before any URL is resolved.
+        static = "/" + settings.STATIC_URL.lstrip("/")
+        return "static" if request.path.startswith(static) else "unmatched"
     if match.app_name == "admin" or match.namespace == "admin":
         return "admin"
     return match.url_name or match.route or "unmatched"

@@ -74,6 +74,22 @@ def test_verdicts_quota_and_stage_latencies(served: Served) -> None:
         assert grew == count, status
 
 
+def test_static_files_have_their_own_label(served: Served) -> None:
+    before = scrape(served)
+    asset = "/static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js"
+    assert requests.get(served.base + asset, timeout=30).status_code == 200
+    assert requests.get(served.base + "/no-such-page", timeout=30).status_code == 404
+    after = scrape(served)
+
+    def grew(endpoint: str, status: str) -> float:
+        labels = {"endpoint": endpoint, "method": "GET", "status": status}
+        total = "facia_http_requests_total"
+        return value(after, total, **labels) - value(before, total, **labels)
+
+    assert grew("static", "200") == 1
+    assert grew("unmatched", "404") == 1 and grew("unmatched", "200") == 0
+
+
 def get_metrics(served: Served, source: str, token: str | None = None) -> int:
     host, port = served.base.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=10, source_address=(source, 0))
