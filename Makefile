@@ -1,5 +1,6 @@
 # make serve: set up (venv, deps, migrations, models) then run gunicorn on 127.0.0.1:$PORT.
 # make test:  same set-up with the dev requirements, then pytest.
+# Settings create nothing: manage.py (migrate, first) creates var/ and its key file.
 # Every step is skipped when already done, so a second run starts at once.
 
 PYTHON ?= python3
@@ -50,7 +51,7 @@ cluster-test: setup-dev test-deps
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check $(SOURCES) bin/healthcheck
 	$(BIN)/ruff format --check $(SOURCES) bin/healthcheck
-	$(BIN)/mypy $(SOURCES)
+	SECRET_KEY=$${SECRET_KEY:-lint-only} $(BIN)/mypy $(SOURCES)
 
 # make bench [BENCH_ARGS="--size 640x480 --concurrency 8 --duration 10"]: prints figures.
 bench: setup

@@ -9,6 +9,11 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
     from django.core.management import execute_from_command_line
 
+    from facia_site.vardir import prepare
+
+    # Settings create nothing; every command (migrate first on a fresh clone) sets up var/.
+    prepare()
+
     execute_from_command_line(sys.argv)
 
 

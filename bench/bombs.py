@@ -22,10 +22,13 @@ import requests
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
 django.setup()
 
-from bench.gunicorn import start_gunicorn  # noqa: E402
-from tests.corpus.make_corpus import CASES  # noqa: E402
-from tests.servers.clients import selfie_body  # noqa: E402
-from tests.servers.processes import children, until  # noqa: E402
+from bench.corpus import CASES  # noqa: E402
+from bench.gunicorn import (  # noqa: E402
+    children,
+    start_gunicorn,  # noqa: E402
+    until,
+)
+from bench.images import selfie_body  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = [name for name in CASES if name.startswith("bomb-")] + ["data-uri-16mb-semicolons"]

@@ -13,6 +13,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DEV_DATA = Path(os.environ.get("FACIA_DEV_DATA", REPO.parent / "shared" / "data" / "dev"))
+LIVE_JPG = DEV_DATA / "live" / "minivision_1.jpg"  # the tests' live selfie (480x640)
 SOURCE = "live/minivision_5.jpg"  # a full camera frame, upright, 1617x2160
 
 
@@ -31,6 +32,12 @@ def selfie_jpeg(width: int, height: int, quality: int = 90) -> bytes:
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
     return data.tobytes()
+
+
+def selfie_body(hash_id: str) -> bytes:
+    """A /liveness body with LIVE_JPG as plain base64."""
+    image = base64.b64encode(LIVE_JPG.read_bytes()).decode()
+    return json.dumps({"hash_id": hash_id, "selfie_image": image}).encode()
 
 
 def seed_body(jpeg: bytes, hash_id: str) -> bytes:

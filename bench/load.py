@@ -27,8 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.gunicorn import start_gunicorn
-from bench.images import REPO, parse_size, seed_body, selfie_jpeg
+from bench.gunicorn import manage, start_gunicorn
+from bench.images import parse_size, seed_body, selfie_jpeg
 
 WRK_SCRIPT = Path(__file__).with_name("wrk.lua")
 
@@ -82,18 +82,6 @@ def result_of(figures: dict, body_bytes: int, client_cpu_s: float) -> Result:
         socket_errors=figures["errors"],
         client_cpu_s=client_cpu_s,
     )
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout
 
 
 def wait_live(url: str, timeout_s: float = 60) -> float:

@@ -3,6 +3,10 @@
 from rest_framework import serializers
 
 from liveness.serializers import LivenessResultSerializer
+from ml.quality import REFUSALS
+
+CAPTURE_KINDS = ["frame", "crop"]
+TOKEN_CODES = ["token_missing", "token_invalid", "token_expired"]
 
 
 class SessionCreateRequestSerializer(serializers.Serializer):
@@ -36,7 +40,7 @@ class SelfieRequestSerializer(serializers.Serializer):
 
 
 class GateFailureSerializer(serializers.Serializer):
-    code = serializers.CharField()
+    code = serializers.ChoiceField(choices=list(REFUSALS))
     error = serializers.CharField(help_text="The fixed sentence of /liveness for this code.")
 
 
@@ -50,18 +54,22 @@ class FaceBoxSerializer(serializers.Serializer):
 
 class QualityResultSerializer(serializers.Serializer):
     passed = serializers.BooleanField()
-    code = serializers.CharField(allow_null=True, help_text="First failed gate, or null.")
+    code = serializers.ChoiceField(
+        choices=list(REFUSALS), allow_null=True, help_text="First failed gate, or null."
+    )
     error = serializers.CharField(allow_null=True, help_text="Its sentence, or null.")
     failures = GateFailureSerializer(many=True, help_text="Every failed gate, in order.")
     face = FaceBoxSerializer(allow_null=True, help_text="Largest face, in the frame's pixels.")
-    capture = serializers.CharField(allow_null=True, help_text="frame or crop.")
+    capture = serializers.ChoiceField(
+        choices=CAPTURE_KINDS, allow_null=True, help_text="null without a face."
+    )
     width = serializers.IntegerField()
     height = serializers.IntegerField()
 
 
 class SelfieReceivedSerializer(serializers.Serializer):
     session_id = serializers.UUIDField()
-    state = serializers.CharField(default="received")
+    state = serializers.ChoiceField(choices=["received"])
     frames = serializers.IntegerField()
 
 
@@ -69,17 +77,24 @@ class SessionStateSerializer(serializers.Serializer):
     session_id = serializers.UUIDField()
     state = serializers.ChoiceField(["open", "processing", "done", "expired"])
     expires_at = serializers.DateTimeField()
-    capture = serializers.CharField(allow_null=True, help_text="frame or crop, once done.")
+    capture = serializers.ChoiceField(
+        choices=CAPTURE_KINDS, allow_null=True, help_text="Once done."
+    )
     frames = serializers.IntegerField(help_text="Frames fused into the verdict.")
     liveness_result = LivenessResultSerializer(allow_null=True)
-    message = serializers.CharField(required=False, help_text="`Success` once done.")
+    message = serializers.ChoiceField(
+        choices=["Success"], required=False, help_text="Present once done."
+    )
     refused = GateFailureSerializer(
         allow_null=True, help_text="The gate that refused the last selfie, while open."
     )
 
 
-class SessionErrorSerializer(serializers.Serializer):
+class TokenErrorSerializer(serializers.Serializer):
     error = serializers.CharField()
-    code = serializers.CharField(
-        required=False, help_text="token_missing, token_invalid, token_expired (401) or a gate."
-    )
+    code = serializers.ChoiceField(choices=TOKEN_CODES)
+
+
+class ConflictSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    state = serializers.ChoiceField(choices=["done", "processing"])

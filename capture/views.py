@@ -6,10 +6,8 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.http.response import HttpResponseBase
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
-from rest_framework.views import APIView
 
 from accounts.auth import authenticate
 from accounts.models import Tenant
@@ -24,50 +22,40 @@ from liveness import responses
 from liveness.decorators import AuthorizedRequest, authorize
 from liveness.http import parse_object, read_body
 from liveness.outcomes import Rejected, Rejection
-from liveness.serializers import ErrorSerializer, MessageSerializer
-from liveness.views import LivenessView
+from liveness.schema import TOO_MANY
+from liveness.serializers import ErrorSerializer, MessageSerializer, RefusalSerializer
+from liveness.views import JsonAPIView
+from telemetry.logs import request_id_of
 
 # drf-spectacular's hints say Sequence[str]; it also takes these security requirements.
 BEARER: Any = [{"sessionToken": []}]
 HASH_ID_HEADER: Any = [{"hashIdHeader": []}]
 TOKEN_401 = OpenApiResponse(
-    s.SessionErrorSerializer,
+    s.TokenErrorSerializer,
     description="Token missing, invalid, "
     "of another session or tenant, or expired (`code` says which).",
 )
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="Unknown session id.")
-CONFLICT = OpenApiResponse(ErrorSerializer, description="The session is done (or busy).")
+CONFLICT = OpenApiResponse(s.ConflictSerializer, description="The session is done (or busy).")
 BAD_INPUT = OpenApiResponse(ErrorSerializer, description="Malformed JSON or image.")
 NOT_READY = OpenApiResponse(ErrorSerializer, description="Models or database not usable.")
+NOT_ALLOWED = OpenApiResponse(ErrorSerializer, description="Another method.")
+TOO_LARGE = OpenApiResponse(ErrorSerializer, description="Over LIVENESS_MAX_BODY_BYTES.")
+THROTTLED = OpenApiResponse(ErrorSerializer, description="A throttle refused it (Retry-After).")
+BAD_HASH_ID = OpenApiResponse(MessageSerializer, description="Invalid hash_id.")
 
 
-class JsonAPIView(APIView):
-    """Parsing, negotiation and errors exactly as /liveness does them."""
+class SessionAPIView(JsonAPIView):
+    """Parsing, negotiation, errors and the request cycle exactly as /liveness's; the
+    session's own answers (capture.errors.Answered) and shared rejections added."""
 
-    authentication_classes: list[type] = []
-    permission_classes: list[type] = []
-    parser_classes: list[type] = []
-    renderer_classes = LivenessView.renderer_classes
-    perform_content_negotiation = LivenessView.perform_content_negotiation
-    http_method_not_allowed = LivenessView.http_method_not_allowed  # type: ignore[assignment]
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        try:
-            return super().dispatch(request, *args, **kwargs)
-        finally:
-            # As LivenessView.dispatch: break DRF's view <-> Request cycles, so the request
-            # and its body are freed by reference counting (facia_site.middleware).
-            drf_request = self.__dict__.get("request")
-            if isinstance(drf_request, Request):
-                drf_request.parser_context = {}
-            self.__dict__.clear()
-
+    # DRF's stubs say Response (as for LivenessView's); the answers are plain JsonResponses.
     def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]
         if isinstance(exc, Answered):
             return exc.response
         if isinstance(exc, Rejected):
             return responses.respond(exc.rejection)
-        return LivenessView.handle_exception(self, exc)  # type: ignore[arg-type]
+        return super().handle_exception(exc)
 
 
 Action = Callable[[CaptureSession, dict[str, object], str], JsonResponse]
@@ -80,7 +68,7 @@ def with_session(action: Action) -> Callable[..., HttpResponse]:
     def call(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
         payload = parse_object(read_body(request))
         session = session_for_token(request, session_id)
-        return action(session, payload, getattr(request, "request_id", ""))
+        return action(session, payload, request_id_of(request))
 
     return call
 
@@ -106,7 +94,7 @@ quality_call = small_body(with_session(service.check_quality))
 selfie_call = with_session(service.take_selfie)
 
 
-class SessionsView(JsonAPIView):
+class SessionsView(SessionAPIView):
     @extend_schema(
         operation_id="session_create",
         summary="Open a capture session (backend call, with the tenant's hash_id)",
@@ -114,8 +102,11 @@ class SessionsView(JsonAPIView):
         responses={
             201: s.SessionCreatedSerializer,
             400: BAD_INPUT,
-            401: OpenApiResponse(MessageSerializer, description="Invalid hash_id."),
-            429: OpenApiResponse(ErrorSerializer, description="A throttle refused it."),
+            401: BAD_HASH_ID,
+            405: NOT_ALLOWED,
+            413: TOO_LARGE,
+            429: THROTTLED,
+            503: NOT_READY,
         },
     )
     @authorize
@@ -130,7 +121,7 @@ class SessionsView(JsonAPIView):
         return JsonResponse(body, status=201)
 
 
-class QualityView(TokenCorsMixin, JsonAPIView):  # type: ignore[misc]  # plain Django hints
+class QualityView(TokenCorsMixin, SessionAPIView):
     @extend_schema(
         operation_id="session_quality",
         summary="Quality gates on a small frame (browser call; no classifier, no quota)",
@@ -142,9 +133,12 @@ class QualityView(TokenCorsMixin, JsonAPIView):  # type: ignore[misc]  # plain D
             400: BAD_INPUT,
             401: TOKEN_401,
             404: NOT_FOUND,
+            405: NOT_ALLOWED,
             409: CONFLICT,
             413: OpenApiResponse(ErrorSerializer, description="Over SESSION_QUALITY_MAX_BYTES."),
-            429: OpenApiResponse(ErrorSerializer, description="Rate exceeded (Retry-After)."),
+            429: OpenApiResponse(
+                ErrorSerializer, description="Quality rate or failed-auth throttle (Retry-After)."
+            ),
             503: NOT_READY,
         },
         auth=BEARER,
@@ -153,7 +147,7 @@ class QualityView(TokenCorsMixin, JsonAPIView):  # type: ignore[misc]  # plain D
         return quality_call(request, session_id)
 
 
-class SelfieView(TokenCorsMixin, JsonAPIView):  # type: ignore[misc]  # plain Django hints
+class SelfieView(TokenCorsMixin, SessionAPIView):
     @extend_schema(
         operation_id="session_selfie",
         summary="Send the capture (browser call): the whole check, one unit of quota",
@@ -165,10 +159,11 @@ class SelfieView(TokenCorsMixin, JsonAPIView):  # type: ignore[misc]  # plain Dj
             400: BAD_INPUT,
             401: TOKEN_401,
             404: NOT_FOUND,
+            405: NOT_ALLOWED,
             409: CONFLICT,
-            413: OpenApiResponse(ErrorSerializer, description="Request body too large."),
-            422: OpenApiResponse(s.SessionErrorSerializer, description="A gate refused it."),
-            429: OpenApiResponse(MessageSerializer, description="Tenant's limit reached."),
+            413: TOO_LARGE,
+            422: OpenApiResponse(RefusalSerializer, description="A gate refused it."),
+            429: TOO_MANY,
             503: NOT_READY,
         },
         auth=BEARER,
@@ -189,7 +184,7 @@ def tenant_for_header(request: HttpRequest) -> Tenant:
     return tenant
 
 
-class SessionView(JsonAPIView):
+class SessionView(SessionAPIView):
     @extend_schema(
         operation_id="session_read",
         summary="The session's state and verdict (backend call, hash_id in X-Hash-Id)",
@@ -204,9 +199,11 @@ class SessionView(JsonAPIView):
         ],
         responses={
             200: s.SessionStateSerializer,
-            401: OpenApiResponse(MessageSerializer, description="Invalid hash_id."),
+            401: BAD_HASH_ID,
             404: OpenApiResponse(ErrorSerializer, description="No such session of this tenant."),
+            405: NOT_ALLOWED,
             429: OpenApiResponse(ErrorSerializer, description="Too many failed hash_ids."),
+            503: NOT_READY,
         },
         auth=HASH_ID_HEADER,
     )

@@ -6,22 +6,32 @@ verdict = FaciaClient("http://127.0.0.1:5001", hash_id).check("selfie.jpg")
 
 from facia_client.client import (
     AuthError,
+    Conflict,
     FaciaClient,
     FaciaError,
     ImageRejected,
+    NotFound,
     QuotaExceeded,
+    RateLimited,
     ServiceError,
+    Session,
+    Timeout,
     UsageError,
     Verdict,
 )
 
 __all__ = [
     "AuthError",
+    "Conflict",
     "FaciaClient",
     "FaciaError",
     "ImageRejected",
+    "NotFound",
     "QuotaExceeded",
+    "RateLimited",
     "ServiceError",
+    "Session",
+    "Timeout",
     "UsageError",
     "Verdict",
 ]

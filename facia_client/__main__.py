@@ -1,19 +1,25 @@
-"""python -m facia_client SELFIE [--url URL] [--hash-id HASH_ID]
+"""facia-client SELFIE [--url URL] [--hash-id HASH_ID] [--timeout S]
+facia-client session open | facia-client session get SESSION_ID
 
-Prints the verdict as JSON on stdout and exits with:
-  0 live, 1 spoof, 2 usage error, 3 invalid credentials, 4 image refused (400/413/422),
-  5 request limit reached, 6 service unreachable or server error.
-Errors go to stderr as one JSON object.
+(also ``python -m facia_client ...``). Prints the verdict, or the session, as JSON on stdout
+and exits with:
+  0 live (or a session call answered), 1 spoof, 2 usage error, 3 invalid credentials,
+  4 image refused (400/413/422), 5 request limit or throttle (429),
+  6 service unreachable, timed out, unknown session, or server error.
+Errors go to stderr as one JSON object, with the service's `code` and `retry_after` when
+it sent them.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
+from typing import Any
 
-from facia_client.client import FaciaClient, FaciaError
+from facia_client.client import DEFAULT_TIMEOUT, FaciaClient, FaciaError
 
 LIVE, SPOOF, USAGE = 0, 1, 2
 
@@ -25,9 +31,7 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(USAGE)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = _Parser(prog="python -m facia_client", description=__doc__.split("\n\n")[0])
-    parser.add_argument("selfie", help="a PNG or JPEG file")
+def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url",
         default=os.environ.get("FACIA_URL", "http://127.0.0.1:5001"),
@@ -38,23 +42,53 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("FACIA_HASH_ID", ""),
         help="the tenant's hash_id (default: $FACIA_HASH_ID, which keeps it out of `ps`)",
     )
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds (default 30)"
+    )
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    description = (__doc__ or "").split("\n\n")[0]
+    if argv[:1] == ["session"]:
+        parser = _Parser(prog="facia-client session", description=description)
+        parser.add_argument("action", choices=["open", "get"])
+        parser.add_argument("session_id", nargs="?", help="for `get`")
+        _common(parser)
+        args = parser.parse_args(argv[1:])
+        if args.action == "get" and not args.session_id:
+            parser.error("session get needs a SESSION_ID")
+        return args
+    parser = _Parser(prog="facia-client", description=description)
+    parser.add_argument("selfie", help="a PNG or JPEG file")
+    _common(parser)
     return parser.parse_args(argv)
 
 
+def _session_call(client: FaciaClient, args: argparse.Namespace) -> dict[str, Any]:
+    if args.action == "open":
+        return dataclasses.asdict(client.open_session())
+    return client.session(args.session_id)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        verdict = FaciaClient(args.url, args.hash_id, args.timeout).check(args.selfie)
+        client = FaciaClient(args.url, args.hash_id, args.timeout)
+        if "action" in args:
+            print(json.dumps(_session_call(client, args)))
+            return LIVE
+        verdict = client.check(args.selfie)
     except FaciaError as exc:
-        failure = {"error": str(exc), "status": exc.status, "exit_code": exc.exit_code}
-        if exc.request_id:
-            failure["request_id"] = exc.request_id
-        print(json.dumps(failure), file=sys.stderr)
+        print(json.dumps(exc.as_dict()), file=sys.stderr)
         return exc.exit_code
     print(json.dumps(verdict.as_dict()))
     return LIVE if verdict.is_live else SPOOF
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The ``facia-client`` console script."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

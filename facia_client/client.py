@@ -1,4 +1,5 @@
-"""POST /liveness the way the Facia guide's test script does, with typed errors."""
+"""POST /liveness the way the Facia guide's test script does, and the capture-session calls,
+with typed errors that carry the service's ``code`` and ``Retry-After``."""
 
 from __future__ import annotations
 
@@ -8,22 +9,50 @@ import mimetypes
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
 ACCEPTED_TYPES = ("image/jpeg", "image/png")
 MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
+DEFAULT_TIMEOUT = 30.0
 
 
 class FaciaError(Exception):
-    """Base class; ``exit_code`` is what the command line exits with."""
+    """Base class; ``exit_code`` is what the command line exits with.
+
+    ``code`` is the body's machine-readable ``code`` (a 422 gate such as ``no_face``, or a
+    session token's ``token_expired``...), ``retry_after`` the seconds of ``Retry-After``,
+    ``body`` the decoded JSON answer (empty when there was none)."""
 
     exit_code = 6
 
-    def __init__(self, message: str, status: int | None = None, request_id: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        request_id: str = "",
+        code: str | None = None,
+        retry_after: float | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.request_id = request_id
+        self.code = code
+        self.retry_after = retry_after
+        self.body = body or {}
+
+    def as_dict(self) -> dict[str, Any]:
+        failure: dict[str, Any] = {"error": str(self), "status": self.status}
+        failure["exit_code"] = self.exit_code
+        if self.code is not None:
+            failure["code"] = self.code
+        if self.retry_after is not None:
+            failure["retry_after"] = self.retry_after
+        if self.request_id:
+            failure["request_id"] = self.request_id
+        return failure
 
 
 class UsageError(FaciaError):
@@ -35,11 +64,19 @@ class AuthError(FaciaError):
 
 
 class ImageRejected(FaciaError):
+    """400, 413, or 422 (a quality gate: ``code`` says which)."""
+
     exit_code = 4
 
 
 class QuotaExceeded(FaciaError):
+    """429: the tenant's request limit (no ``retry_after``), or a throttle (RateLimited)."""
+
     exit_code = 5
+
+
+class RateLimited(QuotaExceeded):
+    """429 from a throttle (failed authentications, tenant rate): wait ``retry_after``."""
 
 
 class ServiceError(FaciaError):
@@ -48,9 +85,23 @@ class ServiceError(FaciaError):
     exit_code = 6
 
 
+class Timeout(ServiceError):
+    """No complete answer within the client's ``timeout``."""
+
+
+class NotFound(ServiceError):
+    """404: no such session (of this tenant)."""
+
+
+class Conflict(ServiceError):
+    """409: the session already has its verdict, or a selfie of it is being judged."""
+
+
 ERRORS_BY_STATUS: dict[int, type[FaciaError]] = {
     400: ImageRejected,
     401: AuthError,
+    404: NotFound,
+    409: Conflict,
     413: ImageRejected,
     422: ImageRejected,
     429: QuotaExceeded,
@@ -62,6 +113,8 @@ class Verdict:
     is_live: bool
     liveness_score: float
     request_id: str
+    profile: str = ""  # X-Liveness-Profile: fast or thorough
+    capture: str = ""  # X-Liveness-Capture: frame or crop
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +122,31 @@ class Verdict:
             "liveness_score": self.liveness_score,
             "request_id": self.request_id,
         }
+
+
+@dataclass(frozen=True)
+class Session:
+    """An open capture session: hand ``session_id`` and ``token`` (never the hash_id) to
+    the browser."""
+
+    session_id: str
+    token: str
+    expires_at: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: Message
+    body: bytes
+
+    @property
+    def request_id(self) -> str:
+        return self.headers.get("X-Request-ID", "")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
 
 
 def mime_type_of(path: Path, data: bytes) -> str:
@@ -91,18 +169,48 @@ def encode_image(path: Path) -> str:
     return f"data:{mime_type_of(path, data)};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _reply_text(body: bytes) -> str:
+def _payload(body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body)
     except ValueError:
-        return body.decode("utf-8", "replace")[:200]
-    if isinstance(payload, dict):
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def _reply_text(body: bytes) -> str:
+    payload = _payload(body)
+    if payload:
         return str(payload.get("error") or payload.get("message") or payload)
-    return str(payload)
+    return body.decode("utf-8", "replace")[:200]
+
+
+def _retry_after(headers: Message) -> float | None:
+    try:
+        return float(headers.get("Retry-After", ""))
+    except ValueError:
+        return None  # absent (the quota 429), or an HTTP date this service never sends
+
+
+def error_for(reply: Reply) -> FaciaError:
+    """The typed exception of a non-2xx answer."""
+    retry_after = _retry_after(reply.headers)
+    kind = ERRORS_BY_STATUS.get(reply.status, ServiceError)
+    if reply.status == 429 and retry_after is not None:
+        kind = RateLimited
+    payload = _payload(reply.body)
+    code = payload.get("code")
+    return kind(
+        f"HTTP {reply.status}: {_reply_text(reply.body)}",
+        reply.status,
+        reply.request_id,
+        code if isinstance(code, str) else None,
+        retry_after,
+        payload,
+    )
 
 
 class FaciaClient:
-    def __init__(self, url: str, hash_id: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, hash_id: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"--url must start with http:// or https://, not {url!r}")
         if not hash_id:
@@ -112,34 +220,86 @@ class FaciaClient:
         self.timeout = timeout
 
     def check(self, image: str | Path) -> Verdict:
-        body = json.dumps({"hash_id": self.hash_id, "selfie_image": encode_image(Path(image))})
-        status, headers, reply = self._post("/liveness", body.encode("utf-8"))
-        request_id = headers.get("X-Request-ID", "")
-        if status == 201:
-            return self._verdict(reply, request_id)
-        error = ERRORS_BY_STATUS.get(status, ServiceError)
-        raise error(f"HTTP {status}: {_reply_text(reply)}", status, request_id)
-
-    def _verdict(self, reply: bytes, request_id: str) -> Verdict:
+        """POST /liveness: the verdict, or the typed error of the answer."""
+        body = {"hash_id": self.hash_id, "selfie_image": encode_image(Path(image))}
+        reply = self._call("POST", "/liveness", body)
         try:
-            result = json.loads(reply)["liveness_result"]
-            return Verdict(bool(result["is_live"]), float(result["liveness_score"]), request_id)
+            result = reply.json()["liveness_result"]
+            live, score = bool(result["is_live"]), float(result["liveness_score"])
         except (ValueError, KeyError, TypeError) as exc:
-            raise ServiceError(f"unexpected answer: {reply[:200]!r}", 201, request_id) from exc
+            raise self._unexpected(reply) from exc
+        profile = reply.headers.get("X-Liveness-Profile", "")
+        return Verdict(
+            live, score, reply.request_id, profile, reply.headers.get("X-Liveness-Capture", "")
+        )
 
-    def _post(self, path: str, body: bytes) -> tuple[int, Any, bytes]:
+    def open_session(self) -> Session:
+        """POST /sessions (from the backend, with the hash_id)."""
+        reply = self._call("POST", "/sessions", {"hash_id": self.hash_id})
+        try:
+            opened = reply.json()
+            return Session(
+                str(opened["session_id"]),
+                str(opened["token"]),
+                str(opened["expires_at"]),
+                int(opened["expires_in"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise self._unexpected(reply) from exc
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        """GET /sessions/{id} with the hash_id in X-Hash-Id: its state and, once ``done``,
+        ``liveness_result`` in /liveness's shape."""
+        reply = self._call("GET", f"/sessions/{session_id}", headers={"X-Hash-Id": self.hash_id})
+        state = _payload(reply.body)
+        if "state" not in state:
+            raise self._unexpected(reply)
+        return state
+
+    def send_selfie(self, session: Session, image: str | Path) -> dict[str, Any]:
+        """POST /sessions/{id}/selfie with the session's token (what capture.js does): 202,
+        the verdict is then read with ``session()``."""
+        body = {"selfie_image": encode_image(Path(image))}
+        bearer = {"Authorization": f"Bearer {session.token}"}
+        reply = self._call("POST", f"/sessions/{session.session_id}/selfie", body, bearer)
+        return _payload(reply.body)
+
+    def _unexpected(self, reply: Reply) -> ServiceError:
+        return ServiceError(
+            f"unexpected answer: {reply.body[:200]!r}", reply.status, reply.request_id
+        )
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        """One request; a 2xx Reply, or the typed error of any other answer."""
+        reply = self._send(method, path, body, headers or {})
+        if not 200 <= reply.status < 300:
+            raise error_for(reply)
+        return reply
+
+    def _send(
+        self, method: str, path: str, body: dict[str, Any] | None, headers: dict[str, str]
+    ) -> Reply:
+        data = None if body is None else json.dumps(body).encode("utf-8")
         request = urllib.request.Request(
             self.url + path,
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", "Accept": "application/json", **headers},
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.status, response.headers, response.read()
+                return Reply(response.status, response.headers, response.read())
         except urllib.error.HTTPError as exc:
             with exc:
-                return exc.code, exc.headers, exc.read()
+                return Reply(exc.code, exc.headers, exc.read())
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
+            if isinstance(reason, TimeoutError):  # urlopen wraps a connect timeout, not a read
+                raise Timeout(f"no answer from {self.url} within {self.timeout:g} s") from exc
             raise ServiceError(f"cannot reach {self.url}: {reason}") from exc

@@ -80,9 +80,14 @@ class LogSettings:
     level: str  # a logging level name, upper case
 
 
+def log_format() -> str:
+    """LOG_FORMAT: "json" (default) or "plain"; for Django, gunicorn and bin/entrypoint."""
+    return env_choice("LOG_FORMAT", "json", ("json", "plain"))
+
+
 def log_settings() -> LogSettings:
     """LOG_FORMAT and LOG_LEVEL, read once for Django's settings and for gunicorn's."""
     level = env_str("LOG_LEVEL", "INFO").strip().upper()
     if level not in logging.getLevelNamesMapping():
         raise ImproperlyConfigured(f"LOG_LEVEL={level!r}: expected DEBUG, INFO, WARNING, ERROR")
-    return LogSettings(env_choice("LOG_FORMAT", "json", ("json", "plain")), level)
+    return LogSettings(log_format(), level)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from facia_site.env import env_int, log_settings
+from facia_site.vardir import prepare
 from facia_site.worker import BufferingWorker, patch_io
 from telemetry.gunicorn import (
     gunicorn_logconfig,
@@ -29,6 +30,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
 # Before any worker imports prometheus_client: one metrics directory per server, emptied now.
 _METRICS_DIR = prepare_metrics_dir()
+# The var directory and key file, as manage.py does (settings only read them).
+prepare()
 
 
 def available_cpus() -> int:

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from telemetry.logs import request_id_of, set_request_id
+
 HEADER = "X-Request-ID"
 # Echo a caller's ID only when it is short and harmless in logs and headers.
 SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -21,9 +23,9 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.request_id = request_id_for(request)  # type: ignore[attr-defined]
+        set_request_id(request, request_id_for(request))
         response = self.get_response(request)
-        response[HEADER] = request.request_id  # type: ignore[attr-defined]
+        response[HEADER] = request_id_of(request)
         return response
 
 

@@ -1,7 +1,6 @@
 """Django settings, read from the environment (12-factor)."""
 
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -16,32 +15,12 @@ from facia_site.env import (
     env_str,
     log_settings,
 )
+from facia_site.vardir import SECRET_KEY_FILE, read_secret_key, var_dir
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("FACIA_VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
-
-
-def load_secret_key(path: Path) -> str:
-    """Return SECRET_KEY from the environment, or from ``path``, creating it (0600) once."""
-    if key := os.environ.get("SECRET_KEY"):
-        return key
-    if not path.exists():
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(50))
-        try:
-            # link() fails if another process won the race; its key is then the one we use.
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return path.read_text().strip()
-
-
-SECRET_KEY = load_secret_key(VAR_DIR / "secret_key")
+# Paths only: facia_site.vardir.prepare() creates them (manage.py and gunicorn run it).
+VAR_DIR = var_dir()
+SECRET_KEY = read_secret_key(VAR_DIR / SECRET_KEY_FILE)
 DEBUG = env_bool("DEBUG")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 
@@ -136,7 +115,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
 # Admin and API docs assets are served by WhiteNoise straight from the installed apps.
 WHITENOISE_USE_FINDERS = True
 
@@ -179,10 +157,23 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Facia on-premises liveness API",
     "DESCRIPTION": "Passive face liveness detection, compatible with the Facia on-prem contract.",
     "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",  # nullable objects as oneOf [ref, null]: 3.0 cannot say it
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge from validator.swagger.io (it would send the schema URL out).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "liveness.schema.postprocess",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "RefusalCodeEnum": "ml.quality.REFUSALS",
+        "TokenCodeEnum": "capture.serializers.TOKEN_CODES",
+        "CaptureEnum": "capture.serializers.CAPTURE_KINDS",
+    },
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "sessionToken": {"type": "http", "scheme": "bearer"},

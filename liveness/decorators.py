@@ -29,6 +29,7 @@ from liveness import responses
 from liveness.http import parse_object, read_body
 from liveness.outcomes import Rejected, Rejection
 from telemetry import metrics
+from telemetry.logs import request_id_of
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def authorized(request: HttpRequest) -> AuthorizedRequest:
         detail = {"per_minute": per_minute}
         over_rate = Rejection("rate_limited", detail, retry_after=over.retry_after())
         raise refused(request, over_rate, tenant)
-    return AuthorizedRequest(tenant, payload, getattr(request, "request_id", ""))
+    return AuthorizedRequest(tenant, payload, request_id_of(request))
 
 
 View = Callable[[Any, Request, AuthorizedRequest], HttpResponseBase]

@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from ml.quality import REFUSALS
+
 
 class LivenessRequestSerializer(serializers.Serializer):
     hash_id = serializers.CharField(help_text="Your credential, as issued by the operator.")
@@ -31,4 +33,8 @@ class ErrorSerializer(serializers.Serializer):
 
 
 class RefusalSerializer(ErrorSerializer):
-    code = serializers.CharField(help_text="Machine-readable reason, e.g. `no_face`.")
+    """A quality gate's 422: a fixed sentence per code (README, "Quality gates")."""
+
+    code = serializers.ChoiceField(
+        choices=list(REFUSALS), help_text="The gate that refused the face; branch on this."
+    )

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from liveness import health, responses
 from liveness.decorators import AuthorizedRequest, authorize
 from liveness.outcomes import Rejection
+from liveness.schema import TOO_MANY
 from liveness.serializers import (
     ErrorSerializer,
     LivenessRequestSerializer,
@@ -35,20 +36,22 @@ LIVENESS_RESPONSES = {
     401: OpenApiResponse(MessageSerializer, description="Unknown, revoked or missing hash_id."),
     405: OpenApiResponse(ErrorSerializer, description="Only POST is allowed."),
     413: OpenApiResponse(ErrorSerializer, description="Request body too large."),
-    422: OpenApiResponse(RefusalSerializer, description="No usable face in the image."),
-    429: OpenApiResponse(
-        MessageSerializer,
-        description="The tenant's request limit is reached (`message`), or a throttle "
-        "refused the request (`error`, with `Retry-After`).",
+    422: OpenApiResponse(
+        RefusalSerializer, description="No usable face, or a quality gate refused it."
     ),
-    503: OpenApiResponse(ErrorSerializer, description="Models or database not usable."),
+    429: TOO_MANY,
+    503: OpenApiResponse(
+        ErrorSerializer,
+        description="The database cannot record the check (`Retry-After: 1`); outside "
+        "gunicorn also models missing or broken.",
+    ),
 }
 
 
-class LivenessView(APIView):
-    """POST /liveness. Parsing and errors are ours, so DRF's own formats never leak."""
+class JsonAPIView(APIView):
+    """What /liveness and the session views share: parsing and errors are ours, so DRF's own
+    formats never leak, and the request cycle is broken when the response is built."""
 
-    http_method_names = ["post"]  # not DRF's OPTIONS metadata: the contract allows POST only
     authentication_classes: list[type] = []
     permission_classes: list[type] = []
     parser_classes: list[type] = []
@@ -89,14 +92,22 @@ class LivenessView(APIView):
             return responses.respond(Rejection("not_ready", retry_after=1))
         return super().handle_exception(exc)
 
+
+class LivenessView(JsonAPIView):
+    """POST /liveness."""
+
+    http_method_names = ["post"]  # not DRF's OPTIONS metadata: the contract allows POST only
+
     @extend_schema(
         operation_id="liveness_check",
         summary="Judge whether a selfie shows a live face",
         description=(
-            "Authenticates `hash_id` first (401), refuses a tenant with no quota left (429) "
-            "before reading `selfie_image`, decodes it (400), runs the engine and takes one "
-            "unit of quota (429 if the limit was reached meanwhile). A refused image (no face, "
-            "422) uses none."
+            "Authenticates `hash_id` (401; 429 `error` + `Retry-After` for an IP with too many "
+            "failures or a tenant over its rate), refuses a tenant already at its limit (429 "
+            "`message`) before reading `selfie_image`, decodes it (400), runs the engine, and "
+            "only then takes one unit of quota, in the transaction that records the check "
+            "(429 `message` if the limit was reached meanwhile; nothing written). A face "
+            "refused by a quality gate (422) uses none."
         ),
         request={"application/json": LivenessRequestSerializer},
         responses=LIVENESS_RESPONSES,

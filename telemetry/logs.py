@@ -9,6 +9,20 @@ from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "current_request_id", default=None
 )
+# The request's own attribute, set once by facia_site's RequestIdMiddleware; read and written
+# only through the two accessors below (a Django request declares no such attribute).
+_REQUEST_ID = "request_id"
+
+
+def set_request_id(request: object, value: str) -> None:
+    setattr(request, _REQUEST_ID, value)
+
+
+def request_id_of(request: object) -> str:
+    """The id RequestIdMiddleware gave ``request`` (a Django or DRF request), else ``""``."""
+    value = getattr(request, _REQUEST_ID, "")
+    return value if isinstance(value, str) else ""
+
 
 # Extra attributes allowed into a line; anything else passed in `extra=` is dropped, so a
 # request object (or its body) handed to a logger by a library can never be serialised.

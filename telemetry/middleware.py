@@ -4,19 +4,22 @@ import logging
 import time
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from telemetry import metrics
-from telemetry.logs import current_request_id
+from telemetry.logs import current_request_id, request_id_of
 
 log = logging.getLogger("facia.request")
 
 
 def endpoint_of(request: HttpRequest) -> str:
-    """A bounded label: the URL's name (admin pages grouped), or ``unmatched``."""
+    """A bounded label: the URL's name (admin pages grouped), ``static``, or ``unmatched``."""
     match = request.resolver_match
     if match is None:
-        return "unmatched"
+        # WhiteNoise answers static files before any URL is resolved.
+        static = "/" + settings.STATIC_URL.lstrip("/")
+        return "static" if request.path.startswith(static) else "unmatched"
     if match.app_name == "admin" or match.namespace == "admin":
         return "admin"
     return match.url_name or match.route or "unmatched"
@@ -31,7 +34,7 @@ class ObservabilityMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         # Cleared by the request_finished signal (telemetry.apps), so that Django's own log line
         # for a 4xx/5xx, written after the middleware returns, still carries the id.
-        current_request_id.set(getattr(request, "request_id", None))
+        current_request_id.set(request_id_of(request) or None)
         started = time.perf_counter()
         response = self.get_response(request)
         seconds = time.perf_counter() - started

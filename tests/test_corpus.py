@@ -5,8 +5,9 @@ from typing import Any
 
 import pytest
 
+from bench.corpus import CASES
 from liveness.models import LivenessCheck
-from tests.corpus.make_corpus import CASES, Expected, expected
+from tests.corpus import Expected, expected
 
 TABLE = {row.case: row for row in expected()}
 

@@ -61,3 +61,8 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
 def test_every_first_party_package_is_placed() -> None:
     packages = {p.parent.name for p in ROOT.glob("*/__init__.py")}
     assert packages - {"tests", "bench"} == set(LAYERS) | set(INDEPENDENT)
+
+
+def test_bench_imports_nothing_from_tests() -> None:
+    """Benchmarks run without the test suite; tests may use bench (bench.gunicorn)."""
+    assert [str(p) for p in sources("bench") if "tests" in imported(p)] == []

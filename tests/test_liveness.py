@@ -7,7 +7,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from django.test import override_settings
+from django.test import Client, override_settings
 
 from accounts.models import HashId, Tenant
 from liveness.models import LivenessCheck
@@ -312,3 +312,10 @@ def test_request_id_echoed_when_sane(db: None, post_liveness: Post) -> None:
 def test_request_id_replaced_when_not_sane(db: None, post_liveness: Post, incoming: str) -> None:
     response = post_liveness({}, HTTP_X_REQUEST_ID=incoming)
     assert re.fullmatch(r"[0-9a-f]{32}", response["X-Request-ID"])
+
+
+def test_liveness_needs_no_csrf_token(db: None) -> None:
+    response = Client(enforce_csrf_checks=True).post(
+        "/liveness", data="{}", content_type="application/json"
+    )
+    assert response.status_code == 401

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
+from bench.corpus import CASES, Request
 from liveness.images import strip_data_uri
-from tests.corpus.make_corpus import CASES, Request
 from tests.servers.clients import create_tenant, post, selfie_body
 from tests.servers.gunicorn import gunicorn
 

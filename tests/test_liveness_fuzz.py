@@ -27,10 +27,10 @@ from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.corpus import CASES, jpeg_declaring, png_chunk, png_declaring
 from ml.decode import MAX_PIXELS, decode_image
 from ml.errors import ImageError
 from tests.conftest import LIVE_JPG
-from tests.corpus.make_corpus import CASES, jpeg_declaring, png_chunk, png_declaring
 
 FUZZ = settings(
     deadline=timedelta(seconds=10),

@@ -6,24 +6,17 @@ Requests go through the real WSGI application, as gunicorn calls it, with the re
 
 import base64
 import gc
-import io
 import json
-import sys
 import tracemalloc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
-from django.core.handlers.wsgi import WSGIRequest
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
-from rest_framework.request import Request
 
-from facia_site.wsgi import application
 from tests.conftest import LIVE_JPG
+from tests.servers.wsgi import left_to_the_collector, wsgi_call
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
 NO_FACE_SIZE = (2000, 1500)  # decoded at half size: 2.25 MB
@@ -46,46 +39,9 @@ def body(hash_id: str, image: bytes) -> bytes:
     return json.dumps({"hash_id": hash_id, "selfie_image": uri}).encode()
 
 
-@contextmanager
-def own_connection() -> Iterator[None]:
-    """As Django's test client: the test's transaction survives the request signals."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        yield
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-
-
 def wsgi_post(data: bytes) -> int:
     """POST /liveness through the WSGI application as gunicorn would; the status code."""
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/liveness",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "127.0.0.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": str(len(data)),
-        "wsgi.input": io.BytesIO(data),
-        "wsgi.errors": sys.stderr,
-        "wsgi.url_scheme": "http",
-    }
-    status: list[str] = []
-
-    def start_response(s: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        status.append(s)
-
-    with own_connection():
-        result = application(environ, start_response)
-        try:
-            b"".join(result)
-        finally:
-            result.close()
-    return int(status[0].split()[0])
+    return wsgi_call("/liveness", data)
 
 
 def test_no_face_answers_retain_no_memory(tenant: tuple[Any, str]) -> None:
@@ -120,22 +76,6 @@ BODIES: dict[str, tuple[Callable[[str], bytes], int]] = {
 }
 
 
-@contextmanager
-def saved_garbage() -> Iterator[list[object]]:
-    """Cyclic garbage made inside the block (collector paused), kept for inspection."""
-    gc.collect()
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield gc.garbage
-    finally:
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        gc.collect()
-        gc.set_debug(0)
-        if enabled:
-            gc.enable()
-
-
 @pytest.mark.parametrize("kind", sorted(BODIES))
 def test_a_request_is_freed_without_the_cyclic_collector(
     tenant: tuple[Any, str], kind: str
@@ -146,11 +86,6 @@ def test_a_request_is_freed_without_the_cyclic_collector(
     make, status = BODIES[kind]
     data = make(tenant[1])
     assert wsgi_post(data) == status
-    garbage: list[object] = []
-    try:
-        with saved_garbage() as found:
-            assert wsgi_post(data) == status
-        garbage = [o for o in found if isinstance(o, (WSGIRequest, Request))]
-    finally:
-        gc.garbage.clear()
+    answered, garbage = left_to_the_collector(lambda: wsgi_post(data))
+    assert answered == status
     assert garbage == [], f"left to the cyclic GC: {garbage}"

@@ -3,6 +3,16 @@
 import re
 from typing import Any
 
+import pytest
+from django.db import OperationalError
+from django.test import RequestFactory
+from drf_spectacular.generators import SchemaGenerator
+from openapi_core import OpenAPI
+from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
+
+from liveness import runtime, service
+from tests.conftest import LIVE_JPG, data_uri
+
 CDN = re.compile(r"https?://(?!127\.0\.0\.1|localhost)[^\s\"']+\.(js|css)")
 
 
@@ -21,3 +31,40 @@ def test_docs_pages_load_assets_locally(db: None, client: Any) -> None:
         assert not CDN.search(page), url
         for asset in re.findall(r"(/static/[^\"']+\.(?:js|css))", page):
             assert client.get(asset).status_code == 200, asset
+
+
+def _validate(response: Any, method: str, path: str) -> None:
+    """A Django test-client answer against the schema (the 503s a live server rarely gives)."""
+    schema = OpenAPI.from_dict(SchemaGenerator().get_schema(request=None, public=True))
+    request = RequestFactory().generic(method, path)
+    schema.validate_response(DjangoOpenAPIRequest(request), DjangoOpenAPIResponse(response))
+
+
+def test_status_check_503_matches_the_schema(
+    db: None, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "_holder", runtime.EngineHolder())
+    response = client.get("/status_check")
+    assert response.status_code == 503
+    _validate(response, "GET", "/status_check")
+
+
+def test_liveness_503s_match_the_schema(
+    tenant: tuple[Any, str], post_liveness: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unavailable() -> None:
+        raise runtime.EngineUnavailable("no models")
+
+    monkeypatch.setattr(service, "get_engine", unavailable)
+    body = {"hash_id": tenant[1], "selfie_image": data_uri(LIVE_JPG)}
+    engine_down = post_liveness(body)
+    assert engine_down.status_code == 503 and "Retry-After" not in engine_down
+    _validate(engine_down, "POST", "/liveness")
+
+    def database_down(tenant: Any) -> bool:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(service.quota, "has_room", database_down)
+    db_down = post_liveness(body)
+    assert db_down.status_code == 503 and db_down["Retry-After"] == "1"
+    _validate(db_down, "POST", "/liveness")

@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from facia_site import env
-from facia_site.settings import load_secret_key
+from facia_site.vardir import load_secret_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,3 +101,45 @@ def test_a_bad_setting_stops_manage_py(tmp_path: Path) -> None:
     )
     assert done.returncode != 0
     assert "ImproperlyConfigured: AUTH_FAILURE_LIMIT='twenty'" in done.stderr
+
+
+# --- settings create nothing at import; the set-up step does (facia_site.vardir) -------------
+
+IMPORT_SETTINGS = "import django; django.setup(); from django.conf import settings; settings.DEBUG"
+
+
+def run_python(tmp_path: Path, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    environ.update(DJANGO_SETTINGS_MODULE="facia_site.settings", **env_vars)
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_importing_settings_creates_nothing(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    done = run_python(tmp_path, "-c", IMPORT_SETTINGS, FACIA_VAR_DIR=str(var), SECRET_KEY="k")
+    assert done.returncode == 0, done.stderr
+    assert not var.exists()
+
+
+def test_without_a_key_settings_name_the_set_up_step(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    done = run_python(tmp_path, "-c", IMPORT_SETTINGS, FACIA_VAR_DIR=str(var))
+    assert done.returncode != 0
+    assert "ImproperlyConfigured: No SECRET_KEY and no key file" in done.stderr
+    assert "python -m facia_site.vardir" in done.stderr
+    assert not var.exists()
+
+
+def test_manage_py_sets_up_a_fresh_var_dir(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    done = run_python(tmp_path, "manage.py", "check", FACIA_VAR_DIR=str(var))
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE((var / "secret_key").stat().st_mode) == 0o600
+    assert (var / "static").is_dir()
+    with_key = run_python(
+        tmp_path, "-m", "facia_site.vardir", FACIA_VAR_DIR=str(var), SECRET_KEY="k"
+    )
+    assert with_key.returncode == 0, with_key.stderr
+    assert sorted(p.name for p in var.iterdir()) == ["secret_key", "static"]

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import requests
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD
 from tests.conftest import DEV_DATA, LIVE_JPG, REPO, skip_or_fail
-from tests.ops.conftest import Served
-from tests.ops.test_admin_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD
+from tests.servers.entrypoint import Served
 
 ARTIFACTS = REPO / "artifacts"
 CROP = DEV_DATA / "live" / "wolf_1.png"  # a dev face crop

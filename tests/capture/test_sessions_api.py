@@ -305,3 +305,25 @@ def test_quality_frames_must_be_small(make_tenant: Any, client: Client, settings
         413,
         {"error": "Request body is too large (limit 1000 bytes)."},
     )
+
+
+def test_token_calls_answer_listed_origins_only(db: None, client: Client, settings: Any) -> None:
+    settings.CAPTURE_ALLOWED_ORIGINS = ["https://app.example"]
+    url = "/sessions/00000000-0000-4000-8000-000000000000/quality"
+    preflight = client.options(
+        url, HTTP_ORIGIN="https://app.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+    )
+    assert preflight.status_code == 204
+    assert preflight["Access-Control-Allow-Origin"] == "https://app.example"
+    assert preflight["Access-Control-Allow-Headers"] == "Authorization, Content-Type"
+    refused = client.post(
+        url, data="{}", content_type="application/json", HTTP_ORIGIN="https://app.example"
+    )
+    assert (
+        refused.status_code == 404
+        and refused["Access-Control-Allow-Origin"] == "https://app.example"
+    )
+    other = client.options(url, HTTP_ORIGIN="https://evil.example")
+    assert "Access-Control-Allow-Origin" not in other
+    hash_id_call = client.options("/sessions", HTTP_ORIGIN="https://app.example")
+    assert "Access-Control-Allow-Origin" not in hash_id_call

@@ -6,7 +6,7 @@ from typing import Any
 import requests
 
 from tests.conftest import LIVE_JPG, SPOOF_JPG, data_uri
-from tests.ops.conftest import Served
+from tests.servers.entrypoint import Served
 
 TENANT_STATE = """
 from accounts.models import Tenant

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
+from bench.corpus import png_compressed_text, png_with_stream, zlib_stream
 from ml.decode import (
     MAX_JPEG_SCANS,
     MAX_PNG_METADATA_BYTES,
@@ -20,7 +21,6 @@ from ml.decode import (
     probe,
 )
 from ml.errors import ImageError
-from tests.corpus.make_corpus import png_compressed_text, png_with_stream, zlib_stream
 
 RNG = np.random.default_rng(3)
 PHOTO = cv2.GaussianBlur(RNG.integers(0, 255, (240, 320, 3), dtype=np.uint8), (9, 9), 0)

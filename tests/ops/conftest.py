@@ -1,98 +1,15 @@
 """A real server started through bin/entrypoint (as the image does), shared by these tests."""
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-from tests.servers.processes import free_port, stop
-
-ENTRYPOINT = REPO / "bin" / "entrypoint"
-
-
-def wait_live(base: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited with {process.returncode} before it was live")
-        try:
-            with urllib.request.urlopen(f"{base}/status_check", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            pass  # not listening yet, or still warming (503)
-        time.sleep(0.2)
-    raise AssertionError("server never became live")
-
-
-def entrypoint_manage(env: dict[str, str], *args: str) -> str:
-    """``bin/entrypoint manage ARGS`` (as the image runs commands); its standard output."""
-    done = subprocess.run(
-        [str(ENTRYPOINT), "manage", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return done.stdout
-
-
-@dataclass
-class Served:
-    base: str
-    env: dict[str, str]
-    log_path: Path
-
-    def manage(self, *args: str) -> str:
-        return entrypoint_manage(self.env, *args)
-
-    def new_tenant(self, limit: int | None = None) -> tuple[str, str]:
-        """(name, hash_id) of a fresh tenant."""
-        name = f"t-{uuid.uuid4().hex[:10]}"
-        args = ["create_tenant", name] + ([] if limit is None else ["--limit", str(limit)])
-        return name, self.manage(*args).strip().splitlines()[-1]
-
-    def log_text(self) -> str:
-        return self.log_path.read_text()
-
-
-def entrypoint_env(work: Path, port: int, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHON": sys.executable,
-        "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "LOG_FORMAT": "json",
-        **extra,
-    }
+from tests.servers.entrypoint import Served, entrypoint_server
 
 
 @pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """bin/entrypoint serve: migrates a fresh SQLite database, checks models, runs gunicorn."""
     work = tmp_path_factory.mktemp("entrypoint")
-    port = free_port()
-    env = entrypoint_env(work, port, METRICS_TOKEN="test-metrics-token", LOG_LEVEL="DEBUG")
-    log_path = work / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(ENTRYPOINT), "serve"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_live(base, process)
-            yield Served(base, env, log_path)
-        finally:
-            stop(process)
+    with entrypoint_server(work, METRICS_TOKEN="test-metrics-token", LOG_LEVEL="DEBUG") as server:
+        yield server

@@ -20,22 +20,11 @@ from typing import Any
 import pytest
 import requests
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD
 from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, data_uri, skip_or_fail
 from tests.ops.conftest import Served
 
-CHROMIUM = os.environ.get("FACIA_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = REPO / "artifacts"
-PASSWORD = "browser-test-Passw0rd!"
 # Tenants at and near their limit, and an evaluation with synthetic scores, for the list's
 # highlight, the index overview and the evaluation page.
 FIXTURES = """

@@ -2,15 +2,29 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
-from facia_client import FaciaClient, ImageRejected, QuotaExceeded, ServiceError, UsageError
+from facia_client import (
+    FaciaClient,
+    ImageRejected,
+    NotFound,
+    QuotaExceeded,
+    RateLimited,
+    ServiceError,
+    Timeout,
+    UsageError,
+)
 from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG
-from tests.ops.conftest import Served, free_port
+from tests.servers.entrypoint import Served
+from tests.servers.processes import free_port
 
 
 def run_cli(*args: str, hash_id: str = "") -> subprocess.CompletedProcess[str]:
@@ -100,3 +114,90 @@ def test_library_api(served: Served) -> None:
         client.check(LIVE_JPG)
     assert caught.value.status == 429
     assert not isinstance(caught.value, ServiceError)
+
+
+def no_face_jpg(tmp_path: Path) -> Path:
+    path = tmp_path / "wall.jpg"
+    Image.new("RGB", (320, 240), (128, 128, 128)).save(path, "JPEG")
+    return path
+
+
+def test_422_code_is_surfaced(served: Served, tmp_path: Path) -> None:
+    _, hash_id = served.new_tenant()
+    with pytest.raises(ImageRejected) as caught:
+        FaciaClient(served.base, hash_id).check(no_face_jpg(tmp_path))
+    assert (caught.value.status, caught.value.code) == (422, "no_face")
+    done = run_cli(str(no_face_jpg(tmp_path)), "--url", served.base, hash_id=hash_id)
+    assert done.returncode == 4
+    assert json.loads(done.stderr)["code"] == "no_face"
+
+
+def limit_rate(served: Served, name: str) -> None:
+    served.manage(
+        "shell",
+        "-c",
+        "from accounts.models import Tenant; "
+        f"Tenant.objects.filter(name={name!r}).update(rate_limit_per_minute=1)",
+    )
+
+
+def test_throttle_retry_after_is_surfaced(served: Served) -> None:
+    name, hash_id = served.new_tenant()
+    limit_rate(served, name)
+    client = FaciaClient(served.base, hash_id)
+    with pytest.raises(RateLimited) as caught:
+        for _ in range(3):  # a minute window may end between two calls, never twice
+            client.check(LIVE_JPG)
+    assert isinstance(caught.value, QuotaExceeded) and caught.value.status == 429
+    assert caught.value.retry_after is not None and 0 <= caught.value.retry_after <= 60
+    done = [run_cli(str(LIVE_JPG), "--url", served.base, hash_id=hash_id) for _ in range(2)]
+    throttled = [json.loads(d.stderr) for d in done if d.returncode == 5]
+    assert throttled and 0 <= throttled[0]["retry_after"] <= 60
+
+
+def test_quota_429_has_no_retry_after(served: Served) -> None:
+    _, hash_id = served.new_tenant(limit=0)
+    with pytest.raises(QuotaExceeded) as caught:
+        FaciaClient(served.base, hash_id).check(LIVE_JPG)
+    assert not isinstance(caught.value, RateLimited) and caught.value.retry_after is None
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """Accepts connections and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_timeout_is_surfaced(silent_server: str) -> None:
+    with pytest.raises(Timeout, match="within 0.5 s"):
+        FaciaClient(silent_server, "x", timeout=0.5).check(LIVE_JPG)
+    done = run_cli(str(LIVE_JPG), "--url", silent_server, "--timeout", "0.5", hash_id="x")
+    assert done.returncode == 6 and "within 0.5 s" in json.loads(done.stderr)["error"]
+
+
+def test_capture_session_calls(served: Served) -> None:
+    _, hash_id = served.new_tenant(limit=5)
+    client = FaciaClient(served.base, hash_id)
+    session = client.open_session()
+    assert session.token and session.expires_in > 0
+    assert client.session(session.session_id)["state"] == "open"
+    assert client.send_selfie(session, LIVE_JPG)["state"] == "received"
+    state = client.session(session.session_id)
+    assert state["state"] == "done" and state["liveness_result"]["is_live"] == 1
+    with pytest.raises(NotFound):
+        client.session(str(uuid.uuid4()))
+
+
+def test_capture_session_cli(served: Served) -> None:
+    _, hash_id = served.new_tenant()
+    opened = run_cli("session", "open", "--url", served.base, hash_id=hash_id)
+    assert opened.returncode == 0, opened.stderr
+    session_id = json.loads(opened.stdout)["session_id"]
+    read = run_cli("session", "get", session_id, "--url", served.base, hash_id=hash_id)
+    assert read.returncode == 0 and json.loads(read.stdout)["state"] == "open"
+    wrong = run_cli("session", "get", session_id, "--url", served.base, hash_id="nope")
+    assert wrong.returncode == 3
+    assert run_cli("session", "get", "--url", served.base, hash_id=hash_id).returncode == 2

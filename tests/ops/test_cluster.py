@@ -25,14 +25,8 @@ import pytest
 import requests
 
 from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, data_uri, scratch_database, skip_or_fail
-from tests.ops.conftest import (
-    ENTRYPOINT,
-    entrypoint_env,
-    entrypoint_manage,
-    free_port,
-    stop,
-    wait_live,
-)
+from tests.servers.entrypoint import ENTRYPOINT, entrypoint_env, entrypoint_manage, wait_live
+from tests.servers.processes import free_port, stop
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 TEMPLATE = REPO / "deploy" / "nginx" / "facia-lb.conf"

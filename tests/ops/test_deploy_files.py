@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.ops.conftest import Served, free_port
+from tests.servers.entrypoint import Served
+from tests.servers.processes import free_port
 
 BIN = Path(sys.executable).parent
 K8S = REPO / "deploy" / "k8s"

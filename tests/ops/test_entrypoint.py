@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.ops.conftest import ENTRYPOINT, REPO, Served, entrypoint_env
+from tests.conftest import REPO
+from tests.servers.entrypoint import ENTRYPOINT, Served, entrypoint_env
 from tests.servers.processes import free_port, stop, until
 
 
@@ -40,6 +41,18 @@ def test_install_models_is_a_no_op_when_present(tmp_path: Path) -> None:
     done = run(env, "install-models")
     assert done.returncode == 0, done.stderr
     assert "already up to date" in json.loads(done.stdout)["message"]
+
+
+@pytest.mark.parametrize(("log_format", "plain"), [("json", False), (" Plain ", True)])
+def test_set_up_output_follows_log_format_as_django_reads_it(
+    tmp_path: Path, log_format: str, plain: bool
+) -> None:
+    env = entrypoint_env(tmp_path, 0, MODEL_SOURCE=str(tmp_path / "absent"), LOG_FORMAT=log_format)
+    done = run(env, "install-models")
+    assert done.returncode == 0, done.stderr
+    line = done.stdout.strip()
+    assert "already up to date" in line
+    assert line.startswith("{") is not plain
 
 
 def test_unknown_command_is_a_usage_error(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import uuid
 import requests
 
 from tests.conftest import LIVE_JPG, b64
-from tests.ops.conftest import Served
+from tests.servers.entrypoint import Served
 
 MARKER = "ZZMARKER" + uuid.uuid4().hex.upper()
 

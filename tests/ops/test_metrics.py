@@ -12,7 +12,7 @@ from django.test.utils import override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import LIVE_JPG, SPOOF_JPG, data_uri
-from tests.ops.conftest import Served
+from tests.servers.entrypoint import Served
 
 TOKEN = "test-metrics-token"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -72,6 +72,22 @@ def test_verdicts_quota_and_stage_latencies(served: Served) -> None:
             before, "facia_http_requests_total", **labels
         )
         assert grew == count, status
+
+
+def test_static_files_have_their_own_label(served: Served) -> None:
+    before = scrape(served)
+    asset = "/static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js"
+    assert requests.get(served.base + asset, timeout=30).status_code == 200
+    assert requests.get(served.base + "/no-such-page", timeout=30).status_code == 404
+    after = scrape(served)
+
+    def grew(endpoint: str, status: str) -> float:
+        labels = {"endpoint": endpoint, "method": "GET", "status": status}
+        total = "facia_http_requests_total"
+        return value(after, total, **labels) - value(before, total, **labels)
+
+    assert grew("static", "200") == 1
+    assert grew("unmatched", "404") == 1 and grew("unmatched", "200") == 0
 
 
 def get_metrics(served: Served, source: str, token: str | None = None) -> int:

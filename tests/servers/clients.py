@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
 from dataclasses import dataclass
 
 import requests
 
-from tests.conftest import LIVE_JPG
+from bench.images import selfie_body as selfie_body  # re-exported for the tests
 from tests.servers.processes import manage
 
 
@@ -19,11 +17,6 @@ def create_tenant(
     args = ["create_tenant", name] + ([] if limit is None else ["--limit", str(limit)])
     args += [] if rate is None else ["--rate-limit", str(rate)]
     return manage(env, *args).strip().splitlines()[-1]
-
-
-def selfie_body(hash_id: str) -> bytes:
-    image = base64.b64encode(LIVE_JPG.read_bytes()).decode()
-    return json.dumps({"hash_id": hash_id, "selfie_image": image}).encode()
 
 
 @dataclass(frozen=True)

@@ -47,24 +47,35 @@ class Gunicorn:
         return stop(self.process)
 
 
-@contextmanager
-def gunicorn(work: Path, workers: int, **extra_env: str) -> Iterator[Gunicorn]:
-    """gunicorn like `make serve`, with ``work``'s own SQLite database unless DATABASE_URL."""
-    port = free_port()
+def migrated_env(work: Path, workers: int, **extra_env: str) -> dict[str, str]:
+    """A server's environment (a free PORT, ``work``'s own SQLite database unless
+    DATABASE_URL), its database migrated."""
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
-        "PORT": str(port),
+        "PORT": str(free_port()),
         "WEB_CONCURRENCY": str(workers),
         "TMPDIR": str(work / "tmp"),
         **extra_env,
     }
     (work / "tmp").mkdir(exist_ok=True)
     manage(env, "migrate", "-v0")
+    return env
+
+
+def start(env: dict[str, str], work: Path) -> Gunicorn:
+    """gunicorn with ``env`` (from migrated_env), its output in ``work``/gunicorn.log; not
+    waited for."""
     log = work / "gunicorn.log"
     with log.open("wb") as out:
         process = start_gunicorn(env, out)
-    server = Gunicorn(process, port, env, log)
+    return Gunicorn(process, int(env["PORT"]), env, log)
+
+
+@contextmanager
+def gunicorn(work: Path, workers: int, **extra_env: str) -> Iterator[Gunicorn]:
+    """gunicorn like `make serve`, with ``work``'s own SQLite database unless DATABASE_URL."""
+    server = start(migrated_env(work, workers, **extra_env), work)
     try:
         server.wait_workers(workers)
         yield server

@@ -1,17 +1,16 @@
-"""Processes and waiting: free ports, stopping, manage.py, polling."""
+"""Processes and waiting: free ports, stopping, manage.py, polling (``until`` and
+``children`` are bench.gunicorn's)."""
 
 from __future__ import annotations
 
 import signal
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-import requests
-
-from tests.conftest import REPO
+import bench.gunicorn
+from bench.gunicorn import children as children  # re-exported for the tests
+from bench.gunicorn import until as until
 
 
 def free_port() -> int:
@@ -32,29 +31,7 @@ def stop(process: subprocess.Popen[bytes]) -> int:
 
 
 def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return done.stdout
-
-
-def until(condition: object, timeout: float = 60.0, every: float = 0.1) -> None:
-    """Poll ``condition()`` until true; a guard against hangs, not a timing assertion."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition():  # type: ignore[operator]
-                return
-        except (OSError, requests.RequestException):
-            pass
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")
+    return bench.gunicorn.manage(env, *args, timeout=120)
 
 
 def away_from_window_edge(seconds: int) -> None:
@@ -62,8 +39,3 @@ def away_from_window_edge(seconds: int) -> None:
     into = time.time() % seconds
     if into > seconds - 5:
         time.sleep(seconds - into + 0.05)
-
-
-def children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in path.read_text().split()] if path.exists() else []

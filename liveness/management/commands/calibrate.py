@@ -7,10 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts import audit
 from accounts.calibrate import CalibrationError, fit_and_store, folder_images, score, warnings_for
-from accounts.models import Tenant
-from liveness.runtime import load_engine
+from liveness.management.folders import command_engine, labelled_folder, tenant_named
 from ml import calibration
-from ml.errors import ModelInstallError
 
 
 class Command(BaseCommand):
@@ -29,16 +27,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, tenant: str, folder: Path, **options: Any) -> None:
-        found = Tenant.objects.filter(name=tenant).first()
-        if found is None:
-            raise CommandError(f'No tenant named "{tenant}".')
-        if not (folder / "live").is_dir() or not (folder / "spoof").is_dir():
-            raise CommandError(f"{folder} must contain live/ and spoof/ folders.")
-        try:
-            engine = load_engine()
-        except ModelInstallError as exc:
-            raise CommandError(str(exc)) from exc
-        scored = score(engine, found, folder_images(folder))
+        found = tenant_named(tenant)
+        images = folder_images(labelled_folder(folder))
+        scored = score(command_engine(), found, images)
         for warning in warnings_for(scored):
             self.stderr.write(f"warning: {warning}")
         previous = found.threshold

@@ -7,10 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import Tenant
+from liveness.management.folders import command_engine, labelled_folder, tenant_named
 from liveness.models import Evaluation
-from liveness.runtime import load_engine
-from ml.errors import ModelInstallError
 from ml.evaluate import Report, evaluate_folder
 from ml.profiles import DEFAULT_PROFILE, PROFILES
 from ml.quality import CROP_POLICIES
@@ -76,11 +74,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-save", action="store_true", help="do not store the result")
 
     def handle(self, *args: Any, folder: Path, threshold: float | None, **options: Any) -> None:
-        tenant = None
-        if options["tenant"]:
-            tenant = Tenant.objects.filter(name=options["tenant"]).first()
-            if tenant is None:
-                raise CommandError(f'No tenant named "{options["tenant"]}".')
+        tenant = tenant_named(options["tenant"]) if options["tenant"] else None
         profile = options["profile"] or (tenant.profile if tenant else DEFAULT_PROFILE)
         policy = options["crop_policy"] or (tenant.crop_policy if tenant else "judge")
         if threshold is None:
@@ -92,14 +86,9 @@ class Command(BaseCommand):
             if tenant.profile != profile:
                 raise CommandError(f"tenant {tenant.name} uses the {tenant.profile} profile.")
             platt = tenant.active_calibration()
-        if not (folder / "live").is_dir() or not (folder / "spoof").is_dir():
-            raise CommandError(f"{folder} must contain live/ and spoof/ folders.")
-        try:
-            engine = load_engine()
-        except ModelInstallError as exc:
-            raise CommandError(str(exc)) from exc
+        labelled_folder(folder)
         report = evaluate_folder(
-            engine,
+            command_engine(),
             folder,
             threshold,
             progress=not options["json"],

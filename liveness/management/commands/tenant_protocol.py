@@ -4,9 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from liveness.runtime import load_engine
+from liveness.management.folders import command_engine
 from ml import protocol
-from ml.errors import ModelInstallError
 from ml.evaluate import evaluate_folder
 from ml.profiles import DEFAULT_PROFILE, PROFILES
 
@@ -25,11 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, folder: Path, profiles: list[str] | None, **options: Any) -> None:
         if not (folder / "manifest.csv").is_file():
             raise CommandError(f"{folder} has no manifest.csv with a source column.")
-        try:
-            engine = load_engine()
-        except ModelInstallError as exc:
-            raise CommandError(str(exc)) from exc
-        report = evaluate_folder(engine, folder, 0.5, progress=False)
+        report = evaluate_folder(command_engine(), folder, 0.5, progress=False)
         if not any(s.source for s in report.samples):
             raise CommandError(f"{folder}/manifest.csv has no source (or source_repo) column.")
         for name in profiles or [DEFAULT_PROFILE]:

@@ -1,17 +1,17 @@
 """Hostile-input corpus for POST /liveness: every case is generated, none is a real file.
 
 Images with a face are derived at run time from a dev image read in place (never stored);
-every other image is synthesised. ``expected.csv`` beside this file holds each case's
-expected status and response body; ``tests/test_corpus.py`` runs them all.
+every other image is synthesised. ``tests/corpus/expected.csv`` holds each case's expected
+status and response body; ``tests/test_corpus.py`` runs them all; ``bench.bombs`` times the
+bombs against gunicorn.
 
-    python -m tests.corpus.make_corpus OUT_DIR [--hash-id H]   # write each body to a file
+    python -m bench.corpus OUT_DIR [--hash-id H]   # write each body to a file
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import csv
 import functools
 import io
 import json
@@ -25,10 +25,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from tests.conftest import LIVE_JPG
+from bench.images import LIVE_JPG
 
-HERE = Path(__file__).resolve().parent
-EXPECTED = HERE / "expected.csv"
 HUNDRED_MB = 100 * 1024 * 1024
 DEEP = 100_000  # nesting levels: far past Python's recursion limit
 
@@ -534,31 +532,6 @@ def _(hash_id: str) -> Request:
         + f"\r\n--{boundary}--\r\n".encode()
     )
     return Request(raw, f"multipart/form-data; boundary={boundary}")
-
-
-# --- the table ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Expected:
-    case: str
-    status: int
-    response: str  # the exact JSON body, or "success"
-
-    def matches(self, status: int, payload: object) -> bool:
-        if status != self.status:
-            return False
-        if self.response == "success":
-            return isinstance(payload, dict) and set(payload) == {"liveness_result", "message"}
-        return payload == json.loads(self.response)
-
-
-def expected() -> list[Expected]:
-    with EXPECTED.open(newline="") as handle:
-        return [
-            Expected(row["case"], int(row["status"]), row["response"])
-            for row in csv.DictReader(handle)
-        ]
 
 
 def main(argv: list[str] | None = None) -> None:

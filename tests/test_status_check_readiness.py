@@ -9,11 +9,10 @@ from pathlib import Path
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.gunicorn import start_gunicorn
 from tests.conftest import REPO
 from tests.servers.clients import create_tenant, selfie_body
-from tests.servers.gunicorn import Gunicorn, gunicorn
-from tests.servers.processes import free_port, manage, stop, until
+from tests.servers.gunicorn import Gunicorn, gunicorn, migrated_env, start
+from tests.servers.processes import manage, until
 
 WORKER_BOOT_ERROR = 3  # gunicorn's Arbiter.WORKER_BOOT_ERROR: the master halts on it
 
@@ -28,32 +27,21 @@ def _broken_model_dir(work: Path) -> Path:
 
 
 def test_a_worker_whose_engine_fails_to_load_stops_the_server(tmp_path: Path) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "MODEL_DIR": str(_broken_model_dir(tmp_path)),
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "LOG_FORMAT": "plain",
-    }
-    manage(env, "migrate", "-v0")
+    env = migrated_env(tmp_path, 2, MODEL_DIR=str(_broken_model_dir(tmp_path)), LOG_FORMAT="plain")
     body = selfie_body(create_tenant(env, "broken-engine"))
-    log = tmp_path / "gunicorn.log"
-    with log.open("wb") as out:
-        process = start_gunicorn(env, out)
+    server = start(env, tmp_path)
     answers: list[int] = []
     deadline = time.monotonic() + 90
     try:
-        while process.poll() is None and time.monotonic() < deadline:
+        while server.process.poll() is None and time.monotonic() < deadline:
             try:
-                reply = requests.post(f"http://127.0.0.1:{port}/liveness", data=body, timeout=10)
+                reply = requests.post(f"{server.base}/liveness", data=body, timeout=10)
                 answers.append(reply.status_code)
             except requests.ConnectionError:
                 time.sleep(0.05)
     finally:
-        code = stop(process)
-    text = log.read_text()
+        code = server.stop()
+    text = server.log.read_text()
     assert code == WORKER_BOOT_ERROR, text[-3000:]
     assert answers == []  # no worker ever accepted a request, so never a 500
     assert "engine load or warm-up failed in worker" in text

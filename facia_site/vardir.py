@@ -1,0 +1,69 @@
+"""The service's own directory (``FACIA_VAR_DIR``, default ``var/``) and its secret key.
+
+Settings only compute paths and read the key (``SECRET_KEY``, else the key file); nothing
+is created when they are imported. ``prepare()`` is the one idempotent step that creates the
+directory, its static root and, without ``SECRET_KEY``, the key file (0600): manage.py and
+the gunicorn configuration run it before Django starts, so bin/entrypoint, ``make serve``,
+``make test``, the image and the Kubernetes Job all go through it.
+
+    python -m facia_site.vardir     the same step on its own
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SECRET_KEY_FILE = "secret_key"
+
+
+def var_dir() -> Path:
+    return Path(os.environ.get("FACIA_VAR_DIR", BASE_DIR / "var"))
+
+
+def read_secret_key(path: Path) -> str:
+    """SECRET_KEY from the environment, else from ``path``; never creates it."""
+    if key := os.environ.get("SECRET_KEY"):
+        return key
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        raise ImproperlyConfigured(
+            f"No SECRET_KEY and no key file {path}: set SECRET_KEY, or run the set-up step "
+            "that creates it (python -m facia_site.vardir; manage.py and bin/entrypoint "
+            "run it)."
+        ) from None
+
+
+def load_secret_key(path: Path) -> str:
+    """Return SECRET_KEY from the environment, or from ``path``, creating it (0600) once."""
+    if key := os.environ.get("SECRET_KEY"):
+        return key
+    if not path.exists():
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+        try:
+            # link() fails if another process won the race; its key is then the one we use.
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
+
+
+def prepare(directory: Path | None = None) -> Path:
+    """Create the var directory, its static root and (without SECRET_KEY) the key file."""
+    directory = var_dir() if directory is None else directory
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "static").mkdir(exist_ok=True)
+    load_secret_key(directory / SECRET_KEY_FILE)
+    return directory
+
+
+if __name__ == "__main__":
+    prepare()

@@ -1,0 +1,32 @@
+"""What the engine commands (evaluate, calibrate, tenant_protocol) share: a tenant by name,
+a labelled live/ + spoof/ folder, the engine; each refusal a CommandError."""
+
+from pathlib import Path
+
+from django.core.management.base import CommandError
+
+from accounts.models import Tenant
+from liveness.runtime import load_engine
+from ml.engine import LivenessEngine
+from ml.errors import ModelInstallError
+
+
+def tenant_named(name: str) -> Tenant:
+    found = Tenant.objects.filter(name=name).first()
+    if found is None:
+        raise CommandError(f'No tenant named "{name}".')
+    return found
+
+
+def labelled_folder(folder: Path) -> Path:
+    if not (folder / "live").is_dir() or not (folder / "spoof").is_dir():
+        raise CommandError(f"{folder} must contain live/ and spoof/ folders.")
+    return folder
+
+
+def command_engine() -> LivenessEngine:
+    """A new engine (liveness.runtime.load_engine); a missing or bad model a CommandError."""
+    try:
+        return load_engine()
+    except ModelInstallError as exc:
+        raise CommandError(str(exc)) from exc

@@ -1,0 +1,91 @@
+"""What the OpenAPI schema adds to the views' @extend_schema: /status_check (a plain Django
+view, which drf-spectacular cannot see) and the response headers every operation shares."""
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
+
+from liveness import health
+from liveness.serializers import ErrorSerializer, MessageSerializer
+
+Schema = dict[str, Any]
+
+TOO_MANY = OpenApiResponse(
+    PolymorphicProxySerializer(
+        component_name="TooManyRequests",
+        serializers=[MessageSerializer, ErrorSerializer],
+        resource_type_field_name=None,
+    ),
+    description='`{"message": "Your request limit has been reached."}` when the tenant\'s '
+    'request limit is reached (no `Retry-After`), or `{"error": ...}` with `Retry-After` '
+    "when a throttle refused it (failed authentications from this IP, or the tenant's rate).",
+)
+
+REQUEST_ID: Schema = {
+    "description": "The caller's X-Request-ID when it is 1-128 characters of "
+    "`[A-Za-z0-9._:-]`, otherwise a new uuid4 hex.",
+    "schema": {"type": "string"},
+}
+RETRY_AFTER: Schema = {
+    "description": "Seconds to wait: sent by the throttles (429 with `error`) and by a 503 "
+    "caused by the database (`1`); absent on the quota 429 (`message`).",
+    "schema": {"type": "integer", "minimum": 0},
+}
+LIVENESS_HEADERS: Schema = {
+    "X-Liveness-Profile": {
+        "description": "The tenant's profile, which judged the image.",
+        "required": True,
+        "schema": {"type": "string", "enum": ["fast", "thorough"]},
+    },
+    "X-Liveness-Capture": {
+        "description": "What the engine judged: a full camera frame or a face crop.",
+        "required": True,
+        "schema": {"type": "string", "enum": ["frame", "crop"]},
+    },
+}
+
+
+def _text(values: list[str], description: str) -> Schema:
+    return {
+        "description": description,
+        "content": {"text/plain": {"schema": {"type": "string", "enum": values}}},
+        "headers": {"X-Request-ID": REQUEST_ID},
+    }
+
+
+STATUS_CHECK: Schema = {
+    "get": {
+        "operationId": "status_check",
+        "summary": "Readiness of the worker that answers",
+        "description": "200 once this worker's engine is loaded and warmed and it can record a "
+        "check; 503 with the reason otherwise. HEAD answers the same without a body.",
+        "tags": ["status_check"],
+        "security": [{}],
+        "responses": {
+            "200": _text(["Service is live"], "Ready."),
+            "503": _text([health.STARTING, health.DB_DOWN, health.DB_FULL], "Not ready."),
+            "405": {"description": "Any method but GET and HEAD (empty body, `Allow`)."},
+        },
+    }
+}
+
+
+def _add_headers(path: str, status: str, response: Schema) -> None:
+    headers = response.setdefault("headers", {})
+    headers["X-Request-ID"] = REQUEST_ID
+    if status in ("429", "503"):
+        headers["Retry-After"] = RETRY_AFTER
+    if status == "405":
+        headers["Allow"] = {"description": "The allowed methods.", "schema": {"type": "string"}}
+    if path == "/liveness" and status == "201":
+        headers.update(LIVENESS_HEADERS)
+
+
+def postprocess(result: Schema, generator: Any, request: Any, public: bool) -> Schema:
+    """drf-spectacular POSTPROCESSING_HOOKS entry (after its enum hook)."""
+    for path, operations in result["paths"].items():
+        for operation in operations.values():
+            for status, response in operation["responses"].items():
+                _add_headers(path, status, response)
+    result["paths"]["/status_check"] = STATUS_CHECK
+    return result

@@ -1,0 +1,89 @@
+"""A real server started through bin/entrypoint (as the image does): its environment, the
+wait for /status_check, ``entrypoint manage`` and the running server (``Served``)."""
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.gunicorn import output_of
+from tests.conftest import REPO
+from tests.servers.processes import free_port, stop
+
+ENTRYPOINT = REPO / "bin" / "entrypoint"
+
+
+def wait_live(base: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode} before it was live")
+        try:
+            with urllib.request.urlopen(f"{base}/status_check", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass  # not listening yet, or still warming (503)
+        time.sleep(0.2)
+    raise AssertionError("server never became live")
+
+
+def entrypoint_manage(env: dict[str, str], *args: str) -> str:
+    """``bin/entrypoint manage ARGS`` (as the image runs commands); its standard output."""
+    return output_of([str(ENTRYPOINT), "manage", *args], env, timeout=120)
+
+
+@dataclass
+class Served:
+    base: str
+    env: dict[str, str]
+    log_path: Path
+
+    def manage(self, *args: str) -> str:
+        return entrypoint_manage(self.env, *args)
+
+    def new_tenant(self, limit: int | None = None) -> tuple[str, str]:
+        """(name, hash_id) of a fresh tenant."""
+        name = f"t-{uuid.uuid4().hex[:10]}"
+        args = ["create_tenant", name] + ([] if limit is None else ["--limit", str(limit)])
+        return name, self.manage(*args).strip().splitlines()[-1]
+
+    def log_text(self) -> str:
+        return self.log_path.read_text()
+
+
+def entrypoint_env(work: Path, port: int, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "LOG_FORMAT": "json",
+        **extra,
+    }
+
+
+@contextmanager
+def entrypoint_server(work: Path, **extra: str) -> Iterator[Served]:
+    """bin/entrypoint serve on a free port with ``work``'s own SQLite database, until exit."""
+    port = free_port()
+    env = entrypoint_env(work, port, **extra)
+    log_path = work / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(ENTRYPOINT), "serve"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_live(base, process)
+            yield Served(base, env, log_path)
+        finally:
+            stop(process)
