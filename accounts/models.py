@@ -14,6 +14,7 @@ from ml.calibration import Platt
 from ml.profiles import DEFAULT_PROFILE, profile_choices
 
 PREFIX_LENGTH = 8
+NEAR_LIMIT_PERCENT = 10  # "near its limit": at most this share of the limit left
 
 
 def digest_of(secret: str) -> str:
@@ -67,6 +68,16 @@ class Tenant(models.Model):
         if self.request_limit is None:
             return None
         return max(self.request_limit - self.requests_used, 0)
+
+    @property
+    def quota_state(self) -> str:
+        """ "exhausted" (0 left), "near" (NEAR_LIMIT_PERCENT or less left), "ok", "unlimited"."""
+        remaining = self.remaining
+        if remaining is None or self.request_limit is None:
+            return "unlimited"
+        if remaining == 0:
+            return "exhausted"
+        return "near" if remaining * 100 <= self.request_limit * NEAR_LIMIT_PERCENT else "ok"
 
     def active_calibration(self) -> Platt | None:
         """The calibration map, when this tenant has one for its current profile."""

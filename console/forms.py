@@ -11,6 +11,25 @@ from accounts.models import Tenant
 from liveness.models import Evaluation
 from ml import pad_metrics
 
+THRESHOLD_PLACES = 4
+
+
+class RoundedFloatField(forms.FloatField):
+    """Shown rounded (a fitted threshold has 16 decimals); the stored value is kept when the
+    operator leaves the rounded one as it was (the tenant admin writes only changed fields)."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return round(value, THRESHOLD_PLACES) if isinstance(value, float) else value
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        try:
+            submitted = self.to_python(data)
+        except forms.ValidationError:
+            return True
+        if isinstance(initial, float) and submitted is not None:
+            return round(initial, THRESHOLD_PLACES) != round(submitted, THRESHOLD_PLACES)
+        return super().has_changed(initial, data)
+
 
 class TenantForm(ModelForm):
     """Adds "target APCER": the threshold is then derived from the last evaluation of the
@@ -29,6 +48,7 @@ class TenantForm(ModelForm):
     class Meta:
         model = Tenant
         fields = "__all__"
+        field_classes = {"threshold": RoundedFloatField}
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -1,17 +1,24 @@
-"""A tenant's daily checks (live, spoof, refused) and a server-rendered SVG bar chart."""
+"""A tenant's daily checks (live, spoof, refused by the gates) and its 401 and 429 answers,
+over a date range, as a server-rendered SVG bar chart and as CSV."""
 
+import csv
+import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.html import escape
 
 from accounts.models import Tenant
+from guard.models import Refusal
 from liveness.models import LivenessCheck
 
 DAYS = 30
+MAX_DAYS = 366
+CSV_COLUMNS = ("day", "live", "spoof", "refused_422", "refused_401", "refused_429")
 SERIES = (("live", "#2e7d32"), ("spoof", "#c62828"), ("refused", "#9e9e9e"))
 WIDTH, HEIGHT = 900, 300
 LEFT, RIGHT, TOP, BOTTOM = 50, 10, 20, 40
@@ -23,18 +30,74 @@ class Day:
     live: int = 0
     spoof: int = 0
     refused: int = 0
+    unauthorized: int = 0  # 401
+    throttled: int = 0  # 429: quota or rate limit
 
     @property
     def total(self) -> int:
+        """The checks that reached the engine (the chart's bars)."""
         return self.live + self.spoof + self.refused
 
+    def csv_row(self) -> tuple[str | int, ...]:
+        return (
+            f"{self.day:%Y-%m-%d}",
+            self.live,
+            self.spoof,
+            self.refused,
+            self.unauthorized,
+            self.throttled,
+        )
 
-def daily_usage(tenant: Tenant, today: date | None = None, days: int = DAYS) -> list[Day]:
-    """One entry per day, oldest first, ending today (UTC), zeros included."""
-    today = today or timezone.now().date()
-    first = today - timedelta(days=days - 1)
+
+@dataclass(frozen=True)
+class Span:
+    """Whole UTC days, ``first`` to ``last`` included."""
+
+    first: date
+    last: date
+
+    @classmethod
+    def ending(cls, last: date | None = None, days: int = DAYS) -> "Span":
+        last = last or timezone.now().date()
+        return cls(last - timedelta(days=days - 1), last)
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str], today: date | None = None) -> "Span":
+        """``from`` and ``to`` (YYYY-MM-DD) of a query string; the last 30 days by default,
+        at most MAX_DAYS, in order whichever way round they came."""
+        default = cls.ending(today)
+        first = _parse(query.get("from")) or default.first
+        last = _parse(query.get("to")) or default.last
+        first, last = min(first, last), max(first, last)
+        return cls(max(first, last - timedelta(days=MAX_DAYS - 1)), last)
+
+    def days(self) -> list[date]:
+        return [self.first + timedelta(n) for n in range((self.last - self.first).days + 1)]
+
+
+def _parse(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _refusals(tenant: Tenant, span: Span) -> dict[tuple[date, int], int]:
     rows = (
-        LivenessCheck.objects.filter(tenant=tenant, created_at__date__gte=first)
+        Refusal.objects.filter(tenant_id=tenant.pk, day__gte=span.first, day__lte=span.last)
+        .values("day", "status")
+        .annotate(hits=Sum("hits"))
+    )
+    return {(row["day"], row["status"]): row["hits"] for row in rows}
+
+
+def daily_usage(tenant: Tenant, span: Span | None = None) -> list[Day]:
+    """One entry per day of ``span`` (the last 30 days, UTC), oldest first, zeros included."""
+    span = span or Span.ending()
+    rows = (
+        LivenessCheck.objects.filter(
+            tenant=tenant, created_at__date__gte=span.first, created_at__date__lte=span.last
+        )
         .annotate(day=TruncDate("created_at"))
         .values("day")
         .annotate(
@@ -43,8 +106,20 @@ def daily_usage(tenant: Tenant, today: date | None = None, days: int = DAYS) -> 
             refused=Count("pk", filter=Q(is_live__isnull=True)),
         )
     )
-    found = {row["day"]: Day(row["day"], row["live"], row["spoof"], row["refused"]) for row in rows}
-    return [found.get(d, Day(d)) for d in (first + timedelta(n) for n in range(days))]
+    checks = {row["day"]: (row["live"], row["spoof"], row["refused"]) for row in rows}
+    refused = _refusals(tenant, span)
+    return [
+        Day(d, *checks.get(d, (0, 0, 0)), refused.get((d, 401), 0), refused.get((d, 429), 0))
+        for d in span.days()
+    ]
+
+
+def usage_csv(days: list[Day]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(day.csv_row() for day in days)
+    return out.getvalue()
 
 
 def _nice_max(value: int) -> int:
@@ -75,7 +150,7 @@ def _bars(days: list[Day], y_max: int) -> list[str]:
                 f'height="{height:.1f}" fill="{colour}"><title>{day.day:%Y-%m-%d} {name}: '
                 f"{count}</title></rect>"
             )
-        if index % 5 == 0 or index == len(days) - 1:
+        if index % max(1, len(days) // 6) == 0 or index == len(days) - 1:
             parts.append(
                 f'<text x="{x + slot * 0.35:.1f}" y="{HEIGHT - BOTTOM + 16}" '
                 f'text-anchor="middle">{day.day:%m-%d}</text>'
@@ -112,6 +187,7 @@ def usage_svg(days: list[Day], title: str) -> str:
     body = _axes(y_max) + _bars(days, y_max) + _legend()
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" id="usage-chart" role="img" '
+        'style="max-width: 100%; height: auto" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
         f'font-family="sans-serif" font-size="11"><title>{escape(title)}</title>'
         + "".join(body)

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from guard.models import Counter
+from guard.models import Counter, Refusal
 
 
 @admin.register(Counter)
@@ -16,4 +16,20 @@ class CounterAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Counter | None = None) -> bool:
+        return False
+
+
+@admin.register(Refusal)
+class RefusalAdmin(admin.ModelAdmin):
+    """401 and 429 answers of /liveness per day, per tenant or client address bucket."""
+
+    list_display = ("day", "status", "code", "tenant_id", "client", "hits")
+    list_filter = ("status", "code", "day")
+    search_fields = ("client",)
+    date_hierarchy = "day"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Refusal | None = None) -> bool:
         return False

@@ -21,3 +21,28 @@ class Counter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.subject}@{self.bucket} = {self.hits}"
+
+
+class Refusal(models.Model):
+    """/liveness requests answered 401 or 429, per UTC day: per tenant where the hash_id names
+    one (``tenant_id``; 0 when none), else per client address bucket (``client``, a /24 or
+    /64 network). Written only on those answers, never on a 201; no hash_id, no image."""
+
+    day = models.DateField()
+    code = models.CharField(max_length=32, help_text="The rejection: invalid_credentials, ...")
+    status = models.PositiveSmallIntegerField()
+    tenant_id = models.PositiveBigIntegerField(default=0, help_text="0: no tenant known.")
+    client = models.CharField(max_length=64, blank=True, help_text="Address bucket (no tenant).")
+    hits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "code", "tenant_id", "client"], name="guard_refusal_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["tenant_id", "day"], name="guard_refusal_tenant_day")]
+
+    def __str__(self) -> str:
+        who = f"tenant {self.tenant_id}" if self.tenant_id else self.client
+        return f"{self.day} {self.status} {self.code} {who} = {self.hits}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from statistics import NormalDist
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 
@@ -13,6 +15,8 @@ from ml.evaluate import Report
 # DET axes are on the normal deviate scale; these are the ticks (as error rates).
 TICKS = (0.001, 0.01, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8)
 CLIP = (5e-4, 1 - 5e-4)  # rates of 0 and 1 have no normal deviate
+# Where a figure goes: a file, or a buffer (the admin's pages never write one to disk).
+Target = TypeVar("Target", Path, BinaryIO)
 
 
 def _pyplot():  # imported here: the service never needs matplotlib
@@ -46,7 +50,7 @@ def det_blank_reason(live: np.ndarray, spoof: np.ndarray) -> str:
     return ""
 
 
-def det_curve(live: np.ndarray, spoof: np.ndarray, path: Path, title: str) -> tuple[Path, str]:
+def det_curve(live: np.ndarray, spoof: np.ndarray, path: Target, title: str) -> tuple[Target, str]:
     """The DET curve; when it cannot be drawn the image says why (and so does the result)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
@@ -76,14 +80,14 @@ def det_curve(live: np.ndarray, spoof: np.ndarray, path: Path, title: str) -> tu
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format="png")
     plt.close(fig)
     return path, reason
 
 
 def histograms(
-    live: np.ndarray, spoof: np.ndarray, threshold: float, path: Path, title: str
-) -> Path:
+    live: np.ndarray, spoof: np.ndarray, threshold: float, path: Target, title: str
+) -> Target:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     bins = np.linspace(0, 1, 21)
@@ -95,9 +99,18 @@ def histograms(
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format="png")
     plt.close(fig)
     return path
+
+
+def png_plots(live: np.ndarray, spoof: np.ndarray, threshold: float) -> list[tuple[bytes, str]]:
+    """The DET curve and the histograms as PNG bytes, in memory, each with its note."""
+    title = f"{live.size} bona fide / {spoof.size} attack"
+    det, histogram = io.BytesIO(), io.BytesIO()
+    _, reason = det_curve(live, spoof, det, title)
+    histograms(live, spoof, threshold, histogram, title)
+    return [(det.getvalue(), reason), (histogram.getvalue(), "")]
 
 
 def save_plots(report: Report, folder: Path) -> list[tuple[Path, str]]:

@@ -30,6 +30,12 @@ VERDICTS = Counter(
     "Outcomes of authenticated /liveness requests: live, spoof, or refused (with a reason).",
     ["tenant_id", "tenant", "outcome", "reason"],
 )
+REFUSALS = Counter(
+    "facia_liveness_refusals",
+    "/liveness answers 401 and 429: per tenant where the hash_id names one, else per client "
+    "address bucket (/24 or /64).",
+    ["status", "reason", "tenant_id", "tenant", "client_bucket"],
+)
 STAGE_SECONDS = Histogram(
     "facia_liveness_stage_seconds",
     "Time per pipeline stage of a completed check (decode, detect, classify) and in total.",
@@ -66,6 +72,12 @@ def observe_verdict(tenant_id: int, tenant: str, outcome: str, reason: str = "")
 def observe_rejection(tenant_id: int, tenant: str, reason: str) -> None:
     """A request rejected before the engine gave a verdict (counted as outcome "refused")."""
     observe_verdict(tenant_id, tenant, "refused", reason)
+
+
+def observe_refusal(
+    status: int, reason: str, tenant_id: int | None, tenant: str, client_bucket: str
+) -> None:
+    REFUSALS.labels(str(status), reason, str(tenant_id or ""), tenant, client_bucket).inc()
 
 
 def observe_stages(timings_ms: Mapping[str, float], total_ms: float) -> None:

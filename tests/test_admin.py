@@ -9,7 +9,7 @@ from accounts import quota
 from accounts.models import HashId, Tenant
 from tests.conftest import LIVE_JPG, Post, data_uri
 
-SECRET = re.compile(r"New hash_id for .+?: (\S+) ")
+SECRET = re.compile(r"New hash_id for .+?: <code[^>]*>(\S+?)</code>")
 INLINE_MANAGEMENT = {
     "hash_ids-TOTAL_FORMS": "0",
     "hash_ids-INITIAL_FORMS": "0",

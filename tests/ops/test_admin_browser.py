@@ -1,8 +1,11 @@
 """The admin in a real browser (Debian's chromium driven by Playwright) against the real server.
 
-Log in, create a tenant, see its hash_id once, use it, revoke it, open the usage chart,
-calibrate it from an uploaded zip and revert it; screenshots are kept as
-artifacts/admin-usage.png and artifacts/admin-calibration.png.
+Log in, create a tenant, see its hash_id once and copy it with the Copy button, use it, revoke
+it from the tenant's page, see the tenant list fit 1280 px with the tenants at their limit
+highlighted, open the usage chart with a date range and its CSV, an evaluation's page with its
+plots, the index overview, calibrate from an uploaded zip and revert. Screenshots are kept in
+artifacts/ (admin-hash-id, admin-tenant, admin-tenants, admin-usage, admin-evaluation, admin-index,
+admin-calibration).
 """
 
 import io
@@ -10,6 +13,7 @@ import os
 import re
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,28 @@ from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, data_uri, skip_or_fail
 from tests.ops.conftest import Served
 
 ARTIFACTS = REPO / "artifacts"
-SECRET = re.compile(r"New hash_id for .+?: (\S+) ")
+# Tenants at and near their limit, and an evaluation with synthetic scores, for the list's
+# highlight, the index overview and the evaluation page.
+FIXTURES = """
+import numpy as np
+from accounts.models import Tenant
+from liveness.models import Evaluation
+from ml import calibration
+Tenant.objects.create(name="Full {pid}", request_limit=20, requests_used=20)
+Tenant.objects.create(name="Nearly {pid}", request_limit=100, requests_used=95)
+rng = np.random.default_rng(7)
+live = np.clip(rng.normal(0.8, 0.12, 60), 0, 1)
+spoof = np.clip(rng.normal(0.3, 0.18, 40), 0, 1)
+figs = calibration.figures(live, spoof, 0.5)
+Evaluation.objects.create(
+    folder="dev {pid}", profile="fast", threshold=0.5, bona_fide=60, attacks=40,
+    auc=figs["AUC"][0],
+    report={{"scores": {{"bona_fide": live.tolist(), "attack": spoof.tolist()}},
+             "intervals": figs, "warnings": [],
+             "BPCER_at_APCER": {{"5%": {{"threshold": 0.61, "BPCER": 0.12}}}}}},
+)
+print(Evaluation.objects.latest("pk").pk)
+"""
 # Thirty days of earlier traffic, so the chart has something to show beside today's checks.
 HISTORY = """
 from datetime import timedelta
@@ -65,8 +90,12 @@ def test_operator_flow_in_chromium(served: Served, browser: Any) -> None:
     user = f"op{os.getpid()}"
     served.env["DJANGO_SUPERUSER_PASSWORD"] = PASSWORD
     served.manage("createsuperuser", "--noinput", "--username", user, "--email", "op@example.com")
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, permissions=["clipboard-read", "clipboard-write"]
+    )
+    page = context.new_page()
     page.set_default_timeout(20_000)
+    ARTIFACTS.mkdir(exist_ok=True)
 
     page.goto(f"{served.base}/admin/login/")
     page.fill("#id_username", user)
@@ -80,10 +109,12 @@ def test_operator_flow_in_chromium(served: Served, browser: Any) -> None:
     page.fill("#id_name", name)
     page.fill("#id_request_limit", "50")
     page.click("input[name=_save]")
-    message = page.locator("ul.messagelist").inner_text()
-    found = SECRET.search(message + " ")
-    assert found, message
-    hash_id = found.group(1)
+    hash_id = page.locator("code.new-hash-id").inner_text()
+    assert len(hash_id) == 43
+    page.click("button.copy-hash-id")
+    page.wait_for_selector("button.copy-hash-id[data-copied=true]")
+    assert page.evaluate("navigator.clipboard.readText()") == hash_id
+    page.screenshot(path=str(ARTIFACTS / "admin-hash-id.png"))
     assert [post(served, hash_id, LIVE_JPG), post(served, hash_id, SPOOF_JPG)] == [201, 201]
     served.manage("shell", "-c", HISTORY.format(name=name))
 
@@ -92,14 +123,25 @@ def test_operator_flow_in_chromium(served: Served, browser: Any) -> None:
     page.wait_for_selector("#tenant_form")
     assert hash_id not in page.content()  # shown once, never again
     assert hash_id[:8] in page.content()
+    page.screenshot(path=str(ARTIFACTS / "admin-tenant.png"), full_page=True)
 
-    # Revoke it from the hash_id list; the service refuses it from then on.
-    page.goto(f"{served.base}/admin/accounts/hashid/?q={hash_id[:8]}")
-    page.check("input.action-select")
-    page.select_option("select[name=action]", "revoke")
-    page.click("button[name=index]")
-    assert "Revoked 1 hash_id(s)." in page.locator("ul.messagelist").inner_text()
+    # Revoke it from the tenant's page; the service refuses it from then on (a 401 counted for
+    # the tenant, since the hash_id was its).
+    page.click(f"button.revoke-hash-id[data-prefix='{hash_id[:8]}']")
+    assert f"Revoked hash_id {hash_id[:8]}" in page.locator("ul.messagelist").inner_text()
+    assert page.locator("button.revoke-hash-id").count() == 0
     assert post(served, hash_id, LIVE_JPG) == 401
+
+    # The tenant list fits 1280 px and highlights the tenants at or near their limit.
+    evaluation = served.manage("shell", "-c", FIXTURES.format(pid=os.getpid())).split()[-1]
+    page.goto(f"{served.base}/admin/accounts/tenant/")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 1280
+    results = "document.querySelector('#changelist .results')"  # scrolls on its own when cut
+    assert page.evaluate(f"{results}.scrollWidth <= {results}.clientWidth")
+    full = page.locator(f"#result_list tr:has-text('Full {os.getpid()}') .quota-exhausted")
+    assert full.inner_text() == "0"
+    assert page.locator(f"#result_list tr:has-text('Nearly {os.getpid()}') .quota-near").count()
+    page.screenshot(path=str(ARTIFACTS / "admin-tenants.png"), full_page=True)
 
     # The usage chart, from the tenant's change page.
     page.goto(f"{served.base}/admin/accounts/tenant/")
@@ -110,9 +152,37 @@ def test_operator_flow_in_chromium(served: Served, browser: Any) -> None:
     assert page.locator("#usage-chart rect.bar.live").count() >= 2
     assert page.locator("#usage-chart rect.bar.spoof").count() >= 2
     assert page.locator("#usage-chart rect.bar.refused").count() >= 1
-    ARTIFACTS.mkdir(exist_ok=True)
+    assert page.locator("#refused-401").inner_text() == "1"
+    first = f"{datetime.now(UTC).date() - timedelta(days=59)}"  # 60 days
+    page.fill("input[name=from]", first)
+    page.click("#usage-range input[type=submit]")
+    page.wait_for_selector("#usage-chart")
+    assert f"from={first}" in page.url
+    csv_url = page.locator("#usage-csv").get_attribute("href") or ""
+    assert f"from={first}" in csv_url
+    exported = page.request.get(f"{served.base}{csv_url}")
+    lines = exported.text().splitlines()
+    assert lines[0] == "day,live,spoof,refused_422,refused_401,refused_429"
+    assert len(lines) == 61 and lines[1].startswith(f"{first},") and lines[-1].endswith(",1,0")
     page.screenshot(path=str(ARTIFACTS / "admin-usage.png"), full_page=True)
     assert (ARTIFACTS / "admin-usage.png").stat().st_size > 10_000
+
+    # An evaluation: read only, its figures and both plots drawn.
+    page.goto(f"{served.base}/admin/liveness/evaluation/{evaluation}/change/")
+    for plot in ("#plot-det", "#plot-histogram"):
+        assert page.evaluate(f"document.querySelector('{plot}').naturalWidth") > 100
+    assert page.locator("input[name=_save]").count() == 0
+    assert page.locator("a.deletelink").count() == 0
+    assert page.evaluate("document.scrollingElement.scrollHeight") < 3000
+    page.screenshot(path=str(ARTIFACTS / "admin-evaluation.png"), full_page=True)
+
+    # The index: today's checks and refusals, the tenants at or near their limit.
+    page.goto(f"{served.base}/admin/")
+    near = page.locator("#overview-near-limit").inner_text()
+    assert f"Full {os.getpid()}" in near and f"Nearly {os.getpid()}" in near
+    assert int(page.locator("#overview-401").inner_text()) >= 1
+    assert page.get_by_text("View site").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "admin-index.png"), full_page=True)
 
     # Calibrate the tenant from a zip of labelled captures, uploaded through the form (the
     # zip is built here in memory from dev images read in place), then revert it.
@@ -134,6 +204,7 @@ def test_operator_flow_in_chromium(served: Served, browser: Any) -> None:
     assert f"Calibration #{stored.group(1)}" in status and "admin upload" in status
     assert page.locator("table.calibration-figures tbody tr").count() == 3  # before/after/CV
     assert "cross-validated" in status and "APCER" in status
+    assert page.input_value("#id_threshold") == stored.group(2).rstrip("0")  # rounded
     page.screenshot(path=str(ARTIFACTS / "admin-calibration.png"), full_page=True)
 
     page.goto(f"{served.base}/admin/accounts/tenant/?q={name.split()[0]}")
@@ -143,7 +214,7 @@ def test_operator_flow_in_chromium(served: Served, browser: Any) -> None:
     assert f"{name}: uncalibrated, threshold 0.5000" in page.locator("ul.messagelist").inner_text()
     page.click(f"#result_list >> text={name}")
     assert "Uncalibrated" in page.locator("#tenant_form").inner_text()
-    page.close()
+    context.close()
 
 
 def captures_zip() -> bytes:

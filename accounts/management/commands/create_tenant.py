@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from accounts import audit
 from accounts.models import HashId, Tenant
 
 
@@ -42,6 +43,8 @@ class Command(BaseCommand):
         with transaction.atomic():
             tenant.save()
             issued = HashId.issue(tenant)
+            audit.by_command(tenant, "create_tenant", "Added.", added=True)
+            audit.by_command(tenant, "create_tenant", f"Issued hash_id {issued.record.prefix}…")
         limit_text = "unlimited" if limit is None else str(limit)
         self.stdout.write(
             f"Created tenant {tenant.name} (limit {limit_text}, "

@@ -3,6 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts import audit
 from accounts.models import HashId, Tenant
 
 
@@ -18,5 +19,6 @@ class Command(BaseCommand):
         except Tenant.DoesNotExist as exc:
             raise CommandError(f'No tenant named "{tenant}".') from exc
         issued = HashId.issue(record)
+        audit.by_command(record, "issue_hash_id", f"Issued hash_id {issued.record.prefix}…")
         self.stdout.write(f"New hash_id for {record.name}, shown only now:")
         self.stdout.write(issued.secret)

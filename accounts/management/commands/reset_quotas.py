@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts import quota
+from accounts import audit, quota
 from accounts.models import Tenant
 
 
@@ -29,5 +29,10 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"No tenant named: {', '.join(missing)}")
             tenants = tenants.filter(name__in=tenant)
+        before = list(tenants)
         count = quota.reset(tenants)
+        for found in before:
+            audit.by_command(
+                found, "reset_quotas", f"Reset quota ({found.requests_used} used before)."
+            )
         self.stdout.write(f"Quota reset for {count} tenant(s).")

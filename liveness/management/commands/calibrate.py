@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts import audit
 from accounts.calibrate import CalibrationError, fit_and_store, folder_images, score, warnings_for
 from liveness.management.folders import command_engine, labelled_folder, tenant_named
 from ml import calibration
@@ -38,6 +39,7 @@ class Command(BaseCommand):
             )
         except CalibrationError as exc:
             raise CommandError(str(exc)) from exc
+        audit.by_command(found, "calibrate", audit.calibrated(stored, previous, stored.threshold))
         target = options["target_apcer"]
         rule = f"at target APCER {target:.3f}" if target is not None else "where APCER = BPCER"
         self.stdout.write(

@@ -1,5 +1,6 @@
-"""Delete check records older than the retention period; guard prunes its expired throttle
-windows in the same run (its own retention, ``guard.counters.KEEP_S``)."""
+"""Delete check records older than the retention period, and the daily 401/429 counts of the
+days before it (the usage page shows both); guard prunes its expired throttle windows in the
+same run (its own retention, ``guard.counters.KEEP_S``)."""
 
 from datetime import timedelta
 from typing import Any
@@ -8,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from guard import counters
+from guard import counters, refusals
 from liveness.models import LivenessCheck
 
 
@@ -29,8 +30,9 @@ class Command(BaseCommand):
             raise CommandError("--days must be 0 or more")
         cutoff = timezone.now() - timedelta(days=days)
         deleted, _ = LivenessCheck.objects.filter(created_at__lt=cutoff).delete()
+        days_counted = refusals.prune_before(cutoff.date())
         windows = counters.prune_expired()
         self.stdout.write(
-            f"deleted {deleted} check(s) older than {days} day(s); "
-            f"{windows} expired throttle window(s)"
+            f"deleted {deleted} check(s) older than {days} day(s), {days_counted} daily "
+            f"refusal count(s); {windows} expired throttle window(s)"
         )

@@ -1,0 +1,46 @@
+"""The admin's history (Django's ``LogEntry``) for every change to a tenant's access or
+verdicts: hash_ids issued and revoked, quota resets, thresholds, profiles, crop policies,
+calibrations. Management commands have no request user; they are attributed to ``SYSTEM_USER``,
+an inactive account with no usable password, and say which command made the change."""
+
+from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Model
+
+SYSTEM_USER = "facia-system"
+
+
+def system_user() -> AbstractBaseUser:
+    user, created = get_user_model().objects.get_or_create(
+        username=SYSTEM_USER, defaults={"is_active": False}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+def record(
+    obj: Model,
+    message: str,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+    added: bool = False,
+) -> None:
+    """One history entry on ``obj``: by ``user``, or by the system user for a command."""
+    actor = user if isinstance(user, AbstractBaseUser) and user.pk is not None else system_user()
+    LogEntry.objects.log_actions(
+        user_id=actor.pk,
+        queryset=[obj],
+        action_flag=ADDITION if added else CHANGE,
+        change_message=message,
+        single_object=True,
+    )
+
+
+def calibrated(stored: Model, threshold_before: float, threshold: float) -> str:
+    return f"Calibrated: {stored}, threshold {threshold_before:.4f} → {threshold:.4f}."
+
+
+def by_command(obj: Model, command: str, message: str, added: bool = False) -> None:
+    record(obj, f"{message} (manage.py {command})", added=added)
