@@ -74,10 +74,27 @@ def observe_rejection(tenant_id: int, tenant: str, reason: str) -> None:
     observe_verdict(tenant_id, tenant, "refused", reason)
 
 
+# Distinct client buckets a worker labels before it counts the rest as "other": refusals from
+# a spray of addresses (IPv6 /64s are plentiful) would otherwise add a sample per bucket to
+# every worker's metric files, without bound. The database counts (guard.Refusal) keep them all.
+MAX_CLIENT_BUCKETS = 256
+_seen_buckets: set[str] = set()
+
+
+def bounded_bucket(client_bucket: str) -> str:
+    if client_bucket in _seen_buckets or not client_bucket:
+        return client_bucket
+    if len(_seen_buckets) >= MAX_CLIENT_BUCKETS:
+        return "other"
+    _seen_buckets.add(client_bucket)
+    return client_bucket
+
+
 def observe_refusal(
     status: int, reason: str, tenant_id: int | None, tenant: str, client_bucket: str
 ) -> None:
-    REFUSALS.labels(str(status), reason, str(tenant_id or ""), tenant, client_bucket).inc()
+    bucket = bounded_bucket(client_bucket)
+    REFUSALS.labels(str(status), reason, str(tenant_id or ""), tenant, bucket).inc()
 
 
 def observe_stages(timings_ms: Mapping[str, float], total_ms: float) -> None:

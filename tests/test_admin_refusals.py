@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.models import HashId, Tenant
 from guard.models import Refusal
 from guard.refusals import client_bucket
+from telemetry import metrics
 from tests.conftest import LIVE_JPG, data_uri
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +119,11 @@ def test_prune_checks_drops_the_counts_of_older_days() -> None:
     assert "1 daily refusal count(s)" in out.getvalue()
     assert list(Refusal.objects.values_list("hits", flat=True)) == [1]
     assert Refusal.objects.get().day == timezone.now().date() - timedelta(days=5)
+
+
+def test_client_bucket_labels_are_bounded_per_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metrics, "_seen_buckets", set())
+    monkeypatch.setattr(metrics, "MAX_CLIENT_BUCKETS", 2)
+    seen = ["a/24", "b/24", "a/24", "c/24", "", "b/24"]
+    labels = [metrics.bounded_bucket(bucket) for bucket in seen]
+    assert labels == ["a/24", "b/24", "a/24", "other", "", "b/24"]
