@@ -2,8 +2,10 @@
 calibration records and their revert. The console extends the tenant admin with what needs the
 engine or the evaluations (calibration upload, target APCER) and the usage page."""
 
+import base64
 from typing import Any
 
+import numpy as np
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.forms import Form, ModelForm
@@ -17,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import audit, quota
 from accounts.models import Calibration, HashId, IssuedHashId, Tenant, revert_calibration
+from ml import plots
 
 INTERVALS = ("APCER", "BPCER", "ACER", "AUC")
 FIGURE_ROWS = (
@@ -43,6 +46,22 @@ def intervals_table(rows: list[tuple[str, dict[str, Any]]], css: str) -> SafeStr
         "<th>ACER</th><th>AUC</th></tr></thead><tbody>{}</tbody></table>",
         css,
         body,
+    )
+
+
+def plot_figures(live: np.ndarray, spoof: np.ndarray, threshold: float) -> SafeString:
+    """The DET curve and score histograms, drawn in memory, as inline images (never a file)."""
+    drawn = plots.png_plots(live, spoof, threshold)
+    images = (
+        (name, base64.b64encode(png).decode("ascii"), note)
+        for (png, note), name in zip(drawn, ("det", "histogram"), strict=True)
+    )
+    return format_html_join(
+        "",
+        '<figure class="evaluation-plot" style="display:inline-block;margin:0 1em 1em 0">'
+        '<img id="plot-{}" alt="" src="data:image/png;base64,{}" style="max-width:100%">'
+        "<figcaption>{}</figcaption></figure>",
+        images,
     )
 
 
@@ -323,11 +342,24 @@ class CalibrationAdmin(admin.ModelAdmin):
         "reverted_at",
     )
     list_filter = ("tenant", "profile")
-    readonly_fields = [*(f.name for f in Calibration._meta.fields), "figures_display"]
+    readonly_fields = [
+        *(f.name for f in Calibration._meta.fields),
+        "figures_display",
+        "plots",
+    ]
 
     @admin.display(description="figures (95 % CI)")
     def figures_display(self, calibration: Calibration) -> str:
         return figures_table(calibration)
+
+    @admin.display(description="plots (calibrated scores of the sample)")
+    def plots(self, calibration: Calibration) -> SafeString | str:
+        scores = calibration.figures.get("scores")
+        if not scores:
+            return "- (stored before calibrations kept their sample's scores)"
+        live = np.asarray(scores["live"], dtype=float)
+        spoof = np.asarray(scores["spoof"], dtype=float)
+        return plot_figures(live, spoof, calibration.threshold)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # calibrations come from `manage.py calibrate` or the tenant's page

@@ -151,7 +151,15 @@ def fit_and_store(
             bona_fide=len(scored.live),
             attacks=len(scored.spoof),
             refused=scored.refused_total,
-            figures={**fitted.figures(), "refused": scored.refused},
+            figures={
+                **fitted.figures(),
+                "refused": scored.refused,
+                # numbers only (no image, no file name): what the calibration page plots
+                "scores": {
+                    "live": [round(float(p), 6) for p in fitted.platt(np.asarray(scored.live))],
+                    "spoof": [round(float(p), 6) for p in fitted.platt(np.asarray(scored.spoof))],
+                },
+            },
         )
         stored.activate()
     return stored, fitted

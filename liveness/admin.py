@@ -1,7 +1,6 @@
 """Checks and evaluations, read only. An evaluation's page shows its figures and its DET curve
 and score histograms, drawn in memory (data URIs; no file is written)."""
 
-import base64
 import json
 from typing import Any
 
@@ -11,9 +10,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from accounts.admin import intervals_table
+from accounts.admin import intervals_table, plot_figures
 from liveness.models import Evaluation, LivenessCheck
-from ml import plots
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -129,18 +127,7 @@ class EvaluationAdmin(ReadOnlyAdmin):
     def plots(self, evaluation: Evaluation) -> SafeString:
         live = np.asarray(evaluation.bona_fide_scores(), dtype=float)
         spoof = np.asarray(evaluation.attack_scores(), dtype=float)
-        drawn = plots.png_plots(live, spoof, evaluation.threshold)
-        images = (
-            (name, base64.b64encode(png).decode("ascii"), note)
-            for (png, note), name in zip(drawn, ("det", "histogram"), strict=True)
-        )
-        return format_html_join(
-            "",
-            '<figure class="evaluation-plot" style="display:inline-block;margin:0 1em 1em 0">'
-            '<img id="plot-{}" alt="" src="data:image/png;base64,{}" style="max-width:100%">'
-            "<figcaption>{}</figcaption></figure>",
-            images,
-        )
+        return plot_figures(live, spoof, evaluation.threshold)
 
     @admin.display(description="report (JSON)")
     def raw_report(self, evaluation: Evaluation) -> SafeString:

@@ -77,6 +77,7 @@ def test_calibration_page_is_read_only(admin_client: Any) -> None:
     )
     listing = admin_client.get("/admin/accounts/calibration/").content.decode()
     assert "0.6123" in listing and "0.612345678" not in listing
+    assert "stored before calibrations kept their sample" in page  # no scores, no plots
 
 
 def test_a_calibrated_tenant_can_still_be_deleted(admin_client: Any) -> None:

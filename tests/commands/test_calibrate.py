@@ -77,6 +77,11 @@ def test_calibrate_at_target_apcer_then_revert_through_http(
     assert stored.figures["after"]["APCER"][0] <= 0.1  # the target is met on the sample
     assert stored.params["a"] > 0
     assert tenant.requests_used == 0  # calibration uses no quota
+    kept = stored.figures["scores"]  # the sample's calibrated scores, for the page's plots
+    assert (len(kept["live"]), len(kept["spoof"])) == (stored.bona_fide, stored.attacks)
+    assert all(0.0 <= p <= 1.0 for p in kept["live"] + kept["spoof"])
+    page = admin_client.get(f"/admin/accounts/calibration/{stored.pk}/change/").content.decode()
+    assert 'id="plot-det"' in page and 'id="plot-histogram"' in page
 
     # /liveness now answers the calibrated P(live), monotone in the fused logit
     platt = calibration.Platt(**stored.params)
