@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import requests
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD
-from tests.conftest import DEV_DATA, LIVE_JPG, REPO, skip_or_fail
+from tests.browser import PASSWORD, chromium
+from tests.conftest import DEV_DATA, LIVE_JPG, REPO
 from tests.servers.entrypoint import Served
 
 ARTIFACTS = REPO / "artifacts"
@@ -58,21 +58,9 @@ def camera_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser(camera_file: Path) -> Iterator[Any]:
-    if not Path(CHROMIUM).is_file():
-        skip_or_fail(f"no chromium at {CHROMIUM}: `make test` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    args = [
-        *CHROMIUM_ARGS,
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={camera_file}",
-    ]
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    fake_camera = f"--use-file-for-fake-video-capture={camera_file}"
+    with chromium("--use-fake-device-for-media-stream", fake_camera) as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD
-from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, data_uri, skip_or_fail
+from tests.browser import PASSWORD, chromium
+from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, data_uri
 from tests.ops.conftest import Served
 
 ARTIFACTS = REPO / "artifacts"
@@ -66,19 +66,8 @@ for days_ago in range(1, 30):
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).is_file():
-        skip_or_fail(
-            f"no chromium at {CHROMIUM}: `make test` installs Debian's chromium when it can "
-            "(apt-get install chromium); set FACIA_CHROMIUM to another binary"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 def post(served: Served, hash_id: str, path: Path) -> int:

@@ -2,29 +2,19 @@
 any host but the service (fonts, scripts, validator badges all count)."""
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import skip_or_fail
+from tests.browser import chromium as launch_chromium
 from tests.ops.conftest import Served
-from tests.ops.test_admin_browser import CHROMIUM, CHROMIUM_ARGS
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    if not Path(CHROMIUM).is_file():
-        skip_or_fail(f"no chromium at {CHROMIUM} (make test installs Debian's chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with launch_chromium() as launched:
+        yield launched
 
 
 def requests_made(chromium: Any, url: str, rendered: str) -> tuple[list[str], list[str]]:
