@@ -17,7 +17,7 @@ from django.conf import settings
 from gevent import monkey
 from gevent import socket as gsocket
 from gevent.lock import BoundedSemaphore, Semaphore
-from gunicorn.http.body import Body, ChunkedReader
+from gunicorn.http.body import ChunkedReader, LengthReader
 from gunicorn.workers.ggevent import GeventWorker
 
 # A request whose head (keepalive setting) or body (this) has not fully arrived in time is
@@ -74,11 +74,13 @@ class BufferingWorker(GeventWorker):
             req._expected_100_continue = False
         try:
             with gevent.Timeout(BODY_TIMEOUT_S):
-                data = req.body.read(size)
+                data = _read_body(req, size, sock)
         except gevent.Timeout:
             self.log.info("dropped a request whose body took over %s s", BODY_TIMEOUT_S)
             return False
-        req.body = Body(io.BytesIO(data))
+        # A plain BytesIO over bytes: Django's one read of the whole body is then the same
+        # object, not a copy (gunicorn's Body copies a phone photo's 4.4 MB three times).
+        req.body = io.BytesIO(data)
         return True
 
     def _send(self, sock: Any, data: bytes) -> None:
@@ -109,6 +111,23 @@ class ResponseBuffer(io.BytesIO):
 
     def close(self) -> None:
         pass  # getvalue() is still needed
+
+
+def _read_body(req: Any, size: int, sock: Any) -> bytes:
+    """The body, read straight from the socket into one buffer when its length is declared
+    (what gunicorn's parser already holds first): gunicorn's readers copy each chunk two or
+    three times, 12 ms of a phone photo's request. A chunked body goes through gunicorn."""
+    reader = req.body.reader
+    if not isinstance(reader, LengthReader):
+        return bytes(req.body.read(size))
+    body = bytearray(size)
+    head = reader.unreader.take_buffered()[:size]
+    body[: len(head)] = head
+    view, got = memoryview(body), len(head)
+    while got < size and (n := sock.recv_into(view[got:])):
+        got += n
+    # Short when the client closed early: Django then sees a short body, as before.
+    return bytes(view[:got]) if got < size else bytes(body)
 
 
 def _body_to_read(req: Any) -> int:

@@ -83,10 +83,23 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _text(body: bytes) -> str | bytes:
+    """``body`` as text when it is strict UTF-8 without a BOM (every real client's body):
+    json.loads decodes bytes with the surrogatepass handler, which has no fast path: 5.9 ms of
+    a phone photo's 4.4 MB body against 0.2 ms for a strict decode. Anything else is left to
+    json.loads as it is (UTF-16/32, a BOM, lone surrogates), so every body parses as before."""
+    if json.detect_encoding(body) == "utf-8":
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return body
+
+
 def parse_object(body: bytes) -> dict[str, Any]:
     """The JSON object in ``body``; Rejected (400) saying why not."""
     try:
-        payload = json.loads(body, object_pairs_hook=_unique_keys)
+        payload = json.loads(_text(body), object_pairs_hook=_unique_keys)
     except DuplicateKey as exc:
         # Two parsers may pick different copies of a repeated key: refuse the ambiguity.
         key = json.dumps(exc.key[:64])

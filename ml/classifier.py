@@ -1,4 +1,4 @@
-"""The one small interface every liveness model implements (see ml.registry to add one)."""
+"""The small interfaces every liveness model implements (see ml.registry to add one)."""
 
 from __future__ import annotations
 
@@ -16,3 +16,13 @@ class LivenessModel(Protocol):
     compiled model becomes one."""
 
     def p_live(self, image: np.ndarray, box: Box) -> float: ...
+
+
+class BackgroundModel(LivenessModel, Protocol):
+    """A model the engine can run on OpenVINO's own thread while the request's thread runs the
+    others (its spec says ``background=True``): ``start`` crops and submits, ``result`` waits
+    for the inference and gives P(live), the same number ``p_live`` gives."""
+
+    def start(self, image: np.ndarray, box: Box) -> None: ...
+
+    def result(self) -> float: ...

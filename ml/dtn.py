@@ -52,6 +52,7 @@ class DTN:
         self.request = compiled.create_infer_request()
         self.u8 = compiled.input(0).get_element_type() == ov.Type.u8
         self._outputs = {name: compiled.output(name) for name in (SCORES, MASK)}
+        self._blob: np.ndarray | None = None  # the submitted input, alive until result()
 
     def crop(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         height, width = image.shape[:2]
@@ -64,6 +65,9 @@ class DTN:
 
     def infer(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.request.infer({0: blob})
+        return self._raw()
+
+    def _raw(self) -> tuple[np.ndarray, np.ndarray]:
         scores, mask = (self.request.get_tensor(self._outputs[n]).data[0] for n in (SCORES, MASK))
         return scores.copy(), mask.copy()
 
@@ -73,3 +77,13 @@ class DTN:
 
     def p_live(self, image: np.ndarray, box: tuple[int, int, int, int]) -> float:
         return self.postprocess(self.infer(self.preprocess(image, box)))
+
+    def start(self, image: np.ndarray, box: tuple[int, int, int, int]) -> None:
+        """Submit to OpenVINO's own thread (``result`` collects it): ml.engine.score."""
+        self._blob = self.preprocess(image, box)
+        self.request.start_async({0: self._blob}, share_inputs=True)
+
+    def result(self) -> float:
+        self.request.wait()
+        self._blob = None
+        return self.postprocess(self._raw())

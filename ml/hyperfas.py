@@ -32,6 +32,7 @@ def tight_box(
 class HyperFAS:
     def __init__(self, compiled: ov.CompiledModel) -> None:
         self.request = compiled.create_infer_request()
+        self._blob: np.ndarray | None = None  # the submitted input, alive until result()
 
     def crop(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         height, width = image.shape[:2]
@@ -56,3 +57,13 @@ class HyperFAS:
 
     def p_live(self, image: np.ndarray, box: tuple[int, int, int, int]) -> float:
         return self.postprocess(self.infer(self.preprocess(image, box)))
+
+    def start(self, image: np.ndarray, box: tuple[int, int, int, int]) -> None:
+        """Submit to OpenVINO's own thread (``result`` collects it): ml.engine.score."""
+        self._blob = self.preprocess(image, box)
+        self.request.start_async({0: self._blob}, share_inputs=True)
+
+    def result(self) -> float:
+        self.request.wait()
+        self._blob = None
+        return self.postprocess(self.request.get_output_tensor(0).data[0])

@@ -309,3 +309,52 @@ def silenced(name: str) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
+
+
+def _parsed(body: bytes) -> object:
+    """What parse_object makes of ``body``: the object, or the rejection's code."""
+    from liveness.http import parse_object
+    from liveness.outcomes import Rejected
+
+    try:
+        return parse_object(body)
+    except Rejected as exc:
+        return exc.rejection.code
+
+
+def _reference(body: bytes) -> object:
+    """The same from json.loads on the bytes, as parse_object decoded them before its fast path."""
+    from liveness import http
+
+    try:
+        payload = json.loads(body, object_pairs_hook=http._unique_keys)
+    except http.DuplicateKey:
+        return "duplicate_key"
+    except (ValueError, RecursionError):
+        return "malformed_json"
+    return payload if isinstance(payload, dict) else "not_an_object"
+
+
+ENCODED = [
+    b'{"hash_id": "abc", "selfie_image": "AAAA"}',
+    '\ufeff{"hash_id": "é"}'.encode(),  # UTF-8 with a BOM
+    '{"hash_id": "é"}'.encode("utf-16"),
+    '{"hash_id": "é"}'.encode("utf-16-le"),
+    '{"hash_id": "é"}'.encode("utf-32"),
+    b'{"hash_id": "\xed\xa0\x80"}',  # a lone surrogate in UTF-8 (surrogatepass keeps it)
+    b'{"hash_id": "\xff"}',  # not UTF-8 at all
+    b'{"a": 1, "a": 2}',
+    b"[1, 2]",
+    b"",
+]
+
+
+@pytest.mark.parametrize("body", ENCODED)
+def test_body_text_fast_path_parses_as_json_loads_on_bytes(body: bytes) -> None:
+    assert _parsed(body) == _reference(body)
+
+
+@given(st.binary(max_size=64) | st.text(max_size=64).map(lambda s: json.dumps({"k": s}).encode()))
+@settings(max_examples=300, deadline=None)
+def test_any_body_parses_as_json_loads_on_bytes(body: bytes) -> None:
+    assert _parsed(body) == _reference(body)

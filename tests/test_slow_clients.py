@@ -6,12 +6,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from bench.slowloris import HEAD, slow_clients
 from facia_site.worker import BODY_TIMEOUT_S
 from tests.servers.clients import create_tenant, post, selfie_body
 from tests.servers.gunicorn import Gunicorn, gunicorn
-from tests.servers.raw_http import connect
+from tests.servers.raw_http import connect, read_response, request_head
 
 WORKERS = 2
 HEAD_TIMEOUT_S = 5  # gunicorn.conf.py's keepalive
@@ -80,3 +81,42 @@ def test_a_client_that_does_not_read_its_response_holds_no_worker(server: Gunico
     assert time.monotonic() - start < 5
     for sock in stuck:
         sock.close()
+
+
+def send_in_pieces(port: int, body: bytes, pieces: int, first_with_head: int) -> tuple[int, dict]:
+    """``body`` after its head, the head's packet carrying its first ``first_with_head`` bytes
+    (what gunicorn's parser reads ahead), the rest in ``pieces`` writes with pauses."""
+    sock = connect(port)
+    sock.sendall(request_head(port, len(body)) + body[:first_with_head])
+    rest = body[first_with_head:]
+    step = max(1, -(-len(rest) // pieces))
+    for start in range(0, len(rest), step):
+        time.sleep(0.05)
+        sock.sendall(rest[start : start + step])
+    status, answer = read_response(sock)
+    sock.close()
+    assert answer is not None
+    return status, answer
+
+
+def test_a_body_in_pieces_gets_the_answer_of_one_in_one_write(server: Gunicorn) -> None:
+    """The worker reads a declared body straight off the socket (after what the parser read
+    ahead with the head): every split gives the same verdict as the plain request."""
+    body = selfie_body(create_tenant(server.env, "pieces"))
+    whole = requests.post(f"{server.base}/liveness", data=body, timeout=60)
+    assert whole.status_code == 201
+    for pieces, first in ((1, 0), (7, 1), (3, 5000), (1, len(body) - 1), (1, len(body))):
+        status, answer = send_in_pieces(server.port, body, pieces, first)
+        assert (status, answer) == (201, whole.json()), (pieces, first)
+
+
+def test_a_body_cut_short_is_answered_and_the_worker_keeps_serving(server: Gunicorn) -> None:
+    body = selfie_body(create_tenant(server.env, "short"))
+    sock = connect(server.port)
+    sock.sendall(request_head(server.port, len(body)) + body[:-100])
+    sock.shutdown(socket.SHUT_WR)  # the last 100 bytes never come
+    status, _ = read_response(sock)
+    sock.close()
+    assert status == 400  # the JSON is cut: malformed, as before
+    for i in range(WORKERS * 2):
+        assert post(server.base, body, f"after-short-{i}").status == 201
