@@ -95,7 +95,7 @@ def gate_report(engine: LivenessEngine, image: np.ndarray) -> dict[str, object]:
     """Detection and every quality gate (crop policy ``refuse``: the component aims at a
     full frame), no classifier: the body of POST /sessions/{id}/quality."""
     height, width = image.shape[:2]
-    faces = engine.detector.detect(image)
+    faces = engine.faces(image)
     face = max(faces, key=lambda f: f.box[2] * f.box[3], default=None)
     report: dict[str, object] = {"width": width, "height": height, "face": None, "capture": None}
     if face is None:

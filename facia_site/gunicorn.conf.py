@@ -8,7 +8,6 @@ requests with gevent first (facia_site/worker.py), so slow clients hold no worke
 """
 
 import ctypes
-import gc
 import math
 import os
 import sys
@@ -17,7 +16,7 @@ from typing import Any
 
 from facia_site.env import env_int, log_settings
 from facia_site.vardir import prepare
-from facia_site.worker import BufferingWorker, patch_io
+from facia_site.worker import LARGE_BODY_BYTES, BufferingWorker, patch_io, release_memory
 from telemetry.gunicorn import (
     gunicorn_logconfig,
     prepare_metrics_dir,
@@ -77,22 +76,15 @@ max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER") or max_
 
 _LIBC = ctypes.CDLL("libc.so.6")
 _M_ARENA_MAX = -8
-LARGE_BODY_BYTES = 1 << 20
 
 
 def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> None:
-    """Hand the memory of a large body back to the OS once its response is sent.
-
-    A phone photo's body is several MB, copied a few times (body, JSON string, base64 bytes);
-    freed (the request's own cycles are broken, facia_site.middleware), glibc keeps the heap.
-    The collection catches cycles made by code we do not control. A young-generation
-    collection plus malloc_trim (about 2 ms) holds a worker near its start-up RSS; doing it
-    only for large bodies keeps small requests on a warm heap (serving every allocation from
-    fresh mmap pages cost ~40% of a 640x480 request).
-    """
-    if int(environ.get("CONTENT_LENGTH") or 0) > LARGE_BODY_BYTES:
-        gc.collect(1)
-        _LIBC.malloc_trim(0)
+    """Large bodies' memory back to the OS (facia_site.worker.release_memory). BufferingWorker
+    does it itself, after the response is sent; this covers a worker class given on the
+    command line (``-k sync``)."""
+    large = int(environ.get("CONTENT_LENGTH") or 0) > LARGE_BODY_BYTES
+    if large and not isinstance(worker, BufferingWorker):
+        release_memory()
 
 
 def post_fork(server: Any, worker: Any) -> None:

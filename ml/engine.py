@@ -169,8 +169,13 @@ class LivenessEngine:
     def decode(self, data: bytes) -> np.ndarray:
         return decode_image(data)
 
+    def faces(self, image: np.ndarray) -> list[Face]:
+        """Every face YuNet finds, best first (the engine's lock held: one image at a time)."""
+        with self._lock:
+            return self.detector.detect(image)
+
     def detect(self, image: np.ndarray) -> Face:
-        face = _largest(self.detector.detect(image))
+        face = _largest(self.faces(image))
         if face is None:
             # A new exception each time: re-raising one shared instance chains every
             # raise's frames onto its traceback, keeping each request's image alive.
