@@ -5,7 +5,9 @@ import threading
 
 from django.conf import settings
 
+from accounts.models import Tenant
 from ml.engine import LivenessEngine
+from ml.profiles import DEFAULT_PROFILE, PROFILES
 from ml.quality import QualityThresholds
 
 log = logging.getLogger(__name__)
@@ -47,14 +49,29 @@ def _load_and_warm() -> LivenessEngine:
     return engine
 
 
+def profiles_in_use() -> set[str]:
+    """The default profile and those the tenants use: their models are compiled at start; a
+    profile first chosen later compiles its own models on its first request (README,
+    Profiles). Every profile when the database cannot say (down, not migrated, or not to be
+    touched here, as in a test session's set-up)."""
+    try:
+        used = set(Tenant.objects.values_list("profile", flat=True).distinct())
+    except Exception:  # noqa: BLE001 (any reason: the safe answer is every profile)
+        log.warning("tenants' profiles unreadable; compiling every profile", exc_info=True)
+        return set(PROFILES)
+    return {DEFAULT_PROFILE} | (used & set(PROFILES))
+
+
 def load_engine() -> LivenessEngine:
-    """A new engine with this deployment's model directory, threads and quality thresholds."""
+    """A new engine with this deployment's model directory, threads, quality thresholds and
+    the profiles its tenants use."""
     thresholds = QualityThresholds.from_mapping(settings.LIVENESS_QUALITY)
     return LivenessEngine.load(
         settings.MODEL_DIR,
         threads=settings.ENGINE_THREADS,
         precision=settings.ENGINE_PRECISION,
         thresholds=thresholds,
+        eager=profiles_in_use(),
     )
 
 

@@ -13,7 +13,7 @@ from liveness.models import LivenessCheck
 from liveness.outcomes import Judged, Outcome, Rejected, Rejection
 from liveness.runtime import EngineUnavailable, get_engine
 from ml.engine import Verdict
-from ml.errors import FaceRefused, ImageError
+from ml.errors import FaceRefused, ImageError, ModelUnavailable
 from telemetry import metrics
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,9 @@ def judge(tenant: Tenant, data: bytes) -> Verdict:
         return engine.check(data, profile=tenant.profile, crop_policy=tenant.crop_policy)
     except ImageError as exc:
         raise _rejected("image_invalid") from exc
+    except ModelUnavailable as exc:  # a model of the tenant's profile, left for first use
+        log.error("engine unavailable for profile %s: %s", tenant.profile, exc)
+        raise _rejected("not_ready") from exc
 
 
 def _log_check(

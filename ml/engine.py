@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -30,7 +31,7 @@ from ml.compilation import (
     make_core,
 )
 from ml.decode import decode_image
-from ml.errors import ModelInstallError
+from ml.errors import ModelInstallError, ModelUnavailable
 from ml.install import models_ready
 from ml.profiles import (
     DEFAULT_PROFILE,
@@ -98,12 +99,15 @@ class LivenessEngine:
         models: dict[str, LivenessModel],
         thresholds: QualityThresholds | None = None,
         profiles: dict[str, Profile] | None = None,
-        background: dict[str, BackgroundModel] | None = None,
+        background: Collection[str] = (),
+        pending: Mapping[str, Callable[[], LivenessModel]] | None = None,
     ) -> None:
-        """``background``: those of ``models`` that run on OpenVINO's thread (ml.registry)."""
+        """``background``: the models that run on OpenVINO's thread (``BackgroundModel``s, see
+        ml.registry); ``pending``: models built on first use, by name (``load``'s ``eager``)."""
         self.detector = detector
         self.models = models
-        self.background = background or {}
+        self.background = frozenset(background)
+        self.pending = dict(pending or {})
         self.thresholds = thresholds or QualityThresholds()
         self.profiles = profiles or PROFILES
         self.precision = "f32"  # what load() compiled at (ENGINE_PRECISION=auto resolved)
@@ -118,11 +122,15 @@ class LivenessEngine:
         threads: int = 1,
         precision: str = "f32",
         thresholds: QualityThresholds | None = None,
+        eager: Collection[str] | None = None,
     ) -> LivenessEngine:
         """``precision`` applies to every model; a model whose spec asks for bf16 (DTN) gets
         it anyway where the CPU has it (README, Profiles). "int8" runs the NNCF-quantised
         variants of ``ml.quantize.QUANTIZED`` from ``MODEL_DIR/int8`` (the other layers and
-        models in f32) and needs them built (``python -m bench.quantize --build``)."""
+        models in f32) and needs them built (``python -m bench.quantize --build``).
+        ``eager``: the profiles whose models are compiled now (default: every profile); a
+        model only the others use is compiled on the first image that needs it (DTN, for
+        ``thorough`` alone: 33 MB per worker and ~0.2 s once)."""
         model_dir = Path(model_dir)
         if not models_ready(model_dir):
             raise ModelInstallError(
@@ -151,18 +159,21 @@ class LivenessEngine:
             {shape: compiled(DETECTOR.ir, shape) for shape in INPUT_SHAPES},
             score_threshold=FACE_SCORE_FLOOR,
         )
-        models: dict[str, LivenessModel] = {}
-        background: dict[str, BackgroundModel] = {}
-        for name in models_of(PROFILES):
+
+        def build(name: str) -> LivenessModel:
             spec = CLASSIFIERS[name]
             assert spec.build is not None, name  # every classifier's spec says how to build it
             chosen = "bf16" if "bf16" in (precision, spec.precision) else "f32"
             if precision == "int8" and name in QUANTIZED:
                 chosen = "int8"
-            models[name] = spec.build(compiled(spec.ir, at=chosen))
-            if spec.background:
-                background[name] = cast(BackgroundModel, models[name])
-        engine = cls(detector, models, thresholds, background=background)
+            return spec.build(compiled(spec.ir, at=chosen))
+
+        now = set(models_of({p: PROFILES[p] for p in (PROFILES if eager is None else eager)}))
+        names = models_of(PROFILES)
+        models = {name: build(name) for name in names if name in now}
+        pending = {name: partial(build, name) for name in names if name not in now}
+        background = [name for name in names if CLASSIFIERS[name].background]
+        engine = cls(detector, models, thresholds, background=background, pending=pending)
         engine.precision = precision
         return engine
 
@@ -201,16 +212,32 @@ class LivenessEngine:
     ) -> dict[str, float]:
         """Each model's P(live). Background models start first and run on OpenVINO's thread
         while this one runs the rest, so an idle second core shortens the request."""
-        later = [name for name in names if name in self.background]
-        for name in later:
-            self.background[name].start(image, box)
+        models = {name: self.model(name) for name in names}
+        later = [cast(BackgroundModel, models[n]) for n in names if n in self.background]
+        for model in later:
+            model.start(image, box)
         try:
-            scores = {
-                name: self.models[name].p_live(image, box) for name in names if name not in later
-            }
+            now = {n: models[n].p_live(image, box) for n in names if n not in self.background}
         finally:
-            done = {name: self.background[name].result() for name in later}
-        return {name: scores[name] if name in scores else done[name] for name in names}
+            done = iter([model.result() for model in later])
+        return {name: now[name] if name in now else next(done) for name in names}
+
+    def model(self, name: str) -> LivenessModel:
+        """The model ``name``, built now if it was left for its first use (``load``'s
+        ``eager``); ModelUnavailable when it cannot be (tried again next time)."""
+        if name not in self.models and name in self.pending:
+            log.info("compiling %s on its first use", name)
+            try:
+                self.models[name] = self.pending[name]()
+            except Exception as exc:
+                raise ModelUnavailable(f"model {name} could not be compiled: {exc}") from exc
+            del self.pending[name]
+        return self.models[name]
+
+    @property
+    def names(self) -> list[str]:
+        """Every model this engine can run, compiled or left for its first use."""
+        return [*self.models, *self.pending]
 
     def analyse(
         self, image: np.ndarray, profile: str = DEFAULT_PROFILE, crop_policy: str = "judge"
@@ -244,7 +271,7 @@ class LivenessEngine:
             return Inspection(None, None, ["no_face"], {})
         measures = quality.measure(image, face, faces)
         failed = quality.failures(measures, self.thresholds, crop_policy)
-        scores = self.score(image, _int_box(face), list(self.models))
+        scores = self.score(image, _int_box(face), self.names)
         return Inspection(
             face, measures, failed, scores, quality.capture_of(measures, self.thresholds)
         )
@@ -261,7 +288,8 @@ class LivenessEngine:
         return verdict
 
     def warm_up(self) -> None:
-        """Run every model once so the first request does not pay for lazy initialisation."""
+        """Run every compiled model once so the first request does not pay for lazy
+        initialisation (a model left for its first use is warmed by that use)."""
         image = np.full((480, 640, 3), 128, np.uint8)
         for height, width in self.detector.requests:
             self.detector.detect(cv2.resize(image, (width, height)))

@@ -19,3 +19,7 @@ class FaceRefused(Exception):
 
 class ModelInstallError(RuntimeError):
     """A model file is missing or its checksum differs from the expected one."""
+
+
+class ModelUnavailable(ModelInstallError):
+    """A model left for its first use could not be compiled (a broken or missing file)."""

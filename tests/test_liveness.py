@@ -319,3 +319,48 @@ def test_liveness_needs_no_csrf_token(db: None) -> None:
         "/liveness", data="{}", content_type="application/json"
     )
     assert response.status_code == 401
+
+
+def test_the_profiles_in_use_are_compiled_at_start(make_tenant: Any) -> None:
+    from liveness.runtime import profiles_in_use
+
+    make_tenant("plain")
+    assert profiles_in_use() == {"fast"}  # DTN (thorough only) waits for its first request
+    make_tenant("careful", profile="thorough")
+    assert profiles_in_use() == {"fast", "thorough"}
+
+
+def test_a_broken_model_left_for_first_use_answers_503_and_spends_nothing(
+    make_tenant: Any,
+    post_liveness: Post,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tenant whose profile needs a model that cannot be compiled gets not_ready (503) and
+    keeps its unit; the other tenants are served; once the file is fixed, so is it."""
+    import shutil
+
+    from django.conf import settings
+
+    from liveness import runtime
+    from liveness.responses import NOT_READY
+    from ml.engine import LivenessEngine
+
+    copy = tmp_path / "models"
+    shutil.copytree(settings.MODEL_DIR, copy, ignore=shutil.ignore_patterns("cache"))
+    engine = LivenessEngine.load(copy, eager={"fast"})
+    engine.warm_up()
+    monkeypatch.setattr(runtime._holder, "_engine", engine)  # this process's real engine
+    weights = (copy / "dtn.bin").read_bytes()
+    (copy / "dtn.bin").write_bytes(weights[: len(weights) // 2])
+    careful, careful_key = make_tenant("careful", profile="thorough")
+    plain, plain_key = make_tenant("plain")
+    image = data_uri(LIVE_JPG)
+    refused = post_liveness({"hash_id": careful_key, "selfie_image": image})
+    assert refused.status_code == 503
+    assert refused.json() == {"error": NOT_READY}
+    assert post_liveness({"hash_id": plain_key, "selfie_image": image}).status_code == 201
+    careful.refresh_from_db()
+    assert careful.requests_used == 0
+    (copy / "dtn.bin").write_bytes(weights)
+    assert post_liveness({"hash_id": careful_key, "selfie_image": image}).status_code == 201
