@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
+import openvino as ov
 
 Box = tuple[int, int, int, int]  # x, y, w, h of the detected face, in image pixels
 
@@ -26,3 +27,20 @@ class BackgroundModel(LivenessModel, Protocol):
     def start(self, image: np.ndarray, box: Box) -> None: ...
 
     def result(self) -> float: ...
+
+
+class InFlight:
+    """One inference submitted to OpenVINO's own thread, its input kept alive (OpenVINO reads
+    it in place) until ``wait`` returns."""
+
+    def __init__(self, request: ov.InferRequest) -> None:
+        self.request = request
+        self._blob: np.ndarray | None = None
+
+    def start(self, blob: np.ndarray) -> None:
+        self._blob = blob
+        self.request.start_async({0: blob}, share_inputs=True)
+
+    def wait(self) -> None:
+        self.request.wait()
+        self._blob = None

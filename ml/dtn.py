@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 import openvino as ov
 
+from ml.classifier import InFlight
+
 SIZE = 256
 ATTACK_THRESHOLD = 0.2
 # P(live) = clip(1 - score / (2 * ATTACK_THRESHOLD), 0, 1): monotone, 0.2 -> 0.5, so the
@@ -52,7 +54,7 @@ class DTN:
         self.request = compiled.create_infer_request()
         self.u8 = compiled.input(0).get_element_type() == ov.Type.u8
         self._outputs = {name: compiled.output(name) for name in (SCORES, MASK)}
-        self._blob: np.ndarray | None = None  # the submitted input, alive until result()
+        self._in_flight = InFlight(self.request)
 
     def crop(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         height, width = image.shape[:2]
@@ -79,11 +81,9 @@ class DTN:
         return self.postprocess(self.infer(self.preprocess(image, box)))
 
     def start(self, image: np.ndarray, box: tuple[int, int, int, int]) -> None:
-        """Submit to OpenVINO's own thread (``result`` collects it): ml.engine.score."""
-        self._blob = self.preprocess(image, box)
-        self.request.start_async({0: self._blob}, share_inputs=True)
+        """Submit to OpenVINO's own thread; ``result`` collects it (ml.engine.score)."""
+        self._in_flight.start(self.preprocess(image, box))
 
     def result(self) -> float:
-        self.request.wait()
-        self._blob = None
+        self._in_flight.wait()
         return self.postprocess(self._raw())

@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 import openvino as ov
 
+from ml.classifier import InFlight
+
 SIZE = 224
 SCALE = 1.2
 
@@ -32,7 +34,7 @@ def tight_box(
 class HyperFAS:
     def __init__(self, compiled: ov.CompiledModel) -> None:
         self.request = compiled.create_infer_request()
-        self._blob: np.ndarray | None = None  # the submitted input, alive until result()
+        self._in_flight = InFlight(self.request)
 
     def crop(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         height, width = image.shape[:2]
@@ -59,11 +61,9 @@ class HyperFAS:
         return self.postprocess(self.infer(self.preprocess(image, box)))
 
     def start(self, image: np.ndarray, box: tuple[int, int, int, int]) -> None:
-        """Submit to OpenVINO's own thread (``result`` collects it): ml.engine.score."""
-        self._blob = self.preprocess(image, box)
-        self.request.start_async({0: self._blob}, share_inputs=True)
+        """Submit to OpenVINO's own thread; ``result`` collects it (ml.engine.score)."""
+        self._in_flight.start(self.preprocess(image, box))
 
     def result(self) -> float:
-        self.request.wait()
-        self._blob = None
+        self._in_flight.wait()
         return self.postprocess(self.request.get_output_tensor(0).data[0])
