@@ -34,7 +34,7 @@ def candidates(jpeg: bytes) -> dict[str, Callable[[], object]]:
         "cv2 full (IMREAD_COLOR)": lambda: cv2.imdecode(buffer, cv2.IMREAD_COLOR),
     }
     try:
-        import simplejpeg  # type: ignore[import-untyped]
+        import simplejpeg
 
         def simple(fast: bool) -> object:
             return simplejpeg.decode_jpeg(
@@ -47,7 +47,7 @@ def candidates(jpeg: bytes) -> dict[str, Callable[[], object]]:
     except ImportError:
         print("simplejpeg not installed: skipped (requirements-bench.txt)")
     try:
-        from turbojpeg import (  # type: ignore[import-untyped]
+        from turbojpeg import (
             TJFLAG_FASTDCT,
             TJFLAG_FASTUPSAMPLE,
             TurboJPEG,
