@@ -3,11 +3,12 @@
 Why this shape (measurements in the README's Performance section): the work per request is
 CPU-bound and short (a few ms of inference), so one worker per available core, serving one
 request at a time in one thread, keeps every core busy without oversubscription; more threads
-per worker only add contention, fewer workers leave cores idle. The worker class reads
+per worker only add contention, fewer workers leave cores idle (the one exception: the
+heaviest model runs on OpenVINO's thread beside the others, which costs ~3% more CPU and
+shortens a lone request by ~20%: ml.engine.score). The worker class reads
 requests with gevent first (facia_site/worker.py), so slow clients hold no worker.
 """
 
-import ctypes
 import math
 import os
 import sys
@@ -16,7 +17,13 @@ from typing import Any
 
 from facia_site.env import env_int, log_settings
 from facia_site.vardir import prepare
-from facia_site.worker import LARGE_BODY_BYTES, BufferingWorker, patch_io, release_memory
+from facia_site.worker import (
+    LARGE_BODY_BYTES,
+    LIBC,
+    BufferingWorker,
+    patch_io,
+    release_memory,
+)
 from telemetry.gunicorn import (
     gunicorn_logconfig,
     prepare_metrics_dir,
@@ -74,7 +81,6 @@ max_requests = env_int("GUNICORN_MAX_REQUESTS", 0)
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER") or max_requests // 10)
 
 
-_LIBC = ctypes.CDLL("libc.so.6")
 _M_ARENA_MAX = -8
 
 
@@ -87,9 +93,25 @@ def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> N
         release_memory()
 
 
+# Marks that a worker of this master has failed to boot (the path names the master's pid).
+_BOOT_FAILED = _METRICS_DIR / f"boot-failed-{os.getpid()}"
+_BOOT_FAILED.unlink(missing_ok=True)
+
+
+def _boot_error_code(server: Any) -> int:
+    """The boot-error code for the first worker that fails, 1 for the others: gunicorn's
+    halt reaps the other workers too and, meeting a second boot error there, raised it out of
+    the master, which then exited 1, not 3 (1 start in 4-6 with 2 workers failing together)."""
+    try:
+        os.close(os.open(_BOOT_FAILED, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return 1
+    return int(server.WORKER_BOOT_ERROR)
+
+
 def post_fork(server: Any, worker: Any) -> None:
     """Compile and warm the engine in each worker, after fork (OpenVINO is not fork-safe)."""
-    _LIBC.mallopt(_M_ARENA_MAX, 2)  # one arena per thread that allocates is not needed here
+    LIBC.mallopt(_M_ARENA_MAX, 2)  # one arena per thread that allocates is not needed here
     if isinstance(worker, BufferingWorker):
         patch_io()  # before Django and psycopg are imported, so their sockets cooperate
     import django
@@ -113,7 +135,7 @@ def post_fork(server: Any, worker: Any) -> None:
         # again in a fork loop; exiting with the boot-error code makes the master stop and exit
         # non-zero instead, and the container restarts loudly (README, /status_check).
         server.log.exception("engine load or warm-up failed in worker %s", worker.pid)
-        sys.exit(server.WORKER_BOOT_ERROR)
+        sys.exit(_boot_error_code(server))
     not_ready_reason()  # sets this worker's readiness gauge (engine and database)
 
 
@@ -125,4 +147,5 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def on_exit(server: Any) -> None:
+    _BOOT_FAILED.unlink(missing_ok=True)
     remove_metrics_dir(_METRICS_DIR)

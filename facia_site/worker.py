@@ -98,7 +98,7 @@ class BufferingWorker(GeventWorker):
             pass  # the client went away
 
 
-_LIBC = ctypes.CDLL("libc.so.6")
+LIBC = ctypes.CDLL("libc.so.6")
 
 
 def release_memory() -> None:
@@ -112,7 +112,7 @@ def release_memory() -> None:
     fresh mmap pages cost ~40% of a 640x480 request).
     """
     gc.collect(1)
-    _LIBC.malloc_trim(0)
+    LIBC.malloc_trim(0)
 
 
 class ResponseBuffer(io.BytesIO):

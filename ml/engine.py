@@ -1,7 +1,9 @@
 """The liveness pipeline: decode -> detect -> quality gates -> the profile's classifiers ->
 fused logit -> P(live).
 
-One engine per process (compiled after fork in gunicorn); one inference thread by default.
+One engine per process (compiled after fork in gunicorn), one image at a time; one inference
+thread per model, and the profile's heaviest model (ml.registry ``background``) runs on
+OpenVINO's own thread beside the others, so an idle second core shortens a request.
 """
 
 from __future__ import annotations
@@ -213,14 +215,18 @@ class LivenessEngine:
         """Each model's P(live). Background models start first and run on OpenVINO's thread
         while this one runs the rest, so an idle second core shortens the request."""
         models = {name: self.model(name) for name in names}
-        later = [cast(BackgroundModel, models[n]) for n in names if n in self.background]
-        for model in later:
-            model.start(image, box)
+        later = [name for name in names if name in self.background]
+        started: list[BackgroundModel] = []
         try:
-            now = {n: models[n].p_live(image, box) for n in names if n not in self.background}
-        finally:
-            done = iter([model.result() for model in later])
-        return {name: now[name] if name in now else next(done) for name in names}
+            for name in later:
+                model = cast(BackgroundModel, models[name])
+                model.start(image, box)
+                started.append(model)
+            scores = {n: models[n].p_live(image, box) for n in names if n not in self.background}
+        finally:  # every submitted inference is collected, so no request is left busy
+            results = [model.result() for model in started]
+        scores.update(zip(later, results, strict=True))
+        return {name: scores[name] for name in names}
 
     def model(self, name: str) -> LivenessModel:
         """The model ``name``, built now if it was left for its first use (``load``'s
