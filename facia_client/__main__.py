@@ -40,7 +40,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--hash-id",
         default=os.environ.get("FACIA_HASH_ID", ""),
-        help="the tenant's hash_id (default: $FACIA_HASH_ID, which keeps it out of `ps`)",
+        help="the tenant's hash_id (default: $FACIA_HASH_ID, which keeps it out of `ps`); "
+        "write --hash-id=VALUE for a value that starts with '-'",
     )
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds (default 30)"

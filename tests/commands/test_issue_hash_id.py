@@ -15,3 +15,17 @@ def test_issue_hash_id(db: None) -> None:
     assert HashId.tenant_for(first) == HashId.tenant_for(second) == tenant
     with pytest.raises(CommandError, match="No tenant named"):
         run("issue_hash_id", "Nobody")
+
+
+def test_a_hash_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A leading "-" reads as an option on every command line (1 draw in 64 did)."""
+    import secrets
+
+    from accounts import models
+
+    draws = iter(["-" + "a" * 42, "-" + "b" * 42, "c" * 43])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(draws))
+    assert models.new_secret() == "c" * 43
+    monkeypatch.undo()
+    found = {models.new_secret()[0] for _ in range(2000)}  # 2000 draws miss "-" by chance 1e-14
+    assert "-" not in found and len(found) > 50

@@ -47,9 +47,16 @@ def test_live_and_spoof_exit_codes(served: Served) -> None:
     verdict = json.loads(live.stdout)
     assert verdict["is_live"] == 1 and 0.5 <= verdict["liveness_score"] <= 1
     assert verdict["request_id"]
-    spoof = run_cli(str(SPOOF_JPG), "--url", served.base, "--hash-id", hash_id)
+    spoof = run_cli(str(SPOOF_JPG), "--url", served.base, f"--hash-id={hash_id}")
     assert spoof.returncode == 1, spoof.stderr
     assert json.loads(spoof.stdout)["is_live"] == 0
+
+
+def test_a_hash_id_starting_with_a_dash_is_a_value_after_equals(served: Served) -> None:
+    """Hash_ids issued before they stopped starting with "-" still work on the command line."""
+    done = run_cli(str(LIVE_JPG), "--url", served.base, "--hash-id=-not-a-real-hash-id")
+    assert done.returncode == 3, done.stderr  # answered 401, not a usage error (2)
+    assert json.loads(done.stderr)["error"] == "HTTP 401: Invalid credentials"
 
 
 def test_wrong_hash_id_exits_3(served: Served) -> None:

@@ -59,7 +59,7 @@ def test_installed_package_is_typed(installed: Path) -> None:
 def test_console_script_against_the_server(installed: Path, served: Served) -> None:
     _, hash_id = served.new_tenant()
     done = subprocess.run(
-        [installed / "facia-client", str(LIVE_JPG), "--url", served.base, "--hash-id", hash_id],
+        [installed / "facia-client", str(LIVE_JPG), "--url", served.base, f"--hash-id={hash_id}"],
         capture_output=True,
         text=True,
         timeout=60,
