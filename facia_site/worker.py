@@ -141,7 +141,7 @@ def _read_body(req: Any, size: int, sock: Any) -> bytes:
     three times, 12 ms of a phone photo's request. A chunked body goes through gunicorn."""
     reader = req.body.reader
     if not isinstance(reader, LengthReader):
-        return bytes(req.body.read(size))
+        return req.body.read(size)
     body = bytearray(size)
     head = reader.unreader.take_buffered()[:size]
     body[: len(head)] = head

@@ -297,7 +297,8 @@ class LivenessEngine:
         """Run every compiled model once so the first request does not pay for lazy
         initialisation (a model left for its first use is warmed by that use)."""
         image = np.full((480, 640, 3), 128, np.uint8)
-        for height, width in self.detector.requests:
-            self.detector.detect(cv2.resize(image, (width, height)))
-        with self._lock:  # every model, the background ones through their own thread too
+        with self._lock:
+            for height, width in self.detector.requests:
+                self.detector.detect(cv2.resize(image, (width, height)))
+            # every model, the background ones through their own thread too
             self.score(image, (270, 190, 100, 100), list(self.models))

@@ -43,8 +43,8 @@ class ModelSpec:
     precision: str = "f32"
     # Runs on OpenVINO's own thread while the request's thread runs the profile's other models
     # (ml.classifier.BackgroundModel): the heaviest of a profile, so the two halves take about
-    # as long. HyperFAS (1.5 ms) beside the MiniFASNet pair (2 x 0.6 ms): classify 2.0 ms
-    # instead of 3.9 on an idle core, the same CPU time in all (/tmp measurements, README).
+    # as long. HyperFAS (1.5 ms) beside the MiniFASNet pair (2 x 0.6 ms): a whole check 6.7
+    # instead of 8.5 ms on an idle machine, for 3% more CPU (interleaved rounds, README).
     background: bool = False
 
     @property
