@@ -1,24 +1,30 @@
 """Admin: tenants with usage, one-time display of new hash_ids, revocation, quota reset,
-calibration records and their revert. The console extends the tenant admin with what needs the
-engine or the evaluations (calibration upload, target APCER) and the usage page."""
+calibration records and their revert. What changes a tenant needs the matching permission:
+issuing a hash_id ``add_hashid``, revoking one ``change_hashid``, resetting a quota or reverting
+a calibration ``change_tenant``; a viewer gets 403. The console extends the tenant admin with
+what needs the engine or the evaluations (calibration upload, target APCER) and the usage
+page."""
 
 import base64
 from typing import Any
 
 import numpy as np
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.forms import Form, ModelForm
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.decorators import method_decorator
+from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
-from django.views.decorators.http import require_POST
 
 from accounts import audit, quota
 from accounts.models import Calibration, HashId, IssuedHashId, Tenant, revert_calibration
+from guard.adminperms import PermittedActionsAdmin
 from ml import plots
 
 INTERVALS = ("APCER", "BPCER", "ACER", "AUC")
@@ -99,22 +105,16 @@ def describe(calibration: Calibration) -> SafeString:
     )
 
 
-def announce(request: HttpRequest, issued: IssuedHashId) -> None:
-    """Show the full secret once; after this page it exists nowhere."""
-    audit.record(issued.record.tenant, f"Issued hash_id {issued.record.prefix}…", request.user)
-    element = f"new-hash-id-{issued.record.pk}"
-    messages.warning(
-        request,
-        format_html(
-            'New hash_id for {}: <code id="{}" class="new-hash-id">{}</code> '
-            '<button type="button" class="button copy-hash-id" data-copy="{}">Copy</button> '
-            "— copy it now, it will not be shown again.",
-            issued.record.tenant,
-            element,
-            issued.secret,
-            element,
-        ),
-    )
+def may_issue(request: HttpRequest) -> bool:
+    """Issuing a hash_id adds one: Django's add permission of HashId."""
+    codename = get_permission_codename("add", HashId._meta)
+    return request.user.has_perm(f"{HashId._meta.app_label}.{codename}")
+
+
+def issue(request: HttpRequest, tenant: Tenant) -> IssuedHashId:
+    issued = HashId.issue(tenant)
+    audit.record(tenant, f"Issued hash_id {issued.record.prefix}…", request.user)
+    return issued
 
 
 QUOTA_STYLE = {
@@ -149,6 +149,8 @@ TENANT_FIELDS: tuple[str, ...] = (
 
 
 class HashIdInline(admin.TabularInline):
+    """The tenant's hash_ids; the Revoke button only for a user who may revoke them."""
+
     model = HashId
     extra = 0
     can_delete = False
@@ -172,9 +174,15 @@ class HashIdInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
         return False
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = super().get_fields(request, obj)
+        if self.has_change_permission(request, obj):
+            return fields
+        return [f for f in fields if f != "revoke_button"]
+
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(PermittedActionsAdmin):
     change_list_template = "admin/accounts/tenant_change_list.html"
     # Few, short columns: the list fits a 1280 px window (tests/ops/test_admin_browser.py).
     list_display = (
@@ -259,12 +267,13 @@ class TenantAdmin(admin.ModelAdmin):
         )
         return [revoke, *super().get_urls()]
 
-    @method_decorator(require_POST)
     def revoke_view(self, request: HttpRequest, tenant_id: int, hash_id: int) -> HttpResponse:
         """Revoke one hash_id from its tenant's page (POST only; the change form's token)."""
         record = get_object_or_404(HashId, pk=hash_id, tenant_id=tenant_id)
-        if not self.has_change_permission(request, record.tenant):
-            return HttpResponse(status=403)
+        if not self.admin_site.get_model_admin(HashId).has_change_permission(request, record):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
         if not record.is_revoked:
             record.revoke()
             audit.record(record.tenant, f"Revoked hash_id {record.prefix}…", request.user)
@@ -293,16 +302,49 @@ class TenantAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Tenant, form: ModelForm, change: bool) -> None:
         if not change:
             super().save_model(request, obj, form, change)
-            announce(request, HashId.issue(obj))
             return
         obj.save(update_fields=[*sorted(self.update_fields(form)), "updated_at"])
 
-    @admin.action(description="Issue a new hash_id (shown once)")
-    def issue_hash_id(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
-        for tenant in queryset:
-            announce(request, HashId.issue(tenant))
+    def response_add(
+        self, request: HttpRequest, obj: Tenant, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        """A new tenant gets its first hash_id, shown on the page answering the POST."""
+        if not may_issue(request):
+            self.message_user(
+                request,
+                "No hash_id was issued: your account may not add hash_ids.",
+                messages.WARNING,
+            )
+            return super().response_add(request, obj, post_url_continue)
+        notice = f"The tenant “{obj}” was added."
+        return self.show_once(request, [issue(request, obj)], notice)
 
-    @admin.action(description="Reset quota (requests used = 0)")
+    def show_once(
+        self, request: HttpRequest, issued: list[IssuedHashId], notice: str = ""
+    ) -> HttpResponse:
+        """The page answering the POST that issued the secrets: the only place they ever are.
+        Not a message before a redirect: that kept them in the session until the next page was
+        fetched, for up to 14 days when it never was."""
+        shown = [(i.record.tenant, i.secret, f"new-hash-id-{i.record.pk}") for i in issued]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "New hash_id" if len(shown) == 1 else "New hash_ids",
+            "issued": shown,
+            "notice": notice,
+        }
+        response = TemplateResponse(request, "admin/accounts/hash_ids_issued.html", context)
+        add_never_cache_headers(response)
+        return response
+
+    def has_issue_permission(self, request: HttpRequest) -> bool:
+        return may_issue(request)
+
+    @admin.action(description="Issue a new hash_id (shown once)", permissions=["issue"])
+    def issue_hash_id(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> HttpResponse:
+        return self.show_once(request, [issue(request, tenant) for tenant in queryset])
+
+    @admin.action(description="Reset quota (requests used = 0)", permissions=["change"])
     def reset_quota(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         tenants = list(queryset)
         count = quota.reset(queryset)
@@ -310,7 +352,9 @@ class TenantAdmin(admin.ModelAdmin):
             audit.record(tenant, f"Reset quota ({tenant.requests_used} used before).", request.user)
         self.message_user(request, f"Quota reset for {count} tenant(s).", messages.SUCCESS)
 
-    @admin.action(description="Revert to uncalibrated (restore the earlier threshold)")
+    @admin.action(
+        description="Revert to uncalibrated (restore the earlier threshold)", permissions=["change"]
+    )
     def revert_to_uncalibrated(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
             if tenant.calibration:
@@ -329,7 +373,7 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Calibration)
-class CalibrationAdmin(admin.ModelAdmin):
+class CalibrationAdmin(PermittedActionsAdmin):
     list_display = (
         "created_at",
         "tenant",
@@ -376,7 +420,7 @@ class CalibrationAdmin(admin.ModelAdmin):
 
 
 @admin.register(HashId)
-class HashIdAdmin(admin.ModelAdmin):
+class HashIdAdmin(PermittedActionsAdmin):
     list_display = ("prefix", "tenant", "created_at", "revoked_at")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter), "tenant")
     search_fields = ("prefix", "tenant__name")
@@ -388,7 +432,7 @@ class HashIdAdmin(admin.ModelAdmin):
         # New hash_ids come from the tenant page so the secret can be shown once.
         return False
 
-    @admin.action(description="Revoke selected hash_ids")
+    @admin.action(description="Revoke selected hash_ids", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[HashId]) -> None:
         count = 0
         for hash_id in queryset.filter(revoked_at__isnull=True):

@@ -1,5 +1,7 @@
 """/capture/demo: the component wired as an integrator would (operators only; off unless
-CAPTURE_DEMO). The session is opened and its verdict read on the server, never by the page."""
+CAPTURE_DEMO). Opening a session (which then spends the tenant's quota) needs
+``add_capturesession``, reading a verdict ``view_capturesession``; other staff get 403. The
+session is opened and its verdict read on the server, never by the page."""
 
 import json
 import uuid
@@ -10,6 +12,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -42,6 +45,7 @@ def demo_enabled(view: View) -> View:
 
 @demo_enabled
 @staff_member_required
+@permission_required("capture.add_capturesession", raise_exception=True)
 def demo(request: HttpRequest) -> HttpResponse:
     form = TenantForm(request.POST or None)
     if request.method != "POST" or not form.is_valid():
@@ -58,6 +62,7 @@ def demo(request: HttpRequest) -> HttpResponse:
 
 @demo_enabled
 @staff_member_required
+@permission_required("capture.view_capturesession", raise_exception=True)
 def result(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
     session = get_object_or_404(CaptureSession.objects.select_related("tenant"), pk=session_id)
     body = service.describe(session)

@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
+from guard.adminperms import PermittedActionsAdmin
 from guard.models import Counter, Refusal
 
 
 @admin.register(Counter)
-class CounterAdmin(admin.ModelAdmin):
+class CounterAdmin(PermittedActionsAdmin):
     """Read-only view of the throttle windows (deleting a row lifts that block)."""
 
     list_display = ("scope", "subject", "bucket", "hits")
@@ -20,7 +21,7 @@ class CounterAdmin(admin.ModelAdmin):
 
 
 @admin.register(Refusal)
-class RefusalAdmin(admin.ModelAdmin):
+class RefusalAdmin(PermittedActionsAdmin):
     """401 and 429 answers of /liveness per day, per tenant or client address bucket."""
 
     list_display = ("day", "status", "code", "tenant_id", "client", "hits")

@@ -11,10 +11,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from accounts.admin import intervals_table, plot_figures
+from guard.adminperms import PermittedActionsAdmin
 from liveness.models import Evaluation, LivenessCheck
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(PermittedActionsAdmin):
     """Records written by the service or its commands: viewed, never added, edited or deleted
     from the admin (a POST to a change page is refused with 403)."""
 
@@ -29,7 +30,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(LivenessCheck)
-class LivenessCheckAdmin(admin.ModelAdmin):
+class LivenessCheckAdmin(PermittedActionsAdmin):
     list_display = (
         "created_at",
         "tenant",

@@ -1,6 +1,8 @@
 """Admin flows: create a tenant, hash_id shown once, issue/revoke, reset quota, search."""
 
+import logging
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,7 +25,7 @@ def shown_secrets(response: Any) -> list[str]:
     return SECRET.findall(response.content.decode())
 
 
-def add_tenant(admin_client: Any, **fields: str) -> Any:
+def add_tenant(admin_client: Any, follow: bool = True, **fields: str) -> Any:
     data = {
         "name": "Acme",
         "is_active": "on",
@@ -33,7 +35,7 @@ def add_tenant(admin_client: Any, **fields: str) -> Any:
         "crop_policy": "judge",
     }
     return admin_client.post(
-        "/admin/accounts/tenant/add/", {**data, **fields, **INLINE_MANAGEMENT}, follow=True
+        "/admin/accounts/tenant/add/", {**data, **fields, **INLINE_MANAGEMENT}, follow=follow
     )
 
 
@@ -123,3 +125,76 @@ def test_threshold_is_validated(admin_client: Any) -> None:
 
 def test_hash_ids_cannot_be_added_without_the_tenant_page(admin_client: Any) -> None:
     assert admin_client.get("/admin/accounts/hashid/add/").status_code == 403
+
+
+def stored_text() -> str:
+    """Every row of every table as the database holds it, and every session decoded (the
+    admin's messages live there, signed but not encrypted)."""
+    from django.contrib.sessions.models import Session
+    from django.db import connection
+
+    parts = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f'SELECT * FROM "{table}"')
+            parts.append(repr(cursor.fetchall()))
+    parts += [repr(session.get_decoded()) for session in Session.objects.all()]
+    return "\n".join(parts)
+
+
+@pytest.fixture
+def every_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """caplog, fed by the "django" logger as well (it does not propagate to the root)."""
+    caplog.set_level(logging.DEBUG)
+    django_logger = logging.getLogger("django")
+    django_logger.addHandler(caplog.handler)
+    try:
+        yield caplog
+    finally:
+        django_logger.removeHandler(caplog.handler)
+
+
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every secret HashId.issue draws (the real draw, recorded as it is made)."""
+    from accounts import models
+
+    draws: list[str] = []
+    original = models.new_secret
+
+    def recorded() -> str:
+        draws.append(original())
+        return draws[-1]
+
+    monkeypatch.setattr(models, "new_secret", recorded)
+    return draws
+
+
+@pytest.mark.parametrize("how", ["action", "add form"])
+def test_an_issued_hash_id_is_stored_nowhere(
+    admin_client: Any, every_log: pytest.LogCaptureFixture, drawn: list[str], how: str
+) -> None:
+    """The secret is in the answer to the POST that issued it and nowhere else: not in the
+    session (a message waiting for a redirect nobody follows stayed there 14 days), a cookie,
+    a log record or the admin's history."""
+    if how == "action":
+        tenant = Tenant.objects.create(name="Kept")
+        data = {"action": "issue_hash_id", "_selected_action": tenant.pk}
+        response = admin_client.post("/admin/accounts/tenant/", data)
+    else:
+        response = add_tenant(admin_client, name="Kept", follow=False)
+    (secret,) = drawn
+    assert HashId.tenant_for(secret) == Tenant.objects.get(name="Kept")
+    stored = stored_text()
+    assert secret[:8] in stored and "Issued hash_id" in stored  # the search sees the rows
+    assert secret not in stored
+    assert all(secret not in cookie.value for cookie in admin_client.cookies.values())
+    assert all(secret not in cookie.value for cookie in response.cookies.values())
+    assert "POST /admin/accounts/tenant/" in every_log.text  # the search sees the log
+    assert secret not in every_log.text
+    # Shown once, in the answer itself (nothing to follow), with its Copy button; never cached.
+    assert response.status_code == 200
+    assert shown_secrets(response) == [secret]
+    assert 'data-copy="new-hash-id-' in response.content.decode()
+    assert "no-store" in response["Cache-Control"]
+    assert secret not in admin_client.get("/admin/accounts/tenant/").content.decode()

@@ -3,8 +3,9 @@
 import pytest
 from django.core.management import CommandError
 
-from accounts.models import HashId, Tenant
+from accounts.models import HashId, Tenant, digest_of
 from tests.commands import run
+from tests.test_admin import stored_text
 
 
 def test_issue_hash_id(db: None) -> None:
@@ -29,3 +30,15 @@ def test_a_hash_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.undo()
     found = {models.new_secret()[0] for _ in range(2000)}  # 2000 draws miss "-" by chance 1e-14
     assert "-" not in found and len(found) > 50
+
+
+@pytest.mark.parametrize("command", ["create_tenant", "issue_hash_id"])
+def test_the_secret_is_printed_once_and_only_its_digest_stored(db: None, command: str) -> None:
+    if command == "issue_hash_id":
+        run("create_tenant", "Acme")
+    printed = run(command, "Acme")
+    secret = printed[-1]
+    assert HashId.tenant_for(secret) == Tenant.objects.get(name="Acme")
+    assert "\n".join(printed).count(secret) == 1
+    stored = stored_text()
+    assert digest_of(secret) in stored and secret not in stored
