@@ -213,7 +213,8 @@ admin.site.register(Tenant, ConsoleTenantAdmin)
 
 def index(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
     """The admin index with the console's overview above the app list."""
-    return AdminSite.index(admin.site, request, {"overview": overview(), **(extra_context or {})})
+    context = {"overview": overview(request.user), **(extra_context or {})}
+    return AdminSite.index(admin.site, request, context)
 
 
 admin.site.index = index  # type: ignore[method-assign]  # the default site, one view more

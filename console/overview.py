@@ -1,5 +1,5 @@
 """The admin index's overview: today's checks and refusals (UTC) and the tenants at or near
-their limit."""
+their limit, each part only for a user who may view its rows."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +17,12 @@ BUCKETS_SHOWN = 5
 
 @dataclass(frozen=True)
 class Overview:
-    checks: dict[str, int]  # live, spoof, refused (422)
-    refusals: dict[str, int]  # 401 and 429, with and without a known tenant
-    buckets: list[dict[str, Any]]  # the address buckets refused most today
-    near_limit: list[Tenant]
+    """None: the user may not view that part's rows."""
+
+    checks: dict[str, int] | None  # live, spoof, refused (422)
+    refusals: dict[str, int] | None  # 401 and 429, with and without a known tenant
+    buckets: list[dict[str, Any]] | None  # the address buckets refused most today
+    near_limit: list[Tenant] | None
 
 
 def _checks(today: Any) -> dict[str, int]:
@@ -64,6 +66,12 @@ def near_limit() -> list[Tenant]:
     )
 
 
-def overview() -> Overview:
+def overview(user: Any) -> Overview:
     today = timezone.now().date()
-    return Overview(_checks(today), _refusals(today), _buckets(today), near_limit())
+    refusals = user.has_perm("guard.view_refusal")
+    return Overview(
+        _checks(today) if user.has_perm("liveness.view_livenesscheck") else None,
+        _refusals(today) if refusals else None,
+        _buckets(today) if refusals else None,
+        near_limit() if user.has_perm("accounts.view_tenant") else None,
+    )

@@ -368,3 +368,18 @@ def test_a_capture_verdict_needs_view_capturesession(world: World, settings: Any
     client.force_login(User.objects.create_user("nobody", is_staff=True))
     assert client.get(url).status_code == 403
     assert staff().get(url).status_code == 200
+
+
+def test_the_index_overview_shows_only_what_the_user_may_view(world: World) -> None:
+    """Today's checks, refusals (with client address buckets) and the tenants near their limit
+    are rows of three models: a staff user sees each part only with its view permission."""
+    world.tenant.requests_used = 95
+    world.tenant.save()
+    nobody = Client()
+    nobody.force_login(User.objects.create_user("nobody", is_staff=True))
+    bare = nobody.get(reverse("admin:index")).content.decode()
+    assert "203.0.113.0/24" not in bare and "Bank" not in bare and 'id="overview"' not in bare
+    viewer = staff().get(reverse("admin:index")).content.decode()
+    near = viewer.split('id="overview-near-limit"')[1].split("</td>")[0]
+    assert "Bank" in near and "<code>203.0.113.0/24</code> (2)" in viewer
+    assert 'id="overview-checks"' in viewer
