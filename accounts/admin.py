@@ -269,8 +269,11 @@ class TenantAdmin(PermittedActionsAdmin):
 
     def revoke_view(self, request: HttpRequest, tenant_id: int, hash_id: int) -> HttpResponse:
         """Revoke one hash_id from its tenant's page (POST only; the change form's token)."""
+        hash_ids = self.admin_site.get_model_admin(HashId)
+        if not hash_ids.has_change_permission(request):  # before saying whether it exists
+            raise PermissionDenied
         record = get_object_or_404(HashId, pk=hash_id, tenant_id=tenant_id)
-        if not self.admin_site.get_model_admin(HashId).has_change_permission(request, record):
+        if not hash_ids.has_change_permission(request, record):
             raise PermissionDenied
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
