@@ -71,7 +71,7 @@ def auth_blocked(client: str) -> Window | None:
 
 def auth_failed(client: str) -> None:
     if settings.AUTH_FAILURE_LIMIT > 0:
-        counters.hit(AUTH_SCOPE, client, _auth_window())
+        counters.hit(AUTH_SCOPE, client, _auth_window(), bounded=True)
 
 
 def tenant_rate_exceeded(tenant_id: int, per_minute: int | None) -> Window | None:
