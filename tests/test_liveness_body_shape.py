@@ -47,9 +47,9 @@ def test_a_body_of_millions_of_items_is_refused_in_bounded_memory(
     response, peak = posted_with_peak(client, body)
     assert response.status_code == 400
     assert response.json() == MALFORMED
-    # The body itself is held three times (the test client's copy, request.body, its text);
-    # parsing it took 175-285 MB more.
-    assert peak < 4 * len(body), f"peak {peak / MB:.0f} MB for a {len(body) / MB:.0f} MB body"
+    # The body's own copies (the test client's, request.body, its text) peak at 3-4 times its
+    # size (48 and 59 MB here); parsing it peaked at 175-285 MB more.
+    assert peak < 5 * len(body), f"peak {peak / MB:.0f} MB for a {len(body) / MB:.0f} MB body"
 
 
 def body_of_items(hash_id: str, items: int) -> bytes:
