@@ -5,6 +5,7 @@ of silently taking junk (``DEBUG=ture`` was False, ``AUTH_FAILURE_LIMIT=2O`` a t
 Nothing here creates files or directories.
 """
 
+import ipaddress
 import json
 import logging
 import os
@@ -55,6 +56,36 @@ def env_choice(name: str, default: str, choices: Sequence[str]) -> str:
 
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def networks(spec: str) -> tuple[Network, ...]:
+    """Comma-separated addresses or CIDR networks ("10.0.0.0/8, 192.0.2.7"); ValueError."""
+    return tuple(ipaddress.ip_network(item.strip()) for item in spec.split(",") if item.strip())
+
+
+def env_networks(name: str, default: str = "") -> tuple[Network, ...]:
+    value = os.environ.get(name, default)
+    try:
+        return networks(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={value!r}: {exc}") from None
+
+
+def trusted_proxies() -> tuple[Network, ...]:
+    """TRUSTED_PROXIES, the reverse proxies whose X-Forwarded-For is believed. The count it
+    replaces (TRUSTED_PROXY_COUNT) believed the header from any peer; a deployment that still
+    sets it must say which proxies it means, or every client behind them would share the
+    proxy's address (and its failed-auth throttle)."""
+    count = os.environ.get("TRUSTED_PROXY_COUNT", "").strip()
+    if count not in ("", "0"):
+        raise ImproperlyConfigured(
+            f"TRUSTED_PROXY_COUNT={count!r} is no longer read: set TRUSTED_PROXIES to the "
+            "proxies' addresses or networks (e.g. 10.0.0.0/8), and unset TRUSTED_PROXY_COUNT"
+        )
+    return env_networks("TRUSTED_PROXIES")
 
 
 def env_numbers(name: str) -> dict[str, float]:

@@ -14,6 +14,7 @@ from facia_site.env import (
     env_numbers,
     env_str,
     log_settings,
+    trusted_proxies,
 )
 from facia_site.vardir import SECRET_KEY_FILE, read_secret_key, var_dir
 
@@ -216,8 +217,9 @@ METRICS_ALLOWED_NETWORKS = env_str("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1
 # Failed hash_id attempts allowed per client IP per window before 429 (0 turns it off).
 AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 20)
 AUTH_FAILURE_WINDOW_S = env_int("AUTH_FAILURE_WINDOW_S", 60, minimum=1)
-# Behind N reverse proxies, the client IP is the Nth address from the right of X-Forwarded-For.
-TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For is believed: only on a
+# request whose peer is one, the client is the nearest address in the header that is not one.
+TRUSTED_PROXIES = trusted_proxies()
 # Admin login: failed attempts per account and per client IP before a lockout of one to two
 # LOGIN_LOCKOUT_S windows (0 turns a limit off), and password checks running at once per host.
 LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("LOGIN_ACCOUNT_FAILURE_LIMIT", 5)

@@ -7,6 +7,7 @@ and PostgreSQL, so concurrent workers never lose a hit and never read a stale co
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection
 
@@ -19,6 +20,20 @@ _UPSERT = (
     "RETURNING hits"
 )
 _SELECT = f"SELECT hits FROM {TABLE} WHERE scope = %s AND subject = %s AND bucket = %s"
+_BUMP = (
+    f"UPDATE {TABLE} SET hits = hits + 1 WHERE scope = %s AND subject = %s AND bucket = %s "
+    "RETURNING hits"
+)
+_SUBJECTS = f"SELECT COUNT(*) FROM {TABLE} WHERE scope = %s AND bucket = %s"
+# Distinct subjects a bounded scope counts per window; the hits of any more share one row
+# (OVERFLOW). Subjects are the client's choice (an address, an admin username): a spray of
+# 5,000 addresses wrote 5,000 rows a window, without bound. Legitimate failures come from a
+# handful of clients; past the cap a new subject is not throttled by its own count until the
+# next window (the alternative, throttling all of them as one, would lock every new client out).
+MAX_SUBJECTS = 10_000
+OVERFLOW = "*"
+_EXPIRE = f"DELETE FROM {TABLE} WHERE scope = %s AND bucket < %s"
+_expired_before: dict[str, int] = {}  # per bounded scope: this process deleted windows before
 
 
 @dataclass(frozen=True)
@@ -37,11 +52,41 @@ class Window:
         return max(1, math.ceil(self.start + self.seconds - now))
 
 
-def hit(scope: str, subject: str, window: Window) -> int:
-    """Count one hit and return the window's total including it."""
+def hit(scope: str, subject: str, window: Window, bounded: bool = False) -> int:
+    """Count one hit and return the window's total including it. ``bounded``: the scope's
+    subjects are the client's choice; past MAX_SUBJECTS in this window a new one is counted
+    under OVERFLOW (the subjects already counted keep their own rows), and the scope's expired
+    windows are deleted as new ones start."""
     with connection.cursor() as cursor:
+        if bounded:
+            cursor.execute(_BUMP, [scope, subject, window.start])
+            if (row := cursor.fetchone()) is not None:
+                return int(row[0])
+            _expire(cursor, scope, window)
+            if _full(cursor, scope, window):
+                subject = OVERFLOW
         cursor.execute(_UPSERT, [scope, subject, window.start])
         return int(cursor.fetchone()[0])
+
+
+def _expire(cursor: Any, scope: str, window: Window) -> None:
+    """Delete this scope's windows before the previous one (the login throttle reads it), once
+    per window per process: a bounded scope then holds at most two windows of MAX_SUBJECTS
+    rows, whether or not prune_counters is scheduled."""
+    keep_from = window.start - window.seconds
+    if _expired_before.get(scope) != keep_from:
+        cursor.execute(_EXPIRE, [scope, keep_from])
+        _expired_before[scope] = keep_from
+
+
+def _full(cursor: Any, scope: str, window: Window) -> bool:
+    """Whether this window of ``scope`` already holds its MAX_SUBJECTS (a count, only for a
+    subject new to the window; once it overflowed, one indexed lookup)."""
+    cursor.execute(_SELECT, [scope, OVERFLOW, window.start])
+    if cursor.fetchone() is not None:
+        return True
+    cursor.execute(_SUBJECTS, [scope, window.start])
+    return int(cursor.fetchone()[0]) >= MAX_SUBJECTS
 
 
 def hits(scope: str, subject: str, window: Window) -> int:

@@ -66,7 +66,7 @@ def locked_out(request: HttpRequest | None, username: str) -> str | None:
 def failed(request: HttpRequest | None, username: str) -> None:
     window = _window()
     for scope, subject, _ in _subjects(request, username):
-        counters.hit(scope, subject, window)
+        counters.hit(scope, subject, window, bounded=True)
 
 
 def succeeded(request: HttpRequest | None, username: str) -> None:

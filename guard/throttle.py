@@ -4,6 +4,8 @@ Each returns the exceeded window (for ``Retry-After``) or None; liveness.respons
 throttled request is answered (429 with an ``error`` body, distinct from the quota's 429).
 """
 
+import ipaddress
+
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -14,15 +16,42 @@ AUTH_SCOPE = "auth-fail"
 RATE_SCOPE = "tenant-rate"
 SUBJECT_MAX = 64
 
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _address(text: str) -> Address | None:
+    try:
+        ip = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped  # a dual-stack socket's view of an IPv4 peer
+    return ip
+
+
+def _is_proxy(ip: Address | None) -> bool:
+    return ip is not None and any(ip in network for network in settings.TRUSTED_PROXIES)
+
 
 def client_ip(request: HttpRequest) -> str:
-    """REMOTE_ADDR, or the address the nearest trusted proxy saw (``TRUSTED_PROXY_COUNT``)."""
-    proxies = settings.TRUSTED_PROXY_COUNT
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-    if proxies > 0 and len(hops) >= proxies:
-        return hops[-proxies][:SUBJECT_MAX]
-    return str(request.META.get("REMOTE_ADDR", ""))[:SUBJECT_MAX]
+    """The client's address: REMOTE_ADDR, unless that peer is a trusted proxy
+    (``TRUSTED_PROXIES``). Then X-Forwarded-For is read from the right, where each proxy
+    appended the address it received from: the first that is not a trusted proxy is the
+    client; anything to its left is the client's own claim and never read. A hop that is not
+    an address (a proxy writing "unknown") stops the walk at the last proxy's address."""
+    peer = str(request.META.get("REMOTE_ADDR", ""))
+    ip = _address(peer)
+    client = peer if ip is None else str(ip)
+    if not _is_proxy(ip):
+        return client[:SUBJECT_MAX]
+    for hop in reversed(request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")):
+        ip = _address(hop)
+        if ip is None:
+            break
+        client = str(ip)
+        if not _is_proxy(ip):
+            break
+    return client[:SUBJECT_MAX]
 
 
 def _auth_window() -> Window:
@@ -42,7 +71,7 @@ def auth_blocked(client: str) -> Window | None:
 
 def auth_failed(client: str) -> None:
     if settings.AUTH_FAILURE_LIMIT > 0:
-        counters.hit(AUTH_SCOPE, client, _auth_window())
+        counters.hit(AUTH_SCOPE, client, _auth_window(), bounded=True)
 
 
 def tenant_rate_exceeded(tenant_id: int, per_minute: int | None) -> Window | None:

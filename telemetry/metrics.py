@@ -60,8 +60,17 @@ def set_worker_ready(ready: bool) -> None:
     _worker_ready.set(1 if ready else 0)
 
 
+# A client names any method it likes (any token passes gunicorn): as a label, 5,000 random ones
+# grew /metrics from 19 KB to 504 KB and each worker's sample file to 1 MB, for good.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "other"
+
+
 def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(endpoint, method, str(status)).inc()
+    HTTP_REQUESTS.labels(endpoint, method_label(method), str(status)).inc()
     HTTP_DURATION.labels(endpoint).observe(seconds)
 
 

@@ -29,7 +29,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
     settings = {
         "LIVENESS_MAX_BODY_BYTES": str(BODY_LIMIT),
         "AUTH_FAILURE_LIMIT": str(AUTH_LIMIT),
-        "TRUSTED_PROXY_COUNT": "1",  # lets each test act as its own client IP
+        "TRUSTED_PROXIES": "127.0.0.1,::1",  # lets each test act as its own client IP
     }
     with gunicorn(work, WORKERS, **settings) as running:
         yield running

@@ -7,6 +7,7 @@ import pytest
 from django.test import override_settings
 
 from accounts.models import Tenant
+from facia_site.env import networks
 from tests.conftest import LIVE_JPG, Post, data_uri
 from tests.servers.processes import away_from_window_edge
 from tests.test_admin import INLINE_MANAGEMENT
@@ -47,16 +48,45 @@ def test_successes_do_not_count_as_failures(
         assert post_liveness({"hash_id": secret, "selfie_image": "x"}).status_code == 400
 
 
-@override_settings(AUTH_FAILURE_LIMIT=2, AUTH_FAILURE_WINDOW_S=3600, TRUSTED_PROXY_COUNT=1)
+PROXIES = networks("10.0.0.0/8, 2001:db8:feed::/48")
+
+
+def through(post: Post, peer: str, forwarded: str) -> int:
+    body = {"hash_id": "nope"}
+    return post(body, REMOTE_ADDR=peer, HTTP_X_FORWARDED_FOR=forwarded).status_code
+
+
+@override_settings(AUTH_FAILURE_LIMIT=2, AUTH_FAILURE_WINDOW_S=3600, TRUSTED_PROXIES=PROXIES)
 def test_client_ip_from_a_trusted_proxy(db: None, post_liveness: Post) -> None:
     def attempt(forwarded: str) -> int:
-        return post_liveness(
-            {"hash_id": "nope"}, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded
-        ).status_code
+        return through(post_liveness, "10.0.0.1", forwarded)
 
     # The proxy appends the address it saw; anything to its left is the client's own claim.
     assert [attempt(f"1.1.1.{n}, 203.0.113.9") for n in range(3)] == [401, 401, 429]
     assert attempt("203.0.113.10") == 401
+    # Two proxies in a row: the second's hop is skipped, the address the first saw counts.
+    assert attempt("1.1.1.1, 203.0.113.10, 10.9.9.9") == 401
+    assert attempt("203.0.113.10, 10.9.9.9") == 429
+    assert through(post_liveness, "2001:db8:feed::1", "203.0.113.10") == 429
+
+
+@override_settings(AUTH_FAILURE_LIMIT=5, AUTH_FAILURE_WINDOW_S=3600, TRUSTED_PROXIES=PROXIES)
+def test_a_rotating_header_from_an_untrusted_peer_is_still_throttled(
+    db: None, post_liveness: Post
+) -> None:
+    # TRUSTED_PROXY_COUNT=1 believed the header from anyone: 500 of these never met the throttle.
+    answers = [through(post_liveness, "198.51.100.7", f"203.0.113.{n}") for n in range(8)]
+    assert answers == [401] * 5 + [429] * 3
+    # Nor could that client get the addresses it named blocked: they still reach the check,
+    # through the trusted proxy as directly.
+    assert through(post_liveness, "10.0.0.1", "203.0.113.3") == 401
+    assert through(post_liveness, "203.0.113.3", "") == 401
+
+
+@override_settings(AUTH_FAILURE_LIMIT=2, AUTH_FAILURE_WINDOW_S=3600, TRUSTED_PROXIES=())
+def test_without_trusted_proxies_the_header_is_never_read(db: None, post_liveness: Post) -> None:
+    answers = [through(post_liveness, "10.0.0.1", f"203.0.113.{n}") for n in range(3)]
+    assert answers == [401, 401, 429]
 
 
 @pytest.mark.usefixtures("warm_engine")

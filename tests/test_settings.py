@@ -76,6 +76,28 @@ def test_junk_is_improperly_configured(
         reader()
 
 
+def test_trusted_proxies_are_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRUSTED_PROXY_COUNT", raising=False)
+    monkeypatch.delenv("TRUSTED_PROXIES", raising=False)
+    assert env.trusted_proxies() == ()
+    monkeypatch.setenv("TRUSTED_PROXIES", " 10.0.0.0/8, 192.0.2.7 ,::1")
+    assert [str(net) for net in env.trusted_proxies()] == ["10.0.0.0/8", "192.0.2.7/32", "::1/128"]
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.1/8")  # host bits set: a typo, not a network
+    with pytest.raises(ImproperlyConfigured, match="TRUSTED_PROXIES"):
+        env.trusted_proxies()
+
+
+def test_the_old_proxy_count_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TRUSTED_PROXY_COUNT=1 believed X-Forwarded-For from any peer; silently ignoring it
+    would put every client behind the proxy under one failed-auth throttle."""
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8")
+    monkeypatch.setenv("TRUSTED_PROXY_COUNT", "0")
+    assert len(env.trusted_proxies()) == 1
+    monkeypatch.setenv("TRUSTED_PROXY_COUNT", "1")
+    with pytest.raises(ImproperlyConfigured, match="TRUSTED_PROXY_COUNT='1' is no longer read"):
+        env.trusted_proxies()
+
+
 def test_log_settings_are_read_once_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOG_FORMAT", "Plain")
     monkeypatch.setenv("LOG_LEVEL", "debug")
