@@ -1,13 +1,15 @@
-"""HTTP edge: POST /liveness, GET /status_check, JSON 404/500."""
+"""HTTP edge: POST /liveness, GET /status_check, JSON 400/404/500."""
 
 import logging
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_safe
+from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.exceptions import APIException
@@ -138,10 +140,26 @@ def status_check(request: HttpRequest) -> HttpResponse:
     return HttpResponse("Service is live", content_type="text/plain")
 
 
+def _is_admin(request: HttpRequest) -> bool:
+    return request.path.startswith(f"/{settings.ADMIN_URL}")
+
+
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if request.path.startswith(f"/{settings.ADMIN_URL}"):
+    if _is_admin(request):
         return page_not_found(request, exception)
     return JsonResponse({"error": "Not found."}, status=404)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 400 (a Host not in ALLOWED_HOSTS, or another SuspiciousOperation): its HTML
+    page for the admin, JSON for every API path, naming the Host when that is the cause."""
+    if _is_admin(request):
+        return django_bad_request(request, exception)
+    if isinstance(exception, DisallowedHost):
+        host = request.META.get("HTTP_HOST", request.META.get("SERVER_NAME", ""))[:100]
+        message = f"Host {host!r} is not allowed: add it to the service's ALLOWED_HOSTS."
+        return JsonResponse({"error": message}, status=400)
+    return JsonResponse({"error": "Bad request."}, status=400)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
