@@ -7,6 +7,8 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
+    # Commands (a migration, a purge) may rightly take long; the server's requests may not.
+    os.environ.setdefault("DATABASE_TIMEOUT_S", "0")
     from django.core.management import execute_from_command_line
 
     from facia_site.vardir import prepare

@@ -50,6 +50,10 @@ LIVENESS_RESPONSES = {
 }
 
 
+class DatabaseHeldDown(Exception):
+    """This worker found the database unusable less than DOWN_HOLD_S ago."""
+
+
 class JsonAPIView(APIView):
     """What /liveness and the session views share: parsing and errors are ours, so DRF's own
     formats never leak, and the request cycle is broken when the response is built."""
@@ -70,6 +74,11 @@ class JsonAPIView(APIView):
                 drf_request.parser_context = {}
             self.__dict__.clear()
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        if health.database_held_down():
+            raise DatabaseHeldDown  # answered 503 at once (liveness.health.DOWN_HOLD_S)
+        super().initial(request, *args, **kwargs)
+
     def perform_content_negotiation(
         self, request: Request, force: bool = False
     ) -> tuple[BaseRenderer, str]:
@@ -87,10 +96,12 @@ class JsonAPIView(APIView):
     def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]
         if isinstance(exc, APIException):
             return responses.error(str(exc.detail), exc.status_code)
+        if isinstance(exc, DatabaseHeldDown):
+            return responses.respond(Rejection("not_ready", retry_after=1))
         if isinstance(exc, DatabaseError):
-            # Database down or restarting: nothing was committed, the client may retry.
+            # Database down, hung or restarting: nothing was committed, the client may retry.
             log.error("database error: %s", exc)
-            health.forget()  # the next /status_check probes again, not the remembered success
+            health.database_failed(exc)  # /status_check probes, or says so at once
             return responses.respond(Rejection("not_ready", retry_after=1))
         return super().handle_exception(exc)
 
@@ -136,7 +147,9 @@ def status_check(request: HttpRequest) -> HttpResponse:
     """200 ``Service is live`` once this process's engine is warm and it can record a check."""
     reason = health.not_ready_reason()
     if reason is not None:
-        return HttpResponse(reason, status=503, content_type="text/plain")
+        response = HttpResponse(reason, status=503, content_type="text/plain")
+        response["Retry-After"] = "1"
+        return response
     return HttpResponse("Service is live", content_type="text/plain")
 
 
