@@ -16,6 +16,7 @@ from facia_site.env import (
     log_settings,
 )
 from facia_site.vardir import SECRET_KEY_FILE, read_secret_key, var_dir
+from telemetry.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Paths only: facia_site.vardir.prepare() creates them (manage.py and gunicorn run it).
@@ -213,30 +214,10 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# LOG_FORMAT=json (default): one JSON object per line with the request id; "plain" for humans.
+# LOG_FORMAT: text on a terminal, JSON lines (with the request id) otherwise, or as set.
 _logs = log_settings()
 LOG_FORMAT, LOG_LEVEL = _logs.format, _logs.level
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "telemetry.logs.RequestIdFilter"}},
-    "formatters": {
-        "plain": {
-            "format": "%(asctime)s %(levelname)s %(process)d %(name)s [%(request_id)s] %(message)s"
-        },
-        "json": {"()": "telemetry.logs.JsonFormatter"},
-    },
-    "handlers": {
-        "stdout": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
-            "formatter": LOG_FORMAT,
-            "filters": ["request_id"],
-        },
-    },
-    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    "loggers": {"django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False}},
-}
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
 
 # /metrics: readable with `Authorization: Bearer $METRICS_TOKEN`, or without a token from
 # these networks (comma separated CIDRs; empty = token only).
