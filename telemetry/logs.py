@@ -69,6 +69,16 @@ class DropClientErrors(logging.Filter):
         return not (isinstance(status, int) and 400 <= status < 500)
 
 
+class NoTraceback(logging.Filter):
+    """Keeps the message, drops the traceback: Django's record for each request with a Host
+    outside ALLOWED_HOSTS says all in its message; its traceback (~20 lines) is Django's own
+    validation, the same every time."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = record.exc_text = None
+        return True
+
+
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s [%(request_id)s] %(message)s"
 
 
@@ -81,6 +91,7 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
         "filters": {
             "request_id": {"()": "telemetry.logs.RequestIdFilter"},
             "client_errors": {"()": "telemetry.logs.DropClientErrors"},
+            "no_traceback": {"()": "telemetry.logs.NoTraceback"},
         },
         "formatters": {
             "text": {"format": TEXT_FORMAT},
@@ -98,5 +109,6 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
         "loggers": {
             "django": handler,
             "django.request": {**handler, "filters": ["client_errors"]},
+            "django.security.DisallowedHost": {**handler, "filters": ["no_traceback"]},
         },
     }

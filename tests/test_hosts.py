@@ -1,6 +1,7 @@
 """The Host header: a name outside ALLOWED_HOSTS gets a JSON 400 on the API (Django's HTML page
 only in the admin), and compose and Kubernetes allow the names they give the service."""
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,29 @@ def test_a_wrong_host_gets_a_json_400_naming_it(method: str, path: str) -> None:
     assert answer.json() == {
         "error": f"Host {WRONG!r} is not allowed: add it to the service's ALLOWED_HOSTS."
     }
+
+
+@pytest.mark.django_db
+def test_a_wrong_host_is_logged_once_without_a_traceback() -> None:
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
+    watched = [
+        logging.getLogger(name) for name in ("django.security.DisallowedHost", "django.request")
+    ]
+    for logger in watched:
+        logger.addHandler(handler)
+    try:
+        Client(HTTP_HOST=WRONG).post("/liveness")
+    finally:
+        for logger in watched:
+            logger.removeHandler(handler)
+    assert [(r.name, r.exc_info) for r in records] == [("django.security.DisallowedHost", None)]
+    assert WRONG in records[0].getMessage()
 
 
 @pytest.mark.django_db
