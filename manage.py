@@ -7,14 +7,17 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
+    # Commands (a migration, a purge) may rightly take long; the server's requests may not.
+    os.environ.setdefault("DATABASE_TIMEOUT_S", "0")
     from django.core.management import execute_from_command_line
 
+    from facia_site.startup import reported
     from facia_site.vardir import prepare
 
-    # Settings create nothing; every command (migrate first on a fresh clone) sets up var/.
-    prepare()
-
-    execute_from_command_line(sys.argv)
+    with reported(sys.argv):  # a failure: one log record, its cause first
+        # Settings create nothing; every command (migrate first on a fresh clone) sets up var/.
+        prepare()
+        execute_from_command_line(sys.argv)
 
 
 if __name__ == "__main__":

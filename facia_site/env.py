@@ -9,6 +9,7 @@ import ipaddress
 import json
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -107,13 +108,25 @@ def env_numbers(name: str) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class LogSettings:
-    format: str  # "json" (one object per line, with the request id) or "plain"
+    format: str  # "json" (one object per line, with the request id) or "text"
     level: str  # a logging level name, upper case
 
 
 def log_format() -> str:
-    """LOG_FORMAT: "json" (default) or "plain"; for Django, gunicorn and bin/entrypoint."""
-    return env_choice("LOG_FORMAT", "json", ("json", "plain"))
+    """LOG_FORMAT: "json", "text" ("plain" is the same) or "auto" (the default): text when the
+    log stream (stdout) is a terminal, JSON otherwise; for Django, gunicorn and bin/entrypoint
+    (which decides "auto" once, where the terminal is, for its steps and gunicorn)."""
+    value = env_choice("LOG_FORMAT", "auto", ("auto", "json", "text", "plain"))
+    if value == "auto":
+        return "text" if _is_terminal(sys.stdout) else "json"
+    return "text" if value == "plain" else value
+
+
+def _is_terminal(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):  # None, or closed
+        return False
 
 
 def log_settings() -> LogSettings:

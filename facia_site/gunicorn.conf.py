@@ -66,12 +66,10 @@ timeout = env_int("GUNICORN_TIMEOUT", 60, minimum=1)
 graceful_timeout = 30
 errorlog = "-"
 _logs = log_settings()
-if _logs.format == "json":
-    # Django logs one JSON line per request (with its request id); gunicorn's own lines too.
-    accesslog = None
-    logconfig_dict = gunicorn_logconfig(_logs.level)
-else:
-    accesslog = "-"
+# Django logs one record per request (with its request id), so no access log; gunicorn's own
+# records in the same format (LOG_FORMAT: text on a terminal, else JSON).
+accesslog = None
+logconfig_dict = gunicorn_logconfig(_logs.level, _logs.format)
 loglevel = _logs.level.lower()
 # The control socket lives at one fixed path per user; several servers on a box would clash.
 control_socket_disable = True

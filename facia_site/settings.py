@@ -17,6 +17,7 @@ from facia_site.env import (
     trusted_proxies,
 )
 from facia_site.vardir import SECRET_KEY_FILE, read_secret_key, var_dir
+from telemetry.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Paths only: facia_site.vardir.prepare() creates them (manage.py and gunicorn run it).
@@ -80,18 +81,49 @@ TEMPLATES = [
 ]
 
 
+# Seconds any wait on the database may take before the request answers 503 + Retry-After
+# (README, Configuration); 0: no bound but the connection's (manage.py's default: a migration
+# may run for minutes).
+DATABASE_TIMEOUT_S = env_int("DATABASE_TIMEOUT_S", 3)
+
+
+def postgresql_options(timeout_s: int) -> dict[str, Any]:
+    """Bounds on every wait on PostgreSQL (facia_site.postgresql explains which ends what)."""
+    options: dict[str, Any] = {
+        "connect_timeout": max(2, timeout_s) if timeout_s else 10,  # libpq's minimum is 2
+        # A dead peer (host down, cable cut) is noticed on an idle pooled connection too.
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+    }
+    if timeout_s:
+        # The server cancels first (the connection stays usable); the client's bound ends the
+        # wait on a server that cannot cancel anything because it does not run.
+        server_ms = timeout_s * 1000 - 500
+        options["options"] = f"-c statement_timeout={server_ms} -c lock_timeout={server_ms}"
+        options["tcp_user_timeout"] = timeout_s * 1000
+        options["wait_timeout"] = timeout_s
+    return options
+
+
 def database_config() -> dict[str, Any]:
     config: dict[str, Any] = dict(
         dj_database_url.config(
             default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=60, conn_health_checks=True
         )
     )
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        config["ENGINE"] = "facia_site.postgresql"
+        # The URL's own options (?sslmode=require, ?options=...) win over these defaults.
+        config["OPTIONS"] = {**postgresql_options(DATABASE_TIMEOUT_S), **config.get("OPTIONS", {})}
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["CONN_MAX_AGE"] = None  # a local file: keep the connection, skip re-opening it
         config["OPTIONS"] = {
-            # WAL + busy timeout + BEGIN IMMEDIATE: concurrent gunicorn workers wait, not fail.
+            # WAL + busy timeout + BEGIN IMMEDIATE: concurrent gunicorn workers wait, not fail;
+            # a lock held longer (a stuck process) answers 503, as a hung PostgreSQL does.
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            "timeout": 20,
+            "timeout": DATABASE_TIMEOUT_S or 20,
             "transaction_mode": "IMMEDIATE",
         }
         # A file, not :memory:, so tests with threads share one database.
@@ -183,30 +215,10 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# LOG_FORMAT=json (default): one JSON object per line with the request id; "plain" for humans.
+# LOG_FORMAT: text on a terminal, JSON lines (with the request id) otherwise, or as set.
 _logs = log_settings()
 LOG_FORMAT, LOG_LEVEL = _logs.format, _logs.level
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "telemetry.logs.RequestIdFilter"}},
-    "formatters": {
-        "plain": {
-            "format": "%(asctime)s %(levelname)s %(process)d %(name)s [%(request_id)s] %(message)s"
-        },
-        "json": {"()": "telemetry.logs.JsonFormatter"},
-    },
-    "handlers": {
-        "stdout": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
-            "formatter": LOG_FORMAT,
-            "filters": ["request_id"],
-        },
-    },
-    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    "loggers": {"django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False}},
-}
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
 
 # /metrics: readable with `Authorization: Bearer $METRICS_TOKEN`, or without a token from
 # these networks (comma separated CIDRs; empty = token only).

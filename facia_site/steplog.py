@@ -1,5 +1,5 @@
 """A set-up step's output (stdin) as bin/entrypoint logs it: JSON lines (telemetry.logline)
-unless LOG_FORMAT=plain, as read by facia_site.env for Django and gunicorn too.
+unless LOG_FORMAT is text, as read by facia_site.env for Django and gunicorn too.
 
 python -m facia_site.steplog NAME EXIT_STATUS < output
 """
@@ -14,9 +14,9 @@ from telemetry import logline
 
 def plain() -> bool:
     try:
-        return log_format() == "plain"
+        return log_format() == "text"
     except ImproperlyConfigured:
-        return False  # JSON, as for any value but plain; the step itself reports the setting
+        return False  # JSON, as for any value but text; the step itself reports the setting
 
 
 def main(name: str, status: str) -> None:

@@ -19,5 +19,6 @@ urlpatterns = [
     ),
 ]
 
+handler400 = "liveness.views.bad_request"
 handler404 = "liveness.views.not_found"
 handler500 = "liveness.views.server_error"

@@ -1,7 +1,8 @@
 """Is this worker ready? Engine warm, database answering, and a check record writable.
 
-The database probes are cheap and a success is remembered for ``CACHE_S`` seconds; a failure
-is not, so readiness comes back on the first probe after the database does.
+The database probes are cheap and a success is remembered for ``CACHE_S`` seconds. A database
+that does not answer (here or in a request) is held for ``DOWN_HOLD_S``: meanwhile the worker
+answers 503 at once, then the next request probes again: readiness is back within a second.
 """
 
 import contextlib
@@ -24,13 +25,32 @@ SQLITE_MIN_FREE_BYTES = 1 << 20
 STARTING = "Service is starting"
 DB_DOWN = "Database unavailable"
 DB_FULL = "Cannot record checks (database or disk full, or read-only)"
+# Every wait on a hung database lasts DATABASE_TIMEOUT_S (3 s); one request at a time per
+# worker, each queued request paid it again: 3 clients on 2 workers, up to 9 s each, and more
+# clients, more. Held, only the request that probes waits; the others are answered at once.
+DOWN_HOLD_S = 1.0
 _ok_until = 0.0
+_down_until = 0.0
 
 
 def forget() -> None:
-    """Drop the remembered success (tests, and after a failure)."""
-    global _ok_until
+    """Drop the remembered success and failure (tests)."""
+    global _ok_until, _down_until
+    _ok_until = _down_until = 0.0
+
+
+def database_failed(exc: BaseException | None = None) -> None:
+    """A request met ``exc``: the next /status_check probes again. Held for DOWN_HOLD_S when
+    the database did not answer at all (refused, lost, timed out: a psycopg error without a
+    SQLSTATE); an error it reported (disk full, statement timeout) is the probe's to tell."""
+    global _ok_until, _down_until
     _ok_until = 0.0
+    if exc is None or getattr(exc.__cause__, "sqlstate", "") is None:
+        _down_until = time.monotonic() + DOWN_HOLD_S
+
+
+def database_held_down() -> bool:
+    return time.monotonic() < _down_until
 
 
 def _database_answers() -> bool:
@@ -75,7 +95,10 @@ def database_problem() -> str | None:
     now = time.monotonic()
     if now < _ok_until:
         return None
+    if database_held_down():
+        return DB_DOWN
     if not _database_answers():
+        database_failed()
         return DB_DOWN
     if not (_sqlite_disk_has_room() and _check_row_fits()):
         return DB_FULL

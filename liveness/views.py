@@ -1,13 +1,15 @@
-"""HTTP edge: POST /liveness, GET /status_check, JSON 404/500."""
+"""HTTP edge: POST /liveness, GET /status_check, JSON 400/404/500."""
 
 import logging
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_safe
+from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.exceptions import APIException
@@ -48,6 +50,10 @@ LIVENESS_RESPONSES = {
 }
 
 
+class DatabaseHeldDown(Exception):
+    """This worker found the database unusable less than DOWN_HOLD_S ago."""
+
+
 class JsonAPIView(APIView):
     """What /liveness and the session views share: parsing and errors are ours, so DRF's own
     formats never leak, and the request cycle is broken when the response is built."""
@@ -68,6 +74,11 @@ class JsonAPIView(APIView):
                 drf_request.parser_context = {}
             self.__dict__.clear()
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        if health.database_held_down():
+            raise DatabaseHeldDown  # answered 503 at once (liveness.health.DOWN_HOLD_S)
+        super().initial(request, *args, **kwargs)
+
     def perform_content_negotiation(
         self, request: Request, force: bool = False
     ) -> tuple[BaseRenderer, str]:
@@ -85,10 +96,12 @@ class JsonAPIView(APIView):
     def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]
         if isinstance(exc, APIException):
             return responses.error(str(exc.detail), exc.status_code)
+        if isinstance(exc, DatabaseHeldDown):
+            return responses.respond(Rejection("not_ready", retry_after=1))
         if isinstance(exc, DatabaseError):
-            # Database down or restarting: nothing was committed, the client may retry.
+            # Database down, hung or restarting: nothing was committed, the client may retry.
             log.error("database error: %s", exc)
-            health.forget()  # the next /status_check probes again, not the remembered success
+            health.database_failed(exc)  # /status_check probes, or says so at once
             return responses.respond(Rejection("not_ready", retry_after=1))
         return super().handle_exception(exc)
 
@@ -134,14 +147,32 @@ def status_check(request: HttpRequest) -> HttpResponse:
     """200 ``Service is live`` once this process's engine is warm and it can record a check."""
     reason = health.not_ready_reason()
     if reason is not None:
-        return HttpResponse(reason, status=503, content_type="text/plain")
+        response = HttpResponse(reason, status=503, content_type="text/plain")
+        response["Retry-After"] = "1"
+        return response
     return HttpResponse("Service is live", content_type="text/plain")
 
 
+def _is_admin(request: HttpRequest) -> bool:
+    return request.path.startswith(f"/{settings.ADMIN_URL}")
+
+
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if request.path.startswith(f"/{settings.ADMIN_URL}"):
+    if _is_admin(request):
         return page_not_found(request, exception)
     return JsonResponse({"error": "Not found."}, status=404)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 400 (a Host not in ALLOWED_HOSTS, or another SuspiciousOperation): its HTML
+    page for the admin, JSON for every API path, naming the Host when that is the cause."""
+    if _is_admin(request):
+        return django_bad_request(request, exception)
+    if isinstance(exception, DisallowedHost):
+        host = request.META.get("HTTP_HOST", request.META.get("SERVER_NAME", ""))[:100]
+        message = f"Host {host!r} is not allowed: add it to the service's ALLOWED_HOSTS."
+        return JsonResponse({"error": message}, status=400)
+    return JsonResponse({"error": "Bad request."}, status=400)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -6,6 +6,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from telemetry.logs import logging_config
+
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -33,22 +35,11 @@ def remove_metrics_dir(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def gunicorn_logconfig(level: str) -> dict[str, Any]:
-    """gunicorn's own log lines (start, workers, errors) as JSON on stdout, at ``level``."""
+def gunicorn_logconfig(level: str, log_format: str = "json") -> dict[str, Any]:
+    """gunicorn's own records (start, workers, errors) on stdout as Django's, at ``level``."""
+    base = logging_config(log_format, level)
     return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "telemetry.logs.RequestIdFilter"}},
-        "formatters": {"json": {"()": "telemetry.logs.JsonFormatter"}},
-        "handlers": {
-            "stdout": {
-                "class": "logging.StreamHandler",
-                "stream": "ext://sys.stdout",
-                "formatter": "json",
-                "filters": ["request_id"],
-            }
-        },
-        "root": {"handlers": ["stdout"], "level": level},
+        **base,
         "loggers": {
             "gunicorn.error": {"handlers": ["stdout"], "level": level, "propagate": False},
             "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},

@@ -1,7 +1,7 @@
 """Turn a setup step's plain output (stdin) into JSON log lines, for bin/entrypoint.
 
 python -m telemetry.logline NAME EXIT_STATUS < output   (bin/entrypoint goes through
-facia_site.steplog, which honours LOG_FORMAT=plain)
+facia_site.steplog, which honours LOG_FORMAT=text)
 """
 
 import json

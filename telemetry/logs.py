@@ -1,4 +1,6 @@
-"""JSON log lines carrying the request id; nothing from a request body ever reaches them."""
+"""Log records carrying the request id, as JSON lines or text; nothing from a request body
+ever reaches them. ``logging_config`` is the one configuration (Django's settings, and
+manage.py when its settings do not load)."""
 
 import contextvars
 import logging
@@ -56,3 +58,57 @@ class JsonFormatter(_BaseJsonFormatter):
         keep = self.ALWAYS | ALLOWED_EXTRAS | set(self._required_fields)
         for key in [key for key in log_data if key not in keep]:
             del log_data[key]
+
+
+class DropClientErrors(logging.Filter):
+    """Drops django.request's warning for each 4xx ("Unauthorized: /liveness"): every one is an
+    expected answer, already logged once with its status by facia.request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        return not (isinstance(status, int) and 400 <= status < 500)
+
+
+class NoTraceback(logging.Filter):
+    """Keeps the message, drops the traceback: Django's record for each request with a Host
+    outside ALLOWED_HOSTS says all in its message; its traceback (~20 lines) is Django's own
+    validation, the same every time."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = record.exc_text = None
+        return True
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s [%(request_id)s] %(message)s"
+
+
+def logging_config(log_format: str, level: str) -> dict[str, Any]:
+    """Every record on stdout as ``log_format`` ("json" or "text"), its traceback inside it."""
+    handler = {"handlers": ["stdout"], "level": level, "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {
+            "request_id": {"()": "telemetry.logs.RequestIdFilter"},
+            "client_errors": {"()": "telemetry.logs.DropClientErrors"},
+            "no_traceback": {"()": "telemetry.logs.NoTraceback"},
+        },
+        "formatters": {
+            "text": {"format": TEXT_FORMAT},
+            "json": {"()": "telemetry.logs.JsonFormatter"},
+        },
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "formatter": log_format,
+                "filters": ["request_id"],
+            },
+        },
+        "root": {"handlers": ["stdout"], "level": level},
+        "loggers": {
+            "django": handler,
+            "django.request": {**handler, "filters": ["client_errors"]},
+            "django.security.DisallowedHost": {**handler, "filters": ["no_traceback"]},
+        },
+    }

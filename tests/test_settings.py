@@ -1,5 +1,6 @@
 """Settings helpers: the generated secret key file, the typed environment readers."""
 
+import json
 import os
 import stat
 import subprocess
@@ -101,7 +102,9 @@ def test_the_old_proxy_count_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
 def test_log_settings_are_read_once_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOG_FORMAT", "Plain")
     monkeypatch.setenv("LOG_LEVEL", "debug")
-    assert env.log_settings() == env.LogSettings("plain", "DEBUG")
+    assert env.log_settings() == env.LogSettings("text", "DEBUG")  # "plain": text, as before
+    monkeypatch.delenv("LOG_FORMAT")
+    assert env.log_settings().format == "json"  # auto, and pytest's stdout is no terminal
     monkeypatch.setenv("LOG_FORMAT", "xml")
     with pytest.raises(ImproperlyConfigured, match="LOG_FORMAT"):
         env.log_settings()
@@ -113,6 +116,7 @@ def test_log_settings_are_read_once_and_checked(monkeypatch: pytest.MonkeyPatch)
 
 def test_a_bad_setting_stops_manage_py(tmp_path: Path) -> None:
     environ = {**os.environ, "AUTH_FAILURE_LIMIT": "twenty", "FACIA_VAR_DIR": str(tmp_path)}
+    environ["LOG_FORMAT"] = "json"
     done = subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=ROOT,
@@ -122,7 +126,11 @@ def test_a_bad_setting_stops_manage_py(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.returncode != 0
-    assert "ImproperlyConfigured: AUTH_FAILURE_LIMIT='twenty'" in done.stderr
+    # One log record on stdout, the cause first (facia_site.startup), its traceback inside.
+    first = json.loads(done.stdout.splitlines()[0])
+    assert first["message"].startswith(
+        "manage.py check: ImproperlyConfigured: AUTH_FAILURE_LIMIT='twenty'"
+    )
 
 
 # --- settings create nothing at import; the set-up step does (facia_site.vardir) -------------

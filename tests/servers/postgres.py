@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers.processes import free_port
+from tests.servers.processes import children, free_port
 
 
 def postgres_bin() -> Path | None:
@@ -54,6 +55,25 @@ class PrivatePostgres:
 
     def restart(self) -> None:
         self._launch("restart")
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """The whole server SIGSTOPped (a hung host: its kernel still answers TCP), and
+        SIGCONTinued afterwards whatever happens. The postmaster first: stopped, it forks no
+        backend that the list of its children would miss."""
+        postmaster = int((self.datadir / "postmaster.pid").read_text().split()[0])
+        stopped: list[int] = []
+        try:
+            os.kill(postmaster, signal.SIGSTOP)
+            stopped.append(postmaster)
+            for pid in children(postmaster):
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+            yield
+        finally:
+            for pid in stopped:
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
 
 
 def as_postgres(command: list[str]) -> list[str]:

@@ -1,0 +1,70 @@
+"""How a command that fails says so (manage.py, and so every step of bin/entrypoint): one log
+record, the cause first ("cannot connect to database postgresql://facia@db:5432/facia:
+connection failed: ... Connection refused"), its traceback inside it (``exc_info``), in the
+service's log format. Python's own report was the traceback alone, the cause on its last
+line; bin/entrypoint logged it as one JSON record per line (87 for a bad DATABASE_URL).
+"""
+
+import logging
+import logging.config
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from telemetry.logs import logging_config
+
+log = logging.getLogger("facia.startup")
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def database_target() -> str:
+    """The default database as a URL without its password, for the message."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user, host, port = (db.get(key) or "" for key in ("USER", "HOST", "PORT"))
+    return f"postgresql://{user}@{host}:{port}/{db['NAME']}"
+
+
+def cannot_connect(exc: BaseException) -> bool:
+    """An OperationalError before the default connection was ever opened."""
+    from django.db import OperationalError, connections
+
+    return isinstance(exc, OperationalError) and connections["default"].connection is None
+
+
+def cause(exc: BaseException) -> str:
+    if cannot_connect(exc):
+        return f"cannot connect to database {database_target()}: {one_line(exc)}"
+    return f"{type(exc).__name__}: {one_line(exc)}"
+
+
+def _ensure_logging() -> None:
+    """Django configures logging once its settings load; a failure may come before that."""
+    if logging.getLogger().handlers:
+        return
+    from facia_site.env import log_settings
+
+    try:
+        settings = log_settings()
+        config = logging_config(settings.format, settings.level)
+    except Exception:  # the log settings themselves are what failed: JSON, as by default
+        config = logging_config("json", "INFO")
+    logging.config.dictConfig(config)
+
+
+@contextmanager
+def reported(argv: list[str]) -> Iterator[None]:
+    """Run a command; an exception becomes one ERROR record (cause first) and exit status 1."""
+    try:
+        yield
+    except Exception as exc:
+        _ensure_logging()
+        command = " ".join(["manage.py", *argv[1:2]])
+        log.error("%s: %s", command, cause(exc), exc_info=exc)
+        sys.exit(1)

@@ -1,0 +1,111 @@
+"""The Host header: a name outside ALLOWED_HOSTS gets a JSON 400 on the API (Django's HTML page
+only in the admin), and compose and Kubernetes allow the names they give the service."""
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from django.http.request import split_domain_port, validate_host
+from django.test import Client, override_settings
+
+from tests.conftest import REPO
+
+WRONG = "backend.internal:5001"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path"), [("post", "/liveness"), ("get", "/status_check"), ("get", "/nowhere")]
+)
+def test_a_wrong_host_gets_a_json_400_naming_it(method: str, path: str) -> None:
+    answer = getattr(Client(HTTP_HOST=WRONG), method)(path)
+    assert answer.status_code == 400
+    assert answer["Content-Type"] == "application/json"
+    assert answer.json() == {
+        "error": f"Host {WRONG!r} is not allowed: add it to the service's ALLOWED_HOSTS."
+    }
+
+
+@pytest.mark.django_db
+def test_a_wrong_host_is_logged_once_without_a_traceback() -> None:
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
+    watched = [
+        logging.getLogger(name) for name in ("django.security.DisallowedHost", "django.request")
+    ]
+    for logger in watched:
+        logger.addHandler(handler)
+    try:
+        Client(HTTP_HOST=WRONG).post("/liveness")
+    finally:
+        for logger in watched:
+            logger.removeHandler(handler)
+    assert [(r.name, r.exc_info) for r in records] == [("django.security.DisallowedHost", None)]
+    assert WRONG in records[0].getMessage()
+
+
+@pytest.mark.django_db
+def test_the_admin_keeps_djangos_page_for_a_wrong_host() -> None:
+    from django.conf import settings
+
+    answer = Client(HTTP_HOST=WRONG).get(f"/{settings.ADMIN_URL}login/")
+    assert answer.status_code == 400
+    assert answer["Content-Type"].startswith("text/html")
+
+
+def allowed(host: str, hosts: list[str]) -> bool:
+    """As Django's HttpRequest.get_host judges a Host header (port and all)."""
+    domain, _ = split_domain_port(host)
+    return bool(domain) and validate_host(domain, hosts)
+
+
+def _compose_default_hosts() -> list[str]:
+    compose: dict[str, Any] = yaml.safe_load((REPO / "compose.yaml").read_text())
+    value = compose["services"]["liveness"]["environment"]["ALLOWED_HOSTS"]
+    found = re.fullmatch(r"\$\{ALLOWED_HOSTS:-([^}]*)\}", value)
+    assert found, value
+    return found.group(1).split(",")
+
+
+def _k8s(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(Path(REPO / "deploy" / "k8s" / name).read_text())
+    return loaded
+
+
+def test_compose_allows_the_service_name_other_containers_call() -> None:
+    compose: dict[str, Any] = yaml.safe_load((REPO / "compose.yaml").read_text())
+    hosts = _compose_default_hosts()
+    for service in compose["services"]:
+        if service != "db":
+            assert allowed(f"{service}:5001", hosts), (service, hosts)
+    assert allowed("127.0.0.1:5001", hosts) and allowed("localhost", hosts)
+
+
+def test_kubernetes_allows_the_service_name_in_all_its_dns_forms() -> None:
+    service = _k8s("service.yaml")["metadata"]
+    hosts = _k8s("configmap.yaml")["data"]["ALLOWED_HOSTS"].split(",")
+    name, namespace = service["name"], service["namespace"]
+    port = _k8s("service.yaml")["spec"]["ports"][0]["port"]
+    forms = [name, f"{name}.{namespace}", f"{name}.{namespace}.svc"]
+    for form in [*forms, f"{name}.{namespace}.svc.cluster.local"]:
+        assert allowed(form, hosts) and allowed(f"{form}:{port}", hosts), form
+    probe = _k8s("deployment.yaml")["spec"]["template"]["spec"]["containers"][0]
+    probe_host = probe["readinessProbe"]["httpGet"]["httpHeaders"][0]["value"]
+    assert allowed(probe_host, hosts)
+
+
+@pytest.mark.django_db
+def test_a_backend_calling_the_compose_service_name_is_answered() -> None:
+    with override_settings(ALLOWED_HOSTS=_compose_default_hosts()):
+        answer = Client(HTTP_HOST="liveness:5001").post(
+            "/liveness", data="{}", content_type="application/json"
+        )
+    assert answer.status_code == 401  # past the Host check: the missing hash_id is refused
