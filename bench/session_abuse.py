@@ -1,0 +1,186 @@
+"""One abusive capture-session token against a real gunicorn: a normal client's /liveness
+latency while the token sends worst-case quality frames at the allowed rate and selfie bursts
+whose last frame has no face, against the same client's latency with the token quiet.
+``--tree`` serves another checkout's code (e.g. an older commit from ``git archive``) for
+before/after figures.
+
+    python -m bench.session_abuse [--tree DIR] [--port 5411] [--requests 60]
+
+The quality frames alternate a 64-scan progressive JPEG (~100 KB, declaring 8000x5000) and the
+largest baseline frame the sessions accept; each selfie is a burst of two faces and a frame
+with none (refused at the last gate: no quota, so never ends the session).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import requests
+
+from bench.corpus import jpeg_with_empty_scans
+from bench.gunicorn import start_gunicorn, until
+from bench.images import no_face_jpeg, selfie_body, selfie_jpeg
+
+REPO = Path(__file__).resolve().parents[1]
+QUALITY_PER_S = 8  # SESSION_QUALITY_PER_S's default: the rate one token is allowed
+
+
+def uri(data: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode()
+
+
+def abusive_bodies() -> tuple[list[bytes], bytes]:
+    """(quality bodies to rotate, one selfie burst body)."""
+    progressive = jpeg_with_empty_scans(54, (8000, 5000))  # 64 scans in all
+    largest = no_face_jpeg(1024, 1024)
+    quality = [
+        json.dumps({"selfie_image": uri(image)}).encode() for image in (progressive, largest)
+    ]
+    face = selfie_jpeg(1620, 2160)
+    burst = [uri(face), uri(face), uri(no_face_jpeg(1620, 2160))]
+    return quality, json.dumps({"frames": burst}).encode()
+
+
+class Abuser:
+    """One token: quality calls fired at QUALITY_PER_S whatever the answers take (a pool of
+    senders), and selfie bursts one after another."""
+
+    def __init__(self, base: str, session_id: str, token: str) -> None:
+        self.url = f"{base}/sessions/{session_id}"
+        self.headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        self.quality, self.selfie = abusive_bodies()
+        self.stop = threading.Event()
+        self.statuses: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
+
+    def _post(self, http: requests.Session, action: str, body: bytes) -> None:
+        try:
+            status: object = http.post(
+                f"{self.url}/{action}", data=body, headers=self.headers, timeout=60
+            ).status_code
+        except requests.RequestException as exc:
+            status = type(exc).__name__
+        with self.lock:
+            self.statuses[f"{action} {status}"] += 1
+
+    def _quality(self, offset: int, senders: int) -> None:
+        http = requests.Session()
+        period = senders / QUALITY_PER_S
+        due = time.monotonic() + offset / QUALITY_PER_S
+        for n in range(10**9):
+            if self.stop.wait(max(0.0, due - time.monotonic())):
+                return
+            self._post(http, "quality", self.quality[(offset + n) % len(self.quality)])
+            due += period
+
+    def _selfies(self) -> None:
+        http = requests.Session()
+        while not self.stop.is_set():
+            self._post(http, "selfie", self.selfie)
+
+    def __enter__(self) -> Abuser:
+        senders = 4
+        self.threads = [
+            threading.Thread(target=self._quality, args=(i, senders)) for i in range(senders)
+        ]
+        self.threads.append(threading.Thread(target=self._selfies))
+        for thread in self.threads:
+            thread.start()
+        time.sleep(1.0)  # let it reach its rate
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+
+def liveness_p50(
+    base: str, body: bytes, count: int, max_s: float = 120
+) -> tuple[float, Counter[int]]:
+    """Median seconds of ``count`` /liveness calls one after another (fewer past ``max_s``),
+    and their statuses."""
+    http = requests.Session()
+    times, statuses = [], Counter[int]()
+    headers = {"Content-Type": "application/json"}
+    deadline = time.monotonic() + max_s
+    for _ in range(count):
+        if time.monotonic() > deadline:
+            break
+        started = time.perf_counter()
+        reply = http.post(f"{base}/liveness", data=body, headers=headers, timeout=120)
+        times.append(time.perf_counter() - started)
+        statuses[reply.status_code] += 1
+    return statistics.median(times), statuses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tree", type=Path, default=REPO)
+    parser.add_argument("--port", type=int, default=5411)
+    parser.add_argument("--requests", type=int, default=40, help="/liveness calls per phase")
+    parser.add_argument("--rounds", type=int, default=2, help="quiet/abused pairs")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="facia-session-abuse-"))
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "facia_site.settings",
+        "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
+        "PORT": str(args.port),
+        "MODEL_DIR": str(REPO / "var" / "models"),
+        "FACIA_VAR_DIR": str(work),
+        "LOG_LEVEL": "WARNING",
+        "SESSION_TTL_S": "3600",  # the token outlives the run, however slow
+    }
+    python = str(REPO / ".venv" / "bin" / "python")
+
+    def manage(*command: str) -> str:
+        done = subprocess.run(
+            [python, "manage.py", *command], cwd=args.tree, env=env, capture_output=True, text=True
+        )
+        return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+
+    manage("migrate", "-v0")
+    attacker, customer = manage("create_tenant", "attacker"), manage("create_tenant", "customer")
+    with (work / "gunicorn.log").open("wb") as log:
+        server = start_gunicorn(env, log, tree=Path(args.tree), python=python)
+    base = f"http://127.0.0.1:{args.port}"
+    body = selfie_body(customer)
+    try:
+        until(lambda: requests.get(f"{base}/status_check", timeout=2).status_code == 200, 300)
+        liveness_p50(base, body, 5)  # warm both workers' paths
+        quiet, abused = [], []
+        for _ in range(args.rounds):
+            p50, statuses = liveness_p50(base, body, args.requests)
+            quiet.append(p50)
+            print(f"quiet:  /liveness p50 {p50 * 1000:.1f} ms {dict(statuses)}", flush=True)
+            opened = requests.post(f"{base}/sessions", json={"hash_id": attacker}, timeout=30)
+            session = opened.json()
+            with Abuser(base, session["session_id"], session["token"]) as abuser:
+                p50, statuses = liveness_p50(base, body, args.requests)
+            abused.append(p50)
+            print(
+                f"abused: /liveness p50 {p50 * 1000:.1f} ms {dict(statuses)}; "
+                f"the token's answers {dict(abuser.statuses)}",
+                flush=True,
+            )
+        q, a = statistics.median(quiet), statistics.median(abused)
+        print(f"/liveness p50 quiet {q * 1000:.1f} ms, abused {a * 1000:.1f} ms: x{a / q:.2f}")
+    finally:
+        server.terminate()
+        server.wait(60)
+
+
+if __name__ == "__main__":
+    main()
