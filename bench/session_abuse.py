@@ -4,11 +4,13 @@ whose last frame has no face, against the same client's latency with the token q
 ``--tree`` serves another checkout's code (e.g. an older commit from ``git archive``) for
 before/after figures.
 
-    python -m bench.session_abuse [--tree DIR] [--port 5411] [--requests 60]
+    python -m bench.session_abuse [--tree DIR] [--port 5411] [--requests 40] [--selfies-per-s 2]
 
-The quality frames alternate a 64-scan progressive JPEG (~100 KB, declaring 8000x5000) and the
+The quality frames alternate a 64-scan progressive JPEG (69 kB, declaring 8000x5000) and the
 largest baseline frame the sessions accept; each selfie is a burst of two faces and a frame
-with none (refused at the last gate: no quota, so never ends the session).
+with none (refused at the last gate: no quota, so never ends the session), 3.5 MB of body.
+Also printed: the CPU the workers spend on the token alone (the client runs on the same
+machine, so the latency ratio also carries its cost and other load).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 import requests
 
 from bench.corpus import jpeg_with_empty_scans
-from bench.gunicorn import start_gunicorn, until
+from bench.gunicorn import children, start_gunicorn, until
 from bench.images import no_face_jpeg, selfie_body, selfie_jpeg
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,9 +55,10 @@ def abusive_bodies() -> tuple[list[bytes], bytes]:
 
 class Abuser:
     """One token: quality calls fired at QUALITY_PER_S whatever the answers take (a pool of
-    senders), and selfie bursts one after another."""
+    senders), and selfie bursts at ``selfies_per_s`` (or as fast as they are answered)."""
 
-    def __init__(self, base: str, session_id: str, token: str) -> None:
+    def __init__(self, base: str, session_id: str, token: str, selfies_per_s: float) -> None:
+        self.selfies_per_s = selfies_per_s
         self.url = f"{base}/sessions/{session_id}"
         self.headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
         self.quality, self.selfie = abusive_bodies()
@@ -86,8 +89,10 @@ class Abuser:
 
     def _selfies(self) -> None:
         http = requests.Session()
-        while not self.stop.is_set():
+        due = time.monotonic()
+        while not self.stop.wait(max(0.0, due - time.monotonic())):
             self._post(http, "selfie", self.selfie)
+            due += 1 / self.selfies_per_s
 
     def __enter__(self) -> Abuser:
         senders = 4
@@ -125,12 +130,30 @@ def liveness_p50(
     return statistics.median(times), statuses
 
 
+def workers_cpu_s(master: int) -> float:
+    total = 0
+    for pid in children(master):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def token_alone(base: str, master: int, session: dict[str, str], rate: float) -> str:
+    """The workers' CPU seconds per second while only the token calls, over 10 s."""
+    with Abuser(base, session["session_id"], session["token"], rate) as abuser:
+        cpu, started = workers_cpu_s(master), time.perf_counter()
+        time.sleep(10)
+        used = (workers_cpu_s(master) - cpu) / (time.perf_counter() - started)
+    return f"{used:.3f} CPU-s/s {dict(abuser.statuses)}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tree", type=Path, default=REPO)
     parser.add_argument("--port", type=int, default=5411)
     parser.add_argument("--requests", type=int, default=40, help="/liveness calls per phase")
-    parser.add_argument("--rounds", type=int, default=2, help="quiet/abused pairs")
+    parser.add_argument("--rounds", type=int, default=3, help="quiet/abused pairs")
+    parser.add_argument("--selfies-per-s", type=float, default=2.0)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="facia-session-abuse-"))
     env = {
@@ -167,7 +190,8 @@ def main() -> None:
             print(f"quiet:  /liveness p50 {p50 * 1000:.1f} ms {dict(statuses)}", flush=True)
             opened = requests.post(f"{base}/sessions", json={"hash_id": attacker}, timeout=30)
             session = opened.json()
-            with Abuser(base, session["session_id"], session["token"]) as abuser:
+            rate = args.selfies_per_s
+            with Abuser(base, session["session_id"], session["token"], rate) as abuser:
                 p50, statuses = liveness_p50(base, body, args.requests)
             abused.append(p50)
             print(
@@ -177,6 +201,9 @@ def main() -> None:
             )
         q, a = statistics.median(quiet), statistics.median(abused)
         print(f"/liveness p50 quiet {q * 1000:.1f} ms, abused {a * 1000:.1f} ms: x{a / q:.2f}")
+        opened = requests.post(f"{base}/sessions", json={"hash_id": attacker}, timeout=30)
+        alone = token_alone(base, server.pid, opened.json(), args.selfies_per_s)
+        print(f"the token alone: workers {alone}")
     finally:
         server.terminate()
         server.wait(60)

@@ -149,7 +149,8 @@ class QualityView(TokenCorsMixin, SessionAPIView):
         operation_id="session_quality",
         summary="Quality gates on a small frame (browser call; no classifier, no quota)",
         description="Every gate of /liveness, `face_too_close` included whatever the "
-        "tenant's crop policy. Rate-limited per session (`SESSION_QUALITY_PER_S`).",
+        "tenant's crop policy. Rate-limited per session (`SESSION_QUALITY_PER_S`) and by the "
+        "tenant's rate limit; refused (429) once the tenant is at its request limit.",
         request={"application/json": s.FrameRequestSerializer},
         responses={
             200: s.QualityResultSerializer,
@@ -159,9 +160,7 @@ class QualityView(TokenCorsMixin, SessionAPIView):
             405: NOT_ALLOWED,
             409: CONFLICT,
             413: OpenApiResponse(ErrorSerializer, description="Over SESSION_QUALITY_MAX_BYTES."),
-            429: OpenApiResponse(
-                ErrorSerializer, description="Quality rate or failed-auth throttle (Retry-After)."
-            ),
+            429: TOO_MANY,
             503: NOT_READY,
         },
         auth=BEARER,
@@ -177,7 +176,8 @@ class SelfieView(TokenCorsMixin, SessionAPIView):
         operation_id="session_selfie",
         summary="Send the capture (browser call): the whole check, one unit of quota",
         description="Answers 202 without the verdict; the backend reads it with "
-        "GET /sessions/{id}. A gate refusal (422) leaves the session open for another try.",
+        "GET /sessions/{id}. A gate refusal (422) leaves the session open for another try; "
+        "selfies are rate-limited per session (`SESSION_SELFIE_PER_MIN`).",
         request={"application/json": s.SelfieRequestSerializer},
         responses={
             202: s.SelfieReceivedSerializer,

@@ -199,6 +199,7 @@ def test_quality_frames_the_component_sends_pass(make_tenant: Any, client: Clien
     _, secret = make_tenant()
     quality, _, token = opened_urls(client, secret)
     image = cv2.imread(str(LIVE_JPG))
+    assert image is not None
     portrait = cv2.resize(image, (480, 853))
     ok, data = cv2.imencode(".jpg", portrait, [cv2.IMWRITE_JPEG_QUALITY, 80])
     assert ok
