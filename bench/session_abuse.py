@@ -4,7 +4,7 @@ whose last frame has no face, against the same client's latency with the token q
 ``--tree`` serves another checkout's code (e.g. an older commit from ``git archive``) for
 before/after figures.
 
-    python -m bench.session_abuse [--tree DIR] [--port 5411] [--requests 40] [--selfies-per-s 2]
+    python -m bench.session_abuse [--tree DIR] [--port 5411] [--rounds 10] [--selfies-per-s 2]
 
 The quality frames alternate a 64-scan progressive JPEG (69 kB, declaring 8000x5000) and the
 largest baseline frame the sessions accept; each selfie is a burst of two faces and a frame
@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -54,8 +55,8 @@ def abusive_bodies() -> tuple[list[bytes], bytes]:
 
 
 class Abuser:
-    """One token: quality calls fired at QUALITY_PER_S whatever the answers take (a pool of
-    senders), and selfie bursts at ``selfies_per_s`` (or as fast as they are answered)."""
+    """One token, for the whole run: while ``active``, quality calls fired at QUALITY_PER_S
+    whatever the answers take (a pool of senders), and selfie bursts at ``selfies_per_s``."""
 
     def __init__(self, base: str, session_id: str, token: str, selfies_per_s: float) -> None:
         self.selfies_per_s = selfies_per_s
@@ -63,11 +64,22 @@ class Abuser:
         self.headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
         self.quality, self.selfie = abusive_bodies()
         self.stop = threading.Event()
+        self.active = threading.Event()
         self.statuses: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.threads: list[threading.Thread] = []
+        self.in_flight = 0
+
+    def pause(self) -> None:
+        """Stop sending and wait for every call in flight to be answered."""
+        self.active.clear()
+        deadline = time.monotonic() + 120
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _post(self, http: requests.Session, action: str, body: bytes) -> None:
+        with self.lock:
+            self.in_flight += 1
         try:
             status: object = http.post(
                 f"{self.url}/{action}", data=body, headers=self.headers, timeout=60
@@ -76,33 +88,42 @@ class Abuser:
             status = type(exc).__name__
         with self.lock:
             self.statuses[f"{action} {status}"] += 1
+            self.in_flight -= 1
 
-    def _quality(self, offset: int, senders: int) -> None:
-        http = requests.Session()
-        period = senders / QUALITY_PER_S
-        due = time.monotonic() + offset / QUALITY_PER_S
-        for n in range(10**9):
+    def _paced(self, period: float, offset: float, send: Callable[[int], None]) -> None:
+        """Call ``send(n)`` every ``period`` seconds while active, until stopped."""
+        due, n = None, 0
+        while not self.stop.is_set():
+            if not self.active.wait(0.1):
+                due = None
+                continue
+            due = time.monotonic() + offset if due is None else due
             if self.stop.wait(max(0.0, due - time.monotonic())):
                 return
-            self._post(http, "quality", self.quality[(offset + n) % len(self.quality)])
-            due += period
-
-    def _selfies(self) -> None:
-        http = requests.Session()
-        due = time.monotonic()
-        while not self.stop.wait(max(0.0, due - time.monotonic())):
-            self._post(http, "selfie", self.selfie)
-            due += 1 / self.selfies_per_s
+            send(n)
+            n, due = n + 1, due + period
 
     def __enter__(self) -> Abuser:
         senders = 4
-        self.threads = [
-            threading.Thread(target=self._quality, args=(i, senders)) for i in range(senders)
-        ]
-        self.threads.append(threading.Thread(target=self._selfies))
+        for i in range(senders):
+            http = requests.Session()
+
+            def quality(n: int, i: int = i, http: requests.Session = http) -> None:
+                self._post(http, "quality", self.quality[(i + n) % len(self.quality)])
+
+            period, offset = senders / QUALITY_PER_S, i / QUALITY_PER_S
+            self.threads.append(
+                threading.Thread(target=self._paced, args=(period, offset, quality))
+            )
+        selfie_http = requests.Session()
+
+        def selfie(n: int) -> None:
+            self._post(selfie_http, "selfie", self.selfie)
+
+        period = 1 / self.selfies_per_s
+        self.threads.append(threading.Thread(target=self._paced, args=(period, 0.0, selfie)))
         for thread in self.threads:
             thread.start()
-        time.sleep(1.0)  # let it reach its rate
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -111,23 +132,17 @@ class Abuser:
             thread.join()
 
 
-def liveness_p50(
-    base: str, body: bytes, count: int, max_s: float = 120
-) -> tuple[float, Counter[int]]:
-    """Median seconds of ``count`` /liveness calls one after another (fewer past ``max_s``),
-    and their statuses."""
+def liveness_times(base: str, body: bytes, count: int) -> tuple[list[float], Counter[int]]:
+    """Seconds of each of ``count`` /liveness calls one after another, and their statuses."""
     http = requests.Session()
     times, statuses = [], Counter[int]()
     headers = {"Content-Type": "application/json"}
-    deadline = time.monotonic() + max_s
     for _ in range(count):
-        if time.monotonic() > deadline:
-            break
         started = time.perf_counter()
         reply = http.post(f"{base}/liveness", data=body, headers=headers, timeout=120)
         times.append(time.perf_counter() - started)
         statuses[reply.status_code] += 1
-    return statistics.median(times), statuses
+    return times, statuses
 
 
 def workers_cpu_s(master: int) -> float:
@@ -138,21 +153,38 @@ def workers_cpu_s(master: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def token_alone(base: str, master: int, session: dict[str, str], rate: float) -> str:
-    """The workers' CPU seconds per second while only the token calls, over 10 s."""
-    with Abuser(base, session["session_id"], session["token"], rate) as abuser:
-        cpu, started = workers_cpu_s(master), time.perf_counter()
-        time.sleep(10)
-        used = (workers_cpu_s(master) - cpu) / (time.perf_counter() - started)
-    return f"{used:.3f} CPU-s/s {dict(abuser.statuses)}"
+def measure(base: str, master: int, abuser: Abuser, body: bytes, args: argparse.Namespace) -> None:
+    """Quiet and abused phases, interleaved (the machine's other load drifts): the p50 of
+    each kind's calls pooled, and the workers' CPU per second with the token alone."""
+    pooled: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(args.rounds):
+        for abused in (False, True):
+            if abused:
+                abuser.active.set()
+                time.sleep(0.5)  # let it reach its rate
+            times, statuses = liveness_times(base, body, args.requests)
+            abuser.pause()
+            pooled[abused] += times
+            label = "abused" if abused else "quiet "
+            p50 = statistics.median(times) * 1000
+            print(f"{label}: /liveness p50 {p50:.1f} ms {dict(statuses)}", flush=True)
+    q, a = (statistics.median(pooled[k]) for k in (False, True))
+    print(f"the token's answers: {dict(abuser.statuses)}")
+    print(f"/liveness p50 quiet {q * 1000:.1f} ms, abused {a * 1000:.1f} ms: x{a / q:.2f}")
+    abuser.active.set()
+    cpu, started = workers_cpu_s(master), time.perf_counter()
+    time.sleep(10)
+    used = (workers_cpu_s(master) - cpu) / (time.perf_counter() - started)
+    abuser.pause()
+    print(f"the token alone for 10 s: workers {used:.3f} CPU-s/s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tree", type=Path, default=REPO)
     parser.add_argument("--port", type=int, default=5411)
-    parser.add_argument("--requests", type=int, default=40, help="/liveness calls per phase")
-    parser.add_argument("--rounds", type=int, default=3, help="quiet/abused pairs")
+    parser.add_argument("--requests", type=int, default=20, help="/liveness calls per phase")
+    parser.add_argument("--rounds", type=int, default=10, help="quiet/abused pairs")
     parser.add_argument("--selfies-per-s", type=float, default=2.0)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="facia-session-abuse-"))
@@ -182,28 +214,11 @@ def main() -> None:
     body = selfie_body(customer)
     try:
         until(lambda: requests.get(f"{base}/status_check", timeout=2).status_code == 200, 300)
-        liveness_p50(base, body, 5)  # warm both workers' paths
-        quiet, abused = [], []
-        for _ in range(args.rounds):
-            p50, statuses = liveness_p50(base, body, args.requests)
-            quiet.append(p50)
-            print(f"quiet:  /liveness p50 {p50 * 1000:.1f} ms {dict(statuses)}", flush=True)
-            opened = requests.post(f"{base}/sessions", json={"hash_id": attacker}, timeout=30)
-            session = opened.json()
-            rate = args.selfies_per_s
-            with Abuser(base, session["session_id"], session["token"], rate) as abuser:
-                p50, statuses = liveness_p50(base, body, args.requests)
-            abused.append(p50)
-            print(
-                f"abused: /liveness p50 {p50 * 1000:.1f} ms {dict(statuses)}; "
-                f"the token's answers {dict(abuser.statuses)}",
-                flush=True,
-            )
-        q, a = statistics.median(quiet), statistics.median(abused)
-        print(f"/liveness p50 quiet {q * 1000:.1f} ms, abused {a * 1000:.1f} ms: x{a / q:.2f}")
-        opened = requests.post(f"{base}/sessions", json={"hash_id": attacker}, timeout=30)
-        alone = token_alone(base, server.pid, opened.json(), args.selfies_per_s)
-        print(f"the token alone: workers {alone}")
+        liveness_times(base, body, 5)  # warm both workers' paths
+        session = requests.post(f"{base}/sessions", json={"hash_id": attacker}, timeout=30).json()
+        token = session["session_id"], session["token"]
+        with Abuser(base, *token, args.selfies_per_s) as abuser:
+            measure(base, server.pid, abuser, body, args)
     finally:
         server.terminate()
         server.wait(60)
