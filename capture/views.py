@@ -42,7 +42,6 @@ BAD_INPUT = OpenApiResponse(ErrorSerializer, description="Malformed JSON or imag
 NOT_READY = OpenApiResponse(ErrorSerializer, description="Models or database not usable.")
 NOT_ALLOWED = OpenApiResponse(ErrorSerializer, description="Another method.")
 TOO_LARGE = OpenApiResponse(ErrorSerializer, description="Over LIVENESS_MAX_BODY_BYTES.")
-THROTTLED = OpenApiResponse(ErrorSerializer, description="A throttle refused it (Retry-After).")
 BAD_HASH_ID = OpenApiResponse(MessageSerializer, description="Invalid hash_id.")
 
 
@@ -120,7 +119,7 @@ class SessionsView(SessionAPIView):
             401: BAD_HASH_ID,
             405: NOT_ALLOWED,
             413: TOO_LARGE,
-            429: THROTTLED,
+            429: TOO_MANY,
             503: NOT_READY,
         },
     )
