@@ -32,13 +32,21 @@ class TokenCorsMixin(JsonAPIView):
     def options(  # type: ignore[override]
         self, request: Request, *args: Any, **kwargs: Any
     ) -> HttpResponse:
-        """The preflight: POST with Authorization and Content-Type, cached 10 minutes."""
+        """The preflight: POST with Authorization and Content-Type, cached 10 minutes. Any
+        other OPTIONS is answered 405 as /liveness answers it (never DRF's metadata)."""
+        meta = request.META
+        if not (meta.get("HTTP_ORIGIN") and meta.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")):
+            return self.http_method_not_allowed(request, *args, **kwargs)
         response = HttpResponse(status=204)
         if allowed_origin(request):
             response["Access-Control-Allow-Methods"] = "POST"
             response["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
             response["Access-Control-Max-Age"] = "600"
         return response
+
+    @property
+    def allowed_methods(self) -> list[str]:
+        return ["POST"]  # the preflight is CORS's, not a method of the resource
 
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any

@@ -17,7 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
-from accounts.models import Tenant
+from accounts.models import HashId, Tenant
 from capture import service
 from capture.models import CaptureSession
 
@@ -50,7 +50,13 @@ def demo(request: HttpRequest) -> HttpResponse:
     form = TenantForm(request.POST or None)
     if request.method != "POST" or not form.is_valid():
         return render(request, "capture/demo.html", {"form": form})
-    opened = service.open_session(form.cleaned_data["tenant"])  # the integrator's backend call
+    tenant = form.cleaned_data["tenant"]
+    # As the integrator's backend call with the tenant's newest hash_id (revoking it ends it).
+    credential = HashId.objects.active().filter(tenant=tenant).first()
+    if credential is None:
+        form.add_error("tenant", "This tenant has no active hash_id: issue one first.")
+        return render(request, "capture/demo.html", {"form": form})
+    opened = service.open_session(tenant, credential)
     context = {
         "form": form,
         "opened": opened,

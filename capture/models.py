@@ -7,7 +7,7 @@ import uuid
 
 from django.db import models
 
-from accounts.models import Tenant
+from accounts.models import HashId, Tenant
 
 
 def token_digest(token: str) -> str:
@@ -26,6 +26,10 @@ class CaptureSession(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="capture_sessions")
+    # The hash_id that opened it: revoking (or deleting) that hash_id ends the session too.
+    credential = models.ForeignKey(
+        HashId, on_delete=models.SET_NULL, null=True, related_name="capture_sessions"
+    )
     token_digest = models.CharField(max_length=64, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)

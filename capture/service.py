@@ -12,8 +12,7 @@ from django.db import transaction
 from django.http import JsonResponse
 from django.utils import timezone
 
-from accounts import quota
-from accounts.models import Tenant
+from accounts.models import HashId, Tenant
 from capture.errors import Answered, too_many
 from capture.models import CaptureSession, new_token, token_digest
 from guard import counters
@@ -23,6 +22,7 @@ from liveness.outcomes import Rejected, Rejection
 from liveness.runtime import EngineUnavailable, get_engine
 from liveness.service import REASONS, image_bytes, record
 from ml import quality
+from ml.decode import Limits
 from ml.engine import LivenessEngine, Verdict
 from ml.errors import FaceRefused, ImageError
 from ml.profiles import sigmoid
@@ -31,6 +31,15 @@ from telemetry import metrics
 log = logging.getLogger(__name__)
 MAX_FRAMES = 3
 QUALITY_SCOPE = "session-quality"
+SELFIE_SCOPE = "session-selfie"
+# What the component sends (capture.js): quality frames 480 px wide (0.17 MP landscape, 0.41 MP
+# portrait) and selfies at the camera's size (it asks for 1280x720; 4K UHD and a 12 MP phone
+# still fit), as a browser's baseline JPEG (one scan). Each further JPEG scan is a pass over
+# the whole image: a 69 kB 64-scan file declaring 8000x5000 took 218 ms to decode for a
+# quality call whose own 480 px frame takes 1.4 ms; 4 scans still allow a non-interleaved
+# baseline file (one scan per component).
+QUALITY_LIMITS = Limits(max_pixels=1024 * 1024, max_jpeg_scans=4)
+SELFIE_LIMITS = Limits(max_pixels=4096 * 3072, max_jpeg_scans=4)
 ALREADY_DONE = "This session already has its verdict; start a new session."
 IN_PROGRESS = "A selfie of this session is already being judged."
 FRAMES_INVALID = "frames must be a list of 1 to 3 base64-encoded images."
@@ -42,11 +51,16 @@ class Opened:
     token: str  # exists only here: the database keeps its digest
 
 
-def open_session(tenant: Tenant) -> Opened:
+def open_session(tenant: Tenant, credential: HashId) -> Opened:
+    """A new session of ``tenant``, ended early if ``credential`` (the hash_id that opened
+    it) is revoked."""
     token = new_token()
     expires_at = timezone.now() + timedelta(seconds=settings.SESSION_TTL_S)
     session = CaptureSession.objects.create(
-        tenant=tenant, token_digest=token_digest(token), expires_at=expires_at
+        tenant=tenant,
+        credential=credential,
+        token_digest=token_digest(token),
+        expires_at=expires_at,
     )
     return Opened(session, token)
 
@@ -73,14 +87,14 @@ def engine_or_503() -> LivenessEngine:
         raise Rejected(Rejection("not_ready")) from exc
 
 
-def decode(engine: LivenessEngine, data: bytes) -> np.ndarray:
+def decode(engine: LivenessEngine, data: bytes, limits: Limits) -> np.ndarray:
     try:
-        return engine.decode(data)
+        return engine.decode(data, limits)
     except ImageError as exc:
         raise Rejected(Rejection("image_invalid")) from exc
 
 
-# --- quality -----------------------------------------------------------------------------
+# --- each token call's own rate (the tenant's rate and quota: capture.views) -------------
 
 
 def quality_rate_exceeded(session: CaptureSession) -> Answered | None:
@@ -89,6 +103,19 @@ def quality_rate_exceeded(session: CaptureSession) -> Answered | None:
     if counters.hit(QUALITY_SCOPE, str(session.pk), window) > limit:
         return too_many(f"Quality check rate exceeded ({limit} per second).", window)
     return None
+
+
+def selfie_rate_exceeded(session: CaptureSession) -> Answered | None:
+    """A refused selfie takes no quota (as /liveness's 422), so its retries are bounded here:
+    the component retries after a refusal only once the gates pass again (over a second)."""
+    limit = settings.SESSION_SELFIE_PER_MIN
+    window = Window.current(60)
+    if counters.hit(SELFIE_SCOPE, str(session.pk), window) > limit:
+        return too_many(f"Selfie rate exceeded ({limit} per minute).", window)
+    return None
+
+
+# --- quality -----------------------------------------------------------------------------
 
 
 def gate_report(engine: LivenessEngine, image: np.ndarray) -> dict[str, object]:
@@ -114,12 +141,10 @@ def gate_report(engine: LivenessEngine, image: np.ndarray) -> dict[str, object]:
 def check_quality(
     session: CaptureSession, payload: dict[str, object], request_id: str
 ) -> JsonResponse:
-    require_open(session)
-    if limited := quality_rate_exceeded(session):
-        raise limited
+    """Called once the session is open and within every rate and the quota (capture.views)."""
     data = image_bytes(payload.get("selfie_image"))
     engine = engine_or_503()
-    return JsonResponse(gate_report(engine, decode(engine, data)))
+    return JsonResponse(gate_report(engine, decode(engine, data, QUALITY_LIMITS)))
 
 
 # --- selfie ------------------------------------------------------------------------------
@@ -190,7 +215,7 @@ def judge(session: CaptureSession, images: list[np.ndarray], request_id: str) ->
     tenant = session.tenant
     engine = engine_or_503()
     try:
-        verdicts = [engine.analyse(i, tenant.profile, tenant.crop_policy) for i in images]
+        verdicts = engine.analyse_burst(images, tenant.profile, tenant.crop_policy)
     except FaceRefused as exc:
         record(tenant, request_id, started, consume=False, refused_code=exc.code)
         metrics.observe_verdict(tenant.pk, tenant.name, "refused", exc.code)
@@ -210,13 +235,11 @@ def judge(session: CaptureSession, images: list[np.ndarray], request_id: str) ->
 def take_selfie(
     session: CaptureSession, payload: dict[str, object], request_id: str
 ) -> JsonResponse:
-    """202 once the capture is judged (the verdict goes to the backend only)."""
-    require_open(session)
+    """202 once the capture is judged (the verdict goes to the backend only). Called once the
+    session is open and within every rate and the quota (capture.views)."""
     frames = frame_bytes(payload)
     engine = engine_or_503()
-    images = [decode(engine, data) for data in frames]
-    if not quota.has_room(session.tenant):
-        raise Rejected(Rejection("limit_reached"))
+    images = [decode(engine, data, SELFIE_LIMITS) for data in frames]
     if not claim(session):
         session.refresh_from_db()
         raise conflict(session)

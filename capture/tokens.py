@@ -49,7 +49,8 @@ def session_for_token(request: HttpRequest, session_id: uuid.UUID) -> CaptureSes
     client = throttle.client_ip(request)
     if (blocked := throttle.auth_blocked(client)) is not None:
         raise Rejected(Rejection("auth_throttled", retry_after=blocked.retry_after()))
-    session = CaptureSession.objects.select_related("tenant").filter(pk=session_id).first()
+    found = CaptureSession.objects.select_related("tenant", "credential").filter(pk=session_id)
+    session = found.first()
     if session is None:
         throttle.auth_failed(client)
         raise unknown_session()
@@ -63,4 +64,13 @@ def session_for_token(request: HttpRequest, session_id: uuid.UUID) -> CaptureSes
         raise unauthorized(TOKEN_INVALID, "token_invalid")
     if session.expires_at <= timezone.now():
         raise unauthorized(TOKEN_EXPIRED, "token_expired")
+    if not credential_active(session):  # a valid token, not a guess: no failure counted
+        raise unauthorized(TOKEN_INVALID, "token_invalid")
     return session
+
+
+def credential_active(session: CaptureSession) -> bool:
+    """Whether the hash_id that opened ``session`` is still unrevoked: revoking it ends its
+    open sessions at their next call."""
+    credential = session.credential
+    return credential is not None and credential.revoked_at is None

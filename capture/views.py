@@ -9,8 +9,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 
+from accounts import quota
 from accounts.auth import authenticate
-from accounts.models import Tenant
+from accounts.models import HashId, Tenant, digest_of
 from capture import serializers as s
 from capture import service
 from capture.cors import TokenCorsMixin
@@ -19,7 +20,7 @@ from capture.models import CaptureSession
 from capture.tokens import session_for_token, unknown_session
 from guard import throttle
 from liveness import responses
-from liveness.decorators import AuthorizedRequest, authorize
+from liveness.decorators import AuthorizedRequest, authorize, refused
 from liveness.http import parse_object, read_body
 from liveness.outcomes import Rejected, Rejection
 from liveness.schema import TOO_MANY
@@ -41,7 +42,6 @@ BAD_INPUT = OpenApiResponse(ErrorSerializer, description="Malformed JSON or imag
 NOT_READY = OpenApiResponse(ErrorSerializer, description="Models or database not usable.")
 NOT_ALLOWED = OpenApiResponse(ErrorSerializer, description="Another method.")
 TOO_LARGE = OpenApiResponse(ErrorSerializer, description="Over LIVENESS_MAX_BODY_BYTES.")
-THROTTLED = OpenApiResponse(ErrorSerializer, description="A throttle refused it (Retry-After).")
 BAD_HASH_ID = OpenApiResponse(MessageSerializer, description="Invalid hash_id.")
 
 
@@ -59,42 +59,56 @@ class SessionAPIView(JsonAPIView):
 
 
 Action = Callable[[CaptureSession, dict[str, object], str], JsonResponse]
+OwnRate = Callable[[CaptureSession], Answered | None]
 
 
-def with_session(action: Action) -> Callable[..., HttpResponse]:
-    """A token-authenticated call on one session, after its JSON body is parsed (413 / 400
-    first, as /liveness)."""
+def within_tenant_rate(request: HttpRequest, tenant: Tenant) -> None:
+    """Every session call counts against the tenant's rate limit, as a /liveness call does:
+    Rejected (429, counted as a refusal) past it."""
+    per_minute = tenant.rate_limit_per_minute
+    if (over := throttle.tenant_rate_exceeded(tenant.pk, per_minute)) is not None:
+        detail = {"per_minute": per_minute}
+        over_rate = Rejection("rate_limited", detail, retry_after=over.retry_after())
+        raise refused(request, over_rate, tenant)
+
+
+def within_tenant_limits(request: HttpRequest, tenant: Tenant) -> None:
+    """The tenant's rate limit, then its quota as read now (429 past either)."""
+    within_tenant_rate(request, tenant)
+    if not quota.has_room(tenant):
+        raise refused(request, Rejection("limit_reached"), tenant)
+
+
+def with_session(action: Action, own_rate: OwnRate, max_bytes: str) -> Callable[..., HttpResponse]:
+    """A token-authenticated call on one session. In order, before its JSON is parsed or an
+    image decoded: the body read, bounded by the setting ``max_bytes`` whatever the transfer
+    encoding (413); the token, its session and the hash_id that opened it (429 / 404 / 401);
+    the session still open (409); the session's own rate, then the tenant's rate and quota
+    (429)."""
 
     def call(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
-        payload = parse_object(read_body(request))
+        body = read_body(request, getattr(settings, max_bytes))
         session = session_for_token(request, session_id)
-        return action(session, payload, request_id_of(request))
+        service.require_open(session)
+        if limited := own_rate(session):
+            raise limited
+        within_tenant_limits(request, session.tenant)
+        return action(session, parse_object(body), request_id_of(request))
 
     return call
 
 
-def small_body(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """413 for a quality frame over SESSION_QUALITY_MAX_BYTES, by Content-Length before
-    reading: the call is frequent and costs no quota, so it must stay cheap."""
-
-    def bounded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        limit = settings.SESSION_QUALITY_MAX_BYTES
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = 0
-        if declared > limit:
-            return responses.respond(Rejection("body_too_large", {"limit": limit}))
-        return view(request, *args, **kwargs)
-
-    return bounded
-
-
-quality_call = small_body(with_session(service.check_quality))
-selfie_call = with_session(service.take_selfie)
+quality_call = with_session(
+    service.check_quality, service.quality_rate_exceeded, "SESSION_QUALITY_MAX_BYTES"
+)
+selfie_call = with_session(
+    service.take_selfie, service.selfie_rate_exceeded, "LIVENESS_MAX_BODY_BYTES"
+)
 
 
 class SessionsView(SessionAPIView):
+    http_method_names = ["post"]  # not DRF's OPTIONS metadata, as /liveness
+
     @extend_schema(
         operation_id="session_create",
         summary="Open a capture session (backend call, with the tenant's hash_id)",
@@ -105,13 +119,19 @@ class SessionsView(SessionAPIView):
             401: BAD_HASH_ID,
             405: NOT_ALLOWED,
             413: TOO_LARGE,
-            429: THROTTLED,
+            429: TOO_MANY,
             503: NOT_READY,
         },
     )
     @authorize
     def post(self, request: Request, call: AuthorizedRequest) -> HttpResponse:
-        opened = service.open_session(call.tenant)
+        if not quota.has_room(call.tenant):  # 429 as /liveness, before any session exists
+            return responses.respond(Rejection("limit_reached"))
+        digest = digest_of(str(call.payload["hash_id"]))
+        credential = HashId.objects.active().filter(digest=digest).first()
+        if credential is None:  # revoked since authorize read it
+            return responses.respond(Rejection("invalid_credentials"))
+        opened = service.open_session(call.tenant, credential)
         body = {
             "session_id": str(opened.session.pk),
             "token": opened.token,
@@ -122,11 +142,14 @@ class SessionsView(SessionAPIView):
 
 
 class QualityView(TokenCorsMixin, SessionAPIView):
+    http_method_names = ["post", "options"]  # OPTIONS: the CORS preflight only
+
     @extend_schema(
         operation_id="session_quality",
         summary="Quality gates on a small frame (browser call; no classifier, no quota)",
         description="Every gate of /liveness, `face_too_close` included whatever the "
-        "tenant's crop policy. Rate-limited per session (`SESSION_QUALITY_PER_S`).",
+        "tenant's crop policy. Rate-limited per session (`SESSION_QUALITY_PER_S`) and by the "
+        "tenant's rate limit; refused (429) once the tenant is at its request limit.",
         request={"application/json": s.FrameRequestSerializer},
         responses={
             200: s.QualityResultSerializer,
@@ -136,9 +159,7 @@ class QualityView(TokenCorsMixin, SessionAPIView):
             405: NOT_ALLOWED,
             409: CONFLICT,
             413: OpenApiResponse(ErrorSerializer, description="Over SESSION_QUALITY_MAX_BYTES."),
-            429: OpenApiResponse(
-                ErrorSerializer, description="Quality rate or failed-auth throttle (Retry-After)."
-            ),
+            429: TOO_MANY,
             503: NOT_READY,
         },
         auth=BEARER,
@@ -148,11 +169,14 @@ class QualityView(TokenCorsMixin, SessionAPIView):
 
 
 class SelfieView(TokenCorsMixin, SessionAPIView):
+    http_method_names = ["post", "options"]  # OPTIONS: the CORS preflight only
+
     @extend_schema(
         operation_id="session_selfie",
         summary="Send the capture (browser call): the whole check, one unit of quota",
         description="Answers 202 without the verdict; the backend reads it with "
-        "GET /sessions/{id}. A gate refusal (422) leaves the session open for another try.",
+        "GET /sessions/{id}. A gate refusal (422) leaves the session open for another try; "
+        "selfies are rate-limited per session (`SESSION_SELFIE_PER_MIN`).",
         request={"application/json": s.SelfieRequestSerializer},
         responses={
             202: s.SelfieReceivedSerializer,
@@ -173,7 +197,8 @@ class SelfieView(TokenCorsMixin, SessionAPIView):
 
 
 def tenant_for_header(request: HttpRequest) -> Tenant:
-    """The tenant of the X-Hash-Id header (never the URL: proxies log URLs), or Rejected."""
+    """The tenant of the X-Hash-Id header (never the URL: proxies log URLs), within its rate
+    limit; or Rejected."""
     client = throttle.client_ip(request)
     if (blocked := throttle.auth_blocked(client)) is not None:
         raise Rejected(Rejection("auth_throttled", retry_after=blocked.retry_after()))
@@ -181,10 +206,13 @@ def tenant_for_header(request: HttpRequest) -> Tenant:
     if tenant is None:
         throttle.auth_failed(client)
         raise Rejected(Rejection("invalid_credentials"))
+    within_tenant_rate(request, tenant)
     return tenant
 
 
 class SessionView(SessionAPIView):
+    http_method_names = ["get"]  # not DRF's OPTIONS metadata, as /liveness
+
     @extend_schema(
         operation_id="session_read",
         summary="The session's state and verdict (backend call, hash_id in X-Hash-Id)",

@@ -168,10 +168,12 @@ LIVENESS_DEFAULT_THRESHOLD = 0.5
 # Quality gate thresholds overriding ml.quality.QualityThresholds, e.g.
 # LIVENESS_QUALITY='{"max_yaw": 0.7, "min_face_px": 80}' (JSON in the environment).
 LIVENESS_QUALITY = env_numbers("LIVENESS_QUALITY")
-# Capture sessions (capture/): token lifetime, quality calls per session per second, and the
-# operator's demo page /capture/demo (off unless CAPTURE_DEMO=1; never in production).
+# Capture sessions (capture/): token lifetime, quality calls per session per second, selfie
+# calls per session per minute, and the operator's demo page /capture/demo (off unless
+# CAPTURE_DEMO=1; never in production).
 SESSION_TTL_S = env_int("SESSION_TTL_S", 300, minimum=1)
 SESSION_QUALITY_PER_S = env_int("SESSION_QUALITY_PER_S", 8)
+SESSION_SELFIE_PER_MIN = env_int("SESSION_SELFIE_PER_MIN", 6)
 SESSION_QUALITY_MAX_BYTES = env_int("SESSION_QUALITY_MAX_BYTES", 1024 * 1024, minimum=1)
 CAPTURE_DEMO = env_bool("CAPTURE_DEMO")
 # Origins whose pages may call the token endpoints (quality, selfie) cross-origin; "*" = any.

@@ -60,17 +60,15 @@ def read_bounded(stream: IO[bytes], limit: int) -> bytes:
     return b"".join(parts)
 
 
-def _too_large() -> Rejected:
-    return Rejected(Rejection("body_too_large", {"limit": settings.LIVENESS_MAX_BODY_BYTES}))
+def read_body(request: HttpRequest, limit: int | None = None) -> bytes:
+    """The request body, rejected (413) before it grows past ``limit`` (default
+    ``LIVENESS_MAX_BODY_BYTES``), whatever the transfer encoding.
 
-
-def read_body(request: HttpRequest) -> bytes:
-    """The request body, rejected (413) before it grows past the limit.
-
-    With a Content-Length the check happens before a byte is read. A chunked body has no
-    length (Django would see an empty body), so it is read from the WSGI stream, bounded.
+    With a Content-Length the check happens before a byte is read (and no more than it is
+    read). A chunked body has no length (Django would see an empty body), so it is read from
+    the WSGI stream, bounded by bytes read.
     """
-    limit = settings.LIVENESS_MAX_BODY_BYTES
+    limit = settings.LIVENESS_MAX_BODY_BYTES if limit is None else limit
     try:
         if _declared_length(request) > limit:
             raise BodyTooLarge
@@ -81,7 +79,7 @@ def read_body(request: HttpRequest) -> bytes:
         except RequestDataTooBig as exc:
             raise BodyTooLarge from exc
     except BodyTooLarge as exc:
-        raise _too_large() from exc
+        raise Rejected(Rejection("body_too_large", {"limit": limit})) from exc
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

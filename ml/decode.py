@@ -13,6 +13,7 @@ import re
 import struct
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -42,6 +43,17 @@ MAX_PNG_METADATA_BYTES = 4 * 1024 * 1024
 MAX_PNG_CHUNKS = 100_000  # libpng writes 8 KB IDATs: a 12 MB image is ~1,500 chunks
 PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type
 INFLATE_STEP = 1 << 16
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a decode may cost, checked from the structure: pixels declared, JPEG scans."""
+
+    max_pixels: int = MAX_PIXELS
+    max_jpeg_scans: int = MAX_JPEG_SCANS
+
+
+ANY_CAMERA = Limits()  # /liveness: whatever a camera writes
 
 _REDUCED = (
     (8, cv2.IMREAD_REDUCED_COLOR_8),
@@ -191,9 +203,9 @@ def _jpeg_segments(data: bytes) -> Iterator[tuple[int, int]]:
     raise ImageError(f"JPEG with more than {MAX_JPEG_SEGMENTS} marker segments")
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int]:
+def _jpeg_size(data: bytes, max_scans: int = MAX_JPEG_SCANS) -> tuple[int, int]:
     """Frame size; refuses a file cut short (no EOI after its last scan) or with more scans
-    than any encoder writes."""
+    than ``max_scans`` (by default more than any encoder writes)."""
     size, scans, ended = None, 0, False
     for marker, pos in _jpeg_segments(data):
         if marker in _SOF_MARKERS and size is None and pos + 9 <= len(data):
@@ -201,8 +213,8 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
             size = width, height
         elif marker == _SOS:
             scans += 1
-            if scans > MAX_JPEG_SCANS:
-                raise ImageError(f"JPEG with more than {MAX_JPEG_SCANS} scans")
+            if scans > max_scans:
+                raise ImageError(f"JPEG with more than {max_scans} scans")
         ended = marker == _EOI
     if size is None:
         raise ImageError("JPEG without a frame header")
@@ -211,20 +223,21 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
     return size
 
 
-def probe(data: bytes) -> tuple[str, int, int]:
+def probe(data: bytes, limits: Limits = ANY_CAMERA) -> tuple[str, int, int]:
     """Format and declared size, from the file's structure, without allocating any pixels;
-    refuses what no camera writes. A PNG's image data is inflated once, to a scratch buffer,
-    and never past what its declared pixels need."""
+    refuses what no camera writes, or what is over ``limits``. A PNG's image data is inflated
+    once, to a scratch buffer, and never past what its declared pixels need."""
     if data.startswith(PNG_MAGIC):
         kind, (width, height) = "png", _png_size(data)
     elif data.startswith(JPEG_MAGIC):
-        kind, (width, height) = "jpeg", _jpeg_size(data)
+        kind, (width, height) = "jpeg", _jpeg_size(data, limits.max_jpeg_scans)
     else:
         raise ImageError("not a PNG or JPEG file")
     if width < MIN_SIDE or height < MIN_SIDE:
         raise ImageError(f"image too small ({width}x{height})")
-    if width * height > MAX_PIXELS:
-        raise ImageError(f"image declares {width}x{height} pixels, over the {MAX_PIXELS} limit")
+    if width * height > limits.max_pixels:
+        limit = limits.max_pixels
+        raise ImageError(f"image declares {width}x{height} pixels, over the {limit} limit")
     if kind == "png":
         _png_check_work(data, width, height)
     return kind, width, height
@@ -238,14 +251,14 @@ def _decode_flag(kind: str, width: int, height: int, min_long_side: int) -> int:
     return cv2.IMREAD_COLOR  # applies EXIF orientation; grey, alpha and 16-bit become 8-bit BGR
 
 
-def decode_image(data: bytes, min_long_side: int = 480) -> np.ndarray:
+def decode_image(data: bytes, min_long_side: int = 480, limits: Limits = ANY_CAMERA) -> np.ndarray:
     """Decode PNG/JPEG bytes to BGR uint8, keeping at least ``min_long_side`` on the longer side
     (when the file has that many).
 
     The detector sees 320 px and each classifier an 80 px crop, so 480 px is plenty: on the dev
     set AUC was 0.874 at 480 and 0.872 at 640, with the same verdict counts.
     """
-    kind, width, height = probe(data)
+    kind, width, height = probe(data, limits)
     buffer = np.frombuffer(data, dtype=np.uint8)
     try:
         image = cv2.imdecode(buffer, _decode_flag(kind, width, height, min_long_side))

@@ -32,7 +32,7 @@ from ml.compilation import (
     describe_cpu,
     make_core,
 )
-from ml.decode import decode_image
+from ml.decode import ANY_CAMERA, Limits, decode_image
 from ml.errors import ModelInstallError, ModelUnavailable
 from ml.install import models_ready
 from ml.profiles import (
@@ -179,8 +179,8 @@ class LivenessEngine:
         engine.precision = precision
         return engine
 
-    def decode(self, data: bytes) -> np.ndarray:
-        return decode_image(data)
+    def decode(self, data: bytes, limits: Limits = ANY_CAMERA) -> np.ndarray:
+        return decode_image(data, limits=limits)
 
     def faces(self, image: np.ndarray) -> list[Face]:
         """Every face YuNet finds, best first (the engine's lock held: one image at a time)."""
@@ -258,11 +258,35 @@ class LivenessEngine:
         timings: dict[str, float] = {}
         with _timed(timings, "detect"):
             face, capture = self.gate(image, self.detector.detect(image), crop_policy)
+        return self._judge(image, face, capture, chosen, profile, timings)
+
+    def _judge(
+        self,
+        image: np.ndarray,
+        face: Face,
+        capture: str,
+        chosen: Profile,
+        profile: str,
+        timings: dict[str, float],
+    ) -> Verdict:
         box = _int_box(face)
         with _timed(timings, "classify"):
             scores = self.score(image, box, chosen.models)
         z = fused_logit(scores, chosen.weights(capture))
         return Verdict(sigmoid(z), box, face.score, timings, profile, scores, capture, z)
+
+    def analyse_burst(
+        self, images: list[np.ndarray], profile: str = DEFAULT_PROFILE, crop_policy: str = "judge"
+    ) -> list[Verdict]:
+        """One verdict per frame, but no classifier runs until every frame has passed the gates
+        (FaceRefused with the first refusal): a refused burst costs its detections only."""
+        chosen = self.profiles[profile]
+        with self._lock:
+            gated = [self.gate(image, self.detector.detect(image), crop_policy) for image in images]
+            return [
+                self._judge(image, face, capture, chosen, profile, {})
+                for image, (face, capture) in zip(images, gated, strict=True)
+            ]
 
     def inspect(self, image: np.ndarray, crop_policy: str = "judge") -> Inspection:
         """Gates (under ``crop_policy``) and every model's score, without refusing: what

@@ -162,3 +162,30 @@ def test_expired_session_reported_in_french(
     assert page.locator(".lc-status").get_attribute("role") == "alert"
     shot(page, "expired-fr")
     page.context.close()
+
+
+# A guard against a hang, far above the one quality call the quota takes.
+TIMED_OUT = 'new Promise((resolve) => setTimeout(() => resolve("no outcome in 60 s"), 60000))'
+USE_UP = """
+from accounts.models import Tenant
+Tenant.objects.filter(name={name!r}).update(requests_used=1)
+"""
+
+
+def test_tenant_out_of_quota_ends_the_capture_before_any_selfie(
+    demo_served: Served, browser: Any, operator: str
+) -> None:
+    """The quality call answers the quota's 429 once the tenant is at its limit: the component
+    reports `quota` at once instead of polling or taking a photo."""
+    name, secret = demo_served.new_tenant(limit=1)
+    opened = requests.post(f"{demo_served.base}/sessions", json={"hash_id": secret}, timeout=10)
+    sid, token = opened.json()["session_id"], opened.json()["token"]
+    demo_served.manage("shell", "-c", USE_UP.format(name=name))
+    page = logged_in_page(demo_served, browser, operator, permissions=["camera"], viewport=PHONE)
+    calls: list[str] = []
+    page.on("request", lambda request: calls.append(request.url.rsplit("/", 1)[-1]))
+    within = f"(args) => Promise.race([({START})(args), {TIMED_OUT}])"
+    outcome = page.evaluate(within, [sid, token])
+    assert outcome.startswith("quota: "), outcome
+    assert "quality" in calls and "selfie" not in calls
+    page.context.close()

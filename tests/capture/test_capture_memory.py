@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from accounts.models import HashId
 from capture.service import open_session
 from tests.conftest import LIVE_JPG, data_uri
 from tests.servers.wsgi import left_to_the_collector, wsgi_call
@@ -21,7 +22,8 @@ def test_session_calls_are_freed_without_the_cyclic_collector(
     tenant: tuple[Any, str], action: str, status: int
 ) -> None:
     data = json.dumps({"selfie_image": data_uri(LIVE_JPG)}).encode()
-    first, second = open_session(tenant[0]), open_session(tenant[0])
+    credential = HashId.objects.get(tenant=tenant[0])
+    first, second = open_session(tenant[0], credential), open_session(tenant[0], credential)
     assert token_call(f"/sessions/{first.session.pk}/{action}", data, first.token) == status
     url = f"/sessions/{second.session.pk}/{action}"
     answered, garbage = left_to_the_collector(lambda: token_call(url, data, second.token))

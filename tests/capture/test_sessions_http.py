@@ -48,3 +48,24 @@ def test_two_concurrent_selfies_give_one_verdict(demo_served: Served) -> None:
     out = demo_served.manage("shell", "-c", TENANT_STATE.format(name=name))
     used, checks = out.strip().splitlines()[-1].split()
     assert (used, checks) == ("3", "3")  # exactly one unit and one record per session
+
+
+def test_a_chunked_quality_body_meets_the_quality_limit(demo_served: Served) -> None:
+    """A chunked body has no Content-Length: the 1 MiB quality limit holds on bytes read."""
+    _, secret = demo_served.new_tenant()
+    base = demo_served.base
+    opened = requests.post(f"{base}/sessions", json={"hash_id": secret}, timeout=10).json()
+    url = f"{base}/sessions/{opened['session_id']}/quality"
+    headers = {"Authorization": f"Bearer {opened['token']}", "Content-Type": "application/json"}
+    padding = " " * (1024 * 1024)  # JSON whitespace: a valid body, just too large for quality
+    body = f'{{"selfie_image": "{data_uri(LIVE_JPG)}"}}{padding}'.encode()
+
+    def chunks() -> Any:  # requests sends a generator chunked
+        for start in range(0, len(body), 64 * 1024):
+            yield body[start : start + 64 * 1024]
+
+    answer = requests.post(url, data=chunks(), headers=headers, timeout=30)
+    assert answer.status_code == 413, answer.text
+    assert answer.json() == {"error": "Request body is too large (limit 1048576 bytes)."}
+    small = requests.post(url, data=iter([body[: -len(padding)]]), headers=headers, timeout=30)
+    assert small.status_code == 200, small.text

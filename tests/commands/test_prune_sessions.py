@@ -6,13 +6,15 @@ from typing import Any
 from django.core.management import call_command
 from django.utils import timezone
 
+from accounts.models import HashId
 from capture.models import CaptureSession
 from capture.service import open_session
 
 
 def test_prune_sessions(make_tenant: Any) -> None:
     tenant, _ = make_tenant()
-    old, new = open_session(tenant).session, open_session(tenant).session
+    credential = HashId.objects.get(tenant=tenant)
+    old, new = open_session(tenant, credential).session, open_session(tenant, credential).session
     CaptureSession.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
     call_command("prune_sessions", "--days", "1")
     assert list(CaptureSession.objects.values_list("pk", flat=True)) == [new.pk]

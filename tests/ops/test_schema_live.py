@@ -146,12 +146,23 @@ def test_session_answers_match_the_schema(served: Served, check: Check) -> None:
     check("DELETE", url, 405, as_method="GET", headers=own)
 
 
+USE_UP = (
+    "from accounts.models import Tenant; "
+    "Tenant.objects.filter(name={name!r}).update(requests_used=1)"
+)
+
+
 def test_session_quota_429_matches_the_schema(served: Served, check: Check) -> None:
     _, hash_id = served.new_tenant(limit=0)
+    check("POST", "/sessions", 429, json={"hash_id": hash_id})  # no session at the limit
+    name, hash_id = served.new_tenant(limit=1)
     opened = check("POST", "/sessions", 201, json={"hash_id": hash_id}).json()
+    served.manage("shell", "-c", USE_UP.format(name=name))  # reached while it is open
     bearer = {"Authorization": f"Bearer {opened['token']}"}
-    url = f"/sessions/{opened['session_id']}/selfie"
-    check("POST", url, 429, json={"selfie_image": data_uri(LIVE_JPG)}, headers=bearer)
+    url = f"/sessions/{opened['session_id']}"
+    for action in ("quality", "selfie"):
+        body = {"selfie_image": data_uri(LIVE_JPG)}
+        check("POST", f"{url}/{action}", 429, json=body, headers=bearer)
 
 
 def test_unknown_fields_fail_validation(openapi: OpenAPI) -> None:

@@ -179,6 +179,10 @@ function sessionErrorCode(status, body) {
   return "network";
 }
 
+// A 429 with an `error` is a rate (the session's or the tenant's): wait and go on. The quota's
+// 429 has a `message` and ends the capture.
+const isRateLimit = (reply) => reply.status === 429 && !(reply.body && reply.body.message);
+
 export function startCapture({
   sessionId,
   token,
@@ -285,13 +289,19 @@ export function startCapture({
       say(reply.body.code, "fix", reply.body.error);
       return false;
     }
+    if (isRateLimit(reply)) {
+      passSince = null;
+      say("rate_limited", "fix");
+      await sleep(reply.retryAfter * 1000);
+      return false;
+    }
     fail(sessionErrorCode(reply.status, reply.body));
     return true;
   };
 
   const step = async () => {
     const reply = await call("quality", { selfie_image: grab(qualityWidth, 0.8) });
-    if (reply.status === 429) {
+    if (isRateLimit(reply)) {
       say("rate_limited", ui.root.dataset.phase || "fix");
       await sleep(reply.retryAfter * 1000);
       return false;

@@ -1,0 +1,207 @@
+"""What one session token can make the service do is bounded (Django's test client, real
+engine): body bytes whatever the transfer encoding, JPEG scans and pixels sized for what the
+component sends, a rate on every call (the session's own and the tenant's), quota and rate
+before any decode, revocation of the hash_id that opened it; and every session endpoint
+answers OPTIONS as /liveness does."""
+
+import base64
+import io
+import json
+from typing import Any
+
+import cv2
+import pytest
+from django.test.client import Client
+
+from accounts.models import HashId, Tenant
+from bench.corpus import jpeg_with_empty_scans
+from bench.images import no_face_jpeg
+from capture.models import CaptureSession
+from liveness.models import LivenessCheck
+from ml.engine import LivenessEngine
+from tests.capture.test_sessions_api import open_session, post
+from tests.conftest import LIVE_JPG, data_uri
+
+pytestmark = pytest.mark.usefixtures("warm_engine")
+IMAGE_INVALID = {
+    "error": "Invalid or corrupt selfie image. Images must be in PNG, JPG, or JPEG format."
+}
+QUOTA_429 = {"message": "Your request limit has been reached."}
+
+
+def jpeg_uri(data: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode()
+
+
+def opened_urls(client: Client, secret: str) -> tuple[str, str, str]:
+    """(quality url, selfie url, token) of a new session."""
+    opened = open_session(client, secret)
+    base = f"/sessions/{opened['session_id']}"
+    return f"{base}/quality", f"{base}/selfie", opened["token"]
+
+
+def test_chunked_quality_body_is_bounded_by_bytes_read(
+    make_tenant: Any, client: Client, settings: Any
+) -> None:
+    """A chunked body has no Content-Length: the quality limit holds on what is read."""
+    settings.SESSION_QUALITY_MAX_BYTES = 1000
+    _, secret = make_tenant()
+    quality, _, token = opened_urls(client, secret)
+    body = json.dumps({"selfie_image": data_uri(LIVE_JPG)}).encode()
+
+    def chunked() -> dict[str, Any]:  # as gunicorn passes one: no length, a stream to its end
+        stream = io.BytesIO(body)
+        return {"CONTENT_LENGTH": "", "HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": stream}
+
+    response = post(client, quality, body, token, **chunked())
+    assert (response.status_code, response.json()) == (
+        413,
+        {"error": "Request body is too large (limit 1000 bytes)."},
+    )
+    settings.SESSION_QUALITY_MAX_BYTES = len(body)  # exactly the limit is read and judged
+    assert post(client, quality, body, token, **chunked()).status_code == 200
+
+
+def test_many_scan_and_oversized_frames_are_refused_from_their_structure(
+    make_tenant: Any, client: Client
+) -> None:
+    """A progressive JPEG with many scans (each a pass over the whole declared frame), or
+    more pixels than the component ever sends, is refused (400) before it is decoded."""
+    _, secret = make_tenant()
+    quality, selfie, token = opened_urls(client, secret)
+    many_scans = jpeg_uri(jpeg_with_empty_scans(54, (8000, 5000)))  # 64 scans, 69 kB
+    progressive = jpeg_uri(jpeg_with_empty_scans(0))  # the face as PIL writes it: 10 scans
+    large = jpeg_uri(no_face_jpeg(1500, 1000))  # 1.5 MP: no 480 px quality frame
+    for image in (many_scans, progressive, large):
+        response = post(client, quality, {"selfie_image": image}, token)
+        assert (response.status_code, response.json()) == (400, IMAGE_INVALID)
+    assert post(client, quality, {"selfie_image": data_uri(LIVE_JPG)}, token).status_code == 200
+    huge = jpeg_uri(no_face_jpeg(4500, 3000))  # 13.5 MP: over any camera frame it takes
+    for frames in ([many_scans], [data_uri(LIVE_JPG), progressive], [huge]):
+        response = post(client, selfie, {"frames": frames}, token)
+        assert (response.status_code, response.json()) == (400, IMAGE_INVALID)
+    assert CaptureSession.objects.get().state == "open"
+
+
+def test_selfies_are_rate_limited_per_session(
+    make_tenant: Any, client: Client, settings: Any
+) -> None:
+    """A refused selfie uses no quota, so its retries have a rate of their own."""
+    settings.SESSION_SELFIE_PER_MIN = 2
+    tenant, secret = make_tenant()
+    _, selfie, token = opened_urls(client, secret)
+    no_face = {"selfie_image": jpeg_uri(no_face_jpeg(640, 480))}
+    statuses = [post(client, selfie, no_face, token) for _ in range(5)]
+    limited = [r for r in statuses if r.status_code == 429]
+    assert limited, [r.status_code for r in statuses]
+    assert limited[0].json() == {"error": "Selfie rate exceeded (2 per minute)."}
+    assert int(limited[0]["Retry-After"]) >= 1
+    # At most two per minute were judged (a minute boundary within the loop allows four).
+    assert LivenessCheck.objects.filter(tenant=tenant).count() <= 4
+
+
+def test_a_refused_burst_runs_no_classifier(
+    make_tenant: Any, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every frame of a burst passes the gates before any classifier runs: a burst whose
+    last frame has no face costs detections only. (The real engine runs; this counts its
+    classifier calls.)"""
+    classified: list[int] = []
+    score = LivenessEngine.score
+
+    def counted(self: LivenessEngine, *args: Any, **kwargs: Any) -> dict[str, float]:
+        classified.append(1)
+        return score(self, *args, **kwargs)
+
+    monkeypatch.setattr(LivenessEngine, "score", counted)
+    tenant, secret = make_tenant()
+    _, selfie, token = opened_urls(client, secret)
+    face = data_uri(LIVE_JPG)
+    no_face = jpeg_uri(no_face_jpeg(640, 480))
+    refused = post(client, selfie, {"frames": [face, face, no_face]}, token)
+    assert refused.status_code == 422 and refused.json()["code"] == "no_face"
+    assert classified == []
+    accepted = post(client, selfie, {"frames": [face, face]}, token)
+    assert accepted.status_code == 202 and len(classified) == 2
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 1
+
+
+def test_a_tenant_at_its_limit_opens_no_session_and_decodes_nothing(
+    make_tenant: Any, client: Client
+) -> None:
+    tenant, secret = make_tenant(request_limit=0)
+    response = post(client, "/sessions", {"hash_id": secret})
+    assert (response.status_code, response.json()) == (429, QUOTA_429)
+    assert not CaptureSession.objects.exists()
+    # Reached while a session is open: 429 before the image is read (this one is no image).
+    Tenant.objects.filter(pk=tenant.pk).update(request_limit=1)
+    quality, selfie, token = opened_urls(client, secret)
+    Tenant.objects.filter(pk=tenant.pk).update(requests_used=1)
+    garbage = {"selfie_image": "bm90IGFuIGltYWdl"}
+    for url in (quality, selfie):
+        response = post(client, url, garbage, token)
+        assert (response.status_code, response.json()) == (429, QUOTA_429), url
+
+
+def test_the_tenants_rate_limit_applies_to_every_session_call(
+    make_tenant: Any, client: Client
+) -> None:
+    _, secret = make_tenant(rate_limit_per_minute=3)
+    quality, selfie, token = opened_urls(client, secret)
+    garbage = {"selfie_image": "bm90IGFuIGltYWdl"}
+    # 10 calls over at most two minute-windows: one of them holds more than 3.
+    statuses = [post(client, quality, garbage, token) for _ in range(10)]
+    limited = [r for r in statuses if r.status_code == 429]
+    assert limited, [r.status_code for r in statuses]
+    assert limited[0].json() == {"error": "Request rate limit exceeded (3 per minute)."}
+    assert int(limited[0]["Retry-After"]) >= 1
+    selfies = [post(client, selfie, garbage, token).status_code for _ in range(5)]
+    assert 429 in selfies
+
+
+def test_revoking_the_hash_id_ends_its_open_sessions(make_tenant: Any, client: Client) -> None:
+    tenant, secret = make_tenant()
+    other = HashId.issue(tenant).secret  # a second hash_id of the same tenant (rotation)
+    quality, selfie, token = opened_urls(client, secret)
+    other_quality, _, other_token = opened_urls(client, other)
+    body = {"selfie_image": data_uri(LIVE_JPG)}
+    assert post(client, quality, body, token).status_code == 200
+    HashId.objects.get(prefix=secret[:8]).revoke()
+    for url in (quality, selfie):
+        response = post(client, url, body, token)
+        assert (response.status_code, response.json()["code"]) == (401, "token_invalid"), url
+    assert post(client, other_quality, body, other_token).status_code == 200
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 0
+
+
+def test_options_is_not_allowed_on_any_session_endpoint(make_tenant: Any, client: Client) -> None:
+    """405 as /liveness answers it (never DRF's metadata); a CORS preflight still gets 204."""
+    _, secret = make_tenant()
+    quality, selfie, _ = opened_urls(client, secret)
+    session = quality.removesuffix("/quality")
+    liveness = client.options("/liveness")
+    assert liveness.status_code == 405
+    for url in ("/sessions", session, quality, selfie):
+        response = client.options(url)
+        assert response.status_code == 405, url
+        assert response.json() == {"error": 'Method "OPTIONS" not allowed.'}, url
+        assert "OPTIONS" not in response["Allow"], url
+    preflight = client.options(
+        quality, HTTP_ORIGIN="https://app.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+    )
+    assert preflight.status_code == 204
+
+
+def test_quality_frames_the_component_sends_pass(make_tenant: Any, client: Client) -> None:
+    """The limits leave what capture.js sends alone: a 480 px portrait frame at quality 0.8."""
+    _, secret = make_tenant()
+    quality, _, token = opened_urls(client, secret)
+    image = cv2.imread(str(LIVE_JPG))
+    assert image is not None
+    portrait = cv2.resize(image, (480, 853))
+    ok, data = cv2.imencode(".jpg", portrait, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    assert ok
+    response = post(client, quality, {"selfie_image": jpeg_uri(data.tobytes())}, token)
+    assert response.status_code == 200 and response.json()["height"] == 853
