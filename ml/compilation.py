@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import time
@@ -17,9 +18,10 @@ import openvino.properties.hint as hints
 # f32 by default so scores match across CPUs; bf16 (on CPUs that have it) is faster and moved
 # dev scores by up to 0.04 with the same AUC (README, Performance).
 PRECISIONS = {"f32": ov.Type.f32, "bf16": ov.Type.bf16}
-# A compile holds the cache's lock for one model (0.1-0.3 s here, a few s on a loaded box);
+# A compile holds its cache entry's lock for one model (0.1-0.3 s here, a few s on a loaded box);
 # a worker that waits longer compiles without the cache rather than not starting.
 CACHE_LOCK_WAIT_S = 60.0
+LOCKS = ".locks"  # the cache entries' lock files, a folder of the cache (OpenVINO reads *.blob)
 log = logging.getLogger(__name__)
 
 
@@ -92,7 +94,7 @@ def compile_model(
     if not cache:
         return core.compile_model(model, "CPU", config)
     try:
-        with cache_lock(Path(cache)):
+        with cache_lock(Path(cache), cache_key(path, input_hw, precision, threads)):
             return core.compile_model(model, "CPU", config)
     except (RuntimeError, OSError) as exc:
         # The cache is only a speed-up: a model that cannot go through it is compiled without
@@ -101,16 +103,26 @@ def compile_model(
         return core.compile_model(model, "CPU", {**config, props.cache_dir: ""})
 
 
+def cache_key(path: Path, input_hw: tuple[int, int] | None, precision: str, threads: int) -> str:
+    """What makes one compile cache entry (with the fixed rest of compile_model's config)."""
+    return f"{Path(path).resolve()} {input_hw} {precision} {threads}"
+
+
 @contextmanager
-def cache_lock(cache_dir: Path, wait: float | None = None) -> Iterator[None]:
-    """Hold ``cache_dir`` for this process alone (an flock on the directory). OpenVINO's cache
-    is not safe across processes: with 4 gunicorn workers compiling into an empty cache at
-    once, one worker read another's half-written blob, deleted it, and the writer failed
-    ("cannot set permissions: No such file or directory") or was killed by SIGBUS (2 of 4
-    cold starts; python -m bench.cold_start). TimeoutError after ``wait`` seconds
-    (CACHE_LOCK_WAIT_S by default)."""
+def cache_lock(cache_dir: Path, key: str, wait: float | None = None) -> Iterator[None]:
+    """Hold the cache entry of ``key`` (one model, shape and precision) for this process alone:
+    an flock on a file of ``cache_dir``/.locks. OpenVINO's cache is not safe across processes:
+    with 4 gunicorn workers compiling into an empty cache at once, one worker read another's
+    half-written blob and deleted it, and the writer failed ("cannot set permissions: No such
+    file or directory") or was killed by SIGBUS (4 of 7 cold starts; python -m
+    bench.cold_start). One lock per entry, not one for the cache: the workers, compiling the
+    same models in the same order, then follow each other through them instead of taking
+    turns for whole engines. TimeoutError after ``wait`` s (CACHE_LOCK_WAIT_S by default)."""
     wait = CACHE_LOCK_WAIT_S if wait is None else wait
-    fd = os.open(cache_dir, os.O_RDONLY | os.O_DIRECTORY)
+    locks = cache_dir / LOCKS
+    locks.mkdir(exist_ok=True)
+    name = hashlib.sha256(key.encode()).hexdigest()[:24]
+    fd = os.open(locks / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + wait
         while True:
@@ -120,7 +132,7 @@ def cache_lock(cache_dir: Path, wait: float | None = None) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise TimeoutError(
-                        f"{cache_dir} held by another process for {wait} s"
+                        f"{key} held by another process in {cache_dir} for {wait} s"
                     ) from None
                 time.sleep(0.02)
         yield
@@ -133,7 +145,7 @@ def make_core(cache_dir: Path | None) -> ov.Core:
     core = ov.Core()
     if cache_dir is not None:
         try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
+            (cache_dir / LOCKS).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             log.warning("compiling without a cache: %s", exc)
             return core

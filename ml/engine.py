@@ -135,8 +135,9 @@ class LivenessEngine:
         model only the others use is compiled on the first image that needs it (DTN, for
         ``thorough`` alone: 33 MB per worker and ~0.2 s once)."""
         model_dir = Path(model_dir)
-        # Every worker hashes what it is about to compile (~25 ms of a ~1.5 s start): a model
-        # changed since install would otherwise be served, as NaN scores.
+        # Every worker hashes what it is about to compile (13 ms of a 1.1 s start, python -m
+        # bench.model_digests): a model changed since install would otherwise be served, as
+        # NaN scores.
         faults = installed_faults(model_dir)
         if faults:
             raise ModelInstallError(

@@ -52,7 +52,7 @@ def _digests(dest: Path) -> dict[str, str]:
 def installed_faults(dest: Path) -> list[str]:
     """Why ``dest`` cannot be used ([] when it can): no manifest, IR built from other files or
     by another OpenVINO version, or an installed file missing or changed since it was
-    installed (a bad copy, a disk fault). Hashes every file: 13 MB, ~25 ms here."""
+    installed (a bad copy, a disk fault). Hashes every file: 13 MB, 13 ms here."""
     try:
         current = json.loads((dest / MANIFEST).read_text())
     except (OSError, ValueError):
