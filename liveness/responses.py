@@ -55,7 +55,8 @@ def success(is_live: bool, score: float) -> JsonResponse:
         "liveness_result": {"is_live": int(is_live), "liveness_score": float(score)},
         "message": SUCCESS,
     }
-    return JsonResponse(body, status=201)
+    # allow_nan=False: a non-finite score fails here (a JSON 500), never sent as invalid JSON
+    return JsonResponse(body, status=201, json_dumps_params={"allow_nan": False})
 
 
 def respond(outcome: Outcome) -> JsonResponse:

@@ -2,6 +2,7 @@
 an outcome (liveness.outcomes); no HTTP here."""
 
 import logging
+import math
 import time
 
 from django.db import transaction
@@ -66,7 +67,7 @@ def judge(tenant: Tenant, data: bytes) -> Verdict:
         return engine.check(data, profile=tenant.profile, crop_policy=tenant.crop_policy)
     except ImageError as exc:
         raise _rejected("image_invalid") from exc
-    except ModelUnavailable as exc:  # a model of the tenant's profile, left for first use
+    except ModelUnavailable as exc:  # a model left for first use, or one giving NaN (ModelFault)
         log.error("engine unavailable for profile %s: %s", tenant.profile, exc)
         raise _rejected("not_ready") from exc
 
@@ -115,6 +116,10 @@ def check_selfie(tenant: Tenant, selfie: object, request_id: str) -> Outcome:
         metrics.observe_verdict(tenant.pk, tenant.name, "refused", exc.code)
         return Rejection(exc.code)
     score = tenant.score(verdict.logit, verdict.p_live)  # calibrated when the tenant is
+    if not math.isfinite(score):  # never an answer (NaN is not JSON), a unit or a record
+        log.error("non-finite liveness score %s for tenant %s", score, tenant.pk)
+        metrics.observe_rejection(tenant.pk, tenant.name, REASONS["not_ready"])
+        return Rejection("not_ready")
     is_live = score >= tenant.threshold
     outcome = {"is_live": is_live, "score": score, "capture": verdict.capture}
     if not record(tenant, request_id, started, consume=True, **outcome):

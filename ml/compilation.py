@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import openvino as ov
@@ -11,6 +18,11 @@ import openvino.properties.hint as hints
 # f32 by default so scores match across CPUs; bf16 (on CPUs that have it) is faster and moved
 # dev scores by up to 0.04 with the same AUC (README, Performance).
 PRECISIONS = {"f32": ov.Type.f32, "bf16": ov.Type.bf16}
+# A compile holds its cache entry's lock for one model (0.1-0.3 s here, a few s on a loaded box);
+# a worker that waits longer compiles without the cache rather than not starting.
+CACHE_LOCK_WAIT_S = 60.0
+LOCKS = ".locks"  # the cache entries' lock files, a folder of the cache (OpenVINO reads *.blob)
+log = logging.getLogger(__name__)
 
 
 # ENGINE_PRECISION=auto: what each CPU capability gives (README, Performance). int8 is never
@@ -78,12 +90,64 @@ def compile_model(
     model = core.read_model(str(path))
     if input_hw is not None:
         model.reshape([1, 3, *input_hw])
-    return core.compile_model(model, "CPU", config)
+    cache = core.get_property(props.cache_dir)
+    if not cache:
+        return core.compile_model(model, "CPU", config)
+    try:
+        with cache_lock(Path(cache), cache_key(path, input_hw, precision, threads)):
+            return core.compile_model(model, "CPU", config)
+    except (RuntimeError, OSError) as exc:
+        # The cache is only a speed-up: a model that cannot go through it is compiled without
+        # it (a real fault of the model fails again here, and is raised).
+        log.warning("compiling %s without the cache %s: %s", path.name, cache, exc)
+        return core.compile_model(model, "CPU", {**config, props.cache_dir: ""})
+
+
+def cache_key(path: Path, input_hw: tuple[int, int] | None, precision: str, threads: int) -> str:
+    """What makes one compile cache entry (with the fixed rest of compile_model's config)."""
+    return f"{Path(path).resolve()} {input_hw} {precision} {threads}"
+
+
+@contextmanager
+def cache_lock(cache_dir: Path, key: str, wait: float | None = None) -> Iterator[None]:
+    """Hold the cache entry of ``key`` (one model, shape and precision) for this process alone:
+    an flock on a file of ``cache_dir``/.locks. OpenVINO's cache is not safe across processes:
+    with 4 gunicorn workers compiling into an empty cache at once, one worker read another's
+    half-written blob and deleted it, and the writer failed ("cannot set permissions: No such
+    file or directory") or was killed by SIGBUS (4 of 7 cold starts; python -m
+    bench.cold_start). One lock per entry, not one for the cache: the workers, compiling the
+    same models in the same order, then follow each other through them instead of taking
+    turns for whole engines. TimeoutError after ``wait`` s (CACHE_LOCK_WAIT_S by default)."""
+    wait = CACHE_LOCK_WAIT_S if wait is None else wait
+    locks = cache_dir / LOCKS
+    locks.mkdir(exist_ok=True)
+    name = hashlib.sha256(key.encode()).hexdigest()[:24]
+    fd = os.open(locks / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"{key} held by another process in {cache_dir} for {wait} s"
+                    ) from None
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def make_core(cache_dir: Path | None) -> ov.Core:
+    """An OpenVINO core compiling through ``cache_dir`` (none where it cannot be made)."""
     core = ov.Core()
     if cache_dir is not None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            (cache_dir / LOCKS).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.warning("compiling without a cache: %s", exc)
+            return core
         core.set_property({props.cache_dir: str(cache_dir)})
     return core

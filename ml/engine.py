@@ -9,6 +9,7 @@ OpenVINO's own thread beside the others, so an idle second core shortens a reque
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -33,8 +34,8 @@ from ml.compilation import (
     make_core,
 )
 from ml.decode import ANY_CAMERA, Limits, decode_image
-from ml.errors import ModelInstallError, ModelUnavailable
-from ml.install import models_ready
+from ml.errors import ModelFault, ModelInstallError, ModelUnavailable
+from ml.install import installed_faults
 from ml.profiles import (
     DEFAULT_PROFILE,
     PROFILES,
@@ -134,9 +135,14 @@ class LivenessEngine:
         model only the others use is compiled on the first image that needs it (DTN, for
         ``thorough`` alone: 33 MB per worker and ~0.2 s once)."""
         model_dir = Path(model_dir)
-        if not models_ready(model_dir):
+        # Every worker hashes what it is about to compile (13 ms of a 1.1 s start, python -m
+        # bench.model_digests): a model changed since install would otherwise be served, as
+        # NaN scores.
+        faults = installed_faults(model_dir)
+        if faults:
             raise ModelInstallError(
-                f"models are not installed in {model_dir}; run `manage.py install_models`"
+                f"models are not installed in {model_dir} ({'; '.join(faults)}); "
+                "run `manage.py install_models`"
             )
         cv2.setNumThreads(1)  # decode/resize run on the request's own thread
         core = make_core(model_dir / "cache")
@@ -226,6 +232,9 @@ class LivenessEngine:
         finally:  # every submitted inference is collected, so no request is left busy
             results = [model.result() for model in started]
         scores.update(zip(later, results, strict=True))
+        broken = [name for name in names if not math.isfinite(scores[name])]
+        if broken:  # NaN would become the answer's score (and invalid JSON), a unit and a row
+            raise ModelFault(f"model {', '.join(broken)} gave a non-finite score")
         return {name: scores[name] for name in names}
 
     def model(self, name: str) -> LivenessModel:
@@ -319,10 +328,15 @@ class LivenessEngine:
 
     def warm_up(self) -> None:
         """Run every compiled model once so the first request does not pay for lazy
-        initialisation (a model left for its first use is warmed by that use)."""
+        initialisation (a model left for its first use is warmed by that use); ModelFault
+        when one gives a non-finite output, so a broken model never serves."""
         image = np.full((480, 640, 3), 128, np.uint8)
         with self._lock:
             for height, width in self.detector.requests:
                 self.detector.detect(cv2.resize(image, (width, height)))
+                if not self.detector.outputs_finite((height, width)):
+                    raise ModelFault(
+                        f"the face detector gave non-finite outputs at {height}x{width}"
+                    )
             # every model, the background ones through their own thread too
             self.score(image, (270, 190, 100, 100), list(self.models))

@@ -23,3 +23,7 @@ class ModelInstallError(RuntimeError):
 
 class ModelUnavailable(ModelInstallError):
     """A model left for its first use could not be compiled (a broken or missing file)."""
+
+
+class ModelFault(ModelUnavailable):
+    """A model gave a non-finite output (NaN or inf): a corrupt or broken model, never a score."""

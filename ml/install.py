@@ -1,14 +1,16 @@
 """Copy the registry's model files (``ml.registry``) from a source directory, verify them, and
 convert them to OpenVINO IR.
 
-The IR (and a manifest of what it was built from) lives in ``MODEL_DIR``; nothing here is
-committed. Re-running with unchanged inputs does nothing.
+The IR (and a manifest of what it was built from, with each installed file's digest) lives in
+``MODEL_DIR``; nothing here is committed. Re-running with unchanged inputs and intact installed
+files does nothing; a file changed since it was installed is rebuilt.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from ml.errors import ModelInstallError
 from ml.registry import MODEL_FILES, ModelSpec
 
 MANIFEST = "manifest.json"
+log = logging.getLogger(__name__)
 
 
 def sha256_of(path: Path) -> str:
@@ -38,19 +41,43 @@ def _expected_manifest() -> dict[str, object]:
     }
 
 
-def models_ready(dest: Path) -> bool:
-    """True when ``dest`` holds IR built from the expected files by this OpenVINO version."""
-    manifest = dest / MANIFEST
-    if not manifest.is_file():
-        return False
+def _installed_files() -> list[str]:
+    return [f"{m.ir}.{ext}" for m in MODEL_FILES for ext in ("xml", "bin")]
+
+
+def _digests(dest: Path) -> dict[str, str]:
+    return {name: sha256_of(dest / name) for name in _installed_files()}
+
+
+def installed_faults(dest: Path) -> list[str]:
+    """Why ``dest`` cannot be used ([] when it can): no manifest, IR built from other files or
+    by another OpenVINO version, or an installed file missing or changed since it was
+    installed (a bad copy, a disk fault). Hashes every file: 13 MB, 13 ms here."""
     try:
-        current = json.loads(manifest.read_text())
+        current = json.loads((dest / MANIFEST).read_text())
     except (OSError, ValueError):
-        return False
-    files_there = all(
-        (dest / f"{m.ir}.{ext}").is_file() for m in MODEL_FILES for ext in ("xml", "bin")
-    )
-    return files_there and current == _expected_manifest()
+        return [f"no readable {MANIFEST}"]
+    if not isinstance(current, dict):
+        return [f"no readable {MANIFEST}"]
+    recorded = current.pop("files", None)
+    if current != _expected_manifest():
+        return ["built from other model files or by another OpenVINO version"]
+    if not isinstance(recorded, dict):
+        return ["no digests of the installed files recorded"]
+    faults = []
+    for name in _installed_files():
+        path = dest / name
+        if not path.is_file():
+            faults.append(f"{name} is missing")
+        elif sha256_of(path) != recorded.get(name):
+            faults.append(f"{name} differs from the digest recorded at install")
+    return faults
+
+
+def models_ready(dest: Path) -> bool:
+    """True when ``dest`` holds IR built from the expected files by this OpenVINO version,
+    every file as it was installed."""
+    return not installed_faults(dest)
 
 
 def _verified_source(source: Path, model: ModelSpec) -> Path:
@@ -75,15 +102,19 @@ def _convert(path: Path, model: ModelSpec, dest: Path) -> None:
 def install_models(source: Path, dest: Path) -> bool:
     """Verify every source file, then (re)build the IR. Returns False when already current."""
     source, dest = Path(source), Path(dest)
-    if models_ready(dest):
+    faults = installed_faults(dest)
+    if not faults:
         return False
+    if (dest / MANIFEST).exists():
+        log.warning("re-installing the models in %s: %s", dest, "; ".join(faults))
     verified = [(m, _verified_source(source, m)) for m in MODEL_FILES]  # all or nothing
     staging = dest.with_name(dest.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     for model, path in verified:
         _convert(path, model, staging)
-    (staging / MANIFEST).write_text(json.dumps(_expected_manifest(), indent=2, sort_keys=True))
+    manifest = {**_expected_manifest(), "files": _digests(staging)}
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     shutil.rmtree(dest, ignore_errors=True)
     staging.rename(dest)  # readers never see a half-built directory
     return True

@@ -89,6 +89,15 @@ class YuNet:
             name: request.get_output_tensor(i).data[0] for name, i in self._outputs[shape].items()
         }
 
+    def outputs_finite(self, shape: tuple[int, int]) -> bool:
+        """Whether the last inference at ``shape`` gave only finite numbers (a corrupt model's
+        NaN would otherwise read as "no face")."""
+        request = self.requests[shape]
+        return all(
+            np.isfinite(request.get_output_tensor(i).data).all()
+            for i in self._outputs[shape].values()
+        )
+
     def decode(
         self, raw: dict[str, np.ndarray], shape: tuple[int, int]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from ml.engine import LivenessEngine
-from ml.errors import ModelInstallError
-from ml.install import MANIFEST, install_models, models_ready
+from ml.errors import ModelFault, ModelInstallError
+from ml.install import MANIFEST, install_models, installed_faults, models_ready, sha256_of
 from ml.registry import MODEL_FILES
 from tests.ml.conftest import MODEL_SOURCE
+from tests.ml.corrupt import WEIGHTS, corrupt_copy, flip_bytes
 
 
 def test_install_is_idempotent_and_loadable(tmp_path: Path) -> None:
@@ -51,3 +54,49 @@ def test_missing_model_is_refused(tmp_path: Path) -> None:
 def test_engine_refuses_an_empty_model_dir(tmp_path: Path) -> None:
     with pytest.raises(ModelInstallError, match="install_models"):
         LivenessEngine.load(tmp_path)
+
+
+def test_a_corrupt_installed_file_is_reinstalled(tmp_path: Path) -> None:
+    """Bytes flipped in an installed weights file, size kept: install_models checked only the
+    sources and did nothing; it now rebuilds the file, and the result scores."""
+    dest = tmp_path / "models"
+    install_models(MODEL_SOURCE, dest)
+    good = sha256_of(dest / WEIGHTS)
+    flip_bytes(dest / WEIGHTS)
+    assert not models_ready(dest)
+    assert installed_faults(dest) == [f"{WEIGHTS} differs from the digest recorded at install"]
+    assert install_models(MODEL_SOURCE, dest) is True
+    assert sha256_of(dest / WEIGHTS) == good
+    assert models_ready(dest)
+    LivenessEngine.load(dest).warm_up()
+
+
+def test_the_engine_refuses_a_corrupt_installed_file(model_dir: Path, tmp_path: Path) -> None:
+    copy = corrupt_copy(model_dir, tmp_path / "models")
+    with pytest.raises(ModelInstallError, match=f"{WEIGHTS} differs from the digest"):
+        LivenessEngine.load(copy)
+
+
+def test_a_model_giving_nan_never_gives_a_score(
+    model_dir: Path, tmp_path: Path, dev_image: Callable[[str], bytes]
+) -> None:
+    """A model broken before its digest was recorded loads, but its NaN never becomes a
+    verdict, and warm-up (so a worker's start) fails on it."""
+    engine = LivenessEngine.load(corrupt_copy(model_dir, tmp_path / "models", record_digest=True))
+    with pytest.raises(ModelFault, match="minifasnet_v2 gave a non-finite score"):
+        engine.check(dev_image("live/minivision_1.jpg"))
+    with pytest.raises(ModelFault, match="minifasnet_v2"):
+        engine.inspect(engine.decode(dev_image("spoof/minivision_3.jpg")))
+    with pytest.raises(ModelFault):
+        engine.warm_up()
+
+
+def test_a_detector_giving_nan_fails_warm_up(model_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "models"
+    shutil.copytree(model_dir, copy, ignore=shutil.ignore_patterns("cache", "int8"))
+    flip_bytes(copy / "yunet.bin", count=256, at=0.97)  # in the output heads' weights
+    manifest = json.loads((copy / MANIFEST).read_text())
+    manifest["files"]["yunet.bin"] = sha256_of(copy / "yunet.bin")
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ModelFault, match="face detector gave non-finite outputs"):
+        LivenessEngine.load(copy).warm_up()
