@@ -10,7 +10,7 @@ PORT ?= 5001
 SOURCES := facia_site console capture liveness accounts guard telemetry ml bench facia_client tests manage.py
 export PORT
 
-.PHONY: serve test lint bench soak setup setup-dev migrate models clean test-deps cluster-test
+.PHONY: serve test lint docs bench soak setup setup-dev migrate models clean test-deps cluster-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff format --check $(SOURCES) bin/healthcheck
 	SECRET_KEY=$${SECRET_KEY:-lint-only} $(BIN)/mypy $(SOURCES)
 
+# The documentation as a static site in site/ (git-ignored), offline; tests/test_docs.py runs
+# the same strict build, so a broken link or anchor fails `make test`.
+docs: $(VENV)/.stamp-dev
+	$(BIN)/mkdocs build --strict --site-dir site
+
 # make bench [BENCH_ARGS="--size 640x480 --concurrency 8 --duration 10"]: prints figures.
 bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -67,4 +72,4 @@ soak: setup-dev
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) var/static .pytest_cache .ruff_cache
+	rm -rf $(VENV) var/static .pytest_cache .ruff_cache site
