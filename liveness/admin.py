@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from accounts.admin import intervals_table, plot_figures
+from accounts.admin import intervals_table, number, plot_figures
 from liveness.models import Evaluation, LivenessCheck
 
 
@@ -55,7 +55,7 @@ class LivenessCheckAdmin(admin.ModelAdmin):
 
 
 def _rounded(value: float | None, places: int = 4) -> str:
-    return "-" if value is None else f"{value:.{places}f}"
+    return number(value, f".{places}f")
 
 
 @admin.register(Evaluation)
