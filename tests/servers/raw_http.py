@@ -66,7 +66,7 @@ def owner_of(sock: socket.socket, server: Gunicorn) -> int:
                     continue
         return False
 
-    until(accepted, timeout=30, every=0.02)
+    until(accepted, timeout=120, every=0.02)
     return found[0]
 
 
