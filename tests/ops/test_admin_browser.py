@@ -68,7 +68,7 @@ def test_operator_flow_in_chromium(served: Served, browser: Any, tmp_path: Path)
         viewport={"width": 1280, "height": 900}, permissions=["clipboard-read", "clipboard-write"]
     )
     page = context.new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(60_000)  # each wait ends on its event; a guard for a loaded machine
     ARTIFACTS.mkdir(exist_ok=True)
 
     page.goto(f"{served.base}/admin/login/")
