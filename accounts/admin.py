@@ -6,6 +6,7 @@ what needs the engine or the evaluations (calibration upload, target APCER) and 
 page."""
 
 import base64
+import math
 from typing import Any
 
 import numpy as np
@@ -35,10 +36,21 @@ FIGURE_ROWS = (
 )
 
 
-def _interval(values: list[float] | None) -> str:
-    if not values or values[0] != values[0]:  # absent or NaN (a class with no presentations)
+def number(value: float | None, spec: str = ".4f") -> str:
+    """``value`` formatted, or "-" when there is none: a rate over an empty class is NaN, and
+    the stored report holds it as null (a one-class source, a crop-only or frame-only set)."""
+    if value is None or not math.isfinite(value):
         return "-"
-    return f"{values[0]:.3f} [{values[1]:.3f}, {values[2]:.3f}]"
+    return format(value, spec)
+
+
+def _interval(values: list[float | None] | None) -> str:
+    """value [low, high]; "-" for an absent value, the value alone for an absent interval."""
+    value, low, high = (list(values or []) + [None, None, None])[:3]
+    shown = number(value, ".3f")
+    if shown == "-" or "-" in (number(low), number(high)):
+        return shown
+    return f"{shown} [{number(low, '.3f')}, {number(high, '.3f')}]"
 
 
 def intervals_table(rows: list[tuple[str, dict[str, Any]]], css: str) -> SafeString:

@@ -34,15 +34,18 @@ def _trickle(sock: socket.socket, stop: threading.Event, every_s: float) -> None
 
 
 @contextmanager
-def slow_clients(host: str, port: int, count: int, every_s: float = 2.0) -> Iterator[None]:
-    """``count`` connections trickling one header byte every ``every_s`` s, while inside."""
+def slow_clients(
+    host: str, port: int, count: int, every_s: float = 2.0
+) -> Iterator[list[socket.socket]]:
+    """``count`` connections trickling one header byte every ``every_s`` s, while inside;
+    yields their sockets."""
     stop = threading.Event()
     socks = [socket.create_connection((host, port), timeout=10) for _ in range(count)]
     threads = [threading.Thread(target=_trickle, args=(s, stop, every_s)) for s in socks]
     for thread in threads:
         thread.start()
     try:
-        yield
+        yield socks
     finally:
         stop.set()
         for thread, sock in zip(threads, socks, strict=True):

@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from accounts import audit
-from accounts.admin import TENANT_FIELDS, TenantAdmin
+from accounts.admin import TENANT_FIELDS, TenantAdmin, number
 from accounts.calibrate import CalibrationError, fit_and_store, score, warnings_for, zip_images
 from accounts.models import Tenant
 from console.forms import CalibrationUploadForm, TenantForm
@@ -88,8 +88,9 @@ class ConsoleTenantAdmin(TenantAdmin):
             messages.info(
                 request,
                 f"Threshold set to {threshold:.4f} from evaluation #{evaluation.pk} "
-                f"({evaluation}): APCER {apcer:.2%} on {evaluation.attacks} attack and "
-                f"BPCER {bpcer:.2%} on {evaluation.bona_fide} bona fide presentations.",
+                f"({evaluation}): APCER {number(apcer, '.2%')} on {evaluation.attacks} attack "
+                f"and BPCER {number(bpcer, '.2%')} on {evaluation.bona_fide} bona fide "
+                "presentations.",
             )
         super().save_model(request, obj, form, change)
 

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from accounts.admin import intervals_table, plot_figures
+from accounts.admin import intervals_table, number, plot_figures
 from guard.adminperms import PermittedActionsAdmin
 from liveness.models import Evaluation, LivenessCheck
 
@@ -56,7 +56,7 @@ class LivenessCheckAdmin(PermittedActionsAdmin):
 
 
 def _rounded(value: float | None, places: int = 4) -> str:
-    return "-" if value is None else f"{value:.{places}f}"
+    return number(value, f".{places}f")
 
 
 @admin.register(Evaluation)

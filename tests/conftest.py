@@ -1,6 +1,7 @@
 """Shared fixtures: the real engine (loaded once), tenants, and helpers to post selfies."""
 
 import base64
+import csv
 import json
 import os
 import uuid
@@ -56,6 +57,30 @@ def scratch_database(prefix: str) -> Iterator[str]:
             yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+FULL_FRAMES = ("minivision", "jomariya")  # dev's full camera frames; the others are crops
+
+
+def subset_of_dev(folder: Path, keep: Callable[[dict[str, str]], bool]) -> Path:
+    """A labelled folder of the dev rows ``keep`` accepts: symbolic links (the images are read
+    in place) and their manifest rows."""
+    with (DEV_DATA / "manifest.csv").open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = [row for row in reader if keep(row)]
+    for label in ("live", "spoof"):
+        (folder / label).mkdir()
+    for row in rows:
+        (folder / row["file"]).symlink_to(DEV_DATA / row["file"])
+    with (folder / "manifest.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(reader.fieldnames or ()))
+        writer.writeheader()
+        writer.writerows(rows)
+    return folder
+
+
+def is_frame(row: dict[str, str]) -> bool:
+    return Path(row["file"]).name.startswith(FULL_FRAMES)
 
 
 def b64(data: bytes) -> str:

@@ -1,15 +1,20 @@
 """The console's read-only pages and display: evaluations with figures and in-memory plots,
 calibrations, rounded numbers."""
 
+import re
 from datetime import timedelta
+from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import Calibration, Tenant
 from guard.models import Refusal
 from liveness.models import Evaluation, LivenessCheck
+from tests.conftest import is_frame, subset_of_dev
 from tests.test_admin import INLINE_MANAGEMENT, run_action
 
 pytestmark = pytest.mark.django_db
@@ -50,6 +55,38 @@ def test_evaluation_page_is_read_only_with_figures_and_plots(admin_client: Any) 
     )
     listing = admin_client.get("/admin/liveness/evaluation/").content.decode()
     assert "0.5000" in listing and "0.5000000001" not in listing
+
+
+ONE_CLASS_SOURCE = "viguardieiro/cnn_liveness"  # bona fide presentations only
+# Each set leaves one row of the page with an empty class: its rates are NaN, stored as null.
+EMPTY_INTERVALS = {
+    "one-class source": (
+        lambda row: row["source_repo"] in (ONE_CLASS_SOURCE, "WOLF-huo/face_liveness"),
+        ONE_CLASS_SOURCE,
+    ),
+    "crop-only": (lambda row: not is_frame(row) and "WOLF" in row["source_repo"], "frame"),
+    "frame-only": (is_frame, "crop"),
+}
+
+
+@pytest.mark.usefixtures("warm_engine")
+@pytest.mark.parametrize("kind", sorted(EMPTY_INTERVALS))
+def test_evaluation_page_shows_an_empty_interval_as_a_dash(
+    admin_client: Any, tmp_path: Path, kind: str
+) -> None:
+    keep, empty_row = EMPTY_INTERVALS[kind]
+    folder = subset_of_dev(tmp_path, keep)
+    call_command("evaluate", str(folder), stdout=StringIO(), stderr=StringIO())
+    evaluation = Evaluation.objects.get(folder=str(folder))
+    rows = {**evaluation.report["by_capture"], **evaluation.report["by_source"]}
+    assert rows[empty_row]["AUC"] == [None, None, None]  # the real report has the empty row
+    response = admin_client.get(f"/admin/liveness/evaluation/{evaluation.pk}/change/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    row = re.search(rf"<tr><th>{re.escape(empty_row)}</th>(.*?)</tr>", page)
+    assert row is not None and "<td>-</td>" in row.group(1)  # no figure for the empty class
+    assert re.search(r"<td>\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]</td>", page)  # the rest shown
+    assert page.count('src="data:image/png;base64,iVBORw0KGgo') == 2
 
 
 def test_calibration_page_is_read_only(admin_client: Any) -> None:

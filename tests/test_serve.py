@@ -12,14 +12,14 @@ import requests
 
 from bench.gunicorn import start_gunicorn
 from tests.conftest import LIVE_JPG, SPOOF_JPG
-from tests.servers.processes import free_port, manage, stop
+from tests.servers.processes import STARTUP_S, free_port, manage, stop
 
 
-def wait_live(base: str, timeout: float = 90.0) -> float:
+def wait_live(base: str, timeout: float = STARTUP_S) -> float:
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         try:
-            response = requests.get(f"{base}/status_check", timeout=2)
+            response = requests.get(f"{base}/status_check", timeout=30)
             if response.status_code == 200:
                 assert response.text == "Service is live"
                 return time.monotonic() - start

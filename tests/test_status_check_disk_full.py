@@ -114,7 +114,7 @@ def test_full_disk_under_gunicorn(small_disk: Path, tmp_path: Path) -> None:
         assert post(server.base, body, "room").status == 201
         _fill_disk(small_disk / "filler")
         assert post(server.base, body, "full").status == 503
-        until(lambda: _every_worker_says(server, 503), timeout=30)
+        until(lambda: _every_worker_says(server, 503), timeout=120)
         (small_disk / "filler").unlink()
-        until(lambda: _every_worker_says(server, 200), timeout=30)
+        until(lambda: _every_worker_says(server, 200), timeout=120)
         assert post(server.base, body, "back").status == 201

@@ -73,7 +73,7 @@ def operator(demo_served: Served) -> str:
 
 def logged_in_page(served: Served, browser: Any, user: str, **context: Any) -> Any:
     page = browser.new_context(**context).new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(60_000)
     page.goto(f"{served.base}/admin/login/?next=/capture/demo")
     page.fill("#id_username", user)
     page.fill("#id_password", PASSWORD)
@@ -111,7 +111,7 @@ def test_guided_capture_then_verdict(demo_served: Served, browser: Any, operator
     shot(page, "verdict")
 
     read = requests.get(
-        f"{demo_served.base}/sessions/{session_id}", headers={"X-Hash-Id": secret}, timeout=10
+        f"{demo_served.base}/sessions/{session_id}", headers={"X-Hash-Id": secret}, timeout=30
     ).json()
     assert read["state"] == "done" and read["capture"] == "frame" and read["frames"] == 3
     assert read["liveness_result"]["is_live"] == 1
@@ -153,7 +153,7 @@ def test_expired_session_reported_in_french(
 ) -> None:
     """An integrator's page (any page of the origin) starts the component on an expired session."""
     _, secret = demo_served.new_tenant(limit=5)
-    opened = requests.post(f"{demo_served.base}/sessions", json={"hash_id": secret}, timeout=10)
+    opened = requests.post(f"{demo_served.base}/sessions", json={"hash_id": secret}, timeout=30)
     sid, token = opened.json()["session_id"], opened.json()["token"]
     demo_served.manage("shell", "-c", EXPIRE.format(sid=sid))
     page = logged_in_page(demo_served, browser, operator, permissions=["camera"], viewport=PHONE)

@@ -21,32 +21,17 @@ import pytest
 import requests
 
 from tests.browser import PASSWORD, chromium
-from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, data_uri
+from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, data_uri, is_frame, subset_of_dev
 from tests.ops.conftest import Served
 
 ARTIFACTS = REPO / "artifacts"
-# Tenants at and near their limit, and an evaluation with synthetic scores, for the list's
-# highlight, the index overview and the evaluation page.
+# Tenants at and near their limit, for the list's highlight and the index overview.
 FIXTURES = """
-import numpy as np
 from accounts.models import Tenant
-from liveness.models import Evaluation
-from ml import calibration
 Tenant.objects.create(name="Full {pid}", request_limit=20, requests_used=20)
 Tenant.objects.create(name="Nearly {pid}", request_limit=100, requests_used=95)
-rng = np.random.default_rng(7)
-live = np.clip(rng.normal(0.8, 0.12, 60), 0, 1)
-spoof = np.clip(rng.normal(0.3, 0.18, 40), 0, 1)
-figs = calibration.figures(live, spoof, 0.5)
-Evaluation.objects.create(
-    folder="dev {pid}", profile="fast", threshold=0.5, bona_fide=60, attacks=40,
-    auc=figs["AUC"][0],
-    report={{"scores": {{"bona_fide": live.tolist(), "attack": spoof.tolist()}},
-             "intervals": figs, "warnings": [],
-             "BPCER_at_APCER": {{"5%": {{"threshold": 0.61, "BPCER": 0.12}}}}}},
-)
-print(Evaluation.objects.latest("pk").pk)
 """
+LATEST_EVALUATION = "from liveness.models import Evaluation as E; print(E.objects.latest('pk').pk)"
 # Thirty days of earlier traffic, so the chart has something to show beside today's checks.
 HISTORY = """
 from datetime import timedelta
@@ -75,7 +60,7 @@ def post(served: Served, hash_id: str, path: Path) -> int:
     return requests.post(f"{served.base}/liveness", json=body, timeout=30).status_code
 
 
-def test_operator_flow_in_chromium(served: Served, browser: Any) -> None:
+def test_operator_flow_in_chromium(served: Served, browser: Any, tmp_path: Path) -> None:
     user = f"op{os.getpid()}"
     served.env["DJANGO_SUPERUSER_PASSWORD"] = PASSWORD
     served.manage("createsuperuser", "--noinput", "--username", user, "--email", "op@example.com")
@@ -83,7 +68,7 @@ def test_operator_flow_in_chromium(served: Served, browser: Any) -> None:
         viewport={"width": 1280, "height": 900}, permissions=["clipboard-read", "clipboard-write"]
     )
     page = context.new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(60_000)  # each wait ends on its event; a guard for a loaded machine
     ARTIFACTS.mkdir(exist_ok=True)
 
     page.goto(f"{served.base}/admin/login/")
@@ -122,7 +107,7 @@ def test_operator_flow_in_chromium(served: Served, browser: Any) -> None:
     assert post(served, hash_id, LIVE_JPG) == 401
 
     # The tenant list fits 1280 px and highlights the tenants at or near their limit.
-    evaluation = served.manage("shell", "-c", FIXTURES.format(pid=os.getpid())).split()[-1]
+    served.manage("shell", "-c", FIXTURES.format(pid=os.getpid()))
     page.goto(f"{served.base}/admin/accounts/tenant/")
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 1280
     results = "document.querySelector('#changelist .results')"  # scrolls on its own when cut
@@ -156,8 +141,13 @@ def test_operator_flow_in_chromium(served: Served, browser: Any) -> None:
     page.screenshot(path=str(ARTIFACTS / "admin-usage.png"), full_page=True)
     assert (ARTIFACTS / "admin-usage.png").stat().st_size > 10_000
 
-    # An evaluation: read only, its figures and both plots drawn.
+    # An evaluation by the real command, of dev's full frames: read only, its figures and both
+    # plots drawn, the empty crop row shown as dashes.
+    served.manage("evaluate", str(subset_of_dev(tmp_path, is_frame)))
+    evaluation = served.manage("shell", "-c", LATEST_EVALUATION).split()[-1]
     page.goto(f"{served.base}/admin/liveness/evaluation/{evaluation}/change/")
+    crop = page.locator(".evaluation-figures tr:has(th:text-is('crop')) td")
+    assert crop.all_inner_texts() == ["-", "-", "-", "-"]
     for plot in ("#plot-det", "#plot-histogram"):
         assert page.evaluate(f"document.querySelector('{plot}').naturalWidth") > 100
     assert page.locator("input[name=_save]").count() == 0

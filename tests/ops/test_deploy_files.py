@@ -2,6 +2,8 @@
 (Kubernetes OpenAPI schemas shipped in kubernetes-validate), all checked offline."""
 
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, skip_or_fail
 from tests.servers.entrypoint import Served
 from tests.servers.processes import free_port
 
@@ -153,9 +155,136 @@ def test_manifests_fit_together() -> None:
     requests = container["resources"]["requests"]
     assert int(requests["memory"].removesuffix("Mi")) >= workers * MEASURED_WORKER_MIB
     assert float(requests["cpu"]) >= workers  # about one core per worker
-    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
-    assert "secret.example.yaml" not in kustomization["resources"]
-    assert all((K8S / name).is_file() for name in kustomization["resources"])
+
+
+def kustomization() -> dict[str, Any]:
+    found: dict[str, Any] = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    return found
+
+
+def objects_in(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def built() -> list[dict[str, Any]]:
+    """What ``kubectl kustomize deploy/k8s`` gives, for this kustomization (resources and a
+    namespace only): every listed file's objects, the namespaced ones in its namespace."""
+    found = []
+    for name in kustomization()["resources"]:
+        for doc in objects_in(K8S / name):
+            if doc["kind"] != "Namespace":
+                doc["metadata"]["namespace"] = kustomization()["namespace"]
+            found.append(doc)
+    return found
+
+
+def identities(docs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    return {(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace", "")) for d in docs}
+
+
+def test_kustomization_deploys_every_manifest_in_its_namespace() -> None:
+    listed = kustomization()["resources"]
+    assert len(set(listed)) == len(listed)
+    examples = {"kustomization.yaml", "secret.example.yaml"}  # the Secret is made out of band
+    assert set(listed) == {path.name for path in K8S.glob("*.yaml")} - examples
+    namespace = kustomization()["namespace"]
+    assert [doc["metadata"]["name"] for doc in objects_in(K8S / "namespace.yaml")] == [namespace]
+    for name, doc in manifests():  # the files say it too, for kubectl apply -f
+        assert doc["kind"] == "Namespace" or doc["metadata"]["namespace"] == namespace, name
+    assert "Job" in {doc["kind"] for doc in built()}  # the migration Job deploys with the rest
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_the_built_kustomization_matches_kubernetes_schemas(version: str) -> None:
+    for doc in built():
+        kubernetes_validate.validate(doc, version, strict=True)
+
+
+def test_kubectl_kustomize_builds_the_listed_manifests() -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        skip_or_fail("kubectl not installed (Debian: kubernetes-client)")
+    done = subprocess.run(
+        [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    rendered = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    assert identities(rendered) == identities(built())
+    assert len(rendered) == len(built())
+
+
+def documented_deploy_commands() -> list[str]:
+    """The commands of the Kubernetes section (docs/operator/deployment.md), continuation
+    lines joined."""
+    page = (REPO / "docs" / "operator" / "deployment.md").read_text()
+    section = page.split("### Kubernetes", 1)[1].split("\n#", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert block is not None, "the deployment page's Kubernetes section has no commands"
+    return [line for line in block.group(1).replace("\\\n", " ").splitlines() if line]
+
+
+def option(words: list[str], *names: str) -> str | None:
+    found = [words[i + 1] for i, word in enumerate(words[:-1]) if word in names]
+    return found[-1] if found else None
+
+
+def check_deploy_order(commands: list[str]) -> None:
+    """Play the commands against an empty cluster: each uses only namespaces, Secrets and Jobs
+    that earlier ones made, and the migration Job completes before the Deployment is applied."""
+    namespaces: set[str] = set()
+    secrets: set[tuple[str, str]] = set()
+    jobs: set[str] = set()
+    migrated = False
+    for command in commands:
+        words = shlex.split(command)
+        assert words[0] == "kubectl", command
+        if "apply" in words:
+            target = option(words, "-f", "-k") or ""
+            docs = objects_in(REPO / target) if "-f" in words else built()
+            if selector := option(words, "-l", "--selector"):
+                key, value = selector.split("=")
+                docs = [d for d in docs if d["metadata"].get("labels", {}).get(key) == value]
+            assert docs, f"{command}: applies nothing"
+            namespaces |= {d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"}
+            for doc in docs:
+                used = doc["metadata"].get("namespace")
+                assert used is None or used in namespaces, f"{command}: no namespace {used} yet"
+                pods = doc.get("spec", {}).get("template", {}).get("spec", {})
+                for ref in (
+                    e["valueFrom"]["secretKeyRef"]
+                    for c in pods.get("containers", [])
+                    for e in c.get("env", [])
+                    if "secretKeyRef" in e.get("valueFrom", {})
+                ):
+                    assert ref.get("optional") or (used, ref["name"]) in secrets, command
+                assert doc["kind"] != "Deployment" or migrated, f"{command}: before migrating"
+            jobs |= {d["metadata"]["name"] for d in docs if d["kind"] == "Job"}
+            continue
+        namespace = option(words, "-n", "--namespace")
+        assert namespace in namespaces, f"{command}: no namespace {namespace} yet"
+        if "generic" in words:  # create secret generic NAME
+            secrets.add((namespace, words[words.index("generic") + 1]))
+        if "wait" in words and "--for=condition=complete" in words:
+            (job,) = [w.removeprefix("job/") for w in words if w.startswith("job/")]
+            assert job in jobs, f"{command}: no job {job} yet"
+            migrated = True
+
+
+def test_the_documented_deploy_order_works() -> None:
+    commands = documented_deploy_commands()
+    check_deploy_order(commands)
+    assert commands[-1] == "kubectl apply -k deploy/k8s"
+
+
+def test_deploy_order_check_rejects_the_secret_before_the_namespace() -> None:
+    secret = "kubectl -n facia create secret generic facia-liveness --from-literal=SECRET_KEY=x"
+    with pytest.raises(AssertionError, match="no namespace facia yet"):
+        check_deploy_order([secret, "kubectl apply -k deploy/k8s"])  # the order documented before
+    namespace = "kubectl apply -f deploy/k8s/namespace.yaml"
+    with pytest.raises(AssertionError, match="before migrating"):
+        check_deploy_order([namespace, secret, "kubectl apply -k deploy/k8s"])
+    with pytest.raises(AssertionError, match="no namespace facia yet"):  # a selector drops it
+        check_deploy_order(["kubectl apply -k deploy/k8s -l app.kubernetes.io/component=migrate"])
 
 
 def test_healthcheck_script(served: Served) -> None:

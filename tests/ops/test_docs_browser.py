@@ -48,7 +48,7 @@ def requests_made(chromium: Any, url: str, rendered: str) -> tuple[list[str], li
     page.route("**/*", route)
     try:
         page.goto(url, wait_until="networkidle")
-        page.get_by_text(rendered).first.wait_for(timeout=20_000)
+        page.get_by_text(rendered).first.wait_for(timeout=60_000)
         page.wait_for_load_state("networkidle")
     finally:
         page.close()

@@ -17,7 +17,7 @@ import requests
 
 from tests.conftest import REPO
 from tests.servers.entrypoint import ENTRYPOINT, Served, entrypoint_env
-from tests.servers.processes import free_port, stop, until
+from tests.servers.processes import STARTUP_S, free_port, stop, until
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -144,11 +144,11 @@ def test_bind_address_from_host_and_port(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 
 def test_serve_answers_status_check(served: Served) -> None:
-    with urllib.request.urlopen(f"{served.base}/status_check", timeout=5) as reply:
+    with urllib.request.urlopen(f"{served.base}/status_check", timeout=30) as reply:
         assert reply.read() == b"Service is live"
 
 
-# README, Production: the documented environment (SQLite here instead of PostgreSQL).
+# docs/operator/deployment.md, Production: the documented environment (SQLite here, not PostgreSQL).
 PRODUCTION = {
     "DJANGO_SECURE": "1",
     "ALLOWED_HOSTS": "liveness.example.com",
@@ -172,10 +172,10 @@ def test_healthcheck_passes_under_the_production_environment(tmp_path: Path) -> 
             [str(ENTRYPOINT), "serve"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
         )
     try:
-        until(lambda: process.poll() is not None or healthcheck(env) == 0, timeout=120)
+        until(lambda: process.poll() is not None or healthcheck(env) == 0, timeout=STARTUP_S)
         assert process.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
         # The environment is strict: a bare loopback Host is refused.
-        bare = requests.get(f"http://127.0.0.1:{env['PORT']}/status_check", timeout=5)
+        bare = requests.get(f"http://127.0.0.1:{env['PORT']}/status_check", timeout=30)
         assert bare.status_code == 400
     finally:
         stop(process)

@@ -14,18 +14,18 @@ from pathlib import Path
 
 from bench.gunicorn import output_of
 from tests.conftest import REPO
-from tests.servers.processes import free_port, stop
+from tests.servers.processes import STARTUP_S, free_port, stop
 
 ENTRYPOINT = REPO / "bin" / "entrypoint"
 
 
-def wait_live(base: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+def wait_live(base: str, process: subprocess.Popen[bytes], timeout: float = STARTUP_S) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"server exited with {process.returncode} before it was live")
         try:
-            with urllib.request.urlopen(f"{base}/status_check", timeout=2) as reply:
+            with urllib.request.urlopen(f"{base}/status_check", timeout=30) as reply:
                 if reply.status == 200:
                     return
         except OSError:

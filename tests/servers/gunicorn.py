@@ -13,7 +13,7 @@ from pathlib import Path
 import requests
 
 from bench.gunicorn import start_gunicorn
-from tests.servers.processes import children, free_port, manage, stop, until
+from tests.servers.processes import STARTUP_S, children, free_port, manage, stop, until
 
 
 @dataclass
@@ -31,17 +31,17 @@ class Gunicorn:
         return children(self.process.pid)
 
     def status(self) -> int:
-        return requests.get(f"{self.base}/status_check", timeout=5).status_code
+        return requests.get(f"{self.base}/status_check", timeout=30).status_code
 
     def kill_worker(self, pid: int) -> None:
         """SIGKILL one worker and wait until the master has reaped and replaced it."""
         count = len(self.workers())
         os.kill(pid, signal.SIGKILL)
-        until(lambda: pid not in self.workers(), timeout=60, every=0.02)
+        until(lambda: pid not in self.workers(), timeout=120, every=0.02)
         self.wait_workers(count)
 
     def wait_workers(self, count: int) -> None:
-        until(lambda: len(self.workers()) == count and self.status() == 200, timeout=120)
+        until(lambda: len(self.workers()) == count and self.status() == 200, timeout=STARTUP_S)
 
     def stop(self) -> int:
         return stop(self.process)

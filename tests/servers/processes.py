@@ -12,6 +12,12 @@ import bench.gunicorn
 from bench.gunicorn import children as children  # re-exported for the tests
 from bench.gunicorn import until as until
 
+# How long a server or a new worker may take to become ready (load the models, compile, warm
+# up) before a test gives up. Two workers took 3.5 s here, 4.7 s beside two busy loops (load 9);
+# a cold compile cache or a far busier CI machine takes many times that. A guard against hangs,
+# never a timing assertion.
+STARTUP_S = 300.0
+
 
 def free_port() -> int:
     with socket.socket() as sock:

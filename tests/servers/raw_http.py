@@ -66,17 +66,28 @@ def owner_of(sock: socket.socket, server: Gunicorn) -> int:
                     continue
         return False
 
-    until(accepted, timeout=30, every=0.02)
+    until(accepted, timeout=120, every=0.02)
     return found[0]
+
+
+def server_sides(server_port: int) -> dict[int, tuple[int, int]]:
+    """The server ends of the loopback connections to ``server_port``, by client port:
+    (inode, bytes queued to send). The inode is 0 while the connection is not yet accepted."""
+    found = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, queues, inode = fields[1], fields[2], fields[4], int(fields[9])
+        if int(local.split(":")[1], 16) == server_port:
+            found[int(remote.split(":")[1], 16)] = (inode, int(queues.split(":")[0], 16))
+    return found
 
 
 def _server_side_inode(server_port: int, client_port: int) -> int:
     """Inode of the server end of a loopback connection; 0 while it is not yet accepted."""
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local, remote, inode = fields[1], fields[2], int(fields[9])
-        if int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) == (
-            client_port
-        ):
-            return inode
-    return 0
+    return server_sides(server_port).get(client_port, (0, 0))[0]
+
+
+def all_accepted(server_port: int, socks: list[socket.socket]) -> bool:
+    """Whether a worker has accepted every one of ``socks``' connections."""
+    sides = server_sides(server_port)
+    return all(sides.get(sock.getsockname()[1], (0, 0))[0] for sock in socks)
