@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import requests
 
-from bench.gunicorn import REPO, http_workers, output_of, start_gunicorn, until
+from bench.gunicorn import REPO, children, http_workers, output_of, start_gunicorn, until
 
 TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
@@ -66,6 +66,13 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def descendants(pid: int) -> list[int]:
+    found = []
+    for child in children(pid):
+        found += [child, *descendants(child)]
+    return found
 
 
 def manage(env: dict[str, str], tree: Path, *args: str) -> str:
@@ -172,6 +179,8 @@ def run(tree: Path, dev: Path, many: int) -> None:
             f"slowest /status_check meanwhile {slowest[0]:.2f} s"
         )
         print(f"HTTP workers now: {http_workers(server.pid)} (were {workers})")
+        tasks = [pid for pid in descendants(server.pid) if pid not in workers]
+        print("other processes' RSS MB: " + ", ".join(f"{rss_mb(p):.0f}" for p in tasks))
     finally:
         server.send_signal(signal.SIGTERM)
         try:
