@@ -94,7 +94,7 @@ def zip_members(
         raise CalibrationError(f"More than {max_members} files in the zip.")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError, OSError) as exc:
         raise CalibrationError("The upload is not a zip file.") from exc
     with archive:
         infos = archive.infolist()
@@ -104,7 +104,7 @@ def zip_members(
     for info in infos:
         name = PurePosixPath(info.filename)
         label = next((p for p in name.parts[:-1] if p in LABELS), None)
-        if info.is_dir() or label is None or name.suffix.lower() not in SUFFIXES:
+        if info.filename.endswith("/") or label is None or name.suffix.lower() not in SUFFIXES:
             continue
         total += info.file_size
         if info.file_size > max_image_bytes or total > max_total_bytes:
@@ -132,7 +132,15 @@ def zip_images(
                 # zipfile stops at the declared size: a lying header inflates no further.
                 with archive.open(member.info) as stream:
                     content = stream.read(max_image_bytes + 1)
-            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, zlib.error):
+            except (
+                zipfile.BadZipFile,
+                NotImplementedError,
+                RuntimeError,
+                OSError,
+                EOFError,
+                ValueError,
+                zlib.error,
+            ):
                 content = b""  # broken, encrypted or of an unknown compression
             yield member.label, content
 

@@ -5,7 +5,9 @@ Hostile zips are refused from the central directory, before any member is read."
 
 from __future__ import annotations
 
+import contextlib
 import io
+import random
 import struct
 import zipfile
 from collections.abc import Callable
@@ -221,3 +223,28 @@ def test_decode_bombs_in_the_zip_are_refused_by_the_decoders_checks(
     stored = Calibration.objects.get(tenant=tenant)
     assert stored.figures["refused"].get("not_decoded", 0) >= 2
     assert stored.bona_fide + stored.attacks + stored.refused == len(LIVE) + len(SPOOF) + 2
+
+
+def test_a_malformed_zip_is_a_clear_refusal_never_a_crash(
+    make_tenant: Callable[..., Any], admin_client: Any
+) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for i in range(4):
+            archive.writestr(f"c/live/{i}.jpg", bytes(range(256)) * 2)
+            archive.writestr(f"c/spoof/{i}.png", b"x" * 100)
+    base = buffer.getvalue()
+    rng = random.Random(7)
+    for _ in range(3000):  # seeded byte flips and cuts: entry names, versions, sizes, streams
+        data = bytearray(base)
+        for _ in range(rng.randint(1, 6)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        if rng.random() < 0.1:
+            data = data[: rng.randrange(len(data))]
+        with contextlib.suppress(CalibrationError):
+            list(zip_images(bytes(data)))
+    # An entry with an empty name (zipfile's is_dir() raised IndexError on it).
+    nameless = base.replace(b"c/live/0.jpg", b"\0" * 12)
+    tenant, _ = make_tenant("malformed")
+    answer = upload(admin_client, tenant, nameless)
+    assert answer.status_code in (200, 303)
