@@ -79,8 +79,16 @@ class TaskWorkerApp(DirtyApp):
         return self.queue
 
     def close(self) -> None:
+        """Stop taking jobs; the jobs this worker still holds uploads for fail with a message
+        to upload again (a running one is cut short with the process)."""
         self.worker.running = False
         self.thread.join(timeout=1)
+        from console.jobs import interrupt_jobs
+
+        try:
+            interrupt_jobs(self.queue)
+        except Exception:
+            logger.exception("could not mark this task worker's pending jobs as interrupted")
 
     def __call__(self, action: str, *args: Any, **kwargs: Any) -> Any:
         if action not in ("begin", "append", "queue_name"):

@@ -248,3 +248,14 @@ def test_a_malformed_zip_is_a_clear_refusal_never_a_crash(
     tenant, _ = make_tenant("malformed")
     answer = upload(admin_client, tenant, nameless)
     assert answer.status_code in (200, 303)
+
+
+def test_jobs_a_stopping_worker_held_say_to_upload_again(
+    make_tenant: Callable[..., Any], admin_client: Any
+) -> None:
+    tenant, _ = make_tenant("stopped")
+    upload(admin_client, tenant, make_zip(LIVE, SPOOF))
+    assert jobs.interrupt_jobs(jobs.LOCAL_QUEUE) == 1  # what the task worker's close() does
+    assert jobs.run_local_jobs() == 0
+    page = admin_client.get(url_of(tenant)).content.decode()
+    assert "job-failed" in page and "restarted before the job ended" in page
