@@ -142,6 +142,26 @@ def revert_calibration(tenant: Tenant) -> Calibration | None:
     return found
 
 
+class CalibrationJob(models.Model):
+    """An admin upload's calibration, run by the task worker (django-tasks, ``task_id``): who
+    asked, how far it is. Metadata only: the zip itself is never stored."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="calibration_jobs")
+    task_id = models.CharField(max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_by = models.CharField(max_length=150)
+    user_id = models.IntegerField(null=True, blank=True, help_text="The admin, for the history.")
+    target_apcer = models.FloatField(null=True, blank=True)
+    images = models.PositiveIntegerField(help_text="Images in the zip.")
+    started = models.PositiveIntegerField(default=0, help_text="Images judged so far.")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"calibration job #{self.pk} of {self.tenant}"
+
+
 @dataclass(frozen=True)
 class IssuedHashId:
     """A freshly created credential: ``secret`` exists only here, never in the database."""

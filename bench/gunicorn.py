@@ -59,3 +59,19 @@ def until(condition: Callable[[], object], timeout: float = 60.0, every: float =
 def children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+TASK_WORKER_NAME = "facia-tasks"  # the comm of the task worker's processes (gunicorn.conf.py)
+
+
+def http_workers(pid: int) -> list[int]:
+    """The gunicorn master's children but its task worker."""
+    workers = []
+    for child in children(pid):
+        try:
+            name = Path(f"/proc/{child}/comm").read_text().strip()
+        except OSError:
+            continue  # gone meanwhile
+        if name != TASK_WORKER_NAME:
+            workers.append(child)
+    return workers

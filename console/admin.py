@@ -13,15 +13,15 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from accounts import audit
 from accounts.admin import TENANT_FIELDS, TenantAdmin, number
-from accounts.calibrate import CalibrationError, fit_and_store, score, warnings_for, zip_images
+from accounts.calibrate import CalibrationError, zip_members
 from accounts.models import Tenant
 from console.forms import CalibrationUploadForm, TenantForm
+from console.jobs import HandoffError, describe_job, start_calibration
 from console.overview import overview
 from console.usage import SERIES, Span, daily_usage, usage_csv, usage_svg
-from liveness.runtime import get_engine
-from ml.errors import ModelInstallError
+
+JOBS_SHOWN = 5
 
 
 def _after(fields: tuple[str, ...], anchor: str, name: str) -> tuple[str, ...]:
@@ -150,7 +150,8 @@ class ConsoleTenantAdmin(TenantAdmin):
         return response
 
     def calibrate_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
-        """Upload a zip of live/ and spoof/ captures; scored in memory, never saved."""
+        """Upload a zip of live/ and spoof/ captures: calibrated by the task worker, in memory,
+        never saved; the page lists the tenant's last jobs."""
         tenant = get_object_or_404(Tenant, pk=tenant_id)
         if not self.has_change_permission(request, tenant):
             return HttpResponse(status=403)
@@ -163,6 +164,7 @@ class ConsoleTenantAdmin(TenantAdmin):
                 done = self._calibrate_from(request, tenant, form)
                 if done is not None:
                     return done
+        jobs = [describe_job(job) for job in tenant.calibration_jobs.all()[:JOBS_SHOWN]]
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -171,41 +173,35 @@ class ConsoleTenantAdmin(TenantAdmin):
             "title": f"Calibrate {tenant.name}",
             "form": form,
             "status": self.calibration_status(tenant),
+            "jobs": jobs,
+            # reloaded every few seconds while a job is pending
+            "refresh": any(job.state in ("queued", "running") for job in jobs),
         }
         return TemplateResponse(request, "admin/console/tenant_calibrate.html", context)
 
     def _calibrate_from(
         self, request: HttpRequest, tenant: Tenant, form: CalibrationUploadForm
     ) -> HttpResponse | None:
+        """Check the zip's directory (cheap: no member is read), hand it to the task worker and
+        queue its job; the page then shows the job's progress and result."""
         target = form.cleaned_data.get("target_apcer")
-        previous = tenant.threshold
         upload = form.cleaned_data["archive"]
         try:
-            scored = score(get_engine(), tenant, zip_images(upload.read()))
-            stored, _ = fit_and_store(
-                tenant,
-                scored,
-                None if target is None else target / 100,
-                request.user.get_username(),
-                "admin upload",
-            )
-        except CalibrationError as exc:
+            data = upload.read()
+            members = zip_members(data)
+            job = start_calibration(tenant.pk, data, len(members), target, request.user)
+        except (CalibrationError, HandoffError) as exc:
             form.add_error("archive", str(exc))
-            return None
-        except ModelInstallError:
-            form.add_error(None, "The models are not installed on this server.")
             return None
         finally:
             upload.close()
-        audit.record(tenant, audit.calibrated(stored, previous, stored.threshold), request.user)
-        for warning in warnings_for(scored):
-            messages.warning(request, f"Warning: {warning}.")
-        messages.success(
+        messages.info(
             request,
-            f"Calibration #{stored.pk} stored: threshold {stored.threshold:.4f} "
-            f"({stored.bona_fide} live, {stored.attacks} spoof, {stored.refused} refused).",
+            f"Calibration job #{job.pk} queued ({job.images} images); this page shows its "
+            "progress and result.",
         )
-        return HttpResponseRedirect(reverse("admin:accounts_tenant_change", args=[tenant.pk]))
+        url = reverse("admin:accounts_tenant_calibrate", args=[tenant.pk])
+        return HttpResponseRedirect(url, status=303)
 
 
 admin.site.unregister(Tenant)

@@ -73,6 +73,15 @@ logconfig_dict = gunicorn_logconfig(_logs.level, _logs.format)
 loglevel = _logs.level.lower()
 # The control socket lives at one fixed path per user; several servers on a box would clash.
 control_socket_disable = True
+# The task worker (facia_site.taskworker): calibrations of admin uploads run there, never in an
+# HTTP worker (a 5,000-image zip pinned one for 60 s until it was killed; the 84-image dev zip
+# took 9 s). TASK_WORKERS=0 runs none: uploads then wait queued.
+dirty_apps = ["facia_site.taskworker:TaskWorkerApp"]
+dirty_workers = env_int("TASK_WORKERS", 1)
+dirty_timeout = 60  # one hand-off call (8 MB of an upload); jobs run on the worker's own thread
+# gunicorn names its dirty arbiter's pid file after proc_name and, at start, kills the process a
+# file of that name points to: one name per address, or servers on one box stop each other's.
+proc_name = f"facia-{bind.replace(':', '-')}"
 # A safety net only, off by default (README, Soak): leaks are fixed at their cause. A
 # recycled worker recompiles its models (~1.5 s) before it serves again.
 max_requests = env_int("GUNICORN_MAX_REQUESTS", 0)
@@ -80,6 +89,8 @@ max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER") or max_
 
 
 _M_ARENA_MAX = -8
+_PR_SET_NAME = 15
+TASK_WORKER_NAME = b"facia-tasks"
 
 
 def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> None:
@@ -142,6 +153,12 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid, _METRICS_DIR)
+
+
+def on_dirty_starting(arbiter: Any) -> None:
+    """The task worker's processes are named (their children inherit it): tools and tests tell
+    them from HTTP workers by /proc/PID/comm."""
+    LIBC.prctl(_PR_SET_NAME, TASK_WORKER_NAME, 0, 0, 0)
 
 
 def on_exit(server: Any) -> None:

@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_tasks",
+    "django_tasks_db",
     # The layering, bottom first (tests/test_layering.py): telemetry, guard, accounts,
     # liveness, capture, console (after accounts: its admin extends the tenant admin).
     "telemetry",
@@ -245,6 +247,10 @@ LIVENESS_RETENTION_DAYS = env_int("LIVENESS_RETENTION_DAYS", 90)
 # spooled to disk, and a file over UPLOAD_MAX_BYTES is dropped (accounts.uploads).
 FILE_UPLOAD_HANDLERS = ["accounts.uploads.BoundedMemoryUploadHandler"]
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 64 * 1024 * 1024, minimum=1)
+# Background jobs (console.jobs): queued in the database, run by the task worker that gunicorn
+# starts beside the HTTP workers (facia_site.taskworker). Any queue name: each task worker
+# takes the jobs of its own queue, whose uploads it holds in memory.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
 
 
 def admin_url(value: str) -> str:

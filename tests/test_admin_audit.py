@@ -12,6 +12,7 @@ from django.core.management import call_command
 
 from accounts.audit import SYSTEM_USER
 from accounts.models import Calibration, HashId, Tenant
+from console.jobs import run_local_jobs
 from tests.commands.test_calibrate import LIVE, SPOOF, linked, make_zip
 from tests.commands.test_evaluate import make_evaluation
 from tests.test_admin import INLINE_MANAGEMENT, run_action
@@ -93,6 +94,7 @@ def test_calibrate_command_upload_and_revert_are_in_the_history(
     stored = Calibration.objects.get(tenant=tenant)
     upload = SimpleUploadedFile("c.zip", make_zip(LIVE, SPOOF), content_type="application/zip")
     admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/calibrate/", {"archive": upload})
+    assert run_local_jobs() == 1  # the task worker's job, with the uploader in the history
     second = Calibration.objects.exclude(pk=stored.pk).get(tenant=tenant)
     run_action(admin_client, "tenant", "revert_to_uncalibrated", tenant.pk)
     (command, uploaded, reverted) = entries(tenant)

@@ -16,6 +16,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import Calibration, Tenant
+from console.jobs import run_local_jobs
 from liveness.runtime import get_engine
 from ml import calibration
 from tests.conftest import DEV_DATA, Post, data_uri
@@ -145,7 +146,9 @@ def test_admin_zip_upload_in_memory(
     upload.name = "captures.zip"
     url = f"/admin/accounts/tenant/{tenant.pk}/calibrate/"
     response = admin_client.post(url, {"archive": upload, "target_apcer": "10"}, follow=True)
-    page = response.content.decode()
+    assert f"queued ({len(LIVE) + len(SPOOF)} images)" in response.content.decode()
+    assert run_local_jobs() == 1  # the task worker's job (tests/test_calibration_jobs.py)
+    page = admin_client.get(url).content.decode()
     stored = Calibration.objects.get(tenant=tenant)
     assert f"Calibration #{stored.pk} stored" in page
     assert 'id="calibration-status"' in page and "calibration-figures" in page
@@ -155,8 +158,9 @@ def test_admin_zip_upload_in_memory(
 
     few = io.BytesIO(make_zip(LIVE[:2], SPOOF))
     few.name = "few.zip"
-    response = admin_client.post(url, {"archive": few})
-    assert "at least 4 of each" in response.content.decode()
+    admin_client.post(url, {"archive": few})
+    assert run_local_jobs() == 1
+    assert "at least 4 of each" in admin_client.get(url).content.decode()
     broken = io.BytesIO(b"not a zip")
     broken.name = "x.zip"
     assert "not a zip file" in admin_client.post(url, {"archive": broken}).content.decode()

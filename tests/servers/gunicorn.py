@@ -12,8 +12,8 @@ from pathlib import Path
 
 import requests
 
-from bench.gunicorn import start_gunicorn
-from tests.servers.processes import STARTUP_S, children, free_port, manage, stop, until
+from bench.gunicorn import http_workers, start_gunicorn
+from tests.servers.processes import STARTUP_S, free_port, manage, stop, until
 
 
 @dataclass
@@ -28,7 +28,8 @@ class Gunicorn:
         return f"http://127.0.0.1:{self.port}"
 
     def workers(self) -> list[int]:
-        return children(self.process.pid)
+        """The HTTP workers (not the task worker)."""
+        return http_workers(self.process.pid)
 
     def status(self) -> int:
         return requests.get(f"{self.base}/status_check", timeout=30).status_code

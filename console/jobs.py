@@ -1,0 +1,284 @@
+"""Calibration of an admin upload as a background job (django-tasks, database backend).
+
+No image is ever written to disk or the database, so the queued task's row holds metadata only
+(the job's id and a token); the zip itself travels in memory, over gunicorn's dirty-worker
+socket, to the task worker process that will run the job (facia_site.taskworker), which holds
+it in ``UPLOADS`` until its task takes it. The task is queued on that worker's own queue, so no
+other worker (another pod's) can claim a job whose bytes it does not have. A worker that
+restarts loses what it held: the job then ends with an error saying to upload again, and a job
+nobody took within ``UPLOAD_TTL_S`` is shown as lost.
+
+Outside gunicorn (tests, ``runserver``) the upload is held in the web process itself, on the
+``local`` queue, and ``run_local_jobs`` runs what is queued there.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import F
+from django.utils import timezone
+from django_tasks import TaskResultStatus, task
+from django_tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
+
+from accounts import audit
+from accounts.calibrate import CalibrationError, fit_and_store, score, warnings_for, zip_images
+from accounts.models import CalibrationJob
+from liveness.runtime import load_engine
+from ml.errors import ModelInstallError
+
+LOCAL_QUEUE = "local"
+DIRTY_APP = "facia_site.taskworker:TaskWorkerApp"
+CHUNK_BYTES = 8 * 1024 * 1024  # per dirty call: gunicorn caps one message at 64 MiB
+UPLOAD_TTL_S = 30 * 60  # a held upload no task took by then is dropped
+MAX_HELD = 4  # uploads one worker holds at once (each up to UPLOAD_MAX_BYTES)
+PROGRESS_EVERY_S = 1.0
+# A running job older than this was lost with its worker (killed, never stopped): 2,000 images
+# at the slowest decode and inspection seen (~0.4 s) take under 15 minutes.
+MAX_JOB_S = 60 * 60
+
+
+class HandoffError(Exception):
+    """The task worker cannot take the upload now; the message is for the operator."""
+
+
+class JobInterrupted(Exception):
+    """The task worker stopped with the job queued or running: its upload is gone."""
+
+
+def interrupt_jobs(queue: str) -> int:
+    """Fail the jobs of ``queue`` (a task worker that is stopping) that have not finished."""
+    from django_tasks_db.models import DBTaskResult
+
+    stopped = 0
+    pending = (TaskResultStatus.READY, TaskResultStatus.RUNNING)
+    for row in DBTaskResult.objects.filter(queue_name=queue, status__in=pending):
+        row.set_failed(JobInterrupted("the task worker stopped"))
+        stopped += 1
+    return stopped
+
+
+@dataclass
+class _Held:
+    parts: list[bytes]
+    expected: int
+    deadline: float
+
+
+class Uploads:
+    """Uploads held in this process's memory until their task takes them."""
+
+    def __init__(self, max_held: int = MAX_HELD, ttl_s: float = UPLOAD_TTL_S) -> None:
+        self._held: dict[str, _Held] = {}
+        self._lock = threading.Lock()
+        self.max_held, self.ttl_s = max_held, ttl_s
+
+    def begin(self, size: int) -> str:
+        with self._lock:
+            now = time.monotonic()
+            for token in [t for t, held in self._held.items() if held.deadline < now]:
+                del self._held[token]
+            if len(self._held) >= self.max_held:
+                raise HandoffError(
+                    f"The task worker already holds {self.max_held} uploads waiting to be "
+                    "calibrated; try again when one has finished."
+                )
+            token = secrets.token_urlsafe(18)
+            self._held[token] = _Held([], size, now + self.ttl_s)
+            return token
+
+    def append(self, token: str, chunk: bytes) -> int:
+        with self._lock:
+            held = self._held[token]
+            if sum(map(len, held.parts)) + len(chunk) > held.expected:
+                del self._held[token]
+                raise HandoffError("The upload grew beyond its announced size.")
+            held.parts.append(chunk)
+            return sum(map(len, held.parts))
+
+    def take(self, token: str) -> bytes | None:
+        with self._lock:
+            held = self._held.pop(token, None)
+        if held is None or sum(map(len, held.parts)) != held.expected:
+            return None
+        return b"".join(held.parts)
+
+    def hold(self, data: bytes) -> str:
+        token = self.begin(len(data))
+        self.append(token, data)
+        return token
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+
+UPLOADS = Uploads()
+
+
+def hand_off(data: bytes) -> tuple[str, str]:
+    """(queue, token): ``data`` held in the memory of the task worker that will run its job."""
+    if not os.environ.get("GUNICORN_DIRTY_SOCKET"):
+        return LOCAL_QUEUE, UPLOADS.hold(data)
+    from gunicorn.dirty import close_dirty_client, get_dirty_client
+    from gunicorn.dirty.errors import DirtyError
+
+    try:
+        client = get_dirty_client(timeout=30.0)
+        token = client.execute(DIRTY_APP, "begin", len(data))
+        view = memoryview(data)
+        for start in range(0, len(data), CHUNK_BYTES):
+            client.execute(DIRTY_APP, "append", token, bytes(view[start : start + CHUNK_BYTES]))
+        return str(client.execute(DIRTY_APP, "queue_name")), str(token)
+    except DirtyError as exc:
+        if "already holds" in str(exc):
+            raise HandoffError(str(exc).split(": ", 1)[-1]) from exc
+        raise HandoffError("The task worker is not available; try again in a minute.") from exc
+    finally:
+        # No connection left open: the task worker's arbiter logs an error for each one it
+        # finds open when the server stops.
+        close_dirty_client()
+
+
+def start_calibration(
+    tenant_id: int, data: bytes, images: int, target_apcer: float | None, user: Any
+) -> CalibrationJob:
+    """Hand ``data`` to a task worker and queue its calibration; returns at once."""
+    queue, token = hand_off(data)
+    job = CalibrationJob.objects.create(
+        tenant_id=tenant_id,
+        created_by=user.get_username()[:150],
+        user_id=user.pk,
+        target_apcer=target_apcer,
+        images=images,
+    )
+    result = calibrate_upload.using(queue_name=queue).enqueue(job.pk, token)
+    job.task_id = str(result.id)
+    job.save(update_fields=["task_id"])
+    return job
+
+
+class _Progress:
+    """Writes the job's count of started images at most once a second."""
+
+    def __init__(self, job: CalibrationJob) -> None:
+        self.job, self.last = job, 0.0
+
+    def __call__(self, started: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_EVERY_S or started == self.job.images:
+            CalibrationJob.objects.filter(pk=self.job.pk).update(started=started)
+            self.last = now
+
+
+@task()
+def calibrate_upload(job_id: int, token: str) -> dict[str, Any]:
+    """Score the held zip with the tenant's engine settings, fit and store the calibration.
+    An operator's error (a bad zip, too few images) is the result's ``error``, not a crash."""
+    job = CalibrationJob.objects.select_related("tenant").get(pk=job_id)
+    tenant = job.tenant
+    data = UPLOADS.take(token)
+    if data is None:
+        return {
+            "error": "The upload was lost before its job ran (the task worker restarted); "
+            "upload it again."
+        }
+    previous = tenant.threshold
+    try:
+        # An engine of its own, dropped with the job: the idle task worker stays small
+        # (a kept engine held its RSS at ~300 MB beside 2 HTTP workers of ~250 MB each).
+        scored = score(load_engine(), tenant, zip_images(data), _Progress(job))
+        del data
+        stored, _ = fit_and_store(
+            tenant,
+            scored,
+            None if job.target_apcer is None else job.target_apcer / 100,
+            job.created_by,
+            "admin upload",
+        )
+    except CalibrationError as exc:
+        return {"error": str(exc)}
+    except ModelInstallError:
+        return {"error": "The models are not installed on this server."}
+    CalibrationJob.objects.filter(pk=job.pk).update(started=F("images"))
+    user = get_user_model().objects.filter(pk=job.user_id).first() if job.user_id else None
+    audit.record(tenant, audit.calibrated(stored, previous, stored.threshold), user)
+    return {
+        "calibration": stored.pk,
+        "threshold": stored.threshold,
+        "live": stored.bona_fide,
+        "spoof": stored.attacks,
+        "refused": stored.refused,
+        "warnings": warnings_for(scored),
+    }
+
+
+def run_local_jobs() -> int:
+    """Run every job queued on the ``local`` queue, in this process, now; how many ran. (The
+    worker's own loop would also close the database connections, which a test holds open.)"""
+    from django_tasks_db.management.commands.db_worker import Worker
+    from django_tasks_db.models import DBTaskResult
+
+    worker = Worker(
+        queue_names=[LOCAL_QUEUE],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id=f"local-{os.getpid()}",
+        excluded_queue_names=[],
+    )
+    ran = 0
+    for row in DBTaskResult.objects.ready().filter(queue_name=LOCAL_QUEUE).order_by("enqueued_at"):
+        row.claim(worker.worker_id)
+        worker.run_task(row)
+        ran += 1
+    return ran
+
+
+@dataclass(frozen=True)
+class JobState:
+    job: CalibrationJob
+    state: str  # queued, running, done, failed, lost
+    text: str
+
+
+def describe_job(job: CalibrationJob) -> JobState:
+    """What the admin page says of a job: its state, progress and result."""
+    try:
+        result = calibrate_upload.get_result(job.task_id)
+    except (TaskResultDoesNotExist, TaskResultMismatch, ValueError):
+        return JobState(job, "lost", "Its task record is gone.")
+    status = result.status
+    if status == TaskResultStatus.READY:
+        if (timezone.now() - job.created_at).total_seconds() > UPLOAD_TTL_S:
+            return JobState(job, "lost", "Never started: its task worker restarted; upload again.")
+        return JobState(job, "queued", f"Queued ({job.images} images).")
+    if status == TaskResultStatus.RUNNING:
+        started = result.started_at or job.created_at
+        if (timezone.now() - started).total_seconds() > MAX_JOB_S:
+            return JobState(job, "lost", "Its task worker died during the job; upload again.")
+        return JobState(job, "running", f"Running: {job.started} of {job.images} images.")
+    if status == TaskResultStatus.FAILED:
+        errors = result.errors
+        if errors and errors[-1].exception_class_path.endswith(JobInterrupted.__qualname__):
+            return JobState(
+                job, "failed", "The task worker restarted before the job ended; upload it again."
+            )
+        return JobState(job, "failed", "Failed unexpectedly; the server log has the details.")
+    value = result.return_value or {}
+    if "error" in value:
+        return JobState(job, "failed", str(value["error"]))
+    warnings = "".join(f" Warning: {w}." for w in value.get("warnings", []))
+    return JobState(
+        job,
+        "done",
+        f"Calibration #{value['calibration']} stored: threshold {value['threshold']:.4f} "
+        f"({value['live']} live, {value['spoof']} spoof, {value['refused']} refused).{warnings}",
+    )

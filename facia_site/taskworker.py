@@ -1,0 +1,96 @@
+"""The task worker: gunicorn's dirty worker (``dirty_apps`` in facia_site/gunicorn.conf.py), so
+whatever starts gunicorn (``make serve``, bin/entrypoint, the image, compose, Kubernetes)
+starts it beside the HTTP workers, restarts it when it dies and stops it with them.
+
+It runs django-tasks' database worker on a thread, on a queue of its own, and takes the
+uploads of the jobs it will run over gunicorn's dirty socket, in memory (console.jobs).
+Imports are deferred: gunicorn loads this module before Django is set up.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import logging
+import os
+import secrets
+import threading
+import time
+from typing import Any
+
+from gunicorn.dirty.app import DirtyApp
+
+logger = logging.getLogger(__name__)
+LIBC = ctypes.CDLL("libc.so.6")
+POLL_S = 1.0  # the queue is read this often when idle (one indexed query)
+
+
+def release_memory(**kwargs: Any) -> None:
+    """A finished job's zip, images and engine back to the OS (glibc keeps freed memory)."""
+    gc.collect()
+    LIBC.malloc_trim(0)
+
+
+class TaskWorkerApp(DirtyApp):
+    def init(self) -> None:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
+        import django
+
+        django.setup()
+        from django_tasks_db.management.commands.db_worker import Worker
+
+        self.queue = f"worker-{secrets.token_hex(8)}"
+        self.worker = Worker(
+            queue_names=[self.queue],
+            interval=POLL_S,
+            batch=False,
+            backend_name="default",
+            startup_delay=False,
+            max_tasks=None,
+            worker_id=self.queue,
+            excluded_queue_names=[],
+        )
+        from django_tasks.signals import task_finished
+
+        task_finished.connect(release_memory, weak=False)
+        self.thread = threading.Thread(target=self._run, name="task-worker", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        """The worker's loop; a database outage ends one pass, not the worker."""
+        while self.worker.running:
+            try:
+                self.worker.run()
+            except Exception:
+                logger.exception("task worker loop failed; retrying in 5 s")
+                time.sleep(5)
+
+    def begin(self, size: int) -> str:
+        from console.jobs import UPLOADS
+
+        return UPLOADS.begin(size)
+
+    def append(self, token: str, chunk: bytes) -> int:
+        from console.jobs import UPLOADS
+
+        return UPLOADS.append(token, chunk)
+
+    def queue_name(self) -> str:
+        return self.queue
+
+    def close(self) -> None:
+        """Stop taking jobs; the jobs this worker still holds uploads for fail with a message
+        to upload again (a running one is cut short with the process)."""
+        self.worker.running = False
+        self.thread.join(timeout=1)
+        from console.jobs import interrupt_jobs
+
+        try:
+            interrupt_jobs(self.queue)
+        except Exception:
+            logger.exception("could not mark this task worker's pending jobs as interrupted")
+
+    def __call__(self, action: str, *args: Any, **kwargs: Any) -> Any:
+        if action not in ("begin", "append", "queue_name"):
+            raise ValueError(f"Unknown action: {action}")
+        return getattr(self, action)(*args, **kwargs)
