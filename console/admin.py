@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django_tasks_db.models import DBTaskResult
 
 from accounts.admin import TENANT_FIELDS, TenantAdmin, number
 from accounts.calibrate import CalibrationError, zip_members
@@ -206,6 +207,9 @@ class ConsoleTenantAdmin(TenantAdmin):
 
 admin.site.unregister(Tenant)
 admin.site.register(Tenant, ConsoleTenantAdmin)
+# django-tasks-db's own page of raw task rows: jobs are shown, with their permission checks,
+# on each tenant's calibration page; the rows themselves are nothing an operator acts on.
+admin.site.unregister(DBTaskResult)
 
 
 def index(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
