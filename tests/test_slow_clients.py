@@ -4,6 +4,7 @@ connection, never a worker, and are dropped once their head or body is late."""
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -120,3 +121,11 @@ def test_a_body_cut_short_is_answered_and_the_worker_keeps_serving(server: Gunic
     assert status == 400  # the JSON is cut: malformed, as before
     for i in range(WORKERS * 2):
         assert post(server.base, body, f"after-short-{i}").status == 201
+
+
+def test_no_worker_keeps_a_child_process_after_boot(server: Gunicorn) -> None:
+    """`import openvino` sent a telemetry event from a forked process nobody reaped: each
+    worker kept a zombie child from boot (ml/__init__.py keeps that module out)."""
+    for worker in server.workers():
+        tasks = Path(f"/proc/{worker}/task").iterdir()
+        assert [child for task in tasks for child in (task / "children").read_text().split()] == []
