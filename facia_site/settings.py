@@ -218,6 +218,10 @@ AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 20)
 AUTH_FAILURE_WINDOW_S = env_int("AUTH_FAILURE_WINDOW_S", 60, minimum=1)
 # Behind N reverse proxies, the client IP is the Nth address from the right of X-Forwarded-For.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# Connections one source address may hold open per gunicorn worker (facia_site.worker; 0: no
+# cap), well below worker_connections so that one client cannot take them all. Behind a
+# reverse proxy every client has the proxy's address: raise it there, or 0.
+CONNECTIONS_PER_CLIENT = env_int("CONNECTIONS_PER_CLIENT", 32)
 # Admin login: failed attempts per account and per client IP before a lockout of one to two
 # LOGIN_LOCKOUT_S windows (0 turns a limit off), and password checks running at once per host.
 LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("LOGIN_ACCOUNT_FAILURE_LIMIT", 5)
