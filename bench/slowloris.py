@@ -11,14 +11,17 @@ nothing, ``chunked`` a chunked head and one byte of a 1 MB chunk. Meanwhile one 
 
     python -m bench.slowloris URL BODY_FILE [--slow 20] [--every 2] [--requests 20]
     python -m bench.slowloris URL BODY_FILE --attack large-heads --count 250 --requests 5
+    python -m bench.slowloris --issue-attacks TREE [--requests 3 --timeout 30]  # own servers
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import socket
 import statistics
+import tempfile
 import threading
 import time
 import urllib.error
@@ -185,10 +188,47 @@ def _summary(what: str, results: list[tuple[int, float]]) -> list[float]:
     return latencies
 
 
+# The issue's three attacks at full size: (attack, connections).
+ISSUE_ATTACKS = (("large-heads", 250), ("idle", 1000), ("chunked", 6))
+
+
+def run_issue_attacks(tree: Path, sources: int, requests: int, timeout_s: float) -> None:
+    """Each of ISSUE_ATTACKS against a fresh gunicorn from ``tree`` (2 workers, as `make
+    serve` starts it, its own SQLite database): run once with an older checkout as ``tree``
+    and once with this one for before/after figures."""
+    from bench.gunicorn import manage, start_gunicorn
+    from bench.images import selfie_body
+    from bench.load import wait_live
+
+    with tempfile.TemporaryDirectory(prefix="facia-slowloris-") as work:
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{work}/db.sqlite3",
+            "WEB_CONCURRENCY": "2",
+            "LOG_LEVEL": "WARNING",
+        }
+        manage(env, "migrate", "--noinput", "-v0")
+        body = selfie_body(manage(env, "create_tenant", "slowloris").strip().splitlines()[-1])
+        print(f"server from {tree}, normal body {len(body)} bytes", flush=True)
+        for attack, count in ISSUE_ATTACKS:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            with open(Path(work) / f"{attack}.log", "wb") as out:
+                process = start_gunicorn({**env, "PORT": str(port)}, out, tree)
+            try:
+                wait_live(f"http://127.0.0.1:{port}", 120)
+                url = f"http://127.0.0.1:{port}"
+                run_attack(url, body, attack, count, sources, requests, timeout_s)
+            finally:
+                process.terminate()
+                process.wait(60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("url", help="e.g. http://127.0.0.1:5001")
-    parser.add_argument("body", type=Path, help="a JSON request body file")
+    parser.add_argument("url", nargs="?", help="e.g. http://127.0.0.1:5001")
+    parser.add_argument("body", nargs="?", type=Path, help="a JSON request body file")
     parser.add_argument("--slow", type=int, default=20)
     parser.add_argument("--every", type=float, default=2.0)
     parser.add_argument("--requests", type=int, default=20)
@@ -196,7 +236,18 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=250, help="held connections")
     parser.add_argument("--sources", type=int, default=1, help="their source addresses")
     parser.add_argument("--timeout", type=float, default=60, help="per normal request, s")
+    parser.add_argument(
+        "--issue-attacks",
+        type=Path,
+        metavar="TREE",
+        help="no URL: start servers from TREE and run the three attacks of issue 18 at size",
+    )
     args = parser.parse_args()
+    if args.issue_attacks:
+        run_issue_attacks(args.issue_attacks, args.sources, args.requests, args.timeout)
+        return
+    if not (args.url and args.body):
+        parser.error("URL and BODY are needed without --issue-attacks")
     url, body = args.url.rstrip("/"), args.body.read_bytes()
     if args.attack == "trickle":
         run(url, body, args.slow, args.every, args.requests)
