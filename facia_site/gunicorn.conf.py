@@ -58,8 +58,10 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or os.environ.get("WORKERS") or 
 # Slow clients (README, "Slow clients"): gevent reads each request, within deadlines, before
 # Django sees it; Django still serves one request at a time per worker.
 worker_class = "facia_site.worker.BufferingWorker"
-# Per worker: connections being read (each body up to 1 MB held; larger ones 2 at a time).
-worker_connections = 100
+# Per worker: connections being read (each body up to 1 MB held; larger ones 2 at a time),
+# at most CONNECTIONS_PER_CLIENT of them from one address; when all are taken, the one idle
+# longest is closed for a new one (facia_site.worker.Admission).
+worker_connections = env_int("GUNICORN_WORKER_CONNECTIONS", 100, minimum=1)
 # The whole request head must arrive within this many seconds (gevent times the parse).
 keepalive = 5
 timeout = env_int("GUNICORN_TIMEOUT", 60, minimum=1)

@@ -236,6 +236,10 @@ AUTH_FAILURE_WINDOW_S = env_int("AUTH_FAILURE_WINDOW_S", 60, minimum=1)
 # Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For is believed: only on a
 # request whose peer is one, the client is the nearest address in the header that is not one.
 TRUSTED_PROXIES = trusted_proxies()
+# Connections one source address may hold open per gunicorn worker (facia_site.worker; 0: no
+# cap), well below worker_connections so that one client cannot take them all. Behind a
+# reverse proxy every client has the proxy's address: raise it there, or 0.
+CONNECTIONS_PER_CLIENT = env_int("CONNECTIONS_PER_CLIENT", 32)
 # Admin login: failed attempts per account and per client IP before a lockout of one to two
 # LOGIN_LOCKOUT_S windows (0 turns a limit off), and password checks running at once per host.
 LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("LOGIN_ACCOUNT_FAILURE_LIMIT", 5)
