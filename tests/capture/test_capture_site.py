@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from django.test.client import Client
 
-from capture.service import fuse
+from liveness.service import fuse
 from ml.engine import Verdict
 
 EXPECTED = {
