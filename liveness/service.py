@@ -6,7 +6,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from django.db import transaction
@@ -19,9 +19,8 @@ from liveness.models import LivenessCheck
 from liveness.outcomes import Judged, Outcome, Rejected, Rejection
 from liveness.runtime import EngineUnavailable, get_engine
 from ml.decode import ANY_CAMERA, Limits
-from ml.engine import LivenessEngine, Verdict
+from ml.engine import Fused, LivenessEngine
 from ml.errors import FaceRefused, ImageError, ModelUnavailable
-from ml.profiles import sigmoid
 from telemetry import metrics
 
 log = logging.getLogger(__name__)
@@ -96,36 +95,14 @@ def read_images(tenant: Tenant, values: Sequence[object], limits: Limits = ANY_C
     return Images(frames, started, (time.perf_counter() - decoding) * 1000)
 
 
-@dataclass(frozen=True)
-class Fused:
-    logit: float
-    p_live: float
-    capture: str
-    frames: int
-    timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
-
-
-def fuse(verdicts: list[Verdict]) -> Fused:
-    """A burst's verdict: the mean of the frames' fused logits (like the profile fusion of
-    models), so one confident frame is not averaged away by unsure ones; "frame" only when
-    every frame was a full camera frame. One frame's is its own, with its stage timings."""
-    z = math.fsum(v.logit for v in verdicts) / len(verdicts)
-    capture = "frame" if all(v.capture == "frame" for v in verdicts) else "crop"
-    timings = verdicts[0].timings_ms if len(verdicts) == 1 else {}
-    return Fused(z, sigmoid(z), capture, len(verdicts), timings)
-
-
 def analyse(tenant: Tenant, images: Images) -> Fused:
-    """The engine's verdict under the tenant's profile and crop policy. A burst runs no
-    classifier until every frame has passed the gates. FaceRefused when a gate refuses."""
+    """The engine's verdict under the tenant's profile and crop policy; FaceRefused when a
+    gate refuses."""
     engine = engine_or_rejected()
-    frames, profile, policy = images.frames, tenant.profile, tenant.crop_policy
     try:
-        if len(frames) == 1:
-            return fuse([engine.analyse(frames[0], profile, policy)])
-        return fuse(engine.analyse_burst(frames, profile, policy))
+        return engine.judge(images.frames, tenant.profile, tenant.crop_policy)
     except ModelUnavailable as exc:  # a model left for first use, or one giving NaN (ModelFault)
-        log.error("engine unavailable for profile %s: %s", profile, exc)
+        log.error("engine unavailable for profile %s: %s", tenant.profile, exc)
         raise _rejected("not_ready") from exc
 
 
