@@ -5,7 +5,6 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from django.conf import settings
-from django.http import JsonResponse
 from django.utils import timezone
 
 from accounts.models import HashId, Tenant
@@ -118,11 +117,11 @@ def gate_report(engine: LivenessEngine, image: np.ndarray) -> dict[str, object]:
 
 def check_quality(
     session: CaptureSession, payload: dict[str, object], request_id: str
-) -> JsonResponse:
+) -> dict[str, object]:
     """Called once the session is open and within every rate and the quota (capture.views)."""
     data = image_bytes(payload.get("selfie_image"))
     engine = engine_or_rejected()
-    return JsonResponse(gate_report(engine, decode(engine, data, QUALITY_LIMITS)))
+    return gate_report(engine, decode(engine, data, QUALITY_LIMITS))
 
 
 # --- selfie ------------------------------------------------------------------------------
@@ -188,16 +187,15 @@ def judge_claimed(session: CaptureSession, images: Images, request_id: str) -> N
 
 def take_selfie(
     session: CaptureSession, payload: dict[str, object], request_id: str
-) -> JsonResponse:
-    """202 once the capture is judged (the verdict goes to the backend only). Called once the
-    session is open and within every rate and the quota (capture.views)."""
+) -> dict[str, object]:
+    """The 202's body once the capture is judged (the verdict goes to the backend only).
+    Called once the session is open and within every rate and the quota (capture.views)."""
     images = read_images(session.tenant, frame_values(payload), SELFIE_LIMITS)
     if not claim(session):
         session.refresh_from_db()
         raise conflict(session)
     judge_claimed(session, images, request_id)
-    body = {"session_id": str(session.pk), "state": "received", "frames": len(images.frames)}
-    return JsonResponse(body, status=202)
+    return {"session_id": str(session.pk), "state": "received", "frames": len(images.frames)}
 
 
 # --- verdict (backend) -------------------------------------------------------------------

@@ -40,12 +40,12 @@ TOO_LARGE = OpenApiResponse(ErrorSerializer, description="Over LIVENESS_MAX_BODY
 BAD_HASH_ID = OpenApiResponse(MessageSerializer, description="Invalid hash_id.")
 
 
-Action = Callable[[CaptureSession, dict[str, object], str], JsonResponse]
+Action = Callable[[CaptureSession, dict[str, object], str], dict[str, object]]
 OwnRate = Callable[[CaptureSession], None]
 
 
 def with_session(
-    action: Action, own_rate: OwnRate, max_bytes: str, asks: Quota
+    action: Action, own_rate: OwnRate, max_bytes: str, asks: Quota, status: int
 ) -> Callable[..., HttpResponse]:
     """A token-authenticated call on one session. In order, before its JSON is parsed or an
     image decoded: the body read, bounded by the setting ``max_bytes`` whatever the transfer
@@ -59,16 +59,17 @@ def with_session(
         service.require_open(session)
         own_rate(session)
         within_limits(session.tenant, asks)
-        return action(session, parse_object(body), request_id_of(request))
+        answer = action(session, parse_object(body), request_id_of(request))
+        return JsonResponse(answer, status=status)
 
     return call
 
 
 quality_call = with_session(
-    service.check_quality, service.within_quality_rate, "SESSION_QUALITY_MAX_BYTES", Quota.ROOM
+    service.check_quality, service.within_quality_rate, "SESSION_QUALITY_MAX_BYTES", Quota.ROOM, 200
 )
 selfie_call = with_session(
-    service.take_selfie, service.within_selfie_rate, "LIVENESS_MAX_BODY_BYTES", Quota.CHECK
+    service.take_selfie, service.within_selfie_rate, "LIVENESS_MAX_BODY_BYTES", Quota.CHECK, 202
 )
 
 

@@ -10,8 +10,9 @@ table):
 5. its quota as loaded: 429 at its request limit, before any image is read.
 
 Steps 4 and 5 (``within_limits``) also guard a session's token calls. Each 401 and 429 is
-counted (``refused``): per tenant where the hash_id names one, revoked or not, else per client
-address bucket. A refusal is raised as ``Rejected``; the view answers it from ANSWERS.
+``counted`` (guard.refusals and /metrics): per tenant where the hash_id names one, revoked or
+not, else per client address bucket. It is raised as ``Rejected``; the view answers it from
+ANSWERS.
 """
 
 from enum import Enum
@@ -32,10 +33,10 @@ class Quota(Enum):
 
     NONE = "none"  # reads what was already paid for (a session's verdict)
     ROOM = "room"  # needs a unit left (a session, a quality frame)
-    CHECK = "check"  # is a check: refused for quota, it is also a refused verdict
+    CHECK = "check"  # is a check: turned away for quota, it also counts as a refused verdict
 
 
-def refused(rejection: Rejection, tenant: Tenant | None, client: str = "") -> Rejected:
+def counted(rejection: Rejection, tenant: Tenant | None, client: str = "") -> Rejected:
     """Count a 401 or 429 (database and /metrics) and return it to raise; ``client`` (the
     address) only matters without a tenant. A verdict writes nothing here."""
     status = ANSWERS[rejection.code].status
@@ -52,11 +53,11 @@ def within_limits(tenant: Tenant, asks: Quota) -> None:
     per_minute = tenant.rate_limit_per_minute
     if (over := throttle.tenant_rate_exceeded(tenant.pk, per_minute)) is not None:
         detail = {"per_minute": per_minute}
-        raise refused(Rejection("rate_limited", detail, retry_after=over.retry_after()), tenant)
+        raise counted(Rejection("rate_limited", detail, retry_after=over.retry_after()), tenant)
     if asks is not Quota.NONE and not quota.has_room(tenant):
         if asks is Quota.CHECK:
             metrics.observe_rejection(tenant.pk, tenant.name, "quota")
-        raise refused(Rejection("limit_reached"), tenant)
+        raise counted(Rejection("limit_reached"), tenant)
 
 
 def admit(request: HttpRequest, hash_id: object, asks: Quota) -> Tenant:
@@ -66,10 +67,10 @@ def admit(request: HttpRequest, hash_id: object, asks: Quota) -> Tenant:
     client = throttle.client_ip(request)
     if (blocked := throttle.auth_blocked(client)) is not None:
         throttled = Rejection("auth_throttled", retry_after=blocked.retry_after())
-        raise refused(throttled, None, client)  # the client is throttled, not a tenant
+        raise counted(throttled, None, client)  # the client is throttled, not a tenant
     tenant = authenticate(hash_id)
     if tenant is None:
         throttle.auth_failed(client)
-        raise refused(Rejection("invalid_credentials"), owner_of(hash_id), client)
+        raise counted(Rejection("invalid_credentials"), owner_of(hash_id), client)
     within_limits(tenant, asks)
     return tenant

@@ -16,6 +16,7 @@ LIMIT_REACHED = "Your request limit has been reached."
 NOT_AN_OBJECT = "Request body must be a JSON object."
 NOT_READY = "Service is not ready, try again later."
 SUCCESS = "Success"
+HOST_NOT_ALLOWED = "Host {host} is not allowed: add it to the service's ALLOWED_HOSTS."
 ALREADY_DONE = "This session already has its verdict; start a new session."
 IN_PROGRESS = "A selfie of this session is already being judged."
 FRAMES_INVALID = "frames must be a list of 1 to 3 base64-encoded images."
@@ -53,8 +54,14 @@ ANSWERS: dict[str, Answer] = {
     "image_invalid": Answer(400, IMAGE_INVALID),
     "not_ready": Answer(503, NOT_READY),
     **{code: Answer(422, text, with_code=True) for code, text in REFUSALS.items()},
-    # the view
+    # the view, and Django's handlers for every API path
     "method_not_allowed": Answer(405, 'Method "{method}" not allowed.'),
+    "bad_request": Answer(400, "Bad request."),
+    "host_not_allowed": Answer(
+        400, "Host {host} is not allowed: add it to the service's ALLOWED_HOSTS."
+    ),
+    "not_found": Answer(404, "Not found."),
+    "server_error": Answer(500, "Internal server error."),
     # a capture session's token calls, in their order
     "unknown_session": Answer(404, "Unknown session."),
     "token_missing": Answer(401, TOKEN_MISSING, with_code=True, headers=BEARER_REFUSED),

@@ -13,7 +13,7 @@ from django.db import transaction
 
 from accounts import quota
 from accounts.models import Tenant
-from liveness.admission import refused
+from liveness.admission import counted
 from liveness.images import Base64Error, decode_base64, strip_data_uri
 from liveness.models import LivenessCheck
 from liveness.outcomes import Judged, Outcome, Rejected, Rejection
@@ -154,7 +154,7 @@ def _unavailable(tenant: Tenant, score: float) -> Rejection:
 def _out_of_quota(tenant: Tenant) -> Rejection:
     rejection = Rejection("limit_reached")
     metrics.observe_rejection(tenant.pk, tenant.name, REASONS["limit_reached"])
-    refused(rejection, tenant)  # counted as the admission's quota 429 is
+    counted(rejection, tenant)  # as the admission's quota 429 is
     return rejection
 
 

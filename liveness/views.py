@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_safe
 from django.views.defaults import bad_request as django_bad_request
@@ -167,7 +167,7 @@ def _is_admin(request: HttpRequest) -> bool:
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_admin(request):
         return page_not_found(request, exception)
-    return JsonResponse({"error": "Not found."}, status=404)
+    return responses.respond(Rejection("not_found"))
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -177,10 +177,9 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
         return django_bad_request(request, exception)
     if isinstance(exception, DisallowedHost):
         host = request.META.get("HTTP_HOST", request.META.get("SERVER_NAME", ""))[:100]
-        message = f"Host {host!r} is not allowed: add it to the service's ALLOWED_HOSTS."
-        return JsonResponse({"error": message}, status=400)
-    return JsonResponse({"error": "Bad request."}, status=400)
+        return responses.respond(Rejection("host_not_allowed", {"host": repr(host)}))
+    return responses.respond(Rejection("bad_request"))
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return JsonResponse({"error": "Internal server error."}, status=500)
+    return responses.respond(Rejection("server_error"))
