@@ -28,10 +28,10 @@ from bench.load import prepare
 
 # (label, module, attribute): the functions each stage is the time of.
 STAGES = (
-    ("body read", "liveness.decorators", "read_body"),
-    ("JSON parse (json.loads)", "liveness.decorators", "parse_object"),
+    ("body read", "liveness.views", "read_body"),
+    ("JSON parse (json.loads)", "liveness.views", "parse_object"),
     ("auth: failure throttle", "guard.throttle", "auth_blocked"),
-    ("auth: hash_id lookup", "liveness.decorators", "authenticate"),
+    ("auth: hash_id lookup", "liveness.admission", "authenticate"),
     ("tenant rate limit", "guard.throttle", "tenant_rate_exceeded"),
     ("quota pre-check", "accounts.quota", "has_room"),
     ("base64 (data URI)", "liveness.service", "image_bytes"),
@@ -95,13 +95,14 @@ def main(argv: list[str] | None = None) -> None:
             handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
     from django.test import Client
 
-    from liveness.runtime import warm
+    from liveness.runtime import get_engine
 
-    warm()
+    get_engine()
     import accounts.quota  # noqa: F401  (the modules the stages live in)
-    import liveness.decorators  # noqa: F401
+    import liveness.admission  # noqa: F401
     import liveness.responses  # noqa: F401
     import liveness.service  # noqa: F401
+    import liveness.views  # noqa: F401
     import telemetry.metrics  # noqa: F401
 
     body = seed_body(selfie_jpeg(*parse_size(args.size)), hash_id)

@@ -1,34 +1,30 @@
 """Capture sessions: open, quality (gates only), selfie (the whole check, once), verdict."""
 
-import logging
-import math
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
-from django.http import JsonResponse
 from django.utils import timezone
 
 from accounts.models import HashId, Tenant
-from capture.errors import Answered, too_many
 from capture.models import CaptureSession, new_token, token_digest
 from guard import counters
 from guard.counters import Window
 from liveness import responses
-from liveness.outcomes import Rejected, Rejection
-from liveness.runtime import EngineUnavailable, get_engine
-from liveness.service import REASONS, image_bytes, record
+from liveness.outcomes import Judged, Rejected, Rejection
+from liveness.service import (
+    Images,
+    decode,
+    engine_or_rejected,
+    image_bytes,
+    judge_and_record,
+    read_images,
+)
 from ml import quality
 from ml.decode import Limits
-from ml.engine import LivenessEngine, Verdict
-from ml.errors import FaceRefused, ImageError
-from ml.profiles import sigmoid
-from telemetry import metrics
+from ml.engine import LivenessEngine
 
-log = logging.getLogger(__name__)
 MAX_FRAMES = 3
 QUALITY_SCOPE = "session-quality"
 SELFIE_SCOPE = "session-selfie"
@@ -40,9 +36,6 @@ SELFIE_SCOPE = "session-selfie"
 # baseline file (one scan per component).
 QUALITY_LIMITS = Limits(max_pixels=1024 * 1024, max_jpeg_scans=4)
 SELFIE_LIMITS = Limits(max_pixels=4096 * 3072, max_jpeg_scans=4)
-ALREADY_DONE = "This session already has its verdict; start a new session."
-IN_PROGRESS = "A selfie of this session is already being judged."
-FRAMES_INVALID = "frames must be a list of 1 to 3 base64-encoded images."
 
 
 @dataclass(frozen=True)
@@ -69,9 +62,9 @@ def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def conflict(session: CaptureSession) -> Answered:
-    message = ALREADY_DONE if session.state == CaptureSession.DONE else IN_PROGRESS
-    return Answered(JsonResponse({"error": message, "state": session.state}, status=409))
+def conflict(session: CaptureSession) -> Rejected:
+    code = "session_done" if session.state == CaptureSession.DONE else "session_busy"
+    return Rejected(Rejection(code, {"state": session.state}))
 
 
 def require_open(session: CaptureSession) -> None:
@@ -79,40 +72,24 @@ def require_open(session: CaptureSession) -> None:
         raise conflict(session)
 
 
-def engine_or_503() -> LivenessEngine:
-    try:
-        return get_engine()
-    except EngineUnavailable as exc:
-        log.error("engine unavailable: %s", exc)
-        raise Rejected(Rejection("not_ready")) from exc
-
-
-def decode(engine: LivenessEngine, data: bytes, limits: Limits) -> np.ndarray:
-    try:
-        return engine.decode(data, limits)
-    except ImageError as exc:
-        raise Rejected(Rejection("image_invalid")) from exc
-
-
 # --- each token call's own rate (the tenant's rate and quota: capture.views) -------------
 
 
-def quality_rate_exceeded(session: CaptureSession) -> Answered | None:
+def _over(code: str, scope: str, session: CaptureSession, limit: int, window: Window) -> None:
+    if counters.hit(scope, str(session.pk), window) > limit:
+        raise Rejected(Rejection(code, {"limit": limit}, retry_after=window.retry_after()))
+
+
+def within_quality_rate(session: CaptureSession) -> None:
     limit = settings.SESSION_QUALITY_PER_S
-    window = Window.current(1)
-    if counters.hit(QUALITY_SCOPE, str(session.pk), window) > limit:
-        return too_many(f"Quality check rate exceeded ({limit} per second).", window)
-    return None
+    _over("quality_rate_limited", QUALITY_SCOPE, session, limit, Window.current(1))
 
 
-def selfie_rate_exceeded(session: CaptureSession) -> Answered | None:
+def within_selfie_rate(session: CaptureSession) -> None:
     """A refused selfie takes no quota (as /liveness's 422), so its retries are bounded here:
     the component retries after a refusal only once the gates pass again (over a second)."""
     limit = settings.SESSION_SELFIE_PER_MIN
-    window = Window.current(60)
-    if counters.hit(SELFIE_SCOPE, str(session.pk), window) > limit:
-        return too_many(f"Selfie rate exceeded ({limit} per minute).", window)
-    return None
+    _over("selfie_rate_limited", SELFIE_SCOPE, session, limit, Window.current(60))
 
 
 # --- quality -----------------------------------------------------------------------------
@@ -140,41 +117,24 @@ def gate_report(engine: LivenessEngine, image: np.ndarray) -> dict[str, object]:
 
 def check_quality(
     session: CaptureSession, payload: dict[str, object], request_id: str
-) -> JsonResponse:
+) -> dict[str, object]:
     """Called once the session is open and within every rate and the quota (capture.views)."""
     data = image_bytes(payload.get("selfie_image"))
-    engine = engine_or_503()
-    return JsonResponse(gate_report(engine, decode(engine, data, QUALITY_LIMITS)))
+    engine = engine_or_rejected()
+    return gate_report(engine, decode(engine, data, QUALITY_LIMITS))
 
 
 # --- selfie ------------------------------------------------------------------------------
 
 
-def frame_bytes(payload: dict[str, object]) -> list[bytes]:
-    """One ``selfie_image`` or a burst of up to three ``frames``, as image bytes."""
+def frame_values(payload: dict[str, object]) -> list[object]:
+    """One ``selfie_image`` or a burst of up to three ``frames``."""
     frames = payload.get("frames")
     if frames is None:
-        return [image_bytes(payload.get("selfie_image"))]
+        return [payload.get("selfie_image")]
     if not isinstance(frames, list) or not 1 <= len(frames) <= MAX_FRAMES:
-        raise Answered(responses.error(FRAMES_INVALID, 400))
-    return [image_bytes(frame) for frame in frames]
-
-
-@dataclass(frozen=True)
-class Fused:
-    logit: float
-    p_live: float
-    capture: str
-    frames: int
-
-
-def fuse(verdicts: list[Verdict]) -> Fused:
-    """A burst's verdict: the mean of the frames' fused logits (like the profile fusion of
-    models), so one confident frame is not averaged away by unsure ones; "frame" only when
-    every frame was a full camera frame."""
-    z = math.fsum(v.logit for v in verdicts) / len(verdicts)
-    capture = "frame" if all(v.capture == "frame" for v in verdicts) else "crop"
-    return Fused(z, sigmoid(z), capture, len(verdicts))
+        raise Rejected(Rejection("frames_invalid"))
+    return frames
 
 
 def claim(session: CaptureSession) -> bool:
@@ -194,13 +154,14 @@ def release(session: CaptureSession, refused_code: str = "") -> None:
     CaptureSession.objects.filter(pk=session.pk, state=CaptureSession.PROCESSING).update(**fields)
 
 
-def finish(session: CaptureSession, is_live: bool, score: float, fused: Fused) -> None:
+def finish(session: CaptureSession, judged: Judged) -> None:
+    """processing -> done with the verdict: the check's ``then``, in its transaction."""
     updated = CaptureSession.objects.filter(pk=session.pk, state=CaptureSession.PROCESSING).update(
         state=CaptureSession.DONE,
-        is_live=is_live,
-        score=score,
-        capture=fused.capture,
-        frames=fused.frames,
+        is_live=judged.is_live,
+        score=judged.score,
+        capture=judged.capture,
+        frames=judged.frames,
         refused_code="",
         finished_at=timezone.now(),
     )
@@ -208,54 +169,33 @@ def finish(session: CaptureSession, is_live: bool, score: float, fused: Fused) -
         raise RuntimeError(f"session {session.pk} lost its claim")  # rolls the unit back
 
 
-def judge(session: CaptureSession, images: list[np.ndarray], request_id: str) -> None:
-    """Run the whole check on a claimed session; the unit, the record and the verdict are
-    written in one transaction. Raises Rejected / FaceRefused when no verdict is reached."""
-    started = time.perf_counter()
-    tenant = session.tenant
-    engine = engine_or_503()
+def judge_claimed(session: CaptureSession, images: Images, request_id: str) -> None:
+    """The check on a claimed session; the unit, the record and the session's verdict are
+    written in one transaction. With no verdict the session is open again (with the gate's
+    code after a refusal) and the rejection raised."""
     try:
-        verdicts = engine.analyse_burst(images, tenant.profile, tenant.crop_policy)
-    except FaceRefused as exc:
-        record(tenant, request_id, started, consume=False, refused_code=exc.code)
-        metrics.observe_verdict(tenant.pk, tenant.name, "refused", exc.code)
+        outcome = judge_and_record(
+            session.tenant, images, request_id, then=lambda judged: finish(session, judged)
+        )
+    except BaseException:
+        release(session)
         raise
-    fused = fuse(verdicts)
-    score = tenant.score(fused.logit, fused.p_live)
-    is_live = score >= tenant.threshold
-    outcome = {"is_live": is_live, "score": score, "capture": fused.capture}
-    with transaction.atomic():
-        if not record(tenant, request_id, started, consume=True, **outcome):
-            metrics.observe_rejection(tenant.pk, tenant.name, REASONS["limit_reached"])
-            raise Rejected(Rejection("limit_reached"))
-        finish(session, is_live, score, fused)
-    metrics.observe_verdict(tenant.pk, tenant.name, "live" if is_live else "spoof")
+    if isinstance(outcome, Rejection):
+        release(session, outcome.code if outcome.code in quality.REFUSALS else "")
+        raise Rejected(outcome)
 
 
 def take_selfie(
     session: CaptureSession, payload: dict[str, object], request_id: str
-) -> JsonResponse:
-    """202 once the capture is judged (the verdict goes to the backend only). Called once the
-    session is open and within every rate and the quota (capture.views)."""
-    frames = frame_bytes(payload)
-    engine = engine_or_503()
-    images = [decode(engine, data, SELFIE_LIMITS) for data in frames]
+) -> dict[str, object]:
+    """The 202's body once the capture is judged (the verdict goes to the backend only).
+    Called once the session is open and within every rate and the quota (capture.views)."""
+    images = read_images(session.tenant, frame_values(payload), SELFIE_LIMITS)
     if not claim(session):
         session.refresh_from_db()
         raise conflict(session)
-    finished = False
-    try:
-        judge(session, images, request_id)
-        finished = True
-    except FaceRefused as exc:
-        release(session, exc.code)
-        finished = True  # released, with the gate's code
-        return responses.respond(Rejection(exc.code))
-    finally:
-        if not finished:
-            release(session)
-    body = {"session_id": str(session.pk), "state": "received", "frames": len(images)}
-    return JsonResponse(body, status=202)
+    judge_claimed(session, images, request_id)
+    return {"session_id": str(session.pk), "state": "received", "frames": len(images.frames)}
 
 
 # --- verdict (backend) -------------------------------------------------------------------

@@ -3,29 +3,18 @@
 import hmac
 import uuid
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest
 from django.utils import timezone
 
-from capture.errors import Answered
 from capture.models import CaptureSession, token_digest
 from guard import throttle
 from liveness.outcomes import Rejected, Rejection
 
 MAX_TOKEN_LENGTH = 128
-UNKNOWN_SESSION = "Unknown session."
-TOKEN_MISSING = "Missing session token: send it as 'Authorization: Bearer <token>'."
-TOKEN_INVALID = "Invalid session token."
-TOKEN_EXPIRED = "The session token has expired; start a new session."
 
 
-def unauthorized(message: str, code: str) -> Answered:
-    response = JsonResponse({"error": message, "code": code}, status=401)
-    response["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="{code}"'
-    return Answered(response)
-
-
-def unknown_session() -> Answered:
-    return Answered(JsonResponse({"error": UNKNOWN_SESSION}, status=404))
+def _rejected(code: str) -> Rejected:
+    return Rejected(Rejection(code))
 
 
 def bearer_token(request: HttpRequest) -> str | None:
@@ -44,8 +33,8 @@ def _matches(session: CaptureSession, token: str) -> bool:
 
 def session_for_token(request: HttpRequest, session_id: uuid.UUID) -> CaptureSession:
     """The session ``session_id`` when the request's bearer token is its own and still
-    valid; otherwise Rejected (429 throttled) or Answered (404 unknown, 401 missing, invalid
-    or expired)."""
+    valid; otherwise Rejected (429 throttled, 404 unknown, 401 missing, invalid or
+    expired)."""
     client = throttle.client_ip(request)
     if (blocked := throttle.auth_blocked(client)) is not None:
         raise Rejected(Rejection("auth_throttled", retry_after=blocked.retry_after()))
@@ -53,19 +42,19 @@ def session_for_token(request: HttpRequest, session_id: uuid.UUID) -> CaptureSes
     session = found.first()
     if session is None:
         throttle.auth_failed(client)
-        raise unknown_session()
+        raise _rejected("unknown_session")
     token = bearer_token(request)
     if token is None:
-        raise unauthorized(TOKEN_MISSING, "token_missing")
+        raise _rejected("token_missing")
     # A token is bound to its session (and so to its tenant): another session's token,
     # even of the same tenant, never matches this digest.
     if not _matches(session, token) or not session.tenant.is_active:
         throttle.auth_failed(client)
-        raise unauthorized(TOKEN_INVALID, "token_invalid")
+        raise _rejected("token_invalid")
     if session.expires_at <= timezone.now():
-        raise unauthorized(TOKEN_EXPIRED, "token_expired")
+        raise _rejected("token_expired")
     if not credential_active(session):  # a valid token, not a guess: no failure counted
-        raise unauthorized(TOKEN_INVALID, "token_invalid")
+        raise _rejected("token_invalid")
     return session
 
 

@@ -9,18 +9,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 
-from accounts import quota
-from accounts.auth import authenticate
-from accounts.models import HashId, Tenant, digest_of
+from accounts.models import HashId, digest_of
 from capture import serializers as s
 from capture import service
 from capture.cors import TokenCorsMixin
-from capture.errors import Answered
 from capture.models import CaptureSession
-from capture.tokens import session_for_token, unknown_session
-from guard import throttle
-from liveness import responses
-from liveness.decorators import AuthorizedRequest, authorize, refused
+from capture.tokens import session_for_token
+from liveness.admission import Quota, admit, within_limits
 from liveness.http import parse_object, read_body
 from liveness.outcomes import Rejected, Rejection
 from liveness.schema import TOO_MANY
@@ -45,68 +40,40 @@ TOO_LARGE = OpenApiResponse(ErrorSerializer, description="Over LIVENESS_MAX_BODY
 BAD_HASH_ID = OpenApiResponse(MessageSerializer, description="Invalid hash_id.")
 
 
-class SessionAPIView(JsonAPIView):
-    """Parsing, negotiation, errors and the request cycle exactly as /liveness's; the
-    session's own answers (capture.errors.Answered) and shared rejections added."""
-
-    # DRF's stubs say Response (as for LivenessView's); the answers are plain JsonResponses.
-    def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]
-        if isinstance(exc, Answered):
-            return exc.response
-        if isinstance(exc, Rejected):
-            return responses.respond(exc.rejection)
-        return super().handle_exception(exc)
+Action = Callable[[CaptureSession, dict[str, object], str], dict[str, object]]
+OwnRate = Callable[[CaptureSession], None]
 
 
-Action = Callable[[CaptureSession, dict[str, object], str], JsonResponse]
-OwnRate = Callable[[CaptureSession], Answered | None]
-
-
-def within_tenant_rate(request: HttpRequest, tenant: Tenant) -> None:
-    """Every session call counts against the tenant's rate limit, as a /liveness call does:
-    Rejected (429, counted as a refusal) past it."""
-    per_minute = tenant.rate_limit_per_minute
-    if (over := throttle.tenant_rate_exceeded(tenant.pk, per_minute)) is not None:
-        detail = {"per_minute": per_minute}
-        over_rate = Rejection("rate_limited", detail, retry_after=over.retry_after())
-        raise refused(request, over_rate, tenant)
-
-
-def within_tenant_limits(request: HttpRequest, tenant: Tenant) -> None:
-    """The tenant's rate limit, then its quota as read now (429 past either)."""
-    within_tenant_rate(request, tenant)
-    if not quota.has_room(tenant):
-        raise refused(request, Rejection("limit_reached"), tenant)
-
-
-def with_session(action: Action, own_rate: OwnRate, max_bytes: str) -> Callable[..., HttpResponse]:
+def with_session(
+    action: Action, own_rate: OwnRate, max_bytes: str, asks: Quota, status: int
+) -> Callable[..., HttpResponse]:
     """A token-authenticated call on one session. In order, before its JSON is parsed or an
     image decoded: the body read, bounded by the setting ``max_bytes`` whatever the transfer
     encoding (413); the token, its session and the hash_id that opened it (429 / 404 / 401);
     the session still open (409); the session's own rate, then the tenant's rate and quota
-    (429)."""
+    (429, counted as /liveness's are)."""
 
     def call(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
         body = read_body(request, getattr(settings, max_bytes))
         session = session_for_token(request, session_id)
         service.require_open(session)
-        if limited := own_rate(session):
-            raise limited
-        within_tenant_limits(request, session.tenant)
-        return action(session, parse_object(body), request_id_of(request))
+        own_rate(session)
+        within_limits(session.tenant, asks)
+        answer = action(session, parse_object(body), request_id_of(request))
+        return JsonResponse(answer, status=status)
 
     return call
 
 
 quality_call = with_session(
-    service.check_quality, service.quality_rate_exceeded, "SESSION_QUALITY_MAX_BYTES"
+    service.check_quality, service.within_quality_rate, "SESSION_QUALITY_MAX_BYTES", Quota.ROOM, 200
 )
 selfie_call = with_session(
-    service.take_selfie, service.selfie_rate_exceeded, "LIVENESS_MAX_BODY_BYTES"
+    service.take_selfie, service.within_selfie_rate, "LIVENESS_MAX_BODY_BYTES", Quota.CHECK, 202
 )
 
 
-class SessionsView(SessionAPIView):
+class SessionsView(JsonAPIView):
     http_method_names = ["post"]  # not DRF's OPTIONS metadata, as /liveness
 
     @extend_schema(
@@ -123,15 +90,14 @@ class SessionsView(SessionAPIView):
             503: NOT_READY,
         },
     )
-    @authorize
-    def post(self, request: Request, call: AuthorizedRequest) -> HttpResponse:
-        if not quota.has_room(call.tenant):  # 429 as /liveness, before any session exists
-            return responses.respond(Rejection("limit_reached"))
-        digest = digest_of(str(call.payload["hash_id"]))
-        credential = HashId.objects.active().filter(digest=digest).first()
-        if credential is None:  # revoked since authorize read it
-            return responses.respond(Rejection("invalid_credentials"))
-        opened = service.open_session(call.tenant, credential)
+    def post(self, request: Request) -> HttpResponse:
+        """The body, then ``admit`` as /liveness's (a tenant at its limit opens nothing)."""
+        hash_id = parse_object(read_body(request)).get("hash_id")
+        tenant = admit(request, hash_id, Quota.ROOM)
+        credential = HashId.objects.active().filter(digest=digest_of(str(hash_id))).first()
+        if credential is None:  # revoked since admit read it
+            raise Rejected(Rejection("invalid_credentials"))
+        opened = service.open_session(tenant, credential)
         body = {
             "session_id": str(opened.session.pk),
             "token": opened.token,
@@ -141,7 +107,7 @@ class SessionsView(SessionAPIView):
         return JsonResponse(body, status=201)
 
 
-class QualityView(TokenCorsMixin, SessionAPIView):
+class QualityView(TokenCorsMixin, JsonAPIView):
     http_method_names = ["post", "options"]  # OPTIONS: the CORS preflight only
 
     @extend_schema(
@@ -168,7 +134,7 @@ class QualityView(TokenCorsMixin, SessionAPIView):
         return quality_call(request, session_id)
 
 
-class SelfieView(TokenCorsMixin, SessionAPIView):
+class SelfieView(TokenCorsMixin, JsonAPIView):
     http_method_names = ["post", "options"]  # OPTIONS: the CORS preflight only
 
     @extend_schema(
@@ -196,21 +162,7 @@ class SelfieView(TokenCorsMixin, SessionAPIView):
         return selfie_call(request, session_id)
 
 
-def tenant_for_header(request: HttpRequest) -> Tenant:
-    """The tenant of the X-Hash-Id header (never the URL: proxies log URLs), within its rate
-    limit; or Rejected."""
-    client = throttle.client_ip(request)
-    if (blocked := throttle.auth_blocked(client)) is not None:
-        raise Rejected(Rejection("auth_throttled", retry_after=blocked.retry_after()))
-    tenant = authenticate(request.META.get("HTTP_X_HASH_ID", ""))
-    if tenant is None:
-        throttle.auth_failed(client)
-        raise Rejected(Rejection("invalid_credentials"))
-    within_tenant_rate(request, tenant)
-    return tenant
-
-
-class SessionView(SessionAPIView):
+class SessionView(JsonAPIView):
     http_method_names = ["get"]  # not DRF's OPTIONS metadata, as /liveness
 
     @extend_schema(
@@ -236,8 +188,9 @@ class SessionView(SessionAPIView):
         auth=HASH_ID_HEADER,
     )
     def get(self, request: Request, session_id: uuid.UUID) -> HttpResponse:
-        tenant = tenant_for_header(request)
+        # The hash_id comes in a header, never the URL: proxies log URLs.
+        tenant = admit(request, request.META.get("HTTP_X_HASH_ID", ""), Quota.NONE)
         found = CaptureSession.objects.filter(pk=session_id, tenant=tenant).first()
         if found is None:
-            raise unknown_session()
+            raise Rejected(Rejection("unknown_session"))
         return JsonResponse(service.describe(found))

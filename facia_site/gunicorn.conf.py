@@ -131,7 +131,7 @@ def post_fork(server: Any, worker: Any) -> None:
     from django.urls import get_resolver
 
     from liveness.health import not_ready_reason
-    from liveness.runtime import warm
+    from liveness.runtime import get_engine
     from telemetry.metrics import set_worker_ready
 
     set_worker_ready(False)
@@ -139,7 +139,7 @@ def post_fork(server: Any, worker: Any) -> None:
     # first request to each worker would otherwise pay.
     get_resolver().resolve("/status_check")
     try:
-        warm()
+        get_engine()  # loads and warms this worker's engine
     except Exception:
         # Never a worker without a warm engine: it would answer 500s. A failed load repeats
         # (broken or missing model files, a bad MODEL_DIR), so a replaced worker would fail

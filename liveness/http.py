@@ -1,5 +1,6 @@
-"""The request body: read bounded by size, parsed as one JSON object (``authorize`` calls these).
-A body that is too large or not one JSON object ends the request with a ``Rejected``."""
+"""The request body: read bounded by size, parsed as one JSON object (every JSON view calls
+these first). A body that is too large or not one JSON object ends the request with a
+``Rejected``."""
 
 import json
 import re

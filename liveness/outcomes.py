@@ -30,6 +30,7 @@ class Judged:
     score: float
     profile: str
     capture: str
+    frames: int = 1  # a session's burst judges up to three
 
 
 Outcome = Judged | Rejection

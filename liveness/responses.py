@@ -1,6 +1,8 @@
-"""The contract's answers, in one table: each outcome's status code and body (README, API)."""
+"""Every answer but a resource's own body, in one table: each outcome's status code, body and
+headers (README, API). /liveness's are the contract's; the sessions' are added."""
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import JsonResponse
@@ -14,6 +16,15 @@ LIMIT_REACHED = "Your request limit has been reached."
 NOT_AN_OBJECT = "Request body must be a JSON object."
 NOT_READY = "Service is not ready, try again later."
 SUCCESS = "Success"
+HOST_NOT_ALLOWED = "Host {host} is not allowed: add it to the service's ALLOWED_HOSTS."
+ALREADY_DONE = "This session already has its verdict; start a new session."
+IN_PROGRESS = "A selfie of this session is already being judged."
+FRAMES_INVALID = "frames must be a list of 1 to 3 base64-encoded images."
+TOKEN_MISSING = "Missing session token: send it as 'Authorization: Bearer <token>'."
+TOKEN_INVALID = "Invalid session token."
+TOKEN_EXPIRED = "The session token has expired; start a new session."
+# RFC 6750: a refused bearer token names the scheme and why.
+BEARER_REFUSED = {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="{code}"'}
 
 
 @dataclass(frozen=True)
@@ -22,10 +33,12 @@ class Answer:
     text: str  # a str.format template over the rejection's detail
     key: str = "error"  # the body's field: "error", or "message" where the contract says so
     with_code: bool = False  # a refusal names its gate: {"error": ..., "code": ...}
+    extra: tuple[str, ...] = ()  # detail keys also sent as body fields (the 409's "state")
+    headers: Mapping[str, str] = field(default_factory=dict)  # templates over detail and code
 
 
 ANSWERS: dict[str, Answer] = {
-    # authorize, in its order
+    # the body (views), then admit, in their order
     "body_too_large": Answer(413, "Request body is too large (limit {limit} bytes)."),
     "duplicate_key": Answer(400, "Malformed JSON. Duplicate key {key}."),
     "malformed_json": Answer(400, f"Malformed JSON. {NOT_AN_OBJECT}"),
@@ -41,8 +54,24 @@ ANSWERS: dict[str, Answer] = {
     "image_invalid": Answer(400, IMAGE_INVALID),
     "not_ready": Answer(503, NOT_READY),
     **{code: Answer(422, text, with_code=True) for code, text in REFUSALS.items()},
-    # the view
+    # the view, and Django's handlers for every API path
     "method_not_allowed": Answer(405, 'Method "{method}" not allowed.'),
+    "bad_request": Answer(400, "Bad request."),
+    "host_not_allowed": Answer(
+        400, "Host {host} is not allowed: add it to the service's ALLOWED_HOSTS."
+    ),
+    "not_found": Answer(404, "Not found."),
+    "server_error": Answer(500, "Internal server error."),
+    # a capture session's token calls, in their order
+    "unknown_session": Answer(404, "Unknown session."),
+    "token_missing": Answer(401, TOKEN_MISSING, with_code=True, headers=BEARER_REFUSED),
+    "token_invalid": Answer(401, TOKEN_INVALID, with_code=True, headers=BEARER_REFUSED),
+    "token_expired": Answer(401, TOKEN_EXPIRED, with_code=True, headers=BEARER_REFUSED),
+    "session_done": Answer(409, ALREADY_DONE, extra=("state",)),
+    "session_busy": Answer(409, IN_PROGRESS, extra=("state",)),
+    "quality_rate_limited": Answer(429, "Quality check rate exceeded ({limit} per second)."),
+    "selfie_rate_limited": Answer(429, "Selfie rate exceeded ({limit} per minute)."),
+    "frames_invalid": Answer(400, FRAMES_INVALID),
 }
 
 
@@ -70,7 +99,10 @@ def respond(outcome: Outcome) -> JsonResponse:
     body: dict[str, object] = {answer.key: answer.text.format(**outcome.detail)}
     if answer.with_code:
         body["code"] = outcome.code
+    body.update((key, outcome.detail[key]) for key in answer.extra)
     response = JsonResponse(body, status=answer.status)
+    for name, template in answer.headers.items():
+        response[name] = template.format(code=outcome.code, **outcome.detail)
     if outcome.retry_after is not None:
         response["Retry-After"] = str(outcome.retry_after)
     return response

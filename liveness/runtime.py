@@ -79,11 +79,9 @@ _holder = EngineHolder()
 
 
 def get_engine() -> LivenessEngine:
-    return _holder.get()
-
-
-def warm() -> LivenessEngine:
-    """Load and warm this process's engine; /status_check answers 200 afterwards."""
+    """This process's warm engine, loaded and warmed by the first call (gunicorn's post_fork,
+    the test session's fixture, or else the first request); /status_check answers 200 once
+    it is. EngineUnavailable when it cannot be."""
     return _holder.get()
 
 

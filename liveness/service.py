@@ -1,19 +1,25 @@
-"""One liveness check: image -> engine -> quota unit and record, in one transaction. Returns
+"""The check, for /liveness and a capture session's selfie alike: images -> engine -> score
+-> the quota unit, the record and the caller's own step in one transaction -> metrics. Returns
 an outcome (liveness.outcomes); no HTTP here."""
 
 import logging
 import math
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+import numpy as np
 from django.db import transaction
 
 from accounts import quota
 from accounts.models import Tenant
+from liveness.admission import counted
 from liveness.images import Base64Error, decode_base64, strip_data_uri
 from liveness.models import LivenessCheck
 from liveness.outcomes import Judged, Outcome, Rejected, Rejection
 from liveness.runtime import EngineUnavailable, get_engine
-from ml.engine import Verdict
+from ml.decode import ANY_CAMERA, Limits
+from ml.engine import Fused, LivenessEngine
 from ml.errors import FaceRefused, ImageError, ModelUnavailable
 from telemetry import metrics
 
@@ -26,6 +32,9 @@ REASONS = {
     "limit_reached": "quota",
     "not_ready": "unavailable",
 }
+# The caller's own step, written with the unit and the record or not at all (a session's
+# verdict); it may raise to roll both back.
+Then = Callable[[Judged], None]
 
 
 def _rejected(code: str) -> Rejected:
@@ -33,7 +42,7 @@ def _rejected(code: str) -> Rejected:
 
 
 def image_bytes(value: object) -> bytes:
-    """The raw image bytes of the selfie_image field."""
+    """The raw image bytes of a selfie_image (or frame) field."""
     if value is None or value == "":
         raise _rejected("image_required")
     if not isinstance(value, str):
@@ -47,26 +56,51 @@ def image_bytes(value: object) -> bytes:
         raise _rejected("image_invalid") from exc
 
 
-def require_room(tenant: Tenant) -> None:
-    """429 before the image is even read once the limit is reached, as read at authentication:
-    a tenant with no quota left cannot make a worker decode. The exact, race-free check is the
-    conditional UPDATE in record()."""
-    if not quota.has_room(tenant):
-        raise _rejected("limit_reached")
-
-
-def judge(tenant: Tenant, data: bytes) -> Verdict:
-    """Decode and run the engine with the tenant's profile and crop policy (the engine times
-    the decode). Nothing is consumed here; FaceRefused when the image cannot be judged."""
+def engine_or_rejected() -> LivenessEngine:
     try:
-        engine = get_engine()
+        return get_engine()
     except EngineUnavailable as exc:
         log.error("engine unavailable: %s", exc)
         raise _rejected("not_ready") from exc
+
+
+def decode(engine: LivenessEngine, data: bytes, limits: Limits) -> np.ndarray:
     try:
-        return engine.check(data, profile=tenant.profile, crop_policy=tenant.crop_policy)
+        return engine.decode(data, limits)
     except ImageError as exc:
         raise _rejected("image_invalid") from exc
+
+
+@dataclass(frozen=True)
+class Images:
+    """A check's decoded frames, from the moment their first byte was read."""
+
+    frames: list[np.ndarray]
+    started: float  # time.perf_counter()
+    decode_ms: float
+
+
+def read_images(tenant: Tenant, values: Sequence[object], limits: Limits = ANY_CAMERA) -> Images:
+    """base64, then pixels within ``limits``: Rejected (400 or 503) before anything is judged,
+    counted as the tenant's refused verdict."""
+    started = time.perf_counter()
+    try:
+        data = [image_bytes(value) for value in values]
+        engine = engine_or_rejected()
+        decoding = time.perf_counter()
+        frames = [decode(engine, item, limits) for item in data]
+    except Rejected as exc:
+        metrics.observe_rejection(tenant.pk, tenant.name, REASONS[exc.rejection.code])
+        raise
+    return Images(frames, started, (time.perf_counter() - decoding) * 1000)
+
+
+def analyse(tenant: Tenant, images: Images) -> Fused:
+    """The engine's verdict under the tenant's profile and crop policy; FaceRefused when a
+    gate refuses."""
+    engine = engine_or_rejected()
+    try:
+        return engine.judge(images.frames, tenant.profile, tenant.crop_policy)
     except ModelUnavailable as exc:  # a model left for first use, or one giving NaN (ModelFault)
         log.error("engine unavailable for profile %s: %s", tenant.profile, exc)
         raise _rejected("not_ready") from exc
@@ -86,45 +120,76 @@ def _log_check(
 
 
 def record(
-    tenant: Tenant, request_id: str, started: float, consume: bool, **outcome: object
+    tenant: Tenant,
+    request_id: str,
+    started: float,
+    judged: Judged | None = None,
+    then: Then | None = None,
+    **outcome: object,
 ) -> bool:
-    """Store the check; when ``consume``, take its unit of quota in the same transaction.
+    """Store the check; for a verdict (``judged``), take its unit of quota and run ``then``
+    in the same transaction.
 
-    One transaction means a crash or a lost database at any point leaves either both the unit
-    and the row, or neither. False (nothing written) when the limit was reached meanwhile.
+    One transaction means a crash or a lost database at any point leaves the unit, the row
+    and the caller's step all written, or none. False (nothing written) when the limit was
+    reached meanwhile.
     """
     latency_ms = (time.perf_counter() - started) * 1000
     with transaction.atomic():
-        if consume and not quota.reserve(tenant.pk):
+        if judged is not None and not quota.reserve(tenant.pk):
             return False
         LivenessCheck.insert(tenant=tenant, latency_ms=latency_ms, request_id=request_id, **outcome)
+        if judged is not None and then is not None:
+            then(judged)
     _log_check(tenant, request_id, latency_ms, outcome)
     return True
 
 
-def check_selfie(tenant: Tenant, selfie: object, request_id: str) -> Outcome:
-    """The check of an authenticated tenant's ``selfie_image`` value."""
-    started = time.perf_counter()
+def _unavailable(tenant: Tenant, score: float) -> Rejection:
+    log.error("non-finite liveness score %s for tenant %s", score, tenant.pk)
+    metrics.observe_rejection(tenant.pk, tenant.name, REASONS["not_ready"])
+    return Rejection("not_ready")
+
+
+def _out_of_quota(tenant: Tenant) -> Rejection:
+    rejection = Rejection("limit_reached")
+    metrics.observe_rejection(tenant.pk, tenant.name, REASONS["limit_reached"])
+    counted(rejection, tenant)  # as the admission's quota 429 is
+    return rejection
+
+
+def judge_and_record(
+    tenant: Tenant, images: Images, request_id: str, then: Then | None = None
+) -> Outcome:
+    """Judge ``images`` for an admitted tenant and record the outcome: a verdict takes one
+    unit of quota, a gate's refusal (422) none. ``then`` runs inside the verdict's
+    transaction."""
     try:
-        require_room(tenant)
-        verdict = judge(tenant, image_bytes(selfie))
+        fused = analyse(tenant, images)
     except Rejected as exc:
         metrics.observe_rejection(tenant.pk, tenant.name, REASONS[exc.rejection.code])
         return exc.rejection
     except FaceRefused as exc:
-        record(tenant, request_id, started, consume=False, refused_code=exc.code)
+        record(tenant, request_id, images.started, refused_code=exc.code)
         metrics.observe_verdict(tenant.pk, tenant.name, "refused", exc.code)
         return Rejection(exc.code)
-    score = tenant.score(verdict.logit, verdict.p_live)  # calibrated when the tenant is
+    score = tenant.score(fused.logit, fused.p_live)  # calibrated when the tenant is
     if not math.isfinite(score):  # never an answer (NaN is not JSON), a unit or a record
-        log.error("non-finite liveness score %s for tenant %s", score, tenant.pk)
-        metrics.observe_rejection(tenant.pk, tenant.name, REASONS["not_ready"])
-        return Rejection("not_ready")
-    is_live = score >= tenant.threshold
-    outcome = {"is_live": is_live, "score": score, "capture": verdict.capture}
-    if not record(tenant, request_id, started, consume=True, **outcome):
-        metrics.observe_rejection(tenant.pk, tenant.name, REASONS["limit_reached"])
-        return Rejection("limit_reached")
-    metrics.observe_verdict(tenant.pk, tenant.name, "live" if is_live else "spoof")
-    metrics.observe_stages(verdict.timings_ms, (time.perf_counter() - started) * 1000)
-    return Judged(is_live, score, verdict.profile, verdict.capture)
+        return _unavailable(tenant, score)
+    judged = Judged(score >= tenant.threshold, score, tenant.profile, fused.capture, fused.frames)
+    outcome = {"is_live": judged.is_live, "score": score, "capture": fused.capture}
+    if not record(tenant, request_id, images.started, judged, then, **outcome):
+        return _out_of_quota(tenant)
+    metrics.observe_verdict(tenant.pk, tenant.name, "live" if judged.is_live else "spoof")
+    timings = {**fused.timings_ms, "decode": images.decode_ms}
+    metrics.observe_stages(timings, (time.perf_counter() - images.started) * 1000)
+    return judged
+
+
+def check_selfie(tenant: Tenant, selfie: object, request_id: str) -> Outcome:
+    """/liveness's check of an admitted tenant's ``selfie_image`` value."""
+    try:
+        images = read_images(tenant, [selfie])
+    except Rejected as exc:
+        return exc.rejection
+    return judge_and_record(tenant, images, request_id)

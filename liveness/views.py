@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_safe
 from django.views.defaults import bad_request as django_bad_request
@@ -18,8 +18,9 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from liveness import health, responses
-from liveness.decorators import AuthorizedRequest, authorize
-from liveness.outcomes import Rejection
+from liveness.admission import Quota, admit
+from liveness.http import parse_object, read_body
+from liveness.outcomes import Rejected, Rejection
 from liveness.schema import TOO_MANY
 from liveness.serializers import (
     ErrorSerializer,
@@ -29,6 +30,7 @@ from liveness.serializers import (
     RefusalSerializer,
 )
 from liveness.service import check_selfie
+from telemetry.logs import request_id_of
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,8 @@ class DatabaseHeldDown(Exception):
 
 class JsonAPIView(APIView):
     """What /liveness and the session views share: parsing and errors are ours, so DRF's own
-    formats never leak, and the request cycle is broken when the response is built."""
+    formats never leak, and the request cycle is broken when the response is built. A
+    ``Rejected`` raised anywhere in a call is answered from ANSWERS."""
 
     authentication_classes: list[type] = []
     permission_classes: list[type] = []
@@ -94,6 +97,8 @@ class JsonAPIView(APIView):
         return response
 
     def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]
+        if isinstance(exc, Rejected):
+            return responses.respond(exc.rejection)
         if isinstance(exc, APIException):
             return responses.error(str(exc.detail), exc.status_code)
         if isinstance(exc, DatabaseHeldDown):
@@ -136,10 +141,12 @@ class LivenessView(JsonAPIView):
             )
         ],
     )
-    @authorize
-    def post(self, request: Request, call: AuthorizedRequest) -> HttpResponse:
-        selfie = call.payload.get("selfie_image")
-        return responses.respond(check_selfie(call.tenant, selfie, call.request_id))
+    def post(self, request: Request) -> HttpResponse:
+        """The body (413, 400), then ``admit`` (400, 429, 401, 429), then the check."""
+        payload = parse_object(read_body(request))
+        tenant = admit(request, payload.get("hash_id"), Quota.CHECK)
+        selfie = payload.get("selfie_image")
+        return responses.respond(check_selfie(tenant, selfie, request_id_of(request)))
 
 
 @require_safe
@@ -160,7 +167,7 @@ def _is_admin(request: HttpRequest) -> bool:
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_admin(request):
         return page_not_found(request, exception)
-    return JsonResponse({"error": "Not found."}, status=404)
+    return responses.respond(Rejection("not_found"))
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -170,10 +177,9 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
         return django_bad_request(request, exception)
     if isinstance(exception, DisallowedHost):
         host = request.META.get("HTTP_HOST", request.META.get("SERVER_NAME", ""))[:100]
-        message = f"Host {host!r} is not allowed: add it to the service's ALLOWED_HOSTS."
-        return JsonResponse({"error": message}, status=400)
-    return JsonResponse({"error": "Bad request."}, status=400)
+        return responses.respond(Rejection("host_not_allowed", {"host": repr(host)}))
+    return responses.respond(Rejection("bad_request"))
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return JsonResponse({"error": "Internal server error."}, status=500)
+    return responses.respond(Rejection("server_error"))

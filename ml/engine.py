@@ -66,6 +66,27 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Fused:
+    """A check's verdict over one frame or a burst of frames."""
+
+    logit: float
+    p_live: float
+    capture: str
+    frames: int
+    timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
+
+
+def fuse(verdicts: list[Verdict]) -> Fused:
+    """A burst's verdict: the mean of the frames' fused logits (like the profile fusion of
+    models), so one confident frame is not averaged away by unsure ones; "frame" only when
+    every frame was a full camera frame. One frame's is its own, with its stage timings."""
+    z = math.fsum(v.logit for v in verdicts) / len(verdicts)
+    capture = "frame" if all(v.capture == "frame" for v in verdicts) else "crop"
+    timings = verdicts[0].timings_ms if len(verdicts) == 1 else {}
+    return Fused(z, sigmoid(z), capture, len(verdicts), timings)
+
+
+@dataclass(frozen=True)
 class Inspection:
     """Everything the engine knows about one image, gates or not (for evaluation)."""
 
@@ -296,6 +317,14 @@ class LivenessEngine:
                 self._judge(image, face, capture, chosen, profile, {})
                 for image, (face, capture) in zip(images, gated, strict=True)
             ]
+
+    def judge(
+        self, images: list[np.ndarray], profile: str = DEFAULT_PROFILE, crop_policy: str = "judge"
+    ) -> Fused:
+        """The verdict of a check of one frame or a burst (``analyse_burst``), fused."""
+        if len(images) == 1:
+            return fuse([self.analyse(images[0], profile, crop_policy)])
+        return fuse(self.analyse_burst(images, profile, crop_policy))
 
     def inspect(self, image: np.ndarray, crop_policy: str = "judge") -> Inspection:
         """Gates (under ``crop_policy``) and every model's score, without refusing: what

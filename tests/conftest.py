@@ -96,7 +96,7 @@ def data_uri(path: Path) -> str:
 def warm_engine() -> None:
     """Install the models if needed and load + warm this process's engine once."""
     install_models(settings.MODEL_SOURCE, settings.MODEL_DIR)
-    runtime.warm()
+    runtime.get_engine()
 
 
 @pytest.fixture

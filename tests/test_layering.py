@@ -66,3 +66,11 @@ def test_every_first_party_package_is_placed() -> None:
 def test_bench_imports_nothing_from_tests() -> None:
     """Benchmarks run without the test suite; tests may use bench (bench.gunicorn)."""
     assert [str(p) for p in sources("bench") if "tests" in imported(p)] == []
+
+
+def test_no_module_reaches_into_drf_private_request() -> None:
+    """DRF's Request is an HttpRequest (its stubs say so, and it forwards what it lacks):
+    first-party code passes it on as it is, never through the private ``_request``."""
+    packages = [*LAYERS, *INDEPENDENT]
+    found = [str(p.relative_to(ROOT)) for pkg in packages for p in sources(pkg)]
+    assert [p for p in found if "._request" in (ROOT / p).read_text()] == []

@@ -26,7 +26,7 @@ def test_warm_up_makes_a_fresh_holder_ready(
 ) -> None:
     monkeypatch.setattr(runtime, "_holder", runtime.EngineHolder())
     assert client.get("/status_check").status_code == 503
-    runtime.warm()
+    runtime.get_engine()
     assert client.get("/status_check").status_code == 200
 
 

@@ -5,8 +5,7 @@ from typing import Any
 import pytest
 from django.test.client import Client
 
-from capture.service import fuse
-from ml.engine import Verdict
+from ml.engine import Verdict, fuse
 
 EXPECTED = {
     "/sessions": ("post", {"201", "400", "401", "429"}),

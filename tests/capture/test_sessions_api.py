@@ -2,18 +2,25 @@
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.client import Client
 from django.utils import timezone
 
 from accounts.models import Tenant
 from capture.models import CaptureSession, token_digest
+from guard.models import Refusal
+from liveness import runtime
 from liveness.models import LivenessCheck
+from liveness.responses import NOT_READY
+from ml.engine import LivenessEngine
 from ml.quality import REFUSALS
 from tests.conftest import DEV_DATA, LIVE_JPG, SPOOF_JPG, data_uri
+from tests.ml.corrupt import corrupt_copy
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
 CROP = DEV_DATA / "live" / "wolf_1.png"  # a dev face crop
@@ -329,3 +336,31 @@ def test_token_calls_answer_listed_origins_only(db: None, client: Client, settin
     assert "Access-Control-Allow-Origin" not in other
     hash_id_call = client.options("/sessions", HTTP_ORIGIN="https://app.example")
     assert "Access-Control-Allow-Origin" not in hash_id_call
+
+
+def test_a_nan_from_a_model_fails_a_selfie_as_it_fails_liveness(
+    make_tenant: Any, client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The selfie is judged by /liveness's pipeline: a model's NaN is a 503 with no unit, no
+    record and the session open again (not a 500 from an uncaught ModelFault)."""
+    copy = corrupt_copy(settings.MODEL_DIR, tmp_path / "models", record_digest=True)
+    monkeypatch.setattr(runtime._holder, "_engine", LivenessEngine.load(copy))
+    tenant, secret = make_tenant("nan", request_limit=5)
+    opened = open_session(client, secret)
+    url, token = f"/sessions/{opened['session_id']}/selfie", opened["token"]
+    response = post(client, url, {"selfie_image": data_uri(LIVE_JPG)}, token)
+    assert (response.status_code, response.json()) == (503, {"error": NOT_READY})
+    assert CaptureSession.objects.get(pk=opened["session_id"]).state == "open"
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 0
+    assert not LivenessCheck.objects.filter(tenant=tenant).exists()
+
+
+def test_reading_a_verdict_counts_its_refusals(make_tenant: Any, client: Client) -> None:
+    """GET /sessions/{id} is admitted as /liveness is: its 401s count as /liveness's do."""
+    tenant, secret = make_tenant()
+    sid = open_session(client, secret)["session_id"]
+    read = client.get(f"/sessions/{sid}", HTTP_X_HASH_ID="nope", REMOTE_ADDR="203.0.113.57")
+    assert read.status_code == 401
+    rows = Refusal.objects.values_list("status", "code", "tenant_id", "client", "hits")
+    assert list(rows) == [(401, "invalid_credentials", 0, "203.0.113.0/24", 1)]
