@@ -20,23 +20,15 @@ from pathlib import Path
 
 import requests
 
-from bench.gunicorn import children, manage, start_gunicorn
+from bench.gunicorn import children, free_port, manage, start_gunicorn
 from bench.images import REPO
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(work: Path, models: Path, workers: int) -> dict[str, str]:
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
-        "PORT": str(_free_port()),
+        "PORT": str(free_port()),
         "WEB_CONCURRENCY": str(workers),
         "MODEL_DIR": str(models),
         "LOG_FORMAT": "plain",
