@@ -22,7 +22,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
 django.setup()
 
 from bench.corpus import CASES  # noqa: E402
-from bench.gunicorn import children, served  # noqa: E402
+from bench.gunicorn import http_workers, served  # noqa: E402
 from bench.images import selfie_body  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def post(base: str, body: bytes) -> tuple[object, float]:
 
 
 def peak_mb(master: int) -> int:
-    status = Path(f"/proc/{children(master)[0]}/status").read_text()
+    status = Path(f"/proc/{http_workers(master)[0]}/status").read_text()
     return int(next(line.split()[1] for line in status.splitlines() if "VmHWM" in line)) // 1024
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from bench.gunicorn import children, free_port, manage, start_gunicorn
+from bench.gunicorn import free_port, http_workers, manage, start_gunicorn
 from bench.images import REPO
 
 
@@ -54,7 +54,7 @@ def start_once(work: Path, models: Path, workers: int, timeout: float = 180) -> 
                 ok = requests.get(f"{base}/status_check", timeout=2).status_code == 200
             except requests.RequestException:
                 ok = False
-            if ok and len(children(process.pid)) == workers and _all_warm(log, workers):
+            if ok and len(http_workers(process.pid)) == workers and _all_warm(log, workers):
                 outcome = "live"
                 break
             time.sleep(0.1)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from bench.gunicorn import children, served
+from bench.gunicorn import http_workers, served
 from bench.images import REPO
 
 MB = 1024 * 1024
@@ -47,7 +47,7 @@ def post(base: str, body: bytes) -> tuple[object, float]:
 
 def rss_mb(master: int) -> tuple[int, int]:
     """The worker's current and peak resident memory, in MB."""
-    status = Path(f"/proc/{children(master)[0]}/status").read_text()
+    status = Path(f"/proc/{http_workers(master)[0]}/status").read_text()
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
     return int(fields["VmRSS"].split()[0]) // 1024, int(fields["VmHWM"].split()[0]) // 1024
 

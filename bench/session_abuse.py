@@ -30,7 +30,7 @@ from pathlib import Path
 import requests
 
 from bench.corpus import jpeg_with_empty_scans
-from bench.gunicorn import children, served
+from bench.gunicorn import http_workers, served
 from bench.images import no_face_jpeg, selfie_body, selfie_jpeg
 
 REPO = Path(__file__).resolve().parents[1]
@@ -146,7 +146,7 @@ def liveness_times(base: str, body: bytes, count: int) -> tuple[list[float], Cou
 
 def workers_cpu_s(master: int) -> float:
     total = 0
-    for pid in children(master):
+    for pid in http_workers(master):
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / os.sysconf("SC_CLK_TCK")
