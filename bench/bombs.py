@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import tempfile
 import threading
 import time
@@ -23,11 +22,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
 django.setup()
 
 from bench.corpus import CASES  # noqa: E402
-from bench.gunicorn import (  # noqa: E402
-    children,
-    start_gunicorn,  # noqa: E402
-    until,
-)
+from bench.gunicorn import http_workers, served  # noqa: E402
 from bench.images import selfie_body  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +42,7 @@ def post(base: str, body: bytes) -> tuple[object, float]:
 
 
 def peak_mb(master: int) -> int:
-    status = Path(f"/proc/{children(master)[0]}/status").read_text()
+    status = Path(f"/proc/{http_workers(master)[0]}/status").read_text()
     return int(next(line.split()[1] for line in status.splitlines() if "VmHWM" in line)) // 1024
 
 
@@ -71,35 +66,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=5401)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="facia-bombs-"))
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
-        "PORT": str(args.port),
-        "WEB_CONCURRENCY": "1",
-        "MODEL_DIR": str(REPO / "var" / "models"),
-        "FACIA_VAR_DIR": str(work),
-        "AUTH_FAILURE_LIMIT": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    python = str(REPO / ".venv" / "bin" / "python")
-
-    def manage(*command: str) -> str:
-        done = subprocess.run(
-            [python, "manage.py", *command], cwd=args.tree, env=env, capture_output=True, text=True
-        )
-        return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
-
-    manage("migrate", "-v0")
-    attacker, customer = manage("create_tenant", "attacker"), manage("create_tenant", "customer")
-    with (work / "gunicorn.log").open("wb") as log:
-        server = start_gunicorn(env, log, tree=Path(args.tree), python=python)
-    base = f"http://127.0.0.1:{args.port}"
-    try:
-        until(lambda: requests.get(f"{base}/status_check", timeout=2).status_code == 200, 300)
-        measure(base, server.pid, attacker, selfie_body(customer))
-    finally:
-        server.terminate()
-        server.wait(60)
+    with served(args.tree, work, args.port, AUTH_FAILURE_LIMIT="0") as server:
+        attacker, customer = server.create_tenant("attacker"), server.create_tenant("customer")
+        measure(server.base, server.pid, attacker, selfie_body(customer))
 
 
 if __name__ == "__main__":

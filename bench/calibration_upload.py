@@ -13,12 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,15 +24,9 @@ import cv2
 import numpy as np
 import requests
 
-from bench.gunicorn import REPO, children, http_workers, output_of, start_gunicorn, until
+from bench.gunicorn import REPO, Served, children, http_workers, served, until
 
 TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def dev_zip(dev: Path) -> bytes:
@@ -75,10 +64,6 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def manage(env: dict[str, str], tree: Path, *args: str) -> str:
-    return output_of([sys.executable, str(tree / "manage.py"), *args], env)
-
-
 def upload(session: requests.Session, url: str, data: bytes) -> tuple[int, float]:
     page = session.get(url, timeout=30).text
     form = {"csrfmiddlewaretoken": TOKEN.search(page).group(1)}  # type: ignore[union-attr]
@@ -111,82 +96,64 @@ def watch_status(base: str, stop: threading.Event, slowest: list[float]) -> None
 def run(tree: Path, dev: Path, many: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="calibration-upload-"))
     (work / "tmp").mkdir()
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "TMPDIR": str(work / "tmp"),
-        "MODEL_DIR": str(REPO / "var" / "models"),
-        "FACIA_VAR_DIR": str(work / "var"),
-        "LOG_LEVEL": "WARNING",
-    }
-    manage(env, tree, "migrate", "-v0")
-    manage(
-        env,
-        tree,
-        "shell",
-        "-c",
-        "from django.contrib.auth.models import User; from accounts.models import Tenant; "
-        "User.objects.create_superuser('bench', 'b@example.com', 'bench-password'); "
-        "Tenant.objects.create(name='bench')",
-    )
-    base = f"http://127.0.0.1:{port}"
-    with (work / "gunicorn.log").open("wb") as log:
-        server = start_gunicorn(env, log, tree)
-    try:
-        until(lambda: requests.get(f"{base}/status_check", timeout=5).status_code == 200, 180)
+    var, tmp = str(work / "var"), str(work / "tmp")
+    with served(tree, work, workers=2, FACIA_VAR_DIR=var, TMPDIR=tmp) as server:
+        server.manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth.models import User; from accounts.models import Tenant; "
+            "User.objects.create_superuser('bench', 'b@example.com', 'bench-password'); "
+            "Tenant.objects.create(name='bench')",
+        )
         until(lambda: len(http_workers(server.pid)) == 2, 60)
-        session = requests.Session()
-        login = f"{base}/admin/login/"
-        token = TOKEN.search(session.get(login).text).group(1)  # type: ignore[union-attr]
-        session.post(
-            login,
-            data={"csrfmiddlewaretoken": token, "username": "bench", "password": "bench-password"},
-            headers={"Referer": login},
-        )
-        url = f"{base}/admin/accounts/tenant/1/calibrate/"
-        session.get(url)
-        workers = http_workers(server.pid)
-        before = [rss_mb(pid) for pid in workers]
-        data = dev_zip(dev)
-        status, seconds = upload(session, url, data)
-        after = [rss_mb(pid) for pid in workers]
-        print(f"dev zip ({len(data) / 1e6:.1f} MB): HTTP {status} in {seconds:.2f} s")
-        print(
-            "HTTP workers' RSS MB before/after: "
-            + ", ".join(f"{b:.0f} -> {a:.0f}" for b, a in zip(before, after, strict=True))
-        )
-        start = time.perf_counter()
-        try:
-            until(lambda: re.search(r"job-(done|failed)", session.get(url).text), 300, 0.5)
-            page = session.get(url).text
-            state = "done" if "job-done" in page else "failed"
-            print(f"job {state} {time.perf_counter() - start:.1f} s after the redirect")
-        except AssertionError:
-            print("no background job seen (calibrated in the request)")
-        data = many_zip(many)
-        stop, slowest = threading.Event(), [0.0]
-        watcher = threading.Thread(target=watch_status, args=(base, stop, slowest))
-        watcher.start()
-        status, seconds = upload(session, url, data)
-        time.sleep(2)  # a few more /status_check probes after the answer
-        stop.set()
-        watcher.join()
-        print(
-            f"{many}-image zip ({len(data) / 1e6:.1f} MB): HTTP {status} in {seconds:.2f} s; "
-            f"slowest /status_check meanwhile {slowest[0]:.2f} s"
-        )
-        print(f"HTTP workers now: {http_workers(server.pid)} (were {workers})")
-        tasks = [pid for pid in descendants(server.pid) if pid not in workers]
-        print("other processes' RSS MB: " + ", ".join(f"{rss_mb(p):.0f}" for p in tasks))
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        measure(server, dev, many)
+
+
+def measure(server: Served, dev: Path, many: int) -> None:
+    base = server.base
+    session = requests.Session()
+    login = f"{base}/admin/login/"
+    token = TOKEN.search(session.get(login).text).group(1)  # type: ignore[union-attr]
+    session.post(
+        login,
+        data={"csrfmiddlewaretoken": token, "username": "bench", "password": "bench-password"},
+        headers={"Referer": login},
+    )
+    url = f"{base}/admin/accounts/tenant/1/calibrate/"
+    session.get(url)
+    workers = http_workers(server.pid)
+    before = [rss_mb(pid) for pid in workers]
+    data = dev_zip(dev)
+    status, seconds = upload(session, url, data)
+    after = [rss_mb(pid) for pid in workers]
+    print(f"dev zip ({len(data) / 1e6:.1f} MB): HTTP {status} in {seconds:.2f} s")
+    print(
+        "HTTP workers' RSS MB before/after: "
+        + ", ".join(f"{b:.0f} -> {a:.0f}" for b, a in zip(before, after, strict=True))
+    )
+    start = time.perf_counter()
+    try:
+        until(lambda: re.search(r"job-(done|failed)", session.get(url).text), 300, 0.5)
+        page = session.get(url).text
+        state = "done" if "job-done" in page else "failed"
+        print(f"job {state} {time.perf_counter() - start:.1f} s after the redirect")
+    except AssertionError:
+        print("no background job seen (calibrated in the request)")
+    data = many_zip(many)
+    stop, slowest = threading.Event(), [0.0]
+    watcher = threading.Thread(target=watch_status, args=(base, stop, slowest))
+    watcher.start()
+    status, seconds = upload(session, url, data)
+    time.sleep(2)  # a few more /status_check probes after the answer
+    stop.set()
+    watcher.join()
+    print(
+        f"{many}-image zip ({len(data) / 1e6:.1f} MB): HTTP {status} in {seconds:.2f} s; "
+        f"slowest /status_check meanwhile {slowest[0]:.2f} s"
+    )
+    print(f"HTTP workers now: {http_workers(server.pid)} (were {workers})")
+    tasks = [pid for pid in descendants(server.pid) if pid not in workers]
+    print("other processes' RSS MB: " + ", ".join(f"{rss_mb(p):.0f}" for p in tasks))
 
 
 def main() -> None:

@@ -20,23 +20,15 @@ from pathlib import Path
 
 import requests
 
-from bench.gunicorn import children, manage, start_gunicorn
+from bench.gunicorn import free_port, http_workers, manage, start_gunicorn
 from bench.images import REPO
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(work: Path, models: Path, workers: int) -> dict[str, str]:
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
-        "PORT": str(_free_port()),
+        "PORT": str(free_port()),
         "WEB_CONCURRENCY": str(workers),
         "MODEL_DIR": str(models),
         "LOG_FORMAT": "plain",
@@ -62,7 +54,7 @@ def start_once(work: Path, models: Path, workers: int, timeout: float = 180) -> 
                 ok = requests.get(f"{base}/status_check", timeout=2).status_code == 200
             except requests.RequestException:
                 ok = False
-            if ok and len(children(process.pid)) == workers and _all_warm(log, workers):
+            if ok and len(http_workers(process.pid)) == workers and _all_warm(log, workers):
                 outcome = "live"
                 break
             time.sleep(0.1)

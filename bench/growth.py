@@ -10,16 +10,14 @@ an old tree reads ``--old-proxy``'s setting instead of TRUSTED_PROXIES):
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sqlite3
-import subprocess
 import tempfile
 from pathlib import Path
 
 import requests
 
-from bench.gunicorn import start_gunicorn, until
+from bench.gunicorn import served
 from bench.images import REPO
 
 REQUESTS = 5000
@@ -47,26 +45,14 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="facia-growth-"))
     name, _, value = args.old_proxy.partition("=")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
-        "PORT": str(args.port),
-        "WEB_CONCURRENCY": "1",
-        "MODEL_DIR": str(REPO / "var" / "models"),
-        "FACIA_VAR_DIR": str(work),
+    settings = {
         "PROMETHEUS_MULTIPROC_DIR": str(work / "metrics"),
-        "LOG_LEVEL": "WARNING",
         "AUTH_FAILURE_LIMIT": "1000000",
         "AUTH_FAILURE_WINDOW_S": "3600",  # one window (unless the run crosses an hour)
         name: value,
     }
-    python = str(REPO / ".venv" / "bin" / "python")
-    subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=args.tree, env=env, check=True)
-    with (work / "gunicorn.log").open("wb") as log:
-        server = start_gunicorn(env, log, tree=Path(args.tree), python=python)
-    base = f"http://127.0.0.1:{args.port}"
-    try:
-        until(lambda: requests.get(f"{base}/status_check", timeout=2).status_code == 200, 300)
+    with served(args.tree, work, args.port, **settings) as server:
+        base = server.base
         print(f"start: {sizes(base, work / 'metrics')}")
         with requests.Session() as session:
             for _ in range(REQUESTS):
@@ -81,9 +67,6 @@ def main() -> None:
                     timeout=30,
                 )
         print(f"after {SOURCES} bad hash_ids from as many /64s: {rows(work / 'db.sqlite3')}")
-    finally:
-        server.terminate()
-        server.wait(60)
 
 
 if __name__ == "__main__":

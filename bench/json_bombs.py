@@ -9,8 +9,6 @@ checkout's code (e.g. ``git archive HEAD~1 | tar -x -C /tmp/old``) for before/af
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from bench.gunicorn import children, start_gunicorn, until
+from bench.gunicorn import http_workers, served
 from bench.images import REPO
 
 MB = 1024 * 1024
@@ -49,7 +47,7 @@ def post(base: str, body: bytes) -> tuple[object, float]:
 
 def rss_mb(master: int) -> tuple[int, int]:
     """The worker's current and peak resident memory, in MB."""
-    status = Path(f"/proc/{children(master)[0]}/status").read_text()
+    status = Path(f"/proc/{http_workers(master)[0]}/status").read_text()
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
     return int(fields["VmRSS"].split()[0]) // 1024, int(fields["VmHWM"].split()[0]) // 1024
 
@@ -74,34 +72,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=5402)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="facia-json-bombs-"))
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
-        "PORT": str(args.port),
-        "WEB_CONCURRENCY": "1",
-        "MODEL_DIR": str(REPO / "var" / "models"),
-        "FACIA_VAR_DIR": str(work),
-        "LOG_LEVEL": "WARNING",
-    }
-    python = str(REPO / ".venv" / "bin" / "python")
-
-    def manage(*command: str) -> str:
-        done = subprocess.run(
-            [python, "manage.py", *command], cwd=args.tree, env=env, capture_output=True, text=True
-        )
-        return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
-
-    manage("migrate", "-v0")
-    hash_id = manage("create_tenant", "customer")
-    with (work / "gunicorn.log").open("wb") as log:
-        server = start_gunicorn(env, log, tree=Path(args.tree), python=python)
-    base = f"http://127.0.0.1:{args.port}"
-    try:
-        until(lambda: requests.get(f"{base}/status_check", timeout=2).status_code == 200, 300)
-        measure(base, server.pid, hash_id)
-    finally:
-        server.terminate()
-        server.wait(60)
+    with served(args.tree, work, args.port) as server:
+        measure(server.base, server.pid, server.create_tenant("customer"))
 
 
 if __name__ == "__main__":

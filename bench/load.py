@@ -16,18 +16,16 @@ import json
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.gunicorn import manage, start_gunicorn
+from bench.gunicorn import manage, running
 from bench.images import parse_size, seed_body, selfie_jpeg
 
 WRK_SCRIPT = Path(__file__).with_name("wrk.lua")
@@ -84,36 +82,15 @@ def result_of(figures: dict, body_bytes: int, client_cpu_s: float) -> Result:
     )
 
 
-def wait_live(url: str, timeout_s: float = 60) -> float:
-    start = time.perf_counter()
-    while time.perf_counter() - start < timeout_s:
-        try:
-            with urllib.request.urlopen(url + "/status_check", timeout=1) as reply:
-                if reply.status == 200:
-                    return time.perf_counter() - start
-        except OSError:
-            pass
-        time.sleep(0.02)
-    raise RuntimeError(f"{url} did not become live in {timeout_s} s")
-
-
 @contextmanager
 def server(
     env: dict[str, str], port: int, log: Path | None = None
-) -> Iterator[tuple[subprocess.Popen, float]]:
+) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
     """A gunicorn started like `make serve`; yields it and its time to a live status_check.
     Its output goes to ``log`` when given."""
-    started = time.perf_counter()
-    out = log.open("wb") if log else subprocess.DEVNULL
-    proc = start_gunicorn({**env, "PORT": str(port)}, out)
-    try:
-        wait_live(f"http://127.0.0.1:{port}")
-        yield proc, time.perf_counter() - started
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-        if log:
-            out.close()  # type: ignore[union-attr]
+    with ExitStack() as stack:
+        out = stack.enter_context(log.open("wb")) if log else subprocess.DEVNULL
+        yield stack.enter_context(running({**env, "PORT": str(port)}, out, timeout=60))
 
 
 def worker_rss_mb(master_pid: int) -> list[float]:

@@ -20,7 +20,6 @@ import base64
 import json
 import os
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 import requests
 
 from bench.corpus import jpeg_with_empty_scans
-from bench.gunicorn import children, start_gunicorn, until
+from bench.gunicorn import http_workers, served
 from bench.images import no_face_jpeg, selfie_body, selfie_jpeg
 
 REPO = Path(__file__).resolve().parents[1]
@@ -147,7 +146,7 @@ def liveness_times(base: str, body: bytes, count: int) -> tuple[list[float], Cou
 
 def workers_cpu_s(master: int) -> float:
     total = 0
-    for pid in children(master):
+    for pid in http_workers(master):
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / os.sysconf("SC_CLK_TCK")
@@ -188,40 +187,16 @@ def main() -> None:
     parser.add_argument("--selfies-per-s", type=float, default=2.0)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="facia-session-abuse-"))
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "facia_site.settings",
-        "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
-        "PORT": str(args.port),
-        "MODEL_DIR": str(REPO / "var" / "models"),
-        "FACIA_VAR_DIR": str(work),
-        "LOG_LEVEL": "WARNING",
-        "SESSION_TTL_S": "3600",  # the token outlives the run, however slow
-    }
-    python = str(REPO / ".venv" / "bin" / "python")
-
-    def manage(*command: str) -> str:
-        done = subprocess.run(
-            [python, "manage.py", *command], cwd=args.tree, env=env, capture_output=True, text=True
-        )
-        return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
-
-    manage("migrate", "-v0")
-    attacker, customer = manage("create_tenant", "attacker"), manage("create_tenant", "customer")
-    with (work / "gunicorn.log").open("wb") as log:
-        server = start_gunicorn(env, log, tree=Path(args.tree), python=python)
-    base = f"http://127.0.0.1:{args.port}"
-    body = selfie_body(customer)
-    try:
-        until(lambda: requests.get(f"{base}/status_check", timeout=2).status_code == 200, 300)
+    # SESSION_TTL_S: the token outlives the run, however slow.
+    with served(args.tree, work, args.port, workers=None, SESSION_TTL_S="3600") as server:
+        base = server.base
+        attacker, customer = server.create_tenant("attacker"), server.create_tenant("customer")
+        body = selfie_body(customer)
         liveness_times(base, body, 5)  # warm both workers' paths
         session = requests.post(f"{base}/sessions", json={"hash_id": attacker}, timeout=30).json()
         token = session["session_id"], session["token"]
         with Abuser(base, *token, args.selfies_per_s) as abuser:
             measure(base, server.pid, abuser, body, args)
-    finally:
-        server.terminate()
-        server.wait(60)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import socket
 import statistics
 import tempfile
@@ -199,33 +198,16 @@ def run_issue_attacks(tree: Path, sources: int, requests: int, timeout_s: float)
     """Each of ISSUE_ATTACKS against a fresh gunicorn from ``tree`` (2 workers, as `make
     serve` starts it, its own SQLite database): run once with an older checkout as ``tree``
     and once with this one for before/after figures."""
-    from bench.gunicorn import manage, start_gunicorn
+    from bench.gunicorn import served
     from bench.images import selfie_body
-    from bench.load import wait_live
 
-    with tempfile.TemporaryDirectory(prefix="facia-slowloris-") as work:
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{work}/db.sqlite3",
-            "WEB_CONCURRENCY": "2",
-            "LOG_LEVEL": "WARNING",
-        }
-        manage(env, "migrate", "--noinput", "-v0")
-        body = selfie_body(manage(env, "create_tenant", "slowloris").strip().splitlines()[-1])
-        print(f"server from {tree}, normal body {len(body)} bytes", flush=True)
+    with tempfile.TemporaryDirectory(prefix="facia-slowloris-") as scratch:
         for attack, count in ISSUE_ATTACKS:
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = probe.getsockname()[1]
-            with open(Path(work) / f"{attack}.log", "wb") as out:
-                process = start_gunicorn({**env, "PORT": str(port)}, out, tree)
-            try:
-                wait_live(f"http://127.0.0.1:{port}", 120)
-                url = f"http://127.0.0.1:{port}"
-                run_attack(url, body, attack, count, sources, requests, timeout_s)
-            finally:
-                process.terminate()
-                process.wait(60)
+            (work := Path(scratch) / attack).mkdir()
+            with served(tree, work, workers=2) as server:
+                body = selfie_body(server.create_tenant("slowloris"))
+                print(f"{attack}: server from {tree}, normal body {len(body)} bytes", flush=True)
+                run_attack(server.base, body, attack, count, sources, requests, timeout_s)
 
 
 def main() -> None:

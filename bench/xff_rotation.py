@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
-import subprocess
 import tempfile
 from pathlib import Path
 
 import requests
 
-from bench.gunicorn import start_gunicorn, until
+from bench.gunicorn import served
 from bench.images import REPO
 
 
@@ -29,24 +27,9 @@ def main() -> None:
     parser.add_argument("setting", nargs="*", help="NAME=VALUE for the server")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="facia-xff-"))
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
-        "PORT": str(args.port),
-        "WEB_CONCURRENCY": "1",
-        "MODEL_DIR": str(REPO / "var" / "models"),
-        "FACIA_VAR_DIR": str(work),
-        "LOG_LEVEL": "WARNING",
-        **dict(item.split("=", 1) for item in args.setting),
-    }
-    python = str(REPO / ".venv" / "bin" / "python")
-    migrate = [python, "manage.py", "migrate", "-v0"]
-    subprocess.run(migrate, cwd=args.tree, env=env, check=True)
-    with (work / "gunicorn.log").open("wb") as log:
-        server = start_gunicorn(env, log, tree=Path(args.tree), python=python)
-    base = f"http://127.0.0.1:{args.port}"
-    try:
-        until(lambda: requests.get(f"{base}/status_check", timeout=2).status_code == 200, 300)
+    settings = dict(item.split("=", 1) for item in args.setting)
+    with served(args.tree, work, args.port, **settings) as server:
+        base = server.base
         statuses: collections.Counter[int] = collections.Counter()
         with requests.Session() as session:
             for n in range(500):
@@ -59,9 +42,6 @@ def main() -> None:
                 )
                 statuses[response.status_code] += 1
         print(f"{' '.join(args.setting) or '(defaults)'}: {dict(sorted(statuses.items()))}")
-    finally:
-        server.terminate()
-        server.wait(60)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from accounts import calibrate
 from accounts.calibrate import CalibrationError, zip_images, zip_members
 from accounts.models import Calibration, CalibrationJob, Tenant
 from bench.corpus import jpeg_with_empty_scans, png_extra_idat
+from bench.zip_directory import empty_entries
 from console import jobs
 from ml.engine import LivenessEngine
 from tests.commands.test_calibrate import LIVE, SPOOF, make_zip
@@ -126,14 +127,6 @@ def test_view_only_staff_cannot_queue_a_job(
     client.force_login(viewer)
     assert upload(client, tenant, make_zip(LIVE, SPOOF)).status_code == 403
     assert not CalibrationJob.objects.exists() and len(jobs.UPLOADS) == 0
-
-
-def empty_entries(count: int) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for i in range(count):
-            archive.writestr(f"x/live/{i}.jpg", b"")
-    return buffer.getvalue()
 
 
 @pytest.fixture

@@ -206,27 +206,30 @@ def attack(
     return held_connections("127.0.0.1", server.port, count, ATTACKS[kind], list(sources))
 
 
+def served_past_one_client(server: Gunicorn, kind: str, count: int, source: str) -> int:
+    """A normal client's /liveness, answered 201 promptly while one client at ``source``
+    holds ``count`` connections of ``kind``; how many of those got the over-cap answer."""
+    body = selfie_body(create_tenant(server.env, kind))
+    with attack(server, kind, count, source) as socks:
+        status, seconds = timed_liveness(server, body)
+        refused = answers_so_far(socks).get(OVER_CAP, 0)
+    assert (status, seconds < PROMPTLY_S) == (201, True), seconds
+    return refused
+
+
 def test_one_client_with_stalled_large_bodies_leaves_others_served(quiet: Gunicorn) -> None:
     """Heads declaring a 16 MB body, one byte of it each: every one waited for one of the 2
     large-body slots without a deadline, holding a connection; 250 of them held all 200 and a
     normal request had no answer in 40 s. Now the client gets PER_CLIENT connections; the
     others are refused at once."""
-    body = selfie_body(create_tenant(quiet.env, "large-heads"))
-    with attack(quiet, "large-heads", 2 * CONNECTIONS, "127.0.1.1") as socks:
-        status, seconds = timed_liveness(quiet, body)
-        refused = answers_so_far(socks).get(OVER_CAP, 0)
-    assert (status, seconds < PROMPTLY_S) == (201, True), seconds
+    refused = served_past_one_client(quiet, "large-heads", 2 * CONNECTIONS, "127.0.1.1")
     assert refused == 2 * CONNECTIONS - PER_CLIENT
 
 
 def test_one_client_with_idle_connections_leaves_others_served(quiet: Gunicorn) -> None:
     """1,000 idle connections made a new client wait 24.5 s (each batch of connections held
     until the 5 s head timeout)."""
-    body = selfie_body(create_tenant(quiet.env, "idle"))
-    with attack(quiet, "idle", 3 * CONNECTIONS, "127.0.2.1") as socks:
-        status, seconds = timed_liveness(quiet, body)
-        refused = answers_so_far(socks).get(OVER_CAP, 0)
-    assert (status, seconds < PROMPTLY_S) == (201, True), seconds
+    refused = served_past_one_client(quiet, "idle", 3 * CONNECTIONS, "127.0.2.1")
     assert refused == 3 * CONNECTIONS - PER_CLIENT
 
 

@@ -14,6 +14,7 @@ import zipfile
 
 import requests
 
+from bench.zip_directory import empty_entries
 from tests.conftest import DEV_DATA
 from tests.servers.entrypoint import Served
 
@@ -43,14 +44,6 @@ def dev_zip() -> tuple[bytes, int]:
                 archive.writestr(f"dev/{label}/{path.name}", path.read_bytes())
                 count += 1
     return buffer.getvalue(), count
-
-
-def empty_entries(count: int) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for i in range(count):
-            archive.writestr(f"x/live/{i}.jpg", b"")
-    return buffer.getvalue()
 
 
 def logged_in(served: Served, user: str) -> requests.Session:

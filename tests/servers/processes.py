@@ -1,15 +1,15 @@
-"""Processes and waiting: free ports, stopping, manage.py, polling (``until`` and
+"""Processes and waiting: free ports, stopping, manage.py, polling (``free_port``, ``until`` and
 ``children`` are bench.gunicorn's)."""
 
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import time
 
 import bench.gunicorn
 from bench.gunicorn import children as children  # re-exported for the tests
+from bench.gunicorn import free_port as free_port
 from bench.gunicorn import until as until
 
 # How long a server or a new worker may take to become ready (load the models, compile, warm
@@ -17,12 +17,6 @@ from bench.gunicorn import until as until
 # a cold compile cache or a far busier CI machine takes many times that. A guard against hangs,
 # never a timing assertion.
 STARTUP_S = 300.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def stop(process: subprocess.Popen[bytes]) -> int:
