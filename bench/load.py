@@ -25,7 +25,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.gunicorn import manage, running
+from bench.gunicorn import http_workers, manage, running
 from bench.images import parse_size, seed_body, selfie_jpeg
 
 WRK_SCRIPT = Path(__file__).with_name("wrk.lua")
@@ -94,9 +94,9 @@ def server(
 
 
 def worker_rss_mb(master_pid: int) -> list[float]:
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    """The HTTP workers' RSS (the task worker's is not the request path's)."""
     sizes = []
-    for pid in children:
+    for pid in http_workers(master_pid):
         status = Path(f"/proc/{pid}/status").read_text()
         kb = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
         sizes.append(int(kb) / 1024)
