@@ -8,7 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from console.collectors import TenantQuotaCollector
-from liveness.health import not_ready_reason
+from liveness.runtime import not_ready_reason
 from telemetry.access import may_read_metrics
 
 TENANTS = CollectorRegistry(auto_describe=False)
