@@ -1,4 +1,4 @@
-"""``authenticate``: the tenant a hash_id names, or None (liveness.admission answers 401)."""
+"""``authenticate``: the tenant a hash_id names, or None (liveness.views.admit answers 401)."""
 
 from accounts.models import HashId, Tenant, digest_of
 

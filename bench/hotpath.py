@@ -31,23 +31,23 @@ STAGES = (
     ("body read", "liveness.views", "read_body"),
     ("JSON parse (json.loads)", "liveness.views", "parse_object"),
     ("auth: failure throttle", "guard.throttle", "auth_blocked"),
-    ("auth: hash_id lookup", "liveness.admission", "authenticate"),
+    ("auth: hash_id lookup", "liveness.views", "authenticate"),
     ("tenant rate limit", "guard.throttle", "tenant_rate_exceeded"),
     ("quota pre-check", "accounts.quota", "has_room"),
-    ("base64 (data URI)", "liveness.service", "image_bytes"),
+    ("base64 (data URI)", "liveness.checks", "image_bytes"),
     ("decode (probe + JPEG)", "ml.engine", "LivenessEngine.decode"),
     ("engine (detect + classify)", "ml.engine", "LivenessEngine.analyse"),
-    ("record (quota UPDATE + INSERT + log)", "liveness.service", "record"),
+    ("record (quota UPDATE + INSERT + log)", "liveness.checks", "record"),
     ("metrics", "telemetry.metrics", "observe_verdict"),
     ("metrics", "telemetry.metrics", "observe_stages"),
     ("metrics", "telemetry.metrics", "observe_request"),
-    ("response JSON", "liveness.responses", "success"),
+    ("response JSON", "liveness.answers", "success"),
 )
 # Inside a stage above (printed indented, not added again).
 PARTS = (
     ("  quota UPDATE", "accounts.quota", "reserve"),
     ("  check INSERT", "liveness.models", "LivenessCheck.insert"),
-    ("  check log line", "liveness.service", "_log_check"),
+    ("  check log line", "liveness.checks", "_log_check"),
 )
 
 
@@ -99,9 +99,8 @@ def main(argv: list[str] | None = None) -> None:
 
     get_engine()
     import accounts.quota  # noqa: F401  (the modules the stages live in)
-    import liveness.admission  # noqa: F401
-    import liveness.responses  # noqa: F401
-    import liveness.service  # noqa: F401
+    import liveness.answers  # noqa: F401
+    import liveness.checks  # noqa: F401
     import liveness.views  # noqa: F401
     import telemetry.metrics  # noqa: F401
 

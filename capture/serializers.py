@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from liveness.serializers import LivenessResultSerializer
+from liveness.schema import LivenessResultSerializer
 from ml.quality import REFUSALS
 
 CAPTURE_KINDS = ["frame", "crop"]

@@ -11,9 +11,9 @@ from accounts.models import HashId, Tenant
 from capture.models import CaptureSession, new_token, token_digest
 from guard import counters
 from guard.counters import Window
-from liveness import responses
-from liveness.outcomes import Judged, Rejected, Rejection
-from liveness.service import (
+from liveness import answers
+from liveness.answers import Judged, Rejected, Rejection
+from liveness.checks import (
     Images,
     decode,
     engine_or_rejected,
@@ -222,7 +222,7 @@ def describe(session: CaptureSession) -> dict[str, object]:
     if done:
         score = float(session.score or 0.0)
         body["liveness_result"] = {"is_live": int(bool(session.is_live)), "liveness_score": score}
-        body["message"] = responses.SUCCESS
+        body["message"] = answers.SUCCESS
     elif session.refused_code:
         code = session.refused_code
         body["refused"] = {"code": code, "error": quality.REFUSALS.get(code, code)}

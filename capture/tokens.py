@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from capture.models import CaptureSession, token_digest
 from guard import throttle
-from liveness.outcomes import Rejected, Rejection
+from liveness.answers import Rejected, Rejection
 
 MAX_TOKEN_LENGTH = 128
 

@@ -15,12 +15,9 @@ from capture import service
 from capture.cors import TokenCorsMixin
 from capture.models import CaptureSession
 from capture.tokens import session_for_token
-from liveness.admission import Quota, admit, within_limits
-from liveness.http import parse_object, read_body
-from liveness.outcomes import Rejected, Rejection
-from liveness.schema import TOO_MANY
-from liveness.serializers import ErrorSerializer, MessageSerializer, RefusalSerializer
-from liveness.views import JsonAPIView
+from liveness.answers import Rejected, Rejection
+from liveness.schema import TOO_MANY, ErrorSerializer, MessageSerializer, QualityGateSerializer
+from liveness.views import JsonAPIView, Quota, admit, parse_object, read_body, within_limits
 from telemetry.logs import request_id_of
 
 # drf-spectacular's hints say Sequence[str]; it also takes these security requirements.
@@ -152,7 +149,7 @@ class SelfieView(TokenCorsMixin, JsonAPIView):
             405: NOT_ALLOWED,
             409: CONFLICT,
             413: TOO_LARGE,
-            422: OpenApiResponse(RefusalSerializer, description="A gate refused it."),
+            422: OpenApiResponse(QualityGateSerializer, description="A gate refused it."),
             429: TOO_MANY,
             503: NOT_READY,
         },

@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class ConsoleConfig(AppConfig):
     name = "console"
     verbose_name = "Operator console"
+
+    def ready(self) -> None:
+        from console.collectors import QUOTAS
+        from telemetry.views import SCRAPED
+
+        SCRAPED.register(QUOTAS)  # one instance, no names described: adding it again is a no-op

@@ -38,3 +38,6 @@ class TenantQuotaCollector(Collector):
                 limit.add_metric(labels, request_limit)
                 remaining.add_metric(labels, max(request_limit - requests_used, 0))
         yield from (remaining, used, limit)
+
+
+QUOTAS = TenantQuotaCollector()  # /metrics reads it (telemetry.views.SCRAPED)

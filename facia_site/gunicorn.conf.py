@@ -130,8 +130,7 @@ def post_fork(server: Any, worker: Any) -> None:
     django.setup()
     from django.urls import get_resolver
 
-    from liveness.health import not_ready_reason
-    from liveness.runtime import get_engine
+    from liveness.runtime import get_engine, not_ready_reason
     from telemetry.metrics import set_worker_ready
 
     set_worker_ready(False)

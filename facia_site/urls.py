@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from console.views import metrics
+from telemetry.views import metrics
 
 urlpatterns = [
     path("", include("liveness.urls")),

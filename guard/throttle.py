@@ -1,6 +1,6 @@
 """Abuse throttles: failed hash_id attempts per client IP, request rate per tenant.
 
-Each returns the exceeded window (for ``Retry-After``) or None; liveness.responses says how a
+Each returns the exceeded window (for ``Retry-After``) or None; liveness.answers says how a
 throttled request is answered (429 with an ``error`` body, distinct from the quota's 429).
 """
 

@@ -1,14 +1,26 @@
-"""The per-process engine: loaded and warmed once (after fork under gunicorn), then shared."""
+"""The per-process engine, loaded and warmed once (after fork under gunicorn), then shared;
+and whether this worker is ready: engine warm, database answering, a check record writable.
 
+The database probes are cheap and a success is remembered for ``CACHE_S`` seconds. A database
+that does not answer (here or in a request) is held for ``DOWN_HOLD_S``: meanwhile the worker
+answers 503 at once, then the next request probes again: readiness is back within a second.
+"""
+
+import contextlib
 import logging
+import os
 import threading
+import time
 
 from django.conf import settings
+from django.db import DatabaseError, connection, transaction
 
 from accounts.models import Tenant
+from liveness.models import LivenessCheck
 from ml.engine import LivenessEngine
 from ml.profiles import DEFAULT_PROFILE, PROFILES
 from ml.quality import QualityThresholds
+from telemetry.metrics import set_worker_ready
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +63,9 @@ def _load_and_warm() -> LivenessEngine:
 
 def profiles_in_use() -> set[str]:
     """The default profile and those the tenants use: their models are compiled at start; a
-    profile first chosen later compiles its own models on its first request (README,
-    Profiles). Every profile when the database cannot say (down, not migrated, or not to be
-    touched here, as in a test session's set-up)."""
+    profile first chosen later compiles its own models on its first request. Every profile
+    when the database cannot say (down, not migrated, or not to be touched here, as in a test
+    session's set-up)."""
     try:
         used = set(Tenant.objects.values_list("profile", flat=True).distinct())
     except Exception:  # noqa: BLE001 (any reason: the safe answer is every profile)
@@ -87,3 +99,98 @@ def get_engine() -> LivenessEngine:
 
 def is_ready() -> bool:
     return _holder.ready
+
+
+CACHE_S = 2.0
+# A SQLite commit appends a few 4 kB pages to the WAL; below this the next ones may not fit.
+SQLITE_MIN_FREE_BYTES = 1 << 20
+STARTING = "Service is starting"
+DB_DOWN = "Database unavailable"
+DB_FULL = "Cannot record checks (database or disk full, or read-only)"
+# Every wait on a hung database lasts DATABASE_TIMEOUT_S (3 s); one request at a time per
+# worker, so unheld each queued request pays it again: 3 clients on 2 workers wait up to 9 s
+# each, more clients longer. Held, only the request that probes waits; the others are answered
+# at once.
+DOWN_HOLD_S = 1.0
+_ok_until = 0.0
+_down_until = 0.0
+
+
+def forget() -> None:
+    """Drop the remembered success and failure (tests)."""
+    global _ok_until, _down_until
+    _ok_until = _down_until = 0.0
+
+
+def database_failed(exc: BaseException | None = None) -> None:
+    """A request met ``exc``: the next /status_check probes again. Held for DOWN_HOLD_S when
+    the database did not answer at all (refused, lost, timed out: a psycopg error without a
+    SQLSTATE); an error it reported (disk full, statement timeout) is the probe's to tell."""
+    global _ok_until, _down_until
+    _ok_until = 0.0
+    if exc is None or getattr(exc.__cause__, "sqlstate", "") is None:
+        _down_until = time.monotonic() + DOWN_HOLD_S
+
+
+def database_held_down() -> bool:
+    return time.monotonic() < _down_until
+
+
+def _database_answers() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as exc:
+        log.warning("database unusable: %s", exc)
+        with contextlib.suppress(DatabaseError):
+            connection.close()  # the next request opens a new one
+        return False
+    return True
+
+
+def _sqlite_disk_has_room() -> bool:
+    """SQLite only: in WAL mode a rolled-back write touches no file, so ENOSPC needs statvfs."""
+    if connection.vendor != "sqlite":
+        return True
+    stats = os.statvfs(os.path.dirname(os.path.abspath(settings.DATABASES["default"]["NAME"])))
+    return stats.f_bavail * stats.f_frsize >= SQLITE_MIN_FREE_BYTES
+
+
+def _check_row_fits() -> bool:
+    """Insert a check row as a real check does, then roll it back: fails where that insert
+    would (SQLITE_FULL, PostgreSQL "could not extend file", a read-only database)."""
+    tenant_id = Tenant.objects.order_by().values_list("pk", flat=True).first()
+    if tenant_id is None:
+        return True  # no tenant: no check can be authenticated, nothing to record
+    try:
+        with transaction.atomic():
+            LivenessCheck.objects.create(tenant_id=tenant_id, latency_ms=0.0, request_id="probe")
+            transaction.set_rollback(True)
+    except DatabaseError as exc:
+        log.warning("a check could not be recorded: %s", exc)
+        return False
+    return True
+
+
+def database_problem() -> str | None:
+    """Why checks cannot be recorded now, or None."""
+    global _ok_until
+    now = time.monotonic()
+    if now < _ok_until:
+        return None
+    if database_held_down():
+        return DB_DOWN
+    if not _database_answers():
+        database_failed()
+        return DB_DOWN
+    if not (_sqlite_disk_has_room() and _check_row_fits()):
+        return DB_FULL
+    _ok_until = now + CACHE_S
+    return None
+
+
+def not_ready_reason() -> str | None:
+    """Why this worker cannot serve a check, or None; also sets its readiness gauge."""
+    reason = STARTING if not is_ready() else database_problem()
+    set_worker_ready(reason is None)
+    return reason

@@ -1,14 +1,57 @@
-"""What the OpenAPI schema adds to the views' @extend_schema: /status_check (a plain Django
+"""The OpenAPI schema's parts: serializers that describe the contract (the views parse by
+hand), and what the schema adds to the views' @extend_schema: /status_check (a plain Django
 view, which drf-spectacular cannot see) and the response headers every operation shares."""
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema_serializer,
+)
+from rest_framework import serializers
 
-from liveness import health
-from liveness.serializers import ErrorSerializer, MessageSerializer
+from liveness import runtime
+from ml.quality import REFUSALS
 
 Schema = dict[str, Any]
+
+
+class LivenessRequestSerializer(serializers.Serializer):
+    hash_id = serializers.CharField(help_text="Your credential, as issued by the operator.")
+    selfie_image = serializers.CharField(
+        help_text="PNG or JPEG as base64, optionally prefixed with `data:image/...;base64,`."
+    )
+
+
+class LivenessResultSerializer(serializers.Serializer):
+    is_live = serializers.IntegerField(min_value=0, max_value=1)
+    liveness_score = serializers.FloatField(
+        min_value=0.0, max_value=1.0, help_text="Probability that the face is live."
+    )
+
+
+class LivenessResponseSerializer(serializers.Serializer):
+    liveness_result = LivenessResultSerializer()
+    message = serializers.CharField(default="Success")
+
+
+class MessageSerializer(serializers.Serializer):
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="Refusal")  # the published schema's name
+class QualityGateSerializer(ErrorSerializer):
+    """A quality gate's 422: a fixed sentence per code (README, "Quality gates")."""
+
+    code = serializers.ChoiceField(
+        choices=list(REFUSALS), help_text="The gate that refused the face; branch on this."
+    )
+
 
 TOO_MANY = OpenApiResponse(
     PolymorphicProxySerializer(
@@ -63,7 +106,7 @@ STATUS_CHECK: Schema = {
         "security": [{}],
         "responses": {
             "200": _text(["Service is live"], "Ready."),
-            "503": _text([health.STARTING, health.DB_DOWN, health.DB_FULL], "Not ready."),
+            "503": _text([runtime.STARTING, runtime.DB_DOWN, runtime.DB_FULL], "Not ready."),
             "405": {"description": "Any method but GET and HEAD (empty body, `Allow`)."},
         },
     }

@@ -1,13 +1,5 @@
-from typing import Any
-
 from django.apps import AppConfig
 from django.core.signals import request_finished
-
-
-def _forget_request_id(**kwargs: Any) -> None:
-    from telemetry.logs import current_request_id
-
-    current_request_id.set(None)
 
 
 class TelemetryConfig(AppConfig):
@@ -15,4 +7,6 @@ class TelemetryConfig(AppConfig):
     verbose_name = "Telemetry"
 
     def ready(self) -> None:
-        request_finished.connect(_forget_request_id, dispatch_uid="telemetry.forget_request_id")
+        from telemetry.logs import forget_request_id
+
+        request_finished.connect(forget_request_id, dispatch_uid="telemetry.forget_request_id")

@@ -26,6 +26,12 @@ def request_id_of(request: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+def forget_request_id(**kwargs: Any) -> None:
+    """request_finished's receiver: the id is set until Django's own log line for a 4xx/5xx,
+    written after the middleware returns, has been written."""
+    current_request_id.set(None)
+
+
 # Extra attributes allowed into a line; anything else passed in `extra=` is dropped, so a
 # request object (or its body) handed to a logger by a library can never be serialised.
 ALLOWED_EXTRAS = frozenset(

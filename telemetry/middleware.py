@@ -32,8 +32,8 @@ class ObservabilityMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        # Cleared by the request_finished signal (telemetry.apps), so that Django's own log line
-        # for a 4xx/5xx, written after the middleware returns, still carries the id.
+        # Cleared on request_finished (forget_request_id), so that Django's own log line for a
+        # 4xx/5xx, written after the middleware returns, still carries the id.
         current_request_id.set(request_id_of(request) or None)
         started = time.perf_counter()
         response = self.get_response(request)

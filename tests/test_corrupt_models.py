@@ -17,8 +17,8 @@ from django.conf import settings
 from django.core.management import call_command
 
 from liveness import runtime
+from liveness.answers import NOT_READY
 from liveness.models import LivenessCheck
-from liveness.responses import NOT_READY
 from ml.engine import LivenessEngine
 from ml.install import sha256_of
 from tests.conftest import LIVE_JPG, Post, data_uri

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from liveness import health
+from liveness import runtime
 from tests.servers.clients import Outcome, burst, create_tenant, post, selfie_body, statuses
 from tests.servers.gunicorn import Gunicorn, gunicorn
 from tests.servers.ledger import assert_ledger_exact, ledger
@@ -80,7 +80,7 @@ def test_restart_under_load_loses_nothing(server: Gunicorn, cluster: PrivatePost
     until(lambda: server.status() == 200)
 
     def served_again() -> bool:
-        # The worker that met the restart answers 503 for health.DOWN_HOLD_S more, whatever
+        # The worker that met the restart answers 503 for runtime.DOWN_HOLD_S more, whatever
         # the worker that answered /status_check says: every answer goes into the ledger.
         outcome = post(server.base, body, f"pg-after-{len(outcomes)}")
         outcomes.append(outcome)
@@ -105,7 +105,7 @@ def test_status_check_follows_the_database(
     try:
         # Each worker remembers its last success for CACHE_S: after that, every worker has
         # probed the stopped database.
-        time.sleep(health.CACHE_S)
+        time.sleep(runtime.CACHE_S)
         until(lambda: server.status() == 503)
         down = requests.get(f"{server.base}/status_check", timeout=5)
         assert (down.status_code, down.text) == (503, "Database unavailable")

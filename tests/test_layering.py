@@ -4,8 +4,12 @@ ids and names, not model instances. Imports inside functions count too."""
 
 import ast
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from bench import request_trace
+from tests.conftest import LIVE_JPG, Post, data_uri
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("facia_site", "console", "capture", "liveness", "accounts", "guard", "telemetry", "ml")
@@ -74,3 +78,25 @@ def test_no_module_reaches_into_drf_private_request() -> None:
     packages = [*LAYERS, *INDEPENDENT]
     found = [str(p.relative_to(ROOT)) for pkg in packages for p in sources(pkg)]
     assert [p for p in found if "._request" in (ROOT / p).read_text()] == []
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_one_verdict_is_read_in_a_few_liveness_modules(
+    tenant: tuple[Any, str], post_liveness: Post
+) -> None:
+    """A /liveness verdict traced in-process as ``python -m bench.request_trace`` traces it:
+    liveness's part is read in its views, runtime, checks, answers and models, and the request
+    goes back and forth between packages no more than the check needs (9 hops)."""
+    body = {"hash_id": tenant[1], "selfie_image": data_uri(LIVE_JPG)}
+    assert post_liveness(body).status_code == 201  # imports and URLconf, as the bench does
+    replies: list[Any] = []
+    files = list(dict.fromkeys(request_trace.trace(lambda: replies.append(post_liveness(body)))))
+    assert replies[0].status_code == 201
+    assert [name for name in files if name.startswith("liveness/")] == [
+        "liveness/views.py",
+        "liveness/runtime.py",
+        "liveness/checks.py",
+        "liveness/models.py",
+        "liveness/answers.py",
+    ]
+    assert len(request_trace.hops(files)) - 1 <= 9

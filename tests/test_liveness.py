@@ -343,7 +343,7 @@ def test_a_broken_model_left_for_first_use_answers_503_and_spends_nothing(
     from django.conf import settings
 
     from liveness import runtime
-    from liveness.responses import NOT_READY
+    from liveness.answers import NOT_READY
     from ml.engine import LivenessEngine
 
     copy = tmp_path / "models"

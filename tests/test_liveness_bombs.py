@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from bench.corpus import CASES, Request
-from liveness.images import strip_data_uri
+from liveness.checks import strip_data_uri
 from tests.servers.clients import create_tenant, post, selfie_body
 from tests.servers.gunicorn import gunicorn
 

@@ -315,8 +315,8 @@ def silenced(name: str) -> Iterator[None]:
 
 def _parsed(body: bytes) -> object:
     """What parse_object makes of ``body``: the object, or the rejection's code."""
-    from liveness.http import parse_object
-    from liveness.outcomes import Rejected
+    from liveness.answers import Rejected
+    from liveness.views import parse_object
 
     try:
         return parse_object(body)
@@ -326,11 +326,11 @@ def _parsed(body: bytes) -> object:
 
 def _reference(body: bytes) -> object:
     """The same from json.loads on the bytes, as parse_object decoded them before its fast path."""
-    from liveness import http
+    from liveness import views
 
     try:
-        payload = json.loads(body, object_pairs_hook=http._unique_keys)
-    except http.DuplicateKey:
+        payload = json.loads(body, object_pairs_hook=views._unique_keys)
+    except views.DuplicateKey:
         return "duplicate_key"
     except (ValueError, RecursionError):
         return "malformed_json"

@@ -10,7 +10,7 @@ from drf_spectacular.generators import SchemaGenerator
 from openapi_core import OpenAPI
 from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
 
-from liveness import runtime, service
+from liveness import checks, runtime
 from tests.conftest import LIVE_JPG, data_uri
 
 CDN = re.compile(r"https?://(?!127\.0\.0\.1|localhost)[^\s\"']+\.(js|css)")
@@ -55,7 +55,7 @@ def test_liveness_503s_match_the_schema(
     def unavailable() -> None:
         raise runtime.EngineUnavailable("no models")
 
-    monkeypatch.setattr(service, "get_engine", unavailable)
+    monkeypatch.setattr(checks, "get_engine", unavailable)
     body = {"hash_id": tenant[1], "selfie_image": data_uri(LIVE_JPG)}
     engine_down = post_liveness(body)
     assert engine_down.status_code == 503 and "Retry-After" not in engine_down
@@ -64,7 +64,7 @@ def test_liveness_503s_match_the_schema(
     def database_down(tenant: Any) -> bool:
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(service.quota, "has_room", database_down)
+    monkeypatch.setattr(checks.quota, "has_room", database_down)
     db_down = post_liveness(body)
     assert db_down.status_code == 503 and db_down["Retry-After"] == "1"
     _validate(db_down, "POST", "/liveness")

@@ -13,7 +13,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from accounts.models import Tenant
-from liveness import health
+from liveness import runtime
 from liveness.models import LivenessCheck
 from tests.conftest import LIVE_JPG, Post, data_uri
 from tests.servers.clients import create_tenant, post, selfie_body
@@ -46,10 +46,10 @@ def _fill(tenant: Tenant) -> int:
 def full_database(db: None) -> Iterator[None]:
     if connection.vendor != "sqlite":
         pytest.skip("max_page_count is SQLite's")
-    health.forget()
+    runtime.forget()
     yield
     _pragma(f"max_page_count = {UNLIMITED_PAGES}")
-    health.forget()
+    runtime.forget()
 
 
 def test_full_database_refuses_checks_and_readiness_until_there_is_room(
@@ -63,12 +63,12 @@ def test_full_database_refuses_checks_and_readiness_until_there_is_room(
     body = {"hash_id": hash_id, "selfie_image": data_uri(LIVE_JPG)}
     assert client.get("/status_check").status_code == 200
     _fill(owner)
-    health.forget()  # the success is remembered for a few seconds
+    runtime.forget()  # the success is remembered for a few seconds
 
     refused = post_liveness(body)
     assert (refused.status_code, refused["Retry-After"]) == (503, "1")
     status = client.get("/status_check")
-    assert (status.status_code, status.content.decode()) == (503, health.DB_FULL)
+    assert (status.status_code, status.content.decode()) == (503, runtime.DB_FULL)
     owner.refresh_from_db()
     assert owner.requests_used == 0  # the unit went with the record that did not fit
 

@@ -15,8 +15,8 @@ from accounts.models import Tenant
 from capture.models import CaptureSession, token_digest
 from guard.models import Refusal
 from liveness import runtime
+from liveness.answers import NOT_READY
 from liveness.models import LivenessCheck
-from liveness.responses import NOT_READY
 from ml.engine import LivenessEngine
 from ml.quality import REFUSALS
 from tests.conftest import DEV_DATA, LIVE_JPG, SPOOF_JPG, data_uri

@@ -38,7 +38,7 @@ def test_json_lines_with_request_ids_and_no_secrets(served: Served) -> None:
         assert any(r["name"] == "facia.request" and r["path"] == "/liveness" for r in mine), case
     # The check record's line carries the id too.
     valid = [r["name"] for r in lines if r["request_id"] == ids["valid"]]
-    assert "liveness.service" in valid
+    assert "liveness.checks" in valid
     # An expected 4xx (the 401) is its one facia.request line, no django.request warning.
     unknown = [r["name"] for r in lines if r["request_id"] == ids["unknown-id"]]
     assert unknown.count("facia.request") == 1 and "django.request" not in unknown

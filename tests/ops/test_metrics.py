@@ -124,3 +124,33 @@ def test_access_settings(settings_: dict[str, Any], remote: str, token: str, sta
     with override_settings(**settings_):
         response = Client(REMOTE_ADDR=remote).get("/metrics", **headers)
     assert response.status_code == status
+
+
+def _scraped(client: Client) -> Samples:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    samples: Samples = defaultdict(float)
+    for family in text_string_to_metric_families(response.content.decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] += sample.value
+    return samples
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_telemetry_serves_metrics_with_readiness_and_quota(
+    make_tenant: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/metrics is telemetry's view; what it reads from above (liveness's readiness, console's
+    quota gauges) is registered by those apps, and each scrape refreshes the readiness."""
+    from django.urls import resolve
+
+    from liveness import runtime
+
+    assert resolve("/metrics").func.__module__ == "telemetry.views"
+    make_tenant(name="scraped", request_limit=5)
+    client = Client(REMOTE_ADDR="127.0.0.1")
+    ready = _scraped(client)
+    assert value(ready, "facia_worker_ready") == 1
+    assert value(ready, "facia_tenant_quota_remaining", tenant="scraped") == 5
+    monkeypatch.setattr(runtime, "_holder", runtime.EngineHolder())  # this worker: not warm
+    assert value(_scraped(client), "facia_worker_ready") == 0

@@ -1,5 +1,12 @@
-"""Every answer but a resource's own body, in one table: each outcome's status code, body and
-headers (README, API). /liveness's are the contract's; the sessions' are added."""
+"""What a request comes to and how it is answered: a verdict (``Judged``) or a ``Rejection``
+code, and ``ANSWERS``, every answer but a resource's own body in one table (each code's status
+code, body and headers). /liveness's are the contract's; the sessions' are added.
+``respond`` builds the response; ``counted`` books a 401 or 429 before it is raised.
+
+A quality gate (``ml.quality``) that cannot judge the image answers 422 with its ``code``,
+recorded as the check's ``refused_code``; a *rejection* is any answer other than a verdict,
+those 422s included. (guard's daily counts are of 401 and 429 answers only.)
+"""
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -7,8 +14,37 @@ from typing import Any
 
 from django.http import JsonResponse
 
-from liveness.outcomes import Judged, Outcome
+from accounts.models import Tenant
+from guard import refusals
 from ml.quality import REFUSALS
+from telemetry import metrics
+
+
+@dataclass(frozen=True)
+class Rejection:
+    code: str  # a key of ANSWERS
+    detail: Mapping[str, object] = field(default_factory=dict)  # fills the answer's text
+    retry_after: int | None = None  # seconds, for a Retry-After header
+
+
+class Rejected(Exception):
+    """Ends the request early with ``rejection``."""
+
+    def __init__(self, rejection: Rejection) -> None:
+        super().__init__(rejection.code)
+        self.rejection = rejection
+
+
+@dataclass(frozen=True)
+class Judged:
+    is_live: bool
+    score: float
+    profile: str
+    capture: str
+    frames: int = 1  # a session's burst judges up to three
+
+
+Outcome = Judged | Rejection
 
 IMAGE_REQUIRED = "Selfie_image is required and must be a JPEG, JPG or PNG."
 IMAGE_INVALID = "Invalid or corrupt selfie image. Images must be in PNG, JPG, or JPEG format."
@@ -32,7 +68,7 @@ class Answer:
     status: int
     text: str  # a str.format template over the rejection's detail
     key: str = "error"  # the body's field: "error", or "message" where the contract says so
-    with_code: bool = False  # a refusal names its gate: {"error": ..., "code": ...}
+    with_code: bool = False  # the body names the code too: {"error": ..., "code": ...}
     extra: tuple[str, ...] = ()  # detail keys also sent as body fields (the 409's "state")
     headers: Mapping[str, str] = field(default_factory=dict)  # templates over detail and code
 
@@ -106,3 +142,14 @@ def respond(outcome: Outcome) -> JsonResponse:
     if outcome.retry_after is not None:
         response["Retry-After"] = str(outcome.retry_after)
     return response
+
+
+def counted(rejection: Rejection, tenant: Tenant | None, client: str = "") -> Rejected:
+    """Count a 401 or 429 (database and /metrics) and return it to raise; ``client`` (the
+    address) only matters without a tenant. A verdict writes nothing here."""
+    status = ANSWERS[rejection.code].status
+    tenant_id = None if tenant is None else tenant.pk
+    bucket = refusals.count(rejection.code, status, tenant_id, client)
+    name = "" if tenant is None else tenant.name
+    metrics.observe_refusal(status, rejection.code, tenant_id, name, bucket)
+    return Rejected(rejection)

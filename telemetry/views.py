@@ -1,18 +1,28 @@
-"""GET /metrics in the Prometheus text format."""
+"""GET /metrics in the Prometheus text format, for a client ``may_read_metrics`` admits.
+
+Telemetry knows no models: the apps above add what a scrape reads from the database
+(``SCRAPED``: console's per-tenant quota) and what it refreshes first (``on_scrape``:
+liveness's readiness gauge), in their ``AppConfig.ready``."""
 
 import os
+from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from console.collectors import TenantQuotaCollector
-from liveness.health import not_ready_reason
 from telemetry.access import may_read_metrics
 
-TENANTS = CollectorRegistry(auto_describe=False)
-TENANTS.register(TenantQuotaCollector())
+# Collectors read at scrape time only, never on requests.
+SCRAPED = CollectorRegistry(auto_describe=False)
+_before_scrape: list[Callable[[], object]] = []
+
+
+def on_scrape(hook: Callable[[], object]) -> None:
+    """Call ``hook`` before each scrape (once, however often it is added)."""
+    if hook not in _before_scrape:
+        _before_scrape.append(hook)
 
 
 def process_metrics() -> bytes:
@@ -29,6 +39,7 @@ def process_metrics() -> bytes:
 def metrics(request: HttpRequest) -> HttpResponse:
     if not may_read_metrics(request):
         return HttpResponse("Forbidden", status=403, content_type="text/plain")
-    not_ready_reason()  # this worker's readiness gauge, fresh (cached probes)
-    body = process_metrics() + generate_latest(TENANTS)
+    for hook in _before_scrape:
+        hook()
+    body = process_metrics() + generate_latest(SCRAPED)
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

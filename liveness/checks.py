@@ -1,22 +1,24 @@
-"""The check, for /liveness and a capture session's selfie alike: images -> engine -> score
--> the quota unit, the record and the caller's own step in one transaction -> metrics. Returns
-an outcome (liveness.outcomes); no HTTP here."""
+"""The check, for /liveness and a capture session's selfie alike: the image field (base64,
+optionally behind a ``data:image/...;base64,`` prefix) -> pixels -> engine -> score -> the
+quota unit, the record and the caller's own step in one transaction -> metrics. Returns an
+outcome (liveness.answers); no HTTP here."""
 
+import binascii
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pybase64
 from django.db import transaction
 
 from accounts import quota
 from accounts.models import Tenant
-from liveness.admission import counted
-from liveness.images import Base64Error, decode_base64, strip_data_uri
+from liveness.answers import Judged, Outcome, Rejected, Rejection, counted
 from liveness.models import LivenessCheck
-from liveness.outcomes import Judged, Outcome, Rejected, Rejection
 from liveness.runtime import EngineUnavailable, get_engine
 from ml.decode import ANY_CAMERA, Limits
 from ml.engine import Fused, LivenessEngine
@@ -24,6 +26,47 @@ from ml.errors import FaceRefused, ImageError, ModelUnavailable
 from telemetry import metrics
 
 log = logging.getLogger(__name__)
+DATA_URI_START = re.compile(r"\s*data:", re.IGNORECASE)
+BASE64_MARK = ";base64"
+WHITESPACE = re.compile(r"\s+")
+
+
+class Base64Error(ValueError):
+    """The field is not valid base64."""
+
+
+def strip_data_uri(value: str) -> str:
+    """``value`` without a leading ``data:<anything but a comma>;base64,`` prefix.
+
+    A find, not a regex with a repeated group: such a pattern keeps a backtracking frame per
+    ``;`` (2.4 GB for a 16.7 MB field of them).
+    """
+    start = DATA_URI_START.match(value)
+    if start is None:
+        return value
+    comma = value.find(",", start.end())
+    mark = comma - len(BASE64_MARK)
+    if mark < start.end() or value[mark:comma].lower() != BASE64_MARK:
+        return value
+    return value[comma + 1 :]
+
+
+def decode_base64(value: str) -> bytes:
+    """Bytes of a standard or URL-safe base64 string; tolerant of line breaks and lost padding."""
+    # pybase64 (SIMD): 0.2 ms instead of the standard library's 12 ms for a phone photo.
+    try:  # the common case, strict standard base64, without copying the string three times
+        return pybase64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    text = WHITESPACE.sub("", value)
+    text = text.replace("-", "+").replace("_", "/")
+    text += "=" * (-len(text) % 4)
+    try:
+        return pybase64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise Base64Error(str(exc)) from exc
+
+
 # Rejections before the engine gave a verdict -> the ``reason`` label of facia_liveness_verdicts.
 REASONS = {
     "image_required": "invalid_input",
@@ -162,7 +205,7 @@ def judge_and_record(
     tenant: Tenant, images: Images, request_id: str, then: Then | None = None
 ) -> Outcome:
     """Judge ``images`` for an admitted tenant and record the outcome: a verdict takes one
-    unit of quota, a gate's refusal (422) none. ``then`` runs inside the verdict's
+    unit of quota, a quality gate's 422 none. ``then`` runs inside the verdict's
     transaction."""
     try:
         fused = analyse(tenant, images)
