@@ -6,7 +6,7 @@ then every target of the issue against what was measured.
                     [--precisions f32,bf16]
 
 f32 is the contract (its verdicts are the reference); the other precisions are measured in
-the same run for comparison (README, Performance).
+the same run for comparison (docs, Performance).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Gunicorn configuration: one engine per worker, compiled after fork, one thread each.
 
-Why this shape (measurements in the README's Performance section): the work per request is
+Why this shape (measurements in the docs' Performance page): the work per request is
 CPU-bound and short (a few ms of inference), so one worker per available core, serving one
 request at a time in one thread, keeps every core busy without oversubscription; more threads
 per worker only add contention, fewer workers leave cores idle (the one exception: the
@@ -55,7 +55,7 @@ def available_cpus() -> int:
 # HOST=0.0.0.0 in a container; loopback by default.
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5001')}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or os.environ.get("WORKERS") or available_cpus())
-# Slow clients (README, "Slow clients"): gevent reads each request, within deadlines, before
+# Slow clients (docs, Performance): gevent reads each request, within deadlines, before
 # Django sees it; Django still serves one request at a time per worker.
 worker_class = "facia_site.worker.BufferingWorker"
 # Per worker: connections being read (each body up to 1 MB held; larger ones 2 at a time),
@@ -84,7 +84,7 @@ dirty_timeout = 60  # one hand-off call (8 MB of an upload); jobs run on the wor
 # gunicorn names its dirty arbiter's pid file after proc_name and, at start, kills the process a
 # file of that name points to: one name per address, or servers on one box stop each other's.
 proc_name = f"facia-{bind.replace(':', '-')}"
-# A safety net only, off by default (README, Soak): leaks are fixed at their cause. A
+# A safety net only, off by default (docs, Performance, Soak): leaks are fixed at their cause. A
 # recycled worker recompiles its models (~1.5 s) before it serves again.
 max_requests = env_int("GUNICORN_MAX_REQUESTS", 0)
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER") or max_requests // 10)
@@ -143,7 +143,7 @@ def post_fork(server: Any, worker: Any) -> None:
         # Never a worker without a warm engine: it would answer 500s. A failed load repeats
         # (broken or missing model files, a bad MODEL_DIR), so a replaced worker would fail
         # again in a fork loop; exiting with the boot-error code makes the master stop and exit
-        # non-zero instead, and the container restarts loudly (README, /status_check).
+        # non-zero instead, and the container restarts loudly (docs, Deployment, worker start-up).
         server.log.exception("engine load or warm-up failed in worker %s", worker.pid)
         sys.exit(_boot_error_code(server))
     not_ready_reason()  # sets this worker's readiness gauge (engine and database)

@@ -84,7 +84,7 @@ TEMPLATES = [
 
 
 # Seconds any wait on the database may take before the request answers 503 + Retry-After
-# (README, Configuration); 0: no bound but the connection's (manage.py's default: a migration
+# (docs, Configuration); 0: no bound but the connection's (manage.py's default: a migration
 # may run for minutes).
 DATABASE_TIMEOUT_S = env_int("DATABASE_TIMEOUT_S", 3)
 

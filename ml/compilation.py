@@ -16,7 +16,7 @@ import openvino.properties as props
 import openvino.properties.hint as hints
 
 # f32 by default so scores match across CPUs; bf16 (on CPUs that have it) is faster and moved
-# dev scores by up to 0.04 with the same AUC (README, Performance).
+# dev scores by up to 0.04 with the same AUC (docs, Performance).
 PRECISIONS = {"f32": ov.Type.f32, "bf16": ov.Type.bf16}
 # A compile holds its cache entry's lock for one model (0.1-0.3 s here, a few s on a loaded box);
 # a worker that waits longer compiles without the cache rather than not starting.
@@ -25,7 +25,7 @@ LOCKS = ".locks"  # the cache entries' lock files, a folder of the cache (OpenVI
 log = logging.getLogger(__name__)
 
 
-# ENGINE_PRECISION=auto: what each CPU capability gives (README, Performance). int8 is never
+# ENGINE_PRECISION=auto: what each CPU capability gives (docs, Performance). int8 is never
 # picked by itself: the NNCF variants missed the accuracy bars on dev (python -m bench.quantize).
 VECTOR_FLAGS = ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx_vnni")
 

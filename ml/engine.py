@@ -149,7 +149,7 @@ class LivenessEngine:
         eager: Collection[str] | None = None,
     ) -> LivenessEngine:
         """``precision`` applies to every model; a model whose spec asks for bf16 (DTN) gets
-        it anyway where the CPU has it (README, Profiles). "int8" runs the NNCF-quantised
+        it anyway where the CPU has it (docs, Accuracy, Profiles). "int8" runs the NNCF-quantised
         variants of ``ml.quantize.QUANTIZED`` from ``MODEL_DIR/int8`` (the other layers and
         models in f32) and needs them built (``python -m bench.quantize --build``).
         ``eager``: the profiles whose models are compiled now (default: every profile); a

@@ -3,7 +3,7 @@
 Every gate reads YuNet's faces (box, landmarks, score) and the decoded image. ``measure``
 computes the numbers once; ``failures`` lists every gate they fail, in the order the service
 reports them (the first one answers the request). Defaults were chosen from the dev set
-(``manage.py evaluate``, which reports every gate's refusals; figures in the README).
+(``manage.py evaluate``, which reports every gate's refusals; figures in the docs, Accuracy).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ SHARPNESS_SIDE = 112  # the face is resized to this before the Laplacian: size-i
 class QualityThresholds:
     """Where each gate refuses. Override any of them with ``LIVENESS_QUALITY`` in settings."""
 
-    # Dev-set figures behind each default are in the README ("Quality gates").
+    # Dev-set figures behind each default are in the docs (Accuracy, "Quality gates").
     # another face whose side is at least this share of the main face's -> multiple_faces
     max_other_face_ratio: float = 0.6
     # shorter side of the face box, in decoded pixels (large JPEGs are decoded with at least

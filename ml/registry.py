@@ -39,12 +39,12 @@ class ModelSpec:
     # Applied to the graph before it is saved as IR (named in the install manifest).
     prepare: Callable[[ov.Model], ov.Model] | None = None
     # "f32" keeps scores identical across CPUs; "bf16" is used where the CPU has it (f32
-    # elsewhere) for a model whose dev AUC does not move with it (README, "Profiles").
+    # elsewhere) for a model whose dev AUC does not move with it (docs, Accuracy, "Profiles").
     precision: str = "f32"
     # Runs on OpenVINO's own thread while the request's thread runs the profile's other models
     # (ml.classifier.BackgroundModel): the heaviest of a profile, so the two halves take about
     # as long. HyperFAS (1.5 ms) beside the MiniFASNet pair (2 x 0.6 ms): a whole check 6.7
-    # instead of 8.5 ms on an idle machine, for 3% more CPU (interleaved rounds, README).
+    # instead of 8.5 ms on an idle machine, for 3% more CPU (interleaved rounds, docs, Performance).
     background: bool = False
 
     @property
