@@ -107,7 +107,7 @@ def test_status_check_follows_the_database(
         # probed the stopped database.
         time.sleep(runtime.CACHE_S)
         until(lambda: server.status() == 503)
-        down = requests.get(f"{server.base}/status_check", timeout=5)
+        down = requests.get(f"{server.base}/status_check", timeout=30)
         assert (down.status_code, down.text) == (503, "Database unavailable")
         refused = requests.post(f"{server.base}/liveness", data=selfie_body(hash_id), timeout=30)
         assert refused.status_code == 503

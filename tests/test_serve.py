@@ -86,6 +86,6 @@ def test_wrong_hash_id_and_limit(server: tuple[str, str]) -> None:
 
 def test_admin_and_docs_static_are_served(server: tuple[str, str]) -> None:
     base, _ = server
-    assert requests.get(f"{base}/admin/login/", timeout=10).status_code == 200
-    assert requests.get(f"{base}/static/admin/css/base.css", timeout=10).status_code == 200
-    assert requests.get(f"{base}/api/docs/", timeout=10).status_code == 200
+    assert requests.get(f"{base}/admin/login/", timeout=30).status_code == 200
+    assert requests.get(f"{base}/static/admin/css/base.css", timeout=30).status_code == 200
+    assert requests.get(f"{base}/api/docs/", timeout=30).status_code == 200

@@ -178,7 +178,7 @@ def test_tenant_out_of_quota_ends_the_capture_before_any_selfie(
     """The quality call answers the quota's 429 once the tenant is at its limit: the component
     reports `quota` at once instead of polling or taking a photo."""
     name, secret = demo_served.new_tenant(limit=1)
-    opened = requests.post(f"{demo_served.base}/sessions", json={"hash_id": secret}, timeout=10)
+    opened = requests.post(f"{demo_served.base}/sessions", json={"hash_id": secret}, timeout=30)
     sid, token = opened.json()["session_id"], opened.json()["token"]
     demo_served.manage("shell", "-c", USE_UP.format(name=name))
     page = logged_in_page(demo_served, browser, operator, permissions=["camera"], viewport=PHONE)

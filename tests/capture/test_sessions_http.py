@@ -39,11 +39,11 @@ def test_two_concurrent_selfies_give_one_verdict(demo_served: Served) -> None:
     name, secret = demo_served.new_tenant(limit=10)
     base = demo_served.base
     for _ in range(3):  # a few rounds: the race window is short
-        opened = requests.post(f"{base}/sessions", json={"hash_id": secret}, timeout=10).json()
+        opened = requests.post(f"{base}/sessions", json={"hash_id": secret}, timeout=30).json()
         sid = opened["session_id"]
         answers = race_two_selfies(f"{base}/sessions/{sid}/selfie", opened["token"])
         assert sorted(a.status_code for a in answers) == [202, 409], [a.text for a in answers]
-        read = requests.get(f"{base}/sessions/{sid}", headers={"X-Hash-Id": secret}, timeout=10)
+        read = requests.get(f"{base}/sessions/{sid}", headers={"X-Hash-Id": secret}, timeout=30)
         assert read.json()["state"] == "done" and read.json()["liveness_result"] is not None
     out = demo_served.manage("shell", "-c", TENANT_STATE.format(name=name))
     used, checks = out.strip().splitlines()[-1].split()
@@ -54,7 +54,7 @@ def test_a_chunked_quality_body_meets_the_quality_limit(demo_served: Served) -> 
     """A chunked body has no Content-Length: the 1 MiB quality limit holds on bytes read."""
     _, secret = demo_served.new_tenant()
     base = demo_served.base
-    opened = requests.post(f"{base}/sessions", json={"hash_id": secret}, timeout=10).json()
+    opened = requests.post(f"{base}/sessions", json={"hash_id": secret}, timeout=30).json()
     url = f"{base}/sessions/{opened['session_id']}/quality"
     headers = {"Authorization": f"Bearer {opened['token']}", "Content-Type": "application/json"}
     padding = " " * (1024 * 1024)  # JSON whitespace: a valid body, just too large for quality
