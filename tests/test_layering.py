@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("facia_site", "console", "capture", "liveness", "accounts", "guard", "telemetry", "ml")
+LAYERS = (
+    "facia_site",
+    "console",
+    "capture",
+    "calibration",
+    "liveness",
+    "accounts",
+    "guard",
+    "telemetry",
+    "ml",
+)
 # Stand-alone: the client talks HTTP only.
 INDEPENDENT = ("facia_client",)
 

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import Tenant
-from liveness.models import Evaluation
+from calibration.models import Evaluation
 from ml.quality import REFUSALS
 from tests.commands import run as run_command
 from tests.conftest import DEV_DATA
