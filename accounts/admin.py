@@ -4,7 +4,7 @@ one ``change_hashid``, resetting a quota ``change_tenant``; a viewer gets 403. T
 app extends the tenant admin with its calibration (status, revert, zip upload), the console
 with the target APCER and the usage page."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
@@ -108,7 +108,7 @@ class HashIdInline(admin.TabularInline):
 class TenantAdmin(PermittedActionsAdmin):
     change_list_template = "admin/accounts/tenant_change_list.html"
     # Few, short columns: the list fits a 1280 px window (tests/ops/test_admin_browser.py).
-    list_display = (
+    list_display: tuple[str, ...] = (
         "name",
         "is_active",
         "used_of_limit",
@@ -119,7 +119,7 @@ class TenantAdmin(PermittedActionsAdmin):
     )
     list_filter = ("is_active", "profile", "crop_policy")
     search_fields = ("name",)
-    readonly_fields: tuple[str, ...] = ("requests_used", "created_at", "updated_at")
+    readonly_fields: ClassVar[tuple[str, ...]] = ("requests_used", "created_at", "updated_at")
     fields = TENANT_FIELDS
     inlines = [HashIdInline]
     actions = ["issue_hash_id", "reset_quota"]
