@@ -197,3 +197,24 @@ def test_a_fitted_threshold_is_shown_rounded_and_kept(admin_client: Any) -> None
     admin_client.post(url, {**data, "threshold": "0.7"})
     tenant.refresh_from_db()
     assert tenant.threshold == 0.7
+
+
+def test_the_moved_pages_old_addresses_lead_to_them(admin_client: Any) -> None:
+    calibration = Calibration.objects.create(
+        tenant=Tenant.objects.create(name="Moved"),
+        created_by="t",
+        origin="command",
+        profile="fast",
+        params={"a": 1.0, "b": 0.0},
+        threshold=0.5,
+        previous_threshold=0.5,
+        bona_fide=4,
+        attacks=4,
+        figures={},
+    )
+    old = admin_client.get(f"/admin/accounts/calibration/{calibration.pk}/change/")
+    assert old.status_code == 301
+    assert old["Location"] == f"/admin/calibration/calibration/{calibration.pk}/change/"
+    assert admin_client.get(old["Location"]).status_code == 200
+    listing = admin_client.get("/admin/liveness/evaluation/?profile=fast")
+    assert listing["Location"] == "/admin/calibration/evaluation/?profile=fast"
