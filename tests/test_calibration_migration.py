@@ -1,7 +1,7 @@
 """The calibration app took over Calibration, CalibrationJob (from accounts) and Evaluation (from
 liveness) in the migration state only: on a database filled before the move, migrating forward
-keeps every row, the tenant's active calibration, the id sequences and the permissions granted
-on the moved models. (bench/migrate_calibration_app.sh does the same from the code before.)"""
+keeps every row, the tenant's active calibration, the id sequences, the permissions granted
+on the moved models and the results of the jobs run before. (bench/migrate_calibration_app.sh does the same from the code before.)"""
 
 import os
 from pathlib import Path
@@ -29,7 +29,14 @@ c = Calibration.objects.create(tenant=t, created_by="op", origin="command", prof
     attacks=8, figures={"after": {}})
 t.calibration = {"id": c.pk, "a": 1.5, "b": -0.2, "profile": t.profile}
 t.save()
-old.get_model("accounts", "CalibrationJob").objects.create(tenant=t, created_by="op", images=17)
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+done = DBTaskResult.objects.create(status="SUCCESSFUL",
+    args_kwargs={"args": [1, "x"], "kwargs": {}}, task_path="console.jobs.calibrate_upload",
+    queue_name="local", backend_name="default", run_after=timezone.now(), finished_at=timezone.now(),
+    return_value={"calibration": c.pk, "threshold": 0.61, "live": 9, "spoof": 8, "refused": 0})
+old.get_model("accounts", "CalibrationJob").objects.create(tenant=t, created_by="op", images=17,
+    task_id=str(done.pk))
 old.get_model("liveness", "Evaluation").objects.create(folder="/dev", profile="fast",
     threshold=0.5, bona_fide=4, attacks=5, auc=0.9,
     report={"scores": {"attack": [0.1], "bona_fide": [0.9]}})
@@ -47,6 +54,8 @@ t = Tenant.objects.get(name="old")
 c = Calibration.objects.get()
 print((c.params, c.threshold, t.calibration["id"] == c.pk, t.active_calibration() is not None))
 print([x.pk for x in t.calibrations.all()] == [c.pk], t.calibration_jobs.get().images)
+from calibration.jobs import describe_job
+print(describe_job(t.calibration_jobs.get()).text)
 print(Evaluation.latest_for("fast").attack_scores())
 g = Group.objects.get(name="evaluators")
 print(sorted(f"{p.content_type.app_label}.{p.codename}" for p in g.permissions.all()))
@@ -71,9 +80,10 @@ def test_migrating_forward_keeps_the_moved_rows_and_permissions(tmp_path: Path) 
         "['accounts.view_calibration', 'accounts.view_calibrationjob', 'liveness.view_evaluation']"
     )
     manage(env, "migrate", "--noinput", "-v0")
-    assert manage(env, "shell", "-c", CHECK).splitlines()[-7:] == [
+    assert manage(env, "shell", "-c", CHECK).splitlines()[-8:] == [
         "({'a': 1.5, 'b': -0.2}, 0.61, True, True)",
         "True 17",
+        "Calibration #1 stored: threshold 0.6100 (9 live, 8 spoof, 0 refused).",
         "[0.1]",
         "['calibration.view_calibration', 'calibration.view_calibrationjob', "
         "'calibration.view_evaluation']",
