@@ -1,7 +1,8 @@
 """The calibration app took over Calibration, CalibrationJob (from accounts) and Evaluation (from
 liveness) in the migration state only: on a database filled before the move, migrating forward
 keeps every row, the tenant's active calibration, the id sequences, the permissions granted
-on the moved models and the results of the jobs run before. (bench/migrate_calibration_app.sh does the same from the code before.)"""
+on the moved models and the results of the jobs run before. (bench/migrate_calibration_app.sh
+does the same with the code of before the move.)"""
 
 import os
 from pathlib import Path
@@ -33,7 +34,8 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 done = DBTaskResult.objects.create(status="SUCCESSFUL",
     args_kwargs={"args": [1, "x"], "kwargs": {}}, task_path="console.jobs.calibrate_upload",
-    queue_name="local", backend_name="default", run_after=timezone.now(), finished_at=timezone.now(),
+    queue_name="local", backend_name="default", run_after=timezone.now(),
+    finished_at=timezone.now(),
     return_value={"calibration": c.pk, "threshold": 0.61, "live": 9, "spoof": 8, "refused": 0})
 old.get_model("accounts", "CalibrationJob").objects.create(tenant=t, created_by="op", images=17,
     task_id=str(done.pk))
