@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5001
-SOURCES := facia_site console capture liveness accounts guard telemetry ml bench facia_client tests manage.py
+SOURCES := facia_site console capture calibration liveness accounts guard telemetry ml bench facia_client tests manage.py
 export PORT
 
 .PHONY: serve test lint docs bench soak setup setup-dev migrate models clean test-deps cluster-test

@@ -1,15 +1,11 @@
-"""Admin: tenants with usage, one-time display of new hash_ids, revocation, quota reset,
-calibration records and their revert. What changes a tenant needs the matching permission:
-issuing a hash_id ``add_hashid``, revoking one ``change_hashid``, resetting a quota or reverting
-a calibration ``change_tenant``; a viewer gets 403. The console extends the tenant admin with
-what needs the engine or the evaluations (calibration upload, target APCER) and the usage
-page."""
+"""Admin: tenants with usage, one-time display of new hash_ids, revocation, quota reset.
+What changes a tenant needs the matching permission: issuing a hash_id ``add_hashid``, revoking
+one ``change_hashid``, resetting a quota ``change_tenant``; a viewer gets 403. The calibration
+app extends the tenant admin with its calibration (status, revert, zip upload), the console
+with the target APCER and the usage page."""
 
-import base64
-import math
-from typing import Any
+from typing import Any, ClassVar
 
-import numpy as np
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
@@ -20,101 +16,17 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.cache import add_never_cache_headers
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import format_html
 
 from accounts import audit, quota
-from accounts.models import Calibration, HashId, IssuedHashId, Tenant, revert_calibration
+from accounts.models import HashId, IssuedHashId, Tenant
 from guard.adminperms import PermittedActionsAdmin
-from ml import plots
-
-INTERVALS = ("APCER", "BPCER", "ACER", "AUC")
-FIGURE_ROWS = (
-    ("before", "before, on the sample"),
-    ("after", "after, on the sample"),
-    ("cross_validated", "after, cross-validated"),
-)
 
 
-def number(value: float | None, spec: str = ".4f") -> str:
-    """``value`` formatted, or "-" when there is none: a rate over an empty class is NaN, and
-    the stored report holds it as null (a one-class source, a crop-only or frame-only set)."""
-    if value is None or not math.isfinite(value):
-        return "-"
-    return format(value, spec)
-
-
-def _interval(values: list[float | None] | None) -> str:
-    """value [low, high]; "-" for an absent value, the value alone for an absent interval."""
-    value, low, high = (list(values or []) + [None, None, None])[:3]
-    shown = number(value, ".3f")
-    if shown == "-" or "-" in (number(low), number(high)):
-        return shown
-    return f"{shown} [{number(low, '.3f')}, {number(high, '.3f')}]"
-
-
-def intervals_table(rows: list[tuple[str, dict[str, Any]]], css: str) -> SafeString:
-    """One row per label: APCER / BPCER / ACER / AUC as value [low, high] (95 %)."""
-    cells = [(label, *(_interval(figs.get(n)) for n in INTERVALS)) for label, figs in rows]
-    body = format_html_join(
-        "", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", cells
-    )
-    return format_html(
-        '<table class="{}"><thead><tr><th></th><th>APCER</th><th>BPCER</th>'
-        "<th>ACER</th><th>AUC</th></tr></thead><tbody>{}</tbody></table>",
-        css,
-        body,
-    )
-
-
-def plot_figures(live: np.ndarray, spoof: np.ndarray, threshold: float) -> SafeString:
-    """The DET curve and score histograms, drawn in memory, as inline images (never a file)."""
-    drawn = plots.png_plots(live, spoof, threshold)
-    images = (
-        (name, base64.b64encode(png).decode("ascii"), note)
-        for (png, note), name in zip(drawn, ("det", "histogram"), strict=True)
-    )
-    return format_html_join(
-        "",
-        '<figure class="evaluation-plot" style="display:inline-block;margin:0 1em 1em 0">'
-        '<img id="plot-{}" alt="" src="data:image/png;base64,{}" style="max-width:100%">'
-        "<figcaption>{}</figcaption></figure>",
-        images,
-    )
-
-
-def figures_table(calibration: Calibration) -> SafeString:
-    """APCER / BPCER / ACER / AUC with 95 % intervals, before and after."""
-    rows = [(label, figs) for key, label in FIGURE_ROWS if (figs := calibration.figures.get(key))]
-    return intervals_table(rows, "calibration-figures")
-
-
-def describe(calibration: Calibration) -> SafeString:
-    p = calibration.params
-    target = (
-        f"target APCER {calibration.target_apcer:.2%}"
-        if calibration.target_apcer is not None
-        else "APCER = BPCER"
-    )
-    return format_html(
-        '<div id="calibration-status"><p>Calibration #{} ({} profile) by {} on {} ({}): '
-        "P(live) = sigmoid({} &times; z + {}); threshold {} ({}; {} before); {} live and {} "
-        "spoof images, {} refused by the gates.</p>{}</div>",
-        calibration.pk,
-        calibration.profile,
-        calibration.created_by,
-        f"{calibration.created_at:%Y-%m-%d %H:%M} UTC",
-        calibration.origin,
-        f"{p['a']:.4f}",
-        f"{p['b']:.4f}",
-        f"{calibration.threshold:.4f}",
-        target,
-        f"{calibration.previous_threshold:.4f}",
-        calibration.bona_fide,
-        calibration.attacks,
-        calibration.refused,
-        figures_table(calibration),
-    )
+def fields_after(fields: tuple[str, ...], anchor: str, name: str) -> tuple[str, ...]:
+    """``fields`` with ``name`` after ``anchor``: how the extensions of TenantAdmin add theirs."""
+    i = fields.index(anchor) + 1
+    return (*fields[:i], name, *fields[i:])
 
 
 def may_issue(request: HttpRequest) -> bool:
@@ -154,7 +66,6 @@ TENANT_FIELDS: tuple[str, ...] = (
     "threshold",
     "profile",
     "crop_policy",
-    "calibration_status",
     "created_at",
     "updated_at",
 )
@@ -197,22 +108,21 @@ class HashIdInline(admin.TabularInline):
 class TenantAdmin(PermittedActionsAdmin):
     change_list_template = "admin/accounts/tenant_change_list.html"
     # Few, short columns: the list fits a 1280 px window (tests/ops/test_admin_browser.py).
-    list_display = (
+    list_display: tuple[str, ...] = (
         "name",
         "is_active",
         "used_of_limit",
         "remaining_quota",
         "threshold_3",
         "profile_and_crops",
-        "calibrated",
         "active_hash_ids",
     )
     list_filter = ("is_active", "profile", "crop_policy")
     search_fields = ("name",)
-    readonly_fields = ("requests_used", "calibration_status", "created_at", "updated_at")
+    readonly_fields: ClassVar[tuple[str, ...]] = ("requests_used", "created_at", "updated_at")
     fields = TENANT_FIELDS
     inlines = [HashIdInline]
-    actions = ["issue_hash_id", "reset_quota", "revert_to_uncalibrated"]
+    actions = ["issue_hash_id", "reset_quota"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
         active = Count("hash_ids", filter=Q(hash_ids__revoked_at__isnull=True))
@@ -244,32 +154,9 @@ class TenantAdmin(PermittedActionsAdmin):
     def profile_and_crops(self, tenant: Tenant) -> str:
         return f"{tenant.profile} / {tenant.crop_policy}"
 
-    @admin.display(description="calibrated", boolean=True)
-    def calibrated(self, tenant: Tenant) -> bool:
-        return tenant.active_calibration() is not None
-
-    @admin.display(description="calibration")
-    def calibration_status(self, tenant: Tenant) -> str:
-        if tenant.pk is None:
-            return "-"
-        active = (tenant.calibration or {}).get("id")
-        found = Calibration.objects.filter(pk=active, tenant=tenant).first() if active else None
-        if found is None:
-            return mark_safe("Uncalibrated (the engine's own P(live)).")
-        note = ""
-        if found.profile != tenant.profile:
-            note = " Not applied: it was fitted for another profile; recalibrate or revert."
-        return format_html("{}{}", describe(found), note)
-
     @admin.display(description="active hash_ids", ordering="active_hash_id_count")
     def active_hash_ids(self, tenant: Tenant) -> int:
         return tenant.active_hash_id_count  # type: ignore[attr-defined]
-
-    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
-        """Deleting a tenant takes its calibrations with it, though they cannot be deleted on
-        their own."""
-        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        return deleted, counts, perms_needed - {Calibration._meta.verbose_name}, protected
 
     def get_urls(self) -> list[URLPattern]:
         revoke = path(
@@ -366,72 +253,6 @@ class TenantAdmin(PermittedActionsAdmin):
         for tenant in tenants:
             audit.record(tenant, f"Reset quota ({tenant.requests_used} used before).", request.user)
         self.message_user(request, f"Quota reset for {count} tenant(s).", messages.SUCCESS)
-
-    @admin.action(
-        description="Revert to uncalibrated (restore the earlier threshold)", permissions=["change"]
-    )
-    def revert_to_uncalibrated(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
-        for tenant in queryset:
-            if tenant.calibration:
-                before = tenant.threshold
-                revert_calibration(tenant)
-                audit.record(
-                    tenant,
-                    f"Reverted to uncalibrated: threshold {before:.4f} → {tenant.threshold:.4f}.",
-                    request.user,
-                )
-                self.message_user(
-                    request,
-                    f"{tenant.name}: uncalibrated, threshold {tenant.threshold:.4f}.",
-                    messages.SUCCESS,
-                )
-
-
-@admin.register(Calibration)
-class CalibrationAdmin(PermittedActionsAdmin):
-    list_display = (
-        "created_at",
-        "tenant",
-        "profile",
-        "created_by",
-        "origin",
-        "bona_fide",
-        "attacks",
-        "threshold_4",
-        "reverted_at",
-    )
-    list_filter = ("tenant", "profile")
-    readonly_fields = [
-        *(f.name for f in Calibration._meta.fields),
-        "figures_display",
-        "plots",
-    ]
-
-    @admin.display(description="figures (95 % CI)")
-    def figures_display(self, calibration: Calibration) -> str:
-        return figures_table(calibration)
-
-    @admin.display(description="plots (calibrated scores of the sample)")
-    def plots(self, calibration: Calibration) -> SafeString | str:
-        scores = calibration.figures.get("scores")
-        if not scores:
-            return "- (stored before calibrations kept their sample's scores)"
-        live = np.asarray(scores["live"], dtype=float)
-        spoof = np.asarray(scores["spoof"], dtype=float)
-        return plot_figures(live, spoof, calibration.threshold)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # calibrations come from `manage.py calibrate` or the tenant's page
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # the history of a tenant's thresholds
-
-    @admin.display(description="threshold", ordering="threshold")
-    def threshold_4(self, calibration: Calibration) -> str:
-        return f"{calibration.threshold:.4f}"
 
 
 @admin.register(HashId)

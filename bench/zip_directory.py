@@ -1,5 +1,5 @@
 """Cost of refusing a zip of many empty entries: zipfile's parse of the central directory (what
-the admin request did before reading any member) against accounts.calibrate.zip_members.
+the admin request did before reading any member) against calibration.calibrate.zip_members.
 
     python -m bench.zip_directory [--entries 650000]
 """
@@ -45,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
     django.setup()
-    from accounts.calibrate import zip_members
+    from calibration.calibrate import zip_members
 
     data = empty_entries(args.entries)
     print(f"{args.entries} empty entries: {len(data) / 1e6:.0f} MB zipped")

@@ -1,42 +1,33 @@
-"""The tenant admin, extended into an operator console: a usage page per tenant, a threshold
-from a target APCER (the evaluations), calibration from an uploaded zip (the engine)."""
+"""The tenant admin, extended into an operator console: a usage page per tenant and a threshold
+from a target APCER (the evaluations)."""
 
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import AdminSite
 from django.forms import Form, ModelForm
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
-from django_tasks_db.models import DBTaskResult
 
-from accounts.admin import TENANT_FIELDS, TenantAdmin, number
-from accounts.calibrate import CalibrationError, zip_members
+from accounts.admin import fields_after
 from accounts.models import Tenant
-from console.forms import CalibrationUploadForm, TenantForm
-from console.jobs import HandoffError, describe_job, start_calibration
+from calibration.admin import CalibratedTenantAdmin, number
+from console.forms import TenantForm
 from console.overview import overview
 from console.usage import SERIES, Span, daily_usage, usage_csv, usage_svg
 
-JOBS_SHOWN = 5
 
-
-def _after(fields: tuple[str, ...], anchor: str, name: str) -> tuple[str, ...]:
-    i = fields.index(anchor) + 1
-    return (*fields[:i], name, *fields[i:])
-
-
-class ConsoleTenantAdmin(TenantAdmin):
-    """TenantAdmin plus a "usage" link in the list and on the change page, the target APCER
-    field and the calibration upload page."""
+class ConsoleTenantAdmin(CalibratedTenantAdmin):
+    """The calibrated tenant admin plus a "usage" link in the list and on the change page and
+    the target APCER field."""
 
     change_form_template = "admin/console/tenant_change_form.html"
     form = TenantForm
-    fields = _after(TENANT_FIELDS, "threshold", "target_apcer")
+    fields = fields_after(CalibratedTenantAdmin.fields, "threshold", "target_apcer")
 
     def get_list_display(self, request: HttpRequest) -> tuple[str, ...]:
         return (*super().get_list_display(request), "usage_link")
@@ -52,28 +43,12 @@ class ConsoleTenantAdmin(TenantAdmin):
             self.admin_site.admin_view(self.usage_view),
             name="accounts_tenant_usage",
         )
-        calibrate = path(
-            "<int:tenant_id>/calibrate/",
-            self.admin_site.admin_view(self.calibrate_view),
-            name="accounts_tenant_calibrate",
-        )
         usage_csv = path(
             "<int:tenant_id>/usage.csv",
             self.admin_site.admin_view(self.usage_csv_view),
             name="accounts_tenant_usage_csv",
         )
-        return [usage, usage_csv, calibrate, *super().get_urls()]
-
-    @admin.display(description="calibration")
-    def calibration_status(self, tenant: Tenant) -> str:
-        summary = super().calibration_status(tenant)
-        if tenant.pk is None:
-            return summary
-        link = format_html(
-            '<a id="calibrate-link" href="{}">Calibrate from a zip of labelled captures</a>',
-            reverse("admin:accounts_tenant_calibrate", args=[tenant.pk]),
-        )
-        return format_html("{} {}", summary, link)
+        return [usage, usage_csv, *super().get_urls()]
 
     def update_fields(self, form: ModelForm) -> set[str]:
         fields = super().update_fields(form) - {"target_apcer"}
@@ -150,66 +125,9 @@ class ConsoleTenantAdmin(TenantAdmin):
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
 
-    def calibrate_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
-        """Upload a zip of live/ and spoof/ captures: calibrated by the task worker, in memory,
-        never saved; the page lists the tenant's last jobs."""
-        tenant = get_object_or_404(Tenant, pk=tenant_id)
-        if not self.has_change_permission(request, tenant):
-            return HttpResponse(status=403)
-        form = CalibrationUploadForm()
-        if request.method == "POST":
-            form = CalibrationUploadForm(request.POST, request.FILES)
-            if getattr(request, "upload_too_large", False):
-                form.add_error("archive", "The zip is larger than the upload limit.")
-            elif form.is_valid():
-                done = self._calibrate_from(request, tenant, form)
-                if done is not None:
-                    return done
-        jobs = [describe_job(job) for job in tenant.calibration_jobs.all()[:JOBS_SHOWN]]
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "original": tenant,
-            "tenant": tenant,
-            "title": f"Calibrate {tenant.name}",
-            "form": form,
-            "status": self.calibration_status(tenant),
-            "jobs": jobs,
-            # reloaded every few seconds while a job is pending
-            "refresh": any(job.state in ("queued", "running") for job in jobs),
-        }
-        return TemplateResponse(request, "admin/console/tenant_calibrate.html", context)
-
-    def _calibrate_from(
-        self, request: HttpRequest, tenant: Tenant, form: CalibrationUploadForm
-    ) -> HttpResponse | None:
-        """Check the zip's directory (cheap: no member is read), hand it to the task worker and
-        queue its job; the page then shows the job's progress and result."""
-        target = form.cleaned_data.get("target_apcer")
-        upload = form.cleaned_data["archive"]
-        try:
-            data = upload.read()
-            members = zip_members(data)
-            job = start_calibration(tenant.pk, data, len(members), target, request.user)
-        except (CalibrationError, HandoffError) as exc:
-            form.add_error("archive", str(exc))
-            return None
-        finally:
-            upload.close()
-        messages.info(
-            request,
-            f"Calibration job #{job.pk} queued ({job.images} images); this page shows its "
-            "progress and result.",
-        )
-        url = reverse("admin:accounts_tenant_calibrate", args=[tenant.pk])
-        return HttpResponseRedirect(url, status=303)
-
 
 admin.site.unregister(Tenant)
 admin.site.register(Tenant, ConsoleTenantAdmin)
-# django-tasks-db's own page of raw task rows: jobs are shown, with their permission checks,
-# on each tenant's calibration page; the rows themselves are nothing an operator acts on.
-admin.site.unregister(DBTaskResult)
 
 
 def index(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:

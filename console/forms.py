@@ -1,5 +1,5 @@
-"""The console's forms: a tenant's threshold from a target APCER on the last evaluation of its
-profile, and the calibration upload."""
+"""The console's tenant form: a tenant's threshold from a target APCER on the last evaluation
+of its profile."""
 
 from typing import Any
 
@@ -8,7 +8,7 @@ from django import forms
 from django.forms import ModelForm
 
 from accounts.models import Tenant
-from liveness.models import Evaluation
+from calibration.models import Evaluation
 from ml import pad_metrics
 
 THRESHOLD_PLACES = 4
@@ -73,18 +73,3 @@ class TenantForm(ModelForm):
         cleaned["threshold"] = threshold
         self.derived = (evaluation, threshold, *pad_metrics.apcer_bpcer(live, attack, threshold))
         return cleaned
-
-
-class CalibrationUploadForm(forms.Form):
-    archive = forms.FileField(
-        label="Zip with live/ and spoof/ folders",
-        help_text="This tenant's own labelled captures (JPEG/PNG). Read in memory only; "
-        "nothing is stored but the fitted calibration and its figures.",
-    )
-    target_apcer = forms.FloatField(
-        label="Target APCER (%)",
-        required=False,
-        min_value=0.0,
-        max_value=100.0,
-        help_text="Optional. Empty: the threshold where APCER = BPCER on the sample.",
-    )

@@ -39,11 +39,13 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     # The layering, bottom first (tests/test_layering.py): telemetry, guard, accounts,
-    # liveness, capture, console (after accounts: its admin extends the tenant admin).
+    # liveness, calibration, capture, console (calibration and console after accounts: each
+    # extends the tenant admin, console last).
     "telemetry",
     "guard",
     "accounts",
     "liveness",
+    "calibration",
     "capture",
     "console",
 ]
@@ -248,10 +250,10 @@ LOGIN_LOCKOUT_S = env_int("LOGIN_LOCKOUT_S", 900, minimum=1)
 LOGIN_CONCURRENT_HASHES = env_int("LOGIN_CONCURRENT_HASHES", 1, minimum=1)
 LIVENESS_RETENTION_DAYS = env_int("LIVENESS_RETENTION_DAYS", 90)
 # Uploads are never parsed by /liveness; the admin's calibration zip is kept in memory, never
-# spooled to disk, and a file over UPLOAD_MAX_BYTES is dropped (accounts.uploads).
-FILE_UPLOAD_HANDLERS = ["accounts.uploads.BoundedMemoryUploadHandler"]
+# spooled to disk, and a file over UPLOAD_MAX_BYTES is dropped (calibration.uploads).
+FILE_UPLOAD_HANDLERS = ["calibration.uploads.BoundedMemoryUploadHandler"]
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 64 * 1024 * 1024, minimum=1)
-# Background jobs (console.jobs): queued in the database, run by the task worker that gunicorn
+# Background jobs (calibration.jobs): queued in the database, run by the task worker that gunicorn
 # starts beside the HTTP workers (facia_site.taskworker). Any queue name: each task worker
 # takes the jobs of its own queue, whose uploads it holds in memory.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}

@@ -3,7 +3,7 @@ whatever starts gunicorn (``make serve``, bin/entrypoint, the image, compose, Ku
 starts it beside the HTTP workers, restarts it when it dies and stops it with them.
 
 It runs django-tasks' database worker on a thread, on a queue of its own, and takes the
-uploads of the jobs it will run over gunicorn's dirty socket, in memory (console.jobs).
+uploads of the jobs it will run over gunicorn's dirty socket, in memory (calibration.jobs).
 Imports are deferred: gunicorn loads this module before Django is set up.
 """
 
@@ -66,12 +66,12 @@ class TaskWorkerApp(DirtyApp):
                 time.sleep(5)
 
     def begin(self, size: int) -> str:
-        from console.jobs import UPLOADS
+        from calibration.jobs import UPLOADS
 
         return UPLOADS.begin(size)
 
     def append(self, token: str, chunk: bytes) -> int:
-        from console.jobs import UPLOADS
+        from calibration.jobs import UPLOADS
 
         return UPLOADS.append(token, chunk)
 
@@ -83,7 +83,7 @@ class TaskWorkerApp(DirtyApp):
         to upload again (a running one is cut short with the process)."""
         self.worker.running = False
         self.thread.join(timeout=1)
-        from console.jobs import interrupt_jobs
+        from calibration.jobs import interrupt_jobs
 
         try:
             interrupt_jobs(self.queue)

@@ -1,11 +1,29 @@
+import re
+
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from telemetry.views import metrics
 
+# Calibrations and evaluations were pages of accounts and liveness before the calibration app
+# took them over: a link kept from then still leads to the page.
+MOVED_ADMIN_PAGES = {
+    "accounts/calibration/": "calibration/calibration/",
+    "liveness/evaluation/": "calibration/evaluation/",
+}
+
+
+def moved(old: str, new: str) -> URLPattern:
+    target = f"/{settings.ADMIN_URL}{new}%(rest)s"
+    view = RedirectView.as_view(url=target, permanent=True, query_string=True)
+    return re_path(rf"^{re.escape(settings.ADMIN_URL + old)}(?P<rest>.*)$", view)
+
+
 urlpatterns = [
+    *(moved(old, new) for old, new in MOVED_ADMIN_PAGES.items()),
     path("", include("liveness.urls")),
     path("", include("capture.urls")),
     path(settings.ADMIN_URL, admin.site.urls),

@@ -58,33 +58,3 @@ class LivenessCheck(models.Model):
         # As Model.save does: a failed INSERT marks the enclosing atomic block for rollback.
         with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
             cursor.execute(sql, params)
-
-
-class Evaluation(models.Model):
-    """One run of ``manage.py evaluate``: the report, with the scores of the presentations
-    that passed the gates, so a threshold can be derived later for any target APCER."""
-
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    folder = models.CharField(max_length=500)
-    profile = models.CharField(max_length=16)
-    threshold = models.FloatField(help_text="The threshold the report's figures were taken at.")
-    bona_fide = models.PositiveIntegerField(help_text="Bona fide presentations scored.")
-    attacks = models.PositiveIntegerField(help_text="Attack presentations scored.")
-    auc = models.FloatField(null=True, blank=True)
-    report = models.JSONField(help_text="ml.evaluate.Report.to_dict()")
-
-    class Meta:
-        ordering = ["-created_at", "-pk"]
-
-    def __str__(self) -> str:
-        return f"{self.profile} on {self.folder} at {self.created_at:%Y-%m-%d %H:%M}"
-
-    @classmethod
-    def latest_for(cls, profile: str) -> "Evaluation | None":
-        return cls.objects.filter(profile=profile).first()
-
-    def attack_scores(self) -> list[float]:
-        return list(self.report["scores"]["attack"])
-
-    def bona_fide_scores(self) -> list[float]:
-        return list(self.report["scores"]["bona_fide"])

@@ -11,8 +11,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
 from accounts.audit import SYSTEM_USER
-from accounts.models import Calibration, HashId, Tenant
-from console.jobs import run_local_jobs
+from accounts.models import HashId, Tenant
+from calibration.jobs import run_local_jobs
+from calibration.models import Calibration
 from tests.commands.test_calibrate import LIVE, SPOOF, linked, make_zip
 from tests.commands.test_evaluate import make_evaluation
 from tests.test_admin import INLINE_MANAGEMENT, run_action

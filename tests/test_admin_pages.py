@@ -11,9 +11,10 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from accounts.models import Calibration, Tenant
+from accounts.models import Tenant
+from calibration.models import Calibration, Evaluation
 from guard.models import Refusal
-from liveness.models import Evaluation, LivenessCheck
+from liveness.models import LivenessCheck
 from tests.conftest import is_frame, subset_of_dev
 from tests.test_admin import INLINE_MANAGEMENT, run_action
 
@@ -42,7 +43,7 @@ def make_evaluation() -> Evaluation:
 
 def test_evaluation_page_is_read_only_with_figures_and_plots(admin_client: Any) -> None:
     evaluation = make_evaluation()
-    url = f"/admin/liveness/evaluation/{evaluation.pk}/change/"
+    url = f"/admin/calibration/evaluation/{evaluation.pk}/change/"
     page = admin_client.get(url).content.decode()
     assert page.count('src="data:image/png;base64,iVBORw0KGgo') == 2  # DET and histogram
     assert "0.250 [0.050, 0.700]" in page and "phone" in page
@@ -51,9 +52,10 @@ def test_evaluation_page_is_read_only_with_figures_and_plots(admin_client: Any) 
     assert 'name="_save"' not in page and "deletelink" not in page
     assert admin_client.post(url, {"folder": "x"}).status_code == 403
     assert (
-        admin_client.post(f"/admin/liveness/evaluation/{evaluation.pk}/delete/").status_code == 403
+        admin_client.post(f"/admin/calibration/evaluation/{evaluation.pk}/delete/").status_code
+        == 403
     )
-    listing = admin_client.get("/admin/liveness/evaluation/").content.decode()
+    listing = admin_client.get("/admin/calibration/evaluation/").content.decode()
     assert "0.5000" in listing and "0.5000000001" not in listing
 
 
@@ -80,7 +82,7 @@ def test_evaluation_page_shows_an_empty_interval_as_a_dash(
     evaluation = Evaluation.objects.get(folder=str(folder))
     rows = {**evaluation.report["by_capture"], **evaluation.report["by_source"]}
     assert rows[empty_row]["AUC"] == [None, None, None]  # the real report has the empty row
-    response = admin_client.get(f"/admin/liveness/evaluation/{evaluation.pk}/change/")
+    response = admin_client.get(f"/admin/calibration/evaluation/{evaluation.pk}/change/")
     assert response.status_code == 200
     page = response.content.decode()
     row = re.search(rf"<tr><th>{re.escape(empty_row)}</th>(.*?)</tr>", page)
@@ -103,16 +105,16 @@ def test_calibration_page_is_read_only(admin_client: Any) -> None:
         attacks=5,
         figures={"after": {**FIGS, "AUC": [0.9, 0.7, 1.0]}},
     )
-    url = f"/admin/accounts/calibration/{calibration.pk}/change/"
+    url = f"/admin/calibration/calibration/{calibration.pk}/change/"
     page = admin_client.get(url).content.decode()
     assert "0.250 [0.050, 0.700]" in page
     assert 'name="_save"' not in page and "deletelink" not in page
     assert admin_client.post(url, {}).status_code == 403
     assert (
-        admin_client.post(f"/admin/accounts/calibration/{calibration.pk}/delete/").status_code
+        admin_client.post(f"/admin/calibration/calibration/{calibration.pk}/delete/").status_code
         == 403
     )
-    listing = admin_client.get("/admin/accounts/calibration/").content.decode()
+    listing = admin_client.get("/admin/calibration/calibration/").content.decode()
     assert "0.6123" in listing and "0.612345678" not in listing
     assert "stored before calibrations kept their sample" in page  # no scores, no plots
 
@@ -195,3 +197,24 @@ def test_a_fitted_threshold_is_shown_rounded_and_kept(admin_client: Any) -> None
     admin_client.post(url, {**data, "threshold": "0.7"})
     tenant.refresh_from_db()
     assert tenant.threshold == 0.7
+
+
+def test_the_moved_pages_old_addresses_lead_to_them(admin_client: Any) -> None:
+    calibration = Calibration.objects.create(
+        tenant=Tenant.objects.create(name="Moved"),
+        created_by="t",
+        origin="command",
+        profile="fast",
+        params={"a": 1.0, "b": 0.0},
+        threshold=0.5,
+        previous_threshold=0.5,
+        bona_fide=4,
+        attacks=4,
+        figures={},
+    )
+    old = admin_client.get(f"/admin/accounts/calibration/{calibration.pk}/change/")
+    assert old.status_code == 301
+    assert old["Location"] == f"/admin/calibration/calibration/{calibration.pk}/change/"
+    assert admin_client.get(old["Location"]).status_code == 200
+    listing = admin_client.get("/admin/liveness/evaluation/?profile=fast")
+    assert listing["Location"] == "/admin/calibration/evaluation/?profile=fast"

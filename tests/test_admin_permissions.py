@@ -24,9 +24,10 @@ from django.test import Client
 from django.urls import URLPattern, reverse
 from django.utils import timezone
 
-from accounts.models import Calibration, HashId, Tenant
+from accounts.models import HashId, Tenant
+from calibration import jobs
+from calibration.models import Calibration
 from capture.models import CaptureSession
-from console import jobs
 from guard.models import Counter, Refusal
 from liveness.models import LivenessCheck
 from tests.commands.test_calibrate import LIVE, SPOOF, make_zip
@@ -53,9 +54,9 @@ ACTION_NEEDS: dict[tuple[str, str], list[str] | None] = {
     ],
     ("accounts.hashid", "revoke"): ["accounts.change_hashid"],
     ("accounts.hashid", "delete_selected"): ["accounts.delete_hashid"],
-    ("accounts.calibration", "delete_selected"): None,
+    ("calibration.calibration", "delete_selected"): None,
     ("liveness.livenesscheck", "delete_selected"): ["liveness.delete_livenesscheck"],
-    ("liveness.evaluation", "delete_selected"): None,
+    ("calibration.evaluation", "delete_selected"): None,
     ("capture.capturesession", "delete_selected"): ["capture.delete_capturesession"],
     ("guard.counter", "delete_selected"): ["guard.delete_counter"],
     ("guard.refusal", "delete_selected"): ["guard.delete_refusal"],

@@ -17,12 +17,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django_tasks_db.models import DBTaskResult
 
-from accounts import calibrate
-from accounts.calibrate import CalibrationError, zip_images, zip_members
-from accounts.models import Calibration, CalibrationJob, Tenant
+from accounts.models import Tenant
 from bench.corpus import jpeg_with_empty_scans, png_extra_idat
 from bench.zip_directory import empty_entries
-from console import jobs
+from calibration import calibrate, jobs
+from calibration.calibrate import CalibrationError, zip_images, zip_members
+from calibration.models import Calibration, CalibrationJob
 from ml.engine import LivenessEngine
 from tests.commands.test_calibrate import LIVE, SPOOF, make_zip
 

@@ -12,7 +12,17 @@ from bench import request_trace
 from tests.conftest import LIVE_JPG, Post, data_uri
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("facia_site", "console", "capture", "liveness", "accounts", "guard", "telemetry", "ml")
+LAYERS = (
+    "facia_site",
+    "console",
+    "capture",
+    "calibration",
+    "liveness",
+    "accounts",
+    "guard",
+    "telemetry",
+    "ml",
+)
 # Stand-alone: the client talks HTTP only.
 INDEPENDENT = ("facia_client",)
 

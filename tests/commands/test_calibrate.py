@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from accounts.models import Calibration, Tenant
-from console.jobs import run_local_jobs
+from accounts.models import Tenant
+from calibration.jobs import run_local_jobs
+from calibration.models import Calibration
 from liveness.runtime import get_engine
 from ml import calibration
 from tests.conftest import DEV_DATA, Post, data_uri
@@ -81,7 +82,7 @@ def test_calibrate_at_target_apcer_then_revert_through_http(
     kept = stored.figures["scores"]  # the sample's calibrated scores, for the page's plots
     assert (len(kept["live"]), len(kept["spoof"])) == (stored.bona_fide, stored.attacks)
     assert all(0.0 <= p <= 1.0 for p in kept["live"] + kept["spoof"])
-    page = admin_client.get(f"/admin/accounts/calibration/{stored.pk}/change/").content.decode()
+    page = admin_client.get(f"/admin/calibration/calibration/{stored.pk}/change/").content.decode()
     assert 'id="plot-det"' in page and 'id="plot-histogram"' in page
 
     # /liveness now answers the calibrated P(live), monotone in the fused logit
@@ -205,7 +206,7 @@ def test_intervals() -> None:
 
 
 def test_zip_bomb_is_refused() -> None:
-    from accounts.calibrate import CalibrationError, zip_images
+    from calibration.calibrate import CalibrationError, zip_images
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import Tenant
-from liveness.models import Evaluation
+from calibration.models import Evaluation
 from ml.quality import REFUSALS
 from tests.commands import run as run_command
 from tests.conftest import DEV_DATA
@@ -162,7 +162,7 @@ def test_det_plot_says_why_it_is_blank(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("warm_engine")
 def test_evaluate_as_a_calibrated_tenant(db: None) -> None:
-    from accounts.models import Calibration
+    from calibration.models import Calibration
 
     tenant = Tenant.objects.create(name="Channel", threshold=0.3)
     stored = Calibration.objects.create(

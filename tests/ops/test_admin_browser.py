@@ -31,7 +31,9 @@ from accounts.models import Tenant
 Tenant.objects.create(name="Full {pid}", request_limit=20, requests_used=20)
 Tenant.objects.create(name="Nearly {pid}", request_limit=100, requests_used=95)
 """
-LATEST_EVALUATION = "from liveness.models import Evaluation as E; print(E.objects.latest('pk').pk)"
+LATEST_EVALUATION = (
+    "from calibration.models import Evaluation as E; print(E.objects.latest('pk').pk)"
+)
 # Thirty days of earlier traffic, so the chart has something to show beside today's checks.
 HISTORY = """
 from datetime import timedelta
@@ -145,7 +147,7 @@ def test_operator_flow_in_chromium(served: Served, browser: Any, tmp_path: Path)
     # plots drawn, the empty crop row shown as dashes.
     served.manage("evaluate", str(subset_of_dev(tmp_path, is_frame)))
     evaluation = served.manage("shell", "-c", LATEST_EVALUATION).split()[-1]
-    page.goto(f"{served.base}/admin/liveness/evaluation/{evaluation}/change/")
+    page.goto(f"{served.base}/admin/calibration/evaluation/{evaluation}/change/")
     crop = page.locator(".evaluation-figures tr:has(th:text-is('crop')) td")
     assert crop.all_inner_texts() == ["-", "-", "-", "-"]
     for plot in ("#plot-det", "#plot-histogram"):

@@ -28,7 +28,7 @@ print(Tenant.objects.create(name={user!r}).pk)
 """
 RESULT = """
 import json
-from accounts.models import CalibrationJob
+from calibration.models import CalibrationJob
 from django_tasks_db.models import DBTaskResult
 job = CalibrationJob.objects.get(tenant_id={tenant})
 row = DBTaskResult.objects.get(id=job.task_id)

@@ -6,8 +6,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import audit
-from accounts.calibrate import CalibrationError, fit_and_store, folder_images, score, warnings_for
-from liveness.management.folders import command_engine, labelled_folder, tenant_named
+from calibration.calibrate import (
+    CalibrationError,
+    fit_and_store,
+    folder_images,
+    score,
+    warnings_for,
+)
+from calibration.management.folders import command_engine, labelled_folder, tenant_named
 from ml import calibration
 
 

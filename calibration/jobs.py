@@ -28,8 +28,8 @@ from django_tasks import TaskResultStatus, task
 from django_tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
 
 from accounts import audit
-from accounts.calibrate import CalibrationError, fit_and_store, score, warnings_for, zip_images
-from accounts.models import CalibrationJob
+from calibration.calibrate import CalibrationError, fit_and_store, score, warnings_for, zip_images
+from calibration.models import CalibrationJob
 from liveness.runtime import load_engine
 from ml.errors import ModelInstallError
 

@@ -18,7 +18,8 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 
-from accounts.models import Calibration, Tenant
+from accounts.models import Tenant
+from calibration.models import Calibration
 from ml import calibration
 from ml.engine import LivenessEngine
 from ml.errors import ImageError

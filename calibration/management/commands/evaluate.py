@@ -7,8 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from liveness.management.folders import command_engine, labelled_folder, tenant_named
-from liveness.models import Evaluation
+from calibration.management.folders import command_engine, labelled_folder, tenant_named
+from calibration.models import Evaluation
 from ml.evaluate import Report, evaluate_folder
 from ml.profiles import DEFAULT_PROFILE, PROFILES
 from ml.quality import CROP_POLICIES

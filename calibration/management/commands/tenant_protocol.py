@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from liveness.management.folders import command_engine
+from calibration.management.folders import command_engine
 from ml import protocol
 from ml.evaluate import evaluate_folder
 from ml.profiles import DEFAULT_PROFILE, PROFILES

@@ -1,0 +1,400 @@
+"""Calibration and evaluation in the admin: the tenant admin extended with its calibration
+(status, revert, calibration from an uploaded zip run as a job by the task worker), the
+calibrations and the evaluations, read only, with their figures and their DET curve and score
+histograms, drawn in memory (data URIs; no file is written). Reverting or uploading needs
+``change_tenant``; a viewer gets 403."""
+
+import base64
+import json
+import math
+from typing import Any
+
+import numpy as np
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+from django_tasks_db.models import DBTaskResult
+
+from accounts import audit
+from accounts.admin import TENANT_FIELDS, TenantAdmin, fields_after
+from accounts.models import Tenant
+from calibration.calibrate import CalibrationError, zip_members
+from calibration.forms import CalibrationUploadForm
+from calibration.jobs import HandoffError, describe_job, start_calibration
+from calibration.models import Calibration, Evaluation, revert_calibration
+from guard.adminperms import PermittedActionsAdmin
+from ml import plots
+
+JOBS_SHOWN = 5
+INTERVALS = ("APCER", "BPCER", "ACER", "AUC")
+FIGURE_ROWS = (
+    ("before", "before, on the sample"),
+    ("after", "after, on the sample"),
+    ("cross_validated", "after, cross-validated"),
+)
+
+
+def number(value: float | None, spec: str = ".4f") -> str:
+    """``value`` formatted, or "-" when there is none: a rate over an empty class is NaN, and
+    the stored report holds it as null (a one-class source, a crop-only or frame-only set)."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    return format(value, spec)
+
+
+def _interval(values: list[float | None] | None) -> str:
+    """value [low, high]; "-" for an absent value, the value alone for an absent interval."""
+    value, low, high = (list(values or []) + [None, None, None])[:3]
+    shown = number(value, ".3f")
+    if shown == "-" or "-" in (number(low), number(high)):
+        return shown
+    return f"{shown} [{number(low, '.3f')}, {number(high, '.3f')}]"
+
+
+def intervals_table(rows: list[tuple[str, dict[str, Any]]], css: str) -> SafeString:
+    """One row per label: APCER / BPCER / ACER / AUC as value [low, high] (95 %)."""
+    cells = [(label, *(_interval(figs.get(n)) for n in INTERVALS)) for label, figs in rows]
+    body = format_html_join(
+        "", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", cells
+    )
+    return format_html(
+        '<table class="{}"><thead><tr><th></th><th>APCER</th><th>BPCER</th>'
+        "<th>ACER</th><th>AUC</th></tr></thead><tbody>{}</tbody></table>",
+        css,
+        body,
+    )
+
+
+def plot_figures(live: np.ndarray, spoof: np.ndarray, threshold: float) -> SafeString:
+    """The DET curve and score histograms, drawn in memory, as inline images (never a file)."""
+    drawn = plots.png_plots(live, spoof, threshold)
+    images = (
+        (name, base64.b64encode(png).decode("ascii"), note)
+        for (png, note), name in zip(drawn, ("det", "histogram"), strict=True)
+    )
+    return format_html_join(
+        "",
+        '<figure class="evaluation-plot" style="display:inline-block;margin:0 1em 1em 0">'
+        '<img id="plot-{}" alt="" src="data:image/png;base64,{}" style="max-width:100%">'
+        "<figcaption>{}</figcaption></figure>",
+        images,
+    )
+
+
+def figures_table(calibration: Calibration) -> SafeString:
+    """APCER / BPCER / ACER / AUC with 95 % intervals, before and after."""
+    rows = [(label, figs) for key, label in FIGURE_ROWS if (figs := calibration.figures.get(key))]
+    return intervals_table(rows, "calibration-figures")
+
+
+def describe(calibration: Calibration) -> SafeString:
+    p = calibration.params
+    target = (
+        f"target APCER {calibration.target_apcer:.2%}"
+        if calibration.target_apcer is not None
+        else "APCER = BPCER"
+    )
+    return format_html(
+        '<div id="calibration-status"><p>Calibration #{} ({} profile) by {} on {} ({}): '
+        "P(live) = sigmoid({} &times; z + {}); threshold {} ({}; {} before); {} live and {} "
+        "spoof images, {} refused by the gates.</p>{}</div>",
+        calibration.pk,
+        calibration.profile,
+        calibration.created_by,
+        f"{calibration.created_at:%Y-%m-%d %H:%M} UTC",
+        calibration.origin,
+        f"{p['a']:.4f}",
+        f"{p['b']:.4f}",
+        f"{calibration.threshold:.4f}",
+        target,
+        f"{calibration.previous_threshold:.4f}",
+        calibration.bona_fide,
+        calibration.attacks,
+        calibration.refused,
+        figures_table(calibration),
+    )
+
+
+class CalibratedTenantAdmin(TenantAdmin):
+    """TenantAdmin plus the tenant's calibration: its status (with a link to the upload page),
+    a "calibrated" column, the revert action and the upload page."""
+
+    fields = fields_after(TENANT_FIELDS, "crop_policy", "calibration_status")
+    list_display = fields_after(TenantAdmin.list_display, "profile_and_crops", "calibrated")
+    readonly_fields = fields_after(
+        TenantAdmin.readonly_fields, "requests_used", "calibration_status"
+    )
+    actions = [*TenantAdmin.actions, "revert_to_uncalibrated"]
+
+    @admin.display(description="calibrated", boolean=True)
+    def calibrated(self, tenant: Tenant) -> bool:
+        return tenant.active_calibration() is not None
+
+    def calibration_summary(self, tenant: Tenant) -> str:
+        if tenant.pk is None:
+            return "-"
+        active = (tenant.calibration or {}).get("id")
+        found = Calibration.objects.filter(pk=active, tenant=tenant).first() if active else None
+        if found is None:
+            return mark_safe("Uncalibrated (the engine's own P(live)).")
+        note = ""
+        if found.profile != tenant.profile:
+            note = " Not applied: it was fitted for another profile; recalibrate or revert."
+        return format_html("{}{}", describe(found), note)
+
+    @admin.display(description="calibration")
+    def calibration_status(self, tenant: Tenant) -> str:
+        summary = self.calibration_summary(tenant)
+        if tenant.pk is None:
+            return summary
+        link = format_html(
+            '<a id="calibrate-link" href="{}">Calibrate from a zip of labelled captures</a>',
+            reverse("admin:accounts_tenant_calibrate", args=[tenant.pk]),
+        )
+        return format_html("{} {}", summary, link)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """Deleting a tenant takes its calibrations with it, though they cannot be deleted on
+        their own."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, perms_needed - {Calibration._meta.verbose_name}, protected
+
+    def get_urls(self) -> list[URLPattern]:
+        calibrate = path(
+            "<int:tenant_id>/calibrate/",
+            self.admin_site.admin_view(self.calibrate_view),
+            name="accounts_tenant_calibrate",
+        )
+        return [calibrate, *super().get_urls()]
+
+    def calibrate_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
+        """Upload a zip of live/ and spoof/ captures: calibrated by the task worker, in memory,
+        never saved; the page lists the tenant's last jobs."""
+        tenant = get_object_or_404(Tenant, pk=tenant_id)
+        if not self.has_change_permission(request, tenant):
+            return HttpResponse(status=403)
+        form = CalibrationUploadForm()
+        if request.method == "POST":
+            form = CalibrationUploadForm(request.POST, request.FILES)
+            if getattr(request, "upload_too_large", False):
+                form.add_error("archive", "The zip is larger than the upload limit.")
+            elif form.is_valid():
+                done = self._calibrate_from(request, tenant, form)
+                if done is not None:
+                    return done
+        jobs = [describe_job(job) for job in tenant.calibration_jobs.all()[:JOBS_SHOWN]]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": tenant,
+            "tenant": tenant,
+            "title": f"Calibrate {tenant.name}",
+            "form": form,
+            "status": self.calibration_status(tenant),
+            "jobs": jobs,
+            # reloaded every few seconds while a job is pending
+            "refresh": any(job.state in ("queued", "running") for job in jobs),
+        }
+        return TemplateResponse(request, "admin/calibration/tenant_calibrate.html", context)
+
+    def _calibrate_from(
+        self, request: HttpRequest, tenant: Tenant, form: CalibrationUploadForm
+    ) -> HttpResponse | None:
+        """Check the zip's directory (cheap: no member is read), hand it to the task worker and
+        queue its job; the page then shows the job's progress and result."""
+        target = form.cleaned_data.get("target_apcer")
+        upload = form.cleaned_data["archive"]
+        try:
+            data = upload.read()
+            members = zip_members(data)
+            job = start_calibration(tenant.pk, data, len(members), target, request.user)
+        except (CalibrationError, HandoffError) as exc:
+            form.add_error("archive", str(exc))
+            return None
+        finally:
+            upload.close()
+        messages.info(
+            request,
+            f"Calibration job #{job.pk} queued ({job.images} images); this page shows its "
+            "progress and result.",
+        )
+        url = reverse("admin:accounts_tenant_calibrate", args=[tenant.pk])
+        return HttpResponseRedirect(url, status=303)
+
+    @admin.action(
+        description="Revert to uncalibrated (restore the earlier threshold)", permissions=["change"]
+    )
+    def revert_to_uncalibrated(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        for tenant in queryset:
+            if tenant.calibration:
+                before = tenant.threshold
+                revert_calibration(tenant)
+                audit.record(
+                    tenant,
+                    f"Reverted to uncalibrated: threshold {before:.4f} → {tenant.threshold:.4f}.",
+                    request.user,
+                )
+                self.message_user(
+                    request,
+                    f"{tenant.name}: uncalibrated, threshold {tenant.threshold:.4f}.",
+                    messages.SUCCESS,
+                )
+
+
+@admin.register(Calibration)
+class CalibrationAdmin(PermittedActionsAdmin):
+    list_display = (
+        "created_at",
+        "tenant",
+        "profile",
+        "created_by",
+        "origin",
+        "bona_fide",
+        "attacks",
+        "threshold_4",
+        "reverted_at",
+    )
+    list_filter = ("tenant", "profile")
+    readonly_fields = [
+        *(f.name for f in Calibration._meta.fields),
+        "figures_display",
+        "plots",
+    ]
+
+    @admin.display(description="figures (95 % CI)")
+    def figures_display(self, calibration: Calibration) -> str:
+        return figures_table(calibration)
+
+    @admin.display(description="plots (calibrated scores of the sample)")
+    def plots(self, calibration: Calibration) -> SafeString | str:
+        scores = calibration.figures.get("scores")
+        if not scores:
+            return "- (stored before calibrations kept their sample's scores)"
+        live = np.asarray(scores["live"], dtype=float)
+        spoof = np.asarray(scores["spoof"], dtype=float)
+        return plot_figures(live, spoof, calibration.threshold)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # calibrations come from `manage.py calibrate` or the tenant's page
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the history of a tenant's thresholds
+
+    @admin.display(description="threshold", ordering="threshold")
+    def threshold_4(self, calibration: Calibration) -> str:
+        return f"{calibration.threshold:.4f}"
+
+
+class ReadOnlyAdmin(PermittedActionsAdmin):
+    """Records written by the service or its commands: viewed, never added, edited or deleted
+    from the admin (a POST to a change page is refused with 403)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _rounded(value: float | None, places: int = 4) -> str:
+    return number(value, f".{places}f")
+
+
+@admin.register(Evaluation)
+class EvaluationAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "profile",
+        "folder",
+        "bona_fide",
+        "attacks",
+        "auc_3",
+        "threshold_4",
+    )
+    list_filter = ("profile",)
+    fields = (
+        "created_at",
+        "profile",
+        "folder",
+        "threshold_4",
+        "bona_fide",
+        "attacks",
+        "auc_3",
+        "warnings",
+        "figures",
+        "operating_points",
+        "plots",
+        "raw_report",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="threshold", ordering="threshold")
+    def threshold_4(self, evaluation: Evaluation) -> str:
+        return _rounded(evaluation.threshold)
+
+    @admin.display(description="AUC", ordering="auc")
+    def auc_3(self, evaluation: Evaluation) -> str:
+        return _rounded(evaluation.auc, 3)
+
+    @admin.display(description="warnings")
+    def warnings(self, evaluation: Evaluation) -> str:
+        found = evaluation.report.get("warnings") or []
+        return format_html_join("", "<p>{}</p>", ((w,) for w in found)) if found else "-"
+
+    @admin.display(description="figures at the threshold (95 % CI)")
+    def figures(self, evaluation: Evaluation) -> SafeString | str:
+        report = evaluation.report
+        rows = [("all scored", report["intervals"])] if "intervals" in report else []
+        for group in ("by_capture", "by_source"):
+            rows += [(name, figs) for name, figs in (report.get(group) or {}).items()]
+        return intervals_table(rows, "evaluation-figures") if rows else "-"
+
+    @admin.display(description="BPCER at a target APCER")
+    def operating_points(self, evaluation: Evaluation) -> SafeString | str:
+        points = evaluation.report.get("BPCER_at_APCER") or {}
+        rows = (
+            (target, _rounded(p.get("threshold")), _rounded(p.get("BPCER"), 3))
+            for target, p in points.items()
+        )
+        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
+        if not points:
+            return "-"
+        return format_html(
+            '<table class="operating-points"><thead><tr><th>APCER</th><th>threshold</th>'
+            "<th>BPCER</th></tr></thead><tbody>{}</tbody></table>",
+            body,
+        )
+
+    @admin.display(description="plots")
+    def plots(self, evaluation: Evaluation) -> SafeString:
+        live = np.asarray(evaluation.bona_fide_scores(), dtype=float)
+        spoof = np.asarray(evaluation.attack_scores(), dtype=float)
+        return plot_figures(live, spoof, evaluation.threshold)
+
+    @admin.display(description="report (JSON)")
+    def raw_report(self, evaluation: Evaluation) -> SafeString:
+        text = json.dumps(evaluation.report, indent=1)
+        return format_html(
+            '<details><summary>{} characters</summary><pre style="max-height:30em;'
+            'overflow:auto">{}</pre></details>',
+            len(text),
+            text,
+        )
+
+
+admin.site.unregister(Tenant)
+admin.site.register(Tenant, CalibratedTenantAdmin)
+# django-tasks-db's own page of raw task rows: jobs are shown, with their permission checks,
+# on each tenant's calibration page; the rows themselves are nothing an operator acts on.
+admin.site.unregister(DBTaskResult)
