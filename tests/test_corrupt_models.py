@@ -7,7 +7,6 @@ from a model is answered 503 with nothing spent or stored."""
 import io
 import json
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ from tests.ml.corrupt import WEIGHTS, corrupt_copy
 from tests.servers.clients import selfie_body
 from tests.servers.entrypoint import entrypoint_server
 from tests.servers.gunicorn import migrated_env, start
-from tests.servers.processes import STARTUP_S
 
 WORKER_BOOT_ERROR = 3  # gunicorn's: the master stops
 
@@ -64,21 +62,9 @@ def test_a_server_on_a_corrupt_model_never_reports_ready(
     models = corrupt_copy(settings.MODEL_DIR, tmp_path / "models", record_digest)
     env = migrated_env(tmp_path, 2, MODEL_DIR=str(models), LOG_FORMAT="plain")
     server = start(env, tmp_path)
-    answers: list[int] = []
-    # The event is the master's exit; until then a request is refused, or held in the listen
-    # queue until the master closes it or the read timeout: neither is an answer.
-    deadline = time.monotonic() + STARTUP_S
-    try:
-        while server.process.poll() is None and time.monotonic() < deadline:
-            try:
-                reply = requests.get(f"{server.base}/status_check", timeout=(10, 30))
-                answers.append(reply.status_code)
-            except requests.ConnectionError:
-                time.sleep(0.05)
-            except requests.Timeout:
-                pass  # held, never answered: the master has not stopped yet
-    finally:
-        code = server.stop()
+    answers, code = server.answers_until_exit(
+        lambda: requests.get(f"{server.base}/status_check", timeout=(10, 30))
+    )
     text = server.log.read_text()
     assert code == WORKER_BOOT_ERROR, text[-3000:]
     assert 200 not in answers

@@ -3,7 +3,6 @@ warm never serves (the master stops, exit code 3), and each worker's readiness i
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import requests
@@ -30,22 +29,9 @@ def test_a_worker_whose_engine_fails_to_load_stops_the_server(tmp_path: Path) ->
     env = migrated_env(tmp_path, 2, MODEL_DIR=str(_broken_model_dir(tmp_path)), LOG_FORMAT="plain")
     body = selfie_body(create_tenant(env, "broken-engine"))
     server = start(env, tmp_path)
-    answers: list[int] = []
-    # The event is the master's exit; until then every request goes unanswered: refused (no
-    # listener yet), or held in the listen queue until the master closes it (a reset) or the
-    # read timeout. A loaded machine takes over 10 s to load and fail both workers.
-    deadline = time.monotonic() + 300
-    try:
-        while server.process.poll() is None and time.monotonic() < deadline:
-            try:
-                reply = requests.post(f"{server.base}/liveness", data=body, timeout=(10, 60))
-                answers.append(reply.status_code)
-            except requests.ConnectionError:
-                time.sleep(0.05)
-            except requests.Timeout:
-                pass  # held, never answered: the master has not stopped yet
-    finally:
-        code = server.stop()
+    answers, code = server.answers_until_exit(
+        lambda: requests.post(f"{server.base}/liveness", data=body, timeout=(10, 60))
+    )
     text = server.log.read_text()
     assert code == WORKER_BOOT_ERROR, text[-3000:]
     assert answers == []  # no worker ever accepted a request, so never a 500

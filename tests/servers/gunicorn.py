@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,25 @@ class Gunicorn:
 
     def stop(self) -> int:
         return stop(self.process)
+
+    def answers_until_exit(self, ask: Callable[[], requests.Response]) -> tuple[list[int], int]:
+        """For a server that must fail to boot: the statuses ``ask()`` got until the master
+        exited, and its exit code. Until that event every request goes unanswered: refused (no
+        listener yet), or held in the listen queue until the master closes it (a reset) or the
+        read timeout. A loaded machine takes over 10 s to load and fail two workers."""
+        answers: list[int] = []
+        deadline = time.monotonic() + STARTUP_S
+        try:
+            while self.process.poll() is None and time.monotonic() < deadline:
+                try:
+                    answers.append(ask().status_code)
+                except requests.ConnectionError:
+                    time.sleep(0.05)
+                except requests.Timeout:
+                    pass  # held, never answered: the master has not stopped yet
+        finally:
+            code = self.stop()
+        return answers, code
 
 
 def migrated_env(work: Path, workers: int, **extra_env: str) -> dict[str, str]:
