@@ -15,6 +15,7 @@ from django.conf import settings
 from django.test.client import Client as DjangoClient
 
 from accounts.models import HashId, Tenant
+from calibration.models import Calibration
 from liveness import runtime
 from ml.install import install_models
 
@@ -81,6 +82,24 @@ def subset_of_dev(folder: Path, keep: Callable[[dict[str, str]], bool]) -> Path:
 
 def is_frame(row: dict[str, str]) -> bool:
     return Path(row["file"]).name.startswith(FULL_FRAMES)
+
+
+def stored_calibration(tenant: Tenant, **fields: Any) -> Calibration:
+    """A calibration record as ``manage.py calibrate`` stores one (not activated); ``fields``
+    override the defaults."""
+    values: dict[str, Any] = {
+        "created_by": "op",
+        "origin": "command",
+        "profile": tenant.profile,
+        "params": {"a": 1.0, "b": 0.0},
+        "threshold": 0.6,
+        "previous_threshold": 0.5,
+        "bona_fide": 5,
+        "attacks": 5,
+        "figures": {},
+        **fields,
+    }
+    return Calibration.objects.create(tenant=tenant, **values)
 
 
 def b64(data: bytes) -> str:

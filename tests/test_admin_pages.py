@@ -12,10 +12,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import Tenant
-from calibration.models import Calibration, Evaluation
+from calibration.models import Evaluation
 from guard.models import Refusal
 from liveness.models import LivenessCheck
-from tests.conftest import is_frame, subset_of_dev
+from tests.conftest import is_frame, stored_calibration, subset_of_dev
 from tests.test_admin import INLINE_MANAGEMENT, run_action
 
 pytestmark = pytest.mark.django_db
@@ -93,16 +93,11 @@ def test_evaluation_page_shows_an_empty_interval_as_a_dash(
 
 def test_calibration_page_is_read_only(admin_client: Any) -> None:
     tenant = Tenant.objects.create(name="Cal")
-    calibration = Calibration.objects.create(
-        tenant=tenant,
-        created_by="op",
-        origin="command",
+    calibration = stored_calibration(
+        tenant,
         profile="fast",
         params={"a": 1.2, "b": 0.1},
         threshold=0.612345678,
-        previous_threshold=0.5,
-        bona_fide=5,
-        attacks=5,
         figures={"after": {**FIGS, "AUC": [0.9, 0.7, 1.0]}},
     )
     url = f"/admin/calibration/calibration/{calibration.pk}/change/"
@@ -121,18 +116,7 @@ def test_calibration_page_is_read_only(admin_client: Any) -> None:
 
 def test_a_calibrated_tenant_can_still_be_deleted(admin_client: Any) -> None:
     tenant = Tenant.objects.create(name="Gone")
-    Calibration.objects.create(
-        tenant=tenant,
-        created_by="op",
-        origin="command",
-        profile="fast",
-        params={"a": 1.0, "b": 0.0},
-        threshold=0.6,
-        previous_threshold=0.5,
-        bona_fide=5,
-        attacks=5,
-        figures={},
-    )
+    stored_calibration(tenant, profile="fast")
     admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/delete/", {"post": "yes"})
     assert not Tenant.objects.filter(pk=tenant.pk).exists()
 
@@ -200,17 +184,13 @@ def test_a_fitted_threshold_is_shown_rounded_and_kept(admin_client: Any) -> None
 
 
 def test_the_moved_pages_old_addresses_lead_to_them(admin_client: Any) -> None:
-    calibration = Calibration.objects.create(
-        tenant=Tenant.objects.create(name="Moved"),
+    calibration = stored_calibration(
+        Tenant.objects.create(name="Moved"),
         created_by="t",
-        origin="command",
         profile="fast",
-        params={"a": 1.0, "b": 0.0},
         threshold=0.5,
-        previous_threshold=0.5,
         bona_fide=4,
         attacks=4,
-        figures={},
     )
     old = admin_client.get(f"/admin/accounts/calibration/{calibration.pk}/change/")
     assert old.status_code == 301

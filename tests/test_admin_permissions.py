@@ -26,11 +26,11 @@ from django.utils import timezone
 
 from accounts.models import HashId, Tenant
 from calibration import jobs
-from calibration.models import Calibration
 from capture.models import CaptureSession
 from guard.models import Counter, Refusal
 from liveness.models import LivenessCheck
 from tests.commands.test_calibrate import LIVE, SPOOF, make_zip
+from tests.conftest import stored_calibration
 from tests.test_admin_pages import make_evaluation
 
 pytestmark = pytest.mark.django_db
@@ -79,18 +79,7 @@ class World:
 def world() -> World:
     tenant = Tenant.objects.create(name="Bank", request_limit=100, requests_used=45)
     hash_id = HashId.issue(tenant).record
-    calibration = Calibration.objects.create(
-        tenant=tenant,
-        created_by="op",
-        origin="command",
-        profile=tenant.profile,
-        params={"a": 1.0, "b": 0.0},
-        threshold=0.6,
-        previous_threshold=0.5,
-        bona_fide=30,
-        attacks=30,
-        figures={},
-    )
+    calibration = stored_calibration(tenant, bona_fide=30, attacks=30)
     calibration.activate()
     now = timezone.now()
     bystander = User.objects.create_user("bystander", password="An-0ld-Passw0rd")

@@ -13,7 +13,7 @@ from accounts.models import Tenant
 from calibration.models import Evaluation
 from ml.quality import REFUSALS
 from tests.commands import run as run_command
-from tests.conftest import DEV_DATA
+from tests.conftest import DEV_DATA, stored_calibration
 from tests.test_admin import INLINE_MANAGEMENT
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -162,20 +162,15 @@ def test_det_plot_says_why_it_is_blank(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("warm_engine")
 def test_evaluate_as_a_calibrated_tenant(db: None) -> None:
-    from calibration.models import Calibration
-
     tenant = Tenant.objects.create(name="Channel", threshold=0.3)
-    stored = Calibration.objects.create(
-        tenant=tenant,
+    stored = stored_calibration(
+        tenant,
         created_by="t",
-        origin="command",
         profile="fast",
         params={"a": 0.5, "b": 1.0},
         threshold=0.3,
-        previous_threshold=0.5,
         bona_fide=4,
         attacks=4,
-        figures={},
     )
     stored.activate()
     out = run("--tenant", "Channel", "--no-save")
