@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import openvino as ov
 
-from ml import quality
+from ml import quality, score_maps
 from ml.classifier import BackgroundModel, LivenessModel
 from ml.compilation import (
     choose_precision,
@@ -42,7 +42,6 @@ from ml.profiles import (
     Profile,
     fused_logit,
     models_of,
-    sigmoid,
 )
 from ml.quality import QualityMeasures, QualityThresholds
 from ml.quantize import INT8_DIR, QUANTIZED, int8_ready
@@ -62,7 +61,7 @@ class Verdict:
     profile: str = DEFAULT_PROFILE
     scores: dict[str, float] = field(default_factory=dict, compare=False)  # per model
     capture: str = "frame"  # "frame" (full camera frame) or "crop" (the face fills it)
-    logit: float = 0.0  # the fused logit; p_live is its sigmoid (calibration maps it)
+    logit: float = 0.0  # the fused logit; p_live is the shipped map of it for this capture
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,8 @@ def fuse(verdicts: list[Verdict]) -> Fused:
     z = math.fsum(v.logit for v in verdicts) / len(verdicts)
     capture = "frame" if all(v.capture == "frame" for v in verdicts) else "crop"
     timings = verdicts[0].timings_ms if len(verdicts) == 1 else {}
-    return Fused(z, sigmoid(z), capture, len(verdicts), timings)
+    p_live = score_maps.shipped(verdicts[0].profile, capture).p(z)
+    return Fused(z, p_live, capture, len(verdicts), timings)
 
 
 @dataclass(frozen=True)
@@ -303,7 +303,8 @@ class LivenessEngine:
         with _timed(timings, "classify"):
             scores = self.score(image, box, chosen.models)
         z = fused_logit(scores, chosen.weights(capture))
-        return Verdict(sigmoid(z), box, face.score, timings, profile, scores, capture, z)
+        p_live = score_maps.shipped(profile, capture).p(z)
+        return Verdict(p_live, box, face.score, timings, profile, scores, capture, z)
 
     def analyse_burst(
         self, images: list[np.ndarray], profile: str = DEFAULT_PROFILE, crop_policy: str = "judge"
