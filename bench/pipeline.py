@@ -1,7 +1,8 @@
 """Micro-benchmark of the bare pipeline, per stage: decode, detect, classify (and each model
-of the default profile), on one core; then the rate of one engine per core on every core.
+of the profile, the default unless ``--profile``), on one core; then the rate of one engine per
+core on every core.
 
-python -m bench.pipeline [--size 640x480] [--repeat 300] [--parallel-seconds 5]
+python -m bench.pipeline [--profile P] [--size 640x480] [--repeat 300] [--parallel-seconds 5]
 
 The multi-core rate is what HTTP throughput is compared with (`make bench`): one process per
 core, each with its own single-threaded engine, as gunicorn runs them, all started together.
@@ -33,12 +34,14 @@ def load_engine() -> LivenessEngine:
     return engine
 
 
-def measure(engine: LivenessEngine, jpeg: bytes, repeat: int) -> dict[str, list[float]]:
-    names = PROFILES[DEFAULT_PROFILE].models
+def measure(
+    engine: LivenessEngine, jpeg: bytes, repeat: int, profile: str = DEFAULT_PROFILE
+) -> dict[str, list[float]]:
+    names = PROFILES[profile].models
     samples: dict[str, list[float]] = {s: [] for s in (*STAGES, *names, "total")}
     for _ in range(repeat):
         start = time.perf_counter()
-        verdict = engine.check(jpeg)
+        verdict = engine.check(jpeg, profile)
         samples["total"].append((time.perf_counter() - start) * 1000)
         for stage in STAGES:
             samples[stage].append(verdict.timings_ms[stage])
@@ -53,9 +56,12 @@ def measure(engine: LivenessEngine, jpeg: bytes, repeat: int) -> dict[str, list[
     return samples
 
 
-def report(samples: dict[str, list[float]], size: str, nbytes: int) -> float:
+def report(
+    samples: dict[str, list[float]], size: str, nbytes: int, profile: str = DEFAULT_PROFILE
+) -> float:
     print(
-        f"bare pipeline ({os.environ.get('ENGINE_PRECISION', 'f32')}), one core, "
+        f"bare pipeline, profile {profile} ({os.environ.get('ENGINE_PRECISION', 'f32')}), "
+        "one core, "
         f"{size} JPEG ({nbytes / 1000:.0f} kB), "
         f"{len(samples['total'])} runs"
     )
@@ -73,23 +79,25 @@ def report(samples: dict[str, list[float]], size: str, nbytes: int) -> float:
     return per_image
 
 
-def _worker(jpeg: bytes, ready: Any, seconds: float, counts: Any) -> None:
+def _worker(jpeg: bytes, ready: Any, seconds: float, counts: Any, profile: str) -> None:
     engine = load_engine()
-    engine.check(jpeg)
+    engine.check(jpeg, profile)
     ready.wait()
     done, end = 0, time.perf_counter() + seconds
     while time.perf_counter() < end:
-        engine.check(jpeg)
+        engine.check(jpeg, profile)
         done += 1
     counts.put(done)
 
 
-def parallel_rate(jpeg: bytes, processes: int, seconds: float) -> float:
+def parallel_rate(
+    jpeg: bytes, processes: int, seconds: float, profile: str = DEFAULT_PROFILE
+) -> float:
     """Images per second of ``processes`` single-threaded engines running at once."""
     context = mp.get_context("spawn")  # OpenVINO is not fork-safe
     ready, counts = context.Barrier(processes), context.Queue()
     workers = [
-        context.Process(target=_worker, args=(jpeg, ready, seconds, counts))
+        context.Process(target=_worker, args=(jpeg, ready, seconds, counts, profile))
         for _ in range(processes)
     ]
     for worker in workers:
@@ -103,6 +111,7 @@ def parallel_rate(jpeg: bytes, processes: int, seconds: float) -> float:
 def main(argv: list[str] | None = None) -> tuple[float, float]:
     """Median ms per image on one core, and images/s of one engine per core on all cores."""
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=sorted(PROFILES))
     parser.add_argument("--size", default="640x480", help="JPEG size WxH (default 640x480)")
     parser.add_argument("--repeat", type=int, default=300)
     parser.add_argument(
@@ -111,12 +120,13 @@ def main(argv: list[str] | None = None) -> tuple[float, float]:
     args = parser.parse_args(argv)
     engine = load_engine()
     jpeg = selfie_jpeg(*parse_size(args.size))
-    measure(engine, jpeg, 10)  # warm caches
-    per_image = report(measure(engine, jpeg, args.repeat), args.size, len(jpeg))
+    measure(engine, jpeg, 10, args.profile)  # warm caches
+    samples = measure(engine, jpeg, args.repeat, args.profile)
+    per_image = report(samples, args.size, len(jpeg), args.profile)
     rate = 0.0
     if args.parallel_seconds > 0:
         cores = os.cpu_count() or 1
-        rate = parallel_rate(jpeg, cores, args.parallel_seconds)
+        rate = parallel_rate(jpeg, cores, args.parallel_seconds, args.profile)
         print(
             f"bare pipeline on {cores} cores (one single-threaded engine per core, "
             f"{args.parallel_seconds:g} s): {rate:.1f} images/s "

@@ -3,10 +3,11 @@
 Vocabulary of ISO/IEC 30107-3: ``live/`` holds bona fide presentations, ``spoof/`` attack
 presentations; the PAI species of each attack (print, replay, ...) comes from the
 ``attack_type`` column of ``manifest.csv`` when the folder has one, the capture source from
-its ``source`` (or ``source_repo``) column. Scores are P(bona fide), calibrated when a
-tenant's calibration is given; a presentation is classified bona fide when its score is at
-least the threshold. Figures carry 95 % confidence intervals (ml.calibration) and are broken
-down by capture kind (frame / crop) and by source.
+its ``source`` (or ``source_repo``) column. Scores are P(bona fide) as the service gives them:
+the shipped map of the capture kind (ml.score_maps), or a tenant's calibration when given; a
+presentation is classified bona fide when its score is at least the threshold. Figures carry
+95 % confidence intervals (ml.calibration) and are broken down by capture kind (frame / crop)
+and by source.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ml import calibration, pad_metrics
+from ml import calibration, pad_metrics, score_maps
 from ml.errors import ImageError
 from ml.profiles import CAPTURES, DEFAULT_PROFILE, PROFILES, fused_logit
 from ml.quality import REFUSALS
@@ -63,7 +64,10 @@ class Report:
         return fused_logit(sample.scores, PROFILES[self.profile].weights(sample.capture))
 
     def p_live(self, sample: Sample) -> float:
-        return (self.calibration or calibration.IDENTITY).p(self.logit(sample))
+        """The service's score: the tenant's calibration, else the shipped map of the
+        sample's capture kind (ml.score_maps)."""
+        platt = self.calibration or score_maps.shipped(self.profile, sample.capture)
+        return platt.p(self.logit(sample))
 
     def arrays(self, gated: bool = True, keep: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Bona fide and attack scores of the presentations that pass the gates (or of every
@@ -189,7 +193,8 @@ class Report:
         scoring = (
             f"tenant {self.tenant}'s calibration"
             if self.calibration
-            else "uncalibrated" + (f" (tenant {self.tenant})" if self.tenant else "")
+            else "uncalibrated, shipped map per capture kind"
+            + (f" (tenant {self.tenant})" if self.tenant else "")
         )
         lines = [
             f"profile: {self.profile}   threshold: {self.threshold:.3f}   crop policy: "

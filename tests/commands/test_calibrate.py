@@ -19,7 +19,7 @@ from accounts.models import Tenant
 from calibration.jobs import run_local_jobs
 from calibration.models import Calibration
 from liveness.runtime import get_engine
-from ml import calibration
+from ml import calibration, score_maps
 from tests.conftest import DEV_DATA, Post, data_uri
 from tests.test_admin import run_action
 
@@ -101,15 +101,20 @@ def test_calibrate_at_target_apcer_then_revert_through_http(
     tenant.refresh_from_db()
     assert tenant.requests_used == 6
 
-    # revert (admin action): uncalibrated scores and the earlier threshold again
+    # revert (admin action): uncalibrated scores (the shipped map of the capture kind, not
+    # the tenant's) and the earlier threshold again
     response = run_action(admin_client, "tenant", "revert_to_uncalibrated", tenant.pk)
     assert "uncalibrated, threshold 0.5000" in response.content.decode()
     tenant.refresh_from_db()
     assert (tenant.calibration, tenant.threshold) == (None, 0.5)
     assert Calibration.objects.get(pk=stored.pk).reverted_at is not None
     response = post_liveness({"hash_id": secret, "selfie_image": data_uri(LIVE[0])})
-    z = fused_logit(LIVE[0], tenant)
-    expected = 1 / (1 + math.exp(-z))
+    engine = get_engine()
+    found = engine.inspect(engine.decode(LIVE[0].read_bytes()), tenant.crop_policy)
+    shipped = score_maps.shipped(tenant.profile, found.capture)
+    assert shipped != platt
+    z = found.logit(tenant.profile)
+    expected = 1 / (1 + math.exp(-(shipped.a * z + shipped.b)))
     assert response.json()["liveness_result"]["liveness_score"] == pytest.approx(expected, 1e-6)
 
 

@@ -6,11 +6,14 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import Tenant
 from calibration.models import Evaluation
+from ml import pad_metrics, score_maps
+from ml.profiles import PROFILES, fused_logit
 from ml.quality import REFUSALS
 from tests.commands import run as run_command
 from tests.conftest import DEV_DATA, stored_calibration
@@ -178,8 +181,22 @@ def test_evaluate_as_a_calibrated_tenant(db: None) -> None:
     report = json.loads(run("--tenant", "Channel", "--no-save", "--json"))
     assert report["calibration"] == {"a": 0.5, "b": 1.0} and report["threshold"] == 0.3
     plain = json.loads(run("--no-save", "--json"))
-    # same ranking (a monotone map), other scores
-    assert report["intervals"]["AUC"][0] == pytest.approx(plain["intervals"]["AUC"][0])
+    # uncalibrated: each presentation's score is the shipped map of its capture kind
+    passed = [s for s in plain["samples"] if not s["failures"]]
+    logits = {
+        label: [
+            fused_logit(s["scores"], PROFILES["fast"].weights(s["capture"]))
+            for s in passed
+            if s["label"] == label
+        ]
+        for label in ("live", "spoof")
+    }
+    maps = [score_maps.shipped("fast", s["capture"]) for s in passed if s["label"] == "live"]
+    expected = [m.p(z) for m, z in zip(maps, logits["live"], strict=True)]
+    assert plain["scores"]["bona_fide"] == pytest.approx(expected, abs=1e-12)
+    # the tenant's one monotone map keeps the fused logit's ranking; the scores are its own
+    raw_auc = pad_metrics.auc(np.asarray(logits["live"]), np.asarray(logits["spoof"]))
+    assert report["intervals"]["AUC"][0] == pytest.approx(raw_auc)
     assert report["scores"]["bona_fide"] != plain["scores"]["bona_fide"]
     with pytest.raises(CommandError, match="No tenant"):
         run("--tenant", "Nobody", "--no-save")

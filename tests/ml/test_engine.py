@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from ml import score_maps
 from ml.engine import LivenessEngine
 from ml.errors import FaceRefused
 from ml.minifasnet import crop_box
@@ -41,15 +42,20 @@ def test_reference_verdicts(
     assert verdict.scores["hyperfas"] == pytest.approx(hyperfas, abs=0.05)  # parity
 
 
-def test_fused_score_is_the_sigmoid_of_the_mean_logit(
+def test_fused_score_is_the_frame_map_of_the_mean_logit(
     engine: LivenessEngine, dev_image: Callable[[str], bytes]
 ) -> None:
     """The replay that HyperFAS misses (0.994) stays an attack: the pair's confident logits
-    are not averaged away, and p_live is the sigmoid of the stored fused logit."""
+    are not averaged away, and p_live is the shipped full-frame map of the stored fused logit
+    (not its plain sigmoid: the map is fitted, ml/score_maps.json)."""
     verdict = engine.check(dev_image("spoof/minivision_3.jpg"))
     logits = [math.log(p / (1 - p)) for p in verdict.scores.values()]
     assert verdict.logit == pytest.approx(sum(logits) / 3, abs=1e-6)
-    assert verdict.p_live == pytest.approx(1 / (1 + math.exp(-verdict.logit)))
+    assert verdict.capture == "frame"
+    entry = score_maps.document()["maps"][verdict.profile][verdict.capture]
+    a, b = entry["a"], entry["b"]
+    assert (a, b) != (1.0, 0.0)
+    assert verdict.p_live == pytest.approx(1 / (1 + math.exp(-(a * verdict.logit + b))))
     assert verdict.p_live < 0.5
 
 

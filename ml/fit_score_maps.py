@@ -1,0 +1,321 @@
+"""Fit the shipped score maps (``ml/score_maps.json``) from every labelled source we have.
+
+python -m ml.fit_score_maps [--dev DIR] [--video DIR] [--frames N] [--out FILE | --check]
+
+Every dev image (``manifest.csv``, source = ``source_repo``) and a few frames of every clip of
+the video folder (its ``manifest.csv``: label per clip; frames evenly spread in time, sent
+through the engine as JPEG bytes, as a capture component would) go through the engine's own
+inspection, so the capture kind ("frame" or "crop") is decided where the service decides it
+(``ml.quality.capture_of``, context ratio). Only presentations that pass the quality gates
+(crop policy "judge", the default) are used: the others are never scored by the service.
+
+For each profile and capture kind a Platt map P = sigmoid(a * z + b) of the fused logit z is
+fitted (``ml.calibration.fit``: classes weighed equally, the tenant calibration's Gaussian
+prior centred on the identity). It is validated leaving one source out: every source is
+scored by the maps fitted on all the others, and the held-out scores are pooled into AUC,
+APCER, BPCER and ACER at 0.5 and the class-balanced log loss, before (the identity map, the
+old P(live)) and after. A source is a repository: its images, or its clips (a real clip and
+its replay from one repository are one source, as the dev images of one repository are), so
+frames of one video and images of one person never sit on both sides. Plain Python, no
+Django.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ml import calibration, pad_metrics
+from ml.calibration import Platt
+from ml.engine import LivenessEngine
+from ml.errors import ImageError
+from ml.evaluate import Sample, evaluate_folder
+from ml.profiles import CAPTURES, PROFILES, fused_logit
+from ml.score_maps import DATA
+
+REPO = Path(__file__).resolve().parents[1]
+DEV = REPO.parent / "shared" / "data" / "dev"
+VIDEO = REPO.parent / "shared" / "data" / "video"
+FRAMES_PER_CLIP = 6  # as many as a dev source has images of a class
+JPEG_QUALITY = 95
+THRESHOLD = 0.5
+TOOL = "python -m ml.fit_score_maps"
+# How far a recomputed map may sit from the shipped one (tests/ml/test_score_maps.py): DTN
+# runs in bf16 where the CPU has it, so ``thorough`` scores move slightly between machines.
+TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One presentation that passed the gates: where it came from and its models' scores."""
+
+    name: str  # dev file, or "clip#frame"
+    source: str
+    label: str  # live | spoof
+    capture: str  # frame | crop
+    scores: dict[str, float]
+
+    def logit(self, profile: str) -> float:
+        return fused_logit(self.scores, PROFILES[profile].weights(self.capture))
+
+
+def clip_frames(path: Path, count: int) -> list[tuple[int, np.ndarray]]:
+    """``count`` frames evenly spread over the clip (index, BGR image). The clip is read to its
+    end first: some headers give a wrong frame count."""
+    capture = cv2.VideoCapture(str(path))
+    total = 0
+    while capture.grab():
+        total += 1
+    capture.release()
+    if not total:
+        raise ImageError(f"{path} has no readable frame")
+    wanted = sorted({int((i + 0.5) * total / count) for i in range(count)})
+    frames, capture, index = [], cv2.VideoCapture(str(path)), 0
+    while wanted and capture.grab():
+        if index == wanted[0]:
+            ok, image = capture.retrieve()
+            if ok:
+                frames.append((index, image))
+            wanted.pop(0)
+        index += 1
+    capture.release()
+    return frames
+
+
+def _rows(folder: Path) -> list[dict[str, str]]:
+    with (folder / "manifest.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def dev_samples(engine: LivenessEngine, folder: Path) -> list[Sample]:
+    return evaluate_folder(engine, folder, THRESHOLD, progress=False).samples
+
+
+def video_samples(engine: LivenessEngine, folder: Path, count: int) -> list[Sample]:
+    """Frames of every clip in the folder's manifest, inspected as JPEG bytes."""
+    samples = []
+    for row in _rows(folder):
+        species = "none" if row["label"] == "live" else "replay"  # every spoof clip: a screen
+        for index, image in clip_frames(folder / row["file"], count):
+            ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            assert ok, row["file"]
+            found = engine.inspect(engine.decode(jpeg.tobytes()))
+            samples.append(
+                Sample(
+                    f"{row['file']}#{index}",
+                    row["label"],
+                    species,
+                    list(found.failures),
+                    found.scores,
+                    capture=found.capture,
+                    source=row["source_repo"],
+                )
+            )
+    return samples
+
+
+def judged(samples: list[Sample]) -> list[Scored]:
+    """The presentations the service would judge (they pass every gate)."""
+    return [Scored(s.file, s.source, s.label, s.capture, s.scores) for s in samples if s.passed]
+
+
+def _split(items: list[Scored], profile: str) -> tuple[np.ndarray, np.ndarray]:
+    live = np.asarray([s.logit(profile) for s in items if s.label == "live"], np.float64)
+    spoof = np.asarray([s.logit(profile) for s in items if s.label == "spoof"], np.float64)
+    return live, spoof
+
+
+def fit_maps(items: list[Scored], profile: str) -> dict[str, Platt]:
+    """The map of each capture kind, fitted on that kind's presentations."""
+    return {
+        kind: calibration.fit(*_split([s for s in items if s.capture == kind], profile))
+        for kind in CAPTURES
+    }
+
+
+def leave_one_source_out(items: list[Scored], profile: str) -> list[tuple[Scored, float]]:
+    """Every presentation with its P(live) under the maps fitted without its source."""
+    held_out = []
+    for source in sorted({s.source for s in items}):
+        maps = fit_maps([s for s in items if s.source != source], profile)
+        held_out += [(s, maps[s.capture].p(s.logit(profile))) for s in items if s.source == source]
+    return held_out
+
+
+def _figures(pairs: list[tuple[Scored, float]]) -> dict[str, Any]:
+    live = np.asarray([p for s, p in pairs if s.label == "live"])
+    spoof = np.asarray([p for s, p in pairs if s.label == "spoof"])
+    apcer, bpcer = pad_metrics.apcer_bpcer(live, spoof, THRESHOLD)
+    return {
+        "balanced_log_loss": _round(balanced_log_loss(live, spoof)),
+        "AUC": _round(pad_metrics.auc(live, spoof)),
+        "APCER": _round(apcer),
+        "BPCER": _round(bpcer),
+        "ACER": _round((apcer + bpcer) / 2),
+        "bona_fide": int(live.size),
+        "attacks": int(spoof.size),
+        "sources": len({s.source for s, _ in pairs}),
+    }
+
+
+def balanced_log_loss(live: np.ndarray, spoof: np.ndarray) -> float:
+    """Cross-entropy of P(live), each class weighed equally (as the fit weighs them): how well
+    the scores are calibrated, not only ranked; a map that makes 0.5 mean the same on every
+    source lowers it on held-out sources. NaN when both classes are empty."""
+    losses = [float(np.mean(-np.log(np.clip(p, 1e-6, 1.0)))) for p in (live, 1.0 - spoof) if p.size]
+    return float(np.mean(losses)) if losses else float("nan")
+
+
+def _round(value: float) -> float | None:
+    return None if math.isnan(value) else round(float(value), 4)
+
+
+def loso_figures(items: list[Scored], profile: str) -> dict[str, dict[str, Any]]:
+    """Pooled held-out figures at 0.5, before (identity) and after (maps fitted on the other
+    sources), for all presentations and for each capture kind."""
+    after = leave_one_source_out(items, profile)
+    before = [(s, calibration.IDENTITY.p(s.logit(profile))) for s in items]
+    groups = {"all": lambda s: True} | {k: (lambda s, k=k: s.capture == k) for k in CAPTURES}
+    return {
+        group: {
+            "before": _figures([(s, p) for s, p in before if keep(s)]),
+            "after": _figures([(s, p) for s, p in after if keep(s)]),
+        }
+        for group, keep in groups.items()
+    }
+
+
+def source_counts(samples: list[Sample]) -> dict[str, Any]:
+    """Per source: judged presentations per capture kind and label, and refused ones."""
+    out: dict[str, Any] = {}
+    for source in sorted({s.source for s in samples}):
+        mine = [s for s in samples if s.source == source]
+        judged_counts = Counter((s.capture, s.label) for s in mine if s.passed)
+        refused = Counter(s.label for s in mine if not s.passed)
+        out[source] = {
+            "origin": "video frames" if "#" in mine[0].file else "dev images",
+            **{
+                kind: {label: judged_counts[kind, label] for label in ("live", "spoof")}
+                for kind in CAPTURES
+            },
+            "refused_by_gates": {label: refused[label] for label in ("live", "spoof")},
+        }
+    return out
+
+
+def build(samples: list[Sample], precision: str, frames: int) -> dict[str, Any]:
+    items = judged(samples)
+    return {
+        "maps": {
+            profile: {kind: platt.to_dict() for kind, platt in fit_maps(items, profile).items()}
+            for profile in PROFILES
+        },
+        "provenance": {
+            "fitted": True,
+            "tool": TOOL,
+            "date": datetime.now(UTC).date().isoformat(),
+            "method": (
+                "Platt map per profile and capture kind of the fused logit (ml.calibration.fit:"
+                f" classes weighed equally, Gaussian prior on (a, b) centred on (1, 0), "
+                f"precision {list(calibration.PRIOR_WEIGHT)}); presentations passing the "
+                "quality gates (crop policy judge); frames_per_clip "
+                f"{frames} (JPEG quality {JPEG_QUALITY}); engine precision {precision}"
+            ),
+            "validation": (
+                "leave one source out: each source scored by the maps fitted on the others, "
+                "held-out scores pooled; threshold 0.5; before = identity map"
+            ),
+            "sources": source_counts(samples),
+            "leave_one_source_out": {p: loso_figures(items, p) for p in PROFILES},
+        },
+    }
+
+
+def collect(engine: LivenessEngine, dev: Path, video: Path, frames: int) -> list[Sample]:
+    return dev_samples(engine, dev) + video_samples(engine, video, frames)
+
+
+def differences(shipped: dict[str, Any], fitted: dict[str, Any]) -> list[str]:
+    """Where a recomputed map differs from the shipped one by more than TOLERANCE."""
+    found = []
+    for profile in PROFILES:
+        for kind in CAPTURES:
+            for key in ("a", "b"):
+                old = shipped["maps"].get(profile, {}).get(kind, {}).get(key)
+                new = fitted["maps"][profile][kind][key]
+                if old is None or abs(old - new) > TOLERANCE:
+                    found.append(f"{profile}/{kind}/{key}: shipped {old}, recomputed {new:.4f}")
+    return found
+
+
+def format_loso(doc: dict[str, Any]) -> str:
+    lines = [
+        f"{'profile':<10}{'capture':<8}{'n bf/at':>9}  {'log loss':>13}"
+        f"{'AUC':>16}{'APCER':>16}{'BPCER':>16}{'ACER':>16}   (before -> after, at 0.5)"
+    ]
+    for profile, groups in doc["provenance"]["leave_one_source_out"].items():
+        for group, ba in groups.items():
+            b, a = ba["before"], ba["after"]
+            cells = "".join(
+                f"{_fmt(b[k]):>6} -> {_fmt(a[k]):<6}"
+                for k in ("balanced_log_loss", "AUC", "APCER", "BPCER", "ACER")
+            )
+            lines.append(f"{profile:<10}{group:<8}{b['bona_fide']:>4}/{b['attacks']:<4}  {cells}")
+    for profile, kinds in doc["maps"].items():
+        for kind, m in kinds.items():
+            lines.append(f"map {profile}/{kind}: P = sigmoid({m['a']:.4f} * z + {m['b']:.4f})")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _rounded(doc: dict[str, Any]) -> dict[str, Any]:
+    for kinds in doc["maps"].values():
+        for m in kinds.values():
+            m["a"], m["b"] = round(m["a"], 4), round(m["b"], 4)
+    return doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dev", type=Path, default=Path(os.environ.get("FACIA_DEV_DATA", DEV)))
+    parser.add_argument("--video", type=Path, default=VIDEO)
+    parser.add_argument("--frames", type=int, default=FRAMES_PER_CLIP, help="per clip")
+    parser.add_argument("--out", type=Path, default=DATA)
+    parser.add_argument(
+        "--check", action="store_true", help="compare with the shipped file, write nothing"
+    )
+    parser.add_argument(
+        "--model-dir", type=Path, default=Path(os.environ.get("MODEL_DIR", REPO / "var" / "models"))
+    )
+    args = parser.parse_args(argv)
+    engine = LivenessEngine.load(args.model_dir)
+    doc = _rounded(
+        build(collect(engine, args.dev, args.video, args.frames), engine.precision, args.frames)
+    )
+    print(format_loso(doc))
+    if args.check:
+        found = differences(json.loads(args.out.read_text()), doc)
+        print("\n".join(found) or f"the shipped maps match (within {TOLERANCE})")
+        return 1 if found else 0
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

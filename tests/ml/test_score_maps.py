@@ -1,0 +1,160 @@
+"""The shipped score maps (ml/score_maps.json): recomputed from the images through the real
+models, validated leaving one source out, and applied by the engine per capture kind."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from ml import calibration, fit_score_maps, score_maps
+from ml.engine import LivenessEngine
+from ml.evaluate import Sample
+from ml.fit_score_maps import Scored
+from ml.profiles import CAPTURES, PROFILES
+from tests.ml.conftest import DEV_DATA, REPO
+
+VIDEO_DATA = REPO.parent / "shared" / "data" / "video"
+FRAMES = fit_score_maps.FRAMES_PER_CLIP
+
+
+@pytest.fixture(scope="module")
+def samples(engine: LivenessEngine) -> list[Sample]:
+    return fit_score_maps.collect(engine, DEV_DATA, VIDEO_DATA, FRAMES)
+
+
+@pytest.fixture(scope="module")
+def refitted(samples: list[Sample], engine: LivenessEngine) -> dict[str, Any]:
+    return fit_score_maps.build(samples, engine.precision, FRAMES)
+
+
+@pytest.mark.slow
+def test_the_shipped_maps_are_what_the_images_give(refitted: dict[str, Any]) -> None:
+    """Every profile's map of each kind, refitted from the dev images and the clips' frames,
+    is the shipped one (DTN's bf16 moves thorough's a little between CPUs), and so are the
+    provenance's counts of what it was fitted on."""
+    shipped = score_maps.document()
+    provenance = shipped["provenance"]
+    assert provenance["fitted"] is True and provenance["tool"] == fit_score_maps.TOOL
+    assert {"dev images", "video frames"} == {s["origin"] for s in provenance["sources"].values()}
+    assert set(shipped["maps"]) == set(PROFILES)
+    assert fit_score_maps.differences(shipped, refitted) == []
+    assert refitted["provenance"]["sources"] == shipped["provenance"]["sources"]
+
+
+@pytest.mark.slow
+def test_the_shipped_leave_one_source_out_figures_are_recomputed(
+    refitted: dict[str, Any],
+) -> None:
+    """The figures the docs quote are the ones the images give now (counts exactly)."""
+    shipped = score_maps.document()["provenance"]["leave_one_source_out"]
+    again = refitted["provenance"]["leave_one_source_out"]
+    assert set(shipped) == set(PROFILES)
+    for profile, groups in shipped.items():
+        for group, when in groups.items():
+            for moment in ("before", "after"):
+                old, new = when[moment], again[profile][group][moment]
+                for key in ("bona_fide", "attacks", "sources"):
+                    assert old[key] == new[key], (profile, group, moment, key)
+                for key in ("balanced_log_loss", "AUC", "APCER", "BPCER", "ACER"):
+                    assert old[key] == pytest.approx(new[key], abs=0.03), (profile, group, key)
+
+
+@pytest.mark.slow
+def test_held_out_sources_are_better_calibrated_on_both_kinds(samples: list[Sample]) -> None:
+    """What "0.5 means the same on both kinds" asks of a map: on sources it was not fitted on,
+    its P(live) is a better probability than the identity's on frames and on crops alike
+    (class-balanced cross-entropy, classes weighed as the fit weighs them). Both kinds have
+    presentations of both classes from several sources, so neither can pass empty."""
+    items = fit_score_maps.judged(samples)
+    for profile in PROFILES:
+        figures = fit_score_maps.loso_figures(items, profile)
+        for kind in CAPTURES:
+            before, after = figures[kind]["before"], figures[kind]["after"]
+            assert after["sources"] >= 5 and after["bona_fide"] >= 20 and after["attacks"] >= 10
+            assert after["balanced_log_loss"] < before["balanced_log_loss"], (profile, kind)
+
+
+@pytest.mark.slow
+def test_crops_are_judged_on_their_own_scale(samples: list[Sample]) -> None:
+    """The maps differ by kind the way the data do: a live face crop's fused logit sits lower
+    than a live full frame's, so the crop map's 0.5 lies at a lower logit than the frame
+    map's, for every profile. (Each map's 0.5 is where it crosses: z = -b / a.)"""
+    items = fit_score_maps.judged(samples)
+    for profile in PROFILES:
+        live = {
+            k: [s.logit(profile) for s in items if (s.capture, s.label) == (k, "live")]
+            for k in CAPTURES
+        }
+        assert np.median(live["crop"]) < np.median(live["frame"])
+        crossing = {
+            k: -score_maps.shipped(profile, k).b / score_maps.shipped(profile, k).a
+            for k in CAPTURES
+        }
+        assert crossing["crop"] < crossing["frame"], profile
+
+
+def test_the_engine_maps_each_kind_with_its_own_map(
+    engine: LivenessEngine, dev_image: Callable[[str], bytes]
+) -> None:
+    """A full frame and a face crop of the dev set: each verdict's P(live) is its kind's
+    shipped map of its fused logit, for every profile."""
+    for name, kind in (("live/jomariya_1.jpg", "frame"), ("live/wolf_1.png", "crop")):
+        image = engine.decode(dev_image(name))
+        for profile in PROFILES:
+            verdict = engine.analyse(image, profile)
+            assert verdict.capture == kind
+            platt = score_maps.shipped(profile, kind)
+            assert platt != calibration.IDENTITY
+            expected = 1 / (1 + math.exp(-(platt.a * verdict.logit + platt.b)))
+            assert verdict.p_live == pytest.approx(expected, rel=1e-9)
+
+
+def _item(source: str, label: str, z: float, capture: str = "crop") -> Scored:
+    # fused logit z for every profile: one model at P = sigmoid(z)
+    p = 1 / (1 + math.exp(-z))
+    return Scored(f"{source}/{label}/{z}", source, label, capture, dict.fromkeys(_models(), p))
+
+
+def _models() -> list[str]:
+    return sorted({name for profile in PROFILES.values() for name in profile.models})
+
+
+def test_a_held_out_source_is_scored_by_maps_fitted_without_it() -> None:
+    """A source whose live faces sit far below the others' moves the map when it is fitted
+    on, so its held-out scores must be those of the map fitted on the other sources only."""
+    others = [
+        _item(src, label, z)
+        for src in ("a", "b", "c")
+        for label, zs in (("live", (1.0, 2.0, 3.0)), ("spoof", (-1.0, -2.0, -3.0)))
+        for z in zs
+    ]
+    odd = [_item("odd", "live", z) for z in (-4.0, -5.0)] + [_item("odd", "spoof", -6.0)]
+    held_out = fit_score_maps.leave_one_source_out(others + odd, "fast")
+    without = fit_score_maps.fit_maps(others, "fast")["crop"]
+    with_it = fit_score_maps.fit_maps(others + odd, "fast")["crop"]
+    assert with_it != without
+    scored = [(item, p) for item, p in held_out if item.source == "odd"]
+    assert [item for item, _ in scored] == odd
+    for item, p in scored:
+        assert p == pytest.approx(without.p(item.logit("fast")), rel=1e-12)
+
+
+@pytest.mark.slow
+def test_frames_are_spread_over_the_whole_clip() -> None:
+    """Frames of a clip come from its start to its end (read to the end: some headers give a
+    wrong frame count), not from its first seconds."""
+    clip = VIDEO_DATA / "lestari_real.mp4"
+    reader, total = cv2.VideoCapture(str(clip)), 0
+    while reader.grab():
+        total += 1
+    reader.release()
+    frames = fit_score_maps.clip_frames(clip, 6)
+    indices = [index for index, _ in frames]
+    assert len(frames) == 6 and indices == sorted(set(indices))
+    assert indices[0] < total / 6 and indices[-1] >= total * 5 / 6
+    assert all(image.shape[2] == 3 for _, image in frames)
