@@ -231,7 +231,9 @@ def build(samples: list[Sample], precision: str, frames: int) -> dict[str, Any]:
                 f" classes weighed equally, Gaussian prior on (a, b) centred on (1, 0), "
                 f"precision {list(calibration.PRIOR_WEIGHT)}); presentations passing the "
                 "quality gates (crop policy judge); frames_per_clip "
-                f"{frames} (JPEG quality {JPEG_QUALITY}); engine precision {precision}"
+                f"{frames} (JPEG quality {JPEG_QUALITY}); engine precision {precision} "
+                "(DTN in bf16 "
+                "where the CPU has it)"
             ),
             "validation": (
                 "leave one source out: each source scored by the maps fitted on the others, "
