@@ -223,6 +223,11 @@ def interval_method(iso: dict[str, Any]) -> str:
 
 
 def scope_title(scope: dict[str, Any], unit: str) -> str:
+    if not unit:
+        return (
+            f"{scope['name']}: {scope['bona_fide']} bona fide, {scope['attacks']} attacks "
+            "(no sources named)"
+        )
     return (
         f"{scope['name']}: {scope['bona_fide']} bona fide "
         f"({of_units(scope['groups_bona_fide'], unit)}), {scope['attacks']} attacks "
@@ -237,6 +242,8 @@ def of_units(n: int, unit: str) -> str:
 
 
 def counted_on(row: dict[str, Any], unit: str) -> str:
+    if not unit:
+        return f"{row['presentations']} presentations"
     return f"{row['presentations']} presentations, {of_units(row['groups'], unit)}"
 
 
