@@ -398,7 +398,7 @@ FIGURE_LABELS = {
     "APCER_worst": "APCER, worst PAI species",
     "APCER_all": "APCER, all attacks",
     "BPCER": "BPCER",
-    "ACER": "ACER, (worst APCER + BPCER) / 2",
+    "ACER": "ACER = (worst APCER + BPCER) / 2",
     "BPCER20": "BPCER20 (BPCER at APCER 5 %)",
     "BPCER10": "BPCER10 (BPCER at APCER 10 %)",
     "AUC": "AUC",
