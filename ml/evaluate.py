@@ -543,6 +543,8 @@ def fitted_thresholds(data: IsoInput) -> dict[str, Any]:
     threshold chosen on the others (leave one source out)."""
     sources = data.by_source
     named = sorted(set(sources.group.tolist()) - {NO_SOURCE})
+    if not data.unit:
+        return {"note": "not validated: the manifest names no sources", "rows": []}
     if len(named) < 2:
         return {"note": "not validated (fewer than 2 sources): no fitted threshold", "rows": []}
     if not sources.live.size or not sources.spoof.size:

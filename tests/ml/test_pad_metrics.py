@@ -224,7 +224,10 @@ def test_iso_report_without_sources_has_no_interval_and_no_fitted_threshold() ->
     assert [s["name"] for s in iso["scopes"]] == ["all", "frame", "crop"]
     row = figures(scopes(iso)["all"])["APCER_all"]
     assert row["value"] == 0.5 and "names no sources" in row["note"]
-    assert scopes(iso)["all"]["fitted"]["rows"] == []
+    assert scopes(iso)["all"]["fitted"] == {
+        "note": "not validated: the manifest names no sources",
+        "rows": [],
+    }
 
 
 def test_iso_report_bootstraps_over_subjects_when_the_manifest_names_them() -> None:

@@ -122,4 +122,4 @@ def test_evaluation_page_of_every_report_shape(
         else:
             assert "no intervals: the manifest names no sources" in text
             assert page.locator("#iso-sources").count() == 0
-            assert "None: not validated (fewer than 2 sources)" in text
+            assert "None: not validated: the manifest names no sources." in text
