@@ -619,3 +619,41 @@ def iso_report(report: Report) -> dict[str, Any]:
         },
         "scopes": scopes,
     }
+
+
+def stored_report(stored: dict[str, Any], threshold: float, profile: str) -> Report:
+    """A Report again from its to_dict() (as `evaluate` stores it, beside its threshold and
+    profile), for figures it did not print; one stored without its samples has none."""
+    platt = stored.get("calibration")
+    return Report(
+        threshold,
+        profile,
+        stored.get("folder", ""),
+        [Sample(**s) for s in stored.get("samples") or []],
+        stored.get("crop_policy", "judge"),
+        calibration.Platt(**platt) if platt else None,
+    )
+
+
+def held_out_at_target(report: Report, target_apcer: float) -> dict[str, Any]:
+    """APCER and BPCER of the threshold meeting ``target_apcer``, measured on the sources it
+    was not chosen on (leave one source out); ``note`` says why there are none."""
+    data = iso_input(report)
+    named = set(data.by_source.group.tolist()) - {NO_SOURCE}
+    if not data.unit or len(named) < 2:
+        return {"note": "not validated: the evaluation names fewer than 2 sources"}
+
+    def fit(scored: pad_metrics.Scored) -> float:
+        return min(pad_metrics.threshold_for_apcer(scored.spoof, target_apcer), 1.0)
+
+    held, folds = pad_metrics.held_out_thresholds(data.by_source, fit)
+    judged = np.isfinite(held)
+    part = data.by_source.take(np.flatnonzero(judged))
+    rates = pad_metrics.decision_rates(part, part.score >= held[judged], data.species)
+    return {
+        "note": "",
+        "folds": folds,
+        "sources": len(named),
+        "APCER": rates["APCER_all"],
+        "BPCER": rates["BPCER"],
+    }

@@ -142,10 +142,34 @@ def test_admin_sets_threshold_from_target_apcer(admin_client: Any) -> None:
     assert 0.6 < tenant.threshold < 0.6 + 1e-9
     page = response.content.decode()
     assert f"evaluation #{latest.pk}" in page
-    assert "APCER 25.00%" in page and "BPCER 25.00%" in page  # 0.55 rejected
+    # chosen on these scores: no figure measured on them (25.00 % both) is offered as a result
+    assert "not validated: the evaluation names fewer than 2 sources" in page
+    assert "25.00%" not in page
     response = change_tenant(admin_client, tenant, target_apcer="0")
     tenant.refresh_from_db()
     assert 0.8 < tenant.threshold < 0.8 + 1e-9
+
+
+def test_admin_target_apcer_reports_leave_one_source_out_figures(admin_client: Any) -> None:
+    from calibration.management.commands.evaluate import store
+    from ml.evaluate import Report, Sample
+
+    # Per source one bona fide face (0.5) and one attack: A 0.2, B 0.6, C 0.4. At target
+    # APCER 0 % the threshold is just above 0.6; left out, A and C are judged just above 0.6
+    # (the attack rejected, the face too), B just above 0.4 (the attack 0.6 accepted, the
+    # face too): APCER 1/3 and BPCER 2/3, where on all three it would be 0 % and 100 %.
+    samples = [
+        Sample(f"{label}/{src}.jpg", label, kind, [], scores(p, p, p), capture="crop", source=src)
+        for src, attack in (("A", 0.2), ("B", 0.6), ("C", 0.4))
+        for label, kind, p in (("live", "none", 0.5), ("spoof", "print", attack))
+    ]
+    store(Report(0.5, "fast", "three sources", samples, resamples=100))
+    tenant = Tenant.objects.create(name="Held")
+    page = change_tenant(admin_client, tenant, target_apcer="0").content.decode()
+    tenant.refresh_from_db()
+    assert 0.6 < tenant.threshold < 0.6 + 1e-6
+    assert "leave one source out, 3 of 3 sources judged), APCER 33.33% and BPCER 66.67%" in page
+    assert "100.00%" not in page
 
 
 def test_admin_target_apcer_needs_an_evaluation_of_the_profile(admin_client: Any) -> None:
