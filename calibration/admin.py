@@ -5,7 +5,6 @@ histograms, drawn in memory (data URIs; no file is written). Reverting or upload
 ``change_tenant``; a viewer gets 403."""
 
 import base64
-import json
 import math
 from typing import Any
 
@@ -29,6 +28,16 @@ from calibration.jobs import HandoffError, describe_job, start_calibration
 from calibration.models import Calibration, Evaluation, revert_calibration
 from guard.adminperms import PermittedActionsAdmin
 from ml import plots
+from ml.evaluate import (
+    HELD_OUT,
+    SOURCE_COLUMNS,
+    counted_on,
+    figure_label,
+    interval_method,
+    scope_title,
+    shown,
+    shown_interval,
+)
 
 JOBS_SHOWN = 5
 INTERVALS = ("APCER", "BPCER", "ACER", "AUC")
@@ -311,8 +320,80 @@ def _rounded(value: float | None, places: int = 4) -> str:
     return number(value, f".{places}f")
 
 
+def _cell(row: dict[str, Any]) -> dict[str, str]:
+    return {"value": shown(row["name"], row["value"]), "interval": shown_interval(row)}
+
+
+def _fitted(fitted: dict[str, Any]) -> dict[str, Any]:
+    rows = [
+        {
+            "name": row["name"],
+            "threshold": _rounded(row["threshold"]),
+            "folds": f"{row['folds']} of {fitted['sources']}",
+            "figures": [_cell(r) for r in row["figures"]],
+        }
+        for row in fitted["rows"]
+    ]
+    return {"note": fitted["note"], "rows": rows}
+
+
+def _scope(scope: dict[str, Any], unit: str) -> dict[str, Any]:
+    figures = [
+        {
+            "name": row["name"],
+            "label": figure_label(row["name"]),
+            "counted": counted_on(row, unit),
+            **_cell(row),
+        }
+        for row in scope["figures"]
+    ]
+    return {
+        "id": scope["name"],
+        "title": scope_title(scope, unit),
+        "figures": figures,
+        "fitted": _fitted(scope["fitted"]),
+    }
+
+
+def _source(scope: dict[str, Any]) -> dict[str, Any]:
+    found = {row["name"]: row for row in scope["figures"]}
+    cells = [_cell(found[name]) for name in SOURCE_COLUMNS]
+    for cell, name in zip(cells, SOURCE_COLUMNS, strict=True):
+        if found[name]["note"]:  # one source: the reason is the same in every cell
+            cell["interval"] = ""
+    return {
+        "name": scope["name"],
+        "bona_fide": scope["bona_fide"],
+        "attacks": scope["attacks"],
+        "cells": cells,
+    }
+
+
+def iso_context(report: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored ISO/IEC 30107-3 report as the rows of the evaluation page's tables, every
+    number formatted (ml.evaluate's own formatting: rates as percentages); None for a report
+    stored before there was one."""
+    iso = report.get("iso")
+    if not iso:
+        return None
+    unit = iso["unit"]
+    return {
+        "standard": iso["standard"],
+        "threshold": _rounded(iso["threshold"]),
+        "species": ", ".join(iso["species"]) or "none",
+        "method": interval_method(iso),
+        "scopes": [_scope(s, unit) for s in iso["scopes"] if s["kind"] != "source"],
+        "sources": [_source(s) for s in iso["scopes"] if s["kind"] == "source"],
+        "source_columns": list(SOURCE_COLUMNS.values()),
+    }
+
+
 @admin.register(Evaluation)
 class EvaluationAdmin(ReadOnlyAdmin):
+    """An evaluation's page: its ISO/IEC 30107-3 report as tables (evaluation_change_form.html),
+    its warnings and plots; a report stored before the ISO report shows its older figures."""
+
+    change_form_template = "admin/calibration/evaluation_change_form.html"
     list_display = (
         "created_at",
         "profile",
@@ -323,7 +404,7 @@ class EvaluationAdmin(ReadOnlyAdmin):
         "threshold_4",
     )
     list_filter = ("profile",)
-    fields = (
+    SUMMARY = (
         "created_at",
         "profile",
         "folder",
@@ -332,12 +413,28 @@ class EvaluationAdmin(ReadOnlyAdmin):
         "attacks",
         "auc_3",
         "warnings",
-        "figures",
-        "operating_points",
-        "plots",
-        "raw_report",
     )
-    readonly_fields = fields
+    LEGACY = ("figures", "operating_points")
+    readonly_fields = (*SUMMARY, *LEGACY, "plots")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and "iso" in obj.report:
+            return (*self.SUMMARY, "plots")
+        return self.readonly_fields
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            context["iso"] = iso_context(obj.report)
+            context["held_out"] = list(HELD_OUT.values())
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="threshold", ordering="threshold")
     def threshold_4(self, evaluation: Evaluation) -> str:
@@ -381,16 +478,6 @@ class EvaluationAdmin(ReadOnlyAdmin):
         live = np.asarray(evaluation.bona_fide_scores(), dtype=float)
         spoof = np.asarray(evaluation.attack_scores(), dtype=float)
         return plot_figures(live, spoof, evaluation.threshold)
-
-    @admin.display(description="report (JSON)")
-    def raw_report(self, evaluation: Evaluation) -> SafeString:
-        text = json.dumps(evaluation.report, indent=1)
-        return format_html(
-            '<details><summary>{} characters</summary><pre style="max-height:30em;'
-            'overflow:auto">{}</pre></details>',
-            len(text),
-            text,
-        )
 
 
 admin.site.unregister(Tenant)

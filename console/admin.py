@@ -59,14 +59,18 @@ class ConsoleTenantAdmin(CalibratedTenantAdmin):
     def save_model(self, request: HttpRequest, obj: Tenant, form: ModelForm, change: bool) -> None:
         derived = getattr(form, "derived", None)
         if derived is not None:
-            evaluation, threshold, apcer, bpcer = derived
+            evaluation, threshold, held = derived
             obj.threshold = threshold
+            # Chosen on the evaluation's images: only figures of sources it was not chosen on.
+            figures = held["note"] or (
+                f"on the sources it was not chosen on (leave one source out, {held['folds']} "
+                f"of {held['sources']} sources judged), APCER {number(held['APCER'], '.2%')} "
+                f"and BPCER {number(held['BPCER'], '.2%')}"
+            )
             messages.info(
                 request,
                 f"Threshold set to {threshold:.4f} from evaluation #{evaluation.pk} "
-                f"({evaluation}): APCER {number(apcer, '.2%')} on {evaluation.attacks} attack "
-                f"and BPCER {number(bpcer, '.2%')} on {evaluation.bona_fide} bona fide "
-                "presentations.",
+                f"({evaluation}); {figures}.",
             )
         super().save_model(request, obj, form, change)
 
@@ -77,7 +81,7 @@ class ConsoleTenantAdmin(CalibratedTenantAdmin):
         derived = getattr(form, "derived", None)
         if derived is None or add:
             return message
-        evaluation, threshold, apcer, _ = derived
+        evaluation, threshold, _ = derived
         before = form.initial.get("threshold")
         said = f" {message}" if isinstance(message, str) else ""
         return (

@@ -10,6 +10,7 @@ from django.forms import ModelForm
 from accounts.models import Tenant
 from calibration.models import Evaluation
 from ml import pad_metrics
+from ml.evaluate import held_out_at_target, stored_report
 
 THRESHOLD_PLACES = 4
 
@@ -33,7 +34,8 @@ class RoundedFloatField(forms.FloatField):
 
 class TenantForm(ModelForm):
     """Adds "target APCER": the threshold is then derived from the last evaluation of the
-    tenant's profile (the lowest threshold whose APCER on that evaluation meets the target)."""
+    tenant's profile (the lowest threshold whose APCER on that evaluation meets the target),
+    and reported with the figures of the evaluation's sources it was not chosen on."""
 
     target_apcer = forms.FloatField(
         label="Target APCER (%)",
@@ -68,8 +70,9 @@ class TenantForm(ModelForm):
                 f"`manage.py evaluate DIR --profile {profile}` first."
             )
         attack = np.asarray(evaluation.attack_scores())
-        live = np.asarray(evaluation.bona_fide_scores())
         threshold = min(pad_metrics.threshold_for_apcer(attack, target / 100), 1.0)
         cleaned["threshold"] = threshold
-        self.derived = (evaluation, threshold, *pad_metrics.apcer_bpcer(live, attack, threshold))
+        stored = stored_report(evaluation.report, evaluation.threshold, evaluation.profile)
+        held_out = held_out_at_target(stored, target / 100)
+        self.derived = (evaluation, threshold, held_out)
         return cleaned

@@ -5,9 +5,12 @@ presentations; the PAI species of each attack (print, replay, ...) comes from th
 ``attack_type`` column of ``manifest.csv`` when the folder has one, the capture source from
 its ``source`` (or ``source_repo``) column. Scores are P(bona fide) as the service gives them:
 the shipped map of the capture kind (ml.score_maps), or a tenant's calibration when given; a
-presentation is classified bona fide when its score is at least the threshold. Figures carry
-95 % confidence intervals (ml.calibration) and are broken down by capture kind (frame / crop)
-and by source.
+presentation is classified bona fide when its score is at least the threshold. The ISO/IEC
+30107-3 report (``iso_report``) gives APCER per PAI species and the worst of them, BPCER,
+BPCER20 and BPCER10, AUC and EER, for all presentations, by capture kind (frame / crop) and by
+source, with 95 % intervals from a bootstrap over sources (over subjects when the manifest
+names them), never over images alone; a threshold chosen on the data is shown only with the
+figures of the sources it was not chosen on.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class Sample:
     measures: dict[str, float] = field(default_factory=dict)  # what the gates measured
     capture: str = ""  # "frame" or "crop" (empty without a face)
     source: str = ""  # the manifest's source column, when there is one
+    subject: str = ""  # the manifest's subject column, when there is one
 
     @property
     def passed(self) -> bool:
@@ -59,6 +63,8 @@ class Report:
     crop_policy: str = "judge"
     calibration: calibration.Platt | None = None  # a tenant's, when evaluated with --tenant
     tenant: str = ""
+    resamples: int = pad_metrics.RESAMPLES  # of the bootstrap over sources (or subjects)
+    seed: int = pad_metrics.SEED
 
     def logit(self, sample: Sample) -> float:
         return fused_logit(sample.scores, PROFILES[self.profile].weights(sample.capture))
@@ -82,18 +88,6 @@ class Report:
             np.asarray([self.p_live(s) for s in kept if s.label == label]) for label in LABELS
         )
         return live, spoof
-
-    def intervals(self, keep: Any = None, gated: bool = True) -> dict[str, Any]:
-        """APCER, BPCER, ACER, AUC as [value, low, high] (95 %) with the class counts."""
-        live, spoof = self.arrays(gated, keep)
-        return calibration.figures(live, spoof, self.threshold)
-
-    def by_capture(self) -> dict[str, dict[str, Any]]:
-        return {kind: self.intervals(lambda s, k=kind: s.capture == k) for kind in CAPTURES}
-
-    def by_source(self) -> dict[str, dict[str, Any]]:
-        sources = sorted({s.source for s in self.samples if s.source})
-        return {src: self.intervals(lambda s, k=src: s.source == k) for src in sources}
 
     def warnings(self) -> list[str]:
         live, spoof = self.arrays()
@@ -131,27 +125,27 @@ class Report:
     def figures(self, gated: bool = True) -> dict[str, float]:
         live, spoof = self.arrays(gated)
         apcer, bpcer = pad_metrics.apcer_bpcer(live, spoof, self.threshold)
-        eer, eer_threshold = pad_metrics.eer(live, spoof)
+        eer, _ = pad_metrics.fast_eer(live, spoof)
         return {
             "APCER": apcer,
             "BPCER": bpcer,
             "ACER": (apcer + bpcer) / 2,
             "AUC": pad_metrics.auc(live, spoof),
             "EER": eer,
-            "EER threshold": eer_threshold,
         }
 
     def operating_points(self) -> dict[str, dict[str, float]]:
+        """BPCER where the DET curve reaches each target APCER. The threshold that gets there
+        is chosen on these very presentations: it is reported only in the ISO report's
+        fitted thresholds, with figures of the sources it was not chosen on."""
         live, spoof = self.arrays()
-        points = {}
-        for target in TARGET_APCERS:
-            threshold, bpcer = pad_metrics.bpcer_at_apcer(live, spoof, target)
-            points[f"{target:.0%}"] = {
+        return {
+            f"{target:.0%}": {
                 "APCER target": target,
-                "threshold": threshold,
-                "BPCER": bpcer,
+                "BPCER": pad_metrics.bpcer_at_apcer(live, spoof, target)[1],
             }
-        return points
+            for target in TARGET_APCERS
+        }
 
     def to_dict(self) -> dict[str, Any]:
         live, spoof = self.arrays()
@@ -173,9 +167,7 @@ class Report:
                 for kind, label in (("bona_fide", "live"), ("attack", "spoof"))
             },
             "at_threshold": self.figures(),
-            "intervals": self.intervals(),
-            "by_capture": self.by_capture(),
-            "by_source": self.by_source(),
+            "iso": iso_report(self),
             "APCER_per_PAI_species": {
                 species: float(np.mean(scores >= self.threshold))
                 for species, scores in self.species_scores().items()
@@ -187,8 +179,9 @@ class Report:
             "samples": [asdict(s) for s in self.samples],
         }
 
-    def format(self) -> str:
-        data = self.to_dict()
+    def format(self, data: dict[str, Any] | None = None) -> str:
+        """The report for people; ``data``: this report's to_dict(), when already made."""
+        data = data or self.to_dict()
         pres = data["presentations"]
         scoring = (
             f"tenant {self.tenant}'s calibration"
@@ -205,27 +198,10 @@ class Report:
             "attack presentations:    {total}, refused by the gates: {refused}, "
             "scored: {scored}".format(**pres["attack"]),
             "",
-            "on the presentations that pass the gates:",
-            *(f"  {name:<14}{value:.4f}" for name, value in data["at_threshold"].items()),
-            "  with 95 % confidence intervals (Wilson; AUC: Hanley-McNeil):",
-            f"    {'all':<40}{_interval_line(data['intervals'])}",
-            "  by capture kind:",
-            *(f"    {k:<40}{_interval_line(v)}" for k, v in data["by_capture"].items()),
-            *(["  by source (manifest):"] if data["by_source"] else []),
-            *(f"    {k[:40]:<40}{_interval_line(v)}" for k, v in data["by_source"].items()),
-            "  APCER per PAI species:",
-            *(
-                f"    {species:<12}{value:.4f}  ({self.species_scores()[species].size})"
-                for species, value in data["APCER_per_PAI_species"].items()
-            ),
-            "  BPCER at a target APCER (threshold = the lowest that meets it):",
-            *(
-                f"    APCER {name:>4}: threshold {p['threshold']:.4f}  BPCER {p['BPCER']:.4f}"
-                for name, p in data["BPCER_at_APCER"].items()
-            ),
+            *format_iso(data["iso"]),
             "",
             "without the gates (every presentation with a face):",
-            *(f"  {name:<14}{value:.4f}" for name, value in data["without_gates"].items()),
+            *(f"  {name:<14}{shown(name, value)}" for name, value in data["without_gates"].items()),
             "",
             "quality gate refusals (answered first / failing, bona fide | attack):",
             *(
@@ -237,16 +213,97 @@ class Report:
         return "\n".join(lines)
 
 
-def _interval_line(figs: dict[str, Any]) -> str:
-    counts = f"{figs['bona_fide']:>3} bf / {figs['attacks']:>3} at"
+def interval_method(iso: dict[str, Any]) -> str:
+    boot = iso["bootstrap"]
+    if not iso["unit"]:
+        return (
+            "no intervals: the manifest names no sources (an interval over images alone "
+            "would treat the images of one source as independent)"
+        )
+    return (
+        f"{boot['level'] * 100:.0f} % intervals: percentile bootstrap over {iso['unit']}s "
+        f"({boot['resamples']} resamples, seed {boot['seed']}), none from fewer than "
+        f"{boot['min_groups']} {iso['unit']}s"
+    )
 
-    def cell(name: str) -> str:
-        value, low, high = figs[name]
-        if math.isnan(value):
-            return f"{name} n/a"
-        return f"{name} {value:.3f} [{low:.3f}, {high:.3f}]"
 
-    return f"{counts}  " + "  ".join(cell(n) for n in ("APCER", "BPCER", "ACER", "AUC"))
+def scope_title(scope: dict[str, Any], unit: str) -> str:
+    if not unit:
+        return (
+            f"{scope['name']}: {scope['bona_fide']} bona fide, {scope['attacks']} attacks "
+            "(no sources named)"
+        )
+    return (
+        f"{scope['name']}: {scope['bona_fide']} bona fide "
+        f"({of_units(scope['groups_bona_fide'], unit)}), {scope['attacks']} attacks "
+        f"({of_units(scope['groups_attacks'], unit)})"
+    )
+
+
+def of_units(n: int, unit: str) -> str:
+    """ "1 source", "3 sources"."""
+    unit = unit or "source"
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+
+
+def counted_on(row: dict[str, Any], unit: str) -> str:
+    if not unit:
+        return f"{row['presentations']} presentations"
+    return f"{row['presentations']} presentations, {of_units(row['groups'], unit)}"
+
+
+def format_iso(iso: dict[str, Any]) -> list[str]:
+    lines = [
+        f"{iso['standard']} figures of the presentations that pass the gates, at threshold "
+        f"{iso['threshold']:.3f}",
+        interval_method(iso),
+    ]
+    scopes = [s for s in iso["scopes"] if s["kind"] != "source"]
+    for scope in scopes:
+        lines += ["", f"== {scope_title(scope, iso['unit'])}"]
+        lines += [f"  {'figure':<34}{'value':>9}   {'95 % interval':<34}counted on"]
+        lines += [
+            f"  {figure_label(r['name']):<34}{shown(r['name'], r['value']):>9}   "
+            f"{shown_interval(r):<34}{counted_on(r, iso['unit'])}"
+            for r in scope["figures"]
+        ]
+        lines += format_fitted(scope["fitted"])
+    sources = [s for s in iso["scopes"] if s["kind"] == "source"]
+    if sources:
+        lines += ["", "== by source (figures of one source: an interval only over its subjects)"]
+        names = SOURCE_COLUMNS
+        lines.append(
+            f"  {'source':<44}{'bf':>4}{'at':>4}" + "".join(f"{h:>13}" for h in names.values())
+        )
+        for scope in sources:
+            figures = {r["name"]: r for r in scope["figures"]}
+            lines.append(
+                f"  {scope['name'][:44]:<44}{scope['bona_fide']:>4}{scope['attacks']:>4}"
+                + "".join(f"{shown(n, figures[n]['value']):>13}" for n in names)
+            )
+    return lines
+
+
+def format_fitted(fitted: dict[str, Any] | None) -> list[str]:
+    if fitted is None:
+        return []
+    if not fitted["rows"]:
+        return [f"  thresholds chosen on these presentations: {fitted['note']}"]
+    lines = [
+        "  thresholds chosen on these presentations, each shown with the figures of the "
+        "sources it was not chosen on (leave one source out):"
+    ]
+    for row in fitted["rows"]:
+        lines.append(
+            f"    at {row['name']}: threshold {row['threshold']:.4f} (on all sources); "
+            f"{row['folds']} of {fitted['sources']} sources judged by the others' threshold:"
+        )
+        lines += [
+            f"      {figure_label(r['name']):<32}{shown(r['name'], r['value']):>9}   "
+            f"{shown_interval(r)}"
+            for r in row["figures"]
+        ]
+    return lines
 
 
 def images_in(folder: Path) -> list[tuple[str, Path]]:
@@ -275,6 +332,14 @@ def species_of(folder: Path) -> dict[str, str]:
     return {row["file"]: row.get("attack_type") or UNSPECIFIED for row in manifest_rows(folder)}
 
 
+def subjects_of(folder: Path) -> dict[str, str]:
+    """``file`` -> the ``subject`` (or ``subject_id``) column of manifest.csv, when present."""
+    return {
+        row["file"]: next((row[c] for c in SUBJECT_COLUMNS if row.get(c)), "")
+        for row in manifest_rows(folder)
+    }
+
+
 def sources_of(folder: Path) -> dict[str, str]:
     """``file`` -> the ``source`` (or ``source_repo``) column of manifest.csv, when present."""
     return {
@@ -292,20 +357,26 @@ def evaluate_folder(
     crop_policy: str = "judge",
     platt: calibration.Platt | None = None,
     tenant: str = "",
+    resamples: int = pad_metrics.RESAMPLES,
+    seed: int = pad_metrics.SEED,
 ) -> Report:
     """Inspect every image (gates under ``crop_policy`` and every model); undecodable ones
     count as refused. ``platt``: a tenant's calibration of the fused logit."""
     folder = Path(folder)
-    species, sources = species_of(folder), sources_of(folder)
-    report = Report(threshold, profile, str(folder), [], crop_policy, platt, tenant)
+    species, sources, subjects = species_of(folder), sources_of(folder), subjects_of(folder)
+    report = Report(
+        threshold, profile, str(folder), [], crop_policy, platt, tenant, resamples, seed
+    )
     for label, path in tqdm(images_in(folder), desc="evaluate", disable=not progress):
         name = f"{label}/{path.name}"
         kind = "none" if label == "live" else species.get(name, UNSPECIFIED)
-        source = sources.get(name, "")
+        source, subject = sources.get(name, ""), subjects.get(name, "")
         try:
             found = engine.inspect(engine.decode(path.read_bytes()), crop_policy)
         except ImageError:
-            report.samples.append(Sample(name, label, kind, [NOT_DECODED], {}, source=source))
+            report.samples.append(
+                Sample(name, label, kind, [NOT_DECODED], {}, source=source, subject=subject)
+            )
             continue
         measures = asdict(found.measures) if found.measures else {}
         report.samples.append(
@@ -318,6 +389,276 @@ def evaluate_folder(
                 measures,
                 found.capture,
                 source,
+                subject,
             )
         )
     return report
+
+
+# --- ISO/IEC 30107-3 report --------------------------------------------------------------
+
+SUBJECT_COLUMNS = ("subject", "subject_id")
+NO_SOURCE = "(no source)"
+FIGURE_LABELS = {
+    "APCER_worst": "APCER, worst PAI species",
+    "APCER_all": "APCER, all attacks",
+    "BPCER": "BPCER",
+    "ACER": "ACER = (worst APCER + BPCER) / 2",
+    "BPCER20": "BPCER20 (BPCER at APCER 5 %)",
+    "BPCER10": "BPCER10 (BPCER at APCER 10 %)",
+    "AUC": "AUC",
+    "EER": "EER",
+}
+# The held-out figures of a fitted threshold, with their short headings.
+HELD_OUT = {
+    "APCER_all": "APCER all attacks",
+    "APCER_worst": "APCER worst",
+    "BPCER": "BPCER",
+    "ACER": "ACER",
+}
+# The figures of the per-source table, with their short headings.
+SOURCE_COLUMNS = {
+    "APCER_worst": "APCER worst",
+    "BPCER": "BPCER",
+    "ACER": "ACER",
+    "BPCER20": "BPCER20",
+    "AUC": "AUC",
+}
+
+
+def figure_label(name: str) -> str:
+    if name.startswith("APCER:"):
+        return f"APCER, {name.split(':', 1)[1]}"
+    return FIGURE_LABELS[name]
+
+
+def shown(name: str, value: float | None) -> str:
+    """A rate as a percentage (one decimal), AUC with three decimals, "-" for none."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.3f}" if name == "AUC" else f"{value * 100:.1f} %"
+
+
+def shown_interval(row: dict[str, Any]) -> str:
+    """ "[low, high]", or why there is none."""
+    if row.get("note"):
+        return row["note"]
+    return f"[{shown(row['name'], row['low'])}, {shown(row['name'], row['high'])}]"
+
+
+def _nothing_counted(name: str) -> str:
+    if name.startswith("APCER:"):
+        return f"no {name.split(':', 1)[1]} attack presentations"
+    if name.startswith("APCER"):
+        return "no attack presentations"
+    if name == "BPCER":
+        return "no bona fide presentations"
+    return "needs bona fide and attack presentations"
+
+
+def _figure_row(
+    name: str, value: float, interval: tuple[float, float] | None, count: tuple[int, int], unit: str
+) -> dict[str, Any]:
+    low, high = interval or (float("nan"), float("nan"))
+    presentations, groups = count
+    note = ""
+    if math.isnan(value):
+        note = _nothing_counted(name)
+    elif not unit:
+        note = "no interval: the manifest names no sources"
+    elif groups < pad_metrics.MIN_GROUPS:
+        note = f"no interval: {of_units(groups, unit)} (needs {pad_metrics.MIN_GROUPS})"
+    elif math.isnan(low):
+        note = "no interval: most resamples do not count it"
+    if note:
+        low = high = float("nan")
+    return {
+        "name": name,
+        "value": value,
+        "low": low,
+        "high": high,
+        "presentations": presentations,
+        "groups": groups,
+        "note": note,
+    }
+
+
+def _figure_names(species: list[str]) -> list[str]:
+    rates = ("APCER_worst", "APCER_all", "BPCER", "ACER", "BPCER20", "BPCER10")
+    return [*(f"APCER:{s}" for s in species), *rates, "AUC", "EER"]
+
+
+@dataclass
+class IsoInput:
+    """The scored presentations of a report, twice grouped: by the bootstrap's unit (subject,
+    or source) and by source (what leave-one-source-out leaves out)."""
+
+    by_unit: pad_metrics.Scored
+    by_source: pad_metrics.Scored
+    unit: str
+    species: list[str]
+    threshold: float
+    resamples: int
+    seed: int
+
+    def take(self, mask: np.ndarray) -> IsoInput:
+        idx = np.flatnonzero(mask)
+        return IsoInput(
+            self.by_unit.take(idx),
+            self.by_source.take(idx),
+            self.unit,
+            self.species,
+            self.threshold,
+            self.resamples,
+            self.seed,
+        )
+
+    def bootstrap(self, statistic: pad_metrics.Statistic) -> dict[str, tuple[float, float]]:
+        scored = self.by_unit
+        enough = pad_metrics.MIN_GROUPS
+        if not self.unit or scored.groups_with(np.ones(scored.score.size, bool)) < enough:
+            return {}
+        return pad_metrics.group_bootstrap(scored.group, statistic, self.resamples, self.seed)
+
+
+def iso_scope(data: IsoInput, name: str, kind: str, fitted: bool) -> dict[str, Any]:
+    scored = data.by_unit
+    values = pad_metrics.iso_figures(scored, data.threshold, data.species)
+    intervals = data.bootstrap(
+        lambda idx: pad_metrics.iso_figures(scored.take(idx), data.threshold, data.species)
+    )
+    return {
+        "name": name,
+        "kind": kind,
+        "bona_fide": int(scored.bona_fide.sum()),
+        "attacks": int((~scored.bona_fide).sum()),
+        "groups_bona_fide": scored.groups_with(scored.bona_fide),
+        "groups_attacks": scored.groups_with(~scored.bona_fide),
+        "figures": [
+            _figure_row(n, values[n], intervals.get(n), pad_metrics.counted(scored, n), data.unit)
+            for n in _figure_names(data.species)
+        ],
+        "fitted": fitted_thresholds(data) if fitted else None,
+    }
+
+
+def fitted_thresholds(data: IsoInput) -> dict[str, Any]:
+    """Thresholds chosen on these presentations (at APCER 5 %, 10 %, at the EER), each shown
+    with the figures of the sources it was not chosen on: every source judged at the
+    threshold chosen on the others (leave one source out)."""
+    sources = data.by_source
+    named = sorted(set(sources.group.tolist()) - {NO_SOURCE})
+    if not data.unit:
+        return {"note": "not validated: the manifest names no sources", "rows": []}
+    if len(named) < 2:
+        return {"note": "not validated (fewer than 2 sources): no fitted threshold", "rows": []}
+    if not sources.live.size or not sources.spoof.size:
+        return {"note": "needs bona fide and attack presentations", "rows": []}
+    rows = []
+    for label, fit in pad_metrics.FITTED.items():
+        held, folds = pad_metrics.held_out_thresholds(sources, fit)
+        judged = np.isfinite(held)
+        part = data.take(judged)
+        accepted = part.by_unit.score >= held[judged]
+
+        def rates(idx: np.ndarray, part: IsoInput = part, accepted: np.ndarray = accepted) -> Any:
+            return pad_metrics.decision_rates(part.by_unit.take(idx), accepted[idx], data.species)
+
+        values = rates(np.arange(accepted.size))
+        intervals = part.bootstrap(rates)
+        figures = [
+            _figure_row(
+                n, values[n], intervals.get(n), pad_metrics.counted(part.by_unit, n), data.unit
+            )
+            for n in HELD_OUT
+        ]
+        rows.append({"name": label, "threshold": fit(sources), "folds": folds, "figures": figures})
+    return {"note": "", "sources": len(named), "rows": rows}
+
+
+def iso_input(report: Report) -> IsoInput:
+    """The presentations that pass the gates, with the unit of the bootstrap: the subject
+    when the manifest names one for every presentation, else the source."""
+    kept = [s for s in report.samples if s.passed]
+    if kept and all(s.subject for s in kept):
+        unit, groups = "subject", [f"{s.source}/{s.subject}" for s in kept]
+    elif any(s.source for s in kept):
+        unit, groups = "source", [s.source or NO_SOURCE for s in kept]
+    else:
+        unit, groups = "", ["" for _ in kept]
+    scores = [report.p_live(s) for s in kept]
+    live = [s.label == "live" for s in kept]
+    species = ["" if s.label == "live" else s.species for s in kept]
+    sources = [s.source or NO_SOURCE for s in kept]
+    return IsoInput(
+        pad_metrics.Scored.of(list(zip(scores, live, species, groups, strict=True))),
+        pad_metrics.Scored.of(list(zip(scores, live, species, sources, strict=True))),
+        unit,
+        sorted({s for s in species if s}),
+        report.threshold,
+        report.resamples,
+        report.seed,
+    )
+
+
+def iso_report(report: Report) -> dict[str, Any]:
+    data = iso_input(report)
+    captures = np.asarray([s.capture for s in report.samples if s.passed])
+    sources = data.by_source.group
+    scopes = [iso_scope(data, "all", "all", fitted=True)]
+    for kind in CAPTURES:
+        scopes.append(iso_scope(data.take(captures == kind), kind, "capture", fitted=True))
+    for source in sorted(set(sources.tolist())):
+        if source != NO_SOURCE or data.unit:
+            scopes.append(iso_scope(data.take(sources == source), source, "source", fitted=False))
+    return {
+        "standard": "ISO/IEC 30107-3",
+        "threshold": report.threshold,
+        "unit": data.unit,
+        "species": data.species,
+        "bootstrap": {
+            "resamples": report.resamples,
+            "seed": report.seed,
+            "level": pad_metrics.LEVEL,
+            "min_groups": pad_metrics.MIN_GROUPS,
+        },
+        "scopes": scopes,
+    }
+
+
+def stored_report(stored: dict[str, Any], threshold: float, profile: str) -> Report:
+    """A Report again from its to_dict() (as `evaluate` stores it, beside its threshold and
+    profile), for figures it did not print; one stored without its samples has none."""
+    platt = stored.get("calibration")
+    return Report(
+        threshold,
+        profile,
+        stored.get("folder", ""),
+        [Sample(**s) for s in stored.get("samples") or []],
+        stored.get("crop_policy", "judge"),
+        calibration.Platt(**platt) if platt else None,
+    )
+
+
+def held_out_at_target(report: Report, target_apcer: float) -> dict[str, Any]:
+    """APCER and BPCER of the threshold meeting ``target_apcer``, measured on the sources it
+    was not chosen on (leave one source out); ``note`` says why there are none."""
+    data = iso_input(report)
+    named = set(data.by_source.group.tolist()) - {NO_SOURCE}
+    if not data.unit or len(named) < 2:
+        return {"note": "not validated: the evaluation names fewer than 2 sources"}
+
+    def fit(scored: pad_metrics.Scored) -> float:
+        return min(pad_metrics.threshold_for_apcer(scored.spoof, target_apcer), 1.0)
+
+    held, folds = pad_metrics.held_out_thresholds(data.by_source, fit)
+    judged = np.isfinite(held)
+    part = data.by_source.take(np.flatnonzero(judged))
+    rates = pad_metrics.decision_rates(part, part.score >= held[judged], data.species)
+    return {
+        "note": "",
+        "folds": folds,
+        "sources": len(named),
+        "APCER": rates["APCER_all"],
+        "BPCER": rates["BPCER"],
+    }

@@ -60,35 +60,43 @@ def test_evaluation_page_is_read_only_with_figures_and_plots(admin_client: Any) 
 
 
 ONE_CLASS_SOURCE = "viguardieiro/cnn_liveness"  # bona fide presentations only
-# Each set leaves one row of the page with an empty class: its rates are NaN, stored as null.
+# Each set leaves part of the page with an empty class: a figure with nothing to count is
+# NaN, stored as null, shown as a dash with the reason; a figure of too few sources has no
+# interval, and the page says so.
 EMPTY_INTERVALS = {
     "one-class source": (
         lambda row: row["source_repo"] in (ONE_CLASS_SOURCE, "WOLF-huo/face_liveness"),
-        ONE_CLASS_SOURCE,
+        f'<tr data-source="{ONE_CLASS_SOURCE}"><th>{ONE_CLASS_SOURCE}</th><td>6</td><td>0</td>'
+        "<td>-</td>",
     ),
-    "crop-only": (lambda row: not is_frame(row) and "WOLF" in row["source_repo"], "frame"),
-    "frame-only": (is_frame, "crop"),
+    "crop-only": (
+        lambda row: not is_frame(row) and "WOLF" in row["source_repo"],
+        "<h3>frame: 0 bona fide (0 sources), 0 attacks (0 sources)</h3>",
+    ),
+    "frame-only": (is_frame, "<h3>crop: 0 bona fide (0 sources), 0 attacks (0 sources)</h3>"),
 }
 
 
 @pytest.mark.usefixtures("warm_engine")
 @pytest.mark.parametrize("kind", sorted(EMPTY_INTERVALS))
-def test_evaluation_page_shows_an_empty_interval_as_a_dash(
+def test_evaluation_page_shows_every_shape_of_report(
     admin_client: Any, tmp_path: Path, kind: str
 ) -> None:
-    keep, empty_row = EMPTY_INTERVALS[kind]
+    keep, empty_part = EMPTY_INTERVALS[kind]
     folder = subset_of_dev(tmp_path, keep)
     call_command("evaluate", str(folder), stdout=StringIO(), stderr=StringIO())
     evaluation = Evaluation.objects.get(folder=str(folder))
-    rows = {**evaluation.report["by_capture"], **evaluation.report["by_source"]}
-    assert rows[empty_row]["AUC"] == [None, None, None]  # the real report has the empty row
     response = admin_client.get(f"/admin/calibration/evaluation/{evaluation.pk}/change/")
     assert response.status_code == 200
-    page = response.content.decode()
-    row = re.search(rf"<tr><th>{re.escape(empty_row)}</th>(.*?)</tr>", page)
-    assert row is not None and "<td>-</td>" in row.group(1)  # no figure for the empty class
-    assert re.search(r"<td>\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]</td>", page)  # the rest shown
-    assert page.count('src="data:image/png;base64,iVBORw0KGgo') == 2
+    page = re.sub(r'src="data:image/png;base64,[^"]*"', "", response.content.decode())
+    page = re.sub(r">\s+<", "><", page)  # the template's indentation
+    assert empty_part in page
+    # two sources at most: every figure without an interval, each saying why
+    assert re.search(r'<td class="interval">no interval: [12] sources? \(needs 5\)</td>', page)
+    assert not re.search(r'<td class="interval">\[', page)
+    assert "needs bona fide and attack presentations" in page or kind == "one-class source"
+    assert not re.search(r"\d\.\d{5,}", page) and "{&quot;" not in page and '{"' not in page
+    assert response.content.decode().count('src="data:image/png;base64,iVBORw0KGgo') == 2
 
 
 def test_calibration_page_is_read_only(admin_client: Any) -> None:

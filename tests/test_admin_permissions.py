@@ -37,7 +37,7 @@ pytestmark = pytest.mark.django_db
 
 # Our own model admins refuse an action a user may not run with 403; Django's own (users and
 # groups) only leave it out of the list and change nothing.
-OWN_APPS = {"accounts", "capture", "guard", "liveness"}
+OWN_APPS = {"accounts", "calibration", "capture", "guard", "liveness"}
 
 # Every action of every registered model admin and the permissions it needs beyond viewing;
 # None: offered to nobody, not even a superuser.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import numpy as np
 import pytest
 
-from ml import pad_metrics
+from ml import pad_metrics, score_maps
 
 
 def test_apcer_bpcer_count_each_side() -> None:
@@ -57,3 +60,191 @@ def test_det_points_run_from_accept_all_to_reject_all() -> None:
     assert (apcer[0], bpcer[0]) == (1.0, 0.0)
     assert (apcer[-1], bpcer[-1]) == (0.0, 1.0)
     assert np.all(np.diff(apcer) <= 0) and np.all(np.diff(bpcer) >= 0)
+
+
+# --- ISO/IEC 30107-3 report ---------------------------------------------------------------
+
+from ml.evaluate import Report, Sample, iso_report  # noqa: E402
+from ml.pad_metrics import Scored  # noqa: E402
+from ml.profiles import logit, sigmoid  # noqa: E402
+
+
+def scored(
+    live: list[float], attacks: dict[str, list[float]], group: str = "s"
+) -> list[tuple[float, bool, str, str]]:
+    rows = [(x, True, "", group) for x in live]
+    return rows + [(x, False, kind, group) for kind, xs in attacks.items() for x in xs]
+
+
+def test_apcer_per_species_their_worst_and_bpcer() -> None:
+    data = Scored.of(
+        scored(
+            [0.9, 0.4, 0.8, 0.55, 0.3], {"print": [0.6, 0.2, 0.1, 0.3], "replay": [0.7, 0.8, 0.4]}
+        )
+    )
+    figures = pad_metrics.iso_figures(data, 0.5, ["print", "replay", "mask"])
+    assert figures["APCER:print"] == 1 / 4  # 0.6 accepted
+    assert figures["APCER:replay"] == 2 / 3  # 0.7 and 0.8 accepted
+    assert np.isnan(figures["APCER:mask"])  # no mask attack: nothing to count, not 0
+    assert figures["APCER_worst"] == 2 / 3  # the worst PAI species, not the pooled rate
+    assert figures["APCER_all"] == 3 / 7
+    assert figures["BPCER"] == 2 / 5  # 0.4 and 0.3 rejected
+    assert figures["ACER"] == pytest.approx((2 / 3 + 2 / 5) / 2)
+
+
+def test_bpcer20_and_bpcer10_on_twenty_attacks() -> None:
+    # 20 attacks: APCER 5 % lets 1 through (0.9), so the threshold sits just above 0.19;
+    # APCER 10 % lets 2 through (0.9, 0.19): just above 0.18.
+    attacks = [round(0.01 * i, 2) for i in range(1, 20)] + [0.9]
+    data = Scored.of(scored([0.95, 0.85, 0.5, 0.185, 0.15], {"print": attacks}))
+    figures = pad_metrics.curve_figures(data)
+    assert figures["BPCER20"] == 2 / 5  # 0.185 and 0.15 rejected
+    assert figures["BPCER10"] == 1 / 5  # 0.15 rejected
+    one_class = pad_metrics.curve_figures(Scored.of(scored([0.9], {})))
+    assert all(np.isnan(v) for v in one_class.values())
+
+
+def six_sources(image_groups: bool = False) -> Scored:
+    """Six sources of 5 bona fide and 5 attacks; the bona fide faces of three sources all
+    score 0.3 (rejected at 0.5), of the other three 0.8: BPCER 50 %, decided by the source."""
+    rows = []
+    for i in range(6):
+        level = 0.3 if i % 2 else 0.8
+        rows += scored([level] * 5, {"print": [0.1] * 5}, group=f"src{i}")
+    if image_groups:
+        rows = [(*row[:3], f"image{n}") for n, row in enumerate(rows)]
+    return Scored.of(rows)
+
+
+def bpcer_interval(data: Scored, seed: int = 0) -> tuple[float, float]:
+    def statistic(idx: np.ndarray) -> dict[str, float]:
+        return pad_metrics.decision_rates(data.take(idx), data.take(idx).score >= 0.5, ["print"])
+
+    return pad_metrics.group_bootstrap(data.group, statistic, 2000, seed)["BPCER"]
+
+
+def test_bootstrap_over_sources_is_reproducible_and_wider_than_over_images() -> None:
+    by_source = bpcer_interval(six_sources())
+    assert bpcer_interval(six_sources()) == by_source  # same seed, same interval
+    # Over sources BPCER is k/6, k ~ Binomial(6, 1/2): P(k = 0) = 1/64 < 2.5 % < P(k <= 1) =
+    # 7/64, so the 95 % interval is [1/6, 5/6].
+    assert by_source == pytest.approx((1 / 6, 5 / 6))
+    low, high = bpcer_interval(six_sources(image_groups=True))
+    # Over 30 images (as if independent) the same data give about 0.5 +- 0.18.
+    assert 0.25 < low < 0.4 and 0.6 < high < 0.75
+    assert high - low < 0.6 * (by_source[1] - by_source[0])  # 0.35 against 0.67
+
+
+def test_leave_one_source_out_judges_each_source_by_the_others_threshold() -> None:
+    # One bona fide face (0.5) and one attack per source; the fitted threshold lets no attack
+    # through (APCER 0 %): just above the highest attack of the sources it is fitted on.
+    rows = [
+        *scored([0.5], {"print": [0.2]}, "A"),
+        *scored([0.5], {"print": [0.6]}, "B"),
+        *scored([0.5], {"print": [0.4]}, "C"),
+    ]
+    data = Scored.of(rows)
+
+    def fit(s: Scored) -> float:
+        return pad_metrics.threshold_for_apcer(s.spoof, 0.0)
+
+    thresholds, folds = pad_metrics.held_out_thresholds(data, fit)
+    assert folds == 3
+    # A and C are judged above B's 0.6; B above C's 0.4.
+    assert thresholds == pytest.approx([0.6, 0.6, 0.4, 0.4, 0.6, 0.6])
+    held = pad_metrics.decision_rates(data, data.score >= thresholds, ["print"])
+    assert (held["APCER_all"], held["BPCER"]) == (pytest.approx(1 / 3), pytest.approx(2 / 3))
+    # Fitted and measured on the same sources it would claim APCER 0 % and BPCER 100 %.
+    in_sample = pad_metrics.decision_rates(data, data.score >= fit(data), ["print"])
+    assert (in_sample["APCER_all"], in_sample["BPCER"]) == (0.0, 1.0)
+    # A source whose complement lacks a class is not judged (NaN), not judged in sample.
+    lopsided = Scored.of([*scored([0.5], {}, "A"), *scored([0.7], {"print": [0.3]}, "B")])
+    thresholds, folds = pad_metrics.held_out_thresholds(lopsided, fit)
+    assert folds == 1 and np.isnan(thresholds[2]) and thresholds[0] > 0.3
+
+
+def test_fast_eer_is_eer() -> None:
+    rng = np.random.default_rng(3)
+    live, spoof = rng.random(40), rng.random(30) * 0.8
+    assert pad_metrics.fast_eer(live, spoof) == pad_metrics.eer(live, spoof)
+
+
+FRAME = {"minifasnet_v2": 0.9, "minifasnet_v1se": 0.9, "hyperfas": 0.9}
+
+
+def sample(label: str, p: float, source: str, subject: str = "", capture: str = "crop") -> Sample:
+    """A presentation the service scores ``p``: its models' scores are the inverse of the
+    shipped map of its capture kind at ``p``."""
+    kind = "none" if label == "live" else "print"
+    shipped = score_maps.shipped("fast", capture)
+    scores = dict.fromkeys(FRAME, sigmoid((logit(p) - shipped.b) / shipped.a))
+    return Sample(
+        f"{label}/x.jpg", label, kind, [], scores, capture=capture, source=source, subject=subject
+    )
+
+
+def scopes(iso: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["name"]: s for s in iso["scopes"]}
+
+
+def figures(scope: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {row["name"]: row for row in scope["figures"]}
+
+
+def test_iso_report_of_few_sources_gives_no_interval_and_says_why() -> None:
+    samples = [
+        *(sample("live", 0.8, f"s{i}") for i in range(4)),
+        *(sample("spoof", 0.2, f"s{i}") for i in range(3)),
+        sample("live", 0.9, "only-live"),
+    ]
+    iso = iso_report(Report(0.5, "fast", "x", samples, resamples=200))
+    found = scopes(iso)
+    assert iso["unit"] == "source" and iso["species"] == ["print"]
+    bpcer = figures(found["all"])["BPCER"]
+    assert bpcer["value"] == 0.0 and bpcer["groups"] == 5
+    assert not bpcer["note"] and bpcer["low"] == bpcer["high"] == 0.0  # 5 sources: interval
+    apcer = figures(found["all"])["APCER_worst"]
+    assert apcer["note"] == "no interval: 3 sources (needs 5)" and np.isnan(apcer["low"])
+    # the one-class source: its APCER is not a figure, and says so
+    alone = figures(found["only-live"])
+    assert alone["APCER_worst"]["note"] == "no attack presentations"
+    assert alone["AUC"]["note"] == "needs bona fide and attack presentations"
+    assert found["only-live"]["fitted"] is None  # nothing to leave out within one source
+    # crop-only: the frame scope is empty, and says so
+    frame = found["frame"]
+    assert (frame["bona_fide"], frame["attacks"]) == (0, 0)
+    assert frame["fitted"]["rows"] == [] and "fewer than 2 sources" in frame["fitted"]["note"]
+    assert figures(frame)["BPCER"]["note"] == "no bona fide presentations"
+    rows = found["all"]["fitted"]["rows"]
+    assert [r["name"] for r in rows] == ["APCER 5 %", "APCER 10 %", "EER"]
+    assert found["all"]["fitted"]["sources"] == 5
+    assert all(r["folds"] == 5 for r in rows)  # each left-out source's rest has both classes
+
+
+def test_iso_report_without_sources_has_no_interval_and_no_fitted_threshold() -> None:
+    samples = [sample("live", 0.8, ""), sample("spoof", 0.2, ""), sample("spoof", 0.6, "")]
+    iso = iso_report(Report(0.5, "fast", "x", samples))
+    assert iso["unit"] == ""
+    assert [s["name"] for s in iso["scopes"]] == ["all", "frame", "crop"]
+    row = figures(scopes(iso)["all"])["APCER_all"]
+    assert row["value"] == 0.5 and "names no sources" in row["note"]
+    assert scopes(iso)["all"]["fitted"] == {
+        "note": "not validated: the manifest names no sources",
+        "rows": [],
+    }
+
+
+def test_iso_report_bootstraps_over_subjects_when_the_manifest_names_them() -> None:
+    samples = [
+        *(sample("live", 0.3 + 0.1 * i, "phone", subject=f"p{i}") for i in range(6)),
+        *(sample("spoof", 0.1 * i, "phone", subject=f"p{i}") for i in range(6)),
+    ]
+    report = Report(0.5, "fast", "x", samples, resamples=300, seed=7)
+    iso = iso_report(report)
+    assert iso["unit"] == "subject"
+    phone = figures(scopes(iso)["phone"])
+    assert phone["BPCER"]["value"] == 2 / 6 and phone["BPCER"]["groups"] == 6
+    assert not phone["BPCER"]["note"] and phone["BPCER"]["low"] < 2 / 6 < phone["BPCER"]["high"]
+    # seeded: the same report twice (as JSON: NaN, a figure with nothing to count, is not NaN)
+    assert json.dumps(iso_report(report)) == json.dumps(iso)
+    assert iso["bootstrap"] == {"resamples": 300, "seed": 7, "level": 0.95, "min_groups": 5}
