@@ -40,8 +40,8 @@ class TenantForm(ModelForm):
         required=False,
         min_value=0.0,
         max_value=100.0,
-        help_text="Optional. Sets the threshold from the last `manage.py evaluate` of this "
-        "tenant's profile: the lowest threshold that accepts at most this share of attack "
+        help_text="Optional. Sets the threshold from the last <code>manage.py evaluate</code> of "
+        "this tenant's profile: the lowest threshold that accepts at most this share of attack "
         "presentations.",
     )
 
@@ -65,7 +65,7 @@ class TenantForm(ModelForm):
         if evaluation is None or not evaluation.attack_scores():
             raise forms.ValidationError(
                 f"No evaluation of the {profile} profile with attack presentations yet; run "
-                f"`manage.py evaluate DIR --profile {profile}` first."
+                f"manage.py evaluate DIR --profile {profile} first."
             )
         attack = np.asarray(evaluation.attack_scores())
         live = np.asarray(evaluation.bona_fide_scores())
