@@ -13,6 +13,8 @@ LONG_FLOAT = re.compile(r"\d\.\d{7,}")
 
 class _Text(HTMLParser):
     HIDDEN = {"script", "style", "template", "head"}
+    # Elements that break a line (a space between their texts); inline ones join theirs.
+    BLOCKS = {"br", "div", "li", "p", "td", "th", "tr", "h1", "h2", "h3", "ul", "table", "option"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -22,10 +24,14 @@ class _Text(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self.HIDDEN:
             self.hidden += 1
+        if tag in self.BLOCKS:
+            self.parts.append(" ")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self.HIDDEN and self.hidden:
             self.hidden -= 1
+        if tag in self.BLOCKS:
+            self.parts.append(" ")
 
     def handle_data(self, data: str) -> None:
         if not self.hidden:
@@ -37,7 +43,7 @@ def visible_text(html: str) -> str:
     styles."""
     parser = _Text()
     parser.feed(html)
-    return " ".join(" ".join(parser.parts).split())
+    return " ".join("".join(parser.parts).split())
 
 
 def unreadable(text: str) -> list[str]:
