@@ -55,6 +55,7 @@ def test_a_threshold_between_the_exact_and_the_answered_score_follows_the_exact_
     first = post_liveness(body)
     assert first.status_code == 201
     exact = LivenessCheck.objects.get(tenant=tenant).score
+    assert exact is not None
     answered = first.json()["liveness_result"]["liveness_score"]
     assert answered == round(exact, 7) and answered != exact  # a real score has more places
     # Strictly above the exact score and at most the answered one, or the other way round.
