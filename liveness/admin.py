@@ -4,6 +4,7 @@ the exact stored values in their titles; a narrow list, so the request id fits 1
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -11,6 +12,27 @@ from django.utils.safestring import SafeString
 from guard import formatting
 from guard.adminperms import PermittedActionsAdmin
 from liveness.models import LivenessCheck
+
+
+class VerdictFilter(admin.SimpleListFilter):
+    """Live, spoof, or refused by a quality gate (the three outcomes of a recorded check)."""
+
+    title = "verdict"
+    parameter_name = "verdict"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("live", "Live"), ("spoof", "Spoof"), ("refused", "Refused by a gate (422)")]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[LivenessCheck]
+    ) -> QuerySet[LivenessCheck]:
+        where = {
+            "live": {"is_live": True},
+            "spoof": {"is_live": False},
+            "refused": {"is_live__isnull": True},
+        }
+        chosen = where.get(self.value() or "")
+        return queryset.filter(**chosen) if chosen else queryset
 
 
 @admin.register(LivenessCheck)
@@ -24,7 +46,7 @@ class LivenessCheckAdmin(PermittedActionsAdmin):
         "latency",
         "request_id",
     )
-    list_filter = ("is_live", "refused_code", "capture", "tenant")
+    list_filter = (VerdictFilter, "refused_code", "capture", "tenant")
     list_select_related = ("tenant",)
     search_fields = ("request_id", "tenant__name")
     date_hierarchy = "created_at"
