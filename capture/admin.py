@@ -12,7 +12,9 @@ from guard.adminperms import PermittedActionsAdmin
 class CaptureSessionAdmin(PermittedActionsAdmin):
     list_display = ["id", "tenant", "state", "is_live", "score_shown", "capture", "created_at"]
     list_filter = ["state", "capture"]
-    fields = [f.name if f.name != "score" else "score_shown" for f in CaptureSession._meta.fields]
+    fields: tuple[str, ...] = tuple(
+        f.name if f.name != "score" else "score_shown" for f in CaptureSession._meta.fields
+    )
     readonly_fields = fields
 
     @admin.display(description="score", ordering="score")
