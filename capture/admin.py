@@ -1,5 +1,7 @@
 """Capture sessions, read only; the score to 4 places, the exact one in its title."""
 
+from typing import ClassVar
+
 from django.contrib import admin
 from django.utils.safestring import SafeString
 
@@ -12,7 +14,7 @@ from guard.adminperms import PermittedActionsAdmin
 class CaptureSessionAdmin(PermittedActionsAdmin):
     list_display = ["id", "tenant", "state", "is_live", "score_shown", "capture", "created_at"]
     list_filter = ["state", "capture"]
-    fields: tuple[str, ...] = tuple(
+    fields: ClassVar[tuple[str, ...]] = tuple(
         f.name if f.name != "score" else "score_shown" for f in CaptureSession._meta.fields
     )
     readonly_fields = fields
