@@ -99,6 +99,7 @@ def test_every_page_has_the_products_name_and_shows_figures_for_people(
         assert "Liveness service" in page, url
         if label not in REWORKED_ELSEWHERE:
             assert unreadable(visible_text(page)) == [], url
+            assert "`" not in visible_text(page), url  # help texts in code, not backticks
 
 
 def row_text(page: str, element: str) -> str:
