@@ -131,10 +131,13 @@ class Expected:
 
 def _figures_of(found: Any, profile: str, capture: str) -> dict[str, Any]:
     """The leave-one-source-out figures of ``profile`` on ``capture`` in the provenance:
-    ``{"figures": {profile: {capture: {"APCER": [rate, low, high], ...}}}}`` (a rate alone
-    is taken too)."""
+    ``{"figures": {profile: {capture: {"APCER": [rate, low, high], ...}}}}`` (or under
+    ``leave_one_source_out``; a rate alone is taken too, and an entry with ``before`` and
+    ``after`` gives its ``after``)."""
     by_profile = found.get("figures") or found.get("leave_one_source_out") or {}
     entry = (by_profile.get(profile) or {}).get(capture) if isinstance(by_profile, dict) else None
+    if isinstance(entry, dict) and isinstance(entry.get("after"), dict):
+        entry = entry["after"]  # before and after the map: what to expect is after
     return entry if isinstance(entry, dict) else {}
 
 

@@ -241,6 +241,14 @@ def test_accuracy_reads_the_fitted_provenance(
     assert row == "thorough frame 12.3 % (5.0-20.0 %) 8.0 % (2.0-15.0 %) 10.2 % (4.0-17.0 %) 0.931"
     crop = row_text(page, "accuracy-thorough-crop")
     assert "not measured" in crop
+    fitted["provenance"]["leave_one_source_out"] = fitted["provenance"].pop("figures")
+    fitted["provenance"]["leave_one_source_out"]["fast"] = {
+        "crop": {"before": {"ACER": 0.4}, "after": {"ACER": 0.25, "AUC": 0.8}}
+    }
+    page = admin_client.get(reverse("admin:index")).content.decode()
+    assert row_text(page, "accuracy-fast-crop") == (
+        "fast crop not measured not measured 25.0 % 0.800"
+    )
     assert "over 3 sources, 1,234 images" in visible_text(page)
 
 
