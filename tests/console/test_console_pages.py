@@ -217,7 +217,7 @@ def test_accuracy_is_not_measured_until_the_maps_are_fitted(admin_client: Client
 def test_accuracy_reads_the_fitted_provenance(
     admin_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fitted = {
+    fitted: dict[str, Any] = {
         "maps": {},
         "provenance": {
             "fitted": True,
