@@ -145,13 +145,13 @@ class TenantAdmin(PermittedActionsAdmin):
 
     @admin.display(description="used / limit", ordering="requests_used")
     def used_of_limit(self, tenant: Tenant) -> str:
-        limit = "∞" if tenant.request_limit is None else tenant.request_limit
-        return f"{tenant.requests_used} / {limit}"
+        limit = "∞" if tenant.request_limit is None else formatting.count(tenant.request_limit)
+        return f"{formatting.count(tenant.requests_used)} / {limit}"
 
     @admin.display(description="remaining")
     def remaining_quota(self, tenant: Tenant) -> str:
         remaining = tenant.remaining
-        text = "unlimited" if remaining is None else str(remaining)
+        text = "unlimited" if remaining is None else formatting.count(remaining)
         state = tenant.quota_state
         return format_html(
             '<span class="quota-{}" style="{}" title="{}">{}</span>',

@@ -111,7 +111,6 @@ class ConsoleTenantAdmin(CalibratedTenantAdmin):
             "csv_url": csv_url,
             "rows": list(reversed(days)),
             "totals": totals,
-            "remaining": "unlimited" if tenant.remaining is None else tenant.remaining,
             # Built from numbers and an escaped title only.
             "chart": mark_safe(usage_svg(days, f"Daily checks of {tenant.name}")),
         }

@@ -327,3 +327,15 @@ def test_the_issue_button_shows_the_new_hash_id_once_and_audits_it(
         admin_user,
         f"Issued hash_id {newest.prefix}…",
     )
+
+
+def test_counts_have_thousands_separators(admin_client: Client) -> None:
+    tenant = Tenant.objects.create(name="Big Co", request_limit=250_000, requests_used=12_345)
+    listing = visible_text(
+        admin_client.get(reverse("admin:accounts_tenant_changelist")).content.decode()
+    )
+    assert "12,345 / 250,000" in listing and "237,655" in listing
+    usage = admin_client.get(reverse("admin:accounts_tenant_usage", args=[tenant.pk]))
+    assert "Quota: 237,655 remaining (12,345 used of 250,000)." in visible_text(
+        usage.content.decode()
+    )
