@@ -210,7 +210,7 @@ def test_accuracy_is_not_measured_until_the_maps_are_fitted(admin_client: Client
     page = admin_client.get(reverse("admin:index")).content.decode()
     row = row_text(page, "accuracy-fast-crop")
     assert row == "fast crop not measured"
-    assert "Not measured yet: the shipped score maps are not fitted" in visible_text(page)
+    assert "Not measured yet (identity maps: not fitted yet)." in visible_text(page)
     assert "docs/evaluator/accuracy.md" in page
 
 
