@@ -50,6 +50,13 @@ class TenantForm(ModelForm):
         fields = "__all__"
         field_classes = {"threshold": RoundedFloatField}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stored = self.instance.threshold if self.instance.pk else None
+        field = self.fields.get("threshold")
+        if field is not None and isinstance(stored, float):
+            field.widget.attrs["title"] = f"Stored: {stored!r}"  # shown rounded to 4 places
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         target = cleaned.get("target_apcer")
