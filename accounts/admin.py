@@ -20,6 +20,7 @@ from django.utils.html import format_html
 
 from accounts import audit, quota
 from accounts.models import HashId, IssuedHashId, Tenant
+from guard import formatting
 from guard.adminperms import PermittedActionsAdmin
 
 
@@ -39,6 +40,20 @@ def issue(request: HttpRequest, tenant: Tenant) -> IssuedHashId:
     issued = HashId.issue(tenant)
     audit.record(tenant, f"Issued hash_id {issued.record.prefix}…", request.user)
     return issued
+
+
+def _shown(value: Any) -> Any:
+    """A value in the history: a float (a fitted threshold) to at most 4 places."""
+    return round(value, formatting.SCORE_PLACES) if isinstance(value, float) else value
+
+
+def reset_and_record(request: HttpRequest, queryset: QuerySet[Tenant]) -> int:
+    """Reset the quotas of ``queryset``, one history entry each (the action and the button)."""
+    tenants = list(queryset)
+    count = quota.reset(queryset)
+    for tenant in tenants:
+        audit.record(tenant, f"Reset quota ({tenant.requests_used} used before).", request.user)
+    return count
 
 
 QUOTA_STYLE = {
@@ -130,13 +145,13 @@ class TenantAdmin(PermittedActionsAdmin):
 
     @admin.display(description="used / limit", ordering="requests_used")
     def used_of_limit(self, tenant: Tenant) -> str:
-        limit = "∞" if tenant.request_limit is None else tenant.request_limit
-        return f"{tenant.requests_used} / {limit}"
+        limit = "∞" if tenant.request_limit is None else formatting.count(tenant.request_limit)
+        return f"{formatting.count(tenant.requests_used)} / {limit}"
 
     @admin.display(description="remaining")
     def remaining_quota(self, tenant: Tenant) -> str:
         remaining = tenant.remaining
-        text = "unlimited" if remaining is None else str(remaining)
+        text = "unlimited" if remaining is None else formatting.count(remaining)
         state = tenant.quota_state
         return format_html(
             '<span class="quota-{}" style="{}" title="{}">{}</span>',
@@ -148,7 +163,7 @@ class TenantAdmin(PermittedActionsAdmin):
 
     @admin.display(description="threshold", ordering="threshold")
     def threshold_3(self, tenant: Tenant) -> str:
-        return f"{tenant.threshold:.3f}"
+        return formatting.with_exact(formatting.decimal(tenant.threshold, 3), tenant.threshold)
 
     @admin.display(description="profile / crops", ordering="profile")
     def profile_and_crops(self, tenant: Tenant) -> str:
@@ -159,12 +174,50 @@ class TenantAdmin(PermittedActionsAdmin):
         return tenant.active_hash_id_count  # type: ignore[attr-defined]
 
     def get_urls(self) -> list[URLPattern]:
-        revoke = path(
-            "<int:tenant_id>/revoke/<int:hash_id>/",
-            self.admin_site.admin_view(self.revoke_view),
-            name="accounts_tenant_revoke",
-        )
-        return [revoke, *super().get_urls()]
+        def view(route: str, function: Any, name: str) -> URLPattern:
+            return path(route, self.admin_site.admin_view(function), name=name)
+
+        return [
+            view(
+                "<int:tenant_id>/revoke/<int:hash_id>/", self.revoke_view, "accounts_tenant_revoke"
+            ),
+            view("<int:tenant_id>/issue/", self.issue_view, "accounts_tenant_issue"),
+            view("<int:tenant_id>/reset-quota/", self.reset_view, "accounts_tenant_reset_quota"),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The page's task buttons, each only for a user who may do it."""
+        tasks = {"may_issue": may_issue(request), "may_reset": self.has_change_permission(request)}
+        return super().change_view(request, object_id, form_url, {**tasks, **(extra_context or {})})
+
+    def _tenant_for(self, request: HttpRequest, tenant_id: int, allowed: bool) -> Tenant:
+        """The tenant of a task button's POST: 403 before saying whether it exists."""
+        if not allowed:
+            raise PermissionDenied
+        return get_object_or_404(Tenant, pk=tenant_id)
+
+    def issue_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
+        """The tenant page's "Issue a new hash_id" button (POST; the new one shown once)."""
+        tenant = self._tenant_for(request, tenant_id, may_issue(request))
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        return self.show_once(request, [issue(request, tenant)])
+
+    def reset_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
+        """The tenant page's "Reset quota" button (POST), audited as the list action is."""
+        tenant = self._tenant_for(request, tenant_id, self.has_change_permission(request))
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        reset_and_record(request, Tenant.objects.filter(pk=tenant.pk))
+        self.message_user(request, f"Quota reset for {tenant.name}.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:accounts_tenant_change", args=[tenant.pk]))
 
     def revoke_view(self, request: HttpRequest, tenant_id: int, hash_id: int) -> HttpResponse:
         """Revoke one hash_id from its tenant's page (POST only; the change form's token)."""
@@ -190,7 +243,8 @@ class TenantAdmin(PermittedActionsAdmin):
         if add or not decisive:
             return super().construct_change_message(request, form, formsets, add)
         changes = "; ".join(
-            f"{name} {form.initial.get(name)} → {form.cleaned_data.get(name)}" for name in decisive
+            f"{name} {_shown(form.initial.get(name))} → {_shown(form.cleaned_data.get(name))}"
+            for name in decisive
         )
         others = sorted(set(form.changed_data) - set(decisive) - {"target_apcer"})
         rest = f" Also changed: {', '.join(others)}." if others else ""
@@ -248,17 +302,31 @@ class TenantAdmin(PermittedActionsAdmin):
 
     @admin.action(description="Reset quota (requests used = 0)", permissions=["change"])
     def reset_quota(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
-        tenants = list(queryset)
-        count = quota.reset(queryset)
-        for tenant in tenants:
-            audit.record(tenant, f"Reset quota ({tenant.requests_used} used before).", request.user)
+        count = reset_and_record(request, queryset)
         self.message_user(request, f"Quota reset for {count} tenant(s).", messages.SUCCESS)
+
+
+class HashIdStateFilter(admin.SimpleListFilter):
+    """Active or revoked (Django's filter of an empty date said "Empty / Not empty")."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "Active (accepted)"), ("revoked", "Revoked (answered 401)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[HashId]) -> QuerySet[HashId]:
+        if self.value() == "active":
+            return queryset.filter(revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
 
 
 @admin.register(HashId)
 class HashIdAdmin(PermittedActionsAdmin):
     list_display = ("prefix", "tenant", "created_at", "revoked_at")
-    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "tenant")
+    list_filter = (HashIdStateFilter, "tenant")
     search_fields = ("prefix", "tenant__name")
     fields = ("tenant", "prefix", "created_at", "revoked_at")
     readonly_fields = ("tenant", "prefix", "created_at", "revoked_at")

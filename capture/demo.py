@@ -3,9 +3,8 @@ CAPTURE_DEMO). Opening a session (which then spends the tenant's quota) needs
 ``add_capturesession``, reading a verdict ``view_capturesession``; other staff get 403. The
 session is opened and its verdict read on the server, never by the page."""
 
-import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import Any
 
@@ -66,11 +65,23 @@ def demo(request: HttpRequest) -> HttpResponse:
     return render(request, "capture/demo.html", context)
 
 
+def _fields(body: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """The answer's fields, one (dotted key, value as JSON writes it) a row: the demo shows
+    the backend's answer field by field rather than as a JSON dump."""
+    for key, value in body.items():
+        if isinstance(value, dict):
+            yield from _fields(value, f"{prefix}{key}.")
+        elif value is None:
+            yield f"{prefix}{key}", "null"
+        else:
+            yield f"{prefix}{key}", str(int(value) if isinstance(value, bool) else value)
+
+
 @demo_enabled
 @staff_member_required
 @permission_required("capture.view_capturesession", raise_exception=True)
 def result(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
     session = get_object_or_404(CaptureSession.objects.select_related("tenant"), pk=session_id)
     body = service.describe(session)
-    context = {"session": session, "body": body, "body_json": json.dumps(body, indent=2)}
+    context = {"session": session, "body": body, "fields": list(_fields(body))}
     return render(request, "capture/result.html", context)

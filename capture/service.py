@@ -220,7 +220,7 @@ def describe(session: CaptureSession) -> dict[str, object]:
         "refused": None,
     }
     if done:
-        score = float(session.score or 0.0)
+        score = answers.answered_score(session.score or 0.0)
         body["liveness_result"] = {"is_live": int(bool(session.is_live)), "liveness_score": score}
         body["message"] = answers.SUCCESS
     elif session.refused_code:

@@ -1,10 +1,11 @@
 """The tenant admin, extended into an operator console: a usage page per tenant and a threshold
 from a target APCER (the evaluations)."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.admin import AdminSite
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.forms import Form, ModelForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -17,8 +18,11 @@ from accounts.admin import fields_after
 from accounts.models import Tenant
 from calibration.admin import CalibratedTenantAdmin, number
 from console.forms import TenantForm
-from console.overview import overview
 from console.usage import SERIES, Span, daily_usage, usage_csv, usage_svg
+from guard import formatting
+from guard.admin import CounterAdmin, RefusalAdmin
+from guard.models import Counter, Refusal
+from guard.throttle import RATE_SCOPE
 
 
 class ConsoleTenantAdmin(CalibratedTenantAdmin):
@@ -83,6 +87,7 @@ class ConsoleTenantAdmin(CalibratedTenantAdmin):
             return message
         evaluation, threshold, _ = derived
         before = form.initial.get("threshold")
+        before = round(before, formatting.SCORE_PLACES) if isinstance(before, float) else before
         said = f" {message}" if isinstance(message, str) else ""
         return (
             f"Changed threshold {before} → {threshold:.4f} from target APCER "
@@ -110,7 +115,6 @@ class ConsoleTenantAdmin(CalibratedTenantAdmin):
             "csv_url": csv_url,
             "rows": list(reversed(days)),
             "totals": totals,
-            "remaining": "unlimited" if tenant.remaining is None else tenant.remaining,
             # Built from numbers and an escaped title only.
             "chart": mark_safe(usage_svg(days, f"Daily checks of {tenant.name}")),
         }
@@ -134,16 +138,67 @@ admin.site.unregister(Tenant)
 admin.site.register(Tenant, ConsoleTenantAdmin)
 
 
-def index(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
-    """The admin index with the console's overview above the app list."""
-    context = {"overview": overview(request.user), **(extra_context or {})}
-    return AdminSite.index(admin.site, request, context)
+class RefusalTenantFilter(admin.SimpleListFilter):
+    """By tenant name (the rows keep a tenant id: guard sits below the tenants)."""
+
+    title = "tenant"
+    parameter_name = "tenant"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        ids = Refusal.objects.values_list("tenant_id", flat=True).distinct()
+        named = Tenant.objects.filter(pk__in=ids).order_by("name").values_list("pk", "name")
+        return [("0", "No known tenant"), *((str(pk), name) for pk, name in named)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Refusal]) -> QuerySet[Refusal]:
+        value = self.value()
+        return queryset.filter(tenant_id=int(value)) if value and value.isdigit() else queryset
 
 
-admin.site.index = index  # type: ignore[method-assign]  # the default site, one view more
-admin.site.index_template = "admin/console/index.html"
-# The site has no public pages: "View site" would lead to a JSON 404.
-admin.site.site_url = None
-# The app list is on the index and in the breadcrumbs; its sidebar took 300 of 1280 px from the
-# tenant list's columns.
-admin.site.enable_nav_sidebar = False
+class NamedRefusalAdmin(RefusalAdmin):
+    """The refusals with the tenant's name where guard's own admin has its id."""
+
+    list_display = ("day", "status", "code", "tenant_name", "client", "hits_shown")
+    list_filter = ("status", "code", RefusalTenantFilter, "day")
+    fields = ("day", "status", "code", "tenant_name", "client", "hits_shown")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Refusal]:
+        name = Tenant.objects.filter(pk=OuterRef("tenant_id")).values("name")[:1]
+        return super().get_queryset(request).annotate(tenant_name_=Subquery(name))
+
+    @admin.display(description="tenant", ordering="tenant_name_")
+    def tenant_name(self, refusal: Refusal) -> str:
+        if not refusal.tenant_id:
+            return "no known tenant"
+        name = getattr(refusal, "tenant_name_", None)
+        return name or f"deleted tenant #{refusal.tenant_id}"
+
+    @admin.display(description="answers", ordering="hits")
+    def hits_shown(self, refusal: Refusal) -> str:
+        return formatting.count(refusal.hits)
+
+
+class NamedCounterAdmin(CounterAdmin):
+    """Throttle windows as people read them: the tenant's name for a tenant's rate, the
+    window's start as a UTC time."""
+
+    list_display = ("scope", "subject_shown", "window", "hits")
+    fields = ("scope", "subject_shown", "window", "hits")
+    readonly_fields = fields
+
+    @admin.display(description="subject", ordering="subject")
+    def subject_shown(self, counter: Counter) -> str:
+        if counter.scope == RATE_SCOPE and counter.subject.isdigit():
+            tenant = Tenant.objects.filter(pk=int(counter.subject)).first()
+            return tenant.name if tenant else f"deleted tenant #{counter.subject}"
+        return counter.subject
+
+    @admin.display(description="window from (UTC)", ordering="bucket")
+    def window(self, counter: Counter) -> str:
+        return f"{datetime.fromtimestamp(counter.bucket, UTC):%Y-%m-%d %H:%M:%S}"
+
+
+admin.site.unregister(Refusal)
+admin.site.register(Refusal, NamedRefusalAdmin)
+admin.site.unregister(Counter)
+admin.site.register(Counter, NamedCounterAdmin)

@@ -42,8 +42,8 @@ class TenantForm(ModelForm):
         required=False,
         min_value=0.0,
         max_value=100.0,
-        help_text="Optional. Sets the threshold from the last `manage.py evaluate` of this "
-        "tenant's profile: the lowest threshold that accepts at most this share of attack "
+        help_text="Optional. Sets the threshold from the last <code>manage.py evaluate</code> of "
+        "this tenant's profile: the lowest threshold that accepts at most this share of attack "
         "presentations.",
     )
 
@@ -51,6 +51,13 @@ class TenantForm(ModelForm):
         model = Tenant
         fields = "__all__"
         field_classes = {"threshold": RoundedFloatField}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stored = self.instance.threshold if self.instance.pk else None
+        field = self.fields.get("threshold")
+        if field is not None and isinstance(stored, float):
+            field.widget.attrs["title"] = f"Stored: {stored!r}"  # shown rounded to 4 places
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -67,7 +74,7 @@ class TenantForm(ModelForm):
         if evaluation is None or not evaluation.attack_scores():
             raise forms.ValidationError(
                 f"No evaluation of the {profile} profile with attack presentations yet; run "
-                f"`manage.py evaluate DIR --profile {profile}` first."
+                f"manage.py evaluate DIR --profile {profile} first."
             )
         attack = np.asarray(evaluation.attack_scores())
         threshold = min(pad_metrics.threshold_for_apcer(attack, target / 100), 1.0)

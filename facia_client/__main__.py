@@ -1,5 +1,6 @@
 """facia-client SELFIE [--url URL] [--hash-id HASH_ID] [--timeout S]
-facia-client session open | facia-client session get SESSION_ID
+facia-client session open [--url URL] [--hash-id HASH_ID]
+facia-client session get SESSION_ID [--url URL] [--hash-id HASH_ID]
 
 (also ``python -m facia_client ...``). Prints the verdict, or the session, as JSON on stdout
 and exits with:
@@ -22,6 +23,8 @@ from typing import Any
 from facia_client.client import DEFAULT_TIMEOUT, FaciaClient, FaciaError
 
 LIVE, SPOOF, USAGE = 0, 1, 2
+# The description's lines as written: one command form per line (argparse rewraps them).
+RAW = argparse.RawDescriptionHelpFormatter
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,7 +54,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     description = (__doc__ or "").split("\n\n")[0]
     if argv[:1] == ["session"]:
-        parser = _Parser(prog="facia-client session", description=description)
+        parser = _Parser(prog="facia-client session", description=description, formatter_class=RAW)
         parser.add_argument("action", choices=["open", "get"])
         parser.add_argument("session_id", nargs="?", help="for `get`")
         _common(parser)
@@ -59,7 +62,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         if args.action == "get" and not args.session_id:
             parser.error("session get needs a SESSION_ID")
         return args
-    parser = _Parser(prog="facia-client", description=description)
+    parser = _Parser(prog="facia-client", description=description, formatter_class=RAW)
     parser.add_argument("selfie", help="a PNG or JPEG file")
     _common(parser)
     return parser.parse_args(argv)

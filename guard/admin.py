@@ -1,3 +1,5 @@
+from typing import Any, ClassVar
+
 from django.contrib import admin
 from django.http import HttpRequest
 
@@ -25,7 +27,7 @@ class RefusalAdmin(PermittedActionsAdmin):
     """401 and 429 answers of /liveness per day, per tenant or client address bucket."""
 
     list_display = ("day", "status", "code", "tenant_id", "client", "hits")
-    list_filter = ("status", "code", "day")
+    list_filter: ClassVar[tuple[Any, ...]] = ("status", "code", "day")
     search_fields = ("client",)
     date_hierarchy = "day"
 

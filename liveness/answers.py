@@ -115,9 +115,20 @@ def error(message: str, status: int, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
 
 
+# The contract's example answers 0.9862353: 7 places. The engine clips P(live) at 0.999, which
+# the logistic map and float arithmetic turned into 0.9989999999999999 on the wire.
+SCORE_DECIMALS = 7
+
+
+def answered_score(score: float) -> float:
+    """The ``liveness_score`` as answered: rounded to SCORE_DECIMALS places, still a JSON
+    number. Only the answer is rounded: ``is_live`` is decided on the exact score."""
+    return round(float(score), SCORE_DECIMALS)
+
+
 def success(is_live: bool, score: float) -> JsonResponse:
     body = {
-        "liveness_result": {"is_live": int(is_live), "liveness_score": float(score)},
+        "liveness_result": {"is_live": int(is_live), "liveness_score": answered_score(score)},
         "message": SUCCESS,
     }
     # allow_nan=False: a non-finite score fails here (a JSON 500), never sent as invalid JSON

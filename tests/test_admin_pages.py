@@ -16,6 +16,7 @@ from calibration.models import Evaluation
 from guard.models import Refusal
 from liveness.models import LivenessCheck
 from tests.conftest import is_frame, stored_calibration, subset_of_dev
+from tests.pages import visible_text
 from tests.test_admin import INLINE_MANAGEMENT, run_action
 
 pytestmark = pytest.mark.django_db
@@ -166,7 +167,8 @@ def test_tenant_list_highlights_and_rounds(admin_client: Any) -> None:
     page = admin_client.get("/admin/accounts/tenant/").content.decode()
     assert 'class="quota-exhausted"' in page and 'class="quota-near"' in page
     assert 'class="quota-ok"' in page
-    assert "0.123<" in page and "0.1234567" not in page
+    assert "0.123<" in page and "0.1234567" not in visible_text(page)
+    assert 'title="0.1234567"' in page  # the exact value, for whoever needs it
     assert "10 / 10" in page
 
 
@@ -180,7 +182,8 @@ def test_a_fitted_threshold_is_shown_rounded_and_kept(admin_client: Any) -> None
     tenant = Tenant.objects.create(name="Fitted", threshold=0.6123456789012345)
     url = f"/admin/accounts/tenant/{tenant.pk}/change/"
     page = admin_client.get(url).content.decode()
-    assert 'value="0.6123"' in page and "0.61234567" not in page
+    assert 'value="0.6123"' in page and "0.61234567" not in visible_text(page)
+    assert 'title="Stored: 0.6123456789012345"' in page  # the exact value, as a tooltip
     data = {"name": "Fitted", "is_active": "on", "threshold": "0.6123", "profile": "fast"}
     data |= {"crop_policy": "judge", "request_limit": "5", **INLINE_MANAGEMENT}
     admin_client.post(url, data)

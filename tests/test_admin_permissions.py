@@ -216,6 +216,8 @@ VIEW_NEEDS: dict[str, list[str] | None] = {
     "accounts_tenant_usage_csv": None,
     "accounts_tenant_calibrate": ["accounts.change_tenant"],
     "accounts_tenant_revoke": ["accounts.change_hashid"],
+    "accounts_tenant_issue": ["accounts.add_hashid"],
+    "accounts_tenant_reset_quota": ["accounts.change_tenant"],
     "auth_user_password_change": ["auth.change_user"],
 }
 
@@ -276,6 +278,18 @@ def succeeds_revoking(client: Client, world: World) -> None:
     assert world.hash_id.is_revoked
 
 
+def succeeds_issuing(client: Client, world: World) -> None:
+    response = client.post(url_of("accounts_tenant_issue", world))
+    assert response.status_code == 200 and "new-hash-id" in response.content.decode()
+    assert world.tenant.hash_ids.count() == 2
+
+
+def succeeds_resetting(client: Client, world: World) -> None:
+    assert client.post(url_of("accounts_tenant_reset_quota", world)).status_code == 302
+    world.tenant.refresh_from_db()
+    assert world.tenant.requests_used == 0
+
+
 def succeeds_changing_a_password(client: Client, world: World) -> None:
     data = {"password1": "N3w-Passw0rd!", "password2": "N3w-Passw0rd!"}
     assert client.post(url_of("auth_user_password_change", world), data).status_code == 302
@@ -286,6 +300,8 @@ def succeeds_changing_a_password(client: Client, world: World) -> None:
 SUCCEEDS: dict[str, Callable[[Client, World], None]] = {
     "accounts_tenant_calibrate": succeeds_calibrating,
     "accounts_tenant_revoke": succeeds_revoking,
+    "accounts_tenant_issue": succeeds_issuing,
+    "accounts_tenant_reset_quota": succeeds_resetting,
     "auth_user_password_change": succeeds_changing_a_password,
 }
 
