@@ -107,7 +107,7 @@ def judge(
         if progress.state != "running":
             return progress, judged
     last = observations[-1].t if observations else 0.0
-    late = last + max(limits.step_s, limits.straight_s) + 1.0
+    late = last + max(limits.step_s, limits.straight_s, limits.reference_s) + 1.0
     return judged.observe(Observation(late, (0.0, 0.0, 0.0, 0.0), [[0.0, 0.0]] * 5, 0)), judged
 
 
