@@ -298,7 +298,11 @@ class Result:
         return {kind: f.after.to_dict() for kind, f in self.fits.items()}
 
     def figures(self) -> dict[str, Any]:
-        """What is stored with the calibration (JSON): no in-sample figure of the fit."""
+        """What is stored with the calibration (JSON, NaN as null: a rate over an empty class):
+        no in-sample figure of the fit."""
+        return json_safe(self._figures())
+
+    def _figures(self) -> dict[str, Any]:
         return {
             "version": 2,
             "maps": {
@@ -325,6 +329,17 @@ class Result:
             "held_out_needs": self.held_out_needs,
             "sentences": self.sentences,
         }
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float as None (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def run(
