@@ -182,13 +182,15 @@ def test_operator_flow_in_chromium(served: Served, browser: Any, tmp_path: Path)
     message = page.locator("#calibration-jobs tr.job-done").first.inner_text()
     stored = re.search(r"Calibration #(\d+) stored: threshold (\d\.\d{4})", message)
     assert stored, message
-    assert "fewer than 30" in message  # a small sample is flagged
+    assert "Full frames (" in message and "Face crops (" in message  # what it changed, per kind
     page.screenshot(path=str(ARTIFACTS / "admin-calibration-job.png"), full_page=True)
     page.click(f".breadcrumbs a:text-is('{name}')")  # back to the tenant's page
     status = page.locator("#calibration-status").inner_text()
     assert f"Calibration #{stored.group(1)}" in status and "admin upload" in status
-    assert page.locator("table.calibration-figures tbody tr").count() == 3  # before/after/CV
-    assert "cross-validated" in status and "APCER" in status
+    # now and held out, each overall and per capture kind; no in-sample row
+    assert page.locator("table.calibration-figures tbody tr").count() == 6
+    assert "held out (leave-one-image-out)" in status and "APCER" in status
+    assert "on the sample" not in status and page.locator("table.calibration-maps").count() == 1
     assert page.input_value("#id_threshold") == stored.group(2).rstrip("0")  # rounded
     page.screenshot(path=str(ARTIFACTS / "admin-calibration.png"), full_page=True)
 
