@@ -188,13 +188,13 @@ def refusals(calibration: Calibration) -> str:
 
 def describe(calibration: Calibration, element: str = "calibration-status") -> SafeString:
     target = (
-        f"target APCER {calibration.target_apcer:.2%}"
+        f"chosen at target APCER {calibration.target_apcer:.2%}"
         if calibration.target_apcer is not None
-        else (calibration.figures or {}).get("threshold", {}).get("rule", "APCER = BPCER")
+        else (calibration.figures or {}).get("threshold", {}).get("rule", "where APCER = BPCER")
     )
     return format_html(
         '<div id="{}"><p>Calibration #{} ({} profile) by {} on {} ({}): '
-        "threshold {} ({}; {} before the first calibration); {} live and {} spoof images, "
+        "threshold {}, {}; {} before the first calibration; {} live and {} spoof images, "
         "{} refused by the gates ({}).</p>{}{}{}</div>",
         element,
         calibration.pk,
