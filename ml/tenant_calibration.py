@@ -144,7 +144,10 @@ def held_out_needs(samples: Sequence[Sample]) -> str | None:
             f"spoof images ({' and '.join(short)})."
         )
     if units < 2:
-        return "No held-out figures: every image names the same subject or source."
+        return (
+            "No held-out figures: every image names the same subject or source; they need "
+            "images of at least 1 more."
+        )
     return None
 
 

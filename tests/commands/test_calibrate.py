@@ -20,7 +20,7 @@ from calibration.jobs import run_local_jobs
 from calibration.models import Calibration
 from liveness.runtime import get_engine
 from ml import calibration
-from tests.conftest import DEV_DATA, Post, data_uri
+from tests.conftest import DEV_DATA, Post, data_uri, stored_calibration
 from tests.test_admin import run_action
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
@@ -288,3 +288,34 @@ def test_target_apcer_from_an_evaluation_is_refused_once_calibrated(
     assert "This tenant is calibrated" in response.content.decode()
     tenant.refresh_from_db()
     assert tenant.threshold == threshold
+
+
+def test_the_prior_is_the_shipped_map_whatever_its_values(
+    make_tenant: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ml.score_maps ships fitted maps later: the command starts from whatever they are."""
+    from ml import score_maps
+
+    shipped = {"frame": {"a": 2.0, "b": 1.0}, "crop": {"a": 0.5, "b": -1.0}}
+    monkeypatch.setattr(score_maps, "document", lambda *_: {"maps": {"fast": shipped}})
+    make_tenant("fitted-maps")
+    out, _ = calibrate("fitted-maps", str(linked(tmp_path, LIVE, SPOOF)), "--dry-run")
+    assert "Full frames (" in out and "slope 2.000 → " in out and "offset 1.000 → " in out
+    assert "Face crops (" in out and "slope 0.500 → " in out and "offset -1.000 → " in out
+
+
+def test_a_calibration_stored_before_maps_per_kind_still_scores_both_kinds(
+    make_tenant: Callable[..., Any], post_liveness: Post
+) -> None:
+    tenant, secret = make_tenant("old-map")
+    old = stored_calibration(tenant, params={"a": 1.5, "b": -0.2})
+    tenant.calibration = {"id": old.pk, "a": 1.5, "b": -0.2, "profile": "fast"}
+    tenant.save()
+    kinds = set()
+    for path in (LIVE[0], LIVE[-1]):  # a full frame (jomariya), a face crop (wolf)
+        response = post_liveness({"hash_id": secret, "selfie_image": data_uri(path)})
+        z, kind = inspected(path, tenant)
+        kinds.add(kind)
+        expected = 1 / (1 + math.exp(-(1.5 * z - 0.2)))
+        assert response.json()["liveness_result"]["liveness_score"] == pytest.approx(expected)
+    assert kinds == {"frame", "crop"}
