@@ -146,7 +146,7 @@ def maps_table(calibration: Calibration) -> SafeString:
     if figs.get("version") != 2:
         maps = maps_of(calibration.params)
         rows = [
-            (KIND_WORDS[k][1], "-", "1.0000 → " + number(m.a), "0.0000 → " + number(m.b), "-")
+            (KIND_WORDS[k][1], "-", number(m.a), number(m.b), "one map for both kinds")
             for k, m in maps.items()
         ]
     else:
