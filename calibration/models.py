@@ -51,8 +51,12 @@ class Calibration(models.Model):
         tenant.save(update_fields=["calibration", "threshold", "updated_at"])
 
     def shadow(self, since: datetime, until: datetime) -> None:
-        """Set as the tenant's shadow candidate from ``since`` to ``until``."""
+        """Set as the tenant's shadow candidate from ``since`` to ``until``; a candidate it
+        replaces is marked set aside, as a discarded one is."""
         tenant = self.tenant
+        replaced = (tenant.shadow_calibration or {}).get("id")
+        if replaced is not None and replaced != self.pk:
+            Calibration.objects.filter(pk=replaced, tenant=tenant).update(reverted_at=since)
         tenant.shadow_calibration = {
             "id": self.pk,
             "profile": self.profile,

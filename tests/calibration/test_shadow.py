@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +174,17 @@ def test_calibrate_shadow_sets_a_candidate_and_keeps_the_active_one(
     assert shadow["until"] - shadow["since"] == pytest.approx(7 * 86400, abs=1)
     with pytest.raises(Exception, match="1 to 90 days"):
         calibrate("candidate", str(tmp_path), "--shadow", "0")
+
+
+def test_a_new_candidate_sets_the_previous_one_aside(make_tenant: Callable[..., Any]) -> None:
+    from django.utils import timezone
+
+    tenant, _ = make_tenant("twice")
+    now = timezone.now()
+    first = stored_calibration(tenant)
+    first.shadow(now, now + timedelta(days=1))
+    second = stored_calibration(tenant)
+    Calibration.objects.get(pk=second.pk).shadow(now, now + timedelta(days=1))
+    first.refresh_from_db()
+    assert first.reverted_at is not None
+    assert (Tenant.objects.get(pk=tenant.pk).shadow_calibration or {}).get("id") == second.pk
