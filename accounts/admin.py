@@ -24,10 +24,10 @@ from guard import formatting
 from guard.adminperms import PermittedActionsAdmin
 
 
-def fields_after(fields: tuple[str, ...], anchor: str, name: str) -> tuple[str, ...]:
-    """``fields`` with ``name`` after ``anchor``: how the extensions of TenantAdmin add theirs."""
+def fields_after(fields: tuple[str, ...], anchor: str, *names: str) -> tuple[str, ...]:
+    """``fields`` with ``names`` after ``anchor``: how the extensions of TenantAdmin add theirs."""
     i = fields.index(anchor) + 1
-    return (*fields[:i], name, *fields[i:])
+    return (*fields[:i], *names, *fields[i:])
 
 
 def may_issue(request: HttpRequest) -> bool:

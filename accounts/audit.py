@@ -42,5 +42,9 @@ def calibrated(stored: Model, threshold_before: float, threshold: float) -> str:
     return f"Calibrated: {stored}, threshold {threshold_before:.4f} → {threshold:.4f}."
 
 
+def shadowed(stored: Model, days: int) -> str:
+    return f"Shadow candidate: {stored}, for {days} days (the active calibration still answers)."
+
+
 def by_command(obj: Model, command: str, message: str, added: bool = False) -> None:
     record(obj, f"{message} (manage.py {command})", added=added)

@@ -10,7 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from ml.calibration import Platt
+from ml.calibration import Platt, maps_of
 from ml.profiles import DEFAULT_PROFILE, profile_choices
 
 PREFIX_LENGTH = 8
@@ -52,8 +52,13 @@ class Tenant(models.Model):
         help_text="What to do with an image the face fills (a face crop, not a camera frame).",
     )
     # The active calibration, copied here so /liveness applies it with the tenant it already
-    # loaded at authentication: {"id", "a", "b", "profile"}; null = uncalibrated.
+    # loaded at authentication: {"id", "profile", "maps": {kind: {"a", "b"}}} (or, stored
+    # before maps per capture kind, {"id", "a", "b", "profile"}: one map for both); null =
+    # uncalibrated.
     calibration = models.JSONField(null=True, blank=True, editable=False)
+    # A candidate calibration in shadow: {"id", "profile", "maps", "threshold", "since",
+    # "until"} (times as POSIX seconds). Until then every check also records its verdict.
+    shadow_calibration = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -79,18 +84,38 @@ class Tenant(models.Model):
             return "exhausted"
         return "near" if remaining * 100 <= self.request_limit * NEAR_LIMIT_PERCENT else "ok"
 
-    def active_calibration(self) -> Platt | None:
-        """The calibration map, when this tenant has one for its current profile."""
+    def maps(self) -> dict[str, Platt] | None:
+        """The active calibration's map per capture kind, when this tenant has one for its
+        current profile."""
         cal = self.calibration
         if not cal or cal.get("profile") != self.profile:
             return None
-        return Platt(cal["a"], cal["b"])
+        return maps_of(cal)
 
-    def score(self, logit: float, uncalibrated: float) -> float:
-        """The liveness_score of a fused logit: calibrated P(live) when this tenant has a
-        calibration of its current profile, else the engine's own P(live)."""
-        active = self.active_calibration()
-        return uncalibrated if active is None else active.p(logit)
+    def active_calibration(self) -> Platt | None:
+        """The active map of full frames, for callers that apply a single map (``evaluate
+        --tenant``); None when uncalibrated."""
+        maps = self.maps()
+        return None if maps is None else maps["frame"]
+
+    def score(self, logit: float, capture: str, uncalibrated: float) -> float:
+        """The liveness_score of a fused logit of a ``capture`` ("frame" or "crop"): the
+        calibrated P(live) of that kind when this tenant has a calibration of its current
+        profile, else the engine's own P(live) (the shipped map)."""
+        maps = self.maps()
+        return uncalibrated if maps is None else maps[capture].p(logit)
+
+    def shadow_verdict(self, logit: float, capture: str, now: float) -> tuple[float, bool] | None:
+        """(score, is_live) under the shadow candidate, while its period runs (``now``: POSIX
+        seconds) and it is of the current profile; else None. The same fused logit: no second
+        engine run."""
+        shadow = self.shadow_calibration
+        if not shadow or shadow.get("profile") != self.profile:
+            return None
+        if not shadow["since"] <= now < shadow["until"]:
+            return None
+        score = maps_of(shadow)[capture].p(logit)
+        return score, score >= shadow["threshold"]
 
 
 @dataclass(frozen=True)

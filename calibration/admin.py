@@ -1,17 +1,20 @@
 """Calibration and evaluation in the admin: the tenant admin extended with its calibration
-(status, revert, calibration from an uploaded zip run as a job by the task worker), the
-calibrations and the evaluations, read only, with their figures and their DET curve and score
-histograms, drawn in memory (data URIs; no file is written). Reverting or uploading needs
+(status, revert, calibration from an uploaded zip run as a job by the task worker, a shadow
+candidate with the verdicts it would flip, promoted or discarded), the calibrations and the
+evaluations, read only, with their figures and their DET curve and score histograms, drawn in
+memory (data URIs; no file is written). Reverting, uploading, promoting or discarding needs
 ``change_tenant``; a viewer gets 403."""
 
 import base64
 import math
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 import numpy as np
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -25,9 +28,18 @@ from accounts.models import Tenant
 from calibration.calibrate import CalibrationError, zip_members
 from calibration.forms import CalibrationUploadForm
 from calibration.jobs import HandoffError, describe_job, start_calibration
-from calibration.models import Calibration, Evaluation, revert_calibration
+from calibration.models import (
+    Calibration,
+    Evaluation,
+    discard_shadow,
+    promote_shadow,
+    revert_calibration,
+    shadow_candidate,
+)
 from guard.adminperms import PermittedActionsAdmin
+from liveness.models import LivenessCheck
 from ml import plots
+from ml.calibration import maps_of
 from ml.evaluate import (
     HELD_OUT,
     SOURCE_COLUMNS,
@@ -38,14 +50,10 @@ from ml.evaluate import (
     shown,
     shown_interval,
 )
+from ml.tenant_calibration import KIND_WORDS
 
 JOBS_SHOWN = 5
 INTERVALS = ("APCER", "BPCER", "ACER", "AUC")
-FIGURE_ROWS = (
-    ("before", "before, on the sample"),
-    ("after", "after, on the sample"),
-    ("cross_validated", "after, cross-validated"),
-)
 
 
 def number(value: float | None, spec: str = ".4f") -> str:
@@ -56,18 +64,26 @@ def number(value: float | None, spec: str = ".4f") -> str:
     return format(value, spec)
 
 
-def _interval(values: list[float | None] | None) -> str:
-    """value [low, high]; "-" for an absent value, the value alone for an absent interval."""
+def _interval(values: list[float | None] | None, percent: bool = False) -> str:
+    """value [low, high]; "-" for an absent value, the value alone for an absent interval.
+    ``percent``: as percentages with one decimal (rates), else to 3 decimals."""
     value, low, high = (list(values or []) + [None, None, None])[:3]
-    shown = number(value, ".3f")
+    spec = ".1%" if percent else ".3f"
+    shown = number(value, spec)
     if shown == "-" or "-" in (number(low), number(high)):
         return shown
-    return f"{shown} [{number(low, '.3f')}, {number(high, '.3f')}]"
+    return f"{shown} [{number(low, spec)}, {number(high, spec)}]"
 
 
-def intervals_table(rows: list[tuple[str, dict[str, Any]]], css: str) -> SafeString:
-    """One row per label: APCER / BPCER / ACER / AUC as value [low, high] (95 %)."""
-    cells = [(label, *(_interval(figs.get(n)) for n in INTERVALS)) for label, figs in rows]
+def intervals_table(
+    rows: list[tuple[str, dict[str, Any]]], css: str, percent: bool = False
+) -> SafeString:
+    """One row per label: APCER / BPCER / ACER / AUC as value [low, high] (95 %); with
+    ``percent`` the rates as percentages (AUC stays a number)."""
+    cells = [
+        (label, *(_interval(figs.get(n), percent and n != "AUC") for n in INTERVALS))
+        for label, figs in rows
+    ]
     body = format_html_join(
         "", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", cells
     )
@@ -95,37 +111,166 @@ def plot_figures(live: np.ndarray, spoof: np.ndarray, threshold: float) -> SafeS
     )
 
 
+def figure_rows(calibration: Calibration) -> list[tuple[str, dict[str, Any]]]:
+    """The labelled rows a calibration's figures hold: never an in-sample figure of a fit."""
+    figs = calibration.figures or {}
+    if figs.get("version") != 2:  # stored before held-out figures: its k-fold row only
+        old = [
+            ("before, on the sample (nothing fitted)", figs.get("before")),
+            ("calibrated, k-fold over images (held out)", figs.get("cross_validated")),
+        ]
+        return [(label, f) for label, f in old if f]
+    rows = [
+        (
+            f"now: current maps, threshold {number(calibration_threshold(figs, 'before'))} "
+            "(nothing fitted)",
+            figs["now"],
+        )
+    ]
+    rows += [(f"now, {KIND_WORDS[k][1]}", f) for k, f in (figs.get("now_by_capture") or {}).items()]
+    held = figs.get("held_out")
+    if held:
+        rows.append((f"calibrated, held out ({held['method']})", held["figures"]))
+        rows += [(f"held out, {KIND_WORDS[k][1]}", f) for k, f in held["by_capture"].items()]
+    return rows
+
+
+def calibration_threshold(figs: dict[str, Any], which: str) -> float | None:
+    value = (figs.get("threshold") or {}).get(which)
+    return float(value) if value is not None else None
+
+
 def figures_table(calibration: Calibration) -> SafeString:
-    """APCER / BPCER / ACER / AUC with 95 % intervals, before and after."""
-    rows = [(label, figs) for key, label in FIGURE_ROWS if (figs := calibration.figures.get(key))]
-    return intervals_table(rows, "calibration-figures")
+    """APCER / BPCER / ACER (percentages) and AUC with 95 % intervals: now and held out."""
+    rows = figure_rows(calibration)
+    table = intervals_table(rows, "calibration-figures", percent=True)
+    needs = (calibration.figures or {}).get("held_out_needs")
+    note = format_html('<p class="held-out-needs">{}</p>', needs) if needs else ""
+    return format_html("{}{}", table, note)
 
 
-def describe(calibration: Calibration) -> SafeString:
-    p = calibration.params
-    target = (
-        f"target APCER {calibration.target_apcer:.2%}"
-        if calibration.target_apcer is not None
-        else "APCER = BPCER"
+def maps_table(calibration: Calibration) -> SafeString:
+    """Per capture kind: images, slope and offset before and after, the sample's weight."""
+    figs = calibration.figures or {}
+    if figs.get("version") != 2:
+        maps = maps_of(calibration.params)
+        rows = [
+            (KIND_WORDS[k][1], "-", number(m.a), number(m.b), "one map for both kinds")
+            for k, m in maps.items()
+        ]
+    else:
+        rows = []
+        for kind, m in figs["maps"].items():
+            before, after = m["before"], m["after"]
+            rows.append(
+                (
+                    KIND_WORDS[kind][1],
+                    f"{m['live']} live, {m['spoof']} spoof",
+                    f"{number(before['a'])} → {number(after['a'])}",
+                    f"{number(before['b'])} → {number(after['b'])}",
+                    format(m["weight"], ".0%") if m["fitted"] else "shipped map kept",
+                )
+            )
+    body = format_html_join(
+        "", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
     )
     return format_html(
-        '<div id="calibration-status"><p>Calibration #{} ({} profile) by {} on {} ({}): '
-        "P(live) = sigmoid({} &times; z + {}); threshold {} ({}; {} before); {} live and {} "
-        "spoof images, {} refused by the gates.</p>{}</div>",
+        '<table class="calibration-maps"><thead><tr><th>capture kind</th><th>images</th>'
+        "<th>slope</th><th>offset</th><th>weight of the sample</th></tr></thead>"
+        "<tbody>{}</tbody></table>",
+        body,
+    )
+
+
+def sentences(calibration: Calibration) -> SafeString:
+    said = (calibration.figures or {}).get("sentences") or []
+    return format_html(
+        '<ul class="calibration-changes">{}</ul>',
+        format_html_join("", "<li>{}</li>", ((s,) for s in said)),
+    )
+
+
+def refusals(calibration: Calibration) -> str:
+    found = (calibration.figures or {}).get("refused") or {}
+    return ", ".join(f"{code}: {n}" for code, n in sorted(found.items())) or "none"
+
+
+def describe(calibration: Calibration, element: str = "calibration-status") -> SafeString:
+    target = (
+        f"chosen at target APCER {calibration.target_apcer:.2%}"
+        if calibration.target_apcer is not None
+        else (calibration.figures or {}).get("threshold", {}).get("rule", "where APCER = BPCER")
+    )
+    return format_html(
+        '<div id="{}"><p>Calibration #{} ({} profile) by {} on {} ({}): '
+        "threshold {}, {}; {} before the first calibration; {} live and {} spoof images, "
+        "{} refused by the gates ({}).</p>{}{}{}</div>",
+        element,
         calibration.pk,
         calibration.profile,
         calibration.created_by,
         f"{calibration.created_at:%Y-%m-%d %H:%M} UTC",
         calibration.origin,
-        f"{p['a']:.4f}",
-        f"{p['b']:.4f}",
         f"{calibration.threshold:.4f}",
         target,
         f"{calibration.previous_threshold:.4f}",
         calibration.bona_fide,
         calibration.attacks,
         calibration.refused,
+        refusals(calibration),
+        sentences(calibration),
+        maps_table(calibration),
         figures_table(calibration),
+    )
+
+
+@dataclass(frozen=True)
+class Flips:
+    checks: int  # verdicts recorded with a shadow verdict
+    live_to_spoof: int
+    spoof_to_live: int
+
+
+def shadow_flips(tenant: Tenant) -> Flips:
+    """The tenant's checks since its shadow began, and how many the candidate would flip."""
+    since = datetime.fromtimestamp((tenant.shadow_calibration or {})["since"], tz=UTC)
+    counted = LivenessCheck.objects.filter(
+        tenant=tenant, created_at__gte=since, shadow_is_live__isnull=False
+    ).aggregate(
+        checks=Count("pk"),
+        live_to_spoof=Count("pk", filter=Q(is_live=True, shadow_is_live=False)),
+        spoof_to_live=Count("pk", filter=Q(is_live=False, shadow_is_live=True)),
+    )
+    return Flips(counted["checks"], counted["live_to_spoof"], counted["spoof_to_live"])
+
+
+def describe_shadow(tenant: Tenant) -> SafeString | str:
+    shadow = tenant.shadow_calibration
+    if not shadow:
+        return "No shadow candidate."
+    found = shadow_candidate(tenant)
+    until = datetime.fromtimestamp(shadow["until"], tz=UTC)
+    running = "runs until" if until > datetime.now(tz=UTC) else "ended"
+    flips = shadow_flips(tenant)
+    note = ""
+    if shadow.get("profile") != tenant.profile:
+        note = " It was fitted for another profile, so no check records its verdict."
+    return format_html(
+        '<div id="shadow-status"><p>Candidate #{} (threshold {}) in shadow since {}; it {} {}.'
+        "{}</p><p>Of <strong>{}</strong> checks recorded with both verdicts, "
+        '<strong id="shadow-live-to-spoof">{}</strong> live would become spoof and '
+        '<strong id="shadow-spoof-to-live">{}</strong> spoof would become live; the '
+        "others keep their verdict.</p>{}</div>",
+        shadow["id"],
+        f"{shadow['threshold']:.4f}",
+        f"{datetime.fromtimestamp(shadow['since'], tz=UTC):%Y-%m-%d %H:%M} UTC",
+        running,
+        f"{until:%Y-%m-%d %H:%M} UTC",
+        note,
+        flips.checks,
+        flips.live_to_spoof,
+        flips.spoof_to_live,
+        describe(found, "shadow-candidate") if found else "",
     )
 
 
@@ -133,10 +278,16 @@ class CalibratedTenantAdmin(TenantAdmin):
     """TenantAdmin plus the tenant's calibration: its status (with a link to the upload page),
     a "calibrated" column, the revert action and the upload page."""
 
-    fields = fields_after(TENANT_FIELDS, "crop_policy", "calibration_status")
+    fields = fields_after(
+        TENANT_FIELDS, "crop_policy", "calibration_status", "shadow_status", "shadow_buttons"
+    )
     list_display = fields_after(TenantAdmin.list_display, "profile_and_crops", "calibrated")
     readonly_fields = fields_after(
-        TenantAdmin.readonly_fields, "requests_used", "calibration_status"
+        TenantAdmin.readonly_fields,
+        "requests_used",
+        "calibration_status",
+        "shadow_status",
+        "shadow_buttons",
     )
     actions = [*TenantAdmin.actions, "revert_to_uncalibrated"]
 
@@ -150,7 +301,7 @@ class CalibratedTenantAdmin(TenantAdmin):
         active = (tenant.calibration or {}).get("id")
         found = Calibration.objects.filter(pk=active, tenant=tenant).first() if active else None
         if found is None:
-            return mark_safe("Uncalibrated (the engine's own P(live)).")
+            return mark_safe("Uncalibrated (the shipped map of each capture kind).")
         note = ""
         if found.profile != tenant.profile:
             note = " Not applied: it was fitted for another profile; recalibrate or revert."
@@ -167,6 +318,31 @@ class CalibratedTenantAdmin(TenantAdmin):
         )
         return format_html("{} {}", summary, link)
 
+    @admin.display(description="shadow calibration")
+    def shadow_status(self, tenant: Tenant) -> SafeString | str:
+        return "-" if tenant.pk is None else describe_shadow(tenant)
+
+    @admin.display(description="promote or discard")
+    def shadow_buttons(self, tenant: Tenant) -> SafeString | str:
+        if tenant.pk is None or not tenant.shadow_calibration:
+            return "-"
+        # formaction: posts the change form's CSRF token to the shadow view, saving nothing.
+        url = reverse("admin:accounts_tenant_shadow", args=[tenant.pk])
+        return format_html(
+            '<button type="submit" class="button" id="shadow-promote" name="shadow" '
+            'value="promote" formaction="{}" formnovalidate>Promote the candidate</button> '
+            '<button type="submit" class="button" id="shadow-discard" name="shadow" '
+            'value="discard" formaction="{}" formnovalidate>Discard the candidate</button>',
+            url,
+            url,
+        )
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = super().get_fields(request, obj)
+        if self.has_change_permission(request, obj):
+            return fields
+        return [f for f in fields if f != "shadow_buttons"]
+
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         """Deleting a tenant takes its calibrations with it, though they cannot be deleted on
         their own."""
@@ -179,7 +355,51 @@ class CalibratedTenantAdmin(TenantAdmin):
             self.admin_site.admin_view(self.calibrate_view),
             name="accounts_tenant_calibrate",
         )
-        return [calibrate, *super().get_urls()]
+        shadow = path(
+            "<int:tenant_id>/shadow/",
+            self.admin_site.admin_view(self.shadow_view),
+            name="accounts_tenant_shadow",
+        )
+        return [calibrate, shadow, *super().get_urls()]
+
+    def shadow_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
+        """Promote the shadow candidate to the active calibration, or discard it (POST, with
+        ``shadow`` = promote or discard)."""
+        tenant = get_object_or_404(Tenant, pk=tenant_id)
+        if not self.has_change_permission(request, tenant):
+            return HttpResponse(status=403)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        choice = request.POST.get("shadow")
+        back = HttpResponseRedirect(reverse("admin:accounts_tenant_change", args=[tenant.pk]))
+        if choice not in ("promote", "discard"):
+            messages.error(request, "Choose to promote or to discard the candidate.")
+            return back
+        if not tenant.shadow_calibration:
+            messages.warning(request, f"{tenant.name} has no shadow candidate.")
+            return back
+        flips = shadow_flips(tenant)
+        counts = (
+            f"{flips.checks} checks in shadow: {flips.live_to_spoof} live → spoof, "
+            f"{flips.spoof_to_live} spoof → live"
+        )
+        if choice == "promote":
+            before = tenant.threshold
+            found = promote_shadow(tenant)
+            if found is None:
+                messages.error(request, "The candidate's record is gone; discard it instead.")
+                return back
+            tenant.refresh_from_db()
+            text = (
+                f"Promoted shadow candidate #{found.pk} ({counts}): threshold "
+                f"{before:.4f} → {tenant.threshold:.4f}."
+            )
+        else:
+            found = discard_shadow(tenant)
+            text = f"Discarded shadow candidate #{found.pk if found else '?'} ({counts})."
+        audit.record(tenant, text, request.user)
+        messages.success(request, f"{tenant.name}: {text}")
+        return back
 
     def calibrate_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
         """Upload a zip of live/ and spoof/ captures: calibrated by the task worker, in memory,
@@ -221,7 +441,15 @@ class CalibratedTenantAdmin(TenantAdmin):
         try:
             data = upload.read()
             members = zip_members(data)
-            job = start_calibration(tenant.pk, data, len(members), target, request.user)
+            job = start_calibration(
+                tenant.pk,
+                data,
+                len(members),
+                target,
+                request.user,
+                bool(form.cleaned_data.get("equal_error")),
+                form.cleaned_data.get("shadow_days"),
+            )
         except (CalibrationError, HandoffError) as exc:
             form.add_error("archive", str(exc))
             return None
@@ -269,21 +497,37 @@ class CalibrationAdmin(PermittedActionsAdmin):
         "reverted_at",
     )
     list_filter = ("tenant", "profile")
-    readonly_fields = [
-        *(f.name for f in Calibration._meta.fields),
+    # params and figures are shown formatted (maps_display, figures_display), not as JSON
+    fields: ClassVar[tuple[str, ...]] = (
+        *(f.name for f in Calibration._meta.fields if f.name not in ("id", "params", "figures")),
+        "changes",
+        "maps_display",
         "figures_display",
         "plots",
-    ]
+    )
+    readonly_fields: ClassVar[tuple[str, ...]] = fields
+
+    @admin.display(description="what it changes")
+    def changes(self, calibration: Calibration) -> SafeString | str:
+        if not (calibration.figures or {}).get("sentences"):
+            return "- (stored before calibrations said what they changed)"
+        return sentences(calibration)
+
+    @admin.display(description="maps per capture kind")
+    def maps_display(self, calibration: Calibration) -> SafeString:
+        return maps_table(calibration)
 
     @admin.display(description="figures (95 % CI)")
     def figures_display(self, calibration: Calibration) -> str:
         return figures_table(calibration)
 
-    @admin.display(description="plots (calibrated scores of the sample)")
+    @admin.display(description="plots (held-out calibrated scores of the sample)")
     def plots(self, calibration: Calibration) -> SafeString | str:
-        scores = calibration.figures.get("scores")
+        scores = (calibration.figures or {}).get("scores")
+        if (calibration.figures or {}).get("version") != 2:
+            return "- (stored before calibrations kept held-out scores)"
         if not scores:
-            return "- (stored before calibrations kept their sample's scores)"
+            return "- (no held-out scores: the sample was too small)"
         live = np.asarray(scores["live"], dtype=float)
         spoof = np.asarray(scores["spoof"], dtype=float)
         return plot_figures(live, spoof, calibration.threshold)

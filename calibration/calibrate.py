@@ -1,28 +1,36 @@
 """Calibrate a tenant on its own labelled captures (``manage.py calibrate`` and the admin's zip
-upload): score them with the tenant's profile and crop policy, fit ml.calibration, store it.
+upload): score them with the tenant's profile and crop policy, fit ml.tenant_calibration (a
+map per capture kind), and store it: active, or as a shadow candidate beside the active one.
 
-Images are read as bytes and never written anywhere; no quota is used.
+Images are read as bytes and never written anywhere; no quota is used. Groups for the held-out
+figures: a folder's manifest.csv (``subject``, else ``source`` or ``source_repo``), else a
+subfolder under live/ or spoof/ (``live/<group>/x.jpg``), else none (each image alone).
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path, PurePosixPath
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Tenant
 from calibration.models import Calibration
-from ml import calibration
+from ml import score_maps, tenant_calibration
+from ml.calibration import Platt
 from ml.engine import LivenessEngine
 from ml.errors import ImageError
+from ml.profiles import CAPTURES
+from ml.tenant_calibration import Rule, Sample
 
 LABELS = ("live", "spoof")
 SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -40,22 +48,65 @@ class CalibrationError(Exception):
     """Why a calibration cannot be fitted; the message is for the operator."""
 
 
+MAX_SHADOW_DAYS = 90
+Labelled = tuple[str, bytes, str]  # label, the image's bytes, its group ("" when unnamed)
+
+
 @dataclass
 class Scored:
-    live: list[float] = field(default_factory=list)  # fused logits of the judged images
-    spoof: list[float] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)  # fused logits of the judged images
     refused: dict[str, int] = field(default_factory=dict)  # gate code -> images
+    group_kind: str = ""  # "subject", "source", "folder" or "" (ml.tenant_calibration)
+
+    @property
+    def live(self) -> int:
+        return sum(s.live for s in self.samples)
+
+    @property
+    def spoof(self) -> int:
+        return len(self.samples) - self.live
 
     @property
     def refused_total(self) -> int:
         return sum(self.refused.values())
 
 
-def folder_images(folder: Path) -> Iterator[tuple[str, bytes]]:
+def manifest_groups(folder: Path) -> tuple[str, dict[str, str]]:
+    """(kind, ``file`` -> group) from the folder's manifest.csv: the ``subject`` column, else
+    ``source`` or ``source_repo``; ("", {}) without one."""
+    manifest = folder / "manifest.csv"
+    if not manifest.is_file():
+        return "", {}
+    with manifest.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for kind, columns in (("subject", ("subject",)), ("source", ("source", "source_repo"))):
+        column = next((c for c in columns if rows and c in rows[0]), None)
+        if column:
+            return kind, {row["file"]: row[column] for row in rows if row.get(column)}
+    return "", {}
+
+
+def group_kind_of(folder: Path) -> str:
+    kind, _ = manifest_groups(folder)
+    if kind:
+        return kind
+    nested = any(p.is_dir() for label in LABELS for p in (folder / label).iterdir())
+    return "folder" if nested else ""
+
+
+def folder_images(folder: Path) -> Iterator[Labelled]:
+    """(label, bytes, group) of the images under live/ and spoof/ (one folder deep)."""
+    _, groups = manifest_groups(folder)
     for label in LABELS:
-        for path in sorted((folder / label).iterdir()):
-            if path.is_file() and path.suffix.lower() in SUFFIXES:
-                yield label, path.read_bytes()
+        for path in sorted((folder / label).rglob("*")):
+            if not path.is_file() or path.suffix.lower() not in SUFFIXES:
+                continue
+            relative = path.relative_to(folder / label)
+            if len(relative.parts) > 2:
+                continue
+            name = f"{label}/{relative.as_posix()}"
+            folder_group = relative.parts[0] if len(relative.parts) == 2 else ""
+            yield label, path.read_bytes(), groups.get(name, folder_group)
 
 
 def _end_of_central_directory(data: bytes) -> tuple[int, int]:
@@ -79,6 +130,7 @@ def _end_of_central_directory(data: bytes) -> tuple[int, int]:
 class Member:
     label: str
     info: zipfile.ZipInfo
+    group: str = ""  # live/<group>/x.jpg
 
 
 def zip_members(
@@ -113,7 +165,8 @@ def zip_members(
                 f"{info.filename} makes the zip too large once inflated (at most "
                 f"{max_image_bytes} bytes per image, {max_total_bytes} in all)."
             )
-        members.append(Member(label, info))
+        after = name.parts[name.parts.index(label) + 1 : -1]
+        members.append(Member(label, info, after[0] if after else ""))
     return members
 
 
@@ -122,10 +175,10 @@ def zip_images(
     max_members: int = MAX_MEMBERS,
     max_image_bytes: int = MAX_IMAGE_BYTES,
     max_total_bytes: int = MAX_TOTAL_BYTES,
-) -> Iterator[tuple[str, bytes]]:
-    """(label, bytes) of every image of ``zip_members``, read in memory, one at a time; a member
-    that does not inflate to its declared size and checksum is yielded empty (the decoder then
-    refuses it)."""
+) -> Iterator[Labelled]:
+    """(label, bytes, group) of every image of ``zip_members``, read in memory, one at a time; a
+    member that does not inflate to its declared size and checksum is yielded empty (the
+    decoder then refuses it)."""
     members = zip_members(data, max_members, max_image_bytes, max_total_bytes)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for member in members:
@@ -143,19 +196,25 @@ def zip_images(
                 zlib.error,
             ):
                 content = b""  # broken, encrypted or of an unknown compression
-            yield member.label, content
+            yield member.label, content, member.group
+
+
+def zip_group_kind(data: bytes) -> str:
+    """ "folder" when the zip's images sit in folders below live/ or spoof/, else ""."""
+    return "folder" if any(m.group for m in zip_members(data)) else ""
 
 
 def score(
     engine: LivenessEngine,
     tenant: Tenant,
-    images: Iterable[tuple[str, bytes]],
+    images: Iterable[Labelled],
     progress: Callable[[int], None] | None = None,
+    group_kind: str = "",
 ) -> Scored:
-    """The fused logit of each image the tenant's gates would judge; ``progress`` is told how
-    many images it has started, as it starts each."""
-    scored = Scored()
-    for done, (label, data) in enumerate(images, 1):
+    """The fused logit and capture kind of each image the tenant's gates would judge;
+    ``progress`` is told how many images it has started, as it starts each."""
+    scored = Scored(group_kind=group_kind)
+    for done, (label, data, group) in enumerate(images, 1):
         if progress is not None:
             progress(done)
         try:
@@ -167,70 +226,79 @@ def score(
             code = found.failures[0]
             scored.refused[code] = scored.refused.get(code, 0) + 1
             continue
-        (scored.live if label == "live" else scored.spoof).append(found.logit(tenant.profile))
+        z = found.logit(tenant.profile)
+        scored.samples.append(Sample(z, label == "live", found.capture, group))
+    if not any(s.group for s in scored.samples):
+        scored.group_kind = ""
     return scored
 
 
-def warnings_for(scored: Scored) -> list[str]:
-    warn = calibration.WARN_PER_CLASS
-    return [
-        f"only {n} {name} images were judged (fewer than {warn}): the calibration stays "
-        "close to the uncalibrated default and its figures are uncertain"
-        for name, n in (("live", len(scored.live)), ("spoof", len(scored.spoof)))
-        if n < warn
-    ]
+def shipped_maps(profile: str) -> dict[str, Platt]:
+    return {kind: score_maps.shipped(profile, kind) for kind in CAPTURES}
 
 
-def fit_and_store(
-    tenant: Tenant,
-    scored: Scored,
-    target_apcer: float | None,
-    created_by: str,
-    origin: str,
-) -> tuple[Calibration, calibration.Fitted]:
-    least = calibration.MIN_PER_CLASS
-    if len(scored.live) < least or len(scored.spoof) < least:
+def fit(
+    tenant: Tenant, scored: Scored, target_apcer: float | None, equal_error: bool = False
+) -> tenant_calibration.Result:
+    """The calibration of ``scored`` for ``tenant``, stored nowhere; CalibrationError with
+    how many more images of which class and kind it needs."""
+    problem = tenant_calibration.needs(scored.samples)
+    if problem is not None:
         raise CalibrationError(
-            f"Too few judged images to calibrate: {len(scored.live)} live and "
-            f"{len(scored.spoof)} spoof (at least {least} of each are needed; "
-            f"{scored.refused_total} refused by the gates)."
+            f"{problem} Judged: {scored.live} live and {scored.spoof} spoof "
+            f"({scored.refused_total} refused by the gates)."
         )
     if target_apcer is not None and not 0.0 <= target_apcer <= 1.0:
         raise CalibrationError("The target APCER must be between 0 and 1.")
-    active = tenant.active_calibration()
-    fitted = calibration.calibrate(
-        np.asarray(scored.live),
-        np.asarray(scored.spoof),
+    shipped = shipped_maps(tenant.profile)
+    before = tenant.maps() or shipped
+    return tenant_calibration.run(
+        scored.samples,
+        shipped,
+        before,
         tenant.threshold,
-        target_apcer,
-        current=active or calibration.IDENTITY,
+        Rule(target_apcer, equal_error),
+        scored.group_kind,
     )
+
+
+def store(
+    tenant: Tenant,
+    scored: Scored,
+    result: tenant_calibration.Result,
+    created_by: str,
+    origin: str,
+    shadow_days: int | None = None,
+) -> Calibration:
+    """Store the calibration and make it active; or, with ``shadow_days``, set it as the
+    tenant's shadow candidate for that many days (the active one keeps answering)."""
+    if shadow_days is not None and not 1 <= shadow_days <= MAX_SHADOW_DAYS:
+        raise CalibrationError(f"The shadow period must be 1 to {MAX_SHADOW_DAYS} days.")
     # what a revert goes back to: the threshold the tenant had while uncalibrated
     chain_id = (tenant.calibration or {}).get("id")
     chain = Calibration.objects.filter(pk=chain_id).first() if chain_id is not None else None
     uncalibrated_threshold = chain.previous_threshold if chain else tenant.threshold
+    figures = result.figures()
+    figures["refused"] = scored.refused
+    if result.held_out is not None:  # numbers only (no image, no file name): the page's plots
+        figures["scores"] = result.held_out.scores
     with transaction.atomic():
         stored = Calibration.objects.create(
             tenant=tenant,
             created_by=created_by[:150],
             origin=origin,
             profile=tenant.profile,
-            params=fitted.platt.to_dict(),
-            target_apcer=target_apcer,
-            threshold=fitted.threshold,
+            params=result.params(),
+            target_apcer=result.rule.target_apcer,
+            threshold=result.threshold,
             previous_threshold=uncalibrated_threshold,
-            bona_fide=len(scored.live),
-            attacks=len(scored.spoof),
+            bona_fide=scored.live,
+            attacks=scored.spoof,
             refused=scored.refused_total,
-            figures={
-                **fitted.figures(),
-                "refused": scored.refused,
-                # numbers only (no image, no file name): what the calibration page plots
-                "scores": {
-                    "live": [round(float(p), 6) for p in fitted.platt(np.asarray(scored.live))],
-                    "spoof": [round(float(p), 6) for p in fitted.platt(np.asarray(scored.spoof))],
-                },
-            },
+            figures=figures,
         )
-        stored.activate()
-    return stored, fitted
+        if shadow_days is None:
+            stored.activate()
+        else:
+            stored.shadow(timezone.now(), timezone.now() + timedelta(days=shadow_days))
+    return stored

@@ -2,6 +2,8 @@
 
 from django import forms
 
+from calibration.calibrate import MAX_SHADOW_DAYS
+
 
 class CalibrationUploadForm(forms.Form):
     archive = forms.FileField(
@@ -14,5 +16,20 @@ class CalibrationUploadForm(forms.Form):
         required=False,
         min_value=0.0,
         max_value=100.0,
-        help_text="Optional. Empty: the threshold where APCER = BPCER on the sample.",
+        help_text="Optional: the threshold is set to meet it on the calibrated sample. "
+        "Empty: the threshold is kept (unless the next box is ticked).",
+    )
+    equal_error = forms.BooleanField(
+        label="Threshold where APCER = BPCER",
+        required=False,
+        help_text="Without a target APCER: set the threshold where APCER = BPCER on the sample.",
+    )
+    shadow_days = forms.IntegerField(
+        label="Shadow for (days)",
+        required=False,
+        min_value=1,
+        max_value=MAX_SHADOW_DAYS,
+        help_text="Optional: store it as a candidate beside the active calibration for this many "
+        "days; every check then records both verdicts and this page counts the ones that would "
+        "flip. Promote or discard it from the tenant page. Empty: it becomes active at once.",
     )

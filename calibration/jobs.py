@@ -28,7 +28,7 @@ from django_tasks import TaskResultStatus, task
 from django_tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
 
 from accounts import audit
-from calibration.calibrate import CalibrationError, fit_and_store, score, warnings_for, zip_images
+from calibration.calibrate import CalibrationError, fit, score, store, zip_group_kind, zip_images
 from calibration.models import CalibrationJob
 from liveness.runtime import load_engine
 from ml.errors import ModelInstallError
@@ -146,7 +146,13 @@ def hand_off(data: bytes) -> tuple[str, str]:
 
 
 def start_calibration(
-    tenant_id: int, data: bytes, images: int, target_apcer: float | None, user: Any
+    tenant_id: int,
+    data: bytes,
+    images: int,
+    target_apcer: float | None,
+    user: Any,
+    equal_error: bool = False,
+    shadow_days: int | None = None,
 ) -> CalibrationJob:
     """Hand ``data`` to a task worker and queue its calibration; returns at once."""
     queue, token = hand_off(data)
@@ -155,6 +161,8 @@ def start_calibration(
         created_by=user.get_username()[:150],
         user_id=user.pk,
         target_apcer=target_apcer,
+        equal_error=equal_error,
+        shadow_days=shadow_days,
         images=images,
     )
     result = calibrate_upload.using(queue_name=queue).enqueue(job.pk, token)
@@ -178,8 +186,9 @@ class _Progress:
 
 @task()
 def calibrate_upload(job_id: int, token: str) -> dict[str, Any]:
-    """Score the held zip with the tenant's engine settings, fit and store the calibration.
-    An operator's error (a bad zip, too few images) is the result's ``error``, not a crash."""
+    """Score the held zip with the tenant's engine settings, fit and store the calibration
+    (active, or a shadow candidate). An operator's error (a bad zip, too few images) is the
+    result's ``error``, not a crash."""
     job = CalibrationJob.objects.select_related("tenant").get(pk=job_id)
     tenant = job.tenant
     data = UPLOADS.take(token)
@@ -192,29 +201,31 @@ def calibrate_upload(job_id: int, token: str) -> dict[str, Any]:
     try:
         # An engine of its own, dropped with the job: the idle task worker stays small
         # (a kept engine held its RSS at ~300 MB beside 2 HTTP workers of ~250 MB each).
-        scored = score(load_engine(), tenant, zip_images(data), _Progress(job))
-        del data
-        stored, _ = fit_and_store(
-            tenant,
-            scored,
-            None if job.target_apcer is None else job.target_apcer / 100,
-            job.created_by,
-            "admin upload",
+        scored = score(
+            load_engine(), tenant, zip_images(data), _Progress(job), zip_group_kind(data)
         )
+        del data
+        target = None if job.target_apcer is None else job.target_apcer / 100
+        result = fit(tenant, scored, target, job.equal_error)
+        stored = store(tenant, scored, result, job.created_by, "admin upload", job.shadow_days)
     except CalibrationError as exc:
         return {"error": str(exc)}
     except ModelInstallError:
         return {"error": "The models are not installed on this server."}
     CalibrationJob.objects.filter(pk=job.pk).update(started=F("images"))
     user = get_user_model().objects.filter(pk=job.user_id).first() if job.user_id else None
-    audit.record(tenant, audit.calibrated(stored, previous, stored.threshold), user)
+    if job.shadow_days is None:
+        audit.record(tenant, audit.calibrated(stored, previous, stored.threshold), user)
+    else:
+        audit.record(tenant, audit.shadowed(stored, job.shadow_days), user)
     return {
         "calibration": stored.pk,
         "threshold": stored.threshold,
         "live": stored.bona_fide,
         "spoof": stored.attacks,
         "refused": stored.refused,
-        "warnings": warnings_for(scored),
+        "shadow_days": job.shadow_days,
+        "sentences": result.sentences,
     }
 
 
@@ -275,10 +286,12 @@ def describe_job(job: CalibrationJob) -> JobState:
     value = result.return_value or {}
     if "error" in value:
         return JobState(job, "failed", str(value["error"]))
-    warnings = "".join(f" Warning: {w}." for w in value.get("warnings", []))
+    said = "".join(f" {s}" for s in value.get("sentences", []))
+    shadow = value.get("shadow_days")
+    how = f"set in shadow for {shadow} days" if shadow else "stored"
     return JobState(
         job,
         "done",
-        f"Calibration #{value['calibration']} stored: threshold {value['threshold']:.4f} "
-        f"({value['live']} live, {value['spoof']} spoof, {value['refused']} refused).{warnings}",
+        f"Calibration #{value['calibration']} {how}: threshold {value['threshold']:.4f} "
+        f"({value['live']} live, {value['spoof']} spoof, {value['refused']} refused).{said}",
     )

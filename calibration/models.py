@@ -2,10 +2,13 @@
 jobs and the evaluations of ``manage.py evaluate``. The tables keep the names they had in
 accounts and liveness (``db_table``): the models moved, the rows did not."""
 
-from django.db import models
+from datetime import datetime
+
+from django.db import models, transaction
 from django.utils import timezone
 
 from accounts.models import Tenant
+from ml.calibration import maps_of
 
 
 class Calibration(models.Model):
@@ -16,14 +19,19 @@ class Calibration(models.Model):
     created_by = models.CharField(max_length=150, help_text="User (admin) or OS user (command).")
     origin = models.CharField(max_length=32, help_text="command or admin upload")
     profile = models.CharField(max_length=16)
-    params = models.JSONField(help_text="Platt map: P(live) = sigmoid(a * z + b), z fused logit.")
+    params = models.JSONField(
+        help_text="Platt map per capture kind: {kind: {a, b}}, P(live) = sigmoid(a * z + b), "
+        "z fused logit (one {a, b} for both kinds before maps per kind)."
+    )
     target_apcer = models.FloatField(null=True, blank=True)
     threshold = models.FloatField(help_text="The tenant threshold this calibration set.")
     previous_threshold = models.FloatField(help_text="Restored on revert.")
     bona_fide = models.PositiveIntegerField()
     attacks = models.PositiveIntegerField()
     refused = models.PositiveIntegerField(default=0, help_text="Images the gates refused.")
-    figures = models.JSONField(help_text="before / after / cross_validated, with 95 % CIs.")
+    figures = models.JSONField(
+        help_text="ml.tenant_calibration.Result.figures(): what changed, held-out figures."
+    )
     reverted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -33,11 +41,62 @@ class Calibration(models.Model):
     def __str__(self) -> str:
         return f"calibration #{self.pk} of {self.tenant} ({self.created_at:%Y-%m-%d %H:%M})"
 
+    def maps(self) -> dict[str, dict[str, float]]:
+        return {kind: platt.to_dict() for kind, platt in maps_of(self.params).items()}
+
     def activate(self) -> None:
         tenant = self.tenant
-        tenant.calibration = {"id": self.pk, **self.params, "profile": self.profile}
+        tenant.calibration = {"id": self.pk, "profile": self.profile, "maps": self.maps()}
         tenant.threshold = self.threshold
         tenant.save(update_fields=["calibration", "threshold", "updated_at"])
+
+    def shadow(self, since: datetime, until: datetime) -> None:
+        """Set as the tenant's shadow candidate from ``since`` to ``until``; a candidate it
+        replaces is marked set aside, as a discarded one is."""
+        tenant = self.tenant
+        replaced = (tenant.shadow_calibration or {}).get("id")
+        if replaced is not None and replaced != self.pk:
+            Calibration.objects.filter(pk=replaced, tenant=tenant).update(reverted_at=since)
+        tenant.shadow_calibration = {
+            "id": self.pk,
+            "profile": self.profile,
+            "maps": self.maps(),
+            "threshold": self.threshold,
+            "since": since.timestamp(),
+            "until": until.timestamp(),
+        }
+        tenant.save(update_fields=["shadow_calibration", "updated_at"])
+
+
+def shadow_candidate(tenant: Tenant) -> Calibration | None:
+    shadow = tenant.shadow_calibration
+    if not shadow:
+        return None
+    return Calibration.objects.filter(pk=shadow["id"], tenant=tenant).first()
+
+
+def promote_shadow(tenant: Tenant) -> Calibration | None:
+    """The shadow candidate becomes the active calibration (its maps and threshold)."""
+    found = shadow_candidate(tenant)
+    if found is None:
+        return None
+    with transaction.atomic():
+        found.activate()
+        tenant.refresh_from_db()
+        tenant.shadow_calibration = None
+        tenant.save(update_fields=["shadow_calibration", "updated_at"])
+    return found
+
+
+def discard_shadow(tenant: Tenant) -> Calibration | None:
+    """Stop the shadow; the candidate stays in the history, marked as set aside."""
+    found = shadow_candidate(tenant)
+    tenant.shadow_calibration = None
+    tenant.save(update_fields=["shadow_calibration", "updated_at"])
+    if found is not None:
+        found.reverted_at = timezone.now()
+        found.save(update_fields=["reverted_at"])
+    return found
 
 
 def revert_calibration(tenant: Tenant) -> Calibration | None:
@@ -68,6 +127,10 @@ class CalibrationJob(models.Model):
     created_by = models.CharField(max_length=150)
     user_id = models.IntegerField(null=True, blank=True, help_text="The admin, for the history.")
     target_apcer = models.FloatField(null=True, blank=True)
+    equal_error = models.BooleanField(default=False, help_text="Threshold where APCER = BPCER.")
+    shadow_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Stored as a shadow candidate for this many days."
+    )
     images = models.PositiveIntegerField(help_text="Images in the zip.")
     started = models.PositiveIntegerField(default=0, help_text="Images judged so far.")
 

@@ -216,11 +216,18 @@ def judge_and_record(
         record(tenant, request_id, images.started, refused_code=exc.code)
         metrics.observe_verdict(tenant.pk, tenant.name, "refused", exc.code)
         return Rejection(exc.code)
-    score = tenant.score(fused.logit, fused.p_live)  # calibrated when the tenant is
+    score = tenant.score(fused.logit, fused.capture, fused.p_live)  # calibrated when the tenant is
     if not math.isfinite(score):  # never an answer (NaN is not JSON), a unit or a record
         return _unavailable(tenant, score)
     judged = Judged(score >= tenant.threshold, score, tenant.profile, fused.capture, fused.frames)
-    outcome = {"is_live": judged.is_live, "score": score, "capture": fused.capture}
+    outcome: dict[str, object] = {
+        "is_live": judged.is_live,
+        "score": score,
+        "capture": fused.capture,
+    }
+    shadow = tenant.shadow_verdict(fused.logit, fused.capture, time.time())
+    if shadow is not None and math.isfinite(shadow[0]):
+        outcome["shadow_score"], outcome["shadow_is_live"] = shadow
     if not record(tenant, request_id, images.started, judged, then, **outcome):
         return _out_of_quota(tenant)
     metrics.observe_verdict(tenant.pk, tenant.name, "live" if judged.is_live else "spoof")

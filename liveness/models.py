@@ -18,6 +18,9 @@ class LivenessCheck(models.Model):
     capture = models.CharField(
         max_length=8, blank=True, help_text="frame or crop: what the engine judged (201 only)."
     )
+    # While the tenant has a shadow candidate: the verdict it would have given (same logit).
+    shadow_is_live = models.BooleanField(null=True, blank=True)
+    shadow_score = models.FloatField(null=True, blank=True)
     refused_code = models.CharField(
         max_length=64, blank=True, help_text="Set when the engine refused the image (HTTP 422)."
     )

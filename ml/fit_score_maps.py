@@ -228,8 +228,8 @@ def build(samples: list[Sample], precision: str, frames: int) -> dict[str, Any]:
             "date": datetime.now(UTC).date().isoformat(),
             "method": (
                 "Platt map per profile and capture kind of the fused logit (ml.calibration.fit:"
-                f" classes weighed equally, Gaussian prior on (a, b) centred on (1, 0), "
-                f"precision {list(calibration.PRIOR_WEIGHT)}); presentations passing the "
+                " classes weighed equally, Gaussian prior on (a, b) centred on (1, 0), "
+                f"worth {calibration.PRIOR_IMAGES:g} images); presentations passing the "
                 "quality gates (crop policy judge); frames_per_clip "
                 f"{frames} (JPEG quality {JPEG_QUALITY}); engine precision {precision} "
                 "(DTN in bf16 "

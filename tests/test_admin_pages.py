@@ -102,16 +102,23 @@ def test_evaluation_page_shows_every_shape_of_report(
 
 def test_calibration_page_is_read_only(admin_client: Any) -> None:
     tenant = Tenant.objects.create(name="Cal")
+    # stored before maps per capture kind and held-out figures: one map, in-sample "after"
     calibration = stored_calibration(
         tenant,
         profile="fast",
         params={"a": 1.2, "b": 0.1},
         threshold=0.612345678,
-        figures={"after": {**FIGS, "AUC": [0.9, 0.7, 1.0]}},
+        figures={
+            "after": {**FIGS, "AUC": [0.9, 0.7, 1.0]},
+            "cross_validated": {**FIGS, "AUC": [0.8, 0.6, 1.0]},
+        },
     )
     url = f"/admin/calibration/calibration/{calibration.pk}/change/"
     page = admin_client.get(url).content.decode()
-    assert "0.250 [0.050, 0.700]" in page
+    # the k-fold row, as percentages; the in-sample "after" row is not shown as a result
+    assert "25.0% [5.0%, 70.0%]" in page and "0.800 [0.600, 1.000]" in page
+    assert "0.900 [0.700, 1.000]" not in page and "k-fold over images (held out)" in page
+    assert page.count("<td>1.2000</td>") == 2  # the one map, shown for both kinds
     assert 'name="_save"' not in page and "deletelink" not in page
     assert admin_client.post(url, {}).status_code == 403
     assert (
@@ -120,7 +127,7 @@ def test_calibration_page_is_read_only(admin_client: Any) -> None:
     )
     listing = admin_client.get("/admin/calibration/calibration/").content.decode()
     assert "0.6123" in listing and "0.612345678" not in listing
-    assert "stored before calibrations kept their sample" in page  # no scores, no plots
+    assert "stored before calibrations kept held-out scores" in page  # no scores, no plots
 
 
 def test_a_calibrated_tenant_can_still_be_deleted(admin_client: Any) -> None:

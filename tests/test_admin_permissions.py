@@ -82,6 +82,9 @@ def world() -> World:
     calibration = stored_calibration(tenant, bona_fide=30, attacks=30)
     calibration.activate()
     now = timezone.now()
+    # a shadow candidate a viewer must not promote or discard
+    stored_calibration(tenant, threshold=0.8).shadow(now, now + timedelta(days=1))
+    tenant.refresh_from_db()
     bystander = User.objects.create_user("bystander", password="An-0ld-Passw0rd")
     rows: list[Model] = [
         tenant,
@@ -215,6 +218,7 @@ VIEW_NEEDS: dict[str, list[str] | None] = {
     "accounts_tenant_usage": None,
     "accounts_tenant_usage_csv": None,
     "accounts_tenant_calibrate": ["accounts.change_tenant"],
+    "accounts_tenant_shadow": ["accounts.change_tenant"],
     "accounts_tenant_revoke": ["accounts.change_hashid"],
     "accounts_tenant_issue": ["accounts.add_hashid"],
     "accounts_tenant_reset_quota": ["accounts.change_tenant"],
@@ -256,7 +260,8 @@ def test_a_viewer_changes_nothing_through_a_custom_view(world: World, name: str)
     url = url_of(name, world)
     before = snapshot()
     got = viewer.get(url)
-    posted = viewer.post(url, {"password1": "N3w-Passw0rd!", "password2": "N3w-Passw0rd!"})
+    data = {"password1": "N3w-Passw0rd!", "password2": "N3w-Passw0rd!", "shadow": "promote"}
+    posted = viewer.post(url, data)
     assert snapshot() == before
     if VIEW_NEEDS[name] is None:
         assert got.status_code == 200
@@ -266,10 +271,22 @@ def test_a_viewer_changes_nothing_through_a_custom_view(world: World, name: str)
 
 def succeeds_calibrating(client: Client, world: World) -> None:
     upload = SimpleUploadedFile("c.zip", make_zip(LIVE, SPOOF), content_type="application/zip")
+    before = world.tenant.calibrations.count()
     response = client.post(url_of("accounts_tenant_calibrate", world), {"archive": upload})
     assert response.status_code == 303, response.content.decode()[-2000:]
     assert jobs.run_local_jobs() == 1  # the task worker's part, in this process
-    assert world.tenant.calibrations.count() == 2
+    assert world.tenant.calibrations.count() == before + 1
+
+
+def succeeds_promoting_the_shadow(client: Client, world: World) -> None:
+    candidate = stored_calibration(world.tenant, threshold=0.7)
+    candidate.shadow(timezone.now(), timezone.now() + timedelta(days=1))
+    url = url_of("accounts_tenant_shadow", world)
+    assert client.post(url, {"shadow": "promote"}).status_code == 302
+    world.tenant.refresh_from_db()
+    assert world.tenant.shadow_calibration is None
+    assert (world.tenant.calibration or {}).get("id") == candidate.pk
+    assert world.tenant.threshold == 0.7
 
 
 def succeeds_revoking(client: Client, world: World) -> None:
@@ -299,6 +316,7 @@ def succeeds_changing_a_password(client: Client, world: World) -> None:
 
 SUCCEEDS: dict[str, Callable[[Client, World], None]] = {
     "accounts_tenant_calibrate": succeeds_calibrating,
+    "accounts_tenant_shadow": succeeds_promoting_the_shadow,
     "accounts_tenant_revoke": succeeds_revoking,
     "accounts_tenant_issue": succeeds_issuing,
     "accounts_tenant_reset_quota": succeeds_resetting,

@@ -40,6 +40,10 @@ def test_a_shifted_source_is_fixed_by_its_own_calibration() -> None:
     outcome = run(Report(0.5, "fast", "x", samples))
     assert outcome.uncalibrated["BPCER"][0] == 0.5
     assert outcome.calibrated["BPCER"][0] == 0.0 and outcome.calibrated["APCER"][0] == 0.0
+    # calibrate's own procedure on the same halves: with the threshold at APCER = BPCER too
+    eer = outcome.procedure["calibrate --equal-error-rate"]
+    assert eer["BPCER"][0] == 0.0 and eer["APCER"][0] == 0.0
+    assert eer["bona_fide"] == 12 and eer["attacks"] == 12
     assert set(outcome.per_source) == {"high", "low"}
 
 
@@ -49,7 +53,8 @@ def test_protocol_on_dev_prints_pooled_figures(db: None) -> None:
     call_command("tenant_protocol", str(DEV_DATA), stdout=out)
     text = out.getvalue()
     assert "8 sources" in text
-    for label in ("uncalibrated (threshold 0.5)", "calibrated per source"):
+    labels = ("uncalibrated (threshold 0.5)", "calibrated per source", "calibrate, threshold kept")
+    for label in (*labels, "calibrate --equal-error-rate"):
         line = next(x for x in text.splitlines() if label in x)
         assert re.search(r"ACER \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", line)
     assert re.search(r"pooled over 43 bona fide and 36 attack", text)

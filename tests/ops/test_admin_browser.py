@@ -184,13 +184,15 @@ def test_operator_flow_in_chromium(served: Served, browser: Any, tmp_path: Path)
     message = page.locator("#calibration-jobs tr.job-done").first.inner_text()
     stored = re.search(r"Calibration #(\d+) stored: threshold (\d\.\d{4})", message)
     assert stored, message
-    assert "fewer than 30" in message  # a small sample is flagged
+    assert "Full frames (" in message and "Face crops (" in message  # what it changed, per kind
     page.screenshot(path=str(ARTIFACTS / "admin-calibration-job.png"), full_page=True)
     page.click(f".breadcrumbs a:text-is('{name}')")  # back to the tenant's page
     status = page.locator("#calibration-status").inner_text()
     assert f"Calibration #{stored.group(1)}" in status and "admin upload" in status
-    assert page.locator("table.calibration-figures tbody tr").count() == 3  # before/after/CV
-    assert "cross-validated" in status and "APCER" in status
+    # now and held out, each overall and per capture kind; no in-sample row
+    assert page.locator("table.calibration-figures tbody tr").count() == 6
+    assert "held out (leave-one-image-out)" in status and "APCER" in status
+    assert "on the sample" not in status and page.locator("table.calibration-maps").count() == 1
     assert page.input_value("#id_threshold") == stored.group(2).rstrip("0")  # rounded
     page.screenshot(path=str(ARTIFACTS / "admin-calibration.png"), full_page=True)
 
@@ -215,3 +217,60 @@ def captures_zip() -> bytes:
             ):
                 archive.writestr(f"{label}/{path.name}", path.read_bytes())
     return buffer.getvalue()
+
+
+# The shadow's traffic, counted from the check records themselves.
+SHADOW_COUNTS = """
+from accounts.models import Tenant
+from liveness.models import LivenessCheck
+rows = LivenessCheck.objects.filter(tenant__name={name!r}, shadow_is_live__isnull=False)
+print(rows.count(), rows.filter(is_live=True, shadow_is_live=False).count(),
+      rows.filter(is_live=False, shadow_is_live=True).count(),
+      Tenant.objects.get(name={name!r}).calibration is None)
+"""
+
+
+def test_shadow_candidate_in_chromium(served: Served, browser: Any, tmp_path: Path) -> None:
+    """``calibrate --shadow`` on dev's face crops, real checks through gunicorn, then the
+    tenant page: the flips it shows are those the check records hold; promote switches."""
+    user = f"shadow{os.getpid()}"
+    served.env["DJANGO_SUPERUSER_PASSWORD"] = PASSWORD
+    served.manage("createsuperuser", "--noinput", "--username", user, "--email", "s@example.com")
+    name, hash_id = served.new_tenant()
+    folder = subset_of_dev(tmp_path, lambda row: not is_frame(row))
+    out = served.manage("calibrate", name, str(folder), "--shadow", "3")
+    assert "in shadow for 3 days" in out and "calibrated, held out (leave-one-source-out)" in out
+    dev = LIVE_JPG.parents[1]
+    crops = sorted(dev.glob("live/tricky_*"))[:3] + sorted(dev.glob("spoof/wolf_*"))[:3]
+    statuses = [post(served, hash_id, path) for path in (LIVE_JPG, SPOOF_JPG, *crops)]
+    assert statuses.count(201) >= 6
+    checks, live_to_spoof, spoof_to_live, uncalibrated = served.manage(
+        "shell", "-c", SHADOW_COUNTS.format(name=name)
+    ).split()[-4:]
+    assert int(checks) == statuses.count(201) and uncalibrated == "True"
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{served.base}/admin/login/")
+    page.fill("#id_username", user)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#user-tools")
+    page.goto(f"{served.base}/admin/accounts/tenant/?q={name}")
+    page.click(f"#result_list >> text={name}")
+    page.wait_for_selector("#shadow-status")
+    assert page.locator("#shadow-live-to-spoof").inner_text() == live_to_spoof
+    assert page.locator("#shadow-spoof-to-live").inner_text() == spoof_to_live
+    assert (
+        f"Of {checks} checks recorded with both verdicts"
+        in page.locator("#shadow-status").inner_text()
+    )
+    assert page.locator("#shadow-candidate table.calibration-maps").count() == 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "admin-shadow.png"), full_page=True)
+    page.click("#shadow-promote")
+    assert "Promoted shadow candidate" in page.locator("ul.messagelist").inner_text()
+    assert page.locator("#shadow-status").count() == 0
+    assert "No shadow candidate" in page.locator("#tenant_form").inner_text()
+    context.close()

@@ -7,22 +7,27 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts import audit
 from calibration.calibrate import (
+    MAX_SHADOW_DAYS,
     CalibrationError,
-    fit_and_store,
+    fit,
     folder_images,
+    group_kind_of,
     score,
-    warnings_for,
+    store,
 )
 from calibration.management.folders import command_engine, labelled_folder, tenant_named
-from ml import calibration
+from ml import tenant_calibration
 
 
 class Command(BaseCommand):
     help = (
-        "Calibrate a tenant on its own labelled captures: DIR holds live/ and spoof/ images. "
-        "Fits a monotone map from the fused logit to a calibrated P(live) (shrunk toward the "
-        "uncalibrated default on small samples) and sets the tenant's threshold: at "
-        "--target-apcer when given, else where APCER = BPCER on the sample. Uses no quota."
+        "Calibrate a tenant on its own labelled captures: DIR holds live/ and spoof/ images "
+        "(groups for the held-out figures: DIR/manifest.csv's subject or source column, or "
+        "live/<group>/ folders). Fits one monotone map per capture kind (full frame, face "
+        "crop) from the fused logit to P(live), with a prior centred on the shipped map that "
+        "gives way as the sample grows; keeps the threshold unless --target-apcer or "
+        "--equal-error-rate sets it on the sample. Prints what changes and held-out figures "
+        "only. Uses no quota."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -31,27 +36,59 @@ class Command(BaseCommand):
         parser.add_argument(
             "--target-apcer", type=float, default=None, help="0..1, e.g. 0.05 for 5 %%"
         )
+        parser.add_argument(
+            "--equal-error-rate",
+            action="store_true",
+            help="set the threshold where APCER = BPCER on the calibrated sample",
+        )
+        how = parser.add_mutually_exclusive_group()
+        how.add_argument(
+            "--dry-run", action="store_true", help="show what would change; store nothing"
+        )
+        how.add_argument(
+            "--shadow",
+            type=int,
+            metavar="DAYS",
+            default=None,
+            help=f"store it as a shadow candidate for DAYS (1-{MAX_SHADOW_DAYS}) days beside "
+            "the active calibration: every check records both verdicts; promote or discard it "
+            "on the tenant's admin page",
+        )
 
     def handle(self, *args: Any, tenant: str, folder: Path, **options: Any) -> None:
         found = tenant_named(tenant)
-        images = folder_images(labelled_folder(folder))
-        scored = score(command_engine(), found, images)
-        for warning in warnings_for(scored):
-            self.stderr.write(f"warning: {warning}")
-        previous = found.threshold
+        labelled_folder(folder)
+        shadow = options["shadow"]
+        if shadow is not None and not 1 <= shadow <= MAX_SHADOW_DAYS:
+            raise CommandError(f"--shadow must be 1 to {MAX_SHADOW_DAYS} days.")
+        scored = score(command_engine(), found, folder_images(folder), None, group_kind_of(folder))
+        target = options["target_apcer"]
         try:
-            stored, fitted = fit_and_store(
-                found, scored, options["target_apcer"], getpass.getuser(), "command"
-            )
+            result = fit(found, scored, target, options["equal_error_rate"])
         except CalibrationError as exc:
             raise CommandError(str(exc)) from exc
-        audit.by_command(found, "calibrate", audit.calibrated(stored, previous, stored.threshold))
-        target = options["target_apcer"]
-        rule = f"at target APCER {target:.3f}" if target is not None else "where APCER = BPCER"
         self.stdout.write(
             f"tenant {found.name} ({found.profile} profile, crop policy {found.crop_policy}): "
-            f"{stored.bona_fide} live and {stored.attacks} spoof images judged, "
-            f"{stored.refused} refused by the gates"
+            f"{scored.live} live and {scored.spoof} spoof images judged, "
+            f"{scored.refused_total} refused by the gates"
         )
-        self.stdout.write(calibration.format_fitted(fitted, previous))
-        self.stdout.write(f"threshold chosen {rule}; stored as calibration #{stored.pk}")
+        self.stdout.write(tenant_calibration.report(result))
+        if options["dry_run"]:
+            self.stdout.write("dry run: nothing stored, the tenant is unchanged")
+            return
+        previous = found.threshold
+        try:
+            stored = store(found, scored, result, getpass.getuser(), "command", shadow)
+        except CalibrationError as exc:
+            raise CommandError(str(exc)) from exc
+        if shadow is None:
+            audit.by_command(
+                found, "calibrate", audit.calibrated(stored, previous, stored.threshold)
+            )
+            self.stdout.write(f"stored as calibration #{stored.pk}, now active")
+        else:
+            audit.by_command(found, "calibrate", audit.shadowed(stored, shadow))
+            self.stdout.write(
+                f"stored as calibration #{stored.pk}, in shadow for {shadow} days: the active "
+                "calibration still answers; every check also records this one's verdict"
+            )

@@ -1,0 +1,190 @@
+"""Shadow mode: a candidate calibration beside the active one. Real checks through /liveness
+record both verdicts (the answer uses the active one) from one engine run; the tenant's admin
+page counts the verdicts the candidate would flip; promote and discard, each with its
+permission."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import Tenant
+from calibration.models import Calibration
+from liveness.models import LivenessCheck
+from liveness.runtime import get_engine
+from ml import calibration
+from tests.commands.test_calibrate import LIVE, SPOOF, calibrate, inspected, linked
+from tests.conftest import Post, data_uri, stored_calibration
+
+pytestmark = pytest.mark.usefixtures("warm_engine")
+
+# Live face crops pushed down, spoof full frames pushed up: both kinds of flip happen.
+CANDIDATE = {"frame": {"a": 1.0, "b": 5.0}, "crop": {"a": 1.0, "b": -3.0}}
+IMAGES = (*LIVE, *SPOOF)
+
+
+def in_shadow(tenant: Tenant, days: float = 1.0, threshold: float = 0.5) -> Calibration:
+    candidate = stored_calibration(tenant, params=CANDIDATE, threshold=threshold)
+    now = time.time()
+    tenant.shadow_calibration = {
+        "id": candidate.pk,
+        "profile": tenant.profile,
+        "maps": CANDIDATE,
+        "threshold": threshold,
+        "since": now - 1,
+        "until": now + days * 86400,
+    }
+    tenant.save()
+    return candidate
+
+
+def tenant_page(client: Client, tenant: Tenant) -> str:
+    return client.get(reverse("admin:accounts_tenant_change", args=[tenant.pk])).content.decode()
+
+
+def flips_on_page(page: str) -> tuple[int, int]:
+    live = page.split('id="shadow-live-to-spoof">')[1].split("<")[0]
+    spoof = page.split('id="shadow-spoof-to-live">')[1].split("<")[0]
+    return int(live), int(spoof)
+
+
+def test_checks_record_both_verdicts_and_the_page_counts_flips(
+    make_tenant: Callable[..., Any],
+    post_liveness: Post,
+    admin_client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant, secret = make_tenant("shadowed")
+    in_shadow(tenant)
+    engine = get_engine()
+    runs: list[int] = []
+    judge = engine.judge
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        runs.append(1)
+        return judge(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "judge", counted)
+    maps = calibration.maps_of({"maps": CANDIDATE})
+
+    expected = {"live_to_spoof": 0, "spoof_to_live": 0}
+    judged = 0
+    for path in IMAGES:
+        response = post_liveness({"hash_id": secret, "selfie_image": data_uri(path)})
+        if response.status_code != 201:
+            continue  # a gate's refusal records no verdict, nor a shadow one
+        judged += 1
+        result = response.json()["liveness_result"]
+        z, kind = inspected(path, tenant)
+        check = LivenessCheck.objects.filter(tenant=tenant).order_by("-pk").first()
+        assert check is not None
+        # the answer: the active scale (the shipped map); the record: both
+        assert check.score == pytest.approx(result["liveness_score"])
+        assert check.is_live == bool(result["is_live"])
+        assert check.shadow_score == pytest.approx(maps[kind].p(z), abs=1e-9)
+        assert check.shadow_is_live == (maps[kind].p(z) >= 0.5)
+        if check.is_live and not check.shadow_is_live:
+            expected["live_to_spoof"] += 1
+        if not check.is_live and check.shadow_is_live:
+            expected["spoof_to_live"] += 1
+    assert len(runs) == len(IMAGES)  # one engine run per check, shadow or not
+    assert expected["live_to_spoof"] > 0 and expected["spoof_to_live"] > 0
+
+    page = tenant_page(admin_client, tenant)
+    assert flips_on_page(page) == (expected["live_to_spoof"], expected["spoof_to_live"])
+    assert f"Of <strong>{judged}</strong> checks recorded with both verdicts" in page
+    assert 'id="shadow-promote"' in page and 'id="shadow-discard"' in page
+
+
+def test_no_shadow_verdict_outside_the_period(
+    make_tenant: Callable[..., Any], post_liveness: Post
+) -> None:
+    tenant, secret = make_tenant("ended")
+    in_shadow(tenant, days=-1)
+    response = post_liveness({"hash_id": secret, "selfie_image": data_uri(LIVE[0])})
+    assert response.status_code == 201
+    check = LivenessCheck.objects.get(tenant=tenant)
+    assert (check.shadow_score, check.shadow_is_live) == (None, None)
+
+
+def staff(*perms: str) -> Client:
+    user = User.objects.create_user(f"staff-{len(perms)}-{time.monotonic_ns()}", is_staff=True)
+    wanted = ["view_tenant", *perms]
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="accounts", codename__in=wanted)
+    )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_promote_and_discard_need_change_tenant(make_tenant: Callable[..., Any]) -> None:
+    tenant, _ = make_tenant("guarded", threshold=0.5)
+    candidate = in_shadow(tenant, threshold=0.61)
+    url = reverse("admin:accounts_tenant_shadow", args=[tenant.pk])
+    viewer = staff()
+    assert 'id="shadow-promote"' not in tenant_page(viewer, tenant)  # no button to click
+    assert "shadow-live-to-spoof" in tenant_page(viewer, tenant)  # the counts are shown
+    for choice in ("promote", "discard"):
+        assert viewer.post(url, {"shadow": choice}).status_code == 403
+    tenant.refresh_from_db()
+    assert tenant.shadow_calibration is not None and tenant.calibration is None
+
+    operator = staff("change_tenant")
+    assert operator.get(url).status_code == 405
+    response = operator.post(url, {"shadow": "promote"}, follow=True)
+    assert f"Promoted shadow candidate #{candidate.pk}" in response.content.decode()
+    tenant.refresh_from_db()
+    assert tenant.shadow_calibration is None and tenant.threshold == 0.61
+    assert Tenant.objects.get(pk=tenant.pk).calibration == {
+        "id": candidate.pk,
+        "profile": "fast",
+        "maps": CANDIDATE,
+    }
+
+    second = in_shadow(tenant)
+    response = operator.post(url, {"shadow": "discard"}, follow=True)
+    assert f"Discarded shadow candidate #{second.pk}" in response.content.decode()
+    tenant.refresh_from_db()
+    assert tenant.shadow_calibration is None
+    assert (Tenant.objects.get(pk=tenant.pk).calibration or {}).get("id") == candidate.pk
+    second.refresh_from_db()
+    assert second.reverted_at is not None
+
+
+def test_calibrate_shadow_sets_a_candidate_and_keeps_the_active_one(
+    make_tenant: Callable[..., Any], tmp_path: Path
+) -> None:
+    tenant, _ = make_tenant("candidate", threshold=0.55)
+    out, _ = calibrate("candidate", str(linked(tmp_path, LIVE, SPOOF)), "--shadow", "7")
+    stored = Calibration.objects.get(tenant=tenant)
+    assert f"stored as calibration #{stored.pk}, in shadow for 7 days" in out
+    tenant.refresh_from_db()
+    assert tenant.calibration is None and tenant.threshold == 0.55  # nothing switched
+    shadow = tenant.shadow_calibration
+    assert shadow["id"] == stored.pk and shadow["maps"] == stored.params
+    assert shadow["until"] - shadow["since"] == pytest.approx(7 * 86400, abs=1)
+    with pytest.raises(Exception, match="1 to 90 days"):
+        calibrate("candidate", str(tmp_path), "--shadow", "0")
+
+
+def test_a_new_candidate_sets_the_previous_one_aside(make_tenant: Callable[..., Any]) -> None:
+    from django.utils import timezone
+
+    tenant, _ = make_tenant("twice")
+    now = timezone.now()
+    first = stored_calibration(tenant)
+    first.shadow(now, now + timedelta(days=1))
+    second = stored_calibration(tenant)
+    Calibration.objects.get(pk=second.pk).shadow(now, now + timedelta(days=1))
+    first.refresh_from_db()
+    assert first.reverted_at is not None
+    assert (Tenant.objects.get(pk=tenant.pk).shadow_calibration or {}).get("id") == second.pk
