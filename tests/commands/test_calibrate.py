@@ -121,7 +121,9 @@ def test_calibrate_at_target_apcer_then_revert_through_http(
         result = response.json()["liveness_result"]
         z, kind = inspected(path, tenant)
         assert result["liveness_score"] == pytest.approx(maps[kind].p(z), abs=1e-6)
-        assert result["is_live"] == int(result["liveness_score"] >= tenant.threshold)
+        # decided on the exact score (the answer is rounded to 7 places): a threshold chosen
+        # just above an attack's score sits within the rounding of it
+        assert result["is_live"] == int(maps[kind].p(z) >= tenant.threshold)
         answered[kind].append((z, result["liveness_score"]))
     assert answered["frame"] and answered["crop"]
     for pairs in answered.values():  # monotone in the fused logit within a kind
