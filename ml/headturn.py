@@ -1,0 +1,435 @@
+"""Head-turn challenge: a random sequence of head poses judged from YuNet's five landmarks.
+
+Django-free: the server feeds one :class:`Observation` per quality poll (its own clock, the
+face box, the landmarks, how many faces) to a :class:`HeadTurnJudge` and stores the judge's
+:meth:`~HeadTurnJudge.to_state` (numbers only, never a frame) between polls.
+
+Pose comes from where the nose tip sits in the frame of the eyes and mouth corners: with
+``E`` the eyes' midpoint, ``M`` the mouth corners' midpoint, ``nose = E + a (left_eye -
+right_eye) + b (M - E)``. ``a`` and ``b`` do not change when a flat picture is moved,
+scaled or sheared (an affine map), so only a nose standing out of the face's plane moves
+them: ``yaw = a - a0`` (positive: the person's own left, the face turning toward image right
+in a camera image that is not mirrored) and ``pitch = b - b0`` (positive: looking down),
+relative to the frontal reference taken at the start. Perspective can move them a little on
+a print, so every reached step must also show parallax: the homography that maps the
+reference's eyes and mouth corners onto the current ones (four points, exact for any plane)
+predicts where a flat nose would be; a head's nose is elsewhere, a print's is there.
+
+Thresholds were chosen on landmark trajectories of real clips and of photos warped as a
+plane (docs: Evaluation, "Head-turn challenge").
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import cv2
+import numpy as np
+
+STEPS = ("turn_left", "turn_right", "look_up", "look_down")
+INSTRUCTIONS = (*STEPS, "look_straight")
+STATES = ("running", "passed", "failed")
+
+# Each fail code with the sentence an integrator or evaluator reads.
+FAIL_CODES: dict[str, str] = {
+    "step_timeout": "A step was not reached within its time limit.",
+    "wrong_direction": "The head turned in a direction that was not asked for.",
+    "face_lost": "No face was seen for too long, or polls came too far apart to follow it.",
+    "face_changed": "The face jumped or changed between consecutive frames.",
+    "planar_motion": "The face moved like a flat picture: no parallax between nose and face.",
+    "too_few_frames": "Too few frames were seen during a step to follow the motion.",
+    "multiple_faces": "More than one face was in the frame.",
+}
+
+_ALIASES = {"left": "turn_left", "right": "turn_right", "up": "look_up", "down": "look_down"}
+_AXIS = {"turn_left": 0, "turn_right": 0, "look_down": 1, "look_up": 1}  # 0 yaw, 1 pitch
+
+STATE_VERSION = 1
+TRACK_LIMIT = 64  # trajectory points kept in the state (oldest dropped): about 16 s at 4 Hz
+
+
+def draw_steps(
+    rng: random.Random | secrets.SystemRandom | None = None, n: int = 3
+) -> tuple[str, ...]:
+    """``n`` (at least 3) steps in random order, never the same step twice in a row."""
+    if n < 3:
+        raise ValueError("a head-turn challenge has at least 3 steps")
+    chooser = rng if rng is not None else secrets.SystemRandom()
+    drawn: list[str] = []
+    while len(drawn) < n:
+        drawn.append(chooser.choice([s for s in STEPS if not drawn or s != drawn[-1]]))
+    return tuple(drawn)
+
+
+def parse_steps(text: str) -> tuple[str, ...]:
+    """Steps from ``"left,right,up"`` (or the full names), for CAPTURE_CHALLENGE_STEPS."""
+    steps = []
+    for part in text.split(","):
+        name = part.strip().lower()
+        step = _ALIASES.get(name, name)
+        if step not in STEPS:
+            raise ValueError(f"unknown head-turn step {part.strip()!r}: one of {', '.join(STEPS)}")
+        steps.append(step)
+    if not steps or any(a == b for a, b in zip(steps, steps[1:], strict=False)):
+        raise ValueError("head-turn steps must be non-empty and never repeat a step in a row")
+    return tuple(steps)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Where the judge decides. Units: seconds; pose in the ``a``/``b`` units above; distances
+    in face sizes (sqrt of the box area)."""
+
+    step_s: float = 7.0  # to reach each step once it is shown
+    straight_s: float = 5.0  # to take the reference, and to come back straight after a step
+    yaw: float = 0.12  # |yaw| that reaches a turn (face widths)
+    pitch: float = 0.035  # |pitch| that reaches a look up/down (face heights)
+    smooth: int = 2  # decisions read the mean pose of this many consecutive frames
+    straight_yaw: float = 0.06  # back straight: |yaw| under this and |pitch| under the next
+    straight_pitch: float = 0.03
+    aside: float = 0.5  # a move on the other axis is wrong while the asked one is under this
+    reference_frames: int = 2  # still frontal frames averaged into the reference
+    reference_max_yaw: float = 0.25  # |a| of a frontal face (0 when the nose is centred)
+    min_parallax: float = 0.03  # nose off the plane's prediction, in face sizes, when reached
+    min_step_frames: int = 2  # frames seen in a step up to and including the reaching one
+    max_gap_s: float = 1.5  # longest time between two frames with one face
+    max_shift: float = 0.5  # box centre move between consecutive frames, in face sizes
+    max_scale: float = 1.5  # box size ratio between consecutive frames
+    max_shape: float = 0.25  # landmark change between frames beyond a similarity, in face sizes
+    min_interval_s: float = 0.1  # frames closer than this to the last one are ignored
+
+    @classmethod
+    def from_mapping(cls, overrides: Mapping[str, float | int | str] | None) -> Limits:
+        known = {f.name: f.type for f in fields(cls)}
+        unknown = set(overrides or {}) - set(known)
+        if unknown:
+            raise ValueError(f"unknown head-turn limits: {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        for name, value in (overrides or {}).items():
+            values[name] = int(value) if known[name] in ("int", int) else float(value)
+        return cls(**values)
+
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Observation:
+    t: float  # server clock, seconds
+    box: Box  # x, y, w, h of the main face
+    landmarks: Sequence[Sequence[float]]  # 5 x 2: right eye, left eye, nose, mouth corners
+    face_count: int  # faces the quality gate counts (0: none seen)
+
+
+@dataclass(frozen=True)
+class Progress:
+    instruction: str  # one of INSTRUCTIONS
+    step: int  # 1-based step being asked or prepared (0 while the reference is taken)
+    steps: int
+    state: str  # one of STATES
+    code: str | None = None  # a FAIL_CODES key when failed
+    done: int = 0  # steps reached so far
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Pose:
+    yaw: float  # landmarks' centre moved in the box toward image right: the person's own left
+    pitch: float  # landmarks' centre moved down in the box: looking down
+    parallax: float  # nose distance from the plane's prediction, in face sizes
+
+
+def box_offsets(box: Sequence[float], landmarks: np.ndarray) -> tuple[float, float]:
+    """Where the landmarks' centre sits in the face box, from the box centre, in box widths
+    and heights. YuNet's box follows the head's outline while its landmarks lean toward a
+    frontal face, so this moves with the head more than the landmarks do among themselves."""
+    x, y, w, h = (float(v) for v in box)
+    cx, cy = landmarks.mean(axis=0)
+    return (cx - (x + w / 2)) / max(w, 1e-6), (cy - (y + h / 2)) / max(h, 1e-6)
+
+
+def frame_coordinates(landmarks: np.ndarray) -> tuple[float, float]:
+    """(a, b): the nose in the affine frame of the eyes and mouth corners."""
+    right_eye, left_eye, nose, right_mouth, left_mouth = landmarks
+    eyes = (right_eye + left_eye) / 2
+    mouth = (right_mouth + left_mouth) / 2
+    basis = np.column_stack([left_eye - right_eye, mouth - eyes])
+    if abs(np.linalg.det(basis)) < 1e-6:
+        return math.nan, math.nan
+    a, b = np.linalg.solve(basis, nose - eyes)
+    return float(a), float(b)
+
+
+def face_size(box: Sequence[float]) -> float:
+    return math.sqrt(max(float(box[2]) * float(box[3]), 1e-6))
+
+
+def parallax(reference: np.ndarray, landmarks: np.ndarray, size: float) -> float:
+    """How far the nose is from where a plane through the eyes and mouth corners puts it,
+    mapped from ``reference``, in face sizes (0 for a flat picture, whatever its pose)."""
+    corners = [0, 1, 3, 4]
+    try:
+        homography = cv2.getPerspectiveTransform(
+            reference[corners].astype(np.float32), landmarks[corners].astype(np.float32)
+        )
+    except cv2.error:
+        return math.nan
+    predicted = cv2.perspectiveTransform(
+        reference[2].reshape(1, 1, 2).astype(np.float64), homography
+    )
+    return float(np.linalg.norm(predicted[0, 0] - landmarks[2]) / size)
+
+
+def shape_change(previous: np.ndarray, current: np.ndarray, size: float) -> float:
+    """Largest landmark distance left after the best similarity (move, turn, scale) from
+    ``previous`` to ``current``, in face sizes: a different face does not fit."""
+    matrix, _ = cv2.estimateAffinePartial2D(
+        previous.astype(np.float32), current.astype(np.float32), method=cv2.LMEDS
+    )
+    if matrix is None:
+        return math.inf
+    mapped = previous @ matrix[:, :2].T + matrix[:, 2]
+    return float(np.max(np.linalg.norm(mapped - current, axis=1)) / size)
+
+
+def _landmarks(values: Sequence[Sequence[float]]) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64).reshape(5, 2)
+    if not np.isfinite(array).all():
+        raise ValueError("landmarks must be finite")
+    return array
+
+
+@dataclass
+class _State:
+    steps: tuple[str, ...]
+    phase: str = "reference"  # reference | step | straight | passed | failed
+    index: int = 0  # the step being asked (phase step) or just reached (phase straight)
+    done: int = 0
+    code: str | None = None
+    phase_t: float | None = None  # when the phase began (server clock)
+    phase_frames: int = 0
+    frames: int = 0
+    seen_t: float | None = None  # last frame with one face
+    last_t: float | None = None  # last frame taken into account
+    last_box: list[float] | None = None
+    last_landmarks: list[list[float]] | None = None
+    reference: list[list[float]] | None = None  # mean landmarks of the reference frames
+    ref_offset: list[float] | None = None  # mean box offsets of the reference frames
+    ref_frames: list[list[list[float]]] = field(default_factory=list)
+    ref_offsets: list[list[float]] = field(default_factory=list)
+    track: list[list[float]] = field(default_factory=list)  # [t, yaw, pitch, parallax]
+    reached: list[list[float]] = field(default_factory=list)  # per step: [t, yaw, pitch, parallax]
+
+
+class HeadTurnJudge:
+    """One challenge: feed :meth:`observe` every poll; keep :meth:`to_state` between polls."""
+
+    def __init__(self, steps: Iterable[str], limits: Limits | None = None) -> None:
+        steps = tuple(steps)
+        if len(steps) == 0 or any(s not in STEPS for s in steps):
+            raise ValueError(f"steps must be among {STEPS}")
+        self.limits = limits or Limits()
+        self._s = _State(steps=steps)
+
+    # ---- state -------------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        data = asdict(self._s)
+        data["steps"] = list(self._s.steps)
+        data["v"] = STATE_VERSION
+        return _rounded(data)
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], limits: Limits | None = None) -> HeadTurnJudge:
+        if state.get("v") != STATE_VERSION:
+            raise ValueError("head-turn state of another version")
+        known = {f.name for f in fields(_State)}
+        values = {k: v for k, v in state.items() if k in known}
+        judge = cls(state["steps"], limits)
+        judge._s = _State(**{**values, "steps": tuple(state["steps"])})
+        return judge
+
+    # ---- reading -----------------------------------------------------------------------
+    @property
+    def steps(self) -> tuple[str, ...]:
+        return self._s.steps
+
+    @property
+    def track(self) -> list[list[float]]:
+        return [list(p) for p in self._s.track]
+
+    @property
+    def reached(self) -> list[list[float]]:
+        return [list(p) for p in self._s.reached]
+
+    def progress(self) -> Progress:
+        s, n = self._s, len(self._s.steps)
+        if s.phase in ("passed", "failed"):
+            state = s.phase
+            return Progress("look_straight", min(s.done + 1, n), n, state, s.code, s.done)
+        if s.phase == "step":
+            return Progress(s.steps[s.index], s.index + 1, n, "running", None, s.done)
+        step = 0 if s.phase == "reference" else min(s.done + 1, n)
+        return Progress("look_straight", step, n, "running", None, s.done)
+
+    def pose(self, obs: Observation) -> Pose:
+        """The observation's pose against the reference (the reference must be taken)."""
+        assert self._s.reference is not None and self._s.ref_offset is not None
+        marks = _landmarks(obs.landmarks)
+        ox, oy = box_offsets(obs.box, marks)
+        reference = np.asarray(self._s.reference)
+        return Pose(
+            float(ox - self._s.ref_offset[0]),
+            float(oy - self._s.ref_offset[1]),
+            parallax(reference, marks, face_size(obs.box)),
+        )
+
+    def _smoothed(self) -> Pose:
+        """Mean pose of the last ``smooth`` frames: one frame's jitter (0.05 face heights on
+        a gesturing webcam user) does not count as a turn; a real turn lasts longer."""
+        recent = np.asarray(self._s.track[-self.limits.smooth :])[:, 1:]
+        yaw, pitch, plx = recent.mean(axis=0)
+        return Pose(float(yaw), float(pitch), float(plx))
+
+    # ---- judging -----------------------------------------------------------------------
+    def observe(self, obs: Observation) -> Progress:
+        s, lim = self._s, self.limits
+        if s.phase in ("passed", "failed"):
+            return self.progress()
+        if s.last_t is not None and obs.t - s.last_t < lim.min_interval_s:
+            return self.progress()  # a flood of polls adds no evidence
+        if s.phase_t is None:
+            s.phase_t = obs.t
+        s.last_t = obs.t
+        if obs.face_count > 1:
+            return self._fail("multiple_faces")
+        if obs.face_count < 1:
+            return self._timeouts(obs.t) or self._lost(obs.t) or self.progress()
+        marks = _landmarks(obs.landmarks)
+        box = [float(v) for v in obs.box]
+        fault = self._continuity(obs.t, box, marks)
+        s.seen_t, s.last_box, s.last_landmarks = obs.t, box, marks.tolist()
+        s.frames += 1
+        s.phase_frames += 1
+        if fault:
+            return self._fail(fault)
+        if s.phase == "reference":
+            return self._reference(obs.t, box, marks)
+        pose = self.pose(obs)
+        s.track.append([obs.t, pose.yaw, pose.pitch, pose.parallax])
+        del s.track[:-TRACK_LIMIT]
+        if s.phase == "step":
+            return self._step(obs.t, self._smoothed())
+        return self._straight(obs.t, pose)  # one frontal frame will do: it decides nothing
+
+    def _continuity(self, t: float, box: list[float], marks: np.ndarray) -> str | None:
+        s, lim = self._s, self.limits
+        if s.seen_t is None or s.last_box is None or s.last_landmarks is None:
+            return None
+        if t - s.seen_t > lim.max_gap_s:
+            return "face_lost"
+        size, before = face_size(box), face_size(s.last_box)
+        centre = np.array([box[0] + box[2] / 2, box[1] + box[3] / 2])
+        previous = np.array([s.last_box[0] + s.last_box[2] / 2, s.last_box[1] + s.last_box[3] / 2])
+        if np.linalg.norm(centre - previous) / max(size, before) > lim.max_shift:
+            return "face_changed"
+        if max(size, before) / max(min(size, before), 1e-6) > lim.max_scale:
+            return "face_changed"
+        if shape_change(np.asarray(s.last_landmarks), marks, size) > lim.max_shape:
+            return "face_changed"
+        return None
+
+    def _reference(self, t: float, box: list[float], marks: np.ndarray) -> Progress:
+        s, lim = self._s, self.limits
+        a, _ = frame_coordinates(marks)
+        if not abs(a) <= lim.reference_max_yaw:
+            s.ref_frames, s.ref_offsets = [], []  # not frontal: start the reference again
+        else:
+            s.ref_frames.append(marks.tolist())
+            s.ref_offsets.append(list(box_offsets(box, marks)))
+            if len(s.ref_frames) >= lim.reference_frames:
+                s.reference = np.mean(np.asarray(s.ref_frames), axis=0).tolist()
+                s.ref_offset = np.mean(np.asarray(s.ref_offsets), axis=0).tolist()
+                s.ref_frames, s.ref_offsets = [], []
+                return self._enter("step", t)
+        return self._timeouts(t) or self.progress()
+
+    def _scaled(self, pose: Pose) -> dict[str, float]:
+        """Each direction's reach in units of its limit (1.0: reached)."""
+        yaw, pitch = pose.yaw / self.limits.yaw, pose.pitch / self.limits.pitch
+        return {"turn_left": yaw, "turn_right": -yaw, "look_down": pitch, "look_up": -pitch}
+
+    def _step(self, t: float, pose: Pose) -> Progress:
+        s, lim = self._s, self.limits
+        asked = s.steps[s.index]
+        reach = self._scaled(pose)
+        if not all(math.isfinite(v) for v in reach.values()):
+            return self._timeouts(t) or self.progress()
+        opposite = next(k for k in STEPS if _AXIS[k] == _AXIS[asked] and k != asked)
+        if reach[opposite] >= 1.0:
+            return self._fail("wrong_direction")
+        # Heads tilt a little while they turn: the other axis is wrong only on its own.
+        if reach[asked] < lim.aside and any(
+            reach[k] >= 1.0 for k in STEPS if _AXIS[k] != _AXIS[asked]
+        ):
+            return self._fail("wrong_direction")
+        if reach[asked] >= 1.0:
+            if s.phase_frames < lim.min_step_frames:
+                return self._fail("too_few_frames")
+            if not pose.parallax >= lim.min_parallax:
+                return self._fail("planar_motion")
+            s.reached.append([t, pose.yaw, pose.pitch, pose.parallax])
+            s.done += 1
+            return self._enter("straight", t)
+        return self._timeouts(t) or self.progress()
+
+    def _straight(self, t: float, pose: Pose) -> Progress:
+        s, lim = self._s, self.limits
+        if abs(pose.yaw) < lim.straight_yaw and abs(pose.pitch) < lim.straight_pitch:
+            if s.done >= len(s.steps):
+                s.phase = "passed"
+                return self.progress()
+            s.index = s.done
+            return self._enter("step", t)
+        return self._timeouts(t) or self.progress()
+
+    def _enter(self, phase: str, t: float) -> Progress:
+        s = self._s
+        s.phase, s.phase_t, s.phase_frames = phase, t, 0
+        return self.progress()
+
+    def _timeouts(self, t: float) -> Progress | None:
+        s, lim = self._s, self.limits
+        limit = lim.step_s if s.phase == "step" else lim.straight_s
+        if s.phase_t is not None and t - s.phase_t > limit:
+            return self._fail("step_timeout")
+        return None
+
+    def _lost(self, t: float) -> Progress | None:
+        s = self._s
+        since = s.seen_t if s.seen_t is not None else s.phase_t
+        if since is not None and t - since > self.limits.max_gap_s:
+            return self._fail("face_lost")
+        return None
+
+    def _fail(self, code: str) -> Progress:
+        assert code in FAIL_CODES, code
+        self._s.phase, self._s.code = "failed", code
+        return self.progress()
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to 4 decimals (the state's size stays small; landmarks need no more)."""
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
