@@ -3,12 +3,12 @@
 with the face of each quality frame. Only the judge's state is stored, never a frame. The
 selfie is taken once the challenge passed (``require_passed``)."""
 
+import math
 import secrets
 import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.db.models import F
 
@@ -53,12 +53,8 @@ def public(progress: headturn.Progress) -> dict[str, object]:
     }
     if progress.state == FAILED and progress.code:
         shown["code"] = progress.code
-        shown["error"] = headturn.FAILS.get(progress.code, progress.code)
+        shown["error"] = headturn.FAIL_CODES.get(progress.code, progress.code)
     return shown
-
-
-def _first_step(steps: tuple[str, ...]) -> dict[str, object]:
-    return {"instruction": steps[0], "step": 1, "steps": len(steps), "state": RUNNING}
 
 
 def answer_of(session: CaptureSession) -> dict[str, object]:
@@ -88,33 +84,39 @@ def start(session: CaptureSession) -> dict[str, object]:
     limit = settings.CAPTURE_CHALLENGE_TRIES
     if session.challenge_tries >= limit:
         raise Rejected(Rejection("challenge_tries_exhausted", {"limit": limit}))
-    steps = draw()
-    judge = headturn.HeadTurnJudge(steps, headturn.Limits())
+    judge = headturn.HeadTurnJudge(draw())
     _save(
         session,
         challenge=RUNNING,
-        challenge_judge={"judge": judge.to_state(), "progress": _first_step(steps)},
+        challenge_judge={"judge": judge.to_state(), "progress": public(judge.progress())},
         challenge_code="",
         challenge_tries=F("challenge_tries") + 1,
     )
     return answer_of(session)  # a concurrent start's, if that one won
 
 
-def observation(faces: list[Face]) -> headturn.Observation:
-    """The largest face's box and landmarks, with the server's time: all the judge keeps."""
+def observation(faces: list[Face], other_face_ratio: float) -> headturn.Observation:
+    """The largest face's box and landmarks, with the server's time: all the judge keeps. The
+    faces counted are those the multiple_faces gate counts (another face at least
+    ``other_face_ratio`` of the main one's side), not a passer-by far behind."""
     face = max(faces, key=lambda f: f.box[2] * f.box[3], default=None)
-    box = None if face is None else np.asarray(face.box, np.float64)
-    landmarks = None if face is None else np.asarray(face.landmarks, np.float64)
-    return headturn.Observation(t=clock(), box=box, landmarks=landmarks, face_count=len(faces))
+    if face is None:
+        return headturn.Observation(t=clock(), box=(0.0, 0.0, 0.0, 0.0), landmarks=(), face_count=0)
+    side = math.sqrt(face.box[2] * face.box[3])
+    others = [f for f in faces if f is not face]
+    count = 1 + sum(math.sqrt(f.box[2] * f.box[3]) >= other_face_ratio * side for f in others)
+    return headturn.Observation(t=clock(), box=face.box, landmarks=face.landmarks, face_count=count)
 
 
-def observe(session: CaptureSession, faces: list[Face]) -> dict[str, object]:
+def observe(
+    session: CaptureSession, faces: list[Face], other_face_ratio: float
+) -> dict[str, object]:
     """Feed one quality frame's faces to the session's judge; the challenge as it stands."""
     if session.challenge == PENDING:
         start(session)
     if session.challenge != RUNNING:
         return answer_of(session)
-    seen = observation(faces)
+    seen = observation(faces, other_face_ratio)
     stored: dict[str, Any] = session.challenge_judge or {}
     judge = headturn.HeadTurnJudge.from_state(stored["judge"])
     progress = judge.observe(seen)

@@ -60,16 +60,19 @@ class FaceBoxSerializer(serializers.Serializer):
     score = serializers.FloatField()
 
 
-INSTRUCTIONS = [*headturn.STEPS, "look_straight"]
-CHALLENGE_STATES = ["running", "passed", "failed"]
-CHALLENGE_CODES = list(headturn.FAILS)
+INSTRUCTIONS = list(headturn.INSTRUCTIONS)
+CHALLENGE_STATES = list(headturn.STATES)
+CHALLENGE_CODES = list(headturn.FAIL_CODES)
 
 
 class ChallengeSerializer(serializers.Serializer):
     instruction = serializers.ChoiceField(
         choices=INSTRUCTIONS, help_text="What to do now; the person's own left and right."
     )
-    step = serializers.IntegerField(help_text="The current step, from 1.")
+    step = serializers.IntegerField(
+        help_text="The step asked (or the one to come while `look_straight`), from 1; 0 while "
+        "the frontal reference is taken."
+    )
     steps = serializers.IntegerField(help_text="How many steps this challenge has.")
     state = serializers.ChoiceField(choices=CHALLENGE_STATES)
     code = serializers.ChoiceField(

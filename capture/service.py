@@ -128,7 +128,8 @@ def check_quality(
     faces = engine.faces(image)
     report = gate_report(engine, image, faces)
     if session.challenge != NOT_REQUIRED:
-        report["challenge"] = challenge.observe(session, faces)
+        ratio = engine.thresholds.max_other_face_ratio
+        report["challenge"] = challenge.observe(session, faces, ratio)
     return report
 
 
