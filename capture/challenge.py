@@ -49,6 +49,7 @@ def public(progress: headturn.Progress) -> dict[str, object]:
         "instruction": progress.instruction,
         "step": progress.step,
         "steps": progress.steps,
+        "done": progress.done,
         "state": progress.state,
     }
     if progress.state == FAILED and progress.code:

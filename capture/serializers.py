@@ -74,6 +74,7 @@ class ChallengeSerializer(serializers.Serializer):
         "the frontal reference is taken."
     )
     steps = serializers.IntegerField(help_text="How many steps this challenge has.")
+    done = serializers.IntegerField(help_text="Steps reached so far.")
     state = serializers.ChoiceField(choices=CHALLENGE_STATES)
     code = serializers.ChoiceField(
         choices=CHALLENGE_CODES, required=False, help_text="Why it failed (state failed only)."

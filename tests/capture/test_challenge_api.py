@@ -7,6 +7,7 @@ The server times the steps by its own clock; here that clock reads each frame's 
 its clip (capture.challenge.clock), so a frame is judged at the moment it was filmed whatever
 the machine's load. tests/system/test_challenge_http.py feeds the clips in real time."""
 
+import itertools
 import json
 import logging
 import uuid
@@ -183,7 +184,7 @@ def test_fixed_steps_are_read_checked_and_warned_about(caplog: Any, settings: An
 def test_the_first_frame_starts_a_random_challenge_shown_one_step_at_a_time(
     head_turn: Any, clock: Clock
 ) -> None:
-    still = [jpeg(f.image) for f, _ in zip(frames("mounish_face.mp4", POLLS_PER_S), range(3))]
+    still = [jpeg(f.image) for f in itertools.islice(frames("mounish_face.mp4", POLLS_PER_S), 3)]
     sequences = set()
     for _ in range(8):
         session = head_turn()
@@ -195,6 +196,7 @@ def test_the_first_frame_starts_a_random_challenge_shown_one_step_at_a_time(
             "instruction": "look_straight",
             "step": 0,
             "steps": 3,
+            "done": 0,
             "state": "running",
             "tries_left": 2,
         }
