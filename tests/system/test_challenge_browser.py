@@ -2,10 +2,11 @@
 with a fake camera playing a clip: a .y4m written here by ffmpeg from ../shared/data/video
 (read in place). A clip of real head turns in the order the server asks (CAPTURE_CHALLENGE_STEPS)
 passes step by step and gets its verdict; a person holding still fails, and the retry starts a
-new challenge. Screenshots of each step go to a temporary directory (printed)."""
+new challenge. Screenshots of each step go to a new temporary directory (printed, kept)."""
 
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,8 +58,9 @@ def operator(served: Served) -> str:
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("challenge-shots")
+def shots() -> Path:
+    """A directory of its own, kept after the run (pytest's keep only its last three runs)."""
+    folder = Path(tempfile.mkdtemp(prefix="challenge-shots-"))
     print(f"screenshots in {folder}")
     return folder
 

@@ -128,6 +128,7 @@ const STYLE = `
 .lc-guide{position:absolute;inset:0;width:100%;height:100%;pointer-events:none}
 .lc-guide ellipse{fill:none;stroke:#bbb;stroke-width:2;vector-effect:non-scaling-stroke}
 .lc-root[data-phase=fix] .lc-guide ellipse{stroke:#f0a500;stroke-width:4}
+.lc-root[data-phase=challenge] .lc-guide ellipse{stroke:#ffd400;stroke-width:4}
 .lc-root[data-phase=pass] .lc-guide ellipse,.lc-root[data-phase=done] .lc-guide ellipse{stroke:#2ecc40;stroke-width:4}
 .lc-status{min-height:3em;margin:.75em 0;font-size:1.15em;font-weight:600}
 .lc-root[data-phase=error] .lc-status{color:#b00020}
@@ -273,6 +274,7 @@ export function startCapture({
   let passSince = null;
   let generation = 0;
   let challengeRetry = false; // the retry button asks for a new challenge, not the camera
+  let challengeSaid = ""; // the challenge's last sentence in the status line
 
   const say = (key, phase, fallback) => {
     const text = t[key] || fallback || key;
@@ -355,7 +357,9 @@ export function startCapture({
     const turning = state === "running" && instruction in ARROWS;
     ui.arrow.querySelector("path").setAttribute("d", turning ? ARROWS[instruction] : "");
     ui.arrow.querySelector("circle").setAttribute("r", turning || state === "failed" ? "0" : "18");
-    ui.challengeText.textContent = challengeText(challenge);
+    // Over the video, a failure says only why (the status line below says what to do).
+    ui.challengeText.textContent =
+      state === "failed" ? t[challenge.code] || t.challenge_failed : challengeText(challenge);
     while (ui.progress.children.length < steps) ui.progress.appendChild(document.createElement("li"));
     while (ui.progress.children.length > steps) ui.progress.lastChild.remove();
     [...ui.progress.children].forEach((dot, i) => {
@@ -365,6 +369,9 @@ export function startCapture({
     const key = state === "running" ? instruction : `challenge_${state}`;
     const sentence = challengeText(challenge);
     const text = turning ? `${fill(t.challenge_step, { step, steps })}: ${sentence}` : sentence;
+    // Once passed, it is said once: then the gates' guidance owns the status line again.
+    if (state === "passed" && challengeSaid === text) return;
+    challengeSaid = text;
     ui.root.dataset.phase = state === "failed" ? "fix" : "challenge";
     ui.root.dataset.message = key;
     if (ui.status.textContent !== text) ui.status.textContent = text; // announce changes only
