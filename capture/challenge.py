@@ -3,7 +3,6 @@
 with the face of each quality frame. Only the judge's state is stored, never a frame. The
 selfie is taken once the challenge passed (``require_passed``)."""
 
-import math
 import secrets
 import time
 from collections.abc import Callable
@@ -96,17 +95,9 @@ def start(session: CaptureSession) -> dict[str, object]:
     return answer_of(session)  # a concurrent start's, if that one won
 
 
-def observation(faces: list[Face], other_face_ratio: float) -> headturn.Observation:
-    """The largest face's box and landmarks, with the server's time: all the judge keeps. The
-    faces counted are those the multiple_faces gate counts (another face at least
-    ``other_face_ratio`` of the main one's side), not a passer-by far behind."""
-    face = max(faces, key=lambda f: f.box[2] * f.box[3], default=None)
-    if face is None:
-        return headturn.Observation(t=clock(), box=(0.0, 0.0, 0.0, 0.0), landmarks=(), face_count=0)
-    side = math.sqrt(face.box[2] * face.box[3])
-    others = [f for f in faces if f is not face]
-    count = 1 + sum(math.sqrt(f.box[2] * f.box[3]) >= other_face_ratio * side for f in others)
-    return headturn.Observation(t=clock(), box=face.box, landmarks=face.landmarks, face_count=count)
+def _largest_first(faces: list[Face]) -> list[Face]:
+    """The main face is the one the quality gates judge: the largest."""
+    return sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)
 
 
 def observe(
@@ -117,7 +108,9 @@ def observe(
         start(session)
     if session.challenge != RUNNING:
         return answer_of(session)
-    seen = observation(faces, other_face_ratio)
+    # Only the main face's box and landmarks, the faces counted as the multiple_faces gate
+    # counts them, and the server's time: all the judge keeps.
+    seen = headturn.observation(clock(), _largest_first(faces), other_face_ratio)
     stored: dict[str, Any] = session.challenge_judge or {}
     judge = headturn.HeadTurnJudge.from_state(stored["judge"])
     progress = judge.observe(seen)

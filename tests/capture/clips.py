@@ -21,9 +21,10 @@ class Clip:
     steps: tuple[str, ...]  # the turns it shows, in order, the person's own left and right
 
 
-# The clips of real people turning their heads, with the order they turn in.
+# The clips of real people turning their heads, with the order they turn in (as bench.headturn's
+# CLIP_STEPS: a face turning toward image right is the person's own left).
 HEAD_TURNS = (
-    Clip("tvl_real.mp4", ("turn_left", "turn_right", "look_down")),
+    Clip("tvl_real.mp4", ("turn_left", "turn_right", "look_down", "look_up")),
     Clip("pyis_real_zubair.mov", ("turn_right", "turn_left")),
 )
 
