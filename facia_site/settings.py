@@ -218,6 +218,10 @@ SPECTACULAR_SETTINGS = {
         "RefusalCodeEnum": "ml.quality.REFUSALS",
         "TokenCodeEnum": "capture.serializers.TOKEN_CODES",
         "CaptureEnum": "capture.serializers.CAPTURE_KINDS",
+        "ChallengeFailCodeEnum": "capture.serializers.CHALLENGE_CODES",
+        "ChallengeRefusalCodeEnum": "capture.serializers.CHALLENGE_REFUSALS",
+        "ChallengeInstructionEnum": "capture.serializers.INSTRUCTIONS",
+        "ChallengeStateEnum": "capture.serializers.CHALLENGE_STATES",
     },
     "APPEND_COMPONENTS": {
         "securitySchemes": {
