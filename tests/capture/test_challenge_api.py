@@ -119,6 +119,20 @@ def head_turn(make_tenant: Any, client: Client) -> Iterator[Any]:
     yield make
 
 
+PHASES = {"reference", "step", "straight"}  # ml.headturn's internal phases
+
+
+def strings_in(value: Any) -> set[str]:
+    """Every string value (not key) in a JSON structure."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(*(strings_in(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(strings_in(v) for v in value))
+    return set()
+
+
 def validate(response: Any, method: str, path: str) -> None:
     """``response`` against the published OpenAPI schema."""
     schema = OpenAPI.from_dict(SchemaGenerator().get_schema(request=None, public=True))
@@ -226,7 +240,10 @@ def test_a_clip_in_its_own_order_passes_step_by_step(
         (i + 1, step) for i, step in enumerate(clip.steps)
     ]
     assert session.read()["challenge"] == "passed"
-    assert session.stored().challenge_judge is not None
+    # What is kept: numbers and the step names, never a frame.
+    kept = session.stored().challenge_judge
+    assert len(json.dumps(kept)) < 16_000
+    assert strings_in(kept) <= {*headturn.INSTRUCTIONS, *headturn.STATES, *PHASES}
     validate(session.quality(jpeg(next(frames(clip.name)).image)), "POST", "/sessions/x/quality")
 
 
