@@ -240,8 +240,22 @@ def read_photo(path: Path) -> np.ndarray:
     return photo
 
 
+def upright(yunet: YuNet, photo: np.ndarray) -> np.ndarray:
+    """The photo turned by the quarter turn whose face YuNet scores best, as a print is held
+    upright (the pyis dev photos are stored sideways: YuNet scores them 0.77 as they are,
+    with a box over the whole photo, and 0.95 turned upright)."""
+    turned = [
+        photo,
+        cv2.rotate(photo, cv2.ROTATE_90_CLOCKWISE),
+        cv2.rotate(photo, cv2.ROTATE_180),
+        cv2.rotate(photo, cv2.ROTATE_90_COUNTERCLOCKWISE),
+    ]
+    scores = [max((f.score for f in yunet.detect(image)), default=0.0) for image in turned]
+    return turned[int(np.argmax(scores))]
+
+
 def warp_observations(yunet: YuNet, path: Path, warp: Warp, seed: int = 0) -> list[Observation]:
-    photo = read_photo(path)
+    photo = upright(yunet, read_photo(path))
     faces = yunet.detect(photo)
     if not faces:
         return []
@@ -256,7 +270,7 @@ def attack_observations(
     yunet: YuNet, path: Path, warps: Sequence[Warp], seed: int = 0
 ) -> list[Observation]:
     """A print that follows a challenge: one warp's motion per step, one after another."""
-    photo = read_photo(path)
+    photo = upright(yunet, read_photo(path))
     box = yunet.detect(photo)[0].box
     rng = random.Random(f"{path.name}/attack/{seed}")
     observations: list[Observation] = []
@@ -277,10 +291,11 @@ def warp_steps(warp: Warp) -> tuple[tuple[str], ...]:
 
 # ---- report --------------------------------------------------------------------------------
 def reached(observations: Sequence[Observation]) -> dict[str, float]:
-    """Largest |yaw|, |pitch| (face widths, heights) and nose parallax (face sizes) against a
-    reference taken on the first frontal frames, whatever was asked: what a challenge sees."""
+    """Largest |yaw|, |pitch| (face widths, heights), nose parallax (face sizes) and smallest
+    box aspect (over the reference's) against a reference taken on the first frontal frames,
+    whatever was asked: what a challenge could see."""
     probe = HeadTurnJudge(("turn_left",), Limits(step_s=1e9, straight_s=1e9, max_gap_s=1e9))
-    peak = {"yaw": 0.0, "pitch": 0.0, "parallax": 0.0}
+    peak = {"yaw": 0.0, "pitch": 0.0, "parallax": 0.0, "aspect": 1.0}
     for obs in observations:
         if probe.progress().instruction == "look_straight":
             probe.observe(obs)  # until the reference is taken
@@ -289,6 +304,7 @@ def reached(observations: Sequence[Observation]) -> dict[str, float]:
             peak["yaw"] = max(peak["yaw"], abs(pose.yaw))
             peak["pitch"] = max(peak["pitch"], abs(pose.pitch))
             peak["parallax"] = max(peak["parallax"], pose.parallax)
+            peak["aspect"] = min(peak["aspect"], pose.aspect)
     return peak
 
 
@@ -301,8 +317,8 @@ def clip_report(yunet: YuNet, names: Sequence[str]) -> None:
             others = [judge(o, observations)[0] for o in orders(len(own)) if o != own]
             passed_others = sum(p.state == "passed" for p in others)
             steps = [
-                f"{own[i]} yaw {y:+.3f} pitch {p:+.3f} parallax {x:.3f}"
-                for i, (_, y, p, x) in enumerate(judged.reached)
+                f"{own[i]} yaw {y:+.3f} pitch {p:+.3f} parallax {x:.3f} aspect {a:.3f}"
+                for i, (_, y, p, x, a) in enumerate(judged.reached)
             ]
             print(
                 f"{name}: own order {','.join(own)} -> {progress.state} {progress.code or ''};"
@@ -316,12 +332,16 @@ def clip_report(yunet: YuNet, names: Sequence[str]) -> None:
         peak = reached(observations)
         print(
             f"    peak |yaw| {peak['yaw']:.3f} |pitch| {peak['pitch']:.3f}"
-            f" parallax {peak['parallax']:.3f} ({len(observations)} polls)"
+            f" parallax {peak['parallax']:.3f} min aspect {peak['aspect']:.3f}"
+            f" ({len(observations)} polls)"
         )
 
 
 def warp_report(yunet: YuNet, sources: Sequence[str], per_source: int = 2) -> None:
-    rows: dict[str, list[tuple[str, float, float, float]]] = {}
+    """Per warp family: one-step challenges on the warp's axis (both directions) per photo,
+    how many passed, the fail codes, and what the print reached (max over photos; aspect:
+    min) and, for runs that reached their step, the parallax and aspect there."""
+    rows: dict[str, list[tuple[Progress, dict[str, float], list[float] | None]]] = {}
     for path in photos(sources, per_source):
         for warp in WARPS:
             observations = warp_observations(yunet, path, warp)
@@ -329,23 +349,31 @@ def warp_report(yunet: YuNet, sources: Sequence[str], per_source: int = 2) -> No
                 continue
             peak = reached(observations)
             for steps in warp_steps(warp):
-                progress, _ = judge(steps, observations)
-                rows.setdefault(warp.family, []).append(
-                    (
-                        f"{progress.state}:{progress.code}",
-                        peak["yaw"],
-                        peak["pitch"],
-                        peak["parallax"],
-                    )
-                )
-    print(f"{'family':>18} {'runs':>4} {'passed':>6}  codes / peak |yaw| |pitch| parallax (max)")
+                progress, judged = judge(steps, observations)
+                first = judged.reached[0] if judged.reached else None
+                rows.setdefault(warp.family, []).append((progress, peak, first))
+    print(
+        f"{'family':>15} {'runs':>4} {'passed':>6} {'|yaw|':>6} {'|pitch|':>7} {'plx':>6}"
+        f" {'aspect':>6}  reached: plx, aspect / codes"
+    )
     for family, results in rows.items():
-        codes = sorted({r[0].split(":")[1] for r in results})
-        passed = sum(r[0].startswith("passed") for r in results)
-        yaw, pitch, plx = (max(r[i] for r in results) for i in (1, 2, 3))
+        codes: dict[str, int] = {}
+        for progress, _, _ in results:
+            key = progress.code or progress.state
+            codes[key] = codes.get(key, 0) + 1
+        peaks = [r[1] for r in results]
+        hits = [r[2] for r in results if r[2] is not None]
+        at = (
+            f"{min(h[3] for h in hits):.3f}-{max(h[3] for h in hits):.3f},"
+            f" {min(h[4] for h in hits):.3f}-{max(h[4] for h in hits):.3f}"
+            if hits
+            else "-"
+        )
         print(
-            f"{family:>18} {len(results):>4} {passed:>6}  {','.join(codes)}"
-            f" / {yaw:.3f} {pitch:.3f} {plx:.3f}"
+            f"{family:>15} {len(results):>4} {sum(r[0].state == 'passed' for r in results):>6}"
+            f" {max(p['yaw'] for p in peaks):6.3f} {max(p['pitch'] for p in peaks):7.3f}"
+            f" {max(p['parallax'] for p in peaks):6.3f} {min(p['aspect'] for p in peaks):6.3f}"
+            f"  {at} / {' '.join(f'{k}:{v}' for k, v in sorted(codes.items()))}"
         )
 
 

@@ -325,6 +325,7 @@ class HeadTurnJudge:
         s, lim = self._s, self.limits
         if s.phase in ("passed", "failed"):
             return self.progress()
+        marks = _landmarks(obs.landmarks) if obs.face_count == 1 else None
         if s.last_t is not None and obs.t - s.last_t < lim.min_interval_s:
             return self.progress()  # a flood of polls adds no evidence
         if s.phase_t is None:
@@ -334,7 +335,7 @@ class HeadTurnJudge:
             return self._fail("multiple_faces")
         if obs.face_count < 1:
             return self._timeouts(obs.t) or self._lost(obs.t) or self.progress()
-        marks = _landmarks(obs.landmarks)
+        assert marks is not None
         box = [float(v) for v in obs.box]
         fault = self._continuity(obs.t, box, marks)
         s.seen_t, s.last_box, s.last_landmarks = obs.t, box, marks.tolist()

@@ -1,0 +1,291 @@
+"""The head-turn judge on landmark trajectories that YuNet finds, at test time, in the real
+clips (../shared/data/video, read in place) and in dev photos warped as a flat print."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import cv2
+import pytest
+
+from bench import headturn as bench
+from ml.headturn import (
+    FAIL_CODES,
+    STEPS,
+    HeadTurnJudge,
+    Limits,
+    Observation,
+    draw_steps,
+    observation,
+    parse_steps,
+)
+from ml.yunet import YuNet
+
+pytestmark = pytest.mark.skipif(
+    not bench.VIDEO.is_dir(), reason=f"no clips in {bench.VIDEO} (../shared/data/video)"
+)
+
+TURNING = ("tvl_real.mp4", "pyis_real_zubair.mov")
+STILL = ("fellway_me.mp4", "mounish_face.mp4", "lestari_real.mp4", "lestari_fake.mp4")
+Clips = Callable[[str], list[Observation]]
+
+
+@pytest.fixture(scope="module")
+def yunet(model_dir: Path) -> YuNet:
+    return bench.detector(model_dir)
+
+
+@pytest.fixture(scope="module")
+def clip(yunet: YuNet) -> Clips:
+    """Observations of a clip at the poll rate (each clip detected once per module)."""
+    seen: dict[str, list[Observation]] = {}
+
+    def observations(name: str) -> list[Observation]:
+        if name not in seen:
+            seen[name] = bench.clip_observations(yunet, name)
+        return seen[name]
+
+    return observations
+
+
+def state(observations: Sequence[Observation], steps: Sequence[str], **limits: float) -> str:
+    progress, _ = bench.judge(steps, observations, Limits(**limits))  # type: ignore[arg-type]
+    return progress.state if progress.state == "passed" else f"failed:{progress.code}"
+
+
+def moved(obs: Observation, t: float | None = None, **changes: object) -> Observation:
+    return dataclasses.replace(obs, t=obs.t if t is None else t, **changes)  # type: ignore[arg-type]
+
+
+# ---- steps ---------------------------------------------------------------------------------
+def test_drawn_steps_are_random_never_repeat_and_always_hold_a_turn() -> None:
+    rng = random.Random(22)
+    drawn = [draw_steps(rng) for _ in range(400)]
+    assert all(len(d) == 3 and set(d) <= set(STEPS) for d in drawn)
+    assert all(a != b for d in drawn for a, b in zip(d, d[1:], strict=False))
+    assert all({"turn_left", "turn_right"} & set(d) for d in drawn)
+    assert {d[0] for d in drawn} == set(STEPS)  # any step may come first
+    assert len(set(drawn)) > 20
+    assert len(draw_steps(n=5)) == 5  # the OS's source by default
+    with pytest.raises(ValueError):
+        draw_steps(rng, n=2)
+
+
+def test_parse_steps_reads_the_test_setting() -> None:
+    assert parse_steps("left, right,up,down") == ("turn_left", "turn_right", "look_up", "look_down")
+    assert parse_steps("turn_right,look_down") == ("turn_right", "look_down")
+    for bad in ("", "left,,right", "left,left", "sideways"):
+        with pytest.raises(ValueError):
+            parse_steps(bad)
+
+
+def test_every_fail_code_has_a_sentence() -> None:
+    assert set(FAIL_CODES) == {
+        "step_timeout",
+        "wrong_direction",
+        "face_lost",
+        "face_changed",
+        "planar_motion",
+        "too_few_frames",
+        "multiple_faces",
+    }
+    assert all(text.endswith(".") and len(text) > 20 for text in FAIL_CODES.values())
+
+
+# ---- real clips ----------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TURNING)
+def test_a_clip_passes_its_own_order_and_fails_every_other(clip: Clips, name: str) -> None:
+    own = bench.CLIP_STEPS[name]
+    assert state(clip(name), own) == "passed"
+    others = {o: state(clip(name), o) for o in bench.orders(len(own)) if o != own}
+    assert len(others) > 10
+    assert [o for o, s in others.items() if s == "passed"] == []
+
+
+@pytest.mark.slow
+def test_left_is_the_persons_own_left(yunet: YuNet) -> None:
+    """Mirrored, tvl_real's first turn (toward image right: the person's own left) reads as a
+    turn right, so its order passes only with left and right swapped."""
+    mirrored = [
+        observation(t, yunet.detect(cv2.flip(frame, 1)))
+        for t, frame in bench.clip_frames(bench.VIDEO / "tvl_real.mp4")
+    ]
+    own = bench.CLIP_STEPS["tvl_real.mp4"]
+    swapped = ("turn_right", "turn_left", *own[2:])
+    assert state(mirrored, swapped) == "passed"
+    assert state(mirrored, own) == "failed:wrong_direction"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", STILL)
+def test_held_still_fails(clip: Clips, name: str) -> None:
+    results = {state(clip(name), o) for o in bench.orders(3)}
+    assert results == {"failed:step_timeout"}
+
+
+@pytest.mark.slow
+def test_two_faces_fail(clip: Clips) -> None:
+    assert state(clip("faceswap_Data3.mp4"), ("turn_left", "turn_right", "look_up")) == (
+        "failed:multiple_faces"
+    )
+
+
+@pytest.mark.slow
+def test_a_turn_not_asked_for_fails(clip: Clips) -> None:
+    # tvl_real turns to the person's left first
+    assert state(clip("tvl_real.mp4"), ("turn_right", "turn_left", "look_down")) == (
+        "failed:wrong_direction"
+    )
+    assert state(clip("tvl_real.mp4"), ("look_up", "turn_left", "turn_right")) == (
+        "failed:wrong_direction"
+    )
+
+
+# ---- prints --------------------------------------------------------------------------------
+PRINT_PHOTOS = [f"{source}_1" for source in bench.TUNING_SOURCES + bench.HELD_OUT_SOURCES]
+TURN_WARPS = [w for w in bench.WARPS if w.axis == "yaw"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("photo", PRINT_PHOTOS)
+def test_a_print_turned_at_every_angle_fails_the_turns(yunet: YuNet, photo: str) -> None:
+    (path,) = bench.DEV_LIVE.glob(f"{photo}.*")
+    results = {}
+    for warp in TURN_WARPS:
+        observations = bench.warp_observations(yunet, path, warp)
+        assert len(observations) == 22  # 5.5 s at 4 Hz
+        for steps in bench.warp_steps(warp):
+            results[warp.family, steps] = state(observations, steps)
+    assert [key for key, result in results.items() if result == "passed"] == []
+
+
+@pytest.mark.slow
+def test_a_print_following_a_challenge_fails(yunet: YuNet) -> None:
+    """The print tilted for the looks (which it can pass) and turned for the turn."""
+    (path,) = bench.DEV_LIVE.glob("jomariya_2.*")
+    steps = ("look_down", "turn_left", "look_up")
+    for angle in (30, 45, 60):
+        for sign in (1, -1):
+            warps = [
+                bench.Warp("pitch", 45, 25),
+                bench.Warp("yaw", sign * angle, 25),
+                bench.Warp("pitch", -45, 25),
+            ]
+            progress, _ = bench.judge(steps, bench.attack_observations(yunet, path, warps))
+            assert progress.state == "failed", (angle, sign)
+            assert progress.done == 1, (angle, sign)  # it looked down, then failed the turn
+
+
+# ---- rules on real trajectories ------------------------------------------------------------
+def _turn(clip: Clips) -> list[Observation]:
+    """tvl_real up to the end of its first turn (the person's own left)."""
+    return [o for o in clip("tvl_real.mp4") if o.t < 5.5]
+
+
+@pytest.mark.slow
+def test_a_slow_step_times_out(clip: Clips) -> None:
+    turn = _turn(clip)
+    assert state(turn, ("turn_left",)) == "passed"
+    slow = [moved(o, t=o.t * 3) for o in turn]  # reached at 6.8 s instead of 2.3 s
+    assert state(slow, ("turn_left",), step_s=5.0, max_gap_s=2.0, poll_s=0.75) == (
+        "failed:step_timeout"
+    )
+
+
+@pytest.mark.slow
+def test_a_lost_face_fails(clip: Clips) -> None:
+    turn = _turn(clip)
+    blank = [moved(o, face_count=0) if 0.5 < o.t < 2.2 else o for o in turn]
+    assert state(blank, ("turn_left",)) == "failed:face_lost"
+    short = [moved(o, face_count=0) if 1.0 < o.t < 1.6 else o for o in turn]
+    assert state(short, ("turn_left",)) == "passed"  # two polls missed: under 1.5 s
+
+
+@pytest.mark.slow
+def test_a_face_swapped_between_polls_fails(clip: Clips) -> None:
+    turn = _turn(clip)
+    other = clip("mounish_face.mp4")[5]
+    swapped = [moved(other, t=o.t) if abs(o.t - 1.5) < 0.01 else o for o in turn]
+    assert len([o for o in swapped if o.box == other.box]) == 1
+    assert state(swapped, ("turn_left",)) == "failed:face_changed"
+    # the same face jumping across the image between two polls
+    jumped = [moved(o, box=(o.box[0] + 300, *o.box[1:])) if o.t > 1.4 else o for o in turn]
+    assert state(jumped, ("turn_left",)) == "failed:face_changed"
+
+
+@pytest.mark.slow
+def test_a_second_face_fails(clip: Clips) -> None:
+    turn = _turn(clip)
+    crowded = [moved(o, face_count=2) if abs(o.t - 1.0) < 0.01 else o for o in turn]
+    assert state(crowded, ("turn_left",)) == "failed:multiple_faces"
+
+
+@pytest.mark.slow
+def test_too_few_frames_in_a_step_fails(clip: Clips) -> None:
+    turn = _turn(clip)
+    # the reference, then straight to the turned head: one frame for the whole step
+    skipping = [o for o in turn if o.t < 0.3 or o.t > 2.9]
+    assert state(skipping, ("turn_left",), max_shape=1.0, max_shift=2.0, max_gap_s=3.0) == (
+        "failed:too_few_frames"
+    )
+
+
+@pytest.mark.slow
+def test_a_flood_of_polls_adds_no_frames(clip: Clips) -> None:
+    turn = _turn(clip)
+    judge = HeadTurnJudge(("turn_left",))
+    for o in turn[:4]:
+        judge.observe(o)
+    frames = judge.to_state()["frames"]
+    for k in range(20):  # 20 polls within 50 ms
+        judge.observe(moved(turn[3], t=turn[3].t + 0.0025 * (k + 1)))
+    assert judge.to_state()["frames"] == frames
+
+
+# ---- state ---------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("order", ["own", "reversed"])
+def test_state_round_trips_between_polls(clip: Clips, order: str) -> None:
+    steps = bench.CLIP_STEPS["tvl_real.mp4"]
+    if order == "reversed":
+        steps = steps[::-1]
+    kept = HeadTurnJudge(steps)
+    stored = HeadTurnJudge(steps).to_state()
+    for obs in clip("tvl_real.mp4"):
+        expected = kept.observe(obs)
+        judge = HeadTurnJudge.from_state(json.loads(json.dumps(stored)))
+        assert judge.observe(obs) == expected
+        stored = judge.to_state()
+    assert kept.progress().state == ("passed" if order == "own" else "failed")
+
+
+@pytest.mark.slow
+def test_state_stays_small(clip: Clips) -> None:
+    """A minute of polls from someone who never turns: the state stops growing."""
+    judge = HeadTurnJudge(("turn_left", "look_up", "turn_right"), Limits(step_s=1e6))
+    observations = clip("mounish_face.mp4")
+    sizes = []
+    for loop in range(5):
+        for obs in observations:
+            judge.observe(moved(obs, t=obs.t + loop * 13.0))
+            sizes.append(len(json.dumps(judge.to_state())))
+    assert judge.progress().state == "running"
+    assert max(sizes) < 6000
+    assert max(sizes[-50:]) <= max(sizes[:250]) + 200  # bounded, not growing with polls
+
+
+def test_state_of_another_version_is_refused() -> None:
+    state = HeadTurnJudge(("turn_left",)).to_state()
+    with pytest.raises(ValueError):
+        HeadTurnJudge.from_state({**state, "v": 0})
+
+
+def test_bad_landmarks_are_refused() -> None:
+    judge = HeadTurnJudge(("turn_left",))
+    with pytest.raises(ValueError):
+        judge.observe(Observation(0.0, (0, 0, 10, 10), [[float("nan"), 0.0]] * 5, 1))
