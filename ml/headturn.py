@@ -1,22 +1,21 @@
-"""Head-turn challenge: a random sequence of head poses judged from YuNet's five landmarks.
+"""Head-turn challenge: a random sequence of head poses judged from YuNet's face box and five
+landmarks, one observation per quality poll.
 
-Django-free: the server feeds one :class:`Observation` per quality poll (its own clock, the
-face box, the landmarks, how many faces) to a :class:`HeadTurnJudge` and stores the judge's
-:meth:`~HeadTurnJudge.to_state` (numbers only, never a frame) between polls.
+Django-free: the server feeds one :class:`Observation` per poll (its own clock, the face box,
+the landmarks, how many faces) to a :class:`HeadTurnJudge` and stores the judge's
+:meth:`~HeadTurnJudge.to_state` (numbers only, never a frame; a few kB) between polls, with
+the same :class:`Limits` on every poll.
 
-Pose comes from where the nose tip sits in the frame of the eyes and mouth corners: with
-``E`` the eyes' midpoint, ``M`` the mouth corners' midpoint, ``nose = E + a (left_eye -
-right_eye) + b (M - E)``. ``a`` and ``b`` do not change when a flat picture is moved,
-scaled or sheared (an affine map), so only a nose standing out of the face's plane moves
-them: ``yaw = a - a0`` (positive: the person's own left, the face turning toward image right
-in a camera image that is not mirrored) and ``pitch = b - b0`` (positive: looking down),
-relative to the frontal reference taken at the start. Perspective can move them a little on
-a print, so every reached step must also show parallax: the homography that maps the
-reference's eyes and mouth corners onto the current ones (four points, exact for any plane)
-predicts where a flat nose would be; a head's nose is elsewhere, a print's is there.
-
-Thresholds were chosen on landmark trajectories of real clips and of photos warped as a
-plane (docs: Evaluation, "Head-turn challenge").
+Pose is where the landmarks' centre sits in the face box, against the frontal reference
+taken at the start: yaw in box widths (positive: toward image right, the person's own left
+in a camera image that is not mirrored), pitch in box heights (positive: looking down).
+YuNet's box follows the head's outline while its landmarks lean toward a frontal face, so
+this follows a nod that the nose's place among the eyes and mouth hardly shows. A turn
+counts only as a head turns: the nose off where a plane through the eyes and mouth corners
+puts it (a homography from the reference, exact for any plane) and the box about as wide
+for its height as at the reference (a print turned far enough narrows to cos(angle)).
+Thresholds, how they were chosen on clips and on photos warped as a print, and what a look
+up or down cannot tell: docs/evaluator/head-turn.md.
 """
 
 from __future__ import annotations
@@ -85,11 +84,12 @@ def parse_steps(text: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Limits:
-    """Where the judge decides. Units: seconds; pose in the ``a``/``b`` units above; distances
-    in face sizes (sqrt of the box area)."""
+    """Where the judge decides. Units: seconds; yaw in box widths and pitch in box heights;
+    distances in face sizes (sqrt of the box area)."""
 
     step_s: float = 7.0  # to reach each step once it is shown
-    straight_s: float = 5.0  # to take the reference, and to come back straight after a step
+    straight_s: float = 5.0  # to come back straight after a step
+    reference_s: float = 10.0  # to hold a frontal face for the reference, from the first poll
     yaw: float = 0.12  # |yaw| that reaches a turn (face widths)
     pitch: float = 0.035  # |pitch| that reaches a look up/down (face heights)
     smooth: int = 2  # decisions read the mean pose of this many consecutive frames
@@ -97,7 +97,7 @@ class Limits:
     straight_pitch: float = 0.015  # back straight after a look up/down: |pitch| under this
     aside: float = 0.5  # a move on the other axis is wrong while the asked one is under this
     reference_frames: int = 2  # still frontal frames averaged into the reference
-    reference_max_yaw: float = 0.25  # |a| of a frontal face (0 when the nose is centred)
+    reference_max_yaw: float = 0.25  # |a| (frame_coordinates) of a face taken as frontal
     # A turn is reached only as a head turns: the nose off the plane's prediction (face
     # sizes) and the box about as wide for its height as in the reference (a print turned
     # far enough to move the landmarks that much narrows to cos(angle)).
@@ -179,7 +179,8 @@ def box_offsets(box: Sequence[float], landmarks: np.ndarray) -> tuple[float, flo
 
 
 def frame_coordinates(landmarks: np.ndarray) -> tuple[float, float]:
-    """(a, b): the nose in the affine frame of the eyes and mouth corners."""
+    """(a, b) with nose = eyes' midpoint + a (left eye - right eye) + b (mouth - eyes): the
+    nose in the affine frame of the eyes and mouth corners (a = 0: nose centred)."""
     right_eye, left_eye, nose, right_mouth, left_mouth = landmarks
     eyes = (right_eye + left_eye) / 2
     mouth = (right_mouth + left_mouth) / 2
@@ -440,15 +441,16 @@ class HeadTurnJudge:
 
     def _timeouts(self, t: float) -> Progress | None:
         s, lim = self._s, self.limits
-        limit = lim.step_s if s.phase == "step" else lim.straight_s
+        limits = {"reference": lim.reference_s, "step": lim.step_s, "straight": lim.straight_s}
+        limit = limits.get(s.phase, lim.straight_s)
         if s.phase_t is not None and t - s.phase_t > limit:
             return self._fail("step_timeout")
         return None
 
     def _lost(self, t: float) -> Progress | None:
+        """Lost once a face was seen (before, only the reference's time limit runs)."""
         s = self._s
-        since = s.seen_t if s.seen_t is not None else s.phase_t
-        if since is not None and t - since > self.limits.max_gap_s:
+        if s.seen_t is not None and t - s.seen_t > self.limits.max_gap_s:
             return self._fail("face_lost")
         return None
 

@@ -279,6 +279,21 @@ def test_state_stays_small(clip: Clips) -> None:
     assert max(sizes[-50:]) <= max(sizes[:250]) + 200  # bounded, not growing with polls
 
 
+def test_no_face_at_all_runs_out_the_reference_time_not_face_lost() -> None:
+    judge = HeadTurnJudge(("turn_left", "turn_right", "look_up"))
+    empty = [Observation(t / 4, (0, 0, 0, 0), [[0.0, 0.0]] * 5, 0) for t in range(42)]
+    assert [judge.observe(o).state for o in empty[:41]] == ["running"] * 41  # up to 10 s
+    assert judge.observe(empty[41]).code == "step_timeout"
+
+
+def test_limits_from_settings() -> None:
+    limits = Limits.from_mapping({"step_s": "6", "smooth": 3.0})
+    assert (limits.step_s, limits.smooth) == (6.0, 3)
+    assert isinstance(limits.smooth, int)
+    with pytest.raises(ValueError, match="unknown head-turn limits: yaw_max"):
+        Limits.from_mapping({"yaw_max": 1})
+
+
 def test_state_of_another_version_is_refused() -> None:
     state = HeadTurnJudge(("turn_left",)).to_state()
     with pytest.raises(ValueError):
