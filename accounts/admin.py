@@ -70,6 +70,7 @@ AUDITED_FIELDS = (
     "threshold",
     "profile",
     "crop_policy",
+    "challenge",
 )
 
 TENANT_FIELDS: tuple[str, ...] = (
@@ -81,6 +82,7 @@ TENANT_FIELDS: tuple[str, ...] = (
     "threshold",
     "profile",
     "crop_policy",
+    "challenge",
     "created_at",
     "updated_at",
 )
@@ -132,7 +134,7 @@ class TenantAdmin(PermittedActionsAdmin):
         "profile_and_crops",
         "active_hash_ids",
     )
-    list_filter = ("is_active", "profile", "crop_policy")
+    list_filter = ("is_active", "profile", "crop_policy", "challenge")
     search_fields = ("name",)
     readonly_fields: ClassVar[tuple[str, ...]] = ("requests_used", "created_at", "updated_at")
     fields = TENANT_FIELDS

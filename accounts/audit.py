@@ -1,7 +1,8 @@
 """The admin's history (Django's ``LogEntry``) for every change to a tenant's access or
 verdicts: hash_ids issued and revoked, quota resets, thresholds, profiles, crop policies,
-calibrations. Management commands have no request user; they are attributed to ``SYSTEM_USER``,
-an inactive account with no usable password, and say which command made the change."""
+challenges, calibrations. Management commands have no request user; they are attributed to
+``SYSTEM_USER``, an inactive account with no usable password, and say which command made the
+change."""
 
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth import get_user_model

@@ -15,6 +15,9 @@ from ml.profiles import DEFAULT_PROFILE, profile_choices
 
 PREFIX_LENGTH = 8
 NEAR_LIMIT_PERCENT = 10  # "near its limit": at most this share of the limit left
+NO_CHALLENGE = "none"
+HEAD_TURN = "head_turn"
+CHALLENGES = (NO_CHALLENGE, HEAD_TURN)
 
 
 def digest_of(secret: str) -> str:
@@ -50,6 +53,15 @@ class Tenant(models.Model):
         ],
         default="judge",
         help_text="What to do with an image the face fills (a face crop, not a camera frame).",
+    )
+    challenge = models.CharField(
+        max_length=16,
+        choices=[
+            (NO_CHALLENGE, "none: a capture session judges the selfie alone"),
+            (HEAD_TURN, "head_turn: a capture session first asks for random head turns"),
+        ],
+        default=NO_CHALLENGE,
+        help_text="The active challenge of this tenant's capture sessions (not of /liveness).",
     )
     # The active calibration, copied here so /liveness applies it with the tenant it already
     # loaded at authentication: {"id", "profile", "maps": {kind: {"a", "b"}}} (or, stored

@@ -1,7 +1,8 @@
 """CORS for the browser's token calls, so a page on the integrator's own origin can use them.
 
-Only ``quality`` and ``selfie`` (bearer token, no cookies) answer cross-origin, and only to
-origins listed in ``CAPTURE_ALLOWED_ORIGINS`` (``*`` for any). The hash_id calls never do.
+Only ``quality``, ``challenge`` and ``selfie`` (bearer token, no cookies) answer cross-origin,
+and only to origins listed in ``CAPTURE_ALLOWED_ORIGINS`` (``*`` for any). The hash_id calls
+never do.
 """
 
 from typing import Any

@@ -18,6 +18,16 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+NOT_REQUIRED = ""
+PENDING = "pending"
+RUNNING = "running"
+PASSED = "passed"
+FAILED = "failed"
+CHALLENGE_STATES = [
+    (s, s or "not required") for s in (NOT_REQUIRED, PENDING, RUNNING, PASSED, FAILED)
+]
+
+
 class CaptureSession(models.Model):
     OPEN = "open"  # waiting for a selfie
     PROCESSING = "processing"  # a selfie is being judged (claimed by one request)
@@ -43,6 +53,15 @@ class CaptureSession(models.Model):
         max_length=64, blank=True, help_text="The last gate that refused a selfie (no verdict)."
     )
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The head-turn challenge (a head_turn tenant's sessions): "" when none is required, else
+    # pending (not started), running, passed or failed. Only the judge's state is kept (steps,
+    # timings, landmark trajectory), never a frame; ``challenge_version`` orders the polls
+    # that update it (one wins, the other's frame is dropped).
+    challenge = models.CharField(max_length=8, choices=CHALLENGE_STATES, blank=True)
+    challenge_judge = models.JSONField(null=True, blank=True, editable=False)
+    challenge_code = models.CharField(max_length=32, blank=True)
+    challenge_tries = models.PositiveSmallIntegerField(default=0)
+    challenge_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -3,10 +3,18 @@
 from rest_framework import serializers
 
 from liveness.schema import LivenessResultSerializer
+from ml import headturn
 from ml.quality import REFUSALS
 
 CAPTURE_KINDS = ["frame", "crop"]
 TOKEN_CODES = ["token_missing", "token_invalid", "token_expired"]
+CHALLENGE_REFUSALS = [
+    "challenge_not_passed",
+    "challenge_failed",
+    "challenge_not_required",
+    "challenge_already_passed",
+    "challenge_tries_exhausted",
+]
 
 
 class SessionCreateRequestSerializer(serializers.Serializer):
@@ -52,6 +60,39 @@ class FaceBoxSerializer(serializers.Serializer):
     score = serializers.FloatField()
 
 
+INSTRUCTIONS = list(headturn.INSTRUCTIONS)
+CHALLENGE_STATES = list(headturn.STATES)
+CHALLENGE_CODES = list(headturn.FAIL_CODES)
+
+
+class ChallengeSerializer(serializers.Serializer):
+    instruction = serializers.ChoiceField(
+        choices=INSTRUCTIONS, help_text="What to do now; the person's own left and right."
+    )
+    step = serializers.IntegerField(
+        help_text="The step asked (or the one to come while `look_straight`), from 1; 0 while "
+        "the frontal reference is taken."
+    )
+    steps = serializers.IntegerField(help_text="How many steps this challenge has.")
+    done = serializers.IntegerField(help_text="Steps reached so far.")
+    state = serializers.ChoiceField(choices=CHALLENGE_STATES)
+    code = serializers.ChoiceField(
+        choices=CHALLENGE_CODES, required=False, help_text="Why it failed (state failed only)."
+    )
+    error = serializers.CharField(required=False, help_text="Its sentence (state failed only).")
+    tries_left = serializers.IntegerField(
+        help_text="Challenges this session may still start (CAPTURE_CHALLENGE_TRIES in all)."
+    )
+
+
+class ChallengeStartRequestSerializer(serializers.Serializer):
+    """An empty object: the server alone chooses the steps."""
+
+
+class ChallengeStartedSerializer(serializers.Serializer):
+    challenge = ChallengeSerializer()
+
+
 class QualityResultSerializer(serializers.Serializer):
     passed = serializers.BooleanField()
     code = serializers.ChoiceField(
@@ -65,6 +106,11 @@ class QualityResultSerializer(serializers.Serializer):
     )
     width = serializers.IntegerField()
     height = serializers.IntegerField()
+    challenge = ChallengeSerializer(
+        required=False,
+        help_text="A head_turn tenant's sessions only: the challenge after this frame (the "
+        "first frame starts it).",
+    )
 
 
 class SelfieReceivedSerializer(serializers.Serializer):
@@ -87,6 +133,22 @@ class SessionStateSerializer(serializers.Serializer):
     )
     refused = GateFailureSerializer(
         allow_null=True, help_text="The gate that refused the last selfie, while open."
+    )
+    challenge = serializers.ChoiceField(
+        choices=["not_required", "pending", "passed", "failed"],
+        help_text="The head-turn challenge: not_required unless the tenant's challenge is "
+        "head_turn; a verdict exists only once it passed.",
+    )
+    challenge_code = serializers.ChoiceField(
+        choices=CHALLENGE_CODES, required=False, help_text="Why it failed (failed only)."
+    )
+
+
+class ChallengeRefusedSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    code = serializers.ChoiceField(choices=CHALLENGE_REFUSALS)
+    reason = serializers.ChoiceField(
+        choices=CHALLENGE_CODES, required=False, help_text="Why it failed (challenge_failed)."
     )
 
 

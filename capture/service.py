@@ -8,7 +8,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import HashId, Tenant
-from capture.models import CaptureSession, new_token, token_digest
+from capture import challenge
+from capture.models import NOT_REQUIRED, PASSED, CaptureSession, new_token, token_digest
 from guard import counters
 from guard.counters import Window
 from liveness import answers
@@ -24,6 +25,7 @@ from liveness.checks import (
 from ml import quality
 from ml.decode import Limits
 from ml.engine import LivenessEngine
+from ml.yunet import Face
 
 MAX_FRAMES = 3
 QUALITY_SCOPE = "session-quality"
@@ -54,6 +56,7 @@ def open_session(tenant: Tenant, credential: HashId) -> Opened:
         credential=credential,
         token_digest=token_digest(token),
         expires_at=expires_at,
+        challenge=challenge.initial_state(tenant),
     )
     return Opened(session, token)
 
@@ -95,11 +98,10 @@ def within_selfie_rate(session: CaptureSession) -> None:
 # --- quality -----------------------------------------------------------------------------
 
 
-def gate_report(engine: LivenessEngine, image: np.ndarray) -> dict[str, object]:
-    """Detection and every quality gate (crop policy ``refuse``: the component aims at a
-    full frame), no classifier: the body of POST /sessions/{id}/quality."""
+def gate_report(engine: LivenessEngine, image: np.ndarray, faces: list[Face]) -> dict[str, object]:
+    """Every quality gate on the detected ``faces`` (crop policy ``refuse``: the component
+    aims at a full frame), no classifier: the body of POST /sessions/{id}/quality."""
     height, width = image.shape[:2]
-    faces = engine.faces(image)
     face = max(faces, key=lambda f: f.box[2] * f.box[3], default=None)
     report: dict[str, object] = {"width": width, "height": height, "face": None, "capture": None}
     if face is None:
@@ -118,10 +120,25 @@ def gate_report(engine: LivenessEngine, image: np.ndarray) -> dict[str, object]:
 def check_quality(
     session: CaptureSession, payload: dict[str, object], request_id: str
 ) -> dict[str, object]:
-    """Called once the session is open and within every rate and the quota (capture.views)."""
+    """Called once the session is open and within every rate and the quota (capture.views).
+    A session with a challenge feeds the frame's face to it and answers its state too."""
     data = image_bytes(payload.get("selfie_image"))
     engine = engine_or_rejected()
-    return gate_report(engine, decode(engine, data, QUALITY_LIMITS))
+    image = decode(engine, data, QUALITY_LIMITS)
+    faces = engine.faces(image)
+    report = gate_report(engine, image, faces)
+    if session.challenge != NOT_REQUIRED:
+        ratio = engine.thresholds.max_other_face_ratio
+        report["challenge"] = challenge.observe(session, faces, ratio)
+    return report
+
+
+def restart_challenge(
+    session: CaptureSession, payload: dict[str, object], request_id: str
+) -> dict[str, object]:
+    """POST /sessions/{id}/challenge: a new challenge with new steps drawn by the server (the
+    body is ignored: nothing the browser sends chooses them)."""
+    return {"challenge": challenge.start(session)}
 
 
 # --- selfie ------------------------------------------------------------------------------
@@ -141,7 +158,10 @@ def claim(session: CaptureSession) -> bool:
     """open -> processing, by one conditional UPDATE: of concurrent selfies exactly one wins
     (SQLite serialises writers; PostgreSQL re-checks the row's state after its lock)."""
     claimed = CaptureSession.objects.filter(
-        pk=session.pk, state=CaptureSession.OPEN, expires_at__gt=timezone.now()
+        pk=session.pk,
+        state=CaptureSession.OPEN,
+        expires_at__gt=timezone.now(),
+        challenge__in=(NOT_REQUIRED, PASSED),
     ).update(state=CaptureSession.PROCESSING)
     return claimed == 1
 
@@ -189,10 +209,13 @@ def take_selfie(
     session: CaptureSession, payload: dict[str, object], request_id: str
 ) -> dict[str, object]:
     """The 202's body once the capture is judged (the verdict goes to the backend only).
-    Called once the session is open and within every rate and the quota (capture.views)."""
+    Called once the session is open and within every rate and the quota (capture.views);
+    refused before any image is decoded while the session's challenge has not passed."""
+    challenge.require_passed(session)
     images = read_images(session.tenant, frame_values(payload), SELFIE_LIMITS)
     if not claim(session):
         session.refresh_from_db()
+        challenge.require_passed(session)
         raise conflict(session)
     judge_claimed(session, images, request_id)
     return {"session_id": str(session.pk), "state": "received", "frames": len(images.frames)}
@@ -226,4 +249,5 @@ def describe(session: CaptureSession) -> dict[str, object]:
     elif session.refused_code:
         code = session.refused_code
         body["refused"] = {"code": code, "error": quality.REFUSALS.get(code, code)}
+    body.update(challenge.summary(session))
     return body

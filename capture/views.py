@@ -1,4 +1,5 @@
-"""The sessions API: POST /sessions, POST /sessions/{id}/quality and /selfie, GET /sessions/{id}."""
+"""The sessions API: POST /sessions, POST /sessions/{id}/quality, /challenge and /selfie,
+GET /sessions/{id}."""
 
 import uuid
 from collections.abc import Callable
@@ -6,7 +7,12 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework.request import Request
 
 from accounts.models import HashId, digest_of
@@ -64,6 +70,13 @@ def with_session(
 
 quality_call = with_session(
     service.check_quality, service.within_quality_rate, "SESSION_QUALITY_MAX_BYTES", Quota.ROOM, 200
+)
+challenge_call = with_session(
+    service.restart_challenge,
+    service.within_quality_rate,
+    "SESSION_QUALITY_MAX_BYTES",
+    Quota.ROOM,
+    200,
 )
 selfie_call = with_session(
     service.take_selfie, service.within_selfie_rate, "LIVENESS_MAX_BODY_BYTES", Quota.CHECK, 202
@@ -131,6 +144,45 @@ class QualityView(TokenCorsMixin, JsonAPIView):
         return quality_call(request, session_id)
 
 
+CHALLENGE_CONFLICT = OpenApiResponse(
+    PolymorphicProxySerializer(
+        component_name="SessionOrChallengeConflict",
+        serializers=[s.ConflictSerializer, s.ChallengeRefusedSerializer],
+        resource_type_field_name=None,
+    ),
+    description="The session is done or busy (`state`), or its head-turn challenge refuses "
+    "this call (`code`).",
+)
+
+
+class ChallengeView(TokenCorsMixin, JsonAPIView):
+    http_method_names = ["post", "options"]  # OPTIONS: the CORS preflight only
+
+    @extend_schema(
+        operation_id="session_challenge",
+        summary="Start a new head-turn challenge (browser call: the retry after a failure)",
+        description="A head_turn tenant's sessions only. The server draws new random steps "
+        "(the body is ignored: nothing the browser sends chooses them) and answers the first; "
+        "the session's first quality frame starts the first challenge by itself. At most "
+        "`CAPTURE_CHALLENGE_TRIES` challenges per session; none once one has passed.",
+        request={"application/json": s.ChallengeStartRequestSerializer},
+        responses={
+            200: s.ChallengeStartedSerializer,
+            400: BAD_INPUT,
+            401: TOKEN_401,
+            404: NOT_FOUND,
+            405: NOT_ALLOWED,
+            409: CHALLENGE_CONFLICT,
+            413: OpenApiResponse(ErrorSerializer, description="Over SESSION_QUALITY_MAX_BYTES."),
+            429: TOO_MANY,
+            503: NOT_READY,
+        },
+        auth=BEARER,
+    )
+    def post(self, request: Request, session_id: uuid.UUID) -> HttpResponse:
+        return challenge_call(request, session_id)
+
+
 class SelfieView(TokenCorsMixin, JsonAPIView):
     http_method_names = ["post", "options"]  # OPTIONS: the CORS preflight only
 
@@ -139,7 +191,9 @@ class SelfieView(TokenCorsMixin, JsonAPIView):
         summary="Send the capture (browser call): the whole check, one unit of quota",
         description="Answers 202 without the verdict; the backend reads it with "
         "GET /sessions/{id}. A gate refusal (422) leaves the session open for another try; "
-        "selfies are rate-limited per session (`SESSION_SELFIE_PER_MIN`).",
+        "selfies are rate-limited per session (`SESSION_SELFIE_PER_MIN`). A head_turn "
+        "tenant's session refuses the selfie (409 `challenge_not_passed` or "
+        "`challenge_failed`) until its challenge has passed.",
         request={"application/json": s.SelfieRequestSerializer},
         responses={
             202: s.SelfieReceivedSerializer,
@@ -147,7 +201,7 @@ class SelfieView(TokenCorsMixin, JsonAPIView):
             401: TOKEN_401,
             404: NOT_FOUND,
             405: NOT_ALLOWED,
-            409: CONFLICT,
+            409: CHALLENGE_CONFLICT,
             413: TOO_LARGE,
             422: OpenApiResponse(QualityGateSerializer, description="A gate refused it."),
             429: TOO_MANY,

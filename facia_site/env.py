@@ -106,6 +106,20 @@ def env_numbers(name: str) -> dict[str, float]:
         ) from None
 
 
+def env_steps(name: str) -> tuple[str, ...]:
+    """A head-turn sequence, e.g. CAPTURE_CHALLENGE_STEPS=turn_left,turn_right,look_up
+    (ml.headturn.parse_steps' words); () when unset or empty."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return ()
+    from ml.headturn import parse_steps  # numpy: only when the setting is used
+
+    try:
+        return tuple(parse_steps(value))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={value!r}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class LogSettings:
     format: str  # "json" (one object per line, with the request id) or "text"

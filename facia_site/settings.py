@@ -12,6 +12,7 @@ from facia_site.env import (
     env_int,
     env_list,
     env_numbers,
+    env_steps,
     env_str,
     log_settings,
     trusted_proxies,
@@ -180,6 +181,11 @@ SESSION_QUALITY_PER_S = env_int("SESSION_QUALITY_PER_S", 8)
 SESSION_SELFIE_PER_MIN = env_int("SESSION_SELFIE_PER_MIN", 6)
 SESSION_QUALITY_MAX_BYTES = env_int("SESSION_QUALITY_MAX_BYTES", 1024 * 1024, minimum=1)
 CAPTURE_DEMO = env_bool("CAPTURE_DEMO")
+# A head_turn tenant's session: challenges a session may start (the first and each retry); and,
+# for tests and demos only, a fixed sequence instead of a random one (capture.apps warns at
+# start while it is set).
+CAPTURE_CHALLENGE_TRIES = env_int("CAPTURE_CHALLENGE_TRIES", 3, minimum=1)
+CAPTURE_CHALLENGE_STEPS = env_steps("CAPTURE_CHALLENGE_STEPS")
 # Origins whose pages may call the token endpoints (quality, selfie) cross-origin; "*" = any.
 CAPTURE_ALLOWED_ORIGINS = env_list("CAPTURE_ALLOWED_ORIGINS", "")
 
@@ -212,6 +218,10 @@ SPECTACULAR_SETTINGS = {
         "RefusalCodeEnum": "ml.quality.REFUSALS",
         "TokenCodeEnum": "capture.serializers.TOKEN_CODES",
         "CaptureEnum": "capture.serializers.CAPTURE_KINDS",
+        "ChallengeFailCodeEnum": "capture.serializers.CHALLENGE_CODES",
+        "ChallengeRefusalCodeEnum": "capture.serializers.CHALLENGE_REFUSALS",
+        "ChallengeInstructionEnum": "capture.serializers.INSTRUCTIONS",
+        "ChallengeStateEnum": "capture.serializers.CHALLENGE_STATES",
     },
     "APPEND_COMPONENTS": {
         "securitySchemes": {

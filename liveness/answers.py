@@ -59,6 +59,13 @@ FRAMES_INVALID = "frames must be a list of 1 to 3 base64-encoded images."
 TOKEN_MISSING = "Missing session token: send it as 'Authorization: Bearer <token>'."
 TOKEN_INVALID = "Invalid session token."
 TOKEN_EXPIRED = "The session token has expired; start a new session."
+CHALLENGE_NOT_PASSED = "Complete the head-turn challenge before sending the selfie."
+CHALLENGE_FAILED = (
+    "The head-turn challenge failed; start a new one (POST /sessions/{{id}}/challenge) before "
+    "sending the selfie."
+)
+CHALLENGE_PASSED = "This session's challenge has already passed; send the selfie."
+CHALLENGE_TRIES = "This session has used its {limit} challenges; start a new session."
 # RFC 6750: a refused bearer token names the scheme and why.
 BEARER_REFUSED = {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="{code}"'}
 
@@ -108,6 +115,12 @@ ANSWERS: dict[str, Answer] = {
     "quality_rate_limited": Answer(429, "Quality check rate exceeded ({limit} per second)."),
     "selfie_rate_limited": Answer(429, "Selfie rate exceeded ({limit} per minute)."),
     "frames_invalid": Answer(400, FRAMES_INVALID),
+    # a session's head-turn challenge (capture.challenge)
+    "challenge_not_passed": Answer(409, CHALLENGE_NOT_PASSED, with_code=True),
+    "challenge_failed": Answer(409, CHALLENGE_FAILED, with_code=True, extra=("reason",)),
+    "challenge_not_required": Answer(409, "This session has no challenge.", with_code=True),
+    "challenge_already_passed": Answer(409, CHALLENGE_PASSED, with_code=True),
+    "challenge_tries_exhausted": Answer(409, CHALLENGE_TRIES, with_code=True),
 }
 
 

@@ -33,6 +33,7 @@ def add_tenant(admin_client: Any, follow: bool = True, **fields: str) -> Any:
         "threshold": "0.5",
         "profile": "fast",
         "crop_policy": "judge",
+        "challenge": "none",
     }
     return admin_client.post(
         "/admin/accounts/tenant/add/", {**data, **fields, **INLINE_MANAGEMENT}, follow=follow
@@ -111,6 +112,7 @@ def test_editing_a_tenant_keeps_concurrent_usage(admin_client: Any) -> None:
         "threshold": "0.7",
         "profile": "fast",
         "crop_policy": "judge",
+        "challenge": "none",
     }
     admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/change/", {**data, **INLINE_MANAGEMENT})
     tenant.refresh_from_db()

@@ -365,6 +365,7 @@ def test_adding_a_tenant_without_add_hashid_issues_none() -> None:
         "threshold": "0.5",
         "profile": "fast",
         "crop_policy": "judge",
+        "challenge": "none",
         "hash_ids-TOTAL_FORMS": "0",
         "hash_ids-INITIAL_FORMS": "0",
     }

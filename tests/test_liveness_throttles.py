@@ -112,6 +112,7 @@ def test_rate_limit_is_set_in_the_admin(admin_client: Any) -> None:
         "threshold": "0.5",
         "profile": "fast",
         "crop_policy": "judge",
+        "challenge": "none",
     }
     page = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/change/").content.decode()
     assert 'name="rate_limit_per_minute"' in page

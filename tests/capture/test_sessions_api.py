@@ -301,6 +301,12 @@ def test_no_image_at_rest(make_tenant: Any, client: Client) -> None:
         "frames",
         "refused_code",
         "finished_at",
+        # the head-turn judge's state: steps, times and landmark coordinates (numbers only)
+        "challenge",
+        "challenge_judge",
+        "challenge_code",
+        "challenge_tries",
+        "challenge_version",
     }
 
 

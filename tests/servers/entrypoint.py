@@ -48,10 +48,12 @@ class Served:
     def manage(self, *args: str) -> str:
         return entrypoint_manage(self.env, *args)
 
-    def new_tenant(self, limit: int | None = None) -> tuple[str, str]:
-        """(name, hash_id) of a fresh tenant."""
+    def new_tenant(self, limit: int | None = None, *options: str) -> tuple[str, str]:
+        """(name, hash_id) of a fresh tenant; ``options`` of create_tenant, e.g.
+        ``"--challenge", "head_turn"``."""
         name = f"t-{uuid.uuid4().hex[:10]}"
         args = ["create_tenant", name] + ([] if limit is None else ["--limit", str(limit)])
+        args += options
         return name, self.manage(*args).strip().splitlines()[-1]
 
     def log_text(self) -> str:
@@ -72,9 +74,10 @@ def entrypoint_env(work: Path, port: int, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def entrypoint_server(work: Path, **extra: str) -> Iterator[Served]:
-    """bin/entrypoint serve on a free port with ``work``'s own SQLite database, until exit."""
-    port = free_port()
+def entrypoint_server(work: Path, port: int | None = None, **extra: str) -> Iterator[Served]:
+    """bin/entrypoint serve on ``port`` (default: a free one) with ``work``'s own SQLite
+    database, until exit."""
+    port = free_port() if port is None else port
     env = entrypoint_env(work, port, **extra)
     log_path = work / "server.log"
     with log_path.open("wb") as log:

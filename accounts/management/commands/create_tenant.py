@@ -6,7 +6,14 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts import audit
-from accounts.models import HashId, Tenant
+from accounts.models import CHALLENGES, NO_CHALLENGE, HashId, Tenant
+
+
+def added_message(tenant: Tenant) -> str:
+    """The history's "Added." says the challenge when there is one, as a change would."""
+    if tenant.challenge == NO_CHALLENGE:
+        return "Added."
+    return f"Added with challenge {tenant.challenge}."
 
 
 class Command(BaseCommand):
@@ -18,6 +25,12 @@ class Command(BaseCommand):
         parser.add_argument("--threshold", type=float, default=0.5, help="0..1 (default 0.5)")
         parser.add_argument(
             "--rate-limit", type=int, default=None, help="requests per minute (default: none)"
+        )
+        parser.add_argument(
+            "--challenge",
+            choices=CHALLENGES,
+            default=NO_CHALLENGE,
+            help="capture sessions' active challenge (default: none)",
         )
 
     def handle(
@@ -32,7 +45,11 @@ class Command(BaseCommand):
         if rate is not None and rate < 0:
             raise CommandError("--rate-limit must be 0 or more.")
         tenant = Tenant(
-            name=name, request_limit=limit, threshold=threshold, rate_limit_per_minute=rate
+            name=name,
+            request_limit=limit,
+            threshold=threshold,
+            rate_limit_per_minute=rate,
+            challenge=options.get("challenge", NO_CHALLENGE),
         )
         try:
             tenant.full_clean()
@@ -43,11 +60,12 @@ class Command(BaseCommand):
         with transaction.atomic():
             tenant.save()
             issued = HashId.issue(tenant)
-            audit.by_command(tenant, "create_tenant", "Added.", added=True)
+            audit.by_command(tenant, "create_tenant", added_message(tenant), added=True)
             audit.by_command(tenant, "create_tenant", f"Issued hash_id {issued.record.prefix}…")
         limit_text = "unlimited" if limit is None else str(limit)
         self.stdout.write(
             f"Created tenant {tenant.name} (limit {limit_text}, "
-            f"threshold {tenant.threshold}). Its hash_id, shown only now:"
+            f"threshold {tenant.threshold}, challenge {tenant.challenge}). "
+            "Its hash_id, shown only now:"
         )
         self.stdout.write(issued.secret)

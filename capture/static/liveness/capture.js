@@ -10,7 +10,14 @@
 // frames to POST /sessions/{id}/selfie, then calls onDone({ sessionId, frames }). The verdict
 // is never sent to the browser: the integrator's backend reads it with GET /sessions/{id}.
 // onError({ code, message }) codes: no_camera, permission_denied, insecure_context,
-// camera_failed, session_expired, session_invalid, session_done, quota, network.
+// camera_failed, session_expired, session_invalid, session_done, quota, network,
+// challenge_tries_exhausted.
+//
+// A session of a head_turn tenant runs the server's head-turn challenge first: each quality
+// answer carries `challenge` ({instruction, step, steps, done, state}); the component draws
+// the instruction over the oval (an arrow and a sentence), the progress per step, and says each
+// new step to screen readers. The server alone draws and judges the steps; after a failure the
+// retry button asks it for a new challenge (POST /sessions/{id}/challenge, new random steps).
 
 // Every text the component shows, per language. Gate codes are those of /liveness.
 export const MESSAGES = {
@@ -45,6 +52,22 @@ export const MESSAGES = {
     session_done: "This capture session is already complete.",
     quota: "The service cannot take more checks right now.",
     network: "The service could not be reached. Check the connection.",
+    turn_left: "Turn your head to your left.",
+    turn_right: "Turn your head to your right.",
+    look_up: "Look up.",
+    look_down: "Look down.",
+    look_straight: "Look straight at the camera.",
+    challenge_step: "Step {step} of {steps}",
+    challenge_passed: "Well done. Look straight at the camera for the photo.",
+    challenge_failed: "That did not work. Try again with a new sequence.",
+    challenge_retry: "Start again",
+    challenge_tries_exhausted: "Too many tries for this session. Start a new one.",
+    step_timeout: "That took too long.",
+    wrong_direction: "That was not the direction asked for.",
+    face_lost: "We lost sight of your face.",
+    face_changed: "Your face moved too suddenly.",
+    planar_motion: "That did not look like a real head turning.",
+    too_few_frames: "That was too fast to follow. Move a little more slowly.",
   },
   fr: {
     title: "Prise du selfie",
@@ -77,6 +100,22 @@ export const MESSAGES = {
     session_done: "Cette session de capture est déjà terminée.",
     quota: "Le service ne peut pas accepter d'autres vérifications pour le moment.",
     network: "Le service est injoignable. Vérifiez la connexion.",
+    turn_left: "Tournez la tête vers votre gauche.",
+    turn_right: "Tournez la tête vers votre droite.",
+    look_up: "Levez les yeux vers le haut.",
+    look_down: "Baissez la tête.",
+    look_straight: "Regardez droit vers la caméra.",
+    challenge_step: "Étape {step} sur {steps}",
+    challenge_passed: "Bravo. Regardez droit vers la caméra pour la photo.",
+    challenge_failed: "Cela n'a pas fonctionné. Réessayez avec une nouvelle séquence.",
+    challenge_retry: "Recommencer",
+    challenge_tries_exhausted: "Trop d'essais pour cette session. Commencez-en une nouvelle.",
+    step_timeout: "Cela a pris trop de temps.",
+    wrong_direction: "Ce n'était pas la direction demandée.",
+    face_lost: "Votre visage n'était plus visible.",
+    face_changed: "Votre visage a bougé trop brusquement.",
+    planar_motion: "Cela ne ressemblait pas à une vraie tête qui tourne.",
+    too_few_frames: "Trop rapide pour être suivi. Bougez un peu plus lentement.",
   },
 };
 
@@ -89,13 +128,33 @@ const STYLE = `
 .lc-guide{position:absolute;inset:0;width:100%;height:100%;pointer-events:none}
 .lc-guide ellipse{fill:none;stroke:#bbb;stroke-width:2;vector-effect:non-scaling-stroke}
 .lc-root[data-phase=fix] .lc-guide ellipse{stroke:#f0a500;stroke-width:4}
+.lc-root[data-phase=challenge] .lc-guide ellipse{stroke:#ffd400;stroke-width:4}
 .lc-root[data-phase=pass] .lc-guide ellipse,.lc-root[data-phase=done] .lc-guide ellipse{stroke:#2ecc40;stroke-width:4}
 .lc-status{min-height:3em;margin:.75em 0;font-size:1.15em;font-weight:600}
 .lc-root[data-phase=error] .lc-status{color:#b00020}
 .lc-help{margin:.5em 0;color:#444}
 .lc-actions button{font:inherit;padding:.6em 1.2em;min-height:44px;margin-right:.5em}
 .lc-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+.lc-challenge{position:absolute;left:0;right:0;bottom:0;padding:.5em .75em;background:rgba(0,0,0,.6);color:#fff;display:flex;align-items:center;gap:.6em}
+.lc-challenge[hidden]{display:none}
+.lc-arrow{width:3.2em;height:3.2em;flex:none}
+.lc-arrow path,.lc-arrow circle{fill:none;stroke:#ffd400;stroke-width:10;stroke-linecap:round;stroke-linejoin:round}
+.lc-challenge-text{font-size:1.2em;font-weight:700;flex:1}
+.lc-steps{display:flex;gap:.4em;list-style:none;margin:0;padding:0}
+.lc-steps li{width:1em;height:1em;border-radius:50%;border:2px solid #fff}
+.lc-steps li[data-state=done]{background:#2ecc40;border-color:#2ecc40}
+.lc-steps li[data-state=current]{background:#ffd400;border-color:#ffd400}
+.lc-root[data-challenge=failed] .lc-challenge{background:rgba(176,0,32,.8)}
 `;
+
+// The arrow of each instruction, as the person sees the mirrored preview: their own left is on
+// the screen's left. viewBox 0 0 100 100.
+const ARROWS = {
+  turn_left: "M85 50H20M45 22L17 50L45 78",
+  turn_right: "M15 50H80M55 22L83 50L55 78",
+  look_up: "M50 85V20M22 45L50 17L78 45",
+  look_down: "M50 15V80M22 55L50 83L78 55",
+};
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -126,6 +185,11 @@ function build(element, t) {
         <div class="lc-box" hidden></div></div>
       <svg class="lc-guide" preserveAspectRatio="none" aria-hidden="true">
         <path fill="rgba(0,0,0,.5)" fill-rule="evenodd"/><ellipse/></svg>
+      <div class="lc-challenge" aria-hidden="true" hidden>
+        <svg class="lc-arrow" viewBox="0 0 100 100"><path/><circle cx="50" cy="50" r="0"/></svg>
+        <span class="lc-challenge-text"></span>
+        <ol class="lc-steps"></ol>
+      </div>
     </div>
     <p class="lc-help"></p>
     <p class="lc-status" role="status" aria-live="polite" aria-atomic="true"></p>
@@ -145,8 +209,14 @@ function build(element, t) {
     status: root.querySelector(".lc-status"),
     cancel: root.querySelector(".lc-cancel"),
     retry: root.querySelector(".lc-retry"),
+    challenge: root.querySelector(".lc-challenge"),
+    arrow: root.querySelector(".lc-arrow"),
+    challengeText: root.querySelector(".lc-challenge-text"),
+    progress: root.querySelector(".lc-steps"),
   };
 }
+
+const fill = (template, values) => template.replace(/\{(\w+)\}/g, (_, key) => values[key] ?? "");
 
 // The oval where the face should be: half the frame's height, so head and shoulders fit
 // (the face_too_close gate wants the frame to hold at least 1.5x the face box).
@@ -203,6 +273,8 @@ export function startCapture({
   let stopped = false;
   let passSince = null;
   let generation = 0;
+  let challengeRetry = false; // the retry button asks for a new challenge, not the camera
+  let challengeSaid = ""; // the challenge's last sentence in the status line
 
   const say = (key, phase, fallback) => {
     const text = t[key] || fallback || key;
@@ -219,6 +291,8 @@ export function startCapture({
   const fail = (code) => {
     stopped = true;
     closeCamera();
+    challengeRetry = false;
+    ui.retry.textContent = t.retry;
     ui.status.setAttribute("role", "alert");
     say(code, "error");
     ui.retry.hidden = !["permission_denied", "camera_failed", "network", "no_camera"].includes(code);
@@ -268,6 +342,76 @@ export function startCapture({
     ui.box.hidden = false;
   };
 
+  // The challenge over the oval: arrow, sentence, one dot per step. The status line (aria-live)
+  // says the same sentence with the step number, once per change.
+  const challengeText = (challenge) => {
+    if (challenge.state === "failed") return [t[challenge.code], t.challenge_failed].filter(Boolean).join(" ");
+    if (challenge.state === "passed") return t.challenge_passed;
+    return t[challenge.instruction] || challenge.instruction;
+  };
+
+  const showChallenge = (challenge) => {
+    const { state, instruction, step, steps, done } = challenge;
+    Object.assign(ui.root.dataset, { challenge: state, instruction, step: String(step) });
+    ui.challenge.hidden = false;
+    const turning = state === "running" && instruction in ARROWS;
+    ui.arrow.querySelector("path").setAttribute("d", turning ? ARROWS[instruction] : "");
+    ui.arrow.querySelector("circle").setAttribute("r", turning || state === "failed" ? "0" : "18");
+    // Over the video, a failure says only why (the status line below says what to do).
+    ui.challengeText.textContent =
+      state === "failed" ? t[challenge.code] || t.challenge_failed : challengeText(challenge);
+    while (ui.progress.children.length < steps) ui.progress.appendChild(document.createElement("li"));
+    while (ui.progress.children.length > steps) ui.progress.lastChild.remove();
+    [...ui.progress.children].forEach((dot, i) => {
+      const current = turning && i === done;
+      dot.dataset.state = i < done || state === "passed" ? "done" : current ? "current" : "todo";
+    });
+    const key = state === "running" ? instruction : `challenge_${state}`;
+    const sentence = challengeText(challenge);
+    const text = turning ? `${fill(t.challenge_step, { step, steps })}: ${sentence}` : sentence;
+    // Once passed, it is said once: then the gates' guidance owns the status line again.
+    if (state === "passed" && challengeSaid === text) return;
+    challengeSaid = text;
+    ui.root.dataset.phase = state === "failed" ? "fix" : "challenge";
+    ui.root.dataset.message = key;
+    if (ui.status.textContent !== text) ui.status.textContent = text; // announce changes only
+  };
+
+  // A failed challenge pauses the loop (camera on) until the person asks for a new one.
+  const challengeFailed = (challenge) => {
+    passSince = null;
+    if (!challenge.tries_left) {
+      fail("challenge_tries_exhausted");
+      return true;
+    }
+    challengeRetry = true;
+    ui.retry.textContent = t.challenge_retry;
+    ui.retry.hidden = false;
+    ui.retry.focus();
+    return true;
+  };
+
+  const newChallenge = async () => {
+    generation += 1;
+    const mine = generation;
+    challengeRetry = false;
+    ui.retry.hidden = true;
+    ui.retry.textContent = t.retry;
+    let reply;
+    try {
+      reply = await call("challenge", {});
+    } catch (_) {
+      return fail("network");
+    }
+    if (reply.status === 200) {
+      showChallenge(reply.body.challenge);
+      loop(mine);
+      return;
+    }
+    const exhausted = reply.body && reply.body.code === "challenge_tries_exhausted";
+    fail(exhausted ? "challenge_tries_exhausted" : sessionErrorCode(reply.status, reply.body));
+  };
+
   const sendSelfie = async () => {
     say("capturing", "pass");
     const frames = [];
@@ -295,6 +439,10 @@ export function startCapture({
       await sleep(reply.retryAfter * 1000);
       return false;
     }
+    if (reply.status === 409 && reply.body && String(reply.body.code).startsWith("challenge_")) {
+      passSince = null; // the challenge has not passed: the next quality answer says why
+      return false;
+    }
     fail(sessionErrorCode(reply.status, reply.body));
     return true;
   };
@@ -312,6 +460,14 @@ export function startCapture({
     }
     const report = reply.body;
     drawBox(report);
+    const challenge = report.challenge; // a head_turn tenant's sessions only
+    if (challenge) showChallenge(challenge);
+    if (challenge && challenge.state === "failed") return challengeFailed(challenge);
+    if (challenge && challenge.state === "running") {
+      passSince = null; // turning heads fail the gates: only a missing face is said
+      if (!report.face) say(report.code, "fix", report.error);
+      return false;
+    }
     if (!report.passed) {
       passSince = null;
       say(report.code, "fix", report.error);
@@ -342,7 +498,9 @@ export function startCapture({
     const mine = generation;
     stopped = false;
     passSince = null;
+    challengeRetry = false;
     ui.retry.hidden = true;
+    ui.challenge.hidden = true;
     ui.status.setAttribute("role", "status");
     say("starting", "start");
     if (!window.isSecureContext) return fail("insecure_context");
@@ -375,7 +533,7 @@ export function startCapture({
   };
 
   ui.cancel.addEventListener("click", stop);
-  ui.retry.addEventListener("click", start);
+  ui.retry.addEventListener("click", () => (challengeRetry ? newChallenge() : start()));
   ui.root.addEventListener("keydown", (event) => {
     if (event.key === "Escape") stop();
   });

@@ -1,0 +1,142 @@
+"""The head-turn challenge of a head_turn tenant's capture session: the server draws the steps
+(``secrets``), reveals one at a time, times them by its own clock and feeds ml.headturn's judge
+with the face of each quality frame. Only the judge's state is stored, never a frame. The
+selfie is taken once the challenge passed (``require_passed``)."""
+
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F
+
+from accounts.models import HEAD_TURN, Tenant
+from capture.models import FAILED, NOT_REQUIRED, PASSED, PENDING, RUNNING, CaptureSession
+from liveness.answers import Rejected, Rejection
+from ml import headturn
+from ml.yunet import Face
+
+# The server's clock for the judge's timings (seconds). Tests of clips replace it with the
+# clip's own timestamps, so a frame's time is the time it was filmed, whatever the load.
+clock: Callable[[], float] = time.time
+_RANDOM = secrets.SystemRandom()
+# GET /sessions/{id}'s "challenge" for each stored state.
+SUMMARY = {
+    NOT_REQUIRED: "not_required",
+    PENDING: "pending",
+    RUNNING: "pending",
+    PASSED: "passed",
+    FAILED: "failed",
+}
+
+
+def initial_state(tenant: Tenant) -> str:
+    """A new session's challenge state: pending for a head_turn tenant, else none required."""
+    return PENDING if tenant.challenge == HEAD_TURN else NOT_REQUIRED
+
+
+def draw() -> tuple[str, ...]:
+    """The steps of a new challenge: random (the OS's CSPRNG), unless the deployment fixed them
+    for tests and demos (CAPTURE_CHALLENGE_STEPS; nothing a request says can)."""
+    return tuple(settings.CAPTURE_CHALLENGE_STEPS) or tuple(headturn.draw_steps(_RANDOM))
+
+
+def public(progress: headturn.Progress) -> dict[str, object]:
+    """What the browser sees: the current step only, never the ones to come."""
+    shown: dict[str, object] = {
+        "instruction": progress.instruction,
+        "step": progress.step,
+        "steps": progress.steps,
+        "done": progress.done,
+        "state": progress.state,
+    }
+    if progress.state == FAILED and progress.code:
+        shown["code"] = progress.code
+        shown["error"] = headturn.FAIL_CODES.get(progress.code, progress.code)
+    return shown
+
+
+def answer_of(session: CaptureSession) -> dict[str, object]:
+    """The stored challenge as the quality and challenge calls answer it, with the tries left."""
+    stored: dict[str, Any] = session.challenge_judge or {}
+    shown = dict(stored.get("progress") or {"state": session.challenge})
+    shown["tries_left"] = max(settings.CAPTURE_CHALLENGE_TRIES - session.challenge_tries, 0)
+    return shown
+
+
+def _save(session: CaptureSession, **fields: object) -> bool:
+    """Write ``fields`` if no other call changed the challenge since ``session`` was read."""
+    updated = CaptureSession.objects.filter(
+        pk=session.pk, challenge_version=session.challenge_version
+    ).update(challenge_version=F("challenge_version") + 1, **fields)
+    session.refresh_from_db()
+    return updated == 1
+
+
+def start(session: CaptureSession) -> dict[str, object]:
+    """A new challenge with new steps: the first (a session's first quality frame starts it)
+    or a retry, at most CAPTURE_CHALLENGE_TRIES per session; never once one has passed."""
+    if session.challenge == NOT_REQUIRED:
+        raise Rejected(Rejection("challenge_not_required"))
+    if session.challenge == PASSED:
+        raise Rejected(Rejection("challenge_already_passed"))
+    limit = settings.CAPTURE_CHALLENGE_TRIES
+    if session.challenge_tries >= limit:
+        raise Rejected(Rejection("challenge_tries_exhausted", {"limit": limit}))
+    judge = headturn.HeadTurnJudge(draw())
+    _save(
+        session,
+        challenge=RUNNING,
+        challenge_judge={"judge": judge.to_state(), "progress": public(judge.progress())},
+        challenge_code="",
+        challenge_tries=F("challenge_tries") + 1,
+    )
+    return answer_of(session)  # a concurrent start's, if that one won
+
+
+def _largest_first(faces: list[Face]) -> list[Face]:
+    """The main face is the one the quality gates judge: the largest."""
+    return sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)
+
+
+def observe(
+    session: CaptureSession, faces: list[Face], other_face_ratio: float
+) -> dict[str, object]:
+    """Feed one quality frame's faces to the session's judge; the challenge as it stands."""
+    if session.challenge == PENDING:
+        start(session)
+    if session.challenge != RUNNING:
+        return answer_of(session)
+    # Only the main face's box and landmarks, the faces counted as the multiple_faces gate
+    # counts them, and the server's time: all the judge keeps.
+    seen = headturn.observation(clock(), _largest_first(faces), other_face_ratio)
+    stored: dict[str, Any] = session.challenge_judge or {}
+    judge = headturn.HeadTurnJudge.from_state(stored["judge"])
+    progress = judge.observe(seen)
+    # A frame that lost the race to a concurrent poll is dropped (the component polls one
+    # frame at a time; a second tab on the same token would only lose frames).
+    _save(
+        session,
+        challenge=progress.state,
+        challenge_judge={"judge": judge.to_state(), "progress": public(progress)},
+        challenge_code=(progress.code or "") if progress.state == FAILED else "",
+    )
+    return answer_of(session)
+
+
+def require_passed(session: CaptureSession) -> None:
+    """A selfie is judged once the session's challenge, if it has one, has passed."""
+    if session.challenge in (NOT_REQUIRED, PASSED):
+        return
+    if session.challenge == FAILED:
+        raise Rejected(Rejection("challenge_failed", {"reason": session.challenge_code}))
+    raise Rejected(Rejection("challenge_not_passed"))
+
+
+def summary(session: CaptureSession) -> dict[str, object]:
+    """GET /sessions/{id}'s challenge fields."""
+    fields: dict[str, object] = {"challenge": SUMMARY[session.challenge]}
+    if session.challenge == FAILED:
+        fields["challenge_code"] = session.challenge_code
+    return fields

@@ -1,0 +1,411 @@
+"""The head-turn challenge of a head_turn tenant's capture sessions (Django's test client, the
+real engine and judge): the setting, steps revealed one at a time, the fail paths, the selfie
+refused until the challenge passed, GET's fields, one unit per session, and sessions of other
+tenants answered as before.
+
+The server times the steps by its own clock; here that clock reads each frame's timestamp in
+its clip (capture.challenge.clock), so a frame is judged at the moment it was filmed whatever
+the machine's load. tests/system/test_challenge_http.py feeds the clips in real time."""
+
+import itertools
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.contrib.admin.models import LogEntry
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import CommandError, call_command
+from django.test import RequestFactory
+from django.test.client import Client
+from drf_spectacular.generators import SchemaGenerator
+from openapi_core import OpenAPI
+from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
+
+from accounts.models import Tenant
+from capture import challenge
+from capture.models import CaptureSession
+from facia_site.env import env_steps
+from liveness.models import LivenessCheck
+from ml import headturn
+from tests.capture.clips import HEAD_TURNS, Clip, frames, jpeg
+from tests.capture.test_sessions_api import open_session, post, verdict
+from tests.conftest import LIVE_JPG, b64, data_uri
+from tests.test_admin import INLINE_MANAGEMENT
+from tests.test_admin_permissions import staff
+
+pytestmark = pytest.mark.usefixtures("warm_engine")
+POLLS_PER_S = 4  # at most what capture.js sends (each quality call, then 250 ms)
+QUALITY_KEYS = {"passed", "code", "error", "failures", "face", "capture", "width", "height"}
+READ_KEYS = {"session_id", "state", "expires_at", "capture", "frames", "liveness_result"}
+
+
+class Clock:
+    """The server's clock, set to each frame's time in its clip."""
+
+    def __init__(self) -> None:
+        self.t = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(challenge, "clock", fake)
+    return fake
+
+
+@pytest.fixture(autouse=True)
+def polls_unthrottled(settings: Any) -> None:
+    """A clip's frames go in as fast as the engine answers, not at the poll rate."""
+    settings.SESSION_QUALITY_PER_S = 1000
+
+
+class Session:
+    """A head_turn tenant's open session, driven through HTTP."""
+
+    def __init__(self, client: Client, tenant: Tenant, secret: str) -> None:
+        self.client, self.tenant, self.secret = client, tenant, secret
+        opened = open_session(client, secret)
+        self.id, self.token = opened["session_id"], opened["token"]
+
+    def quality(self, image: bytes) -> Any:
+        url = f"/sessions/{self.id}/quality"
+        return post(self.client, url, {"selfie_image": b64(image)}, self.token)
+
+    def restart(self, body: Any = None) -> Any:
+        return post(self.client, f"/sessions/{self.id}/challenge", body or {}, self.token)
+
+    def selfie(self, image: str | None = None) -> Any:
+        body = {"selfie_image": image or data_uri(LIVE_JPG)}
+        return post(self.client, f"/sessions/{self.id}/selfie", body, self.token)
+
+    def read(self) -> dict[str, Any]:
+        answer = verdict(self.client, self.id, self.secret)
+        assert answer.status_code == 200, answer.content
+        body: dict[str, Any] = answer.json()
+        return body
+
+    def stored(self) -> CaptureSession:
+        return CaptureSession.objects.get(pk=self.id)
+
+    def play(self, clip: Clip, clock: Clock, stop_when_done: bool = True) -> list[dict[str, Any]]:
+        """The clip's frames at the poll rate, each at its own time; every challenge answer."""
+        seen = []
+        for frame in frames(clip.name, POLLS_PER_S):
+            clock.t = 1_000_000.0 + frame.t
+            answer = self.quality(jpeg(frame.image))
+            assert answer.status_code == 200, answer.content
+            seen.append(answer.json()["challenge"])
+            if stop_when_done and seen[-1]["state"] != "running":
+                break
+        return seen
+
+
+@pytest.fixture
+def head_turn(make_tenant: Any, client: Client) -> Iterator[Any]:
+    def make(limit: int = 5) -> Session:
+        tenant, secret = make_tenant(f"ht{Tenant.objects.count()}", request_limit=limit)
+        tenant.challenge = "head_turn"
+        tenant.save(update_fields=["challenge"])
+        return Session(client, tenant, secret)
+
+    yield make
+
+
+PHASES = {"reference", "step", "straight"}  # ml.headturn's internal phases
+
+
+def strings_in(value: Any) -> set[str]:
+    """Every string value (not key) in a JSON structure."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(*(strings_in(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(strings_in(v) for v in value))
+    return set()
+
+
+def validate(response: Any, method: str, path: str) -> None:
+    """``response`` against the published OpenAPI schema."""
+    schema = OpenAPI.from_dict(SchemaGenerator().get_schema(request=None, public=True))
+    request = RequestFactory().generic(method, path.replace("x", str(uuid.uuid4())))
+    schema.validate_response(DjangoOpenAPIRequest(request), DjangoOpenAPIResponse(response))
+
+
+# --- the tenant setting ------------------------------------------------------------------
+
+
+def test_create_tenant_sets_the_challenge_and_the_history_says_so(db: None) -> None:
+    call_command("create_tenant", "Turny", "--challenge", "head_turn", stdout=StringIO())
+    call_command("create_tenant", "Plain", stdout=StringIO())
+    assert Tenant.objects.get(name="Turny").challenge == "head_turn"
+    assert Tenant.objects.get(name="Plain").challenge == "none"
+    added = LogEntry.objects.filter(object_repr="Turny").order_by("pk").first()
+    assert added is not None
+    assert added.get_change_message() == "Added with challenge head_turn. (manage.py create_tenant)"
+    with pytest.raises(CommandError, match="invalid choice"):
+        call_command("create_tenant", "Bad", "--challenge", "blink", stderr=StringIO())
+
+
+def test_the_admin_changes_it_with_change_tenant_only_and_audits_it(
+    db: None, admin_client: Client
+) -> None:
+    tenant = Tenant.objects.create(name="Switch")
+    url = f"/admin/accounts/tenant/{tenant.pk}/change/"
+    form = {"name": "Switch", "is_active": "on", "threshold": "0.5", "profile": "fast"}
+    form |= {"crop_policy": "judge", "challenge": "head_turn", **INLINE_MANAGEMENT}
+    assert staff().post(url, form).status_code == 403  # a viewer
+    tenant.refresh_from_db()
+    assert tenant.challenge == "none"
+    assert admin_client.post(url, form).status_code == 302
+    tenant.refresh_from_db()
+    assert tenant.challenge == "head_turn"
+    entry = LogEntry.objects.filter(object_id=str(tenant.pk)).get()
+    assert entry.get_change_message() == "Changed challenge none → head_turn."
+
+
+def test_fixed_steps_are_read_checked_and_warned_about(caplog: Any, settings: Any) -> None:
+    assert env_steps("FACIA_TEST_UNSET_STEPS") == ()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FACIA_TEST_STEPS", "turn_right,look_up,turn_left")
+        assert env_steps("FACIA_TEST_STEPS") == ("turn_right", "look_up", "turn_left")
+        patch.setenv("FACIA_TEST_STEPS", "turn_right,cartwheel")
+        with pytest.raises(ImproperlyConfigured, match="FACIA_TEST_STEPS"):
+            env_steps("FACIA_TEST_STEPS")
+    settings.CAPTURE_CHALLENGE_STEPS = ("turn_right", "look_up", "turn_left")
+    with caplog.at_level(logging.WARNING, logger="capture"):
+        apps.get_app_config("capture").ready()
+    (record,) = [r for r in caplog.records if r.name == "capture"]
+    assert record.levelno == logging.WARNING
+    assert "turn_right,look_up,turn_left" in record.getMessage()
+    caplog.clear()
+    settings.CAPTURE_CHALLENGE_STEPS = ()
+    apps.get_app_config("capture").ready()
+    assert not [r for r in caplog.records if r.name == "capture"]
+
+
+# --- steps, one at a time ----------------------------------------------------------------
+
+
+def test_the_first_frame_starts_a_random_challenge_shown_one_step_at_a_time(
+    head_turn: Any, clock: Clock
+) -> None:
+    still = [jpeg(f.image) for f in itertools.islice(frames("mounish_face.mp4", POLLS_PER_S), 3)]
+    sequences = set()
+    for _ in range(8):
+        session = head_turn()
+        assert session.read()["challenge"] == "pending"
+        first = session.quality(still[0])
+        assert first.status_code == 200
+        # First the frontal reference: no step is shown yet.
+        assert first.json()["challenge"] == {
+            "instruction": "look_straight",
+            "step": 0,
+            "steps": 3,
+            "done": 0,
+            "state": "running",
+            "tries_left": 2,
+        }
+        steps = tuple(session.stored().challenge_judge["judge"]["steps"])
+        assert len(steps) == 3 and all(step in headturn.STEPS for step in steps)
+        clock.t += 0.25
+        second = session.quality(still[1]).json()["challenge"]
+        assert (second["instruction"], second["step"]) == (steps[0], 1)
+        for later in set(steps[1:]) - {steps[0]}:  # the steps to come are not in the answer
+            assert later not in json.dumps(second)
+        sequences.add(steps)
+    assert len(sequences) > 1  # 8 draws of 34 sequences: all equal with p = 34**-7
+
+
+def test_a_clip_in_its_own_order_passes_step_by_step(
+    head_turn: Any, clock: Clock, settings: Any
+) -> None:
+    clip = HEAD_TURNS[0]
+    settings.CAPTURE_CHALLENGE_STEPS = clip.steps
+    session = head_turn()
+    seen = session.play(clip, clock)
+    assert seen[-1]["state"] == "passed", seen[-1]
+    assert seen[-1]["instruction"] == "look_straight"
+    shown = [(s["step"], s["instruction"]) for s in seen if s["instruction"] in headturn.STEPS]
+    # Each step is shown, in order, until it is reached (then look_straight); never one ahead.
+    assert [p for i, p in enumerate(shown) if i == 0 or p != shown[i - 1]] == [
+        (i + 1, step) for i, step in enumerate(clip.steps)
+    ]
+    assert session.read()["challenge"] == "passed"
+    # What is kept: numbers and the step names, never a frame.
+    kept = session.stored().challenge_judge
+    assert len(json.dumps(kept)) < 16_000
+    assert strings_in(kept) <= {*headturn.INSTRUCTIONS, *headturn.STATES, *PHASES}
+    validate(session.quality(jpeg(next(frames(clip.name)).image)), "POST", "/sessions/x/quality")
+
+
+def test_the_same_clip_in_reverse_order_fails_with_a_code(
+    head_turn: Any, clock: Clock, settings: Any
+) -> None:
+    clip = HEAD_TURNS[0]
+    settings.CAPTURE_CHALLENGE_STEPS = tuple(reversed(clip.steps))
+    session = head_turn()
+    seen = session.play(clip, clock)
+    assert seen[-1]["state"] == "failed"
+    assert seen[-1]["code"] in headturn.FAIL_CODES
+    assert seen[-1]["error"] == headturn.FAIL_CODES[seen[-1]["code"]]
+    read = session.read()
+    assert (read["challenge"], read["challenge_code"]) == ("failed", seen[-1]["code"])
+    assert read["state"] == "open" and read["liveness_result"] is None
+
+
+def test_a_person_holding_still_fails_in_time(head_turn: Any, clock: Clock) -> None:
+    session = head_turn()
+    seen = session.play(Clip("mounish_face.mp4", ()), clock)
+    assert seen[-1]["state"] == "failed", seen[-1]
+    assert seen[-1]["code"] in headturn.FAIL_CODES
+    assert seen[-1]["step"] == 1  # never got past the first
+
+
+def test_a_frame_without_the_face_does_not_advance(head_turn: Any, clock: Clock) -> None:
+    session = head_turn()
+    blank = jpeg(next(frames("mounish_face.mp4")).image * 0)
+    answer = session.quality(blank).json()
+    assert answer["code"] == "no_face" and answer["face"] is None
+    assert (answer["challenge"]["instruction"], answer["challenge"]["step"]) == ("look_straight", 0)
+
+
+# --- the selfie --------------------------------------------------------------------------
+
+
+def test_selfie_is_refused_until_the_challenge_passed_then_judged_once(
+    head_turn: Any, clock: Clock, settings: Any, client: Client
+) -> None:
+    clip = HEAD_TURNS[0]
+    settings.CAPTURE_CHALLENGE_STEPS = clip.steps
+    session = head_turn()
+    early = session.selfie()  # not started
+    assert early.status_code == 409
+    assert early.json() == {
+        "error": "Complete the head-turn challenge before sending the selfie.",
+        "code": "challenge_not_passed",
+    }
+    validate(early, "POST", "/sessions/x/selfie")
+    session.quality(jpeg(next(frames(clip.name)).image))
+    assert session.selfie().json()["code"] == "challenge_not_passed"  # running
+    assert session.play(clip, clock)[-1]["state"] == "passed"
+    assert LivenessCheck.objects.filter(tenant=session.tenant).count() == 0
+
+    last = list(frames(clip.name))[-1].image  # frontal again, full size
+    taken = session.selfie(data_uri_of(last))
+    assert taken.status_code == 202, taken.content
+    read = session.read()
+    assert read["state"] == "done" and read["challenge"] == "passed"
+    # Live only if the passive check passes too: the same image on /liveness gives the same.
+    passive = post(
+        client, "/liveness", {"hash_id": session.secret, "selfie_image": data_uri_of(last)}
+    )
+    assert passive.status_code == 201
+    assert read["liveness_result"]["is_live"] == passive.json()["liveness_result"]["is_live"]
+    session.tenant.refresh_from_db()
+    assert session.tenant.requests_used == 2  # the session's one unit, then /liveness's
+    validate(verdict(client, session.id, session.secret), "GET", "/sessions/x")
+
+
+def data_uri_of(image: Any) -> str:
+    return "data:image/jpeg;base64," + b64(jpeg(image, None, 92))
+
+
+def test_a_failed_challenge_refuses_the_selfie_and_a_retry_draws_again(
+    head_turn: Any, clock: Clock, settings: Any
+) -> None:
+    settings.CAPTURE_CHALLENGE_TRIES = 2
+    session = head_turn()
+    still = Clip("mounish_face.mp4", ())
+    assert session.play(still, clock)[-1]["state"] == "failed"
+    refused = session.selfie()
+    assert refused.status_code == 409
+    body = refused.json()
+    assert body["code"] == "challenge_failed" and body["reason"] in headturn.FAIL_CODES
+    assert "POST /sessions/{id}/challenge" in body["error"]
+
+    again = session.restart({"steps": ["turn_left", "turn_left", "turn_left"]})  # ignored
+    assert again.status_code == 200, again.content
+    shown = again.json()["challenge"]
+    assert (shown["step"], shown["state"], shown["tries_left"]) == (0, "running", 0)
+    stored = session.stored()
+    assert stored.challenge == "running" and stored.challenge_code == ""
+    assert stored.challenge_judge["judge"]["steps"] != ["turn_left"] * 3
+    assert session.read()["challenge"] == "pending"
+    validate(again, "POST", "/sessions/x/challenge")
+
+    assert session.play(still, clock)[-1]["state"] == "failed"
+    spent = session.restart()
+    assert spent.status_code == 409
+    assert spent.json() == {
+        "error": "This session has used its 2 challenges; start a new session.",
+        "code": "challenge_tries_exhausted",
+    }
+    session.tenant.refresh_from_db()
+    assert session.tenant.requests_used == 0  # no verdict, no unit
+
+
+def test_the_browser_cannot_choose_the_steps(head_turn: Any, clock: Clock, settings: Any) -> None:
+    """Neither a quality body nor a challenge body names the steps: the server draws them."""
+    settings.CAPTURE_CHALLENGE_STEPS = ("turn_right", "look_up", "turn_left")
+    session = head_turn()
+    image = b64(jpeg(next(frames("mounish_face.mp4")).image))
+    url = f"/sessions/{session.id}/quality"
+    wish = {"steps": ["turn_left"], "CAPTURE_CHALLENGE_STEPS": "turn_left", "challenge": "none"}
+    answer = post(session.client, url, {"selfie_image": image, **wish}, session.token)
+    assert answer.json()["challenge"]["state"] == "running"
+    assert session.stored().challenge_judge["judge"]["steps"] == [
+        "turn_right",
+        "look_up",
+        "turn_left",
+    ]
+    once_passed = session.stored()
+    once_passed.challenge = "passed"
+    once_passed.save(update_fields=["challenge"])
+    refused = session.restart()
+    assert refused.json()["code"] == "challenge_already_passed"
+
+
+# --- other tenants -----------------------------------------------------------------------
+
+
+def test_sessions_of_other_tenants_answer_as_before(make_tenant: Any, client: Client) -> None:
+    tenant, secret = make_tenant(request_limit=5)
+    opened = open_session(client, secret)
+    sid, token = opened["session_id"], opened["token"]
+    quality = post(client, f"/sessions/{sid}/quality", {"selfie_image": data_uri(LIVE_JPG)}, token)
+    assert set(quality.json()) == QUALITY_KEYS
+    restart = post(client, f"/sessions/{sid}/challenge", {}, token)
+    assert restart.status_code == 409
+    assert restart.json() == {
+        "error": "This session has no challenge.",
+        "code": "challenge_not_required",
+    }
+    assert verdict(client, sid, secret).json()["challenge"] == "not_required"
+    selfie = post(client, f"/sessions/{sid}/selfie", {"selfie_image": data_uri(LIVE_JPG)}, token)
+    assert selfie.status_code == 202
+    assert selfie.json() == {"session_id": sid, "state": "received", "frames": 1}
+    read = verdict(client, sid, secret).json()
+    assert set(read) == READ_KEYS | {"refused", "message", "challenge"}
+    assert read["challenge"] == "not_required" and "challenge_code" not in read
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 1
+
+
+def test_a_session_keeps_the_challenge_it_was_opened_with(make_tenant: Any, client: Client) -> None:
+    """Switching the tenant's setting changes its next sessions, not one already open."""
+    tenant, secret = make_tenant()
+    before = open_session(client, secret)["session_id"]
+    tenant.challenge = "head_turn"
+    tenant.save(update_fields=["challenge"])
+    after = open_session(client, secret)["session_id"]
+    assert verdict(client, before, secret).json()["challenge"] == "not_required"
+    assert verdict(client, after, secret).json()["challenge"] == "pending"

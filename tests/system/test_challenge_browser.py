@@ -1,0 +1,149 @@
+"""The head-turn challenge in Debian's chromium (Playwright) on the demo page, against gunicorn,
+with a fake camera playing a clip: a .y4m written here by ffmpeg from ../shared/data/video
+(read in place). A clip of real head turns in the order the server asks (CAPTURE_CHALLENGE_STEPS)
+passes step by step and gets its verdict; a person holding still fails, and the retry starts a
+new challenge. Screenshots of each step go to a new temporary directory (printed, kept)."""
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.browser import PASSWORD, chromium
+from tests.capture.clips import HEAD_TURNS, VIDEO, Clip
+from tests.conftest import skip_or_fail
+from tests.servers.entrypoint import Served, entrypoint_server
+from tests.system.test_challenge_http import port
+
+pytestmark = pytest.mark.system
+# tvl_real's first three moves (left, right, down): its last, a short look up near the clip's
+# end, passed through HTTP in real time but timed out in chromium twice (step_timeout).
+CLIP = Clip(HEAD_TURNS[0].name, HEAD_TURNS[0].steps[:3])
+STILL = "mounish_face.mp4"
+PHONE = {"width": 390, "height": 844}
+# Guards against a hang, far above a step's time limit (ml.headturn.Limits.step_s).
+STEP_WAIT_MS = 60_000
+
+
+def y4m(clip: str, folder: Path) -> Path:
+    """``clip`` as the fake camera's file: 480 px wide, I420 (ffmpeg from Debian)."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        skip_or_fail("no ffmpeg: bin/install-test-deps installs Debian's (apt-get install ffmpeg)")
+    out = folder / f"{Path(clip).stem}.y4m"
+    command = [ffmpeg, "-loglevel", "error", "-y", "-i", str(VIDEO / clip)]
+    command += ["-vf", "scale=480:-2", "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", str(out)]
+    subprocess.run(command, check=True, timeout=300)
+    return out
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    work = tmp_path_factory.mktemp("challenge-browser")
+    steps = ",".join(CLIP.steps)
+    env = {"CAPTURE_DEMO": "1", "CAPTURE_CHALLENGE_STEPS": steps, "WEB_CONCURRENCY": "1"}
+    with entrypoint_server(work, port(), LOG_LEVEL="INFO", **env) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def operator(served: Served) -> str:
+    served.env["DJANGO_SUPERUSER_PASSWORD"] = PASSWORD
+    served.manage("createsuperuser", "--noinput", "--username", "turner", "--email", "t@x.org")
+    return "turner"
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    """A directory of its own, kept after the run (pytest's keep only its last three runs)."""
+    folder = Path(tempfile.mkdtemp(prefix="challenge-shots-"))
+    print(f"screenshots in {folder}")
+    return folder
+
+
+@contextmanager
+def demo_page(served: Served, camera: Path, operator: str, tenant: str) -> Iterator[Any]:
+    """The demo page of a new session of ``tenant``, the camera playing ``camera``."""
+    fake = f"--use-file-for-fake-video-capture={camera}"
+    with chromium("--use-fake-device-for-media-stream", fake) as browser:
+        page = browser.new_context(permissions=["camera"], viewport=PHONE).new_page()
+        page.set_default_timeout(STEP_WAIT_MS)
+        page.goto(f"{served.base}/admin/login/?next=/capture/demo")
+        page.fill("#id_username", operator)
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        page.select_option("#id_tenant", label=tenant)
+        page.click("#demo-form button[type=submit]")
+        yield page
+
+
+def shot(page: Any, folder: Path, name: str) -> None:
+    page.screenshot(path=str(folder / f"challenge-{name}.png"), full_page=True)
+
+
+def test_head_turns_in_the_asked_order_pass_then_the_verdict(
+    served: Served, operator: str, shots: Path, tmp_path: Path
+) -> None:
+    tenant, secret = served.new_tenant(5, "--challenge", "head_turn")
+    with demo_page(served, y4m(CLIP.name, tmp_path), operator, tenant) as page:
+        session_id = page.locator("#session-id").inner_text()
+        status = page.locator(".lc-status")
+        for number, step in enumerate(CLIP.steps, start=1):
+            page.wait_for_selector(f".lc-root[data-challenge=running][data-instruction={step}]")
+            # The arrow and sentence over the oval, the dots, and the same words for readers.
+            assert page.locator(".lc-challenge").is_visible()
+            assert page.locator(".lc-steps li").count() == len(CLIP.steps)
+            assert page.locator(".lc-steps li[data-state=done]").count() == number - 1
+            assert status.get_attribute("aria-live") == "polite"
+            text = status.inner_text()
+            assert text.startswith(f"Step {number} of {len(CLIP.steps)}: "), text
+            assert page.locator(".lc-challenge-text").inner_text() in text
+            shot(page, shots, f"pass-{number}-{step}")
+        page.wait_for_selector(".lc-root:is([data-challenge=passed], [data-challenge=failed])")
+        shot(page, shots, "pass-ended")
+        read = requests.get(
+            f"{served.base}/sessions/{session_id}", headers={"X-Hash-Id": secret}, timeout=30
+        ).json()
+        assert read["challenge"] == "passed", read.get("challenge_code")
+        page.wait_for_url(f"**/capture/demo/{session_id}")
+        page.wait_for_selector("#verdict")
+        shot(page, shots, "pass-verdict")
+        assert page.locator("#state").inner_text() == "done"
+        assert page.locator("#challenge").inner_text() == "passed"
+    read = requests.get(
+        f"{served.base}/sessions/{session_id}", headers={"X-Hash-Id": secret}, timeout=30
+    ).json()
+    assert (read["state"], read["challenge"]) == ("done", "passed")
+
+
+def test_holding_still_fails_and_the_retry_starts_a_new_challenge(
+    served: Served, operator: str, shots: Path, tmp_path: Path
+) -> None:
+    tenant, secret = served.new_tenant(5, "--challenge", "head_turn")
+    with demo_page(served, y4m(STILL, tmp_path), operator, tenant) as page:
+        session_id = page.locator("#session-id").inner_text()
+        calls: list[str] = []
+        page.on("request", lambda request: calls.append(request.url.rsplit("/", 1)[-1]))
+        page.wait_for_selector(".lc-root[data-challenge=running][data-step='1']")
+        shot(page, shots, "still-step-1")
+        page.wait_for_selector(".lc-root[data-challenge=failed]")
+        retry = page.locator(".lc-retry")
+        assert retry.is_visible() and retry.inner_text() == "Start again"
+        assert "That did not work" in page.locator(".lc-status").inner_text()
+        shot(page, shots, "still-failed")
+        read = requests.get(
+            f"{served.base}/sessions/{session_id}", headers={"X-Hash-Id": secret}, timeout=30
+        ).json()
+        assert read["challenge"] == "failed" and read["challenge_code"] == "step_timeout"
+        assert "selfie" not in calls
+        retry.click()
+        page.wait_for_selector(".lc-root[data-challenge=running]")
+        assert "challenge" in calls and retry.is_hidden()
+        shot(page, shots, "still-retry")
+        page.wait_for_selector(".lc-root[data-challenge=running][data-step='1']")
