@@ -5,7 +5,9 @@ from typing import Any
 import pytest
 from django.test.client import Client
 
+from ml import score_maps
 from ml.engine import Verdict, fuse
+from ml.profiles import DEFAULT_PROFILE
 
 EXPECTED = {
     "/sessions": ("post", {"201", "400", "401", "429"}),
@@ -59,6 +61,8 @@ def verdict(logit: float, capture: str = "frame") -> Verdict:
 def test_burst_fuses_in_logit_space() -> None:
     fused = fuse([verdict(6.9), verdict(0.0), verdict(0.0)])  # 0.999, 0.5, 0.5
     assert fused.logit == pytest.approx(2.3)
-    assert fused.p_live == pytest.approx(0.909, abs=1e-3)  # a probability mean gives 0.67
+    # P(live) is the shipped frame map of the mean logit (sigmoid: 0.909; a probability mean
+    # of the frames gives 0.67)
+    assert fused.p_live == pytest.approx(score_maps.shipped(DEFAULT_PROFILE, "frame").p(2.3))
     assert (fused.capture, fused.frames) == ("frame", 3)
     assert fuse([verdict(1.0), verdict(1.0, "crop")]).capture == "crop"

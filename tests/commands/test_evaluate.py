@@ -127,6 +127,7 @@ def change_tenant(admin_client: Any, tenant: Tenant, **fields: str) -> Any:
         "threshold": str(tenant.threshold),
         "profile": tenant.profile,
         "crop_policy": tenant.crop_policy,
+        "challenge": tenant.challenge,
         **fields,
     }
     return admin_client.post(
