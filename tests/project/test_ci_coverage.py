@@ -1,5 +1,6 @@
 """What CI covers: under CI a test whose tool (chromium, nginx) is missing fails instead of
-skipping, and `make lint` passes on a machine with only requirements-dev.txt installed."""
+skipping, `make test` runs every test (`make test-fast` only leaves out the system and slow
+ones), and `make lint` passes on a machine with only requirements-dev.txt installed."""
 
 import ast
 import re
@@ -133,3 +134,19 @@ def test_ci_runs_the_tests_and_the_lint() -> None:
         ["bash", "-n", str(REPO / ".ci" / "run")], capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0, done.stderr
+
+
+def recipe(target: str) -> list[str]:
+    """The command lines of a Makefile target."""
+    makefile = (REPO / "Makefile").read_text()
+    match = re.search(rf"^{re.escape(target)}:.*\n((?:\t.*\n)+)", makefile, re.M)
+    assert match is not None, target
+    return [line.strip() for line in match.group(1).splitlines()]
+
+
+def test_make_test_runs_every_test_and_test_fast_leaves_out_system_and_slow() -> None:
+    assert recipe("test") == ["$(BIN)/python -m pytest"]  # no -m, no path: everything
+    assert recipe("test-fast") == ['$(BIN)/python -m pytest -m "not system and not slow"']
+    markers = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert {line.split(":")[0] for line in markers["markers"]} == {"system", "slow"}
+    assert "--strict-markers" in markers["addopts"]
