@@ -86,6 +86,7 @@ def test_commands_are_attributed_to_the_system_user() -> None:
     assert not system.is_active and not system.has_usable_password()
 
 
+@pytest.mark.slow  # 13 s at load 8: calibrates twice
 @pytest.mark.usefixtures("warm_engine")
 def test_calibrate_command_upload_and_revert_are_in_the_history(
     admin_client: Any, tmp_path: Path

@@ -51,6 +51,7 @@ def fused_logit(path: Path, tenant: Tenant) -> float:
     )
 
 
+@pytest.mark.slow  # 6.5 s at load 8
 def test_refuses_below_four_images_of_a_class(
     make_tenant: Callable[..., Any], tmp_path: Path
 ) -> None:
@@ -62,6 +63,7 @@ def test_refuses_below_four_images_of_a_class(
     assert tenant.calibration is None and not Calibration.objects.exists()
 
 
+@pytest.mark.slow  # 10 s at load 8
 def test_calibrate_at_target_apcer_then_revert_through_http(
     make_tenant: Callable[..., Any], tmp_path: Path, post_liveness: Post, admin_client: Any
 ) -> None:
@@ -135,6 +137,7 @@ def make_zip(live: list[Path], spoof: list[Path]) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.slow  # 8 s at load 8
 def test_admin_zip_upload_in_memory(
     make_tenant: Callable[..., Any], admin_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

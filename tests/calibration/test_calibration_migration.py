@@ -7,6 +7,8 @@ does the same with the code of before the move.)"""
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.servers.processes import manage
 
 BEFORE_THE_MOVE = [
@@ -71,6 +73,7 @@ print(Calibration.objects.count(), CalibrationJob.objects.count())
 """
 
 
+@pytest.mark.slow  # 27 s at load 8: six manage.py processes
 def test_migrating_forward_keeps_the_moved_rows_and_permissions(tmp_path: Path) -> None:
     env = {**os.environ, "FACIA_VAR_DIR": str(tmp_path)}
     env.pop("DATABASE_URL", None)

@@ -24,6 +24,7 @@ def run(*args: str) -> str:
     return out.getvalue()
 
 
+@pytest.mark.slow  # 10 s at load 8: the dev set on four models, plots
 @pytest.mark.usefixtures("warm_engine")
 def test_thorough_report_as_json_with_plots(db: None, tmp_path: Path) -> None:
     report = json.loads(run("--profile", "thorough", "--json", "--plots", str(tmp_path)))
@@ -159,6 +160,7 @@ def test_det_plot_says_why_it_is_blank(tmp_path: Path) -> None:
     assert det_blank_reason(np.array([0.2, 0.8]), np.array([0.3, 0.7])) == ""
 
 
+@pytest.mark.slow  # 50 s at load 8: evaluates the dev set twice
 @pytest.mark.usefixtures("warm_engine")
 def test_evaluate_as_a_calibrated_tenant(db: None) -> None:
     tenant = Tenant.objects.create(name="Channel", threshold=0.3)
@@ -184,6 +186,7 @@ def test_evaluate_as_a_calibrated_tenant(db: None) -> None:
         run("--tenant", "Nobody", "--no-save")
 
 
+@pytest.mark.slow  # 17 s at load 8: the whole dev set
 def test_evaluate_dev_set(warm_engine: None, db: None) -> None:
     report = "\n".join(run_command("evaluate", str(DEV_DATA)))
     for figure in ("APCER", "BPCER", "ACER", "AUC", "EER"):

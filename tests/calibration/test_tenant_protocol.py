@@ -43,6 +43,7 @@ def test_a_shifted_source_is_fixed_by_its_own_calibration() -> None:
     assert set(outcome.per_source) == {"high", "low"}
 
 
+@pytest.mark.slow  # 19 s at load 8: the dev set per source
 @pytest.mark.usefixtures("warm_engine")
 def test_protocol_on_dev_prints_pooled_figures(db: None) -> None:
     out = StringIO()

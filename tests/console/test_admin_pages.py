@@ -71,6 +71,7 @@ EMPTY_INTERVALS = {
 }
 
 
+@pytest.mark.slow  # 5-6 s a case at load 8: draws the plots
 @pytest.mark.usefixtures("warm_engine")
 @pytest.mark.parametrize("kind", sorted(EMPTY_INTERVALS))
 def test_evaluation_page_shows_an_empty_interval_as_a_dash(

@@ -40,6 +40,7 @@ def attempt(username: str, password: str, ip: str = "192.0.2.1") -> tuple[bool, 
     return "_auth_user_id" in client.session, response.content.decode()
 
 
+@pytest.mark.slow  # 10 s at load 8: 200 attempts
 @pytest.mark.django_db
 def test_200_wrong_passwords_then_the_right_one_is_refused(
     admin_user: Any, hashes: list[str]
@@ -62,6 +63,7 @@ def test_an_account_is_locked_from_every_address(admin_user: Any, django_user_mo
     assert attempt("other", PASSWORD, ip="198.51.100.1")[0]
 
 
+@pytest.mark.slow  # 12 s at load 8: a password hash per attempt
 @pytest.mark.django_db
 def test_an_address_is_locked_for_every_account(admin_user: Any) -> None:
     for i in range(20):
@@ -83,6 +85,7 @@ def test_the_lockout_ends_after_the_cool_off(
     assert attempt("root", PASSWORD)[0]
 
 
+@pytest.mark.slow  # 9 s at load 8: a password hash per attempt
 @pytest.mark.django_db
 def test_a_successful_login_resets_the_failures(admin_user: Any) -> None:
     for _ in range(4):

@@ -330,6 +330,7 @@ def test_the_profiles_in_use_are_compiled_at_start(make_tenant: Any) -> None:
     assert profiles_in_use() == {"fast", "thorough"}
 
 
+@pytest.mark.slow  # 9 s at load 8: loads a second engine
 def test_a_broken_model_left_for_first_use_answers_503_and_spends_nothing(
     make_tenant: Any,
     post_liveness: Post,

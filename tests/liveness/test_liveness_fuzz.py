@@ -248,6 +248,7 @@ def assert_well_formed(response: Any) -> None:
     assert isinstance(response.json(), dict)
 
 
+@pytest.mark.slow  # 9 s at load 8
 @pytest.mark.usefixtures("warm_engine")
 @override_settings(AUTH_FAILURE_LIMIT=0)  # keep every example reaching the deeper checks
 def test_liveness_body_fuzz(tenant: tuple[Any, str], client: Any) -> None:
@@ -276,6 +277,7 @@ def test_liveness_image_field_fuzz(tenant: tuple[Any, str], client: Any) -> None
     run()
 
 
+@pytest.mark.slow  # 18 s at load 8: the corpus, many rounds
 @pytest.mark.usefixtures("warm_engine")
 @override_settings(AUTH_FAILURE_LIMIT=0)
 def test_service_memory_is_flat_over_the_corpus(tenant: tuple[Any, str], client: Any) -> None:
