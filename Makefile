@@ -1,5 +1,7 @@
 # make serve: set up (venv, deps, migrations, models) then run gunicorn on 127.0.0.1:$PORT.
-# make test:  same set-up with the dev requirements, then pytest.
+# make test:  same set-up with the dev requirements, then pytest (every test; what CI runs).
+# make test-fast: the inner loop, every test but those marked system (tests/system/: they start
+#             servers) or slow.
 # Settings create nothing: manage.py (migrate, first) creates var/ and its key file.
 # Every step is skipped when already done, so a second run starts at once.
 
@@ -10,7 +12,7 @@ PORT ?= 5001
 SOURCES := facia_site console capture calibration liveness accounts guard telemetry ml bench facia_client tests manage.py
 export PORT
 
-.PHONY: serve test lint docs bench soak setup setup-dev migrate models clean test-deps cluster-test
+.PHONY: serve test test-fast lint docs bench soak setup setup-dev migrate models clean test-deps cluster-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,20 +42,24 @@ serve: $(VENV)/.stamp-runtime
 test: setup-dev test-deps
 	$(BIN)/python -m pytest
 
+# No Chromium or nginx needed: no test here starts a server (tests/project/test_test_layout.py).
+test-fast: setup-dev
+	$(BIN)/python -m pytest -m "not system and not slow"
+
 # Debian's chromium and nginx-light for the browser and scale-out tests (when missing).
 test-deps:
 	@bin/install-test-deps
 
 # The scale-out test alone, with its figures printed (also part of `make test`).
 cluster-test: setup-dev test-deps
-	$(BIN)/python -m pytest -s -p no:cacheprovider tests/ops/test_cluster.py
+	$(BIN)/python -m pytest -s -p no:cacheprovider tests/system/test_cluster.py
 
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check $(SOURCES) bin/healthcheck
 	$(BIN)/ruff format --check $(SOURCES) bin/healthcheck
 	SECRET_KEY=$${SECRET_KEY:-lint-only} $(BIN)/mypy $(SOURCES)
 
-# The documentation as a static site in site/ (git-ignored), offline; tests/test_docs.py runs
+# The documentation as a static site in site/ (git-ignored), offline; tests/docs/test_docs.py runs
 # the same strict build, so a broken link or anchor fails `make test`.
 docs: $(VENV)/.stamp-dev
 	$(BIN)/mkdocs build --strict --site-dir site

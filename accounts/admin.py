@@ -124,7 +124,7 @@ class HashIdInline(admin.TabularInline):
 @admin.register(Tenant)
 class TenantAdmin(PermittedActionsAdmin):
     change_list_template = "admin/accounts/tenant_change_list.html"
-    # Few, short columns: the list fits a 1280 px window (tests/ops/test_admin_browser.py).
+    # Few, short columns: the list fits a 1280 px window (tests/system/test_admin_browser.py).
     list_display: tuple[str, ...] = (
         "name",
         "is_active",

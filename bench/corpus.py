@@ -2,7 +2,7 @@
 
 Images with a face are derived at run time from a dev image read in place (never stored);
 every other image is synthesised. ``tests/corpus/expected.csv`` holds each case's expected
-status and response body; ``tests/test_corpus.py`` runs them all; ``bench.bombs`` times the
+status and response body; ``tests/liveness/test_corpus.py`` runs them all; ``bench.bombs`` times the
 bombs against gunicorn.
 
     python -m bench.corpus OUT_DIR [--hash-id H]   # write each body to a file

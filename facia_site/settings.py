@@ -39,7 +39,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_tasks",
     "django_tasks_db",
-    # The layering, bottom first (tests/test_layering.py): telemetry, guard, accounts,
+    # The layering, bottom first (tests/project/test_layering.py): telemetry, guard, accounts,
     # liveness, calibration, capture, console (calibration and console after accounts: each
     # extends the tenant admin, console last).
     "telemetry",

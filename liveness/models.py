@@ -56,7 +56,8 @@ class LivenessCheck(models.Model):
         if connection.features.can_return_columns_from_insert:
             # As the ORM writes it. Without RETURNING, an INSERT that failed on a full SQLite
             # file (SQLITE_FULL) left the enclosing savepoint impossible to roll back, so the
-            # connection stayed broken (tests/test_disk_full.py); with it, as objects.create.
+            # connection stayed broken (tests/liveness/test_status_check_disk_full.py); with it,
+            # as objects.create.
             sql += f" RETURNING {connection.ops.quote_name(str(cls._meta.pk.column))}"
         # As Model.save does: a failed INSERT marks the enclosing atomic block for rollback.
         with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:

@@ -1,17 +1,22 @@
-"""Shared fixtures: the real engine (loaded once), tenants, and helpers to post selfies."""
+"""Shared fixtures: the real engine (loaded once), tenants, helpers to post selfies and run
+management commands, the documentation site (built once)."""
 
 import base64
 import csv
 import json
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from io import StringIO
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.test.client import Client as DjangoClient
 
 from accounts.models import HashId, Tenant
@@ -102,6 +107,13 @@ def stored_calibration(tenant: Tenant, **fields: Any) -> Calibration:
     return Calibration.objects.create(tenant=tenant, **values)
 
 
+def run_command(*args: str) -> list[str]:
+    """A management command run in this process; its output lines."""
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue().strip().splitlines()
+
+
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -144,3 +156,21 @@ def post_liveness(client: DjangoClient) -> Post:
         return client.post("/liveness", data=raw, content_type="application/json", **extra)
 
     return post
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The documentation site as `make docs` builds it, strictly, into a temp dir (built once:
+    tests/docs/test_docs.py and tests/system/test_docs.py read it)."""
+    site = tmp_path_factory.mktemp("docs") / "site"
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=REPO,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "WARNING" not in done.stderr + done.stdout, done.stderr + done.stdout
+    return site

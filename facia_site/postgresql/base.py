@@ -4,7 +4,7 @@
 on the server, ``connect_timeout`` a connection that does not complete. None of them ends a
 wait on a server that does not run at all (frozen, a paused VM, a swap storm): its kernel
 still acknowledges every packet, so TCP keepalives and ``tcp_user_timeout`` never fire either.
-Measured with the cluster SIGSTOPped (tests/test_db_freeze.py): every request waited as long
+Measured with the cluster SIGSTOPped (tests/system/test_db_freeze.py): every request waited as long
 as the freeze, /status_check included (frozen 120 s: no answer at all within the clients' 40 s;
 a SELECT 1 under keepalives + tcp_user_timeout=2000 or statement_timeout=2000 answered once
 the server was resumed, after 8 s of 8 s frozen). Here the client stops

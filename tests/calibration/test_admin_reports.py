@@ -14,7 +14,7 @@ import pytest
 from django.test import Client
 
 from calibration.models import Calibration
-from tests.commands.test_calibrate import calibrate, linked
+from tests.calibration.test_calibrate import calibrate, linked
 from tests.conftest import DEV_DATA, subset_of_dev
 
 pytestmark = pytest.mark.usefixtures("warm_engine")

@@ -21,7 +21,7 @@ from calibration.models import Calibration
 from liveness.models import LivenessCheck
 from liveness.runtime import get_engine
 from ml import calibration
-from tests.commands.test_calibrate import LIVE, SPOOF, calibrate, inspected, linked
+from tests.calibration.test_calibrate import LIVE, SPOOF, calibrate, inspected, linked
 from tests.conftest import Post, data_uri, stored_calibration
 
 pytestmark = pytest.mark.usefixtures("warm_engine")

@@ -32,11 +32,11 @@ from capture.models import CaptureSession
 from facia_site.env import env_steps
 from liveness.models import LivenessCheck
 from ml import headturn
+from tests.accounts.test_admin import INLINE_MANAGEMENT
 from tests.capture.clips import HEAD_TURNS, Clip, frames, jpeg
 from tests.capture.test_sessions_api import open_session, post, verdict
 from tests.conftest import LIVE_JPG, b64, data_uri
-from tests.test_admin import INLINE_MANAGEMENT
-from tests.test_admin_permissions import staff
+from tests.guard.test_admin_permissions import staff
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
 POLLS_PER_S = 4  # at most what capture.js sends (each quality call, then 250 ms)

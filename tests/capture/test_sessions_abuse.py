@@ -62,6 +62,7 @@ def test_chunked_quality_body_is_bounded_by_bytes_read(
     assert post(client, quality, body, token, **chunked()).status_code == 200
 
 
+@pytest.mark.slow  # 7.3 s at load 8
 def test_many_scan_and_oversized_frames_are_refused_from_their_structure(
     make_tenant: Any, client: Client
 ) -> None:

@@ -24,9 +24,9 @@ from guard.models import Counter, Refusal
 from guard.throttle import RATE_SCOPE
 from liveness.models import LivenessCheck
 from tests.conftest import stored_calibration
+from tests.console.test_admin_pages import make_evaluation
+from tests.guard.test_admin_permissions import snapshot, staff
 from tests.pages import unreadable, visible_text
-from tests.test_admin_pages import make_evaluation
-from tests.test_admin_permissions import snapshot, staff
 
 pytestmark = pytest.mark.django_db
 

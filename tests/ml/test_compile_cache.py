@@ -1,6 +1,7 @@
 """The OpenVINO compile cache is shared by every worker (issue 19, item 1): one process at a
 time compiles each entry (ml.compilation.cache_lock), and a cache that cannot be used is
-skipped, never a reason not to start. Several real gunicorn starts: tests/test_cold_start.py."""
+skipped, never a reason not to start. Several real gunicorn starts:
+tests/system/test_cold_start.py."""
 
 from __future__ import annotations
 

@@ -56,6 +56,7 @@ def test_engine_refuses_an_empty_model_dir(tmp_path: Path) -> None:
         LivenessEngine.load(tmp_path)
 
 
+@pytest.mark.slow  # 9 s at load 8: copies and loads the models
 def test_a_corrupt_installed_file_is_reinstalled(tmp_path: Path) -> None:
     """Bytes flipped in an installed weights file, size kept: install_models checked only the
     sources and did nothing; it now rebuilds the file, and the result scores."""
@@ -77,6 +78,7 @@ def test_the_engine_refuses_a_corrupt_installed_file(model_dir: Path, tmp_path: 
         LivenessEngine.load(copy)
 
 
+@pytest.mark.slow  # 11 s at load 8: copies and loads the models
 def test_a_model_giving_nan_never_gives_a_score(
     model_dir: Path, tmp_path: Path, dev_image: Callable[[str], bytes]
 ) -> None:
@@ -91,6 +93,7 @@ def test_a_model_giving_nan_never_gives_a_score(
         engine.warm_up()
 
 
+@pytest.mark.slow  # 6.6 s at load 8: copies and loads the models
 def test_a_detector_giving_nan_fails_warm_up(model_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "models"
     shutil.copytree(model_dir, copy, ignore=shutil.ignore_patterns("cache", "int8"))

@@ -62,6 +62,7 @@ def test_int8_without_its_models_is_refused(model_dir: Path, tmp_path: Path) -> 
         LivenessEngine.load(copy, precision="int8")
 
 
+@pytest.mark.slow  # 7.6 s at load 8: loads a second engine
 def test_int8_loads_the_int8_folder_and_logs_the_choice(
     model_dir: Path,
     tmp_path: Path,

@@ -1,5 +1,5 @@
 """The WSGI application called in-process as gunicorn calls it, and what a call leaves to the
-cyclic garbage collector (tests/test_memory.py, tests/capture/test_capture_memory.py)."""
+cyclic garbage collector (tests/liveness/test_memory.py, tests/capture/test_capture_memory.py)."""
 
 import gc
 import io

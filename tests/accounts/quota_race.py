@@ -1,0 +1,64 @@
+"""Run concurrent quota reservations against DATABASE_URL and print the outcome as JSON.
+
+Used by tests/accounts/test_quota.py in a subprocess, so that each database gets a fresh
+Django setup.
+"""
+
+import argparse
+import json
+import os
+import threading
+import uuid
+
+
+def race(workers: int, limit: int) -> dict[str, object]:
+    from django.core.management import call_command
+    from django.db import connections
+
+    from accounts import quota
+    from accounts.models import Tenant
+
+    call_command("migrate", verbosity=0)
+    tenant = Tenant.objects.create(name=f"race-{uuid.uuid4().hex}", request_limit=limit)
+    barrier = threading.Barrier(workers)
+    results: list[bool] = []
+    errors: list[str] = []
+
+    def reserve() -> None:
+        try:
+            barrier.wait()
+            results.append(quota.reserve(tenant.pk))
+        except Exception as exc:  # reported, not swallowed: the test asserts there are none
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=reserve) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    tenant.refresh_from_db()
+    return {
+        "vendor": connections["default"].vendor,
+        "reserved": sum(results),
+        "refused": len(results) - sum(results),
+        "requests_used": tenant.requests_used,
+        "errors": errors,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, default=20)
+    parser.add_argument("--limit", type=int, default=5)
+    args = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
+    import django
+
+    django.setup()
+    print(json.dumps(race(args.workers, args.limit)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""The admin's history: each change to a tenant's access or verdicts leaves one LogEntry with
+who made it and what changed; management commands are attributed to the system user."""
+
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+
+from accounts.audit import SYSTEM_USER
+from accounts.models import HashId, Tenant
+from calibration.jobs import run_local_jobs
+from calibration.models import Calibration
+from tests.accounts.test_admin import INLINE_MANAGEMENT, run_action
+from tests.calibration.test_calibrate import LIVE, SPOOF, linked, make_zip
+from tests.calibration.test_evaluate import make_evaluation
+
+pytestmark = pytest.mark.django_db
+
+
+def entries(tenant: Tenant) -> list[tuple[str, str]]:
+    rows = LogEntry.objects.filter(object_id=str(tenant.pk)).order_by("pk")
+    return [(e.user.get_username(), e.get_change_message()) for e in rows]
+
+
+def test_issue_reset_and_revoke_are_in_the_history(admin_client: Any, admin_user: Any) -> None:
+    tenant = Tenant.objects.create(name="Audited", request_limit=5, requests_used=5)
+    run_action(admin_client, "tenant", "issue_hash_id", tenant.pk)
+    prefix = HashId.objects.get(tenant=tenant).prefix
+    run_action(admin_client, "tenant", "reset_quota", tenant.pk)
+    run_action(admin_client, "hashid", "revoke", HashId.objects.get(tenant=tenant).pk)
+    assert entries(tenant) == [
+        ("admin", f"Issued hash_id {prefix}…"),
+        ("admin", "Reset quota (5 used before)."),
+        ("admin", f"Revoked hash_id {prefix}…"),
+    ]
+
+
+def test_revoke_from_the_tenant_page(admin_client: Any) -> None:
+    tenant = Tenant.objects.create(name="PageRevoke")
+    issued = HashId.issue(tenant)
+    page = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/change/").content.decode()
+    url = f"/admin/accounts/tenant/{tenant.pk}/revoke/{issued.record.pk}/"
+    assert f'formaction="{url}"' in page
+    assert admin_client.get(url).status_code == 405
+    response = admin_client.post(url, follow=True)
+    assert response.redirect_chain[-1][0].endswith(f"/admin/accounts/tenant/{tenant.pk}/change/")
+    issued.record.refresh_from_db()
+    assert issued.record.is_revoked
+    assert entries(tenant) == [("admin", f"Revoked hash_id {issued.record.prefix}…")]
+
+
+def test_a_threshold_profile_and_crop_policy_change_says_old_and_new(admin_client: Any) -> None:
+    tenant = Tenant.objects.create(name="Tuned")
+    data = {
+        "name": "Tuned",
+        "is_active": "on",
+        "threshold": "0.7",
+        "profile": "thorough",
+        "crop_policy": "refuse",
+        "challenge": "none",
+    }
+    admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/change/", {**data, **INLINE_MANAGEMENT})
+    ((user, message),) = entries(tenant)
+    assert user == "admin"
+    assert message == (
+        "Changed threshold 0.5 → 0.7; profile fast → thorough; crop_policy judge → refuse."
+    )
+
+
+def test_commands_are_attributed_to_the_system_user() -> None:
+    call_command("create_tenant", "Scripted", "--limit", "3")
+    tenant = Tenant.objects.get(name="Scripted")
+    call_command("issue_hash_id", "Scripted")
+    call_command("reset_quotas", "--tenant", "Scripted")
+    users = {user for user, _ in entries(tenant)}
+    messages = [message for _, message in entries(tenant)]
+    assert users == {SYSTEM_USER}
+    assert messages[0] == "Added. (manage.py create_tenant)"
+    assert messages[1].startswith("Issued hash_id ") and "create_tenant" in messages[1]
+    assert messages[2].endswith("(manage.py issue_hash_id)")
+    assert messages[3] == "Reset quota (0 used before). (manage.py reset_quotas)"
+    system = LogEntry.objects.filter(object_id=str(tenant.pk)).earliest("pk").user
+    assert not system.is_active and not system.has_usable_password()
+
+
+@pytest.mark.slow  # 13 s at load 8: calibrates twice
+@pytest.mark.usefixtures("warm_engine")
+def test_calibrate_command_upload_and_revert_are_in_the_history(
+    admin_client: Any, tmp_path: Path
+) -> None:
+    tenant = Tenant.objects.create(name="Calibrated", threshold=0.7)
+    call_command("calibrate", "Calibrated", str(linked(tmp_path, LIVE, SPOOF)), stdout=StringIO())
+    stored = Calibration.objects.get(tenant=tenant)
+    upload = SimpleUploadedFile("c.zip", make_zip(LIVE, SPOOF), content_type="application/zip")
+    admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/calibrate/", {"archive": upload})
+    assert run_local_jobs() == 1  # the task worker's job, with the uploader in the history
+    second = Calibration.objects.exclude(pk=stored.pk).get(tenant=tenant)
+    run_action(admin_client, "tenant", "revert_to_uncalibrated", tenant.pk)
+    (command, uploaded, reverted) = entries(tenant)
+    assert command == (
+        SYSTEM_USER,
+        f"Calibrated: {stored}, threshold 0.7000 → {stored.threshold:.4f}. (manage.py calibrate)",
+    )
+    assert uploaded == (
+        "admin",
+        f"Calibrated: {second}, threshold {stored.threshold:.4f} → {second.threshold:.4f}.",
+    )
+    assert reverted == (
+        "admin",
+        f"Reverted to uncalibrated: threshold {second.threshold:.4f} → 0.7000.",
+    )
+
+
+def test_threshold_from_a_target_apcer_is_in_the_history(admin_client: Any) -> None:
+    tenant = Tenant.objects.create(name="Targeted")
+    evaluation = make_evaluation("fast")
+    data = {"name": "Targeted", "is_active": "on", "threshold": "0.5", "profile": "fast"}
+    data |= {"crop_policy": "judge", "challenge": "none", "target_apcer": "25"}
+    admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/change/", {**data, **INLINE_MANAGEMENT})
+    tenant.refresh_from_db()
+    ((user, message),) = entries(tenant)
+    assert user == "admin"
+    assert message == (
+        f"Changed threshold 0.5 → {tenant.threshold:.4f} from target APCER 25.0% on "
+        f"evaluation #{evaluation.pk}."
+    )

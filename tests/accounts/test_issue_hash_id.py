@@ -1,0 +1,44 @@
+"""manage.py issue_hash_id."""
+
+import pytest
+from django.core.management import CommandError
+
+from accounts.models import HashId, Tenant, digest_of
+from tests.accounts.test_admin import stored_text
+from tests.conftest import run_command as run
+
+
+def test_issue_hash_id(db: None) -> None:
+    first = run("create_tenant", "Acme")[-1]
+    second = run("issue_hash_id", "Acme")[-1]
+    tenant = Tenant.objects.get(name="Acme")
+    assert first != second
+    assert HashId.tenant_for(first) == HashId.tenant_for(second) == tenant
+    with pytest.raises(CommandError, match="No tenant named"):
+        run("issue_hash_id", "Nobody")
+
+
+def test_a_hash_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A leading "-" reads as an option on every command line (1 draw in 64 did)."""
+    import secrets
+
+    from accounts import models
+
+    draws = iter(["-" + "a" * 42, "-" + "b" * 42, "c" * 43])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(draws))
+    assert models.new_secret() == "c" * 43
+    monkeypatch.undo()
+    found = {models.new_secret()[0] for _ in range(2000)}  # 2000 draws miss "-" by chance 1e-14
+    assert "-" not in found and len(found) > 50
+
+
+@pytest.mark.parametrize("command", ["create_tenant", "issue_hash_id"])
+def test_the_secret_is_printed_once_and_only_its_digest_stored(db: None, command: str) -> None:
+    if command == "issue_hash_id":
+        run("create_tenant", "Acme")
+    printed = run(command, "Acme")
+    secret = printed[-1]
+    assert HashId.tenant_for(secret) == Tenant.objects.get(name="Acme")
+    assert "\n".join(printed).count(secret) == 1
+    stored = stored_text()
+    assert digest_of(secret) in stored and secret not in stored

@@ -1,0 +1,254 @@
+"""The admin's calibration upload is a background job: the request only checks the zip's
+directory and queues it (no image decoded in the serving worker), the task worker runs it
+(here on the ``local`` queue, in this process), and the page shows its progress and result.
+Hostile zips are refused from the central directory, before any member is read."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import random
+import struct
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django_tasks_db.models import DBTaskResult
+
+from accounts.models import Tenant
+from bench.corpus import jpeg_with_empty_scans, png_extra_idat
+from bench.zip_directory import empty_entries
+from calibration import calibrate, jobs
+from calibration.calibrate import CalibrationError, zip_images, zip_members
+from calibration.models import Calibration, CalibrationJob
+from ml.engine import LivenessEngine
+from tests.calibration.test_calibrate import LIVE, SPOOF, make_zip
+
+pytestmark = pytest.mark.usefixtures("warm_engine")
+
+
+def url_of(tenant: Tenant) -> str:
+    return f"/admin/accounts/tenant/{tenant.pk}/calibrate/"
+
+
+def upload(admin_client: Any, tenant: Tenant, data: bytes, **fields: str) -> Any:
+    archive = SimpleUploadedFile("captures.zip", data, content_type="application/zip")
+    return admin_client.post(url_of(tenant), {"archive": archive, **fields})
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many images the engine has decoded (the real decoder still runs)."""
+    calls: list[int] = []
+    real = LivenessEngine.decode
+
+    def counted(engine: LivenessEngine, data: bytes) -> Any:
+        calls.append(len(data))
+        return real(engine, data)
+
+    monkeypatch.setattr(LivenessEngine, "decode", counted)
+    return calls
+
+
+def test_upload_is_queued_without_a_decode_then_the_job_calibrates(
+    make_tenant: Callable[..., Any], admin_client: Any, decodes: list[int]
+) -> None:
+    tenant, _ = make_tenant("queued")
+    response = upload(admin_client, tenant, make_zip(LIVE, SPOOF), target_apcer="10")
+    assert response.status_code == 303 and response["Location"] == url_of(tenant)
+    assert decodes == [] and not Calibration.objects.exists()
+    job = CalibrationJob.objects.get(tenant=tenant)
+    assert job.images == len(LIVE) + len(SPOOF) and job.created_by == "admin"
+    row = DBTaskResult.objects.get(id=job.task_id)
+    assert row.status == "READY" and row.queue_name == jobs.LOCAL_QUEUE
+    # The task's row holds ids and a token only: the zip is in memory, never in the database.
+    job_id, token = row.args_kwargs["args"]
+    assert job_id == job.pk and isinstance(token, str) and len(token) < 40
+    page = admin_client.get(url_of(tenant)).content.decode()
+    assert f'id="calibration-job-{job.pk}"' in page and "job-queued" in page
+    assert 'http-equiv="refresh"' in page
+
+    assert jobs.run_local_jobs() == 1
+    assert len(decodes) == len(LIVE) + len(SPOOF) and len(jobs.UPLOADS) == 0
+    stored = Calibration.objects.get(tenant=tenant)
+    assert stored.origin == "admin upload" and stored.created_by == "admin"
+    assert stored.target_apcer == pytest.approx(0.10)
+    assert stored.bona_fide + stored.attacks + stored.refused == job.images
+    job.refresh_from_db()
+    assert job.started == job.images
+    page = admin_client.get(url_of(tenant)).content.decode()
+    assert "job-done" in page and f"Calibration #{stored.pk} stored" in page
+    assert 'http-equiv="refresh"' not in page and 'id="calibration-status"' in page
+
+
+def test_an_operators_error_is_the_jobs_result(
+    make_tenant: Callable[..., Any], admin_client: Any
+) -> None:
+    tenant, _ = make_tenant("few")
+    assert upload(admin_client, tenant, make_zip([], SPOOF[:2])).status_code == 303
+    assert jobs.run_local_jobs() == 1
+    page = admin_client.get(url_of(tenant)).content.decode()
+    assert "job-failed" in page and "Needs 1 more live image of a full frame" in page
+    assert not Calibration.objects.exists()
+
+
+def test_a_job_whose_upload_is_gone_says_to_upload_again(
+    make_tenant: Callable[..., Any], admin_client: Any
+) -> None:
+    tenant, _ = make_tenant("lost")
+    upload(admin_client, tenant, make_zip(LIVE, SPOOF))
+    jobs.UPLOADS._held.clear()  # what a restarted task worker holds
+    assert jobs.run_local_jobs() == 1
+    page = admin_client.get(url_of(tenant)).content.decode()
+    assert "job-failed" in page and "upload it again" in page
+
+
+def test_a_worker_holds_a_bounded_number_of_uploads(
+    make_tenant: Callable[..., Any], admin_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "UPLOADS", jobs.Uploads(max_held=1))
+    tenant, _ = make_tenant("busy")
+    assert upload(admin_client, tenant, make_zip(LIVE, SPOOF)).status_code == 303
+    page = upload(admin_client, tenant, make_zip(LIVE, SPOOF)).content.decode()
+    assert "already holds 1 uploads" in page
+    assert CalibrationJob.objects.count() == 1
+
+
+def test_view_only_staff_cannot_queue_a_job(
+    make_tenant: Callable[..., Any], client: Any, django_user_model: Any
+) -> None:
+    from django.contrib.auth.models import Permission
+
+    tenant, _ = make_tenant("watched")
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_tenant"))
+    client.force_login(viewer)
+    assert upload(client, tenant, make_zip(LIVE, SPOOF)).status_code == 403
+    assert not CalibrationJob.objects.exists() and len(jobs.UPLOADS) == 0
+
+
+@pytest.fixture
+def zip_parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times zipfile parsed a central directory (the real parser still runs)."""
+    calls: list[int] = []
+    real = zipfile.ZipFile
+
+    def counted(*args: Any, **kwargs: Any) -> zipfile.ZipFile:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(calibrate.zipfile, "ZipFile", counted)
+    return calls
+
+
+def test_too_many_members_are_refused_from_the_end_record(zip_parses: list[int]) -> None:
+    data = empty_entries(calibrate.MAX_MEMBERS + 1)
+    zip_parses.clear()  # writing it counted
+    with pytest.raises(CalibrationError, match="More than 2000 files"):
+        zip_members(data)
+    assert zip_parses == []  # refused before zipfile built an object per entry
+    assert len(zip_members(empty_entries(10))) == 10
+
+
+def test_a_zip64_end_record_is_read_too(zip_parses: list[int]) -> None:
+    data = empty_entries(calibrate.MAX_MEMBERS + 1)
+    zip_parses.clear()
+    end = data.rfind(b"PK\x05\x06")
+    entries, size, offset = struct.unpack_from("<HII", data, end + 10)
+    zip64 = struct.pack(
+        "<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, entries, size, offset
+    )
+    locator = struct.pack("<4sIQI", b"PK\x06\x07", 0, end, 1)
+    patched = (
+        data[:end]
+        + zip64
+        + locator
+        + data[end : end + 8]
+        + struct.pack("<HHII", 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+        + data[end + 20 :]
+    )
+    with pytest.raises(CalibrationError, match="More than 2000 files"):
+        zip_members(patched)
+    assert zip_parses == []
+
+
+def test_declared_sizes_over_the_bounds_are_refused_before_inflating() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("live/big.jpg", b"\0" * (calibrate.MAX_IMAGE_BYTES + 1))
+    assert len(buffer.getvalue()) < 100_000  # 12 MB of zeros, a few kB zipped
+    with pytest.raises(CalibrationError, match="too large once inflated"):
+        zip_members(buffer.getvalue())
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for i in range(3):
+            archive.writestr(f"spoof/{i}.png", b"\0" * 1000)
+    with pytest.raises(CalibrationError, match="2500 in all"):
+        zip_members(buffer.getvalue(), max_total_bytes=2500)
+
+
+def test_a_member_larger_than_declared_inflates_no_further() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("live/liar.jpg", b"\xff" * 5_000_000)
+    data = bytearray(buffer.getvalue())
+    for signature, at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # declare 1,000 bytes
+        start = data.find(signature)
+        data[start + at : start + at + 4] = struct.pack("<I", 1000)
+    ((label, content, group),) = list(zip_images(bytes(data)))
+    assert label == "live" and content == b"" and group == ""  # cut at its declared size
+
+
+def test_decode_bombs_in_the_zip_are_refused_by_the_decoders_checks(
+    make_tenant: Callable[..., Any], admin_client: Any, decodes: list[int]
+) -> None:
+    tenant, _ = make_tenant("bombed")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in LIVE + SPOOF:
+            archive.writestr(f"c/{path.parent.name}/{path.name}", path.read_bytes())
+        archive.writestr("c/live/scans.jpg", jpeg_with_empty_scans(5000, (8000, 5000)))
+        archive.writestr("c/spoof/idat.png", png_extra_idat(3_000_000))
+    assert upload(admin_client, tenant, buffer.getvalue()).status_code == 303
+    assert jobs.run_local_jobs() == 1
+    stored = Calibration.objects.get(tenant=tenant)
+    assert stored.figures["refused"].get("not_decoded", 0) >= 2
+    assert stored.bona_fide + stored.attacks + stored.refused == len(LIVE) + len(SPOOF) + 2
+
+
+def test_a_malformed_zip_is_a_clear_refusal_never_a_crash(
+    make_tenant: Callable[..., Any], admin_client: Any
+) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for i in range(4):
+            archive.writestr(f"c/live/{i}.jpg", bytes(range(256)) * 2)
+            archive.writestr(f"c/spoof/{i}.png", b"x" * 100)
+    base = buffer.getvalue()
+    rng = random.Random(7)
+    for _ in range(3000):  # seeded byte flips and cuts: entry names, versions, sizes, streams
+        data = bytearray(base)
+        for _ in range(rng.randint(1, 6)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        if rng.random() < 0.1:
+            data = data[: rng.randrange(len(data))]
+        with contextlib.suppress(CalibrationError):
+            list(zip_images(bytes(data)))
+    # An entry with an empty name (zipfile's is_dir() raised IndexError on it).
+    nameless = base.replace(b"c/live/0.jpg", b"\0" * 12)
+    tenant, _ = make_tenant("malformed")
+    answer = upload(admin_client, tenant, nameless)
+    assert answer.status_code in (200, 303)
+
+
+def test_jobs_a_stopping_worker_held_say_to_upload_again(
+    make_tenant: Callable[..., Any], admin_client: Any
+) -> None:
+    tenant, _ = make_tenant("stopped")
+    upload(admin_client, tenant, make_zip(LIVE, SPOOF))
+    assert jobs.interrupt_jobs(jobs.LOCAL_QUEUE) == 1  # what the task worker's close() does
+    assert jobs.run_local_jobs() == 0
+    page = admin_client.get(url_of(tenant)).content.decode()
+    assert "job-failed" in page and "restarted before the job ended" in page

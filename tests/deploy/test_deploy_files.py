@@ -1,0 +1,285 @@
+"""Dockerfile (hadolint), compose file (compose-spec schema) and Kubernetes manifests
+(Kubernetes OpenAPI schemas shipped in kubernetes-validate), all checked offline."""
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.conftest import REPO, skip_or_fail
+
+BIN = Path(sys.executable).parent
+K8S = REPO / "deploy" / "k8s"
+# The oldest version whose schema knows every field we use (preStop sleep) and the newest.
+K8S_VERSIONS = ("1.30.0", "1.37.0")
+MEASURED_WORKER_MIB = 250
+
+
+def hadolint(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "hadolint"), "--no-color", "--failure-threshold", "style", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    done = hadolint(REPO / "Dockerfile")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_hadolint_really_lints(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN apt-get update && apt-get install curl\n")
+    done = hadolint(bad)
+    assert done.returncode == 1
+    assert "DL3007" in done.stdout and "DL3008" in done.stdout
+
+
+def test_dockerfile_shape() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM (\S+) AS (\w+)", text, re.M)
+    assert [name for _, name in stages] == ["models", "build", "runtime"]
+    assert "ARG PYTHON_IMAGE=python:3.11-slim-bookworm" in text
+    assert re.search(r"^USER 10001:10001$", text, re.M)
+    assert re.search(r'^HEALTHCHECK .*CMD \["bin/healthcheck"\]$', text, re.M)
+    assert 'ENTRYPOINT ["bin/entrypoint"]' in text
+    assert "bin/entrypoint install-models" in text
+    ignored = (REPO / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "var", "tests", ".env"} <= set(ignored)
+
+
+def test_compose_matches_the_compose_spec() -> None:
+    done = subprocess.run(
+        [
+            str(BIN / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(REPO / "compose.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_compose_layout_and_documented_env() -> None:
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    service = compose["services"]["liveness"]
+    assert set(compose["services"]) == {"db", "liveness"}
+    assert service["ports"] == ["${FACIA_BIND:-127.0.0.1}:${FACIA_PORT:-5001}:5001"]
+    assert service["depends_on"]["db"]["condition"] == "service_healthy"
+    assert service["build"]["additional_contexts"]["models"].startswith("${FACIA_MODEL_SOURCE")
+    text = (REPO / "compose.yaml").read_text()
+    used = set(re.findall(r"\$\{(\w+)", text))
+    documented = set(re.findall(r"^(\w+)=", (REPO / ".env.example").read_text(), re.M))
+    assert used - {"FACIA_VERSION"} <= documented
+
+
+def manifests() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for path in sorted(K8S.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        found += [(path.name, doc) for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return found
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_manifests_match_kubernetes_schemas(version: str) -> None:
+    kinds = set()
+    for _, doc in manifests():
+        kubernetes_validate.validate(doc, version, strict=True)  # raises on any error
+        kinds.add(doc["kind"])
+    assert {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "Secret",
+        "Job",
+        "ConfigMap",
+    } <= kinds
+
+
+def test_schema_validation_rejects_mistakes() -> None:
+    deployment = by_kind("Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGett"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, K8S_VERSIONS[-1], strict=True)
+
+
+def by_kind(kind: str) -> dict[str, Any]:
+    (doc,) = [doc for _, doc in manifests() if doc["kind"] == kind]
+    return doc
+
+
+def test_manifests_fit_together() -> None:
+    deployment, job = by_kind("Deployment"), by_kind("Job")
+    pod = deployment["spec"]["template"]
+    labels = pod["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert by_kind("Service")["spec"]["selector"].items() <= labels.items()
+    assert (
+        by_kind("PodDisruptionBudget")["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    )
+    assert (
+        by_kind("HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["name"]
+        == (deployment["metadata"]["name"])
+    )
+    (container,) = pod["spec"]["containers"]
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert container[probe]["httpGet"]["path"] == "/status_check"
+    secret_keys = set(by_kind("Secret")["stringData"])
+    for spec in (container, job["spec"]["template"]["spec"]["containers"][0]):
+        refs = {e["valueFrom"]["secretKeyRef"]["key"] for e in spec["env"] if "valueFrom" in e}
+        assert {"SECRET_KEY", "DATABASE_URL"} <= refs <= secret_keys
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+    assert container["args"] == ["serve"]
+    config = by_kind("ConfigMap")["data"]
+    assert config["MIGRATE_ON_START"] == "0"
+    workers = int(config["WEB_CONCURRENCY"])
+    requests = container["resources"]["requests"]
+    assert int(requests["memory"].removesuffix("Mi")) >= workers * MEASURED_WORKER_MIB
+    assert float(requests["cpu"]) >= workers  # about one core per worker
+
+
+def kustomization() -> dict[str, Any]:
+    found: dict[str, Any] = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    return found
+
+
+def objects_in(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def built() -> list[dict[str, Any]]:
+    """What ``kubectl kustomize deploy/k8s`` gives, for this kustomization (resources and a
+    namespace only): every listed file's objects, the namespaced ones in its namespace."""
+    found = []
+    for name in kustomization()["resources"]:
+        for doc in objects_in(K8S / name):
+            if doc["kind"] != "Namespace":
+                doc["metadata"]["namespace"] = kustomization()["namespace"]
+            found.append(doc)
+    return found
+
+
+def identities(docs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    return {(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace", "")) for d in docs}
+
+
+def test_kustomization_deploys_every_manifest_in_its_namespace() -> None:
+    listed = kustomization()["resources"]
+    assert len(set(listed)) == len(listed)
+    examples = {"kustomization.yaml", "secret.example.yaml"}  # the Secret is made out of band
+    assert set(listed) == {path.name for path in K8S.glob("*.yaml")} - examples
+    namespace = kustomization()["namespace"]
+    assert [doc["metadata"]["name"] for doc in objects_in(K8S / "namespace.yaml")] == [namespace]
+    for name, doc in manifests():  # the files say it too, for kubectl apply -f
+        assert doc["kind"] == "Namespace" or doc["metadata"]["namespace"] == namespace, name
+    assert "Job" in {doc["kind"] for doc in built()}  # the migration Job deploys with the rest
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_the_built_kustomization_matches_kubernetes_schemas(version: str) -> None:
+    for doc in built():
+        kubernetes_validate.validate(doc, version, strict=True)
+
+
+def test_kubectl_kustomize_builds_the_listed_manifests() -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        skip_or_fail("kubectl not installed (Debian: kubernetes-client)")
+    done = subprocess.run(
+        [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    rendered = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    assert identities(rendered) == identities(built())
+    assert len(rendered) == len(built())
+
+
+def documented_deploy_commands() -> list[str]:
+    """The commands of the Kubernetes section (docs/operator/deployment.md), continuation
+    lines joined."""
+    page = (REPO / "docs" / "operator" / "deployment.md").read_text()
+    section = page.split("### Kubernetes", 1)[1].split("\n#", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert block is not None, "the deployment page's Kubernetes section has no commands"
+    return [line for line in block.group(1).replace("\\\n", " ").splitlines() if line]
+
+
+def option(words: list[str], *names: str) -> str | None:
+    found = [words[i + 1] for i, word in enumerate(words[:-1]) if word in names]
+    return found[-1] if found else None
+
+
+def check_deploy_order(commands: list[str]) -> None:
+    """Play the commands against an empty cluster: each uses only namespaces, Secrets and Jobs
+    that earlier ones made, and the migration Job completes before the Deployment is applied."""
+    namespaces: set[str] = set()
+    secrets: set[tuple[str, str]] = set()
+    jobs: set[str] = set()
+    migrated = False
+    for command in commands:
+        words = shlex.split(command)
+        assert words[0] == "kubectl", command
+        if "apply" in words:
+            target = option(words, "-f", "-k") or ""
+            docs = objects_in(REPO / target) if "-f" in words else built()
+            if selector := option(words, "-l", "--selector"):
+                key, value = selector.split("=")
+                docs = [d for d in docs if d["metadata"].get("labels", {}).get(key) == value]
+            assert docs, f"{command}: applies nothing"
+            namespaces |= {d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"}
+            for doc in docs:
+                used = doc["metadata"].get("namespace")
+                assert used is None or used in namespaces, f"{command}: no namespace {used} yet"
+                pods = doc.get("spec", {}).get("template", {}).get("spec", {})
+                for ref in (
+                    e["valueFrom"]["secretKeyRef"]
+                    for c in pods.get("containers", [])
+                    for e in c.get("env", [])
+                    if "secretKeyRef" in e.get("valueFrom", {})
+                ):
+                    assert ref.get("optional") or (used, ref["name"]) in secrets, command
+                assert doc["kind"] != "Deployment" or migrated, f"{command}: before migrating"
+            jobs |= {d["metadata"]["name"] for d in docs if d["kind"] == "Job"}
+            continue
+        namespace = option(words, "-n", "--namespace")
+        assert namespace in namespaces, f"{command}: no namespace {namespace} yet"
+        if "generic" in words:  # create secret generic NAME
+            secrets.add((namespace, words[words.index("generic") + 1]))
+        if "wait" in words and "--for=condition=complete" in words:
+            (job,) = [w.removeprefix("job/") for w in words if w.startswith("job/")]
+            assert job in jobs, f"{command}: no job {job} yet"
+            migrated = True
+
+
+def test_the_documented_deploy_order_works() -> None:
+    commands = documented_deploy_commands()
+    check_deploy_order(commands)
+    assert commands[-1] == "kubectl apply -k deploy/k8s"
+
+
+def test_deploy_order_check_rejects_the_secret_before_the_namespace() -> None:
+    secret = "kubectl -n facia create secret generic facia-liveness --from-literal=SECRET_KEY=x"
+    with pytest.raises(AssertionError, match="no namespace facia yet"):
+        check_deploy_order([secret, "kubectl apply -k deploy/k8s"])  # the order documented before
+    namespace = "kubectl apply -f deploy/k8s/namespace.yaml"
+    with pytest.raises(AssertionError, match="before migrating"):
+        check_deploy_order([namespace, secret, "kubectl apply -k deploy/k8s"])
+    with pytest.raises(AssertionError, match="no namespace facia yet"):  # a selector drops it
+        check_deploy_order(["kubectl apply -k deploy/k8s -l app.kubernetes.io/component=migrate"])

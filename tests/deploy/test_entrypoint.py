@@ -1,0 +1,142 @@
+"""bin/entrypoint: the one way the service starts (make serve, the image, the k8s Job); its
+one-shot commands and failures (serving: tests/system/test_entrypoint.py)."""
+
+import json
+import os
+import pty
+import re
+import runpy
+import select
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.servers.entrypoint import ENTRYPOINT, entrypoint_env
+from tests.servers.processes import free_port, stop
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ENTRYPOINT), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_migrate_creates_the_schema(tmp_path: Path) -> None:
+    env = entrypoint_env(tmp_path, 0)
+    assert run(env, "migrate").returncode == 0
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+        tables = {row[0] for row in db.execute("select name from sqlite_master")}
+    assert {"accounts_tenant", "accounts_hashid", "liveness_livenesscheck"} <= tables
+
+
+def test_install_models_is_a_no_op_when_present(tmp_path: Path) -> None:
+    # As in the image: MODEL_SOURCE does not exist, the installed models are used as they are.
+    env = entrypoint_env(tmp_path, 0, MODEL_SOURCE=str(tmp_path / "absent"))
+    done = run(env, "install-models")
+    assert done.returncode == 0, done.stderr
+    assert "already up to date" in json.loads(done.stdout)["message"]
+
+
+@pytest.mark.parametrize(("log_format", "plain"), [("json", False), (" Plain ", True)])
+def test_set_up_output_follows_log_format_as_django_reads_it(
+    tmp_path: Path, log_format: str, plain: bool
+) -> None:
+    env = entrypoint_env(tmp_path, 0, MODEL_SOURCE=str(tmp_path / "absent"), LOG_FORMAT=log_format)
+    done = run(env, "install-models")
+    assert done.returncode == 0, done.stderr
+    line = done.stdout.strip()
+    assert "already up to date" in line
+    assert line.startswith("{") is not plain
+
+
+def _bad_database_env(tmp_path: Path) -> dict[str, str]:
+    """Nothing listens on the port: the connection is refused. LOG_FORMAT unset (auto)."""
+    url = f"postgres://facia@127.0.0.1:{free_port()}/facia"
+    env = entrypoint_env(tmp_path, 0, DATABASE_URL=url)
+    del env["LOG_FORMAT"]
+    return env
+
+
+def test_a_bad_database_url_is_one_json_record_naming_the_cause(tmp_path: Path) -> None:
+    done = run(_bad_database_env(tmp_path), "serve")  # output not a terminal: JSON
+    assert done.returncode != 0
+    records = [json.loads(line) for line in (done.stdout + done.stderr).splitlines()]
+    assert 1 <= len(records) <= 3, records  # 93 lines before: one per traceback line
+    first = records[0]
+    assert first["levelname"] == "ERROR"
+    assert first["message"].startswith(
+        "manage.py migrate: cannot connect to database postgresql://facia@127.0.0.1:"
+    )
+    assert "Connection refused" in first["message"]
+    assert first["exc_info"].startswith("Traceback (most recent call last):")
+
+
+TEXT_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR) ")
+
+
+def run_in_a_terminal(env: dict[str, str], *args: str, timeout: float = 120.0) -> str:
+    """bin/entrypoint ARGS with a pseudo-terminal as stdin, stdout and stderr; its output."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [str(ENTRYPOINT), *args],
+        cwd=REPO,
+        env=env,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    output = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if select.select([controller], [], [], 1.0)[0]:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # EIO: every end of the terminal is closed
+                    break
+                if not chunk:
+                    break
+                output += chunk
+    finally:
+        os.close(controller)
+        stop(process)
+    return output.decode().replace("\r\n", "\n")
+
+
+def test_on_a_terminal_the_same_failure_is_human_readable(tmp_path: Path) -> None:
+    lines = run_in_a_terminal(_bad_database_env(tmp_path), "serve").splitlines()
+    records = [line for line in lines if TEXT_RECORD.match(line)]
+    assert 1 <= len(records) <= 3, lines[:5]
+    assert records[0] == lines[0]
+    assert " ERROR " in lines[0] and "cannot connect to database" in lines[0]
+    assert "Connection refused" in lines[0]
+    assert "Traceback (most recent call last):" in lines  # inside the record, after the cause
+    assert not any(line.startswith("{") for line in lines)
+
+
+def test_unknown_command_is_a_usage_error(tmp_path: Path) -> None:
+    done = run(entrypoint_env(tmp_path, 0), "bogus")
+    assert done.returncode == 2
+    assert "usage: bin/entrypoint" in done.stderr
+
+
+def test_bind_address_from_host_and_port(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    monkeypatch.setenv("PORT", "8123")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "counter_123.db").write_bytes(b"stale")
+    config = runpy.run_path(str(REPO / "facia_site" / "gunicorn.conf.py"))
+    assert config["bind"] == "0.0.0.0:8123"
+    assert list((tmp_path / "metrics").iterdir()) == []  # emptied at start

@@ -1,0 +1,175 @@
+"""Settings helpers: the generated secret key file, the typed environment readers."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from facia_site import env
+from facia_site.vardir import load_secret_key
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_secret_key_generated_once_with_private_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    path = tmp_path / "secret_key"
+    first = load_secret_key(path)
+    assert len(first) >= 50
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_secret_key(path) == first
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_secret_key_from_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_KEY", "from-env")
+    assert load_secret_key(tmp_path / "secret_key") == "from-env"
+    assert not (tmp_path / "secret_key").exists()
+
+
+# --- typed environment readers (facia_site.env) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("1", True), ("TRUE", True), (" on ", True), ("0", False), ("", False)]
+)
+def test_env_bool_reads_the_usual_spellings(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: bool
+) -> None:
+    monkeypatch.setenv("FACIA_TEST_FLAG", raw)
+    assert env.env_bool("FACIA_TEST_FLAG") is expected
+
+
+def test_unset_variables_take_their_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FACIA_TEST_VALUE", raising=False)
+    assert env.env_bool("FACIA_TEST_VALUE", True) is True
+    assert env.env_int("FACIA_TEST_VALUE", 7) == 7
+    assert env.env_choice("FACIA_TEST_VALUE", "f32", ("f32", "bf16")) == "f32"
+    assert env.env_numbers("FACIA_TEST_VALUE") == {}
+
+
+@pytest.mark.parametrize(
+    ("reader", "raw"),
+    [
+        (lambda: env.env_bool("FACIA_TEST_VALUE"), "ture"),
+        (lambda: env.env_int("FACIA_TEST_VALUE", 1), "2O"),
+        (lambda: env.env_int("FACIA_TEST_VALUE", 1), "-1"),
+        (lambda: env.env_int("FACIA_TEST_VALUE", 1, minimum=1), "0"),
+        (lambda: env.env_choice("FACIA_TEST_VALUE", "f32", ("f32", "bf16")), "fp16"),
+        (lambda: env.env_numbers("FACIA_TEST_VALUE"), '{"max_yaw": "wide"}'),
+        (lambda: env.env_numbers("FACIA_TEST_VALUE"), "[0.5]"),
+        (lambda: env.env_numbers("FACIA_TEST_VALUE"), "{max_yaw: 0.5}"),
+    ],
+)
+def test_junk_is_improperly_configured(
+    monkeypatch: pytest.MonkeyPatch, reader: Callable[[], object], raw: str
+) -> None:
+    monkeypatch.setenv("FACIA_TEST_VALUE", raw)
+    with pytest.raises(ImproperlyConfigured, match="FACIA_TEST_VALUE"):
+        reader()
+
+
+def test_trusted_proxies_are_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRUSTED_PROXY_COUNT", raising=False)
+    monkeypatch.delenv("TRUSTED_PROXIES", raising=False)
+    assert env.trusted_proxies() == ()
+    monkeypatch.setenv("TRUSTED_PROXIES", " 10.0.0.0/8, 192.0.2.7 ,::1")
+    assert [str(net) for net in env.trusted_proxies()] == ["10.0.0.0/8", "192.0.2.7/32", "::1/128"]
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.1/8")  # host bits set: a typo, not a network
+    with pytest.raises(ImproperlyConfigured, match="TRUSTED_PROXIES"):
+        env.trusted_proxies()
+
+
+def test_the_old_proxy_count_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TRUSTED_PROXY_COUNT=1 believed X-Forwarded-For from any peer; silently ignoring it
+    would put every client behind the proxy under one failed-auth throttle."""
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8")
+    monkeypatch.setenv("TRUSTED_PROXY_COUNT", "0")
+    assert len(env.trusted_proxies()) == 1
+    monkeypatch.setenv("TRUSTED_PROXY_COUNT", "1")
+    with pytest.raises(ImproperlyConfigured, match="TRUSTED_PROXY_COUNT='1' is no longer read"):
+        env.trusted_proxies()
+
+
+def test_log_settings_are_read_once_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_FORMAT", "Plain")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    assert env.log_settings() == env.LogSettings("text", "DEBUG")  # "plain": text, as before
+    monkeypatch.delenv("LOG_FORMAT")
+    assert env.log_settings().format == "json"  # auto, and pytest's stdout is no terminal
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    with pytest.raises(ImproperlyConfigured, match="LOG_FORMAT"):
+        env.log_settings()
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    monkeypatch.setenv("LOG_LEVEL", "loud")
+    with pytest.raises(ImproperlyConfigured, match="LOG_LEVEL"):
+        env.log_settings()
+
+
+def test_a_bad_setting_stops_manage_py(tmp_path: Path) -> None:
+    environ = {**os.environ, "AUTH_FAILURE_LIMIT": "twenty", "FACIA_VAR_DIR": str(tmp_path)}
+    environ["LOG_FORMAT"] = "json"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    # One log record on stdout, the cause first (facia_site.startup), its traceback inside.
+    first = json.loads(done.stdout.splitlines()[0])
+    assert first["message"].startswith(
+        "manage.py check: ImproperlyConfigured: AUTH_FAILURE_LIMIT='twenty'"
+    )
+
+
+# --- settings create nothing at import; the set-up step does (facia_site.vardir) -------------
+
+IMPORT_SETTINGS = "import django; django.setup(); from django.conf import settings; settings.DEBUG"
+
+
+def run_python(tmp_path: Path, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    environ.update(DJANGO_SETTINGS_MODULE="facia_site.settings", **env_vars)
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_importing_settings_creates_nothing(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    done = run_python(tmp_path, "-c", IMPORT_SETTINGS, FACIA_VAR_DIR=str(var), SECRET_KEY="k")
+    assert done.returncode == 0, done.stderr
+    assert not var.exists()
+
+
+def test_without_a_key_settings_name_the_set_up_step(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    done = run_python(tmp_path, "-c", IMPORT_SETTINGS, FACIA_VAR_DIR=str(var))
+    assert done.returncode != 0
+    assert "ImproperlyConfigured: No SECRET_KEY and no key file" in done.stderr
+    assert "python -m facia_site.vardir" in done.stderr
+    assert not var.exists()
+
+
+def test_manage_py_sets_up_a_fresh_var_dir(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    done = run_python(tmp_path, "manage.py", "check", FACIA_VAR_DIR=str(var))
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE((var / "secret_key").stat().st_mode) == 0o600
+    assert (var / "static").is_dir()
+    with_key = run_python(
+        tmp_path, "-m", "facia_site.vardir", FACIA_VAR_DIR=str(var), SECRET_KEY="k"
+    )
+    assert with_key.returncode == 0, with_key.stderr
+    assert sorted(p.name for p in var.iterdir()) == ["secret_key", "static"]

@@ -1,0 +1,24 @@
+"""Real servers started through bin/entrypoint (as the image does), one per session, shared by
+the system tests that ask for them."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.servers.entrypoint import Served, entrypoint_server
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """bin/entrypoint serve: migrates a fresh SQLite database, checks models, runs gunicorn."""
+    work = tmp_path_factory.mktemp("entrypoint")
+    with entrypoint_server(work, METRICS_TOKEN="test-metrics-token", LOG_LEVEL="DEBUG") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def demo_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The same with the capture demo page on."""
+    work = tmp_path_factory.mktemp("capture-server")
+    with entrypoint_server(work, CAPTURE_DEMO="1", LOG_LEVEL="INFO") as server:
+        yield server

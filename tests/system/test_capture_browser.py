@@ -1,0 +1,193 @@
+"""The capture component in Debian's chromium (Playwright) with a fake camera, against gunicorn.
+
+The camera is a .y4m file written here from dev images (read in place): a face crop first
+(the guidance asks to move back), then a full frame (auto-capture, verdict on the demo page).
+A second run denies the camera. Screenshots of each state go to artifacts/capture-*.png.
+"""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import requests
+
+from tests.browser import PASSWORD, chromium
+from tests.conftest import DEV_DATA, LIVE_JPG, REPO
+from tests.servers.entrypoint import Served
+
+pytestmark = pytest.mark.system
+
+ARTIFACTS = REPO / "artifacts"
+CROP = DEV_DATA / "live" / "wolf_1.png"  # a dev face crop
+WIDTH, HEIGHT, FPS = 480, 640, 5  # LIVE_JPG (minivision_1) is a 480x640 portrait frame
+CROP_SECONDS, FRAME_SECONDS = 4, 20
+PHONE = {"width": 390, "height": 844}
+
+
+def letterboxed(path: Path) -> np.ndarray:
+    """``path`` scaled to the camera's width, centred on a black WIDTH x HEIGHT canvas."""
+    image = cv2.imread(str(path))
+    assert image is not None, path
+    scale = min(WIDTH / image.shape[1], HEIGHT / image.shape[0])
+    resized = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    canvas = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    top, left = (HEIGHT - resized.shape[0]) // 2, (WIDTH - resized.shape[1]) // 2
+    canvas[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
+    return canvas
+
+
+def write_y4m(path: Path, frames: list[tuple[np.ndarray, int]]) -> None:
+    """YUV4MPEG2 (I420), each image repeated the given number of frames."""
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F{FPS}:1 Ip A1:1 C420jpeg\n".encode())
+        for image, count in frames:
+            planes = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420).tobytes()
+            for _ in range(count):
+                out.write(b"FRAME\n" + planes)
+
+
+@pytest.fixture(scope="module")
+def camera_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("camera") / "camera.y4m"
+    crop, frame = letterboxed(CROP), letterboxed(LIVE_JPG)
+    write_y4m(path, [(crop, CROP_SECONDS * FPS), (frame, FRAME_SECONDS * FPS)])
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(camera_file: Path) -> Iterator[Any]:
+    fake_camera = f"--use-file-for-fake-video-capture={camera_file}"
+    with chromium("--use-fake-device-for-media-stream", fake_camera) as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def operator(demo_served: Served) -> str:
+    user = f"cap{os.getpid()}"
+    demo_served.env["DJANGO_SUPERUSER_PASSWORD"] = PASSWORD
+    demo_served.manage("createsuperuser", "--noinput", "--username", user, "--email", "c@x.org")
+    return user
+
+
+def logged_in_page(served: Served, browser: Any, user: str, **context: Any) -> Any:
+    page = browser.new_context(**context).new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{served.base}/admin/login/?next=/capture/demo")
+    page.fill("#id_username", user)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#demo-form")
+    return page
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"capture-{name}.png"), full_page=True)
+
+
+def test_guided_capture_then_verdict(demo_served: Served, browser: Any, operator: str) -> None:
+    tenant, secret = demo_served.new_tenant(limit=5)
+    page = logged_in_page(demo_served, browser, operator, permissions=["camera"], viewport=PHONE)
+    shot(page, "form")
+    page.select_option("#id_tenant", label=tenant)
+    page.click("#demo-form button[type=submit]")
+    session_id = page.locator("#session-id").inner_text()
+
+    # The crop fills the frame: the component asks to move back, in words and for screen readers.
+    page.wait_for_selector(".lc-root[data-message=face_too_close]")
+    status = page.locator(".lc-status")
+    assert status.get_attribute("role") == "status"
+    assert status.get_attribute("aria-live") == "polite"
+    assert "Move back" in status.inner_text()
+    shot(page, "guidance")
+    page.wait_for_selector(".lc-root[data-phase=pass]", timeout=60_000)
+    shot(page, "hold-still")
+    page.wait_for_url(f"**/capture/demo/{session_id}", timeout=60_000)
+    page.wait_for_selector("#verdict")
+    assert page.locator("#state").inner_text() == "done"
+    assert page.locator("#verdict").inner_text().startswith("Live")
+    shot(page, "verdict")
+
+    read = requests.get(
+        f"{demo_served.base}/sessions/{session_id}", headers={"X-Hash-Id": secret}, timeout=30
+    ).json()
+    assert read["state"] == "done" and read["capture"] == "frame" and read["frames"] == 3
+    assert read["liveness_result"]["is_live"] == 1
+    page.context.close()
+
+
+def test_camera_permission_denied(demo_served: Served, browser: Any, operator: str) -> None:
+    tenant, _ = demo_served.new_tenant(limit=5)
+    page = logged_in_page(demo_served, browser, operator, viewport={"width": 1024, "height": 768})
+    page.select_option("#id_tenant", label=tenant)
+    page.click("#demo-form button[type=submit]")
+    page.wait_for_selector(".lc-root[data-message=permission_denied]")
+    assert page.locator(".lc-status").get_attribute("role") == "alert"
+    assert "Camera access was denied" in page.locator(".lc-status").inner_text()
+    assert page.locator("#outcome").get_attribute("data-code") == "permission_denied"
+    assert page.locator(".lc-retry").is_visible()
+    shot(page, "denied")
+    page.context.close()
+
+
+EXPIRE = """
+from datetime import timedelta
+from django.utils import timezone
+from capture.models import CaptureSession
+CaptureSession.objects.filter(pk={sid!r}).update(expires_at=timezone.now() - timedelta(seconds=1))
+"""
+START = """([sessionId, token]) => new Promise((resolve) => {
+  const element = document.createElement("div");
+  document.body.prepend(element);
+  import("/static/liveness/capture.js").then(({ startCapture }) => startCapture({
+    sessionId, token, element, lang: "fr", onDone: () => resolve("done"),
+    onError: ({ code, message }) => resolve(`${code}: ${message}`),
+  }));
+})"""
+
+
+def test_expired_session_reported_in_french(
+    demo_served: Served, browser: Any, operator: str
+) -> None:
+    """An integrator's page (any page of the origin) starts the component on an expired session."""
+    _, secret = demo_served.new_tenant(limit=5)
+    opened = requests.post(f"{demo_served.base}/sessions", json={"hash_id": secret}, timeout=30)
+    sid, token = opened.json()["session_id"], opened.json()["token"]
+    demo_served.manage("shell", "-c", EXPIRE.format(sid=sid))
+    page = logged_in_page(demo_served, browser, operator, permissions=["camera"], viewport=PHONE)
+    outcome = page.evaluate(START, [sid, token])
+    assert outcome == "session_expired: Cette session de capture a expiré. Recommencez."
+    assert page.locator(".lc-status").get_attribute("role") == "alert"
+    shot(page, "expired-fr")
+    page.context.close()
+
+
+# A guard against a hang, far above the one quality call the quota takes.
+TIMED_OUT = 'new Promise((resolve) => setTimeout(() => resolve("no outcome in 60 s"), 60000))'
+USE_UP = """
+from accounts.models import Tenant
+Tenant.objects.filter(name={name!r}).update(requests_used=1)
+"""
+
+
+def test_tenant_out_of_quota_ends_the_capture_before_any_selfie(
+    demo_served: Served, browser: Any, operator: str
+) -> None:
+    """The quality call answers the quota's 429 once the tenant is at its limit: the component
+    reports `quota` at once instead of polling or taking a photo."""
+    name, secret = demo_served.new_tenant(limit=1)
+    opened = requests.post(f"{demo_served.base}/sessions", json={"hash_id": secret}, timeout=30)
+    sid, token = opened.json()["session_id"], opened.json()["token"]
+    demo_served.manage("shell", "-c", USE_UP.format(name=name))
+    page = logged_in_page(demo_served, browser, operator, permissions=["camera"], viewport=PHONE)
+    calls: list[str] = []
+    page.on("request", lambda request: calls.append(request.url.rsplit("/", 1)[-1]))
+    within = f"(args) => Promise.race([({START})(args), {TIMED_OUT}])"
+    outcome = page.evaluate(within, [sid, token])
+    assert outcome.startswith("quota: "), outcome
+    assert "quality" in calls and "selfie" not in calls
+    page.context.close()

@@ -1,0 +1,121 @@
+"""Faults with PostgreSQL behind a real gunicorn: exact quota under concurrency, a database
+restart under load that loses and double-counts nothing, and /status_check answering 503 while
+the database is down and 200 once it is back (the workers reconnect by themselves).
+
+The server is a private cluster started for this module (initdb in a temp dir, own port), so
+restarting it disturbs no one else using the machine's PostgreSQL.
+"""
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from liveness import runtime
+from tests.servers.clients import Outcome, burst, create_tenant, post, selfie_body, statuses
+from tests.servers.gunicorn import Gunicorn, gunicorn
+from tests.servers.ledger import assert_ledger_exact, ledger
+from tests.servers.postgres import PrivatePostgres, private_postgres
+from tests.servers.processes import until
+
+pytestmark = pytest.mark.system
+
+WORKERS = 2
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[PrivatePostgres]:
+    with private_postgres() as found:
+        if isinstance(found, str):
+            pytest.skip(found)
+        yield found
+
+
+@pytest.fixture(scope="module")
+def server(
+    cluster: PrivatePostgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gunicorn]:
+    work = tmp_path_factory.mktemp("faults-pg")
+    with gunicorn(work, WORKERS, DATABASE_URL=cluster.url) as running:
+        yield running
+
+
+def new_tenant(server: Gunicorn, limit: int | None = None) -> tuple[str, str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    return name, create_tenant(server.env, name, limit)
+
+
+def test_quota_exact_under_concurrency(server: Gunicorn, cluster: PrivatePostgres) -> None:
+    name, hash_id = new_tenant(server, limit=5)
+    outcomes = burst(server.base, selfie_body(hash_id), clients=16, tag="burst")
+    book = ledger(cluster.url, name)
+    print(f"\npostgresql N=16 L=5: {statuses(outcomes)}, requests_used={book.requests_used}")
+    assert statuses(outcomes) == {201: 5, 429: 11}
+    assert book.requests_used == 5
+    assert sorted(book.consuming) == sorted(o.request_id for o in outcomes if o.status == 201)
+
+
+def test_restart_under_load_loses_nothing(server: Gunicorn, cluster: PrivatePostgres) -> None:
+    name, hash_id = new_tenant(server)
+    body = selfie_body(hash_id)
+    outcomes: list[Outcome] = []
+    restarted = threading.Event()
+
+    def client(index: int) -> None:
+        n = 0
+        while n < 12 or not restarted.is_set():  # keep going until after the restart
+            outcomes.append(post(server.base, body, f"pg-{index}-{n}"))
+            n += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    until(lambda: len(outcomes) >= 6)
+    cluster.restart()
+    restarted.set()
+    for thread in threads:
+        thread.join()
+    until(lambda: server.status() == 200)
+
+    def served_again() -> bool:
+        # The worker that met the restart answers 503 for runtime.DOWN_HOLD_S more, whatever
+        # the worker that answered /status_check says: every answer goes into the ledger.
+        outcome = post(server.base, body, f"pg-after-{len(outcomes)}")
+        outcomes.append(outcome)
+        return outcome.status == 201
+
+    until(served_again, timeout=60, every=0.2)
+    book = ledger(cluster.url, name)
+    counts = statuses(outcomes)
+    print(
+        f"\npostgresql restart under load: {counts}, requests_used={book.requests_used}, "
+        f"consuming records={len(book.consuming)}"
+    )
+    assert set(counts) <= {201, 503}  # a request caught by the restart: 503, nothing kept
+    assert_ledger_exact(outcomes, book)
+
+
+def test_status_check_follows_the_database(
+    server: Gunicorn, cluster: PrivatePostgres, tmp_path: Path
+) -> None:
+    _, hash_id = new_tenant(server)
+    cluster.stop()
+    try:
+        # Each worker remembers its last success for CACHE_S: after that, every worker has
+        # probed the stopped database.
+        time.sleep(runtime.CACHE_S)
+        until(lambda: server.status() == 503)
+        down = requests.get(f"{server.base}/status_check", timeout=30)
+        assert (down.status_code, down.text) == (503, "Database unavailable")
+        refused = requests.post(f"{server.base}/liveness", data=selfie_body(hash_id), timeout=30)
+        assert refused.status_code == 503
+        assert refused.json() == {"error": "Service is not ready, try again later."}
+        assert refused.headers["Retry-After"] == "1"
+    finally:
+        cluster.start()
+    until(lambda: all(server.status() == 200 for _ in range(4)))
+    assert post(server.base, selfie_body(hash_id), "pg-back").status == 201

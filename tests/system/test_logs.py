@@ -1,0 +1,47 @@
+"""The server's logs: one JSON object per line, request ids, never an image or a hash_id, one
+line per expected 4xx."""
+
+import json
+import uuid
+
+import pytest
+import requests
+
+from tests.conftest import LIVE_JPG, b64
+from tests.servers.entrypoint import Served
+
+pytestmark = pytest.mark.system
+
+MARKER = "ZZMARKER" + uuid.uuid4().hex.upper()
+
+
+def test_json_lines_with_request_ids_and_no_secrets(served: Served) -> None:
+    _, hash_id = served.new_tenant()
+    image_b64 = b64(LIVE_JPG.read_bytes())
+    sent = {
+        "valid": {"hash_id": hash_id, "selfie_image": f"data:image/jpeg;base64,{image_b64}"},
+        "unknown-id": {"hash_id": MARKER, "selfie_image": image_b64},
+        "bad-image": {"hash_id": hash_id, "selfie_image": f"data:image/png;base64,{MARKER}"},
+    }
+    ids = {}
+    for case, body in sent.items():
+        ids[case] = f"logtest-{case}-{uuid.uuid4().hex[:8]}"
+        headers = {"X-Request-ID": ids[case]}
+        requests.post(f"{served.base}/liveness", json=body, headers=headers, timeout=30)
+    malformed = f'{{"hash_id": "{MARKER}", "selfie_image": '
+    requests.post(f"{served.base}/liveness", data=malformed, timeout=30)
+
+    text = served.log_text()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert all({"timestamp", "levelname", "message", "request_id"} <= set(r) for r in lines)
+    for secret in (MARKER, hash_id, image_b64[:40], image_b64[-40:]):
+        assert secret not in text
+    for case, request_id in ids.items():
+        mine = [r for r in lines if r["request_id"] == request_id]
+        assert any(r["name"] == "facia.request" and r["path"] == "/liveness" for r in mine), case
+    # The check record's line carries the id too.
+    valid = [r["name"] for r in lines if r["request_id"] == ids["valid"]]
+    assert "liveness.checks" in valid
+    # An expected 4xx (the 401) is its one facia.request line, no django.request warning.
+    unknown = [r["name"] for r in lines if r["request_id"] == ids["unknown-id"]]
+    assert unknown.count("facia.request") == 1 and "django.request" not in unknown

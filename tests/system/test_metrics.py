@@ -1,0 +1,158 @@
+"""/metrics on the real server (2 gunicorn workers, multiprocess mode) and its protection."""
+
+import http.client
+import urllib.request
+from collections import defaultdict
+from typing import Any
+
+import pytest
+import requests
+from django.test import Client
+from django.test.utils import override_settings
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import LIVE_JPG, SPOOF_JPG, data_uri
+from tests.servers.entrypoint import Served
+
+pytestmark = pytest.mark.system
+
+TOKEN = "test-metrics-token"
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(served: Served) -> Samples:
+    with urllib.request.urlopen(f"{served.base}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    samples: Samples = defaultdict(float)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] += sample.value
+    return samples
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    wanted = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and wanted <= set(ls))
+
+
+def post(served: Served, hash_id: str, image: str) -> int:
+    body = {"hash_id": hash_id, "selfie_image": image}
+    return requests.post(f"{served.base}/liveness", json=body, timeout=30).status_code
+
+
+def test_verdicts_quota_and_stage_latencies(served: Served) -> None:
+    name, hash_id = served.new_tenant(limit=2)
+    before = scrape(served)
+    statuses = [
+        post(served, hash_id, data_uri(LIVE_JPG)),
+        post(served, hash_id, "data:image/png;base64,bm90IGFuIGltYWdl"),  # not an image
+        post(served, hash_id, data_uri(SPOOF_JPG)),
+        post(served, hash_id, data_uri(LIVE_JPG)),  # over the limit (checked before the image)
+        post(served, "wrong-hash-id", data_uri(LIVE_JPG)),
+    ]
+    assert statuses == [201, 400, 201, 429, 401]
+    after = scrape(served)
+
+    def verdicts(outcome: str, reason: str = "") -> float:
+        labels = {"tenant": name, "outcome": outcome, "reason": reason}
+        return value(after, "facia_liveness_verdicts_total", **labels)
+
+    assert verdicts("live") == 1 and verdicts("spoof") == 1
+    assert verdicts("refused", "quota") == 1 and verdicts("refused", "invalid_input") == 1
+    assert value(after, "facia_tenant_quota_remaining", tenant=name) == 0
+    assert value(after, "facia_tenant_requests_used", tenant=name) == 2
+    assert value(after, "facia_tenant_request_limit", tenant=name) == 2
+    for stage in ("decode", "detect", "classify", "total"):
+        grew = value(after, "facia_liveness_stage_seconds_count", stage=stage) - value(
+            before, "facia_liveness_stage_seconds_count", stage=stage
+        )
+        assert grew == 2, stage
+    for status, count in (("201", 2), ("429", 1), ("400", 1), ("401", 1)):
+        labels = {"endpoint": "liveness", "method": "POST", "status": status}
+        grew = value(after, "facia_http_requests_total", **labels) - value(
+            before, "facia_http_requests_total", **labels
+        )
+        assert grew == count, status
+
+
+def test_static_files_have_their_own_label(served: Served) -> None:
+    before = scrape(served)
+    asset = "/static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js"
+    assert requests.get(served.base + asset, timeout=30).status_code == 200
+    assert requests.get(served.base + "/no-such-page", timeout=30).status_code == 404
+    after = scrape(served)
+
+    def grew(endpoint: str, status: str) -> float:
+        labels = {"endpoint": endpoint, "method": "GET", "status": status}
+        total = "facia_http_requests_total"
+        return value(after, total, **labels) - value(before, total, **labels)
+
+    assert grew("static", "200") == 1
+    assert grew("unmatched", "404") == 1 and grew("unmatched", "200") == 0
+
+
+def get_metrics(served: Served, source: str, token: str | None = None) -> int:
+    host, port = served.base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10, source_address=(source, 0))
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        connection.request("GET", "/metrics", headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_metrics_access_rules(served: Served) -> None:
+    assert get_metrics(served, "127.0.0.1") == 200  # loopback, no token
+    assert get_metrics(served, "127.0.0.1", "wrong") == 403  # a wrong token is never accepted
+    assert get_metrics(served, "127.0.0.2") == 403  # not an allowed network
+    assert get_metrics(served, "127.0.0.2", TOKEN) == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("settings_", "remote", "token", "status"),
+    [
+        ({}, "10.1.2.3", None, 403),
+        ({"METRICS_ALLOWED_NETWORKS": "10.0.0.0/8"}, "10.1.2.3", None, 200),
+        ({"METRICS_ALLOWED_NETWORKS": ""}, "127.0.0.1", None, 403),
+        ({"METRICS_TOKEN": "s3cret"}, "10.1.2.3", "s3cret", 200),
+        ({"METRICS_TOKEN": ""}, "127.0.0.1", "anything", 403),
+    ],
+)
+def test_access_settings(settings_: dict[str, Any], remote: str, token: str, status: int) -> None:
+    headers: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    with override_settings(**settings_):
+        response = Client(REMOTE_ADDR=remote).get("/metrics", **headers)
+    assert response.status_code == status
+
+
+def _scraped(client: Client) -> Samples:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    samples: Samples = defaultdict(float)
+    for family in text_string_to_metric_families(response.content.decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] += sample.value
+    return samples
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_telemetry_serves_metrics_with_readiness_and_quota(
+    make_tenant: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/metrics is telemetry's view; what it reads from above (liveness's readiness, console's
+    quota gauges) is registered by those apps, and each scrape refreshes the readiness."""
+    from django.urls import resolve
+
+    from liveness import runtime
+
+    assert resolve("/metrics").func.__module__ == "telemetry.views"
+    make_tenant(name="scraped", request_limit=5)
+    client = Client(REMOTE_ADDR="127.0.0.1")
+    ready = _scraped(client)
+    assert value(ready, "facia_worker_ready") == 1
+    assert value(ready, "facia_tenant_quota_remaining", tenant="scraped") == 5
+    monkeypatch.setattr(runtime, "_holder", runtime.EngineHolder())  # this worker: not warm
+    assert value(_scraped(client), "facia_worker_ready") == 0

@@ -1,0 +1,111 @@
+"""Nothing keeps an image, a base64 body or a full hash_id: a real gunicorn (debug logging)
+is sent marker images and hash_ids on every path, then its database files, its log output and
+the temp directories are searched for them."""
+
+import base64
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import LIVE_JPG
+from tests.servers.clients import create_tenant
+from tests.servers.gunicorn import gunicorn
+
+pytestmark = pytest.mark.system
+
+
+def with_marker(jpeg: bytes, marker: bytes) -> bytes:
+    """The JPEG with the marker in a comment segment and again after end-of-image."""
+    comment = b"\xff\xfe" + (len(marker) + 2).to_bytes(2, "big") + marker
+    return jpeg[:2] + comment + jpeg[2:] + marker
+
+
+def needles(image: bytes, marker: bytes) -> dict[str, bytes]:
+    """What must not be found: the marker raw, and the base64 text around it."""
+    text = base64.b64encode(image)
+    at = image.index(marker) * 4 // 3
+    return {
+        "raw marker": marker,
+        "base64 of the marker region": text[at + 4 : at + 4 + len(marker)],
+        "base64 head": text[100:164],
+        "base64 tail": text[-80:-16],
+        "urlsafe base64 head": base64.urlsafe_b64encode(image)[100:164],
+    }
+
+
+def files_under(*roots: Path, since: float) -> list[Path]:
+    found = []
+    for root in roots:
+        for path in [root] if root.is_file() else root.rglob("*"):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            if path.is_file() and stat.st_mtime >= since and stat.st_size < 200_000_000:
+                found.append(path)
+    return found
+
+
+def system_temp_files(since: float) -> list[Path]:
+    """Files directly in the system temp dir written during the test (not other users' dirs)."""
+    tmp = Path("/tmp")
+    return [p for p in tmp.iterdir() if p.is_file() and _mtime(p) >= since]
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def test_no_image_body_or_hash_id_is_written_anywhere(tmp_path: Path) -> None:
+    started = time.time() - 1
+    marker = f"MARKER-{uuid.uuid4().hex}-END".encode()
+    image = with_marker(LIVE_JPG.read_bytes(), marker)
+    broken = image[: len(image) // 2] + marker  # truncated: refused as corrupt
+    wrong_hash_id = f"WRONG{uuid.uuid4().hex}{uuid.uuid4().hex}"[:43]
+    with gunicorn(tmp_path, 2, LOG_LEVEL="DEBUG") as server:
+        hash_id = create_tenant(server.env, "marker")
+        url = f"{server.base}/liveness"
+
+        def send(hash_value: str, data: bytes, prefix: str = "data:image/jpeg;base64,") -> int:
+            body = {"hash_id": hash_value, "selfie_image": prefix + base64.b64encode(data).decode()}
+            return requests.post(url, json=body, timeout=60).status_code
+
+        assert send(hash_id, image) == 201
+        assert send(hash_id, image, prefix="") == 201
+        assert send(hash_id, broken) == 400
+        assert send(wrong_hash_id, image) == 401
+        multipart = requests.post(
+            url, files={"selfie_image": ("s.jpg", image * 40, "image/jpeg")}, timeout=60
+        )
+        assert multipart.status_code == 400  # never parsed as a form, never spooled to disk
+        too_big = requests.post(
+            url, data=json.dumps({"hash_id": hash_id}) + " " * 17_000_000, timeout=60
+        )
+        assert too_big.status_code == 413
+    searched = files_under(tmp_path, since=started) + system_temp_files(started)
+    assert any(p.name == "db.sqlite3" for p in searched)
+    assert any(p.name == "gunicorn.log" for p in searched)
+    # The search does see what is stored and logged: the prefix and the request log lines.
+    assert hash_id[:8].encode() in (tmp_path / "db.sqlite3").read_bytes()
+    assert b"check tenant=" in (tmp_path / "gunicorn.log").read_bytes()
+    forbidden = {
+        **needles(image, marker),
+        "full hash_id": hash_id.encode(),
+        "wrong hash_id": wrong_hash_id.encode(),
+    }
+    for path in searched:
+        try:
+            content = path.read_bytes()
+        except FileNotFoundError:  # another process's temporary file, gone since listed
+            continue
+        for what, needle in forbidden.items():
+            assert needle not in content, f"{what} found in {path}"
+    assert os.listdir(tmp_path / "tmp") == []  # the server's own TMPDIR stayed empty

@@ -1,0 +1,288 @@
+"""Slow and hostile clients against a real gunicorn started like `make serve`: they hold only
+their own connections, never a worker, are dropped once their head or body is late, and one
+client (one source address) cannot take the connections every other client needs."""
+
+import select
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import pytest
+import requests
+
+from bench.images import seed_body, selfie_jpeg
+from bench.slowloris import (
+    ATTACKS,
+    HEAD,
+    answers_so_far,
+    held_connections,
+    slow_clients,
+    timed_post,
+)
+from facia_site.worker import BODY_TIMEOUT_S, LARGE_BODY_BYTES
+from tests.servers.clients import create_tenant, post, selfie_body
+from tests.servers.gunicorn import Gunicorn, gunicorn
+from tests.servers.processes import until
+from tests.servers.raw_http import all_accepted, connect, read_response, request_head, server_sides
+
+pytestmark = pytest.mark.system
+
+WORKERS = 2
+HEAD_TIMEOUT_S = 5  # gunicorn.conf.py's keepalive
+# What a busy machine may add to a timeout or a check here (measured: timeouts fire under
+# 0.01 s late and checks take under 0.2 s beside two busy loops at load 10). A connection held
+# by a sync worker or never dropped takes the worker timeout (60 s) or the socket's (30 s or
+# more): far above these bounds.
+LATE_S = 10
+# 3.9 MB, served by WhiteNoise: more than the kernel buffers for a client that does not read.
+BIG_STATIC = "/static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js.map"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
+    with gunicorn(tmp_path_factory.mktemp("slow"), WORKERS) as running:
+        yield running
+
+
+def seconds_until_closed(sock: socket.socket) -> float:
+    """How long the server took to close ``sock`` (it must send nothing first)."""
+    start = time.monotonic()
+    assert sock.recv(1024) == b""
+    return time.monotonic() - start
+
+
+def test_requests_complete_while_20_slow_clients_are_connected(server: Gunicorn) -> None:
+    body = selfie_body(create_tenant(server.env, "busy"))
+    with slow_clients("127.0.0.1", server.port, count=20, every_s=2) as slow:
+        until(lambda: all_accepted(server.port, slow), timeout=60, every=0.02)
+        for i in range(5):
+            start = time.monotonic()
+            outcome = post(server.base, body, f"beside-slow-{i}")
+            # Sync workers: ~60 s (until the worker timeout killed them); here ~30 ms.
+            assert (outcome.status, time.monotonic() - start < LATE_S) == (201, True)
+
+
+def test_a_trickled_head_is_dropped_after_the_head_timeout(server: Gunicorn) -> None:
+    sock = connect(server.port, timeout=30)
+    for byte in HEAD[:4]:
+        sock.send(bytes([byte]))
+        time.sleep(1)
+    assert seconds_until_closed(sock) < HEAD_TIMEOUT_S + LATE_S
+    sock.close()
+
+
+def test_a_stalled_body_is_dropped_after_the_body_timeout(server: Gunicorn) -> None:
+    sock = connect(server.port, timeout=60)
+    sock.sendall(HEAD + b"Content-Length: 1000\r\n\r\n" + b'{"hash_id": ')
+    assert seconds_until_closed(sock) < BODY_TIMEOUT_S + LATE_S
+    sock.close()
+
+
+def test_an_idle_connection_is_dropped(server: Gunicorn) -> None:
+    sock = connect(server.port, timeout=30)
+    assert seconds_until_closed(sock) < HEAD_TIMEOUT_S + LATE_S
+    sock.close()
+
+
+def test_a_client_that_does_not_read_its_response_holds_no_worker(server: Gunicorn) -> None:
+    body = selfie_body(create_tenant(server.env, "reader"))
+    stuck = []
+    for _ in range(WORKERS * 2):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect
+        sock.connect(("127.0.0.1", server.port))
+        sock.sendall(f"GET {BIG_STATIC} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        stuck.append(sock)
+
+    def all_stuck() -> bool:  # each accepted, its response part sent and the rest queued
+        sides = server_sides(server.port)
+        return all(sides.get(sock.getsockname()[1], (0, 0))[1] for sock in stuck)
+
+    until(lambda: all_accepted(server.port, stuck) and all_stuck(), timeout=60, every=0.02)
+    start = time.monotonic()
+    assert post(server.base, body, "beside-unread").status == 201
+    assert time.monotonic() - start < LATE_S
+    for sock in stuck:
+        sock.close()
+
+
+def send_in_pieces(port: int, body: bytes, pieces: int, first_with_head: int) -> tuple[int, dict]:
+    """``body`` after its head, the head's packet carrying its first ``first_with_head`` bytes
+    (what gunicorn's parser reads ahead), the rest in ``pieces`` writes with pauses."""
+    sock = connect(port)
+    sock.sendall(request_head(port, len(body)) + body[:first_with_head])
+    rest = body[first_with_head:]
+    step = max(1, -(-len(rest) // pieces))
+    for start in range(0, len(rest), step):
+        time.sleep(0.05)
+        sock.sendall(rest[start : start + step])
+    status, answer = read_response(sock)
+    sock.close()
+    assert answer is not None
+    return status, answer
+
+
+def test_a_body_in_pieces_gets_the_answer_of_one_in_one_write(server: Gunicorn) -> None:
+    """The worker reads a declared body straight off the socket (after what the parser read
+    ahead with the head): every split gives the same verdict as the plain request."""
+    body = selfie_body(create_tenant(server.env, "pieces"))
+    whole = requests.post(f"{server.base}/liveness", data=body, timeout=60)
+    assert whole.status_code == 201
+    for pieces, first in ((1, 0), (7, 1), (3, 5000), (1, len(body) - 1), (1, len(body))):
+        status, answer = send_in_pieces(server.port, body, pieces, first)
+        assert (status, answer) == (201, whole.json()), (pieces, first)
+
+
+def test_a_body_cut_short_is_answered_and_the_worker_keeps_serving(server: Gunicorn) -> None:
+    body = selfie_body(create_tenant(server.env, "short"))
+    sock = connect(server.port)
+    sock.sendall(request_head(server.port, len(body)) + body[:-100])
+    sock.shutdown(socket.SHUT_WR)  # the last 100 bytes never come
+    status, _ = read_response(sock)
+    sock.close()
+    assert status == 400  # the JSON is cut: malformed, as before
+    for i in range(WORKERS * 2):
+        assert post(server.base, body, f"after-short-{i}").status == 201
+
+
+def test_no_worker_keeps_a_child_process_after_boot(server: Gunicorn) -> None:
+    """`import openvino` sent a telemetry event from a forked process nobody reaped: each
+    worker kept a zombie child from boot (ml/__init__.py keeps that module out)."""
+    for worker in server.workers():
+        assert [
+            child for task in Path(f"/proc/{worker}/task").iterdir() for child in _children(task)
+        ] == []
+
+
+def _children(task: Path) -> list[str]:
+    try:
+        return (task / "children").read_text().split()
+    except FileNotFoundError:
+        return []  # a thread that ended meanwhile
+
+
+# --- One client against everyone else: a worker with few connections, so that a few attack
+# connections take them all (as 250 did of 2 x 100). The attackers connect from other loopback
+# addresses than the normal client (127.0.0.1): other clients, as far as the server can tell.
+CONNECTIONS = 8  # per worker (GUNICORN_WORKER_CONNECTIONS)
+PER_CLIENT = 3  # CONNECTIONS_PER_CLIENT
+# The issue asks for 1 s; the old worker took at least the head timeout (5 s), most often the
+# body timeout (10 s) or more. A loaded CI machine gets the margin between the two.
+PROMPTLY_S = 3
+OVER_CAP = "HTTP/1.1 429 Too Many Requests"
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
+    work = tmp_path_factory.mktemp("crowded")
+    limits = {
+        "GUNICORN_WORKER_CONNECTIONS": str(CONNECTIONS),
+        "CONNECTIONS_PER_CLIENT": str(PER_CLIENT),
+    }
+    with gunicorn(work, 1, **limits) as running:
+        yield running
+
+
+@pytest.fixture
+def quiet(crowded: Gunicorn) -> Iterator[Gunicorn]:
+    """The crowded server, once the connections of an earlier test are gone."""
+    until(lambda: not _connections_to(crowded.port), timeout=BODY_TIMEOUT_S * 3)
+    yield crowded
+
+
+def _connections_to(port: int) -> list[str]:
+    """Established connections to ``port`` on loopback, as seen from the server's side."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return [r for r in rows if r.split()[3] == "01" and int(r.split()[1][-4:], 16) == port]
+
+
+def timed_liveness(server: Gunicorn, body: bytes, chunked: bool = False) -> tuple[int, float]:
+    return timed_post(f"{server.base}/liveness", body, timeout_s=60, chunked=chunked)
+
+
+def attack(
+    server: Gunicorn, kind: str, count: int, *sources: str
+) -> AbstractContextManager[list[socket.socket]]:
+    return held_connections("127.0.0.1", server.port, count, ATTACKS[kind], list(sources))
+
+
+def served_past_one_client(server: Gunicorn, kind: str, count: int, source: str) -> int:
+    """A normal client's /liveness, answered 201 promptly while one client at ``source``
+    holds ``count`` connections of ``kind``; how many of those got the over-cap answer."""
+    body = selfie_body(create_tenant(server.env, kind))
+    with attack(server, kind, count, source) as socks:
+        status, seconds = timed_liveness(server, body)
+        refused = answers_so_far(socks).get(OVER_CAP, 0)
+    assert (status, seconds < PROMPTLY_S) == (201, True), seconds
+    return refused
+
+
+def test_one_client_with_stalled_large_bodies_leaves_others_served(quiet: Gunicorn) -> None:
+    """Heads declaring a 16 MB body, one byte of it each: every one waited for one of the 2
+    large-body slots without a deadline, holding a connection; 250 of them held all 200 and a
+    normal request had no answer in 40 s. Now the client gets PER_CLIENT connections; the
+    others are refused at once."""
+    refused = served_past_one_client(quiet, "large-heads", 2 * CONNECTIONS, "127.0.1.1")
+    assert refused == 2 * CONNECTIONS - PER_CLIENT
+
+
+def test_one_client_with_idle_connections_leaves_others_served(quiet: Gunicorn) -> None:
+    """1,000 idle connections made a new client wait 24.5 s (each batch of connections held
+    until the 5 s head timeout)."""
+    refused = served_past_one_client(quiet, "idle", 3 * CONNECTIONS, "127.0.2.1")
+    assert refused == 3 * CONNECTIONS - PER_CLIENT
+
+
+def test_idle_connections_of_many_clients_make_room_for_a_new_one(quiet: Gunicorn) -> None:
+    """Every connection taken by idle clients, each within its cap: the one idle longest is
+    closed for a newcomer, which is served at once."""
+    body = selfie_body(create_tenant(quiet.env, "many-idle"))
+    sources = [f"127.0.3.{i}" for i in range(1, 6)]
+    with attack(quiet, "idle", PER_CLIENT * len(sources), *sources) as socks:
+        status, seconds = timed_liveness(quiet, body)
+        got = answers_so_far(socks)
+    assert (status, seconds < PROMPTLY_S) == (201, True), seconds
+    assert OVER_CAP not in got
+    # The newcomers past CONNECTIONS (the normal client too) each closed an idle one.
+    assert got.get("closed", 0) >= PER_CLIENT * len(sources) + 1 - CONNECTIONS
+
+
+def test_a_full_worker_answers_a_new_connection_at_once(quiet: Gunicorn) -> None:
+    """Every connection is reading a stalled body (nothing to close for a newcomer): a new
+    connection gets 503 at once, not a place in the listen backlog. (One worker accepts in
+    order: the stalled ones are all reading their bodies before the newcomer is accepted.)"""
+    sources = [f"127.0.4.{i}" for i in range(1, 4)]
+    stalled = HEAD + b"Content-Length: 1000\r\n\r\n{"
+    with held_connections("127.0.0.1", quiet.port, CONNECTIONS, stalled, sources):
+        start = time.monotonic()
+        status, _ = read_response(connect(quiet.port, timeout=30))
+    assert (status, time.monotonic() - start < PROMPTLY_S) == (503, True)
+
+
+def test_a_small_chunked_body_does_not_wait_behind_stalled_chunked_ones(quiet: Gunicorn) -> None:
+    """Any chunked body needed a large-body slot: a 34 KB chunked selfie waited 19.5 s behind
+    6 stalled chunked requests. Now a chunked body needs one only past LARGE_BODY_BYTES."""
+    body = selfie_body(create_tenant(quiet.env, "chunked"))
+    with attack(quiet, "chunked", PER_CLIENT, "127.0.5.1"):
+        status, seconds = timed_liveness(quiet, body, chunked=True)
+    assert (status, seconds < PROMPTLY_S) == (201, True), seconds
+
+
+def test_a_large_chunked_body_is_served(quiet: Gunicorn) -> None:
+    hash_id = create_tenant(quiet.env, "large-chunked")
+    body = seed_body(selfie_jpeg(2400, 3200), hash_id)
+    assert len(body) > LARGE_BODY_BYTES
+    assert timed_liveness(quiet, body, chunked=True)[0] == 201
+
+
+def test_waiting_for_a_large_body_slot_ends_in_503(quiet: Gunicorn) -> None:
+    """Two stalled large bodies hold both slots until the body timeout; a third waited for a
+    slot with no deadline, then for its body: dropped after 20 s without an answer. Now it
+    gets 503 + Retry-After (LARGE_BODY_WAIT_S) before the first two are even dropped."""
+    with attack(quiet, "large-heads", 3, "127.0.6.1") as socks:
+        readable, _, _ = select.select(socks, [], [], BODY_TIMEOUT_S - 1)
+        assert len(readable) == 1
+        status, payload = read_response(readable[0])
+    assert (status, payload) == (503, {"error": "Service is busy, try again later."})

@@ -1,0 +1,59 @@
+"""A full disk (issue 9, item 5) under gunicorn, where a tmpfs can be mounted: checks answer
+503 and so does /status_check, until there is room again (SQLite's ``max_page_count`` gives
+the same SQLITE_FULL in-process: tests/liveness/test_status_check_disk_full.py)."""
+
+import contextlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers.clients import create_tenant, post, selfie_body
+from tests.servers.gunicorn import Gunicorn, gunicorn
+from tests.servers.processes import until
+
+pytestmark = pytest.mark.system
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs (needs CAP_SYS_ADMIN; skipped without it: the in-process test still runs)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill_disk(path: Path) -> None:
+    with path.open("wb", buffering=0) as filler, contextlib.suppress(OSError):  # ENOSPC
+        while True:
+            filler.write(b"\0" * 65536)
+
+
+def _every_worker_says(server: Gunicorn, status: int) -> bool:
+    return all(server.status() == status for _ in range(6))
+
+
+def test_full_disk_under_gunicorn(small_disk: Path, tmp_path: Path) -> None:
+    """SQLite on a disk that fills up (ENOSPC): refused with 503, readiness 503, then back."""
+    url = f"sqlite:///{small_disk / 'db.sqlite3'}"
+    with gunicorn(tmp_path, workers=2, DATABASE_URL=url) as server:
+        body = selfie_body(create_tenant(server.env, "disk-full"))
+        assert post(server.base, body, "room").status == 201
+        _fill_disk(small_disk / "filler")
+        assert post(server.base, body, "full").status == 503
+        until(lambda: _every_worker_says(server, 503), timeout=120)
+        (small_disk / "filler").unlink()
+        until(lambda: _every_worker_says(server, 200), timeout=120)
+        assert post(server.base, body, "back").status == 201

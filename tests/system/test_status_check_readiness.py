@@ -1,0 +1,77 @@
+"""Readiness of every gunicorn worker (issue 9, item 2): a worker whose engine cannot load or
+warm never serves (the master stops, exit code 3), and each worker's readiness is a gauge."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import REPO
+from tests.servers.clients import create_tenant, selfie_body
+from tests.servers.gunicorn import Gunicorn, gunicorn, migrated_env, start
+from tests.servers.processes import STARTUP_S, manage, until
+
+pytestmark = pytest.mark.system
+
+WORKER_BOOT_ERROR = 3  # gunicorn's Arbiter.WORKER_BOOT_ERROR: the master halts on it
+
+
+def _broken_model_dir(work: Path) -> Path:
+    """The installed models with one weights file cut in half (as a bad copy would be)."""
+    models = work / "models"
+    shutil.copytree(REPO / "var" / "models", models, ignore=shutil.ignore_patterns("cache"))
+    weights = models / "minifasnet_v2.bin"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    return models
+
+
+def test_a_worker_whose_engine_fails_to_load_stops_the_server(tmp_path: Path) -> None:
+    env = migrated_env(tmp_path, 2, MODEL_DIR=str(_broken_model_dir(tmp_path)), LOG_FORMAT="plain")
+    body = selfie_body(create_tenant(env, "broken-engine"))
+    server = start(env, tmp_path)
+    answers, code = server.answers_until_exit(
+        lambda: requests.post(f"{server.base}/liveness", data=body, timeout=(10, 60))
+    )
+    text = server.log.read_text()
+    assert code == WORKER_BOOT_ERROR, text[-3000:]
+    assert answers == []  # no worker ever accepted a request, so never a 500
+    assert "engine load or warm-up failed in worker" in text
+    assert "Worker failed to boot" in text
+
+
+def _ready_by_pid(base: str) -> dict[int, float]:
+    text = requests.get(f"{base}/metrics", timeout=30).text
+    return {
+        int(sample.labels["pid"]): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "facia_worker_ready"
+        for sample in family.samples
+    }
+
+
+def _all_ready(server: Gunicorn) -> bool:
+    """Every live worker, and only those, reports 1 (one still warming reports 0)."""
+    return _ready_by_pid(server.base) == {pid: 1.0 for pid in server.workers()}
+
+
+def test_each_worker_has_a_readiness_gauge(tmp_path: Path) -> None:
+    with gunicorn(tmp_path, workers=2) as server:
+        workers = server.workers()
+        until(lambda: _all_ready(server), timeout=STARTUP_S)
+        server.kill_worker(workers[0])
+        # The dead worker's sample is gone (child_exit), its replacement reports itself.
+        until(lambda: _all_ready(server), timeout=STARTUP_S)
+        assert workers[0] not in _ready_by_pid(server.base)
+        assert len(_ready_by_pid(server.base)) == 2
+
+
+def test_a_manage_command_leaves_no_readiness_sample(tmp_path: Path) -> None:
+    """Only serving workers report readiness: a command run with the metrics directory set
+    (bin/entrypoint's install_models before gunicorn) writes no gauge file there."""
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    manage({**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}, "check")
+    assert list(metrics_dir.iterdir()) == []
