@@ -37,6 +37,7 @@ from calibration.models import (
     shadow_candidate,
 )
 from guard.adminperms import PermittedActionsAdmin
+from guard.formatting import decimal, with_exact
 from liveness.models import LivenessCheck
 from ml import plots
 from ml.calibration import maps_of
@@ -498,8 +499,13 @@ class CalibrationAdmin(PermittedActionsAdmin):
     )
     list_filter = ("tenant", "profile")
     # params and figures are shown formatted (maps_display, figures_display), not as JSON
+    # thresholds to 4 places with the stored value in the tooltip (threshold_shown, ...)
     fields: ClassVar[tuple[str, ...]] = (
-        *(f.name for f in Calibration._meta.fields if f.name not in ("id", "params", "figures")),
+        *(
+            f"{f.name}_shown" if f.name in ("threshold", "previous_threshold") else f.name
+            for f in Calibration._meta.fields
+            if f.name not in ("id", "params", "figures")
+        ),
         "changes",
         "maps_display",
         "figures_display",
@@ -544,6 +550,14 @@ class CalibrationAdmin(PermittedActionsAdmin):
     @admin.display(description="threshold", ordering="threshold")
     def threshold_4(self, calibration: Calibration) -> str:
         return f"{calibration.threshold:.4f}"
+
+    @admin.display(description="threshold")
+    def threshold_shown(self, calibration: Calibration) -> SafeString:
+        return with_exact(decimal(calibration.threshold), calibration.threshold)
+
+    @admin.display(description="previous threshold")
+    def previous_threshold_shown(self, calibration: Calibration) -> SafeString:
+        return with_exact(decimal(calibration.previous_threshold), calibration.previous_threshold)
 
 
 class ReadOnlyAdmin(PermittedActionsAdmin):

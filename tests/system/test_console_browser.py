@@ -20,9 +20,6 @@ from tests.servers.entrypoint import Served, entrypoint_server
 pytestmark = pytest.mark.system
 
 WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
-# Pages other branches are reworking (calibration records, evaluations): their change pages
-# still show the stored JSON. Remove an entry when its page follows the rules.
-REWORKED_ELSEWHERE = {"calibration"}
 # What each page shows, written by the service's own models (a figure as the engine stores it).
 WORLD = """
 from datetime import timedelta
@@ -144,7 +141,7 @@ def test_every_console_page_at_1280_and_390_px(
                 text = page.locator("body").inner_text()
                 if "Django administration" in text or "Liveness service" not in text:
                     problems.append(f"{name} {width_name}: not the product's header")
-                if name not in REWORKED_ELSEWHERE and unreadable(text):
+                if unreadable(text):
                     problems.append(f"{name} {width_name}: {unreadable(text)[:3]}")
                 if page_width(page) > viewport["width"]:
                     problems.append(f"{name} {width_name}: {page_width(page)} px wide")
