@@ -104,12 +104,6 @@ class Tenant(models.Model):
             return None
         return maps_of(cal)
 
-    def active_calibration(self) -> Platt | None:
-        """The active map of full frames, for callers that apply a single map (``evaluate
-        --tenant``); None when uncalibrated."""
-        maps = self.maps()
-        return None if maps is None else maps["frame"]
-
     def score(self, logit: float, capture: str, uncalibrated: float) -> float:
         """The liveness_score of a fused logit of a ``capture`` ("frame" or "crop"): the
         calibrated P(live) of that kind when this tenant has a calibration of its current

@@ -294,7 +294,7 @@ class CalibratedTenantAdmin(TenantAdmin):
 
     @admin.display(description="calibrated", boolean=True)
     def calibrated(self, tenant: Tenant) -> bool:
-        return tenant.active_calibration() is not None
+        return tenant.maps() is not None
 
     def calibration_summary(self, tenant: Tenant) -> str:
         if tenant.pk is None:

@@ -65,7 +65,7 @@ class TenantForm(ModelForm):
         if target is None:
             return cleaned
         profile = cleaned.get("profile") or self.instance.profile
-        if self.instance.pk and self.instance.active_calibration() is not None:
+        if self.instance.pk and self.instance.maps() is not None:
             raise forms.ValidationError(
                 "This tenant is calibrated: its scores are no longer those of the evaluation. "
                 "Recalibrate with a target APCER, or revert it to uncalibrated first."

@@ -61,7 +61,7 @@ class Report:
     folder: str = ""
     samples: list[Sample] = field(default_factory=list)
     crop_policy: str = "judge"
-    calibration: calibration.Platt | None = None  # a tenant's, when evaluated with --tenant
+    calibration: dict[str, calibration.Platt] | None = None  # a tenant's map per capture kind
     tenant: str = ""
     resamples: int = pad_metrics.RESAMPLES  # of the bootstrap over sources (or subjects)
     seed: int = pad_metrics.SEED
@@ -72,7 +72,11 @@ class Report:
     def p_live(self, sample: Sample) -> float:
         """The service's score: the tenant's calibration, else the shipped map of the
         sample's capture kind (ml.score_maps)."""
-        platt = self.calibration or score_maps.shipped(self.profile, sample.capture)
+        platt = (
+            self.calibration[sample.capture]
+            if self.calibration
+            else score_maps.shipped(self.profile, sample.capture)
+        )
         return platt.p(self.logit(sample))
 
     def arrays(self, gated: bool = True, keep: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -155,7 +159,11 @@ class Report:
             "profile": self.profile,
             "crop_policy": self.crop_policy,
             "tenant": self.tenant,
-            "calibration": self.calibration.to_dict() if self.calibration else None,
+            "calibration": (
+                {kind: m.to_dict() for kind, m in self.calibration.items()}
+                if self.calibration
+                else None
+            ),
             "threshold": self.threshold,
             "warnings": self.warnings(),
             "presentations": {
@@ -355,18 +363,16 @@ def evaluate_folder(
     progress: bool = True,
     profile: str = DEFAULT_PROFILE,
     crop_policy: str = "judge",
-    platt: calibration.Platt | None = None,
+    maps: dict[str, calibration.Platt] | None = None,
     tenant: str = "",
     resamples: int = pad_metrics.RESAMPLES,
     seed: int = pad_metrics.SEED,
 ) -> Report:
     """Inspect every image (gates under ``crop_policy`` and every model); undecodable ones
-    count as refused. ``platt``: a tenant's calibration of the fused logit."""
+    count as refused. ``maps``: a tenant's calibration per capture kind of the fused logit."""
     folder = Path(folder)
     species, sources, subjects = species_of(folder), sources_of(folder), subjects_of(folder)
-    report = Report(
-        threshold, profile, str(folder), [], crop_policy, platt, tenant, resamples, seed
-    )
+    report = Report(threshold, profile, str(folder), [], crop_policy, maps, tenant, resamples, seed)
     for label, path in tqdm(images_in(folder), desc="evaluate", disable=not progress):
         name = f"{label}/{path.name}"
         kind = "none" if label == "live" else species.get(name, UNSPECIFIED)
@@ -636,7 +642,7 @@ def stored_report(stored: dict[str, Any], threshold: float, profile: str) -> Rep
         stored.get("folder", ""),
         [Sample(**s) for s in stored.get("samples") or []],
         stored.get("crop_policy", "judge"),
-        calibration.Platt(**platt) if platt else None,
+        calibration.maps_of(platt) if platt else None,
     )
 
 

@@ -404,8 +404,10 @@ class HeadTurnJudge:
         # pitch limit (0.035) is a third of the yaw limit, and a person talking or smiling
         # while turning crossed it on the way through the centre (pyis_real_zubair: 11 of 16
         # poll phases failed); a nod instead of a turn still fails, by the step's timeout.
-        if _AXIS[asked] == 1 and reach[asked] < lim.aside and any(
-            reach[k] >= 1.0 for k in STEPS if _AXIS[k] != _AXIS[asked]
+        if (
+            _AXIS[asked] == 1
+            and reach[asked] < lim.aside
+            and any(reach[k] >= 1.0 for k in STEPS if _AXIS[k] != _AXIS[asked])
         ):
             return self._fail("wrong_direction")
         if reach[asked] >= 1.0:

@@ -56,7 +56,7 @@ from accounts.models import Tenant
 from calibration.models import Calibration, CalibrationJob, Evaluation, revert_calibration
 t = Tenant.objects.get(name="old")
 c = Calibration.objects.get()
-print((c.params, c.threshold, t.calibration["id"] == c.pk, t.active_calibration() is not None))
+print((c.params, c.threshold, t.calibration["id"] == c.pk, t.maps() is not None))
 print([x.pk for x in t.calibrations.all()] == [c.pk], t.calibration_jobs.get().images)
 from calibration.jobs import describe_job
 print(describe_job(t.calibration_jobs.get()).text)

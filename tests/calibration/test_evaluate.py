@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from accounts.models import Tenant
 from calibration.models import Evaluation
 from ml import pad_metrics, score_maps
+from ml.calibration import Platt
 from ml.profiles import PROFILES, fused_logit, logit
 from ml.quality import REFUSALS
 from tests.accounts.test_admin import INLINE_MANAGEMENT
@@ -202,6 +203,9 @@ def test_det_plot_says_why_it_is_blank(tmp_path: Path) -> None:
     assert det_blank_reason(np.array([0.2, 0.8]), np.array([0.3, 0.7])) == ""
 
 
+MAPS = {"frame": {"a": 0.5, "b": 1.0}, "crop": {"a": 0.8, "b": -0.5}}
+
+
 @pytest.mark.slow  # 50 s at load 8: evaluates the dev set twice
 @pytest.mark.usefixtures("warm_engine")
 def test_evaluate_as_a_calibrated_tenant(db: None) -> None:
@@ -210,7 +214,7 @@ def test_evaluate_as_a_calibrated_tenant(db: None) -> None:
         tenant,
         created_by="t",
         profile="fast",
-        params={"a": 0.5, "b": 1.0},
+        params=MAPS,
         threshold=0.3,
         bona_fide=4,
         attacks=4,
@@ -219,7 +223,22 @@ def test_evaluate_as_a_calibrated_tenant(db: None) -> None:
     out = run("--tenant", "Channel", "--no-save")
     assert "threshold: 0.300" in out and "scores: tenant Channel's calibration" in out
     report = json.loads(run("--tenant", "Channel", "--no-save", "--json"))
-    assert report["calibration"] == {"a": 0.5, "b": 1.0} and report["threshold"] == 0.3
+    assert report["calibration"] == MAPS and report["threshold"] == 0.3
+    # each presentation is scored by the tenant's map of its own capture kind
+    tenant_maps = {kind: Platt(**m) for kind, m in MAPS.items()}
+    calibrated = {
+        label: [
+            tenant_maps[s["capture"]].p(
+                fused_logit(s["scores"], PROFILES["fast"].weights(s["capture"]))
+            )
+            for s in report["samples"]
+            if not s["failures"] and s["label"] == label
+        ]
+        for label in ("live", "spoof")
+    }
+    assert {s["capture"] for s in report["samples"] if not s["failures"]} == {"frame", "crop"}
+    assert report["scores"]["bona_fide"] == pytest.approx(calibrated["live"], abs=1e-12)
+    assert report["scores"]["attack"] == pytest.approx(calibrated["spoof"], abs=1e-12)
     plain = json.loads(run("--no-save", "--json"))
     # uncalibrated: each presentation's score is the shipped map of its capture kind
     passed = [s for s in plain["samples"] if not s["failures"]]
@@ -234,9 +253,9 @@ def test_evaluate_as_a_calibrated_tenant(db: None) -> None:
     maps = [score_maps.shipped("fast", s["capture"]) for s in passed if s["label"] == "live"]
     expected = [m.p(z) for m, z in zip(maps, logits["live"], strict=True)]
     assert plain["scores"]["bona_fide"] == pytest.approx(expected, abs=1e-12)
-    # the tenant's one monotone map keeps the fused logit's ranking; the scores are its own
-    raw_auc = pad_metrics.auc(np.asarray(logits["live"]), np.asarray(logits["spoof"]))
-    assert report["at_threshold"]["AUC"] == pytest.approx(raw_auc)
+    # the figures are those of the tenant's scores
+    tenant_auc = pad_metrics.auc(np.asarray(calibrated["live"]), np.asarray(calibrated["spoof"]))
+    assert report["at_threshold"]["AUC"] == pytest.approx(tenant_auc)
     assert report["scores"]["bona_fide"] != plain["scores"]["bona_fide"]
     with pytest.raises(CommandError, match="No tenant"):
         run("--tenant", "Nobody", "--no-save")

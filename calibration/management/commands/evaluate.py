@@ -101,11 +101,11 @@ class Command(BaseCommand):
             raise CommandError("--threshold must be between 0 and 1.")
         if not 100 <= options["resamples"] <= 100_000:
             raise CommandError("--resamples must be between 100 and 100000.")
-        platt = None
+        maps = None
         if tenant is not None:
             if tenant.profile != profile:
                 raise CommandError(f"tenant {tenant.name} uses the {tenant.profile} profile.")
-            platt = tenant.active_calibration()
+            maps = tenant.maps()
         labelled_folder(folder)
         report = evaluate_folder(
             command_engine(),
@@ -114,7 +114,7 @@ class Command(BaseCommand):
             progress=not options["json"],
             profile=profile,
             crop_policy=policy,
-            platt=platt,
+            maps=maps,
             tenant=tenant.name if tenant else "",
             resamples=options["resamples"],
             seed=options["seed"],
