@@ -120,6 +120,6 @@ def test_evaluation_page_of_every_report_shape(
             one_class = page.locator('tr[data-source="viguardieiro/cnn_liveness"] td')
             assert one_class.all_inner_texts()[:3] == ["6", "0", "-"]
         else:
-            assert "no intervals: the manifest names no sources" in text
+            assert "No intervals: the manifest names no sources" in text  # a sentence
             assert page.locator("#iso-sources").count() == 0
             assert "None: not validated: the manifest names no sources." in text

@@ -145,6 +145,7 @@ const STYLE = `
 .lc-steps li[data-state=done]{background:#2ecc40;border-color:#2ecc40}
 .lc-steps li[data-state=current]{background:#ffd400;border-color:#ffd400}
 .lc-root[data-challenge=failed] .lc-challenge{background:rgba(176,0,32,.8)}
+.lc-root [hidden]{display:none!important}
 `;
 
 // The arrow of each instruction, as the person sees the mirrored preview: their own left is on
