@@ -48,6 +48,7 @@ def assert_for_people(page: str) -> None:
     assert re.search(r"threshold \d\.\d{4}", page)
 
 
+@pytest.mark.slow  # 2.5-2.9 s a case idle: calibrates and draws the plots
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_each_report_renders(
     case: str, make_tenant: Callable[..., Any], tmp_path: Path, admin_client: Client
@@ -75,6 +76,7 @@ def test_each_report_renders(
         assert 'id="plot-det"' not in own
 
 
+@pytest.mark.slow  # 4.1 s idle
 def test_a_report_grouped_by_source_renders(
     make_tenant: Callable[..., Any], tmp_path: Path, admin_client: Client
 ) -> None:

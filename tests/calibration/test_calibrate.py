@@ -151,6 +151,7 @@ def test_calibrate_at_target_apcer_then_revert_through_http(
     assert response.json()["liveness_result"]["liveness_score"] == pytest.approx(expected, 1e-6)
 
 
+@pytest.mark.slow  # 7.6 s idle: calibrates twice
 def test_equal_error_threshold_or_the_threshold_kept(
     make_tenant: Callable[..., Any], tmp_path: Path
 ) -> None:
@@ -177,6 +178,7 @@ def test_equal_error_threshold_or_the_threshold_kept(
     assert kept.threshold == 0.7 and Calibration.objects.get(tenant=kept).threshold == 0.7
 
 
+@pytest.mark.slow  # 4.2 s idle
 def test_groups_from_the_manifest_are_left_out_whole(
     make_tenant: Callable[..., Any], tmp_path: Path
 ) -> None:
