@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -99,10 +100,13 @@ class Tenant(models.Model):
     def maps(self) -> dict[str, Platt] | None:
         """The active calibration's map per capture kind, when this tenant has one for its
         current profile."""
-        cal = self.calibration
-        if not cal or cal.get("profile") != self.profile:
+        return self._maps_of_profile(self.calibration)
+
+    def _maps_of_profile(self, stored: dict[str, Any] | None) -> dict[str, Platt] | None:
+        """The maps of a stored calibration (active or shadow) made for the current profile."""
+        if not stored or stored.get("profile") != self.profile:
             return None
-        return maps_of(cal)
+        return maps_of(stored)
 
     def score(self, logit: float, capture: str, uncalibrated: float) -> float:
         """The liveness_score of a fused logit of a ``capture`` ("frame" or "crop"): the
@@ -116,11 +120,12 @@ class Tenant(models.Model):
         seconds) and it is of the current profile; else None. The same fused logit: no second
         engine run."""
         shadow = self.shadow_calibration
-        if not shadow or shadow.get("profile") != self.profile:
+        if not shadow or not shadow["since"] <= now < shadow["until"]:
             return None
-        if not shadow["since"] <= now < shadow["until"]:
+        maps = self._maps_of_profile(shadow)
+        if maps is None:
             return None
-        score = maps_of(shadow)[capture].p(logit)
+        score = maps[capture].p(logit)
         return score, score >= shadow["threshold"]
 
 

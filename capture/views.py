@@ -40,6 +40,7 @@ BAD_INPUT = OpenApiResponse(ErrorSerializer, description="Malformed JSON or imag
 NOT_READY = OpenApiResponse(ErrorSerializer, description="Models or database not usable.")
 NOT_ALLOWED = OpenApiResponse(ErrorSerializer, description="Another method.")
 TOO_LARGE = OpenApiResponse(ErrorSerializer, description="Over LIVENESS_MAX_BODY_BYTES.")
+QUALITY_TOO_LARGE = OpenApiResponse(ErrorSerializer, description="Over SESSION_QUALITY_MAX_BYTES.")
 BAD_HASH_ID = OpenApiResponse(MessageSerializer, description="Invalid hash_id.")
 
 
@@ -134,7 +135,7 @@ class QualityView(TokenCorsMixin, JsonAPIView):
             404: NOT_FOUND,
             405: NOT_ALLOWED,
             409: CONFLICT,
-            413: OpenApiResponse(ErrorSerializer, description="Over SESSION_QUALITY_MAX_BYTES."),
+            413: QUALITY_TOO_LARGE,
             429: TOO_MANY,
             503: NOT_READY,
         },
@@ -173,7 +174,7 @@ class ChallengeView(TokenCorsMixin, JsonAPIView):
             404: NOT_FOUND,
             405: NOT_ALLOWED,
             409: CHALLENGE_CONFLICT,
-            413: OpenApiResponse(ErrorSerializer, description="Over SESSION_QUALITY_MAX_BYTES."),
+            413: QUALITY_TOO_LARGE,
             429: TOO_MANY,
             503: NOT_READY,
         },
