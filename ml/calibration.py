@@ -12,6 +12,8 @@ figures, is ml.tenant_calibration. Plain numpy, no Django.
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -78,23 +80,34 @@ def prior_weight(n: int, prior_images: float = PRIOR_IMAGES) -> float:
     return n / (n + prior_images) if n else 0.0
 
 
+def class_weights(groups: Sequence[str], total: float) -> np.ndarray:
+    """Weights of one class's images summing to ``total``, each group (source) weighing the
+    same whatever its number of images."""
+    counts = Counter(groups)
+    return np.asarray([total / (len(counts) * counts[g]) for g in groups], np.float64)
+
+
 def fit(
     z_live: np.ndarray,
     z_spoof: np.ndarray,
     centre: Platt = IDENTITY,
     prior_images: float = PRIOR_IMAGES,
+    groups: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> Platt:
     """MAP estimate of (a, b) under a Gaussian prior centred on ``centre`` and worth
     ``prior_images`` images (PRIOR_IMAGES); ``a`` is kept at or above MIN_SLOPE. Classes weigh
-    equally (the sample's mix of live and attack images says nothing about the traffic). With
-    an empty class the sample cannot tell live from spoof: ``centre`` is returned."""
+    equally (the sample's mix of live and attack images says nothing about the traffic), and
+    with ``groups`` (the source of each live and each spoof image) so do the sources within a
+    class: a source with more images is not a more likely channel. With an empty class the
+    sample cannot tell live from spoof: ``centre`` is returned."""
     z_live, z_spoof = np.asarray(z_live, np.float64), np.asarray(z_spoof, np.float64)
     if not len(z_live) or not len(z_spoof):
         return centre
     z = np.concatenate([z_live, z_spoof])
     y = np.concatenate([np.ones(len(z_live)), np.zeros(len(z_spoof))])
     n = len(z)
-    w = np.where(y == 1, n / (2 * len(z_live)), n / (2 * len(z_spoof)))
+    live_groups, spoof_groups = groups or (["all"] * len(z_live), ["all"] * len(z_spoof))
+    w = np.concatenate([class_weights(live_groups, n / 2), class_weights(spoof_groups, n / 2)])
     x = np.stack([z, np.ones(n)], axis=1)
     theta = np.array([centre.a, centre.b], np.float64)
     mid = theta.copy()

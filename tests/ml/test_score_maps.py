@@ -144,6 +144,38 @@ def test_a_held_out_source_is_scored_by_maps_fitted_without_it() -> None:
         assert p == pytest.approx(without.p(item.logit("fast")), rel=1e-12)
 
 
+def test_each_source_weighs_the_same_whatever_its_number_of_images() -> None:
+    """A source sent five times over is still one channel: its copies barely move the map's
+    0.5 (the larger sample only weighs more against the prior), while weighing images alike
+    they pull it toward that source's level."""
+    sources = {
+        src: [
+            _item(src, label, z + shift)
+            for label, zs in (("live", (1.0, 2.0)), ("spoof", (-1.0, 0.5)))
+            for z in zs
+        ]
+        for src, shift in (("a", -1.5), ("b", 0.0), ("c", 1.0))
+    }
+    items = [item for group in sources.values() for item in group]
+
+    def crossing(platt: calibration.Platt) -> float:  # where the map says 0.5
+        return -platt.b / platt.a
+
+    def by_image(chosen: list[Scored]) -> calibration.Platt:
+        z = {k: [i.logit("fast") for i in chosen if i.label == k] for k in ("live", "spoof")}
+        return calibration.fit(np.asarray(z["live"]), np.asarray(z["spoof"]))
+
+    copies = items + sources["a"] * 4
+    by_source_moved = crossing(fit_score_maps.fit_maps(copies, "fast")["crop"]) - crossing(
+        fit_score_maps.fit_maps(items, "fast")["crop"]
+    )
+    by_image_moved = crossing(by_image(copies)) - crossing(by_image(items))
+    # source a sits lowest: weighing images, its copies pull the 0.5 down toward it; weighing
+    # sources, only the sample's size against the prior changes (28 images instead of 12)
+    assert by_image_moved < -0.3
+    assert by_source_moved > 0 and abs(by_source_moved) < abs(by_image_moved) / 3
+
+
 @pytest.mark.slow
 def test_frames_are_spread_over_the_whole_clip() -> None:
     """Frames of a clip come from its start to its end (read to the end: some headers give a
