@@ -55,6 +55,29 @@ def env_choice(name: str, default: str, choices: Sequence[str]) -> str:
     return value
 
 
+# What DATABASE_URL may name (dj-database-url's spellings): the embedded file or PostgreSQL,
+# the two databases the project is tested on.
+DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql", "pgsql")
+
+
+def env_database_url(name: str, default: str) -> str:
+    """A database URL; unset or blank (``DATABASE_URL=`` in an env file) is the default. Any
+    other scheme is refused naming the variable but not its value, which may hold a password
+    (unchecked, a blank value was a KeyError and a typo a traceback listing every backend)."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    scheme = value.partition("://")[0].lower() if "://" in value else ""
+    if scheme not in DATABASE_SCHEMES:
+        shown = f"scheme {scheme!r}" if scheme else "no scheme://"
+        raise ImproperlyConfigured(
+            f"{name} has {shown}: expected sqlite:///PATH or "
+            "postgres://USER:PASSWORD@HOST:PORT/NAME (the value is not shown: it may hold a "
+            "password)"
+        )
+    return value
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 

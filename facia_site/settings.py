@@ -9,6 +9,7 @@ import dj_database_url
 from facia_site.env import (
     env_bool,
     env_choice,
+    env_database_url,
     env_int,
     env_list,
     env_numbers,
@@ -113,10 +114,9 @@ def postgresql_options(timeout_s: int) -> dict[str, Any]:
 
 
 def database_config() -> dict[str, Any]:
+    url = env_database_url("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
     config: dict[str, Any] = dict(
-        dj_database_url.config(
-            default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=60, conn_health_checks=True
-        )
+        dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     )
     if config["ENGINE"] == "django.db.backends.postgresql":
         config["ENGINE"] = "facia_site.postgresql"

@@ -173,3 +173,35 @@ def test_manage_py_sets_up_a_fresh_var_dir(tmp_path: Path) -> None:
     )
     assert with_key.returncode == 0, with_key.stderr
     assert sorted(p.name for p in var.iterdir()) == ["secret_key", "static"]
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_a_blank_database_url_is_the_embedded_default(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``DATABASE_URL=`` in an env file means unset (it was a KeyError at start)."""
+    monkeypatch.setenv("DATABASE_URL", value)
+    assert env.env_database_url("DATABASE_URL", "sqlite:///db") == "sqlite:///db"
+
+
+@pytest.mark.parametrize(
+    "value", ["mysql://facia:s3cret-pw@db/facia", "postgres//facia:s3cret-pw@db/facia", "s3cret-pw"]
+)
+def test_a_database_url_we_do_not_serve_is_refused_without_its_password(
+    value: str, tmp_path: Path
+) -> None:
+    done = run_python(
+        tmp_path, "manage.py", "check", FACIA_VAR_DIR=str(tmp_path), DATABASE_URL=value
+    )
+    assert done.returncode != 0
+    assert "ImproperlyConfigured: DATABASE_URL has " in done.stdout + done.stderr
+    assert "s3cret-pw" not in done.stdout + done.stderr
+
+
+def test_a_postgresql_url_is_served_by_our_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    from facia_site.settings import database_config
+
+    monkeypatch.setenv("DATABASE_URL", " postgres://postgres@127.0.0.1:5432/facia ")
+    config = database_config()
+    assert config["ENGINE"] == "facia_site.postgresql"
+    assert (config["HOST"], config["NAME"]) == ("127.0.0.1", "facia")
