@@ -3,9 +3,10 @@
 Within each source the images of each class are sorted by name and dealt alternately into
 two halves. The calibration (ml.calibration: map and equal-error threshold) is fitted on one
 half and scores the other, then the halves swap, so every image is scored once, always by a
-calibration that never saw it. Pooled over all sources this is compared with the same images
-scored uncalibrated at the default threshold. A source with no image of a class in a half
-stays uncalibrated there (identity map, default threshold).
+calibration that never saw it. Pooled over all sources, and source by source with intervals,
+this is compared with the same images scored as a new tenant's are (the shipped map of each
+capture kind at the default threshold). A source with no image of a class in a half stays
+uncalibrated there.
 
 The halves are small (3 + 3 on the dev set), so the prior keeps the map near the identity and
 the threshold does most of the work. Beside that one-map protocol, ``calibrate``'s own procedure
@@ -16,6 +17,7 @@ tenant calibrated on a few of its own captures can expect, not a tuning target.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +27,9 @@ from ml import calibration, pad_metrics, score_maps, tenant_calibration
 from ml.evaluate import Report, Sample
 from ml.profiles import CAPTURES
 
+KEPT = "calibrate, threshold kept"  # the rule a tenant runs by default; compared per source
 RULES = {
-    "calibrate, threshold kept": tenant_calibration.Rule(),
+    KEPT: tenant_calibration.Rule(),
     "calibrate --equal-error-rate": tenant_calibration.Rule(equal_error=True),
 }
 
@@ -37,12 +40,32 @@ class Outcome:
     calibrated: dict[str, Any]
     per_source: dict[str, dict[str, Any]] = field(default_factory=dict)
     procedure: dict[str, dict[str, Any]] = field(default_factory=dict)  # RULES -> figures
+    fitted_on: list[str] = field(default_factory=list)  # sources the shipped maps saw
+
+
+@dataclass
+class Decision:
+    """One held-out image: its source, class, and whether it was judged wrongly."""
+
+    source: str
+    live: bool
+    wrong: bool
+
+
+def source_figures(decisions: list[Decision]) -> dict[str, Any]:
+    """APCER, BPCER and ACER with Wilson intervals of one source's decisions."""
+    live = [d for d in decisions if d.live]
+    spoof = [d for d in decisions if not d.live]
+    return calibration.figures_of_decisions(
+        sum(d.wrong for d in live), len(live), sum(d.wrong for d in spoof), len(spoof), math.nan
+    )
 
 
 def procedure(
     report: Report, halves_of: list[tuple[list[Sample], list[Sample]]], default_threshold: float
-) -> dict[str, dict[str, Any]]:
-    """``calibrate``'s procedure fitted on each half and scored on the other, per rule."""
+) -> tuple[dict[str, dict[str, Any]], list[Decision]]:
+    """``calibrate``'s procedure fitted on each half and scored on the other, per rule; and the
+    decisions of the default rule (KEPT), for the per-source comparison."""
     shipped = {kind: score_maps.shipped(report.profile, kind) for kind in CAPTURES}
 
     def mapped(samples: list[Sample]) -> list[tenant_calibration.Sample]:
@@ -52,6 +75,7 @@ def procedure(
         ]
 
     found = {}
+    kept: list[Decision] = []
     for name, rule in RULES.items():
         p: list[float] = []
         at: list[float] = []
@@ -66,8 +90,13 @@ def procedure(
             p += [maps[s.capture].p(s.z) for s in test]
             at += [threshold] * len(test)
             scored += test
+            if name == KEPT:
+                kept += [
+                    Decision(sample.source, s.live, (maps[s.capture].p(s.z) >= threshold) != s.live)
+                    for sample, s in zip(score_on, test, strict=True)
+                ]
         found[name] = tenant_calibration.figures_at(p, at, scored)
-    return found
+    return found, kept
 
 
 def halves(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
@@ -81,13 +110,16 @@ def halves(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
 
 
 def run(report: Report, default_threshold: float = 0.5) -> Outcome:
-    """The protocol on a report's judged samples (the gates' refusals are left out)."""
+    """The protocol on a report's judged samples (the gates' refusals are left out). The
+    uncalibrated figures are what a new tenant gets: the shipped map of each capture kind at
+    ``default_threshold``."""
     judged = [s for s in report.samples if s.passed and s.source]
     raw: dict[str, list[float]] = {"live": [], "spoof": []}
     cal: dict[str, list[float]] = {"live": [], "spoof": []}
     rejected = accepted = 0
     per_source: dict[str, dict[str, Any]] = {}
     pairs: list[tuple[list[Sample], list[Sample]]] = []
+    before: list[Decision] = []
     for source in sorted({s.source for s in judged}):
         mine = [s for s in judged if s.source == source]
         first, second = halves(mine)
@@ -102,21 +134,33 @@ def run(report: Report, default_threshold: float = 0.5) -> Outcome:
                 platt, threshold = calibration.IDENTITY, default_threshold
             thresholds.append(threshold)
             for s in score_on:
-                z_s = report.logit(s)
-                p = platt.p(z_s)
-                raw[s.label].append(calibration.IDENTITY.p(z_s))
+                p = platt.p(report.logit(s))
+                raw[s.label].append(report.p_live(s))
                 cal[s.label].append(p)
                 if s.label == "live":
                     rejected += p < threshold
                 else:
                     accepted += p >= threshold
+        before += [
+            Decision(
+                source,
+                s.label == "live",
+                (report.p_live(s) >= default_threshold) != (s.label == "live"),
+            )
+            for s in mine
+        ]
         per_source[source] = {
             "bona_fide": sum(s.label == "live" for s in mine),
             "attacks": sum(s.label == "spoof" for s in mine),
             "thresholds": thresholds,
         }
+    figures, kept = procedure(report, pairs, default_threshold)
+    for source, info in per_source.items():
+        info["uncalibrated"] = source_figures([d for d in before if d.source == source])
+        info["calibrated"] = source_figures([d for d in kept if d.source == source])
     live, spoof = np.array(raw["live"]), np.array(raw["spoof"])
     cal_live, cal_spoof = np.array(cal["live"]), np.array(cal["spoof"])
+    seen = set(score_maps.document()["provenance"].get("sources", {}))
     return Outcome(
         calibration.figures(live, spoof, default_threshold),
         calibration.figures_of_decisions(
@@ -127,24 +171,60 @@ def run(report: Report, default_threshold: float = 0.5) -> Outcome:
             pad_metrics.auc(cal_live, cal_spoof),
         ),
         per_source,
-        procedure(report, pairs, default_threshold),
+        figures,
+        sorted(seen & set(per_source)),
     )
+
+
+def headline(figs: dict[str, Any]) -> tuple[str, list[float]]:
+    """A source's ACER, or its one error rate when it holds one class only."""
+    if not figs["attacks"]:
+        return "BPCER", figs["BPCER"]
+    if not figs["bona_fide"]:
+        return "APCER", figs["APCER"]
+    return "ACER", figs["ACER"]
+
+
+def worse_beyond_interval(info: dict[str, Any]) -> bool:
+    """Whether calibrating made a source's error (ACER, or its one error rate) worse than the
+    upper end of the uncalibrated figure's 95 % interval."""
+    after, before = headline(info["calibrated"])[1][0], headline(info["uncalibrated"])[1]
+    return not math.isnan(after) and not math.isnan(before[2]) and after > before[2]
+
+
+def _headline(figs: dict[str, Any]) -> str:
+    name, (value, low, high) = headline(figs)
+    return f"{name} {value:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def format_outcome(outcome: Outcome, profile: str) -> str:
     lines = [
         f"tenant-by-source protocol, {profile} profile, {len(outcome.per_source)} sources "
         "(each calibrated on half its images, scored on the other half, then swapped):",
-        calibration.format_figures("uncalibrated (threshold 0.5)", outcome.uncalibrated),
+        calibration.format_figures("uncalibrated (shipped maps, 0.5)", outcome.uncalibrated),
         calibration.format_figures("calibrated per source", outcome.calibrated),
         *(calibration.format_figures(name, figs) for name, figs in outcome.procedure.items()),
         f"  pooled over {outcome.uncalibrated['bona_fide']} bona fide and "
         f"{outcome.uncalibrated['attacks']} attack presentations",
     ]
+    if outcome.fitted_on:
+        lines.append(
+            f"  the shipped maps were fitted on {len(outcome.fitted_on)} of these sources "
+            "(ml/score_maps.json): for them the uncalibrated figures are in-sample"
+        )
+    lines.append(
+        f"  per source: ACER (or the one error rate of a one-class source) [95 % interval] "
+        f"uncalibrated -> {KEPT}; "
+        "'worse' where calibrated is above the uncalibrated interval"
+    )
     for source, info in outcome.per_source.items():
         th = ", ".join(f"{t:.3f}" for t in info["thresholds"])
+        flag = "  worse" if worse_beyond_interval(info) else ""
         lines.append(
             f"    {source[:40]:<40} {info['bona_fide']:>3} bf / {info['attacks']:>3} at  "
-            f"thresholds {th}"
+            f"{_headline(info['uncalibrated'])} -> {_headline(info['calibrated'])}  "
+            f"thresholds {th}{flag}"
         )
+    worse = sum(worse_beyond_interval(info) for info in outcome.per_source.values())
+    lines.append(f"  sources worse after calibration than their interval: {worse}")
     return "\n".join(lines)

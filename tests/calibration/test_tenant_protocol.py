@@ -6,6 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from ml import calibration, protocol
 from ml.evaluate import Report, Sample
 from ml.protocol import halves, run
 from tests.conftest import DEV_DATA
@@ -27,8 +28,8 @@ def test_halves_are_stratified_and_disjoint() -> None:
 
 
 def test_a_shifted_source_is_fixed_by_its_own_calibration() -> None:
-    """Two sources, each separable but at a different level: pooled uncalibrated at 0.5 one
-    source's lives are rejected; calibrated per source, none are."""
+    """Two sources, each separable but at a different level: pooled uncalibrated (the shipped
+    maps) at 0.5 one source's lives are rejected; calibrated per source, none are."""
     samples = []
     for source, shift in (("high", 0.0), ("low", -4.0)):
         samples += [
@@ -45,6 +46,30 @@ def test_a_shifted_source_is_fixed_by_its_own_calibration() -> None:
     assert eer["BPCER"][0] == 0.0 and eer["APCER"][0] == 0.0
     assert eer["bona_fide"] == 12 and eer["attacks"] == 12
     assert set(outcome.per_source) == {"high", "low"}
+    # per source, calibrate's default rule against the shipped maps, error by error
+    low = outcome.per_source["low"]
+    assert (low["uncalibrated"]["BPCER"][0], low["uncalibrated"]["APCER"][0]) == (1.0, 0.0)
+    assert low["calibrated"]["BPCER"][0] < 1.0
+    assert not any(protocol.worse_beyond_interval(i) for i in outcome.per_source.values())
+
+
+def figures(live_wrong: int, live: int, spoof_wrong: int, spoof: int) -> dict[str, object]:
+    return calibration.figures_of_decisions(live_wrong, live, spoof_wrong, spoof, float("nan"))
+
+
+def test_a_source_made_worse_beyond_its_interval_is_flagged() -> None:
+    """ACER 0.05 [0.009, 0.341] on 10 + 10 images: calibrated to 0.40 is beyond its interval,
+    0.30 is not; a one-class source is compared on its one error rate."""
+    before = figures(1, 10, 0, 10)
+    assert protocol.worse_beyond_interval(
+        {"uncalibrated": before, "calibrated": figures(4, 10, 4, 10)}
+    )
+    assert not protocol.worse_beyond_interval(
+        {"uncalibrated": before, "calibrated": figures(3, 10, 3, 10)}
+    )
+    only_live = {"uncalibrated": figures(0, 6, 0, 0), "calibrated": figures(4, 6, 0, 0)}
+    assert protocol.headline(only_live["calibrated"])[0] == "BPCER"
+    assert protocol.worse_beyond_interval(only_live)
 
 
 @pytest.mark.slow  # 19 s at load 8: the dev set per source
@@ -54,11 +79,19 @@ def test_protocol_on_dev_prints_pooled_figures(db: None) -> None:
     call_command("tenant_protocol", str(DEV_DATA), stdout=out)
     text = out.getvalue()
     assert "8 sources" in text
-    labels = ("uncalibrated (threshold 0.5)", "calibrated per source", "calibrate, threshold kept")
+    labels = (
+        "uncalibrated (shipped maps, 0.5)",
+        "calibrated per source",
+        "calibrate, threshold kept",
+    )
     for label in (*labels, "calibrate --equal-error-rate"):
         line = next(x for x in text.splitlines() if label in x)
         assert re.search(r"ACER \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", line)
     assert re.search(r"pooled over 43 bona fide and 36 attack", text)
+    assert "the shipped maps were fitted on 8 of these sources" in text
+    per_source = [x for x in text.splitlines() if re.search(r" at  (ACER|BPCER|APCER) ", x)]
+    assert len(per_source) == 8
+    assert re.search(r"sources worse after calibration than their interval: \d+", text)
 
 
 def test_protocol_needs_a_manifest(db: None, tmp_path: object) -> None:
