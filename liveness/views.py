@@ -54,7 +54,7 @@ from liveness.schema import (
     QualityGateSerializer,
 )
 from telemetry import metrics
-from telemetry.logs import request_id_of
+from telemetry.middleware import request_id_of
 
 log = logging.getLogger(__name__)
 
