@@ -13,8 +13,8 @@ from django.db import connection, models
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from ml.calibration import Platt, maps_of
-from ml.profiles import DEFAULT_PROFILE, profile_choices
+from ml.calibration import maps_of
+from ml.profiles import DEFAULT_PROFILE, Platt, profile_choices
 
 PREFIX_LENGTH = 8
 # Issued hash_ids are 43 ASCII characters; anything else cannot match and is not looked up.

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ml import calibration, pad_metrics, score_maps, tenant_calibration
+from ml import calibration, pad_metrics, profiles, tenant_calibration
 from ml.evaluate import Report, Sample
 from ml.profiles import CAPTURES
 
@@ -43,7 +43,7 @@ def procedure(
     report: Report, halves_of: list[tuple[list[Sample], list[Sample]]], default_threshold: float
 ) -> dict[str, dict[str, Any]]:
     """``calibrate``'s procedure fitted on each half and scored on the other, per rule."""
-    shipped = {kind: score_maps.shipped(report.profile, kind) for kind in CAPTURES}
+    shipped = {kind: profiles.shipped(report.profile, kind) for kind in CAPTURES}
 
     def mapped(samples: list[Sample]) -> list[tenant_calibration.Sample]:
         return [
