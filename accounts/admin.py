@@ -18,7 +18,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 
-from accounts import audit, quota
+from accounts import audit
 from accounts.models import HashId, IssuedHashId, Tenant
 from guard import formatting
 from guard.adminperms import PermittedActionsAdmin
@@ -50,7 +50,7 @@ def _shown(value: Any) -> Any:
 def reset_and_record(request: HttpRequest, queryset: QuerySet[Tenant]) -> int:
     """Reset the quotas of ``queryset``, one history entry each (the action and the button)."""
     tenants = list(queryset)
-    count = quota.reset(queryset)
+    count = Tenant.reset_quotas(queryset)
     for tenant in tenants:
         audit.record(tenant, f"Reset quota ({tenant.requests_used} used before).", request.user)
     return count

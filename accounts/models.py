@@ -1,20 +1,24 @@
-"""Tenants and their credentials (hash_ids). Only a digest of each secret is stored."""
+"""Tenants, their quota and their credentials (hash_ids). Only a digest of each secret is
+stored; ``HashId.tenant_for`` authenticates one (liveness.views.admit answers 401 for None)."""
 
 import functools
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import connection, models
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from ml.calibration import Platt, maps_of
-from ml.profiles import DEFAULT_PROFILE, profile_choices
+from ml.calibration import maps_of
+from ml.profiles import DEFAULT_PROFILE, Platt, profile_choices
 
 PREFIX_LENGTH = 8
+# Issued hash_ids are 43 ASCII characters; anything else cannot match and is not looked up.
+MAX_HASH_ID_LENGTH = 128
 NEAR_LIMIT_PERCENT = 10  # "near its limit": at most this share of the limit left
 NO_CHALLENGE = "none"
 HEAD_TURN = "head_turn"
@@ -97,6 +101,26 @@ class Tenant(models.Model):
             return "exhausted"
         return "near" if remaining * 100 <= self.request_limit * NEAR_LIMIT_PERCENT else "ok"
 
+    def has_room(self) -> bool:
+        """Whether this tenant (as loaded) had quota left; a hint, ``reserve_unit`` decides."""
+        return self.request_limit is None or self.requests_used < self.request_limit
+
+    @classmethod
+    def reserve_unit(cls, tenant_id: int) -> bool:
+        """Take one unit of the tenant's quota, atomically (one conditional UPDATE, safe on
+        SQLite and PostgreSQL); False when the limit is reached."""
+        # The conditional UPDATE the ORM writes for filter(pk, under limit).update(F + 1), as
+        # one fixed statement: building it through the ORM cost 0.3 ms per request
+        # (bench.hotpath).
+        with connection.cursor() as cursor:
+            cursor.execute(_RESERVE_SQL.format(table=cls._meta.db_table), [tenant_id])
+            return cursor.rowcount == 1
+
+    @classmethod
+    def reset_quotas(cls, tenants: "QuerySet[Tenant] | None" = None) -> int:
+        """Set requests_used to 0 for ``tenants`` (all by default); returns the count."""
+        return (cls.objects.all() if tenants is None else tenants).update(requests_used=0)
+
     def maps(self) -> dict[str, Platt] | None:
         """The active calibration's map per capture kind, when this tenant has one for its
         current profile."""
@@ -127,6 +151,12 @@ class Tenant(models.Model):
             return None
         score = maps[capture].p(logit)
         return score, score >= shadow["threshold"]
+
+
+_RESERVE_SQL = (
+    "UPDATE {table} SET requests_used = requests_used + 1 "
+    "WHERE id = %s AND (request_limit IS NULL OR requests_used < request_limit)"
+)
 
 
 @dataclass(frozen=True)
@@ -185,8 +215,10 @@ class HashId(models.Model):
         return IssuedHashId(record=record, secret=secret)
 
     @classmethod
-    def tenant_for(cls, secret: str) -> Tenant | None:
-        """The active tenant a live credential belongs to, or None."""
+    def tenant_for(cls, secret: str | None) -> Tenant | None:
+        """The active tenant of an unrevoked hash_id ``secret``, else None."""
+        if not _may_match(secret):
+            return None
         digest = digest_of(secret)
         # One statement, as the ORM query ``active().filter(digest=..., tenant__is_active=True)
         # .select_related("tenant")`` would write it, but without building it per request:
@@ -196,6 +228,19 @@ class HashId(models.Model):
         if found is None or not hmac.compare_digest(found.hash_digest, digest):  # type: ignore[attr-defined]
             return None
         return found
+
+    @classmethod
+    def owner_of(cls, secret: str | None) -> Tenant | None:
+        """The tenant a hash_id was issued to, revoked or inactive too: only to count its 401."""
+        if not _may_match(secret):
+            return None
+        found = cls.objects.filter(digest=digest_of(secret)).select_related("tenant").first()
+        return None if found is None else found.tenant
+
+
+def _may_match(secret: str | None) -> TypeGuard[str]:
+    """Whether ``secret`` could be an issued hash_id, so that looking it up can find one."""
+    return secret is not None and 0 < len(secret) <= MAX_HASH_ID_LENGTH and secret.isascii()
 
 
 @functools.cache

@@ -17,9 +17,8 @@ from bench.images import DEV_DATA, REPO
 from ml import pad_metrics
 from ml.compilation import compile_model, make_core
 from ml.engine import FACE_SCORE_FLOOR, LivenessEngine
-from ml.profiles import DEFAULT_PROFILE
+from ml.profiles import DEFAULT_PROFILE, shipped
 from ml.registry import DETECTOR
-from ml.score_maps import shipped
 from ml.yunet import INPUT_SHAPES, YuNet
 
 THRESHOLD = 0.5  # a tenant's default (accounts.Tenant.threshold)

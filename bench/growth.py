@@ -21,7 +21,7 @@ from bench.gunicorn import served
 from bench.images import REPO
 
 REQUESTS = 5000
-SOURCES = 12_000  # past guard.counters.MAX_SUBJECTS
+SOURCES = 12_000  # past guard.throttle.MAX_SUBJECTS
 
 
 def sizes(base: str, metrics_dir: Path) -> str:

@@ -31,9 +31,9 @@ STAGES = (
     ("body read", "liveness.views", "read_body"),
     ("JSON parse (json.loads)", "liveness.views", "parse_object"),
     ("auth: failure throttle", "guard.throttle", "auth_blocked"),
-    ("auth: hash_id lookup", "liveness.views", "authenticate"),
+    ("auth: hash_id lookup", "accounts.models", "HashId.tenant_for"),
     ("tenant rate limit", "guard.throttle", "tenant_rate_exceeded"),
-    ("quota pre-check", "accounts.quota", "has_room"),
+    ("quota pre-check", "accounts.models", "Tenant.has_room"),
     ("base64 (data URI)", "liveness.checks", "image_bytes"),
     ("decode (probe + JPEG)", "ml.engine", "LivenessEngine.decode"),
     ("engine (detect + classify)", "ml.engine", "LivenessEngine.analyse"),
@@ -45,7 +45,7 @@ STAGES = (
 )
 # Inside a stage above (printed indented, not added again).
 PARTS = (
-    ("  quota UPDATE", "accounts.quota", "reserve"),
+    ("  quota UPDATE", "accounts.models", "Tenant.reserve_unit"),
     ("  check INSERT", "liveness.models", "LivenessCheck.insert"),
     ("  check log line", "liveness.checks", "_log_check"),
 )
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     from liveness.runtime import get_engine
 
     get_engine()
-    import accounts.quota  # noqa: F401  (the modules the stages live in)
+    import accounts.models  # noqa: F401  (the modules the stages live in)
     import liveness.answers  # noqa: F401
     import liveness.checks  # noqa: F401
     import liveness.views  # noqa: F401

@@ -25,11 +25,10 @@ from django.utils import timezone
 
 from accounts.models import Tenant
 from calibration.models import Calibration
-from ml import score_maps, tenant_calibration
-from ml.calibration import Platt
+from ml import profiles, tenant_calibration
 from ml.engine import LivenessEngine
 from ml.errors import ImageError
-from ml.profiles import CAPTURES
+from ml.profiles import CAPTURES, Platt
 from ml.tenant_calibration import Rule, Sample
 
 LABELS = ("live", "spoof")
@@ -234,7 +233,7 @@ def score(
 
 
 def shipped_maps(profile: str) -> dict[str, Platt]:
-    return {kind: score_maps.shipped(profile, kind) for kind in CAPTURES}
+    return {kind: profiles.shipped(profile, kind) for kind in CAPTURES}
 
 
 def fit(

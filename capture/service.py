@@ -10,8 +10,8 @@ from django.utils import timezone
 from accounts.models import HashId, Tenant
 from capture import challenge
 from capture.models import NOT_REQUIRED, PASSED, CaptureSession, new_token, token_digest
-from guard import counters
-from guard.counters import Window
+from guard import throttle
+from guard.throttle import Window
 from liveness import answers
 from liveness.answers import Judged, Rejected, Rejection
 from liveness.checks import (
@@ -79,7 +79,7 @@ def require_open(session: CaptureSession) -> None:
 
 
 def _over(code: str, scope: str, session: CaptureSession, limit: int, window: Window) -> None:
-    if counters.hit(scope, str(session.pk), window) > limit:
+    if throttle.hit(scope, str(session.pk), window) > limit:
         raise Rejected(Rejection(code, {"limit": limit}, retry_after=window.retry_after()))
 
 

@@ -24,7 +24,7 @@ from capture.tokens import session_for_token
 from liveness.answers import Rejected, Rejection
 from liveness.schema import TOO_MANY, ErrorSerializer, MessageSerializer, QualityGateSerializer
 from liveness.views import JsonAPIView, Quota, admit, parse_object, read_body, within_limits
-from telemetry.logs import request_id_of
+from telemetry.middleware import request_id_of
 
 # drf-spectacular's hints say Sequence[str]; it also takes these security requirements.
 BEARER: Any = [{"sessionToken": []}]

@@ -16,7 +16,7 @@ from calibration.models import Evaluation
 from guard import formatting
 from guard.models import Refusal
 from liveness.models import LivenessCheck
-from ml import score_maps
+from ml import profiles
 from ml.profiles import CAPTURES, PROFILES
 
 NEAR_LIMIT_SHOWN = 20
@@ -149,7 +149,7 @@ def _interval(value: Any) -> str:
 def expected_accuracy() -> tuple[list[Expected], dict[str, Any]]:
     """One row per profile and capture kind, with the provenance they come from; every figure
     NOT_MEASURED while the shipped maps are not fitted."""
-    provenance = score_maps.document().get("provenance") or {}
+    provenance = profiles.score_maps().get("provenance") or {}
     fitted = bool(provenance.get("fitted"))
     rows = []
     for profile in PROFILES:

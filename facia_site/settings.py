@@ -53,8 +53,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "facia_site.middleware.ReleaseRequestMiddleware",
-    "facia_site.middleware.RequestIdMiddleware",
+    "telemetry.middleware.ReleaseRequestMiddleware",
+    "telemetry.middleware.RequestIdMiddleware",
     "telemetry.middleware.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -266,7 +266,7 @@ def release_memory() -> None:
     """Hand the memory of a large body back to the OS once it is answered.
 
     A phone photo's body is several MB, copied a few times (body, JSON string, base64 bytes);
-    freed (the request's own cycles are broken, facia_site.middleware), glibc keeps the heap.
+    freed (the request's own cycles are broken, telemetry.middleware), glibc keeps the heap.
     The collection catches cycles made by code we do not control. A young-generation
     collection plus malloc_trim (about 2 ms) holds a worker near its start-up RSS; doing it
     only for large bodies keeps small requests on a warm heap (serving every allocation from

@@ -18,9 +18,8 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest
 
-from guard import counters
-from guard.counters import Window
-from guard.throttle import SUBJECT_MAX, client_ip
+from guard import throttle
+from guard.throttle import SUBJECT_MAX, Window, client_ip
 
 ACCOUNT_SCOPE = "login-account"
 IP_SCOPE = "login-ip"
@@ -47,8 +46,8 @@ def _lockout_s(scope: str, subject: str, limit: int, window: Window) -> int:
     """Seconds until this subject may try again (0: now). Failures of this window and the
     previous one count, so a burst at a window's end earns no fresh allowance a moment later:
     a lockout lasts one to two windows."""
-    current = counters.hits(scope, subject, window)
-    previous = counters.hits(scope, subject, Window(window.start - window.seconds, window.seconds))
+    current = throttle.hits(scope, subject, window)
+    previous = throttle.hits(scope, subject, Window(window.start - window.seconds, window.seconds))
     if current >= limit:
         return window.retry_after() + window.seconds
     return window.retry_after() if current + previous >= limit else 0
@@ -66,12 +65,12 @@ def locked_out(request: HttpRequest | None, username: str) -> str | None:
 def failed(request: HttpRequest | None, username: str) -> None:
     window = _window()
     for scope, subject, _ in _subjects(request, username):
-        counters.hit(scope, subject, window, bounded=True)
+        throttle.hit(scope, subject, window, bounded=True)
 
 
 def succeeded(request: HttpRequest | None, username: str) -> None:
     """A successful login clears the account's and this client's failures."""
-    delete = f"DELETE FROM {counters.TABLE} WHERE scope = %s AND subject = %s"
+    delete = f"DELETE FROM {throttle.TABLE} WHERE scope = %s AND subject = %s"
     with connection.cursor() as cursor:
         for scope, subject, _ in _subjects(request, username):
             cursor.execute(delete, [scope, subject])

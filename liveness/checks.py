@@ -15,7 +15,6 @@ import numpy as np
 import pybase64
 from django.db import transaction
 
-from accounts import quota
 from accounts.models import Tenant
 from liveness.answers import Judged, Outcome, Rejected, Rejection, counted
 from liveness.models import LivenessCheck
@@ -179,7 +178,7 @@ def record(
     """
     latency_ms = (time.perf_counter() - started) * 1000
     with transaction.atomic():
-        if judged is not None and not quota.reserve(tenant.pk):
+        if judged is not None and not Tenant.reserve_unit(tenant.pk):
             return False
         LivenessCheck.insert(tenant=tenant, latency_ms=latency_ms, request_id=request_id, **outcome)
         if judged is not None and then is not None:

@@ -38,9 +38,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from accounts import quota
-from accounts.auth import authenticate, owner_of
-from accounts.models import Tenant
+from accounts.models import HashId, Tenant
 from guard import throttle
 from liveness import answers, runtime
 from liveness.answers import Rejected, Rejection, counted
@@ -54,7 +52,7 @@ from liveness.schema import (
     QualityGateSerializer,
 )
 from telemetry import metrics
-from telemetry.logs import request_id_of
+from telemetry.middleware import request_id_of
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +236,7 @@ def within_limits(tenant: Tenant, asks: Quota) -> None:
     if (over := throttle.tenant_rate_exceeded(tenant.pk, per_minute)) is not None:
         detail = {"per_minute": per_minute}
         raise counted(Rejection("rate_limited", detail, retry_after=over.retry_after()), tenant)
-    if asks is not Quota.NONE and not quota.has_room(tenant):
+    if asks is not Quota.NONE and not tenant.has_room():
         if asks is Quota.CHECK:
             metrics.observe_rejection(tenant.pk, tenant.name, "quota")
         raise counted(Rejection("limit_reached"), tenant)
@@ -252,10 +250,10 @@ def admit(request: HttpRequest, hash_id: object, asks: Quota) -> Tenant:
     if (blocked := throttle.auth_blocked(client)) is not None:
         throttled = Rejection("auth_throttled", retry_after=blocked.retry_after())
         raise counted(throttled, None, client)  # the client is throttled, not a tenant
-    tenant = authenticate(hash_id)
+    tenant = HashId.tenant_for(hash_id)
     if tenant is None:
         throttle.auth_failed(client)
-        raise counted(Rejection("invalid_credentials"), owner_of(hash_id), client)
+        raise counted(Rejection("invalid_credentials"), HashId.owner_of(hash_id), client)
     within_limits(tenant, asks)
     return tenant
 

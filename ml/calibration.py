@@ -1,12 +1,12 @@
 """Per-tenant calibration maths: a monotone map from the fused logit to a calibrated P(live).
 
-Platt scaling, P = sigmoid(a * z + b) with a > 0 (monotone in z), fitted by Newton's method
-on the tenant's own labelled captures with a Gaussian prior centred on the shipped map of its
-profile and capture kind (ml.score_maps), whose weight gives way as the sample grows
-(PRIOR_IMAGES). Classes are weighed equally. Thresholds: at a target APCER, or where APCER and
-BPCER are equal. Confidence intervals: Wilson for APCER and BPCER (ACER: the mean of their
-bounds, conservative), Hanley-McNeil for AUC. The procedure a tenant runs, with its held-out
-figures, is ml.tenant_calibration. Plain numpy, no Django.
+Platt scaling (``ml.profiles.Platt``), P = sigmoid(a * z + b) with a > 0 (monotone in z),
+fitted by Newton's method on the tenant's own labelled captures with a Gaussian prior centred
+on the shipped map of its profile and capture kind (``ml.profiles.shipped``), whose weight
+gives way as the sample grows (PRIOR_IMAGES). Classes are weighed equally. Thresholds: at a
+target APCER, or where APCER and BPCER are equal. Confidence intervals: Wilson for APCER and
+BPCER (ACER: the mean of their bounds, conservative), Hanley-McNeil for AUC. The procedure a
+tenant runs, with its held-out figures, is ml.tenant_calibration. Plain numpy, no Django.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from ml import pad_metrics
-from ml.profiles import CAPTURES
+from ml.profiles import CAPTURES, Platt
 
 # The prior's weight, in images: a Gaussian prior centred on the shipped map, as informative
 # as PRIOR_IMAGES images like the sample (its precision is PRIOR_IMAGES times the sample's mean
@@ -38,26 +37,6 @@ MIN_SLOPE = 0.05  # a > 0: the map stays increasing even for a source whose scor
 Z = 1.959964  # 95 %
 WARN_PER_CLASS = 30  # ml.evaluate warns below this many images of a class
 SEED = 0
-
-
-@dataclass(frozen=True)
-class Platt:
-    a: float = 1.0
-    b: float = 0.0
-
-    def __call__(self, z: np.ndarray | float) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(self.a * np.asarray(z, np.float64) + self.b)))
-
-    def p(self, z: float) -> float:
-        """Calibrated P(live) of one fused logit (the service's hot path: no numpy)."""
-        t = self.a * z + self.b
-        if t >= 0:
-            return 1.0 / (1.0 + math.exp(-t))
-        e = math.exp(t)
-        return e / (1.0 + e)
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 IDENTITY = Platt()

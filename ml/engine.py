@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import openvino as ov
 
-from ml import quality, score_maps
+from ml import profiles, quality
 from ml.classifier import BackgroundModel, LivenessModel
 from ml.compilation import (
     choose_precision,
@@ -82,7 +82,7 @@ def fuse(verdicts: list[Verdict]) -> Fused:
     z = math.fsum(v.logit for v in verdicts) / len(verdicts)
     capture = "frame" if all(v.capture == "frame" for v in verdicts) else "crop"
     timings = verdicts[0].timings_ms if len(verdicts) == 1 else {}
-    p_live = score_maps.shipped(verdicts[0].profile, capture).p(z)
+    p_live = profiles.shipped(verdicts[0].profile, capture).p(z)
     return Fused(z, p_live, capture, len(verdicts), timings)
 
 
@@ -303,7 +303,7 @@ class LivenessEngine:
         with _timed(timings, "classify"):
             scores = self.score(image, box, chosen.models)
         z = fused_logit(scores, chosen.weights(capture))
-        p_live = score_maps.shipped(profile, capture).p(z)
+        p_live = profiles.shipped(profile, capture).p(z)
         return Verdict(p_live, box, face.score, timings, profile, scores, capture, z)
 
     def analyse_burst(

@@ -4,7 +4,7 @@ Vocabulary of ISO/IEC 30107-3: ``live/`` holds bona fide presentations, ``spoof/
 presentations; the PAI species of each attack (print, replay, ...) comes from the
 ``attack_type`` column of ``manifest.csv`` when the folder has one, the capture source from
 its ``source`` (or ``source_repo``) column. Scores are P(bona fide) as the service gives them:
-the shipped map of the capture kind (ml.score_maps), or a tenant's calibration when given; a
+the shipped map of the capture kind (ml.profiles.shipped), or a tenant's calibration when given; a
 presentation is classified bona fide when its score is at least the threshold. The ISO/IEC
 30107-3 report (``iso_report``) gives APCER per PAI species and the worst of them, BPCER,
 BPCER20 and BPCER10, AUC and EER, for all presentations, by capture kind (frame / crop) and by
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ml import calibration, pad_metrics, score_maps
+from ml import calibration, pad_metrics, profiles
 from ml.errors import ImageError
 from ml.profiles import CAPTURES, DEFAULT_PROFILE, PROFILES, fused_logit
 from ml.quality import REFUSALS
@@ -61,7 +61,7 @@ class Report:
     folder: str = ""
     samples: list[Sample] = field(default_factory=list)
     crop_policy: str = "judge"
-    calibration: dict[str, calibration.Platt] | None = None  # a tenant's map per capture kind
+    calibration: dict[str, profiles.Platt] | None = None  # a tenant's map per capture kind
     tenant: str = ""
     resamples: int = pad_metrics.RESAMPLES  # of the bootstrap over sources (or subjects)
     seed: int = pad_metrics.SEED
@@ -71,11 +71,11 @@ class Report:
 
     def p_live(self, sample: Sample) -> float:
         """The service's score: the tenant's calibration, else the shipped map of the
-        sample's capture kind (ml.score_maps)."""
+        sample's capture kind (ml.profiles.shipped)."""
         platt = (
             self.calibration[sample.capture]
             if self.calibration
-            else score_maps.shipped(self.profile, sample.capture)
+            else profiles.shipped(self.profile, sample.capture)
         )
         return platt.p(self.logit(sample))
 
@@ -363,7 +363,7 @@ def evaluate_folder(
     progress: bool = True,
     profile: str = DEFAULT_PROFILE,
     crop_policy: str = "judge",
-    maps: dict[str, calibration.Platt] | None = None,
+    maps: dict[str, profiles.Platt] | None = None,
     tenant: str = "",
     resamples: int = pad_metrics.RESAMPLES,
     seed: int = pad_metrics.SEED,

@@ -38,12 +38,10 @@ import cv2
 import numpy as np
 
 from ml import calibration, pad_metrics
-from ml.calibration import Platt
 from ml.engine import LivenessEngine
 from ml.errors import ImageError
 from ml.evaluate import Sample, evaluate_folder
-from ml.profiles import CAPTURES, PROFILES, fused_logit
-from ml.score_maps import DATA
+from ml.profiles import CAPTURES, PROFILES, SCORE_MAPS, Platt, fused_logit
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = REPO.parent / "shared" / "data" / "dev"
@@ -303,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dev", type=Path, default=Path(os.environ.get("FACIA_DEV_DATA", DEV)))
     parser.add_argument("--video", type=Path, default=VIDEO)
     parser.add_argument("--frames", type=int, default=FRAMES_PER_CLIP, help="per clip")
-    parser.add_argument("--out", type=Path, default=DATA)
+    parser.add_argument("--out", type=Path, default=SCORE_MAPS)
     parser.add_argument(
         "--check", action="store_true", help="compare with the shipped file, write nothing"
     )

@@ -1,16 +1,32 @@
-"""How each profile fuses the registry's models (``ml.registry``): the engine's configuration.
+"""How each profile turns the registry's models (``ml.registry``) into P(live): the engine's
+configuration.
 
 A profile is a list of (model, weight) per capture kind, and its fused score is the weighted
-mean of the models' logits, logit(p) = ln(p / (1 - p)) with p clipped to [EPS, 1 - EPS].
-P(live) is the sigmoid of that mean. In logit space one confident model is not averaged
-away: 0.999 next to two 0.5s fuses to 0.9 (a probability mean says 0.67).
+mean of the models' logits, logit(p) = ln(p / (1 - p)) with p clipped to [EPS, 1 - EPS]. In
+logit space one confident model is not averaged away: 0.999 next to two 0.5s fuses to 0.9 (a
+probability mean says 0.67).
+
+The shipped score map then gives P(live | capture kind) from the fused logit. Each capture kind
+puts the fused logit at its own level (a face crop of a live person can score lower than a
+full-frame attack), so one threshold cannot serve both. A map per profile and per kind,
+P = sigmoid(a * z + b) (``Platt``), brings both kinds to one scale where 0.5 means the same.
+The maps are plain data (``score_maps.json``, beside this module, fitted by
+``ml.fit_score_maps``) with their provenance: the sources they were fitted on and the figures
+measured leaving one source out. A tenant's own calibration starts from these maps
+(``ml.calibration``). Plain Python, no Django.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 # Probabilities are clipped here before the logit: |logit| <= 6.9. DTN's P(live) is a clipped
 # linear map that often reads exactly 0 or 1; an unclipped logit would be infinite.
@@ -108,3 +124,37 @@ def fused_logit(scores: Mapping[str, float], weights: Weights) -> float:
 def fuse(scores: Mapping[str, float], profile: Profile, capture: str = "frame") -> float:
     """P(live): the sigmoid of the weighted mean logit for this kind of capture."""
     return sigmoid(fused_logit(scores, profile.weights(capture)))
+
+
+@dataclass(frozen=True)
+class Platt:
+    """A map from the fused logit z to P(live): sigmoid(a * z + b); the identity by default."""
+
+    a: float = 1.0
+    b: float = 0.0
+
+    def __call__(self, z: np.ndarray | float) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(self.a * np.asarray(z, np.float64) + self.b)))
+
+    def p(self, z: float) -> float:
+        """Calibrated P(live) of one fused logit (the service's hot path: no numpy)."""
+        return sigmoid(self.a * z + self.b)
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+SCORE_MAPS = Path(__file__).with_name("score_maps.json")
+
+
+@cache
+def score_maps(path: Path = SCORE_MAPS) -> dict[str, Any]:
+    """The shipped file: {"maps": {profile: {kind: {"a", "b"}}}, "provenance": {...}}."""
+    return json.loads(path.read_text())
+
+
+def shipped(profile: str, capture: str) -> Platt:
+    """The shipped map of ``profile`` for ``capture`` ("frame" or "crop"); the identity where
+    the file has none (a profile added after the last fit)."""
+    entry = score_maps()["maps"].get(profile, {}).get(capture)
+    return Platt(float(entry["a"]), float(entry["b"])) if entry else Platt()

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ml import calibration, pad_metrics, score_maps, tenant_calibration
+from ml import calibration, pad_metrics, profiles, tenant_calibration
 from ml.evaluate import Report, Sample
 from ml.profiles import CAPTURES
 
@@ -66,7 +66,7 @@ def procedure(
 ) -> tuple[dict[str, dict[str, Any]], list[Decision]]:
     """``calibrate``'s procedure fitted on each half and scored on the other, per rule; and the
     decisions of the default rule (KEPT), for the per-source comparison."""
-    shipped = {kind: score_maps.shipped(report.profile, kind) for kind in CAPTURES}
+    shipped = {kind: profiles.shipped(report.profile, kind) for kind in CAPTURES}
 
     def mapped(samples: list[Sample]) -> list[tenant_calibration.Sample]:
         return [
@@ -160,7 +160,7 @@ def run(report: Report, default_threshold: float = 0.5) -> Outcome:
         info["calibrated"] = source_figures([d for d in kept if d.source == source])
     live, spoof = np.array(raw["live"]), np.array(raw["spoof"])
     cal_live, cal_spoof = np.array(cal["live"]), np.array(cal["spoof"])
-    seen = set(score_maps.document()["provenance"].get("sources", {}))
+    seen = set(profiles.score_maps()["provenance"].get("sources", {}))
     return Outcome(
         calibration.figures(live, spoof, default_threshold),
         calibration.figures_of_decisions(

@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 
 from ml import calibration, pad_metrics
-from ml.calibration import Platt
-from ml.profiles import CAPTURES
+from ml.profiles import CAPTURES, Platt
 
 LEAVE_ONE_OUT_UNITS = 30  # up to this many units each is left out in turn; above, FOLDS folds
 FOLDS = 5

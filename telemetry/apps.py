@@ -7,6 +7,6 @@ class TelemetryConfig(AppConfig):
     verbose_name = "Telemetry"
 
     def ready(self) -> None:
-        from telemetry.logs import forget_request_id
+        from telemetry.middleware import forget_request_id
 
         request_finished.connect(forget_request_id, dispatch_uid="telemetry.forget_request_id")

@@ -8,30 +8,11 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 
+# The id of the request being served, for every log line: set and cleared by
+# telemetry.middleware.
 current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "current_request_id", default=None
 )
-# The request's own attribute, set once by facia_site's RequestIdMiddleware; read and written
-# only through the two accessors below (a Django request declares no such attribute).
-_REQUEST_ID = "request_id"
-
-
-def set_request_id(request: object, value: str) -> None:
-    setattr(request, _REQUEST_ID, value)
-
-
-def request_id_of(request: object) -> str:
-    """The id RequestIdMiddleware gave ``request`` (a Django or DRF request), else ``""``."""
-    value = getattr(request, _REQUEST_ID, "")
-    return value if isinstance(value, str) else ""
-
-
-def forget_request_id(**kwargs: Any) -> None:
-    """request_finished's receiver: the id is set until Django's own log line for a 4xx/5xx,
-    written after the middleware returns, has been written."""
-    current_request_id.set(None)
-
-
 # Extra attributes allowed into a line; anything else passed in `extra=` is dropped, so a
 # request object (or its body) handed to a logger by a library can never be serialised.
 ALLOWED_EXTRAS = frozenset(

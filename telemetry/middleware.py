@@ -1,16 +1,90 @@
-"""Per request: the request id in every log line, one JSON access line, request metrics."""
+"""The middleware every request passes first and last, outermost first (settings.MIDDLEWARE):
+``ReleaseRequestMiddleware`` breaks the request's cycles once it is answered,
+``RequestIdMiddleware`` gives it an id (``X-Request-ID`` in and out), and
+``ObservabilityMiddleware`` puts that id in every log line, then writes one JSON access line
+and the request metrics. The id is read through ``request_id_of``."""
 
 import logging
+import re
 import time
+import uuid
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from telemetry import metrics
-from telemetry.logs import current_request_id, request_id_of
+from telemetry.logs import current_request_id
 
 log = logging.getLogger("facia.request")
+
+HEADER = "X-Request-ID"
+# Echo a caller's ID only when it is short and harmless in logs and headers.
+SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# The request's own attribute, set once by RequestIdMiddleware; read and written only through
+# the two accessors below (a Django request declares no such attribute).
+_REQUEST_ID = "request_id"
+
+
+def set_request_id(request: object, value: str) -> None:
+    setattr(request, _REQUEST_ID, value)
+
+
+def request_id_of(request: object) -> str:
+    """The id RequestIdMiddleware gave ``request`` (a Django or DRF request), else ``""``."""
+    value = getattr(request, _REQUEST_ID, "")
+    return value if isinstance(value, str) else ""
+
+
+def forget_request_id(**kwargs: Any) -> None:
+    """request_finished's receiver: the id is set until Django's own log line for a 4xx/5xx,
+    written after the middleware returns, has been written."""
+    current_request_id.set(None)
+
+
+def request_id_for(request: HttpRequest) -> str:
+    incoming = request.headers.get(HEADER, "")
+    return incoming if SANE_ID.fullmatch(incoming) else uuid.uuid4().hex
+
+
+# Attributes by which Django's own middleware make a request refer to itself: auth's
+# ``user`` (a lazy object whose closure holds the request) and ``auser`` (a partial of it),
+# messages' storage (which holds the request).
+SELF_REFERENCES = ("user", "auser", "_messages")
+
+
+class ReleaseRequestMiddleware:
+    """Outermost: once the response is built, drop the request's references to itself.
+
+    Without this every request (its body included) is cyclic garbage, freed only when the
+    cyclic GC reaches the generation it was promoted to; requests promoted to the oldest one
+    wait for a rare full collection while the heap grows (live selfies at 25 req/s: about
+    2.7 MB a minute per worker). Freed by reference counting, the memory is reused at once.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return self.get_response(request)
+        finally:
+            for name in SELF_REFERENCES:
+                request.__dict__.pop(name, None)
+
+
+class RequestIdMiddleware:
+    """Every response carries ``X-Request-ID``: the caller's when sane, else a new one."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        set_request_id(request, request_id_for(request))
+        response = self.get_response(request)
+        response[HEADER] = request_id_of(request)
+        return response
 
 
 def endpoint_of(request: HttpRequest) -> str:
@@ -26,7 +100,7 @@ def endpoint_of(request: HttpRequest) -> str:
 
 
 class ObservabilityMiddleware:
-    """Goes right after RequestIdMiddleware, which sets ``request.request_id``."""
+    """Goes right after RequestIdMiddleware, which sets the request's id."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

@@ -15,7 +15,6 @@ def race(workers: int, limit: int) -> dict[str, object]:
     from django.core.management import call_command
     from django.db import connections
 
-    from accounts import quota
     from accounts.models import Tenant
 
     call_command("migrate", verbosity=0)
@@ -27,7 +26,7 @@ def race(workers: int, limit: int) -> dict[str, object]:
     def reserve() -> None:
         try:
             barrier.wait()
-            results.append(quota.reserve(tenant.pk))
+            results.append(Tenant.reserve_unit(tenant.pk))
         except Exception as exc:  # reported, not swallowed: the test asserts there are none
             errors.append(repr(exc))
         finally:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from accounts import quota
 from accounts.models import Tenant
 from tests.conftest import REPO, scratch_database
 
@@ -58,7 +57,7 @@ def test_concurrent_reservations_sqlite(tmp_path: Path) -> None:
 
 def test_unlimited_tenant_always_reserves(db: None) -> None:
     tenant = Tenant.objects.create(name="free")
-    assert all(quota.reserve(tenant.pk) for _ in range(10))
+    assert all(Tenant.reserve_unit(tenant.pk) for _ in range(10))
     tenant.refresh_from_db()
     assert tenant.requests_used == 10
 
@@ -66,7 +65,7 @@ def test_unlimited_tenant_always_reserves(db: None) -> None:
 def test_reset(db: None) -> None:
     a = Tenant.objects.create(name="a", requests_used=3)
     b = Tenant.objects.create(name="b", requests_used=4)
-    assert quota.reset(Tenant.objects.filter(pk=a.pk)) == 1
+    assert Tenant.reset_quotas(Tenant.objects.filter(pk=a.pk)) == 1
     a.refresh_from_db()
     b.refresh_from_db()
     assert (a.requests_used, b.requests_used) == (0, 4)

@@ -19,7 +19,7 @@ from accounts.models import Tenant
 from calibration.jobs import run_local_jobs
 from calibration.models import Calibration
 from liveness.runtime import get_engine
-from ml import calibration, score_maps
+from ml import calibration, profiles
 from tests.accounts.test_admin import run_action
 from tests.conftest import DEV_DATA, Post, data_uri, stored_calibration
 
@@ -144,7 +144,7 @@ def test_calibrate_at_target_apcer_then_revert_through_http(
     response = post_liveness({"hash_id": secret, "selfie_image": data_uri(LIVE[0])})
     engine = get_engine()
     found = engine.inspect(engine.decode(LIVE[0].read_bytes()), tenant.crop_policy)
-    shipped = score_maps.shipped(tenant.profile, found.capture)
+    shipped = profiles.shipped(tenant.profile, found.capture)
     assert shipped != maps[found.capture]
     z = found.logit(tenant.profile)
     expected = 1 / (1 + math.exp(-(shipped.a * z + shipped.b)))
@@ -307,11 +307,10 @@ def test_target_apcer_from_an_evaluation_is_refused_once_calibrated(
 def test_the_prior_is_the_shipped_map_whatever_its_values(
     make_tenant: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """ml.score_maps ships fitted maps later: the command starts from whatever they are."""
-    from ml import score_maps
+    """ml.profiles ships fitted maps later: the command starts from whatever they are."""
 
     shipped = {"frame": {"a": 2.0, "b": 1.0}, "crop": {"a": 0.5, "b": -1.0}}
-    monkeypatch.setattr(score_maps, "document", lambda *_: {"maps": {"fast": shipped}})
+    monkeypatch.setattr(profiles, "score_maps", lambda *_: {"maps": {"fast": shipped}})
     make_tenant("fitted-maps")
     out, _ = calibrate("fitted-maps", str(linked(tmp_path, LIVE, SPOOF)), "--dry-run")
     assert "Full frames (" in out and "slope 2.000 → " in out and "offset 1.000 → " in out

@@ -12,9 +12,8 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import Tenant
 from calibration.models import Evaluation
-from ml import pad_metrics, score_maps
-from ml.calibration import Platt
-from ml.profiles import PROFILES, fused_logit, logit
+from ml import pad_metrics, profiles
+from ml.profiles import PROFILES, Platt, fused_logit, logit
 from ml.quality import REFUSALS
 from tests.accounts.test_admin import INLINE_MANAGEMENT
 from tests.conftest import DEV_DATA, run_command, stored_calibration
@@ -172,7 +171,7 @@ def test_admin_target_apcer_reports_leave_one_source_out_figures(admin_client: A
     tenant = Tenant.objects.create(name="Held")
     page = change_tenant(admin_client, tenant, target_apcer="0").content.decode()
     tenant.refresh_from_db()
-    b_attack = score_maps.shipped("fast", "crop").p(logit(0.6))  # B's attack, as scored
+    b_attack = profiles.shipped("fast", "crop").p(logit(0.6))  # B's attack, as scored
     assert b_attack < tenant.threshold < b_attack + 1e-6
     assert "leave one source out, 3 of 3 sources judged), APCER 33.33% and BPCER 66.67%" in page
     assert "100.00%" not in page
@@ -250,7 +249,7 @@ def test_evaluate_as_a_calibrated_tenant(db: None) -> None:
         ]
         for label in ("live", "spoof")
     }
-    maps = [score_maps.shipped("fast", s["capture"]) for s in passed if s["label"] == "live"]
+    maps = [profiles.shipped("fast", s["capture"]) for s in passed if s["label"] == "live"]
     expected = [m.p(z) for m, z in zip(maps, logits["live"], strict=True)]
     assert plain["scores"]["bona_fide"] == pytest.approx(expected, abs=1e-12)
     # the figures are those of the tenant's scores

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from django.test.client import Client
 
-from ml import score_maps
+from ml import profiles
 from ml.engine import Verdict, fuse
 from ml.profiles import DEFAULT_PROFILE
 
@@ -63,6 +63,6 @@ def test_burst_fuses_in_logit_space() -> None:
     assert fused.logit == pytest.approx(2.3)
     # P(live) is the shipped frame map of the mean logit (sigmoid: 0.909; a probability mean
     # of the frames gives 0.67)
-    assert fused.p_live == pytest.approx(score_maps.shipped(DEFAULT_PROFILE, "frame").p(2.3))
+    assert fused.p_live == pytest.approx(profiles.shipped(DEFAULT_PROFILE, "frame").p(2.3))
     assert (fused.capture, fused.frames) == ("frame", 3)
     assert fuse([verdict(1.0), verdict(1.0, "crop")]).capture == "crop"

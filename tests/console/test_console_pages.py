@@ -209,7 +209,7 @@ def test_accuracy_is_not_measured_until_the_maps_are_fitted(
         "maps": {},
         "provenance": {"fitted": False, "note": "identity maps: not fitted yet"},
     }
-    monkeypatch.setattr(overview.score_maps, "document", lambda: unfitted)
+    monkeypatch.setattr(overview.profiles, "score_maps", lambda: unfitted)
     page = admin_client.get(reverse("admin:index")).content.decode()
     row = row_text(page, "accuracy-fast-crop")
     assert row == "fast crop not measured"
@@ -238,7 +238,7 @@ def test_accuracy_reads_the_fitted_provenance(
             },
         },
     }
-    monkeypatch.setattr(overview.score_maps, "document", lambda: fitted)
+    monkeypatch.setattr(overview.profiles, "score_maps", lambda: fitted)
     page = admin_client.get(reverse("admin:index")).content.decode()
     row = row_text(page, "accuracy-thorough-frame")
     assert row == "thorough frame 12.3 % (5.0-20.0 %) 8.0 % (2.0-15.0 %) 10.2 % (4.0-17.0 %) 0.931"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.test import Client, override_settings
 
-from guard import counters, refusals
+from guard import refusals, throttle
 from guard.models import Counter, Refusal
 from guard.throttle import AUTH_SCOPE
 from telemetry import metrics
@@ -86,11 +86,11 @@ def test_a_known_bucket_keeps_its_name_for_another_code(
 def test_failed_auth_counters_keep_a_bounded_number_of_subjects_a_window(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(counters, "MAX_SUBJECTS", 3)
+    monkeypatch.setattr(throttle, "MAX_SUBJECTS", 3)
     sources = [f"2001:db8:{n + 1:x}::1" for n in range(20)]
     assert [refused(client, source) for source in sources] == [401] * 20
     subjects = dict(Counter.objects.filter(scope=AUTH_SCOPE).values_list("subject", "hits"))
-    assert subjects == {sources[0]: 1, sources[1]: 1, sources[2]: 1, counters.OVERFLOW: 17}
+    assert subjects == {sources[0]: 1, sources[1]: 1, sources[2]: 1, throttle.OVERFLOW: 17}
     # The subjects counted by name are throttled as before...
     assert [refused(client, sources[0]) for _ in range(2)] == [401, 429]
     # ...and the others are not locked out together (a new client would be too).
@@ -101,10 +101,10 @@ def test_failed_auth_counters_keep_a_bounded_number_of_subjects_a_window(
 def test_a_bounded_scope_deletes_its_expired_windows() -> None:
     """At most two windows (the login throttle reads the previous one), without a cron."""
     for start in (0, 60, 120, 180):
-        window = counters.Window(start, 60)
+        window = throttle.Window(start, 60)
         for subject in ("a", "b"):
-            counters.hit("login-ip", subject, window, bounded=True)
-        counters.hit("tenant-rate", "1", window)  # not bounded: left to prune_counters
+            throttle.hit("login-ip", subject, window, bounded=True)
+        throttle.hit("tenant-rate", "1", window)  # not bounded: left to prune_counters
     left = Counter.objects.values_list("scope", "bucket").distinct()
     assert sorted(left) == [("login-ip", 120), ("login-ip", 180)] + [
         ("tenant-rate", start) for start in (0, 60, 120, 180)
@@ -113,14 +113,14 @@ def test_a_bounded_scope_deletes_its_expired_windows() -> None:
 
 def test_other_scopes_are_not_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """A tenant's rate (its id) is not the client's choice: never pooled."""
-    monkeypatch.setattr(counters, "MAX_SUBJECTS", 1)
-    window = counters.Window.current(60)
+    monkeypatch.setattr(throttle, "MAX_SUBJECTS", 1)
+    window = throttle.Window.current(60)
     for tenant_id in range(3):
-        assert counters.hit("tenant-rate", str(tenant_id), window) == 1
-    assert counters.hit("tenant-rate", "2", window) == 2
+        assert throttle.hit("tenant-rate", str(tenant_id), window) == 1
+    assert throttle.hit("tenant-rate", "2", window) == 2
 
 
 def test_bounded_hits_count_as_before(monkeypatch: Any) -> None:
-    window = counters.Window.current(60)
-    assert [counters.hit("login-ip", "a", window, bounded=True) for _ in range(3)] == [1, 2, 3]
-    assert counters.hits("login-ip", "a", window) == 3
+    window = throttle.Window.current(60)
+    assert [throttle.hit("login-ip", "a", window, bounded=True) for _ in range(3)] == [1, 2, 3]
+    assert throttle.hits("login-ip", "a", window) == 3

@@ -7,7 +7,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.test import override_settings
 from django.test.client import Client
 
-from guard import counters, login
+from guard import login, throttle
 
 PASSWORD = "correct horse battery staple"
 LOGIN_URL = "/admin/login/?next=/admin/"
@@ -80,8 +80,8 @@ def test_the_lockout_ends_after_the_cool_off(
     for _ in range(5):
         attempt("root", "wrong")
     assert LOCKED in attempt("root", PASSWORD)[1]
-    later = counters.time.time() + 2 * 900
-    monkeypatch.setattr(counters.time, "time", lambda: later)
+    later = throttle.time.time() + 2 * 900
+    monkeypatch.setattr(throttle.time, "time", lambda: later)
     assert attempt("root", PASSWORD)[0]
 
 

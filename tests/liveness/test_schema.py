@@ -10,6 +10,7 @@ from drf_spectacular.generators import SchemaGenerator
 from openapi_core import OpenAPI
 from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
 
+from accounts.models import Tenant
 from liveness import checks, runtime
 from tests.conftest import LIVE_JPG, data_uri
 
@@ -64,7 +65,7 @@ def test_liveness_503s_match_the_schema(
     def database_down(tenant: Any) -> bool:
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(checks.quota, "has_room", database_down)
+    monkeypatch.setattr(Tenant, "has_room", database_down)
     db_down = post_liveness(body)
     assert db_down.status_code == 503 and db_down["Retry-After"] == "1"
     _validate(db_down, "POST", "/liveness")

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ml import score_maps
+from ml import profiles
 from ml.engine import LivenessEngine
 from ml.errors import FaceRefused
 from ml.minifasnet import crop_box
@@ -52,7 +52,7 @@ def test_fused_score_is_the_frame_map_of_the_mean_logit(
     logits = [math.log(p / (1 - p)) for p in verdict.scores.values()]
     assert verdict.logit == pytest.approx(sum(logits) / 3, abs=1e-6)
     assert verdict.capture == "frame"
-    entry = score_maps.document()["maps"][verdict.profile][verdict.capture]
+    entry = profiles.score_maps()["maps"][verdict.profile][verdict.capture]
     a, b = entry["a"], entry["b"]
     assert (a, b) != (1.0, 0.0)
     assert verdict.p_live == pytest.approx(1 / (1 + math.exp(-(a * verdict.logit + b))))

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ml import pad_metrics, score_maps
+from ml import pad_metrics, profiles
 
 
 def test_apcer_bpcer_count_each_side() -> None:
@@ -176,7 +176,7 @@ def sample(label: str, p: float, source: str, subject: str = "", capture: str = 
     """A presentation the service scores ``p``: its models' scores are the inverse of the
     shipped map of its capture kind at ``p``."""
     kind = "none" if label == "live" else "print"
-    shipped = score_maps.shipped("fast", capture)
+    shipped = profiles.shipped("fast", capture)
     scores = dict.fromkeys(FRAME, sigmoid((logit(p) - shipped.b) / shipped.a))
     return Sample(
         f"{label}/x.jpg", label, kind, [], scores, capture=capture, source=source, subject=subject

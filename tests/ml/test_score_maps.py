@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ml import calibration, fit_score_maps, score_maps
+from ml import calibration, fit_score_maps, profiles
 from ml.engine import LivenessEngine
 from ml.evaluate import Sample
 from ml.fit_score_maps import Scored
@@ -37,7 +37,7 @@ def test_the_shipped_maps_are_what_the_images_give(refitted: dict[str, Any]) -> 
     """Every profile's map of each kind, refitted from the dev images and the clips' frames,
     is the shipped one (DTN's bf16 moves thorough's a little between CPUs), and so are the
     provenance's counts of what it was fitted on."""
-    shipped = score_maps.document()
+    shipped = profiles.score_maps()
     provenance = shipped["provenance"]
     assert provenance["fitted"] is True and provenance["tool"] == fit_score_maps.TOOL
     assert {"dev images", "video frames"} == {s["origin"] for s in provenance["sources"].values()}
@@ -51,7 +51,7 @@ def test_the_shipped_leave_one_source_out_figures_are_recomputed(
     refitted: dict[str, Any],
 ) -> None:
     """The figures the docs quote are the ones the images give now (counts exactly)."""
-    shipped = score_maps.document()["provenance"]["leave_one_source_out"]
+    shipped = profiles.score_maps()["provenance"]["leave_one_source_out"]
     again = refitted["provenance"]["leave_one_source_out"]
     assert set(shipped) == set(PROFILES)
     for profile, groups in shipped.items():
@@ -92,8 +92,7 @@ def test_crops_are_judged_on_their_own_scale(samples: list[Sample]) -> None:
         }
         assert np.median(live["crop"]) < np.median(live["frame"])
         crossing = {
-            k: -score_maps.shipped(profile, k).b / score_maps.shipped(profile, k).a
-            for k in CAPTURES
+            k: -profiles.shipped(profile, k).b / profiles.shipped(profile, k).a for k in CAPTURES
         }
         assert crossing["crop"] < crossing["frame"], profile
 
@@ -108,7 +107,7 @@ def test_the_engine_maps_each_kind_with_its_own_map(
         for profile in PROFILES:
             verdict = engine.analyse(image, profile)
             assert verdict.capture == kind
-            platt = score_maps.shipped(profile, kind)
+            platt = profiles.shipped(profile, kind)
             assert platt != calibration.IDENTITY
             expected = 1 / (1 + math.exp(-(platt.a * verdict.logit + platt.b)))
             assert verdict.p_live == pytest.approx(expected, rel=1e-9)

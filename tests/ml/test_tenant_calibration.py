@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ml import calibration, tenant_calibration
-from ml.calibration import Platt
+from ml.profiles import Platt
 from ml.tenant_calibration import Rule, Sample
 
 SHIPPED = {"frame": Platt(1.0, 0.0), "crop": Platt(0.8, -1.0)}

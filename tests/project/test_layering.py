@@ -95,8 +95,10 @@ def test_one_verdict_is_read_in_a_few_liveness_modules(
     tenant: tuple[Any, str], post_liveness: Post
 ) -> None:
     """A /liveness verdict traced in-process as ``python -m bench.request_trace`` traces it:
-    liveness's part is read in its views, runtime, checks, answers and models, and the request
-    goes back and forth between packages no more than the check needs (9 hops)."""
+    liveness's part is read in its views, runtime, checks, answers and models, the whole request in
+    18 first-party files (17 for the bench, which logs warnings only: here telemetry/logs.py stamps
+    each INFO line with the request id), and it goes back and forth between packages no more than
+    the check needs (8 hops)."""
     body = {"hash_id": tenant[1], "selfie_image": data_uri(LIVE_JPG)}
     assert post_liveness(body).status_code == 201  # imports and URLconf, as the bench does
     replies: list[Any] = []
@@ -109,4 +111,5 @@ def test_one_verdict_is_read_in_a_few_liveness_modules(
         "liveness/models.py",
         "liveness/answers.py",
     ]
-    assert len(request_trace.hops(files)) - 1 <= 9
+    assert len(files) <= 18
+    assert len(request_trace.hops(files)) - 1 <= 8

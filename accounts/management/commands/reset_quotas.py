@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts import audit, quota
+from accounts import audit
 from accounts.models import Tenant
 
 
@@ -30,7 +30,7 @@ class Command(BaseCommand):
                 raise CommandError(f"No tenant named: {', '.join(missing)}")
             tenants = tenants.filter(name__in=tenant)
         before = list(tenants)
-        count = quota.reset(tenants)
+        count = Tenant.reset_quotas(tenants)
         for found in before:
             audit.by_command(
                 found, "reset_quotas", f"Reset quota ({found.requests_used} used before)."

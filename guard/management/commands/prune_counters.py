@@ -4,11 +4,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from guard import counters
+from guard import throttle
 
 
 class Command(BaseCommand):
     help = "Delete throttle windows older than any throttle still counts in."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        self.stdout.write(f"deleted {counters.prune_expired()} expired throttle window(s)")
+        self.stdout.write(f"deleted {throttle.prune_expired()} expired throttle window(s)")

@@ -1,6 +1,6 @@
 """Delete check records older than the retention period, and the daily 401/429 counts of the
 days before it (the usage page shows both); guard prunes its expired throttle windows in the
-same run (its own retention, ``guard.counters.KEEP_S``)."""
+same run (its own retention, ``guard.throttle.KEEP_S``)."""
 
 from datetime import timedelta
 from typing import Any
@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from guard import counters, refusals
+from guard import refusals, throttle
 from liveness.models import LivenessCheck
 
 
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         cutoff = timezone.now() - timedelta(days=days)
         deleted, _ = LivenessCheck.objects.filter(created_at__lt=cutoff).delete()
         days_counted = refusals.prune_before(cutoff.date())
-        windows = counters.prune_expired()
+        windows = throttle.prune_expired()
         self.stdout.write(
             f"deleted {deleted} check(s) older than {days} day(s), {days_counted} daily "
             f"refusal count(s); {windows} expired throttle window(s)"
