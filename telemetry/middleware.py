@@ -43,8 +43,14 @@ def forget_request_id(**kwargs: Any) -> None:
     current_request_id.set(None)
 
 
+# HEADER as WSGI names it: read from META, as request.headers would, without building
+# request.headers (every header of the request parsed into a new mapping: 20-40 us, nothing
+# else on /liveness reads it).
+META_KEY = "HTTP_" + HEADER.upper().replace("-", "_")
+
+
 def request_id_for(request: HttpRequest) -> str:
-    incoming = request.headers.get(HEADER, "")
+    incoming = request.META.get(META_KEY, "")
     return incoming if SANE_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
