@@ -72,6 +72,7 @@ _logs = log_settings()
 # records in the same format (LOG_FORMAT: text on a terminal, else JSON).
 accesslog = None
 logconfig_dict = gunicorn_logconfig(_logs.level, _logs.format)
+logger_class = "telemetry.gunicorn.Logger"
 loglevel = _logs.level.lower()
 # The control socket lives at one fixed path per user; several servers on a box would clash.
 control_socket_disable = True
