@@ -18,6 +18,25 @@ def test_issue_hash_id(db: None) -> None:
         run("issue_hash_id", "Nobody")
 
 
+def test_tenant_for_loads_every_field_as_the_orm_does(db: None) -> None:
+    """HashId.tenant_for reads its row with a cursor: each value comes back as
+    Tenant.objects.get gives it (JSON, datetimes, booleans, nulls), and the tenant is saved."""
+    maps = {"frame": {"a": 1.5, "b": -0.2}, "crop": {"a": 1.0, "b": 0.0}}
+    tenant = Tenant.objects.create(
+        name="Calibrated",
+        request_limit=10,
+        calibration={"id": 3, "profile": "fast", "maps": maps},
+        shadow_calibration={"id": 4, "profile": "fast", "maps": maps, "threshold": 0.6},
+    )
+    found = HashId.tenant_for(HashId.issue(tenant).secret)
+    stored = Tenant.objects.get(pk=tenant.pk)
+    assert found is not None
+    for field in Tenant._meta.concrete_fields:
+        value, expected = getattr(found, field.attname), getattr(stored, field.attname)
+        assert (value, type(value)) == (expected, type(expected)), field.name
+    assert (found._state.db, found._state.adding) == (stored._state.db, False)
+
+
 def test_a_hash_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
     """A leading "-" reads as an option on every command line (1 draw in 64 did)."""
     import secrets
