@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
-import os
 import statistics
 import tempfile
 import time
@@ -31,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.gunicorn import manage
+from bench.hotpath import django_in_process
 from bench.images import parse_size, seed_body, selfie_jpeg
 from bench.load import bench_env
 
@@ -38,20 +37,12 @@ from bench.load import bench_env
 def _setup(workdir: Path) -> str:
     """Database, tenant, Django; the tenant's hash_id."""
     env = bench_env(workdir)
-    env.pop("LOG_LEVEL", None)  # bench_env quiets it; here the production default (INFO)
     metrics_dir = workdir / "metrics"
     metrics_dir.mkdir()
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # before prometheus_client is imported
     manage(env, "migrate", "--noinput", "-v", "0")
     hash_id = manage(env, "create_tenant", "edge-cost").strip().splitlines()[-1]
-    os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
-    import django
-
-    django.setup()
-    for handler in logging.getLogger().handlers:  # JSON lines still formatted, not shown
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
+    django_in_process(env)
     return hash_id
 
 

@@ -77,6 +77,20 @@ def _timed_run(post: Callable[[], None], n: int) -> float:
     return (time.perf_counter() - start) / n
 
 
+def django_in_process(env: dict[str, str]) -> None:
+    """Django set up in this process from ``env`` (a bench's), at the production log level
+    (INFO): every JSON line is formatted as in service, then sent to /dev/null."""
+    env.pop("LOG_LEVEL", None)  # bench_env quiets it
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
+    import django
+
+    django.setup()
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", default="640x480")
@@ -84,15 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pyinstrument", action="store_true")
     args = parser.parse_args(argv)
     _, env, hash_id = prepare("hotpath", "wrk")
-    env.pop("LOG_LEVEL", None)  # bench_env quiets it; here the production default (INFO)
-    os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
-    import django
-
-    django.setup()
-    for handler in logging.getLogger().handlers:  # JSON lines still formatted, not shown
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
+    django_in_process(env)
     from django.test import Client
 
     from liveness.runtime import get_engine
