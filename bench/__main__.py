@@ -49,11 +49,10 @@ TARGETS = (
 def figures(measured: ratios.Measured, costs: engine_cost.Costs | None) -> dict[str, float]:
     """The targets' figures: each a median over the interleaved rounds (a ratio: the median of
     the rounds' ratios), and engine_cost's."""
-    keys = ("rps", "p95_ms", "p50_ms", "photo_ms", "edge", "photo", "ideal_ratio", "bare_rps")
-    found = {key: measured.median(key) for key in (*keys, "bare_ms", "client_cpu_pct")}
+    keys = "rps p95_ms p50_ms photo_ms edge photo ideal_ratio bare_rps bare_ms client_cpu_pct"
     nan = float("nan")
     return {
-        **found,
+        **{key: measured.median(key) for key in keys.split()},
         "ratio": measured.median("rate"),
         "errors": measured.errors,
         "engine": costs.ratio_cpu if costs else nan,
