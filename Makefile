@@ -64,7 +64,8 @@ lint: $(VENV)/.stamp-dev
 docs: $(VENV)/.stamp-dev
 	$(BIN)/mkdocs build --strict --site-dir site
 
-# make bench [BENCH_ARGS="--size 640x480 --concurrency 8 --duration 10"]: prints figures.
+# make bench [BENCH_ARGS="--size 640x480 --concurrency 8 --duration 2 --http-rounds 8"]: prints
+# figures; the HTTP-against-bare ratios from interleaved rounds (bench.ratios).
 bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -1,10 +1,15 @@
-"""`make bench`: for each precision, the bare pipeline per stage (one core, then one engine
-per core on every core), HTTP load against a local server with wrk, and the ratio of the two;
-the engine's one-core cost against commit 14e976a's, back to back (bench.engine_cost); then
-every target of issue 23 (ratios measured in this one run) against what was measured.
+"""`make bench`: for each precision, the bare pipeline per stage on one core; HTTP load
+against a local server with wrk taking turns with bare engines in interleaved rounds, for
+the ratios of the two (bench.ratios); the engine's one-core cost against commit 14e976a's,
+back to back (bench.engine_cost); then every target of issue 23 (ratios measured in this one
+run, medians over its rounds) against what was measured.
 
-    python -m bench [--size 640x480] [--large 4000x3000] [--concurrency 8] [--duration 10]
-                    [--precisions f32,bf16] [--old ../wt-old] [--rounds 15] [--port 5091]
+    python -m bench [--size 640x480] [--large 4000x3000] [--concurrency 8] [--duration 2]
+                    [--http-rounds 8] [--precisions f32,bf16] [--old ../wt-old] [--rounds 15]
+                    [--port 5091]
+
+``--duration``: seconds of each segment of a round (bench.ratios); ``--rounds``: the rounds of
+bench.engine_cost.
 
 f32 is the contract (its verdicts are the reference); the other precisions are measured in
 the same run for comparison (docs, Performance). On a shared machine absolute figures move
@@ -17,7 +22,7 @@ import argparse
 import math
 import os
 
-from bench import engine_cost, load, pipeline
+from bench import engine_cost, pipeline, ratios
 
 # (name, wanted, how to read it off one precision's figures, whether it is met); issue 23
 TARGETS = (
@@ -41,34 +46,20 @@ TARGETS = (
 )
 
 
-def figures(
-    runs: load.Runs, per_image_ms: float, bare_rps: float, costs: engine_cost.Costs | None
-) -> dict[str, float]:
-    cores = os.cpu_count() or 1
-    rps = runs.concurrent.requests / runs.concurrent.wall_s
-    p50 = runs.single.latency_s["p50"] * 1000
-    photo = runs.photo.latency_s["p50"] * 1000
+def figures(measured: ratios.Measured, costs: engine_cost.Costs | None) -> dict[str, float]:
+    """The targets' figures: each a median over the interleaved rounds (a ratio: the median of
+    the rounds' ratios), and engine_cost's."""
+    keys = "rps p95_ms p50_ms photo_ms edge photo ideal_ratio bare_rps bare_ms client_cpu_pct"
     nan = float("nan")
     return {
-        "rps": rps,
-        "errors": runs.concurrent.failures + runs.single.failures + runs.photo.failures,
-        "p95_ms": runs.concurrent.latency_s["p95"] * 1000,
-        "p50_ms": p50,
-        "photo_ms": photo,
-        "edge": p50 / per_image_ms,
-        "photo": photo / p50,
+        **{key: measured.median(key) for key in keys.split()},
+        "ratio": measured.median("rate"),
+        "errors": measured.errors,
         "engine": costs.ratio_cpu if costs else nan,
         "engine_wall": costs.ratio_wall if costs else nan,
         "bare_photo": costs.photo_ratio_cpu if costs else nan,
-        "rss_mb": max(runs.rss_mb),
-        "startup_s": runs.startup_s,
-        "ratio": rps / bare_rps,
-        # against the one-core figure times the cores: steadier on a shared machine, where the
-        # all-cores bare run and the HTTP runs can meet different loads
-        "ideal_ratio": rps * per_image_ms / (1000 * cores),
-        "bare_rps": bare_rps,
-        "bare_ms": per_image_ms,
-        "client_cpu_pct": 100 * runs.concurrent.client_cpu_share(cores),
+        "rss_mb": max(measured.rss_mb),
+        "startup_s": measured.startup_s,
     }
 
 
@@ -92,7 +83,7 @@ def summary(found: dict[str, dict[str, float]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    load.add_arguments(parser)
+    ratios.add_arguments(parser)
     parser.add_argument("--repeat", type=int, default=300, help="pipeline runs per size")
     parser.add_argument("--precisions", default="f32,bf16", help="ENGINE_PRECISION values")
     engine_cost.add_arguments(parser)
@@ -105,24 +96,16 @@ def main() -> None:
     for precision in args.precisions.split(","):
         os.environ["ENGINE_PRECISION"] = precision  # the pipeline and the server read it
         print(f"\n# ENGINE_PRECISION={precision}\n")
-        seconds = str(args.duration / 2)
-        per_image_ms, bare_rps = pipeline.main(
-            ["--size", args.size, "--repeat", str(args.repeat), "--parallel-seconds", seconds]
-        )
-        print()
-        large_repeat = str(max(20, args.repeat // 10))
-        pipeline.main(["--size", args.large, "--repeat", large_repeat, "--parallel-seconds", "0"])
-        runs = load.run(args)
+        for size, repeat in ((args.size, args.repeat), (args.large, max(20, args.repeat // 10))):
+            pipeline.main(["--size", size, "--repeat", str(repeat), "--parallel-seconds", "0"])
+            print()
+        measured = ratios.measure(args)
+        ratios.report(measured, args)
         costs = None
         if old is not None:
             print()
             costs = engine_cost.measure(old, args.rounds, args.per_round, args.size, args.large)
-        got = found[precision] = figures(runs, per_image_ms, bare_rps, costs)
-        cores = os.cpu_count() or 1
-        print(
-            f"\nHTTP throughput / bare pipeline ({cores} engines on {cores} cores, same run): "
-            f"{got['rps']:.1f} / {bare_rps:.1f} req/s = {got['ratio']:.2f}"
-        )
+        found[precision] = figures(measured, costs)
     summary(found)
 
 

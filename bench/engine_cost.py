@@ -27,12 +27,14 @@ from bench.gunicorn import manage_in
 from bench.images import REPO, parse_size, selfie_jpeg
 
 BASELINE = "14e976a"
-# Runs in the tree's own directory with its own ml package and models: loads the engine,
-# then for each line "NAME N" on stdin runs N checks of the JPEG NAME and answers one JSON line.
+# Runs in the tree's own directory with its own ml package and models, pinned to core argv[1]
+# (-1: not pinned): loads the engine, then for each line "NAME N" on stdin runs N checks of the
+# JPEG NAME and answers one JSON line (CPU and wall ms per check, median wall ms of one check).
 CHILD = r"""
 import json, os, resource, sys, time
 from pathlib import Path
-os.sched_setaffinity(0, {int(sys.argv[1])})
+if int(sys.argv[1]) >= 0:
+    os.sched_setaffinity(0, {int(sys.argv[1])})
 from ml.engine import LivenessEngine
 precision = os.environ.get("ENGINE_PRECISION", "f32")
 engine = LivenessEngine.load(Path("var/models"), precision=precision)
@@ -46,11 +48,15 @@ for line in sys.stdin:
     name, count = line.split()
     data, count = images[name], int(count)
     before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    each = []
     for _ in range(count):
         engine.check(data)
-    wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF)
+        each.append(time.perf_counter())
+    wall, after = each[-1] - start, resource.getrusage(resource.RUSAGE_SELF)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    print(json.dumps({"cpu_ms": 1000 * cpu / count, "wall_ms": 1000 * wall / count}), flush=True)
+    p50 = sorted(b - a for a, b in zip([start, *each], each))[count // 2]
+    print(json.dumps({"cpu_ms": 1000 * cpu / count, "wall_ms": 1000 * wall / count,
+                      "p50_ms": 1000 * p50}), flush=True)
 """
 
 
@@ -59,11 +65,19 @@ class Child:
     tree: Path
     process: subprocess.Popen[str]
 
-    def run(self, name: str, count: int) -> dict[str, float]:
-        assert self.process.stdin and self.process.stdout
+    def send(self, name: str, count: int) -> None:
+        """Start ``count`` checks of the image ``name``; ``receive`` gives their figures."""
+        assert self.process.stdin
         self.process.stdin.write(f"{name} {count}\n")
         self.process.stdin.flush()
+
+    def receive(self) -> dict[str, float]:
+        assert self.process.stdout
         return dict(json.loads(self.process.stdout.readline()))
+
+    def run(self, name: str, count: int) -> dict[str, float]:
+        self.send(name, count)
+        return self.receive()
 
     def close(self) -> None:
         if self.process.stdin:
@@ -71,11 +85,13 @@ class Child:
         self.process.wait(60)
 
 
-def start(tree: Path, core: int, images: dict[str, str]) -> Child:
+def start(tree: Path, core: int | None, images: dict[str, str]) -> Child:
+    """An engine of ``tree`` in its own process, pinned to ``core`` (None: any core), with
+    ``images`` (name -> JPEG path) loaded and checked a few times."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MODEL_DIR": str(tree / "var" / "models")}
     env.pop("PYTHONPATH", None)
     process = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(core), json.dumps(images)],
+        [sys.executable, "-c", CHILD, str(-1 if core is None else core), json.dumps(images)],
         cwd=tree,
         env=env,
         stdin=subprocess.PIPE,
@@ -87,6 +103,18 @@ def start(tree: Path, core: int, images: dict[str, str]) -> Child:
     if line != "ready":
         raise RuntimeError(f"the engine of {tree} did not start (exit {process.wait()})")
     return Child(tree, process)
+
+
+def jpeg_files(sizes: dict[str, str]) -> dict[str, str]:
+    """A synthetic selfie JPEG per name -> size (WxH) in a new temporary directory; name ->
+    path, as ``start`` takes them."""
+    work = Path(tempfile.mkdtemp(prefix="facia-engine-cost-"))
+    images = {}
+    for name, dims in sizes.items():
+        path = work / f"{name}.jpg"
+        path.write_bytes(selfie_jpeg(*parse_size(dims)))
+        images[name] = str(path)
+    return images
 
 
 def old_tree(path: Path, commit: str) -> Path:
@@ -121,12 +149,7 @@ class Costs:
 def measure(
     old: Path, rounds: int, per_round: int, size: str = "640x480", large: str = "4000x3000"
 ) -> Costs:
-    work = Path(tempfile.mkdtemp(prefix="facia-engine-cost-"))
-    images = {}
-    for name, dims in (("selfie", size), ("photo", large)):
-        path = work / f"{name}.jpg"
-        path.write_bytes(selfie_jpeg(*parse_size(dims)))
-        images[name] = str(path)
+    images = jpeg_files({"selfie": size, "photo": large})
     core = max(os.sched_getaffinity(0))
     new, was = start(REPO, core, images), start(old, core, images)
     samples: dict[str, list[float]] = {}
