@@ -87,13 +87,14 @@ def procedure(
                 fits = tenant_calibration.fit_kinds(train, shipped, shipped)
                 maps = {kind: f.after for kind, f in fits.items()}
                 threshold = rule.threshold(maps, train, default_threshold)
-            p += [maps[s.capture].p(s.z) for s in test]
+            scores = [maps[s.capture].p(s.z) for s in test]
+            p += scores
             at += [threshold] * len(test)
             scored += test
             if name == KEPT:
                 kept += [
-                    Decision(sample.source, s.live, (maps[s.capture].p(s.z) >= threshold) != s.live)
-                    for sample, s in zip(score_on, test, strict=True)
+                    Decision(sample.source, s.live, (score >= threshold) != s.live)
+                    for sample, s, score in zip(score_on, test, scores, strict=True)
                 ]
         found[name] = tenant_calibration.figures_at(p, at, scored)
     return found, kept
@@ -134,21 +135,17 @@ def run(report: Report, default_threshold: float = 0.5) -> Outcome:
                 platt, threshold = calibration.IDENTITY, default_threshold
             thresholds.append(threshold)
             for s in score_on:
-                p = platt.p(report.logit(s))
-                raw[s.label].append(report.p_live(s))
+                p, shipped = platt.p(report.logit(s)), report.p_live(s)
+                raw[s.label].append(shipped)
                 cal[s.label].append(p)
-                if s.label == "live":
+                bona_fide = s.label == "live"
+                before.append(
+                    Decision(source, bona_fide, (shipped >= default_threshold) != bona_fide)
+                )
+                if bona_fide:
                     rejected += p < threshold
                 else:
                     accepted += p >= threshold
-        before += [
-            Decision(
-                source,
-                s.label == "live",
-                (report.p_live(s) >= default_threshold) != (s.label == "live"),
-            )
-            for s in mine
-        ]
         per_source[source] = {
             "bona_fide": sum(s.label == "live" for s in mine),
             "attacks": sum(s.label == "spoof" for s in mine),
