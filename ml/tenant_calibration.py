@@ -7,7 +7,7 @@ one, else each image), and every unit is scored by the whole procedure (maps and
 fitted on the other units: leave one unit out up to ``LEAVE_ONE_OUT_UNITS`` units, else
 ``FOLDS``-fold over units with a fixed seed. Intervals count units, not images: a rate's Wilson
 interval uses the number of units holding that class (images of one person or one video are
-not independent), and AUC's Hanley-McNeil interval the same counts. Nothing here is measured
+not independent), and AUC's score interval (Newcombe's) the same counts. Nothing here is measured
 on the images it was fitted on. Plain numpy, no Django.
 """
 
@@ -474,7 +474,9 @@ def figures_line(label: str, figs: Mapping[str, Any]) -> str:
 def report(result: Result) -> str:
     """The command's text: what changed, then the figures (now, and held out)."""
     lines = ["What the calibration changes:", *(f"  {s}" for s in result.sentences)]
-    lines.append("Figures with 95 % intervals (rates: Wilson over units; AUC: Hanley-McNeil):")
+    lines.append(
+        "Figures with 95 % intervals (rates: Wilson over units; AUC: Newcombe's score interval):"
+    )
     lines.append(
         figures_line(f"now (threshold {result.threshold_before:.4f}, not fitted)", result.now)
     )
