@@ -56,6 +56,12 @@ def reset_and_record(request: HttpRequest, queryset: QuerySet[Tenant]) -> int:
     return count
 
 
+def record_deleted(request: HttpRequest, hash_ids: list[HashId]) -> None:
+    """A deleted hash_id ends its access as a revoked one does: said in its tenant's history."""
+    for hash_id in hash_ids:
+        audit.record(hash_id.tenant, f"Deleted hash_id {hash_id.prefix}…", request.user)
+
+
 QUOTA_STYLE = {
     "exhausted": "background:#c62828;color:#fff;padding:1px 6px;border-radius:3px",
     "near": "background:#f9a825;color:#000;padding:1px 6px;border-radius:3px",
@@ -337,6 +343,15 @@ class HashIdAdmin(PermittedActionsAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         # New hash_ids come from the tenant page so the secret can be shown once.
         return False
+
+    def delete_model(self, request: HttpRequest, obj: HashId) -> None:
+        super().delete_model(request, obj)
+        record_deleted(request, [obj])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[HashId]) -> None:
+        deleted = list(queryset.select_related("tenant"))
+        super().delete_queryset(request, queryset)
+        record_deleted(request, deleted)
 
     @admin.action(description="Revoke selected hash_ids", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[HashId]) -> None:
