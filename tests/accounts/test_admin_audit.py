@@ -107,6 +107,32 @@ def test_commands_are_attributed_to_the_system_user() -> None:
 
 @pytest.mark.slow  # 13 s at load 8: calibrates twice
 @pytest.mark.usefixtures("warm_engine")
+@pytest.mark.parametrize("how", ["action", "delete page"])
+def test_deleting_a_user_never_takes_their_history_with_them(admin_client: Any, how: str) -> None:
+    """Django deletes a user's history entries with the user (LogEntry.user cascades): deleting
+    facia-system, an inactive account with no password, or an operator erased every change
+    they made. A user with history is kept (deactivate them instead); one without is deleted."""
+    from django.contrib.auth.models import User
+
+    tenant = Tenant.objects.create(name="Remembered")
+    call_command("issue_hash_id", "Remembered", stdout=StringIO())
+    system = User.objects.get(username=SYSTEM_USER)
+    idle = User.objects.create_user("idle")
+    before = entries(tenant)
+    assert [user for user, _ in before] == [SYSTEM_USER]
+    for user in (system, idle):
+        if how == "action":
+            data = {"action": "delete_selected", "_selected_action": [user.pk], "post": "yes"}
+            answer = admin_client.post("/admin/auth/user/", data)
+        else:
+            answer = admin_client.post(f"/admin/auth/user/{user.pk}/delete/", {"post": "yes"})
+        assert answer.status_code in (200, 302)
+    assert User.objects.filter(pk=system.pk).exists() and entries(tenant) == before
+    assert not User.objects.filter(pk=idle.pk).exists()
+    page = admin_client.get(f"/admin/auth/user/{system.pk}/delete/").content.decode()
+    assert "history" in page and "deactivate" in page
+
+
 def test_calibrate_command_upload_and_revert_are_in_the_history(
     admin_client: Any, tmp_path: Path
 ) -> None:
