@@ -275,6 +275,9 @@ def admin_url(value: str) -> str:
 
 
 ADMIN_URL = admin_url(env_str("ADMIN_URL", "admin/"))
+# Where a login with no safe ``next`` leads (Django's default, /accounts/profile/, is no page).
+LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"
 
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True

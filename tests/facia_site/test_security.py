@@ -8,6 +8,7 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
 from django.conf import settings
 from django.test import Client
 
@@ -126,3 +127,16 @@ def test_the_database_keeps_no_usable_session_key(db: None, django_user_model: A
     assert stolen.get("/admin/").status_code == 302  # the stored value does not
     assert client.post("/admin/logout/").status_code == 200
     assert not Session.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/", "/\\evil.example/", "https:evil.example"]
+)
+def test_a_login_never_redirects_off_site(db: None, django_user_model: Any, target: str) -> None:
+    """An unsafe ``next`` is refused: the login leads to the console's index, on this host
+    (Django's fallback, /accounts/profile/, is no page of this service: a JSON 404)."""
+    django_user_model.objects.create_superuser("root", "root@example.com", "a-long-passphrase")
+    login = {"username": "root", "password": "a-long-passphrase", "next": target}
+    response = Client().post(f"/admin/login/?next={target}", login)
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
