@@ -7,7 +7,9 @@ with the target APCER and the usage page."""
 from typing import Any, ClassVar
 
 from django.contrib import admin, messages
-from django.contrib.auth import get_permission_codename
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth import get_permission_codename, get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.forms import Form, ModelForm
@@ -54,6 +56,12 @@ def reset_and_record(request: HttpRequest, queryset: QuerySet[Tenant]) -> int:
     for tenant in tenants:
         audit.record(tenant, f"Reset quota ({tenant.requests_used} used before).", request.user)
     return count
+
+
+def record_deleted(request: HttpRequest, hash_ids: list[HashId]) -> None:
+    """A deleted hash_id ends its access as a revoked one does: said in its tenant's history."""
+    for hash_id in hash_ids:
+        audit.record(hash_id.tenant, f"Deleted hash_id {hash_id.prefix}…", request.user)
 
 
 QUOTA_STYLE = {
@@ -338,6 +346,15 @@ class HashIdAdmin(PermittedActionsAdmin):
         # New hash_ids come from the tenant page so the secret can be shown once.
         return False
 
+    def delete_model(self, request: HttpRequest, obj: HashId) -> None:
+        super().delete_model(request, obj)
+        record_deleted(request, [obj])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[HashId]) -> None:
+        deleted = list(queryset.select_related("tenant"))
+        super().delete_queryset(request, queryset)
+        record_deleted(request, deleted)
+
     @admin.action(description="Revoke selected hash_ids", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[HashId]) -> None:
         count = 0
@@ -346,3 +363,31 @@ class HashIdAdmin(PermittedActionsAdmin):
             audit.record(hash_id.tenant, f"Revoked hash_id {hash_id.prefix}…", request.user)
             count += 1
         self.message_user(request, f"Revoked {count} hash_id(s).", messages.SUCCESS)
+
+
+class HistoryKeepingUserAdmin(UserAdmin):
+    """Django's user admin, except that a user with history entries is not deleted: LogEntry
+    cascades from its user, so deleting ``facia-system`` (inactive, no password: it looks
+    unused) or an operator erased every change they made. Deactivate them instead."""
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        users = {user.pk: user for user in objs}
+        kept = (
+            LogEntry.objects.filter(user_id__in=users)
+            .values_list("user_id")
+            .annotate(entries=Count("pk"))
+            .order_by("user_id")
+        )
+        protected = [
+            *protected,
+            *(
+                f"{users[pk]}: {n} history entries (deactivate the account instead)"
+                for pk, n in kept
+            ),
+        ]
+        return deleted, counts, perms_needed, protected
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), HistoryKeepingUserAdmin)

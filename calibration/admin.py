@@ -287,6 +287,7 @@ class CalibratedTenantAdmin(TenantAdmin):
         TenantAdmin.readonly_fields,
         "requests_used",
         "calibration_status",
+        "calibration_viewed",
         "shadow_status",
         "shadow_buttons",
     )
@@ -319,6 +320,11 @@ class CalibratedTenantAdmin(TenantAdmin):
         )
         return format_html("{} {}", summary, link)
 
+    @admin.display(description="calibration")
+    def calibration_viewed(self, tenant: Tenant) -> str:
+        """The calibration as a viewer sees it: no link to an upload they may not make."""
+        return self.calibration_summary(tenant)
+
     @admin.display(description="shadow calibration")
     def shadow_status(self, tenant: Tenant) -> SafeString | str:
         return "-" if tenant.pk is None else describe_shadow(tenant)
@@ -342,7 +348,8 @@ class CalibratedTenantAdmin(TenantAdmin):
         fields = super().get_fields(request, obj)
         if self.has_change_permission(request, obj):
             return fields
-        return [f for f in fields if f != "shadow_buttons"]
+        viewed: dict[Any, Any] = {"calibration_status": "calibration_viewed"}
+        return [viewed.get(f, f) for f in fields if f != "shadow_buttons"]
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         """Deleting a tenant takes its calibrations with it, though they cannot be deleted on

@@ -275,11 +275,16 @@ def admin_url(value: str) -> str:
 
 
 ADMIN_URL = admin_url(env_str("ADMIN_URL", "admin/"))
+# Where a login with no safe ``next`` leads (Django's default, /accounts/profile/, is no page).
+LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"
 
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
+# The database keeps a digest of each session key, never the cookie itself (guard.sessions).
+SESSION_ENGINE = "guard.sessions"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 # DJANGO_SECURE=1: served to browsers over HTTPS by a TLS-terminating proxy that sets
 # X-Forwarded-Proto. /status_check stays reachable over plain HTTP for local health checks.

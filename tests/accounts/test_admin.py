@@ -171,7 +171,7 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return draws
 
 
-@pytest.mark.parametrize("how", ["action", "add form"])
+@pytest.mark.parametrize("how", ["action", "button", "add form"])
 def test_an_issued_hash_id_is_stored_nowhere(
     admin_client: Any, every_log: pytest.LogCaptureFixture, drawn: list[str], how: str
 ) -> None:
@@ -182,6 +182,9 @@ def test_an_issued_hash_id_is_stored_nowhere(
         tenant = Tenant.objects.create(name="Kept")
         data = {"action": "issue_hash_id", "_selected_action": tenant.pk}
         response = admin_client.post("/admin/accounts/tenant/", data)
+    elif how == "button":  # the tenant page's "Issue a new hash_id"
+        tenant = Tenant.objects.create(name="Kept")
+        response = admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/issue/")
     else:
         response = add_tenant(admin_client, name="Kept", follow=False)
     (secret,) = drawn

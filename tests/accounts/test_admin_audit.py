@@ -22,7 +22,8 @@ pytestmark = pytest.mark.django_db
 
 
 def entries(tenant: Tenant) -> list[tuple[str, str]]:
-    rows = LogEntry.objects.filter(object_id=str(tenant.pk)).order_by("pk")
+    own = LogEntry.objects.filter(object_id=str(tenant.pk), content_type__model="tenant")
+    rows = own.order_by("pk")
     return [(e.user.get_username(), e.get_change_message()) for e in rows]
 
 
@@ -51,6 +52,23 @@ def test_revoke_from_the_tenant_page(admin_client: Any) -> None:
     issued.record.refresh_from_db()
     assert issued.record.is_revoked
     assert entries(tenant) == [("admin", f"Revoked hash_id {issued.record.prefix}…")]
+
+
+@pytest.mark.parametrize("how", ["action", "delete page"])
+def test_deleting_a_hash_id_is_in_its_tenants_history(admin_client: Any, how: str) -> None:
+    """Deleting a hash_id ends its access as revoking does: the tenant's History says so too,
+    not only the hash_id's own entry (which goes with the row's page)."""
+    tenant = Tenant.objects.create(name="Deleted")
+    record = HashId.issue(tenant).record
+    if how == "action":
+        data = {"action": "delete_selected", "_selected_action": [record.pk], "post": "yes"}
+        response = admin_client.post("/admin/accounts/hashid/", data)
+    else:
+        response = admin_client.post(f"/admin/accounts/hashid/{record.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302 and not HashId.objects.exists()
+    assert entries(tenant) == [("admin", f"Deleted hash_id {record.prefix}…")]
+    history = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/history/").content.decode()
+    assert f"Deleted hash_id {record.prefix}…" in history
 
 
 def test_a_threshold_profile_and_crop_policy_change_says_old_and_new(admin_client: Any) -> None:
@@ -89,6 +107,32 @@ def test_commands_are_attributed_to_the_system_user() -> None:
 
 @pytest.mark.slow  # 13 s at load 8: calibrates twice
 @pytest.mark.usefixtures("warm_engine")
+@pytest.mark.parametrize("how", ["action", "delete page"])
+def test_deleting_a_user_never_takes_their_history_with_them(admin_client: Any, how: str) -> None:
+    """Django deletes a user's history entries with the user (LogEntry.user cascades): deleting
+    facia-system, an inactive account with no password, or an operator erased every change
+    they made. A user with history is kept (deactivate them instead); one without is deleted."""
+    from django.contrib.auth.models import User
+
+    tenant = Tenant.objects.create(name="Remembered")
+    call_command("issue_hash_id", "Remembered", stdout=StringIO())
+    system = User.objects.get(username=SYSTEM_USER)
+    idle = User.objects.create_user("idle")
+    before = entries(tenant)
+    assert [user for user, _ in before] == [SYSTEM_USER]
+    for user in (system, idle):
+        if how == "action":
+            data = {"action": "delete_selected", "_selected_action": [user.pk], "post": "yes"}
+            answer = admin_client.post("/admin/auth/user/", data)
+        else:
+            answer = admin_client.post(f"/admin/auth/user/{user.pk}/delete/", {"post": "yes"})
+        assert answer.status_code in (200, 302)
+    assert User.objects.filter(pk=system.pk).exists() and entries(tenant) == before
+    assert not User.objects.filter(pk=idle.pk).exists()
+    page = admin_client.get(f"/admin/auth/user/{system.pk}/delete/").content.decode()
+    assert "history" in page and "deactivate" in page
+
+
 def test_calibrate_command_upload_and_revert_are_in_the_history(
     admin_client: Any, tmp_path: Path
 ) -> None:

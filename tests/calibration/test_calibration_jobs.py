@@ -129,6 +129,71 @@ def test_view_only_staff_cannot_queue_a_job(
     assert not CalibrationJob.objects.exists() and len(jobs.UPLOADS) == 0
 
 
+CSRF_TOKEN = "k" * 32
+
+
+def csrf_client(user: Any = None) -> Any:
+    """A client that passes the CSRF check as a browser does (cookie and form field), so the
+    check reads the form as it does in production: before any view runs."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.cookies["csrftoken"] = CSRF_TOKEN
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def zips(data: bytes, *names: str) -> dict[str, Any]:
+    return {name: SimpleUploadedFile(f"{name}.zip", data) for name in names}
+
+
+def held_files(response: Any) -> dict[str, int]:
+    """The files the request answered by ``response`` held in memory: field and size."""
+    return {name: upload.size for name, upload in response.wsgi_request.FILES.items()}
+
+
+def test_only_who_may_calibrate_has_a_file_held_in_memory(
+    make_tenant: Callable[..., Any], django_user_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any POST whose form is read (the login page, the CSRF check of every admin page) has
+    its multipart body parsed: files are held in memory only for a user who may calibrate,
+    so nobody else, logged in or not, makes a worker hold up to 100 files of
+    UPLOAD_MAX_BYTES each before any permission is checked."""
+    from django.contrib.auth.models import Permission
+
+    monkeypatch.setattr(jobs, "UPLOADS", jobs.Uploads())  # the job queued here is not run
+    tenant, _ = make_tenant("held")
+    data = make_zip(LIVE[:1], SPOOF[:1])
+    token = {"csrfmiddlewaretoken": CSRF_TOKEN}
+    login = {"username": "someone", "password": "wrong", **token}
+    anonymous = csrf_client().post("/admin/login/", {**login, **zips(data, "a", "b", "c")})
+    assert anonymous.status_code == 200 and held_files(anonymous) == {}
+    viewer = django_user_model.objects.create_user("viewer", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_tenant"))
+    refused = csrf_client(viewer).post(url_of(tenant), {**token, **zips(data, "archive")})
+    assert refused.status_code == 403 and held_files(refused) == {}
+    operator = django_user_model.objects.create_user("operator", is_staff=True)
+    operator.user_permissions.add(Permission.objects.get(codename="change_tenant"))
+    queued = csrf_client(operator).post(url_of(tenant), {**token, **zips(data, "archive")})
+    assert queued.status_code == 303 and held_files(queued) == {"archive": len(data)}
+
+
+@pytest.mark.parametrize("names", [("archive",), ("archive", "second")])
+def test_one_request_holds_at_most_upload_max_bytes(
+    make_tenant: Callable[..., Any], admin_client: Any, settings: Any, names: tuple[str, ...]
+) -> None:
+    """A file over the limit, or files that together exceed it, are dropped and the page says
+    so: the limit bounds what one request holds, not each of its files."""
+    tenant, _ = make_tenant("bounded")
+    data = make_zip(LIVE[:1], SPOOF[:1])
+    settings.UPLOAD_MAX_BYTES = len(data) * len(names) - 1
+    response = admin_client.post(url_of(tenant), zips(data, *names))
+    assert sum(held_files(response).values()) <= settings.UPLOAD_MAX_BYTES
+    assert "larger than the upload limit" in response.content.decode()
+    assert not CalibrationJob.objects.exists() and len(jobs.UPLOADS) == 0
+
+
 @pytest.fixture
 def zip_parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many times zipfile parsed a central directory (the real parser still runs)."""

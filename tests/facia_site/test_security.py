@@ -8,6 +8,8 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+from django.conf import settings
 from django.test import Client
 
 from tests.conftest import REPO
@@ -46,6 +48,7 @@ def test_check_deploy_fails_without_them() -> None:
 PROBE = """
 import json, django
 django.setup()
+from django.conf import settings
 from django.test import Client
 c = Client(HTTP_HOST="liveness.example.com")
 def answer(path, **headers):
@@ -100,3 +103,40 @@ def test_admin_login_without_csrf_token_is_refused(db: None, django_user_model: 
         {"username": "root", "password": "a-long-passphrase", "csrfmiddlewaretoken": token},
     )
     assert response.status_code == 302
+
+
+def test_the_database_keeps_no_usable_session_key(db: None, django_user_model: Any) -> None:
+    """The session cookie is a bearer token for the admin: the database keeps a digest of it,
+    as it does of hash_ids, so a copy of the database (a backup) logs nobody in."""
+    from django.contrib.sessions.models import Session
+    from django.db import connection
+
+    django_user_model.objects.create_superuser("root", "root@example.com", "a-long-passphrase")
+    client = Client()
+    login = {"username": "root", "password": "a-long-passphrase"}
+    assert client.post("/admin/login/", login).status_code == 302
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    (row,) = Session.objects.all()
+    assert row.get_decoded()["_auth_user_id"]  # the search sees the session
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM django_session")
+        assert key not in repr(cursor.fetchall())
+    assert client.get("/admin/").status_code == 200  # the cookie still logs in
+    stolen = Client()
+    stolen.cookies[settings.SESSION_COOKIE_NAME] = row.session_key
+    assert stolen.get("/admin/").status_code == 302  # the stored value does not
+    assert client.post("/admin/logout/").status_code == 200
+    assert not Session.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/", "/\\evil.example/", "https:evil.example"]
+)
+def test_a_login_never_redirects_off_site(db: None, django_user_model: Any, target: str) -> None:
+    """An unsafe ``next`` is refused: the login leads to the console's index, on this host
+    (Django's fallback, /accounts/profile/, is no page of this service: a JSON 404)."""
+    django_user_model.objects.create_superuser("root", "root@example.com", "a-long-passphrase")
+    login = {"username": "root", "password": "a-long-passphrase", "next": target}
+    response = Client().post(f"/admin/login/?next={target}", login)
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"

@@ -357,6 +357,14 @@ def test_the_revoke_button_is_shown_only_to_who_may_revoke(world: World) -> None
     assert "revoke-hash-id" in staff("accounts.change_hashid").get(url).content.decode()
 
 
+def test_the_calibration_upload_is_linked_only_for_who_may_calibrate(world: World) -> None:
+    """A viewer sees the tenant's calibration, not a link to a page that would answer 403."""
+    url = reverse("admin:accounts_tenant_change", args=[world.tenant.pk])
+    viewed = staff().get(url).content.decode()
+    assert 'id="calibration-status"' in viewed and 'id="calibrate-link"' not in viewed
+    assert 'id="calibrate-link"' in staff("accounts.change_tenant").get(url).content.decode()
+
+
 def test_adding_a_tenant_without_add_hashid_issues_none() -> None:
     client = staff("accounts.add_tenant")
     data = {

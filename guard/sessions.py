@@ -1,0 +1,71 @@
+"""Database sessions that keep a digest of each session key, never the key itself.
+
+The session cookie is a bearer token for the admin (issuing hash_ids, calibrating): Django's own
+database backend stores it as the row's primary key, so a copy of the database (a backup, a
+read-only SQL account) logged anyone in as any operator for up to two weeks. Here the row is
+keyed by SHA-256 of the key, truncated to the column's 40 hex characters (160 bits), so the
+cookie is checked as a hash_id is. Rows written before are not found: each operator logs in
+once more."""
+
+import hashlib
+from typing import Any
+
+from django.contrib.sessions.backends import db
+from django.core.exceptions import SuspiciousOperation
+from django.utils import timezone
+
+KEY_DIGEST_CHARS = 40  # django_session.session_key is a varchar(40)
+
+
+def stored_key(session_key: str) -> str:
+    return hashlib.sha256(session_key.encode("utf-8")).hexdigest()[:KEY_DIGEST_CHARS]
+
+
+class SessionStore(db.SessionStore):
+    def _get_session_from_db(self) -> Any:
+        if self.session_key is None:
+            return None
+        try:
+            return self.model.objects.get(
+                session_key=stored_key(self.session_key), expire_date__gt=timezone.now()
+            )
+        except (self.model.DoesNotExist, SuspiciousOperation):
+            self._session_key = None
+            return None
+
+    async def _aget_session_from_db(self) -> Any:
+        if self.session_key is None:
+            return None
+        try:
+            return await self.model.objects.aget(
+                session_key=stored_key(self.session_key), expire_date__gt=timezone.now()
+            )
+        except (self.model.DoesNotExist, SuspiciousOperation):
+            self._session_key = None
+            return None
+
+    def exists(self, session_key: str) -> bool:
+        return bool(self.model.objects.filter(session_key=stored_key(session_key)).exists())
+
+    async def aexists(self, session_key: str) -> bool:
+        return bool(await self.model.objects.filter(session_key=stored_key(session_key)).aexists())
+
+    def create_model_instance(self, data: dict[str, Any]) -> Any:
+        instance = super().create_model_instance(data)
+        instance.session_key = stored_key(instance.session_key)
+        return instance
+
+    async def acreate_model_instance(self, data: dict[str, Any]) -> Any:
+        instance = await super().acreate_model_instance(data)
+        instance.session_key = stored_key(instance.session_key)
+        return instance
+
+    def delete(self, session_key: str | None = None) -> None:
+        key = self.session_key if session_key is None else session_key
+        if key is not None:
+            self.model.objects.filter(session_key=stored_key(key)).delete()
+
+    async def adelete(self, session_key: str | None = None) -> None:
+        key = self.session_key if session_key is None else session_key
+        if key is not None:
+            await self.model.objects.filter(session_key=stored_key(key)).adelete()
