@@ -4,8 +4,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
+from liveness.schema import SchemaView
 from telemetry.views import metrics
 
 # Calibrations and evaluations were pages of accounts and liveness before the calibration app
@@ -28,7 +29,7 @@ urlpatterns = [
     path("", include("capture.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
     path("metrics", metrics, name="metrics"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path(
         "api/redoc/",

@@ -2,14 +2,17 @@
 hand), and what the schema adds to the views' @extend_schema: /status_check (a plain Django
 view, which drf-spectacular cannot see) and the response headers every operation shares."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from drf_spectacular.utils import (
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema_serializer,
 )
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from liveness import runtime
 from ml.quality import REFUSALS
@@ -132,3 +135,25 @@ def postprocess(result: Schema, generator: Any, request: Any, public: bool) -> S
                 _add_headers(path, status, response)
     result["paths"]["/status_check"] = STATUS_CHECK
     return result
+
+
+class SchemaView(SpectacularAPIView):
+    """``/api/schema/``, generated once per process and version: anyone may read it, and
+    generating it cost 20-26 ms of CPU per request (more than a liveness check's 15 ms), which
+    let an anonymous client spend the workers' CPU. The schema depends only on the code."""
+
+    _generated: ClassVar[dict[str | None, Schema]] = {}
+
+    def _get_schema_response(self, request: Request) -> Response:
+        version = self.api_version or request.version or self._get_version_parameter(request)
+        if version not in self._generated:
+            generator = self.generator_class(
+                urlconf=self.urlconf, api_version=version, patterns=self.patterns
+            )
+            self._generated[version] = generator.get_schema(request=request, public=True)
+        return Response(
+            data=self._generated[version],
+            headers={
+                "Content-Disposition": f'inline; filename="{self._get_filename(request, version)}"'
+            },
+        )

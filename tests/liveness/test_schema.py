@@ -26,6 +26,32 @@ def test_schema_documents_the_contract(db: None, client: Any) -> None:
     assert body.endswith("/LivenessRequest")
 
 
+def test_schema_is_generated_once_per_process(
+    db: None, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone may read /api/schema/: generating it per request let an anonymous client spend
+    20-26 ms of a worker's CPU each time. The first request generates it, the rest reuse it."""
+    from liveness.schema import SchemaView
+
+    calls = []
+    generate = SchemaGenerator.get_schema
+
+    def counted(self: SchemaGenerator, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return generate(self, *args, **kwargs)
+
+    monkeypatch.setattr(SchemaGenerator, "get_schema", counted)
+    monkeypatch.setattr(SchemaView, "_generated", {})
+    first = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    again = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    yaml = client.get("/api/schema/")
+    assert first.status_code == again.status_code == yaml.status_code == 200
+    assert len(calls) == 1
+    assert first.content == again.content
+    assert first.json() == generate(SchemaGenerator(), request=None, public=True)
+    assert b"openapi: 3.1.0" in yaml.content
+
+
 def test_docs_pages_load_assets_locally(db: None, client: Any) -> None:
     for url in ("/api/docs/", "/api/redoc/"):
         page = client.get(url).content.decode()
