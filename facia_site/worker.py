@@ -30,6 +30,9 @@ from gunicorn.workers.ggevent import GeventWorker
 # A request whose head (keepalive setting) or body (this) has not fully arrived in time is
 # dropped: at LAN speed a 16 MB body takes well under a second.
 BODY_TIMEOUT_S = 10
+# The admin's calibration zip (UPLOAD_MAX_BYTES) is the one body allowed over
+# LIVENESS_MAX_BODY_BYTES: with its form around it, and this long per LIVENESS_MAX_BODY_BYTES.
+UPLOAD_FORM_BYTES = 1 << 20
 # Bodies over 1 MB are buffered at most this many at a time per worker (each costs its size a
 # few times over until answered); smaller ones are bounded by worker_connections. A chunked
 # body is read like a small one until it grows past 1 MB (before, every chunked body waited
@@ -51,14 +54,23 @@ REFUSING_AT_ONCE = 16
 EVICTION_CHECK_S = 0.1
 
 
-def refusal(status: str, error: str) -> bytes:
+def refusal(status: str, error: str, retry: bool = True) -> bytes:
     """A whole response, sent without reading the request; the connection then closes."""
     body = json.dumps({"error": error}).encode()
+    retry_after = "Retry-After: 1\r\n" if retry else ""
     head = (
         f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+        f"Content-Length: {len(body)}\r\n{retry_after}Connection: close\r\n\r\n"
     )
     return head.encode() + body
+
+
+def too_large(limit: int) -> bytes:
+    """An admin page's body declared over ``limit``, refused unread, as /liveness's 413."""
+    from liveness.answers import ANSWERS  # Django is set up before any request is served
+
+    text = ANSWERS["body_too_large"].text.format(limit=limit)
+    return refusal("413 Request Entity Too Large", text, retry=False)
 
 
 OVER_CLIENT_CAP = refusal("429 Too Many Requests", "Too many connections from this client.")
@@ -137,7 +149,7 @@ class Admission:
         return True
 
 
-Buffered = Literal["small", "large", "late", "busy"]
+Buffered = Literal["small", "large", "late", "busy", "too_large"]
 
 
 class BufferingWorker(GeventWorker):
@@ -186,6 +198,9 @@ class BufferingWorker(GeventWorker):
             buffered = self._buffer_body(req, conn, held)
             if buffered == "late":
                 raise StopIteration  # closes the connection at once
+            if buffered == "too_large":
+                self._send(sock, too_large(_body_limit(req)), timeout_s=1)
+                raise StopIteration
             if buffered == "busy" or not self._django.acquire(timeout=DJANGO_WAIT_S):
                 self._send(sock, BUSY, timeout_s=1)
                 raise StopIteration
@@ -205,19 +220,28 @@ class BufferingWorker(GeventWorker):
 
     def _buffer_body(self, req: Any, conn: Connection, held: ExitStack) -> Buffered:
         """Read the body into memory (``req.body``); a large-body slot, when it needs one,
-        stays in ``held``. "late": it did not arrive in time; "busy": no slot came in time."""
-        limit = settings.LIVENESS_MAX_BODY_BYTES
+        stays in ``held``. "late": it did not arrive in time; "busy": no slot came in time;
+        "too_large": an admin page's body declared over its limit (unread)."""
+        limit = _body_limit(req)
         size = _declared_length(req)
+        if size is not None and size > limit:
+            # Never read. An API view answers 413 from Content-Length; any other reader (CSRF
+            # parsing a form) gets an empty body, never the socket (read there, with no
+            # deadline, it held Django as long as the client trickled it); an admin page's
+            # upload is answered 413 here.
+            req.body = io.BytesIO()
+            return "too_large" if _is_admin(req) else "small"
         if size == 0:
-            return "small"  # no body, or one over the limit (the view answers 413 unread)
+            return "small"
         if size is not None and size > LARGE_BODY_BYTES and not self._large_slot(conn, held):
             return "busy"
         if req._expected_100_continue:
             conn.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
             req._expected_100_continue = False
+        timeout_s = _body_timeout(limit if size is None else size)
         try:
             if size is not None:
-                with gevent.Timeout(BODY_TIMEOUT_S):
+                with gevent.Timeout(timeout_s):
                     data = _read_body(req, size, conn.sock)
             else:
                 # Chunked: one byte over the limit at most, so that the view can tell a body
@@ -227,10 +251,10 @@ class BufferingWorker(GeventWorker):
                 if len(data) > LARGE_BODY_BYTES:
                     if not self._large_slot(conn, held):
                         return "busy"
-                    with gevent.Timeout(BODY_TIMEOUT_S):
+                    with gevent.Timeout(timeout_s):
                         data += req.body.read(limit + 1 - len(data))
         except gevent.Timeout:
-            self.log.info("dropped a request whose body took over %s s", BODY_TIMEOUT_S)
+            self.log.info("dropped a request whose body took over %s s", timeout_s)
             return "late"
         # A plain BytesIO over bytes: Django's one read of the whole body is then the same
         # object, not a copy (gunicorn's Body copies a phone photo's 4.4 MB three times).
@@ -313,13 +337,30 @@ def _read_body(req: Any, size: int, sock: Any) -> bytes:
     return bytes(view[:got]) if got < size else bytes(body)
 
 
+def _is_admin(req: Any) -> bool:
+    return bool(req.path.startswith(f"/{settings.ADMIN_URL}"))
+
+
+def _body_limit(req: Any) -> int:
+    """The most bytes of ``req``'s body the worker reads: LIVENESS_MAX_BODY_BYTES, or for an
+    admin page enough for the calibration zip's form."""
+    limit: int = settings.LIVENESS_MAX_BODY_BYTES
+    if _is_admin(req):
+        return max(limit, settings.UPLOAD_MAX_BYTES + UPLOAD_FORM_BYTES)
+    return limit
+
+
+def _body_timeout(size: int) -> float:
+    """BODY_TIMEOUT_S per LIVENESS_MAX_BODY_BYTES (or part of it) of a body of ``size``."""
+    return BODY_TIMEOUT_S * max(1.0, size / settings.LIVENESS_MAX_BODY_BYTES)
+
+
 def _declared_length(req: Any) -> int | None:
-    """Bytes to buffer: the declared length; 0 without a body or when the declared length is
-    over the service's limit (the view answers 413 from Content-Length, unread); None for a
-    chunked body (read as it comes, at most one byte over the limit)."""
+    """The declared length (0 without a body); None for a chunked body (read as it comes, at
+    most one byte over the limit)."""
     for name, value in req.headers:
         if name == "CONTENT-LENGTH":
-            return int(value) if int(value) <= settings.LIVENESS_MAX_BODY_BYTES else 0
+            return int(value)
     return None if isinstance(req.body.reader, ChunkedReader) else 0
 
 

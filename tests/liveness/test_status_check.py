@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from liveness import runtime
 
@@ -32,3 +33,13 @@ def test_warm_up_makes_a_fresh_holder_ready(
 
 def test_post_not_allowed(db: None, client: Any) -> None:
     assert client.post("/status_check").status_code == 405
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_unsafe_methods_get_405_not_a_csrf_page(db: None, method: str) -> None:
+    """As a real client meets it: Django's test client skips the CSRF check by default, and
+    gunicorn answered a POST with CSRF's 403 HTML page (the schema says 405, `Allow`)."""
+    response = getattr(Client(enforce_csrf_checks=True), method)("/status_check")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert response.content == b""

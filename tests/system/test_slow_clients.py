@@ -6,7 +6,7 @@ import select
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 
 import pytest
@@ -145,6 +145,64 @@ def test_a_body_cut_short_is_answered_and_the_worker_keeps_serving(server: Gunic
     assert status == 400  # the JSON is cut: malformed, as before
     for i in range(WORKERS * 2):
         assert post(server.base, body, f"after-short-{i}").status == 201
+
+
+def oversized_form_post(port: int, path: str, declared: int) -> socket.socket:
+    """A connection posting a multipart form to ``path`` that declares ``declared`` bytes and
+    sends only its start: a form Django's CSRF check parses (the client sets its own
+    csrftoken cookie: anyone can)."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: {declared}\r\n"
+        "Cookie: csrftoken=abcdefghijklmnopqrstuvwxyzABCDEF\r\nConnection: close\r\n\r\n"
+    )
+    start = b'--XX\r\nContent-Disposition: form-data; name="f"; filename="a"\r\n\r\n'
+    sock = connect(port, timeout=120)
+    sock.sendall(head.encode() + start + b"A" * 1000)
+    return sock
+
+
+def status_of_answer(sock: socket.socket) -> int:
+    """The status of the response on ``sock``, read to its end; 0 when none came in time."""
+    data = b""
+    with suppress(TimeoutError, ConnectionResetError):
+        while chunk := sock.recv(65536):
+            data += chunk
+    return int(data.split(b" ", 2)[1]) if data else 0
+
+
+@pytest.mark.parametrize(("path", "status"), [("/metrics", 403), ("/admin/login/", 413)])
+def test_a_body_declared_over_the_limit_never_holds_django(
+    server: Gunicorn, path: str, status: int
+) -> None:
+    """Django used to read such a body (CSRF parsing the form) straight off the socket, with
+    no deadline, while holding the worker: one connection sending a byte a second kept a
+    worker from answering anything for over 75 s. Now it is answered without the client
+    sending another byte: from an empty body (CSRF's 403), or on an admin page, whose limit
+    is the calibration zip's, by the worker (413)."""
+    body = selfie_body(create_tenant(server.env, f"beside-oversized-{status}"))
+    stalled = [oversized_form_post(server.port, path, 200_000_000) for _ in range(WORKERS)]
+    assert [status_of_answer(sock) for sock in stalled] == [status] * WORKERS
+    for sock in stalled:
+        sock.close()
+    for i in range(WORKERS * 2):
+        assert post(server.base, body, f"after-oversized-{status}-{i}").status == 201
+    assert requests.get(f"{server.base}{path}", timeout=60).status_code in (200, 403)
+
+
+def test_an_admin_upload_is_read_by_the_worker_within_its_deadline(server: Gunicorn) -> None:
+    """An admin form within the calibration zip's limit but over /liveness's is buffered by
+    the worker like any body, with a deadline per 16 MB: a stalled one is dropped then,
+    never having held Django (before, Django read it with no deadline)."""
+    body = selfie_body(create_tenant(server.env, "beside-admin-upload"))
+    declared = 50_000_000
+    stalled = [oversized_form_post(server.port, "/admin/login/", declared) for _ in range(WORKERS)]
+    for i in range(WORKERS * 2):
+        assert post(server.base, body, f"beside-admin-upload-{i}").status == 201
+    deadline = BODY_TIMEOUT_S * declared / (16 * 1024 * 1024)
+    for sock in stalled:
+        assert seconds_until_closed(sock) < deadline + LATE_S
+        sock.close()
 
 
 def test_no_worker_keeps_a_child_process_after_boot(server: Gunicorn) -> None:
