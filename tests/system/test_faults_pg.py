@@ -119,3 +119,22 @@ def test_status_check_follows_the_database(
         cluster.start()
     until(lambda: all(server.status() == 200 for _ in range(4)))
     assert post(server.base, selfie_body(hash_id), "pg-back").status == 201
+
+
+def test_metrics_are_scraped_while_the_database_is_down(
+    server: Gunicorn, cluster: PrivatePostgres
+) -> None:
+    """Every worker's own samples, without the per-tenant gauges (read from the database):
+    /metrics answered 500 while the database was down, the scrape an outage needs most."""
+    new_tenant(server)
+    assert "facia_tenant_requests_used{" in requests.get(f"{server.base}/metrics", timeout=30).text
+    cluster.stop()
+    try:
+        scrapes = [requests.get(f"{server.base}/metrics", timeout=30) for _ in range(2 * WORKERS)]
+    finally:
+        cluster.start()
+    assert [scrape.status_code for scrape in scrapes] == [200] * len(scrapes)
+    assert all("facia_worker_ready{" in scrape.text for scrape in scrapes)
+    assert not any("facia_tenant_requests_used{" in scrape.text for scrape in scrapes)
+    until(lambda: all(server.status() == 200 for _ in range(4)))
+    assert "facia_tenant_requests_used{" in requests.get(f"{server.base}/metrics", timeout=30).text
