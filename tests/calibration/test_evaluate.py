@@ -302,3 +302,12 @@ def test_evaluate_dev_set_report_and_its_admin_page(
 def test_evaluate_rejects_a_bad_folder(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="live/ and spoof/"):
         run_command("evaluate", str(tmp_path))
+
+
+def test_evaluate_rejects_a_manifest_without_a_file_column(tmp_path: Path) -> None:
+    """A manifest.csv the commands cannot key by image was a KeyError's traceback."""
+    for label in ("live", "spoof"):
+        (tmp_path / label).mkdir()
+    (tmp_path / "manifest.csv").write_text("path,label,source\nlive/a.jpg,live,s\n")
+    with pytest.raises(CommandError, match=r"manifest.csv has no file column"):
+        run_command("evaluate", str(tmp_path))
