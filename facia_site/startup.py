@@ -39,8 +39,12 @@ def cannot_connect(exc: BaseException) -> bool:
 
 
 def cause(exc: BaseException) -> str:
+    from django.db import DatabaseError
+
     if cannot_connect(exc):
         return f"cannot connect to database {database_target()}: {one_line(exc)}"
+    if isinstance(exc, DatabaseError):  # e.g. a corrupt SQLite file: say which database
+        return f"database {database_target()}: {type(exc).__name__}: {one_line(exc)}"
     return f"{type(exc).__name__}: {one_line(exc)}"
 
 
