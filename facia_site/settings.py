@@ -64,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so the first to see a view's exception: a database that does not answer is a 503.
+    "liveness.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "facia_site.urls"

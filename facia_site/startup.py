@@ -7,13 +7,16 @@ line; bin/entrypoint logged it as one JSON record per line (87 for a bad DATABAS
 
 import logging
 import logging.config
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from telemetry.logs import logging_config
 
 log = logging.getLogger("facia.startup")
+FULL_BELOW_BYTES = 1 << 20  # as liveness.runtime.SQLITE_MIN_FREE_BYTES: a few commits' room
 
 
 def one_line(exc: BaseException) -> str:
@@ -31,6 +34,21 @@ def database_target() -> str:
     return f"postgresql://{user}@{host}:{port}/{db['NAME']}"
 
 
+def disk_note() -> str:
+    """For SQLite on a (nearly) full disk, how little room is left: SQLite itself says only
+    "disk I/O error" when it cannot create its -shm file."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if not db["ENGINE"].endswith("sqlite3"):
+        return ""
+    try:
+        free = shutil.disk_usage(Path(db["NAME"]).parent).free
+    except OSError:
+        return ""
+    return f" (the disk holding it has {free} bytes free)" if free < FULL_BELOW_BYTES else ""
+
+
 def cannot_connect(exc: BaseException) -> bool:
     """An OperationalError before the default connection was ever opened."""
     from django.db import OperationalError, connections
@@ -39,8 +57,13 @@ def cannot_connect(exc: BaseException) -> bool:
 
 
 def cause(exc: BaseException) -> str:
+    from django.db import DatabaseError
+
     if cannot_connect(exc):
-        return f"cannot connect to database {database_target()}: {one_line(exc)}"
+        return f"cannot connect to database {database_target()}: {one_line(exc)}{disk_note()}"
+    if isinstance(exc, DatabaseError):  # e.g. a corrupt SQLite file: say which database
+        what = f"{type(exc).__name__}: {one_line(exc)}"
+        return f"database {database_target()}: {what}{disk_note()}"
     return f"{type(exc).__name__}: {one_line(exc)}"
 
 

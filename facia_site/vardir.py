@@ -11,6 +11,7 @@ the gunicorn configuration run it before Django starts, so bin/entrypoint, ``mak
 
 import os
 import secrets
+from contextlib import suppress
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -44,24 +45,26 @@ def load_secret_key(path: Path) -> str:
     if not path.exists():
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(50))
         try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(50))
             # link() fails if another process won the race; its key is then the one we use.
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
+            with suppress(FileExistsError):
+                os.link(tmp, path)
         finally:
-            tmp.unlink()
+            tmp.unlink()  # also when the write failed (a full disk)
     return path.read_text().strip()
 
 
 def prepare(directory: Path | None = None) -> Path:
     """Create the var directory, its static root and (without SECRET_KEY) the key file."""
     directory = var_dir() if directory is None else directory
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "static").mkdir(exist_ok=True)
-    load_secret_key(directory / SECRET_KEY_FILE)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "static").mkdir(exist_ok=True)
+        load_secret_key(directory / SECRET_KEY_FILE)
+    except OSError as exc:  # read-only, full: name the directory (ENOSPC names no file)
+        raise ImproperlyConfigured(f"cannot set up {directory} (FACIA_VAR_DIR): {exc}") from exc
     return directory
 
 

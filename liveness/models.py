@@ -8,6 +8,10 @@ from django.utils import timezone
 
 from accounts.models import Tenant
 
+# The longest retention prune_checks and prune_sessions take (--days, LIVENESS_RETENTION_DAYS):
+# a century. Beyond some 700,000 days the cutoff is no date at all (OverflowError).
+MAX_RETENTION_DAYS = 36_500
+
 
 class LivenessCheck(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="checks")

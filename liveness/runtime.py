@@ -136,16 +136,17 @@ def database_held_down() -> bool:
     return time.monotonic() < _down_until
 
 
-def _database_answers() -> bool:
+def _database_answers() -> tuple[bool, int | None]:
+    """Whether the database answers a read of the tenants (not SELECT 1: a database not yet
+    migrated answers that too), and a tenant's id for _check_row_fits (None: no tenant)."""
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        tenant_id = Tenant.objects.order_by().values_list("pk", flat=True).first()
     except DatabaseError as exc:
         log.warning("database unusable: %s", exc)
         with contextlib.suppress(DatabaseError):
             connection.close()  # the next request opens a new one
-        return False
-    return True
+        return False, None
+    return True, tenant_id
 
 
 def _sqlite_disk_has_room() -> bool:
@@ -156,10 +157,9 @@ def _sqlite_disk_has_room() -> bool:
     return stats.f_bavail * stats.f_frsize >= SQLITE_MIN_FREE_BYTES
 
 
-def _check_row_fits() -> bool:
+def _check_row_fits(tenant_id: int | None) -> bool:
     """Insert a check row as a real check does, then roll it back: fails where that insert
     would (SQLITE_FULL, PostgreSQL "could not extend file", a read-only database)."""
-    tenant_id = Tenant.objects.order_by().values_list("pk", flat=True).first()
     if tenant_id is None:
         return True  # no tenant: no check can be authenticated, nothing to record
     try:
@@ -180,10 +180,11 @@ def database_problem() -> str | None:
         return None
     if database_held_down():
         return DB_DOWN
-    if not _database_answers():
+    answers, tenant_id = _database_answers()
+    if not answers:
         database_failed()
         return DB_DOWN
-    if not (_sqlite_disk_has_room() and _check_row_fits()):
+    if not (_sqlite_disk_has_room() and _check_row_fits(tenant_id)):
         return DB_FULL
     _ok_until = now + CACHE_S
     return None

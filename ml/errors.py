@@ -21,6 +21,10 @@ class ModelInstallError(RuntimeError):
     """A model file is missing or its checksum differs from the expected one."""
 
 
+class ModelDirUnwritable(ModelInstallError):
+    """The install folder (MODEL_DIR) cannot be written: read-only, full, or not a directory."""
+
+
 class ModelUnavailable(ModelInstallError):
     """A model left for its first use could not be compiled (a broken or missing file)."""
 

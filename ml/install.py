@@ -16,7 +16,7 @@ from pathlib import Path
 
 import openvino as ov
 
-from ml.errors import ModelInstallError
+from ml.errors import ModelDirUnwritable, ModelInstallError
 from ml.registry import MODEL_FILES, ModelSpec
 
 MANIFEST = "manifest.json"
@@ -109,12 +109,21 @@ def install_models(source: Path, dest: Path) -> bool:
         log.warning("re-installing the models in %s: %s", dest, "; ".join(faults))
     verified = [(m, _verified_source(source, m)) for m in MODEL_FILES]  # all or nothing
     staging = dest.with_name(dest.name + ".staging")
+    try:
+        _build(verified, staging)
+        shutil.rmtree(dest, ignore_errors=True)
+        staging.rename(dest)  # readers never see a half-built directory
+    except OSError as exc:  # read-only, full, or not a directory: say where, not a traceback
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ModelDirUnwritable(f"cannot write the models to {dest}: {exc}") from exc
+    return True
+
+
+def _build(verified: list[tuple[ModelSpec, Path]], staging: Path) -> None:
+    """Convert the verified files into a fresh ``staging`` directory, with their manifest."""
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     for model, path in verified:
         _convert(path, model, staging)
     manifest = {**_expected_manifest(), "files": _digests(staging)}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    shutil.rmtree(dest, ignore_errors=True)
-    staging.rename(dest)  # readers never see a half-built directory
-    return True

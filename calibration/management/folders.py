@@ -1,6 +1,7 @@
 """What the engine commands (evaluate, calibrate, tenant_protocol) share: a tenant by name,
 a labelled live/ + spoof/ folder, the engine; each refusal a CommandError."""
 
+import csv
 from pathlib import Path
 
 from django.core.management.base import CommandError
@@ -19,9 +20,24 @@ def tenant_named(name: str) -> Tenant:
 
 
 def labelled_folder(folder: Path) -> Path:
+    """``folder`` when it holds live/ and spoof/, and a manifest.csv (optional) keyed by
+    ``file``, the image's path in the folder (ml.evaluate.manifest_rows)."""
     if not (folder / "live").is_dir() or not (folder / "spoof").is_dir():
         raise CommandError(f"{folder} must contain live/ and spoof/ folders.")
+    manifest = folder / "manifest.csv"
+    if manifest.is_file() and "file" not in _columns(manifest):
+        raise CommandError(
+            f"{manifest} has no file column (each image's path in the folder, e.g. live/a.jpg)."
+        )
     return folder
+
+
+def _columns(manifest: Path) -> list[str]:
+    try:
+        with manifest.open(newline="") as handle:
+            return next(csv.reader(handle), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CommandError(f"cannot read {manifest}: {exc}") from exc
 
 
 def command_engine() -> LivenessEngine:

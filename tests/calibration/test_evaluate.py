@@ -302,3 +302,22 @@ def test_evaluate_dev_set_report_and_its_admin_page(
 def test_evaluate_rejects_a_bad_folder(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="live/ and spoof/"):
         run_command("evaluate", str(tmp_path))
+
+
+def test_evaluate_rejects_a_manifest_without_a_file_column(tmp_path: Path) -> None:
+    """A manifest.csv the commands cannot key by image was a KeyError's traceback."""
+    for label in ("live", "spoof"):
+        (tmp_path / label).mkdir()
+    (tmp_path / "manifest.csv").write_text("path,label,source\nlive/a.jpg,live,s\n")
+    with pytest.raises(CommandError, match=r"manifest.csv has no file column"):
+        run_command("evaluate", str(tmp_path))
+
+
+def test_evaluate_refuses_a_plots_folder_it_cannot_write_before_judging(tmp_path: Path) -> None:
+    """Was an OSError's traceback once every image had been judged."""
+    for label in ("live", "spoof"):
+        (tmp_path / label).mkdir()
+    (tmp_path / "a-file").write_text("")
+    plots = tmp_path / "a-file" / "plots"
+    with pytest.raises(CommandError, match=f"--plots: cannot write to {plots}"):
+        run_command("evaluate", str(tmp_path), "--plots", str(plots), "--no-save")

@@ -2,6 +2,7 @@
 
 import re
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -97,3 +98,22 @@ def test_protocol_on_dev_prints_pooled_figures(db: None) -> None:
 def test_protocol_needs_a_manifest(db: None, tmp_path: object) -> None:
     with pytest.raises(CommandError, match="manifest"):
         call_command("tenant_protocol", str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("folders", "manifest", "why"),
+    [
+        ((), "file,label,source\nlive/a.jpg,live,s\n", "live/ and spoof/"),
+        (("live", "spoof"), "path,label,source\nlive/a.jpg,live,s\n", "has no file column"),
+    ],
+    ids=["no-image-folders", "no-file-column"],
+)
+def test_tenant_protocol_rejects_a_bad_folder(
+    tmp_path: Path, folders: tuple[str, ...], manifest: str, why: str
+) -> None:
+    """Each was a traceback (FileNotFoundError, KeyError) after the engine had loaded."""
+    for label in folders:
+        (tmp_path / label).mkdir()
+    (tmp_path / "manifest.csv").write_text(manifest)
+    with pytest.raises(CommandError, match=why):
+        call_command("tenant_protocol", str(tmp_path), stdout=StringIO())

@@ -140,3 +140,16 @@ def test_bind_address_from_host_and_port(monkeypatch: pytest.MonkeyPatch, tmp_pa
     config = runpy.run_path(str(REPO / "facia_site" / "gunicorn.conf.py"))
     assert config["bind"] == "0.0.0.0:8123"
     assert list((tmp_path / "metrics").iterdir()) == []  # emptied at start
+
+
+def test_a_corrupt_sqlite_file_is_one_record_naming_it(tmp_path: Path) -> None:
+    """Before: 'manage.py migrate: DatabaseError: file is not a database', which file unsaid."""
+    database = tmp_path / "db.sqlite3"
+    database.write_bytes(b"not a database, " * 1024)
+    done = run(entrypoint_env(tmp_path, 0), "serve")
+    assert done.returncode != 0
+    records = [json.loads(line) for line in (done.stdout + done.stderr).splitlines()]
+    assert records[0]["message"] == (
+        f"manage.py migrate: database sqlite:///{database}: DatabaseError: file is not a database"
+    )
+    assert database.read_bytes() == b"not a database, " * 1024  # left as it was, for the operator

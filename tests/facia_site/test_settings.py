@@ -2,6 +2,8 @@
 
 import json
 import os
+import resource
+import signal
 import stat
 import subprocess
 import sys
@@ -205,3 +207,33 @@ def test_a_postgresql_url_is_served_by_our_backend(monkeypatch: pytest.MonkeyPat
     config = database_config()
     assert config["ENGINE"] == "facia_site.postgresql"
     assert (config["HOST"], config["NAME"]) == ("127.0.0.1", "facia")
+
+
+def _no_file_may_grow() -> None:
+    """In the child: every write to a regular file fails (EFBIG), as on a full disk."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+
+def test_a_var_dir_that_cannot_be_written_is_one_record_naming_it(tmp_path: Path) -> None:
+    """Before: 'manage.py check: OSError: [Errno 28] No space left on device' (no path), and a
+    secret_key.PID.tmp left behind at every attempt."""
+    var = tmp_path / "var"
+    environ = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    environ.update(FACIA_VAR_DIR=str(var), LOG_FORMAT="json")
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_no_file_may_grow,
+    )
+    assert done.returncode != 0
+    first = json.loads(done.stdout.splitlines()[0])
+    assert first["message"].startswith(
+        f"manage.py check: ImproperlyConfigured: cannot set up {var} (FACIA_VAR_DIR): "
+    )
+    assert "File too large" in first["message"]
+    assert sorted(p.name for p in var.iterdir()) == ["static"]

@@ -44,3 +44,10 @@ def test_prune_checks_defaults_to_the_retention_setting(make_tenant: Any) -> Non
 def test_prune_checks_refuses_negative_days(db: None) -> None:
     with pytest.raises(CommandError):
         call_command("prune_checks", "--days", "-1")
+
+
+@pytest.mark.parametrize("days", ["800000", "99999999999"])
+def test_prune_checks_refuses_days_no_date_can_reach(db: None, days: str) -> None:
+    """Was an OverflowError's traceback (a date before year 1, or beyond a C int)."""
+    with pytest.raises(CommandError, match="must be 0 to 36500"):
+        call_command("prune_checks", "--days", days)

@@ -6,6 +6,7 @@ The server is a private cluster started for this module (initdb in a temp dir, o
 restarting it disturbs no one else using the machine's PostgreSQL.
 """
 
+import re
 import threading
 import time
 import uuid
@@ -20,7 +21,7 @@ from tests.servers.clients import Outcome, burst, create_tenant, post, selfie_bo
 from tests.servers.gunicorn import Gunicorn, gunicorn
 from tests.servers.ledger import assert_ledger_exact, ledger
 from tests.servers.postgres import PrivatePostgres, private_postgres
-from tests.servers.processes import until
+from tests.servers.processes import manage, until
 
 pytestmark = pytest.mark.system
 
@@ -119,3 +120,56 @@ def test_status_check_follows_the_database(
         cluster.start()
     until(lambda: all(server.status() == 200 for _ in range(4)))
     assert post(server.base, selfie_body(hash_id), "pg-back").status == 201
+
+
+def test_metrics_are_scraped_while_the_database_is_down(
+    server: Gunicorn, cluster: PrivatePostgres
+) -> None:
+    """Every worker's own samples, without the per-tenant gauges (read from the database):
+    /metrics answered 500 while the database was down, the scrape an outage needs most."""
+    new_tenant(server)
+    assert "facia_tenant_requests_used{" in requests.get(f"{server.base}/metrics", timeout=30).text
+    cluster.stop()
+    try:
+        scrapes = [requests.get(f"{server.base}/metrics", timeout=30) for _ in range(2 * WORKERS)]
+    finally:
+        cluster.start()
+    assert [scrape.status_code for scrape in scrapes] == [200] * len(scrapes)
+    assert all("facia_worker_ready{" in scrape.text for scrape in scrapes)
+    assert not any("facia_tenant_requests_used{" in scrape.text for scrape in scrapes)
+    until(lambda: all(server.status() == 200 for _ in range(4)))
+    assert "facia_tenant_requests_used{" in requests.get(f"{server.base}/metrics", timeout=30).text
+
+
+def admin_session(server: Gunicorn) -> requests.Session:
+    """A logged-in superuser's session on ``server``'s admin."""
+    user, password = f"op-{uuid.uuid4().hex[:8]}", "faults-pg-admin-password"
+    env = {**server.env, "DJANGO_SUPERUSER_PASSWORD": password}
+    manage(env, "createsuperuser", "--noinput", "--username", user, "--email", "op@example.com")
+    session = requests.Session()
+    login = f"{server.base}/admin/login/"
+    page = session.get(login, timeout=30).text
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token is not None
+    form = {"csrfmiddlewaretoken": token.group(1), "username": user, "password": password}
+    session.post(login, data=form, headers={"Referer": login}, timeout=30)
+    assert "sessionid" in session.cookies
+    return session
+
+
+def test_the_admin_answers_503_while_the_database_is_down(
+    server: Gunicorn, cluster: PrivatePostgres
+) -> None:
+    """An operator's page needs the database (the session, the tenants): it answered 500 and
+    logged a traceback per page while the database was down."""
+    session = admin_session(server)
+    assert session.get(f"{server.base}/admin/", timeout=30).status_code == 200
+    cluster.stop()
+    try:
+        pages = [session.get(f"{server.base}/admin/", timeout=30) for _ in range(2 * WORKERS)]
+    finally:
+        cluster.start()
+    assert [page.status_code for page in pages] == [503] * len(pages)
+    assert all(page.headers["Retry-After"] == "1" for page in pages)
+    until(lambda: all(server.status() == 200 for _ in range(4)))
+    assert session.get(f"{server.base}/admin/", timeout=30).status_code == 200  # still logged in

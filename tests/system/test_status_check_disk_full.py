@@ -3,13 +3,16 @@
 the same SQLITE_FULL in-process: tests/liveness/test_status_check_disk_full.py)."""
 
 import contextlib
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tests.servers.clients import create_tenant, post, selfie_body
+from tests.servers.entrypoint import ENTRYPOINT, entrypoint_env
 from tests.servers.gunicorn import Gunicorn, gunicorn
 from tests.servers.processes import until
 
@@ -57,3 +60,29 @@ def test_full_disk_under_gunicorn(small_disk: Path, tmp_path: Path) -> None:
         (small_disk / "filler").unlink()
         until(lambda: _every_worker_says(server, 200), timeout=120)
         assert post(server.base, body, "back").status == 201
+
+
+def test_a_full_disk_at_start_is_one_record_saying_so(small_disk: Path, tmp_path: Path) -> None:
+    """bin/entrypoint serve on a migrated SQLite database whose disk is full: SQLite cannot
+    open it (no room for its -shm file) and the start stops. The record said only 'disk I/O
+    error'; it now says how little room the disk holding the database has."""
+    env = entrypoint_env(tmp_path, 0, DATABASE_URL=f"sqlite:///{small_disk / 'db.sqlite3'}")
+    assert entrypoint(env, "migrate").returncode == 0
+    _fill_disk(small_disk / "filler")
+    done = entrypoint(env, "serve")
+    assert done.returncode != 0
+    first = json.loads((done.stdout + done.stderr).splitlines()[0])["message"]
+    assert first.startswith(f"manage.py migrate: cannot connect to database sqlite:///{small_disk}")
+    assert "(the disk holding it has 0 bytes free)" in first
+
+
+def entrypoint(env: dict[str, str], command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ENTRYPOINT), command],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

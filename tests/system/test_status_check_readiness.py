@@ -75,3 +75,31 @@ def test_a_manage_command_leaves_no_readiness_sample(tmp_path: Path) -> None:
     metrics_dir.mkdir()
     manage({**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}, "check")
     assert list(metrics_dir.iterdir()) == []
+
+
+def test_an_unmigrated_database_is_unready_until_migrated(tmp_path: Path) -> None:
+    """Pods start with MIGRATE_ON_START=0 and may come up before the migration Job has run.
+    The readiness probe's query of the tenants raised out of post_fork: every worker failed
+    to boot and the master stopped. Now the workers wait, unready, and serve once migrated."""
+    env = migrated_env(tmp_path, 1)
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'not-yet-migrated.sqlite3'}"
+    server = start(env, tmp_path)
+    try:
+
+        def answered() -> bool:
+            assert server.process.poll() is None, server.log.read_text()[-3000:]
+            try:
+                return server.status() == 503
+            except requests.ConnectionError:
+                return False  # not listening yet
+
+        until(answered, timeout=STARTUP_S)
+        unready = requests.get(f"{server.base}/status_check", timeout=30)
+        assert (unready.status_code, unready.text) == (503, "Database unavailable")
+        manage(env, "migrate", "-v0")
+        until(lambda: server.status() == 200, timeout=STARTUP_S)
+        hash_id = create_tenant(env, "migrated-late")
+        reply = requests.post(f"{server.base}/liveness", data=selfie_body(hash_id), timeout=60)
+        assert reply.status_code == 201, reply.text
+    finally:
+        server.stop()

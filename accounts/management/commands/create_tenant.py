@@ -1,3 +1,4 @@
+import math
 from argparse import ArgumentParser
 from typing import Any
 
@@ -41,6 +42,8 @@ class Command(BaseCommand):
             raise CommandError(f'Tenant "{name}" already exists; use issue_hash_id for a new key.')
         if limit is not None and limit < 0:
             raise CommandError("--limit must be 0 or more.")
+        if math.isnan(threshold):  # passes the model's range validators, then fails NOT NULL
+            raise CommandError("--threshold must be a number from 0 to 1.")
         rate = options.get("rate_limit")
         if rate is not None and rate < 0:
             raise CommandError("--rate-limit must be 0 or more.")

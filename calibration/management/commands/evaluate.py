@@ -107,6 +107,11 @@ class Command(BaseCommand):
                 raise CommandError(f"tenant {tenant.name} uses the {tenant.profile} profile.")
             maps = tenant.maps()
         labelled_folder(folder)
+        if options["plots"]:  # before judging every image, not after
+            try:
+                options["plots"].mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CommandError(f"--plots: cannot write to {options['plots']}: {exc}") from exc
         report = evaluate_folder(
             command_engine(),
             folder,

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from calibration.management.folders import command_engine
+from calibration.management.folders import command_engine, labelled_folder
 from ml import protocol
 from ml.evaluate import evaluate_folder
 from ml.profiles import DEFAULT_PROFILE, PROFILES
@@ -24,6 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, folder: Path, profiles: list[str] | None, **options: Any) -> None:
         if not (folder / "manifest.csv").is_file():
             raise CommandError(f"{folder} has no manifest.csv with a source column.")
+        labelled_folder(folder)
         report = evaluate_folder(command_engine(), folder, 0.5, progress=False)
         if not any(s.source for s in report.samples):
             raise CommandError(f"{folder}/manifest.csv has no source (or source_repo) column.")

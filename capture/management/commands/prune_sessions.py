@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from capture.models import CaptureSession
+from liveness.models import MAX_RETENTION_DAYS
 
 
 class Command(BaseCommand):
@@ -18,8 +19,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         days = settings.LIVENESS_RETENTION_DAYS if options["days"] is None else options["days"]
-        if days < 0:
-            raise CommandError("--days must be 0 or more")
+        if not 0 <= days <= MAX_RETENTION_DAYS:
+            raise CommandError(f"--days must be 0 to {MAX_RETENTION_DAYS}")
         cutoff = timezone.now() - timedelta(days=days)
         deleted, _ = CaptureSession.objects.filter(created_at__lt=cutoff).delete()
         self.stdout.write(f"deleted {deleted} capture session(s) older than {days} day(s)")

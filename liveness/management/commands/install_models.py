@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from ml.errors import ModelInstallError
+from ml.errors import ModelDirUnwritable, ModelInstallError
 from ml.install import install_models
 
 
@@ -28,6 +28,8 @@ class Command(BaseCommand):
         dest = dest or settings.MODEL_DIR
         try:
             changed = install_models(source, dest)
+        except ModelDirUnwritable as exc:
+            raise CommandError(f"{exc} (set MODEL_DIR or pass --dest)") from exc
         except ModelInstallError as exc:
             hint = f"source: {source}; set MODEL_SOURCE or pass --source"
             raise CommandError(f"{exc} ({hint})") from exc

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from guard import refusals, throttle
-from liveness.models import LivenessCheck
+from liveness.models import MAX_RETENTION_DAYS, LivenessCheck
 
 
 class Command(BaseCommand):
@@ -26,8 +26,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         days = settings.LIVENESS_RETENTION_DAYS if options["days"] is None else options["days"]
-        if days < 0:
-            raise CommandError("--days must be 0 or more")
+        if not 0 <= days <= MAX_RETENTION_DAYS:
+            raise CommandError(f"--days must be 0 to {MAX_RETENTION_DAYS}")
         cutoff = timezone.now() - timedelta(days=days)
         deleted, _ = LivenessCheck.objects.filter(created_at__lt=cutoff).delete()
         days_counted = refusals.prune_before(cutoff.date())

@@ -1,0 +1,29 @@
+"""A page that meets a database which does not answer: 503, as /liveness answers.
+
+The API views answer it themselves (liveness.views.JsonAPIView); any other view (the admin,
+whose session and pages read the database) raised it to Django, which answered 500 and logged
+a traceback per page for as long as the database was down."""
+
+import logging
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse
+from django.utils.deprecation import MiddlewareMixin
+
+from liveness import answers, runtime
+from liveness.answers import Rejection
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseUnavailableMiddleware(MiddlewareMixin):
+    """Down, restarting, lost, locked or full: 503 with ``Retry-After``. An error the database
+    reports about a statement (a bug's ProgrammingError, an IntegrityError) stays a 500. Only
+    ``process_exception``: a request that raises nothing runs no line of this module."""
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        log.error("database unavailable: %s", " ".join(str(exception).split()))
+        runtime.database_failed(exception)  # /status_check probes, or says so at once
+        return answers.respond(Rejection("not_ready", retry_after=1))
