@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -35,6 +36,7 @@ def process_metrics() -> bytes:
     return generate_latest(registry)
 
 
+@csrf_exempt  # else CSRF answers another method 403 (HTML) before require_safe's 405
 @require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
     if not may_read_metrics(request):
