@@ -73,6 +73,16 @@ def test_says_exactly_how_many_more_images_of_which_class_and_kind(
     assert tenant.calibration is None and not Calibration.objects.exists()
 
 
+@pytest.mark.parametrize("target", ["2", "-0.1", "nan"])
+def test_a_target_apcer_out_of_range_is_refused_before_any_image_is_judged(
+    make_tenant: Callable[..., Any], tmp_path: Path, target: str
+) -> None:
+    """Said first, not after judging every image (on too few images it said only that)."""
+    make_tenant("target")
+    with pytest.raises(CommandError, match=r"^The target APCER must be between 0 and 1\.$"):
+        calibrate("target", str(linked(tmp_path, [], [])), "--target-apcer", target)
+
+
 def test_dry_run_shows_what_would_change_and_stores_nothing(
     make_tenant: Callable[..., Any], tmp_path: Path
 ) -> None:

@@ -61,8 +61,10 @@ class Command(BaseCommand):
         shadow = options["shadow"]
         if shadow is not None and not 1 <= shadow <= MAX_SHADOW_DAYS:
             raise CommandError(f"--shadow must be 1 to {MAX_SHADOW_DAYS} days.")
-        scored = score(command_engine(), found, folder_images(folder), None, group_kind_of(folder))
         target = options["target_apcer"]
+        if target is not None and not 0.0 <= target <= 1.0:
+            raise CommandError("The target APCER must be between 0 and 1.")
+        scored = score(command_engine(), found, folder_images(folder), None, group_kind_of(folder))
         try:
             result = fit(found, scored, target, options["equal_error_rate"])
         except CalibrationError as exc:
