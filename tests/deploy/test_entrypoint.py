@@ -15,25 +15,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.servers.entrypoint import ENTRYPOINT, entrypoint_env
+from tests.servers.entrypoint import ENTRYPOINT, entrypoint_env, run_entrypoint
 from tests.servers.processes import free_port, stop
-
-
-def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(ENTRYPOINT), *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_migrate_creates_the_schema(tmp_path: Path) -> None:
     env = entrypoint_env(tmp_path, 0)
-    assert run(env, "migrate").returncode == 0
+    assert run_entrypoint(env, "migrate").returncode == 0
     with sqlite3.connect(tmp_path / "db.sqlite3") as db:
         tables = {row[0] for row in db.execute("select name from sqlite_master")}
     assert {"accounts_tenant", "accounts_hashid", "liveness_livenesscheck"} <= tables
@@ -42,7 +30,7 @@ def test_migrate_creates_the_schema(tmp_path: Path) -> None:
 def test_install_models_is_a_no_op_when_present(tmp_path: Path) -> None:
     # As in the image: MODEL_SOURCE does not exist, the installed models are used as they are.
     env = entrypoint_env(tmp_path, 0, MODEL_SOURCE=str(tmp_path / "absent"))
-    done = run(env, "install-models")
+    done = run_entrypoint(env, "install-models")
     assert done.returncode == 0, done.stderr
     assert "already up to date" in json.loads(done.stdout)["message"]
 
@@ -52,7 +40,7 @@ def test_set_up_output_follows_log_format_as_django_reads_it(
     tmp_path: Path, log_format: str, plain: bool
 ) -> None:
     env = entrypoint_env(tmp_path, 0, MODEL_SOURCE=str(tmp_path / "absent"), LOG_FORMAT=log_format)
-    done = run(env, "install-models")
+    done = run_entrypoint(env, "install-models")
     assert done.returncode == 0, done.stderr
     line = done.stdout.strip()
     assert "already up to date" in line
@@ -68,7 +56,7 @@ def _bad_database_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_a_bad_database_url_is_one_json_record_naming_the_cause(tmp_path: Path) -> None:
-    done = run(_bad_database_env(tmp_path), "serve")  # output not a terminal: JSON
+    done = run_entrypoint(_bad_database_env(tmp_path), "serve")  # output not a terminal: JSON
     assert done.returncode != 0
     records = [json.loads(line) for line in (done.stdout + done.stderr).splitlines()]
     assert 1 <= len(records) <= 3, records  # 93 lines before: one per traceback line
@@ -126,7 +114,7 @@ def test_on_a_terminal_the_same_failure_is_human_readable(tmp_path: Path) -> Non
 
 
 def test_unknown_command_is_a_usage_error(tmp_path: Path) -> None:
-    done = run(entrypoint_env(tmp_path, 0), "bogus")
+    done = run_entrypoint(entrypoint_env(tmp_path, 0), "bogus")
     assert done.returncode == 2
     assert "usage: bin/entrypoint" in done.stderr
 
@@ -146,7 +134,7 @@ def test_a_corrupt_sqlite_file_is_one_record_naming_it(tmp_path: Path) -> None:
     """Before: 'manage.py migrate: DatabaseError: file is not a database', which file unsaid."""
     database = tmp_path / "db.sqlite3"
     database.write_bytes(b"not a database, " * 1024)
-    done = run(entrypoint_env(tmp_path, 0), "serve")
+    done = run_entrypoint(entrypoint_env(tmp_path, 0), "serve")
     assert done.returncode != 0
     records = [json.loads(line) for line in (done.stdout + done.stderr).splitlines()]
     assert records[0]["message"] == (

@@ -116,17 +116,25 @@ def test_log_settings_are_read_once_and_checked(monkeypatch: pytest.MonkeyPatch)
         env.log_settings()
 
 
-def test_a_bad_setting_stops_manage_py(tmp_path: Path) -> None:
-    environ = {**os.environ, "AUTH_FAILURE_LIMIT": "twenty", "FACIA_VAR_DIR": str(tmp_path)}
-    environ["LOG_FORMAT"] = "json"
-    done = subprocess.run(
+def manage_check(
+    environ: dict[str, str], preexec_fn: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``manage.py check`` in a child process with ``environ``, to its end."""
+    return subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=ROOT,
         env=environ,
         capture_output=True,
         text=True,
         timeout=120,
+        preexec_fn=preexec_fn,
     )
+
+
+def test_a_bad_setting_stops_manage_py(tmp_path: Path) -> None:
+    environ = {**os.environ, "AUTH_FAILURE_LIMIT": "twenty", "FACIA_VAR_DIR": str(tmp_path)}
+    environ["LOG_FORMAT"] = "json"
+    done = manage_check(environ)
     assert done.returncode != 0
     # One log record on stdout, the cause first (facia_site.startup), its traceback inside.
     first = json.loads(done.stdout.splitlines()[0])
@@ -221,15 +229,7 @@ def test_a_var_dir_that_cannot_be_written_is_one_record_naming_it(tmp_path: Path
     var = tmp_path / "var"
     environ = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
     environ.update(FACIA_VAR_DIR=str(var), LOG_FORMAT="json")
-    done = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=_no_file_may_grow,
-    )
+    done = manage_check(environ, _no_file_may_grow)
     assert done.returncode != 0
     first = json.loads(done.stdout.splitlines()[0])
     assert first["message"].startswith(

@@ -34,6 +34,19 @@ def wait_live(base: str, process: subprocess.Popen[bytes], timeout: float = STAR
     raise AssertionError("server never became live")
 
 
+def run_entrypoint(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``bin/entrypoint ARGS`` to its end (a start that must fail, a one-off step)."""
+    return subprocess.run(
+        [str(ENTRYPOINT), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def entrypoint_manage(env: dict[str, str], *args: str) -> str:
     """``bin/entrypoint manage ARGS`` (as the image runs commands); its standard output."""
     return output_of([str(ENTRYPOINT), "manage", *args], env, timeout=120)

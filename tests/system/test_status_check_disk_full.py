@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
 from tests.servers.clients import create_tenant, post, selfie_body
-from tests.servers.entrypoint import ENTRYPOINT, entrypoint_env
+from tests.servers.entrypoint import entrypoint_env, run_entrypoint
 from tests.servers.gunicorn import Gunicorn, gunicorn
 from tests.servers.processes import until
 
@@ -67,22 +66,10 @@ def test_a_full_disk_at_start_is_one_record_saying_so(small_disk: Path, tmp_path
     open it (no room for its -shm file) and the start stops. The record said only 'disk I/O
     error'; it now says how little room the disk holding the database has."""
     env = entrypoint_env(tmp_path, 0, DATABASE_URL=f"sqlite:///{small_disk / 'db.sqlite3'}")
-    assert entrypoint(env, "migrate").returncode == 0
+    assert run_entrypoint(env, "migrate").returncode == 0
     _fill_disk(small_disk / "filler")
-    done = entrypoint(env, "serve")
+    done = run_entrypoint(env, "serve")
     assert done.returncode != 0
     first = json.loads((done.stdout + done.stderr).splitlines()[0])["message"]
     assert first.startswith(f"manage.py migrate: cannot connect to database sqlite:///{small_disk}")
     assert "(the disk holding it has 0 bytes free)" in first
-
-
-def entrypoint(env: dict[str, str], command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(ENTRYPOINT), command],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
