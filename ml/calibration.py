@@ -169,7 +169,7 @@ def auc_interval(auc: float, n_live: int, n_spoof: int) -> tuple[float, float]:
     estimate is within Z of its own standard error (the variance taken at theta, not at the
     estimate). Hanley and McNeil's Wald interval (the variance at the estimate) has zero width
     at AUC 1 or 0: it printed [1.000, 1.000] for a sample of 4 live and 5 spoof images; this
-    one gives [0.70, 1.00] there, and about the Wald width where the AUC is far from 0 and 1."""
+    one gives [0.61, 1.00] there, and about the Wald width where the AUC is far from 0 and 1."""
     if math.isnan(auc) or not n_live or not n_spoof:
         return float("nan"), float("nan")
 
