@@ -57,6 +57,16 @@ class PrivatePostgres:
         self._launch("restart")
 
     @contextmanager
+    def stopped(self) -> Iterator[None]:
+        """The server stopped (a database that went away), and started again afterwards
+        whatever happens."""
+        self.stop()
+        try:
+            yield
+        finally:
+            self.start()
+
+    @contextmanager
     def frozen(self) -> Iterator[None]:
         """The whole server SIGSTOPped (a hung host: its kernel still answers TCP), and
         SIGCONTinued afterwards whatever happens. The postmaster first: stopped, it forks no

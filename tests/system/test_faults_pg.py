@@ -104,8 +104,7 @@ def test_status_check_follows_the_database(
     server: Gunicorn, cluster: PrivatePostgres, tmp_path: Path
 ) -> None:
     _, hash_id = new_tenant(server)
-    cluster.stop()
-    try:
+    with cluster.stopped():
         # Each worker remembers its last success for CACHE_S: after that, every worker has
         # probed the stopped database.
         time.sleep(runtime.CACHE_S)
@@ -116,8 +115,6 @@ def test_status_check_follows_the_database(
         assert refused.status_code == 503
         assert refused.json() == {"error": "Service is not ready, try again later."}
         assert refused.headers["Retry-After"] == "1"
-    finally:
-        cluster.start()
     until(lambda: all(server.status() == 200 for _ in range(4)))
     assert post(server.base, selfie_body(hash_id), "pg-back").status == 201
 
@@ -129,11 +126,8 @@ def test_metrics_are_scraped_while_the_database_is_down(
     /metrics answered 500 while the database was down, the scrape an outage needs most."""
     new_tenant(server)
     assert "facia_tenant_requests_used{" in requests.get(f"{server.base}/metrics", timeout=30).text
-    cluster.stop()
-    try:
+    with cluster.stopped():
         scrapes = [requests.get(f"{server.base}/metrics", timeout=30) for _ in range(2 * WORKERS)]
-    finally:
-        cluster.start()
     assert [scrape.status_code for scrape in scrapes] == [200] * len(scrapes)
     assert all("facia_worker_ready{" in scrape.text for scrape in scrapes)
     assert not any("facia_tenant_requests_used{" in scrape.text for scrape in scrapes)
@@ -164,11 +158,8 @@ def test_the_admin_answers_503_while_the_database_is_down(
     logged a traceback per page while the database was down."""
     session = admin_session(server)
     assert session.get(f"{server.base}/admin/", timeout=30).status_code == 200
-    cluster.stop()
-    try:
+    with cluster.stopped():
         pages = [session.get(f"{server.base}/admin/", timeout=30) for _ in range(2 * WORKERS)]
-    finally:
-        cluster.start()
     assert [page.status_code for page in pages] == [503] * len(pages)
     assert all(page.headers["Retry-After"] == "1" for page in pages)
     until(lambda: all(server.status() == 200 for _ in range(4)))
