@@ -6,7 +6,7 @@ a traceback per page for as long as the database was down."""
 
 import logging
 
-from django.db import InterfaceError, OperationalError
+from django.db import Error, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.utils.deprecation import MiddlewareMixin
 
@@ -24,6 +24,12 @@ class DatabaseUnavailableMiddleware(MiddlewareMixin):
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
-        log.error("database unavailable: %s", " ".join(str(exception).split()))
-        runtime.database_failed(exception)  # /status_check probes, or says so at once
-        return answers.respond(Rejection("not_ready", retry_after=1))
+        return database_unavailable(exception)
+
+
+def database_unavailable(exc: Error) -> HttpResponse:
+    """The 503 of a database that did not answer (here and in the API views): nothing was
+    committed, the client may retry."""
+    log.error("database unavailable: %s", " ".join(str(exc).split()))
+    runtime.database_failed(exc)  # /status_check probes, or says so at once
+    return answers.respond(Rejection("not_ready", retry_after=1))

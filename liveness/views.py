@@ -44,6 +44,7 @@ from guard import throttle
 from liveness import answers, runtime
 from liveness.answers import Rejected, Rejection, counted
 from liveness.checks import check_selfie
+from liveness.middleware import database_unavailable
 from liveness.schema import (
     TOO_MANY,
     ErrorSerializer,
@@ -310,11 +311,8 @@ class JsonAPIView(APIView):
             return answers.error(str(exc.detail), exc.status_code)
         if isinstance(exc, DatabaseHeldDown):
             return answers.respond(Rejection("not_ready", retry_after=1))
-        if isinstance(exc, DatabaseError):
-            # Database down, hung or restarting: nothing was committed, the client may retry.
-            log.error("database error: %s", exc)
-            runtime.database_failed(exc)  # /status_check probes, or says so at once
-            return answers.respond(Rejection("not_ready", retry_after=1))
+        if isinstance(exc, DatabaseError):  # down, hung or restarting
+            return database_unavailable(exc)
         return super().handle_exception(exc)
 
 
