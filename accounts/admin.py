@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_permission_codename, get_user_model
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.forms import Form, ModelForm
@@ -23,7 +23,7 @@ from django.utils.html import format_html
 from accounts import audit
 from accounts.models import HashId, IssuedHashId, Tenant
 from guard import formatting
-from guard.adminperms import PermittedActionsAdmin
+from guard.adminperms import ContainedGroupAdmin, ContainedUserAdmin, PermittedActionsAdmin
 
 
 def fields_after(fields: tuple[str, ...], anchor: str, *names: str) -> tuple[str, ...]:
@@ -365,10 +365,11 @@ class HashIdAdmin(PermittedActionsAdmin):
         self.message_user(request, f"Revoked {count} hash_id(s).", messages.SUCCESS)
 
 
-class HistoryKeepingUserAdmin(UserAdmin):
-    """Django's user admin, except that a user with history entries is not deleted: LogEntry
-    cascades from its user, so deleting ``facia-system`` (inactive, no password: it looks
-    unused) or an operator erased every change they made. Deactivate them instead."""
+class HistoryKeepingUserAdmin(ContainedUserAdmin):
+    """The user admin (nobody grants beyond their own permissions), except that a user with
+    history entries is not deleted: LogEntry cascades from its user, so deleting
+    ``facia-system`` (inactive, no password: it looks unused) or an operator erased every
+    change they made. Deactivate them instead."""
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
@@ -391,3 +392,5 @@ class HistoryKeepingUserAdmin(UserAdmin):
 
 admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), HistoryKeepingUserAdmin)
+admin.site.unregister(Group)
+admin.site.register(Group, ContainedGroupAdmin)

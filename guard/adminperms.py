@@ -4,12 +4,19 @@ Django offers a user only the actions whose ``permissions`` they hold, but a POS
 they are not offered gets the change list back ("No action selected"), not a refusal. Every
 model admin of the project derives from :class:`PermittedActionsAdmin`, so such a POST is
 refused as plainly as a change form a viewer may not save.
+
+The user and group admins keep anyone who may edit accounts within their own permissions
+(:class:`ContainedUserAdmin`, :class:`ContainedGroupAdmin`).
 """
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 
 
@@ -27,3 +34,112 @@ class PermittedActionsAdmin(admin.ModelAdmin):
         known = {name for _, name, _ in self._get_base_actions()}  # type: ignore[attr-defined]
         named = set(request.POST.getlist("action")) & known
         return named - set(self.get_actions(request))
+
+
+def held_by(user: Any) -> set[str]:
+    """The permissions ``user`` may use now ("app_label.codename"), as the admin checks them."""
+    return set(user.get_all_permissions())
+
+
+def _names(permissions: Iterable[Permission]) -> set[str]:
+    return {f"{p.content_type.app_label}.{p.codename}" for p in permissions}
+
+
+def granted_to(user: Any) -> set[str] | None:
+    """Every permission ``user``'s account carries, directly or through a group, whether or not
+    it is active now (an inactive account's powers come back with its ``is_active``); None for
+    a superuser (every permission)."""
+    if user.is_superuser:
+        return None
+    rows = Permission.objects.filter(Q(user=user) | Q(group__user=user)).distinct()
+    return _names(rows.select_related("content_type"))
+
+
+def may_act_as(request: HttpRequest, user: Any) -> bool:
+    """Whether ``request``'s user may change, delete or set the password of ``user``: a
+    superuser may; anyone else only for accounts that carry nothing they do not hold
+    themselves (else setting that account's password, then logging in as it, would give them
+    its permissions)."""
+    editor = request.user
+    if editor.is_superuser:
+        return True
+    carried = granted_to(user)
+    return carried is not None and carried <= held_by(editor)
+
+
+def refuse_grants(
+    request: HttpRequest,
+    added_permissions: Iterable[Permission],
+    added_groups: Iterable[Group] = (),
+) -> None:
+    """ValidationError naming what ``request``'s user would grant without holding it: a
+    permission, or a group that carries one."""
+    editor = request.user
+    if editor.is_superuser:
+        return
+    own = held_by(editor)
+    missing = sorted(_names(added_permissions) - own)
+    groups = sorted(g.name for g in added_groups if not _names(g.permissions.all()) <= own)
+    problems = [f"permission {name}" for name in missing] + [f"group {name}" for name in groups]
+    if problems:
+        raise ValidationError(
+            "You can only grant permissions you hold yourself; not: " + ", ".join(problems) + "."
+        )
+
+
+# The fields of a user or group form that grant permissions: (permissions, groups).
+GRANTING_FIELDS = (("user_permissions", "permissions"), ("groups",))
+
+
+def granting_held_only(form: Any, request: HttpRequest) -> Any:
+    """``form`` (a user's or a group's) refusing to add what ``request``'s user does not hold."""
+
+    class GrantingHeldOnly(form):
+        def clean(self) -> Any:
+            cleaned = super().clean()
+            permissions, groups = (self._added(names) for names in GRANTING_FIELDS)
+            refuse_grants(request, permissions, groups)
+            return cleaned
+
+        def _added(self, names: tuple[str, ...]) -> set[Any]:
+            """What the form's field of ``names`` (the one it has) adds to the saved row."""
+            for name in names:
+                if name in self.cleaned_data:
+                    before = getattr(self.instance, name).all() if self.instance.pk else ()
+                    return set(self.cleaned_data[name] or ()) - set(before)
+            return set()
+
+    return GrantingHeldOnly
+
+
+class ContainedUserAdmin(UserAdmin):
+    """Django's user admin where a staff user with ``auth.change_user`` gets no further than
+    their own permissions: before, they could tick their own ``is_superuser``, give themselves
+    any permission or group, or set a superuser's password and log in as them."""
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else (*fields, "is_superuser")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or may_act_as(request, obj))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or may_act_as(request, obj))
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        return granting_held_only(super().get_form(request, obj, change=change, **kwargs), request)
+
+
+class ContainedGroupAdmin(GroupAdmin):
+    """Django's group admin where nobody adds to a group a permission they do not hold (a
+    member with ``auth.change_group`` could otherwise grant themselves anything)."""
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        return granting_held_only(super().get_form(request, obj, change=change, **kwargs), request)

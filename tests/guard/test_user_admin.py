@@ -1,0 +1,191 @@
+"""Whoever may edit accounts (``auth.change_user``, ``auth.change_group``) gets no further than
+their own permissions: no ``is_superuser`` for themselves, no permission or group they do not
+hold, and no change, deletion or new password for an account that carries more than they do
+(setting it, then logging in as that account, would hand them its permissions). Through the
+admin's own forms, with the test client; a superuser still does all of it."""
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, Permission, User
+from django.test import Client
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "An-0ld-Passw0rd"
+NEW_PASSWORD = "N3w-Passw0rd!"
+# What the account manager holds: editing users and groups, viewing tenants.
+MANAGER_PERMS = (
+    "auth.view_user",
+    "auth.change_user",
+    "auth.delete_user",
+    "auth.view_group",
+    "auth.change_group",
+    "accounts.view_tenant",
+)
+
+
+def permission(name: str) -> Permission:
+    app, codename = name.split(".")
+    return Permission.objects.get(content_type__app_label=app, codename=codename)
+
+
+def account(username: str, *perms: str, **fields: Any) -> User:
+    user = User.objects.create_user(username, password=PASSWORD, is_staff=True, **fields)
+    user.user_permissions.set([permission(p) for p in perms])
+    return user
+
+
+@pytest.fixture
+def manager() -> User:
+    return account("manager", *MANAGER_PERMS)
+
+
+def logged_in(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def form_of(user: User, **changes: Any) -> dict[str, Any]:
+    """The user's change form as the admin's page would post it, with ``changes``."""
+    joined = user.date_joined
+    data: dict[str, Any] = {
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "email": user.email,
+        "is_active": user.is_active,
+        "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser,
+        "groups": [g.pk for g in user.groups.all()],
+        "user_permissions": [p.pk for p in user.user_permissions.all()],
+        "date_joined_0": joined.strftime("%Y-%m-%d"),
+        "date_joined_1": joined.strftime("%H:%M:%S"),
+        "last_login_0": "",
+        "last_login_1": "",
+        **changes,
+    }
+    # A ticked box posts "on", an unticked one nothing.
+    return {
+        key: "on" if value is True else value for key, value in data.items() if value is not False
+    }
+
+
+def change(client: Client, user: User, **changes: Any) -> Any:
+    url = reverse("admin:auth_user_change", args=[user.pk])
+    return client.post(url, form_of(user, **changes))
+
+
+def perms_of(user: User) -> set[str]:
+    return set(User.objects.get(pk=user.pk).get_all_permissions())
+
+
+def test_a_manager_cannot_make_themselves_superuser(manager: User) -> None:
+    response = change(logged_in(manager), manager, is_superuser=True)
+    assert response.status_code == 302  # saved, the field is read-only to them
+    manager.refresh_from_db()
+    assert not manager.is_superuser
+
+
+def test_a_manager_cannot_grant_themselves_a_permission_they_lack(manager: User) -> None:
+    held = [p.pk for p in manager.user_permissions.all()]
+    response = change(
+        logged_in(manager),
+        manager,
+        user_permissions=[*held, permission("accounts.change_tenant").pk],
+    )
+    assert response.status_code == 200
+    assert "permission accounts.change_tenant" in response.content.decode()
+    assert "accounts.change_tenant" not in perms_of(manager)
+
+
+def test_a_manager_cannot_join_a_group_that_carries_more(manager: User) -> None:
+    operators = Group.objects.create(name="operators")
+    operators.permissions.set([permission("accounts.change_tenant")])
+    response = change(logged_in(manager), manager, groups=[operators.pk])
+    assert response.status_code == 200
+    assert "group operators" in response.content.decode()
+    assert not manager.groups.exists()
+
+
+def test_a_manager_grants_what_they_hold(manager: User) -> None:
+    plain = account("plain")
+    viewers = Group.objects.create(name="viewers")
+    viewers.permissions.set([permission("accounts.view_tenant")])
+    response = change(
+        logged_in(manager),
+        plain,
+        groups=[viewers.pk],
+        user_permissions=[permission("auth.view_user").pk],
+    )
+    assert response.status_code == 302
+    assert perms_of(plain) == {"accounts.view_tenant", "auth.view_user"}
+
+
+@pytest.mark.parametrize("target", ["superuser", "operator", "inactive operator"])
+def test_a_manager_cannot_take_over_an_account_that_carries_more(
+    manager: User, target: str
+) -> None:
+    if target == "superuser":
+        user = User.objects.create_superuser("root", password=PASSWORD)
+    else:
+        user = account("op", "accounts.change_tenant", is_active=target == "operator")
+    client = logged_in(manager)
+    password_url = reverse("admin:auth_user_password_change", args=[user.pk])
+    posted = {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    assert client.post(password_url, posted).status_code == 403
+    assert change(client, user, is_active=True, first_name="Mallory").status_code == 403
+    delete_url = reverse("admin:auth_user_delete", args=[user.pk])
+    assert client.post(delete_url, {"post": "yes"}).status_code == 403
+    action = {"action": "delete_selected", "_selected_action": [user.pk], "post": "yes"}
+    client.post(reverse("admin:auth_user_changelist"), action)
+    after = User.objects.get(pk=user.pk)
+    assert after.check_password(PASSWORD)
+    assert (after.first_name, after.is_active) == ("", user.is_active)
+
+
+def test_a_manager_may_still_reset_a_password_within_their_reach(manager: User) -> None:
+    clerk = account("clerk", "accounts.view_tenant")
+    url = reverse("admin:auth_user_password_change", args=[clerk.pk])
+    posted = {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    assert logged_in(manager).post(url, posted).status_code == 302
+    clerk.refresh_from_db()
+    assert clerk.check_password(NEW_PASSWORD)
+
+
+def group_form(group: Group, perms: list[Permission]) -> dict[str, Any]:
+    return {"name": group.name, "permissions": [p.pk for p in perms]}
+
+
+def test_a_manager_cannot_add_to_a_group_a_permission_they_lack(manager: User) -> None:
+    staff = Group.objects.create(name="staff")
+    manager.groups.add(staff)
+    url = reverse("admin:auth_group_change", args=[staff.pk])
+    client = logged_in(manager)
+    refused = client.post(url, group_form(staff, [permission("accounts.change_tenant")]))
+    assert refused.status_code == 200
+    assert "permission accounts.change_tenant" in refused.content.decode()
+    assert not staff.permissions.exists()
+    allowed = client.post(url, group_form(staff, [permission("accounts.view_tenant")]))
+    assert allowed.status_code == 302
+    assert [p.codename for p in staff.permissions.all()] == ["view_tenant"]
+
+
+def test_a_superuser_still_grants_anything() -> None:
+    root = User.objects.create_superuser("root", password=PASSWORD)
+    other = account("other")
+    client = logged_in(root)
+    response = change(
+        client,
+        other,
+        is_superuser=True,
+        user_permissions=[permission("accounts.change_tenant").pk],
+    )
+    assert response.status_code == 302
+    other.refresh_from_db()
+    assert other.is_superuser
+    assert "accounts.change_tenant" in {
+        f"{p.content_type.app_label}.{p.codename}" for p in other.user_permissions.all()
+    }
