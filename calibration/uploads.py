@@ -7,12 +7,17 @@ hold up to 100 files (``DATA_UPLOAD_MAX_NUMBER_FILES``) of that size each."""
 
 from __future__ import annotations
 
+from importlib import import_module
 from io import BytesIO
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile, StopFutureHandlers
+from django.db import DatabaseError
+from django.http import HttpRequest
+from django.http.cookie import parse_cookie
 
 # What the calibration zip's page needs (calibration.admin, the tenant's change permission).
 UPLOAD_PERMISSION = "accounts.change_tenant"
@@ -24,6 +29,23 @@ def may_upload(request: Any) -> bool:
     if user is None or not (user.is_active and user.is_staff):
         return False
     return bool(user.has_perm(UPLOAD_PERMISSION))
+
+
+def cookies_may_upload(cookie_header: str) -> bool | None:
+    """Whether the admin session a request's ``Cookie`` header names is of a user who may
+    calibrate, asked before its body is read (``facia_site.worker``): only such a user's
+    admin request may be as large as the calibration zip. False without a live session; None
+    when the database cannot say."""
+    key = parse_cookie(cookie_header).get(settings.SESSION_COOKIE_NAME)
+    if not key:
+        return False
+    request = HttpRequest()
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(key)
+    try:
+        request.user = get_user(request)
+        return may_upload(request)
+    except DatabaseError:
+        return None
 
 
 class BoundedMemoryUploadHandler(FileUploadHandler):

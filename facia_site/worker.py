@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import gevent
 from django.conf import settings
+from django.db import close_old_connections
 from gevent import monkey
 from gevent import socket as gsocket
 from gevent.lock import BoundedSemaphore, Semaphore
@@ -73,6 +74,14 @@ def too_large(limit: int) -> bytes:
     return refusal("413 Request Entity Too Large", text, retry=False)
 
 
+def unavailable() -> bytes:
+    """The 503 of a database that did not answer, as Django's pages give it (the worker asks
+    it whether an admin body may be read)."""
+    from liveness.answers import ANSWERS
+
+    return refusal("503 Service Unavailable", ANSWERS["not_ready"].text)
+
+
 OVER_CLIENT_CAP = refusal("429 Too Many Requests", "Too many connections from this client.")
 BUSY = refusal("503 Service Unavailable", "Service is busy, try again later.")
 
@@ -82,6 +91,7 @@ class Connection:
     sock: Any
     client: str
     counted: bool = True  # in Admission's counts
+    body_limit: int = 0  # the most bytes of its request's body read (set once its head is in)
     evicted: bool = False  # closed to make room for a new connection
 
 
@@ -149,7 +159,7 @@ class Admission:
         return True
 
 
-Buffered = Literal["small", "large", "late", "busy", "too_large"]
+Buffered = Literal["small", "large", "late", "busy", "too_large", "unavailable"]
 
 
 class BufferingWorker(GeventWorker):
@@ -198,8 +208,9 @@ class BufferingWorker(GeventWorker):
             buffered = self._buffer_body(req, conn, held)
             if buffered == "late":
                 raise StopIteration  # closes the connection at once
-            if buffered == "too_large":
-                self._send(sock, too_large(_body_limit(req)), timeout_s=1)
+            if buffered in ("too_large", "unavailable"):
+                answer = too_large(conn.body_limit) if buffered == "too_large" else unavailable()
+                self._send(sock, answer, timeout_s=1)
                 raise StopIteration
             if buffered == "busy" or not self._django.acquire(timeout=DJANGO_WAIT_S):
                 self._send(sock, BUSY, timeout_s=1)
@@ -221,9 +232,13 @@ class BufferingWorker(GeventWorker):
     def _buffer_body(self, req: Any, conn: Connection, held: ExitStack) -> Buffered:
         """Read the body into memory (``req.body``); a large-body slot, when it needs one,
         stays in ``held``. "late": it did not arrive in time; "busy": no slot came in time;
-        "too_large": an admin page's body declared over its limit (unread)."""
-        limit = _body_limit(req)
+        "too_large": an admin page's body declared over its limit (unread); "unavailable":
+        that limit could not be known (the database did not answer)."""
         size = _declared_length(req)
+        limit = self._body_limit(req, size)
+        if isinstance(limit, str):
+            return limit
+        conn.body_limit = limit
         if size is not None and size > limit:
             # Never read. An API view answers 413 from Content-Length; any other reader (CSRF
             # parsing a form) gets an empty body, never the socket (read there, with no
@@ -260,6 +275,29 @@ class BufferingWorker(GeventWorker):
         # object, not a copy (gunicorn's Body copies a phone photo's 4.4 MB three times).
         req.body = io.BytesIO(data)
         return "large" if len(data) > LARGE_BODY_BYTES else "small"
+
+    def _body_limit(self, req: Any, size: int | None) -> int | Literal["busy", "unavailable"]:
+        """The most bytes of ``req``'s body the worker reads: LIVENESS_MAX_BODY_BYTES, or the
+        calibration zip's form on an admin page posted by a user who may calibrate (asked
+        under Django's lock, only for a body that may be over the first). Before, anyone's
+        admin body was buffered up to the zip's limit (65 MiB, 4 times /liveness's), two at
+        a time per worker. "busy": no turn at Django in time; "unavailable": the database
+        did not say."""
+        limit: int = settings.LIVENESS_MAX_BODY_BYTES
+        if not _is_admin(req) or (size is not None and size <= limit):
+            return limit
+        from calibration.uploads import cookies_may_upload  # Django is set up by now
+
+        if not self._django.acquire(timeout=DJANGO_WAIT_S):
+            return "busy"
+        try:
+            close_old_connections()  # as at the start of a request: this is before one
+            allowed = cookies_may_upload(_header(req, "COOKIE"))
+        finally:
+            self._django.release()
+        if allowed is None:
+            return "unavailable"
+        return max(limit, settings.UPLOAD_MAX_BYTES + UPLOAD_FORM_BYTES) if allowed else limit
 
     def _large_slot(self, conn: Connection, held: ExitStack) -> bool:
         """A large-body slot within LARGE_BODY_WAIT_S, unless the connection is closed for
@@ -341,26 +379,21 @@ def _is_admin(req: Any) -> bool:
     return bool(req.path.startswith(f"/{settings.ADMIN_URL}"))
 
 
-def _body_limit(req: Any) -> int:
-    """The most bytes of ``req``'s body the worker reads: LIVENESS_MAX_BODY_BYTES, or for an
-    admin page enough for the calibration zip's form."""
-    limit: int = settings.LIVENESS_MAX_BODY_BYTES
-    if _is_admin(req):
-        return max(limit, settings.UPLOAD_MAX_BYTES + UPLOAD_FORM_BYTES)
-    return limit
-
-
 def _body_timeout(size: int) -> float:
     """BODY_TIMEOUT_S per LIVENESS_MAX_BODY_BYTES (or part of it) of a body of ``size``."""
     return BODY_TIMEOUT_S * max(1.0, size / settings.LIVENESS_MAX_BODY_BYTES)
 
 
+def _header(req: Any, name: str) -> str:
+    """``req``'s header ``name`` (upper case, as gunicorn keeps them); "" when absent."""
+    return next((value for key, value in req.headers if key == name), "")
+
+
 def _declared_length(req: Any) -> int | None:
     """The declared length (0 without a body); None for a chunked body (read as it comes, at
     most one byte over the limit)."""
-    for name, value in req.headers:
-        if name == "CONTENT-LENGTH":
-            return int(value)
+    if length := _header(req, "CONTENT-LENGTH"):
+        return int(length)
     return None if isinstance(req.body.reader, ChunkedReader) else 0
 
 

@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
+import re
 import threading
+import uuid
 from dataclasses import dataclass
 
 import requests
 
 from bench.images import selfie_body as selfie_body  # re-exported for the tests
 from tests.servers.processes import manage
+
+ADMIN_USER = """
+from django.contrib.auth.models import Permission, User
+perms = [p.split(".") for p in {perms!r}]
+user = User.objects.create_user({name!r}, password={password!r}, is_staff=True,
+                                is_superuser=not perms)
+for app, codename in perms:
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label=app, codename=codename))
+"""
+CSRF_TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def admin_session(base: str, env: dict[str, str], *perms: str) -> requests.Session:
+    """A session logged in through the admin's login form of the server at ``base`` (``env``:
+    its environment), as a new staff user with ``perms`` ("app_label.codename"), or as a new
+    superuser when none are named."""
+    name, password = f"op-{uuid.uuid4().hex[:8]}", "Servers-Admin-Passw0rd"
+    manage(env, "shell", "-c", ADMIN_USER.format(name=name, password=password, perms=perms))
+    session = requests.Session()
+    login = f"{base}/admin/login/"
+    token = CSRF_TOKEN.search(session.get(login, timeout=60).text)
+    assert token is not None
+    form = {"csrfmiddlewaretoken": token.group(1), "username": name, "password": password}
+    session.post(login, data=form, headers={"Referer": login}, timeout=60)
+    assert "sessionid" in session.cookies
+    return session
 
 
 def create_tenant(

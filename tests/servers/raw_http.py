@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from contextlib import suppress
 from pathlib import Path
 
 from tests.servers.gunicorn import Gunicorn
@@ -91,3 +92,29 @@ def all_accepted(server_port: int, socks: list[socket.socket]) -> bool:
     """Whether a worker has accepted every one of ``socks``' connections."""
     sides = server_sides(server_port)
     return all(sides.get(sock.getsockname()[1], (0, 0))[0] for sock in socks)
+
+
+def oversized_form_post(port: int, path: str, declared: int, session: str = "") -> socket.socket:
+    """A connection posting a multipart form to ``path`` that declares ``declared`` bytes and
+    sends only its start: a form Django's CSRF check parses (the client sets its own
+    csrftoken cookie: anyone can), with the admin session cookie ``session`` if given."""
+    cookies = "csrftoken=abcdefghijklmnopqrstuvwxyzABCDEF"
+    cookies += f"; sessionid={session}" if session else ""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: {declared}\r\n"
+        f"Cookie: {cookies}\r\nConnection: close\r\n\r\n"
+    )
+    start = b'--XX\r\nContent-Disposition: form-data; name="f"; filename="a"\r\n\r\n'
+    sock = connect(port, timeout=120)
+    sock.sendall(head.encode() + start + b"A" * 1000)
+    return sock
+
+
+def status_of_answer(sock: socket.socket) -> int:
+    """The status of the response on ``sock``, read to its end; 0 when none came in time."""
+    data = b""
+    with suppress(TimeoutError, ConnectionResetError):
+        while chunk := sock.recv(65536):
+            data += chunk
+    return int(data.split(b" ", 2)[1]) if data else 0

@@ -6,7 +6,6 @@ The server is a private cluster started for this module (initdb in a temp dir, o
 restarting it disturbs no one else using the machine's PostgreSQL.
 """
 
-import re
 import threading
 import time
 import uuid
@@ -17,11 +16,20 @@ import pytest
 import requests
 
 from liveness import runtime
-from tests.servers.clients import Outcome, burst, create_tenant, post, selfie_body, statuses
+from tests.servers.clients import (
+    Outcome,
+    admin_session,
+    burst,
+    create_tenant,
+    post,
+    selfie_body,
+    statuses,
+)
 from tests.servers.gunicorn import Gunicorn, gunicorn
 from tests.servers.ledger import assert_ledger_exact, ledger
 from tests.servers.postgres import PrivatePostgres, private_postgres
-from tests.servers.processes import manage, until
+from tests.servers.processes import until
+from tests.servers.raw_http import oversized_form_post, status_of_answer
 
 pytestmark = pytest.mark.system
 
@@ -135,28 +143,12 @@ def test_metrics_are_scraped_while_the_database_is_down(
     assert "facia_tenant_requests_used{" in requests.get(f"{server.base}/metrics", timeout=30).text
 
 
-def admin_session(server: Gunicorn) -> requests.Session:
-    """A logged-in superuser's session on ``server``'s admin."""
-    user, password = f"op-{uuid.uuid4().hex[:8]}", "faults-pg-admin-password"
-    env = {**server.env, "DJANGO_SUPERUSER_PASSWORD": password}
-    manage(env, "createsuperuser", "--noinput", "--username", user, "--email", "op@example.com")
-    session = requests.Session()
-    login = f"{server.base}/admin/login/"
-    page = session.get(login, timeout=30).text
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
-    assert token is not None
-    form = {"csrfmiddlewaretoken": token.group(1), "username": user, "password": password}
-    session.post(login, data=form, headers={"Referer": login}, timeout=30)
-    assert "sessionid" in session.cookies
-    return session
-
-
 def test_the_admin_answers_503_while_the_database_is_down(
     server: Gunicorn, cluster: PrivatePostgres
 ) -> None:
     """An operator's page needs the database (the session, the tenants): it answered 500 and
     logged a traceback per page while the database was down."""
-    session = admin_session(server)
+    session = admin_session(server.base, server.env)
     assert session.get(f"{server.base}/admin/", timeout=30).status_code == 200
     with cluster.stopped():
         pages = [session.get(f"{server.base}/admin/", timeout=30) for _ in range(2 * WORKERS)]
@@ -164,3 +156,17 @@ def test_the_admin_answers_503_while_the_database_is_down(
     assert all(page.headers["Retry-After"] == "1" for page in pages)
     until(lambda: all(server.status() == 200 for _ in range(4)))
     assert session.get(f"{server.base}/admin/", timeout=30).status_code == 200  # still logged in
+
+
+def test_an_upload_while_the_database_is_down_gets_503(
+    server: Gunicorn, cluster: PrivatePostgres
+) -> None:
+    """Whether an admin body may be as large as the calibration zip is asked of the database
+    before it is read; while the database is down the body is not read and the answer is the
+    admin's 503 then, not 413 as for someone who may not calibrate."""
+    cookie = str(admin_session(server.base, server.env).cookies["sessionid"])
+    with cluster.stopped():
+        stalled = oversized_form_post(server.port, "/admin/accounts/tenant/", 50_000_000, cookie)
+        assert status_of_answer(stalled) == 503
+        stalled.close()
+    until(lambda: all(server.status() == 200 for _ in range(4)))

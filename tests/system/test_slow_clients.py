@@ -6,7 +6,7 @@ import select
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -22,10 +22,18 @@ from bench.slowloris import (
     timed_post,
 )
 from facia_site.worker import BODY_TIMEOUT_S, LARGE_BODY_BYTES
-from tests.servers.clients import create_tenant, post, selfie_body
+from tests.servers.clients import admin_session, create_tenant, post, selfie_body
 from tests.servers.gunicorn import Gunicorn, gunicorn
 from tests.servers.processes import until
-from tests.servers.raw_http import all_accepted, connect, read_response, request_head, server_sides
+from tests.servers.raw_http import (
+    all_accepted,
+    connect,
+    oversized_form_post,
+    read_response,
+    request_head,
+    server_sides,
+    status_of_answer,
+)
 
 pytestmark = pytest.mark.system
 
@@ -147,30 +155,6 @@ def test_a_body_cut_short_is_answered_and_the_worker_keeps_serving(server: Gunic
         assert post(server.base, body, f"after-short-{i}").status == 201
 
 
-def oversized_form_post(port: int, path: str, declared: int) -> socket.socket:
-    """A connection posting a multipart form to ``path`` that declares ``declared`` bytes and
-    sends only its start: a form Django's CSRF check parses (the client sets its own
-    csrftoken cookie: anyone can)."""
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: {declared}\r\n"
-        "Cookie: csrftoken=abcdefghijklmnopqrstuvwxyzABCDEF\r\nConnection: close\r\n\r\n"
-    )
-    start = b'--XX\r\nContent-Disposition: form-data; name="f"; filename="a"\r\n\r\n'
-    sock = connect(port, timeout=120)
-    sock.sendall(head.encode() + start + b"A" * 1000)
-    return sock
-
-
-def status_of_answer(sock: socket.socket) -> int:
-    """The status of the response on ``sock``, read to its end; 0 when none came in time."""
-    data = b""
-    with suppress(TimeoutError, ConnectionResetError):
-        while chunk := sock.recv(65536):
-            data += chunk
-    return int(data.split(b" ", 2)[1]) if data else 0
-
-
 @pytest.mark.parametrize(("path", "status"), [("/metrics", 405), ("/admin/login/", 413)])
 def test_a_body_declared_over_the_limit_never_holds_django(
     server: Gunicorn, path: str, status: int
@@ -191,19 +175,43 @@ def test_a_body_declared_over_the_limit_never_holds_django(
     assert requests.get(f"{server.base}{path}", timeout=60).status_code in (200, 403)
 
 
+def session_cookie(server: Gunicorn, *perms: str) -> str:
+    return str(admin_session(server.base, server.env, *perms).cookies["sessionid"])
+
+
 def test_an_admin_upload_is_read_by_the_worker_within_its_deadline(server: Gunicorn) -> None:
-    """An admin form within the calibration zip's limit but over /liveness's is buffered by
-    the worker like any body, with a deadline per 16 MB: a stalled one is dropped then,
-    never having held Django (before, Django read it with no deadline)."""
+    """An admin form within the calibration zip's limit but over /liveness's, from a user who
+    may calibrate, is buffered by the worker like any body, with a deadline per 16 MB: a
+    stalled one is dropped then, never having held Django (before, Django read it with no
+    deadline)."""
     body = selfie_body(create_tenant(server.env, "beside-admin-upload"))
     declared = 50_000_000
-    stalled = [oversized_form_post(server.port, "/admin/login/", declared) for _ in range(WORKERS)]
+    session = session_cookie(server, "accounts.view_tenant", "accounts.change_tenant")
+    path = "/admin/accounts/tenant/"
+    stalled = [oversized_form_post(server.port, path, declared, session) for _ in range(WORKERS)]
     for i in range(WORKERS * 2):
         assert post(server.base, body, f"beside-admin-upload-{i}").status == 201
     deadline = BODY_TIMEOUT_S * declared / (16 * 1024 * 1024)
     for sock in stalled:
         assert seconds_until_closed(sock) < deadline + LATE_S
         sock.close()
+
+
+@pytest.mark.parametrize("who", ["anonymous", "viewer", "forged session"])
+def test_an_admin_body_over_the_api_limit_is_refused_unless_its_user_may_calibrate(
+    server: Gunicorn, who: str
+) -> None:
+    """Only a user who may calibrate gets the zip's limit: anyone else's admin body over
+    /liveness's limit is answered 413 at once, never read (before, anyone's was buffered up
+    to 65 MiB, two at a time per worker)."""
+    session = {
+        "anonymous": "",
+        "viewer": session_cookie(server, "accounts.view_tenant"),
+        "forged session": "x" * 32,
+    }[who]
+    stalled = oversized_form_post(server.port, "/admin/accounts/tenant/", 50_000_000, session)
+    assert status_of_answer(stalled) == 413
+    stalled.close()
 
 
 def test_no_worker_keeps_a_child_process_after_boot(server: Gunicorn) -> None:
