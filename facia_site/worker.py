@@ -97,7 +97,9 @@ class Refusal:
 OVER_CLIENT_CAP = Refusal(429, "Too many connections from this client.")
 BUSY = Refusal(503, "Service is busy, try again later.")
 
-# RFC 9112 6.1: a transfer coding the server does not decode is answered 501 (gunicorn's).
+# RFC 9112 6.1: a transfer coding the server does not decode is answered 501. gunicorn refuses
+# unknown ones itself but passed gzip, deflate, compress and identity before chunked as plain
+# chunked: the body reached Django still compressed (undecoded_coding).
 UNSUPPORTED_CODING = (
     "Transfer-Encoding other than chunked is not supported; send the body plain or chunked."
 )
@@ -249,6 +251,8 @@ class BufferingWorker(GeventWorker):
         # One request per connection, as the sync worker did: the next request may go to
         # the other worker, and an unread body never has to be drained.
         req.must_close = True
+        if coding := undecoded_coding(req):
+            raise parse.UnsupportedTransferCoding(coding)  # answered by handle_error, unread
         with ExitStack() as held:
             buffered = self._buffer_body(req, conn, held)
             if buffered == "late":
@@ -410,6 +414,16 @@ def _read_body(req: Any, size: int, sock: Any) -> bytes:
         got += n
     # Short when the client closed early: Django then sees a short body, as before.
     return bytes(view[:got]) if got < size else bytes(body)
+
+
+def undecoded_coding(req: Any) -> str:
+    """The request's Transfer-Encoding when it names a coding besides chunked, else ``""``.
+    gunicorn has refused every other malformed or unknown list by then (chunked twice, not
+    last, on HTTP/1.0, with Content-Length; any coding outside gzip, deflate, compress and
+    identity) and reads the body as plain chunked whatever precedes it."""
+    values = [value for name, value in req.headers if name == "TRANSFER-ENCODING"]
+    codings = [coding.strip(" \t").lower() for value in values for coding in value.split(",")]
+    return ", ".join(values) if codings and codings != ["chunked"] else ""
 
 
 def _status_of(page: bytes) -> int:

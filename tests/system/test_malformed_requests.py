@@ -1,7 +1,8 @@
-"""Requests gunicorn cannot parse, against a real gunicorn: answered like every other refusal
-of the service (JSON ``{"error": ...}`` with a fixed sentence, ``X-Request-ID``,
-``Connection: close``), logged by gunicorn with that id. Before, gunicorn answered an HTML page
-quoting the client's bytes, with no request id."""
+"""Requests gunicorn cannot parse, and transfer codings the worker does not decode, against a
+real gunicorn: answered like every other refusal of the service (JSON ``{"error": ...}`` with
+a fixed sentence, ``X-Request-ID``, ``Connection: close``), logged by gunicorn with that id,
+and a body never read. Before, gunicorn answered an HTML page quoting the client's bytes, with
+no request id, and ``Transfer-Encoding: gzip, chunked`` reached Django still compressed."""
 
 import json
 import re
@@ -59,8 +60,18 @@ MALFORMED = {
         TE_INVALID,
     ),
 }
-# RFC 9112 6.1: a coding gunicorn does not know is answered 501.
-UNDECODED = {"unknown coding": b"Transfer-Encoding: foo, chunked\r\n"}
+# RFC 9112 6.1: a transfer coding the server does not decode is answered 501, the body unread
+# (only the head is sent here: an answer at all means nothing waited for the body).
+UNDECODED = {
+    "gzip, chunked": b"Transfer-Encoding: gzip, chunked\r\n",
+    "deflate, chunked": b"Transfer-Encoding: deflate, chunked\r\n",
+    "compress, chunked": b"Transfer-Encoding: compress, chunked\r\n",
+    "identity, chunked": b"Transfer-Encoding: identity, chunked\r\n",
+    "GZIP,chunked": b"Transfer-Encoding: GZIP,chunked\r\n",
+    "two fields": b"Transfer-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n",
+    "expects 100-continue": b"Transfer-Encoding: gzip, chunked\r\nExpect: 100-continue\r\n",
+    "unknown coding": b"Transfer-Encoding: foo, chunked\r\n",  # gunicorn's own 501
+}
 
 
 @pytest.fixture(scope="module")
@@ -111,10 +122,12 @@ def test_a_request_gunicorn_cannot_parse_is_answered_in_json(server: Gunicorn, c
 
 
 @pytest.mark.parametrize("case", UNDECODED)
-def test_an_unknown_transfer_coding_is_refused(server: Gunicorn, case: str) -> None:
+def test_a_transfer_coding_other_than_chunked_is_refused_unread(
+    server: Gunicorn, case: str
+) -> None:
     status, headers, body = ask(server, POST + UNDECODED[case] + b"\r\n")
     assert (status, body) == (501, {"error": TE_REFUSED})
-    assert_refused_as_json(headers)
+    assert_refused_as_json(headers)  # and no "100 Continue" came first (read_answer's status)
     assert "Unsupported transfer coding" in str(logged_with_id(server.log, headers["x-request-id"]))
 
 
