@@ -210,14 +210,15 @@ def score(
     progress: Callable[[int], None] | None = None,
     group_kind: str = "",
 ) -> Scored:
-    """The fused logit and capture kind of each image the tenant's gates would judge;
+    """The fused logit and capture kind of each image the tenant's gates would judge (only
+    its profile's models run: ``engine`` need compile no other, liveness.runtime.load_engine);
     ``progress`` is told how many images it has started, as it starts each."""
     scored = Scored(group_kind=group_kind)
     for done, (label, data, group) in enumerate(images, 1):
         if progress is not None:
             progress(done)
         try:
-            found = engine.inspect(engine.decode(data), tenant.crop_policy)
+            found = engine.inspect(engine.decode(data), tenant.crop_policy, [tenant.profile])
         except ImageError:
             scored.refused["not_decoded"] = scored.refused.get("not_decoded", 0) + 1
             continue

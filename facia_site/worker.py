@@ -6,6 +6,9 @@ head and body are read by its own greenlet, within deadlines, and only a complet
 enters Django, one per worker at a time, as before: Django's database connection, the engine
 and the quota transaction see exactly what a sync worker gave them. Threading is not
 patched, so that connection stays one per worker process (CONN_MAX_AGE keeps its meaning).
+
+Every answer the worker gives itself (a refusal before Django, gunicorn's for a request it
+cannot parse) is JSON with an ``X-Request-ID``, as Django's are (docs, API, Malformed requests).
 """
 
 import ctypes
@@ -17,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, Literal
 
 import gevent
@@ -25,8 +29,11 @@ from django.db import close_old_connections
 from gevent import monkey
 from gevent import socket as gsocket
 from gevent.lock import BoundedSemaphore, Semaphore
+from gunicorn.http import errors as parse
 from gunicorn.http.body import ChunkedReader, LengthReader
 from gunicorn.workers.ggevent import GeventWorker
+
+from telemetry.logs import current_request_id
 
 # A request whose head (keepalive setting) or body (this) has not fully arrived in time is
 # dropped: at LAN speed a 16 MB body takes well under a second.
@@ -55,13 +62,17 @@ REFUSING_AT_ONCE = 16
 EVICTION_CHECK_S = 0.1
 
 
-def refusal(status: str, error: str, retry: bool = True) -> bytes:
-    """A whole response, sent without reading the request; the connection then closes."""
+def json_answer(status: int, error: str, retry: bool = False, request_id: str = "") -> bytes:
+    """A whole JSON answer, as Django's: sent without reading the request (or the rest of
+    it), the connection then closes. ``request_id``: a new one when empty."""
+    from telemetry.middleware import HEADER, new_request_id  # after Django's setup (metrics)
+
     body = json.dumps({"error": error}).encode()
     retry_after = "Retry-After: 1\r\n" if retry else ""
     head = (
-        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n{retry_after}Connection: close\r\n\r\n"
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n{retry_after}"
+        f"{HEADER}: {request_id or new_request_id()}\r\nConnection: close\r\n\r\n"
     )
     return head.encode() + body
 
@@ -70,8 +81,7 @@ def too_large(limit: int) -> bytes:
     """An admin page's body declared over ``limit``, refused unread, as /liveness's 413."""
     from liveness.answers import ANSWERS  # Django is set up before any request is served
 
-    text = ANSWERS["body_too_large"].text.format(limit=limit)
-    return refusal("413 Request Entity Too Large", text, retry=False)
+    return json_answer(413, ANSWERS["body_too_large"].text.format(limit=limit))
 
 
 def unavailable() -> bytes:
@@ -79,11 +89,58 @@ def unavailable() -> bytes:
     it whether an admin body may be read)."""
     from liveness.answers import ANSWERS
 
-    return refusal("503 Service Unavailable", ANSWERS["not_ready"].text)
+    return json_answer(503, ANSWERS["not_ready"].text, retry=True)
 
 
-OVER_CLIENT_CAP = refusal("429 Too Many Requests", "Too many connections from this client.")
-BUSY = refusal("503 Service Unavailable", "Service is busy, try again later.")
+@dataclass(frozen=True)
+class Refusal:
+    """A connection refused before its request is read (each answer gets its own id)."""
+
+    status: int
+    error: str
+
+    def response(self) -> bytes:
+        return json_answer(self.status, self.error, retry=True)
+
+
+OVER_CLIENT_CAP = Refusal(429, "Too many connections from this client.")
+BUSY = Refusal(503, "Service is busy, try again later.")
+
+# RFC 9112 6.1: a transfer coding the server does not decode is answered 501. gunicorn refuses
+# unknown ones itself but passed gzip, deflate, compress and identity before chunked as plain
+# chunked: the body reached Django still compressed (undecoded_coding).
+UNSUPPORTED_CODING = (
+    "Transfer-Encoding other than chunked is not supported; send the body plain or chunked."
+)
+# gunicorn's refusals of a request it cannot parse, one fixed sentence per kind (most specific
+# kind first): the exception's own text quotes the client's bytes, which no answer echoes.
+PARSE_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
+    (parse.InvalidRequestLine, "Malformed request line."),
+    (parse.InvalidRequestMethod, "Invalid request method."),
+    (parse.InvalidHTTPVersion, "Unsupported HTTP version."),
+    (parse.LimitRequestLine, "Request line is too long."),
+    (parse.LimitRequestHeaders, "Request header fields are too large or too many."),
+    (parse.ObsoleteFolding, "Obsolete line folding in a header field."),
+    (parse.InvalidHeaderName, "Invalid header field name."),
+    (parse.InvalidHeader, "Invalid header field."),
+    (parse.UnsupportedTransferCoding, UNSUPPORTED_CODING),
+    (parse.InvalidChunkSize, "Malformed chunked body."),
+    (parse.ChunkMissingTerminator, "Malformed chunked body."),
+    (parse.InvalidChunkExtension, "Malformed chunked body."),
+    (parse.ExpectationFailed, "Unsupported expectation: only 100-continue is."),
+    (parse.InvalidProxyLine, "Invalid PROXY protocol line."),
+    (parse.ForbiddenProxyRequest, "Proxy request not allowed."),
+    (parse.InvalidSchemeHeaders, "Contradictory scheme headers."),
+)
+# InvalidHeader names the field gunicorn refused (its own fixed name for these two).
+FRAMING_ERRORS = {
+    "TRANSFER-ENCODING": "Invalid Transfer-Encoding: send chunked once, last, over HTTP/1.1.",
+    "CONTENT-LENGTH": (
+        "Invalid Content-Length: send one decimal length, and none with Transfer-Encoding."
+    ),
+}
+# Any other error gunicorn answers (a TLS error, an exception outside Django): by status.
+BY_STATUS = {400: "Bad request.", 403: "Forbidden.", 500: "Internal server error."}
 
 
 @dataclass(eq=False)
@@ -110,7 +167,7 @@ class Admission:
         self.waiting_for_head: dict[Connection, None] = {}  # oldest first
         self.waiting_for_slot: dict[Connection, None] = {}
 
-    def admit(self, sock: Any, client: str) -> Connection | bytes:
+    def admit(self, sock: Any, client: str) -> Connection | Refusal:
         """The admitted connection, or the response refusing it."""
         if self.per_client and self.by_client.get(client, 0) >= self.per_client:
             return OVER_CLIENT_CAP
@@ -188,8 +245,8 @@ class BufferingWorker(GeventWorker):
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
         conn = self._admission.admit(client, _client_address(addr))
-        if isinstance(conn, bytes):
-            self._send(client, conn, timeout_s=1)
+        if isinstance(conn, Refusal):
+            self._send(client, conn.response(), timeout_s=1)
             return  # gevent's server closes the socket
         try:
             super().handle(listener, client, addr)
@@ -204,6 +261,8 @@ class BufferingWorker(GeventWorker):
         # One request per connection, as the sync worker did: the next request may go to
         # the other worker, and an unread body never has to be drained.
         req.must_close = True
+        if coding := undecoded_coding(req):
+            raise parse.UnsupportedTransferCoding(coding)  # answered by handle_error, unread
         with ExitStack() as held:
             buffered = self._buffer_body(req, conn, held)
             if buffered == "late":
@@ -213,7 +272,7 @@ class BufferingWorker(GeventWorker):
                 self._send(sock, answer, timeout_s=1)
                 raise StopIteration
             if buffered == "busy" or not self._django.acquire(timeout=DJANGO_WAIT_S):
-                self._send(sock, BUSY, timeout_s=1)
+                self._send(sock, BUSY.response(), timeout_s=1)
                 raise StopIteration
             # The response is written to memory under the lock and sent after it, so a
             # client that does not read its response holds no worker either.
@@ -228,6 +287,23 @@ class BufferingWorker(GeventWorker):
                 if buffered == "large":
                     req.body = None  # the last reference to the body
                     release_memory()  # after the response: its client does not wait (~2 ms)
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        """gunicorn's answer to a request it could not parse (or serve), as JSON like every
+        other answer: gunicorn still logs the error (stamped with the answer's request id) and
+        picks the status, its HTML page is dropped for a fixed sentence per kind."""
+        from telemetry.middleware import new_request_id
+
+        request_id = new_request_id()
+        page = ResponseBuffer()
+        stamped = current_request_id.set(request_id)
+        try:
+            super().handle_error(req, page, addr, exc)
+        finally:
+            current_request_id.reset(stamped)
+        status = _status_of(page.getvalue())
+        answer = json_answer(status, _error_sentence(exc, status), request_id=request_id)
+        self._send(client, answer, timeout_s=1)
 
     def _buffer_body(self, req: Any, conn: Connection, held: ExitStack) -> Buffered:
         """Read the body into memory (``req.body``); a large-body slot, when it needs one,
@@ -354,6 +430,9 @@ class ResponseBuffer(io.BytesIO):
     def shutdown(self, how: int) -> None:
         pass
 
+    def gettimeout(self) -> float:
+        return 0.0  # gunicorn's error page is written "non-blocking" (util.write_nonblock)
+
     def close(self) -> None:
         pass  # getvalue() is still needed
 
@@ -373,6 +452,36 @@ def _read_body(req: Any, size: int, sock: Any) -> bytes:
         got += n
     # Short when the client closed early: Django then sees a short body, as before.
     return bytes(view[:got]) if got < size else bytes(body)
+
+
+def undecoded_coding(req: Any) -> str:
+    """The request's Transfer-Encoding when it names a coding besides chunked, else ``""``.
+    gunicorn has refused every other malformed or unknown list by then (chunked twice, not
+    last, on HTTP/1.0, with Content-Length; any coding outside gzip, deflate, compress and
+    identity) and reads the body as plain chunked whatever precedes it."""
+    values = [value for name, value in req.headers if name == "TRANSFER-ENCODING"]
+    codings = [coding.strip(" \t").lower() for value in values for coding in value.split(",")]
+    return ", ".join(values) if codings and codings != ["chunked"] else ""
+
+
+def _status_of(page: bytes) -> int:
+    """The status of gunicorn's error page (``HTTP/1.1 400 Bad Request...``); 500 when it
+    wrote none."""
+    try:
+        return int(page.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        return 500
+
+
+def _error_sentence(exc: BaseException, status: int) -> str:
+    if status == HTTPStatus.INTERNAL_SERVER_ERROR:
+        return BY_STATUS[status]  # the application's fault (a response header it made)
+    if isinstance(exc, parse.InvalidHeader) and (named := FRAMING_ERRORS.get(exc.hdr)):
+        return named
+    for kind, sentence in PARSE_ERRORS:
+        if isinstance(exc, kind):
+            return sentence
+    return BY_STATUS.get(status, f"{HTTPStatus(status).phrase}.")
 
 
 def _is_admin(req: Any) -> bool:

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Collection
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -74,16 +75,17 @@ def profiles_in_use() -> set[str]:
     return {DEFAULT_PROFILE} | (used & set(PROFILES))
 
 
-def load_engine() -> LivenessEngine:
-    """A new engine with this deployment's model directory, threads, quality thresholds and
-    the profiles its tenants use."""
+def load_engine(profiles: Collection[str] | None = None) -> LivenessEngine:
+    """A new engine with this deployment's model directory, threads and quality thresholds,
+    compiling the models of ``profiles`` now (None: those the tenants use; any other model is
+    compiled on its first use)."""
     thresholds = QualityThresholds.from_mapping(settings.LIVENESS_QUALITY)
     return LivenessEngine.load(
         settings.MODEL_DIR,
         threads=settings.ENGINE_THREADS,
         precision=settings.ENGINE_PRECISION,
         thresholds=thresholds,
-        eager=profiles_in_use(),
+        eager=profiles_in_use() if profiles is None else profiles,
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import math
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -367,9 +368,11 @@ def evaluate_folder(
     tenant: str = "",
     resamples: int = pad_metrics.RESAMPLES,
     seed: int = pad_metrics.SEED,
+    scored_profiles: Collection[str] | None = None,
 ) -> Report:
-    """Inspect every image (gates under ``crop_policy`` and every model); undecodable ones
-    count as refused. ``maps``: a tenant's calibration per capture kind of the fused logit."""
+    """Inspect every image (gates under ``crop_policy``, the models of ``scored_profiles``:
+    None, every model); undecodable ones count as refused. ``maps``: a tenant's calibration
+    per capture kind of the fused logit."""
     folder = Path(folder)
     species, sources, subjects = species_of(folder), sources_of(folder), subjects_of(folder)
     report = Report(threshold, profile, str(folder), [], crop_policy, maps, tenant, resamples, seed)
@@ -378,7 +381,7 @@ def evaluate_folder(
         kind = "none" if label == "live" else species.get(name, UNSPECIFIED)
         source, subject = sources.get(name, ""), subjects.get(name, "")
         try:
-            found = engine.inspect(engine.decode(path.read_bytes()), crop_policy)
+            found = engine.inspect(engine.decode(path.read_bytes()), crop_policy, scored_profiles)
         except ImageError:
             report.samples.append(
                 Sample(name, label, kind, [NOT_DECODED], {}, source=source, subject=subject)

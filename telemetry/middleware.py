@@ -49,9 +49,15 @@ def forget_request_id(**kwargs: Any) -> None:
 META_KEY = "HTTP_" + HEADER.upper().replace("-", "_")
 
 
+def new_request_id() -> str:
+    """A fresh id: for a request without a sane one of its own, and for the answers gunicorn's
+    worker gives before Django sees a request (facia_site.worker)."""
+    return uuid.uuid4().hex
+
+
 def request_id_for(request: HttpRequest) -> str:
     incoming = request.META.get(META_KEY, "")
-    return incoming if SANE_ID.fullmatch(incoming) else uuid.uuid4().hex
+    return incoming if SANE_ID.fullmatch(incoming) else new_request_id()
 
 
 # Attributes by which Django's own middleware make a request refer to itself: auth's

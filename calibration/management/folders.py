@@ -2,6 +2,7 @@
 a labelled live/ + spoof/ folder, the engine; each refusal a CommandError."""
 
 import csv
+from collections.abc import Collection
 from pathlib import Path
 
 from django.core.management.base import CommandError
@@ -40,9 +41,10 @@ def _columns(manifest: Path) -> list[str]:
         raise CommandError(f"cannot read {manifest}: {exc}") from exc
 
 
-def command_engine() -> LivenessEngine:
-    """A new engine (liveness.runtime.load_engine); a missing or bad model a CommandError."""
+def command_engine(profiles: Collection[str]) -> LivenessEngine:
+    """A new engine (liveness.runtime.load_engine) that compiles the models of ``profiles``
+    only, those the command scores; a missing or bad model a CommandError."""
     try:
-        return load_engine()
+        return load_engine(profiles)
     except ModelInstallError as exc:
         raise CommandError(str(exc)) from exc

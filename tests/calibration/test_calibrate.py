@@ -20,7 +20,9 @@ from calibration.jobs import run_local_jobs
 from calibration.models import Calibration
 from liveness.runtime import get_engine
 from ml import calibration, profiles
+from ml.engine import LivenessEngine
 from tests.accounts.test_admin import run_action
+from tests.calibration.conftest import compiled_fast_only
 from tests.conftest import DEV_DATA, Post, data_uri, stored_calibration
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
@@ -97,6 +99,18 @@ def test_dry_run_shows_what_would_change_and_stores_nothing(
     from django.contrib.admin.models import LogEntry
 
     assert not LogEntry.objects.exists()  # no audit entry either
+
+
+def test_calibrating_a_fast_tenant_compiles_no_model_of_another_profile(
+    make_tenant: Callable[..., Any], tmp_path: Path, loaded_engines: list[LivenessEngine]
+) -> None:
+    """Every profile a tenant used was compiled (DTN's compile) and every model ran on every
+    image (DTN: ~40 ms each), whatever the calibrated tenant's profile."""
+    make_tenant("careful", profile="thorough")
+    make_tenant("quick")
+    out, _ = calibrate("quick", str(linked(tmp_path, LIVE, SPOOF)), "--dry-run")
+    assert "tenant quick (fast profile" in out and "What the calibration changes:" in out
+    assert compiled_fast_only(loaded_engines)
 
 
 @pytest.mark.slow  # 10 s at load 8

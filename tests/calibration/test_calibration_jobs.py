@@ -24,6 +24,7 @@ from calibration import calibrate, jobs
 from calibration.calibrate import CalibrationError, zip_images, zip_members
 from calibration.models import Calibration, CalibrationJob
 from ml.engine import LivenessEngine
+from tests.calibration.conftest import compiled_fast_only
 from tests.calibration.test_calibrate import LIVE, SPOOF, make_zip
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
@@ -81,6 +82,17 @@ def test_upload_is_queued_without_a_decode_then_the_job_calibrates(
     page = admin_client.get(url_of(tenant)).content.decode()
     assert "job-done" in page and f"Calibration #{stored.pk} stored" in page
     assert 'http-equiv="refresh"' not in page and 'id="calibration-status"' in page
+
+
+def test_a_fast_tenants_job_compiles_no_model_of_another_profile(
+    make_tenant: Callable[..., Any], admin_client: Any, loaded_engines: list[LivenessEngine]
+) -> None:
+    make_tenant("careful", profile="thorough")
+    tenant, _ = make_tenant("quick")
+    assert upload(admin_client, tenant, make_zip(LIVE, SPOOF)).status_code == 303
+    assert jobs.run_local_jobs() == 1
+    assert Calibration.objects.filter(tenant=tenant).exists()
+    assert compiled_fast_only(loaded_engines)
 
 
 def test_an_operators_error_is_the_jobs_result(

@@ -13,9 +13,12 @@ from django.core.management import CommandError, call_command
 from accounts.models import Tenant
 from calibration.models import Evaluation
 from ml import pad_metrics, profiles
+from ml.engine import LivenessEngine
 from ml.profiles import PROFILES, Platt, fused_logit, logit
 from ml.quality import REFUSALS
 from tests.accounts.test_admin import INLINE_MANAGEMENT
+from tests.calibration.conftest import FAST_MODELS, compiled_fast_only
+from tests.calibration.test_calibrate import LIVE, SPOOF, linked
 from tests.conftest import DEV_DATA, run_command, stored_calibration
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -76,6 +79,19 @@ def test_thorough_report_as_json_with_plots(db: None, tmp_path: Path) -> None:
 
 def scores(v2: float, v1se: float, hyperfas: float) -> dict[str, float]:
     return {"minifasnet_v2": v2, "minifasnet_v1se": v1se, "hyperfas": hyperfas}
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_evaluating_one_profile_compiles_and_runs_its_models_only(
+    db: None, tmp_path: Path, loaded_engines: list[LivenessEngine]
+) -> None:
+    Tenant.objects.create(name="careful", profile="thorough")
+    folder = linked(tmp_path, LIVE, SPOOF)
+    out = StringIO()
+    call_command("evaluate", str(folder), "--profile", "fast", "--no-save", "--json", stdout=out)
+    report = json.loads(out.getvalue())
+    assert report["profile"] == "fast" and compiled_fast_only(loaded_engines)
+    assert {name for s in report["samples"] for name in s["scores"]} == FAST_MODELS
 
 
 def test_report_uses_iso_vocabulary() -> None:

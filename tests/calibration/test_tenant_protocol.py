@@ -8,8 +8,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from ml import calibration, protocol
+from ml.engine import LivenessEngine
 from ml.evaluate import Report, Sample
 from ml.protocol import halves, run
+from tests.calibration.conftest import compiled_fast_only
 from tests.conftest import DEV_DATA
 
 
@@ -75,9 +77,12 @@ def test_a_source_made_worse_beyond_its_interval_is_flagged() -> None:
 
 @pytest.mark.slow  # 19 s at load 8: the dev set per source
 @pytest.mark.usefixtures("warm_engine")
-def test_protocol_on_dev_prints_pooled_figures(db: None) -> None:
+def test_protocol_on_dev_prints_pooled_figures(
+    db: None, loaded_engines: list[LivenessEngine]
+) -> None:
     out = StringIO()
     call_command("tenant_protocol", str(DEV_DATA), stdout=out)
+    assert compiled_fast_only(loaded_engines)  # the default profile's models only
     text = out.getvalue()
     assert "8 sources" in text
     labels = (

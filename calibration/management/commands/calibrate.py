@@ -64,7 +64,8 @@ class Command(BaseCommand):
         target = options["target_apcer"]
         if target is not None and not 0.0 <= target <= 1.0:
             raise CommandError("The target APCER must be between 0 and 1.")
-        scored = score(command_engine(), found, folder_images(folder), None, group_kind_of(folder))
+        engine = command_engine([found.profile])
+        scored = score(engine, found, folder_images(folder), None, group_kind_of(folder))
         try:
             result = fit(found, scored, target, options["equal_error_rate"])
         except CalibrationError as exc:

@@ -113,7 +113,7 @@ class Command(BaseCommand):
             except OSError as exc:
                 raise CommandError(f"--plots: cannot write to {options['plots']}: {exc}") from exc
         report = evaluate_folder(
-            command_engine(),
+            command_engine([profile]),
             folder,
             threshold,
             progress=not options["json"],
@@ -123,6 +123,7 @@ class Command(BaseCommand):
             tenant=tenant.name if tenant else "",
             resamples=options["resamples"],
             seed=options["seed"],
+            scored_profiles=[profile],
         )
         for warning in report.warnings():
             self.stderr.write(f"warning: {warning}")

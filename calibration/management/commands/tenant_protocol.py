@@ -25,9 +25,11 @@ class Command(BaseCommand):
         if not (folder / "manifest.csv").is_file():
             raise CommandError(f"{folder} has no manifest.csv with a source column.")
         labelled_folder(folder)
-        report = evaluate_folder(command_engine(), folder, 0.5, progress=False)
+        names = profiles or [DEFAULT_PROFILE]
+        engine = command_engine(names)
+        report = evaluate_folder(engine, folder, 0.5, progress=False, scored_profiles=names)
         if not any(s.source for s in report.samples):
             raise CommandError(f"{folder}/manifest.csv has no source (or source_repo) column.")
-        for name in profiles or [DEFAULT_PROFILE]:
+        for name in names:
             report.profile = name
             self.stdout.write(protocol.format_outcome(protocol.run(report), name))
