@@ -77,19 +77,20 @@ def json_answer(status: int, error: str, retry: bool = False, request_id: str = 
     return head.encode() + body
 
 
-def too_large(limit: int) -> bytes:
+def too_large(limit: int, request_id: str) -> bytes:
     """An admin page's body declared over ``limit``, refused unread, as /liveness's 413."""
     from liveness.answers import ANSWERS  # Django is set up before any request is served
 
-    return json_answer(413, ANSWERS["body_too_large"].text.format(limit=limit))
+    text = ANSWERS["body_too_large"].text.format(limit=limit)
+    return json_answer(413, text, request_id=request_id)
 
 
-def unavailable() -> bytes:
+def unavailable(request_id: str) -> bytes:
     """The 503 of a database that did not answer, as Django's pages give it (the worker asks
     it whether an admin body may be read)."""
     from liveness.answers import ANSWERS
 
-    return json_answer(503, ANSWERS["not_ready"].text, retry=True)
+    return json_answer(503, ANSWERS["not_ready"].text, retry=True, request_id=request_id)
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,8 @@ class Refusal:
     status: int
     error: str
 
-    def response(self) -> bytes:
-        return json_answer(self.status, self.error, retry=True)
+    def response(self, request_id: str = "") -> bytes:
+        return json_answer(self.status, self.error, retry=True, request_id=request_id)
 
 
 OVER_CLIENT_CAP = Refusal(429, "Too many connections from this client.")
@@ -268,11 +269,15 @@ class BufferingWorker(GeventWorker):
             if buffered == "late":
                 raise StopIteration  # closes the connection at once
             if buffered in ("too_large", "unavailable"):
-                answer = too_large(conn.body_limit) if buffered == "too_large" else unavailable()
+                request_id = _request_id(req)
+                if buffered == "too_large":
+                    answer = too_large(conn.body_limit, request_id)
+                else:
+                    answer = unavailable(request_id)
                 self._send(sock, answer, timeout_s=1)
                 raise StopIteration
             if buffered == "busy" or not self._django.acquire(timeout=DJANGO_WAIT_S):
-                self._send(sock, BUSY.response(), timeout_s=1)
+                self._send(sock, BUSY.response(_request_id(req)), timeout_s=1)
                 raise StopIteration
             # The response is written to memory under the lock and sent after it, so a
             # client that does not read its response holds no worker either.
@@ -292,9 +297,7 @@ class BufferingWorker(GeventWorker):
         """gunicorn's answer to a request it could not parse (or serve), as JSON like every
         other answer: gunicorn still logs the error (stamped with the answer's request id) and
         picks the status, its HTML page is dropped for a fixed sentence per kind."""
-        from telemetry.middleware import new_request_id
-
-        request_id = new_request_id()
+        request_id = _request_id(req)
         page = ResponseBuffer()
         stamped = current_request_id.set(request_id)
         try:
@@ -482,6 +485,14 @@ def _error_sentence(exc: BaseException, status: int) -> str:
         if isinstance(exc, kind):
             return sentence
     return BY_STATUS.get(status, f"{HTTPStatus(status).phrase}.")
+
+
+def _request_id(req: Any) -> str:
+    """The id of the worker's own answer to ``req``: the client's ``X-Request-ID`` when it is
+    sane (as Django's answers echo it), else a fresh one (also when the head was not parsed)."""
+    from telemetry.middleware import sane_or_new
+
+    return sane_or_new("" if req is None else _header(req, "X-REQUEST-ID"))
 
 
 def _is_admin(req: Any) -> bool:

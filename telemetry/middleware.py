@@ -51,13 +51,17 @@ META_KEY = "HTTP_" + HEADER.upper().replace("-", "_")
 
 def new_request_id() -> str:
     """A fresh id: for a request without a sane one of its own, and for the answers gunicorn's
-    worker gives before Django sees a request (facia_site.worker)."""
+    worker gives before it has read a request's head (facia_site.worker)."""
     return uuid.uuid4().hex
 
 
-def request_id_for(request: HttpRequest) -> str:
-    incoming = request.META.get(META_KEY, "")
+def sane_or_new(incoming: str) -> str:
+    """The client's own id (``X-Request-ID``) when it is sane, else a fresh one."""
     return incoming if SANE_ID.fullmatch(incoming) else new_request_id()
+
+
+def request_id_for(request: HttpRequest) -> str:
+    return sane_or_new(request.META.get(META_KEY, ""))
 
 
 # Attributes by which Django's own middleware make a request refer to itself: auth's

@@ -139,6 +139,19 @@ def test_a_plain_chunked_body_still_reaches_the_view(server: Gunicorn, coding: b
     assert ask(server, request)[::2] == (401, {"message": "Invalid credentials"})
 
 
+def test_the_workers_answers_echo_a_sane_request_id(server: Gunicorn) -> None:
+    """As Django's answers do: a client's own X-Request-ID is the id of the worker's answer
+    once the head is read (a 501, an admin body over its limit), an insane one is replaced."""
+    own = b"X-Request-ID: client-id-42\r\n"
+    refused = ask(server, POST + own + b"Transfer-Encoding: gzip, chunked\r\n\r\n")
+    head = b"POST /admin/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 999999999\r\n"
+    too_large = ask(server, head + own + b"\r\n")
+    insane = ask(server, head + b"X-Request-ID: two words\r\n\r\n")
+    assert [answer[0] for answer in (refused, too_large, insane)] == [501, 413, 413]
+    assert refused[1]["x-request-id"] == too_large[1]["x-request-id"] == "client-id-42"
+    assert_refused_as_json(insane[1])
+
+
 def test_the_workers_own_refusals_carry_a_request_id(server: Gunicorn) -> None:
     """An admin upload declared over its limit, refused by the worker before Django."""
     head = b"POST /admin/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 999999999\r\n\r\n"
