@@ -1,7 +1,10 @@
-"""Text an operator, a client or a data set chose (a tenant's name, a username, a refusal code,
-a calibration's author, an evaluation's sources and PAI species) shows escaped on every
-console page it reaches: the audit's regression test (Django's test client, the real admin)."""
+"""Text an operator, a client or a data set chose (a tenant's name, a refusal code, a login's
+username as a throttle subject, a calibration's author, an evaluation's sources and PAI species,
+a client's X-Request-ID) shows escaped on every console page it reaches: the audit's regression
+tests (Django's test client, the real admin). Usernames themselves pass Django's validator
+(letters, digits and @.+-_ only)."""
 
+import re
 from typing import Any
 
 import numpy as np
@@ -17,7 +20,7 @@ from guard.login import ACCOUNT_SCOPE
 from guard.models import Counter, Refusal
 from liveness.models import LivenessCheck
 from ml.evaluate import Report, Sample
-from tests.conftest import stored_calibration
+from tests.conftest import LIVE_JPG, Post, data_uri, stored_calibration
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +115,20 @@ def test_hostile_name_is_escaped_on_the_task_pages(admin_client: Any) -> None:
     ):
         html = admin_client.post(url, data, follow=True).content.decode()
         assert ESCAPED in html and RAW not in html, url
+
+
+@pytest.mark.usefixtures("warm_engine")
+@pytest.mark.parametrize("sent", [HOSTILE, '=HYPERLINK("http://x")', "id\r\nX-Evil: 1"])
+def test_a_client_request_id_reaches_the_checks_list_only_when_sane(
+    admin_client: Any, make_tenant: Any, post_liveness: Post, sent: str
+) -> None:
+    """/liveness stores the client's X-Request-ID and the checks list shows it: one outside
+    [A-Za-z0-9._:-]{1,128} is replaced by a fresh id before either."""
+    _, secret = make_tenant()
+    body = {"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)}
+    answer = post_liveness(body, HTTP_X_REQUEST_ID=sent)
+    assert answer.status_code == 201
+    stored = LivenessCheck.objects.get().request_id
+    assert re.fullmatch(r"[0-9a-f]{32}", stored) and stored == answer["X-Request-ID"]
+    listing = admin_client.get("/admin/liveness/livenesscheck/").content.decode()
+    assert stored in listing and RAW not in listing and "HYPERLINK" not in listing
