@@ -145,7 +145,10 @@ class SchemaView(SpectacularAPIView):
     _generated: ClassVar[dict[str | None, Schema]] = {}
 
     def _get_schema_response(self, request: Request) -> Response:
-        version = self.api_version or request.version or self._get_version_parameter(request)
+        # The API has one version; a client's ?version= is not read. drf-spectacular took any
+        # value (no ALLOWED_VERSIONS): it went into Content-Disposition (a quote added a
+        # filename*, a newline made the answer a 500) and each new one kept one more schema.
+        version = self.api_version or request.version
         if version not in self._generated:
             generator = self.generator_class(
                 urlconf=self.urlconf, api_version=version, patterns=self.patterns

@@ -328,12 +328,26 @@ def images_in(folder: Path) -> list[tuple[str, Path]]:
     return found
 
 
+# Control characters as a Python literal writes them ("\n" -> "\\n", ESC -> "\\x1b"): C0, DEL,
+# C1 and the Unicode line and paragraph separators.
+_ESCAPED = {
+    code: repr(chr(code))[1:-1] for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
+}
+
+
 def manifest_rows(folder: Path) -> list[dict[str, str]]:
+    """The rows of the folder's manifest.csv, each value but ``file`` (the key the images are
+    found by) with its control characters escaped: a data set's text (its source, subject,
+    PAI species) reaches the report on the operator's terminal (an ESC sequence retitled or
+    cleared it, a newline forged a line), the stored report and the admin's pages."""
     manifest = folder / "manifest.csv"
     if not manifest.is_file():
         return []
     with manifest.open(newline="") as handle:
-        return list(csv.DictReader(handle))
+        return [
+            {k: v if k == "file" or v is None else v.translate(_ESCAPED) for k, v in row.items()}
+            for row in csv.DictReader(handle)
+        ]
 
 
 def species_of(folder: Path) -> dict[str, str]:

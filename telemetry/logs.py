@@ -67,6 +67,21 @@ class NoTraceback(logging.Filter):
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s [%(request_id)s] %(message)s"
+# Control characters as Python writes them in a string literal: "\n" -> "\\n", ESC -> "\\x1b".
+# C0, DEL, C1 and the Unicode line and paragraph separators; a backslash stays as it is.
+_ESCAPED = {
+    code: repr(chr(code))[1:-1] for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
+}
+
+
+class TextFormatter(logging.Formatter):
+    """TEXT_FORMAT with the message's control characters escaped: a client's text in it (the
+    path of the access line: %0a decodes to a newline, %1b to ESC) can neither forge a line nor
+    drive the operator's terminal. A traceback, appended after the message, keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802  # logging's name
+        record.message = record.message.translate(_ESCAPED)
+        return super().formatMessage(record)
 
 
 def logging_config(log_format: str, level: str) -> dict[str, Any]:
@@ -81,7 +96,7 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
             "no_traceback": {"()": "telemetry.logs.NoTraceback"},
         },
         "formatters": {
-            "text": {"format": TEXT_FORMAT},
+            "text": {"()": "telemetry.logs.TextFormatter", "fmt": TEXT_FORMAT},
             "json": {"()": "telemetry.logs.JsonFormatter"},
         },
         "handlers": {

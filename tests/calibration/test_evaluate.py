@@ -1,5 +1,6 @@
 """manage.py evaluate: the operator's report on dev, stored for the admin's threshold tool."""
 
+import csv
 import json
 import re
 from io import StringIO
@@ -337,3 +338,31 @@ def test_evaluate_refuses_a_plots_folder_it_cannot_write_before_judging(tmp_path
     plots = tmp_path / "a-file" / "plots"
     with pytest.raises(CommandError, match=f"--plots: cannot write to {plots}"):
         run_command("evaluate", str(tmp_path), "--plots", str(plots), "--no-save")
+
+
+# A manifest's text as a downloaded data set may carry it: OSC 0 (retitles the terminal), ESC[2J
+# (clears it) and a newline that starts a line of the report's own.
+HOSTILE = "evil\x1b]0;owned\x07\x1b[2J\nFORGED line"
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_a_manifest_cannot_write_control_characters_to_the_report(db: None, tmp_path: Path) -> None:
+    rows = [("file", "attack_type", "source", "subject")]
+    for label in ("live", "spoof"):
+        (tmp_path / label).mkdir()
+        for i, path in enumerate(sorted(DEV_DATA.glob(f"{label}/minivision_*"))[:3]):
+            (tmp_path / label / path.name).symlink_to(path)
+            species = "none" if label == "live" else HOSTILE
+            rows.append((f"{label}/{path.name}", species, f"{HOSTILE}{i % 2}", f"{HOSTILE}{i}"))
+    with (tmp_path / "manifest.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    out, err = StringIO(), StringIO()
+    call_command("evaluate", str(tmp_path), "--profile", "fast", stdout=out, stderr=err)
+    printed = out.getvalue() + err.getvalue()
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", printed)
+    assert not any(line.startswith("FORGED") for line in printed.splitlines())
+    assert r"evil\x1b]0;owned\x07\x1b[2J\nFORGED line0" in printed  # the source, escaped
+    stored = Evaluation.objects.get()
+    assert {s["source"] for s in stored.report["samples"]} == {
+        rf"evil\x1b]0;owned\x07\x1b[2J\nFORGED line{i}" for i in (0, 1)
+    }

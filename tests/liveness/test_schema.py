@@ -52,6 +52,36 @@ def test_schema_is_generated_once_per_process(
     assert b"openapi: 3.1.0" in yaml.content
 
 
+# A client's ?version=: a quote adds a parameter to Content-Disposition (filename* wins over
+# filename), a newline made Django refuse the header (500), and every new value generated and
+# kept another schema in the process.
+VERSIONS = ("x\"; filename*=UTF-8''evil.html; x=\"", "x%0aX-Evil:%201", "x%0d%0a", "1", "2", "3")
+
+
+def test_a_client_version_is_neither_echoed_nor_kept(
+    db: None, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from liveness.schema import SchemaView
+
+    calls = []
+    generate = SchemaGenerator.get_schema
+
+    def counted(self: SchemaGenerator, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return generate(self, *args, **kwargs)
+
+    monkeypatch.setattr(SchemaGenerator, "get_schema", counted)
+    monkeypatch.setattr(SchemaView, "_generated", {})
+    plain = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    for version in VERSIONS:
+        answer = client.get(f"/api/schema/?version={version}", HTTP_ACCEPT="application/json")
+        assert answer.status_code == 200, version
+        assert answer["Content-Disposition"] == plain["Content-Disposition"], version
+        assert answer.content == plain.content
+    assert plain["Content-Disposition"] == 'inline; filename="Facia on-premises liveness API.json"'
+    assert len(calls) == 1 and len(SchemaView._generated) == 1
+
+
 def test_docs_pages_load_assets_locally(db: None, client: Any) -> None:
     for url in ("/api/docs/", "/api/redoc/"):
         page = client.get(url).content.decode()
