@@ -30,6 +30,7 @@ from ml import calibration, pad_metrics, profiles
 from ml.errors import ImageError
 from ml.profiles import CAPTURES, DEFAULT_PROFILE, PROFILES, fused_logit
 from ml.quality import REFUSALS
+from ml.text import escape_controls
 
 LABELS = ("live", "spoof")
 SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -328,13 +329,6 @@ def images_in(folder: Path) -> list[tuple[str, Path]]:
     return found
 
 
-# Control characters as a Python literal writes them ("\n" -> "\\n", ESC -> "\\x1b"): C0, DEL,
-# C1 and the Unicode line and paragraph separators.
-_ESCAPED = {
-    code: repr(chr(code))[1:-1] for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
-}
-
-
 def manifest_rows(folder: Path) -> list[dict[str, str]]:
     """The rows of the folder's manifest.csv, each value but ``file`` (the key the images are
     found by) with its control characters escaped: a data set's text (its source, subject,
@@ -345,7 +339,7 @@ def manifest_rows(folder: Path) -> list[dict[str, str]]:
         return []
     with manifest.open(newline="") as handle:
         return [
-            {k: v if k == "file" or v is None else v.translate(_ESCAPED) for k, v in row.items()}
+            {k: v if k == "file" or v is None else escape_controls(v) for k, v in row.items()}
             for row in csv.DictReader(handle)
         ]
 

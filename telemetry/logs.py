@@ -8,6 +8,8 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 
+from ml.text import escape_controls
+
 # The id of the request being served, for every log line: set and cleared by
 # telemetry.middleware.
 current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -67,11 +69,6 @@ class NoTraceback(logging.Filter):
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s [%(request_id)s] %(message)s"
-# Control characters as Python writes them in a string literal: "\n" -> "\\n", ESC -> "\\x1b".
-# C0, DEL, C1 and the Unicode line and paragraph separators; a backslash stays as it is.
-_ESCAPED = {
-    code: repr(chr(code))[1:-1] for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
-}
 
 
 class TextFormatter(logging.Formatter):
@@ -80,7 +77,7 @@ class TextFormatter(logging.Formatter):
     drive the operator's terminal. A traceback, appended after the message, keeps its lines."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802  # logging's name
-        record.message = record.message.translate(_ESCAPED)
+        record.message = escape_controls(record.message)
         return super().formatMessage(record)
 
 
