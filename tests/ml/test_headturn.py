@@ -198,6 +198,28 @@ def test_a_slow_step_times_out(clip: Clips) -> None:
 
 
 @pytest.mark.slow
+def test_a_step_reached_after_its_time_limit_fails(clip: Clips) -> None:
+    """The limit holds on the frame that reaches the step too: with polls up to 1.5 s apart
+    (max_gap_s), a late step was passed when the poll before it was still in time."""
+    turn = _turn(clip)
+    judge = HeadTurnJudge(("turn_left",))
+    shown = reached = None
+    for obs in turn:
+        progress = judge.observe(obs)
+        if shown is None and progress.instruction == "turn_left":
+            shown = obs.t
+        if progress.state == "passed":
+            reached = obs.t
+            break
+    assert shown is not None and reached is not None  # 0.27 s, 2.27 s
+    late = reached - shown - 0.1  # the poll before the reaching one is still within it
+    assert [o.t for o in turn if shown < o.t < reached][-1] - shown < late
+    assert state(turn, ("turn_left",), step_s=late) == "failed:step_timeout"
+    # and the reference, taken on the second frame (0.27 s after the first poll)
+    assert state(turn, ("turn_left",), reference_s=0.2) == "failed:step_timeout"
+
+
+@pytest.mark.slow
 def test_a_lost_face_fails(clip: Clips) -> None:
     turn = _turn(clip)
     blank = [moved(o, face_count=0) if 0.5 < o.t < 2.2 else o for o in turn]
