@@ -136,6 +136,7 @@ class Warp:
     angle: float  # signed degrees at the end of the motion
     distance_cm: float  # print to camera
     face_cm: float = 15.0  # face width on the print (life size)
+    start: float = 0.0  # signed degrees held first (while the reference is taken) and last
 
     @property
     def family(self) -> str:
@@ -188,15 +189,15 @@ def warp_frames(
     hz: float = POLL_HZ,
     camera: Camera = Camera(),
 ) -> Iterator[tuple[float, np.ndarray]]:
-    """A print held frontal (1 s), turned to ``warp.angle`` (1 s), held (1.5 s), turned back
-    (1 s) and held (1 s), with hand jitter on every frame: 1.5 degrees on each axis, 3 mm
-    across, 1 cm in depth (a hand holding a sheet at arm's length)."""
+    """A print held frontal (or at ``warp.start``) 1 s, turned to ``warp.angle`` (1 s), held
+    (1.5 s), turned back (1 s) and held (1 s), with hand jitter on every frame: 1.5 degrees on
+    each axis, 3 mm across, 1 cm in depth (a hand holding a sheet at arm's length)."""
     cm_per_px = warp.face_cm / face_box[2]
     ramp = [0.0] * 4 + [i / 4 for i in range(1, 5)] + [1.0] * 6
     ramp += [1 - i / 4 for i in range(1, 5)] + [0.0] * 4
     sway = [rng.gauss(0, 1) for _ in range(3)]
     for i, share in enumerate(ramp):
-        turn = warp.angle * share
+        turn = warp.start + (warp.angle - warp.start) * share
         yaw = (turn if warp.axis == "yaw" else 0.0) + rng.gauss(0, 1.5)
         pitch = (turn if warp.axis == "pitch" else 0.0) + rng.gauss(0, 1.5)
         rotation = _rotation(yaw, pitch, rng.gauss(0, 1.5))

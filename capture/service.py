@@ -166,6 +166,17 @@ def claim(session: CaptureSession) -> bool:
     return claimed == 1
 
 
+def claim_refused(session: CaptureSession) -> Rejected:
+    """Why ``claim`` found the session not open, as it stands now: its challenge, its lifetime
+    ended since the token was checked (while the frames were decoded), or another selfie's
+    claim or verdict (open again if that one reached no verdict meanwhile: busy as before)."""
+    session.refresh_from_db()
+    challenge.require_passed(session)
+    if session.state == CaptureSession.OPEN and session.expires_at <= timezone.now():
+        return Rejected(Rejection("token_expired"))
+    return conflict(session)
+
+
 def release(session: CaptureSession, refused_code: str = "") -> None:
     """processing -> open: no verdict was reached (gate refused, quota, error)."""
     fields: dict[str, object] = {"state": CaptureSession.OPEN}
@@ -214,9 +225,7 @@ def take_selfie(
     challenge.require_passed(session)
     images = read_images(session.tenant, frame_values(payload), SELFIE_LIMITS)
     if not claim(session):
-        session.refresh_from_db()
-        challenge.require_passed(session)
-        raise conflict(session)
+        raise claim_refused(session)
     judge_claimed(session, images, request_id)
     return {"session_id": str(session.pk), "state": "received", "frames": len(images.frames)}
 

@@ -344,6 +344,10 @@ class HeadTurnJudge:
         s.phase_frames += 1
         if fault:
             return self._fail(fault)
+        # Before the frame can reach anything: a late frame that reaches a step must not pass
+        # it (with polls up to max_gap_s apart, the one before could still be in time).
+        if (late := self._timeouts(obs.t)) is not None:
+            return late
         if s.phase == "reference":
             return self._reference(obs.t, box, marks)
         pose = self.pose(obs)
@@ -384,7 +388,7 @@ class HeadTurnJudge:
                 s.ref_offset = np.mean(np.asarray(s.ref_offsets), axis=0).tolist()
                 s.ref_frames, s.ref_offsets = [], []
                 return self._enter("step", t)
-        return self._timeouts(t) or self.progress()
+        return self.progress()
 
     def _scaled(self, pose: Pose) -> dict[str, float]:
         """Each direction's reach in units of its limit (1.0: reached)."""
@@ -396,7 +400,7 @@ class HeadTurnJudge:
         asked = s.steps[s.index]
         reach = self._scaled(pose)
         if not all(math.isfinite(v) for v in reach.values()):
-            return self._timeouts(t) or self.progress()
+            return self.progress()
         opposite = next(k for k in STEPS if _AXIS[k] == _AXIS[asked] and k != asked)
         if reach[opposite] >= 1.0:
             return self._fail("wrong_direction")
@@ -424,7 +428,7 @@ class HeadTurnJudge:
                 s.phase = "passed"
                 return self.progress()
             return self._enter("straight", t)
-        return self._timeouts(t) or self.progress()
+        return self.progress()
 
     def _straight(self, t: float, pose: Pose) -> Progress:
         s, lim = self._s, self.limits
@@ -437,7 +441,7 @@ class HeadTurnJudge:
         if back:
             s.index = s.done
             return self._enter("step", t)
-        return self._timeouts(t) or self.progress()
+        return self.progress()
 
     def _enter(self, phase: str, t: float) -> Progress:
         s = self._s

@@ -182,17 +182,24 @@ def test_options_is_not_allowed_on_any_session_endpoint(make_tenant: Any, client
     _, secret = make_tenant()
     quality, selfie, _ = opened_urls(client, secret)
     session = quality.removesuffix("/quality")
+    challenge = f"{session}/challenge"
     liveness = client.options("/liveness")
     assert liveness.status_code == 405
-    for url in ("/sessions", session, quality, selfie):
+    for url in ("/sessions", session, quality, challenge, selfie):
         response = client.options(url)
         assert response.status_code == 405, url
         assert response.json() == {"error": 'Method "OPTIONS" not allowed.'}, url
         assert "OPTIONS" not in response["Allow"], url
-    preflight = client.options(
-        quality, HTTP_ORIGIN="https://app.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
-    )
-    assert preflight.status_code == 204
+    for url in (quality, challenge, selfie):
+        preflight = client.options(
+            url, HTTP_ORIGIN="https://app.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+        )
+        assert preflight.status_code == 204, url
+    for url in ("/sessions", session):  # the hash_id calls: never cross-origin
+        preflight = client.options(
+            url, HTTP_ORIGIN="https://app.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+        )
+        assert preflight.status_code == 405, url
 
 
 def test_quality_frames_the_component_sends_pass(make_tenant: Any, client: Client) -> None:

@@ -1,7 +1,7 @@
 """Capture sessions through HTTP (Django's test client; the concurrency test uses gunicorn)."""
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from django.test.client import Client
 from django.utils import timezone
 
 from accounts.models import Tenant
+from capture import service
 from capture.models import CaptureSession, token_digest
 from guard.models import Refusal
 from liveness import runtime
@@ -220,6 +221,34 @@ def test_expired_token(make_tenant: Any, client: Client) -> None:
             "code": "token_expired",
         }
     assert verdict(client, sid, secret).json()["state"] == "expired"
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 0
+
+
+class AfterExpiry:
+    """django.utils.timezone as capture.service reads it: the session's lifetime has passed,
+    while the token check (capture.tokens) still reads the real clock."""
+
+    def now(self) -> datetime:
+        return timezone.now() + timedelta(seconds=settings.SESSION_TTL_S + 1)
+
+
+def test_a_selfie_whose_session_expires_before_its_claim_is_told_so(
+    make_tenant: Any, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The token was valid when checked, then the session expired while the frames were
+    decoded (3 camera frames take a while): 401 token_expired, not 409 'already being
+    judged' about a session that is open, and no unit."""
+    tenant, secret = make_tenant(request_limit=3)
+    opened = open_session(client, secret)
+    sid, token = opened["session_id"], opened["token"]
+    monkeypatch.setattr(service, "timezone", AfterExpiry())
+    response = post(client, f"/sessions/{sid}/selfie", {"selfie_image": data_uri(LIVE_JPG)}, token)
+    assert (response.status_code, response.json()) == (
+        401,
+        {"error": "The session token has expired; start a new session.", "code": "token_expired"},
+    )
+    assert CaptureSession.objects.get(pk=sid).state == "open"
     tenant.refresh_from_db()
     assert tenant.requests_used == 0
 
