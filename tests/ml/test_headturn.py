@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -62,14 +63,15 @@ def moved(obs: Observation, t: float | None = None, **changes: object) -> Observ
 
 
 # ---- steps ---------------------------------------------------------------------------------
-def test_drawn_steps_are_random_never_repeat_and_always_hold_a_turn() -> None:
+def test_drawn_steps_are_random_never_repeat_and_always_hold_both_turns() -> None:
     rng = random.Random(22)
     drawn = [draw_steps(rng) for _ in range(400)]
     assert all(len(d) == 3 and set(d) <= set(STEPS) for d in drawn)
     assert all(a != b for d in drawn for a, b in zip(d, d[1:], strict=False))
-    assert all({"turn_left", "turn_right"} & set(d) for d in drawn)
+    assert all({"turn_left", "turn_right"} <= set(d) for d in drawn)
     assert {d[0] for d in drawn} == set(STEPS)  # any step may come first
-    assert len(set(drawn)) > 20
+    possible = [o for o in bench.orders(3) if {"turn_left", "turn_right"} <= set(o)]
+    assert set(drawn) == set(possible) and len(possible) == 14
     assert len(draw_steps(n=5)) == 5  # the OS's source by default
     with pytest.raises(ValueError):
         draw_steps(rng, n=2)
@@ -184,7 +186,8 @@ def test_a_print_following_a_challenge_fails(yunet: YuNet) -> None:
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap (docs/evaluator/head-turn.md): the reference can be a turned print",
+    reason="the judge alone (docs/evaluator/head-turn.md): a one-turn challenge is passed by "
+    "a print turned while the reference is taken; drawn challenges ask both turns",
 )
 def test_a_print_turned_while_the_reference_is_taken_fails_the_turn(yunet: YuNet) -> None:
     """A print held at 45 degrees while the frontal reference is taken (YuNet's nose stays
@@ -200,6 +203,23 @@ def test_a_print_turned_while_the_reference_is_taken_fails_the_turn(yunet: YuNet
         if progress.state == "passed":
             passed.append(start)
     assert passed == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("start", [45, -45])
+def test_a_print_turned_while_the_reference_is_taken_fails_both_turns(
+    yunet: YuNet, start: int
+) -> None:
+    """Every drawn challenge asks both turns (draw_steps). The swing through frontal answers
+    the turn toward it; the other turn asks the print to turn further from frontal than its
+    reference, where it narrows. Either order, each turn answered by its best motion."""
+    (path,) = bench.DEV_LIVE.glob("wolf_1.*")
+    toward, other = ("turn_left", "turn_right") if start > 0 else ("turn_right", "turn_left")
+    swing = bench.Warp("yaw", -start, 25, start=start)
+    further = bench.Warp("yaw", start + math.copysign(30, start), 25, start=start)
+    for steps, warps in (((toward, other), (swing, further)), ((other, toward), (further, swing))):
+        progress, _ = bench.judge(steps, bench.attack_observations(yunet, path, warps))
+        assert progress.state == "failed", (steps, progress)
 
 
 # ---- rules on real trajectories ------------------------------------------------------------
