@@ -358,10 +358,9 @@ class BufferingWorker(GeventWorker):
     def _body_limit(self, req: Any, size: int | None) -> int | Literal["busy", "unavailable"]:
         """The most bytes of ``req``'s body the worker reads: LIVENESS_MAX_BODY_BYTES, or the
         calibration zip's form on an admin page posted by a user who may calibrate (asked
-        under Django's lock, only for a body that may be over the first). Before, anyone's
-        admin body was buffered up to the zip's limit (65 MiB, 4 times /liveness's), two at
-        a time per worker. "busy": no turn at Django in time; "unavailable": the database
-        did not say."""
+        under Django's lock, only for a body that may be over the first): without the lookup
+        anyone could make a worker buffer two bodies of 65 MiB at once, 4 times /liveness's
+        limit. "busy": no turn at Django in time; "unavailable": the database did not say."""
         limit: int = settings.LIVENESS_MAX_BODY_BYTES
         if not _is_admin(req) or (size is not None and size <= limit):
             return limit
