@@ -26,14 +26,19 @@ def request_head(port: int, length: int | None, request_id: str = "") -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def read_response(sock: socket.socket) -> tuple[int, dict[str, object] | None]:
-    """Status and JSON body of the response; (0, None) when the connection died first."""
+def received(sock: socket.socket) -> bytes:
+    """What the server sends on ``sock`` until it closes the connection (or the socket's
+    timeout passes)."""
     data = b""
-    try:
+    with suppress(TimeoutError, ConnectionResetError):
         while chunk := sock.recv(65536):
             data += chunk
-    except (ConnectionResetError, TimeoutError):
-        pass
+    return data
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict[str, object] | None]:
+    """Status and JSON body of the response; (0, None) when the connection died first."""
+    data = received(sock)
     if not data:
         return 0, None
     head, _, body = data.partition(b"\r\n\r\n")
@@ -44,11 +49,7 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, object] | None]:
 def read_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     """Status, headers (names lower-cased) and body of the one response before the server
     closes the connection."""
-    data = b""
-    with suppress(ConnectionResetError):
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, _, body = received(sock).partition(b"\r\n\r\n")
     status_line, *lines = head.decode("latin-1").split("\r\n")
     headers = {}
     for line in lines:
@@ -129,8 +130,5 @@ def oversized_form_post(port: int, path: str, declared: int, session: str = "") 
 
 def status_of_answer(sock: socket.socket) -> int:
     """The status of the response on ``sock``, read to its end; 0 when none came in time."""
-    data = b""
-    with suppress(TimeoutError, ConnectionResetError):
-        while chunk := sock.recv(65536):
-            data += chunk
+    data = received(sock)
     return int(data.split(b" ", 2)[1]) if data else 0
