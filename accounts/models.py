@@ -13,6 +13,7 @@ from django.db import connection, models
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from guard.validators import no_control_characters
 from ml.calibration import maps_of
 from ml.profiles import DEFAULT_PROFILE, Platt, profile_choices
 
@@ -30,7 +31,7 @@ def digest_of(secret: str) -> str:
 
 
 class Tenant(models.Model):
-    name = models.CharField(max_length=200, unique=True)
+    name = models.CharField(max_length=200, unique=True, validators=[no_control_characters])
     is_active = models.BooleanField(default=True)
     request_limit = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="Blank means unlimited."

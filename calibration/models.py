@@ -8,6 +8,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from accounts.models import Tenant
+from guard.validators import no_control_characters
 from ml.calibration import maps_of
 
 
@@ -147,7 +148,7 @@ class Evaluation(models.Model):
     that passed the gates, so a threshold can be derived later for any target APCER."""
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    folder = models.CharField(max_length=500)
+    folder = models.CharField(max_length=500, validators=[no_control_characters])
     profile = models.CharField(max_length=16)
     threshold = models.FloatField(help_text="The threshold the report's figures were taken at.")
     bona_fide = models.PositiveIntegerField(help_text="Bona fide presentations scored.")

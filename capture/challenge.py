@@ -57,10 +57,26 @@ def public(progress: headturn.Progress) -> dict[str, object]:
     return shown
 
 
+def _stored(session: CaptureSession, key: str) -> Any:
+    """``key`` of the session's stored challenge (None if missing, or the column damaged)."""
+    stored = session.challenge_judge
+    return stored.get(key) if isinstance(stored, dict) else None
+
+
+def judge_of(session: CaptureSession) -> headturn.HeadTurnJudge:
+    """The session's judge as stored. A state this judge cannot continue (stored by another
+    version of the service, or damaged) is refused: the session needs a new challenge."""
+    try:
+        return headturn.HeadTurnJudge.from_state(_stored(session, "judge"))
+    except headturn.StateError:
+        raise Rejected(Rejection("challenge_unreadable")) from None
+
+
 def answer_of(session: CaptureSession) -> dict[str, object]:
     """The stored challenge as the quality and challenge calls answer it, with the tries left."""
-    stored: dict[str, Any] = session.challenge_judge or {}
-    shown = dict(stored.get("progress") or {"state": session.challenge})
+    progress = _stored(session, "progress")
+    shown = dict(progress) if isinstance(progress, dict) and progress else {}
+    shown = shown or {"state": session.challenge}
     shown["tries_left"] = max(settings.CAPTURE_CHALLENGE_TRIES - session.challenge_tries, 0)
     return shown
 
@@ -111,8 +127,7 @@ def observe(
     # Only the main face's box and landmarks, the faces counted as the multiple_faces gate
     # counts them, and the server's time: all the judge keeps.
     seen = headturn.observation(clock(), _largest_first(faces), other_face_ratio)
-    stored: dict[str, Any] = session.challenge_judge or {}
-    judge = headturn.HeadTurnJudge.from_state(stored["judge"])
+    judge = judge_of(session)
     progress = judge.observe(seen)
     # A frame that lost the race to a concurrent poll is dropped (the component polls one
     # frame at a time; a second tab on the same token would only lose frames).

@@ -14,6 +14,7 @@ CHALLENGE_REFUSALS = [
     "challenge_not_required",
     "challenge_already_passed",
     "challenge_tries_exhausted",
+    "challenge_unreadable",
 ]
 
 

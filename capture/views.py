@@ -35,7 +35,6 @@ TOKEN_401 = OpenApiResponse(
     "of another session or tenant, or expired (`code` says which).",
 )
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="Unknown session id.")
-CONFLICT = OpenApiResponse(s.ConflictSerializer, description="The session is done (or busy).")
 BAD_INPUT = OpenApiResponse(ErrorSerializer, description="Malformed JSON or image.")
 NOT_READY = OpenApiResponse(ErrorSerializer, description="Models or database not usable.")
 NOT_ALLOWED = OpenApiResponse(ErrorSerializer, description="Another method.")
@@ -118,6 +117,17 @@ class SessionsView(JsonAPIView):
         return JsonResponse(body, status=201)
 
 
+CHALLENGE_CONFLICT = OpenApiResponse(
+    PolymorphicProxySerializer(
+        component_name="SessionOrChallengeConflict",
+        serializers=[s.ConflictSerializer, s.ChallengeRefusedSerializer],
+        resource_type_field_name=None,
+    ),
+    description="The session is done or busy (`state`), or its head-turn challenge refuses "
+    "this call (`code`).",
+)
+
+
 class QualityView(TokenCorsMixin, JsonAPIView):
     http_method_names = ["post", "options"]  # OPTIONS: the CORS preflight only
 
@@ -134,7 +144,7 @@ class QualityView(TokenCorsMixin, JsonAPIView):
             401: TOKEN_401,
             404: NOT_FOUND,
             405: NOT_ALLOWED,
-            409: CONFLICT,
+            409: CHALLENGE_CONFLICT,
             413: QUALITY_TOO_LARGE,
             429: TOO_MANY,
             503: NOT_READY,
@@ -143,17 +153,6 @@ class QualityView(TokenCorsMixin, JsonAPIView):
     )
     def post(self, request: Request, session_id: uuid.UUID) -> HttpResponse:
         return quality_call(request, session_id)
-
-
-CHALLENGE_CONFLICT = OpenApiResponse(
-    PolymorphicProxySerializer(
-        component_name="SessionOrChallengeConflict",
-        serializers=[s.ConflictSerializer, s.ChallengeRefusedSerializer],
-        resource_type_field_name=None,
-    ),
-    description="The session is done or busy (`state`), or its head-turn challenge refuses "
-    "this call (`code`).",
-)
 
 
 class ChallengeView(TokenCorsMixin, JsonAPIView):

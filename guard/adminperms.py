@@ -19,6 +19,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 
+from guard.validators import no_control_characters
+
 
 class PermittedActionsAdmin(admin.ModelAdmin):
     def changelist_view(
@@ -112,6 +114,20 @@ def granting_held_only(form: Any, request: HttpRequest) -> Any:
     return GrantingHeldOnly
 
 
+def named_cleanly(form: Any) -> Any:
+    """A group's ``form`` refusing a name with control characters, as a tenant's is (Django's
+    Group has no validator of ours)."""
+
+    class NamedCleanly(form):
+        def clean_name(self) -> Any:
+            name = self.cleaned_data.get("name")
+            if isinstance(name, str):
+                no_control_characters(name)
+            return name
+
+    return NamedCleanly
+
+
 class ContainedUserAdmin(UserAdmin):
     """Django's user admin where a staff user with ``auth.change_user`` gets no further than
     their own permissions: before, they could tick their own ``is_superuser``, give themselves
@@ -132,7 +148,8 @@ class ContainedUserAdmin(UserAdmin):
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> Any:
-        return granting_held_only(super().get_form(request, obj, change=change, **kwargs), request)
+        form = granting_held_only(super().get_form(request, obj, change=change, **kwargs), request)
+        return named_cleanly(form)
 
 
 class ContainedGroupAdmin(GroupAdmin):
@@ -142,4 +159,5 @@ class ContainedGroupAdmin(GroupAdmin):
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> Any:
-        return granting_held_only(super().get_form(request, obj, change=change, **kwargs), request)
+        form = granting_held_only(super().get_form(request, obj, change=change, **kwargs), request)
+        return named_cleanly(form)

@@ -66,6 +66,10 @@ CHALLENGE_FAILED = (
 )
 CHALLENGE_PASSED = "This session's challenge has already passed; send the selfie."
 CHALLENGE_TRIES = "This session has used its {limit} challenges; start a new session."
+CHALLENGE_UNREADABLE = (
+    "This session's challenge cannot go on (stored by another version of the service, or "
+    "damaged); start a new session."
+)
 # RFC 6750: a refused bearer token names the scheme and why.
 BEARER_REFUSED = {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="{code}"'}
 
@@ -121,6 +125,7 @@ ANSWERS: dict[str, Answer] = {
     "challenge_not_required": Answer(409, "This session has no challenge.", with_code=True),
     "challenge_already_passed": Answer(409, CHALLENGE_PASSED, with_code=True),
     "challenge_tries_exhausted": Answer(409, CHALLENGE_TRIES, with_code=True),
+    "challenge_unreadable": Answer(409, CHALLENGE_UNREADABLE, with_code=True),
 }
 
 

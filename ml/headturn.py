@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import random
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -52,6 +52,7 @@ _AXIS = {"turn_left": 0, "turn_right": 0, "look_down": 1, "look_up": 1}  # 0 yaw
 BOTH_TURNS = frozenset(("turn_left", "turn_right"))  # in every drawn challenge (draw_steps)
 
 STATE_VERSION = 1
+PHASES = ("reference", "step", "straight", "passed", "failed")
 TRACK_LIMIT = 64  # trajectory points kept in the state (oldest dropped): about 16 s at 4 Hz
 
 
@@ -237,6 +238,73 @@ def _landmarks(values: Sequence[Sequence[float]]) -> np.ndarray:
     return array
 
 
+class StateError(ValueError):
+    """A stored state this judge cannot continue: another version's, or damaged."""
+
+
+Check = Callable[[Any], bool]
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _number(value: Any) -> bool:
+    """An int or float, NaN included: a pose's parallax can be one."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _numbers(length: int) -> Check:
+    return lambda v: isinstance(v, list) and len(v) == length and all(map(_number, v))
+
+
+def _list_of(check: Check) -> Check:
+    return lambda v: isinstance(v, list) and all(map(check, v))
+
+
+def _optional(check: Check) -> Check:
+    return lambda v: v is None or check(v)
+
+
+def _landmark_list(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 5 and all(map(_numbers(2), value))
+
+
+# What each stored field may hold (steps, index and done: _check_state).
+_FIELD_CHECKS: dict[str, Check] = {
+    "phase": lambda v: isinstance(v, str) and v in PHASES,
+    "code": _optional(lambda v: isinstance(v, str) and v in FAIL_CODES),
+    "phase_frames": _count,
+    "frames": _count,
+    "phase_t": _optional(_number),
+    "seen_t": _optional(_number),
+    "last_t": _optional(_number),
+    "last_box": _optional(_numbers(4)),
+    "last_landmarks": _optional(_landmark_list),
+    "reference": _optional(_landmark_list),
+    "ref_offset": _optional(_numbers(3)),
+    "ref_frames": _list_of(_landmark_list),
+    "ref_offsets": _list_of(_numbers(3)),
+    "track": _list_of(_numbers(5)),
+    "reached": _list_of(_numbers(5)),
+}
+
+
+def _check_state(state: Any) -> None:
+    """Raise StateError unless ``state`` is one this version's :meth:`to_state` could write."""
+    if not isinstance(state, Mapping) or state.get("v") != STATE_VERSION:
+        raise StateError("head-turn state of another version")
+    steps = state.get("steps")
+    if not isinstance(steps, list) or not steps or any(s not in STEPS for s in steps):
+        raise StateError("head-turn state without valid steps")
+    index, done = state.get("index", 0), state.get("done", 0)
+    if not (_count(index) and index < len(steps) and _count(done) and done <= len(steps)):
+        raise StateError("head-turn state with a step out of range")
+    bad = sorted(k for k, check in _FIELD_CHECKS.items() if k in state and not check(state[k]))
+    if bad:
+        raise StateError(f"head-turn state with damaged fields: {', '.join(bad)}")
+
+
 @dataclass
 class _State:
     steps: tuple[str, ...]
@@ -277,9 +345,10 @@ class HeadTurnJudge:
         return _rounded(data)
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any], limits: Limits | None = None) -> HeadTurnJudge:
-        if state.get("v") != STATE_VERSION:
-            raise ValueError("head-turn state of another version")
+    def from_state(cls, state: Any, limits: Limits | None = None) -> HeadTurnJudge:
+        """The judge ``to_state`` stored; StateError for any other value (a state of another
+        version, or damaged: it would fail somewhere in :meth:`observe` instead)."""
+        _check_state(state)
         known = {f.name for f in fields(_State)}
         values = {k: v for k, v in state.items() if k in known}
         judge = cls(state["steps"], limits)

@@ -12,3 +12,17 @@ def escape_controls(text: str) -> str:
     """``text`` with its control characters escaped: it can neither start a line nor send an
     escape sequence to a terminal."""
     return text.translate(_ESCAPED)
+
+
+# Refused in a name an operator chooses (a tenant's, a group's, a data set folder's): the
+# control characters above, and the Unicode bidirectional controls, which reorder how the
+# text around them is shown (U+202E shows "acme<U+202E>gnp.exe" as "acmeexe.png").
+_BIDI_CONTROLS = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_REFUSED_IN_NAMES = frozenset(map(chr, (*_ESCAPED, *_BIDI_CONTROLS)))
+
+
+def refused_in_name(text: str) -> list[str]:
+    """Each control character of ``text`` refused in a name, as "U+000A at position 5"
+    (1-based, the first three): what an operator reads to find it."""
+    found = [(i, c) for i, c in enumerate(text, 1) if c in _REFUSED_IN_NAMES]
+    return [f"U+{ord(c):04X} at position {i}" for i, c in found[:3]]

@@ -69,16 +69,28 @@ class NoTraceback(logging.Filter):
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s [%(request_id)s] %(message)s"
+# Before each line of a record after its first (a traceback's, a stack's): a record's own line
+# starts with its date, so no line of a traceback can pass for one.
+CONTINUATION = "  "
 
 
 class TextFormatter(logging.Formatter):
     """TEXT_FORMAT with the message's control characters escaped: a client's text in it (the
     path of the access line: %0a decodes to a newline, %1b to ESC) can neither forge a line nor
-    drive the operator's terminal. A traceback, appended after the message, keeps its lines."""
+    drive the operator's terminal. A traceback or stack appended after the message keeps its
+    lines, each indented and escaped: an exception's text can hold a client's (a header, a
+    file name), and its newline only starts another indented line of the traceback."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802  # logging's name
         record.message = escape_controls(record.message)
         return super().formatMessage(record)
+
+    def format(self, record: logging.LogRecord) -> str:
+        # The whole text, not formatException's: another handler's formatter may have cached
+        # the record's exc_text raw before this one runs.
+        first, *rest = super().format(record).split("\n")
+        lines = [escape_controls(first), *(CONTINUATION + escape_controls(line) for line in rest)]
+        return "\n".join(lines)
 
 
 def logging_config(log_format: str, level: str) -> dict[str, Any]:

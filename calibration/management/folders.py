@@ -5,24 +5,32 @@ import csv
 from collections.abc import Collection
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from accounts.models import Tenant
+from guard.validators import no_control_characters
 from liveness.runtime import load_engine
 from ml.engine import LivenessEngine
 from ml.errors import ModelInstallError
+from ml.text import escape_controls
 
 
 def tenant_named(name: str) -> Tenant:
     found = Tenant.objects.filter(name=name).first()
     if found is None:
-        raise CommandError(f'No tenant named "{name}".')
+        raise CommandError(f'No tenant named "{escape_controls(name)}".')
     return found
 
 
 def labelled_folder(folder: Path) -> Path:
     """``folder`` when it holds live/ and spoof/, and a manifest.csv (optional) keyed by
-    ``file``, the image's path in the folder (ml.evaluate.manifest_rows)."""
+    ``file``, the image's path in the folder (ml.evaluate.manifest_rows). Its path names the
+    data set where it is stored and shown (an evaluation's folder): no control characters."""
+    try:
+        no_control_characters(str(folder))
+    except ValidationError as exc:
+        raise CommandError(f"{escape_controls(str(folder))}: {' '.join(exc.messages)}") from exc
     if not (folder / "live").is_dir() or not (folder / "spoof").is_dir():
         raise CommandError(f"{folder} must contain live/ and spoof/ folders.")
     manifest = folder / "manifest.csv"

@@ -321,6 +321,23 @@ def test_evaluate_rejects_a_bad_folder(tmp_path: Path) -> None:
         run_command("evaluate", str(tmp_path))
 
 
+def test_evaluate_refuses_a_folder_whose_path_has_a_control(db: None, tmp_path: Path) -> None:
+    """The folder names the data set on the evaluations page: refused as a tenant's name
+    would be (tests/accounts/test_tenant_names.py), before any image is judged."""
+    folder = tmp_path / "set\x1b[2J\nforged"
+    for label in ("live", "spoof"):
+        (folder / label).mkdir(parents=True)
+    with pytest.raises(CommandError) as refused:
+        run_command("evaluate", str(folder))
+    message = str(refused.value)
+    at = len(f"{tmp_path}/")  # positions in the whole path
+    assert message.endswith(f"found U+001B at position {at + 4}, U+000A at position {at + 8}.")
+    assert message.isprintable() and "set\\x1b[2J\\nforged" in message
+    assert not Evaluation.objects.exists()
+    with pytest.raises(CommandError, match=r'No tenant named "a\\nb"'):
+        run_command("evaluate", str(tmp_path), "--tenant", "a\nb")
+
+
 def test_evaluate_rejects_a_manifest_without_a_file_column(tmp_path: Path) -> None:
     """A manifest.csv the commands cannot key by image was a KeyError's traceback."""
     for label in ("live", "spoof"):

@@ -409,3 +409,56 @@ def test_a_session_keeps_the_challenge_it_was_opened_with(make_tenant: Any, clie
     after = open_session(client, secret)["session_id"]
     assert verdict(client, before, secret).json()["challenge"] == "not_required"
     assert verdict(client, after, secret).json()["challenge"] == "pending"
+
+
+# --- a stored state this judge cannot continue ----------------------------------------------
+
+# A running challenge's stored column, made as another version of the service or damage
+# would leave it (each was a 500 on every frame until the session expired).
+DAMAGED: dict[str, Any] = {
+    "an older judge's": lambda c: {**c, "judge": {**c["judge"], "v": headturn.STATE_VERSION - 1}},
+    "a newer judge's": lambda c: {**c, "judge": {**c["judge"], "v": headturn.STATE_VERSION + 1}},
+    "no judge": lambda c: {"progress": c["progress"]},
+    "steps not a list": lambda c: {**c, "judge": {**c["judge"], "steps": "turn_left"}},
+    "a reference cut short": lambda c: {
+        **c,
+        "judge": {**c["judge"], "reference": c["judge"]["reference"][:4]},
+    },
+    "a ragged track": lambda c: {**c, "judge": {**c["judge"], "track": [[1.0, 2.0]]}},
+    "not an object": lambda c: "damaged",
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGED.values(), ids=DAMAGED.keys())
+def test_a_state_the_judge_cannot_continue_answers_409_and_a_new_challenge_replaces_it(
+    head_turn: Any, clock: Clock, damage: Any
+) -> None:
+    still = [jpeg(f.image) for f in itertools.islice(frames("mounish_face.mp4", POLLS_PER_S), 4)]
+    session = head_turn()
+    for image in still[:2]:  # the reference taken, the first step asked
+        assert session.quality(image).status_code == 200
+        clock.t += 0.25
+    column = damage(session.stored().challenge_judge)
+    CaptureSession.objects.filter(pk=session.id).update(challenge_judge=column)
+
+    for image in still[2:]:  # every frame: the same answer, nothing changed
+        refused = session.quality(image)
+        clock.t += 0.25
+        assert refused.status_code == 409, refused.content
+        assert refused.json() == {
+            "error": "This session's challenge cannot go on (stored by another version of the "
+            "service, or damaged); start a new session.",
+            "code": "challenge_unreadable",
+        }
+        validate(refused, "POST", "/sessions/x/quality")
+        assert session.stored().challenge_judge == column
+    assert session.read()["challenge"] == "pending"
+    assert session.selfie().json()["code"] == "challenge_not_passed"
+    session.tenant.refresh_from_db()
+    assert session.tenant.requests_used == 0  # no unit spent
+    assert not LivenessCheck.objects.exists()
+
+    again = session.restart()  # while tries are left, a new challenge replaces it
+    assert again.status_code == 200, again.content
+    assert again.json()["challenge"]["step"] == 0
+    assert session.quality(still[0]).status_code == 200

@@ -109,7 +109,7 @@ def test_on_a_terminal_the_same_failure_is_human_readable(tmp_path: Path) -> Non
     assert records[0] == lines[0]
     assert " ERROR " in lines[0] and "cannot connect to database" in lines[0]
     assert "Connection refused" in lines[0]
-    assert "Traceback (most recent call last):" in lines  # inside the record, after the cause
+    assert "  Traceback (most recent call last):" in lines  # inside the record, indented
     assert not any(line.startswith("{") for line in lines)
 
 

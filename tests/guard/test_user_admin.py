@@ -189,3 +189,21 @@ def test_a_superuser_still_grants_anything() -> None:
     assert "accounts.change_tenant" in {
         f"{p.content_type.app_label}.{p.codename}" for p in other.user_permissions.all()
     }
+
+
+def test_a_group_name_with_a_control_is_refused_and_one_stored_before_renamed() -> None:
+    """A group's name is chosen as a tenant's is (tests/accounts/test_tenant_names.py)."""
+    client = logged_in(User.objects.create_superuser("root", password=PASSWORD))
+    added = client.post(reverse("admin:auth_group_add"), {"name": "ops\x1b[2J", "permissions": []})
+    assert added.status_code == 200
+    assert added.context["adminform"].form.errors["name"] == [
+        "Enter a name without control characters (line breaks, tabs, escapes) or bidirectional "
+        "text controls: found U+001B at position 4."
+    ]
+    assert not Group.objects.exists()
+    old = Group.objects.create(name="old\u202eops")  # stored before
+    url = reverse("admin:auth_group_change", args=[old.pk])
+    assert client.get(url).status_code == 200
+    assert client.post(url, {"name": "old ops", "permissions": []}).status_code == 302
+    old.refresh_from_db()
+    assert old.name == "old ops"

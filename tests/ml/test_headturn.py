@@ -9,6 +9,7 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import pytest
@@ -20,6 +21,7 @@ from ml.headturn import (
     HeadTurnJudge,
     Limits,
     Observation,
+    StateError,
     draw_steps,
     observation,
     parse_steps,
@@ -357,10 +359,37 @@ def test_limits_from_settings() -> None:
         Limits.from_mapping({"yaw_max": 1})
 
 
-def test_state_of_another_version_is_refused() -> None:
+# A state as another version or damage leaves it: each refused by from_state, before observe
+# would fail on it somewhere (an IndexError, numpy's ValueError, a TypeError).
+NOT_THIS_JUDGES: dict[str, Any] = {
+    "another version": {"v": 0},
+    "no steps": {"steps": []},
+    "an unknown step": {"steps": ["turn_left", "spin"]},
+    "a step out of range": {"index": 1},
+    "more done than asked": {"done": 2},
+    "an unknown phase": {"phase": "straightening"},
+    "an unknown code": {"code": "tired"},
+    "a frame count not a count": {"frames": -1},
+    "a time not a number": {"last_t": "soon"},
+    "a box cut short": {"last_box": [1.0, 2.0, 3.0]},
+    "four landmarks": {"reference": [[0.0, 0.0]] * 4},
+    "a ragged track": {"track": [[1.0, 2.0]]},
+    "a reference frame not a list": {"ref_frames": [None]},
+}
+
+
+@pytest.mark.parametrize("change", NOT_THIS_JUDGES.values(), ids=NOT_THIS_JUDGES.keys())
+def test_a_state_this_judge_did_not_write_is_refused(change: dict[str, Any]) -> None:
     state = HeadTurnJudge(("turn_left",)).to_state()
-    with pytest.raises(ValueError):
-        HeadTurnJudge.from_state({**state, "v": 0})
+    assert HeadTurnJudge.from_state(state).to_state() == state
+    with pytest.raises(StateError):
+        HeadTurnJudge.from_state({**state, **change})
+
+
+@pytest.mark.parametrize("state", [None, "damaged", [1, 2]])
+def test_a_state_not_an_object_is_refused(state: Any) -> None:
+    with pytest.raises(StateError, match="another version"):
+        HeadTurnJudge.from_state(state)
 
 
 def test_bad_landmarks_are_refused() -> None:

@@ -4,10 +4,12 @@ no control character (Django's test client, the service's own logging configurat
 
 import json
 import logging.config
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.test import Client
 
 from telemetry.logs import logging_config
@@ -15,6 +17,7 @@ from telemetry.logs import logging_config
 # An encoded newline forging a second record, and ESC[2J (clears an operator's terminal).
 FORGED = "2026-12-03 09:00:00,000 ERROR 1 facia.request [x] forged"
 PATH = f"/liveness%0a{FORGED.replace(' ', '%20')}%1b[2J%0d"
+TEXT_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ ")
 
 
 @pytest.fixture
@@ -45,3 +48,74 @@ def test_a_path_cannot_forge_a_log_line(
         assert json.loads(access[0])["path"].startswith("/liveness\n2026")  # JSON escapes it
     else:
         assert "/liveness\\n2026" in access[0] and "\\x1b[2J\\r" in access[0]
+
+
+# --- an exception's text in a traceback --------------------------------------------------------
+
+# An exception text as a client can choose it: a forged record on a line of its own, ESC[2J,
+# a carriage return, a C1 CSI and a Unicode line separator.
+HOSTILE_TEXT = f"x\n{FORGED}\x1b[2J\r\x9b2J\u2028{FORGED}"
+RAW_CONTROLS = ("\x1b", "\r", "\x9b", "\u2028")
+
+
+def hostile_records(logger: logging.Logger) -> None:
+    """An exception with HOSTILE_TEXT logged with its traceback, then a stack."""
+    try:
+        raise ValueError(HOSTILE_TEXT)
+    except ValueError:
+        logger.exception("failed")
+    logger.warning("where", stack_info=True, extra={"path": HOSTILE_TEXT})
+
+
+def test_a_traceback_cannot_forge_a_text_line(
+    log_as: Callable[[str], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_as("text")
+    capsys.readouterr()
+    hostile_records(logging.getLogger("facia.test"))
+    lines = capsys.readouterr().out.splitlines()
+    records = [line for line in lines if TEXT_RECORD.match(line)]
+    assert len(records) == 2, lines  # "failed" and "where": nothing forged
+    assert not any(line.lstrip().startswith(FORGED) for line in records), lines
+    assert not any(c in line for line in lines for c in RAW_CONTROLS), lines
+    traceback = lines[lines.index(records[0]) + 1 : lines.index(records[1])]
+    assert traceback[0] == "  Traceback (most recent call last):"
+    assert all(line.startswith("  ") for line in traceback), traceback
+    assert "  ValueError: x" in traceback  # its own line breaks kept, each line indented
+    assert f"  {FORGED}\\x1b[2J\\r\\x9b2J\\u2028{FORGED}" in traceback
+
+
+def test_a_traceback_stays_inside_its_json_line(
+    log_as: Callable[[str], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_as("json")
+    capsys.readouterr()
+    hostile_records(logging.getLogger("facia.test"))
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert len(lines) == 2, lines  # one JSON object per record
+    assert out.isascii() and not any(c in out for c in RAW_CONTROLS)
+    first = json.loads(lines[0])
+    assert first["exc_info"].endswith(f"ValueError: {HOSTILE_TEXT}")  # whole, escaped by JSON
+    assert "stack_info" in json.loads(lines[1])
+
+
+@pytest.mark.django_db
+def test_a_link_to_the_admin_cannot_forge_a_line_with_its_traceback(
+    log_as: Callable[[str], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A filter the admin does not allow (a relation's field) is refused with 400, and Django
+    logs the exception with its traceback: its text is the query's key, chosen by whoever
+    wrote the link an operator followed."""
+    admin = User.objects.create_superuser("root", password="x")
+    client = Client()
+    client.force_login(admin)
+    log_as("text")
+    capsys.readouterr()
+    key = f"hash_ids__tenant__x%0a{FORGED.replace(' ', '%20')}%1b[2J"
+    assert client.get(f"/admin/accounts/tenant/?{key}=1").status_code == 400
+    lines = capsys.readouterr().out.splitlines()
+    assert not any(line.startswith(FORGED) for line in lines), lines
+    assert not any(c in line for line in lines for c in RAW_CONTROLS), lines
+    assert any("DisallowedModelAdminLookup: Filtering by hash_ids__tenant__x" in x for x in lines)
+    assert any(line.startswith(f"  {FORGED}\\x1b[2J") for line in lines), lines

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from accounts import audit
 from accounts.models import CHALLENGES, NO_CHALLENGE, HashId, Tenant
+from guard.validators import no_control_characters
 
 
 def added_message(tenant: Tenant) -> str:
@@ -38,6 +39,10 @@ class Command(BaseCommand):
         self, *args: Any, name: str, limit: int | None, threshold: float, **options: Any
     ) -> None:
         name = name.strip()
+        try:  # before the name is echoed in any message
+            no_control_characters(name)
+        except ValidationError as exc:
+            raise CommandError(f"name: {' '.join(exc.messages)}") from exc
         if Tenant.objects.filter(name=name).exists():
             raise CommandError(f'Tenant "{name}" already exists; use issue_hash_id for a new key.')
         if limit is not None and limit < 0:

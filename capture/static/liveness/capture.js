@@ -245,7 +245,7 @@ function cameraErrorCode(error) {
 function sessionErrorCode(status, body) {
   if (status === 401) return body && body.code === "token_expired" ? "session_expired" : "session_invalid";
   if (status === 404) return "session_invalid";
-  if (status === 409) return "session_done";
+  if (status === 409) return body && body.code === "challenge_unreadable" ? "session_invalid" : "session_done";
   if (status === 429) return "quota";
   return "network";
 }

@@ -1,0 +1,118 @@
+"""A tenant's name is chosen by an operator and shown in the admin, the console, the logs and
+commands' output: a control character (newline, ESC, NUL, C0/C1) or a Unicode bidirectional
+control (U+202E reorders what follows it) is refused with a clear error, in the admin's form
+and in ``manage.py create_tenant`` (exit 1, nothing created). A row stored before keeps its
+change page, and is renamed there (Django's test client, the real admin)."""
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from django.core.management import CommandError
+from django.test import Client
+
+from accounts.models import HashId, Tenant
+from tests.accounts.test_admin import INLINE_MANAGEMENT, add_tenant
+from tests.conftest import REPO
+from tests.conftest import run_command as run
+
+pytestmark = pytest.mark.django_db
+
+# Each name, and where its first refused character is.
+REFUSED = {
+    "Ac\nme": "U+000A at position 3",
+    "Ac\x1b[2Jme": "U+001B at position 3",
+    "Ac\x00me": "U+0000 at position 3",
+    "Ac\tme": "U+0009 at position 3",
+    "Ac\x7fme": "U+007F at position 3",
+    "Ac\x85me": "U+0085 at position 3",  # C1 NEL: a line break to some terminals
+    "Ac\x9b2Jme": "U+009B at position 3",  # C1 CSI: ESC[ to a terminal
+    "Ac\u2028me": "U+2028 at position 3",
+    "acme\u202egnp.exe": "U+202E at position 5",  # shown as "acmeexe.png"
+    "a\u2066b\u2069": "U+2066 at position 2, U+2069 at position 4",
+    "a\u200fb": "U+200F at position 2",
+}
+ERROR = "Enter a name without control characters (line breaks, tabs, escapes) or bidirectional "
+# Accepted as they are: letters of any script, a zero-width joiner (some scripts need it).
+ACCEPTED = ("Café Zürich", "Ακμή", "شركة", "क्ष\u200dत्र", "Acme (EU) #2")
+
+
+@pytest.mark.parametrize(("name", "where"), REFUSED.items(), ids=list(map(ascii, REFUSED)))
+def test_create_tenant_refuses_a_name_with_a_control(name: str, where: str) -> None:
+    with pytest.raises(CommandError) as refused:
+        run("create_tenant", name)
+    message = str(refused.value)
+    assert message.startswith(f"name: {ERROR}") and message.endswith(f"found {where}.")
+    assert message.isprintable()  # the name itself is not echoed
+    assert not Tenant.objects.exists() and not HashId.objects.exists()
+
+
+def test_create_tenant_exits_1_with_the_error(tmp_path: Any) -> None:
+    """manage.py as an operator runs it: the refusal comes before any database is opened."""
+    environ = {**os.environ, "FACIA_VAR_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "create_tenant", "Ac\x1b[2Jme"],
+        cwd=REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "CommandError: name: Enter a name without control characters" in done.stderr
+    assert "\x1b" not in done.stderr + done.stdout and done.stdout == ""
+
+
+@pytest.mark.parametrize("name", ACCEPTED)
+def test_create_tenant_accepts_names_in_any_script(name: str) -> None:
+    run("create_tenant", name)
+    assert Tenant.objects.get().name == name
+
+
+@pytest.mark.parametrize(("name", "where"), REFUSED.items(), ids=list(map(ascii, REFUSED)))
+def test_the_admin_form_refuses_a_name_with_a_control(
+    admin_client: Client, name: str, where: str
+) -> None:
+    response = add_tenant(admin_client, name=name)
+    assert response.status_code == 200  # the form again, with its error
+    errors = response.context["adminform"].form.errors
+    if "\x00" in name:  # Django's form field refuses it first, as clearly
+        assert errors["name"] == ["Null characters are not allowed."]
+    else:
+        assert errors["name"] == [f"{ERROR}text controls: found {where}."]
+    assert not Tenant.objects.exists() and not HashId.objects.exists()
+
+
+def change_data(name: str) -> dict[str, str]:
+    return {
+        "name": name,
+        "is_active": "on",
+        "request_limit": "20",
+        "threshold": "0.5",
+        "profile": "fast",
+        "crop_policy": "judge",
+        "challenge": "none",
+        **INLINE_MANAGEMENT,
+    }
+
+
+def test_a_name_stored_before_shows_and_is_renamed_on_its_change_page(
+    admin_client: Client,
+) -> None:
+    tenant = Tenant.objects.create(name="Old\x1b[2J\u202eco")  # written before the validator
+    url = f"/admin/accounts/tenant/{tenant.pk}/change/"
+    assert admin_client.get(url).status_code == 200
+    assert admin_client.get("/admin/accounts/tenant/").status_code == 200
+
+    kept = admin_client.post(url, change_data(tenant.name))  # saved as it is: refused
+    assert kept.status_code == 200
+    assert "found U+001B at position 4, U+202E at position 8" in kept.content.decode()
+    tenant.refresh_from_db()
+    assert tenant.request_limit is None
+
+    renamed = admin_client.post(url, change_data("Old co"))
+    assert renamed.status_code == 302, renamed.content
+    tenant.refresh_from_db()
+    assert (tenant.name, tenant.request_limit) == ("Old co", 20)
