@@ -148,8 +148,7 @@ class ContainedUserAdmin(UserAdmin):
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> Any:
-        form = granting_held_only(super().get_form(request, obj, change=change, **kwargs), request)
-        return named_cleanly(form)
+        return granting_held_only(super().get_form(request, obj, change=change, **kwargs), request)
 
 
 class ContainedGroupAdmin(GroupAdmin):
