@@ -66,7 +66,9 @@ CHALLENGE_FAILED = (
 )
 CHALLENGE_PASSED = "This session's challenge has already passed; send the selfie."
 CHALLENGE_TRIES = "This session has used its {limit} challenges; start a new session."
-# RFC 6750: a refused bearer token names the scheme and why.
+# RFC 6750 3.1: a request without a token gets the bare challenge (no error code), a refused
+# token names the scheme and why.
+BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 BEARER_REFUSED = {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="{code}"'}
 
 
@@ -107,7 +109,7 @@ ANSWERS: dict[str, Answer] = {
     "server_error": Answer(500, "Internal server error."),
     # a capture session's token calls, in their order
     "unknown_session": Answer(404, "Unknown session."),
-    "token_missing": Answer(401, TOKEN_MISSING, with_code=True, headers=BEARER_REFUSED),
+    "token_missing": Answer(401, TOKEN_MISSING, with_code=True, headers=BEARER_CHALLENGE),
     "token_invalid": Answer(401, TOKEN_INVALID, with_code=True, headers=BEARER_REFUSED),
     "token_expired": Answer(401, TOKEN_EXPIRED, with_code=True, headers=BEARER_REFUSED),
     "session_done": Answer(409, ALREADY_DONE, extra=("state",)),
