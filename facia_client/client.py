@@ -4,6 +4,7 @@ with typed errors that carry the service's ``code`` and ``Retry-After``."""
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import mimetypes
 import urllib.error
@@ -293,13 +294,22 @@ class FaciaClient:
             headers={"Content-Type": "application/json", "Accept": "application/json", **headers},
         )
         try:
+            return self._exchange(request)
+        except http.client.HTTPException as exc:  # not HTTP, or a body cut short
+            broken = f"{type(exc).__name__}: {str(exc)[:100]}"
+            raise ServiceError(f"unreadable answer from {self.url}: {broken}") from exc
+        except OSError as exc:  # URLError included
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, TimeoutError):  # urlopen wraps a connect timeout, not a read
+                raise Timeout(f"no answer from {self.url} within {self.timeout:g} s") from exc
+            raise ServiceError(f"cannot reach {self.url}: {reason}") from exc
+
+    def _exchange(self, request: urllib.request.Request) -> Reply:
+        """The whole answer, a 4xx/5xx's body included: whatever fails while reading it
+        (a timeout, a body cut short) is raised to ``_send``, which says why."""
+        try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return Reply(response.status, response.headers, response.read())
         except urllib.error.HTTPError as exc:
             with exc:
                 return Reply(exc.code, exc.headers, exc.read())
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, TimeoutError):  # urlopen wraps a connect timeout, not a read
-                raise Timeout(f"no answer from {self.url} within {self.timeout:g} s") from exc
-            raise ServiceError(f"cannot reach {self.url}: {reason}") from exc
