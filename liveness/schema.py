@@ -150,8 +150,21 @@ def _add_headers(path: str, status: str, operation: Schema, response: Schema) ->
             headers["WWW-Authenticate"] = WWW_AUTHENTICATE
 
 
+# Answers no operation lists: gunicorn's worker gives them on any path before Django routes
+# the request (docs/integrator/api.md, "Malformed requests"), and Django's for every path.
+ANY_PATH = """
+
+**Any path** may also be answered, as JSON `{"error": "<sentence>"}` with `X-Request-ID`:
+before the request is read, 429 (too many connections from this client) or 503 (the worker
+busy), both with `Retry-After: 1` and `Connection: close`; for a request that cannot be
+parsed, 400, 414 (request line too long), 417 (an `Expect` other than `100-continue`), 431
+(header fields too large or too many) or 501 (a transfer coding other than chunked); 400 for
+a `Host` outside `ALLOWED_HOSTS`; 404 for an unknown URL; 500 for a fault of the service."""
+
+
 def postprocess(result: Schema, generator: Any, request: Any, public: bool) -> Schema:
     """drf-spectacular POSTPROCESSING_HOOKS entry (after its enum hook)."""
+    result["info"]["description"] += ANY_PATH
     result["paths"]["/status_check"] = copy.deepcopy(STATUS_CHECK)
     for path, operations in result["paths"].items():
         for operation in operations.values():

@@ -35,6 +35,9 @@ def test_schema_documents_the_contract(db: None, client: Any) -> None:
     assert set(operation["responses"]) >= {"201", "400", "401", "405", "413", "422", "429"}
     body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert body.endswith("/LivenessRequest")
+    description = response.json()["info"]["description"]
+    for status in (400, 404, 414, 417, 429, 431, 500, 501, 503):  # any path, before routing
+        assert re.search(rf"\b{status}\b", description), status
     components = response.json()["components"]["schemas"]
     success = components["LivenessResponse"]
     assert success["required"] == ["liveness_result", "message"]  # the contract's two keys
