@@ -4,11 +4,11 @@ with typed errors that carry the service's ``code`` and ``Retry-After``."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import mimetypes
-import urllib.error
-import urllib.request
+import urllib.parse
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -287,29 +287,32 @@ class FaciaClient:
         self, method: str, path: str, body: dict[str, Any] | None, headers: dict[str, str]
     ) -> Reply:
         data = None if body is None else json.dumps(body).encode("utf-8")
-        request = urllib.request.Request(
-            self.url + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json", "Accept": "application/json", **headers},
-        )
+        headers = {"Content-Type": "application/json", "Accept": "application/json", **headers}
         try:
-            return self._exchange(request)
+            return self._exchange(method, path, data, headers)
         except http.client.HTTPException as exc:  # not HTTP, or a body cut short
             broken = f"{type(exc).__name__}: {str(exc)[:100]}"
             raise ServiceError(f"unreadable answer from {self.url}: {broken}") from exc
-        except OSError as exc:  # URLError included
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, TimeoutError):  # urlopen wraps a connect timeout, not a read
+        except OSError as exc:
+            if isinstance(exc, TimeoutError):  # connecting, or waiting for any part of it
                 raise Timeout(f"no answer from {self.url} within {self.timeout:g} s") from exc
-            raise ServiceError(f"cannot reach {self.url}: {reason}") from exc
+            raise ServiceError(f"cannot reach {self.url}: {exc}") from exc
 
-    def _exchange(self, request: urllib.request.Request) -> Reply:
-        """The whole answer, a 4xx/5xx's body included: whatever fails while reading it
-        (a timeout, a body cut short) is raised to ``_send``, which says why."""
+    def _exchange(
+        self, method: str, path: str, data: bytes | None, headers: dict[str, str]
+    ) -> Reply:
+        """The whole answer, whatever its status. The service answers a body declared over
+        its limit (413), and refusals before a body is read, without reading it, then closes:
+        the sending may end in a reset while the answer is already there to read (as urllib3
+        reads it; urllib.request raises the reset instead)."""
+        url = urllib.parse.urlsplit(self.url)
+        kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        connection = kind(url.netloc, timeout=self.timeout)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return Reply(response.status, response.headers, response.read())
-        except urllib.error.HTTPError as exc:
-            with exc:
-                return Reply(exc.code, exc.headers, exc.read())
+            # answered before the body was all sent: that answer is read below
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                connection.request(method, url.path + path, data, headers)
+            response = connection.getresponse()
+            return Reply(response.status, response.headers, response.read())
+        finally:
+            connection.close()
