@@ -14,6 +14,7 @@ from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAP
 from PIL import Image
 
 from tests.conftest import LIVE_JPG, data_uri
+from tests.liveness.test_schema import closed
 from tests.servers.entrypoint import Served
 
 pytestmark = pytest.mark.system
@@ -21,19 +22,11 @@ pytestmark = pytest.mark.system
 Check = Callable[..., requests.Response]
 
 
-def strict(schema: dict[str, Any]) -> dict[str, Any]:
-    """No undocumented field may appear in a body (drf-spectacular leaves objects open)."""
-    for component in schema["components"]["schemas"].values():
-        if "properties" in component:
-            component["additionalProperties"] = False
-    return schema
-
-
 @pytest.fixture(scope="module")
 def openapi(served: Served) -> OpenAPI:
     reply = requests.get(f"{served.base}/api/schema/", params={"format": "json"}, timeout=30)
     reply.raise_for_status()
-    return OpenAPI.from_dict(strict(reply.json()))
+    return OpenAPI.from_dict(closed(reply.json()))
 
 
 @pytest.fixture(scope="module")
