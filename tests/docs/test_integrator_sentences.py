@@ -10,6 +10,7 @@ import string
 import pytest
 
 from facia_site import worker
+from liveness import runtime
 from liveness.answers import ANSWERS
 from ml.quality import REFUSALS
 from tests.conftest import REPO
@@ -85,3 +86,10 @@ def test_each_sentence_sent_is_documented() -> None:
             missing.append(sentence)
     missing += [s for s in worker.FRAMING_ERRORS.values() if s not in pages]
     assert missing == []
+
+
+def test_each_status_check_reason_is_documented() -> None:
+    """/status_check's text/plain answers, as api.md quotes them."""
+    pages = text()
+    for reason in ("Service is live", runtime.STARTING, runtime.DB_DOWN, runtime.DB_FULL):
+        assert f"`{reason}`" in pages or f"`200 {reason}`" in pages, reason
