@@ -361,9 +361,10 @@ def limits_and_faults(
     """429 for the session's own rate, the tenant's rate, its quota and a throttled client;
     then 503. ``fresh()`` opens a new session (path, bearer)."""
     path, bearer = fresh()
+    own_rates = settings.SESSION_QUALITY_PER_S, settings.SESSION_SELFIE_PER_MIN
     settings.SESSION_QUALITY_PER_S = settings.SESSION_SELFIE_PER_MIN = 0
     assert call(path, body, headers=bearer)["Retry-After"]
-    settings.SESSION_QUALITY_PER_S, settings.SESSION_SELFIE_PER_MIN = 8, 6
+    settings.SESSION_QUALITY_PER_S, settings.SESSION_SELFIE_PER_MIN = own_rates
     path, bearer = fresh()
     assert call(path, body, headers=bearer | throttled_client(settings)).status_code == 429
     Tenant.objects.filter(pk=tenant.pk).update(requests_used=F("request_limit"))
