@@ -175,6 +175,24 @@ def closed(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def undeclared_headers(responses: dict[str, Any], status: int, sent: Any) -> set[str]:
+    """The API's own headers in ``sent`` (a mapping) that the operation's ``responses`` do not
+    declare for ``status`` (openapi-core checks only the declared ones)."""
+    declared = set(responses[str(status)].get("headers", {}))
+    names = {name for name in API_HEADERS if name in sent}
+    if status == 405:
+        names.add("Allow")
+    return names - declared
+
+
+def template_of(schema: dict[str, Any], path: str) -> str:
+    """The schema's path template that ``path`` is an instance of."""
+    for template in schema["paths"]:
+        if re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", template), path):
+            return str(template)
+    raise AssertionError(f"{path} is in no path of the schema")
+
+
 class Contract:
     """Answers checked against the schema, and the statuses each operation gave."""
 
@@ -194,11 +212,8 @@ class Contract:
         assert str(status) in declared, f"{method} {template}: {status} not declared"
         request = RequestFactory().generic(method, path)
         self.api.validate_response(DjangoOpenAPIRequest(request), DjangoOpenAPIResponse(response))
-        headers = declared[str(status)].get("headers", {})
-        sent = {name for name in API_HEADERS if name in response}
-        if status == 405:
-            sent.add("Allow")
-        assert sent <= set(headers), f"{method} {template} {status}: {sent - set(headers)}"
+        extra = undeclared_headers(declared, status, response)
+        assert not extra, f"{method} {template} {status}: {extra} not declared"
         self.seen.setdefault((template, method), set()).add(status)
         return response
 
