@@ -214,6 +214,13 @@ class FaciaClient:
     def __init__(self, url: str, hash_id: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"--url must start with http:// or https://, not {url!r}")
+        try:
+            parts = urllib.parse.urlsplit(url)
+            host, _ = parts.hostname, parts.port  # port: ValueError unless a number 0-65535
+        except ValueError as exc:
+            raise UsageError(f"--url {url!r} is not a valid address: {exc}") from exc
+        if not host:
+            raise UsageError(f"--url {url!r} names no host")
         if not hash_id:
             raise UsageError("a hash_id is required (--hash-id or FACIA_HASH_ID)")
         self.url = url.rstrip("/")

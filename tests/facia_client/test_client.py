@@ -59,6 +59,10 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert "cannot read" in json.loads(missing.stderr)["error"]
     with pytest.raises(UsageError):
         FaciaClient("127.0.0.1:5001", "x")
+    for url in ("http://127.0.0.1:notaport", "http://127.0.0.1:70000", "http://"):
+        done = run_cli(str(LIVE_JPG), "--url", url, hash_id="x")
+        assert done.returncode == 2, (url, done.stderr)  # a bad argument, not a spoof (1)
+        assert "--url" in json.loads(done.stderr)["error"]
 
 
 @pytest.fixture
