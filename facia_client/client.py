@@ -223,6 +223,8 @@ class FaciaClient:
             raise UsageError(f"--url {url!r} names no host")
         if not hash_id:
             raise UsageError("a hash_id is required (--hash-id or FACIA_HASH_ID)")
+        if not (hash_id.isascii() and hash_id.isprintable()):  # it goes in X-Hash-Id too
+            raise UsageError("a hash_id is printable ASCII, as the service issues them")
         self.url = url.rstrip("/")
         self.hash_id = hash_id
         self.timeout = timeout
@@ -258,7 +260,8 @@ class FaciaClient:
     def session(self, session_id: str) -> dict[str, Any]:
         """GET /sessions/{id} with the hash_id in X-Hash-Id: its state and, once ``done``,
         ``liveness_result`` in /liveness's shape."""
-        reply = self._call("GET", f"/sessions/{session_id}", headers={"X-Hash-Id": self.hash_id})
+        path = f"/sessions/{urllib.parse.quote(session_id, safe='')}"
+        reply = self._call("GET", path, headers={"X-Hash-Id": self.hash_id})
         state = _payload(reply.body)
         if "state" not in state:
             raise self._unexpected(reply)
@@ -269,7 +272,8 @@ class FaciaClient:
         the verdict is then read with ``session()``."""
         body = {"selfie_image": encode_image(Path(image))}
         bearer = {"Authorization": f"Bearer {session.token}"}
-        reply = self._call("POST", f"/sessions/{session.session_id}/selfie", body, bearer)
+        path = f"/sessions/{urllib.parse.quote(session.session_id, safe='')}/selfie"
+        reply = self._call("POST", path, body, bearer)
         return _payload(reply.body)
 
     def _unexpected(self, reply: Reply) -> ServiceError:

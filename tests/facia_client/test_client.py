@@ -59,6 +59,9 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert "cannot read" in json.loads(missing.stderr)["error"]
     with pytest.raises(UsageError):
         FaciaClient("127.0.0.1:5001", "x")
+    for hash_id in ("€", "x\ny"):  # issued hash_ids are URL-safe ASCII; a header cannot say these
+        done = run_cli("session", "get", "some-id", "--url", "http://127.0.0.1:9", hash_id=hash_id)
+        assert done.returncode == 2, (hash_id, done.stderr)
     for url in ("http://127.0.0.1:notaport", "http://127.0.0.1:70000", "http://"):
         done = run_cli(str(LIVE_JPG), "--url", url, hash_id="x")
         assert done.returncode == 2, (url, done.stderr)  # a bad argument, not a spoof (1)

@@ -151,6 +151,10 @@ def test_capture_session_cli(served: Served) -> None:
     wrong = run_cli("session", "get", session_id, "--url", served.base, hash_id="nope")
     assert wrong.returncode == 3
     assert run_cli("session", "get", "--url", served.base, hash_id=hash_id).returncode == 2
+    for odd in ("é", "a b", "../../liveness"):  # unknown sessions (exit 6), never a traceback
+        unknown = run_cli("session", "get", odd, "--url", served.base, hash_id=hash_id)
+        assert unknown.returncode == 6, (odd, unknown.stderr)
+        assert json.loads(unknown.stderr)["status"] == 404
 
 
 def test_a_body_over_the_limit_is_refused_413(served: Served, tmp_path: Path) -> None:
