@@ -147,3 +147,18 @@ def test_an_error_body_that_stalls_times_out() -> None:
     with answering(stalled, then_close=False) as url:
         done = run_cli(str(LIVE_JPG), "--url", url, "--timeout", "0.5", hash_id="x")
     assert done.returncode == 6 and "within 0.5 s" in json.loads(done.stderr)["error"]
+
+
+def test_one_attempt_and_retry_after_is_the_callers() -> None:
+    """client.md: the client never retries; a 503's Retry-After is on the error it raises
+    (the server below answers one connection only)."""
+    body = b'{"error": "Service is busy, try again later."}'
+    busy = (
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        b"Retry-After: 1\r\nX-Request-ID: r1\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    with answering(busy) as url, pytest.raises(ServiceError) as caught:
+        FaciaClient(url, "x", timeout=10).check(LIVE_JPG)
+    error = caught.value
+    assert (error.status, error.retry_after, error.request_id) == (503, 1.0, "r1")
+    assert error.body == {"error": "Service is busy, try again later."}
