@@ -66,10 +66,11 @@ CHALLENGE_FAILED = (
 )
 CHALLENGE_PASSED = "This session's challenge has already passed; send the selfie."
 CHALLENGE_TRIES = "This session has used its {limit} challenges; start a new session."
-# RFC 6750 3.1: a request without a token gets the bare challenge (no error code), a refused
-# token names the scheme and why.
-BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# RFC 6750: a refused bearer token names the scheme and why.
 BEARER_REFUSED = {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="{code}"'}
+
+# RFC 6750 3.1: a request that sent no token gets the bare challenge, without an error code.
+BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 @dataclass(frozen=True)
