@@ -233,7 +233,11 @@ class SessionView(JsonAPIView):
             401: BAD_HASH_ID,
             404: OpenApiResponse(ErrorSerializer, description="No such session of this tenant."),
             405: NOT_ALLOWED,
-            429: OpenApiResponse(ErrorSerializer, description="Too many failed hash_ids."),
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="Too many failed hash_ids from this IP, or the tenant's rate "
+                "(`rate_limit_per_minute`: every call counts).",
+            ),
             503: NOT_READY,
         },
         auth=HASH_ID_HEADER,

@@ -4,10 +4,11 @@ with typed errors that carry the service's ``code`` and ``Retry-After``."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import http.client
 import json
 import mimetypes
-import urllib.error
-import urllib.request
+import urllib.parse
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -213,8 +214,17 @@ class FaciaClient:
     def __init__(self, url: str, hash_id: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"--url must start with http:// or https://, not {url!r}")
+        try:
+            parts = urllib.parse.urlsplit(url)
+            host, _ = parts.hostname, parts.port  # port: ValueError unless a number 0-65535
+        except ValueError as exc:
+            raise UsageError(f"--url {url!r} is not a valid address: {exc}") from exc
+        if not host:
+            raise UsageError(f"--url {url!r} names no host")
         if not hash_id:
             raise UsageError("a hash_id is required (--hash-id or FACIA_HASH_ID)")
+        if not (hash_id.isascii() and hash_id.isprintable()):  # it goes in X-Hash-Id too
+            raise UsageError("a hash_id is printable ASCII, as the service issues them")
         self.url = url.rstrip("/")
         self.hash_id = hash_id
         self.timeout = timeout
@@ -250,7 +260,8 @@ class FaciaClient:
     def session(self, session_id: str) -> dict[str, Any]:
         """GET /sessions/{id} with the hash_id in X-Hash-Id: its state and, once ``done``,
         ``liveness_result`` in /liveness's shape."""
-        reply = self._call("GET", f"/sessions/{session_id}", headers={"X-Hash-Id": self.hash_id})
+        path = f"/sessions/{urllib.parse.quote(session_id, safe='')}"
+        reply = self._call("GET", path, headers={"X-Hash-Id": self.hash_id})
         state = _payload(reply.body)
         if "state" not in state:
             raise self._unexpected(reply)
@@ -261,7 +272,8 @@ class FaciaClient:
         the verdict is then read with ``session()``."""
         body = {"selfie_image": encode_image(Path(image))}
         bearer = {"Authorization": f"Bearer {session.token}"}
-        reply = self._call("POST", f"/sessions/{session.session_id}/selfie", body, bearer)
+        path = f"/sessions/{urllib.parse.quote(session.session_id, safe='')}/selfie"
+        reply = self._call("POST", path, body, bearer)
         return _payload(reply.body)
 
     def _unexpected(self, reply: Reply) -> ServiceError:
@@ -286,20 +298,32 @@ class FaciaClient:
         self, method: str, path: str, body: dict[str, Any] | None, headers: dict[str, str]
     ) -> Reply:
         data = None if body is None else json.dumps(body).encode("utf-8")
-        request = urllib.request.Request(
-            self.url + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json", "Accept": "application/json", **headers},
-        )
+        headers = {"Content-Type": "application/json", "Accept": "application/json", **headers}
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return Reply(response.status, response.headers, response.read())
-        except urllib.error.HTTPError as exc:
-            with exc:
-                return Reply(exc.code, exc.headers, exc.read())
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, TimeoutError):  # urlopen wraps a connect timeout, not a read
+            return self._exchange(method, path, data, headers)
+        except http.client.HTTPException as exc:  # not HTTP, or a body cut short
+            broken = f"{type(exc).__name__}: {str(exc)[:100]}"
+            raise ServiceError(f"unreadable answer from {self.url}: {broken}") from exc
+        except OSError as exc:
+            if isinstance(exc, TimeoutError):  # connecting, or waiting for any part of it
                 raise Timeout(f"no answer from {self.url} within {self.timeout:g} s") from exc
-            raise ServiceError(f"cannot reach {self.url}: {reason}") from exc
+            raise ServiceError(f"cannot reach {self.url}: {exc}") from exc
+
+    def _exchange(
+        self, method: str, path: str, data: bytes | None, headers: dict[str, str]
+    ) -> Reply:
+        """The whole answer, whatever its status. The service answers a body declared over
+        its limit (413), and refusals before a body is read, without reading it, then closes:
+        the sending may end in a reset while the answer is already there to read (as urllib3
+        reads it; urllib.request raises the reset instead)."""
+        url = urllib.parse.urlsplit(self.url)
+        kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        connection = kind(url.netloc, timeout=self.timeout)
+        try:
+            # answered before the body was all sent: that answer is read below
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                connection.request(method, url.path + path, data, headers)
+            response = connection.getresponse()
+            return Reply(response.status, response.headers, response.read())
+        finally:
+            connection.close()

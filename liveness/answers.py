@@ -73,6 +73,9 @@ CHALLENGE_UNREADABLE = (
 # RFC 6750: a refused bearer token names the scheme and why.
 BEARER_REFUSED = {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="{code}"'}
 
+# RFC 6750 3.1: a request that sent no token gets the bare challenge, without an error code.
+BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -111,7 +114,7 @@ ANSWERS: dict[str, Answer] = {
     "server_error": Answer(500, "Internal server error."),
     # a capture session's token calls, in their order
     "unknown_session": Answer(404, "Unknown session."),
-    "token_missing": Answer(401, TOKEN_MISSING, with_code=True, headers=BEARER_REFUSED),
+    "token_missing": Answer(401, TOKEN_MISSING, with_code=True, headers=BEARER_CHALLENGE),
     "token_invalid": Answer(401, TOKEN_INVALID, with_code=True, headers=BEARER_REFUSED),
     "token_expired": Answer(401, TOKEN_EXPIRED, with_code=True, headers=BEARER_REFUSED),
     "session_done": Answer(409, ALREADY_DONE, extra=("state",)),

@@ -2,6 +2,7 @@
 hand), and what the schema adds to the views' @extend_schema: /status_check (a plain Django
 view, which drf-spectacular cannot see) and the response headers every operation shares."""
 
+import copy
 from typing import Any, ClassVar
 
 from drf_spectacular.utils import (
@@ -36,7 +37,7 @@ class LivenessResultSerializer(serializers.Serializer):
 
 class LivenessResponseSerializer(serializers.Serializer):
     liveness_result = LivenessResultSerializer()
-    message = serializers.CharField(default="Success")
+    message = serializers.ChoiceField(choices=["Success"], help_text="Always `Success`.")
 
 
 class MessageSerializer(serializers.Serializer):
@@ -70,12 +71,30 @@ TOO_MANY = OpenApiResponse(
 REQUEST_ID: Schema = {
     "description": "The caller's X-Request-ID when it is 1-128 characters of "
     "`[A-Za-z0-9._:-]`, otherwise a new uuid4 hex.",
+    "required": True,
     "schema": {"type": "string"},
 }
 RETRY_AFTER: Schema = {
     "description": "Seconds to wait: sent by the throttles (429 with `error`) and by a 503 "
-    "caused by the database (`1`); absent on the quota 429 (`message`).",
+    "caused by the database or a worker not ready (`1`); absent on the quota 429 (`message`).",
     "schema": {"type": "integer", "minimum": 0},
+}
+# RFC 6750 3.1: a request without a token gets the bare challenge, a refused token its error.
+WWW_AUTHENTICATE: Schema = {
+    "description": '`Bearer` without a token (`token_missing`); `Bearer error="invalid_token", '
+    'error_description="<code>"` for a token refused (`token_invalid`, `token_expired`).',
+    "required": True,
+    "schema": {"type": "string", "pattern": "^Bearer"},
+}
+ALLOW: Schema = {
+    "description": "The allowed methods.",
+    "required": True,
+    "schema": {"type": "string"},
+}
+CORS_ORIGIN: Schema = {
+    "description": "The request's `Origin` (or `*`) when it is in `CAPTURE_ALLOWED_ORIGINS`; "
+    "absent otherwise.",
+    "schema": {"type": "string"},
 }
 LIVENESS_HEADERS: Schema = {
     "X-Liveness-Profile": {
@@ -116,24 +135,41 @@ STATUS_CHECK: Schema = {
 }
 
 
-def _add_headers(path: str, status: str, response: Schema) -> None:
+def _add_headers(path: str, status: str, operation: Schema, response: Schema) -> None:
     headers = response.setdefault("headers", {})
     headers["X-Request-ID"] = REQUEST_ID
     if status in ("429", "503"):
         headers["Retry-After"] = RETRY_AFTER
     if status == "405":
-        headers["Allow"] = {"description": "The allowed methods.", "schema": {"type": "string"}}
+        headers["Allow"] = ALLOW
     if path == "/liveness" and status == "201":
         headers.update(LIVENESS_HEADERS)
+    if {"sessionToken": []} in operation.get("security", []):
+        headers["Access-Control-Allow-Origin"] = CORS_ORIGIN
+        if status == "401":
+            headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+
+
+# Answers no operation lists: gunicorn's worker gives them on any path before Django routes
+# the request (docs/integrator/api.md, "Malformed requests"), and Django's for every path.
+ANY_PATH = """
+
+**Any path** may also be answered, as JSON `{"error": "<sentence>"}` with `X-Request-ID`:
+before the request is read, 429 (too many connections from this client) or 503 (the worker
+busy), both with `Retry-After: 1` and `Connection: close`; for a request that cannot be
+parsed, 400, 414 (request line too long), 417 (an `Expect` other than `100-continue`), 431
+(header fields too large or too many) or 501 (a transfer coding other than chunked); 400 for
+a `Host` outside `ALLOWED_HOSTS`; 404 for an unknown URL; 500 for a fault of the service."""
 
 
 def postprocess(result: Schema, generator: Any, request: Any, public: bool) -> Schema:
     """drf-spectacular POSTPROCESSING_HOOKS entry (after its enum hook)."""
+    result["info"]["description"] += ANY_PATH
+    result["paths"]["/status_check"] = copy.deepcopy(STATUS_CHECK)
     for path, operations in result["paths"].items():
         for operation in operations.values():
             for status, response in operation["responses"].items():
-                _add_headers(path, status, response)
-    result["paths"]["/status_check"] = STATUS_CHECK
+                _add_headers(path, status, operation, response)
     return result
 
 

@@ -195,6 +195,10 @@ def test_bad_tokens(make_tenant: Any, client: Client) -> None:
         assert response["WWW-Authenticate"].startswith("Bearer"), name
     assert cases["token_missing"].json()["code"] == "token_missing"
     assert cases["malformed"].json()["code"] == "token_missing"
+    # RFC 6750 3.1: no error code when the request has no token at all (docs: `Bearer`)
+    assert cases["token_missing"]["WWW-Authenticate"] == "Bearer"
+    refused = 'Bearer error="invalid_token", error_description="token_invalid"'
+    assert cases["token_invalid"]["WWW-Authenticate"] == refused
     assert cases["token_invalid"].json() == {
         "error": "Invalid session token.",
         "code": "token_invalid",

@@ -3,10 +3,13 @@ no answer, a server that never answers (against the real server: tests/system/te
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ import pytest
 from facia_client import (
     FaciaClient,
     ImageRejected,
+    ServiceError,
     Timeout,
     UsageError,
 )
@@ -55,6 +59,13 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert "cannot read" in json.loads(missing.stderr)["error"]
     with pytest.raises(UsageError):
         FaciaClient("127.0.0.1:5001", "x")
+    for hash_id in ("€", "x\ny"):  # issued hash_ids are URL-safe ASCII; a header cannot say these
+        done = run_cli("session", "get", "some-id", "--url", "http://127.0.0.1:9", hash_id=hash_id)
+        assert done.returncode == 2, (hash_id, done.stderr)
+    for url in ("http://127.0.0.1:notaport", "http://127.0.0.1:70000", "http://"):
+        done = run_cli(str(LIVE_JPG), "--url", url, hash_id="x")
+        assert done.returncode == 2, (url, done.stderr)  # a bad argument, not a spoof (1)
+        assert "--url" in json.loads(done.stderr)["error"]
 
 
 @pytest.fixture
@@ -71,3 +82,83 @@ def test_timeout_is_surfaced(silent_server: str) -> None:
         FaciaClient(silent_server, "x", timeout=0.5).check(LIVE_JPG)
     done = run_cli(str(LIVE_JPG), "--url", silent_server, "--timeout", "0.5", hash_id="x")
     assert done.returncode == 6 and "within 0.5 s" in json.loads(done.stderr)["error"]
+
+
+def read_request(conn: socket.socket) -> None:
+    """The whole request (head, then Content-Length bytes), so closing sends no reset."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        body += conn.recv(65536)
+
+
+@contextmanager
+def answering(raw: bytes, then_close: bool = True) -> Iterator[str]:
+    """A server that answers one request with ``raw``, then closes (or holds the connection
+    until the test ends)."""
+    listener = socket.create_server(("127.0.0.1", free_port()))
+    done = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            read_request(conn)
+            conn.sendall(raw)
+            if not then_close:
+                done.wait(30)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        done.set()
+        thread.join(30)
+        listener.close()
+
+
+BROKEN_ANSWERS = {
+    "not HTTP": b"garbage\r\n\r\n",
+    "body cut short": b"HTTP/1.1 201 Created\r\nContent-Length: 100\r\n\r\n{",
+    "error body cut short": b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 100\r\n\r\n{",
+}
+
+
+@pytest.mark.parametrize("raw", BROKEN_ANSWERS.values(), ids=BROKEN_ANSWERS.keys())
+def test_an_answer_it_cannot_read_exits_6(raw: bytes) -> None:
+    """client.md: exit 6 for "an answer it does not understand"; an uncaught exception exits
+    1, which reads as a spoof verdict."""
+    with answering(raw) as url, pytest.raises(ServiceError):
+        FaciaClient(url, "x", timeout=10).check(LIVE_JPG)
+    with answering(raw) as url:
+        done = run_cli(str(LIVE_JPG), "--url", url, "--timeout", "10", hash_id="x")
+    assert done.returncode == 6, done.stderr
+    assert json.loads(done.stderr)["exit_code"] == 6
+
+
+def test_an_error_body_that_stalls_times_out() -> None:
+    """The head of a 429 arrives, its body never does: Timeout (exit 6), as for a 201."""
+    stalled = b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 100\r\nRetry-After: 1\r\n\r\n{"
+    with answering(stalled, then_close=False) as url, pytest.raises(Timeout, match="within 0.5"):
+        FaciaClient(url, "x", timeout=0.5).check(LIVE_JPG)
+    with answering(stalled, then_close=False) as url:
+        done = run_cli(str(LIVE_JPG), "--url", url, "--timeout", "0.5", hash_id="x")
+    assert done.returncode == 6 and "within 0.5 s" in json.loads(done.stderr)["error"]
+
+
+def test_one_attempt_and_retry_after_is_the_callers() -> None:
+    """client.md: the client never retries; a 503's Retry-After is on the error it raises
+    (the server below answers one connection only)."""
+    body = b'{"error": "Service is busy, try again later."}'
+    busy = (
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        b"Retry-After: 1\r\nX-Request-ID: r1\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    with answering(busy) as url, pytest.raises(ServiceError) as caught:
+        FaciaClient(url, "x", timeout=10).check(LIVE_JPG)
+    error = caught.value
+    assert (error.status, error.retry_after, error.request_id) == (503, 1.0, "r1")
+    assert error.body == {"error": "Service is busy, try again later."}

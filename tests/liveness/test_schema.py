@@ -1,17 +1,28 @@
 """OpenAPI schema and docs pages, served without internet access."""
 
+import base64
+import copy
+import io
+import json
 import re
+import uuid
 from typing import Any
 
 import pytest
 from django.db import OperationalError
+from django.db.models import F
 from django.test import RequestFactory
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from openapi_core import OpenAPI
 from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
+from PIL import Image
 
 from accounts.models import Tenant
+from capture.models import CaptureSession
+from guard import throttle
 from liveness import checks, runtime
+from liveness.answers import LIMIT_REACHED
 from tests.conftest import LIVE_JPG, data_uri
 
 CDN = re.compile(r"https?://(?!127\.0\.0\.1|localhost)[^\s\"']+\.(js|css)")
@@ -24,6 +35,16 @@ def test_schema_documents_the_contract(db: None, client: Any) -> None:
     assert set(operation["responses"]) >= {"201", "400", "401", "405", "413", "422", "429"}
     body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert body.endswith("/LivenessRequest")
+    description = response.json()["info"]["description"]
+    for status in (400, 404, 414, 417, 429, 431, 500, 501, 503):  # any path, before routing
+        assert re.search(rf"\b{status}\b", description), status
+    components = response.json()["components"]["schemas"]
+    success = components["LivenessResponse"]
+    assert success["required"] == ["liveness_result", "message"]  # the contract's two keys
+    assert success["properties"]["message"]["allOf"] == [
+        {"$ref": "#/components/schemas/MessageEnum"}
+    ]
+    assert components["MessageEnum"]["enum"] == ["Success"]
 
 
 def counting_generations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -123,3 +144,337 @@ def test_liveness_503s_match_the_schema(
     db_down = post_liveness(body)
     assert db_down.status_code == 503 and db_down["Retry-After"] == "1"
     _validate(db_down, "POST", "/liveness")
+
+
+# --- every answer against the schema, and every declared status provoked ------------------
+#
+# Each test below provokes every answer an operation can give through Django's test client
+# (real engine, real database) and checks each against the schema: the body and the declared
+# required headers (openapi-core, objects closed), and that no header of the API's own is sent
+# where the schema does not declare it. Each then asserts that the statuses it provoked are
+# exactly the statuses the operation declares: an undeclared answer, or a declared one that
+# cannot occur, fails.
+
+API_HEADERS = (
+    "X-Request-ID",
+    "Retry-After",
+    "WWW-Authenticate",
+    "X-Liveness-Profile",
+    "X-Liveness-Capture",
+    "Access-Control-Allow-Origin",
+)
+JSON = "application/json"
+SESSION = "/sessions/{session_id}"
+
+
+def closed(schema: dict[str, Any]) -> dict[str, Any]:
+    """No undocumented field may appear in a body (drf-spectacular leaves objects open)."""
+    for component in schema["components"]["schemas"].values():
+        if "properties" in component:
+            component["additionalProperties"] = False
+    return schema
+
+
+def undeclared_headers(responses: dict[str, Any], status: int, sent: Any) -> set[str]:
+    """The API's own headers in ``sent`` (a mapping) that the operation's ``responses`` do not
+    declare for ``status`` (openapi-core checks only the declared ones)."""
+    declared = set(responses[str(status)].get("headers", {}))
+    names = {name for name in API_HEADERS if name in sent}
+    if status == 405:
+        names.add("Allow")
+    return names - declared
+
+
+def template_of(schema: dict[str, Any], path: str) -> str:
+    """The schema's path template that ``path`` is an instance of."""
+    for template in schema["paths"]:
+        if re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", template), path):
+            return str(template)
+    raise AssertionError(f"{path} is in no path of the schema")
+
+
+class Contract:
+    """Answers checked against the schema, and the statuses each operation gave."""
+
+    def __init__(self) -> None:
+        self.schema = SchemaGenerator().get_schema(request=None, public=True)
+        self.api = OpenAPI.from_dict(closed(copy.deepcopy(self.schema)))
+        self.seen: dict[tuple[str, str], set[int]] = {}
+
+    def responses(self, template: str, method: str) -> dict[str, Any]:
+        return dict(self.schema["paths"][template][method.lower()]["responses"])
+
+    def check(self, response: Any, method: str, template: str, path: str) -> Any:
+        """``response`` to ``method path`` (documented under ``template``; a 405 under the
+        operation's own method) against the schema."""
+        status = response.status_code
+        declared = self.responses(template, method)
+        assert str(status) in declared, f"{method} {template}: {status} not declared"
+        request = RequestFactory().generic(method, path)
+        self.api.validate_response(DjangoOpenAPIRequest(request), DjangoOpenAPIResponse(response))
+        extra = undeclared_headers(declared, status, response)
+        assert not extra, f"{method} {template} {status}: {extra} not declared"
+        self.seen.setdefault((template, method), set()).add(status)
+        return response
+
+    def statuses(self, template: str, method: str) -> tuple[set[int], set[int]]:
+        """(provoked, declared) for one operation."""
+        declared = {int(status) for status in self.responses(template, method)}
+        return self.seen.get((template, method), set()), declared
+
+
+@pytest.fixture
+def contract() -> Contract:
+    return Contract()
+
+
+def send(client: Any, method: str, path: str, body: Any = None, **extra: Any) -> Any:
+    """A request through the test client; ``body`` a dict (as JSON) or raw text/bytes."""
+    raw = json.dumps(body) if isinstance(body, dict) else body
+    if raw is None:
+        return client.generic(method, path, **extra)
+    return client.generic(method, path, raw, content_type=JSON, **extra)
+
+
+def blank_image() -> str:
+    out = io.BytesIO()
+    Image.new("RGB", (320, 240), (128, 128, 128)).save(out, "JPEG")
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def unready(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's database held down (liveness.runtime.DOWN_HOLD_S): 503 at once."""
+    monkeypatch.setattr(runtime, "database_held_down", lambda: True)
+
+
+def over_rate(tenant: Tenant) -> None:
+    Tenant.objects.filter(pk=tenant.pk).update(rate_limit_per_minute=0)
+
+
+def throttled_client(settings: Any) -> dict[str, str]:
+    """A client address already blocked by the failed-authentication throttle."""
+    settings.AUTH_FAILURE_LIMIT = 1
+    settings.AUTH_FAILURE_WINDOW_S = 10**6  # no window ends during the test
+    throttle.auth_failed("10.9.0.1")
+    return {"REMOTE_ADDR": "10.9.0.1"}
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_every_liveness_answer_is_declared_and_occurs(
+    make_tenant: Any, client: Any, contract: Contract, settings: Any, monkeypatch: Any
+) -> None:
+    tenant, secret = make_tenant(request_limit=2)
+    live = {"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)}
+
+    def post(body: Any, method: str = "POST", **extra: Any) -> Any:
+        return contract.check(
+            send(client, method, "/liveness", body, **extra), "POST", "/liveness", "/liveness"
+        )
+
+    ok = post(live)
+    assert ok.status_code == 201 and set(ok.json()) == {"liveness_result", "message"}
+    assert post(b"{not json").status_code == 400
+    assert post({"hash_id": secret}).status_code == 400
+    assert post({"hash_id": "nope", "selfie_image": "x"}).status_code == 401
+    assert post(None, method="GET").status_code == 405
+    assert post(None, method="OPTIONS").status_code == 405
+    assert post(b" " * (settings.LIVENESS_MAX_BODY_BYTES + 1)).status_code == 413
+    assert post({"hash_id": secret, "selfie_image": blank_image()}).json()["code"] == "no_face"
+    assert post(live).status_code == 201
+    quota = post(live)
+    assert quota.json() == {"message": "Your request limit has been reached."}
+    assert "Retry-After" not in quota
+    assert post(live, **throttled_client(settings)).status_code == 429
+    over_rate(tenant)
+    assert post(live)["Retry-After"]
+    unready(monkeypatch)
+    assert post(live)["Retry-After"] == "1"
+    provoked, declared = contract.statuses("/liveness", "POST")
+    assert provoked == declared
+
+
+def open_session(client: Any, secret: str) -> tuple[str, dict[str, str]]:
+    """A new session's path and its bearer header."""
+    opened = send(client, "POST", "/sessions", {"hash_id": secret}).json()
+    return f"/sessions/{opened['session_id']}", {"HTTP_AUTHORIZATION": f"Bearer {opened['token']}"}
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_every_session_create_answer_is_declared_and_occurs(
+    make_tenant: Any, client: Any, contract: Contract, settings: Any, monkeypatch: Any
+) -> None:
+    tenant, secret = make_tenant(request_limit=1)
+
+    def post(body: Any, method: str = "POST", **extra: Any) -> Any:
+        answer = send(client, method, "/sessions", body, **extra)
+        return contract.check(answer, "POST", "/sessions", "/sessions")
+
+    assert post({"hash_id": secret}).status_code == 201
+    assert post(b"[]").status_code == 400
+    assert post({"hash_id": "nope"}).status_code == 401
+    assert post(None, method="GET").status_code == 405
+    assert post(b" " * (settings.LIVENESS_MAX_BODY_BYTES + 1)).status_code == 413
+    Tenant.objects.filter(pk=tenant.pk).update(requests_used=1)
+    assert "Retry-After" not in post({"hash_id": secret})  # the quota's 429
+    assert post({"hash_id": secret}, **throttled_client(settings)).status_code == 429
+    unready(monkeypatch)
+    assert post({"hash_id": secret}).status_code == 503
+    provoked, declared = contract.statuses("/sessions", "POST")
+    assert provoked == declared
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_every_session_read_answer_is_declared_and_occurs(
+    make_tenant: Any, client: Any, contract: Contract, settings: Any, monkeypatch: Any
+) -> None:
+    tenant, secret = make_tenant(request_limit=1)
+    path, _ = open_session(client, secret)
+
+    def get(path: str, hash_id: str | None = secret, method: str = "GET", **extra: Any) -> Any:
+        if hash_id is not None:
+            extra["HTTP_X_HASH_ID"] = hash_id
+        return contract.check(send(client, method, path, **extra), "GET", SESSION, path)
+
+    assert get(path).json()["state"] == "open"
+    assert get(path, hash_id=None).status_code == 401
+    assert get(path, hash_id="nope").status_code == 401
+    assert get(f"/sessions/{uuid.uuid4()}").status_code == 404
+    assert get(path, method="DELETE").status_code == 405
+    assert get(path, **throttled_client(settings)).status_code == 429
+    over_rate(tenant)
+    assert get(path).json()["error"].startswith("Request rate limit exceeded")
+    unready(monkeypatch)
+    assert get(path).status_code == 503
+    provoked, declared = contract.statuses(SESSION, "GET")
+    assert provoked == declared
+
+
+def token_errors(call: Any, path: str, bearer: dict[str, str]) -> None:
+    """The three token 401s, an unknown session's 404 and a wrong method's 405."""
+    assert call(path, {}, headers={}).json()["code"] == "token_missing"
+    wrong = {"HTTP_AUTHORIZATION": "Bearer not-this-sessions-token"}
+    assert call(path, {}, headers=wrong).json()["code"] == "token_invalid"
+    CaptureSession.objects.filter(pk=path.split("/")[2]).update(expires_at=timezone.now())
+    assert call(path, {}, headers=bearer).json()["code"] == "token_expired"
+    assert call(f"/sessions/{uuid.uuid4()}", {}, headers=bearer).status_code == 404
+    assert call(path, None, headers=bearer, method="GET").status_code == 405
+
+
+def session_call(client: Any, contract: Contract, action: str) -> Any:
+    """POST (or ``method``) /sessions/{id}/``action``, checked against the schema."""
+
+    def call(path: str, body: Any, headers: dict[str, str], method: str = "POST") -> Any:
+        answer = send(client, method, f"{path}/{action}", body, **headers)
+        return contract.check(answer, "POST", f"{SESSION}/{action}", f"{path}/{action}")
+
+    return call
+
+
+def limits_and_faults(
+    call: Any, fresh: Any, tenant: Tenant, settings: Any, monkeypatch: Any, body: Any
+) -> None:
+    """429 for the session's own rate, the tenant's rate, its quota and a throttled client;
+    then 503. ``fresh()`` opens a new session (path, bearer)."""
+    path, bearer = fresh()
+    own_rates = settings.SESSION_QUALITY_PER_S, settings.SESSION_SELFIE_PER_MIN
+    settings.SESSION_QUALITY_PER_S = settings.SESSION_SELFIE_PER_MIN = 0
+    assert call(path, body, headers=bearer)["Retry-After"]
+    settings.SESSION_QUALITY_PER_S, settings.SESSION_SELFIE_PER_MIN = own_rates
+    path, bearer = fresh()
+    assert call(path, body, headers=bearer | throttled_client(settings)).status_code == 429
+    Tenant.objects.filter(pk=tenant.pk).update(requests_used=F("request_limit"))
+    assert call(path, body, headers=bearer).json() == {"message": LIMIT_REACHED}
+    over_rate(tenant)
+    assert call(path, body, headers=bearer).json()["error"].startswith("Request rate limit")
+    unready(monkeypatch)
+    assert call(path, body, headers=bearer).status_code == 503
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_every_quality_answer_is_declared_and_occurs(
+    make_tenant: Any, client: Any, contract: Contract, settings: Any, monkeypatch: Any
+) -> None:
+    tenant, secret = make_tenant(request_limit=5)
+    call = session_call(client, contract, "quality")
+    path, bearer = open_session(client, secret)
+    frame = {"selfie_image": data_uri(LIVE_JPG)}
+    settings.CAPTURE_ALLOWED_ORIGINS = ["https://shop.example"]
+    cross = call(path, frame, headers=bearer | {"HTTP_ORIGIN": "https://shop.example"})
+    assert cross.json()["passed"] is True and cross["Access-Control-Allow-Origin"]
+    assert call(path, {"selfie_image": blank_image()}, headers=bearer).json()["code"] == "no_face"
+    assert call(path, {"selfie_image": "%%%"}, headers=bearer).status_code == 400
+    too_big = b" " * (settings.SESSION_QUALITY_MAX_BYTES + 1)
+    assert call(path, too_big, headers=bearer).status_code == 413
+    CaptureSession.objects.filter(pk=path.split("/")[2]).update(state=CaptureSession.DONE)
+    assert call(path, frame, headers=bearer).json()["state"] == "done"
+    token_errors(call, *open_session(client, secret))
+    limits_and_faults(
+        call, lambda: open_session(client, secret), tenant, settings, monkeypatch, frame
+    )
+    provoked, declared = contract.statuses(f"{SESSION}/quality", "POST")
+    assert provoked == declared
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_every_challenge_answer_is_declared_and_occurs(
+    make_tenant: Any, client: Any, contract: Contract, settings: Any, monkeypatch: Any
+) -> None:
+    tenant, secret = make_tenant(request_limit=5, challenge="head_turn")
+    call = session_call(client, contract, "challenge")
+    path, bearer = open_session(client, secret)
+    assert call(path, {}, headers=bearer).json()["challenge"]["state"] == "running"
+    assert call(path, b"{", headers=bearer).status_code == 400
+    too_big = b" " * (settings.SESSION_QUALITY_MAX_BYTES + 1)
+    assert call(path, too_big, headers=bearer).status_code == 413
+    for _ in range(settings.CAPTURE_CHALLENGE_TRIES):
+        refused = call(path, {}, headers=bearer)
+    assert refused.json()["code"] == "challenge_tries_exhausted"
+    _, plain = make_tenant(name="plain", request_limit=5)
+    other, other_bearer = open_session(client, plain)
+    assert call(other, {}, headers=other_bearer).json()["code"] == "challenge_not_required"
+    token_errors(call, *open_session(client, secret))
+    limits_and_faults(call, lambda: open_session(client, secret), tenant, settings, monkeypatch, {})
+    provoked, declared = contract.statuses(f"{SESSION}/challenge", "POST")
+    assert provoked == declared
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_every_selfie_answer_is_declared_and_occurs(
+    make_tenant: Any, client: Any, contract: Contract, settings: Any, monkeypatch: Any
+) -> None:
+    tenant, secret = make_tenant(request_limit=5)
+    call = session_call(client, contract, "selfie")
+    path, bearer = open_session(client, secret)
+    live = {"selfie_image": data_uri(LIVE_JPG)}
+    assert call(path, {"selfie_image": blank_image()}, headers=bearer).status_code == 422
+    assert call(path, {"frames": []}, headers=bearer).status_code == 400
+    too_big = b" " * (settings.LIVENESS_MAX_BODY_BYTES + 1)
+    assert call(path, too_big, headers=bearer).status_code == 413
+    assert call(path, live, headers=bearer).json()["state"] == "received"
+    assert call(path, live, headers=bearer).json()["state"] == "done"
+    _, turning = make_tenant(name="turning", request_limit=5, challenge="head_turn")
+    other, other_bearer = open_session(client, turning)
+    assert call(other, live, headers=other_bearer).json()["code"] == "challenge_not_passed"
+    token_errors(call, *open_session(client, secret))
+    limits_and_faults(
+        call, lambda: open_session(client, secret), tenant, settings, monkeypatch, live
+    )
+    provoked, declared = contract.statuses(f"{SESSION}/selfie", "POST")
+    assert provoked == declared
+
+
+def test_every_status_check_answer_is_declared_and_occurs(
+    db: None, client: Any, contract: Contract, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def get(method: str = "GET") -> Any:
+        answer = send(client, method, "/status_check")
+        return contract.check(answer, "GET", "/status_check", "/status_check")
+
+    monkeypatch.setattr(runtime, "_holder", runtime.EngineHolder())  # not warmed yet
+    assert get()["Retry-After"] == "1"
+    assert get("POST")["Allow"] == "GET, HEAD"
+    monkeypatch.undo()
+    runtime.get_engine()
+    assert get().content == b"Service is live"
+    provoked, declared = contract.statuses("/status_check", "GET")
+    assert provoked == declared

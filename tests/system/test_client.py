@@ -151,3 +151,23 @@ def test_capture_session_cli(served: Served) -> None:
     wrong = run_cli("session", "get", session_id, "--url", served.base, hash_id="nope")
     assert wrong.returncode == 3
     assert run_cli("session", "get", "--url", served.base, hash_id=hash_id).returncode == 2
+    for odd in ("é", "a b", "../../liveness"):  # unknown sessions (exit 6), never a traceback
+        unknown = run_cli("session", "get", odd, "--url", served.base, hash_id=hash_id)
+        assert unknown.returncode == 6, (odd, unknown.stderr)
+        assert json.loads(unknown.stderr)["status"] == 404
+
+
+def test_a_body_over_the_limit_is_refused_413(served: Served, tmp_path: Path) -> None:
+    """client.md: exit 4 for a 413. The service answers it from Content-Length and closes
+    without reading the body, so the client must read that answer even when its own sending
+    was cut short (urllib.request gave up on the reset: 'cannot reach', exit 6)."""
+    _, hash_id = served.new_tenant()
+    big = tmp_path / "big.jpg"  # base64 makes it 16.7 MiB, over LIVENESS_MAX_BODY_BYTES
+    big.write_bytes(b"\xff\xd8\xff" + b"\0" * (12_600_000))
+    with pytest.raises(ImageRejected) as caught:
+        FaciaClient(served.base, hash_id).check(big)
+    assert caught.value.status == 413 and caught.value.request_id
+    assert caught.value.body == {"error": "Request body is too large (limit 16777216 bytes)."}
+    done = run_cli(str(big), "--url", served.base, hash_id=hash_id)
+    assert done.returncode == 4, done.stderr
+    assert json.loads(done.stderr)["status"] == 413

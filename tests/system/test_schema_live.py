@@ -1,11 +1,13 @@
 """Real answers of the running service (gunicorn, real engine) validated against its own
 OpenAPI schema with openapi-core: every status code, body shape, enum and header."""
 
+import copy
 import io
 import json
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -14,6 +16,7 @@ from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAP
 from PIL import Image
 
 from tests.conftest import LIVE_JPG, data_uri
+from tests.liveness.test_schema import closed, template_of, undeclared_headers
 from tests.servers.entrypoint import Served
 
 pytestmark = pytest.mark.system
@@ -21,25 +24,23 @@ pytestmark = pytest.mark.system
 Check = Callable[..., requests.Response]
 
 
-def strict(schema: dict[str, Any]) -> dict[str, Any]:
-    """No undocumented field may appear in a body (drf-spectacular leaves objects open)."""
-    for component in schema["components"]["schemas"].values():
-        if "properties" in component:
-            component["additionalProperties"] = False
-    return schema
-
-
 @pytest.fixture(scope="module")
-def openapi(served: Served) -> OpenAPI:
+def schema(served: Served) -> dict[str, Any]:
     reply = requests.get(f"{served.base}/api/schema/", params={"format": "json"}, timeout=30)
     reply.raise_for_status()
-    return OpenAPI.from_dict(strict(reply.json()))
+    return dict(reply.json())
 
 
 @pytest.fixture(scope="module")
-def validate(openapi: OpenAPI) -> Callable[..., None]:
+def openapi(schema: dict[str, Any]) -> OpenAPI:
+    return OpenAPI.from_dict(closed(copy.deepcopy(schema)))
+
+
+@pytest.fixture(scope="module")
+def validate(openapi: OpenAPI, schema: dict[str, Any]) -> Callable[..., None]:
     """Validate an answer against the operation ``as_method`` documents (a 405 is
-    documented under the path's real method)."""
+    documented under the path's real method): its body, its declared headers, and no
+    header of the API's own that the schema does not declare."""
 
     def validate(reply: requests.Response, as_method: str = "") -> None:
         method = as_method or reply.request.method or ""
@@ -47,6 +48,9 @@ def validate(openapi: OpenAPI) -> Callable[..., None]:
         openapi.validate_response(
             RequestsOpenAPIRequest(documented), RequestsOpenAPIResponse(reply)
         )
+        template = template_of(schema, urlsplit(reply.url).path)
+        responses = schema["paths"][template][method.lower()]["responses"]
+        assert not undeclared_headers(responses, reply.status_code, reply.headers), reply.headers
 
     return validate
 
