@@ -60,6 +60,14 @@ RESPONSE_TIMEOUT_S = 30
 REFUSING_AT_ONCE = 16
 # How often a connection waiting for a large-body slot sees that it was closed for another.
 EVICTION_CHECK_S = 0.1
+# After an answer sent with the body unread (413, 503), what the client still sends is read
+# and dropped this long before the connection closes: closed at once, the client's unread
+# bytes made the kernel reset it, and a client that sends its whole body before reading
+# (urllib.request, 6 tries of 6 with 17 MB) got the reset instead of the answer. A 16 MiB
+# body takes this long at about 30 Mbit/s; a lingering connection is the first closed to make
+# room for a new one.
+LINGER_S = 5
+LINGER_CHUNK = 64 * 1024
 
 
 def json_answer(status: int, error: str, retry: bool = False, request_id: str = "") -> bytes:
@@ -183,6 +191,10 @@ class Admission:
     def head_received(self, conn: Connection) -> None:
         self.waiting_for_head.pop(conn, None)
 
+    def lingering(self, conn: Connection) -> None:
+        """``conn`` only drains a body it was answered without: as evictable as an idle one."""
+        self.waiting_for_head[conn] = None
+
     @contextmanager
     def waiting_for_a_slot(self, conn: Connection) -> Iterator[None]:
         self.waiting_for_slot[conn] = None
@@ -217,7 +229,9 @@ class Admission:
         return True
 
 
-Buffered = Literal["small", "large", "late", "busy", "too_large", "unavailable"]
+Buffered = Literal["small", "large", "unread", "late", "busy", "too_large", "unavailable"]
+# Answered with the body (or the rest of a chunked one) not read.
+UNREAD: frozenset[Buffered] = frozenset(("unread", "busy", "too_large", "unavailable"))
 
 
 class BufferingWorker(GeventWorker):
@@ -268,6 +282,8 @@ class BufferingWorker(GeventWorker):
             buffered = self._buffer_body(req, conn, held)
             if buffered == "late":
                 raise StopIteration  # closes the connection at once
+            if buffered in UNREAD:  # after the answer, whichever sends it
+                held.callback(self._linger, conn)
             if buffered in ("too_large", "unavailable"):
                 request_id = _request_id(req)
                 if buffered == "too_large":
@@ -310,7 +326,8 @@ class BufferingWorker(GeventWorker):
 
     def _buffer_body(self, req: Any, conn: Connection, held: ExitStack) -> Buffered:
         """Read the body into memory (``req.body``); a large-body slot, when it needs one,
-        stays in ``held``. "late": it did not arrive in time; "busy": no slot came in time;
+        stays in ``held``. "unread": declared over its limit, left for the view to answer
+        (413) from an empty body; "late": it did not arrive in time; "busy": no slot came in time;
         "too_large": an admin page's body declared over its limit (unread); "unavailable":
         that limit could not be known (the database did not answer)."""
         size = _declared_length(req)
@@ -324,7 +341,7 @@ class BufferingWorker(GeventWorker):
             # deadline, it held Django as long as the client trickled it); an admin page's
             # upload is answered 413 here.
             req.body = io.BytesIO()
-            return "too_large" if _is_admin(req) else "small"
+            return "too_large" if _is_admin(req) else "unread"
         if size == 0:
             return "small"
         if size is not None and size > LARGE_BODY_BYTES and not self._large_slot(conn, held):
@@ -388,6 +405,17 @@ class BufferingWorker(GeventWorker):
                     return True
         self.log.info("no large-body slot for a request: answered 503")
         return False
+
+    def _linger(self, conn: Connection) -> None:
+        """Read and drop what the client still sends, for at most LINGER_S (or until it is
+        closed to make room), after its answer and the end of ours (so a client reading the
+        answer sees it whole and closes)."""
+        self._admission.lingering(conn)
+        dropped = bytearray(LINGER_CHUNK)
+        with suppress(OSError), gevent.Timeout(LINGER_S, False):
+            conn.sock.shutdown(socket.SHUT_WR)
+            while conn.sock.recv_into(dropped):
+                pass
 
     def _send(self, sock: Any, data: bytes, timeout_s: float = RESPONSE_TIMEOUT_S) -> None:
         try:

@@ -5,6 +5,8 @@ client (one source address) cannot take the connections every other client needs
 import select
 import socket
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -175,6 +177,33 @@ def test_a_body_declared_over_the_limit_never_holds_django(
     assert requests.get(f"{server.base}{path}", timeout=60).status_code in (200, 403)
 
 
+def urllib_status(url: str, body: bytes) -> tuple[int, bytes]:
+    """The status and body urllib.request reads for a POST of ``body``: it sends the whole
+    body before it reads a byte of the answer."""
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as refused:
+        with refused:
+            return refused.code, refused.read()
+
+
+@pytest.mark.parametrize("path", ["/liveness", "/admin/accounts/tenant/"])
+def test_a_client_that_sends_its_whole_body_first_reads_the_413(
+    server: Gunicorn, path: str
+) -> None:
+    """The 413 is answered before the body is read; the worker then reads and drops what the
+    client still sends (for at most LINGER_S) before it closes. Closed at once, the client's
+    unread bytes made the kernel reset the connection, and a client that sends its whole
+    body before reading (urllib.request, 6 tries of 6) got the reset, not the answer."""
+    body = b"x" * (17 * 1024 * 1024)
+    for _ in range(3):
+        status, answer = urllib_status(f"{server.base}{path}", body)
+        assert status == 413
+        assert b"Request body is too large" in answer
+
+
 def session_cookie(server: Gunicorn, *perms: str) -> str:
     return str(admin_session(server.base, server.env, *perms).cookies["sessionid"])
 
@@ -314,6 +343,20 @@ def test_idle_connections_of_many_clients_make_room_for_a_new_one(quiet: Gunicor
     assert OVER_CAP not in got
     # The newcomers past CONNECTIONS (the normal client too) each closed an idle one.
     assert got.get("closed", 0) >= PER_CLIENT * len(sources) + 1 - CONNECTIONS
+
+
+def test_connections_lingering_after_their_413_make_room_for_a_new_one(quiet: Gunicorn) -> None:
+    """Every connection taken by clients answered 413 that keep their connections open: each
+    still drains for up to LINGER_S (5 s), but the one lingering longest is closed for a
+    newcomer, which is served at once (not answered 503 as by a full worker)."""
+    body = selfie_body(create_tenant(quiet.env, "lingering"))
+    sources = [f"127.0.5.{i}" for i in range(1, 4)]
+    oversized = request_head(quiet.port, 200_000_000) + b"{"
+    with held_connections("127.0.0.1", quiet.port, CONNECTIONS, oversized, sources) as socks:
+        # Each answer ends with the server's half-close: read to its end, it is lingering.
+        assert [status_of_answer(sock) for sock in socks] == [413] * CONNECTIONS
+        status, seconds = timed_liveness(quiet, body)
+    assert (status, seconds < PROMPTLY_S) == (201, True), seconds
 
 
 def test_a_full_worker_answers_a_new_connection_at_once(quiet: Gunicorn) -> None:
