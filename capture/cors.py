@@ -55,6 +55,7 @@ class TokenCorsMixin(JsonAPIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         if origin := allowed_origin(request):
             response["Access-Control-Allow-Origin"] = origin
-            response["Access-Control-Expose-Headers"] = "Retry-After"
+            # A page reads how long to wait, and the id that finds its request in our logs.
+            response["Access-Control-Expose-Headers"] = "Retry-After, X-Request-ID"
         patch_vary_headers(response, ["Origin"])
         return response

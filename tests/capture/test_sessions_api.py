@@ -370,6 +370,7 @@ def test_token_calls_answer_listed_origins_only(db: None, client: Client, settin
     assert (
         refused.status_code == 404
         and refused["Access-Control-Allow-Origin"] == "https://app.example"
+        and refused["Access-Control-Expose-Headers"] == "Retry-After, X-Request-ID"
     )
     other = client.options(url, HTTP_ORIGIN="https://evil.example")
     assert "Access-Control-Allow-Origin" not in other
