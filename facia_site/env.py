@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -35,7 +36,9 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name}={value!r}: expected one of 1/0, true/false, yes/no, on/off")
 
 
-def env_int(name: str, default: int, minimum: int | None = 0) -> int:
+def env_int(name: str, default: int, minimum: int | None = 0, maximum: int | None = None) -> int:
+    """A whole number; ``maximum`` where a larger one would fail later, at a request or in a
+    command (SESSION_TTL_S=10**20 was an OverflowError, a 500, on every new session)."""
     value = os.environ.get(name)
     if value is None:
         return default
@@ -43,9 +46,17 @@ def env_int(name: str, default: int, minimum: int | None = 0) -> int:
         number = int(value.strip())
     except ValueError:
         raise ImproperlyConfigured(f"{name}={value!r}: expected a whole number") from None
-    if minimum is not None and number < minimum:
-        raise ImproperlyConfigured(f"{name}={value!r}: expected at least {minimum}")
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise ImproperlyConfigured(f"{name}={value!r}: expected {_bounds(minimum, maximum)}")
     return number
+
+
+def _bounds(minimum: int | None, maximum: int | None) -> str:
+    if maximum is None:
+        return f"at least {minimum}"
+    if minimum is None:
+        return f"at most {maximum}"
+    return f"a whole number from {minimum} to {maximum}"
 
 
 def env_choice(name: str, default: str, choices: Sequence[str]) -> str:
@@ -78,6 +89,13 @@ def env_database_url(name: str, default: str) -> str:
     return value
 
 
+def env_path(name: str, default: Path) -> Path:
+    """A directory; unset or blank is the default (``MODEL_DIR=`` in an env file was the
+    current directory, the repository or the image's root)."""
+    value = os.environ.get(name, "").strip()
+    return Path(value) if value else default
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -96,6 +114,13 @@ def env_networks(name: str, default: str = "") -> tuple[Network, ...]:
         return networks(value)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name}={value!r}: {exc}") from None
+
+
+def env_network_spec(name: str, default: str) -> str:
+    """Comma-separated networks, as written, checked now (unchecked, a typo in
+    METRICS_ALLOWED_NETWORKS answered every scrape 500)."""
+    env_networks(name, default)
+    return os.environ.get(name, default)
 
 
 def trusted_proxies() -> tuple[Network, ...]:

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from telemetry.logs import logging_config
 
 log = logging.getLogger("facia.startup")
@@ -83,11 +85,20 @@ def _ensure_logging() -> None:
 
 @contextmanager
 def reported(argv: list[str]) -> Iterator[None]:
-    """Run a command; an exception becomes one ERROR record (cause first) and exit status 1."""
+    """Run a manage.py command; an exception becomes one ERROR record and exit status 1."""
+    with failing_as(" ".join(["manage.py", *argv[1:2]])):
+        yield
+
+
+@contextmanager
+def failing_as(command: str) -> Iterator[None]:
+    """An exception becomes one ERROR record, "COMMAND: cause", and exit status 1. A setting
+    the operator got wrong (ImproperlyConfigured) is that line alone: its traceback (~50
+    lines of Django's settings import on a terminal) only hid the line naming the variable."""
     try:
         yield
     except Exception as exc:
         _ensure_logging()
-        command = " ".join(["manage.py", *argv[1:2]])
-        log.error("%s: %s", command, cause(exc), exc_info=exc)
+        trace = None if isinstance(exc, ImproperlyConfigured) else exc
+        log.error("%s: %s", command, cause(exc), exc_info=trace)
         sys.exit(1)

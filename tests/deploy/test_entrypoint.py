@@ -141,3 +141,49 @@ def test_a_corrupt_sqlite_file_is_one_record_naming_it(tmp_path: Path) -> None:
         f"manage.py migrate: database sqlite:///{database}: DatabaseError: file is not a database"
     )
     assert database.read_bytes() == b"not a database, " * 1024  # left as it was, for the operator
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        # gunicorn's own int() at import: a 16-line ValueError traceback.
+        ("WEB_CONCURRENCY=two", "WEB_CONCURRENCY='two': expected a whole number"),
+        # gunicorn listened with no worker: every connection held, never answered.
+        ("WEB_CONCURRENCY=0", "WEB_CONCURRENCY='0': expected at least 1"),
+        # A 30-line OverflowError traceback from gunicorn's bind.
+        ("PORT=-1", "PORT='-1': expected a whole number from 1 to 65535"),
+        ("PORT=70000", "PORT='70000': expected a whole number from 1 to 65535"),
+        # "Failed to read config file" and a traceback.
+        ("GUNICORN_TIMEOUT=0", "GUNICORN_TIMEOUT='0': expected at least 1"),
+        ("GUNICORN_MAX_REQUESTS_JITTER=x", "GUNICORN_MAX_REQUESTS_JITTER='x': expected a whole"),
+        ("TASK_WORKERS=-1", "TASK_WORKERS='-1': expected at least 0"),
+    ],
+)
+def test_a_bad_server_setting_is_one_record_naming_it(
+    tmp_path: Path, setting: str, expected: str
+) -> None:
+    name, _, value = setting.partition("=")
+    env = entrypoint_env(tmp_path, 0, MIGRATE_ON_START="0", MODEL_SOURCE=str(tmp_path / "absent"))
+    env["PORT"] = str(free_port())  # entrypoint_env's 0 would itself be refused
+    env[name] = value
+    done = subprocess.run(
+        [str(ENTRYPOINT), "serve"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    records = [json.loads(line) for line in (done.stdout + done.stderr).splitlines()]
+    assert "already up to date" in records[0]["message"]  # install_models, then gunicorn
+    assert len(records) == 2, records
+    assert records[1]["levelname"] == "ERROR"
+    assert records[1]["message"].startswith(f"gunicorn: ImproperlyConfigured: {expected}")
+    assert "exc_info" not in records[1]
+
+
+def test_a_blank_web_concurrency_is_the_default(tmp_path: Path) -> None:
+    """``WEB_CONCURRENCY=`` reached gunicorn's int(""): a traceback. Now it is unset, and the
+    next setting read (a bad PORT here, so that nothing starts) is the one reported."""
+    env = entrypoint_env(tmp_path, 0, MIGRATE_ON_START="0", MODEL_SOURCE=str(tmp_path / "absent"))
+    env.update(WEB_CONCURRENCY=" ", PORT="http")
+    done = run_entrypoint(env, "serve")
+    assert done.returncode == 1
+    last = json.loads(done.stdout.splitlines()[-1])
+    assert last["message"] == "gunicorn: ImproperlyConfigured: PORT='http': expected a whole number"

@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from facia_site import env
 from facia_site.vardir import load_secret_key
+from liveness.models import MAX_RETENTION_DAYS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,6 +66,7 @@ def test_unset_variables_take_their_defaults(monkeypatch: pytest.MonkeyPatch) ->
         (lambda: env.env_int("FACIA_TEST_VALUE", 1), "2O"),
         (lambda: env.env_int("FACIA_TEST_VALUE", 1), "-1"),
         (lambda: env.env_int("FACIA_TEST_VALUE", 1, minimum=1), "0"),
+        (lambda: env.env_int("FACIA_TEST_VALUE", 1, maximum=9), "10"),
         (lambda: env.env_choice("FACIA_TEST_VALUE", "f32", ("f32", "bf16")), "fp16"),
         (lambda: env.env_numbers("FACIA_TEST_VALUE"), '{"max_yaw": "wide"}'),
         (lambda: env.env_numbers("FACIA_TEST_VALUE"), "[0.5]"),
@@ -237,3 +239,60 @@ def test_a_var_dir_that_cannot_be_written_is_one_record_naming_it(tmp_path: Path
     )
     assert "File too large" in first["message"]
     assert sorted(p.name for p in var.iterdir()) == ["static"]
+
+
+# --- every setting is checked at start, not at the first request that reads it --------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        # A 500 on every new capture session (timedelta OverflowError).
+        ("SESSION_TTL_S", "100000000000000000000", "from 1 to 86400"),
+        # prune_checks refused it ("--days must be 0 to 36500"), naming no variable.
+        ("LIVENESS_RETENTION_DAYS", str(MAX_RETENTION_DAYS + 1), f"to {MAX_RETENTION_DAYS}"),
+        # PostgreSQL: "cannot connect to database ... invalid integer value for tcp_user_timeout".
+        ("DATABASE_TIMEOUT_S", "2147484", "from 0 to 86400"),
+        # A 500 on every /metrics scrape without a token.
+        ("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,loopback", "does not appear to be"),
+    ],
+)
+def test_a_setting_that_would_fail_later_stops_the_start(
+    tmp_path: Path, name: str, value: str, expected: str
+) -> None:
+    done = run_python(tmp_path, "-c", IMPORT_SETTINGS, SECRET_KEY="k", **{name: value})
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"django.core.exceptions.ImproperlyConfigured: {name}="), last
+    assert expected in last
+
+
+@pytest.mark.parametrize("name", ["MODEL_DIR", "MODEL_SOURCE"])
+def test_a_blank_model_path_is_its_default(
+    tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``MODEL_DIR=`` in an env file was the current directory: install_models wrote the
+    converted models into the repository (or the image's root)."""
+    code = f"{IMPORT_SETTINGS}; print(settings.{name})"
+    monkeypatch.delenv(name, raising=False)
+    default = run_python(tmp_path, "-c", code, SECRET_KEY="k")
+    blank = run_python(tmp_path, "-c", code, SECRET_KEY="k", **{name: " "})
+    assert blank.returncode == 0, blank.stderr
+    assert blank.stdout == default.stdout
+    assert blank.stdout.strip() not in ("", ".")
+
+
+def test_a_bad_setting_is_one_line_on_a_terminal_too(tmp_path: Path) -> None:
+    """The operator's mistake needs no traceback: it was ~50 lines of Django's settings import
+    after the line naming the variable (LOG_FORMAT=text, as `make serve` in a shell)."""
+    environ = {**os.environ, "AUTH_FAILURE_LIMIT": "twenty", "FACIA_VAR_DIR": str(tmp_path)}
+    environ["LOG_FORMAT"] = "text"
+    done = manage_check(environ)
+    assert done.returncode == 1
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1, lines[:3]
+    assert " ERROR " in lines[0]
+    assert lines[0].endswith(
+        "manage.py check: ImproperlyConfigured: AUTH_FAILURE_LIMIT='twenty': "
+        "expected a whole number"
+    )
