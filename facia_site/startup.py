@@ -7,6 +7,7 @@ line; bin/entrypoint logged it as one JSON record per line (87 for a bad DATABAS
 
 import logging
 import logging.config
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from telemetry.logs import logging_config
 
 log = logging.getLogger("facia.startup")
+UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE for it
 FULL_BELOW_BYTES = 1 << 20  # as liveness.runtime.SQLITE_MIN_FREE_BYTES: a few commits' room
 
 
@@ -58,9 +60,30 @@ def cannot_connect(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and connections["default"].connection is None
 
 
+def missing_table(exc: BaseException) -> str | None:
+    """The table a query found missing (an unmigrated database), or None. A command closes
+    its connections before its error reaches us, so SQLite's "no such table" looked like a
+    failed connection: "cannot connect to database ...: no such table: accounts_tenant"."""
+    from django.db import DatabaseError
+
+    if not isinstance(exc, DatabaseError):
+        return None
+    if found := re.match(r"no such table: (\S+)", str(exc)):  # SQLite
+        return found[1]
+    if getattr(exc.__cause__, "sqlstate", None) == UNDEFINED_TABLE:  # PostgreSQL
+        found = re.match(r'relation "([^"]+)" does not exist', str(exc))
+        return found[1] if found else "?"
+    return None
+
+
 def cause(exc: BaseException) -> str:
     from django.db import DatabaseError
 
+    if table := missing_table(exc):
+        return (
+            f"database {database_target()} has no table {table}: it is not migrated; run "
+            "`manage.py migrate` (`bin/entrypoint migrate`) first"
+        )
     if cannot_connect(exc):
         return f"cannot connect to database {database_target()}: {one_line(exc)}{disk_note()}"
     if isinstance(exc, DatabaseError):  # e.g. a corrupt SQLite file: say which database
@@ -94,11 +117,12 @@ def reported(argv: list[str]) -> Iterator[None]:
 def failing_as(command: str) -> Iterator[None]:
     """An exception becomes one ERROR record, "COMMAND: cause", and exit status 1. A setting
     the operator got wrong (ImproperlyConfigured) is that line alone: its traceback (~50
-    lines of Django's settings import on a terminal) only hid the line naming the variable."""
+    lines of Django's settings import on a terminal) only hid the line naming the variable;
+    so for a database not migrated yet, whose line says what to run."""
     try:
         yield
     except Exception as exc:
         _ensure_logging()
-        trace = None if isinstance(exc, ImproperlyConfigured) else exc
+        trace = None if isinstance(exc, ImproperlyConfigured) or missing_table(exc) else exc
         log.error("%s: %s", command, cause(exc), exc_info=trace)
         sys.exit(1)

@@ -1,6 +1,7 @@
 """bin/entrypoint: the one way the service starts (make serve, the image, the k8s Job); its
 one-shot commands and failures (serving: tests/system/test_entrypoint.py)."""
 
+import contextlib
 import json
 import os
 import pty
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, scratch_database
 from tests.servers.entrypoint import ENTRYPOINT, entrypoint_env, run_entrypoint
 from tests.servers.processes import free_port, stop
 
@@ -187,3 +188,26 @@ def test_a_blank_web_concurrency_is_the_default(tmp_path: Path) -> None:
     assert done.returncode == 1
     last = json.loads(done.stdout.splitlines()[-1])
     assert last["message"] == "gunicorn: ImproperlyConfigured: PORT='http': expected a whole number"
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_command_before_the_migration_says_to_migrate(tmp_path: Path, engine: str) -> None:
+    """Before: "cannot connect to database sqlite:///...: no such table: accounts_tenant" and
+    its traceback (a command closes its connections before its error is reported), and on
+    PostgreSQL a ProgrammingError's traceback."""
+    with contextlib.ExitStack() as stack:
+        if engine == "sqlite":
+            url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+        else:
+            url = stack.enter_context(scratch_database("ops_unmigrated"))
+        env = entrypoint_env(tmp_path, 0, DATABASE_URL=url)
+        done = run_entrypoint(env, "manage", "create_tenant", "acme")
+    assert done.returncode == 1
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(records) == 1, records
+    target = url if engine == "sqlite" else url.replace("postgres://", "postgresql://")
+    assert records[0]["message"] == (
+        f"manage.py create_tenant: database {target} has no table accounts_tenant: it is not "
+        "migrated; run `manage.py migrate` (`bin/entrypoint migrate`) first"
+    )
+    assert "exc_info" not in records[0]
