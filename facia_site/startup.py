@@ -19,6 +19,8 @@ from django.core.exceptions import ImproperlyConfigured
 from telemetry.logs import logging_config
 
 log = logging.getLogger("facia.startup")
+# Where Django opens every connection (BaseDatabaseWrapper.connect).
+CONNECT_FILE = ("django", "db", "backends", "base", "base.py")
 UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE for it
 FULL_BELOW_BYTES = 1 << 20  # as liveness.runtime.SQLITE_MIN_FREE_BYTES: a few commits' room
 
@@ -54,10 +56,20 @@ def disk_note() -> str:
 
 
 def cannot_connect(exc: BaseException) -> bool:
-    """An OperationalError before the default connection was ever opened."""
-    from django.db import OperationalError, connections
+    """An OperationalError raised while opening the connection (inside Django's connect()). A
+    command closes its connections before its error reaches us, so whether one is open said
+    nothing: a locked SQLite file was "cannot connect to database ...: database is locked"."""
+    from django.db import OperationalError
 
-    return isinstance(exc, OperationalError) and connections["default"].connection is None
+    if not isinstance(exc, OperationalError):
+        return False
+    frame = exc.__traceback__
+    while frame is not None:
+        code = frame.tb_frame.f_code
+        if code.co_name == "connect" and Path(code.co_filename).parts[-5:] == CONNECT_FILE:
+            return True
+        frame = frame.tb_next
+    return False
 
 
 def missing_table(exc: BaseException) -> str | None:

@@ -211,3 +211,22 @@ def test_a_command_before_the_migration_says_to_migrate(tmp_path: Path, engine: 
         "migrated; run `manage.py migrate` (`bin/entrypoint migrate`) first"
     )
     assert "exc_info" not in records[0]
+
+
+def test_a_locked_database_is_not_called_unreachable(tmp_path: Path) -> None:
+    """Another process holds SQLite's write lock past the busy timeout. Before: "cannot
+    connect to database ...: database is locked", though the command had connected."""
+    env = entrypoint_env(tmp_path, 0, DATABASE_TIMEOUT_S="1")
+    assert run_entrypoint(env, "migrate").returncode == 0
+    holder = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        done = run_entrypoint(env, "manage", "create_tenant", "acme")
+    finally:
+        holder.close()
+    assert done.returncode == 1
+    first = json.loads(done.stdout.splitlines()[0])
+    assert first["message"] == (
+        f"manage.py create_tenant: database sqlite:///{tmp_path / 'db.sqlite3'}: "
+        "OperationalError: database is locked"
+    )
