@@ -8,10 +8,11 @@ Nothing here creates files or directories.
 import ipaddress
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -147,11 +148,31 @@ def env_numbers(name: str) -> dict[str, float]:
     try:
         if not isinstance(parsed, dict) or any(isinstance(v, bool) for v in parsed.values()):
             raise TypeError
-        return {str(k): float(v) for k, v in parsed.items()}
+        numbers = {str(k): float(v) for k, v in parsed.items()}
+        if not all(math.isfinite(v) for v in numbers.values()):  # JSON's NaN, Infinity
+            raise ValueError
+        return numbers
     except (TypeError, ValueError):
         raise ImproperlyConfigured(
-            f"{name}: expected a JSON object of numbers, got {value!r}"
+            f"{name}: expected a JSON object of finite numbers, got {value!r}"
         ) from None
+
+
+def env_quality(name: str) -> dict[str, float]:
+    """Quality gate thresholds (ml.quality), e.g. LIVENESS_QUALITY='{"max_yaw": 0.7}'. A name
+    that is no gate's (a typo: max_yawn) started the server, then stopped every worker at
+    boot with the name at the end of a traceback."""
+    overrides = env_numbers(name)
+    if overrides:
+        from ml.quality import QualityThresholds  # numpy, OpenCV: only when the setting is used
+
+        known = [field.name for field in fields(QualityThresholds)]
+        unknown = sorted(set(overrides) - set(known))
+        if unknown:
+            raise ImproperlyConfigured(
+                f"{name}: unknown {', '.join(unknown)}; expected some of {', '.join(known)}"
+            )
+    return overrides
 
 
 def env_steps(name: str) -> tuple[str, ...]:

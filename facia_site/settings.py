@@ -12,8 +12,8 @@ from facia_site.env import (
     env_int,
     env_list,
     env_network_spec,
-    env_numbers,
     env_path,
+    env_quality,
     env_steps,
     env_str,
     log_settings,
@@ -176,7 +176,7 @@ ENGINE_PRECISION = env_choice("ENGINE_PRECISION", "f32", ("f32", "bf16", "int8",
 LIVENESS_DEFAULT_THRESHOLD = 0.5
 # Quality gate thresholds overriding ml.quality.QualityThresholds, e.g.
 # LIVENESS_QUALITY='{"max_yaw": 0.7, "min_face_px": 80}' (JSON in the environment).
-LIVENESS_QUALITY = env_numbers("LIVENESS_QUALITY")
+LIVENESS_QUALITY = env_quality("LIVENESS_QUALITY")
 # Capture sessions (capture/): token lifetime, quality calls per session per second, selfie
 # calls per session per minute, and the operator's demo page /capture/demo (off unless
 # CAPTURE_DEMO=1; never in production).

@@ -255,6 +255,10 @@ def test_a_var_dir_that_cannot_be_written_is_one_record_naming_it(tmp_path: Path
         ("DATABASE_TIMEOUT_S", "2147484", "from 0 to 86400"),
         # A 500 on every /metrics scrape without a token.
         ("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,loopback", "does not appear to be"),
+        # Every worker failed to boot, the name at the end of a traceback (exit 3).
+        ("LIVENESS_QUALITY", '{"max_yawn": 0.7}', "unknown max_yawn; expected some of "),
+        # NaN passes every comparison as false: the gate never refused.
+        ("LIVENESS_QUALITY", '{"min_face_px": NaN}', "expected a JSON object of finite"),
     ],
 )
 def test_a_setting_that_would_fail_later_stops_the_start(
@@ -263,7 +267,7 @@ def test_a_setting_that_would_fail_later_stops_the_start(
     done = run_python(tmp_path, "-c", IMPORT_SETTINGS, SECRET_KEY="k", **{name: value})
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"django.core.exceptions.ImproperlyConfigured: {name}="), last
+    assert last.startswith(f"django.core.exceptions.ImproperlyConfigured: {name}"), last
     assert expected in last
 
 
