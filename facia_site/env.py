@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -99,6 +100,30 @@ def env_path(name: str, default: Path) -> Path:
 
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_origins(name: str) -> list[str]:
+    """Web origins as a browser's Origin header spells them, ``scheme://host[:port]``, or
+    ``*``. They are compared as strings: one with a path or a trailing slash, or no scheme,
+    never matched, and every cross-origin call failed in the browser, silently here."""
+    origins = env_list(name, "")
+    for origin in origins:
+        if origin != "*" and not _is_origin(origin):
+            raise ImproperlyConfigured(
+                f"{name}: {origin!r} is no origin: expected * or scheme://host[:port] "
+                "(e.g. https://app.example.com), with no path or trailing slash"
+            )
+    return origins
+
+
+def _is_origin(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a port that is no number)
+    except ValueError:
+        return False
+    plain = not (parts.path or parts.query or parts.fragment or "@" in parts.netloc)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and plain
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -12,6 +12,7 @@ from facia_site.env import (
     env_int,
     env_list,
     env_network_spec,
+    env_origins,
     env_path,
     env_quality,
     env_steps,
@@ -191,7 +192,7 @@ CAPTURE_DEMO = env_bool("CAPTURE_DEMO")
 CAPTURE_CHALLENGE_TRIES = env_int("CAPTURE_CHALLENGE_TRIES", 3, minimum=1)
 CAPTURE_CHALLENGE_STEPS = env_steps("CAPTURE_CHALLENGE_STEPS")
 # Origins whose pages may call the token endpoints (quality, selfie) cross-origin; "*" = any.
-CAPTURE_ALLOWED_ORIGINS = env_list("CAPTURE_ALLOWED_ORIGINS", "")
+CAPTURE_ALLOWED_ORIGINS = env_origins("CAPTURE_ALLOWED_ORIGINS")
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -259,6 +259,9 @@ def test_a_var_dir_that_cannot_be_written_is_one_record_naming_it(tmp_path: Path
         ("LIVENESS_QUALITY", '{"max_yawn": 0.7}', "unknown max_yawn; expected some of "),
         # NaN passes every comparison as false: the gate never refused.
         ("LIVENESS_QUALITY", '{"min_face_px": NaN}', "expected a JSON object of finite"),
+        # Compared with the Origin header as strings: never matched, every CORS call failed.
+        ("CAPTURE_ALLOWED_ORIGINS", "https://app.example.com/", "'https://app.example.com/' is no"),
+        ("CAPTURE_ALLOWED_ORIGINS", "*,app.example.com", "'app.example.com' is no origin"),
     ],
 )
 def test_a_setting_that_would_fail_later_stops_the_start(
@@ -269,6 +272,21 @@ def test_a_setting_that_would_fail_later_stops_the_start(
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"django.core.exceptions.ImproperlyConfigured: {name}"), last
     assert expected in last
+
+
+def test_origins_as_browsers_send_them_are_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    origins = " https://app.example.com, http://127.0.0.1:8080 ,https://[::1]:8443,*"
+    monkeypatch.setenv("CAPTURE_ALLOWED_ORIGINS", origins)
+    assert env.env_origins("CAPTURE_ALLOWED_ORIGINS") == [
+        "https://app.example.com",
+        "http://127.0.0.1:8080",
+        "https://[::1]:8443",
+        "*",
+    ]
+    for bad in ("https://app.example.com:http", "https://user@app.example.com", "ftp://a.b"):
+        monkeypatch.setenv("CAPTURE_ALLOWED_ORIGINS", bad)
+        with pytest.raises(ImproperlyConfigured, match="is no origin"):
+            env.env_origins("CAPTURE_ALLOWED_ORIGINS")
 
 
 @pytest.mark.parametrize("name", ["MODEL_DIR", "MODEL_SOURCE"])
