@@ -13,11 +13,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from facia_site.migrating import LOCK_KEY
 from tests.conftest import REPO, scratch_database
 from tests.servers.entrypoint import ENTRYPOINT, entrypoint_env, run_entrypoint
-from tests.servers.processes import free_port, stop
+from tests.servers.processes import free_port, stop, until
 
 
 def test_migrate_creates_the_schema(tmp_path: Path) -> None:
@@ -230,3 +232,47 @@ def test_a_locked_database_is_not_called_unreachable(tmp_path: Path) -> None:
         f"manage.py create_tenant: database sqlite:///{tmp_path / 'db.sqlite3'}: "
         "OperationalError: database is locked"
     )
+
+
+def test_instances_starting_together_migrate_one_at_a_time(tmp_path: Path) -> None:
+    """Three instances on one fresh PostgreSQL database, each migrating at start. Before: two
+    of three exited 1 ("relation accounts_tenant already exists", a duplicate pg_type key)."""
+    with scratch_database("ops_migrate_race") as url:
+        env = entrypoint_env(tmp_path, 0, DATABASE_URL=url)
+        starts = [
+            subprocess.Popen(
+                [str(ENTRYPOINT), "migrate"], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
+            )
+            for _ in range(3)
+        ]
+        outputs = [start.communicate(timeout=300)[0] for start in starts]
+        assert [start.returncode for start in starts] == [0, 0, 0], outputs
+        with psycopg.connect(url.replace("postgres://", "postgresql://")) as db:
+            twice = db.execute(
+                "SELECT app, name FROM django_migrations GROUP BY 1, 2 HAVING count(*) > 1"
+            ).fetchall()
+    assert twice == []
+
+
+def test_a_migration_waits_for_the_one_running(tmp_path: Path) -> None:
+    """Another instance holds the migration lock: migrate says so and waits until it ends."""
+    with scratch_database("ops_migrate_wait") as url:
+        env = entrypoint_env(tmp_path, 0, DATABASE_URL=url)
+        with psycopg.connect(url.replace("postgres://", "postgresql://"), autocommit=True) as db:
+            db.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
+            waiting = subprocess.Popen(
+                [str(ENTRYPOINT), "migrate"], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
+            )
+
+            def blocked() -> bool:
+                assert waiting.poll() is None, "migrate ran while another held the lock"
+                row = db.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                ).fetchone()
+                return row is not None and row[0] == 1
+
+            until(blocked, timeout=120)
+            db.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+        output = waiting.communicate(timeout=300)[0]
+    assert waiting.returncode == 0, output
+    assert "another process is migrating this database: waiting for it" in output
