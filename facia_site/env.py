@@ -26,6 +26,24 @@ def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+# The placeholders in .env.example and deploy/k8s/secret.example.yaml: public, so no secret.
+PLACEHOLDERS = frozenset({"change-me", "replace-me"})
+
+
+def env_secret(name: str) -> str:
+    """A secret from the environment; "" when unset or blank (spaces too: ``SECRET_KEY= `` was
+    a key of one space). An example's placeholder copied as it is stops the start: anyone can
+    read it in the repository (SECRET_KEY=change-me signed with it; METRICS_TOKEN=replace-me
+    opened /metrics, tenant names included, to anyone)."""
+    value = os.environ.get(name, "").strip()
+    if value.lower() in PLACEHOLDERS:
+        raise ImproperlyConfigured(
+            f"{name} is still the example's placeholder {value!r}: set a random value, e.g. "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    return value
+
+
 def env_bool(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
     if value is None:

@@ -15,6 +15,7 @@ from facia_site.env import (
     env_origins,
     env_path,
     env_quality,
+    env_secret,
     env_steps,
     env_str,
     log_settings,
@@ -243,7 +244,7 @@ LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
 
 # /metrics: readable with `Authorization: Bearer $METRICS_TOKEN`, or without a token from
 # these networks (comma separated CIDRs; empty = token only).
-METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
 METRICS_ALLOWED_NETWORKS = env_network_spec("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
 # --- Abuse guards, retention, admin URL, production (TLS proxy) hardening --------------------
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from facia_site.env import env_secret
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY_FILE = "secret_key"
 
@@ -26,7 +28,7 @@ def var_dir() -> Path:
 
 def read_secret_key(path: Path) -> str:
     """SECRET_KEY from the environment, else from ``path``; never creates it."""
-    if key := os.environ.get("SECRET_KEY"):
+    if key := env_secret("SECRET_KEY"):
         return key
     try:
         return path.read_text().strip()
@@ -40,7 +42,7 @@ def read_secret_key(path: Path) -> str:
 
 def load_secret_key(path: Path) -> str:
     """Return SECRET_KEY from the environment, or from ``path``, creating it (0600) once."""
-    if key := os.environ.get("SECRET_KEY"):
+    if key := env_secret("SECRET_KEY"):
         return key
     if not path.exists():
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")

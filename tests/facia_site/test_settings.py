@@ -38,6 +38,34 @@ def test_secret_key_from_environment_wins(tmp_path: Path, monkeypatch: pytest.Mo
     assert not (tmp_path / "secret_key").exists()
 
 
+def test_a_blank_secret_key_is_the_key_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``SECRET_KEY= `` (a space, in an env file) was a key of one space."""
+    monkeypatch.setenv("SECRET_KEY", "  ")
+    key = load_secret_key(tmp_path / "secret_key")
+    assert len(key) >= 50
+    assert (tmp_path / "secret_key").read_text() == key
+
+
+@pytest.mark.parametrize(
+    ("name", "placeholder"), [("SECRET_KEY", "change-me"), ("METRICS_TOKEN", "replace-me")]
+)
+def test_an_examples_placeholder_stops_the_start(
+    tmp_path: Path, name: str, placeholder: str
+) -> None:
+    """.env.example and deploy/k8s/secret.example.yaml hold these: copied as they are, the
+    key signed with a public value and /metrics opened to anyone who sends the token."""
+    environ = {**os.environ, "FACIA_VAR_DIR": str(tmp_path), "LOG_FORMAT": "json"}
+    environ[name] = placeholder
+    done = manage_check(environ)
+    assert done.returncode == 1
+    [record] = [json.loads(line) for line in done.stdout.splitlines()]
+    assert record["message"].startswith(
+        f"manage.py check: ImproperlyConfigured: {name} is still the example's placeholder"
+    )
+
+
 # --- typed environment readers (facia_site.env) ----------------------------------------------
 
 
