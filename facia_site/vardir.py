@@ -16,14 +16,16 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from facia_site.env import env_secret
+from facia_site.env import env_path, env_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY_FILE = "secret_key"
 
 
 def var_dir() -> Path:
-    return Path(os.environ.get("FACIA_VAR_DIR", BASE_DIR / "var"))
+    """FACIA_VAR_DIR; unset or blank is ``var/`` (blank was the current directory: the key file
+    and the database written beside manage.py)."""
+    return env_path("FACIA_VAR_DIR", BASE_DIR / "var")
 
 
 def read_secret_key(path: Path) -> str:

@@ -317,16 +317,18 @@ def test_origins_as_browsers_send_them_are_taken(monkeypatch: pytest.MonkeyPatch
             env.env_origins("CAPTURE_ALLOWED_ORIGINS")
 
 
-@pytest.mark.parametrize("name", ["MODEL_DIR", "MODEL_SOURCE"])
-def test_a_blank_model_path_is_its_default(
+@pytest.mark.parametrize("name", ["MODEL_DIR", "MODEL_SOURCE", "VAR_DIR"])
+def test_a_blank_path_is_its_default(
     tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``MODEL_DIR=`` in an env file was the current directory: install_models wrote the
-    converted models into the repository (or the image's root)."""
+    converted models into the repository (or the image's root); ``FACIA_VAR_DIR=`` put the
+    key file and the database there."""
     code = f"{IMPORT_SETTINGS}; print(settings.{name})"
-    monkeypatch.delenv(name, raising=False)
+    variable = "FACIA_VAR_DIR" if name == "VAR_DIR" else name
+    monkeypatch.delenv(variable, raising=False)
     default = run_python(tmp_path, "-c", code, SECRET_KEY="k")
-    blank = run_python(tmp_path, "-c", code, SECRET_KEY="k", **{name: " "})
+    blank = run_python(tmp_path, "-c", code, SECRET_KEY="k", **{variable: " "})
     assert blank.returncode == 0, blank.stderr
     assert blank.stdout == default.stdout
     assert blank.stdout.strip() not in ("", ".")
