@@ -183,8 +183,9 @@ LIVENESS_QUALITY = env_quality("LIVENESS_QUALITY")
 # calls per session per minute, and the operator's demo page /capture/demo (off unless
 # CAPTURE_DEMO=1; never in production).
 SESSION_TTL_S = env_int("SESSION_TTL_S", 300, minimum=1, maximum=86_400)
-SESSION_QUALITY_PER_S = env_int("SESSION_QUALITY_PER_S", 8)
-SESSION_SELFIE_PER_MIN = env_int("SESSION_SELFIE_PER_MIN", 6)
+# At least 1: 0 refused every call (429), a session could never end (0 turns other limits off).
+SESSION_QUALITY_PER_S = env_int("SESSION_QUALITY_PER_S", 8, minimum=1)
+SESSION_SELFIE_PER_MIN = env_int("SESSION_SELFIE_PER_MIN", 6, minimum=1)
 SESSION_QUALITY_MAX_BYTES = env_int("SESSION_QUALITY_MAX_BYTES", 1024 * 1024, minimum=1)
 CAPTURE_DEMO = env_bool("CAPTURE_DEMO")
 # A head_turn tenant's session: challenges a session may start (the first and each retry); and,

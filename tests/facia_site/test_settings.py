@@ -287,6 +287,9 @@ def test_a_var_dir_that_cannot_be_written_is_one_record_naming_it(tmp_path: Path
         ("LIVENESS_QUALITY", '{"max_yawn": 0.7}', "unknown max_yawn; expected some of "),
         # NaN passes every comparison as false: the gate never refused.
         ("LIVENESS_QUALITY", '{"min_face_px": NaN}', "expected a JSON object of finite"),
+        # Every quality call, every selfie answered 429: no capture session could end.
+        ("SESSION_QUALITY_PER_S", "0", "expected at least 1"),
+        ("SESSION_SELFIE_PER_MIN", "0", "expected at least 1"),
         # Compared with the Origin header as strings: never matched, every CORS call failed.
         ("CAPTURE_ALLOWED_ORIGINS", "https://app.example.com/", "'https://app.example.com/' is no"),
         ("CAPTURE_ALLOWED_ORIGINS", "*,app.example.com", "'app.example.com' is no origin"),
