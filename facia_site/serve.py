@@ -42,14 +42,13 @@ def http_workers() -> int:
 
 
 def main() -> None:
+    """Check, then become ``python -m gunicorn`` (exec): the process gunicorn expects, which it
+    can re-exec itself on SIGUSR2."""
     with failing_as("gunicorn"):
         http_workers()
     if not os.environ.get("WEB_CONCURRENCY", "x").strip():
         del os.environ["WEB_CONCURRENCY"]  # blank: the default, not gunicorn's int("")
-    from gunicorn.app.wsgiapp import run
-
-    sys.argv[1:] = ["-c", CONFIG, "facia_site.wsgi"]
-    run(prog="gunicorn")
+    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c", CONFIG, "facia_site.wsgi"])
 
 
 if __name__ == "__main__":
