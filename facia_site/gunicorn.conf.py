@@ -50,13 +50,16 @@ with failing_as("gunicorn"):
     # Per worker: connections being read (each body up to 1 MB held; larger ones 2 at a
     # time), at most CONNECTIONS_PER_CLIENT of them from one address; when all are taken, the
     # one idle longest is closed for a new one (facia_site.worker.Admission).
-    worker_connections = env_int("GUNICORN_WORKER_CONNECTIONS", 100, minimum=1)
+    # At most 10,000 (10 GB of 1 MB bodies a worker): 10**20 overflowed gevent's semaphore
+    # in every new worker, which gunicorn replaced in a loop, never serving.
+    worker_connections = env_int("GUNICORN_WORKER_CONNECTIONS", 100, 1, 10_000)
     timeout = env_int("GUNICORN_TIMEOUT", 60, minimum=1)
     _logs = log_settings()
     # The task worker (facia_site.taskworker): calibrations of admin uploads run there, never
     # in an HTTP worker (a 5,000-image zip pinned one for 60 s until it was killed; the
     # 84-image dev zip took 9 s). TASK_WORKERS=0 runs none: uploads then wait queued.
-    dirty_workers = env_int("TASK_WORKERS", 1)
+    # At most 64 (~190 MB each after a job): 10**20 spawned them until memory ran out.
+    dirty_workers = env_int("TASK_WORKERS", 1, 0, 64)
     # A safety net only, off by default (docs, Performance, Soak): leaks are fixed at their
     # cause. A recycled worker recompiles its models (~1.5 s) before it serves again.
     max_requests = env_int("GUNICORN_MAX_REQUESTS", 0)

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from facia_site.migrating import LOCK_KEY
+from telemetry.gunicorn import PREPARED_BY
 from tests.conftest import REPO, scratch_database
 from tests.servers.entrypoint import ENTRYPOINT, entrypoint_env, run_entrypoint
 from tests.servers.processes import free_port, stop, until
@@ -152,14 +153,14 @@ def test_a_corrupt_sqlite_file_is_one_record_naming_it(tmp_path: Path) -> None:
         # gunicorn's own int() at import: a 16-line ValueError traceback.
         ("WEB_CONCURRENCY=two", "WEB_CONCURRENCY='two': expected a whole number"),
         # gunicorn listened with no worker: every connection held, never answered.
-        ("WEB_CONCURRENCY=0", "WEB_CONCURRENCY='0': expected at least 1"),
+        ("WEB_CONCURRENCY=0", "WEB_CONCURRENCY='0': expected a whole number from 1 to 1024"),
         # A 30-line OverflowError traceback from gunicorn's bind.
         ("PORT=-1", "PORT='-1': expected a whole number from 1 to 65535"),
         ("PORT=70000", "PORT='70000': expected a whole number from 1 to 65535"),
         # "Failed to read config file" and a traceback.
         ("GUNICORN_TIMEOUT=0", "GUNICORN_TIMEOUT='0': expected at least 1"),
         ("GUNICORN_MAX_REQUESTS_JITTER=x", "GUNICORN_MAX_REQUESTS_JITTER='x': expected a whole"),
-        ("TASK_WORKERS=-1", "TASK_WORKERS='-1': expected at least 0"),
+        ("TASK_WORKERS=-1", "TASK_WORKERS='-1': expected a whole number from 0 to 64"),
     ],
 )
 def test_a_bad_server_setting_is_one_record_naming_it(
@@ -276,3 +277,32 @@ def test_a_migration_waits_for_the_one_running(tmp_path: Path) -> None:
         output = waiting.communicate(timeout=300)[0]
     assert waiting.returncode == 0, output
     assert "another process is migrating this database: waiting for it" in output
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        # Every new worker overflowed gevent's semaphore; gunicorn replaced them in a loop.
+        ("GUNICORN_WORKER_CONNECTIONS", "100000000000000000000", "from 1 to 10000"),
+        # gunicorn spawned task workers until memory ran out (36 in the first 6 s).
+        ("TASK_WORKERS", "100000000000000000000", "from 0 to 64"),
+        ("WEB_CONCURRENCY", "100000000000000000000", "from 1 to 1024"),
+    ],
+)
+def test_absurd_server_sizes_are_refused_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    value: str,
+    expected: str,
+) -> None:
+    """Read in this process (as gunicorn reads its config file), so that nothing can fork."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    monkeypatch.setenv(PREPARED_BY, "")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(REPO / "facia_site" / "gunicorn.conf.py"))
+    assert stopped.value.code == 1
+    reported = f"gunicorn: ImproperlyConfigured: {name}='{value}': expected a whole number "
+    assert reported + expected in caplog.text
