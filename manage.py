@@ -11,13 +11,15 @@ def main() -> None:
     os.environ.setdefault("DATABASE_TIMEOUT_S", "0")
     from django.core.management import execute_from_command_line
 
+    from facia_site.migrating import one_at_a_time
     from facia_site.startup import reported
     from facia_site.vardir import prepare
 
     with reported(sys.argv):  # a failure: one log record, its cause first
         # Settings create nothing; every command (migrate first on a fresh clone) sets up var/.
         prepare()
-        execute_from_command_line(sys.argv)
+        with one_at_a_time(sys.argv):  # instances sharing a database migrate in turn
+            execute_from_command_line(sys.argv)
 
 
 if __name__ == "__main__":

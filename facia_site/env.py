@@ -8,10 +8,13 @@ Nothing here creates files or directories.
 import ipaddress
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -21,6 +24,24 @@ FALSE = {"", "0", "false", "no", "off"}
 
 def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
+
+
+# The placeholders in .env.example and deploy/k8s/secret.example.yaml: public, so no secret.
+PLACEHOLDERS = frozenset({"change-me", "replace-me"})
+
+
+def env_secret(name: str) -> str:
+    """A secret from the environment; "" when unset or blank (spaces too: ``SECRET_KEY= `` was
+    a key of one space). An example's placeholder copied as it is stops the start: anyone can
+    read it in the repository (SECRET_KEY=change-me signed with it; METRICS_TOKEN=replace-me
+    opened /metrics, tenant names included, to anyone)."""
+    value = os.environ.get(name, "").strip()
+    if value.lower() in PLACEHOLDERS:
+        raise ImproperlyConfigured(
+            f"{name} is still the example's placeholder {value!r}: set a random value, e.g. "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    return value
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -35,7 +56,9 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name}={value!r}: expected one of 1/0, true/false, yes/no, on/off")
 
 
-def env_int(name: str, default: int, minimum: int | None = 0) -> int:
+def env_int(name: str, default: int, minimum: int | None = 0, maximum: int | None = None) -> int:
+    """A whole number; ``maximum`` where a larger one would fail later, at a request or in a
+    command (SESSION_TTL_S=10**20 was an OverflowError, a 500, on every new session)."""
     value = os.environ.get(name)
     if value is None:
         return default
@@ -43,9 +66,17 @@ def env_int(name: str, default: int, minimum: int | None = 0) -> int:
         number = int(value.strip())
     except ValueError:
         raise ImproperlyConfigured(f"{name}={value!r}: expected a whole number") from None
-    if minimum is not None and number < minimum:
-        raise ImproperlyConfigured(f"{name}={value!r}: expected at least {minimum}")
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise ImproperlyConfigured(f"{name}={value!r}: expected {_bounds(minimum, maximum)}")
     return number
+
+
+def _bounds(minimum: int | None, maximum: int | None) -> str:
+    if maximum is None:
+        return f"at least {minimum}"
+    if minimum is None:
+        return f"at most {maximum}"
+    return f"a whole number from {minimum} to {maximum}"
 
 
 def env_choice(name: str, default: str, choices: Sequence[str]) -> str:
@@ -78,8 +109,39 @@ def env_database_url(name: str, default: str) -> str:
     return value
 
 
+def env_path(name: str, default: Path) -> Path:
+    """A directory; unset or blank is the default (``MODEL_DIR=`` in an env file was the
+    current directory, the repository or the image's root)."""
+    value = os.environ.get(name, "").strip()
+    return Path(value) if value else default
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_origins(name: str) -> list[str]:
+    """Web origins as a browser's Origin header spells them, ``scheme://host[:port]``, or
+    ``*``. They are compared as strings: one with a path or a trailing slash, or no scheme,
+    never matched, and every cross-origin call failed in the browser, silently here."""
+    origins = env_list(name, "")
+    for origin in origins:
+        if origin != "*" and not _is_origin(origin):
+            raise ImproperlyConfigured(
+                f"{name}: {origin!r} is no origin: expected * or scheme://host[:port] "
+                "(e.g. https://app.example.com), with no path or trailing slash"
+            )
+    return origins
+
+
+def _is_origin(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a port that is no number)
+    except ValueError:
+        return False
+    plain = not (parts.path or parts.query or parts.fragment or "@" in parts.netloc)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and plain
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -96,6 +158,13 @@ def env_networks(name: str, default: str = "") -> tuple[Network, ...]:
         return networks(value)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name}={value!r}: {exc}") from None
+
+
+def env_network_spec(name: str, default: str) -> str:
+    """Comma-separated networks, as written, checked now (unchecked, a typo in
+    METRICS_ALLOWED_NETWORKS answered every scrape 500)."""
+    env_networks(name, default)
+    return os.environ.get(name, default)
 
 
 def trusted_proxies() -> tuple[Network, ...]:
@@ -122,11 +191,31 @@ def env_numbers(name: str) -> dict[str, float]:
     try:
         if not isinstance(parsed, dict) or any(isinstance(v, bool) for v in parsed.values()):
             raise TypeError
-        return {str(k): float(v) for k, v in parsed.items()}
+        numbers = {str(k): float(v) for k, v in parsed.items()}
+        if not all(math.isfinite(v) for v in numbers.values()):  # JSON's NaN, Infinity
+            raise ValueError
+        return numbers
     except (TypeError, ValueError):
         raise ImproperlyConfigured(
-            f"{name}: expected a JSON object of numbers, got {value!r}"
+            f"{name}: expected a JSON object of finite numbers, got {value!r}"
         ) from None
+
+
+def env_quality(name: str) -> dict[str, float]:
+    """Quality gate thresholds (ml.quality), e.g. LIVENESS_QUALITY='{"max_yaw": 0.7}'. A name
+    that is no gate's (a typo: max_yawn) started the server, then stopped every worker at
+    boot with the name at the end of a traceback."""
+    overrides = env_numbers(name)
+    if overrides:
+        from ml.quality import QualityThresholds  # numpy, OpenCV: only when the setting is used
+
+        known = [field.name for field in fields(QualityThresholds)]
+        unknown = sorted(set(overrides) - set(known))
+        if unknown:
+            raise ImproperlyConfigured(
+                f"{name}: unknown {', '.join(unknown)}; expected some of {', '.join(known)}"
+            )
+    return overrides
 
 
 def env_steps(name: str) -> tuple[str, ...]:

@@ -9,13 +9,13 @@ shortens a lone request by ~20%: ml.engine.score). The worker class reads
 requests with gevent first (facia_site/worker.py), so slow clients hold no worker.
 """
 
-import math
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from facia_site.env import env_int, log_settings
+from facia_site.serve import http_workers, unless_blank
+from facia_site.startup import failing_as
 from facia_site.vardir import prepare
 from facia_site.worker import (
     LARGE_BODY_BYTES,
@@ -34,40 +34,43 @@ from telemetry.gunicorn import (
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
-# Before any worker imports prometheus_client: one metrics directory per server, emptied now.
-_METRICS_DIR = prepare_metrics_dir()
-# The var directory and key file, as manage.py does (settings only read them).
-prepare()
 
 
-def available_cpus() -> int:
-    """Cores this process may use: its CPU affinity, capped by a cgroup v2 quota (containers)."""
-    cpus = len(os.sched_getaffinity(0))
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
-        if quota != "max":
-            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return cpus
-
-
-# HOST=0.0.0.0 in a container; loopback by default.
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5001')}"
-workers = int(os.environ.get("WEB_CONCURRENCY") or os.environ.get("WORKERS") or available_cpus())
+# A setting that cannot be read stops the start with one record naming it (facia_site.startup);
+# gunicorn itself printed "Failed to read config file" and a traceback, or (PORT=-1) a
+# 30-line traceback of its bind.
+with failing_as("gunicorn"):
+    # Before any worker imports prometheus_client: one metrics directory per server, emptied.
+    _METRICS_DIR = prepare_metrics_dir()
+    # The var directory and key file, as manage.py does (settings only read them).
+    prepare()
+    # HOST=0.0.0.0 in a container; loopback by default.
+    bind = f"{os.environ.get('HOST', '127.0.0.1')}:{env_int('PORT', 5001, 1, 65535)}"
+    workers = http_workers()
+    # Per worker: connections being read (each body up to 1 MB held; larger ones 2 at a
+    # time), at most CONNECTIONS_PER_CLIENT of them from one address; when all are taken, the
+    # one idle longest is closed for a new one (facia_site.worker.Admission).
+    # At most 10,000 (10 GB of 1 MB bodies a worker): 10**20 overflowed gevent's semaphore
+    # in every new worker, which gunicorn replaced in a loop, never serving.
+    worker_connections = env_int("GUNICORN_WORKER_CONNECTIONS", 100, 1, 10_000)
+    timeout = env_int("GUNICORN_TIMEOUT", 60, minimum=1)
+    _logs = log_settings()
+    # The task worker (facia_site.taskworker): calibrations of admin uploads run there, never
+    # in an HTTP worker (a 5,000-image zip pinned one for 60 s until it was killed; the
+    # 84-image dev zip took 9 s). TASK_WORKERS=0 runs none: uploads then wait queued.
+    # At most 64 (~190 MB each after a job): 10**20 spawned them until memory ran out.
+    dirty_workers = env_int("TASK_WORKERS", 1, 0, 64)
+    # A safety net only, off by default (docs, Performance, Soak): leaks are fixed at their
+    # cause. A recycled worker recompiles its models (~1.5 s) before it serves again.
+    max_requests = env_int("GUNICORN_MAX_REQUESTS", 0)
+    max_requests_jitter = unless_blank("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 10, 0)
 # Slow clients (docs, Performance): gevent reads each request, within deadlines, before
 # Django sees it; Django still serves one request at a time per worker.
 worker_class = "facia_site.worker.BufferingWorker"
-# Per worker: connections being read (each body up to 1 MB held; larger ones 2 at a time),
-# at most CONNECTIONS_PER_CLIENT of them from one address; when all are taken, the one idle
-# longest is closed for a new one (facia_site.worker.Admission).
-worker_connections = env_int("GUNICORN_WORKER_CONNECTIONS", 100, minimum=1)
 # The whole request head must arrive within this many seconds (gevent times the parse).
 keepalive = 5
-timeout = env_int("GUNICORN_TIMEOUT", 60, minimum=1)
 graceful_timeout = 30
 errorlog = "-"
-_logs = log_settings()
 # Django logs one record per request (with its request id), so no access log; gunicorn's own
 # records in the same format (LOG_FORMAT: text on a terminal, else JSON).
 accesslog = None
@@ -76,20 +79,11 @@ logger_class = "telemetry.gunicorn.Logger"
 loglevel = _logs.level.lower()
 # The control socket lives at one fixed path per user; several servers on a box would clash.
 control_socket_disable = True
-# The task worker (facia_site.taskworker): calibrations of admin uploads run there, never in an
-# HTTP worker (a 5,000-image zip pinned one for 60 s until it was killed; the 84-image dev zip
-# took 9 s). TASK_WORKERS=0 runs none: uploads then wait queued.
 dirty_apps = ["facia_site.taskworker:TaskWorkerApp"]
-dirty_workers = env_int("TASK_WORKERS", 1)
 dirty_timeout = 60  # one hand-off call (8 MB of an upload); jobs run on the worker's own thread
 # gunicorn names its dirty arbiter's pid file after proc_name and, at start, kills the process a
 # file of that name points to: one name per address, or servers on one box stop each other's.
 proc_name = f"facia-{bind.replace(':', '-')}"
-# A safety net only, off by default (docs, Performance, Soak): leaks are fixed at their cause. A
-# recycled worker recompiles its models (~1.5 s) before it serves again.
-max_requests = env_int("GUNICORN_MAX_REQUESTS", 0)
-max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER") or max_requests // 10)
-
 
 _M_ARENA_MAX = -8
 _PR_SET_NAME = 15

@@ -1,6 +1,5 @@
 """Django settings, read from the environment (12-factor)."""
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,11 @@ from facia_site.env import (
     env_database_url,
     env_int,
     env_list,
-    env_numbers,
+    env_network_spec,
+    env_origins,
+    env_path,
+    env_quality,
+    env_secret,
     env_steps,
     env_str,
     log_settings,
@@ -92,7 +95,8 @@ TEMPLATES = [
 # Seconds any wait on the database may take before the request answers 503 + Retry-After
 # (docs, Configuration); 0: no bound but the connection's (manage.py's default: a migration
 # may run for minutes).
-DATABASE_TIMEOUT_S = env_int("DATABASE_TIMEOUT_S", 3)
+# At most a day: PostgreSQL's statement_timeout is an int4 of milliseconds (24.8 days).
+DATABASE_TIMEOUT_S = env_int("DATABASE_TIMEOUT_S", 3, maximum=86_400)
 
 
 def postgresql_options(timeout_s: int) -> dict[str, Any]:
@@ -165,8 +169,8 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LIVENESS_MAX_BODY_BYTES = env_int("LIVENESS_MAX_BODY_BYTES", 16 * 1024 * 1024, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = LIVENESS_MAX_BODY_BYTES
 
-MODEL_SOURCE = Path(os.environ.get("MODEL_SOURCE", BASE_DIR.parent / "shared" / "models"))
-MODEL_DIR = Path(os.environ.get("MODEL_DIR", VAR_DIR / "models"))
+MODEL_SOURCE = env_path("MODEL_SOURCE", BASE_DIR.parent / "shared" / "models")
+MODEL_DIR = env_path("MODEL_DIR", VAR_DIR / "models")
 ENGINE_THREADS = env_int("ENGINE_THREADS", 1, minimum=1)
 # f32 (default) keeps scores identical across CPUs; bf16 is faster where the CPU has it; int8
 # needs MODEL_DIR/int8 (python -m bench.quantize --build); auto: bf16 where native, else f32.
@@ -174,13 +178,14 @@ ENGINE_PRECISION = env_choice("ENGINE_PRECISION", "f32", ("f32", "bf16", "int8",
 LIVENESS_DEFAULT_THRESHOLD = 0.5
 # Quality gate thresholds overriding ml.quality.QualityThresholds, e.g.
 # LIVENESS_QUALITY='{"max_yaw": 0.7, "min_face_px": 80}' (JSON in the environment).
-LIVENESS_QUALITY = env_numbers("LIVENESS_QUALITY")
+LIVENESS_QUALITY = env_quality("LIVENESS_QUALITY")
 # Capture sessions (capture/): token lifetime, quality calls per session per second, selfie
 # calls per session per minute, and the operator's demo page /capture/demo (off unless
 # CAPTURE_DEMO=1; never in production).
-SESSION_TTL_S = env_int("SESSION_TTL_S", 300, minimum=1)
-SESSION_QUALITY_PER_S = env_int("SESSION_QUALITY_PER_S", 8)
-SESSION_SELFIE_PER_MIN = env_int("SESSION_SELFIE_PER_MIN", 6)
+SESSION_TTL_S = env_int("SESSION_TTL_S", 300, minimum=1, maximum=86_400)
+# At least 1: 0 refused every call (429), a session could never end (0 turns other limits off).
+SESSION_QUALITY_PER_S = env_int("SESSION_QUALITY_PER_S", 8, minimum=1)
+SESSION_SELFIE_PER_MIN = env_int("SESSION_SELFIE_PER_MIN", 6, minimum=1)
 SESSION_QUALITY_MAX_BYTES = env_int("SESSION_QUALITY_MAX_BYTES", 1024 * 1024, minimum=1)
 CAPTURE_DEMO = env_bool("CAPTURE_DEMO")
 # A head_turn tenant's session: challenges a session may start (the first and each retry); and,
@@ -189,7 +194,7 @@ CAPTURE_DEMO = env_bool("CAPTURE_DEMO")
 CAPTURE_CHALLENGE_TRIES = env_int("CAPTURE_CHALLENGE_TRIES", 3, minimum=1)
 CAPTURE_CHALLENGE_STEPS = env_steps("CAPTURE_CHALLENGE_STEPS")
 # Origins whose pages may call the token endpoints (quality, selfie) cross-origin; "*" = any.
-CAPTURE_ALLOWED_ORIGINS = env_list("CAPTURE_ALLOWED_ORIGINS", "")
+CAPTURE_ALLOWED_ORIGINS = env_origins("CAPTURE_ALLOWED_ORIGINS")
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -240,8 +245,8 @@ LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
 
 # /metrics: readable with `Authorization: Bearer $METRICS_TOKEN`, or without a token from
 # these networks (comma separated CIDRs; empty = token only).
-METRICS_TOKEN = env_str("METRICS_TOKEN")
-METRICS_ALLOWED_NETWORKS = env_str("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env_network_spec("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
 # --- Abuse guards, retention, admin URL, production (TLS proxy) hardening --------------------
 
 # Failed hash_id attempts allowed per client IP per window before 429 (0 turns it off).
@@ -260,7 +265,8 @@ LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("LOGIN_ACCOUNT_FAILURE_LIMIT", 5)
 LOGIN_IP_FAILURE_LIMIT = env_int("LOGIN_IP_FAILURE_LIMIT", 20)
 LOGIN_LOCKOUT_S = env_int("LOGIN_LOCKOUT_S", 900, minimum=1)
 LOGIN_CONCURRENT_HASHES = env_int("LOGIN_CONCURRENT_HASHES", 1, minimum=1)
-LIVENESS_RETENTION_DAYS = env_int("LIVENESS_RETENTION_DAYS", 90)
+# At most liveness.models.MAX_RETENTION_DAYS (prune_checks refuses more).
+LIVENESS_RETENTION_DAYS = env_int("LIVENESS_RETENTION_DAYS", 90, maximum=36_500)
 # Uploads are never parsed by /liveness; the admin's calibration zip is kept in memory, never
 # spooled to disk, and a file over UPLOAD_MAX_BYTES is dropped (calibration.uploads).
 FILE_UPLOAD_HANDLERS = ["calibration.uploads.BoundedMemoryUploadHandler"]

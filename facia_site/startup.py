@@ -7,15 +7,21 @@ line; bin/entrypoint logged it as one JSON record per line (87 for a bad DATABAS
 
 import logging
 import logging.config
+import re
 import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from telemetry.logs import logging_config
 
 log = logging.getLogger("facia.startup")
+# Where Django opens every connection (BaseDatabaseWrapper.connect).
+CONNECT_FILE = ("django", "db", "backends", "base", "base.py")
+UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE for it
 FULL_BELOW_BYTES = 1 << 20  # as liveness.runtime.SQLITE_MIN_FREE_BYTES: a few commits' room
 
 
@@ -50,15 +56,46 @@ def disk_note() -> str:
 
 
 def cannot_connect(exc: BaseException) -> bool:
-    """An OperationalError before the default connection was ever opened."""
-    from django.db import OperationalError, connections
+    """An OperationalError raised while opening the connection (inside Django's connect()). A
+    command closes its connections before its error reaches us, so whether one is open said
+    nothing: a locked SQLite file was "cannot connect to database ...: database is locked"."""
+    from django.db import OperationalError
 
-    return isinstance(exc, OperationalError) and connections["default"].connection is None
+    if not isinstance(exc, OperationalError):
+        return False
+    frame = exc.__traceback__
+    while frame is not None:
+        code = frame.tb_frame.f_code
+        if code.co_name == "connect" and Path(code.co_filename).parts[-5:] == CONNECT_FILE:
+            return True
+        frame = frame.tb_next
+    return False
+
+
+def missing_table(exc: BaseException) -> str | None:
+    """The table a query found missing (an unmigrated database), or None. A command closes
+    its connections before its error reaches us, so SQLite's "no such table" looked like a
+    failed connection: "cannot connect to database ...: no such table: accounts_tenant"."""
+    from django.db import DatabaseError
+
+    if not isinstance(exc, DatabaseError):
+        return None
+    if found := re.match(r"no such table: (\S+)", str(exc)):  # SQLite
+        return found[1]
+    if getattr(exc.__cause__, "sqlstate", None) == UNDEFINED_TABLE:  # PostgreSQL
+        found = re.match(r'relation "([^"]+)" does not exist', str(exc))
+        return found[1] if found else "?"
+    return None
 
 
 def cause(exc: BaseException) -> str:
     from django.db import DatabaseError
 
+    if table := missing_table(exc):
+        return (
+            f"database {database_target()} has no table {table}: it is not migrated; run "
+            "`manage.py migrate` (`bin/entrypoint migrate`) first"
+        )
     if cannot_connect(exc):
         return f"cannot connect to database {database_target()}: {one_line(exc)}{disk_note()}"
     if isinstance(exc, DatabaseError):  # e.g. a corrupt SQLite file: say which database
@@ -83,11 +120,21 @@ def _ensure_logging() -> None:
 
 @contextmanager
 def reported(argv: list[str]) -> Iterator[None]:
-    """Run a command; an exception becomes one ERROR record (cause first) and exit status 1."""
+    """Run a manage.py command; an exception becomes one ERROR record and exit status 1."""
+    with failing_as(" ".join(["manage.py", *argv[1:2]])):
+        yield
+
+
+@contextmanager
+def failing_as(command: str) -> Iterator[None]:
+    """An exception becomes one ERROR record, "COMMAND: cause", and exit status 1. A setting
+    the operator got wrong (ImproperlyConfigured) is that line alone: its traceback (~50
+    lines of Django's settings import on a terminal) only hid the line naming the variable;
+    so for a database not migrated yet, whose line says what to run."""
     try:
         yield
     except Exception as exc:
         _ensure_logging()
-        command = " ".join(["manage.py", *argv[1:2]])
-        log.error("%s: %s", command, cause(exc), exc_info=exc)
+        trace = None if isinstance(exc, ImproperlyConfigured) or missing_table(exc) else exc
+        log.error("%s: %s", command, cause(exc), exc_info=trace)
         sys.exit(1)

@@ -16,17 +16,21 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from facia_site.env import env_path, env_secret
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY_FILE = "secret_key"
 
 
 def var_dir() -> Path:
-    return Path(os.environ.get("FACIA_VAR_DIR", BASE_DIR / "var"))
+    """FACIA_VAR_DIR; unset or blank is ``var/`` (blank was the current directory: the key file
+    and the database written beside manage.py)."""
+    return env_path("FACIA_VAR_DIR", BASE_DIR / "var")
 
 
 def read_secret_key(path: Path) -> str:
     """SECRET_KEY from the environment, else from ``path``; never creates it."""
-    if key := os.environ.get("SECRET_KEY"):
+    if key := env_secret("SECRET_KEY"):
         return key
     try:
         return path.read_text().strip()
@@ -40,7 +44,7 @@ def read_secret_key(path: Path) -> str:
 
 def load_secret_key(path: Path) -> str:
     """Return SECRET_KEY from the environment, or from ``path``, creating it (0600) once."""
-    if key := os.environ.get("SECRET_KEY"):
+    if key := env_secret("SECRET_KEY"):
         return key
     if not path.exists():
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")

@@ -1,6 +1,7 @@
 """bin/entrypoint: the one way the service starts (make serve, the image, the k8s Job); its
 one-shot commands and failures (serving: tests/system/test_entrypoint.py)."""
 
+import contextlib
 import json
 import os
 import pty
@@ -12,11 +13,14 @@ import subprocess
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from tests.conftest import REPO
+from facia_site.migrating import LOCK_KEY
+from telemetry.gunicorn import PREPARED_BY
+from tests.conftest import REPO, scratch_database
 from tests.servers.entrypoint import ENTRYPOINT, entrypoint_env, run_entrypoint
-from tests.servers.processes import free_port, stop
+from tests.servers.processes import free_port, stop, until
 
 
 def test_migrate_creates_the_schema(tmp_path: Path) -> None:
@@ -141,3 +145,164 @@ def test_a_corrupt_sqlite_file_is_one_record_naming_it(tmp_path: Path) -> None:
         f"manage.py migrate: database sqlite:///{database}: DatabaseError: file is not a database"
     )
     assert database.read_bytes() == b"not a database, " * 1024  # left as it was, for the operator
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        # gunicorn's own int() at import: a 16-line ValueError traceback.
+        ("WEB_CONCURRENCY=two", "WEB_CONCURRENCY='two': expected a whole number"),
+        # gunicorn listened with no worker: every connection held, never answered.
+        ("WEB_CONCURRENCY=0", "WEB_CONCURRENCY='0': expected a whole number from 1 to 1024"),
+        # A 30-line OverflowError traceback from gunicorn's bind.
+        ("PORT=-1", "PORT='-1': expected a whole number from 1 to 65535"),
+        ("PORT=70000", "PORT='70000': expected a whole number from 1 to 65535"),
+        # "Failed to read config file" and a traceback.
+        ("GUNICORN_TIMEOUT=0", "GUNICORN_TIMEOUT='0': expected at least 1"),
+        ("GUNICORN_MAX_REQUESTS_JITTER=x", "GUNICORN_MAX_REQUESTS_JITTER='x': expected a whole"),
+        ("TASK_WORKERS=-1", "TASK_WORKERS='-1': expected a whole number from 0 to 64"),
+    ],
+)
+def test_a_bad_server_setting_is_one_record_naming_it(
+    tmp_path: Path, setting: str, expected: str
+) -> None:
+    name, _, value = setting.partition("=")
+    env = entrypoint_env(tmp_path, 0, MIGRATE_ON_START="0", MODEL_SOURCE=str(tmp_path / "absent"))
+    env["PORT"] = str(free_port())  # entrypoint_env's 0 would itself be refused
+    env[name] = value
+    done = subprocess.run(
+        [str(ENTRYPOINT), "serve"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    records = [json.loads(line) for line in (done.stdout + done.stderr).splitlines()]
+    assert "already up to date" in records[0]["message"]  # install_models, then gunicorn
+    assert len(records) == 2, records
+    assert records[1]["levelname"] == "ERROR"
+    assert records[1]["message"].startswith(f"gunicorn: ImproperlyConfigured: {expected}")
+    assert "exc_info" not in records[1]
+
+
+def test_a_blank_web_concurrency_is_the_default(tmp_path: Path) -> None:
+    """``WEB_CONCURRENCY=`` reached gunicorn's int(""): a traceback. Now it is unset, and the
+    next setting read (a bad PORT here, so that nothing starts) is the one reported."""
+    env = entrypoint_env(tmp_path, 0, MIGRATE_ON_START="0", MODEL_SOURCE=str(tmp_path / "absent"))
+    env.update(WEB_CONCURRENCY=" ", PORT="http")
+    done = run_entrypoint(env, "serve")
+    assert done.returncode == 1
+    last = json.loads(done.stdout.splitlines()[-1])
+    assert last["message"] == "gunicorn: ImproperlyConfigured: PORT='http': expected a whole number"
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_command_before_the_migration_says_to_migrate(tmp_path: Path, engine: str) -> None:
+    """Before: "cannot connect to database sqlite:///...: no such table: accounts_tenant" and
+    its traceback (a command closes its connections before its error is reported), and on
+    PostgreSQL a ProgrammingError's traceback."""
+    with contextlib.ExitStack() as stack:
+        if engine == "sqlite":
+            url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+        else:
+            url = stack.enter_context(scratch_database("ops_unmigrated"))
+        env = entrypoint_env(tmp_path, 0, DATABASE_URL=url)
+        done = run_entrypoint(env, "manage", "create_tenant", "acme")
+    assert done.returncode == 1
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(records) == 1, records
+    target = url if engine == "sqlite" else url.replace("postgres://", "postgresql://")
+    assert records[0]["message"] == (
+        f"manage.py create_tenant: database {target} has no table accounts_tenant: it is not "
+        "migrated; run `manage.py migrate` (`bin/entrypoint migrate`) first"
+    )
+    assert "exc_info" not in records[0]
+
+
+def test_a_locked_database_is_not_called_unreachable(tmp_path: Path) -> None:
+    """Another process holds SQLite's write lock past the busy timeout. Before: "cannot
+    connect to database ...: database is locked", though the command had connected."""
+    env = entrypoint_env(tmp_path, 0, DATABASE_TIMEOUT_S="1")
+    assert run_entrypoint(env, "migrate").returncode == 0
+    holder = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        done = run_entrypoint(env, "manage", "create_tenant", "acme")
+    finally:
+        holder.close()
+    assert done.returncode == 1
+    first = json.loads(done.stdout.splitlines()[0])
+    assert first["message"] == (
+        f"manage.py create_tenant: database sqlite:///{tmp_path / 'db.sqlite3'}: "
+        "OperationalError: database is locked"
+    )
+
+
+def test_instances_starting_together_migrate_one_at_a_time(tmp_path: Path) -> None:
+    """Three instances on one fresh PostgreSQL database, each migrating at start. Before: two
+    of three exited 1 ("relation accounts_tenant already exists", a duplicate pg_type key)."""
+    with scratch_database("ops_migrate_race") as url:
+        env = entrypoint_env(tmp_path, 0, DATABASE_URL=url)
+        starts = [
+            subprocess.Popen(
+                [str(ENTRYPOINT), "migrate"], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
+            )
+            for _ in range(3)
+        ]
+        outputs = [start.communicate(timeout=300)[0] for start in starts]
+        assert [start.returncode for start in starts] == [0, 0, 0], outputs
+        with psycopg.connect(url.replace("postgres://", "postgresql://")) as db:
+            twice = db.execute(
+                "SELECT app, name FROM django_migrations GROUP BY 1, 2 HAVING count(*) > 1"
+            ).fetchall()
+    assert twice == []
+
+
+def test_a_migration_waits_for_the_one_running(tmp_path: Path) -> None:
+    """Another instance holds the migration lock: migrate says so and waits until it ends."""
+    with scratch_database("ops_migrate_wait") as url:
+        env = entrypoint_env(tmp_path, 0, DATABASE_URL=url)
+        with psycopg.connect(url.replace("postgres://", "postgresql://"), autocommit=True) as db:
+            db.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
+            waiting = subprocess.Popen(
+                [str(ENTRYPOINT), "migrate"], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
+            )
+
+            def blocked() -> bool:
+                assert waiting.poll() is None, "migrate ran while another held the lock"
+                row = db.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                ).fetchone()
+                return row is not None and row[0] == 1
+
+            until(blocked, timeout=120)
+            db.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+        output = waiting.communicate(timeout=300)[0]
+    assert waiting.returncode == 0, output
+    assert "another process is migrating this database: waiting for it" in output
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        # Every new worker overflowed gevent's semaphore; gunicorn replaced them in a loop.
+        ("GUNICORN_WORKER_CONNECTIONS", "100000000000000000000", "from 1 to 10000"),
+        # gunicorn spawned task workers until memory ran out (36 in the first 6 s).
+        ("TASK_WORKERS", "100000000000000000000", "from 0 to 64"),
+        ("WEB_CONCURRENCY", "100000000000000000000", "from 1 to 1024"),
+    ],
+)
+def test_absurd_server_sizes_are_refused_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    value: str,
+    expected: str,
+) -> None:
+    """Read in this process (as gunicorn reads its config file), so that nothing can fork."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    monkeypatch.setenv(PREPARED_BY, "")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(REPO / "facia_site" / "gunicorn.conf.py"))
+    assert stopped.value.code == 1
+    reported = f"gunicorn: ImproperlyConfigured: {name}='{value}': expected a whole number "
+    assert reported + expected in caplog.text

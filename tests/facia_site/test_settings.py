@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from facia_site import env
 from facia_site.vardir import load_secret_key
+from liveness.models import MAX_RETENTION_DAYS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,6 +36,34 @@ def test_secret_key_from_environment_wins(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("SECRET_KEY", "from-env")
     assert load_secret_key(tmp_path / "secret_key") == "from-env"
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_a_blank_secret_key_is_the_key_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``SECRET_KEY= `` (a space, in an env file) was a key of one space."""
+    monkeypatch.setenv("SECRET_KEY", "  ")
+    key = load_secret_key(tmp_path / "secret_key")
+    assert len(key) >= 50
+    assert (tmp_path / "secret_key").read_text() == key
+
+
+@pytest.mark.parametrize(
+    ("name", "placeholder"), [("SECRET_KEY", "change-me"), ("METRICS_TOKEN", "replace-me")]
+)
+def test_an_examples_placeholder_stops_the_start(
+    tmp_path: Path, name: str, placeholder: str
+) -> None:
+    """.env.example and deploy/k8s/secret.example.yaml hold these: copied as they are, the
+    key signed with a public value and /metrics opened to anyone who sends the token."""
+    environ = {**os.environ, "FACIA_VAR_DIR": str(tmp_path), "LOG_FORMAT": "json"}
+    environ[name] = placeholder
+    done = manage_check(environ)
+    assert done.returncode == 1
+    [record] = [json.loads(line) for line in done.stdout.splitlines()]
+    assert record["message"].startswith(
+        f"manage.py check: ImproperlyConfigured: {name} is still the example's placeholder"
+    )
 
 
 # --- typed environment readers (facia_site.env) ----------------------------------------------
@@ -65,6 +94,7 @@ def test_unset_variables_take_their_defaults(monkeypatch: pytest.MonkeyPatch) ->
         (lambda: env.env_int("FACIA_TEST_VALUE", 1), "2O"),
         (lambda: env.env_int("FACIA_TEST_VALUE", 1), "-1"),
         (lambda: env.env_int("FACIA_TEST_VALUE", 1, minimum=1), "0"),
+        (lambda: env.env_int("FACIA_TEST_VALUE", 1, maximum=9), "10"),
         (lambda: env.env_choice("FACIA_TEST_VALUE", "f32", ("f32", "bf16")), "fp16"),
         (lambda: env.env_numbers("FACIA_TEST_VALUE"), '{"max_yaw": "wide"}'),
         (lambda: env.env_numbers("FACIA_TEST_VALUE"), "[0.5]"),
@@ -237,3 +267,87 @@ def test_a_var_dir_that_cannot_be_written_is_one_record_naming_it(tmp_path: Path
     )
     assert "File too large" in first["message"]
     assert sorted(p.name for p in var.iterdir()) == ["static"]
+
+
+# --- every setting is checked at start, not at the first request that reads it --------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        # A 500 on every new capture session (timedelta OverflowError).
+        ("SESSION_TTL_S", "100000000000000000000", "from 1 to 86400"),
+        # prune_checks refused it ("--days must be 0 to 36500"), naming no variable.
+        ("LIVENESS_RETENTION_DAYS", str(MAX_RETENTION_DAYS + 1), f"to {MAX_RETENTION_DAYS}"),
+        # PostgreSQL: "cannot connect to database ... invalid integer value for tcp_user_timeout".
+        ("DATABASE_TIMEOUT_S", "2147484", "from 0 to 86400"),
+        # A 500 on every /metrics scrape without a token.
+        ("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,loopback", "does not appear to be"),
+        # Every worker failed to boot, the name at the end of a traceback (exit 3).
+        ("LIVENESS_QUALITY", '{"max_yawn": 0.7}', "unknown max_yawn; expected some of "),
+        # NaN passes every comparison as false: the gate never refused.
+        ("LIVENESS_QUALITY", '{"min_face_px": NaN}', "expected a JSON object of finite"),
+        # Every quality call, every selfie answered 429: no capture session could end.
+        ("SESSION_QUALITY_PER_S", "0", "expected at least 1"),
+        ("SESSION_SELFIE_PER_MIN", "0", "expected at least 1"),
+        # Compared with the Origin header as strings: never matched, every CORS call failed.
+        ("CAPTURE_ALLOWED_ORIGINS", "https://app.example.com/", "'https://app.example.com/' is no"),
+        ("CAPTURE_ALLOWED_ORIGINS", "*,app.example.com", "'app.example.com' is no origin"),
+    ],
+)
+def test_a_setting_that_would_fail_later_stops_the_start(
+    tmp_path: Path, name: str, value: str, expected: str
+) -> None:
+    done = run_python(tmp_path, "-c", IMPORT_SETTINGS, SECRET_KEY="k", **{name: value})
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"django.core.exceptions.ImproperlyConfigured: {name}"), last
+    assert expected in last
+
+
+def test_origins_as_browsers_send_them_are_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    origins = " https://app.example.com, http://127.0.0.1:8080 ,https://[::1]:8443,*"
+    monkeypatch.setenv("CAPTURE_ALLOWED_ORIGINS", origins)
+    assert env.env_origins("CAPTURE_ALLOWED_ORIGINS") == [
+        "https://app.example.com",
+        "http://127.0.0.1:8080",
+        "https://[::1]:8443",
+        "*",
+    ]
+    for bad in ("https://app.example.com:http", "https://user@app.example.com", "ftp://a.b"):
+        monkeypatch.setenv("CAPTURE_ALLOWED_ORIGINS", bad)
+        with pytest.raises(ImproperlyConfigured, match="is no origin"):
+            env.env_origins("CAPTURE_ALLOWED_ORIGINS")
+
+
+@pytest.mark.parametrize("name", ["MODEL_DIR", "MODEL_SOURCE", "VAR_DIR"])
+def test_a_blank_path_is_its_default(
+    tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``MODEL_DIR=`` in an env file was the current directory: install_models wrote the
+    converted models into the repository (or the image's root); ``FACIA_VAR_DIR=`` put the
+    key file and the database there."""
+    code = f"{IMPORT_SETTINGS}; print(settings.{name})"
+    variable = "FACIA_VAR_DIR" if name == "VAR_DIR" else name
+    monkeypatch.delenv(variable, raising=False)
+    default = run_python(tmp_path, "-c", code, SECRET_KEY="k")
+    blank = run_python(tmp_path, "-c", code, SECRET_KEY="k", **{variable: " "})
+    assert blank.returncode == 0, blank.stderr
+    assert blank.stdout == default.stdout
+    assert blank.stdout.strip() not in ("", ".")
+
+
+def test_a_bad_setting_is_one_line_on_a_terminal_too(tmp_path: Path) -> None:
+    """The operator's mistake needs no traceback: it was ~50 lines of Django's settings import
+    after the line naming the variable (LOG_FORMAT=text, as `make serve` in a shell)."""
+    environ = {**os.environ, "AUTH_FAILURE_LIMIT": "twenty", "FACIA_VAR_DIR": str(tmp_path)}
+    environ["LOG_FORMAT"] = "text"
+    done = manage_check(environ)
+    assert done.returncode == 1
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1, lines[:3]
+    assert " ERROR " in lines[0]
+    assert lines[0].endswith(
+        "manage.py check: ImproperlyConfigured: AUTH_FAILURE_LIMIT='twenty': "
+        "expected a whole number"
+    )

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.conf import settings
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import REPO
 from tests.servers.clients import create_tenant, selfie_body
 from tests.servers.gunicorn import Gunicorn, gunicorn, migrated_env, start
 from tests.servers.processes import STARTUP_S, manage, until
@@ -22,7 +22,8 @@ WORKER_BOOT_ERROR = 3  # gunicorn's Arbiter.WORKER_BOOT_ERROR: the master halts 
 def _broken_model_dir(work: Path) -> Path:
     """The installed models with one weights file cut in half (as a bad copy would be)."""
     models = work / "models"
-    shutil.copytree(REPO / "var" / "models", models, ignore=shutil.ignore_patterns("cache"))
+    # The installed models wherever this run keeps them (FACIA_VAR_DIR, MODEL_DIR).
+    shutil.copytree(settings.MODEL_DIR, models, ignore=shutil.ignore_patterns("cache"))
     weights = models / "minifasnet_v2.bin"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     return models

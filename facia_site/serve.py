@@ -1,0 +1,60 @@
+"""``python -m facia_site.serve``: gunicorn with facia_site/gunicorn.conf.py, as bin/entrypoint
+starts it. gunicorn reads WEB_CONCURRENCY itself, with a bare ``int()`` when it is imported,
+before any config file: WEB_CONCURRENCY=two was a 16-line traceback, so it is checked here
+first, and reported as every other setting is (facia_site.startup).
+"""
+
+import math
+import os
+import sys
+from pathlib import Path
+
+from facia_site.env import env_int
+from facia_site.startup import failing_as
+
+CONFIG = "facia_site/gunicorn.conf.py"
+
+
+def available_cpus() -> int:
+    """Cores this process may use: its CPU affinity, capped by a cgroup v2 quota (containers)."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
+
+
+def unless_blank(name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+    """env_int, but blank (``WEB_CONCURRENCY=``) is the default, as these two always read."""
+    if not os.environ.get(name, "").strip():
+        return default
+    return env_int(name, default, minimum=minimum, maximum=maximum)
+
+
+# Each HTTP worker holds its own engine (~250 MB): 1,024 of them is past any host, and a typo
+# far beyond (10**20) had gunicorn fork until memory ran out.
+MAX_WORKERS = 1024
+
+
+def http_workers() -> int:
+    """WEB_CONCURRENCY (WORKERS, its older name), at least 1: gunicorn took 0 and listened
+    with no worker, every connection held unanswered."""
+    name = "WORKERS" if not os.environ.get("WEB_CONCURRENCY", "").strip() else "WEB_CONCURRENCY"
+    return unless_blank(name, available_cpus(), minimum=1, maximum=MAX_WORKERS)
+
+
+def main() -> None:
+    """Check, then become ``python -m gunicorn`` (exec): the process gunicorn expects, which it
+    can re-exec itself on SIGUSR2."""
+    with failing_as("gunicorn"):
+        http_workers()
+    if not os.environ.get("WEB_CONCURRENCY", "x").strip():
+        del os.environ["WEB_CONCURRENCY"]  # blank: the default, not gunicorn's int("")
+    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c", CONFIG, "facia_site.wsgi"])
+
+
+if __name__ == "__main__":
+    main()
