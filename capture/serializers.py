@@ -8,14 +8,14 @@ from ml.quality import REFUSALS
 
 CAPTURE_KINDS = ["frame", "crop"]
 TOKEN_CODES = ["token_missing", "token_invalid", "token_expired"]
-CHALLENGE_REFUSALS = [
-    "challenge_not_passed",
-    "challenge_failed",
+# What each token call's head-turn challenge can refuse it with (capture.challenge).
+QUALITY_REFUSALS = ["challenge_unreadable"]
+RESTART_REFUSALS = [
     "challenge_not_required",
     "challenge_already_passed",
     "challenge_tries_exhausted",
-    "challenge_unreadable",
 ]
+SELFIE_REFUSALS = ["challenge_not_passed", "challenge_failed"]
 
 
 class SessionCreateRequestSerializer(serializers.Serializer):
@@ -145,9 +145,19 @@ class SessionStateSerializer(serializers.Serializer):
     )
 
 
-class ChallengeRefusedSerializer(serializers.Serializer):
+class QualityRefusedSerializer(serializers.Serializer):
     error = serializers.CharField()
-    code = serializers.ChoiceField(choices=CHALLENGE_REFUSALS)
+    code = serializers.ChoiceField(choices=QUALITY_REFUSALS)
+
+
+class RestartRefusedSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    code = serializers.ChoiceField(choices=RESTART_REFUSALS)
+
+
+class SelfieRefusedSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    code = serializers.ChoiceField(choices=SELFIE_REFUSALS)
     reason = serializers.ChoiceField(
         choices=CHALLENGE_CODES, required=False, help_text="Why it failed (challenge_failed)."
     )

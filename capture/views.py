@@ -117,15 +117,18 @@ class SessionsView(JsonAPIView):
         return JsonResponse(body, status=201)
 
 
-CHALLENGE_CONFLICT = OpenApiResponse(
-    PolymorphicProxySerializer(
-        component_name="SessionOrChallengeConflict",
-        serializers=[s.ConflictSerializer, s.ChallengeRefusedSerializer],
-        resource_type_field_name=None,
-    ),
-    description="The session is done or busy (`state`), or its head-turn challenge refuses "
-    "this call (`code`).",
-)
+def challenge_conflict(call: str, refused: type[Any]) -> OpenApiResponse:
+    """409: the session done or busy, or its head-turn challenge refusing ``call`` with one of
+    the codes ``refused`` lists (each call has its own)."""
+    return OpenApiResponse(
+        PolymorphicProxySerializer(
+            component_name=f"SessionOr{call}Conflict",
+            serializers=[s.ConflictSerializer, refused],
+            resource_type_field_name=None,
+        ),
+        description="The session is done or busy (`state`), or its head-turn challenge "
+        "refuses this call (`code`).",
+    )
 
 
 class QualityView(TokenCorsMixin, JsonAPIView):
@@ -144,7 +147,7 @@ class QualityView(TokenCorsMixin, JsonAPIView):
             401: TOKEN_401,
             404: NOT_FOUND,
             405: NOT_ALLOWED,
-            409: CHALLENGE_CONFLICT,
+            409: challenge_conflict("Quality", s.QualityRefusedSerializer),
             413: QUALITY_TOO_LARGE,
             429: TOO_MANY,
             503: NOT_READY,
@@ -172,7 +175,7 @@ class ChallengeView(TokenCorsMixin, JsonAPIView):
             401: TOKEN_401,
             404: NOT_FOUND,
             405: NOT_ALLOWED,
-            409: CHALLENGE_CONFLICT,
+            409: challenge_conflict("Restart", s.RestartRefusedSerializer),
             413: QUALITY_TOO_LARGE,
             429: TOO_MANY,
             503: NOT_READY,
@@ -201,7 +204,7 @@ class SelfieView(TokenCorsMixin, JsonAPIView):
             401: TOKEN_401,
             404: NOT_FOUND,
             405: NOT_ALLOWED,
-            409: CHALLENGE_CONFLICT,
+            409: challenge_conflict("Selfie", s.SelfieRefusedSerializer),
             413: TOO_LARGE,
             422: OpenApiResponse(QualityGateSerializer, description="A gate refused it."),
             429: TOO_MANY,

@@ -331,6 +331,7 @@ def test_a_failed_challenge_refuses_the_selfie_and_a_retry_draws_again(
     body = refused.json()
     assert body["code"] == "challenge_failed" and body["reason"] in headturn.FAIL_CODES
     assert "POST /sessions/{id}/challenge" in body["error"]
+    validate(refused, "POST", "/sessions/x/selfie")
 
     again = session.restart({"steps": ["turn_left", "turn_left", "turn_left"]})  # ignored
     assert again.status_code == 200, again.content
