@@ -267,8 +267,10 @@ def test_a_migration_waits_for_the_one_running(tmp_path: Path) -> None:
 
             def blocked() -> bool:
                 assert waiting.poll() is None, "migrate ran while another held the lock"
-                row = db.execute(
+                row = db.execute(  # this scratch database's: other runs may share the server
                     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    " AND database = (SELECT oid FROM pg_database"
+                    " WHERE datname = current_database())"
                 ).fetchone()
                 return row is not None and row[0] == 1
 
