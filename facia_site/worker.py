@@ -409,7 +409,10 @@ class BufferingWorker(GeventWorker):
     def _linger(self, conn: Connection) -> None:
         """Read and drop what the client still sends, for at most LINGER_S (or until it is
         closed to make room), after its answer and the end of ours (so a client reading the
-        answer sees it whole and closes)."""
+        answer sees it whole and closes). Not a connection closed to make room: it no longer
+        counts, and lingering uncounted, each newcomer's eviction would hold another greenlet."""
+        if conn.evicted:
+            return
         self._admission.lingering(conn)
         dropped = bytearray(LINGER_CHUNK)
         with suppress(OSError), gevent.Timeout(LINGER_S, False):

@@ -359,6 +359,17 @@ def test_connections_lingering_after_their_413_make_room_for_a_new_one(quiet: Gu
     assert (status, seconds < PROMPTLY_S) == (201, True), seconds
 
 
+def test_connections_closed_to_make_room_do_not_linger(quiet: Gunicorn) -> None:
+    """Connections waiting for a large-body slot, each closed for a newcomer: answered 503 and
+    closed at once. Had they lingered after that 503 (uncounted), 22 of them held every
+    greenlet of the worker's pool, and a newcomer waited for them to end."""
+    body = selfie_body(create_tenant(quiet.env, "evicted"))
+    sources = [f"127.0.6.{i}" for i in range(1, 11)]
+    with attack(quiet, "large-heads", PER_CLIENT * len(sources), *sources):
+        status, seconds = timed_liveness(quiet, body)
+    assert (status, seconds < PROMPTLY_S) == (201, True), seconds
+
+
 def test_a_full_worker_answers_a_new_connection_at_once(quiet: Gunicorn) -> None:
     """Every connection is reading a stalled body (nothing to close for a newcomer): a new
     connection gets 503 at once, not a place in the listen backlog. (One worker accepts in
