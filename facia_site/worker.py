@@ -64,8 +64,8 @@ EVICTION_CHECK_S = 0.1
 # and dropped this long before the connection closes: closed at once, the client's unread
 # bytes made the kernel reset it, and a client that sends its whole body before reading
 # (urllib.request, 6 tries of 6 with 17 MB) got the reset instead of the answer. A 16 MiB
-# body takes this long at about 30 Mbit/s; a lingering connection is the first closed to make
-# room for a new one.
+# body takes this long at about 30 Mbit/s; a lingering connection may be closed to make room
+# for a new one, as an idle one may.
 LINGER_S = 5
 LINGER_CHUNK = 64 * 1024
 
