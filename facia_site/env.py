@@ -160,13 +160,6 @@ def env_networks(name: str, default: str = "") -> tuple[Network, ...]:
         raise ImproperlyConfigured(f"{name}={value!r}: {exc}") from None
 
 
-def env_network_spec(name: str, default: str) -> str:
-    """Comma-separated networks, as written, checked now (unchecked, a typo in
-    METRICS_ALLOWED_NETWORKS answered every scrape 500)."""
-    env_networks(name, default)
-    return os.environ.get(name, default)
-
-
 def trusted_proxies() -> tuple[Network, ...]:
     """TRUSTED_PROXIES, the reverse proxies whose X-Forwarded-For is believed. The count it
     replaces (TRUSTED_PROXY_COUNT) believed the header from any peer; a deployment that still

@@ -11,7 +11,7 @@ from facia_site.env import (
     env_database_url,
     env_int,
     env_list,
-    env_network_spec,
+    env_networks,
     env_origins,
     env_path,
     env_quality,
@@ -248,7 +248,8 @@ LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
 # /metrics: readable with `Authorization: Bearer $METRICS_TOKEN`, or without a token from
 # these networks (comma separated CIDRs; empty = token only).
 METRICS_TOKEN = env_secret("METRICS_TOKEN")
-METRICS_ALLOWED_NETWORKS = env_network_spec("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
+# Parsed here, at start: a typo answered every scrape 500 when it was parsed per request.
+METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
 # --- Abuse guards, retention, admin URL, production (TLS proxy) hardening --------------------
 
 # Failed hash_id attempts allowed per client IP per window before 429 (0 turns it off).

@@ -2,7 +2,7 @@
 
 import hmac
 import ipaddress
-from functools import lru_cache
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -10,22 +10,17 @@ from django.http import HttpRequest
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-@lru_cache(maxsize=8)
-def parse_networks(spec: str) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(item.strip()) for item in spec.split(",") if item.strip())
-
-
 def bearer_token(request: HttpRequest) -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def client_in_networks(request: HttpRequest, spec: str) -> bool:
+def client_in_networks(request: HttpRequest, networks: Iterable[Network]) -> bool:
     try:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
         return False
-    return any(address in network for network in parse_networks(spec))
+    return any(address in network for network in networks)
 
 
 def may_read_metrics(request: HttpRequest) -> bool:

@@ -3,6 +3,7 @@
 import http.client
 import urllib.request
 from collections import defaultdict
+from ipaddress import ip_network
 from typing import Any
 
 import pytest
@@ -115,8 +116,8 @@ def test_metrics_access_rules(served: Served) -> None:
     ("settings_", "remote", "token", "status"),
     [
         ({}, "10.1.2.3", None, 403),
-        ({"METRICS_ALLOWED_NETWORKS": "10.0.0.0/8"}, "10.1.2.3", None, 200),
-        ({"METRICS_ALLOWED_NETWORKS": ""}, "127.0.0.1", None, 403),
+        ({"METRICS_ALLOWED_NETWORKS": (ip_network("10.0.0.0/8"),)}, "10.1.2.3", None, 200),
+        ({"METRICS_ALLOWED_NETWORKS": ()}, "127.0.0.1", None, 403),
         ({"METRICS_TOKEN": "s3cret"}, "10.1.2.3", "s3cret", 200),
         ({"METRICS_TOKEN": ""}, "127.0.0.1", "anything", 403),
     ],
