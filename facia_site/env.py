@@ -71,6 +71,16 @@ def env_int(name: str, default: int, minimum: int | None = 0, maximum: int | Non
     return number
 
 
+def env_int_or_default(
+    name: str, default: int, minimum: int | None = 0, maximum: int | None = None
+) -> int:
+    """env_int, but blank (``WEB_CONCURRENCY=``) is the default, as gunicorn's own reading of
+    WEB_CONCURRENCY and the jitter's always took it."""
+    if not os.environ.get(name, "").strip():
+        return default
+    return env_int(name, default, minimum=minimum, maximum=maximum)
+
+
 def _bounds(minimum: int | None, maximum: int | None) -> str:
     if maximum is None:
         return f"at least {minimum}"

@@ -13,8 +13,8 @@ import os
 import sys
 from typing import Any
 
-from facia_site.env import env_int, log_settings
-from facia_site.serve import http_workers, unless_blank
+from facia_site.env import env_int, env_int_or_default, log_settings
+from facia_site.serve import http_workers
 from facia_site.startup import failing_as
 from facia_site.vardir import prepare
 from facia_site.worker import (
@@ -63,7 +63,7 @@ with failing_as("gunicorn"):
     # A safety net only, off by default (docs, Performance, Soak): leaks are fixed at their
     # cause. A recycled worker recompiles its models (~1.5 s) before it serves again.
     max_requests = env_int("GUNICORN_MAX_REQUESTS", 0)
-    max_requests_jitter = unless_blank("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 10, 0)
+    max_requests_jitter = env_int_or_default("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 10)
 # Slow clients (docs, Performance): gevent reads each request, within deadlines, before
 # Django sees it; Django still serves one request at a time per worker.
 worker_class = "facia_site.worker.BufferingWorker"

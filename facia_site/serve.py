@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from facia_site.env import env_int
+from facia_site.env import env_int_or_default
 from facia_site.startup import failing_as
 
 CONFIG = "facia_site/gunicorn.conf.py"
@@ -27,13 +27,6 @@ def available_cpus() -> int:
     return cpus
 
 
-def unless_blank(name: str, default: int, minimum: int, maximum: int | None = None) -> int:
-    """env_int, but blank (``WEB_CONCURRENCY=``) is the default, as these two always read."""
-    if not os.environ.get(name, "").strip():
-        return default
-    return env_int(name, default, minimum=minimum, maximum=maximum)
-
-
 # Each HTTP worker holds its own engine (~250 MB): 1,024 of them is past any host, and a typo
 # far beyond (10**20) had gunicorn fork until memory ran out.
 MAX_WORKERS = 1024
@@ -43,7 +36,7 @@ def http_workers() -> int:
     """WEB_CONCURRENCY (WORKERS, its older name), at least 1: gunicorn took 0 and listened
     with no worker, every connection held unanswered."""
     name = "WORKERS" if not os.environ.get("WEB_CONCURRENCY", "").strip() else "WEB_CONCURRENCY"
-    return unless_blank(name, available_cpus(), minimum=1, maximum=MAX_WORKERS)
+    return env_int_or_default(name, available_cpus(), minimum=1, maximum=MAX_WORKERS)
 
 
 def main() -> None:
