@@ -41,6 +41,7 @@ from ml import calibration, pad_metrics
 from ml.engine import LivenessEngine
 from ml.errors import ImageError
 from ml.evaluate import Sample, evaluate_folder
+from ml.install import default_model_dir
 from ml.profiles import CAPTURES, PROFILES, SCORE_MAPS, Platt, fused_logit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -306,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="compare with the shipped file, write nothing"
     )
     parser.add_argument(
-        "--model-dir", type=Path, default=Path(os.environ.get("MODEL_DIR", REPO / "var" / "models"))
+        "--model-dir", type=Path, default=default_model_dir(), help="default: the service's"
     )
     args = parser.parse_args(argv)
     engine = LivenessEngine.load(args.model_dir)
