@@ -24,6 +24,9 @@ NEAR_LIMIT_PERCENT = 10  # "near its limit": at most this share of the limit lef
 NO_CHALLENGE = "none"
 HEAD_TURN = "head_turn"
 CHALLENGES = (NO_CHALLENGE, HEAD_TURN)
+# A tenant's threshold until an operator sets one: the shipped score maps (ml.profiles) put
+# 0.5 where it means the same on full frames and face crops, both classes weighed equally.
+DEFAULT_THRESHOLD = 0.5
 
 
 def digest_of(secret: str) -> str:
@@ -41,7 +44,7 @@ class Tenant(models.Model):
         null=True, blank=True, help_text="Most requests per minute (all workers). Blank: no limit."
     )
     threshold = models.FloatField(
-        default=0.5,
+        default=DEFAULT_THRESHOLD,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="is_live = 1 when the liveness score is at least this value.",
     )

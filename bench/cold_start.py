@@ -21,7 +21,7 @@ from pathlib import Path
 import requests
 
 from bench.gunicorn import free_port, http_workers, manage, start_gunicorn
-from bench.images import REPO
+from ml.install import default_model_dir
 
 
 def _env(work: Path, models: Path, workers: int) -> dict[str, str]:
@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--partial", action="store_true", help="all cache files but the oldest")
     args = parser.parse_args()
-    installed = Path(os.environ.get("MODEL_DIR", REPO / "var" / "models"))
+    installed = default_model_dir()
     results = []
     with tempfile.TemporaryDirectory(prefix="cold-start-") as scratch:
         work = Path(scratch)

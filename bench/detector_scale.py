@@ -8,15 +8,15 @@ each model's dev AUC at both scales.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from bench.images import DEV_DATA, REPO
+from bench.images import DEV_DATA
 from ml import pad_metrics
 from ml.compilation import compile_model, make_core
 from ml.engine import FACE_SCORE_FLOOR, LivenessEngine
+from ml.install import default_model_dir
 from ml.profiles import DEFAULT_PROFILE, shipped
 from ml.registry import DETECTOR
 from ml.yunet import INPUT_SHAPES, YuNet
@@ -45,7 +45,7 @@ def at_scale(engine: LivenessEngine, model_dir: Path, factor: int) -> LivenessEn
 
 
 def main() -> None:
-    model_dir = Path(os.environ.get("MODEL_DIR", REPO / "var" / "models"))
+    model_dir = default_model_dir()
     engine = LivenessEngine.load(model_dir)
     large = at_scale(engine, model_dir, 2)
     rows = []

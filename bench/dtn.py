@@ -28,6 +28,7 @@ from ml import pad_metrics
 from ml.compilation import compile_model
 from ml.dtn import DTN
 from ml.engine import LivenessEngine
+from ml.install import default_model_dir
 from ml.profiles import PROFILES, fuse
 from ml.registry import u8_input
 
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--int8", action="store_true")
     args = parser.parse_args(argv)
-    engine = LivenessEngine.load(Path(os.environ.get("MODEL_DIR", REPO / "var" / "models")))
+    engine = LivenessEngine.load(default_model_dir())
     faces = dev_faces(engine)
     core = ov.Core()
     models: dict[str, Any] = {}

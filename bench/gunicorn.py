@@ -18,6 +18,7 @@ from typing import IO
 import requests
 
 from bench.images import REPO
+from ml.install import default_model_dir
 
 COMMAND = ("-m", "gunicorn", "-c", "facia_site/gunicorn.conf.py", "facia_site.wsgi")
 
@@ -122,7 +123,7 @@ def served(
         **os.environ,
         "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
         "PORT": str(port or free_port()),
-        "MODEL_DIR": str(REPO / "var" / "models"),
+        "MODEL_DIR": str(default_model_dir()),
         "FACIA_VAR_DIR": str(work),
         "LOG_LEVEL": "WARNING",
         **({"WEB_CONCURRENCY": str(workers)} if workers else {}),

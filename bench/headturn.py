@@ -29,7 +29,7 @@ import numpy as np
 
 from ml.compilation import compile_model, make_core
 from ml.headturn import STEPS, HeadTurnJudge, Limits, Observation, Progress, observation
-from ml.install import install_models
+from ml.install import default_model_dir, install_models
 from ml.yunet import INPUT_SHAPES, YuNet
 
 REPO = Path(__file__).resolve().parent.parent
@@ -62,7 +62,7 @@ HELD_OUT_SOURCES = ("minivision", "pyis", "vigu", "wolf")
 
 def detector(model_dir: Path | None = None) -> YuNet:
     """The service's YuNet (one thread, f32) from ``model_dir`` (installed there if needed)."""
-    target = model_dir or Path(os.environ.get("MODEL_DIR", REPO / "var" / "models"))
+    target = model_dir or default_model_dir()
     install_models(MODEL_SOURCE, target)
     core = make_core(None)
     compiled = {s: compile_model(core, target / "yunet.xml", 1, s) for s in INPUT_SHAPES}

@@ -8,21 +8,18 @@ from a warm compile cache, median of ``--repeat`` rounds, interleaved.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
-from pathlib import Path
 
-from bench.images import REPO
 from ml.engine import LivenessEngine
-from ml.install import installed_faults
+from ml.install import default_model_dir, installed_faults
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    model_dir = Path(os.environ.get("MODEL_DIR", REPO / "var" / "models"))
+    model_dir = default_model_dir()
     size = sum(p.stat().st_size for p in model_dir.glob("*.*") if p.is_file())
     LivenessEngine.load(model_dir).warm_up()  # fills the compile cache
     hashing, start = [], []

@@ -15,11 +15,11 @@ import multiprocessing as mp
 import os
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.images import REPO, parse_size, selfie_jpeg
+from bench.images import parse_size, selfie_jpeg
 from ml.engine import LivenessEngine
+from ml.install import default_model_dir
 from ml.profiles import DEFAULT_PROFILE, PROFILES
 
 STAGES = ("decode", "detect", "classify")
@@ -27,7 +27,7 @@ STAGES = ("decode", "detect", "classify")
 
 def load_engine() -> LivenessEngine:
     engine = LivenessEngine.load(
-        Path(os.environ.get("MODEL_DIR", REPO / "var" / "models")),
+        default_model_dir(),
         precision=os.environ.get("ENGINE_PRECISION", "f32"),
     )
     engine.warm_up()

@@ -17,24 +17,23 @@ from __future__ import annotations
 import argparse
 import functools
 import operator
-import os
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import openvino as ov
 
-from bench.images import DEV_DATA, REPO
+from bench.images import DEV_DATA
 from ml import pad_metrics as metrics
 from ml.compilation import describe_cpu
 from ml.engine import LivenessEngine
+from ml.install import default_model_dir
 from ml.profiles import DEFAULT_PROFILE, PROFILES, fuse
 from ml.quantize import QUANTIZED, build_int8, calibration_inputs, int8_ready, variants
 
-MODEL_DIR = Path(os.environ.get("MODEL_DIR", REPO / "var" / "models"))
+MODEL_DIR = default_model_dir()
 REFERENCES = ("live/minivision_1.jpg", "spoof/minivision_2.jpg", "spoof/minivision_3.jpg")
 CLASSIFIERS = QUANTIZED[1:]
 CAPS = "OPTIMIZATION_CAPABILITIES"

@@ -1,10 +1,11 @@
-"""Which first-party files one /liveness request crosses, in the order they are first
-entered, and how many times that order changes package ("hops").
+"""Which first-party files one /liveness request (or a capture session's selfie) crosses, in the
+order they are first entered, and how many times that order changes package ("hops").
 
-    python -m bench.request_trace [--size 640x480]
+    python -m bench.request_trace [--size 640x480] [--selfie]
 
-One verdict (201) through Django's test client, in-process, after a first request has warmed
-the URLconf and the engine; ``sys.setprofile`` sees every Python call of the traced request.
+One verdict (201; with --selfie, a session's selfie: 202) through Django's test client,
+in-process, after a first request has warmed the URLconf and the engine; ``sys.setprofile``
+sees every Python call of the traced request (the session is opened before the trace).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -58,6 +60,7 @@ def hops(files: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", default="640x480")
+    parser.add_argument("--selfie", action="store_true", help="a capture session's selfie")
     args = parser.parse_args(argv)
     env = bench_env(Path(tempfile.mkdtemp(prefix="facia-trace-")))
     manage(env, "migrate", "--noinput", "-v", "0")
@@ -76,8 +79,22 @@ def main(argv: list[str] | None = None) -> None:
         reply = client.post("/liveness", body, content_type="application/json")
         assert reply.status_code == 201, reply.content
 
+    def selfie() -> Callable[[], None]:
+        """A new session's selfie, to be sent by the call returned."""
+        opened = client.post("/sessions", {"hash_id": hash_id}, content_type="application/json")
+        url = f"/sessions/{opened.json()['session_id']}/selfie"
+        auth = f"Bearer {opened.json()['token']}"
+
+        def send() -> None:
+            reply = client.post(url, body, content_type="application/json", HTTP_AUTHORIZATION=auth)
+            assert reply.status_code == 202, reply.content
+
+        return send
+
     post()  # imports, URLconf, engine
-    calls = trace(post)
+    if args.selfie:
+        selfie()()
+    calls = trace(selfie() if args.selfie else post)
     files = list(dict.fromkeys(calls))
     path = hops(files)
     for name in files:

@@ -175,7 +175,6 @@ ENGINE_THREADS = env_int("ENGINE_THREADS", 1, minimum=1)
 # f32 (default) keeps scores identical across CPUs; bf16 is faster where the CPU has it; int8
 # needs MODEL_DIR/int8 (python -m bench.quantize --build); auto: bf16 where native, else f32.
 ENGINE_PRECISION = env_choice("ENGINE_PRECISION", "f32", ("f32", "bf16", "int8", "auto"))
-LIVENESS_DEFAULT_THRESHOLD = 0.5
 # Quality gate thresholds overriding ml.quality.QualityThresholds, e.g.
 # LIVENESS_QUALITY='{"max_yaw": 0.7, "min_face_px": 80}' (JSON in the environment).
 LIVENESS_QUALITY = env_quality("LIVENESS_QUALITY")

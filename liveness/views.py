@@ -3,7 +3,7 @@ view does first: read the body bounded by size and parse it as one JSON object (
 ``admit`` the hash_id.
 
 ``admit`` is the one gate in front of every endpoint that takes a hash_id (/liveness, POST
-/sessions, GET /sessions/{id}), as healthchecks' ``authorize`` is. In order:
+/sessions, GET /sessions/{id}). In order:
 
 1. ``hash_id``: 400 unless a string (or absent);
 2. the client (IP): 429 while it has failed too often (``guard``);

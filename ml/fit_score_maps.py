@@ -41,6 +41,7 @@ from ml import calibration, pad_metrics
 from ml.engine import LivenessEngine
 from ml.errors import ImageError
 from ml.evaluate import Sample, evaluate_folder
+from ml.install import default_model_dir
 from ml.profiles import CAPTURES, PROFILES, SCORE_MAPS, Platt, fused_logit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -268,7 +269,7 @@ def differences(shipped: dict[str, Any], fitted: dict[str, Any]) -> list[str]:
 
 def format_loso(doc: dict[str, Any]) -> str:
     lines = [
-        f"{'profile':<10}{'capture':<8}{'n bf/at':>9}  {'log loss':>13}"
+        f"{'profile':<10} {'capture':<8}{'n bf/at':>9}  {'log loss':>13}"
         f"{'AUC':>16}{'APCER':>16}{'BPCER':>16}{'ACER':>16}   (before -> after, at 0.5)"
     ]
     for profile, groups in doc["provenance"]["leave_one_source_out"].items():
@@ -278,7 +279,7 @@ def format_loso(doc: dict[str, Any]) -> str:
                 f"{_fmt(b[k]):>6} -> {_fmt(a[k]):<6}"
                 for k in ("balanced_log_loss", "AUC", "APCER", "BPCER", "ACER")
             )
-            lines.append(f"{profile:<10}{group:<8}{b['bona_fide']:>4}/{b['attacks']:<4}  {cells}")
+            lines.append(f"{profile:<10} {group:<8}{b['bona_fide']:>4}/{b['attacks']:<4}  {cells}")
     for profile, kinds in doc["maps"].items():
         for kind, m in kinds.items():
             lines.append(f"map {profile}/{kind}: P = sigmoid({m['a']:.4f} * z + {m['b']:.4f})")
@@ -306,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="compare with the shipped file, write nothing"
     )
     parser.add_argument(
-        "--model-dir", type=Path, default=Path(os.environ.get("MODEL_DIR", REPO / "var" / "models"))
+        "--model-dir", type=Path, default=default_model_dir(), help="default: the service's"
     )
     args = parser.parse_args(argv)
     engine = LivenessEngine.load(args.model_dir)

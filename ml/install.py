@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -20,7 +21,18 @@ from ml.errors import ModelDirUnwritable, ModelInstallError
 from ml.registry import MODEL_FILES, ModelSpec
 
 MANIFEST = "manifest.json"
+REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger(__name__)
+
+
+def default_model_dir() -> Path:
+    """The service's ``MODEL_DIR`` (facia_site.settings) read without Django, for the engine's
+    own commands, the benchmarks and the engine's tests: ``MODEL_DIR``, else
+    ``FACIA_VAR_DIR``/models, else var/models in the repository; blank is unset."""
+    if model_dir := os.environ.get("MODEL_DIR", "").strip():
+        return Path(model_dir)
+    var_dir = os.environ.get("FACIA_VAR_DIR", "").strip()
+    return (Path(var_dir) if var_dir else REPO / "var") / "models"
 
 
 def sha256_of(path: Path) -> str:

@@ -1,9 +1,11 @@
 """The model registry: one spec per model file (where it comes from, its checksum, how it is
-prepared, how it is built, at which precision). Install (``ml.install``), the engine
-(``ml.engine.LivenessEngine.load``) and the profiles' model names (``ml.profiles``) all read it.
+prepared, how it is built, at which precision). Install (``ml.install``) and the engine
+(``ml.engine.LivenessEngine.load``) read it; the profiles (``ml.profiles``) name its models by
+their ``ir`` (tests/ml/test_profiles.py checks each name is here).
 
 Adding a liveness model is one class with ``p_live(image, box)`` (``ml.classifier``) and one
-entry in ``CLASSIFIERS``; a profile then names it with a weight.
+entry in ``CLASSIFIERS``; a profile then names it with a weight, and the score maps are refitted
+(docs/contributor/adding-a-model.md).
 """
 
 from __future__ import annotations

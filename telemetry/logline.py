@@ -1,7 +1,5 @@
-"""Turn a setup step's plain output (stdin) into JSON log lines, for bin/entrypoint.
-
-python -m telemetry.logline NAME EXIT_STATUS < output   (bin/entrypoint goes through
-facia_site.steplog, which honours LOG_FORMAT=text)
+"""Turn a set-up step's plain output (stdin) into JSON log lines: what
+``python -m facia_site.steplog`` (bin/entrypoint's ``logged``) writes unless LOG_FORMAT is text.
 """
 
 import json
@@ -30,7 +28,3 @@ def main(name: str, status: str) -> None:
             record = logging.LogRecord(name, level, __file__, 0, line.rstrip("\n"), None, None)
             record.request_id = None
             sys.stdout.write(formatter.format(record) + "\n")
-
-
-if __name__ == "__main__":
-    main(*sys.argv[1:3])

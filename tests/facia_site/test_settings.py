@@ -351,3 +351,30 @@ def test_a_bad_setting_is_one_line_on_a_terminal_too(tmp_path: Path) -> None:
         "manage.py check: ImproperlyConfigured: AUTH_FAILURE_LIMIT='twenty': "
         "expected a whole number"
     )
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {},
+        {"FACIA_VAR_DIR": "/srv/facia"},
+        {"FACIA_VAR_DIR": " "},
+        {"FACIA_VAR_DIR": "/srv/facia", "MODEL_DIR": "/srv/models"},
+    ],
+)
+def test_the_engines_own_commands_read_the_services_model_dir(
+    tmp_path: Path, environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``python -m ml.fit_score_maps``, the benchmarks and the engine's tests read without
+    Django (ml.install.default_model_dir) is settings.MODEL_DIR: they read MODEL_DIR or var/models
+    of the checkout, so with FACIA_VAR_DIR set they used a second install, not the service's."""
+    for name in ("MODEL_DIR", "FACIA_VAR_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    code = (
+        f"{IMPORT_SETTINGS}; from ml.install import default_model_dir; "
+        "print(settings.MODEL_DIR, default_model_dir())"
+    )
+    done = run_python(tmp_path, "-c", code, SECRET_KEY="k", **environment)
+    assert done.returncode == 0, done.stderr
+    service, engine = done.stdout.split()
+    assert engine == service

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ml.engine import LivenessEngine
-from ml.install import install_models
+from ml.install import default_model_dir, install_models
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_SOURCE = Path(os.environ.get("MODEL_SOURCE", REPO.parent / "shared" / "models"))
@@ -18,7 +18,7 @@ DEV_DATA = Path(os.environ.get("FACIA_DEV_DATA", REPO.parent / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
-    target = Path(os.environ.get("MODEL_DIR", REPO / "var" / "models"))
+    target = default_model_dir()  # the Django tests' settings.MODEL_DIR
     install_models(MODEL_SOURCE, target)
     return target
 

@@ -96,6 +96,15 @@ def test_profiles_are_configuration() -> None:
     assert PROFILES["fast"].models == ["minifasnet_v2", "minifasnet_v1se", "hyperfas"]
 
 
+def test_each_profile_weighs_the_same_models_on_crops_and_frames() -> None:
+    """The engine runs a profile's ``frame`` models (``Profile.models``) and, on a face crop,
+    fuses their scores with the ``crop`` weights: a model only ``crop`` named would be a
+    KeyError on every crop, one only ``frame`` named would run there for nothing."""
+    for name, profile in PROFILES.items():
+        crop = profile.weights("crop")
+        assert sorted(model for model, _ in crop) == sorted(profile.models), name
+
+
 def test_fusion_is_a_weighted_mean_of_logits() -> None:
     profile = Profile(frame=(("a", 3.0), ("b", 1.0)), crop=(("a", 1.0), ("b", 1.0)))
     assert fused_logit({"a": 0.9, "b": 0.5}, profile.frame) == pytest.approx(0.75 * math.log(9))

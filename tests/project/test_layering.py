@@ -1,14 +1,23 @@
-"""No import runs back up the layering. Top first; each package may import itself and the
-packages below it, never one above. ``ml`` is below all and knows none of them; telemetry takes
-ids and names, not model instances. Imports inside functions count too."""
+"""The layering, checked on the source. Top first; each package may import itself and the
+packages below it, never one above. ``ml`` is below all and knows nothing of Django or HTTP;
+tenants, keys and quotas (``accounts``, ``guard``) know neither the edge (``liveness``,
+``capture``) nor the console, not even by a dotted name in a string; the HTTP edge imports
+nothing from ``ml``, and only ``liveness.checks`` asks the engine for a verdict: the one pipeline
+of /liveness and of a capture session's selfie. Imports inside functions count too."""
 
 import ast
+import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from bench import request_trace
+from ml.engine import LivenessEngine
 from tests.conftest import LIVE_JPG, Post, data_uri
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,17 +34,104 @@ LAYERS = (
 )
 # Stand-alone: the client talks HTTP only.
 INDEPENDENT = ("facia_client",)
+# What ml may not import: the web framework and its server, the database driver, HTTP itself.
+WEB = (
+    "django",
+    "rest_framework",
+    "drf_spectacular",
+    "whitenoise",
+    "gunicorn",
+    "gevent",
+    "prometheus_client",
+    "psycopg",
+    "http",
+    "urllib",
+    "requests",
+)
+# Tenants, keys and quotas, and what they may not know (the edge, the console, the site).
+CORE = ("accounts", "guard")
+ABOVE_CORE = ("facia_site", "console", "capture", "calibration", "liveness")
+# The HTTP edge: the modules that take a request and answer it.
+EDGE = ("views.py", "urls.py", "middleware.py", "demo.py", "cors.py", "tokens.py")
+# The one module that asks the engine for a verdict.
+PIPELINE = "liveness/checks.py"
 
 
-def imported(path: Path) -> set[str]:
-    """Top-level package names of everything ``path`` imports (absolute imports only)."""
+def parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), str(path))
+
+
+def package_of(path: Path) -> tuple[str, ...]:
+    """The package path of a module of this repository (``("guard", "templatetags")``)."""
+    return path.resolve().relative_to(ROOT).parts[:-1] if path.is_relative_to(ROOT) else ()
+
+
+def shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
+
+
+def imported(path: Path, package: tuple[str, ...] | None = None) -> set[str]:
+    """Top-level package names of everything ``path`` imports; a relative import counts as
+    the package it resolves to (from ``package``, by default the module's own)."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    package = package_of(path) if package is None else package
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1]
+            names.add(base[0] if base else (node.module or "").split(".")[0])
     return names
+
+
+def named_in_strings(path: Path, packages: tuple[str, ...]) -> set[str]:
+    """Those of ``packages`` a string constant names as a dotted path (``"liveness.models"``,
+    ``"capture.CaptureSession"``: import_module, a lazy ForeignKey, apps.get_model's label),
+    docstrings aside."""
+    tree = parsed(path)
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return {
+        node.value.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+        and node.value.split(".")[0] in packages
+        and "." in node.value
+        and " " not in node.value
+    }
+
+
+def verdict_methods() -> set[str]:
+    """The engine's public methods that give a verdict (``Verdict`` or ``Fused``)."""
+    return {
+        name
+        for name, member in vars(LivenessEngine).items()
+        if callable(member)
+        and not name.startswith("_")
+        and any(kind in str(member.__annotations__.get("return")) for kind in ("Verdict", "Fused"))
+    }
+
+
+def verdict_calls(path: Path) -> list[str]:
+    """Where ``path`` calls a method of one of those names (``engine.judge(...)``)."""
+    methods = verdict_methods()
+    return [
+        f"{shown(path)}:{node.lineno} .{node.func.attr}()"
+        for node in ast.walk(parsed(path))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in methods
+    ]
 
 
 def sources(package: str) -> list[Path]:
@@ -62,14 +158,70 @@ def test_independent_packages_import_no_layer(package: str) -> None:
     assert upward_imports(package, {package}) == []
 
 
-def test_ml_is_free_of_django() -> None:
-    assert [str(p) for p in sources("ml") if {"django", "rest_framework"} & imported(p)] == []
+def test_ml_knows_nothing_of_django_or_http() -> None:
+    found = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sources("ml")
+        for name in sorted(imported(path) & set(WEB))
+    ]
+    assert found == []
 
 
-def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
+@pytest.mark.parametrize("package", CORE)
+def test_tenants_keys_and_quotas_know_neither_the_edge_nor_the_console(package: str) -> None:
+    """Said apart from LAYERS' order, so that reordering it cannot lift the rule."""
+    assert set(ABOVE_CORE).isdisjoint(CORE)
+    found = [
+        f"{path.relative_to(ROOT)} names {name}"
+        for path in sources(package)
+        for name in sorted((imported(path) | named_in_strings(path, ABOVE_CORE)) & set(ABOVE_CORE))
+    ]
+    assert found == []
+
+
+def test_the_edge_imports_nothing_from_the_engine() -> None:
+    """A view reads the request, admits it and answers an outcome; what it asks of the engine
+    goes through liveness.checks (or capture.service, which calls it)."""
+    edge = [p for package in LAYERS for p in sources(package) if p.name in EDGE]
+    assert {"liveness/views.py", "capture/views.py"} <= {str(p.relative_to(ROOT)) for p in edge}
+    assert [f"{p.relative_to(ROOT)} imports ml" for p in edge if "ml" in imported(p)] == []
+
+
+def test_only_the_pipeline_asks_the_engine_for_a_verdict() -> None:
+    """Every endpoint that judges (/liveness, a capture session's selfie) gets its verdict from
+    liveness.checks, so gates, quota, the record and metrics cannot differ between them."""
+    assert {"judge", "analyse", "analyse_burst", "check"} <= verdict_methods()
+    calls = [
+        call
+        for package in LAYERS
+        if package != "ml"
+        for path in sources(package)
+        for call in verdict_calls(path)
+    ]
+    assert calls and {call.split(":")[0] for call in calls} == {PIPELINE}, calls
+
+
+def test_the_checks_see_each_kind_of_violation(tmp_path: Path) -> None:
+    """Each check above fails on a module that breaks its rule."""
     module = tmp_path / "m.py"
-    module.write_text("def f():\n    from liveness.runtime import get_engine\nimport ml.engine\n")
-    assert imported(module) == {"liveness", "ml"}
+    module.write_text(
+        '"""Docstrings may say capture.service."""\n'
+        "import http.client\n"
+        "import ml.engine\n"
+        "def f(engine):\n"
+        "    from liveness.runtime import get_engine\n"
+        "    model = 'capture.CaptureSession'\n"
+        "    return engine.judge([model])\n"
+    )
+    assert imported(module) == {"http", "ml", "liveness"}
+    assert named_in_strings(module, ABOVE_CORE) == {"capture"}
+    assert [call.split(":", 1)[1] for call in verdict_calls(module)] == ["7 .judge()"]
+
+
+def test_a_relative_import_counts_as_the_package_it_reaches(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("from . import facia_figures\nfrom ...liveness import views\n")
+    assert imported(module, ("guard", "templatetags")) == {"guard", "liveness"}
 
 
 def test_every_first_party_package_is_placed() -> None:
@@ -113,3 +265,57 @@ def test_one_verdict_is_read_in_a_few_liveness_modules(
     ]
     assert len(files) <= 18
     assert len(request_trace.hops(files)) - 1 <= 8
+
+
+def traced_functions(call: Callable[[], Any]) -> list[str]:
+    """``file:function`` of every first-party Python call ``call()`` makes, in order."""
+    calls: list[str] = []
+
+    def profile(frame: FrameType, event: str, arg: object) -> None:
+        if event == "call" and (name := request_trace.first_party(frame.f_code.co_filename)):
+            calls.append(f"{name}:{frame.f_code.co_qualname}")
+
+    sys.setprofile(profile)
+    try:
+        call()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def session_selfie(client: Client, hash_id: str) -> Callable[[], Any]:
+    """A new capture session's selfie, to be sent by the call returned."""
+    opened = client.post("/sessions", {"hash_id": hash_id}, content_type="application/json")
+    assert opened.status_code == 201, opened.content
+    session, token = opened.json()["session_id"], opened.json()["token"]
+    body = json.dumps({"selfie_image": data_uri(LIVE_JPG)})
+    return lambda: client.post(
+        f"/sessions/{session}/selfie",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_a_session_selfie_is_judged_by_the_pipeline_of_liveness(
+    tenant: tuple[Any, str], client: Client, post_liveness: Post
+) -> None:
+    """/liveness and a capture session's selfie get their verdict from the same
+    liveness.checks.judge_and_record and engine call. The selfie's walk (its table in
+    docs/contributor/architecture.md) enters 23 first-party files with 12 hops: capture's views
+    use the JSON edge of liveness.views and add the token, the session and its claim."""
+    body = {"hash_id": tenant[1], "selfie_image": data_uri(LIVE_JPG)}
+    assert post_liveness(body).status_code == 201  # imports and URLconf
+    assert session_selfie(client, tenant[1])().status_code == 202
+    replies: list[Any] = []
+    liveness = traced_functions(lambda: replies.append(post_liveness(body)))
+    send_selfie = session_selfie(client, tenant[1])
+    selfie = traced_functions(lambda: replies.append(send_selfie()))
+    assert [reply.status_code for reply in replies] == [201, 202]
+    for calls in (liveness, selfie):
+        assert "liveness/checks.py:judge_and_record" in calls
+        assert "ml/engine.py:LivenessEngine.judge" in calls
+    files = list(dict.fromkeys(name.split(":")[0] for name in selfie))
+    assert len(files) <= 23
+    assert len(request_trace.hops(files)) - 1 <= 12

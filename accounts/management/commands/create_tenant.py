@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts import audit
-from accounts.models import CHALLENGES, NO_CHALLENGE, HashId, Tenant
+from accounts.models import CHALLENGES, DEFAULT_THRESHOLD, NO_CHALLENGE, HashId, Tenant
 from guard.validators import no_control_characters
 
 
@@ -24,7 +24,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("name")
         parser.add_argument("--limit", type=int, default=None, help="request limit (default: none)")
-        parser.add_argument("--threshold", type=float, default=0.5, help="0..1 (default 0.5)")
+        parser.add_argument(
+            "--threshold",
+            type=float,
+            default=DEFAULT_THRESHOLD,
+            help=f"0..1 (default {DEFAULT_THRESHOLD})",
+        )
         parser.add_argument(
             "--rate-limit", type=int, default=None, help="requests per minute (default: none)"
         )

@@ -4,9 +4,9 @@ from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.models import DEFAULT_THRESHOLD
 from calibration.management.folders import command_engine, labelled_folder, tenant_named
 from calibration.models import Evaluation
 from ml import pad_metrics
@@ -96,7 +96,7 @@ class Command(BaseCommand):
         profile = options["profile"] or (tenant.profile if tenant else DEFAULT_PROFILE)
         policy = options["crop_policy"] or (tenant.crop_policy if tenant else "judge")
         if threshold is None:
-            threshold = tenant.threshold if tenant else settings.LIVENESS_DEFAULT_THRESHOLD
+            threshold = tenant.threshold if tenant else DEFAULT_THRESHOLD
         if not 0.0 <= threshold <= 1.0:
             raise CommandError("--threshold must be between 0 and 1.")
         if not 100 <= options["resamples"] <= 100_000:
