@@ -1,12 +1,14 @@
 """Turn a setup step's plain output (stdin) into JSON log lines, for bin/entrypoint.
 
 python -m telemetry.logline NAME EXIT_STATUS < output   (bin/entrypoint goes through
-facia_site.steplog, which honours LOG_FORMAT=text)
+facia_site.steplog, which runs the step and honours LOG_FORMAT=text)
 """
 
 import json
 import logging
 import sys
+from collections.abc import Iterable
+from typing import TextIO
 
 from telemetry.logs import JsonFormatter
 
@@ -18,18 +20,23 @@ def already_json(line: str) -> bool:
         return False
 
 
-def main(name: str, status: str) -> None:
+def write(name: str, status: str, lines: Iterable[str], out: TextIO) -> None:
+    """Each line of a step that exited with ``status`` as a JSON record (as it is if it is one)."""
     level = logging.INFO if status == "0" else logging.ERROR
     formatter = JsonFormatter()
-    for line in sys.stdin:
+    for line in lines:
         if not line.strip():
             continue
         if already_json(line):
-            sys.stdout.write(line if line.endswith("\n") else line + "\n")
+            out.write(line if line.endswith("\n") else line + "\n")
         else:
             record = logging.LogRecord(name, level, __file__, 0, line.rstrip("\n"), None, None)
             record.request_id = None
-            sys.stdout.write(formatter.format(record) + "\n")
+            out.write(formatter.format(record) + "\n")
+
+
+def main(name: str, status: str) -> None:
+    write(name, status, sys.stdin, sys.stdout)
 
 
 if __name__ == "__main__":
