@@ -2,10 +2,22 @@
 """Django's command-line utility for administrative tasks."""
 
 import os
+import signal
 import sys
+from types import FrameType
+
+
+def stopped(signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM ends a command as an exit does: psycopg cancels a running query (it does so on
+    SystemExit as on KeyboardInterrupt) and Django rolls back. Killed outright, a migrate
+    waiting for the migration lock left its backend waiting (still there 3 s after the process
+    died, until the lock was granted), holding a connection. A second SIGTERM kills at once."""
+    signal.signal(signum, signal.SIG_DFL)
+    raise SystemExit(128 + signum)
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, stopped)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
     # Commands (a migration, a purge) may rightly take long; the server's requests may not.
     os.environ.setdefault("DATABASE_TIMEOUT_S", "0")

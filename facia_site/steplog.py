@@ -1,15 +1,35 @@
-"""A set-up step's output (stdin) as bin/entrypoint logs it: JSON lines (telemetry.logline)
-unless LOG_FORMAT is text, as read by facia_site.env for Django and gunicorn too.
+"""A set-up step of bin/entrypoint, run and logged: its output (stdout and stderr) as JSON
+lines (telemetry.logline) unless LOG_FORMAT is text, as read by facia_site.env for Django and
+gunicorn too; this process exits with the step's status (128+N when signal N killed it).
 
-python -m facia_site.steplog NAME EXIT_STATUS < output
+python -m facia_site.steplog NAME COMMAND [ARG...]
+
+The first TERM or INT that reaches this process is passed on to the step, which then ends as
+it would on its own (manage.py: a running query cancelled, its transaction rolled back); its
+output is still logged, and a last line says it was stopped. A step whose output sh captured
+itself would never see the signal: as a container's PID 1, sh ignores even SIGTERM; elsewhere
+sh dies and the step runs on, an orphan (e.g. waiting for the migration lock, its connection
+open).
+
+The step has a process group of its own, so that a terminal's Ctrl-C, which this process
+also receives, reaches it once: a second signal could cut short the cancelling of its query
+(psycopg then only closes the connection, and a backend waiting for a lock goes on waiting).
 """
 
+import contextlib
+import io
+import os
+import signal
+import subprocess
 import sys
+from types import FrameType
 
 from django.core.exceptions import ImproperlyConfigured
 
 from facia_site.env import log_format
 from telemetry import logline
+
+STOPPING = (signal.SIGTERM, signal.SIGINT)
 
 
 def plain() -> bool:
@@ -19,12 +39,67 @@ def plain() -> bool:
         return False  # JSON, as for any value but text; the step itself reports the setting
 
 
-def main(name: str, status: str) -> None:
+def log(name: str, status: int, text: str) -> None:
     if plain():
-        sys.stdout.writelines(sys.stdin)
-    else:
-        logline.main(name, status)
+        sys.stdout.write(text)
+    else:  # lines split as the standard input that logline reads splits them
+        logline.write(name, str(status), io.StringIO(text, newline=None), sys.stdout)
+
+
+class Step:
+    """A command as this process's child, told of the first TERM or INT this process gets."""
+
+    def __init__(self) -> None:
+        self.child: subprocess.Popen[bytes] | None = None
+        self.received: int | None = None  # the first TERM or INT
+        self.told = False
+
+    def receive(self, signum: int, _frame: FrameType | None) -> None:
+        if self.received is None:
+            self.received = signum
+        self.tell()
+
+    def tell(self) -> None:
+        if self.received is None or self.child is None or self.told:
+            return
+        self.told = True
+        # Its group: what it started too, as a terminal's Ctrl-C would. None left: it has ended.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.child.pid, self.received)
+
+    def run(self, argv: list[str]) -> tuple[int, str]:
+        """The command's exit status and output."""
+        for signum in STOPPING:  # before it starts: its own dispositions are then the default
+            signal.signal(signum, self.receive)
+        try:
+            self.child = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,  # a background group reading the terminal would stop
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                process_group=0,
+            )
+        except OSError as exc:  # the statuses sh gives
+            status = 126 if isinstance(exc, PermissionError) else 127
+            return status, f"{argv[0]}: {exc.strerror}\n"
+        self.tell()  # a signal that came while it was starting
+        output = self.child.communicate()[0]
+        code = self.child.returncode
+        return (code if code >= 0 else 128 - code), output.decode(errors="replace")
+
+
+def main(name: str, argv: list[str]) -> int:
+    step = Step()
+    status, output = step.run(argv)
+    text = output.rstrip("\n")  # what sh's $(...) kept
+    if text:
+        text += "\n"
+    if step.told and step.received is not None and status != 0:
+        text += f"{name}: stopped by {signal.Signals(step.received).name}\n"
+    if text:
+        log(name, status, text)
+    return status
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    sys.exit(main(sys.argv[1], sys.argv[2:]))

@@ -2,16 +2,22 @@
 one-shot commands and failures (serving: tests/system/test_entrypoint.py)."""
 
 import contextlib
+import fcntl
 import json
 import os
 import pty
 import re
 import runpy
 import select
+import shutil
+import signal
 import sqlite3
 import subprocess
+import termios
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -20,7 +26,7 @@ from facia_site.migrating import LOCK_KEY
 from telemetry.gunicorn import PREPARED_BY
 from tests.conftest import REPO, scratch_database
 from tests.servers.entrypoint import ENTRYPOINT, entrypoint_env, run_entrypoint
-from tests.servers.processes import free_port, stop, until
+from tests.servers.processes import children, free_port, in_session, stop, until
 
 
 def test_migrate_creates_the_schema(tmp_path: Path) -> None:
@@ -308,3 +314,134 @@ def test_absurd_server_sizes_are_refused_before_anything_starts(
     assert stopped.value.code == 1
     reported = f"gunicorn: ImproperlyConfigured: {name}='{value}': expected a whole number "
     assert reported + expected in caplog.text
+
+
+# Stopping a set-up step: bin/entrypoint migrate waits for the migration lock that this test
+# holds, and is signalled. Before, its step (captured by `$(...)`) never heard of the signal.
+WAITING_FOR_A_LOCK = (  # this scratch database's: other runs may share the server
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+OTHER_BACKENDS = (
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
+# A PID namespace without privileges (a user namespace maps this user to its root): there
+# bin/entrypoint is PID 1, as in a container, and a signal it has no handler for is dropped.
+UNSHARE = ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc"]
+
+
+def count(db: psycopg.Connection, query: str) -> int:
+    row = db.execute(query).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+@contextlib.contextmanager
+def migration_lock_held(
+    tmp_path: Path, prefix: str
+) -> Iterator[tuple[dict[str, str], psycopg.Connection]]:
+    """The environment of a scratch PostgreSQL database whose migration lock ``db`` holds."""
+    with scratch_database(prefix) as url:
+        env = entrypoint_env(tmp_path, 0, DATABASE_URL=url)
+        with psycopg.connect(url.replace("postgres://", "postgresql://"), autocommit=True) as db:
+            db.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
+            yield env, db
+
+
+@contextlib.contextmanager
+def waiting_for_the_lock(
+    db: psycopg.Connection, command: list[str], env: dict[str, str], **options: Any
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``command`` in a session of its own, once its migration waits for the lock; whatever
+    of that session a failed test leaves running is killed at the end."""
+    process = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True, **options)
+    try:
+        until(lambda: process.poll() is not None or count(db, WAITING_FOR_A_LOCK) == 1, 120)
+        assert process.poll() is None, f"exited with {process.returncode} before waiting"
+        yield process
+    finally:
+        for pid in in_session(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def assert_nothing_left(db: psycopg.Connection, session: int) -> None:
+    """No lock request, no backend of the step's (its query cancelled, its connection
+    closed: a step killed outright left its backend waiting for the lock), no process."""
+    until(lambda: count(db, WAITING_FOR_A_LOCK) == 0, timeout=60)
+    until(lambda: count(db, OTHER_BACKENDS) == 0, timeout=60)
+    until(lambda: not in_session(session), timeout=60)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_a_step_and_leaves_nothing_behind(tmp_path: Path, signum: int) -> None:
+    """Before: sh died at once and its step, an orphan, went on waiting for the lock."""
+    with migration_lock_held(tmp_path, "ops_migrate_stop") as (env, db):
+        command = [str(ENTRYPOINT), "migrate"]
+        with waiting_for_the_lock(db, command, env, stdout=subprocess.PIPE) as process:
+            process.send_signal(signum)
+            output = process.communicate(timeout=60)[0].decode()
+            assert_nothing_left(db, process.pid)
+            assert process.returncode == 128 + signum, output
+    records = [json.loads(line) for line in output.splitlines()]  # still one JSON record set
+    assert records[0]["message"] == "another process is migrating this database: waiting for it"
+    assert records[-1]["name"] == "entrypoint.migrate"
+    assert records[-1]["levelname"] == "ERROR"
+    assert records[-1]["message"] == "entrypoint.migrate: stopped by SIGTERM"
+
+
+def unprivileged_pid_namespaces() -> bool:
+    if shutil.which(UNSHARE[0]) is None:
+        return False
+    return subprocess.run([*UNSHARE, "true"], capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_as_pid_1_a_signal_stops_a_step(tmp_path: Path, signum: int) -> None:
+    """As a container's PID 1 (docker stop: SIGTERM; docker run's proxied Ctrl-C: SIGINT).
+    Before: ignored, until the runtime's SIGKILL after its grace period."""
+    if not unprivileged_pid_namespaces():
+        pytest.skip("unshare cannot create a PID namespace without privileges here")
+    with migration_lock_held(tmp_path, "ops_migrate_pid1") as (env, db):
+        command = [*UNSHARE, str(ENTRYPOINT), "migrate"]
+        with waiting_for_the_lock(db, command, env, stdout=subprocess.PIPE) as process:
+            (entrypoint,) = children(process.pid)
+            status = Path(f"/proc/{entrypoint}/status").read_text()
+            assert re.search(r"^NSpid:\s+\d+\s+1$", status, re.MULTILINE), status
+            os.kill(entrypoint, signum)
+            output = process.communicate(timeout=60)[0].decode()
+            assert_nothing_left(db, process.pid)
+            assert process.returncode == 128 + signum, output  # unshare exits with its status
+    assert (
+        json.loads(output.splitlines()[-1])["message"] == "entrypoint.migrate: stopped by SIGTERM"
+    )
+
+
+def make_controlling_terminal() -> None:
+    """In the child: its new session's controlling terminal is its standard input."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def test_ctrl_c_on_a_terminal_stops_a_step(tmp_path: Path) -> None:
+    """`make serve`'s Ctrl-C: the terminal signals its foreground process group (sh and
+    facia_site.steplog; the step has a group of its own, so that it is told once)."""
+    controller, terminal = pty.openpty()
+    on_the_terminal: dict[str, Any] = {"stdin": terminal, "stdout": terminal, "stderr": terminal}
+    command = [str(ENTRYPOINT), "serve"]
+    try:
+        with (
+            migration_lock_held(tmp_path, "ops_migrate_ctrl_c") as (env, db),
+            waiting_for_the_lock(
+                db, command, env, preexec_fn=make_controlling_terminal, **on_the_terminal
+            ) as process,
+        ):
+            os.write(controller, b"\x03")  # Ctrl-C
+            status = process.wait(timeout=60)
+            assert_nothing_left(db, process.pid)
+            assert status == 128 + signal.SIGINT
+    finally:
+        os.close(terminal)
+        os.close(controller)

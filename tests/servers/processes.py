@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import bench.gunicorn
 from bench.gunicorn import children as children  # re-exported for the tests
@@ -28,6 +29,24 @@ def stop(process: subprocess.Popen[bytes]) -> int:
     except subprocess.TimeoutExpired:
         process.kill()
         return process.wait()
+
+
+def in_session(sid: int) -> list[int]:
+    """The live processes (zombies aside) of session ``sid``: what a process started with
+    ``start_new_session=True`` (sid: its pid) and everything it started left running, even
+    in other process groups, unless one made a session of its own."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        state, _ppid, _pgrp, session = stat.rsplit(")", 1)[1].split()[:4]
+        if int(session) == sid and state != "Z":
+            members.append(int(entry.name))
+    return members
 
 
 def manage(env: dict[str, str], *args: str) -> str:
