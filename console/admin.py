@@ -151,7 +151,9 @@ class RefusalTenantFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Refusal]) -> QuerySet[Refusal]:
         value = self.value()
-        return queryset.filter(tenant_id=int(value)) if value and value.isdigit() else queryset
+        # ASCII digits only: str.isdigit() takes "²" (int() then raised: a 500) and "١".
+        named = value is not None and value.isascii() and value.isdigit()
+        return queryset.filter(tenant_id=int(value)) if named else queryset
 
 
 class NamedRefusalAdmin(RefusalAdmin):
