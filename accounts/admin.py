@@ -214,8 +214,11 @@ class TenantAdmin(PermittedActionsAdmin):
         return get_object_or_404(Tenant, pk=tenant_id)
 
     def issue_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
-        """The tenant page's "Issue a new hash_id" button (POST; the new one shown once)."""
-        tenant = self._tenant_for(request, tenant_id, may_issue(request))
+        """The tenant page's "Issue a new hash_id" button (POST; the new one shown once), for
+        a user who may also view the tenant: ``add_hashid`` alone opens no page with the button,
+        and issued for any tenant id typed into its address."""
+        allowed = may_issue(request) and self.has_view_or_change_permission(request)
+        tenant = self._tenant_for(request, tenant_id, allowed)
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         return self.show_once(request, [issue(request, tenant)])
