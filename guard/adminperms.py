@@ -1,4 +1,5 @@
-"""Admin actions answer 403 to a user they are not offered to.
+"""Admin actions answer 403 to a user they are not offered to, and 400 to rows that are not
+ids of their list.
 
 Django offers a user only the actions whose ``permissions`` they hold, but a POST naming one
 they are not offered gets the change list back ("No action selected"), not a refusal. Every
@@ -13,16 +14,35 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, Permission
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
+from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from guard.validators import no_control_characters
 
 
-class PermittedActionsAdmin(admin.ModelAdmin):
+class SelectedIdsAdmin(admin.ModelAdmin):
+    """An action's selected rows must be ids of the list's model: Django filtered pk__in by
+    the posted values as they came, so "abc" (ValueError), a number past SQLite's 64 bits
+    (OverflowError) or a NUL (refused by PostgreSQL) was a 500 and a traceback."""
+
+    def response_action(
+        self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse | None:
+        pk = self.model._meta.pk
+        assert pk is not None  # every concrete model has one
+        for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+            try:
+                pk.clean(value, None)  # the field's type and the column's range
+            except ValidationError:
+                raise BadRequest("The selected rows are not ids of this list.") from None
+        return super().response_action(request, queryset, *args, **kwargs)
+
+
+class PermittedActionsAdmin(SelectedIdsAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
@@ -128,7 +148,7 @@ def named_cleanly(form: Any) -> Any:
     return NamedCleanly
 
 
-class ContainedUserAdmin(UserAdmin):
+class ContainedUserAdmin(SelectedIdsAdmin, UserAdmin):
     """Django's user admin where a staff user with ``auth.change_user`` gets no further than
     their own permissions: before, they could tick their own ``is_superuser``, give themselves
     any permission or group, or set a superuser's password and log in as them."""
@@ -151,7 +171,7 @@ class ContainedUserAdmin(UserAdmin):
         return granting_held_only(super().get_form(request, obj, change=change, **kwargs), request)
 
 
-class ContainedGroupAdmin(GroupAdmin):
+class ContainedGroupAdmin(SelectedIdsAdmin, GroupAdmin):
     """Django's group admin where nobody adds to a group a permission they do not hold (a
     member with ``auth.change_group`` could otherwise grant themselves anything)."""
 
