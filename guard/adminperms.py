@@ -171,9 +171,26 @@ class ContainedUserAdmin(SelectedIdsAdmin, UserAdmin):
         return granting_held_only(super().get_form(request, obj, change=change, **kwargs), request)
 
 
+def may_edit_group(request: HttpRequest, group: Group) -> bool:
+    """Whether ``request``'s user may change or delete ``group``: a superuser may; anyone else
+    only a group that carries nothing they do not hold themselves (as ``may_act_as``)."""
+    editor = request.user
+    return editor.is_superuser or _names(group.permissions.all()) <= held_by(editor)
+
+
 class ContainedGroupAdmin(SelectedIdsAdmin, GroupAdmin):
     """Django's group admin where nobody adds to a group a permission they do not hold (a
-    member with ``auth.change_group`` could otherwise grant themselves anything)."""
+    member with ``auth.change_group`` could otherwise grant themselves anything), nor changes
+    or deletes a group that carries one (stripping ``change_tenant`` from the operators' group
+    took it from every operator, by someone who never held it)."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or may_edit_group(request, obj))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or may_edit_group(request, obj))
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
