@@ -23,7 +23,12 @@ from django.utils.html import format_html
 from accounts import audit
 from accounts.models import HashId, IssuedHashId, Tenant
 from guard import formatting
-from guard.adminperms import ContainedGroupAdmin, ContainedUserAdmin, PermittedActionsAdmin
+from guard.adminperms import (
+    TENANTS_OF_ITS_ROWS,
+    ContainedGroupAdmin,
+    ContainedUserAdmin,
+    PermittedActionsAdmin,
+)
 
 
 def fields_after(fields: tuple[str, ...], anchor: str, *names: str) -> tuple[str, ...]:
@@ -339,7 +344,7 @@ class HashIdStateFilter(admin.SimpleListFilter):
 @admin.register(HashId)
 class HashIdAdmin(PermittedActionsAdmin):
     list_display = ("prefix", "tenant", "created_at", "revoked_at")
-    list_filter = (HashIdStateFilter, "tenant")
+    list_filter = (HashIdStateFilter, TENANTS_OF_ITS_ROWS)
     search_fields = ("prefix", "tenant__name")
     fields = ("tenant", "prefix", "created_at", "revoked_at")
     readonly_fields = ("tenant", "prefix", "created_at", "revoked_at")

@@ -58,6 +58,11 @@ class PermittedActionsAdmin(SelectedIdsAdmin):
         return named - set(self.get_actions(request))
 
 
+# A list's tenant filter: only the tenants its rows name. Django's default offers every
+# tenant, so whoever may view checks, calibrations or hash_ids (not tenants) read all names.
+TENANTS_OF_ITS_ROWS = ("tenant", admin.RelatedOnlyFieldListFilter)
+
+
 def held_by(user: Any) -> set[str]:
     """The permissions ``user`` may use now ("app_label.codename"), as the admin checks them."""
     return set(user.get_all_permissions())
