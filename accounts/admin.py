@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_permission_codename, get_user_model
 from django.contrib.auth.models import Group
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.forms import Form, ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
@@ -23,7 +23,12 @@ from django.utils.html import format_html
 from accounts import audit
 from accounts.models import HashId, IssuedHashId, Tenant
 from guard import formatting
-from guard.adminperms import ContainedGroupAdmin, ContainedUserAdmin, PermittedActionsAdmin
+from guard.adminperms import (
+    TENANTS_OF_ITS_ROWS,
+    ContainedGroupAdmin,
+    ContainedUserAdmin,
+    PermittedActionsAdmin,
+)
 
 
 def fields_after(fields: tuple[str, ...], anchor: str, *names: str) -> tuple[str, ...]:
@@ -214,8 +219,11 @@ class TenantAdmin(PermittedActionsAdmin):
         return get_object_or_404(Tenant, pk=tenant_id)
 
     def issue_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
-        """The tenant page's "Issue a new hash_id" button (POST; the new one shown once)."""
-        tenant = self._tenant_for(request, tenant_id, may_issue(request))
+        """The tenant page's "Issue a new hash_id" button (POST; the new one shown once), for
+        a user who may also view the tenant: ``add_hashid`` alone opens no page with the button,
+        and issued for any tenant id typed into its address."""
+        allowed = may_issue(request) and self.has_view_or_change_permission(request)
+        tenant = self._tenant_for(request, tenant_id, allowed)
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         return self.show_once(request, [issue(request, tenant)])
@@ -336,7 +344,7 @@ class HashIdStateFilter(admin.SimpleListFilter):
 @admin.register(HashId)
 class HashIdAdmin(PermittedActionsAdmin):
     list_display = ("prefix", "tenant", "created_at", "revoked_at")
-    list_filter = (HashIdStateFilter, "tenant")
+    list_filter = (HashIdStateFilter, TENANTS_OF_ITS_ROWS)
     search_fields = ("prefix", "tenant__name")
     fields = ("tenant", "prefix", "created_at", "revoked_at")
     readonly_fields = ("tenant", "prefix", "created_at", "revoked_at")
@@ -365,11 +373,47 @@ class HashIdAdmin(PermittedActionsAdmin):
         self.message_user(request, f"Revoked {count} hash_id(s).", messages.SUCCESS)
 
 
+def is_system_user(user: Any) -> bool:
+    return user is not None and user.get_username() == audit.SYSTEM_USER
+
+
+def system_name_refused(form: Any) -> Any:
+    """A user ``form`` refusing ``audit.SYSTEM_USER`` (in any case) as a new username."""
+
+    class SystemNameRefused(form):
+        def clean_username(self) -> Any:
+            own = getattr(super(), "clean_username", None)
+            name = own() if own else self.cleaned_data.get("username")
+            taken = isinstance(name, str) and name.casefold() == audit.SYSTEM_USER
+            if taken and not is_system_user(self.instance):
+                raise ValidationError(RESERVED_USERNAME, code="reserved")
+            return name
+
+    return SystemNameRefused
+
+
+RESERVED_USERNAME = (
+    f"“{audit.SYSTEM_USER}” is reserved: the history attributes management commands to it."
+)
+
+
 class HistoryKeepingUserAdmin(ContainedUserAdmin):
     """The user admin (nobody grants beyond their own permissions), except that a user with
     history entries is not deleted: LogEntry cascades from its user, so deleting
     ``facia-system`` (inactive, no password: it looks unused) or an operator erased every
-    change they made. Deactivate them instead."""
+    change they made. Deactivate them instead.
+
+    ``facia-system`` is read only, and no other account may take its name: it carries no
+    permission, so anyone who may edit accounts could activate it, set its password and log in
+    as it, and their changes would read as a command's in every history."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and not is_system_user(obj)
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        return system_name_refused(super().get_form(request, obj, change=change, **kwargs))
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)

@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connection, models
 from django.db.models import QuerySet
@@ -16,6 +17,7 @@ from django.utils import timezone
 from guard.validators import no_control_characters
 from ml.calibration import maps_of
 from ml.profiles import DEFAULT_PROFILE, Platt, profile_choices
+from ml.text import reads_as
 
 PREFIX_LENGTH = 8
 # Issued hash_ids are 43 ASCII characters; anything else cannot match and is not looked up.
@@ -27,6 +29,10 @@ CHALLENGES = (NO_CHALLENGE, HEAD_TURN)
 # A tenant's threshold until an operator sets one: the shipped score maps (ml.profiles) put
 # 0.5 where it means the same on full frames and face crops, both classes weighed equally.
 DEFAULT_THRESHOLD = 0.5
+LOOKALIKE_NAME = (
+    "This name reads the same as tenant #%(pk)s's: they differ only in invisible characters, "
+    "spacing or how accented letters are encoded. Choose a name people can tell apart."
+)
 
 
 def digest_of(secret: str) -> str:
@@ -88,6 +94,24 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """A new name may not read as another tenant's (``ml.text.reads_as``): two tenants
+        shown alike in the admin, the console and /metrics get each other's resets,
+        revocations and thresholds. A name kept as it was is not checked again."""
+        super().clean()
+        if not isinstance(self.name, str):
+            return
+        if self.pk and Tenant.objects.filter(pk=self.pk, name=self.name).exists():
+            return
+        shown = reads_as(self.name)
+        # The same name exactly is the unique constraint's to refuse.
+        others = Tenant.objects.exclude(pk=self.pk).exclude(name=self.name)
+        for pk, name in others.values_list("pk", "name"):
+            if reads_as(name) == shown:
+                raise ValidationError(
+                    {"name": ValidationError(LOOKALIKE_NAME, "lookalike", {"pk": pk})}
+                )
 
     @property
     def remaining(self) -> int | None:

@@ -36,7 +36,7 @@ from calibration.models import (
     revert_calibration,
     shadow_candidate,
 )
-from guard.adminperms import PermittedActionsAdmin
+from guard.adminperms import TENANTS_OF_ITS_ROWS, PermittedActionsAdmin
 from guard.formatting import decimal, with_exact
 from liveness.models import LivenessCheck
 from ml import plots
@@ -504,7 +504,7 @@ class CalibrationAdmin(PermittedActionsAdmin):
         "threshold_4",
         "reverted_at",
     )
-    list_filter = ("tenant", "profile")
+    list_filter = (TENANTS_OF_ITS_ROWS, "profile")
     # params and figures are shown formatted (maps_display, figures_display), not as JSON
     # thresholds to 4 places with the stored value in the tooltip (threshold_shown, ...)
     fields: ClassVar[tuple[str, ...]] = (

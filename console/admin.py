@@ -150,8 +150,10 @@ class RefusalTenantFilter(admin.SimpleListFilter):
         return [("0", "No known tenant"), *((str(pk), name) for pk, name in named)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Refusal]) -> QuerySet[Refusal]:
-        value = self.value()
-        return queryset.filter(tenant_id=int(value)) if value and value.isdigit() else queryset
+        value = self.value() or ""
+        # ASCII digits only: str.isdigit() takes "²" (int() then raised: a 500) and "١".
+        named = value.isascii() and value.isdigit()
+        return queryset.filter(tenant_id=int(value)) if named else queryset
 
 
 class NamedRefusalAdmin(RefusalAdmin):

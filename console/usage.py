@@ -69,7 +69,9 @@ class Span:
         first = _parse(query.get("from")) or default.first
         last = _parse(query.get("to")) or default.last
         first, last = min(first, last), max(first, last)
-        return cls(max(first, last - timedelta(days=MAX_DAYS - 1)), last)
+        # By ordinal: ``last - timedelta`` overflows within MAX_DAYS of 0001-01-01 (a 500).
+        earliest = date.fromordinal(max(1, last.toordinal() - (MAX_DAYS - 1)))
+        return cls(max(first, earliest), last)
 
     def days(self) -> list[date]:
         return [self.first + timedelta(n) for n in range((self.last - self.first).days + 1)]

@@ -1,4 +1,5 @@
-"""Admin actions answer 403 to a user they are not offered to.
+"""Admin actions answer 403 to a user they are not offered to, and 400 to rows that are not
+ids of their list.
 
 Django offers a user only the actions whose ``permissions`` they hold, but a POST naming one
 they are not offered gets the change list back ("No action selected"), not a refusal. Every
@@ -13,16 +14,35 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, Permission
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
+from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from guard.validators import no_control_characters
 
 
-class PermittedActionsAdmin(admin.ModelAdmin):
+class SelectedIdsAdmin(admin.ModelAdmin):
+    """An action's selected rows must be ids of the list's model: Django filtered pk__in by
+    the posted values as they came, so "abc" (ValueError), a number past SQLite's 64 bits
+    (OverflowError) or a NUL (refused by PostgreSQL) was a 500 and a traceback."""
+
+    def response_action(
+        self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse | None:
+        pk = self.model._meta.pk
+        assert pk is not None  # every concrete model has one
+        for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+            try:
+                pk.clean(value, None)  # the field's type and the column's range
+            except ValidationError:
+                raise BadRequest("The selected rows are not ids of this list.") from None
+        return super().response_action(request, queryset, *args, **kwargs)
+
+
+class PermittedActionsAdmin(SelectedIdsAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
@@ -36,6 +56,11 @@ class PermittedActionsAdmin(admin.ModelAdmin):
         known = {name for _, name, _ in self._get_base_actions()}  # type: ignore[attr-defined]
         named = set(request.POST.getlist("action")) & known
         return named - set(self.get_actions(request))
+
+
+# A list's tenant filter: only the tenants its rows name. Django's default offers every
+# tenant, so whoever may view checks, calibrations or hash_ids (not tenants) read all names.
+TENANTS_OF_ITS_ROWS = ("tenant", admin.RelatedOnlyFieldListFilter)
 
 
 def held_by(user: Any) -> set[str]:
@@ -128,7 +153,7 @@ def named_cleanly(form: Any) -> Any:
     return NamedCleanly
 
 
-class ContainedUserAdmin(UserAdmin):
+class ContainedUserAdmin(SelectedIdsAdmin, UserAdmin):
     """Django's user admin where a staff user with ``auth.change_user`` gets no further than
     their own permissions: before, they could tick their own ``is_superuser``, give themselves
     any permission or group, or set a superuser's password and log in as them."""
@@ -151,9 +176,26 @@ class ContainedUserAdmin(UserAdmin):
         return granting_held_only(super().get_form(request, obj, change=change, **kwargs), request)
 
 
-class ContainedGroupAdmin(GroupAdmin):
+def may_edit_group(request: HttpRequest, group: Group) -> bool:
+    """Whether ``request``'s user may change or delete ``group``: a superuser may; anyone else
+    only a group that carries nothing they do not hold themselves (as ``may_act_as``)."""
+    editor = request.user
+    return editor.is_superuser or _names(group.permissions.all()) <= held_by(editor)
+
+
+class ContainedGroupAdmin(SelectedIdsAdmin, GroupAdmin):
     """Django's group admin where nobody adds to a group a permission they do not hold (a
-    member with ``auth.change_group`` could otherwise grant themselves anything)."""
+    member with ``auth.change_group`` could otherwise grant themselves anything), nor changes
+    or deletes a group that carries one (stripping ``change_tenant`` from the operators' group
+    took it from every operator, by someone who never held it)."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or may_edit_group(request, obj))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or may_edit_group(request, obj))
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any

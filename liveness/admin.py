@@ -10,7 +10,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from guard import formatting
-from guard.adminperms import PermittedActionsAdmin
+from guard.adminperms import TENANTS_OF_ITS_ROWS, PermittedActionsAdmin
 from liveness.models import LivenessCheck
 
 
@@ -46,7 +46,7 @@ class LivenessCheckAdmin(PermittedActionsAdmin):
         "latency",
         "request_id",
     )
-    list_filter = (VerdictFilter, "refused_code", "capture", "tenant")
+    list_filter = (VerdictFilter, "refused_code", "capture", TENANTS_OF_ITS_ROWS)
     list_select_related = ("tenant",)
     search_fields = ("request_id", "tenant__name")
     date_hierarchy = "created_at"

@@ -1,5 +1,7 @@
 """Text from outside (a data set's manifest, a client's request line) made safe to print on an
-operator's terminal or in a line-based log."""
+operator's terminal or in a line-based log, and names compared as people read them."""
+
+import unicodedata
 
 # Control characters as a Python literal writes them ("\n" -> "\\n", ESC -> "\\x1b"): C0, DEL,
 # C1 and the Unicode line and paragraph separators; a backslash stays as it is.
@@ -26,3 +28,37 @@ def refused_in_name(text: str) -> list[str]:
     (1-based, the first three): what an operator reads to find it."""
     found = [(i, c) for i, c in enumerate(text, 1) if c in _REFUSED_IN_NAMES]
     return [f"U+{ord(c):04X} at position {i}" for i, c in found[:3]]
+
+
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): shown as nothing.
+# Names may hold some (a zero-width joiner is part of how some scripts are written), but two
+# names that differ only by them are the same name to whoever reads it.
+_IGNORABLE = (
+    0x00AD,
+    0x034F,
+    0x061C,
+    0x115F,
+    0x1160,
+    0x17B4,
+    0x17B5,
+    *range(0x180B, 0x1810),
+    *range(0x200B, 0x2010),
+    *range(0x202A, 0x202F),
+    *range(0x2060, 0x2070),
+    0x3164,
+    *range(0xFE00, 0xFE10),
+    0xFEFF,
+    0xFFA0,
+    *range(0xFFF0, 0xFFF9),
+    *range(0x1BCA0, 0x1BCA4),
+    *range(0x1D173, 0x1D17B),
+    *range(0xE0000, 0xE1000),
+)
+_DROP_IGNORABLE = dict.fromkeys(_IGNORABLE)
+
+
+def reads_as(name: str) -> str:
+    """``name`` as a reader sees it, to tell two names apart: composed (NFC: "é" as one code
+    point or as "e" and a combining accent look the same), without default-ignorable code
+    points, with each run of whitespace as one space (as HTML shows it), stripped."""
+    return " ".join(unicodedata.normalize("NFC", name).translate(_DROP_IGNORABLE).split())

@@ -96,6 +96,10 @@ class TextFormatter(logging.Formatter):
 def logging_config(log_format: str, level: str) -> dict[str, Any]:
     """Every record on stdout as ``log_format`` ("json" or "text"), its traceback inside it."""
     handler = {"handlers": ["stdout"], "level": level, "propagate": False}
+    # Never DEBUG: django.template logs each variable a template lacks at DEBUG, with an
+    # exception holding the whole context: the new hash_id on the page that shows it once,
+    # the CSRF token.
+    templates = max(logging.getLevelNamesMapping()[level], logging.INFO)
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -121,5 +125,6 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
             "django": handler,
             "django.request": {**handler, "filters": ["client_errors"]},
             "django.security.DisallowedHost": {**handler, "filters": ["no_traceback"]},
+            "django.template": {**handler, "level": templates},
         },
     }

@@ -172,3 +172,38 @@ def test_threshold_from_a_target_apcer_is_in_the_history(admin_client: Any) -> N
         f"Changed threshold 0.5 → {tenant.threshold:.4f} from target APCER 25.0% on "
         f"evaluation #{evaluation.pk}."
     )
+
+
+def test_nobody_can_log_in_as_the_system_user(client: Any, admin_user: Any) -> None:
+    """Whoever may edit accounts could activate facia-system, give it a password and log in
+    as it (it carries no permission, so may_act_as allowed it), or, before any command ran,
+    add an account by that name: their changes then read as a management command's in every
+    history. The account is read only in the admin, and its name refused to a new one."""
+    from django.contrib.auth.models import Permission, User
+
+    manager = User.objects.create_user("manager", is_staff=True)
+    manager.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_user", "change_user", "add_user"])
+    )
+    password = {"password1": "N3w-Passw0rd!x", "password2": "N3w-Passw0rd!x"}
+    for editor in (manager, admin_user):
+        client.force_login(editor)
+        added = client.post("/admin/auth/user/add/", {"username": SYSTEM_USER, **password})
+        assert added.status_code == 200
+        assert "reserved" in added.content.decode()
+        assert not User.objects.filter(username=SYSTEM_USER).exists()
+    call_command("issue_hash_id", Tenant.objects.create(name="Acme").name, stdout=StringIO())
+    system = User.objects.get(username=SYSTEM_USER)
+    for editor in (manager, admin_user):
+        client.force_login(editor)
+        url = f"/admin/auth/user/{system.pk}/"
+        assert client.get(f"{url}change/").status_code == 200  # read only
+        changed = {"username": SYSTEM_USER, "is_active": "on", "is_staff": "on"}
+        assert client.post(f"{url}change/", changed).status_code == 403
+        assert client.post(f"{url}password/", password).status_code == 403
+        renamed = User.objects.create_user(f"other-{editor.pk}")
+        form = {"username": SYSTEM_USER.upper(), "date_joined_0": "2026-01-01"}
+        taken = client.post(f"/admin/auth/user/{renamed.pk}/change/", form)
+        assert taken.status_code == 200 and "reserved" in taken.content.decode()
+    system.refresh_from_db()
+    assert not system.is_active and not system.has_usable_password()

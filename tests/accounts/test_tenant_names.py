@@ -35,6 +35,10 @@ REFUSED = {
     "a\u200fb": "U+200F at position 2",
 }
 ERROR = "Enter a name without control characters (line breaks, tabs, escapes) or bidirectional "
+LOOKALIKE_ERROR = (
+    "This name reads the same as tenant #{pk}'s: they differ only in invisible characters, "
+    "spacing or how accented letters are encoded. Choose a name people can tell apart."
+)
 # Accepted as they are: letters of any script, a zero-width joiner (some scripts need it).
 ACCEPTED = ("Café Zürich", "Ακμή", "شركة", "क्ष\u200dत्र", "Acme (EU) #2")
 
@@ -116,3 +120,50 @@ def test_a_name_stored_before_shows_and_is_renamed_on_its_change_page(
     assert renamed.status_code == 302, renamed.content
     tenant.refresh_from_db()
     assert (tenant.name, tenant.request_limit) == ("Old co", 20)
+
+
+# Each reads as "Café Bank" once shown: an invisible character (zero-width space, joiner, word
+# joiner, BOM, soft hyphen, Hangul filler), a run of spaces (HTML shows one) or the accent as a
+# combining mark (NFD) rather than one code point.
+LOOKALIKES = (
+    "Café\u200b Bank",
+    "Ca\u200dfé Bank",
+    "Café B\u2060ank",
+    "\ufeffCafé Bank",
+    "Caf\u00adé Bank",
+    "Café Bank\u3164",
+    "Café  Bank",
+    "Cafe\u0301 Bank",
+)
+
+
+@pytest.mark.parametrize("name", LOOKALIKES, ids=list(map(ascii, LOOKALIKES)))
+def test_a_name_that_reads_as_another_tenants_is_refused(admin_client: Client, name: str) -> None:
+    """Two tenants shown alike in the admin, the console and /metrics: an operator (or one
+    with add_tenant who wants it) resets, revokes or recalibrates the wrong one."""
+    original = Tenant.objects.create(name="Café Bank")
+    with pytest.raises(CommandError) as refused:
+        run("create_tenant", name)
+    assert str(refused.value) == f"name: {LOOKALIKE_ERROR.format(pk=original.pk)}"
+    response = add_tenant(admin_client, name=name)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["name"] == [LOOKALIKE_ERROR.format(pk=original.pk)]
+    assert list(Tenant.objects.values_list("name", flat=True)) == ["Café Bank"]
+
+
+def test_names_that_read_differently_are_accepted() -> None:
+    Tenant.objects.create(name="Café Bank")
+    for name in ("CAFÉ BANK", "Café Bank 2", "Cafe Bank"):
+        run("create_tenant", name)
+    assert Tenant.objects.count() == 4
+
+
+def test_lookalikes_stored_before_keep_their_change_pages(admin_client: Client) -> None:
+    Tenant.objects.create(name="Café Bank")
+    twin = Tenant.objects.create(name="Café\u200b Bank")  # written before the check
+    url = f"/admin/accounts/tenant/{twin.pk}/change/"
+    kept = admin_client.post(url, change_data(twin.name))  # its name unchanged: saved
+    assert kept.status_code == 302
+    twin.refresh_from_db()
+    assert twin.request_limit == 20

@@ -1,14 +1,14 @@
 """The admin usage page: daily live/spoof/refused counts and the SVG chart (Django client)."""
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from django.utils import timezone
 
 from accounts.models import Tenant
-from console.usage import daily_usage
+from console.usage import Span, daily_usage
 from liveness.models import LivenessCheck
 
 
@@ -61,3 +61,20 @@ def test_usage_page_needs_staff(client: Any) -> None:
     tenant = Tenant.objects.create(name="acme")
     page = client.get(f"/admin/accounts/tenant/{tenant.pk}/usage/")
     assert page.status_code == 302 and "/admin/login/" in page["Location"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "query",
+    [{"from": "0001-01-01", "to": "0001-01-02"}, {"from": "0001-12-31", "to": "0001-01-01"}],
+)
+def test_a_range_at_the_calendar_start_is_a_page_not_a_500(
+    admin_client: Any, query: dict[str, str]
+) -> None:
+    """Any date a viewer can type is a page: the 366-day clamp once subtracted a year from the
+    range's last day, which overflowed (OverflowError, a 500) before 0002-01-01."""
+    tenant = Tenant.objects.create(name="acme")
+    assert Span.from_query(query) == Span(date(1, 1, 1), date.fromisoformat(max(query.values())))
+    for page in ("usage/", "usage.csv"):
+        response = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/{page}", query)
+        assert response.status_code == 200, page

@@ -418,3 +418,39 @@ def test_the_index_overview_shows_only_what_the_user_may_view(world: World) -> N
     near = viewer.split('id="overview-near-limit"')[1].split("</td>")[0]
     assert "Bank" in near and "<code>203.0.113.0/24</code> (2)" in viewer
     assert 'id="overview-checks"' in viewer
+
+
+def test_issuing_needs_a_tenant_the_user_may_view(world: World) -> None:
+    """``add_hashid`` alone opens no tenant page and no list, so it issued through the button's
+    address for any tenant id typed in: a new credential of a tenant the user may not see,
+    with its name on the page."""
+    user = User.objects.create_user("issuer", is_staff=True)
+    user.user_permissions.set([Permission.objects.get(codename="add_hashid")])
+    client = Client()
+    client.force_login(user)
+    before = snapshot()
+    response = client.post(url_of("accounts_tenant_issue", world))
+    assert response.status_code == 403
+    assert world.tenant.name not in response.content.decode()
+    assert snapshot() == before
+    user.user_permissions.add(Permission.objects.get(codename="view_tenant"))
+    succeeds_issuing(client, world)
+
+
+@pytest.mark.parametrize(
+    "label", ["liveness.livenesscheck", "calibration.calibration", "accounts.hashid"]
+)
+def test_a_list_filter_names_only_the_tenants_of_its_rows(world: World, label: str) -> None:
+    """A user who may view checks, calibrations or hash_ids but not tenants saw every tenant's
+    name in the list's tenant filter, those without a row there too."""
+    hidden = Tenant.objects.create(name="Hidden Bank")
+    app, codename = label.split(".")[0], f"view_{label.split('.')[1]}"
+    user = User.objects.create_user(f"viewer-of-{codename}", is_staff=True)
+    user.user_permissions.set(
+        [Permission.objects.get(content_type__app_label=app, codename=codename)]
+    )
+    client = Client()
+    client.force_login(user)
+    page = client.get(changelist(label)).content.decode()
+    assert world.tenant.name in page  # the tenant of the fixture's row
+    assert hidden.name not in page

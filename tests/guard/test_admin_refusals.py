@@ -127,3 +127,17 @@ def test_client_bucket_labels_are_bounded_per_worker(monkeypatch: pytest.MonkeyP
     seen = ["a/24", "b/24", "a/24", "c/24", "", "b/24"]
     labels = [metrics.bounded_bucket(bucket) for bucket in seen]
     assert labels == ["a/24", "b/24", "a/24", "other", "", "b/24"]
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0661", "1\u00b9", "x", ""])
+def test_the_tenant_filter_takes_only_ascii_digits(admin_client: Any, value: str) -> None:
+    """A tenant id the filter cannot read lists every refusal: "²" is a digit to str.isdigit
+    but not to int() (a 500 before), and "١" (Arabic-Indic one) would have named tenant 1."""
+    tenants = [Tenant.objects.create(name=name) for name in ("Filtered", "Other")]
+    for tenant in tenants:
+        add_refusals(tenant, 0, 401, 3)
+    response = admin_client.get("/admin/guard/refusal/", {"tenant": value})
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 2
+    named = admin_client.get("/admin/guard/refusal/", {"tenant": str(tenants[0].pk)})
+    assert named.context["cl"].result_count == 1

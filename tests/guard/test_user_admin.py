@@ -207,3 +207,27 @@ def test_a_group_name_with_a_control_is_refused_and_one_stored_before_renamed() 
     assert client.post(url, {"name": "old ops", "permissions": []}).status_code == 302
     old.refresh_from_db()
     assert old.name == "old ops"
+
+
+def test_a_manager_cannot_change_or_delete_a_group_that_carries_more(manager: User) -> None:
+    """As with an account: a group carrying a permission the manager lacks is theirs to view,
+    not to strip (its members lost ``change_tenant`` to someone who never held it) or delete."""
+    manager.user_permissions.add(permission("auth.delete_group"))
+    operators = Group.objects.create(name="operators")
+    operators.permissions.set([permission("accounts.change_tenant")])
+    client = logged_in(manager)
+    url = reverse("admin:auth_group_change", args=[operators.pk])
+    assert client.get(url).status_code == 200  # read only
+    assert client.post(url, group_form(operators, [])).status_code == 403
+    delete = reverse("admin:auth_group_delete", args=[operators.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    bulk = {"action": "delete_selected", "_selected_action": [operators.pk], "post": "yes"}
+    client.post(reverse("admin:auth_group_changelist"), bulk)
+    assert [p.codename for p in Group.objects.get(pk=operators.pk).permissions.all()] == [
+        "change_tenant"
+    ]
+    within = Group.objects.create(name="viewers")
+    within.permissions.set([permission("accounts.view_tenant")])
+    deleted = client.post(reverse("admin:auth_group_delete", args=[within.pk]), {"post": "yes"})
+    assert deleted.status_code == 302
+    assert not Group.objects.filter(pk=within.pk).exists()

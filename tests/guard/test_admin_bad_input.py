@@ -1,0 +1,84 @@
+"""Bad input to the admin is a 400, never a 500, on SQLite and PostgreSQL: an action's
+selected rows that are not ids of the list, a query string holding a NUL (Django's test
+client, the real admin; PostgreSQL in a subprocess on a scratch database)."""
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from accounts.models import HashId, Tenant
+from tests.conftest import REPO, scratch_database
+from tests.guard.admin_nul_probe import PAGES
+
+pytestmark = pytest.mark.django_db
+
+# (list, action, a selected "row" that is no id of it)
+NOT_IDS = [
+    ("accounts/tenant", "reset_quota", "abc"),
+    ("accounts/tenant", "reset_quota", "\x00"),
+    ("accounts/hashid", "revoke", "99999999999999999999999"),  # past SQLite's 64 bits
+    ("capture/capturesession", "delete_selected", "not-a-uuid"),
+    ("auth/user", "delete_selected", "1.5"),
+]
+
+
+@pytest.mark.parametrize(("page", "action", "value"), NOT_IDS, ids=[repr(v) for *_, v in NOT_IDS])
+def test_an_action_on_rows_that_are_not_ids_is_a_400(
+    admin_client: Client, page: str, action: str, value: str
+) -> None:
+    """Django filtered pk__in by the posted values as they came: ValueError, OverflowError
+    (SQLite) or a NUL PostgreSQL refuses, each a 500 with its traceback in the log."""
+    tenant = Tenant.objects.create(name="acme", requests_used=3)
+    HashId.issue(tenant)
+    data = {"action": action, "_selected_action": [value], "post": "yes"}
+    response = admin_client.post(f"/admin/{page}/", data)
+    assert response.status_code == 400
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 3 and not HashId.objects.filter(revoked_at__isnull=False)
+    assert User.objects.count() == 1
+
+
+def test_an_action_on_ids_still_runs(admin_client: Client) -> None:
+    tenant = Tenant.objects.create(name="acme", requests_used=3)
+    data = {"action": "reset_quota", "_selected_action": [str(tenant.pk)]}
+    assert admin_client.post("/admin/accounts/tenant/", data).status_code == 302
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 0
+
+
+def nul_statuses(database_url: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.guard.admin_nul_probe"],
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+EXPECTED = {page: 400 for page in PAGES if "%00" in page} | {"/admin/accounts/tenant/": 200}
+
+
+def test_a_nul_in_an_admin_query_string_is_a_400_on_postgresql() -> None:
+    """PostgreSQL refuses a NUL in a string (psycopg's ValueError): a list filter or an
+    autocomplete term holding one was a 500 to any staff user who may view the list."""
+    with scratch_database("facia_admin_nul") as url:
+        found = nul_statuses(url)
+    assert found["vendor"] == "postgresql"
+    assert found["statuses"] == EXPECTED
+
+
+def test_a_nul_in_an_admin_query_string_is_a_400_on_sqlite(admin_client: Client) -> None:
+    for page, status in EXPECTED.items():
+        assert admin_client.get(page).status_code == status, page
