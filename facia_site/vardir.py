@@ -61,10 +61,12 @@ def load_secret_key(path: Path) -> str:
 
 
 def prepare(directory: Path | None = None) -> Path:
-    """Create the var directory, its static root and (without SECRET_KEY) the key file."""
+    """Create the var directory (0700: the SQLite database holds the admins' password hashes
+    and its files are created 0644; the container image's is 0750), its static root and
+    (without SECRET_KEY) the key file."""
     directory = var_dir() if directory is None else directory
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         (directory / "static").mkdir(exist_ok=True)
         load_secret_key(directory / SECRET_KEY_FILE)
     except OSError as exc:  # read-only, full: name the directory (ENOSPC names no file)

@@ -207,6 +207,8 @@ def test_manage_py_sets_up_a_fresh_var_dir(tmp_path: Path) -> None:
     done = run_python(tmp_path, "manage.py", "check", FACIA_VAR_DIR=str(var))
     assert done.returncode == 0, done.stderr
     assert stat.S_IMODE((var / "secret_key").stat().st_mode) == 0o600
+    # the SQLite database, its journal and the models live here too: nobody else's to read
+    assert stat.S_IMODE(var.stat().st_mode) & 0o077 == 0
     assert (var / "static").is_dir()
     with_key = run_python(
         tmp_path, "-m", "facia_site.vardir", FACIA_VAR_DIR=str(var), SECRET_KEY="k"
