@@ -86,6 +86,12 @@ WWW_AUTHENTICATE: Schema = {
     "required": True,
     "schema": {"type": "string", "pattern": "^Bearer"},
 }
+NO_STORE: Schema = {
+    "description": "`no-store`: a verdict, a session token or a session's state is kept by "
+    "no cache on the way.",
+    "required": True,
+    "schema": {"type": "string", "enum": ["no-store"]},
+}
 ALLOW: Schema = {
     "description": "The allowed methods.",
     "required": True,
@@ -138,6 +144,8 @@ STATUS_CHECK: Schema = {
 def _add_headers(path: str, status: str, operation: Schema, response: Schema) -> None:
     headers = response.setdefault("headers", {})
     headers["X-Request-ID"] = REQUEST_ID
+    if path != "/status_check":
+        headers["Cache-Control"] = NO_STORE
     if status in ("429", "503"):
         headers["Retry-After"] = RETRY_AFTER
     if status == "405":

@@ -285,6 +285,14 @@ class JsonAPIView(APIView):
                 drf_request.parser_context = {}
             self.__dict__.clear()
 
+    def finalize_response(
+        self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # A verdict, a session token or a session's state: no cache on the way keeps a copy.
+        response["Cache-Control"] = "no-store"
+        return response
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         if runtime.database_held_down():
             raise DatabaseHeldDown  # answered 503 at once (liveness.runtime.DOWN_HOLD_S)
