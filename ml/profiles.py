@@ -87,7 +87,7 @@ PROFILES: dict[str, Profile] = {
 }
 # `fast`, not `thorough`: held out by source on dev and the clips, with the shipped score maps
 # (ml/score_maps.json), thorough's ACER is the same (0.174 against 0.176) and its AUC a little
-# higher (0.914 against 0.894), better on crops and worse on frames by one or two images each,
+# higher (0.930 against 0.906), better on crops and worse on frames by one or two images each,
 # while an image costs 3.5-4.0x the CPU time (70-75 ms against 18-20 ms, python -m
 # bench.pipeline --profile, three back-to-back pairs). A tenant can choose it in the admin.
 DEFAULT_PROFILE = "fast"

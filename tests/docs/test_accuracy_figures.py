@@ -26,5 +26,5 @@ def test_the_leave_one_source_out_table_is_the_shipped_provenance() -> None:
         for profile, groups in figures.items()
         for group, when in groups.items()
     ]
-    assert len(expected) == 6  # two profiles by all, frame and crop
+    assert len(expected) == 8  # two profiles by all, frame, crop and app-cut crop
     assert [line for line in expected if line not in lines] == []
