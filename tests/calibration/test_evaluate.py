@@ -20,7 +20,7 @@ from ml.quality import REFUSALS
 from tests.accounts.test_admin import INLINE_MANAGEMENT
 from tests.calibration.conftest import FAST_MODELS, compiled_fast_only
 from tests.calibration.test_calibrate import LIVE, SPOOF, linked
-from tests.conftest import DEV_DATA, run_command, stored_calibration
+from tests.conftest import DEV_DATA, REPO, run_command, stored_calibration
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -277,6 +277,15 @@ def test_evaluate_as_a_calibrated_tenant(db: None) -> None:
         run("--tenant", "Nobody", "--no-save")
 
 
+def quoted_on_dev() -> list[str]:
+    """The report lines docs/evaluator/accuracy.md quotes under "On dev" (but its note that
+    the frame and crop scopes are left out)."""
+    page = (REPO / "docs" / "evaluator" / "accuracy.md").read_text(encoding="utf-8")
+    block = page.split("### On dev", 1)[1].split("```", 2)[1]
+    lines = [line.rstrip() for line in block.splitlines() if line.strip()]
+    return [line for line in lines if not line.startswith("(")]
+
+
 def visible_text(page: str) -> str:
     """The page without its inline plots (base64 PNGs)."""
     return re.sub(r'src="data:image/png;base64,[^"]*"', "", page)
@@ -296,6 +305,8 @@ def test_evaluate_dev_set_report_and_its_admin_page(
     auc = re.search(r"^  AUC\s+(\d\.\d{3})\s+\[(\d\.\d{3}), (\d\.\d{3})\]", printed, re.M)
     assert auc is not None and float(auc[1]) > 0.5 and float(auc[2]) <= float(auc[1])
     assert "leave one source out" in printed and "== by source" in printed
+    # docs/evaluator/accuracy.md quotes this report: a refit of the maps must not leave it behind
+    assert [line for line in quoted_on_dev() if line not in printed.splitlines()] == []
     evaluation = Evaluation.objects.get(folder=str(DEV_DATA))
     response = admin_client.get(f"/admin/calibration/evaluation/{evaluation.pk}/change/")
     assert response.status_code == 200
