@@ -105,8 +105,8 @@ def plot_figures(live: np.ndarray, spoof: np.ndarray, threshold: float) -> SafeS
     )
     return format_html_join(
         "",
-        '<figure class="evaluation-plot" style="display:inline-block;margin:0 1em 1em 0">'
-        '<img id="plot-{}" alt="" src="data:image/png;base64,{}" style="max-width:100%">'
+        '<figure class="evaluation-plot">'
+        '<img id="plot-{}" alt="" src="data:image/png;base64,{}">'
         "<figcaption>{}</figcaption></figure>",
         images,
     )

@@ -189,7 +189,6 @@ def usage_svg(days: list[Day], title: str) -> str:
     body = _axes(y_max) + _bars(days, y_max) + _legend()
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" id="usage-chart" role="img" '
-        'style="max-width: 100%; height: auto" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
         f'font-family="sans-serif" font-size="11"><title>{escape(title)}</title>'
         + "".join(body)

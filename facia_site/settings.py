@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "telemetry.middleware.RequestIdMiddleware",
     "telemetry.middleware.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "guard.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -290,6 +291,22 @@ LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "admin:index"
 
 X_FRAME_OPTIONS = "DENY"
+# Every HTML page's Content-Security-Policy (guard.csp; JSON answers carry none). Nothing is
+# allowed unless named: scripts and styles only from the service's own files (no inline
+# script, style element or attribute anywhere: tests/facia_site/test_csp.py), images also as
+# data: URIs (an evaluation's plots), fetch() to the service (the capture component), no
+# plugin, no <base>, forms posted only here, no framing (as X-Frame-Options).
+SECURE_CSP = {
+    "default-src": ["'none'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True

@@ -4,8 +4,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 
+from guard.csp import with_policy
 from liveness.schema import SchemaView
 from telemetry.views import metrics
 
@@ -30,10 +31,23 @@ urlpatterns = [
     path(settings.ADMIN_URL, admin.site.urls),
     path("metrics", metrics, name="metrics"),
     path("api/schema/", SchemaView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # Swagger UI under the site's policy: its init script from the view (?script), not inline.
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="schema", template_name="liveness/swagger_ui.html"
+        ),
+        name="swagger-ui",
+    ),
+    # Redoc's bundle injects its styles (styled-components) and runs its search in a worker
+    # from a blob: URL; it runs no inline script.
     path(
         "api/redoc/",
-        SpectacularRedocView.as_view(url_name="schema", template_name="liveness/redoc.html"),
+        with_policy(
+            SpectacularRedocView.as_view(url_name="schema", template_name="liveness/redoc.html"),
+            style_src=["'self'", "'unsafe-inline'"],
+            worker_src=["blob:"],
+        ),
         name="redoc",
     ),
 ]

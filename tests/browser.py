@@ -1,4 +1,9 @@
-"""Debian's chromium for the browser tests (admin, capture), driven by Playwright."""
+"""Debian's chromium for the browser tests (admin, capture), driven by Playwright.
+
+Every page a browser of ``chromium()`` opens reports its Content-Security-Policy violations
+(a ``securitypolicyviolation`` listener added before any script of the page runs) to
+``VIOLATIONS``; tests/system/conftest.py fails a test whose pages met one, so an inline script,
+style or handler added to any page fails the browser test that opens it."""
 
 import os
 from collections.abc import Iterator
@@ -21,6 +26,45 @@ CHROMIUM_ARGS = [
 ]
 # The operator's password in a browser test's admin login.
 PASSWORD = "browser-test-Passw0rd!"
+# The violations seen since the last ``take_violations()``, one line each: the directive, what
+# it refused ("inline", "eval" or a URL), the page, the sample of inline code where any.
+VIOLATIONS: list[str] = []
+REPORT = "__faciaCspViolation"
+LISTENER = f"""
+document.addEventListener("securitypolicyviolation", (e) => window.{REPORT}(
+  `${{e.effectiveDirective}} refused ${{e.blockedURI || "inline"}} on ${{e.documentURI}}` +
+  (e.sample ? `: ${{e.sample}}` : "")), true);
+"""
+
+
+def take_violations() -> list[str]:
+    """The violations seen since the last call (and forgets them)."""
+    taken = VIOLATIONS[:]
+    VIOLATIONS.clear()
+    return taken
+
+
+def _watch(target: Any) -> Any:
+    """``target`` (a context or a page) reporting its pages' violations."""
+    target.expose_binding(REPORT, lambda _source, line: VIOLATIONS.append(line))
+    target.add_init_script(LISTENER)
+    return target
+
+
+class _Watched:
+    """The launched browser, whose new contexts and pages report their violations."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+
+    def new_context(self, **kwargs: Any) -> Any:
+        return _watch(self._browser.new_context(**kwargs))
+
+    def new_page(self, **kwargs: Any) -> Any:
+        return _watch(self._browser.new_page(**kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
 
 
 @contextmanager
@@ -39,6 +83,6 @@ def chromium(*extra_args: str) -> Iterator[Any]:
             executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args]
         )
         try:
-            yield launched
+            yield _Watched(launched)
         finally:
             launched.close()

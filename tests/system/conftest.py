@@ -2,10 +2,24 @@
 the system tests that ask for them."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from tests.browser import take_violations
 from tests.servers.entrypoint import Served, entrypoint_server
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A test whose chromium pages met a Content-Security-Policy violation fails, with each
+    violation (tests/browser.py); a test that expects some takes them itself."""
+    take_violations()
+    result: Any = yield
+    found = take_violations()
+    if found:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(found), pytrace=False)
+    return result
 
 
 @pytest.fixture(scope="session")

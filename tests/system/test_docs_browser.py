@@ -1,5 +1,6 @@
 """Swagger UI and Redoc in Debian's chromium: they render the schema and make no request to
-any host but the service (fonts, scripts, validator badges all count)."""
+any host but the service (fonts, scripts, validator badges all count), and their
+Content-Security-Policy refuses nothing they need: only Redoc's logo from cdn.redoc.ly."""
 
 from collections.abc import Iterator
 from typing import Any
@@ -8,6 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.browser import chromium as launch_chromium
+from tests.browser import take_violations
 from tests.servers.entrypoint import Served
 
 pytestmark = pytest.mark.system
@@ -65,3 +67,6 @@ def test_docs_pages_render_with_local_requests_only(
     assert any("/api/schema/" in u for u in sent), sent
     # Redoc's bundle always renders its logo from cdn.redoc.ly; the page's CSP stops it.
     assert all(how.endswith("(csp)") for how in outside), outside
+    refused = take_violations()
+    assert all(v.startswith("img-src refused https://cdn.redoc.ly/") for v in refused), refused
+    assert len(refused) == len(outside)

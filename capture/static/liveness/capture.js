@@ -159,7 +159,21 @@ const ARROWS = {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// STYLE as a constructed style sheet the document adopts: a page whose Content-Security-Policy
+// refuses inline styles (the demo's; an integrator's may too) applies it, where it refuses a
+// <style> element. A browser without constructable sheets (Safari before 16.4) gets the element.
+const adopted = new WeakSet();
+
 function installStyle(doc) {
+  const view = doc.defaultView;
+  if (view && "adoptedStyleSheets" in doc && "replaceSync" in view.CSSStyleSheet.prototype) {
+    if (adopted.has(doc)) return;
+    const sheet = new view.CSSStyleSheet();
+    sheet.replaceSync(STYLE);
+    doc.adoptedStyleSheets = [...doc.adoptedStyleSheets, sheet];
+    adopted.add(doc);
+    return;
+  }
   if (doc.getElementById("lc-style")) return;
   const style = doc.createElement("style");
   style.id = "lc-style";
