@@ -287,6 +287,8 @@ def admin_url(value: str) -> str:
 
 ADMIN_URL = admin_url(env_str("ADMIN_URL", "admin/"))
 # Where a login with no safe ``next`` leads (Django's default, /accounts/profile/, is no page).
+# Django's, refusing the account the history credits commands to (accounts.backends).
+AUTHENTICATION_BACKENDS = ["accounts.backends.AccountBackend"]
 LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "admin:index"
 

@@ -207,3 +207,22 @@ def test_nobody_can_log_in_as_the_system_user(client: Any, admin_user: Any) -> N
         assert taken.status_code == 200 and "reserved" in taken.content.decode()
     system.refresh_from_db()
     assert not system.is_active and not system.has_usable_password()
+
+
+def test_an_old_databases_system_user_cannot_log_in(client: Any) -> None:
+    """A database from before the admin made facia-system read only may hold it active, staff
+    and with a password: it is still refused, and a session already open as it ends."""
+    from django.contrib.auth.models import User
+
+    password = "N3w-Passw0rd!x"
+    system = User.objects.create_user(SYSTEM_USER, password=password, is_staff=True)
+    system.is_superuser = True
+    system.save()
+    assert not client.login(username=SYSTEM_USER, password=password)
+    answer = client.post(
+        "/admin/login/?next=/admin/", {"username": SYSTEM_USER, "password": password}
+    )
+    assert answer.status_code == 200 and "_auth_user_id" not in client.session
+    client.force_login(system)  # a session opened before the upgrade
+    again = client.get("/admin/")
+    assert again.status_code == 302 and again["Location"].startswith("/admin/login/")
