@@ -139,11 +139,12 @@ def clip_jpegs(folder: Path, count: int) -> dict[str, bytes]:
     }
 
 
-def video_samples(engine: LivenessEngine, folder: Path, count: int) -> list[Sample]:
-    """Frames of every clip in the folder's manifest, inspected as JPEG bytes."""
+def video_samples(engine: LivenessEngine, folder: Path, clips: dict[str, bytes]) -> list[Sample]:
+    """The clips' frames (``clip_jpegs`` of the folder), labelled by its manifest, inspected
+    as JPEG bytes."""
     rows = {row["file"]: row for row in _rows(folder)}
     samples = []
-    for name, jpeg in clip_jpegs(folder, count).items():
+    for name, jpeg in clips.items():
         row = rows[name.split("#")[0]]
         species = "none" if row["label"] == "live" else "replay"  # every spoof clip: a screen
         found = engine.inspect(engine.decode(jpeg))
@@ -197,13 +198,13 @@ def cut_face(data: bytes, engine: LivenessEngine, context: float) -> bytes:
 
 
 def cut_samples(
-    engine: LivenessEngine, samples: list[Sample], dev: Path, video: Path, count: int
+    engine: LivenessEngine, samples: list[Sample], dev: Path, clips: dict[str, bytes]
 ) -> list[Sample]:
-    """An app-cut crop of every judged frame of ``samples`` (dev images and clip frames),
-    inspected from its JPEG bytes; ``judged`` keeps those that come out as crops."""
+    """An app-cut crop of every judged frame of ``samples`` (dev images, and clip frames from
+    ``clips``, the JPEG bytes they were judged from), inspected from its JPEG bytes;
+    ``judged`` keeps those that come out as crops."""
     context = cut_context(samples)
     frames = [s for s in samples if s.passed and s.capture == "frame"]
-    clips = clip_jpegs(video, count) if any("#" in s.file for s in frames) else {}
     cuts = []
     for s in frames:
         data = clips[s.file] if "#" in s.file else (dev / s.file).read_bytes()
@@ -369,8 +370,9 @@ def build(samples: list[Sample], precision: str, frames: int) -> dict[str, Any]:
 
 
 def collect(engine: LivenessEngine, dev: Path, video: Path, frames: int) -> list[Sample]:
-    samples = dev_samples(engine, dev) + video_samples(engine, video, frames)
-    return samples + cut_samples(engine, samples, dev, video, frames)
+    clips = clip_jpegs(video, frames)  # read once: the frames are judged, then cut
+    samples = dev_samples(engine, dev) + video_samples(engine, video, clips)
+    return samples + cut_samples(engine, samples, dev, clips)
 
 
 def differences(shipped: dict[str, Any], fitted: dict[str, Any]) -> list[str]:
