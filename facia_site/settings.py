@@ -314,6 +314,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 # The database keeps a digest of each session key, never the cookie itself (guard.sessions).
 SESSION_ENGINE = "guard.sessions"
+# A form refused by the CSRF check (403): the console's page, not Django's (its inline <style>
+# is refused by SECURE_CSP, and it speaks to developers).
+CSRF_FAILURE_VIEW = "console.csrf.csrf_failure"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 # DJANGO_SECURE=1: served to browsers over HTTPS by a TLS-terminating proxy that sets
 # X-Forwarded-Proto. /status_check stays reachable over plain HTTP for local health checks.
