@@ -235,6 +235,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "capture.cors.declare_preflights",  # before the headers every answer shares
         "liveness.schema.postprocess",
     ],
     "ENUM_NAME_OVERRIDES": {
