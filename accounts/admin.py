@@ -150,6 +150,13 @@ class TenantAdmin(PermittedActionsAdmin):
     inlines = [HashIdInline]
     actions = ["issue_hash_id", "reset_quota"]
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        """The name as typed: the model trims its spaces and refuses a line break or a tab at
+        either end (a form's strip took every whitespace away, unseen, before any validator)."""
+        if db_field.name == "name":
+            kwargs["strip"] = False
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
         active = Count("hash_ids", filter=Q(hash_ids__revoked_at__isnull=True))
         return super().get_queryset(request).annotate(active_hash_id_count=active)

@@ -17,7 +17,7 @@ from django.utils import timezone
 from guard.validators import no_control_characters
 from ml.calibration import maps_of
 from ml.profiles import DEFAULT_PROFILE, Platt, profile_choices
-from ml.text import reads_as
+from ml.text import reads_as, trim_spaces
 
 PREFIX_LENGTH = 8
 # Issued hash_ids are 43 ASCII characters; anything else cannot match and is not looked up.
@@ -94,6 +94,14 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean_fields(self, exclude: Any = None) -> None:
+        """The name without the spaces around it (as Django's forms strip them), before its
+        validators: a line break or a tab there is refused like one inside (the admin's form
+        and ``create_tenant`` trimmed it silently before, with every other whitespace)."""
+        if isinstance(self.name, str):
+            self.name = trim_spaces(self.name)
+        super().clean_fields(exclude)
 
     def clean(self) -> None:
         """A new name may not read as another tenant's (``ml.text.reads_as``): two tenants

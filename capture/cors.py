@@ -5,6 +5,7 @@ and only to origins listed in ``CAPTURE_ALLOWED_ORIGINS`` (``*`` for any). The h
 never do.
 """
 
+import copy
 from typing import Any
 
 from django.conf import settings
@@ -13,7 +14,12 @@ from django.utils.cache import patch_vary_headers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from liveness.schema import CORS_ORIGIN, Schema
 from liveness.views import JsonAPIView
+
+ALLOW_METHODS = "POST"
+ALLOW_HEADERS = "Authorization, Content-Type"
+MAX_AGE_S = 600
 
 
 def allowed_origin(request: HttpRequest | Request) -> str | None:
@@ -40,9 +46,9 @@ class TokenCorsMixin(JsonAPIView):
             return self.http_method_not_allowed(request, *args, **kwargs)
         response = HttpResponse(status=204)
         if allowed_origin(request):
-            response["Access-Control-Allow-Methods"] = "POST"
-            response["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-            response["Access-Control-Max-Age"] = "600"
+            response["Access-Control-Allow-Methods"] = ALLOW_METHODS
+            response["Access-Control-Allow-Headers"] = ALLOW_HEADERS
+            response["Access-Control-Max-Age"] = str(MAX_AGE_S)
         return response
 
     @property
@@ -59,3 +65,69 @@ class TokenCorsMixin(JsonAPIView):
             response["Access-Control-Expose-Headers"] = "Retry-After, X-Request-ID"
         patch_vary_headers(response, ["Origin"])
         return response
+
+
+# --- the preflight in the OpenAPI schema (drf-spectacular leaves OPTIONS out) ---------------
+
+PREFLIGHT_HEADERS: Schema = {
+    "Access-Control-Allow-Origin": CORS_ORIGIN,
+    **{
+        name: {
+            "description": f"`{value}` when the origin is in `CAPTURE_ALLOWED_ORIGINS`; absent "
+            "otherwise (the browser then refuses the call).",
+            "schema": {"type": kind, "enum": [value]},
+        }
+        for name, value, kind in (
+            ("Access-Control-Allow-Methods", ALLOW_METHODS, "string"),
+            ("Access-Control-Allow-Headers", ALLOW_HEADERS, "string"),
+            ("Access-Control-Max-Age", MAX_AGE_S, "integer"),
+        )
+    },
+}
+PREFLIGHT_REQUEST = [
+    {
+        "in": "header",
+        "name": name,
+        "schema": {"type": "string"},
+        "description": f"{what} (a browser sends it; without it the answer is 405).",
+    }
+    for name, what in (
+        ("Origin", "The calling page's origin"),
+        ("Access-Control-Request-Method", "`POST`"),
+    )
+]
+
+
+def preflight(post: Schema) -> Schema:
+    """The OPTIONS operation of a token call whose POST is ``post``: 204, or 405 (no
+    preflight) and 503 as the POST answers them."""
+    path_parameters = [p for p in post.get("parameters", []) if p["in"] == "path"]
+    responses = {
+        "204": {"description": "The preflight's answer, no body.", "headers": PREFLIGHT_HEADERS},
+        "405": {**post["responses"]["405"], "description": "An OPTIONS that is no preflight."},
+        "503": post["responses"]["503"],
+    }
+    responses = copy.deepcopy(responses)
+    for response in responses.values():
+        response.setdefault("headers", {})["Access-Control-Allow-Origin"] = CORS_ORIGIN
+    return {
+        "operationId": f"{post['operationId']}_preflight",
+        "summary": "CORS preflight of the POST",
+        "description": "What a browser asks before the POST from a page on another origin. "
+        f"Answers are cached {MAX_AGE_S // 60} minutes.",
+        "tags": post.get("tags", []),
+        "security": [{}],
+        "parameters": copy.deepcopy(path_parameters) + copy.deepcopy(PREFLIGHT_REQUEST),
+        "responses": responses,
+    }
+
+
+def declare_preflights(result: Schema, generator: Any, request: Any, public: bool) -> Schema:
+    """drf-spectacular POSTPROCESSING_HOOKS entry, before liveness.schema.postprocess (which
+    adds the headers every answer shares): an OPTIONS operation beside each token call's POST
+    (the session token's security, as liveness.schema marks the CORS answers)."""
+    for operations in result["paths"].values():
+        post = operations.get("post")
+        if post and {"sessionToken": []} in post.get("security", []):
+            operations["options"] = preflight(post)
+    return result

@@ -100,7 +100,25 @@ TEMPLATES = [
 DATABASE_TIMEOUT_S = env_int("DATABASE_TIMEOUT_S", 3, maximum=86_400)
 
 
-def postgresql_options(timeout_s: int) -> dict[str, Any]:
+# Seconds between the checks a PostgreSQL backend makes, while a query of ours runs or waits on
+# a lock, that its client is still connected (client_connection_check_interval, a per-session
+# setting; 0: never). PostgreSQL's default is 0: a worker killed mid-query (gunicorn's timeout)
+# left its backend waiting behind the lock, holding a connection, until the lock was freed.
+DATABASE_CLIENT_CHECK_S = env_int("DATABASE_CLIENT_CHECK_S", 2, maximum=86_400)
+
+
+def server_settings(timeout_s: int, client_check_s: int) -> str:
+    """libpq's ``options``: the settings of each session of ours, in milliseconds."""
+    values = {"client_connection_check_interval": client_check_s * 1000}
+    if timeout_s:
+        # The server cancels first (the connection stays usable); the client's bound ends the
+        # wait on a server that cannot cancel anything because it does not run.
+        server_ms = timeout_s * 1000 - 500
+        values |= {"statement_timeout": server_ms, "lock_timeout": server_ms}
+    return " ".join(f"-c {name}={value}" for name, value in values.items())
+
+
+def postgresql_options(timeout_s: int, client_check_s: int) -> dict[str, Any]:
     """Bounds on every wait on PostgreSQL (facia_site.postgresql explains which ends what)."""
     options: dict[str, Any] = {
         "connect_timeout": max(2, timeout_s) if timeout_s else 10,  # libpq's minimum is 2
@@ -109,12 +127,9 @@ def postgresql_options(timeout_s: int) -> dict[str, Any]:
         "keepalives_idle": 10,
         "keepalives_interval": 5,
         "keepalives_count": 3,
+        "options": server_settings(timeout_s, client_check_s),
     }
     if timeout_s:
-        # The server cancels first (the connection stays usable); the client's bound ends the
-        # wait on a server that cannot cancel anything because it does not run.
-        server_ms = timeout_s * 1000 - 500
-        options["options"] = f"-c statement_timeout={server_ms} -c lock_timeout={server_ms}"
         options["tcp_user_timeout"] = timeout_s * 1000
         options["wait_timeout"] = timeout_s
     return options
@@ -128,7 +143,8 @@ def database_config() -> dict[str, Any]:
     if config["ENGINE"] == "django.db.backends.postgresql":
         config["ENGINE"] = "facia_site.postgresql"
         # The URL's own options (?sslmode=require, ?options=...) win over these defaults.
-        config["OPTIONS"] = {**postgresql_options(DATABASE_TIMEOUT_S), **config.get("OPTIONS", {})}
+        options = postgresql_options(DATABASE_TIMEOUT_S, DATABASE_CLIENT_CHECK_S)
+        config["OPTIONS"] = {**options, **config.get("OPTIONS", {})}
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["CONN_MAX_AGE"] = None  # a local file: keep the connection, skip re-opening it
         config["OPTIONS"] = {
@@ -219,6 +235,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "capture.cors.declare_preflights",  # before the headers every answer shares
         "liveness.schema.postprocess",
     ],
     "ENUM_NAME_OVERRIDES": {
@@ -314,6 +331,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 # The database keeps a digest of each session key, never the cookie itself (guard.sessions).
 SESSION_ENGINE = "guard.sessions"
+# A form refused by the CSRF check (403): the console's page, not Django's (its inline <style>
+# is refused by SECURE_CSP, and it speaks to developers).
+CSRF_FAILURE_VIEW = "console.csrf.csrf_failure"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 # DJANGO_SECURE=1: served to browsers over HTTPS by a TLS-terminating proxy that sets
 # X-Forwarded-Proto. /status_check stays reachable over plain HTTP for local health checks.

@@ -22,6 +22,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from guard.validators import no_control_characters
+from ml.text import trim_spaces
 
 
 class SelectedIdsAdmin(admin.ModelAdmin):
@@ -144,9 +145,19 @@ def named_cleanly(form: Any) -> Any:
     Group has no validator of ours)."""
 
     class NamedCleanly(form):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if "name" in self.fields:  # as typed: a line break at an end refused, not trimmed
+                self.fields["name"].strip = False
+
         def clean_name(self) -> Any:
             name = self.cleaned_data.get("name")
             if isinstance(name, str):
+                name = trim_spaces(name)
+                if not name:
+                    raise ValidationError(
+                        self.fields["name"].error_messages["required"], "required"
+                    )
                 no_control_characters(name)
             return name
 

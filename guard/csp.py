@@ -32,6 +32,12 @@ def is_html(response: HttpResponse) -> bool:
     return response.get("Content-Type", "").partition(";")[0].strip().lower() == "text/html"
 
 
+def is_page(response: HttpResponse) -> bool:
+    """An HTML answer with a body: an empty one (a 405 of /status_check, Django's default type)
+    is no page, and its path's headers are the API schema's (tests/liveness/test_schema.py)."""
+    return is_html(response) and (response.streaming or bool(response.content))
+
+
 class ContentSecurityPolicyMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -41,7 +47,7 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         # DEBUG's technical 404 and 500 pages are inline styles and scripts (as django-csp).
         debug_page = settings.DEBUG and response.status_code in (404, 500)
-        if HEADER not in response and is_html(response) and not debug_page:
+        if HEADER not in response and is_page(response) and not debug_page:
             response[HEADER] = getattr(response, _OWN_POLICY, self.header)
         return response
 

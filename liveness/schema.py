@@ -1,6 +1,7 @@
 """The OpenAPI schema's parts: serializers that describe the contract (the views parse by
 hand), and what the schema adds to the views' @extend_schema: /status_check (a plain Django
-view, which drf-spectacular cannot see) and the response headers every operation shares."""
+view, which drf-spectacular cannot see), its GET and HEAD, and the response headers every
+operation shares."""
 
 import copy
 from typing import Any, ClassVar
@@ -137,7 +138,16 @@ STATUS_CHECK: Schema = {
             "503": _text([runtime.STARTING, runtime.DB_DOWN, runtime.DB_FULL], "Not ready."),
             "405": {"description": "Any method but GET and HEAD (empty body, `Allow`)."},
         },
-    }
+    },
+    # GET's answers without their body (a load balancer's probe).
+    "head": {
+        "operationId": "status_check_head",
+        "summary": "Readiness of the worker that answers, without a body",
+        "description": "GET's status and headers, no body.",
+        "tags": ["status_check"],
+        "security": [{}],
+        "responses": {"200": {"description": "Ready."}, "503": {"description": "Not ready."}},
+    },
 }
 
 

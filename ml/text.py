@@ -30,6 +30,17 @@ def refused_in_name(text: str) -> list[str]:
     return [f"U+{ord(c):04X} at position {i}" for i, c in found[:3]]
 
 
+# The whitespace trimmed from around a name: Python's str.isspace() characters that are not
+# refused in one (a space, no-break spaces, the typographic spaces). A line break or a tab at
+# either end is kept, so the name's validator refuses it rather than it vanishing unseen.
+SPACES = " \u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u202f\u205f\u3000"
+
+
+def trim_spaces(name: str) -> str:
+    """``name`` without the spaces (``SPACES``) at its ends, its control characters kept."""
+    return name.strip(SPACES)
+
+
 # Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): shown as nothing.
 # Names may hold some (a zero-width joiner is part of how some scripts are written), but two
 # names that differ only by them are the same name to whoever reads it.

@@ -33,6 +33,11 @@ REFUSED = {
     "acme\u202egnp.exe": "U+202E at position 5",  # shown as "acmeexe.png"
     "a\u2066b\u2069": "U+2066 at position 2, U+2069 at position 4",
     "a\u200fb": "U+200F at position 2",
+    # At either end: trimmed away unseen before, as Django's forms strip every whitespace.
+    "\nAcme": "U+000A at position 1",
+    "Acme\t": "U+0009 at position 5",
+    " Acme\r\n ": "U+000D at position 5, U+000A at position 6",  # once its spaces are trimmed
+    "\u2028Acme": "U+2028 at position 1",
 }
 ERROR = "Enter a name without control characters (line breaks, tabs, escapes) or bidirectional "
 LOOKALIKE_ERROR = (
@@ -73,6 +78,32 @@ def test_create_tenant_exits_1_with_the_error(tmp_path: Any) -> None:
 def test_create_tenant_accepts_names_in_any_script(name: str) -> None:
     run("create_tenant", name)
     assert Tenant.objects.get().name == name
+
+
+# Spaces around a name are trimmed, in the admin and by create_tenant alike.
+TRIMMED = {"  Acme  ": "Acme", "\u00a0Acme\u3000": "Acme", "\u2003Café Zürich ": "Café Zürich"}
+
+
+@pytest.mark.parametrize(("name", "kept"), TRIMMED.items(), ids=list(map(ascii, TRIMMED)))
+def test_create_tenant_trims_the_spaces_around_a_name(name: str, kept: str) -> None:
+    run("create_tenant", name)
+    assert Tenant.objects.get().name == kept
+
+
+@pytest.mark.parametrize(("name", "kept"), TRIMMED.items(), ids=list(map(ascii, TRIMMED)))
+def test_the_admin_form_trims_the_spaces_around_a_name(
+    admin_client: Client, name: str, kept: str
+) -> None:
+    assert b"new-hash-id" in add_tenant(admin_client, name=name).content  # added
+    assert Tenant.objects.get().name == kept
+
+
+def test_a_name_of_spaces_only_is_refused_as_blank(admin_client: Client) -> None:
+    form = add_tenant(admin_client, name="\u3000  ").context["adminform"].form
+    assert form.errors["name"] == ["This field cannot be blank."]
+    with pytest.raises(CommandError, match="name: This field cannot be blank."):
+        run("create_tenant", "  ")
+    assert not Tenant.objects.exists()
 
 
 @pytest.mark.parametrize(("name", "where"), REFUSED.items(), ids=list(map(ascii, REFUSED)))

@@ -112,10 +112,26 @@ def test_login_logout_and_error_pages_carry_it(client: Client) -> None:
     assert response.status_code == 404
     assert_strict(response, "admin 404")
     assert_strict(client.post(reverse("admin:logout")), "logout")
-    # Django's own CSRF failure page (403) is HTML too; its inline <style> is refused, so it
-    # shows unstyled: a page nobody reaches through the console's own forms.
-    refused = Client(enforce_csrf_checks=True).post(reverse("admin:login"), {})
-    assert refused.status_code == 403 and policy(refused) == STRICT
+
+
+def test_the_csrf_failure_page_carries_it(client: Client) -> None:
+    """A form posted with an expired or wrong CSRF token (403): the console's page, nothing
+    inline (Django's held a <style>, refused), saying what to do, signed in or not."""
+    checked = Client(enforce_csrf_checks=True)
+    checked.get(reverse("admin:login"))  # the CSRF cookie, as a browser holds it
+    refused = checked.post(reverse("admin:login"), {"csrfmiddlewaretoken": "x" * 64})
+    assert refused.status_code == 403
+    assert_strict(refused, "CSRF failure, signed out")
+    page = refused.content.decode()
+    assert "Sign in again" in page and "console/console.css" in page
+    User.objects.create_superuser("root", "r@example.com", "Pw-1234567!")
+    checked.login(username="root", password="Pw-1234567!")
+    change = reverse("admin:accounts_tenant_add")
+    refused = checked.post(change, {"name": "X"})  # no token at all
+    assert refused.status_code == 403
+    assert_strict(refused, "CSRF failure, signed in")
+    assert f'href="{change}"' in refused.content.decode()
+    assert not Tenant.objects.exists()
 
 
 def test_the_capture_demo_and_its_verdict_carry_it(settings: Any) -> None:

@@ -283,6 +283,8 @@ def test_a_var_dir_that_cannot_be_written_is_one_record_naming_it(tmp_path: Path
         ("LIVENESS_RETENTION_DAYS", str(MAX_RETENTION_DAYS + 1), f"to {MAX_RETENTION_DAYS}"),
         # PostgreSQL: "cannot connect to database ... invalid integer value for tcp_user_timeout".
         ("DATABASE_TIMEOUT_S", "2147484", "from 0 to 86400"),
+        # PostgreSQL refused every connection: client_connection_check_interval is an int4 of ms.
+        ("DATABASE_CLIENT_CHECK_S", "2147484", "from 0 to 86400"),
         # A 500 on every /metrics scrape without a token.
         ("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,loopback", "does not appear to be"),
         # Every worker failed to boot, the name at the end of a traceback (exit 3).

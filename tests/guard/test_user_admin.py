@@ -209,6 +209,23 @@ def test_a_group_name_with_a_control_is_refused_and_one_stored_before_renamed() 
     assert old.name == "old ops"
 
 
+def test_a_group_name_with_a_line_break_at_an_end_is_refused_its_spaces_trimmed() -> None:
+    """As a tenant's: a line break or tab at an end was trimmed unseen by the form's strip."""
+    client = logged_in(User.objects.create_superuser("root", password=PASSWORD))
+    url = reverse("admin:auth_group_add")
+    for name, where in (("ops\n", "U+000A at position 4"), ("\tops", "U+0009 at position 1")):
+        added = client.post(url, {"name": name, "permissions": []})
+        assert added.context["adminform"].form.errors["name"] == [
+            "Enter a name without control characters (line breaks, tabs, escapes) or "
+            f"bidirectional text controls: found {where}."
+        ]
+    blank = client.post(url, {"name": "\u3000 ", "permissions": []})
+    assert blank.context["adminform"].form.errors["name"] == ["This field is required."]
+    assert not Group.objects.exists()
+    assert client.post(url, {"name": "\u00a0ops ", "permissions": []}).status_code == 302
+    assert Group.objects.get().name == "ops"
+
+
 def test_a_manager_cannot_change_or_delete_a_group_that_carries_more(manager: User) -> None:
     """As with an account: a group carrying a permission the manager lacks is theirs to view,
     not to strip (its members lost ``change_tenant`` to someone who never held it) or delete."""

@@ -276,3 +276,47 @@ def test_shadow_candidate_in_chromium(served: Served, browser: Any, tmp_path: Pa
     assert page.locator("#shadow-status").count() == 0
     assert "No shadow candidate" in page.locator("#tenant_form").inner_text()
     context.close()
+
+
+MAX_WIDTH = "getComputedStyle(document.querySelector({!r})).maxWidth"
+TENANT_NAMED = (
+    "from accounts.models import Tenant; print(Tenant.objects.filter(name={name!r}).count())"
+)
+
+
+def test_expired_session_form_in_chromium(served: Served, browser: Any) -> None:
+    """A form posted once the session and CSRF cookies are gone (expired): the console's 403
+    page, styled by its stylesheet with no Content-Security-Policy violation (Django's own page
+    held an inline <style>), nothing saved, and its link signs in again back to the form."""
+    user = f"expired{os.getpid()}"
+    served.env["DJANGO_SUPERUSER_PASSWORD"] = PASSWORD
+    served.manage("createsuperuser", "--noinput", "--username", user, "--email", "e@example.com")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{served.base}/admin/login/?next=/admin/accounts/tenant/add/")
+    page.fill("#id_username", user)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.fill("#id_name", f"Expired Co {os.getpid()}")
+    context.clear_cookies()
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.click("input[name=_save]")
+    assert posted.value.status == 403
+    page.wait_for_selector(".csrf-failure")
+    assert "Your session has ended" in page.locator("#content-main").inner_text()
+    # console.css applied (the page's own link; an unstyled page would have no maximum).
+    assert page.evaluate(MAX_WIDTH.format(".csrf-failure")) != "none"
+    page.click("#csrf-again")
+    page.fill("#id_username", user)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#id_name")
+    assert page.url.endswith("/admin/accounts/tenant/add/")
+    assert (
+        served.manage("shell", "-c", TENANT_NAMED.format(name=f"Expired Co {os.getpid()}")).split()[
+            -1
+        ]
+        == "0"
+    )
+    context.close()

@@ -9,6 +9,7 @@ from django.db import transaction
 from accounts import audit
 from accounts.models import CHALLENGES, DEFAULT_THRESHOLD, NO_CHALLENGE, HashId, Tenant
 from guard.validators import no_control_characters
+from ml.text import trim_spaces
 
 
 def added_message(tenant: Tenant) -> str:
@@ -43,7 +44,7 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, name: str, limit: int | None, threshold: float, **options: Any
     ) -> None:
-        name = name.strip()
+        name = trim_spaces(name)  # as the model does; a line break or tab at an end is refused
         try:  # before the name is echoed in any message
             no_control_characters(name)
         except ValidationError as exc:
