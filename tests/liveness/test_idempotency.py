@@ -21,7 +21,9 @@ from PIL import Image
 
 from accounts.models import Tenant
 from liveness import runtime
-from liveness.idempotency import CLAIM_LEASE_S
+from liveness.answers import Rejected
+from liveness.checks import check_selfie
+from liveness.idempotency import CLAIM_LEASE_S, Attempt, Key
 from liveness.models import IdempotentAnswer, LivenessCheck
 from telemetry import metrics
 from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, b64, data_uri, scratch_database
@@ -203,42 +205,55 @@ def test_a_retry_while_the_first_is_judged_waits(make_tenant: Any, client: Any) 
     assert spent(tenant) == (2, 2)
 
 
-@pytest.fixture
-def failing(db: None) -> Iterator[Any]:
-    """``failing(table, event)``: that statement on that table fails in SQLite, as a full or
-    broken database would fail it, until the test ends."""
-    if connection.vendor != "sqlite":
-        pytest.skip("the failure is a SQLite trigger")
-    made: list[str] = []
+class Failing:
+    """Statements made to fail by a trigger (SQLite or PostgreSQL), as a full or broken
+    database fails them: ``fail(table, event)``, then ``heal()``."""
 
-    def fail(table: str, event: str) -> None:
+    def __init__(self) -> None:
+        self.made: list[tuple[str, str]] = []
+
+    def fail(self, table: str, event: str) -> None:
         name = f"fail_{table}_{event.lower()}"
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"CREATE TRIGGER {name} BEFORE {event} ON {table} "
-                "BEGIN SELECT RAISE(ABORT, 'provoked failure'); END"
-            )
-        made.append(name)
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    "CREATE OR REPLACE FUNCTION provoked_failure() RETURNS trigger "
+                    "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'provoked failure'; END $$"
+                )
+                action = "FOR EACH ROW EXECUTE FUNCTION provoked_failure()"
+            else:
+                action = "BEGIN SELECT RAISE(ABORT, 'provoked failure'); END"
+            cursor.execute(f"CREATE TRIGGER {name} BEFORE {event} ON {table} {action}")
+        self.made.append((name, table))
 
-    yield fail
-    with connection.cursor() as cursor:
-        for name in made:
-            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
-    runtime.forget()
+    def heal(self) -> None:
+        on = connection.vendor == "postgresql"
+        with connection.cursor() as cursor:
+            for name, table in self.made:
+                cursor.execute(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if on else ""))
+        self.made.clear()
+        runtime.forget()
 
 
-def test_a_record_that_fails_keeps_no_answer(make_tenant: Any, client: Any, failing: Any) -> None:
+@pytest.fixture
+def failing(db: None) -> Iterator[Failing]:
+    failing = Failing()
+    yield failing
+    failing.heal()
+
+
+def test_a_record_that_fails_keeps_no_answer(
+    make_tenant: Any, client: Any, failing: Failing
+) -> None:
     """The check's INSERT fails after the unit was taken: the unit, the record and the answer
     are all rolled back, and the retry is judged (not a replay of an answer never sent)."""
     tenant, secret = make_tenant()
     body = {"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)}
-    failing(LivenessCheck._meta.db_table, "INSERT")
+    failing.fail(LivenessCheck._meta.db_table, "INSERT")
     assert post(client, body).status_code == 503
     assert spent(tenant) == (0, 0)
     assert not IdempotentAnswer.objects.exists()
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TRIGGER fail_{LivenessCheck._meta.db_table}_insert")
-    runtime.forget()
+    failing.heal()
     again = post(client, body)
     assert again.status_code == 201 and "Idempotent-Replayed" not in again
     assert post(client, body)["Idempotent-Replayed"] == "true"
@@ -246,15 +261,30 @@ def test_a_record_that_fails_keeps_no_answer(make_tenant: Any, client: Any, fail
 
 
 def test_an_answer_that_cannot_be_kept_spends_no_unit(
-    make_tenant: Any, client: Any, failing: Any
+    make_tenant: Any, client: Any, failing: Failing
 ) -> None:
     """Storing the answer fails: the unit and the record it shares a transaction with are
     rolled back (a committed unit always has its answer)."""
     tenant, secret = make_tenant()
     body = {"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)}
-    failing(IdempotentAnswer._meta.db_table, "UPDATE")
+    failing.fail(IdempotentAnswer._meta.db_table, "UPDATE")
     assert post(client, body).status_code == 503
     assert spent(tenant) == (0, 0)
+
+
+def test_a_request_whose_claim_was_taken_over_spends_nothing(make_tenant: Any) -> None:
+    """A request that outlived its claim (a retry took the key over after CLAIM_LEASE_S) may
+    not store its answer over the retry's: its unit and record are rolled back, and it is
+    answered 409 (its client's next retry gets the retry's answer)."""
+    tenant, _ = make_tenant()
+    key = Key("k" * 64, "b" * 64)
+    attempt = Attempt(tenant, key)
+    with pytest.raises(Rejected) as caught, attempt.claimed() as keep:
+        IdempotentAnswer.objects.update(claim="the-retry")  # as _claim's takeover writes it
+        check_selfie(tenant, data_uri(LIVE_JPG), "late", keep)
+    assert caught.value.rejection.code == "idempotency_key_in_use"
+    assert spent(tenant) == (0, 0)
+    assert IdempotentAnswer.objects.get().claim == "the-retry"  # the retry's claim is left
 
 
 def test_no_key_no_query_of_the_keys(make_tenant: Any, client: Any) -> None:
