@@ -3,6 +3,7 @@ middleware, admission, the quota unit and the check's record, metrics, logging a
 as CPU time per request, in one process.
 
     python -m bench.edge_cost [--size 640x480] [--rounds 12] [--per-round 25] [--pyinstrument]
+        [--idempotency-key]
 
 The seed's body goes through Django's test client, in-process, as a worker serves it: a real
 tenant on its own SQLite file, logging at the production level (INFO, JSON lines, written to
@@ -14,7 +15,9 @@ on a shared machine; wall time is printed beside it. "in-request engine" is the 
 inside the engine's decode and judge during the requests themselves: the request less that is
 the edge without the noise of a second measurement. "edge alone" runs the same requests with
 the engine's decode and judge answering at once from one earlier call (the request's own work
-only, with warm caches: a floor the real edge stays above). Prints figures, asserts nothing.
+only, with warm caches: a floor the real edge stays above). ``--idempotency-key`` sends a new
+Idempotency-Key with every request (each is judged, its answer kept) and times a replay (the
+same key again: answered from the kept answer). Prints figures, asserts nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import functools
 import statistics
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -117,6 +121,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--per-round", type=int, default=25)
     parser.add_argument("--pyinstrument", action="store_true", help="also profile the requests")
+    parser.add_argument(
+        "--idempotency-key", action="store_true", help="a new key per request; time a replay"
+    )
     args = parser.parse_args(argv)
     hash_id = _setup(Path(tempfile.mkdtemp(prefix="facia-edge-")))
     from django.test import Client
@@ -128,8 +135,11 @@ def main(argv: list[str] | None = None) -> None:
     body = seed_body(jpeg, hash_id)
     client = Client(HTTP_HOST="127.0.0.1")
 
-    def post() -> None:
-        reply = client.post("/liveness", body, content_type="application/json")
+    def post(key: str | None = None) -> None:
+        if key is None and args.idempotency_key:
+            key = uuid.uuid4().hex
+        headers = None if key is None else {"Idempotency-Key": key}
+        reply = client.post("/liveness", body, content_type="application/json", headers=headers)
         assert reply.status_code == 201, reply.content
 
     def bare() -> None:
@@ -173,8 +183,19 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'edge = full - in-request engine':<34}{statistics.median(edges):>8.3f}")
     print(f"{'edge alone (engine replayed)':<34}{statistics.median(edge_alone):>8.3f}")
     print(f"full / bare: CPU {cpu / bare_cpu:.3f}, wall {wall / bare_wall:.3f}")
+    if args.idempotency_key:
+        _replays(functools.partial(post, "replayed"), n)
     if args.pyinstrument:
         _profile(post, args.rounds * n)
+
+
+def _replays(replay: Callable[[], None], n: int) -> None:
+    """The first request with one key, then ``n`` replays of it."""
+    replay()
+    print("replay of a kept answer:", end=" ")
+    _queries(replay)
+    cpu, wall = _cpu_wall(replay, n)
+    print(f"replay: CPU {cpu:.3f} ms, wall {wall:.3f} ms per request")
 
 
 if __name__ == "__main__":

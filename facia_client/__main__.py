@@ -1,4 +1,4 @@
-"""facia-client SELFIE [--url URL] [--hash-id HASH_ID] [--timeout S]
+"""facia-client SELFIE [--url URL] [--hash-id HASH_ID] [--timeout S] [--idempotency-key KEY]
 facia-client session open [--url URL] [--hash-id HASH_ID]
 facia-client session get SESSION_ID [--url URL] [--hash-id HASH_ID]
 
@@ -64,6 +64,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         return args
     parser = _Parser(prog="facia-client", description=description, formatter_class=RAW)
     parser.add_argument("selfie", help="a PNG or JPEG file")
+    parser.add_argument(
+        "--idempotency-key",
+        default=None,
+        help="sent as Idempotency-Key: run again with the same key and file after a timeout "
+        "or a 5xx, and a verdict already given is answered again without a second unit",
+    )
     _common(parser)
     return parser.parse_args(argv)
 
@@ -81,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         if "action" in args:
             print(json.dumps(_session_call(client, args)))
             return LIVE
-        verdict = client.check(args.selfie)
+        verdict = client.check(args.selfie, args.idempotency_key)
     except FaciaError as exc:
         print(json.dumps(exc.as_dict()), file=sys.stderr)
         return exc.exit_code

@@ -116,13 +116,17 @@ class Verdict:
     request_id: str
     profile: str = ""  # X-Liveness-Profile: fast or thorough
     capture: str = ""  # X-Liveness-Capture: frame or crop
+    replayed: bool = False  # Idempotent-Replayed: the answer an Idempotency-Key got before
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        verdict: dict[str, Any] = {
             "is_live": int(self.is_live),
             "liveness_score": self.liveness_score,
             "request_id": self.request_id,
         }
+        if self.replayed:
+            verdict["replayed"] = True
+        return verdict
 
 
 @dataclass(frozen=True)
@@ -210,6 +214,11 @@ def error_for(reply: Reply) -> FaciaError:
     )
 
 
+def is_idempotency_key(value: str) -> bool:
+    """What the service takes as an Idempotency-Key: 1-255 printable ASCII characters."""
+    return 1 <= len(value) <= 255 and value.isascii() and value.isprintable()
+
+
 class FaciaClient:
     def __init__(self, url: str, hash_id: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         if not url.startswith(("http://", "https://")):
@@ -229,19 +238,25 @@ class FaciaClient:
         self.hash_id = hash_id
         self.timeout = timeout
 
-    def check(self, image: str | Path) -> Verdict:
-        """POST /liveness: the verdict, or the typed error of the answer."""
+    def check(self, image: str | Path, idempotency_key: str | None = None) -> Verdict:
+        """POST /liveness: the verdict, or the typed error of the answer. With an
+        ``idempotency_key`` (one per check, e.g. a uuid4), calling again with the same key and
+        image after a timeout or a 5xx gets the first verdict if there was one, without
+        spending a second unit (``replayed``)."""
         body = {"hash_id": self.hash_id, "selfie_image": encode_image(Path(image))}
-        reply = self._call("POST", "/liveness", body)
+        headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
+        if idempotency_key is not None and not is_idempotency_key(idempotency_key):
+            raise UsageError("an idempotency key is 1 to 255 printable ASCII characters")
+        reply = self._call("POST", "/liveness", body, headers)
         try:
             result = reply.json()["liveness_result"]
             live, score = bool(result["is_live"]), float(result["liveness_score"])
         except (ValueError, KeyError, TypeError) as exc:
             raise self._unexpected(reply) from exc
         profile = reply.headers.get("X-Liveness-Profile", "")
-        return Verdict(
-            live, score, reply.request_id, profile, reply.headers.get("X-Liveness-Capture", "")
-        )
+        capture = reply.headers.get("X-Liveness-Capture", "")
+        replayed = reply.headers.get("Idempotent-Replayed") == "true"
+        return Verdict(live, score, reply.request_id, profile, capture, replayed)
 
     def open_session(self) -> Session:
         """POST /sessions (from the backend, with the hash_id)."""

@@ -287,6 +287,10 @@ LOGIN_LOCKOUT_S = env_int("LOGIN_LOCKOUT_S", 900, minimum=1)
 LOGIN_CONCURRENT_HASHES = env_int("LOGIN_CONCURRENT_HASHES", 1, minimum=1)
 # At most liveness.models.MAX_RETENTION_DAYS (prune_checks refuses more).
 LIVENESS_RETENTION_DAYS = env_int("LIVENESS_RETENTION_DAYS", 90, maximum=36_500)
+# How long /liveness keeps the answer of a request sent with an Idempotency-Key (a retry within
+# it is answered again without a second unit); prune_checks deletes older ones. 24 h as Stripe
+# keeps its keys; at most a year.
+IDEMPOTENCY_KEY_TTL_S = env_int("IDEMPOTENCY_KEY_TTL_S", 86_400, minimum=1, maximum=31_536_000)
 # Uploads are never parsed by /liveness; the admin's calibration zip is kept in memory, never
 # spooled to disk, and a file over UPLOAD_MAX_BYTES is dropped (calibration.uploads).
 FILE_UPLOAD_HANDLERS = ["calibration.uploads.BoundedMemoryUploadHandler"]

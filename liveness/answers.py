@@ -70,6 +70,14 @@ CHALLENGE_UNREADABLE = (
     "This session's challenge cannot go on (stored by another version of the service, or "
     "damaged); start a new session."
 )
+IDEMPOTENCY_KEY_INVALID = "Idempotency-Key must be 1 to 255 printable ASCII characters."
+IDEMPOTENCY_KEY_REUSED = (
+    "This Idempotency-Key was sent with another request body; use a new key for a new check."
+)
+IDEMPOTENCY_KEY_IN_USE = (
+    "The first request with this Idempotency-Key is still being judged; retry it after "
+    "Retry-After seconds."
+)
 # RFC 6750: a refused bearer token names the scheme and why.
 BEARER_REFUSED = {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="{code}"'}
 
@@ -97,6 +105,10 @@ ANSWERS: dict[str, Answer] = {
     "auth_throttled": Answer(429, "Too many failed authentication attempts. Try again later."),
     "invalid_credentials": Answer(401, "Invalid credentials", key="message"),
     "rate_limited": Answer(429, "Request rate limit exceeded ({per_minute} per minute)."),
+    # an Idempotency-Key (liveness.idempotency), after admit's authentication
+    "idempotency_key_invalid": Answer(400, IDEMPOTENCY_KEY_INVALID),
+    "idempotency_key_reused": Answer(422, IDEMPOTENCY_KEY_REUSED, with_code=True),
+    "idempotency_key_in_use": Answer(409, IDEMPOTENCY_KEY_IN_USE, with_code=True),
     # the check, in its order
     "limit_reached": Answer(429, LIMIT_REACHED, key="message"),
     "image_required": Answer(400, IMAGE_REQUIRED),

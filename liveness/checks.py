@@ -4,6 +4,7 @@ quota unit, the record and the caller's own step in one transaction -> metrics. 
 outcome (liveness.answers); no HTTP here."""
 
 import binascii
+import functools
 import logging
 import math
 import re
@@ -77,6 +78,9 @@ REASONS = {
 # The caller's own step, written with the unit and the record or not at all (a session's
 # verdict); it may raise to roll both back.
 Then = Callable[[Judged], None]
+# What stores a recorded outcome's answer for an Idempotency-Key (liveness.idempotency), in the
+# record's transaction; it may raise to roll the unit and the record back.
+Keep = Callable[[Outcome], None]
 
 
 def _rejected(code: str) -> Rejected:
@@ -167,14 +171,15 @@ def record(
     started: float,
     judged: Judged | None = None,
     then: Then | None = None,
+    kept: Callable[[], None] | None = None,
     **outcome: object,
 ) -> bool:
     """Store the check; for a verdict (``judged``), take its unit of quota and run ``then``
-    in the same transaction.
+    in the same transaction; ``kept`` (storing the answer) last in it, for any outcome.
 
-    One transaction means a crash or a lost database at any point leaves the unit, the row
-    and the caller's step all written, or none. False (nothing written) when the limit was
-    reached meanwhile.
+    One transaction means a crash or a lost database at any point leaves the unit, the row,
+    the caller's step and the stored answer all written, or none. False (nothing written)
+    when the limit was reached meanwhile.
     """
     latency_ms = (time.perf_counter() - started) * 1000
     with transaction.atomic():
@@ -183,6 +188,8 @@ def record(
         LivenessCheck.insert(tenant=tenant, latency_ms=latency_ms, request_id=request_id, **outcome)
         if judged is not None and then is not None:
             then(judged)
+        if kept is not None:
+            kept()
     _log_check(tenant, request_id, latency_ms, outcome)
     return True
 
@@ -200,21 +207,32 @@ def _out_of_quota(tenant: Tenant) -> Rejection:
     return rejection
 
 
+def _bound(keep: Keep | None, outcome: Outcome) -> Callable[[], None] | None:
+    return None if keep is None else functools.partial(keep, outcome)
+
+
 def judge_and_record(
-    tenant: Tenant, images: Images, request_id: str, then: Then | None = None
+    tenant: Tenant,
+    images: Images,
+    request_id: str,
+    then: Then | None = None,
+    keep: Keep | None = None,
 ) -> Outcome:
     """Judge ``images`` for an admitted tenant and record the outcome: a verdict takes one
     unit of quota, a quality gate's 422 none. ``then`` runs inside the verdict's
-    transaction."""
+    transaction, ``keep`` inside the transaction of any recorded outcome (201 and 422)."""
     try:
         fused = analyse(tenant, images)
     except Rejected as exc:
         metrics.observe_rejection(tenant.pk, tenant.name, REASONS[exc.rejection.code])
         return exc.rejection
     except FaceRefused as exc:
-        record(tenant, request_id, images.started, refused_code=exc.code)
+        refused = Rejection(exc.code)
+        record(
+            tenant, request_id, images.started, kept=_bound(keep, refused), refused_code=exc.code
+        )
         metrics.observe_verdict(tenant.pk, tenant.name, "refused", exc.code)
-        return Rejection(exc.code)
+        return refused
     score = tenant.score(fused.logit, fused.capture, fused.p_live)  # calibrated when the tenant is
     if not math.isfinite(score):  # never an answer (NaN is not JSON), a unit or a record
         return _unavailable(tenant, score)
@@ -227,7 +245,8 @@ def judge_and_record(
     shadow = tenant.shadow_verdict(fused.logit, fused.capture, time.time())
     if shadow is not None and math.isfinite(shadow[0]):
         outcome["shadow_score"], outcome["shadow_is_live"] = shadow
-    if not record(tenant, request_id, images.started, judged, then, **outcome):
+    kept = _bound(keep, judged)
+    if not record(tenant, request_id, images.started, judged, then, kept, **outcome):
         return _out_of_quota(tenant)
     metrics.observe_verdict(tenant.pk, tenant.name, "live" if judged.is_live else "spoof")
     timings = {**fused.timings_ms, "decode": images.decode_ms}
@@ -235,10 +254,13 @@ def judge_and_record(
     return judged
 
 
-def check_selfie(tenant: Tenant, selfie: object, request_id: str) -> Outcome:
-    """/liveness's check of an admitted tenant's ``selfie_image`` value."""
+def check_selfie(
+    tenant: Tenant, selfie: object, request_id: str, keep: Keep | None = None
+) -> Outcome:
+    """/liveness's check of an admitted tenant's ``selfie_image`` value; ``keep`` stores its
+    answer for an Idempotency-Key."""
     try:
         images = read_images(tenant, [selfie])
     except Rejected as exc:
         return exc.rejection
-    return judge_and_record(tenant, images, request_id)
+    return judge_and_record(tenant, images, request_id, keep=keep)

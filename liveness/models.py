@@ -78,3 +78,28 @@ def _insert_sql() -> str:
         # as objects.create.
         sql += f" RETURNING {quote(str(LivenessCheck._meta.pk.column))}"
     return sql
+
+
+class IdempotentAnswer(models.Model):
+    """The answer /liveness gave a tenant's ``Idempotency-Key`` (liveness.idempotency): no
+    key, no body, no image, only their SHA-256 digests and the JSON already sent (a verdict's
+    score or a quality gate's code). ``status`` is null while the first request is judged."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    key_digest = models.CharField(max_length=64)
+    body_digest = models.CharField(max_length=64)
+    claim = models.CharField(max_length=32, help_text="The request judging it (uuid4 hex).")
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    answer = models.TextField(blank=True, help_text="The JSON body as sent.")
+    headers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "key_digest"], name="liveness_idempotency_key_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.key_digest[:12]} {self.status or 'pending'}"

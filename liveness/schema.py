@@ -58,6 +58,33 @@ class QualityGateSerializer(ErrorSerializer):
     )
 
 
+class KeyReusedSerializer(ErrorSerializer):
+    """422: an Idempotency-Key sent again with another body."""
+
+    code = serializers.ChoiceField(choices=["idempotency_key_reused"])
+
+
+class KeyInUseSerializer(ErrorSerializer):
+    """409: the first request with this Idempotency-Key is still being judged."""
+
+    code = serializers.ChoiceField(choices=["idempotency_key_in_use"])
+
+
+UNPROCESSABLE = OpenApiResponse(
+    PolymorphicProxySerializer(
+        component_name="LivenessUnprocessable",
+        serializers=[QualityGateSerializer, KeyReusedSerializer],
+        resource_type_field_name=None,
+    ),
+    description="No usable face, or a quality gate refused it (`code` names the gate); or the "
+    "`Idempotency-Key` was sent before with another body (`idempotency_key_reused`).",
+)
+KEY_IN_USE = OpenApiResponse(
+    KeyInUseSerializer,
+    description="The first request with this `Idempotency-Key` is still being judged: retry "
+    "after `Retry-After` seconds (`1`).",
+)
+
 TOO_MANY = OpenApiResponse(
     PolymorphicProxySerializer(
         component_name="TooManyRequests",
@@ -117,6 +144,13 @@ LIVENESS_HEADERS: Schema = {
 }
 
 
+REPLAYED: Schema = {
+    "description": "`true` when this is the answer stored for the request's "
+    "`Idempotency-Key`, sent again (no unit of quota spent, nothing judged); absent otherwise.",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+
+
 def _text(values: list[str], description: str) -> Schema:
     return {
         "description": description,
@@ -162,6 +196,10 @@ def _add_headers(path: str, status: str, operation: Schema, response: Schema) ->
         headers["Allow"] = ALLOW
     if path == "/liveness" and status == "201":
         headers.update(LIVENESS_HEADERS)
+    if path == "/liveness" and status in ("201", "422"):
+        headers["Idempotent-Replayed"] = REPLAYED
+    if path == "/liveness" and status == "409":
+        headers["Retry-After"] = {**RETRY_AFTER, "required": True}
     if {"sessionToken": []} in operation.get("security", []):
         headers["Access-Control-Allow-Origin"] = CORS_ORIGIN
         if status == "401":

@@ -33,7 +33,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import APIException
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -42,17 +42,18 @@ from rest_framework.views import APIView
 
 from accounts.models import HashId, Tenant
 from guard import throttle
-from liveness import answers, runtime
+from liveness import answers, idempotency, runtime
 from liveness.answers import Rejected, Rejection, counted
 from liveness.checks import check_selfie
 from liveness.middleware import database_unavailable
 from liveness.schema import (
+    KEY_IN_USE,
     TOO_MANY,
+    UNPROCESSABLE,
     ErrorSerializer,
     LivenessRequestSerializer,
     LivenessResponseSerializer,
     MessageSerializer,
-    QualityGateSerializer,
 )
 from telemetry import metrics
 from telemetry.middleware import request_id_of
@@ -65,9 +66,8 @@ LIVENESS_RESPONSES = {
     401: OpenApiResponse(MessageSerializer, description="Unknown, revoked or missing hash_id."),
     405: OpenApiResponse(ErrorSerializer, description="Only POST is allowed."),
     413: OpenApiResponse(ErrorSerializer, description="Request body too large."),
-    422: OpenApiResponse(
-        QualityGateSerializer, description="No usable face, or a quality gate refused it."
-    ),
+    409: KEY_IN_USE,
+    422: UNPROCESSABLE,
     429: TOO_MANY,
     503: OpenApiResponse(
         ErrorSerializer,
@@ -75,6 +75,20 @@ LIVENESS_RESPONSES = {
         "gunicorn also models missing or broken.",
     ),
 }
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Optional, 1-255 printable ASCII characters (else 400), unique per check (a "
+    "UUID). A retry with the same key and the same body within IDEMPOTENCY_KEY_TTL_S (24 h) "
+    "gets the first answer again if it was a 201 or a quality gate's 422, with "
+    "`Idempotent-Replayed: true`, spending no unit; 422 `idempotency_key_reused` if the body "
+    "differs; 409 `idempotency_key_in_use` (`Retry-After`) while the first is being judged. "
+    "Any other answer is not kept: the retry is judged afresh.",
+)
 
 
 READ_CHUNK = 64 * 1024
@@ -232,21 +246,38 @@ class Quota(Enum):
     CHECK = "check"  # is a check: turned away for quota, it also counts as a refused verdict
 
 
-def within_limits(tenant: Tenant, asks: Quota) -> None:
-    """Steps 4 and 5: the tenant's rate, then its quota as read now (a hint: the unit is
-    taken by the check's own transaction)."""
+def within_rate(tenant: Tenant) -> None:
+    """Step 4: the tenant's rate (this request counts against it)."""
     per_minute = tenant.rate_limit_per_minute
     if (over := throttle.tenant_rate_exceeded(tenant.pk, per_minute)) is not None:
         detail = {"per_minute": per_minute}
         raise counted(Rejection("rate_limited", detail, retry_after=over.retry_after()), tenant)
+
+
+def within_quota(tenant: Tenant, asks: Quota) -> None:
+    """Step 5: the tenant's quota as read now (a hint: the unit is taken by the check's own
+    transaction)."""
     if asks is not Quota.NONE and not tenant.has_room():
         if asks is Quota.CHECK:
             metrics.observe_rejection(tenant.pk, tenant.name, "quota")
         raise counted(Rejection("limit_reached"), tenant)
 
 
+def within_limits(tenant: Tenant, asks: Quota) -> None:
+    """Steps 4 and 5: the tenant's rate, then its quota."""
+    within_rate(tenant)
+    within_quota(tenant, asks)
+
+
 def admit(request: HttpRequest, hash_id: object, asks: Quota) -> Tenant:
     """Steps 1-5 above: the tenant ``hash_id`` names; Rejected at the first that fails."""
+    tenant = authenticate(request, hash_id)
+    within_limits(tenant, asks)
+    return tenant
+
+
+def authenticate(request: HttpRequest, hash_id: object) -> Tenant:
+    """Steps 1-3 above."""
     if hash_id is not None and not isinstance(hash_id, str):
         raise Rejected(Rejection("hash_id_not_a_string"))
     client = throttle.client_ip(request)
@@ -257,7 +288,6 @@ def admit(request: HttpRequest, hash_id: object, asks: Quota) -> Tenant:
     if tenant is None:
         throttle.auth_failed(client)
         raise counted(Rejection("invalid_credentials"), HashId.owner_of(hash_id), client)
-    within_limits(tenant, asks)
     return tenant
 
 
@@ -339,8 +369,12 @@ class LivenessView(JsonAPIView):
             "`message`) before reading `selfie_image`, decodes it (400), runs the engine, and "
             "only then takes one unit of quota, in the transaction that records the check "
             "(429 `message` if the limit was reached meanwhile; nothing written). A face "
-            "refused by a quality gate (422) uses none."
+            "refused by a quality gate (422) uses none.\n\n"
+            "With an `Idempotency-Key`, a retry of a request already answered 201 or 422 "
+            "gets that answer again (`Idempotent-Replayed: true`), spending no unit; see "
+            "the header's description."
         ),
+        parameters=[IDEMPOTENCY_KEY],
         request={"application/json": LivenessRequestSerializer},
         responses=LIVENESS_RESPONSES,
         examples=[
@@ -356,11 +390,30 @@ class LivenessView(JsonAPIView):
         ],
     )
     def post(self, request: Request) -> HttpResponse:
-        """The body (413, 400), then ``admit`` (400, 429, 401, 429), then the check."""
-        payload = parse_object(read_body(request))
-        tenant = admit(request, payload.get("hash_id"), Quota.CHECK)
-        selfie = payload.get("selfie_image")
-        return answers.respond(check_selfie(tenant, selfie, request_id_of(request)))
+        """The body (413, 400), the Idempotency-Key (400), then ``admit`` (400, 429, 401,
+        429), then the check; with a key, its earlier answer comes before the quota."""
+        body = read_body(request)
+        payload = parse_object(body)
+        if idempotency.HEADER not in request.META:  # the contract's path, not a line more
+            tenant = admit(request, payload.get("hash_id"), Quota.CHECK)
+            selfie = payload.get("selfie_image")
+            return answers.respond(check_selfie(tenant, selfie, request_id_of(request)))
+        return self.once(request, payload, idempotency.key_of(request, body))
+
+    def once(self, request: Request, payload: dict[str, Any], key: idempotency.Key) -> HttpResponse:
+        """The check of a request with an Idempotency-Key (liveness.idempotency): the key's
+        earlier answer (422, 409) once the tenant and its rate admit it, before its quota
+        (the retry of the check that took the last unit gets that check's answer)."""
+        tenant = authenticate(request, payload.get("hash_id"))
+        within_rate(tenant)
+        attempt = idempotency.Attempt(tenant, key)
+        if (earlier := attempt.earlier_answer()) is not None:
+            return earlier
+        within_quota(tenant, Quota.CHECK)
+        selfie, request_id = payload.get("selfie_image"), request_id_of(request)
+        with attempt.claimed() as keep:
+            outcome = check_selfie(tenant, selfie, request_id, keep)
+        return answers.respond(outcome)
 
 
 @csrf_exempt  # else CSRF answers another method 403 (HTML) before require_safe's 405

@@ -84,8 +84,9 @@ def test_timeout_is_surfaced(silent_server: str) -> None:
     assert done.returncode == 6 and "within 0.5 s" in json.loads(done.stderr)["error"]
 
 
-def read_request(conn: socket.socket) -> None:
-    """The whole request (head, then Content-Length bytes), so closing sends no reset."""
+def read_request(conn: socket.socket) -> bytes:
+    """The whole request (head, then Content-Length bytes), so closing sends no reset; its
+    head."""
     data = b""
     while b"\r\n\r\n" not in data:
         data += conn.recv(65536)
@@ -93,19 +94,24 @@ def read_request(conn: socket.socket) -> None:
     length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
     while len(body) < length:
         body += conn.recv(65536)
+    return head
 
 
 @contextmanager
-def answering(raw: bytes, then_close: bool = True) -> Iterator[str]:
+def answering(
+    raw: bytes, then_close: bool = True, heads: list[bytes] | None = None
+) -> Iterator[str]:
     """A server that answers one request with ``raw``, then closes (or holds the connection
-    until the test ends)."""
+    until the test ends); the request's head is added to ``heads``."""
     listener = socket.create_server(("127.0.0.1", free_port()))
     done = threading.Event()
 
     def serve() -> None:
         conn, _ = listener.accept()
         with conn:
-            read_request(conn)
+            head = read_request(conn)
+            if heads is not None:
+                heads.append(head)
             conn.sendall(raw)
             if not then_close:
                 done.wait(30)
@@ -162,3 +168,41 @@ def test_one_attempt_and_retry_after_is_the_callers() -> None:
     error = caught.value
     assert (error.status, error.retry_after, error.request_id) == (503, 1.0, "r1")
     assert error.body == {"error": "Service is busy, try again later."}
+
+
+REPLAYED_BODY = b'{"liveness_result": {"is_live": 1, "liveness_score": 0.98}, "message": "Success"}'
+REPLAYED = (
+    b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nIdempotent-Replayed: true\r\n"
+    b"X-Request-ID: r2\r\nContent-Length: %d\r\n\r\n%s" % (len(REPLAYED_BODY), REPLAYED_BODY)
+)
+
+
+def test_an_idempotency_key_is_sent_and_a_replay_told() -> None:
+    """The key goes out as Idempotency-Key; a replayed verdict says so (library and CLI)."""
+    heads: list[bytes] = []
+    with answering(REPLAYED, heads=heads) as url:
+        verdict = FaciaClient(url, "x", timeout=10).check(LIVE_JPG, idempotency_key="order 42")
+    assert b"Idempotency-Key: order 42" in heads[0].split(b"\r\n")
+    assert verdict.replayed and verdict.as_dict()["replayed"] is True
+    with answering(REPLAYED, heads=heads) as url:
+        done = run_cli(str(LIVE_JPG), "--url", url, "--idempotency-key", "k-1", hash_id="x")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["replayed"] is True
+    assert b"Idempotency-Key: k-1" in heads[1].split(b"\r\n")
+
+
+def test_no_key_sends_no_header() -> None:
+    heads: list[bytes] = []
+    with answering(REPLAYED, heads=heads) as url:
+        FaciaClient(url, "x", timeout=10).check(LIVE_JPG)
+    assert b"idempotency-key" not in heads[0].lower()
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "caf\u00e9", "a\nb"])
+def test_an_invalid_idempotency_key_is_a_usage_error(key: str) -> None:
+    with pytest.raises(UsageError, match="idempotency key"):
+        FaciaClient("http://127.0.0.1:9", "x").check(LIVE_JPG, idempotency_key=key)
+    done = run_cli(
+        str(LIVE_JPG), "--url", "http://127.0.0.1:9", f"--idempotency-key={key}", hash_id="x"
+    )
+    assert done.returncode == 2, done.stderr

@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import REPO
 
 FORMS = (
-    "facia-client SELFIE [--url URL] [--hash-id HASH_ID] [--timeout S]",
+    "facia-client SELFIE [--url URL] [--hash-id HASH_ID] [--timeout S] [--idempotency-key KEY]",
     "facia-client session open [--url URL] [--hash-id HASH_ID]",
     "facia-client session get SESSION_ID [--url URL] [--hash-id HASH_ID]",
 )

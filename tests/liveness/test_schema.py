@@ -23,6 +23,7 @@ from capture.models import CaptureSession
 from guard import throttle
 from liveness import checks, runtime
 from liveness.answers import LIMIT_REACHED
+from liveness.models import IdempotentAnswer
 from tests.conftest import LIVE_JPG, data_uri
 
 CDN = re.compile(r"https?://(?!127\.0\.0\.1|localhost)[^\s\"']+\.(js|css)")
@@ -161,6 +162,7 @@ API_HEADERS = (
     "WWW-Authenticate",
     "X-Liveness-Profile",
     "X-Liveness-Capture",
+    "Idempotent-Replayed",
     "Access-Control-Allow-Origin",
     "Access-Control-Allow-Methods",
     "Access-Control-Allow-Headers",
@@ -275,7 +277,8 @@ def test_every_liveness_answer_is_declared_and_occurs(
             send(client, method, "/liveness", body, **extra), "POST", "/liveness", "/liveness"
         )
 
-    ok = post(live)
+    keyed = {"HTTP_IDEMPOTENCY_KEY": "first"}
+    ok = post(live, **keyed)
     assert ok.status_code == 201 and set(ok.json()) == {"liveness_result", "message"}
     assert post(b"{not json").status_code == 400
     assert post({"hash_id": secret}).status_code == 400
@@ -288,6 +291,12 @@ def test_every_liveness_answer_is_declared_and_occurs(
     quota = post(live)
     assert quota.json() == {"message": "Your request limit has been reached."}
     assert "Retry-After" not in quota
+    assert post(live, **keyed)["Idempotent-Replayed"] == "true"  # the key's answer, no unit
+    reused = post({**live, "selfie_image": blank_image()}, **keyed)
+    assert reused.json()["code"] == "idempotency_key_reused"
+    assert post(live, HTTP_IDEMPOTENCY_KEY="\x7f").status_code == 400
+    IdempotentAnswer.objects.update(status=None)  # as while the first request is judged
+    assert post(live, **keyed)["Retry-After"] == "1"
     assert post(live, **throttled_client(settings)).status_code == 429
     over_rate(tenant)
     assert post(live)["Retry-After"]

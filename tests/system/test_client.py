@@ -171,3 +171,16 @@ def test_a_body_over_the_limit_is_refused_413(served: Served, tmp_path: Path) ->
     done = run_cli(str(big), "--url", served.base, hash_id=hash_id)
     assert done.returncode == 4, done.stderr
     assert json.loads(done.stderr)["status"] == 413
+
+
+def test_a_retry_with_the_same_idempotency_key_spends_no_unit(served: Served) -> None:
+    """Through gunicorn: the retry of the check that took the tenant's only unit gets its
+    verdict again (replayed), and the next check without a key finds the quota spent once."""
+    _, hash_id = served.new_tenant(limit=1)
+    client = FaciaClient(served.base, hash_id, timeout=30)
+    first = client.check(LIVE_JPG, idempotency_key="order-1")
+    again = client.check(LIVE_JPG, idempotency_key="order-1")
+    assert (first.replayed, again.replayed) == (False, True)
+    assert (again.is_live, again.liveness_score) == (first.is_live, first.liveness_score)
+    with pytest.raises(QuotaExceeded):
+        client.check(LIVE_JPG)

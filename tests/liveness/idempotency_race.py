@@ -1,0 +1,79 @@
+"""Two POST /liveness with one Idempotency-Key at once against DATABASE_URL; the outcome as
+JSON. Run by tests/liveness/test_idempotency.py in a subprocess, so that the database gets a
+fresh Django setup (as tests/accounts/quota_race.py)."""
+
+import json
+import os
+import threading
+import uuid
+from typing import Any
+
+WORKERS = 2
+
+
+def race() -> dict[str, object]:
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connections
+    from django.test import Client
+
+    from accounts.models import HashId, Tenant
+    from liveness import runtime
+    from liveness.models import IdempotentAnswer, LivenessCheck
+    from ml.install import install_models
+    from tests.conftest import LIVE_JPG, data_uri
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the test client's
+    call_command("migrate", verbosity=0)
+    install_models(settings.MODEL_SOURCE, settings.MODEL_DIR)
+    runtime.get_engine()
+    tenant = Tenant.objects.create(name=f"race-{uuid.uuid4().hex}")
+    body = json.dumps({"hash_id": HashId.issue(tenant).secret, "selfie_image": data_uri(LIVE_JPG)})
+    barrier = threading.Barrier(WORKERS)
+    answers: list[Any] = []
+    errors: list[str] = []
+
+    def send() -> None:
+        try:
+            barrier.wait()
+            answers.append(
+                Client().post(
+                    "/liveness",
+                    data=body,
+                    content_type="application/json",
+                    HTTP_IDEMPOTENCY_KEY="race",
+                )
+            )
+        except Exception as exc:  # reported, not swallowed: the test asserts there are none
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=send) for _ in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    tenant.refresh_from_db()
+    return {
+        "vendor": connections["default"].vendor,
+        "statuses": [answer.status_code for answer in answers],
+        "bodies": [answer.content.decode() for answer in answers],
+        "replayed": sum(answer.get("Idempotent-Replayed") == "true" for answer in answers),
+        "requests_used": tenant.requests_used,
+        "checks": LivenessCheck.objects.filter(tenant=tenant).count(),
+        "answers": IdempotentAnswer.objects.filter(tenant=tenant, status__isnull=False).count(),
+        "errors": errors,
+    }
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
+    import django
+
+    django.setup()
+    print(json.dumps(race()))
+
+
+if __name__ == "__main__":
+    main()
