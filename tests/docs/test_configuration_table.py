@@ -23,7 +23,8 @@ ROW = re.compile(r"^\| `([A-Z][A-Z0-9_]*)` \| (.*?) \| ", re.M)
 PACKAGES = ["accounts", "calibration", "capture", "console", "facia_site", "guard", "liveness"]
 PACKAGES += ["ml", "telemetry"]
 SOURCES = [p for name in PACKAGES for p in (REPO / name).rglob("*.py")]
-SOURCES += [REPO / "manage.py", REPO / "tests" / "conftest.py", REPO / "tests" / "browser.py"]
+SOURCES += [REPO / "manage.py", REPO / "bin" / "healthcheck"]
+SOURCES += [REPO / "tests" / "conftest.py", REPO / "tests" / "browser.py"]
 ENTRYPOINT = REPO / "bin" / "entrypoint"
 # Set and read between our own processes, or given by the WSGI server: nobody sets them.
 INTERNAL = {"CONTENT_LENGTH", "DJANGO_SETTINGS_MODULE", "FACIA_METRICS_DIR_OWNED"}
