@@ -32,8 +32,8 @@ VERDICTS = Counter(
 )
 REFUSALS = Counter(
     "facia_liveness_refusals",
-    "/liveness answers 401 and 429: per tenant where the hash_id names one, else per client "
-    "address bucket (/24 or /64).",
+    "401 and 429 answers of /liveness and the sessions API: per tenant where the hash_id names "
+    "one, else per client address bucket (/24 or /64).",
     ["status", "reason", "tenant_id", "tenant", "client_bucket"],
 )
 STAGE_SECONDS = Histogram(
