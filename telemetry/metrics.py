@@ -27,7 +27,8 @@ HTTP_DURATION = Histogram(
 )
 VERDICTS = Counter(
     "facia_liveness_verdicts",
-    "Outcomes of authenticated /liveness requests: live, spoof, or refused (with a reason).",
+    "Outcomes of authenticated checks (/liveness and session selfies): live, spoof, or refused "
+    "(with a reason).",
     ["tenant_id", "tenant", "outcome", "reason"],
 )
 REFUSALS = Counter(
