@@ -44,7 +44,10 @@ class SelfieRequestSerializer(serializers.Serializer):
         min_length=1,
         max_length=3,
         required=False,
-        help_text="Or a burst of up to 3 frames taken within a second (fused, see README).",
+        help_text=(
+            "Or a burst of up to 3 frames taken within a second (fused: "
+            "docs/integrator/sessions.md, Burst)."
+        ),
     )
 
 

@@ -51,7 +51,7 @@ class ErrorSerializer(serializers.Serializer):
 
 @extend_schema_serializer(component_name="Refusal")  # the published schema's name
 class QualityGateSerializer(ErrorSerializer):
-    """A quality gate's 422: a fixed sentence per code (README, "Quality gates")."""
+    """A quality gate's 422: a fixed sentence per code (docs/integrator/api.md, "Quality gates")."""
 
     code = serializers.ChoiceField(
         choices=list(REFUSALS), help_text="The gate that refused the face; branch on this."

@@ -27,13 +27,14 @@ HTTP_DURATION = Histogram(
 )
 VERDICTS = Counter(
     "facia_liveness_verdicts",
-    "Outcomes of authenticated /liveness requests: live, spoof, or refused (with a reason).",
+    "Outcomes of authenticated checks (/liveness and session selfies): live, spoof, or refused "
+    "(with a reason).",
     ["tenant_id", "tenant", "outcome", "reason"],
 )
 REFUSALS = Counter(
     "facia_liveness_refusals",
-    "/liveness answers 401 and 429: per tenant where the hash_id names one, else per client "
-    "address bucket (/24 or /64).",
+    "401 and 429 answers of /liveness and the sessions API: per tenant where the hash_id names "
+    "one, else per client address bucket (/24 or /64).",
     ["status", "reason", "tenant_id", "tenant", "client_bucket"],
 )
 STAGE_SECONDS = Histogram(

@@ -84,7 +84,20 @@ def test_compose_layout_and_documented_env() -> None:
     text = (REPO / "compose.yaml").read_text()
     used = set(re.findall(r"\$\{(\w+)", text))
     documented = set(re.findall(r"^(\w+)=", (REPO / ".env.example").read_text(), re.M))
-    assert used - {"FACIA_VERSION"} <= documented
+    assert used <= documented
+
+
+def test_env_example_keeps_compose_defaults() -> None:
+    """deployment.md starts with `cp .env.example .env`: each value the example gives is the
+    default compose.yaml has for it, so the copy sets only the secrets. The example's
+    ALLOWED_HOSTS lacked compose's `liveness`: other containers calling the service by its
+    name got 400."""
+    text = (REPO / "compose.yaml").read_text()
+    defaults = dict(re.findall(r"\$\{(\w+):-([^}]*)\}", text))
+    example = dict(re.findall(r"^(\w+)=(.*)$", (REPO / ".env.example").read_text(), re.M))
+    assert len(set(defaults) & set(example)) >= 10
+    differ = {name: (example[name], defaults[name]) for name in set(defaults) & set(example)}
+    assert {name: pair for name, pair in differ.items() if pair[0] != pair[1]} == {}
 
 
 def manifests() -> list[tuple[str, dict[str, Any]]]:
@@ -143,7 +156,11 @@ def test_manifests_fit_together() -> None:
         assert container[probe]["httpGet"]["path"] == "/status_check"
     secret_keys = set(by_kind("Secret")["stringData"])
     for spec in (container, job["spec"]["template"]["spec"]["containers"][0]):
-        refs = {e["valueFrom"]["secretKeyRef"]["key"] for e in spec["env"] if "valueFrom" in e}
+        refs = {
+            e["valueFrom"]["secretKeyRef"]["key"]
+            for e in spec["env"]
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
         assert {"SECRET_KEY", "DATABASE_URL"} <= refs <= secret_keys
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
     assert container["args"] == ["serve"]
@@ -153,6 +170,29 @@ def test_manifests_fit_together() -> None:
     requests = container["resources"]["requests"]
     assert int(requests["memory"].removesuffix("Mi")) >= workers * MEASURED_WORKER_MIB
     assert float(requests["cpu"]) >= workers  # about one core per worker
+
+
+def pod_environment(pod_ip: str) -> dict[str, str]:
+    """The API pod's environment as the kubelet makes it: the ConfigMap (envFrom), then each
+    `env` entry in order, `$(NAME)` expanded from what came before; the pod's IP given."""
+    (container,) = by_kind("Deployment")["spec"]["template"]["spec"]["containers"]
+    environment = dict(by_kind("ConfigMap")["data"])
+    for entry in container["env"]:
+        source = entry.get("valueFrom", {})
+        if source.get("fieldRef", {}).get("fieldPath") == "status.podIP":
+            environment[entry["name"]] = pod_ip
+        elif "value" in entry:
+            expand = re.sub(r"\$\((\w+)\)", lambda m: environment[m[1]], entry["value"])
+            environment[entry["name"]] = expand
+    return environment
+
+
+def test_a_pod_accepts_its_service_names_and_its_own_address() -> None:
+    """observability.md: Prometheus scrapes each pod at its IP, which it sends as Host; the
+    ConfigMap's ALLOWED_HOSTS named the Service only, so every scrape got 400."""
+    hosts = pod_environment("10.1.2.3")["ALLOWED_HOSTS"].split(",")
+    assert "10.1.2.3" in hosts
+    assert "facia-liveness.facia.svc.cluster.local" in hosts and "localhost" in hosts
 
 
 def kustomization() -> dict[str, Any]:

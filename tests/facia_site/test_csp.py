@@ -5,6 +5,7 @@ handler attributes, javascript: URLs, inline styles); the API docs carry their o
 carry none (the API's headers are its contract: tests/liveness/test_schema.py). The browser
 side, that no page meets a violation in chromium: tests/browser.py's watch."""
 
+import re
 from html.parser import HTMLParser
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.urls import reverse
 
 from accounts.models import HashId, Tenant
 from capture.models import CaptureSession
+from tests.conftest import REPO
 from tests.console.test_console_pages import console, pages
 from tests.guard.test_admin_permissions import staff
 
@@ -190,3 +192,11 @@ def test_what_left_the_pages_is_served(client: Client, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 200, path
     assert HEADER not in response
+
+
+def test_security_md_quotes_the_policy_sent(client: Client) -> None:
+    """docs/operator/security.md prints the header as the login page answers it."""
+    page = (REPO / "docs" / "operator" / "security.md").read_text(encoding="utf-8")
+    quoted = re.search(r"^`Content-Security-Policy: ([^`]+)`$", page, re.M)
+    assert quoted is not None
+    assert client.get(reverse("admin:login"))[HEADER] == quoted[1]

@@ -58,6 +58,7 @@ def answer(path, **headers):
 print(json.dumps({
     "plain": answer("/api/docs/"),
     "status_plain": answer("/status_check"),
+    "metrics_plain": answer("/metrics", REMOTE_ADDR="127.0.0.1"),
     "tls": answer("/ops-7f3a9/login/", HTTP_X_FORWARDED_PROTO="https"),
     "old_admin": answer("/admin/login/", HTTP_X_FORWARDED_PROTO="https"),
 }))
@@ -75,6 +76,9 @@ def test_https_redirect_hsts_and_admin_url_from_the_environment() -> None:
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["plain"][:2] == [301, "https://liveness.example.com/api/docs/"]
     assert seen["status_plain"][0] in (200, 503)  # health checks stay on plain HTTP
+    # observability.md: Prometheus scrapes each instance directly, past the TLS proxy; it was
+    # sent to https on the instance itself, which serves no TLS.
+    assert seen["metrics_plain"][:2] == [200, ""]
     status, _, hsts = seen["tls"]
     assert status == 200
     assert hsts == "max-age=31536000; includeSubDomains; preload"

@@ -152,6 +152,25 @@ def test_the_workers_answers_echo_a_sane_request_id(server: Gunicorn) -> None:
     assert_refused_as_json(insane[1])
 
 
+def test_a_head_the_parser_refuses_gets_a_new_request_id(server: Gunicorn) -> None:
+    """docs/integrator/api.md: the client's id is echoed only once the head is parsed (the
+    501, a malformed chunked body); an error in a header field gets a new one."""
+    own = b"X-Request-ID: client-id-42\r\n"
+    parsed = [
+        POST + own + b"Transfer-Encoding: gzip, chunked\r\n\r\n",
+        POST + own + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ]
+    refused_in_head = [
+        POST + own + b"Content-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        POST + own + b"Transfer-Encoding: gzip\r\n\r\n",
+        POST + own + b"Expect: foo\r\nContent-Length: 2\r\n\r\n{}",
+        POST + own + b"X-A: a\r\n  b\r\nContent-Length: 2\r\n\r\n{}",
+    ]
+    assert [ask(server, r)[1]["x-request-id"] for r in parsed] == ["client-id-42"] * 2
+    for request in refused_in_head:
+        assert REQUEST_ID.match(ask(server, request)[1]["x-request-id"]), request
+
+
 def test_the_workers_own_refusals_carry_a_request_id(server: Gunicorn) -> None:
     """An admin upload declared over its limit, refused by the worker before Django."""
     head = b"POST /admin/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 999999999\r\n\r\n"
