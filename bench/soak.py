@@ -247,7 +247,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_sessions(args: argparse.Namespace, env: dict[str, str], work: Path) -> bool:
+def run_sessions(args: argparse.Namespace, env: dict[str, str]) -> bool:
     """The sessions mode's loop and report (bench/soak_sessions.py), under its own sampling."""
     tenants = {
         kind: manage(env, "create_tenant", f"soak-{kind}-{time.time_ns()}", *extra)
@@ -274,7 +274,7 @@ def sessions_tenants(args: argparse.Namespace) -> dict[str, list[str]]:
     return {"passive": limit, "head_turn": [*limit, "--challenge", "head_turn"]}
 
 
-def server_env(args: argparse.Namespace, env: dict[str, str], work: Path) -> None:
+def server_env(args: argparse.Namespace, env: dict[str, str]) -> None:
     if args.mode in ("mixed", "sessions"):
         # A wrong hash_id 2.5 times a second from one IP (bad tokens in sessions mode): the
         # failure throttle would block that IP, and every later request would be a 429.
@@ -290,13 +290,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     tools = {"live": "hey", "mixed": "wrk", "sessions": sys.executable}
     work, env, hash_id = prepare("soak", tools[args.mode])
-    server_env(args, env, work)
+    server_env(args, env)
     url = f"http://127.0.0.1:{args.port}/liveness"
     log = work / "gunicorn.log"
     with server(env, args.port, log) as (proc, _):
         args.master_pid = proc.pid
         if args.mode == "sessions":
-            answered = run_sessions(args, env, work)
+            answered = run_sessions(args, env)
         else:
             answered = run_load(args, work, hash_id, url)
         alive = proc.poll() is None
