@@ -72,7 +72,9 @@ bench: setup
 
 # 10 minutes at ~80% of measured capacity, loopback only; prints errors, latency, worker RSS
 # and its slope. make soak SOAK_ARGS="--mode mixed": 70% live, 10% no face, 10% corrupt,
-# 10% wrong hash_id at 25 req/s (wrk; hey sends one body only).
+# 10% wrong hash_id at 25 req/s (wrk; hey sends one body only). SOAK_ARGS="--mode sessions":
+# whole capture-session walks (verdict, gate refusal, failed head-turn challenge, bad and
+# expired tokens, poll flood) at 2 walks/s, prune_sessions every 60 s, session rows printed.
 soak: setup-dev
 	@command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq hey)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

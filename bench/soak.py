@@ -13,13 +13,14 @@ worker's growth in MB/min after ``--warmup`` (least-squares slope).
 Exits non-zero on an unexpected status or transport error, a worker that died, a slope over
 ``--max-slope`` for any worker, or (live mode) growth past ``--max-growth``.
 
-    python -m bench.soak [--mode mixed] [--duration 600] [--rate R] [--max-slope 1]
+    python -m bench.soak [--mode mixed|sessions] [--duration 600] [--rate R] [--max-slope 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -30,6 +31,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import soak_sessions
+from bench.gunicorn import manage
 from bench.images import REPO, corrupt_jpeg, no_face_jpeg, parse_size, seed_body, selfie_jpeg
 from bench.load import hey, load, prepare, server, worker_rss_mb
 
@@ -221,7 +224,7 @@ def run_load(args: argparse.Namespace, work: Path, hash_id: str, url: str) -> bo
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mode", choices=("live", "mixed"), default="live")
+    parser.add_argument("--mode", choices=("live", "mixed", "sessions"), default="live")
     parser.add_argument("--duration", type=int, default=600, help="seconds")
     parser.add_argument(
         "--rate", type=float, default=None, help="req/s; default: measured (live), 25 (mixed)"
@@ -235,21 +238,67 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-growth", type=float, default=0.10, help="live mode, last/first")
     parser.add_argument("--warmup", type=float, default=60.0, help="seconds before the slope")
     parser.add_argument("--max-slope", type=float, default=1.0, help="MB/min per worker")
+    parser.add_argument("--walks-per-s", type=float, default=2.0, help="sessions mode")
+    parser.add_argument("--walkers", type=int, default=2, help="sessions mode: client threads")
+    parser.add_argument("--prune-every", type=float, default=60.0, help="sessions mode, seconds")
+    parser.add_argument(
+        "--tenant-rate-limit", type=int, default=None, help="sessions mode: per minute (none)"
+    )
     return parser.parse_args(argv)
+
+
+def run_sessions(args: argparse.Namespace, env: dict[str, str]) -> bool:
+    """The sessions mode's loop and report (bench/soak_sessions.py), under its own sampling."""
+    tenants = {
+        kind: manage(env, "create_tenant", f"soak-{kind}-{time.time_ns()}", *extra)
+        .strip()
+        .splitlines()[-1]
+        for kind, extra in sessions_tenants(args).items()
+    }
+    base = f"http://127.0.0.1:{args.port}"
+    print(
+        f"soak (sessions): {args.walks_per_s:.2f} walks/s for {args.duration} s, "
+        f"{args.walkers} client threads, prune_sessions every {args.prune_every:.0f} s"
+    )
+    cpu = time.process_time()
+    tally, samples = soak_sessions.drive(args, env, base, tenants)
+    cpu = time.process_time() - cpu
+    args.samples = samples.rss
+    cores = os.cpu_count() or 1
+    answered = soak_sessions.report(tally, samples, args.duration, cpu, cores)
+    return answered & soak_sessions.plateau(samples)
+
+
+def sessions_tenants(args: argparse.Namespace) -> dict[str, list[str]]:
+    limit = [] if args.tenant_rate_limit is None else ["--rate-limit", str(args.tenant_rate_limit)]
+    return {"passive": limit, "head_turn": [*limit, "--challenge", "head_turn"]}
+
+
+def server_env(args: argparse.Namespace, env: dict[str, str]) -> None:
+    if args.mode in ("mixed", "sessions"):
+        # A wrong hash_id 2.5 times a second from one IP (bad tokens in sessions mode): the
+        # failure throttle would block that IP, and every later request would be a 429.
+        env["AUTH_FAILURE_LIMIT"] = str(10**9)
+    if args.mode == "sessions":
+        env["SESSION_TTL_S"] = str(soak_sessions.TTL_S)  # expired tokens within the run
+        if not env["DATABASE_URL"].startswith("sqlite:///"):
+            sys.exit("--mode sessions counts the session table's rows in its own SQLite file")
+        args.database = Path(env["DATABASE_URL"].removeprefix("sqlite:///"))
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    work, env, hash_id = prepare("soak", "wrk" if args.mode == "mixed" else "hey")
-    if args.mode == "mixed":
-        # A wrong hash_id 2.5 times a second from one IP: the failure throttle would block
-        # that IP, and every later request would be a 429.
-        env["AUTH_FAILURE_LIMIT"] = str(10**9)
+    tools = {"live": "hey", "mixed": "wrk", "sessions": sys.executable}
+    work, env, hash_id = prepare("soak", tools[args.mode])
+    server_env(args, env)
     url = f"http://127.0.0.1:{args.port}/liveness"
     log = work / "gunicorn.log"
     with server(env, args.port, log) as (proc, _):
         args.master_pid = proc.pid
-        answered = run_load(args, work, hash_id, url)
+        if args.mode == "sessions":
+            answered = run_sessions(args, env)
+        else:
+            answered = run_load(args, work, hash_id, url)
         alive = proc.poll() is None
     ok = answered & slope_report(args.samples, args.warmup, args.max_slope)
     print(f"server alive at the end: {'yes' if alive else f'NO (exit {proc.returncode})'}")
