@@ -33,6 +33,10 @@ LOOKALIKE_NAME = (
     "This name reads the same as tenant #%(pk)s's: they differ only in invisible characters, "
     "spacing or how accented letters are encoded. Choose a name people can tell apart."
 )
+INVISIBLE_NAME = (
+    "This name shows as nothing: it holds only invisible characters or spaces. Enter a name "
+    "people can read."
+)
 
 
 def digest_of(secret: str) -> str:
@@ -104,15 +108,18 @@ class Tenant(models.Model):
         super().clean_fields(exclude)
 
     def clean(self) -> None:
-        """A new name may not read as another tenant's (``ml.text.reads_as``): two tenants
-        shown alike in the admin, the console and /metrics get each other's resets,
-        revocations and thresholds. A name kept as it was is not checked again."""
+        """A new name may not read as nothing, nor as another tenant's (``ml.text.reads_as``):
+        a blank one names no tenant an operator can pick out, and two tenants shown alike in
+        the admin, the console and /metrics get each other's resets, revocations and
+        thresholds. A name kept as it was is not checked again."""
         super().clean()
         if not isinstance(self.name, str):
             return
         if self.pk and Tenant.objects.filter(pk=self.pk, name=self.name).exists():
             return
         shown = reads_as(self.name)
+        if self.name and not shown:  # "\u200b" passed the blank check: a tenant shown blank
+            raise ValidationError({"name": ValidationError(INVISIBLE_NAME, "invisible")})
         # The same name exactly is the unique constraint's to refuse.
         others = Tenant.objects.exclude(pk=self.pk).exclude(name=self.name)
         for pk, name in others.values_list("pk", "name"):

@@ -215,8 +215,10 @@ def error_for(reply: Reply) -> FaciaError:
 
 
 def is_idempotency_key(value: str) -> bool:
-    """What the service takes as an Idempotency-Key: 1-255 printable ASCII characters."""
-    return 1 <= len(value) <= 255 and value.isascii() and value.isprintable()
+    """What the service takes as an Idempotency-Key: 1-255 printable ASCII characters, once
+    HTTP has dropped the spaces around a header's value (gunicorn does): a key of spaces only
+    reached it empty and was answered 400."""
+    return bool(value.strip(" ")) and len(value) <= 255 and value.isascii() and value.isprintable()
 
 
 class FaciaClient:

@@ -108,8 +108,13 @@ DATABASE_CLIENT_CHECK_S = env_int("DATABASE_CLIENT_CHECK_S", 2, maximum=86_400)
 
 
 def server_settings(timeout_s: int, client_check_s: int) -> str:
-    """libpq's ``options``: the settings of each session of ours, in milliseconds."""
-    values = {"client_connection_check_interval": client_check_s * 1000}
+    """libpq's ``options``: the settings of each session of ours, in milliseconds; a setting
+    turned off (0) is not sent, so both at 0 send none, for a server before PostgreSQL 14
+    (no client_connection_check_interval: it refuses the connection) or a pooler that refuses
+    startup options."""
+    values: dict[str, int] = {}
+    if client_check_s:
+        values["client_connection_check_interval"] = client_check_s * 1000
     if timeout_s:
         # The server cancels first (the connection stays usable); the client's bound ends the
         # wait on a server that cannot cancel anything because it does not run.
@@ -127,8 +132,9 @@ def postgresql_options(timeout_s: int, client_check_s: int) -> dict[str, Any]:
         "keepalives_idle": 10,
         "keepalives_interval": 5,
         "keepalives_count": 3,
-        "options": server_settings(timeout_s, client_check_s),
     }
+    if sent := server_settings(timeout_s, client_check_s):
+        options["options"] = sent
     if timeout_s:
         options["tcp_user_timeout"] = timeout_s * 1000
         options["wait_timeout"] = timeout_s

@@ -398,15 +398,17 @@ class LivenessView(JsonAPIView):
             tenant = admit(request, payload.get("hash_id"), Quota.CHECK)
             selfie = payload.get("selfie_image")
             return answers.respond(check_selfie(tenant, selfie, request_id_of(request)))
-        return self.once(request, payload, idempotency.key_of(request, body))
+        return self.once(request, payload, idempotency.key_of(request), body)
 
-    def once(self, request: Request, payload: dict[str, Any], key: idempotency.Key) -> HttpResponse:
+    def once(
+        self, request: Request, payload: dict[str, Any], key: str, body: bytes
+    ) -> HttpResponse:
         """The check of a request with an Idempotency-Key (liveness.idempotency): the key's
         earlier answer (422, 409) once the tenant and its rate admit it, before its quota
         (the retry of the check that took the last unit gets that check's answer)."""
         tenant = authenticate(request, payload.get("hash_id"))
         within_rate(tenant)
-        attempt = idempotency.Attempt(tenant, key)
+        attempt = idempotency.Attempt(tenant, idempotency.Key.of(key, body))
         if (earlier := attempt.earlier_answer()) is not None:
             return earlier
         within_quota(tenant, Quota.CHECK)

@@ -183,6 +183,29 @@ def test_a_name_that_reads_as_another_tenants_is_refused(admin_client: Client, n
     assert list(Tenant.objects.values_list("name", flat=True)) == ["Café Bank"]
 
 
+# Each shows as nothing once its spaces are trimmed: zero-width space, word joiner + BOM, Hangul
+# filler, variation selector, no-break and ideographic spaces around a zero-width space.
+INVISIBLE = ("\u200b", "\u2060\ufeff", "\u3164", "\ufe0f", "\u00a0\u200b\u3000")
+INVISIBLE_ERROR = (
+    "This name shows as nothing: it holds only invisible characters or spaces. Enter a name "
+    "people can read."
+)
+
+
+@pytest.mark.parametrize("name", INVISIBLE, ids=list(map(ascii, INVISIBLE)))
+def test_a_name_that_shows_as_nothing_is_refused(admin_client: Client, name: str) -> None:
+    """It passed the required check (not empty, no control character): a tenant listed blank
+    in the admin, the console and /metrics, and the first of them blocked every later one as
+    its look-alike."""
+    with pytest.raises(CommandError) as refused:
+        run("create_tenant", name)
+    assert str(refused.value) == f"name: {INVISIBLE_ERROR}"
+    response = add_tenant(admin_client, name=name)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["name"] == [INVISIBLE_ERROR]
+    assert not Tenant.objects.exists() and not HashId.objects.exists()
+
+
 def test_names_that_read_differently_are_accepted() -> None:
     Tenant.objects.create(name="Café Bank")
     for name in ("CAFÉ BANK", "Café Bank 2", "Cafe Bank"):

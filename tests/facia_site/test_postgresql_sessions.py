@@ -60,3 +60,48 @@ def test_a_killed_workers_backend_does_not_wait_on(postgres_url: str) -> None:
             waiter.wait()
         until(lambda: backend_state(watcher, int(pid)) is None)
         holder.rollback()
+
+
+CLIENT_SET = (
+    "import django; django.setup(); from django.db import connection; "
+    "cursor = connection.cursor(); "
+    # client_encoding is libpq's own; the rest come from our ``options``.
+    "cursor.execute(\"SELECT name FROM pg_settings WHERE source = 'client' "
+    "AND name <> 'client_encoding' ORDER BY name\"); "
+    "print(' '.join(name for (name,) in cursor.fetchall()))"
+)
+
+
+@pytest.mark.parametrize(
+    ("timeout_s", "client_check_s", "expected"),
+    [
+        ("0", "0", ""),
+        ("0", "2", "client_connection_check_interval"),
+        ("3", "0", "lock_timeout statement_timeout"),
+    ],
+)
+def test_a_setting_turned_off_is_not_sent(
+    postgres_url: str, timeout_s: str, client_check_s: str, expected: str
+) -> None:
+    """What our sessions set on the server (libpq's ``options``): with DATABASE_TIMEOUT_S=0 and
+    DATABASE_CLIENT_CHECK_S=0 nothing, as before client_connection_check_interval was added.
+    It was sent as 0 (PostgreSQL's default): a server before 14 refuses that unknown parameter
+    and a pooler that forbids startup options refuses the connection, so an operator could no
+    longer turn it off to connect."""
+    env = {k: v for k, v in os.environ.items() if k != "PGOPTIONS"}
+    env |= {
+        "DATABASE_URL": postgres_url,
+        "DATABASE_TIMEOUT_S": timeout_s,
+        "DATABASE_CLIENT_CHECK_S": client_check_s,
+        "DJANGO_SETTINGS_MODULE": "facia_site.settings",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", CLIENT_SET],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected

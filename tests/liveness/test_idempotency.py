@@ -1,6 +1,7 @@
 """POST /liveness with an Idempotency-Key: a retry gets the first answer without a second unit,
 record or model run (liveness.idempotency)."""
 
+import hashlib
 import io
 import json
 import os
@@ -131,6 +132,29 @@ def test_the_keys_of_two_tenants_do_not_collide(make_tenant: Any, client: Any) -
     for body in bodies:  # each tenant's key still answers its own request
         assert post(client, body)["Idempotent-Replayed"] == "true"
     assert spent(first) == spent(second) == (1, 1)
+
+
+def test_no_body_is_hashed_before_authentication(
+    make_tenant: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unknown hash_id with a key: 401, its body never hashed (SHA-256 of a 16 MB body is
+    21 ms, a third more than parsing it, which anyone could have the service spend). The
+    same request from the tenant hashes it once. hashlib.sha256 is wrapped, not replaced."""
+    hashed: list[int] = []
+    sha256 = hashlib.sha256
+
+    def counting(data: bytes = b"", **kwargs: Any) -> Any:
+        hashed.append(len(data))
+        return sha256(data, **kwargs)
+
+    monkeypatch.setattr(hashlib, "sha256", counting)
+    _, secret = make_tenant()
+    image = data_uri(LIVE_JPG)
+    stranger = post(client, {"hash_id": "x" * 43, "selfie_image": image})
+    assert stranger.status_code == 401
+    assert not [size for size in hashed if size >= len(image)]
+    assert post(client, {"hash_id": secret, "selfie_image": image}).status_code == 201
+    assert len([size for size in hashed if size >= len(image)]) == 1
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "caf\u00e9", "tab\there", "del\x7f", "line\nbreak"])
