@@ -14,10 +14,10 @@ from django.db import connection, models
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from guard.validators import no_control_characters
+from guard.validators import no_control_characters, read_apart
 from ml.calibration import maps_of
 from ml.profiles import DEFAULT_PROFILE, Platt, profile_choices
-from ml.text import reads_as, trim_spaces
+from ml.text import trim_spaces
 
 PREFIX_LENGTH = 8
 # Issued hash_ids are 43 ASCII characters; anything else cannot match and is not looked up.
@@ -29,14 +29,6 @@ CHALLENGES = (NO_CHALLENGE, HEAD_TURN)
 # A tenant's threshold until an operator sets one: the shipped score maps (ml.profiles) put
 # 0.5 where it means the same on full frames and face crops, both classes weighed equally.
 DEFAULT_THRESHOLD = 0.5
-LOOKALIKE_NAME = (
-    "This name reads the same as tenant #%(pk)s's: they differ only in invisible characters, "
-    "spacing or how accented letters are encoded. Choose a name people can tell apart."
-)
-INVISIBLE_NAME = (
-    "This name shows as nothing: it holds only invisible characters or spaces. Enter a name "
-    "people can read."
-)
 
 
 def digest_of(secret: str) -> str:
@@ -117,16 +109,12 @@ class Tenant(models.Model):
             return
         if self.pk and Tenant.objects.filter(pk=self.pk, name=self.name).exists():
             return
-        shown = reads_as(self.name)
-        if self.name and not shown:  # "\u200b" passed the blank check: a tenant shown blank
-            raise ValidationError({"name": ValidationError(INVISIBLE_NAME, "invisible")})
         # The same name exactly is the unique constraint's to refuse.
         others = Tenant.objects.exclude(pk=self.pk).exclude(name=self.name)
-        for pk, name in others.values_list("pk", "name"):
-            if reads_as(name) == shown:
-                raise ValidationError(
-                    {"name": ValidationError(LOOKALIKE_NAME, "lookalike", {"pk": pk})}
-                )
+        try:
+            read_apart(self.name, others.values_list("pk", "name"), "tenant")
+        except ValidationError as refused:
+            raise ValidationError({"name": refused}) from None
 
     @property
     def remaining(self) -> int | None:

@@ -130,6 +130,21 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_hosts(name: str, default: str) -> list[str]:
+    """``env_list`` with each bare IPv6 address bracketed, as a Host header spells it and
+    Django compares it: Kubernetes' status.podIP on an IPv6 cluster ("fd00::5", appended by
+    deploy/k8s) matched no ``Host: [fd00::5]``, and Prometheus' scrapes of the pod got 400."""
+    return [_bracketed(host) for host in env_list(name, default)]
+
+
+def _bracketed(host: str) -> str:
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:  # a name, an IPv4 address, one already bracketed, a pattern
+        return host
+    return f"[{host}]"
+
+
 def env_origins(name: str) -> list[str]:
     """Web origins as a browser's Origin header spells them, ``scheme://host[:port]``, or
     ``*``. They are compared as strings: one with a path or a trailing slash, or no scheme,

@@ -9,6 +9,7 @@ from facia_site.env import (
     env_bool,
     env_choice,
     env_database_url,
+    env_hosts,
     env_int,
     env_list,
     env_networks,
@@ -29,7 +30,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = var_dir()
 SECRET_KEY = read_secret_key(VAR_DIR / SECRET_KEY_FILE)
 DEBUG = env_bool("DEBUG")
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
+ALLOWED_HOSTS = env_hosts("ALLOWED_HOSTS", "127.0.0.1,localhost")
 
 INSTALLED_APPS = [
     "console.adminconfig.ConsoleAdminConfig",  # django.contrib.admin with the console's site

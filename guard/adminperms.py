@@ -21,7 +21,7 @@ from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from guard.validators import no_control_characters
+from guard.validators import no_control_characters, read_apart
 from ml.text import trim_spaces
 
 
@@ -141,8 +141,10 @@ def granting_held_only(form: Any, request: HttpRequest) -> Any:
 
 
 def named_cleanly(form: Any) -> Any:
-    """A group's ``form`` refusing a name with control characters, as a tenant's is (Django's
-    Group has no validator of ours)."""
+    """A group's ``form`` refusing a name with control characters, one that shows as nothing
+    and one that reads as another group's, as a tenant's are (Django's Group has no validator
+    of ours): "Operators" and "Operators\u200b" were two groups listed alike, and an admin
+    granting one picked either. A name kept as it was is not read apart again."""
 
     class NamedCleanly(form):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -159,6 +161,9 @@ def named_cleanly(form: Any) -> Any:
                         self.fields["name"].error_messages["required"], "required"
                     )
                 no_control_characters(name)
+                if name != self.instance.name:  # still the stored name: fields not yet set
+                    others = Group.objects.exclude(pk=self.instance.pk).exclude(name=name)
+                    read_apart(name, others.values_list("pk", "name"), "group")
             return name
 
     return NamedCleanly

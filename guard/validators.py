@@ -1,9 +1,13 @@
 """Validators of the names an operator chooses (tenants, groups, evaluated data sets): below
-every app that stores one (accounts, calibration, guard's own group form)."""
+every app that stores one (accounts, calibration, guard's own group form). Tenants and groups
+are also read apart from the others of their kind (``read_apart``)."""
+
+from collections.abc import Iterable
+from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from ml.text import refused_in_name
+from ml.text import reads_as, refused_in_name
 
 NO_CONTROLS = (
     "Enter a name without control characters (line breaks, tabs, escapes) or bidirectional "
@@ -19,3 +23,25 @@ def no_control_characters(value: str) -> None:
         raise ValidationError(
             NO_CONTROLS, code="control_characters", params={"found": ", ".join(found)}
         )
+
+
+INVISIBLE_NAME = (
+    "This name shows as nothing: it holds only invisible characters or spaces. Enter a name "
+    "people can read."
+)
+LOOKALIKE_NAME = (
+    "This name reads the same as %(kind)s #%(pk)s's: they differ only in invisible characters, "
+    "spacing or how accented letters are encoded. Choose a name people can tell apart."
+)
+
+
+def read_apart(name: str, others: Iterable[tuple[Any, str]], kind: str) -> None:
+    """Refuse a new ``name`` that shows as nothing, or reads as (``ml.text.reads_as``) one of
+    ``others`` ((pk, name) of the other rows of its ``kind``, "tenant" or "group"): two rows
+    shown alike, and an operator resets, grants or revokes the wrong one."""
+    shown = reads_as(name)
+    if name and not shown:  # "\u200b" passed the blank check: a row shown blank
+        raise ValidationError(INVISIBLE_NAME, "invisible")
+    for pk, other in others:
+        if reads_as(other) == shown:
+            raise ValidationError(LOOKALIKE_NAME, "lookalike", {"kind": kind, "pk": pk})

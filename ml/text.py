@@ -65,11 +65,15 @@ _IGNORABLE = (
     *range(0x1D173, 0x1D17B),
     *range(0xE0000, 0xE1000),
 )
-_DROP_IGNORABLE = dict.fromkeys(_IGNORABLE)
+# U+2800, the Braille pattern blank, is no space to str.split() nor default-ignorable, yet it
+# is the space between words of Braille text and shows as one: "Acme\u2800" and "Acme" (or a
+# name of it only, shown blank) were told apart. It reads as a space.
+_AS_READ = {**dict.fromkeys(_IGNORABLE), 0x2800: " "}
 
 
 def reads_as(name: str) -> str:
     """``name`` as a reader sees it, to tell two names apart: composed (NFC: "é" as one code
     point or as "e" and a combining accent look the same), without default-ignorable code
-    points, with each run of whitespace as one space (as HTML shows it), stripped."""
-    return " ".join(unicodedata.normalize("NFC", name).translate(_DROP_IGNORABLE).split())
+    points, with each run of whitespace (the Braille blank included) as one space (as HTML
+    shows it), stripped."""
+    return " ".join(unicodedata.normalize("NFC", name).translate(_AS_READ).split())

@@ -154,9 +154,10 @@ def test_a_name_stored_before_shows_and_is_renamed_on_its_change_page(
 
 
 # Each reads as "Café Bank" once shown: an invisible character (zero-width space, joiner, word
-# joiner, BOM, soft hyphen, Hangul filler), a run of spaces (HTML shows one) or the accent as a
-# combining mark (NFD) rather than one code point.
+# joiner, BOM, soft hyphen, Hangul filler), a run of spaces (HTML shows one), the Braille blank
+# (U+2800, shown as a space) or the accent as a combining mark (NFD) rather than one code point.
 LOOKALIKES = (
+    "Café\u2800Bank",
     "Café\u200b Bank",
     "Ca\u200dfé Bank",
     "Café B\u2060ank",
@@ -184,8 +185,9 @@ def test_a_name_that_reads_as_another_tenants_is_refused(admin_client: Client, n
 
 
 # Each shows as nothing once its spaces are trimmed: zero-width space, word joiner + BOM, Hangul
-# filler, variation selector, no-break and ideographic spaces around a zero-width space.
-INVISIBLE = ("\u200b", "\u2060\ufeff", "\u3164", "\ufe0f", "\u00a0\u200b\u3000")
+# filler, variation selector, no-break and ideographic spaces around a zero-width space, Braille
+# blanks.
+INVISIBLE = ("\u200b", "\u2060\ufeff", "\u3164", "\ufe0f", "\u00a0\u200b\u3000", "\u2800\u2800")
 INVISIBLE_ERROR = (
     "This name shows as nothing: it holds only invisible characters or spaces. Enter a name "
     "people can read."

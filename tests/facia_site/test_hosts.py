@@ -2,7 +2,10 @@
 only in the admin), and compose and Kubernetes allow the names they give the service."""
 
 import logging
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ import yaml
 from django.http.request import split_domain_port, validate_host
 from django.test import Client, override_settings
 
+from facia_site.env import env_hosts
 from tests.conftest import REPO
 
 WRONG = "backend.internal:5001"
@@ -109,3 +113,30 @@ def test_a_backend_calling_the_compose_service_name_is_answered() -> None:
             "/liveness", data="{}", content_type="application/json"
         )
     assert answer.status_code == 401  # past the Host check: the missing hash_id is refused
+
+
+# deploy/k8s appends status.podIP, which an IPv6 cluster gives bare: Prometheus scrapes the pod
+# at http://[fd00::5]:5001/metrics, and Django compares that Host's "[fd00::5]".
+@pytest.mark.django_db
+@pytest.mark.parametrize(("listed", "status"), [("fd00::5", 200), ("fd00::6", 400)])
+def test_a_bare_ipv6_pod_address_admits_its_bracketed_host(
+    monkeypatch: pytest.MonkeyPatch, listed: str, status: int
+) -> None:
+    monkeypatch.setenv("ALLOWED_HOSTS", f"facia-liveness,10.0.0.7,{listed}")
+    hosts = env_hosts("ALLOWED_HOSTS", "127.0.0.1,localhost")
+    assert hosts == ["facia-liveness", "10.0.0.7", f"[{listed}]"]
+    with override_settings(ALLOWED_HOSTS=hosts):
+        answer = Client(HTTP_HOST="[fd00::5]:5001").get("/metrics")
+    assert answer.status_code == status
+    if status == 400:  # refused for its Host, as any name not listed
+        assert "Host '[fd00::5]:5001' is not allowed" in answer.json()["error"]
+
+
+def test_the_settings_read_allowed_hosts_so(tmp_path: Path) -> None:
+    code = "from django.conf import settings; print(settings.ALLOWED_HOSTS)"
+    environ = {**os.environ, "DJANGO_SETTINGS_MODULE": "facia_site.settings", "SECRET_KEY": "k"}
+    environ["ALLOWED_HOSTS"] = "localhost,fd00::5,[fd00::6],.example.com"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=environ, capture_output=True, text=True
+    )
+    assert done.stdout.strip() == "['localhost', '[fd00::5]', '[fd00::6]', '.example.com']"

@@ -226,6 +226,61 @@ def test_a_group_name_with_a_line_break_at_an_end_is_refused_its_spaces_trimmed(
     assert Group.objects.get().name == "ops"
 
 
+# Each reads as "Opérateurs" once shown (tests/accounts/test_tenant_names.py has the rule's
+# cases): a zero-width space, a Braille blank at the end, the accent as a combining mark.
+GROUP_LOOKALIKES = ("Opérateurs\u200b", "Opérateurs\u2800", "Ope\u0301rateurs")
+LOOKALIKE_GROUP = (
+    "This name reads the same as group #{pk}'s: they differ only in invisible characters, "
+    "spacing or how accented letters are encoded. Choose a name people can tell apart."
+)
+INVISIBLE_NAME = (
+    "This name shows as nothing: it holds only invisible characters or spaces. Enter a name "
+    "people can read."
+)
+
+
+@pytest.mark.parametrize("name", GROUP_LOOKALIKES, ids=list(map(ascii, GROUP_LOOKALIKES)))
+def test_a_group_name_that_reads_as_another_groups_is_refused(name: str) -> None:
+    """Two groups listed alike in the user form's choices: an admin granting "Opérateurs"
+    picked either, and the one picked carried other permissions."""
+    operators = Group.objects.create(name="Opérateurs")
+    client = logged_in(User.objects.create_superuser("root", password=PASSWORD))
+    added = client.post(reverse("admin:auth_group_add"), {"name": name, "permissions": []})
+    assert added.status_code == 200
+    errors = added.context["adminform"].form.errors["name"]
+    assert errors == [LOOKALIKE_GROUP.format(pk=operators.pk)]
+    other = Group.objects.create(name="auditors")
+    url = reverse("admin:auth_group_change", args=[other.pk])
+    renamed = client.post(url, {"name": name, "permissions": []})
+    assert renamed.context["adminform"].form.errors["name"] == errors
+    assert sorted(Group.objects.values_list("name", flat=True)) == ["Opérateurs", "auditors"]
+
+
+@pytest.mark.parametrize("name", ("\u200b", "\u2060\ufeff", "\u2800"), ids=ascii)
+def test_a_group_name_that_shows_as_nothing_is_refused(name: str) -> None:
+    client = logged_in(User.objects.create_superuser("root", password=PASSWORD))
+    added = client.post(reverse("admin:auth_group_add"), {"name": name, "permissions": []})
+    assert added.context["adminform"].form.errors["name"] == [INVISIBLE_NAME]
+    assert not Group.objects.exists()
+
+
+def test_group_names_that_read_differently_are_accepted_lookalikes_stored_before_kept() -> None:
+    Group.objects.create(name="Opérateurs")
+    twin = Group.objects.create(name="Opérateurs\u200b")  # stored before the rule
+    client = logged_in(User.objects.create_superuser("root", password=PASSWORD))
+    url = reverse("admin:auth_group_add")
+    for name in ("OPÉRATEURS", "Operateurs", "Opérateurs 2"):
+        assert client.post(url, {"name": name, "permissions": []}).status_code == 302
+    change = reverse("admin:auth_group_change", args=[twin.pk])
+    viewing = [permission("auth.view_group").pk]
+    kept = client.post(change, {"name": twin.name, "permissions": viewing})
+    assert kept.status_code == 302
+    assert [p.codename for p in twin.permissions.all()] == ["view_group"]
+    assert client.post(change, {"name": "Opérateurs (old)", "permissions": []}).status_code == 302
+    twin.refresh_from_db()
+    assert twin.name == "Opérateurs (old)"
+
+
 def test_a_manager_cannot_change_or_delete_a_group_that_carries_more(manager: User) -> None:
     """As with an account: a group carrying a permission the manager lacks is theirs to view,
     not to strip (its members lost ``change_tenant`` to someone who never held it) or delete."""
