@@ -7,7 +7,6 @@ Django setup.
 import argparse
 import json
 import os
-import threading
 import uuid
 
 
@@ -16,27 +15,11 @@ def race(workers: int, limit: int) -> dict[str, object]:
     from django.db import connections
 
     from accounts.models import Tenant
+    from tests.at_once import at_once
 
     call_command("migrate", verbosity=0)
     tenant = Tenant.objects.create(name=f"race-{uuid.uuid4().hex}", request_limit=limit)
-    barrier = threading.Barrier(workers)
-    results: list[bool] = []
-    errors: list[str] = []
-
-    def reserve() -> None:
-        try:
-            barrier.wait()
-            results.append(Tenant.reserve_unit(tenant.pk))
-        except Exception as exc:  # reported, not swallowed: the test asserts there are none
-            errors.append(repr(exc))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=reserve) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results, errors = at_once(lambda: Tenant.reserve_unit(tenant.pk), workers)
     tenant.refresh_from_db()
     return {
         "vendor": connections["default"].vendor,

@@ -4,7 +4,6 @@ fresh Django setup (as tests/accounts/quota_race.py)."""
 
 import json
 import os
-import threading
 import uuid
 from typing import Any
 
@@ -21,6 +20,7 @@ def race() -> dict[str, object]:
     from liveness import runtime
     from liveness.models import IdempotentAnswer, LivenessCheck
     from ml.install import install_models
+    from tests.at_once import at_once
     from tests.conftest import LIVE_JPG, data_uri
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the test client's
@@ -29,31 +29,13 @@ def race() -> dict[str, object]:
     runtime.get_engine()
     tenant = Tenant.objects.create(name=f"race-{uuid.uuid4().hex}")
     body = json.dumps({"hash_id": HashId.issue(tenant).secret, "selfie_image": data_uri(LIVE_JPG)})
-    barrier = threading.Barrier(WORKERS)
-    answers: list[Any] = []
-    errors: list[str] = []
 
-    def send() -> None:
-        try:
-            barrier.wait()
-            answers.append(
-                Client().post(
-                    "/liveness",
-                    data=body,
-                    content_type="application/json",
-                    HTTP_IDEMPOTENCY_KEY="race",
-                )
-            )
-        except Exception as exc:  # reported, not swallowed: the test asserts there are none
-            errors.append(repr(exc))
-        finally:
-            connections.close_all()
+    def send() -> Any:
+        return Client().post(
+            "/liveness", data=body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="race"
+        )
 
-    threads = [threading.Thread(target=send) for _ in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers, errors = at_once(send, WORKERS)
     tenant.refresh_from_db()
     return {
         "vendor": connections["default"].vendor,
