@@ -40,10 +40,14 @@ def selfie_body(hash_id: str) -> bytes:
     return json.dumps({"hash_id": hash_id, "selfie_image": image}).encode()
 
 
+def jpeg_uri(jpeg: bytes) -> str:
+    """``jpeg`` as a data URI with its MIME type, as the seed's script and browsers send it."""
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+
+
 def seed_body(jpeg: bytes, hash_id: str) -> bytes:
     """The JSON the seed's test script sends: a data URI with the MIME type."""
-    uri = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
-    return json.dumps({"hash_id": hash_id, "selfie_image": uri}).encode()
+    return json.dumps({"hash_id": hash_id, "selfie_image": jpeg_uri(jpeg)}).encode()
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -16,7 +16,6 @@ machine, so the latency ratio also carries its cost and other load).
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import statistics
@@ -31,14 +30,10 @@ import requests
 
 from bench.corpus import jpeg_with_empty_scans
 from bench.gunicorn import http_workers, served
-from bench.images import no_face_jpeg, selfie_body, selfie_jpeg
+from bench.images import jpeg_uri, no_face_jpeg, selfie_body, selfie_jpeg
 
 REPO = Path(__file__).resolve().parents[1]
 QUALITY_PER_S = 8  # SESSION_QUALITY_PER_S's default: the rate one token is allowed
-
-
-def uri(data: bytes) -> str:
-    return "data:image/jpeg;base64," + base64.b64encode(data).decode()
 
 
 def abusive_bodies() -> tuple[list[bytes], bytes]:
@@ -46,10 +41,10 @@ def abusive_bodies() -> tuple[list[bytes], bytes]:
     progressive = jpeg_with_empty_scans(54, (8000, 5000))  # 64 scans in all
     largest = no_face_jpeg(1024, 1024)
     quality = [
-        json.dumps({"selfie_image": uri(image)}).encode() for image in (progressive, largest)
+        json.dumps({"selfie_image": jpeg_uri(image)}).encode() for image in (progressive, largest)
     ]
     face = selfie_jpeg(1620, 2160)
-    burst = [uri(face), uri(face), uri(no_face_jpeg(1620, 2160))]
+    burst = [jpeg_uri(face), jpeg_uri(face), jpeg_uri(no_face_jpeg(1620, 2160))]
     return quality, json.dumps({"frames": burst}).encode()
 
 

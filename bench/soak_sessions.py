@@ -20,7 +20,6 @@ session table's rows are sampled with the workers' RSS, and must come back down 
 from __future__ import annotations
 
 import argparse
-import base64
 import itertools
 import json
 import sqlite3
@@ -38,7 +37,7 @@ import numpy as np
 import requests
 
 from bench.gunicorn import manage
-from bench.images import no_face_jpeg, selfie_jpeg
+from bench.images import jpeg_uri, no_face_jpeg, selfie_jpeg
 from bench.load import worker_rss_mb
 
 TTL_S = 20  # SESSION_TTL_S of the bench's server: a walk's token is expired 20 s later
@@ -49,10 +48,6 @@ TABLES = {
     "checks": "liveness_livenesscheck",
     "counters": "guard_counter",
 }
-
-
-def uri(data: bytes) -> str:
-    return "data:image/jpeg;base64," + base64.b64encode(data).decode()
 
 
 def two_faces_jpeg() -> bytes:
@@ -74,7 +69,7 @@ class Bodies:
 
 
 def body(jpeg: bytes) -> bytes:
-    return json.dumps({"selfie_image": uri(jpeg)}).encode()
+    return json.dumps({"selfie_image": jpeg_uri(jpeg)}).encode()
 
 
 @dataclass

@@ -20,7 +20,7 @@ older one counts as absent and prune_checks deletes it.
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,6 +33,7 @@ from django.utils import timezone
 from accounts.models import Tenant
 from liveness import answers
 from liveness.answers import Outcome, Rejected, Rejection
+from liveness.checks import Keep
 from liveness.models import IdempotentAnswer
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"
@@ -47,8 +48,6 @@ KEPT_HEADERS = ("X-Liveness-Profile", "X-Liveness-Capture")
 CLAIM_LEASE_S = 120
 # A check takes 0.1-0.3 s on a CPU (docs/operator/performance.md): a second is enough to wait.
 RETRY_AFTER_S = 1
-
-Keep = Callable[[Outcome], None]
 
 
 @dataclass(frozen=True)
