@@ -97,7 +97,8 @@ class Attempt:
         self.tenant = tenant
         self.key = key
         self.token = uuid.uuid4().hex
-        self.kept = False
+        # The outcome whose answer this request stored, and that answer's response.
+        self.kept: tuple[Outcome, HttpResponse] | None = None
         self.row = IdempotentAnswer.objects.filter(
             tenant_id=tenant.pk, key_digest=key.digest
         ).first()
@@ -129,7 +130,7 @@ class Attempt:
         except Superseded:
             raise in_use() from None
         finally:
-            if failed or not self.kept:  # kept, but maybe rolled back since
+            if failed or self.kept is None:  # kept, but maybe rolled back since
                 self._release()
 
     def _claim(self) -> None:
@@ -164,7 +165,14 @@ class Attempt:
         ).update(status=response.status_code, answer=response.content.decode(), headers=headers)
         if stored != 1:
             raise Superseded
-        self.kept = True
+        self.kept = (outcome, response)
+
+    def answer(self, outcome: Outcome) -> HttpResponse:
+        """The response to send for ``outcome``: the one ``_keep`` rendered and stored when it
+        kept this outcome (sent as stored, not rendered again), else a new one."""
+        if self.kept is not None and self.kept[0] is outcome:
+            return self.kept[1]
+        return answers.respond(outcome)
 
     def _release(self) -> None:
         """Delete this request's claim unless its answer was committed. The database may be

@@ -123,7 +123,7 @@ class LivenessView(JsonAPIView):
         selfie, request_id = payload.get("selfie_image"), request_id_of(request)
         with attempt.claimed() as keep:
             outcome = check_selfie(tenant, selfie, request_id, keep)
-        return answers.respond(outcome)
+        return attempt.answer(outcome)
 
 
 @csrf_exempt  # else CSRF answers another method 403 (HTML) before require_safe's 405
