@@ -11,8 +11,9 @@ after authentication and the tenant's rate, before its quota and any decoding:
 - otherwise the request claims the key (a row without an answer) and is judged as any other;
   the answer is stored in the transaction that takes the unit and writes the check record
   (liveness.checks.record), so a committed unit always has its answer and a rolled-back one
-  none. Only the answers that write a record are stored: 201 verdicts and the quality gates'
-  422s. Any other answer (400, 429, 503, 500) releases the claim: a retry is judged afresh.
+  none; the response rendered to store it is the one sent (``Attempt.answer``). Only the
+  answers that write a record are stored: 201 verdicts and the quality gates' 422s. Any other
+  answer (400, 429, 503, 500) releases the claim: a retry is judged afresh.
 
 Keys and bodies are kept only as SHA-256 digests, per tenant, for IDEMPOTENCY_KEY_TTL_S; an
 older one counts as absent and prune_checks deletes it.

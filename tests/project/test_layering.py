@@ -3,7 +3,8 @@ packages below it, never one above. ``ml`` is below all and knows nothing of Dja
 tenants, keys and quotas (``accounts``, ``guard``) know neither the edge (``liveness``,
 ``capture``) nor the console, not even by a dotted name in a string; the HTTP edge imports
 nothing from ``ml``, and only ``liveness.checks`` asks the engine for a verdict: the one pipeline
-of /liveness and of a capture session's selfie. Imports inside functions count too."""
+of /liveness and of a capture session's selfie; what the endpoints share is liveness.jsonapi's,
+and only an app's URLconf imports its views. Imports inside functions count too."""
 
 import ast
 import json
