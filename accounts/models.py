@@ -1,5 +1,5 @@
 """Tenants, their quota and their credentials (hash_ids). Only a digest of each secret is
-stored; ``HashId.tenant_for`` authenticates one (liveness.views.admit answers 401 for None)."""
+stored; ``HashId.tenant_for`` authenticates one (liveness.jsonapi.admit answers 401 for None)."""
 
 import functools
 import hashlib

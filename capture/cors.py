@@ -14,8 +14,8 @@ from django.utils.cache import patch_vary_headers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from liveness.jsonapi import JsonAPIView
 from liveness.schema import CORS_ORIGIN, Schema
-from liveness.views import JsonAPIView
 
 ALLOW_METHODS = "POST"
 ALLOW_HEADERS = "Authorization, Content-Type"

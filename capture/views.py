@@ -22,8 +22,8 @@ from capture.cors import TokenCorsMixin
 from capture.models import CaptureSession
 from capture.tokens import session_for_token
 from liveness.answers import Rejected, Rejection
+from liveness.jsonapi import JsonAPIView, Quota, admit, parse_object, read_body, within_limits
 from liveness.schema import TOO_MANY, ErrorSerializer, MessageSerializer, QualityGateSerializer
-from liveness.views import JsonAPIView, Quota, admit, parse_object, read_body, within_limits
 from telemetry.middleware import request_id_of
 
 # drf-spectacular's hints say Sequence[str]; it also takes these security requirements.

@@ -52,6 +52,6 @@ urlpatterns = [
     ),
 ]
 
-handler400 = "liveness.views.bad_request"
-handler404 = "liveness.views.not_found"
-handler500 = "liveness.views.server_error"
+handler400 = "liveness.jsonapi.bad_request"
+handler404 = "liveness.jsonapi.not_found"
+handler500 = "liveness.jsonapi.server_error"

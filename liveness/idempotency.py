@@ -11,8 +11,9 @@ after authentication and the tenant's rate, before its quota and any decoding:
 - otherwise the request claims the key (a row without an answer) and is judged as any other;
   the answer is stored in the transaction that takes the unit and writes the check record
   (liveness.checks.record), so a committed unit always has its answer and a rolled-back one
-  none. Only the answers that write a record are stored: 201 verdicts and the quality gates'
-  422s. Any other answer (400, 429, 503, 500) releases the claim: a retry is judged afresh.
+  none; the response rendered to store it is the one sent (``Attempt.answer``). Only the
+  answers that write a record are stored: 201 verdicts and the quality gates' 422s. Any other
+  answer (400, 429, 503, 500) releases the claim: a retry is judged afresh.
 
 Keys and bodies are kept only as SHA-256 digests, per tenant, for IDEMPOTENCY_KEY_TTL_S; an
 older one counts as absent and prune_checks deletes it.
@@ -97,7 +98,8 @@ class Attempt:
         self.tenant = tenant
         self.key = key
         self.token = uuid.uuid4().hex
-        self.kept = False
+        # The outcome whose answer this request stored, and that answer's response.
+        self.kept: tuple[Outcome, HttpResponse] | None = None
         self.row = IdempotentAnswer.objects.filter(
             tenant_id=tenant.pk, key_digest=key.digest
         ).first()
@@ -129,7 +131,7 @@ class Attempt:
         except Superseded:
             raise in_use() from None
         finally:
-            if failed or not self.kept:  # kept, but maybe rolled back since
+            if failed or self.kept is None:  # kept, but maybe rolled back since
                 self._release()
 
     def _claim(self) -> None:
@@ -164,7 +166,14 @@ class Attempt:
         ).update(status=response.status_code, answer=response.content.decode(), headers=headers)
         if stored != 1:
             raise Superseded
-        self.kept = True
+        self.kept = (outcome, response)
+
+    def answer(self, outcome: Outcome) -> HttpResponse:
+        """The response to send for ``outcome``: the one ``_keep`` rendered and stored when it
+        kept this outcome (sent as stored, not rendered again), else a new one."""
+        if self.kept is not None and self.kept[0] is outcome:
+            return self.kept[1]
+        return answers.respond(outcome)
 
     def _release(self) -> None:
         """Delete this request's claim unless its answer was committed. The database may be

@@ -1,6 +1,6 @@
 """A page that meets a database which does not answer: 503, as /liveness answers.
 
-The API views answer it themselves (liveness.views.JsonAPIView); any other view (the admin,
+The API views answer it themselves (liveness.jsonapi.JsonAPIView); any other view (the admin,
 whose session and pages read the database) raised it to Django, which answered 500 and logged
 a traceback per page for as long as the database was down."""
 

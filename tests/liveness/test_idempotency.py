@@ -21,7 +21,7 @@ from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
 from accounts.models import Tenant
-from liveness import runtime
+from liveness import answers, runtime
 from liveness.answers import Rejected
 from liveness.checks import check_selfie
 from liveness.idempotency import CLAIM_LEASE_S, Attempt, Key
@@ -90,6 +90,30 @@ def test_a_quality_refusal_is_replayed_too(make_tenant: Any, client: Any) -> Non
     assert (again.status_code, again.content) == (422, first.content)
     assert again["Idempotent-Replayed"] == "true"
     assert spent(tenant) == (0, 1)
+
+
+def test_a_kept_answer_is_rendered_once_and_sent_as_stored(
+    make_tenant: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first request's answer is rendered once, in the transaction that stores it, and
+    that response is the one sent: a 201 and a gate's 422 send the stored bytes."""
+    rendered: list[object] = []
+    respond = answers.respond
+
+    def counting(outcome: Any) -> Any:
+        rendered.append(outcome)
+        return respond(outcome)
+
+    monkeypatch.setattr(answers, "respond", counting)
+    tenant, secret = make_tenant()
+    for image, status in ((data_uri(LIVE_JPG), 201), (blank_image(), 422)):
+        rendered.clear()
+        first = post(client, {"hash_id": secret, "selfie_image": image}, key=f"once-{status}")
+        assert first.status_code == status
+        assert len(rendered) == 1
+        kept = IdempotentAnswer.objects.get(tenant=tenant, status=status)
+        assert first.content == kept.answer.encode()
+        assert {name: first[name] for name in kept.headers} == kept.headers
 
 
 def test_an_answer_that_writes_nothing_is_not_kept(make_tenant: Any, client: Any) -> None:

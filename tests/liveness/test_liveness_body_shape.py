@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from liveness.views import MAX_JSON_ITEMS
+from liveness.jsonapi import MAX_JSON_ITEMS
 
 MALFORMED = {"error": "Malformed JSON. Request body must be a JSON object."}
 MB = 1024 * 1024
@@ -63,7 +63,7 @@ def body_of_items(hash_id: str, items: int) -> bytes:
 
 
 def items_in(value: object) -> int:
-    """Keys and values, counted as liveness.views counts them (here by parsing)."""
+    """Keys and values, counted as liveness.jsonapi counts them (here by parsing)."""
     if isinstance(value, dict):
         return 1 + sum(1 + items_in(member) for member in value.values())
     if isinstance(value, list):

@@ -318,7 +318,7 @@ def silenced(name: str) -> Iterator[None]:
 def _parsed(body: bytes) -> object:
     """What parse_object makes of ``body``: the object, or the rejection's code."""
     from liveness.answers import Rejected
-    from liveness.views import parse_object
+    from liveness.jsonapi import parse_object
 
     try:
         return parse_object(body)
@@ -328,11 +328,11 @@ def _parsed(body: bytes) -> object:
 
 def _reference(body: bytes) -> object:
     """The same from json.loads on the bytes, as parse_object decoded them before its fast path."""
-    from liveness import views
+    from liveness import jsonapi
 
     try:
-        payload = json.loads(body, object_pairs_hook=views._unique_keys)
-    except views.DuplicateKey:
+        payload = json.loads(body, object_pairs_hook=jsonapi._unique_keys)
+    except jsonapi.DuplicateKey:
         return "duplicate_key"
     except (ValueError, RecursionError):
         return "malformed_json"

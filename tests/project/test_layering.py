@@ -3,7 +3,8 @@ packages below it, never one above. ``ml`` is below all and knows nothing of Dja
 tenants, keys and quotas (``accounts``, ``guard``) know neither the edge (``liveness``,
 ``capture``) nor the console, not even by a dotted name in a string; the HTTP edge imports
 nothing from ``ml``, and only ``liveness.checks`` asks the engine for a verdict: the one pipeline
-of /liveness and of a capture session's selfie. Imports inside functions count too."""
+of /liveness and of a capture session's selfie; what the endpoints share is liveness.jsonapi's,
+and only an app's URLconf imports its views. Imports inside functions count too."""
 
 import ast
 import json
@@ -52,7 +53,7 @@ WEB = (
 CORE = ("accounts", "guard")
 ABOVE_CORE = ("facia_site", "console", "capture", "calibration", "liveness")
 # The HTTP edge: the modules that take a request and answer it.
-EDGE = ("views.py", "urls.py", "middleware.py", "demo.py", "cors.py", "tokens.py")
+EDGE = ("views.py", "urls.py", "middleware.py", "demo.py", "cors.py", "tokens.py", "jsonapi.py")
 # The one module that asks the engine for a verdict.
 PIPELINE = "liveness/checks.py"
 
@@ -183,8 +184,36 @@ def test_the_edge_imports_nothing_from_the_engine() -> None:
     """A view reads the request, admits it and answers an outcome; what it asks of the engine
     goes through liveness.checks (or capture.service, which calls it)."""
     edge = [p for package in LAYERS for p in sources(package) if p.name in EDGE]
-    assert {"liveness/views.py", "capture/views.py"} <= {str(p.relative_to(ROOT)) for p in edge}
+    found = {str(p.relative_to(ROOT)) for p in edge}
+    assert {"liveness/views.py", "liveness/jsonapi.py", "capture/views.py"} <= found
     assert [f"{p.relative_to(ROOT)} imports ml" for p in edge if "ml" in imported(p)] == []
+
+
+def test_no_endpoint_leans_on_the_view_module_of_another() -> None:
+    """What every JSON endpoint shares (the view base, the body, admit, the error handlers) is
+    liveness.jsonapi's, which no endpoint owns: only liveness's URLconf imports its views."""
+    owners = {"liveness.views": {"liveness/urls.py"}, "capture.views": {"capture/urls.py"}}
+    for module, allowed in owners.items():
+        found = [
+            str(path.relative_to(ROOT))
+            for package in LAYERS
+            for path in sources(package)
+            if module in modules_imported(path)
+        ]
+        assert set(found) == allowed, module
+
+
+def modules_imported(path: Path) -> set[str]:
+    """The dotted modules ``path`` imports, ``from a import b`` counted as ``a`` and ``a.b``
+    (absolute imports only: ours are)."""
+    names: set[str] = set()
+    for node in ast.walk(parsed(path)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
 
 
 def test_only_the_pipeline_asks_the_engine_for_a_verdict() -> None:
@@ -247,24 +276,25 @@ def test_one_verdict_is_read_in_a_few_liveness_modules(
     tenant: tuple[Any, str], post_liveness: Post
 ) -> None:
     """A /liveness verdict traced in-process as ``python -m bench.request_trace`` traces it:
-    liveness's part is read in its views, runtime, checks, answers and models, the whole request in
-    19 first-party files (18 for the bench, which logs warnings only: here telemetry/logs.py stamps
-    each INFO line with the request id), and it goes back and forth between packages no more than
-    the check needs (8 hops), plus the pages' Content-Security-Policy middleware that every answer
-    passes (guard/csp.py: 1 file, 1 hop)."""
+    liveness's part is read in its JSON edge, runtime, views, checks, models and answers, the whole
+    request in 20 first-party files (19 for the bench, which logs warnings only: here
+    telemetry/logs.py stamps each INFO line with the request id), and it goes back and forth
+    between packages no more than the check needs (8 hops), plus the pages'
+    Content-Security-Policy middleware that every answer passes (guard/csp.py: 1 file, 1 hop)."""
     body = {"hash_id": tenant[1], "selfie_image": data_uri(LIVE_JPG)}
     assert post_liveness(body).status_code == 201  # imports and URLconf, as the bench does
     replies: list[Any] = []
     files = list(dict.fromkeys(request_trace.trace(lambda: replies.append(post_liveness(body)))))
     assert replies[0].status_code == 201
     assert [name for name in files if name.startswith("liveness/")] == [
-        "liveness/views.py",
+        "liveness/jsonapi.py",
         "liveness/runtime.py",
+        "liveness/views.py",
         "liveness/checks.py",
         "liveness/models.py",
         "liveness/answers.py",
     ]
-    assert len(files) <= 19
+    assert len(files) <= 20
     assert len(request_trace.hops(files)) - 1 <= 9
 
 
@@ -305,7 +335,7 @@ def test_a_session_selfie_is_judged_by_the_pipeline_of_liveness(
     """/liveness and a capture session's selfie get their verdict from the same
     liveness.checks.judge_and_record and engine call. The selfie's walk (its table in
     docs/contributor/architecture.md) enters 24 first-party files with 13 hops: capture's views
-    use the JSON edge of liveness.views and add the token, the session and its claim."""
+    use the JSON edge of liveness.jsonapi and add the token, the session and its claim."""
     body = {"hash_id": tenant[1], "selfie_image": data_uri(LIVE_JPG)}
     assert post_liveness(body).status_code == 201  # imports and URLconf
     assert session_selfie(client, tenant[1])().status_code == 202
