@@ -2,7 +2,10 @@
 
 import csv
 import json
+import os
 import re
+import threading
+from contextlib import suppress
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import Tenant
+from calibration.calibrate import MAX_IMAGE_BYTES, folder_images
 from calibration.models import Evaluation
 from ml import pad_metrics, profiles
 from ml.engine import LivenessEngine
@@ -394,3 +398,73 @@ def test_a_manifest_cannot_write_control_characters_to_the_report(db: None, tmp_
     assert {s["source"] for s in stored.report["samples"]} == {
         rf"evil\x1b]0;owned\x07\x1b[2J\nFORGED line{i}" for i in (0, 1)
     }
+
+
+def odd_entries(folder: Path) -> dict[str, str]:
+    """Entries named as images that are none (a dangling link, a folder, a FIFO, a file over
+    the largest image /liveness takes), beside a real image; their sample names."""
+    live = folder / "live"
+    (live / "gone.jpg").symlink_to(folder / "nowhere.jpg")
+    (live / "folder.jpg").mkdir()
+    os.mkfifo(live / "fifo.png")
+    with (live / "huge.jpg").open("wb") as handle:  # sparse: no disk, no memory here
+        handle.truncate(MAX_IMAGE_BYTES + 1)
+    return {name: f"live/{name}" for name in ("gone.jpg", "folder.jpg", "fifo.png", "huge.jpg")}
+
+
+def unblock(fifo: Path) -> None:
+    """Give a reader stuck opening ``fifo`` its writer (and at once its end of file)."""
+    with suppress(OSError):
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
+@pytest.mark.usefixtures("warm_engine")
+@pytest.mark.django_db(transaction=True)  # the command runs in a thread of its own
+def test_entries_it_cannot_read_count_as_not_decoded(tmp_path: Path) -> None:
+    """A dangling link or a folder named x.jpg ended the run with a traceback
+    (FileNotFoundError, IsADirectoryError), a FIFO hung it; each is now a refused sample, as a
+    zip's broken member is, and the run goes on."""
+    folder = linked(tmp_path / "set", LIVE[:1], SPOOF[:1])
+    odd = odd_entries(folder)
+    out, done = StringIO(), threading.Event()
+
+    def evaluate() -> None:
+        try:
+            call_command(
+                "evaluate", str(folder), "--profile", "fast", "--no-save", "--json", stdout=out
+            )
+        finally:
+            done.set()
+
+    runner = threading.Thread(target=evaluate, daemon=True)
+    runner.start()
+    finished = done.wait(timeout=120)
+    if not finished:
+        unblock(folder / "live" / "fifo.png")
+    runner.join(timeout=30)
+    assert finished, "the run hung on the FIFO"
+    samples = {s["file"]: s for s in json.loads(out.getvalue())["samples"]}
+    for name in odd.values():
+        assert samples[name]["failures"] == ["not_decoded"]
+    assert samples[f"live/{LIVE[0].name}"]["failures"] == []
+
+
+def test_a_folder_image_over_the_bound_is_not_read(tmp_path: Path) -> None:
+    """calibrate's folder reader read any file whole into memory (the zip upload's members
+    are bounded by MAX_IMAGE_BYTES); one over it is now yielded empty, refused as not decoded."""
+    folder = linked(tmp_path / "set", LIVE[:1], [])
+    with (folder / "live" / "huge.jpg").open("wb") as handle:
+        handle.truncate(MAX_IMAGE_BYTES + 1)
+    read = {len(data) for _, data, _ in folder_images(folder)}
+    assert read == {0, LIVE[0].stat().st_size}
+
+
+def test_a_manifest_it_cannot_read_is_refused_before_any_image_is_judged(tmp_path: Path) -> None:
+    """A byte that is not UTF-8 past the first block read (the header's check decoded only
+    that) was a UnicodeDecodeError's traceback once the engine was loaded."""
+    for label in ("live", "spoof"):
+        (tmp_path / label).mkdir()
+    rows = b"".join(b"live/%d.jpg,source\n" % i for i in range(10_000))  # 190 kB
+    (tmp_path / "manifest.csv").write_bytes(b"file,source\n" + rows + b"live/a.jpg,caf\xe9\n")
+    with pytest.raises(CommandError, match=r"cannot read .*manifest.csv: 'utf-8' codec"):
+        run_command("evaluate", str(tmp_path), "--no-save")
