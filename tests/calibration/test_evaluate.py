@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
+from django.test import Client
 
 from accounts.models import Tenant
 from calibration.calibrate import MAX_IMAGE_BYTES, folder_images
@@ -196,6 +198,37 @@ def test_admin_target_apcer_reports_leave_one_source_out_figures(admin_client: A
     assert b_attack < tenant.threshold < b_attack + 1e-6
     assert "leave one source out, 3 of 3 sources judged), APCER 33.33% and BPCER 66.67%" in page
     assert "100.00%" not in page
+
+
+def test_admin_target_apcer_needs_the_evaluations_view_permission(db: None) -> None:
+    """The field stayed in the form of a user who may change tenants but not see
+    evaluations: posted, it set the threshold from the latest evaluation and the page named
+    it (its folder) with its figures. Now it is neither shown nor read for them."""
+    make_evaluation("fast")
+    user = User.objects.create_user("operator", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="accounts", codename__in=["view_tenant", "change_tenant"]
+        )
+    )
+    client = Client()
+    client.force_login(user)
+    tenant = Tenant.objects.create(name="Acme", threshold=0.5)
+    page = client.get(f"/admin/accounts/tenant/{tenant.pk}/change/").content.decode()
+    assert 'name="threshold"' in page and 'name="target_apcer"' not in page
+    response = change_tenant(client, tenant, target_apcer="25")
+    assert response.status_code == 200
+    assert "evaluation #" not in response.content.decode()
+    tenant.refresh_from_db()
+    assert tenant.threshold == 0.5
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="calibration", codename="view_evaluation")
+    )
+    user = User.objects.get(pk=user.pk)  # permissions are cached on the instance
+    client.force_login(user)
+    change_tenant(client, tenant, target_apcer="25")
+    tenant.refresh_from_db()
+    assert 0.6 < tenant.threshold < 0.6 + 1e-9
 
 
 def test_admin_target_apcer_needs_an_evaluation_of_the_profile(admin_client: Any) -> None:
