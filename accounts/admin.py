@@ -13,7 +13,13 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.forms import Form, ModelForm
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -246,7 +252,11 @@ class TenantAdmin(PermittedActionsAdmin):
         hash_ids = self.admin_site.get_model_admin(HashId)
         if not hash_ids.has_change_permission(request):  # before saying whether it exists
             raise PermissionDenied
-        record = get_object_or_404(HashId, pk=hash_id, tenant_id=tenant_id)
+        # By its own id first: Django bounds a primary key lookup to the column's range, not a
+        # foreign key's (a tenant id past 64 bits was an OverflowError on SQLite, a 500).
+        record = get_object_or_404(HashId, pk=hash_id)
+        if record.tenant_id != tenant_id:
+            raise Http404
         if not hash_ids.has_change_permission(request, record):
             raise PermissionDenied
         if request.method != "POST":

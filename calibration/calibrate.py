@@ -28,6 +28,7 @@ from calibration.models import Calibration
 from ml import profiles, tenant_calibration
 from ml.engine import LivenessEngine
 from ml.errors import ImageError
+from ml.evaluate import read_image
 from ml.profiles import CAPTURES, Platt
 from ml.tenant_calibration import Rule, Sample
 
@@ -94,7 +95,8 @@ def group_kind_of(folder: Path) -> str:
 
 
 def folder_images(folder: Path) -> Iterator[Labelled]:
-    """(label, bytes, group) of the images under live/ and spoof/ (one folder deep)."""
+    """(label, bytes, group) of the images under live/ and spoof/ (one folder deep); a file
+    unreadable or over MAX_IMAGE_BYTES is yielded empty (ml.evaluate.read_image)."""
     _, groups = manifest_groups(folder)
     for label in LABELS:
         for path in sorted((folder / label).rglob("*")):
@@ -105,7 +107,7 @@ def folder_images(folder: Path) -> Iterator[Labelled]:
                 continue
             name = f"{label}/{relative.as_posix()}"
             folder_group = relative.parts[0] if len(relative.parts) == 2 else ""
-            yield label, path.read_bytes(), groups.get(name, folder_group)
+            yield label, read_image(path, MAX_IMAGE_BYTES), groups.get(name, folder_group)
 
 
 def _end_of_central_directory(data: bytes) -> tuple[int, int]:

@@ -48,12 +48,15 @@ def session_for_token(request: HttpRequest, session_id: uuid.UUID) -> CaptureSes
         raise _rejected("token_missing")
     # A token is bound to its session (and so to its tenant): another session's token,
     # even of the same tenant, never matches this digest.
-    if not _matches(session, token) or not session.tenant.is_active:
+    if not _matches(session, token):
         throttle.auth_failed(client)
         raise _rejected("token_invalid")
     if session.expires_at <= timezone.now():
         raise _rejected("token_expired")
-    if not credential_active(session):  # a valid token, not a guess: no failure counted
+    # A valid token, not a guess: no failure counted. A deactivated tenant's counted one per
+    # browser (the component stops at a 401): 20 of its users behind one address
+    # (AUTH_FAILURE_LIMIT) left that address 429 on every hash_id and token call for a window.
+    if not session.tenant.is_active or not credential_active(session):
         raise _rejected("token_invalid")
     return session
 

@@ -25,6 +25,11 @@ from guard.models import Counter, Refusal
 from guard.throttle import RATE_SCOPE
 
 
+def reads_evaluations(request: HttpRequest) -> bool:
+    """Whether ``request``'s user may see the evaluations a target APCER is derived from."""
+    return bool(request.user.has_perm("calibration.view_evaluation"))
+
+
 class ConsoleTenantAdmin(CalibratedTenantAdmin):
     """The calibrated tenant admin plus a "usage" link in the list and on the change page and
     the target APCER field."""
@@ -32,6 +37,21 @@ class ConsoleTenantAdmin(CalibratedTenantAdmin):
     change_form_template = "admin/console/tenant_change_form.html"
     form = TenantForm
     fields = fields_after(CalibratedTenantAdmin.fields, "threshold", "target_apcer")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = super().get_fields(request, obj)
+        return fields if reads_evaluations(request) else [f for f in fields if f != "target_apcer"]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        """Without ``view_evaluation`` no target APCER: a declared field stays in the form
+        whatever its fields say, so the change form took one posted and set the threshold
+        from an evaluation its user may not see, naming its folder and figures."""
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if reads_evaluations(request):
+            return form
+        return type(form.__name__, (form,), {"target_apcer": None})
 
     def get_list_display(self, request: HttpRequest) -> tuple[str, ...]:
         return (*super().get_list_display(request), "usage_link")

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+import stat
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
@@ -37,6 +39,10 @@ SUFFIXES = {".jpg", ".jpeg", ".png"}
 UNSPECIFIED = "unspecified"
 TARGET_APCERS = (0.01, 0.05, 0.10)
 NOT_DECODED = "not_decoded"
+# The largest image file a data set's folder may hold: the image /liveness takes at most (its
+# default 16 MB body of base64). Each file is read whole into memory: a 1 GiB file named x.jpg
+# cost the command +1,024 MB of peak RSS before the decoder refused it; now nothing.
+MAX_IMAGE_BYTES = 12 * 1024 * 1024
 
 
 @dataclass
@@ -316,6 +322,28 @@ def format_fitted(fitted: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def read_image(path: Path, max_bytes: int = MAX_IMAGE_BYTES) -> bytes:
+    """The bytes of the image file at ``path``; empty (the decoder refuses it: counted as not
+    decoded, as a zip's broken member is) when it is no regular file, cannot be read or is
+    over ``max_bytes``. One such entry of a data set ended the run with a traceback (a folder
+    or a dangling link named x.jpg, a file it may not read) or hung it (a FIFO)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO's open waits for a writer
+    except OSError:
+        return b""
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+            return b""
+        with open(fd, "rb", closefd=False) as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+    return b"" if len(data) > max_bytes else data
+
+
 def images_in(folder: Path) -> list[tuple[str, Path]]:
     found = [
         (label, path)
@@ -377,9 +405,11 @@ def evaluate_folder(
     resamples: int = pad_metrics.RESAMPLES,
     seed: int = pad_metrics.SEED,
     scored_profiles: Collection[str] | None = None,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
 ) -> Report:
     """Inspect every image (gates under ``crop_policy``, the models of ``scored_profiles``:
-    None, every model); undecodable ones count as refused. ``maps``: a tenant's calibration
+    None, every model); undecodable ones, and files ``read_image`` cannot read within
+    ``max_image_bytes``, count as refused. ``maps``: a tenant's calibration
     per capture kind of the fused logit."""
     folder = Path(folder)
     species, sources, subjects = species_of(folder), sources_of(folder), subjects_of(folder)
@@ -389,7 +419,8 @@ def evaluate_folder(
         kind = "none" if label == "live" else species.get(name, UNSPECIFIED)
         source, subject = sources.get(name, ""), subjects.get(name, "")
         try:
-            found = engine.inspect(engine.decode(path.read_bytes()), crop_policy, scored_profiles)
+            data = read_image(path, max_image_bytes)
+            found = engine.inspect(engine.decode(data), crop_policy, scored_profiles)
         except ImageError:
             report.samples.append(
                 Sample(name, label, kind, [NOT_DECODED], {}, source=source, subject=subject)

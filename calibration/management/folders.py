@@ -42,11 +42,18 @@ def labelled_folder(folder: Path) -> Path:
 
 
 def _columns(manifest: Path) -> list[str]:
+    """The manifest's header, once every row has been read as the commands read it: a byte
+    that is not UTF-8 or a malformed row further down was a traceback once images had been
+    judged."""
     try:
         with manifest.open(newline="") as handle:
-            return next(csv.reader(handle), [])
+            rows = csv.reader(handle)
+            header = next(rows, [])
+            for _ in rows:
+                pass
+            return header
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise CommandError(f"cannot read {manifest}: {exc}") from exc
+        raise CommandError(f"cannot read {manifest}: {escape_controls(str(exc))}") from exc
 
 
 def command_engine(profiles: Collection[str]) -> LivenessEngine:

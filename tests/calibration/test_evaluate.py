@@ -2,16 +2,22 @@
 
 import csv
 import json
+import os
 import re
+import threading
+from contextlib import suppress
 from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
+from django.test import Client
 
 from accounts.models import Tenant
+from calibration.calibrate import MAX_IMAGE_BYTES, folder_images
 from calibration.models import Evaluation
 from ml import pad_metrics, profiles
 from ml.engine import LivenessEngine
@@ -192,6 +198,37 @@ def test_admin_target_apcer_reports_leave_one_source_out_figures(admin_client: A
     assert b_attack < tenant.threshold < b_attack + 1e-6
     assert "leave one source out, 3 of 3 sources judged), APCER 33.33% and BPCER 66.67%" in page
     assert "100.00%" not in page
+
+
+def test_admin_target_apcer_needs_the_evaluations_view_permission(db: None) -> None:
+    """The field stayed in the form of a user who may change tenants but not see
+    evaluations: posted, it set the threshold from the latest evaluation and the page named
+    it (its folder) with its figures. Now it is neither shown nor read for them."""
+    make_evaluation("fast")
+    user = User.objects.create_user("operator", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="accounts", codename__in=["view_tenant", "change_tenant"]
+        )
+    )
+    client = Client()
+    client.force_login(user)
+    tenant = Tenant.objects.create(name="Acme", threshold=0.5)
+    page = client.get(f"/admin/accounts/tenant/{tenant.pk}/change/").content.decode()
+    assert 'name="threshold"' in page and 'name="target_apcer"' not in page
+    response = change_tenant(client, tenant, target_apcer="25")
+    assert response.status_code == 200
+    assert "evaluation #" not in response.content.decode()
+    tenant.refresh_from_db()
+    assert tenant.threshold == 0.5
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="calibration", codename="view_evaluation")
+    )
+    user = User.objects.get(pk=user.pk)  # permissions are cached on the instance
+    client.force_login(user)
+    change_tenant(client, tenant, target_apcer="25")
+    tenant.refresh_from_db()
+    assert 0.6 < tenant.threshold < 0.6 + 1e-9
 
 
 def test_admin_target_apcer_needs_an_evaluation_of_the_profile(admin_client: Any) -> None:
@@ -394,3 +431,73 @@ def test_a_manifest_cannot_write_control_characters_to_the_report(db: None, tmp_
     assert {s["source"] for s in stored.report["samples"]} == {
         rf"evil\x1b]0;owned\x07\x1b[2J\nFORGED line{i}" for i in (0, 1)
     }
+
+
+def odd_entries(folder: Path) -> dict[str, str]:
+    """Entries named as images that are none (a dangling link, a folder, a FIFO, a file over
+    the largest image /liveness takes), beside a real image; their sample names."""
+    live = folder / "live"
+    (live / "gone.jpg").symlink_to(folder / "nowhere.jpg")
+    (live / "folder.jpg").mkdir()
+    os.mkfifo(live / "fifo.png")
+    with (live / "huge.jpg").open("wb") as handle:  # sparse: no disk, no memory here
+        handle.truncate(MAX_IMAGE_BYTES + 1)
+    return {name: f"live/{name}" for name in ("gone.jpg", "folder.jpg", "fifo.png", "huge.jpg")}
+
+
+def unblock(fifo: Path) -> None:
+    """Give a reader stuck opening ``fifo`` its writer (and at once its end of file)."""
+    with suppress(OSError):
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
+@pytest.mark.usefixtures("warm_engine")
+@pytest.mark.django_db(transaction=True)  # the command runs in a thread of its own
+def test_entries_it_cannot_read_count_as_not_decoded(tmp_path: Path) -> None:
+    """A dangling link or a folder named x.jpg ended the run with a traceback
+    (FileNotFoundError, IsADirectoryError), a FIFO hung it; each is now a refused sample, as a
+    zip's broken member is, and the run goes on."""
+    folder = linked(tmp_path / "set", LIVE[:1], SPOOF[:1])
+    odd = odd_entries(folder)
+    out, done = StringIO(), threading.Event()
+
+    def evaluate() -> None:
+        try:
+            call_command(
+                "evaluate", str(folder), "--profile", "fast", "--no-save", "--json", stdout=out
+            )
+        finally:
+            done.set()
+
+    runner = threading.Thread(target=evaluate, daemon=True)
+    runner.start()
+    finished = done.wait(timeout=120)
+    if not finished:
+        unblock(folder / "live" / "fifo.png")
+    runner.join(timeout=30)
+    assert finished, "the run hung on the FIFO"
+    samples = {s["file"]: s for s in json.loads(out.getvalue())["samples"]}
+    for name in odd.values():
+        assert samples[name]["failures"] == ["not_decoded"]
+    assert samples[f"live/{LIVE[0].name}"]["failures"] == []
+
+
+def test_a_folder_image_over_the_bound_is_not_read(tmp_path: Path) -> None:
+    """calibrate's folder reader read any file whole into memory (the zip upload's members
+    are bounded by MAX_IMAGE_BYTES); one over it is now yielded empty, refused as not decoded."""
+    folder = linked(tmp_path / "set", LIVE[:1], [])
+    with (folder / "live" / "huge.jpg").open("wb") as handle:
+        handle.truncate(MAX_IMAGE_BYTES + 1)
+    read = {len(data) for _, data, _ in folder_images(folder)}
+    assert read == {0, LIVE[0].stat().st_size}
+
+
+def test_a_manifest_it_cannot_read_is_refused_before_any_image_is_judged(tmp_path: Path) -> None:
+    """A byte that is not UTF-8 past the first block read (the header's check decoded only
+    that) was a UnicodeDecodeError's traceback once the engine was loaded."""
+    for label in ("live", "spoof"):
+        (tmp_path / label).mkdir()
+    rows = b"".join(b"live/%d.jpg,source\n" % i for i in range(10_000))  # 190 kB
+    (tmp_path / "manifest.csv").write_bytes(b"file,source\n" + rows + b"live/a.jpg,caf\xe9\n")
+    with pytest.raises(CommandError, match=r"cannot read .*manifest.csv: 'utf-8' codec"):
+        run_command("evaluate", str(tmp_path), "--no-save")

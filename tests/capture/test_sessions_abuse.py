@@ -11,6 +11,7 @@ from typing import Any
 
 import cv2
 import pytest
+from django.test import override_settings
 from django.test.client import Client
 
 from accounts.models import HashId, Tenant
@@ -175,6 +176,27 @@ def test_revoking_the_hash_id_ends_its_open_sessions(make_tenant: Any, client: C
     assert post(client, other_quality, body, other_token).status_code == 200
     tenant.refresh_from_db()
     assert tenant.requests_used == 0
+
+
+def test_a_deactivated_tenant_ends_its_sessions_without_throttling_its_users(
+    make_tenant: Any, client: Client
+) -> None:
+    """A valid token of a tenant deactivated since is refused as a revoked hash_id's is, not
+    counted as a guess: behind one address (an office, a proxy), AUTH_FAILURE_LIMIT of its
+    users, each stopped by one 401, left that address throttled on every call."""
+    tenant, secret = make_tenant()
+    _, other_secret = make_tenant("other")
+    opened = [opened_urls(client, secret) for _ in range(3)]
+    Tenant.objects.filter(pk=tenant.pk).update(is_active=False)
+    body = {"selfie_image": data_uri(LIVE_JPG)}
+    with override_settings(AUTH_FAILURE_LIMIT=2):
+        for quality, _, token in opened:
+            response = post(client, quality, body, token)
+            assert (response.status_code, response.json().get("code")) == (401, "token_invalid")
+        other = client.post("/sessions", {"hash_id": other_secret}, content_type="application/json")
+        assert other.status_code == 201  # the address is not throttled
+        guesses = [post(client, opened[0][0], body, "not-the-token") for _ in range(3)]
+        assert [r.status_code for r in guesses] == [401, 401, 429]  # guesses still count
 
 
 def test_options_is_not_allowed_on_any_session_endpoint(make_tenant: Any, client: Client) -> None:

@@ -44,6 +44,22 @@ def test_an_action_on_rows_that_are_not_ids_is_a_400(
     assert User.objects.count() == 1
 
 
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_tenant_id_past_64_bits_in_the_revoke_address_is_a_404(
+    admin_client: Client, method: str
+) -> None:
+    """The tenant page's Revoke button's address: its tenant id was a foreign key lookup,
+    which Django does not bound to the column's range (an OverflowError on SQLite: a 500)."""
+    admin_client.raise_request_exception = False
+    tenant = Tenant.objects.create(name="acme")
+    record = HashId.issue(tenant).record
+    for tenant_id in ("99999999999999999999999", str(tenant.pk + 1)):
+        url = f"/admin/accounts/tenant/{tenant_id}/revoke/{record.pk}/"
+        assert getattr(admin_client, method)(url).status_code == 404
+    record.refresh_from_db()
+    assert not record.is_revoked
+
+
 def test_an_action_on_ids_still_runs(admin_client: Client) -> None:
     tenant = Tenant.objects.create(name="acme", requests_used=3)
     data = {"action": "reset_quota", "_selected_action": [str(tenant.pk)]}

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import DEFAULT_THRESHOLD
+from calibration.calibrate import MAX_IMAGE_BYTES
 from calibration.management.folders import command_engine, labelled_folder, tenant_named
 from calibration.models import Evaluation
 from ml import pad_metrics
@@ -124,6 +125,7 @@ class Command(BaseCommand):
             resamples=options["resamples"],
             seed=options["seed"],
             scored_profiles=[profile],
+            max_image_bytes=MAX_IMAGE_BYTES,
         )
         for warning in report.warnings():
             self.stderr.write(f"warning: {warning}")

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from calibration.calibrate import MAX_IMAGE_BYTES
 from calibration.management.folders import command_engine, labelled_folder
 from ml import protocol
 from ml.evaluate import evaluate_folder
@@ -27,7 +28,14 @@ class Command(BaseCommand):
         labelled_folder(folder)
         names = profiles or [DEFAULT_PROFILE]
         engine = command_engine(names)
-        report = evaluate_folder(engine, folder, 0.5, progress=False, scored_profiles=names)
+        report = evaluate_folder(
+            engine,
+            folder,
+            0.5,
+            progress=False,
+            scored_profiles=names,
+            max_image_bytes=MAX_IMAGE_BYTES,
+        )
         if not any(s.source for s in report.samples):
             raise CommandError(f"{folder}/manifest.csv has no source (or source_repo) column.")
         for name in names:
