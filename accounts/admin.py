@@ -80,6 +80,7 @@ AUDITED_FIELDS = (
     "profile",
     "crop_policy",
     "challenge",
+    "challenge_band",
 )
 
 TENANT_FIELDS: tuple[str, ...] = (
@@ -92,6 +93,7 @@ TENANT_FIELDS: tuple[str, ...] = (
     "profile",
     "crop_policy",
     "challenge",
+    "challenge_band",
     "created_at",
     "updated_at",
 )
