@@ -86,6 +86,7 @@ AUDITED_FIELDS = (
     "profile",
     "crop_policy",
     "challenge",
+    "challenge_band",
 )
 
 TENANT_FIELDS: tuple[str, ...] = (
@@ -98,6 +99,7 @@ TENANT_FIELDS: tuple[str, ...] = (
     "profile",
     "crop_policy",
     "challenge",
+    "challenge_band",
     "created_at",
     "updated_at",
 )

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from guard.validators import no_control_characters, read_apart
 from ml.calibration import maps_of
-from ml.profiles import DEFAULT_PROFILE, Platt, profile_choices
+from ml.profiles import DEFAULT_PROFILE, Platt, logit, profile_choices
 from ml.text import trim_spaces
 
 PREFIX_LENGTH = 8
@@ -25,7 +25,14 @@ MAX_HASH_ID_LENGTH = 128
 NEAR_LIMIT_PERCENT = 10  # "near its limit": at most this share of the limit left
 NO_CHALLENGE = "none"
 HEAD_TURN = "head_turn"
-CHALLENGES = (NO_CHALLENGE, HEAD_TURN)
+WHEN_UNSURE = "when_unsure"
+CHALLENGES = (NO_CHALLENGE, HEAD_TURN, WHEN_UNSURE)
+# A when_unsure tenant's band until an operator sets one, in logits either side of its
+# threshold: by the rule of ml.fit_score_maps (BAND_*), written before its figures were read,
+# the largest step of 0.25 asking at most 20 % of the held-out bona fide presentations
+# (``fast``, leave one source out) for the challenge (docs: evaluator/head-turn.md).
+DEFAULT_CHALLENGE_BAND = 0.75
+MAX_CHALLENGE_BAND = 10.0  # P(live) within 0.99995 of either end: every score
 # A tenant's threshold until an operator sets one: the shipped score maps (ml.profiles) put
 # 0.5 where it means the same on full frames and face crops, both classes weighed equally.
 DEFAULT_THRESHOLD = 0.5
@@ -70,9 +77,16 @@ class Tenant(models.Model):
         choices=[
             (NO_CHALLENGE, "none: a capture session judges the selfie alone"),
             (HEAD_TURN, "head_turn: a capture session first asks for random head turns"),
+            (WHEN_UNSURE, "when_unsure: head turns only when the selfie's score is unsure"),
         ],
         default=NO_CHALLENGE,
         help_text="The active challenge of this tenant's capture sessions (not of /liveness).",
+    )
+    challenge_band = models.FloatField(
+        default=DEFAULT_CHALLENGE_BAND,
+        validators=[MinValueValidator(0.0), MaxValueValidator(MAX_CHALLENGE_BAND)],
+        help_text="when_unsure: a selfie whose score lies within this many logits of the "
+        "threshold (either side) is decided by the head-turn challenge.",
     )
     # The active calibration, copied here so /liveness applies it with the tenant it already
     # loaded at authentication: {"id", "profile", "maps": {kind: {"a", "b"}}} (or, stored
@@ -169,6 +183,13 @@ class Tenant(models.Model):
         profile, else the engine's own P(live) (the shipped map)."""
         maps = self.maps()
         return uncalibrated if maps is None else maps[capture].p(logit)
+
+    def unsure(self, score: float) -> bool:
+        """Whether a selfie's ``score`` asks a when_unsure tenant's session for the challenge:
+        within ``challenge_band`` logits of the threshold, either side."""
+        if self.challenge != WHEN_UNSURE:
+            return False
+        return abs(logit(score) - logit(self.threshold)) <= self.challenge_band
 
     def shadow_verdict(self, logit: float, capture: str, now: float) -> tuple[float, bool] | None:
         """(score, is_live) under the shadow candidate, while its period runs (``now``: POSIX

@@ -1,7 +1,8 @@
 """The head-turn challenge of a head_turn tenant's capture session: the server draws the steps
 (``secrets``), reveals one at a time, times them by its own clock and feeds ml.headturn's judge
 with the face of each quality frame. Only the judge's state is stored, never a frame. The
-selfie is taken once the challenge passed (``require_passed``)."""
+selfie is taken once the challenge passed (``require_passed``). A when_unsure tenant's session
+runs it after a selfie its band held; ``settle`` then gives that selfie's verdict."""
 
 import secrets
 import time
@@ -9,13 +10,17 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from accounts.models import HEAD_TURN, Tenant
 from capture.models import FAILED, NOT_REQUIRED, PASSED, PENDING, RUNNING, CaptureSession
 from liveness.answers import Rejected, Rejection
+from liveness.models import LivenessCheck
 from ml import headturn
 from ml.yunet import Face
+from telemetry import metrics
 
 # The server's clock for the judge's timings (seconds). Tests of clips replace it with the
 # clip's own timestamps, so a frame's time is the time it was filmed, whatever the load.
@@ -32,7 +37,8 @@ SUMMARY = {
 
 
 def initial_state(tenant: Tenant) -> str:
-    """A new session's challenge state: pending for a head_turn tenant, else none required."""
+    """A new session's challenge state: pending for a head_turn tenant, else none required (a
+    when_unsure tenant's session asks for it only once its selfie is held)."""
     return PENDING if tenant.challenge == HEAD_TURN else NOT_REQUIRED
 
 
@@ -130,14 +136,44 @@ def observe(
     judge = judge_of(session)
     progress = judge.observe(seen)
     # A frame that lost the race to a concurrent poll is dropped (the component polls one
-    # frame at a time; a second tab on the same token would only lose frames).
-    _save(
-        session,
-        challenge=progress.state,
-        challenge_judge={"judge": judge.to_state(), "progress": public(progress)},
-        challenge_code=(progress.code or "") if progress.state == FAILED else "",
-    )
+    # frame at a time; a second tab on the same token would only lose frames). The challenge
+    # and a held selfie's verdict are written together or not at all.
+    with transaction.atomic():
+        saved = _save(
+            session,
+            challenge=progress.state,
+            challenge_judge={"judge": judge.to_state(), "progress": public(progress)},
+            challenge_code=(progress.code or "") if progress.state == FAILED else "",
+        )
+        verdict = settle(session) if saved else None
+    if verdict is not None:
+        outcome = "live" if verdict else "spoof"
+        metrics.observe_verdict(session.tenant.pk, session.tenant.name, outcome, "challenge")
     return answer_of(session)
+
+
+def settle(session: CaptureSession) -> bool | None:
+    """A held selfie's verdict once its challenge is decided: passed -> live, failed with no
+    try left -> not live. The session done with the selfie's own score, and its check record
+    saying the same verdict (in the caller's transaction). The verdict; None if undecided."""
+    if not session.held:
+        return None
+    spent = session.challenge_tries >= settings.CAPTURE_CHALLENGE_TRIES
+    if session.challenge == PASSED:
+        live = True
+    elif session.challenge == FAILED and spent:
+        live = False
+    else:
+        return None
+    done = CaptureSession.objects.filter(
+        pk=session.pk, state=CaptureSession.OPEN, challenge_version=session.challenge_version
+    ).update(state=CaptureSession.DONE, is_live=live, finished_at=timezone.now())
+    if done != 1:
+        return None
+    if session.selfie_check_id is not None:
+        LivenessCheck.objects.filter(pk=session.selfie_check_id).update(is_live=live)
+    session.refresh_from_db()
+    return live
 
 
 def require_passed(session: CaptureSession) -> None:

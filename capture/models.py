@@ -62,9 +62,20 @@ class CaptureSession(models.Model):
     challenge_code = models.CharField(max_length=32, blank=True)
     challenge_tries = models.PositiveSmallIntegerField(default=0)
     challenge_version = models.PositiveIntegerField(default=0, editable=False)
+    # The id of the selfie's check record (liveness.LivenessCheck), not a foreign key: a key
+    # would make prune_checks load every row it deletes to clear the sessions' references.
+    # A when_unsure tenant's selfie scored within its band is *held* (``held``): the session
+    # open again with the selfie's score, capture and frames kept (its unit taken, its record
+    # saying not live) until the challenge settles it (capture.challenge.settle).
+    selfie_check_id = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"session {self.pk} of {self.tenant} ({self.state})"
+
+    @property
+    def held(self) -> bool:
+        """A selfie judged, its verdict waiting for the challenge (when_unsure)."""
+        return self.state != self.DONE and self.score is not None

@@ -15,7 +15,7 @@ RESTART_REFUSALS = [
     "challenge_already_passed",
     "challenge_tries_exhausted",
 ]
-SELFIE_REFUSALS = ["challenge_not_passed", "challenge_failed"]
+SELFIE_REFUSALS = ["challenge_not_passed", "challenge_failed", "selfie_held"]
 
 
 class SessionCreateRequestSerializer(serializers.Serializer):
@@ -112,8 +112,15 @@ class QualityResultSerializer(serializers.Serializer):
     height = serializers.IntegerField()
     challenge = ChallengeSerializer(
         required=False,
-        help_text="A head_turn tenant's sessions only: the challenge after this frame (the "
-        "first frame starts it).",
+        help_text="A head_turn tenant's sessions, and a when_unsure session once its selfie is "
+        "held: the challenge after this frame (the first frame starts it).",
+    )
+
+
+class HeldChallengeSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["pending"])
+    tries_left = serializers.IntegerField(
+        help_text="Challenges this session may still start (CAPTURE_CHALLENGE_TRIES in all)."
     )
 
 
@@ -121,6 +128,12 @@ class SelfieReceivedSerializer(serializers.Serializer):
     session_id = serializers.UUIDField()
     state = serializers.ChoiceField(choices=["received"])
     frames = serializers.IntegerField()
+    challenge = HeldChallengeSerializer(
+        required=False,
+        help_text="A when_unsure tenant's session whose selfie scored within its band: the "
+        "head-turn challenge now decides the verdict (quality calls, as a head_turn session's; "
+        "the first starts it).",
+    )
 
 
 class SessionStateSerializer(serializers.Serializer):
@@ -128,7 +141,7 @@ class SessionStateSerializer(serializers.Serializer):
     state = serializers.ChoiceField(["open", "processing", "done", "expired"])
     expires_at = serializers.DateTimeField()
     capture = serializers.ChoiceField(
-        choices=CAPTURE_KINDS, allow_null=True, help_text="Once done."
+        choices=CAPTURE_KINDS, allow_null=True, help_text="Once done (or its selfie held)."
     )
     frames = serializers.IntegerField(help_text="Frames fused into the verdict.")
     liveness_result = LivenessResultSerializer(allow_null=True)
@@ -141,7 +154,9 @@ class SessionStateSerializer(serializers.Serializer):
     challenge = serializers.ChoiceField(
         choices=["not_required", "pending", "passed", "failed"],
         help_text="The head-turn challenge: not_required unless the tenant's challenge is "
-        "head_turn; a verdict exists only once it passed.",
+        "head_turn, or when_unsure and the selfie's score within its band; head_turn: a verdict "
+        "exists only once it passed; when_unsure: passed gives is_live 1, failed with no try "
+        "left is_live 0, both with the selfie's own score.",
     )
     challenge_code = serializers.ChoiceField(
         choices=CHALLENGE_CODES, required=False, help_text="Why it failed (failed only)."

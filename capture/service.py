@@ -9,7 +9,14 @@ from django.utils import timezone
 
 from accounts.models import HashId, Tenant
 from capture import challenge
-from capture.models import NOT_REQUIRED, PASSED, CaptureSession, new_token, token_digest
+from capture.models import (
+    NOT_REQUIRED,
+    PASSED,
+    PENDING,
+    CaptureSession,
+    new_token,
+    token_digest,
+)
 from guard import throttle
 from guard.throttle import Window
 from liveness import answers
@@ -162,6 +169,7 @@ def claim(session: CaptureSession) -> bool:
         state=CaptureSession.OPEN,
         expires_at__gt=timezone.now(),
         challenge__in=(NOT_REQUIRED, PASSED),
+        score__isnull=True,  # not a held selfie's session: one verdict per session
     ).update(state=CaptureSession.PROCESSING)
     return claimed == 1
 
@@ -171,6 +179,7 @@ def claim_refused(session: CaptureSession) -> Rejected:
     ended since the token was checked (while the frames were decoded), or another selfie's
     claim or verdict (open again if that one reached no verdict meanwhile: busy as before)."""
     session.refresh_from_db()
+    require_no_selfie(session)
     challenge.require_passed(session)
     if session.state == CaptureSession.OPEN and session.expires_at <= timezone.now():
         return Rejected(Rejection("token_expired"))
@@ -185,28 +194,46 @@ def release(session: CaptureSession, refused_code: str = "") -> None:
     CaptureSession.objects.filter(pk=session.pk, state=CaptureSession.PROCESSING).update(**fields)
 
 
-def finish(session: CaptureSession, judged: Judged) -> None:
-    """processing -> done with the verdict: the check's ``then``, in its transaction."""
+def finish(session: CaptureSession, judged: Judged, check_id: int) -> None:
+    """The check's ``then``, in its transaction: processing -> done with the verdict; or, for
+    a selfie ``unsure`` holds, processing -> open with its score kept and the challenge
+    pending (capture.challenge.settle gives the verdict)."""
+    kept: dict[str, object] = {
+        "score": judged.score,
+        "capture": judged.capture,
+        "frames": judged.frames,
+        "refused_code": "",
+        "selfie_check_id": check_id,
+    }
+    if unsure(session, judged):
+        kept |= {"state": CaptureSession.OPEN, "challenge": PENDING}
+    else:
+        kept |= {"state": CaptureSession.DONE, "is_live": judged.is_live}
+        kept["finished_at"] = timezone.now()
     updated = CaptureSession.objects.filter(pk=session.pk, state=CaptureSession.PROCESSING).update(
-        state=CaptureSession.DONE,
-        is_live=judged.is_live,
-        score=judged.score,
-        capture=judged.capture,
-        frames=judged.frames,
-        refused_code="",
-        finished_at=timezone.now(),
+        **kept
     )
     if updated != 1:
         raise RuntimeError(f"session {session.pk} lost its claim")  # rolls the unit back
 
 
+def unsure(session: CaptureSession, judged: Judged) -> bool:
+    """Whether the session's challenge decides this selfie (a when_unsure tenant, the score
+    within its band)."""
+    return session.tenant.unsure(judged.score)
+
+
 def judge_claimed(session: CaptureSession, images: Images, request_id: str) -> None:
-    """The check on a claimed session; the unit, the record and the session's verdict are
-    written in one transaction. With no verdict the session is open again (with the gate's
-    code after a refusal) and the rejection raised."""
+    """The check on a claimed session; the unit, the record and the session's verdict (or its
+    held selfie) are written in one transaction. With no verdict the session is open again
+    (with the gate's code after a refusal) and the rejection raised."""
     try:
         outcome = judge_and_record(
-            session.tenant, images, request_id, then=lambda judged: finish(session, judged)
+            session.tenant,
+            images,
+            request_id,
+            then=lambda judged, check_id: finish(session, judged, check_id),
+            hold=lambda judged: unsure(session, judged),
         )
     except BaseException:
         release(session)
@@ -216,18 +243,31 @@ def judge_claimed(session: CaptureSession, images: Images, request_id: str) -> N
         raise Rejected(outcome)
 
 
+def require_no_selfie(session: CaptureSession) -> None:
+    """A held selfie's session takes no other: its challenge decides (409 selfie_held)."""
+    if session.held:
+        raise Rejected(Rejection("selfie_held"))
+
+
 def take_selfie(
     session: CaptureSession, payload: dict[str, object], request_id: str
 ) -> dict[str, object]:
     """The 202's body once the capture is judged (the verdict goes to the backend only).
     Called once the session is open and within every rate and the quota (capture.views);
-    refused before any image is decoded while the session's challenge has not passed."""
+    refused before any image is decoded while the session's challenge has not passed, or its
+    selfie is held. A selfie it holds says so: its ``challenge`` is pending."""
+    require_no_selfie(session)
     challenge.require_passed(session)
     images = read_images(session.tenant, frame_values(payload), SELFIE_LIMITS)
     if not claim(session):
         raise claim_refused(session)
     judge_claimed(session, images, request_id)
-    return {"session_id": str(session.pk), "state": "received", "frames": len(images.frames)}
+    body: dict[str, object] = {"session_id": str(session.pk), "state": "received"}
+    body["frames"] = len(images.frames)
+    session.refresh_from_db()
+    if session.held:
+        body["challenge"] = challenge.answer_of(session)
+    return body
 
 
 # --- verdict (backend) -------------------------------------------------------------------

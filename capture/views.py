@@ -54,14 +54,15 @@ def with_session(
     image decoded: the body read, bounded by the setting ``max_bytes`` whatever the transfer
     encoding (413); the token, its session and the hash_id that opened it (429 / 404 / 401);
     the session still open (409); the session's own rate, then the tenant's rate and quota
-    (429, counted as /liveness's are)."""
+    (429, counted as /liveness's are; a held selfie's session has paid its unit, so its
+    challenge's calls ask no room)."""
 
     def call(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
         body = read_body(request, getattr(settings, max_bytes))
         session = session_for_token(request, session_id)
         service.require_open(session)
         own_rate(session)
-        within_limits(session.tenant, asks)
+        within_limits(session.tenant, Quota.NONE if session.held else asks)
         answer = action(session, parse_object(body), request_id_of(request))
         return JsonResponse(answer, status=status)
 
@@ -164,7 +165,8 @@ class ChallengeView(TokenCorsMixin, JsonAPIView):
     @extend_schema(
         operation_id="session_challenge",
         summary="Start a new head-turn challenge (browser call: the retry after a failure)",
-        description="A head_turn tenant's sessions only. The server draws new random steps "
+        description="A head_turn tenant's sessions, and a when_unsure session whose selfie is "
+        "held, only. The server draws new random steps "
         "(the body is ignored: nothing the browser sends chooses them) and answers the first; "
         "the session's first quality frame starts the first challenge by itself. At most "
         "`CAPTURE_CHALLENGE_TRIES` challenges per session; none once one has passed.",
@@ -196,7 +198,9 @@ class SelfieView(TokenCorsMixin, JsonAPIView):
         "GET /sessions/{id}. A gate refusal (422) leaves the session open for another try; "
         "selfies are rate-limited per session (`SESSION_SELFIE_PER_MIN`). A head_turn "
         "tenant's session refuses the selfie (409 `challenge_not_passed` or "
-        "`challenge_failed`) until its challenge has passed.",
+        "`challenge_failed`) until its challenge has passed. A when_unsure tenant's selfie "
+        "scored within its band is held: the 202 carries `challenge` (pending), the challenge "
+        "then decides the verdict, and a second selfie is refused (409 `selfie_held`).",
         request={"application/json": s.SelfieRequestSerializer},
         responses={
             202: s.SelfieReceivedSerializer,

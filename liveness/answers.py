@@ -66,6 +66,10 @@ CHALLENGE_FAILED = (
 )
 CHALLENGE_PASSED = "This session's challenge has already passed; send the selfie."
 CHALLENGE_TRIES = "This session has used its {limit} challenges; start a new session."
+SELFIE_HELD = (
+    "This session's selfie was taken; its head-turn challenge decides the verdict (POST "
+    "/sessions/{{id}}/quality)."
+)
 CHALLENGE_UNREADABLE = (
     "This session's challenge cannot go on (stored by another version of the service, or "
     "damaged); start a new session."
@@ -141,6 +145,7 @@ ANSWERS: dict[str, Answer] = {
     "challenge_already_passed": Answer(409, CHALLENGE_PASSED, with_code=True),
     "challenge_tries_exhausted": Answer(409, CHALLENGE_TRIES, with_code=True),
     "challenge_unreadable": Answer(409, CHALLENGE_UNREADABLE, with_code=True),
+    "selfie_held": Answer(409, SELFIE_HELD, with_code=True),
 }
 
 

@@ -76,8 +76,11 @@ REASONS = {
     "not_ready": "unavailable",
 }
 # The caller's own step, written with the unit and the record or not at all (a session's
-# verdict); it may raise to roll both back.
-Then = Callable[[Judged], None]
+# verdict), given the record's id; it may raise to roll both back.
+Then = Callable[[Judged, int], None]
+# Whether the caller's own challenge decides this verdict instead (a when_unsure tenant's
+# session selfie in its band): recorded not live, counted "unsure", until the caller settles it.
+Hold = Callable[[Judged], bool]
 # What stores a recorded outcome's answer for an Idempotency-Key (liveness.idempotency), in the
 # record's transaction; it may raise to roll the unit and the record back.
 Keep = Callable[[Outcome], None]
@@ -185,9 +188,11 @@ def record(
     with transaction.atomic():
         if judged is not None and not Tenant.reserve_unit(tenant.pk):
             return False
-        LivenessCheck.insert(tenant=tenant, latency_ms=latency_ms, request_id=request_id, **outcome)
+        check_id = LivenessCheck.insert(
+            tenant=tenant, latency_ms=latency_ms, request_id=request_id, **outcome
+        )
         if judged is not None and then is not None:
-            then(judged)
+            then(judged, check_id)
         if kept is not None:
             kept()
     _log_check(tenant, request_id, latency_ms, outcome)
@@ -217,10 +222,12 @@ def judge_and_record(
     request_id: str,
     then: Then | None = None,
     keep: Keep | None = None,
+    hold: Hold | None = None,
 ) -> Outcome:
     """Judge ``images`` for an admitted tenant and record the outcome: a verdict takes one
     unit of quota, a quality gate's 422 none. ``then`` runs inside the verdict's
-    transaction, ``keep`` inside the transaction of any recorded outcome (201 and 422)."""
+    transaction, ``keep`` inside the transaction of any recorded outcome (201 and 422). A
+    verdict ``hold`` holds is recorded not live and counted "unsure": its caller settles it."""
     try:
         fused = analyse(tenant, images)
     except Rejected as exc:
@@ -237,8 +244,9 @@ def judge_and_record(
     if not math.isfinite(score):  # never an answer (NaN is not JSON), a unit or a record
         return _unavailable(tenant, score)
     judged = Judged(score >= tenant.threshold, score, tenant.profile, fused.capture, fused.frames)
+    held = hold is not None and hold(judged)
     outcome: dict[str, object] = {
-        "is_live": judged.is_live,
+        "is_live": judged.is_live and not held,
         "score": score,
         "capture": fused.capture,
     }
@@ -248,7 +256,8 @@ def judge_and_record(
     kept = _bound(keep, judged)
     if not record(tenant, request_id, images.started, judged, then, kept, **outcome):
         return _out_of_quota(tenant)
-    metrics.observe_verdict(tenant.pk, tenant.name, "live" if judged.is_live else "spoof")
+    verdict = "unsure" if held else "live" if judged.is_live else "spoof"
+    metrics.observe_verdict(tenant.pk, tenant.name, verdict)
     timings = {**fused.timings_ms, "decode": images.decode_ms}
     metrics.observe_stages(timings, (time.perf_counter() - images.started) * 1000)
     return judged

@@ -1,6 +1,6 @@
 """Fit the shipped score maps (``ml/score_maps.json``) from every labelled source we have.
 
-python -m ml.fit_score_maps [--dev DIR] [--video DIR] [--frames N] [--out FILE | --check]
+python -m ml.fit_score_maps [--dev DIR] [--video DIR] [--frames N] [--out FILE | --check | --band]
 
 Every dev image (``manifest.csv``, source = ``source_repo``) and a few frames of every clip of
 the video folder (its ``manifest.csv``: label per clip; frames evenly spread in time, sent
@@ -55,7 +55,7 @@ from ml.engine import LivenessEngine
 from ml.errors import ImageError
 from ml.evaluate import Sample, evaluate_folder
 from ml.install import default_model_dir
-from ml.profiles import CAPTURES, PROFILES, SCORE_MAPS, Platt, fused_logit
+from ml.profiles import CAPTURES, PROFILES, SCORE_MAPS, Platt, fused_logit, logit
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = REPO.parent / "shared" / "data" / "dev"
@@ -418,6 +418,90 @@ def _rounded(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+# The default band of a when_unsure tenant (accounts.Tenant.challenge_band), by a rule written
+# down before its figures were looked at: the largest band, in steps of BAND_STEP logits around
+# the default threshold, that sends at most BAND_MAX_ASKED of the held-out bona fide
+# presentations of BAND_PROFILE (frames and crops pooled, not the app-cut crops) to the
+# challenge.
+BAND_STEP = 0.25
+BAND_MAX_ASKED = 0.20
+BAND_PROFILE = "fast"
+
+
+def distances(pairs: list[tuple[Scored, float]], threshold: float) -> list[float]:
+    """Each held-out P(live)'s distance from ``threshold``, in logits."""
+    return [abs(logit(p) - logit(threshold)) for _, p in pairs]
+
+
+def within(pairs: list[tuple[Scored, float]], band: float, threshold: float) -> float:
+    """The share of ``pairs`` whose score lies in the band (NaN when there are none)."""
+    found = distances(pairs, threshold)
+    return sum(d <= band for d in found) / len(found) if found else float("nan")
+
+
+def default_band(pairs: list[tuple[Scored, float]], threshold: float = THRESHOLD) -> float:
+    """The rule above on held-out ``pairs``: the largest multiple of BAND_STEP asking at most
+    BAND_MAX_ASKED of the real bona fide presentations (0 when even the narrowest asks more)."""
+    live = [(s, p) for s, p in pairs if s.label == "live" and not s.cut]
+    if not live:
+        return 0.0
+    band = 0.0
+    while within(live, band + BAND_STEP, threshold) <= BAND_MAX_ASKED:
+        band += BAND_STEP
+    return band
+
+
+def _errors(pairs: list[tuple[Scored, float]], threshold: float) -> list[tuple[Scored, float]]:
+    return [(s, p) for s, p in pairs if (p >= threshold) != (s.label == "live")]
+
+
+def band_figures(
+    pairs: list[tuple[Scored, float]], band: float, threshold: float = THRESHOLD
+) -> dict[str, dict[str, Any]]:
+    """Per capture kind (and the app-cut crops apart): the bona fide presentations and the
+    held-out errors at ``threshold`` (either class), and the share of each inside the band:
+    the bona fide a when_unsure tenant would ask for the challenge, and the errors a passed or
+    failed challenge would decide instead of the score."""
+    groups = {"all": lambda s: not s.cut} | {
+        k: (lambda s, k=k: s.capture == k and not s.cut) for k in CAPTURES
+    }
+    out = {}
+    for group, keep in (groups | {CUT: lambda s: s.cut}).items():
+        mine = [(s, p) for s, p in pairs if keep(s)]
+        live = [(s, p) for s, p in mine if s.label == "live"]
+        errors = _errors(mine, threshold)
+        out[group] = {
+            "bona_fide": len(live),
+            "bona_fide_asked": _round(within(live, band, threshold)),
+            "errors": len(errors),
+            "errors_in_band": _round(within(errors, band, threshold)),
+        }
+    return out
+
+
+def format_band(band: float, figures: dict[str, dict[str, Any]], wider: float) -> str:
+    lines = [
+        f"default band ({BAND_PROFILE}, held out by source, threshold {THRESHOLD}): "
+        f"{band:g} logits (the largest step of {BAND_STEP:g} asking at most "
+        f"{BAND_MAX_ASKED:.0%} of the bona fide; {band + BAND_STEP:g} would ask {wider:.3f})",
+        f"{'capture':<14}{'bona fide':>10}{'asked':>8}{'errors':>8}{'in band':>9}",
+    ]
+    for group, f in figures.items():
+        lines.append(
+            f"{group:<14}{f['bona_fide']:>10}{_fmt(f['bona_fide_asked']):>8}"
+            f"{f['errors']:>8}{_fmt(f['errors_in_band']):>9}"
+        )
+    return "\n".join(lines)
+
+
+def band_report(items: list[Scored]) -> str:
+    """What ``--band`` prints: the default band by the rule, and its figures per kind."""
+    pairs = leave_one_source_out(items, BAND_PROFILE)
+    band = default_band(pairs)
+    live = [(s, p) for s, p in pairs if s.label == "live" and not s.cut]
+    return format_band(band, band_figures(pairs, band), within(live, band + BAND_STEP, THRESHOLD))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dev", type=Path, default=Path(os.environ.get("FACIA_DEV_DATA", DEV)))
@@ -428,13 +512,20 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="compare with the shipped file, write nothing"
     )
     parser.add_argument(
+        "--band",
+        action="store_true",
+        help="print the when_unsure challenge's default band and its figures, write nothing",
+    )
+    parser.add_argument(
         "--model-dir", type=Path, default=default_model_dir(), help="default: the service's"
     )
     args = parser.parse_args(argv)
     engine = LivenessEngine.load(args.model_dir)
-    doc = _rounded(
-        build(collect(engine, args.dev, args.video, args.frames), engine.precision, args.frames)
-    )
+    samples = collect(engine, args.dev, args.video, args.frames)
+    if args.band:
+        print(band_report(judged(samples)))
+        return 0
+    doc = _rounded(build(samples, engine.precision, args.frames))
     print(format_loso(doc))
     if args.check:
         found = differences(json.loads(args.out.read_text()), doc)

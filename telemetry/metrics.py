@@ -28,7 +28,8 @@ HTTP_DURATION = Histogram(
 VERDICTS = Counter(
     "facia_liveness_verdicts",
     "Outcomes of authenticated checks (/liveness and session selfies): live, spoof, or refused "
-    "(with a reason).",
+    "(with a reason); unsure: a session selfie held for its head-turn challenge, whose decision "
+    "counts again as live or spoof with reason challenge.",
     ["tenant_id", "tenant", "outcome", "reason"],
 )
 REFUSALS = Counter(

@@ -33,6 +33,7 @@ def add_tenant(admin_client: Any, follow: bool = True, **fields: str) -> Any:
         "profile": "fast",
         "crop_policy": "judge",
         "challenge": "none",
+        "challenge_band": "0.75",
     }
     return admin_client.post(
         "/admin/accounts/tenant/add/", {**data, **fields, **INLINE_MANAGEMENT}, follow=follow
@@ -112,6 +113,7 @@ def test_editing_a_tenant_keeps_concurrent_usage(admin_client: Any) -> None:
         "profile": "fast",
         "crop_policy": "judge",
         "challenge": "none",
+        "challenge_band": "0.75",
     }
     admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/change/", {**data, **INLINE_MANAGEMENT})
     tenant.refresh_from_db()

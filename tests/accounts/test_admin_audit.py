@@ -80,6 +80,7 @@ def test_a_threshold_profile_and_crop_policy_change_says_old_and_new(admin_clien
         "profile": "thorough",
         "crop_policy": "refuse",
         "challenge": "none",
+        "challenge_band": "0.75",
     }
     admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/change/", {**data, **INLINE_MANAGEMENT})
     ((user, message),) = entries(tenant)
@@ -164,6 +165,7 @@ def test_threshold_from_a_target_apcer_is_in_the_history(admin_client: Any) -> N
     evaluation = make_evaluation("fast")
     data = {"name": "Targeted", "is_active": "on", "threshold": "0.5", "profile": "fast"}
     data |= {"crop_policy": "judge", "challenge": "none", "target_apcer": "25"}
+    data |= {"challenge_band": "0.75"}
     admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/change/", {**data, **INLINE_MANAGEMENT})
     tenant.refresh_from_db()
     ((user, message),) = entries(tenant)

@@ -129,6 +129,7 @@ def change_data(name: str) -> dict[str, str]:
         "profile": "fast",
         "crop_policy": "judge",
         "challenge": "none",
+        "challenge_band": "0.75",
         **INLINE_MANAGEMENT,
     }
 

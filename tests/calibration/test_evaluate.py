@@ -151,6 +151,7 @@ def change_tenant(admin_client: Any, tenant: Tenant, **fields: str) -> Any:
         "profile": tenant.profile,
         "crop_policy": tenant.crop_policy,
         "challenge": tenant.challenge,
+        "challenge_band": str(tenant.challenge_band),
         **fields,
     }
     return admin_client.post(

@@ -162,6 +162,7 @@ def test_the_admin_changes_it_with_change_tenant_only_and_audits_it(
     url = f"/admin/accounts/tenant/{tenant.pk}/change/"
     form = {"name": "Switch", "is_active": "on", "threshold": "0.5", "profile": "fast"}
     form |= {"crop_policy": "judge", "challenge": "head_turn", **INLINE_MANAGEMENT}
+    form |= {"challenge_band": "0.75"}
     assert staff().post(url, form).status_code == 403  # a viewer
     tenant.refresh_from_db()
     assert tenant.challenge == "none"

@@ -340,6 +340,7 @@ def test_no_image_at_rest(make_tenant: Any, client: Client) -> None:
         "challenge_code",
         "challenge_tries",
         "challenge_version",
+        "selfie_check_id",  # the check record's id (a number)
     }
 
 

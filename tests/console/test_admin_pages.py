@@ -196,6 +196,7 @@ def test_a_fitted_threshold_is_shown_rounded_and_kept(admin_client: Any) -> None
     assert 'title="Stored: 0.6123456789012345"' in page  # the exact value, as a tooltip
     data = {"name": "Fitted", "is_active": "on", "threshold": "0.6123", "profile": "fast"}
     data |= {"crop_policy": "judge", "challenge": "none", "request_limit": "5", **INLINE_MANAGEMENT}
+    data |= {"challenge_band": "0.75"}
     admin_client.post(url, data)
     tenant.refresh_from_db()
     assert (tenant.threshold, tenant.request_limit) == (0.6123456789012345, 5)

@@ -374,6 +374,7 @@ def test_adding_a_tenant_without_add_hashid_issues_none() -> None:
         "profile": "fast",
         "crop_policy": "judge",
         "challenge": "none",
+        "challenge_band": "0.75",
         "hash_ids-TOTAL_FORMS": "0",
         "hash_ids-INITIAL_FORMS": "0",
     }

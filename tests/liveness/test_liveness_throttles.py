@@ -113,6 +113,7 @@ def test_rate_limit_is_set_in_the_admin(admin_client: Any) -> None:
         "profile": "fast",
         "crop_policy": "judge",
         "challenge": "none",
+        "challenge_band": "0.75",
     }
     page = admin_client.get(f"/admin/accounts/tenant/{tenant.pk}/change/").content.decode()
     assert 'name="rate_limit_per_minute"' in page

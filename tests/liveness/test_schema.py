@@ -20,7 +20,7 @@ from openapi_core import OpenAPI
 from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
 from PIL import Image
 
-from accounts.models import Tenant
+from accounts.models import MAX_CHALLENGE_BAND, Tenant
 from capture.models import CaptureSession
 from guard import throttle
 from liveness import checks, runtime
@@ -506,6 +506,13 @@ def test_every_selfie_answer_is_declared_and_occurs(
     _, turning = make_tenant(name="turning", request_limit=5, challenge="head_turn")
     other, other_bearer = open_session(client, turning)
     assert call(other, live, headers=other_bearer).json()["code"] == "challenge_not_passed"
+    # A when_unsure tenant whose band holds every score: the 202 asks for the challenge, and
+    # the session refuses a second selfie.
+    _, unsure = make_tenant(name="unsure", request_limit=5, challenge="when_unsure")
+    Tenant.objects.filter(name="unsure").update(challenge_band=MAX_CHALLENGE_BAND)
+    held, held_bearer = open_session(client, unsure)
+    assert call(held, live, headers=held_bearer).json()["challenge"]["state"] == "pending"
+    assert call(held, live, headers=held_bearer).json()["code"] == "selfie_held"
     token_errors(call, *open_session(client, secret))
     limits_and_faults(
         call, lambda: open_session(client, secret), tenant, settings, monkeypatch, live

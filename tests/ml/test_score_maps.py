@@ -4,6 +4,7 @@ models, validated leaving one source out, and applied by the engine per capture 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -189,3 +190,49 @@ def test_frames_are_spread_over_the_whole_clip() -> None:
     assert len(frames) == 6 and indices == sorted(set(indices))
     assert indices[0] < total / 6 and indices[-1] >= total * 5 / 6
     assert all(image.shape[2] == 3 for _, image in frames)
+
+
+def held_out(label: str, score: float, capture: str = "frame", cut: bool = False) -> Any:
+    return (Scored("x", "s", label, capture, {}, cut), score)
+
+
+def test_the_band_rule_takes_the_largest_step_asking_at_most_a_fifth() -> None:
+    """The rule alone, on scores made for it: 10 bona fide at logits 0.1, 0.3, ..., 1.9 from the
+    threshold; 0.25 holds 1 (10 %), 0.5 holds 2 (20 %: allowed), 0.75 would hold 4."""
+    z = [0.1 + 0.2 * i for i in range(10)]
+    pairs = [held_out("live", 1 / (1 + math.exp(-v))) for v in z]
+    pairs += [held_out("spoof", 0.5), held_out("live", 0.5, "crop", cut=True)]  # not counted
+    assert fit_score_maps.default_band(pairs) == 0.5
+    figures = fit_score_maps.band_figures(pairs, 0.5)
+    assert figures["all"]["bona_fide"] == 10 and figures["all"]["bona_fide_asked"] == 0.2
+    assert figures["all"]["errors"] == 1 and figures["all"]["errors_in_band"] == 1.0  # the attack
+    assert figures["crop"]["bona_fide"] == 0 and figures["crop"]["bona_fide_asked"] is None
+    assert fit_score_maps.default_band([held_out("live", 0.5)] * 5) == 0.0
+
+
+BAND_ROW = re.compile(
+    r"^\| (all|frame|crop|app-cut crop) \| (\d+) \| ([\d.]+) \| (\d+) \| ([\d.]+) \|$"
+)
+
+
+@pytest.mark.slow
+def test_the_documented_band_is_what_the_rule_gives(
+    samples: list[Sample], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python -m ml.fit_score_maps --band`` (on the samples already collected) prints the
+    tenant field's default band and the figures docs/evaluator/head-turn.md gives."""
+    from accounts.models import DEFAULT_CHALLENGE_BAND
+
+    monkeypatch.setattr(fit_score_maps, "collect", lambda *args: samples)
+    assert fit_score_maps.main(["--band"]) == 0
+    printed = capsys.readouterr().out
+    assert f": {DEFAULT_CHALLENGE_BAND:g} logits" in printed
+    page = (REPO / "docs" / "evaluator" / "head-turn.md").read_text()
+    documented = [m.groups() for line in page.splitlines() if (m := BAND_ROW.match(line))]
+    assert [row[0] for row in documented] == ["all", "frame", "crop", "app-cut crop"]
+    for group, bona_fide, asked, errors, in_band in documented:
+        (line,) = [x for x in printed.splitlines() if x.startswith(f"{group}  ")]
+        values = line[len(group) :].split()
+        assert (values[0], values[2]) == (bona_fide, errors), group  # counts exactly
+        assert float(values[1]) == pytest.approx(float(asked), abs=0.03), group
+        assert float(values[3]) == pytest.approx(float(in_band), abs=0.03), group

@@ -2,7 +2,8 @@
 with a fake camera playing a clip: a .y4m written here by ffmpeg from ../shared/data/video
 (read in place). A clip of real head turns in the order the server asks (CAPTURE_CHALLENGE_STEPS)
 passes step by step and gets its verdict; a person holding still fails, and the retry starts a
-new challenge. Screenshots of each step go to a new temporary directory (printed, kept)."""
+new challenge. A when_unsure tenant's unsure selfie runs the same challenge after the selfie.
+Screenshots of each step go to a new temporary directory (printed, kept)."""
 
 import shutil
 import subprocess
@@ -31,14 +32,16 @@ PHONE = {"width": 390, "height": 844}
 STEP_WAIT_MS = 60_000
 
 
-def y4m(clip: str, folder: Path) -> Path:
-    """``clip`` as the fake camera's file: 480 px wide, I420 (ffmpeg from Debian)."""
+def y4m(clip: str, folder: Path, still_s: float = 0) -> Path:
+    """``clip`` as the fake camera's file: 480 px wide, I420 (ffmpeg from Debian); its first
+    frame held ``still_s`` seconds first."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         skip_or_fail("no ffmpeg: bin/install-test-deps installs Debian's (apt-get install ffmpeg)")
-    out = folder / f"{Path(clip).stem}.y4m"
+    out = folder / f"{Path(clip).stem}-{still_s:g}.y4m"
     command = [ffmpeg, "-loglevel", "error", "-y", "-i", str(VIDEO / clip)]
-    command += ["-vf", "scale=480:-2", "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", str(out)]
+    held = f"tpad=start_duration={still_s:g}:start_mode=clone," if still_s else ""
+    command += ["-vf", f"{held}scale=480:-2", "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", str(out)]
     subprocess.run(command, check=True, timeout=300)
     return out
 
@@ -120,6 +123,43 @@ def test_head_turns_in_the_asked_order_pass_then_the_verdict(
         f"{served.base}/sessions/{session_id}", headers={"X-Hash-Id": secret}, timeout=30
     ).json()
     assert (read["state"], read["challenge"]) == ("done", "passed")
+
+
+def read_session(served: Served, session_id: str, secret: str) -> Any:
+    url = f"{served.base}/sessions/{session_id}"
+    return requests.get(url, headers={"X-Hash-Id": secret}, timeout=30).json()
+
+
+def test_an_unsure_selfie_then_head_turns_in_the_asked_order_then_the_verdict(
+    served: Served, operator: str, shots: Path, tmp_path: Path
+) -> None:
+    """A when_unsure tenant whose band holds every score: the selfie first (the clip's first
+    frame, held 6 s so the person is still frontal when the challenge starts), then the same
+    challenge after the 202, then onDone and a live verdict with the selfie's score."""
+    band = ("--challenge-band", "10")
+    tenant, secret = served.new_tenant(5, "--challenge", "when_unsure", *band)
+    with demo_page(served, y4m(CLIP.name, tmp_path, still_s=6), operator, tenant) as page:
+        session_id = page.locator("#session-id").inner_text()
+        calls: list[str] = []
+        page.on("request", lambda request: calls.append(request.url.rsplit("/", 1)[-1]))
+        for number, step in enumerate(CLIP.steps, start=1):
+            page.wait_for_selector(f".lc-root[data-challenge=running][data-instruction={step}]")
+            if number == 1:
+                assert calls.count("selfie") == 1  # the selfie came first
+                read = read_session(served, session_id, secret)
+                assert (read["state"], read["challenge"]) == ("open", "pending")
+            assert page.locator(".lc-steps li[data-state=done]").count() == number - 1
+            shot(page, shots, f"unsure-{number}-{step}")
+        page.wait_for_url(f"**/capture/demo/{session_id}")
+        page.wait_for_selector("#verdict")
+        shot(page, shots, "unsure-verdict")
+        assert page.locator("#state").inner_text() == "done"
+        assert page.locator("#challenge").inner_text() == "passed"
+        assert page.locator("#verdict").inner_text().startswith("Live")
+    assert calls.count("selfie") == 1
+    read = read_session(served, session_id, secret)
+    assert (read["state"], read["challenge"]) == ("done", "passed")
+    assert read["liveness_result"]["is_live"] == 1
 
 
 def test_holding_still_fails_and_the_retry_starts_a_new_challenge(

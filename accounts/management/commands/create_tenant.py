@@ -7,7 +7,15 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts import audit
-from accounts.models import CHALLENGES, DEFAULT_THRESHOLD, NO_CHALLENGE, HashId, Tenant
+from accounts.models import (
+    CHALLENGES,
+    DEFAULT_CHALLENGE_BAND,
+    DEFAULT_THRESHOLD,
+    MAX_CHALLENGE_BAND,
+    NO_CHALLENGE,
+    HashId,
+    Tenant,
+)
 from guard.validators import no_control_characters
 from ml.text import trim_spaces
 
@@ -40,6 +48,13 @@ class Command(BaseCommand):
             default=NO_CHALLENGE,
             help="capture sessions' active challenge (default: none)",
         )
+        parser.add_argument(
+            "--challenge-band",
+            type=float,
+            default=DEFAULT_CHALLENGE_BAND,
+            help=f"when_unsure: logits either side of the threshold, 0..{MAX_CHALLENGE_BAND:g} "
+            f"(default {DEFAULT_CHALLENGE_BAND})",
+        )
 
     def handle(
         self, *args: Any, name: str, limit: int | None, threshold: float, **options: Any
@@ -55,6 +70,10 @@ class Command(BaseCommand):
             raise CommandError("--limit must be 0 or more.")
         if math.isnan(threshold):  # passes the model's range validators, then fails NOT NULL
             raise CommandError("--threshold must be a number from 0 to 1.")
+        if math.isnan(options.get("challenge_band", 0.0)):  # as the threshold's NaN
+            raise CommandError(
+                f"--challenge-band must be a number from 0 to {MAX_CHALLENGE_BAND:g}."
+            )
         rate = options.get("rate_limit")
         if rate is not None and rate < 0:
             raise CommandError("--rate-limit must be 0 or more.")
@@ -64,6 +83,7 @@ class Command(BaseCommand):
             threshold=threshold,
             rate_limit_per_minute=rate,
             challenge=options.get("challenge", NO_CHALLENGE),
+            challenge_band=options.get("challenge_band", DEFAULT_CHALLENGE_BAND),
         )
         try:
             tenant.full_clean()

@@ -18,6 +18,11 @@
 // the instruction over the oval (an arrow and a sentence), the progress per step, and says each
 // new step to screen readers. The server alone draws and judges the steps; after a failure the
 // retry button asks it for a new challenge (POST /sessions/{id}/challenge, new random steps).
+//
+// A session of a when_unsure tenant takes the selfie first; when the service found its score
+// unsure, the selfie's 202 carries `challenge` ({state: "pending"}): the component then runs the
+// same challenge (quality calls, the same drawing and retry) and calls onDone once it has passed,
+// or failed with no try left (the backend reads the verdict either way).
 
 // Every text the component shows, per language. Gate codes are those of /liveness.
 export const MESSAGES = {
@@ -62,6 +67,7 @@ export const MESSAGES = {
     challenge_failed: "That did not work. Try again with a new sequence.",
     challenge_retry: "Start again",
     challenge_tries_exhausted: "Too many tries for this session. Start a new one.",
+    challenge_unsure: "One more check: follow the instructions on the screen.",
     step_timeout: "That took too long.",
     wrong_direction: "That was not the direction asked for.",
     face_lost: "We lost sight of your face.",
@@ -110,6 +116,7 @@ export const MESSAGES = {
     challenge_failed: "Cela n'a pas fonctionné. Réessayez avec une nouvelle séquence.",
     challenge_retry: "Recommencer",
     challenge_tries_exhausted: "Trop d'essais pour cette session. Commencez-en une nouvelle.",
+    challenge_unsure: "Une dernière vérification : suivez les instructions à l'écran.",
     step_timeout: "Cela a pris trop de temps.",
     wrong_direction: "Ce n'était pas la direction demandée.",
     face_lost: "Votre visage n'était plus visible.",
@@ -290,6 +297,7 @@ export function startCapture({
   let generation = 0;
   let challengeRetry = false; // the retry button asks for a new challenge, not the camera
   let challengeSaid = ""; // the challenge's last sentence in the status line
+  let heldFrames = 0; // frames of a selfie held for the challenge (when_unsure): it decides
 
   const say = (key, phase, fallback) => {
     const text = t[key] || fallback || key;
@@ -406,6 +414,18 @@ export function startCapture({
     return true;
   };
 
+  // A held selfie's challenge decides its verdict: passed, or failed with no try left.
+  const decided = (challenge) =>
+    challenge.state === "passed" || (challenge.state === "failed" && !challenge.tries_left);
+
+  const heldDone = () => {
+    stopped = true;
+    closeCamera();
+    say("done", "done");
+    onDone({ sessionId, frames: heldFrames });
+    return true;
+  };
+
   const newChallenge = async () => {
     generation += 1;
     const mine = generation;
@@ -436,6 +456,12 @@ export function startCapture({
     }
     say("sending", "pass");
     const reply = await call("selfie", burst > 1 ? { frames } : { selfie_image: frames[0] });
+    if (reply.status === 202 && reply.body && reply.body.challenge) {
+      heldFrames = frames.length; // unsure: the challenge now decides, camera on
+      passSince = null;
+      say("challenge_unsure", "challenge");
+      return false;
+    }
     if (reply.status === 202) {
       stopped = true;
       closeCamera();
@@ -475,14 +501,16 @@ export function startCapture({
     }
     const report = reply.body;
     drawBox(report);
-    const challenge = report.challenge; // a head_turn tenant's sessions only
+    const challenge = report.challenge; // a head_turn tenant's sessions, or a held selfie's
     if (challenge) showChallenge(challenge);
+    if (heldFrames && challenge && decided(challenge)) return heldDone();
     if (challenge && challenge.state === "failed") return challengeFailed(challenge);
     if (challenge && challenge.state === "running") {
       passSince = null; // turning heads fail the gates: only a missing face is said
       if (!report.face) say(report.code, "fix", report.error);
       return false;
     }
+    if (heldFrames) return false; // the selfie is taken: only the challenge goes on
     if (!report.passed) {
       passSince = null;
       say(report.code, "fix", report.error);

@@ -1,0 +1,236 @@
+"""A when_unsure tenant's capture sessions (Django's test client, the real engine and judge): a
+selfie scored outside the band is done at once; one inside it is held (its unit taken, its
+record not live) until the head-turn challenge passes (is_live 1, the selfie's own score) or
+fails with no try left (is_live 0); one unit either way, one selfie per session; the band's
+admin validation. Clips are fed at their own timestamps, as tests/capture/test_challenge_api.py
+does (its Session, clock and unthrottled polls)."""
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.core.management import CommandError, call_command
+from django.test.client import Client
+from prometheus_client import REGISTRY
+
+from accounts.models import DEFAULT_CHALLENGE_BAND, Tenant
+from capture.models import CaptureSession
+from liveness.models import LivenessCheck
+from ml import headturn
+from ml.profiles import logit
+from tests.accounts.test_admin import INLINE_MANAGEMENT
+from tests.capture.clips import HEAD_TURNS, Clip, frames, jpeg
+from tests.capture.test_challenge_api import (  # noqa: F401 (fixtures)
+    Clock,
+    Session,
+    clock,
+    data_uri_of,
+    polls_unthrottled,
+    validate,
+)
+from tests.capture.test_sessions_api import post
+from tests.conftest import LIVE_JPG, data_uri
+
+pytestmark = pytest.mark.usefixtures("warm_engine")
+CLIP = HEAD_TURNS[0]
+
+
+def score_of(client: Client, make_tenant: Any, image: str) -> float:
+    """The image's score on /liveness for a plain tenant of the default threshold."""
+    _, secret = make_tenant(f"probe{Tenant.objects.count()}")
+    answer = post(client, "/liveness", {"hash_id": secret, "selfie_image": image})
+    assert answer.status_code == 201, answer.content
+    return float(answer.json()["liveness_result"]["liveness_score"])
+
+
+def distance(score: float, threshold: float = 0.5) -> float:
+    return abs(logit(score) - logit(threshold))
+
+
+@pytest.fixture
+def frontal() -> str:
+    """The head-turn clip's last frame (frontal again), full size: a selfie of the person who
+    then turns their head in the same clip."""
+    return data_uri_of(list(frames(CLIP.name))[-1].image)
+
+
+@pytest.fixture
+def when_unsure(make_tenant: Any, client: Client) -> Any:
+    def make(band: float, limit: int = 5) -> Session:
+        tenant, secret = make_tenant(
+            f"unsure{Tenant.objects.count()}",
+            request_limit=limit,
+            challenge="when_unsure",
+            challenge_band=band,
+        )
+        return Session(client, tenant, secret)
+
+    return make
+
+
+def units(session: Session) -> int:
+    session.tenant.refresh_from_db()
+    return session.tenant.requests_used
+
+
+def verdicts(session: Session) -> dict[tuple[str, str], float]:
+    """This process's facia_liveness_verdicts_total of the session's tenant, by (outcome,
+    reason), for the outcomes a when_unsure selfie can count."""
+    tenant = session.tenant
+    keys = [("live", ""), ("spoof", ""), ("unsure", ""), ("live", "challenge")]
+    keys += [("spoof", "challenge")]
+    labels = {"tenant_id": str(tenant.pk), "tenant": tenant.name}
+    return {
+        key: REGISTRY.get_sample_value(
+            "facia_liveness_verdicts_total", {**labels, "outcome": key[0], "reason": key[1]}
+        )
+        or 0.0
+        for key in keys
+    }
+
+
+def counted(before: dict[tuple[str, str], float], session: Session) -> dict[tuple[str, str], float]:
+    """What the session's tenant counted since ``before`` (nonzero only)."""
+    after = verdicts(session)
+    return {key: after[key] - before[key] for key in after if after[key] != before[key]}
+
+
+def record_of(session: Session) -> LivenessCheck:
+    (check,) = LivenessCheck.objects.filter(tenant=session.tenant)
+    return check
+
+
+def test_a_sure_selfie_is_done_at_once(when_unsure: Any, client: Client, make_tenant: Any) -> None:
+    image = data_uri(LIVE_JPG)
+    score = score_of(client, make_tenant, image)
+    session = when_unsure(band=distance(score) / 2)  # the score outside the band
+    before = verdicts(session)
+    assert session.read()["challenge"] == "not_required"
+    taken = session.selfie(image)
+    assert taken.status_code == 202, taken.content
+    assert taken.json() == {"session_id": session.id, "state": "received", "frames": 1}
+    read = session.read()
+    assert read["state"] == "done" and read["challenge"] == "not_required"
+    assert read["liveness_result"] == {"is_live": int(score >= 0.5), "liveness_score": score}
+    assert record_of(session).is_live is (score >= 0.5)
+    assert units(session) == 1
+    assert counted(before, session) == {("live" if score >= 0.5 else "spoof", ""): 1}
+
+
+def held(session: Session, image: str) -> dict[str, Any]:
+    """Send the selfie; check the 202 and the session as held; the 202's body."""
+    taken = session.selfie(image)
+    assert taken.status_code == 202, taken.content
+    validate(taken, "POST", "/sessions/x/selfie")
+    body: dict[str, Any] = taken.json()
+    assert body["challenge"]["state"] == "pending"
+    read = session.read()
+    assert (read["state"], read["challenge"], read["liveness_result"]) == ("open", "pending", None)
+    assert record_of(session).is_live is False  # not live until the challenge passes
+    assert units(session) == 1
+    again = session.selfie(image)  # one verdict per session: no second selfie
+    assert again.status_code == 409
+    assert again.json()["code"] == "selfie_held"
+    validate(again, "POST", "/sessions/x/selfie")
+    return body
+
+
+def test_an_unsure_selfie_is_live_once_the_challenge_passes_with_its_own_score(
+    when_unsure: Any,
+    client: Client,
+    make_tenant: Any,
+    frontal: str,
+    clock: Clock,  # noqa: F811
+    settings: Any,
+) -> None:
+    settings.CAPTURE_CHALLENGE_STEPS = CLIP.steps
+    score = score_of(client, make_tenant, frontal)
+    # The selfie takes the tenant's last unit: the challenge's calls need none.
+    session = when_unsure(band=distance(score) + 0.5, limit=1)
+    before = verdicts(session)
+    body = held(session, frontal)
+    assert body["challenge"] == {"state": "pending", "tries_left": settings.CAPTURE_CHALLENGE_TRIES}
+    assert counted(before, session) == {("unsure", ""): 1}
+    seen = session.play(CLIP, clock)
+    assert seen[-1]["state"] == "passed", seen[-1]
+    read = session.read()
+    assert read["state"] == "done" and read["challenge"] == "passed"
+    assert read["liveness_result"] == {"is_live": 1, "liveness_score": score}
+    assert record_of(session).is_live is True
+    assert units(session) == 1
+    assert counted(before, session) == {("unsure", ""): 1, ("live", "challenge"): 1}
+    assert session.quality(jpeg(next(frames(CLIP.name)).image)).json()["state"] == "done"
+
+
+def test_an_unsure_selfie_is_not_live_once_the_challenge_failed_with_no_try_left(
+    when_unsure: Any,
+    client: Client,
+    make_tenant: Any,
+    frontal: str,
+    clock: Clock,  # noqa: F811
+    settings: Any,
+) -> None:
+    settings.CAPTURE_CHALLENGE_TRIES = 2
+    score = score_of(client, make_tenant, frontal)
+    session = when_unsure(band=distance(score) + 0.5)
+    before = verdicts(session)
+    held(session, frontal)
+    still = Clip("mounish_face.mp4", ())
+    first = session.play(still, clock)[-1]
+    assert (first["state"], first["tries_left"]) == ("failed", 1)
+    assert session.read()["state"] == "open"  # a try is left: not decided yet
+    assert session.restart().status_code == 200
+    last = session.play(still, clock)[-1]
+    assert (last["state"], last["tries_left"]) == ("failed", 0)
+    read = session.read()
+    assert read["state"] == "done" and read["challenge"] == "failed"
+    assert read["challenge_code"] in headturn.FAIL_CODES
+    assert read["liveness_result"] == {"is_live": 0, "liveness_score": score}
+    assert record_of(session).is_live is False
+    assert units(session) == 1
+    assert counted(before, session) == {("unsure", ""): 1, ("spoof", "challenge"): 1}
+    assert session.restart().json()["state"] == "done"  # 409: nothing more to decide
+
+
+def test_a_head_turn_session_is_unchanged_by_the_band(
+    make_tenant: Any, client: Client, frontal: str
+) -> None:
+    """The band applies to when_unsure only: a none tenant's selfie in it is done at once."""
+    score = score_of(client, make_tenant, frontal)
+    tenant, secret = make_tenant("plain", challenge_band=distance(score) + 0.5)
+    session = Session(client, tenant, secret)
+    assert session.selfie(frontal).status_code == 202
+    assert session.read()["state"] == "done"
+    assert CaptureSession.objects.get(pk=session.id).challenge == ""
+
+
+def test_the_admin_validates_the_band_and_audits_it(db: None, admin_client: Client) -> None:
+    tenant = Tenant.objects.create(name="Banded")
+    assert tenant.challenge_band == DEFAULT_CHALLENGE_BAND
+    url = f"/admin/accounts/tenant/{tenant.pk}/change/"
+    form = {"name": "Banded", "is_active": "on", "threshold": "0.5", "profile": "fast"}
+    form |= {"crop_policy": "judge", "challenge": "when_unsure", **INLINE_MANAGEMENT}
+    for bad, error in (("-0.25", "greater than or equal to 0"), ("10.5", "less than or equal")):
+        page = admin_client.post(url, {**form, "challenge_band": bad})
+        assert page.status_code == 200  # the form again, with the error
+        assert error in page.content.decode()
+    tenant.refresh_from_db()
+    assert (tenant.challenge, tenant.challenge_band) == ("none", DEFAULT_CHALLENGE_BAND)
+    assert admin_client.post(url, {**form, "challenge_band": "1.5"}).status_code == 302
+    tenant.refresh_from_db()
+    assert (tenant.challenge, tenant.challenge_band) == ("when_unsure", 1.5)
+    entry = LogEntry.objects.filter(object_id=str(tenant.pk)).get()
+    assert "challenge_band 0.75 → 1.5" in entry.get_change_message()
+
+
+def test_create_tenant_sets_the_band_within_its_range(db: None) -> None:
+    call_command("create_tenant", "Banded", "--challenge", "when_unsure", stdout=StringIO())
+    assert Tenant.objects.get(name="Banded").challenge_band == DEFAULT_CHALLENGE_BAND
+    argv = ["--challenge", "when_unsure", "--challenge-band", "1.25"]
+    call_command("create_tenant", "Wide", *argv, stdout=StringIO())
+    assert Tenant.objects.get(name="Wide").challenge_band == 1.25
+    for bad in ("-1", "10.5", "nan"):
+        with pytest.raises(CommandError, match="challenge.band"):
+            call_command("create_tenant", f"Bad{bad}", "--challenge-band", bad, stdout=StringIO())
+    assert not Tenant.objects.filter(name__startswith="Bad").exists()
