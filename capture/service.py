@@ -86,7 +86,11 @@ def require_open(session: CaptureSession) -> None:
 
 
 def _over(code: str, scope: str, session: CaptureSession, limit: int, window: Window) -> None:
-    if throttle.hit(scope, str(session.pk), window) > limit:
+    """Count the call in the session's window of ``scope``; a scope's past windows are deleted
+    as new ones start. Kept until prune_checks' 24 h, long after their session had expired or
+    been pruned, they grew by about 1.6 rows per session walk (690 after a 240 s sessions soak;
+    now 85 to 145 throughout it)."""
+    if throttle.hit(scope, str(session.pk), window, expiring=True) > limit:
         raise Rejected(Rejection(code, {"limit": limit}, retry_after=window.retry_after()))
 
 

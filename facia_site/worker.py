@@ -58,6 +58,16 @@ RESPONSE_TIMEOUT_S = 30
 # Connections gevent may accept beyond worker_connections, only to refuse them at once: a
 # full worker then still answers, rather than leaving new clients in the listen backlog.
 REFUSING_AT_ONCE = 16
+# Refused connections that linger after their answer at once (as answers sent with the body
+# unread do, below): closed at once, a refused client still sending its request got a reset
+# instead of the 429 or 503 (http.client posting 2 MB: 20 of 20 over the per-client cap, 7 of
+# 8 on a full worker). Half the refusing room, so that refused clients holding their
+# connections open still leave 8 greenlets to refuse others at once; past it, a refusal is
+# closed at once, as before.
+REFUSALS_LINGERING = REFUSING_AT_ONCE // 2
+# A refused request is not parsed: what a lingering refusal reads is bounded by the most the
+# worker reads of any request, a head (gunicorn's limits: under 1 MiB) and the largest body.
+HEAD_BYTES = 1 << 20
 # How often a connection waiting for a large-body slot sees that it was closed for another.
 EVICTION_CHECK_S = 0.1
 # After an answer sent with the body unread (413, 503), what the client still sends is read
@@ -241,8 +251,10 @@ class BufferingWorker(GeventWorker):
         super().__init__(*args, **kwargs)
         self._django = Semaphore(1)
         self._large_bodies = BoundedSemaphore(LARGE_BODIES_AT_ONCE)
+        self._refusals_lingering = BoundedSemaphore(REFUSALS_LINGERING)
         # The per-client cap is read after fork (run), once post_fork has set Django up.
         self._admission = Admission(self.cfg.worker_connections, 0)
+        self._refusal_bytes = 0  # the most a lingering refusal reads, set in run as well
         # The size of GeventWorker.run's pool: the connections kept plus room to refuse.
         self.worker_connections = self.cfg.worker_connections + REFUSING_AT_ONCE
 
@@ -256,12 +268,16 @@ class BufferingWorker(GeventWorker):
 
     def run(self) -> None:
         self._admission.per_client = settings.CONNECTIONS_PER_CLIENT
+        largest = max(
+            settings.LIVENESS_MAX_BODY_BYTES, settings.UPLOAD_MAX_BYTES + UPLOAD_FORM_BYTES
+        )
+        self._refusal_bytes = HEAD_BYTES + largest  # 66 MiB by default
         super().run()
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
         conn = self._admission.admit(client, _client_address(addr))
         if isinstance(conn, Refusal):
-            self._send(client, conn.response(), timeout_s=1)
+            self._refuse(client, conn)
             return  # gevent's server closes the socket
         try:
             super().handle(listener, client, addr)
@@ -414,11 +430,19 @@ class BufferingWorker(GeventWorker):
         if conn.evicted:
             return
         self._admission.lingering(conn)
-        dropped = bytearray(LINGER_CHUNK)
-        with suppress(OSError), gevent.Timeout(LINGER_S, False):
-            conn.sock.shutdown(socket.SHUT_WR)
-            while conn.sock.recv_into(dropped):
-                pass
+        _drain(conn.sock)
+
+    def _refuse(self, sock: Any, refusal: Refusal) -> None:
+        """Answer ``refusal`` without reading the request, then drain what the client still
+        sends (at most one request's worth), as ``_linger`` does, unless REFUSALS_LINGERING
+        refusals already do: then the connection closes at once."""
+        self._send(sock, refusal.response(), timeout_s=1)
+        if not self._refusals_lingering.acquire(blocking=False):
+            return
+        try:
+            _drain(sock, self._refusal_bytes)
+        finally:
+            self._refusals_lingering.release()
 
     def _send(self, sock: Any, data: bytes, timeout_s: float = RESPONSE_TIMEOUT_S) -> None:
         try:
@@ -428,6 +452,17 @@ class BufferingWorker(GeventWorker):
             self.log.info("dropped a response not read within %s s", timeout_s)
         except OSError:
             pass  # the client went away
+
+
+def _drain(sock: Any, most: float = float("inf")) -> None:
+    """Half-close ``sock`` once its answer is sent (a client reading it sees its end), then
+    read and drop what the client still sends until it closes, for at most LINGER_S and
+    ``most`` bytes."""
+    dropped = bytearray(LINGER_CHUNK)
+    with suppress(OSError), gevent.Timeout(LINGER_S, False):
+        sock.shutdown(socket.SHUT_WR)
+        while most > 0 and (got := sock.recv_into(dropped)):
+            most -= got
 
 
 LIBC = ctypes.CDLL("libc.so.6")

@@ -42,7 +42,7 @@ _SUBJECTS = f"SELECT COUNT(*) FROM {TABLE} WHERE scope = %s AND bucket = %s"
 MAX_SUBJECTS = 10_000
 OVERFLOW = "*"
 _EXPIRE = f"DELETE FROM {TABLE} WHERE scope = %s AND bucket < %s"
-_expired_before: dict[str, int] = {}  # per bounded scope: this process deleted windows before
+_expired_before: dict[str, int] = {}  # per expiring scope: this process deleted windows before
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,14 @@ class Window:
         return max(1, math.ceil(self.start + self.seconds - now))
 
 
-def hit(scope: str, subject: str, window: Window, bounded: bool = False) -> int:
+def hit(
+    scope: str, subject: str, window: Window, bounded: bool = False, expiring: bool = False
+) -> int:
     """Count one hit and return the window's total including it. ``bounded``: the scope's
     subjects are the client's choice; past MAX_SUBJECTS in this window a new one is counted
     under OVERFLOW (the subjects already counted keep their own rows), and the scope's expired
-    windows are deleted as new ones start."""
+    windows are deleted as new ones start. ``expiring``: only the latter (subjects that come
+    and go, such as capture sessions, whose windows no one reads once they end)."""
     with connection.cursor() as cursor:
         if bounded:
             cursor.execute(_BUMP, [scope, subject, window.start])
@@ -74,6 +77,8 @@ def hit(scope: str, subject: str, window: Window, bounded: bool = False) -> int:
             _expire(cursor, scope, window)
             if _full(cursor, scope, window):
                 subject = OVERFLOW
+        elif expiring:
+            _expire(cursor, scope, window)
         cursor.execute(_UPSERT, [scope, subject, window.start])
         return int(cursor.fetchone()[0])
 
@@ -81,7 +86,8 @@ def hit(scope: str, subject: str, window: Window, bounded: bool = False) -> int:
 def _expire(cursor: Any, scope: str, window: Window) -> None:
     """Delete this scope's windows before the previous one (the login throttle reads it), once
     per window per process: a bounded scope then holds at most two windows of MAX_SUBJECTS
-    rows, whether or not prune_counters is scheduled."""
+    rows, and an expiring one two windows of its subjects, whether or not prune_counters is
+    scheduled."""
     keep_from = window.start - window.seconds
     if _expired_before.get(scope) != keep_from:
         cursor.execute(_EXPIRE, [scope, keep_from])

@@ -1,6 +1,13 @@
-"""manage.py prune_sessions."""
+"""manage.py prune_sessions, and the sessions' rate windows, which expire on their own."""
 
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,7 +16,8 @@ from django.utils import timezone
 
 from accounts.models import HashId
 from capture.models import CaptureSession
-from capture.service import open_session
+from capture.service import QUALITY_SCOPE, SELFIE_SCOPE, open_session
+from tests.conftest import REPO, scratch_database
 
 
 def test_prune_sessions(make_tenant: Any) -> None:
@@ -25,3 +33,41 @@ def test_prune_sessions_refuses_days_no_date_can_reach(db: None) -> None:
     """Was an OverflowError's traceback."""
     with pytest.raises(CommandError, match="must be 0 to 36500"):
         call_command("prune_sessions", "--days", "99999999999")
+
+
+@contextmanager
+def database(vendor: str, tmp_path: Path) -> Iterator[str]:
+    if vendor == "sqlite":
+        yield f"sqlite:///{tmp_path / 'windows.sqlite3'}"
+        return
+    with scratch_database("facia_windows") as url:
+        yield url
+
+
+@pytest.mark.parametrize("vendor", ["postgresql", "sqlite"])
+def test_a_sessions_rate_windows_go_once_they_end(vendor: str, tmp_path: Path) -> None:
+    """Two sessions' quality (per second) and selfie (per minute) windows: a scope's windows
+    before the previous one are deleted as a new one starts (tests/capture/session_windows.py).
+    Before, every window stayed until prune_checks deleted those over 24 h old, long after its
+    session had expired (SESSION_TTL_S) or been pruned: about 1.6 rows per session walk."""
+    with database(vendor, tmp_path) as url:
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.capture.session_windows"],
+            cwd=REPO,
+            env={**os.environ, "DATABASE_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["vendor"] == vendor
+    quality, selfie = QUALITY_SCOPE, SELFIE_SCOPE
+    assert outcome["steps"] == [
+        [[quality, "A", 0, 2], [selfie, "A", 0, 1]],
+        # The previous window is kept (as the login throttle's, which reads it).
+        [[quality, "A", 0, 2], [quality, "B", 1, 1], [selfie, "A", 0, 1]],
+        [[quality, "B", 1, 1], [quality, "B", 2, 1], [selfie, "A", 0, 1]],
+        [[quality, "B", 120, 1], [selfie, "B", 120, 1]],
+    ]

@@ -2,13 +2,15 @@
 their own connections, never a worker, are dropped once their head or body is late, and one
 client (one source address) cannot take the connections every other client needs."""
 
+import http.client
+import json
 import select
 import socket
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,12 @@ from bench.slowloris import (
     slow_clients,
     timed_post,
 )
-from facia_site.worker import BODY_TIMEOUT_S, LARGE_BODY_BYTES
+from facia_site.worker import (
+    BODY_TIMEOUT_S,
+    LARGE_BODY_BYTES,
+    REFUSALS_LINGERING,
+    REFUSING_AT_ONCE,
+)
 from tests.servers.clients import admin_session, create_tenant, post, selfie_body
 from tests.servers.gunicorn import Gunicorn, gunicorn
 from tests.servers.processes import until
@@ -407,3 +414,74 @@ def test_waiting_for_a_large_body_slot_ends_in_503(quiet: Gunicorn) -> None:
         assert len(readable) == 1
         status, payload = read_response(readable[0])
     assert (status, payload) == (503, {"error": "Service is busy, try again later."})
+
+
+# --- Refused at admission while sending a request: the answer must reach the client.
+REFUSED_BODY_BYTES = 2 * 1024 * 1024  # far more than the kernel buffers before it is read
+TRIES = 10
+STALLED = HEAD + b"Content-Length: 1000\r\n\r\n{"  # held until BODY_TIMEOUT_S
+
+
+def answer_to_post(port: int, source: str, body: bytes) -> tuple[int, str | None, bytes] | str:
+    """What http.client reads for a POST of ``body`` from ``source``: it sends the whole body
+    before it reads the answer. Status, Retry-After and body, or the error it got instead."""
+    client = http.client.HTTPConnection("127.0.0.1", port, 60, source_address=(source, 0))
+    try:
+        client.request("POST", "/liveness", body, {"Content-Type": "application/json"})
+        reply = client.getresponse()
+        return reply.status, reply.getheader("Retry-After"), reply.read()
+    except OSError as error:
+        return type(error).__name__
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(429, "Too many connections from this client."), (503, "Service is busy, try again later.")],
+)
+def test_a_client_refused_while_sending_its_body_reads_the_answer(
+    quiet: Gunicorn, status: int, error: str
+) -> None:
+    """Refused at admission (over the client's cap: 429; every connection busy: 503), the
+    connection was closed at once with the request unread: the kernel reset it, and a client
+    that sends its whole body before reading got the reset, not the answer (http.client
+    posting 2 MB: 20 tries of 20 over the cap, 7 of 8 on a full worker). Now the refusal reads
+    and drops what the client still sends, as after a 413."""
+    source = "127.0.7.1"
+    if status == 429:  # the client's own connections take its cap
+        holders, count = [source], PER_CLIENT
+    else:  # other clients, each within its cap, take every connection
+        holders, count = [f"127.0.7.{i}" for i in range(2, 5)], CONNECTIONS
+    body = b"{" + b" " * (REFUSED_BODY_BYTES - 1)
+    with held_connections("127.0.0.1", quiet.port, count, STALLED, holders) as socks:
+        until(lambda: all_accepted(quiet.port, socks), timeout=60, every=0.02)
+        answers = [answer_to_post(quiet.port, source, body) for _ in range(TRIES)]
+    assert answers == [(status, "1", json.dumps({"error": error}).encode())] * TRIES
+
+
+def status_line(sock: socket.socket) -> str:
+    """The first line the server sent on ``sock``; "" when none came within its timeout."""
+    with suppress(OSError):
+        return sock.recv(64).split(b"\r\n")[0].decode()
+    return ""
+
+
+def test_refused_clients_holding_their_connections_leave_the_worker_answering(
+    quiet: Gunicorn,
+) -> None:
+    """At most REFUSALS_LINGERING refused connections drain at once (each up to LINGER_S);
+    past that a refusal closes at once. Had every refusal lingered, 21 refused clients holding
+    their connections took the worker's whole pool (8 kept + 16 to refuse), and every later
+    connection, a normal client's too, waited in the listen backlog until they ended."""
+    body = selfie_body(create_tenant(quiet.env, "refused-flood"))
+    count = PER_CLIENT + 3 * REFUSING_AT_ONCE
+    assert count - PER_CLIENT > CONNECTIONS + REFUSING_AT_ONCE - REFUSALS_LINGERING
+    with held_connections("127.0.0.1", quiet.port, count, STALLED, ["127.0.8.1"]) as socks:
+        start = time.monotonic()
+        refused = [status_line(sock) for sock in socks[PER_CLIENT:]]
+        all_refused_s = time.monotonic() - start
+        status, seconds = timed_liveness(quiet, body)
+    assert refused == [OVER_CAP] * (count - PER_CLIENT)
+    assert all_refused_s < PROMPTLY_S, all_refused_s
+    assert (status, seconds < PROMPTLY_S) == (201, True), seconds
