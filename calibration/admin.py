@@ -3,7 +3,10 @@
 candidate with the verdicts it would flip, promoted or discarded), the calibrations and the
 evaluations, read only, with their figures and their DET curve and score histograms, drawn in
 memory (data URIs; no file is written). Reverting, uploading, promoting or discarding needs
-``change_tenant``; a viewer gets 403."""
+``change_tenant``; a viewer gets 403. The tenant page's calibration blocks read calibrations and
+check records: each is shown only to a user who may view those (``view_calibration``,
+``view_livenesscheck``), and the upload page and the shadow's buttons need ``view_calibration``
+too."""
 
 import base64
 import math
@@ -13,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -54,6 +58,22 @@ from ml.evaluate import (
 from ml.tenant_calibration import KIND_WORDS
 
 JOBS_SHOWN = 5
+
+
+def may_view(request: HttpRequest, model: Any) -> bool:
+    """Whether ``request``'s user holds Django's view permission of ``model``."""
+    codename = get_permission_codename("view", model._meta)
+    return bool(request.user.has_perm(f"{model._meta.app_label}.{codename}"))
+
+
+def reads_calibrations(request: HttpRequest) -> bool:
+    return may_view(request, Calibration)
+
+
+def reads_checks(request: HttpRequest) -> bool:
+    return may_view(request, LivenessCheck)
+
+
 INTERVALS = ("APCER", "BPCER", "ACER", "AUC")
 
 
@@ -245,34 +265,49 @@ def shadow_flips(tenant: Tenant) -> Flips:
     return Flips(counted["checks"], counted["live_to_spoof"], counted["spoof_to_live"])
 
 
-def describe_shadow(tenant: Tenant) -> SafeString | str:
+def describe_flips(tenant: Tenant) -> SafeString:
+    flips = shadow_flips(tenant)
+    return format_html(
+        '<p id="shadow-flips">Of <strong>{}</strong> checks recorded with both verdicts, '
+        '<strong id="shadow-live-to-spoof">{}</strong> live would become spoof and '
+        '<strong id="shadow-spoof-to-live">{}</strong> spoof would become live; the '
+        "others keep their verdict.</p>",
+        flips.checks,
+        flips.live_to_spoof,
+        flips.spoof_to_live,
+    )
+
+
+# In place of the flips for a user who may not view check records (they are counted from them).
+FLIPS_UNSEEN = "<p>The verdicts it would flip are shown to users who may view liveness checks.</p>"
+
+
+def describe_shadow(tenant: Tenant, with_flips: bool = True) -> SafeString | str:
+    """The shadow candidate; ``with_flips``: and the verdicts it would flip."""
     shadow = tenant.shadow_calibration
     if not shadow:
         return "No shadow candidate."
     found = shadow_candidate(tenant)
     until = datetime.fromtimestamp(shadow["until"], tz=UTC)
     running = "runs until" if until > datetime.now(tz=UTC) else "ended"
-    flips = shadow_flips(tenant)
     note = ""
     if shadow.get("profile") != tenant.profile:
         note = " It was fitted for another profile, so no check records its verdict."
     return format_html(
         '<div id="shadow-status"><p>Candidate #{} (threshold {}) in shadow since {}; it {} {}.'
-        "{}</p><p>Of <strong>{}</strong> checks recorded with both verdicts, "
-        '<strong id="shadow-live-to-spoof">{}</strong> live would become spoof and '
-        '<strong id="shadow-spoof-to-live">{}</strong> spoof would become live; the '
-        "others keep their verdict.</p>{}</div>",
+        "{}</p>{}{}</div>",
         shadow["id"],
         f"{shadow['threshold']:.4f}",
         f"{datetime.fromtimestamp(shadow['since'], tz=UTC):%Y-%m-%d %H:%M} UTC",
         running,
         f"{until:%Y-%m-%d %H:%M} UTC",
         note,
-        flips.checks,
-        flips.live_to_spoof,
-        flips.spoof_to_live,
+        describe_flips(tenant) if with_flips else mark_safe(FLIPS_UNSEEN),
         describe(found, "shadow-candidate") if found else "",
     )
+
+
+CALIBRATION_BLOCKS = ("calibration_status", "shadow_status", "shadow_buttons")
 
 
 class CalibratedTenantAdmin(TenantAdmin):
@@ -289,9 +324,14 @@ class CalibratedTenantAdmin(TenantAdmin):
         "calibration_status",
         "calibration_viewed",
         "shadow_status",
+        "shadow_viewed",
         "shadow_buttons",
     )
     actions = [*TenantAdmin.actions, "revert_to_uncalibrated"]
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        shown = super().get_list_display(request)
+        return shown if reads_calibrations(request) else [f for f in shown if f != "calibrated"]
 
     @admin.display(description="calibrated", boolean=True)
     def calibrated(self, tenant: Tenant) -> bool:
@@ -329,6 +369,11 @@ class CalibratedTenantAdmin(TenantAdmin):
     def shadow_status(self, tenant: Tenant) -> SafeString | str:
         return "-" if tenant.pk is None else describe_shadow(tenant)
 
+    @admin.display(description="shadow calibration")
+    def shadow_viewed(self, tenant: Tenant) -> SafeString | str:
+        """The shadow candidate as a user who may not view check records sees it: no flips."""
+        return "-" if tenant.pk is None else describe_shadow(tenant, with_flips=False)
+
     @admin.display(description="promote or discard")
     def shadow_buttons(self, tenant: Tenant) -> SafeString | str:
         if tenant.pk is None or not tenant.shadow_calibration:
@@ -345,11 +390,25 @@ class CalibratedTenantAdmin(TenantAdmin):
         )
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        """Each calibration block for a user who may read its source: the calibrations
+        (``view_calibration``), the flips counted from the checks (``view_livenesscheck``);
+        the upload link and the shadow's buttons also need ``change_tenant``."""
         fields = super().get_fields(request, obj)
-        if self.has_change_permission(request, obj):
-            return fields
-        viewed: dict[Any, Any] = {"calibration_status": "calibration_viewed"}
-        return [viewed.get(f, f) for f in fields if f != "shadow_buttons"]
+        if not reads_calibrations(request):
+            return [f for f in fields if f not in CALIBRATION_BLOCKS]
+        viewed: dict[Any, Any] = {}
+        if not reads_checks(request):
+            viewed["shadow_status"] = "shadow_viewed"
+        if not self.has_change_permission(request, obj):
+            viewed["calibration_status"] = "calibration_viewed"
+            viewed["shadow_buttons"] = None
+        shown = [viewed.get(f, f) for f in fields]
+        return [f for f in shown if f is not None]
+
+    def may_calibrate(self, request: HttpRequest, tenant: Tenant | None = None) -> bool:
+        """Uploading, promoting or discarding: ``change_tenant``, and ``view_calibration`` to
+        see what it sets (the upload page and the messages show the calibration)."""
+        return self.has_change_permission(request, tenant) and reads_calibrations(request)
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         """Deleting a tenant takes its calibrations with it, though they cannot be deleted on
@@ -374,7 +433,7 @@ class CalibratedTenantAdmin(TenantAdmin):
         """Promote the shadow candidate to the active calibration, or discard it (POST, with
         ``shadow`` = promote or discard)."""
         tenant = get_object_or_404(Tenant, pk=tenant_id)
-        if not self.has_change_permission(request, tenant):
+        if not self.may_calibrate(request, tenant):
             return HttpResponse(status=403)
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
@@ -406,6 +465,8 @@ class CalibratedTenantAdmin(TenantAdmin):
             found = discard_shadow(tenant)
             text = f"Discarded shadow candidate #{found.pk if found else '?'} ({counts})."
         audit.record(tenant, text, request.user)
+        if not reads_checks(request):  # the counts come from the check records
+            text = text.replace(f" ({counts})", "")
         messages.success(request, f"{tenant.name}: {text}")
         return back
 
@@ -413,7 +474,7 @@ class CalibratedTenantAdmin(TenantAdmin):
         """Upload a zip of live/ and spoof/ captures: calibrated by the task worker, in memory,
         never saved; the page lists the tenant's last jobs."""
         tenant = get_object_or_404(Tenant, pk=tenant_id)
-        if not self.has_change_permission(request, tenant):
+        if not self.may_calibrate(request, tenant):
             return HttpResponse(status=403)
         form = CalibrationUploadForm()
         if request.method == "POST":
@@ -471,8 +532,12 @@ class CalibratedTenantAdmin(TenantAdmin):
         url = reverse("admin:accounts_tenant_calibrate", args=[tenant.pk])
         return HttpResponseRedirect(url, status=303)
 
+    def has_calibrate_permission(self, request: HttpRequest) -> bool:
+        return self.may_calibrate(request)
+
     @admin.action(
-        description="Revert to uncalibrated (restore the earlier threshold)", permissions=["change"]
+        description="Revert to uncalibrated (restore the earlier threshold)",
+        permissions=["calibrate"],
     )
     def revert_to_uncalibrated(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:

@@ -19,8 +19,9 @@ from django.db import DatabaseError
 from django.http import HttpRequest
 from django.http.cookie import parse_cookie
 
-# What the calibration zip's page needs (calibration.admin, the tenant's change permission).
-UPLOAD_PERMISSION = "accounts.change_tenant"
+# What the calibration zip's page needs (calibration.admin: the tenant's change permission, and
+# the view permission of the calibrations the page shows).
+UPLOAD_PERMISSIONS = ("accounts.change_tenant", "calibration.view_calibration")
 
 
 def may_upload(request: Any) -> bool:
@@ -28,7 +29,7 @@ def may_upload(request: Any) -> bool:
     user = getattr(request, "user", None)
     if user is None or not (user.is_active and user.is_staff):
         return False
-    return bool(user.has_perm(UPLOAD_PERMISSION))
+    return bool(user.has_perms(UPLOAD_PERMISSIONS))
 
 
 def cookies_may_upload(cookie_header: str) -> bool | None:

@@ -156,11 +156,14 @@ def restart_challenge(
 
 
 def frame_values(payload: dict[str, object]) -> list[object]:
-    """One ``selfie_image`` or a burst of up to three ``frames``."""
+    """One ``selfie_image`` or a burst of up to three ``frames``, each a string: a number or
+    null in ``frames`` was answered with the sentences of ``selfie_image``, a field not sent."""
     frames = payload.get("frames")
     if frames is None:
         return [payload.get("selfie_image")]
     if not isinstance(frames, list) or not 1 <= len(frames) <= MAX_FRAMES:
+        raise Rejected(Rejection("frames_invalid"))
+    if not all(isinstance(frame, str) for frame in frames):
         raise Rejected(Rejection("frames_invalid"))
     return frames
 
@@ -182,7 +185,10 @@ def claim_refused(session: CaptureSession) -> Rejected:
     """Why ``claim`` found the session not open, as it stands now: its challenge, its lifetime
     ended since the token was checked (while the frames were decoded), or another selfie's
     claim or verdict (open again if that one reached no verdict meanwhile: busy as before)."""
-    session.refresh_from_db()
+    try:
+        session.refresh_from_db()
+    except CaptureSession.DoesNotExist:
+        return gone()
     require_no_selfie(session)
     challenge.require_passed(session)
     if session.state == CaptureSession.OPEN and session.expires_at <= timezone.now():
@@ -218,7 +224,20 @@ def finish(session: CaptureSession, judged: Judged, check_id: int) -> None:
         **kept
     )
     if updated != 1:
-        raise RuntimeError(f"session {session.pk} lost its claim")  # rolls the unit back
+        raise lost_claim(session)  # rolls the unit and the record back
+
+
+def gone() -> Rejected:
+    """A session deleted while its selfie was read or judged (``prune_sessions``, an admin):
+    404 as an unknown session's, not a 500."""
+    return Rejected(Rejection("unknown_session"))
+
+
+def lost_claim(session: CaptureSession) -> Rejected:
+    """Why ``finish`` found its claim gone: the session deleted meanwhile (404), or its state
+    changed (409, as it stands now)."""
+    found = CaptureSession.objects.filter(pk=session.pk).first()
+    return gone() if found is None else conflict(found)
 
 
 def unsure(session: CaptureSession, judged: Judged) -> bool:
@@ -244,6 +263,8 @@ def judge_claimed(session: CaptureSession, images: Images, request_id: str) -> N
         raise
     if isinstance(outcome, Rejection):
         release(session, outcome.code if outcome.code in quality.REFUSALS else "")
+        if outcome.code == "invalid_credentials":  # the tenant deleted, its sessions with it
+            raise gone()
         raise Rejected(outcome)
 
 
@@ -268,7 +289,10 @@ def take_selfie(
     judge_claimed(session, images, request_id)
     body: dict[str, object] = {"session_id": str(session.pk), "state": "received"}
     body["frames"] = len(images.frames)
-    session.refresh_from_db()
+    try:
+        session.refresh_from_db()
+    except CaptureSession.DoesNotExist:  # deleted once judged: the check and its unit stand
+        return body
     if session.held:
         body["challenge"] = challenge.answer_of(session)
     return body

@@ -1,5 +1,6 @@
-"""The tenant admin, extended into an operator console: a usage page per tenant and a threshold
-from a target APCER (the evaluations)."""
+"""The tenant admin, extended into an operator console: a usage page per tenant (counted from
+the check records and refusals: it needs their view permissions) and a threshold from a target
+APCER (the evaluations)."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -16,13 +17,19 @@ from django.utils.safestring import mark_safe
 
 from accounts.admin import fields_after
 from accounts.models import Tenant
-from calibration.admin import CalibratedTenantAdmin, number
+from calibration.admin import CalibratedTenantAdmin, may_view, number
 from console.forms import TenantForm
 from console.usage import SERIES, Span, daily_usage, usage_csv, usage_svg
 from guard import formatting
 from guard.admin import CounterAdmin, RefusalAdmin
 from guard.models import Counter, Refusal
 from guard.throttle import RATE_SCOPE
+from liveness.models import LivenessCheck
+
+
+def reads_usage(request: HttpRequest) -> bool:
+    """The usage page counts check records and refusals: it needs both view permissions."""
+    return may_view(request, LivenessCheck) and may_view(request, Refusal)
 
 
 def reads_evaluations(request: HttpRequest) -> bool:
@@ -54,7 +61,22 @@ class ConsoleTenantAdmin(CalibratedTenantAdmin):
         return type(form.__name__, (form,), {"target_apcer": None})
 
     def get_list_display(self, request: HttpRequest) -> tuple[str, ...]:
-        return (*super().get_list_display(request), "usage_link")
+        usage = ("usage_link",) if reads_usage(request) else ()
+        return (*super().get_list_display(request), *usage)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The "Usage chart" link only for a user who may open the page."""
+        shown = {"may_read_usage": reads_usage(request), **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, shown)
+
+    def may_read_usage(self, request: HttpRequest, tenant: Tenant) -> bool:
+        return self.has_view_permission(request, tenant) and reads_usage(request)
 
     @admin.display(description="usage")
     def usage_link(self, tenant: Tenant) -> str:
@@ -116,7 +138,7 @@ class ConsoleTenantAdmin(CalibratedTenantAdmin):
 
     def usage_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
         tenant = get_object_or_404(Tenant, pk=tenant_id)
-        if not self.has_view_permission(request, tenant):
+        if not self.may_read_usage(request, tenant):
             return HttpResponse(status=403)
         span = Span.from_query(request.GET)
         days = daily_usage(tenant, span)
@@ -143,7 +165,7 @@ class ConsoleTenantAdmin(CalibratedTenantAdmin):
     def usage_csv_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
         """The usage table of the page's date range as CSV (one row per day, zeros too)."""
         tenant = get_object_or_404(Tenant, pk=tenant_id)
-        if not self.has_view_permission(request, tenant):
+        if not self.may_read_usage(request, tenant):
             return HttpResponse(status=403)
         span = Span.from_query(request.GET)
         response = HttpResponse(

@@ -205,6 +205,16 @@ def _unavailable(tenant: Tenant, score: float) -> Rejection:
     return Rejection("not_ready")
 
 
+def _no_unit(tenant: Tenant) -> Rejection:
+    """No unit was taken: the limit was reached meanwhile (429), or the tenant was deleted
+    since it was authenticated (401, as its hash_ids, deleted with it, now get)."""
+    if not Tenant.objects.filter(pk=tenant.pk).exists():
+        rejection = Rejection("invalid_credentials")
+        counted(rejection, tenant)  # under the deleted tenant's id, as a revoked hash_id's is
+        return rejection
+    return _out_of_quota(tenant)
+
+
 def _out_of_quota(tenant: Tenant) -> Rejection:
     rejection = Rejection("limit_reached")
     metrics.observe_rejection(tenant.pk, tenant.name, REASONS["limit_reached"])
@@ -255,7 +265,7 @@ def judge_and_record(
         outcome["shadow_score"], outcome["shadow_is_live"] = shadow
     kept = _bound(keep, judged)
     if not record(tenant, request_id, images.started, judged, then, kept, **outcome):
-        return _out_of_quota(tenant)
+        return _no_unit(tenant)
     verdict = "unsure" if held else "live" if judged.is_live else "spoof"
     metrics.observe_verdict(tenant.pk, tenant.name, verdict)
     timings = {**fused.timings_ms, "decode": images.decode_ms}

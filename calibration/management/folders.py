@@ -1,5 +1,6 @@
-"""What the engine commands (evaluate, calibrate, tenant_protocol) share: a tenant by name,
-a labelled live/ + spoof/ folder, the engine; each refusal a CommandError."""
+"""What the engine commands (evaluate, calibrate, tenant_protocol) share: a labelled live/ +
+spoof/ folder, the engine; each refusal a CommandError (a tenant by name:
+``accounts.management.tenants``)."""
 
 import csv
 from collections.abc import Collection
@@ -8,19 +9,11 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from accounts.models import Tenant
 from guard.validators import no_control_characters
 from liveness.runtime import load_engine
 from ml.engine import LivenessEngine
 from ml.errors import ModelInstallError
 from ml.text import escape_controls
-
-
-def tenant_named(name: str) -> Tenant:
-    found = Tenant.objects.filter(name=name).first()
-    if found is None:
-        raise CommandError(f'No tenant named "{escape_controls(name)}".')
-    return found
 
 
 def labelled_folder(folder: Path) -> Path:

@@ -61,3 +61,14 @@ def test_the_secret_is_printed_once_and_only_its_digest_stored(db: None, command
     assert "\n".join(printed).count(secret) == 1
     stored = stored_text()
     assert digest_of(secret) in stored and secret not in stored
+
+
+def test_names_are_printed_with_their_controls_escaped(db: None) -> None:
+    """issue_hash_id printed the name typed, or a name stored before names were checked, with
+    its control characters raw: an escape sequence on the operator's terminal."""
+    with pytest.raises(CommandError) as refused:
+        run("issue_hash_id", "Nobody\x1b[2J\n")
+    assert str(refused.value) == r'No tenant named "Nobody\x1b[2J\n".'
+    Tenant.objects.bulk_create([Tenant(name="Old\x1b[31m")])  # stored before names were checked
+    lines = run("issue_hash_id", "Old\x1b[31m")
+    assert lines[0] == r"New hash_id for Old\x1b[31m, shown only now:"

@@ -19,3 +19,14 @@ def test_reset_quotas(db: None) -> None:
     assert set(Tenant.objects.values_list("requests_used", flat=True)) == {0}
     with pytest.raises(CommandError, match="No tenant named: zed"):
         run("reset_quotas", "--tenant", "zed")
+
+
+HOSTILE = "zed\x1b]0;owned\x07\x1b[2J\r"  # sets the terminal's title, clears the screen
+
+
+def test_a_typed_name_is_echoed_with_its_controls_escaped(db: None) -> None:
+    """reset_quotas printed a name it did not find as typed: its escape sequences reached the
+    operator's terminal (the engine commands escaped theirs)."""
+    with pytest.raises(CommandError) as refused:
+        run("reset_quotas", "--tenant", HOSTILE)
+    assert str(refused.value) == r"No tenant named: zed\x1b]0;owned\x07\x1b[2J\r"

@@ -187,6 +187,9 @@ def test_only_who_may_calibrate_has_a_file_held_in_memory(
     assert refused.status_code == 403 and held_files(refused) == {}
     operator = django_user_model.objects.create_user("operator", is_staff=True)
     operator.user_permissions.add(Permission.objects.get(codename="change_tenant"))
+    blind = csrf_client(operator).post(url_of(tenant), {**token, **zips(data, "archive")})
+    assert blind.status_code == 403 and held_files(blind) == {}  # sees no calibration
+    operator.user_permissions.add(Permission.objects.get(codename="view_calibration"))
     queued = csrf_client(operator).post(url_of(tenant), {**token, **zips(data, "archive")})
     assert queued.status_code == 303 and held_files(queued) == {"archive": len(data)}
 

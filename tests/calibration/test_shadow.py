@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db.models import Q
 from django.test import Client
 from django.urls import reverse
 
@@ -116,10 +117,18 @@ def test_no_shadow_verdict_outside_the_period(
 
 
 def staff(*perms: str) -> Client:
+    """A staff user who may view tenants, their calibrations and the checks the flips are
+    counted from (tests/guard/test_admin_permissions.py: each block needs its own), plus
+    ``perms`` of accounts."""
     user = User.objects.create_user(f"staff-{len(perms)}-{time.monotonic_ns()}", is_staff=True)
     wanted = ["view_tenant", *perms]
+    readers = Q(content_type__app_label="calibration", codename="view_calibration") | Q(
+        content_type__app_label="liveness", codename="view_livenesscheck"
+    )
     user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="accounts", codename__in=wanted)
+        Permission.objects.filter(
+            Q(content_type__app_label="accounts", codename__in=wanted) | readers
+        )
     )
     client = Client()
     client.force_login(user)

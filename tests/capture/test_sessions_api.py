@@ -1,6 +1,7 @@
 """Capture sessions through HTTP (Django's test client; the concurrency test uses gunicorn)."""
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -257,6 +258,91 @@ def test_a_selfie_whose_session_expires_before_its_claim_is_told_so(
     assert tenant.requests_used == 0
 
 
+def delete_sessions_on_check_insert() -> Callable[[], None]:
+    """A trigger deleting every capture session when a check row is inserted: as
+    ``prune_sessions --days 0`` or an admin deleting the session while its selfie is judged
+    (the row goes between the claim and the verdict). Returns what drops it."""
+    sessions, checks = CaptureSession._meta.db_table, LivenessCheck._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE OR REPLACE FUNCTION prune_now() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$ BEGIN DELETE FROM {sessions}; RETURN NEW; END $$"
+            )
+            action = "FOR EACH ROW EXECUTE FUNCTION prune_now()"
+        else:
+            action = f"BEGIN DELETE FROM {sessions}; END"
+        cursor.execute(f"CREATE TRIGGER prune_now AFTER INSERT ON {checks} {action}")
+
+    def drop() -> None:
+        on = f" ON {checks}" if connection.vendor == "postgresql" else ""
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER IF EXISTS prune_now{on}")
+
+    return drop
+
+
+UNKNOWN_SESSION = {"error": "Unknown session."}
+
+
+def test_a_session_deleted_while_its_selfie_is_judged_is_unknown(
+    make_tenant: Any, client: Client
+) -> None:
+    """The verdict found its claim gone and raised: a 500. Now 404, and no unit or record."""
+    tenant, secret = make_tenant(request_limit=3)
+    opened = open_session(client, secret)
+    sid, token = opened["session_id"], opened["token"]
+    drop = delete_sessions_on_check_insert()
+    try:
+        response = post(
+            client, f"/sessions/{sid}/selfie", {"selfie_image": data_uri(LIVE_JPG)}, token
+        )
+    finally:
+        drop()
+    assert (response.status_code, response.json()) == (404, UNKNOWN_SESSION)
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 0
+    assert not LivenessCheck.objects.filter(tenant=tenant).exists()
+    assert CaptureSession.objects.filter(pk=sid).exists()  # rolled back with the check
+
+
+def test_a_session_deleted_before_its_claim_is_unknown(
+    make_tenant: Any, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleted while the frames were decoded: the refused claim's re-read raised (a 500)."""
+    tenant, secret = make_tenant(request_limit=3)
+    opened = open_session(client, secret)
+    sid, token = opened["session_id"], opened["token"]
+    read_images = service.read_images
+
+    def read_then_prune(*args: Any, **kwargs: Any) -> Any:
+        images = read_images(*args, **kwargs)
+        CaptureSession.objects.filter(pk=sid).delete()
+        return images
+
+    monkeypatch.setattr(service, "read_images", read_then_prune)
+    response = post(client, f"/sessions/{sid}/selfie", {"selfie_image": data_uri(LIVE_JPG)}, token)
+    assert (response.status_code, response.json()) == (404, UNKNOWN_SESSION)
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 0
+
+
+def test_a_session_whose_tenant_is_deleted_while_judged_is_unknown(
+    make_tenant: Any, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tenant, and its sessions with it, deleted during the check: 404, as the session's
+    token gets from then on (it was 429 "limit reached")."""
+    from tests.liveness.test_liveness import deleted_while_judged
+
+    tenant, secret = make_tenant(request_limit=3)
+    opened = open_session(client, secret)
+    sid, token = opened["session_id"], opened["token"]
+    deleted_while_judged(monkeypatch, tenant)
+    response = post(client, f"/sessions/{sid}/selfie", {"selfie_image": data_uri(LIVE_JPG)}, token)
+    assert (response.status_code, response.json()) == (404, UNKNOWN_SESSION)
+    assert not LivenessCheck.objects.exists()
+
+
 def test_unknown_and_malformed_session_ids(make_tenant: Any, client: Client) -> None:
     _, secret = make_tenant()
     opened = open_session(client, secret)
@@ -283,6 +369,23 @@ def test_bad_selfie_input_keeps_the_session_open(make_tenant: Any, client: Clien
     assert post(client, url, {}, token).status_code == 400
     assert post(client, url, {"selfie_image": "bm90IGFuIGltYWdl"}, token).status_code == 400
     assert post(client, url, {"frames": "x"}, token).status_code == 400
+    assert CaptureSession.objects.get(pk=opened["session_id"]).state == "open"
+
+
+@pytest.mark.parametrize("frames", [[1, 2], [None], [{"x": 1}], [["a"]], [True, "x"]])
+def test_frames_that_are_not_strings_are_refused_naming_frames(
+    make_tenant: Any, client: Client, frames: list[Any]
+) -> None:
+    """The error named ``selfie_image`` ("selfie_image must be a base64-encoded string."), a
+    field the request did not send."""
+    tenant, secret = make_tenant()
+    opened = open_session(client, secret)
+    url, token = f"/sessions/{opened['session_id']}/selfie", opened["token"]
+    response = post(client, url, {"frames": frames}, token)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "frames must be a list of 1 to 3 base64-encoded images."},
+    )
     assert CaptureSession.objects.get(pk=opened["session_id"]).state == "open"
 
 

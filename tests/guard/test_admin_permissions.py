@@ -455,3 +455,73 @@ def test_a_list_filter_names_only_the_tenants_of_its_rows(world: World, label: s
     page = client.get(changelist(label)).content.decode()
     assert world.tenant.name in page  # the tenant of the fixture's row
     assert hidden.name not in page
+
+
+def only(*perms: str) -> Client:
+    """A logged-in client of a new staff user holding ``perms`` and nothing else."""
+    user = User.objects.create_user(f"only{next(_serial)}", is_staff=True)
+    user.user_permissions.set(
+        [
+            Permission.objects.get(
+                content_type__app_label=p.split(".")[0], codename=p.split(".")[1]
+            )
+            for p in perms
+        ]
+    )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+CALIBRATION_MARKS = ('id="calibration-status"', 'id="shadow-status"', 'id="shadow-promote"')
+
+
+def test_the_tenant_page_shows_calibrations_only_to_who_may_view_them(world: World) -> None:
+    """The tenant page showed the active calibration (its maps and figures), the shadow
+    candidate and its flip counts to anyone who may view or change tenants; the upload page and
+    the shadow's buttons answered them too."""
+    url = reverse("admin:accounts_tenant_change", args=[world.tenant.pk])
+    editor = only("accounts.change_tenant")
+    page = editor.get(url).content.decode()
+    assert page.count('name="name"') == 1  # the tenant's own form is there
+    assert [mark for mark in (*CALIBRATION_MARKS, "calibrate-link") if mark in page] == []
+    tenants = editor.get(changelist("accounts.tenant")).content.decode()
+    assert "column-calibrated" not in tenants and "revert_to_uncalibrated" not in tenants
+    before = snapshot()
+    assert editor.get(url_of("accounts_tenant_calibrate", world)).status_code == 403
+    shadow = url_of("accounts_tenant_shadow", world)
+    assert editor.post(shadow, {"shadow": "promote"}).status_code == 403
+    assert snapshot() == before
+    reader = only("accounts.view_tenant", "calibration.view_calibration")
+    page = reader.get(url).content.decode()
+    assert [mark for mark in CALIBRATION_MARKS if mark in page] == list(CALIBRATION_MARKS[:2])
+    assert 'id="shadow-flips"' not in page and "may view liveness checks" in page
+    full = only(
+        "accounts.view_tenant", "calibration.view_calibration", "liveness.view_livenesscheck"
+    )
+    assert 'id="shadow-flips"' in full.get(url).content.decode()
+    assert "column-calibrated" in full.get(changelist("accounts.tenant")).content.decode()
+
+
+def test_promoting_without_view_livenesscheck_says_no_flip_counts(world: World) -> None:
+    client = only("accounts.change_tenant", "calibration.view_calibration")
+    url = url_of("accounts_tenant_shadow", world)
+    page = client.post(url, {"shadow": "discard"}, follow=True).content.decode()
+    assert "Discarded shadow candidate" in page and "checks in shadow" not in page
+    world.tenant.refresh_from_db()
+    assert world.tenant.shadow_calibration is None
+
+
+def test_the_usage_page_needs_the_checks_and_refusals_it_counts(world: World) -> None:
+    """Its live, spoof and 422 counts are the tenant's check records, its 401 and 429 counts
+    its refusals: a user who may view tenants but neither of those read both there."""
+    tenant_page = reverse("admin:accounts_tenant_change", args=[world.tenant.pk])
+    pages = [url_of(name, world) for name in ("accounts_tenant_usage", "accounts_tenant_usage_csv")]
+    viewer = only("accounts.view_tenant", "liveness.view_livenesscheck")
+    assert [viewer.get(page).status_code for page in pages] == [403, 403]
+    assert 'id="usage-link"' not in viewer.get(tenant_page).content.decode()
+    assert ">chart</a>" not in viewer.get(changelist("accounts.tenant")).content.decode()
+    reader = only("accounts.view_tenant", "liveness.view_livenesscheck", "guard.view_refusal")
+    assert [reader.get(page).status_code for page in pages] == [200, 200]
+    assert 'id="usage-link"' in reader.get(tenant_page).content.decode()
+    assert ">chart</a>" in reader.get(changelist("accounts.tenant")).content.decode()

@@ -10,6 +10,8 @@ import pytest
 from django.test import Client, override_settings
 
 from accounts.models import HashId, Tenant
+from guard.models import Refusal
+from liveness import checks
 from liveness.models import LivenessCheck
 from tests.conftest import DEV_DATA, LIVE_JPG, SPOOF_JPG, Post, b64, data_uri
 
@@ -246,6 +248,40 @@ def test_quota_exhausted(make_tenant: Any, post_liveness: Post) -> None:
     assert response.status_code == 429
     assert response.json() == LIMIT_REACHED
     assert used(record) == 2
+
+
+def deleted_while_judged(monkeypatch: pytest.MonkeyPatch, tenant: Tenant) -> None:
+    """The tenant deleted (an operator, in the admin) while the engine judges its selfie:
+    between authentication and the unit. The engine itself runs unchanged."""
+    analyse = checks.analyse
+
+    def analyse_then_delete(*args: Any, **kwargs: Any) -> Any:
+        fused = analyse(*args, **kwargs)
+        Tenant.objects.filter(pk=tenant.pk).delete()
+        return fused
+
+    monkeypatch.setattr(checks, "analyse", analyse_then_delete)
+
+
+def test_a_tenant_deleted_during_its_check_gets_401(
+    make_tenant: Any, post_liveness: Post, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """reserve_unit found no row and the answer was 429 "limit reached" for a tenant that no
+    longer exists; now the 401 its hash_id gets from then on, counted, with no record."""
+    record, secret = make_tenant("leaving", request_limit=5)
+    deleted_while_judged(monkeypatch, record)
+    response = post_liveness({"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)})
+    assert (response.status_code, response.json()) == (401, INVALID_CREDENTIALS)
+    assert not LivenessCheck.objects.exists()
+    refusal = Refusal.objects.get()
+    assert (refusal.status, refusal.code, refusal.tenant_id) == (
+        401,
+        "invalid_credentials",
+        record.pk,
+    )
+    monkeypatch.undo()
+    again = post_liveness({"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)})
+    assert (again.status_code, again.json()) == (401, INVALID_CREDENTIALS)
 
 
 def test_zero_limit_is_checked_before_the_image(make_tenant: Any, post_liveness: Post) -> None:

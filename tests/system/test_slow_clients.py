@@ -222,7 +222,9 @@ def test_an_admin_upload_is_read_by_the_worker_within_its_deadline(server: Gunic
     deadline)."""
     body = selfie_body(create_tenant(server.env, "beside-admin-upload"))
     declared = 50_000_000
-    session = session_cookie(server, "accounts.view_tenant", "accounts.change_tenant")
+    session = session_cookie(
+        server, "accounts.view_tenant", "accounts.change_tenant", "calibration.view_calibration"
+    )
     path = "/admin/accounts/tenant/"
     stalled = [oversized_form_post(server.port, path, declared, session) for _ in range(WORKERS)]
     for i in range(WORKERS * 2):

@@ -1,10 +1,11 @@
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from accounts import audit
-from accounts.models import HashId, Tenant
+from accounts.management.tenants import shown, tenant_named
+from accounts.models import HashId
 
 
 class Command(BaseCommand):
@@ -14,11 +15,8 @@ class Command(BaseCommand):
         parser.add_argument("tenant", help="tenant name")
 
     def handle(self, *args: Any, tenant: str, **options: Any) -> None:
-        try:
-            record = Tenant.objects.get(name=tenant)
-        except Tenant.DoesNotExist as exc:
-            raise CommandError(f'No tenant named "{tenant}".') from exc
+        record = tenant_named(tenant)
         issued = HashId.issue(record)
         audit.by_command(record, "issue_hash_id", f"Issued hash_id {issued.record.prefix}…")
-        self.stdout.write(f"New hash_id for {record.name}, shown only now:")
+        self.stdout.write(f"New hash_id for {shown(record.name)}, shown only now:")
         self.stdout.write(issued.secret)

@@ -4,6 +4,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import audit
+from accounts.management.tenants import shown
 from accounts.models import Tenant
 
 
@@ -27,7 +28,7 @@ class Command(BaseCommand):
                 - set(Tenant.objects.filter(name__in=tenant).values_list("name", flat=True))
             )
             if missing:
-                raise CommandError(f"No tenant named: {', '.join(missing)}")
+                raise CommandError(f"No tenant named: {', '.join(map(shown, missing))}")
             tenants = tenants.filter(name__in=tenant)
         before = list(tenants)
         count = Tenant.reset_quotas(tenants)

@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import audit
+from accounts.management.tenants import tenant_named
 from calibration.calibrate import (
     MAX_SHADOW_DAYS,
     CalibrationError,
@@ -15,7 +16,7 @@ from calibration.calibrate import (
     score,
     store,
 )
-from calibration.management.folders import command_engine, labelled_folder, tenant_named
+from calibration.management.folders import command_engine, labelled_folder
 from ml import tenant_calibration
 
 

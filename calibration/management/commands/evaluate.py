@@ -6,9 +6,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.management.tenants import tenant_named
 from accounts.models import DEFAULT_THRESHOLD
 from calibration.calibrate import MAX_IMAGE_BYTES
-from calibration.management.folders import command_engine, labelled_folder, tenant_named
+from calibration.management.folders import command_engine, labelled_folder
 from calibration.models import Evaluation
 from ml import pad_metrics
 from ml.evaluate import Report, evaluate_folder
