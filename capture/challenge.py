@@ -88,11 +88,15 @@ def answer_of(session: CaptureSession) -> dict[str, object]:
 
 
 def _save(session: CaptureSession, **fields: object) -> bool:
-    """Write ``fields`` if no other call changed the challenge since ``session`` was read."""
+    """Write ``fields`` if no other call changed the challenge since ``session`` was read.
+    A session deleted meanwhile (an admin, its tenant) is 404 as an unknown one, not a 500."""
     updated = CaptureSession.objects.filter(
         pk=session.pk, challenge_version=session.challenge_version
     ).update(challenge_version=F("challenge_version") + 1, **fields)
-    session.refresh_from_db()
+    try:
+        session.refresh_from_db()
+    except CaptureSession.DoesNotExist:
+        raise Rejected(Rejection("unknown_session")) from None
     return updated == 1
 
 

@@ -242,8 +242,10 @@ def lost_claim(session: CaptureSession) -> Rejected:
 
 def unsure(session: CaptureSession, judged: Judged) -> bool:
     """Whether the session's challenge decides this selfie (a when_unsure tenant, the score
-    within its band)."""
-    return session.tenant.unsure(judged.score)
+    within its band), never once a challenge was asked: a head_turn tenant switched to
+    when_unsure while its session ran held the selfie after its head turns had passed, for a
+    second challenge whose tries counted the first ones (none left: no verdict, its unit spent)."""
+    return session.challenge == NOT_REQUIRED and session.tenant.unsure(judged.score)
 
 
 def judge_claimed(session: CaptureSession, images: Images, request_id: str) -> None:

@@ -18,6 +18,7 @@ from django.utils.safestring import mark_safe
 from accounts.admin import fields_after
 from accounts.models import Tenant
 from calibration.admin import CalibratedTenantAdmin, may_view, number
+from console import history
 from console.forms import TenantForm
 from console.usage import SERIES, Span, daily_usage, usage_csv, usage_svg
 from guard import formatting
@@ -74,6 +75,16 @@ class ConsoleTenantAdmin(CalibratedTenantAdmin):
         """The "Usage chart" link only for a user who may open the page."""
         shown = {"may_read_usage": reads_usage(request), **(extra_context or {})}
         return super().change_view(request, object_id, form_url, shown)
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Each entry as the user may read it (console.history)."""
+        response = super().history_view(request, object_id, extra_context)
+        entries = getattr(response, "context_data", None) or {}
+        if entries.get("action_list") is not None:
+            history.shown(entries["action_list"], request.user)
+        return response
 
     def may_read_usage(self, request: HttpRequest, tenant: Tenant) -> bool:
         return self.has_view_permission(request, tenant) and reads_usage(request)

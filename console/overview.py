@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import NEAR_LIMIT_PERCENT, Tenant
 from calibration.models import Evaluation
+from console import history
 from guard import formatting
 from guard.models import Refusal
 from liveness.models import LivenessCheck
@@ -185,4 +186,6 @@ def recent_changes(user: Any) -> list[LogEntry]:
             or user.has_perm(f"{ct.app_label}.change_{ct.model}")
         ]
         entries = entries.filter(content_type__in=viewable)
-    return list(entries[:CHANGES_SHOWN])
+    found = list(entries[:CHANGES_SHOWN])
+    history.shown(found, user)
+    return found

@@ -27,7 +27,7 @@ from openapi_core import OpenAPI
 from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
 
 from accounts.models import Tenant
-from capture import challenge
+from capture import challenge, service
 from capture.models import CaptureSession
 from facia_site.env import env_steps
 from liveness.models import LivenessCheck
@@ -464,3 +464,30 @@ def test_a_state_the_judge_cannot_continue_answers_409_and_a_new_challenge_repla
     assert again.status_code == 200, again.content
     assert again.json()["challenge"]["step"] == 0
     assert session.quality(still[0]).status_code == 200
+
+
+def test_a_session_deleted_during_its_challenge_call_is_unknown(
+    head_turn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleted between its token check and the challenge's write (its tenant deleted by an
+    operator, or the session itself in the admin): the write's re-read raised, a 500 on the
+    quality frame and on the retry. Now 404, as the token gets from then on."""
+    from tests.capture.test_sessions_api import UNKNOWN_SESSION
+
+    frame = jpeg(next(frames(HEAD_TURNS[0].name)).image)
+    framed, retried = head_turn(), head_turn()
+    gate_report, draw = service.gate_report, challenge.draw
+
+    def report_then_delete_tenant(*args: Any, **kwargs: Any) -> Any:
+        Tenant.objects.filter(pk=framed.tenant.pk).delete()
+        return gate_report(*args, **kwargs)
+
+    def draw_then_delete_session() -> Any:
+        CaptureSession.objects.filter(pk=retried.id).delete()
+        return draw()
+
+    monkeypatch.setattr(service, "gate_report", report_then_delete_tenant)
+    monkeypatch.setattr(challenge, "draw", draw_then_delete_session)
+    for answer in (framed.quality(frame), retried.restart()):
+        assert (answer.status_code, answer.json()) == (404, UNKNOWN_SESSION)
+    assert not CaptureSession.objects.filter(pk__in=[framed.id, retried.id]).exists()

@@ -234,3 +234,31 @@ def test_create_tenant_sets_the_band_within_its_range(db: None) -> None:
         with pytest.raises(CommandError, match="challenge.band"):
             call_command("create_tenant", f"Bad{bad}", "--challenge-band", bad, stdout=StringIO())
     assert not Tenant.objects.filter(name__startswith="Bad").exists()
+
+
+def test_a_session_that_passed_its_head_turns_is_not_held_again(
+    make_tenant: Any,
+    client: Client,
+    frontal: str,
+    clock: Clock,  # noqa: F811
+    settings: Any,
+) -> None:
+    """A head_turn tenant switched to when_unsure while its session runs: the session has
+    passed its head turns, then its selfie in the band was held for a second challenge (its
+    tries counting the first ones: with none left, no verdict before the session expired, its
+    unit spent). Its challenge is decided: the selfie is done at once."""
+    settings.CAPTURE_CHALLENGE_STEPS = CLIP.steps
+    score = score_of(client, make_tenant, frontal)
+    tenant, secret = make_tenant("switched", challenge="head_turn")
+    session = Session(client, tenant, secret)
+    assert session.play(CLIP, clock)[-1]["state"] == "passed"
+    Tenant.objects.filter(pk=tenant.pk).update(
+        challenge="when_unsure", challenge_band=distance(score) + 0.5
+    )
+    taken = session.selfie(frontal)
+    assert taken.status_code == 202, taken.content
+    assert "challenge" not in taken.json()
+    read = session.read()
+    assert (read["state"], read["challenge"]) == ("done", "passed")
+    assert read["liveness_result"] == {"is_live": int(score >= 0.5), "liveness_score": score}
+    assert record_of(session).is_live is (score >= 0.5)

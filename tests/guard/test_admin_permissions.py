@@ -26,9 +26,11 @@ from django.utils import timezone
 
 from accounts.models import HashId, Tenant
 from calibration import jobs
+from calibration.models import Evaluation
 from capture.models import CaptureSession
 from guard.models import Counter, Refusal
 from liveness.models import LivenessCheck
+from tests.accounts.test_admin import INLINE_MANAGEMENT
 from tests.calibration.test_calibrate import LIVE, SPOOF, make_zip
 from tests.conftest import stored_calibration
 from tests.console.test_admin_pages import make_evaluation
@@ -525,3 +527,41 @@ def test_the_usage_page_needs_the_checks_and_refusals_it_counts(world: World) ->
     assert [reader.get(page).status_code for page in pages] == [200, 200]
     assert 'id="usage-link"' in reader.get(tenant_page).content.decode()
     assert ">chart</a>" in reader.get(changelist("accounts.tenant")).content.decode()
+
+
+def test_the_tenant_history_shows_calibrations_and_flips_only_to_who_may_view_them(
+    world: World,
+) -> None:
+    """The tenant's history (and the index's recent changes) said a calibration's id and
+    thresholds, a shadow candidate's flip counts (counted from the check records) and the
+    evaluation a target APCER was read from to anyone who may view the tenant, as the tenant
+    page no longer does."""
+    evaluation = Evaluation.objects.get(pk=world.rows["calibration.evaluation"].pk)
+    operator = only(
+        "accounts.change_tenant",
+        "calibration.view_calibration",
+        "liveness.view_livenesscheck",
+        "calibration.view_evaluation",
+    )
+    shadow = url_of("accounts_tenant_shadow", world)
+    assert operator.post(shadow, {"shadow": "promote"}).status_code == 302
+    run_action(operator, world, "accounts.tenant", "revert_to_uncalibrated")  # for the target
+    data = {"name": "Bank", "is_active": "on", "request_limit": "100", "threshold": "0.5"}
+    data |= {"profile": evaluation.profile, "crop_policy": "judge", "challenge": "none"}
+    data |= {"challenge_band": "0.75", "target_apcer": "25", **INLINE_MANAGEMENT}
+    change = reverse("admin:accounts_tenant_change", args=[world.tenant.pk])
+    saved = operator.post(change, data)
+    assert saved.status_code == 302, saved.context["adminform"].form.errors
+    history = reverse("admin:accounts_tenant_history", args=[world.tenant.pk])
+    secrets = ("checks in shadow", "Reverted to uncalibrated", f"evaluation #{evaluation.pk}")
+
+    def read(client: Client) -> list[str]:
+        pages = client.get(history).content.decode() + client.get("/admin/").content.decode()
+        return [secret for secret in secrets if secret in pages]
+
+    assert read(operator) == list(secrets)
+    assert read(only("accounts.view_tenant")) == []
+    assert read(only("accounts.view_tenant", "calibration.view_calibration")) == [secrets[1]]
+    checks = only("accounts.view_tenant", "liveness.view_livenesscheck")
+    assert read(checks) == []
+    assert "Calibration changed" in checks.get(history).content.decode()

@@ -1,0 +1,45 @@
+"""The admin's history as its reader may read it. An entry says what a tenant page shows only
+with other permissions: a calibration (its id, its thresholds), a shadow candidate's flips
+(counted from the check records), the evaluation a target APCER was read from. The tenant page
+leaves each out without its permission; the history and the index's recent changes showed
+them to anyone who may view the tenant."""
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.admin.models import LogEntry
+
+# The messages of calibration.admin, calibration.jobs and manage.py calibrate (accounts.audit).
+CALIBRATION_ENTRIES = (
+    "Calibrated: ",
+    "Shadow candidate: ",
+    "Promoted shadow candidate ",
+    "Discarded shadow candidate ",
+    "Reverted to uncalibrated: ",
+)
+CALIBRATION_HIDDEN = "Calibration changed (the details need the view permission of calibrations)."
+FLIP_COUNTS = re.compile(r" \(\d+ checks in shadow: \d+ live → spoof, \d+ spoof → live\)")
+FROM_EVALUATION = re.compile(r" from target APCER \S+% on evaluation #\d+")
+
+
+def shown_to(user: Any, message: str) -> str:
+    """A history entry's ``message`` as ``user`` may read it: a calibration's entry needs
+    ``view_calibration``, its flip counts ``view_livenesscheck``, the evaluation behind a
+    threshold ``view_evaluation`` (without, the entry says only what changed on the tenant)."""
+    if message.startswith(CALIBRATION_ENTRIES) and not user.has_perm(
+        "calibration.view_calibration"
+    ):
+        return CALIBRATION_HIDDEN
+    if not user.has_perm("liveness.view_livenesscheck"):
+        message = FLIP_COUNTS.sub("", message)
+    if not user.has_perm("calibration.view_evaluation"):
+        message = FROM_EVALUATION.sub("", message)
+    return message
+
+
+def shown(entries: Iterable[LogEntry], user: Any) -> None:
+    """Each of ``entries`` (read for a page, never saved again) with its message as ``user``
+    may read it."""
+    for entry in entries:
+        entry.change_message = shown_to(user, entry.change_message)
