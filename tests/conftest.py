@@ -65,6 +65,17 @@ def scratch_database(prefix: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def database_url(vendor: str, tmp_path: Path, prefix: str) -> Iterator[str]:
+    """A fresh database of ``vendor`` for a subprocess: a SQLite file in ``tmp_path``, or a
+    scratch PostgreSQL database (``scratch_database``)."""
+    if vendor == "sqlite":
+        yield f"sqlite:///{tmp_path / (prefix + '.sqlite3')}"
+        return
+    with scratch_database(prefix) as url:
+        yield url
+
+
 FULL_FRAMES = ("minivision", "jomariya")  # dev's full camera frames; the others are crops
 
 

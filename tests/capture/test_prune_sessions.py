@@ -4,8 +4,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from django.utils import timezone
 from accounts.models import HashId
 from capture.models import CaptureSession
 from capture.service import QUALITY_SCOPE, SELFIE_SCOPE, open_session
-from tests.conftest import REPO, scratch_database
+from tests.conftest import REPO, database_url
 
 
 def test_prune_sessions(make_tenant: Any) -> None:
@@ -35,22 +33,13 @@ def test_prune_sessions_refuses_days_no_date_can_reach(db: None) -> None:
         call_command("prune_sessions", "--days", "99999999999")
 
 
-@contextmanager
-def database(vendor: str, tmp_path: Path) -> Iterator[str]:
-    if vendor == "sqlite":
-        yield f"sqlite:///{tmp_path / 'windows.sqlite3'}"
-        return
-    with scratch_database("facia_windows") as url:
-        yield url
-
-
 @pytest.mark.parametrize("vendor", ["postgresql", "sqlite"])
 def test_a_sessions_rate_windows_go_once_they_end(vendor: str, tmp_path: Path) -> None:
     """Two sessions' quality (per second) and selfie (per minute) windows: a scope's windows
     before the previous one are deleted as a new one starts (tests/capture/session_windows.py).
     Before, every window stayed until prune_checks deleted those over 24 h old, long after its
     session had expired (SESSION_TTL_S) or been pruned: about 1.6 rows per session walk."""
-    with database(vendor, tmp_path) as url:
+    with database_url(vendor, tmp_path, "facia_windows") as url:
         done = subprocess.run(
             [sys.executable, "-m", "tests.capture.session_windows"],
             cwd=REPO,

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -27,7 +26,7 @@ from liveness.checks import check_selfie
 from liveness.idempotency import CLAIM_LEASE_S, Attempt, Key
 from liveness.models import IdempotentAnswer, LivenessCheck
 from telemetry import metrics
-from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, b64, data_uri, scratch_database
+from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, b64, data_uri, database_url
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
 KEY = "3f1c2a6e-6f0a-4a59-9d4e-5b3f1f0c9a11"
@@ -346,20 +345,11 @@ def test_no_key_no_query_of_the_keys(make_tenant: Any, client: Any) -> None:
     assert not IdempotentAnswer.objects.exists()
 
 
-@contextmanager
-def database(vendor: str, tmp_path: Path) -> Iterator[str]:
-    if vendor == "sqlite":
-        yield f"sqlite:///{tmp_path / 'race.sqlite3'}"
-        return
-    with scratch_database("facia_idem") as url:
-        yield url
-
-
 @pytest.mark.parametrize("vendor", ["postgresql", "sqlite"])
 def test_a_concurrent_pair_spends_one_unit(vendor: str, tmp_path: Path) -> None:
     """Two requests with one key at once: one judged, the other told to wait (or given the
     answer, had the first finished): one unit, one record, one answer kept."""
-    with database(vendor, tmp_path) as url:
+    with database_url(vendor, tmp_path, "facia_idem") as url:
         env = {**os.environ, "DATABASE_URL": url}
         done = subprocess.run(
             [sys.executable, "-m", "tests.liveness.idempotency_race"],
