@@ -184,12 +184,10 @@ class Tenant(models.Model):
         maps = self.maps()
         return uncalibrated if maps is None else maps[capture].p(logit)
 
-    def unsure(self, score: float) -> bool:
-        """Whether a selfie's ``score`` asks a when_unsure tenant's session for the challenge:
-        within ``challenge_band`` logits of the threshold, either side."""
-        if self.challenge != WHEN_UNSURE:
-            return False
-        return abs(logit(score) - logit(self.threshold)) <= self.challenge_band
+    def within_band(self, score: float, band: float) -> bool:
+        """Whether a selfie's ``score`` lies within ``band`` logits of the threshold, either
+        side (a when_unsure session's band, as its tenant had it when the session opened)."""
+        return abs(logit(score) - logit(self.threshold)) <= band
 
     def shadow_verdict(self, logit: float, capture: str, now: float) -> tuple[float, bool] | None:
         """(score, is_live) under the shadow candidate, while its period runs (``now``: POSIX

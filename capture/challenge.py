@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.models import HEAD_TURN, Tenant
+from accounts.models import HEAD_TURN, WHEN_UNSURE, Tenant
 from capture.models import FAILED, NOT_REQUIRED, PASSED, PENDING, RUNNING, CaptureSession
 from liveness.answers import Rejected, Rejection
 from liveness.models import LivenessCheck
@@ -36,10 +36,21 @@ SUMMARY = {
 }
 
 
-def initial_state(tenant: Tenant) -> str:
-    """A new session's challenge state: pending for a head_turn tenant, else none required (a
-    when_unsure tenant's session asks for it only once its selfie is held)."""
-    return PENDING if tenant.challenge == HEAD_TURN else NOT_REQUIRED
+def initial_state(mode: str) -> str:
+    """A new session's challenge state: pending under head_turn, else none required (a
+    when_unsure session asks for it only once its selfie is held)."""
+    return PENDING if mode == HEAD_TURN else NOT_REQUIRED
+
+
+def rule_of(tenant: Tenant) -> dict[str, object]:
+    """A new session's challenge fields: the tenant's rule now, kept for the session's life
+    (its mode, a when_unsure band, the initial state)."""
+    band = tenant.challenge_band if tenant.challenge == WHEN_UNSURE else None
+    return {
+        "challenge_mode": tenant.challenge,
+        "challenge_band": band,
+        "challenge": initial_state(tenant.challenge),
+    }
 
 
 def draw() -> tuple[str, ...]:
@@ -109,6 +120,8 @@ def start(session: CaptureSession) -> dict[str, object]:
         raise Rejected(Rejection("challenge_already_passed"))
     limit = settings.CAPTURE_CHALLENGE_TRIES
     if session.challenge_tries >= limit:
+        if decide_spent(session) is not None:  # its held selfie decided now: nothing to retry
+            raise Rejected(Rejection("session_done", {"state": session.state}))
         raise Rejected(Rejection("challenge_tries_exhausted", {"limit": limit}))
     judge = headturn.HeadTurnJudge(draw())
     _save(
@@ -133,6 +146,7 @@ def observe(
     if session.challenge == PENDING:
         start(session)
     if session.challenge != RUNNING:
+        decide_spent(session)
         return answer_of(session)
     # Only the main face's box and landmarks, the faces counted as the multiple_faces gate
     # counts them, and the server's time: all the judge keeps.
@@ -150,10 +164,28 @@ def observe(
             challenge_code=(progress.code or "") if progress.state == FAILED else "",
         )
         verdict = settle(session) if saved else None
+    _count(session, verdict)
+    return answer_of(session)
+
+
+def _count(session: CaptureSession, verdict: bool | None) -> None:
+    """A held selfie's verdict, once given, counted as the challenge's."""
     if verdict is not None:
         outcome = "live" if verdict else "spoof"
         metrics.observe_verdict(session.tenant.pk, session.tenant.name, outcome, "challenge")
-    return answer_of(session)
+
+
+def decide_spent(session: CaptureSession) -> bool | None:
+    """A held selfie whose challenge failed with no try left under CAPTURE_CHALLENGE_TRIES as
+    it is now: not live, now. ``settle`` runs when a challenge fails; a limit lowered after
+    that left the session undecided until it expired (the retry refused, nothing to poll).
+    Called by the retry's refusal, a quality frame and the backend's read. The verdict given."""
+    if not (session.held and session.challenge == FAILED):
+        return None
+    with transaction.atomic():
+        verdict = settle(session)
+    _count(session, verdict)
+    return verdict
 
 
 def settle(session: CaptureSession) -> bool | None:

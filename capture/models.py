@@ -7,7 +7,7 @@ import uuid
 
 from django.db import models
 
-from accounts.models import HashId, Tenant
+from accounts.models import WHEN_UNSURE, HashId, Tenant
 
 
 def token_digest(token: str) -> str:
@@ -68,12 +68,26 @@ class CaptureSession(models.Model):
     # open again with the selfie's score, capture and frames kept (its unit taken, its record
     # saying not live) until the challenge settles it (capture.challenge.settle).
     selfie_check_id = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    # The challenge rule the session was opened under: its tenant's ``challenge`` then and, for
+    # when_unsure, its ``challenge_band`` (else null). A tenant switched while the session
+    # runs (up to SESSION_TTL_S) does not change how its selfie is judged: read at the selfie,
+    # a when_unsure session switched to head_turn decided a selfie in its band by its score
+    # alone, with no challenge ever asked.
+    challenge_mode = models.CharField(max_length=16, blank=True, editable=False)
+    challenge_band = models.FloatField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"session {self.pk} of {self.tenant} ({self.state})"
+
+    def unsure(self, score: float) -> bool:
+        """Whether a selfie's ``score`` asks this session for the challenge: opened under
+        when_unsure, the score within the band it was opened with (the tenant's threshold)."""
+        if self.challenge_mode != WHEN_UNSURE or self.challenge_band is None:
+            return False
+        return self.tenant.within_band(score, self.challenge_band)
 
     @property
     def held(self) -> bool:

@@ -63,7 +63,7 @@ def open_session(tenant: Tenant, credential: HashId) -> Opened:
         credential=credential,
         token_digest=token_digest(token),
         expires_at=expires_at,
-        challenge=challenge.initial_state(tenant),
+        **challenge.rule_of(tenant),
     )
     return Opened(session, token)
 
@@ -241,11 +241,12 @@ def lost_claim(session: CaptureSession) -> Rejected:
 
 
 def unsure(session: CaptureSession, judged: Judged) -> bool:
-    """Whether the session's challenge decides this selfie (a when_unsure tenant, the score
-    within its band), never once a challenge was asked: a head_turn tenant switched to
-    when_unsure while its session ran held the selfie after its head turns had passed, for a
-    second challenge whose tries counted the first ones (none left: no verdict, its unit spent)."""
-    return session.challenge == NOT_REQUIRED and session.tenant.unsure(judged.score)
+    """Whether the session's challenge decides this selfie (opened under when_unsure, the score
+    within the band it was opened with), never once a challenge was asked: a head_turn tenant
+    switched to when_unsure while its session ran held the selfie after its head turns had
+    passed, for a second challenge whose tries counted the first ones (none left: no verdict,
+    its unit spent)."""
+    return session.challenge == NOT_REQUIRED and session.unsure(judged.score)
 
 
 def judge_claimed(session: CaptureSession, images: Images, request_id: str) -> None:
@@ -310,7 +311,9 @@ def state_of(session: CaptureSession) -> str:
 
 
 def describe(session: CaptureSession) -> dict[str, object]:
-    """The body of GET /sessions/{id}: the verdict in /liveness's shape once there is one."""
+    """The body of GET /sessions/{id}: the verdict in /liveness's shape once there is one (a
+    held selfie whose failed challenge has no try left is decided first)."""
+    challenge.decide_spent(session)
     done = session.state == CaptureSession.DONE
     body: dict[str, object] = {
         "session_id": str(session.pk),

@@ -29,7 +29,7 @@ from tests.capture.test_challenge_api import (  # noqa: F401 (fixtures)
     polls_unthrottled,
     validate,
 )
-from tests.capture.test_sessions_api import post
+from tests.capture.test_sessions_api import post, verdict
 from tests.conftest import LIVE_JPG, data_uri
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
@@ -262,3 +262,94 @@ def test_a_session_that_passed_its_head_turns_is_not_held_again(
     assert (read["state"], read["challenge"]) == ("done", "passed")
     assert read["liveness_result"] == {"is_live": int(score >= 0.5), "liveness_score": score}
     assert record_of(session).is_live is (score >= 0.5)
+
+
+SWITCHES = {
+    # (the tenant's rule when the session opens, its rule at the selfie, the selfie held?)
+    "when_unsure, then head_turn: held": (("when_unsure", 0.5), ("head_turn", 0.5), True),
+    "when_unsure, then its band narrowed: held": (("when_unsure", 0.5), ("when_unsure", 0), True),
+    "when_unsure, then none: held": (("when_unsure", 0.5), ("none", 0.5), True),
+    "none, then when_unsure: done": (("none", 0.5), ("when_unsure", 0.5), False),
+}
+
+
+@pytest.mark.parametrize("opened, switched, kept", SWITCHES.values(), ids=SWITCHES.keys())
+def test_a_session_is_judged_by_the_rule_it_was_opened_under(
+    make_tenant: Any,
+    client: Client,
+    frontal: str,
+    opened: tuple[str, float],
+    switched: tuple[str, float],
+    kept: bool,
+) -> None:
+    """The tenant's challenge or band changed while its session runs: the selfie is judged by
+    the rule the session was opened under (a when_unsure session holds a selfie in the band it
+    was opened with, where read at the selfie it was decided by its score alone, no challenge
+    ever asked); the next session takes the new rule. Bands: logits beyond the score's."""
+    score = score_of(client, make_tenant, frontal)
+    mode, extra = opened
+    tenant, secret = make_tenant("switched", challenge=mode, challenge_band=distance(score) + extra)
+    session = Session(client, tenant, secret)
+    mode, extra = switched
+    band = distance(score) + extra if extra else 0.0  # 0: no score within it
+    Tenant.objects.filter(pk=tenant.pk).update(challenge=mode, challenge_band=band)
+    if kept:
+        held(session, frontal)
+        stored = session.stored()
+        assert (stored.challenge_mode, stored.challenge_band) == (
+            "when_unsure",
+            distance(score) + 0.5,
+        )
+    else:
+        assert session.selfie(frontal).status_code == 202
+        read = session.read()
+        assert (read["state"], read["challenge"]) == ("done", "not_required")
+        assert read["liveness_result"] == {"is_live": int(score >= 0.5), "liveness_score": score}
+    fresh = Session(client, tenant, secret).stored()
+    first_state = "pending" if mode == "head_turn" else ""
+    assert (fresh.challenge_mode, fresh.challenge) == (mode, first_state)
+
+
+NEXT_CALLS = {
+    # the call and its status (the retry's 409: the session decided, nothing to retry)
+    "the retry": (lambda session, image: session.restart(), 409),
+    "a quality frame": (lambda session, image: session.quality(image), 200),
+    "the backend's read": (
+        lambda session, image: verdict(session.client, session.id, session.secret),
+        200,
+    ),
+}
+
+
+@pytest.mark.parametrize("next_call", NEXT_CALLS.values(), ids=NEXT_CALLS.keys())
+def test_a_held_selfie_is_not_live_once_a_lowered_limit_leaves_no_try(
+    when_unsure: Any,
+    client: Client,
+    make_tenant: Any,
+    frontal: str,
+    clock: Clock,  # noqa: F811
+    settings: Any,
+    next_call: Any,
+) -> None:
+    """CAPTURE_CHALLENGE_TRIES lowered after a held selfie's challenge failed with tries left:
+    whatever call comes next decides it not live (the retry was refused, the session open and
+    undecided until it expired, its unit spent)."""
+    settings.CAPTURE_CHALLENGE_TRIES = 3
+    score = score_of(client, make_tenant, frontal)
+    session = when_unsure(band=distance(score) + 0.5)
+    before = verdicts(session)
+    held(session, frontal)
+    still = Clip("mounish_face.mp4", ())
+    first = session.play(still, clock)[-1]
+    assert (first["state"], first["tries_left"]) == ("failed", 2)
+    settings.CAPTURE_CHALLENGE_TRIES = 1
+    call, status = next_call
+    answer = call(session, jpeg(next(frames(still.name)).image))
+    assert answer.status_code == status, answer.content
+    read = session.read()
+    assert (read["state"], read["challenge"]) == ("done", "failed")
+    assert read["liveness_result"] == {"is_live": 0, "liveness_score": score}
+    assert record_of(session).is_live is False
+    assert units(session) == 1
+    assert counted(before, session) == {("unsure", ""): 1, ("spoof", "challenge"): 1}
+    assert session.restart().json()["state"] == "done"

@@ -444,6 +444,8 @@ def test_no_image_at_rest(make_tenant: Any, client: Client) -> None:
         "challenge_tries",
         "challenge_version",
         "selfie_check_id",  # the check record's id (a number)
+        "challenge_mode",  # the rule the session opened under: its tenant's choice then
+        "challenge_band",  # and its when_unsure band (a number)
     }
 
 
