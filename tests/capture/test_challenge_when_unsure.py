@@ -163,6 +163,20 @@ def test_an_unsure_selfie_is_live_once_the_challenge_passes_with_its_own_score(
     assert session.quality(jpeg(next(frames(CLIP.name)).image)).json()["state"] == "done"
 
 
+def assert_decided_not_live(
+    session: Session, score: float, before: dict[tuple[str, str], float]
+) -> None:
+    """A held selfie decided by its failed challenge: done, not live with its own score, its
+    record not live, one unit, one spoof verdict by the challenge, nothing more to retry."""
+    read = session.read()
+    assert (read["state"], read["challenge"]) == ("done", "failed")
+    assert read["liveness_result"] == {"is_live": 0, "liveness_score": score}
+    assert record_of(session).is_live is False
+    assert units(session) == 1
+    assert counted(before, session) == {("unsure", ""): 1, ("spoof", "challenge"): 1}
+    assert session.restart().json()["state"] == "done"  # 409: nothing more to decide
+
+
 def test_an_unsure_selfie_is_not_live_once_the_challenge_failed_with_no_try_left(
     when_unsure: Any,
     client: Client,
@@ -183,14 +197,8 @@ def test_an_unsure_selfie_is_not_live_once_the_challenge_failed_with_no_try_left
     assert session.restart().status_code == 200
     last = session.play(still, clock)[-1]
     assert (last["state"], last["tries_left"]) == ("failed", 0)
-    read = session.read()
-    assert read["state"] == "done" and read["challenge"] == "failed"
-    assert read["challenge_code"] in headturn.FAIL_CODES
-    assert read["liveness_result"] == {"is_live": 0, "liveness_score": score}
-    assert record_of(session).is_live is False
-    assert units(session) == 1
-    assert counted(before, session) == {("unsure", ""): 1, ("spoof", "challenge"): 1}
-    assert session.restart().json()["state"] == "done"  # 409: nothing more to decide
+    assert session.read()["challenge_code"] in headturn.FAIL_CODES
+    assert_decided_not_live(session, score, before)
 
 
 def test_a_head_turn_session_is_unchanged_by_the_band(
@@ -346,10 +354,4 @@ def test_a_held_selfie_is_not_live_once_a_lowered_limit_leaves_no_try(
     call, status = next_call
     answer = call(session, jpeg(next(frames(still.name)).image))
     assert answer.status_code == status, answer.content
-    read = session.read()
-    assert (read["state"], read["challenge"]) == ("done", "failed")
-    assert read["liveness_result"] == {"is_live": 0, "liveness_score": score}
-    assert record_of(session).is_live is False
-    assert units(session) == 1
-    assert counted(before, session) == {("unsure", ""): 1, ("spoof", "challenge"): 1}
-    assert session.restart().json()["state"] == "done"
+    assert_decided_not_live(session, score, before)
