@@ -18,6 +18,7 @@ from django.utils.safestring import mark_safe
 from accounts.admin import fields_after
 from accounts.models import Tenant
 from calibration.admin import CalibratedTenantAdmin, may_view, number
+from calibration.models import Evaluation
 from console import history
 from console.forms import TenantForm
 from console.usage import SERIES, Span, daily_usage, usage_csv, usage_svg
@@ -35,7 +36,7 @@ def reads_usage(request: HttpRequest) -> bool:
 
 def reads_evaluations(request: HttpRequest) -> bool:
     """Whether ``request``'s user may see the evaluations a target APCER is derived from."""
-    return bool(request.user.has_perm("calibration.view_evaluation"))
+    return may_view(request, Evaluation)
 
 
 class ConsoleTenantAdmin(CalibratedTenantAdmin):
