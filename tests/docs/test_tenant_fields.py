@@ -6,6 +6,7 @@ import re
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 
+from accounts.admin import AUDITED_FIELDS
 from accounts.models import CHALLENGES, Tenant
 from tests.conftest import REPO
 
@@ -47,3 +48,28 @@ def test_sessions_md_gives_the_bands_default_and_range() -> None:
     )
     assert shown is not None
     assert tuple(map(float, shown.groups())) == band()
+
+
+# How admin.md's audit trail names each audited field (both limits are "limits").
+AUDIT_WORDS = {
+    "is_active": "active flag",
+    "request_limit": "limits",
+    "rate_limit_per_minute": "limits",
+    "threshold": "threshold",
+    "profile": "profile",
+    "crop_policy": "crop policy",
+    "challenge": "challenge",
+    "challenge_band": "challenge band",
+}
+
+
+def test_admin_md_names_every_audited_field() -> None:
+    """The audit trail's list of fields written with their old and new values is
+    ``AUDITED_FIELDS`` (a field audited and not in the list, or not worded here, fails)."""
+    listed = re.search(
+        r"quota reset \(with the count before\), (.*?) \(old → new value\)",
+        flat("operator/admin.md"),
+    )
+    assert listed is not None
+    named = set(re.split(r", | and ", listed[1]))
+    assert named == {AUDIT_WORDS[field] for field in AUDITED_FIELDS}
