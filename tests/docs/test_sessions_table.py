@@ -1,6 +1,8 @@
 """docs/integrator/sessions.md's table of calls names the keys of each success answer; they are
 the keys the service answers (Django's test client, the real engine): a session opened, read
-while open and once done, a quality frame, a burst selfie, a head-turn challenge restarted."""
+while open and once done, a quality frame, a burst selfie, a head-turn challenge restarted, a
+when_unsure selfie held. The error table's replay and selfie_held rows are the bodies answered,
+and the "Nothing else is kept" item names every column of a session's row."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 from django.test.client import Client
 
+from capture.models import CaptureSession
 from tests.conftest import LIVE_JPG, REPO, data_uri
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
@@ -132,3 +135,38 @@ def test_a_held_selfie_answers_what_the_pages_give(make_tenant: Any, client: Cli
     status, body = error_row("| a second selfie on a session whose selfie is")
     again = post(client, f"/sessions/{sid}/selfie", {"selfie_image": data_uri(LIVE_JPG)}, token)
     assert (again.status_code, again.json()) == (status, body)
+
+
+# How the "Nothing else is kept" item names each column of a capture session's row.
+KEPT_WORDS = {
+    "id": "a session row",
+    "tenant": "the tenant",
+    "credential": "the hash_id it was opened with",
+    "token_digest": "token digest",
+    "created_at": "times",
+    "expires_at": "times",
+    "finished_at": "times",
+    "state": "state",
+    "is_live": "is_live",
+    "score": "score",
+    "capture": "capture kind",
+    "frames": "frame count",
+    "refused_code": "refusal code",
+    "selfie_check_id": "that record's id",
+    "challenge_mode": "the challenge rule it was opened under",
+    "challenge_band": "`when_unsure` band",
+    "challenge": "head-turn challenge",
+    "challenge_code": "failure code",
+    "challenge_tries": "tries",
+    "challenge_judge": "the judge's state",
+    "challenge_version": "the judge's state",  # orders the polls that write it
+}
+
+
+def test_what_a_session_keeps_is_its_rows_columns() -> None:
+    """Every column of capture_capturesession is named in the "Nothing else is kept" item: a
+    column added without a word here, or left out of the page, fails."""
+    flat = re.sub(r"\s+", " ", PAGE.read_text(encoding="utf-8"))
+    item = flat.split("**Nothing else is kept**", 1)[1].split("`manage.py prune_sessions", 1)[0]
+    columns = [field.name for field in CaptureSession._meta.concrete_fields]
+    assert [c for c in columns if c not in KEPT_WORDS or KEPT_WORDS[c] not in item] == []
