@@ -64,3 +64,60 @@ def test_the_metrics_table_is_what_metrics_exposes(
         if labels | PER_WORKER.get(name, set()) != table[name]
     }
     assert differ == {}
+
+
+def documented_values(metric: str, label: str) -> set[str]:
+    """The backticked values the row of ``metric`` gives for ``label``: the words of the
+    parenthesis that follows the label's name, before any colon (what follows explains)."""
+    cell = next(
+        cell for names, cell in ROW.findall(PAGE.read_text(encoding="utf-8")) if metric in names
+    )
+    start = cell.index(f"`{label}` (") + len(f"`{label}` (")
+    depth, end = 1, start
+    while depth:
+        depth += {"(": 1, ")": -1}.get(cell[end], 0)
+        end += 1
+    inner = cell[start : end - 1]
+    while re.search(r"\([^()]*\)", inner):
+        inner = re.sub(r"\([^()]*\)", "", inner)
+    return set(re.findall(r"`(\w+)`", inner.split(":", 1)[0]))
+
+
+def verdict_counts(client: Any, tenant_id: int) -> dict[str, float]:
+    """facia_liveness_verdicts_total of one tenant id, by outcome, as /metrics shows it."""
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(client.get("/metrics").content.decode()):
+        for sample in family.samples if family.name == "facia_liveness_verdicts" else []:
+            if sample.name.endswith("_total") and sample.labels["tenant_id"] == str(tenant_id):
+                outcome = sample.labels["outcome"]
+                counts[outcome] = counts.get(outcome, 0.0) + sample.value
+    return counts
+
+
+@pytest.mark.django_db
+def test_a_held_selfie_counts_as_the_documented_outcome(
+    client: Any, warm_engine: None, make_tenant: Any
+) -> None:
+    """A when_unsure selfie held (a band of 10 logits holds any score) counts one verdict whose
+    outcome is a value the row names (`unsure`); the row names the outcomes the code counts."""
+    tenant, secret = make_tenant(challenge="when_unsure", challenge_band=10.0)
+    before = verdict_counts(client, tenant.pk)  # the registry is the process's: a delta
+    opened = client.post("/sessions", {"hash_id": secret}, content_type="application/json")
+    sid, token = opened.json()["session_id"], opened.json()["token"]
+    selfie = client.post(
+        f"/sessions/{sid}/selfie",
+        data={"selfie_image": data_uri(LIVE_JPG)},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert selfie.status_code == 202 and "challenge" in selfie.json()
+    after = verdict_counts(client, tenant.pk)
+    outcomes = {outcome for outcome, count in after.items() if count > before.get(outcome, 0)}
+    assert outcomes == {"unsure"}
+    assert documented_values("facia_liveness_verdicts_total", "outcome") == {
+        "live",
+        "spoof",
+        "refused",
+        "unsure",
+    }
+    assert "challenge" in documented_values("facia_liveness_verdicts_total", "reason")
