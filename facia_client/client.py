@@ -7,7 +7,12 @@ import base64
 import contextlib
 import http.client
 import json
+import math
 import mimetypes
+import os
+import socket
+import stat
+import threading
 import urllib.parse
 from dataclasses import dataclass
 from email.message import Message
@@ -17,6 +22,12 @@ from typing import Any
 ACCEPTED_TYPES = ("image/jpeg", "image/png")
 MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
 DEFAULT_TIMEOUT = 30.0
+# The service's largest answer (a session's state) is under 1 KiB; a proxy's error page a few:
+# a body of GBs from a hostile or broken server took as much memory (620 MB for 600 MB).
+MAX_ANSWER_BYTES = 1024 * 1024
+# 4x the service's default body limit (16 MiB, 12 MiB of image once in base64): a larger file
+# is refused before it is read (reading, base64 and JSON held ~4x the file in memory).
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
 
 
 class FaciaError(Exception):
@@ -151,7 +162,10 @@ class Reply:
         return self.headers.get("X-Request-ID", "")
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        try:
+            return json.loads(self.body)
+        except RecursionError as exc:  # a traceback, exit 1 (spoof) from the command line
+            raise ValueError("JSON nested too deep") from exc
 
 
 def mime_type_of(path: Path, data: bytes) -> str:
@@ -165,19 +179,37 @@ def mime_type_of(path: Path, data: bytes) -> str:
     raise ImageRejected(f"{path} is not a PNG or JPEG image")
 
 
-def encode_image(path: Path) -> str:
-    """``data:<mime>;base64,<...>``, as in the guide's ``encode_image_with_mime``."""
+def read_image(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_IMAGE_BYTES. Opened without blocking: a FIFO
+    with no writer, or a device such as /dev/zero, hung or filled memory."""
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"cannot read {path}: not a regular file")
+        if info.st_size > MAX_IMAGE_BYTES:
+            raise ImageRejected(f"{path} is over {MAX_IMAGE_BYTES // 2**20} MiB")
+        with os.fdopen(os.dup(fd), "rb") as file:
+            return file.read(MAX_IMAGE_BYTES)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+
+
+def encode_image(path: Path) -> str:
+    """``data:<mime>;base64,<...>``, as in the guide's ``encode_image_with_mime``."""
+    data = read_image(path)
     return f"data:{mime_type_of(path, data)};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def _payload(body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested 100,000 deep
         return {}
     return payload if isinstance(payload, dict) else {}
 
@@ -212,6 +244,17 @@ def error_for(reply: Reply) -> FaciaError:
         retry_after,
         payload,
     )
+
+
+def _verdict_of(result: Any) -> tuple[bool, float]:
+    """``is_live`` 0 or 1 and ``liveness_score`` a number in [0, 1], as the contract says, or
+    TypeError: bool("0") read a string "0" as live, and float() took "nan"."""
+    live, score = result["is_live"], result["liveness_score"]
+    if type(live) not in (int, bool) or live not in (0, 1):
+        raise TypeError("is_live is not 0 or 1")
+    if type(score) not in (int, float) or not (math.isfinite(score) and 0 <= score <= 1):
+        raise TypeError("liveness_score is not a number in [0, 1]")
+    return bool(live), float(score)
 
 
 def is_idempotency_key(value: str) -> bool:
@@ -251,8 +294,7 @@ class FaciaClient:
             raise UsageError("an idempotency key is 1 to 255 printable ASCII characters")
         reply = self._call("POST", "/liveness", body, headers)
         try:
-            result = reply.json()["liveness_result"]
-            live, score = bool(result["is_live"]), float(result["liveness_score"])
+            live, score = _verdict_of(reply.json()["liveness_result"])
         except (ValueError, KeyError, TypeError) as exc:
             raise self._unexpected(reply) from exc
         profile = reply.headers.get("X-Liveness-Profile", "")
@@ -318,6 +360,8 @@ class FaciaClient:
         headers = {"Content-Type": "application/json", "Accept": "application/json", **headers}
         try:
             return self._exchange(method, path, data, headers)
+        except AnswerTooLarge as exc:
+            raise ServiceError(f"answer from {self.url} over {MAX_ANSWER_BYTES} bytes") from exc
         except http.client.HTTPException as exc:  # not HTTP, or a body cut short
             broken = f"{type(exc).__name__}: {str(exc)[:100]}"
             raise ServiceError(f"unreadable answer from {self.url}: {broken}") from exc
@@ -336,11 +380,43 @@ class FaciaClient:
         url = urllib.parse.urlsplit(self.url)
         kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
         connection = kind(url.netloc, timeout=self.timeout)
+        expired = threading.Event()
+        # ``timeout`` bounds each socket operation only: a server sending a byte every
+        # 0.3 s held a 1 s client for as long as it liked. The watchdog ends the exchange.
+        watchdog = threading.Timer(self.timeout, _expire, (connection, expired))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             # answered before the body was all sent: that answer is read below
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 connection.request(method, url.path + path, data, headers)
+            if expired.is_set():  # it fired while connecting, before there was a socket
+                raise TimeoutError
             response = connection.getresponse()
-            return Reply(response.status, response.headers, response.read())
+            body = response.read(MAX_ANSWER_BYTES + 1)
+            if expired.is_set():
+                raise TimeoutError
+            if len(body) > MAX_ANSWER_BYTES:
+                raise AnswerTooLarge
+            if response.length:  # read(amt) returns what came before the close, unlike read()
+                raise http.client.IncompleteRead(body, response.length)
+            return Reply(response.status, response.headers, body)
+        except (http.client.HTTPException, OSError):
+            if expired.is_set():  # the watchdog shut the socket: whatever broke, it is late
+                raise TimeoutError from None
+            raise
         finally:
+            watchdog.cancel()
             connection.close()
+
+
+class AnswerTooLarge(Exception):
+    """A body over MAX_ANSWER_BYTES (turned into a ServiceError)."""
+
+
+def _expire(connection: http.client.HTTPConnection, expired: threading.Event) -> None:
+    """Past the deadline: shut the socket, which wakes a blocked send or receive."""
+    expired.set()
+    if connection.sock is not None:
+        with contextlib.suppress(OSError):
+            connection.sock.shutdown(socket.SHUT_RDWR)

@@ -8,11 +8,14 @@ files does nothing; a file changed since it was installed is rebuilt.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import openvino as ov
@@ -114,21 +117,43 @@ def _convert(path: Path, model: ModelSpec, dest: Path) -> None:
 def install_models(source: Path, dest: Path) -> bool:
     """Verify every source file, then (re)build the IR. Returns False when already current."""
     source, dest = Path(source), Path(dest)
-    faults = installed_faults(dest)
-    if not faults:
+    if not installed_faults(dest):
         return False
-    if (dest / MANIFEST).exists():
-        log.warning("re-installing the models in %s: %s", dest, "; ".join(faults))
-    verified = [(m, _verified_source(source, m)) for m in MODEL_FILES]  # all or nothing
-    staging = dest.with_name(dest.name + ".staging")
-    try:
-        _build(verified, staging)
-        shutil.rmtree(dest, ignore_errors=True)
-        staging.rename(dest)  # readers never see a half-built directory
-    except OSError as exc:  # read-only, full, or not a directory: say where, not a traceback
-        shutil.rmtree(staging, ignore_errors=True)
-        raise ModelDirUnwritable(f"cannot write the models to {dest}: {exc}") from exc
+    with _install_lock(dest):
+        faults = installed_faults(dest)  # another process may have installed them meanwhile
+        if not faults:
+            return False
+        if (dest / MANIFEST).exists():
+            log.warning("re-installing the models in %s: %s", dest, "; ".join(faults))
+        verified = [(m, _verified_source(source, m)) for m in MODEL_FILES]  # all or nothing
+        staging = dest.with_name(dest.name + ".staging")
+        try:
+            _build(verified, staging)
+            shutil.rmtree(dest, ignore_errors=True)
+            staging.rename(dest)  # readers never see a half-built directory
+        except OSError as exc:  # read-only, full, or not a directory: say where, not a traceback
+            shutil.rmtree(staging, ignore_errors=True)
+            raise ModelDirUnwritable(f"cannot write the models to {dest}: {exc}") from exc
     return True
+
+
+@contextlib.contextmanager
+def _install_lock(dest: Path) -> Iterator[None]:
+    """One install at a time per ``dest`` (``<dest>.lock`` beside it, as ``.staging`` is):
+    installs started together shared ``.staging`` and removed each other's files mid-build
+    (2 of 3 started at once exited 1, "No such file or directory")."""
+    lock = dest.with_name(dest.name + ".lock")
+    try:
+        try:
+            handle = lock.open("a")
+        except FileNotFoundError:  # a MODEL_DIR whose parent is not there yet
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            handle = lock.open("a")
+    except OSError as exc:
+        raise ModelDirUnwritable(f"cannot write the models to {dest}: {exc}") from exc
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes, or the process ends
+        yield
 
 
 def _build(verified: list[tuple[ModelSpec, Path]], staging: Path) -> None:

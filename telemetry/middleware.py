@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
 from telemetry import metrics
@@ -103,13 +104,26 @@ class RequestIdMiddleware:
         return response
 
 
+def host_allowed(request: HttpRequest) -> bool:
+    try:
+        request.get_host()
+    except DisallowedHost:
+        return False
+    return True
+
+
 def endpoint_of(request: HttpRequest) -> str:
-    """A bounded label: the URL's name (admin pages grouped), ``static``, or ``unmatched``."""
+    """A bounded label: the URL's name (admin pages grouped), ``static``,
+    ``host_not_allowed``, or ``unmatched``."""
     match = request.resolver_match
     if match is None:
         # WhiteNoise answers static files before any URL is resolved.
         static = "/" + settings.STATIC_URL.lstrip("/")
-        return "static" if request.path.startswith(static) else "unmatched"
+        if request.path.startswith(static):
+            return "static"
+        # Refused before any URL is resolved: a stale ALLOWED_HOSTS turned every /liveness
+        # into "unmatched" 400s, which read as clients calling unknown URLs.
+        return "unmatched" if host_allowed(request) else "host_not_allowed"
     if match.app_name == "admin" or match.namespace == "admin":
         return "admin"
     return match.url_name or match.route or "unmatched"

@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -99,10 +100,13 @@ def read_request(conn: socket.socket) -> bytes:
 
 @contextmanager
 def answering(
-    raw: bytes, then_close: bool = True, heads: list[bytes] | None = None
+    raw: bytes | Callable[[socket.socket], None],
+    then_close: bool = True,
+    heads: list[bytes] | None = None,
 ) -> Iterator[str]:
-    """A server that answers one request with ``raw``, then closes (or holds the connection
-    until the test ends); the request's head is added to ``heads``."""
+    """A server that answers one request with ``raw`` (or lets ``raw`` send the answer), then
+    closes (or holds the connection until the test ends); the request's head is added to
+    ``heads``."""
     listener = socket.create_server(("127.0.0.1", free_port()))
     done = threading.Event()
 
@@ -112,7 +116,10 @@ def answering(
             head = read_request(conn)
             if heads is not None:
                 heads.append(head)
-            conn.sendall(raw)
+            try:
+                conn.sendall(raw) if isinstance(raw, bytes) else raw(conn)
+            except OSError:
+                return  # the client hung up: what these servers are waiting for
             if not then_close:
                 done.wait(30)
 
@@ -207,3 +214,113 @@ def test_an_invalid_idempotency_key_is_a_usage_error(key: str) -> None:
         str(LIVE_JPG), "--url", "http://127.0.0.1:9", f"--idempotency-key={key}", hash_id="x"
     )
     assert done.returncode == 2, done.stderr
+
+
+def trickle(conn: socket.socket) -> None:
+    """A 201's head, then its 1,000-byte body a byte every 0.1 s (100 s in all)."""
+    conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 1000\r\n\r\n")
+    for _ in range(1000):
+        conn.sendall(b" ")
+        time.sleep(0.1)
+
+
+def test_an_answer_that_trickles_times_out_at_the_deadline() -> None:
+    """--timeout bounds the whole answer, not each read: a byte every 0.1 s held a client with
+    a 1 s timeout until the server was done (100 s here)."""
+    with answering(trickle) as url, pytest.raises(Timeout, match="within 1 s"):
+        FaciaClient(url, "x", timeout=1).check(LIVE_JPG)
+    with answering(trickle) as url:
+        done = run_cli(str(LIVE_JPG), "--url", url, "--timeout", "1", hash_id="x")
+    assert done.returncode == 6 and "within 1 s" in json.loads(done.stderr)["error"]
+
+
+MIB = b"a" * 2**20
+
+
+def flood(conn: socket.socket) -> None:
+    """A 500 that declares 3 GB and sends 256 MiB of it."""
+    conn.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 3000000000\r\n\r\n")
+    for _ in range(256):
+        conn.sendall(MIB)
+
+
+CHECK_AND_PEAK = """
+import resource, sys
+from facia_client import FaciaClient, ServiceError
+try:
+    FaciaClient(sys.argv[1], "x", timeout=30).check(sys.argv[2])
+except ServiceError as error:
+    print(error)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def test_a_huge_answer_is_refused_in_bounded_memory() -> None:
+    """An answer over 1 MiB is a ServiceError once its first MiB is read: the whole body was
+    read into memory (620 MB peak for 600 MB sent)."""
+    with answering(flood) as url:
+        done = subprocess.run(
+            [sys.executable, "-c", CHECK_AND_PEAK, url, str(LIVE_JPG)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    error, peak_mb = done.stdout.splitlines()
+    assert "over 1048576 bytes" in error
+    assert int(peak_mb) < 128, peak_mb  # 256 MiB sent; the client itself is ~20 MB
+
+
+def answer(status: bytes, body: bytes) -> bytes:
+    return b"HTTP/1.1 %s\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body)
+
+
+HOSTILE_ANSWERS = {
+    "nested 100,000 deep": answer(b"201 Created", b"[" * 100_000 + b"]" * 100_000),
+    "error nested deep": answer(b"500 Oops", b'{"a":' * 100_000 + b"1" + b"}" * 100_000),
+    "is_live a string": answer(
+        b"201 Created", b'{"liveness_result": {"is_live": "0", "liveness_score": 0.1}}'
+    ),
+    "is_live 2": answer(
+        b"201 Created", b'{"liveness_result": {"is_live": 2, "liveness_score": 1}}'
+    ),
+    "score NaN": answer(
+        b"201 Created", b'{"liveness_result": {"is_live": 1, "liveness_score": NaN}}'
+    ),
+    "score a string": answer(
+        b"201 Created", b'{"liveness_result": {"is_live": 1, "liveness_score": "0.9"}}'
+    ),
+}
+
+
+@pytest.mark.parametrize("raw", HOSTILE_ANSWERS.values(), ids=HOSTILE_ANSWERS.keys())
+def test_an_answer_of_the_wrong_shape_exits_6(raw: bytes) -> None:
+    """Not a verdict: exit 6, never a traceback (exit 1, a spoof) nor a "0" read as live."""
+    with answering(raw) as url, pytest.raises(ServiceError):
+        FaciaClient(url, "x", timeout=10).check(LIVE_JPG)
+    with answering(raw) as url:
+        done = run_cli(str(LIVE_JPG), "--url", url, "--timeout", "10", hash_id="x")
+    assert done.returncode == 6, done.stderr[-300:]
+    assert json.loads(done.stderr)["exit_code"] == 6
+
+
+def test_a_file_that_is_not_a_regular_one_is_a_usage_error(tmp_path: Path) -> None:
+    """A FIFO with no writer hung the client, /dev/zero filled its memory, a folder was
+    'Is a directory': each is exit 2 before anything is sent."""
+    fifo = tmp_path / "selfie.jpg"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero"), tmp_path):
+        done = run_cli(str(path), "--url", "http://127.0.0.1:9", hash_id="x")
+        assert done.returncode == 2, (path, done.stderr)
+        assert "not a regular file" in json.loads(done.stderr)["error"]
+
+
+def test_a_file_over_64_mib_is_refused_unread(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.jpg"
+    with huge.open("wb") as sparse:
+        sparse.truncate(2**30)  # 1 GiB, sparse: nothing written to disk
+    with pytest.raises(ImageRejected, match="over 64 MiB"):
+        FaciaClient("http://127.0.0.1:9", "x").check(huge)
+    done = run_cli(str(huge), "--url", "http://127.0.0.1:9", hash_id="x")
+    assert done.returncode == 4, done.stderr

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from django.http.request import split_domain_port, validate_host
 from django.test import Client, override_settings
+from prometheus_client import REGISTRY
 
 from facia_site.env import env_hosts
 from tests.conftest import REPO
@@ -54,6 +55,25 @@ def test_a_wrong_host_is_logged_once_without_a_traceback() -> None:
             logger.removeHandler(handler)
     assert [(r.name, r.exc_info) for r in records] == [("django.security.DisallowedHost", None)]
     assert WRONG in records[0].getMessage()
+
+
+def requests_counted(endpoint: str, method: str, status: str) -> float:
+    labels = {"endpoint": endpoint, "method": method, "status": status}
+    return REGISTRY.get_sample_value("facia_http_requests_total", labels) or 0.0
+
+
+@pytest.mark.django_db
+def test_a_wrong_host_is_counted_as_such_in_the_metrics() -> None:
+    """/metrics says ``host_not_allowed``, not ``unmatched`` (an unknown URL), for a 400 of a
+    Host outside ALLOWED_HOSTS; an unknown URL on an allowed Host stays ``unmatched``."""
+    before = [requests_counted(e, "POST", s) for e, s in METRIC_LABELS]
+    Client(HTTP_HOST=WRONG).post("/liveness")
+    Client().post("/nowhere")
+    after = [requests_counted(e, "POST", s) for e, s in METRIC_LABELS]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 0, 1]
+
+
+METRIC_LABELS = [("host_not_allowed", "400"), ("unmatched", "400"), ("unmatched", "404")]
 
 
 @pytest.mark.django_db

@@ -1,11 +1,15 @@
 """manage.py install_models."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.core.management import CommandError
 
+from ml.install import models_ready
+from tests.conftest import REPO
 from tests.conftest import run_command as run
 
 
@@ -26,3 +30,20 @@ def test_install_models_reports_a_model_dir_it_cannot_write(tmp_path: Path) -> N
     with pytest.raises(CommandError, match=f"cannot write the models to {dest}: .*Not a dir"):
         run("install_models", "--dest", str(dest))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+@pytest.mark.slow
+def test_installs_started_together_all_succeed(tmp_path: Path) -> None:
+    """Workers or containers starting at once on one MODEL_DIR: each install waits for the one
+    running, then finds the models current. They shared ``.staging`` and removed each other's
+    files mid-build: 2 of 3 exited 1."""
+    dest = tmp_path / "models"
+    command = [sys.executable, "manage.py", "install_models", "--dest", str(dest)]
+    installs = [
+        subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for _ in range(3)
+    ]
+    outputs = [install.communicate(timeout=300)[0].decode() for install in installs]
+    assert [install.returncode for install in installs] == [0, 0, 0], outputs
+    assert sum("Models installed" in output for output in outputs) == 1, outputs
+    assert models_ready(dest)
