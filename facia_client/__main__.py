@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 from typing import Any
 
@@ -27,10 +28,27 @@ LIVE, SPOOF, USAGE = 0, 1, 2
 RAW = argparse.RawDescriptionHelpFormatter
 
 
+# argparse quotes what was typed in its errors: a mistyped option (--hash_id=SECRET), a hash_id
+# where a command or a number was expected (session SECRET, --timeout SECRET) put the hash_id on
+# stderr, hence in CI logs and terminal scrollback.
+_UNRECOGNISED = "unrecognized arguments: "
+_INVALID_VALUE = re.compile(r"(invalid (?:choice|[\w ]+ value): )(?:'[^']*'|\"[^\"]*\")")
+
+
+def without_values(message: str) -> str:
+    """An argparse error with every value typed left out (option names are kept)."""
+    if message.startswith(_UNRECOGNISED):
+        words = message.removeprefix(_UNRECOGNISED).split()
+        names = [w.split("=", 1)[0] for w in words if w.startswith("-")]
+        return f"{_UNRECOGNISED}{' '.join(names)} (values not shown)"
+    return _INVALID_VALUE.sub(r"\1(value not shown)", message)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        print(json.dumps({"error": message, "exit_code": USAGE}), file=sys.stderr)
+        error = {"error": without_values(message), "exit_code": USAGE}
+        print(json.dumps(error), file=sys.stderr)
         sys.exit(USAGE)
 
 

@@ -14,7 +14,7 @@ import socket
 import stat
 import threading
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -146,7 +146,8 @@ class Session:
     the browser."""
 
     session_id: str
-    token: str
+    # A bearer token until the session expires: not in a repr a backend may log.
+    token: str = field(repr=False)
     expires_at: str
     expires_in: int
 

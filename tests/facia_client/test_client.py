@@ -19,6 +19,7 @@ from facia_client import (
     FaciaClient,
     ImageRejected,
     ServiceError,
+    Session,
     Timeout,
     UsageError,
 )
@@ -67,6 +68,33 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
         done = run_cli(str(LIVE_JPG), "--url", url, hash_id="x")
         assert done.returncode == 2, (url, done.stderr)  # a bad argument, not a spoof (1)
         assert "--url" in json.loads(done.stderr)["error"]
+
+
+SECRET = "hid_Zx8QmV2pLr7TnK4s"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (str(LIVE_JPG), f"--hash_id={SECRET}"),  # a mistyped option
+        (str(LIVE_JPG), "--hash_id", SECRET, "--url", "http://127.0.0.1:9"),
+        ("session", SECRET),  # a hash_id where the action was expected
+        (str(LIVE_JPG), "--timeout", SECRET),  # where a number was expected
+        (str(LIVE_JPG), "--timeout", f"it's {SECRET}"),  # argparse quotes this one with "
+    ],
+    ids=["option=value", "option value", "choice", "number", "quoted"],
+)
+def test_a_usage_error_never_echoes_what_was_typed(args: tuple[str, ...]) -> None:
+    """argparse's errors quote the values typed; a hash_id typed in the wrong place went to
+    stderr (CI logs, scrollback). The option names stay, so the error still says what is
+    wrong."""
+    done = run_cli(*args, hash_id="x")
+    assert done.returncode == 2, done.stderr
+    assert SECRET not in done.stderr + done.stdout
+    error = json.loads(done.stderr.splitlines()[-1])["error"]
+    assert "not shown" in error, error
+    if args[1].startswith("--hash_id"):
+        assert "--hash_id" in error
 
 
 @pytest.fixture
@@ -244,14 +272,18 @@ def flood(conn: socket.socket) -> None:
         conn.sendall(MIB)
 
 
+# The peak is this process's own (VmHWM, reset by exec): getrusage's ru_maxrss survives exec,
+# so a child of a pytest that had loaded the models read 324 MB whatever the client did.
 CHECK_AND_PEAK = """
-import resource, sys
+import sys
 from facia_client import FaciaClient, ServiceError
 try:
     FaciaClient(sys.argv[1], "x", timeout=30).check(sys.argv[2])
 except ServiceError as error:
     print(error)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+with open("/proc/self/status") as status:
+    peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+print(peak_kb // 1024)
 """
 
 
@@ -324,3 +356,12 @@ def test_a_file_over_64_mib_is_refused_unread(tmp_path: Path) -> None:
         FaciaClient("http://127.0.0.1:9", "x").check(huge)
     done = run_cli(str(huge), "--url", "http://127.0.0.1:9", hash_id="x")
     assert done.returncode == 4, done.stderr
+
+
+def test_a_sessions_repr_leaves_its_token_out() -> None:
+    """A backend logging the Session it opened (``log.info("%r", session)``) logged the
+    browser's bearer token."""
+    token = "tok_Qw3rTy9UiOp2AsDf"
+    session = Session("0b1e8f0e-2c1d-4c55-9a43-6d1c1f7e2b11", token, "2026-12-03T21:00:00Z", 300)
+    assert token not in repr(session) and token not in str(session)
+    assert session.token == token and "0b1e8f0e" in repr(session)
