@@ -76,6 +76,23 @@ def database_url(vendor: str, tmp_path: Path, prefix: str) -> Iterator[str]:
         yield url
 
 
+def run_on_database(module: str, url: str, *args: str, timeout: float = 300) -> dict[str, Any]:
+    """Run ``python -m module args`` against the database at ``url`` (its own process, as a
+    second server would be) and return the JSON object its last line prints."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 FULL_FRAMES = ("minivision", "jomariya")  # dev's full camera frames; the others are crops
 
 

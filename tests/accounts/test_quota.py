@@ -1,37 +1,19 @@
 """Quota reservation: atomic under concurrency on SQLite and PostgreSQL."""
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from accounts.models import Tenant
-from tests.conftest import REPO, scratch_database
+from tests.conftest import run_on_database, scratch_database
 
 
 def run_race(database_url: str, workers: int = 20, limit: int = 5) -> dict[str, object]:
-    env = {**os.environ, "DATABASE_URL": database_url}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.accounts.quota_race",
-            f"--workers={workers}",
-            f"--limit={limit}",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    quota_race = "tests.accounts.quota_race"
+    return run_on_database(
+        quota_race, database_url, f"--workers={workers}", f"--limit={limit}", timeout=120
     )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture

@@ -1,9 +1,5 @@
 """manage.py prune_sessions, and the sessions' rate windows, which expire on their own."""
 
-import json
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +11,7 @@ from django.utils import timezone
 from accounts.models import HashId
 from capture.models import CaptureSession
 from capture.service import QUALITY_SCOPE, SELFIE_SCOPE, open_session
-from tests.conftest import REPO, database_url
+from tests.conftest import database_url, run_on_database
 
 
 def test_prune_sessions(make_tenant: Any) -> None:
@@ -40,17 +36,7 @@ def test_a_sessions_rate_windows_go_once_they_end(vendor: str, tmp_path: Path) -
     Before, every window stayed until prune_checks deleted those over 24 h old, long after its
     session had expired (SESSION_TTL_S) or been pruned: about 1.6 rows per session walk."""
     with database_url(vendor, tmp_path, "facia_windows") as url:
-        done = subprocess.run(
-            [sys.executable, "-m", "tests.capture.session_windows"],
-            cwd=REPO,
-            env={**os.environ, "DATABASE_URL": url},
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-    assert done.returncode == 0, done.stderr
-    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+        outcome = run_on_database("tests.capture.session_windows", url)
     assert outcome["vendor"] == vendor
     quality, selfie = QUALITY_SCOPE, SELFIE_SCOPE
     assert outcome["steps"] == [

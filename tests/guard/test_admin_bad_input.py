@@ -2,10 +2,6 @@
 selected rows that are not ids of the list, a query string holding a NUL (Django's test
 client, the real admin; PostgreSQL in a subprocess on a scratch database)."""
 
-import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -13,7 +9,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from accounts.models import HashId, Tenant
-from tests.conftest import REPO, scratch_database
+from tests.conftest import run_on_database, scratch_database
 from tests.guard.admin_nul_probe import PAGES
 
 pytestmark = pytest.mark.django_db
@@ -69,18 +65,7 @@ def test_an_action_on_ids_still_runs(admin_client: Client) -> None:
 
 
 def nul_statuses(database_url: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.guard.admin_nul_probe"],
-        cwd=REPO,
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_on_database("tests.guard.admin_nul_probe", database_url)
 
 
 EXPECTED = {page: 400 for page in PAGES if "%00" in page} | {"/admin/accounts/tenant/": 200}

@@ -4,9 +4,6 @@ record or model run (liveness.idempotency)."""
 import hashlib
 import io
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
@@ -26,7 +23,7 @@ from liveness.checks import check_selfie
 from liveness.idempotency import CLAIM_LEASE_S, Attempt, Key
 from liveness.models import IdempotentAnswer, LivenessCheck
 from telemetry import metrics
-from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, b64, data_uri, database_url
+from tests.conftest import LIVE_JPG, SPOOF_JPG, b64, data_uri, database_url, run_on_database
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
 KEY = "3f1c2a6e-6f0a-4a59-9d4e-5b3f1f0c9a11"
@@ -350,18 +347,7 @@ def test_a_concurrent_pair_spends_one_unit(vendor: str, tmp_path: Path) -> None:
     """Two requests with one key at once: one judged, the other told to wait (or given the
     answer, had the first finished): one unit, one record, one answer kept."""
     with database_url(vendor, tmp_path, "facia_idem") as url:
-        env = {**os.environ, "DATABASE_URL": url}
-        done = subprocess.run(
-            [sys.executable, "-m", "tests.liveness.idempotency_race"],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-    assert done.returncode == 0, done.stderr
-    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+        outcome = run_on_database("tests.liveness.idempotency_race", url)
     assert outcome["vendor"] == vendor
     assert outcome["errors"] == []
     assert sorted(outcome["statuses"]) in ([201, 201], [201, 409])
