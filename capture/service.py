@@ -249,10 +249,11 @@ def unsure(session: CaptureSession, judged: Judged) -> bool:
     return session.challenge == NOT_REQUIRED and session.unsure(judged.score)
 
 
-def judge_claimed(session: CaptureSession, images: Images, request_id: str) -> None:
+def judge_claimed(session: CaptureSession, images: Images, request_id: str) -> bool:
     """The check on a claimed session; the unit, the record and the session's verdict (or its
     held selfie) are written in one transaction. With no verdict the session is open again
-    (with the gate's code after a refusal) and the rejection raised."""
+    (with the gate's code after a refusal) and the rejection raised. Whether the selfie is
+    held (``finish``'s choice)."""
     try:
         outcome = judge_and_record(
             session.tenant,
@@ -269,6 +270,7 @@ def judge_claimed(session: CaptureSession, images: Images, request_id: str) -> N
         if outcome.code == "invalid_credentials":  # the tenant deleted, its sessions with it
             raise gone()
         raise Rejected(outcome)
+    return unsure(session, outcome)
 
 
 def require_no_selfie(session: CaptureSession) -> None:
@@ -289,15 +291,16 @@ def take_selfie(
     images = read_images(session.tenant, frame_values(payload), SELFIE_LIMITS)
     if not claim(session):
         raise claim_refused(session)
-    judge_claimed(session, images, request_id)
+    held = judge_claimed(session, images, request_id)
     body: dict[str, object] = {"session_id": str(session.pk), "state": "received"}
     body["frames"] = len(images.frames)
+    if not held:  # done: nothing of the session to read again
+        return body
     try:
         session.refresh_from_db()
     except CaptureSession.DoesNotExist:  # deleted once judged: the check and its unit stand
         return body
-    if session.held:
-        body["challenge"] = challenge.answer_of(session)
+    body["challenge"] = challenge.answer_of(session)
     return body
 
 
