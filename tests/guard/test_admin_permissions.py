@@ -79,6 +79,11 @@ class World:
 
 @pytest.fixture
 def world() -> World:
+    return make_world()
+
+
+def make_world() -> World:
+    """One row of every registered model (the fixture ``world``)."""
     tenant = Tenant.objects.create(name="Bank", request_limit=100, requests_used=45)
     hash_id = HashId.issue(tenant).record
     calibration = stored_calibration(tenant, bona_fide=30, attacks=30)
