@@ -170,6 +170,19 @@ def client_ip(request: HttpRequest) -> str:
     return client[:SUBJECT_MAX]
 
 
+def client_network(client: str) -> str:
+    """What a per-client limit counts ``client`` (a :func:`client_ip`) under: an IPv4 address
+    itself, the /64 of an IPv6 one. A home line or a cloud host is given a whole /64 and may
+    send from any of its 2^64 addresses: counted per address, one client took a new one per
+    attempt and never reached a limit. Text that is not an address stays as it is."""
+    ip = _address(client)
+    if ip is None:
+        return client
+    if isinstance(ip, ipaddress.IPv4Address):
+        return str(ip)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
+
+
 def _auth_window() -> Window:
     return Window.current(settings.AUTH_FAILURE_WINDOW_S)
 

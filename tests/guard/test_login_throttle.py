@@ -106,3 +106,25 @@ def test_a_login_while_every_hashing_slot_is_taken_is_refused_at_once(
         logged_in, page = attempt("root", PASSWORD)
     assert not logged_in and login.BUSY in page and hashes == []
     assert attempt("root", PASSWORD)[0]
+
+
+@pytest.mark.django_db
+@override_settings(LOGIN_IP_FAILURE_LIMIT=3)
+def test_an_ipv6_client_is_one_address_for_all_of_its_64(admin_user: Any) -> None:
+    """A client sending from a new address of its /64 each time (it holds 2^64 of them) was
+    never locked out: 3 guesses from 3 addresses of 2001:db8:1:2::/64, then the right password
+    from a 4th, logged in before."""
+    for i in range(3):
+        assert not attempt(f"guess{i}", "wrong", ip=f"2001:db8:1:2::{i + 1:x}")[0]
+    logged_in, page = attempt("root", PASSWORD, ip="2001:db8:1:2:ffff:ffff:ffff:ffff")
+    assert not logged_in and LOCKED in page
+    # Another /64, and an IPv4 client, are other clients.
+    assert attempt("root", PASSWORD, ip="2001:db8:1:3::1")[0]
+    assert attempt("root", PASSWORD, ip="198.51.100.8")[0]
+
+
+def test_a_client_is_counted_under_its_address_or_its_64() -> None:
+    assert throttle.client_network("198.51.100.7") == "198.51.100.7"
+    assert throttle.client_network("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64"
+    assert throttle.client_network("::ffff:198.51.100.7") == "198.51.100.7"
+    assert throttle.client_network("unknown") == "unknown"
