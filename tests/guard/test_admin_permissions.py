@@ -276,6 +276,25 @@ def test_a_viewer_changes_nothing_through_a_custom_view(world: World, name: str)
         assert (got.status_code, posted.status_code) == (403, 403)
 
 
+@pytest.mark.parametrize("name", sorted(VIEW_NEEDS))
+def test_a_custom_view_refuses_before_saying_whether_its_row_exists(
+    world: World, name: str
+) -> None:
+    """A staff user who may not use the view gets the same 403 for a row that exists and for
+    one that does not: the usage, calibration and shadow pages looked the tenant up first, so
+    anyone on the staff learnt which tenant ids exist (404 for a missing one, 403 else)."""
+    nobody = Client()
+    nobody.force_login(User.objects.create_user("nobody", is_staff=True))
+    clients = [nobody] if VIEW_NEEDS[name] is None else [nobody, staff()]
+    pattern = custom_views()[name]
+    missing = {"tenant_id": 10**6, "hash_id": world.hash_id.pk, "id": 10**6}
+    absent = reverse(f"admin:{name}", kwargs={k: missing[k] for k in pattern.pattern.converters})
+    for client in clients:
+        for method in (client.get, client.post):
+            statuses = {method(url).status_code for url in (url_of(name, world), absent)}
+            assert statuses == {403}, (method.__name__, statuses)
+
+
 def succeeds_calibrating(client: Client, world: World) -> None:
     upload = SimpleUploadedFile("c.zip", make_zip(LIVE, SPOOF), content_type="application/zip")
     before = world.tenant.calibrations.count()
