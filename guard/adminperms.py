@@ -36,6 +36,16 @@ class SelectedIdsAdmin(admin.ModelAdmin):
     the posted values as they came, so "abc" (ValueError), a number past SQLite's 64 bits
     (OverflowError) or a NUL (refused by PostgreSQL) was a 500 and a traceback."""
 
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        """A number out of range in a list's query string is a 400: a foreign key filter past
+        SQLite's 64 bits (``?tenant=99999999999999999999999``; Django bounds a primary key's
+        lookup, not a foreign key's) and a date hierarchy's year past ``datetime``'s
+        (``?created_at__year=99999999999``) raised OverflowError, a 500 with its traceback."""
+        try:
+            return super().get_changelist_instance(request)
+        except OverflowError:
+            raise BadRequest("A number in the query string is out of range.") from None
+
     def response_action(
         self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any
     ) -> HttpResponse | None:
