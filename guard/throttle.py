@@ -188,19 +188,20 @@ def _auth_window() -> Window:
 
 
 def auth_blocked(client: str) -> Window | None:
-    """The current window when ``client`` already failed too often in it, else None."""
+    """The current window when ``client`` (its /64 for IPv6) already failed too often in it,
+    else None."""
     limit = settings.AUTH_FAILURE_LIMIT
     if limit <= 0:
         return None
     window = _auth_window()
-    if hits(AUTH_SCOPE, client, window) >= limit:
+    if hits(AUTH_SCOPE, client_network(client), window) >= limit:
         return window
     return None
 
 
 def auth_failed(client: str) -> None:
     if settings.AUTH_FAILURE_LIMIT > 0:
-        hit(AUTH_SCOPE, client, _auth_window(), bounded=True)
+        hit(AUTH_SCOPE, client_network(client), _auth_window(), bounded=True)
 
 
 def tenant_rate_exceeded(tenant_id: int, per_minute: int | None) -> Window | None:
