@@ -422,6 +422,29 @@ def test_the_capture_demo_needs_add_capturesession(world: World, settings: Any) 
     assert CaptureSession.objects.count() == 2
 
 
+def test_the_capture_demo_lists_tenants_only_to_who_may_view_them(
+    world: World, settings: Any
+) -> None:
+    """Its select names every active tenant: with add_capturesession alone, a user who may view
+    no tenant read them all there, and opened sessions spending their quota."""
+    settings.CAPTURE_DEMO = True
+    Tenant.objects.create(name="Hidden Bank")
+    opener = User.objects.create_user("opener", is_staff=True)
+    opener.user_permissions.set([Permission.objects.get(codename="add_capturesession")])
+    client = Client()
+    client.force_login(opener)
+    page = client.get("/capture/demo")
+    assert page.status_code == 403 and "Hidden Bank" not in page.content.decode()
+    opens = client.post("/capture/demo", {"tenant": world.tenant.pk, "lang": "en"})
+    assert opens.status_code == 403 and CaptureSession.objects.count() == 1
+    for codename in ("view_tenant", "change_tenant"):
+        opener.user_permissions.add(Permission.objects.get(codename=codename))
+        opener = User.objects.get(pk=opener.pk)  # its permissions read again
+        client.force_login(opener)
+        assert "Hidden Bank" in client.get("/capture/demo").content.decode()
+        opener.user_permissions.remove(Permission.objects.get(codename=codename))
+
+
 def test_a_capture_verdict_needs_view_capturesession(world: World, settings: Any) -> None:
     settings.CAPTURE_DEMO = True
     session = world.rows["capture.capturesession"]
