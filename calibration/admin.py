@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -410,6 +411,16 @@ class CalibratedTenantAdmin(TenantAdmin):
         see what it sets (the upload page and the messages show the calibration)."""
         return self.has_change_permission(request, tenant) and reads_calibrations(request)
 
+    def tenant_to_calibrate(self, request: HttpRequest, tenant_id: int) -> Tenant:
+        """The tenant of the upload page or the shadow's buttons: 403 before saying whether it
+        exists (looked up first, a missing id was a 404 and an existing one a 403)."""
+        if not self.may_calibrate(request):
+            raise PermissionDenied
+        tenant = get_object_or_404(Tenant, pk=tenant_id)
+        if not self.may_calibrate(request, tenant):
+            raise PermissionDenied
+        return tenant
+
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         """Deleting a tenant takes its calibrations with it, though they cannot be deleted on
         their own."""
@@ -432,9 +443,7 @@ class CalibratedTenantAdmin(TenantAdmin):
     def shadow_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
         """Promote the shadow candidate to the active calibration, or discard it (POST, with
         ``shadow`` = promote or discard)."""
-        tenant = get_object_or_404(Tenant, pk=tenant_id)
-        if not self.may_calibrate(request, tenant):
-            return HttpResponse(status=403)
+        tenant = self.tenant_to_calibrate(request, tenant_id)
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         choice = request.POST.get("shadow")
@@ -473,9 +482,7 @@ class CalibratedTenantAdmin(TenantAdmin):
     def calibrate_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
         """Upload a zip of live/ and spoof/ captures: calibrated by the task worker, in memory,
         never saved; the page lists the tenant's last jobs."""
-        tenant = get_object_or_404(Tenant, pk=tenant_id)
-        if not self.may_calibrate(request, tenant):
-            return HttpResponse(status=403)
+        tenant = self.tenant_to_calibrate(request, tenant_id)
         form = CalibrationUploadForm()
         if request.method == "POST":
             form = CalibrationUploadForm(request.POST, request.FILES)

@@ -1,6 +1,7 @@
 """/capture/demo: the component wired as an integrator would (operators only; off unless
 CAPTURE_DEMO). Opening a session (which then spends the tenant's quota) needs
-``add_capturesession``, reading a verdict ``view_capturesession``; other staff get 403. The
+``add_capturesession`` and to view tenants (the page lists them), reading a verdict
+``view_capturesession``; other staff get 403. The
 session is opened and its verdict read on the server, never by the page."""
 
 import uuid
@@ -12,6 +13,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -42,10 +44,20 @@ def demo_enabled(view: View) -> View:
     return wrapper
 
 
+def may_choose_tenants(user: Any) -> bool:
+    """Whether ``user`` may open the demo: ``add_capturesession`` and the view (or change)
+    permission of tenants, since its select lists every active tenant by name (with the first
+    alone, a user who may view no tenant read them all there, as issuing a hash_id from a
+    tenant's page also needs to view the tenant)."""
+    views = ("accounts.view_tenant", "accounts.change_tenant")
+    return user.has_perm("capture.add_capturesession") and any(map(user.has_perm, views))
+
+
 @demo_enabled
 @staff_member_required
-@permission_required("capture.add_capturesession", raise_exception=True)
 def demo(request: HttpRequest) -> HttpResponse:
+    if not may_choose_tenants(request.user):
+        raise PermissionDenied
     form = TenantForm(request.POST or None)
     if request.method != "POST" or not form.is_valid():
         return render(request, "capture/demo.html", {"form": form})

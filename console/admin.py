@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.forms import Form, ModelForm
 from django.http import HttpRequest, HttpResponse
@@ -148,10 +149,18 @@ class ConsoleTenantAdmin(CalibratedTenantAdmin):
             f"{form.cleaned_data['target_apcer']}% on evaluation #{evaluation.pk}.{said}"
         )
 
-    def usage_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
+    def usage_tenant(self, request: HttpRequest, tenant_id: int) -> Tenant:
+        """The tenant of a usage page or CSV: 403 before saying whether it exists (looked up
+        first, a missing id was a 404 and an existing one a 403, to anyone on the staff)."""
+        if not (self.has_view_permission(request) and reads_usage(request)):
+            raise PermissionDenied
         tenant = get_object_or_404(Tenant, pk=tenant_id)
         if not self.may_read_usage(request, tenant):
-            return HttpResponse(status=403)
+            raise PermissionDenied
+        return tenant
+
+    def usage_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
+        tenant = self.usage_tenant(request, tenant_id)
         span = Span.from_query(request.GET)
         days = daily_usage(tenant, span)
         names = [name for name, _ in SERIES] + ["unauthorized", "throttled"]
@@ -176,9 +185,7 @@ class ConsoleTenantAdmin(CalibratedTenantAdmin):
 
     def usage_csv_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
         """The usage table of the page's date range as CSV (one row per day, zeros too)."""
-        tenant = get_object_or_404(Tenant, pk=tenant_id)
-        if not self.may_read_usage(request, tenant):
-            return HttpResponse(status=403)
+        tenant = self.usage_tenant(request, tenant_id)
         span = Span.from_query(request.GET)
         response = HttpResponse(
             usage_csv(daily_usage(tenant, span)), content_type="text/csv; charset=utf-8"

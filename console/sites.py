@@ -8,12 +8,15 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from django.contrib import admin
+from django.contrib.auth.views import PasswordChangeView
 from django.core.exceptions import BadRequest
 from django.http import HttpRequest, QueryDict
 from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from console.overview import expected_accuracy, latest_evaluations, overview, recent_changes
+from guard.forms import ThrottledPasswordChangeForm
 
 PRODUCT = "Liveness service"
 View = TypeVar("View", bound=Callable[..., HttpResponseBase])
@@ -22,6 +25,15 @@ View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 def holds_nul(query: QueryDict) -> bool:
     """Whether a key or value of ``query`` holds a NUL, which PostgreSQL refuses in a string."""
     return any("\x00" in key + "".join(values) for key, values in query.lists())
+
+
+class ThrottledPasswordChange(PasswordChangeView):
+    """Django's password change view, its form told the request (the client's address)."""
+
+    form_class = ThrottledPasswordChangeForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
 
 
 class ConsoleSite(admin.AdminSite):
@@ -47,6 +59,18 @@ class ConsoleSite(admin.AdminSite):
             return view(request, *args, **kwargs)
 
         return super().admin_view(cast(View, readable), cacheable)
+
+    def password_change(  # type: ignore[override]  # a saved form answers a redirect
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponseBase:
+        """Django's, with the login throttle around the old password's check (Django's
+        admin names its form in the method, with no attribute to replace it by)."""
+        request.current_app = self.name
+        view = ThrottledPasswordChange.as_view(
+            success_url=reverse("admin:password_change_done", current_app=self.name),
+            extra_context={**self.each_context(request), **(extra_context or {})},
+        )
+        return view(request)
 
     def index(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

@@ -19,7 +19,7 @@ from django.db import connection
 from django.http import HttpRequest
 
 from guard import throttle
-from guard.throttle import SUBJECT_MAX, Window, client_ip
+from guard.throttle import SUBJECT_MAX, Window, client_ip, client_network
 
 ACCOUNT_SCOPE = "login-account"
 IP_SCOPE = "login-ip"
@@ -38,7 +38,8 @@ def _subjects(request: HttpRequest | None, username: str) -> list[tuple[str, str
     """(scope, subject, limit) of the account and of the client, for the enabled limits."""
     pairs = [(ACCOUNT_SCOPE, username[:SUBJECT_MAX], settings.LOGIN_ACCOUNT_FAILURE_LIMIT)]
     if request is not None:
-        pairs.append((IP_SCOPE, client_ip(request), settings.LOGIN_IP_FAILURE_LIMIT))
+        client = client_network(client_ip(request))  # an IPv6 client's /64
+        pairs.append((IP_SCOPE, client, settings.LOGIN_IP_FAILURE_LIMIT))
     return [(scope, subject, limit) for scope, subject, limit in pairs if limit > 0]
 
 

@@ -170,24 +170,38 @@ def client_ip(request: HttpRequest) -> str:
     return client[:SUBJECT_MAX]
 
 
+def client_network(client: str) -> str:
+    """What a per-client limit counts ``client`` (a :func:`client_ip`) under: an IPv4 address
+    itself, the /64 of an IPv6 one. A home line or a cloud host is given a whole /64 and may
+    send from any of its 2^64 addresses: counted per address, one client took a new one per
+    attempt and never reached a limit. Text that is not an address stays as it is."""
+    ip = _address(client)
+    if ip is None:
+        return client
+    if isinstance(ip, ipaddress.IPv4Address):
+        return str(ip)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
+
+
 def _auth_window() -> Window:
     return Window.current(settings.AUTH_FAILURE_WINDOW_S)
 
 
 def auth_blocked(client: str) -> Window | None:
-    """The current window when ``client`` already failed too often in it, else None."""
+    """The current window when ``client`` (its /64 for IPv6) already failed too often in it,
+    else None."""
     limit = settings.AUTH_FAILURE_LIMIT
     if limit <= 0:
         return None
     window = _auth_window()
-    if hits(AUTH_SCOPE, client, window) >= limit:
+    if hits(AUTH_SCOPE, client_network(client), window) >= limit:
         return window
     return None
 
 
 def auth_failed(client: str) -> None:
     if settings.AUTH_FAILURE_LIMIT > 0:
-        hit(AUTH_SCOPE, client, _auth_window(), bounded=True)
+        hit(AUTH_SCOPE, client_network(client), _auth_window(), bounded=True)
 
 
 def tenant_rate_exceeded(tenant_id: int, per_minute: int | None) -> Window | None:

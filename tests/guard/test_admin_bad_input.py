@@ -56,6 +56,28 @@ def test_a_tenant_id_past_64_bits_in_the_revoke_address_is_a_404(
     assert not record.is_revoked
 
 
+PAST_64_BITS = "99999999999999999999999"
+# A list address whose query string holds a number out of range: a foreign key's filter past
+# SQLite's 64 bits, a date hierarchy's year past datetime's.
+OUT_OF_RANGE = [
+    f"/admin/accounts/hashid/?tenant={PAST_64_BITS}",
+    f"/admin/liveness/livenesscheck/?tenant={PAST_64_BITS}",
+    f"/admin/calibration/calibration/?tenant={PAST_64_BITS}",
+    f"/admin/auth/user/?groups={PAST_64_BITS}",
+    "/admin/liveness/livenesscheck/?created_at__year=99999999999",
+    "/admin/guard/refusal/?day__year=99999999999",
+]
+
+
+@pytest.mark.parametrize("page", OUT_OF_RANGE)
+def test_a_number_out_of_range_in_a_list_query_is_a_400(admin_client: Client, page: str) -> None:
+    """Each was an OverflowError (SQLite's integer, or datetime's year): a 500."""
+    admin_client.raise_request_exception = False
+    assert admin_client.get(page).status_code == 400
+    in_range = page.replace(PAST_64_BITS, "1").replace("99999999999", "2026")
+    assert admin_client.get(in_range).status_code == 200
+
+
 def test_an_action_on_ids_still_runs(admin_client: Client) -> None:
     tenant = Tenant.objects.create(name="acme", requests_used=3)
     data = {"action": "reset_quota", "_selected_action": [str(tenant.pk)]}

@@ -79,6 +79,11 @@ class World:
 
 @pytest.fixture
 def world() -> World:
+    return make_world()
+
+
+def make_world() -> World:
+    """One row of every registered model (the fixture ``world``)."""
     tenant = Tenant.objects.create(name="Bank", request_limit=100, requests_used=45)
     hash_id = HashId.issue(tenant).record
     calibration = stored_calibration(tenant, bona_fide=30, attacks=30)
@@ -271,6 +276,25 @@ def test_a_viewer_changes_nothing_through_a_custom_view(world: World, name: str)
         assert (got.status_code, posted.status_code) == (403, 403)
 
 
+@pytest.mark.parametrize("name", sorted(VIEW_NEEDS))
+def test_a_custom_view_refuses_before_saying_whether_its_row_exists(
+    world: World, name: str
+) -> None:
+    """A staff user who may not use the view gets the same 403 for a row that exists and for
+    one that does not: the usage, calibration and shadow pages looked the tenant up first, so
+    anyone on the staff learnt which tenant ids exist (404 for a missing one, 403 else)."""
+    nobody = Client()
+    nobody.force_login(User.objects.create_user("nobody", is_staff=True))
+    clients = [nobody] if VIEW_NEEDS[name] is None else [nobody, staff()]
+    pattern = custom_views()[name]
+    missing = {"tenant_id": 10**6, "hash_id": world.hash_id.pk, "id": 10**6}
+    absent = reverse(f"admin:{name}", kwargs={k: missing[k] for k in pattern.pattern.converters})
+    for client in clients:
+        for method in (client.get, client.post):
+            statuses = {method(url).status_code for url in (url_of(name, world), absent)}
+            assert statuses == {403}, (method.__name__, statuses)
+
+
 def succeeds_calibrating(client: Client, world: World) -> None:
     upload = SimpleUploadedFile("c.zip", make_zip(LIVE, SPOOF), content_type="application/zip")
     before = world.tenant.calibrations.count()
@@ -396,6 +420,29 @@ def test_the_capture_demo_needs_add_capturesession(world: World, settings: Any) 
     opened = operator.post("/capture/demo", {"tenant": world.tenant.pk, "lang": "en"})
     assert opened.status_code == 200
     assert CaptureSession.objects.count() == 2
+
+
+def test_the_capture_demo_lists_tenants_only_to_who_may_view_them(
+    world: World, settings: Any
+) -> None:
+    """Its select names every active tenant: with add_capturesession alone, a user who may view
+    no tenant read them all there, and opened sessions spending their quota."""
+    settings.CAPTURE_DEMO = True
+    Tenant.objects.create(name="Hidden Bank")
+    opener = User.objects.create_user("opener", is_staff=True)
+    opener.user_permissions.set([Permission.objects.get(codename="add_capturesession")])
+    client = Client()
+    client.force_login(opener)
+    page = client.get("/capture/demo")
+    assert page.status_code == 403 and "Hidden Bank" not in page.content.decode()
+    opens = client.post("/capture/demo", {"tenant": world.tenant.pk, "lang": "en"})
+    assert opens.status_code == 403 and CaptureSession.objects.count() == 1
+    for codename in ("view_tenant", "change_tenant"):
+        opener.user_permissions.add(Permission.objects.get(codename=codename))
+        opener = User.objects.get(pk=opener.pk)  # its permissions read again
+        client.force_login(opener)
+        assert "Hidden Bank" in client.get("/capture/demo").content.decode()
+        opener.user_permissions.remove(Permission.objects.get(codename=codename))
 
 
 def test_a_capture_verdict_needs_view_capturesession(world: World, settings: Any) -> None:

@@ -106,3 +106,66 @@ def test_a_login_while_every_hashing_slot_is_taken_is_refused_at_once(
         logged_in, page = attempt("root", PASSWORD)
     assert not logged_in and login.BUSY in page and hashes == []
     assert attempt("root", PASSWORD)[0]
+
+
+@pytest.mark.django_db
+@override_settings(LOGIN_IP_FAILURE_LIMIT=3)
+def test_an_ipv6_client_is_one_address_for_all_of_its_64(admin_user: Any) -> None:
+    """A client sending from a new address of its /64 each time (it holds 2^64 of them) was
+    never locked out: 3 guesses from 3 addresses of 2001:db8:1:2::/64, then the right password
+    from a 4th, logged in before."""
+    for i in range(3):
+        assert not attempt(f"guess{i}", "wrong", ip=f"2001:db8:1:2::{i + 1:x}")[0]
+    logged_in, page = attempt("root", PASSWORD, ip="2001:db8:1:2:ffff:ffff:ffff:ffff")
+    assert not logged_in and LOCKED in page
+    # Another /64, and an IPv4 client, are other clients.
+    assert attempt("root", PASSWORD, ip="2001:db8:1:3::1")[0]
+    assert attempt("root", PASSWORD, ip="198.51.100.8")[0]
+
+
+def test_a_client_is_counted_under_its_address_or_its_64() -> None:
+    assert throttle.client_network("198.51.100.7") == "198.51.100.7"
+    assert throttle.client_network("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64"
+    assert throttle.client_network("::ffff:198.51.100.7") == "198.51.100.7"
+    assert throttle.client_network("unknown") == "unknown"
+
+
+def change_password(client: Client, old: str, new: str = "An0ther-Passw0rd!") -> str:
+    data = {"old_password": old, "new_password1": new, "new_password2": new}
+    return client.post("/admin/password_change/", data).content.decode()
+
+
+@pytest.mark.django_db
+def test_the_old_password_of_a_password_change_is_throttled_as_a_login(admin_user: Any) -> None:
+    """Whoever held an operator's session guessed the old password without end (each guess a
+    hash outside the hashing slots): after 5 wrong ones the 6th, right, changed it."""
+    session = Client(REMOTE_ADDR="192.0.2.1")
+    session.force_login(admin_user)
+    for _ in range(5):
+        assert "Your old password was entered incorrectly" in change_password(session, "wrong")
+    assert LOCKED in change_password(session, PASSWORD)
+    admin_user.refresh_from_db()
+    assert admin_user.check_password(PASSWORD)
+    # The account is locked for the login page too, from any address.
+    assert LOCKED in attempt("root", PASSWORD, ip="198.51.100.9")[1]
+
+
+@pytest.mark.django_db
+def test_the_right_old_password_changes_it_and_clears_the_failures(admin_user: Any) -> None:
+    session = Client(REMOTE_ADDR="192.0.2.1")
+    session.force_login(admin_user)
+    for _ in range(4):
+        change_password(session, "wrong")
+    response = session.post(
+        "/admin/password_change/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "N3w-Passw0rd!x",
+            "new_password2": "N3w-Passw0rd!x",
+        },
+    )
+    assert response.status_code == 302 and response["Location"] == "/admin/password_change/done/"
+    assert attempt("root", "N3w-Passw0rd!x")[0]
+    for _ in range(4):
+        attempt("root", "wrong")
+    assert attempt("root", "N3w-Passw0rd!x")[0]
