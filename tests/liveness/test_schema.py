@@ -575,3 +575,35 @@ def test_every_preflight_answer_is_declared_and_occurs(
     assert preflight(**PREFLIGHT).status_code == 503
     provoked, declared = contract.statuses(f"{SESSION}/{action}", "OPTIONS")
     assert provoked == declared
+
+
+# --- the schema and its pages answer anything but a GET or HEAD as the API does -------------
+
+DOC_PAGES = ("/api/schema/", "/api/docs/", "/api/redoc/")
+
+
+@pytest.mark.parametrize("url", DOC_PAGES)
+def test_doc_pages_refuse_other_methods_with_our_json(db: None, client: Any, url: str) -> None:
+    """OPTIONS /api/docs/ was a 500 (DRF's metadata through a template-less HTML renderer),
+    OPTIONS /api/schema/ a 200 of the view's docstring as YAML, and every other method a 405
+    in the page's own format (YAML, or a bare text/html line)."""
+    for method in ("OPTIONS", "POST", "PUT", "PATCH", "DELETE", "TRACE"):
+        answer = client.generic(method, url)
+        assert answer.status_code == 405, (method, answer.content[:80])
+        assert answer["Content-Type"] == "application/json", method
+        assert answer.json() == {"error": f'Method "{method}" not allowed.'}
+        assert answer["Allow"] == "GET, HEAD"
+    assert client.get(url).status_code == 200
+    assert client.head(url).status_code == 200
+
+
+@pytest.mark.parametrize("url", DOC_PAGES)
+def test_doc_pages_refuse_a_format_or_accept_with_our_json(db: None, client: Any, url: str) -> None:
+    """An unknown ?format= (404) and an Accept the page cannot serve (406) were answered in
+    the page's own format: YAML on the schema, a bare text/html line on the pages."""
+    unknown = client.get(f"{url}?format=xml")
+    assert unknown.status_code == 404 and unknown["Content-Type"] == "application/json"
+    assert unknown.json() == {"error": "Not found."}
+    refused = client.get(url, HTTP_ACCEPT="application/xml")
+    assert refused.status_code == 406 and refused["Content-Type"] == "application/json"
+    assert refused.json() == {"error": "Could not satisfy the request Accept header."}
