@@ -353,6 +353,28 @@ def test_unknown_and_malformed_session_ids(make_tenant: Any, client: Client) -> 
     assert post(client, "/sessions/not-a-uuid/selfie", {}).json() == {"error": "Not found."}
 
 
+def test_a_session_id_in_upper_case_is_the_same_session(make_tenant: Any, client: Client) -> None:
+    """A UUID's hex digits are read in either case (RFC 9562): a backend whose database hands
+    the id back in upper case (SQL Server's uniqueidentifier) got 404 "Not found." for its own
+    session, on GET and on every token call (Django's uuid converter takes lower case only)."""
+    _, secret = make_tenant(request_limit=5)
+    opened = open_session(client, secret)
+    upper = opened["session_id"].upper()
+    read = verdict(client, upper, secret)
+    assert read.status_code == 200, read.content
+    assert read.json()["session_id"] == opened["session_id"]  # answered in its own form
+    token = opened["token"]
+    quality = post(
+        client, f"/sessions/{upper}/quality", {"selfie_image": data_uri(LIVE_JPG)}, token
+    )
+    assert quality.status_code == 200, quality.content
+    selfie = post(client, f"/sessions/{upper}/selfie", {"selfie_image": data_uri(LIVE_JPG)}, token)
+    assert selfie.status_code == 202, selfie.content
+    assert verdict(client, upper, secret).json()["state"] == "done"
+    mixed = upper[:9] + opened["session_id"][9:]
+    assert verdict(client, mixed, secret).json()["state"] == "done"
+
+
 def test_create_refuses_bad_hash_ids_and_methods(db: None, client: Client) -> None:
     assert post(client, "/sessions", {"hash_id": "nope"}).json() == {
         "message": "Invalid credentials"
