@@ -18,7 +18,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 from rest_framework import serializers
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, NotAcceptable
 from rest_framework.request import Request
 
 from liveness import answers, runtime
@@ -254,7 +254,9 @@ class ReadOnlyPage:
     def handle_exception(self, exc: Exception) -> HttpResponse:
         if isinstance(exc, Http404):  # ?format= names no renderer of the page
             return answers.respond(Rejection("not_found"))
-        if isinstance(exc, APIException):  # NotAcceptable: an Accept it cannot serve
+        if isinstance(exc, NotAcceptable):  # an Accept it cannot serve
+            return answers.respond(Rejection("not_acceptable"))
+        if isinstance(exc, APIException):
             return answers.error(str(exc.detail), exc.status_code)
         return super().handle_exception(exc)  # type: ignore[misc]
 
