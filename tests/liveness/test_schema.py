@@ -18,6 +18,7 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
 from openapi_core import OpenAPI
 from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
+from openapi_schema_validator import OAS31Validator
 from PIL import Image
 
 from accounts.models import MAX_CHALLENGE_BAND, Tenant
@@ -575,6 +576,54 @@ def test_every_preflight_answer_is_declared_and_occurs(
     assert preflight(**PREFLIGHT).status_code == 503
     provoked, declared = contract.statuses(f"{SESSION}/{action}", "OPTIONS")
     assert provoked == declared
+
+
+# --- what the schema calls a valid request is what the service takes (schemathesis, ST202) ---
+
+IDEMPOTENCY_KEYS = ("k", "a" * 255, "5b0e8c1e-3d8f", "a b", "!~", "a" * 256, "\x7f", "é", "a\tb")
+
+
+def valid(schema: dict[str, Any], value: str) -> bool:
+    return bool(OAS31Validator(schema).is_valid(value))
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_the_schema_takes_the_idempotency_keys_the_service_takes(
+    make_tenant: Any, client: Any, contract: Contract
+) -> None:
+    """The key's schema said only "string": schemathesis sent keys it called valid (empty, over
+    255, not printable ASCII) and the service answered 400."""
+    _, secret = make_tenant(request_limit=100)
+    body = {"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)}
+    parameters = contract.schema["paths"]["/liveness"]["post"]["parameters"]
+    schema = next(p["schema"] for p in parameters if p["name"] == "Idempotency-Key")
+    for key in IDEMPOTENCY_KEYS:
+        answer = send(client, "POST", "/liveness", body, HTTP_IDEMPOTENCY_KEY=key)
+        assert (answer.status_code != 400) == valid(schema, key), (key, answer.content)
+
+
+def test_the_schema_takes_only_what_is_answered_as_a_preflight(
+    make_tenant: Any, client: Any, contract: Contract, settings: Any
+) -> None:
+    """Origin and Access-Control-Request-Method were declared optional: an OPTIONS with only one
+    of them, valid by the schema, was answered 405 (no preflight)."""
+    settings.CAPTURE_ALLOWED_ORIGINS = ["https://shop.example"]
+    _, secret = make_tenant()
+    path = f"{open_session(client, secret)[0]}/quality"
+    parameters = contract.schema["paths"][f"{SESSION}/quality"]["options"]["parameters"]
+    declared = {p["name"]: p for p in parameters if p["in"] == "header"}
+    origin, method = "Origin", "Access-Control-Request-Method"
+    cases: list[dict[str, str]] = [{origin: "https://shop.example", method: "POST"}]
+    cases += [{origin: "https://shop.example"}, {method: "POST"}, {origin: "", method: "POST"}]
+    for case in cases:
+        meta = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in case.items()}
+        answer = send(client, "OPTIONS", path, **meta)
+        schema_valid = all(
+            name in case and valid(parameter["schema"], case[name])
+            for name, parameter in declared.items()
+            if parameter.get("required")
+        )
+        assert (answer.status_code == 204) == schema_valid, (case, answer.status_code)
 
 
 # --- the schema and its pages answer anything but a GET or HEAD as the API does -------------
