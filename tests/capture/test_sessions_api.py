@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.models import Tenant
 from capture import service
 from capture.models import CaptureSession, token_digest
+from facia_site import env
 from guard.models import Refusal
 from liveness import runtime
 from liveness.answers import NOT_READY
@@ -504,6 +505,25 @@ def test_token_calls_answer_listed_origins_only(db: None, client: Client, settin
     assert "Access-Control-Allow-Origin" not in other
     hash_id_call = client.options("/sessions", HTTP_ORIGIN="https://app.example")
     assert "Access-Control-Allow-Origin" not in hash_id_call
+
+
+def test_origins_spelt_otherwise_than_browsers_send_them_still_match(
+    db: None, client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CAPTURE_ALLOWED_ORIGINS is compared as a string with the Origin a browser sends, which
+    is lower case, without the default port, and punycode: an operator's
+    ``https://App.Example:443`` started the service and matched no page, every cross-origin
+    call of the component failing in the browser."""
+    configured = "https://App.Example:443, HTTP://Localhost:8080, https://Bücher.example"
+    monkeypatch.setenv("CAPTURE_ALLOWED_ORIGINS", configured)
+    settings.CAPTURE_ALLOWED_ORIGINS = env.env_origins("CAPTURE_ALLOWED_ORIGINS")
+    url = "/sessions/00000000-0000-4000-8000-000000000000/quality"
+    for origin in ("https://app.example", "http://localhost:8080", "https://xn--bcher-kva.example"):
+        preflight = client.options(
+            url, HTTP_ORIGIN=origin, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+        )
+        assert preflight.get("Access-Control-Allow-Origin") == origin, origin
+        assert preflight["Access-Control-Allow-Methods"] == "POST"
 
 
 def test_a_nan_from_a_model_fails_a_selfie_as_it_fails_liveness(
