@@ -286,7 +286,13 @@ class SchemaView(ReadOnlyPage, SpectacularAPIView):  # type: ignore[misc]
         # value (no ALLOWED_VERSIONS): it went into Content-Disposition (a quote added a
         # filename*, a newline made the answer a 500) and each new one kept one more schema.
         version = self.api_version or request.version
-        media_type, charset = request.accepted_media_type, request.accepted_renderer.charset
+        # The renderer's own type, not the client's Accept entry that chose it (DRF's
+        # accepted_media_type): that echoed "charset=utf-16" or "q=0.5" into the answer's
+        # Content-Type, a UTF-8 body declared UTF-16.
+        media_type, charset = (
+            request.accepted_renderer.media_type,
+            request.accepted_renderer.charset,
+        )
         response = HttpResponse(
             self._body(request, version),
             content_type=f"{media_type}; charset={charset}" if charset else media_type,

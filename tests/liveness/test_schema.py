@@ -119,6 +119,20 @@ def test_schema_is_rendered_once_per_format(
     assert b'\n  "openapi"' in indented.content and indented.json() == json_answer.json()
 
 
+def test_the_schema_declares_its_own_content_type_not_the_clients(db: None, client: Any) -> None:
+    """The answer's Content-Type was the client's Accept entry that chose the renderer, with
+    its parameters: a UTF-8 body declared charset=utf-16, or carried "q=0.5"."""
+    for accept, expected in (
+        ("application/json; charset=utf-16", "application/json"),
+        ("application/json; indent=2", "application/json"),
+        ("application/vnd.oai.openapi;q=0.5", "application/vnd.oai.openapi; charset=utf-8"),
+        ("*/*;q=0.1, application/xml", "application/vnd.oai.openapi; charset=utf-8"),
+    ):
+        answer = client.get("/api/schema/", HTTP_ACCEPT=accept)
+        assert answer.status_code == 200 and answer["Content-Type"] == expected, accept
+        assert yaml.safe_load(answer.content.decode("utf-8"))["openapi"] == "3.1.0"
+
+
 # A client's ?version=: a quote adds a parameter to Content-Disposition (filename* wins over
 # filename), a newline made Django refuse the header (500), and every new value generated and
 # kept another schema in the process.
