@@ -148,7 +148,9 @@ def _bracketed(host: str) -> str:
 def env_origins(name: str) -> list[str]:
     """Web origins as a browser's Origin header spells them, ``scheme://host[:port]``, or
     ``*``. They are compared as strings: one with a path or a trailing slash, or no scheme,
-    never matched, and every cross-origin call failed in the browser, silently here."""
+    never matched, and every cross-origin call failed in the browser, silently here. So did
+    one spelt otherwise than a browser serialises it (``https://App.Example.com``,
+    ``HTTPS://...``, ``https://app.example.com:443``): each is written as the browser's."""
     origins = env_list(name, "")
     for origin in origins:
         if origin != "*" and not _is_origin(origin):
@@ -156,7 +158,24 @@ def env_origins(name: str) -> list[str]:
                 f"{name}: {origin!r} is no origin: expected * or scheme://host[:port] "
                 "(e.g. https://app.example.com), with no path or trailing slash"
             )
-    return origins
+    return [origin if origin == "*" else _serialized(origin) for origin in origins]
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _serialized(origin: str) -> str:
+    """``origin`` as a browser sends it (RFC 6454 6.1, the WHATWG URL host): scheme and host
+    in lower case, a non-ASCII name as its IDNA (punycode) form, the scheme's default port
+    left out."""
+    parts = urlsplit(origin)
+    host = str(parts.hostname)  # urlsplit lower-cases it and unbrackets an IPv6 address
+    if ":" in host:
+        host = f"[{host}]"
+    elif not host.isascii():
+        host = host.encode("idna").decode("ascii")
+    port = "" if parts.port in (None, DEFAULT_PORTS[parts.scheme]) else f":{parts.port}"
+    return f"{parts.scheme}://{host}{port}"
 
 
 def _is_origin(value: str) -> bool:
@@ -166,7 +185,13 @@ def _is_origin(value: str) -> bool:
     except ValueError:
         return False
     plain = not (parts.path or parts.query or parts.fragment or "@" in parts.netloc)
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and plain
+    if not (parts.scheme in ("http", "https") and parts.hostname and plain):
+        return False
+    try:
+        parts.hostname.encode("idna")  # a name no browser could send (an empty label...)
+    except UnicodeError:
+        return False
+    return True
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -4,10 +4,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerSplitView
 
 from guard.csp import with_policy
-from liveness.schema import SchemaView
+from liveness.schema import RedocView, SchemaView, SwaggerView
 from telemetry.views import metrics
 
 # Calibrations and evaluations were pages of accounts and liveness before the calibration app
@@ -34,9 +33,7 @@ urlpatterns = [
     # Swagger UI under the site's policy: its init script from the view (?script), not inline.
     path(
         "api/docs/",
-        SpectacularSwaggerSplitView.as_view(
-            url_name="schema", template_name="liveness/swagger_ui.html"
-        ),
+        SwaggerView.as_view(url_name="schema", template_name="liveness/swagger_ui.html"),
         name="swagger-ui",
     ),
     # Redoc's bundle injects its styles (styled-components) and runs its search in a worker
@@ -44,7 +41,7 @@ urlpatterns = [
     path(
         "api/redoc/",
         with_policy(
-            SpectacularRedocView.as_view(url_name="schema", template_name="liveness/redoc.html"),
+            RedocView.as_view(url_name="schema", template_name="liveness/redoc.html"),
             style_src=["'self'", "'unsafe-inline'"],
             worker_src=["blob:"],
         ),

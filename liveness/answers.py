@@ -127,6 +127,7 @@ ANSWERS: dict[str, Answer] = {
         400, "Host {host} is not allowed: add it to the service's ALLOWED_HOSTS."
     ),
     "not_found": Answer(404, "Not found."),
+    "not_acceptable": Answer(406, "Could not satisfy the request Accept header."),  # the schema
     "server_error": Answer(500, "Internal server error."),
     # a capture session's token calls, in their order
     "unknown_session": Answer(404, "Unknown session."),

@@ -6,17 +6,23 @@ operation shares."""
 import copy
 from typing import Any, ClassVar
 
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from drf_spectacular.utils import (
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema_serializer,
 )
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 from rest_framework import serializers
+from rest_framework.exceptions import APIException, NotAcceptable
 from rest_framework.request import Request
 
-from liveness import runtime
+from liveness import answers, runtime
+from liveness.answers import Rejection
 from ml.quality import REFUSALS
 
 Schema = dict[str, Any]
@@ -229,7 +235,41 @@ def postprocess(result: Schema, generator: Any, request: Any, public: bool) -> S
     return result
 
 
-class SchemaView(SpectacularAPIView):
+class ReadOnlyPage:
+    """What the schema and its two pages answer besides a GET or HEAD they can serve: our JSON
+    errors, as every API path's. drf-spectacular's views answered OPTIONS /api/docs/ 500 (DRF's
+    metadata through a template-less HTML renderer), OPTIONS /api/schema/ 200 with the view's
+    docstring as YAML, and every other method, an unknown ``?format=`` (404) or an ``Accept``
+    they cannot serve (406) in the page's own format: YAML on the schema, a bare
+    ``405 Method Not Allowed`` text on the pages."""
+
+    http_method_names = ["get", "head"]
+    allowed_methods: list[str]
+
+    def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = answers.respond(Rejection("method_not_allowed", {"method": request.method}))
+        response["Allow"] = ", ".join(self.allowed_methods)
+        return response
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        if isinstance(exc, Http404):  # ?format= names no renderer of the page
+            return answers.respond(Rejection("not_found"))
+        if isinstance(exc, NotAcceptable):  # an Accept it cannot serve
+            return answers.respond(Rejection("not_acceptable"))
+        if isinstance(exc, APIException):
+            return answers.error(str(exc.detail), exc.status_code)
+        return super().handle_exception(exc)  # type: ignore[misc]
+
+
+class SwaggerView(ReadOnlyPage, SpectacularSwaggerSplitView):  # type: ignore[misc]
+    """``/api/docs/``."""
+
+
+class RedocView(ReadOnlyPage, SpectacularRedocView):  # type: ignore[misc]
+    """``/api/redoc/``."""
+
+
+class SchemaView(ReadOnlyPage, SpectacularAPIView):  # type: ignore[misc]
     """``/api/schema/``, generated once per process and version, and rendered once per format:
     anyone may read it, and generating it cost 20-26 ms of CPU per request (more than a
     liveness check's 15 ms), which let an anonymous client spend the workers' CPU. So did
@@ -246,7 +286,13 @@ class SchemaView(SpectacularAPIView):
         # value (no ALLOWED_VERSIONS): it went into Content-Disposition (a quote added a
         # filename*, a newline made the answer a 500) and each new one kept one more schema.
         version = self.api_version or request.version
-        media_type, charset = request.accepted_media_type, request.accepted_renderer.charset
+        # The renderer's own type, not the client's Accept entry that chose it (DRF's
+        # accepted_media_type): that echoed "charset=utf-16" or "q=0.5" into the answer's
+        # Content-Type, a UTF-8 body declared UTF-16.
+        media_type, charset = (
+            request.accepted_renderer.media_type,
+            request.accepted_renderer.charset,
+        )
         response = HttpResponse(
             self._body(request, version),
             content_type=f"{media_type}; charset={charset}" if charset else media_type,

@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.models import Tenant
 from capture import service
 from capture.models import CaptureSession, token_digest
+from facia_site import env
 from guard.models import Refusal
 from liveness import runtime
 from liveness.answers import NOT_READY
@@ -353,6 +354,28 @@ def test_unknown_and_malformed_session_ids(make_tenant: Any, client: Client) -> 
     assert post(client, "/sessions/not-a-uuid/selfie", {}).json() == {"error": "Not found."}
 
 
+def test_a_session_id_in_upper_case_is_the_same_session(make_tenant: Any, client: Client) -> None:
+    """A UUID's hex digits are read in either case (RFC 9562): a backend whose database hands
+    the id back in upper case (SQL Server's uniqueidentifier) got 404 "Not found." for its own
+    session, on GET and on every token call (Django's uuid converter takes lower case only)."""
+    _, secret = make_tenant(request_limit=5)
+    opened = open_session(client, secret)
+    upper = opened["session_id"].upper()
+    read = verdict(client, upper, secret)
+    assert read.status_code == 200, read.content
+    assert read.json()["session_id"] == opened["session_id"]  # answered in its own form
+    token = opened["token"]
+    quality = post(
+        client, f"/sessions/{upper}/quality", {"selfie_image": data_uri(LIVE_JPG)}, token
+    )
+    assert quality.status_code == 200, quality.content
+    selfie = post(client, f"/sessions/{upper}/selfie", {"selfie_image": data_uri(LIVE_JPG)}, token)
+    assert selfie.status_code == 202, selfie.content
+    assert verdict(client, upper, secret).json()["state"] == "done"
+    mixed = upper[:9] + opened["session_id"][9:]
+    assert verdict(client, mixed, secret).json()["state"] == "done"
+
+
 def test_create_refuses_bad_hash_ids_and_methods(db: None, client: Client) -> None:
     assert post(client, "/sessions", {"hash_id": "nope"}).json() == {
         "message": "Invalid credentials"
@@ -482,6 +505,25 @@ def test_token_calls_answer_listed_origins_only(db: None, client: Client, settin
     assert "Access-Control-Allow-Origin" not in other
     hash_id_call = client.options("/sessions", HTTP_ORIGIN="https://app.example")
     assert "Access-Control-Allow-Origin" not in hash_id_call
+
+
+def test_origins_spelt_otherwise_than_browsers_send_them_still_match(
+    db: None, client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CAPTURE_ALLOWED_ORIGINS is compared as a string with the Origin a browser sends, which
+    is lower case, without the default port, and punycode: an operator's
+    ``https://App.Example:443`` started the service and matched no page, every cross-origin
+    call of the component failing in the browser."""
+    configured = "https://App.Example:443, HTTP://Localhost:8080, https://Bücher.example"
+    monkeypatch.setenv("CAPTURE_ALLOWED_ORIGINS", configured)
+    settings.CAPTURE_ALLOWED_ORIGINS = env.env_origins("CAPTURE_ALLOWED_ORIGINS")
+    url = "/sessions/00000000-0000-4000-8000-000000000000/quality"
+    for origin in ("https://app.example", "http://localhost:8080", "https://xn--bcher-kva.example"):
+        preflight = client.options(
+            url, HTTP_ORIGIN=origin, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+        )
+        assert preflight.get("Access-Control-Allow-Origin") == origin, origin
+        assert preflight["Access-Control-Allow-Methods"] == "POST"
 
 
 def test_a_nan_from_a_model_fails_a_selfie_as_it_fails_liveness(

@@ -18,6 +18,7 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
 from openapi_core import OpenAPI
 from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
+from openapi_schema_validator import OAS31Validator
 from PIL import Image
 
 from accounts.models import MAX_CHALLENGE_BAND, Tenant
@@ -116,6 +117,20 @@ def test_schema_is_rendered_once_per_format(
     assert json_answer["Content-Type"] == "application/json"
     assert b'\n    "openapi"' in json_answer.content  # drf-spectacular's indent of 4
     assert b'\n  "openapi"' in indented.content and indented.json() == json_answer.json()
+
+
+def test_the_schema_declares_its_own_content_type_not_the_clients(db: None, client: Any) -> None:
+    """The answer's Content-Type was the client's Accept entry that chose the renderer, with
+    its parameters: a UTF-8 body declared charset=utf-16, or carried "q=0.5"."""
+    for accept, expected in (
+        ("application/json; charset=utf-16", "application/json"),
+        ("application/json; indent=2", "application/json"),
+        ("application/vnd.oai.openapi;q=0.5", "application/vnd.oai.openapi; charset=utf-8"),
+        ("*/*;q=0.1, application/xml", "application/vnd.oai.openapi; charset=utf-8"),
+    ):
+        answer = client.get("/api/schema/", HTTP_ACCEPT=accept)
+        assert answer.status_code == 200 and answer["Content-Type"] == expected, accept
+        assert yaml.safe_load(answer.content.decode("utf-8"))["openapi"] == "3.1.0"
 
 
 # A client's ?version=: a quote adds a parameter to Content-Disposition (filename* wins over
@@ -575,3 +590,83 @@ def test_every_preflight_answer_is_declared_and_occurs(
     assert preflight(**PREFLIGHT).status_code == 503
     provoked, declared = contract.statuses(f"{SESSION}/{action}", "OPTIONS")
     assert provoked == declared
+
+
+# --- what the schema calls a valid request is what the service takes (schemathesis, ST202) ---
+
+IDEMPOTENCY_KEYS = ("k", "a" * 255, "5b0e8c1e-3d8f", "a b", "!~", "a" * 256, "\x7f", "é", "a\tb")
+
+
+def valid(schema: dict[str, Any], value: str) -> bool:
+    return bool(OAS31Validator(schema).is_valid(value))
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_the_schema_takes_the_idempotency_keys_the_service_takes(
+    make_tenant: Any, client: Any, contract: Contract
+) -> None:
+    """The key's schema said only "string": schemathesis sent keys it called valid (empty, over
+    255, not printable ASCII) and the service answered 400."""
+    _, secret = make_tenant(request_limit=100)
+    body = {"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)}
+    parameters = contract.schema["paths"]["/liveness"]["post"]["parameters"]
+    schema = next(p["schema"] for p in parameters if p["name"] == "Idempotency-Key")
+    for key in IDEMPOTENCY_KEYS:
+        answer = send(client, "POST", "/liveness", body, HTTP_IDEMPOTENCY_KEY=key)
+        assert (answer.status_code != 400) == valid(schema, key), (key, answer.content)
+
+
+def test_the_schema_takes_only_what_is_answered_as_a_preflight(
+    make_tenant: Any, client: Any, contract: Contract, settings: Any
+) -> None:
+    """Origin and Access-Control-Request-Method were declared optional: an OPTIONS with only one
+    of them, valid by the schema, was answered 405 (no preflight)."""
+    settings.CAPTURE_ALLOWED_ORIGINS = ["https://shop.example"]
+    _, secret = make_tenant()
+    path = f"{open_session(client, secret)[0]}/quality"
+    parameters = contract.schema["paths"][f"{SESSION}/quality"]["options"]["parameters"]
+    declared = {p["name"]: p for p in parameters if p["in"] == "header"}
+    origin, method = "Origin", "Access-Control-Request-Method"
+    cases: list[dict[str, str]] = [{origin: "https://shop.example", method: "POST"}]
+    cases += [{origin: "https://shop.example"}, {method: "POST"}, {origin: "", method: "POST"}]
+    for case in cases:
+        meta = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in case.items()}
+        answer = send(client, "OPTIONS", path, **meta)
+        schema_valid = all(
+            name in case and valid(parameter["schema"], case[name])
+            for name, parameter in declared.items()
+            if parameter.get("required")
+        )
+        assert (answer.status_code == 204) == schema_valid, (case, answer.status_code)
+
+
+# --- the schema and its pages answer anything but a GET or HEAD as the API does -------------
+
+DOC_PAGES = ("/api/schema/", "/api/docs/", "/api/redoc/")
+
+
+@pytest.mark.parametrize("url", DOC_PAGES)
+def test_doc_pages_refuse_other_methods_with_our_json(db: None, client: Any, url: str) -> None:
+    """OPTIONS /api/docs/ was a 500 (DRF's metadata through a template-less HTML renderer),
+    OPTIONS /api/schema/ a 200 of the view's docstring as YAML, and every other method a 405
+    in the page's own format (YAML, or a bare text/html line)."""
+    for method in ("OPTIONS", "POST", "PUT", "PATCH", "DELETE", "TRACE"):
+        answer = client.generic(method, url)
+        assert answer.status_code == 405, (method, answer.content[:80])
+        assert answer["Content-Type"] == "application/json", method
+        assert answer.json() == {"error": f'Method "{method}" not allowed.'}
+        assert answer["Allow"] == "GET, HEAD"
+    assert client.get(url).status_code == 200
+    assert client.head(url).status_code == 200
+
+
+@pytest.mark.parametrize("url", DOC_PAGES)
+def test_doc_pages_refuse_a_format_or_accept_with_our_json(db: None, client: Any, url: str) -> None:
+    """An unknown ?format= (404) and an Accept the page cannot serve (406) were answered in
+    the page's own format: YAML on the schema, a bare text/html line on the pages."""
+    unknown = client.get(f"{url}?format=xml")
+    assert unknown.status_code == 404 and unknown["Content-Type"] == "application/json"
+    assert unknown.json() == {"error": "Not found."}
+    refused = client.get(url, HTTP_ACCEPT="application/xml")
+    assert refused.status_code == 406 and refused["Content-Type"] == "application/json"
+    assert refused.json() == {"error": "Could not satisfy the request Accept header."}
