@@ -306,6 +306,14 @@ UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 64 * 1024 * 1024, minimum=1)
 # starts beside the HTTP workers (facia_site.taskworker). Any queue name: each task worker
 # takes the jobs of its own queue, whose uploads it holds in memory.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
+# bin/entrypoint's own two (read there, in sh), checked here with every other value, so that a
+# bad one stops the start as one record naming it: MIGRATE_VERBOSITY=9 reached migrate's
+# argparse (its usage as 8 ERROR records, exit 2), and MIGRATE_ON_START=false migrated (only
+# "0" skipped). Blank is the default, as the script reads it.
+MIGRATE_ON_START = env_bool("MIGRATE_ON_START") if env_str("MIGRATE_ON_START").strip() else True
+MIGRATE_VERBOSITY = (
+    env_int("MIGRATE_VERBOSITY", 0, 0, 3) if env_str("MIGRATE_VERBOSITY").strip() else 0
+)
 
 
 def admin_url(value: str) -> str:

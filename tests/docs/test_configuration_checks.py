@@ -1,0 +1,66 @@
+"""docs/operator/configuration.md: "Every value is checked when the service starts ...: one that
+cannot be read or is out of range stops the start, exit status 1, with one log line naming the
+variable". bin/entrypoint's own two, run as the page's rows give them: MIGRATE_VERBOSITY=9 went
+to migrate's argparse (its usage as 8 ERROR records, exit 2), MIGRATE_ON_START=maybe migrated,
+and MIGRATE_ON_START=false, a boolean as the other rows' are, migrated too (only "0" skipped)."""
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.servers.entrypoint import entrypoint_env, run_entrypoint
+
+PAGE = REPO / "docs" / "operator" / "configuration.md"
+
+
+def row(name: str) -> str:
+    found = re.search(rf"^\| `{name}` \| (.*)$", PAGE.read_text(encoding="utf-8"), re.M)
+    assert found, name
+    return found[1]
+
+
+def records(output: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in output.splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("setting", "accepted"),
+    [
+        ("MIGRATE_VERBOSITY=9", "expected a whole number from 0 to 3"),
+        ("MIGRATE_VERBOSITY=loud", "expected a whole number"),
+        ("MIGRATE_ON_START=maybe", "expected one of 1/0, true/false, yes/no, on/off"),
+    ],
+)
+def test_a_bad_entrypoint_setting_stops_the_start_as_one_record(
+    tmp_path: Path, setting: str, accepted: str
+) -> None:
+    name, _, value = setting.partition("=")
+    env = entrypoint_env(tmp_path, 0, PORT="http")  # nothing may start even if it went on
+    env[name] = value
+    done = run_entrypoint(env, "serve")
+    assert done.returncode == 1
+    (record,) = records(done.stdout + done.stderr)
+    assert record["levelname"] == "ERROR" and "exc_info" not in record
+    assert f"ImproperlyConfigured: {name}={value!r}: {accepted}" in str(record["message"])
+
+
+@pytest.mark.parametrize("value", ["0", "false", "No", " off "])
+def test_each_off_value_the_row_names_skips_the_migrations(tmp_path: Path, value: str) -> None:
+    assert "`0` (or `false`, `no`, `off`)" in row("MIGRATE_ON_START")
+    env = entrypoint_env(tmp_path, 0, PORT="http", MIGRATE_ON_START=value)
+    done = run_entrypoint(env, "serve")  # gunicorn refuses PORT=http: nothing starts
+    messages = [str(r["message"]) for r in records(done.stdout + done.stderr)]
+    assert done.returncode == 1 and "PORT='http'" in messages[-1], messages
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+        tables = {r[0] for r in db.execute("select name from sqlite_master")}
+    assert "accounts_tenant" not in tables, f"MIGRATE_ON_START={value!r} migrated"
+
+
+def test_the_rows_give_the_range_and_the_blank_default() -> None:
+    assert "`0` (also when set blank)" in row("MIGRATE_VERBOSITY")
+    assert "0 to 3" in row("MIGRATE_VERBOSITY")
+    assert "`1` (also when set blank)" in row("MIGRATE_ON_START")
