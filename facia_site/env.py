@@ -71,6 +71,20 @@ def env_int(name: str, default: int, minimum: int | None = 0, maximum: int | Non
     return number
 
 
+def env_seconds(name: str, default: float) -> float:
+    """A number of seconds above 0, fractions allowed (``1.5``); blank is refused."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ImproperlyConfigured(f"{name}={value!r}: expected a number of seconds above 0")
+    return seconds
+
+
 def env_int_or_default(
     name: str, default: int, minimum: int | None = 0, maximum: int | None = None
 ) -> int:

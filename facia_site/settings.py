@@ -16,6 +16,7 @@ from facia_site.env import (
     env_origins,
     env_path,
     env_quality,
+    env_seconds,
     env_secret,
     env_steps,
     env_str,
@@ -311,6 +312,9 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}
 # argparse (its usage as 8 ERROR records, exit 2), and MIGRATE_ON_START=false migrated (only
 # "0" skipped). Blank is the default, as the script reads it.
 MIGRATE_ON_START = env_bool("MIGRATE_ON_START") if env_str("MIGRATE_ON_START").strip() else True
+# bin/healthcheck's (the image's HEALTHCHECK, standard library only), checked here too: a bad
+# one let the service start, then made every health check a traceback, the container unhealthy.
+HEALTHCHECK_TIMEOUT = env_seconds("HEALTHCHECK_TIMEOUT", 4.0)
 MIGRATE_VERBOSITY = (
     env_int("MIGRATE_VERBOSITY", 0, 0, 3) if env_str("MIGRATE_VERBOSITY").strip() else 0
 )

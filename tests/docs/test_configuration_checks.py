@@ -2,11 +2,15 @@
 cannot be read or is out of range stops the start, exit status 1, with one log line naming the
 variable". bin/entrypoint's own two, run as the page's rows give them: MIGRATE_VERBOSITY=9 went
 to migrate's argparse (its usage as 8 ERROR records, exit 2), MIGRATE_ON_START=maybe migrated,
-and MIGRATE_ON_START=false, a boolean as the other rows' are, migrated too (only "0" skipped)."""
+and MIGRATE_ON_START=false, a boolean as the other rows' are, migrated too (only "0" skipped).
+HEALTHCHECK_TIMEOUT=abc let the service start, then made every bin/healthcheck a traceback."""
 
 import json
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,9 +37,11 @@ def records(output: str) -> list[dict[str, object]]:
         ("MIGRATE_VERBOSITY=9", "expected a whole number from 0 to 3"),
         ("MIGRATE_VERBOSITY=loud", "expected a whole number"),
         ("MIGRATE_ON_START=maybe", "expected one of 1/0, true/false, yes/no, on/off"),
+        ("HEALTHCHECK_TIMEOUT=abc", "expected a number of seconds above 0"),
+        ("HEALTHCHECK_TIMEOUT=0", "expected a number of seconds above 0"),
     ],
 )
-def test_a_bad_entrypoint_setting_stops_the_start_as_one_record(
+def test_a_bad_setting_stops_the_start_as_one_record(
     tmp_path: Path, setting: str, accepted: str
 ) -> None:
     name, _, value = setting.partition("=")
@@ -64,3 +70,18 @@ def test_the_rows_give_the_range_and_the_blank_default() -> None:
     assert "`0` (also when set blank)" in row("MIGRATE_VERBOSITY")
     assert "0 to 3" in row("MIGRATE_VERBOSITY")
     assert "`1` (also when set blank)" in row("MIGRATE_ON_START")
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "nan"])
+def test_the_healthcheck_says_a_bad_timeout_in_one_line(value: str) -> None:
+    env = {**os.environ, "HEALTHCHECK_TIMEOUT": value, "PORT": "1"}
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bin" / "healthcheck")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 1
+    expected = f"unhealthy: HEALTHCHECK_TIMEOUT={value!r}: expected a number of seconds above 0\n"
+    assert (done.stdout, done.stderr) == ("", expected)
