@@ -147,8 +147,15 @@ def env_list(name: str, default: str) -> list[str]:
 def env_hosts(name: str, default: str) -> list[str]:
     """``env_list`` with each bare IPv6 address bracketed, as a Host header spells it and
     Django compares it: Kubernetes' status.podIP on an IPv6 cluster ("fd00::5", appended by
-    deploy/k8s) matched no ``Host: [fd00::5]``, and Prometheus' scrapes of the pod got 400."""
-    return [_bracketed(host) for host in env_list(name, default)]
+    deploy/k8s) matched no ``Host: [fd00::5]``, and Prometheus' scrapes of the pod got 400.
+    None at all (set blank) is refused: the service started, then answered every request 400."""
+    hosts = [_bracketed(host) for host in env_list(name, default)]
+    if not hosts:
+        value = os.environ.get(name, "")
+        raise ImproperlyConfigured(
+            f"{name}={value!r}: expected one host name or more, comma separated"
+        )
+    return hosts
 
 
 def _bracketed(host: str) -> str:

@@ -3,7 +3,8 @@ cannot be read or is out of range stops the start, exit status 1, with one log l
 variable". bin/entrypoint's own two, run as the page's rows give them: MIGRATE_VERBOSITY=9 went
 to migrate's argparse (its usage as 8 ERROR records, exit 2), MIGRATE_ON_START=maybe migrated,
 and MIGRATE_ON_START=false, a boolean as the other rows' are, migrated too (only "0" skipped).
-HEALTHCHECK_TIMEOUT=abc let the service start, then made every bin/healthcheck a traceback."""
+HEALTHCHECK_TIMEOUT=abc let the service start, then made every bin/healthcheck a traceback;
+ALLOWED_HOSTS set blank let it start, then answer every request 400."""
 
 import json
 import os
@@ -39,6 +40,8 @@ def records(output: str) -> list[dict[str, object]]:
         ("MIGRATE_ON_START=maybe", "expected one of 1/0, true/false, yes/no, on/off"),
         ("HEALTHCHECK_TIMEOUT=abc", "expected a number of seconds above 0"),
         ("HEALTHCHECK_TIMEOUT=0", "expected a number of seconds above 0"),
+        ("ALLOWED_HOSTS=", "expected one host name or more, comma separated"),
+        ("ALLOWED_HOSTS= , ", "expected one host name or more, comma separated"),
     ],
 )
 def test_a_bad_setting_stops_the_start_as_one_record(
