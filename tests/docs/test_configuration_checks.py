@@ -4,11 +4,13 @@ variable". bin/entrypoint's own two, run as the page's rows give them: MIGRATE_V
 to migrate's argparse (its usage as 8 ERROR records, exit 2), MIGRATE_ON_START=maybe migrated,
 and MIGRATE_ON_START=false, a boolean as the other rows' are, migrated too (only "0" skipped).
 HEALTHCHECK_TIMEOUT=abc let the service start, then made every bin/healthcheck a traceback;
-ALLOWED_HOSTS set blank let it start, then answer every request 400."""
+ALLOWED_HOSTS set blank let it start, then answer every request 400; HOST set blank bound every
+interface (gunicorn's ":5001"), where the row's default is loopback."""
 
 import json
 import os
 import re
+import runpy
 import sqlite3
 import subprocess
 import sys
@@ -88,3 +90,15 @@ def test_the_healthcheck_says_a_bad_timeout_in_one_line(value: str) -> None:
     assert done.returncode == 1
     expected = f"unhealthy: HEALTHCHECK_TIMEOUT={value!r}: expected a number of seconds above 0\n"
     assert (done.stdout, done.stderr) == ("", expected)
+
+
+@pytest.mark.parametrize("value", ["", " "])
+def test_a_blank_host_binds_the_rows_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str
+) -> None:
+    assert row("HOST").startswith("`127.0.0.1` (also when set blank)")
+    monkeypatch.setenv("HOST", value)
+    monkeypatch.setenv("PORT", "8123")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    config = runpy.run_path(str(REPO / "facia_site" / "gunicorn.conf.py"))
+    assert config["bind"] == "127.0.0.1:8123"
