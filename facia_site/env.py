@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 TRUE = {"1", "true", "yes", "on"}
-FALSE = {"", "0", "false", "no", "off"}
+FALSE = {"0", "false", "no", "off"}
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -45,8 +45,9 @@ def env_secret(name: str) -> str:
 
 
 def env_bool(name: str, default: bool = False) -> bool:
+    """Blank is the default: SECURE_SSL_REDIRECT= (on by default) turned the redirect off."""
     value = os.environ.get(name)
-    if value is None:
+    if value is None or not value.strip():
         return default
     normalized = value.strip().lower()
     if normalized in TRUE:

@@ -311,7 +311,7 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}
 # bad one stops the start as one record naming it: MIGRATE_VERBOSITY=9 reached migrate's
 # argparse (its usage as 8 ERROR records, exit 2), and MIGRATE_ON_START=false migrated (only
 # "0" skipped). Blank is the default, as the script reads it.
-MIGRATE_ON_START = env_bool("MIGRATE_ON_START") if env_str("MIGRATE_ON_START").strip() else True
+MIGRATE_ON_START = env_bool("MIGRATE_ON_START", True)
 # bin/healthcheck's (the image's HEALTHCHECK, standard library only), checked here too: a bad
 # one let the service start, then made every health check a traceback, the container unhealthy.
 HEALTHCHECK_TIMEOUT = env_seconds("HEALTHCHECK_TIMEOUT", 4.0)

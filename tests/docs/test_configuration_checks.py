@@ -5,7 +5,8 @@ to migrate's argparse (its usage as 8 ERROR records, exit 2), MIGRATE_ON_START=m
 and MIGRATE_ON_START=false, a boolean as the other rows' are, migrated too (only "0" skipped).
 HEALTHCHECK_TIMEOUT=abc let the service start, then made every bin/healthcheck a traceback;
 ALLOWED_HOSTS set blank let it start, then answer every request 400; HOST set blank bound every
-interface (gunicorn's ":5001"), where the row's default is loopback."""
+interface (gunicorn's ":5001"), where the row's default is loopback; a switch set blank was
+off, SECURE_SSL_REDIRECT's and the HSTS ones' too, whose rows say on."""
 
 import json
 import os
@@ -102,3 +103,24 @@ def test_a_blank_host_binds_the_rows_default(
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     config = runpy.run_path(str(REPO / "facia_site" / "gunicorn.conf.py"))
     assert config["bind"] == "127.0.0.1:8123"
+
+
+SWITCHES_ON = ["SECURE_SSL_REDIRECT", "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD"]
+
+
+@pytest.mark.parametrize("value", ["", " "])
+def test_a_blank_switch_is_its_rows_default(value: str) -> None:
+    text = " ".join(PAGE.read_text(encoding="utf-8").split())
+    assert "A switch (on / off) reads" in text and "blank is its default" in text
+    assert all(row(name).startswith("on |") for name in SWITCHES_ON)
+    env = {**os.environ, "DJANGO_SECURE": "1", "DEBUG": value}
+    env |= {name: value for name in SWITCHES_ON}
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        f"print([settings.DEBUG] + [getattr(settings, n) for n in {SWITCHES_ON!r}])"
+    )
+    env["DJANGO_SETTINGS_MODULE"] = "facia_site.settings"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert done.stdout.split("\n")[-2] == "[False, True, True, True]", done.stdout + done.stderr
