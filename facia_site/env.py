@@ -181,6 +181,23 @@ def env_origins(name: str) -> list[str]:
     return origins
 
 
+def env_trusted_origins(name: str) -> list[str]:
+    """CSRF_TRUSTED_ORIGINS: origins as ``env_origins`` reads them, a host may start with
+    ``*.`` (Django's subdomain wildcard). Django compares them as strings too: with a trailing
+    slash, an admin form posted through a proxy that passes another Host was refused (403,
+    "Origin checking failed"); without a scheme, Django's system check stopped ``migrate``
+    alone, as 3 log records, and a pod started with MIGRATE_ON_START=0 ran with it."""
+    origins = env_list(name, "")
+    for origin in origins:
+        if not _is_origin(origin.replace("://*.", "://", 1)):
+            raise ImproperlyConfigured(
+                f"{name}: {origin!r} is no origin: expected scheme://host[:port] "
+                "(e.g. https://liveness.example.com or https://*.example.com), with no path or "
+                "trailing slash"
+            )
+    return origins
+
+
 def _is_origin(value: str) -> bool:
     try:
         parts = urlsplit(value)

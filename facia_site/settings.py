@@ -11,7 +11,6 @@ from facia_site.env import (
     env_database_url,
     env_hosts,
     env_int,
-    env_list,
     env_networks,
     env_origins,
     env_path,
@@ -20,6 +19,7 @@ from facia_site.env import (
     env_secret,
     env_steps,
     env_str,
+    env_trusted_origins,
     log_settings,
     trusted_proxies,
 )
@@ -357,7 +357,7 @@ SESSION_ENGINE = "guard.sessions"
 # A form refused by the CSRF check (403): the console's page, not Django's (its inline <style>
 # is refused by SECURE_CSP, and it speaks to developers).
 CSRF_FAILURE_VIEW = "console.csrf.csrf_failure"
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+CSRF_TRUSTED_ORIGINS = env_trusted_origins("CSRF_TRUSTED_ORIGINS")
 # DJANGO_SECURE=1: served to browsers over HTTPS by a TLS-terminating proxy that sets
 # X-Forwarded-Proto. /status_check stays reachable over plain HTTP for local health checks,
 # and /metrics for Prometheus, which scrapes each instance directly (the proxy blocks it):
