@@ -312,12 +312,12 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}
 # argparse (its usage as 8 ERROR records, exit 2), and MIGRATE_ON_START=false migrated (only
 # "0" skipped). Blank is the default, as the script reads it.
 MIGRATE_ON_START = env_bool("MIGRATE_ON_START", True)
-# bin/healthcheck's (the image's HEALTHCHECK, standard library only), checked here too: a bad
-# one let the service start, then made every health check a traceback, the container unhealthy.
-HEALTHCHECK_TIMEOUT = env_seconds("HEALTHCHECK_TIMEOUT", 4.0)
 MIGRATE_VERBOSITY = (
     env_int("MIGRATE_VERBOSITY", 0, 0, 3) if env_str("MIGRATE_VERBOSITY").strip() else 0
 )
+# bin/healthcheck's (the image's HEALTHCHECK, standard library only), checked here too: a bad
+# one let the service start, then made every health check a traceback, the container unhealthy.
+HEALTHCHECK_TIMEOUT = env_seconds("HEALTHCHECK_TIMEOUT", 4.0)
 
 
 def admin_url(value: str) -> str:
