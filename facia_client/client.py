@@ -276,6 +276,10 @@ class FaciaClient:
             raise UsageError(f"--url {url!r} is not a valid address: {exc}") from exc
         if not host:
             raise UsageError(f"--url {url!r} names no host")
+        if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
+            # 0 or less timed out before sending (exit 6, as a service that never answered);
+            # the value is not repeated: a usage error never is (a hash_id typed there).
+            raise UsageError("--timeout must be a number of seconds above 0")
         if not hash_id:
             raise UsageError("a hash_id is required (--hash-id or FACIA_HASH_ID)")
         if not (hash_id.isascii() and hash_id.isprintable()):  # it goes in X-Hash-Id too

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 TRUE = {"1", "true", "yes", "on"}
-FALSE = {"", "0", "false", "no", "off"}
+FALSE = {"0", "false", "no", "off"}
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -45,8 +45,9 @@ def env_secret(name: str) -> str:
 
 
 def env_bool(name: str, default: bool = False) -> bool:
+    """Blank is the default: SECURE_SSL_REDIRECT= (on by default) turned the redirect off."""
     value = os.environ.get(name)
-    if value is None:
+    if value is None or not value.strip():
         return default
     normalized = value.strip().lower()
     if normalized in TRUE:
@@ -69,6 +70,20 @@ def env_int(name: str, default: int, minimum: int | None = 0, maximum: int | Non
     if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
         raise ImproperlyConfigured(f"{name}={value!r}: expected {_bounds(minimum, maximum)}")
     return number
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A number of seconds above 0, fractions allowed (``1.5``); blank is refused."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ImproperlyConfigured(f"{name}={value!r}: expected a number of seconds above 0")
+    return seconds
 
 
 def env_int_or_default(
@@ -133,8 +148,15 @@ def env_list(name: str, default: str) -> list[str]:
 def env_hosts(name: str, default: str) -> list[str]:
     """``env_list`` with each bare IPv6 address bracketed, as a Host header spells it and
     Django compares it: Kubernetes' status.podIP on an IPv6 cluster ("fd00::5", appended by
-    deploy/k8s) matched no ``Host: [fd00::5]``, and Prometheus' scrapes of the pod got 400."""
-    return [_bracketed(host) for host in env_list(name, default)]
+    deploy/k8s) matched no ``Host: [fd00::5]``, and Prometheus' scrapes of the pod got 400.
+    None at all (set blank) is refused: the service started, then answered every request 400."""
+    hosts = [_bracketed(host) for host in env_list(name, default)]
+    if not hosts:
+        value = os.environ.get(name, "")
+        raise ImproperlyConfigured(
+            f"{name}={value!r}: expected one host name or more, comma separated"
+        )
+    return hosts
 
 
 def _bracketed(host: str) -> str:
@@ -176,6 +198,23 @@ def _serialized(origin: str) -> str:
         host = host.encode("idna").decode("ascii")
     port = "" if parts.port in (None, DEFAULT_PORTS[parts.scheme]) else f":{parts.port}"
     return f"{parts.scheme}://{host}{port}"
+
+
+def env_trusted_origins(name: str) -> list[str]:
+    """CSRF_TRUSTED_ORIGINS: origins as ``env_origins`` reads them, a host may start with
+    ``*.`` (Django's subdomain wildcard). Django compares them as strings too: with a trailing
+    slash, an admin form posted through a proxy that passes another Host was refused (403,
+    "Origin checking failed"); without a scheme, Django's system check stopped ``migrate``
+    alone, as 3 log records, and a pod started with MIGRATE_ON_START=0 ran with it."""
+    origins = env_list(name, "")
+    for origin in origins:
+        if not _is_origin(origin.replace("://*.", "://", 1)):
+            raise ImproperlyConfigured(
+                f"{name}: {origin!r} is no origin: expected scheme://host[:port] "
+                "(e.g. https://liveness.example.com or https://*.example.com), with no path or "
+                "trailing slash"
+            )
+    return origins
 
 
 def _is_origin(value: str) -> bool:

@@ -44,8 +44,9 @@ with failing_as("gunicorn"):
     _METRICS_DIR = prepare_metrics_dir()
     # The var directory and key file, as manage.py does (settings only read them).
     prepare()
-    # HOST=0.0.0.0 in a container; loopback by default.
-    bind = f"{os.environ.get('HOST', '127.0.0.1')}:{env_int('PORT', 5001, 1, 65535)}"
+    # HOST=0.0.0.0 in a container; loopback by default, also when set blank: ":5001" was
+    # gunicorn's every interface, the service open to the network where loopback was meant.
+    bind = f"{os.environ.get('HOST', '').strip() or '127.0.0.1'}:{env_int('PORT', 5001, 1, 65535)}"
     workers = http_workers()
     # Per worker: connections being read (each body up to 1 MB held; larger ones 2 at a
     # time), at most CONNECTIONS_PER_CLIENT of them from one address; when all are taken, the

@@ -11,14 +11,15 @@ from facia_site.env import (
     env_database_url,
     env_hosts,
     env_int,
-    env_list,
     env_networks,
     env_origins,
     env_path,
     env_quality,
+    env_seconds,
     env_secret,
     env_steps,
     env_str,
+    env_trusted_origins,
     log_settings,
     trusted_proxies,
 )
@@ -308,6 +309,17 @@ UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 64 * 1024 * 1024, minimum=1)
 # starts beside the HTTP workers (facia_site.taskworker). Any queue name: each task worker
 # takes the jobs of its own queue, whose uploads it holds in memory.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
+# bin/entrypoint's own two (read there, in sh), checked here with every other value, so that a
+# bad one stops the start as one record naming it: MIGRATE_VERBOSITY=9 reached migrate's
+# argparse (its usage as 8 ERROR records, exit 2), and MIGRATE_ON_START=false migrated (only
+# "0" skipped). Blank is the default, as the script reads it.
+MIGRATE_ON_START = env_bool("MIGRATE_ON_START", True)
+MIGRATE_VERBOSITY = (
+    env_int("MIGRATE_VERBOSITY", 0, 0, 3) if env_str("MIGRATE_VERBOSITY").strip() else 0
+)
+# bin/healthcheck's (the image's HEALTHCHECK, standard library only), checked here too: a bad
+# one let the service start, then made every health check a traceback, the container unhealthy.
+HEALTHCHECK_TIMEOUT = env_seconds("HEALTHCHECK_TIMEOUT", 4.0)
 
 
 def admin_url(value: str) -> str:
@@ -347,7 +359,7 @@ SESSION_ENGINE = "guard.sessions"
 # A form refused by the CSRF check (403): the console's page, not Django's (its inline <style>
 # is refused by SECURE_CSP, and it speaks to developers).
 CSRF_FAILURE_VIEW = "console.csrf.csrf_failure"
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+CSRF_TRUSTED_ORIGINS = env_trusted_origins("CSRF_TRUSTED_ORIGINS")
 # DJANGO_SECURE=1: served to browsers over HTTPS by a TLS-terminating proxy that sets
 # X-Forwarded-Proto. /status_check stays reachable over plain HTTP for local health checks,
 # and /metrics for Prometheus, which scrapes each instance directly (the proxy blocks it):

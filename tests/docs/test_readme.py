@@ -130,6 +130,14 @@ def test_readme_map_links_every_docs_page() -> None:
     assert not set(PAGES) - linked - {DOCS / "index.md"}, sorted(set(PAGES) - linked)
 
 
+def test_the_sites_home_page_links_every_page_too() -> None:
+    """docs/index.md, the site's home, is the same map by reader: it left out the head-turn
+    challenge's evaluator page, reached only through the navigation."""
+    _, tokens = parse(DOCS / "index.md")
+    linked = {(DOCS / urlsplit(href).path).resolve() for href in links(tokens)}
+    assert not set(PAGES) - linked - {DOCS / "index.md"}, sorted(set(PAGES) - linked)
+
+
 def test_the_seed_contract_is_one_link_from_the_readme() -> None:
     _, tokens = parse()
     assert "docs/integrator/api.md#post-liveness" in links(tokens)

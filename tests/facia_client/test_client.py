@@ -70,6 +70,19 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
         assert "--url" in json.loads(done.stderr)["error"]
 
 
+@pytest.mark.parametrize("seconds", ["0", "-5", "inf", "nan"])
+def test_a_timeout_that_bounds_nothing_is_a_usage_error(seconds: str) -> None:
+    """docs/integrator/client.md: exit 2 for bad arguments, `--timeout` bounding the exchange.
+    `--timeout 0` (or less) timed out before sending: exit 6, "no answer ... within 0 s", as if
+    the service had failed; inf and nan bounded nothing."""
+    done = run_cli(str(LIVE_JPG), "--url", "http://127.0.0.1:9", "--timeout", seconds, hash_id="x")
+    assert done.returncode == 2, done.stderr
+    error = json.loads(done.stderr)["error"]
+    assert error == "--timeout must be a number of seconds above 0"
+    with pytest.raises(UsageError):
+        FaciaClient("http://127.0.0.1:9", "x", timeout=float(seconds))
+
+
 SECRET = "hid_Zx8QmV2pLr7TnK4s"
 
 
