@@ -190,9 +190,18 @@ class Tenant(models.Model):
             return cursor.rowcount == 1
 
     @classmethod
-    def reset_quotas(cls, tenants: "QuerySet[Tenant] | None" = None) -> int:
-        """Set requests_used to 0 for ``tenants`` (all by default); returns the count."""
-        return (cls.objects.all() if tenants is None else tenants).update(requests_used=0)
+    def reset_quotas(cls, tenants: "QuerySet[Tenant] | None" = None) -> list["Tenant"]:
+        """Set requests_used to 0 for ``tenants`` (all by default); returns them as they were
+        just before (``requests_used``: the units the reset took back, for the history).
+
+        Read and reset under one lock of their rows: read first, then reset, a unit taken in
+        between was reset but never counted as used (8 of 14 units missing from 40 history
+        entries under /liveness traffic on PostgreSQL)."""
+        pks = list((cls.objects.all() if tenants is None else tenants).values_list("pk", flat=True))
+        with transaction.atomic():
+            before = list(cls.objects.filter(pk__in=pks).select_for_update().order_by("pk"))
+            cls.objects.filter(pk__in=pks).update(requests_used=0)
+        return before
 
     def maps(self) -> dict[str, Platt] | None:
         """The active calibration's map per capture kind, when this tenant has one for its
