@@ -165,6 +165,10 @@ class Attempt:
         ).first()
         if row is not None and row.body_digest != self.key.body_digest:
             return Rejected(Rejection("idempotency_key_reused"))
+        if row is None and not Tenant.objects.filter(pk=self.tenant.pk).exists():
+            # No row: the claim failed its tenant's foreign key, the tenant deleted since it
+            # was authenticated (answered 409 "retry", to get 401 on the retry).
+            return answers.counted(Rejection("invalid_credentials"), self.tenant)
         return in_use()
 
     def _keep(self, outcome: Outcome) -> None:

@@ -353,6 +353,19 @@ def test_a_request_that_lost_the_race_for_its_key_is_answered_by_the_winners_bod
     assert spent(tenant) == (1, 1)
 
 
+@pytest.mark.django_db(transaction=True)  # committed: the foreign key is checked at COMMIT
+def test_a_key_claimed_for_a_tenant_deleted_meanwhile_gets_401(make_tenant: Any) -> None:
+    """The tenant deleted between its authentication and the key's claim: the claim failed
+    its foreign key, taken for a concurrent claim (409, retry); now the 401 the retry gets."""
+    tenant, _ = make_tenant()
+    attempt = Attempt(tenant, Key.of(KEY, b"{}"))
+    Tenant.objects.filter(pk=tenant.pk).delete()
+    with pytest.raises(Rejected) as caught, attempt.claimed():
+        pass
+    assert caught.value.rejection.code == "invalid_credentials"
+    assert not IdempotentAnswer.objects.exists()
+
+
 def test_no_key_no_query_of_the_keys(make_tenant: Any, client: Any) -> None:
     """Without the header the path is as before: no statement touches the stored answers."""
     tenant, secret = make_tenant()
