@@ -62,11 +62,10 @@ def _shown(value: Any) -> Any:
 
 def reset_and_record(request: HttpRequest, queryset: QuerySet[Tenant]) -> int:
     """Reset the quotas of ``queryset``, one history entry each (the action and the button)."""
-    tenants = list(queryset)
-    count = Tenant.reset_quotas(queryset)
+    tenants = Tenant.reset_quotas(queryset)
     for tenant in tenants:
         audit.record(tenant, f"Reset quota ({tenant.requests_used} used before).", request.user)
-    return count
+    return len(tenants)
 
 
 def record_deleted(request: HttpRequest, hash_ids: list[HashId]) -> None:

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from django.conf import settings
+from django.db import IntegrityError
 from django.utils import timezone
 
 from accounts.models import HashId, Tenant
@@ -58,13 +59,20 @@ def open_session(tenant: Tenant, credential: HashId) -> Opened:
     it) is revoked."""
     token = new_token()
     expires_at = timezone.now() + timedelta(seconds=settings.SESSION_TTL_S)
-    session = CaptureSession.objects.create(
-        tenant=tenant,
-        credential=credential,
-        token_digest=token_digest(token),
-        expires_at=expires_at,
-        **challenge.rule_of(tenant),
-    )
+    try:
+        session = CaptureSession.objects.create(
+            tenant=tenant,
+            credential=credential,
+            token_digest=token_digest(token),
+            expires_at=expires_at,
+            **challenge.rule_of(tenant),
+        )
+    except IntegrityError:
+        # The hash_id (or its tenant) deleted since it was authenticated: the session's
+        # foreign key failed at COMMIT, answered 503 "database unavailable" with an ERROR line.
+        if HashId.objects.filter(pk=credential.pk).exists():
+            raise
+        raise Rejected(Rejection("invalid_credentials")) from None
     return Opened(session, token)
 
 

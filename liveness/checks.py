@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pybase64
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from accounts.models import Tenant
 from liveness.answers import Judged, Outcome, Rejected, Rejection, counted
@@ -182,21 +182,34 @@ def record(
 
     One transaction means a crash or a lost database at any point leaves the unit, the row,
     the caller's step and the stored answer all written, or none. False (nothing written)
-    when the limit was reached meanwhile.
+    when the limit was reached meanwhile, or the tenant was deleted meanwhile.
     """
     latency_ms = (time.perf_counter() - started) * 1000
-    with transaction.atomic():
-        if judged is not None and not Tenant.reserve_unit(tenant.pk):
-            return False
-        check_id = LivenessCheck.insert(
-            tenant=tenant, latency_ms=latency_ms, request_id=request_id, **outcome
-        )
-        if judged is not None and then is not None:
-            then(judged, check_id)
-        if kept is not None:
-            kept()
+    try:
+        with transaction.atomic():
+            if judged is not None and not Tenant.reserve_unit(tenant.pk):
+                return False
+            check_id = LivenessCheck.insert(
+                tenant=tenant, latency_ms=latency_ms, request_id=request_id, **outcome
+            )
+            if judged is not None and then is not None:
+                then(judged, check_id)
+            if kept is not None:
+                kept()
+    except IntegrityError:
+        if _exists(tenant):
+            raise
+        return False
     _log_check(tenant, request_id, latency_ms, outcome)
     return True
+
+
+def _exists(tenant: Tenant) -> bool:
+    """Whether ``tenant`` is still there. A gate's 422 takes no unit, so no UPDATE locks the
+    tenant's row before its record: a tenant deleted meanwhile failed the record's foreign
+    key at COMMIT (checked there on SQLite and PostgreSQL alike), which was answered 503
+    "database unavailable" with an ERROR line, where its hash_id now gets 401."""
+    return Tenant.objects.filter(pk=tenant.pk).exists()
 
 
 def _unavailable(tenant: Tenant, score: float) -> Rejection:
@@ -208,7 +221,7 @@ def _unavailable(tenant: Tenant, score: float) -> Rejection:
 def _no_unit(tenant: Tenant) -> Rejection:
     """No unit was taken: the limit was reached meanwhile (429), or the tenant was deleted
     since it was authenticated (401, as its hash_ids, deleted with it, now get)."""
-    if not Tenant.objects.filter(pk=tenant.pk).exists():
+    if not _exists(tenant):
         rejection = Rejection("invalid_credentials")
         counted(rejection, tenant)  # under the deleted tenant's id, as a revoked hash_id's is
         return rejection
@@ -245,9 +258,9 @@ def judge_and_record(
         return exc.rejection
     except FaceRefused as exc:
         refused = Rejection(exc.code)
-        record(
-            tenant, request_id, images.started, kept=_bound(keep, refused), refused_code=exc.code
-        )
+        kept = _bound(keep, refused)
+        if not record(tenant, request_id, images.started, kept=kept, refused_code=exc.code):
+            return _no_unit(tenant)  # the tenant deleted meanwhile: 401
         metrics.observe_verdict(tenant.pk, tenant.name, "refused", exc.code)
         return refused
     score = tenant.score(fused.logit, fused.capture, fused.p_live)  # calibrated when the tenant is

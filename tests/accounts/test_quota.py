@@ -47,7 +47,9 @@ def test_unlimited_tenant_always_reserves(db: None) -> None:
 def test_reset(db: None) -> None:
     a = Tenant.objects.create(name="a", requests_used=3)
     b = Tenant.objects.create(name="b", requests_used=4)
-    assert Tenant.reset_quotas(Tenant.objects.filter(pk=a.pk)) == 1
+    assert [
+        (t.pk, t.requests_used) for t in Tenant.reset_quotas(Tenant.objects.filter(pk=a.pk))
+    ] == [(a.pk, 3)]
     a.refresh_from_db()
     b.refresh_from_db()
     assert (a.requests_used, b.requests_used) == (0, 4)

@@ -5,6 +5,7 @@ from django.core.management import CommandError
 
 from accounts.models import Tenant
 from tests.conftest import run_command as run
+from tests.conftest import run_on_database, scratch_database
 
 
 def test_reset_quotas(db: None) -> None:
@@ -30,3 +31,16 @@ def test_a_typed_name_is_echoed_with_its_controls_escaped(db: None) -> None:
     with pytest.raises(CommandError) as refused:
         run("reset_quotas", "--tenant", HOSTILE)
     assert str(refused.value) == r"No tenant named: zed\x1b]0;owned\x07\x1b[2J\r"
+
+
+def test_a_unit_taken_as_the_quota_is_reset_is_counted_once() -> None:
+    """The tenants were read for the history ("N used before"), then reset: a unit taken in
+    between was reset without ever being counted (8 of 14 units missing from 40 entries under
+    traffic). Read and reset now hold the rows' lock: the unit is counted before the reset, or
+    taken after it. Either way each record is a unit counted once: before, or used now."""
+    with scratch_database("facia_reset") as url:
+        outcome = run_on_database("tests.accounts.reset_race", url, timeout=180)
+    assert outcome["vendor"] == "postgresql"
+    assert outcome["statuses"] == [201, 201]
+    assert outcome["records"] == 2
+    assert sum(outcome["used_before_reset"]) + outcome["used_now"] == 2

@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.client import Client
 from django.utils import timezone
 
-from accounts.models import Tenant
+from accounts.models import HashId, Tenant
 from capture import service
 from capture.models import CaptureSession, token_digest
 from facia_site import env
@@ -342,6 +342,47 @@ def test_a_session_whose_tenant_is_deleted_while_judged_is_unknown(
     response = post(client, f"/sessions/{sid}/selfie", {"selfie_image": data_uri(LIVE_JPG)}, token)
     assert (response.status_code, response.json()) == (404, UNKNOWN_SESSION)
     assert not LivenessCheck.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # committed: the foreign key is checked at COMMIT
+def test_a_session_whose_tenant_is_deleted_before_a_refused_selfie_is_unknown(
+    make_tenant: Any, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gate's refusal locks no tenant row: its record failed the foreign key at COMMIT, a
+    503 "database unavailable". Now 404, as the session's token gets from then on."""
+    from tests.liveness.test_liveness import NO_FACE, b64, deleted_before_judged
+
+    tenant, secret = make_tenant(request_limit=3)
+    opened = open_session(client, secret)
+    sid, token = opened["session_id"], opened["token"]
+    deleted_before_judged(monkeypatch, tenant)
+    response = post(client, f"/sessions/{sid}/selfie", {"selfie_image": b64(NO_FACE)}, token)
+    assert (response.status_code, response.json()) == (404, UNKNOWN_SESSION)
+    assert not LivenessCheck.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("deleted", ["hash_id", "tenant"])
+def test_a_session_opened_as_its_hash_id_is_deleted_is_refused(
+    make_tenant: Any, client: Client, monkeypatch: pytest.MonkeyPatch, deleted: str
+) -> None:
+    """The hash_id (or its tenant) deleted between its authentication and the new session's
+    row: the row failed its foreign key, a 503 "database unavailable". Now 401, as that
+    hash_id gets from then on, and no session."""
+    tenant, secret = make_tenant(request_limit=3)
+    opened = service.open_session
+
+    def delete_then_open(owner: Tenant, credential: HashId) -> service.Opened:
+        if deleted == "hash_id":
+            HashId.objects.filter(pk=credential.pk).delete()
+        else:
+            Tenant.objects.filter(pk=owner.pk).delete()
+        return opened(owner, credential)
+
+    monkeypatch.setattr(service, "open_session", delete_then_open)
+    response = post(client, "/sessions", {"hash_id": secret})
+    assert (response.status_code, response.json()) == (401, {"message": "Invalid credentials"})
+    assert not CaptureSession.objects.exists()
 
 
 def test_unknown_and_malformed_session_ids(make_tenant: Any, client: Client) -> None:

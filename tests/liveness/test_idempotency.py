@@ -331,6 +331,41 @@ def test_a_request_whose_claim_was_taken_over_spends_nothing(make_tenant: Any) -
     assert IdempotentAnswer.objects.get().claim == "the-retry"  # the retry's claim is left
 
 
+@pytest.mark.parametrize("first_body", ["other", "same"])
+def test_a_request_that_lost_the_race_for_its_key_is_answered_by_the_winners_body(
+    make_tenant: Any, client: Any, first_body: str
+) -> None:
+    """Two requests with one key at once: the loser read no claim, then found the winner's
+    row when claiming. With another body it was told 409 "retry", to get 422 on the retry;
+    now 422 at once, as a request that reads the claim gets (409 for the same body)."""
+    tenant, secret = make_tenant()
+    body = {"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)}
+    winner = {**body, "selfie_image": data_uri(SPOOF_JPG)} if first_body == "other" else body
+    raw = json.dumps(body).encode()
+    loser = Attempt(tenant, Key.of(KEY, raw))  # reads the key before the winner claims it
+    assert loser.earlier_answer() is None
+    assert post(client, winner).status_code == 201  # claims the key, then keeps its answer
+    with pytest.raises(Rejected) as caught, loser.claimed():
+        pass
+    expected = "idempotency_key_reused" if first_body == "other" else "idempotency_key_in_use"
+    assert caught.value.rejection.code == expected
+    assert IdempotentAnswer.objects.get().status == 201  # the winner's answer is left
+    assert spent(tenant) == (1, 1)
+
+
+@pytest.mark.django_db(transaction=True)  # committed: the foreign key is checked at COMMIT
+def test_a_key_claimed_for_a_tenant_deleted_meanwhile_gets_401(make_tenant: Any) -> None:
+    """The tenant deleted between its authentication and the key's claim: the claim failed
+    its foreign key, taken for a concurrent claim (409, retry); now the 401 the retry gets."""
+    tenant, _ = make_tenant()
+    attempt = Attempt(tenant, Key.of(KEY, b"{}"))
+    Tenant.objects.filter(pk=tenant.pk).delete()
+    with pytest.raises(Rejected) as caught, attempt.claimed():
+        pass
+    assert caught.value.rejection.code == "invalid_credentials"
+    assert not IdempotentAnswer.objects.exists()
+
+
 def test_no_key_no_query_of_the_keys(make_tenant: Any, client: Any) -> None:
     """Without the header the path is as before: no statement touches the stored answers."""
     tenant, secret = make_tenant()

@@ -284,6 +284,41 @@ def test_a_tenant_deleted_during_its_check_gets_401(
     assert (again.status_code, again.json()) == (401, INVALID_CREDENTIALS)
 
 
+def deleted_before_judged(monkeypatch: pytest.MonkeyPatch, tenant: Tenant) -> None:
+    """The tenant deleted (an operator, in the admin) once its selfie is decoded, before the
+    engine judges it: a gate's refusal then records a row for a tenant that is gone."""
+    analyse = checks.analyse
+
+    def delete_then_analyse(*args: Any, **kwargs: Any) -> Any:
+        Tenant.objects.filter(pk=tenant.pk).delete()
+        return analyse(*args, **kwargs)
+
+    monkeypatch.setattr(checks, "analyse", delete_then_analyse)
+
+
+NO_FACE = encoded(".jpg", np.full((480, 640, 3), 127, np.uint8))
+
+
+@pytest.mark.django_db(transaction=True)  # committed: the foreign key is checked at COMMIT
+def test_a_tenant_deleted_during_a_refused_check_gets_401(
+    make_tenant: Any, post_liveness: Post, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gate's 422 takes no unit, so nothing locked the tenant's row: its record failed the
+    foreign key at COMMIT, answered 503 "database unavailable" (an ERROR line blaming the
+    database). Now the 401 its hash_id gets from then on, counted, nothing recorded."""
+    record, secret = make_tenant("leaving-refused", request_limit=5)
+    deleted_before_judged(monkeypatch, record)
+    response = post_liveness({"hash_id": secret, "selfie_image": b64(NO_FACE)})
+    assert (response.status_code, response.json()) == (401, INVALID_CREDENTIALS)
+    assert not LivenessCheck.objects.exists()
+    refusal = Refusal.objects.get()
+    assert (refusal.status, refusal.code, refusal.tenant_id) == (
+        401,
+        "invalid_credentials",
+        record.pk,
+    )
+
+
 def test_zero_limit_is_checked_before_the_image(make_tenant: Any, post_liveness: Post) -> None:
     _, secret = make_tenant("none-left", request_limit=0)
     # No quota left: the image is never read, so a bad one cannot cost a decode either.

@@ -30,10 +30,9 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"No tenant named: {', '.join(map(shown, missing))}")
             tenants = tenants.filter(name__in=tenant)
-        before = list(tenants)
-        count = Tenant.reset_quotas(tenants)
+        before = Tenant.reset_quotas(tenants)
         for found in before:
             audit.by_command(
                 found, "reset_quotas", f"Reset quota ({found.requests_used} used before)."
             )
-        self.stdout.write(f"Quota reset for {count} tenant(s).")
+        self.stdout.write(f"Quota reset for {len(before)} tenant(s).")
