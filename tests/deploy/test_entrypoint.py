@@ -503,3 +503,13 @@ def test_without_python_or_venv_it_fails_in_one_clear_line(tmp_path: Path) -> No
         "bin/entrypoint: python3 cannot import Django: run `make serve` once (it creates "
         ".venv) or set PYTHON to the project's interpreter\n"
     )
+
+
+def test_prune_runs_both_commands_and_fails_with_the_first(tmp_path: Path) -> None:
+    """The CronJob's `bin/entrypoint prune`: a failing prune_checks (here an unmigrated
+    database) does not skip prune_sessions, and the run fails."""
+    done = run_entrypoint(entrypoint_env(tmp_path, 0), "prune")
+    assert done.returncode == 1, done.stdout + done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    failed = [r["message"].split(":")[0] for r in records if r["levelname"] == "ERROR"]
+    assert failed == ["manage.py prune_checks", "manage.py prune_sessions"], records
