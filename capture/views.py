@@ -36,6 +36,11 @@ TOKEN_401 = OpenApiResponse(
 )
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="Unknown session id.")
 BAD_INPUT = OpenApiResponse(ErrorSerializer, description="Malformed JSON or image.")
+BAD_FRAME = OpenApiResponse(
+    ErrorSerializer,
+    description="Malformed JSON or image; a JPEG of more than 4 scans with `code` "
+    "`image_too_many_scans` (send a baseline JPEG or a PNG).",
+)
 NOT_READY = OpenApiResponse(ErrorSerializer, description="Models or database not usable.")
 NOT_ALLOWED = OpenApiResponse(ErrorSerializer, description="Another method.")
 TOO_LARGE = OpenApiResponse(ErrorSerializer, description="Over LIVENESS_MAX_BODY_BYTES.")
@@ -144,7 +149,7 @@ class QualityView(TokenCorsMixin, JsonAPIView):
         request={"application/json": s.FrameRequestSerializer},
         responses={
             200: s.QualityResultSerializer,
-            400: BAD_INPUT,
+            400: BAD_FRAME,
             401: TOKEN_401,
             404: NOT_FOUND,
             405: NOT_ALLOWED,
@@ -204,7 +209,7 @@ class SelfieView(TokenCorsMixin, JsonAPIView):
         request={"application/json": s.SelfieRequestSerializer},
         responses={
             202: s.SelfieReceivedSerializer,
-            400: BAD_INPUT,
+            400: BAD_FRAME,
             401: TOKEN_401,
             404: NOT_FOUND,
             405: NOT_ALLOWED,

@@ -48,6 +48,12 @@ Outcome = Judged | Rejection
 
 IMAGE_REQUIRED = "Selfie_image is required and must be a JPEG, JPG or PNG."
 IMAGE_INVALID = "Invalid or corrupt selfie image. Images must be in PNG, JPG, or JPEG format."
+# A capture session's bound on decoding cost (capture.service), not a fault of the file:
+# "Invalid or corrupt" sent a phone's valid progressive JPEG (10 scans) to look for damage.
+IMAGE_TOO_MANY_SCANS = (
+    "This progressive JPEG has more than {limit} scans, the most a session call decodes; send "
+    "a baseline JPEG or a PNG."
+)
 LIMIT_REACHED = "Your request limit has been reached."
 NOT_AN_OBJECT = "Request body must be a JSON object."
 NOT_READY = "Service is not ready, try again later."
@@ -118,6 +124,7 @@ ANSWERS: dict[str, Answer] = {
     "image_required": Answer(400, IMAGE_REQUIRED),
     "image_not_a_string": Answer(400, "selfie_image must be a base64-encoded string."),
     "image_invalid": Answer(400, IMAGE_INVALID),
+    "image_too_many_scans": Answer(400, IMAGE_TOO_MANY_SCANS, with_code=True),  # sessions
     "not_ready": Answer(503, NOT_READY),
     **{code: Answer(422, text, with_code=True) for code, text in REFUSALS.items()},
     # the view, and Django's handlers for every API path

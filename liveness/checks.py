@@ -22,7 +22,7 @@ from liveness.models import LivenessCheck
 from liveness.runtime import EngineUnavailable, get_engine
 from ml.decode import ANY_CAMERA, Limits
 from ml.engine import Fused, LivenessEngine
-from ml.errors import FaceRefused, ImageError, ModelUnavailable
+from ml.errors import FaceRefused, ImageError, ModelUnavailable, ScansOverLimit
 from telemetry import metrics
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ REASONS = {
     "image_required": "invalid_input",
     "image_not_a_string": "invalid_input",
     "image_invalid": "invalid_input",
+    "image_too_many_scans": "invalid_input",
     "limit_reached": "quota",
     "not_ready": "unavailable",
 }
@@ -116,6 +117,8 @@ def engine_or_rejected() -> LivenessEngine:
 def decode(engine: LivenessEngine, data: bytes, limits: Limits) -> np.ndarray:
     try:
         return engine.decode(data, limits)
+    except ScansOverLimit as exc:  # a valid file over the caller's cost bound: say which
+        raise Rejected(Rejection("image_too_many_scans", {"limit": exc.limit})) from exc
     except ImageError as exc:
         raise _rejected("image_invalid") from exc
 

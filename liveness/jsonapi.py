@@ -19,8 +19,10 @@ not, else per client address bucket. It is raised as ``Rejected``; the view answ
 ANSWERS.
 """
 
+import functools
 import json
 import re
+from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import IO, Any
 
@@ -244,6 +246,31 @@ def authenticate(request: HttpRequest, hash_id: object) -> Tenant:
     return tenant
 
 
+def not_allowed(method: str | None, allowed: Iterable[str]) -> HttpResponse:
+    """Our JSON 405 for ``method``, with ``Allow``."""
+    response = answers.respond(Rejection("method_not_allowed", {"method": method}))
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
+SAFE = ("GET", "HEAD")
+View = Callable[..., HttpResponse]
+
+
+def safe_methods_only(view: View) -> View:
+    """A plain view that answers GET and HEAD; any other method gets our JSON 405 with
+    ``Allow``, as every API view does. Django's ``require_safe`` answered /status_check's
+    POST, PUT, DELETE... with an empty text/html 405."""
+
+    @functools.wraps(view)
+    def only_safe(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method not in SAFE:
+            return not_allowed(request.method, SAFE)
+        return view(request, *args, **kwargs)
+
+    return only_safe
+
+
 class DatabaseHeldDown(Exception):
     """This worker found the database unusable less than DOWN_HOLD_S ago."""
 
@@ -292,9 +319,7 @@ class JsonAPIView(APIView):
     def http_method_not_allowed(  # type: ignore[override]
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponse:
-        response = answers.respond(Rejection("method_not_allowed", {"method": request.method}))
-        response["Allow"] = ", ".join(self.allowed_methods)
-        return response
+        return not_allowed(request.method, self.allowed_methods)
 
     def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]
         if isinstance(exc, Rejected):

@@ -165,6 +165,9 @@ def _text(values: list[str], description: str) -> Schema:
     }
 
 
+# ErrorSerializer's component, as drf-spectacular names it (the plain view has no serializer).
+ERROR: Schema = {"$ref": "#/components/schemas/Error"}
+
 STATUS_CHECK: Schema = {
     "get": {
         "operationId": "status_check",
@@ -176,7 +179,11 @@ STATUS_CHECK: Schema = {
         "responses": {
             "200": _text(["Service is live"], "Ready."),
             "503": _text([runtime.STARTING, runtime.DB_DOWN, runtime.DB_FULL], "Not ready."),
-            "405": {"description": "Any method but GET and HEAD (empty body, `Allow`)."},
+            "405": {
+                "description": "Any method but GET and HEAD (`Allow`), as JSON like every "
+                "API path's errors.",
+                "content": {"application/json": {"schema": ERROR}},
+            },
         },
     },
     # GET's answers without their body (a load balancer's probe).

@@ -5,7 +5,6 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_safe
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 
@@ -18,6 +17,7 @@ from liveness.jsonapi import (
     authenticate,
     parse_object,
     read_body,
+    safe_methods_only,
     within_quota,
     within_rate,
 )
@@ -129,8 +129,8 @@ class LivenessView(JsonAPIView):
         return attempt.answer(outcome)
 
 
-@csrf_exempt  # else CSRF answers another method 403 (HTML) before require_safe's 405
-@require_safe
+@csrf_exempt  # else CSRF answers another method 403 (HTML) before our 405
+@safe_methods_only
 def status_check(request: HttpRequest) -> HttpResponse:
     """200 ``Service is live`` once this process's engine is warm and it can record a check."""
     reason = runtime.not_ready_reason()

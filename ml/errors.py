@@ -5,6 +5,15 @@ class ImageError(ValueError):
     """The bytes are not a decodable PNG or JPEG (or declare too many pixels)."""
 
 
+class ScansOverLimit(ImageError):
+    """A JPEG with more scans than the caller's own bound, below what any encoder may write
+    (``ml.decode.MAX_JPEG_SCANS``): a valid progressive file, refused only for its cost."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"JPEG with more than {limit} scans")
+        self.limit = limit
+
+
 class FaceRefused(Exception):
     """The image decoded but cannot be judged (no face, ...).
 

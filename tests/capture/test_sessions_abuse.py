@@ -21,13 +21,20 @@ from capture.models import CaptureSession
 from liveness.models import LivenessCheck
 from ml.engine import LivenessEngine
 from tests.capture.test_sessions_api import open_session, post
-from tests.conftest import LIVE_JPG, data_uri
+from tests.conftest import DEV_DATA, LIVE_JPG, data_uri
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
 IMAGE_INVALID = {
     "error": "Invalid or corrupt selfie image. Images must be in PNG, JPG, or JPEG format."
 }
 QUOTA_429 = {"message": "Your request limit has been reached."}
+TOO_MANY_SCANS = {
+    "error": "This progressive JPEG has more than 4 scans, the most a session call decodes; "
+    "send a baseline JPEG or a PNG.",
+    "code": "image_too_many_scans",
+}
+# A phone photo /liveness judges, written as a progressive JPEG of 10 scans (ml.decode).
+PROGRESSIVE_PHOTO = DEV_DATA / "live" / "jomariya_1.jpg"
 
 
 def jpeg_uri(data: bytes) -> str:
@@ -74,14 +81,36 @@ def test_many_scan_and_oversized_frames_are_refused_from_their_structure(
     many_scans = jpeg_uri(jpeg_with_empty_scans(54, (8000, 5000)))  # 64 scans, 69 kB
     progressive = jpeg_uri(jpeg_with_empty_scans(0))  # the face as PIL writes it: 10 scans
     large = jpeg_uri(no_face_jpeg(1500, 1000))  # 1.5 MP: no 480 px quality frame
-    for image in (many_scans, progressive, large):
+    for image, answer in ((many_scans, TOO_MANY_SCANS), (progressive, TOO_MANY_SCANS)):
         response = post(client, quality, {"selfie_image": image}, token)
-        assert (response.status_code, response.json()) == (400, IMAGE_INVALID)
+        assert (response.status_code, response.json()) == (400, answer)
+    response = post(client, quality, {"selfie_image": large}, token)
+    assert (response.status_code, response.json()) == (400, IMAGE_INVALID)
     assert post(client, quality, {"selfie_image": data_uri(LIVE_JPG)}, token).status_code == 200
     huge = jpeg_uri(no_face_jpeg(4500, 3000))  # 13.5 MP: over any camera frame it takes
-    for frames in ([many_scans], [data_uri(LIVE_JPG), progressive], [huge]):
+    for frames, answer in (
+        ([many_scans], TOO_MANY_SCANS),
+        ([data_uri(LIVE_JPG), progressive], TOO_MANY_SCANS),
+        ([huge], IMAGE_INVALID),
+    ):
         response = post(client, selfie, {"frames": frames}, token)
-        assert (response.status_code, response.json()) == (400, IMAGE_INVALID)
+        assert (response.status_code, response.json()) == (400, answer)
+    assert CaptureSession.objects.get().state == "open"
+
+
+def test_a_progressive_phone_photo_is_refused_for_its_scans_not_as_corrupt(
+    make_tenant: Any, client: Client, post_liveness: Any
+) -> None:
+    """A phone's progressive JPEG (10 scans) that /liveness judges: a session's selfie and
+    quality call refuse it for their 4-scan bound, saying so and what to send instead; it was
+    answered "Invalid or corrupt selfie image", which sent the integrator looking for damage."""
+    _, secret = make_tenant()
+    body = {"hash_id": secret, "selfie_image": data_uri(PROGRESSIVE_PHOTO)}
+    assert post_liveness(body).status_code == 201
+    quality, selfie, token = opened_urls(client, secret)
+    for url in (selfie, quality):
+        response = post(client, url, {"selfie_image": data_uri(PROGRESSIVE_PHOTO)}, token)
+        assert (response.status_code, response.json()) == (400, TOO_MANY_SCANS)
     assert CaptureSession.objects.get().state == "open"
 
 

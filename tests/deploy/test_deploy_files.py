@@ -1,6 +1,7 @@
 """Dockerfile (hadolint), compose file (compose-spec schema) and Kubernetes manifests
 (Kubernetes OpenAPI schemas shipped in kubernetes-validate), all checked offline."""
 
+import json
 import re
 import shlex
 import shutil
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, skip_or_fail
+from tests.servers.entrypoint import entrypoint_env, run_entrypoint
 
 BIN = Path(sys.executable).parent
 K8S = REPO / "deploy" / "k8s"
@@ -122,6 +124,7 @@ def test_manifests_match_kubernetes_schemas(version: str) -> None:
         "PodDisruptionBudget",
         "Secret",
         "Job",
+        "CronJob",
         "ConfigMap",
     } <= kinds
 
@@ -170,6 +173,63 @@ def test_manifests_fit_together() -> None:
     requests = container["resources"]["requests"]
     assert int(requests["memory"].removesuffix("Mi")) >= workers * MEASURED_WORKER_MIB
     assert float(requests["cpu"]) >= workers  # about one core per worker
+
+
+def cron_jobs() -> list[dict[str, Any]]:
+    return [doc for _, doc in manifests() if doc["kind"] == "CronJob"]
+
+
+def test_cron_jobs_run_as_the_deployment_does() -> None:
+    """Same image, ConfigMap and Secret as the API pods, non-root with a read-only root,
+    bounded, never two at once."""
+    (api,) = by_kind("Deployment")["spec"]["template"]["spec"]["containers"]
+    secret_keys = set(by_kind("Secret")["stringData"])
+    assert cron_jobs()
+    for cron in cron_jobs():
+        assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+        pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        assert pod["restartPolicy"] == "Never" and pod["securityContext"]["runAsNonRoot"]
+        (container,) = pod["containers"]
+        assert container["image"] == api["image"]
+        assert container["envFrom"] == api["envFrom"]
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+        assert {"SECRET_KEY", "DATABASE_URL"} <= set(refs)
+        assert {ref["key"] for ref in refs.values()} <= secret_keys
+        assert {ref["name"] for ref in refs.values()} == {"facia-liveness"}
+        assert container["securityContext"]["readOnlyRootFilesystem"]
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+        assert "memory" in container["resources"]["limits"]
+
+
+def scheduled_commands() -> set[str]:
+    """The manage.py commands docs/operator/deployment.md tells an operator to schedule."""
+    page = re.sub(r"\s+", " ", (REPO / "docs" / "operator" / "deployment.md").read_text())
+    sentences = [s for s in re.split(r"(?<=[.)]) ", page) if re.search(r"\b[Ss]chedule\b", s)]
+    return {name for s in sentences for name in re.findall(r"`manage\.py (\w+)", s)}
+
+
+def steps_run(args: list[str], tmp_path: Path) -> list[str]:
+    """The manage.py commands ``bin/entrypoint ARGS`` runs, as its JSON log lines name them,
+    on a migrated SQLite database."""
+    env = entrypoint_env(tmp_path, 0, LOG_FORMAT="json")
+    assert run_entrypoint(env, "migrate").returncode == 0
+    done = run_entrypoint(env, *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    return [r["name"].removeprefix("entrypoint.") for r in records if r["levelname"] == "INFO"]
+
+
+def test_every_command_the_docs_schedule_has_a_cron_job(tmp_path: Path) -> None:
+    """deployment.md said to schedule prune_checks and prune_sessions daily, and deploy/k8s
+    had nothing that ran them: check records and sessions grew without end."""
+    assert scheduled_commands() >= {"prune_checks", "prune_sessions"}
+    run: list[str] = []
+    for cron in cron_jobs():
+        (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        (work := tmp_path / cron["metadata"]["name"]).mkdir()
+        run += steps_run(container["args"], work)
+    assert scheduled_commands() <= set(run)
 
 
 def pod_environment(pod_ip: str) -> dict[str, str]:
@@ -266,6 +326,14 @@ def option(words: list[str], *names: str) -> str | None:
     return found[-1] if found else None
 
 
+def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
+    """The pods' spec of a workload (a CronJob's through its Job template), else empty."""
+    spec = doc.get("spec", {})
+    spec = spec.get("jobTemplate", {}).get("spec", spec)
+    found: dict[str, Any] = spec.get("template", {}).get("spec", {})
+    return found
+
+
 def check_deploy_order(commands: list[str]) -> None:
     """Play the commands against an empty cluster: each uses only namespaces, Secrets and Jobs
     that earlier ones made, and the migration Job completes before the Deployment is applied."""
@@ -287,7 +355,7 @@ def check_deploy_order(commands: list[str]) -> None:
             for doc in docs:
                 used = doc["metadata"].get("namespace")
                 assert used is None or used in namespaces, f"{command}: no namespace {used} yet"
-                pods = doc.get("spec", {}).get("template", {}).get("spec", {})
+                pods = pod_spec(doc)
                 for ref in (
                     e["valueFrom"]["secretKeyRef"]
                     for c in pods.get("containers", [])

@@ -13,6 +13,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import termios
 import time
 from collections.abc import Iterator
@@ -445,3 +446,70 @@ def test_ctrl_c_on_a_terminal_stops_a_step(tmp_path: Path) -> None:
     finally:
         os.close(terminal)
         os.close(controller)
+
+
+def checkout_copy(tmp_path: Path, with_venv: bool) -> Path:
+    """A checkout as a person has one: this repository's files (linked), bin/entrypoint copied,
+    and, ``with_venv``, a `.venv` whose python is the one running the tests."""
+    checkout = tmp_path / "checkout"
+    (checkout / "bin").mkdir(parents=True)
+    for entry in REPO.iterdir():
+        if entry.name not in {".venv", ".git", "bin", "var", "site"}:
+            (checkout / entry.name).symlink_to(entry)
+    shutil.copy2(ENTRYPOINT, checkout / "bin" / "entrypoint")
+    if with_venv:
+        python = checkout / ".venv" / "bin" / "python"
+        python.parent.mkdir(parents=True)
+        python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+        python.chmod(0o755)
+    return checkout
+
+
+def without_python(tmp_path: Path) -> dict[str, str]:
+    """No PYTHON, and first on PATH a python3 without Django (a fresh venv), as on a machine
+    whose system Python has none."""
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    env = entrypoint_env(tmp_path, 0, PATH=f"{bare / 'bin'}:/usr/bin:/bin")
+    del env["PYTHON"]
+    return env
+
+
+def run_in(checkout: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The checkout's bin/entrypoint, started from outside it (it finds its checkout itself)."""
+    command = [str(checkout / "bin" / "entrypoint"), *args]
+    return subprocess.run(
+        command, cwd=checkout.parent, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_without_python_set_a_checkout_uses_its_venv(tmp_path: Path) -> None:
+    """`bin/entrypoint migrate` from a checkout, PYTHON unset: python3 from PATH had no Django,
+    and the step failed in a `No module named 'django'` traceback."""
+    checkout = checkout_copy(tmp_path, with_venv=True)
+    done = run_in(checkout, without_python(tmp_path), "migrate")
+    assert done.returncode == 0, done.stdout + done.stderr
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+        tables = {row[0] for row in db.execute("select name from sqlite_master")}
+    assert "accounts_tenant" in tables
+
+
+def test_without_python_or_venv_it_fails_in_one_clear_line(tmp_path: Path) -> None:
+    checkout = checkout_copy(tmp_path, with_venv=False)
+    done = run_in(checkout, without_python(tmp_path), "migrate")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == (
+        "bin/entrypoint: python3 cannot import Django: run `make serve` once (it creates "
+        ".venv) or set PYTHON to the project's interpreter\n"
+    )
+
+
+def test_prune_runs_both_commands_and_fails_with_the_first(tmp_path: Path) -> None:
+    """The CronJob's `bin/entrypoint prune`: a failing prune_checks (here an unmigrated
+    database) does not skip prune_sessions, and the run fails."""
+    done = run_entrypoint(entrypoint_env(tmp_path, 0), "prune")
+    assert done.returncode == 1, done.stdout + done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    failed = [r["message"].split(":")[0] for r in records if r["levelname"] == "ERROR"]
+    assert failed == ["manage.py prune_checks", "manage.py prune_sessions"], records

@@ -35,11 +35,22 @@ def test_post_not_allowed(db: None, client: Any) -> None:
     assert client.post("/status_check").status_code == 405
 
 
-@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
-def test_unsafe_methods_get_405_not_a_csrf_page(db: None, method: str) -> None:
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options"])
+def test_unsafe_methods_get_our_json_405_not_a_csrf_page(db: None, method: str) -> None:
     """As a real client meets it: Django's test client skips the CSRF check by default, and
-    gunicorn answered a POST with CSRF's 403 HTML page (the schema says 405, `Allow`)."""
+    gunicorn answered a POST with CSRF's 403 HTML page (the schema says 405, `Allow`). The 405
+    was then Django's empty text/html one; every other endpoint answers our JSON."""
     response = getattr(Client(enforce_csrf_checks=True), method)("/status_check")
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD"
-    assert response.content == b""
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"error": f'Method "{method.upper()}" not allowed.'}
+
+
+def test_get_and_head_answer_as_before(db: None, client: Any, warm_engine: None) -> None:
+    """The contract's answer, byte for byte, and HEAD's headers without it."""
+    response = client.get("/status_check")
+    assert (response.status_code, response.content) == (200, b"Service is live")
+    assert response["Content-Type"] == "text/plain"
+    head = client.head("/status_check")
+    assert (head.status_code, head.content, head["Content-Type"]) == (200, b"", "text/plain")
