@@ -35,6 +35,7 @@ from guard.adminperms import (
     ContainedUserAdmin,
     PermittedActionsAdmin,
 )
+from guard.validators import username_apart, username_key
 
 
 def fields_after(fields: tuple[str, ...], anchor: str, *names: str) -> tuple[str, ...]:
@@ -393,15 +394,23 @@ def is_system_user(user: Any) -> bool:
 
 
 def system_name_refused(form: Any) -> Any:
-    """A user ``form`` refusing ``audit.SYSTEM_USER`` (in any case) as a new username."""
+    """A user ``form`` refusing ``audit.SYSTEM_USER`` (in any case) as a new username, and a
+    new or changed one that mixes look-alike alphabets or reads as another account's
+    (``guard.validators.username_apart``: "faсia-system" with a Cyrillic "с" was saved, and
+    its changes read as a command's). A username kept as it was is not read apart again."""
 
     class SystemNameRefused(form):
         def clean_username(self) -> Any:
             own = getattr(super(), "clean_username", None)
             name = own() if own else self.cleaned_data.get("username")
-            taken = isinstance(name, str) and name.casefold() == audit.SYSTEM_USER
-            if taken and not is_system_user(self.instance):
+            if not isinstance(name, str) or name == self.instance.get_username():
+                return name
+            if username_key(name) == audit.SYSTEM_USER:
                 raise ValidationError(RESERVED_USERNAME, code="reserved")
+            # Django's own check answers the same name ("already exists").
+            others = get_user_model().objects.exclude(pk=self.instance.pk)
+            named = others.exclude(username=name).values_list("pk", "username")
+            username_apart(name, named)
             return name
 
     return SystemNameRefused

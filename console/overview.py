@@ -3,12 +3,13 @@ near their limit, each part only for a user who may view its rows; what accuracy
 profile and capture kind (the shipped score maps' provenance); the latest changes of anyone,
 commands included."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Avg, Count, F, Q, Sum
+from django.db.models import Avg, Count, F, Model, Q, Sum
 from django.utils import timezone
 
 from accounts.models import NEAR_LIMIT_PERCENT, Tenant
@@ -109,14 +110,15 @@ def near_limit() -> list[Tenant]:
     )
 
 
-def overview(user: Any) -> Overview:
+def overview(may_view: Callable[[type[Model]], bool]) -> Overview:
+    """Each part only if ``may_view`` its model's rows (the admin's rule for its list)."""
     today = timezone.now().date()
-    refusals = user.has_perm("guard.view_refusal")
+    refusals = may_view(Refusal)
     return Overview(
-        _checks(today) if user.has_perm("liveness.view_livenesscheck") else None,
+        _checks(today) if may_view(LivenessCheck) else None,
         _refusals(today) if refusals else None,
         _buckets(today) if refusals else None,
-        near_limit() if user.has_perm("accounts.view_tenant") else None,
+        near_limit() if may_view(Tenant) else None,
     )
 
 

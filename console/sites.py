@@ -10,11 +10,13 @@ from typing import Any, TypeVar, cast
 from django.contrib import admin
 from django.contrib.auth.views import PasswordChangeView
 from django.core.exceptions import BadRequest
+from django.db.models import Model
 from django.http import HttpRequest, QueryDict
 from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from calibration.models import Evaluation
 from console.overview import expected_accuracy, latest_evaluations, overview, recent_changes
 from guard.forms import ThrottledPasswordChangeForm
 
@@ -72,18 +74,28 @@ class ConsoleSite(admin.AdminSite):
         )
         return view(request)
 
+    def may_view(self, request: HttpRequest, model: type[Model]) -> bool:
+        """Whether ``request``'s user may open ``model``'s list: its admin's own rule (view or
+        change, as Django's ``has_view_permission``). The index checked the view permission
+        alone, so a user holding ``change_tenant`` only edited every tenant yet was not shown
+        the tenants at or near their limit."""
+        model_admin = self._registry.get(model)
+        return model_admin is not None and model_admin.has_view_permission(request)
+
     def index(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> TemplateResponse:
         """The overview above the app list, the accuracy to expect, the latest changes."""
         accuracy, provenance = expected_accuracy()
+
+        def may_view(model: type[Model]) -> bool:
+            return self.may_view(request, model)
+
         context = {
-            "overview": overview(request.user),
+            "overview": overview(may_view),
             "accuracy": accuracy,
             "provenance": provenance,
-            "evaluations": latest_evaluations()
-            if request.user.has_perm("calibration.view_evaluation")
-            else None,
+            "evaluations": latest_evaluations() if may_view(Evaluation) else None,
             "changes": recent_changes(request.user),
             **(extra_context or {}),
         }

@@ -6,8 +6,9 @@ they are not offered gets the change list back ("No action selected"), not a ref
 model admin of the project derives from :class:`PermittedActionsAdmin`, so such a POST is
 refused as plainly as a change form a viewer may not save.
 
-Our lists filter only on the fields their filters offer (:class:`OfferedFiltersAdmin`), and a
-number out of range in a list's query string is a 400 (:class:`SelectedIdsAdmin`).
+Our lists, and Django's user and group lists as registered here, filter only on the fields
+their filters offer (:class:`OfferedFiltersAdmin`), and a number out of range in a list's query
+string is a 400 (:class:`SelectedIdsAdmin`).
 
 The user and group admins keep anyone who may edit accounts within their own permissions
 (:class:`ContainedUserAdmin`, :class:`ContainedGroupAdmin`).
@@ -17,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin import helpers
+from django.contrib.admin import RelatedOnlyFieldListFilter, helpers
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import (
@@ -216,10 +217,17 @@ def named_cleanly(form: Any) -> Any:
     return NamedCleanly
 
 
-class ContainedUserAdmin(SelectedIdsAdmin, UserAdmin):
+class ContainedUserAdmin(OfferedFiltersAdmin, SelectedIdsAdmin, UserAdmin):
     """Django's user admin where a staff user with ``auth.change_user`` gets no further than
     their own permissions: before, they could tick their own ``is_superuser``, give themselves
-    any permission or group, or set a superuser's password and log in as them."""
+    any permission or group, or set a superuser's password and log in as them.
+
+    Its list filters only as its filters offer: with ``view_user`` alone,
+    ``?logentry__isnull=False`` listed the accounts that wrote history entries and
+    ``?logentry=7`` the author of entry 7, a log that user may not read. The group filter
+    names only the groups of its rows (Django's named every group to whoever views users)."""
+
+    list_filter = ("is_staff", "is_superuser", "is_active", ("groups", RelatedOnlyFieldListFilter))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = tuple(super().get_readonly_fields(request, obj))
@@ -246,11 +254,14 @@ def may_edit_group(request: HttpRequest, group: Group) -> bool:
     return editor.is_superuser or _names(group.permissions.all()) <= held_by(editor)
 
 
-class ContainedGroupAdmin(SelectedIdsAdmin, GroupAdmin):
+class ContainedGroupAdmin(OfferedFiltersAdmin, SelectedIdsAdmin, GroupAdmin):
     """Django's group admin where nobody adds to a group a permission they do not hold (a
     member with ``auth.change_group`` could otherwise grant themselves anything), nor changes
     or deletes a group that carries one (stripping ``change_tenant`` from the operators' group
-    took it from every operator, by someone who never held it)."""
+    took it from every operator, by someone who never held it).
+
+    Its list offers no filter, so its query string filters on nothing: with ``view_group``
+    alone, ``?user=3`` listed the groups of account 3, whom that user may not view."""
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         allowed = super().has_change_permission(request, obj)

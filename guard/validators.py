@@ -1,13 +1,14 @@
-"""Validators of the names an operator chooses (tenants, groups, evaluated data sets): below
-every app that stores one (accounts, calibration, guard's own group form). Tenants and groups
-are also read apart from the others of their kind (``read_apart``)."""
+"""Validators of the names an operator chooses (tenants, groups, usernames, evaluated data
+sets): below every app that stores one (accounts, calibration, guard's own group form).
+Tenants and groups are also read apart from the others of their kind (``read_apart``),
+usernames from the other accounts' (``username_apart``)."""
 
 from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from ml.text import reads_as, refused_in_name
+from ml.text import alphabets_of, reads_as, refused_in_name
 
 NO_CONTROLS = (
     "Enter a name without control characters (line breaks, tabs, escapes) or bidirectional "
@@ -45,3 +46,33 @@ def read_apart(name: str, others: Iterable[tuple[Any, str]], kind: str) -> None:
     for pk, other in others:
         if reads_as(other) == shown:
             raise ValidationError(LOOKALIKE_NAME, "lookalike", {"kind": kind, "pk": pk})
+
+
+MIXED_ALPHABETS = (
+    "Enter a username whose letters come from one alphabet: this one mixes %(alphabets)s "
+    "letters, which look alike (a Cyrillic “а” reads as a Latin “a”)."
+)
+LOOKALIKE_USERNAME = (
+    "This username reads the same as user #%(pk)s's: they differ only in case, invisible "
+    "characters or how a letter is encoded. Choose a username people can tell apart."
+)
+
+
+def username_key(name: str) -> str:
+    """A username as people tell it from another: as read (``reads_as``), in any case."""
+    return reads_as(name).casefold()
+
+
+def username_apart(name: str, others: Iterable[tuple[Any, str]]) -> None:
+    """Refuse a new username that mixes look-alike alphabets (``ml.text.alphabets_of``), or
+    that reads as one of ``others`` ((pk, username) of the other accounts) in any case: the
+    history names who changed what by username, and "Manager" or "mаnager" (a Cyrillic "а")
+    beside "manager" made one operator's changes read as another's."""
+    mixed = alphabets_of(name)
+    if len(mixed) > 1:
+        shown = " and ".join(a.capitalize() for a in mixed)
+        raise ValidationError(MIXED_ALPHABETS, "mixed_alphabets", {"alphabets": shown})
+    key = username_key(name)
+    for pk, other in others:
+        if username_key(other) == key:
+            raise ValidationError(LOOKALIKE_USERNAME, "lookalike", {"pk": pk})

@@ -77,3 +77,15 @@ def reads_as(name: str) -> str:
     points, with each run of whitespace (the Braille blank included) as one space (as HTML
     shows it), stripped."""
     return " ".join(unicodedata.normalize("NFC", name).translate(_AS_READ).split())
+
+
+# Alphabets whose letters look alike: Cyrillic "а", "е", "о", "р", "с", "х" and Greek "ο", "ν"
+# show as Latin letters, so "faсia-system" with a Cyrillic "с" read as "facia-system".
+LOOKALIKE_ALPHABETS = ("LATIN", "GREEK", "CYRILLIC")
+
+
+def alphabets_of(text: str) -> list[str]:
+    """The alphabets of ``LOOKALIKE_ALPHABETS`` whose letters ``text`` holds, in that order (a
+    letter's alphabet is the first word of its Unicode name: "CYRILLIC SMALL LETTER ES")."""
+    found = {unicodedata.name(c, "").partition(" ")[0] for c in text if c.isalpha()}
+    return [name for name in LOOKALIKE_ALPHABETS if name in found]

@@ -3,18 +3,20 @@
 Django's admin accepts a lookup on any of the model's own fields, and on one step through a
 relation, whatever the page shows: a user who may view tenants, and nothing else, read the
 active calibration's and the shadow candidate's maps and thresholds digit by digit, and learnt
-which tenants have check records, through ``?field__lookup=`` on the tenant list."""
+which tenants have check records, through ``?field__lookup=`` on the tenant list. Django's own
+user and group lists (as registered here) did the same with the admin log and memberships."""
 
 from typing import Any
 
 import pytest
 from django.contrib import admin
-from django.contrib.auth.models import Permission, User
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 
 from guard.adminperms import OfferedFiltersAdmin
 from liveness.models import LivenessCheck
-from tests.guard.test_admin_permissions import World, changelist, make_world, staff
+from tests.guard.test_admin_permissions import World, changelist, make_world, only, staff
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +26,8 @@ def world_fixture() -> World:
     return make_world()
 
 
-OWN_APPS = {"accounts", "calibration", "capture", "guard", "liveness"}
+# Every app with a list in the admin: ours, and Django's users and groups as registered here.
+OWN_APPS = {"accounts", "auth", "calibration", "capture", "guard", "liveness"}
 
 
 def tenant_viewer() -> Client:
@@ -54,6 +57,37 @@ def test_a_tenant_viewer_cannot_read_the_shadow_threshold_through_the_query(worl
         response = listed(viewer, "accounts.tenant", query)
         assert response.status_code == 400, query
         assert world.tenant.name not in response.content.decode()
+
+
+def test_a_user_viewer_cannot_read_the_admin_log_through_the_query(world: World) -> None:
+    """With ``view_user`` alone, ``?logentry__isnull=False`` listed the accounts that wrote
+    history entries and ``?logentry=N`` the author of entry N (a log they may not read); the
+    group filter named every group, those of no listed account too."""
+    author = User.objects.create_user("author")
+    LogEntry.objects.log_actions(
+        user_id=author.pk, queryset=[world.tenant], action_flag=2, single_object=True
+    )
+    entry = LogEntry.objects.get(user=author)
+    Group.objects.create(name="Night shift")  # nobody in it
+    viewer = only("auth.view_user")
+    for query in ("logentry__isnull=False", f"logentry={entry.pk}", "user_permissions=1"):
+        response = listed(viewer, "auth.user", query)
+        assert response.status_code == 400, query
+        assert "author" not in response.content.decode(), query
+    page = listed(viewer, "auth.user", "")
+    assert page.status_code == 200 and "Night shift" not in page.content.decode()
+
+
+def test_a_group_viewer_cannot_read_memberships_through_the_query(world: World) -> None:
+    """With ``view_group`` alone, ``?user=N`` listed the groups of account N, whom that user
+    may not view."""
+    operators = world.rows["auth.group"]
+    assert isinstance(operators, Group)
+    world.bystander.groups.add(operators)
+    viewer = only("auth.view_group")
+    for query in (f"user={world.bystander.pk}", "user__isnull=False", "name__startswith=op"):
+        assert listed(viewer, "auth.group", query).status_code == 400, query
+    assert listed(viewer, "auth.group", "q=oper").context["cl"].result_count == 1
 
 
 def own_admins() -> list[tuple[str, Any]]:
@@ -96,6 +130,7 @@ def test_the_offered_filters_still_filter(world: World) -> None:
         ("guard.refusal", "tenant=0&status__exact=401"),
         ("capture.capturesession", "state__exact=open"),
         ("guard.counter", "scope__exact=auth"),
+        ("auth.user", "is_active__exact=1&is_staff__exact=0"),
     }
     for label, query in sorted(pages):
         response = listed(viewer, label, query)

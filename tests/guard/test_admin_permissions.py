@@ -470,6 +470,32 @@ def test_the_index_overview_shows_only_what_the_user_may_view(world: World) -> N
     assert 'id="overview-checks"' in viewer
 
 
+@pytest.mark.parametrize(
+    ("perm", "part"),
+    [
+        ("accounts.change_tenant", "overview-near-limit"),
+        ("liveness.change_livenesscheck", "overview-checks"),
+        ("guard.change_refusal", "overview-refusals"),
+        ("calibration.change_evaluation", "latest-evaluations"),
+    ],
+)
+def test_the_index_shows_a_part_to_whoever_its_list_opens_to(
+    world: World, perm: str, part: str
+) -> None:
+    """Django's admin lets a change permission view (``has_view_permission``): a user holding
+    ``change_tenant`` alone opened and edited every tenant, yet the index checked
+    ``view_tenant`` and showed them no tenant at or near its limit."""
+    world.tenant.requests_used = 95
+    world.tenant.save()
+    client = only(perm)
+    model = apps.get_model(perm.split(".")[0], perm.split("_", 1)[1])
+    assert client.get(changelist(model._meta.label_lower)).status_code == 200
+    page = client.get(reverse("admin:index")).content.decode()
+    assert f'id="{part}"' in page
+    if part == "overview-near-limit":
+        assert "Bank" in page.split(f'id="{part}"')[1].split("</td>")[0]
+
+
 def test_issuing_needs_a_tenant_the_user_may_view(world: World) -> None:
     """``add_hashid`` alone opens no tenant page and no list, so it issued through the button's
     address for any tenant id typed in: a new credential of a tenant the user may not see,

@@ -4,12 +4,16 @@ hold, and no change, deletion or new password for an account that carries more t
 (setting it, then logging in as that account, would hand them its permissions). Through the
 admin's own forms, with the test client; a superuser still does all of it."""
 
+from io import StringIO
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+
+from accounts.admin import RESERVED_USERNAME
 
 pytestmark = pytest.mark.django_db
 
@@ -303,3 +307,59 @@ def test_a_manager_cannot_change_or_delete_a_group_that_carries_more(manager: Us
     deleted = client.post(reverse("admin:auth_group_delete", args=[within.pk]), {"post": "yes"})
     assert deleted.status_code == 302
     assert not Group.objects.filter(pk=within.pk).exists()
+
+
+MIXED_USERNAME = (
+    "Enter a username whose letters come from one alphabet: this one mixes Latin and Cyrillic "
+    "letters, which look alike (a Cyrillic “а” reads as a Latin “a”)."
+)
+LOOKALIKE_USER = (
+    "This username reads the same as user #{pk}'s: they differ only in case, invisible "
+    "characters or how a letter is encoded. Choose a username people can tell apart."
+)
+
+
+def username_errors(response: Any) -> list[str]:
+    assert response.status_code == 200  # the form again: nothing saved
+    return list(response.context["adminform"].form.errors["username"])
+
+
+def test_a_manager_cannot_rename_an_account_to_read_as_the_commands(manager: User) -> None:
+    """``facia-system`` with a Cyrillic "с" was saved (302): every change the account made
+    then read as a management command's in the history. Another operator's name in another
+    case ("Manager" beside "manager") was saved too: their changes read alike."""
+    call_command("create_tenant", "Acme", stdout=StringIO())  # facia-system exists
+    plain = account("plain")
+    client = logged_in(manager)
+    refused = {
+        "fa\u0441ia-system": MIXED_USERNAME,
+        "Manager": LOOKALIKE_USER.format(pk=manager.pk),
+        "FACIA-SYSTEM": RESERVED_USERNAME,
+    }
+    for name, error in refused.items():
+        assert username_errors(change(client, plain, username=name)) == [error], ascii(name)
+    assert User.objects.get(pk=plain.pk).username == "plain"
+
+
+def test_a_new_account_cannot_take_a_lookalike_name() -> None:
+    client = logged_in(User.objects.create_superuser("root", password=PASSWORD))
+    passwords = {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    url = reverse("admin:auth_user_add")
+    added = client.post(url, {"username": "r\u043eot-2", **passwords})  # a Cyrillic "о"
+    assert username_errors(added) == [MIXED_USERNAME]
+    assert list(User.objects.values_list("username", flat=True)) == ["root"]
+
+
+def test_usernames_that_read_differently_are_accepted_lookalikes_stored_before_kept(
+    manager: User,
+) -> None:
+    """One alphabet is any alphabet (an all-Cyrillic name is fine); a name stored before the
+    rule keeps its page and saves unchanged, and can be renamed."""
+    twin = account("m\u0430nager")  # stored before, with a Cyrillic "а"
+    client = logged_in(manager)
+    assert change(client, twin, first_name="Twin").status_code == 302
+    twin.refresh_from_db()
+    for name in ("\u043f\u0435\u0442\u0440\u043e\u0432", "manager-2", "twin"):
+        assert change(client, twin, username=name).status_code == 302, name
+        twin.refresh_from_db()
+    assert twin.username == "twin" and twin.first_name == "Twin"

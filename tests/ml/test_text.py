@@ -1,8 +1,9 @@
-"""ml.text: what is trimmed from around a name and what is refused in one never overlap."""
+"""ml.text: what is trimmed from around a name and what is refused in one never overlap; the
+look-alike alphabets a name's letters come from."""
 
 import sys
 
-from ml.text import SPACES, refused_in_name, trim_spaces
+from ml.text import SPACES, alphabets_of, refused_in_name, trim_spaces
 
 
 def test_the_spaces_are_every_whitespace_a_name_may_hold() -> None:
@@ -17,3 +18,12 @@ def test_the_spaces_are_every_whitespace_a_name_may_hold() -> None:
 def test_trim_spaces_keeps_controls_at_the_ends() -> None:
     assert trim_spaces("\u00a0 Acme Co \u3000") == "Acme Co"
     assert trim_spaces(" \nAcme\t ") == "\nAcme\t"
+
+
+def test_alphabets_of_names_the_look_alike_alphabets_of_the_letters() -> None:
+    assert alphabets_of("fa\u0441ia-system") == ["LATIN", "CYRILLIC"]  # a Cyrillic "с"
+    assert alphabets_of("\u03bfps-Ops") == ["LATIN", "GREEK"]  # a Greek omicron
+    assert alphabets_of("\u043f\u0435\u0442\u0440\u043e\u0432") == ["CYRILLIC"]
+    assert alphabets_of("ops.2@x-y_z+1") == ["LATIN"]  # digits and signs are no letters
+    assert alphabets_of("\u5c71\u7530 taro") == ["LATIN"]  # Han is not a look-alike alphabet
+    assert alphabets_of("2024") == []
