@@ -12,6 +12,7 @@ requests with gevent first (facia_site/worker.py), so slow clients hold no worke
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from facia_site.env import env_int, env_int_or_default, log_settings
@@ -165,6 +166,15 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid, _METRICS_DIR)
+
+
+def on_starting(server: Any) -> None:
+    """SIGUSR2 re-executes the master as it was started: ``python -m gunicorn`` (facia_site.serve,
+    bench.gunicorn). gunicorn re-ran ``python .../gunicorn/__main__.py``, a script, whose folder
+    then came first on sys.path: its ``http`` package hid the standard library's, the new
+    master failed to read this file (an 11-line traceback, not a JSON record) and exited."""
+    if Path(sys.argv[0]).name == "__main__.py":
+        server.START_CTX["args"] = [sys.executable, "-m", "gunicorn", *sys.argv[1:]]
 
 
 def on_dirty_starting(arbiter: Any) -> None:

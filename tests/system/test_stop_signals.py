@@ -1,6 +1,6 @@
-"""Stopping a real gunicorn at awkward moments: a SIGTERM that reaches an HTTP worker still
-loading its engine or the task worker still starting, and a task worker whose parent
-(gunicorn's dirty arbiter) was killed."""
+"""Stopping and restarting a real gunicorn at awkward moments: a SIGTERM that reaches an HTTP
+worker still loading its engine or the task worker still starting, a task worker whose parent
+(gunicorn's dirty arbiter) was killed, and SIGUSR2 (a new master in place of the old)."""
 
 import json
 import os
@@ -8,7 +8,9 @@ import signal
 from pathlib import Path
 
 import pytest
+from gunicorn import __version__ as gunicorn_version
 
+from tests.servers.clients import create_tenant, post, selfie_body
 from tests.servers.gunicorn import Gunicorn, gunicorn, migrated_env, start
 from tests.servers.processes import STARTUP_S, children, until
 
@@ -109,3 +111,32 @@ def test_sigterm_while_the_task_worker_starts_stops_it_at_once(tmp_path: Path) -
     reaped = f"Dirty worker exited (pid:{task_worker})"
     assert any(r["message"] == reaped for r in records(server.log))
     until(lambda: not alive(task_worker), timeout=120, every=0.05)
+
+
+def started_master(log: Path, other_than: int) -> int:
+    """The pid of a gunicorn master, not ``other_than``, that has logged its start."""
+    starts = [r for r in records(log) if r["message"] == f"Starting gunicorn {gunicorn_version}"]
+    return next((pid for r in starts if (pid := int(str(r["process"]))) != other_than), 0)
+
+
+def test_sigusr2_starts_a_new_master_that_serves_after_the_old_one(tmp_path: Path) -> None:
+    """SIGUSR2 (gunicorn's upgrade in place: a new master on the same socket, then the old one
+    stopped). The new master ran ``python .../gunicorn/__main__.py``: gunicorn's own ``http``
+    package hid the standard library's, it could not read its configuration (an 11-line
+    traceback, not a JSON record) and exited; the old master served on."""
+    with gunicorn(tmp_path, 1) as server:
+        body = selfie_body(create_tenant(server.env, "upgraded"))
+        assert post(server.base, body, "before").status == 201
+        old = server.process.pid
+        server.process.send_signal(signal.SIGUSR2)
+        until(lambda: started_master(server.log, old) != 0, timeout=120, every=0.05)
+        new = started_master(server.log, old)
+        try:
+            assert server.stop() == 0
+            until(lambda: server.status() == 200, timeout=STARTUP_S)
+            assert post(server.base, body, "after").status == 201
+        finally:
+            os.kill(new, signal.SIGTERM)
+            until(lambda: not alive(new), timeout=120, every=0.05)
+    lines = server.log.read_text().splitlines()
+    assert len(records(server.log)) == len(lines)  # every line a JSON record
