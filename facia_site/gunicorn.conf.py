@@ -10,7 +10,9 @@ requests with gevent first (facia_site/worker.py), so slow clients hold no worke
 """
 
 import os
+import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from facia_site.env import env_int, env_int_or_default, log_settings
@@ -87,6 +89,7 @@ dirty_timeout = 60  # one hand-off call (8 MB of an upload); jobs run on the wor
 proc_name = f"facia-{bind.replace(':', '-')}"
 
 _M_ARENA_MAX = -8
+_PR_SET_PDEATHSIG = 1
 _PR_SET_NAME = 15
 TASK_WORKER_NAME = b"facia-tasks"
 
@@ -116,8 +119,22 @@ def _boot_error_code(server: Any) -> int:
     return int(server.WORKER_BOOT_ERROR)
 
 
+def _exit_while_booting(signum: int, frame: Any) -> None:
+    raise SystemExit(0)  # nothing served yet: gunicorn logs "Worker exiting", the master reaps
+
+
+# Until init_process installs a worker's own handlers it runs under the master's, inherited at
+# fork, which only queue the signal in the worker's copy of the master's queue: a SIGTERM during
+# the engine's load (~2 s, far longer on a cold compile cache) was lost, the worker booted and
+# served, and a stopping master waited its whole graceful_timeout (30 s, past `docker stop`'s
+# 10 s) to SIGKILL it. tests/system/test_stop_signals.py.
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+
+
 def post_fork(server: Any, worker: Any) -> None:
     """Compile and warm the engine in each worker, after fork (OpenVINO is not fork-safe)."""
+    for stop in _STOP_SIGNALS:
+        signal.signal(stop, _exit_while_booting)
     LIBC.mallopt(_M_ARENA_MAX, 2)  # one arena per thread that allocates is not needed here
     if isinstance(worker, BufferingWorker):
         patch_io()  # before Django and psycopg are imported, so their sockets cooperate
@@ -152,10 +169,35 @@ def child_exit(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid, _METRICS_DIR)
 
 
+def on_starting(server: Any) -> None:
+    """SIGUSR2 re-executes the master as it was started: ``python -m gunicorn`` (facia_site.serve,
+    bench.gunicorn). gunicorn re-ran ``python .../gunicorn/__main__.py``, a script, whose folder
+    then came first on sys.path: its ``http`` package hid the standard library's, the new
+    master failed to read this file (an 11-line traceback, not a JSON record) and exited."""
+    if Path(sys.argv[0]).name == "__main__.py":
+        server.START_CTX["args"] = [sys.executable, "-m", "gunicorn", *sys.argv[1:]]
+
+
 def on_dirty_starting(arbiter: Any) -> None:
     """The task worker's processes are named (their children inherit it): tools and tests tell
     them from HTTP workers by /proc/PID/comm."""
     LIBC.prctl(_PR_SET_NAME, TASK_WORKER_NAME, 0, 0, 0)
+
+
+def dirty_worker_init(worker: Any) -> None:
+    """The task worker ends when its parent, gunicorn's dirty arbiter, dies, and when told to
+    stop while it was starting. The arbiter watches the master, but nothing watched the
+    arbiter: SIGKILLed, the master started a new one while the old task worker, now init's
+    child, polled the database every second for good, past the server's stop. SIGTERM is the
+    dirty worker's own graceful stop. tests/system/test_stop_signals.py."""
+    LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != worker.ppid:  # died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
+    # A SIGTERM while its apps loaded (Django's set-up, ~2 s) only set worker.alive, which its
+    # serve_forever never reads: it served on until the stopping master, after its 30 s
+    # graceful_timeout, SIGKILLed the arbiter. Nothing has been served or queued yet.
+    if not worker.alive:
+        raise SystemExit(0)
 
 
 def on_exit(server: Any) -> None:

@@ -33,6 +33,9 @@ def release_memory(**kwargs: Any) -> None:
 
 class TaskWorkerApp(DirtyApp):
     def init(self) -> None:
+        # Django's set-up here takes ~2 s, in which a SIGTERM is only remembered
+        # (facia_site/gunicorn.conf.py, dirty_worker_init): this line marks its start.
+        logger.info("task worker loading")
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
         import django
 

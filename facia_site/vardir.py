@@ -33,13 +33,27 @@ def read_secret_key(path: Path) -> str:
     if key := env_secret("SECRET_KEY"):
         return key
     try:
-        return path.read_text().strip()
+        return _key_in(path)
     except FileNotFoundError:
         raise ImproperlyConfigured(
             f"No SECRET_KEY and no key file {path}: set SECRET_KEY, or run the set-up step "
             "that creates it (python -m facia_site.vardir; manage.py and bin/entrypoint "
             "run it)."
         ) from None
+
+
+def _key_in(path: Path) -> str:
+    """The key file's key. An empty one (touched by hand, or cut short by a power loss before
+    its data reached the disk) let the server start and serve checks, with every signed value
+    (admin sessions and logins, manage.py commands) failing: "The SECRET_KEY setting must not
+    be empty"."""
+    key = path.read_text().strip()
+    if not key:
+        raise ImproperlyConfigured(
+            f"The key file {path} is empty: delete it to have a new key generated (signed-in "
+            "admin sessions end), or set SECRET_KEY."
+        )
+    return key
 
 
 def load_secret_key(path: Path) -> str:
@@ -52,12 +66,14 @@ def load_secret_key(path: Path) -> str:
         try:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(50))
+                handle.flush()
+                os.fsync(handle.fileno())  # on disk before its name is: never an empty key file
             # link() fails if another process won the race; its key is then the one we use.
             with suppress(FileExistsError):
                 os.link(tmp, path)
         finally:
             tmp.unlink()  # also when the write failed (a full disk)
-    return path.read_text().strip()
+    return _key_in(path)
 
 
 def prepare(directory: Path | None = None) -> Path:

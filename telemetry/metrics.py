@@ -7,9 +7,37 @@ database when scraped (see :mod:`console.collectors`). The request path only pay
 increments.
 """
 
-from collections.abc import Mapping
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from typing import ParamSpec
 
 from prometheus_client import Counter, Gauge, Histogram
+
+from telemetry import metric_files
+
+log = logging.getLogger(__name__)
+metric_files.install()
+_P = ParamSpec("_P")
+_warned = False
+
+
+def never_fails(record: Callable[_P, None]) -> Callable[_P, None]:
+    """A sample that cannot be written (its file cannot grow: a full disk) is dropped, with one
+    warning per process: a request is answered whatever its metrics meet."""
+
+    @functools.wraps(record)
+    def recording(*args: _P.args, **kwargs: _P.kwargs) -> None:
+        global _warned
+        try:
+            record(*args, **kwargs)
+        except OSError as exc:
+            if not _warned:
+                log.warning("metric samples dropped (PROMETHEUS_MULTIPROC_DIR): %s", exc)
+            _warned = True
+
+    return recording
+
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STAGES = ("decode", "detect", "classify")
@@ -47,6 +75,7 @@ STAGE_SECONDS = Histogram(
 _worker_ready: Gauge | None = None
 
 
+@never_fails
 def set_worker_ready(ready: bool) -> None:
     """This worker's readiness gauge. Created on first use: a gauge writes its sample file when
     created, and a manage.py command that imports this module must not leave one behind."""
@@ -73,11 +102,13 @@ def method_label(method: str) -> str:
     return method if method in METHODS else "other"
 
 
+@never_fails
 def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:
     HTTP_REQUESTS.labels(endpoint, method_label(method), str(status)).inc()
     HTTP_DURATION.labels(endpoint).observe(seconds)
 
 
+@never_fails
 def observe_verdict(tenant_id: int, tenant: str, outcome: str, reason: str = "") -> None:
     VERDICTS.labels(str(tenant_id), tenant, outcome, reason).inc()
 
@@ -103,6 +134,7 @@ def bounded_bucket(client_bucket: str) -> str:
     return client_bucket
 
 
+@never_fails
 def observe_refusal(
     status: int, reason: str, tenant_id: int | None, tenant: str, client_bucket: str
 ) -> None:
@@ -110,6 +142,7 @@ def observe_refusal(
     REFUSALS.labels(str(status), reason, str(tenant_id or ""), tenant, bucket).inc()
 
 
+@never_fails
 def observe_stages(timings_ms: Mapping[str, float], total_ms: float) -> None:
     for stage in STAGES:
         if stage in timings_ms:

@@ -271,6 +271,24 @@ def test_a_var_dir_that_cannot_be_written_is_one_record_naming_it(tmp_path: Path
     assert sorted(p.name for p in var.iterdir()) == ["static"]
 
 
+def test_an_empty_key_file_is_one_record_naming_it(tmp_path: Path) -> None:
+    """An empty key file (touched by hand, cut short by a power loss) let manage.py, migrate
+    and the server start, and every signed value fail later: 'The SECRET_KEY setting must not
+    be empty' on the admin's sessions and on manage.py shell."""
+    var = tmp_path / "var"
+    (var / "static").mkdir(parents=True)
+    (var / "secret_key").write_text("\n")
+    environ = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    environ.update(FACIA_VAR_DIR=str(var), LOG_FORMAT="json")
+    done = manage_check(environ)
+    assert done.returncode != 0
+    first = json.loads(done.stdout.splitlines()[0])
+    assert first["message"].startswith(
+        f"manage.py check: ImproperlyConfigured: The key file {var / 'secret_key'} is empty: "
+    )
+    assert (var / "secret_key").read_text() == "\n"  # left for the operator to look at
+
+
 # --- every setting is checked at start, not at the first request that reads it --------------
 
 

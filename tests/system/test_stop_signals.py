@@ -1,0 +1,142 @@
+"""Stopping and restarting a real gunicorn at awkward moments: a SIGTERM that reaches an HTTP
+worker still loading its engine or the task worker still starting, a task worker whose parent
+(gunicorn's dirty arbiter) was killed, and SIGUSR2 (a new master in place of the old)."""
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from gunicorn import __version__ as gunicorn_version
+
+from tests.servers.clients import create_tenant, post, selfie_body
+from tests.servers.gunicorn import Gunicorn, gunicorn, migrated_env, start
+from tests.servers.processes import STARTUP_S, children, until
+
+pytestmark = pytest.mark.system
+
+
+def records(log: Path) -> list[dict[str, object]]:
+    """The server's JSON log records so far (a line still being written is left out)."""
+    found = []
+    for line in log.read_text().splitlines():
+        try:
+            found.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return found
+
+
+def loading_worker(log: Path) -> int:
+    """The pid of a worker that has logged the start of its engine load (post_fork)."""
+    for record in records(log):
+        if str(record["message"]).startswith("loading liveness engine from "):
+            return int(str(record["process"]))
+    return 0
+
+
+def test_sigterm_while_a_worker_loads_its_engine_stops_it_at_once(tmp_path: Path) -> None:
+    """The worker ran its post_fork (the engine's load and warm-up, ~2 s, far longer with a cold
+    compile cache) under the master's signal handlers, inherited at fork: a SIGTERM then only
+    queued itself in the worker's copy of the master's queue, and was lost. The worker booted,
+    served, and the master, stopping, waited its whole graceful timeout (30 s) before killing
+    it with SIGKILL: the stop took 30 s instead of ~1 s (longer than `docker stop`'s 10 s)."""
+    server = start(migrated_env(tmp_path, 1), tmp_path)
+    try:
+        until(lambda: loading_worker(server.log) != 0, timeout=STARTUP_S, every=0.01)
+        worker = loading_worker(server.log)
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=STARTUP_S) == 0
+    finally:
+        server.stop()
+    exits = [r["message"] for r in records(server.log) if r["process"] == worker]
+    # Its own exit, not the master's SIGKILL after the graceful timeout.
+    assert f"Worker exiting (pid: {worker})" in exits
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_a_task_worker_whose_arbiter_is_killed_exits(tmp_path: Path) -> None:
+    """gunicorn's dirty arbiter watches its own parent, but its workers never did: the arbiter
+    killed (SIGKILL, the OOM killer), the master started a new arbiter and task worker while the
+    old task worker, now init's child, polled the database every second for good, past the
+    server's own stop (seen 28 s after it, still running)."""
+    with gunicorn(tmp_path, 1) as server:
+        (arbiter,) = [pid for pid in children(server.process.pid) if pid not in server.workers()]
+        (task_worker,) = children(arbiter)
+        os.kill(arbiter, signal.SIGKILL)
+        # Its graceful stop took 1 to 6 s here; the bound only guards against a hang.
+        until(lambda: not alive(task_worker), timeout=120, every=0.05)
+        until(lambda: any(map(children, new_arbiters(server, arbiter))), timeout=STARTUP_S)
+        assert server.status() == 200
+
+
+def new_arbiters(server: Gunicorn, old: int) -> list[int]:
+    return [
+        pid for pid in children(server.process.pid) if pid not in server.workers() and pid != old
+    ]
+
+
+def logged_by_a_task_worker(log: Path, message: str) -> int:
+    """The pid of a process that logged ``message`` (a task worker's record), else 0."""
+    return next((int(str(r["process"])) for r in records(log) if r["message"] == message), 0)
+
+
+def test_sigterm_while_the_task_worker_starts_stops_it_at_once(tmp_path: Path) -> None:
+    """A SIGTERM that reached the task worker during its Django set-up (~2 s after each start)
+    only set a flag its loop never read: it served on, and the stopping master waited its
+    30 s graceful_timeout, then SIGKILLed the dirty arbiter (which never reaped it) and left
+    the task worker running, init's child."""
+    server = start(migrated_env(tmp_path, 1), tmp_path)
+    try:
+        until(
+            lambda: logged_by_a_task_worker(server.log, "task worker loading") != 0,
+            timeout=STARTUP_S,
+            every=0.01,
+        )
+        task_worker = logged_by_a_task_worker(server.log, "task worker loading")
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=STARTUP_S) == 0
+    finally:
+        server.stop()
+    # The arbiter reaped it: it exited on its own, not with the arbiter's SIGKILL.
+    reaped = f"Dirty worker exited (pid:{task_worker})"
+    assert any(r["message"] == reaped for r in records(server.log))
+    until(lambda: not alive(task_worker), timeout=120, every=0.05)
+
+
+def started_master(log: Path, other_than: int) -> int:
+    """The pid of a gunicorn master, not ``other_than``, that has logged its start."""
+    starts = [r for r in records(log) if r["message"] == f"Starting gunicorn {gunicorn_version}"]
+    return next((pid for r in starts if (pid := int(str(r["process"]))) != other_than), 0)
+
+
+def test_sigusr2_starts_a_new_master_that_serves_after_the_old_one(tmp_path: Path) -> None:
+    """SIGUSR2 (gunicorn's upgrade in place: a new master on the same socket, then the old one
+    stopped). The new master ran ``python .../gunicorn/__main__.py``: gunicorn's own ``http``
+    package hid the standard library's, it could not read its configuration (an 11-line
+    traceback, not a JSON record) and exited; the old master served on."""
+    with gunicorn(tmp_path, 1) as server:
+        body = selfie_body(create_tenant(server.env, "upgraded"))
+        assert post(server.base, body, "before").status == 201
+        old = server.process.pid
+        server.process.send_signal(signal.SIGUSR2)
+        until(lambda: started_master(server.log, old) != 0, timeout=120, every=0.05)
+        new = started_master(server.log, old)
+        try:
+            assert server.stop() == 0
+            until(lambda: server.status() == 200, timeout=STARTUP_S)
+            assert post(server.base, body, "after").status == 201
+        finally:
+            os.kill(new, signal.SIGTERM)
+            until(lambda: not alive(new), timeout=120, every=0.05)
+    lines = server.log.read_text().splitlines()
+    assert len(records(server.log)) == len(lines)  # every line a JSON record
