@@ -45,6 +45,7 @@ class TokenCorsMixin(JsonAPIView):
         if not (meta.get("HTTP_ORIGIN") and meta.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")):
             return self.http_method_not_allowed(request, *args, **kwargs)
         response = HttpResponse(status=204)
+        del response["Content-Type"]  # no body to type: Django's default said text/html
         if allowed_origin(request):
             response["Access-Control-Allow-Methods"] = ALLOW_METHODS
             response["Access-Control-Allow-Headers"] = ALLOW_HEADERS

@@ -36,11 +36,20 @@ TOKEN_401 = OpenApiResponse(
 )
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="Unknown session id.")
 BAD_INPUT = OpenApiResponse(ErrorSerializer, description="Malformed JSON or image.")
-BAD_FRAME = OpenApiResponse(
-    ErrorSerializer,
-    description="Malformed JSON or image; a JPEG of more than 4 scans with `code` "
-    "`image_too_many_scans` (send a baseline JPEG or a PNG).",
-)
+
+
+def bad_frame(width: int, height: int) -> OpenApiResponse:
+    """The 400 of a session call that decodes at most ``width`` x ``height`` pixels (and 4
+    JPEG scans, capture.service): a valid file over a bound says which, with its ``code``."""
+    return OpenApiResponse(
+        ErrorSerializer,
+        description="Malformed JSON or image; a JPEG of more than 4 scans with `code` "
+        "`image_too_many_scans` (send a baseline JPEG or a PNG); an image of more than "
+        f"{width * height:,} pixels ({width}x{height}) with `code` `image_too_many_pixels` "
+        "(send it scaled down).",
+    )
+
+
 NOT_READY = OpenApiResponse(ErrorSerializer, description="Models or database not usable.")
 NOT_ALLOWED = OpenApiResponse(ErrorSerializer, description="Another method.")
 TOO_LARGE = OpenApiResponse(ErrorSerializer, description="Over LIVENESS_MAX_BODY_BYTES.")
@@ -149,7 +158,7 @@ class QualityView(TokenCorsMixin, JsonAPIView):
         request={"application/json": s.FrameRequestSerializer},
         responses={
             200: s.QualityResultSerializer,
-            400: BAD_FRAME,
+            400: bad_frame(*service.QUALITY_SIZE),
             401: TOKEN_401,
             404: NOT_FOUND,
             405: NOT_ALLOWED,
@@ -209,7 +218,7 @@ class SelfieView(TokenCorsMixin, JsonAPIView):
         request={"application/json": s.SelfieRequestSerializer},
         responses={
             202: s.SelfieReceivedSerializer,
-            400: BAD_FRAME,
+            400: bad_frame(*service.SELFIE_SIZE),
             401: TOKEN_401,
             404: NOT_FOUND,
             405: NOT_ALLOWED,

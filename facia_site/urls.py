@@ -6,6 +6,7 @@ from django.urls import URLPattern, include, path, re_path
 from django.views.generic import RedirectView
 
 from guard.csp import with_policy
+from liveness.jsonapi import safe_methods_only
 from liveness.schema import RedocView, SchemaView, SwaggerView
 from telemetry.views import metrics
 
@@ -28,7 +29,9 @@ urlpatterns = [
     path("", include("liveness.urls")),
     path("", include("capture.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
-    path("metrics", metrics, name="metrics"),
+    # telemetry sits below liveness: the site, above both, gives /metrics the JSON 405 every
+    # endpoint answers (Django's require_safe answered POST, PUT, DELETE... empty text/html).
+    path("metrics", safe_methods_only(metrics), name="metrics"),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     # Swagger UI under the site's policy: its init script from the view (?script), not inline.
     path(

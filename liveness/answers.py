@@ -54,6 +54,11 @@ IMAGE_TOO_MANY_SCANS = (
     "This progressive JPEG has more than {limit} scans, the most a session call decodes; send "
     "a baseline JPEG or a PNG."
 )
+# The same for a session's bound on pixels (a 16 MP phone photo, 4608x3456, over 4096x3072).
+IMAGE_TOO_MANY_PIXELS = (
+    "This image is {width}x{height} ({pixels:,} pixels), more than the {limit:,} pixels a "
+    "session call decodes; send it scaled down to at most {limit:,} pixels."
+)
 LIMIT_REACHED = "Your request limit has been reached."
 NOT_AN_OBJECT = "Request body must be a JSON object."
 NOT_READY = "Service is not ready, try again later."
@@ -125,6 +130,7 @@ ANSWERS: dict[str, Answer] = {
     "image_not_a_string": Answer(400, "selfie_image must be a base64-encoded string."),
     "image_invalid": Answer(400, IMAGE_INVALID),
     "image_too_many_scans": Answer(400, IMAGE_TOO_MANY_SCANS, with_code=True),  # sessions
+    "image_too_many_pixels": Answer(400, IMAGE_TOO_MANY_PIXELS, with_code=True),  # sessions
     "not_ready": Answer(503, NOT_READY),
     **{code: Answer(422, text, with_code=True) for code, text in REFUSALS.items()},
     # the view, and Django's handlers for every API path

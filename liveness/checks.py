@@ -22,7 +22,13 @@ from liveness.models import LivenessCheck
 from liveness.runtime import EngineUnavailable, get_engine
 from ml.decode import ANY_CAMERA, Limits
 from ml.engine import Fused, LivenessEngine
-from ml.errors import FaceRefused, ImageError, ModelUnavailable, ScansOverLimit
+from ml.errors import (
+    FaceRefused,
+    ImageError,
+    ModelUnavailable,
+    PixelsOverLimit,
+    ScansOverLimit,
+)
 from telemetry import metrics
 
 log = logging.getLogger(__name__)
@@ -73,6 +79,7 @@ REASONS = {
     "image_not_a_string": "invalid_input",
     "image_invalid": "invalid_input",
     "image_too_many_scans": "invalid_input",
+    "image_too_many_pixels": "invalid_input",
     "limit_reached": "quota",
     "not_ready": "unavailable",
 }
@@ -114,11 +121,19 @@ def engine_or_rejected() -> LivenessEngine:
         raise _rejected("not_ready") from exc
 
 
+def pixels_detail(exc: PixelsOverLimit) -> dict[str, int]:
+    """What the answer names: the image's size and pixels, and the call's bound."""
+    pixels = exc.width * exc.height
+    return {"width": exc.width, "height": exc.height, "pixels": pixels, "limit": exc.limit}
+
+
 def decode(engine: LivenessEngine, data: bytes, limits: Limits) -> np.ndarray:
     try:
         return engine.decode(data, limits)
     except ScansOverLimit as exc:  # a valid file over the caller's cost bound: say which
         raise Rejected(Rejection("image_too_many_scans", {"limit": exc.limit})) from exc
+    except PixelsOverLimit as exc:
+        raise Rejected(Rejection("image_too_many_pixels", pixels_detail(exc))) from exc
     except ImageError as exc:
         raise _rejected("image_invalid") from exc
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ml.errors import ImageError, ScansOverLimit
+from ml.errors import ImageError, PixelsOverLimit, ScansOverLimit
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -212,6 +212,15 @@ def _too_many_scans(max_scans: int) -> ImageError:
     return ImageError(f"JPEG with more than {max_scans} scans")
 
 
+def _too_many_pixels(width: int, height: int, max_pixels: int) -> ImageError:
+    """Over MAX_PIXELS no camera wrote the file: a bomb. Under it, a caller's own bound (a
+    capture session's 1 MP quality frame, 4096x3072 selfie) refuses a valid photo: a 16 MP
+    phone's 4608x3456, which /liveness judges, is no fault of the file."""
+    if width * height <= MAX_PIXELS and max_pixels < MAX_PIXELS:
+        return PixelsOverLimit(width, height, max_pixels)
+    return ImageError(f"image declares {width}x{height} pixels, over the {max_pixels} limit")
+
+
 def _jpeg_size(data: bytes, max_scans: int = MAX_JPEG_SCANS) -> tuple[int, int]:
     """Frame size; refuses a file cut short (no EOI after its last scan) or with more scans
     than ``max_scans`` (by default more than any encoder writes)."""
@@ -245,8 +254,7 @@ def probe(data: bytes, limits: Limits = ANY_CAMERA) -> tuple[str, int, int]:
     if width < MIN_SIDE or height < MIN_SIDE:
         raise ImageError(f"image too small ({width}x{height})")
     if width * height > limits.max_pixels:
-        limit = limits.max_pixels
-        raise ImageError(f"image declares {width}x{height} pixels, over the {limit} limit")
+        raise _too_many_pixels(width, height, limits.max_pixels)
     if kind == "png":
         _png_check_work(data, width, height)
     return kind, width, height

@@ -14,6 +14,15 @@ class ScansOverLimit(ImageError):
         self.limit = limit
 
 
+class PixelsOverLimit(ImageError):
+    """An image with more pixels than the caller's own bound, within what a camera writes
+    (``ml.decode.MAX_PIXELS``): a valid file, refused only for its cost."""
+
+    def __init__(self, width: int, height: int, limit: int) -> None:
+        super().__init__(f"image declares {width}x{height} pixels, over the {limit} limit")
+        self.width, self.height, self.limit = width, height, limit
+
+
 class FaceRefused(Exception):
     """The image decoded but cannot be judged (no face, ...).
 

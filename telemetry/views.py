@@ -1,4 +1,6 @@
-"""GET /metrics in the Prometheus text format, for a client ``may_read_metrics`` admits.
+"""GET /metrics in the Prometheus text format, for a client ``may_read_metrics`` admits. The
+site's URLconf answers any other method (``liveness.jsonapi.safe_methods_only``: our JSON 405,
+as every endpoint answers it; telemetry may not import liveness).
 
 Telemetry knows no models: the apps above add what a scrape reads from the database
 (``SCRAPED``: console's per-tenant quota) and what it refreshes first (``on_scrape``:
@@ -9,7 +11,6 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -36,8 +37,7 @@ def process_metrics() -> bytes:
     return generate_latest(registry)
 
 
-@csrf_exempt  # else CSRF answers another method 403 (HTML) before require_safe's 405
-@require_safe
+@csrf_exempt  # else CSRF answers another method 403 (HTML) before the URLconf's 405
 def metrics(request: HttpRequest) -> HttpResponse:
     if not may_read_metrics(request):
         return HttpResponse("Forbidden", status=403, content_type="text/plain")

@@ -33,6 +33,17 @@ TOO_MANY_SCANS = {
     "send a baseline JPEG or a PNG.",
     "code": "image_too_many_scans",
 }
+
+
+def too_many_pixels(width: int, height: int, limit: int) -> dict[str, str]:
+    return {
+        "error": f"This image is {width}x{height} ({width * height:,} pixels), more than the "
+        f"{limit:,} pixels a session call decodes; send it scaled down to at most {limit:,} "
+        "pixels.",
+        "code": "image_too_many_pixels",
+    }
+
+
 # A phone photo /liveness judges, written as a progressive JPEG of 10 scans (ml.decode).
 PROGRESSIVE_PHOTO = DEV_DATA / "live" / "jomariya_1.jpg"
 
@@ -85,13 +96,13 @@ def test_many_scan_and_oversized_frames_are_refused_from_their_structure(
         response = post(client, quality, {"selfie_image": image}, token)
         assert (response.status_code, response.json()) == (400, answer)
     response = post(client, quality, {"selfie_image": large}, token)
-    assert (response.status_code, response.json()) == (400, IMAGE_INVALID)
+    assert (response.status_code, response.json()) == (400, too_many_pixels(1500, 1000, 1 << 20))
     assert post(client, quality, {"selfie_image": data_uri(LIVE_JPG)}, token).status_code == 200
     huge = jpeg_uri(no_face_jpeg(4500, 3000))  # 13.5 MP: over any camera frame it takes
     for frames, answer in (
         ([many_scans], TOO_MANY_SCANS),
         ([data_uri(LIVE_JPG), progressive], TOO_MANY_SCANS),
-        ([huge], IMAGE_INVALID),
+        ([huge], too_many_pixels(4500, 3000, 4096 * 3072)),
     ):
         response = post(client, selfie, {"frames": frames}, token)
         assert (response.status_code, response.json()) == (400, answer)
@@ -111,6 +122,36 @@ def test_a_progressive_phone_photo_is_refused_for_its_scans_not_as_corrupt(
     for url in (selfie, quality):
         response = post(client, url, {"selfie_image": data_uri(PROGRESSIVE_PHOTO)}, token)
         assert (response.status_code, response.json()) == (400, TOO_MANY_SCANS)
+    assert CaptureSession.objects.get().state == "open"
+
+
+def scaled_face(width: int, height: int) -> str:
+    """The dev face photo scaled to ``width`` x ``height``, encoded in memory as a camera's
+    baseline JPEG: a valid photo of that size."""
+    face = cv2.imread(str(LIVE_JPG))
+    assert face is not None
+    image = cv2.resize(face, (width, height), interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    assert ok
+    return jpeg_uri(data.tobytes())
+
+
+def test_a_photo_over_a_sessions_pixel_bound_is_refused_for_its_size_not_as_corrupt(
+    make_tenant: Any, client: Client, post_liveness: Any
+) -> None:
+    """A 16 MP phone photo (4608x3456) that /liveness judges, as a session selfie, and a
+    1280x960 quality frame (1.2 MP): each call refuses it for its bound on pixels, naming the
+    bound; both were answered "Invalid or corrupt selfie image" (the file is valid)."""
+    _, secret = make_tenant()
+    phone_photo = scaled_face(4608, 3456)
+    assert post_liveness({"hash_id": secret, "selfie_image": phone_photo}).status_code == 201
+    quality, selfie, token = opened_urls(client, secret)
+    response = post(client, selfie, {"selfie_image": phone_photo}, token)
+    expected = too_many_pixels(4608, 3456, 4096 * 3072)
+    assert (response.status_code, response.json()) == (400, expected)
+    response = post(client, quality, {"selfie_image": scaled_face(1280, 960)}, token)
+    assert (response.status_code, response.json()) == (400, too_many_pixels(1280, 960, 1 << 20))
+    assert post(client, quality, {"selfie_image": scaled_face(1024, 768)}, token).status_code == 200
     assert CaptureSession.objects.get().state == "open"
 
 

@@ -593,3 +593,17 @@ def test_reading_a_verdict_counts_its_refusals(make_tenant: Any, client: Client)
     assert read.status_code == 401
     rows = Refusal.objects.values_list("status", "code", "tenant_id", "client", "hits")
     assert list(rows) == [(401, "invalid_credentials", 0, "203.0.113.0/24", 1)]
+
+
+@pytest.mark.parametrize("call", ["quality", "selfie", "challenge"])
+@pytest.mark.parametrize("origin", ["https://app.example", "https://other.example"])
+def test_a_preflight_204_has_no_body_and_no_content_type(
+    db: None, client: Client, settings: Any, call: str, origin: str
+) -> None:
+    """A 204 has no body (RFC 9110 15.3.5), so nothing to type: the preflight said
+    ``Content-Type: text/html; charset=utf-8``, Django's default for a plain HttpResponse."""
+    settings.CAPTURE_ALLOWED_ORIGINS = ["https://app.example"]
+    url = f"/sessions/00000000-0000-4000-8000-000000000000/{call}"
+    preflight = client.options(url, HTTP_ORIGIN=origin, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+    assert (preflight.status_code, preflight.content) == (204, b"")
+    assert "Content-Type" not in preflight, dict(preflight.headers)

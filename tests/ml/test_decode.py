@@ -14,13 +14,15 @@ from PIL import Image, PngImagePlugin
 from bench.corpus import png_compressed_text, png_with_stream, zlib_stream
 from ml.decode import (
     MAX_JPEG_SCANS,
+    MAX_PIXELS,
     MAX_PNG_METADATA_BYTES,
     MAX_PNG_PIXELS,
+    Limits,
     _png_raw_size,
     decode_image,
     probe,
 )
-from ml.errors import ImageError
+from ml.errors import ImageError, PixelsOverLimit
 
 RNG = np.random.default_rng(3)
 PHOTO = cv2.GaussianBlur(RNG.integers(0, 255, (240, 320, 3), dtype=np.uint8), (9, 9), 0)
@@ -118,6 +120,25 @@ def test_bomb_limit_is_checked_from_the_header() -> None:
     assert (kind, width * height) == ("png", 16_000_000) and width * height <= MAX_PNG_PIXELS
     with pytest.raises(ImageError, match="over the"):
         probe(png_declaring(4097, 4096))
+
+
+def test_a_callers_pixel_bound_is_told_apart_from_a_bomb() -> None:
+    """Under MAX_PIXELS a caller's own bound refuses a valid file (PixelsOverLimit, which the
+    edge names); over it the header is a bomb, whatever the caller's bound."""
+    limits = Limits(max_pixels=4096 * 3072)
+    with pytest.raises(PixelsOverLimit) as refused:
+        probe(png_declaring(4608, 3456), limits)
+    assert (refused.value.width, refused.value.height, refused.value.limit) == (
+        4608,
+        3456,
+        4096 * 3072,
+    )
+    with pytest.raises(ImageError) as bomb:
+        probe(png_declaring(MAX_PIXELS // 1000 + 1, 1000), limits)
+    assert not isinstance(bomb.value, PixelsOverLimit)
+    with pytest.raises(ImageError) as over_any_camera:  # /liveness's own bound stays a bomb
+        probe(png_declaring(8000, 5001))
+    assert not isinstance(over_any_camera.value, PixelsOverLimit)
 
 
 def test_large_jpeg_is_decoded_at_reduced_scale() -> None:

@@ -3,12 +3,18 @@
 import pytest
 from django.test import Client
 
+from liveness.answers import ANSWERS
+
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
-def test_unsafe_methods_get_405_not_a_csrf_page(method: str) -> None:
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options"])
+def test_unsafe_methods_get_our_json_405_not_a_csrf_page(method: str) -> None:
     """Django's test client skips the CSRF check by default; with it on, as gunicorn serves,
-    a POST got CSRF's 403 HTML page instead of 405 and ``Allow``."""
+    a POST got CSRF's 403 HTML page instead of 405 and ``Allow``. The 405 itself was Django's
+    empty text/html one, where every other endpoint answers our JSON sentence."""
     response = getattr(Client(enforce_csrf_checks=True), method)("/metrics")
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD"
+    assert response["Content-Type"] == "application/json"
+    sentence = ANSWERS["method_not_allowed"].text.format(method=method.upper())
+    assert response.json() == {"error": sentence}
