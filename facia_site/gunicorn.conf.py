@@ -136,6 +136,11 @@ def post_fork(server: Any, worker: Any) -> None:
     for stop in _STOP_SIGNALS:
         signal.signal(stop, _exit_while_booting)
     LIBC.mallopt(_M_ARENA_MAX, 2)  # one arena per thread that allocates is not needed here
+    # Unready from its first moment (telemetry.metrics needs no Django): set after Django's
+    # set-up, a replacement worker had no facia_worker_ready sample for ~1 s of each scrape.
+    from telemetry.metrics import set_worker_ready
+
+    set_worker_ready(False)
     if isinstance(worker, BufferingWorker):
         patch_io()  # before Django and psycopg are imported, so their sockets cooperate
     import django
@@ -144,9 +149,7 @@ def post_fork(server: Any, worker: Any) -> None:
     from django.urls import get_resolver
 
     from liveness.runtime import get_engine, not_ready_reason
-    from telemetry.metrics import set_worker_ready
 
-    set_worker_ready(False)
     # Import every view now: the URLconf (admin, DRF, schema views) costs ~0.4 s, which the
     # first request to each worker would otherwise pay.
     get_resolver().resolve("/status_check")

@@ -23,6 +23,8 @@ from gunicorn.dirty.app import DirtyApp
 logger = logging.getLogger(__name__)
 LIBC = ctypes.CDLL("libc.so.6")
 POLL_S = 1.0  # the queue is read this often when idle (one indexed query)
+# While the database is down it is tried this often, and said so once (outage and return).
+RETRY_S = 5.0
 
 
 def release_memory(**kwargs: Any) -> None:
@@ -60,13 +62,46 @@ class TaskWorkerApp(DirtyApp):
         self.thread.start()
 
     def _run(self) -> None:
-        """The worker's loop; a database outage ends one pass, not the worker."""
+        """The worker's loop; a database outage pauses it (``_await_database``), any other
+        failure ends one pass, not the worker."""
+        from django.db import Error
+
         while self.worker.running:
             try:
                 self.worker.run()
+            except Error as exc:
+                self._await_database(exc)
             except Exception:
-                logger.exception("task worker loop failed; retrying in 5 s")
-                time.sleep(5)
+                logger.exception("task worker loop failed; retrying in %s s", RETRY_S)
+                time.sleep(RETRY_S)
+
+    def _await_database(self, exc: BaseException) -> None:
+        """One WARNING when the database stops answering, one INFO when it answers again,
+        each failed try at DEBUG: every pass logged a full traceback (~40 lines) every 5 s
+        for as long as the database was down. The message names the error's class and the
+        database without its password (facia_site.startup.database_target)."""
+        from django.db import Error, connection
+
+        from facia_site.startup import database_target, one_line
+
+        target = database_target()
+        logger.warning(
+            "task worker: database %s unavailable (%s: %s); jobs wait, trying every %s s",
+            target,
+            type(exc).__name__,
+            one_line(exc),
+            RETRY_S,
+        )
+        while self.worker.running:
+            time.sleep(RETRY_S)
+            try:
+                connection.close()  # the broken one; ensure_connection opens a new one
+                connection.ensure_connection()
+            except Error as still:
+                logger.debug("task worker: database still unavailable (%s)", type(still).__name__)
+                continue
+            logger.info("task worker: database %s available again; taking jobs", target)
+            return
 
     def begin(self, size: int) -> str:
         from calibration.jobs import UPLOADS

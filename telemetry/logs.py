@@ -58,6 +58,23 @@ class DropClientErrors(logging.Filter):
         return not (isinstance(status, int) and 400 <= status < 500)
 
 
+# The readiness probe's URL name (liveness.urls): its 503 is an answer, not a failure.
+READINESS_URL_NAME = "status_check"
+
+
+class DropReadinessAnswers(logging.Filter):
+    """Drops django.request's ERROR for each 503 of /status_check ("Service Unavailable:
+    /status_check"): that 503 is the readiness answer a load balancer polls while the models
+    warm up or the database is down (119 ERROR lines a minute at 2 probes/s), already logged
+    once with its status by facia.request; the cause is the database probe's own warning.
+    Every other 5xx keeps its ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        match = getattr(getattr(record, "request", None), "resolver_match", None)
+        readiness = getattr(match, "url_name", None) == READINESS_URL_NAME
+        return not (readiness and getattr(record, "status_code", None) == 503)
+
+
 class NoTraceback(logging.Filter):
     """Keeps the message, drops the traceback: Django's record for each request with a Host
     outside ALLOWED_HOSTS says all in its message; its traceback (~20 lines) is Django's own
@@ -106,6 +123,7 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
         "filters": {
             "request_id": {"()": "telemetry.logs.RequestIdFilter"},
             "client_errors": {"()": "telemetry.logs.DropClientErrors"},
+            "readiness_answers": {"()": "telemetry.logs.DropReadinessAnswers"},
             "no_traceback": {"()": "telemetry.logs.NoTraceback"},
         },
         "formatters": {
@@ -123,7 +141,7 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
         "root": {"handlers": ["stdout"], "level": level},
         "loggers": {
             "django": handler,
-            "django.request": {**handler, "filters": ["client_errors"]},
+            "django.request": {**handler, "filters": ["client_errors", "readiness_answers"]},
             "django.security.DisallowedHost": {**handler, "filters": ["no_traceback"]},
             "django.template": {**handler, "level": templates},
         },

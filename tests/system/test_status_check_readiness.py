@@ -3,6 +3,7 @@ warm never serves (the master stops, exit code 3), and each worker's readiness i
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,42 @@ def test_each_worker_has_a_readiness_gauge(tmp_path: Path) -> None:
         until(lambda: _all_ready(server), timeout=STARTUP_S)
         assert workers[0] not in _ready_by_pid(server.base)
         assert len(_ready_by_pid(server.base)) == 2
+
+
+def _engine_loaded(pid: int) -> bool:
+    """Whether ``pid`` has mapped OpenVINO's library: it has imported the engine, which the
+    worker does once Django is set up (post_fork), never the master before the fork."""
+    return "libopenvino" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_a_replacement_worker_is_scraped_before_it_loads_its_engine(tmp_path: Path) -> None:
+    """A replacement's gauge was set only after Django's set-up (~1 s): meanwhile /metrics
+    lacked the worker. Now it reports 0 from the start of post_fork, before Django's set-up
+    and so before the engine's libraries: the first scrape that lists it comes before them."""
+    with gunicorn(tmp_path, workers=2) as server:
+        workers = server.workers()
+        assert not _engine_loaded(server.process.pid)
+        os.kill(workers[0], signal.SIGKILL)
+        found: set[int] = set()
+
+        def forked() -> bool:
+            found.update(set(server.workers()) - set(workers))
+            return bool(found)
+
+        until(forked, every=0.005)
+        (replacement,) = found
+        scraped: dict[int, float] = {}
+
+        def listed() -> bool:
+            scraped.clear()
+            scraped.update(_ready_by_pid(server.base))
+            return replacement in scraped
+
+        until(listed, timeout=STARTUP_S, every=0.005)
+        assert not _engine_loaded(replacement)
+        assert scraped[replacement] == 0
+        until(lambda: _all_ready(server), timeout=STARTUP_S)
+        assert _engine_loaded(replacement)
 
 
 def test_a_manage_command_leaves_no_readiness_sample(tmp_path: Path) -> None:

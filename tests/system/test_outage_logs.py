@@ -1,0 +1,117 @@
+"""What the log says while PostgreSQL is down, behind a real gunicorn: the task worker says
+once that the database went away and once that it is back (it logged a traceback every 5 s),
+and each /status_check 503 a load balancer polls is its access line, not an ERROR (119 ERROR
+lines a minute at 2 probes/s). The database is a private cluster (tests.servers.postgres)."""
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tests.servers.gunicorn import Gunicorn, gunicorn
+from tests.servers.postgres import PrivatePostgres, private_postgres
+from tests.servers.processes import until
+
+pytestmark = pytest.mark.system
+
+TASK_WORKER = "facia_site.taskworker"
+# Trust authentication ignores it; the log must never show it.
+PASSWORD = "pw" + uuid.uuid4().hex
+PROBES = 20
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[PrivatePostgres]:
+    with private_postgres() as found:
+        if isinstance(found, str):
+            pytest.skip(found)
+        yield found
+
+
+@pytest.fixture(scope="module")
+def server(
+    cluster: PrivatePostgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gunicorn]:
+    work = tmp_path_factory.mktemp("outage-logs")
+    url = f"postgres://postgres:{PASSWORD}@127.0.0.1:{cluster.port}/facia"
+    # DEBUG: the task worker's every try while the database is down is a record the test
+    # waits for; an operator at INFO sees only the outage's start and end.
+    env = {"DATABASE_URL": url, "LOG_FORMAT": "json", "LOG_LEVEL": "DEBUG"}
+    with gunicorn(work, 1, **env) as running:
+        yield running
+
+
+def records(server: Gunicorn, since: int = 0) -> list[dict[str, Any]]:
+    """The server's JSON records from line ``since`` on (a line that is not one is skipped)."""
+    found = []
+    for line in server.log.read_text(errors="replace").splitlines()[since:]:
+        try:
+            found.append(json.loads(line))
+        except ValueError:
+            found.append({"levelname": "?", "name": "?", "message": line})
+    return found
+
+
+def log_lines(server: Gunicorn) -> int:
+    return len(server.log.read_text(errors="replace").splitlines())
+
+
+def task_worker(server: Gunicorn, since: int) -> list[dict[str, Any]]:
+    return [r for r in records(server, since) if r["name"] == TASK_WORKER]
+
+
+def test_the_task_worker_says_once_that_the_database_is_down_and_once_that_it_is_back(
+    server: Gunicorn, cluster: PrivatePostgres
+) -> None:
+    # Its loop has started (django-tasks' own line), so it is polling the queue.
+    until(lambda: any(r["name"] == "django_tasks_db" for r in records(server)), timeout=120)
+    start = log_lines(server)
+    with cluster.stopped():
+        until(lambda: task_worker(server, start), timeout=60)
+        first = task_worker(server, start)[0]
+        assert first["levelname"] == "WARNING", first
+        # Two more tries, each a DEBUG record: the outage outlasts several of its polls.
+        until(
+            lambda: [r["levelname"] for r in task_worker(server, start)].count("DEBUG") >= 2,
+            timeout=60,
+        )
+    until(lambda: task_worker(server, start)[-1]["levelname"] == "INFO", timeout=60)
+    said = task_worker(server, start)
+    assert [r["levelname"] for r in said if r["levelname"] != "DEBUG"] == ["WARNING", "INFO"]
+    assert not any("exc_info" in r for r in said)
+    assert "OperationalError" in said[0]["message"]
+    assert f"127.0.0.1:{cluster.port}/facia" in said[0]["message"]
+    assert PASSWORD not in server.log.read_text(errors="replace")
+    assert not [r for r in records(server, start) if r["levelname"] == "ERROR"]
+
+
+def test_status_check_503_is_its_access_line_and_other_5xx_keep_their_error(
+    server: Gunicorn, cluster: PrivatePostgres
+) -> None:
+    with cluster.stopped():
+        until(lambda: server.status() == 503)
+        start = log_lines(server)
+        probes = [f"probe-{uuid.uuid4().hex[:8]}" for _ in range(PROBES)]
+        for request_id in probes:
+            answer = requests.get(
+                f"{server.base}/status_check", headers={"X-Request-ID": request_id}, timeout=30
+            )
+            assert answer.status_code == 503
+        check_id = f"check-{uuid.uuid4().hex[:8]}"
+        refused = requests.post(
+            f"{server.base}/liveness", data="{}", headers={"X-Request-ID": check_id}, timeout=30
+        )
+        assert refused.status_code == 503
+    said = records(server, start)
+    by_probe = [r for r in said if r.get("request_id") in probes]
+    errors = [r for r in by_probe if r["levelname"] == "ERROR"]
+    print(f"\n{PROBES} probes of /status_check with the database down: {len(errors)} ERROR")
+    assert errors == []
+    access = [r for r in by_probe if r["name"] == "facia.request"]
+    assert [(r["path"], r["status"]) for r in access] == [("/status_check", 503)] * PROBES
+    # Another 5xx keeps Django's ERROR record.
+    check = [(r["name"], r["levelname"]) for r in said if r.get("request_id") == check_id]
+    assert ("django.request", "ERROR") in check
