@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 from django.contrib import admin, messages
-from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
@@ -43,6 +42,7 @@ from calibration.models import (
 )
 from guard.adminperms import TENANTS_OF_ITS_ROWS, PermittedActionsAdmin
 from guard.formatting import decimal, with_exact
+from guard.viewing import user_may_view
 from liveness.models import LivenessCheck
 from ml import plots
 from ml.calibration import maps_of
@@ -62,9 +62,8 @@ JOBS_SHOWN = 5
 
 
 def may_view(request: HttpRequest, model: Any) -> bool:
-    """Whether ``request``'s user holds Django's view permission of ``model``."""
-    codename = get_permission_codename("view", model._meta)
-    return bool(request.user.has_perm(f"{model._meta.app_label}.{codename}"))
+    """Whether ``request``'s user may read ``model``'s rows (view or change, as its list)."""
+    return user_may_view(request.user, model)
 
 
 def reads_calibrations(request: HttpRequest) -> bool:
