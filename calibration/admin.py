@@ -35,6 +35,7 @@ from calibration.jobs import HandoffError, describe_job, start_calibration
 from calibration.models import (
     Calibration,
     Evaluation,
+    NoShadow,
     discard_shadow,
     promote_shadow,
     revert_calibration,
@@ -458,25 +459,36 @@ class CalibratedTenantAdmin(TenantAdmin):
             f"{flips.checks} checks in shadow: {flips.live_to_spoof} live → spoof, "
             f"{flips.spoof_to_live} spoof → live"
         )
-        if choice == "promote":
-            before = tenant.threshold
-            found = promote_shadow(tenant)
-            if found is None:
-                messages.error(request, "The candidate's record is gone; discard it instead.")
-                return back
-            tenant.refresh_from_db()
-            text = (
-                f"Promoted shadow candidate #{found.pk} ({counts}): threshold "
-                f"{before:.4f} → {tenant.threshold:.4f}."
-            )
-        else:
-            found = discard_shadow(tenant)
-            text = f"Discarded shadow candidate #{found.pk if found else '?'} ({counts})."
+        seen = tenant.shadow_calibration["id"]
+        try:
+            text = self.switch_shadow(tenant, choice, seen, counts)
+        except NoShadow:  # another switch, or an upload job's candidate, came first
+            messages.warning(request, f"{tenant.name}: candidate #{seen} is no longer in shadow.")
+            return back
+        if text is None:
+            messages.error(request, "The candidate's record is gone; discard it instead.")
+            return back
         audit.record(tenant, text, request.user)
         if not reads_checks(request):  # the counts come from the check records
             text = text.replace(f" ({counts})", "")
         messages.success(request, f"{tenant.name}: {text}")
         return back
+
+    @staticmethod
+    def switch_shadow(tenant: Tenant, choice: str, seen: int, counts: str) -> str | None:
+        """Promote or discard ``tenant``'s candidate ``seen``: the history's text, None when the
+        candidate's record is gone (NoShadow when it is no longer the candidate)."""
+        if choice == "promote":
+            promoted = promote_shadow(tenant, seen)  # reads the tenant again under its lock
+            if promoted is None:
+                return None
+            found, before = promoted
+            return (
+                f"Promoted shadow candidate #{found.pk} ({counts}): threshold "
+                f"{before:.4f} → {tenant.threshold:.4f}."
+            )
+        discarded = discard_shadow(tenant, seen)
+        return f"Discarded shadow candidate #{discarded.pk if discarded else '?'} ({counts})."
 
     def calibrate_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
         """Upload a zip of live/ and spoof/ captures: calibrated by the task worker, in memory,
@@ -547,9 +559,8 @@ class CalibratedTenantAdmin(TenantAdmin):
     )
     def revert_to_uncalibrated(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
-            if tenant.calibration:
-                before = tenant.threshold
-                revert_calibration(tenant)
+            before = revert_calibration(tenant)  # read under the tenant's lock
+            if before is not None:
                 audit.record(
                     tenant,
                     f"Reverted to uncalibrated: threshold {before:.4f} → {tenant.threshold:.4f}.",
