@@ -133,6 +133,14 @@ class Tenant(models.Model):
             locked([self.pk])
             return super().delete(using, keep_parents)
 
+    def lock(self) -> None:
+        """Lock this tenant's row until the transaction ends (inside ``transaction.atomic``;
+        SQLite's write transaction holds the whole database) and read it again: a calibration
+        switch decides from what it reads here. Read unlocked, two promotions of one candidate
+        both promoted it (two history entries), and a discard, or an upload job's new
+        candidate, racing a promotion left the active calibration marked as set aside."""
+        self.refresh_from_db(from_queryset=Tenant.objects.select_for_update())
+
     def clean_fields(self, exclude: Any = None) -> None:
         """The name without the spaces around it (as Django's forms strip them), before its
         validators: a line break or a tab there is refused like one inside (the admin's form

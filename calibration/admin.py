@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 from django.contrib import admin, messages
-from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
@@ -36,6 +35,7 @@ from calibration.jobs import HandoffError, describe_job, start_calibration
 from calibration.models import (
     Calibration,
     Evaluation,
+    NoShadow,
     discard_shadow,
     promote_shadow,
     revert_calibration,
@@ -43,6 +43,7 @@ from calibration.models import (
 )
 from guard.adminperms import TENANTS_OF_ITS_ROWS, PermittedActionsAdmin
 from guard.formatting import decimal, with_exact
+from guard.viewing import user_may_view
 from liveness.models import LivenessCheck
 from ml import plots
 from ml.calibration import maps_of
@@ -62,9 +63,8 @@ JOBS_SHOWN = 5
 
 
 def may_view(request: HttpRequest, model: Any) -> bool:
-    """Whether ``request``'s user holds Django's view permission of ``model``."""
-    codename = get_permission_codename("view", model._meta)
-    return bool(request.user.has_perm(f"{model._meta.app_label}.{codename}"))
+    """Whether ``request``'s user may read ``model``'s rows (view or change, as its list)."""
+    return user_may_view(request.user, model)
 
 
 def reads_calibrations(request: HttpRequest) -> bool:
@@ -459,25 +459,36 @@ class CalibratedTenantAdmin(TenantAdmin):
             f"{flips.checks} checks in shadow: {flips.live_to_spoof} live → spoof, "
             f"{flips.spoof_to_live} spoof → live"
         )
-        if choice == "promote":
-            before = tenant.threshold
-            found = promote_shadow(tenant)
-            if found is None:
-                messages.error(request, "The candidate's record is gone; discard it instead.")
-                return back
-            tenant.refresh_from_db()
-            text = (
-                f"Promoted shadow candidate #{found.pk} ({counts}): threshold "
-                f"{before:.4f} → {tenant.threshold:.4f}."
-            )
-        else:
-            found = discard_shadow(tenant)
-            text = f"Discarded shadow candidate #{found.pk if found else '?'} ({counts})."
+        seen = tenant.shadow_calibration["id"]
+        try:
+            text = self.switch_shadow(tenant, choice, seen, counts)
+        except NoShadow:  # another switch, or an upload job's candidate, came first
+            messages.warning(request, f"{tenant.name}: candidate #{seen} is no longer in shadow.")
+            return back
+        if text is None:
+            messages.error(request, "The candidate's record is gone; discard it instead.")
+            return back
         audit.record(tenant, text, request.user)
         if not reads_checks(request):  # the counts come from the check records
             text = text.replace(f" ({counts})", "")
         messages.success(request, f"{tenant.name}: {text}")
         return back
+
+    @staticmethod
+    def switch_shadow(tenant: Tenant, choice: str, seen: int, counts: str) -> str | None:
+        """Promote or discard ``tenant``'s candidate ``seen``: the history's text, None when the
+        candidate's record is gone (NoShadow when it is no longer the candidate)."""
+        if choice == "promote":
+            promoted = promote_shadow(tenant, seen)  # reads the tenant again under its lock
+            if promoted is None:
+                return None
+            found, before = promoted
+            return (
+                f"Promoted shadow candidate #{found.pk} ({counts}): threshold "
+                f"{before:.4f} → {tenant.threshold:.4f}."
+            )
+        discarded = discard_shadow(tenant, seen)
+        return f"Discarded shadow candidate #{discarded.pk if discarded else '?'} ({counts})."
 
     def calibrate_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
         """Upload a zip of live/ and spoof/ captures: calibrated by the task worker, in memory,
@@ -548,9 +559,8 @@ class CalibratedTenantAdmin(TenantAdmin):
     )
     def revert_to_uncalibrated(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
-            if tenant.calibration:
-                before = tenant.threshold
-                revert_calibration(tenant)
+            before = revert_calibration(tenant)  # read under the tenant's lock
+            if before is not None:
                 audit.record(
                     tenant,
                     f"Reverted to uncalibrated: threshold {before:.4f} → {tenant.threshold:.4f}.",

@@ -276,20 +276,22 @@ def store(
     tenant's shadow candidate for that many days (the active one keeps answering)."""
     if shadow_days is not None and not 1 <= shadow_days <= MAX_SHADOW_DAYS:
         raise CalibrationError(f"The shadow period must be 1 to {MAX_SHADOW_DAYS} days.")
-    # what a revert goes back to: the threshold the tenant had while uncalibrated
-    chain_id = (tenant.calibration or {}).get("id")
-    chain = Calibration.objects.filter(pk=chain_id).first() if chain_id is not None else None
-    uncalibrated_threshold = chain.previous_threshold if chain else tenant.threshold
     figures = result.figures()
     figures["refused"] = scored.refused
     if result.held_out is not None:  # numbers only (no image, no file name): the page's plots
         figures["scores"] = result.held_out.scores
+    profile = tenant.profile  # the one it was scored with
     with transaction.atomic():
+        tenant.lock()  # a job's tenant was read when it began; an operator may have switched
+        # what a revert goes back to: the threshold the tenant had while uncalibrated
+        chain_id = (tenant.calibration or {}).get("id")
+        chain = Calibration.objects.filter(pk=chain_id).first() if chain_id is not None else None
+        uncalibrated_threshold = chain.previous_threshold if chain else tenant.threshold
         stored = Calibration.objects.create(
             tenant=tenant,
             created_by=created_by[:150],
             origin=origin,
-            profile=tenant.profile,
+            profile=profile,
             params=result.params(),
             target_apcer=result.rule.target_apcer,
             threshold=result.threshold,

@@ -46,27 +46,33 @@ class Calibration(models.Model):
         return {kind: platt.to_dict() for kind, platt in maps_of(self.params).items()}
 
     def activate(self) -> None:
+        """The tenant's active calibration (its maps and threshold), under the tenant's lock."""
         tenant = self.tenant
-        tenant.calibration = {"id": self.pk, "profile": self.profile, "maps": self.maps()}
-        tenant.threshold = self.threshold
-        tenant.save(update_fields=["calibration", "threshold", "updated_at"])
+        with transaction.atomic():
+            tenant.lock()
+            tenant.calibration = {"id": self.pk, "profile": self.profile, "maps": self.maps()}
+            tenant.threshold = self.threshold
+            tenant.save(update_fields=["calibration", "threshold", "updated_at"])
 
     def shadow(self, since: datetime, until: datetime) -> None:
         """Set as the tenant's shadow candidate from ``since`` to ``until``; a candidate it
-        replaces is marked set aside, as a discarded one is."""
+        replaces (read under the tenant's lock: an upload job's tenant was read when the job
+        began) is marked set aside, as a discarded one is."""
         tenant = self.tenant
-        replaced = (tenant.shadow_calibration or {}).get("id")
-        if replaced is not None and replaced != self.pk:
-            Calibration.objects.filter(pk=replaced, tenant=tenant).update(reverted_at=since)
-        tenant.shadow_calibration = {
-            "id": self.pk,
-            "profile": self.profile,
-            "maps": self.maps(),
-            "threshold": self.threshold,
-            "since": since.timestamp(),
-            "until": until.timestamp(),
-        }
-        tenant.save(update_fields=["shadow_calibration", "updated_at"])
+        with transaction.atomic():
+            tenant.lock()
+            replaced = (tenant.shadow_calibration or {}).get("id")
+            if replaced is not None and replaced != self.pk:
+                Calibration.objects.filter(pk=replaced, tenant=tenant).update(reverted_at=since)
+            tenant.shadow_calibration = {
+                "id": self.pk,
+                "profile": self.profile,
+                "maps": self.maps(),
+                "threshold": self.threshold,
+                "since": since.timestamp(),
+                "until": until.timestamp(),
+            }
+            tenant.save(update_fields=["shadow_calibration", "updated_at"])
 
 
 def shadow_candidate(tenant: Tenant) -> Calibration | None:
@@ -76,46 +82,71 @@ def shadow_candidate(tenant: Tenant) -> Calibration | None:
     return Calibration.objects.filter(pk=shadow["id"], tenant=tenant).first()
 
 
-def promote_shadow(tenant: Tenant) -> Calibration | None:
-    """The shadow candidate becomes the active calibration (its maps and threshold)."""
+class NoShadow(Exception):
+    """The tenant has no shadow candidate, or not the one the operator saw (read under its
+    lock: another switch, or an upload job's new candidate, came first)."""
+
+
+def _locked_candidate(tenant: Tenant, seen: int | None) -> Calibration | None:
+    """``tenant`` locked and read again (inside ``transaction.atomic``), its candidate's record;
+    NoShadow when it has no candidate, or one other than ``seen`` (when given)."""
+    tenant.lock()
+    shadow = tenant.shadow_calibration
+    if not shadow or seen is not None and shadow.get("id") != seen:
+        raise NoShadow
     found = shadow_candidate(tenant)
-    if found is None:
-        return None
+    if found is not None:
+        found.tenant = tenant  # the locked row, read again
+    return found
+
+
+def promote_shadow(tenant: Tenant, seen: int | None = None) -> tuple[Calibration, float] | None:
+    """The shadow candidate becomes the active calibration (its maps and threshold): it and the
+    threshold the tenant had; None when its record is gone; NoShadow when there is no candidate
+    or it is not ``seen``."""
     with transaction.atomic():
+        found = _locked_candidate(tenant, seen)
+        if found is None:
+            return None
+        before = tenant.threshold
         found.activate()
-        tenant.refresh_from_db()
         tenant.shadow_calibration = None
         tenant.save(update_fields=["shadow_calibration", "updated_at"])
+    return found, before
+
+
+def discard_shadow(tenant: Tenant, seen: int | None = None) -> Calibration | None:
+    """Stop the shadow; the candidate stays in the history, marked as set aside. NoShadow
+    when there is no candidate or it is not ``seen``."""
+    with transaction.atomic():
+        found = _locked_candidate(tenant, seen)
+        tenant.shadow_calibration = None
+        tenant.save(update_fields=["shadow_calibration", "updated_at"])
+        if found is not None:
+            found.reverted_at = timezone.now()
+            found.save(update_fields=["reverted_at"])
     return found
 
 
-def discard_shadow(tenant: Tenant) -> Calibration | None:
-    """Stop the shadow; the candidate stays in the history, marked as set aside."""
-    found = shadow_candidate(tenant)
-    tenant.shadow_calibration = None
-    tenant.save(update_fields=["shadow_calibration", "updated_at"])
-    if found is not None:
-        found.reverted_at = timezone.now()
-        found.save(update_fields=["reverted_at"])
-    return found
-
-
-def revert_calibration(tenant: Tenant) -> Calibration | None:
-    """Back to uncalibrated scores and the threshold the tenant had before; None when the
-    tenant was not calibrated."""
-    active = tenant.calibration
-    if not active:
-        return None
-    found = Calibration.objects.filter(pk=active.get("id"), tenant=tenant).first()
-    tenant.calibration = None
-    fields = ["calibration", "updated_at"]
-    if found is not None:
-        tenant.threshold = found.previous_threshold
-        fields.append("threshold")
-        found.reverted_at = timezone.now()
-        found.save(update_fields=["reverted_at"])
-    tenant.save(update_fields=fields)
-    return found
+def revert_calibration(tenant: Tenant) -> float | None:
+    """Back to uncalibrated scores and the threshold the tenant had before; the threshold it
+    had (read under its lock), or None when the tenant was not calibrated."""
+    with transaction.atomic():
+        tenant.lock()
+        active = tenant.calibration
+        if not active:
+            return None
+        before = tenant.threshold
+        found = Calibration.objects.filter(pk=active.get("id"), tenant=tenant).first()
+        tenant.calibration = None
+        fields = ["calibration", "updated_at"]
+        if found is not None:
+            tenant.threshold = found.previous_threshold
+            fields.append("threshold")
+            found.reverted_at = timezone.now()
+            found.save(update_fields=["reverted_at"])
+        tenant.save(update_fields=fields)
+    return before
 
 
 class CalibrationJob(models.Model):

@@ -19,9 +19,12 @@ from django.db import DatabaseError
 from django.http import HttpRequest
 from django.http.cookie import parse_cookie
 
+from calibration.models import Calibration
+from guard.viewing import user_may_view
+
 # What the calibration zip's page needs (calibration.admin: the tenant's change permission, and
-# the view permission of the calibrations the page shows).
-UPLOAD_PERMISSIONS = ("accounts.change_tenant", "calibration.view_calibration")
+# may view the calibrations the page shows: their view or change permission, as their list).
+UPLOAD_PERMISSION = "accounts.change_tenant"
 
 
 def may_upload(request: Any) -> bool:
@@ -29,7 +32,7 @@ def may_upload(request: Any) -> bool:
     user = getattr(request, "user", None)
     if user is None or not (user.is_active and user.is_staff):
         return False
-    return bool(user.has_perms(UPLOAD_PERMISSIONS))
+    return bool(user.has_perm(UPLOAD_PERMISSION)) and user_may_view(user, Calibration)
 
 
 def cookies_may_upload(cookie_header: str) -> bool | None:

@@ -21,6 +21,7 @@ from django.urls import reverse
 from accounts.models import HashId, Tenant
 from capture import service
 from capture.models import CaptureSession
+from guard.viewing import user_may_view
 
 View = Callable[..., HttpResponse]
 
@@ -49,8 +50,7 @@ def may_choose_tenants(user: Any) -> bool:
     permission of tenants, since its select lists every active tenant by name (with the first
     alone, a user who may view no tenant read them all there, as issuing a hash_id from a
     tenant's page also needs to view the tenant)."""
-    views = ("accounts.view_tenant", "accounts.change_tenant")
-    return user.has_perm("capture.add_capturesession") and any(map(user.has_perm, views))
+    return user.has_perm("capture.add_capturesession") and user_may_view(user, Tenant)
 
 
 @demo_enabled

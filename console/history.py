@@ -10,6 +10,10 @@ from typing import Any
 
 from django.contrib.admin.models import LogEntry
 
+from calibration.models import Calibration, Evaluation
+from guard.viewing import user_may_view
+from liveness.models import LivenessCheck
+
 # The messages of calibration.admin, calibration.jobs and manage.py calibrate (accounts.audit).
 CALIBRATION_ENTRIES = (
     "Calibrated: ",
@@ -26,14 +30,13 @@ FROM_EVALUATION = re.compile(r" from target APCER \S+% on evaluation #\d+")
 def shown_to(user: Any, message: str) -> str:
     """A history entry's ``message`` as ``user`` may read it: a calibration's entry needs
     ``view_calibration``, its flip counts ``view_livenesscheck``, the evaluation behind a
-    threshold ``view_evaluation`` (without, the entry says only what changed on the tenant)."""
-    if message.startswith(CALIBRATION_ENTRIES) and not user.has_perm(
-        "calibration.view_calibration"
-    ):
+    threshold ``view_evaluation`` (without, the entry says only what changed on the tenant);
+    each change permission lets one view, as in the lists."""
+    if message.startswith(CALIBRATION_ENTRIES) and not user_may_view(user, Calibration):
         return CALIBRATION_HIDDEN
-    if not user.has_perm("liveness.view_livenesscheck"):
+    if not user_may_view(user, LivenessCheck):
         message = FLIP_COUNTS.sub("", message)
-    if not user.has_perm("calibration.view_evaluation"):
+    if not user_may_view(user, Evaluation):
         message = FROM_EVALUATION.sub("", message)
     return message
 

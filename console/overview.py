@@ -17,6 +17,7 @@ from calibration.models import Evaluation
 from console import history
 from guard import formatting
 from guard.models import Refusal
+from guard.viewing import user_may_view
 from liveness.models import LivenessCheck
 from ml import profiles
 from ml.profiles import CAPTURES, PROFILES
@@ -184,8 +185,7 @@ def recent_changes(user: Any) -> list[LogEntry]:
         viewable = [
             ct.pk
             for ct in ContentType.objects.filter(pk__in=used)
-            if user.has_perm(f"{ct.app_label}.view_{ct.model}")
-            or user.has_perm(f"{ct.app_label}.change_{ct.model}")
+            if (model := ct.model_class()) is not None and user_may_view(user, model)
         ]
         entries = entries.filter(content_type__in=viewable)
     found = list(entries[:CHANGES_SHOWN])

@@ -63,7 +63,7 @@ print(describe_job(t.calibration_jobs.get()).text)
 print(Evaluation.latest_for("fast").attack_scores())
 g = Group.objects.get(name="evaluators")
 print(sorted(f"{p.content_type.app_label}.{p.codename}" for p in g.permissions.all()))
-print(revert_calibration(t) == c, Tenant.objects.get(pk=t.pk).threshold)
+print(revert_calibration(t) == c.threshold, Tenant.objects.get(pk=t.pk).threshold)
 new = Calibration.objects.create(tenant=t, created_by="op", origin="command", profile=t.profile,
     params={"a": 1.0, "b": 0.0}, threshold=0.7, previous_threshold=0.5, bona_fide=9, attacks=8,
     figures={})
