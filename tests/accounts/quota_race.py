@@ -15,7 +15,7 @@ def race(workers: int, limit: int) -> dict[str, object]:
     from django.db import connections
 
     from accounts.models import Tenant
-    from tests.at_once import at_once
+    from tests.races import at_once
 
     call_command("migrate", verbosity=0)
     tenant = Tenant.objects.create(name=f"race-{uuid.uuid4().hex}", request_limit=limit)

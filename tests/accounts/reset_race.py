@@ -11,7 +11,6 @@ import json
 import os
 import re
 import threading
-import uuid
 from io import StringIO
 from typing import Any
 
@@ -19,24 +18,15 @@ WAIT_S = 60
 
 
 def race() -> dict[str, object]:
-    from django.conf import settings
     from django.contrib.admin.models import LogEntry
     from django.core.management import call_command
     from django.db import connection, connections
     from django.test import Client
 
-    from accounts.models import HashId, Tenant
-    from liveness import runtime
     from liveness.models import LivenessCheck
-    from ml.install import install_models
-    from tests.conftest import LIVE_JPG, data_uri
+    from tests.races import checking_tenant, waits_on_a_lock
 
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the test client's
-    call_command("migrate", verbosity=0)
-    install_models(settings.MODEL_SOURCE, settings.MODEL_DIR)
-    runtime.get_engine()
-    tenant = Tenant.objects.create(name=f"reset-{uuid.uuid4().hex}")
-    body = json.dumps({"hash_id": HashId.issue(tenant).secret, "selfie_image": data_uri(LIVE_JPG)})
+    tenant, body = checking_tenant("reset")
     statuses: list[int] = []
     done = threading.Event()
 
@@ -50,15 +40,6 @@ def race() -> dict[str, object]:
 
     check()  # one unit used before the reset
     done.clear()
-
-    def waits_on_a_lock() -> bool:
-        with connection.cursor() as cursor:  # maybe inside a transaction: a fresh view
-            cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            )
-            return bool(cursor.fetchone()[0])
 
     threads: list[threading.Thread] = []
 

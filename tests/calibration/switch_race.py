@@ -27,6 +27,7 @@ def race(first: str, second: str) -> dict[str, object]:
     from accounts.models import Tenant
     from calibration.models import Calibration, NoShadow, discard_shadow, promote_shadow
     from tests.conftest import stored_calibration
+    from tests.races import waits_on_a_lock
 
     call_command("migrate", verbosity=0)
     tenant = Tenant.objects.create(name=f"switch-{uuid.uuid4().hex}", threshold=0.5)
@@ -54,15 +55,6 @@ def race(first: str, second: str) -> dict[str, object]:
     arrived = [threading.Event(), threading.Event()]
     done = [threading.Event(), threading.Event()]
     results: list[str] = ["", ""]
-
-    def waits_on_a_lock() -> bool:
-        with connection.cursor() as cursor:  # maybe inside a transaction: a fresh view
-            cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            )
-            return bool(cursor.fetchone()[0])
 
     def held(i: int) -> Any:
         def before_writing(execute: Any, sql: str, params: Any, many: bool, ctx: Any) -> Any:

@@ -4,31 +4,19 @@ fresh Django setup (as tests/accounts/quota_race.py)."""
 
 import json
 import os
-import uuid
 from typing import Any
 
 WORKERS = 2
 
 
 def race() -> dict[str, object]:
-    from django.conf import settings
-    from django.core.management import call_command
     from django.db import connections
     from django.test import Client
 
-    from accounts.models import HashId, Tenant
-    from liveness import runtime
     from liveness.models import IdempotentAnswer, LivenessCheck
-    from ml.install import install_models
-    from tests.at_once import at_once
-    from tests.conftest import LIVE_JPG, data_uri
+    from tests.races import at_once, checking_tenant
 
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the test client's
-    call_command("migrate", verbosity=0)
-    install_models(settings.MODEL_SOURCE, settings.MODEL_DIR)
-    runtime.get_engine()
-    tenant = Tenant.objects.create(name=f"race-{uuid.uuid4().hex}")
-    body = json.dumps({"hash_id": HashId.issue(tenant).secret, "selfie_image": data_uri(LIVE_JPG)})
+    tenant, body = checking_tenant("race")
 
     def send() -> Any:
         return Client().post(
