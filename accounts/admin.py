@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_permission_codename, get_user_model
 from django.contrib.auth.models import Group
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.forms import Form, ModelForm
 from django.http import (
@@ -35,7 +35,6 @@ from guard.adminperms import (
     ContainedUserAdmin,
     PermittedActionsAdmin,
 )
-from guard.validators import username_apart, username_key
 
 
 def fields_after(fields: tuple[str, ...], anchor: str, *names: str) -> tuple[str, ...]:
@@ -393,34 +392,6 @@ def is_system_user(user: Any) -> bool:
     return user is not None and user.get_username() == audit.SYSTEM_USER
 
 
-def system_name_refused(form: Any) -> Any:
-    """A user ``form`` refusing ``audit.SYSTEM_USER`` (in any case) as a new username, and a
-    new or changed one that mixes look-alike alphabets or reads as another account's
-    (``guard.validators.username_apart``: "faсia-system" with a Cyrillic "с" was saved, and
-    its changes read as a command's). A username kept as it was is not read apart again."""
-
-    class SystemNameRefused(form):
-        def clean_username(self) -> Any:
-            own = getattr(super(), "clean_username", None)
-            name = own() if own else self.cleaned_data.get("username")
-            if not isinstance(name, str) or name == self.instance.get_username():
-                return name
-            if username_key(name) == audit.SYSTEM_USER:
-                raise ValidationError(RESERVED_USERNAME, code="reserved")
-            # Django's own check answers the same name ("already exists").
-            others = get_user_model().objects.exclude(pk=self.instance.pk)
-            named = others.exclude(username=name).values_list("pk", "username")
-            username_apart(name, named)
-            return name
-
-    return SystemNameRefused
-
-
-RESERVED_USERNAME = (
-    f"“{audit.SYSTEM_USER}” is reserved: the history attributes management commands to it."
-)
-
-
 class HistoryKeepingUserAdmin(ContainedUserAdmin):
     """The user admin (nobody grants beyond their own permissions), except that a user with
     history entries is not deleted: LogEntry cascades from its user, so deleting
@@ -429,15 +400,11 @@ class HistoryKeepingUserAdmin(ContainedUserAdmin):
 
     ``facia-system`` is read only, and no other account may take its name: it carries no
     permission, so anyone who may edit accounts could activate it, set its password and log in
-    as it, and their changes would read as a command's in every history."""
+    as it, and their changes would read as a command's in every history (the rule of every
+    username, its forms' included: ``accounts.usernames``)."""
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_change_permission(request, obj) and not is_system_user(obj)
-
-    def get_form(
-        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
-    ) -> Any:
-        return system_name_refused(super().get_form(request, obj, change=change, **kwargs))
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)

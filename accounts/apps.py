@@ -8,3 +8,6 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import checks  # noqa: F401 (registers the profile check)
+        from accounts.usernames import install
+
+        install()  # every path that makes or renames an account meets one username rule

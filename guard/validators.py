@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from ml.text import alphabets_of, reads_as, refused_in_name
+from ml.text import alphabets_of, reads_as, refused_in_name, skeleton
 
 NO_CONTROLS = (
     "Enter a name without control characters (line breaks, tabs, escapes) or bidirectional "
@@ -54,25 +54,36 @@ MIXED_ALPHABETS = (
 )
 LOOKALIKE_USERNAME = (
     "This username reads the same as user #%(pk)s's: they differ only in case, invisible "
-    "characters or how a letter is encoded. Choose a username people can tell apart."
+    "characters, how a letter is encoded or letters that look alike (“rn” and “m”, “1” and “l”, "
+    "“0” and “O”, a dotless “ı” and “i”). Choose a username people can tell apart."
 )
 
 
-def username_key(name: str) -> str:
-    """A username as people tell it from another: as read (``reads_as``), in any case."""
-    return reads_as(name).casefold()
-
-
-def username_apart(name: str, others: Iterable[tuple[Any, str]]) -> None:
-    """Refuse a new username that mixes look-alike alphabets (``ml.text.alphabets_of``), or
-    that reads as one of ``others`` ((pk, username) of the other accounts) in any case: the
-    history names who changed what by username, and "Manager" or "mаnager" (a Cyrillic "а")
-    beside "manager" made one operator's changes read as another's."""
+def one_alphabet(name: str) -> None:
+    """Refuse a username whose letters come from more than one look-alike alphabet."""
     mixed = alphabets_of(name)
     if len(mixed) > 1:
         shown = " and ".join(a.capitalize() for a in mixed)
         raise ValidationError(MIXED_ALPHABETS, "mixed_alphabets", {"alphabets": shown})
-    key = username_key(name)
+
+
+def username_keys(name: str) -> set[str]:
+    """A username as people tell it from another: as read (``reads_as``), in any case, by its
+    UTS #39 skeleton (``ml.text.skeleton``). Folded before and after the skeleton, since
+    "admIn" reads as "admin" in another case and as "admln" by its shape: two names that share
+    a key are confused."""
+    shown = reads_as(name)
+    return {skeleton(shown.casefold()).casefold(), skeleton(shown).casefold()}
+
+
+def username_apart(name: str, others: Iterable[tuple[Any, str]]) -> None:
+    """Refuse a new username that mixes look-alike alphabets (``ml.text.alphabets_of``), or
+    that shares a key (``username_keys``) with one of ``others`` ((pk, username) of the other
+    accounts): the history names who changed what by username, and "Manager", "mаnager" (a
+    Cyrillic "а") or "rnanager" beside "manager" made one operator's changes read as
+    another's. Names only one letter apart that people read apart ("carl" and "cari") pass."""
+    one_alphabet(name)
+    keys = username_keys(name)
     for pk, other in others:
-        if username_key(other) == key:
+        if keys & username_keys(other):
             raise ValidationError(LOOKALIKE_USERNAME, "lookalike", {"pk": pk})

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from accounts.admin import RESERVED_USERNAME
+from accounts.usernames import RESERVED_USERNAME
 
 pytestmark = pytest.mark.django_db
 
@@ -315,7 +315,8 @@ MIXED_USERNAME = (
 )
 LOOKALIKE_USER = (
     "This username reads the same as user #{pk}'s: they differ only in case, invisible "
-    "characters or how a letter is encoded. Choose a username people can tell apart."
+    "characters, how a letter is encoded or letters that look alike (“rn” and “m”, “1” and “l”, "
+    "“0” and “O”, a dotless “ı” and “i”). Choose a username people can tell apart."
 )
 
 
@@ -363,3 +364,35 @@ def test_usernames_that_read_differently_are_accepted_lookalikes_stored_before_k
         assert change(client, twin, username=name).status_code == 302, name
         twin.refresh_from_db()
     assert twin.username == "twin" and twin.first_name == "Twin"
+
+
+def test_a_username_shaped_like_anothers_is_refused(manager: User) -> None:
+    """UTS #39's skeletons (``ml.text.skeleton``): before, a name had to be another's in other
+    case, encoding or alphabet to be refused, and "rnanager" beside "manager", "admın" (a
+    dotless "ı") beside "admin" or "0" beside "o" were saved."""
+    others = {name: account(name) for name in ("admin", "adm1n", "o", "mallory")}
+    plain = account("plain")
+    client = logged_in(manager)
+    refused = {
+        "rnanager": manager,
+        "adm\u0131n": others["admin"],
+        "admIn": others["admin"],  # "admin" in another case, "adm1n" in shape
+        "admln": others["adm1n"],
+        "0": others["o"],
+        "rnallory": others["mallory"],
+    }
+    for name, other in refused.items():
+        error = LOOKALIKE_USER.format(pk=other.pk)
+        assert username_errors(change(client, plain, username=name)) == [error], ascii(name)
+    assert User.objects.get(pk=plain.pk).username == "plain"
+
+
+def test_usernames_one_letter_apart_that_people_tell_apart_are_accepted(manager: User) -> None:
+    account("carl")
+    account("anna")
+    plain = account("plain")
+    client = logged_in(manager)
+    for name in ("cari", "anne", "rnanagers"):
+        assert change(client, plain, username=name).status_code == 302, name
+        plain.refresh_from_db()
+    assert plain.username == "rnanagers"

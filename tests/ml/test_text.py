@@ -3,7 +3,7 @@ look-alike alphabets a name's letters come from."""
 
 import sys
 
-from ml.text import SPACES, alphabets_of, refused_in_name, trim_spaces
+from ml.text import SPACES, alphabets_of, refused_in_name, skeleton, trim_spaces
 
 
 def test_the_spaces_are_every_whitespace_a_name_may_hold() -> None:
@@ -27,3 +27,17 @@ def test_alphabets_of_names_the_look_alike_alphabets_of_the_letters() -> None:
     assert alphabets_of("ops.2@x-y_z+1") == ["LATIN"]  # digits and signs are no letters
     assert alphabets_of("\u5c71\u7530 taro") == ["LATIN"]  # Han is not a look-alike alphabet
     assert alphabets_of("2024") == []
+
+
+def test_skeleton_is_uts39s_key_of_strings_people_confuse() -> None:
+    """Unicode's own prototypes (confusables.txt, as the pinned ``confusables`` package ships
+    it): a dotless "ı" is an "i", "rn" an "m", "1" and "I" an "l", "0" an "O", a Cyrillic "с"
+    a "c"; "l" and "i", "a" and "e" stay apart."""
+    assert skeleton("adm\u0131n") == skeleton("admin")
+    assert skeleton("rnallory") == skeleton("mallory")
+    assert skeleton("adm1n") == skeleton("admln") == skeleton("admIn")
+    assert skeleton("0") == skeleton("O") != skeleton("o")  # case counts, as in the standard
+    assert skeleton("\u0441\u043e\u0440") == skeleton("cop")  # all Cyrillic
+    assert skeleton("e\u0301") == skeleton("\u00e9")  # decomposed first
+    for one, other in [("carl", "cari"), ("anna", "anne"), ("admin", "admln")]:
+        assert skeleton(one) != skeleton(other), (one, other)
