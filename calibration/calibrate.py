@@ -235,6 +235,58 @@ def score(
     return scored
 
 
+@dataclass(frozen=True)
+class Basis:
+    """What a calibration is computed against: its tenant's settings as read when its scoring
+    began. The profile and crop policy score the images; the active calibration's maps and the
+    threshold are the fit's "before" (its figures "now", its sentences "x → y", the threshold a
+    rule without a target keeps); the shadow candidate is the one a shadow upload replaces."""
+
+    profile: str
+    crop_policy: str
+    threshold: float
+    active: int | None
+    shadow: int | None
+
+    @classmethod
+    def of(cls, tenant: Tenant) -> Basis:
+        return cls(
+            tenant.profile,
+            tenant.crop_policy,
+            tenant.threshold,
+            (tenant.calibration or {}).get("id"),
+            (tenant.shadow_calibration or {}).get("id"),
+        )
+
+    def changes(self, now: Basis, shadow: bool) -> list[str]:
+        """What differs in ``now``, in words; the candidate counts only for a ``shadow`` one."""
+        said = []
+        if self.profile != now.profile:
+            said.append(f"profile {self.profile} → {now.profile}")
+        if self.crop_policy != now.crop_policy:
+            said.append(f"crop policy {self.crop_policy} → {now.crop_policy}")
+        if self.threshold != now.threshold:
+            said.append(f"threshold {self.threshold:.4f} → {now.threshold:.4f}")
+        if self.active != now.active:
+            said.append(f"active calibration {_named(self.active)} → {_named(now.active)}")
+        if shadow and self.shadow != now.shadow:
+            said.append(f"shadow candidate {_named(self.shadow)} → {_named(now.shadow)}")
+        return said
+
+
+def _named(calibration: int | None) -> str:
+    return "none" if calibration is None else f"#{calibration}"
+
+
+def stale(tenant: Tenant, changes: list[str]) -> CalibrationError:
+    return CalibrationError(
+        f"Not applied: while this calibration ran, {tenant.name}'s settings changed "
+        f"({'; '.join(changes)}). It was computed against the settings the tenant had when "
+        "it began: what it says it changes would be false now, and what it sets would undo "
+        "those changes. Nothing was stored; calibrate again to fit against the settings now."
+    )
+
+
 def shipped_maps(profile: str) -> dict[str, Platt]:
     return {kind: profiles.shipped(profile, kind) for kind in CAPTURES}
 
@@ -266,6 +318,7 @@ def fit(
 
 def store(
     tenant: Tenant,
+    basis: Basis,
     scored: Scored,
     result: tenant_calibration.Result,
     created_by: str,
@@ -273,7 +326,11 @@ def store(
     shadow_days: int | None = None,
 ) -> Calibration:
     """Store the calibration and make it active; or, with ``shadow_days``, set it as the
-    tenant's shadow candidate for that many days (the active one keeps answering)."""
+    tenant's shadow candidate for that many days (the active one keeps answering). Refused
+    (CalibrationError, nothing stored) when the tenant, read under its lock, no longer has the
+    settings ``basis`` says it was computed against: an operator's threshold, or a calibration
+    switched while an upload job ran, was silently put back, and the job's history entry said
+    "threshold 0.5000 → 0.5000" of a tenant then at 0.7000."""
     if shadow_days is not None and not 1 <= shadow_days <= MAX_SHADOW_DAYS:
         raise CalibrationError(f"The shadow period must be 1 to {MAX_SHADOW_DAYS} days.")
     figures = result.figures()
@@ -283,6 +340,9 @@ def store(
     profile = tenant.profile  # the one it was scored with
     with transaction.atomic():
         tenant.lock()  # a job's tenant was read when it began; an operator may have switched
+        changes = basis.changes(Basis.of(tenant), shadow_days is not None)
+        if changes:
+            raise stale(tenant, changes)
         # what a revert goes back to: the threshold the tenant had while uncalibrated
         chain_id = (tenant.calibration or {}).get("id")
         chain = Calibration.objects.filter(pk=chain_id).first() if chain_id is not None else None

@@ -28,7 +28,15 @@ from django_tasks import TaskResultStatus, task
 from django_tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
 
 from accounts import audit
-from calibration.calibrate import CalibrationError, fit, score, store, zip_group_kind, zip_images
+from calibration.calibrate import (
+    Basis,
+    CalibrationError,
+    fit,
+    score,
+    store,
+    zip_group_kind,
+    zip_images,
+)
 from calibration.models import CalibrationJob
 from liveness.runtime import load_engine
 from ml.errors import ModelInstallError
@@ -197,7 +205,7 @@ def calibrate_upload(job_id: int, token: str) -> dict[str, Any]:
             "error": "The upload was lost before its job ran (the task worker restarted); "
             "upload it again."
         }
-    previous = tenant.threshold
+    basis = Basis.of(tenant)  # what the job computes against; store checks it is still so
     try:
         # An engine of its own, dropped with the job: the idle task worker stays small
         # (a kept engine held its RSS at ~300 MB beside 2 HTTP workers of ~250 MB each).
@@ -208,7 +216,9 @@ def calibrate_upload(job_id: int, token: str) -> dict[str, Any]:
         del data
         target = None if job.target_apcer is None else job.target_apcer / 100
         result = fit(tenant, scored, target, job.equal_error)
-        stored = store(tenant, scored, result, job.created_by, "admin upload", job.shadow_days)
+        stored = store(
+            tenant, basis, scored, result, job.created_by, "admin upload", job.shadow_days
+        )
     except CalibrationError as exc:
         return {"error": str(exc)}
     except ModelInstallError:
@@ -216,7 +226,8 @@ def calibrate_upload(job_id: int, token: str) -> dict[str, Any]:
     CalibrationJob.objects.filter(pk=job.pk).update(started=F("images"))
     user = get_user_model().objects.filter(pk=job.user_id).first() if job.user_id else None
     if job.shadow_days is None:
-        audit.record(tenant, audit.calibrated(stored, previous, stored.threshold), user)
+        # basis.threshold: the one it replaced (store found it unchanged under the lock)
+        audit.record(tenant, audit.calibrated(stored, basis.threshold, stored.threshold), user)
     else:
         audit.record(tenant, audit.shadowed(stored, job.shadow_days), user)
     return {

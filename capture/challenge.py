@@ -104,10 +104,7 @@ def _save(session: CaptureSession, **fields: object) -> bool:
     updated = CaptureSession.objects.filter(
         pk=session.pk, challenge_version=session.challenge_version
     ).update(challenge_version=F("challenge_version") + 1, **fields)
-    try:
-        session.refresh_from_db()
-    except CaptureSession.DoesNotExist:
-        raise Rejected(Rejection("unknown_session")) from None
+    _read_again(session)
     return updated == 1
 
 
@@ -120,7 +117,11 @@ def start(session: CaptureSession) -> dict[str, object]:
         raise Rejected(Rejection("challenge_already_passed"))
     limit = settings.CAPTURE_CHALLENGE_TRIES
     if session.challenge_tries >= limit:
-        if decide_spent(session) is not None:  # its held selfie decided now: nothing to retry
+        # Its held selfie decided now, by this call or by a concurrent one (the backend's
+        # read decided it between this call's read and its write: answered
+        # challenge_tries_exhausted then, as if the session could still be decided).
+        decide_spent(session)
+        if session.state == CaptureSession.DONE:
             raise Rejected(Rejection("session_done", {"state": session.state}))
         raise Rejected(Rejection("challenge_tries_exhausted", {"limit": limit}))
     judge = headturn.HeadTurnJudge(draw())
@@ -191,7 +192,8 @@ def decide_spent(session: CaptureSession) -> bool | None:
 def settle(session: CaptureSession) -> bool | None:
     """A held selfie's verdict once its challenge is decided: passed -> live, failed with no
     try left -> not live. The session done with the selfie's own score, and its check record
-    saying the same verdict (in the caller's transaction). The verdict; None if undecided."""
+    saying the same verdict (in the caller's transaction). The verdict; None if undecided, or
+    decided by another call first (``session`` then read again as that call left it)."""
     if not session.held:
         return None
     spent = session.challenge_tries >= settings.CAPTURE_CHALLENGE_TRIES
@@ -204,12 +206,17 @@ def settle(session: CaptureSession) -> bool | None:
     done = CaptureSession.objects.filter(
         pk=session.pk, state=CaptureSession.OPEN, challenge_version=session.challenge_version
     ).update(state=CaptureSession.DONE, is_live=live, finished_at=timezone.now())
-    if done != 1:
-        return None
-    if session.selfie_check_id is not None:
+    if done == 1 and session.selfie_check_id is not None:
         LivenessCheck.objects.filter(pk=session.selfie_check_id).update(is_live=live)
-    session.refresh_from_db()
-    return live
+    _read_again(session)  # when another call decided it first: as that one left it
+    return live if done == 1 else None
+
+
+def _read_again(session: CaptureSession) -> None:
+    try:
+        session.refresh_from_db()
+    except CaptureSession.DoesNotExist:
+        raise Rejected(Rejection("unknown_session")) from None
 
 
 def require_passed(session: CaptureSession) -> None:

@@ -1,8 +1,9 @@
 """What the calibration tests share: the engines a command or job loads, to see what each
-compiled."""
+compiled; an operator's change made while a job or command runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -33,3 +34,22 @@ def compiled_fast_only(engines: list[LivenessEngine]) -> bool:
     return (
         len(engines) == 1 and set(engines[0].models) == FAST_MODELS and "dtn" in engines[0].pending
     )
+
+
+@pytest.fixture
+def during_the_job(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[], Any]], None]:
+    """Make ``change`` once, as the job decodes its first image (after it read its tenant;
+    the real decoder then runs): an operator acting while the job runs."""
+    real = LivenessEngine.decode
+
+    def arrange(change: Callable[[], Any]) -> None:
+        pending = [change]
+
+        def decode(engine: LivenessEngine, data: bytes) -> Any:
+            while pending:
+                pending.pop()()
+            return real(engine, data)
+
+        monkeypatch.setattr(LivenessEngine, "decode", decode)
+
+    return arrange

@@ -371,3 +371,23 @@ def test_a_calibration_stored_before_maps_per_kind_still_scores_both_kinds(
         expected = 1 / (1 + math.exp(-(1.5 * z - 0.2)))
         assert response.json()["liveness_result"]["liveness_score"] == pytest.approx(expected)
     assert kinds == {"frame", "crop"}
+
+
+def test_a_revert_while_the_command_runs_is_kept(
+    make_tenant: Callable[..., Any], tmp_path: Path, during_the_job: Any
+) -> None:
+    """``manage.py calibrate`` stores as the upload job does: refused, nothing stored, when the
+    tenant's calibration was reverted while its images were judged."""
+    from calibration.models import revert_calibration
+
+    tenant, _ = make_tenant("reverted", threshold=0.6)
+    first = stored_calibration(tenant, threshold=0.6, previous_threshold=0.5)
+    first.activate()
+    during_the_job(lambda: revert_calibration(Tenant.objects.get(pk=tenant.pk)))
+    with pytest.raises(CommandError, match="Not applied: while this calibration ran") as refused:
+        calibrate("reverted", str(linked(tmp_path, LIVE, SPOOF)))
+    said = str(refused.value)
+    assert "threshold 0.6000 → 0.5000" in said and f"active calibration #{first.pk} → none" in said
+    tenant.refresh_from_db()
+    assert tenant.calibration is None and tenant.threshold == 0.5
+    assert list(Calibration.objects.values_list("pk", flat=True)) == [first.pk]

@@ -332,3 +332,112 @@ def test_jobs_a_stopping_worker_held_say_to_upload_again(
     assert jobs.run_local_jobs() == 0
     page = admin_client.get(url_of(tenant)).content.decode()
     assert "job-failed" in page and "restarted before the job ended" in page
+
+
+def tenant_form(tenant: Tenant, **fields: str) -> dict[str, str]:
+    """The tenant's change form as the admin posts it, with ``fields`` changed."""
+    from tests.accounts.test_admin import INLINE_MANAGEMENT
+
+    data = {
+        "name": tenant.name,
+        "is_active": "on",
+        "request_limit": "",
+        "threshold": str(tenant.threshold),
+        "profile": tenant.profile,
+        "crop_policy": tenant.crop_policy,
+        "challenge": "none",
+        "challenge_band": "0.75",
+    }
+    return {**data, **fields, **INLINE_MANAGEMENT}
+
+
+def history(tenant: Tenant) -> list[str]:
+    from django.contrib.admin.models import LogEntry
+
+    own = LogEntry.objects.filter(object_id=str(tenant.pk), content_type__model="tenant")
+    return [entry.get_change_message() for entry in own.order_by("pk")]
+
+
+def test_a_threshold_changed_while_the_job_runs_is_kept_and_the_job_says_so(
+    make_tenant: Callable[..., Any], admin_client: Any, during_the_job: Any
+) -> None:
+    """The job keeps the threshold it read (no target): it put 0.5 back over the operator's
+    0.7 and wrote "threshold 0.5000 → 0.5000" in the history, a tenant then at 0.7000."""
+    tenant, _ = make_tenant("edited", threshold=0.5)
+    change = f"/admin/accounts/tenant/{tenant.pk}/change/"
+    during_the_job(lambda: admin_client.post(change, tenant_form(tenant, threshold="0.7")))
+    assert upload(admin_client, tenant, make_zip(LIVE, SPOOF)).status_code == 303
+    assert jobs.run_local_jobs() == 1
+    tenant.refresh_from_db()
+    assert tenant.threshold == 0.7 and tenant.calibration is None
+    assert not Calibration.objects.exists()
+    assert not [line for line in history(tenant) if line.startswith("Calibrated")]
+    page = admin_client.get(url_of(tenant)).content.decode()
+    assert "job-failed" in page and "Not applied: while this calibration ran" in page
+    assert "threshold 0.5000 → 0.7000" in page and "calibrate again" in page
+
+
+def test_a_candidate_promoted_while_the_job_runs_stays_active(
+    make_tenant: Callable[..., Any], admin_client: Any, during_the_job: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.conftest import stored_calibration
+
+    tenant, _ = make_tenant("promoted", threshold=0.5)
+    candidate = stored_calibration(tenant, threshold=0.61)
+    candidate.shadow(timezone.now(), timezone.now() + timedelta(days=1))
+    shadow = f"/admin/accounts/tenant/{tenant.pk}/shadow/"
+    during_the_job(lambda: admin_client.post(shadow, {"shadow": "promote"}))
+    assert upload(admin_client, tenant, make_zip(LIVE, SPOOF), target_apcer="10").status_code == 303
+    assert jobs.run_local_jobs() == 1
+    tenant.refresh_from_db()
+    assert (tenant.calibration or {}).get("id") == candidate.pk and tenant.threshold == 0.61
+    assert list(Calibration.objects.values_list("pk", flat=True)) == [candidate.pk]
+    page = admin_client.get(url_of(tenant)).content.decode()
+    assert "job-failed" in page and "threshold 0.5000 → 0.6100" in page
+    assert f"active calibration none → #{candidate.pk}" in page
+
+
+def test_a_change_the_calibration_does_not_depend_on_lets_it_apply(
+    make_tenant: Callable[..., Any], admin_client: Any, during_the_job: Any
+) -> None:
+    """A request limit set while the job runs: the job applies, its history entry says the
+    threshold the tenant had when it applied."""
+    tenant, _ = make_tenant("limited", threshold=0.5)
+    change = f"/admin/accounts/tenant/{tenant.pk}/change/"
+    during_the_job(lambda: admin_client.post(change, tenant_form(tenant, request_limit="100")))
+    assert upload(admin_client, tenant, make_zip(LIVE, SPOOF), target_apcer="10").status_code == 303
+    assert jobs.run_local_jobs() == 1
+    tenant.refresh_from_db()
+    stored = Calibration.objects.get(tenant=tenant)
+    assert tenant.request_limit == 100 and (tenant.calibration or {}).get("id") == stored.pk
+    said = f"Calibrated: {stored}, threshold 0.5000 → {stored.threshold:.4f}."
+    assert said in history(tenant)
+
+
+def test_a_shadow_job_does_not_replace_a_candidate_set_while_it_ran(
+    make_tenant: Callable[..., Any], admin_client: Any, during_the_job: Any
+) -> None:
+    """A shadow upload replaces the candidate the tenant had when it began (set aside, as
+    before), not one set while it ran (another upload's, the command's)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.conftest import stored_calibration
+
+    tenant, _ = make_tenant("shadowed", threshold=0.5)
+    newer = stored_calibration(tenant, threshold=0.61)
+    during_the_job(lambda: newer.shadow(timezone.now(), timezone.now() + timedelta(days=1)))
+    response = upload(admin_client, tenant, make_zip(LIVE, SPOOF), shadow_days="7")
+    assert response.status_code == 303 and jobs.run_local_jobs() == 1
+    tenant.refresh_from_db()
+    assert (tenant.shadow_calibration or {}).get("id") == newer.pk and tenant.calibration is None
+    newer.refresh_from_db()
+    assert newer.reverted_at is None
+    assert list(Calibration.objects.values_list("pk", flat=True)) == [newer.pk]
+    page = admin_client.get(url_of(tenant)).content.decode()
+    assert "job-failed" in page and f"shadow candidate none → #{newer.pk}" in page

@@ -9,6 +9,7 @@ from accounts import audit
 from accounts.management.tenants import tenant_named
 from calibration.calibrate import (
     MAX_SHADOW_DAYS,
+    Basis,
     CalibrationError,
     fit,
     folder_images,
@@ -65,6 +66,7 @@ class Command(BaseCommand):
         target = options["target_apcer"]
         if target is not None and not 0.0 <= target <= 1.0:
             raise CommandError("The target APCER must be between 0 and 1.")
+        basis = Basis.of(found)  # what it computes against; store checks it is still so
         engine = command_engine([found.profile])
         scored = score(engine, found, folder_images(folder), None, group_kind_of(folder))
         try:
@@ -80,14 +82,13 @@ class Command(BaseCommand):
         if options["dry_run"]:
             self.stdout.write("dry run: nothing stored, the tenant is unchanged")
             return
-        previous = found.threshold
         try:
-            stored = store(found, scored, result, getpass.getuser(), "command", shadow)
+            stored = store(found, basis, scored, result, getpass.getuser(), "command", shadow)
         except CalibrationError as exc:
             raise CommandError(str(exc)) from exc
         if shadow is None:
             audit.by_command(
-                found, "calibrate", audit.calibrated(stored, previous, stored.threshold)
+                found, "calibrate", audit.calibrated(stored, basis.threshold, stored.threshold)
             )
             self.stdout.write(f"stored as calibration #{stored.pk}, now active")
         else:
