@@ -28,6 +28,7 @@ def race(first: str, tries: int, limit: int) -> dict[str, object]:
     from accounts.models import WHEN_UNSURE, HashId, Tenant
     from capture import service
     from capture.models import FAILED, CaptureSession
+    from tests.races import waits_on_a_lock
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the test client's
     call_command("migrate", verbosity=0)
@@ -47,15 +48,6 @@ def race(first: str, tries: int, limit: int) -> dict[str, object]:
     )
     arrived, done = threading.Event(), {"retry": threading.Event(), "read": threading.Event()}
     answers: dict[str, Any] = {}
-
-    def waits_on_a_lock() -> bool:
-        with connection.cursor() as cursor:  # maybe inside a transaction: a fresh view
-            cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            )
-            return bool(cursor.fetchone()[0])
 
     def before_writing(execute: Any, sql: str, params: Any, many: bool, ctx: Any) -> Any:
         if sql.startswith(SESSION_WRITE) and not arrived.is_set():
