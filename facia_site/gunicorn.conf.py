@@ -28,6 +28,7 @@ from facia_site.worker import (
 )
 from telemetry.gunicorn import (
     gunicorn_logconfig,
+    hand_over_metrics_dir,
     prepare_metrics_dir,
     remove_metrics_dir,
 )
@@ -181,6 +182,11 @@ def on_starting(server: Any) -> None:
         server.START_CTX["args"] = [sys.executable, "-m", "gunicorn", *sys.argv[1:]]
 
 
+def pre_exec(server: Any) -> None:
+    """SIGUSR2: the new master shares this one's metrics directory (telemetry.gunicorn)."""
+    hand_over_metrics_dir(server, _METRICS_DIR)
+
+
 def on_dirty_starting(arbiter: Any) -> None:
     """The task worker's processes are named (their children inherit it): tools and tests tell
     them from HTTP workers by /proc/PID/comm."""
@@ -205,4 +211,4 @@ def dirty_worker_init(worker: Any) -> None:
 
 def on_exit(server: Any) -> None:
     _BOOT_FAILED.unlink(missing_ok=True)
-    remove_metrics_dir(_METRICS_DIR)
+    remove_metrics_dir(server, _METRICS_DIR)

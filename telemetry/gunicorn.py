@@ -15,6 +15,9 @@ METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 PREPARED_BY = "FACIA_METRICS_DIR_PREPARED_BY"
+OWNED = "FACIA_METRICS_DIR_OWNED"
+# Set by a master for the master it re-executes on SIGUSR2 (hand_over_metrics_dir).
+HANDED_OVER = "FACIA_METRICS_DIR_HANDED_OVER"
 
 
 def prepare_metrics_dir() -> Path:
@@ -23,15 +26,22 @@ def prepare_metrics_dir() -> Path:
     Uses ``PROMETHEUS_MULTIPROC_DIR`` when set, else a fresh temporary directory (so that two
     servers on one machine never share one). gunicorn reads its config file again on SIGHUP,
     in the same master: that reload keeps the samples (emptying the directory took every
-    counter back to what the new workers had counted, 28 verdicts served shown as 9).
+    counter back to what the new workers had counted, 28 verdicts served shown as 9). A master
+    re-executed on SIGUSR2 takes over its predecessor's directory as it is: both generations'
+    workers write there while they overlap, and every scrape sums them all (the new master
+    emptied an operator's directory under the old workers, 3 verdicts scraped as 0, and made
+    a temporary one of its own, 3 scraped as 0 once the old master stopped).
     """
     configured = os.environ.get(METRICS_ENV)
     if configured and os.environ.get(PREPARED_BY) == f"{os.getpid()}:{configured}":
         return Path(configured)
-    if not configured:
+    if handed_over := os.environ.get(HANDED_OVER):
+        path = Path(handed_over)
+        os.environ[METRICS_ENV] = handed_over
+    elif not configured:
         path = Path(tempfile.mkdtemp(prefix="facia-metrics-"))
         os.environ[METRICS_ENV] = str(path)
-        os.environ["FACIA_METRICS_DIR_OWNED"] = "1"
+        os.environ[OWNED] = "1"
     else:
         path = Path(configured)
         path.mkdir(parents=True, exist_ok=True)
@@ -41,8 +51,28 @@ def prepare_metrics_dir() -> Path:
     return path
 
 
-def remove_metrics_dir(path: Path) -> None:
-    if os.environ.get("FACIA_METRICS_DIR_OWNED") == "1":
+def hand_over_metrics_dir(server: Any, path: Path) -> None:
+    """In the child a SIGUSR2 forks (gunicorn's pre_exec): the master it is about to exec
+    shares ``path``, and owns it if this one did. gunicorn execs it with the environment this
+    master started with (``cfg.env_orig``), read before this file set the directory."""
+    server.cfg.env_orig[HANDED_OVER] = str(path)
+    server.cfg.env_orig[METRICS_ENV] = str(path)
+    if os.environ.get(OWNED) == "1":
+        server.cfg.env_orig[OWNED] = "1"
+
+
+def other_generation_alive(server: Any) -> bool:
+    """Whether another master shares this one's metrics directory: the successor it forked on
+    SIGUSR2 (reaped: ``reexec_pid`` back to 0), or, in that successor, the old master it has not
+    yet been promoted from (its parent)."""
+    return bool(server.reexec_pid) or (
+        bool(server.master_pid) and server.master_pid == os.getppid()
+    )
+
+
+def remove_metrics_dir(server: Any, path: Path) -> None:
+    """A temporary directory of our own is removed when its last master exits."""
+    if os.environ.get(OWNED) == "1" and not other_generation_alive(server):
         shutil.rmtree(path, ignore_errors=True)
 
 

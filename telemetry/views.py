@@ -8,11 +8,13 @@ liveness's readiness gauge), in their ``AppConfig.ready``."""
 
 import os
 from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from telemetry.access import may_read_metrics
 
@@ -32,9 +34,31 @@ def process_metrics() -> bytes:
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not path:
         return generate_latest(REGISTRY)
+    drop_vanished_workers(path)
     registry = CollectorRegistry(auto_describe=False)
     MultiProcessCollector(registry, path)
     return generate_latest(registry)
+
+
+def drop_vanished_workers(path: str) -> None:
+    """The live gauges (facia_worker_ready) of workers gone without their master's child_exit:
+    an old master killed (SIGKILL) after a SIGUSR2, its workers exiting on their own, left
+    their samples, at 1, in the directory the new generation shares, for good."""
+    for live in Path(path).glob("gauge_live*_*.db"):
+        pid = int(live.stem.rsplit("_", 1)[1])
+        if not _running(pid):
+            with suppress(FileNotFoundError):  # another worker's scrape was first
+                mark_process_dead(pid, path)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs. A zombie does not: such a worker, orphaned when its master was
+    killed, stays one until the new parent (a container's init) collects it, if ever."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):  # gone, or going as it was read
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @csrf_exempt  # else CSRF answers another method 403 (HTML) before the URLconf's 405

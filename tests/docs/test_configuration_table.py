@@ -27,7 +27,7 @@ SOURCES += [REPO / "manage.py", REPO / "bin" / "healthcheck"]
 SOURCES += [REPO / "tests" / "conftest.py", REPO / "tests" / "browser.py"]
 ENTRYPOINT = REPO / "bin" / "entrypoint"
 # Set and read between our own processes, or given by the WSGI server: nobody sets them.
-INTERNAL = {"CONTENT_LENGTH", "DJANGO_SETTINGS_MODULE", "FACIA_METRICS_DIR_OWNED"}
+INTERNAL = {"CONTENT_LENGTH", "DJANGO_SETTINGS_MODULE"}
 INTERNAL |= {"GUNICORN_DIRTY_SOCKET"}
 # Read by gunicorn itself, not by our code.
 GUNICORN_OWN = {"FORWARDED_ALLOW_IPS"}
