@@ -45,10 +45,10 @@ def drop_vanished_workers(path: str) -> None:
     an old master killed (SIGKILL) after a SIGUSR2, its workers exiting on their own, left
     their samples, at 1, in the directory the new generation shares, for good."""
     for live in Path(path).glob("gauge_live*_*.db"):
-        pid = int(live.stem.rsplit("_", 1)[1])
-        if not _running(pid):
+        pid = live.stem.rsplit("_", 1)[1]
+        if pid.isdigit() and not _running(int(pid)):  # a file not named by a pid is not ours
             with suppress(FileNotFoundError):  # another worker's scrape was first
-                mark_process_dead(pid, path)
+                mark_process_dead(int(pid), path)
 
 
 def _running(pid: int) -> bool:
