@@ -16,28 +16,13 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from telemetry.logs import logging_config
+from telemetry.logs import database_target, logging_config, one_line
 
 log = logging.getLogger("facia.startup")
 # Where Django opens every connection (BaseDatabaseWrapper.connect).
 CONNECT_FILE = ("django", "db", "backends", "base", "base.py")
 UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE for it
 FULL_BELOW_BYTES = 1 << 20  # as liveness.runtime.SQLITE_MIN_FREE_BYTES: a few commits' room
-
-
-def one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def database_target() -> str:
-    """The default database as a URL without its password, for the message."""
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    user, host, port = (db.get(key) or "" for key in ("USER", "HOST", "PORT"))
-    return f"postgresql://{user}@{host}:{port}/{db['NAME']}"
 
 
 def disk_note() -> str:

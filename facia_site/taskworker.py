@@ -82,14 +82,14 @@ class TaskWorkerApp(DirtyApp):
         database without its password (facia_site.startup.database_target)."""
         from django.db import Error, connection
 
-        from facia_site.startup import database_target, one_line
+        from telemetry.logs import database_error, database_target
 
         target = database_target()
         logger.warning(
             "task worker: database %s unavailable (%s: %s); jobs wait, trying every %s s",
             target,
             type(exc).__name__,
-            one_line(exc),
+            database_error(exc),
             RETRY_S,
         )
         while self.worker.running:
@@ -121,10 +121,23 @@ class TaskWorkerApp(DirtyApp):
         to upload again (a running one is cut short with the process)."""
         self.worker.running = False
         self.thread.join(timeout=1)
+        from django.db import Error
+
         from calibration.jobs import interrupt_jobs
+        from telemetry.logs import database_error, database_target
 
         try:
             interrupt_jobs(self.queue)
+        except Error as exc:
+            # A stop during an outage: one line, not the traceback (~50 lines) of a connection
+            # refused. Its jobs, if any, show as lost once their time is up (describe_job).
+            logger.warning(
+                "task worker stopping: database %s unavailable (%s: %s); its unfinished jobs "
+                "are not marked interrupted",
+                database_target(),
+                type(exc).__name__,
+                database_error(exc),
+            )
         except Exception:
             logger.exception("could not mark this task worker's pending jobs as interrupted")
 

@@ -45,6 +45,7 @@ from liveness import answers, runtime
 from liveness.answers import Rejected, Rejection, counted
 from liveness.middleware import database_unavailable
 from telemetry import metrics
+from telemetry.logs import outage_answer
 
 READ_CHUNK = 64 * 1024
 # Keys and values (each string, number, literal, object and array counts one) a body may hold:
@@ -326,10 +327,11 @@ class JsonAPIView(APIView):
             return answers.respond(exc.rejection)
         if isinstance(exc, APIException):
             return answers.error(str(exc.detail), exc.status_code)
-        if isinstance(exc, DatabaseHeldDown):
+        if isinstance(exc, DatabaseHeldDown):  # the outage is logged: the answer is its line
+            outage_answer(self.request)
             return answers.respond(Rejection("not_ready", retry_after=1))
         if isinstance(exc, DatabaseError):  # down, hung or restarting
-            return database_unavailable(exc)
+            return database_unavailable(self.request, exc)
         return super().handle_exception(exc)
 
 

@@ -12,6 +12,7 @@ from django.utils.deprecation import MiddlewareMixin
 
 from liveness import answers, runtime
 from liveness.answers import Rejection
+from telemetry.logs import database_error, outage_answer
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +25,16 @@ class DatabaseUnavailableMiddleware(MiddlewareMixin):
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
-        return database_unavailable(exception)
+        return database_unavailable(request, exception)
 
 
-def database_unavailable(exc: Error) -> HttpResponse:
+def database_unavailable(request: HttpRequest, exc: Error) -> HttpResponse:
     """The 503 of a database that did not answer (here and in the API views): nothing was
-    committed, the client may retry."""
-    log.error("database unavailable: %s", " ".join(str(exc).split()))
-    runtime.database_failed(exc)  # /status_check probes, or says so at once
+    committed, the client may retry. One that did not answer at all is the worker's one
+    WARNING per outage (liveness.runtime), the answer its access line: each request logged two
+    ERROR lines, 40 for 20 requests. An error the database reported keeps its ERROR."""
+    if runtime.database_failed(exc):  # /status_check probes, or says so at once
+        outage_answer(request)
+    else:
+        log.error("database unavailable: %s", database_error(exc))
     return answers.respond(Rejection("not_ready", retry_after=1))

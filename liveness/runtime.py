@@ -4,6 +4,10 @@ and whether this worker is ready: engine warm, database answering, a check recor
 The database probes are cheap and a success is remembered for ``CACHE_S`` seconds. A database
 that does not answer (here or in a request) is held for ``DOWN_HOLD_S``: meanwhile the worker
 answers 503 at once, then the next request probes again: readiness is back within a second.
+
+Each worker says once that the database is unusable or that checks cannot be recorded (a
+WARNING), each repeat at DEBUG, and once that it is over (INFO, from the next probe that
+succeeds): it logged a WARNING per probe, about one a second per worker for a whole outage.
 """
 
 import contextlib
@@ -21,6 +25,7 @@ from liveness.models import LivenessCheck
 from ml.engine import LivenessEngine
 from ml.profiles import DEFAULT_PROFILE, PROFILES
 from ml.quality import QualityThresholds
+from telemetry.logs import database_error, database_target
 from telemetry.metrics import set_worker_ready
 
 log = logging.getLogger(__name__)
@@ -118,24 +123,64 @@ _ok_until = 0.0
 _down_until = 0.0
 
 
+class Condition:
+    """A state of the database this worker logs once: a WARNING when it is first met, a DEBUG
+    record each time it is met again, an INFO when it is over."""
+
+    def __init__(self) -> None:
+        self.on = False
+
+    def met(self, message: str, *args: object) -> None:
+        log.log(logging.DEBUG if self.on else logging.WARNING, message, *args)
+        self.on = True
+
+    def over(self, message: str, *args: object) -> None:
+        if self.on:
+            self.on = False
+            log.info(message, *args)
+
+
+UNUSABLE = Condition()
+UNRECORDABLE = Condition()
+
+
 def forget() -> None:
-    """Drop the remembered success and failure (tests)."""
+    """Drop the remembered success and failure, and the conditions said (tests)."""
     global _ok_until, _down_until
     _ok_until = _down_until = 0.0
+    UNUSABLE.on = UNRECORDABLE.on = False
 
 
-def database_failed(exc: BaseException | None = None) -> None:
-    """A request met ``exc``: the next /status_check probes again. Held for DOWN_HOLD_S when
-    the database did not answer at all (refused, lost, timed out: a psycopg error without a
-    SQLSTATE); an error it reported (disk full, statement timeout) is the probe's to tell."""
-    global _ok_until, _down_until
+def _unanswered(exc: BaseException) -> bool:
+    """The database did not answer at all (refused, lost, timed out): a psycopg error without
+    a SQLSTATE. An error it reported (disk full, statement timeout) has one; SQLite's none."""
+    return getattr(exc.__cause__, "sqlstate", "") is None
+
+
+def database_failed(exc: BaseException) -> bool:
+    """A request met ``exc``: the next /status_check probes again. When the database did not
+    answer, the worker holds that for DOWN_HOLD_S and says so once per outage (True); an error
+    it reported is the caller's to tell (False)."""
+    global _ok_until
     _ok_until = 0.0
-    if exc is None or getattr(exc.__cause__, "sqlstate", "") is None:
-        _down_until = time.monotonic() + DOWN_HOLD_S
+    if not _unanswered(exc):
+        return False
+    _hold_down()
+    _unusable(exc)
+    return True
+
+
+def _hold_down() -> None:
+    global _down_until
+    _down_until = time.monotonic() + DOWN_HOLD_S
 
 
 def database_held_down() -> bool:
     return time.monotonic() < _down_until
+
+
+def _unusable(exc: BaseException) -> None:
+    UNUSABLE.met("database %s unusable: %s", database_target(), database_error(exc))
 
 
 def _database_answers() -> tuple[bool, int | None]:
@@ -144,10 +189,11 @@ def _database_answers() -> tuple[bool, int | None]:
     try:
         tenant_id = Tenant.objects.order_by().values_list("pk", flat=True).first()
     except DatabaseError as exc:
-        log.warning("database unusable: %s", exc)
+        _unusable(exc)
         with contextlib.suppress(DatabaseError):
             connection.close()  # the next request opens a new one
         return False, None
+    UNUSABLE.over("database %s usable again", database_target())
     return True, tenant_id
 
 
@@ -155,8 +201,12 @@ def _sqlite_disk_has_room() -> bool:
     """SQLite only: in WAL mode a rolled-back write touches no file, so ENOSPC needs statvfs."""
     if connection.vendor != "sqlite":
         return True
-    stats = os.statvfs(os.path.dirname(os.path.abspath(settings.DATABASES["default"]["NAME"])))
-    return stats.f_bavail * stats.f_frsize >= SQLITE_MIN_FREE_BYTES
+    folder = os.path.dirname(os.path.abspath(settings.DATABASES["default"]["NAME"]))
+    stats = os.statvfs(folder)
+    if stats.f_bavail * stats.f_frsize >= SQLITE_MIN_FREE_BYTES:
+        return True
+    UNRECORDABLE.met("a check could not be recorded: under 1 MiB free in %s", folder)
+    return False
 
 
 def _check_row_fits(tenant_id: int | None) -> bool:
@@ -169,7 +219,7 @@ def _check_row_fits(tenant_id: int | None) -> bool:
             LivenessCheck.objects.create(tenant_id=tenant_id, latency_ms=0.0, request_id="probe")
             transaction.set_rollback(True)
     except DatabaseError as exc:
-        log.warning("a check could not be recorded: %s", exc)
+        UNRECORDABLE.met("a check could not be recorded: %s", database_error(exc))
         return False
     return True
 
@@ -184,10 +234,12 @@ def database_problem() -> str | None:
         return DB_DOWN
     answers, tenant_id = _database_answers()
     if not answers:
-        database_failed()
+        _ok_until = 0.0
+        _hold_down()
         return DB_DOWN
     if not (_sqlite_disk_has_room() and _check_row_fits(tenant_id)):
         return DB_FULL
+    UNRECORDABLE.over("checks can be recorded again")
     _ok_until = now + CACHE_S
     return None
 

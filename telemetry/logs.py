@@ -4,11 +4,15 @@ manage.py when its settings do not load)."""
 
 import contextvars
 import logging
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any
 
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 
 from ml.text import escape_controls
+
+if TYPE_CHECKING:  # Django's settings import this module: django.http not yet
+    from django.http import HttpRequest
 
 # The id of the request being served, for every log line: set and cleared by
 # telemetry.middleware.
@@ -75,6 +79,27 @@ class DropReadinessAnswers(logging.Filter):
         return not (readiness and getattr(record, "status_code", None) == 503)
 
 
+# A key of the request's WSGI environ (META: one dict under Django's request and DRF's): its
+# 503 answers a database outage that liveness.runtime logs once.
+OUTAGE_ANSWER = "facia.outage_answer"
+
+
+def outage_answer(request: "HttpRequest") -> None:
+    """Mark ``request`` as answered 503 for a database that does not answer: the outage is
+    the worker's one WARNING, the answer its access line."""
+    request.META[OUTAGE_ANSWER] = True
+
+
+class DropOutageAnswers(logging.Filter):
+    """Drops django.request's ERROR for each 503 marked by ``outage_answer``: during an outage
+    every request got one ("Service Unavailable: /liveness", 20 for 20 requests), saying no
+    more than its access line and the outage's WARNING. Every other 5xx keeps its ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        marked = getattr(getattr(record, "request", None), "META", {}).get(OUTAGE_ANSWER)
+        return not (marked and getattr(record, "status_code", None) == 503)
+
+
 class NoTraceback(logging.Filter):
     """Keeps the message, drops the traceback: Django's record for each request with a Host
     outside ALLOWED_HOSTS says all in its message; its traceback (~20 lines) is Django's own
@@ -124,6 +149,7 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
             "request_id": {"()": "telemetry.logs.RequestIdFilter"},
             "client_errors": {"()": "telemetry.logs.DropClientErrors"},
             "readiness_answers": {"()": "telemetry.logs.DropReadinessAnswers"},
+            "outage_answers": {"()": "telemetry.logs.DropOutageAnswers"},
             "no_traceback": {"()": "telemetry.logs.NoTraceback"},
         },
         "formatters": {
@@ -141,8 +167,44 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
         "root": {"handlers": ["stdout"], "level": level},
         "loggers": {
             "django": handler,
-            "django.request": {**handler, "filters": ["client_errors", "readiness_answers"]},
+            "django.request": {
+                **handler,
+                "filters": ["client_errors", "readiness_answers", "outage_answers"],
+            },
             "django.security.DisallowedHost": {**handler, "filters": ["no_traceback"]},
             "django.template": {**handler, "level": templates},
         },
     }
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def database_target() -> str:
+    """The default database as a URL without its password, for the message."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user, host, port = (db.get(key) or "" for key in ("USER", "HOST", "PORT"))
+    return f"postgresql://{user}@{host}:{port}/{db['NAME']}"
+
+
+# A connection string's password: a URL's "user:secret@" and a "password=secret" pair.
+URL_PASSWORD = re.compile(r"(\w+://[^\s:/@]*):[^\s@]*@")
+PAIR_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def database_error(exc: BaseException) -> str:
+    """``exc`` on one line without the database's password: psycopg quotes a connection
+    string it cannot parse, password included ('... in URI: "postgres://u:secret@[h/db"')."""
+    from django.conf import settings
+
+    text = str(exc)
+    password = settings.DATABASES["default"].get("PASSWORD")
+    if password:
+        text = text.replace(password, "***")
+    text = PAIR_PASSWORD.sub(r"\1***", URL_PASSWORD.sub(r"\1:***@", text))
+    return " ".join(text.split()) or type(exc).__name__

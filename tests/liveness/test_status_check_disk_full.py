@@ -15,6 +15,7 @@ from liveness.models import LivenessCheck
 from tests.conftest import LIVE_JPG, Post, data_uri
 
 UNLIMITED_PAGES = 1073741823  # SQLite's default max_page_count
+PROBES = 10
 
 
 def _pragma(statement: str) -> int:
@@ -69,3 +70,26 @@ def test_full_database_refuses_checks_and_readiness_until_there_is_room(
     _pragma(f"max_page_count = {UNLIMITED_PAGES}")  # room again
     assert client.get("/status_check").status_code == 200
     assert post_liveness(body).status_code == 201
+
+
+def test_a_full_database_is_logged_once_per_worker_until_there_is_room(
+    full_database: None,
+    warm_engine: None,
+    client: Any,
+    tenant: tuple[Tenant, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each probe of a full database logged a WARNING (one a second per worker with kubelet's
+    probes, for as long as the disk stayed full): now the first, then DEBUG, then one INFO."""
+    assert client.get("/status_check").status_code == 200
+    _fill(tenant[0])
+    runtime.forget()
+    caplog.set_level("DEBUG", logger=runtime.log.name)
+    for _ in range(PROBES):
+        assert client.get("/status_check").status_code == 503
+    _pragma(f"max_page_count = {UNLIMITED_PAGES}")  # room again
+    assert client.get("/status_check").status_code == 200
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == runtime.log.name]
+    assert [level for level, _ in said] == ["WARNING", *["DEBUG"] * (PROBES - 1), "INFO"]
+    assert said[0][1].startswith("a check could not be recorded: database or disk is full")
+    assert said[-1][1] == "checks can be recorded again"

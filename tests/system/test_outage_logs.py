@@ -1,9 +1,13 @@
-"""What the log says while PostgreSQL is down, behind a real gunicorn: the task worker says
-once that the database went away and once that it is back (it logged a traceback every 5 s),
-and each /status_check 503 a load balancer polls is its access line, not an ERROR (119 ERROR
-lines a minute at 2 probes/s). The database is a private cluster (tests.servers.postgres)."""
+"""What the log says while PostgreSQL is down, behind a real gunicorn: the task worker and each
+HTTP worker say once that the database went away and once that it is back (the task worker
+logged a traceback every 5 s, a worker a WARNING per probe), each 503 of the outage is its
+access line, not an ERROR (119 ERROR lines a minute at 2 probes/s; two per /liveness request),
+and the task worker stopped meanwhile says so in one line (it logged a traceback). The
+database is a private cluster (tests.servers.postgres)."""
 
 import json
+import os
+import signal
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,11 +17,12 @@ import requests
 
 from tests.servers.gunicorn import Gunicorn, gunicorn
 from tests.servers.postgres import PrivatePostgres, private_postgres
-from tests.servers.processes import until
+from tests.servers.processes import children, until
 
 pytestmark = pytest.mark.system
 
 TASK_WORKER = "facia_site.taskworker"
+RUNTIME = "liveness.runtime"
 # Trust authentication ignores it; the log must never show it.
 PASSWORD = "pw" + uuid.uuid4().hex
 PROBES = 20
@@ -88,7 +93,7 @@ def test_the_task_worker_says_once_that_the_database_is_down_and_once_that_it_is
     assert not [r for r in records(server, start) if r["levelname"] == "ERROR"]
 
 
-def test_status_check_503_is_its_access_line_and_other_5xx_keep_their_error(
+def test_status_check_503_is_its_access_line_and_so_is_each_503_of_the_outage(
     server: Gunicorn, cluster: PrivatePostgres
 ) -> None:
     with cluster.stopped():
@@ -100,11 +105,15 @@ def test_status_check_503_is_its_access_line_and_other_5xx_keep_their_error(
                 f"{server.base}/status_check", headers={"X-Request-ID": request_id}, timeout=30
             )
             assert answer.status_code == 503
-        check_id = f"check-{uuid.uuid4().hex[:8]}"
-        refused = requests.post(
-            f"{server.base}/liveness", data="{}", headers={"X-Request-ID": check_id}, timeout=30
-        )
-        assert refused.status_code == 503
+        checks = [f"check-{uuid.uuid4().hex[:8]}" for _ in range(PROBES)]
+        for request_id in checks:
+            refused = requests.post(
+                f"{server.base}/liveness",
+                data="{}",
+                headers={"X-Request-ID": request_id},
+                timeout=30,
+            )
+            assert refused.status_code == 503
     said = records(server, start)
     by_probe = [r for r in said if r.get("request_id") in probes]
     errors = [r for r in by_probe if r["levelname"] == "ERROR"]
@@ -112,6 +121,61 @@ def test_status_check_503_is_its_access_line_and_other_5xx_keep_their_error(
     assert errors == []
     access = [r for r in by_probe if r["name"] == "facia.request"]
     assert [(r["path"], r["status"]) for r in access] == [("/status_check", 503)] * PROBES
-    # Another 5xx keeps Django's ERROR record.
-    check = [(r["name"], r["levelname"]) for r in said if r.get("request_id") == check_id]
-    assert ("django.request", "ERROR") in check
+    # /liveness' 503s too: each was Django's ERROR and, when it met the database, ours.
+    by_check = [r for r in said if r.get("request_id") in checks]
+    errors = [r for r in by_check if r["levelname"] in ("ERROR", "WARNING")]
+    print(f"{PROBES} POST /liveness with the database down: {len(errors)} ERROR or WARNING")
+    assert errors == []
+    access = [r for r in by_check if r["name"] == "facia.request"]
+    assert [(r["path"], r["status"]) for r in access] == [("/liveness", 503)] * PROBES
+
+
+def runtime_said(server: Gunicorn, since: int) -> list[dict[str, Any]]:
+    return [r for r in records(server, since) if r["name"] == RUNTIME]
+
+
+def test_a_worker_says_once_that_the_database_is_down_and_once_that_it_is_back(
+    server: Gunicorn, cluster: PrivatePostgres
+) -> None:
+    until(lambda: server.status() == 200)
+    start = log_lines(server)
+    with cluster.stopped():
+        # Each probe more than DOWN_HOLD_S after the last one asks the database: poll until
+        # PROBES of them did (one record each), as a kubelet probing every second would.
+        def probed() -> bool:
+            server.status()
+            return len(runtime_said(server, start)) >= PROBES
+
+        until(probed, timeout=120)
+    until(lambda: server.status() == 200, timeout=60)
+    said = runtime_said(server, start)
+    levels = [r["levelname"] for r in said]
+    met = levels.count("WARNING") + levels.count("DEBUG")
+    print(f"\n{met} probes meeting the database down: {levels.count('WARNING')} WARNING")
+    assert [level for level in levels if level != "DEBUG"] == ["WARNING", "INFO"]
+    assert levels[0] == "WARNING" and levels[-1] == "INFO"
+    assert f"postgresql://postgres@127.0.0.1:{cluster.port}/facia unusable" in said[0]["message"]
+    assert "Connection refused" in said[0]["message"]
+    assert not any("exc_info" in r for r in said)
+    assert PASSWORD not in server.log.read_text(errors="replace")
+
+
+def test_the_task_worker_stopped_during_an_outage_says_so_in_one_line(
+    server: Gunicorn, cluster: PrivatePostgres
+) -> None:
+    arbiter = [pid for pid in children(server.process.pid) if pid not in server.workers()]
+    assert len(arbiter) == 1, arbiter
+    start = log_lines(server)
+    with cluster.stopped():
+        until(lambda: task_worker(server, start), timeout=60)  # it met the outage
+        os.kill(arbiter[0], signal.SIGTERM)  # the master starts another
+        # gunicorn's line once the app's close() has returned
+        until(
+            lambda: any(r["message"].startswith("Closed dirty app") for r in records(server, start))
+        )
+    said = records(server, start)
+    stopping = [r for r in said if "stopping" in r["message"]]
+    assert [r["levelname"] for r in stopping] == ["WARNING"], stopping
+    assert "OperationalError" in stopping[0]["message"]
+    assert not [r for r in said if "exc_info" in r or r["levelname"] == "ERROR"]
+    assert PASSWORD not in server.log.read_text(errors="replace")

@@ -1,6 +1,7 @@
 """Debug logging writes no secret of a page: the new hash_id on the page that shows it once,
 the session token on the capture demo's page (Django's test client, the real admin, the
-service's own logging configuration at DEBUG, in both formats)."""
+service's own logging configuration at DEBUG, in both formats), nor a database's password; a
+503 answering a database outage is its access line alone."""
 
 import io
 import logging.config
@@ -8,12 +9,14 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from django.conf import settings
+from django.http import HttpRequest
 from django.test import Client
 
 from accounts.models import HashId, Tenant
-from telemetry.logs import logging_config
+from telemetry.logs import DropOutageAnswers, database_error, logging_config, outage_answer
 
 pytestmark = pytest.mark.django_db
 
@@ -57,3 +60,30 @@ def test_the_capture_demo_logs_no_token(
     logged = debug_logs.getvalue()
     assert "POST /capture/demo" in logged
     assert token not in logged
+
+
+def test_a_database_error_is_logged_without_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """psycopg quotes a connection string it cannot parse, password included; the outage
+    records (liveness.runtime, the task worker) say database_error's text instead."""
+    with pytest.raises(psycopg.Error) as raised:
+        psycopg.connect("postgres://facia:s3cretpw@[db/facia")
+    assert "s3cretpw" in str(raised.value)  # what psycopg says
+    said = database_error(raised.value)
+    assert "s3cretpw" not in said
+    assert "postgres://facia:***@[db/facia" in said
+    paired = database_error(Exception("host=db password='se cret' port=5432"))
+    assert paired == "host=db password=*** port=5432"
+    monkeypatch.setitem(settings.DATABASES["default"], "PASSWORD", "hunter2 pw")
+    assert database_error(Exception("rejected hunter2 pw\n for facia")) == "rejected *** for facia"
+
+
+@pytest.mark.parametrize("marked", [True, False])
+def test_only_a_503_answering_an_outage_loses_djangos_error(marked: bool) -> None:
+    request = HttpRequest()
+    if marked:
+        outage_answer(request)
+    record = logging.LogRecord("django.request", logging.ERROR, __file__, 1, "x", None, None)
+    record.status_code, record.request = 503, request
+    assert DropOutageAnswers().filter(record) is not marked
