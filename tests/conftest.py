@@ -78,11 +78,16 @@ def database_url(vendor: str, tmp_path: Path, prefix: str) -> Iterator[str]:
 
 def run_on_database(module: str, url: str, *args: str, timeout: float = 300) -> dict[str, Any]:
     """Run ``python -m module args`` against the database at ``url`` (its own process, as a
-    second server would be) and return the JSON object its last line prints."""
+    second server would be) and return the JSON object its last line prints.
+
+    Its waits on the database are bounded at 30 s, not the service's 3 s: these scripts test
+    the order of concurrent writes, and a machine loaded to 6 on 2 cores once made one of
+    their waits pass 3 s (503, not the race's outcome). The bound has tests of its own
+    (tests/system/test_db_freeze.py)."""
     done = subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=REPO,
-        env={**os.environ, "DATABASE_URL": url},
+        env={**os.environ, "DATABASE_URL": url, "DATABASE_TIMEOUT_S": "30"},
         capture_output=True,
         text=True,
         timeout=timeout,
