@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from tests.browser import take_violations
+from tests.conftest import skip_or_fail
 from tests.servers.entrypoint import Served, entrypoint_server
+from tests.servers.postgres import PrivatePostgres, private_postgres
 
 
 @pytest.hookimpl(wrapper=True)
@@ -36,3 +38,13 @@ def demo_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     work = tmp_path_factory.mktemp("capture-server")
     with entrypoint_server(work, CAPTURE_DEMO="1", LOG_LEVEL="INFO") as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of the module's own (its tests stop and start it); one that cannot
+    be started here skips them, and fails them under CI."""
+    with private_postgres() as found:
+        if isinstance(found, str):
+            skip_or_fail(found)
+        yield found

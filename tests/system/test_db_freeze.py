@@ -25,11 +25,11 @@ from django.test import Client
 
 from accounts.models import Tenant
 from facia_site.postgresql.base import bounded
-from tests.conftest import LIVE_JPG, data_uri, skip_or_fail
+from tests.conftest import LIVE_JPG, data_uri
 from tests.servers.clients import create_tenant, selfie_body
 from tests.servers.gunicorn import Gunicorn, gunicorn
 from tests.servers.ledger import ledger
-from tests.servers.postgres import PrivatePostgres, private_postgres
+from tests.servers.postgres import PrivatePostgres
 from tests.servers.processes import until
 
 pytestmark = pytest.mark.system
@@ -40,14 +40,6 @@ pytestmark = pytest.mark.system
 BOUND_S = 15.0
 CLIENT_TIMEOUT_S = 40.0
 WORKERS = 2
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PrivatePostgres]:
-    with private_postgres() as found:
-        if isinstance(found, str):
-            skip_or_fail(found)
-        yield found
 
 
 def _conninfo(cluster: PrivatePostgres) -> str:

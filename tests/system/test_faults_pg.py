@@ -27,21 +27,13 @@ from tests.servers.clients import (
 )
 from tests.servers.gunicorn import Gunicorn, gunicorn
 from tests.servers.ledger import assert_ledger_exact, ledger
-from tests.servers.postgres import PrivatePostgres, private_postgres
+from tests.servers.postgres import PrivatePostgres
 from tests.servers.processes import until
 from tests.servers.raw_http import oversized_form_post, status_of_answer
 
 pytestmark = pytest.mark.system
 
 WORKERS = 2
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PrivatePostgres]:
-    with private_postgres() as found:
-        if isinstance(found, str):
-            pytest.skip(found)
-        yield found
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from tests.servers.gunicorn import Gunicorn, gunicorn
-from tests.servers.postgres import PrivatePostgres, private_postgres
+from tests.servers.postgres import PrivatePostgres
 from tests.servers.processes import children, until
 
 pytestmark = pytest.mark.system
@@ -26,14 +26,6 @@ RUNTIME = "liveness.runtime"
 # Trust authentication ignores it; the log must never show it.
 PASSWORD = "pw" + uuid.uuid4().hex
 PROBES = 20
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PrivatePostgres]:
-    with private_postgres() as found:
-        if isinstance(found, str):
-            pytest.skip(found)
-        yield found
 
 
 @pytest.fixture(scope="module")
