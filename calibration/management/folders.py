@@ -13,6 +13,7 @@ from guard.validators import no_control_characters
 from liveness.runtime import load_engine
 from ml.engine import LivenessEngine
 from ml.errors import ModelInstallError
+from ml.evaluate import MANIFEST_ENCODING
 from ml.text import escape_controls
 
 
@@ -39,7 +40,7 @@ def _columns(manifest: Path) -> list[str]:
     that is not UTF-8 or a malformed row further down was a traceback once images had been
     judged."""
     try:
-        with manifest.open(newline="") as handle:
+        with manifest.open(newline="", encoding=MANIFEST_ENCODING) as handle:
             rows = csv.reader(handle)
             header = next(rows, [])
             for _ in rows:
