@@ -13,7 +13,7 @@ from guard.validators import no_control_characters
 from liveness.runtime import load_engine
 from ml.engine import LivenessEngine
 from ml.errors import ModelInstallError
-from ml.evaluate import MANIFEST_ENCODING
+from ml.evaluate import MANIFEST_ENCODING, SUFFIXES, images_in
 from ml.text import escape_controls
 
 
@@ -33,6 +33,19 @@ def labelled_folder(folder: Path) -> Path:
             f"{manifest} has no file column (each image's path in the folder, e.g. live/a.jpg)."
         )
     return folder
+
+
+def has_images(folder: Path) -> None:
+    """Refuse, before the models load, a folder with no image file directly in live/ or spoof/:
+    an empty one, or one whose images sit in subfolders (which calibrate reads as groups), ended
+    evaluate and tenant_protocol with a traceback."""
+    try:
+        images_in(folder)
+    except FileNotFoundError as exc:
+        raise CommandError(
+            f"{folder} has no image ({', '.join(sorted(SUFFIXES))}) directly in live/ or spoof/: "
+            "the command reads the files in them, not their subfolders."
+        ) from exc
 
 
 def _columns(manifest: Path) -> list[str]:

@@ -518,8 +518,8 @@ def test_evaluate_refuses_a_folder_without_images_directly_in_live_or_spoof(
         with pytest.raises(CommandError) as refused:
             run_command("evaluate", str(folder), "--no-save")
         assert str(refused.value) == (
-            f"{folder} has no image (.jpeg, .jpg, .png) directly in live/ or spoof/: evaluate "
-            "reads the files in them, not their subfolders."
+            f"{folder} has no image (.jpeg, .jpg, .png) directly in live/ or spoof/: the "
+            "command reads the files in them, not their subfolders."
         )
 
 

@@ -9,10 +9,10 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.management.tenants import tenant_named
 from accounts.models import DEFAULT_THRESHOLD
 from calibration.calibrate import MAX_IMAGE_BYTES
-from calibration.management.folders import command_engine, labelled_folder
+from calibration.management.folders import command_engine, has_images, labelled_folder
 from calibration.models import Evaluation
 from ml import pad_metrics
-from ml.evaluate import SUFFIXES, Report, evaluate_folder, images_in
+from ml.evaluate import Report, evaluate_folder
 from ml.profiles import DEFAULT_PROFILE, PROFILES
 from ml.quality import CROP_POLICIES
 
@@ -45,19 +45,6 @@ def store(report: Report, made: dict[str, Any] | None = None) -> Evaluation:
 
 def _no_nan(value: object) -> object:
     raise TypeError(f"not JSON serialisable: {value!r}")
-
-
-def has_images(folder: Path) -> None:
-    """Refuse, before the models load, a folder with no image file directly in live/ or spoof/:
-    an empty one, or one whose images sit in subfolders (which calibrate reads as groups), ended
-    the command with a traceback."""
-    try:
-        images_in(folder)
-    except FileNotFoundError as exc:
-        raise CommandError(
-            f"{folder} has no image ({', '.join(sorted(SUFFIXES))}) directly in live/ or spoof/: "
-            "evaluate reads the files in them, not their subfolders."
-        ) from exc
 
 
 class Command(BaseCommand):
