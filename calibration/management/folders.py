@@ -28,11 +28,31 @@ def labelled_folder(folder: Path) -> Path:
     if not (folder / "live").is_dir() or not (folder / "spoof").is_dir():
         raise CommandError(f"{folder} must contain live/ and spoof/ folders.")
     manifest = folder / "manifest.csv"
-    if manifest.is_file() and "file" not in _columns(manifest):
+    if not manifest.is_file():
+        return folder
+    header, rows = _read(manifest)
+    if "file" not in header:
         raise CommandError(
             f"{manifest} has no file column (each image's path in the folder, e.g. live/a.jpg)."
         )
+    _no_conflicting_rows(manifest, header.index("file"), rows)
     return folder
+
+
+def _no_conflicting_rows(manifest: Path, column: int, rows: list[list[str]]) -> None:
+    """Two rows of one image that differ (its source, species or subject) were resolved
+    silently, the last row winning, and the figures counted it there; the same row twice is
+    harmless."""
+    seen: dict[str, list[str]] = {}
+    for row in rows:
+        if len(row) <= column:
+            continue
+        name = row[column]
+        if seen.setdefault(name, row) != row:
+            raise CommandError(
+                f"{manifest} has rows that differ for {escape_controls(name)}: keep one "
+                "(the commands would take the last)."
+            )
 
 
 def has_images(folder: Path) -> None:
@@ -48,17 +68,14 @@ def has_images(folder: Path) -> None:
         ) from exc
 
 
-def _columns(manifest: Path) -> list[str]:
-    """The manifest's header, once every row has been read as the commands read it: a byte
-    that is not UTF-8 or a malformed row further down was a traceback once images had been
-    judged."""
+def _read(manifest: Path) -> tuple[list[str], list[list[str]]]:
+    """The manifest's header and rows, read whole as the commands read it: a byte that is not
+    UTF-8 or a malformed row further down was a traceback once images had been judged."""
     try:
         with manifest.open(newline="", encoding=MANIFEST_ENCODING) as handle:
             rows = csv.reader(handle)
             header = next(rows, [])
-            for _ in rows:
-                pass
-            return header
+            return header, list(rows)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise CommandError(f"cannot read {manifest}: {escape_controls(str(exc))}") from exc
 

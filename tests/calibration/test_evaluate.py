@@ -18,6 +18,7 @@ from django.test import Client
 
 from accounts.models import Tenant
 from calibration.calibrate import MAX_IMAGE_BYTES, folder_images
+from calibration.management.folders import labelled_folder
 from calibration.models import Evaluation
 from ml import pad_metrics, profiles
 from ml.engine import LivenessEngine
@@ -543,3 +544,23 @@ def test_a_manifest_with_a_byte_order_mark_or_extra_cells_is_read(tmp_path: Path
         samples[f"spoof/{SPOOF[0].name}"]["source"],
         samples[f"spoof/{SPOOF[0].name}"]["species"],
     ) == ("kiosk", "print")
+
+
+def test_a_manifest_naming_an_image_in_rows_that_differ_is_refused(
+    make_tenant: Any, tmp_path: Path
+) -> None:
+    """The last of two rows that differ won silently (the image counted under that row's
+    source and species); the same row twice is harmless and read."""
+    make_tenant("rows")
+    folder = linked(tmp_path, [], [])
+    manifest = folder / "manifest.csv"
+    manifest.write_text("file,source\nlive/a.jpg,phone\nlive/a.jpg,phone\n")
+    assert labelled_folder(folder) == folder
+    manifest.write_text("file,source\nlive/a.jpg,phone\nspoof/b.jpg,x\nlive/a.jpg,kiosk\n")
+    for args in (("evaluate",), ("calibrate", "rows"), ("tenant_protocol",)):
+        with pytest.raises(CommandError) as refused:
+            run_command(*args, str(folder))
+        assert str(refused.value) == (
+            f"{manifest} has rows that differ for live/a.jpg: keep one (the commands would "
+            "take the last)."
+        )
