@@ -133,6 +133,12 @@ def _end_of_central_directory(data: bytes) -> tuple[int, int]:
     return entries, size
 
 
+def _apple_double(name: PurePosixPath) -> bool:
+    """macOS's Finder zips "__MACOSX/captures/live/._x.jpg" beside each image: its metadata, no
+    image, which counted as an image refused (not_decoded), one for each real one."""
+    return name.parts[0] == "__MACOSX" or name.name.startswith("._")
+
+
 @dataclass(frozen=True)
 class Member:
     label: str
@@ -166,6 +172,8 @@ def zip_members(
         name = PurePosixPath(info.filename.replace("\\", "/"))
         label = next((p for p in name.parts[:-1] if p in LABELS), None)
         if info.filename.endswith("/") or label is None or name.suffix.lower() not in SUFFIXES:
+            continue
+        if _apple_double(name):
             continue
         total += info.file_size
         if info.file_size > max_image_bytes or total > max_total_bytes:

@@ -361,3 +361,20 @@ def test_a_zip_without_images_under_live_or_spoof_is_refused_at_upload(
         "The zip holds no image (.jpeg, .jpg, .png) in a folder named live or spoof (lowercase)."
         in response.content.decode()
     )
+
+
+def test_a_zip_made_by_macos_finder_counts_its_images_only() -> None:
+    """Finder adds "__MACOSX/<path>/._<name>" (AppleDouble metadata) for each file: each was
+    taken for an image under live/ or spoof/, doubling the job's count and refused as
+    not_decoded."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for label, path in (("live", LIVE[0]), ("spoof", SPOOF[0])):
+            archive.writestr(f"captures/{label}/{path.name}", path.read_bytes())
+            archive.writestr(f"__MACOSX/captures/{label}/._{path.name}", b"\x00\x05\x16\x07")
+        archive.writestr(f"captures/live/._{LIVE[1].name}", b"\x00\x05\x16\x07")
+    members = zip_members(buffer.getvalue())
+    assert [m.info.filename for m in members] == [
+        f"captures/live/{LIVE[0].name}",
+        f"captures/spoof/{SPOOF[0].name}",
+    ]
