@@ -13,7 +13,7 @@ from guard.validators import no_control_characters
 from liveness.runtime import load_engine
 from ml.engine import LivenessEngine
 from ml.errors import ModelInstallError
-from ml.evaluate import MANIFEST_ENCODING, SUFFIXES, images_in
+from ml.evaluate import MANIFEST_ENCODING, SUFFIXES, images_in, manifest_rows
 from ml.text import escape_controls
 
 
@@ -37,6 +37,21 @@ def labelled_folder(folder: Path) -> Path:
         )
     _no_conflicting_rows(manifest, header.index("file"), rows)
     return folder
+
+
+def images_without_rows(folder: Path, names: Collection[str]) -> str | None:
+    """A warning when the folder's manifest.csv has no row for some of its images (``names``,
+    as ``live/a.jpg``), or None: rows keyed "a.jpg" or "data/live/a.jpg" matched no image, and
+    the report said the manifest named no sources without a word of why."""
+    files = {row["file"] for row in manifest_rows(folder)}
+    missing = sum(name not in files for name in names)
+    if not files or not missing:
+        return None
+    return (
+        f"manifest.csv has no row for {missing} of the {len(names)} images (a row's file is the "
+        "image's path in the folder, e.g. live/a.jpg): they count with no source, subject or "
+        "PAI species"
+    )
 
 
 def _no_conflicting_rows(manifest: Path, column: int, rows: list[list[str]]) -> None:

@@ -564,3 +564,22 @@ def test_a_manifest_naming_an_image_in_rows_that_differ_is_refused(
             f"{manifest} has rows that differ for live/a.jpg: keep one (the commands would "
             "take the last)."
         )
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_images_the_manifest_has_no_row_for_are_warned_of(tmp_path: Path) -> None:
+    """Rows keyed by the bare file name matched no image: the report said the manifest named
+    no sources, without a word of why."""
+    folder = linked(tmp_path, LIVE[:1], SPOOF[:1])
+    (folder / "manifest.csv").write_text(
+        f"file,source\n{LIVE[0].name},phone\nspoof/{SPOOF[0].name},kiosk\n"
+    )
+    err = StringIO()
+    call_command(
+        "evaluate", str(folder), "--no-save", "--resamples", "100", stdout=StringIO(), stderr=err
+    )
+    assert (
+        "warning: manifest.csv has no row for 1 of the 2 images (a row's file is the image's "
+        "path in the folder, e.g. live/a.jpg): they count with no source, subject or PAI "
+        "species\n"
+    ) in err.getvalue()
