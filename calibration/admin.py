@@ -57,7 +57,8 @@ from ml.evaluate import (
     shown,
     shown_interval,
 )
-from ml.tenant_calibration import KIND_WORDS
+from ml.profiles import Platt
+from ml.tenant_calibration import KIND_WORDS, same_map
 
 JOBS_SHOWN = 5
 
@@ -171,6 +172,12 @@ def figures_table(calibration: Calibration) -> SafeString:
     return format_html("{}{}", table, note)
 
 
+def unfitted(before: dict[str, float], after: dict[str, float]) -> str:
+    """A kind the sample could not calibrate: it has the shipped map, kept or gone back to."""
+    kept = same_map(Platt(**before), Platt(**after))
+    return "shipped map kept" if kept else "back to the shipped map"
+
+
 def maps_table(calibration: Calibration) -> SafeString:
     """Per capture kind: images, slope and offset before and after, the sample's weight."""
     figs = calibration.figures or {}
@@ -190,7 +197,7 @@ def maps_table(calibration: Calibration) -> SafeString:
                     f"{m['live']} live, {m['spoof']} spoof",
                     f"{number(before['a'])} → {number(after['a'])}",
                     f"{number(before['b'])} → {number(after['b'])}",
-                    format(m["weight"], ".0%") if m["fitted"] else "shipped map kept",
+                    format(m["weight"], ".0%") if m["fitted"] else unfitted(before, after),
                 )
             )
     body = format_html_join(

@@ -28,7 +28,7 @@ from calibration.models import Calibration
 from ml import profiles, tenant_calibration
 from ml.engine import LivenessEngine
 from ml.errors import ImageError
-from ml.evaluate import read_image
+from ml.evaluate import MANIFEST_ENCODING, read_image
 from ml.profiles import CAPTURES, Platt
 from ml.tenant_calibration import Rule, Sample
 
@@ -70,6 +70,12 @@ class Scored:
     def refused_total(self) -> int:
         return sum(self.refused.values())
 
+    def refused_said(self) -> str:
+        """ "4 refused by the gates (not_decoded: 3, too_blurry: 1)", as the admin's page says
+        it: the total alone left an operator to guess which of the files were not images."""
+        codes = ", ".join(f"{code}: {n}" for code, n in sorted(self.refused.items()))
+        return f"{self.refused_total} refused by the gates" + (f" ({codes})" if codes else "")
+
 
 def manifest_groups(folder: Path) -> tuple[str, dict[str, str]]:
     """(kind, ``file`` -> group) from the folder's manifest.csv: the ``subject`` column, else
@@ -77,7 +83,7 @@ def manifest_groups(folder: Path) -> tuple[str, dict[str, str]]:
     manifest = folder / "manifest.csv"
     if not manifest.is_file():
         return "", {}
-    with manifest.open(newline="") as handle:
+    with manifest.open(newline="", encoding=MANIFEST_ENCODING) as handle:
         rows = list(csv.DictReader(handle))
     for kind, columns in (("subject", ("subject",)), ("source", ("source", "source_repo"))):
         column = next((c for c in columns if rows and c in rows[0]), None)
@@ -127,6 +133,12 @@ def _end_of_central_directory(data: bytes) -> tuple[int, int]:
     return entries, size
 
 
+def _apple_double(name: PurePosixPath) -> bool:
+    """macOS's Finder zips "__MACOSX/captures/live/._x.jpg" beside each image: its metadata, no
+    image, which counted as an image refused (not_decoded), one for each real one."""
+    return name.parts[0] == "__MACOSX" or name.name.startswith("._")
+
+
 @dataclass(frozen=True)
 class Member:
     label: str
@@ -156,9 +168,12 @@ def zip_members(
         raise CalibrationError(f"More than {max_members} files in the zip.")
     members, total = [], 0
     for info in infos:
-        name = PurePosixPath(info.filename)
+        # Windows PowerShell 5.1's Compress-Archive writes "live\\x.jpg": its images were none
+        name = PurePosixPath(info.filename.replace("\\", "/"))
         label = next((p for p in name.parts[:-1] if p in LABELS), None)
         if info.filename.endswith("/") or label is None or name.suffix.lower() not in SUFFIXES:
+            continue
+        if _apple_double(name):
             continue
         total += info.file_size
         if info.file_size > max_image_bytes or total > max_total_bytes:
@@ -168,6 +183,11 @@ def zip_members(
             )
         after = name.parts[name.parts.index(label) + 1 : -1]
         members.append(Member(label, info, after[0] if after else ""))
+    if not members:  # was queued as a job of 0 images, whose result asked for 1 more of each
+        raise CalibrationError(
+            f"The zip holds no image ({', '.join(sorted(SUFFIXES))}) in a folder named live or "
+            "spoof (lowercase)."
+        )
     return members
 
 
@@ -300,7 +320,7 @@ def fit(
     if problem is not None:
         raise CalibrationError(
             f"{problem} Judged: {scored.live} live and {scored.spoof} spoof "
-            f"({scored.refused_total} refused by the gates)."
+            f"({scored.refused_said()})."
         )
     if target_apcer is not None and not 0.0 <= target_apcer <= 1.0:
         raise CalibrationError("The target APCER must be between 0 and 1.")

@@ -213,13 +213,17 @@ def figures(live: np.ndarray, spoof: np.ndarray, threshold: float) -> dict[str, 
     )
 
 
-def _fmt(name: str, cell: list[float]) -> str:
+def format_cell(name: str, cell: list[float]) -> str:
+    """ "APCER 0.194 [0.098, 0.350]"; "APCER -" over an empty class (tenant_protocol printed
+    "APCER nan [nan, nan]" for a bona fide-only set)."""
     value, low, high = cell
+    if math.isnan(value):
+        return f"{name} -"
     return f"{name} {value:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def format_figures(label: str, figs: dict[str, Any] | None) -> str:
     if figs is None:
         return f"  {label:<34}n/a"
-    cells = "  ".join(_fmt(n, figs[n]) for n in ("APCER", "BPCER", "ACER", "AUC"))
+    cells = "  ".join(format_cell(n, figs[n]) for n in ("APCER", "BPCER", "ACER", "AUC"))
     return f"  {label:<34}{cells}"

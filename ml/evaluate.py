@@ -43,6 +43,10 @@ NOT_DECODED = "not_decoded"
 # default 16 MB body of base64). Each file is read whole into memory: a 1 GiB file named x.jpg
 # cost the command +1,024 MB of peak RSS before the decoder refused it; now nothing.
 MAX_IMAGE_BYTES = 12 * 1024 * 1024
+# A manifest saved by a spreadsheet often starts with a UTF-8 byte order mark: read as plain
+# UTF-8 it became part of the first column's name, and a manifest whose first column is ``file``
+# was refused as having none.
+MANIFEST_ENCODING = "utf-8-sig"
 
 
 @dataclass
@@ -105,8 +109,13 @@ class Report:
         live, spoof = self.arrays()
         least = calibration.WARN_PER_CLASS
         return [
-            f"only {n} {name} presentations pass the gates (fewer than {least}): "
-            "the figures are uncertain, read the confidence intervals"
+            (
+                f"only {n} {name} presentations pass the gates (fewer than {least}): "
+                "the figures are uncertain, read the confidence intervals"
+                if n
+                # not "only 0 ...: read the confidence intervals", of figures not given
+                else f"no {name} presentation passes the gates: no figure that needs one"
+            )
             for name, n in (("bona fide", live.size), ("attack", spoof.size))
             if n < least
         ]
@@ -276,11 +285,14 @@ def format_iso(iso: dict[str, Any]) -> list[str]:
     ]
     scopes = [s for s in iso["scopes"] if s["kind"] != "source"]
     for scope in scopes:
+        # as wide as its longest note and a space: "needs bona fide and attack presentations"
+        # ran into the count beside it
+        wide = max([34, *(len(shown_interval(r)) + 1 for r in scope["figures"])])
         lines += ["", f"== {scope_title(scope, iso['unit'])}"]
-        lines += [f"  {'figure':<34}{'value':>9}   {'95 % interval':<34}counted on"]
+        lines += [f"  {'figure':<34}{'value':>9}   {'95 % interval':<{wide}}counted on"]
         lines += [
             f"  {figure_label(r['name']):<34}{shown(r['name'], r['value']):>9}   "
-            f"{shown_interval(r):<34}{counted_on(r, iso['unit'])}"
+            f"{shown_interval(r):<{wide}}{counted_on(r, iso['unit'])}"
             for r in scope["figures"]
         ]
         lines += format_fitted(scope["fitted"])
@@ -365,9 +377,13 @@ def manifest_rows(folder: Path) -> list[dict[str, str]]:
     manifest = folder / "manifest.csv"
     if not manifest.is_file():
         return []
-    with manifest.open(newline="") as handle:
+    with manifest.open(newline="", encoding=MANIFEST_ENCODING) as handle:
         return [
-            {k: v if k == "file" or v is None else escape_controls(v) for k, v in row.items()}
+            {
+                k: v if k == "file" or v is None else escape_controls(v)
+                for k, v in row.items()
+                if k is not None  # cells beyond the header's columns (csv puts them under None)
+            }
             for row in csv.DictReader(handle)
         ]
 
@@ -590,6 +606,15 @@ def iso_scope(data: IsoInput, name: str, kind: str, fitted: bool) -> dict[str, A
     }
 
 
+# Each source holds one class only and the others two sources' worth: e.g. one source of bona
+# fide crops and one of attack crops. The threshold was shown with four "-" figures whose notes
+# said there were no attack (or no bona fide) presentations, where there were.
+NONE_JUDGED = (
+    "not validated: leaving out any one source leaves the others without bona fide or without "
+    "attack presentations, so no source can be judged by the others' threshold"
+)
+
+
 def fitted_thresholds(data: IsoInput) -> dict[str, Any]:
     """Thresholds chosen on these presentations (at APCER 5 %, 10 %, at the EER), each shown
     with the figures of the sources it was not chosen on: every source judged at the
@@ -605,6 +630,8 @@ def fitted_thresholds(data: IsoInput) -> dict[str, Any]:
     rows = []
     for label, fit in pad_metrics.FITTED.items():
         held, folds = pad_metrics.held_out_thresholds(sources, fit)
+        if not folds:  # shown, it was a threshold with no held-out figure, each "-"
+            return {"note": NONE_JUDGED, "rows": []}
         judged = np.isfinite(held)
         part = data.take(judged)
         accepted = part.by_unit.score >= held[judged]
@@ -621,7 +648,9 @@ def fitted_thresholds(data: IsoInput) -> dict[str, Any]:
             for n in HELD_OUT
         ]
         rows.append({"name": label, "threshold": fit(sources), "folds": folds, "figures": figures})
-    return {"note": "", "sources": len(named), "rows": rows}
+    # every group left out in turn, "(no source)" too, as the scope's titles count them: of the
+    # named ones only, images without a source made it "4 of 3 sources judged"
+    return {"note": "", "sources": int(np.unique(sources.group).size), "rows": rows}
 
 
 def iso_input(report: Report) -> IsoInput:
@@ -706,7 +735,7 @@ def held_out_at_target(report: Report, target_apcer: float) -> dict[str, Any]:
     return {
         "note": "",
         "folds": folds,
-        "sources": len(named),
+        "sources": int(np.unique(data.by_source.group).size),  # "(no source)" is left out too
         "APCER": rates["APCER_all"],
         "BPCER": rates["BPCER"],
     }

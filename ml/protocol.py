@@ -190,8 +190,8 @@ def worse_beyond_interval(info: dict[str, Any]) -> bool:
 
 
 def _headline(figs: dict[str, Any]) -> str:
-    name, (value, low, high) = headline(figs)
-    return f"{name} {value:.3f} [{low:.3f}, {high:.3f}]"
+    name, cell = headline(figs)
+    return calibration.format_cell(name, cell)
 
 
 def format_outcome(outcome: Outcome, profile: str) -> str:

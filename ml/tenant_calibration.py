@@ -385,6 +385,22 @@ def _score_words(before: Platt, after: Platt, words: str) -> str:
     return f"a {words} that scored 0.50 now scores {moved:.2f} ({higher})"
 
 
+def same_map(one: Platt, other: Platt) -> bool:
+    return abs(one.a - other.a) < 5e-4 and abs(one.b - other.b) < 5e-4  # as printed, 3 decimals
+
+
+def _unfitted_words(f: KindFit, one: str, many: str) -> str:
+    """A kind the sample cannot calibrate takes the shipped map: kept when the tenant already
+    had it; when the tenant had a calibrated map of that kind, "kept" was false (recalibrating
+    on face crops alone sent its full frames back to the shipped map)."""
+    if same_map(f.before, f.after):
+        return f"the shipped map is kept (slope {f.after.a:.3f}, offset {f.after.b:.3f})"
+    return (
+        f"{many} go back to the shipped map: slope {f.before.a:.3f} → {f.after.a:.3f}, offset "
+        f"{f.before.b:.3f} → {f.after.b:.3f}; {_score_words(f.before, f.after, one)}"
+    )
+
+
 def sentences(result: Result) -> list[str]:
     """What the calibration changed, per kind and for the threshold; every one true."""
     said = []
@@ -399,10 +415,7 @@ def sentences(result: Result) -> list[str]:
                 else f"{counts} {many}: calibrating them needs at least 1 more {missing} image "
                 f"of a {one}"
             )
-            said.append(
-                f"{many.capitalize()}: {why}; the shipped map is kept "
-                f"(slope {f.after.a:.3f}, offset {f.after.b:.3f})."
-            )
+            said.append(f"{many.capitalize()}: {why}; {_unfitted_words(f, one, many)}.")
             continue
         said.append(
             f"{many.capitalize()} ({counts}): slope {f.before.a:.3f} → {f.after.a:.3f}, offset "

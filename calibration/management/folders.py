@@ -13,6 +13,7 @@ from guard.validators import no_control_characters
 from liveness.runtime import load_engine
 from ml.engine import LivenessEngine
 from ml.errors import ModelInstallError
+from ml.evaluate import MANIFEST_ENCODING, SUFFIXES, images_in, manifest_rows
 from ml.text import escape_controls
 
 
@@ -27,24 +28,69 @@ def labelled_folder(folder: Path) -> Path:
     if not (folder / "live").is_dir() or not (folder / "spoof").is_dir():
         raise CommandError(f"{folder} must contain live/ and spoof/ folders.")
     manifest = folder / "manifest.csv"
-    if manifest.is_file() and "file" not in _columns(manifest):
+    if not manifest.is_file():
+        return folder
+    header, rows = _read(manifest)
+    if "file" not in header:
         raise CommandError(
             f"{manifest} has no file column (each image's path in the folder, e.g. live/a.jpg)."
         )
+    _no_conflicting_rows(manifest, header.index("file"), rows)
     return folder
 
 
-def _columns(manifest: Path) -> list[str]:
-    """The manifest's header, once every row has been read as the commands read it: a byte
-    that is not UTF-8 or a malformed row further down was a traceback once images had been
-    judged."""
+def images_without_rows(folder: Path, names: Collection[str]) -> str | None:
+    """A warning when the folder's manifest.csv has no row for some of its images (``names``,
+    as ``live/a.jpg``), or None: rows keyed "a.jpg" or "data/live/a.jpg" matched no image, and
+    the report said the manifest named no sources without a word of why."""
+    files = {row["file"] for row in manifest_rows(folder)}
+    missing = sum(name not in files for name in names)
+    if not files or not missing:
+        return None
+    return (
+        f"manifest.csv has no row for {missing} of the {len(names)} images (a row's file is the "
+        "image's path in the folder, e.g. live/a.jpg): they count with no source, subject or "
+        "PAI species"
+    )
+
+
+def _no_conflicting_rows(manifest: Path, column: int, rows: list[list[str]]) -> None:
+    """Two rows of one image that differ (its source, species or subject) were resolved
+    silently, the last row winning, and the figures counted it there; the same row twice is
+    harmless."""
+    seen: dict[str, list[str]] = {}
+    for row in rows:
+        if len(row) <= column:
+            continue
+        name = row[column]
+        if seen.setdefault(name, row) != row:
+            raise CommandError(
+                f"{manifest} has rows that differ for {escape_controls(name)}: keep one "
+                "(the commands would take the last)."
+            )
+
+
+def has_images(folder: Path) -> None:
+    """Refuse, before the models load, a folder with no image file directly in live/ or spoof/:
+    an empty one, or one whose images sit in subfolders (which calibrate reads as groups), ended
+    evaluate and tenant_protocol with a traceback."""
     try:
-        with manifest.open(newline="") as handle:
+        images_in(folder)
+    except FileNotFoundError as exc:
+        raise CommandError(
+            f"{folder} has no image ({', '.join(sorted(SUFFIXES))}) directly in live/ or spoof/: "
+            "the command reads the files in them, not their subfolders."
+        ) from exc
+
+
+def _read(manifest: Path) -> tuple[list[str], list[list[str]]]:
+    """The manifest's header and rows, read whole as the commands read it: a byte that is not
+    UTF-8 or a malformed row further down was a traceback once images had been judged."""
+    try:
+        with manifest.open(newline="", encoding=MANIFEST_ENCODING) as handle:
             rows = csv.reader(handle)
             header = next(rows, [])
-            for _ in rows:
-                pass
-            return header
+            return header, list(rows)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise CommandError(f"cannot read {manifest}: {escape_controls(str(exc))}") from exc
 

@@ -391,3 +391,21 @@ def test_a_revert_while_the_command_runs_is_kept(
     tenant.refresh_from_db()
     assert tenant.calibration is None and tenant.threshold == 0.5
     assert list(Calibration.objects.values_list("pk", flat=True)) == [first.pk]
+
+
+def test_the_command_says_which_refusals_it_counted(
+    make_tenant: Callable[..., Any], tmp_path: Path
+) -> None:
+    """It printed "2 refused by the gates" for a 0-byte file and a text named .jpg, which no
+    gate saw: now the codes too, as the calibration's admin page lists them."""
+    make_tenant("junk")
+    folder = linked(tmp_path, LIVE, SPOOF)
+    (folder / "live" / "empty.jpg").write_bytes(b"")
+    (folder / "spoof" / "notes.jpg").write_text("not an image")
+    out, _ = calibrate("junk", str(folder), "--dry-run")
+    judged = len(LIVE) + len(SPOOF) - 1  # spoof/jomariya's blurred print: too_blurry
+    assert out.splitlines()[0] == (
+        f"tenant junk (fast profile, crop policy judge): {len(LIVE)} live and "
+        f"{judged - len(LIVE)} spoof images judged, 3 refused by the gates (not_decoded: 2, "
+        "too_blurry: 1)"
+    )

@@ -441,3 +441,49 @@ def test_a_shadow_job_does_not_replace_a_candidate_set_while_it_ran(
     assert list(Calibration.objects.values_list("pk", flat=True)) == [newer.pk]
     page = admin_client.get(url_of(tenant)).content.decode()
     assert "job-failed" in page and f"shadow candidate none → #{newer.pk}" in page
+
+
+def test_a_zip_with_backslash_separators_is_read() -> None:
+    """Windows PowerShell 5.1's Compress-Archive names members "live\\x.jpg": none was taken
+    for an image under live/, and the job asked for 1 more live and 1 more spoof image."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for label, path in (("live", LIVE[0]), ("spoof", SPOOF[0])):
+            archive.writestr(f"captures\\{label}\\g1\\{path.name}", path.read_bytes())
+    members = zip_members(buffer.getvalue())
+    assert [(m.label, m.group) for m in members] == [("live", "g1"), ("spoof", "g1")]
+
+
+def test_a_zip_without_images_under_live_or_spoof_is_refused_at_upload(
+    make_tenant: Callable[..., Any], admin_client: Any
+) -> None:
+    """Was queued as a job of 0 images (the task worker held the zip), whose result then asked
+    for 1 more live and 1 more spoof image of each kind."""
+    tenant, _ = make_tenant("unlabelled")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"Live/{LIVE[0].name}", LIVE[0].read_bytes())  # capitalised
+        archive.writestr(f"spoof/{SPOOF[0].name}.txt", b"not an image")
+    response = upload(admin_client, tenant, buffer.getvalue())
+    assert response.status_code == 200 and not CalibrationJob.objects.exists()
+    assert (
+        "The zip holds no image (.jpeg, .jpg, .png) in a folder named live or spoof (lowercase)."
+        in response.content.decode()
+    )
+
+
+def test_a_zip_made_by_macos_finder_counts_its_images_only() -> None:
+    """Finder adds "__MACOSX/<path>/._<name>" (AppleDouble metadata) for each file: each was
+    taken for an image under live/ or spoof/, doubling the job's count and refused as
+    not_decoded."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for label, path in (("live", LIVE[0]), ("spoof", SPOOF[0])):
+            archive.writestr(f"captures/{label}/{path.name}", path.read_bytes())
+            archive.writestr(f"__MACOSX/captures/{label}/._{path.name}", b"\x00\x05\x16\x07")
+        archive.writestr(f"captures/live/._{LIVE[1].name}", b"\x00\x05\x16\x07")
+    members = zip_members(buffer.getvalue())
+    assert [m.info.filename for m in members] == [
+        f"captures/live/{LIVE[0].name}",
+        f"captures/spoof/{SPOOF[0].name}",
+    ]

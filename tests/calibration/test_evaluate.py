@@ -18,6 +18,7 @@ from django.test import Client
 
 from accounts.models import Tenant
 from calibration.calibrate import MAX_IMAGE_BYTES, folder_images
+from calibration.management.folders import labelled_folder
 from calibration.models import Evaluation
 from ml import pad_metrics, profiles
 from ml.engine import LivenessEngine
@@ -502,3 +503,83 @@ def test_a_manifest_it_cannot_read_is_refused_before_any_image_is_judged(tmp_pat
     (tmp_path / "manifest.csv").write_bytes(b"file,source\n" + rows + b"live/a.jpg,caf\xe9\n")
     with pytest.raises(CommandError, match=r"cannot read .*manifest.csv: 'utf-8' codec"):
         run_command("evaluate", str(tmp_path), "--no-save")
+
+
+def test_evaluate_refuses_a_folder_without_images_directly_in_live_or_spoof(
+    tmp_path: Path,
+) -> None:
+    """An empty data set, or one laid out as calibrate's groups (live/<group>/x.jpg), ended
+    the command with a FileNotFoundError's traceback once the models had loaded."""
+    empty = linked(tmp_path / "empty", [], [])
+    nested = linked(tmp_path / "nested", [], [])
+    for label, path in (("live", LIVE[0]), ("spoof", SPOOF[0])):
+        (nested / label / "group").mkdir()
+        (nested / label / "group" / path.name).symlink_to(path)
+    for folder in (empty, nested):
+        with pytest.raises(CommandError) as refused:
+            run_command("evaluate", str(folder), "--no-save")
+        assert str(refused.value) == (
+            f"{folder} has no image (.jpeg, .jpg, .png) directly in live/ or spoof/: the "
+            "command reads the files in them, not their subfolders."
+        )
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_a_manifest_with_a_byte_order_mark_or_extra_cells_is_read(tmp_path: Path) -> None:
+    """A spreadsheet's UTF-8 manifest starts with a byte order mark: its first column read as
+    "\\ufefffile" and the manifest was refused as having no file column. A row with more cells
+    than the header (csv files them under None) was an AttributeError's traceback."""
+    folder = linked(tmp_path, LIVE[:1], SPOOF[:1])
+    lines = [
+        "file,attack_type,source",
+        f"live/{LIVE[0].name},none,phone,an extra cell",
+        f"spoof/{SPOOF[0].name},print,kiosk",
+    ]
+    (folder / "manifest.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8-sig"))
+    out = StringIO()
+    call_command("evaluate", str(folder), "--no-save", "--json", "--resamples", "100", stdout=out)
+    samples = {s["file"]: s for s in json.loads(out.getvalue())["samples"]}
+    assert samples[f"live/{LIVE[0].name}"]["source"] == "phone"
+    assert (
+        samples[f"spoof/{SPOOF[0].name}"]["source"],
+        samples[f"spoof/{SPOOF[0].name}"]["species"],
+    ) == ("kiosk", "print")
+
+
+def test_a_manifest_naming_an_image_in_rows_that_differ_is_refused(
+    make_tenant: Any, tmp_path: Path
+) -> None:
+    """The last of two rows that differ won silently (the image counted under that row's
+    source and species); the same row twice is harmless and read."""
+    make_tenant("rows")
+    folder = linked(tmp_path, [], [])
+    manifest = folder / "manifest.csv"
+    manifest.write_text("file,source\nlive/a.jpg,phone\nlive/a.jpg,phone\n")
+    assert labelled_folder(folder) == folder
+    manifest.write_text("file,source\nlive/a.jpg,phone\nspoof/b.jpg,x\nlive/a.jpg,kiosk\n")
+    for args in (("evaluate",), ("calibrate", "rows"), ("tenant_protocol",)):
+        with pytest.raises(CommandError) as refused:
+            run_command(*args, str(folder))
+        assert str(refused.value) == (
+            f"{manifest} has rows that differ for live/a.jpg: keep one (the commands would "
+            "take the last)."
+        )
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_images_the_manifest_has_no_row_for_are_warned_of(tmp_path: Path) -> None:
+    """Rows keyed by the bare file name matched no image: the report said the manifest named
+    no sources, without a word of why."""
+    folder = linked(tmp_path, LIVE[:1], SPOOF[:1])
+    (folder / "manifest.csv").write_text(
+        f"file,source\n{LIVE[0].name},phone\nspoof/{SPOOF[0].name},kiosk\n"
+    )
+    err = StringIO()
+    call_command(
+        "evaluate", str(folder), "--no-save", "--resamples", "100", stdout=StringIO(), stderr=err
+    )
+    assert (
+        "warning: manifest.csv has no row for 1 of the 2 images (a row's file is the image's "
+        "path in the folder, e.g. live/a.jpg): they count with no source, subject or PAI "
+        "species\n"
+    ) in err.getvalue()

@@ -12,7 +12,9 @@ from ml.engine import LivenessEngine
 from ml.evaluate import Report, Sample
 from ml.protocol import halves, run
 from tests.calibration.conftest import compiled_fast_only
-from tests.conftest import DEV_DATA
+from tests.conftest import DEV_DATA, subset_of_dev
+
+LIVE_UNNAMED = DEV_DATA / "live" / "wolf_1.png"  # a face crop the gates judge
 
 
 def sample(name: str, label: str, z: float, source: str = "s") -> Sample:
@@ -110,8 +112,9 @@ def test_protocol_needs_a_manifest(db: None, tmp_path: object) -> None:
     [
         ((), "file,label,source\nlive/a.jpg,live,s\n", "live/ and spoof/"),
         (("live", "spoof"), "path,label,source\nlive/a.jpg,live,s\n", "has no file column"),
+        (("live", "spoof"), "file,label,source\nlive/a.jpg,live,s\n", "has no image"),
     ],
-    ids=["no-image-folders", "no-file-column"],
+    ids=["no-image-folders", "no-file-column", "no-images"],
 )
 def test_tenant_protocol_rejects_a_bad_folder(
     tmp_path: Path, folders: tuple[str, ...], manifest: str, why: str
@@ -122,3 +125,18 @@ def test_tenant_protocol_rejects_a_bad_folder(
     (tmp_path / "manifest.csv").write_text(manifest)
     with pytest.raises(CommandError, match=why):
         call_command("tenant_protocol", str(tmp_path), stdout=StringIO())
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_a_one_class_set_prints_dashes_and_says_what_it_left_out(db: None, tmp_path: Path) -> None:
+    """A bona fide-only set printed "APCER nan [nan, nan]"; images the manifest names no
+    source for were left out of every figure without a word."""
+    folder = subset_of_dev(tmp_path, lambda row: row["file"].startswith("live/jomariya_"))
+    (folder / "live" / LIVE_UNNAMED.name).symlink_to(LIVE_UNNAMED)
+    out = StringIO()
+    call_command("tenant_protocol", str(folder), stdout=out)
+    text = out.getvalue()
+    assert not re.search(r"\bnan\b", text)
+    assert "  uncalibrated (shipped maps, 0.5)  APCER -  BPCER " in text
+    assert "pooled over 6 bona fide and 0 attack presentations" in text
+    assert text.endswith("1 judged images have no source in the manifest and are left out.\n")

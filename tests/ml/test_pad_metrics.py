@@ -64,7 +64,14 @@ def test_det_points_run_from_accept_all_to_reject_all() -> None:
 
 # --- ISO/IEC 30107-3 report ---------------------------------------------------------------
 
-from ml.evaluate import Report, Sample, iso_report  # noqa: E402
+from ml.evaluate import (  # noqa: E402
+    NONE_JUDGED,
+    Report,
+    Sample,
+    format_iso,
+    held_out_at_target,
+    iso_report,
+)
 from ml.pad_metrics import Scored  # noqa: E402
 from ml.profiles import logit, sigmoid  # noqa: E402
 
@@ -248,3 +255,57 @@ def test_iso_report_bootstraps_over_subjects_when_the_manifest_names_them() -> N
     # seeded: the same report twice (as JSON: NaN, a figure with nothing to count, is not NaN)
     assert json.dumps(iso_report(report)) == json.dumps(iso)
     assert iso["bootstrap"] == {"resamples": 300, "seed": 7, "level": 0.95, "min_groups": 5}
+
+
+def test_a_threshold_no_source_can_be_judged_by_is_not_shown() -> None:
+    """Two sources of one class each (bona fide crops from one, attack crops from another):
+    leaving either out leaves the other without a class. The thresholds were shown with "0 of
+    2 sources judged" and four "-" figures noted "no attack presentations", where there were."""
+    samples = [
+        *(sample("live", 0.3 + 0.1 * i, "phone") for i in range(3)),
+        *(sample("spoof", 0.1 * i, "kiosk") for i in range(3)),
+    ]
+    report = Report(0.5, "fast", "x", samples, resamples=100)
+    iso = iso_report(report)
+    for scope in ("all", "crop"):
+        assert scopes(iso)[scope]["fitted"] == {"note": NONE_JUDGED, "rows": []}
+    printed = "\n".join(format_iso(iso))
+    assert "sources judged by" not in printed and "(on all sources)" not in printed
+    assert held_out_at_target(report, 0.05)["folds"] == 0
+
+
+def test_a_one_class_report_counts_nothing_for_figures_of_both_classes() -> None:
+    """A bona fide-only set: ACER, BPCER20, AUC and EER were "counted on 3 presentations, 0
+    sources", and their note ran into that count; the warning asked to read intervals of
+    attack figures there are none of."""
+    report = Report(0.5, "fast", "x", [sample("live", 0.8, f"s{i}") for i in range(3)])
+    iso = iso_report(report)
+    for name in ("ACER", "BPCER20", "AUC", "EER"):
+        row = figures(scopes(iso)["all"])[name]
+        assert (row["presentations"], row["groups"]) == (0, 0)
+    assert (figures(scopes(iso)["all"])["BPCER"]["presentations"]) == 3
+    auc = next(line for line in format_iso(iso) if line.lstrip().startswith("AUC"))
+    assert auc.endswith("needs bona fide and attack presentations 0 presentations, 0 sources")
+    assert report.warnings() == [
+        "only 3 bona fide presentations pass the gates (fewer than 30): the figures are "
+        "uncertain, read the confidence intervals",
+        "no attack presentation passes the gates: no figure that needs one",
+    ]
+
+
+def test_images_without_a_source_are_one_of_the_sources_left_out() -> None:
+    """Leave one source out leaves the images the manifest names no source for out together,
+    as one group: it said "4 of 3 sources judged", counting only the named ones."""
+    samples = [
+        *(
+            sample(label, p, f"s{i}")
+            for i in range(3)
+            for label, p in (("live", 0.8), ("spoof", 0.2))
+        ),
+        sample("live", 0.7, ""),
+    ]
+    report = Report(0.5, "fast", "x", samples, resamples=100)
+    fitted = scopes(iso_report(report))["all"]["fitted"]
+    assert fitted["sources"] == 4 and {r["folds"] for r in fitted["rows"]} == {4}
+    held = held_out_at_target(report, 0.05)
+    assert (held["folds"], held["sources"]) == (4, 4)

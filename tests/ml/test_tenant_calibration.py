@@ -172,3 +172,23 @@ def test_old_single_maps_apply_to_both_kinds() -> None:
     assert maps == {"frame": Platt(1.5, -0.2), "crop": Platt(1.5, -0.2)}
     new = calibration.maps_of({"maps": {"frame": {"a": 1, "b": 0}, "crop": {"a": 2, "b": 1}}})
     assert new["crop"] == Platt(2.0, 1.0)
+
+
+def test_a_kind_the_sample_cannot_calibrate_says_which_map_it_gets() -> None:
+    """A kind without both classes takes the shipped map: "kept" when the tenant had it; a
+    tenant calibrated on full frames that recalibrates on face crops alone sends its frames
+    back to the shipped map, which the sentence said was "kept"."""
+    crops = drawn("crop", 6, seed=1)
+    fresh = tenant_calibration.run(crops, SHIPPED, SHIPPED, 0.5).sentences[0]
+    assert fresh == (
+        "Full frames: no full frames in the sample; the shipped map is kept "
+        "(slope 1.000, offset 0.000)."
+    )
+    calibrated = {**SHIPPED, "frame": Platt(1.5, 0.5)}
+    said = tenant_calibration.run(crops, SHIPPED, calibrated, 0.5).sentences[0]
+    assert said == (
+        "Full frames: no full frames in the sample; full frames go back to the shipped map: "
+        "slope 1.500 → 1.000, offset 0.500 → 0.000; a full frame that scored 0.50 now scores "
+        "0.42 (lower)."
+    )
+    assert f"{SHIPPED['frame'].p(-0.5 / 1.5):.2f}" == "0.42"  # z of 0.50 under (1.5, 0.5)

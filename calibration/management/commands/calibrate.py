@@ -76,7 +76,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"tenant {found.name} ({found.profile} profile, crop policy {found.crop_policy}): "
             f"{scored.live} live and {scored.spoof} spoof images judged, "
-            f"{scored.refused_total} refused by the gates"
+            f"{scored.refused_said()}"
         )
         self.stdout.write(tenant_calibration.report(result))
         if options["dry_run"]:

@@ -9,7 +9,12 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.management.tenants import tenant_named
 from accounts.models import DEFAULT_THRESHOLD
 from calibration.calibrate import MAX_IMAGE_BYTES
-from calibration.management.folders import command_engine, labelled_folder
+from calibration.management.folders import (
+    command_engine,
+    has_images,
+    images_without_rows,
+    labelled_folder,
+)
 from calibration.models import Evaluation
 from ml import pad_metrics
 from ml.evaluate import Report, evaluate_folder
@@ -114,6 +119,7 @@ class Command(BaseCommand):
                 options["plots"].mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise CommandError(f"--plots: cannot write to {options['plots']}: {exc}") from exc
+        has_images(folder)
         report = evaluate_folder(
             command_engine([profile]),
             folder,
@@ -128,7 +134,8 @@ class Command(BaseCommand):
             scored_profiles=[profile],
             max_image_bytes=MAX_IMAGE_BYTES,
         )
-        for warning in report.warnings():
+        unmatched = images_without_rows(folder, [s.file for s in report.samples])
+        for warning in [*report.warnings(), *([unmatched] if unmatched else [])]:
             self.stderr.write(f"warning: {warning}")
         if options["plots"]:
             from ml.plots import save_plots  # matplotlib only when asked for

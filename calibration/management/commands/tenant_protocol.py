@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from calibration.calibrate import MAX_IMAGE_BYTES
-from calibration.management.folders import command_engine, labelled_folder
+from calibration.management.folders import command_engine, has_images, labelled_folder
 from ml import protocol
 from ml.evaluate import evaluate_folder
 from ml.profiles import DEFAULT_PROFILE, PROFILES
@@ -26,6 +26,7 @@ class Command(BaseCommand):
         if not (folder / "manifest.csv").is_file():
             raise CommandError(f"{folder} has no manifest.csv with a source column.")
         labelled_folder(folder)
+        has_images(folder)
         names = profiles or [DEFAULT_PROFILE]
         engine = command_engine(names)
         report = evaluate_folder(
@@ -38,6 +39,11 @@ class Command(BaseCommand):
         )
         if not any(s.source for s in report.samples):
             raise CommandError(f"{folder}/manifest.csv has no source (or source_repo) column.")
+        unnamed = sum(s.passed and not s.source for s in report.samples)
         for name in names:
             report.profile = name
             self.stdout.write(protocol.format_outcome(protocol.run(report), name))
+        if unnamed:  # left out of every figure above, which said nothing of them
+            self.stdout.write(
+                f"{unnamed} judged images have no source in the manifest and are left out."
+            )
