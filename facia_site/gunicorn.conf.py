@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from facia_site.env import env_int, env_int_or_default, log_settings
+from facia_site.env import env_bind_host, env_int, env_int_or_default, log_settings
 from facia_site.serve import http_workers
 from facia_site.startup import failing_as
 from facia_site.vardir import prepare
@@ -49,7 +49,7 @@ with failing_as("gunicorn"):
     prepare()
     # HOST=0.0.0.0 in a container; loopback by default, also when set blank: ":5001" was
     # gunicorn's every interface, the service open to the network where loopback was meant.
-    bind = f"{os.environ.get('HOST', '').strip() or '127.0.0.1'}:{env_int('PORT', 5001, 1, 65535)}"
+    bind = f"{env_bind_host('HOST')}:{env_int('PORT', 5001, 1, 65535)}"
     workers = http_workers()
     # Per worker: connections being read (each body up to 1 MB held; larger ones 2 at a
     # time), at most CONNECTIONS_PER_CLIENT of them from one address; when all are taken, the
