@@ -180,6 +180,22 @@ def on_starting(server: Any) -> None:
     master failed to read this file (an 11-line traceback, not a JSON record) and exited."""
     if Path(sys.argv[0]).name == "__main__.py":
         server.START_CTX["args"] = [sys.executable, "-m", "gunicorn", *sys.argv[1:]]
+    _say_sqlite_unwritable(server)
+
+
+def _say_sqlite_unwritable(server: Any) -> None:
+    """Once, at start: a SQLite database this user cannot write. Each worker's probe then
+    logged only "database unusable: unable to open database file" and /status_check said 503
+    "Database unavailable", neither naming the path (migrate, when it runs first, fails
+    naming it: facia_site.startup)."""
+    from facia_site.startup import database_target, sqlite_unwritable
+
+    if unwritable := sqlite_unwritable():
+        server.log.error(
+            "database %s cannot be written: %s; no check can be recorded until it can",
+            database_target(),
+            unwritable,
+        )
 
 
 def pre_exec(server: Any) -> None:

@@ -29,6 +29,7 @@ from telemetry.gunicorn import PREPARED_BY
 from tests.conftest import REPO, scratch_database
 from tests.servers.entrypoint import ENTRYPOINT, entrypoint_env, run_entrypoint
 from tests.servers.processes import children, free_port, in_session, stop, until
+from tests.servers.readonly import read_only
 
 
 def test_migrate_creates_the_schema(tmp_path: Path) -> None:
@@ -184,6 +185,29 @@ def test_a_corrupt_sqlite_file_is_one_record_naming_it(tmp_path: Path) -> None:
         f"manage.py migrate: database sqlite:///{database}: DatabaseError: file is not a database"
     )
     assert database.read_bytes() == b"not a database, " * 1024  # left as it was, for the operator
+
+
+def test_a_read_only_sqlite_directory_is_one_record_naming_it(tmp_path: Path) -> None:
+    """Before: "manage.py migrate: cannot connect to database sqlite:///...: unable to open
+    database file" and a 60-line traceback, nothing said the directory was read-only."""
+    env = entrypoint_env(tmp_path, 0)
+    assert run_entrypoint(env, "migrate").returncode == 0
+    done = subprocess.run(
+        read_only(tmp_path, str(ENTRYPOINT), "migrate"),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    (record,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert record["message"] == (
+        f"manage.py migrate: cannot connect to database sqlite:///{tmp_path / 'db.sqlite3'}: "
+        f"unable to open database file (its directory {tmp_path} is on a read-only file system)"
+    )
+    assert "exc_info" not in record
 
 
 @pytest.mark.parametrize(
