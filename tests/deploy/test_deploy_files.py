@@ -22,7 +22,7 @@ BIN = Path(sys.executable).parent
 K8S = REPO / "deploy" / "k8s"
 # The oldest version whose schema knows every field we use (preStop sleep) and the newest.
 K8S_VERSIONS = ("1.30.0", "1.37.0")
-MEASURED_WORKER_MIB = 250
+MEASURED_WORKER_MIB = 281  # a pod's worker, only `fast` tenants (deployment.md, Sizing)
 
 
 def hadolint(path: Path) -> subprocess.CompletedProcess[str]:
