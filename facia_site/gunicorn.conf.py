@@ -190,7 +190,11 @@ def _say_sqlite_unwritable(server: Any) -> None:
     naming it: facia_site.startup)."""
     from facia_site.startup import database_target, sqlite_unwritable
 
-    if unwritable := sqlite_unwritable():
+    try:
+        unwritable = sqlite_unwritable()
+    except Exception:  # noqa: BLE001 (a setting unreadable: each worker's boot reports it, exit 3)
+        return
+    if unwritable:
         server.log.error(
             "database %s cannot be written: %s; no check can be recorded until it can",
             database_target(),
