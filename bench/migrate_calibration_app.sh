@@ -37,7 +37,7 @@ perms = sorted(f"{p.content_type.app_label}.{p.codename}" for p in Group.objects
 print("after:", Calibration.objects.count(), CalibrationJob.objects.count(), Evaluation.objects.count(), perms)
 c = Calibration.objects.get()
 assert (c.tenant, c.params, c.threshold) == (t, {"a": 1.5, "b": -0.2}, 0.61)
-assert t.calibration["id"] == c.pk and t.active_calibration() is not None and t.threshold == 0.61
+assert t.calibration["id"] == c.pk and t.maps() is not None and t.threshold == 0.61
 assert list(t.calibrations.all()) == [c] and t.calibration_jobs.get().images == 17
 assert Evaluation.latest_for("fast").attack_scores() == [0.1]
 assert perms == ["calibration.view_calibration", "calibration.view_calibrationjob", "calibration.view_evaluation"], perms

@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -165,6 +166,34 @@ def _bracketed(host: str) -> str:
     except ValueError:  # a name, an IPv4 address, one already bracketed, a pattern
         return host
     return f"[{host}]"
+
+
+def env_bind_host(name: str, default: str = "127.0.0.1") -> str:
+    """The address gunicorn binds: an IP address (IPv6 bracketed, as gunicorn's bind reads
+    it: a bare ``::1`` was split at its colons) or a name this machine resolves, either of
+    this machine; blank is ``default`` (loopback). HOST=garbage (or 10.9.9.9, no address of
+    this host) reached gunicorn, which logged five bind retries, one a second, then "Can't
+    connect" and exited: nothing named the setting."""
+    value = os.environ.get(name, "").strip()
+    host = value.removeprefix("[").removesuffix("]")
+    if not host:
+        return default
+    try:
+        _bind_any_port(host)
+    except (OSError, UnicodeError) as exc:
+        raise ImproperlyConfigured(
+            f"{name}={value!r}: expected an IP address or a host name of this machine "
+            f"({exc}); blank binds 127.0.0.1, 0.0.0.0 every interface"
+        ) from None
+    return _bracketed(host)
+
+
+def _bind_any_port(host: str) -> None:
+    """Resolve ``host`` and bind its first address on port 0, any free one: the address is
+    this machine's, whatever holds the configured port (a server being replaced may)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.bind(address)
 
 
 def env_origins(name: str) -> list[str]:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from facia_site.env import env_int, env_int_or_default, log_settings
+from facia_site.env import env_bind_host, env_int, env_int_or_default, log_settings
 from facia_site.serve import http_workers
 from facia_site.startup import failing_as
 from facia_site.vardir import prepare
@@ -49,7 +49,7 @@ with failing_as("gunicorn"):
     prepare()
     # HOST=0.0.0.0 in a container; loopback by default, also when set blank: ":5001" was
     # gunicorn's every interface, the service open to the network where loopback was meant.
-    bind = f"{os.environ.get('HOST', '').strip() or '127.0.0.1'}:{env_int('PORT', 5001, 1, 65535)}"
+    bind = f"{env_bind_host('HOST')}:{env_int('PORT', 5001, 1, 65535)}"
     workers = http_workers()
     # Per worker: connections being read (each body up to 1 MB held; larger ones 2 at a
     # time), at most CONNECTIONS_PER_CLIENT of them from one address; when all are taken, the
@@ -180,6 +180,26 @@ def on_starting(server: Any) -> None:
     master failed to read this file (an 11-line traceback, not a JSON record) and exited."""
     if Path(sys.argv[0]).name == "__main__.py":
         server.START_CTX["args"] = [sys.executable, "-m", "gunicorn", *sys.argv[1:]]
+    _say_sqlite_unwritable(server)
+
+
+def _say_sqlite_unwritable(server: Any) -> None:
+    """Once, at start: a SQLite database this user cannot write. Each worker's probe then
+    logged only "database unusable: unable to open database file" and /status_check said 503
+    "Database unavailable", neither naming the path (migrate, when it runs first, fails
+    naming it: facia_site.startup)."""
+    from facia_site.startup import database_target, sqlite_unwritable
+
+    try:
+        unwritable = sqlite_unwritable()
+    except Exception:  # noqa: BLE001 (a setting unreadable: each worker's boot reports it, exit 3)
+        return
+    if unwritable:
+        server.log.error(
+            "database %s cannot be written: %s; no check can be recorded until it can",
+            database_target(),
+            unwritable,
+        )
 
 
 def pre_exec(server: Any) -> None:

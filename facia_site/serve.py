@@ -27,7 +27,7 @@ def available_cpus() -> int:
     return cpus
 
 
-# Each HTTP worker holds its own engine (~250 MB): 1,024 of them is past any host, and a typo
+# Each HTTP worker holds its own engine (~280 MB): 1,024 of them is past any host, and a typo
 # far beyond (10**20) had gunicorn fork until memory ran out.
 MAX_WORKERS = 1024
 

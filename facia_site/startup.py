@@ -7,6 +7,7 @@ line; bin/entrypoint logged it as one JSON record per line (87 for a bad DATABAS
 
 import logging
 import logging.config
+import os
 import re
 import shutil
 import sys
@@ -38,6 +39,35 @@ def disk_note() -> str:
     except OSError:
         return ""
     return f" (the disk holding it has {free} bytes free)" if free < FULL_BELOW_BYTES else ""
+
+
+def sqlite_unwritable() -> str:
+    """For SQLite, why this user cannot write the database ("" when it can, or for
+    PostgreSQL): a read-only directory or file was only "unable to open database file" or
+    "attempt to write a readonly database", which path unsaid. The directory counts: SQLite
+    writes its -wal and -shm files beside the database."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if not db["ENGINE"].endswith("sqlite3"):
+        return ""
+    path = Path(db["NAME"]).absolute()
+    for kind, target in (("directory", path.parent), ("file", path)):
+        if kind == "file" and not target.exists():
+            break
+        if not target.exists():
+            return f"its {kind} {target} does not exist"
+        if os.statvfs(target).f_flag & os.ST_RDONLY:
+            return f"its {kind} {target} is on a read-only file system"
+        if not os.access(target, os.W_OK):
+            return f"its {kind} {target} is not writable by this user (uid {os.getuid()})"
+    return ""
+
+
+def sqlite_note() -> str:
+    """What SQLite leaves unsaid: the path it cannot write, else how full its disk is."""
+    unwritable = sqlite_unwritable()
+    return f" ({unwritable})" if unwritable else disk_note()
 
 
 def cannot_connect(exc: BaseException) -> bool:
@@ -82,11 +112,20 @@ def cause(exc: BaseException) -> str:
             "`manage.py migrate` (`bin/entrypoint migrate`) first"
         )
     if cannot_connect(exc):
-        return f"cannot connect to database {database_target()}: {one_line(exc)}{disk_note()}"
+        return f"cannot connect to database {database_target()}: {one_line(exc)}{sqlite_note()}"
     if isinstance(exc, DatabaseError):  # e.g. a corrupt SQLite file: say which database
         what = f"{type(exc).__name__}: {one_line(exc)}"
-        return f"database {database_target()}: {what}{disk_note()}"
+        return f"database {database_target()}: {what}{sqlite_note()}"
     return f"{type(exc).__name__}: {one_line(exc)}"
+
+
+def _explained(exc: BaseException) -> bool:
+    """The one line says all: a setting, a database not migrated, a path not writable."""
+    from django.db import DatabaseError
+
+    if isinstance(exc, ImproperlyConfigured) or missing_table(exc):
+        return True
+    return isinstance(exc, DatabaseError) and bool(sqlite_unwritable())
 
 
 def _ensure_logging() -> None:
@@ -115,11 +154,12 @@ def failing_as(command: str) -> Iterator[None]:
     """An exception becomes one ERROR record, "COMMAND: cause", and exit status 1. A setting
     the operator got wrong (ImproperlyConfigured) is that line alone: its traceback (~50
     lines of Django's settings import on a terminal) only hid the line naming the variable;
-    so for a database not migrated yet, whose line says what to run."""
+    so for a database not migrated yet, whose line says what to run, and for a SQLite path
+    not writable, which it names."""
     try:
         yield
     except Exception as exc:
         _ensure_logging()
-        trace = None if isinstance(exc, ImproperlyConfigured) or missing_table(exc) else exc
+        trace = None if _explained(exc) else exc
         log.error("%s: %s", command, cause(exc), exc_info=trace)
         sys.exit(1)

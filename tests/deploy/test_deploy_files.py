@@ -2,6 +2,7 @@
 (Kubernetes OpenAPI schemas shipped in kubernetes-validate), all checked offline."""
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -14,14 +15,14 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.conftest import REPO, skip_or_fail
+from tests.conftest import REPO, scratch_database, skip_or_fail
 from tests.servers.entrypoint import entrypoint_env, run_entrypoint
 
 BIN = Path(sys.executable).parent
 K8S = REPO / "deploy" / "k8s"
 # The oldest version whose schema knows every field we use (preStop sleep) and the newest.
 K8S_VERSIONS = ("1.30.0", "1.37.0")
-MEASURED_WORKER_MIB = 250
+MEASURED_WORKER_MIB = 281  # a pod's worker, only `fast` tenants (deployment.md, Sizing)
 
 
 def hadolint(path: Path) -> subprocess.CompletedProcess[str]:
@@ -232,19 +233,35 @@ def test_every_command_the_docs_schedule_has_a_cron_job(tmp_path: Path) -> None:
     assert scheduled_commands() <= set(run)
 
 
-def pod_environment(pod_ip: str) -> dict[str, str]:
-    """The API pod's environment as the kubelet makes it: the ConfigMap (envFrom), then each
-    `env` entry in order, `$(NAME)` expanded from what came before; the pod's IP given."""
-    (container,) = by_kind("Deployment")["spec"]["template"]["spec"]["containers"]
-    environment = dict(by_kind("ConfigMap")["data"])
-    for entry in container["env"]:
+def container_environment(
+    container: dict[str, Any], secrets: dict[str, str], pod_ip: str = "10.1.2.3"
+) -> dict[str, str]:
+    """A container's environment as the kubelet makes it: each `envFrom` ConfigMap, then each
+    `env` entry in order, `$(NAME)` expanded from what came before; Secret keys from
+    ``secrets`` (an optional one that is missing is left out), the pod's IP given."""
+    config = by_kind("ConfigMap")
+    environment: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        assert source["configMapRef"]["name"] == config["metadata"]["name"]
+        environment.update(config["data"])
+    for entry in container.get("env", []):
         source = entry.get("valueFrom", {})
         if source.get("fieldRef", {}).get("fieldPath") == "status.podIP":
             environment[entry["name"]] = pod_ip
+        elif "secretKeyRef" in source:
+            ref = source["secretKeyRef"]
+            if ref["key"] in secrets or not ref.get("optional"):
+                environment[entry["name"]] = secrets[ref["key"]]
         elif "value" in entry:
             expand = re.sub(r"\$\((\w+)\)", lambda m: environment[m[1]], entry["value"])
             environment[entry["name"]] = expand
     return environment
+
+
+def pod_environment(pod_ip: str) -> dict[str, str]:
+    """The API pod's environment."""
+    (container,) = by_kind("Deployment")["spec"]["template"]["spec"]["containers"]
+    return container_environment(container, {"SECRET_KEY": "x", "DATABASE_URL": "x"}, pod_ip)
 
 
 def test_a_pod_accepts_its_service_names_and_its_own_address() -> None:
@@ -391,3 +408,67 @@ def test_deploy_order_check_rejects_the_secret_before_the_namespace() -> None:
         check_deploy_order([namespace, secret, "kubectl apply -k deploy/k8s"])
     with pytest.raises(AssertionError, match="no namespace facia yet"):  # a selector drops it
         check_deploy_order(["kubectl apply -k deploy/k8s -l app.kubernetes.io/component=migrate"])
+
+
+def image_containers() -> list[tuple[str, dict[str, Any]]]:
+    """(file and kind, container) of every container under deploy/k8s that runs the project's
+    image (init containers too)."""
+    image = by_kind("Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
+    found = []
+    for path in sorted(K8S.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            spec = pod_spec(doc or {})
+            for container in spec.get("initContainers", []) + spec.get("containers", []):
+                if container["image"].split(":")[0] == image.split(":")[0]:
+                    found.append((f"{path.name} {doc['kind']}", container))
+    return found
+
+
+def test_every_container_of_the_image_takes_the_configmap_and_the_secret() -> None:
+    """The migration Job took SECRET_KEY and DATABASE_URL only: migrate ran under other
+    settings than the service, an operator's ConfigMap never reached it."""
+    config, secret = by_kind("ConfigMap")["metadata"]["name"], by_kind("Secret")
+    containers = image_containers()
+    assert {where.split()[1] for where, _ in containers} >= {"Deployment", "Job", "CronJob"}
+    for where, container in containers:
+        assert container.get("envFrom") == [{"configMapRef": {"name": config}}], where
+        refs = [
+            e["valueFrom"]["secretKeyRef"]
+            for e in container.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})
+        ]
+        assert {ref["key"] for ref in refs} == set(secret["stringData"]), where
+        assert {ref["name"] for ref in refs} == {secret["metadata"]["name"]}, where
+
+
+def test_every_compose_service_of_the_image_reads_the_env_file() -> None:
+    services = yaml.safe_load((REPO / "compose.yaml").read_text())["services"]
+    ours = [s for s in services.values() if "build" in s or "facia" in s.get("image", "")]
+    assert ours
+    for service in ours:
+        assert service.get("env_file") in (".env", [".env"])
+
+
+def test_the_migration_jobs_environment_migrates(tmp_path: Path) -> None:
+    """`bin/entrypoint migrate` under the Job's environment as the kubelet makes it (the
+    ConfigMap, the Secret's keys, its own MIGRATE_VERBOSITY) on a fresh PostgreSQL database."""
+    (container,) = by_kind("Job")["spec"]["template"]["spec"]["containers"]
+    with scratch_database("deploy_job_env") as url:
+        secrets = {
+            "SECRET_KEY": "k8s-job-test-" + "x" * 40,
+            "DATABASE_URL": url,
+            "METRICS_TOKEN": "k8s-job-test-metrics-token",
+        }
+        assert set(secrets) == set(by_kind("Secret")["stringData"])
+        job = container_environment(container, secrets)
+        env = {
+            "PATH": os.environ["PATH"],
+            "PYTHON": sys.executable,
+            "FACIA_VAR_DIR": str(tmp_path / "var"),  # the image's ENV, the Job's emptyDir
+            **job,
+        }
+        done = run_entrypoint(env, *container["args"])
+        assert done.returncode == 0, done.stdout + done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert job["LOG_FORMAT"] == "json" and job["MIGRATE_ON_START"] == "0"
+    assert any("Applying accounts.0001_initial" in r["message"] for r in records)

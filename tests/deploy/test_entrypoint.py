@@ -11,6 +11,7 @@ import runpy
 import select
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from telemetry.gunicorn import PREPARED_BY
 from tests.conftest import REPO, scratch_database
 from tests.servers.entrypoint import ENTRYPOINT, entrypoint_env, run_entrypoint
 from tests.servers.processes import children, free_port, in_session, stop, until
+from tests.servers.readonly import read_only
 
 
 def test_migrate_creates_the_schema(tmp_path: Path) -> None:
@@ -141,6 +143,37 @@ def test_bind_address_from_host_and_port(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert list((tmp_path / "metrics").iterdir()) == []  # emptied at start
 
 
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("host", "bind"),
+    [
+        ("", "127.0.0.1"),  # blank: loopback, not gunicorn's every interface
+        (" ", "127.0.0.1"),
+        ("localhost", "localhost"),
+        ("::1", "[::1]"),  # bare, gunicorn split it at its colons
+        ("[::1]", "[::1]"),
+    ],
+)
+def test_bind_host_forms(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, host: str, bind: str
+) -> None:
+    if "::" in host and not ipv6_loopback():
+        pytest.skip("this machine has no IPv6 loopback to bind")
+    monkeypatch.setenv("HOST", host)
+    monkeypatch.setenv("PORT", "8123")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    config = runpy.run_path(str(REPO / "facia_site" / "gunicorn.conf.py"))
+    assert config["bind"] == f"{bind}:8123"
+
+
 def test_a_corrupt_sqlite_file_is_one_record_naming_it(tmp_path: Path) -> None:
     """Before: 'manage.py migrate: DatabaseError: file is not a database', which file unsaid."""
     database = tmp_path / "db.sqlite3"
@@ -152,6 +185,29 @@ def test_a_corrupt_sqlite_file_is_one_record_naming_it(tmp_path: Path) -> None:
         f"manage.py migrate: database sqlite:///{database}: DatabaseError: file is not a database"
     )
     assert database.read_bytes() == b"not a database, " * 1024  # left as it was, for the operator
+
+
+def test_a_read_only_sqlite_directory_is_one_record_naming_it(tmp_path: Path) -> None:
+    """Before: "manage.py migrate: cannot connect to database sqlite:///...: unable to open
+    database file" and a 60-line traceback, nothing said the directory was read-only."""
+    env = entrypoint_env(tmp_path, 0)
+    assert run_entrypoint(env, "migrate").returncode == 0
+    done = subprocess.run(
+        read_only(tmp_path, str(ENTRYPOINT), "migrate"),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    (record,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert record["message"] == (
+        f"manage.py migrate: cannot connect to database sqlite:///{tmp_path / 'db.sqlite3'}: "
+        f"unable to open database file (its directory {tmp_path} is on a read-only file system)"
+    )
+    assert "exc_info" not in record
 
 
 @pytest.mark.parametrize(
@@ -168,6 +224,9 @@ def test_a_corrupt_sqlite_file_is_one_record_naming_it(tmp_path: Path) -> None:
         ("GUNICORN_TIMEOUT=0", "GUNICORN_TIMEOUT='0': expected at least 1"),
         ("GUNICORN_MAX_REQUESTS_JITTER=x", "GUNICORN_MAX_REQUESTS_JITTER='x': expected a whole"),
         ("TASK_WORKERS=-1", "TASK_WORKERS='-1': expected a whole number from 0 to 64"),
+        # gunicorn logged five bind retries, one a second, then "Can't connect" and exit 1.
+        ("HOST=garbage", "HOST='garbage': expected an IP address or a host name of this"),
+        ("HOST=10.9.9.9", "HOST='10.9.9.9': expected an IP address or a host name of this"),
     ],
 )
 def test_a_bad_server_setting_is_one_record_naming_it(
