@@ -42,6 +42,11 @@ def create(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
         ("FACIA-SYSTEM", RESERVED_USERNAME),
         ("facia-systern", RESERVED_USERNAME),  # "rn" for "m", before the account exists
         ("fa\u0441ia-ops", "Enter a username whose letters come from one alphabet"),
+        # fullwidth letters: the command stores a name as NFKC makes it ("admin"), and the
+        # rule read them as they came: an active superuser "facia-system" was created
+        ("\uff41\uff44\uff4d\uff49\uff4e", LOOKALIKE),
+        ("\uff46\uff41\uff43\uff49\uff41-system", RESERVED_USERNAME),
+        ("\U0001d41a\u0434\u043c\u0438\u043d", "Enter a username whose letters come from one"),
     ],
 )
 def test_noinput_refuses_a_lookalike_username(
