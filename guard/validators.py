@@ -60,6 +60,14 @@ LOOKALIKE_USERNAME = (
 )
 
 
+def shown(name: str) -> None:
+    """Refuse a username that shows as nothing, as stored (NFKC): the Hangul fillers (U+3164,
+    U+FFA0, U+115F, U+1160) are letters to Django's username rule and invisible, so
+    createsuperuser made a superuser whose name, in every history, was blank."""
+    if not reads_as(unicodedata.normalize("NFKC", name)):
+        raise ValidationError(INVISIBLE_NAME, "invisible")
+
+
 def one_alphabet(name: str) -> None:
     """Refuse a username whose letters come from more than one look-alike alphabet, as
     stored (NFKC: a mathematical "𝐚" is stored as a Latin "a")."""

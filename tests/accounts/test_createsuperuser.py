@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from accounts.usernames import RESERVED_USERNAME
+from guard.validators import INVISIBLE_NAME
 from tests.conftest import REPO
 from tests.servers.entrypoint import ENTRYPOINT
 
@@ -47,6 +48,9 @@ def create(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
         ("\uff41\uff44\uff4d\uff49\uff4e", LOOKALIKE),
         ("\uff46\uff41\uff43\uff49\uff41-system", RESERVED_USERNAME),
         ("\U0001d41a\u0434\u043c\u0438\u043d", "Enter a username whose letters come from one"),
+        # Hangul fillers: letters to Django's rule, shown as nothing (a superuser named blank)
+        ("\u3164", INVISIBLE_NAME),
+        ("\uffa0\u115f", INVISIBLE_NAME),
     ],
 )
 def test_noinput_refuses_a_lookalike_username(
