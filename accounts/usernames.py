@@ -24,13 +24,12 @@ def username_free(name: str, own: Any = None) -> None:
     """Refuse a username that shows as nothing (``guard.validators.shown``), mixes look-alike
     alphabets, reads as ``audit.SYSTEM_USER`` (which may not exist yet) or as another
     account's (``guard.validators.username_apart``): any but ``own``, the pk of the account
-    it renames ("carl" to "Carl" read as itself, and was refused). A name already stored is
-    not read apart again: it is the account's own, kept as it was (names stored before the
-    rule keep saving), or another's, which Django's own check refuses. Every account is read
-    (the keys of 1,000 usernames took 6 ms here; the admin's add form took 26 ms to validate
-    beside 10,000 accounts): a console has tens."""
+    it renames ("carl" to "Carl" read as itself, and was refused). ``own``'s name as stored is
+    not read apart again: it is kept as it was (names stored before the rule keep saving).
+    Every account is read (the keys of 1,000 usernames took 6 ms here; the admin's add form
+    took 26 ms to validate beside 10,000 accounts): a console has tens."""
     users = get_user_model()._default_manager
-    if users.filter(username=name).exists():
+    if own is not None and users.filter(pk=own, username=name).exists():
         return
     shown(name)
     one_alphabet(name)
@@ -44,7 +43,9 @@ def install() -> None:
     """Check ``username_free`` in the user model's username field's ``clean()`` (what the
     model's ``full_clean()`` and createsuperuser run), after Django's own checks, with the
     account being saved: a validator sees the name alone, so could not tell the account
-    renamed from the others. Wrapped on the field, not declared on it: declared validators are
+    renamed from the others. The name is checked as it will be stored (NFKC, Django's
+    ``normalize_username``): createsuperuser checked "ﷲ" * 38 (38 characters) and stored 152,
+    over the column's 150. Wrapped on the field, not declared on it: declared validators are
     part of the model's state, and makemigrations would then write a migration into
     django.contrib.auth."""
     user = get_user_model()
@@ -55,7 +56,7 @@ def install() -> None:
     plain = field.clean
 
     def clean(value: Any, model_instance: Any) -> Any:
-        value = plain(value, model_instance)
+        value = plain(user.normalize_username(value), model_instance)
         username_free(value, getattr(model_instance, "pk", None))
         return value
 

@@ -51,6 +51,8 @@ def create(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
         # Hangul fillers: letters to Django's rule, shown as nothing (a superuser named blank)
         ("\u3164", INVISIBLE_NAME),
         ("\uffa0\u115f", INVISIBLE_NAME),
+        # 38 characters given, 152 stored (NFKC spells the ligature out): over the column's 150
+        ("\ufdf2" * 38, "Ensure this value has at most 150 characters (it has 152)."),
     ],
 )
 def test_noinput_refuses_a_lookalike_username(
