@@ -82,10 +82,10 @@ def username_keys(name: str) -> set[str]:
     ``normalize_username``), as read (``reads_as``), in any case, by its UTS #39 skeleton
     (``ml.text.skeleton``). Folded before and after the skeleton, since "admIn" reads as
     "admin" in another case and as "admln" by its shape: two names that share a key are
-    confused. NFKC first: createsuperuser and ``full_clean()`` check the name as given and
-    store it normalized, and the skeleton has no fullwidth letters, so "ａｄｍｉｎ" passed
-    beside "admin" and was stored as "admin" (an IntegrityError's traceback), and
-    "ｆａｃｉａ-system" made an active superuser "facia-system"."""
+    confused. NFKC first, as Django stores a name: the skeleton has no fullwidth letters, and
+    createsuperuser, which stores a name normalized, let "ａｄｍｉｎ" pass beside "admin" (an
+    IntegrityError's traceback) and made "ｆａｃｉａ-system" an active superuser
+    "facia-system"."""
     shown = reads_as(unicodedata.normalize("NFKC", name))
     return {skeleton(shown.casefold()).casefold(), skeleton(shown).casefold()}
 
