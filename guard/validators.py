@@ -3,6 +3,7 @@ sets): below every app that stores one (accounts, calibration, guard's own group
 Tenants and groups are also read apart from the others of their kind (``read_apart``),
 usernames from the other accounts' (``username_apart``)."""
 
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -59,20 +60,33 @@ LOOKALIKE_USERNAME = (
 )
 
 
+def shown(name: str) -> None:
+    """Refuse a username that shows as nothing, as stored (NFKC): the Hangul fillers (U+3164,
+    U+FFA0, U+115F, U+1160) are letters to Django's username rule and invisible, so
+    createsuperuser made a superuser whose name, in every history, was blank."""
+    if not reads_as(unicodedata.normalize("NFKC", name)):
+        raise ValidationError(INVISIBLE_NAME, "invisible")
+
+
 def one_alphabet(name: str) -> None:
-    """Refuse a username whose letters come from more than one look-alike alphabet."""
-    mixed = alphabets_of(name)
+    """Refuse a username whose letters come from more than one look-alike alphabet, as
+    stored (NFKC: a mathematical "𝐚" is stored as a Latin "a")."""
+    mixed = alphabets_of(unicodedata.normalize("NFKC", name))
     if len(mixed) > 1:
         shown = " and ".join(a.capitalize() for a in mixed)
         raise ValidationError(MIXED_ALPHABETS, "mixed_alphabets", {"alphabets": shown})
 
 
 def username_keys(name: str) -> set[str]:
-    """A username as people tell it from another: as read (``reads_as``), in any case, by its
-    UTS #39 skeleton (``ml.text.skeleton``). Folded before and after the skeleton, since
-    "admIn" reads as "admin" in another case and as "admln" by its shape: two names that share
-    a key are confused."""
-    shown = reads_as(name)
+    """A username as people tell it from another: as stored (NFKC, as Django's
+    ``normalize_username``), as read (``reads_as``), in any case, by its UTS #39 skeleton
+    (``ml.text.skeleton``). Folded before and after the skeleton, since "admIn" reads as
+    "admin" in another case and as "admln" by its shape: two names that share a key are
+    confused. NFKC first, as Django stores a name: the skeleton has no fullwidth letters, and
+    createsuperuser, which stores a name normalized, let "ａｄｍｉｎ" pass beside "admin" (an
+    IntegrityError's traceback) and made "ｆａｃｉａ-system" an active superuser
+    "facia-system"."""
+    shown = reads_as(unicodedata.normalize("NFKC", name))
     return {skeleton(shown.casefold()).casefold(), skeleton(shown).casefold()}
 
 

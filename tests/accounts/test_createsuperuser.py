@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from accounts.usernames import RESERVED_USERNAME
+from guard.validators import INVISIBLE_NAME
 from tests.conftest import REPO
 from tests.servers.entrypoint import ENTRYPOINT
 
@@ -42,6 +43,16 @@ def create(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
         ("FACIA-SYSTEM", RESERVED_USERNAME),
         ("facia-systern", RESERVED_USERNAME),  # "rn" for "m", before the account exists
         ("fa\u0441ia-ops", "Enter a username whose letters come from one alphabet"),
+        # fullwidth letters: the command stores a name as NFKC makes it ("admin"), and the
+        # rule read them as they came: an active superuser "facia-system" was created
+        ("\uff41\uff44\uff4d\uff49\uff4e", LOOKALIKE),
+        ("\uff46\uff41\uff43\uff49\uff41-system", RESERVED_USERNAME),
+        ("\U0001d41a\u0434\u043c\u0438\u043d", "Enter a username whose letters come from one"),
+        # Hangul fillers: letters to Django's rule, shown as nothing (a superuser named blank)
+        ("\u3164", INVISIBLE_NAME),
+        ("\uffa0\u115f", INVISIBLE_NAME),
+        # 38 characters given, 152 stored (NFKC spells the ligature out): over the column's 150
+        ("\ufdf2" * 38, "Ensure this value has at most 150 characters (it has 152)."),
     ],
 )
 def test_noinput_refuses_a_lookalike_username(

@@ -396,3 +396,16 @@ def test_usernames_one_letter_apart_that_people_tell_apart_are_accepted(manager:
         assert change(client, plain, username=name).status_code == 302, name
         plain.refresh_from_db()
     assert plain.username == "rnanagers"
+
+
+def test_an_account_renamed_to_its_own_name_in_another_shape_is_saved(manager: User) -> None:
+    """The rule reads a name apart from the other accounts', not from the one renamed: "carl"
+    to "Carl" was refused as reading the same as its own user #."""
+    carl = account("carl")
+    anna = account("anna")
+    client = logged_in(manager)
+    assert change(client, carl, username="Carl").status_code == 302
+    carl.refresh_from_db()
+    refused = username_errors(change(client, carl, username="Anna"))  # still another's
+    assert refused == [LOOKALIKE_USER.format(pk=anna.pk)]
+    assert User.objects.get(pk=carl.pk).username == "Carl"
