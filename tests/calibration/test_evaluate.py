@@ -580,7 +580,7 @@ def test_images_the_manifest_has_no_row_for_are_warned_of(tmp_path: Path) -> Non
     )
     assert (
         "warning: manifest.csv has no row for 1 of the 2 images (a row's file is the image's "
-        "path in the folder, e.g. live/a.jpg): they count with no source, subject or PAI "
+        "path in the folder, e.g. live/a.jpg): it counts with no source, subject or PAI "
         "species\n"
     ) in err.getvalue()
 
@@ -618,3 +618,8 @@ def test_counts_of_one_read_in_the_singular(make_tenant: Any, tmp_path: Path) ->
     assert run_command("tenant_protocol", str(unnamed))[-1] == (
         "1 judged image has no source in the manifest and is left out."
     )
+    alone = linked(tmp_path / "alone", LIVE[:1], [])
+    (alone / "manifest.csv").write_text("file,source\nlive/elsewhere.jpg,phone\n")
+    err = StringIO()
+    call_command("evaluate", str(alone), "--no-save", stdout=StringIO(), stderr=err)
+    assert "no row for 1 of the 1 image (a row's file" in err.getvalue()
