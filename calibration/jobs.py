@@ -40,6 +40,7 @@ from calibration.calibrate import (
 from calibration.models import CalibrationJob
 from liveness.runtime import load_engine
 from ml.errors import ModelInstallError
+from ml.evaluate import amount
 
 LOCAL_QUEUE = "local"
 DIRTY_APP = "facia_site.taskworker:TaskWorkerApp"
@@ -300,7 +301,7 @@ def describe_job(job: CalibrationJob) -> JobState:
         return JobState(job, "failed", str(value["error"]))
     said = "".join(f" {s}" for s in value.get("sentences", []))
     shadow = value.get("shadow_days")
-    how = f"set in shadow for {shadow} days" if shadow else "stored"
+    how = f"set in shadow for {amount(shadow, 'day')}" if shadow else "stored"
     return JobState(
         job,
         "done",

@@ -110,7 +110,8 @@ class Report:
         least = calibration.WARN_PER_CLASS
         return [
             (
-                f"only {n} {name} presentations pass the gates (fewer than {least}): "
+                f"only {amount(n, name + ' presentation')} "
+                f"{'passes' if n == 1 else 'pass'} the gates (fewer than {least}): "
                 "the figures are uncertain, read the confidence intervals"
                 if n
                 # not "only 0 ...: read the confidence intervals", of figures not given
@@ -255,26 +256,32 @@ def interval_method(iso: dict[str, Any]) -> str:
 def scope_title(scope: dict[str, Any], unit: str) -> str:
     if not unit:
         return (
-            f"{scope['name']}: {scope['bona_fide']} bona fide, {scope['attacks']} attacks "
-            "(no sources named)"
+            f"{scope['name']}: {scope['bona_fide']} bona fide, "
+            f"{amount(scope['attacks'], 'attack')} (no sources named)"
         )
     return (
         f"{scope['name']}: {scope['bona_fide']} bona fide "
-        f"({of_units(scope['groups_bona_fide'], unit)}), {scope['attacks']} attacks "
+        f"({of_units(scope['groups_bona_fide'], unit)}), {amount(scope['attacks'], 'attack')} "
         f"({of_units(scope['groups_attacks'], unit)})"
     )
 
 
+def amount(n: int, noun: str, nouns: str = "") -> str:
+    """ "1 source", "3 sources", "0 sources" ("1 sources" was printed where a data set had
+    one); ``nouns`` where the plural is not the noun and an s."""
+    return f"{n} {noun}" if n == 1 else f"{n} {nouns or noun + 's'}"
+
+
 def of_units(n: int, unit: str) -> str:
     """ "1 source", "3 sources"."""
-    unit = unit or "source"
-    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+    return amount(n, unit or "source")
 
 
 def counted_on(row: dict[str, Any], unit: str) -> str:
+    presentations = amount(row["presentations"], "presentation")
     if not unit:
-        return f"{row['presentations']} presentations"
-    return f"{row['presentations']} presentations, {of_units(row['groups'], unit)}"
+        return presentations
+    return f"{presentations}, {of_units(row['groups'], unit)}"
 
 
 def format_iso(iso: dict[str, Any]) -> list[str]:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ml import calibration, pad_metrics, profiles, tenant_calibration
-from ml.evaluate import Report, Sample
+from ml.evaluate import Report, Sample, amount
 from ml.profiles import CAPTURES
 
 KEPT = "calibrate, threshold kept"  # the rule a tenant runs by default; compared per source
@@ -196,13 +196,14 @@ def _headline(figs: dict[str, Any]) -> str:
 
 def format_outcome(outcome: Outcome, profile: str) -> str:
     lines = [
-        f"tenant-by-source protocol, {profile} profile, {len(outcome.per_source)} sources "
+        f"tenant-by-source protocol, {profile} profile, "
+        f"{amount(len(outcome.per_source), 'source')} "
         "(each calibrated on half its images, scored on the other half, then swapped):",
         calibration.format_figures("uncalibrated (shipped maps, 0.5)", outcome.uncalibrated),
         calibration.format_figures("calibrated per source", outcome.calibrated),
         *(calibration.format_figures(name, figs) for name, figs in outcome.procedure.items()),
         f"  pooled over {outcome.uncalibrated['bona_fide']} bona fide and "
-        f"{outcome.uncalibrated['attacks']} attack presentations",
+        f"{amount(outcome.uncalibrated['attacks'], 'attack presentation')}",
     ]
     if outcome.fitted_on:
         lines.append(

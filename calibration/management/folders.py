@@ -13,7 +13,7 @@ from guard.validators import no_control_characters
 from liveness.runtime import load_engine
 from ml.engine import LivenessEngine
 from ml.errors import ModelInstallError
-from ml.evaluate import MANIFEST_ENCODING, SUFFIXES, images_in, manifest_rows
+from ml.evaluate import MANIFEST_ENCODING, SUFFIXES, amount, images_in, manifest_rows
 from ml.text import escape_controls
 
 
@@ -48,9 +48,9 @@ def images_without_rows(folder: Path, names: Collection[str]) -> str | None:
     if not files or not missing:
         return None
     return (
-        f"manifest.csv has no row for {missing} of the {len(names)} images (a row's file is the "
-        "image's path in the folder, e.g. live/a.jpg): they count with no source, subject or "
-        "PAI species"
+        f"manifest.csv has no row for {missing} of the {amount(len(names), 'image')} (a row's "
+        "file is the image's path in the folder, e.g. live/a.jpg): "
+        f"{'it counts' if missing == 1 else 'they count'} with no source, subject or PAI species"
     )
 
 

@@ -487,3 +487,15 @@ def test_a_zip_made_by_macos_finder_counts_its_images_only() -> None:
         f"captures/live/{LIVE[0].name}",
         f"captures/spoof/{SPOOF[0].name}",
     ]
+
+
+def test_a_shadow_job_of_one_day_says_so_in_the_singular(
+    make_tenant: Callable[..., Any], admin_client: Any
+) -> None:
+    """Its result read "set in shadow for 1 days", as `calibrate --shadow 1` did."""
+    tenant, _ = make_tenant("one-day")
+    response = upload(admin_client, tenant, make_zip(LIVE, SPOOF), shadow_days="1")
+    assert response.status_code == 303 and jobs.run_local_jobs() == 1
+    stored = Calibration.objects.get(tenant=tenant)
+    page = admin_client.get(url_of(tenant)).content.decode()
+    assert f"Calibration #{stored.pk} set in shadow for 1 day: threshold" in page

@@ -120,11 +120,11 @@ def test_report_uses_iso_vocabulary() -> None:
         "BPCER20 (BPCER at APCER 5 %)",
         "no intervals: the manifest names no sources",
         "thresholds chosen on these presentations: not validated: the manifest names no sources",
-        "WARNING: only 1 bona fide presentations pass the gates (fewer than 30)",
+        "WARNING: only 1 bona fide presentation passes the gates (fewer than 30)",
     ):
         assert words in text
     assert "== frame: 1 bona fide, 0 attacks (no sources named)" in text
-    assert "== crop: 0 bona fide, 1 attacks (no sources named)" in text
+    assert "== crop: 0 bona fide, 1 attack (no sources named)" in text
     assert re.search(r"^  BPCER\s+-\s+no bona fide presentations", text, re.M)  # crop
     assert "by source" not in text  # no manifest source column
     assert re.search(r"too_dark\s+0 /\s+0\s+\|\s+1 /\s+1$", text, re.M)  # answered first
@@ -580,6 +580,46 @@ def test_images_the_manifest_has_no_row_for_are_warned_of(tmp_path: Path) -> Non
     )
     assert (
         "warning: manifest.csv has no row for 1 of the 2 images (a row's file is the image's "
-        "path in the folder, e.g. live/a.jpg): they count with no source, subject or PAI "
+        "path in the folder, e.g. live/a.jpg): it counts with no source, subject or PAI "
         "species\n"
     ) in err.getvalue()
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_counts_of_one_read_in_the_singular(make_tenant: Any, tmp_path: Path) -> None:
+    """A data set of one image per class from one source printed "1 presentations",
+    "1 attacks", "1 sources", "1 spoof images" and "in shadow for 1 days" in the three
+    commands' reports; the layout of the dev report is unchanged (its own tests)."""
+    make_tenant("one")
+    folder = linked(tmp_path / "one", LIVE[:1], SPOOF[:1])
+    (folder / "manifest.csv").write_text(
+        f"file,source\nlive/{LIVE[0].name},phone\nspoof/{SPOOF[0].name},phone\n"
+    )
+    err = StringIO()
+    out = StringIO()
+    call_command("evaluate", str(folder), "--no-save", "--resamples", "100", stdout=out, stderr=err)
+    report = out.getvalue()
+    assert "== all: 1 bona fide (1 source), 1 attack (1 source)\n" in report
+    assert re.search(
+        r"  BPCER  +0\.0 % +no interval: 1 source \(needs 5\) +1 presentation, 1 source\n", report
+    )
+    assert "only 1 attack presentation passes the gates (fewer than 30)" in err.getvalue()
+    protocol = run_command("tenant_protocol", str(folder))
+    assert protocol[0].startswith("tenant-by-source protocol, fast profile, 1 source (")
+    assert "  pooled over 1 bona fide and 1 attack presentation" in protocol
+    calibrated = run_command("calibrate", "one", str(folder), "--shadow", "1")
+    assert calibrated[0].endswith(": 1 live and 1 spoof image judged, 0 refused by the gates")
+    assert calibrated[-1].startswith("stored as calibration #")
+    assert ", in shadow for 1 day: the active calibration" in calibrated[-1]
+    unnamed = linked(tmp_path / "unnamed", LIVE[:1], SPOOF[:2])
+    (unnamed / "manifest.csv").write_text(
+        f"file,source\nlive/{LIVE[0].name},phone\nspoof/{SPOOF[0].name},phone\n"
+    )
+    assert run_command("tenant_protocol", str(unnamed))[-1] == (
+        "1 judged image has no source in the manifest and is left out."
+    )
+    alone = linked(tmp_path / "alone", LIVE[:1], [])
+    (alone / "manifest.csv").write_text("file,source\nlive/elsewhere.jpg,phone\n")
+    err = StringIO()
+    call_command("evaluate", str(alone), "--no-save", stdout=StringIO(), stderr=err)
+    assert "no row for 1 of the 1 image (a row's file" in err.getvalue()

@@ -139,4 +139,4 @@ def test_a_one_class_set_prints_dashes_and_says_what_it_left_out(db: None, tmp_p
     assert not re.search(r"\bnan\b", text)
     assert "  uncalibrated (shipped maps, 0.5)  APCER -  BPCER " in text
     assert "pooled over 6 bona fide and 0 attack presentations" in text
-    assert text.endswith("1 judged images have no source in the manifest and are left out.\n")
+    assert text.endswith("1 judged image has no source in the manifest and is left out.\n")

@@ -19,6 +19,7 @@ from calibration.calibrate import (
 )
 from calibration.management.folders import command_engine, labelled_folder
 from ml import tenant_calibration
+from ml.evaluate import amount
 
 
 class Command(BaseCommand):
@@ -75,7 +76,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(
             f"tenant {found.name} ({found.profile} profile, crop policy {found.crop_policy}): "
-            f"{scored.live} live and {scored.spoof} spoof images judged, "
+            f"{scored.live} live and {amount(scored.spoof, 'spoof image')} judged, "
             f"{scored.refused_said()}"
         )
         self.stdout.write(tenant_calibration.report(result))
@@ -94,6 +95,7 @@ class Command(BaseCommand):
         else:
             audit.by_command(found, "calibrate", audit.shadowed(stored, shadow))
             self.stdout.write(
-                f"stored as calibration #{stored.pk}, in shadow for {shadow} days: the active "
-                "calibration still answers; every check also records this one's verdict"
+                f"stored as calibration #{stored.pk}, in shadow for {amount(shadow, 'day')}: "
+                "the active calibration still answers; every check also records this one's "
+                "verdict"
             )

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from calibration.calibrate import MAX_IMAGE_BYTES
 from calibration.management.folders import command_engine, has_images, labelled_folder
 from ml import protocol
-from ml.evaluate import evaluate_folder
+from ml.evaluate import amount, evaluate_folder
 from ml.profiles import DEFAULT_PROFILE, PROFILES
 
 
@@ -45,5 +45,7 @@ class Command(BaseCommand):
             self.stdout.write(protocol.format_outcome(protocol.run(report), name))
         if unnamed:  # left out of every figure above, which said nothing of them
             self.stdout.write(
-                f"{unnamed} judged images have no source in the manifest and are left out."
+                f"{amount(unnamed, 'judged image')} "
+                f"{'has' if unnamed == 1 else 'have'} no source in the manifest and "
+                f"{'is' if unnamed == 1 else 'are'} left out."
             )
