@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from facia_site.env import (
     env_bool,
@@ -145,9 +146,17 @@ def postgresql_options(timeout_s: int, client_check_s: int) -> dict[str, Any]:
 
 def database_config() -> dict[str, Any]:
     url = env_database_url("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
-    config: dict[str, Any] = dict(
-        dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
-    )
+    try:
+        parsed = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    except ValueError as exc:  # dj_database_url.ParseError too
+        # dj-database-url's own sentence named no variable ("This string is not a valid url"),
+        # under a 40-line traceback; the value is not shown (it may hold a password).
+        raise ImproperlyConfigured(
+            f"DATABASE_URL is not a valid URL ({type(exc).__name__}): quote the special "
+            "characters of its parts (a password's @ : / [ as %40 %3A %2F %5B); the value is "
+            "not shown: it may hold a password"
+        ) from None
+    config: dict[str, Any] = dict(parsed)
     if config["ENGINE"] == "django.db.backends.postgresql":
         config["ENGINE"] = "facia_site.postgresql"
         # The URL's own options (?sslmode=require, ?options=...) win over these defaults.

@@ -240,6 +240,23 @@ def test_a_database_url_we_do_not_serve_is_refused_without_its_password(
     assert "s3cret-pw" not in done.stdout + done.stderr
 
 
+@pytest.mark.parametrize(
+    "value", ["postgres://facia:s3cret-pw@[db/facia", "postgres://facia:s3cret-pw@db:port/facia"]
+)
+def test_a_database_url_that_cannot_be_parsed_is_one_line_naming_it(
+    value: str, tmp_path: Path
+) -> None:
+    """A password with an unquoted "[" (or a port that is no number): dj-database-url's
+    ParseError named no variable, under a traceback."""
+    done = run_python(
+        tmp_path, "manage.py", "check", FACIA_VAR_DIR=str(tmp_path), DATABASE_URL=value
+    )
+    said = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "ImproperlyConfigured: DATABASE_URL is not a valid URL" in said
+    assert "Traceback" not in said and "s3cret-pw" not in said
+
+
 def test_a_postgresql_url_is_served_by_our_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     from facia_site.settings import database_config
 
