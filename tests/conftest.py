@@ -140,6 +140,24 @@ def stored_calibration(tenant: Tenant, **fields: Any) -> Calibration:
     return Calibration.objects.create(tenant=tenant, **values)
 
 
+def tenant_form(tenant: Tenant, **fields: str) -> dict[str, str]:
+    """The admin's tenant change form as it posts it for ``tenant`` (no hash_id rows), with
+    ``fields`` changed."""
+    from tests.accounts.test_admin import INLINE_MANAGEMENT
+
+    data = {
+        "name": tenant.name,
+        "is_active": "on",
+        "request_limit": "",
+        "threshold": str(tenant.threshold),
+        "profile": tenant.profile,
+        "crop_policy": tenant.crop_policy,
+        "challenge": tenant.challenge,
+        "challenge_band": str(tenant.challenge_band),
+    }
+    return {**data, **fields, **INLINE_MANAGEMENT}
+
+
 def run_command(*args: str) -> list[str]:
     """A management command run in this process; its output lines."""
     out = StringIO()

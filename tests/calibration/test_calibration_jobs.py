@@ -26,6 +26,7 @@ from calibration.models import Calibration, CalibrationJob
 from ml.engine import LivenessEngine
 from tests.calibration.conftest import compiled_fast_only
 from tests.calibration.test_calibrate import LIVE, SPOOF, make_zip
+from tests.conftest import tenant_form
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
 
@@ -332,23 +333,6 @@ def test_jobs_a_stopping_worker_held_say_to_upload_again(
     assert jobs.run_local_jobs() == 0
     page = admin_client.get(url_of(tenant)).content.decode()
     assert "job-failed" in page and "restarted before the job ended" in page
-
-
-def tenant_form(tenant: Tenant, **fields: str) -> dict[str, str]:
-    """The tenant's change form as the admin posts it, with ``fields`` changed."""
-    from tests.accounts.test_admin import INLINE_MANAGEMENT
-
-    data = {
-        "name": tenant.name,
-        "is_active": "on",
-        "request_limit": "",
-        "threshold": str(tenant.threshold),
-        "profile": tenant.profile,
-        "crop_policy": tenant.crop_policy,
-        "challenge": "none",
-        "challenge_band": "0.75",
-    }
-    return {**data, **fields, **INLINE_MANAGEMENT}
 
 
 def history(tenant: Tenant) -> list[str]:

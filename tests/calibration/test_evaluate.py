@@ -24,10 +24,9 @@ from ml import pad_metrics, profiles
 from ml.engine import LivenessEngine
 from ml.profiles import PROFILES, Platt, fused_logit, logit
 from ml.quality import REFUSALS
-from tests.accounts.test_admin import INLINE_MANAGEMENT
 from tests.calibration.conftest import FAST_MODELS, compiled_fast_only
 from tests.calibration.test_calibrate import LIVE, SPOOF, linked
-from tests.conftest import DEV_DATA, REPO, run_command, stored_calibration
+from tests.conftest import DEV_DATA, REPO, run_command, stored_calibration, tenant_form
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -144,20 +143,8 @@ def make_evaluation(profile: str = "fast") -> Evaluation:
 
 
 def change_tenant(admin_client: Any, tenant: Tenant, **fields: str) -> Any:
-    data = {
-        "name": tenant.name,
-        "is_active": "on",
-        "request_limit": "",
-        "threshold": str(tenant.threshold),
-        "profile": tenant.profile,
-        "crop_policy": tenant.crop_policy,
-        "challenge": tenant.challenge,
-        "challenge_band": str(tenant.challenge_band),
-        **fields,
-    }
-    return admin_client.post(
-        f"/admin/accounts/tenant/{tenant.pk}/change/", {**data, **INLINE_MANAGEMENT}, follow=True
-    )
+    url = f"/admin/accounts/tenant/{tenant.pk}/change/"
+    return admin_client.post(url, tenant_form(tenant, **fields), follow=True)
 
 
 def test_admin_sets_threshold_from_target_apcer(admin_client: Any) -> None:
