@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from guard.validators import no_control_characters, read_apart
 from ml.calibration import maps_of
-from ml.profiles import DEFAULT_PROFILE, Platt, logit, profile_choices
+from ml.profiles import DEFAULT_PROFILE, Platt, fingerprint, logit, profile_choices
 from ml.text import trim_spaces
 
 PREFIX_LENGTH = 8
@@ -109,12 +109,13 @@ class Tenant(models.Model):
         "threshold (either side) is decided by the head-turn challenge.",
     )
     # The active calibration, copied here so /liveness applies it with the tenant it already
-    # loaded at authentication: {"id", "profile", "maps": {kind: {"a", "b"}}} (or, stored
-    # before maps per capture kind, {"id", "a", "b", "profile"}: one map for both); null =
-    # uncalibrated.
+    # loaded at authentication: {"id", "profile", "fingerprint", "maps": {kind: {"a", "b"}}}
+    # (or, stored before maps per capture kind, {"id", "a", "b", "profile", "fingerprint"}:
+    # one map for both); null = uncalibrated. "fingerprint": ml.profiles.fingerprint of the
+    # profile when it was fitted.
     calibration = models.JSONField(null=True, blank=True, editable=False)
-    # A candidate calibration in shadow: {"id", "profile", "maps", "threshold", "since",
-    # "until"} (times as POSIX seconds). Until then every check also records its verdict.
+    # A candidate calibration in shadow: {"id", "profile", "fingerprint", "maps", "threshold",
+    # "since", "until"} (times as POSIX seconds). Until then every check also records its verdict.
     shadow_calibration = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -213,19 +214,33 @@ class Tenant(models.Model):
 
     def maps(self) -> dict[str, Platt] | None:
         """The active calibration's map per capture kind, when this tenant has one for its
-        current profile."""
+        current profile and models."""
         return self._maps_of_profile(self.calibration)
 
+    def not_applied(self, stored: dict[str, Any] | None) -> str:
+        """Why a stored calibration (active or shadow) is not applied, in words; "" when it
+        is, or there is none. One of another profile, or fitted on other models (another
+        fingerprint: an upgrade shipped other model files, preparation or fusion), maps
+        logits that this tenant's checks no longer make."""
+        if not stored:
+            return ""
+        if stored.get("profile") != self.profile:
+            return "it was fitted for another profile"
+        if stored.get("fingerprint") != fingerprint(self.profile):
+            return "it was fitted on other models"
+        return ""
+
     def _maps_of_profile(self, stored: dict[str, Any] | None) -> dict[str, Platt] | None:
-        """The maps of a stored calibration (active or shadow) made for the current profile."""
-        if not stored or stored.get("profile") != self.profile:
+        """The maps of a stored calibration (active or shadow) made for the current profile
+        and models."""
+        if not stored or self.not_applied(stored):
             return None
         return maps_of(stored)
 
     def score(self, logit: float, capture: str, uncalibrated: float) -> float:
         """The liveness_score of a fused logit of a ``capture`` ("frame" or "crop"): the
         calibrated P(live) of that kind when this tenant has a calibration of its current
-        profile, else the engine's own P(live) (the shipped map)."""
+        profile and models, else the engine's own P(live) (the shipped map)."""
         maps = self.maps()
         return uncalibrated if maps is None else maps[capture].p(logit)
 
@@ -236,8 +251,8 @@ class Tenant(models.Model):
 
     def shadow_verdict(self, logit: float, capture: str, now: float) -> tuple[float, bool] | None:
         """(score, is_live) under the shadow candidate, while its period runs (``now``: POSIX
-        seconds) and it is of the current profile; else None. The same fused logit: no second
-        engine run."""
+        seconds) and it is of the current profile and models; else None. The same fused
+        logit: no second engine run."""
         shadow = self.shadow_calibration
         if not shadow or not shadow["since"] <= now < shadow["until"]:
             return None

@@ -29,7 +29,7 @@ from django_tasks_db.models import DBTaskResult
 from accounts import audit
 from accounts.admin import TENANT_FIELDS, TenantAdmin, fields_after
 from accounts.models import Tenant
-from calibration.calibrate import CalibrationError, zip_members
+from calibration.calibrate import CalibrationError, not_applied_said, zip_members
 from calibration.forms import CalibrationUploadForm
 from calibration.jobs import HandoffError, describe_job, start_calibration
 from calibration.models import (
@@ -299,8 +299,8 @@ def describe_shadow(tenant: Tenant, with_flips: bool = True) -> SafeString | str
     until = datetime.fromtimestamp(shadow["until"], tz=UTC)
     running = "runs until" if until > datetime.now(tz=UTC) else "ended"
     note = ""
-    if shadow.get("profile") != tenant.profile:
-        note = " It was fitted for another profile, so no check records its verdict."
+    if why := tenant.not_applied(shadow):
+        note = f" {not_applied_said(why)}; no check records its verdict."
     return format_html(
         '<div id="shadow-status"><p>Candidate #{} (threshold {}) in shadow since {}; it {} {}.'
         "{}</p>{}{}</div>",
@@ -353,8 +353,8 @@ class CalibratedTenantAdmin(TenantAdmin):
         if found is None:
             return mark_safe("Uncalibrated (the shipped map of each capture kind).")
         note = ""
-        if found.profile != tenant.profile:
-            note = " Not applied: it was fitted for another profile; recalibrate or revert."
+        if why := tenant.not_applied(tenant.calibration):
+            note = f" {not_applied_said(why)}, or revert."
         return format_html("{}{}", describe(found), note)
 
     @admin.display(description="calibration")

@@ -307,6 +307,20 @@ def stale(tenant: Tenant, changes: list[str]) -> CalibrationError:
     )
 
 
+def not_applied_said(why: str) -> str:
+    """``Tenant.not_applied``'s reason, with what to do (the admin's and the commands')."""
+    return f"Not applied: {why}: calibrate again"
+
+
+def unapplied_note(tenant: Tenant) -> str:
+    """A line on the tenant's active calibration when it is not applied; "" otherwise."""
+    why = tenant.not_applied(tenant.calibration)
+    if not why:
+        return ""
+    named = _named((tenant.calibration or {}).get("id"))
+    return f"calibration {named} of {tenant.name}: {not_applied_said(why)} (the shipped maps score)"
+
+
 def shipped_maps(profile: str) -> dict[str, Platt]:
     return {kind: profiles.shipped(profile, kind) for kind in CAPTURES}
 
@@ -372,6 +386,7 @@ def store(
             created_by=created_by[:150],
             origin=origin,
             profile=profile,
+            fingerprint=profiles.fingerprint(profile),
             params=result.params(),
             target_apcer=result.rule.target_apcer,
             threshold=result.threshold,

@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts.models import Tenant
 from guard.validators import no_control_characters
 from ml.calibration import maps_of
+from ml.profiles import FINGERPRINT_LENGTH
 
 
 class Calibration(models.Model):
@@ -20,6 +21,11 @@ class Calibration(models.Model):
     created_by = models.CharField(max_length=150, help_text="User (admin) or OS user (command).")
     origin = models.CharField(max_length=32, help_text="command or admin upload")
     profile = models.CharField(max_length=16)
+    fingerprint = models.CharField(
+        max_length=FINGERPRINT_LENGTH,
+        help_text="ml.profiles.fingerprint of the profile it was fitted on: applied only while "
+        "the profile's models are the same.",
+    )
     params = models.JSONField(
         help_text="Platt map per capture kind: {kind: {a, b}}, P(live) = sigmoid(a * z + b), "
         "z fused logit (one {a, b} for both kinds before maps per kind)."
@@ -45,12 +51,16 @@ class Calibration(models.Model):
     def maps(self) -> dict[str, dict[str, float]]:
         return {kind: platt.to_dict() for kind, platt in maps_of(self.params).items()}
 
+    def stamp(self) -> dict[str, object]:
+        """What the tenant's copy says of this calibration besides its maps."""
+        return {"id": self.pk, "profile": self.profile, "fingerprint": self.fingerprint}
+
     def activate(self) -> None:
         """The tenant's active calibration (its maps and threshold), under the tenant's lock."""
         tenant = self.tenant
         with transaction.atomic():
             tenant.lock()
-            tenant.calibration = {"id": self.pk, "profile": self.profile, "maps": self.maps()}
+            tenant.calibration = {**self.stamp(), "maps": self.maps()}
             tenant.threshold = self.threshold
             tenant.save(update_fields=["calibration", "threshold", "updated_at"])
 
@@ -65,8 +75,7 @@ class Calibration(models.Model):
             if replaced is not None and replaced != self.pk:
                 Calibration.objects.filter(pk=replaced, tenant=tenant).update(reverted_at=since)
             tenant.shadow_calibration = {
-                "id": self.pk,
-                "profile": self.profile,
+                **self.stamp(),
                 "maps": self.maps(),
                 "threshold": self.threshold,
                 "since": since.timestamp(),

@@ -18,11 +18,13 @@ measured leaving one source out. A tenant's own calibration starts from these ma
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +160,66 @@ def shipped(profile: str, capture: str) -> Platt:
     the file has none (a profile added after the last fit)."""
     entry = score_maps()["maps"].get(profile, {}).get(capture)
     return Platt(float(entry["a"]), float(entry["b"])) if entry else Platt()
+
+
+# What fingerprint() covers: a tenant's calibration is a map of the fused logit, so it holds
+# only while every declared input of that logit is as it was when it was fitted.
+FINGERPRINT_LENGTH = 16  # hex digits of a SHA-256: 64 bits, no collision among a few upgrades
+
+
+@cache
+def fingerprint(profile: str) -> str:
+    """A short digest of what makes ``profile``'s fused logit, from declared data only (no
+    engine, no model file read): each of its models and the face detector (expected sha256,
+    preparation, precision hint, how it is built, crop scale included, and its module's
+    top-level constants: input size, HyperFAS's crop scale, DTN's score span), the fusion
+    weights per capture kind, the logit's clip and the default face-crop bound that picks the
+    kind. A tenant calibration fitted under another fingerprint is not applied
+    (accounts.models.Tenant). Not covered: the shipped score maps (a tenant's map replaces
+    them, taking them only as its prior) and the deployment's own settings (ENGINE_PRECISION,
+    LIVENESS_QUALITY)."""
+    from ml import quality, registry  # openvino and cv2 (0.12 s): not in every importer
+
+    chosen = PROFILES[profile]
+    names = list(dict.fromkeys(name for kind in CAPTURES for name, _ in chosen.weights(kind)))
+    declared = {
+        "eps": EPS,
+        "min_context": quality.QualityThresholds().min_context,
+        "weights": {kind: chosen.weights(kind) for kind in CAPTURES},
+        "models": {
+            spec.ir: _declared(spec)
+            for spec in (registry.DETECTOR, *(registry.CLASSIFIERS[n] for n in names))
+        },
+    }
+    text = json.dumps(declared, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:FINGERPRINT_LENGTH]
+
+
+def _declared(spec: Any) -> dict[str, Any]:
+    """One ``ml.registry.ModelSpec`` as declared data."""
+    build = spec.build
+    func = build.func if isinstance(build, partial) else build
+    module = inspect.getmodule(func) if func is not None else _detector_module()
+    return {
+        "sha256": spec.sha256,
+        "prepare": spec.prepare_step,
+        "precision": spec.precision,
+        "build": getattr(func, "__qualname__", ""),
+        "arguments": dict(build.keywords) if isinstance(build, partial) else {},
+        "constants": _constants(module),
+    }
+
+
+def _detector_module() -> Any:
+    from ml import yunet
+
+    return yunet
+
+
+def _constants(module: Any) -> dict[str, Any]:
+    """A module's top-level upper-case numbers, strings and tuples of them."""
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if name.isupper() and isinstance(value, int | float | str | tuple)
+    }

@@ -23,6 +23,7 @@ from accounts.models import HashId, Tenant
 from calibration.models import Calibration
 from liveness import runtime
 from ml.install import install_models
+from ml.profiles import fingerprint
 
 REPO = Path(__file__).resolve().parents[1]
 DEV_DATA = Path(os.environ.get("FACIA_DEV_DATA", REPO.parent / "shared" / "data" / "dev"))
@@ -129,6 +130,7 @@ def stored_calibration(tenant: Tenant, **fields: Any) -> Calibration:
         "created_by": "op",
         "origin": "command",
         "profile": tenant.profile,
+        "fingerprint": fingerprint(tenant.profile),
         "params": {"a": 1.0, "b": 0.0},
         "threshold": 0.6,
         "previous_threshold": 0.5,

@@ -125,7 +125,12 @@ def test_calibrate_at_target_apcer_then_revert_through_http(
     assert "APCER" in out and "%" in out and "[" in out  # percentages with intervals
     tenant.refresh_from_db()
     stored = Calibration.objects.get(tenant=tenant)
-    assert tenant.calibration == {"id": stored.pk, "profile": "fast", "maps": stored.params}
+    assert tenant.calibration == {
+        "id": stored.pk,
+        "profile": "fast",
+        "fingerprint": profiles.fingerprint("fast"),
+        "maps": stored.params,
+    }
     assert set(stored.params) == {"frame", "crop"}
     assert tenant.threshold == stored.threshold and stored.previous_threshold == 0.5
     assert stored.created_by and stored.origin == "command"
@@ -362,6 +367,7 @@ def test_a_calibration_stored_before_maps_per_kind_still_scores_both_kinds(
     tenant, secret = make_tenant("old-map")
     old = stored_calibration(tenant, params={"a": 1.5, "b": -0.2})
     tenant.calibration = {"id": old.pk, "a": 1.5, "b": -0.2, "profile": "fast"}
+    tenant.calibration["fingerprint"] = old.fingerprint  # as the migration stamped them
     tenant.save()
     kinds = set()
     for path in (LIVE[0], LIVE[-1]):  # a full frame (jomariya), a face crop (wolf)

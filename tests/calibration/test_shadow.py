@@ -21,7 +21,7 @@ from accounts.models import Tenant
 from calibration.models import Calibration
 from liveness.models import LivenessCheck
 from liveness.runtime import get_engine
-from ml import calibration
+from ml import calibration, profiles
 from tests.calibration.test_calibrate import LIVE, SPOOF, calibrate, inspected, linked
 from tests.conftest import Post, data_uri, stored_calibration
 
@@ -38,6 +38,7 @@ def in_shadow(tenant: Tenant, days: float = 1.0, threshold: float = 0.5) -> Cali
     tenant.shadow_calibration = {
         "id": candidate.pk,
         "profile": tenant.profile,
+        "fingerprint": candidate.fingerprint,
         "maps": CANDIDATE,
         "threshold": threshold,
         "since": now - 1,
@@ -156,6 +157,7 @@ def test_promote_and_discard_need_change_tenant(make_tenant: Callable[..., Any])
     assert Tenant.objects.get(pk=tenant.pk).calibration == {
         "id": candidate.pk,
         "profile": "fast",
+        "fingerprint": profiles.fingerprint("fast"),
         "maps": CANDIDATE,
     }
 

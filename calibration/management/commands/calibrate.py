@@ -16,6 +16,7 @@ from calibration.calibrate import (
     group_kind_of,
     score,
     store,
+    unapplied_note,
 )
 from calibration.management.folders import command_engine, labelled_folder
 from ml import tenant_calibration
@@ -79,6 +80,8 @@ class Command(BaseCommand):
             f"{scored.live} live and {amount(scored.spoof, 'spoof image')} judged, "
             f"{scored.refused_said()}"
         )
+        if note := unapplied_note(found):
+            self.stdout.write(note)
         self.stdout.write(tenant_calibration.report(result))
         if options["dry_run"]:
             self.stdout.write("dry run: nothing stored, the tenant is unchanged")

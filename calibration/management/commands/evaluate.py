@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.management.tenants import tenant_named
 from accounts.models import DEFAULT_THRESHOLD
-from calibration.calibrate import MAX_IMAGE_BYTES
+from calibration.calibrate import MAX_IMAGE_BYTES, unapplied_note
 from calibration.management.folders import (
     command_engine,
     has_images,
@@ -113,6 +113,8 @@ class Command(BaseCommand):
             if tenant.profile != profile:
                 raise CommandError(f"tenant {tenant.name} uses the {tenant.profile} profile.")
             maps = tenant.maps()
+            if note := unapplied_note(tenant):
+                self.stderr.write(f"warning: {note}")
         labelled_folder(folder)
         if options["plots"]:  # before judging every image, not after
             try:
