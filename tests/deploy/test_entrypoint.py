@@ -192,15 +192,7 @@ def test_a_read_only_sqlite_directory_is_one_record_naming_it(tmp_path: Path) ->
     database file" and a 60-line traceback, nothing said the directory was read-only."""
     env = entrypoint_env(tmp_path, 0)
     assert run_entrypoint(env, "migrate").returncode == 0
-    done = subprocess.run(
-        read_only(tmp_path, str(ENTRYPOINT), "migrate"),
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_entrypoint(env, "migrate", prefix=read_only(tmp_path))
     assert done.returncode == 1
     (record,) = [json.loads(line) for line in done.stdout.splitlines()]
     assert record["message"] == (

@@ -7,7 +7,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +34,13 @@ def wait_live(base: str, process: subprocess.Popen[bytes], timeout: float = STAR
     raise AssertionError("server never became live")
 
 
-def run_entrypoint(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``bin/entrypoint ARGS`` to its end (a start that must fail, a one-off step)."""
+def run_entrypoint(
+    env: dict[str, str], *args: str, prefix: Sequence[str] = ()
+) -> subprocess.CompletedProcess[str]:
+    """``bin/entrypoint ARGS`` to its end (a start that must fail, a one-off step), run by
+    ``prefix`` where given (tests.servers.readonly)."""
     return subprocess.run(
-        [str(ENTRYPOINT), *args],
+        [*prefix, str(ENTRYPOINT), *args],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -77,7 +77,7 @@ def test_a_read_only_sqlite_file_is_said_once_at_start(tmp_path: Path) -> None:
     log_path = tmp_path / "server.log"
     said = f"database sqlite:///{database} cannot be written: its file {database} is on a read-only"
     with log_path.open("wb") as log:
-        command = read_only(database, str(ENTRYPOINT), "serve")
+        command = [*read_only(database), str(ENTRYPOINT), "serve"]
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         until(lambda: process.poll() is not None or unavailable(env["PORT"]), STARTUP_S)
