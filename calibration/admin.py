@@ -29,7 +29,12 @@ from django_tasks_db.models import DBTaskResult
 from accounts import audit
 from accounts.admin import TENANT_FIELDS, TenantAdmin, fields_after
 from accounts.models import Tenant
-from calibration.calibrate import CalibrationError, not_applied_said, zip_members
+from calibration.calibrate import (
+    CalibrationError,
+    not_applied_said,
+    refusal_codes,
+    zip_members,
+)
 from calibration.forms import CalibrationUploadForm
 from calibration.jobs import HandoffError, describe_job, start_calibration
 from calibration.models import (
@@ -221,7 +226,7 @@ def sentences(calibration: Calibration) -> SafeString:
 
 def refusals(calibration: Calibration) -> str:
     found = (calibration.figures or {}).get("refused") or {}
-    return ", ".join(f"{code}: {n}" for code, n in sorted(found.items())) or "none"
+    return refusal_codes(found) or "none"
 
 
 def describe(calibration: Calibration, element: str = "calibration-status") -> SafeString:

@@ -14,7 +14,7 @@ import io
 import struct
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
@@ -73,8 +73,14 @@ class Scored:
     def refused_said(self) -> str:
         """ "4 refused by the gates (not_decoded: 3, too_blurry: 1)", as the admin's page says
         it: the total alone left an operator to guess which of the files were not images."""
-        codes = ", ".join(f"{code}: {n}" for code, n in sorted(self.refused.items()))
+        codes = refusal_codes(self.refused)
         return f"{self.refused_total} refused by the gates" + (f" ({codes})" if codes else "")
+
+
+def refusal_codes(refused: Mapping[str, int]) -> str:
+    """ "not_decoded: 3, too_blurry: 1": the gates' refusals by code (the commands' and the
+    admin's page)."""
+    return ", ".join(f"{code}: {n}" for code, n in sorted(refused.items()))
 
 
 def manifest_groups(folder: Path) -> tuple[str, dict[str, str]]:

@@ -188,7 +188,8 @@ def _say_sqlite_unwritable(server: Any) -> None:
     logged only "database unusable: unable to open database file" and /status_check said 503
     "Database unavailable", neither naming the path (migrate, when it runs first, fails
     naming it: facia_site.startup)."""
-    from facia_site.startup import database_target, sqlite_unwritable
+    from facia_site.startup import sqlite_unwritable
+    from telemetry.logs import database_target
 
     try:
         unwritable = sqlite_unwritable()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from telemetry.logs import database_target, logging_config, one_line
+from telemetry.logs import database_error, database_target, logging_config, one_line
 
 log = logging.getLogger("facia.startup")
 # Where Django opens every connection (BaseDatabaseWrapper.connect).
@@ -112,9 +112,11 @@ def cause(exc: BaseException) -> str:
             "`manage.py migrate` (`bin/entrypoint migrate`) first"
         )
     if cannot_connect(exc):
-        return f"cannot connect to database {database_target()}: {one_line(exc)}{sqlite_note()}"
+        return (
+            f"cannot connect to database {database_target()}: {database_error(exc)}{sqlite_note()}"
+        )
     if isinstance(exc, DatabaseError):  # e.g. a corrupt SQLite file: say which database
-        what = f"{type(exc).__name__}: {one_line(exc)}"
+        what = f"{type(exc).__name__}: {database_error(exc)}"
         return f"database {database_target()}: {what}{sqlite_note()}"
     return f"{type(exc).__name__}: {one_line(exc)}"
 

@@ -79,7 +79,7 @@ class TaskWorkerApp(DirtyApp):
         """One WARNING when the database stops answering, one INFO when it answers again,
         each failed try at DEBUG: every pass logged a full traceback (~40 lines) every 5 s
         for as long as the database was down. The message names the error's class and the
-        database without its password (facia_site.startup.database_target)."""
+        database without its password (telemetry.logs.database_target)."""
         from django.db import Error, connection
 
         from telemetry.logs import database_error, database_target

@@ -12,10 +12,12 @@ from typing import Any
 import psycopg
 import pytest
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest
 from django.test import Client
 
 from accounts.models import HashId, Tenant
+from facia_site.startup import cause
 from telemetry.logs import DropOutageAnswers, database_error, logging_config, outage_answer
 
 pytestmark = pytest.mark.django_db
@@ -87,3 +89,14 @@ def test_only_a_503_answering_an_outage_loses_djangos_error(marked: bool) -> Non
     record = logging.LogRecord("django.request", logging.ERROR, __file__, 1, "x", None, None)
     record.status_code, record.request = 503, request
     assert DropOutageAnswers().filter(record) is not marked
+
+
+def test_start_up_says_a_database_error_without_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The start-up check's one line (facia_site.startup.cause) redacts as the runtime's
+    records do: it quoted the error as is."""
+    monkeypatch.setitem(settings.DATABASES["default"], "PASSWORD", "hunter2")
+    said = cause(DatabaseError('password authentication failed: "postgres://u:hunter2@db/x"'))
+    assert "hunter2" not in said
+    assert said.startswith("database ") and "DatabaseError: password authentication" in said
