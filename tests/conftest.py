@@ -48,7 +48,7 @@ def skip_or_fail(reason: str, env: Mapping[str, str] = os.environ) -> NoReturn:
 @contextmanager
 def scratch_database(prefix: str) -> Iterator[str]:
     """The URL of a fresh PostgreSQL database, dropped afterwards; skips the test (with the
-    reason) only when no server answers."""
+    reason; fails under CI) only when no server answers."""
     import psycopg
 
     try:
@@ -56,7 +56,7 @@ def scratch_database(prefix: str) -> Iterator[str]:
             PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True, connect_timeout=3
         )
     except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server answers at {PG_ADMIN_URL}: {exc}")
+        skip_or_fail(f"no PostgreSQL server answers at {PG_ADMIN_URL}: {exc}")
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, skip_or_fail
 from tests.servers.processes import manage
 
 BEFORE_THE_MOVE = [
@@ -113,7 +113,7 @@ def test_the_script_with_the_old_code_still_runs() -> None:
         check=False,
     )
     if known.returncode != 0:
-        pytest.skip(f"commit {BEFORE_THE_MOVE_COMMIT} is not in this clone (shallow?)")
+        skip_or_fail(f"commit {BEFORE_THE_MOVE_COMMIT} is not in this clone (shallow?)")
     env = {k: v for k, v in os.environ.items() if k != "FACIA_VAR_DIR"}
     done = subprocess.run(
         ["bash", str(REPO / "bench" / "migrate_calibration_app.sh")],

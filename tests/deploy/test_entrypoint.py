@@ -26,7 +26,7 @@ import pytest
 
 from facia_site.migrating import LOCK_KEY
 from telemetry.gunicorn import PREPARED_BY
-from tests.conftest import REPO, scratch_database
+from tests.conftest import REPO, scratch_database, skip_or_fail
 from tests.servers.entrypoint import ENTRYPOINT, entrypoint_env, run_entrypoint
 from tests.servers.processes import children, free_port, in_session, stop, until
 from tests.servers.readonly import read_only
@@ -166,7 +166,7 @@ def test_bind_host_forms(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, host: str, bind: str
 ) -> None:
     if "::" in host and not ipv6_loopback():
-        pytest.skip("this machine has no IPv6 loopback to bind")
+        skip_or_fail("this machine has no IPv6 loopback to bind")
     monkeypatch.setenv("HOST", host)
     monkeypatch.setenv("PORT", "8123")
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
@@ -456,7 +456,7 @@ def test_as_pid_1_a_signal_stops_a_step(tmp_path: Path, signum: int) -> None:
     """As a container's PID 1 (docker stop: SIGTERM; docker run's proxied Ctrl-C: SIGINT).
     Before: ignored, until the runtime's SIGKILL after its grace period."""
     if not unprivileged_pid_namespaces():
-        pytest.skip("unshare cannot create a PID namespace without privileges here")
+        skip_or_fail("unshare cannot create a PID namespace without privileges here")
     with migration_lock_held(tmp_path, "ops_migrate_pid1") as (env, db):
         command = [*UNSHARE, str(ENTRYPOINT), "migrate"]
         with waiting_for_the_lock(db, command, env, stdout=subprocess.PIPE) as process:

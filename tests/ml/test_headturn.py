@@ -27,10 +27,14 @@ from ml.headturn import (
     parse_steps,
 )
 from ml.yunet import YuNet
+from tests.conftest import skip_or_fail
 
-pytestmark = pytest.mark.skipif(
-    not bench.VIDEO.is_dir(), reason=f"no clips in {bench.VIDEO} (../shared/data/video)"
-)
+
+@pytest.fixture(autouse=True, scope="module")
+def _clips_present() -> None:
+    if not bench.VIDEO.is_dir():
+        skip_or_fail(f"no clips in {bench.VIDEO} (../shared/data/video)")
+
 
 TURNING = ("tvl_real.mp4", "pyis_real_zubair.mov")
 STILL = ("fellway_me.mp4", "mounish_face.mp4", "lestari_real.mp4", "lestari_fake.mp4")

@@ -150,3 +150,45 @@ def test_make_test_runs_every_test_and_test_fast_leaves_out_system_and_slow() ->
     markers = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     assert {line.split(":")[0] for line in markers["markers"]} == {"system", "slow"}
     assert "--strict-markers" in markers["addopts"]
+
+
+# Skips that say a case does not apply (a SQLite-only check on PostgreSQL), not that something
+# is missing: every other skip goes through skip_or_fail, so that CI fails instead.
+NOT_APPLICABLE = {
+    ("tests/conftest.py", "skip_or_fail"),
+    ("tests/liveness/test_status_check_disk_full.py", "full_database"),
+    (
+        "tests/system/test_db_freeze.py",
+        "test_a_locked_sqlite_database_answers_503_within_its_busy_timeout",
+    ),
+}
+SKIPS = {"skip", "skipif", "importorskip"}
+
+
+class Skips(ast.NodeVisitor):
+    """The functions (innermost; "<module>" outside any) that call pytest's skips."""
+
+    def __init__(self) -> None:
+        self.within = ["<module>"]
+        self.found: set[str] = set()
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self.within.append(node.name)
+        self.generic_visit(node)
+        self.within.pop()
+
+    def visit_Call(self, node: ast.Call) -> None:
+        if isinstance(node.func, ast.Attribute) and node.func.attr in SKIPS:
+            self.found.add(self.within[-1])
+        self.generic_visit(node)
+
+
+def test_every_skip_of_a_missing_tool_fails_under_ci() -> None:
+    """The head-turn tests skipped without the clips, every PostgreSQL test without a server
+    and four others with plain skips: a green CI could hide whole areas."""
+    found = set()
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        skips = Skips()
+        skips.visit(ast.parse(path.read_text(), str(path)))
+        found |= {(str(path.relative_to(REPO)), name) for name in skips.found}
+    assert found == NOT_APPLICABLE
