@@ -136,9 +136,7 @@ ANSWERS: dict[str, Answer] = {
     # the view, and Django's handlers for every API path
     "method_not_allowed": Answer(405, 'Method "{method}" not allowed.'),
     "bad_request": Answer(400, "Bad request."),
-    "host_not_allowed": Answer(
-        400, "Host {host} is not allowed: add it to the service's ALLOWED_HOSTS."
-    ),
+    "host_not_allowed": Answer(400, HOST_NOT_ALLOWED),
     "not_found": Answer(404, "Not found."),
     "not_acceptable": Answer(406, "Could not satisfy the request Accept header."),  # the schema
     "server_error": Answer(500, "Internal server error."),

@@ -72,9 +72,6 @@ LEVEL = 0.95
 # A percentile bootstrap over k sources draws from at most C(2k-1, k) distinct resamples: 35
 # at k = 4, 126 at k = 5. Below 5 sources (or subjects) the interval is not given at all.
 MIN_GROUPS = 5
-# ACER is kept for comparison with earlier figures; ISO/IEC 30107-3 asks for APCER per PAI
-# species and BPCER, which is what the report leads with.
-RATES = ("APCER_worst", "APCER_all", "BPCER", "ACER", "BPCER20", "BPCER10", "EER")
 
 
 @dataclass(frozen=True)

@@ -321,7 +321,12 @@ def test_a_malformed_zip_is_a_clear_refusal_never_a_crash(
     nameless = base.replace(b"c/live/0.jpg", b"\0" * 12)
     tenant, _ = make_tenant("malformed")
     answer = upload(admin_client, tenant, nameless)
-    assert answer.status_code in (200, 303)
+    assert answer.status_code == 303  # queued, the nameless entry left out
+    assert CalibrationJob.objects.get(tenant=tenant).images == 7
+    assert jobs.run_local_jobs() == 1
+    page = admin_client.get(url_of(tenant)).content.decode()
+    assert "job-failed" in page
+    assert "Judged: 0 live and 0 spoof (7 refused by the gates (not_decoded: 7))" in page
 
 
 def test_jobs_a_stopping_worker_held_say_to_upload_again(
