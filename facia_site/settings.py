@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "telemetry.middleware.ReleaseRequestMiddleware",
+    "telemetry.middleware.HeadWithoutBodyMiddleware",
     "telemetry.middleware.RequestIdMiddleware",
     "telemetry.middleware.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -33,8 +33,8 @@ def is_html(response: HttpResponse) -> bool:
 
 
 def is_page(response: HttpResponse) -> bool:
-    """An HTML answer with a body: an empty one (a 405 of /status_check, Django's default type)
-    is no page, and its path's headers are the API schema's (tests/liveness/test_schema.py)."""
+    """An HTML answer with a body: an empty one (a redirect, Django's default type) is no
+    page."""
     return is_html(response) and (response.streaming or bool(response.content))
 
 

@@ -165,8 +165,9 @@ def error(message: str, status: int, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
 
 
-# The contract's example answers 0.9862353: 7 places. The engine clips P(live) at 0.999, which
-# the logistic map and float arithmetic turned into 0.9989999999999999 on the wire.
+# The contract's example answers 0.9862353: 7 places. Each model's P(live) is clipped at 0.999
+# (ml.profiles.EPS), which an identity score map and float arithmetic turned into
+# 0.9989999999999999 on the wire (the shipped, fitted maps answer above 0.999 too).
 SCORE_DECIMALS = 7
 
 

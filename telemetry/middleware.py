@@ -91,6 +91,26 @@ class ReleaseRequestMiddleware:
                 request.__dict__.pop(name, None)
 
 
+class HeadWithoutBodyMiddleware:
+    """A HEAD answered without its body, its headers (``Content-Length`` as CommonMiddleware set
+    it for the GET, the Content-Security-Policy decided from the body) kept: outside both.
+
+    Django builds a HEAD's answer as its GET's, body included, and leaves dropping it to the
+    server; gunicorn drops it with a WARNING ("WSGI app sent body bytes on a no-body
+    response") per answer: two records for each HEAD probe of /status_check, where the logs
+    hold one line per request. A streamed answer (a static file) is WhiteNoise's, which sends
+    none for a HEAD."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.method == "HEAD" and not response.streaming:
+            response.content = b""
+        return response
+
+
 class RequestIdMiddleware:
     """Every response carries ``X-Request-ID``: the caller's when sane, else a new one."""
 

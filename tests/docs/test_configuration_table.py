@@ -25,6 +25,9 @@ PACKAGES += ["ml", "telemetry"]
 SOURCES = [p for name in PACKAGES for p in (REPO / name).rglob("*.py")]
 SOURCES += [REPO / "manage.py", REPO / "bin" / "healthcheck"]
 SOURCES += [REPO / "tests" / "conftest.py", REPO / "tests" / "browser.py"]
+SOURCES += [REPO / "tests" / "capture" / "clips.py"]
+SYSTEM_TESTS = ["test_challenge_http.py", "test_soak_sessions.py", "test_console_browser.py"]
+SOURCES += [REPO / "tests" / "system" / name for name in SYSTEM_TESTS]
 ENTRYPOINT = REPO / "bin" / "entrypoint"
 # Set and read between our own processes, or given by the WSGI server: nobody sets them.
 INTERNAL = {"CONTENT_LENGTH", "DJANGO_SETTINGS_MODULE"}

@@ -45,3 +45,19 @@ def test_json_lines_with_request_ids_and_no_secrets(served: Served) -> None:
     # An expected 4xx (the 401) is its one facia.request line, no django.request warning.
     unknown = [r["name"] for r in lines if r["request_id"] == ids["unknown-id"]]
     assert unknown.count("facia.request") == 1 and "django.request" not in unknown
+
+
+@pytest.mark.parametrize("path", ["/status_check", "/no-such-page", "/admin/login/"])
+def test_a_head_answer_is_its_one_request_line(served: Served, path: str) -> None:
+    """A HEAD is answered as its GET without the body, and logged as its GET is: one
+    facia.request line. With the body left to gunicorn to drop, each HEAD of a page with a body
+    (a load balancer's probe of /status_check) added gunicorn's WARNING "WSGI app sent body
+    bytes on a no-body response"."""
+    request_id = f"logtest-head-{uuid.uuid4().hex[:8]}"
+    got = requests.get(f"{served.base}{path}", timeout=30)
+    head = requests.head(f"{served.base}{path}", headers={"X-Request-ID": request_id}, timeout=30)
+    assert head.status_code == got.status_code and got.content
+    assert head.headers["Content-Length"] == str(len(got.content))
+    records = [json.loads(line) for line in served.log_text().splitlines() if line.strip()]
+    mine = [(r["name"], r["levelname"]) for r in records if r["request_id"] == request_id]
+    assert mine == [("facia.request", "INFO")]
