@@ -236,3 +236,15 @@ def test_the_documented_band_is_what_the_rule_gives(
         assert (values[0], values[2]) == (bona_fide, errors), group  # counts exactly
         assert float(values[1]) == pytest.approx(float(asked), abs=0.03), group
         assert float(values[3]) == pytest.approx(float(in_band), abs=0.03), group
+
+
+def test_the_documented_range_of_a_crops_score_is_the_maps() -> None:
+    """accuracy.md tells a tenant how high a crop's score can go (a threshold above it judges no
+    crop live): the shipped crop maps of the clipped logits' ends."""
+    page = (REPO / "docs" / "evaluator" / "accuracy.md").read_text()
+    said = " ".join(page.split())
+    end = math.log((1 - profiles.EPS) / profiles.EPS)
+    for profile in ("fast", "thorough"):
+        crop = profiles.shipped(profile, "crop")
+        low, high = (float(crop(-end)), float(crop(end)))
+        assert f"{low:.3f} and {high:.3f} with `{profile}`" in said
