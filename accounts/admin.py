@@ -254,7 +254,7 @@ class TenantAdmin(PermittedActionsAdmin):
         if not hash_ids.has_change_permission(request):  # before saying whether it exists
             raise PermissionDenied
         # By its own id first: Django bounds a primary key lookup to the column's range, not a
-        # foreign key's (a tenant id past 64 bits was an OverflowError on SQLite, a 500).
+        # foreign key's (a tenant id past 64 bits raises OverflowError on SQLite, a 500).
         record = get_object_or_404(HashId, pk=hash_id)
         if record.tenant_id != tenant_id:
             raise Http404
@@ -395,7 +395,7 @@ def is_system_user(user: Any) -> bool:
 class HistoryKeepingUserAdmin(ContainedUserAdmin):
     """The user admin (nobody grants beyond their own permissions), except that a user with
     history entries is not deleted: LogEntry cascades from its user, so deleting
-    ``facia-system`` (inactive, no password: it looks unused) or an operator erased every
+    ``facia-system`` (inactive, no password: it looks unused) or an operator would erase every
     change they made. Deactivate them instead.
 
     ``facia-system`` is read only, and no other account may take its name: it carries no

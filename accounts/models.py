@@ -204,7 +204,7 @@ class Tenant(models.Model):
         just before (``requests_used``: the units the reset took back, for the history).
 
         Read and reset under one lock of their rows: read first, then reset, a unit taken in
-        between was reset but never counted as used (8 of 14 units missing from 40 history
+        between would be reset but never counted as used (8 of 14 units missing from 40 history
         entries under /liveness traffic on PostgreSQL)."""
         pks = list((cls.objects.all() if tenants is None else tenants).values_list("pk", flat=True))
         with transaction.atomic():

@@ -24,10 +24,10 @@ def username_free(name: str, own: Any = None) -> None:
     """Refuse a username that shows as nothing (``guard.validators.shown``), mixes look-alike
     alphabets, reads as ``audit.SYSTEM_USER`` (which may not exist yet) or as another
     account's (``guard.validators.username_apart``): any but ``own``, the pk of the account
-    it renames ("carl" to "Carl" read as itself, and was refused). ``own``'s name as stored is
+    it renames ("carl" to "Carl" reads as itself, and is not refused). ``own``'s name as stored is
     not read apart again: it is kept as it was (names stored before the rule keep saving).
-    Every account is read (the keys of 1,000 usernames took 6 ms here; the admin's add form
-    took 26 ms to validate beside 10,000 accounts): a console has tens."""
+    Every account is read (the keys of 1,000 usernames take 6 ms here; the admin's add form
+    takes 26 ms to validate beside 10,000 accounts): a console has tens."""
     users = get_user_model()._default_manager
     if own is not None and users.filter(pk=own, username=name).exists():
         return

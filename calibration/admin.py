@@ -425,7 +425,8 @@ class CalibratedTenantAdmin(TenantAdmin):
 
     def tenant_to_calibrate(self, request: HttpRequest, tenant_id: int) -> Tenant:
         """The tenant of the upload page or the shadow's buttons: 403 before saying whether it
-        exists (looked up first, a missing id was a 404 and an existing one a 403)."""
+        exists (looked up first, a 404 for a missing id and a 403 for an existing one would
+        tell which ids exist)."""
         if not self.may_calibrate(request):
             raise PermissionDenied
         tenant = get_object_or_404(Tenant, pk=tenant_id)

@@ -141,7 +141,7 @@ def _end_of_central_directory(data: bytes) -> tuple[int, int]:
 
 def _apple_double(name: PurePosixPath) -> bool:
     """macOS's Finder zips "__MACOSX/captures/live/._x.jpg" beside each image: its metadata, no
-    image, which counted as an image refused (not_decoded), one for each real one."""
+    image, which would count as an image refused (not_decoded), one for each real one."""
     return name.parts[0] == "__MACOSX" or name.name.startswith("._")
 
 
@@ -174,7 +174,7 @@ def zip_members(
         raise CalibrationError(f"More than {max_members} files in the zip.")
     members, total = [], 0
     for info in infos:
-        # Windows PowerShell 5.1's Compress-Archive writes "live\\x.jpg": its images were none
+        # Windows PowerShell 5.1's Compress-Archive writes "live\\x.jpg": read as one name, no image
         name = PurePosixPath(info.filename.replace("\\", "/"))
         label = next((p for p in name.parts[:-1] if p in LABELS), None)
         if info.filename.endswith("/") or label is None or name.suffix.lower() not in SUFFIXES:
@@ -369,8 +369,8 @@ def store(
     tenant's shadow candidate for that many days (the active one keeps answering). Refused
     (CalibrationError, nothing stored) when the tenant, read under its lock, no longer has the
     settings ``basis`` says it was computed against: an operator's threshold, or a calibration
-    switched while an upload job ran, was silently put back, and the job's history entry said
-    "threshold 0.5000 → 0.5000" of a tenant then at 0.7000."""
+    switched while an upload job ran, would be silently put back, and the job's history entry
+    would say "threshold 0.5000 → 0.5000" of a tenant then at 0.7000."""
     if shadow_days is not None and not 1 <= shadow_days <= MAX_SHADOW_DAYS:
         raise CalibrationError(f"The shadow period must be 1 to {MAX_SHADOW_DAYS} days.")
     figures = result.figures()

@@ -86,7 +86,7 @@ PREFLIGHT_HEADERS: Schema = {
     },
 }
 # Both required: without either the OPTIONS is no preflight (405). Declared optional, a request
-# the schema called valid (an Origin alone) was refused.
+# the schema calls valid (an Origin alone) would be refused.
 PREFLIGHT_REQUEST = [
     {
         "in": "header",

@@ -72,7 +72,7 @@ def open_session(tenant: Tenant, credential: HashId) -> Opened:
         )
     except IntegrityError:
         # The hash_id (or its tenant) deleted since it was authenticated: the session's
-        # foreign key failed at COMMIT, answered 503 "database unavailable" with an ERROR line.
+        # foreign key fails at COMMIT, which is no database outage (503) but a credential gone.
         if HashId.objects.filter(pk=credential.pk).exists():
             raise
         raise Rejected(Rejection("invalid_credentials")) from None
@@ -98,9 +98,9 @@ def require_open(session: CaptureSession) -> None:
 
 def _over(code: str, scope: str, session: CaptureSession, limit: int, window: Window) -> None:
     """Count the call in the session's window of ``scope``; a scope's past windows are deleted
-    as new ones start. Kept until prune_checks' 24 h, long after their session had expired or
-    been pruned, they grew by about 1.6 rows per session walk (690 after a 240 s sessions soak;
-    now 85 to 145 throughout it)."""
+    as new ones start. Kept until prune_checks' 24 h, long after their session has expired or
+    been pruned, they would grow by about 1.6 rows per session walk (690 after a 240 s
+    sessions soak, against 85 to 145 throughout it when deleted this way)."""
     if throttle.hit(scope, str(session.pk), window, expiring=True) > limit:
         raise Rejected(Rejection(code, {"limit": limit}, retry_after=window.retry_after()))
 
@@ -168,7 +168,8 @@ def restart_challenge(
 
 def frame_values(payload: dict[str, object]) -> list[object]:
     """One ``selfie_image`` or a burst of up to three ``frames``, each a string: a number or
-    null in ``frames`` was answered with the sentences of ``selfie_image``, a field not sent."""
+    null in ``frames`` is refused as ``frames_invalid``, not with the sentences of
+    ``selfie_image``, a field not sent."""
     frames = payload.get("frames")
     if frames is None:
         return [payload.get("selfie_image")]
@@ -253,10 +254,10 @@ def lost_claim(session: CaptureSession) -> Rejected:
 
 def unsure(session: CaptureSession, judged: Judged) -> bool:
     """Whether the session's challenge decides this selfie (opened under when_unsure, the score
-    within the band it was opened with), never once a challenge was asked: a head_turn tenant
-    switched to when_unsure while its session ran held the selfie after its head turns had
-    passed, for a second challenge whose tries counted the first ones (none left: no verdict,
-    its unit spent)."""
+    within the band it was opened with), never once a challenge was asked: otherwise a head_turn
+    tenant switched to when_unsure while its session runs would hold the selfie after its head
+    turns had passed, for a second challenge whose tries count the first ones (none left: no
+    verdict, its unit spent)."""
     return session.challenge == NOT_REQUIRED and session.unsure(judged.score)
 
 

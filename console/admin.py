@@ -151,7 +151,8 @@ class ConsoleTenantAdmin(CalibratedTenantAdmin):
 
     def usage_tenant(self, request: HttpRequest, tenant_id: int) -> Tenant:
         """The tenant of a usage page or CSV: 403 before saying whether it exists (looked up
-        first, a missing id was a 404 and an existing one a 403, to anyone on the staff)."""
+        first, a 404 for a missing id and a 403 for an existing one would tell anyone on the
+        staff which ids exist)."""
         if not (self.has_view_permission(request) and reads_usage(request)):
             raise PermissionDenied
         tenant = get_object_or_404(Tenant, pk=tenant_id)

@@ -1,8 +1,8 @@
 """The admin's history as its reader may read it. An entry says what a tenant page shows only
 with other permissions: a calibration (its id, its thresholds), a shadow candidate's flips
 (counted from the check records), the evaluation a target APCER was read from. The tenant page
-leaves each out without its permission; the history and the index's recent changes showed
-them to anyone who may view the tenant."""
+leaves each out without its permission; the history and the index's recent changes, as
+Django shows them, would show them to anyone who may view the tenant."""
 
 import re
 from collections.abc import Iterable

@@ -51,8 +51,8 @@ class ConsoleSite(admin.AdminSite):
 
     def admin_view(self, view: View, cacheable: bool = False) -> View:
         """Every admin page (Django's and ours) answers 400 to a query string with a NUL, once
-        the user may see the admin: a list filter or an autocomplete term holding one reached
-        PostgreSQL and was a 500 (psycopg refuses it) to any staff user who may view the list."""
+        the user may see the admin: a list filter or an autocomplete term holding one would reach
+        PostgreSQL, a 500 (psycopg refuses it) to any staff user who may view the list."""
 
         @wraps(view)
         def readable(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:

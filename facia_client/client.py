@@ -261,7 +261,7 @@ def _verdict_of(result: Any) -> tuple[bool, float]:
 def is_idempotency_key(value: str) -> bool:
     """What the service takes as an Idempotency-Key: 1-255 printable ASCII characters, once
     HTTP has dropped the spaces around a header's value (gunicorn does): a key of spaces only
-    reached it empty and was answered 400."""
+    reaches it empty and is answered 400."""
     return bool(value.strip(" ")) and len(value) <= 255 and value.isascii() and value.isprintable()
 
 

@@ -32,10 +32,10 @@ PLACEHOLDERS = frozenset({"change-me", "replace-me"})
 
 
 def env_secret(name: str) -> str:
-    """A secret from the environment; "" when unset or blank (spaces too: ``SECRET_KEY= `` was
-    a key of one space). An example's placeholder copied as it is stops the start: anyone can
-    read it in the repository (SECRET_KEY=change-me signed with it; METRICS_TOKEN=replace-me
-    opened /metrics, tenant names included, to anyone)."""
+    """A secret from the environment; "" when unset or blank (spaces too: ``SECRET_KEY= `` in
+    an env file would be a key of one space). An example's placeholder copied as it is stops
+    the start: anyone can read it in the repository (SECRET_KEY=change-me would sign with it;
+    METRICS_TOKEN=replace-me would open /metrics, tenant names included, to anyone)."""
     value = os.environ.get(name, "").strip()
     if value.lower() in PLACEHOLDERS:
         raise ImproperlyConfigured(
@@ -46,7 +46,8 @@ def env_secret(name: str) -> str:
 
 
 def env_bool(name: str, default: bool = False) -> bool:
-    """Blank is the default: SECURE_SSL_REDIRECT= (on by default) turned the redirect off."""
+    """Blank is the default: SECURE_SSL_REDIRECT= (on by default) read as false would turn the
+    redirect off."""
     value = os.environ.get(name)
     if value is None or not value.strip():
         return default
@@ -60,7 +61,7 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_int(name: str, default: int, minimum: int | None = 0, maximum: int | None = None) -> int:
     """A whole number; ``maximum`` where a larger one would fail later, at a request or in a
-    command (SESSION_TTL_S=10**20 was an OverflowError, a 500, on every new session)."""
+    command (SESSION_TTL_S=10**20 would raise OverflowError, a 500, on every new session)."""
     value = os.environ.get(name)
     if value is None:
         return default
@@ -120,7 +121,8 @@ DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql", "pgsql")
 def env_database_url(name: str, default: str) -> str:
     """A database URL; unset or blank (``DATABASE_URL=`` in an env file) is the default. Any
     other scheme is refused naming the variable but not its value, which may hold a password
-    (unchecked, a blank value was a KeyError and a typo a traceback listing every backend)."""
+    (unchecked, a blank value or a typo is dj-database-url's traceback listing every
+    backend)."""
     value = os.environ.get(name, "").strip()
     if not value:
         return default
@@ -136,8 +138,8 @@ def env_database_url(name: str, default: str) -> str:
 
 
 def env_path(name: str, default: Path) -> Path:
-    """A directory; unset or blank is the default (``MODEL_DIR=`` in an env file was the
-    current directory, the repository or the image's root)."""
+    """A directory; unset or blank is the default (``MODEL_DIR=`` in an env file, read
+    as it is, would be the current directory: the repository or the image's root)."""
     value = os.environ.get(name, "").strip()
     return Path(value) if value else default
 
@@ -149,8 +151,9 @@ def env_list(name: str, default: str) -> list[str]:
 def env_hosts(name: str, default: str) -> list[str]:
     """``env_list`` with each bare IPv6 address bracketed, as a Host header spells it and
     Django compares it: Kubernetes' status.podIP on an IPv6 cluster ("fd00::5", appended by
-    deploy/k8s) matched no ``Host: [fd00::5]``, and Prometheus' scrapes of the pod got 400.
-    None at all (set blank) is refused: the service started, then answered every request 400."""
+    deploy/k8s) unbracketed matches no ``Host: [fd00::5]``, and Prometheus' scrapes of the pod
+    would get 400. None at all (set blank) is refused: the service would start, then answer
+    every request 400."""
     hosts = [_bracketed(host) for host in env_list(name, default)]
     if not hosts:
         value = os.environ.get(name, "")
@@ -170,10 +173,10 @@ def _bracketed(host: str) -> str:
 
 def env_bind_host(name: str, default: str = "127.0.0.1") -> str:
     """The address gunicorn binds: an IP address (IPv6 bracketed, as gunicorn's bind reads
-    it: a bare ``::1`` was split at its colons) or a name this machine resolves, either of
+    it: it splits a bare ``::1`` at its colons) or a name this machine resolves, either of
     this machine; blank is ``default`` (loopback). HOST=garbage (or 10.9.9.9, no address of
-    this host) reached gunicorn, which logged five bind retries, one a second, then "Can't
-    connect" and exited: nothing named the setting."""
+    this host) passed on to gunicorn gets five bind retries, one a second, then "Can't
+    connect" and an exit: nothing names the setting."""
     value = os.environ.get(name, "").strip()
     host = value.removeprefix("[").removesuffix("]")
     if not host:
@@ -232,9 +235,9 @@ def _serialized(origin: str) -> str:
 def env_trusted_origins(name: str) -> list[str]:
     """CSRF_TRUSTED_ORIGINS: origins as ``env_origins`` reads them, a host may start with
     ``*.`` (Django's subdomain wildcard). Django compares them as strings too: with a trailing
-    slash, an admin form posted through a proxy that passes another Host was refused (403,
-    "Origin checking failed"); without a scheme, Django's system check stopped ``migrate``
-    alone, as 3 log records, and a pod started with MIGRATE_ON_START=0 ran with it."""
+    slash, an admin form posted through a proxy that passes another Host is refused (403,
+    "Origin checking failed"); without a scheme, Django's system check stops ``migrate``
+    alone, as 3 log records, and a pod started with MIGRATE_ON_START=0 would run with it."""
     origins = env_list(name, "")
     for origin in origins:
         if not _is_origin(origin.replace("://*.", "://", 1)):

@@ -47,22 +47,22 @@ with failing_as("gunicorn"):
     _METRICS_DIR = prepare_metrics_dir()
     # The var directory and key file, as manage.py does (settings only read them).
     prepare()
-    # HOST=0.0.0.0 in a container; loopback by default, also when set blank: ":5001" was
+    # HOST=0.0.0.0 in a container; loopback by default, also when set blank: ":5001" is
     # gunicorn's every interface, the service open to the network where loopback was meant.
     bind = f"{env_bind_host('HOST')}:{env_int('PORT', 5001, 1, 65535)}"
     workers = http_workers()
     # Per worker: connections being read (each body up to 1 MB held; larger ones 2 at a
     # time), at most CONNECTIONS_PER_CLIENT of them from one address; when all are taken, the
     # one idle longest is closed for a new one (facia_site.worker.Admission).
-    # At most 10,000 (10 GB of 1 MB bodies a worker): 10**20 overflowed gevent's semaphore
-    # in every new worker, which gunicorn replaced in a loop, never serving.
+    # At most 10,000 (10 GB of 1 MB bodies a worker): 10**20 overflows gevent's semaphore
+    # in every new worker, which gunicorn would replace in a loop, never serving.
     worker_connections = env_int("GUNICORN_WORKER_CONNECTIONS", 100, 1, 10_000)
     timeout = env_int("GUNICORN_TIMEOUT", 60, minimum=1)
     _logs = log_settings()
     # The task worker (facia_site.taskworker): calibrations of admin uploads run there, never
-    # in an HTTP worker (a 5,000-image zip pinned one for 60 s until it was killed; the
-    # 84-image dev zip took 9 s). TASK_WORKERS=0 runs none: uploads then wait queued.
-    # At most 64 (~190 MB each after a job): 10**20 spawned them until memory ran out.
+    # in an HTTP worker (a 5,000-image zip pins one for 60 s until it is killed; the
+    # 84-image dev zip takes 9 s). TASK_WORKERS=0 runs none: uploads then wait queued.
+    # At most 64 (~190 MB each after a job): 10**20 would spawn them until memory ran out.
     dirty_workers = env_int("TASK_WORKERS", 1, 0, 64)
     # A safety net only, off by default (docs, Performance, Soak): leaks are fixed at their
     # cause. A recycled worker recompiles its models (~1.5 s) before it serves again.
@@ -126,8 +126,8 @@ def _exit_while_booting(signum: int, frame: Any) -> None:
 
 # Until init_process installs a worker's own handlers it runs under the master's, inherited at
 # fork, which only queue the signal in the worker's copy of the master's queue: a SIGTERM during
-# the engine's load (~2 s, far longer on a cold compile cache) was lost, the worker booted and
-# served, and a stopping master waited its whole graceful_timeout (30 s, past `docker stop`'s
+# the engine's load (~2 s, far longer on a cold compile cache) would be lost, the worker boot
+# and serve, and a stopping master wait its whole graceful_timeout (30 s, past `docker stop`'s
 # 10 s) to SIGKILL it. tests/system/test_stop_signals.py.
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 
@@ -216,16 +216,16 @@ def on_dirty_starting(arbiter: Any) -> None:
 
 def dirty_worker_init(worker: Any) -> None:
     """The task worker ends when its parent, gunicorn's dirty arbiter, dies, and when told to
-    stop while it was starting. The arbiter watches the master, but nothing watched the
-    arbiter: SIGKILLed, the master started a new one while the old task worker, now init's
-    child, polled the database every second for good, past the server's stop. SIGTERM is the
-    dirty worker's own graceful stop. tests/system/test_stop_signals.py."""
+    stop while it is starting. The arbiter watches the master, but nothing else watches the
+    arbiter: SIGKILLed, the master starts a new one, and an orphaned task worker, init's
+    child, would poll the database every second for good, past the server's stop. SIGTERM is
+    the dirty worker's own graceful stop. tests/system/test_stop_signals.py."""
     LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     if os.getppid() != worker.ppid:  # died before the line above
         os.kill(os.getpid(), signal.SIGTERM)
-    # A SIGTERM while its apps loaded (Django's set-up, ~2 s) only set worker.alive, which its
-    # serve_forever never reads: it served on until the stopping master, after its 30 s
-    # graceful_timeout, SIGKILLed the arbiter. Nothing has been served or queued yet.
+    # A SIGTERM while its apps load (Django's set-up, ~2 s) only sets worker.alive, which its
+    # serve_forever never reads: it would serve on until the stopping master, after its 30 s
+    # graceful_timeout, SIGKILLs the arbiter. Nothing has been served or queued yet.
     if not worker.alive:
         raise SystemExit(0)
 

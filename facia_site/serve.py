@@ -1,7 +1,7 @@
 """``python -m facia_site.serve``: gunicorn with facia_site/gunicorn.conf.py, as bin/entrypoint
 starts it. gunicorn reads WEB_CONCURRENCY itself, with a bare ``int()`` when it is imported,
-before any config file: WEB_CONCURRENCY=two was a 16-line traceback, so it is checked here
-first, and reported as every other setting is (facia_site.startup).
+before any config file: WEB_CONCURRENCY=two is a 16-line traceback there, so it is checked
+here first, and reported as every other setting is (facia_site.startup).
 """
 
 import math

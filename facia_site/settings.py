@@ -107,7 +107,7 @@ DATABASE_TIMEOUT_S = env_int("DATABASE_TIMEOUT_S", 3, maximum=86_400)
 # Seconds between the checks a PostgreSQL backend makes, while a query of ours runs or waits on
 # a lock, that its client is still connected (client_connection_check_interval, a per-session
 # setting; 0: never). PostgreSQL's default is 0: a worker killed mid-query (gunicorn's timeout)
-# left its backend waiting behind the lock, holding a connection, until the lock was freed.
+# leaves its backend waiting behind the lock, holding a connection, until the lock is freed.
 DATABASE_CLIENT_CHECK_S = env_int("DATABASE_CLIENT_CHECK_S", 2, maximum=86_400)
 
 
@@ -285,7 +285,7 @@ LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
 # /metrics: readable with `Authorization: Bearer $METRICS_TOKEN`, or without a token from
 # these networks (comma separated CIDRs; empty = token only).
 METRICS_TOKEN = env_secret("METRICS_TOKEN")
-# Parsed here, at start: a typo answered every scrape 500 when it was parsed per request.
+# Parsed here, at start: parsed per request, a typo would answer every scrape 500.
 METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
 # --- Abuse guards, retention, admin URL, production (TLS proxy) hardening --------------------
 
@@ -373,7 +373,7 @@ CSRF_TRUSTED_ORIGINS = env_trusted_origins("CSRF_TRUSTED_ORIGINS")
 # DJANGO_SECURE=1: served to browsers over HTTPS by a TLS-terminating proxy that sets
 # X-Forwarded-Proto. /status_check stays reachable over plain HTTP for local health checks,
 # and /metrics for Prometheus, which scrapes each instance directly (the proxy blocks it):
-# redirected, a scrape was sent to https on the instance, which serves no TLS.
+# redirected, a scrape would go to https on the instance, which serves no TLS.
 if env_bool("DJANGO_SECURE"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

@@ -1,8 +1,8 @@
 """How a command that fails says so (manage.py, and so every step of bin/entrypoint): one log
 record, the cause first ("cannot connect to database postgresql://facia@db:5432/facia:
 connection failed: ... Connection refused"), its traceback inside it (``exc_info``), in the
-service's log format. Python's own report was the traceback alone, the cause on its last
-line; bin/entrypoint logged it as one JSON record per line (87 for a bad DATABASE_URL).
+service's log format. Python's own report is the traceback alone, the cause on its last
+line, which bin/entrypoint would log as one JSON record per line (87 for a bad DATABASE_URL).
 """
 
 import logging

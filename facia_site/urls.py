@@ -30,7 +30,7 @@ urlpatterns = [
     path("", include("capture.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
     # telemetry sits below liveness: the site, above both, gives /metrics the JSON 405 every
-    # endpoint answers (Django's require_safe answered POST, PUT, DELETE... empty text/html).
+    # endpoint answers (Django's require_safe answers POST, PUT, DELETE... empty text/html).
     path("metrics", safe_methods_only(metrics), name="metrics"),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     # Swagger UI under the site's policy: its init script from the view (?script), not inline.

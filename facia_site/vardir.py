@@ -23,8 +23,8 @@ SECRET_KEY_FILE = "secret_key"
 
 
 def var_dir() -> Path:
-    """FACIA_VAR_DIR; unset or blank is ``var/`` (blank was the current directory: the key file
-    and the database written beside manage.py)."""
+    """FACIA_VAR_DIR; unset or blank is ``var/`` (blank read as it is would be the current
+    directory: the key file and the database written beside manage.py)."""
     return env_path("FACIA_VAR_DIR", BASE_DIR / "var")
 
 

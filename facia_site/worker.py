@@ -1,11 +1,12 @@
 """The gunicorn worker: gevent reads whole requests, Django serves them one at a time.
 
 A sync worker reads the request itself, so a client trickling its head holds the worker (2
-such clients per 2 workers stopped the service for ~60 s at a time). Here every connection's
+such clients per 2 workers stop the service for ~60 s at a time). Here every connection's
 head and body are read by its own greenlet, within deadlines, and only a complete request
-enters Django, one per worker at a time, as before: Django's database connection, the engine
-and the quota transaction see exactly what a sync worker gave them. Threading is not
-patched, so that connection stays one per worker process (CONN_MAX_AGE keeps its meaning).
+enters Django, one per worker at a time, as with a sync worker: Django's database
+connection, the engine and the quota transaction see exactly what a sync worker gives
+them. Threading is not patched, so that connection stays one per worker process
+(CONN_MAX_AGE keeps its meaning).
 
 Every answer the worker gives itself (a refusal before Django, gunicorn's for a request it
 cannot parse) is JSON with an ``X-Request-ID``, as Django's are (docs, API, Malformed requests).

@@ -36,9 +36,9 @@ from ml.text import trim_spaces
 
 
 class SelectedIdsAdmin(admin.ModelAdmin):
-    """An action's selected rows must be ids of the list's model: Django filtered pk__in by
-    the posted values as they came, so "abc" (ValueError), a number past SQLite's 64 bits
-    (OverflowError) or a NUL (refused by PostgreSQL) was a 500 and a traceback."""
+    """An action's selected rows must be ids of the list's model: Django filters pk__in by
+    the posted values as they come, so "abc" (ValueError), a number past SQLite's 64 bits
+    (OverflowError) or a NUL (refused by PostgreSQL) would be a 500 and a traceback."""
 
     def get_changelist_instance(self, request: HttpRequest) -> Any:
         """A number out of range in a list's query string is a 400: a foreign key filter past

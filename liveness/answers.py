@@ -49,7 +49,7 @@ Outcome = Judged | Rejection
 IMAGE_REQUIRED = "Selfie_image is required and must be a JPEG, JPG or PNG."
 IMAGE_INVALID = "Invalid or corrupt selfie image. Images must be in PNG, JPG, or JPEG format."
 # A capture session's bound on decoding cost (capture.service), not a fault of the file:
-# "Invalid or corrupt" sent a phone's valid progressive JPEG (10 scans) to look for damage.
+# "Invalid or corrupt" would send a phone's valid progressive JPEG (10 scans) to look for damage.
 IMAGE_TOO_MANY_SCANS = (
     "This progressive JPEG has more than {limit} scans, the most a session call decodes; send "
     "a baseline JPEG or a PNG."

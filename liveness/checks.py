@@ -224,9 +224,9 @@ def record(
 
 def _exists(tenant: Tenant) -> bool:
     """Whether ``tenant`` is still there. A gate's 422 takes no unit, so no UPDATE locks the
-    tenant's row before its record: a tenant deleted meanwhile failed the record's foreign
-    key at COMMIT (checked there on SQLite and PostgreSQL alike), which was answered 503
-    "database unavailable" with an ERROR line, where its hash_id now gets 401."""
+    tenant's row before its record: a tenant deleted meanwhile fails the record's foreign
+    key at COMMIT (checked there on SQLite and PostgreSQL alike), which would read as a
+    database outage (503 with an ERROR line); asked first, it gets the 401 its hash_id gets."""
     return Tenant.objects.filter(pk=tenant.pk).exists()
 
 
@@ -238,7 +238,7 @@ def _unavailable(tenant: Tenant, score: float) -> Rejection:
 
 def _no_unit(tenant: Tenant) -> Rejection:
     """No unit was taken: the limit was reached meanwhile (429), or the tenant was deleted
-    since it was authenticated (401, as its hash_ids, deleted with it, now get)."""
+    since it was authenticated (401, as its hash_ids, deleted with it, get)."""
     if not _exists(tenant):
         rejection = Rejection("invalid_credentials")
         counted(rejection, tenant)  # under the deleted tenant's id, as a revoked hash_id's is

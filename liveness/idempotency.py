@@ -158,8 +158,9 @@ class Attempt:
 
     def _beaten(self) -> Rejected:
         """The answer when a concurrent request claimed the key first: 422 if it came with
-        another body, as it gets once that claim is seen (two bodies sent at once with one key
-        were answered 409 in 2 of 6 races on PostgreSQL, and told to retry, to get 422)."""
+        another body, as it gets once that claim is seen (answered 409, two bodies sent at
+        once with one key would be told to retry in 2 of 6 races on PostgreSQL, only to get
+        422)."""
         row = IdempotentAnswer.objects.filter(
             tenant_id=self.tenant.pk, key_digest=self.key.digest
         ).first()
@@ -167,7 +168,7 @@ class Attempt:
             return Rejected(Rejection("idempotency_key_reused"))
         if row is None and not Tenant.objects.filter(pk=self.tenant.pk).exists():
             # No row: the claim failed its tenant's foreign key, the tenant deleted since it
-            # was authenticated (answered 409 "retry", to get 401 on the retry).
+            # was authenticated: 401 now, not a 409 "retry" that could only get 401.
             return answers.counted(Rejection("invalid_credentials"), self.tenant)
         return in_use()
 

@@ -260,8 +260,8 @@ View = Callable[..., HttpResponse]
 
 def safe_methods_only(view: View) -> View:
     """A plain view that answers GET and HEAD; any other method gets our JSON 405 with
-    ``Allow``, as every API view does. Django's ``require_safe`` answered /status_check's
-    POST, PUT, DELETE... with an empty text/html 405."""
+    ``Allow``, as every API view does. Django's ``require_safe`` answers POST, PUT,
+    DELETE... with an empty text/html 405."""
 
     @functools.wraps(view)
     def only_safe(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -1,8 +1,8 @@
 """A page that meets a database which does not answer: 503, as /liveness answers.
 
 The API views answer it themselves (liveness.jsonapi.JsonAPIView); any other view (the admin,
-whose session and pages read the database) raised it to Django, which answered 500 and logged
-a traceback per page for as long as the database was down."""
+whose session and pages read the database) would raise it to Django, which answers 500 and
+logs a traceback per page for as long as the database is down."""
 
 import logging
 

@@ -7,7 +7,7 @@ answers 503 at once, then the next request probes again: readiness is back withi
 
 Each worker says once that the database is unusable or that checks cannot be recorded (a
 WARNING), each repeat at DEBUG, and once that it is over (INFO, from the next probe that
-succeeds): it logged a WARNING per probe, about one a second per worker for a whole outage.
+succeeds): a WARNING per probe would be about one a second per worker for a whole outage.
 """
 
 import contextlib

@@ -52,8 +52,8 @@ LIVENESS_RESPONSES = {
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     # What liveness.idempotency.key_of takes, as the value reaches it (HTTP strips the
-    # whitespace around a header's value): the schema said only "string", so a client generated
-    # from it (or schemathesis) sent keys the service answers 400.
+    # whitespace around a header's value): with only "string", a client generated from the
+    # schema (or schemathesis) would send keys the service answers 400.
     {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~](?:[ -~]*[!-~])?$"},
     OpenApiParameter.HEADER,
     required=False,

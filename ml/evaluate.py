@@ -41,11 +41,11 @@ TARGET_APCERS = (0.01, 0.05, 0.10)
 NOT_DECODED = "not_decoded"
 # The largest image file a data set's folder may hold: the image /liveness takes at most (its
 # default 16 MB body of base64). Each file is read whole into memory: a 1 GiB file named x.jpg
-# cost the command +1,024 MB of peak RSS before the decoder refused it; now nothing.
+# would cost the command +1,024 MB of peak RSS before the decoder refused it.
 MAX_IMAGE_BYTES = 12 * 1024 * 1024
 # A manifest saved by a spreadsheet often starts with a UTF-8 byte order mark: read as plain
-# UTF-8 it became part of the first column's name, and a manifest whose first column is ``file``
-# was refused as having none.
+# UTF-8 it becomes part of the first column's name, and a manifest whose first column is
+# ``file`` would be refused as having none.
 MANIFEST_ENCODING = "utf-8-sig"
 
 
@@ -614,8 +614,8 @@ def iso_scope(data: IsoInput, name: str, kind: str, fitted: bool) -> dict[str, A
 
 
 # Each source holds one class only and the others two sources' worth: e.g. one source of bona
-# fide crops and one of attack crops. The threshold was shown with four "-" figures whose notes
-# said there were no attack (or no bona fide) presentations, where there were.
+# fide crops and one of attack crops. Shown, the threshold would have four "-" figures whose notes
+# would say there are no attack (or no bona fide) presentations, where there are.
 NONE_JUDGED = (
     "not validated: leaving out any one source leaves the others without bona fide or without "
     "attack presentations, so no source can be judged by the others' threshold"
@@ -637,7 +637,7 @@ def fitted_thresholds(data: IsoInput) -> dict[str, Any]:
     rows = []
     for label, fit in pad_metrics.FITTED.items():
         held, folds = pad_metrics.held_out_thresholds(sources, fit)
-        if not folds:  # shown, it was a threshold with no held-out figure, each "-"
+        if not folds:  # shown, it would be a threshold with no held-out figure, each "-"
             return {"note": NONE_JUDGED, "rows": []}
         judged = np.isfinite(held)
         part = data.take(judged)

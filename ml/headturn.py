@@ -61,8 +61,8 @@ def draw_steps(rng: random.Random | None = None, n: int = 3) -> tuple[str, ...]:
     turns among them; drawn from the OS's secure source unless ``rng`` is given (tests).
 
     Only a turn tells a head from a print, and one turn is not enough: a print held turned
-    while the reference is taken passes as frontal, and swung through frontal it passed the
-    turn toward its swing in 70 of 192 runs (docs, head-turn). The other turn then asks it to
+    while the reference is taken passes as frontal, and swung through frontal it passes the
+    turn toward its swing (70 of 192 runs) (docs, head-turn). The other turn then asks it to
     turn further from frontal than its reference, where it narrows (none of 192 passed): 14
     orders of 3 instead of 34."""
     if n < 3:

@@ -181,7 +181,7 @@ def counted(scored: Scored, name: str) -> tuple[int, int]:
     if name == "BPCER":
         return int(scored.bona_fide.sum()), scored.groups_with(scored.bona_fide)
     if scored.bona_fide.all() or attack.all():  # the figure is not computed: it counts none
-        # (it said "12 presentations, 0 sources" beside the "-" of a bona fide-only set)
+        # (not "12 presentations, 0 sources" beside the "-" of a bona fide-only set)
         return 0, 0
     groups = min(scored.groups_with(scored.bona_fide), scored.groups_with(attack))
     return scored.score.size, groups

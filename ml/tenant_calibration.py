@@ -391,8 +391,8 @@ def same_map(one: Platt, other: Platt) -> bool:
 
 def _unfitted_words(f: KindFit, one: str, many: str) -> str:
     """A kind the sample cannot calibrate takes the shipped map: kept when the tenant already
-    had it; when the tenant had a calibrated map of that kind, "kept" was false (recalibrating
-    on face crops alone sent its full frames back to the shipped map)."""
+    has it; when the tenant has a calibrated map of that kind, "kept" would be false
+    (recalibrating on face crops alone sends its full frames back to the shipped map)."""
     if same_map(f.before, f.after):
         return f"the shipped map is kept (slope {f.after.a:.3f}, offset {f.after.b:.3f})"
     return (

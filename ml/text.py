@@ -70,7 +70,7 @@ _IGNORABLE = (
 )
 # U+2800, the Braille pattern blank, is no space to str.split() nor default-ignorable, yet it
 # is the space between words of Braille text and shows as one: "Acme\u2800" and "Acme" (or a
-# name of it only, shown blank) were told apart. It reads as a space.
+# name of it only, shown blank) would be told apart. It reads as a space.
 _AS_READ = {**dict.fromkeys(_IGNORABLE), 0x2800: " "}
 
 

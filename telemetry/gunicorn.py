@@ -25,12 +25,12 @@ def prepare_metrics_dir() -> Path:
 
     Uses ``PROMETHEUS_MULTIPROC_DIR`` when set, else a fresh temporary directory (so that two
     servers on one machine never share one). gunicorn reads its config file again on SIGHUP,
-    in the same master: that reload keeps the samples (emptying the directory took every
+    in the same master: that reload keeps the samples (emptying the directory would take every
     counter back to what the new workers had counted, 28 verdicts served shown as 9). A master
     re-executed on SIGUSR2 takes over its predecessor's directory as it is: both generations'
-    workers write there while they overlap, and every scrape sums them all (the new master
-    emptied an operator's directory under the old workers, 3 verdicts scraped as 0, and made
-    a temporary one of its own, 3 scraped as 0 once the old master stopped).
+    workers write there while they overlap, and every scrape sums them all (a new master
+    emptying an operator's directory under the old workers scrapes 3 verdicts as 0, and one
+    making a temporary directory of its own, 3 as 0 once the old master stops).
     """
     configured = os.environ.get(METRICS_ENV)
     if configured and os.environ.get(PREPARED_BY) == f"{os.getpid()}:{configured}":

@@ -4,8 +4,8 @@ prometheus_client keeps each worker's samples in a file it maps into memory, cre
 grown with ``truncate``: a sparse file, whose pages get their disk blocks only when first
 written through the mapping. On a full filesystem that write is a SIGBUS, which kills the
 process: with ``PROMETHEUS_MULTIPROC_DIR`` (a temporary directory by default) on a full disk,
-each worker died at its first new sample, at boot or on a request, and gunicorn replaced it
-in a loop; no request was answered, not even the 503 a full disk should get
+each worker would die at its first new sample, at boot or on a request, and gunicorn replace
+it in a loop; no request answered, not even the 503 a full disk should get
 (tests/system/test_status_check_disk_full.py). Here the blocks are allocated first
 (``posix_fallocate``): no room is an ``OSError`` the caller can drop the sample on.
 """

@@ -55,9 +55,9 @@ def images_without_rows(folder: Path, names: Collection[str]) -> str | None:
 
 
 def _no_conflicting_rows(manifest: Path, column: int, rows: list[list[str]]) -> None:
-    """Two rows of one image that differ (its source, species or subject) were resolved
-    silently, the last row winning, and the figures counted it there; the same row twice is
-    harmless."""
+    """Two rows of one image that differ (its source, species or subject) are refused: read
+    as they come, the last row would win silently and the figures count it there; the same
+    row twice is harmless."""
     seen: dict[str, list[str]] = {}
     for row in rows:
         if len(row) <= column:
@@ -85,7 +85,8 @@ def has_images(folder: Path) -> None:
 
 def _read(manifest: Path) -> tuple[list[str], list[list[str]]]:
     """The manifest's header and rows, read whole as the commands read it: a byte that is not
-    UTF-8 or a malformed row further down was a traceback once images had been judged."""
+    UTF-8 or a malformed row further down is a CommandError naming the file when the
+    folder is checked, before any image is judged."""
     try:
         with manifest.open(newline="", encoding=MANIFEST_ENCODING) as handle:
             rows = csv.reader(handle)

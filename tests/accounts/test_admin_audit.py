@@ -111,8 +111,9 @@ def test_commands_are_attributed_to_the_system_user() -> None:
 @pytest.mark.parametrize("how", ["action", "delete page"])
 def test_deleting_a_user_never_takes_their_history_with_them(admin_client: Any, how: str) -> None:
     """Django deletes a user's history entries with the user (LogEntry.user cascades): deleting
-    facia-system, an inactive account with no password, or an operator erased every change
-    they made. A user with history is kept (deactivate them instead); one without is deleted."""
+    facia-system, an inactive account with no password, or an operator would erase every
+    change they made. A user with history is kept (deactivate them instead); one without is
+    deleted."""
     from django.contrib.auth.models import User
 
     tenant = Tenant.objects.create(name="Remembered")
@@ -177,10 +178,10 @@ def test_threshold_from_a_target_apcer_is_in_the_history(admin_client: Any) -> N
 
 
 def test_nobody_can_log_in_as_the_system_user(client: Any, admin_user: Any) -> None:
-    """Whoever may edit accounts could activate facia-system, give it a password and log in
-    as it (it carries no permission, so may_act_as allowed it), or, before any command ran,
-    add an account by that name: their changes then read as a management command's in every
-    history. The account is read only in the admin, and its name refused to a new one."""
+    """Whoever may edit accounts must not activate facia-system, give it a password and log
+    in as it (it carries no permission, so may_act_as would allow it), nor, before any command
+    ran, add an account by that name: their changes would read as a management command's in
+    every history. The account is read only in the admin, and its name refused to a new one."""
     from django.contrib.auth.models import Permission, User
 
     manager = User.objects.create_user("manager", is_staff=True)

@@ -26,7 +26,7 @@ def test_create_tenant_defaults_to_unlimited(db: None) -> None:
     [
         (["--threshold", "1.5"], "threshold"),
         (["--threshold", "-0.1"], "threshold"),
-        (["--threshold", "nan"], "--threshold"),  # was an IntegrityError's traceback (SQLite)
+        (["--threshold", "nan"], "--threshold"),  # not an IntegrityError's traceback (SQLite)
         (["--threshold", "inf"], "threshold"),
         (["--limit", "-1"], "--limit"),
     ],

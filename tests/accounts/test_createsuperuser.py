@@ -1,7 +1,7 @@
 """``manage.py createsuperuser`` holds usernames to the console's rule (``accounts.usernames``):
 with ``--noinput`` (``--username`` or DJANGO_SUPERUSER_USERNAME, ``bin/entrypoint manage``
-too) and at its prompt, which asks again. Before, the rule lived in the admin's forms only:
-"facia-system", "Admin" and "admın" beside "admin" were all created by the command."""
+too) and at its prompt, which asks again. Held by the admin's forms only, the rule would let
+the command create "facia-system", "Admin" and "admın" beside "admin"."""
 
 import os
 import pty

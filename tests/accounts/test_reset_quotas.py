@@ -34,10 +34,11 @@ def test_a_typed_name_is_echoed_with_its_controls_escaped(db: None) -> None:
 
 
 def test_a_unit_taken_as_the_quota_is_reset_is_counted_once() -> None:
-    """The tenants were read for the history ("N used before"), then reset: a unit taken in
-    between was reset without ever being counted (8 of 14 units missing from 40 entries under
-    traffic). Read and reset now hold the rows' lock: the unit is counted before the reset, or
-    taken after it. Either way each record is a unit counted once: before, or used now."""
+    """The tenants are read for the history ("N used before"), then reset: read and reset
+    apart, a unit taken in between would be reset without ever being counted (8 of 14 units
+    missing from 40 entries under traffic). Read and reset hold the rows' lock: the unit is
+    counted before the reset, or taken after it. Either way each record is a unit counted
+    once: before, or used now."""
     with scratch_database("facia_reset") as url:
         outcome = run_on_database("tests.accounts.reset_race", url, timeout=180)
     assert outcome["vendor"] == "postgresql"

@@ -197,9 +197,9 @@ INVISIBLE_ERROR = (
 
 @pytest.mark.parametrize("name", INVISIBLE, ids=list(map(ascii, INVISIBLE)))
 def test_a_name_that_shows_as_nothing_is_refused(admin_client: Client, name: str) -> None:
-    """It passed the required check (not empty, no control character): a tenant listed blank
-    in the admin, the console and /metrics, and the first of them blocked every later one as
-    its look-alike."""
+    """Such a name passes the required check (not empty, no control character): taken, a
+    tenant would be listed blank in the admin, the console and /metrics, and the first of them
+    would block every later one as its look-alike."""
     with pytest.raises(CommandError) as refused:
         run("create_tenant", name)
     assert str(refused.value) == f"name: {INVISIBLE_ERROR}"

@@ -79,7 +79,7 @@ def test_says_exactly_how_many_more_images_of_which_class_and_kind(
 def test_a_target_apcer_out_of_range_is_refused_before_any_image_is_judged(
     make_tenant: Callable[..., Any], tmp_path: Path, target: str
 ) -> None:
-    """Said first, not after judging every image (on too few images it said only that)."""
+    """Said first, not after judging every image."""
     make_tenant("target")
     with pytest.raises(CommandError, match=r"^The target APCER must be between 0 and 1\.$"):
         calibrate("target", str(linked(tmp_path, [], [])), "--target-apcer", target)
@@ -143,7 +143,7 @@ def test_calibrate_at_target_apcer_then_revert_through_http(
     page = admin_client.get(f"/admin/calibration/calibration/{stored.pk}/change/").content.decode()
     assert 'id="plot-det"' in page and 'id="plot-histogram"' in page
 
-    # /liveness now answers the calibrated P(live) of the image's capture kind
+    # /liveness then answers the calibrated P(live) of the image's capture kind
     maps = calibration.maps_of(stored.params)
     answered: dict[str, list[tuple[float, float]]] = {"frame": [], "crop": []}
     for path in (*LIVE[:3], *LIVE[-2:], *SPOOF[:3], *SPOOF[-2:]):

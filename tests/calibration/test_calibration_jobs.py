@@ -433,8 +433,9 @@ def test_a_shadow_job_does_not_replace_a_candidate_set_while_it_ran(
 
 
 def test_a_zip_with_backslash_separators_is_read() -> None:
-    """Windows PowerShell 5.1's Compress-Archive names members "live\\x.jpg": none was taken
-    for an image under live/, and the job asked for 1 more live and 1 more spoof image."""
+    """Windows PowerShell 5.1's Compress-Archive names members "live\\x.jpg": read as one
+    name, none is an image under live/, and the job would ask for 1 more live and 1 more spoof
+    image."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for label, path in (("live", LIVE[0]), ("spoof", SPOOF[0])):
@@ -462,9 +463,9 @@ def test_a_zip_without_images_under_live_or_spoof_is_refused_at_upload(
 
 
 def test_a_zip_made_by_macos_finder_counts_its_images_only() -> None:
-    """Finder adds "__MACOSX/<path>/._<name>" (AppleDouble metadata) for each file: each was
-    taken for an image under live/ or spoof/, doubling the job's count and refused as
-    not_decoded."""
+    """Finder adds "__MACOSX/<path>/._<name>" (AppleDouble metadata) for each file: none may be
+    taken for an image under live/ or spoof/, which would double the job's count, each refused
+    as not_decoded."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for label, path in (("live", LIVE[0]), ("spoof", SPOOF[0])):

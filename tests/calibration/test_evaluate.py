@@ -376,7 +376,7 @@ def test_evaluate_refuses_a_folder_whose_path_has_a_control(db: None, tmp_path: 
 
 
 def test_evaluate_rejects_a_manifest_without_a_file_column(tmp_path: Path) -> None:
-    """A manifest.csv the commands cannot key by image was a KeyError's traceback."""
+    """A manifest.csv the commands cannot key by image is refused, not a KeyError's traceback."""
     for label in ("live", "spoof"):
         (tmp_path / label).mkdir()
     (tmp_path / "manifest.csv").write_text("path,label,source\nlive/a.jpg,live,s\n")
@@ -385,7 +385,7 @@ def test_evaluate_rejects_a_manifest_without_a_file_column(tmp_path: Path) -> No
 
 
 def test_evaluate_refuses_a_plots_folder_it_cannot_write_before_judging(tmp_path: Path) -> None:
-    """Was an OSError's traceback once every image had been judged."""
+    """Refused before judging, not an OSError's traceback once every image has been judged."""
     for label in ("live", "spoof"):
         (tmp_path / label).mkdir()
     (tmp_path / "a-file").write_text("")
@@ -482,8 +482,9 @@ def test_a_folder_image_over_the_bound_is_not_read(tmp_path: Path) -> None:
 
 
 def test_a_manifest_it_cannot_read_is_refused_before_any_image_is_judged(tmp_path: Path) -> None:
-    """A byte that is not UTF-8 past the first block read (the header's check decoded only
-    that) was a UnicodeDecodeError's traceback once the engine was loaded."""
+    """A byte that is not UTF-8 past the first block read (a header's check that decodes only
+    that misses it) is refused, not a UnicodeDecodeError's traceback once the engine is
+    loaded."""
     for label in ("live", "spoof"):
         (tmp_path / label).mkdir()
     rows = b"".join(b"live/%d.jpg,source\n" % i for i in range(10_000))  # 190 kB
@@ -513,9 +514,9 @@ def test_evaluate_refuses_a_folder_without_images_directly_in_live_or_spoof(
 
 @pytest.mark.usefixtures("warm_engine")
 def test_a_manifest_with_a_byte_order_mark_or_extra_cells_is_read(tmp_path: Path) -> None:
-    """A spreadsheet's UTF-8 manifest starts with a byte order mark: its first column read as
-    "\\ufefffile" and the manifest was refused as having no file column. A row with more cells
-    than the header (csv files them under None) was an AttributeError's traceback."""
+    """A spreadsheet's UTF-8 manifest starts with a byte order mark: read as plain UTF-8 its first
+    column is "\\ufefffile", a manifest with no file column. A row with more cells than the
+    header (csv files them under None) must not be an AttributeError's traceback."""
     folder = linked(tmp_path, LIVE[:1], SPOOF[:1])
     lines = [
         "file,attack_type,source",

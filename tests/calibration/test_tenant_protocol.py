@@ -119,7 +119,7 @@ def test_protocol_needs_a_manifest(db: None, tmp_path: object) -> None:
 def test_tenant_protocol_rejects_a_bad_folder(
     tmp_path: Path, folders: tuple[str, ...], manifest: str, why: str
 ) -> None:
-    """Each was a traceback (FileNotFoundError, KeyError) after the engine had loaded."""
+    """Each is refused, not a traceback (FileNotFoundError, KeyError) after the engine loads."""
     for label in folders:
         (tmp_path / label).mkdir()
     (tmp_path / "manifest.csv").write_text(manifest)
@@ -129,8 +129,8 @@ def test_tenant_protocol_rejects_a_bad_folder(
 
 @pytest.mark.usefixtures("warm_engine")
 def test_a_one_class_set_prints_dashes_and_says_what_it_left_out(db: None, tmp_path: Path) -> None:
-    """A bona fide-only set printed "APCER nan [nan, nan]"; images the manifest names no
-    source for were left out of every figure without a word."""
+    """A bona fide-only set prints dashes, not "APCER nan [nan, nan]"; images the manifest names
+    no source for are left out of every figure, and the command says so."""
     folder = subset_of_dev(tmp_path, lambda row: row["file"].startswith("live/jomariya_"))
     (folder / "live" / LIVE_UNNAMED.name).symlink_to(LIVE_UNNAMED)
     out = StringIO()

@@ -416,7 +416,7 @@ def test_a_session_keeps_the_challenge_it_was_opened_with(make_tenant: Any, clie
 # --- a stored state this judge cannot continue ----------------------------------------------
 
 # A running challenge's stored column, made as another version of the service or damage
-# would leave it (each was a 500 on every frame until the session expired).
+# would leave it (each must not be a 500 on every frame until the session expires).
 DAMAGED: dict[str, Any] = {
     "an older judge's": lambda c: {**c, "judge": {**c["judge"], "v": headturn.STATE_VERSION - 1}},
     "a newer judge's": lambda c: {**c, "judge": {**c["judge"], "v": headturn.STATE_VERSION + 1}},

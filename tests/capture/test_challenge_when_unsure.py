@@ -340,8 +340,8 @@ def test_a_held_selfie_is_not_live_once_a_lowered_limit_leaves_no_try(
     next_call: Any,
 ) -> None:
     """CAPTURE_CHALLENGE_TRIES lowered after a held selfie's challenge failed with tries left:
-    whatever call comes next decides it not live (the retry was refused, the session open and
-    undecided until it expired, its unit spent)."""
+    whatever call comes next decides it not live (not a refused retry, the session open and
+    undecided until it expires, its unit spent)."""
     settings.CAPTURE_CHALLENGE_TRIES = 3
     score = score_of(client, make_tenant, frontal)
     session = when_unsure(band=distance(score) + 0.5)

@@ -24,7 +24,7 @@ def test_prune_sessions(make_tenant: Any) -> None:
 
 
 def test_prune_sessions_refuses_days_no_date_can_reach(db: None) -> None:
-    """Was an OverflowError's traceback."""
+    """Refused, not an OverflowError's traceback."""
     with pytest.raises(CommandError, match="must be 0 to 36500"):
         call_command("prune_sessions", "--days", "99999999999")
 

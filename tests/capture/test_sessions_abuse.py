@@ -113,8 +113,8 @@ def test_a_progressive_phone_photo_is_refused_for_its_scans_not_as_corrupt(
     make_tenant: Any, client: Client, post_liveness: Any
 ) -> None:
     """A phone's progressive JPEG (10 scans) that /liveness judges: a session's selfie and
-    quality call refuse it for their 4-scan bound, saying so and what to send instead; it was
-    answered "Invalid or corrupt selfie image", which sent the integrator looking for damage."""
+    quality call refuse it for their 4-scan bound, saying so and what to send instead, not
+    "Invalid or corrupt selfie image", which would send the integrator looking for damage."""
     _, secret = make_tenant()
     body = {"hash_id": secret, "selfie_image": data_uri(PROGRESSIVE_PHOTO)}
     assert post_liveness(body).status_code == 201
@@ -141,7 +141,7 @@ def test_a_photo_over_a_sessions_pixel_bound_is_refused_for_its_size_not_as_corr
 ) -> None:
     """A 16 MP phone photo (4608x3456) that /liveness judges, as a session selfie, and a
     1280x960 quality frame (1.2 MP): each call refuses it for its bound on pixels, naming the
-    bound; both were answered "Invalid or corrupt selfie image" (the file is valid)."""
+    bound, not "Invalid or corrupt selfie image" (the file is valid)."""
     _, secret = make_tenant()
     phone_photo = scaled_face(4608, 3456)
     assert post_liveness({"hash_id": secret, "selfie_image": phone_photo}).status_code == 201

@@ -333,7 +333,7 @@ def test_a_session_whose_tenant_is_deleted_while_judged_is_unknown(
     make_tenant: Any, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The tenant, and its sessions with it, deleted during the check: 404, as the session's
-    token gets from then on (it was 429 "limit reached")."""
+    token gets from then on, not 429 "limit reached"."""
     from tests.liveness.test_liveness import deleted_while_judged
 
     tenant, secret = make_tenant(request_limit=3)

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def console() -> dict[str, Any]:
-    """A row of every registered model, with the figures that used to show raw."""
+    """A row of every registered model, its figures formatted, not raw."""
     tenant = Tenant.objects.create(
         name="Bank of Tests", request_limit=100, requests_used=97, threshold=0.7246717604179921
     )

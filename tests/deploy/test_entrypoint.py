@@ -72,7 +72,7 @@ def test_a_bad_database_url_is_one_json_record_naming_the_cause(tmp_path: Path) 
     done = run_entrypoint(_bad_database_env(tmp_path), "serve")  # output not a terminal: JSON
     assert done.returncode != 0
     records = [json.loads(line) for line in (done.stdout + done.stderr).splitlines()]
-    assert 1 <= len(records) <= 3, records  # 93 lines before: one per traceback line
+    assert 1 <= len(records) <= 3, records  # not 93: one per traceback line
     first = records[0]
     assert first["levelname"] == "ERROR"
     assert first["message"].startswith(
@@ -175,7 +175,7 @@ def test_bind_host_forms(
 
 
 def test_a_corrupt_sqlite_file_is_one_record_naming_it(tmp_path: Path) -> None:
-    """Before: 'manage.py migrate: DatabaseError: file is not a database', which file unsaid."""
+    """Not 'manage.py migrate: DatabaseError: file is not a database', which file unsaid."""
     database = tmp_path / "db.sqlite3"
     database.write_bytes(b"not a database, " * 1024)
     done = run_entrypoint(entrypoint_env(tmp_path, 0), "serve")
@@ -188,8 +188,8 @@ def test_a_corrupt_sqlite_file_is_one_record_naming_it(tmp_path: Path) -> None:
 
 
 def test_a_read_only_sqlite_directory_is_one_record_naming_it(tmp_path: Path) -> None:
-    """Before: "manage.py migrate: cannot connect to database sqlite:///...: unable to open
-    database file" and a 60-line traceback, nothing said the directory was read-only."""
+    """Not "manage.py migrate: cannot connect to database sqlite:///...: unable to open
+    database file" and a 60-line traceback, with nothing saying the directory is read-only."""
     env = entrypoint_env(tmp_path, 0)
     assert run_entrypoint(env, "migrate").returncode == 0
     done = run_entrypoint(env, "migrate", prefix=read_only(tmp_path))
@@ -253,7 +253,7 @@ def test_a_blank_web_concurrency_is_the_default(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_a_command_before_the_migration_says_to_migrate(tmp_path: Path, engine: str) -> None:
-    """Before: "cannot connect to database sqlite:///...: no such table: accounts_tenant" and
+    """Not "cannot connect to database sqlite:///...: no such table: accounts_tenant" and
     its traceback (a command closes its connections before its error is reported), and on
     PostgreSQL a ProgrammingError's traceback."""
     with contextlib.ExitStack() as stack:
@@ -275,8 +275,8 @@ def test_a_command_before_the_migration_says_to_migrate(tmp_path: Path, engine: 
 
 
 def test_a_locked_database_is_not_called_unreachable(tmp_path: Path) -> None:
-    """Another process holds SQLite's write lock past the busy timeout. Before: "cannot
-    connect to database ...: database is locked", though the command had connected."""
+    """Another process holds SQLite's write lock past the busy timeout: not "cannot
+    connect to database ...: database is locked", since the command has connected."""
     env = entrypoint_env(tmp_path, 0, DATABASE_TIMEOUT_S="1")
     assert run_entrypoint(env, "migrate").returncode == 0
     holder = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
@@ -294,8 +294,8 @@ def test_a_locked_database_is_not_called_unreachable(tmp_path: Path) -> None:
 
 
 def test_instances_starting_together_migrate_one_at_a_time(tmp_path: Path) -> None:
-    """Three instances on one fresh PostgreSQL database, each migrating at start. Before: two
-    of three exited 1 ("relation accounts_tenant already exists", a duplicate pg_type key)."""
+    """Three instances on one fresh PostgreSQL database, each migrating at start: none exits 1
+    ("relation accounts_tenant already exists", a duplicate pg_type key)."""
     with scratch_database("ops_migrate_race") as url:
         env = entrypoint_env(tmp_path, 0, DATABASE_URL=url)
         starts = [
@@ -430,7 +430,7 @@ def assert_nothing_left(db: psycopg.Connection, session: int) -> None:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_a_step_and_leaves_nothing_behind(tmp_path: Path, signum: int) -> None:
-    """Before: sh died at once and its step, an orphan, went on waiting for the lock."""
+    """Not sh dying at once while its step, an orphan, goes on waiting for the lock."""
     with migration_lock_held(tmp_path, "ops_migrate_stop") as (env, db):
         command = [str(ENTRYPOINT), "migrate"]
         with waiting_for_the_lock(db, command, env, stdout=subprocess.PIPE) as process:
@@ -454,7 +454,7 @@ def unprivileged_pid_namespaces() -> bool:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_as_pid_1_a_signal_stops_a_step(tmp_path: Path, signum: int) -> None:
     """As a container's PID 1 (docker stop: SIGTERM; docker run's proxied Ctrl-C: SIGINT).
-    Before: ignored, until the runtime's SIGKILL after its grace period."""
+    Not ignored until the runtime's SIGKILL after its grace period."""
     if not unprivileged_pid_namespaces():
         skip_or_fail("unshare cannot create a PID namespace without privileges here")
     with migration_lock_held(tmp_path, "ops_migrate_pid1") as (env, db):

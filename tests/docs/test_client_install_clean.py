@@ -1,6 +1,6 @@
 """docs/integrator/client.md installs the client from a checkout with `pip install
 ./facia_client`: setuptools builds in that folder, and what it leaves there (build/, the
-egg-info) is ignored by git, so the checkout stays clean. It used to leave
+egg-info) is ignored by git, so the checkout stays clean: no
 `facia_client/build/` (a copy of the package) for `git status` to list. Built here from a copy
 of the folder, offline with this venv's setuptools (tests/system/test_client_install.py installs
 and runs the wheel); each file it wrote is asked of git's ignore rules for the checkout."""

@@ -1,8 +1,8 @@
 """docs/operator/deployment.md's compose steps: `cp .env.example .env`, set the values there,
 `docker compose up`. Every variable of docs/operator/configuration.md set in .env reaches the
 service: compose.yaml gives the service .env as its env_file, beside the variables it lists.
-Only those listed used to reach it: DJANGO_SECURE=1 or CAPTURE_ALLOWED_ORIGINS written in .env
-were dropped without a word (compose reads .env only to fill in ${...} by itself).
+Without env_file, only those listed would: DJANGO_SECURE=1 or CAPTURE_ALLOWED_ORIGINS written
+in .env would be dropped without a word (compose reads .env only to fill in ${...} by itself).
 (compose.yaml against the compose-spec schema: tests/deploy/test_deploy_files.py.)"""
 
 import re

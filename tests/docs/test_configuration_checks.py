@@ -1,14 +1,15 @@
 """docs/operator/configuration.md: "Every value is checked when the service starts ...: one that
 cannot be read or is out of range stops the start, exit status 1, with one log line naming the
-variable". bin/entrypoint's own two, run as the page's rows give them: MIGRATE_VERBOSITY=9 went
-to migrate's argparse (its usage as 8 ERROR records, exit 2), MIGRATE_ON_START=maybe migrated,
-and MIGRATE_ON_START=false, a boolean as the other rows' are, migrated too (only "0" skipped).
-HEALTHCHECK_TIMEOUT=abc let the service start, then made every bin/healthcheck a traceback;
-ALLOWED_HOSTS set blank let it start, then answer every request 400; HOST set blank bound every
-interface (gunicorn's ":5001"), where the row's default is loopback; a switch set blank was
-off, SECURE_SSL_REDIRECT's and the HSTS ones' too, whose rows say on; CSRF_TRUSTED_ORIGINS
-without a scheme stopped migrate alone, as Django's 3-record system check error, and with a
-trailing slash was taken (then never matched an Origin)."""
+variable". bin/entrypoint's own two, run as the page's rows give them. What each case guards
+against, unchecked: MIGRATE_VERBOSITY=9 would reach migrate's argparse (its usage as 8 ERROR
+records, exit 2), MIGRATE_ON_START=maybe and MIGRATE_ON_START=false (a boolean as the other rows'
+are) would migrate where only "0" skips; HEALTHCHECK_TIMEOUT=abc would let the service start,
+then make every bin/healthcheck a traceback; ALLOWED_HOSTS set blank, start, then answer every
+request 400; HOST set blank would bind every interface (gunicorn's ":5001"), where the row's
+default is loopback; a switch set blank would be off, SECURE_SSL_REDIRECT's and the HSTS ones'
+too, whose rows say on; CSRF_TRUSTED_ORIGINS without a scheme would stop migrate alone, as
+Django's 3-record system check error, and with a trailing slash be taken, then never match an
+Origin."""
 
 import json
 import os

@@ -1,8 +1,8 @@
 """docs/integrator/api.md says how the scores the contract's guide prints (its bona fide
 example 0.9862353, its spoof example 0.16925619588358065) and the engine's clip at 0.999 go out
-on the wire; what it says is the body ``liveness.answers`` sends for each. The page used to
-name the bona fide example alone ("as in the contract's example"), as if the guide's scores
-were all 7 places: its spoof example is a full double, which this service rounds."""
+on the wire; what it says is the body ``liveness.answers`` sends for each. Naming the bona
+fide example alone ("as in the contract's example") would read as if the guide's scores were
+all 7 places: its spoof example is a full double, which this service rounds."""
 
 import re
 

@@ -1,8 +1,8 @@
 """docs/integrator/api.md says which answers under /liveness and /sessions carry
 `Cache-Control: no-store` (every answer of those endpoints) and names the ones that do not (a
 path no endpoint has, a Host outside ALLOWED_HOSTS, answered before any endpoint). Each is
-provoked through Django's test client. The page used to say "every answer of /liveness and
-/sessions...": `GET /sessions/not-a-uuid` and `/liveness/` are answered 404 without it."""
+provoked through Django's test client. "Every answer of /liveness and /sessions..." alone
+would be false: `GET /sessions/not-a-uuid` and `/liveness/` are answered 404 without it."""
 
 import re
 import uuid

@@ -131,8 +131,8 @@ def test_readme_map_links_every_docs_page() -> None:
 
 
 def test_the_sites_home_page_links_every_page_too() -> None:
-    """docs/index.md, the site's home, is the same map by reader: it left out the head-turn
-    challenge's evaluator page, reached only through the navigation."""
+    """docs/index.md, the site's home, is the same map by reader: no page (the head-turn
+    challenge's evaluator page, say) reached only through the navigation."""
     _, tokens = parse(DOCS / "index.md")
     linked = {(DOCS / urlsplit(href).path).resolve() for href in links(tokens)}
     assert not set(PAGES) - linked - {DOCS / "index.md"}, sorted(set(PAGES) - linked)

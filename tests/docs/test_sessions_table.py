@@ -91,7 +91,7 @@ def error_row(case: str) -> tuple[int, dict[str, Any]]:
 
 def test_a_replay_of_each_token_call_answers_the_row(make_tenant: Any, client: Client) -> None:
     """A session with its verdict: a selfie, a quality frame and a challenge retry are each
-    answered as the table's replay row says (the retry was left out of the row before)."""
+    answered as the table's replay row says (the retry included)."""
     _, secret = make_tenant(request_limit=5)
     opened = client.post("/sessions", {"hash_id": secret}, content_type="application/json")
     sid, token, image = opened.json()["session_id"], opened.json()["token"], data_uri(LIVE_JPG)

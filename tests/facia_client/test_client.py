@@ -301,8 +301,8 @@ print(peak_kb // 1024)
 
 
 def test_a_huge_answer_is_refused_in_bounded_memory() -> None:
-    """An answer over 1 MiB is a ServiceError once its first MiB is read: the whole body was
-    read into memory (620 MB peak for 600 MB sent)."""
+    """An answer over 1 MiB is a ServiceError once its first MiB is read, not read whole
+    into memory (that would be a 620 MB peak for 600 MB sent)."""
     with answering(flood) as url:
         done = subprocess.run(
             [sys.executable, "-c", CHECK_AND_PEAK, url, str(LIVE_JPG)],

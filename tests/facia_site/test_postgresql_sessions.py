@@ -84,10 +84,9 @@ def test_a_setting_turned_off_is_not_sent(
     postgres_url: str, timeout_s: str, client_check_s: str, expected: str
 ) -> None:
     """What our sessions set on the server (libpq's ``options``): with DATABASE_TIMEOUT_S=0 and
-    DATABASE_CLIENT_CHECK_S=0 nothing, as before client_connection_check_interval was added.
-    It was sent as 0 (PostgreSQL's default): a server before 14 refuses that unknown parameter
-    and a pooler that forbids startup options refuses the connection, so an operator could no
-    longer turn it off to connect."""
+    DATABASE_CLIENT_CHECK_S=0 nothing, not client_connection_check_interval=0 (PostgreSQL's
+    default): a server before 14 refuses that unknown parameter and a pooler that forbids
+    startup options refuses the connection, so an operator could not turn it off to connect."""
     env = {k: v for k, v in os.environ.items() if k != "PGOPTIONS"}
     env |= {
         "DATABASE_URL": postgres_url,

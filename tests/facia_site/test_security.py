@@ -76,8 +76,8 @@ def test_https_redirect_hsts_and_admin_url_from_the_environment() -> None:
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["plain"][:2] == [301, "https://liveness.example.com/api/docs/"]
     assert seen["status_plain"][0] in (200, 503)  # health checks stay on plain HTTP
-    # observability.md: Prometheus scrapes each instance directly, past the TLS proxy; it was
-    # sent to https on the instance itself, which serves no TLS.
+    # observability.md: Prometheus scrapes each instance directly, past the TLS proxy; redirected,
+    # it would go to https on the instance itself, which serves no TLS.
     assert seen["metrics_plain"][:2] == [200, ""]
     status, _, hsts = seen["tls"]
     assert status == 200

@@ -41,7 +41,7 @@ def test_secret_key_from_environment_wins(tmp_path: Path, monkeypatch: pytest.Mo
 def test_a_blank_secret_key_is_the_key_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``SECRET_KEY= `` (a space, in an env file) was a key of one space."""
+    """``SECRET_KEY= `` (a space, in an env file) is unset, not a key of one space."""
     monkeypatch.setenv("SECRET_KEY", "  ")
     key = load_secret_key(tmp_path / "secret_key")
     assert len(key) >= 50
@@ -221,7 +221,7 @@ def test_manage_py_sets_up_a_fresh_var_dir(tmp_path: Path) -> None:
 def test_a_blank_database_url_is_the_embedded_default(
     value: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``DATABASE_URL=`` in an env file means unset (it was a KeyError at start)."""
+    """``DATABASE_URL=`` in an env file means unset, not a failed start."""
     monkeypatch.setenv("DATABASE_URL", value)
     assert env.env_database_url("DATABASE_URL", "sqlite:///db") == "sqlite:///db"
 
@@ -273,7 +273,7 @@ def _no_file_may_grow() -> None:
 
 
 def test_a_var_dir_that_cannot_be_written_is_one_record_naming_it(tmp_path: Path) -> None:
-    """Before: 'manage.py check: OSError: [Errno 28] No space left on device' (no path), and a
+    """Not 'manage.py check: OSError: [Errno 28] No space left on device' (no path), nor a
     secret_key.PID.tmp left behind at every attempt."""
     var = tmp_path / "var"
     environ = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
@@ -363,9 +363,9 @@ def test_origins_as_browsers_send_them_are_taken(monkeypatch: pytest.MonkeyPatch
 def test_a_blank_path_is_its_default(
     tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``MODEL_DIR=`` in an env file was the current directory: install_models wrote the
-    converted models into the repository (or the image's root); ``FACIA_VAR_DIR=`` put the
-    key file and the database there."""
+    """``MODEL_DIR=`` in an env file is the default, not the current directory, where
+    install_models would write the converted models into the repository (or the image's
+    root); ``FACIA_VAR_DIR=`` likewise, where the key file and the database would go."""
     code = f"{IMPORT_SETTINGS}; print(settings.{name})"
     variable = "FACIA_VAR_DIR" if name == "VAR_DIR" else name
     monkeypatch.delenv(variable, raising=False)

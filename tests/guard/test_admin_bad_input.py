@@ -44,8 +44,8 @@ def test_an_action_on_rows_that_are_not_ids_is_a_400(
 def test_a_tenant_id_past_64_bits_in_the_revoke_address_is_a_404(
     admin_client: Client, method: str
 ) -> None:
-    """The tenant page's Revoke button's address: its tenant id was a foreign key lookup,
-    which Django does not bound to the column's range (an OverflowError on SQLite: a 500)."""
+    """The tenant page's Revoke button's address: its tenant id, looked up as a foreign
+    key, is not bound by Django to the column's range (an OverflowError on SQLite: a 500)."""
     admin_client.raise_request_exception = False
     tenant = Tenant.objects.create(name="acme")
     record = HashId.issue(tenant).record
@@ -71,7 +71,7 @@ OUT_OF_RANGE = [
 
 @pytest.mark.parametrize("page", OUT_OF_RANGE)
 def test_a_number_out_of_range_in_a_list_query_is_a_400(admin_client: Client, page: str) -> None:
-    """Each was an OverflowError (SQLite's integer, or datetime's year): a 500."""
+    """Each would be an OverflowError (SQLite's integer, or datetime's year): a 500."""
     admin_client.raise_request_exception = False
     assert admin_client.get(page).status_code == 400
     in_range = page.replace(PAST_64_BITS, "1").replace("99999999999", "2026")
@@ -95,7 +95,7 @@ EXPECTED = {page: 400 for page in PAGES if "%00" in page} | {"/admin/accounts/te
 
 def test_a_nul_in_an_admin_query_string_is_a_400_on_postgresql() -> None:
     """PostgreSQL refuses a NUL in a string (psycopg's ValueError): a list filter or an
-    autocomplete term holding one was a 500 to any staff user who may view the list."""
+    autocomplete term holding one must not be a 500 to any staff user who may view the list."""
     with scratch_database("facia_admin_nul") as url:
         found = nul_statuses(url)
     assert found["vendor"] == "postgresql"

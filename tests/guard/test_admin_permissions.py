@@ -605,10 +605,10 @@ def test_the_usage_page_needs_the_checks_and_refusals_it_counts(world: World) ->
 def test_the_tenant_history_shows_calibrations_and_flips_only_to_who_may_view_them(
     world: World,
 ) -> None:
-    """The tenant's history (and the index's recent changes) said a calibration's id and
+    """The tenant's history (and the index's recent changes) says a calibration's id and
     thresholds, a shadow candidate's flip counts (counted from the check records) and the
-    evaluation a target APCER was read from to anyone who may view the tenant, as the tenant
-    page no longer does."""
+    evaluation a target APCER was read from only to those the tenant page shows them to, not
+    to anyone who may view the tenant."""
     evaluation = Evaluation.objects.get(pk=world.rows["calibration.evaluation"].pk)
     operator = only(
         "accounts.change_tenant",

@@ -137,8 +137,8 @@ def change_password(client: Client, old: str, new: str = "An0ther-Passw0rd!") ->
 
 @pytest.mark.django_db
 def test_the_old_password_of_a_password_change_is_throttled_as_a_login(admin_user: Any) -> None:
-    """Whoever held an operator's session guessed the old password without end (each guess a
-    hash outside the hashing slots): after 5 wrong ones the 6th, right, changed it."""
+    """Whoever holds an operator's session may not guess the old password without end (each
+    guess a hash outside the hashing slots): after 5 wrong ones the 6th, right, is refused."""
     session = Client(REMOTE_ADDR="192.0.2.1")
     session.force_login(admin_user)
     for _ in range(5):

@@ -400,7 +400,7 @@ def test_usernames_one_letter_apart_that_people_tell_apart_are_accepted(manager:
 
 def test_an_account_renamed_to_its_own_name_in_another_shape_is_saved(manager: User) -> None:
     """The rule reads a name apart from the other accounts', not from the one renamed: "carl"
-    to "Carl" was refused as reading the same as its own user #."""
+    to "Carl" is not refused as reading the same as its own user #."""
     carl = account("carl")
     anna = account("anna")
     client = logged_in(manager)

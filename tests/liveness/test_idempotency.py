@@ -367,7 +367,7 @@ def test_a_key_claimed_for_a_tenant_deleted_meanwhile_gets_401(make_tenant: Any)
 
 
 def test_no_key_no_query_of_the_keys(make_tenant: Any, client: Any) -> None:
-    """Without the header the path is as before: no statement touches the stored answers."""
+    """Without the header no statement touches the stored answers."""
     tenant, secret = make_tenant()
     table = IdempotentAnswer._meta.db_table
     with CaptureQueriesContext(connection) as queries:

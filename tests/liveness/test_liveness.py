@@ -266,8 +266,8 @@ def deleted_while_judged(monkeypatch: pytest.MonkeyPatch, tenant: Tenant) -> Non
 def test_a_tenant_deleted_during_its_check_gets_401(
     make_tenant: Any, post_liveness: Post, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """reserve_unit found no row and the answer was 429 "limit reached" for a tenant that no
-    longer exists; now the 401 its hash_id gets from then on, counted, with no record."""
+    """reserve_unit finds no row for a tenant that no longer exists: not 429 "limit reached"
+    but the 401 its hash_id gets from then on, counted, with no record."""
     record, secret = make_tenant("leaving", request_limit=5)
     deleted_while_judged(monkeypatch, record)
     response = post_liveness({"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)})

@@ -43,8 +43,8 @@ def test_failed_hash_ids_are_throttled_per_client(
 def test_an_ipv6_client_is_throttled_as_its_64(
     tenant: tuple[Tenant, str], post_liveness: Post
 ) -> None:
-    """A client taking a new address of its /64 for each guess (it holds 2^64) was never
-    throttled: the 4th wrong hash_id, from a 4th address, was a 401 and not a 429."""
+    """A client taking a new address of its /64 for each guess (it holds 2^64) is throttled
+    as one: the 4th wrong hash_id, from a 4th address, is a 429, not a 401."""
     statuses = [wrong(post_liveness, ip=f"2001:db8:5:6::{i + 1:x}").status_code for i in range(4)]
     assert statuses == [401, 401, 401, 429]
     assert wrong(post_liveness, ip="2001:db8:5:7::1").status_code == 401  # another /64

@@ -60,7 +60,7 @@ def test_no_face_answers_retain_no_memory(tenant: tuple[Any, str]) -> None:
     finally:
         tracemalloc.stop()
     # Traced, not leaked: the detector's input blobs replaced by the first traced request
-    # (about 1 MB). Before the fix each request kept its decoded image: 23 MB here.
+    # (about 1 MB). Each request keeping its decoded image would be 23 MB here.
     assert retained < 4_000_000, f"{REPEATS} no-face requests retained {retained} bytes"
 
 

@@ -48,6 +48,6 @@ def test_prune_checks_refuses_negative_days(db: None) -> None:
 
 @pytest.mark.parametrize("days", ["800000", "99999999999"])
 def test_prune_checks_refuses_days_no_date_can_reach(db: None, days: str) -> None:
-    """Was an OverflowError's traceback (a date before year 1, or beyond a C int)."""
+    """Refused, not an OverflowError's traceback (a date before year 1, or beyond a C int)."""
     with pytest.raises(CommandError, match="must be 0 to 36500"):
         call_command("prune_checks", "--days", days)

@@ -120,8 +120,8 @@ def test_schema_is_rendered_once_per_format(
 
 
 def test_the_schema_declares_its_own_content_type_not_the_clients(db: None, client: Any) -> None:
-    """The answer's Content-Type was the client's Accept entry that chose the renderer, with
-    its parameters: a UTF-8 body declared charset=utf-16, or carried "q=0.5"."""
+    """The answer's Content-Type is not the client's Accept entry that chose the renderer,
+    with its parameters: a UTF-8 body declared charset=utf-16, or carrying "q=0.5"."""
     for accept, expected in (
         ("application/json; charset=utf-16", "application/json"),
         ("application/json; indent=2", "application/json"),
@@ -619,8 +619,9 @@ def test_the_schema_takes_the_idempotency_keys_the_service_takes(
 def test_the_schema_takes_only_what_is_answered_as_a_preflight(
     make_tenant: Any, client: Any, contract: Contract, settings: Any
 ) -> None:
-    """Origin and Access-Control-Request-Method were declared optional: an OPTIONS with only one
-    of them, valid by the schema, was answered 405 (no preflight)."""
+    """The schema calls an OPTIONS valid exactly when it is answered as a preflight (204): with
+    Origin and Access-Control-Request-Method optional, one with only one of them would be
+    valid by the schema yet answered 405 (no preflight)."""
     settings.CAPTURE_ALLOWED_ORIGINS = ["https://shop.example"]
     _, secret = make_tenant()
     path = f"{open_session(client, secret)[0]}/quality"
@@ -647,9 +648,10 @@ DOC_PAGES = ("/api/schema/", "/api/docs/", "/api/redoc/")
 
 @pytest.mark.parametrize("url", DOC_PAGES)
 def test_doc_pages_refuse_other_methods_with_our_json(db: None, client: Any, url: str) -> None:
-    """OPTIONS /api/docs/ was a 500 (DRF's metadata through a template-less HTML renderer),
-    OPTIONS /api/schema/ a 200 of the view's docstring as YAML, and every other method a 405
-    in the page's own format (YAML, or a bare text/html line)."""
+    """Any method but GET and HEAD gets our JSON 405: left to DRF, OPTIONS /api/docs/ would be
+    a 500 (its metadata through a template-less HTML renderer), OPTIONS /api/schema/ a 200 of
+    the view's docstring as YAML, and any other method a 405 in the page's own format (YAML,
+    or a bare text/html line)."""
     for method in ("OPTIONS", "POST", "PUT", "PATCH", "DELETE", "TRACE"):
         answer = client.generic(method, url)
         assert answer.status_code == 405, (method, answer.content[:80])
@@ -662,8 +664,9 @@ def test_doc_pages_refuse_other_methods_with_our_json(db: None, client: Any, url
 
 @pytest.mark.parametrize("url", DOC_PAGES)
 def test_doc_pages_refuse_a_format_or_accept_with_our_json(db: None, client: Any, url: str) -> None:
-    """An unknown ?format= (404) and an Accept the page cannot serve (406) were answered in
-    the page's own format: YAML on the schema, a bare text/html line on the pages."""
+    """An unknown ?format= (404) and an Accept the page cannot serve (406) are answered in our
+    JSON, not in the page's own format: YAML on the schema, a bare text/html line on the
+    pages."""
     unknown = client.get(f"{url}?format=xml")
     assert unknown.status_code == 404 and unknown["Content-Type"] == "application/json"
     assert unknown.json() == {"error": "Not found."}

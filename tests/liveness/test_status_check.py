@@ -38,8 +38,8 @@ def test_post_not_allowed(db: None, client: Any) -> None:
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options"])
 def test_unsafe_methods_get_our_json_405_not_a_csrf_page(db: None, method: str) -> None:
     """As a real client meets it: Django's test client skips the CSRF check by default, and
-    gunicorn answered a POST with CSRF's 403 HTML page (the schema says 405, `Allow`). The 405
-    was then Django's empty text/html one; every other endpoint answers our JSON."""
+    under gunicorn a POST must not get CSRF's 403 HTML page (the schema says 405, `Allow`) nor
+    Django's empty text/html 405: every other endpoint answers our JSON."""
     response = getattr(Client(enforce_csrf_checks=True), method)("/status_check")
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD"

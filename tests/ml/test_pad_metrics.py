@@ -295,7 +295,7 @@ def test_a_one_class_report_counts_nothing_for_figures_of_both_classes() -> None
 
 def test_images_without_a_source_are_one_of_the_sources_left_out() -> None:
     """Leave one source out leaves the images the manifest names no source for out together,
-    as one group: it said "4 of 3 sources judged", counting only the named ones."""
+    as one group: not "4 of 3 sources judged", counting only the named ones."""
     samples = [
         *(
             sample(label, p, f"s{i}")

@@ -1,9 +1,9 @@
 """The capture component as docs/integrator/sessions.md tells an integrator to embed it: the
 page's snippet, run as written (the service's placeholder address replaced by a real server's)
 on a page of another origin, in Debian's chromium with a fake camera, through to the session's
-verdict. The snippet used to import "/static/liveness/capture.js" with no `baseUrl`: on the
-integrator's own origin the module was a 404 there, and with the service's address alone the
-token calls went to the page's origin (501 from its server, the component's `network` error).
+verdict. A snippet importing "/static/liveness/capture.js" with no `baseUrl` would fail: on the
+integrator's own origin the module is a 404 there, and with the service's address alone the
+token calls go to the page's origin (501 from its server, the component's `network` error).
 """
 
 import functools

@@ -138,8 +138,8 @@ def test_metrics_are_scraped_while_the_database_is_down(
 def test_the_admin_answers_503_while_the_database_is_down(
     server: Gunicorn, cluster: PrivatePostgres
 ) -> None:
-    """An operator's page needs the database (the session, the tenants): it answered 500 and
-    logged a traceback per page while the database was down."""
+    """An operator's page needs the database (the session, the tenants): while the database is
+    down it gets 503, not a 500 and a traceback per page."""
     session = admin_session(server.base, server.env)
     assert session.get(f"{server.base}/admin/", timeout=30).status_code == 200
     with cluster.stopped():

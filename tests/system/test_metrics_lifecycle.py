@@ -77,9 +77,9 @@ def temporary_dirs(work: Path) -> list[Path]:
 def test_sigusr2_upgrade_keeps_every_count(tmp_path: Path, operator_dir: bool) -> None:
     """SIGUSR2, both generations serving on one socket, then the old master stopped as an
     operator does: every scrape, whichever generation's worker answers it, counts every
-    verdict. The new master emptied an operator's directory under the old workers (3 verdicts
-    scraped as 0), and without one made a temporary directory of its own (3 scraped as 0 by
-    its workers, as 3 by the old ones: a counter going down and up again between scrapes)."""
+    verdict. A new master emptying an operator's directory under the old workers would scrape
+    3 verdicts as 0, and one making a temporary directory of its own where none is set, 3 as 0
+    by its workers, as 3 by the old ones: a counter going down and up again between scrapes."""
     metrics = tmp_path / "metrics"
     extra = {"PROMETHEUS_MULTIPROC_DIR": str(metrics)} if operator_dir else {}
     with gunicorn(tmp_path, 1, **extra) as server:
@@ -159,7 +159,7 @@ def test_workers_recycled_by_max_requests_leave_their_counts_only(tmp_path: Path
 def test_an_old_master_killed_after_sigusr2_leaves_no_readiness_sample(tmp_path: Path) -> None:
     """SIGUSR2, then the old master SIGKILLed: its worker exits on its own (its parent gone),
     with no child_exit to drop its readiness file from the directory the new generation
-    shares. It was scraped as a ready worker for good; a scrape now drops it."""
+    shares. A scrape drops it, not counting it as a ready worker for good."""
     with gunicorn(tmp_path, 1) as server:
         (old_worker,) = server.workers()
         new = upgrade(server)

@@ -1,8 +1,8 @@
 """What the log says while PostgreSQL is down, behind a real gunicorn: the task worker and each
-HTTP worker say once that the database went away and once that it is back (the task worker
-logged a traceback every 5 s, a worker a WARNING per probe), each 503 of the outage is its
-access line, not an ERROR (119 ERROR lines a minute at 2 probes/s; two per /liveness request),
-and the task worker stopped meanwhile says so in one line (it logged a traceback). The
+HTTP worker say once that the database went away and once that it is back (not a traceback
+every 5 s from the task worker, nor a WARNING per probe from a worker), each 503 of the outage is
+its access line, not an ERROR (that would be 119 ERROR lines a minute at 2 probes/s; two per
+/liveness request), and the task worker stopped meanwhile says so in one line, not a traceback. The
 database is a private cluster (tests.servers.postgres)."""
 
 import json

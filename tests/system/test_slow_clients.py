@@ -168,10 +168,10 @@ def test_a_body_cut_short_is_answered_and_the_worker_keeps_serving(server: Gunic
 def test_a_body_declared_over_the_limit_never_holds_django(
     server: Gunicorn, path: str, status: int
 ) -> None:
-    """Django used to read such a body (CSRF parsing the form) straight off the socket, with
-    no deadline, while holding the worker: one connection sending a byte a second kept a
-    worker from answering anything for over 75 s. Now it is answered without the client
-    sending another byte: by the view from an empty body (/metrics: 405; a view CSRF guards
+    """Django would read such a body (CSRF parsing the form) straight off the socket, with
+    no deadline, while holding the worker: one connection sending a byte a second would keep a
+    worker from answering anything for over 75 s. It is answered without the client sending
+    another byte: by the view from an empty body (/metrics: 405; a view CSRF guards
     would answer CSRF's 403), or on an admin page, whose limit is the calibration zip's, by the
     worker (413)."""
     body = selfie_body(create_tenant(server.env, f"beside-oversized-{status}"))
@@ -273,8 +273,9 @@ def _children(task: Path) -> list[str]:
 # addresses than the normal client (127.0.0.1): other clients, as far as the server can tell.
 CONNECTIONS = 8  # per worker (GUNICORN_WORKER_CONNECTIONS)
 PER_CLIENT = 3  # CONNECTIONS_PER_CLIENT
-# The issue asks for 1 s; the old worker took at least the head timeout (5 s), most often the
-# body timeout (10 s) or more. A loaded CI machine gets the margin between the two.
+# The issue asks for 1 s; a worker that waited out the slow clients would take at least the
+# head timeout (5 s), most often the body timeout (10 s) or more. A loaded CI machine gets the
+# margin between the two.
 PROMPTLY_S = 3
 OVER_CAP = "HTTP/1.1 429 Too Many Requests"
 
@@ -370,8 +371,8 @@ def test_connections_lingering_after_their_413_make_room_for_a_new_one(quiet: Gu
 
 def test_connections_closed_to_make_room_do_not_linger(quiet: Gunicorn) -> None:
     """Connections waiting for a large-body slot, each closed for a newcomer: answered 503 and
-    closed at once. Had they lingered after that 503 (uncounted), 22 of them held every
-    greenlet of the worker's pool, and a newcomer waited for them to end."""
+    closed at once. Lingering after that 503 (uncounted), 22 of them would hold every
+    greenlet of the worker's pool, and a newcomer wait for them to end."""
     body = selfie_body(create_tenant(quiet.env, "evicted"))
     sources = [f"127.0.6.{i}" for i in range(1, 11)]
     with attack(quiet, "large-heads", PER_CLIENT * len(sources), *sources):

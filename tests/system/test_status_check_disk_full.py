@@ -52,9 +52,9 @@ def test_a_full_disk_under_the_metrics_too_answers_and_keeps_its_worker(
 ) -> None:
     """The whole disk full: the database and the metric files (PROMETHEUS_MULTIPROC_DIR, a
     temporary directory by default, on the same disk in a container). prometheus_client
-    creates a worker's sample files sparse, and its first write to an unallocated page was a
-    SIGBUS: the worker died on its first request, without an answer, and each worker that
-    replaced it on the first sample of its own. Now: 503 while full, 201 once there is room,
+    creates a worker's sample files sparse, and its first write to an unallocated page is a
+    SIGBUS: the worker would die on its first request, without an answer, and each worker that
+    replaced it on the first sample of its own. Here: 503 while full, 201 once there is room,
     the same worker throughout (telemetry.metric_files)."""
     url = f"sqlite:///{small_disk / 'db.sqlite3'}"
     metrics_dir = str(small_disk / "metrics")
@@ -75,8 +75,8 @@ def test_a_full_disk_under_the_metrics_too_answers_and_keeps_its_worker(
 
 def test_a_full_disk_at_start_is_one_record_saying_so(small_disk: Path, tmp_path: Path) -> None:
     """bin/entrypoint serve on a migrated SQLite database whose disk is full: SQLite cannot
-    open it (no room for its -shm file) and the start stops. The record said only 'disk I/O
-    error'; it now says how little room the disk holding the database has."""
+    open it (no room for its -shm file) and the start stops. The record says how little room
+    the disk holding the database has, not only 'disk I/O error'."""
     env = entrypoint_env(tmp_path, 0, DATABASE_URL=f"sqlite:///{small_disk / 'db.sqlite3'}")
     assert run_entrypoint(env, "migrate").returncode == 0
     fill_disk(small_disk / "filler")

@@ -65,10 +65,10 @@ def alive(pid: int) -> bool:
 
 
 def test_a_task_worker_whose_arbiter_is_killed_exits(tmp_path: Path) -> None:
-    """gunicorn's dirty arbiter watches its own parent, but its workers never did: the arbiter
-    killed (SIGKILL, the OOM killer), the master started a new arbiter and task worker while the
-    old task worker, now init's child, polled the database every second for good, past the
-    server's own stop (seen 28 s after it, still running)."""
+    """gunicorn's dirty arbiter watches its own parent, but its workers do not: the arbiter
+    killed (SIGKILL, the OOM killer), the master starts a new arbiter and task worker, and the
+    old task worker, init's child, must not poll the database every second for good, past the
+    server's own stop (seen 28 s after it, still running, without the parent-death signal)."""
     with gunicorn(tmp_path, 1) as server:
         (arbiter,) = [pid for pid in children(server.process.pid) if pid not in server.workers()]
         (task_worker,) = children(arbiter)
@@ -91,10 +91,10 @@ def logged_by_a_task_worker(log: Path, message: str) -> int:
 
 
 def test_sigterm_while_the_task_worker_starts_stops_it_at_once(tmp_path: Path) -> None:
-    """A SIGTERM that reached the task worker during its Django set-up (~2 s after each start)
-    only set a flag its loop never read: it served on, and the stopping master waited its
-    30 s graceful_timeout, then SIGKILLed the dirty arbiter (which never reaped it) and left
-    the task worker running, init's child."""
+    """A SIGTERM that reaches the task worker during its Django set-up (~2 s after each start)
+    only sets a flag its loop never reads: unchecked, it would serve on, and the stopping
+    master wait its 30 s graceful_timeout, then SIGKILL the dirty arbiter (which never reaps
+    it) and leave the task worker running, init's child."""
     server = start(migrated_env(tmp_path, 1), tmp_path)
     try:
         until(
@@ -121,9 +121,9 @@ def started_master(log: Path, other_than: int) -> int:
 
 def test_sigusr2_starts_a_new_master_that_serves_after_the_old_one(tmp_path: Path) -> None:
     """SIGUSR2 (gunicorn's upgrade in place: a new master on the same socket, then the old one
-    stopped). The new master ran ``python .../gunicorn/__main__.py``: gunicorn's own ``http``
-    package hid the standard library's, it could not read its configuration (an 11-line
-    traceback, not a JSON record) and exited; the old master served on."""
+    stopped). The new master must start: run as ``python .../gunicorn/__main__.py``, gunicorn's
+    own ``http`` package hides the standard library's, it cannot read its configuration (an
+    11-line traceback, not a JSON record) and exits, while the old master serves on."""
     with gunicorn(tmp_path, 1) as server:
         body = selfie_body(create_tenant(server.env, "upgraded"))
         assert post(server.base, body, "before").status == 201

@@ -43,7 +43,7 @@ class Command(BaseCommand):
         for name in names:
             report.profile = name
             self.stdout.write(protocol.format_outcome(protocol.run(report), name))
-        if unnamed:  # left out of every figure above, which said nothing of them
+        if unnamed:  # left out of every figure above, which say nothing of them
             self.stdout.write(
                 f"{amount(unnamed, 'judged image')} "
                 f"{'has' if unnamed == 1 else 'have'} no source in the manifest and "
