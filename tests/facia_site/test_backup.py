@@ -119,6 +119,32 @@ def test_a_missing_directory_is_named(tmp_path: Path) -> None:
     )
 
 
+def test_a_var_directory_without_a_database_is_left_so(tmp_path: Path) -> None:
+    """A mistyped FACIA_VAR_DIR: named, and no empty database made there."""
+    env = {**os.environ, "FACIA_VAR_DIR": str(tmp_path / "mistyped")}
+    env.pop("DATABASE_URL", None)
+    status, output = backup(env, tmp_path / "facia.sqlite3")
+    database = tmp_path / "mistyped" / "db.sqlite3"
+    assert (status, output) == (
+        1,
+        f"CommandError: no database at {database}: FACIA_VAR_DIR or DATABASE_URL names another "
+        "place\n",
+    )
+    assert not database.exists() and not (tmp_path / "facia.sqlite3").exists()
+
+
+def test_a_database_not_migrated_is_named(tmp_path: Path) -> None:
+    database = tmp_path / "empty.sqlite3"
+    sqlite3.connect(database).close()  # an empty file, as a mistyped DATABASE_URL makes
+    env = {**os.environ, "FACIA_VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{database}"}
+    status, output = backup(env, tmp_path / "facia.sqlite3")
+    assert (status, output) == (
+        1,
+        f"CommandError: {database} is not migrated: run bin/entrypoint migrate first\n",
+    )
+    assert not (tmp_path / "facia.sqlite3").exists()
+
+
 def test_a_read_only_directory_is_one_line(tmp_path: Path) -> None:
     env = service(tmp_path / "var")
     folder = tmp_path / "mounted"

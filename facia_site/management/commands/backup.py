@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
+from accounts.models import Tenant
 from facia_site.backup import BackupError, backup_sqlite
 from telemetry.logs import database_target
 
@@ -33,11 +34,26 @@ class Command(BaseCommand):
     def handle(self, *args: Any, path: Path, **options: Any) -> None:
         if connection.vendor != "sqlite":
             raise CommandError(PG_DUMP.format(target=database_target()))
-        connection.ensure_connection()
-        source = connection.connection
-        assert isinstance(source, sqlite3.Connection)
+        source = service_database()
         try:
             written = backup_sqlite(source, path)
         except BackupError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"backup: {written}")
+
+
+def service_database() -> sqlite3.Connection:
+    """The connection to the service's SQLite database, once it is known to hold the service's
+    tables. Opening a missing file creates an empty one: a mistyped FACIA_VAR_DIR or
+    DATABASE_URL left one there, and the copy failed on a missing table."""
+    database = Path(connection.settings_dict["NAME"])
+    if not database.is_file():
+        raise CommandError(
+            f"no database at {database}: FACIA_VAR_DIR or DATABASE_URL names another place"
+        )
+    connection.ensure_connection()
+    if Tenant._meta.db_table not in connection.introspection.table_names():
+        raise CommandError(f"{database} is not migrated: run bin/entrypoint migrate first")
+    source = connection.connection
+    assert isinstance(source, sqlite3.Connection)
+    return source
