@@ -48,7 +48,8 @@ INSTALLED_APPS = [
     "django_tasks_db",
     # The layering, bottom first (tests/project/test_layering.py): telemetry, guard, accounts,
     # liveness, calibration, capture, console (calibration and console after accounts: each
-    # extends the tenant admin, console last).
+    # extends the tenant admin, console last of the apps with models), facia_site (the
+    # commands about the whole site: backup).
     "telemetry",
     "guard",
     "accounts",
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "calibration",
     "capture",
     "console",
+    "facia_site",
 ]
 
 MIDDLEWARE = [

@@ -12,7 +12,7 @@ from django.core.management import BaseCommand, load_command_class
 from tests.conftest import REPO
 
 OPERATOR = REPO / "docs" / "operator"
-APPS = ("accounts", "calibration", "capture", "guard", "liveness")
+APPS = ("accounts", "calibration", "capture", "facia_site", "guard", "liveness")
 
 
 def commands() -> dict[str, Path]:
