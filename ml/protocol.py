@@ -25,8 +25,9 @@ import numpy as np
 
 from ml import calibration, pad_metrics, profiles, tenant_calibration
 from ml.evaluate import Report, Sample, amount
-from ml.profiles import CAPTURES
+from ml.profiles import CAPTURES, Platt
 
+LABELS = ("live", "spoof")
 KEPT = "calibrate, threshold kept"  # the rule a tenant runs by default; compared per source
 RULES = {
     KEPT: tenant_calibration.Rule(),
@@ -110,42 +111,80 @@ def halves(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
     return first, second
 
 
+def fitted(report: Report, fit_on: list[Sample], default_threshold: float) -> tuple[Platt, float]:
+    """The one-map calibration of a half: its map and equal-error threshold; the identity at
+    ``default_threshold`` when the half lacks a class."""
+    z = {lab: np.array([report.logit(s) for s in fit_on if s.label == lab]) for lab in LABELS}
+    if not (z["live"].size and z["spoof"].size):
+        return calibration.IDENTITY, default_threshold
+    platt = calibration.fit(z["live"], z["spoof"])
+    return platt, calibration.choose_threshold(platt(z["live"]), platt(z["spoof"]), None)
+
+
+@dataclass
+class HeldOut:
+    """Every judged sample scored once by its source's map fitted on the other half, and as a
+    new tenant's are (the shipped maps at the default threshold)."""
+
+    default_threshold: float
+    shipped: dict[str, list[float]] = field(default_factory=lambda: {lab: [] for lab in LABELS})
+    calibrated: dict[str, list[float]] = field(default_factory=lambda: {lab: [] for lab in LABELS})
+    rejected: int = 0
+    accepted: int = 0
+    before: list[Decision] = field(default_factory=list)
+
+    def score(
+        self,
+        report: Report,
+        source: str,
+        samples: list[Sample],
+        platt: Platt,
+        threshold: float,
+    ) -> None:
+        for s in samples:
+            p, shipped = platt.p(report.logit(s)), report.p_live(s)
+            self.shipped[s.label].append(shipped)
+            self.calibrated[s.label].append(p)
+            bona_fide = s.label == "live"
+            wrong_before = (shipped >= self.default_threshold) != bona_fide
+            self.before.append(Decision(source, bona_fide, wrong_before))
+            if bona_fide:
+                self.rejected += p < threshold
+            else:
+                self.accepted += p >= threshold
+
+    def uncalibrated_figures(self) -> dict[str, Any]:
+        live, spoof = (np.array(self.shipped[lab]) for lab in LABELS)
+        return calibration.figures(live, spoof, self.default_threshold)
+
+    def calibrated_figures(self) -> dict[str, Any]:
+        live, spoof = (np.array(self.calibrated[lab]) for lab in LABELS)
+        return calibration.figures_of_decisions(
+            int(self.rejected),
+            live.size,
+            int(self.accepted),
+            spoof.size,
+            pad_metrics.auc(live, spoof),
+        )
+
+
 def run(report: Report, default_threshold: float = 0.5) -> Outcome:
     """The protocol on a report's judged samples (the gates' refusals are left out). The
     uncalibrated figures are what a new tenant gets: the shipped map of each capture kind at
     ``default_threshold``."""
     judged = [s for s in report.samples if s.passed and s.source]
-    raw: dict[str, list[float]] = {"live": [], "spoof": []}
-    cal: dict[str, list[float]] = {"live": [], "spoof": []}
-    rejected = accepted = 0
+    held = HeldOut(default_threshold)
     per_source: dict[str, dict[str, Any]] = {}
     pairs: list[tuple[list[Sample], list[Sample]]] = []
-    before: list[Decision] = []
     for source in sorted({s.source for s in judged}):
         mine = [s for s in judged if s.source == source]
         first, second = halves(mine)
-        pairs += [(first, second), (second, first)]
         thresholds = []
         for fit_on, score_on in ((first, second), (second, first)):
-            z = {lab: np.array([report.logit(s) for s in fit_on if s.label == lab]) for lab in cal}
-            if z["live"].size and z["spoof"].size:
-                platt = calibration.fit(z["live"], z["spoof"])
-                threshold = calibration.choose_threshold(platt(z["live"]), platt(z["spoof"]), None)
-            else:
-                platt, threshold = calibration.IDENTITY, default_threshold
+            platt, threshold = fitted(report, fit_on, default_threshold)
             thresholds.append(threshold)
-            for s in score_on:
-                p, shipped = platt.p(report.logit(s)), report.p_live(s)
-                raw[s.label].append(shipped)
-                cal[s.label].append(p)
-                bona_fide = s.label == "live"
-                before.append(
-                    Decision(source, bona_fide, (shipped >= default_threshold) != bona_fide)
-                )
-                if bona_fide:
-                    rejected += p < threshold
-                else:
-                    accepted += p >= threshold
+            held.score(report, source, score_on, platt, threshold)
+            pairs.append((fit_on, score_on))
         per_source[source] = {
             "bona_fide": sum(s.label == "live" for s in mine),
             "attacks": sum(s.label == "spoof" for s in mine),
@@ -153,20 +192,12 @@ def run(report: Report, default_threshold: float = 0.5) -> Outcome:
         }
     figures, kept = procedure(report, pairs, default_threshold)
     for source, info in per_source.items():
-        info["uncalibrated"] = source_figures([d for d in before if d.source == source])
+        info["uncalibrated"] = source_figures([d for d in held.before if d.source == source])
         info["calibrated"] = source_figures([d for d in kept if d.source == source])
-    live, spoof = np.array(raw["live"]), np.array(raw["spoof"])
-    cal_live, cal_spoof = np.array(cal["live"]), np.array(cal["spoof"])
     seen = set(profiles.score_maps()["provenance"].get("sources", {}))
     return Outcome(
-        calibration.figures(live, spoof, default_threshold),
-        calibration.figures_of_decisions(
-            int(rejected),
-            cal_live.size,
-            int(accepted),
-            cal_spoof.size,
-            pad_metrics.auc(cal_live, cal_spoof),
-        ),
+        held.uncalibrated_figures(),
+        held.calibrated_figures(),
         per_source,
         figures,
         sorted(seen & set(per_source)),
