@@ -2,12 +2,12 @@ import json
 import math
 from argparse import ArgumentParser
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.management.tenants import tenant_named
-from accounts.models import DEFAULT_THRESHOLD
+from accounts.models import DEFAULT_THRESHOLD, Tenant
 from calibration.calibrate import MAX_IMAGE_BYTES, unapplied_note
 from calibration.management.folders import (
     command_engine,
@@ -18,7 +18,7 @@ from calibration.management.folders import (
 from calibration.models import Evaluation
 from ml import pad_metrics
 from ml.evaluate import Report, evaluate_folder
-from ml.profiles import DEFAULT_PROFILE, PROFILES
+from ml.profiles import DEFAULT_PROFILE, PROFILES, Platt
 from ml.quality import CROP_POLICIES
 
 
@@ -50,6 +50,24 @@ def store(report: Report, made: dict[str, Any] | None = None) -> Evaluation:
 
 def _no_nan(value: object) -> object:
     raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+class Chosen(NamedTuple):
+    profile: str
+    policy: str
+    threshold: float
+    maps: dict[str, Platt] | None
+
+
+def writable(plots: Path | None) -> Path | None:
+    """--plots' directory, made now: a path it cannot write is refused before the images are
+    judged."""
+    if plots:
+        try:
+            plots.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CommandError(f"--plots: cannot write to {plots}: {exc}") from exc
+    return plots
 
 
 class Command(BaseCommand):
@@ -100,6 +118,31 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, folder: Path, threshold: float | None, **options: Any) -> None:
         tenant = tenant_named(options["tenant"]) if options["tenant"] else None
+        chosen = self.chosen(tenant, threshold, options)
+        labelled_folder(folder)
+        plots = writable(options["plots"])  # before judging every image, not after
+        has_images(folder)
+        report = evaluate_folder(
+            command_engine([chosen.profile]),
+            folder,
+            chosen.threshold,
+            progress=not options["json"],
+            profile=chosen.profile,
+            crop_policy=chosen.policy,
+            maps=chosen.maps,
+            tenant=tenant.name if tenant else "",
+            resamples=options["resamples"],
+            seed=options["seed"],
+            scored_profiles=[chosen.profile],
+            max_image_bytes=MAX_IMAGE_BYTES,
+        )
+        self.say(report, folder, plots, options)
+
+    def chosen(
+        self, tenant: Tenant | None, threshold: float | None, options: dict[str, Any]
+    ) -> Chosen:
+        """The options, each defaulting to the tenant's setting (or the service's default);
+        refused when out of range or not the tenant's profile."""
         profile = options["profile"] or (tenant.profile if tenant else DEFAULT_PROFILE)
         policy = options["crop_policy"] or (tenant.crop_policy if tenant else "judge")
         if threshold is None:
@@ -108,41 +151,25 @@ class Command(BaseCommand):
             raise CommandError("--threshold must be between 0 and 1.")
         if not 100 <= options["resamples"] <= 100_000:
             raise CommandError("--resamples must be between 100 and 100000.")
-        maps = None
-        if tenant is not None:
-            if tenant.profile != profile:
-                raise CommandError(f"tenant {tenant.name} uses the {tenant.profile} profile.")
-            maps = tenant.maps()
-            if note := unapplied_note(tenant):
-                self.stderr.write(f"warning: {note}")
-        labelled_folder(folder)
-        if options["plots"]:  # before judging every image, not after
-            try:
-                options["plots"].mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise CommandError(f"--plots: cannot write to {options['plots']}: {exc}") from exc
-        has_images(folder)
-        report = evaluate_folder(
-            command_engine([profile]),
-            folder,
-            threshold,
-            progress=not options["json"],
-            profile=profile,
-            crop_policy=policy,
-            maps=maps,
-            tenant=tenant.name if tenant else "",
-            resamples=options["resamples"],
-            seed=options["seed"],
-            scored_profiles=[profile],
-            max_image_bytes=MAX_IMAGE_BYTES,
-        )
+        if tenant is None:
+            return Chosen(profile, policy, threshold, None)
+        if tenant.profile != profile:
+            raise CommandError(f"tenant {tenant.name} uses the {tenant.profile} profile.")
+        if note := unapplied_note(tenant):
+            self.stderr.write(f"warning: {note}")
+        return Chosen(profile, policy, threshold, tenant.maps())
+
+    def say(
+        self, report: Report, folder: Path, plots: Path | None, options: dict[str, Any]
+    ) -> None:
+        """Warnings and plots on stderr, the report on stdout (and stored unless --no-save)."""
         unmatched = images_without_rows(folder, [s.file for s in report.samples])
         for warning in [*report.warnings(), *([unmatched] if unmatched else [])]:
             self.stderr.write(f"warning: {warning}")
-        if options["plots"]:
+        if plots:
             from ml.plots import save_plots  # matplotlib only when asked for
 
-            for path, note in save_plots(report, options["plots"]):
+            for path, note in save_plots(report, plots):
                 self.stderr.write(f"wrote {path}" + (f" ({note})" if note else ""))
         made = report.to_dict()
         if not options["no_save"]:
