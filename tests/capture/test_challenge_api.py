@@ -34,7 +34,7 @@ from liveness.models import LivenessCheck
 from ml import headturn
 from tests.accounts.test_admin import INLINE_MANAGEMENT
 from tests.capture.clips import HEAD_TURNS, Clip, frames, jpeg
-from tests.capture.test_sessions_api import open_session, post, verdict
+from tests.capture.sessions import open_session, post, verdict
 from tests.conftest import LIVE_JPG, b64, data_uri
 from tests.guard.test_admin_permissions import staff
 
@@ -472,7 +472,7 @@ def test_a_session_deleted_during_its_challenge_call_is_unknown(
     """Deleted between its token check and the challenge's write (its tenant deleted by an
     operator, or the session itself in the admin): the write's re-read raised, a 500 on the
     quality frame and on the retry. Now 404, as the token gets from then on."""
-    from tests.capture.test_sessions_api import UNKNOWN_SESSION
+    from tests.capture.sessions import UNKNOWN_SESSION
 
     frame = jpeg(next(frames(HEAD_TURNS[0].name)).image)
     framed, retried = head_turn(), head_turn()

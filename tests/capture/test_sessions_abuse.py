@@ -20,7 +20,7 @@ from bench.images import no_face_jpeg
 from capture.models import CaptureSession
 from liveness.models import LivenessCheck
 from ml.engine import LivenessEngine
-from tests.capture.test_sessions_api import open_session, post
+from tests.capture.sessions import open_session, post
 from tests.conftest import DEV_DATA, LIVE_JPG, data_uri
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
