@@ -134,11 +134,6 @@ def start(session: CaptureSession) -> dict[str, object]:
     return answer_of(session)  # a concurrent start's, if that one won
 
 
-def _largest_first(faces: list[Face]) -> list[Face]:
-    """The main face is the one the quality gates judge: the largest."""
-    return sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)
-
-
 def observe(
     session: CaptureSession, faces: list[Face], other_face_ratio: float
 ) -> dict[str, object]:
@@ -148,9 +143,9 @@ def observe(
     if session.challenge != RUNNING:
         decide_spent(session)
         return answer_of(session)
-    # Only the main face's box and landmarks, the faces counted as the multiple_faces gate
-    # counts them, and the server's time: all the judge keeps.
-    seen = headturn.observation(clock(), _largest_first(faces), other_face_ratio)
+    # Only the main face's box and landmarks, how many faces of about its size were seen, and
+    # the server's time: all the judge keeps.
+    seen = headturn.observation(clock(), faces, other_face_ratio)
     judge = judge_of(session)
     progress = judge.observe(seen)
     # The challenge and a held selfie's verdict are written together or not at all.
