@@ -32,6 +32,7 @@ from ml.engine import LivenessEngine
 from ml.install import default_model_dir
 from ml.profiles import DEFAULT_PROFILE, PROFILES, fuse
 from ml.quantize import QUANTIZED, build_int8, calibration_inputs, int8_ready, variants
+from ml.yunet import largest
 
 MODEL_DIR = default_model_dir()
 REFERENCES = ("live/minivision_1.jpg", "spoof/minivision_2.jpg", "spoof/minivision_3.jpg")
@@ -68,9 +69,8 @@ def scores_on(engine: LivenessEngine, images: list[Image], boxes: dict[str, tupl
     for image in images:
         box = boxes.get(image.path) if boxes is not None else None
         if boxes is None:
-            faces = engine.detector.detect(image.pixels)
-            if faces:
-                face = max(faces, key=lambda f: f.box[2] * f.box[3])
+            face = largest(engine.detector.detect(image.pixels))
+            if face is not None:
                 box = tuple(int(v) for v in face.box)
         if box is None:
             out[image.path] = None

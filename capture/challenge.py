@@ -4,23 +4,22 @@ with the face of each quality frame. Only the judge's state is stored, never a f
 selfie is taken once the challenge passed (``require_passed``). A when_unsure tenant's session
 runs it after a selfie its band held; ``settle`` then gives that selfie's verdict."""
 
+import functools
 import secrets
 import time
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import HEAD_TURN, WHEN_UNSURE, Tenant
 from capture.models import FAILED, NOT_REQUIRED, PASSED, PENDING, RUNNING, CaptureSession
 from liveness.answers import Rejected, Rejection
-from liveness.models import LivenessCheck
+from liveness.checks import Settled, settle_held
 from ml import headturn
 from ml.yunet import Face
-from telemetry import metrics
 
 # The server's clock for the judge's timings (seconds). Tests of clips replace it with the
 # clip's own timestamps, so a frame's time is the time it was filmed, whatever the load.
@@ -135,11 +134,6 @@ def start(session: CaptureSession) -> dict[str, object]:
     return answer_of(session)  # a concurrent start's, if that one won
 
 
-def _largest_first(faces: list[Face]) -> list[Face]:
-    """The main face is the one the quality gates judge: the largest."""
-    return sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)
-
-
 def observe(
     session: CaptureSession, faces: list[Face], other_face_ratio: float
 ) -> dict[str, object]:
@@ -149,31 +143,29 @@ def observe(
     if session.challenge != RUNNING:
         decide_spent(session)
         return answer_of(session)
-    # Only the main face's box and landmarks, the faces counted as the multiple_faces gate
-    # counts them, and the server's time: all the judge keeps.
-    seen = headturn.observation(clock(), _largest_first(faces), other_face_ratio)
+    # Only the main face's box and landmarks, how many faces of about its size were seen, and
+    # the server's time: all the judge keeps.
+    seen = headturn.observation(clock(), faces, other_face_ratio)
     judge = judge_of(session)
     progress = judge.observe(seen)
-    # A frame that lost the race to a concurrent poll is dropped (the component polls one
-    # frame at a time; a second tab on the same token would only lose frames). The challenge
-    # and a held selfie's verdict are written together or not at all.
-    with transaction.atomic():
-        saved = _save(
-            session,
-            challenge=progress.state,
-            challenge_judge={"judge": judge.to_state(), "progress": public(progress)},
-            challenge_code=(progress.code or "") if progress.state == FAILED else "",
-        )
-        verdict = settle(session) if saved else None
-    _count(session, verdict)
+    # The challenge and a held selfie's verdict are written together or not at all.
+    settle_held(session.tenant, functools.partial(_write, session, judge, progress))
     return answer_of(session)
 
 
-def _count(session: CaptureSession, verdict: bool | None) -> None:
-    """A held selfie's verdict, once given, counted as the challenge's."""
-    if verdict is not None:
-        outcome = "live" if verdict else "spoof"
-        metrics.observe_verdict(session.tenant.pk, session.tenant.name, outcome, "challenge")
+def _write(
+    session: CaptureSession, judge: headturn.HeadTurnJudge, progress: headturn.Progress
+) -> Settled | None:
+    """The frame's challenge state, and the held selfie's verdict if it decides one. A frame
+    that lost the race to a concurrent poll is dropped (the component polls one frame at a
+    time; a second tab on the same token would only lose frames)."""
+    saved = _save(
+        session,
+        challenge=progress.state,
+        challenge_judge={"judge": judge.to_state(), "progress": public(progress)},
+        challenge_code=(progress.code or "") if progress.state == FAILED else "",
+    )
+    return settle(session) if saved else None
 
 
 def decide_spent(session: CaptureSession) -> bool | None:
@@ -183,17 +175,15 @@ def decide_spent(session: CaptureSession) -> bool | None:
     Called by the retry's refusal, a quality frame and the backend's read. The verdict given."""
     if not (session.held and session.challenge == FAILED):
         return None
-    with transaction.atomic():
-        verdict = settle(session)
-    _count(session, verdict)
-    return verdict
+    return settle_held(session.tenant, lambda: settle(session))
 
 
-def settle(session: CaptureSession) -> bool | None:
+def settle(session: CaptureSession) -> Settled | None:
     """A held selfie's verdict once its challenge is decided: passed -> live, failed with no
-    try left -> not live. The session done with the selfie's own score, and its check record
-    saying the same verdict (in the caller's transaction). The verdict; None if undecided, or
-    decided by another call first (``session`` then read again as that call left it)."""
+    try left -> not live. The session done with the selfie's own score (``settle_held``'s
+    step: its check record says the same verdict in the same transaction). None if
+    undecided, or decided by another call first (``session`` then read again as that call
+    left it)."""
     if not session.held:
         return None
     spent = session.challenge_tries >= settings.CAPTURE_CHALLENGE_TRIES
@@ -206,10 +196,9 @@ def settle(session: CaptureSession) -> bool | None:
     done = CaptureSession.objects.filter(
         pk=session.pk, state=CaptureSession.OPEN, challenge_version=session.challenge_version
     ).update(state=CaptureSession.DONE, is_live=live, finished_at=timezone.now())
-    if done == 1 and session.selfie_check_id is not None:
-        LivenessCheck.objects.filter(pk=session.selfie_check_id).update(is_live=live)
+    check_id = session.selfie_check_id
     _read_again(session)  # when another call decided it first: as that one left it
-    return live if done == 1 else None
+    return Settled(check_id, live) if done == 1 else None
 
 
 def _read_again(session: CaptureSession) -> None:

@@ -124,17 +124,14 @@ def gate_report(engine: LivenessEngine, image: np.ndarray, faces: list[Face]) ->
     """Every quality gate on the detected ``faces`` (crop policy ``refuse``: the component
     aims at a full frame), no classifier: the body of POST /sessions/{id}/quality."""
     height, width = image.shape[:2]
-    face = max(faces, key=lambda f: f.box[2] * f.box[3], default=None)
+    gates = engine.gates(image, faces, "refuse")
     report: dict[str, object] = {"width": width, "height": height, "face": None, "capture": None}
-    if face is None:
-        codes = ["no_face"]
-    else:
-        measures = quality.measure(image, face, faces)
-        codes = quality.failures(measures, engine.thresholds, "refuse")
+    if gates.face is not None:
+        face = gates.face
         x, y, w, h = (round(float(v), 1) for v in face.box)
         report["face"] = {"x": x, "y": y, "w": w, "h": h, "score": round(float(face.score), 3)}
-        report["capture"] = quality.capture_of(measures, engine.thresholds)
-    failures = [{"code": code, "error": quality.REFUSALS[code]} for code in codes]
+        report["capture"] = gates.capture
+    failures = [{"code": code, "error": quality.REFUSALS[code]} for code in gates.failures]
     first = failures[0] if failures else {"code": None, "error": None}
     return {"passed": not failures, **first, "failures": failures, **report}
 

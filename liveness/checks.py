@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pybase64
@@ -89,9 +90,20 @@ Then = Callable[[Judged, int], None]
 # Whether the caller's own challenge decides this verdict instead (a when_unsure tenant's
 # session selfie in its band): recorded not live, counted "unsure", until the caller settles it.
 Hold = Callable[[Judged], bool]
+# The caller's step that settles a verdict ``hold`` held (its own writes), in the transaction
+# that updates the record: what it decided, or None (nothing decided; its writes still kept).
+Settle = Callable[[], "Settled | None"]
 # What stores a recorded outcome's answer for an Idempotency-Key (liveness.idempotency), in the
 # record's transaction; it may raise to roll the unit and the record back.
 Keep = Callable[[Outcome], None]
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A held check's final verdict, as its caller's challenge decided it."""
+
+    check_id: int | None  # the held check's record
+    is_live: bool
 
 
 def _rejected(code: str) -> Rejected:
@@ -302,6 +314,41 @@ def judge_and_record(
     timings = {**fused.timings_ms, "decode": images.decode_ms}
     metrics.observe_stages(timings, (time.perf_counter() - images.started) * 1000)
     return judged
+
+
+def settle_held(tenant: Tenant, settle: Settle) -> bool | None:
+    """The final verdict of a check ``judge_and_record`` held: ``settle`` (the caller's step)
+    decides it and the record says it, in one transaction; once committed, the check's log
+    line for that verdict and its count with reason "challenge". The verdict, or None when
+    ``settle`` decided nothing."""
+    with transaction.atomic():
+        settled = settle()
+        if settled is None:
+            return None
+        check = _settle_record(settled)
+    _log_settled(tenant, check, settled.is_live)
+    outcome = "live" if settled.is_live else "spoof"
+    metrics.observe_verdict(tenant.pk, tenant.name, outcome, "challenge")
+    return settled.is_live
+
+
+def _settle_record(settled: Settled) -> dict[str, Any]:
+    """The held record says the final verdict; what its log line repeats of the record
+    (nothing when it was deleted meanwhile: prune_checks, an admin)."""
+    if settled.check_id is None:
+        return {}
+    LivenessCheck.objects.filter(pk=settled.check_id).update(is_live=settled.is_live)
+    check = LivenessCheck.objects.filter(pk=settled.check_id)
+    return dict(check.values("request_id", "latency_ms", "score", "capture").first() or {})
+
+
+def _log_settled(tenant: Tenant, check: dict[str, Any], is_live: bool) -> None:
+    """The settled check's line, as ``record`` writes one: its own request id and latency
+    (joining the line written when it was held), its score and capture (none when the record
+    was deleted meanwhile), the final verdict."""
+    outcome = {"is_live": is_live, "score": check.get("score"), "capture": check.get("capture")}
+    latency_ms = check.get("latency_ms", 0.0)
+    _log_check(tenant, check.get("request_id", ""), latency_ms, {**outcome, "reason": "challenge"})
 
 
 def check_selfie(

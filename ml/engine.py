@@ -46,7 +46,7 @@ from ml.profiles import (
 from ml.quality import QualityMeasures, QualityThresholds
 from ml.quantize import INT8_DIR, QUANTIZED, int8_ready
 from ml.registry import CLASSIFIERS, DETECTOR
-from ml.yunet import INPUT_SHAPES, Face, YuNet
+from ml.yunet import INPUT_SHAPES, Face, YuNet, largest
 
 FACE_SCORE_FLOOR = 0.6
 log = logging.getLogger(__name__)
@@ -87,6 +87,22 @@ def fuse(verdicts: list[Verdict]) -> Fused:
 
 
 @dataclass(frozen=True)
+class Gates:
+    """What the quality gates decide for one image under a crop policy."""
+
+    face: Face | None  # the main face (ml.yunet.largest)
+    measures: QualityMeasures | None  # None without a face
+    failures: list[str]  # every gate failed, in reporting order; ["no_face"] without a face
+    capture: str = ""  # "frame" or "crop"; empty without a face
+
+    def passed(self) -> tuple[Face, str]:
+        """The face to judge and its capture kind, or FaceRefused with the first gate failed."""
+        if self.face is None or self.failures:
+            raise quality.refusal(self.failures[0])
+        return self.face, self.capture
+
+
+@dataclass(frozen=True)
 class Inspection:
     """Everything the engine knows about one image, gates or not (for evaluation)."""
 
@@ -105,10 +121,6 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
     start = time.perf_counter()
     yield
     timings[stage] = (time.perf_counter() - start) * 1000
-
-
-def _largest(faces: list[Face]) -> Face | None:
-    return max(faces, key=lambda f: f.box[2] * f.box[3], default=None)
 
 
 def _int_box(face: Face) -> tuple[int, int, int, int]:
@@ -215,26 +227,30 @@ class LivenessEngine:
             return self.detector.detect(image)
 
     def detect(self, image: np.ndarray) -> Face:
-        face = _largest(self.faces(image))
+        face = largest(self.faces(image))
         if face is None:
             # A new exception each time: re-raising one shared instance chains every
             # raise's frames onto its traceback, keeping each request's image alive.
             raise quality.refusal("no_face")
         return face
 
+    def gates(self, image: np.ndarray, faces: list[Face], crop_policy: str = "judge") -> Gates:
+        """What the quality gates decide for ``image`` and the ``faces`` detected in it under
+        ``crop_policy`` ("judge" or "refuse"): the one sequence of the verdict, evaluation and
+        a capture session's quality call."""
+        face = largest(faces)
+        if face is None:
+            return Gates(None, None, ["no_face"])
+        measures = quality.measure(image, face, faces)
+        failed = quality.failures(measures, self.thresholds, crop_policy)
+        return Gates(face, measures, failed, quality.capture_of(measures, self.thresholds))
+
     def gate(
         self, image: np.ndarray, faces: list[Face], crop_policy: str = "judge"
     ) -> tuple[Face, str]:
         """The face to judge and its capture kind ("frame" or "crop"), or FaceRefused with
         the first quality gate it fails under ``crop_policy`` ("judge" or "refuse")."""
-        face = _largest(faces)
-        if face is None:
-            raise quality.refusal("no_face")
-        measures = quality.measure(image, face, faces)
-        failed = quality.failures(measures, self.thresholds, crop_policy)
-        if failed:
-            raise quality.refusal(failed[0])
-        return face, quality.capture_of(measures, self.thresholds)
+        return self.gates(image, faces, crop_policy).passed()
 
     def score(
         self, image: np.ndarray, box: tuple[int, int, int, int], names: list[str]
@@ -345,16 +361,11 @@ class LivenessEngine:
         return models_of({name: self.profiles[name] for name in profiles})
 
     def _inspect(self, image: np.ndarray, crop_policy: str, names: list[str]) -> Inspection:
-        faces = self.detector.detect(image)
-        face = _largest(faces)
-        if face is None:
-            return Inspection(None, None, ["no_face"], {})
-        measures = quality.measure(image, face, faces)
-        failed = quality.failures(measures, self.thresholds, crop_policy)
-        scores = self.score(image, _int_box(face), names)
-        return Inspection(
-            face, measures, failed, scores, quality.capture_of(measures, self.thresholds)
-        )
+        gates = self.gates(image, self.detector.detect(image), crop_policy)
+        if gates.face is None:
+            return Inspection(None, None, gates.failures, {})
+        scores = self.score(image, _int_box(gates.face), names)
+        return Inspection(gates.face, gates.measures, gates.failures, scores, gates.capture)
 
     def check(
         self, data: bytes, profile: str = DEFAULT_PROFILE, crop_policy: str = "judge"

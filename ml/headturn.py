@@ -30,7 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ml.yunet import Face
+from ml.yunet import Face, largest
 
 STEPS = ("turn_left", "turn_right", "look_up", "look_down")
 INSTRUCTIONS = (*STEPS, "look_straight")
@@ -146,13 +146,16 @@ class Observation:
 
 
 def observation(t: float, faces: Sequence[Face], max_other_face_ratio: float = 0.6) -> Observation:
-    """An observation from YuNet's faces (best first), counting another face as the quality
-    gate does: when its shorter side is at least ``max_other_face_ratio`` of the main one's."""
-    if not faces:
+    """An observation from YuNet's faces of the main one (``largest``, as the quality gates
+    take it), counting another face when its shorter side is at least
+    ``max_other_face_ratio`` of the main one's."""
+    main = largest(faces)
+    if main is None:
         return Observation(t, (0.0, 0.0, 0.0, 0.0), [[0.0, 0.0]] * 5, 0)
-    main = faces[0]
     side = min(main.box[2], main.box[3])
-    others = sum(1 for f in faces[1:] if min(f.box[2], f.box[3]) >= max_other_face_ratio * side)
+    others = sum(
+        1 for f in faces if f is not main and min(f.box[2], f.box[3]) >= max_other_face_ratio * side
+    )
     return Observation(t, main.box, [list(p) for p in main.landmarks], 1 + others)
 
 

@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 import openvino as ov
 
+from ml.yunet import largest
+
 INT8_DIR = "int8"
 QUANTIZED = ("yunet", "minifasnet_v2", "minifasnet_v1se", "hyperfas")
 DETECTOR_HW = (320, 320)  # calibration shape; the quantised IR is reshaped per input shape
@@ -43,10 +45,9 @@ def calibration_inputs(engine: object, images: Iterable[np.ndarray]) -> dict[str
         canvas = np.zeros((1, 3, *DETECTOR_HW), np.float32)
         canvas[:, :, : blob.shape[2], : blob.shape[3]] = blob
         found["yunet"].append(canvas)
-        faces = detector.detect(image)
-        if not faces:
+        face = largest(detector.detect(image))
+        if face is None:
             continue
-        face = max(faces, key=lambda f: f.box[2] * f.box[3])
         box = tuple(int(v) for v in face.box)
         for name in QUANTIZED[1:]:
             found[name].append(engine.models[name].preprocess(image, box))  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ greedy NMS on integer boxes.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -39,6 +40,12 @@ class Face:
     box: tuple[float, float, float, float]  # x, y, w, h in the caller's image pixels
     landmarks: tuple[tuple[float, float], ...]  # right eye, left eye, nose, mouth corners
     score: float
+
+
+def largest(faces: Sequence[Face]) -> Face | None:
+    """The main face, the one the quality gates and the head-turn judge take: the largest box
+    (of equal ones the first, in ``YuNet.detect``'s order: best score first); None without one."""
+    return max(faces, key=lambda f: f.box[2] * f.box[3], default=None)
 
 
 # Network input sizes (height, width) compiled per worker: a selfie is letterboxed into the

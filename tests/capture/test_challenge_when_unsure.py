@@ -5,6 +5,7 @@ fails with no try left (is_live 0); one unit either way, one selfie per session;
 admin validation. Clips are fed at their own timestamps, as tests/capture/test_challenge_api.py
 does (its Session, clock and unthrottled polls)."""
 
+import logging
 from io import StringIO
 from typing import Any
 
@@ -101,6 +102,23 @@ def record_of(session: Session) -> LivenessCheck:
     return check
 
 
+def check_lines(caplog: pytest.LogCaptureFixture, session: Session) -> list[dict[str, str]]:
+    """The session's tenant's check log lines (liveness.checks), each as its key=value pairs."""
+    prefix = f"check tenant={session.tenant.pk} "
+    lines = [r.getMessage() for r in caplog.records if r.name == "liveness.checks"]
+    return [dict(i.split("=", 1) for i in t.split()[1:]) for t in lines if t.startswith(prefix)]
+
+
+def assert_logged(caplog: pytest.LogCaptureFixture, session: Session, is_live: bool) -> None:
+    """Two check lines for the held selfie: not live when held, then the final verdict with
+    the check's own request id, score and capture, decided by the challenge."""
+    held_line, final = check_lines(caplog, session)
+    assert held_line["is_live"] == "False" and "reason" not in held_line
+    assert final["is_live"] == str(is_live) and final["reason"] == "challenge"
+    for key in ("request_id", "score", "capture"):
+        assert final[key] == held_line[key], key
+
+
 def test_a_sure_selfie_is_done_at_once(when_unsure: Any, client: Client, make_tenant: Any) -> None:
     image = data_uri(LIVE_JPG)
     score = score_of(client, make_tenant, image)
@@ -143,7 +161,9 @@ def test_an_unsure_selfie_is_live_once_the_challenge_passes_with_its_own_score(
     frontal: str,
     clock: Clock,  # noqa: F811
     settings: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, "liveness.checks")
     settings.CAPTURE_CHALLENGE_STEPS = CLIP.steps
     score = score_of(client, make_tenant, frontal)
     # The selfie takes the tenant's last unit: the challenge's calls need none.
@@ -160,6 +180,7 @@ def test_an_unsure_selfie_is_live_once_the_challenge_passes_with_its_own_score(
     assert record_of(session).is_live is True
     assert units(session) == 1
     assert counted(before, session) == {("unsure", ""): 1, ("live", "challenge"): 1}
+    assert_logged(caplog, session, True)
     assert session.quality(jpeg(next(frames(CLIP.name)).image)).json()["state"] == "done"
 
 
@@ -184,7 +205,9 @@ def test_an_unsure_selfie_is_not_live_once_the_challenge_failed_with_no_try_left
     frontal: str,
     clock: Clock,  # noqa: F811
     settings: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, "liveness.checks")
     settings.CAPTURE_CHALLENGE_TRIES = 2
     score = score_of(client, make_tenant, frontal)
     session = when_unsure(band=distance(score) + 0.5)
@@ -199,6 +222,7 @@ def test_an_unsure_selfie_is_not_live_once_the_challenge_failed_with_no_try_left
     assert (last["state"], last["tries_left"]) == ("failed", 0)
     assert session.read()["challenge_code"] in headturn.FAIL_CODES
     assert_decided_not_live(session, score, before)
+    assert_logged(caplog, session, False)
 
 
 def test_a_head_turn_session_is_unchanged_by_the_band(

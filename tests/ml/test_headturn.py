@@ -26,7 +26,7 @@ from ml.headturn import (
     observation,
     parse_steps,
 )
-from ml.yunet import YuNet
+from ml.yunet import Face, YuNet
 from tests.conftest import skip_or_fail
 
 
@@ -292,6 +292,17 @@ def test_a_second_face_fails(clip: Clips) -> None:
     turn = _turn(clip)
     crowded = [moved(o, face_count=2) if abs(o.t - 1.0) < 0.01 else o for o in turn]
     assert state(crowded, ("turn_left",)) == "failed:multiple_faces"
+
+
+def test_the_main_face_is_the_one_the_quality_gates_judge() -> None:
+    """YuNet lists faces best score first; the judge follows the largest, as the gates do
+    (ml.yunet.largest), and counts a face of about its size beside it."""
+    marks = ((0.0, 0.0),) * 5
+    small, large = Face((0, 0, 80, 90), marks, 0.95), Face((200, 0, 100, 120), marks, 0.9)
+    assert observation(1.0, [small, large]).box == large.box
+    assert observation(1.0, [small, large]).face_count == 2
+    assert observation(1.0, [small, large], max_other_face_ratio=0.9).face_count == 1
+    assert observation(1.0, []).face_count == 0
 
 
 @pytest.mark.slow

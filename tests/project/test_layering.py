@@ -2,14 +2,16 @@
 packages below it, never one above. ``ml`` is below all and knows nothing of Django or HTTP;
 tenants, keys and quotas (``accounts``, ``guard``) know neither the edge (``liveness``,
 ``capture``) nor the console, not even by a dotted name in a string; the HTTP edge imports
-nothing from ``ml``, and only ``liveness.checks`` asks the engine for a verdict: the one pipeline
-of /liveness and of a capture session's selfie; what the endpoints share is liveness.jsonapi's,
-and only an app's URLconf imports its views. Imports inside functions count too."""
+nothing from ``ml``, and only ``liveness.checks`` asks the engine for a verdict, writes a check
+record or counts a verdict: the one pipeline of /liveness and of a capture session's selfie
+(held or not); only ``LivenessEngine.gates`` puts the quality gates together and only
+``ml.yunet.largest`` picks the main face; what the endpoints share is liveness.jsonapi's, and
+only an app's URLconf imports its views. Imports inside functions count too."""
 
 import ast
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -56,6 +58,26 @@ ABOVE_CORE = ("facia_site", "console", "capture", "calibration", "liveness")
 EDGE = ("views.py", "urls.py", "middleware.py", "demo.py", "cors.py", "tokens.py", "jsonapi.py")
 # The one module that asks the engine for a verdict.
 PIPELINE = "liveness/checks.py"
+# What writes check records or counts a verdict outside it: the definition's own wrapper (a
+# refusal before the engine), and the readiness probe's insert, always rolled back.
+NOT_VERDICTS = {
+    "telemetry/metrics.py:observe_rejection .observe_verdict()",
+    "liveness/runtime.py:_check_row_fits LivenessCheck.create()",
+}
+# What writes rows through a model's manager or queryset.
+WRITES = frozenset(
+    {
+        "create",
+        "insert",
+        "update",
+        "bulk_create",
+        "bulk_update",
+        "get_or_create",
+        "update_or_create",
+    }
+)
+# ml.quality's gates, put together in one place: LivenessEngine.gates.
+GATES = frozenset({"measure", "failures", "capture_of"})
 
 
 def parsed(path: Path) -> ast.Module:
@@ -230,6 +252,105 @@ def test_only_the_pipeline_asks_the_engine_for_a_verdict() -> None:
     assert calls and {call.split(":")[0] for call in calls} == {PIPELINE}, calls
 
 
+def calls_by_function(path: Path) -> Iterator[tuple[str, ast.Call]]:
+    """Every call in ``path`` with the name of the innermost function it is in ("" if none)."""
+
+    def visit(node: ast.AST, where: str) -> Iterator[tuple[str, ast.Call]]:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Call):
+                yield where, child
+            inner = (
+                child.name if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else where
+            )
+            yield from visit(child, inner)
+
+    return visit(parsed(path), "")
+
+
+def called_name(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+def rooted_at(node: ast.expr, name: str) -> bool:
+    """Whether a chain of attributes and calls starts at ``name``
+    (``LivenessCheck.objects.filter(pk=1).update``)."""
+    while isinstance(node, ast.Attribute | ast.Call):
+        node = node.value if isinstance(node, ast.Attribute) else node.func
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def verdict_writes(path: Path) -> list[str]:
+    """Where ``path`` inserts or updates check records, or counts a verdict."""
+    found = []
+    for where, call in calls_by_function(path):
+        name = called_name(call)
+        func = call.func
+        if name in WRITES and isinstance(func, ast.Attribute) and rooted_at(func, "LivenessCheck"):
+            found.append(f"{shown(path)}:{where} LivenessCheck.{name}()")
+        elif name == "observe_verdict":
+            found.append(f"{shown(path)}:{where} .observe_verdict()")
+    return found
+
+
+def gate_sequences(path: Path) -> list[str]:
+    """Where ``path`` calls one of ml.quality's gates (``quality.measure``, or ``measure``
+    imported from it), or picks a face by its box (``max(faces, key=lambda f: f.box...)``)."""
+    imported_gates = {
+        alias.asname or alias.name: alias.name
+        for node in ast.walk(parsed(path))
+        if isinstance(node, ast.ImportFrom) and node.module == "ml.quality"
+        for alias in node.names
+    }
+    found = []
+    for where, call in calls_by_function(path):
+        func, name = call.func, called_name(call)
+        if isinstance(func, ast.Name) and imported_gates.get(name) in GATES:
+            found.append(f"{shown(path)}:{where} .{imported_gates[name]}()")
+        elif isinstance(func, ast.Attribute) and rooted_at(func, "quality") and name in GATES:
+            found.append(f"{shown(path)}:{where} .{name}()")
+        elif name in ("max", "min", "sorted") and any(
+            k.arg == "key" and "box" in ast.unparse(k.value) for k in call.keywords
+        ):
+            found.append(f"{shown(path)}:{where} {name}(key=...box...)")
+    return found
+
+
+def every_source() -> list[Path]:
+    return [p for package in (*LAYERS, "bench") for p in sources(package)]
+
+
+def test_only_the_pipeline_records_and_counts_a_verdict() -> None:
+    """A check record is inserted, a held one's verdict settled and a verdict counted by
+    liveness.checks alone (``record``, ``settle_held``), so its log line, metric and record
+    cannot drift apart between /liveness, a session's selfie and a held selfie's challenge."""
+    found = [call for path in every_source() for call in verdict_writes(path)]
+    assert {call for call in found if not call.startswith(f"{PIPELINE}:")} == NOT_VERDICTS
+    assert {call for call in found if call.startswith(f"{PIPELINE}:")} == {
+        f"{PIPELINE}:record LivenessCheck.insert()",
+        f"{PIPELINE}:_settle_record LivenessCheck.update()",
+        f"{PIPELINE}:judge_and_record .observe_verdict()",
+        f"{PIPELINE}:settle_held .observe_verdict()",
+    }
+
+
+def test_only_the_engine_puts_the_gates_together() -> None:
+    """The main face and the gates' sequence (measures, failures, capture kind) are decided
+    in one place, so /sessions/{id}/quality, the verdict and evaluation cannot disagree."""
+    found = [
+        call
+        for path in every_source()
+        if shown(path) != "ml/quality.py"
+        for call in gate_sequences(path)
+    ]
+    assert sorted(found) == [
+        "ml/engine.py:gates .capture_of()",
+        "ml/engine.py:gates .failures()",
+        "ml/engine.py:gates .measure()",
+        "ml/yunet.py:largest max(key=...box...)",
+    ]
+
+
 def test_the_checks_see_each_kind_of_violation(tmp_path: Path) -> None:
     """Each check above fails on a module that breaks its rule."""
     module = tmp_path / "m.py"
@@ -245,6 +366,23 @@ def test_the_checks_see_each_kind_of_violation(tmp_path: Path) -> None:
     assert imported(module) == {"http", "ml", "liveness"}
     assert named_in_strings(module, ABOVE_CORE) == {"capture"}
     assert [call.split(":", 1)[1] for call in verdict_calls(module)] == ["7 .judge()"]
+    module.write_text(
+        "from ml.quality import measure as m\n"
+        "def f(faces, image, session, metrics):\n"
+        "    face = sorted(faces, key=lambda f: f.box[2] * f.box[3])[0]\n"
+        "    LivenessCheck.objects.filter(pk=session.check).update(is_live=True)\n"
+        "    metrics.observe_verdict(1, 't', 'live')\n"
+        "    return m(image, face, faces), quality.capture_of(face, None)\n"
+    )
+    assert verdict_writes(module) == [
+        "m.py:f LivenessCheck.update()",
+        "m.py:f .observe_verdict()",
+    ]
+    assert gate_sequences(module) == [
+        "m.py:f sorted(key=...box...)",
+        "m.py:f .measure()",
+        "m.py:f .capture_of()",
+    ]
 
 
 def test_a_relative_import_counts_as_the_package_it_reaches(tmp_path: Path) -> None:
