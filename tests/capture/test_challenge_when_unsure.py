@@ -22,6 +22,7 @@ from ml import headturn
 from ml.profiles import logit
 from tests.accounts.test_admin import INLINE_MANAGEMENT
 from tests.capture.clips import HEAD_TURNS, Clip, frames, jpeg
+from tests.capture.sessions import post, verdict
 from tests.capture.test_challenge_api import (  # noqa: F401 (fixtures)
     Clock,
     Session,
@@ -30,7 +31,6 @@ from tests.capture.test_challenge_api import (  # noqa: F401 (fixtures)
     polls_unthrottled,
     validate,
 )
-from tests.capture.test_sessions_api import post, verdict
 from tests.conftest import LIVE_JPG, data_uri
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
