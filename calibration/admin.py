@@ -840,8 +840,6 @@ class EvaluationAdmin(ReadOnlyAdmin):
         return plot_figures(live, spoof, evaluation.threshold)
 
 
-admin.site.unregister(Tenant)
-admin.site.register(Tenant, CalibratedTenantAdmin)
 # django-tasks-db's own page of raw task rows: jobs are shown, with their permission checks,
 # on each tenant's calibration page; the rows themselves are nothing an operator acts on.
 admin.site.unregister(DBTaskResult)

@@ -196,10 +196,6 @@ class ConsoleTenantAdmin(CalibratedTenantAdmin):
         return response
 
 
-admin.site.unregister(Tenant)
-admin.site.register(Tenant, ConsoleTenantAdmin)
-
-
 class RefusalTenantFilter(admin.SimpleListFilter):
     """By tenant name (the rows keep a tenant id: guard sits below the tenants)."""
 
@@ -262,7 +258,8 @@ class NamedCounterAdmin(CounterAdmin):
         return f"{datetime.fromtimestamp(counter.bucket, UTC):%Y-%m-%d %H:%M:%S}"
 
 
-admin.site.unregister(Refusal)
+# Registered here only, at the top of the layering, each extending the admins of the apps
+# below: which class the site serves does not depend on the order of INSTALLED_APPS.
+admin.site.register(Tenant, ConsoleTenantAdmin)
 admin.site.register(Refusal, NamedRefusalAdmin)
-admin.site.unregister(Counter)
 admin.site.register(Counter, NamedCounterAdmin)
