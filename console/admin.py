@@ -18,8 +18,9 @@ from django.utils.safestring import mark_safe
 
 from accounts.admin import fields_after
 from accounts.models import Tenant
-from calibration.admin import CalibratedTenantAdmin, may_view, number
+from calibration.admin import CalibratedTenantAdmin, may_view
 from calibration.models import Evaluation
+from calibration.pages import number
 from console import history
 from console.forms import TenantForm
 from console.usage import SERIES, Span, daily_usage, usage_csv, usage_svg
