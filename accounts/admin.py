@@ -2,7 +2,7 @@
 What changes a tenant needs the matching permission: issuing a hash_id ``add_hashid``, revoking
 one ``change_hashid``, resetting a quota ``change_tenant``; a viewer gets 403. The calibration
 app extends the tenant admin with its calibration (status, revert, zip upload), the console
-with the target APCER and the usage page."""
+with the target APCER and the usage page, and registers the result (console/admin.py)."""
 
 from typing import Any, ClassVar
 
@@ -137,7 +137,6 @@ class HashIdInline(admin.TabularInline):
         return [f for f in fields if f != "revoke_button"]
 
 
-@admin.register(Tenant)
 class TenantAdmin(PermittedActionsAdmin):
     change_list_template = "admin/accounts/tenant_change_list.html"
     # Few, short columns: the list fits a 1280 px window (tests/system/test_admin_browser.py).

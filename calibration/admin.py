@@ -2,22 +2,18 @@
 (status, revert, calibration from an uploaded zip run as a job by the task worker, a shadow
 candidate with the verdicts it would flip, promoted or discarded), the calibrations and the
 evaluations, read only, with their figures and their DET curve and score histograms, drawn in
-memory (data URIs; no file is written). Reverting, uploading, promoting or discarding needs
-``change_tenant``; a viewer gets 403. The tenant page's calibration blocks read calibrations and
-check records: each is shown only to a user who may view those (``view_calibration``,
-``view_livenesscheck``), and the upload page and the shadow's buttons need ``view_calibration``
-too."""
+memory (data URIs; no file is written; its HTML fragments are in calibration.pages). Reverting,
+uploading, promoting or discarding needs ``change_tenant``; a viewer gets 403. The tenant
+page's calibration blocks read calibrations and check records: each is shown only to a user
+who may view those (``view_calibration``, ``view_livenesscheck``), and the upload page and the
+shadow's buttons need ``view_calibration`` too."""
 
-import base64
-import math
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import numpy as np
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -29,12 +25,7 @@ from django_tasks_db.models import DBTaskResult
 from accounts import audit
 from accounts.admin import TENANT_FIELDS, TenantAdmin, fields_after
 from accounts.models import Tenant
-from calibration.calibrate import (
-    CalibrationError,
-    not_applied_said,
-    refusal_codes,
-    zip_members,
-)
+from calibration.calibrate import CalibrationError, not_applied_said, zip_members
 from calibration.forms import CalibrationUploadForm
 from calibration.jobs import HandoffError, describe_job, start_calibration
 from calibration.models import (
@@ -44,14 +35,22 @@ from calibration.models import (
     discard_shadow,
     promote_shadow,
     revert_calibration,
-    shadow_candidate,
+)
+from calibration.pages import (
+    describe,
+    describe_shadow,
+    figures_table,
+    intervals_table,
+    maps_table,
+    number,
+    plot_figures,
+    sentences,
+    shadow_flips,
 )
 from guard.adminperms import TENANTS_OF_ITS_ROWS, PermittedActionsAdmin
 from guard.formatting import decimal, with_exact
 from guard.viewing import user_may_view
 from liveness.models import LivenessCheck
-from ml import plots
-from ml.calibration import maps_of
 from ml.evaluate import (
     HELD_OUT,
     SOURCE_COLUMNS,
@@ -62,8 +61,6 @@ from ml.evaluate import (
     shown,
     shown_interval,
 )
-from ml.profiles import Platt
-from ml.tenant_calibration import KIND_WORDS, same_map
 
 JOBS_SHOWN = 5
 
@@ -79,245 +76,6 @@ def reads_calibrations(request: HttpRequest) -> bool:
 
 def reads_checks(request: HttpRequest) -> bool:
     return may_view(request, LivenessCheck)
-
-
-INTERVALS = ("APCER", "BPCER", "ACER", "AUC")
-
-
-def number(value: float | None, spec: str = ".4f") -> str:
-    """``value`` formatted, or "-" when there is none: a rate over an empty class is NaN, and
-    the stored report holds it as null (a one-class source, a crop-only or frame-only set)."""
-    if value is None or not math.isfinite(value):
-        return "-"
-    return format(value, spec)
-
-
-def _interval(values: list[float | None] | None, percent: bool = False) -> str:
-    """value [low, high]; "-" for an absent value, the value alone for an absent interval.
-    ``percent``: as percentages with one decimal (rates), else to 3 decimals."""
-    value, low, high = (list(values or []) + [None, None, None])[:3]
-    spec = ".1%" if percent else ".3f"
-    shown = number(value, spec)
-    if shown == "-" or "-" in (number(low), number(high)):
-        return shown
-    return f"{shown} [{number(low, spec)}, {number(high, spec)}]"
-
-
-def intervals_table(
-    rows: list[tuple[str, dict[str, Any]]], css: str, percent: bool = False
-) -> SafeString:
-    """One row per label: APCER / BPCER / ACER / AUC as value [low, high] (95 %); with
-    ``percent`` the rates as percentages (AUC stays a number)."""
-    cells = [
-        (label, *(_interval(figs.get(n), percent and n != "AUC") for n in INTERVALS))
-        for label, figs in rows
-    ]
-    body = format_html_join(
-        "", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", cells
-    )
-    return format_html(
-        '<table class="{}"><thead><tr><th></th><th>APCER</th><th>BPCER</th>'
-        "<th>ACER</th><th>AUC</th></tr></thead><tbody>{}</tbody></table>",
-        css,
-        body,
-    )
-
-
-def plot_figures(live: np.ndarray, spoof: np.ndarray, threshold: float) -> SafeString:
-    """The DET curve and score histograms, drawn in memory, as inline images (never a file)."""
-    drawn = plots.png_plots(live, spoof, threshold)
-    images = (
-        (name, base64.b64encode(png).decode("ascii"), note)
-        for (png, note), name in zip(drawn, ("det", "histogram"), strict=True)
-    )
-    return format_html_join(
-        "",
-        '<figure class="evaluation-plot">'
-        '<img id="plot-{}" alt="" src="data:image/png;base64,{}">'
-        "<figcaption>{}</figcaption></figure>",
-        images,
-    )
-
-
-def figure_rows(calibration: Calibration) -> list[tuple[str, dict[str, Any]]]:
-    """The labelled rows a calibration's figures hold: never an in-sample figure of a fit."""
-    figs = calibration.figures or {}
-    if figs.get("version") != 2:  # stored before held-out figures: its k-fold row only
-        old = [
-            ("before, on the sample (nothing fitted)", figs.get("before")),
-            ("calibrated, k-fold over images (held out)", figs.get("cross_validated")),
-        ]
-        return [(label, f) for label, f in old if f]
-    rows = [
-        (
-            f"now: current maps, threshold {number(calibration_threshold(figs, 'before'))} "
-            "(nothing fitted)",
-            figs["now"],
-        )
-    ]
-    rows += [(f"now, {KIND_WORDS[k][1]}", f) for k, f in (figs.get("now_by_capture") or {}).items()]
-    held = figs.get("held_out")
-    if held:
-        rows.append((f"calibrated, held out ({held['method']})", held["figures"]))
-        rows += [(f"held out, {KIND_WORDS[k][1]}", f) for k, f in held["by_capture"].items()]
-    return rows
-
-
-def calibration_threshold(figs: dict[str, Any], which: str) -> float | None:
-    value = (figs.get("threshold") or {}).get(which)
-    return float(value) if value is not None else None
-
-
-def figures_table(calibration: Calibration) -> SafeString:
-    """APCER / BPCER / ACER (percentages) and AUC with 95 % intervals: now and held out."""
-    rows = figure_rows(calibration)
-    table = intervals_table(rows, "calibration-figures", percent=True)
-    needs = (calibration.figures or {}).get("held_out_needs")
-    note = format_html('<p class="held-out-needs">{}</p>', needs) if needs else ""
-    return format_html("{}{}", table, note)
-
-
-def unfitted(before: dict[str, float], after: dict[str, float]) -> str:
-    """A kind the sample could not calibrate: it has the shipped map, kept or gone back to."""
-    kept = same_map(Platt(**before), Platt(**after))
-    return "shipped map kept" if kept else "back to the shipped map"
-
-
-def maps_table(calibration: Calibration) -> SafeString:
-    """Per capture kind: images, slope and offset before and after, the sample's weight."""
-    figs = calibration.figures or {}
-    if figs.get("version") != 2:
-        maps = maps_of(calibration.params)
-        rows = [
-            (KIND_WORDS[k][1], "-", number(m.a), number(m.b), "one map for both kinds")
-            for k, m in maps.items()
-        ]
-    else:
-        rows = []
-        for kind, m in figs["maps"].items():
-            before, after = m["before"], m["after"]
-            rows.append(
-                (
-                    KIND_WORDS[kind][1],
-                    f"{m['live']} live, {m['spoof']} spoof",
-                    f"{number(before['a'])} → {number(after['a'])}",
-                    f"{number(before['b'])} → {number(after['b'])}",
-                    format(m["weight"], ".0%") if m["fitted"] else unfitted(before, after),
-                )
-            )
-    body = format_html_join(
-        "", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
-    )
-    return format_html(
-        '<table class="calibration-maps"><thead><tr><th>capture kind</th><th>images</th>'
-        "<th>slope</th><th>offset</th><th>weight of the sample</th></tr></thead>"
-        "<tbody>{}</tbody></table>",
-        body,
-    )
-
-
-def sentences(calibration: Calibration) -> SafeString:
-    said = (calibration.figures or {}).get("sentences") or []
-    return format_html(
-        '<ul class="calibration-changes">{}</ul>',
-        format_html_join("", "<li>{}</li>", ((s,) for s in said)),
-    )
-
-
-def refusals(calibration: Calibration) -> str:
-    found = (calibration.figures or {}).get("refused") or {}
-    return refusal_codes(found) or "none"
-
-
-def describe(calibration: Calibration, element: str = "calibration-status") -> SafeString:
-    target = (
-        f"chosen at target APCER {calibration.target_apcer:.2%}"
-        if calibration.target_apcer is not None
-        else (calibration.figures or {}).get("threshold", {}).get("rule", "where APCER = BPCER")
-    )
-    return format_html(
-        '<div id="{}"><p>Calibration #{} ({} profile) by {} on {} ({}): '
-        "threshold {}, {}; {} before the first calibration; {} live and {} spoof images, "
-        "{} refused by the gates ({}).</p>{}{}{}</div>",
-        element,
-        calibration.pk,
-        calibration.profile,
-        calibration.created_by,
-        f"{calibration.created_at:%Y-%m-%d %H:%M} UTC",
-        calibration.origin,
-        f"{calibration.threshold:.4f}",
-        target,
-        f"{calibration.previous_threshold:.4f}",
-        calibration.bona_fide,
-        calibration.attacks,
-        calibration.refused,
-        refusals(calibration),
-        sentences(calibration),
-        maps_table(calibration),
-        figures_table(calibration),
-    )
-
-
-@dataclass(frozen=True)
-class Flips:
-    checks: int  # verdicts recorded with a shadow verdict
-    live_to_spoof: int
-    spoof_to_live: int
-
-
-def shadow_flips(tenant: Tenant) -> Flips:
-    """The tenant's checks since its shadow began, and how many the candidate would flip."""
-    since = datetime.fromtimestamp((tenant.shadow_calibration or {})["since"], tz=UTC)
-    counted = LivenessCheck.objects.filter(
-        tenant=tenant, created_at__gte=since, shadow_is_live__isnull=False
-    ).aggregate(
-        checks=Count("pk"),
-        live_to_spoof=Count("pk", filter=Q(is_live=True, shadow_is_live=False)),
-        spoof_to_live=Count("pk", filter=Q(is_live=False, shadow_is_live=True)),
-    )
-    return Flips(counted["checks"], counted["live_to_spoof"], counted["spoof_to_live"])
-
-
-def describe_flips(tenant: Tenant) -> SafeString:
-    flips = shadow_flips(tenant)
-    return format_html(
-        '<p id="shadow-flips">Of <strong>{}</strong> checks recorded with both verdicts, '
-        '<strong id="shadow-live-to-spoof">{}</strong> live would become spoof and '
-        '<strong id="shadow-spoof-to-live">{}</strong> spoof would become live; the '
-        "others keep their verdict.</p>",
-        flips.checks,
-        flips.live_to_spoof,
-        flips.spoof_to_live,
-    )
-
-
-# In place of the flips for a user who may not view check records (they are counted from them).
-FLIPS_UNSEEN = "<p>The verdicts it would flip are shown to users who may view liveness checks.</p>"
-
-
-def describe_shadow(tenant: Tenant, with_flips: bool = True) -> SafeString | str:
-    """The shadow candidate; ``with_flips``: and the verdicts it would flip."""
-    shadow = tenant.shadow_calibration
-    if not shadow:
-        return "No shadow candidate."
-    found = shadow_candidate(tenant)
-    until = datetime.fromtimestamp(shadow["until"], tz=UTC)
-    running = "runs until" if until > datetime.now(tz=UTC) else "ended"
-    note = ""
-    if why := tenant.not_applied(shadow):
-        note = f" {not_applied_said(why)}; no check records its verdict."
-    return format_html(
-        '<div id="shadow-status"><p>Candidate #{} (threshold {}) in shadow since {}; it {} {}.'
-        "{}</p>{}{}</div>",
-        shadow["id"],
-        f"{shadow['threshold']:.4f}",
-        f"{datetime.fromtimestamp(shadow['since'], tz=UTC):%Y-%m-%d %H:%M} UTC",
-        running,
-        f"{until:%Y-%m-%d %H:%M} UTC",
-        note,
-        describe_flips(tenant) if with_flips else mark_safe(FLIPS_UNSEEN),
-        describe(found, "shadow-candidate") if found else "",
-    )
 
 
 CALIBRATION_BLOCKS = ("calibration_status", "shadow_status", "shadow_buttons")
@@ -840,8 +598,6 @@ class EvaluationAdmin(ReadOnlyAdmin):
         return plot_figures(live, spoof, evaluation.threshold)
 
 
-admin.site.unregister(Tenant)
-admin.site.register(Tenant, CalibratedTenantAdmin)
 # django-tasks-db's own page of raw task rows: jobs are shown, with their permission checks,
 # on each tenant's calibration page; the rows themselves are nothing an operator acts on.
 admin.site.unregister(DBTaskResult)

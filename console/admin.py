@@ -18,8 +18,9 @@ from django.utils.safestring import mark_safe
 
 from accounts.admin import fields_after
 from accounts.models import Tenant
-from calibration.admin import CalibratedTenantAdmin, may_view, number
+from calibration.admin import CalibratedTenantAdmin, may_view
 from calibration.models import Evaluation
+from calibration.pages import number
 from console import history
 from console.forms import TenantForm
 from console.usage import SERIES, Span, daily_usage, usage_csv, usage_svg
@@ -196,10 +197,6 @@ class ConsoleTenantAdmin(CalibratedTenantAdmin):
         return response
 
 
-admin.site.unregister(Tenant)
-admin.site.register(Tenant, ConsoleTenantAdmin)
-
-
 class RefusalTenantFilter(admin.SimpleListFilter):
     """By tenant name (the rows keep a tenant id: guard sits below the tenants)."""
 
@@ -262,7 +259,8 @@ class NamedCounterAdmin(CounterAdmin):
         return f"{datetime.fromtimestamp(counter.bucket, UTC):%Y-%m-%d %H:%M:%S}"
 
 
-admin.site.unregister(Refusal)
+# Registered here only, at the top of the layering, each extending the admins of the apps
+# below: which class the site serves does not depend on the order of INSTALLED_APPS.
+admin.site.register(Tenant, ConsoleTenantAdmin)
 admin.site.register(Refusal, NamedRefusalAdmin)
-admin.site.unregister(Counter)
 admin.site.register(Counter, NamedCounterAdmin)

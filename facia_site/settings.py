@@ -47,9 +47,9 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     # The layering, bottom first (tests/project/test_layering.py): telemetry, guard, accounts,
-    # liveness, calibration, capture, console (calibration and console after accounts: each
-    # extends the tenant admin, console last of the apps with models), facia_site (the
-    # commands about the whole site: backup).
+    # liveness, calibration, capture, console, facia_site (the commands about the whole site:
+    # backup). Which tenant, refusal and counter admins the site serves does not depend on
+    # this order: the console registers them, once (tests/console/test_admin_registry.py).
     "telemetry",
     "guard",
     "accounts",

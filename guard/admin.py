@@ -1,13 +1,14 @@
+"""The throttle windows' and the refusals' admins, read only. Registered by the console, which
+extends them with the tenant's name where these rows keep its id."""
+
 from typing import Any, ClassVar
 
-from django.contrib import admin
 from django.http import HttpRequest
 
 from guard.adminperms import PermittedActionsAdmin
 from guard.models import Counter, Refusal
 
 
-@admin.register(Counter)
 class CounterAdmin(PermittedActionsAdmin):
     """Read-only view of the throttle windows (deleting a row lifts that block)."""
 
@@ -22,7 +23,6 @@ class CounterAdmin(PermittedActionsAdmin):
         return False
 
 
-@admin.register(Refusal)
 class RefusalAdmin(PermittedActionsAdmin):
     """401 and 429 answers of /liveness per day, per tenant or client address bucket."""
 
