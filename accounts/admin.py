@@ -4,7 +4,8 @@ one ``change_hashid``, resetting a quota ``change_tenant``; a viewer gets 403. T
 app extends the tenant admin with its calibration (status, revert, zip upload), the console
 with the target APCER and the usage page, and registers the result (console/admin.py)."""
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypedDict
 
 from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
@@ -25,6 +26,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
+from django_stubs_ext import WithAnnotations
 
 from accounts import audit
 from accounts.models import HashId, IssuedHashId, Tenant
@@ -104,7 +106,7 @@ TENANT_FIELDS: tuple[str, ...] = (
 )
 
 
-class HashIdInline(admin.TabularInline):
+class HashIdInline(admin.TabularInline[HashId, Tenant]):
     """The tenant's hash_ids; the Revoke button only for a user who may revoke them."""
 
     model = HashId
@@ -137,7 +139,13 @@ class HashIdInline(admin.TabularInline):
         return [f for f in fields if f != "revoke_button"]
 
 
-class TenantAdmin(PermittedActionsAdmin):
+class ActiveHashIds(TypedDict):
+    """What TenantAdmin's list annotates each tenant with."""
+
+    active_hash_id_count: int
+
+
+class TenantAdmin(PermittedActionsAdmin[Tenant]):
     change_list_template = "admin/accounts/tenant_change_list.html"
     # Few, short columns: the list fits a 1280 px window (tests/system/test_admin_browser.py).
     list_display: tuple[str, ...] = (
@@ -195,11 +203,11 @@ class TenantAdmin(PermittedActionsAdmin):
         return f"{tenant.profile} / {tenant.crop_policy}"
 
     @admin.display(description="active hash_ids", ordering="active_hash_id_count")
-    def active_hash_ids(self, tenant: Tenant) -> int:
-        return tenant.active_hash_id_count  # type: ignore[attr-defined]
+    def active_hash_ids(self, tenant: "WithAnnotations[Tenant, ActiveHashIds]") -> int:
+        return tenant.active_hash_id_count
 
     def get_urls(self) -> list[URLPattern]:
-        def view(route: str, function: Any, name: str) -> URLPattern:
+        def view(route: str, function: Callable[..., HttpResponse], name: str) -> URLPattern:
             return path(route, self.admin_site.admin_view(function), name=name)
 
         return [
@@ -282,12 +290,14 @@ class TenantAdmin(PermittedActionsAdmin):
         rest = f" Also changed: {', '.join(others)}." if others else ""
         return f"Changed {changes}.{rest}"
 
-    def update_fields(self, form: ModelForm) -> set[str]:
+    def update_fields(self, form: ModelForm[Tenant]) -> set[str]:
         """The columns a change form writes. Never requests_used: writing it back from a form
         would undo concurrent reservations."""
         return {f for f in form.changed_data if f != "requests_used"}
 
-    def save_model(self, request: HttpRequest, obj: Tenant, form: ModelForm, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: Tenant, form: ModelForm[Tenant], change: bool
+    ) -> None:
         if not change:
             super().save_model(request, obj, form, change)
             return
@@ -356,7 +366,7 @@ class HashIdStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(HashId)
-class HashIdAdmin(PermittedActionsAdmin):
+class HashIdAdmin(PermittedActionsAdmin[HashId]):
     list_display = ("prefix", "tenant", "created_at", "revoked_at")
     list_filter = (HashIdStateFilter, TENANTS_OF_ITS_ROWS)
     search_fields = ("prefix", "tenant__name")

@@ -21,11 +21,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from collections.abc import Callable
 
 from bench import engine_cost, pipeline, ratios
 
 # (name, wanted, how to read it off one precision's figures, whether it is met); issue 23
-TARGETS = (
+# (title, wanted, its figure read from figures()'s result, whether it meets it or None).
+Target = tuple[str, str, Callable[[dict[str, float]], float], Callable[[float], bool] | None]
+TARGETS: tuple[Target, ...] = (
     ("HTTP 8 clients / bare all cores (rate)", ">= 0.90", lambda f: f["ratio"], lambda v: v >= 0.9),
     ("errors, every HTTP run", "= 0", lambda f: f["errors"], lambda v: v == 0),
     ("HTTP 1 client p50 / bare 1-core ms", "<= 1.25", lambda f: f["edge"], lambda v: v <= 1.25),

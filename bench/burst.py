@@ -25,7 +25,8 @@ def post(url: str, body: bytes) -> int:
     request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=60) as reply:
-            return reply.status
+            status: int = reply.status  # typeshed leaves urlopen's answer untyped
+            return status
     except urllib.error.HTTPError as error:
         return error.code
 

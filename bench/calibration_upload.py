@@ -24,7 +24,8 @@ import cv2
 import numpy as np
 import requests
 
-from bench.gunicorn import REPO, Served, children, http_workers, served, until
+from bench.gunicorn import Served, children, http_workers, served, until
+from bench.images import REPO
 
 TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
@@ -66,7 +67,7 @@ def descendants(pid: int) -> list[int]:
 
 def upload(session: requests.Session, url: str, data: bytes) -> tuple[int, float]:
     page = session.get(url, timeout=30).text
-    form = {"csrfmiddlewaretoken": TOKEN.search(page).group(1)}  # type: ignore[union-attr]
+    form = {"csrfmiddlewaretoken": TOKEN.search(page).group(1)}  # type: ignore[union-attr]  # no match: an error
     files = {"archive": ("captures.zip", data, "application/zip")}
     start = time.perf_counter()
     try:
@@ -113,7 +114,7 @@ def measure(server: Served, dev: Path, many: int) -> None:
     base = server.base
     session = requests.Session()
     login = f"{base}/admin/login/"
-    token = TOKEN.search(session.get(login).text).group(1)  # type: ignore[union-attr]
+    token = TOKEN.search(session.get(login).text).group(1)  # type: ignore[union-attr]  # no match: an error
     session.post(
         login,
         data={"csrfmiddlewaretoken": token, "username": "bench", "password": "bench-password"},

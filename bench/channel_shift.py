@@ -223,7 +223,8 @@ def _cuts(
 def _context(engine: LivenessEngine, data: bytes) -> float:
     image = engine.decode(data)
     face = engine.detect(image)
-    height, width = image.shape[:2]
+    height: int = image.shape[0]
+    width: int = image.shape[1]
     return min((width - 1) / face.box[2], (height - 1) / face.box[3])
 
 

@@ -31,6 +31,7 @@ from ml.engine import LivenessEngine
 from ml.install import default_model_dir
 from ml.profiles import PROFILES, fuse
 from ml.registry import u8_input
+from ml.yunet import int_box
 
 SOURCE = Path(os.environ.get("MODEL_SOURCE", REPO.parent / "shared" / "models"))
 TFLITE = SOURCE / "dtn" / "FaceAntiSpoofing.tflite"
@@ -55,9 +56,8 @@ def dev_faces(engine: LivenessEngine) -> list[Face]:
             found = engine.inspect(image)
             if found.face is None:
                 continue
-            box = tuple(int(v) for v in found.face.box)
             pair = {k: v for k, v in found.scores.items() if k != "dtn"}  # + HyperFAS
-            faces.append(Face(label, image, box, not found.failures, pair))  # type: ignore[arg-type]
+            faces.append(Face(label, image, int_box(found.face), not found.failures, pair))
     return faces
 
 

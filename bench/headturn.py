@@ -146,9 +146,10 @@ class Warp:
 
 def _rotation(yaw_deg: float, pitch_deg: float, roll_deg: float) -> np.ndarray:
     y, p, r = (math.radians(v) for v in (yaw_deg, pitch_deg, roll_deg))
-    ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
-    rz = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
+    f64 = np.float64  # what numpy makes of these rows anyway; named, so mypy knows the product
+    ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]], f64)
+    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]], f64)
+    rz = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]], f64)
     return rz @ rx @ ry
 
 
@@ -178,7 +179,8 @@ def print_homography(
             np.asarray(offset_cm, float) - rotation[:, :2] @ centre * cm_per_px,
         ]
     )
-    return k @ plane
+    projection: np.ndarray = k @ plane  # numpy types a product of untyped arrays as Any
+    return projection
 
 
 def warp_frames(

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from bench.gunicorn import http_workers, manage, running
 from bench.images import parse_size, seed_body, selfie_jpeg
@@ -61,15 +62,27 @@ class Result:
         return self.client_cpu_s / (self.wall_s * cores)
 
 
-def parse_wrk(output: str) -> dict:
+class WrkFigures(TypedDict):
+    """What bench/wrk.lua's done() prints (JSON keys are strings: the statuses' too)."""
+
+    requests: int
+    duration_us: int
+    bytes: int
+    errors: dict[str, int]  # connect, read, write, status, timeout
+    latency_us: dict[str, float]  # min, mean, max, p50, p90, p95, p99
+    statuses: dict[str, int]
+
+
+def parse_wrk(output: str) -> WrkFigures:
     """The JSON line bench/wrk.lua's done() prints."""
     for line in output.splitlines():
         if line.startswith("WRK_JSON "):
-            return json.loads(line.removeprefix("WRK_JSON "))
+            figures: WrkFigures = json.loads(line.removeprefix("WRK_JSON "))
+            return figures
     raise ValueError(f"no WRK_JSON line in wrk's output:\n{output[-2000:]}")
 
 
-def result_of(figures: dict, body_bytes: int, client_cpu_s: float) -> Result:
+def result_of(figures: WrkFigures, body_bytes: int, client_cpu_s: float) -> Result:
     latency = {k: v / 1e6 for k, v in figures["latency_us"].items()}
     return Result(
         statuses={int(k): v for k, v in figures["statuses"].items()},

@@ -24,7 +24,7 @@ TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 def flood(url: str, user: str, stop: threading.Event, answers: list[int]) -> None:
     session = requests.Session()
     login = f"{url}/admin/login/"
-    token = TOKEN.search(session.get(login, timeout=30).text).group(1)  # type: ignore[union-attr]
+    token = TOKEN.search(session.get(login, timeout=30).text).group(1)  # type: ignore[union-attr]  # no match: an error
     form = {"csrfmiddlewaretoken": token, "username": user, "password": "wrong"}
     while not stop.is_set():
         answers.append(session.post(login, data=form, headers={"Referer": login}).status_code)

@@ -15,6 +15,7 @@ import multiprocessing as mp
 import os
 import statistics
 import time
+from multiprocessing.queues import Queue
 from typing import Any
 
 from bench.images import parse_size, selfie_jpeg
@@ -98,7 +99,8 @@ def parallel_rate(
 ) -> float:
     """Images per second of ``processes`` single-threaded engines running at once."""
     context = mp.get_context("spawn")  # OpenVINO is not fork-safe
-    ready, counts = context.Barrier(processes), context.Queue()
+    ready = context.Barrier(processes)
+    counts: Queue[int] = context.Queue()  # each worker's checks
     workers = [
         context.Process(target=_worker, args=(jpeg, ready, seconds, counts, profile))
         for _ in range(processes)

@@ -21,18 +21,20 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 import openvino as ov
 
 from bench.images import DEV_DATA
 from ml import pad_metrics as metrics
+from ml.classifier import Box
 from ml.compilation import describe_cpu
 from ml.engine import LivenessEngine
 from ml.install import default_model_dir
 from ml.profiles import DEFAULT_PROFILE, PROFILES, fuse
 from ml.quantize import QUANTIZED, build_int8, calibration_inputs, int8_ready, variants
-from ml.yunet import largest
+from ml.yunet import int_box, largest
 
 MODEL_DIR = default_model_dir()
 REFERENCES = ("live/minivision_1.jpg", "spoof/minivision_2.jpg", "spoof/minivision_3.jpg")
@@ -49,6 +51,13 @@ class Image:
     pixels: np.ndarray
 
 
+class Found(TypedDict):
+    """A face's box and each classifier's P(live) on it."""
+
+    box: Box
+    scores: dict[str, float]
+
+
 def dev_images(engine: LivenessEngine) -> list[Image]:
     found = []
     for label in ("live", "spoof"):
@@ -62,16 +71,18 @@ def dev_images(engine: LivenessEngine) -> list[Image]:
     return found
 
 
-def scores_on(engine: LivenessEngine, images: list[Image], boxes: dict[str, tuple] | None):
+def scores_on(
+    engine: LivenessEngine, images: list[Image], boxes: dict[str, Box] | None
+) -> dict[str, Found | None]:
     """Per image: each classifier's P(live) and the box; on ``boxes`` when given (the f32
     detector's), else on this engine's own detection. None where no face is found."""
-    out: dict[str, dict | None] = {}
+    out: dict[str, Found | None] = {}
     for image in images:
         box = boxes.get(image.path) if boxes is not None else None
         if boxes is None:
             face = largest(engine.detector.detect(image.pixels))
             if face is not None:
-                box = tuple(int(v) for v in face.box)
+                box = int_box(face)
         if box is None:
             out[image.path] = None
             continue
@@ -85,16 +96,22 @@ def pair(scores: dict[str, float]) -> float:
     return (scores["minifasnet_v2"] + scores["minifasnet_v1se"]) / 2
 
 
-def auc_of(images: list[Image], found: dict, key, held_out_only: bool = False) -> float:
+def auc_of(
+    images: list[Image],
+    found: dict[str, Found | None],
+    key: Callable[[dict[str, float]], float],
+    held_out_only: bool = False,
+) -> float:
     kept: dict[str, list[float]] = {"live": [], "spoof": []}
     for image in images:
-        if found[image.path] is None or (held_out_only and not image.held_out):
+        entry = found[image.path]
+        if entry is None or (held_out_only and not image.held_out):
             continue
-        kept[image.label].append(key(found[image.path]["scores"]))
+        kept[image.label].append(key(entry["scores"]))
     return metrics.auc(np.asarray(kept["live"]), np.asarray(kept["spoof"]))
 
 
-def iou(a: tuple, b: tuple) -> float:
+def iou(a: Box, b: Box) -> float:
     ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
     iw = max(0, min(ax2, bx2) - max(a[0], b[0]))
     ih = max(0, min(ay2, by2) - max(a[1], b[1]))
@@ -106,9 +123,12 @@ def accuracy(
     f32: LivenessEngine, int8: LivenessEngine, images: list[Image], label: str = "int8"
 ) -> bool:
     base = scores_on(f32, images, None)
-    boxes = {p: v["box"] for p, v in base.items() if v is not None}
+    faces = {p: v for p, v in base.items() if v is not None}
+    boxes = {p: v["box"] for p, v in faces.items()}
     same_boxes = scores_on(int8, images, boxes)  # int8 classifiers on the f32 boxes
+    on_boxes = {p: v for p, v in same_boxes.items() if v is not None}  # every one of boxes
     own = scores_on(int8, images, None)  # the whole int8 pipeline (its own detector)
+    own_faces = {p: v for p, v in own.items() if v is not None}
     fused = PROFILES[DEFAULT_PROFILE]
     keys: dict[str, Callable[[dict[str, float]], float]] = {
         name: operator.itemgetter(name) for name in CLASSIFIERS
@@ -126,7 +146,7 @@ def accuracy(
     for name, key in keys.items():
         a32, a8 = auc_of(images, base, key), auc_of(images, same_boxes, key)
         h32, h8 = auc_of(images, base, key, True), auc_of(images, same_boxes, key, True)
-        delta = max(abs(key(same_boxes[p]["scores"]) - key(base[p]["scores"])) for p in boxes)
+        delta = max(abs(key(on_boxes[p]["scores"]) - key(faces[p]["scores"])) for p in boxes)
         passed = abs(a8 - a32) <= BARS["auc"] and delta <= BARS["score"]
         ok &= passed
         print(
@@ -134,16 +154,16 @@ def accuracy(
             f"{delta:>13.4f}{'yes' if passed else 'NO':>6}"
         )
     # the detector: faces found, box agreement, and the fused score through the int8 boxes
-    both = [p for p in boxes if own[p] is not None]
-    ious = [iou(boxes[p], own[p]["box"]) for p in both]
+    both = [p for p in boxes if p in own_faces]
+    ious = [iou(boxes[p], own_faces[p]["box"]) for p in both]
     fused_delta = max(
-        abs(fuse(own[p]["scores"], fused) - fuse(base[p]["scores"], fused)) for p in both
+        abs(fuse(own_faces[p]["scores"], fused) - fuse(faces[p]["scores"], fused)) for p in both
     )
     a_own = auc_of(images, own, keys[f"{DEFAULT_PROFILE} profile (fused)"])
     missing = len(boxes) - len(both)
     extra = sum(1 for p, v in own.items() if v is not None and p not in boxes)
     flips = sum(
-        (fuse(own[p]["scores"], fused) >= 0.5) != (fuse(base[p]["scores"], fused) >= 0.5)
+        (fuse(own_faces[p]["scores"], fused) >= 0.5) != (fuse(faces[p]["scores"], fused) >= 0.5)
         for p in both
     )
     print(
@@ -180,7 +200,7 @@ def accuracy(
     return ok
 
 
-def costs(engines: dict[str, LivenessEngine], image: np.ndarray, box: tuple, rounds: int) -> None:
+def costs(engines: dict[str, LivenessEngine], image: np.ndarray, box: Box, rounds: int) -> None:
     """ms per call of each model (crop + inference) and of YuNet (letterbox + inference +
     decode) for each precision, rounds interleaved."""
     names = ["yunet", *CLASSIFIERS]
@@ -249,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     accuracy(f32, bf16, images, "bf16")
     engines = {"f32": f32, "bf16": bf16, "int8": int8}
     sample = next(i for i in images if i.path == REFERENCES[0])
-    box = tuple(int(v) for v in f32.detect(sample.pixels).box)
+    box = int_box(f32.detect(sample.pixels))
     costs(engines, sample.pixels, box, args.rounds)
 
 

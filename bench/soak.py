@@ -30,6 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from bench import soak_sessions
 from bench.gunicorn import manage
@@ -77,7 +78,16 @@ def hey_for(url: str, body: Path, seconds: int, concurrency: int, rate: float) -
     return hey(url, body, concurrency, "-z", f"{seconds}s", "-q", f"{per_worker:.3f}")
 
 
-def parse_summary(text: str) -> dict[str, object]:
+class HeySummary(TypedDict):
+    """What report() reads of hey's summary."""
+
+    statuses: dict[int, int]
+    transport_errors: int
+    latency_s: dict[int, float]  # percentile -> seconds
+    rps: float
+
+
+def parse_summary(text: str) -> HeySummary:
     statuses = {int(code): int(n) for code, n in STATUS.findall(text)}
     errors_part = text.split("Error distribution:", 1)[1] if "Error distribution:" in text else ""
     errors = sum(int(n) for n, _ in ERRORS.findall(errors_part))
@@ -310,10 +320,9 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(1)
 
 
-def report(summary: dict[str, object], duration: int) -> bool:
-    statuses: dict[int, int] = summary["statuses"]  # type: ignore[assignment]
-    latency: dict[int, float] = summary["latency_s"]  # type: ignore[assignment]
-    total = sum(statuses.values()) + int(summary["transport_errors"])  # type: ignore[call-overload]
+def report(summary: HeySummary, duration: int) -> bool:
+    statuses, latency = summary["statuses"], summary["latency_s"]
+    total = sum(statuses.values()) + summary["transport_errors"]
     errors = total - statuses.get(201, 0)
     print(
         f"requests {total} in {duration} s ({summary['rps']:.2f} req/s achieved), "

@@ -8,12 +8,12 @@ page's calibration blocks read calibrations and check records: each is shown onl
 who may view those (``view_calibration``, ``view_livenesscheck``), and the upload page and the
 shadow's buttons need ``view_calibration`` too."""
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -345,7 +345,7 @@ class CalibratedTenantAdmin(TenantAdmin):
 
 
 @admin.register(Calibration)
-class CalibrationAdmin(PermittedActionsAdmin):
+class CalibrationAdmin(PermittedActionsAdmin[Calibration]):
     list_display = (
         "created_at",
         "tenant",
@@ -420,7 +420,10 @@ class CalibrationAdmin(PermittedActionsAdmin):
         return with_exact(decimal(calibration.previous_threshold), calibration.previous_threshold)
 
 
-class ReadOnlyAdmin(PermittedActionsAdmin):
+_M = TypeVar("_M", bound=Model)  # the model a ReadOnlyAdmin lists
+
+
+class ReadOnlyAdmin(PermittedActionsAdmin[_M]):
     """Records written by the service or its commands: viewed, never added, edited or deleted
     from the admin (a POST to a change page is refused with 403)."""
 
@@ -507,7 +510,7 @@ def iso_context(report: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @admin.register(Evaluation)
-class EvaluationAdmin(ReadOnlyAdmin):
+class EvaluationAdmin(ReadOnlyAdmin[Evaluation]):
     """An evaluation's page: its ISO/IEC 30107-3 report as tables (evaluation_change_form.html),
     its warnings and plots; a report stored before the ISO report shows its older figures."""
 

@@ -11,7 +11,7 @@ from guard.adminperms import PermittedActionsAdmin
 
 
 @admin.register(CaptureSession)
-class CaptureSessionAdmin(PermittedActionsAdmin):
+class CaptureSessionAdmin(PermittedActionsAdmin[CaptureSession]):
     list_display = ["id", "tenant", "state", "is_live", "score_shown", "capture", "created_at"]
     list_filter = ["state", "capture"]
     fields: ClassVar[tuple[str, ...]] = tuple(

@@ -35,8 +35,7 @@ def allowed_origin(request: HttpRequest | Request) -> str | None:
 class TokenCorsMixin(JsonAPIView):
     """Put first in a session view's bases: the preflight, and the CORS headers on answers."""
 
-    # DRF's stubs say Response; a plain 204 is what the preflight answers.
-    def options(  # type: ignore[override]
+    def options(  # type: ignore[override]  # DRF's stubs say Response; the preflight is a 204
         self, request: Request, *args: Any, **kwargs: Any
     ) -> HttpResponse:
         """The preflight: POST with Authorization and Content-Type, cached 10 minutes. Any

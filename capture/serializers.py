@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from liveness.schema import LivenessResultSerializer
+from liveness.schema import Body, LivenessResultSerializer
 from ml import headturn
 from ml.quality import REFUSALS
 
@@ -18,11 +18,11 @@ RESTART_REFUSALS = [
 SELFIE_REFUSALS = ["challenge_not_passed", "challenge_failed", "selfie_held"]
 
 
-class SessionCreateRequestSerializer(serializers.Serializer):
+class SessionCreateRequestSerializer(Body):
     hash_id = serializers.CharField(help_text="The tenant's credential (from your backend only).")
 
 
-class SessionCreatedSerializer(serializers.Serializer):
+class SessionCreatedSerializer(Body):
     session_id = serializers.UUIDField()
     token = serializers.CharField(
         help_text="For the browser: `Authorization: Bearer <token>` on quality and selfie."
@@ -31,13 +31,13 @@ class SessionCreatedSerializer(serializers.Serializer):
     expires_in = serializers.IntegerField(help_text="Seconds until expires_at.")
 
 
-class FrameRequestSerializer(serializers.Serializer):
+class FrameRequestSerializer(Body):
     selfie_image = serializers.CharField(
         help_text="PNG or JPEG as base64, optionally prefixed with `data:image/...;base64,`."
     )
 
 
-class SelfieRequestSerializer(serializers.Serializer):
+class SelfieRequestSerializer(Body):
     selfie_image = serializers.CharField(required=False, help_text="One full-resolution frame.")
     frames = serializers.ListField(
         child=serializers.CharField(),
@@ -51,12 +51,12 @@ class SelfieRequestSerializer(serializers.Serializer):
     )
 
 
-class GateFailureSerializer(serializers.Serializer):
+class GateFailureSerializer(Body):
     code = serializers.ChoiceField(choices=list(REFUSALS))
     error = serializers.CharField(help_text="The fixed sentence of /liveness for this code.")
 
 
-class FaceBoxSerializer(serializers.Serializer):
+class FaceBoxSerializer(Body):
     x = serializers.FloatField()
     y = serializers.FloatField()
     w = serializers.FloatField()
@@ -69,7 +69,7 @@ CHALLENGE_STATES = list(headturn.STATES)
 CHALLENGE_CODES = list(headturn.FAIL_CODES)
 
 
-class ChallengeSerializer(serializers.Serializer):
+class ChallengeSerializer(Body):
     instruction = serializers.ChoiceField(
         choices=INSTRUCTIONS, help_text="What to do now; the person's own left and right."
     )
@@ -89,15 +89,15 @@ class ChallengeSerializer(serializers.Serializer):
     )
 
 
-class ChallengeStartRequestSerializer(serializers.Serializer):
+class ChallengeStartRequestSerializer(Body):
     """An empty object: the server alone chooses the steps."""
 
 
-class ChallengeStartedSerializer(serializers.Serializer):
+class ChallengeStartedSerializer(Body):
     challenge = ChallengeSerializer()
 
 
-class QualityResultSerializer(serializers.Serializer):
+class QualityResultSerializer(Body):
     passed = serializers.BooleanField()
     code = serializers.ChoiceField(
         choices=list(REFUSALS), allow_null=True, help_text="First failed gate, or null."
@@ -117,14 +117,14 @@ class QualityResultSerializer(serializers.Serializer):
     )
 
 
-class HeldChallengeSerializer(serializers.Serializer):
+class HeldChallengeSerializer(Body):
     state = serializers.ChoiceField(choices=["pending"])
     tries_left = serializers.IntegerField(
         help_text="Challenges this session may still start (CAPTURE_CHALLENGE_TRIES in all)."
     )
 
 
-class SelfieReceivedSerializer(serializers.Serializer):
+class SelfieReceivedSerializer(Body):
     session_id = serializers.UUIDField()
     state = serializers.ChoiceField(choices=["received"])
     frames = serializers.IntegerField()
@@ -136,7 +136,7 @@ class SelfieReceivedSerializer(serializers.Serializer):
     )
 
 
-class SessionStateSerializer(serializers.Serializer):
+class SessionStateSerializer(Body):
     session_id = serializers.UUIDField()
     state = serializers.ChoiceField(["open", "processing", "done", "expired"])
     expires_at = serializers.DateTimeField()
@@ -163,17 +163,17 @@ class SessionStateSerializer(serializers.Serializer):
     )
 
 
-class QualityRefusedSerializer(serializers.Serializer):
+class QualityRefusedSerializer(Body):
     error = serializers.CharField()
     code = serializers.ChoiceField(choices=QUALITY_REFUSALS)
 
 
-class RestartRefusedSerializer(serializers.Serializer):
+class RestartRefusedSerializer(Body):
     error = serializers.CharField()
     code = serializers.ChoiceField(choices=RESTART_REFUSALS)
 
 
-class SelfieRefusedSerializer(serializers.Serializer):
+class SelfieRefusedSerializer(Body):
     error = serializers.CharField()
     code = serializers.ChoiceField(choices=SELFIE_REFUSALS)
     reason = serializers.ChoiceField(
@@ -181,11 +181,11 @@ class SelfieRefusedSerializer(serializers.Serializer):
     )
 
 
-class TokenErrorSerializer(serializers.Serializer):
+class TokenErrorSerializer(Body):
     error = serializers.CharField()
     code = serializers.ChoiceField(choices=TOKEN_CODES)
 
 
-class ConflictSerializer(serializers.Serializer):
+class ConflictSerializer(Body):
     error = serializers.CharField()
     state = serializers.ChoiceField(choices=["done", "processing"])

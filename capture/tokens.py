@@ -18,7 +18,8 @@ def _rejected(code: str) -> Rejected:
 
 
 def bearer_token(request: HttpRequest) -> str | None:
-    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    header: str = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         return None

@@ -62,17 +62,17 @@ OwnRate = Callable[[CaptureSession], None]
 
 
 def with_session(
-    action: Action, own_rate: OwnRate, max_bytes: str, asks: Quota, status: int
+    action: Action, own_rate: OwnRate, max_bytes: Callable[[], int], asks: Quota, status: int
 ) -> Callable[..., HttpResponse]:
     """A token-authenticated call on one session. In order, before its JSON is parsed or an
-    image decoded: the body read, bounded by the setting ``max_bytes`` whatever the transfer
-    encoding (413); the token, its session and the hash_id that opened it (429 / 404 / 401);
-    the session still open (409); the session's own rate, then the tenant's rate and quota
-    (429, counted as /liveness's are; a held selfie's session has paid its unit, so its
-    challenge's calls ask no room)."""
+    image decoded: the body read, bounded by ``max_bytes()`` (a setting's value, read per call)
+    whatever the transfer encoding (413); the token, its session and the hash_id that opened
+    it (429 / 404 / 401); the session still open (409); the session's own rate, then the
+    tenant's rate and quota (429, counted as /liveness's are; a held selfie's session has paid
+    its unit, so its challenge's calls ask no room)."""
 
     def call(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
-        body = read_body(request, getattr(settings, max_bytes))
+        body = read_body(request, max_bytes())
         session = session_for_token(request, session_id)
         service.require_open(session)
         own_rate(session)
@@ -83,18 +83,22 @@ def with_session(
     return call
 
 
+def quality_max_bytes() -> int:
+    return settings.SESSION_QUALITY_MAX_BYTES
+
+
+def selfie_max_bytes() -> int:
+    return settings.LIVENESS_MAX_BODY_BYTES
+
+
 quality_call = with_session(
-    service.check_quality, service.within_quality_rate, "SESSION_QUALITY_MAX_BYTES", Quota.ROOM, 200
+    service.check_quality, service.within_quality_rate, quality_max_bytes, Quota.ROOM, 200
 )
 challenge_call = with_session(
-    service.restart_challenge,
-    service.within_quality_rate,
-    "SESSION_QUALITY_MAX_BYTES",
-    Quota.ROOM,
-    200,
+    service.restart_challenge, service.within_quality_rate, quality_max_bytes, Quota.ROOM, 200
 )
 selfie_call = with_session(
-    service.take_selfie, service.within_selfie_rate, "LIVENESS_MAX_BODY_BYTES", Quota.CHECK, 202
+    service.take_selfie, service.within_selfie_rate, selfie_max_bytes, Quota.CHECK, 202
 )
 
 

@@ -110,13 +110,15 @@ class ConsoleTenantAdmin(CalibratedTenantAdmin):
         )
         return [usage, usage_csv, *super().get_urls()]
 
-    def update_fields(self, form: ModelForm) -> set[str]:
+    def update_fields(self, form: ModelForm[Tenant]) -> set[str]:
         fields = super().update_fields(form) - {"target_apcer"}
         if getattr(form, "derived", None) is not None:
             fields.add("threshold")
         return fields
 
-    def save_model(self, request: HttpRequest, obj: Tenant, form: ModelForm, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: Tenant, form: ModelForm[Tenant], change: bool
+    ) -> None:
         derived = getattr(form, "derived", None)
         if derived is not None:
             evaluation, threshold, held = derived

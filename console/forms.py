@@ -32,7 +32,7 @@ class RoundedFloatField(forms.FloatField):
         return super().has_changed(initial, data)
 
 
-class TenantForm(ModelForm):
+class TenantForm(ModelForm[Tenant]):
     """Adds "target APCER": the threshold is then derived from the last evaluation of the
     tenant's profile (the lowest threshold whose APCER on that evaluation meets the target),
     and reported with the figures of the evaluation's sources it was not chosen on."""

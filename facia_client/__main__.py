@@ -19,7 +19,7 @@ import json
 import os
 import re
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from facia_client.client import DEFAULT_TIMEOUT, FaciaClient, FaciaError
 
@@ -45,7 +45,7 @@ def without_values(message: str) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         error = {"error": without_values(message), "exit_code": USAGE}
         print(json.dumps(error), file=sys.stderr)

@@ -364,7 +364,7 @@ def log_format() -> str:
 
 def _is_terminal(stream: object) -> bool:
     try:
-        return bool(stream.isatty())  # type: ignore[attr-defined]
+        return bool(stream.isatty())  # type: ignore[attr-defined]  # any stream, None: caught
     except (AttributeError, ValueError):  # None, or closed
         return False
 

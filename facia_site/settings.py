@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from facia_site.env import (
@@ -26,6 +27,10 @@ from facia_site.env import (
 )
 from facia_site.vardir import SECRET_KEY_FILE, read_secret_key, var_dir
 from telemetry.logs import logging_config
+
+# The admin subclasses Django's generic classes as their stubs type them (ModelAdmin[Tenant],
+# ModelForm[Tenant]): this gives those classes the __class_getitem__ that subscripting needs.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Paths only: facia_site.vardir.prepare() creates them (manage.py and gunicorn run it).

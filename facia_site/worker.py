@@ -317,7 +317,8 @@ class BufferingWorker(GeventWorker):
             response = ResponseBuffer()
             try:
                 try:
-                    return super().handle_request(listener_name, req, response, addr)
+                    keepalive: bool = super().handle_request(listener_name, req, response, addr)
+                    return keepalive
                 finally:
                     self._django.release()
             finally:
@@ -512,7 +513,8 @@ def _read_body(req: Any, size: int, sock: Any) -> bytes:
     three times, 12 ms of a phone photo's request. A chunked body goes through gunicorn."""
     reader = req.body.reader
     if not isinstance(reader, LengthReader):
-        return req.body.read(size)
+        chunked: bytes = req.body.read(size)  # gunicorn has no annotations
+        return chunked
     body = bytearray(size)
     head = reader.unreader.take_buffered()[:size]
     body[: len(head)] = head

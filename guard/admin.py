@@ -9,7 +9,7 @@ from guard.adminperms import PermittedActionsAdmin
 from guard.models import Counter, Refusal
 
 
-class CounterAdmin(PermittedActionsAdmin):
+class CounterAdmin(PermittedActionsAdmin[Counter]):
     """Read-only view of the throttle windows (deleting a row lifts that block)."""
 
     list_display = ("scope", "subject", "bucket", "hits")
@@ -23,7 +23,7 @@ class CounterAdmin(PermittedActionsAdmin):
         return False
 
 
-class RefusalAdmin(PermittedActionsAdmin):
+class RefusalAdmin(PermittedActionsAdmin[Refusal]):
     """401 and 429 answers of /liveness per day, per tenant or client address bucket."""
 
     list_display = ("day", "status", "code", "tenant_id", "client", "hits")

@@ -14,28 +14,31 @@ The user and group admins keep anyone who may edit accounts within their own per
 (:class:`ContainedUserAdmin`, :class:`ContainedGroupAdmin`).
 """
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from django.contrib import admin
 from django.contrib.admin import RelatedOnlyFieldListFilter, helpers
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group, Permission, User
 from django.core.exceptions import (
     BadRequest,
     FieldDoesNotExist,
     PermissionDenied,
     ValidationError,
 )
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse
 
 from guard.validators import no_control_characters, read_apart
 from ml.text import trim_spaces
 
+# The model an admin lists: these bases serve every model admin of the project.
+_M = TypeVar("_M", bound=Model)
 
-class SelectedIdsAdmin(admin.ModelAdmin):
+
+class SelectedIdsAdmin(admin.ModelAdmin[_M]):
     """An action's selected rows must be ids of the list's model: Django filters pk__in by
     the posted values as they come, so "abc" (ValueError), a number past SQLite's 64 bits
     (OverflowError) or a NUL (refused by PostgreSQL) would be a 500 and a traceback."""
@@ -63,7 +66,7 @@ class SelectedIdsAdmin(admin.ModelAdmin):
         return super().response_action(request, queryset, *args, **kwargs)
 
 
-class OfferedFiltersAdmin(admin.ModelAdmin):
+class OfferedFiltersAdmin(admin.ModelAdmin[_M]):
     """A list is filtered by the query string only on the fields its filters and date
     hierarchy offer. Django lets any lookup on the model's own fields and single relations
     through: a tenant viewer read the calibration and shadow candidate's maps and thresholds
@@ -91,7 +94,7 @@ class OfferedFiltersAdmin(admin.ModelAdmin):
         return {f.split(LOOKUP_SEP, 1)[0] for f in named if isinstance(f, str) and f}
 
 
-class PermittedActionsAdmin(OfferedFiltersAdmin, SelectedIdsAdmin):
+class PermittedActionsAdmin(OfferedFiltersAdmin[_M], SelectedIdsAdmin[_M]):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
@@ -102,9 +105,17 @@ class PermittedActionsAdmin(OfferedFiltersAdmin, SelectedIdsAdmin):
     def refused_actions(self, request: HttpRequest) -> set[str]:
         """The actions this POST names that exist but that this user may not run."""
         # Django's list of this admin's actions before it filters them by permission.
-        known = {name for _, name, _ in self._get_base_actions()}  # type: ignore[attr-defined]
+        known = {name for _, name, _ in base_actions(self)}
         named = set(request.POST.getlist("action")) & known
         return named - set(self.get_actions(request))
+
+
+def base_actions(model_admin: admin.ModelAdmin[Any]) -> list[tuple[Callable[..., Any], str, str]]:
+    """Every action of ``model_admin`` (function, name, description), before Django filters
+    them by the user's permissions."""
+    found: list[tuple[Callable[..., Any], str, str]]
+    found = model_admin._get_base_actions()  # type: ignore[attr-defined]  # private: not in django-stubs
+    return found
 
 
 # A list's tenant filter: only the tenants its rows name. Django's default offers every
@@ -170,7 +181,7 @@ GRANTING_FIELDS = (("user_permissions", "permissions"), ("groups",))
 def granting_held_only(form: Any, request: HttpRequest) -> Any:
     """``form`` (a user's or a group's) refusing to add what ``request``'s user does not hold."""
 
-    class GrantingHeldOnly(form):
+    class GrantingHeldOnly(form):  # type: ignore[misc]  # get_form's class, known at run time
         def clean(self) -> Any:
             cleaned = super().clean()
             permissions, groups = (self._added(names) for names in GRANTING_FIELDS)
@@ -194,7 +205,7 @@ def named_cleanly(form: Any) -> Any:
     of ours): "Operators" and "Operators\u200b" were two groups listed alike, and an admin
     granting one picked either. A name kept as it was is not read apart again."""
 
-    class NamedCleanly(form):
+    class NamedCleanly(form):  # type: ignore[misc]  # get_form's class, known at run time
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             if "name" in self.fields:  # as typed: a line break at an end refused, not trimmed
@@ -217,7 +228,7 @@ def named_cleanly(form: Any) -> Any:
     return NamedCleanly
 
 
-class ContainedUserAdmin(OfferedFiltersAdmin, SelectedIdsAdmin, UserAdmin):
+class ContainedUserAdmin(OfferedFiltersAdmin[User], SelectedIdsAdmin[User], UserAdmin[User]):
     """Django's user admin where a staff user with ``auth.change_user`` gets no further than
     their own permissions: before, they could tick their own ``is_superuser``, give themselves
     any permission or group, or set a superuser's password and log in as them.
@@ -254,7 +265,7 @@ def may_edit_group(request: HttpRequest, group: Group) -> bool:
     return editor.is_superuser or _names(group.permissions.all()) <= held_by(editor)
 
 
-class ContainedGroupAdmin(OfferedFiltersAdmin, SelectedIdsAdmin, GroupAdmin):
+class ContainedGroupAdmin(OfferedFiltersAdmin[Group], SelectedIdsAdmin[Group], GroupAdmin):
     """Django's group admin where nobody adds to a group a permission they do not hold (a
     member with ``auth.change_group`` could otherwise grant themselves anything), nor changes
     or deletes a group that carries one (stripping ``change_tenant`` from the operators' group

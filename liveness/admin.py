@@ -36,7 +36,7 @@ class VerdictFilter(admin.SimpleListFilter):
 
 
 @admin.register(LivenessCheck)
-class LivenessCheckAdmin(PermittedActionsAdmin):
+class LivenessCheckAdmin(PermittedActionsAdmin[LivenessCheck]):
     list_display = (
         "time",
         "tenant",

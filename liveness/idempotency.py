@@ -73,7 +73,7 @@ def _sha256(data: bytes) -> str:
 def key_of(request: HttpRequest) -> str:
     """The request's Idempotency-Key (it has one), checked: 400 unless 1-255 printable ASCII.
     Its body is not hashed here, before authentication (``Key.of``)."""
-    value = request.META[HEADER]
+    value: str = request.META[HEADER]
     if not 1 <= len(value) <= MAX_KEY_LENGTH or not (value.isascii() and value.isprintable()):
         raise Rejected(Rejection("idempotency_key_invalid"))
     return value

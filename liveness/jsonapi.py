@@ -316,13 +316,14 @@ class JsonAPIView(APIView):
         # Always JSON, whatever the Accept header says (no 406).
         return JSONRenderer(), JSONRenderer.media_type
 
-    # DRF's stubs say Response; a plain JsonResponse is what DRF's finalize_response accepts too.
-    def http_method_not_allowed(  # type: ignore[override]
+    def http_method_not_allowed(  # type: ignore[override]  # DRF's stubs say Response; DRF takes any HttpResponse
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponse:
         return not_allowed(request.method, self.allowed_methods)
 
-    def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]
+    def handle_exception(  # type: ignore[override]  # DRF's stubs say Response; DRF takes any HttpResponse
+        self, exc: Exception
+    ) -> HttpResponse:
         if isinstance(exc, Rejected):
             return answers.respond(exc.rejection)
         if isinstance(exc, APIException):

@@ -62,7 +62,7 @@ class LivenessCheck(models.Model):
             return int(cursor.lastrowid)
 
 
-def _insert_fields() -> list[models.Field]:
+def _insert_fields() -> list[models.Field[Any, Any]]:
     return [f for f in LivenessCheck._meta.concrete_fields if not f.primary_key]
 
 

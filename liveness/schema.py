@@ -20,38 +20,42 @@ from drf_spectacular.views import (
 from rest_framework import serializers
 from rest_framework.exceptions import APIException, NotAcceptable
 from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from liveness import answers, runtime
 from liveness.answers import Rejection
 from ml.quality import REFUSALS
 
 Schema = dict[str, Any]
+# The contract's bodies: drf-spectacular reads their fields, and no view serializes an object
+# with one, so none has an instance.
+Body = serializers.Serializer[None]
 
 
-class LivenessRequestSerializer(serializers.Serializer):
+class LivenessRequestSerializer(Body):
     hash_id = serializers.CharField(help_text="Your credential, as issued by the operator.")
     selfie_image = serializers.CharField(
         help_text="PNG or JPEG as base64, optionally prefixed with `data:image/...;base64,`."
     )
 
 
-class LivenessResultSerializer(serializers.Serializer):
+class LivenessResultSerializer(Body):
     is_live = serializers.IntegerField(min_value=0, max_value=1)
     liveness_score = serializers.FloatField(
         min_value=0.0, max_value=1.0, help_text="Probability that the face is live."
     )
 
 
-class LivenessResponseSerializer(serializers.Serializer):
+class LivenessResponseSerializer(Body):
     liveness_result = LivenessResultSerializer()
     message = serializers.ChoiceField(choices=["Success"], help_text="Always `Success`.")
 
 
-class MessageSerializer(serializers.Serializer):
+class MessageSerializer(Body):
     message = serializers.CharField()
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(Body):
     error = serializers.CharField()
 
 
@@ -242,7 +246,7 @@ def postprocess(result: Schema, generator: Any, request: Any, public: bool) -> S
     return result
 
 
-class ReadOnlyPage:
+class ReadOnlyPage(APIView):
     """What the schema and its two pages answer besides a GET or HEAD they can serve: our JSON
     errors, as every API path's. drf-spectacular's views answered OPTIONS /api/docs/ 500 (DRF's
     metadata through a template-less HTML renderer), OPTIONS /api/schema/ 200 with the view's
@@ -253,30 +257,34 @@ class ReadOnlyPage:
     http_method_names = ["get", "head"]
     allowed_methods: list[str]
 
-    def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+    def http_method_not_allowed(  # type: ignore[override]  # DRF's stubs say Response; DRF takes any HttpResponse
+        self, request: Request, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
         response = answers.respond(Rejection("method_not_allowed", {"method": request.method}))
         response["Allow"] = ", ".join(self.allowed_methods)
         return response
 
-    def handle_exception(self, exc: Exception) -> HttpResponse:
+    def handle_exception(  # type: ignore[override]  # DRF's stubs say Response; DRF takes any HttpResponse
+        self, exc: Exception
+    ) -> HttpResponse:
         if isinstance(exc, Http404):  # ?format= names no renderer of the page
             return answers.respond(Rejection("not_found"))
         if isinstance(exc, NotAcceptable):  # an Accept it cannot serve
             return answers.respond(Rejection("not_acceptable"))
         if isinstance(exc, APIException):
             return answers.error(str(exc.detail), exc.status_code)
-        return super().handle_exception(exc)  # type: ignore[misc]
+        return super().handle_exception(exc)
 
 
-class SwaggerView(ReadOnlyPage, SpectacularSwaggerSplitView):  # type: ignore[misc]
+class SwaggerView(ReadOnlyPage, SpectacularSwaggerSplitView):
     """``/api/docs/``."""
 
 
-class RedocView(ReadOnlyPage, SpectacularRedocView):  # type: ignore[misc]
+class RedocView(ReadOnlyPage, SpectacularRedocView):
     """``/api/redoc/``."""
 
 
-class SchemaView(ReadOnlyPage, SpectacularAPIView):  # type: ignore[misc]
+class SchemaView(ReadOnlyPage, SpectacularAPIView):
     """``/api/schema/``, generated once per process and version, and rendered once per format:
     anyone may read it, and generating it costs 20-26 ms of CPU (more than a liveness check's
     15 ms): per request, an anonymous client could spend the workers' CPU. So would rendering

@@ -7,4 +7,4 @@ import sys
 # never reaped: each gunicorn worker kept a zombie child from boot, and an on-premises service
 # must not call out. Without that module the converter uses its own no-op stub; we never
 # convert models at run time (install_models reads ONNX/IR with the runtime alone).
-sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
+sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]  # None: import refused

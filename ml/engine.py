@@ -46,7 +46,7 @@ from ml.profiles import (
 from ml.quality import QualityMeasures, QualityThresholds
 from ml.quantize import INT8_DIR, QUANTIZED, int8_ready
 from ml.registry import CLASSIFIERS, DETECTOR
-from ml.yunet import INPUT_SHAPES, Face, YuNet, largest
+from ml.yunet import INPUT_SHAPES, Face, YuNet, int_box, largest
 
 FACE_SCORE_FLOOR = 0.6
 log = logging.getLogger(__name__)
@@ -121,11 +121,6 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
     start = time.perf_counter()
     yield
     timings[stage] = (time.perf_counter() - start) * 1000
-
-
-def _int_box(face: Face) -> tuple[int, int, int, int]:
-    x, y, w, h = (int(v) for v in face.box)
-    return x, y, w, h
 
 
 class LivenessEngine:
@@ -315,7 +310,7 @@ class LivenessEngine:
         profile: str,
         timings: dict[str, float],
     ) -> Verdict:
-        box = _int_box(face)
+        box = int_box(face)
         with _timed(timings, "classify"):
             scores = self.score(image, box, chosen.models)
         z = fused_logit(scores, chosen.weights(capture))
@@ -364,7 +359,7 @@ class LivenessEngine:
         gates = self.gates(image, self.detector.detect(image), crop_policy)
         if gates.face is None:
             return Inspection(None, None, gates.failures, {})
-        scores = self.score(image, _int_box(gates.face), names)
+        scores = self.score(image, int_box(gates.face), names)
         return Inspection(gates.face, gates.measures, gates.failures, scores, gates.capture)
 
     def check(

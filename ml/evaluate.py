@@ -512,8 +512,9 @@ def shown(name: str, value: float | None) -> str:
 
 def shown_interval(row: dict[str, Any]) -> str:
     """ "[low, high]", or why there is none."""
-    if row.get("note"):
-        return row["note"]
+    note: str | None = row.get("note")
+    if note:
+        return note
     return f"[{shown(row['name'], row['low'])}, {shown(row['name'], row['high'])}]"
 
 

@@ -55,7 +55,7 @@ from ml.engine import LivenessEngine
 from ml.errors import ImageError
 from ml.evaluate import Sample, evaluate_folder
 from ml.install import default_model_dir
-from ml.profiles import CAPTURES, PROFILES, SCORE_MAPS, Platt, fused_logit, logit
+from ml.profiles import CAPTURES, PROFILES, SCORE_MAPS, Platt, ScoreMaps, fused_logit, logit
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = REPO.parent / "shared" / "data" / "dev"
@@ -375,7 +375,7 @@ def collect(engine: LivenessEngine, dev: Path, video: Path, frames: int) -> list
     return samples + cut_samples(engine, samples, dev, clips)
 
 
-def differences(shipped: dict[str, Any], fitted: dict[str, Any]) -> list[str]:
+def differences(shipped: ScoreMaps, fitted: dict[str, Any]) -> list[str]:
     """Where a recomputed map differs from the shipped one by more than TOLERANCE."""
     found = []
     for profile in PROFILES:

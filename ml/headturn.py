@@ -345,7 +345,7 @@ class HeadTurnJudge:
         data = asdict(self._s)
         data["steps"] = list(self._s.steps)
         data["v"] = STATE_VERSION
-        return _rounded(data)
+        return {k: _rounded(v) for k, v in data.items()}
 
     @classmethod
     def from_state(cls, state: Any, limits: Limits | None = None) -> HeadTurnJudge:

@@ -50,7 +50,8 @@ class MiniFASNet:
         # The blob is this call's own contiguous array: sharing it spares OpenVINO's input copy
         # (3-8 % of a 640x480 check, interleaved runs).
         self.request.infer({0: blob}, share_inputs=True)
-        return self.request.get_output_tensor(0).data[0]
+        scores: np.ndarray = self.request.get_output_tensor(0).data[0]  # openvino: untyped
+        return scores
 
     @staticmethod
     def postprocess(logits: np.ndarray) -> float:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 
 def apcer_bpcer(live: np.ndarray, spoof: np.ndarray, threshold: float) -> tuple[float, float]:
@@ -79,10 +80,10 @@ class Scored:
     """Scored presentations: P(bona fide), bona fide or attack, the PAI species of an attack
     ("" for bona fide) and the group it was drawn with (its source, or its subject)."""
 
-    score: np.ndarray
-    bona_fide: np.ndarray
-    species: np.ndarray
-    group: np.ndarray
+    score: npt.NDArray[np.float64]
+    bona_fide: npt.NDArray[np.bool_]
+    species: npt.NDArray[np.str_]
+    group: npt.NDArray[np.str_]
 
     @classmethod
     def of(cls, rows: Sequence[tuple[float, bool, str, str]]) -> Scored:

@@ -19,13 +19,11 @@ CLIP = (5e-4, 1 - 5e-4)  # rates of 0 and 1 have no normal deviate
 Target = TypeVar("Target", Path, BinaryIO)
 
 
-def _pyplot():  # imported here: the service never needs matplotlib
+def _use_agg() -> None:
+    """Before pyplot is imported (in the functions: the service never needs matplotlib)."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _probit(rates: np.ndarray) -> np.ndarray:
@@ -52,7 +50,9 @@ def det_blank_reason(live: np.ndarray, spoof: np.ndarray) -> str:
 
 def det_curve(live: np.ndarray, spoof: np.ndarray, path: Target, title: str) -> tuple[Target, str]:
     """The DET curve; when it cannot be drawn the image says why (and so does the result)."""
-    plt = _pyplot()
+    _use_agg()
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     reason = det_blank_reason(live, spoof)
     if live.size and spoof.size:
@@ -88,9 +88,11 @@ def det_curve(live: np.ndarray, spoof: np.ndarray, path: Target, title: str) -> 
 def histograms(
     live: np.ndarray, spoof: np.ndarray, threshold: float, path: Target, title: str
 ) -> Target:
-    plt = _pyplot()
+    _use_agg()
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    bins = np.linspace(0, 1, 21)
+    bins = np.linspace(0, 1, 21).tolist()  # the same edges; matplotlib types bins as a Sequence
     ax.hist(live, bins=bins, alpha=0.6, label=f"bona fide ({live.size})")
     ax.hist(spoof, bins=bins, alpha=0.6, label=f"attack ({spoof.size})")
     ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.2f}")

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import cache, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -149,10 +149,17 @@ class Platt:
 SCORE_MAPS = Path(__file__).with_name("score_maps.json")
 
 
+class ScoreMaps(TypedDict):
+    """The shipped file's content."""
+
+    maps: dict[str, dict[str, dict[str, float]]]  # {profile: {kind: {"a", "b"}}}
+    provenance: dict[str, Any]  # how they were fitted (ml.fit_score_maps writes it)
+
+
 @cache
-def score_maps(path: Path = SCORE_MAPS) -> dict[str, Any]:
-    """The shipped file: {"maps": {profile: {kind: {"a", "b"}}}, "provenance": {...}}."""
-    return json.loads(path.read_text())
+def score_maps(path: Path = SCORE_MAPS) -> ScoreMaps:
+    maps: ScoreMaps = json.loads(path.read_text())
+    return maps
 
 
 def shipped(profile: str, capture: str) -> Platt:

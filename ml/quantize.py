@@ -12,12 +12,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 import openvino as ov
 
-from ml.yunet import largest
+from ml.classifier import Box
+from ml.yunet import int_box, largest
+
+if TYPE_CHECKING:  # ml.engine imports this module
+    from ml.engine import LivenessEngine
 
 INT8_DIR = "int8"
 QUANTIZED = ("yunet", "minifasnet_v2", "minifasnet_v1se", "hyperfas")
@@ -35,11 +40,20 @@ def variants(image: np.ndarray) -> list[np.ndarray]:
     ]
 
 
-def calibration_inputs(engine: object, images: Iterable[np.ndarray]) -> dict[str, list]:
-    """Each quantised model's input tensors for ``images`` (an ``ml.engine.LivenessEngine``
-    finds the faces)."""
+@runtime_checkable
+class Preprocessing(Protocol):
+    """A classifier whose network input can be had apart from its inference: every quantised
+    one (MiniFASNet, HyperFAS); ``LivenessModel`` does not promise it."""
+
+    def preprocess(self, image: np.ndarray, box: Box) -> np.ndarray: ...
+
+
+def calibration_inputs(
+    engine: LivenessEngine, images: Iterable[np.ndarray]
+) -> dict[str, list[np.ndarray]]:
+    """Each quantised model's input tensors for ``images`` (the engine finds the faces)."""
     found: dict[str, list[np.ndarray]] = {name: [] for name in QUANTIZED}
-    detector = engine.detector  # type: ignore[attr-defined]
+    detector = engine.detector
     for image in images:
         blob, _ = detector.preprocess(image)
         canvas = np.zeros((1, 3, *DETECTOR_HW), np.float32)
@@ -48,13 +62,17 @@ def calibration_inputs(engine: object, images: Iterable[np.ndarray]) -> dict[str
         face = largest(detector.detect(image))
         if face is None:
             continue
-        box = tuple(int(v) for v in face.box)
+        box = int_box(face)
         for name in QUANTIZED[1:]:
-            found[name].append(engine.models[name].preprocess(image, box))  # type: ignore[attr-defined]
+            model = engine.models[name]
+            assert isinstance(model, Preprocessing), name
+            found[name].append(model.preprocess(image, box))
     return found
 
 
-def quantize(path: Path, samples: list[np.ndarray], out: Path, input_hw=None) -> None:
+def quantize(
+    path: Path, samples: list[np.ndarray], out: Path, input_hw: tuple[int, int] | None = None
+) -> None:
     """NNCF's default (symmetric int8) post-training quantisation of the IR at ``path``."""
     import nncf  # requirements-quantize.txt
 
@@ -67,7 +85,7 @@ def quantize(path: Path, samples: list[np.ndarray], out: Path, input_hw=None) ->
     ov.save_model(quantized, str(out), compress_to_fp16=False)
 
 
-def build_int8(model_dir: Path, inputs: dict[str, list]) -> Path:
+def build_int8(model_dir: Path, inputs: dict[str, list[np.ndarray]]) -> Path:
     """Quantise every model of ``QUANTIZED`` into ``model_dir/int8``; returns that folder."""
     import nncf
 

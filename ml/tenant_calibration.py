@@ -302,7 +302,7 @@ class Result:
     def figures(self) -> dict[str, Any]:
         """What is stored with the calibration (JSON, NaN as null: a rate over an empty class):
         no in-sample figure of the fit."""
-        return json_safe(self._figures())
+        return {k: json_safe(v) for k, v in self._figures().items()}
 
     def _figures(self) -> dict[str, Any]:
         return {

@@ -27,7 +27,8 @@ def _grid(shape: tuple[int, int], stride: int) -> np.ndarray:
 
 def _output_name(port: ov.Output) -> str:
     """The ONNX name (e.g. ``cls_8``): after conversion it is one of several tensor names."""
-    return next(n for n in port.get_names() if OUTPUT_NAME.fullmatch(n))
+    names: set[str] = port.get_names()  # openvino has no annotations
+    return next(n for n in names if OUTPUT_NAME.fullmatch(n))
 
 
 def _box(values: np.ndarray) -> tuple[float, float, float, float]:
@@ -40,6 +41,12 @@ class Face:
     box: tuple[float, float, float, float]  # x, y, w, h in the caller's image pixels
     landmarks: tuple[tuple[float, float], ...]  # right eye, left eye, nose, mouth corners
     score: float
+
+
+def int_box(face: Face) -> tuple[int, int, int, int]:
+    """The face's box in whole pixels (x, y, w, h truncated), as the classifiers crop it."""
+    x, y, w, h = (int(v) for v in face.box)
+    return x, y, w, h
 
 
 def largest(faces: Sequence[Face]) -> Face | None:

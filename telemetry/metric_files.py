@@ -21,7 +21,9 @@ class AllocatedMmapedDict(MmapedDict):
     def __init__(self, filename: str, read_mode: bool = False) -> None:
         if not read_mode:
             _allocate_new(filename)
-        super().__init__(filename, read_mode)
+        # MmapedDict's own, by name (mypy excuses its unannotated methods by name; untyped
+        # super() calls it cannot place): single inheritance, the same call as super()'s.
+        MmapedDict.__init__(self, filename, read_mode)
 
     def _init_value(self, key: str) -> None:
         """As MmapedDict's, after allocating the room it is about to grow into."""
@@ -33,7 +35,7 @@ class AllocatedMmapedDict(MmapedDict):
         if capacity != self._capacity:
             assert self._f is not None
             os.posix_fallocate(self._f.fileno(), 0, capacity)
-        super()._init_value(key)
+        MmapedDict._init_value(self, key)  # by name, as in __init__
 
 
 def _allocate_new(filename: str) -> None:

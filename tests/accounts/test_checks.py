@@ -14,7 +14,7 @@ from ml.profiles import PROFILES, profile_choices
 
 def test_profile_choices_are_the_engine_profiles() -> None:
     field = Tenant._meta.get_field("profile")
-    assert [name for name, _ in field.choices] == list(PROFILES)  # type: ignore[union-attr]
+    assert [name for name, _ in field.choices] == list(PROFILES)  # type: ignore[union-attr]  # a field with choices
     assert profile_choices()[0] == ("fast", "fast: MiniFASNet pair + HyperFAS")
 
 

@@ -220,7 +220,7 @@ def zip_parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(calibrate.zipfile, "ZipFile", counted)
+    monkeypatch.setattr(zipfile, "ZipFile", counted)
     return calls
 
 

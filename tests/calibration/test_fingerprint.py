@@ -76,7 +76,7 @@ def bf16(patch: pytest.MonkeyPatch) -> None:
 
 def rescaled(patch: pytest.MonkeyPatch) -> None:
     spec = registry.CLASSIFIERS["minifasnet_v1se"]
-    built = partial(spec.build.func, scale=3.0)  # type: ignore[union-attr]
+    built = partial(spec.build.func, scale=3.0)  # type: ignore[union-attr]  # the spec's partial
     patch.setitem(registry.CLASSIFIERS, spec.ir, dataclasses.replace(spec, build=built))
 
 
@@ -187,7 +187,9 @@ def test_calibrate_says_so_and_stores_the_fingerprint_of_now(
     calibrate("again", str(folder))
     tenant.refresh_from_db()
     now = profiles.fingerprint("fast")
-    assert Calibration.objects.first().fingerprint == now == tenant.calibration["fingerprint"]  # type: ignore[union-attr]
+    stored = Calibration.objects.first()
+    assert stored is not None
+    assert stored.fingerprint == now == tenant.calibration["fingerprint"]
     assert tenant.maps() is not None
 
 

@@ -28,7 +28,7 @@ def walk() -> dict[str, object]:
     sessions = {name: service.open_session(tenant, credential).session for name in "AB"}
     names = {str(session.pk): name for name, session in sessions.items()}
     clock = SimpleNamespace(now=0.0)
-    throttle.time = SimpleNamespace(time=lambda: clock.now)  # type: ignore[assignment]
+    vars(throttle)["time"] = SimpleNamespace(time=lambda: clock.now)  # the module's clock, faked
 
     def at(offset_s: float, *calls: tuple[str, str]) -> list[list[object]]:
         """The ``calls`` (rate, session) at BASE + ``offset_s``; then every window's row."""

@@ -21,7 +21,8 @@ def post(client: Client, url: str, body: Any, token: str | None = None, **extra:
 def open_session(client: Client, secret: str) -> dict[str, Any]:
     response = post(client, "/sessions", {"hash_id": secret})
     assert response.status_code == 201, response.content
-    return response.json()
+    opened: dict[str, Any] = response.json()
+    return opened
 
 
 def verdict(client: Client, session_id: str, secret: str) -> Any:

@@ -40,7 +40,7 @@ def test_component_is_served_as_a_module(db: None, client: Client) -> None:
     assert response.status_code == 200
     assert "javascript" in response["Content-Type"]
     assert response["Access-Control-Allow-Origin"] == "*"  # a module may load cross-origin
-    source = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    source = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]  # a static file streams
     assert "export function startCapture" in source and "http" not in source.split("\n", 1)[0]
 
 

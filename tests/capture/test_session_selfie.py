@@ -21,7 +21,7 @@ from liveness.models import LivenessCheck
 from ml.engine import LivenessEngine
 from ml.quality import REFUSALS
 from tests.capture.sessions import CROP, UNKNOWN_SESSION, open_session, post, verdict
-from tests.conftest import LIVE_JPG, SPOOF_JPG, data_uri
+from tests.conftest import LIVE_JPG, SPOOF_JPG, b64, data_uri
 from tests.ml.corrupt import corrupt_copy
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
@@ -174,7 +174,7 @@ def test_a_session_deleted_before_its_claim_is_unknown(
     tenant, secret = make_tenant(request_limit=3)
     opened = open_session(client, secret)
     sid, token = opened["session_id"], opened["token"]
-    read_images = service.read_images
+    from liveness.checks import read_images
 
     def read_then_prune(*args: Any, **kwargs: Any) -> Any:
         images = read_images(*args, **kwargs)
@@ -210,7 +210,7 @@ def test_a_session_whose_tenant_is_deleted_before_a_refused_selfie_is_unknown(
 ) -> None:
     """A gate's refusal locks no tenant row: its record failed the foreign key at COMMIT, a
     503 "database unavailable". Now 404, as the session's token gets from then on."""
-    from tests.liveness.test_liveness import NO_FACE, b64, deleted_before_judged
+    from tests.liveness.test_liveness import NO_FACE, deleted_before_judged
 
     tenant, secret = make_tenant(request_limit=3)
     opened = open_session(client, secret)

@@ -19,10 +19,10 @@ from django.utils import timezone
 
 from accounts.models import HashId, Tenant
 from capture.models import CaptureSession
-from console import overview
 from guard.models import Counter, Refusal
 from guard.throttle import RATE_SCOPE
 from liveness.models import LivenessCheck
+from ml import profiles
 from tests.conftest import stored_calibration
 from tests.console.test_admin_pages import make_evaluation
 from tests.guard.test_admin_permissions import snapshot, staff
@@ -209,7 +209,7 @@ def test_accuracy_is_not_measured_until_the_maps_are_fitted(
         "maps": {},
         "provenance": {"fitted": False, "note": "identity maps: not fitted yet"},
     }
-    monkeypatch.setattr(overview.profiles, "score_maps", lambda: unfitted)
+    monkeypatch.setattr(profiles, "score_maps", lambda: unfitted)
     page = admin_client.get(reverse("admin:index")).content.decode()
     row = row_text(page, "accuracy-fast-crop")
     assert row == "fast crop not measured"
@@ -238,7 +238,7 @@ def test_accuracy_reads_the_fitted_provenance(
             },
         },
     }
-    monkeypatch.setattr(overview.profiles, "score_maps", lambda: fitted)
+    monkeypatch.setattr(profiles, "score_maps", lambda: fitted)
     page = admin_client.get(reverse("admin:index")).content.decode()
     row = row_text(page, "accuracy-thorough-frame")
     assert row == "thorough frame 12.3 % (5.0-20.0 %) 8.0 % (2.0-15.0 %) 10.2 % (4.0-17.0 %) 0.931"

@@ -25,7 +25,8 @@ class Expected:
             return False
         if self.response == "success":
             return isinstance(payload, dict) and set(payload) == {"liveness_result", "message"}
-        return payload == json.loads(self.response)
+        expected: object = json.loads(self.response)
+        return payload == expected
 
 
 def expected() -> list[Expected]:

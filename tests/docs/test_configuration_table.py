@@ -9,7 +9,7 @@ import ast
 import os
 import re
 import runpy
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,7 @@ def test_every_row_is_read() -> None:
 
 
 @pytest.fixture
-def environment(tmp_path: Path) -> Iterator[dict[str, str]]:
+def environment(tmp_path: Path) -> Iterator[MutableMapping[str, str]]:
     """os.environ without any documented variable, a private var dir and metrics dir; put
     back as it was afterwards (gunicorn's config writes to it)."""
     saved = dict(os.environ)
@@ -106,7 +106,7 @@ def environment(tmp_path: Path) -> Iterator[dict[str, str]]:
     os.environ["FACIA_VAR_DIR"] = str(prepare(tmp_path / "var"))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
     try:
-        yield os.environ  # type: ignore[misc]
+        yield os.environ
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -129,7 +129,7 @@ def documented_default(cell: str) -> str | None:
     return "" if word in ("off", "empty") else "1" if word == "on" else None
 
 
-def test_each_documented_default_is_the_default(environment: dict[str, str]) -> None:
+def test_each_documented_default_is_the_default(environment: MutableMapping[str, str]) -> None:
     baseline = configuration()
     checked, differs = [], []
     for name, cell in rows().items():

@@ -28,6 +28,7 @@ from accounts.models import HashId, Tenant
 from calibration import jobs
 from calibration.models import Evaluation
 from capture.models import CaptureSession
+from guard.adminperms import base_actions
 from guard.models import Counter, Refusal
 from liveness.models import LivenessCheck
 from tests.accounts.test_admin import INLINE_MANAGEMENT
@@ -145,13 +146,8 @@ def staff(*perms: str) -> Client:
     return client
 
 
-def registered() -> list[tuple[type[Model], ModelAdmin]]:
+def registered() -> list[tuple[type[Model], ModelAdmin[Any]]]:
     return sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label_lower)
-
-
-def base_actions(model_admin: ModelAdmin) -> list[tuple[Callable[..., Any], str, str]]:
-    """Every action of the admin, before Django filters them by the user's permissions."""
-    return model_admin._get_base_actions()  # type: ignore[attr-defined]
 
 
 def all_actions() -> list[tuple[str, str]]:

@@ -64,7 +64,8 @@ PROXIES = networks("10.0.0.0/8, 2001:db8:feed::/48")
 
 def through(post: Post, peer: str, forwarded: str) -> int:
     body = {"hash_id": "nope"}
-    return post(body, REMOTE_ADDR=peer, HTTP_X_FORWARDED_FOR=forwarded).status_code
+    status: int = post(body, REMOTE_ADDR=peer, HTTP_X_FORWARDED_FOR=forwarded).status_code
+    return status
 
 
 @override_settings(AUTH_FAILURE_LIMIT=2, AUTH_FAILURE_WINDOW_S=3600, TRUSTED_PROXIES=PROXIES)

@@ -6,6 +6,7 @@ import io
 import json
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from openapi_core import OpenAPI
 from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
 from openapi_schema_validator import OAS31Validator
 from PIL import Image
+from rest_framework.request import Request
 
 from accounts.models import MAX_CHALLENGE_BAND, Tenant
 from capture.models import CaptureSession
@@ -27,6 +29,7 @@ from guard import throttle
 from liveness import checks, runtime
 from liveness.answers import LIMIT_REACHED
 from liveness.models import IdempotentAnswer
+from liveness.schema import Schema
 from tests.conftest import LIVE_JPG, data_uri
 
 CDN = re.compile(r"https?://(?!127\.0\.0\.1|localhost)[^\s\"']+\.(js|css)")
@@ -56,11 +59,13 @@ def counting_generations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     from liveness.schema import SchemaView
 
     calls: list[int] = []
-    generate = SchemaGenerator.get_schema
+    generate: Callable[[SchemaGenerator, Request | None, bool], Schema] = SchemaGenerator.get_schema
 
-    def counted(self: SchemaGenerator, *args: Any, **kwargs: Any) -> Any:
+    def counted(
+        self: SchemaGenerator, request: Request | None = None, public: bool = False
+    ) -> Schema:
         calls.append(1)
-        return generate(self, *args, **kwargs)
+        return generate(self, request, public)
 
     monkeypatch.setattr(SchemaGenerator, "get_schema", counted)
     monkeypatch.setattr(SchemaView, "_generated", {})

@@ -60,12 +60,12 @@ def clip(yunet: YuNet) -> Clips:
 
 
 def state(observations: Sequence[Observation], steps: Sequence[str], **limits: float) -> str:
-    progress, _ = bench.judge(steps, observations, Limits(**limits))  # type: ignore[arg-type]
+    progress, _ = bench.judge(steps, observations, Limits(**limits))  # type: ignore[arg-type]  # tests name float limits only
     return progress.state if progress.state == "passed" else f"failed:{progress.code}"
 
 
 def moved(obs: Observation, t: float | None = None, **changes: object) -> Observation:
-    return dataclasses.replace(obs, t=obs.t if t is None else t, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(obs, t=obs.t if t is None else t, **changes)  # type: ignore[arg-type]  # fields as the tests name them
 
 
 # ---- steps ---------------------------------------------------------------------------------

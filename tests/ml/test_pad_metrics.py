@@ -14,7 +14,7 @@ from ml import pad_metrics, profiles
 def test_apcer_bpcer_count_each_side() -> None:
     live = np.array([0.9, 0.8, 0.4, 0.7])
     spoof = np.array([0.1, 0.6, 0.2, 0.3, 0.05])
-    assert pad_metrics.apcer_bpcer(live, spoof, 0.5) == (pytest.approx(1 / 5), pytest.approx(1 / 4))
+    assert pad_metrics.apcer_bpcer(live, spoof, 0.5) == pytest.approx((1 / 5, 1 / 4))
 
 
 def test_auc_and_eer_of_separable_and_inverted_sets() -> None:
@@ -160,7 +160,7 @@ def test_leave_one_source_out_judges_each_source_by_the_others_threshold() -> No
     # A and C are judged above B's 0.6; B above C's 0.4.
     assert thresholds == pytest.approx([0.6, 0.6, 0.4, 0.4, 0.6, 0.6])
     held = pad_metrics.decision_rates(data, data.score >= thresholds, ["print"])
-    assert (held["APCER_all"], held["BPCER"]) == (pytest.approx(1 / 3), pytest.approx(2 / 3))
+    assert (held["APCER_all"], held["BPCER"]) == pytest.approx((1 / 3, 2 / 3))
     # Fitted and measured on the same sources it would claim APCER 0 % and BPCER 100 %.
     in_sample = pad_metrics.decision_rates(data, data.score >= fit(data), ["print"])
     assert (in_sample["APCER_all"], in_sample["BPCER"]) == (0.0, 1.0)

@@ -14,8 +14,9 @@ import pytest
 from ml.compilation import choose_precision, cpu_flags, describe_cpu
 from ml.engine import LivenessEngine
 from ml.errors import ModelInstallError
-from ml.install import MANIFEST, MODEL_FILES
+from ml.install import MANIFEST
 from ml.quantize import INT8_DIR, QUANTIZED, int8_ready
+from ml.registry import MODEL_FILES
 
 CPUINFO = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni avx512_bf16\n"
 

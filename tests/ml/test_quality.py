@@ -14,6 +14,7 @@ from ml import quality
 from ml.engine import LivenessEngine
 from ml.errors import FaceRefused
 from ml.quality import QualityThresholds
+from ml.yunet import int_box
 from tests.ml.conftest import DEV_DATA
 
 FRONTAL = "live/jomariya_2.jpg"  # full camera frame, frontal face, passes every gate
@@ -38,7 +39,7 @@ def only_failure(
 
 
 def face_box(engine: LivenessEngine, image: np.ndarray) -> tuple[int, int, int, int]:
-    return tuple(int(v) for v in engine.detect(image).box)  # type: ignore[return-value]
+    return int_box(engine.detect(image))
 
 
 def test_untouched_full_frame_passes(engine: LivenessEngine, frontal: np.ndarray) -> None:

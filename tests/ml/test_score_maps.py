@@ -16,7 +16,7 @@ from ml import calibration, fit_score_maps, profiles
 from ml.engine import LivenessEngine
 from ml.evaluate import Sample
 from ml.fit_score_maps import Scored
-from ml.profiles import CAPTURES, PROFILES
+from ml.profiles import CAPTURES, PROFILES, Platt
 from tests.ml.conftest import DEV_DATA, REPO
 
 VIDEO_DATA = REPO.parent / "shared" / "data" / "video"
@@ -158,10 +158,10 @@ def test_each_source_weighs_the_same_whatever_its_number_of_images() -> None:
     }
     items = [item for group in sources.values() for item in group]
 
-    def crossing(platt: calibration.Platt) -> float:  # where the map says 0.5
+    def crossing(platt: Platt) -> float:  # where the map says 0.5
         return -platt.b / platt.a
 
-    def by_image(chosen: list[Scored]) -> calibration.Platt:
+    def by_image(chosen: list[Scored]) -> Platt:
         z = {k: [i.logit("fast") for i in chosen if i.label == k] for k in ("live", "spoof")}
         return calibration.fit(np.asarray(z["live"]), np.asarray(z["spoof"]))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml import calibration, tenant_calibration
+from ml import calibration, pad_metrics, tenant_calibration
 from ml.profiles import Platt
 from ml.tenant_calibration import Rule, Sample
 
@@ -99,7 +99,7 @@ def test_one_image_of_each_class_calibrates_without_held_out_figures() -> None:
 
 def _in_sample_acer(result: tenant_calibration.Result, samples: list[Sample]) -> float:
     live, spoof = tenant_calibration.scores(result.maps, samples)
-    return float(np.mean(calibration.pad_metrics.apcer_bpcer(live, spoof, result.threshold)))
+    return float(np.mean(pad_metrics.apcer_bpcer(live, spoof, result.threshold)))
 
 
 def test_figures_are_held_out_and_differ_from_in_sample() -> None:

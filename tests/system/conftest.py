@@ -1,8 +1,7 @@
 """Real servers started through bin/entrypoint (as the image does), one per session, shared by
 the system tests that ask for them."""
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Generator, Iterator
 
 import pytest
 
@@ -13,11 +12,11 @@ from tests.servers.postgres import PrivatePostgres, private_postgres
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     """A test whose chromium pages met a Content-Security-Policy violation fails, with each
     violation (tests/browser.py); a test that expects some takes them itself."""
     take_violations()
-    result: Any = yield
+    result = yield  # the test call's own result, passed on
     found = take_violations()
     if found:
         pytest.fail("Content-Security-Policy violations:\n" + "\n".join(found), pytrace=False)

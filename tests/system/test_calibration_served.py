@@ -52,7 +52,7 @@ def dev_zip() -> tuple[bytes, int]:
 def logged_in(served: Served, user: str) -> requests.Session:
     session = requests.Session()
     login = f"{served.base}/admin/login/"
-    token = TOKEN.search(session.get(login, timeout=30).text).group(1)  # type: ignore[union-attr]
+    token = TOKEN.search(session.get(login, timeout=30).text).group(1)  # type: ignore[union-attr]  # no match: an error
     answer = session.post(
         login,
         data={"csrfmiddlewaretoken": token, "username": user, "password": PASSWORD},
@@ -64,7 +64,7 @@ def logged_in(served: Served, user: str) -> requests.Session:
 
 
 def post_zip(session: requests.Session, url: str, data: bytes) -> requests.Response:
-    token = TOKEN.search(session.get(url, timeout=30).text).group(1)  # type: ignore[union-attr]
+    token = TOKEN.search(session.get(url, timeout=30).text).group(1)  # type: ignore[union-attr]  # no match: an error
     return session.post(
         url,
         data={"csrfmiddlewaretoken": token},

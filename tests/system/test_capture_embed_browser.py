@@ -32,7 +32,9 @@ ENDED = ".lc-root[data-phase=done], .lc-root[data-phase=error]"
 
 def doc_snippet() -> str:
     """The page's one ```html block: the component as an integrator embeds it."""
-    blocks = re.findall(r"```html\n(.*?)```", SESSIONS_MD.read_text(encoding="utf-8"), re.S)
+    blocks: list[str] = re.findall(
+        r"```html\n(.*?)```", SESSIONS_MD.read_text(encoding="utf-8"), re.S
+    )
     assert len(blocks) == 1, "sessions.md should show one HTML snippet"
     return blocks[0]
 

@@ -204,7 +204,7 @@ def test_sessions_page_commands_answer_as_shown(shell: Shell) -> None:
     for command, output in steps:
         shown = documented(output)
         if opened:
-            shown_id = re.search(r"/sessions/(\S+)", command).group(1)  # type: ignore[union-attr]
+            shown_id = re.search(r"/sessions/(\S+)", command).group(1)  # type: ignore[union-attr]  # no match: an error
             command = command.replace(shown_id, opened["session_id"])
         answer = json.loads(shell.run(command))
         assert_like(answer, shown, command)

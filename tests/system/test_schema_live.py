@@ -1,6 +1,7 @@
 """Real answers of the running service (gunicorn, real engine) validated against its own
 OpenAPI schema with openapi-core: every status code, body shape, enum and header."""
 
+import base64
 import copy
 import io
 import json
@@ -71,7 +72,7 @@ def check(served: Served, validate: Callable[..., None]) -> Check:
 def blank_jpeg() -> str:
     out = io.BytesIO()
     Image.new("RGB", (320, 240), (128, 128, 128)).save(out, "JPEG")
-    return "data:image/jpeg;base64," + __import__("base64").b64encode(out.getvalue()).decode()
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
 
 
 def liveness(hash_id: str, image: str | None = None) -> dict[str, Any]:

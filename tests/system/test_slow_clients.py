@@ -125,7 +125,9 @@ def test_a_client_that_does_not_read_its_response_holds_no_worker(server: Gunico
         sock.close()
 
 
-def send_in_pieces(port: int, body: bytes, pieces: int, first_with_head: int) -> tuple[int, dict]:
+def send_in_pieces(
+    port: int, body: bytes, pieces: int, first_with_head: int
+) -> tuple[int, dict[str, object]]:
     """``body`` after its head, the head's packet carrying its first ``first_with_head`` bytes
     (what gunicorn's parser reads ahead), the rest in ``pieces`` writes with pauses."""
     sock = connect(port)
