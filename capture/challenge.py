@@ -135,9 +135,10 @@ def start(session: CaptureSession) -> dict[str, object]:
 
 
 def observe(
-    session: CaptureSession, faces: list[Face], other_face_ratio: float
+    session: CaptureSession, faces: list[Face], max_other_face_ratio: float
 ) -> dict[str, object]:
-    """Feed one quality frame's faces to the session's judge; the challenge as it stands."""
+    """Feed one quality frame's faces to the session's judge, another face counted at the
+    quality gates' ``max_other_face_ratio``; the challenge as it stands."""
     if session.challenge == PENDING:
         start(session)
     if session.challenge != RUNNING:
@@ -145,7 +146,7 @@ def observe(
         return answer_of(session)
     # Only the main face's box and landmarks, how many faces of about its size were seen, and
     # the server's time: all the judge keeps.
-    seen = headturn.observation(clock(), faces, other_face_ratio)
+    seen = headturn.observation(clock(), faces, max_other_face_ratio)
     judge = judge_of(session)
     progress = judge.observe(seen)
     # The challenge and a held selfie's verdict are written together or not at all.
