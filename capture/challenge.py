@@ -197,9 +197,11 @@ def settle(session: CaptureSession) -> Settled | None:
     done = CaptureSession.objects.filter(
         pk=session.pk, state=CaptureSession.OPEN, challenge_version=session.challenge_version
     ).update(state=CaptureSession.DONE, is_live=live, finished_at=timezone.now())
-    check_id = session.selfie_check_id
+    settled = Settled(
+        session.selfie_check_id, live, session.selfie_request_id, session.score, session.capture
+    )
     _read_again(session)  # when another call decided it first: as that one left it
-    return Settled(check_id, live) if done == 1 else None
+    return settled if done == 1 else None
 
 
 def _read_again(session: CaptureSession) -> None:
