@@ -182,9 +182,9 @@ def decide_spent(session: CaptureSession) -> bool | None:
 def settle(session: CaptureSession) -> Settled | None:
     """A held selfie's verdict once its challenge is decided: passed -> live, failed with no
     try left -> not live. The session done with the selfie's own score (``settle_held``'s
-    step: its check record says the same verdict in the same transaction). None if
-    undecided, or decided by another call first (``session`` then read again as that call
-    left it)."""
+    step: its check record says the same verdict in the same transaction), ``session`` as
+    the row now is. None if undecided, or decided by another call first (``session`` then
+    read again as that call left it)."""
     if not session.held:
         return None
     spent = session.challenge_tries >= settings.CAPTURE_CHALLENGE_TRIES
@@ -194,14 +194,21 @@ def settle(session: CaptureSession) -> Settled | None:
         live = False
     else:
         return None
+    decided = {"state": CaptureSession.DONE, "is_live": live, "finished_at": timezone.now()}
     done = CaptureSession.objects.filter(
         pk=session.pk, state=CaptureSession.OPEN, challenge_version=session.challenge_version
-    ).update(state=CaptureSession.DONE, is_live=live, finished_at=timezone.now())
-    settled = Settled(
+    ).update(**decided)
+    if done != 1:
+        _read_again(session)  # another call decided it first: as that one left it
+        return None
+    # No read back: every other write to an open held session changes its challenge_version
+    # (_save) or its state (this one), so the row matched is ``session`` as read, and the
+    # UPDATE keeps it locked (SQLite: the write lock) until the caller's transaction ends.
+    for name, value in decided.items():
+        setattr(session, name, value)
+    return Settled(
         session.selfie_check_id, live, session.selfie_request_id, session.score, session.capture
     )
-    _read_again(session)  # when another call decided it first: as that one left it
-    return settled if done == 1 else None
 
 
 def _read_again(session: CaptureSession) -> None:
