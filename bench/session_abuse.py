@@ -31,6 +31,7 @@ import requests
 from bench.corpus import jpeg_with_empty_scans
 from bench.gunicorn import http_workers, served
 from bench.images import jpeg_uri, no_face_jpeg, selfie_body, selfie_jpeg
+from bench.threads import Threads
 
 REPO = Path(__file__).resolve().parents[1]
 QUALITY_PER_S = 8  # SESSION_QUALITY_PER_S's default: the rate one token is allowed
@@ -48,21 +49,21 @@ def abusive_bodies() -> tuple[list[bytes], bytes]:
     return quality, json.dumps({"frames": burst}).encode()
 
 
-class Abuser:
+class Abuser(Threads):
     """One token, for the whole run: while ``active``, quality calls fired at QUALITY_PER_S
     whatever the answers take (a pool of senders), and selfie bursts at ``selfies_per_s``."""
 
     def __init__(self, base: str, session_id: str, token: str, selfies_per_s: float) -> None:
+        super().__init__()
         self.selfies_per_s = selfies_per_s
         self.url = f"{base}/sessions/{session_id}"
         self.headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
         self.quality, self.selfie = abusive_bodies()
-        self.stop = threading.Event()
         self.active = threading.Event()
         self.statuses: Counter[str] = Counter()
         self.lock = threading.Lock()
-        self.threads: list[threading.Thread] = []
         self.in_flight = 0
+        self._senders()
 
     def pause(self) -> None:
         """Stop sending and wait for every call in flight to be answered."""
@@ -87,17 +88,18 @@ class Abuser:
     def _paced(self, period: float, offset: float, send: Callable[[int], None]) -> None:
         """Call ``send(n)`` every ``period`` seconds while active, until stopped."""
         due, n = None, 0
-        while not self.stop.is_set():
+        while not self.stopping.is_set():
             if not self.active.wait(0.1):
                 due = None
                 continue
             due = time.monotonic() + offset if due is None else due
-            if self.stop.wait(max(0.0, due - time.monotonic())):
+            if self.stopping.wait(max(0.0, due - time.monotonic())):
                 return
             send(n)
             n, due = n + 1, due + period
 
-    def __enter__(self) -> Abuser:
+    def _senders(self) -> None:
+        """The quality senders (each its own connection, offset in turn) and the selfie's."""
         senders = 4
         for i in range(senders):
             http = requests.Session()
@@ -105,25 +107,13 @@ class Abuser:
             def quality(n: int, i: int = i, http: requests.Session = http) -> None:
                 self._post(http, "quality", self.quality[(i + n) % len(self.quality)])
 
-            period, offset = senders / QUALITY_PER_S, i / QUALITY_PER_S
-            self.threads.append(
-                threading.Thread(target=self._paced, args=(period, offset, quality))
-            )
+            self.spawn(self._paced, senders / QUALITY_PER_S, i / QUALITY_PER_S, quality)
         selfie_http = requests.Session()
 
         def selfie(n: int) -> None:
             self._post(selfie_http, "selfie", self.selfie)
 
-        period = 1 / self.selfies_per_s
-        self.threads.append(threading.Thread(target=self._paced, args=(period, 0.0, selfie)))
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join()
+        self.spawn(self._paced, 1 / self.selfies_per_s, 0.0, selfie)
 
 
 def liveness_times(base: str, body: bytes, count: int) -> tuple[list[float], Counter[int]]:

@@ -39,6 +39,7 @@ import requests
 from bench.gunicorn import manage
 from bench.images import jpeg_uri, no_face_jpeg, selfie_jpeg
 from bench.load import worker_rss_mb
+from bench.threads import Threads
 
 TTL_S = 20  # SESSION_TTL_S of the bench's server: a walk's token is expired 20 s later
 FLOOD = 12  # polls back to back: past the session's 8 a second (SESSION_QUALITY_PER_S)
@@ -263,32 +264,34 @@ class Opened:
             self.queue.clear()
 
 
-class Loop:
+class Loop(Threads):
     """The walkers, paced to ``rate`` walks a second in all, with a pause for each prune."""
 
     def __init__(self, base: str, tenants: dict[str, str], rate: float, walkers: int) -> None:
+        super().__init__()
         self.tally, self.opened = Tally(), Opened()
         bodies = Bodies()
         self.walkers = [Walker(base, tenants, bodies, self.tally) for _ in range(walkers)]
         self.rate = rate
         self.rotation: Iterator[str] = itertools.cycle(ROTATION)
         self.lock = threading.Lock()
-        self.stop = threading.Event()
         self.running = threading.Event()
         self.running.set()
         self.in_flight = 0
         self.due = time.monotonic()
+        for walker in self.walkers:
+            self.spawn(self.run_walker, walker)
 
     def next_walk(self) -> str | None:
         """The next walk's name once it is due (None when stopped)."""
-        while not self.stop.is_set():
+        while not self.stopping.is_set():
             if not self.running.wait(0.1):
                 continue
             with self.lock:
                 due = self.due = max(self.due + 1 / self.rate, time.monotonic() - 1)
                 self.in_flight += 1
                 name = next(self.rotation)
-            if not self.stop.wait(max(0.0, due - time.monotonic())):
+            if not self.stopping.wait(max(0.0, due - time.monotonic())):
                 return name
             self.done()
         return None
@@ -310,17 +313,6 @@ class Loop:
         deadline = time.monotonic() + 120
         while self.in_flight and time.monotonic() < deadline:
             time.sleep(0.05)
-
-    def __enter__(self) -> Loop:
-        self.threads = [threading.Thread(target=self.run_walker, args=(w,)) for w in self.walkers]
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join()
 
 
 def row_counts(database: Path) -> dict[str, int]:

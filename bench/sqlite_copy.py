@@ -23,19 +23,21 @@ import requests
 
 from bench.gunicorn import served, until
 from bench.images import REPO, selfie_body
+from bench.threads import Threads
 
 TENANT = "copied"
 
 
-class Load:
+class Load(Threads):
     """Clients posting the tests' live selfie until stopped; the 201s counted."""
 
     def __init__(self, base: str, body: bytes, clients: int) -> None:
+        super().__init__()
         self.base, self.body = base, body
         self.answered = 0
         self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.threads = [threading.Thread(target=self.client) for _ in range(clients)]
+        for _ in range(clients):
+            self.spawn(self.client)
 
     def client(self) -> None:
         while not self.stopping.is_set():
@@ -50,16 +52,6 @@ class Load:
 
     def wait_for(self, answered: int) -> None:
         until(lambda: self.count() >= answered, timeout=600)
-
-    def __enter__(self) -> Load:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopping.set()
-        for thread in self.threads:
-            thread.join()
 
 
 @dataclass(frozen=True)

@@ -135,9 +135,10 @@ def start(session: CaptureSession) -> dict[str, object]:
 
 
 def observe(
-    session: CaptureSession, faces: list[Face], other_face_ratio: float
+    session: CaptureSession, faces: list[Face], max_other_face_ratio: float
 ) -> dict[str, object]:
-    """Feed one quality frame's faces to the session's judge; the challenge as it stands."""
+    """Feed one quality frame's faces to the session's judge, another face counted at the
+    quality gates' ``max_other_face_ratio``; the challenge as it stands."""
     if session.challenge == PENDING:
         start(session)
     if session.challenge != RUNNING:
@@ -145,7 +146,7 @@ def observe(
         return answer_of(session)
     # Only the main face's box and landmarks, how many faces of about its size were seen, and
     # the server's time: all the judge keeps.
-    seen = headturn.observation(clock(), faces, other_face_ratio)
+    seen = headturn.observation(clock(), faces, max_other_face_ratio)
     judge = judge_of(session)
     progress = judge.observe(seen)
     # The challenge and a held selfie's verdict are written together or not at all.
@@ -181,9 +182,9 @@ def decide_spent(session: CaptureSession) -> bool | None:
 def settle(session: CaptureSession) -> Settled | None:
     """A held selfie's verdict once its challenge is decided: passed -> live, failed with no
     try left -> not live. The session done with the selfie's own score (``settle_held``'s
-    step: its check record says the same verdict in the same transaction). None if
-    undecided, or decided by another call first (``session`` then read again as that call
-    left it)."""
+    step: its check record says the same verdict in the same transaction), ``session`` as
+    the row now is. None if undecided, or decided by another call first (``session`` then
+    read again as that call left it)."""
     if not session.held:
         return None
     spent = session.challenge_tries >= settings.CAPTURE_CHALLENGE_TRIES
@@ -193,12 +194,21 @@ def settle(session: CaptureSession) -> Settled | None:
         live = False
     else:
         return None
+    decided = {"state": CaptureSession.DONE, "is_live": live, "finished_at": timezone.now()}
     done = CaptureSession.objects.filter(
         pk=session.pk, state=CaptureSession.OPEN, challenge_version=session.challenge_version
-    ).update(state=CaptureSession.DONE, is_live=live, finished_at=timezone.now())
-    check_id = session.selfie_check_id
-    _read_again(session)  # when another call decided it first: as that one left it
-    return Settled(check_id, live) if done == 1 else None
+    ).update(**decided)
+    if done != 1:
+        _read_again(session)  # another call decided it first: as that one left it
+        return None
+    # No read back: every other write to an open held session changes its challenge_version
+    # (_save) or its state (this one), so the row matched is ``session`` as read, and the
+    # UPDATE keeps it locked (SQLite: the write lock) until the caller's transaction ends.
+    for name, value in decided.items():
+        setattr(session, name, value)
+    return Settled(
+        session.selfie_check_id, live, session.selfie_request_id, session.score, session.capture
+    )
 
 
 def _read_again(session: CaptureSession) -> None:

@@ -68,6 +68,9 @@ class CaptureSession(models.Model):
     # open again with the selfie's score, capture and frames kept (its unit taken, its record
     # saying not live) until the challenge settles it (capture.challenge.settle).
     selfie_check_id = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    # The selfie check's request id: a held selfie's final check line carries it (joining the
+    # line written when it was held) even once prune_checks or an admin deleted the record.
+    selfie_request_id = models.CharField(max_length=128, blank=True, editable=False)
     # The challenge rule the session was opened under: its tenant's ``challenge`` then and, for
     # when_unsure, its ``challenge_band`` (else null). A tenant switched while the session
     # runs (up to SESSION_TTL_S) does not change how its selfie is judged: read at the selfie,

@@ -213,7 +213,7 @@ def release(session: CaptureSession, refused_code: str = "") -> None:
     CaptureSession.objects.filter(pk=session.pk, state=CaptureSession.PROCESSING).update(**fields)
 
 
-def finish(session: CaptureSession, judged: Judged, check_id: int) -> None:
+def finish(session: CaptureSession, judged: Judged, check_id: int, request_id: str) -> None:
     """The check's ``then``, in its transaction: processing -> done with the verdict; or, for
     a selfie ``unsure`` holds, processing -> open with its score kept and the challenge
     pending (capture.challenge.settle gives the verdict)."""
@@ -223,6 +223,7 @@ def finish(session: CaptureSession, judged: Judged, check_id: int) -> None:
         "frames": judged.frames,
         "refused_code": "",
         "selfie_check_id": check_id,
+        "selfie_request_id": request_id,
     }
     if unsure(session, judged):
         kept |= {"state": CaptureSession.OPEN, "challenge": PENDING}
@@ -268,7 +269,7 @@ def judge_claimed(session: CaptureSession, images: Images, request_id: str) -> b
             session.tenant,
             images,
             request_id,
-            then=lambda judged, check_id: finish(session, judged, check_id),
+            then=lambda judged, check_id: finish(session, judged, check_id, request_id),
             hold=lambda judged: unsure(session, judged),
         )
     except BaseException:

@@ -11,7 +11,6 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pybase64
@@ -100,10 +99,14 @@ Keep = Callable[[Outcome], None]
 
 @dataclass(frozen=True)
 class Settled:
-    """A held check's final verdict, as its caller's challenge decided it."""
+    """A held check's final verdict, as its caller's challenge decided it, with what its log
+    line repeats of the check (kept by the caller: the record may be deleted meanwhile)."""
 
     check_id: int | None  # the held check's record
     is_live: bool
+    request_id: str
+    score: float | None
+    capture: str
 
 
 def _rejected(code: str) -> Rejected:
@@ -325,30 +328,28 @@ def settle_held(tenant: Tenant, settle: Settle) -> bool | None:
         settled = settle()
         if settled is None:
             return None
-        check = _settle_record(settled)
-    _log_settled(tenant, check, settled.is_live)
+        latency_ms = _settle_record(settled)
+    _log_settled(tenant, settled, latency_ms)
     outcome = "live" if settled.is_live else "spoof"
     metrics.observe_verdict(tenant.pk, tenant.name, outcome, "challenge")
     return settled.is_live
 
 
-def _settle_record(settled: Settled) -> dict[str, Any]:
-    """The held record says the final verdict; what its log line repeats of the record
-    (nothing when it was deleted meanwhile: prune_checks, an admin)."""
+def _settle_record(settled: Settled) -> float:
+    """The held record says the final verdict; its latency, for the log line (0.0 when the
+    record was deleted meanwhile: prune_checks, an admin)."""
     if settled.check_id is None:
-        return {}
+        return 0.0
     LivenessCheck.objects.filter(pk=settled.check_id).update(is_live=settled.is_live)
     check = LivenessCheck.objects.filter(pk=settled.check_id)
-    return dict(check.values("request_id", "latency_ms", "score", "capture").first() or {})
+    return check.values_list("latency_ms", flat=True).first() or 0.0
 
 
-def _log_settled(tenant: Tenant, check: dict[str, Any], is_live: bool) -> None:
-    """The settled check's line, as ``record`` writes one: its own request id and latency
-    (joining the line written when it was held), its score and capture (none when the record
-    was deleted meanwhile), the final verdict."""
-    outcome = {"is_live": is_live, "score": check.get("score"), "capture": check.get("capture")}
-    latency_ms = check.get("latency_ms", 0.0)
-    _log_check(tenant, check.get("request_id", ""), latency_ms, {**outcome, "reason": "challenge"})
+def _log_settled(tenant: Tenant, settled: Settled, latency_ms: float) -> None:
+    """The settled check's line, as ``record`` writes one: its own request id, latency, score
+    and capture (joining the line written when it was held), the final verdict."""
+    outcome = {"is_live": settled.is_live, "score": settled.score, "capture": settled.capture}
+    _log_check(tenant, settled.request_id, latency_ms, {**outcome, "reason": "challenge"})
 
 
 def check_selfie(

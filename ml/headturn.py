@@ -30,6 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ml.quality import QualityThresholds, other_face_ratios
 from ml.yunet import Face, largest
 
 STEPS = ("turn_left", "turn_right", "look_up", "look_down")
@@ -145,17 +146,18 @@ class Observation:
     face_count: int  # faces the quality gate counts (0: none seen)
 
 
-def observation(t: float, faces: Sequence[Face], max_other_face_ratio: float = 0.6) -> Observation:
+def observation(
+    t: float,
+    faces: Sequence[Face],
+    max_other_face_ratio: float = QualityThresholds.max_other_face_ratio,
+) -> Observation:
     """An observation from YuNet's faces of the main one (``largest``, as the quality gates
-    take it), counting another face when its shorter side is at least
-    ``max_other_face_ratio`` of the main one's."""
+    take it), counting another face as the multiple_faces gate does
+    (``quality.other_face_ratios``): pass the gate's own ``max_other_face_ratio``."""
     main = largest(faces)
     if main is None:
         return Observation(t, (0.0, 0.0, 0.0, 0.0), [[0.0, 0.0]] * 5, 0)
-    side = min(main.box[2], main.box[3])
-    others = sum(
-        1 for f in faces if f is not main and min(f.box[2], f.box[3]) >= max_other_face_ratio * side
-    )
+    others = sum(1 for r in other_face_ratios(main, faces) if r >= max_other_face_ratio)
     return Observation(t, main.box, [list(p) for p in main.landmarks], 1 + others)
 
 

@@ -9,7 +9,7 @@ reports them (the first one answers the request). Defaults were chosen from the 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
 import cv2
@@ -26,7 +26,8 @@ class QualityThresholds:
     """Where each gate refuses. Override any of them with ``LIVENESS_QUALITY`` in settings."""
 
     # Dev-set figures behind each default are in the docs (Accuracy, "Quality gates").
-    # another face whose side is at least this share of the main face's -> multiple_faces
+    # another face whose size (sqrt of its box's area) is at least this share of the main
+    # face's -> multiple_faces, here and in the head-turn challenge (other_face_ratios)
     max_other_face_ratio: float = 0.6
     # shorter side of the face box, in decoded pixels (large JPEGs are decoded with at least
     # 480 px on the longer side); below it DTN upsamples the face more than 4x. Dev: >= 73 px
@@ -90,10 +91,13 @@ def refusal(code: str) -> FaceRefused:
     return FaceRefused(code, REFUSALS[code])
 
 
-def _other_face_ratio(main: Face, faces: list[Face]) -> float:
+def other_face_ratios(main: Face, faces: Sequence[Face]) -> list[float]:
+    """Each face beside ``main``, its size over the main face's (a size: the square root of
+    the box's area). One at ``max_other_face_ratio`` or over is a second person: the
+    multiple_faces gate refuses the image and the head-turn judge fails the challenge, by
+    this one measure."""
     side = math.sqrt(main.box[2] * main.box[3])
-    others = [math.sqrt(f.box[2] * f.box[3]) for f in faces if f is not main]
-    return max(others, default=0.0) / side
+    return [math.sqrt(f.box[2] * f.box[3]) / side for f in faces if f is not main]
 
 
 def _border_gap(face: Face, width: int, height: int) -> float:
@@ -143,7 +147,7 @@ def measure(image: np.ndarray, face: Face, faces: list[Face]) -> QualityMeasures
     region = _face_region(image, face.box)
     empty = region.size == 0
     return QualityMeasures(
-        other_face_ratio=_other_face_ratio(face, faces),
+        other_face_ratio=max(other_face_ratios(face, faces), default=0.0),
         face_px=min(w, h),
         context=min((width - 1) / w, (height - 1) / h),
         border_gap=_border_gap(face, width, height),

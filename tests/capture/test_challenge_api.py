@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from io import StringIO
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 from django.apps import apps
 from django.contrib.admin.models import LogEntry
@@ -35,7 +37,7 @@ from ml import headturn
 from tests.accounts.test_admin import INLINE_MANAGEMENT
 from tests.capture.clips import HEAD_TURNS, Clip, frames, jpeg
 from tests.capture.sessions import open_session, post, verdict
-from tests.conftest import LIVE_JPG, b64, data_uri
+from tests.conftest import DEV_DATA, LIVE_JPG, b64, data_uri
 from tests.guard.test_admin_permissions import staff
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
@@ -277,6 +279,41 @@ def test_a_frame_without_the_face_does_not_advance(head_turn: Any, clock: Clock)
     answer = session.quality(blank).json()
     assert answer["code"] == "no_face" and answer["face"] is None
     assert (answer["challenge"]["instruction"], answer["challenge"]["step"]) == ("look_straight", 0)
+
+
+def beside_itself(fx: float, fy: float) -> bytes:
+    """A dev full frame with a copy of itself beside it, scaled ``fx`` by ``fy``: a second
+    face whose box has another shape than the main face's."""
+    photo = cv2.imread(str(DEV_DATA / "live" / "jomariya_2.jpg"))  # 1455 x 1944
+    assert photo is not None
+    main = cv2.resize(photo, (360, 480), interpolation=cv2.INTER_AREA)
+    other = cv2.resize(main, None, fx=fx, fy=fy, interpolation=cv2.INTER_AREA)
+    canvas = np.full((main.shape[0], main.shape[1] + other.shape[1], 3), 120, np.uint8)
+    canvas[:, : main.shape[1]] = main
+    canvas[: other.shape[0], main.shape[1] :] = other
+    return jpeg(canvas, width=None, quality=95)
+
+
+@pytest.mark.parametrize(
+    ("fx", "fy", "second_face"),
+    [
+        # YuNet's box of the copy: size (sqrt of the area) 0.66 of the main face's, shorter
+        # side 0.53
+        (0.45, 0.9, True),
+        # size 0.57, shorter side 0.65
+        (0.66, 0.33, False),
+    ],
+)
+def test_a_second_face_fails_the_challenge_as_the_quality_gate_counts_it(
+    head_turn: Any, clock: Clock, fx: float, fy: float, second_face: bool
+) -> None:
+    """The quality report's multiple_faces and the challenge's are one rule at the
+    deployment's max_other_face_ratio, on second faces a shorter-side rule would count the
+    other way."""
+    answer = head_turn().quality(beside_itself(fx, fy)).json()
+    assert ("multiple_faces" in [f["code"] for f in answer["failures"]]) == second_face
+    assert answer["challenge"]["state"] == ("failed" if second_face else "running")
+    assert answer["challenge"].get("code") == ("multiple_faces" if second_face else None)
 
 
 # --- the selfie --------------------------------------------------------------------------

@@ -184,6 +184,32 @@ def test_an_unsure_selfie_is_live_once_the_challenge_passes_with_its_own_score(
     assert session.quality(jpeg(next(frames(CLIP.name)).image)).json()["state"] == "done"
 
 
+def test_the_final_line_carries_the_held_checks_request_id_once_its_record_is_gone(
+    when_unsure: Any,
+    client: Client,
+    make_tenant: Any,
+    frontal: str,
+    clock: Clock,  # noqa: F811
+    settings: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The held selfie's record deleted before its challenge decides (prune_checks under
+    LIVENESS_RETENTION_DAYS=0, or an admin): the final check line still joins the held one by
+    the selfie's own request id (its 202's X-Request-ID), with its score and capture."""
+    caplog.set_level(logging.INFO, "liveness.checks")
+    settings.CAPTURE_CHALLENGE_STEPS = CLIP.steps
+    score = score_of(client, make_tenant, frontal)
+    session = when_unsure(band=distance(score) + 0.5)
+    taken = session.selfie(frontal)
+    assert taken.status_code == 202 and taken.json()["challenge"]["state"] == "pending"
+    call_command("prune_checks", "--days", "0", stdout=StringIO())
+    assert not LivenessCheck.objects.filter(tenant=session.tenant).exists()
+    assert session.play(CLIP, clock)[-1]["state"] == "passed"
+    held_line, final = check_lines(caplog, session)
+    assert held_line["request_id"] == taken["X-Request-ID"] != ""
+    assert final == {**held_line, "latency_ms": "0.0", "is_live": "True", "reason": "challenge"}
+
+
 def assert_decided_not_live(
     session: Session, score: float, before: dict[tuple[str, str], float]
 ) -> None:

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import HashId
-from capture import service
+from capture import challenge, service
 from capture.models import CaptureSession
 from guard.models import Refusal
 from liveness.models import LivenessCheck
@@ -77,3 +77,53 @@ def test_a_read_writes_nothing_but_a_spent_held_selfies_verdict_once(
         again = verdict(client, str(sessions["H"].pk), secret).json()
     assert written(queries) == [] and again == answers["H"]
     assert LivenessCheck.objects.get(pk=check).is_live is False
+
+
+def statement(sql: str) -> str:
+    """A query as its verb and table (a savepoint's as its verb)."""
+    words = sql.split()
+    if words[0] in ("SAVEPOINT", "RELEASE"):
+        return words[0]
+    return (
+        f"SELECT {words[words.index('FROM') + 1]}" if words[0] == "SELECT" else " ".join(words[:2])
+    )
+
+
+def test_deciding_a_held_selfie_reads_the_session_only_once(
+    make_tenant: Any, settings: Any
+) -> None:
+    """settle_held deciding a held selfie (here as a read or a retry does, its challenge failed
+    with no try left): the session's conditional UPDATE, the record's UPDATE and the latency
+    its log line repeats; the session is not read back (the UPDATE matched the version it was
+    read at, and holds the row), yet the object says what the row says."""
+    from accounts.models import WHEN_UNSURE
+    from capture.models import FAILED
+
+    tenant, _ = make_tenant(challenge=WHEN_UNSURE)
+    opened = service.open_session(tenant, HashId.objects.get(tenant=tenant)).session
+    check = LivenessCheck.insert(tenant_id=tenant.pk, is_live=False, score=0.5, latency_ms=7.0)
+    CaptureSession.objects.filter(pk=opened.pk).update(
+        score=0.5,
+        capture="frame",
+        frames=1,
+        selfie_check_id=check,
+        selfie_request_id="r1",
+        challenge=FAILED,
+        challenge_code="step_timeout",
+        challenge_tries=1,
+    )
+    settings.CAPTURE_CHALLENGE_TRIES = 1
+    session = CaptureSession.objects.select_related("tenant").get(pk=opened.pk)
+    with CaptureQueriesContext(connection) as queries:
+        assert challenge.decide_spent(session) is False
+    assert [statement(q["sql"]) for q in queries] == [
+        "SAVEPOINT",
+        'UPDATE "capture_capturesession"',
+        'UPDATE "liveness_livenesscheck"',
+        'SELECT "liveness_livenesscheck"',
+        "RELEASE",
+    ]
+    stored = CaptureSession.objects.get(pk=session.pk)
+    columns = [field.attname for field in CaptureSession._meta.concrete_fields]
+    assert [getattr(session, c) for c in columns] == [getattr(stored, c) for c in columns]
+    assert (stored.state, stored.is_live) == (CaptureSession.DONE, False)

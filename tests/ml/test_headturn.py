@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import pytest
 
 from bench import headturn as bench
+from ml import quality
 from ml.headturn import (
     FAIL_CODES,
     STEPS,
+    Box,
     HeadTurnJudge,
     Limits,
     Observation,
@@ -303,6 +306,30 @@ def test_the_main_face_is_the_one_the_quality_gates_judge() -> None:
     assert observation(1.0, [small, large]).face_count == 2
     assert observation(1.0, [small, large], max_other_face_ratio=0.9).face_count == 1
     assert observation(1.0, []).face_count == 0
+
+
+@pytest.mark.parametrize(
+    ("main_box", "other_box", "count"),
+    [
+        # beside a 100 x 200 face (size 141), a 62 x 62 one: shorter side 0.62 of the main
+        # face's, size 0.44
+        ((0, 0, 100, 200), (300, 0, 62, 62), 1),
+        # beside a 100 x 100 face, a 50 x 150 one: shorter side 0.5, size 0.87
+        ((0, 0, 100, 100), (300, 0, 50, 150), 2),
+    ],
+)
+def test_another_face_counts_as_the_multiple_faces_gate_counts_it(
+    main_box: Box, other_box: Box, count: int
+) -> None:
+    """One rule for a second face (ml.quality.other_face_ratios: sizes as the square root of
+    the box's area, at max_other_face_ratio or over), on boxes where a shorter-side rule
+    would decide the other way."""
+    marks = ((0.0, 0.0),) * 5
+    main, other = Face(main_box, marks, 0.9), Face(other_box, marks, 0.9)
+    measures = quality.measure(np.zeros((480, 640, 3), np.uint8), main, [main, other])
+    gate = "multiple_faces" in quality.failures(measures, quality.QualityThresholds())
+    assert observation(1.0, [main, other]).face_count == count
+    assert gate == (count > 1)
 
 
 @pytest.mark.slow

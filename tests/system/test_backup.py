@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.threads import Threads
 from tests.servers.clients import create_tenant, post, selfie_body
 from tests.servers.entrypoint import entrypoint_server
 from tests.servers.ledger import ledger
@@ -23,17 +24,18 @@ CLIENTS = 4
 BACKUPS = 3
 
 
-class Traffic:
+class Traffic(Threads):
     """Clients posting selfies for each tenant in turn until stopped; the request ids each
     tenant had answered 201, in the order answered."""
 
     def __init__(self, base: str, hash_ids: dict[str, str]) -> None:
+        super().__init__()
         self.base = base
         self.bodies = [(name, selfie_body(hash_id)) for name, hash_id in hash_ids.items()]
         self.answered: dict[str, list[str]] = {name: [] for name in hash_ids}
         self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.threads = [threading.Thread(target=self.client, args=(i,)) for i in range(CLIENTS)]
+        for index in range(CLIENTS):
+            self.spawn(self.client, index)
 
     def client(self, index: int) -> None:
         sent = 0
@@ -54,16 +56,6 @@ class Traffic:
 
     def wait_for(self, answered: int) -> None:
         until(lambda: self.total() >= answered, timeout=STARTUP_S)
-
-    def __enter__(self) -> "Traffic":
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopping.set()
-        for thread in self.threads:
-            thread.join()
 
 
 def test_backups_under_traffic_hold_every_answered_check(tmp_path: Path) -> None:
