@@ -239,11 +239,12 @@ class SelfieView(TokenCorsMixin, JsonAPIView):
 
 
 class SessionView(JsonAPIView):
-    http_method_names = ["get"]  # not DRF's OPTIONS metadata, as /liveness
+    http_method_names = ["get", "head"]  # not DRF's OPTIONS metadata, as /liveness
 
     @extend_schema(
         operation_id="session_read",
         summary="The session's state and verdict (backend call, hash_id in X-Hash-Id)",
+        description="HEAD answers as GET, without the body.",
         parameters=[
             OpenApiParameter(
                 "X-Hash-Id",
