@@ -96,6 +96,12 @@ IDEMPOTENCY_KEY_IN_USE = (
 # RFC 6750: a refused bearer token names the scheme and why.
 BEARER_REFUSED = {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="{code}"'}
 
+CONTENT_CODED = (
+    "Content-Encoding is not supported: send the JSON body uncompressed, without Content-Encoding."
+)
+# RFC 7694 3: a 415 for a content coding says which codings the resource takes (none).
+ACCEPTS_IDENTITY = {"Accept-Encoding": "identity"}
+
 # RFC 6750 3.1: a request that sent no token gets the bare challenge, without an error code.
 BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
@@ -112,6 +118,7 @@ class Answer:
 
 ANSWERS: dict[str, Answer] = {
     # the body (views), then admit, in their order
+    "content_coded": Answer(415, CONTENT_CODED, headers=ACCEPTS_IDENTITY),
     "body_too_large": Answer(413, "Request body is too large (limit {limit} bytes)."),
     "duplicate_key": Answer(400, "Malformed JSON. Duplicate key {key}."),
     "malformed_json": Answer(400, f"Malformed JSON. {NOT_AN_OBJECT}"),

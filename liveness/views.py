@@ -22,6 +22,7 @@ from liveness.jsonapi import (
     within_rate,
 )
 from liveness.schema import (
+    CONTENT_CODED,
     KEY_IN_USE,
     TOO_MANY,
     UNPROCESSABLE,
@@ -38,6 +39,7 @@ LIVENESS_RESPONSES = {
     401: OpenApiResponse(MessageSerializer, description="Unknown, revoked or missing hash_id."),
     405: OpenApiResponse(ErrorSerializer, description="Only POST is allowed."),
     413: OpenApiResponse(ErrorSerializer, description="Request body too large."),
+    415: CONTENT_CODED,
     409: KEY_IN_USE,
     422: UNPROCESSABLE,
     429: TOO_MANY,
