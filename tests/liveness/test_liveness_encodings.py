@@ -1,6 +1,7 @@
 """A body's encodings (docs/integrator/api.md): a ``Content-Encoding`` other than identity is
-refused with 415 on every JSON endpoint, before the body is read or anyone authenticated
-(Django's test client, the real engine)."""
+refused with 415 on every JSON endpoint, before the body is read or anyone authenticated; the
+JSON text itself is read in UTF-8, UTF-16 or UTF-32, as JSON's own detection finds it (Django's
+test client, the real engine)."""
 
 import gzip
 import json
@@ -57,3 +58,29 @@ def test_every_json_endpoint_refuses_a_content_coded_body(
 def test_identity_is_no_coding(db: None, post_liveness: Any, coding: str) -> None:
     """Read as any body: here as far as its unknown hash_id (401)."""
     assert post_liveness({"hash_id": "nope"}, HTTP_CONTENT_ENCODING=coding).status_code == 401
+
+
+# What json.detect_encoding recognises: UTF-8 with or without its BOM, UTF-16 and UTF-32 with
+# a BOM, or either byte order without one, from where the first character's zeros fall.
+UNICODE = ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le"]
+
+
+@pytest.mark.parametrize("encoding", [*UNICODE, "utf-32-be"])
+def test_json_text_is_read_in_each_unicode_encoding(
+    db: None, post_liveness: Any, encoding: str
+) -> None:
+    body = json.dumps({"hash_id": "nope"}).encode(encoding)
+    assert post_liveness(body).status_code == 401  # parsed: its hash_id refused
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"hash_id": "caf\xe9"}', "{}".encode("utf-32-le")[:-1], b"\xff\xfe\x00\xd8"],
+    ids=["latin-1", "utf-32 cut short", "lone surrogate bytes"],
+)
+def test_a_body_in_no_unicode_encoding_is_malformed(
+    db: None, post_liveness: Any, body: bytes
+) -> None:
+    answer = post_liveness(body)
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "Malformed JSON. Request body must be a JSON object."}
