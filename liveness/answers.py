@@ -86,6 +86,10 @@ CHALLENGE_UNREADABLE = (
     "damaged); start a new session."
 )
 IDEMPOTENCY_KEY_INVALID = "Idempotency-Key must be 1 to 255 printable ASCII characters."
+IDEMPOTENCY_KEY_REPEATED = (
+    "Send one Idempotency-Key, without a comma: two Idempotency-Key headers reach the service "
+    "as one value joined by commas."
+)
 IDEMPOTENCY_KEY_REUSED = (
     "This Idempotency-Key was sent with another request body; use a new key for a new check."
 )
@@ -129,6 +133,7 @@ ANSWERS: dict[str, Answer] = {
     "rate_limited": Answer(429, "Request rate limit exceeded ({per_minute} per minute)."),
     # an Idempotency-Key (liveness.idempotency), after admit's authentication
     "idempotency_key_invalid": Answer(400, IDEMPOTENCY_KEY_INVALID),
+    "idempotency_key_repeated": Answer(400, IDEMPOTENCY_KEY_REPEATED),
     "idempotency_key_reused": Answer(422, IDEMPOTENCY_KEY_REUSED, with_code=True),
     "idempotency_key_in_use": Answer(409, IDEMPOTENCY_KEY_IN_USE, with_code=True),
     # the check, in its order

@@ -271,7 +271,7 @@ def test_no_key_sends_no_header() -> None:
 
 
 # "   ": the service behind gunicorn gets the value without its spaces, empty, and says 400.
-@pytest.mark.parametrize("key", ["", "   ", "x" * 256, "caf\u00e9", "a\nb"])
+@pytest.mark.parametrize("key", ["", "   ", "x" * 256, "caf\u00e9", "a\nb", "k1,k2"])
 def test_an_invalid_idempotency_key_is_a_usage_error(key: str) -> None:
     with pytest.raises(UsageError, match="idempotency key"):
         FaciaClient("http://127.0.0.1:9", "x").check(LIVE_JPG, idempotency_key=key)
