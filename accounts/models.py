@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from guard.validators import no_control_characters, read_apart
 from ml.calibration import maps_of
-from ml.profiles import DEFAULT_PROFILE, Platt, fingerprint, logit, profile_choices
+from ml.profiles import DEFAULT_PROFILE, Platt, exact_logit, fingerprint, profile_choices
 from ml.text import trim_spaces
 
 PREFIX_LENGTH = 8
@@ -32,7 +32,7 @@ CHALLENGES = (NO_CHALLENGE, HEAD_TURN, WHEN_UNSURE)
 # the largest step of 0.25 asking at most 20 % of the held-out bona fide presentations
 # (``fast``, leave one source out) for the challenge (docs: evaluator/head-turn.md).
 DEFAULT_CHALLENGE_BAND = 0.75
-MAX_CHALLENGE_BAND = 10.0  # P(live) within 0.99995 of either end: every score
+MAX_CHALLENGE_BAND = 10.0  # about a threshold of 0.5: every score from 0.0000454 to 0.9999546
 # A tenant's threshold until an operator sets one: the shipped score maps (ml.profiles) put
 # 0.5 where it means the same on full frames and face crops, both classes weighed equally.
 DEFAULT_THRESHOLD = 0.5
@@ -247,8 +247,13 @@ class Tenant(models.Model):
 
     def within_band(self, score: float, band: float) -> bool:
         """Whether a selfie's ``score`` lies within ``band`` logits of the threshold, either
-        side (a when_unsure session's band, as its tenant had it when the session opened)."""
-        return abs(logit(score) - logit(self.threshold)) <= band
+        side (a when_unsure session's band, as its tenant had it when the session opened).
+        Exact logits: a threshold of 0 or 1 is infinitely far from every score, so no selfie
+        is held and each gets /liveness's verdict (1.0: none live, 0.0: all). Clipped at
+        ml.profiles.EPS, a threshold of 1.0 would sit at 6.9 logits with every score over
+        0.999: such a selfie, not live on /liveness, would be held, then made live by its
+        challenge."""
+        return abs(exact_logit(score) - exact_logit(self.threshold)) <= band  # nan: never
 
     def shadow_verdict(self, logit: float, capture: str, now: float) -> tuple[float, bool] | None:
         """(score, is_live) under the shadow candidate, while its period runs (``now``: POSIX

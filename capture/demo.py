@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from accounts.models import HashId, Tenant
 from capture import service
@@ -34,11 +35,17 @@ class TenantForm(forms.Form):
 
 
 def demo_enabled(view: View) -> View:
+    """``view`` while CAPTURE_DEMO is on; off, every method is the JSON 404 of an unknown
+    path. The CSRF check runs after the switch (``csrf_protect``), not before it in the
+    middleware, which answered a POST, PUT... to the page switched off 403 with its HTML."""
+    protected = csrf_protect(view)
+
+    @csrf_exempt  # by the middleware: ``protected`` checks it once the page is on
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not settings.CAPTURE_DEMO:
             raise Http404
-        response = view(request, *args, **kwargs)
+        response = protected(request, *args, **kwargs)
         response["Cache-Control"] = "no-store"  # the page holds a session token
         return response
 

@@ -23,7 +23,13 @@ from capture.models import CaptureSession
 from capture.tokens import session_for_token
 from liveness.answers import Rejected, Rejection
 from liveness.jsonapi import JsonAPIView, Quota, admit, parse_object, read_body, within_limits
-from liveness.schema import TOO_MANY, ErrorSerializer, MessageSerializer, QualityGateSerializer
+from liveness.schema import (
+    CONTENT_CODED,
+    TOO_MANY,
+    ErrorSerializer,
+    MessageSerializer,
+    QualityGateSerializer,
+)
 from telemetry.middleware import request_id_of
 
 # drf-spectacular's hints say Sequence[str]; it also takes these security requirements.
@@ -115,6 +121,7 @@ class SessionsView(JsonAPIView):
             401: BAD_HASH_ID,
             405: NOT_ALLOWED,
             413: TOO_LARGE,
+            415: CONTENT_CODED,
             429: TOO_MANY,
             503: NOT_READY,
         },
@@ -168,6 +175,7 @@ class QualityView(TokenCorsMixin, JsonAPIView):
             405: NOT_ALLOWED,
             409: challenge_conflict("Quality", s.QualityRefusedSerializer),
             413: QUALITY_TOO_LARGE,
+            415: CONTENT_CODED,
             429: TOO_MANY,
             503: NOT_READY,
         },
@@ -197,6 +205,7 @@ class ChallengeView(TokenCorsMixin, JsonAPIView):
             405: NOT_ALLOWED,
             409: challenge_conflict("Restart", s.RestartRefusedSerializer),
             413: QUALITY_TOO_LARGE,
+            415: CONTENT_CODED,
             429: TOO_MANY,
             503: NOT_READY,
         },
@@ -228,6 +237,7 @@ class SelfieView(TokenCorsMixin, JsonAPIView):
             405: NOT_ALLOWED,
             409: challenge_conflict("Selfie", s.SelfieRefusedSerializer),
             413: TOO_LARGE,
+            415: CONTENT_CODED,
             422: OpenApiResponse(QualityGateSerializer, description="A gate refused it."),
             429: TOO_MANY,
             503: NOT_READY,
@@ -239,11 +249,12 @@ class SelfieView(TokenCorsMixin, JsonAPIView):
 
 
 class SessionView(JsonAPIView):
-    http_method_names = ["get"]  # not DRF's OPTIONS metadata, as /liveness
+    http_method_names = ["get", "head"]  # not DRF's OPTIONS metadata, as /liveness
 
     @extend_schema(
         operation_id="session_read",
         summary="The session's state and verdict (backend call, hash_id in X-Hash-Id)",
+        description="HEAD answers as GET, without the body.",
         parameters=[
             OpenApiParameter(
                 "X-Hash-Id",

@@ -21,7 +21,7 @@ import re
 import sys
 from typing import Any, NoReturn
 
-from facia_client.client import DEFAULT_TIMEOUT, FaciaClient, FaciaError
+from facia_client.client import DEFAULT_TIMEOUT, FaciaClient, FaciaError, UsageError
 
 LIVE, SPOOF, USAGE = 0, 1, 2
 # The description's lines as written: one command form per line (argparse rewraps them).
@@ -46,9 +46,10 @@ def without_values(message: str) -> str:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        error = {"error": without_values(message), "exit_code": USAGE}
-        print(json.dumps(error), file=sys.stderr)
+        """One JSON object on stderr, as every error (``status`` null: nothing was sent),
+        without argparse's usage lines before it; ``--help`` shows the usage."""
+        usage = UsageError(f"{without_values(message)} (see {self.prog} --help)")
+        print(json.dumps(usage.as_dict()), file=sys.stderr)
         sys.exit(USAGE)
 
 

@@ -259,10 +259,11 @@ def _verdict_of(result: Any) -> tuple[bool, float]:
 
 
 def is_idempotency_key(value: str) -> bool:
-    """What the service takes as an Idempotency-Key: 1-255 printable ASCII characters, once
-    HTTP has dropped the spaces around a header's value (gunicorn does): a key of spaces only
-    reaches it empty and is answered 400."""
-    return bool(value.strip(" ")) and len(value) <= 255 and value.isascii() and value.isprintable()
+    """What the service takes as an Idempotency-Key: 1-255 printable ASCII characters but the
+    comma (its mark of a repeated header), once HTTP has dropped the spaces around a header's
+    value (gunicorn does): a key of spaces only reaches it empty and is answered 400."""
+    printable = value.isascii() and value.isprintable() and "," not in value
+    return bool(value.strip(" ")) and len(value) <= 255 and printable
 
 
 class FaciaClient:
@@ -296,7 +297,7 @@ class FaciaClient:
         body = {"hash_id": self.hash_id, "selfie_image": encode_image(Path(image))}
         headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
         if idempotency_key is not None and not is_idempotency_key(idempotency_key):
-            raise UsageError("an idempotency key is 1 to 255 printable ASCII characters")
+            raise UsageError("an idempotency key is 1 to 255 printable ASCII characters, no comma")
         reply = self._call("POST", "/liveness", body, headers)
         try:
             live, score = _verdict_of(reply.json()["liveness_result"])

@@ -86,6 +86,10 @@ CHALLENGE_UNREADABLE = (
     "damaged); start a new session."
 )
 IDEMPOTENCY_KEY_INVALID = "Idempotency-Key must be 1 to 255 printable ASCII characters."
+IDEMPOTENCY_KEY_REPEATED = (
+    "Send one Idempotency-Key, without a comma: two Idempotency-Key headers reach the service "
+    "as one value joined by commas."
+)
 IDEMPOTENCY_KEY_REUSED = (
     "This Idempotency-Key was sent with another request body; use a new key for a new check."
 )
@@ -95,6 +99,12 @@ IDEMPOTENCY_KEY_IN_USE = (
 )
 # RFC 6750: a refused bearer token names the scheme and why.
 BEARER_REFUSED = {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="{code}"'}
+
+CONTENT_CODED = (
+    "Content-Encoding is not supported: send the JSON body uncompressed, without Content-Encoding."
+)
+# RFC 7694 3: a 415 for a content coding says which codings the resource takes (none).
+ACCEPTS_IDENTITY = {"Accept-Encoding": "identity"}
 
 # RFC 6750 3.1: a request that sent no token gets the bare challenge, without an error code.
 BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -112,6 +122,7 @@ class Answer:
 
 ANSWERS: dict[str, Answer] = {
     # the body (views), then admit, in their order
+    "content_coded": Answer(415, CONTENT_CODED, headers=ACCEPTS_IDENTITY),
     "body_too_large": Answer(413, "Request body is too large (limit {limit} bytes)."),
     "duplicate_key": Answer(400, "Malformed JSON. Duplicate key {key}."),
     "malformed_json": Answer(400, f"Malformed JSON. {NOT_AN_OBJECT}"),
@@ -122,6 +133,7 @@ ANSWERS: dict[str, Answer] = {
     "rate_limited": Answer(429, "Request rate limit exceeded ({per_minute} per minute)."),
     # an Idempotency-Key (liveness.idempotency), after admit's authentication
     "idempotency_key_invalid": Answer(400, IDEMPOTENCY_KEY_INVALID),
+    "idempotency_key_repeated": Answer(400, IDEMPOTENCY_KEY_REPEATED),
     "idempotency_key_reused": Answer(422, IDEMPOTENCY_KEY_REUSED, with_code=True),
     "idempotency_key_in_use": Answer(409, IDEMPOTENCY_KEY_IN_USE, with_code=True),
     # the check, in its order

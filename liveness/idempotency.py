@@ -71,11 +71,16 @@ def _sha256(data: bytes) -> str:
 
 
 def key_of(request: HttpRequest) -> str:
-    """The request's Idempotency-Key (it has one), checked: 400 unless 1-255 printable ASCII.
-    Its body is not hashed here, before authentication (``Key.of``)."""
+    """The request's Idempotency-Key (it has one), checked: 400 unless 1-255 printable ASCII
+    without a comma. The WSGI environ holds one value per header name: gunicorn (as RFC 9110
+    5.3 lets a recipient) joins repeated fields with commas, so two keys would be taken as
+    one key "k1,k2"; a comma is refused as the one mark of a second key. Its body is not
+    hashed here, before authentication (``Key.of``)."""
     value: str = request.META[HEADER]
     if not 1 <= len(value) <= MAX_KEY_LENGTH or not (value.isascii() and value.isprintable()):
         raise Rejected(Rejection("idempotency_key_invalid"))
+    if "," in value:
+        raise Rejected(Rejection("idempotency_key_repeated"))
     return value
 
 

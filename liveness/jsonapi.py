@@ -96,14 +96,25 @@ def read_bounded(stream: IO[bytes], limit: int) -> bytes:
     return b"".join(parts)
 
 
+def _content_coded(request: HttpRequest) -> bool:
+    """Whether the body is labelled with a content coding (gzip, br...) other than identity.
+    The service decodes none, so such a body is refused before it is read: parsed as JSON, a
+    compressed body reads as malformed (a 400 that hides the cause), and a plain one under
+    the label would be judged against what its client declared (RFC 9110 8.4)."""
+    codings = request.META.get("HTTP_CONTENT_ENCODING", "").split(",")
+    return any(coding.strip(" \t").lower() not in ("", "identity") for coding in codings)
+
+
 def read_body(request: HttpRequest, limit: int | None = None) -> bytes:
-    """The request body, rejected (413) before it grows past ``limit`` (default
-    ``LIVENESS_MAX_BODY_BYTES``), whatever the transfer encoding.
+    """The request body, rejected (415) when it has a content coding, and (413) before it
+    grows past ``limit`` (default ``LIVENESS_MAX_BODY_BYTES``), whatever the transfer encoding.
 
     With a Content-Length the check happens before a byte is read (and no more than it is
     read). A chunked body has no length (Django would see an empty body), so it is read from
     the WSGI stream, bounded by bytes read.
     """
+    if _content_coded(request):
+        raise Rejected(Rejection("content_coded"))
     limit = settings.LIVENESS_MAX_BODY_BYTES if limit is None else limit
     try:
         if _declared_length(request) > limit:

@@ -106,6 +106,12 @@ TOO_MANY = OpenApiResponse(
     "when a throttle refused it (failed authentications from this IP, or the tenant's rate).",
 )
 
+CONTENT_CODED = OpenApiResponse(
+    ErrorSerializer,
+    description="A `Content-Encoding` other than `identity` (gzip, br...): no content coding "
+    "is decoded; send the body uncompressed. `Accept-Encoding: identity`.",
+)
+
 REQUEST_ID: Schema = {
     "description": "The caller's X-Request-ID when it is 1-128 characters of "
     "`[A-Za-z0-9._:-]`, otherwise a new uuid4 hex.",
@@ -134,6 +140,11 @@ ALLOW: Schema = {
     "description": "The allowed methods.",
     "required": True,
     "schema": {"type": "string"},
+}
+ACCEPT_ENCODING: Schema = {
+    "description": "The content codings a request body may have (RFC 7694): none.",
+    "required": True,
+    "schema": {"type": "string", "enum": ["identity"]},
 }
 CORS_ORIGIN: Schema = {
     "description": "The request's `Origin` (or `*`) when it is in `CAPTURE_ALLOWED_ORIGINS`; "
@@ -211,6 +222,8 @@ def _add_headers(path: str, status: str, operation: Schema, response: Schema) ->
         headers["Retry-After"] = RETRY_AFTER
     if status == "405":
         headers["Allow"] = ALLOW
+    if status == "415":
+        headers["Accept-Encoding"] = ACCEPT_ENCODING
     if path == "/liveness" and status == "201":
         headers.update(LIVENESS_HEADERS)
     if path == "/liveness" and status in ("201", "422"):

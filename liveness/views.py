@@ -22,6 +22,7 @@ from liveness.jsonapi import (
     within_rate,
 )
 from liveness.schema import (
+    CONTENT_CODED,
     KEY_IN_USE,
     TOO_MANY,
     UNPROCESSABLE,
@@ -38,6 +39,7 @@ LIVENESS_RESPONSES = {
     401: OpenApiResponse(MessageSerializer, description="Unknown, revoked or missing hash_id."),
     405: OpenApiResponse(ErrorSerializer, description="Only POST is allowed."),
     413: OpenApiResponse(ErrorSerializer, description="Request body too large."),
+    415: CONTENT_CODED,
     409: KEY_IN_USE,
     422: UNPROCESSABLE,
     429: TOO_MANY,
@@ -54,10 +56,17 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     # What liveness.idempotency.key_of takes, as the value reaches it (HTTP strips the
     # whitespace around a header's value): with only "string", a client generated from the
     # schema (or schemathesis) would send keys the service answers 400.
-    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~](?:[ -~]*[!-~])?$"},
+    # A comma (0x2c) is left out of the ranges: two keys reach the view joined by one.
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": r"^[!-+\--~](?:[ -+\--~]*[!-+\--~])?$",
+    },
     OpenApiParameter.HEADER,
     required=False,
-    description="Optional, 1-255 printable ASCII characters (else 400), unique per check (a "
+    description="Optional, 1-255 printable ASCII characters but the comma, sent once (else "
+    "400), unique per check (a "
     "UUID). A retry with the same key and the same body within IDEMPOTENCY_KEY_TTL_S (24 h) "
     "gets the first answer again if it was a 201 or a quality gate's 422, with "
     "`Idempotent-Replayed: true`, spending no unit; 422 `idempotency_key_reused` if the body "

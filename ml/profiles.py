@@ -110,6 +110,16 @@ def logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
+def exact_logit(p: float) -> float:
+    """ln(p / (1 - p)) unclipped: -inf at 0 and inf at 1. For distances from a threshold,
+    where clipping at EPS would put 0.9998 and a threshold of 1.0 at one point (both 6.9)."""
+    if p <= 0.0:
+        return -math.inf
+    if p >= 1.0:
+        return math.inf
+    return math.log(p) - math.log1p(-p)
+
+
 def sigmoid(z: float) -> float:
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))

@@ -11,13 +11,19 @@ from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from telemetry.access import may_read_metrics
 
+# The 403's sentence, JSON as every error on an API path (liveness.answers' shape: telemetry
+# may not import it). It names what admits a scraper, never the token.
+FORBIDDEN = (
+    "Not allowed to read the metrics: send Authorization: Bearer <METRICS_TOKEN>, or scrape "
+    "from METRICS_ALLOWED_NETWORKS."
+)
 # Collectors read at scrape time only, never on requests.
 SCRAPED = CollectorRegistry(auto_describe=False)
 _before_scrape: list[Callable[[], object]] = []
@@ -64,7 +70,7 @@ def _running(pid: int) -> bool:
 @csrf_exempt  # else CSRF answers another method 403 (HTML) before the URLconf's 405
 def metrics(request: HttpRequest) -> HttpResponse:
     if not may_read_metrics(request):
-        return HttpResponse("Forbidden", status=403, content_type="text/plain")
+        return JsonResponse({"error": FORBIDDEN}, status=403)
     for hook in _before_scrape:
         hook()
     body = process_metrics() + generate_latest(SCRAPED)

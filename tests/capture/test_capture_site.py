@@ -1,8 +1,10 @@
-"""Schema, static component, demo page switch, burst fusion: no engine needed."""
+"""Schema, static component, demo page switch (every method), burst fusion: no engine needed."""
 
+import uuid
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.test.client import Client
 
 from ml import profiles
@@ -66,3 +68,25 @@ def test_burst_fuses_in_logit_space() -> None:
     assert fused.p_live == pytest.approx(profiles.shipped(DEFAULT_PROFILE, "frame").p(2.3))
     assert (fused.capture, fused.frames) == ("frame", 3)
     assert fuse([verdict(1.0), verdict(1.0, "crop")]).capture == "crop"
+
+
+@pytest.mark.parametrize("method", ["get", "post", "put", "patch", "delete"])
+@pytest.mark.parametrize("path", ["/capture/demo", f"/capture/demo/{uuid.uuid4()}"])
+def test_the_demo_switched_off_is_a_json_404_to_every_method(
+    db: None, method: str, path: str
+) -> None:
+    """As an unknown path, whatever the method: not the CSRF check's 403 HTML page (the check
+    on, as gunicorn serves), which would tell that the page exists."""
+    answer = getattr(Client(enforce_csrf_checks=True), method)(path)
+    assert answer.status_code == 404
+    assert answer.json() == {"error": "Not found."}
+
+
+def test_the_demo_switched_on_still_checks_csrf(db: None, settings: Any) -> None:
+    """Once on, a staff member's POST without the form's CSRF token is refused."""
+    settings.CAPTURE_DEMO = True
+    staff = User.objects.create_superuser("demo-admin", password="x")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff)
+    assert client.get("/capture/demo").status_code == 200
+    assert client.post("/capture/demo", {"tenant": "1", "lang": "en"}).status_code == 403

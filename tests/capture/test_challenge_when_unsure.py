@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from django.test.client import Client
 from prometheus_client import REGISTRY
 
-from accounts.models import DEFAULT_CHALLENGE_BAND, Tenant
+from accounts.models import DEFAULT_CHALLENGE_BAND, MAX_CHALLENGE_BAND, Tenant
 from capture.models import CaptureSession
 from liveness.models import LivenessCheck
 from ml import headturn
@@ -405,3 +405,27 @@ def test_a_held_selfie_is_not_live_once_a_lowered_limit_leaves_no_try(
     answer = call(session, jpeg(next(frames(still.name)).image))
     assert answer.status_code == status, answer.content
     assert_decided_not_live(session, score, before)
+
+
+@pytest.mark.parametrize("threshold", [1.0, 0.0])
+def test_a_threshold_at_either_end_holds_no_selfie(
+    make_tenant: Any, client: Client, frontal: str, threshold: float
+) -> None:
+    """The band lies about the threshold's logit, infinite at 0 and 1: no score is within any
+    band of it, and the session's verdict is /liveness's (1.0: nothing live; 0.0: all). With
+    logits clipped at 1e-3, a selfie scored 0.9998 at threshold 1.0 would be held (both at 6.9
+    logits) and made live by its challenge, while /liveness says is_live 0 for it."""
+    tenant, secret = make_tenant(
+        "end", threshold=threshold, challenge="when_unsure", challenge_band=MAX_CHALLENGE_BAND
+    )
+    checked = post(client, "/liveness", {"hash_id": secret, "selfie_image": frontal})
+    assert checked.status_code == 201, checked.content
+    result = checked.json()["liveness_result"]
+    assert result["is_live"] == int(threshold == 0.0)
+    session = Session(client, tenant, secret)
+    taken = session.selfie(frontal)
+    assert taken.status_code == 202, taken.content
+    assert "challenge" not in taken.json()
+    read = session.read()
+    assert (read["state"], read["challenge"]) == ("done", "not_required")
+    assert read["liveness_result"] == result

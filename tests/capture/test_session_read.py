@@ -127,3 +127,20 @@ def test_deciding_a_held_selfie_reads_the_session_only_once(
     columns = [field.attname for field in CaptureSession._meta.concrete_fields]
     assert [getattr(session, c) for c in columns] == [getattr(stored, c) for c in columns]
     assert (stored.state, stored.is_live) == (CaptureSession.DONE, False)
+
+
+def test_head_answers_as_get_without_the_body(make_tenant: Any, client: Client) -> None:
+    """RFC 9110 9.3.2: HEAD wherever GET is, as every other GET endpoint answers it. Its
+    status and headers are GET's: 200, or the 401/404 of a wrong hash_id or session."""
+    tenant, secret = make_tenant()
+    sid = open_session(client, secret)["session_id"]
+    got = verdict(client, sid, secret)
+    head = client.head(f"/sessions/{sid}", HTTP_X_HASH_ID=secret)
+    assert (head.status_code, head.content) == (200, b"")
+    assert head["Content-Type"] == got["Content-Type"] == "application/json"
+    assert head["Content-Length"] == got["Content-Length"]
+    assert client.head(f"/sessions/{sid}", HTTP_X_HASH_ID="nope").status_code == 401
+    other = "00000000-0000-4000-8000-000000000000"
+    assert client.head(f"/sessions/{other}", HTTP_X_HASH_ID=secret).status_code == 404
+    refused = client.delete(f"/sessions/{sid}", HTTP_X_HASH_ID=secret)
+    assert (refused.status_code, refused["Allow"]) == (405, "GET, HEAD")

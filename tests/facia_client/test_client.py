@@ -70,6 +70,30 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
         assert "--url" in json.loads(done.stderr)["error"]
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("session",),  # no action
+        ("session", "get"),  # no SESSION_ID
+        ("session", "close"),  # no such action
+        (),  # no selfie
+        (str(LIVE_JPG), "--timeout"),  # an option without its value
+        (str(LIVE_JPG), "--no-such-option"),
+    ],
+    ids=["session", "session get", "session close", "nothing", "no value", "unknown option"],
+)
+def test_a_usage_error_is_one_json_object(args: tuple[str, ...]) -> None:
+    """docs/integrator/client.md: an error is one JSON object with error, status (null: no
+    answer) and exit_code, a usage error too, with no usage line of argparse's beside it."""
+    done = run_cli(*args, hash_id="x")
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    error = json.loads(done.stderr)  # the whole of stderr: one object
+    assert set(error) == {"error", "status", "exit_code"}, error
+    assert (error["status"], error["exit_code"]) == (None, 2)
+    assert "--help" in error["error"]
+
+
 @pytest.mark.parametrize("seconds", ["0", "-5", "inf", "nan"])
 def test_a_timeout_that_bounds_nothing_is_a_usage_error(seconds: str) -> None:
     """docs/integrator/client.md: exit 2 for bad arguments, `--timeout` bounding the exchange.
@@ -104,7 +128,7 @@ def test_a_usage_error_never_echoes_what_was_typed(args: tuple[str, ...]) -> Non
     done = run_cli(*args, hash_id="x")
     assert done.returncode == 2, done.stderr
     assert SECRET not in done.stderr + done.stdout
-    error = json.loads(done.stderr.splitlines()[-1])["error"]
+    error = json.loads(done.stderr)["error"]
     assert "not shown" in error, error
     if args[1].startswith("--hash_id"):
         assert "--hash_id" in error
@@ -247,7 +271,7 @@ def test_no_key_sends_no_header() -> None:
 
 
 # "   ": the service behind gunicorn gets the value without its spaces, empty, and says 400.
-@pytest.mark.parametrize("key", ["", "   ", "x" * 256, "caf\u00e9", "a\nb"])
+@pytest.mark.parametrize("key", ["", "   ", "x" * 256, "caf\u00e9", "a\nb", "k1,k2"])
 def test_an_invalid_idempotency_key_is_a_usage_error(key: str) -> None:
     with pytest.raises(UsageError, match="idempotency key"):
         FaciaClient("http://127.0.0.1:9", "x").check(LIVE_JPG, idempotency_key=key)

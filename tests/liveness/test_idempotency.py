@@ -188,6 +188,33 @@ def test_an_invalid_key_is_refused(make_tenant: Any, client: Any, key: str) -> N
     assert spent(tenant) == (0, 0)
 
 
+def environ_key(*lines: bytes) -> str:
+    """The Idempotency-Key a request with these header lines has in gunicorn's WSGI environ
+    (its own parser and environ, in-process)."""
+    from gunicorn.config import Config
+    from gunicorn.http import wsgi
+    from gunicorn.http.parser import RequestParser
+
+    head = b"POST /liveness HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n"
+    request = next(RequestParser(Config(), [head + b"".join(lines) + b"\r\n"], None))
+    _, environ = wsgi.create(request, None, ("127.0.0.1", 1), ("127.0.0.1", 5001), Config())
+    return str(environ["HTTP_IDEMPOTENCY_KEY"])
+
+
+def test_two_keys_are_refused_not_joined_into_one(make_tenant: Any, client: Any) -> None:
+    """Two Idempotency-Key headers reach the view as one value joined by a comma (gunicorn's
+    environ), which is not the key "k1,k2" but two keys: refused, as is a comma in one key."""
+    joined = environ_key(b"Idempotency-Key: k1\r\n", b"Idempotency-Key: k2\r\n")
+    assert joined == "k1,k2"
+    tenant, secret = make_tenant()
+    body = {"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)}
+    for key in (joined, "k1, k2", ","):
+        answer = post(client, body, key=key)
+        assert answer.status_code == 400
+        assert answer.json() == {"error": answers.IDEMPOTENCY_KEY_REPEATED}
+    assert spent(tenant) == (0, 0) and not IdempotentAnswer.objects.exists()
+
+
 @pytest.mark.parametrize("key", ["k", "x" * 255, "order 42: retry ~!@#$%^&*()"])
 def test_a_valid_key_is_taken(make_tenant: Any, client: Any, key: str) -> None:
     tenant, secret = make_tenant()

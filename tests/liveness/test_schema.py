@@ -225,6 +225,7 @@ API_HEADERS = (
     "Access-Control-Allow-Methods",
     "Access-Control-Allow-Headers",
     "Access-Control-Max-Age",
+    "Accept-Encoding",
     "Content-Security-Policy",  # a page's, never declared: the preflight's 204 once had it
 )
 JSON = "application/json"
@@ -292,6 +293,9 @@ def contract() -> Contract:
     return Contract()
 
 
+GZIP = {"HTTP_CONTENT_ENCODING": "gzip"}
+
+
 def send(client: Any, method: str, path: str, body: Any = None, **extra: Any) -> Any:
     """A request through the test client; ``body`` a dict (as JSON) or raw text/bytes."""
     raw = json.dumps(body) if isinstance(body, dict) else body
@@ -344,6 +348,7 @@ def test_every_liveness_answer_is_declared_and_occurs(
     assert post(None, method="GET").status_code == 405
     assert post(None, method="OPTIONS").status_code == 405
     assert post(b" " * (settings.LIVENESS_MAX_BODY_BYTES + 1)).status_code == 413
+    assert post(live, **GZIP).status_code == 415
     assert post({"hash_id": secret, "selfie_image": blank_image()}).json()["code"] == "no_face"
     assert post(live).status_code == 201
     quota = post(live)
@@ -385,6 +390,7 @@ def test_every_session_create_answer_is_declared_and_occurs(
     assert post({"hash_id": "nope"}).status_code == 401
     assert post(None, method="GET").status_code == 405
     assert post(b" " * (settings.LIVENESS_MAX_BODY_BYTES + 1)).status_code == 413
+    assert post({"hash_id": secret}, **GZIP).status_code == 415
     Tenant.objects.filter(pk=tenant.pk).update(requests_used=1)
     assert "Retry-After" not in post({"hash_id": secret})  # the quota's 429
     assert post({"hash_id": secret}, **throttled_client(settings)).status_code == 429
@@ -421,7 +427,8 @@ def test_every_session_read_answer_is_declared_and_occurs(
 
 
 def token_errors(call: Any, path: str, bearer: dict[str, str]) -> None:
-    """The three token 401s, an unknown session's 404 and a wrong method's 405."""
+    """The three token 401s, an unknown session's 404, a wrong method's 405 and a gzip body's
+    415."""
     assert call(path, {}, headers={}).json()["code"] == "token_missing"
     wrong = {"HTTP_AUTHORIZATION": "Bearer not-this-sessions-token"}
     assert call(path, {}, headers=wrong).json()["code"] == "token_invalid"
@@ -429,6 +436,7 @@ def token_errors(call: Any, path: str, bearer: dict[str, str]) -> None:
     assert call(path, {}, headers=bearer).json()["code"] == "token_expired"
     assert call(f"/sessions/{uuid.uuid4()}", {}, headers=bearer).status_code == 404
     assert call(path, None, headers=bearer, method="GET").status_code == 405
+    assert call(path, {}, headers=bearer | GZIP).status_code == 415
 
 
 def session_call(client: Any, contract: Contract, action: str) -> Any:

@@ -1,9 +1,13 @@
-"""GET /metrics: its methods as a real client meets them (the scrape itself: tests/system)."""
+"""GET /metrics: its methods and its refusal as a real client meets them (the scrape itself:
+tests/system)."""
+
+from typing import Any
 
 import pytest
 from django.test import Client
 
 from liveness.answers import ANSWERS
+from telemetry.views import FORBIDDEN
 
 
 @pytest.mark.django_db
@@ -18,3 +22,17 @@ def test_unsafe_methods_get_our_json_405_not_a_csrf_page(method: str) -> None:
     assert response["Content-Type"] == "application/json"
     sentence = ANSWERS["method_not_allowed"].text.format(method=method.upper())
     assert response.json() == {"error": sentence}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "headers",
+    [{"REMOTE_ADDR": "127.0.0.2"}, {"REMOTE_ADDR": "127.0.0.1", "HTTP_AUTHORIZATION": "Bearer x"}],
+    ids=["outside the networks", "a wrong token"],
+)
+def test_a_refused_scrape_is_a_json_403(headers: dict[str, Any]) -> None:
+    """Every error on an API path is JSON ``{"error": ...}``: the 403 too, not text/plain."""
+    response = Client().get("/metrics", **headers)
+    assert response.status_code == 403
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"error": FORBIDDEN}
