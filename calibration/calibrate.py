@@ -49,6 +49,23 @@ class CalibrationError(Exception):
 
 
 MAX_SHADOW_DAYS = 90
+# A target APCER is a fraction of the attacks a threshold may accept. Above one half it accepts
+# more than it refuses, which no operator means: "--target-apcer 1", meant as 1 %, set the
+# threshold to 0.0000 (every selfie live). 0 accepts none of the sample: a threshold above its
+# best attack, fitted to that one image.
+MAX_TARGET_APCER = 0.5
+
+
+def target_apcer_refused(target: float) -> str:
+    """Why ``target`` (a fraction) is no target APCER, in words; "" when it is one."""
+    if 0.0 < target <= MAX_TARGET_APCER:  # NaN fails it too
+        return ""
+    return (
+        f"The target APCER must be above 0 and at most {MAX_TARGET_APCER:g}: a fraction of "
+        "the attacks accepted (0.05 = 5 %)."
+    )
+
+
 Labelled = tuple[str, bytes, str]  # label, the image's bytes, its group ("" when unnamed)
 
 
@@ -342,8 +359,8 @@ def fit(
             f"{problem} Judged: {scored.live} live and {scored.spoof} spoof "
             f"({scored.refused_said()})."
         )
-    if target_apcer is not None and not 0.0 <= target_apcer <= 1.0:
-        raise CalibrationError("The target APCER must be between 0 and 1.")
+    if target_apcer is not None and (refused := target_apcer_refused(target_apcer)):
+        raise CalibrationError(refused)
     shipped = shipped_maps(tenant.profile)
     before = tenant.maps() or shipped
     return tenant_calibration.run(

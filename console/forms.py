@@ -8,6 +8,7 @@ from django import forms
 from django.forms import ModelForm
 
 from accounts.models import Tenant
+from calibration.forms import TargetApcerField
 from calibration.models import Evaluation
 from ml import pad_metrics
 from ml.evaluate import held_out_at_target, stored_report
@@ -37,11 +38,7 @@ class TenantForm(ModelForm[Tenant]):
     tenant's profile (the lowest threshold whose APCER on that evaluation meets the target),
     and reported with the figures of the evaluation's sources it was not chosen on."""
 
-    target_apcer = forms.FloatField(
-        label="Target APCER (%)",
-        required=False,
-        min_value=0.0,
-        max_value=100.0,
+    target_apcer = TargetApcerField(
         help_text="Optional. Sets the threshold from the last <code>manage.py evaluate</code> of "
         "this tenant's profile: the lowest threshold that accepts at most this share of attack "
         "presentations.",

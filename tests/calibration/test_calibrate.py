@@ -75,14 +75,31 @@ def test_says_exactly_how_many_more_images_of_which_class_and_kind(
     assert tenant.calibration is None and not Calibration.objects.exists()
 
 
-@pytest.mark.parametrize("target", ["2", "-0.1", "nan"])
+@pytest.mark.parametrize("target", ["1", "0.51", "0", "2", "-0.1", "nan"])
 def test_a_target_apcer_out_of_range_is_refused_before_any_image_is_judged(
     make_tenant: Callable[..., Any], tmp_path: Path, target: str
 ) -> None:
-    """Said first, not after judging every image."""
+    """Said first, not after judging every image; "1", meant as the admin's 1 %, stored a
+    threshold of 0.0000 (every selfie live)."""
     make_tenant("target")
-    with pytest.raises(CommandError, match=r"^The target APCER must be between 0 and 1\.$"):
-        calibrate("target", str(linked(tmp_path, [], [])), "--target-apcer", target)
+    with pytest.raises(CommandError) as refused:
+        calibrate("target", str(linked(tmp_path, LIVE, SPOOF)), "--target-apcer", target)
+    assert str(refused.value) == (
+        "The target APCER must be above 0 and at most 0.5: a fraction of the attacks accepted "
+        "(0.05 = 5 %)."
+    )
+    assert not Calibration.objects.exists()
+
+
+def test_a_target_apcer_and_the_equal_error_rate_are_refused_together(
+    make_tenant: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Both set the threshold: one was silently ignored."""
+    make_tenant("both")
+    folder = str(linked(tmp_path, LIVE, SPOOF))
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        calibrate("both", folder, "--target-apcer", "0.05", "--equal-error-rate")
+    assert not Calibration.objects.exists()
 
 
 def test_dry_run_shows_what_would_change_and_stores_nothing(

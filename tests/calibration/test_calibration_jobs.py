@@ -85,6 +85,26 @@ def test_upload_is_queued_without_a_decode_then_the_job_calibrates(
     assert 'http-equiv="refresh"' not in page and 'id="calibration-status"' in page
 
 
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ({"target_apcer": "100"}, "Above 0 and at most 50: a percentage"),
+        ({"target_apcer": "50.5"}, "Above 0 and at most 50: a percentage"),
+        ({"target_apcer": "0"}, "Above 0 and at most 50: a percentage"),
+        ({"target_apcer": "5", "equal_error": "on"}, "Either a target APCER or the threshold"),
+    ],
+)
+def test_an_upload_with_no_one_threshold_rule_is_refused(
+    make_tenant: Callable[..., Any], admin_client: Any, fields: dict[str, str], said: str
+) -> None:
+    """A target of 100 % set a threshold of 0 (every selfie live); a target with the
+    equal-error box ticked ignored the box."""
+    tenant, _ = make_tenant("rules")
+    response = upload(admin_client, tenant, make_zip(LIVE, SPOOF), **fields)
+    assert response.status_code == 200 and said in response.content.decode()
+    assert not CalibrationJob.objects.exists()
+
+
 def test_a_fast_tenants_job_compiles_no_model_of_another_profile(
     make_tenant: Callable[..., Any], admin_client: Any, loaded_engines: list[LivenessEngine]
 ) -> None:

@@ -161,7 +161,11 @@ def test_admin_sets_threshold_from_target_apcer(admin_client: Any) -> None:
     # chosen on these scores: no figure measured on them (25.00 % both) is offered as a result
     assert "not validated: the evaluation names fewer than 2 sources" in page
     assert "25.00%" not in page
-    response = change_tenant(admin_client, tenant, target_apcer="0")
+    response = change_tenant(admin_client, tenant, target_apcer="0.1")  # no attack of 4
+    tenant.refresh_from_db()
+    assert 0.8 < tenant.threshold < 0.8 + 1e-9
+    response = change_tenant(admin_client, tenant, target_apcer="100")
+    assert "Above 0 and at most 50: a percentage" in response.content.decode()
     tenant.refresh_from_db()
     assert 0.8 < tenant.threshold < 0.8 + 1e-9
 
@@ -171,9 +175,10 @@ def test_admin_target_apcer_reports_leave_one_source_out_figures(admin_client: A
     from ml.evaluate import Report, Sample
 
     # Per source one bona fide face (0.5) and one attack: A 0.2, B 0.6, C 0.4. At target
-    # APCER 0 % the threshold is just above 0.6; left out, A and C are judged just above 0.6
-    # (the attack rejected, the face too), B just above 0.4 (the attack 0.6 accepted, the
-    # face too): APCER 1/3 and BPCER 2/3, where on all three it would be 0 % and 100 %.
+    # APCER 0.1 % (no attack of 3) the threshold is just above 0.6; left out, A and C are
+    # judged just above 0.6 (the attack rejected, the face too), B just above 0.4 (the attack
+    # 0.6 accepted, the face too): APCER 1/3 and BPCER 2/3, where on all three it would be
+    # 0 % and 100 %.
     samples = [
         Sample(f"{label}/{src}.jpg", label, kind, [], scores(p, p, p), capture="crop", source=src)
         for src, attack in (("A", 0.2), ("B", 0.6), ("C", 0.4))
@@ -181,7 +186,7 @@ def test_admin_target_apcer_reports_leave_one_source_out_figures(admin_client: A
     ]
     store(Report(0.5, "fast", "three sources", samples, resamples=100))
     tenant = Tenant.objects.create(name="Held")
-    page = change_tenant(admin_client, tenant, target_apcer="0").content.decode()
+    page = change_tenant(admin_client, tenant, target_apcer="0.1").content.decode()
     tenant.refresh_from_db()
     b_attack = profiles.shipped("fast", "crop").p(logit(0.6))  # B's attack, as scored
     assert b_attack < tenant.threshold < b_attack + 1e-6

@@ -9,6 +9,7 @@ from accounts import audit
 from accounts.management.tenants import tenant_named
 from calibration.calibrate import (
     MAX_SHADOW_DAYS,
+    MAX_TARGET_APCER,
     Basis,
     CalibrationError,
     fit,
@@ -16,6 +17,7 @@ from calibration.calibrate import (
     group_kind_of,
     score,
     store,
+    target_apcer_refused,
     unapplied_note,
 )
 from calibration.management.folders import command_engine, labelled_folder
@@ -37,10 +39,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("tenant", help="tenant name")
         parser.add_argument("folder", type=Path)
-        parser.add_argument(
-            "--target-apcer", type=float, default=None, help="0..1, e.g. 0.05 for 5 %%"
+        rule = parser.add_mutually_exclusive_group()  # the threshold is set one way or kept
+        rule.add_argument(
+            "--target-apcer",
+            type=float,
+            default=None,
+            help=f"a fraction above 0 and at most {MAX_TARGET_APCER:g}, e.g. 0.05 for 5 %%",
         )
-        parser.add_argument(
+        rule.add_argument(
             "--equal-error-rate",
             action="store_true",
             help="set the threshold where APCER = BPCER on the calibrated sample",
@@ -66,8 +72,8 @@ class Command(BaseCommand):
         if shadow is not None and not 1 <= shadow <= MAX_SHADOW_DAYS:
             raise CommandError(f"--shadow must be 1 to {MAX_SHADOW_DAYS} days.")
         target = options["target_apcer"]
-        if target is not None and not 0.0 <= target <= 1.0:
-            raise CommandError("The target APCER must be between 0 and 1.")
+        if target is not None and (refused := target_apcer_refused(target)):
+            raise CommandError(refused)
         basis = Basis.of(found)  # what it computes against; store checks it is still so
         engine = command_engine([found.profile])
         scored = score(engine, found, folder_images(folder), None, group_kind_of(folder))
