@@ -130,16 +130,19 @@ def test_report_uses_iso_vocabulary() -> None:
     assert re.search(r"too_blurry\s+0 /\s+0\s+\|\s+0 /\s+1$", text, re.M)  # failing as well
 
 
-def make_evaluation(profile: str = "fast") -> Evaluation:
-    return Evaluation.objects.create(
-        folder="dev",
-        profile=profile,
-        threshold=0.5,
-        bona_fide=4,
-        attacks=4,
-        auc=0.9,
-        report={"scores": {"bona_fide": [0.55, 0.7, 0.9, 0.95], "attack": [0.1, 0.3, 0.6, 0.8]}},
-    )
+def make_evaluation(
+    profile: str = "fast", attack: tuple[float, ...] = (0.1, 0.3, 0.6, 0.8), **fields: Any
+) -> Evaluation:
+    values: dict[str, Any] = {
+        "folder": "dev",
+        "profile": profile,
+        "threshold": 0.5,
+        "bona_fide": 4,
+        "attacks": len(attack),
+        "auc": 0.9,
+        "report": {"scores": {"bona_fide": [0.55, 0.7, 0.9, 0.95], "attack": list(attack)}},
+    }
+    return Evaluation.objects.create(**{**values, **fields})
 
 
 def change_tenant(admin_client: Any, tenant: Tenant, **fields: str) -> Any:
@@ -168,6 +171,93 @@ def test_admin_sets_threshold_from_target_apcer(admin_client: Any) -> None:
     assert "Above 0 and at most 50: a percentage" in response.content.decode()
     tenant.refresh_from_db()
     assert 0.8 < tenant.threshold < 0.8 + 1e-9
+
+
+def test_admin_target_apcer_takes_an_evaluation_scored_as_the_tenant_is(
+    admin_client: Any,
+) -> None:
+    """The latest evaluation of the profile was taken whatever made its scores: one under
+    crop policy refuse gave a judge tenant 0.1136 (28 of 36 dev attacks then passed, 1 at
+    the 0.8057 of a judge one), another tenant's calibration its figures, one that scored no
+    attack none at all. Each is passed over, and the page says which one was used."""
+    judge = make_evaluation("fast", (0.1, 0.3, 0.6, 0.8))
+    refuse = make_evaluation("fast", (0.05, 0.1, 0.15, 0.2), crop_policy="refuse")
+    make_evaluation("fast", (0.01, 0.02, 0.03, 0.04), calibrated=True, calibration=999)
+    make_evaluation("fast", (), crop_policy="refuse")  # no attack scored
+    tenant = Tenant.objects.create(name="Target co")
+    page = change_tenant(admin_client, tenant, target_apcer="25").content.decode()
+    tenant.refresh_from_db()
+    assert 0.6 < tenant.threshold < 0.6 + 1e-9  # 1 of judge's 4 attacks passes
+    assert (
+        f"from evaluation #{judge.pk} of {judge.created_at:%Y-%m-%d %H:%M} (fast profile, "
+        "crop policy judge, shipped maps, on dev)"
+    ) in page
+    page = change_tenant(admin_client, tenant, target_apcer="25", crop_policy="refuse")
+    tenant.refresh_from_db()
+    assert tenant.crop_policy == "refuse" and 0.15 < tenant.threshold < 0.15 + 1e-9
+    assert f"from evaluation #{refuse.pk} of " in page.content.decode()
+    assert "crop policy refuse, shipped maps" in page.content.decode()
+
+
+def test_admin_target_apcer_refuses_without_an_evaluation_scored_as_the_tenant_is(
+    admin_client: Any,
+) -> None:
+    make_evaluation("fast", crop_policy="refuse")
+    make_evaluation("fast", calibrated=True, calibration=999)
+    tenant = Tenant.objects.create(name="Judge co", threshold=0.5)
+    page = change_tenant(admin_client, tenant, target_apcer="5").content.decode()
+    assert (
+        "No evaluation of the fast profile under crop policy judge with uncalibrated scores "
+        "(the shipped maps) and attack presentations scored: a threshold from any other would "
+        "not hold for this tenant. Run manage.py evaluate DIR --profile fast --crop-policy "
+        "judge first."
+    ) in page
+    tenant.refresh_from_db()
+    assert tenant.threshold == 0.5
+
+
+def test_the_migration_reads_how_a_stored_report_was_scored(db: None) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("calibration.migrations.0006_evaluation_scored_as")
+    maps = {"frame": {"a": 1.0, "b": 0.0}, "crop": {"a": 1.0, "b": 0.0}}
+    refused = make_evaluation(report={"crop_policy": "refuse", "calibration": None})
+    calibrated = make_evaluation(report={"crop_policy": "judge", "calibration": maps})
+    older = make_evaluation(report={"scores": {"bona_fide": [], "attack": []}})
+    migration.fill(apps, None)
+    for row, policy, scored in (
+        (refused, "refuse", False),
+        (calibrated, "judge", True),
+        (older, "judge", False),
+    ):
+        row.refresh_from_db()
+        assert (row.crop_policy, row.calibrated, row.calibration) == (policy, scored, None)
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_evaluate_records_how_it_scored(db: None, tmp_path: Path) -> None:
+    folder = linked(tmp_path, LIVE[:2], SPOOF[:2])
+    run_command("evaluate", str(folder), "--crop-policy", "refuse", "--resamples", "100")
+    stored = Evaluation.objects.get()
+    assert (stored.crop_policy, stored.calibrated, stored.calibration) == ("refuse", False, None)
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_evaluate_refuses_a_run_that_scored_no_image(db: None, tmp_path: Path) -> None:
+    """Stored, a report of 0 scored images became the latest evaluation of its profile."""
+    folder = linked(tmp_path, [], [])
+    for label in ("live", "spoof"):
+        for name in ("a.jpg", "b.png"):
+            (folder / label / name).write_bytes(b"not an image")
+    with pytest.raises(CommandError) as refused:
+        run_command("evaluate", str(folder), "--profile", "fast")
+    assert str(refused.value) == (
+        f"No image of {folder} was scored: the gates refused all 4 images (not_decoded: 4). "
+        "Nothing stored."
+    )
+    assert not Evaluation.objects.exists()
 
 
 def test_admin_target_apcer_reports_leave_one_source_out_figures(admin_client: Any) -> None:
