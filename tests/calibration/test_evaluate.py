@@ -588,23 +588,62 @@ def test_a_manifest_it_cannot_read_is_refused_before_any_image_is_judged(tmp_pat
         run_command("evaluate", str(tmp_path), "--no-save")
 
 
-def test_evaluate_refuses_a_folder_without_images_directly_in_live_or_spoof(
-    tmp_path: Path,
-) -> None:
-    """An empty data set, or one laid out as calibrate's groups (live/<group>/x.jpg), ended
-    the command with a FileNotFoundError's traceback once the models had loaded."""
+def test_evaluate_refuses_a_folder_without_images(tmp_path: Path) -> None:
+    """An empty data set ended the command with a FileNotFoundError's traceback once the models
+    had loaded."""
     empty = linked(tmp_path / "empty", [], [])
-    nested = linked(tmp_path / "nested", [], [])
-    for label, path in (("live", LIVE[0]), ("spoof", SPOOF[0])):
-        (nested / label / "group").mkdir()
-        (nested / label / "group" / path.name).symlink_to(path)
-    for folder in (empty, nested):
-        with pytest.raises(CommandError) as refused:
-            run_command("evaluate", str(folder), "--no-save")
-        assert str(refused.value) == (
-            f"{folder} has no image (.jpeg, .jpg, .png) directly in live/ or spoof/: the "
-            "command reads the files in them, not their subfolders."
-        )
+    with pytest.raises(CommandError) as refused:
+        run_command("evaluate", str(empty), "--no-save")
+    assert str(refused.value) == (
+        f"{empty} has no image (.jpeg, .jpg, .png) in live/ or spoof/ (directly, or in one "
+        "group folder: live/<group>/x.jpg)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("place", "said"),
+    [
+        ("spoof/live/x.jpg", "spoof/live/x.jpg: a live/ folder inside spoof/; images go"),
+        ("live/a/b/x.jpg", "live/a/b/x.jpg: too deep; images go directly in live/ and spoof/"),
+    ],
+)
+@pytest.mark.parametrize("command", ["evaluate", "calibrate", "tenant_protocol"])
+def test_an_image_the_rule_places_nowhere_is_refused_by_every_command(
+    db: None, tmp_path: Path, command: str, place: str, said: str
+) -> None:
+    """The folder reader skipped an image deeper than live/<group>/x.jpg without a word (then
+    calibrate said "Judged: 0 live and 0 spoof"); a live/ inside spoof/ has no one label."""
+    Tenant.objects.create(name="Layout")
+    folder = linked(tmp_path / "set", LIVE[:1], SPOOF[:1])
+    (folder / "manifest.csv").write_text("file,source\n")
+    (folder / place).parent.mkdir(parents=True)
+    (folder / place).symlink_to(LIVE[1])
+    args = ["Layout", str(folder)] if command == "calibrate" else [str(folder)]
+    with pytest.raises(CommandError) as refused:
+        run_command(command, *args)
+    assert str(refused.value).startswith(f"{folder}: {said}")
+    assert not Evaluation.objects.exists()
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_evaluate_reads_a_group_folder_as_the_source(db: None, tmp_path: Path) -> None:
+    """evaluate read only the files directly in live/ and spoof/, calibrate one group folder
+    deep too: the same data set was two different ones."""
+    folder = linked(tmp_path / "set", LIVE[:1], SPOOF[:1])
+    for label, path in (("live", LIVE[1]), ("spoof", SPOOF[1])):
+        (folder / label / "phone").mkdir()
+        (folder / label / "phone" / path.name).symlink_to(path)
+    out = StringIO()
+    call_command("evaluate", str(folder), "--no-save", "--json", "--resamples", "100", stdout=out)
+    samples = {s["file"]: s["source"] for s in json.loads(out.getvalue())["samples"]}
+    assert samples == {
+        f"live/{LIVE[0].name}": "",
+        f"live/phone/{LIVE[1].name}": "phone",
+        f"spoof/{SPOOF[0].name}": "",
+        f"spoof/phone/{SPOOF[1].name}": "phone",
+    }
+    read = [(label, group) for label, _, group in folder_images(folder)]
+    assert read == [("live", ""), ("live", "phone"), ("spoof", ""), ("spoof", "phone")]
 
 
 @pytest.mark.usefixtures("warm_engine")

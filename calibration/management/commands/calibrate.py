@@ -20,7 +20,7 @@ from calibration.calibrate import (
     target_apcer_refused,
     unapplied_note,
 )
-from calibration.management.folders import command_engine, labelled_folder
+from calibration.management.folders import command_engine, has_images, labelled_folder
 from ml import tenant_calibration
 from ml.evaluate import amount
 
@@ -29,11 +29,11 @@ class Command(BaseCommand):
     help = (
         "Calibrate a tenant on its own labelled captures: DIR holds live/ and spoof/ images "
         "(groups for the held-out figures: DIR/manifest.csv's subject or source column, or "
-        "live/<group>/ folders). Fits one monotone map per capture kind (full frame, face "
-        "crop) from the fused logit to P(live), with a prior centred on the shipped map that "
-        "gives way as the sample grows; keeps the threshold unless --target-apcer or "
-        "--equal-error-rate sets it on the sample. Prints what changes and held-out figures "
-        "only. Uses no quota."
+        "live/<group>/ folders, one deep). Fits one monotone map per capture kind (full "
+        "frame, face crop) from the fused logit to P(live), with a prior centred on the "
+        "shipped map that gives way as the sample grows; keeps the threshold unless "
+        "--target-apcer or --equal-error-rate sets it on the sample. Prints what changes and "
+        "held-out figures only. Uses no quota."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -68,6 +68,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, tenant: str, folder: Path, **options: Any) -> None:
         found = tenant_named(tenant)
         labelled_folder(folder)
+        has_images(folder)
         shadow = options["shadow"]
         if shadow is not None and not 1 <= shadow <= MAX_SHADOW_DAYS:
             raise CommandError(f"--shadow must be 1 to {MAX_SHADOW_DAYS} days.")
