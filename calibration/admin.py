@@ -518,16 +518,20 @@ class EvaluationAdmin(ReadOnlyAdmin[Evaluation]):
     list_display = (
         "created_at",
         "profile",
+        "crop_policy",
+        "scored_by",
         "folder",
         "bona_fide",
         "attacks",
         "auc_3",
         "threshold_4",
     )
-    list_filter = ("profile",)
+    list_filter = ("profile", "crop_policy", "calibrated")
     SUMMARY = (
         "created_at",
         "profile",
+        "crop_policy",
+        "scored_by",
         "folder",
         "threshold_4",
         "bona_fide",
@@ -556,6 +560,10 @@ class EvaluationAdmin(ReadOnlyAdmin[Evaluation]):
             context["iso"] = iso_context(obj.report)
             context["held_out"] = list(HELD_OUT.values())
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.display(description="scores")
+    def scored_by(self, evaluation: Evaluation) -> str:
+        return evaluation.scored_by()
 
     @admin.display(description="threshold", ordering="threshold")
     def threshold_4(self, evaluation: Evaluation) -> str:

@@ -25,15 +25,14 @@ from django.utils import timezone
 
 from accounts.models import Tenant
 from calibration.models import Calibration
-from ml import profiles, tenant_calibration
+from ml import labelled, profiles, tenant_calibration
 from ml.engine import LivenessEngine
 from ml.errors import ImageError
-from ml.evaluate import MANIFEST_ENCODING, read_image
+from ml.evaluate import MANIFEST_ENCODING, images_in, read_image
+from ml.labelled import LayoutError
 from ml.profiles import CAPTURES, Platt
 from ml.tenant_calibration import Rule, Sample
 
-LABELS = ("live", "spoof")
-SUFFIXES = {".jpg", ".jpeg", ".png"}
 # The largest image /liveness accepts: its 16 MB body holds at most 12 MB of base64'd bytes.
 MAX_IMAGE_BYTES = settings.LIVENESS_MAX_BODY_BYTES * 3 // 4
 MAX_TOTAL_BYTES = 512 * 1024 * 1024  # inflated, in all
@@ -49,6 +48,23 @@ class CalibrationError(Exception):
 
 
 MAX_SHADOW_DAYS = 90
+# A target APCER is a fraction of the attacks a threshold may accept. Above one half it accepts
+# more than it refuses, which no operator means: "--target-apcer 1", meant as 1 %, set the
+# threshold to 0.0000 (every selfie live). 0 accepts none of the sample: a threshold above its
+# best attack, fitted to that one image.
+MAX_TARGET_APCER = 0.5
+
+
+def target_apcer_refused(target: float) -> str:
+    """Why ``target`` (a fraction) is no target APCER, in words; "" when it is one."""
+    if 0.0 < target <= MAX_TARGET_APCER:  # NaN fails it too
+        return ""
+    return (
+        f"The target APCER must be above 0 and at most {MAX_TARGET_APCER:g}: a fraction of "
+        "the attacks accepted (0.05 = 5 %)."
+    )
+
+
 Labelled = tuple[str, bytes, str]  # label, the image's bytes, its group ("" when unnamed)
 
 
@@ -102,24 +118,16 @@ def group_kind_of(folder: Path) -> str:
     kind, _ = manifest_groups(folder)
     if kind:
         return kind
-    nested = any(p.is_dir() for label in LABELS for p in (folder / label).iterdir())
-    return "folder" if nested else ""
+    return "folder" if any(placed.group for placed, _ in images_in(folder)) else ""
 
 
 def folder_images(folder: Path) -> Iterator[Labelled]:
-    """(label, bytes, group) of the images under live/ and spoof/ (one folder deep); a file
+    """(label, bytes, group) of the images of live/ and spoof/ (ml.labelled's rule); a file
     unreadable or over MAX_IMAGE_BYTES is yielded empty (ml.evaluate.read_image)."""
     _, groups = manifest_groups(folder)
-    for label in LABELS:
-        for path in sorted((folder / label).rglob("*")):
-            if not path.is_file() or path.suffix.lower() not in SUFFIXES:
-                continue
-            relative = path.relative_to(folder / label)
-            if len(relative.parts) > 2:
-                continue
-            name = f"{label}/{relative.as_posix()}"
-            folder_group = relative.parts[0] if len(relative.parts) == 2 else ""
-            yield label, read_image(path, MAX_IMAGE_BYTES), groups.get(name, folder_group)
+    for placed, path in labelled.folder_images(folder):
+        data = read_image(path, MAX_IMAGE_BYTES)
+        yield placed.label, data, groups.get(placed.name, placed.group)
 
 
 def _end_of_central_directory(data: bytes) -> tuple[int, int]:
@@ -158,9 +166,10 @@ def zip_members(
     max_image_bytes: int = MAX_IMAGE_BYTES,
     max_total_bytes: int = MAX_TOTAL_BYTES,
 ) -> list[Member]:
-    """The images under ``live/`` or ``spoof/`` (at any depth below a single top folder), from
-    the central directory only (no member is read): refuses more entries than ``max_members``,
-    and declared sizes over the per-image or total bounds, before any work on the members."""
+    """The images of ``live/`` and ``spoof/`` (at the zip's top or below a single top folder,
+    ml.labelled's rule: one misplaced is refused, named), from the central directory only (no
+    member is read): refuses more entries than ``max_members``, and declared sizes over the
+    per-image or total bounds, before any work on the members."""
     entries, size = _end_of_central_directory(data)
     if entries > max_members or size > max_members * _MAX_ENTRY_BYTES:
         raise CalibrationError(f"More than {max_members} files in the zip.")
@@ -172,14 +181,23 @@ def zip_members(
         infos = archive.infolist()
     if len(infos) > max_members:
         raise CalibrationError(f"More than {max_members} files in the zip.")
+    # Windows PowerShell 5.1's Compress-Archive writes "live\\x.jpg": read as one name, no image
+    named = [(info.filename.replace("\\", "/"), info) for info in infos]
+    named = [
+        (name, info)
+        for name, info in named
+        if not name.endswith("/")
+        and labelled.is_image(name)
+        and not _apple_double(PurePosixPath(name))
+    ]
+    try:
+        root = labelled.zip_root(name for name, _ in named)
+        placed = [(labelled.zip_place(name, root), info) for name, info in named]
+    except LayoutError as exc:
+        raise CalibrationError(f"The zip's layout: {exc}") from exc
     members, total = [], 0
-    for info in infos:
-        # Windows PowerShell 5.1's Compress-Archive writes "live\\x.jpg": read as one name, no image
-        name = PurePosixPath(info.filename.replace("\\", "/"))
-        label = next((p for p in name.parts[:-1] if p in LABELS), None)
-        if info.filename.endswith("/") or label is None or name.suffix.lower() not in SUFFIXES:
-            continue
-        if _apple_double(name):
+    for where, info in placed:
+        if where is None:
             continue
         total += info.file_size
         if info.file_size > max_image_bytes or total > max_total_bytes:
@@ -187,12 +205,11 @@ def zip_members(
                 f"{info.filename} makes the zip too large once inflated (at most "
                 f"{max_image_bytes} bytes per image, {max_total_bytes} in all)."
             )
-        after = name.parts[name.parts.index(label) + 1 : -1]
-        members.append(Member(label, info, after[0] if after else ""))
+        members.append(Member(where.label, info, where.group))
     if not members:  # was queued as a job of 0 images, whose result asked for 1 more of each
         raise CalibrationError(
-            f"The zip holds no image ({', '.join(sorted(SUFFIXES))}) in a folder named live or "
-            "spoof (lowercase)."
+            f"The zip holds no image ({', '.join(sorted(labelled.SUFFIXES))}) in a folder named "
+            "live or spoof (lowercase), at its top or below a single top folder."
         )
     return members
 
@@ -342,8 +359,8 @@ def fit(
             f"{problem} Judged: {scored.live} live and {scored.spoof} spoof "
             f"({scored.refused_said()})."
         )
-    if target_apcer is not None and not 0.0 <= target_apcer <= 1.0:
-        raise CalibrationError("The target APCER must be between 0 and 1.")
+    if target_apcer is not None and (refused := target_apcer_refused(target_apcer)):
+        raise CalibrationError(refused)
     shipped = shipped_maps(tenant.profile)
     before = tenant.maps() or shipped
     return tenant_calibration.run(

@@ -195,6 +195,19 @@ class Evaluation(models.Model):
     attacks = models.PositiveIntegerField(help_text="Attack presentations scored.")
     auc = models.FloatField(null=True, blank=True)
     report = models.JSONField(help_text="ml.evaluate.Report.to_dict()")
+    crop_policy = models.CharField(
+        max_length=16, default="judge", help_text="The crop policy its gates judged under."
+    )
+    calibrated = models.BooleanField(
+        default=False,
+        help_text="Scored by a tenant's calibration (evaluate --tenant); else the shipped maps.",
+    )
+    calibration = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="The id of the tenant calibration that scored it; null when uncalibrated, or "
+        "when the report keeps the maps without their id (never matched to a tenant then).",
+    )
 
     class Meta:
         db_table = "liveness_evaluation"
@@ -206,6 +219,36 @@ class Evaluation(models.Model):
     @classmethod
     def latest_for(cls, profile: str) -> "Evaluation | None":
         return cls.objects.filter(profile=profile).first()
+
+    @classmethod
+    def latest_scoring_as(cls, tenant: Tenant) -> "Evaluation | None":
+        """The latest evaluation whose scores are ``tenant``'s (its profile, crop policy, and its
+        applied calibration or, uncalibrated, the shipped maps), with attacks scored: a threshold
+        from another's is wrong for it (an evaluation under crop policy refuse gave a judge
+        tenant 0.1136, and 28 of 36 dev attacks then passed where 1 did at the judge one's
+        0.8057)."""
+        found = cls.objects.filter(
+            profile=tenant.profile, crop_policy=tenant.crop_policy, attacks__gt=0
+        )
+        if tenant.maps() is None:
+            return found.filter(calibrated=False).first()
+        calibration = (tenant.calibration or {}).get("id")
+        if calibration is None:  # a copy without its id: no evaluation can be shown to be of it
+            return None
+        return found.filter(calibrated=True, calibration=calibration).first()
+
+    def scored_by(self) -> str:
+        """ "shipped maps" or "calibration #3", how its scores were made."""
+        if not self.calibrated:
+            return "shipped maps"
+        return f"calibration #{self.calibration}" if self.calibration else "a tenant calibration"
+
+    def described(self) -> str:
+        """ "#7 of 2025-01-02 10:30 (fast profile, crop policy judge, shipped maps, on DIR)"."""
+        return (
+            f"#{self.pk} of {self.created_at:%Y-%m-%d %H:%M} ({self.profile} profile, crop "
+            f"policy {self.crop_policy}, {self.scored_by()}, on {self.folder})"
+        )
 
     def attack_scores(self) -> list[float]:
         return list(self.report["scores"]["attack"])

@@ -131,8 +131,8 @@ class ConsoleTenantAdmin(CalibratedTenantAdmin):
             )
             messages.info(
                 request,
-                f"Threshold set to {threshold:.4f} from evaluation #{evaluation.pk} "
-                f"({evaluation}); {figures}.",
+                f"Threshold set to {threshold:.4f} from evaluation {evaluation.described()}; "
+                f"{figures}.",
             )
         super().save_model(request, obj, form, change)
 

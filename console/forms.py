@@ -1,6 +1,7 @@
 """The console's tenant form: a tenant's threshold from a target APCER on the last evaluation
-of its profile."""
+that scored as the tenant does (Evaluation.latest_scoring_as)."""
 
+import shlex
 from typing import Any
 
 import numpy as np
@@ -8,6 +9,7 @@ from django import forms
 from django.forms import ModelForm
 
 from accounts.models import Tenant
+from calibration.forms import TargetApcerField
 from calibration.models import Evaluation
 from ml import pad_metrics
 from ml.evaluate import held_out_at_target, stored_report
@@ -33,18 +35,15 @@ class RoundedFloatField(forms.FloatField):
 
 
 class TenantForm(ModelForm[Tenant]):
-    """Adds "target APCER": the threshold is then derived from the last evaluation of the
-    tenant's profile (the lowest threshold whose APCER on that evaluation meets the target),
-    and reported with the figures of the evaluation's sources it was not chosen on."""
+    """Adds "target APCER": the threshold is then derived from the last evaluation that scored
+    as the tenant does (its profile, crop policy and calibration; the lowest threshold whose
+    APCER on that evaluation meets the target), and reported with the figures of the
+    evaluation's sources it was not chosen on."""
 
-    target_apcer = forms.FloatField(
-        label="Target APCER (%)",
-        required=False,
-        min_value=0.0,
-        max_value=100.0,
-        help_text="Optional. Sets the threshold from the last <code>manage.py evaluate</code> of "
-        "this tenant's profile: the lowest threshold that accepts at most this share of attack "
-        "presentations.",
+    target_apcer = TargetApcerField(
+        help_text="Optional. Sets the threshold from the last <code>manage.py evaluate</code> "
+        "scored as this tenant is (its profile, crop policy and calibration, if any): the lowest "
+        "threshold that accepts at most this share of attack presentations.",
     )
 
     class Meta:
@@ -64,18 +63,9 @@ class TenantForm(ModelForm[Tenant]):
         target = cleaned.get("target_apcer")
         if target is None:
             return cleaned
-        profile = cleaned.get("profile") or self.instance.profile
-        if self.instance.pk and self.instance.maps() is not None:
-            raise forms.ValidationError(
-                "This tenant is calibrated: its scores are no longer those of the evaluation. "
-                "Recalibrate with a target APCER, or revert it to uncalibrated first."
-            )
-        evaluation = Evaluation.latest_for(profile)
-        if evaluation is None or not evaluation.attack_scores():
-            raise forms.ValidationError(
-                f"No evaluation of the {profile} profile with attack presentations yet; run "
-                f"manage.py evaluate DIR --profile {profile} first."
-            )
+        evaluation = Evaluation.latest_scoring_as(self.as_submitted(cleaned))
+        if evaluation is None:
+            raise forms.ValidationError(self.no_evaluation_said(cleaned))
         attack = np.asarray(evaluation.attack_scores())
         threshold = min(pad_metrics.threshold_for_apcer(attack, target / 100), 1.0)
         cleaned["threshold"] = threshold
@@ -83,3 +73,27 @@ class TenantForm(ModelForm[Tenant]):
         held_out = held_out_at_target(stored, target / 100)
         self.derived = (evaluation, threshold, held_out)
         return cleaned
+
+    def as_submitted(self, cleaned: dict[str, Any]) -> Tenant:
+        """The tenant with the profile and crop policy of this submission (what its scores
+        will be once saved), its stored calibration (which applies only to its profile)."""
+        return Tenant(
+            profile=cleaned.get("profile") or self.instance.profile,
+            crop_policy=cleaned.get("crop_policy") or self.instance.crop_policy,
+            calibration=self.instance.calibration if self.instance.pk else None,
+        )
+
+    def no_evaluation_said(self, cleaned: dict[str, Any]) -> str:
+        """Which evaluation the tenant needs, and the command that makes it."""
+        tenant = self.as_submitted(cleaned)
+        scores = "uncalibrated scores (the shipped maps)"
+        command = f"manage.py evaluate DIR --profile {tenant.profile} --crop-policy "
+        command += tenant.crop_policy
+        if tenant.maps() is not None:
+            scores = f"the scores of its calibration #{(tenant.calibration or {}).get('id')}"
+            command = f"manage.py evaluate DIR --tenant {shlex.quote(self.instance.name)}"
+        return (
+            f"No evaluation of the {tenant.profile} profile under crop policy "
+            f"{tenant.crop_policy} with {scores} and attack presentations scored: a threshold "
+            f"from any other would not hold for this tenant. Run {command} first."
+        )

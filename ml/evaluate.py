@@ -28,14 +28,14 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ml import calibration, pad_metrics, profiles
+from ml import calibration, labelled, pad_metrics, profiles
 from ml.errors import ImageError
 from ml.profiles import CAPTURES, DEFAULT_PROFILE, PROFILES, fused_logit
 from ml.quality import REFUSALS
 from ml.text import escape_controls
 
-LABELS = ("live", "spoof")
-SUFFIXES = {".jpg", ".jpeg", ".png"}
+LABELS = labelled.LABELS
+SUFFIXES = labelled.SUFFIXES
 UNSPECIFIED = "unspecified"
 TARGET_APCERS = (0.01, 0.05, 0.10)
 NOT_DECODED = "not_decoded"
@@ -363,14 +363,10 @@ def read_image(path: Path, max_bytes: int = MAX_IMAGE_BYTES) -> bytes:
     return b"" if len(data) > max_bytes else data
 
 
-def images_in(folder: Path) -> list[tuple[str, Path]]:
-    found = [
-        (label, path)
-        for label in LABELS
-        if (folder / label).is_dir()
-        for path in sorted((folder / label).iterdir())
-        if path.suffix.lower() in SUFFIXES
-    ]
+def images_in(folder: Path) -> list[tuple[labelled.Placed, Path]]:
+    """The folder's images by ml.labelled's rule (LayoutError for one misplaced);
+    FileNotFoundError when it has none."""
+    found = labelled.folder_images(folder)
     if not found:
         raise FileNotFoundError(f"{folder} has no images under live/ or spoof/")
     return found
@@ -437,10 +433,11 @@ def evaluate_folder(
     folder = Path(folder)
     species, sources, subjects = species_of(folder), sources_of(folder), subjects_of(folder)
     report = Report(threshold, profile, str(folder), [], crop_policy, maps, tenant, resamples, seed)
-    for label, path in tqdm(images_in(folder), desc="evaluate", disable=not progress):
-        name = f"{label}/{path.name}"
+    for placed, path in tqdm(images_in(folder), desc="evaluate", disable=not progress):
+        name, label = placed.name, placed.label
         kind = "none" if label == "live" else species.get(name, UNSPECIFIED)
-        source, subject = sources.get(name, ""), subjects.get(name, "")
+        # a group folder is the source when the manifest names none, as calibrate's group
+        source, subject = sources.get(name) or placed.group, subjects.get(name, "")
         try:
             data = read_image(path, max_image_bytes)
             found = engine.inspect(engine.decode(data), crop_policy, scored_profiles)

@@ -14,6 +14,7 @@ from liveness.runtime import load_engine
 from ml.engine import LivenessEngine
 from ml.errors import ModelInstallError
 from ml.evaluate import MANIFEST_ENCODING, SUFFIXES, amount, images_in, manifest_rows
+from ml.labelled import LayoutError
 from ml.text import escape_controls
 
 
@@ -71,15 +72,17 @@ def _no_conflicting_rows(manifest: Path, column: int, rows: list[list[str]]) -> 
 
 
 def has_images(folder: Path) -> None:
-    """Refuse, before the models load, a folder with no image file directly in live/ or spoof/:
-    an empty one, or one whose images sit in subfolders (which calibrate reads as groups), ended
-    evaluate and tenant_protocol with a traceback."""
+    """Refuse, before the models load, a folder with no image in live/ or spoof/, or with one
+    where ml.labelled's rule puts none (named): an empty one ended evaluate and
+    tenant_protocol with a traceback, one misplaced was skipped without a word."""
     try:
         images_in(folder)
+    except LayoutError as exc:
+        raise CommandError(f"{folder}: {escape_controls(str(exc))}") from exc
     except FileNotFoundError as exc:
         raise CommandError(
-            f"{folder} has no image ({', '.join(sorted(SUFFIXES))}) directly in live/ or spoof/: "
-            "the command reads the files in them, not their subfolders."
+            f"{folder} has no image ({', '.join(sorted(SUFFIXES))}) in live/ or spoof/ (directly, "
+            "or in one group folder: live/<group>/x.jpg)."
         ) from exc
 
 

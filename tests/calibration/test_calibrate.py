@@ -17,9 +17,9 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import Tenant
 from calibration.jobs import run_local_jobs
-from calibration.models import Calibration
+from calibration.models import Calibration, Evaluation
 from liveness.runtime import get_engine
-from ml import calibration, profiles
+from ml import calibration, pad_metrics, profiles
 from ml.engine import LivenessEngine
 from tests.accounts.test_admin import run_action
 from tests.calibration.conftest import compiled_fast_only
@@ -75,14 +75,31 @@ def test_says_exactly_how_many_more_images_of_which_class_and_kind(
     assert tenant.calibration is None and not Calibration.objects.exists()
 
 
-@pytest.mark.parametrize("target", ["2", "-0.1", "nan"])
+@pytest.mark.parametrize("target", ["1", "0.51", "0", "2", "-0.1", "nan"])
 def test_a_target_apcer_out_of_range_is_refused_before_any_image_is_judged(
     make_tenant: Callable[..., Any], tmp_path: Path, target: str
 ) -> None:
-    """Said first, not after judging every image."""
+    """Said first, not after judging every image; "1", meant as the admin's 1 %, stored a
+    threshold of 0.0000 (every selfie live)."""
     make_tenant("target")
-    with pytest.raises(CommandError, match=r"^The target APCER must be between 0 and 1\.$"):
-        calibrate("target", str(linked(tmp_path, [], [])), "--target-apcer", target)
+    with pytest.raises(CommandError) as refused:
+        calibrate("target", str(linked(tmp_path, LIVE, SPOOF)), "--target-apcer", target)
+    assert str(refused.value) == (
+        "The target APCER must be above 0 and at most 0.5: a fraction of the attacks accepted "
+        "(0.05 = 5 %)."
+    )
+    assert not Calibration.objects.exists()
+
+
+def test_a_target_apcer_and_the_equal_error_rate_are_refused_together(
+    make_tenant: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Both set the threshold: one was silently ignored."""
+    make_tenant("both")
+    folder = str(linked(tmp_path, LIVE, SPOOF))
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        calibrate("both", folder, "--target-apcer", "0.05", "--equal-error-rate")
+    assert not Calibration.objects.exists()
 
 
 def test_dry_run_shows_what_would_change_and_stores_nothing(
@@ -333,20 +350,38 @@ def test_zip_bomb_is_refused() -> None:
         list(zip_images(buffer.getvalue(), max_image_bytes=1 << 20))
 
 
-def test_target_apcer_from_an_evaluation_is_refused_once_calibrated(
+def test_target_apcer_of_a_calibrated_tenant_takes_an_evaluation_of_its_calibration(
     make_tenant: Callable[..., Any], tmp_path: Path, admin_client: Any
 ) -> None:
+    """An evaluation's scores are a calibrated tenant's only when its calibration made them
+    (``evaluate --tenant``); any other is refused, saying the command that makes one."""
     from tests.calibration.test_evaluate import change_tenant, make_evaluation
 
     make_evaluation("fast")
-    tenant, _ = make_tenant("calibrated")
-    calibrate("calibrated", str(linked(tmp_path, LIVE, SPOOF)))
+    tenant, _ = make_tenant("calibrated co")
+    folder = linked(tmp_path, LIVE, SPOOF)
+    calibrate("calibrated co", str(folder))
     tenant.refresh_from_db()
-    threshold = tenant.threshold
+    threshold, active = tenant.threshold, tenant.calibration["id"]
     response = change_tenant(admin_client, tenant, target_apcer="5")
-    assert "This tenant is calibrated" in response.content.decode()
+    assert (
+        f"No evaluation of the fast profile under crop policy judge with the scores of its "
+        f"calibration #{active} and attack presentations scored"
+    ) in response.content.decode()
+    assert "Run manage.py evaluate DIR --tenant &#x27;calibrated co&#x27; first." in (
+        response.content.decode()
+    )
     tenant.refresh_from_db()
     assert tenant.threshold == threshold
+    call_command("evaluate", str(folder), "--tenant", "calibrated co", stdout=StringIO())
+    evaluation = Evaluation.objects.get(calibrated=True)
+    assert evaluation.calibration == active and evaluation.crop_policy == "judge"
+    response = change_tenant(admin_client, tenant, target_apcer="5")
+    assert f"from evaluation #{evaluation.pk} of " in response.content.decode()
+    assert f"crop policy judge, calibration #{active}, on {folder})" in response.content.decode()
+    tenant.refresh_from_db()
+    attack = np.asarray(evaluation.attack_scores())  # as calibration #active scored them
+    assert tenant.threshold == min(pad_metrics.threshold_for_apcer(attack, 0.05), 1.0)
 
 
 def test_the_prior_is_the_shipped_map_whatever_its_values(

@@ -85,6 +85,26 @@ def test_upload_is_queued_without_a_decode_then_the_job_calibrates(
     assert 'http-equiv="refresh"' not in page and 'id="calibration-status"' in page
 
 
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ({"target_apcer": "100"}, "Above 0 and at most 50: a percentage"),
+        ({"target_apcer": "50.5"}, "Above 0 and at most 50: a percentage"),
+        ({"target_apcer": "0"}, "Above 0 and at most 50: a percentage"),
+        ({"target_apcer": "5", "equal_error": "on"}, "Either a target APCER or the threshold"),
+    ],
+)
+def test_an_upload_with_no_one_threshold_rule_is_refused(
+    make_tenant: Callable[..., Any], admin_client: Any, fields: dict[str, str], said: str
+) -> None:
+    """A target of 100 % set a threshold of 0 (every selfie live); a target with the
+    equal-error box ticked ignored the box."""
+    tenant, _ = make_tenant("rules")
+    response = upload(admin_client, tenant, make_zip(LIVE, SPOOF), **fields)
+    assert response.status_code == 200 and said in response.content.decode()
+    assert not CalibrationJob.objects.exists()
+
+
 def test_a_fast_tenants_job_compiles_no_model_of_another_profile(
     make_tenant: Callable[..., Any], admin_client: Any, loaded_engines: list[LivenessEngine]
 ) -> None:
@@ -457,9 +477,52 @@ def test_a_zip_without_images_under_live_or_spoof_is_refused_at_upload(
     response = upload(admin_client, tenant, buffer.getvalue())
     assert response.status_code == 200 and not CalibrationJob.objects.exists()
     assert (
-        "The zip holds no image (.jpeg, .jpg, .png) in a folder named live or spoof (lowercase)."
-        in response.content.decode()
+        "The zip holds no image (.jpeg, .jpg, .png) in a folder named live or spoof (lowercase), "
+        "at its top or below a single top folder." in response.content.decode()
     )
+
+
+def zipped(*names: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in names:
+            archive.writestr(name, LIVE[0].read_bytes())
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("names", "said"),
+    [
+        (
+            ["c/live/a.jpg", "c/spoof/b.jpg", "c/live/spoof/z.jpg"],
+            "live/spoof/z.jpg: a spoof/ folder inside live/",
+        ),
+        (["live/a.jpg", "spoof/g/h/b.jpg"], "spoof/g/h/b.jpg: too deep"),
+        (
+            ["a/live/x.jpg", "b/spoof/y.jpg"],
+            "live/ and spoof/ must be at the zip&#x27;s top or below a single top folder, not "
+            "below a/, b/",
+        ),
+    ],
+)
+def test_a_zip_with_an_image_the_rule_places_nowhere_is_refused_naming_it(
+    make_tenant: Callable[..., Any], admin_client: Any, names: list[str], said: str
+) -> None:
+    """The zip took live/ and spoof/ at any depth, the outermost as the label (c/live/spoof/z.jpg
+    counted live) and a/live beside b/spoof; the folder reader skipped them without a word."""
+    tenant, _ = make_tenant("misplaced")
+    response = upload(admin_client, tenant, zipped(*names))
+    assert response.status_code == 200 and not CalibrationJob.objects.exists()
+    assert said in response.content.decode()
+
+
+def test_a_zips_images_below_one_top_folder_are_read_with_their_groups() -> None:
+    members = zip_members(zipped("c/live/a.jpg", "c/live/g/b.jpg", "c/spoof/h/c.png", "c/x.jpg"))
+    assert [(m.label, m.group, m.info.filename) for m in members] == [
+        ("live", "", "c/live/a.jpg"),
+        ("live", "g", "c/live/g/b.jpg"),
+        ("spoof", "h", "c/spoof/h/c.png"),
+    ]  # c/x.jpg lies beside live/ and spoof/, as a folder's own files do
 
 
 def test_a_zip_made_by_macos_finder_counts_its_images_only() -> None:

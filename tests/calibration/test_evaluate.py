@@ -130,16 +130,19 @@ def test_report_uses_iso_vocabulary() -> None:
     assert re.search(r"too_blurry\s+0 /\s+0\s+\|\s+0 /\s+1$", text, re.M)  # failing as well
 
 
-def make_evaluation(profile: str = "fast") -> Evaluation:
-    return Evaluation.objects.create(
-        folder="dev",
-        profile=profile,
-        threshold=0.5,
-        bona_fide=4,
-        attacks=4,
-        auc=0.9,
-        report={"scores": {"bona_fide": [0.55, 0.7, 0.9, 0.95], "attack": [0.1, 0.3, 0.6, 0.8]}},
-    )
+def make_evaluation(
+    profile: str = "fast", attack: tuple[float, ...] = (0.1, 0.3, 0.6, 0.8), **fields: Any
+) -> Evaluation:
+    values: dict[str, Any] = {
+        "folder": "dev",
+        "profile": profile,
+        "threshold": 0.5,
+        "bona_fide": 4,
+        "attacks": len(attack),
+        "auc": 0.9,
+        "report": {"scores": {"bona_fide": [0.55, 0.7, 0.9, 0.95], "attack": list(attack)}},
+    }
+    return Evaluation.objects.create(**{**values, **fields})
 
 
 def change_tenant(admin_client: Any, tenant: Tenant, **fields: str) -> Any:
@@ -161,9 +164,100 @@ def test_admin_sets_threshold_from_target_apcer(admin_client: Any) -> None:
     # chosen on these scores: no figure measured on them (25.00 % both) is offered as a result
     assert "not validated: the evaluation names fewer than 2 sources" in page
     assert "25.00%" not in page
-    response = change_tenant(admin_client, tenant, target_apcer="0")
+    response = change_tenant(admin_client, tenant, target_apcer="0.1")  # no attack of 4
     tenant.refresh_from_db()
     assert 0.8 < tenant.threshold < 0.8 + 1e-9
+    response = change_tenant(admin_client, tenant, target_apcer="100")
+    assert "Above 0 and at most 50: a percentage" in response.content.decode()
+    tenant.refresh_from_db()
+    assert 0.8 < tenant.threshold < 0.8 + 1e-9
+
+
+def test_admin_target_apcer_takes_an_evaluation_scored_as_the_tenant_is(
+    admin_client: Any,
+) -> None:
+    """The latest evaluation of the profile was taken whatever made its scores: one under
+    crop policy refuse gave a judge tenant 0.1136 (28 of 36 dev attacks then passed, 1 at
+    the 0.8057 of a judge one), another tenant's calibration its figures, one that scored no
+    attack none at all. Each is passed over, and the page says which one was used."""
+    judge = make_evaluation("fast", (0.1, 0.3, 0.6, 0.8))
+    refuse = make_evaluation("fast", (0.05, 0.1, 0.15, 0.2), crop_policy="refuse")
+    make_evaluation("fast", (0.01, 0.02, 0.03, 0.04), calibrated=True, calibration=999)
+    make_evaluation("fast", (), crop_policy="refuse")  # no attack scored
+    tenant = Tenant.objects.create(name="Target co")
+    page = change_tenant(admin_client, tenant, target_apcer="25").content.decode()
+    tenant.refresh_from_db()
+    assert 0.6 < tenant.threshold < 0.6 + 1e-9  # 1 of judge's 4 attacks passes
+    assert (
+        f"from evaluation #{judge.pk} of {judge.created_at:%Y-%m-%d %H:%M} (fast profile, "
+        "crop policy judge, shipped maps, on dev)"
+    ) in page
+    page = change_tenant(admin_client, tenant, target_apcer="25", crop_policy="refuse")
+    tenant.refresh_from_db()
+    assert tenant.crop_policy == "refuse" and 0.15 < tenant.threshold < 0.15 + 1e-9
+    assert f"from evaluation #{refuse.pk} of " in page.content.decode()
+    assert "crop policy refuse, shipped maps" in page.content.decode()
+
+
+def test_admin_target_apcer_refuses_without_an_evaluation_scored_as_the_tenant_is(
+    admin_client: Any,
+) -> None:
+    make_evaluation("fast", crop_policy="refuse")
+    make_evaluation("fast", calibrated=True, calibration=999)
+    tenant = Tenant.objects.create(name="Judge co", threshold=0.5)
+    page = change_tenant(admin_client, tenant, target_apcer="5").content.decode()
+    assert (
+        "No evaluation of the fast profile under crop policy judge with uncalibrated scores "
+        "(the shipped maps) and attack presentations scored: a threshold from any other would "
+        "not hold for this tenant. Run manage.py evaluate DIR --profile fast --crop-policy "
+        "judge first."
+    ) in page
+    tenant.refresh_from_db()
+    assert tenant.threshold == 0.5
+
+
+def test_the_migration_reads_how_a_stored_report_was_scored(db: None) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("calibration.migrations.0006_evaluation_scored_as")
+    maps = {"frame": {"a": 1.0, "b": 0.0}, "crop": {"a": 1.0, "b": 0.0}}
+    refused = make_evaluation(report={"crop_policy": "refuse", "calibration": None})
+    calibrated = make_evaluation(report={"crop_policy": "judge", "calibration": maps})
+    older = make_evaluation(report={"scores": {"bona_fide": [], "attack": []}})
+    migration.fill(apps, None)
+    for row, policy, scored in (
+        (refused, "refuse", False),
+        (calibrated, "judge", True),
+        (older, "judge", False),
+    ):
+        row.refresh_from_db()
+        assert (row.crop_policy, row.calibrated, row.calibration) == (policy, scored, None)
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_evaluate_records_how_it_scored(db: None, tmp_path: Path) -> None:
+    folder = linked(tmp_path, LIVE[:2], SPOOF[:2])
+    run_command("evaluate", str(folder), "--crop-policy", "refuse", "--resamples", "100")
+    stored = Evaluation.objects.get()
+    assert (stored.crop_policy, stored.calibrated, stored.calibration) == ("refuse", False, None)
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_evaluate_refuses_a_run_that_scored_no_image(db: None, tmp_path: Path) -> None:
+    """Stored, a report of 0 scored images became the latest evaluation of its profile."""
+    folder = linked(tmp_path, [], [])
+    for label in ("live", "spoof"):
+        for name in ("a.jpg", "b.png"):
+            (folder / label / name).write_bytes(b"not an image")
+    with pytest.raises(CommandError) as refused:
+        run_command("evaluate", str(folder), "--profile", "fast")
+    assert str(refused.value) == (
+        f"No image of {folder} was scored: the gates refused all 4 images (not_decoded: 4). "
+        "Nothing stored."
+    )
+    assert not Evaluation.objects.exists()
 
 
 def test_admin_target_apcer_reports_leave_one_source_out_figures(admin_client: Any) -> None:
@@ -171,9 +265,10 @@ def test_admin_target_apcer_reports_leave_one_source_out_figures(admin_client: A
     from ml.evaluate import Report, Sample
 
     # Per source one bona fide face (0.5) and one attack: A 0.2, B 0.6, C 0.4. At target
-    # APCER 0 % the threshold is just above 0.6; left out, A and C are judged just above 0.6
-    # (the attack rejected, the face too), B just above 0.4 (the attack 0.6 accepted, the
-    # face too): APCER 1/3 and BPCER 2/3, where on all three it would be 0 % and 100 %.
+    # APCER 0.1 % (no attack of 3) the threshold is just above 0.6; left out, A and C are
+    # judged just above 0.6 (the attack rejected, the face too), B just above 0.4 (the attack
+    # 0.6 accepted, the face too): APCER 1/3 and BPCER 2/3, where on all three it would be
+    # 0 % and 100 %.
     samples = [
         Sample(f"{label}/{src}.jpg", label, kind, [], scores(p, p, p), capture="crop", source=src)
         for src, attack in (("A", 0.2), ("B", 0.6), ("C", 0.4))
@@ -181,7 +276,7 @@ def test_admin_target_apcer_reports_leave_one_source_out_figures(admin_client: A
     ]
     store(Report(0.5, "fast", "three sources", samples, resamples=100))
     tenant = Tenant.objects.create(name="Held")
-    page = change_tenant(admin_client, tenant, target_apcer="0").content.decode()
+    page = change_tenant(admin_client, tenant, target_apcer="0.1").content.decode()
     tenant.refresh_from_db()
     b_attack = profiles.shipped("fast", "crop").p(logit(0.6))  # B's attack, as scored
     assert b_attack < tenant.threshold < b_attack + 1e-6
@@ -493,23 +588,62 @@ def test_a_manifest_it_cannot_read_is_refused_before_any_image_is_judged(tmp_pat
         run_command("evaluate", str(tmp_path), "--no-save")
 
 
-def test_evaluate_refuses_a_folder_without_images_directly_in_live_or_spoof(
-    tmp_path: Path,
-) -> None:
-    """An empty data set, or one laid out as calibrate's groups (live/<group>/x.jpg), ended
-    the command with a FileNotFoundError's traceback once the models had loaded."""
+def test_evaluate_refuses_a_folder_without_images(tmp_path: Path) -> None:
+    """An empty data set ended the command with a FileNotFoundError's traceback once the models
+    had loaded."""
     empty = linked(tmp_path / "empty", [], [])
-    nested = linked(tmp_path / "nested", [], [])
-    for label, path in (("live", LIVE[0]), ("spoof", SPOOF[0])):
-        (nested / label / "group").mkdir()
-        (nested / label / "group" / path.name).symlink_to(path)
-    for folder in (empty, nested):
-        with pytest.raises(CommandError) as refused:
-            run_command("evaluate", str(folder), "--no-save")
-        assert str(refused.value) == (
-            f"{folder} has no image (.jpeg, .jpg, .png) directly in live/ or spoof/: the "
-            "command reads the files in them, not their subfolders."
-        )
+    with pytest.raises(CommandError) as refused:
+        run_command("evaluate", str(empty), "--no-save")
+    assert str(refused.value) == (
+        f"{empty} has no image (.jpeg, .jpg, .png) in live/ or spoof/ (directly, or in one "
+        "group folder: live/<group>/x.jpg)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("place", "said"),
+    [
+        ("spoof/live/x.jpg", "spoof/live/x.jpg: a live/ folder inside spoof/; images go"),
+        ("live/a/b/x.jpg", "live/a/b/x.jpg: too deep; images go directly in live/ and spoof/"),
+    ],
+)
+@pytest.mark.parametrize("command", ["evaluate", "calibrate", "tenant_protocol"])
+def test_an_image_the_rule_places_nowhere_is_refused_by_every_command(
+    db: None, tmp_path: Path, command: str, place: str, said: str
+) -> None:
+    """The folder reader skipped an image deeper than live/<group>/x.jpg without a word (then
+    calibrate said "Judged: 0 live and 0 spoof"); a live/ inside spoof/ has no one label."""
+    Tenant.objects.create(name="Layout")
+    folder = linked(tmp_path / "set", LIVE[:1], SPOOF[:1])
+    (folder / "manifest.csv").write_text("file,source\n")
+    (folder / place).parent.mkdir(parents=True)
+    (folder / place).symlink_to(LIVE[1])
+    args = ["Layout", str(folder)] if command == "calibrate" else [str(folder)]
+    with pytest.raises(CommandError) as refused:
+        run_command(command, *args)
+    assert str(refused.value).startswith(f"{folder}: {said}")
+    assert not Evaluation.objects.exists()
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_evaluate_reads_a_group_folder_as_the_source(db: None, tmp_path: Path) -> None:
+    """evaluate read only the files directly in live/ and spoof/, calibrate one group folder
+    deep too: the same data set was two different ones."""
+    folder = linked(tmp_path / "set", LIVE[:1], SPOOF[:1])
+    for label, path in (("live", LIVE[1]), ("spoof", SPOOF[1])):
+        (folder / label / "phone").mkdir()
+        (folder / label / "phone" / path.name).symlink_to(path)
+    out = StringIO()
+    call_command("evaluate", str(folder), "--no-save", "--json", "--resamples", "100", stdout=out)
+    samples = {s["file"]: s["source"] for s in json.loads(out.getvalue())["samples"]}
+    assert samples == {
+        f"live/{LIVE[0].name}": "",
+        f"live/phone/{LIVE[1].name}": "phone",
+        f"spoof/{SPOOF[0].name}": "",
+        f"spoof/phone/{SPOOF[1].name}": "phone",
+    }
+    read = [(label, group) for label, _, group in folder_images(folder)]
+    assert read == [("live", ""), ("live", "phone"), ("spoof", ""), ("spoof", "phone")]
 
 
 @pytest.mark.usefixtures("warm_engine")

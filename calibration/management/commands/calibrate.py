@@ -9,6 +9,7 @@ from accounts import audit
 from accounts.management.tenants import tenant_named
 from calibration.calibrate import (
     MAX_SHADOW_DAYS,
+    MAX_TARGET_APCER,
     Basis,
     CalibrationError,
     fit,
@@ -16,9 +17,10 @@ from calibration.calibrate import (
     group_kind_of,
     score,
     store,
+    target_apcer_refused,
     unapplied_note,
 )
-from calibration.management.folders import command_engine, labelled_folder
+from calibration.management.folders import command_engine, has_images, labelled_folder
 from ml import tenant_calibration
 from ml.evaluate import amount
 
@@ -27,20 +29,24 @@ class Command(BaseCommand):
     help = (
         "Calibrate a tenant on its own labelled captures: DIR holds live/ and spoof/ images "
         "(groups for the held-out figures: DIR/manifest.csv's subject or source column, or "
-        "live/<group>/ folders). Fits one monotone map per capture kind (full frame, face "
-        "crop) from the fused logit to P(live), with a prior centred on the shipped map that "
-        "gives way as the sample grows; keeps the threshold unless --target-apcer or "
-        "--equal-error-rate sets it on the sample. Prints what changes and held-out figures "
-        "only. Uses no quota."
+        "live/<group>/ folders, one deep). Fits one monotone map per capture kind (full "
+        "frame, face crop) from the fused logit to P(live), with a prior centred on the "
+        "shipped map that gives way as the sample grows; keeps the threshold unless "
+        "--target-apcer or --equal-error-rate sets it on the sample. Prints what changes and "
+        "held-out figures only. Uses no quota."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("tenant", help="tenant name")
         parser.add_argument("folder", type=Path)
-        parser.add_argument(
-            "--target-apcer", type=float, default=None, help="0..1, e.g. 0.05 for 5 %%"
+        rule = parser.add_mutually_exclusive_group()  # the threshold is set one way or kept
+        rule.add_argument(
+            "--target-apcer",
+            type=float,
+            default=None,
+            help=f"a fraction above 0 and at most {MAX_TARGET_APCER:g}, e.g. 0.05 for 5 %%",
         )
-        parser.add_argument(
+        rule.add_argument(
             "--equal-error-rate",
             action="store_true",
             help="set the threshold where APCER = BPCER on the calibrated sample",
@@ -62,12 +68,13 @@ class Command(BaseCommand):
     def handle(self, *args: Any, tenant: str, folder: Path, **options: Any) -> None:
         found = tenant_named(tenant)
         labelled_folder(folder)
+        has_images(folder)
         shadow = options["shadow"]
         if shadow is not None and not 1 <= shadow <= MAX_SHADOW_DAYS:
             raise CommandError(f"--shadow must be 1 to {MAX_SHADOW_DAYS} days.")
         target = options["target_apcer"]
-        if target is not None and not 0.0 <= target <= 1.0:
-            raise CommandError("The target APCER must be between 0 and 1.")
+        if target is not None and (refused := target_apcer_refused(target)):
+            raise CommandError(refused)
         basis = Basis.of(found)  # what it computes against; store checks it is still so
         engine = command_engine([found.profile])
         scored = score(engine, found, folder_images(folder), None, group_kind_of(folder))

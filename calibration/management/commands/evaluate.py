@@ -1,6 +1,7 @@
 import json
 import math
 from argparse import ArgumentParser
+from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -8,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.management.tenants import tenant_named
 from accounts.models import DEFAULT_THRESHOLD, Tenant
-from calibration.calibrate import MAX_IMAGE_BYTES, unapplied_note
+from calibration.calibrate import MAX_IMAGE_BYTES, refusal_codes, unapplied_note
 from calibration.management.folders import (
     command_engine,
     has_images,
@@ -17,7 +18,7 @@ from calibration.management.folders import (
 )
 from calibration.models import Evaluation
 from ml import pad_metrics
-from ml.evaluate import Report, evaluate_folder
+from ml.evaluate import Report, amount, evaluate_folder
 from ml.profiles import DEFAULT_PROFILE, PROFILES, Platt
 from ml.quality import CROP_POLICIES
 
@@ -33,8 +34,11 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def store(report: Report, made: dict[str, Any] | None = None) -> Evaluation:
-    """``made``: the report's to_dict(), when already made (its bootstrap takes seconds)."""
+def store(
+    report: Report, made: dict[str, Any] | None = None, calibration: int | None = None
+) -> Evaluation:
+    """``made``: the report's to_dict(), when already made (its bootstrap takes seconds);
+    ``calibration``: the id of the tenant calibration whose maps scored it."""
     data = _finite(made or report.to_dict())
     auc = data["at_threshold"]["AUC"]
     return Evaluation.objects.create(
@@ -45,6 +49,9 @@ def store(report: Report, made: dict[str, Any] | None = None) -> Evaluation:
         attacks=data["presentations"]["attack"]["scored"],
         auc=auc,
         report=json.loads(json.dumps(data, allow_nan=False, default=_no_nan)),
+        crop_policy=report.crop_policy,
+        calibrated=report.calibration is not None,
+        calibration=calibration if report.calibration is not None else None,
     )
 
 
@@ -57,6 +64,20 @@ class Chosen(NamedTuple):
     policy: str
     threshold: float
     maps: dict[str, Platt] | None
+    calibration: int | None = None  # the id of the calibration whose maps these are
+
+
+def scored_any(report: Report) -> None:
+    """Refuse a run whose gates passed no image (every file undecodable, or refused): stored,
+    its report of 0 scored images was the latest of its profile, and the tenant form's target
+    APCER then said no evaluation existed though an earlier one did."""
+    if any(sample.passed for sample in report.samples):
+        return
+    refused = Counter(sample.failures[0] for sample in report.samples if sample.failures)
+    raise CommandError(
+        f"No image of {report.folder} was scored: the gates refused all "
+        f"{amount(len(report.samples), 'image')} ({refusal_codes(refused)}). Nothing stored."
+    )
 
 
 def writable(plots: Path | None) -> Path | None:
@@ -136,7 +157,8 @@ class Command(BaseCommand):
             scored_profiles=[chosen.profile],
             max_image_bytes=MAX_IMAGE_BYTES,
         )
-        self.say(report, folder, plots, options)
+        scored_any(report)
+        self.say(report, folder, plots, options, chosen.calibration)
 
     def chosen(
         self, tenant: Tenant | None, threshold: float | None, options: dict[str, Any]
@@ -157,10 +179,17 @@ class Command(BaseCommand):
             raise CommandError(f"tenant {tenant.name} uses the {tenant.profile} profile.")
         if note := unapplied_note(tenant):
             self.stderr.write(f"warning: {note}")
-        return Chosen(profile, policy, threshold, tenant.maps())
+        maps = tenant.maps()
+        calibration = (tenant.calibration or {}).get("id") if maps is not None else None
+        return Chosen(profile, policy, threshold, maps, calibration)
 
     def say(
-        self, report: Report, folder: Path, plots: Path | None, options: dict[str, Any]
+        self,
+        report: Report,
+        folder: Path,
+        plots: Path | None,
+        options: dict[str, Any],
+        calibration: int | None,
     ) -> None:
         """Warnings and plots on stderr, the report on stdout (and stored unless --no-save)."""
         unmatched = images_without_rows(folder, [s.file for s in report.samples])
@@ -173,7 +202,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"wrote {path}" + (f" ({note})" if note else ""))
         made = report.to_dict()
         if not options["no_save"]:
-            store(report, made)
+            store(report, made, calibration)
         if options["json"]:
             self.stdout.write(json.dumps(_finite(made), indent=2))
         else:
