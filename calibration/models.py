@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import Tenant
 from guard.validators import no_control_characters
 from ml.calibration import maps_of
-from ml.profiles import FINGERPRINT_LENGTH
+from ml.profiles import FINGERPRINT_LENGTH, scoring_digest
 
 
 class Calibration(models.Model):
@@ -208,6 +208,13 @@ class Evaluation(models.Model):
         help_text="The id of the tenant calibration that scored it; null when uncalibrated, or "
         "when the report keeps the maps without their id (never matched to a tenant then).",
     )
+    scored_with = models.CharField(
+        max_length=FINGERPRINT_LENGTH,
+        blank=True,
+        default="",
+        help_text="ml.profiles.scoring_digest of its profile when it ran (models and shipped "
+        "maps); blank when unknown (never matched to an uncalibrated tenant then).",
+    )
 
     class Meta:
         db_table = "liveness_evaluation"
@@ -231,11 +238,21 @@ class Evaluation(models.Model):
             profile=tenant.profile, crop_policy=tenant.crop_policy, attacks__gt=0
         )
         if tenant.maps() is None:
-            return found.filter(calibrated=False).first()
+            today = scoring_digest(tenant.profile)
+            return found.filter(calibrated=False, scored_with=today).first()
         calibration = (tenant.calibration or {}).get("id")
         if calibration is None:  # a copy without its id: no evaluation can be shown to be of it
             return None
         return found.filter(calibrated=True, calibration=calibration).first()
+
+    @classmethod
+    def stale_for(cls, tenant: Tenant) -> "Evaluation | None":
+        """The latest uncalibrated evaluation of ``tenant``'s profile and crop policy scored
+        under other models or shipped maps than today's (an upgrade's): why none matches."""
+        found = cls.objects.filter(
+            profile=tenant.profile, crop_policy=tenant.crop_policy, attacks__gt=0, calibrated=False
+        )
+        return found.exclude(scored_with=scoring_digest(tenant.profile)).first()
 
     def scored_by(self) -> str:
         """ "shipped maps" or "calibration #3", how its scores were made."""

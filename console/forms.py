@@ -92,8 +92,12 @@ class TenantForm(ModelForm[Tenant]):
         if tenant.maps() is not None:
             scores = f"the scores of its calibration #{(tenant.calibration or {}).get('id')}"
             command = f"manage.py evaluate DIR --tenant {shlex.quote(self.instance.name)}"
-        return (
+        said = (
             f"No evaluation of the {tenant.profile} profile under crop policy "
             f"{tenant.crop_policy} with {scores} and attack presentations scored: a threshold "
             f"from any other would not hold for this tenant. Run {command} first."
         )
+        stale = Evaluation.stale_for(tenant) if tenant.maps() is None else None
+        if stale is not None:
+            said += f" (Evaluation #{stale.pk} was scored with other models or score maps.)"
+        return said

@@ -212,6 +212,15 @@ def fingerprint(profile: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:FINGERPRINT_LENGTH]
 
 
+def scoring_digest(profile: str, path: Path = SCORE_MAPS) -> str:
+    """``fingerprint(profile)`` with the profile's shipped score maps (``path``): what makes
+    an uncalibrated check's liveness_score. A threshold read off scores made under another
+    digest (an upgrade's models or maps) does not hold for today's scores."""
+    maps = score_maps(path)["maps"].get(profile, {})
+    text = json.dumps({"models": fingerprint(profile), "maps": maps}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:FINGERPRINT_LENGTH]
+
+
 def _declared(spec: Any) -> dict[str, Any]:
     """One ``ml.registry.ModelSpec`` as declared data."""
     build = spec.build

@@ -141,6 +141,7 @@ def make_evaluation(
         "attacks": len(attack),
         "auc": 0.9,
         "report": {"scores": {"bona_fide": [0.55, 0.7, 0.9, 0.95], "attack": list(attack)}},
+        "scored_with": profiles.scoring_digest(profile),
     }
     return Evaluation.objects.create(**{**values, **fields})
 
@@ -242,6 +243,7 @@ def test_evaluate_records_how_it_scored(db: None, tmp_path: Path) -> None:
     run_command("evaluate", str(folder), "--crop-policy", "refuse", "--resamples", "100")
     stored = Evaluation.objects.get()
     assert (stored.crop_policy, stored.calibrated, stored.calibration) == ("refuse", False, None)
+    assert stored.scored_with == profiles.scoring_digest("fast")
 
 
 @pytest.mark.usefixtures("warm_engine")
@@ -313,6 +315,37 @@ def test_admin_target_apcer_needs_the_evaluations_view_permission(db: None) -> N
     change_tenant(client, tenant, target_apcer="25")
     tenant.refresh_from_db()
     assert 0.6 < tenant.threshold < 0.6 + 1e-9
+
+
+def test_admin_target_apcer_passes_over_an_evaluation_of_other_models_or_maps(
+    admin_client: Any,
+) -> None:
+    """An upgrade that ships other model files or score maps moves every uncalibrated score;
+    a threshold read off the scores an evaluation stored before it (another digest, or a row
+    older than the digest: blank) would not hold."""
+    make_evaluation("fast", scored_with="")
+    before = make_evaluation("fast", scored_with="0123456789abcdef")
+    tenant = Tenant.objects.create(name="Upgraded", threshold=0.5)
+    page = change_tenant(admin_client, tenant, target_apcer="25").content.decode()
+    assert "Run manage.py evaluate DIR --profile fast --crop-policy judge first." in page
+    assert f"(Evaluation #{before.pk} was scored with other models or score maps.)" in page
+    tenant.refresh_from_db()
+    assert tenant.threshold == 0.5
+    make_evaluation("fast")  # made after the upgrade: its digest is today's
+    change_tenant(admin_client, tenant, target_apcer="25")
+    tenant.refresh_from_db()
+    assert 0.6 < tenant.threshold < 0.6 + 1e-9
+
+
+def test_the_scoring_digest_moves_with_the_shipped_maps(tmp_path: Path) -> None:
+    maps = profiles.score_maps()
+    shifted = json.loads(json.dumps(maps))
+    shifted["maps"]["fast"]["crop"]["b"] += 0.5
+    path = tmp_path / "score_maps.json"
+    path.write_text(json.dumps(shifted))
+    today = profiles.scoring_digest("fast")
+    assert profiles.scoring_digest("fast", path) != today
+    assert profiles.scoring_digest("thorough", path) == profiles.scoring_digest("thorough")
 
 
 def test_admin_target_apcer_needs_an_evaluation_of_the_profile(admin_client: Any) -> None:

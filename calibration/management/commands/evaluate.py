@@ -19,7 +19,7 @@ from calibration.management.folders import (
 from calibration.models import Evaluation
 from ml import pad_metrics
 from ml.evaluate import Report, amount, evaluate_folder
-from ml.profiles import DEFAULT_PROFILE, PROFILES, Platt
+from ml.profiles import DEFAULT_PROFILE, PROFILES, Platt, scoring_digest
 from ml.quality import CROP_POLICIES
 
 
@@ -52,6 +52,7 @@ def store(
         crop_policy=report.crop_policy,
         calibrated=report.calibration is not None,
         calibration=calibration if report.calibration is not None else None,
+        scored_with=scoring_digest(report.profile),
     )
 
 
