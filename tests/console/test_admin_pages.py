@@ -15,6 +15,7 @@ from accounts.models import Tenant
 from calibration.models import Evaluation
 from guard.models import Refusal
 from liveness.models import LivenessCheck
+from ml.profiles import scoring_digest
 from tests.accounts.test_admin import INLINE_MANAGEMENT, run_action
 from tests.conftest import is_frame, stored_calibration, subset_of_dev
 from tests.pages import visible_text
@@ -39,6 +40,7 @@ def make_evaluation() -> Evaluation:
         attacks=4,
         auc=0.8125000000001,
         report=report,
+        scored_with=scoring_digest("fast"),  # today's models and maps: a tenant may use it
     )
 
 
