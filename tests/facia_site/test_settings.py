@@ -417,3 +417,45 @@ def test_the_engines_own_commands_read_the_services_model_dir(
     assert done.returncode == 0, done.stderr
     service, engine = done.stdout.split()
     assert engine == service
+
+
+# --- ADMIN_URL may not take over, or hide under, a page the site serves ---------------------
+
+
+@pytest.mark.parametrize(
+    ("admin_url", "taken"),
+    [
+        # /api/schema/, /api/docs/, /api/redoc/ answered 302 to /api/login/.
+        ("api/", "/api/docs/, /api/redoc/, /api/schema/"),
+        ("api/schema", "/api/schema/"),
+        # WhiteNoise serves STATIC_URL before the URLconf: the admin's own styles were hidden.
+        ("static/", "/static/..."),
+        ("/static/admin/", "/static/..."),
+        # The worker reads every /sessions/... call as an admin page (upload limits).
+        ("sessions/", "/sessions, /sessions/..."),
+        ("capture/", "/capture/demo, /capture/demo/..."),
+        ("metrics", "/metrics"),
+        ("liveness/", "/liveness"),
+    ],
+)
+def test_an_admin_url_over_a_served_path_stops_the_start(
+    tmp_path: Path, admin_url: str, taken: str
+) -> None:
+    environ = {**os.environ, "ADMIN_URL": admin_url, "FACIA_VAR_DIR": str(tmp_path)}
+    environ["LOG_FORMAT"] = "text"
+    done = manage_check(environ)
+    assert done.returncode == 1
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1, lines[:3]
+    shown = admin_url.strip("/") + "/"
+    assert lines[0].endswith(
+        f"manage.py check: ImproperlyConfigured: ADMIN_URL={shown!r}: overlaps {taken}, "
+        "which the service serves; choose a path of its own, e.g. ops-7f3a9/"
+    )
+
+
+@pytest.mark.parametrize("admin_url", ["ops-7f3a9/", "api-admin/", "livenessx", "api/docsx/"])
+def test_an_admin_url_of_its_own_is_taken(tmp_path: Path, admin_url: str) -> None:
+    environ = {**os.environ, "ADMIN_URL": admin_url, "FACIA_VAR_DIR": str(tmp_path)}
+    done = manage_check(environ)
+    assert done.returncode == 0, done.stdout + done.stderr
