@@ -329,6 +329,10 @@ def env_quality(name: str) -> dict[str, float]:
             raise ImproperlyConfigured(
                 f"{name}: unknown {', '.join(unknown)}; expected some of {', '.join(known)}"
             )
+        try:  # a value out of its range started, then refused every selfie (min_luma 300)
+            QualityThresholds.from_mapping(overrides)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: {exc}") from None
     return overrides
 
 

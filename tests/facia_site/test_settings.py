@@ -326,6 +326,9 @@ def test_an_empty_key_file_is_one_record_naming_it(tmp_path: Path) -> None:
         ("LIVENESS_QUALITY", '{"max_yawn": 0.7}', "unknown max_yawn; expected some of "),
         # NaN passes every comparison as false: the gate never refused.
         ("LIVENESS_QUALITY", '{"min_face_px": NaN}', "expected a JSON object of finite"),
+        # Every live selfie answered 422 too_dark: no face's mean luma reaches 300.
+        ("LIVENESS_QUALITY", '{"min_luma": 300}', "min_luma=300: expected 0 to 255"),
+        ("LIVENESS_QUALITY", '{"min_luma": 30, "max_luma": 10}', "min_luma=30 must be below"),
         # Every quality call, every selfie answered 429: no capture session could end.
         ("SESSION_QUALITY_PER_S", "0", "expected at least 1"),
         ("SESSION_SELFIE_PER_MIN", "0", "expected at least 1"),
