@@ -171,6 +171,7 @@ def database_config() -> dict[str, Any]:
         options = postgresql_options(DATABASE_TIMEOUT_S, DATABASE_CLIENT_CHECK_S)
         config["OPTIONS"] = {**options, **config.get("OPTIONS", {})}
     if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["ENGINE"] = "facia_site.sqlite3"  # the database file 0600
         config["CONN_MAX_AGE"] = None  # a local file: keep the connection, skip re-opening it
         config["OPTIONS"] = {
             # WAL + busy timeout + BEGIN IMMEDIATE: concurrent gunicorn workers wait, not fail;
