@@ -240,6 +240,29 @@ def test_a_bad_server_setting_is_one_record_naming_it(
     assert "exc_info" not in records[1]
 
 
+def test_forwarded_allow_ips_is_checked_before_gunicorn_reads_it(tmp_path: Path) -> None:
+    """gunicorn reads FORWARDED_ALLOW_IPS itself, before its config file: a bad one was
+    "Error: 'bogus' does not appear to be an IPv4 or IPv6 network", naming no variable.
+    Through bin/entrypoint the first step stops on it; `python -m facia_site.serve` (the
+    step that execs gunicorn) stops on it too."""
+    env = entrypoint_env(tmp_path, free_port(), FORWARDED_ALLOW_IPS="bogus")
+    env.update(MIGRATE_ON_START="0", MODEL_SOURCE=str(tmp_path / "absent"))
+    expected = "ImproperlyConfigured: FORWARDED_ALLOW_IPS='bogus': 'bogus' does not appear"
+    for command, step in (
+        ([str(ENTRYPOINT), "serve"], "manage.py install_models"),
+        ([sys.executable, "-m", "facia_site.serve"], "gunicorn"),
+    ):
+        done = subprocess.run(
+            command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 1
+        records = [json.loads(line) for line in (done.stdout + done.stderr).splitlines()]
+        assert len(records) == 1, records
+        assert records[0]["levelname"] == "ERROR"
+        assert records[0]["message"].startswith(f"{step}: {expected}")
+        assert "exc_info" not in records[0]
+
+
 def test_a_blank_web_concurrency_is_the_default(tmp_path: Path) -> None:
     """``WEB_CONCURRENCY=`` reached gunicorn's int(""): a traceback. Now it is unset, and the
     next setting read (a bad PORT here, so that nothing starts) is the one reported."""

@@ -332,6 +332,10 @@ def test_an_empty_key_file_is_one_record_naming_it(tmp_path: Path) -> None:
         # Every quality call, every selfie answered 429: no capture session could end.
         ("SESSION_QUALITY_PER_S", "0", "expected at least 1"),
         ("SESSION_SELFIE_PER_MIN", "0", "expected at least 1"),
+        # gunicorn's own reading: "Error: 'bogus' does not appear to be an IPv4 or IPv6
+        # network", no variable named (manage.py's steps, bin/entrypoint's first, read it here).
+        ("FORWARDED_ALLOW_IPS", "bogus", "'bogus' does not appear to be an IPv4 or IPv6"),
+        ("FORWARDED_ALLOW_IPS", "127.0.0.1,10.0.0.1/8", "has host bits set"),
         # Compared with the Origin header as strings: never matched, every CORS call failed.
         ("CAPTURE_ALLOWED_ORIGINS", "https://app.example.com/", "'https://app.example.com/' is no"),
         ("CAPTURE_ALLOWED_ORIGINS", "*,app.example.com", "'app.example.com' is no origin"),
@@ -462,3 +466,24 @@ def test_an_admin_url_of_its_own_is_taken(tmp_path: Path, admin_url: str) -> Non
     environ = {**os.environ, "ADMIN_URL": admin_url, "FACIA_VAR_DIR": str(tmp_path)}
     done = manage_check(environ)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["*", "127.0.0.1,::1", " 10.0.0.0/8 , 192.0.2.7", "", "1.2.3.4,,::1", "bogus", "10.0.0.1/8"],
+)
+def test_forwarded_allow_ips_is_read_as_gunicorn_reads_it(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """What the start accepts, gunicorn accepts, as the same list; what it refuses, gunicorn
+    would have stopped on without naming the variable."""
+    from gunicorn.config import validate_string_to_addr_list
+
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", value)
+    try:
+        expected = validate_string_to_addr_list(value)
+    except ValueError:
+        with pytest.raises(ImproperlyConfigured, match="^FORWARDED_ALLOW_IPS="):
+            env.env_forwarded_allow_ips("FORWARDED_ALLOW_IPS")
+    else:
+        assert env.env_forwarded_allow_ips("FORWARDED_ALLOW_IPS") == expected
