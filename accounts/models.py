@@ -62,6 +62,12 @@ def locked(pks: list[int]) -> None:
     list(rows.values_list("pk", flat=True))
 
 
+RATE_LIMIT_HELP = (
+    "Most requests per minute (all workers), at least 1. Blank: no limit. To stop a tenant, "
+    "deactivate it."
+)
+
+
 class Tenant(models.Model):
     name = models.CharField(max_length=200, unique=True, validators=[no_control_characters])
     is_active = models.BooleanField(default=True)
@@ -69,8 +75,13 @@ class Tenant(models.Model):
         null=True, blank=True, help_text="Blank means unlimited."
     )
     requests_used = models.PositiveBigIntegerField(default=0)
+    # At least 1: a limit of 0 refused every call with 429 and a Retry-After that never came
+    # true, where 0 turns the environment's limits off (accounts.checks warns of such a row).
     rate_limit_per_minute = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Most requests per minute (all workers). Blank: no limit."
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=RATE_LIMIT_HELP,
     )
     threshold = models.FloatField(
         default=DEFAULT_THRESHOLD,

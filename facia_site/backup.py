@@ -57,6 +57,22 @@ def backup_sqlite(source: sqlite3.Connection, target: Path) -> Written:
     return Written(target, target.stat().st_size, *found)
 
 
+def backup_file(path: str) -> Path:
+    """The file ``manage.py backup PATH`` creates. PATH ending in a slash names a directory
+    (``/backups/new/``): missing, it is refused as a missing parent is (read as a path, the
+    slash dropped, it would be the name of the file written); a directory that exists is named
+    as one, not as a file the backup would replace."""
+    target = Path(path).absolute()
+    if path.endswith(("/", os.sep)) and not target.is_dir():
+        raise BackupError(f"the directory {target} does not exist")
+    if target.is_dir():
+        raise BackupError(
+            f"{target} is a directory: name the file to create in it, e.g. "
+            f"{target / 'facia.sqlite3'}"
+        )
+    return target
+
+
 def create_new(target: Path) -> None:
     """Create ``target`` empty (0600: the database holds the admins' password hashes), or
     say why not: it exists, its folder does not, or it cannot be written."""

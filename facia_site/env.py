@@ -295,6 +295,28 @@ def trusted_proxies() -> tuple[Network, ...]:
     return env_networks("TRUSTED_PROXIES")
 
 
+def env_forwarded_allow_ips(name: str, default: str = "127.0.0.1,::1") -> list[str]:
+    """The addresses gunicorn believes scheme headers from (``*``, or addresses and CIDR
+    networks, comma separated), read by gunicorn's own rule (its config's
+    validate_string_to_addr_list: split as it splits, each item a strict ip_network):
+    gunicorn reads the variable itself, before any config file, and stopped on ``bogus`` with
+    "Error: 'bogus' does not appear to be an IPv4 or IPv6 network", which names no variable.
+    Not by calling gunicorn's: importing gunicorn.config reads WEB_CONCURRENCY with a bare
+    int(), a traceback for every manage.py command where facia_site.serve names it."""
+    value = os.environ.get(name, default)
+    items = [item.strip() for item in value.split(",") if item]
+    try:
+        for item in items:
+            if item != "*":
+                ipaddress.ip_network(item)
+        return items
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"{name}={value!r}: {exc}; expected * or addresses and CIDR networks, comma "
+            "separated (e.g. 127.0.0.1,::1,10.0.0.0/8)"
+        ) from None
+
+
 def env_numbers(name: str) -> dict[str, float]:
     """A JSON object of numbers, e.g. LIVENESS_QUALITY='{"max_yaw": 0.7}'; {} when unset."""
     value = os.environ.get(name) or "{}"
@@ -329,6 +351,10 @@ def env_quality(name: str) -> dict[str, float]:
             raise ImproperlyConfigured(
                 f"{name}: unknown {', '.join(unknown)}; expected some of {', '.join(known)}"
             )
+        try:  # a value out of its range started, then refused every selfie (min_luma 300)
+            QualityThresholds.from_mapping(overrides)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: {exc}") from None
     return overrides
 
 

@@ -1,7 +1,8 @@
 """``python -m facia_site.serve``: gunicorn with facia_site/gunicorn.conf.py, as bin/entrypoint
 starts it. gunicorn reads WEB_CONCURRENCY itself, with a bare ``int()`` when it is imported,
-before any config file: WEB_CONCURRENCY=two is a 16-line traceback there, so it is checked
-here first, and reported as every other setting is (facia_site.startup).
+before any config file: WEB_CONCURRENCY=two is a 16-line traceback there, and
+FORWARDED_ALLOW_IPS=bogus a line naming no variable; so both are checked here first, and
+reported as every other setting is (facia_site.startup).
 """
 
 import math
@@ -9,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from facia_site.env import env_int_or_default
+from facia_site.env import env_forwarded_allow_ips, env_int_or_default
 from facia_site.startup import failing_as
 
 CONFIG = "facia_site/gunicorn.conf.py"
@@ -44,6 +45,7 @@ def main() -> None:
     can re-exec itself on SIGUSR2."""
     with failing_as("gunicorn"):
         http_workers()
+        env_forwarded_allow_ips("FORWARDED_ALLOW_IPS")
     if not os.environ.get("WEB_CONCURRENCY", "x").strip():
         del os.environ["WEB_CONCURRENCY"]  # blank: the default, not gunicorn's int("")
     os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c", CONFIG, "facia_site.wsgi"])

@@ -11,6 +11,7 @@ from facia_site.env import (
     env_bool,
     env_choice,
     env_database_url,
+    env_forwarded_allow_ips,
     env_hosts,
     env_int,
     env_networks,
@@ -171,6 +172,7 @@ def database_config() -> dict[str, Any]:
         options = postgresql_options(DATABASE_TIMEOUT_S, DATABASE_CLIENT_CHECK_S)
         config["OPTIONS"] = {**options, **config.get("OPTIONS", {})}
     if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["ENGINE"] = "facia_site.sqlite3"  # the database file 0600
         config["CONN_MAX_AGE"] = None  # a local file: keep the connection, skip re-opening it
         config["OPTIONS"] = {
             # WAL + busy timeout + BEGIN IMMEDIATE: concurrent gunicorn workers wait, not fail;
@@ -299,6 +301,9 @@ METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_NETWORKS", "127.0.0.1/3
 # Failed hash_id attempts allowed per client IP per window before 429 (0 turns it off).
 AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 20)
 AUTH_FAILURE_WINDOW_S = env_int("AUTH_FAILURE_WINDOW_S", 60, minimum=1)
+# gunicorn's own (it reads the variable itself): checked here too, so that a bad one stops the
+# start as one record naming it (facia_site.serve checks it before gunicorn starts).
+FORWARDED_ALLOW_IPS = env_forwarded_allow_ips("FORWARDED_ALLOW_IPS")
 # Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For is believed: only on a
 # request whose peer is one, the client is the nearest address in the header that is not one.
 TRUSTED_PROXIES = trusted_proxies()

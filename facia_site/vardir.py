@@ -77,9 +77,9 @@ def load_secret_key(path: Path) -> str:
 
 
 def prepare(directory: Path | None = None) -> Path:
-    """Create the var directory (0700: the SQLite database holds the admins' password hashes
-    and its files are created 0644; the container image's is 0750), its static root and
-    (without SECRET_KEY) the key file."""
+    """Create the var directory (0700: the SQLite database holds the admins' password hashes;
+    the container image's is 0750; the database's files are 0600 in any directory:
+    facia_site.sqlite3), its static root and (without SECRET_KEY) the key file."""
     directory = var_dir() if directory is None else directory
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)

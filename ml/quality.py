@@ -53,11 +53,74 @@ class QualityThresholds:
 
     @classmethod
     def from_mapping(cls, overrides: Mapping[str, float | str] | None) -> QualityThresholds:
+        """The defaults with ``overrides``; ValueError for a name that is no threshold, or a
+        value out of its range (``RANGES``, ``PAIRS``)."""
         known = {f.name for f in fields(cls)}
         unknown = set(overrides or {}) - known
         if unknown:
             raise ValueError(f"unknown quality thresholds: {', '.join(sorted(unknown))}")
-        return cls(**{k: float(v) for k, v in (overrides or {}).items()})
+        thresholds = cls(**{k: float(v) for k, v in (overrides or {}).items()})
+        if problems := thresholds.out_of_range():
+            raise ValueError("; ".join(problems))
+        return thresholds
+
+    def out_of_range(self) -> list[str]:
+        """What is wrong with these thresholds: one sentence per value outside its range, or
+        pair whose low end is not below its high end."""
+        problems = [
+            f"{name}={getattr(self, name):g}: expected {bounds.text()}"
+            for name, bounds in RANGES.items()
+            if not bounds.holds(getattr(self, name))
+        ]
+        problems += [
+            f"{low}={getattr(self, low):g} must be below {high}={getattr(self, high):g}"
+            for low, high in PAIRS
+            if not getattr(self, low) < getattr(self, high)
+        ]
+        return problems
+
+
+@dataclass(frozen=True)
+class Range:
+    """Where a threshold may lie (``above``: the lowest value excluded)."""
+
+    lowest: float = -math.inf
+    highest: float = math.inf
+    above: bool = False
+
+    def holds(self, value: float) -> bool:
+        low_ok = value > self.lowest if self.above else value >= self.lowest
+        return low_ok and value <= self.highest
+
+    def text(self) -> str:
+        if self.above:
+            return f"above {self.lowest:g}"
+        if math.isinf(self.highest):
+            return f"at least {self.lowest:g}"
+        return f"{self.lowest:g} to {self.highest:g}"
+
+
+# Past these, a gate refuses every face (LIVENESS_QUALITY='{"min_luma": 300}' answered every
+# live selfie 422 too_dark) or reads a measure that cannot go there. At their ends a gate
+# refuses nothing (min_luma 0, max_luma 255, min_face_px 0, min_sharpness 0), which an operator
+# may want; min_border_gap and min_context refuse no face at -1 and 0 and have no such end.
+RANGES: dict[str, Range] = {
+    # a lone face's ratio is 0, and 0 >= 0: at 0 every image would be multiple_faces
+    "max_other_face_ratio": Range(0.0, above=True),
+    # no decoded image's shorter side is longer: a PNG has at most 4096 x 4096 pixels
+    # (ml.decode), a JPEG is decoded reduced (a 40 MP square one to 790 px)
+    "min_face_px": Range(0.0, 4096.0),
+    "min_context": Range(0.0),
+    # -1 is the measure's own floor (a landmark outside the image)
+    "min_border_gap": Range(-1.0),
+    # the yaw is an absolute value: at 0 only an exactly frontal face would pass
+    "max_yaw": Range(0.0, above=True),
+    "min_luma": Range(0.0, 255.0),  # mean luma of 8-bit pixels
+    "max_luma": Range(0.0, 255.0),
+    "min_sharpness": Range(0.0),
+}
+# Thresholds that bound one measure from both sides: with low >= high no face passes both.
+PAIRS = (("min_luma", "max_luma"),)
 
 
 @dataclass(frozen=True)

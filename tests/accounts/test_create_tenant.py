@@ -29,6 +29,9 @@ def test_create_tenant_defaults_to_unlimited(db: None) -> None:
         (["--threshold", "nan"], "--threshold"),  # not an IntegrityError's traceback (SQLite)
         (["--threshold", "inf"], "threshold"),
         (["--limit", "-1"], "--limit"),
+        # 0 per minute would refuse every call: leave it out for none, deactivate to stop
+        (["--rate-limit", "0"], "--rate-limit must be 1 or more: leave it out for no limit"),
+        (["--rate-limit", "-1"], "--rate-limit must be 1 or more"),
     ],
 )
 def test_create_tenant_rejects_bad_input(db: None, args: list[str], message: str) -> None:

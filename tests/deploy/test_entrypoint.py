@@ -240,6 +240,29 @@ def test_a_bad_server_setting_is_one_record_naming_it(
     assert "exc_info" not in records[1]
 
 
+def test_forwarded_allow_ips_is_checked_before_gunicorn_reads_it(tmp_path: Path) -> None:
+    """gunicorn reads FORWARDED_ALLOW_IPS itself, before its config file: a bad one was
+    "Error: 'bogus' does not appear to be an IPv4 or IPv6 network", naming no variable.
+    Through bin/entrypoint the first step stops on it; `python -m facia_site.serve` (the
+    step that execs gunicorn) stops on it too."""
+    env = entrypoint_env(tmp_path, free_port(), FORWARDED_ALLOW_IPS="bogus")
+    env.update(MIGRATE_ON_START="0", MODEL_SOURCE=str(tmp_path / "absent"))
+    expected = "ImproperlyConfigured: FORWARDED_ALLOW_IPS='bogus': 'bogus' does not appear"
+    for command, step in (
+        ([str(ENTRYPOINT), "serve"], "manage.py install_models"),
+        ([sys.executable, "-m", "facia_site.serve"], "gunicorn"),
+    ):
+        done = subprocess.run(
+            command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 1
+        records = [json.loads(line) for line in (done.stdout + done.stderr).splitlines()]
+        assert len(records) == 1, records
+        assert records[0]["levelname"] == "ERROR"
+        assert records[0]["message"].startswith(f"{step}: {expected}")
+        assert "exc_info" not in records[0]
+
+
 def test_a_blank_web_concurrency_is_the_default(tmp_path: Path) -> None:
     """``WEB_CONCURRENCY=`` reached gunicorn's int(""): a traceback. Now it is unset, and the
     next setting read (a bad PORT here, so that nothing starts) is the one reported."""
@@ -564,3 +587,58 @@ def test_prune_runs_both_commands_and_fails_with_the_first(tmp_path: Path) -> No
     records = [json.loads(line) for line in done.stdout.splitlines()]
     failed = [r["message"].split(":")[0] for r in records if r["levelname"] == "ERROR"]
     assert failed == ["manage.py prune_checks", "manage.py prune_sessions"], records
+
+
+def test_prune_passes_its_days_to_both_commands(tmp_path: Path) -> None:
+    """`bin/entrypoint prune --days 7` pruned at LIVENESS_RETENTION_DAYS (90) and said
+    nothing of the 7; both commands now prune at 7 days."""
+    env = entrypoint_env(tmp_path, 0)
+    assert run_entrypoint(env, "migrate").returncode == 0
+    for days in (["--days", "7"], ["--days=7"]):
+        done = run_entrypoint(env, "prune", *days)
+        assert done.returncode == 0, done.stdout + done.stderr
+        messages = [json.loads(line)["message"] for line in done.stdout.splitlines()]
+        assert len(messages) == 2, messages
+        assert "older than 7 day(s)" in messages[0] and "check(s)" in messages[0]
+        assert messages[1] == "deleted 0 capture session(s) older than 7 day(s)"
+    # The commands check N: out of range stops both, naming --days.
+    done = run_entrypoint(env, "prune", "--days", "100000")
+    assert done.returncode == 1
+    assert done.stdout.count("--days must be 0 to 36500") == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["serve", "--workers", "4"], "serve: unexpected argument '--workers': it takes none"),
+        (["prune", "7"], "prune: unexpected argument '7': it takes only --days N"),
+        (["prune", "--days", "7", "--dry-run"], "prune: unexpected argument '--dry-run'"),
+        (["prune", "--days"], "prune: --days needs a number of days after it"),
+    ],
+)
+def test_an_argument_a_command_does_not_take_stops_it(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    done = run_entrypoint(entrypoint_env(tmp_path, 0), *args)
+    assert done.returncode == 2
+    assert done.stderr == f"bin/entrypoint {message}" + done.stderr.split(message, 1)[1]
+    assert done.stderr.count("\n") == 1 and done.stdout == ""
+    assert not (tmp_path / "db.sqlite3").exists()  # refused before any step ran
+
+
+def test_migrate_and_install_models_take_their_commands_arguments(tmp_path: Path) -> None:
+    env = entrypoint_env(tmp_path, 0, MODEL_SOURCE=str(tmp_path / "absent"))
+    done = run_entrypoint(env, "migrate", "--plan")  # lists the migrations, applies none
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Planned operations" in done.stdout
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+        tables = {row[0] for row in db.execute("select name from sqlite_master")}
+    assert "accounts_tenant" not in tables
+    # An empty destination, from a source with no models: the step fails naming the source.
+    given, dest = tmp_path / "given", tmp_path / "dest"
+    done = run_entrypoint(env, "install-models", "--source", str(given), "--dest", str(dest))
+    assert done.returncode == 1
+    assert f"(source: {given};" in done.stdout
+    done = run_entrypoint(env, "migrate", "--bogus")
+    assert done.returncode == 2
+    assert "unrecognized arguments: --bogus" in done.stdout + done.stderr

@@ -32,8 +32,9 @@ ENTRYPOINT = REPO / "bin" / "entrypoint"
 # Set and read between our own processes, or given by the WSGI server: nobody sets them.
 INTERNAL = {"CONTENT_LENGTH", "DJANGO_SETTINGS_MODULE"}
 INTERNAL |= {"GUNICORN_DIRTY_SOCKET"}
-# Read by gunicorn itself, not by our code.
-GUNICORN_OWN = {"FORWARDED_ALLOW_IPS"}
+# Read by gunicorn itself, not by our code: none (FORWARDED_ALLOW_IPS, gunicorn's, is checked
+# by the settings and facia_site.serve too).
+GUNICORN_OWN: set[str] = set()
 # Defaults that are paths, generated, or fresh per server: not the same value when set.
 NOT_SETTABLE = {"DATABASE_URL", "FACIA_VAR_DIR", "MODEL_DIR", "MODEL_SOURCE", "SECRET_KEY"}
 NOT_SETTABLE |= {"PROMETHEUS_MULTIPROC_DIR"}

@@ -47,7 +47,12 @@ def service(var: Path) -> dict[str, str]:
 
 
 def backup(env: dict[str, str], path: Path, prefix: list[str] | None = None) -> tuple[int, str]:
-    done = run_entrypoint(env, "manage", "backup", str(path), prefix=prefix or [])
+    return backup_to(env, str(path), prefix)
+
+
+def backup_to(env: dict[str, str], path: str, prefix: list[str] | None = None) -> tuple[int, str]:
+    """``bin/entrypoint manage backup PATH``, PATH as given (a trailing slash kept)."""
+    done = run_entrypoint(env, "manage", "backup", path, prefix=prefix or [])
     return done.returncode, done.stdout + done.stderr
 
 
@@ -117,6 +122,26 @@ def test_a_missing_directory_is_named(tmp_path: Path) -> None:
         1,
         f"CommandError: the directory {tmp_path / 'nowhere'} does not exist\n",
     )
+
+
+def test_a_path_ending_in_a_slash_is_a_directory(tmp_path: Path) -> None:
+    """`backup /backups/new/` with no such directory wrote a file named `new`."""
+    env = service(tmp_path / "var")
+    status, output = backup_to(env, f"{tmp_path / 'new'}/")
+    assert (status, output) == (
+        1,
+        f"CommandError: the directory {tmp_path / 'new'} does not exist\n",
+    )
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "new").mkdir()
+    for given in (f"{tmp_path / 'new'}/", str(tmp_path / "new")):
+        status, output = backup_to(env, given)
+        assert (status, output) == (
+            1,
+            f"CommandError: {tmp_path / 'new'} is a directory: name the file to create in it, "
+            f"e.g. {tmp_path / 'new' / 'facia.sqlite3'}\n",
+        )
+    assert list((tmp_path / "new").iterdir()) == []
 
 
 def test_a_var_directory_without_a_database_is_left_so(tmp_path: Path) -> None:

@@ -326,9 +326,16 @@ def test_an_empty_key_file_is_one_record_naming_it(tmp_path: Path) -> None:
         ("LIVENESS_QUALITY", '{"max_yawn": 0.7}', "unknown max_yawn; expected some of "),
         # NaN passes every comparison as false: the gate never refused.
         ("LIVENESS_QUALITY", '{"min_face_px": NaN}', "expected a JSON object of finite"),
+        # Every live selfie answered 422 too_dark: no face's mean luma reaches 300.
+        ("LIVENESS_QUALITY", '{"min_luma": 300}', "min_luma=300: expected 0 to 255"),
+        ("LIVENESS_QUALITY", '{"min_luma": 30, "max_luma": 10}', "min_luma=30 must be below"),
         # Every quality call, every selfie answered 429: no capture session could end.
         ("SESSION_QUALITY_PER_S", "0", "expected at least 1"),
         ("SESSION_SELFIE_PER_MIN", "0", "expected at least 1"),
+        # gunicorn's own reading: "Error: 'bogus' does not appear to be an IPv4 or IPv6
+        # network", no variable named (manage.py's steps, bin/entrypoint's first, read it here).
+        ("FORWARDED_ALLOW_IPS", "bogus", "'bogus' does not appear to be an IPv4 or IPv6"),
+        ("FORWARDED_ALLOW_IPS", "127.0.0.1,10.0.0.1/8", "has host bits set"),
         # Compared with the Origin header as strings: never matched, every CORS call failed.
         ("CAPTURE_ALLOWED_ORIGINS", "https://app.example.com/", "'https://app.example.com/' is no"),
         ("CAPTURE_ALLOWED_ORIGINS", "*,app.example.com", "'app.example.com' is no origin"),
@@ -417,3 +424,66 @@ def test_the_engines_own_commands_read_the_services_model_dir(
     assert done.returncode == 0, done.stderr
     service, engine = done.stdout.split()
     assert engine == service
+
+
+# --- ADMIN_URL may not take over, or hide under, a page the site serves ---------------------
+
+
+@pytest.mark.parametrize(
+    ("admin_url", "taken"),
+    [
+        # /api/schema/, /api/docs/, /api/redoc/ answered 302 to /api/login/.
+        ("api/", "/api/docs/, /api/redoc/, /api/schema/"),
+        ("api/schema", "/api/schema/"),
+        # WhiteNoise serves STATIC_URL before the URLconf: the admin's own styles were hidden.
+        ("static/", "/static/..."),
+        ("/static/admin/", "/static/..."),
+        # The worker reads every /sessions/... call as an admin page (upload limits).
+        ("sessions/", "/sessions, /sessions/..."),
+        ("capture/", "/capture/demo, /capture/demo/..."),
+        ("metrics", "/metrics"),
+        ("liveness/", "/liveness"),
+    ],
+)
+def test_an_admin_url_over_a_served_path_stops_the_start(
+    tmp_path: Path, admin_url: str, taken: str
+) -> None:
+    environ = {**os.environ, "ADMIN_URL": admin_url, "FACIA_VAR_DIR": str(tmp_path)}
+    environ["LOG_FORMAT"] = "text"
+    done = manage_check(environ)
+    assert done.returncode == 1
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1, lines[:3]
+    shown = admin_url.strip("/") + "/"
+    assert lines[0].endswith(
+        f"manage.py check: ImproperlyConfigured: ADMIN_URL={shown!r}: overlaps {taken}, "
+        "which the service serves; choose a path of its own, e.g. ops-7f3a9/"
+    )
+
+
+@pytest.mark.parametrize("admin_url", ["ops-7f3a9/", "api-admin/", "livenessx", "api/docsx/"])
+def test_an_admin_url_of_its_own_is_taken(tmp_path: Path, admin_url: str) -> None:
+    environ = {**os.environ, "ADMIN_URL": admin_url, "FACIA_VAR_DIR": str(tmp_path)}
+    done = manage_check(environ)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["*", "127.0.0.1,::1", " 10.0.0.0/8 , 192.0.2.7", "", "1.2.3.4,,::1", "bogus", "10.0.0.1/8"],
+)
+def test_forwarded_allow_ips_is_read_as_gunicorn_reads_it(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """What the start accepts, gunicorn accepts, as the same list; what it refuses, gunicorn
+    would have stopped on without naming the variable."""
+    from gunicorn.config import validate_string_to_addr_list
+
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", value)
+    try:
+        expected = validate_string_to_addr_list(value)
+    except ValueError:
+        with pytest.raises(ImproperlyConfigured, match="^FORWARDED_ALLOW_IPS="):
+            env.env_forwarded_allow_ips("FORWARDED_ALLOW_IPS")
+    else:
+        assert env.env_forwarded_allow_ips("FORWARDED_ALLOW_IPS") == expected

@@ -135,3 +135,14 @@ def test_rate_limit_is_set_in_the_admin(admin_client: Any) -> None:
     )
     tenant.refresh_from_db()
     assert tenant.rate_limit_per_minute == 120
+    # 0 would refuse every call (429, a Retry-After never true): refused, the help says how
+    # to have no limit or to stop the tenant.
+    refused = admin_client.post(
+        f"/admin/accounts/tenant/{tenant.pk}/change/",
+        {**data, "rate_limit_per_minute": "0", **INLINE_MANAGEMENT},
+    )
+    assert refused.status_code == 200
+    assert "greater than or equal to 1" in refused.content.decode()
+    assert "Blank: no limit. To stop a tenant, deactivate it." in refused.content.decode()
+    tenant.refresh_from_db()
+    assert tenant.rate_limit_per_minute == 120

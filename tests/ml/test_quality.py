@@ -4,7 +4,9 @@ The faulty images are generated here from dev images (never stored)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import fields
 
 import cv2
 import numpy as np
@@ -168,6 +170,38 @@ def test_thresholds_from_settings() -> None:
     assert QualityThresholds.from_mapping(None) == QualityThresholds()
     with pytest.raises(ValueError, match="max_jaw"):
         QualityThresholds.from_mapping({"max_jaw": 0.5})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        # Every live selfie refused too_dark: no mean of 8-bit pixels reaches 300.
+        ({"min_luma": 300}, "min_luma=300: expected 0 to 255"),
+        ({"max_luma": -1}, "max_luma=-1: expected 0 to 255"),
+        ({"min_luma": 300, "max_luma": 10}, "min_luma=300 must be below max_luma=10"),
+        # Against the default max_luma 215: no luma is both >= 220 and <= 215.
+        ({"min_luma": 220}, "min_luma=220 must be below max_luma=215"),
+        ({"max_yaw": 0}, "max_yaw=0: expected above 0"),
+        ({"max_other_face_ratio": 0}, "max_other_face_ratio=0: expected above 0"),
+        ({"min_face_px": 5000}, "min_face_px=5000: expected 0 to 4096"),
+        ({"min_sharpness": -1}, "min_sharpness=-1: expected at least 0"),
+        ({"min_context": -0.5}, "min_context=-0.5: expected at least 0"),
+        ({"min_border_gap": -2}, "min_border_gap=-2: expected at least -1"),
+    ],
+)
+def test_thresholds_out_of_range_are_refused(overrides: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        QualityThresholds.from_mapping(overrides)
+
+
+def test_every_threshold_has_a_range_its_default_and_its_off_value_meet() -> None:
+    assert set(quality.RANGES) == {f.name for f in fields(QualityThresholds)}
+    assert QualityThresholds().out_of_range() == []
+    # A gate turned off (it refuses no face) is the operator's choice, not a mistake.
+    off: dict[str, float] = {"min_luma": 0, "max_luma": 255, "min_face_px": 0}
+    off |= {"min_sharpness": 0}
+    off |= {"min_context": 0, "min_border_gap": -1, "max_other_face_ratio": 1.0}
+    assert QualityThresholds.from_mapping(off).out_of_range() == []
 
 
 def test_every_code_has_a_sentence() -> None:

@@ -40,7 +40,10 @@ class Command(BaseCommand):
             help=f"0..1 (default {DEFAULT_THRESHOLD})",
         )
         parser.add_argument(
-            "--rate-limit", type=int, default=None, help="requests per minute (default: none)"
+            "--rate-limit",
+            type=int,
+            default=None,
+            help="requests per minute, at least 1 (default: none)",
         )
         parser.add_argument(
             "--challenge",
@@ -75,8 +78,11 @@ class Command(BaseCommand):
                 f"--challenge-band must be a number from 0 to {MAX_CHALLENGE_BAND:g}."
             )
         rate = options.get("rate_limit")
-        if rate is not None and rate < 0:
-            raise CommandError("--rate-limit must be 0 or more.")
+        if rate is not None and rate < 1:
+            raise CommandError(
+                "--rate-limit must be 1 or more: leave it out for no limit; to stop a tenant, "
+                "deactivate it in the admin."
+            )
         tenant = Tenant(
             name=name,
             request_limit=limit,

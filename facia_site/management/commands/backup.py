@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 from accounts.models import Tenant
-from facia_site.backup import BackupError, backup_sqlite
+from facia_site.backup import BackupError, backup_file, backup_sqlite
 from telemetry.logs import database_target
 
 # Not wrapped: the service's image has no pg_dump (the database's own image has one of its
@@ -29,14 +29,15 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("path", type=Path, help="the backup file to create (never replaced)")
+        # A string: Path drops a trailing slash, which says PATH is a directory.
+        parser.add_argument("path", help="the backup file to create (never replaced)")
 
-    def handle(self, *args: Any, path: Path, **options: Any) -> None:
+    def handle(self, *args: Any, path: str, **options: Any) -> None:
         if connection.vendor != "sqlite":
             raise CommandError(PG_DUMP.format(target=database_target()))
         source = service_database()
         try:
-            written = backup_sqlite(source, path)
+            written = backup_sqlite(source, backup_file(path))
         except BackupError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"backup: {written}")
