@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+from markdown_it import MarkdownIt
 from PIL import Image
 
 from tests.conftest import LIVE_JPG, REPO, data_uri
@@ -34,8 +35,10 @@ SKIPPED = ("pip install", "export ", "make serve")  # set up by the fixtures ins
 
 
 def fences(page: Path) -> list[str]:
-    """The page's plain fenced blocks (no language: shell transcripts)."""
-    return re.findall(r"^```\n(.*?)^```$", page.read_text(encoding="utf-8"), re.M | re.S)
+    """The page's plain fenced blocks (no language: shell transcripts), as a Markdown parser
+    reads them: a labelled block's closing fence opens nothing."""
+    tokens = MarkdownIt("commonmark").parse(page.read_text(encoding="utf-8"))
+    return [t.content for t in tokens if t.type == "fence" and not t.info.strip()]
 
 
 def transcript(block: str) -> list[tuple[str, str]]:
