@@ -399,7 +399,7 @@ def test_a_candidate_promoted_while_the_job_runs_stays_active(
     candidate = stored_calibration(tenant, threshold=0.61)
     candidate.shadow(timezone.now(), timezone.now() + timedelta(days=1))
     shadow = f"/admin/accounts/tenant/{tenant.pk}/shadow/"
-    during_the_job(lambda: admin_client.post(shadow, {"shadow": "promote"}))
+    during_the_job(lambda: admin_client.post(shadow, {"shadow": f"promote:{candidate.pk}"}))
     assert upload(admin_client, tenant, make_zip(LIVE, SPOOF), target_apcer="10").status_code == 303
     assert jobs.run_local_jobs() == 1
     tenant.refresh_from_db()
