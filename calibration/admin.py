@@ -46,6 +46,7 @@ from calibration.pages import (
     plot_figures,
     sentences,
     shadow_flips,
+    shadow_warning,
 )
 from guard.adminperms import TENANTS_OF_ITS_ROWS, PermittedActionsAdmin
 from guard.formatting import decimal, with_exact
@@ -307,6 +308,8 @@ class CalibratedTenantAdmin(TenantAdmin):
             "title": f"Calibrate {tenant.name}",
             "form": form,
             "status": self.calibration_status(tenant),
+            # the flips are counted from the check records
+            "shadow_warning": shadow_warning(tenant, with_flips=reads_checks(request)),
             "jobs": jobs,
             # reloaded every few seconds while a job is pending
             "refresh": any(job.state in ("queued", "running") for job in jobs),

@@ -183,8 +183,16 @@ def test_calibrate_shadow_sets_a_candidate_and_keeps_the_active_one(
     shadow = tenant.shadow_calibration
     assert shadow["id"] == stored.pk and shadow["maps"] == stored.params
     assert shadow["until"] - shadow["since"] == pytest.approx(7 * 86400, abs=1)
+    assert "replacing" not in out and "replacing" not in history(tenant)[-1]
     with pytest.raises(Exception, match="1 to 90 days"):
         calibrate("candidate", str(tmp_path), "--shadow", "0")
+    out, _ = calibrate("candidate", str(tmp_path), "--shadow", "3")
+    newer = Calibration.objects.exclude(pk=stored.pk).get(tenant=tenant)
+    assert f"in shadow for 3 days, replacing candidate #{stored.pk}:" in out
+    assert history(tenant)[-1] == (
+        f"Shadow candidate: {newer}, for 3 days, replacing candidate #{stored.pk} (set aside) "
+        "(the active calibration still answers). (manage.py calibrate)"
+    )
 
 
 def test_a_new_candidate_sets_the_previous_one_aside(make_tenant: Callable[..., Any]) -> None:
