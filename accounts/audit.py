@@ -43,8 +43,14 @@ def calibrated(stored: Model, threshold_before: float, threshold: float) -> str:
     return f"Calibrated: {stored}, threshold {threshold_before:.4f} → {threshold:.4f}."
 
 
-def shadowed(stored: Model, days: int) -> str:
-    return f"Shadow candidate: {stored}, for {days} days (the active calibration still answers)."
+def shadowed(stored: Model, days: int, replaced: int | None) -> str:
+    """A candidate set in shadow; ``replaced``: the candidate it set aside (its flips are no
+    longer counted on the tenant's page), None when there was none."""
+    aside = f", replacing candidate #{replaced} (set aside)" if replaced is not None else ""
+    return (
+        f"Shadow candidate: {stored}, for {days} days{aside} (the active calibration still "
+        "answers)."
+    )
 
 
 def by_command(obj: Model, command: str, message: str, added: bool = False) -> None:

@@ -46,6 +46,7 @@ from calibration.pages import (
     plot_figures,
     sentences,
     shadow_flips,
+    shadow_warning,
 )
 from guard.adminperms import TENANTS_OF_ITS_ROWS, PermittedActionsAdmin
 from guard.formatting import decimal, with_exact
@@ -79,6 +80,28 @@ def reads_checks(request: HttpRequest) -> bool:
 
 
 CALIBRATION_BLOCKS = ("calibration_status", "shadow_status", "shadow_buttons")
+
+
+def shadow_chosen(tenant: Tenant, value: str) -> tuple[str, int] | str:
+    """A shadow button's ``value``, "promote:ID" or "discard:ID" (ID the candidate its page
+    showed): the choice and the candidate, or why it is refused, nothing changed (no id, or
+    not the candidate of ``tenant`` as read for the request; promote_shadow and
+    discard_shadow check again under its lock)."""
+    choice, _, seen = value.partition(":")
+    if choice not in ("promote", "discard") or not seen.isascii() or not seen.isdigit():
+        return (
+            "Choose to promote or to discard the candidate with its button on the tenant's "
+            "page (the request did not name the candidate the page showed); nothing was changed."
+        )
+    current = (tenant.shadow_calibration or {}).get("id")
+    if current is None:
+        return f"{tenant.name} has no shadow candidate."
+    if current != int(seen):
+        return (
+            f"{tenant.name}: candidate #{seen}, which the page showed, is no longer in shadow; "
+            f"candidate #{current} is. Nothing was changed: review it and choose again."
+        )
+    return choice, int(seen)
 
 
 class CalibratedTenantAdmin(TenantAdmin):
@@ -150,13 +173,17 @@ class CalibratedTenantAdmin(TenantAdmin):
         if tenant.pk is None or not tenant.shadow_calibration:
             return "-"
         # formaction: posts the change form's CSRF token to the shadow view, saving nothing.
+        # Each button names the candidate this page shows: the view acts on that one only.
         url = reverse("admin:accounts_tenant_shadow", args=[tenant.pk])
+        seen = tenant.shadow_calibration["id"]
         return format_html(
             '<button type="submit" class="button" id="shadow-promote" name="shadow" '
-            'value="promote" formaction="{}" formnovalidate>Promote the candidate</button> '
+            'value="promote:{}" formaction="{}" formnovalidate>Promote the candidate</button> '
             '<button type="submit" class="button" id="shadow-discard" name="shadow" '
-            'value="discard" formaction="{}" formnovalidate>Discard the candidate</button>',
+            'value="discard:{}" formaction="{}" formnovalidate>Discard the candidate</button>',
+            seen,
             url,
+            seen,
             url,
         )
 
@@ -213,24 +240,22 @@ class CalibratedTenantAdmin(TenantAdmin):
 
     def shadow_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
         """Promote the shadow candidate to the active calibration, or discard it (POST, with
-        ``shadow`` = promote or discard)."""
+        ``shadow`` = promote:ID or discard:ID, ID the candidate the page showed: another one,
+        set by an upload job since, is refused, never switched unseen)."""
         tenant = self.tenant_to_calibrate(request, tenant_id)
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        choice = request.POST.get("shadow")
         back = HttpResponseRedirect(reverse("admin:accounts_tenant_change", args=[tenant.pk]))
-        if choice not in ("promote", "discard"):
-            messages.error(request, "Choose to promote or to discard the candidate.")
+        chosen = shadow_chosen(tenant, request.POST.get("shadow", ""))
+        if isinstance(chosen, str):
+            messages.warning(request, chosen)
             return back
-        if not tenant.shadow_calibration:
-            messages.warning(request, f"{tenant.name} has no shadow candidate.")
-            return back
+        choice, seen = chosen
         flips = shadow_flips(tenant)
         counts = (
             f"{flips.checks} checks in shadow: {flips.live_to_spoof} live → spoof, "
             f"{flips.spoof_to_live} spoof → live"
         )
-        seen = tenant.shadow_calibration["id"]
         try:
             text = self.switch_shadow(tenant, choice, seen, counts)
         except NoShadow:  # another switch, or an upload job's candidate, came first
@@ -283,6 +308,8 @@ class CalibratedTenantAdmin(TenantAdmin):
             "title": f"Calibrate {tenant.name}",
             "form": form,
             "status": self.calibration_status(tenant),
+            # the flips are counted from the check records
+            "shadow_warning": shadow_warning(tenant, with_flips=reads_checks(request)),
             "jobs": jobs,
             # reloaded every few seconds while a job is pending
             "refresh": any(job.state in ("queued", "running") for job in jobs),

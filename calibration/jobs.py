@@ -230,7 +230,8 @@ def calibrate_upload(job_id: int, token: str) -> dict[str, Any]:
         # basis.threshold: the one it replaced (store found it unchanged under the lock)
         audit.record(tenant, audit.calibrated(stored, basis.threshold, stored.threshold), user)
     else:
-        audit.record(tenant, audit.shadowed(stored, job.shadow_days), user)
+        # basis.shadow: the candidate it set aside (store found it unchanged under the lock)
+        audit.record(tenant, audit.shadowed(stored, job.shadow_days, basis.shadow), user)
     return {
         "calibration": stored.pk,
         "threshold": stored.threshold,
@@ -238,6 +239,7 @@ def calibrate_upload(job_id: int, token: str) -> dict[str, Any]:
         "spoof": stored.attacks,
         "refused": stored.refused,
         "shadow_days": job.shadow_days,
+        "replaced": None if job.shadow_days is None else basis.shadow,
         "sentences": result.sentences,
     }
 
@@ -302,6 +304,8 @@ def describe_job(job: CalibrationJob) -> JobState:
     said = "".join(f" {s}" for s in value.get("sentences", []))
     shadow = value.get("shadow_days")
     how = f"set in shadow for {amount(shadow, 'day')}" if shadow else "stored"
+    if value.get("replaced") is not None:
+        how += f", replacing candidate #{value['replaced']} (set aside)"
     return JobState(
         job,
         "done",

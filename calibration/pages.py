@@ -260,3 +260,33 @@ def describe_shadow(tenant: Tenant, with_flips: bool = True) -> SafeString | str
         describe_flips(tenant) if with_flips else mark_safe(FLIPS_UNSEEN),
         describe(found, "shadow-candidate") if found else "",
     )
+
+
+def shadow_warning(tenant: Tenant, with_flips: bool = True) -> SafeString | str:
+    """For the upload page: the candidate in shadow that a shadow upload would set aside (its
+    flips then no longer counted); ``with_flips``: and its flips so far. "" when none."""
+    shadow = tenant.shadow_calibration
+    if not shadow:
+        return ""
+    until = datetime.fromtimestamp(shadow["until"], tz=UTC)
+    running = "running until" if until > datetime.now(tz=UTC) else "ended"
+    flips = ""
+    if with_flips:
+        counted = shadow_flips(tenant)
+        flips = (
+            f" So far {counted.checks} checks recorded with both verdicts: "
+            f"{counted.live_to_spoof} live → spoof, {counted.spoof_to_live} spoof → live."
+        )
+    return format_html(
+        '<ul class="messagelist"><li class="warning" id="shadow-warning">{} has shadow candidate '
+        "#{} (threshold {}) in shadow since {}, {} {}.{} A shadow upload replaces it: it is set "
+        "aside and its flips are no longer counted. Promote or discard it on the tenant's page "
+        "first to act on what it has shown.</li></ul>",
+        tenant.name,
+        shadow["id"],
+        f"{shadow['threshold']:.4f}",
+        f"{datetime.fromtimestamp(shadow['since'], tz=UTC):%Y-%m-%d %H:%M} UTC",
+        running,
+        f"{until:%Y-%m-%d %H:%M} UTC",
+        flips,
+    )

@@ -152,8 +152,8 @@ def challenge_conflict(call: str, refused: type[Any]) -> OpenApiResponse:
             serializers=[s.ConflictSerializer, refused],
             resource_type_field_name=None,
         ),
-        description="The session is done or busy (`state`), or its head-turn challenge "
-        "refuses this call (`code`).",
+        description="The session has its verdict (`state` done) or a selfie of it is being "
+        "judged (`state` processing), or its head-turn challenge refuses this call (`code`).",
     )
 
 

@@ -399,7 +399,7 @@ def test_a_candidate_promoted_while_the_job_runs_stays_active(
     candidate = stored_calibration(tenant, threshold=0.61)
     candidate.shadow(timezone.now(), timezone.now() + timedelta(days=1))
     shadow = f"/admin/accounts/tenant/{tenant.pk}/shadow/"
-    during_the_job(lambda: admin_client.post(shadow, {"shadow": "promote"}))
+    during_the_job(lambda: admin_client.post(shadow, {"shadow": f"promote:{candidate.pk}"}))
     assert upload(admin_client, tenant, make_zip(LIVE, SPOOF), target_apcer="10").status_code == 303
     assert jobs.run_local_jobs() == 1
     tenant.refresh_from_db()
@@ -450,6 +450,71 @@ def test_a_shadow_job_does_not_replace_a_candidate_set_while_it_ran(
     assert list(Calibration.objects.values_list("pk", flat=True)) == [newer.pk]
     page = admin_client.get(url_of(tenant)).content.decode()
     assert "job-failed" in page and f"shadow candidate none → #{newer.pk}" in page
+
+
+def calibrator() -> Any:
+    """A client of a user who may calibrate but not view check records."""
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    user = User.objects.create_user("calibrator", is_staff=True)
+    wanted = ("view_tenant", "change_tenant", "view_calibration")
+    user.user_permissions.set(Permission.objects.filter(codename__in=wanted))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_a_shadow_upload_says_the_candidate_it_sets_aside(
+    make_tenant: Callable[..., Any], admin_client: Any
+) -> None:
+    """The upload page warns of the candidate in shadow (its id, since when, its flips so
+    far); the job's result and the tenant's history say it replaced that candidate."""
+    from datetime import UTC, datetime, timedelta
+
+    from django.utils import timezone
+
+    from liveness.models import LivenessCheck
+    from tests.conftest import stored_calibration
+
+    tenant, _ = make_tenant("replaced", threshold=0.5)
+    first = stored_calibration(tenant, threshold=0.61)
+    first.shadow(timezone.now(), timezone.now() + timedelta(days=1))
+    verdicts = [(True, False), (False, True), (True, False), (True, True), (False, None)]
+    for is_live, shadow_is_live in verdicts:
+        LivenessCheck.objects.create(
+            tenant=tenant, latency_ms=1, is_live=is_live, shadow_is_live=shadow_is_live
+        )
+    tenant.refresh_from_db()
+    since = datetime.fromtimestamp(tenant.shadow_calibration["since"], tz=UTC)
+    page = admin_client.get(url_of(tenant)).content.decode()
+    warning = page.split('id="shadow-warning">')[1].split("</li>")[0]
+    shown = f"candidate #{first.pk} (threshold 0.6100) in shadow since {since:%Y-%m-%d %H:%M}"
+    assert shown in warning
+    assert "So far 4 checks recorded with both verdicts: 2 live → spoof, 1 spoof → live" in warning
+    unseen = calibrator().get(url_of(tenant)).content.decode()  # the flips: from the checks
+    warning = unseen.split('id="shadow-warning">')[1].split("</li>")[0]
+    assert shown in warning and "So far" not in warning
+
+    response = upload(admin_client, tenant, make_zip(LIVE, SPOOF), shadow_days="7")
+    assert response.status_code == 303 and jobs.run_local_jobs() == 1
+    stored = Calibration.objects.exclude(pk=first.pk).get(tenant=tenant)
+    replacing = f"replacing candidate #{first.pk} (set aside)"
+    assert history(tenant)[-1] == (
+        f"Shadow candidate: {stored}, for 7 days, {replacing} (the active calibration still "
+        "answers)."
+    )
+    page = admin_client.get(url_of(tenant)).content.decode()
+    assert f"Calibration #{stored.pk} set in shadow for 7 days, {replacing}" in page
+    assert f"shadow candidate #{stored.pk} (threshold" in page
+
+
+def test_the_upload_page_of_a_tenant_without_a_candidate_warns_of_none(
+    make_tenant: Callable[..., Any], admin_client: Any
+) -> None:
+    tenant, _ = make_tenant("no candidate")
+    page = admin_client.get(url_of(tenant))
+    assert page.status_code == 200 and 'id="shadow-warning"' not in page.content.decode()
 
 
 def test_a_zip_with_backslash_separators_is_read() -> None:

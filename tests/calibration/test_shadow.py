@@ -150,7 +150,7 @@ def test_promote_and_discard_need_change_tenant(make_tenant: Callable[..., Any])
 
     operator = staff("change_tenant")
     assert operator.get(url).status_code == 405
-    response = operator.post(url, {"shadow": "promote"}, follow=True)
+    response = operator.post(url, {"shadow": f"promote:{candidate.pk}"}, follow=True)
     assert f"Promoted shadow candidate #{candidate.pk}" in response.content.decode()
     tenant.refresh_from_db()
     assert tenant.shadow_calibration is None and tenant.threshold == 0.61
@@ -162,7 +162,7 @@ def test_promote_and_discard_need_change_tenant(make_tenant: Callable[..., Any])
     }
 
     second = in_shadow(tenant)
-    response = operator.post(url, {"shadow": "discard"}, follow=True)
+    response = operator.post(url, {"shadow": f"discard:{second.pk}"}, follow=True)
     assert f"Discarded shadow candidate #{second.pk}" in response.content.decode()
     tenant.refresh_from_db()
     assert tenant.shadow_calibration is None
@@ -183,8 +183,16 @@ def test_calibrate_shadow_sets_a_candidate_and_keeps_the_active_one(
     shadow = tenant.shadow_calibration
     assert shadow["id"] == stored.pk and shadow["maps"] == stored.params
     assert shadow["until"] - shadow["since"] == pytest.approx(7 * 86400, abs=1)
+    assert "replacing" not in out and "replacing" not in history(tenant)[-1]
     with pytest.raises(Exception, match="1 to 90 days"):
         calibrate("candidate", str(tmp_path), "--shadow", "0")
+    out, _ = calibrate("candidate", str(tmp_path), "--shadow", "3")
+    newer = Calibration.objects.exclude(pk=stored.pk).get(tenant=tenant)
+    assert f"in shadow for 3 days, replacing candidate #{stored.pk}:" in out
+    assert history(tenant)[-1] == (
+        f"Shadow candidate: {newer}, for 3 days, replacing candidate #{stored.pk} (set aside) "
+        "(the active calibration still answers). (manage.py calibrate)"
+    )
 
 
 def test_a_new_candidate_sets_the_previous_one_aside(make_tenant: Callable[..., Any]) -> None:
@@ -199,3 +207,74 @@ def test_a_new_candidate_sets_the_previous_one_aside(make_tenant: Callable[..., 
     first.refresh_from_db()
     assert first.reverted_at is not None
     assert (Tenant.objects.get(pk=tenant.pk).shadow_calibration or {}).get("id") == second.pk
+
+
+def button_value(page: str, button: str) -> str:
+    """The value the tenant page's shadow ``button`` (promote or discard) posts."""
+    return page.split(f'id="shadow-{button}" name="shadow" value="')[1].split('"')[0]
+
+
+def switch_state(tenant: Tenant) -> tuple[Any, ...]:
+    """What a promotion or a discard changes: the tenant's calibrations and threshold, which
+    calibrations are set aside, the history."""
+    found = Tenant.objects.get(pk=tenant.pk)
+    aside = sorted(Calibration.objects.filter(reverted_at__isnull=False).values_list("pk"))
+    return (found.calibration, found.shadow_calibration, found.threshold, aside, history(found))
+
+
+def history(tenant: Tenant) -> list[str]:
+    from django.contrib.admin.models import LogEntry
+
+    entries = LogEntry.objects.filter(object_id=str(tenant.pk)).order_by("pk")
+    return [entry.change_message for entry in entries]
+
+
+@pytest.mark.parametrize("button", ["promote", "discard"])
+def test_a_button_acts_only_on_the_candidate_its_page_showed(
+    make_tenant: Callable[..., Any], button: str
+) -> None:
+    """An upload job's candidate set after the page was read: the button names the one the
+    page showed, refused; the reloaded page's button acts on the new one."""
+    from django.utils import timezone
+
+    tenant, _ = make_tenant("raced", threshold=0.5)
+    shown = in_shadow(tenant, threshold=0.5)
+    operator = staff("change_tenant")
+    value = button_value(tenant_page(operator, tenant), button)
+    assert value == f"{button}:{shown.pk}"
+    newer = stored_calibration(tenant, params=CANDIDATE, threshold=0.8189)
+    newer.shadow(timezone.now(), timezone.now() + timedelta(days=1))  # as store() sets it
+    before = switch_state(tenant)
+    url = reverse("admin:accounts_tenant_shadow", args=[tenant.pk])
+    page = operator.post(url, {"shadow": value}, follow=True).content.decode()
+    assert f"candidate #{shown.pk}, which the page showed, is no longer in shadow" in page
+    assert f"candidate #{newer.pk} is. Nothing was changed" in page
+    assert switch_state(tenant) == before
+    assert before[1]["id"] == newer.pk and before[:3] == (None, before[1], 0.5)
+
+    value = button_value(tenant_page(operator, tenant), button)
+    page = operator.post(url, {"shadow": value}, follow=True).content.decode()
+    done = "Promoted" if button == "promote" else "Discarded"
+    assert f"{done} shadow candidate #{newer.pk}" in page
+    found = Tenant.objects.get(pk=tenant.pk)
+    assert found.shadow_calibration is None
+    assert found.threshold == (0.8189 if button == "promote" else 0.5)
+
+
+@pytest.mark.parametrize(
+    "posted",
+    [{}, {"shadow": "promote"}, {"shadow": "discard"}, {"shadow": "promote:"}]
+    + [{"shadow": v} for v in ("discard:abc", "promote:{id}x", "promote:-{id}", "keep:{id}")]
+    + [{"shadow": "promote:{id}:{id}"}, {"shadow": "promote:\u0661"}],
+)
+def test_a_switch_that_does_not_name_the_candidate_is_refused(
+    make_tenant: Callable[..., Any], posted: dict[str, str]
+) -> None:
+    tenant, _ = make_tenant("unnamed", threshold=0.5)
+    candidate = in_shadow(tenant, threshold=0.61)
+    before = switch_state(tenant)
+    url = reverse("admin:accounts_tenant_shadow", args=[tenant.pk])
+    data = {key: value.format(id=candidate.pk) for key, value in posted.items()}
+    page = staff("change_tenant").post(url, data, follow=True).content.decode()
+    assert "did not name the candidate the page showed" in page
+    assert switch_state(tenant) == before

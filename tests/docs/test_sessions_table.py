@@ -1,8 +1,8 @@
 """docs/integrator/sessions.md's table of calls names the keys of each success answer; they are
 the keys the service answers (Django's test client, the real engine): a session opened, read
 while open and once done, a quality frame, a burst selfie, a head-turn challenge restarted, a
-when_unsure selfie held. The error table's replay and selfie_held rows are the bodies answered,
-and the "Nothing else is kept" item names every column of a session's row."""
+when_unsure selfie held. The error table's replay, busy and selfie_held rows are the bodies
+answered, and the "Nothing else is kept" item names every column of a session's row."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.test.client import Client
 
+from capture import service
 from capture.models import CaptureSession
 from tests.conftest import LIVE_JPG, REPO, data_uri
 
@@ -102,6 +103,22 @@ def test_a_replay_of_each_token_call_answers_the_row(make_tenant: Any, client: C
     for call, payload in (("selfie", {"selfie_image": image}), ("quality", {}), ("challenge", {})):
         replay = post(client, f"/sessions/{sid}/{call}", payload, token)
         assert (call, replay.status_code, replay.json()) == (call, status, body)
+
+
+def test_each_token_call_on_a_session_being_judged_answers_the_row(
+    make_tenant: Any, client: Client
+) -> None:
+    """A session claimed by a selfie (``service.claim``, as a selfie in flight holds it): a
+    second selfie, a quality frame and a challenge retry are each answered as the table's
+    busy row says."""
+    _, secret = make_tenant(request_limit=5)
+    opened = client.post("/sessions", {"hash_id": secret}, content_type="application/json")
+    sid, token, image = opened.json()["session_id"], opened.json()["token"], data_uri(LIVE_JPG)
+    assert service.claim(CaptureSession.objects.get(pk=sid))
+    status, body = error_row("| a selfie, quality call or challenge retry while a selfie of")
+    for call, payload in (("selfie", {"selfie_image": image}), ("quality", {}), ("challenge", {})):
+        busy = post(client, f"/sessions/{sid}/{call}", payload, token)
+        assert (call, busy.status_code, busy.json()) == (call, status, body)
 
 
 def held_session(make_tenant: Any, client: Client) -> tuple[str, str, str, Any]:

@@ -304,7 +304,7 @@ def succeeds_promoting_the_shadow(client: Client, world: World) -> None:
     candidate = stored_calibration(world.tenant, threshold=0.7)
     candidate.shadow(timezone.now(), timezone.now() + timedelta(days=1))
     url = url_of("accounts_tenant_shadow", world)
-    assert client.post(url, {"shadow": "promote"}).status_code == 302
+    assert client.post(url, {"shadow": f"promote:{candidate.pk}"}).status_code == 302
     world.tenant.refresh_from_db()
     assert world.tenant.shadow_calibration is None
     assert (world.tenant.calibration or {}).get("id") == candidate.pk
@@ -577,7 +577,8 @@ def test_the_tenant_page_shows_calibrations_only_to_who_may_view_them(world: Wor
 def test_promoting_without_view_livenesscheck_says_no_flip_counts(world: World) -> None:
     client = only("accounts.change_tenant", "calibration.view_calibration")
     url = url_of("accounts_tenant_shadow", world)
-    page = client.post(url, {"shadow": "discard"}, follow=True).content.decode()
+    seen = (world.tenant.shadow_calibration or {}).get("id")
+    page = client.post(url, {"shadow": f"discard:{seen}"}, follow=True).content.decode()
     assert "Discarded shadow candidate" in page and "checks in shadow" not in page
     world.tenant.refresh_from_db()
     assert world.tenant.shadow_calibration is None
@@ -613,7 +614,8 @@ def test_the_tenant_history_shows_calibrations_and_flips_only_to_who_may_view_th
         "calibration.view_evaluation",
     )
     shadow = url_of("accounts_tenant_shadow", world)
-    assert operator.post(shadow, {"shadow": "promote"}).status_code == 302
+    seen = (world.tenant.shadow_calibration or {}).get("id")
+    assert operator.post(shadow, {"shadow": f"promote:{seen}"}).status_code == 302
     run_action(operator, world, "accounts.tenant", "revert_to_uncalibrated")  # for the target
     data = {"name": "Bank", "is_active": "on", "request_limit": "100", "threshold": "0.5"}
     data |= {"profile": evaluation.profile, "crop_policy": "judge", "challenge": "none"}

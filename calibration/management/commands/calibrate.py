@@ -103,9 +103,11 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"stored as calibration #{stored.pk}, now active")
         else:
-            audit.by_command(found, "calibrate", audit.shadowed(stored, shadow))
+            shadowed = audit.shadowed(stored, shadow, basis.shadow)  # as store found it
+            audit.by_command(found, "calibrate", shadowed)
+            aside = "" if basis.shadow is None else f", replacing candidate #{basis.shadow}"
             self.stdout.write(
-                f"stored as calibration #{stored.pk}, in shadow for {amount(shadow, 'day')}: "
-                "the active calibration still answers; every check also records this one's "
-                "verdict"
+                f"stored as calibration #{stored.pk}, in shadow for {amount(shadow, 'day')}"
+                f"{aside}: the active calibration still answers; every check also records "
+                "this one's verdict"
             )
