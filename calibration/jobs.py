@@ -5,8 +5,10 @@ No image is ever written to disk or the database, so the queued task's row holds
 socket, to the task worker process that will run the job (facia_site.taskworker), which holds
 it in ``UPLOADS`` until its task takes it. The task is queued on that worker's own queue, so no
 other worker (another pod's) can claim a job whose bytes it does not have. A worker that
-restarts loses what it held: the job then ends with an error saying to upload again, and a job
-nobody took within ``UPLOAD_TTL_S`` is shown as lost.
+stops loses what it held: a graceful stop fails its unfinished jobs at once (``interrupt_jobs``);
+a killed one (SIGKILL, the OOM killer) cannot, so a job whose worker has shown no sign of life
+for ``STALLED_S`` is shown failed, saying to upload again (``describe_job``). A job whose tenant
+is deleted ends quietly: one log line, nothing stored, its upload dropped.
 
 Outside gunicorn (tests, ``runserver``) the upload is held in the web process itself, on the
 ``local`` queue, and ``run_local_jobs`` runs what is queued there.
@@ -14,20 +16,23 @@ Outside gunicorn (tests, ``runserver``) the upload is held in the web process it
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 from django_tasks import TaskResultStatus, task
 from django_tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
 
 from accounts import audit
+from accounts.models import Tenant
 from calibration.calibrate import (
     Basis,
     CalibrationError,
@@ -37,8 +42,9 @@ from calibration.calibrate import (
     zip_group_kind,
     zip_images,
 )
-from calibration.models import CalibrationJob
+from calibration.models import Calibration, CalibrationJob
 from liveness.runtime import load_engine
+from ml import tenant_calibration
 from ml.errors import ModelInstallError
 from ml.evaluate import amount
 
@@ -47,10 +53,15 @@ DIRTY_APP = "facia_site.taskworker:TaskWorkerApp"
 CHUNK_BYTES = 8 * 1024 * 1024  # per dirty call: gunicorn caps one message at 64 MiB
 UPLOAD_TTL_S = 30 * 60  # a held upload no task took by then is dropped
 MAX_HELD = 4  # uploads one worker holds at once (each up to UPLOAD_MAX_BYTES)
-PROGRESS_EVERY_S = 1.0
-# A running job older than this was lost with its worker (killed, never stopped): 2,000 images
-# at the slowest decode and inspection seen (~0.4 s) take under 15 minutes.
-MAX_JOB_S = 60 * 60
+PROGRESS_EVERY_S = 1.0  # a running job's count and beat are written this often
+# A job whose task worker has shown no sign of life (a beat, a job taken or finished on its
+# queue) for this long lost its worker. The longest step between two beats is the engine's load
+# (1.5 s fast, 1.9 s thorough here) or one image (0.21 s at most over the dev set and the
+# decode bombs; ~0.4 s the slowest seen); the fit of 2,000 scores takes 0.04 s. 60 s leaves
+# a loaded machine 30 times that, and clocks of several hosts some seconds apart.
+STALLED_S = 60.0
+
+logger = logging.getLogger(__name__)
 
 
 class HandoffError(Exception):
@@ -59,6 +70,10 @@ class HandoffError(Exception):
 
 class JobInterrupted(Exception):
     """The task worker stopped with the job queued or running: its upload is gone."""
+
+
+class JobGone(Exception):
+    """The job's row is gone: its tenant was deleted while it ran."""
 
 
 def interrupt_jobs(queue: str) -> int:
@@ -180,8 +195,14 @@ def start_calibration(
     return job
 
 
+def beat(job_id: int, **fields: Any) -> None:
+    """Mark the job alive (``describe_job``), with ``fields``; JobGone when its row is gone."""
+    if not CalibrationJob.objects.filter(pk=job_id).update(beat_at=timezone.now(), **fields):
+        raise JobGone
+
+
 class _Progress:
-    """Writes the job's count of started images at most once a second."""
+    """Writes the job's count of started images, and its beat, at most once a second."""
 
     def __init__(self, job: CalibrationJob) -> None:
         self.job, self.last = job, 0.0
@@ -189,8 +210,15 @@ class _Progress:
     def __call__(self, started: int) -> None:
         now = time.monotonic()
         if now - self.last >= PROGRESS_EVERY_S or started == self.job.images:
-            CalibrationJob.objects.filter(pk=self.job.pk).update(started=started)
+            beat(self.job.pk, started=started)
             self.last = now
+
+
+def _tenant_gone(job_id: int, when: str) -> dict[str, str]:
+    """The end of a job whose tenant was deleted: one line, not a task's failure (an ERROR
+    with its traceback); the job's row went with the tenant, so no page shows its result."""
+    logger.info("calibration job #%s: its tenant was deleted %s; nothing stored", job_id, when)
+    return {"error": "Its tenant was deleted."}
 
 
 @task()
@@ -198,21 +226,33 @@ def calibrate_upload(job_id: int, token: str) -> dict[str, Any]:
     """Score the held zip with the tenant's engine settings, fit and store the calibration
     (active, or a shadow candidate). An operator's error (a bad zip, too few images) is the
     result's ``error``, not a crash."""
-    job = CalibrationJob.objects.select_related("tenant").get(pk=job_id)
-    tenant = job.tenant
+    job = CalibrationJob.objects.select_related("tenant").filter(pk=job_id).first()
+    if job is None:
+        UPLOADS.take(token)  # its slot freed now, not after UPLOAD_TTL_S
+        return _tenant_gone(job_id, "before its job ran")
+    try:
+        return _calibrate(job, token)
+    except (JobGone, Tenant.DoesNotExist):
+        return _tenant_gone(job_id, "while its job ran")
+
+
+def _calibrate(job: CalibrationJob, token: str) -> dict[str, Any]:
     data = UPLOADS.take(token)
     if data is None:
         return {
             "error": "The upload was lost before its job ran (the task worker restarted); "
             "upload it again."
         }
+    tenant = job.tenant
     basis = Basis.of(tenant)  # what the job computes against; store checks it is still so
+    beat(job.pk)
     try:
         # An engine of its own, dropped with the job: the idle task worker stays small
         # (a kept engine held its RSS at ~300 MB beside 2 HTTP workers of ~250 MB each).
         # Only the tenant's profile is compiled: DTN, for thorough alone, costs a fast tenant's
         # job its compile and ~40 ms an image otherwise.
         engine = load_engine([tenant.profile])
+        beat(job.pk)
         scored = score(engine, tenant, zip_images(data), _Progress(job), zip_group_kind(data))
         del data
         target = None if job.target_apcer is None else job.target_apcer / 100
@@ -225,6 +265,14 @@ def calibrate_upload(job_id: int, token: str) -> dict[str, Any]:
     except ModelInstallError:
         return {"error": "The models are not installed on this server."}
     CalibrationJob.objects.filter(pk=job.pk).update(started=F("images"))
+    return _recorded(job, basis, stored, result)
+
+
+def _recorded(
+    job: CalibrationJob, basis: Basis, stored: Calibration, result: tenant_calibration.Result
+) -> dict[str, Any]:
+    """The stored calibration in the tenant's history, and the job's result."""
+    tenant = job.tenant
     user = get_user_model().objects.filter(pk=job.user_id).first() if job.user_id else None
     if job.shadow_days is None:
         # basis.threshold: the one it replaced (store found it unchanged under the lock)
@@ -268,6 +316,23 @@ def run_local_jobs() -> int:
     return ran
 
 
+def stalled(queue: str, since: datetime) -> bool:
+    """Whether the task worker of ``queue`` has shown no sign of life for ``STALLED_S`` (nor
+    since ``since``, its job's creation): no job of its queue taken or finished, no beat of the
+    one it runs. Its jobs wait on nothing then: a worker killed without its graceful stop
+    (``interrupt_jobs``) leaves them queued or running for good, and each worker has a queue
+    of its own, which no other worker takes from."""
+    from django_tasks_db.models import DBTaskResult
+
+    rows = DBTaskResult.objects.filter(queue_name=queue)
+    seen = rows.aggregate(Max("started_at"), Max("finished_at"))
+    running = rows.filter(status=TaskResultStatus.RUNNING).values_list("id", flat=True)
+    beats = CalibrationJob.objects.filter(task_id__in=[str(pk) for pk in running])
+    seen |= beats.aggregate(Max("beat_at"))
+    last: datetime = max([since, *(when for when in seen.values() if when is not None)])
+    return (timezone.now() - last).total_seconds() > STALLED_S
+
+
 @dataclass(frozen=True)
 class JobState:
     job: CalibrationJob
@@ -282,14 +347,13 @@ def describe_job(job: CalibrationJob) -> JobState:
     except (TaskResultDoesNotExist, TaskResultMismatch, ValueError):
         return JobState(job, "lost", "Its task record is gone.")
     status = result.status
+    pending = (TaskResultStatus.READY, TaskResultStatus.RUNNING)
+    if status in pending and stalled(result.task.queue_name, job.created_at):
+        said = f"The task worker stopped (no sign of it for {STALLED_S:.0f} s): upload it again."
+        return JobState(job, "failed", said)
     if status == TaskResultStatus.READY:
-        if (timezone.now() - job.created_at).total_seconds() > UPLOAD_TTL_S:
-            return JobState(job, "lost", "Never started: its task worker restarted; upload again.")
         return JobState(job, "queued", f"Queued ({job.images} images).")
     if status == TaskResultStatus.RUNNING:
-        started = result.started_at or job.created_at
-        if (timezone.now() - started).total_seconds() > MAX_JOB_S:
-            return JobState(job, "lost", "Its task worker died during the job; upload again.")
         return JobState(job, "running", f"Running: {job.started} of {job.images} images.")
     if status == TaskResultStatus.FAILED:
         errors = result.errors

@@ -174,6 +174,9 @@ class CalibrationJob(models.Model):
     )
     images = models.PositiveIntegerField(help_text="Images in the zip.")
     started = models.PositiveIntegerField(default=0, help_text="Images judged so far.")
+    beat_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its task worker last showed progress."
+    )
 
     class Meta:
         db_table = "accounts_calibrationjob"

@@ -130,7 +130,8 @@ class TaskWorkerApp(DirtyApp):
             interrupt_jobs(self.queue)
         except Error as exc:
             # A stop during an outage: one line, not the traceback (~50 lines) of a connection
-            # refused. Its jobs, if any, show as lost once their time is up (describe_job).
+            # refused. Its jobs, if any, show failed once it has been silent for STALLED_S
+            # (calibration.jobs.stalled).
             logger.warning(
                 "task worker stopping: database %s unavailable (%s: %s); its unfinished jobs "
                 "are not marked interrupted",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import random
 import struct
 import zipfile
@@ -358,6 +359,75 @@ def test_jobs_a_stopping_worker_held_say_to_upload_again(
     assert jobs.run_local_jobs() == 0
     page = admin_client.get(url_of(tenant)).content.decode()
     assert "job-failed" in page and "restarted before the job ended" in page
+
+
+def test_a_worker_is_stalled_when_its_queue_shows_no_sign_of_life(
+    make_tenant: Callable[..., Any], admin_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job queued behind a running one waits as long as the running one beats; both are
+    failed once nothing of their worker's queue moved for STALLED_S (the worker killed:
+    tests/system/test_calibration_served.py kills a real one)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    monkeypatch.setattr(jobs, "UPLOADS", jobs.Uploads())  # the jobs queued here are not run
+    tenant, _ = make_tenant("backlog")
+    for _ in range(2):
+        assert upload(admin_client, tenant, make_zip(LIVE, SPOOF)).status_code == 303
+    first = CalibrationJob.objects.earliest("pk")
+    DBTaskResult.objects.get(id=first.task_id).claim("a-worker")
+    ago = timezone.now() - timedelta(seconds=jobs.STALLED_S + 5)
+    CalibrationJob.objects.update(created_at=ago)
+    DBTaskResult.objects.update(enqueued_at=ago, started_at=ago)
+
+    def states() -> list[str]:
+        return [jobs.describe_job(job).state for job in CalibrationJob.objects.order_by("pk")]
+
+    jobs.beat(first.pk, started=1)
+    assert states() == ["running", "queued"]
+    CalibrationJob.objects.update(beat_at=ago)
+    assert states() == ["failed", "failed"]
+    said = f"The task worker stopped (no sign of it for {jobs.STALLED_S:.0f} s): upload it again."
+    first.refresh_from_db()
+    assert jobs.describe_job(first).text == said
+    page = admin_client.get(url_of(tenant)).content.decode()
+    assert page.count(said) == 2 and 'http-equiv="refresh"' not in page
+
+
+def delete(admin_client: Any, tenant: Tenant) -> None:
+    answer = admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/delete/", {"post": "yes"})
+    assert answer.status_code == 302 and not Tenant.objects.filter(pk=tenant.pk).exists()
+
+
+@pytest.mark.parametrize("when", ["before its job ran", "while its job ran"])
+def test_a_job_whose_tenant_is_deleted_ends_in_one_line_and_frees_its_upload(
+    make_tenant: Callable[..., Any],
+    admin_client: Any,
+    during_the_job: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    when: str,
+) -> None:
+    """Its task failed with an ERROR and the traceback of Tenant.DoesNotExist (the job's row
+    read, or the tenant locked to store), and a job still queued left its upload in one of
+    the worker's MAX_HELD slots until UPLOAD_TTL_S."""
+    monkeypatch.setattr(jobs, "UPLOADS", jobs.Uploads())  # none another test left
+    tenant, _ = make_tenant("deleted")
+    if when == "while its job ran":
+        during_the_job(lambda: delete(admin_client, tenant))
+    assert upload(admin_client, tenant, make_zip(LIVE, SPOOF)).status_code == 303
+    job = CalibrationJob.objects.get(tenant=tenant)
+    if when == "before its job ran":
+        delete(admin_client, tenant)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert jobs.run_local_jobs() == 1
+    assert len(jobs.UPLOADS) == 0 and not Calibration.objects.exists()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    said = [r.getMessage() for r in caplog.records if r.name == "calibration.jobs"]
+    assert said == [f"calibration job #{job.pk}: its tenant was deleted {when}; nothing stored"]
+    assert DBTaskResult.objects.get(id=job.task_id).status == "SUCCESSFUL"
 
 
 def history(tenant: Tenant) -> list[str]:

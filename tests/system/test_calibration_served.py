@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import signal
 import time
 import uuid
 import zipfile
+from pathlib import Path
 
 import pytest
 import requests
@@ -18,6 +21,8 @@ import requests
 from bench.zip_directory import empty_entries
 from tests.conftest import DEV_DATA
 from tests.servers.entrypoint import Served
+from tests.servers.gunicorn import gunicorn
+from tests.servers.processes import STARTUP_S, children, manage, until
 
 pytestmark = pytest.mark.system
 
@@ -39,19 +44,20 @@ print(json.dumps([row.queue_name, row.worker_ids, row.status, len(str(row.args_k
 """
 
 
-def dev_zip() -> tuple[bytes, int]:
+def dev_zip(copies: int = 1) -> tuple[bytes, int]:
     buffer, count = io.BytesIO(), 0
     with zipfile.ZipFile(buffer, "w") as archive:
         for label in ("live", "spoof"):
             for path in sorted((DEV_DATA / label).iterdir()):
-                archive.writestr(f"dev/{label}/{path.name}", path.read_bytes())
-                count += 1
+                for copy in range(copies):
+                    archive.writestr(f"dev/{label}/{copy}-{path.name}", path.read_bytes())
+                    count += 1
     return buffer.getvalue(), count
 
 
-def logged_in(served: Served, user: str) -> requests.Session:
+def logged_in(base: str, user: str) -> requests.Session:
     session = requests.Session()
-    login = f"{served.base}/admin/login/"
+    login = f"{base}/admin/login/"
     token = TOKEN.search(session.get(login, timeout=30).text).group(1)  # type: ignore[union-attr]  # no match: an error
     answer = session.post(
         login,
@@ -78,7 +84,7 @@ def post_zip(session: requests.Session, url: str, data: bytes) -> requests.Respo
 def test_dev_zip_is_calibrated_by_the_task_worker(served: Served) -> None:
     user = f"cal-{uuid.uuid4().hex[:8]}"
     tenant = served.manage("shell", "-c", SETUP.format(user=user, password=PASSWORD)).split()[-1]
-    session = logged_in(served, user)
+    session = logged_in(served.base, user)
     url = f"{served.base}/admin/accounts/tenant/{tenant}/calibrate/"
 
     data, images = dev_zip()
@@ -107,3 +113,43 @@ def test_dev_zip_is_calibrated_by_the_task_worker(served: Served) -> None:
 
     answer = post_zip(session, url, empty_entries(5000))
     assert answer.status_code == 200 and "More than 2000 files in the zip" in answer.text
+
+
+STATES = """
+import json
+from calibration import jobs
+from calibration.models import CalibrationJob
+jobs.STALLED_S = {stalled}
+jobs_ = CalibrationJob.objects.filter(tenant_id={tenant}).order_by("pk")
+print(json.dumps([[state.state, state.text] for state in map(jobs.describe_job, jobs_)]))
+"""
+
+
+def test_the_jobs_of_a_killed_task_worker_say_to_upload_again(tmp_path: Path) -> None:
+    """A task worker killed (SIGKILL: the OOM killer) gets no graceful stop to fail its jobs,
+    and no other worker takes its queue: its running job said "Running: 1 of 168 images." and
+    the one queued behind it "Queued" until the hour or the half-hour their checks then
+    allowed, the page reloading itself all along. Read here with a bound of 3 s, not the
+    server's minute (calibration.jobs.STALLED_S)."""
+    with gunicorn(tmp_path, 1) as server:
+        user = f"cal-{uuid.uuid4().hex[:8]}"
+        setup = SETUP.format(user=user, password=PASSWORD)
+        tenant = manage(server.env, "shell", "-c", setup).split()[-1]
+        session = logged_in(server.base, user)
+        url = f"{server.base}/admin/accounts/tenant/{tenant}/calibrate/"
+        data, _ = dev_zip(copies=2)
+        assert post_zip(session, url, data).status_code == 303
+        until(lambda: "Running: " in session.get(url, timeout=30).text, timeout=STARTUP_S)
+        assert post_zip(session, url, data).status_code == 303  # queued behind it
+        (arbiter,) = [pid for pid in children(server.process.pid) if pid not in server.workers()]
+        (task_worker,) = children(arbiter)
+        os.kill(task_worker, signal.SIGKILL)
+
+        def states(stalled: float) -> list[list[str]]:
+            script = STATES.format(stalled=stalled, tenant=tenant)
+            return list(json.loads(manage(server.env, "shell", "-c", script).splitlines()[-1]))
+
+        assert [state for state, _ in states(60)] == ["running", "queued"]
+        until(lambda: [state for state, _ in states(3)] == ["failed", "failed"], timeout=120)
+        for _, text in states(3):
+            assert text == "The task worker stopped (no sign of it for 3 s): upload it again."
