@@ -237,9 +237,7 @@ class Evaluation(models.Model):
         from another's is wrong for it (an evaluation under crop policy refuse gave a judge
         tenant 0.1136, and 28 of 36 dev attacks then passed where 1 did at the judge one's
         0.8057)."""
-        found = cls.objects.filter(
-            profile=tenant.profile, crop_policy=tenant.crop_policy, attacks__gt=0
-        )
+        found = cls._with_attacks_as(tenant)
         if tenant.maps() is None:
             today = scoring_digest(tenant.profile)
             return found.filter(calibrated=False, scored_with=today).first()
@@ -252,10 +250,15 @@ class Evaluation(models.Model):
     def stale_for(cls, tenant: Tenant) -> "Evaluation | None":
         """The latest uncalibrated evaluation of ``tenant``'s profile and crop policy scored
         under other models or shipped maps than today's (an upgrade's): why none matches."""
-        found = cls.objects.filter(
-            profile=tenant.profile, crop_policy=tenant.crop_policy, attacks__gt=0, calibrated=False
-        )
+        found = cls._with_attacks_as(tenant).filter(calibrated=False)
         return found.exclude(scored_with=scoring_digest(tenant.profile)).first()
+
+    @classmethod
+    def _with_attacks_as(cls, tenant: Tenant) -> "models.QuerySet[Evaluation]":
+        """The evaluations of ``tenant``'s profile and crop policy with attacks scored."""
+        return cls.objects.filter(
+            profile=tenant.profile, crop_policy=tenant.crop_policy, attacks__gt=0
+        )
 
     def scored_by(self) -> str:
         """ "shipped maps" or "calibration #3", how its scores were made."""

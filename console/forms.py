@@ -63,9 +63,10 @@ class TenantForm(ModelForm[Tenant]):
         target = cleaned.get("target_apcer")
         if target is None:
             return cleaned
-        evaluation = Evaluation.latest_scoring_as(self.as_submitted(cleaned))
+        submitted = self.as_submitted(cleaned)
+        evaluation = Evaluation.latest_scoring_as(submitted)
         if evaluation is None:
-            raise forms.ValidationError(self.no_evaluation_said(cleaned))
+            raise forms.ValidationError(self.no_evaluation_said(submitted))
         attack = np.asarray(evaluation.attack_scores())
         threshold = min(pad_metrics.threshold_for_apcer(attack, target / 100), 1.0)
         cleaned["threshold"] = threshold
@@ -83,13 +84,13 @@ class TenantForm(ModelForm[Tenant]):
             calibration=self.instance.calibration if self.instance.pk else None,
         )
 
-    def no_evaluation_said(self, cleaned: dict[str, Any]) -> str:
-        """Which evaluation the tenant needs, and the command that makes it."""
-        tenant = self.as_submitted(cleaned)
+    def no_evaluation_said(self, tenant: Tenant) -> str:
+        """Which evaluation ``tenant`` (as submitted) needs, and the command that makes it."""
         scores = "uncalibrated scores (the shipped maps)"
         command = f"manage.py evaluate DIR --profile {tenant.profile} --crop-policy "
         command += tenant.crop_policy
-        if tenant.maps() is not None:
+        calibrated = tenant.maps() is not None
+        if calibrated:
             scores = f"the scores of its calibration #{(tenant.calibration or {}).get('id')}"
             command = f"manage.py evaluate DIR --tenant {shlex.quote(self.instance.name)}"
         said = (
@@ -97,7 +98,7 @@ class TenantForm(ModelForm[Tenant]):
             f"{tenant.crop_policy} with {scores} and attack presentations scored: a threshold "
             f"from any other would not hold for this tenant. Run {command} first."
         )
-        stale = Evaluation.stale_for(tenant) if tenant.maps() is None else None
+        stale = None if calibrated else Evaluation.stale_for(tenant)
         if stale is not None:
             said += f" (Evaluation #{stale.pk} was scored with other models or score maps.)"
         return said
