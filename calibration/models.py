@@ -230,6 +230,18 @@ class Evaluation(models.Model):
     def latest_for(cls, profile: str) -> "Evaluation | None":
         return cls.objects.filter(profile=profile).first()
 
+    def scoring_said(self) -> str:
+        """How its scores were made, as a reader of its AUC needs to know: its crop policy, the
+        shipped maps or the calibration that scored it, and whether today's models and maps
+        would score it so (an upgrade moves every score)."""
+        crops = "crops judged" if self.crop_policy == "judge" else f"crops {self.crop_policy}d"
+        if self.calibrated:
+            named = f"#{self.calibration}" if self.calibration else "without its id"
+            return f"{crops}, calibration {named}"
+        if self.scored_with != scoring_digest(self.profile):
+            return f"{crops}, older models or maps than today's"
+        return f"{crops}, shipped maps"
+
     @classmethod
     def latest_scoring_as(cls, tenant: Tenant) -> "Evaluation | None":
         """The latest evaluation whose scores are ``tenant``'s (its profile, crop policy, and its

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import HashId, Tenant
+from calibration.models import Evaluation
 from capture.models import CaptureSession
 from guard.models import Counter, Refusal
 from guard.throttle import RATE_SCOPE
@@ -262,6 +263,20 @@ def test_an_empty_evaluations_list_says_how_to_make_one(admin_client: Client) ->
     make_evaluation()
     listed = admin_client.get(reverse("admin:calibration_evaluation_changelist"))
     assert 'id="evaluations-empty"' not in listed.content.decode()
+
+
+def test_the_latest_evaluations_say_how_they_were_scored(admin_client: Client) -> None:
+    """An AUC means little without its crop policy and scoring: the index names both, and an
+    evaluation scored by other models or maps than today's says so."""
+    evaluation = make_evaluation()
+    line = visible_text(admin_client.get(reverse("admin:index")).content.decode())
+    assert "fast on dev (crops judged, shipped maps; AUC 0.813" in line
+    Evaluation.objects.filter(pk=evaluation.pk).update(crop_policy="refuse", scored_with="")
+    line = visible_text(admin_client.get(reverse("admin:index")).content.decode())
+    assert "fast on dev (crops refused, older models or maps than today's; AUC" in line
+    Evaluation.objects.filter(pk=evaluation.pk).update(calibrated=True, calibration=7)
+    line = visible_text(admin_client.get(reverse("admin:index")).content.decode())
+    assert "fast on dev (crops refused, calibration #7; AUC" in line
 
 
 # --- the tenant page's buttons ------------------------------------------------------------
