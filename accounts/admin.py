@@ -13,7 +13,6 @@ from django.contrib.auth import get_permission_codename, get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
-from django.db.models.deletion import ProtectedError, RestrictedError
 from django.forms import Form, ModelForm
 from django.http import (
     Http404,
@@ -29,7 +28,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 from django_stubs_ext import WithAnnotations
 
-from accounts import audit, deletion
+from accounts import audit
 from accounts.models import HashId, IssuedHashId, Tenant
 from guard import formatting
 from guard.adminperms import (
@@ -275,19 +274,6 @@ class TenantAdmin(PermittedActionsAdmin[Tenant]):
             audit.record(record.tenant, f"Revoked hash_id {record.prefix}…", request.user)
             self.message_user(request, f"Revoked hash_id {record.prefix}….", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:accounts_tenant_change", args=[tenant_id]))
-
-    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
-        """What the delete pages (and their "Yes, I'm sure") show: each row deleted with the
-        tenants counted per model (``accounts.deletion``), with Django's refusals: a model
-        whose rows the user may not delete, or rows that protect the tenants."""
-        tenants = list(objs)
-        try:
-            counts = deletion.rows_deleted_with(tenants)
-        except (ProtectedError, RestrictedError) as error:
-            return [], {}, set(), deletion.protecting(error)
-        lacking = deletion.lacking_delete_permission(self.admin_site, request, counts, tenants)
-        listing = deletion.listing(self.admin_site, tenants, counts)
-        return listing, deletion.summary(counts), lacking, []
 
     def construct_change_message(  # type: ignore[override]  # Django takes a string too
         self, request: HttpRequest, form: Form, formsets: Any, add: bool = False

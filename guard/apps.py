@@ -9,6 +9,9 @@ class GuardConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib import admin
 
+        from guard.deletion import delete_selected
         from guard.forms import ThrottledAdminLoginForm
 
         admin.site.login_form = ThrottledAdminLoginForm
+        # Every list's "Delete selected" counts what it deletes (Django's listed each row).
+        admin.site.add_action(delete_selected)

@@ -21,6 +21,7 @@ from django.test.client import Client as DjangoClient
 
 from accounts.models import HashId, Tenant
 from calibration.models import Calibration
+from guard import throttle
 from liveness import runtime
 from ml.install import install_models
 from ml.profiles import fingerprint
@@ -140,6 +141,17 @@ def stored_calibration(tenant: Tenant, **fields: Any) -> Calibration:
         **fields,
     }
     return Calibration.objects.create(tenant=tenant, **values)
+
+
+def rate_spent(tenant: Tenant) -> None:
+    """``tenant``'s rate limit set to 1 call a minute (the least the model takes: 0 is refused)
+    and that call already made, counted by the throttle in this minute's window and in the
+    next, so that its next call gets 429 even when a minute turns first (guard.throttle
+    counts fixed windows of 60 s)."""
+    Tenant.objects.filter(pk=tenant.pk).update(rate_limit_per_minute=1)
+    now = throttle.Window.current(60)
+    for window in (now, throttle.Window(now.start + now.seconds, now.seconds)):
+        throttle.hit(throttle.RATE_SCOPE, str(tenant.pk), window)
 
 
 def tenant_form(tenant: Tenant, **fields: str) -> dict[str, str]:

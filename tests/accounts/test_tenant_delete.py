@@ -14,10 +14,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.deletion import protecting
 from accounts.models import HashId, Tenant
 from calibration.models import Calibration
 from capture.models import CaptureSession
+from guard.deletion import protecting
 from liveness.models import LivenessCheck
 from tests.conftest import run_on_database, scratch_database, stored_calibration
 

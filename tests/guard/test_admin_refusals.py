@@ -14,7 +14,7 @@ from accounts.models import HashId, Tenant
 from guard.models import Refusal
 from guard.refusals import client_bucket
 from telemetry import metrics
-from tests.conftest import LIVE_JPG, data_uri
+from tests.conftest import LIVE_JPG, data_uri, rate_spent
 
 pytestmark = pytest.mark.django_db
 
@@ -56,8 +56,9 @@ def test_revoked_hash_id_and_quota_are_counted_for_the_tenant(client: Client) ->
 
 
 def test_rate_limit_is_counted_for_the_tenant(client: Client) -> None:
-    tenant = Tenant.objects.create(name="Hasty", rate_limit_per_minute=0)
+    tenant = Tenant.objects.create(name="Hasty")
     issued = HashId.issue(tenant)
+    rate_spent(tenant)
     assert post(client, {"hash_id": issued.secret}) == 429
     assert counts() == [(429, "rate_limited", tenant.pk, "", 1)]
 

@@ -30,7 +30,7 @@ from liveness import checks, runtime
 from liveness.answers import LIMIT_REACHED
 from liveness.models import IdempotentAnswer
 from liveness.schema import Schema
-from tests.conftest import LIVE_JPG, data_uri
+from tests.conftest import LIVE_JPG, data_uri, rate_spent
 
 CDN = re.compile(r"https?://(?!127\.0\.0\.1|localhost)[^\s\"']+\.(js|css)")
 
@@ -315,10 +315,6 @@ def unready(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runtime, "database_held_down", lambda: True)
 
 
-def over_rate(tenant: Tenant) -> None:
-    Tenant.objects.filter(pk=tenant.pk).update(rate_limit_per_minute=0)
-
-
 def throttled_client(settings: Any) -> dict[str, str]:
     """A client address already blocked by the failed-authentication throttle."""
     settings.AUTH_FAILURE_LIMIT = 1
@@ -361,7 +357,7 @@ def test_every_liveness_answer_is_declared_and_occurs(
     IdempotentAnswer.objects.update(status=None)  # as while the first request is judged
     assert post(live, **keyed)["Retry-After"] == "1"
     assert post(live, **throttled_client(settings)).status_code == 429
-    over_rate(tenant)
+    rate_spent(tenant)
     assert post(live)["Retry-After"]
     unready(monkeypatch)
     assert post(live)["Retry-After"] == "1"
@@ -418,7 +414,7 @@ def test_every_session_read_answer_is_declared_and_occurs(
     assert get(f"/sessions/{uuid.uuid4()}").status_code == 404
     assert get(path, method="DELETE").status_code == 405
     assert get(path, **throttled_client(settings)).status_code == 429
-    over_rate(tenant)
+    rate_spent(tenant)
     assert get(path).json()["error"].startswith("Request rate limit exceeded")
     unready(monkeypatch)
     assert get(path).status_code == 503
@@ -463,7 +459,7 @@ def limits_and_faults(
     assert call(path, body, headers=bearer | throttled_client(settings)).status_code == 429
     Tenant.objects.filter(pk=tenant.pk).update(requests_used=F("request_limit"))
     assert call(path, body, headers=bearer).json() == {"message": LIMIT_REACHED}
-    over_rate(tenant)
+    rate_spent(tenant)
     assert call(path, body, headers=bearer).json()["error"].startswith("Request rate limit")
     unready(monkeypatch)
     assert call(path, body, headers=bearer).status_code == 503
