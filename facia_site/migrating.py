@@ -1,35 +1,74 @@
-"""``manage.py migrate`` one at a time per PostgreSQL database.
+"""``manage.py migrate`` one at a time per database.
 
 Instances sharing a database each migrate at start (bin/entrypoint serve, MIGRATE_ON_START=1,
-the default): started together, all but one failed (3 at once on a fresh database: 2 exited 1,
-"relation accounts_tenant already exists" and a duplicate pg_type key), and a data migration
-could run twice. A session advisory lock makes the others wait, then find nothing to apply.
-The lock goes with the connection, which the command closes when it ends. SQLite needs none:
-its file is one host's, and `make serve` migrates one instance.
+the default): started together, all but one failed (3 at once on a fresh PostgreSQL database:
+2 exited 1, "relation accounts_tenant already exists" and a duplicate pg_type key; 2 at once on
+a fresh SQLite file: one exited 1 in 9 rounds of 9, "table ... already exists", "duplicate
+column name", "Unable to create the django_migrations table"), and a data migration could run
+twice. A lock makes the others wait, then find nothing to apply: on PostgreSQL a session
+advisory lock, which goes with the connection (the command closes it when it ends); on SQLite
+an flock on a file beside the database's, which goes when the process ends.
 """
 
+import fcntl
 import logging
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
 log = logging.getLogger("facia.migrate")
 LOCK_KEY = zlib.crc32(b"facia manage.py migrate")  # any fixed number that no one else takes
+WAITING = "another process is migrating this database: waiting for it"
 
 
 @contextmanager
 def one_at_a_time(argv: list[str]) -> Iterator[None]:
     """Around ``manage.py ARGV``: hold the database's migration lock when it is ``migrate``."""
-    if argv[1:2] == ["migrate"]:
-        import django
+    with ExitStack() as stack:
+        if argv[1:2] == ["migrate"]:
+            import django
 
-        django.setup()
-        from django.db import connection
+            django.setup()
+            from django.db import connection
 
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
-                if not cursor.fetchone()[0]:
-                    log.info("another process is migrating this database: waiting for it")
-                    cursor.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
-    yield
+            if connection.vendor == "postgresql":
+                _advisory_lock(connection)
+            elif connection.vendor == "sqlite":
+                handle = _lock_file(str(connection.settings_dict["NAME"]))
+                if handle is not None:
+                    stack.enter_context(handle)
+                    _flock(handle)
+        yield
+
+
+def _advisory_lock(connection: "BaseDatabaseWrapper") -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            log.info(WAITING)
+            cursor.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
+
+
+def _lock_file(database: str) -> IO[str] | None:
+    """``DATABASE.migrate-lock``, opened; None where it cannot be created (a read-only or
+    missing directory): SQLite writes its journal in that directory too, so no migration can
+    apply there, and migrate itself says why (or that there is nothing to apply). None for an
+    in-memory database: it is the process's own."""
+    if database == ":memory:" or "mode=memory" in database:
+        return None
+    try:
+        return open(f"{database}.migrate-lock", "a")  # noqa: SIM115 (closed by the caller's stack)
+    except OSError:
+        return None
+
+
+def _flock(handle: IO[str]) -> None:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log.info(WAITING)
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes

@@ -92,7 +92,7 @@ def entrypoint_env(work: Path, port: int, **extra: str) -> dict[str, str]:
 @contextmanager
 def entrypoint_server(work: Path, port: int | None = None, **extra: str) -> Iterator[Served]:
     """bin/entrypoint serve on ``port`` (default: a free one) with ``work``'s own SQLite
-    database, until exit."""
+    database, until exit; ``base`` at its HOST (default 127.0.0.1)."""
     port = free_port() if port is None else port
     env = entrypoint_env(work, port, **extra)
     log_path = work / "server.log"
@@ -101,7 +101,8 @@ def entrypoint_server(work: Path, port: int | None = None, **extra: str) -> Iter
             [str(ENTRYPOINT), "serve"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            base = f"http://127.0.0.1:{port}"
+            host = env["HOST"].strip("[]")
+            base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
             wait_live(base, process)
             yield Served(base, env, log_path)
         finally:
