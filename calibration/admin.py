@@ -57,10 +57,11 @@ from ml.evaluate import (
     SOURCE_COLUMNS,
     counted_on,
     figure_label,
+    in_sample_note,
     interval_method,
     scope_title,
-    shown,
     shown_interval,
+    shown_value,
 )
 
 JOBS_SHOWN = 5
@@ -469,7 +470,7 @@ def _rounded(value: float | None, places: int = 4) -> str:
 
 
 def _cell(row: dict[str, Any]) -> dict[str, str]:
-    return {"value": shown(row["name"], row["value"]), "interval": shown_interval(row)}
+    return {"value": shown_value(row), "interval": shown_interval(row)}
 
 
 def _fitted(fitted: dict[str, Any]) -> dict[str, Any]:
@@ -499,6 +500,7 @@ def _scope(scope: dict[str, Any], unit: str) -> dict[str, Any]:
         "id": scope["name"],
         "title": scope_title(scope, unit),
         "figures": figures,
+        "remarks": scope.get("remarks") or [],
         "fitted": _fitted(scope["fitted"]),
     }
 
@@ -511,6 +513,7 @@ def _source(scope: dict[str, Any]) -> dict[str, Any]:
             cell["interval"] = ""
     return {
         "name": scope["name"],
+        "in_sample": bool(scope.get("in_sample")),
         "bona_fide": scope["bona_fide"],
         "attacks": scope["attacks"],
         "cells": cells,
@@ -530,6 +533,7 @@ def iso_context(report: dict[str, Any]) -> dict[str, Any] | None:
         "threshold": _rounded(iso["threshold"]),
         "species": ", ".join(iso["species"]) or "none",
         "method": interval_method(iso),
+        "in_sample": in_sample_note(iso),
         "scopes": [_scope(s, unit) for s in iso["scopes"] if s["kind"] != "source"],
         "sources": [_source(s) for s in iso["scopes"] if s["kind"] == "source"],
         "source_columns": list(SOURCE_COLUMNS.values()),

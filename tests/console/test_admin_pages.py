@@ -69,7 +69,7 @@ ONE_CLASS_SOURCE = "viguardieiro/cnn_liveness"  # bona fide presentations only
 EMPTY_INTERVALS = {
     "one-class source": (
         lambda row: row["source_repo"] in (ONE_CLASS_SOURCE, "WOLF-huo/face_liveness"),
-        f'<tr data-source="{ONE_CLASS_SOURCE}"><th>{ONE_CLASS_SOURCE}</th><td>6</td><td>0</td>'
+        f'<tr data-source="{ONE_CLASS_SOURCE}"><th>* {ONE_CLASS_SOURCE}</th><td>6</td><td>0</td>'
         "<td>-</td>",
     ),
     "crop-only": (
@@ -222,3 +222,49 @@ def test_the_moved_pages_old_addresses_lead_to_them(admin_client: Any) -> None:
     assert admin_client.get(old["Location"]).status_code == 200
     listing = admin_client.get("/admin/liveness/evaluation/?profile=fast")
     assert listing["Location"] == "/admin/calibration/evaluation/?profile=fast"
+
+
+NEW_KEYS = ("remarks", "exact", "bound", "in_sample", "unsourced", "in_sample_of", "within")
+
+
+def older(value: Any) -> Any:
+    """A report as evaluate stored it before lower bounds, exact bounds, remarks and in-sample
+    marks: the same report without those keys."""
+    if isinstance(value, dict):
+        scope = "kind" in value  # a scope's count of sources is new; a fitted one's is not
+        dropped = (*NEW_KEYS, "exact_bound", *(("sources",) if scope else ()))
+        return {k: older(v) for k, v in value.items() if k not in dropped}
+    if isinstance(value, list):
+        return [older(v) for v in value]
+    return value
+
+
+def test_evaluation_page_shows_bounds_and_remarks_and_renders_older_reports(
+    admin_client: Any,
+) -> None:
+    from calibration.management.commands.evaluate import store
+    from ml.evaluate import Report, fitting_sources
+    from tests.ml.test_pad_metrics import sample
+
+    seen = sorted(fitting_sources())[0]
+    samples = [
+        sample(label, p, source)
+        for source in (seen, "b", "c", "d", "e")
+        for label, p in (("live", 0.8), ("spoof", 0.1), ("spoof", 0.6))
+    ]
+    for s in samples:
+        s.species = "unknown" if s.label == "spoof" else s.species
+    evaluation = store(Report(0.5, "fast", "five", samples, resamples=200))
+    page = visible_text(
+        admin_client.get(f"/admin/calibration/evaluation/{evaluation.pk}/change/").content.decode()
+    )
+    assert "[0.0 %, 45.1 %] exact bound" in page  # BPCER: no source rejects a face
+    assert "≥ 50.0 %" in page and "10 of 10 attacks name no PAI species" in page
+    assert "BPCER20 is BPCER at APCER 0 %" in page
+    assert f"* {seen}" in page and "In-sample for the shipped maps: 1 of 5" in page
+    evaluation.report = older(evaluation.report)
+    evaluation.save()
+    response = admin_client.get(f"/admin/calibration/evaluation/{evaluation.pk}/change/")
+    old = visible_text(response.content.decode())
+    assert response.status_code == 200 and "APCER, worst PAI species" in old
+    assert "exact bound" not in old and "≥" not in old and "name no PAI species" not in old

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -64,7 +65,9 @@ def test_det_points_run_from_accept_all_to_reject_all() -> None:
 
 # --- ISO/IEC 30107-3 report ---------------------------------------------------------------
 
+from ml import evaluate  # noqa: E402
 from ml.evaluate import (  # noqa: E402
+    NO_SOURCE,
     NONE_JUDGED,
     Report,
     Sample,
@@ -73,7 +76,7 @@ from ml.evaluate import (  # noqa: E402
     iso_report,
 )
 from ml.pad_metrics import Scored  # noqa: E402
-from ml.profiles import logit, sigmoid  # noqa: E402
+from ml.profiles import Platt, logit, sigmoid  # noqa: E402
 
 
 def scored(
@@ -209,7 +212,9 @@ def test_iso_report_of_few_sources_gives_no_interval_and_says_why() -> None:
     assert iso["unit"] == "source" and iso["species"] == ["print"]
     bpcer = figures(found["all"])["BPCER"]
     assert bpcer["value"] == 0.0 and bpcer["groups"] == 5
-    assert not bpcer["note"] and bpcer["low"] == bpcer["high"] == 0.0  # 5 sources: interval
+    # 5 sources, none rejecting a face: not [0, 0] but the exact bound over 5 sources
+    assert not bpcer["note"] and bpcer["exact"]
+    assert (bpcer["low"], bpcer["high"]) == pytest.approx((0.0, 1 - 0.05 ** (1 / 5)))
     apcer = figures(found["all"])["APCER_worst"]
     assert apcer["note"] == "no interval: 3 sources (needs 5)" and np.isnan(apcer["low"])
     # the one-class source: its APCER is not a figure, and says so
@@ -223,7 +228,11 @@ def test_iso_report_of_few_sources_gives_no_interval_and_says_why() -> None:
     assert frame["fitted"]["rows"] == [] and "fewer than 2 sources" in frame["fitted"]["note"]
     assert figures(frame)["BPCER"]["note"] == "no bona fide presentations"
     rows = found["all"]["fitted"]["rows"]
-    assert [r["name"] for r in rows] == ["APCER 5 %", "APCER 10 %", "EER"]
+    assert [r["name"] for r in rows] == [
+        "worst-species APCER 5 %",
+        "worst-species APCER 10 %",
+        "EER",
+    ]
     assert found["all"]["fitted"]["sources"] == 5
     assert all(r["folds"] == 5 for r in rows)  # each left-out source's rest has both classes
 
@@ -248,13 +257,18 @@ def test_iso_report_bootstraps_over_subjects_when_the_manifest_names_them() -> N
     ]
     report = Report(0.5, "fast", "x", samples, resamples=300, seed=7)
     iso = iso_report(report)
-    assert iso["unit"] == "subject"
-    phone = figures(scopes(iso)["phone"])
+    assert iso["unit"] == "source" and iso["bootstrap"]["within"] == "subject"
+    phone = figures(scopes(iso)["phone"])  # one source: an interval over its subjects
     assert phone["BPCER"]["value"] == 2 / 6 and phone["BPCER"]["groups"] == 6
     assert not phone["BPCER"]["note"] and phone["BPCER"]["low"] < 2 / 6 < phone["BPCER"]["high"]
     # seeded: the same report twice (as JSON: NaN, a figure with nothing to count, is not NaN)
     assert json.dumps(iso_report(report)) == json.dumps(iso)
-    assert iso["bootstrap"] == {"resamples": 300, "seed": 7, "level": 0.95, "min_groups": 5}
+    assert {k: iso["bootstrap"][k] for k in ("resamples", "seed", "level", "min_groups")} == {
+        "resamples": 300,
+        "seed": 7,
+        "level": 0.95,
+        "min_groups": 5,
+    }
 
 
 def test_a_threshold_no_source_can_be_judged_by_is_not_shown() -> None:
@@ -293,9 +307,10 @@ def test_a_one_class_report_counts_nothing_for_figures_of_both_classes() -> None
     ]
 
 
-def test_images_without_a_source_are_one_of_the_sources_left_out() -> None:
-    """Leave one source out leaves the images the manifest names no source for out together,
-    as one group: not "4 of 3 sources judged", counting only the named ones."""
+def test_images_without_a_source_are_left_out_of_the_iso_report() -> None:
+    """Images the manifest has no row for were one made-up source, "(no source)": counted
+    among the sources, drawn as one by the bootstrap and left out as one; now they are left
+    out of the report (intervals, leave one source out, its counts), and it says how many."""
     samples = [
         *(
             sample(label, p, f"s{i}")
@@ -305,7 +320,161 @@ def test_images_without_a_source_are_one_of_the_sources_left_out() -> None:
         sample("live", 0.7, ""),
     ]
     report = Report(0.5, "fast", "x", samples, resamples=100)
-    fitted = scopes(iso_report(report))["all"]["fitted"]
-    assert fitted["sources"] == 4 and {r["folds"] for r in fitted["rows"]} == {4}
+    iso = iso_report(report)
+    found = scopes(iso)
+    assert iso["unsourced"] == 1 and NO_SOURCE not in found
+    assert (found["all"]["bona_fide"], found["all"]["groups_bona_fide"]) == (3, 3)
+    fitted = found["all"]["fitted"]
+    assert fitted["sources"] == 3 and {r["folds"] for r in fitted["rows"]} == {3}
     held = held_out_at_target(report, 0.05)
-    assert (held["folds"], held["sources"]) == (4, 4)
+    assert (held["folds"], held["sources"]) == (3, 3)
+    assert "1 presentation without a source (no manifest row) left out" in format_iso(iso)[1]
+
+
+# --- what an ISO/IEC 30107-3 lab's audit found -------------------------------------------
+
+
+def test_subjects_are_drawn_within_the_drawn_sources() -> None:
+    """One subject per image, six sources deciding BPCER (50 %): drawn across sources, the
+    subjects were the images again, about [32 %, 68 %]; drawn within each drawn source, the
+    interval keeps the sources' spread, at least [1/6, 5/6] as over sources alone."""
+    data = six_sources()
+    subjects = np.asarray([f"{g}/{n}" for n, g in enumerate(data.group)])
+
+    def statistic(idx: np.ndarray) -> dict[str, float]:
+        part = data.take(idx)
+        return pad_metrics.decision_rates(part, part.score >= 0.5, ["print"])
+
+    two_stage = pad_metrics.group_bootstrap(data.group, statistic, 2000, 0, subjects)["BPCER"]
+    assert two_stage[0] <= 1 / 6 and two_stage[1] >= 5 / 6  # never narrower than over sources
+    samples = [
+        sample(label, p, f"src{i}", subject=f"p{i}-{n}")
+        for i in range(6)
+        for n, (label, p) in enumerate([("live", 0.3 if i % 2 else 0.8)] * 5 + [("spoof", 0.1)])
+    ]
+    iso = iso_report(Report(0.5, "fast", "x", samples, resamples=2000))
+    bpcer = figures(scopes(iso)["all"])["BPCER"]
+    assert bpcer["groups"] == 6  # the 5-source minimum counts sources, not 30 subjects
+    assert bpcer["low"] <= 1 / 6 and bpcer["high"] >= 5 / 6  # as wide as over sources
+    assert "two-stage" in format_iso(iso)[1]
+
+
+@pytest.mark.parametrize(
+    ("value", "groups", "expected"),
+    [(0.0, 5, (0.0, 0.4507)), (0.0, 10, (0.0, 0.2589)), (1.0, 5, (0.5493, 1.0)), (0.3, 5, None)],
+)
+def test_no_error_bound(value: float, groups: int, expected: tuple[float, float] | None) -> None:
+    found = pad_metrics.no_error_bound(value, groups)
+    assert found == (pytest.approx(expected, abs=1e-4) if expected else None)
+
+
+def test_a_rate_no_source_errs_at_is_not_given_a_zero_width_interval() -> None:
+    """Five sources whose attacks are all rejected: APCER 0 % was "[0.0 %, 0.0 %]"."""
+    samples = [
+        sample(label, p, f"s{i}") for i in range(5) for label, p in (("live", 0.8), ("spoof", 0.1))
+    ]
+    iso = iso_report(Report(0.5, "fast", "x", samples, resamples=200))
+    rows = figures(scopes(iso)["all"])
+    for name in ("APCER_all", "APCER_worst", "BPCER", "ACER", "EER"):
+        assert rows[name]["exact"] and rows[name]["high"] == pytest.approx(0.4507, abs=1e-4)
+    assert rows["AUC"]["low"] == pytest.approx(0.5493, abs=1e-4) and rows["AUC"]["high"] == 1
+    printed = "\n".join(format_iso(iso))
+    assert "[0.0 %, 45.1 %] exact bound" in printed and "[0.0 %, 0.0 %]" not in printed
+
+
+def test_the_worst_species_is_a_lower_bound_when_attacks_name_none() -> None:
+    """Attacks of an unknown species share one APCER (2 of 4): a species hidden among them may
+    be worse. The report gave it as the worst species, unmarked."""
+    rows = [
+        *scored([0.9, 0.8, 0.7, 0.2], {"unknown": [0.6, 0.7, 0.1, 0.2], "print": [0.1]}, "a"),
+        *scored([0.9], {"replay": [0.1]}, "b"),
+    ]
+    data = Scored.of(rows)
+    assert pad_metrics.lower_bounds(data, 0.5) >= {"APCER_worst", "ACER"}
+    named = Scored.of([(s, b, "print" if k == "unknown" else k, g) for s, b, k, g in rows])
+    assert pad_metrics.lower_bounds(named, 0.5) == set()
+    # every unknown attack rejected: whatever species they are, each is at 0 %: exact
+    assert "APCER_worst" not in pad_metrics.lower_bounds(data, 0.75)
+    samples = [sample("live", 0.8, "s"), sample("spoof", 0.6, "s"), sample("spoof", 0.3, "s")]
+    for s in samples[1:]:
+        s.species = "unknown"
+    iso = iso_report(Report(0.5, "fast", "x", samples, resamples=100))
+    worst = figures(scopes(iso)["all"])["APCER_worst"]
+    assert worst["bound"] == "lower"
+    printed = "\n".join(format_iso(iso))
+    assert re.search(r"APCER, worst PAI species\s+≥ 50.0 %", printed)
+    assert "2 of 2 attacks name no PAI species (unknown: 2)" in printed
+
+
+def test_bpcer20_holds_the_worst_species_at_five_percent() -> None:
+    """40 attacks, 20 print (all 0.1) and 20 replay whose two highest (0.9, 0.8) pass the
+    pooled threshold for APCER 5 % (2 of 40): replay then at APCER 10 %. ISO's BPCER20 holds
+    every species at 5 %: only 0.9 passes, and the bona fide faces at 0.7 and 0.6 are
+    rejected (pooled: none)."""
+    replay = [0.9, 0.8, *([0.2] * 18)]
+    data = Scored.of(scored([0.95, 0.85, 0.7, 0.6], {"print": [0.1] * 20, "replay": replay}))
+    assert pad_metrics.bpcer_at_apcer(data.live, data.spoof, 0.05)[1] == 0.0  # pooled
+    threshold = pad_metrics.threshold_for_worst_apcer(data, 0.05)
+    assert 0.8 < threshold < 0.85
+    assert pad_metrics.curve_figures(data)["BPCER20"] == 0.5
+
+
+def test_bpcer_at_a_target_apcer_without_attacks_is_none_not_zero() -> None:
+    assert all(np.isnan(v) for v in pad_metrics.bpcer_at_apcer(LIVE, np.array([]), 0.05))
+    report = Report(0.5, "fast", "x", [sample("live", 0.8, "s"), sample("live", 0.3, "s")])
+    assert all(np.isnan(p["BPCER"]) for p in report.operating_points().values())
+
+
+def test_few_attacks_make_bpcer20_bpcer_at_apcer_zero_and_the_report_says_so() -> None:
+    samples = [
+        sample(label, p, f"s{i}") for i in range(5) for label, p in (("live", 0.8), ("spoof", 0.3))
+    ]
+    iso = iso_report(Report(0.5, "fast", "x", samples, resamples=100))
+    remarks = scopes(iso)["all"]["remarks"]
+    assert (
+        "BPCER20 is BPCER at APCER 0 % for the attacks of print (5): fewer than 20" in (remarks[0])
+    )
+    assert any(r.startswith("BPCER10 is BPCER at APCER 0 %") for r in remarks)
+
+
+def test_the_pooled_mean_is_not_called_acer() -> None:
+    samples = [sample("live", 0.8, "s"), sample("spoof", 0.6, "s")]
+    report = Report(0.5, "fast", "x", samples)
+    assert set(report.figures()) == {"APCER", "BPCER", "HTER", "AUC", "EER"}
+    assert "HTER = (APCER all attacks + BPCER) / 2" in report.format()
+
+
+def test_the_text_gives_per_source_intervals_over_subjects() -> None:
+    samples = [
+        *(sample("live", 0.3 + 0.1 * i, "phone", subject=f"p{i}") for i in range(6)),
+        *(sample("spoof", 0.1 * i, "phone", subject=f"p{i}") for i in range(6)),
+    ]
+    iso = iso_report(Report(0.5, "fast", "x", samples, resamples=300))
+    low, high = (figures(scopes(iso)["phone"])["BPCER"][k] * 100 for k in ("low", "high"))
+    row = next(line for line in format_iso(iso) if line.lstrip("* ").startswith("phone"))
+    assert f"33.3 % [{low:.1f}, {high:.1f}]" in row
+
+
+def test_sources_the_shipped_maps_were_fitted_on_are_marked_in_sample() -> None:
+    fitted = sorted(evaluate.fitting_sources())
+    assert "WOLF-huo/face_liveness" in fitted
+    samples = [
+        sample(label, p, source)
+        for source in (fitted[0], "a-new-channel")
+        for label, p in (("live", 0.8), ("spoof", 0.3))
+    ]
+    iso = iso_report(Report(0.5, "fast", "x", samples, resamples=100))
+    found = scopes(iso)
+    assert (found[fitted[0]]["in_sample"], found["a-new-channel"]["in_sample"]) == (1, 0)
+    assert (found["all"]["in_sample"], found["all"]["sources"]) == (1, 2)
+    printed = format_iso(iso)
+    assert "in-sample for the shipped maps: 1 of 2 sources (marked *)" in printed[2]
+    assert any(line.startswith(f"  * {fitted[0]}") for line in printed)
+    # a tenant's calibration scored it: not the shipped maps' sample
+    tenant = Report(
+        0.5, "fast", "x", samples, calibration=dict.fromkeys(profiles.CAPTURES, Platt())
+    )
+    assert (
+        iso_report(tenant)["in_sample_of"] == ""
+        and not scopes(iso_report(tenant))["all"]["in_sample"]
+    )

@@ -23,9 +23,10 @@ pytestmark = pytest.mark.system
 
 LATEST = "from calibration.models import Evaluation as E; print(E.objects.latest('pk').pk)"
 WIDTH = 1280
-VALUE = re.compile(r"-|\d{1,3}\.\d %|[01]\.\d{3}")
+# "≥ 29.4 %": a lower bound (attacks without a PAI species)
+VALUE = re.compile(r"-|(≥ )?\d{1,3}\.\d %|[01]\.\d{3}")
 INTERVAL = re.compile(
-    r"\[\d{1,3}\.\d %, \d{1,3}\.\d %\]|\[[01]\.\d{3}, [01]\.\d{3}\]"
+    r"(\[\d{1,3}\.\d %, \d{1,3}\.\d %\]|\[[01]\.\d{3}, [01]\.\d{3}\])( exact bound)?"
     r"|no interval: \d+ sources? \(needs 5\)|no interval: the manifest names no sources"
     r"|no interval: most resamples do not count it"
     r"|no (\w+ )?(bona fide|attack) presentations|needs bona fide and attack presentations"
