@@ -9,6 +9,12 @@ with hand jitter, rendered with cv2.warpPerspective and detected like a camera f
 
     python -m bench.headturn              # every clip and warp family, per split
     python -m bench.headturn --clips      # clips only
+    python -m bench.headturn --phases     # clips at 3-6 polls a second, 8 phases each
+    python -m bench.headturn --steered    # a recording steered to each drawn order
+
+Each frame is judged with the quality gates it fails (the service's defaults), as the service
+feeds its judge; --phases and --steered also judge without them (what the service did before
+the gates reached the judge) and send frames as the component does (480 px JPEG).
 
 Thresholds were chosen on the TUNING split only; HELD_OUT is reported apart.
 """
@@ -27,10 +33,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ml import quality
 from ml.compilation import compile_model, make_core
-from ml.headturn import STEPS, HeadTurnJudge, Limits, Observation, Progress, observation
+from ml.headturn import (
+    BOTH_TURNS,
+    STEPS,
+    HeadTurnJudge,
+    Limits,
+    Observation,
+    Progress,
+    observation,
+)
 from ml.install import default_model_dir, install_models
-from ml.yunet import INPUT_SHAPES, YuNet
+from ml.yunet import INPUT_SHAPES, Face, YuNet, largest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -38,6 +53,8 @@ VIDEO = Path(os.environ.get("FACIA_VIDEO_DATA", SHARED / "data" / "video"))
 DEV_LIVE = Path(os.environ.get("FACIA_DEV_DATA", SHARED / "data" / "dev")) / "live"
 MODEL_SOURCE = Path(os.environ.get("MODEL_SOURCE", SHARED / "models"))
 POLL_HZ = 4.0  # the capture component's quality polls
+THRESHOLDS = quality.QualityThresholds()  # the service's default gates
+QUALITY_WIDTH, QUALITY_JPEG = 480, 80  # capture.js: qualityWidth, toDataURL's quality 0.8
 
 # Each turning clip's steps in the person's own directions. The manifest names directions as
 # seen in the image ("turns right then left"): a face turning toward image right is the
@@ -90,8 +107,60 @@ def clip_frames(path: Path, hz: float = POLL_HZ) -> Iterator[tuple[float, np.nda
         capture.release()
 
 
-def clip_observations(yunet: YuNet, name: str, hz: float = POLL_HZ) -> list[Observation]:
-    return [observation(t, yunet.detect(frame)) for t, frame in clip_frames(VIDEO / name, hz)]
+def refused(image: np.ndarray, faces: list[Face]) -> tuple[str, ...]:
+    """The quality gates ``image`` fails, as a quality call reports them (crop policy
+    ``refuse``, the default thresholds)."""
+    main = largest(faces)
+    if main is None:
+        return ("no_face",)
+    measures = quality.measure(image, main, faces)
+    return tuple(quality.failures(measures, THRESHOLDS, "refuse"))
+
+
+def seen(yunet: YuNet, t: float, image: np.ndarray, gated: bool = True) -> Observation:
+    """The observation the service makes of one quality frame: its faces and, ``gated``, the
+    gates it fails (without: what the service fed its judge before)."""
+    faces = yunet.detect(image)
+    return observation(t, faces, refused=refused(image, faces) if gated else ())
+
+
+def clip_observations(
+    yunet: YuNet, name: str, hz: float = POLL_HZ, gated: bool = True
+) -> list[Observation]:
+    return [seen(yunet, t, frame, gated) for t, frame in clip_frames(VIDEO / name, hz)]
+
+
+def as_sent(frame: np.ndarray) -> np.ndarray:
+    """``frame`` as the component sends it: at most 480 px wide, a JPEG of quality 0.8."""
+    scale = min(1.0, QUALITY_WIDTH / frame.shape[1])
+    if scale < 1.0:
+        frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, QUALITY_JPEG])
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    assert ok and decoded is not None
+    return np.asarray(decoded)
+
+
+@dataclass(frozen=True)
+class Polled:
+    """One frame of a clip as a quality call would see it: faces and gates failed."""
+
+    t: float
+    faces: list[Face]
+    refused: tuple[str, ...]
+
+    def observed(self, t: float, gated: bool) -> Observation:
+        return observation(t, self.faces, refused=self.refused if gated else ())
+
+
+def polled_clip(yunet: YuNet, name: str) -> list[Polled]:
+    """Every frame of the clip as the component sends it, detected and gated once."""
+    polled = []
+    for t, frame in clip_frames(VIDEO / name, hz=1000.0):
+        image = as_sent(frame)
+        faces = yunet.detect(image)
+        polled.append(Polled(t, faces, refused(image, faces)))
+    return polled
 
 
 def judge(
@@ -340,6 +409,131 @@ def clip_report(yunet: YuNet, names: Sequence[str]) -> None:
         )
 
 
+# ---- poll phases and steering ---------------------------------------------------------------
+PHASE_RATES = (3.0, 4.0, 5.0, 6.0)  # polls a second: the component's 4, and a slower or faster
+PHASES = 8  # start offsets per rate, evenly over one poll interval
+
+
+def drawn_orders() -> list[tuple[str, ...]]:
+    """The 14 orders draw_steps can draw: 3 steps, no repeat, both turns."""
+    return [o for o in orders(3) if set(o) >= BOTH_TURNS]
+
+
+def sampled(polled: Sequence[Polled], hz: float, phase: float) -> list[Polled]:
+    """The frames a poller at ``hz`` starting ``phase`` seconds into the clip would send."""
+    chosen, due = [], phase
+    for frame in polled:
+        if frame.t + 1e-6 >= due:
+            chosen.append(frame)
+            due += 1 / hz
+    return chosen
+
+
+def phase_runs(polled: Sequence[Polled], steps: Sequence[str], gated: bool) -> list[Progress]:
+    """The clip judged against ``steps`` at every rate and phase."""
+    runs = []
+    for hz in PHASE_RATES:
+        for k in range(PHASES):
+            frames = sampled(polled, hz, k / PHASES / hz)
+            runs.append(judge(steps, [f.observed(f.t, gated) for f in frames])[0])
+    return runs
+
+
+def _tally(runs: Sequence[Progress]) -> str:
+    codes: dict[str, int] = {}
+    for run in runs:
+        if run.state != "passed":
+            codes[run.code or run.state] = codes.get(run.code or run.state, 0) + 1
+    passed = sum(r.state == "passed" for r in runs)
+    return f"{passed}/{len(runs)} " + " ".join(f"{k}:{v}" for k, v in sorted(codes.items()))
+
+
+def phase_report(yunet: YuNet, names: Sequence[str]) -> None:
+    """Per clip, at every rate and phase: its own order (the turning clips) and the 14
+    drawable orders, judged without the gates (before) and with them."""
+    for name in names:
+        polled = polled_clip(yunet, name)
+        for gated in (False, True):
+            label = "gated  " if gated else "ungated"
+            own = CLIP_STEPS.get(name)
+            mine = f"own order {_tally(phase_runs(polled, own, gated))}; " if own else ""
+            drawn = [r for o in drawn_orders() if o != own for r in phase_runs(polled, o, gated)]
+            print(f"{name} {label}: {mine}the 14 drawable orders {_tally(drawn)}")
+
+
+# Where each turning clip turns, by eye on poses at 10 polls a second (the red team's labels):
+# (start, peak, end) frame indices at 10 Hz of each step's motion, frontal to frontal.
+SEGMENTS: dict[str, dict[str, tuple[int, int, int]]] = {
+    "tvl_fake.mp4": {
+        "turn_left": (40, 56, 92),
+        "turn_right": (100, 122, 138),
+        "look_down": (140, 152, 170),
+        "look_up": (170, 176, 188),
+    },
+    "tvl_real.mp4": {
+        "turn_left": (14, 30, 66),
+        "turn_right": (70, 100, 112),
+        "look_down": (116, 134, 142),
+        "look_up": (144, 154, 168),
+    },
+}
+STEERED_HZ = 10.0  # the recording's frames to choose from
+STEERED_STRIDE = 2  # frames of it per 0.25 s poll
+
+
+class Puppet:
+    """A recording steered by an operator watching the prompts: each poll sends the frame of
+    the part of the clip that shows the step now asked (played forward, or backward when it
+    comes from later in the clip), then that part back to frontal; frontal frames for the
+    reference."""
+
+    def __init__(self, segments: dict[str, tuple[int, int, int]]) -> None:
+        self.segments = segments
+        self.index, self.step, self.going, self.backward = 0, "", False, False
+
+    def next(self, instruction: str) -> int:
+        if instruction != "look_straight":
+            start, peak, end = self.segments[instruction]
+            if not (self.going and self.step == instruction):
+                self.backward = self.index > peak
+                self.index = end if self.backward else start
+            elif self.backward:
+                self.index = max(self.index - STEERED_STRIDE, peak)
+            else:
+                self.index = min(self.index + STEERED_STRIDE, peak)
+            self.step, self.going = instruction, True
+        elif not self.step:
+            self.index = (self.index + 1) % self.segments["turn_left"][0]  # the frontal start
+        else:
+            start, peak, end = self.segments[self.step]
+            if self.going:
+                self.going, self.index = False, peak
+            elif self.backward:
+                self.index = max(self.index - STEERED_STRIDE, start)
+            else:
+                self.index = min(self.index + STEERED_STRIDE, end)
+        return self.index
+
+
+def steered(frames: Sequence[Polled], name: str, steps: Sequence[str], gated: bool) -> Progress:
+    """One challenge answered by a Puppet of the clip, polled every 0.25 s."""
+    judged, puppet = HeadTurnJudge(steps), Puppet(SEGMENTS[name])
+    progress, t = judged.progress(), 0.0
+    while progress.state == "running" and t < 60.0:
+        frame = frames[puppet.next(progress.instruction)]
+        progress = judged.observe(frame.observed(t, gated))
+        t += 1 / POLL_HZ
+    return progress
+
+
+def steered_report(yunet: YuNet, names: Sequence[str] = tuple(SEGMENTS)) -> None:
+    for name in names:
+        frames = sampled(polled_clip(yunet, name), STEERED_HZ, 0.0)
+        for gated in (False, True):
+            runs = [steered(frames, name, o, gated) for o in drawn_orders()]
+            print(f"{name} steered {'gated  ' if gated else 'ungated'}: {_tally(runs)}")
+
+
 def warp_report(yunet: YuNet, sources: Sequence[str], per_source: int = 2) -> None:
     """Per warp family: one-step challenges on the warp's axis (both directions) per photo,
     how many passed, the fail codes, and what the print reached (max over photos; aspect:
@@ -384,14 +578,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", action="store_true", help="clips only")
     parser.add_argument("--warps", action="store_true", help="warped photos only")
+    parser.add_argument("--phases", action="store_true", help="clips at every poll phase only")
+    parser.add_argument("--steered", action="store_true", help="steered recordings only")
     parser.add_argument("--per-source", type=int, default=2, help="photos per dev source")
     args = parser.parse_args(argv)
     yunet = detector()
+    if args.steered:
+        return steered_report(yunet)
     for split, clips, sources in (
         ("TUNING", TUNING_CLIPS, TUNING_SOURCES),
         ("HELD OUT", HELD_OUT_CLIPS, HELD_OUT_SOURCES),
     ):
         print(f"== {split}")
+        if args.phases:
+            phase_report(yunet, clips)
+            continue
         if not args.warps:
             clip_report(yunet, clips)
         if not args.clips:

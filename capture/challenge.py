@@ -7,7 +7,7 @@ runs it after a selfie its band held; ``settle`` then gives that selfie's verdic
 import functools
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -135,18 +135,22 @@ def start(session: CaptureSession) -> dict[str, object]:
 
 
 def observe(
-    session: CaptureSession, faces: list[Face], max_other_face_ratio: float
+    session: CaptureSession,
+    faces: list[Face],
+    max_other_face_ratio: float,
+    refused: Sequence[str] = (),
 ) -> dict[str, object]:
-    """Feed one quality frame's faces to the session's judge, another face counted at the
-    quality gates' ``max_other_face_ratio``; the challenge as it stands."""
+    """Feed one quality frame's faces and the quality gates it ``refused`` (their codes) to
+    the session's judge, another face counted at the quality gates' ``max_other_face_ratio``;
+    the challenge as it stands."""
     if session.challenge == PENDING:
         start(session)
     if session.challenge != RUNNING:
         decide_spent(session)
         return answer_of(session)
-    # Only the main face's box and landmarks, how many faces of about its size were seen, and
-    # the server's time: all the judge keeps.
-    seen = headturn.observation(clock(), faces, max_other_face_ratio)
+    # Only the main face's box and landmarks, how many faces of about its size were seen, the
+    # gates the frame failed and the server's time: all the judge sees.
+    seen = headturn.observation(clock(), faces, max_other_face_ratio, refused)
     judge = judge_of(session)
     progress = judge.observe(seen)
     # The challenge and a held selfie's verdict are written together or not at all.

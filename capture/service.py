@@ -32,8 +32,7 @@ from liveness.checks import (
 )
 from ml import quality
 from ml.decode import Limits
-from ml.engine import LivenessEngine
-from ml.yunet import Face
+from ml.engine import Gates
 
 MAX_FRAMES = 3
 QUALITY_SCOPE = "session-quality"
@@ -120,11 +119,10 @@ def within_selfie_rate(session: CaptureSession) -> None:
 # --- quality -----------------------------------------------------------------------------
 
 
-def gate_report(engine: LivenessEngine, image: np.ndarray, faces: list[Face]) -> dict[str, object]:
-    """Every quality gate on the detected ``faces`` (crop policy ``refuse``: the component
-    aims at a full frame), no classifier: the body of POST /sessions/{id}/quality."""
+def gate_report(image: np.ndarray, gates: Gates) -> dict[str, object]:
+    """Every quality gate on the detected faces (``gates``, crop policy ``refuse``: the
+    component aims at a full frame), no classifier: the body of POST /sessions/{id}/quality."""
     height, width = image.shape[:2]
-    gates = engine.gates(image, faces, "refuse")
     report: dict[str, object] = {"width": width, "height": height, "face": None, "capture": None}
     if gates.face is not None:
         face = gates.face
@@ -140,15 +138,17 @@ def check_quality(
     session: CaptureSession, payload: dict[str, object], request_id: str
 ) -> dict[str, object]:
     """Called once the session is open and within every rate and the quota (capture.views).
-    A session with a challenge feeds the frame's face to it and answers its state too."""
+    A session with a challenge feeds the frame's face and the gates it failed to it (the
+    judge takes its reference only from a frame that passes them all) and answers its state."""
     data = image_bytes(payload.get("selfie_image"))
     engine = engine_or_rejected()
     image = decode(engine, data, QUALITY_LIMITS)
     faces = engine.faces(image)
-    report = gate_report(engine, image, faces)
+    gates = engine.gates(image, faces, "refuse")
+    report = gate_report(image, gates)
     if session.challenge != NOT_REQUIRED:
         ratio = engine.thresholds.max_other_face_ratio
-        report["challenge"] = challenge.observe(session, faces, ratio)
+        report["challenge"] = challenge.observe(session, faces, ratio, gates.failures)
     return report
 
 

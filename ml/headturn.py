@@ -55,6 +55,14 @@ BOTH_TURNS = frozenset(("turn_left", "turn_right"))  # in every drawn challenge 
 STATE_VERSION = 1
 PHASES = ("reference", "step", "straight", "passed", "failed")
 TRACK_LIMIT = 64  # trajectory points kept in the state (oldest dropped): about 16 s at 4 Hz
+# Quality gates (ml.quality's codes) whose failure keeps a frame from the judge altogether: it
+# counts as a poll without a face (the time limits and face_lost run on). A face too dark or
+# overexposed has no landmarks to trust; no frame of the clips fails them. Every other gate
+# keeps a frame out of the frontal reference only (HeadTurnJudge._reference): a head turning
+# fails head_turned, and blurs (tvl_real's nod: 10 of its 83 polls at 4 Hz too_blurry, for
+# 2 s), so refusing blurred frames throughout took tvl_real from 29 to 0 of 32 poll phases
+# passed and pyis_real_zubair from 24 to 13 (the 3-6 Hz phases of bench.headturn --phases).
+UNJUDGED = frozenset({"too_dark", "overexposed"})
 
 
 def draw_steps(rng: random.Random | None = None, n: int = 3) -> tuple[str, ...]:
@@ -144,21 +152,24 @@ class Observation:
     box: Box  # x, y, w, h of the main face
     landmarks: Sequence[Sequence[float]]  # 5 x 2: right eye, left eye, nose, mouth corners
     face_count: int  # faces the quality gate counts (0: none seen)
+    refused: tuple[str, ...] = ()  # quality gates the frame failed (ml.quality's codes)
 
 
 def observation(
     t: float,
     faces: Sequence[Face],
     max_other_face_ratio: float = QualityThresholds.max_other_face_ratio,
+    refused: Sequence[str] = (),
 ) -> Observation:
     """An observation from YuNet's faces of the main one (``largest``, as the quality gates
     take it), counting another face as the multiple_faces gate does
-    (``quality.other_face_ratios``): pass the gate's own ``max_other_face_ratio``."""
+    (``quality.other_face_ratios``): pass the gate's own ``max_other_face_ratio``, and the
+    codes of the gates the frame failed (``refused``; one of ``UNJUDGED``: no face seen)."""
     main = largest(faces)
-    if main is None:
+    if main is None or UNJUDGED.intersection(refused):
         return Observation(t, (0.0, 0.0, 0.0, 0.0), [[0.0, 0.0]] * 5, 0)
     others = sum(1 for r in other_face_ratios(main, faces) if r >= max_other_face_ratio)
-    return Observation(t, main.box, [list(p) for p in main.landmarks], 1 + others)
+    return Observation(t, main.box, [list(p) for p in main.landmarks], 1 + others, tuple(refused))
 
 
 @dataclass(frozen=True)
@@ -430,7 +441,7 @@ class HeadTurnJudge:
         if (late := self._timeouts(obs.t)) is not None:
             return late
         if s.phase == "reference":
-            return self._reference(obs.t, box, marks)
+            return self._reference(obs.t, box, marks, obs.refused)
         pose = self.pose(obs)
         s.track.append([obs.t, pose.yaw, pose.pitch, pose.parallax, pose.aspect])
         del s.track[:-TRACK_LIMIT]
@@ -456,10 +467,15 @@ class HeadTurnJudge:
             return "face_changed"
         return None
 
-    def _reference(self, t: float, box: list[float], marks: np.ndarray) -> Progress:
+    def _reference(
+        self, t: float, box: list[float], marks: np.ndarray, refused: Sequence[str]
+    ) -> Progress:
+        """A still frontal face that passes every quality gate, as the selfie must: a replay
+        too blurred for the selfie gets no reference (tvl_fake: all 85 of its polls at 4 Hz
+        too_blurry), and no pose is measured against a face the service could not judge."""
         s, lim = self._s, self.limits
         a, _ = frame_coordinates(marks)
-        if not abs(a) <= lim.reference_max_yaw:
+        if refused or not abs(a) <= lim.reference_max_yaw:
             s.ref_frames, s.ref_offsets = [], []  # not frontal: start the reference again
         else:
             s.ref_frames.append(marks.tolist())

@@ -281,6 +281,49 @@ def test_a_frame_without_the_face_does_not_advance(head_turn: Any, clock: Clock)
     assert (answer["challenge"]["instruction"], answer["challenge"]["step"]) == ("look_straight", 0)
 
 
+def test_a_replay_too_blurred_for_the_selfie_never_gets_past_look_straight(
+    head_turn: Any, clock: Clock, settings: Any
+) -> None:
+    """tvl_fake (tvl_real filmed off a screen) in its own order: its turns would pass on
+    landmarks alone, but every frame fails too_blurry, and the frontal reference is taken only
+    from a frame that passes every gate (as the selfie must)."""
+    replay = Clip("tvl_fake.mp4", ("turn_left", "turn_right", "look_down", "look_up"))
+    settings.CAPTURE_CHALLENGE_STEPS = replay.steps
+    session = head_turn()
+    codes = []
+    seen = []
+    for frame in frames(replay.name, POLLS_PER_S):
+        clock.t = 1_000_000.0 + frame.t
+        answer = session.quality(jpeg(frame.image)).json()
+        codes.append({f["code"] for f in answer["failures"]})
+        seen.append(answer["challenge"])
+        if seen[-1]["state"] != "running":
+            break
+    assert all("too_blurry" in c for c in codes)
+    assert {(s["instruction"], s["done"]) for s in seen} == {("look_straight", 0)}
+    assert (seen[-1]["state"], seen[-1]["code"]) == ("failed", "step_timeout")
+    assert session.read()["challenge_code"] == "step_timeout"
+
+
+def test_a_clip_blurred_fails_where_it_passed_sharp(
+    head_turn: Any, clock: Clock, settings: Any
+) -> None:
+    """The same frames of tvl_real that pass in its own order (its nod's own motion blur
+    included: test_a_clip_in_its_own_order_passes_step_by_step) fail once each is blurred as
+    a screen replay blurs it (sigma 3 px, in memory)."""
+    clip = HEAD_TURNS[0]
+    settings.CAPTURE_CHALLENGE_STEPS = clip.steps
+    session = head_turn()
+    for frame in frames(clip.name, POLLS_PER_S):
+        clock.t = 1_000_000.0 + frame.t
+        answer = session.quality(jpeg(cv2.GaussianBlur(frame.image, (0, 0), 3))).json()
+        assert answer["face"] is None or "too_blurry" in {f["code"] for f in answer["failures"]}
+        if answer["challenge"]["state"] != "running":
+            break
+    assert (answer["challenge"]["state"], answer["challenge"]["done"]) == ("failed", 0)
+    assert answer["challenge"]["code"] == "step_timeout"
+
+
 def beside_itself(fx: float, fy: float) -> bytes:
     """A dev full frame with a copy of itself beside it, scaled ``fx`` by ``fy``: a second
     face whose box has another shape than the main face's."""

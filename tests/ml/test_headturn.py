@@ -157,6 +157,52 @@ def test_a_turn_not_asked_for_fails(clip: Clips) -> None:
     )
 
 
+# ---- quality gates -------------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_replay_too_blurred_for_the_selfie_gets_no_reference(clip: Clips) -> None:
+    """tvl_fake (tvl_real filmed off a screen) passes its own order on landmarks alone; every
+    poll of it fails too_blurry, so the judge never takes its reference."""
+    own = bench.CLIP_STEPS["tvl_fake.mp4"]
+    replay = clip("tvl_fake.mp4")
+    assert all("too_blurry" in o.refused for o in replay if o.face_count)
+    assert state([moved(o, refused=()) for o in replay], own) == "passed"
+    progress, judged = bench.judge(own, replay)
+    assert (progress.state, progress.code, progress.done) == ("failed", "step_timeout", 0)
+    assert judged.track == []  # no pose measured: no reference
+
+
+@pytest.mark.slow
+def test_a_real_clip_blurred_fails_and_its_motion_blur_does_not(yunet: YuNet, clip: Clips) -> None:
+    """tvl_real passes with its own blurred polls (its nod: too_blurry for 2 s), and fails
+    once every frame is blurred as a screen replay blurs it (in memory, sigma 3 px)."""
+    own = bench.CLIP_STEPS["tvl_real.mp4"]
+    assert any("too_blurry" in o.refused for o in clip("tvl_real.mp4"))
+    assert state(clip("tvl_real.mp4"), own) == "passed"
+    blurred = [
+        bench.seen(yunet, t, cv2.GaussianBlur(frame, (0, 0), 3))
+        for t, frame in bench.clip_frames(bench.VIDEO / "tvl_real.mp4")
+    ]
+    assert sum(o.face_count == 1 for o in blurred) > 0.9 * len(blurred)  # still found
+    assert state([moved(o, refused=()) for o in blurred], own) == "passed"
+    assert state(blurred, own) == "failed:step_timeout"
+
+
+def test_a_frame_too_dark_or_overexposed_counts_as_no_face(yunet: YuNet) -> None:
+    """A face too dark or too bright for the gates has no landmarks to trust: the judge sees
+    no face (its time limits and face_lost run on); a blurred one it sees, gates and all."""
+    _, frame = next(bench.clip_frames(bench.VIDEO / "tvl_real.mp4"))
+    for image, code in (
+        (frame // 8, "too_dark"),
+        (np.minimum(frame.astype(np.int16) + 150, 255).astype(np.uint8), "overexposed"),
+    ):
+        faces = yunet.detect(image)
+        assert len(faces) == 1 and code in bench.refused(image, faces)
+        assert observation(1.0, faces, refused=bench.refused(image, faces)).face_count == 0
+    faces = yunet.detect(frame)
+    kept = observation(1.0, faces, refused=("too_blurry",))
+    assert (kept.face_count, kept.refused) == (1, ("too_blurry",))
+
+
 # ---- prints --------------------------------------------------------------------------------
 PRINT_PHOTOS = [f"{source}_1" for source in bench.TUNING_SOURCES + bench.HELD_OUT_SOURCES]
 TURN_WARPS = [w for w in bench.WARPS if w.axis == "yaw"]

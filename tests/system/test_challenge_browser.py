@@ -27,6 +27,7 @@ pytestmark = pytest.mark.system
 # end, passed through HTTP in real time but timed out in chromium twice (step_timeout).
 CLIP = Clip(HEAD_TURNS[0].name, HEAD_TURNS[0].steps[:3])
 STILL = "mounish_face.mp4"
+REPLAY = "tvl_fake.mp4"  # tvl_real filmed off a screen: CLIP's turns, every frame too_blurry
 PHONE = {"width": 390, "height": 844}
 # Guards against a hang, far above a step's time limit (ml.headturn.Limits.step_s).
 STEP_WAIT_MS = 60_000
@@ -189,3 +190,21 @@ def test_holding_still_fails_and_the_retry_starts_a_new_challenge(
         assert retry.is_hidden()
         shot(page, shots, "still-retry")
         page.wait_for_selector(".lc-root[data-challenge=running][data-step='1']")
+
+
+def test_a_blurred_replay_is_told_why_and_never_gets_its_first_step(
+    served: Served, operator: str, shots: Path, tmp_path: Path
+) -> None:
+    """tvl_fake shows CLIP's turns in CLIP's order, which the server asks; the server takes its
+    frontal reference only from a frame that passes every gate, so the component says the
+    gate (too_blurry) while it waits, and the challenge times out before its first step."""
+    tenant, secret = served.new_tenant(5, "--challenge", "head_turn")
+    with demo_page(served, y4m(REPLAY, tmp_path), operator, tenant) as page:
+        session_id = page.locator("#session-id").inner_text()
+        page.wait_for_selector(".lc-root[data-challenge=running][data-message=too_blurry]")
+        assert page.locator(".lc-root").get_attribute("data-step") == "0"
+        shot(page, shots, "replay-blurred")
+        page.wait_for_selector(".lc-root[data-challenge=failed]")
+        assert page.locator(".lc-steps li[data-state=done]").count() == 0
+        read = read_session(served, session_id, secret)
+        assert (read["challenge"], read["challenge_code"]) == ("failed", "step_timeout")

@@ -506,8 +506,12 @@ export function startCapture({
     if (heldFrames && challenge && decided(challenge)) return heldDone();
     if (challenge && challenge.state === "failed") return challengeFailed(challenge);
     if (challenge && challenge.state === "running") {
-      passSince = null; // turning heads fail the gates: only a missing face is said
-      if (!report.face) say(report.code, "fix", report.error);
+      // Turning heads fail the gates: a missing face is said, and any gate before the first
+      // step (the server takes its frontal reference only from a frame that passes them all).
+      passSince = null;
+      if (!report.face || (challenge.step === 0 && !report.passed)) {
+        say(report.code, "fix", report.error);
+      }
       return false;
     }
     if (heldFrames) return false; // the selfie is taken: only the challenge goes on
