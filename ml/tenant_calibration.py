@@ -138,9 +138,11 @@ def held_out_needs(samples: Sequence[Sample]) -> str | None:
         if have < MIN_HELD_OUT
     ]
     if short:
+        # One named unit: images of it alone would still leave nothing to hold out.
+        other = ", of another subject or source" if units < 2 and samples[0].group else ""
         return (
             f"No held-out figures: they need at least {MIN_HELD_OUT} live and {MIN_HELD_OUT} "
-            f"spoof images ({' and '.join(short)})."
+            f"spoof images ({' and '.join(short)}{other})."
         )
     if units < 2:
         return (

@@ -263,3 +263,15 @@ def test_now_says_which_maps_it_applies_and_where_they_are_in_sample() -> None:
         plain
     )
     assert not any("in-sample" in s for s in plain.sentences)
+
+
+def test_more_images_of_a_single_source_are_asked_from_another() -> None:
+    """1 live + 1 spoof of one source asked for "1 more live image and 1 more spoof image";
+    two more of that source still gave no held-out figures (one unit)."""
+    one = [Sample(1.0, True, "crop", "s"), Sample(-1.0, False, "crop", "s")]
+    assert tenant_calibration.held_out_needs(one) == (
+        "No held-out figures: they need at least 2 live and 2 spoof images (1 more live image "
+        "and 1 more spoof image, of another subject or source)."
+    )
+    unnamed = [Sample(1.0, True, "crop"), Sample(-1.0, False, "crop")]
+    assert "another" not in (tenant_calibration.held_out_needs(unnamed) or "")
