@@ -21,6 +21,8 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
     # Commands (a migration, a purge) may rightly take long; the server's requests may not.
     os.environ.setdefault("DATABASE_TIMEOUT_S", "0")
+    # Log records on stderr: stdout is the command's output (evaluate --json > report.json).
+    os.environ["FACIA_COMMAND_LOGS"] = "stderr"
     from django.core.management import execute_from_command_line
 
     from facia_site.migrating import one_at_a_time

@@ -362,14 +362,19 @@ def fit(
     if target_apcer is not None and (refused := target_apcer_refused(target_apcer)):
         raise CalibrationError(refused)
     shipped = shipped_maps(tenant.profile)
-    before = tenant.maps() or shipped
+    mine = tenant.maps()
+    current = "the shipped maps"
+    if mine is not None:
+        current = f"calibration #{(tenant.calibration or {}).get('id')}'s maps"
     return tenant_calibration.run(
         scored.samples,
         shipped,
-        before,
+        mine or shipped,
         tenant.threshold,
         Rule(target_apcer, equal_error),
         scored.group_kind,
+        current,
+        (profiles.score_maps().get("provenance") or {}).get("sources") or {},
     )
 
 

@@ -21,7 +21,7 @@ from liveness.models import LivenessCheck
 from ml import plots
 from ml.calibration import maps_of
 from ml.profiles import Platt
-from ml.tenant_calibration import KIND_WORDS, same_map
+from ml.tenant_calibration import KIND_WORDS, now_label, same_map
 
 INTERVALS = ("APCER", "BPCER", "ACER", "AUC")
 
@@ -90,13 +90,8 @@ def figure_rows(calibration: Calibration) -> list[tuple[str, dict[str, Any]]]:
             ("calibrated, k-fold over images (held out)", figs.get("cross_validated")),
         ]
         return [(label, f) for label, f in old if f]
-    rows = [
-        (
-            f"now: current maps, threshold {number(calibration_threshold(figs, 'before'))} "
-            "(nothing fitted)",
-            figs["now"],
-        )
-    ]
+    current = figs.get("current") or "current maps"
+    rows = [(now_label(current, calibration_threshold(figs, "before")), figs["now"])]
     rows += [(f"now, {KIND_WORDS[k][1]}", f) for k, f in (figs.get("now_by_capture") or {}).items()]
     held = figs.get("held_out")
     if held:

@@ -376,15 +376,25 @@ def env_steps(name: str) -> tuple[str, ...]:
 class LogSettings:
     format: str  # "json" (one object per line, with the request id) or "text"
     level: str  # a logging level name, upper case
+    stream: str = "stdout"  # "stdout" (the service) or "stderr" (manage.py commands)
+
+
+# FACIA_COMMAND_LOGS, set by manage.py for its own process (and its autoreloader's child): a
+# command's log records go to stderr, so that what it writes on stdout is its output alone
+# (evaluate --json piped to a file was not JSON: an ml.engine INFO record came first).
+def log_stream() -> str:
+    """Where log records go: "stderr" in a manage.py command, "stdout" otherwise."""
+    return "stderr" if os.environ.get("FACIA_COMMAND_LOGS") == "stderr" else "stdout"
 
 
 def log_format() -> str:
     """LOG_FORMAT: "json", "text" ("plain" is the same) or "auto" (the default): text when the
-    log stream (stdout) is a terminal, JSON otherwise; for Django, gunicorn and bin/entrypoint
-    (which decides "auto" once, where the terminal is, for its steps and gunicorn)."""
+    log stream (log_stream: stdout, stderr for manage.py) is a terminal, JSON otherwise; for
+    Django, gunicorn and bin/entrypoint (which decides "auto" once, where the terminal is, for
+    its steps and gunicorn)."""
     value = env_choice("LOG_FORMAT", "auto", ("auto", "json", "text", "plain"))
     if value == "auto":
-        return "text" if _is_terminal(sys.stdout) else "json"
+        return "text" if _is_terminal(getattr(sys, log_stream())) else "json"
     return "text" if value == "plain" else value
 
 
@@ -400,4 +410,4 @@ def log_settings() -> LogSettings:
     level = env_str("LOG_LEVEL", "INFO").strip().upper()
     if level not in logging.getLevelNamesMapping():
         raise ImproperlyConfigured(f"LOG_LEVEL={level!r}: expected DEBUG, INFO, WARNING, ERROR")
-    return LogSettings(log_format(), level)
+    return LogSettings(log_format(), level, log_stream())

@@ -289,7 +289,7 @@ SPECTACULAR_SETTINGS = {
 # LOG_FORMAT: text on a terminal, JSON lines (with the request id) otherwise, or as set.
 _logs = log_settings()
 LOG_FORMAT, LOG_LEVEL = _logs.format, _logs.level
-LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL, _logs.stream)
 
 # /metrics: readable with `Authorization: Bearer $METRICS_TOKEN`, or without a token from
 # these networks (comma separated CIDRs; empty = token only).

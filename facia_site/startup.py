@@ -134,13 +134,13 @@ def _ensure_logging() -> None:
     """Django configures logging once its settings load; a failure may come before that."""
     if logging.getLogger().handlers:
         return
-    from facia_site.env import log_settings
+    from facia_site.env import log_settings, log_stream
 
     try:
         settings = log_settings()
-        config = logging_config(settings.format, settings.level)
+        config = logging_config(settings.format, settings.level, settings.stream)
     except Exception:  # the log settings themselves are what failed: JSON, as by default
-        config = logging_config("json", "INFO")
+        config = logging_config("json", "INFO", log_stream())
     logging.config.dictConfig(config)
 
 

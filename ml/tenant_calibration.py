@@ -14,7 +14,7 @@ on the images it was fitted on. Plain numpy, no Django.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,9 +138,11 @@ def held_out_needs(samples: Sequence[Sample]) -> str | None:
         if have < MIN_HELD_OUT
     ]
     if short:
+        # One named unit: images of it alone would still leave nothing to hold out.
+        other = ", of another subject or source" if units < 2 and samples[0].group else ""
         return (
             f"No held-out figures: they need at least {MIN_HELD_OUT} live and {MIN_HELD_OUT} "
-            f"spoof images ({' and '.join(short)})."
+            f"spoof images ({' and '.join(short)}{other})."
         )
     if units < 2:
         return (
@@ -148,6 +150,16 @@ def held_out_needs(samples: Sequence[Sample]) -> str | None:
             "images of at least 1 more."
         )
     return None
+
+
+def counted(samples: Sequence[Sample]) -> list[Sample]:
+    """The samples the figures count: all, or those that name a subject or source when others
+    name none (images without a manifest row): an image of unknown source may be of the one
+    left out, and stayed in its fit; each counted as a unit of its own, narrowing the
+    intervals (12 of 24 rowless: APCER [4.6 %, 69.9 %] became [8.1 %, 55.8 %], still called
+    leave-one-source-out, intervals over sources)."""
+    named = [s for s in samples if s.group]
+    return named or list(samples)
 
 
 def _unit_ids(samples: Sequence[Sample]) -> list[str]:
@@ -291,6 +303,10 @@ class Result:
     held_out_needs: str | None
     group_kind: str = ""  # "subject", "source" or "" (each image its own unit)
     sentences: list[str] = field(default_factory=list)
+    unnamed: int = 0  # images fitted on but left out of the figures: they name no group
+    current: str = "the shipped maps"  # the maps "now" scores with, e.g. "calibration #3's maps"
+    shipped_overlap: list[str] = field(default_factory=list)  # sources the shipped maps saw
+    sources: int = 0  # the sources the figures count, when the sample is grouped by source
 
     @property
     def maps(self) -> dict[str, Platt]:
@@ -325,6 +341,8 @@ class Result:
                 "rule": self.rule.words(),
             },
             "grouped_by": self.group_kind,
+            "unnamed": self.unnamed,
+            "current": self.current,
             "now": self.now,
             "now_by_capture": self.now_by_capture,
             "held_out": self.held_out.to_dict() if self.held_out else None,
@@ -351,25 +369,36 @@ def run(
     threshold_before: float,
     rule: Rule = Rule(),
     group_kind: str = "",
+    current: str = "the shipped maps",
+    shipped_sources: Collection[str] = (),
 ) -> Result:
-    """The calibration of ``samples``; ``needs(samples)`` must be None."""
+    """The calibration of ``samples``; ``needs(samples)`` must be None. ``current``: what
+    ``before`` is, in words; ``shipped_sources``: the sources the shipped maps were fitted on
+    (their provenance), which a sample grouped by source may share."""
     fits = fit_kinds(samples, shipped, before)
     maps = {kind: f.after for kind, f in fits.items()}
     threshold = rule.threshold(maps, samples, threshold_before)
-    p_now = [before[s.capture].p(s.z) for s in samples]
-    at_now = [threshold_before] * len(samples)
-    found = held_out(samples, shipped, before, rule, threshold_before, group_kind)
+    measured = counted(samples)
+    p_now = [before[s.capture].p(s.z) for s in measured]
+    at_now = [threshold_before] * len(measured)
+    found = held_out(measured, shipped, before, rule, threshold_before, group_kind)
     result = Result(
         fits,
         threshold_before,
         threshold,
         rule,
-        figures_at(p_now, at_now, samples),
-        by_capture(p_now, at_now, samples),
+        figures_at(p_now, at_now, measured),
+        by_capture(p_now, at_now, measured),
         found,
-        held_out_needs(samples),
+        held_out_needs(measured),
         group_kind,
+        unnamed=len(samples) - len(measured),
+        current=current,
     )
+    if group_kind == "source":
+        sources = {s.group for s in measured}
+        result.sources = len(sources)
+        result.shipped_overlap = sorted(sources & set(shipped_sources))
     result.sentences = sentences(result)
     return result
 
@@ -428,11 +457,48 @@ def sentences(result: Result) -> list[str]:
         said.append(f"Threshold {after:.4f}: {result.rule.words()}.")
     else:
         said.append(f"Threshold {before:.4f} → {after:.4f}, chosen {result.rule.words()}.")
+    if result.unnamed:
+        said.append(unnamed_sentence(result))
+    said += in_sample_sentences(result)
     if result.held_out is None:
         said.append(result.held_out_needs or "No held-out figures.")
     else:
         said.append(held_out_sentence(result))
     return said
+
+
+def in_sample_sentences(result: Result) -> list[str]:
+    """Where the figures are not independent of maps fitted before: "now" scores with the
+    current maps as they are, which a tenant's calibration fitted on its own sample (this one
+    may share images with it: a calibration keeps no record of its images); the shipped maps,
+    every fit's prior, were fitted on the sources their provenance lists."""
+    said = []
+    if result.current != "the shipped maps":
+        said.append(
+            f"The figures now use {result.current} as they are, not refitted on this sample: "
+            "on any image of this sample that calibration was fitted on, they are in-sample."
+        )
+    if result.shipped_overlap:
+        shared, named = result.shipped_overlap, ", ".join(result.shipped_overlap[:3])
+        more = f" and {len(shared) - 3} more" if len(shared) > 3 else ""
+        said.append(
+            f"The shipped maps, the prior of every fit, were fitted on {len(shared)} of this "
+            f"sample's {result.sources} source{'s' if result.sources != 1 else ''} "
+            f"({named}{more}): on those, every figure here, held out too, is in-sample for "
+            "the prior."
+        )
+    return said
+
+
+def unnamed_sentence(result: Result) -> str:
+    one = GROUP_WORDS.get(result.group_kind, ("group", "groups"))[0]
+    total = sum(f.live + f.spoof for f in result.fits.values())
+    named = total - result.unnamed
+    return (
+        f"{result.unnamed} of the {total} images name no {one} (no manifest row, or an empty "
+        f"cell): the maps are fitted on all {total}, the figures count only the {named} that "
+        f"name one (an image of unknown {one} may be of the {one} left out)."
+    )
 
 
 def _units_words(result: Result) -> str:
@@ -481,18 +547,28 @@ def _cell(name: str, cell: list[float]) -> str:
 
 def figures_line(label: str, figs: Mapping[str, Any]) -> str:
     cells = "  ".join(_cell(n, figs[n]) for n in ("APCER", "BPCER", "ACER", "AUC"))
-    return f"  {label:<44}{cells}"
+    return f"  {label:<52} {cells}"
+
+
+def now_label(current: str, threshold: float | None) -> str:
+    """ "now: the shipped maps, not refitted (threshold 0.5000)": the maps in use, applied as
+    they are; "not fitted" was false where they were a calibration fitted on these images."""
+    at = f" (threshold {threshold:.4f})" if threshold is not None else ""
+    return f"now: {current}, not refitted{at}"
 
 
 def report(result: Result) -> str:
     """The command's text: what changed, then the figures (now, and held out)."""
     lines = ["What the calibration changes:", *(f"  {s}" for s in result.sentences)]
+    over = ""
+    if result.unnamed:
+        one = GROUP_WORDS.get(result.group_kind, ("group", "groups"))[0]
+        over = f", over the {result.now['bona_fide'] + result.now['attacks']} images naming a {one}"
     lines.append(
-        "Figures with 95 % intervals (rates: Wilson over units; AUC: Newcombe's score interval):"
+        "Figures with 95 % intervals (rates: Wilson over units; AUC: Newcombe's score "
+        f"interval){over}:"
     )
-    lines.append(
-        figures_line(f"now (threshold {result.threshold_before:.4f}, not fitted)", result.now)
-    )
+    lines.append(figures_line(now_label(result.current, result.threshold_before), result.now))
     for kind, figs in result.now_by_capture.items():
         lines.append(figures_line(f"  now, {KIND_WORDS[kind][1]}", figs))
     if result.held_out is not None:

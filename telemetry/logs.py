@@ -150,8 +150,9 @@ class TextFormatter(logging.Formatter):
         return "\n".join(lines)
 
 
-def logging_config(log_format: str, level: str) -> dict[str, Any]:
-    """Every record on stdout as ``log_format`` ("json" or "text"), its traceback inside it."""
+def logging_config(log_format: str, level: str, stream: str = "stdout") -> dict[str, Any]:
+    """Every record on ``stream`` ("stdout", or "stderr" for a manage.py command, whose stdout
+    is its output) as ``log_format`` ("json" or "text"), its traceback inside it."""
     handler = {"handlers": ["stdout"], "level": level, "propagate": False}
     # Never DEBUG: django.template logs each variable a template lacks at DEBUG, with an
     # exception holding the whole context: the new hash_id on the page that shows it once,
@@ -171,10 +172,11 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
             "text": {"()": "telemetry.logs.TextFormatter", "fmt": TEXT_FORMAT},
             "json": {"()": "telemetry.logs.JsonFormatter"},
         },
+        # "stdout": the name the loggers and gunicorn's configuration give the log stream.
         "handlers": {
             "stdout": {
                 "class": "logging.StreamHandler",
-                "stream": "ext://sys.stdout",
+                "stream": f"ext://sys.{stream}",
                 "formatter": log_format,
                 "filters": ["request_id"],
             },
@@ -182,7 +184,7 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
             # and Django logs each kind as django.security.<its class>.
             "security": {
                 "class": "logging.StreamHandler",
-                "stream": "ext://sys.stdout",
+                "stream": f"ext://sys.{stream}",
                 "formatter": log_format,
                 "filters": ["request_id", "suspicious"],
             },

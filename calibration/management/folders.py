@@ -40,10 +40,18 @@ def labelled_folder(folder: Path) -> Path:
     return folder
 
 
-def images_without_rows(folder: Path, names: Collection[str]) -> str | None:
+EVALUATE_COUNTS = "with no source, subject or PAI species"
+# calibrate: ml.tenant_calibration.counted
+CALIBRATE_COUNTS = "in the fit, but not in the figures (their source or subject is unknown)"
+
+
+def images_without_rows(
+    folder: Path, names: Collection[str], counts: str = EVALUATE_COUNTS
+) -> str | None:
     """A warning when the folder's manifest.csv has no row for some of its images (``names``,
     as ``live/a.jpg``), or None: rows keyed "a.jpg" or "data/live/a.jpg" matched no image, and
-    the report said the manifest named no sources without a word of why."""
+    the report said the manifest named no sources without a word of why. ``counts``: how the
+    command counts them."""
     files = {row["file"] for row in manifest_rows(folder)}
     missing = sum(name not in files for name in names)
     if not files or not missing:
@@ -51,7 +59,7 @@ def images_without_rows(folder: Path, names: Collection[str]) -> str | None:
     return (
         f"manifest.csv has no row for {missing} of the {amount(len(names), 'image')} (a row's "
         "file is the image's path in the folder, e.g. live/a.jpg): "
-        f"{'it counts' if missing == 1 else 'they count'} with no source, subject or PAI species"
+        f"{'it counts' if missing == 1 else 'they count'} {counts}"
     )
 
 

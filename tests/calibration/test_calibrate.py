@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import zipfile
 from collections.abc import Callable
 from io import StringIO
@@ -137,7 +138,10 @@ def test_calibrate_at_target_apcer_then_revert_through_http(
     tenant, secret = make_tenant("channel", request_limit=100)
     out, err = calibrate("channel", str(linked(tmp_path, LIVE, SPOOF)), "--target-apcer", "0.1")
     assert err == ""
-    assert "calibrated, held out (leave-one-image-out)" in out and "now (threshold" in out
+    assert (
+        "calibrated, held out (leave-one-image-out)" in out
+        and "now: the shipped maps, not refitted (threshold" in out
+    )
     assert "on the sample" not in out and "cross-validated" not in out  # no in-sample figure
     assert "APCER" in out and "%" in out and "[" in out  # percentages with intervals
     tenant.refresh_from_db()
@@ -236,6 +240,37 @@ def test_groups_from_the_manifest_are_left_out_whole(
     out, _ = calibrate("sources", str(folder), "--dry-run")
     assert "calibrated, held out (leave-one-source-out)" in out
     assert "intervals over sources" in out
+
+
+@pytest.mark.slow  # 5 s idle
+def test_images_without_a_manifest_row_are_warned_of_and_left_out_of_the_figures(
+    make_tenant: Callable[..., Any], tmp_path: Path
+) -> None:
+    """No warning, and each rowless image a unit of its own in figures still called
+    leave-one-source-out with intervals "over sources" (12 of 24 rowless: APCER [4.6 %,
+    69.9 %] printed as [8.1 %, 55.8 %])."""
+    from tests.conftest import subset_of_dev
+
+    make_tenant("rowless")
+    sources = ("wolf_", "apfol_", "jomariya_")
+    folder = subset_of_dev(tmp_path, lambda row: row["file"].split("/")[1].startswith(sources))
+    manifest = folder / "manifest.csv"
+    header, *rows = manifest.read_text().splitlines(keepends=True)
+    manifest.write_text(header + "".join(rows[::2]))  # every other row kept
+    total, kept = len(rows), len(rows[::2])
+    out, err = calibrate("rowless", str(folder), "--dry-run")
+    assert (
+        f"warning: manifest.csv has no row for {total - kept} of the {total} images (a row's "
+        "file is the image's path in the folder, e.g. live/a.jpg): they count in the fit, but "
+        "not in the figures (their source or subject is unknown)"
+    ) in err
+    # of the judged images (a refused one counts in neither)
+    said = re.search(r"(\d+) of the (\d+) images name no source .* count only the (\d+) ", out)
+    assert said is not None
+    unnamed, judged, named = map(int, said.groups())
+    assert unnamed + named == judged and 0 < named <= kept and 0 < unnamed <= total - kept
+    assert f"score interval), over the {named} images naming a source:" in out
+    assert "calibrated, held out (leave-one-source-out)" in out
 
 
 def make_zip(live: list[Path], spoof: list[Path]) -> bytes:

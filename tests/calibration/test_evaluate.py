@@ -4,6 +4,8 @@ import csv
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
 from contextlib import suppress
 from io import StringIO
@@ -12,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -722,6 +725,35 @@ def test_a_manifest_naming_an_image_in_rows_that_differ_is_refused(
             f"{manifest} has rows that differ for live/a.jpg: keep one (the commands would "
             "take the last)."
         )
+
+
+@pytest.mark.slow  # 10 s at load 2: a process of its own loads the engine and matplotlib
+@pytest.mark.usefixtures("warm_engine")  # the models installed in MODEL_DIR
+def test_evaluate_json_on_stdout_is_json_alone(tmp_path: Path) -> None:
+    """manage.py evaluate --json > report.json, as an operator runs it: the log records (the
+    engine's precision line; matplotlib's font cache line on its first --plots run) went to
+    stdout before the report, and json.load failed "Extra data: line 2 column 1"."""
+    folder = linked(tmp_path / "set", LIVE[:1], SPOOF[:1])
+    environ = {
+        **os.environ,
+        "FACIA_VAR_DIR": str(tmp_path / "var"),
+        "MODEL_DIR": str(settings.MODEL_DIR),
+        "MPLCONFIGDIR": str(tmp_path / "mpl"),  # empty: matplotlib builds its font cache
+        "LOG_FORMAT": "json",
+    }
+    command = [sys.executable, "manage.py", "evaluate", str(folder), "--json", "--no-save"]
+    done = subprocess.run(
+        [*command, "--resamples", "100", "--plots", str(tmp_path / "plots")],
+        cwd=REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["presentations"]["attack"]["total"] == 1
+    records = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert {"ml.engine", "matplotlib.font_manager"} <= {r["name"] for r in records}
 
 
 @pytest.mark.usefixtures("warm_engine")

@@ -286,8 +286,8 @@ def test_a_command_before_the_migration_says_to_migrate(tmp_path: Path, engine: 
             url = stack.enter_context(scratch_database("ops_unmigrated"))
         env = entrypoint_env(tmp_path, 0, DATABASE_URL=url)
         done = run_entrypoint(env, "manage", "create_tenant", "acme")
-    assert done.returncode == 1
-    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 1 and done.stdout == ""  # a command logs on stderr
+    records = [json.loads(line) for line in done.stderr.splitlines()]
     assert len(records) == 1, records
     target = url if engine == "sqlite" else url.replace("postgres://", "postgresql://")
     assert records[0]["message"] == (
@@ -309,7 +309,7 @@ def test_a_locked_database_is_not_called_unreachable(tmp_path: Path) -> None:
     finally:
         holder.close()
     assert done.returncode == 1
-    first = json.loads(done.stdout.splitlines()[0])
+    first = json.loads(done.stderr.splitlines()[0])
     assert first["message"] == (
         f"manage.py create_tenant: database sqlite:///{tmp_path / 'db.sqlite3'}: "
         "OperationalError: database is locked"

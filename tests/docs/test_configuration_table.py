@@ -31,7 +31,7 @@ SOURCES += [REPO / "tests" / "system" / name for name in SYSTEM_TESTS]
 ENTRYPOINT = REPO / "bin" / "entrypoint"
 # Set and read between our own processes, or given by the WSGI server: nobody sets them.
 INTERNAL = {"CONTENT_LENGTH", "DJANGO_SETTINGS_MODULE"}
-INTERNAL |= {"GUNICORN_DIRTY_SOCKET"}
+INTERNAL |= {"GUNICORN_DIRTY_SOCKET", "FACIA_COMMAND_LOGS"}
 # Read by gunicorn itself, not by our code: none (FORWARDED_ALLOW_IPS, gunicorn's, is checked
 # by the settings and facia_site.serve too).
 GUNICORN_OWN: set[str] = set()

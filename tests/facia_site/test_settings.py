@@ -60,7 +60,8 @@ def test_an_examples_placeholder_stops_the_start(
     environ[name] = placeholder
     done = manage_check(environ)
     assert done.returncode == 1
-    [record] = [json.loads(line) for line in done.stdout.splitlines()]
+    [record] = [json.loads(line) for line in done.stderr.splitlines()]
+    assert done.stdout == ""  # stdout is a command's output; its log records go to stderr
     assert record["message"].startswith(
         f"manage.py check: ImproperlyConfigured: {name} is still the example's placeholder"
     )
@@ -166,8 +167,8 @@ def test_a_bad_setting_stops_manage_py(tmp_path: Path) -> None:
     environ["LOG_FORMAT"] = "json"
     done = manage_check(environ)
     assert done.returncode != 0
-    # One log record on stdout, the cause first (facia_site.startup), its traceback inside.
-    first = json.loads(done.stdout.splitlines()[0])
+    # One log record on stderr, the cause first (facia_site.startup), its traceback inside.
+    first = json.loads(done.stderr.splitlines()[0])
     assert first["message"].startswith(
         "manage.py check: ImproperlyConfigured: AUTH_FAILURE_LIMIT='twenty'"
     )
@@ -280,7 +281,7 @@ def test_a_var_dir_that_cannot_be_written_is_one_record_naming_it(tmp_path: Path
     environ.update(FACIA_VAR_DIR=str(var), LOG_FORMAT="json")
     done = manage_check(environ, _no_file_may_grow)
     assert done.returncode != 0
-    first = json.loads(done.stdout.splitlines()[0])
+    first = json.loads(done.stderr.splitlines()[0])
     assert first["message"].startswith(
         f"manage.py check: ImproperlyConfigured: cannot set up {var} (FACIA_VAR_DIR): "
     )
@@ -299,7 +300,7 @@ def test_an_empty_key_file_is_one_record_naming_it(tmp_path: Path) -> None:
     environ.update(FACIA_VAR_DIR=str(var), LOG_FORMAT="json")
     done = manage_check(environ)
     assert done.returncode != 0
-    first = json.loads(done.stdout.splitlines()[0])
+    first = json.loads(done.stderr.splitlines()[0])
     assert first["message"].startswith(
         f"manage.py check: ImproperlyConfigured: The key file {var / 'secret_key'} is empty: "
     )

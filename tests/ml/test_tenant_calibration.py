@@ -192,3 +192,86 @@ def test_a_kind_the_sample_cannot_calibrate_says_which_map_it_gets() -> None:
         "0.42 (lower)."
     )
     assert f"{SHIPPED['frame'].p(-0.5 / 1.5):.2f}" == "0.42"  # z of 0.50 under (1.5, 0.5)
+
+
+def test_images_naming_no_source_are_fitted_on_but_left_out_of_the_figures() -> None:
+    """Half of a sample without a manifest row: each was a unit of its own in a run still
+    called leave-one-source-out, its intervals "over sources" (the audit's acme12 sample:
+    APCER [4.6 %, 69.9 %] became [8.1 %, 55.8 %]), and a left-out source's rowless images
+    stayed in its fit."""
+    named, rowless = [], []
+    for g in range(4):
+        named += [
+            Sample(1.0 + g, True, "frame", f"s{g}"),
+            Sample(-1.0 - g, False, "frame", f"s{g}"),
+        ]
+        rowless += [Sample(0.5 + g, True, "frame"), Sample(-0.5 - g, False, "frame")]
+    result = tenant_calibration.run(named + rowless, SHIPPED, SHIPPED, 0.5, group_kind="source")
+    assert result.fits["frame"].live + result.fits["frame"].spoof == 16  # fitted on all
+    assert result.held_out is not None and result.held_out.method == "leave-one-source-out"
+    for figs in (result.held_out.figures, result.now):
+        assert (figs["bona_fide"], figs["attacks"]) == (4, 4)
+        assert (figs["bona_fide_units"], figs["attack_units"]) == (4, 4)
+    assert result.unnamed == 8 and result.figures()["unnamed"] == 8
+    assert (
+        "8 of the 16 images name no source (no manifest row, or an empty cell): the maps are "
+        "fitted on all 16, the figures count only the 8 that name one (an image of unknown "
+        "source may be of the source left out)."
+    ) in result.sentences
+    assert "score interval), over the 8 images naming a source:" in tenant_calibration.report(
+        result
+    )
+
+
+def test_a_sample_naming_no_source_at_all_is_counted_by_image() -> None:
+    samples = drawn("frame", 10, seed=3)
+    result = tenant_calibration.run(samples, SHIPPED, SHIPPED, 0.5)
+    assert result.unnamed == 0 and result.held_out is not None
+    assert result.held_out.method == "leave-one-image-out"
+    assert result.held_out.figures["bona_fide"] + result.held_out.figures["attacks"] == 10
+
+
+def test_now_says_which_maps_it_applies_and_where_they_are_in_sample() -> None:
+    """ "now (threshold 0.5000, not fitted)" of a tenant whose calibration was fitted on these
+    very images: its figures were in-sample; the shipped maps too on the sources they were
+    fitted on."""
+    samples = []
+    for g in range(3):
+        samples += [Sample(1.0 + g, True, "crop", f"s{g}"), Sample(-1.0, False, "crop", f"s{g}")]
+    result = tenant_calibration.run(
+        samples,
+        SHIPPED,
+        {**SHIPPED, "crop": Platt(0.9, -0.5)},
+        0.5,
+        group_kind="source",
+        current="calibration #7's maps",
+        shipped_sources={"s1", "elsewhere"},
+    )
+    text = tenant_calibration.report(result)
+    assert "  now: calibration #7's maps, not refitted (threshold 0.5000) " in text
+    assert "not fitted" not in text
+    assert (
+        "The figures now use calibration #7's maps as they are, not refitted on this sample: "
+        "on any image of this sample that calibration was fitted on, they are in-sample."
+    ) in result.sentences
+    assert (
+        "The shipped maps, the prior of every fit, were fitted on 1 of this sample's 3 sources "
+        "(s1): on those, every figure here, held out too, is in-sample for the prior."
+    ) in result.sentences
+    plain = tenant_calibration.run(samples, SHIPPED, SHIPPED, 0.5, group_kind="source")
+    assert "  now: the shipped maps, not refitted (threshold 0.5000) " in tenant_calibration.report(
+        plain
+    )
+    assert not any("in-sample" in s for s in plain.sentences)
+
+
+def test_more_images_of_a_single_source_are_asked_from_another() -> None:
+    """1 live + 1 spoof of one source asked for "1 more live image and 1 more spoof image";
+    two more of that source still gave no held-out figures (one unit)."""
+    one = [Sample(1.0, True, "crop", "s"), Sample(-1.0, False, "crop", "s")]
+    assert tenant_calibration.held_out_needs(one) == (
+        "No held-out figures: they need at least 2 live and 2 spoof images (1 more live image "
+        "and 1 more spoof image, of another subject or source)."
+    )
+    unnamed = [Sample(1.0, True, "crop"), Sample(-1.0, False, "crop")]
+    assert "another" not in (tenant_calibration.held_out_needs(unnamed) or "")

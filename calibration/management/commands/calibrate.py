@@ -20,8 +20,14 @@ from calibration.calibrate import (
     target_apcer_refused,
     unapplied_note,
 )
-from calibration.management.folders import command_engine, has_images, labelled_folder
-from ml import tenant_calibration
+from calibration.management.folders import (
+    CALIBRATE_COUNTS,
+    command_engine,
+    has_images,
+    images_without_rows,
+    labelled_folder,
+)
+from ml import labelled, tenant_calibration
 from ml.evaluate import amount
 
 
@@ -78,6 +84,9 @@ class Command(BaseCommand):
         basis = Basis.of(found)  # what it computes against; store checks it is still so
         engine = command_engine([found.profile])
         scored = score(engine, found, folder_images(folder), None, group_kind_of(folder))
+        names = [placed.name for placed, _ in labelled.folder_images(folder)]
+        if unmatched := images_without_rows(folder, names, CALIBRATE_COUNTS):
+            self.stderr.write(f"warning: {unmatched}")
         try:
             result = fit(found, scored, target, options["equal_error_rate"])
         except CalibrationError as exc:
