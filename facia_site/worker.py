@@ -18,6 +18,7 @@ import io
 import json
 import socket
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
@@ -79,6 +80,23 @@ EVICTION_CHECK_S = 0.1
 # for a new one, as an idle one may.
 LINGER_S = 5
 LINGER_CHUNK = 64 * 1024
+# When every connection is taken, the body being read slowest is closed for a newcomer: a
+# body had its deadline however slowly it came, so 250 bodies trickled at 1 byte/s from 10
+# addresses (each within its cap) held every connection of 2 workers, and a normal client got
+# 503 or a reset for 23 of 26 requests. Slowest, not a fixed floor: a phone on a slow uplink
+# (1 Mbit/s: 125 KB/s) is outrun only by clients that send faster, and 200 such connections
+# cost an attacker 200 Mbit/s where the trickle cost 250 B/s. Each body's rate counts this
+# much as sent at its start (what 1 Mbit/s sends in half a second, its first round trips):
+# a body just begun is not the slowest for having sent nothing yet, and among bodies equally
+# slow the oldest is closed. Judged only after a first second, new connections of a trickle
+# that were closed and came back held every connection in turn (a normal client still got 2
+# resets in 23 tries).
+BODY_CREDIT_BYTES = 64 * 1024
+# Connections closed to make room are logged as one INFO line per this many seconds (a count
+# per reason): one line each, that trickle made a worker log 60 a second.
+EVICTIONS_LOGGED_EVERY_S = 10
+# A chunked body is read in pieces of this size, so that its progress is known between them.
+CHUNKED_STEP = 16 * 1024
 
 
 def json_answer(status: int, error: str, retry: bool = False, request_id: str = "") -> bytes:
@@ -163,29 +181,58 @@ FRAMING_ERRORS = {
 BY_STATUS = {400: "Bad request.", 403: "Forbidden.", 500: "Internal server error."}
 
 
+@dataclass
+class Reading:
+    """A body being read: since when, until when, how much of it so far."""
+
+    started: float  # time.monotonic()
+    deadline: float
+    declared: int | None  # None: chunked
+    received: int = 0
+
+    def rate(self, now: float) -> float:
+        """Bytes per second so far, BODY_CREDIT_BYTES included."""
+        return _credit_rate(self.received, self.started, now)
+
+    def doomed(self, now: float) -> bool:
+        """At its rate so far, the declared body cannot arrive by its deadline: it would be
+        dropped then anyway (a chunked body's size is not known: never)."""
+        if self.declared is None:
+            return False
+        return self.received + self.rate(now) * (self.deadline - now) < self.declared
+
+
 @dataclass(eq=False)
 class Connection:
     sock: Any
     client: str
     counted: bool = True  # in Admission's counts
     body_limit: int = 0  # the most bytes of its request's body read (set once its head is in)
-    evicted: bool = False  # closed to make room for a new connection
+    evicted: str = ""  # why it was closed to make room for another ("": it was not)
+    evicted_rate: float = 0.0  # bytes per second its body came at, when closed reading it
+    reading: Reading | None = None  # while its body is read
 
 
 class Admission:
     """The connections a worker keeps: at most ``limit``, at most ``per_client`` (0: no cap)
-    from one source address; a client over its cap is refused at once. When all are taken, a
-    new connection replaces the one waiting longest for its request head (idle, or trickling
-    it), else the one waiting longest for a large-body slot, else it is refused at once.
-    Before, 1,000 idle connections from one address made a new client wait 24.5 s."""
+    from one client (an address; an IPv6 address's /64); a client over its cap is refused at
+    once. When all are taken, a new connection replaces the slowest: of those waiting for
+    their request head (idle, trickling it, or draining a body answered unread), the one
+    waiting longest, or the body being read slowest, whichever has sent the least for its
+    time (BODY_CREDIT_BYTES); else the one waiting longest for a large-body slot; else it is
+    refused at once. Before, 1,000 idle connections from one address made a new client wait
+    24.5 s. Never the one just accepted: newcomers in a burst each closed the one before them
+    while no older connection waited for its head, a normal client's as well."""
 
     def __init__(self, limit: int, per_client: int) -> None:
         self.limit = limit
         self.per_client = per_client
         self.by_socket: dict[Any, Connection] = {}
         self.by_client: dict[str, int] = {}  # only clients connected now
-        self.waiting_for_head: dict[Connection, None] = {}  # oldest first
+        self.waiting_for_head: dict[Connection, float] = {}  # since when; oldest first
         self.waiting_for_slot: dict[Connection, None] = {}
+        self.reading_body: dict[Connection, None] = {}
+        self.holding_slot: dict[Connection, None] = {}
 
     def admit(self, sock: Any, client: str) -> Connection | Refusal:
         """The admitted connection, or the response refusing it."""
@@ -196,7 +243,7 @@ class Admission:
         conn = Connection(sock, client)
         self.by_socket[sock] = conn
         self.by_client[client] = self.by_client.get(client, 0) + 1
-        self.waiting_for_head[conn] = None
+        self.waiting_for_head[conn] = time.monotonic()
         return conn
 
     def head_received(self, conn: Connection) -> None:
@@ -204,19 +251,33 @@ class Admission:
 
     def lingering(self, conn: Connection) -> None:
         """``conn`` only drains a body it was answered without: as evictable as an idle one."""
-        self.waiting_for_head[conn] = None
+        self.waiting_for_head[conn] = time.monotonic()
 
     @contextmanager
     def waiting_for_a_slot(self, conn: Connection) -> Iterator[None]:
-        self.waiting_for_slot[conn] = None
-        try:
+        with _member(self.waiting_for_slot, conn):
             yield
+
+    @contextmanager
+    def holding_a_slot(self, conn: Connection) -> Iterator[None]:
+        with _member(self.holding_slot, conn):
+            yield
+
+    @contextmanager
+    def reading(self, conn: Connection, declared: int | None, timeout_s: float) -> Iterator[None]:
+        """``conn``'s body is read meanwhile (``declared`` bytes; None: chunked)."""
+        now = time.monotonic()
+        conn.reading = Reading(now, now + timeout_s, declared)
+        try:
+            with _member(self.reading_body, conn):
+                yield
         finally:
-            self.waiting_for_slot.pop(conn, None)
+            conn.reading = None
 
     def release(self, conn: Connection) -> None:
         self.waiting_for_head.pop(conn, None)
         self.waiting_for_slot.pop(conn, None)
+        self.reading_body.pop(conn, None)  # closed for another: never chosen twice
         if not conn.counted:
             return
         conn.counted = False
@@ -226,18 +287,103 @@ class Admission:
         else:
             del self.by_client[conn.client]
 
-    def _make_room(self) -> bool:
-        if self.waiting_for_head:
-            oldest = next(iter(self.waiting_for_head))
-            with suppress(OSError):  # its greenlet's read then ends as if the client had left
-                oldest.sock.shutdown(socket.SHUT_RDWR)
-        elif self.waiting_for_slot:
-            oldest = next(iter(self.waiting_for_slot))  # answers 503 itself (_large_slot)
-        else:
+    def free_a_slot(self) -> bool:
+        """Close the slowest large body that cannot arrive by its deadline at its rate so far
+        (it would be dropped then anyway) for a request waiting for its slot. Only such a
+        one: either slot may hold an honest phone's photo on a slow uplink."""
+        now = time.monotonic()
+        doomed = [
+            c for c in self.holding_slot if not c.evicted and c.reading and c.reading.doomed(now)
+        ]
+        if not doomed:
             return False
-        oldest.evicted = True
-        self.release(oldest)
+        _cut(
+            _slowest(doomed, now),
+            "holding a large-body slot, too slow to arrive by its deadline",
+            now,
+        )
         return True
+
+    def _make_room(self) -> bool:
+        victim = self._victim(time.monotonic())
+        if victim is None:
+            return False
+        self.release(victim)
+        return True
+
+    def _victim(self, now: float) -> Connection | None:
+        idle = next(iter(self.waiting_for_head.items()), None)
+        slowest = _slowest(list(self.reading_body), now) if self.reading_body else None
+        if idle and (slowest is None or _credit_rate(0, idle[1], now) <= _rate(slowest, now)):
+            return _cut(idle[0], "waiting longest for its head", now)
+        if slowest:
+            return _cut(slowest, "reading the slowest body", now)
+        if self.waiting_for_slot:
+            oldest = next(iter(self.waiting_for_slot))  # answers 503 itself (_large_slot)
+            oldest.evicted = "waiting longest for a large-body slot"
+            return oldest
+        return None
+
+
+@contextmanager
+def _member(members: dict[Connection, None], conn: Connection) -> Iterator[None]:
+    members[conn] = None
+    try:
+        yield
+    finally:
+        members.pop(conn, None)
+
+
+def _credit_rate(received: int, since: float, now: float) -> float:
+    return (received + BODY_CREDIT_BYTES) / max(now - since, 1e-3)
+
+
+def _rate(conn: Connection, now: float) -> float:
+    return conn.reading.rate(now) if conn.reading else 0.0  # 0: not reading a body
+
+
+def _slowest(reading: list[Connection], now: float) -> Connection:
+    return min(reading, key=lambda conn: _rate(conn, now))
+
+
+def _cut(conn: Connection, why: str, now: float) -> Connection:
+    """Close ``conn`` for another (``why``: for its log line). The kernel's socket is shut,
+    not gevent's: gevent's shutdown raises cancel_wait_ex in the greenlet reading it, which
+    gunicorn logged as an ERROR with its traceback (33 in a 30 s attack); the kernel's ends
+    that read as a client that left does (end of file)."""
+    conn.evicted = why
+    if body := conn.reading:
+        conn.evicted_rate = body.received / max(now - body.started, 1e-3)
+    with suppress(OSError):
+        getattr(conn.sock, "_sock", conn.sock).shutdown(socket.SHUT_RDWR)
+    return conn
+
+
+class Evictions:
+    """Connections closed to make room, logged once per EVICTIONS_LOGGED_EVERY_S."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+        self.counts: Counter[str] = Counter()
+        self.fastest = 0.0  # the fastest body closed, bytes per second
+
+    def add(self, conn: Connection) -> None:
+        if not self.counts:
+            gevent.spawn_later(EVICTIONS_LOGGED_EVERY_S, self.flush)
+        self.counts[conn.evicted] += 1
+        self.fastest = max(self.fastest, conn.evicted_rate)
+
+    def flush(self) -> None:
+        said = ", ".join(f"{count} {why}" for why, count in self.counts.most_common())
+        self.log.info(
+            "closed %d connections in %d s to make room for others (%s; bodies at most %.0f B/s)",
+            self.counts.total(),
+            EVICTIONS_LOGGED_EVERY_S,
+            said,
+            self.fastest,
+        )
+        self.counts.clear()
+        self.fastest = 0.0
 
 
 Buffered = Literal["small", "large", "unread", "late", "busy", "too_large", "unavailable"]
@@ -256,6 +402,7 @@ class BufferingWorker(GeventWorker):
         # The per-client cap is read after fork (run), once post_fork has set Django up.
         self._admission = Admission(self.cfg.worker_connections, 0)
         self._refusal_bytes = 0  # the most a lingering refusal reads, set in run as well
+        self._evictions = Evictions(self.log)
         # The size of GeventWorker.run's pool: the connections kept plus room to refuse.
         self.worker_connections = self.cfg.worker_connections + REFUSING_AT_ONCE
 
@@ -284,6 +431,8 @@ class BufferingWorker(GeventWorker):
             super().handle(listener, client, addr)
         finally:
             self._admission.release(conn)
+            if conn.evicted:
+                self._evictions.add(conn)
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
         conn = self._admission.by_socket.get(sock)
@@ -369,26 +518,43 @@ class BufferingWorker(GeventWorker):
             req._expected_100_continue = False
         timeout_s = _body_timeout(limit if size is None else size)
         try:
-            if size is not None:
-                with gevent.Timeout(timeout_s):
-                    data = _read_body(req, size, conn.sock)
-            else:
-                # Chunked: one byte over the limit at most, so that the view can tell a body
-                # that is too large; a slot once it is past the small bodies' size.
-                with gevent.Timeout(BODY_TIMEOUT_S):
-                    data = req.body.read(min(limit, LARGE_BODY_BYTES) + 1)
-                if len(data) > LARGE_BODY_BYTES:
-                    if not self._large_slot(conn, held):
-                        return "busy"
-                    with gevent.Timeout(timeout_s):
-                        data += req.body.read(limit + 1 - len(data))
+            data = self._read(req, conn, held, size, limit, timeout_s)
         except gevent.Timeout:
             self.log.info("dropped a request whose body took over %s s", timeout_s)
             return "late"
+        if isinstance(data, str):
+            return data
+        if conn.evicted:
+            return "late"  # closed for another while it came: closes at once, unanswered
         # A plain BytesIO over bytes: Django's one read of the whole body is then the same
         # object, not a copy (gunicorn's Body copies a phone photo's 4.4 MB three times).
         req.body = io.BytesIO(data)
         return "large" if len(data) > LARGE_BODY_BYTES else "small"
+
+    def _read(
+        self,
+        req: Any,
+        conn: Connection,
+        held: ExitStack,
+        size: int | None,
+        limit: int,
+        timeout_s: float,
+    ) -> bytes | Literal["busy"]:
+        """The body, read within its deadline (gevent.Timeout), where Admission can see how
+        fast it comes."""
+        if size is not None:
+            with gevent.Timeout(timeout_s), self._admission.reading(conn, size, timeout_s):
+                return _read_body(req, size, conn)
+        # Chunked: one byte over the limit at most, so that the view can tell a body that is
+        # too large; a slot once it is past the small bodies' size.
+        with gevent.Timeout(BODY_TIMEOUT_S), self._admission.reading(conn, None, BODY_TIMEOUT_S):
+            data = _read_chunked(req, min(limit, LARGE_BODY_BYTES) + 1, conn)
+        if len(data) <= LARGE_BODY_BYTES or conn.evicted:
+            return data
+        if not self._large_slot(conn, held):
+            return "busy"
+        with gevent.Timeout(timeout_s), self._admission.reading(conn, None, timeout_s):
+            return data + _read_chunked(req, limit + 1 - len(data), conn)
 
     def _body_limit(self, req: Any, size: int | None) -> int | Literal["busy", "unavailable"]:
         """The most bytes of ``req``'s body the worker reads: LIVENESS_MAX_BODY_BYTES, or the
@@ -420,7 +586,9 @@ class BufferingWorker(GeventWorker):
             while not conn.evicted and (left := deadline - time.monotonic()) > 0:
                 if self._large_bodies.acquire(timeout=min(left, EVICTION_CHECK_S)):
                     held.callback(self._large_bodies.release)
+                    held.enter_context(self._admission.holding_a_slot(conn))
                     return True
+                self._admission.free_a_slot()  # taken once its holder's read has ended
         self.log.info("no large-body slot for a request: answered 503")
         return False
 
@@ -507,7 +675,7 @@ class ResponseBuffer(io.BytesIO):
         pass  # getvalue() is still needed
 
 
-def _read_body(req: Any, size: int, sock: Any) -> bytes:
+def _read_body(req: Any, size: int, conn: Connection) -> bytes:
     """The body, read straight from the socket into one buffer when its length is declared
     (what gunicorn's parser already holds first): gunicorn's readers copy each chunk two or
     three times, 12 ms of a phone photo's request. A chunked body goes through gunicorn."""
@@ -519,10 +687,28 @@ def _read_body(req: Any, size: int, sock: Any) -> bytes:
     head = reader.unreader.take_buffered()[:size]
     body[: len(head)] = head
     view, got = memoryview(body), len(head)
-    while got < size and (n := sock.recv_into(view[got:])):
+    _received(conn, got)
+    while got < size and (n := conn.sock.recv_into(view[got:])):
         got += n
+        _received(conn, got)
     # Short when the client closed early: Django then sees a short body, as before.
     return bytes(view[:got]) if got < size else bytes(body)
+
+
+def _read_chunked(req: Any, most: int, conn: Connection) -> bytes:
+    """Up to ``most`` bytes of a chunked body (fewer: it ended), in CHUNKED_STEP pieces."""
+    parts: list[bytes] = []
+    got = 0
+    while got < most and (part := req.body.read(min(CHUNKED_STEP, most - got))):
+        parts.append(part)
+        got += len(part)
+        _received(conn, got)
+    return b"".join(parts)
+
+
+def _received(conn: Connection, got: int) -> None:
+    if conn.reading:
+        conn.reading.received = got
 
 
 def undecoded_coding(req: Any) -> str:
@@ -586,9 +772,13 @@ def _declared_length(req: Any) -> int | None:
 
 
 def _client_address(addr: Any) -> str:
-    """The peer's address: the unit of the per-client connection cap (a Unix socket's peers
-    share one)."""
-    return str(addr[0]) if isinstance(addr, tuple) and addr else "local"
+    """The unit of the per-client connection cap: the peer's address, an IPv6 one's /64 (a
+    home line or a cloud host holds all of its /64: counted per address, one client took 32
+    connections from each of as many addresses as it liked), as the login throttle counts
+    clients; a Unix socket's peers share one."""
+    from guard.throttle import client_network  # after Django's setup (its models)
+
+    return client_network(str(addr[0])) if isinstance(addr, tuple) and addr else "local"
 
 
 def patch_io() -> None:

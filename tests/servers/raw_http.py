@@ -111,6 +111,18 @@ def all_accepted(server_port: int, socks: list[socket.socket]) -> bool:
     return all(sides.get(sock.getsockname()[1], (0, 0))[0] for sock in socks)
 
 
+def all_read(server_port: int, socks: list[socket.socket]) -> bool:
+    """Whether a worker has accepted every one of ``socks``' connections and read all they
+    sent so far (nothing left in the server end's receive queue)."""
+    found = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == server_port:
+            found[int(fields[2].split(":")[1], 16)] = (int(fields[9]), fields[4].split(":")[1])
+    sides = [found.get(sock.getsockname()[1], (0, "")) for sock in socks]
+    return all(inode and int(unread, 16) == 0 for inode, unread in sides)
+
+
 def oversized_form_post(port: int, path: str, declared: int, session: str = "") -> socket.socket:
     """A connection posting a multipart form to ``path`` that declares ``declared`` bytes and
     sends only its start: a form Django's CSRF check parses (the client sets its own
