@@ -35,6 +35,7 @@ import numpy as np
 
 from ml import quality
 from ml.compilation import compile_model, make_core
+from ml.engine import gates_of
 from ml.headturn import (
     BOTH_TURNS,
     STEPS,
@@ -45,7 +46,7 @@ from ml.headturn import (
     observation,
 )
 from ml.install import default_model_dir, install_models
-from ml.yunet import INPUT_SHAPES, Face, YuNet, largest
+from ml.yunet import INPUT_SHAPES, Face, YuNet
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -110,11 +111,7 @@ def clip_frames(path: Path, hz: float = POLL_HZ) -> Iterator[tuple[float, np.nda
 def refused(image: np.ndarray, faces: list[Face]) -> tuple[str, ...]:
     """The quality gates ``image`` fails, as a quality call reports them (crop policy
     ``refuse``, the default thresholds)."""
-    main = largest(faces)
-    if main is None:
-        return ("no_face",)
-    measures = quality.measure(image, main, faces)
-    return tuple(quality.failures(measures, THRESHOLDS, "refuse"))
+    return tuple(gates_of(image, faces, THRESHOLDS, "refuse").failures)
 
 
 def seen(yunet: YuNet, t: float, image: np.ndarray, gated: bool = True) -> Observation:

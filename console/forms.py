@@ -1,6 +1,7 @@
 """The console's tenant form: a tenant's threshold from a target APCER on the last evaluation
 that scored as the tenant does (Evaluation.latest_scoring_as)."""
 
+import math
 import shlex
 from typing import Any
 
@@ -32,6 +33,26 @@ class RoundedFloatField(forms.FloatField):
         if isinstance(initial, float) and submitted is not None:
             return round(initial, THRESHOLD_PLACES) != round(submitted, THRESHOLD_PLACES)
         return super().has_changed(initial, data)
+
+
+def attacks_needed(target_percent: float) -> int:
+    """The fewest attack presentations from which a threshold at ``target_percent`` APCER can
+    be read: one accepted attack must be at most the target. With fewer, the threshold sits
+    just above the highest attack it saw (one attack scored 0.2443 gave 0.2443 at 5 %), a
+    figure that says nothing of the next attack."""
+    return math.ceil(100 / target_percent - 1e-9)
+
+
+def few_attacks_said(evaluation: int, target: float, needed: int, scored: int) -> str:
+    """Why the target cannot be read from the evaluation, and the lowest target that can (the
+    field takes at most 50 %: two attacks)."""
+    lowest = math.ceil(100 / max(scored, 1) * 100) / 100
+    return (
+        f"A target APCER of {target:g} % needs at least {needed} attack presentations scored, so "
+        f"that one accepted attack is at most {target:g} %; evaluation #{evaluation} scored "
+        f"{scored}. Evaluate a folder with more attacks"
+        + (f", or choose a target of at least {lowest:g} %." if scored >= 2 else ".")
+    )
 
 
 class TenantForm(ModelForm[Tenant]):
@@ -68,6 +89,9 @@ class TenantForm(ModelForm[Tenant]):
         if evaluation is None:
             raise forms.ValidationError(self.no_evaluation_said(submitted))
         attack = np.asarray(evaluation.attack_scores())
+        if (needed := attacks_needed(target)) > attack.size:
+            said = few_attacks_said(evaluation.pk, target, needed, attack.size)
+            raise forms.ValidationError(said)
         threshold = min(pad_metrics.threshold_for_apcer(attack, target / 100), 1.0)
         cleaned["threshold"] = threshold
         stored = stored_report(evaluation.report, evaluation.threshold, evaluation.profile)

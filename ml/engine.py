@@ -102,6 +102,20 @@ class Gates:
         return self.face, self.capture
 
 
+def gates_of(
+    image: np.ndarray, faces: list[Face], thresholds: QualityThresholds, crop_policy: str
+) -> Gates:
+    """The one sequence of the quality gates (the main face, its measures, the gates failed,
+    the capture kind): the verdict, evaluation, a session's quality call and the head-turn
+    benchmark all decide through it (LivenessEngine.gates)."""
+    face = largest(faces)
+    if face is None:
+        return Gates(None, None, ["no_face"])
+    measures = quality.measure(image, face, faces)
+    failed = quality.failures(measures, thresholds, crop_policy)
+    return Gates(face, measures, failed, quality.capture_of(measures, thresholds))
+
+
 @dataclass(frozen=True)
 class Inspection:
     """Everything the engine knows about one image, gates or not (for evaluation)."""
@@ -233,12 +247,7 @@ class LivenessEngine:
         """What the quality gates decide for ``image`` and the ``faces`` detected in it under
         ``crop_policy`` ("judge" or "refuse"): the one sequence of the verdict, evaluation and
         a capture session's quality call."""
-        face = largest(faces)
-        if face is None:
-            return Gates(None, None, ["no_face"])
-        measures = quality.measure(image, face, faces)
-        failed = quality.failures(measures, self.thresholds, crop_policy)
-        return Gates(face, measures, failed, quality.capture_of(measures, self.thresholds))
+        return gates_of(image, faces, self.thresholds, crop_policy)
 
     def gate(
         self, image: np.ndarray, faces: list[Face], crop_policy: str = "judge"

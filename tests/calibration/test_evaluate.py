@@ -171,13 +171,48 @@ def test_admin_sets_threshold_from_target_apcer(admin_client: Any) -> None:
     # chosen on these scores: no figure measured on them (25.00 % both) is offered as a result
     assert "not validated: the evaluation names fewer than 2 sources" in page
     assert "25.00%" not in page
-    response = change_tenant(admin_client, tenant, target_apcer="0.1")  # no attack of 4
-    tenant.refresh_from_db()
-    assert 0.8 < tenant.threshold < 0.8 + 1e-9
     response = change_tenant(admin_client, tenant, target_apcer="100")
     assert "Above 0 and at most 50: a percentage" in response.content.decode()
     tenant.refresh_from_db()
-    assert 0.8 < tenant.threshold < 0.8 + 1e-9
+    assert 0.6 < tenant.threshold < 0.6 + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("attacks", "target", "said"),
+    [
+        (
+            (0.2443,),
+            "5",
+            "needs at least 20 attack presentations scored, so that one accepted attack is at "
+            "most 5 %; evaluation #{pk} scored 1. Evaluate a folder with more attacks.",
+        ),
+        (
+            (0.1, 0.3, 0.6, 0.8),
+            "0.1",
+            "needs at least 1000 attack presentations scored, so that one accepted attack is at "
+            "most 0.1 %; evaluation #{pk} scored 4. Evaluate a folder with more attacks, or "
+            "choose a target of at least 25 %.",
+        ),
+        (
+            tuple(i / 40 for i in range(36)),
+            "2.5",
+            "needs at least 40 attack presentations "
+            "scored, so that one accepted attack is at most 2.5 %; evaluation #{pk} scored 36. "
+            "Evaluate a folder with more attacks, or choose a target of at least 2.78 %.",
+        ),
+    ],
+)
+def test_admin_target_apcer_refuses_an_evaluation_with_too_few_attacks(
+    admin_client: Any, attacks: tuple[float, ...], target: str, said: str
+) -> None:
+    """One attack scored 0.2443 set a tenant at target 5 % to 0.2443: a threshold read from
+    fewer attacks than the target resolves says nothing of the next attack."""
+    evaluation = make_evaluation("fast", attacks)
+    tenant = Tenant.objects.create(name="Few", threshold=0.5)
+    page = visible_text(change_tenant(admin_client, tenant, target_apcer=target).content.decode())
+    assert f"A target APCER of {target} % {said.format(pk=evaluation.pk)}" in page
+    tenant.refresh_from_db()
+    assert tenant.threshold == 0.5
 
 
 def test_admin_target_apcer_takes_an_evaluation_scored_as_the_tenant_is(
@@ -273,10 +308,10 @@ def test_admin_target_apcer_reports_leave_one_source_out_figures(admin_client: A
     from ml.evaluate import Report, Sample
 
     # Per source one bona fide face (0.5) and one attack: A 0.2, B 0.6, C 0.4. At target
-    # APCER 0.1 % (no attack of 3) the threshold is just above 0.6; left out, A and C are
-    # judged just above 0.6 (the attack rejected, the face too), B just above 0.4 (the attack
-    # 0.6 accepted, the face too): APCER 1/3 and BPCER 2/3, where on all three it would be
-    # 0 % and 100 %.
+    # APCER 34 % (one attack of 3) the threshold is just above 0.4; left out (two attacks:
+    # none may pass), A and C are judged just above 0.6 (the attack rejected, the face too),
+    # B just above 0.4 (the attack 0.6 accepted, the face too): APCER 1/3 and BPCER 2/3,
+    # where on all three it would be 1/3 and 0 %.
     samples = [
         Sample(f"{label}/{src}.jpg", label, kind, [], scores(p, p, p), capture="crop", source=src)
         for src, attack in (("A", 0.2), ("B", 0.6), ("C", 0.4))
@@ -284,12 +319,12 @@ def test_admin_target_apcer_reports_leave_one_source_out_figures(admin_client: A
     ]
     store(Report(0.5, "fast", "three sources", samples, resamples=100))
     tenant = Tenant.objects.create(name="Held")
-    page = change_tenant(admin_client, tenant, target_apcer="0.1").content.decode()
+    page = change_tenant(admin_client, tenant, target_apcer="34").content.decode()
     tenant.refresh_from_db()
-    b_attack = profiles.shipped("fast", "crop").p(logit(0.6))  # B's attack, as scored
-    assert b_attack < tenant.threshold < b_attack + 1e-6
+    c_attack = profiles.shipped("fast", "crop").p(logit(0.4))  # C's attack, as scored
+    assert c_attack < tenant.threshold < c_attack + 1e-6
     assert "leave one source out, 3 of 3 sources judged), APCER 33.33% and BPCER 66.67%" in page
-    assert "100.00%" not in page
+    assert "BPCER 0.00%" not in page  # on all three, where it was chosen
 
 
 def test_admin_target_apcer_needs_the_evaluations_view_permission(db: None) -> None:

@@ -344,9 +344,9 @@ def test_only_the_engine_puts_the_gates_together() -> None:
         for call in gate_sequences(path)
     ]
     assert sorted(found) == [
-        "ml/engine.py:gates .capture_of()",
-        "ml/engine.py:gates .failures()",
-        "ml/engine.py:gates .measure()",
+        "ml/engine.py:gates_of .capture_of()",
+        "ml/engine.py:gates_of .failures()",
+        "ml/engine.py:gates_of .measure()",
         "ml/yunet.py:largest max(key=...box...)",
     ]
 
