@@ -384,6 +384,14 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 # The database keeps a digest of each session key, never the cookie itself (guard.sessions).
 SESSION_ENGINE = "guard.sessions"
+# An admin login ends after ADMIN_IDLE_TIMEOUT_S without a request (Django's default is two
+# weeks, idle or not): 15 minutes by default, the idle limit of PCI DSS v4.0 8.2.8. Each
+# request that reads the session moves the expiry on (guard.sessions.SessionStore: one UPDATE
+# of the session row per admin page; API calls read no session and write nothing).
+# At least a minute: less would sign an operator out while filling in a form; at most
+# Django's two weeks.
+ADMIN_IDLE_TIMEOUT_S = env_int("ADMIN_IDLE_TIMEOUT_S", 900, minimum=60, maximum=14 * 86_400)
+SESSION_COOKIE_AGE = ADMIN_IDLE_TIMEOUT_S
 # A form refused by the CSRF check (403): the console's page, not Django's (its inline <style>
 # is refused by SECURE_CSP, and it speaks to developers).
 CSRF_FAILURE_VIEW = "console.csrf.csrf_failure"
