@@ -78,6 +78,8 @@ class CaptureSession(models.Model):
     # alone, with no challenge ever asked.
     challenge_mode = models.CharField(max_length=16, blank=True, editable=False)
     challenge_band = models.FloatField(null=True, blank=True, editable=False)
+    # Token calls admitted so far, against SESSION_CALL_BUDGET (capture.service.within_budget).
+    token_calls = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

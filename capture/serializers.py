@@ -189,3 +189,10 @@ class TokenErrorSerializer(Body):
 class ConflictSerializer(Body):
     error = serializers.CharField()
     state = serializers.ChoiceField(choices=["done", "processing"])
+
+
+class CallsSpentSerializer(Body):
+    """429: the session has made its SESSION_CALL_BUDGET token calls."""
+
+    error = serializers.CharField()
+    code = serializers.ChoiceField(choices=["session_calls_spent"])

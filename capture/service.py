@@ -1,11 +1,13 @@
 """Capture sessions: open, quality (gates only), selfie (the whole check, once), verdict."""
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import HashId, Tenant
@@ -114,6 +116,26 @@ def within_selfie_rate(session: CaptureSession) -> None:
     the component retries after a refusal only once the gates pass again (over a second)."""
     limit = settings.SESSION_SELFIE_PER_MIN
     _over("selfie_rate_limited", SELFIE_SCOPE, session, limit, Window.current(60))
+
+
+def within_budget(session: CaptureSession) -> None:
+    """Count the call against the session's SESSION_CALL_BUDGET, every token call alike. This,
+    not the tenant's rate limit, bounds a token: counted against a tenant's 120 a minute, one
+    token's 8 calls a second (refused ones count too) would keep every other user of the
+    tenant refused for as long as the token lives. The tenant's rate still bounds what its
+    backend can make us do: each session is opened by a counted POST /sessions. A call over
+    the budget is not counted; it is told to wait until the session expires (Retry-After),
+    after which the component, told ``token_expired``, asks for a new session."""
+    limit = settings.SESSION_CALL_BUDGET
+    admitted = CaptureSession.objects.filter(pk=session.pk, token_calls__lt=limit).update(
+        token_calls=F("token_calls") + 1
+    )
+    if admitted:
+        return
+    if not CaptureSession.objects.filter(pk=session.pk).exists():
+        raise Rejected(Rejection("unknown_session"))  # deleted since its token was read
+    wait = math.ceil((session.expires_at - timezone.now()).total_seconds())
+    raise Rejected(Rejection("session_calls_spent", {"limit": limit}, retry_after=max(1, wait)))
 
 
 # --- quality -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from capture.cors import TokenCorsMixin
 from capture.models import CaptureSession
 from capture.tokens import session_for_token
 from liveness.answers import Rejected, Rejection
-from liveness.jsonapi import JsonAPIView, Quota, admit, parse_object, read_body, within_limits
+from liveness.jsonapi import JsonAPIView, Quota, admit, parse_object, read_body, within_quota
 from liveness.schema import (
     CONTENT_CODED,
     TOO_MANY,
@@ -61,6 +61,18 @@ NOT_ALLOWED = OpenApiResponse(ErrorSerializer, description="Another method.")
 TOO_LARGE = OpenApiResponse(ErrorSerializer, description="Over LIVENESS_MAX_BODY_BYTES.")
 QUALITY_TOO_LARGE = OpenApiResponse(ErrorSerializer, description="Over SESSION_QUALITY_MAX_BYTES.")
 BAD_HASH_ID = OpenApiResponse(MessageSerializer, description="Invalid hash_id.")
+TOKEN_TOO_MANY = OpenApiResponse(
+    PolymorphicProxySerializer(
+        component_name="SessionTooManyRequests",
+        serializers=[MessageSerializer, ErrorSerializer, s.CallsSpentSerializer],
+        resource_type_field_name=None,
+    ),
+    description='`{"message": "Your request limit has been reached."}` when the tenant\'s '
+    'request limit is reached (no `Retry-After`); `{"error": ...}` with `Retry-After` when a '
+    "throttle refused it (failed authentications from this IP, or the session's own rate), "
+    "with `code` `session_calls_spent` once the session has made its `SESSION_CALL_BUDGET` "
+    "calls (`Retry-After`: until it expires). Never the tenant's rate limit.",
+)
 
 
 Action = Callable[[CaptureSession, dict[str, object], str], dict[str, object]]
@@ -73,16 +85,19 @@ def with_session(
     """A token-authenticated call on one session. In order, before its JSON is parsed or an
     image decoded: the body read, bounded by ``max_bytes()`` (a setting's value, read per call)
     whatever the transfer encoding (413); the token, its session and the hash_id that opened
-    it (429 / 404 / 401); the session still open (409); the session's own rate, then the
-    tenant's rate and quota (429, counted as /liveness's are; a held selfie's session has paid
-    its unit, so its challenge's calls ask no room)."""
+    it (429 / 404 / 401); the session still open (409); the session's own rate and budget
+    (429), then the tenant's quota (429, counted as /liveness's is; a held selfie's session has
+    paid its unit, so its challenge's calls ask no room). Not the tenant's rate limit: the
+    backend's POST /sessions counted against it, and one token's calls counted against it
+    left every other user of the tenant refused."""
 
     def call(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
         body = read_body(request, max_bytes())
         session = session_for_token(request, session_id)
         service.require_open(session)
         own_rate(session)
-        within_limits(session.tenant, Quota.NONE if session.held else asks)
+        service.within_budget(session)
+        within_quota(session.tenant, Quota.NONE if session.held else asks)
         answer = action(session, parse_object(body), request_id_of(request))
         return JsonResponse(answer, status=status)
 
@@ -164,8 +179,9 @@ class QualityView(TokenCorsMixin, JsonAPIView):
         operation_id="session_quality",
         summary="Quality gates on a small frame (browser call; no classifier, no quota)",
         description="Every gate of /liveness, `face_too_close` included whatever the "
-        "tenant's crop policy. Rate-limited per session (`SESSION_QUALITY_PER_S`) and by the "
-        "tenant's rate limit; refused (429) once the tenant is at its request limit.",
+        "tenant's crop policy. Rate-limited per session (`SESSION_QUALITY_PER_S`, and "
+        "`SESSION_CALL_BUDGET` token calls in its life), not by the tenant's rate limit; "
+        "refused (429) once the tenant is at its request limit.",
         request={"application/json": s.FrameRequestSerializer},
         responses={
             200: s.QualityResultSerializer,
@@ -176,7 +192,7 @@ class QualityView(TokenCorsMixin, JsonAPIView):
             409: challenge_conflict("Quality", s.QualityRefusedSerializer),
             413: QUALITY_TOO_LARGE,
             415: CONTENT_CODED,
-            429: TOO_MANY,
+            429: TOKEN_TOO_MANY,
             503: NOT_READY,
         },
         auth=BEARER,
@@ -206,7 +222,7 @@ class ChallengeView(TokenCorsMixin, JsonAPIView):
             409: challenge_conflict("Restart", s.RestartRefusedSerializer),
             413: QUALITY_TOO_LARGE,
             415: CONTENT_CODED,
-            429: TOO_MANY,
+            429: TOKEN_TOO_MANY,
             503: NOT_READY,
         },
         auth=BEARER,
@@ -239,7 +255,7 @@ class SelfieView(TokenCorsMixin, JsonAPIView):
             413: TOO_LARGE,
             415: CONTENT_CODED,
             422: OpenApiResponse(QualityGateSerializer, description="A gate refused it."),
-            429: TOO_MANY,
+            429: TOKEN_TOO_MANY,
             503: NOT_READY,
         },
         auth=BEARER,

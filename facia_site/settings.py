@@ -229,6 +229,12 @@ SESSION_TTL_S = env_int("SESSION_TTL_S", 300, minimum=1, maximum=86_400)
 # At least 1: 0 refused every call (429), a session could never end (0 turns other limits off).
 SESSION_QUALITY_PER_S = env_int("SESSION_QUALITY_PER_S", 8, minimum=1)
 SESSION_SELFIE_PER_MIN = env_int("SESSION_SELFIE_PER_MIN", 6, minimum=1)
+# Token calls (quality, challenge, selfie) a session may make in its life: its own budget, in
+# place of the tenant's rate limit (counted there, one token's 8 calls a second would use up a
+# tenant's 120 a minute for all its other users).
+# The component makes at most 4 a second (pollMs 250 after each call): 1,200 in the default
+# SESSION_TTL_S of 300 s, so 1,500 leaves a quarter more.
+SESSION_CALL_BUDGET = env_int("SESSION_CALL_BUDGET", 1500, minimum=1)
 SESSION_QUALITY_MAX_BYTES = env_int("SESSION_QUALITY_MAX_BYTES", 1024 * 1024, minimum=1)
 CAPTURE_DEMO = env_bool("CAPTURE_DEMO")
 # A head_turn tenant's session: challenges a session may start (the first and each retry); and,
@@ -378,6 +384,14 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 # The database keeps a digest of each session key, never the cookie itself (guard.sessions).
 SESSION_ENGINE = "guard.sessions"
+# An admin login ends after ADMIN_IDLE_TIMEOUT_S without a request (Django's default is two
+# weeks, idle or not): 15 minutes by default, the idle limit of PCI DSS v4.0 8.2.8. Each
+# request that reads the session moves the expiry on (guard.sessions.SessionStore: one UPDATE
+# of the session row per admin page; API calls read no session and write nothing).
+# At least a minute: less would sign an operator out while filling in a form; at most
+# Django's two weeks.
+ADMIN_IDLE_TIMEOUT_S = env_int("ADMIN_IDLE_TIMEOUT_S", 900, minimum=60, maximum=14 * 86_400)
+SESSION_COOKIE_AGE = ADMIN_IDLE_TIMEOUT_S
 # A form refused by the CSRF check (403): the console's page, not Django's (its inline <style>
 # is refused by SECURE_CSP, and it speaks to developers).
 CSRF_FAILURE_VIEW = "console.csrf.csrf_failure"

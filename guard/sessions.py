@@ -22,6 +22,22 @@ def stored_key(session_key: str) -> str:
 
 
 class SessionStore(db.SessionStore):
+    """Also the admin's idle timeout: a session a request reads and finds is saved again on the
+    way out (SessionMiddleware saves a modified one), its expiry and its cookie's Max-Age
+    moved on by SESSION_COOKIE_AGE (ADMIN_IDLE_TIMEOUT_S), one UPDATE of its row. Not
+    SESSION_SAVE_EVERY_REQUEST: that also saves a session no request read, so a cookie naming
+    no session became a new row, one per request on any path (/liveness included)."""
+
+    def load(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().load()
+        self.modified = self.modified or self.session_key is not None  # None: not found
+        return data
+
+    async def aload(self) -> dict[str, Any]:
+        data: dict[str, Any] = await super().aload()
+        self.modified = self.modified or self.session_key is not None
+        return data
+
     def _get_session_from_db(self) -> Any:
         if self.session_key is None:
             return None

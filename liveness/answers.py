@@ -59,6 +59,9 @@ IMAGE_TOO_MANY_PIXELS = (
     "This image is {width}x{height} ({pixels:,} pixels), more than the {limit:,} pixels a "
     "session call decodes; send it scaled down to at most {limit:,} pixels."
 )
+# A session's own budget of token calls (capture.service.within_budget); an `error`, as the
+# other rates', so the component waits (Retry-After: until the session expires), then starts anew.
+SESSION_CALLS_SPENT = "This session has made its {limit} calls; start a new session."
 LIMIT_REACHED = "Your request limit has been reached."
 NOT_AN_OBJECT = "Request body must be a JSON object."
 NOT_READY = "Service is not ready, try again later."
@@ -161,6 +164,7 @@ ANSWERS: dict[str, Answer] = {
     "session_busy": Answer(409, IN_PROGRESS, extra=("state",)),
     "quality_rate_limited": Answer(429, "Quality check rate exceeded ({limit} per second)."),
     "selfie_rate_limited": Answer(429, "Selfie rate exceeded ({limit} per minute)."),
+    "session_calls_spent": Answer(429, SESSION_CALLS_SPENT, with_code=True),
     "frames_invalid": Answer(400, FRAMES_INVALID),
     # a session's head-turn challenge (capture.challenge)
     "challenge_not_passed": Answer(409, CHALLENGE_NOT_PASSED, with_code=True),

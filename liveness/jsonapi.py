@@ -13,7 +13,8 @@ hash_id, and Django's JSON 400/404/500 handlers for every API path.
 4. the tenant's rate limit: 429 over ``rate_limit_per_minute`` (``guard``);
 5. its quota as loaded: 429 at its request limit, before any image is read.
 
-Steps 4 and 5 (``within_limits``) also guard a session's token calls. Each 401 and 429 is
+Step 5 (``within_quota``) also guards a session's token calls; step 4 does not (the session's
+own budget bounds a token: ``capture.service.within_budget``). Each 401 and 429 is
 ``counted`` (guard.refusals and /metrics): per tenant where the hash_id names one, revoked or
 not, else per client address bucket. It is raised as ``Rejected``; the view answers it from
 ANSWERS.

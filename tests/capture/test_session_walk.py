@@ -94,4 +94,5 @@ def test_no_image_at_rest(make_tenant: Any, client: Client) -> None:
         "selfie_request_id",  # the check's request id (32 hex digits or the client's own)
         "challenge_mode",  # the rule the session opened under: its tenant's choice then
         "challenge_band",  # and its when_unsure band (a number)
+        "token_calls",  # how many token calls it has made (a number)
     }

@@ -1,8 +1,8 @@
 """What one session token can make the service do is bounded (Django's test client, real
 engine): body bytes whatever the transfer encoding, JPEG scans and pixels sized for what the
-component sends, a rate on every call (the session's own and the tenant's), quota and rate
-before any decode, revocation of the hash_id that opened it; and every session endpoint
-answers OPTIONS as /liveness does."""
+component sends, the session's own rates and call budget on every call (not the tenant's
+rate, its backend's), quota and rates before any decode, revocation of the hash_id that
+opened it; and every session endpoint answers OPTIONS as /liveness does."""
 
 import base64
 import io
@@ -18,6 +18,8 @@ from accounts.models import HashId, Tenant
 from bench.corpus import jpeg_with_empty_scans
 from bench.images import no_face_jpeg
 from capture.models import CaptureSession
+from guard import throttle
+from guard.models import Counter
 from liveness.models import LivenessCheck
 from ml.engine import LivenessEngine
 from tests.capture.sessions import open_session, post
@@ -28,6 +30,10 @@ IMAGE_INVALID = {
     "error": "Invalid or corrupt selfie image. Images must be in PNG, JPG, or JPEG format."
 }
 QUOTA_429 = {"message": "Your request limit has been reached."}
+CALLS_SPENT = {
+    "error": "This session has made its 3 calls; start a new session.",
+    "code": "session_calls_spent",
+}
 TOO_MANY_SCANS = {
     "error": "This progressive JPEG has more than 4 scans, the most a session call decodes; "
     "send a baseline JPEG or a PNG.",
@@ -216,20 +222,50 @@ def test_a_tenant_at_its_limit_opens_no_session_and_decodes_nothing(
         assert (response.status_code, response.json()) == (429, QUOTA_429), url
 
 
-def test_the_tenants_rate_limit_applies_to_every_session_call(
-    make_tenant: Any, client: Client
+def tenant_rate_hits(tenant: Tenant) -> int:
+    """Every call counted against the tenant's rate limit, whatever minute it fell in."""
+    rows = Counter.objects.filter(scope=throttle.RATE_SCOPE, subject=str(tenant.pk))
+    return sum(rows.values_list("hits", flat=True))
+
+
+def test_one_token_leaves_the_tenants_rate_limit_to_its_backend(
+    make_tenant: Any, client: Client, settings: Any
 ) -> None:
-    _, secret = make_tenant(rate_limit_per_minute=3)
+    """Counted against the tenant's rate, one token's refused calls (8 a second) left every
+    other user of the tenant 429 for as long as the token lived. The session's own budget
+    bounds a token; the backend's calls still count."""
+    settings.SESSION_QUALITY_PER_S = 100  # no second-window refuses any of these calls
+    tenant, secret = make_tenant(rate_limit_per_minute=3)
     quality, selfie, token = opened_urls(client, secret)
     garbage = {"selfie_image": "bm90IGFuIGltYWdl"}
-    # 10 calls over at most two minute-windows: one of them holds more than 3.
-    statuses = [post(client, quality, garbage, token) for _ in range(10)]
-    limited = [r for r in statuses if r.status_code == 429]
-    assert limited, [r.status_code for r in statuses]
-    assert limited[0].json() == {"error": "Request rate limit exceeded (3 per minute)."}
-    assert int(limited[0]["Retry-After"]) >= 1
-    selfies = [post(client, selfie, garbage, token).status_code for _ in range(5)]
-    assert 429 in selfies
+    statuses = [post(client, url, garbage, token).status_code for url in [quality] * 10 + [selfie]]
+    assert statuses == [400] * 11
+    assert tenant_rate_hits(tenant) == 1  # the POST /sessions
+    assert post(client, "/sessions", {"hash_id": secret}).status_code == 201
+    live = post(client, "/liveness", {"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)})
+    assert live.status_code == 201
+    assert tenant_rate_hits(tenant) == 3
+
+
+def test_a_session_over_its_call_budget_is_refused_alone(
+    make_tenant: Any, client: Client, settings: Any
+) -> None:
+    """Every token call spends the budget; past it the session's calls get their own 429, told
+    to wait until the session expires; the tenant's other sessions go on."""
+    settings.SESSION_CALL_BUDGET = 3
+    _, secret = make_tenant(rate_limit_per_minute=5)
+    quality, selfie, token = opened_urls(client, secret)
+    garbage = {"selfie_image": "bm90IGFuIGltYWdl"}
+    assert [post(client, quality, garbage, token).status_code for _ in range(3)] == [400] * 3
+    for url in (quality, selfie, quality.replace("/quality", "/challenge")):
+        refused = post(client, url, garbage, token)
+        assert (refused.status_code, refused.json()) == (429, CALLS_SPENT), url
+        assert 1 <= int(refused["Retry-After"]) <= settings.SESSION_TTL_S
+    session = CaptureSession.objects.get(pk=quality.split("/")[2])
+    assert session.token_calls == 3  # a refused call is not counted
+    other_quality, _, other_token = opened_urls(client, secret)
+    frame = {"selfie_image": data_uri(LIVE_JPG)}
+    assert post(client, other_quality, frame, other_token).status_code == 200
 
 
 def test_revoking_the_hash_id_ends_its_open_sessions(make_tenant: Any, client: Client) -> None:

@@ -178,6 +178,7 @@ KEPT_WORDS = {
     "challenge_tries": "tries",
     "challenge_judge": "the judge's state",
     "challenge_version": "the judge's state",  # orders the polls that write it
+    "token_calls": "its count of token calls",
 }
 
 

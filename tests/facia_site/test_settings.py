@@ -333,6 +333,10 @@ def test_an_empty_key_file_is_one_record_naming_it(tmp_path: Path) -> None:
         # Every quality call, every selfie answered 429: no capture session could end.
         ("SESSION_QUALITY_PER_S", "0", "expected at least 1"),
         ("SESSION_SELFIE_PER_MIN", "0", "expected at least 1"),
+        ("SESSION_CALL_BUDGET", "0", "expected at least 1"),
+        # An operator signed out while filling in a form; or, past two weeks, never idle.
+        ("ADMIN_IDLE_TIMEOUT_S", "59", "from 60 to 1209600"),
+        ("ADMIN_IDLE_TIMEOUT_S", "1209601", "from 60 to 1209600"),
         # gunicorn's own reading: "Error: 'bogus' does not appear to be an IPv4 or IPv6
         # network", no variable named (manage.py's steps, bin/entrypoint's first, read it here).
         ("FORWARDED_ALLOW_IPS", "bogus", "'bogus' does not appear to be an IPv4 or IPv6"),

@@ -448,19 +448,23 @@ def session_call(client: Any, contract: Contract, action: str) -> Any:
 def limits_and_faults(
     call: Any, fresh: Any, tenant: Tenant, settings: Any, monkeypatch: Any, body: Any
 ) -> None:
-    """429 for the session's own rate, the tenant's rate, its quota and a throttled client;
-    then 503. ``fresh()`` opens a new session (path, bearer)."""
+    """429 for the session's own rate and call budget, the tenant's quota and a throttled
+    client, never the tenant's rate; then 503. ``fresh()`` opens a new session (path,
+    bearer)."""
     path, bearer = fresh()
     own_rates = settings.SESSION_QUALITY_PER_S, settings.SESSION_SELFIE_PER_MIN
     settings.SESSION_QUALITY_PER_S = settings.SESSION_SELFIE_PER_MIN = 0
     assert call(path, body, headers=bearer)["Retry-After"]
     settings.SESSION_QUALITY_PER_S, settings.SESSION_SELFIE_PER_MIN = own_rates
     path, bearer = fresh()
+    spent = CaptureSession.objects.filter(pk=path.split("/")[2])
+    spent.update(token_calls=settings.SESSION_CALL_BUDGET)
+    assert call(path, body, headers=bearer).json()["code"] == "session_calls_spent"
+    path, bearer = fresh()
     assert call(path, body, headers=bearer | throttled_client(settings)).status_code == 429
     Tenant.objects.filter(pk=tenant.pk).update(requests_used=F("request_limit"))
-    assert call(path, body, headers=bearer).json() == {"message": LIMIT_REACHED}
     rate_spent(tenant)
-    assert call(path, body, headers=bearer).json()["error"].startswith("Request rate limit")
+    assert call(path, body, headers=bearer).json() == {"message": LIMIT_REACHED}
     unready(monkeypatch)
     assert call(path, body, headers=bearer).status_code == 503
 

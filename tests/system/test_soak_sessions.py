@@ -49,7 +49,8 @@ def test_sessions_mode_walks_every_outcome_and_reports() -> None:
 
 
 def test_an_unexpected_status_fails_the_run() -> None:
-    # 5 calls a minute per tenant: the second walk's calls are refused with the tenant's 429.
+    # 5 backend calls a minute per tenant (a walk's session opened and read): a later walk's
+    # POST /sessions or GET /sessions/{id} is refused with the tenant's 429.
     done = soak("--duration", "4", "--tenant-rate-limit", "5")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "UNEXPECTED" in done.stdout
