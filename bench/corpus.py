@@ -203,7 +203,8 @@ def image_case(name: str, make: Callable[[], bytes], prefix: str = "") -> None:
     CASES[name] = lambda hash_id: body(hash_id, prefix + b64(make()))
 
 
-# Images that really are PNG/JPEG: accepted whatever their colour model or bit depth.
+# Images that really are PNG/JPEG: decoded whatever their colour model or bit depth; the
+# greyscale ones are then refused by the quality gates (no_colour: the models judge colour).
 image_case("jpeg-baseline", face_jpeg)
 image_case("jpeg-progressive", lambda: encode(".jpg", face(), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]))
 image_case("jpeg-grayscale", lambda: encode(".jpg", cv2.cvtColor(face(), cv2.COLOR_BGR2GRAY)))

@@ -19,6 +19,10 @@ from ml.errors import FaceRefused
 from ml.yunet import Face
 
 SHARPNESS_SIDE = 112  # the face is resized to this before the Laplacian: size-independent
+# The face is averaged down to this many cells a side before its colour is read: a cell's
+# colour is the face's, not its pixels' noise (a grey face with sigma-5 noise in each channel
+# reads 5.2 pixel by pixel, at most 0.98 in cells; the least coloured dev face 8.5 and 8.0).
+COLOUR_SIDE = 16
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,13 @@ class QualityThresholds:
     # frequencies' share, independent of face size and contrast. Dev live: >= 4.2 (full
     # frames >= 12); a 350 px face blurred with sigma 3 px: 3.9, with 5 px: 1.5
     min_sharpness: float = 2.5
+    # mean |Cr| + |Cb| (BT.601 chroma, 8-bit scale; 0 = grey) of the face box averaged down to
+    # 16x16 cells. The models were trained on colour: the grey dev jomariya live faces scored
+    # 0.01-0.33, all spoof. Grey (dev faces and clip frames as L or 16-bit PNG, L JPEG, or
+    # 3-channel JPEG q 70-95): 0.00; with sigma-5 noise in each channel <= 0.98. Colour: dev
+    # and clip faces >= 7.9 (JPEG q 70 too), darkened to luma 40 >= 3.2, half saturated
+    # >= 4.0 (python -m bench.colour_gate; docs, Accuracy, "Quality gates")
+    min_colour: float = 1.5
 
     @classmethod
     def from_mapping(cls, overrides: Mapping[str, float | str] | None) -> QualityThresholds:
@@ -118,6 +129,8 @@ RANGES: dict[str, Range] = {
     "min_luma": Range(0.0, 255.0),  # mean luma of 8-bit pixels
     "max_luma": Range(0.0, 255.0),
     "min_sharpness": Range(0.0),
+    # no face measures more: a face of pure green or magenta, the most coloured pixels, 191.1
+    "min_colour": Range(0.0, 191.0),
 }
 # Thresholds that bound one measure from both sides: with low >= high no face passes both.
 PAIRS = (("min_luma", "max_luma"),)
@@ -132,6 +145,7 @@ class QualityMeasures:
     yaw: float
     luma: float
     sharpness: float
+    colour: float
 
 
 # The stable codes and their sentences, in the order the gates are checked.
@@ -146,6 +160,8 @@ REFUSALS: dict[str, str] = {
     "head_turned": "The head is turned away from the camera; look straight at the camera.",
     "too_dark": "The face is too dark; add light in front of the face.",
     "overexposed": "The face is overexposed; avoid direct light or glare on the face.",
+    "no_colour": "The image has no colour (greyscale or infrared); send a colour image from a "
+    "colour camera.",
     "too_blurry": "The face is blurred; hold the camera still and keep the face in focus.",
 }
 
@@ -204,6 +220,22 @@ def sharpness_of(region: np.ndarray) -> float:
     return float(100 * cv2.Laplacian(face, cv2.CV_64F).var() / spread)
 
 
+def colour_of(region: np.ndarray) -> float:
+    """Mean |Cr| + |Cb| (BT.601 chroma, 8-bit scale) of ``region`` averaged down to
+    ``COLOUR_SIDE`` cells a side: 0 for a grey face however it was coded (PNG, JPEG); noise
+    alone (sigma 5 in each channel) read at most 0.98 on the dev faces."""
+    if region.ndim == 2:
+        return 0.0
+    cells = cv2.resize(region, (COLOUR_SIDE, COLOUR_SIDE), interpolation=cv2.INTER_AREA)
+    blue, green, red = cv2.split(cells.astype(np.float32))
+    # Cr = 0.713 (R - Y), Cb = 0.564 (B - Y), Y = 0.299 R + 0.587 G + 0.114 B, written with
+    # R - G and B - G: exactly 0 when the channels are equal (Y's float sum is not exact).
+    red_green, blue_green = red - green, blue - green
+    cr = 0.713 * (0.701 * red_green - 0.114 * blue_green)
+    cb = 0.564 * (0.886 * blue_green - 0.299 * red_green)
+    return float(np.mean(np.abs(cr) + np.abs(cb)))
+
+
 def measure(image: np.ndarray, face: Face, faces: list[Face]) -> QualityMeasures:
     height, width = image.shape[:2]
     _, _, w, h = face.box
@@ -217,6 +249,7 @@ def measure(image: np.ndarray, face: Face, faces: list[Face]) -> QualityMeasures
         yaw=abs(yaw_of(face.landmarks)),
         luma=0.0 if empty else float(_grey(region).mean()),
         sharpness=0.0 if empty else sharpness_of(region),
+        colour=0.0 if empty else colour_of(region),
     )
 
 
@@ -245,6 +278,9 @@ def failures(m: QualityMeasures, t: QualityThresholds, crop_policy: str = "refus
         ("head_turned", m.yaw > t.max_yaw),
         ("too_dark", m.luma < t.min_luma),
         ("overexposed", m.luma > t.max_luma),
+        # after the light gates: a dark or washed-out colour face loses its chroma too, and
+        # light is what to fix there; before blur: no steadier hand makes a grey image judgeable
+        ("no_colour", m.colour < t.min_colour),
         ("too_blurry", m.sharpness < t.min_sharpness),
     )
     return [code for code, failed in checks if failed and code not in exempt]

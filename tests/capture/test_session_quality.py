@@ -3,13 +3,15 @@ real engine)."""
 
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 from django.test.client import Client
 
 from liveness.models import LivenessCheck
 from ml.quality import REFUSALS
 from tests.capture.sessions import CROP, open_session, post
-from tests.conftest import LIVE_JPG, data_uri
+from tests.conftest import LIVE_JPG, b64, data_uri
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
 
@@ -29,6 +31,26 @@ def test_quality_uses_no_quota_and_applies_every_gate(make_tenant: Any, client: 
     tenant.refresh_from_db()
     assert tenant.requests_used == 0
     assert not LivenessCheck.objects.filter(tenant=tenant).exists()
+
+
+def test_quality_and_selfie_refuse_a_grey_frame(make_tenant: Any, client: Client) -> None:
+    """A monochrome camera's frame: the quality call says so before any selfie is sent, and
+    the selfie is refused as /liveness refuses it, no unit spent."""
+    tenant, secret = make_tenant()
+    opened = open_session(client, secret)
+    sid, token = opened["session_id"], opened["token"]
+    image = cv2.imread(str(LIVE_JPG))
+    assert image is not None
+    ok, buffer = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+    assert ok
+    grey = b64(np.asarray(buffer).tobytes())
+    body = post(client, f"/sessions/{sid}/quality", {"selfie_image": grey}, token).json()
+    assert (body["passed"], body["code"], body["capture"]) == (False, "no_colour", "frame")
+    assert body["failures"] == [{"code": "no_colour", "error": REFUSALS["no_colour"]}]
+    selfie = post(client, f"/sessions/{sid}/selfie", {"selfie_image": grey}, token)
+    assert (selfie.status_code, selfie.json()["code"]) == (422, "no_colour")
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 0
 
 
 def test_quality_is_rate_limited(make_tenant: Any, client: Client, settings: Any) -> None:

@@ -35,12 +35,18 @@ def frontal() -> np.ndarray:
     return read(FRONTAL)
 
 
+def grey(image: np.ndarray) -> np.ndarray:
+    """What a monochrome (IR) camera sends: one intensity in three equal channels."""
+    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+
+
 GENERATED: dict[str, Callable[[], np.ndarray]] = {
     "multiple_faces": lambda: np.hstack([frontal(), frontal()]),
     "face_too_close": lambda: read(DEV_DATA / "live" / "wolf_1.png"),
     "too_dark": lambda: (frontal() * 0.2).astype(np.uint8),
     "overexposed": lambda: (255 - (255 - frontal().astype(np.float32)) * 0.2).astype(np.uint8),
     "too_blurry": lambda: cv2.GaussianBlur(frontal(), (0, 0), 8),
+    "no_colour": lambda: grey(frontal()),
 }
 
 
@@ -60,6 +66,61 @@ def test_refusal_has_a_code_and_costs_no_quota(
     # The unit given back is still there for a judgeable selfie.
     ok = post_liveness({"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)})
     assert ok.status_code == 201
+
+
+JOMARIYA = [DEV_DATA / "live" / f"jomariya_{n}.jpg" for n in range(1, 7)]
+
+
+def test_grey_selfies_of_live_people_are_refused_not_judged(
+    make_tenant: Any, post_liveness: Post
+) -> None:
+    """The models were trained on colour: these six live faces, grey, were judged spoof
+    (0.011-0.326) and each spent a unit. In colour, or half desaturated, they are judged."""
+    tenant, secret = make_tenant("kiosk")
+    for path in JOMARIYA:
+        refused = post_liveness({"hash_id": secret, "selfie_image": jpeg(grey(read(path)))})
+        assert refused.status_code == 422, path.name
+        assert refused.json() == {"error": REFUSALS["no_colour"], "code": "no_colour"}
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 0
+    for path in JOMARIYA:
+        image = read(path)
+        for judged in (image, cv2.addWeighted(image, 0.5, grey(image), 0.5, 0)):
+            response = post_liveness({"hash_id": secret, "selfie_image": jpeg(judged)})
+            assert response.status_code == 201, path.name
+            assert response.json()["liveness_result"]["is_live"] == 1, path.name
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 2 * len(JOMARIYA)
+    refused_codes = LivenessCheck.objects.filter(tenant=tenant).values_list("refused_code")
+    assert sorted(code for (code,) in refused_codes) == [""] * 12 + ["no_colour"] * 6
+
+
+def encoded(ext: str, image: np.ndarray) -> str:
+    ok, buffer = cv2.imencode(ext, image)
+    assert ok
+    return b64(buffer.tobytes())
+
+
+# Greyscale files (one channel), as a monochrome camera or a greyscale export writes them.
+GREY_FILES: dict[str, Callable[[np.ndarray], str]] = {
+    "png": lambda mono: encoded(".png", mono),
+    "jpeg": lambda mono: encoded(".jpg", mono),
+    "png-16bit": lambda mono: encoded(".png", mono.astype(np.uint16) * 257),
+}
+
+
+@pytest.mark.parametrize("kind", list(GREY_FILES))
+def test_greyscale_files_are_refused_no_colour(
+    make_tenant: Any, post_liveness: Post, kind: str
+) -> None:
+    """A greyscale file decodes to three equal channels: apfol_1.png scored 0.61 in colour,
+    0.11 greyscale (a spoof verdict, a unit spent)."""
+    tenant, secret = make_tenant(f"grey-{kind}")
+    mono = cv2.cvtColor(read(DEV_DATA / "live" / "apfol_1.png"), cv2.COLOR_BGR2GRAY)
+    response = post_liveness({"hash_id": secret, "selfie_image": GREY_FILES[kind](mono)})
+    assert (response.status_code, response.json()["code"]) == (422, "no_colour")
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 0
 
 
 def test_fast_is_the_default_profile(tenant: tuple[Tenant, str], post_liveness: Post) -> None:

@@ -122,6 +122,76 @@ def test_blurred_face(engine: LivenessEngine, frontal: np.ndarray) -> None:
     assert only_failure(engine, cv2.GaussianBlur(frontal, (0, 0), side / 200)) == []
 
 
+def grey(image: np.ndarray) -> np.ndarray:
+    """What a monochrome (IR) camera sends: one intensity in three equal channels."""
+    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+
+
+def encoded(ext: str, image: np.ndarray, params: tuple[int, ...] = ()) -> bytes:
+    ok, data = cv2.imencode(ext, image, list(params))
+    assert ok
+    return data.tobytes()
+
+
+def test_grey_face(engine: LivenessEngine, frontal: np.ndarray) -> None:
+    """The models were trained on colour: the grey of a live face was judged spoof (0.01-0.33
+    on the dev jomariya faces), so it is refused rather than judged."""
+    assert only_failure(engine, grey(frontal)) == ["no_colour"]
+    assert refused_code(engine, grey(frontal)) == "no_colour"
+
+
+def test_colour_measure_of_grey_and_colour_faces(
+    engine: LivenessEngine, frontal: np.ndarray
+) -> None:
+    x, y, w, h = face_box(engine, frontal)
+    face = frontal[y : y + h, x : x + w]
+    threshold = QualityThresholds().min_colour
+    mono = cv2.cvtColor(face, cv2.COLOR_BGR2GRAY)
+    coded = [encoded(".jpg", grey(face), (cv2.IMWRITE_JPEG_QUALITY, q)) for q in (70, 95)]
+    coded += [encoded(".png", mono), encoded(".jpg", mono), encoded(".png", mono * np.uint16(257))]
+    assert [quality.colour_of(engine.decode(data)) for data in coded] == [0.0] * 5
+    assert quality.colour_of(mono) == 0.0
+    # A sensor's noise is not colour: sigma 5 in each channel reads 5.2 pixel by pixel.
+    noise = np.random.default_rng(0).normal(0, 5, face.shape)
+    noisy = np.clip(grey(face) + noise, 0, 255).astype(np.uint8)
+    assert quality.colour_of(noisy) < threshold / 1.5
+    # Colour, even half desaturated (blended with its own grey), stays well above it.
+    assert quality.colour_of(face) > 4 * threshold
+    half = cv2.addWeighted(face, 0.5, grey(face), 0.5, 0)
+    assert quality.colour_of(half) == pytest.approx(quality.colour_of(face) / 2, rel=0.05)
+
+
+def test_half_desaturated_face_is_judged(engine: LivenessEngine, frontal: np.ndarray) -> None:
+    half = cv2.addWeighted(frontal, 0.5, grey(frontal), 0.5, 0)
+    assert only_failure(engine, half) == []
+    assert 0.0 <= engine.analyse(half).p_live <= 1.0
+
+
+def test_colour_gate_refuses_every_grey_dev_image_and_no_colour_one(
+    engine: LivenessEngine,
+) -> None:
+    """Every dev image, live and attack (print and replay photographed in colour), keeps its
+    colour past the gate by a wide margin (smallest: 8.0, apfol_2); its grey reads 0 (and
+    is refused no_colour wherever YuNet still finds the face in it)."""
+    colour: dict[str, float] = {}
+    refused = []
+    for path in sorted(DEV_DATA.glob("*/*")):
+        image = engine.decode(path.read_bytes())
+        gates = engine.gates(image, engine.faces(image))
+        if gates.face is None or gates.measures is None:
+            continue  # no face (two dev crops): nothing to measure
+        colour[f"{path.parent.name}/{path.name}"] = gates.measures.colour
+        assert "no_colour" not in gates.failures, path.name
+        x, y, w, h = int_box(gates.face)
+        face = grey(image)[max(y, 0) : y + h, max(x, 0) : x + w]  # crops' boxes leave them
+        assert quality.colour_of(face) == 0.0
+        failures = engine.gates(grey(image), engine.faces(grey(image))).failures
+        refused += [path.name] if "no_colour" in failures else []
+        assert failures == ["no_face"] or "no_colour" in failures, (path.name, failures)
+    assert len(colour) >= 80 and len(refused) >= 70
+    assert min(colour.values()) > 4 * QualityThresholds().min_colour, min(colour.items())
+
+
 def test_sharpness_does_not_depend_on_contrast(frontal: np.ndarray) -> None:
     """The dark gate, not the blur gate, answers a dark but sharp face."""
     face = frontal[350:820, 200:550]
@@ -187,6 +257,9 @@ def test_thresholds_from_settings() -> None:
         ({"min_sharpness": -1}, "min_sharpness=-1: expected at least 0"),
         ({"min_context": -0.5}, "min_context=-0.5: expected at least 0"),
         ({"min_border_gap": -2}, "min_border_gap=-2: expected at least -1"),
+        # No face reaches 200: pure green or magenta, the most coloured, measures 191.1.
+        ({"min_colour": 200}, "min_colour=200: expected 0 to 191"),
+        ({"min_colour": -1}, "min_colour=-1: expected 0 to 191"),
     ],
 )
 def test_thresholds_out_of_range_are_refused(overrides: dict[str, float], message: str) -> None:
@@ -199,14 +272,14 @@ def test_every_threshold_has_a_range_its_default_and_its_off_value_meet() -> Non
     assert QualityThresholds().out_of_range() == []
     # A gate turned off (it refuses no face) is the operator's choice, not a mistake.
     off: dict[str, float] = {"min_luma": 0, "max_luma": 255, "min_face_px": 0}
-    off |= {"min_sharpness": 0}
+    off |= {"min_sharpness": 0, "min_colour": 0}
     off |= {"min_context": 0, "min_border_gap": -1, "max_other_face_ratio": 1.0}
     assert QualityThresholds.from_mapping(off).out_of_range() == []
 
 
 def test_every_code_has_a_sentence() -> None:
     codes = set(quality.REFUSALS)
-    measures = quality.QualityMeasures(1.0, 0.0, 0.0, -1.0, 9.0, 0.0, 0.0)
+    measures = quality.QualityMeasures(1.0, 0.0, 0.0, -1.0, 9.0, 0.0, 0.0, 0.0)
     assert set(quality.failures(measures, QualityThresholds())) | {"no_face", "overexposed"} == (
         codes
     )
