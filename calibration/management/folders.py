@@ -14,7 +14,7 @@ from liveness.runtime import load_engine
 from ml.engine import LivenessEngine
 from ml.errors import ModelInstallError
 from ml.evaluate import MANIFEST_ENCODING, SUFFIXES, amount, images_in, manifest_rows
-from ml.labelled import LayoutError
+from ml.labelled import LABELS, LayoutError
 from ml.text import escape_controls
 
 
@@ -26,8 +26,9 @@ def labelled_folder(folder: Path) -> Path:
         no_control_characters(str(folder))
     except ValidationError as exc:
         raise CommandError(f"{escape_controls(str(folder))}: {' '.join(exc.messages)}") from exc
-    if not (folder / "live").is_dir() or not (folder / "spoof").is_dir():
-        raise CommandError(f"{folder} must contain live/ and spoof/ folders.")
+    missing = [label for label in LABELS if not (folder / label).is_dir()]
+    if missing:
+        raise CommandError(layout_said(folder, missing))
     manifest = folder / "manifest.csv"
     if not manifest.is_file():
         return folder
@@ -38,6 +39,20 @@ def labelled_folder(folder: Path) -> Path:
         )
     _no_conflicting_rows(manifest, header.index("file"), rows)
     return folder
+
+
+def layout_said(folder: Path, missing: list[str]) -> str:
+    """Why ``folder`` is refused, lacking the ``missing`` label folders: one class alone is
+    read from an empty folder of the other (so a misspelt ``spoofs/`` is not taken for "no
+    attacks"), and the folders it holds instead are named."""
+    others = sorted(p.name + "/" for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    said = f"{folder} must contain live/ and spoof/ folders"
+    if len(missing) == 1:
+        said += f" (no {missing[0]}/: for {LABELS[LABELS.index(missing[0]) - 1]} images alone, "
+        said += f"create an empty {missing[0]}/)"
+    if others:
+        said += f"; it holds {', '.join(escape_controls(o) for o in others[:5])}"
+    return said + "."
 
 
 EVALUATE_COUNTS = "with no source, subject or PAI species"

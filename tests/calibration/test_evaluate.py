@@ -527,6 +527,30 @@ def test_evaluate_rejects_a_bad_folder(tmp_path: Path) -> None:
         run_command("evaluate", str(tmp_path))
 
 
+def test_a_folder_of_one_class_is_told_how_to_be_read(tmp_path: Path) -> None:
+    """A folder of live images alone was refused only with "must contain live/ and spoof/":
+    it is now told that an empty spoof/ reads it, and a misspelt folder is named (taken for
+    "no attacks", it would report attacks it never saw as none)."""
+    (tmp_path / "live").mkdir()
+    (tmp_path / "spoofs").mkdir()
+    with pytest.raises(CommandError) as refused:
+        labelled_folder(tmp_path)
+    assert str(refused.value) == (
+        f"{tmp_path} must contain live/ and spoof/ folders (no spoof/: for live images alone, "
+        "create an empty spoof/); it holds live/, spoofs/."
+    )
+    (tmp_path / "live").rmdir()
+    with pytest.raises(CommandError) as refused:
+        labelled_folder(tmp_path)  # neither: no hint of one class
+    assert (
+        str(refused.value) == f"{tmp_path} must contain live/ and spoof/ folders; it holds spoofs/."
+    )
+    (tmp_path / "spoofs").rename(tmp_path / "spoof")
+    with pytest.raises(CommandError) as refused:
+        labelled_folder(tmp_path)
+    assert "for spoof images alone, create an empty live/); it holds spoof/." in str(refused.value)
+
+
 def test_evaluate_refuses_a_folder_whose_path_has_a_control(db: None, tmp_path: Path) -> None:
     """The folder names the data set on the evaluations page: refused as a tenant's name
     would be (tests/accounts/test_tenant_names.py), before any image is judged."""
