@@ -21,9 +21,11 @@ from liveness.models import LivenessCheck
 from ml import plots
 from ml.calibration import maps_of
 from ml.profiles import Platt
-from ml.tenant_calibration import KIND_WORDS, now_label, same_map
+from ml.tenant_calibration import HTER_WORDS, KIND_WORDS, now_label, same_map
 
-INTERVALS = ("APCER", "BPCER", "ACER", "AUC")
+INTERVALS = ("APCER", "BPCER", "HTER", "AUC")
+# Figures stored before HTER name it ACER (every attack pooled, not ISO's worst species').
+STORED_AS = {"HTER": "ACER"}
 
 
 def number(value: float | None, spec: str = ".4f") -> str:
@@ -45,22 +47,29 @@ def _interval(values: list[float | None] | None, percent: bool = False) -> str:
     return f"{shown} [{number(low, spec)}, {number(high, spec)}]"
 
 
+def _figure(figs: dict[str, Any], name: str) -> list[float | None] | None:
+    found: list[float | None] | None = figs.get(name)
+    return found if found is not None else figs.get(STORED_AS.get(name, name))
+
+
 def intervals_table(
     rows: list[tuple[str, dict[str, Any]]], css: str, percent: bool = False
 ) -> SafeString:
-    """One row per label: APCER / BPCER / ACER / AUC as value [low, high] (95 %); with
+    """One row per label: APCER / BPCER / HTER / AUC as value [low, high] (95 %; HTER's,
+    the mean of APCER's and BPCER's bounds, at least 90 %, as its caption says); with
     ``percent`` the rates as percentages (AUC stays a number)."""
     cells = [
-        (label, *(_interval(figs.get(n), percent and n != "AUC") for n in INTERVALS))
+        (label, *(_interval(_figure(figs, n), percent and n != "AUC") for n in INTERVALS))
         for label, figs in rows
     ]
     body = format_html_join(
         "", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", cells
     )
     return format_html(
-        '<table class="{}"><thead><tr><th></th><th>APCER</th><th>BPCER</th>'
-        "<th>ACER</th><th>AUC</th></tr></thead><tbody>{}</tbody></table>",
+        '<table class="{}"><caption>{}</caption><thead><tr><th></th><th>APCER</th>'
+        "<th>BPCER</th><th>HTER</th><th>AUC</th></tr></thead><tbody>{}</tbody></table>",
         css,
+        HTER_WORDS,
         body,
     )
 
@@ -106,7 +115,7 @@ def calibration_threshold(figs: dict[str, Any], which: str) -> float | None:
 
 
 def figures_table(calibration: Calibration) -> SafeString:
-    """APCER / BPCER / ACER (percentages) and AUC with 95 % intervals: now and held out."""
+    """APCER / BPCER / HTER (percentages) and AUC with 95 % intervals: now and held out."""
     rows = figure_rows(calibration)
     table = intervals_table(rows, "calibration-figures", percent=True)
     needs = (calibration.figures or {}).get("held_out_needs")

@@ -124,8 +124,8 @@ def within_budget(session: CaptureSession) -> None:
     token's 8 calls a second (refused ones count too) would keep every other user of the
     tenant refused for as long as the token lives. The tenant's rate still bounds what its
     backend can make us do: each session is opened by a counted POST /sessions. A call over
-    the budget is not counted; it is told to wait until the session expires (Retry-After),
-    after which the component, told ``token_expired``, asks for a new session."""
+    the budget is not counted; it is told to wait until the session expires (Retry-After):
+    the component ends the capture on its code, the session has no call left."""
     limit = settings.SESSION_CALL_BUDGET
     admitted = CaptureSession.objects.filter(pk=session.pk, token_calls__lt=limit).update(
         token_calls=F("token_calls") + 1

@@ -323,10 +323,17 @@ def of_units(n: int, unit: str) -> str:
 
 
 def counted_on(row: dict[str, Any], unit: str) -> str:
+    """ "36 presentations, 7 sources"; a figure of both classes names each class's groups,
+    "79 presentations, 7 attack / 8 bona fide sources" (the fewer alone, "7 sources", read as
+    if the figure rested on 7 where its bona fide side rests on 8)."""
     presentations = amount(row["presentations"], "presentation")
     if not unit:
         return presentations
-    return f"{presentations}, {of_units(row['groups'], unit)}"
+    attack, bona_fide = row.get("groups_attack"), row.get("groups_bona_fide")
+    if attack is None or bona_fide is None:  # one class, or a report stored before
+        return f"{presentations}, {of_units(row['groups'], unit)}"
+    units = amount(max(attack, bona_fide), unit or "source").split(" ", 1)[1]
+    return f"{presentations}, {attack} attack / {bona_fide} bona fide {units}"
 
 
 def format_iso(iso: dict[str, Any]) -> list[str]:
@@ -622,8 +629,10 @@ def _figure_row(
     count: tuple[int, int],
     unit: str,
     lower: bool = False,
+    by_class: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """``lower``: the value is a lower bound (some attacks name no PAI species)."""
+    """``lower``: the value is a lower bound (some attacks name no PAI species); ``by_class``:
+    the attack and bona fide groups of a figure of both classes (``count``'s are the fewer)."""
     low, high = interval or (float("nan"), float("nan"))
     presentations, groups = count
     note = ""
@@ -650,6 +659,7 @@ def _figure_row(
         "note": note,
         "exact": bool(exact),
         "bound": "lower" if lower and name in ON_WORST and not math.isnan(value) else "",
+        **({"groups_attack": by_class[0], "groups_bona_fide": by_class[1]} if by_class else {}),
     }
 
 
@@ -785,6 +795,7 @@ def iso_scope(
                     pad_metrics.counted(scored, n),
                     data.unit,
                     n in lower,
+                    pad_metrics.groups_by_class(scored, n),
                 )
                 for n in _figure_names(data.species)
             ]
@@ -841,6 +852,7 @@ def fitted_thresholds(data: IsoInput) -> dict[str, Any]:
                     pad_metrics.counted(part.by_unit, n),
                     data.unit,
                     lower and n in ("APCER_worst", "ACER"),
+                    pad_metrics.groups_by_class(part.by_unit, n),
                 )
                 for n in HELD_OUT
             ]

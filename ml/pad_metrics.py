@@ -257,6 +257,17 @@ def counted(scored: Scored, name: str) -> tuple[int, int]:
     return scored.score.size, groups
 
 
+def groups_by_class(scored: Scored, name: str) -> tuple[int, int] | None:
+    """The attack and the bona fide groups of a figure of both classes (ACER, BPCER20, AUC,
+    EER), whose count ``counted`` gives as the fewer of the two; None for a figure of one
+    class, or one not computed."""
+    attack = ~scored.bona_fide
+    one_class = name.startswith("APCER") or name == "BPCER"
+    if one_class or scored.bona_fide.all() or attack.all():
+        return None
+    return scored.groups_with(attack), scored.groups_with(scored.bona_fide)
+
+
 Statistic = Callable[[np.ndarray], dict[str, float]]
 
 

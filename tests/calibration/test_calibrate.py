@@ -269,7 +269,7 @@ def test_images_without_a_manifest_row_are_warned_of_and_left_out_of_the_figures
     assert said is not None
     unnamed, judged, named = map(int, said.groups())
     assert unnamed + named == judged and 0 < named <= kept and 0 < unnamed <= total - kept
-    assert f"score interval), over the {named} images naming a source:" in out
+    assert f"at least 90 %), over the {named} images naming a source:" in out
     assert "calibrated, held out (leave-one-source-out)" in out
 
 

@@ -516,6 +516,7 @@ def test_evaluate_dev_set_report_and_its_admin_page(
     assert re.fullmatch(r"\d+\.\d %", bpcer[1])
     assert re.fullmatch(r"\[\d+\.\d %, \d+\.\d %\]", bpcer[2])
     assert "no interval: 2 sources (needs 5)" in page  # APCER of print: two sources
+    assert "79 presentations, 7 attack / 8 bona fide sources" in page  # AUC's, both classes
     assert "no attack presentations" not in page.split('id="iso-sources"')[0]
     assert not re.search(r"\d\.\d{5,}", page)  # no float beyond 4 decimals
     assert '{"' not in page and "{&quot;" not in page and '"iso"' not in page  # no JSON

@@ -288,6 +288,28 @@ def test_a_threshold_no_source_can_be_judged_by_is_not_shown() -> None:
     assert held_out_at_target(report, 0.05)["folds"] == 0
 
 
+def test_a_figure_of_both_classes_names_each_class_sources() -> None:
+    """Attacks from 2 sources, bona fide from 3: AUC was "counted on 10 presentations, 2
+    sources", the fewer class's count alone (dev: "79 presentations, 7 sources" where its bona
+    fide side holds 8)."""
+    samples = [
+        *(sample("live", 0.6 + 0.05 * i, f"live{i % 3}") for i in range(6)),
+        *(sample("spoof", 0.1 * i, f"attack{i % 2}") for i in range(4)),
+    ]
+    iso = iso_report(Report(0.5, "fast", "x", samples, resamples=100))
+    auc, bpcer = (figures(scopes(iso)["all"])[n] for n in ("AUC", "BPCER"))
+    assert (auc["groups"], auc["groups_attack"], auc["groups_bona_fide"]) == (2, 2, 3)
+    assert "groups_attack" not in bpcer  # one class: its count says it
+    printed = format_iso(iso)
+    line = next(x for x in printed if x.lstrip().startswith("AUC"))
+    assert line.endswith("10 presentations, 2 attack / 3 bona fide sources")
+    assert next(x for x in printed if x.lstrip().startswith("BPCER ")).endswith(
+        "6 presentations, 3 sources"
+    )
+    stored = {k: v for k, v in auc.items() if not k.startswith("groups_")}  # stored before
+    assert evaluate.counted_on(stored, "source") == "10 presentations, 2 sources"
+
+
 def test_a_one_class_report_counts_nothing_for_figures_of_both_classes() -> None:
     """A bona fide-only set: ACER, BPCER20, AUC and EER were "counted on 3 presentations, 0
     sources", and their note ran into that count; the warning asked to read intervals of

@@ -17,7 +17,7 @@ import requests
 
 from tests.browser import PASSWORD, chromium
 from tests.conftest import DEV_DATA, LIVE_JPG, REPO
-from tests.servers.entrypoint import Served
+from tests.servers.entrypoint import Served, entrypoint_server
 
 pytestmark = pytest.mark.system
 
@@ -190,4 +190,47 @@ def test_tenant_out_of_quota_ends_the_capture_before_any_selfie(
     outcome = page.evaluate(within, [sid, token])
     assert outcome.startswith("quota: "), outcome
     assert "quality" in calls and "selfie" not in calls
+    page.context.close()
+
+
+# Each quality call counts against the budget; 3 are answered (the crop: face_too_close).
+BUDGET = 3
+CAMERA_LIVE = """() => {
+  const video = document.querySelector(".lc-root video");
+  const stream = video && video.srcObject;
+  return Boolean(stream && stream.getTracks().some((track) => track.readyState === "live"));
+}"""
+
+
+@pytest.fixture(scope="module")
+def budget_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The demo server with a session call budget a capture spends in a second."""
+    work = tmp_path_factory.mktemp("budget-server")
+    with entrypoint_server(work, CAPTURE_DEMO="1", SESSION_CALL_BUDGET=str(BUDGET)) as server:
+        server.env["DJANGO_SUPERUSER_PASSWORD"] = PASSWORD
+        server.manage("createsuperuser", "--noinput", "--username", "budget", "--email", "b@x.org")
+        yield server
+
+
+def test_spent_session_budget_ends_the_capture_at_once(budget_served: Served, browser: Any) -> None:
+    """The budget's 429 (`session_calls_spent`, Retry-After the session's remaining life, about
+    300 s) was read as a rate limit: "One moment…" with the camera on until the session
+    expired. It ends the capture on the next answer: its own message, camera off, onError."""
+    _, secret = budget_served.new_tenant(limit=5)
+    opened = requests.post(f"{budget_served.base}/sessions", json={"hash_id": secret}, timeout=30)
+    sid, token = opened.json()["session_id"], opened.json()["token"]
+    page = logged_in_page(budget_served, browser, "budget", permissions=["camera"], viewport=PHONE)
+    answers: list[int] = []
+    page.on("response", lambda r: answers.append(r.status) if "/quality" in r.url else None)
+    within = f"(args) => Promise.race([({START})(args), {TIMED_OUT}])"
+    outcome = page.evaluate(within, [sid, token])
+    assert outcome == (
+        "session_calls_spent: Cette session de capture a fait tous ses appels. "
+        "Commencez-en une nouvelle."
+    )
+    assert answers.count(200) == BUDGET and answers[-1] == 429  # none after the budget's 429
+    assert page.locator(".lc-root").get_attribute("data-message") == "session_calls_spent"
+    assert page.locator(".lc-status").get_attribute("role") == "alert"
+    assert page.evaluate(CAMERA_LIVE) is False
+    shot(page, "calls-spent-fr")
     page.context.close()

@@ -10,8 +10,8 @@
 // frames to POST /sessions/{id}/selfie, then calls onDone({ sessionId, frames }). The verdict
 // is never sent to the browser: the integrator's backend reads it with GET /sessions/{id}.
 // onError({ code, message }) codes: no_camera, permission_denied, insecure_context,
-// camera_failed, session_expired, session_invalid, session_done, quota, network,
-// challenge_tries_exhausted.
+// camera_failed, session_expired, session_invalid, session_done, session_calls_spent, quota,
+// network, challenge_tries_exhausted.
 //
 // A session of a head_turn tenant runs the server's head-turn challenge first: each quality
 // answer carries `challenge` ({instruction, step, steps, done, state}); the component draws
@@ -68,6 +68,7 @@ export const MESSAGES = {
     challenge_failed: "That did not work. Try again with a new sequence.",
     challenge_retry: "Start again",
     challenge_tries_exhausted: "Too many tries for this session. Start a new one.",
+    session_calls_spent: "This capture session has made all its calls. Start a new one.",
     challenge_unsure: "One more check: follow the instructions on the screen.",
     step_timeout: "That took too long.",
     wrong_direction: "That was not the direction asked for.",
@@ -118,6 +119,7 @@ export const MESSAGES = {
     challenge_failed: "Cela n'a pas fonctionné. Réessayez avec une nouvelle séquence.",
     challenge_retry: "Recommencer",
     challenge_tries_exhausted: "Trop d'essais pour cette session. Commencez-en une nouvelle.",
+    session_calls_spent: "Cette session de capture a fait tous ses appels. Commencez-en une nouvelle.",
     challenge_unsure: "Une dernière vérification : suivez les instructions à l'écran.",
     step_timeout: "Cela a pris trop de temps.",
     wrong_direction: "Ce n'était pas la direction demandée.",
@@ -269,13 +271,17 @@ function sessionErrorCode(status, body) {
   if (status === 401) return body && body.code === "token_expired" ? "session_expired" : "session_invalid";
   if (status === 404) return "session_invalid";
   if (status === 409) return body && body.code === "challenge_unreadable" ? "session_invalid" : "session_done";
-  if (status === 429) return "quota";
+  if (status === 429) return body && body.code === "session_calls_spent" ? body.code : "quota";
   return "network";
 }
 
 // A 429 with an `error` is a rate (the session's or the tenant's): wait and go on. The quota's
-// 429 has a `message` and ends the capture.
-const isRateLimit = (reply) => reply.status === 429 && !(reply.body && reply.body.message);
+// 429 has a `message`, and the session's spent budget the code `session_calls_spent` (its
+// Retry-After, about 300 s, is the session's remaining life: no call would be taken): both end
+// the capture.
+const isRateLimit = (reply) =>
+  reply.status === 429 &&
+  !(reply.body && (reply.body.message || reply.body.code === "session_calls_spent"));
 
 export function startCapture({
   sessionId,
