@@ -5,9 +5,9 @@ fitted by Newton's method on the tenant's own labelled captures with a Gaussian 
 on the shipped map of its profile and capture kind (``ml.profiles.shipped``), whose weight
 gives way as the sample grows (PRIOR_IMAGES). Classes are weighed equally. Thresholds: at a
 target APCER, or where APCER and BPCER are equal. Confidence intervals: Wilson for APCER and
-BPCER (ACER: the mean of their bounds, conservative), Newcombe's score interval for AUC. The
-procedure a tenant runs, with its held-out figures, is ml.tenant_calibration. Plain numpy, no
-Django.
+BPCER (HTER, their mean over every attack pooled: the mean of their bounds, which holds with
+at least 90 % when both hold), Newcombe's score interval for AUC. The procedure a tenant
+runs, with its held-out figures, is ml.tenant_calibration. Plain numpy, no Django.
 """
 
 from __future__ import annotations
@@ -195,7 +195,9 @@ def figures_of_decisions(
     return {
         "APCER": [apcer, *a_ci],
         "BPCER": [bpcer, *b_ci],
-        "ACER": [(apcer + bpcer) / 2, (a_ci[0] + b_ci[0]) / 2, (a_ci[1] + b_ci[1]) / 2],
+        # HTER, the mean over every attack pooled (ISO's ACER takes the worst species'): its
+        # interval the mean of the two bounds, which holds with at least 90 % when both hold.
+        "HTER": [(apcer + bpcer) / 2, (a_ci[0] + b_ci[0]) / 2, (a_ci[1] + b_ci[1]) / 2],
         "AUC": [auc, *auc_interval(auc, n_live, n_spoof)],
         "bona_fide": n_live,
         "attacks": n_spoof,
@@ -203,7 +205,7 @@ def figures_of_decisions(
 
 
 def figures(live: np.ndarray, spoof: np.ndarray, threshold: float) -> dict[str, Any]:
-    """APCER, BPCER, ACER and AUC at ``threshold``, each as [value, low, high] (95 %)."""
+    """APCER, BPCER, HTER and AUC at ``threshold``, each as [value, low, high] (95 %)."""
     return figures_of_decisions(
         int(np.sum(live < threshold)),
         live.size,
@@ -225,5 +227,5 @@ def format_cell(name: str, cell: list[float]) -> str:
 def format_figures(label: str, figs: dict[str, Any] | None) -> str:
     if figs is None:
         return f"  {label:<34}n/a"
-    cells = "  ".join(format_cell(n, figs[n]) for n in ("APCER", "BPCER", "ACER", "AUC"))
+    cells = "  ".join(format_cell(n, figs[n]) for n in ("APCER", "BPCER", "HTER", "AUC"))
     return f"  {label:<34}{cells}"

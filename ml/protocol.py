@@ -54,7 +54,7 @@ class Decision:
 
 
 def source_figures(decisions: list[Decision]) -> dict[str, Any]:
-    """APCER, BPCER and ACER with Wilson intervals of one source's decisions."""
+    """APCER, BPCER and HTER with Wilson intervals of one source's decisions."""
     live = [d for d in decisions if d.live]
     spoof = [d for d in decisions if not d.live]
     return calibration.figures_of_decisions(
@@ -205,16 +205,16 @@ def run(report: Report, default_threshold: float = 0.5) -> Outcome:
 
 
 def headline(figs: dict[str, Any]) -> tuple[str, list[float]]:
-    """A source's ACER, or its one error rate when it holds one class only."""
+    """A source's HTER, or its one error rate when it holds one class only."""
     if not figs["attacks"]:
         return "BPCER", figs["BPCER"]
     if not figs["bona_fide"]:
         return "APCER", figs["APCER"]
-    return "ACER", figs["ACER"]
+    return "HTER", figs["HTER"]
 
 
 def worse_beyond_interval(info: dict[str, Any]) -> bool:
-    """Whether calibrating made a source's error (ACER, or its one error rate) worse than the
+    """Whether calibrating made a source's error (HTER, or its one error rate) worse than the
     upper end of the uncalibrated figure's 95 % interval."""
     after, before = headline(info["calibrated"])[1][0], headline(info["uncalibrated"])[1]
     return not math.isnan(after) and not math.isnan(before[2]) and after > before[2]
@@ -242,7 +242,7 @@ def format_outcome(outcome: Outcome, profile: str) -> str:
             "(ml/score_maps.json): for them the uncalibrated figures are in-sample"
         )
     lines.append(
-        f"  per source: ACER (or the one error rate of a one-class source) [95 % interval] "
+        f"  per source: HTER (or the one error rate of a one-class source) [95 % interval] "
         f"uncalibrated -> {KEPT}; "
         "'worse' where calibrated is above the uncalibrated interval"
     )

@@ -63,7 +63,7 @@ def figures(live_wrong: int, live: int, spoof_wrong: int, spoof: int) -> dict[st
 
 
 def test_a_source_made_worse_beyond_its_interval_is_flagged() -> None:
-    """ACER 0.05 [0.009, 0.341] on 10 + 10 images: calibrated to 0.40 is beyond its interval,
+    """HTER 0.05 [0.009, 0.341] on 10 + 10 images: calibrated to 0.40 is beyond its interval,
     0.30 is not; a one-class source is compared on its one error rate."""
     before = figures(1, 10, 0, 10)
     assert protocol.worse_beyond_interval(
@@ -94,10 +94,10 @@ def test_protocol_on_dev_prints_pooled_figures(
     )
     for label in (*labels, "calibrate --equal-error-rate"):
         line = next(x for x in text.splitlines() if label in x)
-        assert re.search(r"ACER \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", line)
+        assert re.search(r"HTER \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", line)
     assert re.search(r"pooled over 43 bona fide and 36 attack", text)
     assert "the shipped maps were fitted on 8 of these sources" in text
-    per_source = [x for x in text.splitlines() if re.search(r" at  (ACER|BPCER|APCER) ", x)]
+    per_source = [x for x in text.splitlines() if re.search(r" at  (HTER|BPCER|APCER) ", x)]
     assert len(per_source) == 8
     assert re.search(r"sources worse after calibration than their interval: \d+", text)
 

@@ -15,7 +15,7 @@ class Command(BaseCommand):
     help = (
         "Tenant-by-source protocol on a labelled folder with a manifest source column: each "
         "source is a tenant, calibrated on half its images and scored on the other half "
-        "(then swapped); prints pooled APCER/BPCER/ACER/AUC uncalibrated and calibrated."
+        "(then swapped); prints pooled APCER/BPCER/HTER/AUC uncalibrated and calibrated."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
