@@ -38,7 +38,10 @@ from gunicorn.workers.ggevent import GeventWorker
 from telemetry.logs import current_request_id
 
 # A request whose head (keepalive setting) or body (this) has not fully arrived in time is
-# dropped: at LAN speed a 16 MB body takes well under a second.
+# dropped: at LAN speed a 16 MB body takes well under a second. Every body gets at least this
+# long, so a client needs size x 8 / 10 s of uplink: 0.8 Mbit/s for a 1 MB body, 1.6 for a 2 MB
+# one, 2.8 for the 3.5 MB of a 2.6 MB photo as base64; a slower one needs a buffering proxy
+# (docs, Deployment).
 BODY_TIMEOUT_S = 10
 # The admin's calibration zip (UPLOAD_MAX_BYTES) is the one body allowed over
 # LIVENESS_MAX_BODY_BYTES: with its form around it, and this long per LIVENESS_MAX_BODY_BYTES.
@@ -49,6 +52,17 @@ UPLOAD_FORM_BYTES = 1 << 20
 # for a slot: a 34 KB one 19.5 s behind 6 stalled ones).
 LARGE_BODY_BYTES = 1 << 20
 LARGE_BODIES_AT_ONCE = 2
+# A large body holding its slot is judged too slow for its deadline (and closed for a request
+# waiting for the slot) when, at its rate so far with this credited at its start (what 4
+# Mbit/s sends in a second), less than ARRIVING_SHARE of it would arrive by then. At its plain
+# rate, a phone that paused 1-2.5 s after its first 25 KB and then sent 4 Mbit/s (a 2.04 MB
+# body in 5-6.6 s, in time) was cut 0.4 s into its pause with no answer (8 of 12 with six
+# such phones); credited, it projects 1.67 MB after 2.5 s of pause and is never cut below 3.5
+# s of it. A fixed credit judges a larger body sooner: a 16 MB one at 2 kB/s is cut 0.6 s in
+# (a 2 MB one at that rate 3.5 s in). Judged only a third into its time instead, both slots
+# were held 3.3 s at a time and photos waited up to 3.5 s (1 of 11 got 503).
+SLOT_CREDIT_BYTES = 512 * 1024
+ARRIVING_SHARE = 0.5
 # Every wait has a deadline, then 503 + Retry-After: for a large-body slot (without one, 250
 # stalled 16 MB heads held every connection and a normal request had no answer for 40 s) and
 # for Django (a request ahead takes ~40 ms; 30 s of queue is never normal).
@@ -84,7 +98,8 @@ LINGER_CHUNK = 64 * 1024
 # body had its deadline however slowly it came, so 250 bodies trickled at 1 byte/s from 10
 # addresses (each within its cap) held every connection of 2 workers, and a normal client got
 # 503 or a reset for 23 of 26 requests. Slowest, not a fixed floor: a phone on a slow uplink
-# (1 Mbit/s: 125 KB/s) is outrun only by clients that send faster, and 200 such connections
+# (1 Mbit/s: 125 KB/s; enough for a body up to 1.25 MB, BODY_TIMEOUT_S) is outrun only by
+# clients that send faster, and 200 such connections
 # cost an attacker 200 Mbit/s where the trickle cost 250 B/s. Each body's rate counts this
 # much as sent at its start (what 1 Mbit/s sends in half a second, its first round trips):
 # a body just begun is not the slowest for having sent nothing yet, and among bodies equally
@@ -195,11 +210,14 @@ class Reading:
         return _credit_rate(self.received, self.started, now)
 
     def doomed(self, now: float) -> bool:
-        """At its rate so far, the declared body cannot arrive by its deadline: it would be
-        dropped then anyway (a chunked body's size is not known: never)."""
+        """At its rate so far (SLOT_CREDIT_BYTES credited), not even ARRIVING_SHARE of the
+        declared body would arrive by its deadline: it would be dropped then anyway (a chunked
+        body's size is not known: never)."""
         if self.declared is None:
             return False
-        return self.received + self.rate(now) * (self.deadline - now) < self.declared
+        rate = (self.received + SLOT_CREDIT_BYTES) / max(now - self.started, 1e-3)
+        arriving = self.received + rate * (self.deadline - now)
+        return arriving < self.declared * ARRIVING_SHARE
 
 
 @dataclass(eq=False)
@@ -288,9 +306,9 @@ class Admission:
             del self.by_client[conn.client]
 
     def free_a_slot(self) -> bool:
-        """Close the slowest large body that cannot arrive by its deadline at its rate so far
-        (it would be dropped then anyway) for a request waiting for its slot. Only such a
-        one: either slot may hold an honest phone's photo on a slow uplink."""
+        """Close the slowest large body that, judged as Reading.doomed does, cannot arrive by
+        its deadline (it would be dropped then anyway) for a request waiting for its slot.
+        Only such a one: either slot may hold an honest phone's photo that paused at its start."""
         now = time.monotonic()
         doomed = [
             c for c in self.holding_slot if not c.evicted and c.reading and c.reading.doomed(now)

@@ -40,6 +40,7 @@ from tests.servers.raw_http import (
     all_read,
     connect,
     oversized_form_post,
+    read_answer,
     read_response,
     request_head,
     server_sides,
@@ -446,6 +447,54 @@ def test_a_large_body_takes_the_slot_of_one_too_slow_for_its_deadline(quiet: Gun
         until(lambda: all_read(quiet.port, socks), timeout=60, every=0.02)
         status, seconds = timed_liveness(quiet, body)
     assert (status, seconds < PROMPTLY_S) == (201, True), seconds
+
+
+# A phone's pause after the first bytes of its photo (1-2.5 s seen from phones; then 4 Mbit/s):
+# the client's own pacing. Judged at once, a holder was cut 0.4-0.6 s into such a pause.
+PHONE_PAUSE_S = 1.0
+PHONE_FIRST_BYTES = 25_000
+
+
+def _connect_from(port: int, source: str) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=60, source_address=(source, 0))
+
+
+def _answer(sock: socket.socket) -> tuple[int, str | None] | str:
+    """Status and Retry-After of the answer on ``sock``, or "no answer" when the connection
+    ended (closed or reset) with none."""
+    try:
+        status, headers, _ = read_answer(sock)
+    except (OSError, IndexError):  # IndexError: nothing came before the close
+        return "no answer"
+    return status, headers.get("retry-after")
+
+
+def _send(sock: socket.socket, data: bytes) -> None:
+    with suppress(OSError):  # a connection cut shows in its answer
+        sock.sendall(data)
+
+
+def test_a_large_body_paused_at_its_start_keeps_its_slot(quiet: Gunicorn) -> None:
+    """Two phones' photos hold both large-body slots and pause after their first 25 KB while a
+    third request waits for a slot: judged from their rate so far, they could not arrive by
+    their deadline and were cut with no answer (six such phones at 4 Mbit/s: 8 of 12 cut).
+    Now a body's rate is credited a second of 4 Mbit/s: each is answered, as is the third."""
+    body = seed_body(selfie_jpeg(2400, 3200), create_tenant(quiet.env, "paused-phone"))
+    assert len(body) > LARGE_BODY_BYTES
+    head = request_head(quiet.port, len(body))
+    phones = [_connect_from(quiet.port, f"127.0.12.{i}") for i in (1, 2)]
+    for phone in phones:
+        phone.sendall(head + body[:PHONE_FIRST_BYTES])
+    until(lambda: all_read(quiet.port, phones), timeout=60, every=0.02)  # both slots held
+    waiting = _connect_from(quiet.port, "127.0.12.3")
+    waiting.sendall(head)
+    until(lambda: all_read(quiet.port, [waiting]), timeout=60, every=0.02)
+    time.sleep(PHONE_PAUSE_S)  # the phones' own pause, not a wait for the server
+    for phone in phones:
+        _send(phone, body[PHONE_FIRST_BYTES:])
+    assert [_answer(phone) for phone in phones] == [(201, None)] * 2
+    _send(waiting, body)
+    assert _answer(waiting) in [(201, None), (503, "1")]
 
 
 def test_connections_closed_for_others_are_logged_as_one_info_line(quiet: Gunicorn) -> None:
