@@ -374,7 +374,7 @@ def fit(
         Rule(target_apcer, equal_error),
         scored.group_kind,
         current,
-        (profiles.score_maps().get("provenance") or {}).get("sources") or {},
+        profiles.fitting_sources(),
     )
 
 

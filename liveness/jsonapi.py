@@ -231,16 +231,11 @@ def within_quota(tenant: Tenant, asks: Quota) -> None:
         raise counted(Rejection("limit_reached"), tenant)
 
 
-def within_limits(tenant: Tenant, asks: Quota) -> None:
-    """Steps 4 and 5: the tenant's rate, then its quota."""
-    within_rate(tenant)
-    within_quota(tenant, asks)
-
-
 def admit(request: HttpRequest, hash_id: object, asks: Quota) -> Tenant:
     """Steps 1-5 above: the tenant ``hash_id`` names; Rejected at the first that fails."""
     tenant = authenticate(request, hash_id)
-    within_limits(tenant, asks)
+    within_rate(tenant)
+    within_quota(tenant, asks)
     return tenant
 
 

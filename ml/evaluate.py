@@ -861,18 +861,6 @@ def fitted_thresholds(data: IsoInput) -> dict[str, Any]:
     return {"note": "", "sources": len(named), "rows": rows}
 
 
-def fitting_sources() -> frozenset[str]:
-    """The sources the shipped score maps were fitted on (ml/score_maps.json's provenance):
-    those with an image the fit used, of either capture kind."""
-    found = profiles.score_maps()["provenance"].get("sources") or {}
-    kinds = ("frame", "crop", "app-cut crop")
-    return frozenset(
-        name
-        for name, counts in found.items()
-        if any(sum((counts.get(k) or {}).values()) for k in kinds)
-    )
-
-
 def kept_for_iso(report: Report) -> tuple[list[Sample], int]:
     """The presentations that pass the gates, and how many of them are left out: where some
     name a source (a manifest row or a group folder) and others do not, the others are no
@@ -921,7 +909,7 @@ def iso_report(report: Report) -> dict[str, Any]:
     data, unsourced = iso_input(report)
     # in-sample: figures of sources the shipped maps were fitted on (a tenant's maps are fitted
     # on its own calibration images, which this report cannot name)
-    maps = frozenset() if report.calibration else fitting_sources()
+    maps = frozenset() if report.calibration else profiles.fitting_sources()
     sources = data.by_source.group
     scopes = [iso_scope(data, "all", "all", True, maps)]
     for kind in CAPTURES:

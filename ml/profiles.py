@@ -172,6 +172,18 @@ def score_maps(path: Path = SCORE_MAPS) -> ScoreMaps:
     return maps
 
 
+def fitting_sources() -> frozenset[str]:
+    """The sources the shipped score maps were fitted on (ml/score_maps.json's provenance):
+    those with an image the fit used, of either capture kind; none from a file without one."""
+    found = (score_maps().get("provenance") or {}).get("sources") or {}
+    kinds = ("frame", "crop", "app-cut crop")
+    return frozenset(
+        name
+        for name, counts in found.items()
+        if any(sum((counts.get(k) or {}).values()) for k in kinds)
+    )
+
+
 def shipped(profile: str, capture: str) -> Platt:
     """The shipped map of ``profile`` for ``capture`` ("frame" or "crop"); the identity where
     the file has none (a profile added after the last fit)."""

@@ -194,7 +194,7 @@ def run(report: Report, default_threshold: float = 0.5) -> Outcome:
     for source, info in per_source.items():
         info["uncalibrated"] = source_figures([d for d in held.before if d.source == source])
         info["calibrated"] = source_figures([d for d in kept if d.source == source])
-    seen = set(profiles.score_maps()["provenance"].get("sources", {}))
+    seen = profiles.fitting_sources()
     return Outcome(
         held.uncalibrated_figures(),
         held.calibrated_figures(),

@@ -5,7 +5,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.db.models import Model
 from django.db.models.deletion import ProtectedError, RestrictedError
@@ -20,6 +19,7 @@ from capture.models import CaptureSession
 from guard.deletion import protecting
 from liveness.models import LivenessCheck
 from tests.conftest import run_on_database, scratch_database, stored_calibration
+from tests.guard.test_bulk_delete import staff
 
 
 def test_a_check_meanwhile_waits_for_the_deletion_then_gets_401() -> None:
@@ -167,15 +167,7 @@ def test_the_delete_action_counts_the_rows_of_every_tenant_then_deletes_them(
 
 def staff_who_may_delete(*perms: str) -> Client:
     """A logged-in staff user who may view and delete tenants, plus ``perms``."""
-    user = User.objects.create_user("deleter", is_staff=True)
-    wanted = ["accounts.view_tenant", "accounts.delete_tenant", *perms]
-    user.user_permissions.set(
-        Permission.objects.get(content_type__app_label=app, codename=codename)
-        for app, codename in (p.split(".") for p in wanted)
-    )
-    client = Client()
-    client.force_login(user)
-    return client
+    return staff("accounts.view_tenant", "accounts.delete_tenant", *perms)
 
 
 @pytest.mark.django_db

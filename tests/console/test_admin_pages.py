@@ -243,7 +243,8 @@ def test_evaluation_page_shows_bounds_and_remarks_and_renders_older_reports(
     admin_client: Any,
 ) -> None:
     from calibration.management.commands.evaluate import store
-    from ml.evaluate import Report, fitting_sources
+    from ml.evaluate import Report
+    from ml.profiles import fitting_sources
     from tests.ml.test_pad_metrics import sample
 
     seen = sorted(fitting_sources())[0]

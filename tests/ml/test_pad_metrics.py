@@ -478,7 +478,7 @@ def test_the_text_gives_per_source_intervals_over_subjects() -> None:
 
 
 def test_sources_the_shipped_maps_were_fitted_on_are_marked_in_sample() -> None:
-    fitted = sorted(evaluate.fitting_sources())
+    fitted = sorted(profiles.fitting_sources())
     assert "WOLF-huo/face_liveness" in fitted
     samples = [
         sample(label, p, source)
