@@ -54,6 +54,7 @@ def test_the_database_and_its_companions_are_private(tmp_path: Path) -> None:
     done = run(var, "manage.py", "migrate", "-v", "0")
     assert done.returncode == 0, done.stdout + done.stderr
     assert mode(var / "db.sqlite3") == "0o600"
+    assert mode(var / "db.sqlite3.migrate-lock") == "0o600"  # empty, but var/ is private
     done = run(var, "-c", REQUEST)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.splitlines()[-1])
