@@ -392,6 +392,10 @@ SESSION_ENGINE = "guard.sessions"
 # Django's two weeks.
 ADMIN_IDLE_TIMEOUT_S = env_int("ADMIN_IDLE_TIMEOUT_S", 900, minimum=60, maximum=14 * 86_400)
 SESSION_COOKIE_AGE = ADMIN_IDLE_TIMEOUT_S
+# However active, a login ends ADMIN_LOGIN_MAX_S after it began (12 hours: a working day with
+# room, as OWASP's session guidance suggests for high-value applications), so a stolen cookie
+# kept alive by a script (the calibrate page's 3 s refresh is one) does not last for ever.
+ADMIN_LOGIN_MAX_S = env_int("ADMIN_LOGIN_MAX_S", 43_200, minimum=900, maximum=14 * 86_400)
 # A form refused by the CSRF check (403): the console's page, not Django's (its inline <style>
 # is refused by SECURE_CSP, and it speaks to developers).
 CSRF_FAILURE_VIEW = "console.csrf.csrf_failure"

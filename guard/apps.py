@@ -8,10 +8,13 @@ class GuardConfig(AppConfig):
 
     def ready(self) -> None:
         from django.contrib import admin
+        from django.contrib.auth.signals import user_logged_in
 
         from guard.deletion import delete_selected
         from guard.forms import ThrottledAdminLoginForm
+        from guard.sessions import on_login
 
         admin.site.login_form = ThrottledAdminLoginForm
         # Every list's "Delete selected" counts what it deletes (Django's listed each row).
         admin.site.add_action(delete_selected)
+        user_logged_in.connect(on_login, dispatch_uid="guard.sessions.on_login")

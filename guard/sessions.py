@@ -8,13 +8,31 @@ cookie is checked as a hash_id is. Rows written before are not found: each opera
 once more."""
 
 import hashlib
+import time
 from typing import Any
 
+from django.conf import settings
 from django.contrib.sessions.backends import db
+from django.contrib.sessions.models import Session
 from django.core.exceptions import SuspiciousOperation
 from django.utils import timezone
 
 KEY_DIGEST_CHARS = 40  # django_session.session_key is a varchar(40)
+SIGNED_IN_AT = "signed_in_at"  # epoch seconds of the login, in the session's data
+
+
+def on_login(request: Any, **_: Any) -> None:
+    """``user_logged_in``: the login's start, for ADMIN_LOGIN_MAX_S; and the rows of sessions
+    already expired are deleted (Django leaves them to ``clearsessions``, which nothing here
+    runs: one row per login stayed for ever), one DELETE per login."""
+    request.session[SIGNED_IN_AT] = int(time.time())
+    Session.objects.filter(expire_date__lt=timezone.now()).delete()
+
+
+def outlived(data: dict[str, Any]) -> bool:
+    """Whether a login is older than ADMIN_LOGIN_MAX_S, however active it was."""
+    started = data.get(SIGNED_IN_AT)
+    return isinstance(started, int) and time.time() - started > settings.ADMIN_LOGIN_MAX_S
 
 
 def stored_key(session_key: str) -> str:
@@ -22,19 +40,29 @@ def stored_key(session_key: str) -> str:
 
 
 class SessionStore(db.SessionStore):
-    """Also the admin's idle timeout: a session a request reads and finds is saved again on the
-    way out (SessionMiddleware saves a modified one), its expiry and its cookie's Max-Age
-    moved on by SESSION_COOKIE_AGE (ADMIN_IDLE_TIMEOUT_S), one UPDATE of its row. Not
+    """Also the admin's time limits. A login older than ADMIN_LOGIN_MAX_S is deleted when
+    read, its next page asking for the password. The idle timeout: a session a request reads
+    and finds is saved again on the way out (SessionMiddleware saves a modified one), its
+    expiry and its cookie's Max-Age moved on by SESSION_COOKIE_AGE (ADMIN_IDLE_TIMEOUT_S),
+    one UPDATE of its row. Not
     SESSION_SAVE_EVERY_REQUEST: that also saves a session no request read, so a cookie naming
     no session became a new row, one per request on any path (/liveness included)."""
 
     def load(self) -> dict[str, Any]:
         data: dict[str, Any] = super().load()
+        if outlived(data):
+            self.delete()
+            self._session_key = None
+            return {}
         self.modified = self.modified or self.session_key is not None  # None: not found
         return data
 
     async def aload(self) -> dict[str, Any]:
         data: dict[str, Any] = await super().aload()
+        if outlived(data):
+            await self.adelete()
+            self._session_key = None
+            return {}
         self.modified = self.modified or self.session_key is not None
         return data
 

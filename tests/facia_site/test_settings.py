@@ -337,6 +337,7 @@ def test_an_empty_key_file_is_one_record_naming_it(tmp_path: Path) -> None:
         # An operator signed out while filling in a form; or, past two weeks, never idle.
         ("ADMIN_IDLE_TIMEOUT_S", "59", "from 60 to 1209600"),
         ("ADMIN_IDLE_TIMEOUT_S", "1209601", "from 60 to 1209600"),
+        ("ADMIN_LOGIN_MAX_S", "899", "from 900 to 1209600"),
         # gunicorn's own reading: "Error: 'bogus' does not appear to be an IPv4 or IPv6
         # network", no variable named (manage.py's steps, bin/entrypoint's first, read it here).
         ("FORWARDED_ALLOW_IPS", "bogus", "'bogus' does not appear to be an IPv4 or IPv6"),

@@ -1,6 +1,8 @@
 """An admin login ends after ADMIN_IDLE_TIMEOUT_S without a request, and each request moves
 that on (the real admin through Django's test client). Time passes by moving the session's
-expiry back: the server reads no other clock to decide it."""
+expiry back: the server reads no other clock to decide it. However active, a login ends
+ADMIN_LOGIN_MAX_S after its sign-in (time passes by moving the sign-in back), and each
+sign-in deletes the rows of expired sessions."""
 
 import json
 from datetime import timedelta
@@ -10,6 +12,9 @@ import pytest
 from django.contrib.sessions.models import Session
 from django.db.models import F
 from django.test.client import Client
+from django.utils import timezone
+
+from guard.sessions import SIGNED_IN_AT
 
 PASSWORD = "correct horse battery staple"
 pytestmark = pytest.mark.django_db
@@ -68,3 +73,30 @@ def test_a_cookie_naming_no_session_is_never_saved(client: Client, path: str) ->
     assert not Session.objects.exists()
     cookie = response.cookies.get("sessionid")
     assert cookie is None or cookie.value == ""  # left as it was, or dropped: never a new key
+
+
+def test_a_login_ends_at_its_absolute_limit_however_active(operator: Client, settings: Any) -> None:
+    assert settings.ADMIN_LOGIN_MAX_S == 43_200
+    session = operator.session
+    session[SIGNED_IN_AT] -= settings.ADMIN_LOGIN_MAX_S - 60  # a minute short: still in
+    session.save()
+    assert index(operator).status_code == 200
+    session = operator.session
+    session[SIGNED_IN_AT] -= 61  # active all along, but past the limit
+    session.save()
+    response = index(operator)
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/login/?next=/admin/"
+    assert not Session.objects.exists()  # deleted, not left to expire
+
+
+def test_a_sign_in_deletes_expired_sessions(client: Client, django_user_model: Any) -> None:
+    django_user_model.objects.create_superuser("root", "root@example.com", PASSWORD)
+    stale = [
+        Session(session_key=f"{n:040x}", session_data="", expire_date=timezone.now())
+        for n in range(3)
+    ]
+    Session.objects.bulk_create(stale)
+    client.post("/admin/login/?next=/admin/", {"username": "root", "password": PASSWORD})
+    assert "_auth_user_id" in client.session
+    assert Session.objects.count() == 1  # the new login's
