@@ -242,6 +242,9 @@ class HeldOut:
     figures: dict[str, Any]
     by_capture: dict[str, Any]
     scores: dict[str, list[float]]  # the held-out calibrated scores, for the page's plots
+    wrong: list[bool] = field(default_factory=list)  # per sample: its held-out decision errs
+    # held-out HTER minus now's on the same images, with its interval over units (paired)
+    difference: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -250,6 +253,7 @@ class HeldOut:
             "figures": self.figures,
             "by_capture": self.by_capture,
             "scores": self.scores,
+            "difference": self.difference,
         }
 
 
@@ -290,7 +294,43 @@ def held_out(
         figures_at(p, thresholds, samples),
         by_capture(p, thresholds, samples),
         {"live": live, "spoof": spoof},
+        wrong_at(p, thresholds, samples),
     )
+
+
+def wrong_at(
+    p: Sequence[float], thresholds: Sequence[float], samples: Sequence[Sample]
+) -> list[bool]:
+    """Per sample, whether its decision errs: a live one rejected, a spoof accepted."""
+    return [
+        (p[i] < thresholds[i]) if s.live else (p[i] >= thresholds[i]) for i, s in enumerate(samples)
+    ]
+
+
+def _hter(wrong: np.ndarray, live: np.ndarray, idx: np.ndarray) -> float:
+    rates = [wrong[idx][live[idx] == cls].mean() for cls in (True, False) if cls in live[idx]]
+    return float(np.mean(rates)) if len(rates) == 2 else math.nan
+
+
+def paired_difference(
+    samples: Sequence[Sample], after: Sequence[bool], now: Sequence[bool]
+) -> list[float]:
+    """Held-out HTER minus now's, and its interval over a bootstrap of units, each drawn unit
+    bringing both its decisions: the two figures are measured on the same images, so comparing
+    their own intervals (overlap or not) ignores that pairing and can say "cannot tell" where
+    the paired difference can. No interval (NaN) from fewer than ``pad_metrics.MIN_GROUPS``
+    units."""
+    live = np.array([s.live for s in samples])
+    a, n = np.array(after), np.array(now)
+    every = np.arange(len(samples))
+    value = _hter(a, live, every) - _hter(n, live, every)
+    units = np.array(_unit_ids(samples))
+    if np.unique(units).size < pad_metrics.MIN_GROUPS:
+        return [value, math.nan, math.nan]
+    found = pad_metrics.group_bootstrap(
+        units, lambda idx: {"d": _hter(a, live, idx) - _hter(n, live, idx)}
+    )["d"]
+    return [value, *found]
 
 
 @dataclass
@@ -384,6 +424,10 @@ def run(
     p_now = [before[s.capture].p(s.z) for s in measured]
     at_now = [threshold_before] * len(measured)
     found = held_out(measured, shipped, before, rule, threshold_before, group_kind)
+    if found is not None:
+        found.difference = paired_difference(
+            measured, found.wrong, wrong_at(p_now, at_now, measured)
+        )
     result = Result(
         fits,
         threshold_before,
@@ -522,26 +566,35 @@ HTER_WORDS = (
 
 def held_out_sentence(result: Result) -> str:
     """How the held-out HTER compares with the current setting's on the same images, told as
-    the intervals allow."""
+    the paired difference's interval allows."""
     found = result.held_out
     assert found is not None
     after, now = found.figures["HTER"], result.now["HTER"]
+    units = _units_words(result)
     if any(math.isnan(v) for v in (after[0], now[0])):
         compared = "HTER cannot be compared (a class is missing)"
-    elif after[0] < now[0] and after[2] < now[1]:
-        compared = (
-            f"held-out HTER {after[0]:.1%} is lower than now ({now[0]:.1%}), beyond both intervals"
-        )
-    elif after[0] > now[0] and after[1] > now[2]:
-        compared = (
-            f"held-out HTER {after[0]:.1%} is higher than now ({now[0]:.1%}), beyond both intervals"
-        )
     else:
-        compared = (
-            f"held-out HTER {after[0]:.1%} against {now[0]:.1%} now: the intervals overlap, so "
-            "this sample cannot tell whether it is better"
+        compared = _compared(after[0], now[0], found.difference)
+    return f"Figures held out ({found.method}; intervals over {units}): {compared}."
+
+
+def _compared(after: float, now: float, difference: Sequence[float]) -> str:
+    d, low, high = difference
+    if math.isnan(low) or math.isnan(high):
+        return (
+            f"held-out HTER {after:.1%} against {now:.1%} now: too few units for an interval "
+            f"of the difference (fewer than {pad_metrics.MIN_GROUPS}), so this sample cannot "
+            "tell whether it is better"
         )
-    return f"Figures held out ({found.method}; intervals over {_units_words(result)}): {compared}."
+    paired = f"the difference {d:+.1%} [{low:+.1%}, {high:+.1%}], paired on the same images"
+    if high < 0:
+        return f"held-out HTER {after:.1%} is lower than now ({now:.1%}): {paired}, excludes 0"
+    if low > 0:
+        return f"held-out HTER {after:.1%} is higher than now ({now:.1%}): {paired}, excludes 0"
+    return (
+        f"held-out HTER {after:.1%} against {now:.1%} now: {paired}, includes 0, so this "
+        "sample cannot tell whether it is better"
+    )
 
 
 def _cell(name: str, cell: list[float]) -> str:

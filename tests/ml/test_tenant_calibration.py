@@ -277,3 +277,55 @@ def test_more_images_of_a_single_source_are_asked_from_another() -> None:
     )
     unnamed = [Sample(1.0, True, "crop"), Sample(-1.0, False, "crop")]
     assert "another" not in (tenant_calibration.held_out_needs(unnamed) or "")
+
+
+def _shifted_channel(sources: int, seed: int) -> list[Sample]:
+    """Crops of a channel whose live images sit below the shipped crop map's 0.5 (z 0.5 where
+    it needs 1.25): the shipped setting rejects most of them, a calibration does not."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for g in range(sources):
+        samples += [Sample(float(z), True, "crop", f"s{g}") for z in rng.normal(0.5, 1.0, 3)]
+        samples += [Sample(float(z), False, "crop", f"s{g}") for z in rng.normal(-3.0, 1.0, 3)]
+    return samples
+
+
+def test_the_comparison_with_now_is_paired_on_the_same_images() -> None:
+    """Held out and now are measured on the same images: their own intervals overlap here
+    (which was read as "cannot tell"), while the difference, drawn by source with both its
+    decisions, excludes 0."""
+    result = tenant_calibration.run(
+        _shifted_channel(10, 0), SHIPPED, SHIPPED, 0.5, group_kind="source"
+    )
+    assert result.held_out is not None
+    after, now = result.held_out.figures["HTER"], result.now["HTER"]
+    assert after[2] > now[1]  # the two intervals overlap
+    d, low, high = result.held_out.difference
+    assert d == pytest.approx(after[0] - now[0])
+    assert low <= d <= high < 0
+    said = result.sentences[-1]
+    assert f"is lower than now ({now[0]:.1%})" in said and "excludes 0" in said
+    assert result.figures()["held_out"]["difference"] == [d, low, high]  # stored with it
+
+
+def test_too_few_units_give_no_interval_of_the_difference() -> None:
+    result = tenant_calibration.run(
+        _shifted_channel(4, 0), SHIPPED, SHIPPED, 0.5, group_kind="source"
+    )
+    assert result.held_out is not None and result.held_out.folds == 4
+    assert np.isnan(result.held_out.difference[1:]).all()
+    assert "too few units for an interval of the difference (fewer than 5)" in result.sentences[-1]
+    assert "cannot tell whether it is better" in result.sentences[-1]
+    assert result.figures()["held_out"]["difference"][1:] == [None, None]
+
+
+def test_the_same_decisions_cannot_tell() -> None:
+    """A calibration that changes no decision: the difference is 0 in every resample."""
+    samples = []
+    for g in range(6):
+        samples += [Sample(4.0 + g / 10, True, "frame", f"s{g}")] * 2
+        samples += [Sample(-4.0 - g / 10, False, "frame", f"s{g}")] * 2
+    result = tenant_calibration.run(samples, SHIPPED, SHIPPED, 0.5, group_kind="source")
+    assert result.held_out is not None
+    assert result.held_out.difference == [0.0, 0.0, 0.0]
+    assert "includes 0, so this sample cannot tell" in result.sentences[-1]
