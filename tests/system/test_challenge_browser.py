@@ -208,3 +208,40 @@ def test_a_blurred_replay_is_told_why_and_never_gets_its_first_step(
         assert page.locator(".lc-steps li[data-state=done]").count() == 0
         read = read_session(served, session_id, secret)
         assert (read["challenge"], read["challenge_code"]) == ("failed", "step_timeout")
+
+
+def test_more_time_is_a_keyboard_button_that_extends_the_step_and_says_so(
+    served: Served, operator: str, shots: Path, tmp_path: Path
+) -> None:
+    """WCAG 2.2.1: the step's time limit (7 s) could not be extended. While a step runs a
+    "More time" button follows Cancel in the tab order; Enter on it makes the next quality
+    call ask for more time, and the status line says it was given (extensions_left one less)."""
+    tenant, secret = served.new_tenant(5, "--challenge", "head_turn")
+    with demo_page(served, y4m(STILL, tmp_path), operator, tenant) as page:
+        session_id = page.locator("#session-id").inner_text()
+        asked: list[str] = []
+        page.on(
+            "request", lambda r: asked.append(r.post_data or "") if "/quality" in r.url else None
+        )
+        page.wait_for_selector(".lc-root[data-challenge=running][data-step='1']")
+        more = page.locator(".lc-more")
+        assert more.is_visible() and more.inner_text() == "More time"
+        page.locator(".lc-cancel").focus()
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.className") == "lc-more"
+        with page.expect_response(
+            lambda r: "/quality" in r.url and '"more_time":true' in (r.request.post_data or "")
+        ) as answered:
+            page.keyboard.press("Enter")
+        assert answered.value.json()["challenge"]["extensions_left"] == 9
+        status = page.locator(".lc-status")
+        page.wait_for_function(
+            "document.querySelector('.lc-status').textContent.startsWith('More time given.')"
+        )
+        assert "Step 1 of 3" in status.inner_text()
+        assert sum('"more_time":true' in body for body in asked) == 1  # one press, one ask
+        shot(page, shots, "more-time")
+        page.wait_for_selector(".lc-root[data-challenge=failed]")
+        assert more.is_hidden()
+        read = read_session(served, session_id, secret)
+        assert (read["challenge"], read["challenge_code"]) == ("failed", "step_timeout")

@@ -18,6 +18,8 @@
 // the instruction over the oval (an arrow and a sentence), the progress per step, and says each
 // new step to screen readers. The server alone draws and judges the steps; after a failure the
 // retry button asks it for a new challenge (POST /sessions/{id}/challenge, new random steps).
+// While it runs, a "More time" button makes the next quality call ask for another step's time
+// (`more_time`; the answer's `extensions_left` says how often the session still may).
 //
 // A session of a when_unsure tenant takes the selfie first; when the service found its score
 // unsure, the selfie's 202 carries `challenge` ({state: "pending"}): the component then runs the
@@ -76,6 +78,8 @@ export const MESSAGES = {
     face_changed: "Your face moved too suddenly.",
     planar_motion: "That did not look like a real head turning.",
     too_few_frames: "That was too fast to follow. Move a little more slowly.",
+    more_time: "More time",
+    more_time_given: "More time given.",
   },
   fr: {
     title: "Prise du selfie",
@@ -127,6 +131,8 @@ export const MESSAGES = {
     face_changed: "Votre visage a bougé trop brusquement.",
     planar_motion: "Cela ne ressemblait pas à une vraie tête qui tourne.",
     too_few_frames: "Trop rapide pour être suivi. Bougez un peu plus lentement.",
+    more_time: "Plus de temps",
+    more_time_given: "Temps supplémentaire accordé.",
   },
 };
 
@@ -220,11 +226,13 @@ function build(element, t) {
     <p class="lc-help"></p>
     <p class="lc-status" role="status" aria-live="polite" aria-atomic="true"></p>
     <div class="lc-actions"><button type="button" class="lc-cancel"></button>
+      <button type="button" class="lc-more" hidden></button>
       <button type="button" class="lc-retry" hidden></button></div>`;
   drawGuide(root.querySelector(".lc-guide"), 4, 3);
   root.querySelector(".lc-help").textContent = t.help;
   root.querySelector(".lc-cancel").textContent = t.cancel;
   root.querySelector(".lc-retry").textContent = t.retry;
+  root.querySelector(".lc-more").textContent = t.more_time;
   element.replaceChildren(root);
   return {
     root,
@@ -235,6 +243,7 @@ function build(element, t) {
     status: root.querySelector(".lc-status"),
     cancel: root.querySelector(".lc-cancel"),
     retry: root.querySelector(".lc-retry"),
+    more: root.querySelector(".lc-more"),
     challenge: root.querySelector(".lc-challenge"),
     arrow: root.querySelector(".lc-arrow"),
     challengeText: root.querySelector(".lc-challenge-text"),
@@ -306,6 +315,12 @@ export function startCapture({
   let challengeRetry = false; // the retry button asks for a new challenge, not the camera
   let challengeSaid = ""; // the challenge's last sentence in the status line
   let heldFrames = 0; // frames of a selfie held for the challenge (when_unsure): it decides
+  // "More time" (WCAG 2.2.1): the next quality call asks the server for another step's time
+  // limit (CAPTURE_CHALLENGE_EXTENSIONS per session); once granted the status line says so
+  // until the step changes.
+  let moreTime = false;
+  let extensionsLeft = null;
+  let extendedStep = "";
 
   const say = (key, phase, fallback) => {
     const text = t[key] || fallback || key;
@@ -322,6 +337,7 @@ export function startCapture({
   const fail = (code) => {
     stopped = true;
     closeCamera();
+    ui.more.hidden = true;
     challengeRetry = false;
     ui.retry.textContent = t.retry;
     ui.status.setAttribute("role", "alert");
@@ -399,7 +415,13 @@ export function startCapture({
     });
     const key = state === "running" ? instruction : `challenge_${state}`;
     const sentence = challengeText(challenge);
-    const text = turning ? `${fill(t.challenge_step, { step, steps })}: ${sentence}` : sentence;
+    let text = turning ? `${fill(t.challenge_step, { step, steps })}: ${sentence}` : sentence;
+    const here = `${state}-${step}-${instruction}`;
+    const left = challenge.extensions_left;
+    if (extensionsLeft !== null && left < extensionsLeft) extendedStep = here; // granted
+    if (left !== undefined) extensionsLeft = left;
+    if (extendedStep === here) text = `${t.more_time_given} ${text}`;
+    ui.more.hidden = !(state === "running" && left > 0);
     // Once passed, it is said once: then the gates' guidance owns the status line again.
     if (state === "passed" && challengeSaid === text) return;
     challengeSaid = text;
@@ -429,6 +451,7 @@ export function startCapture({
   const heldDone = () => {
     stopped = true;
     closeCamera();
+    ui.more.hidden = true;
     say("done", "done");
     onDone({ sessionId, frames: heldFrames });
     return true;
@@ -497,7 +520,9 @@ export function startCapture({
   };
 
   const step = async () => {
-    const reply = await call("quality", { selfie_image: grab(qualityWidth, 0.8) });
+    const asked = moreTime ? { more_time: true } : {};
+    moreTime = false;
+    const reply = await call("quality", { selfie_image: grab(qualityWidth, 0.8), ...asked });
     if (isRateLimit(reply)) {
       say("rate_limited", ui.root.dataset.phase || "fix");
       await sleep(reply.retryAfter * 1000);
@@ -556,6 +581,7 @@ export function startCapture({
     challengeRetry = false;
     ui.retry.hidden = true;
     ui.challenge.hidden = true;
+    ui.more.hidden = true;
     ui.status.setAttribute("role", "status");
     say("starting", "start");
     if (!window.isSecureContext) return fail("insecure_context");
@@ -584,10 +610,14 @@ export function startCapture({
     stopped = true;
     generation += 1;
     closeCamera();
+    ui.more.hidden = true;
     say("cancelled", "error");
   };
 
   ui.cancel.addEventListener("click", stop);
+  ui.more.addEventListener("click", () => {
+    moreTime = true;
+  });
   ui.retry.addEventListener("click", () => (challengeRetry ? newChallenge() : start()));
   ui.root.addEventListener("keydown", (event) => {
     if (event.key === "Escape") stop();
