@@ -71,12 +71,28 @@ def shots() -> Path:
     return folder
 
 
+# Every settled change of the status line (one MutationObserver callback: the end of a task),
+# as [text nodes inserted, its text then], in window.__said.
+SAID = """
+window.__said = [];
+new MutationObserver((records) => {
+  const status = document.querySelector(".lc-status");
+  const mine = records.filter((r) => status && (r.target === status || status.contains(r.target)));
+  if (!mine.length) return;
+  const inserted = mine.reduce((n, r) => n + r.addedNodes.length, 0);
+  window.__said.push([inserted, status.textContent]);
+}).observe(document, { childList: true, subtree: true, characterData: true });
+"""
+
+
 @contextmanager
 def demo_page(served: Served, camera: Path, operator: str, tenant: str) -> Iterator[Any]:
-    """The demo page of a new session of ``tenant``, the camera playing ``camera``."""
+    """The demo page of a new session of ``tenant``, the camera playing ``camera``, the status
+    line's changes recorded (``SAID``)."""
     fake = f"--use-file-for-fake-video-capture={camera}"
     with chromium("--use-fake-device-for-media-stream", fake) as browser:
         page = browser.new_context(permissions=["camera"], viewport=PHONE).new_page()
+        page.add_init_script(SAID)
         page.set_default_timeout(STEP_WAIT_MS)
         page.goto(f"{served.base}/admin/login/?next=/capture/demo")
         page.fill("#id_username", operator)
@@ -111,6 +127,12 @@ def test_head_turns_in_the_asked_order_pass_then_the_verdict(
             shot(page, shots, f"pass-{number}-{step}")
         page.wait_for_selector(".lc-root:is([data-challenge=passed], [data-challenge=failed])")
         shot(page, shots, "pass-ended")
+        # The passed sentence is heard: written alone in its task, not overwritten in it by
+        # the gates' guidance (which it was: never a settled text), and held before the photo.
+        page.wait_for_selector(".lc-root[data-message=capturing]")
+        said = [text for _, text in page.evaluate("window.__said")]
+        passed = said.index("Well done. Look straight at the camera for the photo.")
+        assert said[passed + 1] in ("Good. Hold still…", "Taking the photo…"), said[passed:]
         read = requests.get(
             f"{served.base}/sessions/{session_id}", headers={"X-Hash-Id": secret}, timeout=30
         ).json()
@@ -245,3 +267,33 @@ def test_more_time_is_a_keyboard_button_that_extends_the_step_and_says_so(
         assert more.is_hidden()
         read = read_session(served, session_id, secret)
         assert (read["challenge"], read["challenge_code"]) == ("failed", "step_timeout")
+
+
+def test_the_status_line_is_written_once_per_change_not_per_poll(
+    served: Served, operator: str, tmp_path: Path
+) -> None:
+    """No face in view of a head_turn session: each poll wrote the challenge's sentence, then
+    the gate's, in one task (a new text node 3-4 times a second, 30 in 5 s, the words
+    unchanged). Once no_face is said, further polls insert nothing."""
+    tenant, _ = served.new_tenant(5, "--challenge", "head_turn")
+    with demo_page(served, grey_wall(tmp_path), operator, tenant) as page:
+        page.wait_for_selector(".lc-root[data-challenge=running][data-message=no_face]")
+        before = len(page.evaluate("window.__said"))
+        for _ in range(4):
+            with page.expect_response(lambda r: "/quality" in r.url):
+                pass
+        said = page.evaluate("window.__said")
+        assert said[before:] == [], said[before:]
+        assert all(inserted <= 1 for inserted, _ in said), said  # one sentence per task
+
+
+def grey_wall(folder: Path) -> Path:
+    """A camera seeing no face: 2 s of grey, looped by chromium."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        skip_or_fail("no ffmpeg: bin/install-test-deps installs Debian's (apt-get install ffmpeg)")
+    out = folder / "grey.y4m"
+    source = ["-f", "lavfi", "-i", "color=c=gray:s=480x640:r=10:d=2"]
+    command = [ffmpeg, "-loglevel", "error", "-y", *source, "-pix_fmt", "yuv420p"]
+    subprocess.run([*command, "-f", "yuv4mpegpipe", str(out)], check=True, timeout=120)
+    return out

@@ -304,6 +304,7 @@ export function startCapture({
   burst = 3, // frames sent with the selfie, taken within a second (the service fuses them)
   pollMs = 250, // pause between quality calls (a few per second)
   holdMs = 800, // every gate must pass this long before the photo is taken
+  passedHoldMs = 2000, // the challenge's "Well done" stays this long in the status line
   qualityWidth = 480, // width of the frames sent to the quality endpoint
 }) {
   const t = pickMessages(lang, messages);
@@ -313,7 +314,7 @@ export function startCapture({
   let passSince = null;
   let generation = 0;
   let challengeRetry = false; // the retry button asks for a new challenge, not the camera
-  let challengeSaid = ""; // the challenge's last sentence in the status line
+  let passedAt = null; // when the challenge was first seen passed: its sentence is held a while
   let heldFrames = 0; // frames of a selfie held for the challenge (when_unsure): it decides
   // "More time" (WCAG 2.2.1): the next quality call asks the server for another step's time
   // limit (CAPTURE_CHALLENGE_EXTENSIONS per session); once granted the status line says so
@@ -322,12 +323,16 @@ export function startCapture({
   let extensionsLeft = null;
   let extendedStep = "";
 
-  const say = (key, phase, fallback) => {
-    const text = t[key] || fallback || key;
+  // The status line (aria-live) gets one sentence per poll, written only when it changes: two
+  // writes in one task (the challenge's sentence, then a gate's) replaced its text node 3-4
+  // times a second with the words unchanged (30 insertions in 5 s), and a screen reader said
+  // neither, or only the last ("Well done" was never heard).
+  const tell = (text, phase, key) => {
     ui.root.dataset.phase = phase;
     ui.root.dataset.message = key;
-    if (ui.status.textContent !== text) ui.status.textContent = text; // announce changes only
+    if (ui.status.textContent !== text) ui.status.textContent = text;
   };
+  const say = (key, phase, fallback) => tell(t[key] || fallback || key, phase, key);
 
   const closeCamera = () => {
     if (stream) stream.getTracks().forEach((track) => track.stop());
@@ -397,6 +402,7 @@ export function startCapture({
     return t[challenge.instruction] || challenge.instruction;
   };
 
+  // Draws the challenge; its sentence for the status line: { text, phase, key }.
   const showChallenge = (challenge) => {
     const { state, instruction, step, steps, done } = challenge;
     Object.assign(ui.root.dataset, { challenge: state, instruction, step: String(step) });
@@ -423,11 +429,11 @@ export function startCapture({
     if (extendedStep === here) text = `${t.more_time_given} ${text}`;
     ui.more.hidden = !(state === "running" && left > 0);
     // Once passed, it is said once: then the gates' guidance owns the status line again.
-    if (state === "passed" && challengeSaid === text) return;
-    challengeSaid = text;
-    ui.root.dataset.phase = state === "failed" ? "fix" : "challenge";
-    ui.root.dataset.message = key;
-    if (ui.status.textContent !== text) ui.status.textContent = text; // announce changes only
+    return { text, phase: state === "failed" ? "fix" : "challenge", key };
+  };
+  const sayChallenge = (challenge) => {
+    const { text, phase, key } = showChallenge(challenge);
+    tell(text, phase, key);
   };
 
   // A failed challenge pauses the loop (camera on) until the person asks for a new one.
@@ -470,7 +476,8 @@ export function startCapture({
       return fail("network");
     }
     if (reply.status === 200) {
-      showChallenge(reply.body.challenge);
+      passedAt = null;
+      sayChallenge(reply.body.challenge);
       loop(mine);
       return;
     }
@@ -535,17 +542,32 @@ export function startCapture({
     const report = reply.body;
     drawBox(report);
     const challenge = report.challenge; // a head_turn tenant's sessions, or a held selfie's
-    if (challenge) showChallenge(challenge);
+    const sentence = challenge ? showChallenge(challenge) : null;
     if (heldFrames && challenge && decided(challenge)) return heldDone();
-    if (challenge && challenge.state === "failed") return challengeFailed(challenge);
+    if (challenge && challenge.state === "failed") {
+      tell(sentence.text, sentence.phase, sentence.key);
+      return challengeFailed(challenge);
+    }
     if (challenge && challenge.state === "running") {
       // Turning heads fail the gates: a missing face is said, and any gate before the first
       // step (the server takes its frontal reference only from a frame that passes them all).
       passSince = null;
       if (!report.face || (challenge.step === 0 && !report.passed)) {
         say(report.code, "fix", report.error);
+      } else {
+        tell(sentence.text, sentence.phase, sentence.key);
       }
       return false;
+    }
+    // Passed: its sentence stays ~2 s before the gates' guidance and the photo take the line
+    // (written and overwritten in one task, it was never heard).
+    if (challenge && challenge.state === "passed" && !heldFrames) {
+      passedAt = passedAt ?? performance.now();
+      if (performance.now() - passedAt < passedHoldMs) {
+        passSince = null;
+        tell(sentence.text, sentence.phase, sentence.key);
+        return false;
+      }
     }
     if (heldFrames) return false; // the selfie is taken: only the challenge goes on
     if (!report.passed) {
@@ -578,6 +600,7 @@ export function startCapture({
     const mine = generation;
     stopped = false;
     passSince = null;
+    passedAt = null;
     challengeRetry = false;
     ui.retry.hidden = true;
     ui.challenge.hidden = true;
