@@ -473,8 +473,9 @@ export function startCapture({
     try {
       reply = await call("challenge", {});
     } catch (_) {
-      return fail("network");
+      return gone(mine) ? undefined : fail("network");
     }
+    if (gone(mine)) return;
     if (reply.status === 200) {
       passedAt = null;
       sayChallenge(reply.body.challenge);
@@ -485,15 +486,21 @@ export function startCapture({
     fail(exhausted ? "challenge_tries_exhausted" : sessionErrorCode(reply.status, reply.body));
   };
 
-  const sendSelfie = async () => {
+  // A cancel (or a restart) while a call was out: its answer is dropped (it overwrote
+  // "Capture cancelled." in 3 of 6 tries during a quality call).
+  const gone = (mine) => stopped || mine !== generation;
+
+  const sendSelfie = async (mine) => {
     say("capturing", "pass");
     const frames = [];
     for (let i = 0; i < burst; i += 1) {
       if (i) await sleep(150);
+      if (gone(mine)) return true;
       frames.push(grab(4096, 0.92));
     }
     say("sending", "pass");
     const reply = await call("selfie", burst > 1 ? { frames } : { selfie_image: frames[0] });
+    if (gone(mine)) return true;
     if (reply.status === 202 && reply.body && reply.body.challenge) {
       heldFrames = frames.length; // unsure: the challenge now decides, camera on
       passSince = null;
@@ -526,10 +533,11 @@ export function startCapture({
     return true;
   };
 
-  const step = async () => {
+  const step = async (mine) => {
     const asked = moreTime ? { more_time: true } : {};
     moreTime = false;
     const reply = await call("quality", { selfie_image: grab(qualityWidth, 0.8), ...asked });
+    if (gone(mine)) return true;
     if (isRateLimit(reply)) {
       say("rate_limited", ui.root.dataset.phase || "fix");
       await sleep(reply.retryAfter * 1000);
@@ -580,13 +588,13 @@ export function startCapture({
       say("hold_still", "pass");
       return false;
     }
-    return sendSelfie();
+    return sendSelfie(mine);
   };
 
   const loop = async (mine) => {
     while (!stopped && mine === generation) {
       try {
-        if (ui.video.videoWidth && (await step())) return;
+        if (ui.video.videoWidth && (await step(mine))) return;
       } catch (_) {
         if (stopped || mine !== generation) return;
         say("network", "fix"); // transient: keep trying while the token is valid
@@ -615,8 +623,9 @@ export function startCapture({
         video: { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 720 } },
       });
     } catch (error) {
-      return fail(cameraErrorCode(error));
+      return gone(mine) ? undefined : fail(cameraErrorCode(error));
     }
+    if (gone(mine)) return closeCamera(); // cancelled while the camera was opening
     ui.video.srcObject = stream;
     await ui.video.play().catch(() => {});
     const { videoWidth: width, videoHeight: height } = ui.video;
@@ -635,6 +644,11 @@ export function startCapture({
     closeCamera();
     ui.more.hidden = true;
     say("cancelled", "error");
+    // Nothing could restart after a cancel (Escape included): "Try again" starts over.
+    challengeRetry = false;
+    ui.retry.textContent = t.retry;
+    ui.retry.hidden = false;
+    ui.retry.focus();
   };
 
   ui.cancel.addEventListener("click", stop);
