@@ -298,3 +298,26 @@ def test_cancel_during_a_quality_call_stays_cancelled_and_try_again_restarts(
     page.evaluate("window.__release()")
     assert status.inner_text() != "Capture cancelled."
     page.context.close()
+
+
+def test_a_camera_unplugged_mid_session_is_reported(
+    demo_served: Served, browser: Any, operator: str
+) -> None:
+    """The video track ending (the device gone) was never reported: 42-47 quality calls of a
+    frozen frame. It ends the capture with camera_failed, said as an alert, and the retry."""
+    page = started(demo_served, browser, operator)
+    page.wait_for_selector(".lc-root[data-message=face_too_close]")
+    calls: list[str] = []
+    page.on("request", lambda r: calls.append(r.url) if r.url.endswith("/quality") else None)
+    page.evaluate(
+        """() => { const track = document.querySelector("video").srcObject.getVideoTracks()[0];
+        track.stop(); track.dispatchEvent(new Event("ended")); }"""
+    )
+    page.wait_for_selector(".lc-root[data-message=camera_failed]")
+    assert page.evaluate("window.__outcome") == "camera_failed"
+    assert page.locator(".lc-status").get_attribute("role") == "alert"
+    assert page.locator(".lc-retry").is_visible()
+    before = len(calls)
+    page.evaluate(TICKS)
+    assert len(calls) == before <= 1  # at most the call already out
+    page.context.close()

@@ -626,6 +626,14 @@ export function startCapture({
       return gone(mine) ? undefined : fail(cameraErrorCode(error));
     }
     if (gone(mine)) return closeCamera(); // cancelled while the camera was opening
+    // A camera unplugged (or taken by another app) ends its track: said at once, where the
+    // loop went on posting the frozen last frame (42-47 quality calls) and never told.
+    const opened = stream;
+    opened.getVideoTracks().forEach((track) =>
+      track.addEventListener("ended", () => {
+        if (!stopped && stream === opened) fail("camera_failed");
+      }),
+    );
     ui.video.srcObject = stream;
     await ui.video.play().catch(() => {});
     const { videoWidth: width, videoHeight: height } = ui.video;
