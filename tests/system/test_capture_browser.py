@@ -321,3 +321,29 @@ def test_a_camera_unplugged_mid_session_is_reported(
     page.evaluate(TICKS)
     assert len(calls) == before <= 1  # at most the call already out
     page.context.close()
+
+
+LANGS = """async () => {
+  document.documentElement.lang = "de";
+  const { startCapture } = await import("/static/liveness/capture.js");
+  const langs = [];
+  for (const options of [{}, { lang: "fr" }, { lang: "de", messages: { cancel: "Abbrechen" } }]) {
+    const element = document.createElement("div");
+    document.body.append(element);
+    const capture = startCapture({ sessionId: "x", token: "x", element, ...options });
+    langs.push([capture.element.lang, capture.element.querySelector(".lc-cancel").textContent]);
+    capture.stop();
+  }
+  return langs;
+}"""
+
+
+def test_the_component_says_which_language_its_text_is_in(
+    demo_served: Served, browser: Any, operator: str
+) -> None:
+    """WCAG 3.1.2: on a lang="de" page the component's English (or French) text had no lang of
+    its own, read with the page's German voice. Its root says the language chosen: the one it
+    fell back to, the one asked, or the integrator's own with its messages."""
+    page = logged_in_page(demo_served, browser, operator, permissions=["camera"], viewport=PHONE)
+    assert page.evaluate(LANGS) == [["en", "Cancel"], ["fr", "Annuler"], ["de", "Abbrechen"]]
+    page.context.close()

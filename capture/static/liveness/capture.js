@@ -198,17 +198,23 @@ function installStyle(doc) {
   doc.head.appendChild(style);
 }
 
+// The messages and the language they are in (the root's lang: a screen reader on a page of
+// another language read the component's English or French with that page's voice). The
+// integrator's own messages for a language the component lacks are taken as that language.
 function pickMessages(lang, overrides) {
   const wanted = (lang || document.documentElement.lang || navigator.language || "en").toLowerCase();
-  const base = MESSAGES[wanted] || MESSAGES[wanted.split("-")[0]] || MESSAGES.en;
-  return { ...MESSAGES.en, ...base, ...(overrides || {}) };
+  const base = wanted.split("-")[0];
+  const known = MESSAGES[wanted] ? wanted : MESSAGES[base] ? base : null;
+  const chosen = known || (lang && overrides ? lang : "en");
+  return { t: { ...MESSAGES.en, ...(MESSAGES[known] || {}), ...(overrides || {}) }, chosen };
 }
 
-function build(element, t) {
+function build(element, t, lang) {
   const doc = element.ownerDocument;
   installStyle(doc);
   const root = doc.createElement("div");
   root.className = "lc-root";
+  root.lang = lang;
   root.setAttribute("role", "group");
   root.setAttribute("aria-label", t.title);
   root.innerHTML = `
@@ -307,8 +313,8 @@ export function startCapture({
   passedHoldMs = 2000, // the challenge's "Well done" stays this long in the status line
   qualityWidth = 480, // width of the frames sent to the quality endpoint
 }) {
-  const t = pickMessages(lang, messages);
-  const ui = build(element, t);
+  const { t, chosen } = pickMessages(lang, messages);
+  const ui = build(element, t, chosen);
   let stream = null;
   let stopped = false;
   let passSince = null;
