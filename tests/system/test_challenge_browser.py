@@ -13,13 +13,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import requests
 
 from tests.browser import PASSWORD, chromium
 from tests.capture.clips import HEAD_TURNS, VIDEO, Clip
-from tests.conftest import skip_or_fail
+from tests.conftest import LIVE_JPG, skip_or_fail
 from tests.servers.entrypoint import Served, entrypoint_server
+from tests.system.test_capture_browser import FPS, WIDTH, letterboxed, write_y4m
 from tests.system.test_challenge_http import port
 
 pytestmark = pytest.mark.system
@@ -297,3 +299,22 @@ def grey_wall(folder: Path) -> Path:
     command = [ffmpeg, "-loglevel", "error", "-y", *source, "-pix_fmt", "yuv420p"]
     subprocess.run([*command, "-f", "yuv4mpegpipe", str(out)], check=True, timeout=120)
     return out
+
+
+def test_a_face_off_the_edge_is_told_which_way_to_move_the_phone(
+    served: Served, operator: str, tmp_path: Path
+) -> None:
+    """WCAG 1.3.3: "Centre your face inside the oval" needs sight. A full frame shifted 150 px
+    left (the face cut off at the image's left: the person's own right) is told, from the
+    quality answer's face box, to move the phone to the right (a tenant without challenge)."""
+    image = letterboxed(LIVE_JPG)
+    shifted = np.zeros_like(image)
+    shifted[:, : WIDTH - 150] = image[:, 150:]
+    camera = tmp_path / "edge.y4m"
+    write_y4m(camera, [(shifted, 2 * FPS)])
+    tenant, _ = served.new_tenant(5)
+    with demo_page(served, camera, operator, tenant) as page:
+        page.wait_for_selector(".lc-root[data-message=move_phone_right]")
+        assert page.locator(".lc-status").inner_text() == (
+            "Your face is near the edge. Move the phone a little to your right."
+        )

@@ -41,11 +41,15 @@ export const MESSAGES = {
     cancel: "Cancel",
     retry: "Try again",
     rate_limited: "One moment…",
-    no_face: "We cannot see a face. Look at the camera, with your face inside the oval.",
+    no_face: "We cannot see a face. Look at the camera, with your head and shoulders in the picture.",
     multiple_faces: "Only one person should be in the picture.",
     face_too_small: "Move closer to the camera.",
     face_too_close: "Move back a little: your head and shoulders should be in the picture.",
-    face_cut_off: "Centre your face inside the oval.",
+    face_cut_off: "Part of your face is out of the picture. Centre your face in the picture.",
+    move_phone_left: "Your face is near the edge. Move the phone a little to your left.",
+    move_phone_right: "Your face is near the edge. Move the phone a little to your right.",
+    move_phone_up: "Your face is near the top. Raise the phone a little.",
+    move_phone_down: "Your face is near the bottom. Lower the phone a little.",
     head_turned: "Look straight at the camera.",
     too_dark: "It is too dark. Add light in front of your face.",
     overexposed: "Too much light. Avoid direct light or glare on your face.",
@@ -71,7 +75,7 @@ export const MESSAGES = {
     challenge_retry: "Start again",
     challenge_tries_exhausted: "Too many tries for this session. Start a new one.",
     session_calls_spent: "This capture session has made all its calls. Start a new one.",
-    challenge_unsure: "One more check: follow the instructions on the screen.",
+    challenge_unsure: "One more check: move your head as each step asks. Each step is read out.",
     step_timeout: "That took too long.",
     wrong_direction: "That was not the direction asked for.",
     face_lost: "We lost sight of your face.",
@@ -94,11 +98,15 @@ export const MESSAGES = {
     cancel: "Annuler",
     retry: "Réessayer",
     rate_limited: "Un instant…",
-    no_face: "Aucun visage n'est visible. Regardez la caméra, le visage dans l'ovale.",
+    no_face: "Aucun visage n'est visible. Regardez la caméra, la tête et les épaules dans l'image.",
     multiple_faces: "Une seule personne doit être sur l'image.",
     face_too_small: "Rapprochez-vous de la caméra.",
     face_too_close: "Reculez un peu : la tête et les épaules doivent être sur l'image.",
-    face_cut_off: "Centrez votre visage dans l'ovale.",
+    face_cut_off: "Une partie du visage sort de l'image. Centrez votre visage dans l'image.",
+    move_phone_left: "Votre visage est près du bord. Déplacez le téléphone un peu vers votre gauche.",
+    move_phone_right: "Votre visage est près du bord. Déplacez le téléphone un peu vers votre droite.",
+    move_phone_up: "Votre visage est près du haut. Levez un peu le téléphone.",
+    move_phone_down: "Votre visage est près du bas. Baissez un peu le téléphone.",
     head_turned: "Regardez droit vers la caméra.",
     too_dark: "Il fait trop sombre. Éclairez votre visage de face.",
     overexposed: "Trop de lumière. Évitez la lumière directe ou les reflets sur le visage.",
@@ -124,7 +132,7 @@ export const MESSAGES = {
     challenge_retry: "Recommencer",
     challenge_tries_exhausted: "Trop d'essais pour cette session. Commencez-en une nouvelle.",
     session_calls_spent: "Cette session de capture a fait tous ses appels. Commencez-en une nouvelle.",
-    challenge_unsure: "Une dernière vérification : suivez les instructions à l'écran.",
+    challenge_unsure: "Une dernière vérification : bougez la tête comme chaque étape le demande. Chaque étape est lue.",
     step_timeout: "Cela a pris trop de temps.",
     wrong_direction: "Ce n'était pas la direction demandée.",
     face_lost: "Votre visage n'était plus visible.",
@@ -255,6 +263,18 @@ function build(element, t, lang) {
     challengeText: root.querySelector(".lc-challenge-text"),
     progress: root.querySelector(".lc-steps"),
   };
+}
+
+// WCAG 1.3.3: "inside the oval" needs sight. A face cut off by the frame's edge is told which way
+// to move the phone, from the quality answer's face box: the camera's image is not mirrored,
+// so a face on its right is off toward the person's own left (the guide's centre: 0.5, 0.42).
+function offCentre(report) {
+  if (report.code !== "face_cut_off" || !report.face) return null;
+  const { x, y, w, h } = report.face;
+  const dx = (x + w / 2) / report.width - 0.5;
+  const dy = (y + h / 2) / report.height - 0.42;
+  if (Math.abs(dx) >= Math.abs(dy)) return dx > 0 ? "move_phone_left" : "move_phone_right";
+  return dy > 0 ? "move_phone_down" : "move_phone_up";
 }
 
 const fill = (template, values) => template.replace(/\{(\w+)\}/g, (_, key) => values[key] ?? "");
@@ -567,7 +587,7 @@ export function startCapture({
       // step (the server takes its frontal reference only from a frame that passes them all).
       passSince = null;
       if (!report.face || (challenge.step === 0 && !report.passed)) {
-        say(report.code, "fix", report.error);
+        say(offCentre(report) || report.code, "fix", report.error);
       } else {
         tell(sentence.text, sentence.phase, sentence.key);
       }
@@ -586,7 +606,7 @@ export function startCapture({
     if (heldFrames) return false; // the selfie is taken: only the challenge goes on
     if (!report.passed) {
       passSince = null;
-      say(report.code, "fix", report.error);
+      say(offCentre(report) || report.code, "fix", report.error);
       return false;
     }
     passSince = passSince ?? performance.now();
