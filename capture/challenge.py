@@ -94,7 +94,14 @@ def answer_of(session: CaptureSession) -> dict[str, object]:
     shown = dict(progress) if isinstance(progress, dict) and progress else {}
     shown = shown or {"state": session.challenge}
     shown["tries_left"] = max(settings.CAPTURE_CHALLENGE_TRIES - session.challenge_tries, 0)
+    shown["extensions_left"] = max(settings.CAPTURE_CHALLENGE_EXTENSIONS - extended(session), 0)
     return shown
+
+
+def extended(session: CaptureSession) -> int:
+    """How often the session's challenges had their time extended (kept across retries)."""
+    count = _stored(session, "extensions")
+    return count if isinstance(count, int) and not isinstance(count, bool) else 0
 
 
 def _save(session: CaptureSession, **fields: object) -> bool:
@@ -127,7 +134,11 @@ def start(session: CaptureSession) -> dict[str, object]:
     _save(
         session,
         challenge=RUNNING,
-        challenge_judge={"judge": judge.to_state(), "progress": public(judge.progress())},
+        challenge_judge={
+            "judge": judge.to_state(),
+            "progress": public(judge.progress()),
+            "extensions": extended(session),
+        },
         challenge_code="",
         challenge_tries=F("challenge_tries") + 1,
     )
@@ -139,10 +150,12 @@ def observe(
     faces: list[Face],
     max_other_face_ratio: float,
     refused: Sequence[str] = (),
+    more_time: bool = False,
 ) -> dict[str, object]:
     """Feed one quality frame's faces and the quality gates it ``refused`` (their codes) to
     the session's judge, another face counted at the quality gates' ``max_other_face_ratio``;
-    the challenge as it stands."""
+    the challenge as it stands. ``more_time``: the person asked for it, granted (another
+    ``step_s`` to the phase running) up to CAPTURE_CHALLENGE_EXTENSIONS per session."""
     if session.challenge == PENDING:
         start(session)
     if session.challenge != RUNNING:
@@ -152,14 +165,21 @@ def observe(
     # gates the frame failed and the server's time: all the judge sees.
     seen = headturn.observation(clock(), faces, max_other_face_ratio, refused)
     judge = judge_of(session)
+    count = extended(session)
+    if more_time and count < settings.CAPTURE_CHALLENGE_EXTENSIONS and judge.extend():
+        count += 1  # before the frame: the time it gives counts for this frame already
     progress = judge.observe(seen)
     # The challenge and a held selfie's verdict are written together or not at all.
-    settle_held(session.tenant, functools.partial(_write, session, judge, progress))
+    write = functools.partial(_write, session, judge, progress, count)
+    settle_held(session.tenant, write)
     return answer_of(session)
 
 
 def _write(
-    session: CaptureSession, judge: headturn.HeadTurnJudge, progress: headturn.Progress
+    session: CaptureSession,
+    judge: headturn.HeadTurnJudge,
+    progress: headturn.Progress,
+    extensions: int,
 ) -> Settled | None:
     """The frame's challenge state, and the held selfie's verdict if it decides one. A frame
     that lost the race to a concurrent poll is dropped (the component polls one frame at a
@@ -167,7 +187,11 @@ def _write(
     saved = _save(
         session,
         challenge=progress.state,
-        challenge_judge={"judge": judge.to_state(), "progress": public(progress)},
+        challenge_judge={
+            "judge": judge.to_state(),
+            "progress": public(progress),
+            "extensions": extensions,
+        },
         challenge_code=(progress.code or "") if progress.state == FAILED else "",
     )
     return settle(session) if saved else None

@@ -35,6 +35,11 @@ class FrameRequestSerializer(Body):
     selfie_image = serializers.CharField(
         help_text="PNG or JPEG as base64, optionally prefixed with `data:image/...;base64,`."
     )
+    more_time = serializers.BooleanField(
+        required=False,
+        help_text="A head-turn challenge's step running: the person asked for more time "
+        "(another step's time limit, while `extensions_left` is above 0).",
+    )
 
 
 class SelfieRequestSerializer(Body):
@@ -87,6 +92,11 @@ class ChallengeSerializer(Body):
     tries_left = serializers.IntegerField(
         help_text="Challenges this session may still start (CAPTURE_CHALLENGE_TRIES in all)."
     )
+    extensions_left = serializers.IntegerField(
+        required=False,
+        help_text="Times this session may still ask for more time (`more_time`; "
+        "CAPTURE_CHALLENGE_EXTENSIONS in all, across its challenges).",
+    )
 
 
 class ChallengeStartRequestSerializer(Body):
@@ -121,6 +131,11 @@ class HeldChallengeSerializer(Body):
     state = serializers.ChoiceField(choices=["pending"])
     tries_left = serializers.IntegerField(
         help_text="Challenges this session may still start (CAPTURE_CHALLENGE_TRIES in all)."
+    )
+    extensions_left = serializers.IntegerField(
+        required=False,
+        help_text="Times this session may still ask for more time (`more_time`; "
+        "CAPTURE_CHALLENGE_EXTENSIONS in all, across its challenges).",
     )
 
 

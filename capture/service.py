@@ -170,7 +170,8 @@ def check_quality(
     report = gate_report(image, gates)
     if session.challenge != NOT_REQUIRED:
         ratio = engine.thresholds.max_other_face_ratio
-        report["challenge"] = challenge.observe(session, faces, ratio, gates.failures)
+        more_time = payload.get("more_time") is True  # the component's "More time" button
+        report["challenge"] = challenge.observe(session, faces, ratio, gates.failures, more_time)
     return report
 
 

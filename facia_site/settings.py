@@ -242,6 +242,9 @@ CAPTURE_DEMO = env_bool("CAPTURE_DEMO")
 # start while it is set).
 CAPTURE_CHALLENGE_TRIES = env_int("CAPTURE_CHALLENGE_TRIES", 3, minimum=1)
 CAPTURE_CHALLENGE_STEPS = env_steps("CAPTURE_CHALLENGE_STEPS")
+# Extensions of a step's time limit a session may ask for ("More time", WCAG 2.2.1's "extend at
+# least ten times"), across its challenges; each adds Limits.step_s (7 s) to the phase running.
+CAPTURE_CHALLENGE_EXTENSIONS = env_int("CAPTURE_CHALLENGE_EXTENSIONS", 10, minimum=0)
 # Origins whose pages may call the token endpoints (quality, selfie) cross-origin; "*" = any.
 CAPTURE_ALLOWED_ORIGINS = env_origins("CAPTURE_ALLOWED_ORIGINS")
 

@@ -77,9 +77,9 @@ class Session:
         opened = open_session(client, secret)
         self.id, self.token = opened["session_id"], opened["token"]
 
-    def quality(self, image: bytes) -> Any:
+    def quality(self, image: bytes, **extra: Any) -> Any:
         url = f"/sessions/{self.id}/quality"
-        return post(self.client, url, {"selfie_image": b64(image)}, self.token)
+        return post(self.client, url, {"selfie_image": b64(image), **extra}, self.token)
 
     def restart(self, body: Any = None) -> Any:
         return post(self.client, f"/sessions/{self.id}/challenge", body or {}, self.token)
@@ -216,6 +216,7 @@ def test_the_first_frame_starts_a_random_challenge_shown_one_step_at_a_time(
             "done": 0,
             "state": "running",
             "tries_left": 2,
+            "extensions_left": 10,
         }
         steps = tuple(session.stored().challenge_judge["judge"]["steps"])
         assert len(steps) == 3 and all(step in headturn.STEPS for step in steps)
@@ -271,6 +272,43 @@ def test_a_person_holding_still_fails_in_time(head_turn: Any, clock: Clock) -> N
     assert seen[-1]["state"] == "failed", seen[-1]
     assert seen[-1]["code"] in headturn.FAIL_CODES
     assert seen[-1]["step"] == 1  # never got past the first
+
+
+def held_still_until_failed(session: Session, clock: Clock, more_time: int) -> list[Any]:
+    """A still frontal face polled at 4 Hz until the challenge fails, asking for more time on
+    the first ``more_time`` polls of step 1; every challenge answer."""
+    still = jpeg(next(frames("mounish_face.mp4")).image)
+    start = clock.t
+    seen: list[Any] = []
+    while not seen or seen[-1]["state"] == "running":
+        asked = bool(seen) and seen[-1]["step"] == 1 and more_time > 0
+        more_time -= asked
+        answer = session.quality(still, **({"more_time": True} if asked else {}))
+        assert answer.status_code == 200, answer.content
+        seen.append(answer.json()["challenge"])
+        if asked:
+            validate(answer, "post", "/sessions/x/quality")
+        clock.t += 0.25
+        assert clock.t - start < 120, "never failed"
+    return seen
+
+
+def test_more_time_extends_the_step_up_to_the_sessions_limit(
+    head_turn: Any, clock: Clock, settings: Any
+) -> None:
+    """Each `more_time` poll adds a step's time (7 s) to the step running, WCAG 2.2.1, until
+    the session has used CAPTURE_CHALLENGE_EXTENSIONS (across its retries); the rest of the
+    judge is unchanged (a still face still fails step_timeout)."""
+    settings.CAPTURE_CHALLENGE_EXTENSIONS = 2
+    plain = held_still_until_failed(head_turn(), clock, 0)
+    session = head_turn()
+    extended = held_still_until_failed(session, clock, 3)
+    assert plain[-1]["code"] == extended[-1]["code"] == "step_timeout"
+    assert [a["extensions_left"] for a in extended[:6]] == [2, 2, 1, 0, 0, 0]
+    polls_per_step = headturn.Limits().step_s * POLLS_PER_S
+    assert len(extended) - len(plain) == pytest.approx(2 * polls_per_step, abs=1)
+    again = session.restart().json()["challenge"]
+    assert (again["state"], again["extensions_left"]) == ("running", 0)  # per session
 
 
 def test_a_frame_without_the_face_does_not_advance(head_turn: Any, clock: Clock) -> None:

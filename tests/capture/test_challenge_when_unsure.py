@@ -170,7 +170,11 @@ def test_an_unsure_selfie_is_live_once_the_challenge_passes_with_its_own_score(
     session = when_unsure(band=distance(score) + 0.5, limit=1)
     before = verdicts(session)
     body = held(session, frontal)
-    assert body["challenge"] == {"state": "pending", "tries_left": settings.CAPTURE_CHALLENGE_TRIES}
+    assert body["challenge"] == {
+        "state": "pending",
+        "tries_left": settings.CAPTURE_CHALLENGE_TRIES,
+        "extensions_left": settings.CAPTURE_CHALLENGE_EXTENSIONS,
+    }
     assert counted(before, session) == {("unsure", ""): 1}
     seen = session.play(CLIP, clock)
     assert seen[-1]["state"] == "passed", seen[-1]

@@ -234,3 +234,116 @@ def test_spent_session_budget_ends_the_capture_at_once(budget_served: Served, br
     assert page.evaluate(CAMERA_LIVE) is False
     shot(page, "calls-spent-fr")
     page.context.close()
+
+
+# The component started on the page, its outcome in window.__outcome; quality answers from the
+# real server held in the page until window.__release() (a call "in flight" on demand).
+HELD_START = """([sessionId, token, hold]) => {
+  window.__outcome = null;
+  window.__held = [];
+  let firstHeld;
+  window.__firstHeld = new Promise((resolve) => (firstHeld = resolve));
+  const realFetch = window.fetch.bind(window);
+  window.fetch = async (url, init) => {
+    const reply = await realFetch(url, init);
+    if (!hold || !String(url).endsWith("/quality")) return reply;
+    const body = await reply.text();
+    await new Promise((release) => window.__held.push(release) && firstHeld());
+    return new Response(body, { status: reply.status, headers: reply.headers });
+  };
+  window.__release = () => window.__held.splice(0).forEach((release) => release());
+  const element = document.createElement("div");
+  document.body.prepend(element);
+  return import("/static/liveness/capture.js").then(({ startCapture }) => {
+    startCapture({ sessionId, token, element,
+      onDone: () => (window.__outcome = "done"),
+      onError: ({ code }) => (window.__outcome = code) });
+  });
+}"""
+# A few turns of the event loop: what an answer's handlers do runs within them.
+TICKS = """() => new Promise((done) => {
+  let n = 8;
+  const tick = () => (n-- ? setTimeout(tick) : done());
+  tick();
+})"""
+
+
+def started(served: Served, browser: Any, user: str, hold: bool = False) -> Any:
+    """A page of the server's origin running the component on a new session."""
+    _, secret = served.new_tenant(limit=5)
+    opened = requests.post(f"{served.base}/sessions", json={"hash_id": secret}, timeout=30)
+    sid, token = opened.json()["session_id"], opened.json()["token"]
+    page = logged_in_page(served, browser, user, permissions=["camera"], viewport=PHONE)
+    page.evaluate(HELD_START, [sid, token, hold])
+    return page
+
+
+def test_cancel_during_a_quality_call_stays_cancelled_and_try_again_restarts(
+    demo_served: Served, browser: Any, operator: str
+) -> None:
+    """Escape while a quality call was out: its answer overwrote "Capture cancelled." (3 of 6
+    tries) and nothing could restart. The answer is dropped; "Try again" (focused) starts over."""
+    page = started(demo_served, browser, operator, hold=True)
+    page.evaluate("window.__firstHeld")  # a quality call answered by the server, held here
+    page.locator(".lc-cancel").press("Escape")
+    page.evaluate("window.__release()")
+    page.evaluate(TICKS)
+    status = page.locator(".lc-status")
+    assert status.inner_text() == "Capture cancelled."
+    retry = page.locator(".lc-retry")
+    assert retry.is_visible() and retry.inner_text() == "Try again"
+    assert page.evaluate("document.activeElement.className") == "lc-retry"
+    with page.expect_request(lambda r: r.url.endswith("/quality")):
+        page.keyboard.press("Enter")
+    page.evaluate("window.__release()")
+    assert status.inner_text() != "Capture cancelled."
+    page.context.close()
+
+
+def test_a_camera_unplugged_mid_session_is_reported(
+    demo_served: Served, browser: Any, operator: str
+) -> None:
+    """The video track ending (the device gone) was never reported: 42-47 quality calls of a
+    frozen frame. It ends the capture with camera_failed, said as an alert, and the retry."""
+    page = started(demo_served, browser, operator)
+    page.wait_for_selector(".lc-root[data-message=face_too_close]")
+    calls: list[str] = []
+    page.on("request", lambda r: calls.append(r.url) if r.url.endswith("/quality") else None)
+    page.evaluate(
+        """() => { const track = document.querySelector("video").srcObject.getVideoTracks()[0];
+        track.stop(); track.dispatchEvent(new Event("ended")); }"""
+    )
+    page.wait_for_selector(".lc-root[data-message=camera_failed]")
+    assert page.evaluate("window.__outcome") == "camera_failed"
+    assert page.locator(".lc-status").get_attribute("role") == "alert"
+    assert page.locator(".lc-retry").is_visible()
+    before = len(calls)
+    page.evaluate(TICKS)
+    assert len(calls) == before <= 1  # at most the call already out
+    page.context.close()
+
+
+LANGS = """async () => {
+  document.documentElement.lang = "de";
+  const { startCapture } = await import("/static/liveness/capture.js");
+  const langs = [];
+  for (const options of [{}, { lang: "fr" }, { lang: "de", messages: { cancel: "Abbrechen" } }]) {
+    const element = document.createElement("div");
+    document.body.append(element);
+    const capture = startCapture({ sessionId: "x", token: "x", element, ...options });
+    langs.push([capture.element.lang, capture.element.querySelector(".lc-cancel").textContent]);
+    capture.stop();
+  }
+  return langs;
+}"""
+
+
+def test_the_component_says_which_language_its_text_is_in(
+    demo_served: Served, browser: Any, operator: str
+) -> None:
+    """WCAG 3.1.2: on a lang="de" page the component's English (or French) text had no lang of
+    its own, read with the page's German voice. Its root says the language chosen: the one it
+    fell back to, the one asked, or the integrator's own with its messages."""
+    page = logged_in_page(demo_served, browser, operator, permissions=["camera"], viewport=PHONE)
+    assert page.evaluate(LANGS) == [["en", "Cancel"], ["fr", "Annuler"], ["de", "Abbrechen"]]
+    page.context.close()

@@ -13,13 +13,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import requests
 
 from tests.browser import PASSWORD, chromium
 from tests.capture.clips import HEAD_TURNS, VIDEO, Clip
-from tests.conftest import skip_or_fail
+from tests.conftest import LIVE_JPG, skip_or_fail
 from tests.servers.entrypoint import Served, entrypoint_server
+from tests.system.test_capture_browser import FPS, WIDTH, letterboxed, write_y4m
 from tests.system.test_challenge_http import port
 
 pytestmark = pytest.mark.system
@@ -71,12 +73,28 @@ def shots() -> Path:
     return folder
 
 
+# Every settled change of the status line (one MutationObserver callback: the end of a task),
+# as [text nodes inserted, its text then], in window.__said.
+SAID = """
+window.__said = [];
+new MutationObserver((records) => {
+  const status = document.querySelector(".lc-status");
+  const mine = records.filter((r) => status && (r.target === status || status.contains(r.target)));
+  if (!mine.length) return;
+  const inserted = mine.reduce((n, r) => n + r.addedNodes.length, 0);
+  window.__said.push([inserted, status.textContent]);
+}).observe(document, { childList: true, subtree: true, characterData: true });
+"""
+
+
 @contextmanager
 def demo_page(served: Served, camera: Path, operator: str, tenant: str) -> Iterator[Any]:
-    """The demo page of a new session of ``tenant``, the camera playing ``camera``."""
+    """The demo page of a new session of ``tenant``, the camera playing ``camera``, the status
+    line's changes recorded (``SAID``)."""
     fake = f"--use-file-for-fake-video-capture={camera}"
     with chromium("--use-fake-device-for-media-stream", fake) as browser:
         page = browser.new_context(permissions=["camera"], viewport=PHONE).new_page()
+        page.add_init_script(SAID)
         page.set_default_timeout(STEP_WAIT_MS)
         page.goto(f"{served.base}/admin/login/?next=/capture/demo")
         page.fill("#id_username", operator)
@@ -111,6 +129,12 @@ def test_head_turns_in_the_asked_order_pass_then_the_verdict(
             shot(page, shots, f"pass-{number}-{step}")
         page.wait_for_selector(".lc-root:is([data-challenge=passed], [data-challenge=failed])")
         shot(page, shots, "pass-ended")
+        # The passed sentence is heard: written alone in its task, not overwritten in it by
+        # the gates' guidance (which it was: never a settled text), and held before the photo.
+        page.wait_for_selector(".lc-root[data-message=capturing]")
+        said = [text for _, text in page.evaluate("window.__said")]
+        passed = said.index("Well done. Look straight at the camera for the photo.")
+        assert said[passed + 1] in ("Good. Hold still…", "Taking the photo…"), said[passed:]
         read = requests.get(
             f"{served.base}/sessions/{session_id}", headers={"X-Hash-Id": secret}, timeout=30
         ).json()
@@ -208,3 +232,89 @@ def test_a_blurred_replay_is_told_why_and_never_gets_its_first_step(
         assert page.locator(".lc-steps li[data-state=done]").count() == 0
         read = read_session(served, session_id, secret)
         assert (read["challenge"], read["challenge_code"]) == ("failed", "step_timeout")
+
+
+def test_more_time_is_a_keyboard_button_that_extends_the_step_and_says_so(
+    served: Served, operator: str, shots: Path, tmp_path: Path
+) -> None:
+    """WCAG 2.2.1: the step's time limit (7 s) could not be extended. While a step runs a
+    "More time" button follows Cancel in the tab order; Enter on it makes the next quality
+    call ask for more time, and the status line says it was given (extensions_left one less)."""
+    tenant, secret = served.new_tenant(5, "--challenge", "head_turn")
+    with demo_page(served, y4m(STILL, tmp_path), operator, tenant) as page:
+        session_id = page.locator("#session-id").inner_text()
+        asked: list[str] = []
+        page.on(
+            "request", lambda r: asked.append(r.post_data or "") if "/quality" in r.url else None
+        )
+        page.wait_for_selector(".lc-root[data-challenge=running][data-step='1']")
+        more = page.locator(".lc-more")
+        assert more.is_visible() and more.inner_text() == "More time"
+        page.locator(".lc-cancel").focus()
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.className") == "lc-more"
+        with page.expect_response(
+            lambda r: "/quality" in r.url and '"more_time":true' in (r.request.post_data or "")
+        ) as answered:
+            page.keyboard.press("Enter")
+        assert answered.value.json()["challenge"]["extensions_left"] == 9
+        status = page.locator(".lc-status")
+        page.wait_for_function(
+            "document.querySelector('.lc-status').textContent.startsWith('More time given.')"
+        )
+        assert "Step 1 of 3" in status.inner_text()
+        assert sum('"more_time":true' in body for body in asked) == 1  # one press, one ask
+        shot(page, shots, "more-time")
+        page.wait_for_selector(".lc-root[data-challenge=failed]")
+        assert more.is_hidden()
+        read = read_session(served, session_id, secret)
+        assert (read["challenge"], read["challenge_code"]) == ("failed", "step_timeout")
+
+
+def test_the_status_line_is_written_once_per_change_not_per_poll(
+    served: Served, operator: str, tmp_path: Path
+) -> None:
+    """No face in view of a head_turn session: each poll wrote the challenge's sentence, then
+    the gate's, in one task (a new text node 3-4 times a second, 30 in 5 s, the words
+    unchanged). Once no_face is said, further polls insert nothing."""
+    tenant, _ = served.new_tenant(5, "--challenge", "head_turn")
+    with demo_page(served, grey_wall(tmp_path), operator, tenant) as page:
+        page.wait_for_selector(".lc-root[data-challenge=running][data-message=no_face]")
+        before = len(page.evaluate("window.__said"))
+        for _ in range(4):
+            with page.expect_response(lambda r: "/quality" in r.url):
+                pass
+        said = page.evaluate("window.__said")
+        assert said[before:] == [], said[before:]
+        assert all(inserted <= 1 for inserted, _ in said), said  # one sentence per task
+
+
+def grey_wall(folder: Path) -> Path:
+    """A camera seeing no face: 2 s of grey, looped by chromium."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        skip_or_fail("no ffmpeg: bin/install-test-deps installs Debian's (apt-get install ffmpeg)")
+    out = folder / "grey.y4m"
+    source = ["-f", "lavfi", "-i", "color=c=gray:s=480x640:r=10:d=2"]
+    command = [ffmpeg, "-loglevel", "error", "-y", *source, "-pix_fmt", "yuv420p"]
+    subprocess.run([*command, "-f", "yuv4mpegpipe", str(out)], check=True, timeout=120)
+    return out
+
+
+def test_a_face_off_the_edge_is_told_which_way_to_move_the_phone(
+    served: Served, operator: str, tmp_path: Path
+) -> None:
+    """WCAG 1.3.3: "Centre your face inside the oval" needs sight. A full frame shifted 150 px
+    left (the face cut off at the image's left: the person's own right) is told, from the
+    quality answer's face box, to move the phone to the right (a tenant without challenge)."""
+    image = letterboxed(LIVE_JPG)
+    shifted = np.zeros_like(image)
+    shifted[:, : WIDTH - 150] = image[:, 150:]
+    camera = tmp_path / "edge.y4m"
+    write_y4m(camera, [(shifted, 2 * FPS)])
+    tenant, _ = served.new_tenant(5)
+    with demo_page(served, camera, operator, tenant) as page:
+        page.wait_for_selector(".lc-root[data-message=move_phone_right]")
+        assert page.locator(".lc-status").inner_text() == (
+            "Your face is near the edge. Move the phone a little to your right."
+        )

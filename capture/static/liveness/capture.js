@@ -18,6 +18,8 @@
 // the instruction over the oval (an arrow and a sentence), the progress per step, and says each
 // new step to screen readers. The server alone draws and judges the steps; after a failure the
 // retry button asks it for a new challenge (POST /sessions/{id}/challenge, new random steps).
+// While it runs, a "More time" button makes the next quality call ask for another step's time
+// (`more_time`; the answer's `extensions_left` says how often the session still may).
 //
 // A session of a when_unsure tenant takes the selfie first; when the service found its score
 // unsure, the selfie's 202 carries `challenge` ({state: "pending"}): the component then runs the
@@ -39,11 +41,15 @@ export const MESSAGES = {
     cancel: "Cancel",
     retry: "Try again",
     rate_limited: "One moment…",
-    no_face: "We cannot see a face. Look at the camera, with your face inside the oval.",
+    no_face: "We cannot see a face. Look at the camera, with your head and shoulders in the picture.",
     multiple_faces: "Only one person should be in the picture.",
     face_too_small: "Move closer to the camera.",
     face_too_close: "Move back a little: your head and shoulders should be in the picture.",
-    face_cut_off: "Centre your face inside the oval.",
+    face_cut_off: "Part of your face is out of the picture. Centre your face in the picture.",
+    move_phone_left: "Your face is near the edge. Move the phone a little to your left.",
+    move_phone_right: "Your face is near the edge. Move the phone a little to your right.",
+    move_phone_up: "Your face is near the top. Raise the phone a little.",
+    move_phone_down: "Your face is near the bottom. Lower the phone a little.",
     head_turned: "Look straight at the camera.",
     too_dark: "It is too dark. Add light in front of your face.",
     overexposed: "Too much light. Avoid direct light or glare on your face.",
@@ -69,13 +75,15 @@ export const MESSAGES = {
     challenge_retry: "Start again",
     challenge_tries_exhausted: "Too many tries for this session. Start a new one.",
     session_calls_spent: "This capture session has made all its calls. Start a new one.",
-    challenge_unsure: "One more check: follow the instructions on the screen.",
+    challenge_unsure: "One more check: move your head as each step asks. Each step is read out.",
     step_timeout: "That took too long.",
     wrong_direction: "That was not the direction asked for.",
     face_lost: "We lost sight of your face.",
     face_changed: "Your face moved too suddenly.",
     planar_motion: "That did not look like a real head turning.",
     too_few_frames: "That was too fast to follow. Move a little more slowly.",
+    more_time: "More time",
+    more_time_given: "More time given.",
   },
   fr: {
     title: "Prise du selfie",
@@ -90,11 +98,15 @@ export const MESSAGES = {
     cancel: "Annuler",
     retry: "Réessayer",
     rate_limited: "Un instant…",
-    no_face: "Aucun visage n'est visible. Regardez la caméra, le visage dans l'ovale.",
+    no_face: "Aucun visage n'est visible. Regardez la caméra, la tête et les épaules dans l'image.",
     multiple_faces: "Une seule personne doit être sur l'image.",
     face_too_small: "Rapprochez-vous de la caméra.",
     face_too_close: "Reculez un peu : la tête et les épaules doivent être sur l'image.",
-    face_cut_off: "Centrez votre visage dans l'ovale.",
+    face_cut_off: "Une partie du visage sort de l'image. Centrez votre visage dans l'image.",
+    move_phone_left: "Votre visage est près du bord. Déplacez le téléphone un peu vers votre gauche.",
+    move_phone_right: "Votre visage est près du bord. Déplacez le téléphone un peu vers votre droite.",
+    move_phone_up: "Votre visage est près du haut. Levez un peu le téléphone.",
+    move_phone_down: "Votre visage est près du bas. Baissez un peu le téléphone.",
     head_turned: "Regardez droit vers la caméra.",
     too_dark: "Il fait trop sombre. Éclairez votre visage de face.",
     overexposed: "Trop de lumière. Évitez la lumière directe ou les reflets sur le visage.",
@@ -120,13 +132,15 @@ export const MESSAGES = {
     challenge_retry: "Recommencer",
     challenge_tries_exhausted: "Trop d'essais pour cette session. Commencez-en une nouvelle.",
     session_calls_spent: "Cette session de capture a fait tous ses appels. Commencez-en une nouvelle.",
-    challenge_unsure: "Une dernière vérification : suivez les instructions à l'écran.",
+    challenge_unsure: "Une dernière vérification : bougez la tête comme chaque étape le demande. Chaque étape est lue.",
     step_timeout: "Cela a pris trop de temps.",
     wrong_direction: "Ce n'était pas la direction demandée.",
     face_lost: "Votre visage n'était plus visible.",
     face_changed: "Votre visage a bougé trop brusquement.",
     planar_motion: "Cela ne ressemblait pas à une vraie tête qui tourne.",
     too_few_frames: "Trop rapide pour être suivi. Bougez un peu plus lentement.",
+    more_time: "Plus de temps",
+    more_time_given: "Temps supplémentaire accordé.",
   },
 };
 
@@ -192,17 +206,23 @@ function installStyle(doc) {
   doc.head.appendChild(style);
 }
 
+// The messages and the language they are in (the root's lang: a screen reader on a page of
+// another language read the component's English or French with that page's voice). The
+// integrator's own messages for a language the component lacks are taken as that language.
 function pickMessages(lang, overrides) {
   const wanted = (lang || document.documentElement.lang || navigator.language || "en").toLowerCase();
-  const base = MESSAGES[wanted] || MESSAGES[wanted.split("-")[0]] || MESSAGES.en;
-  return { ...MESSAGES.en, ...base, ...(overrides || {}) };
+  const base = wanted.split("-")[0];
+  const known = MESSAGES[wanted] ? wanted : MESSAGES[base] ? base : null;
+  const chosen = known || (lang && overrides ? lang : "en");
+  return { t: { ...MESSAGES.en, ...(MESSAGES[known] || {}), ...(overrides || {}) }, chosen };
 }
 
-function build(element, t) {
+function build(element, t, lang) {
   const doc = element.ownerDocument;
   installStyle(doc);
   const root = doc.createElement("div");
   root.className = "lc-root";
+  root.lang = lang;
   root.setAttribute("role", "group");
   root.setAttribute("aria-label", t.title);
   root.innerHTML = `
@@ -220,11 +240,13 @@ function build(element, t) {
     <p class="lc-help"></p>
     <p class="lc-status" role="status" aria-live="polite" aria-atomic="true"></p>
     <div class="lc-actions"><button type="button" class="lc-cancel"></button>
+      <button type="button" class="lc-more" hidden></button>
       <button type="button" class="lc-retry" hidden></button></div>`;
   drawGuide(root.querySelector(".lc-guide"), 4, 3);
   root.querySelector(".lc-help").textContent = t.help;
   root.querySelector(".lc-cancel").textContent = t.cancel;
   root.querySelector(".lc-retry").textContent = t.retry;
+  root.querySelector(".lc-more").textContent = t.more_time;
   element.replaceChildren(root);
   return {
     root,
@@ -235,11 +257,24 @@ function build(element, t) {
     status: root.querySelector(".lc-status"),
     cancel: root.querySelector(".lc-cancel"),
     retry: root.querySelector(".lc-retry"),
+    more: root.querySelector(".lc-more"),
     challenge: root.querySelector(".lc-challenge"),
     arrow: root.querySelector(".lc-arrow"),
     challengeText: root.querySelector(".lc-challenge-text"),
     progress: root.querySelector(".lc-steps"),
   };
+}
+
+// WCAG 1.3.3: "inside the oval" needs sight. A face cut off by the frame's edge is told which way
+// to move the phone, from the quality answer's face box: the camera's image is not mirrored,
+// so a face on its right is off toward the person's own left (the guide's centre: 0.5, 0.42).
+function offCentre(report) {
+  if (report.code !== "face_cut_off" || !report.face) return null;
+  const { x, y, w, h } = report.face;
+  const dx = (x + w / 2) / report.width - 0.5;
+  const dy = (y + h / 2) / report.height - 0.42;
+  if (Math.abs(dx) >= Math.abs(dy)) return dx > 0 ? "move_phone_left" : "move_phone_right";
+  return dy > 0 ? "move_phone_down" : "move_phone_up";
 }
 
 const fill = (template, values) => template.replace(/\{(\w+)\}/g, (_, key) => values[key] ?? "");
@@ -295,24 +330,35 @@ export function startCapture({
   burst = 3, // frames sent with the selfie, taken within a second (the service fuses them)
   pollMs = 250, // pause between quality calls (a few per second)
   holdMs = 800, // every gate must pass this long before the photo is taken
+  passedHoldMs = 2000, // the challenge's "Well done" stays this long in the status line
   qualityWidth = 480, // width of the frames sent to the quality endpoint
 }) {
-  const t = pickMessages(lang, messages);
-  const ui = build(element, t);
+  const { t, chosen } = pickMessages(lang, messages);
+  const ui = build(element, t, chosen);
   let stream = null;
   let stopped = false;
   let passSince = null;
   let generation = 0;
   let challengeRetry = false; // the retry button asks for a new challenge, not the camera
-  let challengeSaid = ""; // the challenge's last sentence in the status line
+  let passedAt = null; // when the challenge was first seen passed: its sentence is held a while
   let heldFrames = 0; // frames of a selfie held for the challenge (when_unsure): it decides
+  // "More time" (WCAG 2.2.1): the next quality call asks the server for another step's time
+  // limit (CAPTURE_CHALLENGE_EXTENSIONS per session); once granted the status line says so
+  // until the step changes.
+  let moreTime = false;
+  let extensionsLeft = null;
+  let extendedStep = "";
 
-  const say = (key, phase, fallback) => {
-    const text = t[key] || fallback || key;
+  // The status line (aria-live) gets one sentence per poll, written only when it changes: two
+  // writes in one task (the challenge's sentence, then a gate's) replaced its text node 3-4
+  // times a second with the words unchanged (30 insertions in 5 s), and a screen reader said
+  // neither, or only the last ("Well done" was never heard).
+  const tell = (text, phase, key) => {
     ui.root.dataset.phase = phase;
     ui.root.dataset.message = key;
-    if (ui.status.textContent !== text) ui.status.textContent = text; // announce changes only
+    if (ui.status.textContent !== text) ui.status.textContent = text;
   };
+  const say = (key, phase, fallback) => tell(t[key] || fallback || key, phase, key);
 
   const closeCamera = () => {
     if (stream) stream.getTracks().forEach((track) => track.stop());
@@ -322,6 +368,7 @@ export function startCapture({
   const fail = (code) => {
     stopped = true;
     closeCamera();
+    ui.more.hidden = true;
     challengeRetry = false;
     ui.retry.textContent = t.retry;
     ui.status.setAttribute("role", "alert");
@@ -381,6 +428,7 @@ export function startCapture({
     return t[challenge.instruction] || challenge.instruction;
   };
 
+  // Draws the challenge; its sentence for the status line: { text, phase, key }.
   const showChallenge = (challenge) => {
     const { state, instruction, step, steps, done } = challenge;
     Object.assign(ui.root.dataset, { challenge: state, instruction, step: String(step) });
@@ -399,13 +447,19 @@ export function startCapture({
     });
     const key = state === "running" ? instruction : `challenge_${state}`;
     const sentence = challengeText(challenge);
-    const text = turning ? `${fill(t.challenge_step, { step, steps })}: ${sentence}` : sentence;
+    let text = turning ? `${fill(t.challenge_step, { step, steps })}: ${sentence}` : sentence;
+    const here = `${state}-${step}-${instruction}`;
+    const left = challenge.extensions_left;
+    if (extensionsLeft !== null && left < extensionsLeft) extendedStep = here; // granted
+    if (left !== undefined) extensionsLeft = left;
+    if (extendedStep === here) text = `${t.more_time_given} ${text}`;
+    ui.more.hidden = !(state === "running" && left > 0);
     // Once passed, it is said once: then the gates' guidance owns the status line again.
-    if (state === "passed" && challengeSaid === text) return;
-    challengeSaid = text;
-    ui.root.dataset.phase = state === "failed" ? "fix" : "challenge";
-    ui.root.dataset.message = key;
-    if (ui.status.textContent !== text) ui.status.textContent = text; // announce changes only
+    return { text, phase: state === "failed" ? "fix" : "challenge", key };
+  };
+  const sayChallenge = (challenge) => {
+    const { text, phase, key } = showChallenge(challenge);
+    tell(text, phase, key);
   };
 
   // A failed challenge pauses the loop (camera on) until the person asks for a new one.
@@ -429,6 +483,7 @@ export function startCapture({
   const heldDone = () => {
     stopped = true;
     closeCamera();
+    ui.more.hidden = true;
     say("done", "done");
     onDone({ sessionId, frames: heldFrames });
     return true;
@@ -444,10 +499,12 @@ export function startCapture({
     try {
       reply = await call("challenge", {});
     } catch (_) {
-      return fail("network");
+      return gone(mine) ? undefined : fail("network");
     }
+    if (gone(mine)) return;
     if (reply.status === 200) {
-      showChallenge(reply.body.challenge);
+      passedAt = null;
+      sayChallenge(reply.body.challenge);
       loop(mine);
       return;
     }
@@ -455,15 +512,21 @@ export function startCapture({
     fail(exhausted ? "challenge_tries_exhausted" : sessionErrorCode(reply.status, reply.body));
   };
 
-  const sendSelfie = async () => {
+  // A cancel (or a restart) while a call was out: its answer is dropped (it overwrote
+  // "Capture cancelled." in 3 of 6 tries during a quality call).
+  const gone = (mine) => stopped || mine !== generation;
+
+  const sendSelfie = async (mine) => {
     say("capturing", "pass");
     const frames = [];
     for (let i = 0; i < burst; i += 1) {
       if (i) await sleep(150);
+      if (gone(mine)) return true;
       frames.push(grab(4096, 0.92));
     }
     say("sending", "pass");
     const reply = await call("selfie", burst > 1 ? { frames } : { selfie_image: frames[0] });
+    if (gone(mine)) return true;
     if (reply.status === 202 && reply.body && reply.body.challenge) {
       heldFrames = frames.length; // unsure: the challenge now decides, camera on
       passSince = null;
@@ -496,8 +559,11 @@ export function startCapture({
     return true;
   };
 
-  const step = async () => {
-    const reply = await call("quality", { selfie_image: grab(qualityWidth, 0.8) });
+  const step = async (mine) => {
+    const asked = moreTime ? { more_time: true } : {};
+    moreTime = false;
+    const reply = await call("quality", { selfie_image: grab(qualityWidth, 0.8), ...asked });
+    if (gone(mine)) return true;
     if (isRateLimit(reply)) {
       say("rate_limited", ui.root.dataset.phase || "fix");
       await sleep(reply.retryAfter * 1000);
@@ -510,22 +576,37 @@ export function startCapture({
     const report = reply.body;
     drawBox(report);
     const challenge = report.challenge; // a head_turn tenant's sessions, or a held selfie's
-    if (challenge) showChallenge(challenge);
+    const sentence = challenge ? showChallenge(challenge) : null;
     if (heldFrames && challenge && decided(challenge)) return heldDone();
-    if (challenge && challenge.state === "failed") return challengeFailed(challenge);
+    if (challenge && challenge.state === "failed") {
+      tell(sentence.text, sentence.phase, sentence.key);
+      return challengeFailed(challenge);
+    }
     if (challenge && challenge.state === "running") {
       // Turning heads fail the gates: a missing face is said, and any gate before the first
       // step (the server takes its frontal reference only from a frame that passes them all).
       passSince = null;
       if (!report.face || (challenge.step === 0 && !report.passed)) {
-        say(report.code, "fix", report.error);
+        say(offCentre(report) || report.code, "fix", report.error);
+      } else {
+        tell(sentence.text, sentence.phase, sentence.key);
       }
       return false;
+    }
+    // Passed: its sentence stays ~2 s before the gates' guidance and the photo take the line
+    // (written and overwritten in one task, it was never heard).
+    if (challenge && challenge.state === "passed" && !heldFrames) {
+      passedAt = passedAt ?? performance.now();
+      if (performance.now() - passedAt < passedHoldMs) {
+        passSince = null;
+        tell(sentence.text, sentence.phase, sentence.key);
+        return false;
+      }
     }
     if (heldFrames) return false; // the selfie is taken: only the challenge goes on
     if (!report.passed) {
       passSince = null;
-      say(report.code, "fix", report.error);
+      say(offCentre(report) || report.code, "fix", report.error);
       return false;
     }
     passSince = passSince ?? performance.now();
@@ -533,13 +614,13 @@ export function startCapture({
       say("hold_still", "pass");
       return false;
     }
-    return sendSelfie();
+    return sendSelfie(mine);
   };
 
   const loop = async (mine) => {
     while (!stopped && mine === generation) {
       try {
-        if (ui.video.videoWidth && (await step())) return;
+        if (ui.video.videoWidth && (await step(mine))) return;
       } catch (_) {
         if (stopped || mine !== generation) return;
         say("network", "fix"); // transient: keep trying while the token is valid
@@ -553,9 +634,11 @@ export function startCapture({
     const mine = generation;
     stopped = false;
     passSince = null;
+    passedAt = null;
     challengeRetry = false;
     ui.retry.hidden = true;
     ui.challenge.hidden = true;
+    ui.more.hidden = true;
     ui.status.setAttribute("role", "status");
     say("starting", "start");
     if (!window.isSecureContext) return fail("insecure_context");
@@ -566,8 +649,17 @@ export function startCapture({
         video: { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 720 } },
       });
     } catch (error) {
-      return fail(cameraErrorCode(error));
+      return gone(mine) ? undefined : fail(cameraErrorCode(error));
     }
+    if (gone(mine)) return closeCamera(); // cancelled while the camera was opening
+    // A camera unplugged (or taken by another app) ends its track: said at once, where the
+    // loop went on posting the frozen last frame (42-47 quality calls) and never told.
+    const opened = stream;
+    opened.getVideoTracks().forEach((track) =>
+      track.addEventListener("ended", () => {
+        if (!stopped && stream === opened) fail("camera_failed");
+      }),
+    );
     ui.video.srcObject = stream;
     await ui.video.play().catch(() => {});
     const { videoWidth: width, videoHeight: height } = ui.video;
@@ -584,10 +676,19 @@ export function startCapture({
     stopped = true;
     generation += 1;
     closeCamera();
+    ui.more.hidden = true;
     say("cancelled", "error");
+    // Nothing could restart after a cancel (Escape included): "Try again" starts over.
+    challengeRetry = false;
+    ui.retry.textContent = t.retry;
+    ui.retry.hidden = false;
+    ui.retry.focus();
   };
 
   ui.cancel.addEventListener("click", stop);
+  ui.more.addEventListener("click", () => {
+    moreTime = true;
+  });
   ui.retry.addEventListener("click", () => (challengeRetry ? newChallenge() : start()));
   ui.root.addEventListener("keydown", (event) => {
     if (event.key === "Escape") stop();
