@@ -108,6 +108,17 @@ def is_ready() -> bool:
     return _holder.ready
 
 
+# /healthz, the kubelet's livenessProbe: this process and its engine, never the database. On
+# /status_check, a PostgreSQL outage over 60 s failed 3 probes of period 20 s and restarted
+# every pod at once into CrashLoopBackOff, which cures no database.
+PROCESS_LIVE = "Process is live"
+
+
+def process_problem() -> str | None:
+    """Why this process cannot serve at all (its engine not warm yet), or None."""
+    return None if is_ready() else STARTING
+
+
 CACHE_S = 2.0
 # A SQLite commit appends a few 4 kB pages to the WAL; below this the next ones may not fit.
 SQLITE_MIN_FREE_BYTES = 1 << 20
