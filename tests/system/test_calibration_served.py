@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from bench.zip_directory import empty_entries
+from calibration import jobs
 from tests.conftest import DEV_DATA
 from tests.servers.entrypoint import Served
 from tests.servers.gunicorn import gunicorn
@@ -113,6 +114,34 @@ def test_dev_zip_is_calibrated_by_the_task_worker(served: Served) -> None:
 
     answer = post_zip(session, url, empty_entries(5000))
     assert answer.status_code == 200 and "More than 2000 files in the zip" in answer.text
+
+
+TRIGGER = """
+from django.db import connection
+connection.cursor().execute({sql!r})
+"""
+FAILING_INSERT = """CREATE TRIGGER full BEFORE INSERT ON accounts_calibrationjob
+BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"""
+
+
+def test_uploads_whose_job_cannot_be_written_are_not_held(served: Served) -> None:
+    """The zip is handed to the task worker before the job's row is written; when that write
+    failed (a lock, an outage, a full disk) the task worker held the zip for UPLOAD_TTL_S (30
+    min): after MAX_HELD (4) such uploads calibration was refused, and the form showed the
+    task worker's refusal as a printed dict with its traceback and file paths."""
+    user = f"cal-{uuid.uuid4().hex[:8]}"
+    tenant = served.manage("shell", "-c", SETUP.format(user=user, password=PASSWORD)).split()[-1]
+    session = logged_in(served.base, user)
+    url = f"{served.base}/admin/accounts/tenant/{tenant}/calibrate/"
+    data, _ = dev_zip()
+    served.manage("shell", "-c", TRIGGER.format(sql=FAILING_INSERT))
+    try:
+        failed = [post_zip(session, url, data).status_code for _ in range(jobs.MAX_HELD)]
+    finally:
+        served.manage("shell", "-c", TRIGGER.format(sql="DROP TRIGGER full"))
+    assert all(status >= 500 for status in failed), failed
+    answer = post_zip(session, url, data)
+    assert answer.status_code == 303, answer.text[-2000:]
 
 
 STATES = """
