@@ -181,6 +181,27 @@ def database_failed(exc: BaseException) -> bool:
     return True
 
 
+# A write the database refuses for want of room or write access: SQLite's SQLITE_READONLY (8)
+# and SQLITE_FULL (13) (primary codes), PostgreSQL's disk_full and read_only_sql_transaction.
+SQLITE_UNRECORDABLE = frozenset((8, 13))
+POSTGRES_UNRECORDABLE = frozenset(("53100", "25006"))
+
+
+def cannot_record(exc: BaseException) -> bool:
+    """A request met ``exc``, a database that cannot take a write (disk full, read-only): the
+    worker says so once (WARNING, then DEBUG, then INFO from the probe that finds it over), as
+    for an outage (True). Each request logged two ERROR lines instead, ours and Django's."""
+    cause = exc.__cause__
+    code = getattr(cause, "sqlite_errorcode", None)
+    if not (
+        (code is not None and code & 0xFF in SQLITE_UNRECORDABLE)
+        or getattr(cause, "sqlstate", None) in POSTGRES_UNRECORDABLE
+    ):
+        return False
+    UNRECORDABLE.met("a check could not be recorded: %s", database_error(exc))
+    return True
+
+
 def _hold_down() -> None:
     global _down_until
     _down_until = time.monotonic() + DOWN_HOLD_S
