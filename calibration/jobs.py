@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 from django_tasks import TaskResultStatus, task
@@ -48,6 +48,7 @@ from liveness.runtime import load_engine
 from ml import tenant_calibration
 from ml.errors import ModelInstallError
 from ml.evaluate import amount
+from telemetry.logs import database_error
 
 if TYPE_CHECKING:
     from gunicorn.dirty.errors import DirtyError
@@ -242,10 +243,20 @@ def start_calibration(
     return job
 
 
-def beat(job_id: int, **fields: Any) -> None:
-    """Mark the job alive (``describe_job``), with ``fields``; JobGone when its row is gone."""
-    if not CalibrationJob.objects.filter(pk=job_id).update(beat_at=timezone.now(), **fields):
+def beat(job_id: int, **fields: Any) -> bool:
+    """Mark the job alive (``describe_job``), with ``fields``; JobGone when its row is gone.
+    False when the database cannot take the write now (locked, down, full): a progress write
+    is not the job's result, which only the final store decides. Raised, a SQLite lock held
+    10 s mid-job ended the whole job "Failed unexpectedly"; the next beat writes it again,
+    and a job silent for STALLED_S (60 s) is still shown stalled."""
+    try:
+        written = CalibrationJob.objects.filter(pk=job_id).update(beat_at=timezone.now(), **fields)
+    except OperationalError as exc:
+        logger.debug("calibration job #%s: progress not written (%s)", job_id, database_error(exc))
+        return False
+    if not written:
         raise JobGone
+    return True
 
 
 class _Progress:
@@ -256,8 +267,9 @@ class _Progress:
 
     def __call__(self, started: int) -> None:
         now = time.monotonic()
-        if now - self.last >= PROGRESS_EVERY_S or started == self.job.images:
-            beat(self.job.pk, started=started)
+        if (now - self.last >= PROGRESS_EVERY_S or started == self.job.images) and beat(
+            self.job.pk, started=started
+        ):
             self.last = now
 
 
