@@ -23,9 +23,10 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
+from django.db import OperationalError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 from django_tasks import TaskResultStatus, task
@@ -47,6 +48,10 @@ from liveness.runtime import load_engine
 from ml import tenant_calibration
 from ml.errors import ModelInstallError
 from ml.evaluate import amount
+from telemetry.logs import database_error
+
+if TYPE_CHECKING:
+    from gunicorn.dirty.errors import DirtyError
 
 LOCAL_QUEUE = "local"
 DIRTY_APP = "facia_site.taskworker:TaskWorkerApp"
@@ -95,8 +100,18 @@ class _Held:
     deadline: float
 
 
+FULL = (
+    "The task worker already holds {} uploads waiting to be calibrated; try again when one "
+    "has finished."
+)
+GREW = "The upload grew beyond its announced size."
+
+
 class Uploads:
     """Uploads held in this process's memory until their task takes them."""
+
+    # What the task worker may refuse, as the admin form says it (``refusal``).
+    REFUSALS = frozenset((FULL.format(MAX_HELD), GREW))
 
     def __init__(self, max_held: int = MAX_HELD, ttl_s: float = UPLOAD_TTL_S) -> None:
         self._held: dict[str, _Held] = {}
@@ -109,10 +124,7 @@ class Uploads:
             for token in [t for t, held in self._held.items() if held.deadline < now]:
                 del self._held[token]
             if len(self._held) >= self.max_held:
-                raise HandoffError(
-                    f"The task worker already holds {self.max_held} uploads waiting to be "
-                    "calibrated; try again when one has finished."
-                )
+                raise HandoffError(FULL.format(self.max_held))
             token = secrets.token_urlsafe(18)
             self._held[token] = _Held([], size, now + self.ttl_s)
             return token
@@ -122,7 +134,7 @@ class Uploads:
             held = self._held[token]
             if sum(map(len, held.parts)) + len(chunk) > held.expected:
                 del self._held[token]
-                raise HandoffError("The upload grew beyond its announced size.")
+                raise HandoffError(GREW)
             held.parts.append(chunk)
             return sum(map(len, held.parts))
 
@@ -160,12 +172,42 @@ def hand_off(data: bytes) -> tuple[str, str]:
             client.execute(DIRTY_APP, "append", token, bytes(view[start : start + CHUNK_BYTES]))
         return str(client.execute(DIRTY_APP, "queue_name")), str(token)
     except DirtyError as exc:
-        if "already holds" in str(exc):
-            raise HandoffError(str(exc).split(": ", 1)[-1]) from exc
-        raise HandoffError("The task worker is not available; try again in a minute.") from exc
+        raise refusal(exc) from exc
     finally:
         # No connection left open: the task worker's arbiter logs an error for each one it
         # finds open when the server stops.
+        close_dirty_client()
+
+
+UNAVAILABLE = "The task worker is not available; try again in a minute."
+
+
+def refusal(exc: DirtyError) -> HandoffError:
+    """The operator's sentence for the task worker's refusal ``exc``: the message of the
+    HandoffError it raised (``exc.message``), else UNAVAILABLE. Never ``str(exc)``: that
+    prints its details, the task worker's traceback and file paths, onto the admin's form."""
+    from gunicorn.dirty.errors import DirtyAppError
+
+    said = exc.message if isinstance(exc, DirtyAppError) else ""
+    return HandoffError(said if said in Uploads.REFUSALS else UNAVAILABLE)
+
+
+def release(queue: str, token: str) -> None:
+    """Drop the upload held for a job that was not queued: held, it blocked one of the task
+    worker's MAX_HELD slots and its memory (up to 64 MiB) for UPLOAD_TTL_S (30 min)."""
+    if queue == LOCAL_QUEUE:
+        UPLOADS.take(token)
+        return
+    from gunicorn.dirty import close_dirty_client, get_dirty_client
+    from gunicorn.dirty.errors import DirtyError
+
+    try:
+        get_dirty_client(timeout=30.0).execute(DIRTY_APP, "drop", token)
+    except DirtyError as exc:
+        logger.warning(
+            "held upload not released (%s); it expires in %s s", exc.message, UPLOAD_TTL_S
+        )
+    finally:
         close_dirty_client()
 
 
@@ -180,25 +222,41 @@ def start_calibration(
 ) -> CalibrationJob:
     """Hand ``data`` to a task worker and queue its calibration; returns at once."""
     queue, token = hand_off(data)
-    job = CalibrationJob.objects.create(
-        tenant_id=tenant_id,
-        created_by=user.get_username()[:150],
-        user_id=user.pk,
-        target_apcer=target_apcer,
-        equal_error=equal_error,
-        shadow_days=shadow_days,
-        images=images,
-    )
-    result = calibrate_upload.using(queue_name=queue).enqueue(job.pk, token)
-    job.task_id = str(result.id)
-    job.save(update_fields=["task_id"])
+    try:
+        # One transaction: a job row is never left without its task.
+        with transaction.atomic():
+            job = CalibrationJob.objects.create(
+                tenant_id=tenant_id,
+                created_by=user.get_username()[:150],
+                user_id=user.pk,
+                target_apcer=target_apcer,
+                equal_error=equal_error,
+                shadow_days=shadow_days,
+                images=images,
+            )
+            result = calibrate_upload.using(queue_name=queue).enqueue(job.pk, token)
+            job.task_id = str(result.id)
+            job.save(update_fields=["task_id"])
+    except Exception:  # the database locked, down or full: no task will take the upload
+        release(queue, token)
+        raise
     return job
 
 
-def beat(job_id: int, **fields: Any) -> None:
-    """Mark the job alive (``describe_job``), with ``fields``; JobGone when its row is gone."""
-    if not CalibrationJob.objects.filter(pk=job_id).update(beat_at=timezone.now(), **fields):
+def beat(job_id: int, **fields: Any) -> bool:
+    """Mark the job alive (``describe_job``), with ``fields``; JobGone when its row is gone.
+    False when the database cannot take the write now (locked, down, full): a progress write
+    is not the job's result, which only the final store decides. Raised, a SQLite lock held
+    10 s mid-job ended the whole job "Failed unexpectedly"; the next beat writes it again,
+    and a job silent for STALLED_S (60 s) is still shown stalled."""
+    try:
+        written = CalibrationJob.objects.filter(pk=job_id).update(beat_at=timezone.now(), **fields)
+    except OperationalError as exc:
+        logger.debug("calibration job #%s: progress not written (%s)", job_id, database_error(exc))
+        return False
+    if not written:
         raise JobGone
+    return True
 
 
 class _Progress:
@@ -209,8 +267,9 @@ class _Progress:
 
     def __call__(self, started: int) -> None:
         now = time.monotonic()
-        if now - self.last >= PROGRESS_EVERY_S or started == self.job.images:
-            beat(self.job.pk, started=started)
+        if (now - self.last >= PROGRESS_EVERY_S or started == self.job.images) and beat(
+            self.job.pk, started=started
+        ):
             self.last = now
 
 

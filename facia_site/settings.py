@@ -404,13 +404,13 @@ ADMIN_LOGIN_MAX_S = env_int("ADMIN_LOGIN_MAX_S", 43_200, minimum=900, maximum=14
 CSRF_FAILURE_VIEW = "console.csrf.csrf_failure"
 CSRF_TRUSTED_ORIGINS = env_trusted_origins("CSRF_TRUSTED_ORIGINS")
 # DJANGO_SECURE=1: served to browsers over HTTPS by a TLS-terminating proxy that sets
-# X-Forwarded-Proto. /status_check stays reachable over plain HTTP for local health checks,
-# and /metrics for Prometheus, which scrapes each instance directly (the proxy blocks it):
-# redirected, a scrape would go to https on the instance, which serves no TLS.
+# X-Forwarded-Proto. /status_check and /healthz stay reachable over plain HTTP for local
+# health checks, and /metrics for Prometheus, which scrapes each instance directly (the proxy
+# blocks it): redirected, a scrape would go to https on the instance, which serves no TLS.
 if env_bool("DJANGO_SECURE"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_REDIRECT_EXEMPT = [r"^status_check$", r"^metrics$"]
+    SECURE_REDIRECT_EXEMPT = [r"^status_check$", r"^healthz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)

@@ -113,6 +113,12 @@ class TaskWorkerApp(DirtyApp):
 
         return UPLOADS.append(token, chunk)
 
+    def drop(self, token: str) -> None:
+        """Release an upload whose job could not be queued (calibration.jobs.release)."""
+        from calibration.jobs import UPLOADS
+
+        UPLOADS.take(token)
+
     def queue_name(self) -> str:
         return self.queue
 
@@ -143,6 +149,6 @@ class TaskWorkerApp(DirtyApp):
             logger.exception("could not mark this task worker's pending jobs as interrupted")
 
     def __call__(self, action: str, *args: Any, **kwargs: Any) -> Any:
-        if action not in ("begin", "append", "queue_name"):
+        if action not in ("begin", "append", "drop", "queue_name"):
             raise ValueError(f"Unknown action: {action}")
         return getattr(self, action)(*args, **kwargs)

@@ -30,11 +30,12 @@ class DatabaseUnavailableMiddleware(MiddlewareMixin):
 
 def database_unavailable(request: HttpRequest, exc: Error) -> HttpResponse:
     """The 503 of a database that did not answer (here and in the API views): nothing was
-    committed, the client may retry. One that did not answer at all is the worker's one
-    WARNING per outage (liveness.runtime), the answer its access line: each request logged two
-    ERROR lines, 40 for 20 requests. An error the database reported keeps its ERROR."""
-    if runtime.database_failed(exc):  # /status_check probes, or says so at once
-        outage_answer(request)
-    else:
+    committed, the client may retry. One that did not answer at all, or cannot take a write
+    (disk full, read-only), is the worker's one WARNING while it lasts (liveness.runtime), the
+    answer its access line: each request logged two ERROR lines, 40 for 20 requests. Any other
+    error the database reported (a lock or statement timeout) is one ERROR per request, ours:
+    Django's "Service Unavailable" record for the same 503 is dropped."""
+    if not (runtime.database_failed(exc) or runtime.cannot_record(exc)):
         log.error("database unavailable: %s", database_error(exc))
+    outage_answer(request)
     return answers.respond(Rejection("not_ready", retry_after=1))

@@ -108,6 +108,17 @@ def is_ready() -> bool:
     return _holder.ready
 
 
+# /healthz, the kubelet's livenessProbe: this process and its engine, never the database. On
+# /status_check, a PostgreSQL outage over 60 s failed 3 probes of period 20 s and restarted
+# every pod at once into CrashLoopBackOff, which cures no database.
+PROCESS_LIVE = "Process is live"
+
+
+def process_problem() -> str | None:
+    """Why this process cannot serve at all (its engine not warm yet), or None."""
+    return None if is_ready() else STARTING
+
+
 CACHE_S = 2.0
 # A SQLite commit appends a few 4 kB pages to the WAL; below this the next ones may not fit.
 SQLITE_MIN_FREE_BYTES = 1 << 20
@@ -167,6 +178,27 @@ def database_failed(exc: BaseException) -> bool:
         return False
     _hold_down()
     _unusable(exc)
+    return True
+
+
+# A write the database refuses for want of room or write access: SQLite's SQLITE_READONLY (8)
+# and SQLITE_FULL (13) (primary codes), PostgreSQL's disk_full and read_only_sql_transaction.
+SQLITE_UNRECORDABLE = frozenset((8, 13))
+POSTGRES_UNRECORDABLE = frozenset(("53100", "25006"))
+
+
+def cannot_record(exc: BaseException) -> bool:
+    """A request met ``exc``, a database that cannot take a write (disk full, read-only): the
+    worker says so once (WARNING, then DEBUG, then INFO from the probe that finds it over), as
+    for an outage (True). Each request logged two ERROR lines instead, ours and Django's."""
+    cause = exc.__cause__
+    code = getattr(cause, "sqlite_errorcode", None)
+    if not (
+        (code is not None and code & 0xFF in SQLITE_UNRECORDABLE)
+        or getattr(cause, "sqlstate", None) in POSTGRES_UNRECORDABLE
+    ):
+        return False
+    UNRECORDABLE.met("a check could not be recorded: %s", database_error(exc))
     return True
 
 

@@ -148,3 +148,16 @@ def status_check(request: HttpRequest) -> HttpResponse:
         response["Retry-After"] = "1"
         return response
     return HttpResponse("Service is live", content_type="text/plain")
+
+
+@csrf_exempt
+@safe_methods_only
+def healthz(request: HttpRequest) -> HttpResponse:
+    """200 ``Process is live`` once this process's engine is warm; no database (under
+    gunicorn the worker answers it itself, facia_site.worker, without waiting for Django)."""
+    reason = runtime.process_problem()
+    if reason is not None:
+        response = HttpResponse(reason, status=503, content_type="text/plain")
+        response["Retry-After"] = "1"
+        return response
+    return HttpResponse(runtime.PROCESS_LIVE, content_type="text/plain")

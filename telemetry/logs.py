@@ -85,8 +85,9 @@ OUTAGE_ANSWER = "facia.outage_answer"
 
 
 def outage_answer(request: "HttpRequest") -> None:
-    """Mark ``request`` as answered 503 for a database that does not answer: the outage is
-    the worker's one WARNING, the answer its access line."""
+    """Mark ``request`` as answered 503 for a database that does not answer or cannot take
+    the write: that is already logged (the worker's one WARNING, or one ERROR of ours), the
+    answer is its access line."""
     request.META[OUTAGE_ANSWER] = True
 
 

@@ -10,13 +10,16 @@ import io
 import logging
 import random
 import struct
+import traceback
 import zipfile
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import DatabaseError, connection
 from django_tasks_db.models import DBTaskResult
+from gunicorn.dirty.errors import DirtyAppError, DirtyConnectionError
 
 from accounts.models import Tenant
 from bench.corpus import jpeg_with_empty_scans, png_extra_idat
@@ -148,6 +151,51 @@ def test_a_worker_holds_a_bounded_number_of_uploads(
     page = upload(admin_client, tenant, make_zip(LIVE, SPOOF)).content.decode()
     assert "already holds 1 uploads" in page
     assert CalibrationJob.objects.count() == 1
+
+
+FAILING_INSERT = """CREATE TRIGGER full BEFORE INSERT ON accounts_calibrationjob
+BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"""
+
+
+def test_a_job_that_cannot_be_queued_releases_its_upload(
+    make_tenant: Callable[..., Any], admin_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upload is handed to the task worker first; when the job's row cannot be written (a
+    lock, an outage, a full disk), nothing would ever take it: it stayed held for
+    UPLOAD_TTL_S (30 min, up to 64 MiB, one of MAX_HELD slots). Now it is released, and no
+    job row is left without its task (under gunicorn: tests/system/test_calibration_served.py)."""
+    monkeypatch.setattr(jobs, "UPLOADS", jobs.Uploads())  # the job queued here is not run
+    tenant, _ = make_tenant("locked")
+    with connection.cursor() as cursor:
+        cursor.execute(FAILING_INSERT)
+    with pytest.raises(DatabaseError, match="full"):
+        upload(admin_client, tenant, make_zip(LIVE, SPOOF))
+    assert len(jobs.UPLOADS) == 0
+    assert not CalibrationJob.objects.exists() and not DBTaskResult.objects.exists()
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER full")
+    assert upload(admin_client, tenant, make_zip(LIVE, SPOOF)).status_code == 303
+    assert len(jobs.UPLOADS) == 1
+
+
+def test_the_task_workers_refusal_is_a_sentence_never_its_traceback() -> None:
+    """gunicorn sends the task worker's HandoffError as a DirtyAppError whose details hold its
+    traceback (what gunicorn's dirty worker builds); str() of it, a printed dict with the
+    traceback and file paths, was the admin form's error."""
+    held = jobs.Uploads()
+    for _ in range(jobs.MAX_HELD):
+        held.hold(b"zip")
+    try:
+        held.hold(b"zip")  # as the task worker's dirty app refuses a fifth
+    except jobs.HandoffError as exc:
+        said, trace = str(exc), traceback.format_exc()
+    sent = DirtyAppError(said, app_path=jobs.DIRTY_APP, action="begin", traceback=trace)
+    assert "Traceback" in str(sent) and "/calibration/jobs.py" in str(sent)
+    shown = str(jobs.refusal(sent))
+    assert shown == said == jobs.FULL.format(jobs.MAX_HELD)
+    lost = DirtyAppError("KeyError: 'x'", app_path=jobs.DIRTY_APP, action="append", traceback=trace)
+    assert str(jobs.refusal(lost)) == jobs.UNAVAILABLE
+    assert str(jobs.refusal(DirtyConnectionError(socket_path="/tmp/x"))) == jobs.UNAVAILABLE
 
 
 def test_view_only_staff_cannot_queue_a_job(

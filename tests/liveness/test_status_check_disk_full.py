@@ -3,6 +3,7 @@ is room again. SQLite's ``max_page_count`` gives the real SQLITE_FULL "database 
 full" that a full disk gives, without mounting anything (a real full disk under gunicorn:
 tests/system/test_status_check_disk_full.py)."""
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ from django.db import DatabaseError, connection, transaction
 from accounts.models import Tenant
 from liveness import runtime
 from liveness.models import LivenessCheck
+from telemetry.logs import DropOutageAnswers
 from tests.conftest import LIVE_JPG, Post, data_uri
 
 UNLIMITED_PAGES = 1073741823  # SQLite's default max_page_count
@@ -93,3 +95,32 @@ def test_a_full_database_is_logged_once_per_worker_until_there_is_room(
     assert [level for level, _ in said] == ["WARNING", *["DEBUG"] * (PROBES - 1), "INFO"]
     assert said[0][1].startswith("a check could not be recorded: database or disk is full")
     assert said[-1][1] == "checks can be recorded again"
+
+
+def test_checks_refused_by_a_full_database_add_no_error_line(
+    full_database: None,
+    warm_engine: None,
+    post_liveness: Post,
+    tenant: tuple[Tenant, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each /liveness a full disk refused logged two ERROR lines (ours, "database unavailable",
+    and Django's "Service Unavailable"): now the worker's one WARNING while it lasts, then
+    DEBUG, as for an outage; Django's record is dropped by the filter the log handlers carry."""
+    owner, hash_id = tenant
+    _fill(owner)
+    runtime.forget()
+    caplog.set_level("DEBUG")
+    for _ in range(3):
+        assert (
+            post_liveness({"hash_id": hash_id, "selfie_image": data_uri(LIVE_JPG)}).status_code
+            == 503
+        )
+    kept = [
+        r for r in caplog.records if r.levelno >= logging.INFO and DropOutageAnswers().filter(r)
+    ]
+    said = [(r.name, r.levelname) for r in kept if r.name != "facia.request"]
+    assert said == [(runtime.log.name, "WARNING")]
+    assert (
+        kept[0].getMessage().startswith("a check could not be recorded: database or disk is full")
+    )

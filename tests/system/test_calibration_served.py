@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import time
 import uuid
 import zipfile
@@ -19,6 +20,7 @@ import pytest
 import requests
 
 from bench.zip_directory import empty_entries
+from calibration import jobs
 from tests.conftest import DEV_DATA
 from tests.servers.entrypoint import Served
 from tests.servers.gunicorn import gunicorn
@@ -113,6 +115,68 @@ def test_dev_zip_is_calibrated_by_the_task_worker(served: Served) -> None:
 
     answer = post_zip(session, url, empty_entries(5000))
     assert answer.status_code == 200 and "More than 2000 files in the zip" in answer.text
+
+
+TRIGGER = """
+from django.db import connection
+connection.cursor().execute({sql!r})
+"""
+FAILING_INSERT = """CREATE TRIGGER full BEFORE INSERT ON accounts_calibrationjob
+BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"""
+
+
+def test_uploads_whose_job_cannot_be_written_are_not_held(served: Served) -> None:
+    """The zip is handed to the task worker before the job's row is written; when that write
+    failed (a lock, an outage, a full disk) the task worker held the zip for UPLOAD_TTL_S (30
+    min): after MAX_HELD (4) such uploads calibration was refused, and the form showed the
+    task worker's refusal as a printed dict with its traceback and file paths."""
+    user = f"cal-{uuid.uuid4().hex[:8]}"
+    tenant = served.manage("shell", "-c", SETUP.format(user=user, password=PASSWORD)).split()[-1]
+    session = logged_in(served.base, user)
+    url = f"{served.base}/admin/accounts/tenant/{tenant}/calibrate/"
+    data, _ = dev_zip()
+    served.manage("shell", "-c", TRIGGER.format(sql=FAILING_INSERT))
+    try:
+        failed = [post_zip(session, url, data).status_code for _ in range(jobs.MAX_HELD)]
+    finally:
+        served.manage("shell", "-c", TRIGGER.format(sql="DROP TRIGGER full"))
+    assert all(status >= 500 for status in failed), failed
+    answer = post_zip(session, url, data)
+    assert answer.status_code == 303, answer.text[-2000:]
+
+
+def test_a_database_locked_mid_job_delays_its_progress_not_its_result(served: Served) -> None:
+    """The job's progress write meets SQLite's write lock, held by another process past the
+    busy timeout (3 s): it is skipped (DEBUG) and written again at the next beat, and the job
+    ends stored. It ended the whole job "Failed unexpectedly"."""
+    user = f"cal-{uuid.uuid4().hex[:8]}"
+    tenant = served.manage("shell", "-c", SETUP.format(user=user, password=PASSWORD)).split()[-1]
+    session = logged_in(served.base, user)
+    url = f"{served.base}/admin/accounts/tenant/{tenant}/calibrate/"
+    data, images = dev_zip(copies=2)
+    assert post_zip(session, url, data).status_code == 303
+    until(lambda: "Running: " in session.get(url, timeout=30).text, timeout=STARTUP_S)
+    start = len(served.log_text().splitlines())
+    lock = sqlite3.connect(served.env["DATABASE_URL"].removeprefix("sqlite:///"))
+    lock.isolation_level = None
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        until(lambda: "progress not written" in _since(served, start), timeout=120)
+    finally:
+        lock.execute("COMMIT")
+        lock.close()
+    pending = r'class="job-(done|failed)"'
+    until(lambda: re.search(pending, session.get(url, timeout=30).text), timeout=300)
+    page = session.get(url, timeout=30).text
+    assert 'class="job-done"' in page, page[-3000:]
+    stored = re.search(
+        r"Calibration #\d+ stored: .* \((\d+) live, (\d+) spoof, (\d+) refused\)", page
+    )
+    assert stored and sum(int(n) for n in stored.groups()) == images
+
+
+def _since(served: Served, line: int) -> str:
+    return "\n".join(served.log_text().splitlines()[line:])
 
 
 STATES = """

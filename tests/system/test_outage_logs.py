@@ -12,9 +12,11 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 import requests
 
+from tests.servers.clients import create_tenant, post, selfie_body
 from tests.servers.gunicorn import Gunicorn, gunicorn
 from tests.servers.postgres import PrivatePostgres
 from tests.servers.processes import children, until
@@ -120,6 +122,26 @@ def test_status_check_503_is_its_access_line_and_so_is_each_503_of_the_outage(
     assert errors == []
     access = [r for r in by_check if r["name"] == "facia.request"]
     assert [(r["path"], r["status"]) for r in access] == [("/liveness", 503)] * PROBES
+
+
+def test_a_check_that_meets_a_locked_table_is_one_error_line(
+    server: Gunicorn, cluster: PrivatePostgres
+) -> None:
+    """A check whose insert waits past lock_timeout for a migration's ACCESS EXCLUSIVE lock:
+    one ERROR of ours per request ("database unavailable: ..."), as documented; Django's
+    "Service Unavailable" ERROR for the same 503 made it two."""
+    hash_id = create_tenant(server.env, f"lock-{uuid.uuid4().hex[:8]}")
+    start = log_lines(server)
+    checks = [f"locked-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    url = cluster.url.replace("postgres://", "postgresql://")
+    with psycopg.connect(url) as lock:
+        lock.execute("LOCK TABLE liveness_livenesscheck IN ACCESS EXCLUSIVE MODE")
+        for request_id in checks:
+            assert post(server.base, selfie_body(hash_id), request_id).status == 503
+        lock.rollback()
+    said = [r for r in records(server, start) if r.get("request_id") in checks]
+    errors = [(r["request_id"], r["name"]) for r in said if r["levelname"] == "ERROR"]
+    assert sorted(errors) == sorted((check, "liveness.middleware") for check in checks)
 
 
 def runtime_said(server: Gunicorn, since: int) -> list[dict[str, Any]]:
