@@ -14,6 +14,7 @@ from django.db import connection, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from guard.models import Refusal
 from guard.validators import no_control_characters, read_apart
 from ml.calibration import maps_of
 from ml.profiles import DEFAULT_PROFILE, Platt, exact_logit, fingerprint, profile_choices
@@ -278,6 +279,14 @@ class Tenant(models.Model):
             return None
         score = maps[capture].p(logit)
         return score, score >= shadow["threshold"]
+
+
+def forget_refusals(sender: type[Tenant], instance: Tenant, **kwargs: Any) -> None:
+    """post_delete of a tenant, however deleted (its page, "Delete selected", the ORM): its
+    daily refusal counts go with it. ``guard`` sits below ``accounts`` and keeps the tenant's
+    id as a plain integer, no foreign key to cascade from: they outlived it, shown as "deleted
+    tenant #N". In the deletion's transaction, one DELETE per tenant."""
+    Refusal.objects.filter(tenant_id=instance.pk).delete()
 
 
 _RESERVE_SQL = (

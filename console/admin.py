@@ -254,7 +254,7 @@ class NamedCounterAdmin(CounterAdmin):
         if counter.scope == RATE_SCOPE and counter.subject.isdigit():
             tenant = Tenant.objects.filter(pk=int(counter.subject)).first()
             return tenant.name if tenant else f"deleted tenant #{counter.subject}"
-        return counter.subject
+        return super().subject_shown(counter)
 
     @admin.display(description="window from (UTC)", ordering="bucket")
     def window(self, counter: Counter) -> str:

@@ -17,6 +17,7 @@ import gc
 import io
 import json
 import socket
+import ssl
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -187,26 +188,34 @@ BUSY = Refusal(503, "Service is busy, try again later.")
 UNSUPPORTED_CODING = (
     "Transfer-Encoding other than chunked is not supported; send the body plain or chunked."
 )
-# gunicorn's refusals of a request it cannot parse, one fixed sentence per kind (most specific
-# kind first): the exception's own text quotes the client's bytes, which no answer echoes.
-PARSE_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
-    (parse.InvalidRequestLine, "Malformed request line."),
-    (parse.InvalidRequestMethod, "Invalid request method."),
-    (parse.InvalidHTTPVersion, "Unsupported HTTP version."),
-    (parse.LimitRequestLine, "Request line is too long."),
-    (parse.LimitRequestHeaders, "Request header fields are too large or too many."),
-    (parse.ObsoleteFolding, "Obsolete line folding in a header field."),
-    (parse.InvalidHeaderName, "Invalid header field name."),
-    (parse.InvalidHeader, "Invalid header field."),
-    (parse.UnsupportedTransferCoding, UNSUPPORTED_CODING),
-    (parse.InvalidChunkSize, "Malformed chunked body."),
-    (parse.ChunkMissingTerminator, "Malformed chunked body."),
-    (parse.InvalidChunkExtension, "Malformed chunked body."),
-    (parse.ExpectationFailed, "Unsupported expectation: only 100-continue is."),
-    (parse.InvalidProxyLine, "Invalid PROXY protocol line."),
-    (parse.ForbiddenProxyRequest, "Proxy request not allowed."),
-    (parse.InvalidSchemeHeaders, "Contradictory scheme headers."),
+# gunicorn's refusals of a request it cannot parse, most specific kind first: gunicorn's status
+# for it and one fixed sentence, the answer's error and (with the exception's class) its log line.
+# The exception's own text quotes the client's bytes, which neither repeats: gunicorn logged it,
+# so a JSON body sent as chunked but unframed put its first line (up to 8,190 bytes: the full
+# hash_id) into a WARNING, and a malformed request line its query string.
+PARSE_ERRORS: tuple[tuple[type[BaseException], int, str], ...] = (
+    (parse.InvalidRequestLine, 400, "Malformed request line."),
+    (parse.InvalidRequestMethod, 400, "Invalid request method."),
+    (parse.InvalidHTTPVersion, 400, "Unsupported HTTP version."),
+    (parse.LimitRequestLine, 414, "Request line is too long."),
+    (parse.LimitRequestHeaders, 431, "Request header fields are too large or too many."),
+    (parse.ObsoleteFolding, 400, "Obsolete line folding in a header field."),
+    (parse.InvalidHeaderName, 400, "Invalid header field name."),
+    (parse.InvalidHeader, 400, "Invalid header field."),
+    (parse.UnsupportedTransferCoding, 501, UNSUPPORTED_CODING),
+    (parse.InvalidChunkSize, 400, "Malformed chunked body."),
+    (parse.ChunkMissingTerminator, 400, "Malformed chunked body."),
+    (parse.InvalidChunkExtension, 400, "Malformed chunked body."),
+    (parse.ExpectationFailed, 417, "Unsupported expectation: only 100-continue is."),
+    (parse.InvalidProxyLine, 400, "Invalid PROXY protocol line."),
+    (parse.ForbiddenProxyRequest, 403, "Proxy request not allowed."),
+    (parse.InvalidSchemeHeaders, 400, "Contradictory scheme headers."),
+    # A SCRIPT_NAME header (from a FORWARDED_ALLOW_IPS address) the path does not start with.
+    (parse.ConfigurationProblem, 500, "Internal server error."),
+    (ssl.SSLError, 403, "TLS handshake failed."),
 )
+# Errors in a response header Django made: the service's fault, logged with its traceback.
+APPLICATION_ERRORS = (parse.InvalidResponseHeader, parse.InvalidResponseHeaderName)
 # InvalidHeader names the field gunicorn refused (its own fixed name for these two).
 FRAMING_ERRORS = {
     "TRANSFER-ENCODING": "Invalid Transfer-Encoding: send chunked once, last, over HTTP/1.1.",
@@ -214,8 +223,8 @@ FRAMING_ERRORS = {
         "Invalid Content-Length: send one decimal length, and none with Transfer-Encoding."
     ),
 }
-# Any other error gunicorn answers (a TLS error, an exception outside Django): by status.
-BY_STATUS = {400: "Bad request.", 403: "Forbidden.", 500: "Internal server error."}
+# Any other parse error (400) and an exception outside Django (500).
+BY_STATUS = {400: "Bad request.", 500: "Internal server error."}
 
 
 @dataclass
@@ -520,19 +529,25 @@ class BufferingWorker(GeventWorker):
                     release_memory()  # after the response: its client does not wait (~2 ms)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
-        """gunicorn's answer to a request it could not parse (or serve), as JSON like every
-        other answer: gunicorn still logs the error (stamped with the answer's request id) and
-        picks the status, its HTML page is dropped for a fixed sentence per kind."""
+        """The answer to a request gunicorn could not parse (or serve), in place of gunicorn's
+        (``Worker.handle_error``: an HTML page, and a log line quoting the client's bytes): JSON
+        like every other answer, with gunicorn's status and a fixed sentence per kind, which
+        its log line (stamped with the answer's request id) gives with the exception's class."""
         request_id = _request_id(req)
-        page = ResponseBuffer()
+        refused = _refusal(exc)
         stamped = current_request_id.set(request_id)
         try:
-            super().handle_error(req, page, addr, exc)
+            if refused:
+                ip = addr[0] if addr else ""  # "": a Unix socket's peer
+                self.log.warning(
+                    "Invalid request from ip=%s: %s (%s)", ip, refused[1], type(exc).__name__
+                )
+            else:
+                self.log.exception("Error handling request %s", _request_target(req))
         finally:
             current_request_id.reset(stamped)
-        status = _status_of(page.getvalue())
-        answer = json_answer(status, _error_sentence(exc, status), request_id=request_id)
-        self._send(client, answer, timeout_s=1)
+        status, sentence = refused or (500, BY_STATUS[500])
+        self._send(client, json_answer(status, sentence, request_id=request_id), timeout_s=1)
 
     def _buffer_body(self, req: Any, conn: Connection, held: ExitStack) -> Buffered:
         """Read the body into memory (``req.body``); a large-body slot, when it needs one,
@@ -711,9 +726,6 @@ class ResponseBuffer(io.BytesIO):
     def shutdown(self, how: int) -> None:
         pass
 
-    def gettimeout(self) -> float:
-        return 0.0  # gunicorn's error page is written "non-blocking" (util.write_nonblock)
-
     def close(self) -> None:
         pass  # getvalue() is still needed
 
@@ -764,24 +776,25 @@ def undecoded_coding(req: Any) -> str:
     return ", ".join(values) if codings and codings != ["chunked"] else ""
 
 
-def _status_of(page: bytes) -> int:
-    """The status of gunicorn's error page (``HTTP/1.1 400 Bad Request...``); 500 when it
-    wrote none."""
-    try:
-        return int(page.split(b" ", 2)[1])
-    except (IndexError, ValueError):
-        return 500
-
-
-def _error_sentence(exc: BaseException, status: int) -> str:
-    if status == HTTPStatus.INTERNAL_SERVER_ERROR:
-        return BY_STATUS[status]  # the application's fault (a response header it made)
+def _refusal(exc: BaseException) -> tuple[int, str] | None:
+    """The status and sentence of a request refused for what the client sent; None for an
+    error of the service's own (answered 500)."""
+    if isinstance(exc, APPLICATION_ERRORS):
+        return None
     if isinstance(exc, parse.InvalidHeader) and (named := FRAMING_ERRORS.get(exc.hdr)):
-        return named
-    for kind, sentence in PARSE_ERRORS:
+        return 400, named
+    for kind, status, sentence in PARSE_ERRORS:
         if isinstance(exc, kind):
-            return sentence
-    return BY_STATUS.get(status, f"{HTTPStatus(status).phrase}.")
+            return status, sentence
+    if isinstance(exc, parse.ParseException):  # a kind newer than this table
+        return 400, BY_STATUS[400]
+    return None
+
+
+def _request_target(req: Any) -> str:
+    """What an error's log line names of ``req``: its method and path, never the query string,
+    as Django's access line."""
+    return f"{req.method} {req.path}" if req is not None else "(no request read)"
 
 
 def _request_id(req: Any) -> str:

@@ -3,18 +3,35 @@ extends them with the tenant's name where these rows keep its id."""
 
 from typing import Any, ClassVar
 
+from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from guard.adminperms import PermittedActionsAdmin
-from guard.models import Counter, Refusal
+from guard.login import account_subject
+from guard.models import ACCOUNT_SCOPE, Counter, Refusal
 
 
 class CounterAdmin(PermittedActionsAdmin[Counter]):
-    """Read-only view of the throttle windows (deleting a row lifts that block)."""
+    """Read-only view of the throttle windows (deleting a row lifts that block). A login
+    account's rows hold the username's HMAC (``guard.login.account_subject``): shown by its
+    first digits (``Counter.subject_shown``), found by searching the username."""
 
-    list_display = ("scope", "subject", "bucket", "hits")
+    list_display = ("scope", "subject_shown", "bucket", "hits")
     list_filter = ("scope",)
     search_fields = ("subject",)
+
+    @admin.display(description="subject", ordering="subject")
+    def subject_shown(self, counter: Counter) -> str:
+        return counter.subject_shown
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Counter], search_term: str
+    ) -> tuple[QuerySet[Counter], bool]:
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        if username := search_term.strip():
+            found |= queryset.filter(scope=ACCOUNT_SCOPE, subject=account_subject(username))
+        return found, duplicates
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -10,6 +10,7 @@ other workers to ``/liveness``.
 import fcntl
 import math
 import os
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,12 +18,16 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest
+from django.utils.crypto import salted_hmac
 
 from guard import throttle
-from guard.throttle import SUBJECT_MAX, Window, client_ip, client_network
+from guard.models import ACCOUNT_SCOPE
+from guard.throttle import Window, client_ip, client_network
 
-ACCOUNT_SCOPE = "login-account"
 IP_SCOPE = "login-ip"
+# The login-account counter's subject is an HMAC of the username under a key derived from
+# SECRET_KEY with this salt (guard/migrations/0003 rewrote the rows stored before in clear).
+ACCOUNT_KEY_SALT = "guard.login.account"
 LOCKED_OUT = (
     "Too many failed login attempts for this account or from this address. "
     "Try again in {minutes} minutes."
@@ -34,9 +39,17 @@ def _window() -> Window:
     return Window.current(settings.LOGIN_LOCKOUT_S)
 
 
+def account_subject(username: str) -> str:
+    """The login-account counter's subject for ``username`` (NFKC, as Django stores a name):
+    64 hex digits of an HMAC, never the name. Whatever is typed as the username of a failed
+    login was stored and shown in clear, and people type their password there."""
+    name = unicodedata.normalize("NFKC", username)
+    return salted_hmac(ACCOUNT_KEY_SALT, name, algorithm="sha256").hexdigest()
+
+
 def _subjects(request: HttpRequest | None, username: str) -> list[tuple[str, str, int]]:
     """(scope, subject, limit) of the account and of the client, for the enabled limits."""
-    pairs = [(ACCOUNT_SCOPE, username[:SUBJECT_MAX], settings.LOGIN_ACCOUNT_FAILURE_LIMIT)]
+    pairs = [(ACCOUNT_SCOPE, account_subject(username), settings.LOGIN_ACCOUNT_FAILURE_LIMIT)]
     if request is not None:
         client = client_network(client_ip(request))  # an IPv6 client's /64
         pairs.append((IP_SCOPE, client, settings.LOGIN_IP_FAILURE_LIMIT))

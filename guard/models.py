@@ -2,9 +2,15 @@
 
 from django.db import models
 
+# A login account's counters are kept under its username's HMAC (guard.login.account_subject),
+# 64 hex digits, shown by this many: enough to tell accounts apart, nothing to test a guess on.
+ACCOUNT_SCOPE = "login-account"
+ACCOUNT_SHOWN = 8
+
 
 class Counter(models.Model):
-    """Hits of one subject (a client IP, a tenant) in one window of one scope."""
+    """Hits of one subject (a client IP, a tenant, a login account's HMAC) in one window of one
+    scope."""
 
     scope = models.CharField(max_length=16)
     subject = models.CharField(max_length=64)
@@ -20,7 +26,15 @@ class Counter(models.Model):
         indexes = [models.Index(fields=["bucket"], name="guard_counter_bucket")]
 
     def __str__(self) -> str:
-        return f"{self.scope}:{self.subject}@{self.bucket} = {self.hits}"
+        return f"{self.scope}:{self.subject_shown}@{self.bucket} = {self.hits}"
+
+    @property
+    def subject_shown(self) -> str:
+        """The subject as pages show it: a login account's HMAC by its first ACCOUNT_SHOWN
+        digits (the overflow row's "*" whole)."""
+        if self.scope == ACCOUNT_SCOPE and len(self.subject) > ACCOUNT_SHOWN:
+            return f"account {self.subject[:ACCOUNT_SHOWN]}…"
+        return self.subject
 
 
 class Refusal(models.Model):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gunicorn.glogging import Logger as GunicornLogger
+from gunicorn.http.errors import NoMoreData
 
 from telemetry.logs import logging_config
 
@@ -97,3 +98,11 @@ class Logger(GunicornLogger):
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
         if self.access_log.isEnabledFor(logging.INFO):
             super().access(resp, req, environ, request_time)
+
+    def debug(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        """As gunicorn's, but a client that closed mid-request ("Ignored premature client
+        disconnection. %s") is logged by the exception's class: its text quotes what the
+        parser held of the request, a header up to 8,190 bytes (a hash_id in ``X-Hash-Id``)
+        or a chunked body's last line."""
+        shown = [type(arg).__name__ if isinstance(arg, NoMoreData) else arg for arg in args]
+        super().debug(msg, *shown, **kwargs)

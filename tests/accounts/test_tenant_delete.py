@@ -1,8 +1,10 @@
 """Deleting a tenant while its checks run (PostgreSQL: SQLite's write transactions already
 take the whole database, so a check cannot commit inside a deletion there)."""
 
+import os
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -17,9 +19,11 @@ from accounts.models import HashId, Tenant
 from calibration.models import Calibration
 from capture.models import CaptureSession
 from guard.deletion import protecting
+from guard.models import Refusal
 from liveness.models import LivenessCheck
 from tests.conftest import run_on_database, scratch_database, stored_calibration
 from tests.guard.test_bulk_delete import staff
+from tests.servers.processes import manage
 
 
 def test_a_check_meanwhile_waits_for_the_deletion_then_gets_401() -> None:
@@ -51,8 +55,12 @@ def counted_rows(n: int) -> list[str]:
 
 def with_rows(name: str, n: int) -> Tenant:
     """A tenant with ``n`` check records and ``n`` capture sessions (opened by one of its two
-    hash_ids), and a calibration."""
+    hash_ids), a calibration, and a day's refusal counts (kept by its id, no foreign key)."""
     tenant = Tenant.objects.create(name=name)
+    for code, status in (("invalid_credentials", 401), ("limit_reached", 429)):
+        Refusal.objects.create(
+            day=timezone.now().date(), code=code, status=status, tenant_id=tenant.pk, hits=3
+        )
     credential = HashId.issue(tenant).record
     HashId.issue(tenant)
     stored_calibration(tenant)
@@ -71,7 +79,7 @@ def with_rows(name: str, n: int) -> Tenant:
 
 def rows_of(tenant_ids: list[int]) -> int:
     """Every row left that belongs to the tenants ``tenant_ids``, the tenants' own included."""
-    models: list[type[Model]] = [LivenessCheck, CaptureSession, HashId, Calibration]
+    models: list[type[Model]] = [LivenessCheck, CaptureSession, HashId, Calibration, Refusal]
     related = sum(m._default_manager.filter(tenant_id__in=tenant_ids).count() for m in models)
     return related + Tenant.objects.filter(pk__in=tenant_ids).count()
 
@@ -198,3 +206,57 @@ def test_rows_that_protect_a_tenant_are_counted_per_model() -> None:
     expected = ["Hash_ids: 1", "Liveness checks: 2"]
     assert protecting(ProtectedError("protected", rows)) == expected
     assert protecting(RestrictedError("restricted", rows)) == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("how", ["instance", "queryset"])
+def test_a_tenant_deleted_through_the_orm_takes_its_refusal_counts(how: str) -> None:
+    """Kept by the tenant's id, with no foreign key to cascade from, they outlived it (shown as
+    "deleted tenant #N"); another tenant's counts and those of no tenant stay."""
+    doomed, kept = with_rows("Doomed", 1), with_rows("Kept", 1)
+    ids = [doomed.pk]  # the instance's pk is None once deleted
+    Refusal.objects.create(day=timezone.now().date(), code="x", status=401, client="192.0.2.0/24")
+    if how == "instance":
+        doomed.delete()
+    else:
+        Tenant.objects.filter(name="Doomed").delete()
+    assert rows_of(ids) == 0
+    assert Refusal.objects.filter(tenant_id=kept.pk).count() == 2
+    assert Refusal.objects.filter(tenant_id=0).count() == 1
+
+
+# Before accounts 0013: a tenant kept, one deleted (its counts left behind), and a client's.
+FILL = """
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+old = MigrationExecutor(connection).loader.project_state(
+    [("accounts", "0012_tenant_rate_limit_at_least_one"), ("guard", "0002_refusal")]
+).apps
+Tenant, Refusal = old.get_model("accounts", "Tenant"), old.get_model("guard", "Refusal")
+kept, gone = Tenant.objects.create(name="kept"), Tenant.objects.create(name="gone")
+for tenant_id, client in ((kept.pk, ""), (gone.pk, ""), (0, "192.0.2.0/24")):
+    Refusal.objects.create(day="2026-12-01", code="c", status=401, tenant_id=tenant_id,
+                           client=client, hits=2)
+gone.delete()
+"""
+
+CHECK = """
+from guard.models import Refusal
+print(sorted((r.tenant_id > 0, r.client) for r in Refusal.objects.all()))
+"""
+
+
+@pytest.mark.slow  # five manage.py processes
+def test_the_counts_of_tenants_deleted_before_are_deleted_by_the_migration(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "FACIA_VAR_DIR": str(tmp_path)}
+    env.pop("DATABASE_URL", None)
+    manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "migrate", "accounts", "0012_tenant_rate_limit_at_least_one", "--noinput", "-v0")
+    manage(env, "shell", "-c", FILL)
+    manage(env, "migrate", "--noinput", "-v0")
+    assert manage(env, "shell", "-c", CHECK).splitlines()[-1] == (
+        "[(False, '192.0.2.0/24'), (True, '')]"
+    )
+    manage(env, "migrate", "accounts", "0012_tenant_rate_limit_at_least_one", "--noinput", "-v0")

@@ -16,7 +16,7 @@ from accounts import audit
 from accounts.models import HashId, Tenant
 from calibration.management.commands.evaluate import store
 from capture.models import CaptureSession
-from guard.login import ACCOUNT_SCOPE
+from guard.login import IP_SCOPE
 from guard.models import Counter, Refusal
 from liveness.models import LivenessCheck
 from ml.evaluate import Report, Sample
@@ -63,7 +63,7 @@ def pages() -> list[str]:
     today = timezone.now().date()
     Refusal.objects.create(day=today, code=HOSTILE, status=401, client="203.0.113.0/24", hits=5)
     Refusal.objects.create(day=today, code="limit_reached", status=429, tenant_id=tenant.pk)
-    Counter.objects.create(scope=ACCOUNT_SCOPE, subject=HOSTILE, bucket=1_764_700_000, hits=2)
+    Counter.objects.create(scope=IP_SCOPE, subject=HOSTILE, bucket=1_764_700_000, hits=2)
     figures = {"version": 2, "sentences": [HOSTILE], "refused": {HOSTILE: 2}, "now": {}}
     figures |= {"held_out_needs": HOSTILE, "maps": {}, "threshold": {"rule": HOSTILE}}
     calibration = stored_calibration(tenant, created_by=HOSTILE, origin=HOSTILE, figures=figures)

@@ -20,9 +20,13 @@ PAGES = [REPO / "docs" / "integrator" / name for name in ("api.md", "sessions.md
 SNIPPET = re.compile(r'`(\{"(?:error|message)": "(?:[^"\\]|\\.)*"[^`]*\})`')
 # Where a page writes a placeholder instead of a value.
 PLACEHOLDER = re.compile(r"<\w+>")
-# gunicorn's answers to the PROXY protocol: it is off (gunicorn.conf.py sets no proxy_protocol),
-# so a PROXY line is a malformed request line.
-UNREACHABLE = {"Invalid PROXY protocol line.", "Proxy request not allowed."}
+# gunicorn's answers to the PROXY protocol and to TLS: both are off (gunicorn.conf.py sets no
+# proxy_protocol and no certfile), so a PROXY line is a malformed request line.
+UNREACHABLE = {
+    "Invalid PROXY protocol line.",
+    "Proxy request not allowed.",
+    "TLS handshake failed.",
+}
 # The worker's fallbacks by status (an error gunicorn answers that no kind above names).
 FALLBACKS = set(worker.BY_STATUS.values())
 
@@ -44,7 +48,7 @@ def service_sentences() -> dict[str, str]:
     """Every sentence the service answers, as a regex, by a name for the failure message."""
     sentences = {code: pattern(answer.text) for code, answer in ANSWERS.items()}
     sentences |= {code: re.escape(sentence) for code, sentence in REFUSALS.items()}
-    parse_errors = {sentence for _, sentence in worker.PARSE_ERRORS}
+    parse_errors = {sentence for _, _, sentence in worker.PARSE_ERRORS}
     worker_sentences = parse_errors | set(worker.FRAMING_ERRORS.values()) | FALLBACKS
     worker_sentences |= {worker.OVER_CLIENT_CAP.error, worker.BUSY.error}
     sentences |= {sentence: re.escape(sentence) for sentence in worker_sentences}
@@ -81,7 +85,7 @@ def test_each_sentence_sent_is_documented() -> None:
             present = re.search(pattern(answer.text), pages) is not None
         if not present:
             missing.append(code)
-    for _, sentence in worker.PARSE_ERRORS:
+    for _, _, sentence in worker.PARSE_ERRORS:
         if sentence not in pages and sentence not in UNREACHABLE:
             missing.append(sentence)
     missing += [s for s in worker.FRAMING_ERRORS.values() if s not in pages]

@@ -1,5 +1,6 @@
 """Admin login throttle: lockout per account and per client IP, decided before the hash runs."""
 
+import re
 import time
 from typing import Any
 
@@ -9,6 +10,7 @@ from django.test import override_settings
 from django.test.client import Client
 
 from guard import login, throttle
+from guard.models import ACCOUNT_SCOPE, Counter
 
 PASSWORD = "correct horse battery staple"
 LOGIN_URL = "/admin/login/?next=/admin/"
@@ -32,6 +34,10 @@ def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(ModelBackend, "authenticate", counting)
     return seen
+
+
+# What people type as the username: their password, as often as not.
+TYPED = "Tr0ub4dor-3-typed-in-username"
 
 
 def attempt(username: str, password: str, ip: str = "192.0.2.1") -> tuple[bool, str]:
@@ -170,3 +176,27 @@ def test_the_right_old_password_changes_it_and_clears_the_failures(admin_user: A
     for _ in range(4):
         attempt("root", "wrong")
     assert attempt("root", "N3w-Passw0rd!x")[0]
+
+
+@pytest.mark.django_db
+def test_a_username_typed_is_stored_and_shown_only_by_its_hmac(admin_client: Client) -> None:
+    """A failed login's username was stored in clear (guard_counter.subject) and shown on the
+    Counters page; now an HMAC of it, shown by its first 8 digits, found by the username."""
+    assert not attempt(TYPED, "wrong")[0]
+    rows = Counter.objects.filter(scope=ACCOUNT_SCOPE)
+    digest = rows.get().subject
+    assert re.fullmatch(r"[0-9a-f]{64}", digest) and digest == login.account_subject(TYPED)
+    page = admin_client.get("/admin/guard/counter/").content.decode()
+    assert TYPED not in page and digest not in page and f"account {digest[:8]}…" in page
+    found = admin_client.get("/admin/guard/counter/", {"q": TYPED}).content.decode()
+    other = admin_client.get("/admin/guard/counter/", {"q": "someone"}).content.decode()
+    assert f"account {digest[:8]}" in found and f"account {digest[:8]}" not in other
+
+
+def test_the_accounts_hmac_is_keyed_and_of_the_name_as_stored() -> None:
+    """Keyed (SECRET_KEY): a copy of the table cannot test guesses; NFKC, as Django stores a
+    name: a fullwidth "ｒｏｏｔ" is the account "root"."""
+    digest = login.account_subject("root")
+    assert login.account_subject("\uff52\uff4f\uff4f\uff54") == digest
+    with override_settings(SECRET_KEY="another key"):
+        assert login.account_subject("root") != digest

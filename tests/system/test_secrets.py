@@ -1,10 +1,11 @@
 """Nothing keeps an image, a base64 body or a full hash_id: a real gunicorn (debug logging)
-is sent marker images and hash_ids on every path, then its database files, its log output and
-the temp directories are searched for them."""
+is sent marker images and hash_ids on every path, requests it cannot parse included, then its
+database files, its log output and the temp directories are searched for them."""
 
 import base64
 import json
 import os
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -15,6 +16,7 @@ import requests
 from tests.conftest import LIVE_JPG
 from tests.servers.clients import create_tenant
 from tests.servers.gunicorn import gunicorn
+from tests.servers.raw_http import connect, received
 
 pytestmark = pytest.mark.system
 
@@ -64,6 +66,30 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
+def malformed(hash_id: str) -> dict[bytes, int]:
+    """Requests gunicorn cannot parse, each holding the hash_id, and the status each gets. Its
+    own log line quoted the bytes it refused: the first line of a body sent as chunked but
+    unframed (up to 8,190 bytes), the request line with its query string, and at debug level
+    the head of a client that closed mid-way."""
+    body = json.dumps({"hash_id": hash_id}).encode()
+    chunked = b"POST /sessions HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+    return {
+        chunked + body + b"\r\n0\r\n\r\n": 400,
+        b"GET /liveness?hash_id=%s\r\n\r\n" % hash_id.encode(): 400,  # no HTTP version
+        b"GET / HTTP/1.1\r\nX-Hash-Id: %s" % hash_id.encode(): 0,  # the head never ends
+    }
+
+
+def send_raw(port: int, request: bytes) -> int:
+    """The status of the answer to ``request`` (0: closed unanswered), sent whole, then the
+    connection half-closed: a head that has not ended is one the client gave up on."""
+    with connect(port) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        answer = received(sock)
+    return int(answer.split(b" ", 2)[1]) if answer else 0
+
+
 def test_no_image_body_or_hash_id_is_written_anywhere(tmp_path: Path) -> None:
     started = time.time() - 1
     marker = f"MARKER-{uuid.uuid4().hex}-END".encode()
@@ -90,6 +116,8 @@ def test_no_image_body_or_hash_id_is_written_anywhere(tmp_path: Path) -> None:
             url, data=json.dumps({"hash_id": hash_id}) + " " * 17_000_000, timeout=60
         )
         assert too_big.status_code == 413
+        for request, status in malformed(hash_id).items():
+            assert send_raw(server.port, request) == status, request[:40]
     searched = files_under(tmp_path, since=started) + system_temp_files(started)
     assert any(p.name == "db.sqlite3" for p in searched)
     assert any(p.name == "gunicorn.log" for p in searched)
@@ -98,7 +126,8 @@ def test_no_image_body_or_hash_id_is_written_anywhere(tmp_path: Path) -> None:
     # left it (a worker stopped before closing its connection leaves the log behind).
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("db.sqlite3*"))
     assert hash_id[:8].encode() in stored
-    assert b"check tenant=" in (tmp_path / "gunicorn.log").read_bytes()
+    log = (tmp_path / "gunicorn.log").read_bytes()
+    assert b"check tenant=" in log
     forbidden = {
         **needles(image, marker),
         "full hash_id": hash_id.encode(),
@@ -111,4 +140,8 @@ def test_no_image_body_or_hash_id_is_written_anywhere(tmp_path: Path) -> None:
             continue
         for what, needle in forbidden.items():
             assert needle not in content, f"{what} found in {path}"
+    # The malformed requests were logged, each by its kind alone.
+    assert b"Invalid request from ip=127.0.0.1: Malformed chunked body. (InvalidChunkSize)" in log
+    assert b"Invalid request from ip=127.0.0.1: Malformed request line. (InvalidRequestLine)" in log
+    assert b"Ignored premature client disconnection. NoMoreData" in log
     assert os.listdir(tmp_path / "tmp") == []  # the server's own TMPDIR stayed empty
