@@ -1,19 +1,20 @@
 """Calibration and evaluation in the admin: the tenant admin extended with its calibration
 (status, revert, calibration from an uploaded zip run as a job by the task worker, a shadow
 candidate with the verdicts it would flip, promoted or discarded), the calibrations and the
-evaluations, read only, with their figures and their DET curve and score histograms, drawn in
-memory (data URIs; no file is written; its HTML fragments are in calibration.pages). Reverting,
+evaluations, read only (an evaluation deleted by a user with ``delete_evaluation``), with their
+figures and their DET curve and score histograms, drawn in memory (data URIs; no file is
+written; its HTML fragments are in calibration.pages). Reverting,
 uploading, promoting or discarding needs ``change_tenant``; a viewer gets 403. The tenant
 page's calibration blocks read calibrations and check records: each is shown only to a user
 who may view those (``view_calibration``, ``view_livenesscheck``), and the upload page and the
 shadow's buttons need ``view_calibration`` too."""
 
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -448,23 +449,6 @@ class CalibrationAdmin(PermittedActionsAdmin[Calibration]):
         return with_exact(decimal(calibration.previous_threshold), calibration.previous_threshold)
 
 
-_M = TypeVar("_M", bound=Model)  # the model a ReadOnlyAdmin lists
-
-
-class ReadOnlyAdmin(PermittedActionsAdmin[_M]):
-    """Records written by the service or its commands: viewed, never added, edited or deleted
-    from the admin (a POST to a change page is refused with 403)."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 def _rounded(value: float | None, places: int = 4) -> str:
     return number(value, f".{places}f")
 
@@ -541,29 +525,32 @@ def iso_context(report: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @admin.register(Evaluation)
-class EvaluationAdmin(ReadOnlyAdmin[Evaluation]):
+class EvaluationAdmin(PermittedActionsAdmin[Evaluation]):
     """An evaluation's page: its ISO/IEC 30107-3 report as tables (evaluation_change_form.html),
-    its warnings and plots; a report stored before the ISO report shows its older figures."""
+    its warnings and plots; a report stored before the ISO report shows its older figures.
+    Written by ``manage.py evaluate`` only: never added or edited here (a POST to its page is
+    refused with 403); deleted, row by row or from the list, by a user with
+    ``delete_evaluation`` (Django's own check: ModelAdmin's ``has_delete_permission``)."""
 
     change_form_template = "admin/calibration/evaluation_change_form.html"
     list_display = (
         "created_at",
+        "tenant",
         "profile",
         "crop_policy",
         "scored_by",
-        "folder",
         "bona_fide",
         "attacks",
         "auc_3",
         "threshold_4",
     )
-    list_filter = ("profile", "crop_policy", "calibrated")
+    list_filter = (TENANTS_OF_ITS_ROWS, "profile", "crop_policy", "calibrated")
     SUMMARY = (
         "created_at",
+        "tenant",
         "profile",
         "crop_policy",
         "scored_by",
-        "folder",
         "threshold_4",
         "bona_fide",
         "attacks",
@@ -577,6 +564,12 @@ class EvaluationAdmin(ReadOnlyAdmin[Evaluation]):
         if obj is not None and "iso" in obj.report:
             return (*self.SUMMARY, "plots")
         return self.readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # evaluations come from `manage.py evaluate`
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
     def render_change_form(
         self,

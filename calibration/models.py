@@ -8,7 +8,6 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from accounts.models import Tenant
-from guard.validators import no_control_characters
 from ml.calibration import maps_of
 from ml.profiles import FINGERPRINT_LENGTH, scoring_digest
 
@@ -188,16 +187,28 @@ class CalibrationJob(models.Model):
 
 class Evaluation(models.Model):
     """One run of ``manage.py evaluate``: the report, with the scores of the presentations
-    that passed the gates, so a threshold can be derived later for any target APCER."""
+    that passed the gates, so a threshold can be derived later for any target APCER. It keeps
+    no file or folder name, and no subject in clear (ml.anonymised); one run as a tenant
+    (``--tenant``) is that tenant's, deleted with it."""
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    folder = models.CharField(max_length=500, validators=[no_control_characters])
+    tenant = models.ForeignKey(
+        Tenant,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="evaluations",
+        help_text="The tenant it was run as (evaluate --tenant): deleted with it.",
+    )
     profile = models.CharField(max_length=16)
     threshold = models.FloatField(help_text="The threshold the report's figures were taken at.")
     bona_fide = models.PositiveIntegerField(help_text="Bona fide presentations scored.")
     attacks = models.PositiveIntegerField(help_text="Attack presentations scored.")
     auc = models.FloatField(null=True, blank=True)
-    report = models.JSONField(help_text="ml.evaluate.Report.to_dict()")
+    report = models.JSONField(
+        help_text="ml.evaluate.Report.to_dict() as ml.anonymised stores it: no file, folder "
+        "or subject name."
+    )
     crop_policy = models.CharField(
         max_length=16, default="judge", help_text="The crop policy its gates judged under."
     )
@@ -224,7 +235,7 @@ class Evaluation(models.Model):
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.profile} on {self.folder} at {self.created_at:%Y-%m-%d %H:%M}"
+        return f"evaluation #{self.pk} ({self.profile}, {self.created_at:%Y-%m-%d %H:%M})"
 
     @classmethod
     def latest_for(cls, profile: str) -> "Evaluation | None":
@@ -279,10 +290,10 @@ class Evaluation(models.Model):
         return f"calibration #{self.calibration}" if self.calibration else "a tenant calibration"
 
     def described(self) -> str:
-        """ "#7 of 2025-01-02 10:30 (fast profile, crop policy judge, shipped maps, on DIR)"."""
+        """ "#7 of 2025-01-02 10:30 (fast profile, crop policy judge, shipped maps)"."""
         return (
             f"#{self.pk} of {self.created_at:%Y-%m-%d %H:%M} ({self.profile} profile, crop "
-            f"policy {self.crop_policy}, {self.scored_by()}, on {self.folder})"
+            f"policy {self.crop_policy}, {self.scored_by()})"
         )
 
     def attack_scores(self) -> list[float]:

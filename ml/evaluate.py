@@ -21,7 +21,7 @@ import os
 import stat
 from collections import Counter
 from collections.abc import Collection
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,9 @@ class Sample:
     @property
     def passed(self) -> bool:
         return not self.failures
+
+
+SAMPLE_FIELDS = frozenset(f.name for f in fields(Sample))
 
 
 @dataclass
@@ -937,15 +940,21 @@ def iso_report(report: Report) -> dict[str, Any]:
     }
 
 
+def stored_sample(stored: dict[str, Any]) -> Sample:
+    """A presentation of a stored report (ml.anonymised: an index where its file was)."""
+    return Sample(**{"file": "", **{k: v for k, v in stored.items() if k in SAMPLE_FIELDS}})
+
+
 def stored_report(stored: dict[str, Any], threshold: float, profile: str) -> Report:
-    """A Report again from its to_dict() (as `evaluate` stores it, beside its threshold and
-    profile), for figures it did not print; one stored without its samples has none."""
+    """A Report again from its stored form (ml.anonymised.anonymised of its to_dict(), beside
+    its threshold and profile), for figures it did not print; one stored without its samples
+    has none."""
     platt = stored.get("calibration")
     return Report(
         threshold,
         profile,
-        stored.get("folder", ""),
-        [Sample(**s) for s in stored.get("samples") or []],
+        "",
+        [stored_sample(s) for s in stored.get("samples") or []],
         stored.get("crop_policy", "judge"),
         calibration.maps_of(platt) if platt else None,
     )

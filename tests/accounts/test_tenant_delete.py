@@ -16,12 +16,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import HashId, Tenant
-from calibration.models import Calibration
+from calibration.models import Calibration, Evaluation
 from capture.models import CaptureSession
 from guard.deletion import protecting
 from guard.models import Refusal
 from liveness.models import LivenessCheck
 from tests.conftest import run_on_database, scratch_database, stored_calibration
+from tests.console.test_admin_pages import make_evaluation
 from tests.guard.test_bulk_delete import staff
 from tests.servers.processes import manage
 
@@ -43,11 +44,12 @@ def test_a_check_meanwhile_waits_for_the_deletion_then_gets_401() -> None:
 
 
 # What deleting one tenant of ``with_rows`` deletes beside the tenant itself, as the delete
-# pages count it (the calibration: one; the hash_ids: two).
+# pages count it (the calibration and the evaluation: one each; the hash_ids: two).
 def counted_rows(n: int) -> list[str]:
     return [
         "Calibrations: 1",
         f"Capture sessions: {n:,}",
+        "Evaluations: 1",
         "Hash_ids: 2",
         f"Liveness checks: {n:,}",
     ]
@@ -55,7 +57,8 @@ def counted_rows(n: int) -> list[str]:
 
 def with_rows(name: str, n: int) -> Tenant:
     """A tenant with ``n`` check records and ``n`` capture sessions (opened by one of its two
-    hash_ids), a calibration, and a day's refusal counts (kept by its id, no foreign key)."""
+    hash_ids), a calibration, an evaluation run as it, and a day's refusal counts (kept by
+    its id, no foreign key)."""
     tenant = Tenant.objects.create(name=name)
     for code, status in (("invalid_credentials", 401), ("limit_reached", 429)):
         Refusal.objects.create(
@@ -64,6 +67,7 @@ def with_rows(name: str, n: int) -> Tenant:
     credential = HashId.issue(tenant).record
     HashId.issue(tenant)
     stored_calibration(tenant)
+    make_evaluation(tenant=tenant)
     LivenessCheck.objects.bulk_create(
         LivenessCheck(tenant=tenant, is_live=True, score=0.9, latency_ms=40.0) for _ in range(n)
     )
@@ -79,7 +83,14 @@ def with_rows(name: str, n: int) -> Tenant:
 
 def rows_of(tenant_ids: list[int]) -> int:
     """Every row left that belongs to the tenants ``tenant_ids``, the tenants' own included."""
-    models: list[type[Model]] = [LivenessCheck, CaptureSession, HashId, Calibration, Refusal]
+    models: list[type[Model]] = [
+        LivenessCheck,
+        CaptureSession,
+        HashId,
+        Calibration,
+        Evaluation,
+        Refusal,
+    ]
     related = sum(m._default_manager.filter(tenant_id__in=tenant_ids).count() for m in models)
     return related + Tenant.objects.filter(pk__in=tenant_ids).count()
 
@@ -158,6 +169,7 @@ def test_the_delete_action_counts_the_rows_of_every_tenant_then_deletes_them(
         "Tenants: 2",
         "Calibrations: 2",
         "Capture sessions: 2,010",
+        "Evaluations: 2",
         "Hash_ids: 4",
         "Liveness checks: 2,010",
         "Tenant: First",
@@ -165,6 +177,7 @@ def test_the_delete_action_counts_the_rows_of_every_tenant_then_deletes_them(
         "With these 2 tenants:",
         "Calibrations: 2",
         "Capture sessions: 2,010",
+        "Evaluations: 2",
         "Hash_ids: 4",
         "Liveness checks: 2,010",
     ]
@@ -182,7 +195,9 @@ def staff_who_may_delete(*perms: str) -> Client:
 def test_a_user_who_may_not_delete_the_checks_may_not_delete_a_tenant_with_checks() -> None:
     """As Django's own page: each registered model with rows to delete needs its delete
     permission; a model with none needs nothing."""
-    client = staff_who_may_delete("accounts.delete_hashid", "capture.delete_capturesession")
+    client = staff_who_may_delete(
+        "accounts.delete_hashid", "capture.delete_capturesession", "calibration.delete_evaluation"
+    )
     tenant = with_rows("Checked", 3)
     page, _ = delete_page(client, tenant)
     assert "your account doesn't have permission to delete the following types" in page

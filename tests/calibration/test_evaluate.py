@@ -25,6 +25,7 @@ from calibration.management.folders import labelled_folder
 from calibration.models import Evaluation
 from ml import pad_metrics, profiles
 from ml.engine import LivenessEngine
+from ml.evaluate import held_out_at_target, stored_report
 from ml.profiles import PROFILES, Platt, fused_logit, logit
 from ml.quality import REFUSALS
 from tests.calibration.conftest import FAST_MODELS, compiled_fast_only
@@ -140,7 +141,6 @@ def make_evaluation(
     profile: str = "fast", attack: tuple[float, ...] = (0.1, 0.3, 0.6, 0.8), **fields: Any
 ) -> Evaluation:
     values: dict[str, Any] = {
-        "folder": "dev",
         "profile": profile,
         "threshold": 0.5,
         "bona_fide": 4,
@@ -232,7 +232,7 @@ def test_admin_target_apcer_takes_an_evaluation_scored_as_the_tenant_is(
     assert 0.6 < tenant.threshold < 0.6 + 1e-9  # 1 of judge's 4 attacks passes
     assert (
         f"from evaluation #{judge.pk} of {judge.created_at:%Y-%m-%d %H:%M} (fast profile, "
-        "crop policy judge, shipped maps, on dev)"
+        "crop policy judge, shipped maps)"
     ) in page
     page = change_tenant(admin_client, tenant, target_apcer="25", crop_policy="refuse")
     tenant.refresh_from_db()
@@ -502,7 +502,7 @@ def test_evaluate_dev_set_report_and_its_admin_page(
     assert "leave one source out" in printed and "== by source" in printed
     # docs/evaluator/accuracy.md quotes this report: a refit of the maps must not leave it behind
     assert [line for line in quoted_on_dev() if line not in printed.splitlines()] == []
-    evaluation = Evaluation.objects.get(folder=str(DEV_DATA))
+    evaluation = Evaluation.objects.get()
     response = admin_client.get(f"/admin/calibration/evaluation/{evaluation.pk}/change/")
     assert response.status_code == 200
     page = visible_text(response.content.decode())
@@ -553,7 +553,7 @@ def test_a_folder_of_one_class_is_told_how_to_be_read(tmp_path: Path) -> None:
 
 
 def test_evaluate_refuses_a_folder_whose_path_has_a_control(db: None, tmp_path: Path) -> None:
-    """The folder names the data set on the evaluations page: refused as a tenant's name
+    """The folder names the data set in the command's messages: refused as a tenant's name
     would be (tests/accounts/test_tenant_names.py), before any image is judged."""
     folder = tmp_path / "set\x1b[2J\nforged"
     for label in ("live", "spoof"):
@@ -614,6 +614,79 @@ def test_a_manifest_cannot_write_control_characters_to_the_report(db: None, tmp_
     assert {s["source"] for s in stored.report["samples"]} == {
         rf"evil\x1b]0;owned\x07\x1b[2J\nFORGED line{i}" for i in (0, 1)
     }
+
+
+# Group folders named as a bank names its cases: a person's name and birth date.
+PEOPLE = ("Jane-Doe-19800101", "John-Smith-19750505", "Maria-Garcia-19900303")
+
+
+def people_set(folder: Path) -> Path:
+    """Six bona fide and six attack dev images (frames and crops) in group folders named like
+    people, two each, with a manifest naming each image's customer id as its subject and no
+    source (the group folders are the sources)."""
+    rows = [("file", "attack_type", "subject")]
+    for label, paths in (("live", LIVE[:3] + LIVE[-3:]), ("spoof", SPOOF[:3] + SPOOF[-3:])):
+        for i, path in enumerate(paths):
+            person = PEOPLE[i % 3]
+            (folder / label / person).mkdir(parents=True, exist_ok=True)
+            (folder / label / person / path.name).symlink_to(path)
+            species = "none" if label == "live" else "print"
+            rows.append((f"{label}/{person}/{path.name}", species, f"CUST-{4711 + i % 3}"))
+    with (folder / "manifest.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    return folder
+
+
+# What the stored report must not hold of people_set: the people, their customer ids, the
+# folder's path and the images' names.
+NAMES = (*PEOPLE, "CUST-", "jomariya", "wolf_", ".jpg", ".png")
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_an_evaluation_as_a_tenant_stores_no_name_and_goes_with_the_tenant(
+    admin_client: Any, tmp_path: Path
+) -> None:
+    """The report was stored whole: every image's path (live/Jane-Doe-19800101/...), the
+    folder, the subjects' ids, shown on the admin's page, never deletable, and kept after its
+    tenant was deleted. It keeps now an index per image, the group folders and subjects
+    numbered, and is deleted with the tenant it was run as; the figures stay the same."""
+    folder = people_set(tmp_path / "cases")
+    tenant = Tenant.objects.create(name="Bank")
+    out = StringIO()
+    call_command(
+        "evaluate", str(folder), "--tenant", "Bank", "--json", "--resamples", "100", stdout=out
+    )
+    printed = json.loads(out.getvalue())  # the operator's terminal: the files named
+    assert {Path(s["file"]).parts[1] for s in printed["samples"]} == set(PEOPLE)
+    stored = Evaluation.objects.get()
+    kept = json.dumps(stored.report)
+    assert [name for name in (*NAMES, str(tmp_path)) if name in kept] == []
+    assert stored.tenant == tenant
+    samples = stored.report["samples"]
+    assert [s["index"] for s in samples] == list(range(1, 13))
+    assert {s["source"] for s in samples} == {"folder 1", "folder 2", "folder 3"}
+    assert {s["subject"] for s in samples} == {"subject 1", "subject 2", "subject 3"}
+    # the by-source table in the terminal's order (of the names), numbered
+    printed_sources = [s for s in printed["iso"]["scopes"] if s["kind"] == "source"]
+    stored_sources = [s for s in stored.report["iso"]["scopes"] if s["kind"] == "source"]
+    assert [s["name"] for s in printed_sources] == list(PEOPLE)
+    assert [s["name"] for s in stored_sources] == ["folder 1", "folder 2", "folder 3"]
+    assert [s["figures"] for s in stored_sources] == [s["figures"] for s in printed_sources]
+    # what the tenant form recomputes from the stored presentations is what they gave
+    again = stored_report(stored.report, stored.threshold, stored.profile)
+    whole = stored_report(printed, stored.threshold, stored.profile)
+    assert held_out_at_target(again, 0.25) == held_out_at_target(whole, 0.25)
+    assert held_out_at_target(again, 0.25)["sources"] == 3
+    url = f"/admin/calibration/evaluation/{stored.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert "folder 1" in page and [name for name in NAMES if name in page] == []
+    listing = admin_client.get("/admin/calibration/evaluation/").content.decode()
+    assert [name for name in NAMES if name in listing] == []
+    answer = change_tenant(admin_client, tenant, target_apcer="25").content.decode()
+    assert f"from evaluation #{stored.pk} of " in answer
+    admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/delete/", {"post": "yes"})
+    assert not Tenant.objects.filter(pk=tenant.pk).exists()
+    assert not Evaluation.objects.exists()
 
 
 def odd_entries(folder: Path) -> dict[str, str]:

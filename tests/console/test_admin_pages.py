@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.admin.models import DELETION, LogEntry
+from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
+from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Tenant
@@ -24,7 +27,7 @@ pytestmark = pytest.mark.django_db
 FIGS = {"APCER": [0.25, 0.05, 0.7], "BPCER": [0.0, 0.0, 0.49], "ACER": [0.125, 0.02, 0.6]}
 
 
-def make_evaluation() -> Evaluation:
+def make_evaluation(**fields: Any) -> Evaluation:
     report = {
         "scores": {"bona_fide": [0.55, 0.7, 0.9, 0.95], "attack": [0.1, 0.3, 0.6, 0.8]},
         "intervals": {**FIGS, "AUC": [0.8125, 0.5, 1.0]},
@@ -33,7 +36,6 @@ def make_evaluation() -> Evaluation:
         "warnings": ["only 4 bona fide presentations pass the gates"],
     }
     return Evaluation.objects.create(
-        folder="dev",
         profile="fast",
         threshold=0.5000000001,
         bona_fide=4,
@@ -41,6 +43,7 @@ def make_evaluation() -> Evaluation:
         auc=0.8125000000001,
         report=report,
         scored_with=scoring_digest("fast"),  # today's models and maps: a tenant may use it
+        **fields,
     )
 
 
@@ -52,14 +55,46 @@ def test_evaluation_page_is_read_only_with_figures_and_plots(admin_client: Any) 
     assert "0.250 [0.050, 0.700]" in page and "phone" in page
     assert "0.5000<" in page and ">0.813<" in page and "0.8000<" in page
     assert "only 4 bona fide" in page
-    assert 'name="_save"' not in page and "deletelink" not in page
-    assert admin_client.post(url, {"folder": "x"}).status_code == 403
-    assert (
-        admin_client.post(f"/admin/calibration/evaluation/{evaluation.pk}/delete/").status_code
-        == 403
-    )
+    assert 'name="_save"' not in page
+    assert admin_client.post(url, {"threshold": "0.9"}).status_code == 403
     listing = admin_client.get("/admin/calibration/evaluation/").content.decode()
     assert "0.5000" in listing and "0.5000000001" not in listing
+
+
+def staff_with(*perms: str) -> Client:
+    user = User.objects.create_user(f"staff{User.objects.count()}", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.get(content_type__app_label=app, codename=codename)
+        for app, codename in (p.split(".") for p in perms)
+    )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_an_evaluation_is_deleted_only_by_whoever_may_delete_evaluations() -> None:
+    """Evaluations were read only for everyone, a superuser included (403 on the delete
+    page): a report of a bank's customers' captures could never be deleted. A user with
+    ``delete_evaluation`` deletes one from its page or from the list; a viewer still cannot,
+    and nobody edits one."""
+    kept, deleted, listed = make_evaluation(), make_evaluation(), make_evaluation()
+    change = f"/admin/calibration/evaluation/{kept.pk}/change/"
+    viewer = staff_with("calibration.view_evaluation")
+    assert "deletelink" not in viewer.get(change).content.decode()
+    delete = f"/admin/calibration/evaluation/{kept.pk}/delete/"
+    assert viewer.get(delete).status_code == 403
+    assert viewer.post(delete, {"post": "yes"}).status_code == 403
+    deleter = staff_with("calibration.view_evaluation", "calibration.delete_evaluation")
+    assert "deletelink" in deleter.get(change).content.decode()
+    assert deleter.post(change, {"threshold": "0.9"}).status_code == 403  # still not edited
+    assert "Evaluations: 1" in visible_text(deleter.get(delete).content.decode())
+    gone = f"/admin/calibration/evaluation/{deleted.pk}/delete/"
+    assert deleter.post(gone, {"post": "yes"}).status_code == 302
+    data = {"action": "delete_selected", "_selected_action": [str(listed.pk)], "post": "yes"}
+    assert deleter.post("/admin/calibration/evaluation/", data).status_code == 302
+    assert list(Evaluation.objects.values_list("pk", flat=True)) == [kept.pk]
+    entry = LogEntry.objects.get(object_id=str(deleted.pk), action_flag=DELETION)
+    assert entry.object_repr.startswith(f"evaluation #{deleted.pk} (fast, ")
 
 
 ONE_CLASS_SOURCE = "viguardieiro/cnn_liveness"  # bona fide presentations only
@@ -89,7 +124,7 @@ def test_evaluation_page_shows_every_shape_of_report(
     keep, empty_part = EMPTY_INTERVALS[kind]
     folder = subset_of_dev(tmp_path, keep)
     call_command("evaluate", str(folder), stdout=StringIO(), stderr=StringIO())
-    evaluation = Evaluation.objects.get(folder=str(folder))
+    evaluation = Evaluation.objects.get()
     response = admin_client.get(f"/admin/calibration/evaluation/{evaluation.pk}/change/")
     assert response.status_code == 200
     page = re.sub(r'src="data:image/png;base64,[^"]*"', "", response.content.decode())

@@ -270,13 +270,13 @@ def test_the_latest_evaluations_say_how_they_were_scored(admin_client: Client) -
     evaluation scored by other models or maps than today's says so."""
     evaluation = make_evaluation()
     line = visible_text(admin_client.get(reverse("admin:index")).content.decode())
-    assert "fast on dev (crops judged, shipped maps; AUC 0.813" in line
+    assert f"fast #{evaluation.pk} (crops judged, shipped maps; AUC 0.813" in line
     Evaluation.objects.filter(pk=evaluation.pk).update(crop_policy="refuse", scored_with="")
     line = visible_text(admin_client.get(reverse("admin:index")).content.decode())
-    assert "fast on dev (crops refused, older models or maps than today's; AUC" in line
+    assert f"fast #{evaluation.pk} (crops refused, older models or maps than today's; AUC" in line
     Evaluation.objects.filter(pk=evaluation.pk).update(calibrated=True, calibration=7)
     line = visible_text(admin_client.get(reverse("admin:index")).content.decode())
-    assert "fast on dev (crops refused, calibration #7; AUC" in line
+    assert f"fast #{evaluation.pk} (crops refused, calibration #7; AUC" in line
 
 
 # --- the tenant page's buttons ------------------------------------------------------------

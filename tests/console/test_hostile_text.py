@@ -69,7 +69,7 @@ def pages() -> list[str]:
     calibration = stored_calibration(tenant, created_by=HOSTILE, origin=HOSTILE, figures=figures)
     calibration.activate()
     audit.record(tenant, HOSTILE, user)
-    evaluation = store(hostile_report())
+    evaluation = store(hostile_report(), tenant=tenant)  # the list names its tenant
     session = CaptureSession.objects.create(tenant=tenant, expires_at=timezone.now())
     t = f"/admin/accounts/tenant/{tenant.pk}"
     return [

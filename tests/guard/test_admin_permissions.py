@@ -54,12 +54,13 @@ ACTION_NEEDS: dict[tuple[str, str], list[str] | None] = {
         "accounts.delete_hashid",
         "liveness.delete_livenesscheck",
         "capture.delete_capturesession",
+        "calibration.delete_evaluation",
     ],
     ("accounts.hashid", "revoke"): ["accounts.change_hashid"],
     ("accounts.hashid", "delete_selected"): ["accounts.delete_hashid"],
     ("calibration.calibration", "delete_selected"): None,
     ("liveness.livenesscheck", "delete_selected"): ["liveness.delete_livenesscheck"],
-    ("calibration.evaluation", "delete_selected"): None,
+    ("calibration.evaluation", "delete_selected"): ["calibration.delete_evaluation"],
     ("capture.capturesession", "delete_selected"): ["capture.delete_capturesession"],
     ("guard.counter", "delete_selected"): ["guard.delete_counter"],
     ("guard.refusal", "delete_selected"): ["guard.delete_refusal"],
@@ -99,7 +100,7 @@ def make_world() -> World:
         hash_id,
         calibration,
         LivenessCheck.objects.create(tenant=tenant, is_live=True, score=0.9, latency_ms=40.0),
-        make_evaluation(),
+        make_evaluation(tenant=tenant),  # run as the tenant: deleted with it
         CaptureSession.objects.create(
             tenant=tenant, token_digest="0" * 64, expires_at=now + timedelta(hours=1)
         ),

@@ -49,7 +49,7 @@ figs = {"APCER": [0.25, 0.05, 0.7], "BPCER": [0.0, 0.0, 0.49], "ACER": [0.125, 0
 Calibration.objects.create(tenant=bank, created_by="op", origin="command", profile="fast",
     params={"a": 0.7122, "b": -0.1155}, threshold=0.7246717604179921, previous_threshold=0.5,
     bona_fide=5, attacks=5, figures={"after": figs})
-Evaluation.objects.create(folder="dev", profile="fast", threshold=0.5, bona_fide=4, attacks=4,
+Evaluation.objects.create(profile="fast", threshold=0.5, bona_fide=4, attacks=4,
     auc=0.8125, report={"scores": {"bona_fide": [0.55, 0.7, 0.9, 0.95],
                                    "attack": [0.1, 0.3, 0.6, 0.8]}, "intervals": figs})
 CaptureSession.objects.create(tenant=bank, token_digest="0" * 64, state="done", is_live=True,

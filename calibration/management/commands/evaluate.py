@@ -18,6 +18,7 @@ from calibration.management.folders import (
 )
 from calibration.models import Evaluation
 from ml import pad_metrics
+from ml.anonymised import anonymised
 from ml.evaluate import Report, amount, evaluate_folder
 from ml.profiles import DEFAULT_PROFILE, PROFILES, Platt, scoring_digest
 from ml.quality import CROP_POLICIES
@@ -35,14 +36,19 @@ def _finite(value: Any) -> Any:
 
 
 def store(
-    report: Report, made: dict[str, Any] | None = None, calibration: int | None = None
+    report: Report,
+    made: dict[str, Any] | None = None,
+    calibration: int | None = None,
+    tenant: Tenant | None = None,
 ) -> Evaluation:
-    """``made``: the report's to_dict(), when already made (its bootstrap takes seconds);
-    ``calibration``: the id of the tenant calibration whose maps scored it."""
-    data = _finite(made or report.to_dict())
+    """The report as it is kept (ml.anonymised: no file, folder or subject name; the terminal
+    and --json have them). ``made``: the report's to_dict(), when already made (its bootstrap
+    takes seconds); ``calibration``: the id of the tenant calibration whose maps scored it;
+    ``tenant``: the tenant it was run as, whose deletion deletes it."""
+    data = anonymised(_finite(made or report.to_dict()))
     auc = data["at_threshold"]["AUC"]
     return Evaluation.objects.create(
-        folder=report.folder,
+        tenant=tenant,
         profile=report.profile,
         threshold=report.threshold,
         bona_fide=data["presentations"]["bona_fide"]["scored"],
@@ -99,7 +105,9 @@ class Command(BaseCommand):
         "BPCER, BPCER20, BPCER10, AUC and EER, for all, by capture kind and by source, with "
         "95 % intervals from a bootstrap over sources (or subjects); thresholds chosen on the "
         "data only with leave-one-source-out figures; and the quality gates' refusals. The "
-        "result is stored for the admin (Evaluations) and its threshold tool."
+        "result is stored for the admin (Evaluations) and its threshold tool, without the "
+        "images' file names, the folder or the subjects (group folders and subjects "
+        "numbered); with --tenant it is the tenant's, deleted with it."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -134,7 +142,12 @@ class Command(BaseCommand):
             help=f"of the bootstrap: the same seed gives the same intervals "
             f"(default {pad_metrics.SEED})",
         )
-        parser.add_argument("--json", action="store_true", help="print the report as JSON")
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            help="print the report as JSON, each image with its file, source and subject as "
+            "named (the stored report names no file, folder or subject)",
+        )
         parser.add_argument("--plots", type=Path, help="write det.png and histogram.png here")
         parser.add_argument("--no-save", action="store_true", help="do not store the result")
 
@@ -159,7 +172,7 @@ class Command(BaseCommand):
             max_image_bytes=MAX_IMAGE_BYTES,
         )
         scored_any(report)
-        self.say(report, folder, plots, options, chosen.calibration)
+        self.say(report, folder, plots, options, chosen.calibration, tenant)
 
     def chosen(
         self, tenant: Tenant | None, threshold: float | None, options: dict[str, Any]
@@ -191,8 +204,10 @@ class Command(BaseCommand):
         plots: Path | None,
         options: dict[str, Any],
         calibration: int | None,
+        tenant: Tenant | None,
     ) -> None:
-        """Warnings and plots on stderr, the report on stdout (and stored unless --no-save)."""
+        """Warnings and plots on stderr, the report on stdout, with the files' names and the
+        subjects (and stored without them unless --no-save)."""
         unmatched = images_without_rows(folder, [s.file for s in report.samples])
         for warning in [*report.warnings(), *([unmatched] if unmatched else [])]:
             self.stderr.write(f"warning: {warning}")
@@ -203,7 +218,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"wrote {path}" + (f" ({note})" if note else ""))
         made = report.to_dict()
         if not options["no_save"]:
-            store(report, made, calibration)
+            store(report, made, calibration, tenant)
         if options["json"]:
             self.stdout.write(json.dumps(_finite(made), indent=2))
         else:
