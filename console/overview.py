@@ -18,7 +18,7 @@ from console import history
 from guard import formatting
 from guard.models import Refusal
 from guard.viewing import user_may_view
-from liveness.models import LivenessCheck
+from liveness.models import LivenessCheck, created_on
 from ml import profiles
 from ml.profiles import CAPTURES, PROFILES
 
@@ -59,7 +59,7 @@ class Overview:
 
 
 def _checks(today: Any) -> dict[str, Any]:
-    found = LivenessCheck.objects.filter(created_at__date=today).aggregate(
+    found = LivenessCheck.objects.filter(created_on(today, today)).aggregate(
         live=Count("pk", filter=Q(is_live=True)),
         spoof=Count("pk", filter=Q(is_live=False)),
         refused=Count("pk", filter=Q(is_live__isnull=True)),

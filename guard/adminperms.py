@@ -13,7 +13,8 @@ string is a 400 (:class:`SelectedIdsAdmin`).
 The user and group admins keep anyone who may edit accounts within their own permissions
 (:class:`ContainedUserAdmin`, :class:`ContainedGroupAdmin`).
 
-Every delete page counts the rows it deletes per model (:class:`CountedDeletionAdmin`).
+Every delete page counts the rows it deletes per model (:class:`CountedDeletionAdmin`), and a
+list's date hierarchy probes index ranges (:class:`guard.hierarchy.IndexedDateHierarchyAdmin`).
 """
 
 from collections.abc import Callable, Iterable
@@ -34,6 +35,7 @@ from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest, HttpResponse
 
 from guard import deletion
+from guard.hierarchy import IndexedDateHierarchyAdmin
 from guard.validators import no_control_characters, read_apart
 from ml.text import trim_spaces
 
@@ -107,7 +109,10 @@ class CountedDeletionAdmin(admin.ModelAdmin[_M]):
 
 
 class PermittedActionsAdmin(
-    OfferedFiltersAdmin[_M], SelectedIdsAdmin[_M], CountedDeletionAdmin[_M]
+    OfferedFiltersAdmin[_M],
+    SelectedIdsAdmin[_M],
+    CountedDeletionAdmin[_M],
+    IndexedDateHierarchyAdmin[_M],
 ):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

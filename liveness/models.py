@@ -1,9 +1,11 @@
 """One small row per completed check: no image, no hash_id."""
 
 import functools
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.db import connection, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Tenant
@@ -32,6 +34,12 @@ class LivenessCheck(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # A tenant's usage page counts its days as a range of this index: on tenant_id
+            # alone SQLite read every record of the tenant (2 days of a 247,000-record
+            # tenant: 0.10 s, 0.01 s on this one).
+            models.Index(fields=["tenant", "created_at"], name="liveness_check_tenant_time"),
+        ]
 
     def __str__(self) -> str:
         outcome = self.refused_code or ("live" if self.is_live else "spoof")
@@ -60,6 +68,17 @@ class LivenessCheck(models.Model):
             if connection.features.can_return_columns_from_insert:
                 return int(cursor.fetchone()[0])
             return int(cursor.lastrowid)
+
+
+def created_on(first: date, last: date) -> Q:
+    """The records created on the UTC days ``first`` to ``last`` included, as a range of
+    ``created_at`` that its indexes serve. ``created_at__date`` is a Python function called on
+    every row on SQLite, no index: today's figures on the admin index took 3.6 s over 247,000
+    records (90 days of 2,800 a day), and the live checks of the same worker waited."""
+    since = Q(created_at__gte=datetime.combine(first, time(), tzinfo=UTC))
+    if last == date.max:  # the usage page's ?to=9999-12-31: no midnight after it
+        return since
+    return since & Q(created_at__lt=datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC))
 
 
 def _insert_fields() -> list[models.Field[Any, Any]]:

@@ -2,20 +2,27 @@
 "fingerprint" in its tenant's ``calibration`` / ``shadow_calibration`` copies): a map of one
 model set's fused logits, applied to another's after an upgrade, gave wrong scores silently.
 
-Existing rows and copies get the fingerprint of the code that runs this migration: they were
-fitted on the models shipped until now, which this migration ships with, so they keep applying.
-Migrating back drops the field; the copies' extra key is ignored by the code of before."""
+Existing rows and copies get the fingerprint of the models shipped with this migration, frozen
+here as written (``ml.profiles.fingerprint`` at the commit that added it, 0a2d7bce): they were
+fitted on those models, so they keep applying while the models are the same. Not the live
+function: a database from before this migration upgraded straight to a later release that
+changes a profile's models would have its old calibrations stamped with the new models'
+fingerprint, and applied to a logit they were not fitted on. Migrating back drops the field;
+the copies' extra key is ignored by the code of before."""
 
 from typing import Any
 
 from django.db import migrations, models
 
-from ml.profiles import PROFILES, fingerprint
+# ml.profiles.fingerprint of each profile shipped with this migration (computed with the code
+# of commit 0a2d7bce, which added it); a profile not listed was never shipped then.
+FITTED_ON = {"fast": "11c78a91cd2c261d", "thorough": "d910b22ce34ff4c1"}
 
 
 def stamped(profile: str) -> str:
-    """The current fingerprint of ``profile``; "" for one no longer shipped (never applied)."""
-    return fingerprint(profile) if profile in PROFILES else ""
+    """The fingerprint ``profile``'s calibrations were fitted on; "" for one not shipped then
+    (never applied)."""
+    return FITTED_ON.get(profile, "")
 
 
 def fill(apps: Any, schema_editor: Any) -> None:

@@ -26,6 +26,7 @@ from liveness.models import LivenessCheck
 from ml import profiles
 from tests.conftest import stored_calibration
 from tests.console.test_admin_pages import make_evaluation
+from tests.console.test_usage import plans_of, queries_of
 from tests.guard.test_admin_permissions import snapshot, staff
 from tests.pages import unreadable, visible_text
 
@@ -356,4 +357,23 @@ def test_counts_have_thousands_separators(admin_client: Client) -> None:
     usage = admin_client.get(reverse("admin:accounts_tenant_usage", args=[tenant.pk]))
     assert "Quota: 237,655 remaining (12,345 used of 250,000)." in visible_text(
         usage.content.decode()
+    )
+
+
+def test_todays_checks_are_a_range_of_the_index(admin_client: Client) -> None:
+    """The index's query of today's checks, as the ORM sends it: a range of created_at, no
+    Python function per row. Before, ``created_at__date`` called one on every record, no index:
+    3.76 s over 247,000 records, and /admin/ took 7.55 s (its midnights: tests/console/
+    test_usage.py)."""
+    tenant = Tenant.objects.create(name="acme")
+    LivenessCheck.objects.create(tenant=tenant, is_live=True, latency_ms=5.0)
+    sql = queries_of(admin_client, reverse("admin:index"))
+    (plan,) = plans_of(sql)
+    assert re.fullmatch(
+        r"SEARCH liveness_livenesscheck USING INDEX liveness_livenesscheck_created_at_\w+ "
+        r"\(created_at>\? AND created_at<\?\)",
+        plan,
+    ), plan
+    assert "1 check, average latency" in visible_text(
+        admin_client.get(reverse("admin:index")).content.decode()
     )
