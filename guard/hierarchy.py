@@ -4,8 +4,8 @@ period as a range of the field's index, not by truncating every row's date.
 Django asks the list's queryset for ``datetimes(field, kind)`` (``dates`` for a date field):
 ``SELECT DISTINCT`` of a truncated date over every row in view, which on SQLite is a Python
 function called per row, no index. The check records' list took 7.2 s in that query alone over
-247,000 records (90 days of 2,800 a day), its worker's other requests waiting meanwhile; as at
-most 31 ranges of the index (the days of a month), 0.01 s.
+247,000 records (90 days of 2,800 a day), its worker's other requests waiting meanwhile; as
+ranges of the index (30 days of a month) 0.16 s, on the same busy machine.
 """
 
 from collections.abc import Iterator

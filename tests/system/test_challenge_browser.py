@@ -74,7 +74,7 @@ def shots() -> Path:
 
 
 # Every settled change of the status line (one MutationObserver callback: the end of a task),
-# as [text nodes inserted, its text then], in window.__said.
+# as [text nodes inserted, its text then, performance.now()], in window.__said.
 SAID = """
 window.__said = [];
 new MutationObserver((records) => {
@@ -82,7 +82,7 @@ new MutationObserver((records) => {
   const mine = records.filter((r) => status && (r.target === status || status.contains(r.target)));
   if (!mine.length) return;
   const inserted = mine.reduce((n, r) => n + r.addedNodes.length, 0);
-  window.__said.push([inserted, status.textContent]);
+  window.__said.push([inserted, status.textContent, performance.now()]);
 }).observe(document, { childList: true, subtree: true, characterData: true });
 """
 
@@ -103,6 +103,15 @@ def demo_page(served: Served, camera: Path, operator: str, tenant: str) -> Itera
         page.select_option("#id_tenant", label=tenant)
         page.click("#demo-form button[type=submit]")
         yield page
+
+
+PASSED = "Well done. Look straight at the camera for the photo."
+PASSED_HOLD_MS = 2000  # capture.js's passedHoldMs
+PASSED_THEN_MORE = f"""() => {{
+  const said = window.__said.map((entry) => entry[1]);
+  const at = said.indexOf({PASSED!r});
+  return at >= 0 && at + 1 < said.length;
+}}"""
 
 
 def shot(page: Any, folder: Path, name: str) -> None:
@@ -131,10 +140,12 @@ def test_head_turns_in_the_asked_order_pass_then_the_verdict(
         shot(page, shots, "pass-ended")
         # The passed sentence is heard: written alone in its task, not overwritten in it by
         # the gates' guidance (which it was: never a settled text), and held before the photo.
-        page.wait_for_selector(".lc-root[data-message=capturing]")
-        said = [text for _, text in page.evaluate("window.__said")]
-        passed = said.index("Well done. Look straight at the camera for the photo.")
-        assert said[passed + 1] in ("Good. Hold still…", "Taking the photo…"), said[passed:]
+        # Waited for as the sentence after it: "capturing" lasts ~0.3 s before the page moves
+        # to the verdict, which a selector's wait could miss (the page then gone).
+        page.wait_for_function(PASSED_THEN_MORE)
+        said = [(text, at) for _, text, at in page.evaluate("window.__said")]
+        passed = [text for text, _ in said].index(PASSED)
+        assert said[passed + 1][1] - said[passed][1] >= PASSED_HOLD_MS * 0.9, said[passed:]
         read = requests.get(
             f"{served.base}/sessions/{session_id}", headers={"X-Hash-Id": secret}, timeout=30
         ).json()
@@ -286,7 +297,7 @@ def test_the_status_line_is_written_once_per_change_not_per_poll(
                 pass
         said = page.evaluate("window.__said")
         assert said[before:] == [], said[before:]
-        assert all(inserted <= 1 for inserted, _ in said), said  # one sentence per task
+        assert all(inserted <= 1 for inserted, *_ in said), said  # one sentence per task
 
 
 def grey_wall(folder: Path) -> Path:
