@@ -106,9 +106,7 @@ class Limits:
 
     step_s: float = 7.0  # to reach each step once it is shown
     straight_s: float = 5.0  # to come back straight after a step
-    # To hold a frontal face for the reference, from the first frame with a face: timed from
-    # the first poll, a person still framing the camera (a tenant without the challenge gets
-    # the session's 300 s) lost 10 of the challenge's 3 x ~22 s (WCAG 2.2.1).
+    # To hold a frontal face for the reference, from the first poll ("More time" extends it).
     reference_s: float = 10.0
     yaw: float = 0.12  # |yaw| that reaches a turn (face widths)
     pitch: float = 0.035  # |pitch| that reaches a look up/down (face heights)
@@ -424,13 +422,13 @@ class HeadTurnJudge:
         marks = _landmarks(obs.landmarks) if obs.face_count == 1 else None
         if s.last_t is not None and obs.t - s.last_t < lim.min_interval_s:
             return self.progress()  # a flood of polls adds no evidence
-        s.last_t = obs.t
-        if obs.face_count < 1:
-            return self._timeouts(obs.t) or self._lost(obs.t) or self.progress()
         if s.phase_t is None:
-            s.phase_t = obs.t  # the reference's time runs from the first face seen
+            s.phase_t = obs.t
+        s.last_t = obs.t
         if obs.face_count > 1:
             return self._fail("multiple_faces")
+        if obs.face_count < 1:
+            return self._timeouts(obs.t) or self._lost(obs.t) or self.progress()
         assert marks is not None
         box = [float(v) for v in obs.box]
         fault = self._continuity(obs.t, box, marks)
@@ -454,7 +452,7 @@ class HeadTurnJudge:
 
     def extend(self) -> bool:
         """Another ``step_s`` for the phase running now (the person asked for more time,
-        WCAG 2.2.1); False when no time limit runs (no face seen yet, or decided). How often a
+        WCAG 2.2.1); False when no time limit runs (no poll yet, or decided). How often a
         session may ask is the caller's to count (capture.challenge)."""
         s = self._s
         if s.phase not in ("reference", "step", "straight") or s.phase_t is None:
