@@ -145,7 +145,8 @@ def test_operator_flow_in_chromium(served: Served, browser: Any, tmp_path: Path)
     page.screenshot(path=str(ARTIFACTS / "admin-usage.png"), full_page=True)
     assert (ARTIFACTS / "admin-usage.png").stat().st_size > 10_000
 
-    # An evaluation by the real command, of dev's full frames: read only, its ISO report and
+    # An evaluation by the real command, of dev's full frames: never edited (a superuser may
+    # delete it: it can hold a bank's own captures' figures), its ISO report and
     # both plots drawn, the empty crop scope shown as such (every shape of report:
     # tests/system/test_evaluation_browser.py).
     served.manage("evaluate", str(subset_of_dev(tmp_path, is_frame)))
@@ -157,7 +158,7 @@ def test_operator_flow_in_chromium(served: Served, browser: Any, tmp_path: Path)
     for plot in ("#plot-det", "#plot-histogram"):
         assert page.evaluate(f"document.querySelector('{plot}').naturalWidth") > 100
     assert page.locator("input[name=_save]").count() == 0
-    assert page.locator("a.deletelink").count() == 0
+    assert page.locator("a.deletelink").count() == 1
     assert page.evaluate("document.scrollingElement.scrollHeight") < 4500  # frame-only: 3200
     page.screenshot(path=str(ARTIFACTS / "admin-evaluation.png"), full_page=True)
 
