@@ -9,9 +9,7 @@ from typing import Any
 
 import pytest
 from django.contrib.admin.models import DELETION, LogEntry
-from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
-from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Tenant
@@ -21,6 +19,7 @@ from liveness.models import LivenessCheck
 from ml.profiles import scoring_digest
 from tests.accounts.test_admin import INLINE_MANAGEMENT, run_action
 from tests.conftest import is_frame, stored_calibration, subset_of_dev
+from tests.guard.test_bulk_delete import staff
 from tests.pages import visible_text
 
 pytestmark = pytest.mark.django_db
@@ -61,17 +60,6 @@ def test_evaluation_page_is_read_only_with_figures_and_plots(admin_client: Any) 
     assert "0.5000" in listing and "0.5000000001" not in listing
 
 
-def staff_with(*perms: str) -> Client:
-    user = User.objects.create_user(f"staff{User.objects.count()}", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.get(content_type__app_label=app, codename=codename)
-        for app, codename in (p.split(".") for p in perms)
-    )
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def test_an_evaluation_is_deleted_only_by_whoever_may_delete_evaluations() -> None:
     """Evaluations were read only for everyone, a superuser included (403 on the delete
     page): a report of a bank's customers' captures could never be deleted. A user with
@@ -79,12 +67,12 @@ def test_an_evaluation_is_deleted_only_by_whoever_may_delete_evaluations() -> No
     and nobody edits one."""
     kept, deleted, listed = make_evaluation(), make_evaluation(), make_evaluation()
     change = f"/admin/calibration/evaluation/{kept.pk}/change/"
-    viewer = staff_with("calibration.view_evaluation")
+    viewer = staff("calibration.view_evaluation")
     assert "deletelink" not in viewer.get(change).content.decode()
     delete = f"/admin/calibration/evaluation/{kept.pk}/delete/"
     assert viewer.get(delete).status_code == 403
     assert viewer.post(delete, {"post": "yes"}).status_code == 403
-    deleter = staff_with("calibration.view_evaluation", "calibration.delete_evaluation")
+    deleter = staff("calibration.view_evaluation", "calibration.delete_evaluation")
     assert "deletelink" in deleter.get(change).content.decode()
     assert deleter.post(change, {"threshold": "0.9"}).status_code == 403  # still not edited
     assert "Evaluations: 1" in visible_text(deleter.get(delete).content.decode())

@@ -140,7 +140,9 @@ def test_a_yes_after_the_selection_changed_deletes_nothing_and_counts_again(
 
 
 def staff(*perms: str) -> Client:
-    user = User.objects.create_user("deleter", is_staff=True)
+    """A logged-in client of a new staff user holding only ``perms`` ("app.codename")."""
+    taken = User.objects.filter(username__startswith="deleter").count()  # one per call
+    user = User.objects.create_user(f"deleter{taken or ''}", is_staff=True)
     user.user_permissions.set(
         Permission.objects.get(content_type__app_label=app, codename=codename)
         for app, codename in (p.split(".") for p in perms)
