@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("facia.migrate")
 LOCK_KEY = zlib.crc32(b"facia manage.py migrate")  # any fixed number that no one else takes
 WAITING = "another process is migrating this database: waiting for it"
+TRY_MS = 100  # one try at the PostgreSQL lock; well under deadlock_timeout's default 1 s
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 @contextmanager
@@ -47,11 +49,26 @@ def one_at_a_time(argv: list[str]) -> Iterator[None]:
 
 
 def _advisory_lock(connection: "BaseDatabaseWrapper") -> None:
+    """Wait in short tries, not one statement: a migration building an index CONCURRENTLY
+    waits for every older snapshot, a waiter's included, while the waiter waits for its lock
+    (one blocking pg_advisory_lock: "deadlock detected" after 1.0 s, the index build aborted).
+    Each try gives up before PostgreSQL's deadlock check (deadlock_timeout, 1 s by default)."""
+    from django.db import OperationalError
+
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
-        if not cursor.fetchone()[0]:
-            log.info(WAITING)
-            cursor.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
+        if cursor.fetchone()[0]:
+            return
+        log.info(WAITING)
+        cursor.execute(f"SET lock_timeout = '{TRY_MS}ms'")
+        while True:
+            try:
+                cursor.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
+                break
+            except OperationalError as exc:  # lock_not_available: try again
+                if getattr(exc.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                    raise
+        cursor.execute("RESET lock_timeout")
 
 
 def _lock_file(database: str) -> IO[str] | None:

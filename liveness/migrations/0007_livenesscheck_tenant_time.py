@@ -3,7 +3,43 @@
 from django.db import migrations, models
 
 
+class AddIndexOnline(migrations.AddIndex):
+    """On PostgreSQL, CREATE INDEX CONCURRENTLY: the plain form takes a SHARE lock on the check
+    table, so every /liveness INSERT (and the old release's, still serving while the migrate
+    Job runs) waits until the index is built, over the whole table. Elsewhere (SQLite) the
+    plain AddIndex. A build that failed part-way leaves an invalid index of that name, dropped
+    before building again."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        model = to_state.apps.get_model(app_label, self.model_name)
+        connection = schema_editor.connection
+        if connection.vendor != "postgresql":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        if not self.allow_migrate_model(connection.alias, model):
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM pg_index JOIN pg_class ON pg_class.oid = indexrelid"
+                " WHERE relname = %s AND NOT indisvalid",
+                [self.index.name],
+            )
+            if cursor.fetchone():
+                cursor.execute(f'DROP INDEX CONCURRENTLY "{self.index.name}"')
+        schema_editor.add_index(model, self.index, concurrently=True)
+        return None
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        model = from_state.apps.get_model(app_label, self.model_name)
+        if schema_editor.connection.vendor != "postgresql":
+            return super().database_backwards(app_label, schema_editor, from_state, to_state)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            schema_editor.remove_index(model, self.index, concurrently=True)
+        return None
+
+
 class Migration(migrations.Migration):
+    # CONCURRENTLY cannot run inside a transaction; the one operation needs none.
+    atomic = False
 
     dependencies = [
         ('accounts', '0012_tenant_rate_limit_at_least_one'),
@@ -11,7 +47,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='livenesscheck',
             index=models.Index(fields=['tenant', 'created_at'], name='liveness_check_tenant_time'),
         ),
