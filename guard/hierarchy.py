@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 
 from django.conf import settings
 from django.contrib import admin
-from django.db.models import Exists, Model, OuterRef, QuerySet
+from django.db.models import Exists, Max, Min, Model, OuterRef, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -77,6 +77,23 @@ class IndexedDates(QuerySet[_M]):
             found = self._probed(field_name, kind, timezone.get_current_timezone())
         return super().datetimes(field_name, kind, order, tzinfo) if found is None else found
 
+    def aggregate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The hierarchy's first and last dates (``first=Min(f), last=Max(f)``) as the two ends
+        of the field's index, when the list is not filtered: SQLite walks the index for a lone
+        MIN or MAX but reads every row for both in one query (0.42 s over 247,000 records,
+        0.1 ms as two). Any other aggregate is Django's."""
+        field_name = _first_and_last(args, kwargs)
+        # Filtered, the ends are the first matching rows along the index: a rare value's are
+        # found only at the end of a full walk each, where one query reads the rows once.
+        if field_name is None or self.query.where:
+            return super().aggregate(*args, **kwargs)
+        rows = self.filter(**{f"{field_name}__isnull": False})
+        first, last = (
+            rows.order_by(order).values_list(field_name, flat=True).first()
+            for order in (field_name, f"-{field_name}")
+        )
+        return {"first": first, "last": last}
+
     def _probed(self, field_name: str, kind: str, zone: tzinfo | None) -> list[Any] | None:
         """The periods of ``kind`` that have rows, as Django lists them (a date, or the
         period's start in ``zone``); None when there are more than MAX_PROBES to probe."""
@@ -128,6 +145,26 @@ class IndexedDates(QuerySet[_M]):
     @staticmethod
     def _bound(day: date, zone: tzinfo | None) -> date | datetime:
         return day if zone is None else datetime.combine(day, time(), tzinfo=zone)
+
+
+def _first_and_last(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    """The field of ``aggregate(first=Min(f), last=Max(f))``, as Django's date hierarchy asks
+    it; None for any other aggregate."""
+    first, last = kwargs.get("first"), kwargs.get("last")
+    if args or set(kwargs) != {"first", "last"}:
+        return None
+    if not (isinstance(first, Min) and isinstance(last, Max)):
+        return None
+    names = {
+        getattr(expression, "name", None)
+        for aggregate in (first, last)
+        for expression in aggregate.get_source_expressions()
+        if expression is not None  # Django 5.2's slot for an aggregate's ORDER BY
+    }
+    if len(names) != 1 or first.filter is not None or last.filter is not None:
+        return None
+    name = names.pop()
+    return name if isinstance(name, str) else None
 
 
 class IndexedDateHierarchyAdmin(admin.ModelAdmin[_M]):

@@ -10,8 +10,9 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from guard import formatting
-from guard.adminperms import TENANTS_OF_ITS_ROWS, PermittedActionsAdmin
+from guard.adminperms import TENANTS_OF_ITS_ROWS, FixedChoicesFilter, PermittedActionsAdmin
 from liveness.models import LivenessCheck
+from ml.quality import REFUSALS
 
 
 class VerdictFilter(admin.SimpleListFilter):
@@ -35,6 +36,18 @@ class VerdictFilter(admin.SimpleListFilter):
         return queryset.filter(**chosen) if chosen else queryset
 
 
+class RefusedCodeFilter(FixedChoicesFilter):
+    title = "refused code"
+    parameter_name = "refused_code"
+    values = tuple((code, code) for code in sorted(REFUSALS))
+
+
+class CaptureFilter(FixedChoicesFilter):
+    title = "capture"
+    parameter_name = "capture"
+    values = (("frame", "frame"), ("crop", "crop"))
+
+
 @admin.register(LivenessCheck)
 class LivenessCheckAdmin(PermittedActionsAdmin[LivenessCheck]):
     list_display = (
@@ -46,7 +59,7 @@ class LivenessCheckAdmin(PermittedActionsAdmin[LivenessCheck]):
         "latency",
         "request_id",
     )
-    list_filter = (VerdictFilter, "refused_code", "capture", TENANTS_OF_ITS_ROWS)
+    list_filter = (VerdictFilter, RefusedCodeFilter, CaptureFilter, TENANTS_OF_ITS_ROWS)
     list_select_related = ("tenant",)
     search_fields = ("request_id", "tenant__name")
     date_hierarchy = "created_at"

@@ -142,3 +142,23 @@ def test_more_periods_than_it_probes_are_djangos_to_list(
     assert list(probed.datetimes("created_at", "month")) == list(
         LivenessCheck.objects.datetimes("created_at", "month")
     )
+
+
+def test_the_unfiltered_list_reads_its_first_and_last_dates_as_ends_of_the_index(
+    admin_client: Client, tenants: tuple[Tenant, Tenant]
+) -> None:
+    """Django asks MIN and MAX in one query, which SQLite answers by reading every row (0.42 s
+    over 247,000 records); each alone is one step along the index."""
+    with CaptureQueriesContext(connection) as captured:
+        response = admin_client.get(CHECKS)
+    assert response.status_code == 200
+    queries = [q["sql"] for q in captured.captured_queries]
+    assert not [q for q in queries if "MIN(" in q and "MAX(" in q]
+    ends = [q for q in queries if q.endswith("LIMIT 1") and "ORDER BY" in q and "WHERE" in q]
+    assert ends
+    with connection.cursor() as cursor:
+        for query in ends:
+            cursor.execute("EXPLAIN QUERY PLAN " + query)
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+            assert "INDEX" in plan and "TEMP B-TREE" not in plan, (query, plan)
+    assert titles(shown(response.context["cl"])) == ["2024", "2025", "2026"]
