@@ -160,7 +160,10 @@ def test_expired_session_reported_in_french(
     demo_served.manage("shell", "-c", EXPIRE.format(sid=sid))
     page = logged_in_page(demo_served, browser, operator, permissions=["camera"], viewport=PHONE)
     outcome = page.evaluate(START, [sid, token])
-    assert outcome == "session_expired: Cette session de capture a expiré. Recommencez."
+    assert outcome == (
+        "session_expired: Cette session de capture a expiré. "
+        "Rechargez la page pour en commencer une nouvelle."
+    )
     assert page.locator(".lc-status").get_attribute("role") == "alert"
     shot(page, "expired-fr")
     page.context.close()
@@ -346,4 +349,37 @@ def test_the_component_says_which_language_its_text_is_in(
     fell back to, the one asked, or the integrator's own with its messages."""
     page = logged_in_page(demo_served, browser, operator, permissions=["camera"], viewport=PHONE)
     assert page.evaluate(LANGS) == [["en", "Cancel"], ["fr", "Annuler"], ["de", "Abbrechen"]]
+    page.context.close()
+
+
+# A phone turned sideways, the same upright, a laptop.
+SCREENS = [
+    {"width": 640, "height": 360},
+    {"width": 360, "height": 640},
+    {"width": 1280, "height": 720},
+]
+OUTSIDE = """(selectors) => selectors.flatMap((selector) => {
+  const box = document.querySelector(selector).getBoundingClientRect();
+  const inside = box.height > 0 && box.top >= 0 && box.left >= 0 &&
+    box.bottom <= window.innerHeight && box.right <= window.innerWidth;
+  return inside ? [] : [`${selector} ${JSON.stringify(box)}`];
+})"""
+
+
+@pytest.mark.parametrize("screen", SCREENS, ids=lambda s: f"{s['width']}x{s['height']}")
+def test_video_instruction_and_status_are_all_on_screen(
+    demo_served: Served, browser: Any, operator: str, screen: dict[str, int]
+) -> None:
+    """At 640x360 (a phone sideways) the 4:3 stage alone was 480 px high: the help and the status
+    line sat below the screen. The video, the help and the status line are all in the viewport,
+    with no scrolling by the person, sideways, upright and on a laptop."""
+    tenant, _ = demo_served.new_tenant(limit=5)
+    page = logged_in_page(demo_served, browser, operator, permissions=["camera"], viewport=screen)
+    page.select_option("#id_tenant", label=tenant)
+    page.click("#demo-form button[type=submit]")
+    page.wait_for_selector(".lc-root[data-message=face_too_close]")
+    assert page.evaluate(OUTSIDE, [".lc-stage video", ".lc-help", ".lc-status"]) == []
+    name = f"{screen['width']}x{screen['height']}"
+    shot(page, f"screen-{name}")
+    page.screenshot(path=str(ARTIFACTS / f"capture-viewport-{name}.png"))
     page.context.close()

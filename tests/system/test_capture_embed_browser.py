@@ -30,6 +30,11 @@ PLACEHOLDER = "https://liveness.example.com"  # the service's address in the sni
 ENDED = ".lc-root[data-phase=done], .lc-root[data-phase=error]"
 
 
+def framed_origin(origin: str) -> str:
+    """The page server under another name: another origin, as a site framing the page is."""
+    return origin.replace("127.0.0.1", "localhost")
+
+
 def doc_snippet() -> str:
     """The page's one ```html block: the component as an integrator embeds it."""
     blocks: list[str] = re.findall(
@@ -61,7 +66,8 @@ def service(
     """The service, allowing the integrator's origin as the page tells the operator to."""
     origin, _ = page_server
     work = tmp_path_factory.mktemp("embed-server")
-    with entrypoint_server(work, CAPTURE_ALLOWED_ORIGINS=origin, LOG_LEVEL="INFO") as server:
+    allowed = f"{origin},{framed_origin(origin)}"
+    with entrypoint_server(work, CAPTURE_ALLOWED_ORIGINS=allowed, LOG_LEVEL="INFO") as server:
         yield server
 
 
@@ -113,3 +119,54 @@ def test_the_documented_snippet_works_from_the_integrators_origin(
     ).json()
     assert read["state"] == "done" and read["frames"] == 3, read
     assert read["liveness_result"]["is_live"] in (0, 1)
+
+
+def snippet_page(service: Served, folder: Path, name: str, hash_id: str) -> str:
+    """The snippet on a page of the integrator's site, on a new session; its session id."""
+    opened = requests.post(f"{service.base}/sessions", json={"hash_id": hash_id}, timeout=30)
+    assert opened.status_code == 201, opened.text
+    session = opened.json()
+    handed = (
+        f'<script>var sessionId = "{session["session_id"]}", token = "{session["token"]}";'
+        "</script>\n"
+    )
+    (folder / name).write_text(handed + doc_snippet().replace(PLACEHOLDER, service.base))
+    return str(session["session_id"])
+
+
+@pytest.mark.parametrize("allow", ["", "camera"])
+def test_a_frame_not_allowed_the_camera_says_so(
+    service: Served, page_server: tuple[str, Path], browser: Any, allow: str
+) -> None:
+    """The snippet's page framed by another site: without allow="camera" getUserMedia failed with
+    the NotAllowedError of a refusal and the person was told to allow the camera, which only the
+    embedding site can. It says the page cannot use the camera here (`camera_blocked`, no Try
+    again); with allow="camera" the capture runs through as on its own."""
+    origin, folder = page_server
+    _, hash_id = service.new_tenant(10)
+    snippet_page(service, folder, f"framed-{allow}.html", hash_id)
+    inner = f"{framed_origin(origin)}/framed-{allow}.html"
+    (folder / f"embedding-{allow}.html").write_text(
+        f'<iframe src="{inner}" allow="{allow}" width="640" height="700"></iframe>'
+    )
+    context = browser.new_context(permissions=["camera"])
+    page = context.new_page()
+    try:
+        page.goto(f"{origin}/embedding-{allow}.html")
+        frame = page.frame_locator("iframe")
+        frame.locator(ENDED).wait_for(state="attached", timeout=60_000)
+        root = frame.locator(".lc-root")
+        phase, message = root.get_attribute("data-phase"), root.get_attribute("data-message")
+        status = frame.locator(".lc-status").inner_text()
+        retry_shown = frame.locator(".lc-retry").is_visible()
+    finally:
+        context.close()
+    if allow:
+        assert (phase, message) == ("done", "done")
+        return
+    assert (phase, message) == ("error", "camera_blocked")
+    # The snippet's lang is "fr".
+    assert (
+        status.startswith("La caméra ne peut pas être utilisée ici") and "nouvel onglet" in status
+    )
+    assert not retry_shown  # trying again in the frame cannot help

@@ -9,8 +9,9 @@
 // captures automatically once every gate has passed for `holdMs`, posts the full-resolution
 // frames to POST /sessions/{id}/selfie, then calls onDone({ sessionId, frames }). The verdict
 // is never sent to the browser: the integrator's backend reads it with GET /sessions/{id}.
-// onError({ code, message }) codes: no_camera, permission_denied, insecure_context,
-// camera_failed, session_expired, session_invalid, session_done, session_calls_spent, quota,
+// onError({ code, message }) codes: no_camera, permission_denied, camera_blocked (the page is
+// in a frame whose embedder does not allow the camera), insecure_context, camera_failed,
+// session_expired, session_invalid, session_done, session_calls_spent, quota,
 // network, challenge_tries_exhausted.
 //
 // A session of a head_turn tenant runs the server's head-turn challenge first: each quality
@@ -57,9 +58,11 @@ export const MESSAGES = {
     too_blurry: "The picture is blurred. Hold still.",
     no_camera: "No camera was found on this device.",
     permission_denied: "Camera access was denied. Allow the camera for this site, then try again.",
+    camera_blocked:
+      "The camera cannot be used here: this page is shown inside another site that does not allow it. Open this page directly in a new tab, or contact the site that showed it.",
     insecure_context: "The camera needs a secure (https) page.",
     camera_failed: "The camera could not be started.",
-    session_expired: "This capture session has expired. Start again.",
+    session_expired: "This capture session has expired. Reload the page to start a new one.",
     session_invalid: "This capture session is not valid. Start again.",
     session_done: "This capture session is already complete.",
     quota: "The service cannot take more checks right now.",
@@ -114,9 +117,11 @@ export const MESSAGES = {
     too_blurry: "L'image est floue. Ne bougez plus.",
     no_camera: "Aucune caméra n'a été trouvée sur cet appareil.",
     permission_denied: "L'accès à la caméra a été refusé. Autorisez la caméra pour ce site, puis réessayez.",
+    camera_blocked:
+      "La caméra ne peut pas être utilisée ici : cette page est affichée dans un autre site qui ne l'autorise pas. Ouvrez cette page directement dans un nouvel onglet, ou contactez le site qui l'affiche.",
     insecure_context: "La caméra nécessite une page sécurisée (https).",
     camera_failed: "La caméra n'a pas pu démarrer.",
-    session_expired: "Cette session de capture a expiré. Recommencez.",
+    session_expired: "Cette session de capture a expiré. Rechargez la page pour en commencer une nouvelle.",
     session_invalid: "Cette session de capture n'est pas valide. Recommencez.",
     session_done: "Cette session de capture est déjà terminée.",
     quota: "Le service ne peut pas accepter d'autres vérifications pour le moment.",
@@ -145,8 +150,8 @@ export const MESSAGES = {
 };
 
 const STYLE = `
-.lc-root{font:16px/1.4 system-ui,sans-serif;max-width:640px;margin:0 auto}
-.lc-stage{position:relative;width:100%;aspect-ratio:4/3;background:#111;overflow:hidden;border-radius:8px}
+.lc-root{font:16px/1.4 system-ui,sans-serif;max-width:640px;margin:0 auto;--lc-max-h:60vh}
+.lc-stage{--lc-ratio:4/3;position:relative;width:min(100%,calc(var(--lc-max-h) * var(--lc-ratio)));margin:0 auto;aspect-ratio:var(--lc-ratio);background:#111;overflow:hidden;border-radius:8px}
 .lc-mirror{position:absolute;inset:0;transform:scaleX(-1)}
 .lc-mirror video{width:100%;height:100%;object-fit:fill;display:block}
 .lc-box{position:absolute;border:2px dashed rgba(255,255,255,.7);border-radius:4px}
@@ -171,6 +176,13 @@ const STYLE = `
 .lc-steps li[data-state=current]{background:#ffd400;border-color:#ffd400}
 .lc-root[data-challenge=failed] .lc-challenge{background:rgba(176,0,32,.8)}
 .lc-root [hidden]{display:none!important}
+@media (orientation:landscape) and (max-height:500px){
+.lc-root{max-width:none;display:grid;grid-template-columns:auto 1fr;grid-template-rows:auto auto 1fr;column-gap:1em;align-items:start;--lc-max-h:calc(100vh - 1rem)}
+.lc-stage{grid-column:1;grid-row:1/4;width:min(60vw,calc(var(--lc-max-h) * var(--lc-ratio)))}
+.lc-status{grid-column:2;grid-row:1;margin-top:0}
+.lc-help{grid-column:2;grid-row:2;margin-top:0}
+.lc-actions{grid-column:2;grid-row:3}
+}
 `;
 
 // The arrow of each instruction, as the person sees the mirrored preview: their own left is on
@@ -238,7 +250,7 @@ function build(element, t, lang) {
       </div>
     </div>
     <p class="lc-help"></p>
-    <p class="lc-status" role="status" aria-live="polite" aria-atomic="true"></p>
+    <p class="lc-status" role="status" aria-live="polite" aria-atomic="true" tabindex="-1"></p>
     <div class="lc-actions"><button type="button" class="lc-cancel"></button>
       <button type="button" class="lc-more" hidden></button>
       <button type="button" class="lc-retry" hidden></button></div>`;
@@ -293,9 +305,29 @@ function drawGuide(svg, width, height) {
   for (const [name, value] of Object.entries({ cx, cy, rx, ry })) ellipse.setAttribute(name, value);
 }
 
+// Whether the page's Permissions Policy lets it use the camera: false in a frame whose <iframe>
+// lacks allow="camera" (cross-origin), where getUserMedia fails with the NotAllowedError of a
+// person's refusal and "allow the camera for this site" was advice they could not follow;
+// null where the browser cannot tell (no policy API: Safari, Firefox).
+function cameraAllowedHere() {
+  const policy = document.permissionsPolicy || document.featurePolicy;
+  if (!policy || typeof policy.allowsFeature !== "function") return null;
+  return policy.allowsFeature("camera");
+}
+
+function framed() {
+  try {
+    return window.self !== window.top;
+  } catch (_) {
+    return true; // a cross-origin top refuses the comparison in old browsers
+  }
+}
+
 function cameraErrorCode(error) {
   const name = error && error.name;
-  if (name === "NotAllowedError" || name === "PermissionDeniedError") return "permission_denied";
+  if (name === "NotAllowedError" || name === "PermissionDeniedError")
+    // Without the policy API a refusal in a frame is most often the embedder's policy.
+    return cameraAllowedHere() === null && framed() ? "camera_blocked" : "permission_denied";
   if (name === "NotFoundError" || name === "OverconstrainedError" || name === "DevicesNotFoundError")
     return "no_camera";
   if (name === "SecurityError") return "insecure_context";
@@ -365,16 +397,27 @@ export function startCapture({
     stream = null;
   };
 
+  // Once the capture has ended, Cancel and More time do nothing: they go (an expired session
+  // left a dead Cancel as the only control). Focus that was on one moves to the status line,
+  // which says what to do next, rather than to the page's top.
+  const ended = () => {
+    const hadFocus = ui.root.contains(ui.root.ownerDocument.activeElement);
+    ui.cancel.hidden = true;
+    ui.more.hidden = true;
+    return hadFocus;
+  };
+
   const fail = (code) => {
     stopped = true;
     closeCamera();
-    ui.more.hidden = true;
+    const hadFocus = ended();
     challengeRetry = false;
     ui.retry.textContent = t.retry;
     ui.status.setAttribute("role", "alert");
     say(code, "error");
     ui.retry.hidden = !["permission_denied", "camera_failed", "network", "no_camera"].includes(code);
     if (!ui.retry.hidden) ui.retry.focus();
+    else if (hadFocus) ui.status.focus();
     onError({ code, message: t[code] || code });
   };
 
@@ -483,7 +526,7 @@ export function startCapture({
   const heldDone = () => {
     stopped = true;
     closeCamera();
-    ui.more.hidden = true;
+    ended();
     say("done", "done");
     onDone({ sessionId, frames: heldFrames });
     return true;
@@ -536,6 +579,7 @@ export function startCapture({
     if (reply.status === 202) {
       stopped = true;
       closeCamera();
+      ended();
       say("done", "done");
       onDone({ sessionId, frames: frames.length });
       return true;
@@ -639,10 +683,12 @@ export function startCapture({
     ui.retry.hidden = true;
     ui.challenge.hidden = true;
     ui.more.hidden = true;
+    ui.cancel.hidden = false;
     ui.status.setAttribute("role", "status");
     say("starting", "start");
     if (!window.isSecureContext) return fail("insecure_context");
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return fail("no_camera");
+    if (cameraAllowedHere() === false) return fail("camera_blocked");
     try {
       stream = await navigator.mediaDevices.getUserMedia({
         audio: false,
@@ -664,9 +710,13 @@ export function startCapture({
     await ui.video.play().catch(() => {});
     const { videoWidth: width, videoHeight: height } = ui.video;
     if (width) {
-      ui.stage.style.aspectRatio = `${width} / ${height}`;
+      ui.stage.style.setProperty("--lc-ratio", `${width} / ${height}`);
       drawGuide(ui.guide, width, height);
     }
+    // Below the fold (a phone turned sideways, 640x360, under the page's own header) the person
+    // saw the video's top and no instruction: the whole component is brought into view once
+    // (no scroll where it is already in view).
+    ui.root.scrollIntoView({ block: "nearest" });
     say("looking", "fix");
     loop(mine);
   };
@@ -676,7 +726,7 @@ export function startCapture({
     stopped = true;
     generation += 1;
     closeCamera();
-    ui.more.hidden = true;
+    ended();
     say("cancelled", "error");
     // Nothing could restart after a cancel (Escape included): "Try again" starts over.
     challengeRetry = false;

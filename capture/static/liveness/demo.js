@@ -3,6 +3,15 @@ import { startCapture } from "./capture.js";
 
 const element = document.getElementById("capture");
 const outcome = document.getElementById("outcome");
+const again = document.getElementById("again");
+// The failures only a new session gets past: the page offers one (the component cannot).
+const SESSION_ENDED = [
+  "session_expired",
+  "session_invalid",
+  "session_done",
+  "session_calls_spent",
+  "challenge_tries_exhausted",
+];
 startCapture({
   sessionId: element.dataset.sessionId,
   token: element.dataset.token,
@@ -15,5 +24,9 @@ startCapture({
   onError: ({ code, message }) => {
     outcome.dataset.code = code;
     outcome.textContent = `Capture failed: ${message}`;
+    if (SESSION_ENDED.includes(code)) {
+      again.hidden = false;
+      again.focus();
+    }
   },
 });
