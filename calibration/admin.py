@@ -15,7 +15,13 @@ import numpy as np
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -26,9 +32,10 @@ from django_tasks_db.models import DBTaskResult
 from accounts import audit
 from accounts.admin import TENANT_FIELDS, TenantAdmin, fields_after
 from accounts.models import Tenant
+from calibration import progress
 from calibration.calibrate import CalibrationError, not_applied_said, zip_members
 from calibration.forms import CalibrationUploadForm
-from calibration.jobs import HandoffError, describe_job, start_calibration
+from calibration.jobs import HandoffError, JobState, describe_job, start_calibration
 from calibration.models import (
     Calibration,
     Evaluation,
@@ -51,6 +58,7 @@ from calibration.pages import (
 )
 from guard.adminperms import TENANTS_OF_ITS_ROWS, PermittedActionsAdmin
 from guard.formatting import decimal, with_exact
+from guard.sessions import passive
 from guard.viewing import user_may_view
 from liveness.models import LivenessCheck
 from ml.evaluate import (
@@ -79,6 +87,11 @@ def reads_calibrations(request: HttpRequest) -> bool:
 
 def reads_checks(request: HttpRequest) -> bool:
     return may_view(request, LivenessCheck)
+
+
+def shown_jobs(tenant: Tenant) -> list[JobState]:
+    """The tenant's last jobs, newest first, as its upload page shows them."""
+    return [describe_job(job) for job in tenant.calibration_jobs.all()[:JOBS_SHOWN]]
 
 
 CALIBRATION_BLOCKS = ("calibration_status", "shadow_status", "shadow_buttons")
@@ -233,12 +246,18 @@ class CalibratedTenantAdmin(TenantAdmin):
             self.admin_site.admin_view(self.calibrate_view),
             name="accounts_tenant_calibrate",
         )
+        jobs = path(
+            "<int:tenant_id>/calibrate/jobs/",
+            # passive: the page's own poll, which does not keep an idle operator signed in
+            self.admin_site.admin_view(passive(self.calibrate_jobs_view)),
+            name="accounts_tenant_calibrate_jobs",
+        )
         shadow = path(
             "<int:tenant_id>/shadow/",
             self.admin_site.admin_view(self.shadow_view),
             name="accounts_tenant_shadow",
         )
-        return [calibrate, shadow, *super().get_urls()]
+        return [calibrate, jobs, shadow, *super().get_urls()]
 
     def shadow_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
         """Promote the shadow candidate to the active calibration, or discard it (POST, with
@@ -301,7 +320,7 @@ class CalibratedTenantAdmin(TenantAdmin):
                 done = self._calibrate_from(request, tenant, form)
                 if done is not None:
                     return done
-        jobs = [describe_job(job) for job in tenant.calibration_jobs.all()[:JOBS_SHOWN]]
+        jobs = shown_jobs(tenant)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -312,11 +331,20 @@ class CalibratedTenantAdmin(TenantAdmin):
             "status": self.calibration_status(tenant),
             # the flips are counted from the check records
             "shadow_warning": shadow_warning(tenant, with_flips=reads_checks(request)),
-            "jobs": jobs,
-            # reloaded every few seconds while a job is pending
-            "refresh": any(job.state in ("queued", "running") for job in jobs),
+            # followed by the page's script while one is pending (calibration/jobs.js)
+            **progress.jobs_json(jobs, tenant.threshold),
+            "poll_url": reverse("admin:accounts_tenant_calibrate_jobs", args=[tenant.pk]),
+            "poll_every": progress.POLL_EVERY_S,
         }
         return TemplateResponse(request, "admin/calibration/tenant_calibrate.html", context)
+
+    def calibrate_jobs_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
+        """The upload page's jobs as its script reads them (JSON): the page's own permissions
+        (403 otherwise, before saying whether the tenant exists), this tenant's jobs only."""
+        tenant = self.tenant_to_calibrate(request, tenant_id)
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        return JsonResponse(progress.jobs_json(shown_jobs(tenant), tenant.threshold))
 
     def _calibrate_from(
         self, request: HttpRequest, tenant: Tenant, form: CalibrationUploadForm

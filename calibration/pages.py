@@ -20,6 +20,7 @@ from calibration.models import Calibration, shadow_candidate
 from liveness.models import LivenessCheck
 from ml import plots
 from ml.calibration import maps_of
+from ml.evaluate import amount, shown
 from ml.profiles import Platt
 from ml.tenant_calibration import HTER_WORDS, KIND_WORDS, now_label, same_map
 
@@ -74,19 +75,88 @@ def intervals_table(
     )
 
 
+def _rate(value: float) -> str:
+    return shown("BPCER", value)  # a percentage with one decimal, "-" for none
+
+
+def _target(apcer: float) -> str:
+    return f"APCER {apcer * 100:g} %"  # the report's own targets: 1, 5 and 10 %
+
+
+def _det_text(live: np.ndarray, spoof: np.ndarray, note: str) -> tuple[str, SafeString]:
+    """The DET curve's text alternative: its alt (the figures it shows, or why it is blank)
+    and a table of them (EER, BPCER at each target APCER, with the thresholds)."""
+    figs = plots.det_figures(live, spoof)
+    counted = f"{live.size} bona fide and {spoof.size} attack"
+    alt = f"DET curve of {counted} presentations"
+    if note:  # "no DET curve: why"
+        alt += f", not drawn: {note.removeprefix('no DET curve: ')}"
+    if math.isfinite(figs.eer):
+        at = ", ".join(f"{_rate(b)} at {_target(t)}" for t, _, b in figs.points)
+        alt += f". EER {_rate(figs.eer)}; BPCER {at}"
+    alt += "."
+    rows = [("EER (APCER = BPCER)", _rate(figs.eer), number(figs.eer_threshold))]
+    rows += [(f"BPCER at {_target(t)}", _rate(b), number(th)) for t, th, b in figs.points]
+    body = format_html_join("", "<tr><th>{}</th><td>{}</td><td>{}</td></tr>", rows)
+    table = format_html(
+        '<table id="plot-det-data"><caption>The DET curve in figures (all attacks pooled, '
+        "{} presentations)</caption><thead><tr><th>figure</th><th>value</th><th>threshold"
+        "</th></tr></thead><tbody>{}</tbody></table>",
+        counted,
+        body,
+    )
+    return alt, table
+
+
+def _histogram_text(
+    live: np.ndarray, spoof: np.ndarray, threshold: float
+) -> tuple[str, SafeString]:
+    """The histograms' text alternative: its alt (counts on each side of the threshold) and
+    a table of the counts per score band, as drawn."""
+    above = (int((live >= threshold).sum()), int((spoof >= threshold).sum()))
+    alt = (
+        f"Histograms of the scores (P(bona fide)) of {live.size} bona fide and {spoof.size} "
+        f"attack presentations in {plots.BANDS} bands of {1 / plots.BANDS:.2f}, threshold "
+        f"{threshold:.4f}: at or above it {above[0]} bona fide and "
+        f"{amount(above[1], 'attack')}, below it {live.size - above[0]} bona fide and "
+        f"{amount(spoof.size - above[1], 'attack')}."
+    )
+    edges = plots.band_edges()
+    bands = zip(plots.band_counts(live), plots.band_counts(spoof), strict=True)
+    rows = (
+        (f"{edges[i]:.2f} to {edges[i + 1]:.2f}", n_live, n_spoof)
+        for i, (n_live, n_spoof) in enumerate(bands)
+    )
+    table = format_html(
+        '<table id="plot-histogram-data"><caption>Presentations per score band (each band '
+        "holds its lower edge; the last also 1.00)</caption><thead><tr><th>score</th>"
+        "<th>bona fide</th><th>attack</th></tr></thead><tbody>{}</tbody></table>",
+        format_html_join("", "<tr><th>{}</th><td>{}</td><td>{}</td></tr>", rows),
+    )
+    return alt, table
+
+
 def plot_figures(live: np.ndarray, spoof: np.ndarray, threshold: float) -> SafeString:
-    """The DET curve and score histograms, drawn in memory, as inline images (never a file)."""
-    drawn = plots.png_plots(live, spoof, threshold)
-    images = (
-        (name, base64.b64encode(png).decode("ascii"), note)
-        for (png, note), name in zip(drawn, ("det", "histogram"), strict=True)
+    """The DET curve and score histograms, drawn in memory, as inline images (never a file),
+    each with its text alternative: an alt that gives its figures, and a table of them under
+    a disclosure (WCAG 1.1.1: a screen reader has the numbers a sighted reader sees)."""
+    (det, note), (histogram, _) = plots.png_plots(live, spoof, threshold)
+    det_alt, det_table = _det_text(live, spoof, note)
+    histogram_alt, histogram_table = _histogram_text(live, spoof, threshold)
+    shown_plots = (
+        ("det", det, det_alt, note, "The DET curve's figures", det_table),
+        ("histogram", histogram, histogram_alt, "", "Counts per score band", histogram_table),
     )
     return format_html_join(
         "",
         '<figure class="evaluation-plot">'
-        '<img id="plot-{}" alt="" src="data:image/png;base64,{}">'
-        "<figcaption>{}</figcaption></figure>",
-        images,
+        '<img id="plot-{}" alt="{}" src="data:image/png;base64,{}">'
+        '<figcaption>{}</figcaption><details class="plot-data"><summary>{}</summary>{}'
+        "</details></figure>",
+        (
+            (name, alt, base64.b64encode(png).decode("ascii"), caption, summary, table)
+            for name, png, alt, caption, summary, table in shown_plots
+        ),
     )
 
 

@@ -390,14 +390,16 @@ SESSION_ENGINE = "guard.sessions"
 # An admin login ends after ADMIN_IDLE_TIMEOUT_S without a request (Django's default is two
 # weeks, idle or not): 15 minutes by default, the idle limit of PCI DSS v4.0 8.2.8. Each
 # request that reads the session moves the expiry on (guard.sessions.SessionStore: one UPDATE
-# of the session row per admin page; API calls read no session and write nothing).
+# of the session row per admin page; API calls read no session and write nothing), but a
+# passive one (the calibrate page's poll of its jobs, guard.sessions.passive).
 # At least a minute: less would sign an operator out while filling in a form; at most
 # Django's two weeks.
 ADMIN_IDLE_TIMEOUT_S = env_int("ADMIN_IDLE_TIMEOUT_S", 900, minimum=60, maximum=14 * 86_400)
 SESSION_COOKIE_AGE = ADMIN_IDLE_TIMEOUT_S
 # However active, a login ends ADMIN_LOGIN_MAX_S after it began (12 hours: a working day with
 # room, as OWASP's session guidance suggests for high-value applications), so a stolen cookie
-# kept alive by a script (the calibrate page's 3 s refresh is one) does not last for ever.
+# kept alive by a script does not last for ever (a page's own poll is passive and keeps none
+# alive: guard.sessions.passive).
 ADMIN_LOGIN_MAX_S = env_int("ADMIN_LOGIN_MAX_S", 43_200, minimum=900, maximum=14 * 86_400)
 # A form refused by the CSRF check (403): the console's page, not Django's (its inline <style>
 # is refused by SECURE_CSP, and it speaks to developers).

@@ -9,12 +9,15 @@ once more."""
 
 import hashlib
 import time
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
 from django.contrib.sessions.backends import db
 from django.contrib.sessions.models import Session
 from django.core.exceptions import SuspiciousOperation
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 KEY_DIGEST_CHARS = 40  # django_session.session_key is a varchar(40)
@@ -46,7 +49,14 @@ class SessionStore(db.SessionStore):
     expiry and its cookie's Max-Age moved on by SESSION_COOKIE_AGE (ADMIN_IDLE_TIMEOUT_S),
     one UPDATE of its row. Not
     SESSION_SAVE_EVERY_REQUEST: that also saves a session no request read, so a cookie naming
-    no session became a new row, one per request on any path (/liveness included)."""
+    no session became a new row, one per request on any path (/liveness included).
+
+    A passive request (``passive``: a page's own poll, which its user did not make) is signed
+    in by the session it reads but leaves it unsaved, its expiry where it was, unless it
+    changed the session (``leave_expiry``)."""
+
+    # (key, data) as ``load`` read them: what a passive request compares the session with.
+    _as_read: tuple[str | None, dict[str, Any]] | None = None
 
     @classmethod
     def clear_expired(cls) -> int:  # type: ignore[override]  # Django's returns None: this one counts
@@ -62,6 +72,7 @@ class SessionStore(db.SessionStore):
             self._session_key = None
             return {}
         self.modified = self.modified or self.session_key is not None  # None: not found
+        self._as_read = (self.session_key, dict(data))
         return data
 
     async def aload(self) -> dict[str, Any]:
@@ -71,7 +82,14 @@ class SessionStore(db.SessionStore):
             self._session_key = None
             return {}
         self.modified = self.modified or self.session_key is not None
+        self._as_read = (self.session_key, dict(data))
         return data
+
+    def leave_expiry(self) -> None:
+        """Not saved on the way out (its expiry and cookie left as they were) unless the
+        request changed its data or its key (a message stored, a flush, a new key)."""
+        if self._as_read is not None and self._as_read == (self.session_key, dict(self.items())):
+            self.modified = False
 
     def _get_session_from_db(self) -> Any:
         if self.session_key is None:
@@ -120,3 +138,20 @@ class SessionStore(db.SessionStore):
         key = self.session_key if session_key is None else session_key
         if key is not None:
             await self.model.objects.filter(session_key=stored_key(key)).adelete()
+
+
+def passive(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """``view``'s requests leave the admin's idle timeout where it was (``leave_expiry``), its
+    refusals too: a page's script polling every few seconds would keep an operator who left
+    it signed in until ADMIN_LOGIN_MAX_S (12 hours), not ADMIN_IDLE_TIMEOUT_S (15 minutes)."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        finally:
+            session = getattr(request, "session", None)
+            if isinstance(session, SessionStore):
+                session.leave_expiry()
+
+    return wrapped

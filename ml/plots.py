@@ -1,8 +1,10 @@
-"""DET curve and score histograms as PNG (matplotlib, Agg backend: no display needed)."""
+"""DET curve and score histograms as PNG (matplotlib, Agg backend: no display needed), and the
+figures each one shows, for its text alternative (``det_figures``, ``band_counts``)."""
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
 from typing import BinaryIO, TypeVar
@@ -10,11 +12,12 @@ from typing import BinaryIO, TypeVar
 import numpy as np
 
 from ml import pad_metrics
-from ml.evaluate import Report
+from ml.evaluate import TARGET_APCERS, Report
 
 # DET axes are on the normal deviate scale; these are the ticks (as error rates).
 TICKS = (0.001, 0.01, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8)
 CLIP = (5e-4, 1 - 5e-4)  # rates of 0 and 1 have no normal deviate
+BANDS = 20  # the histograms' bins: 20 bands of 0.05 over [0, 1]
 # Where a figure goes: a file, or a buffer (the admin's pages never write one to disk).
 Target = TypeVar("Target", Path, BinaryIO)
 
@@ -92,7 +95,7 @@ def histograms(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    bins = np.linspace(0, 1, 21).tolist()  # the same edges; matplotlib types bins as a Sequence
+    bins = band_edges().tolist()  # the same edges; matplotlib types bins as a Sequence
     ax.hist(live, bins=bins, alpha=0.6, label=f"bona fide ({live.size})")
     ax.hist(spoof, bins=bins, alpha=0.6, label=f"attack ({spoof.size})")
     ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.2f}")
@@ -104,6 +107,33 @@ def histograms(
     fig.savefig(path, format="png")
     plt.close(fig)
     return path
+
+
+def band_edges() -> np.ndarray:
+    return np.linspace(0, 1, BANDS + 1)
+
+
+def band_counts(scores: np.ndarray) -> list[int]:
+    """How many of ``scores`` fall in each band, as the histogram draws them: each band holds
+    its lower edge, the last also 1.0."""
+    counts, _ = np.histogram(scores, bins=band_edges())
+    return [int(n) for n in counts]
+
+
+@dataclass(frozen=True)
+class DetFigures:
+    """What the DET curve shows in numbers (all attacks pooled, as drawn): NaN without it."""
+
+    eer: float
+    eer_threshold: float
+    # (target APCER, threshold, BPCER) at each of the report's targets (1 %, 5 %, 10 %)
+    points: list[tuple[float, float, float]]
+
+
+def det_figures(live: np.ndarray, spoof: np.ndarray) -> DetFigures:
+    eer, at = pad_metrics.fast_eer(live, spoof)
+    points = [(t, *pad_metrics.bpcer_at_apcer(live, spoof, t)) for t in TARGET_APCERS]
+    return DetFigures(eer, at, points)
 
 
 def png_plots(live: np.ndarray, spoof: np.ndarray, threshold: float) -> list[tuple[bytes, str]]:

@@ -181,6 +181,7 @@ def test_json_answers_carry_none(client: Client) -> None:
     "path",
     [
         "/static/accounts/copy.js",
+        "/static/calibration/jobs.js",
         "/static/capture/demo.css",
         "/static/liveness/redoc-page.css",
         "/static/liveness/swagger-ui-page.css",

@@ -1,5 +1,6 @@
 """An admin login ends after ADMIN_IDLE_TIMEOUT_S without a request, and each request moves
-that on (the real admin through Django's test client). Time passes by moving the session's
+that on (the real admin through Django's test client), but a passive one: the calibrate page's
+poll, which its script sends, not its user. Time passes by moving the session's
 expiry back: the server reads no other clock to decide it. However active, a login ends
 ADMIN_LOGIN_MAX_S after its sign-in (time passes by moving the sign-in back), and each
 sign-in deletes the rows of expired sessions."""
@@ -14,7 +15,8 @@ from django.db.models import F
 from django.test.client import Client
 from django.utils import timezone
 
-from guard.sessions import SIGNED_IN_AT
+from accounts.models import Tenant
+from guard.sessions import SIGNED_IN_AT, SessionStore
 
 PASSWORD = "correct horse battery staple"
 pytestmark = pytest.mark.django_db
@@ -52,6 +54,57 @@ def test_an_active_admin_stays_signed_in(operator: Client, settings: Any) -> Non
     for _ in range(3):
         idle(settings.ADMIN_IDLE_TIMEOUT_S - 60)
         assert index(operator).status_code == 200
+
+
+def test_an_admin_whose_page_only_polls_is_signed_out_as_if_idle(
+    operator: Client, settings: Any
+) -> None:
+    """The calibrate page reloaded itself every 3 s while a job ran: each reload moved the
+    expiry on, so an operator who walked away from it stayed signed in until the login's
+    absolute limit (12 h). Its poll is passive: the session's expiry and cookie stay put."""
+    tenant = Tenant.objects.create(name="Polled")
+    poll = f"/admin/accounts/tenant/{tenant.pk}/calibrate/jobs/"
+    idle(settings.ADMIN_IDLE_TIMEOUT_S - 60)  # as the active admin's pauses
+    expiry = Session.objects.get().expire_date
+    answer = operator.get(poll)
+    assert answer.status_code == 200 and answer.json()["jobs"] == []  # still signed in
+    assert "sessionid" not in answer.cookies and Session.objects.get().expire_date == expiry
+    idle(settings.ADMIN_IDLE_TIMEOUT_S - 60)
+    answer = operator.get(poll)
+    assert answer.status_code == 302 and answer["Location"].startswith("/admin/login/")
+    assert index(operator).status_code == 302
+
+
+def test_the_calibrate_page_itself_still_counts_as_activity(
+    operator: Client, settings: Any
+) -> None:
+    tenant = Tenant.objects.create(name="Opened")
+    for _ in range(3):
+        idle(settings.ADMIN_IDLE_TIMEOUT_S - 60)
+        assert operator.get(f"/admin/accounts/tenant/{tenant.pk}/calibrate/").status_code == 200
+
+
+def read(key: str) -> SessionStore:
+    session = SessionStore(key)
+    assert session.get(SIGNED_IN_AT) and session.modified  # read and found: saved
+    return session
+
+
+def test_a_passive_request_still_saves_what_it_changes(operator: Client) -> None:
+    """Passive only leaves the expiry: a session a request read and changed (data set, a
+    new key) is saved; one it only read is not."""
+    key = operator.cookies["sessionid"].value
+    only_read = read(key)
+    only_read.leave_expiry()
+    assert not only_read.modified
+    written = read(key)
+    written["seen"] = 1
+    written.leave_expiry()
+    assert written.modified
+    renewed = read(key)
+    renewed.cycle_key()
+    renewed.leave_expiry()
+    assert renewed.modified
 
 
 def test_the_cookie_lasts_the_idle_timeout_from_each_request(

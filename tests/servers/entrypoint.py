@@ -60,6 +60,7 @@ class Served:
     base: str
     env: dict[str, str]
     log_path: Path
+    pid: int  # gunicorn's master: bin/entrypoint execs it
 
     def manage(self, *args: str) -> str:
         return entrypoint_manage(self.env, *args)
@@ -104,6 +105,6 @@ def entrypoint_server(work: Path, port: int | None = None, **extra: str) -> Iter
             host = env["HOST"].strip("[]")
             base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
             wait_live(base, process)
-            yield Served(base, env, log_path)
+            yield Served(base, env, log_path, process.pid)
         finally:
             stop(process)

@@ -11,6 +11,7 @@ admin-calibration).
 import io
 import os
 import re
+import signal
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,9 +21,11 @@ from typing import Any
 import pytest
 import requests
 
+from bench.gunicorn import http_workers
 from tests.browser import PASSWORD, chromium
 from tests.conftest import LIVE_JPG, REPO, SPOOF_JPG, data_uri, is_frame, subset_of_dev
 from tests.servers.entrypoint import Served
+from tests.servers.processes import children
 
 pytestmark = pytest.mark.system
 
@@ -181,7 +184,7 @@ def test_operator_flow_in_chromium(served: Served, browser: Any, tmp_path: Path)
     page.set_input_files("#id_archive", files=[archive])
     page.fill("#id_target_apcer", "10")
     page.click("input[name=_calibrate]")
-    # Queued at once; the task worker calibrates it while the page reloads itself.
+    # Queued at once; the task worker calibrates it while the page's script follows it.
     assert "queued" in page.locator("ul.messagelist").inner_text()
     page.wait_for_selector("#calibration-jobs tr.job-done", timeout=120_000)
     message = page.locator("#calibration-jobs tr.job-done").first.inner_text()
@@ -320,4 +323,82 @@ def test_expired_session_form_in_chromium(served: Served, browser: Any) -> None:
         ]
         == "0"
     )
+    context.close()
+
+
+TENANT_ID = "from accounts.models import Tenant; print(Tenant.objects.get(name={name!r}).pk)"
+# Counts the changes of the status region (aria-live: a screen reader reads each one out).
+WATCH_REGION = """() => {
+  window.regionChanges = 0;
+  window.notReloaded = true;
+  new MutationObserver(() => window.regionChanges++).observe(
+    document.getElementById("calibration-jobs-status"),
+    {childList: true, characterData: true, subtree: true});
+}"""
+FOLLOWED = "#calibration-jobs-status"
+
+
+def task_worker(served: Served) -> int:
+    """The pid of the server's task worker (the child of gunicorn's dirty arbiter)."""
+    (arbiter,) = [pid for pid in children(served.pid) if pid not in http_workers(served.pid)]
+    (worker,) = children(arbiter)
+    return worker
+
+
+def test_calibrate_page_follows_its_job_without_reloading(served: Served, browser: Any) -> None:
+    """While a job runs the page reloaded itself every 3 s, wiping what the operator had typed
+    or chosen in the form and their focus (WCAG 2.2.1, 3.2.5). Its script now polls the jobs'
+    JSON: the form keeps its value, file and focus over four polls, the status region
+    (aria-live) is left alone while its text is the same and says the result when the job
+    ends. The task worker is held (SIGSTOP) while the polls are counted, so the job is pending
+    however fast this machine runs it, then let go (SIGCONT) well within its 60 s stall bound."""
+    user = f"follow{os.getpid()}"
+    served.env["DJANGO_SUPERUSER_PASSWORD"] = PASSWORD
+    served.manage("createsuperuser", "--noinput", "--username", user, "--email", "f@example.com")
+    name, _ = served.new_tenant()
+    tenant = served.manage("shell", "-c", TENANT_ID.format(name=name)).split()[-1]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)  # each wait ends on its event; a guard for a loaded machine
+    page.goto(f"{served.base}/admin/login/?next=/admin/accounts/tenant/{tenant}/calibrate/")
+    page.fill("#id_username", user)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    archive = {"name": "captures.zip", "mimeType": "application/zip", "buffer": captures_zip()}
+    page.set_input_files("#id_archive", files=[archive])
+    page.click("input[name=_calibrate]")
+    assert "queued" in page.locator("ul.messagelist").inner_text()
+    held = task_worker(served)
+    os.kill(held, signal.SIGSTOP)
+    try:
+        status = page.locator(FOLLOWED)
+        assert status.get_attribute("aria-live") == "polite"
+        assert re.fullmatch(r"Job #\d+ (queued|running)\.", status.inner_text())
+        assert page.locator("#calibration-refresh").get_attribute("href") == (
+            f"/admin/accounts/tenant/{tenant}/calibrate/"
+        )  # without JavaScript
+        page.evaluate(WATCH_REGION)
+        page.set_input_files("#id_archive", files=[archive])  # the next upload, chosen
+        page.click("#id_target_apcer")
+        page.keyboard.type("7.5")
+        for poll in range(4):
+            if poll == 1:  # the job as held from here on (it may have started before)
+                page.evaluate("window.regionChanges = 0")
+            with page.expect_response(lambda r: r.url.endswith("/calibrate/jobs/")) as polled:
+                pass
+            assert polled.value.status == 200 and polled.value.json()["pending"] is True
+        assert page.input_value("#id_target_apcer") == "7.5"
+        assert page.evaluate("document.activeElement.id") == "id_target_apcer"
+        assert page.evaluate("document.getElementById('id_archive').files.length") == 1
+        assert page.evaluate("window.regionChanges") == 0  # the same text: not read out again
+    finally:
+        os.kill(held, signal.SIGCONT)
+    page.wait_for_selector(f"{FOLLOWED}:has-text('done: Calibration #')", timeout=120_000)
+    assert re.match(r"Job #\d+ done: Calibration #\d+ stored: threshold", status.inner_text())
+    assert page.locator("#calibration-jobs tr.job-done").count() == 1
+    assert page.evaluate("window.notReloaded") is True  # the same document all along
+    assert page.evaluate("window.regionChanges") >= 1
+    assert page.input_value("#id_target_apcer") == "7.5"
+    assert page.evaluate("document.activeElement.id") == "id_target_apcer"
+    assert page.evaluate("document.getElementById('id_archive').files.length") == 1
     context.close()

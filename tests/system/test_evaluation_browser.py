@@ -87,6 +87,31 @@ def cells(page: Any, selector: str) -> list[str]:
     return [text.strip() for text in page.locator(selector).all_inner_texts()]
 
 
+# Each plot's accessible name, as a screen reader reads it (calibration.pages.plot_figures).
+PLOT_NAMES = {
+    "det": r"DET curve of \d+ bona fide and \d+ attack presentations(, not drawn: [^.]+)?\. "
+    r"EER \d+\.\d %; BPCER \d+\.\d % at APCER 1 %, \d+\.\d % at APCER 5 %, "
+    r"\d+\.\d % at APCER 10 %\.",
+    "histogram": r"Histograms of the scores \(P\(bona fide\)\) of \d+ bona fide and \d+ "
+    r"attack presentations in 20 bands of 0\.05, threshold 0\.\d{4}: at or above it .+\.",
+}
+
+
+TABLE_NAMES = {"det": "The DET curve in figures", "histogram": "Presentations per score band"}
+
+
+def assert_plots_read_out(page: Any, shape: str) -> None:
+    """Each plot's figures reach the accessibility tree: its name (the alt) and, once its
+    disclosure is opened, its table (4 figures of the DET curve, 20 score bands)."""
+    for plot, named in PLOT_NAMES.items():
+        image = page.get_by_role("img", name=re.compile(f"^{named}$"))
+        assert image.count() == 1, (shape, plot, page.get_attribute(f"#plot-{plot}", "alt"))
+        table = page.get_by_role("table", name=re.compile(f"^{TABLE_NAMES[plot]}"))
+        assert table.count() == 0, (shape, plot)  # closed until asked for
+        page.locator(f"#plot-{plot} ~ details summary").click()
+        assert table.get_by_role("row").count() == {"det": 5, "histogram": 21}[plot], shape
+
+
 def test_evaluation_page_of_every_report_shape(
     served: Served, browser: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -109,6 +134,7 @@ def test_evaluation_page_of_every_report_shape(
         intervals = cells(page, ".iso-figures td.interval") + cells(page, ".iso-fitted small")
         assert all(INTERVAL.fullmatch(i) for i in intervals), (shape, intervals)
         assert page.evaluate("document.scrollingElement.scrollWidth") <= WIDTH, shape
+        assert_plots_read_out(page, shape)
         shot = shots / f"evaluation-{shape}.png"
         page.screenshot(path=str(shot), full_page=True)
         print(f"screenshot: {shot}")
