@@ -192,8 +192,10 @@ STATUS_CHECK: Schema = {
         "tags": ["status_check"],
         "security": [{}],
         "responses": {
-            "200": _text(["Service is live"], "Ready."),
-            "503": _text([runtime.STARTING, runtime.DB_DOWN, runtime.DB_FULL], "Not ready."),
+            "200": _text([runtime.SERVICE_LIVE], "Ready."),
+            "503": _text(
+                [runtime.STARTING, runtime.DB_DOWN, runtime.DB_FULL, runtime.DB_BUSY], "Not ready."
+            ),
             "405": {
                 "description": "Any method but GET and HEAD (`Allow`), as JSON like every "
                 "API path's errors.",
