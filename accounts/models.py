@@ -286,7 +286,15 @@ def forget_refusals(sender: type[Tenant], instance: Tenant, **kwargs: Any) -> No
     daily refusal counts go with it. ``guard`` sits below ``accounts`` and keeps the tenant's
     id as a plain integer, no foreign key to cascade from: they outlived it, shown as "deleted
     tenant #N". In the deletion's transaction, one DELETE per tenant."""
-    Refusal.objects.filter(tenant_id=instance.pk).delete()
+    refusals_of([instance]).delete()
+
+
+def refusals_of(tenants: list[Tenant] | QuerySet[Tenant]) -> QuerySet[Refusal]:
+    """The daily refusal counts of ``tenants``: what their deletion takes (forget_refusals),
+    and what its delete pages count (accounts.admin)."""
+    if isinstance(tenants, QuerySet):
+        return Refusal.objects.filter(tenant_id__in=tenants.values_list("pk", flat=True))
+    return Refusal.objects.filter(tenant_id__in=[tenant.pk for tenant in tenants])
 
 
 _RESERVE_SQL = (

@@ -166,10 +166,11 @@ def hand_off(data: bytes) -> tuple[str, str]:
 
     try:
         client = get_dirty_client(timeout=30.0)
-        token = client.execute(DIRTY_APP, "begin", len(data))
+        token = accepted(client.execute(DIRTY_APP, "begin", len(data)))
         view = memoryview(data)
         for start in range(0, len(data), CHUNK_BYTES):
-            client.execute(DIRTY_APP, "append", token, bytes(view[start : start + CHUNK_BYTES]))
+            chunk = bytes(view[start : start + CHUNK_BYTES])
+            accepted(client.execute(DIRTY_APP, "append", token, chunk))
         return str(client.execute(DIRTY_APP, "queue_name")), str(token)
     except DirtyError as exc:
         raise refusal(exc) from exc
@@ -177,6 +178,22 @@ def hand_off(data: bytes) -> tuple[str, str]:
         # No connection left open: the task worker's arbiter logs an error for each one it
         # finds open when the server stops.
         close_dirty_client()
+
+
+# The task worker's answer in place of a HandoffError (facia_site.taskworker): raised there,
+# gunicorn's dirty worker logged it with its traceback.
+REFUSED = "refused"
+
+
+def refused(exc: HandoffError) -> dict[str, str]:
+    return {REFUSED: str(exc)}
+
+
+def accepted(answer: Any) -> Any:
+    """A hand-off call's answer; HandoffError with the task worker's sentence (``refused``)."""
+    if isinstance(answer, dict) and answer.get(REFUSED) in Uploads.REFUSALS:
+        raise HandoffError(answer[REFUSED])
+    return answer
 
 
 UNAVAILABLE = "The task worker is not available; try again in a minute."

@@ -278,9 +278,14 @@ class Evaluation(models.Model):
 
     @classmethod
     def _with_attacks_as(cls, tenant: Tenant) -> "models.QuerySet[Evaluation]":
-        """The evaluations of ``tenant``'s profile and crop policy with attacks scored."""
+        """The evaluations of ``tenant``'s profile and crop policy with attacks scored, run as
+        no tenant (the operator's own set) or as ``tenant`` itself: one run as another tenant
+        (``evaluate --tenant``) holds that tenant's scores and is deleted with it."""
+        mine = models.Q(tenant__isnull=True)
+        if tenant.pk is not None:
+            mine |= models.Q(tenant_id=tenant.pk)
         return cls.objects.filter(
-            profile=tenant.profile, crop_policy=tenant.crop_policy, attacks__gt=0
+            mine, profile=tenant.profile, crop_policy=tenant.crop_policy, attacks__gt=0
         )
 
     def scored_by(self) -> str:

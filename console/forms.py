@@ -100,9 +100,11 @@ class TenantForm(ModelForm[Tenant]):
         return cleaned
 
     def as_submitted(self, cleaned: dict[str, Any]) -> Tenant:
-        """The tenant with the profile and crop policy of this submission (what its scores
-        will be once saved), its stored calibration (which applies only to its profile)."""
+        """The tenant (its id: its own evaluations) with the profile and crop policy of this
+        submission (what its scores will be once saved), its stored calibration (which
+        applies only to its profile)."""
         return Tenant(
+            pk=self.instance.pk,
             profile=cleaned.get("profile") or self.instance.profile,
             crop_policy=cleaned.get("crop_policy") or self.instance.crop_policy,
             calibration=self.instance.calibration if self.instance.pk else None,

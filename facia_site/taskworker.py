@@ -151,4 +151,13 @@ class TaskWorkerApp(DirtyApp):
     def __call__(self, action: str, *args: Any, **kwargs: Any) -> Any:
         if action not in ("begin", "append", "drop", "queue_name"):
             raise ValueError(f"Unknown action: {action}")
-        return getattr(self, action)(*args, **kwargs)
+        from calibration.jobs import HandoffError, refused
+
+        try:
+            return getattr(self, action)(*args, **kwargs)
+        except HandoffError as exc:
+            # An upload refused (MAX_HELD held, or grown past its size) is the operator's to
+            # hear, on the form: raised, gunicorn's dirty worker logged it as an ERROR with
+            # its traceback (26 lines per refused upload).
+            logger.warning("calibration upload refused: %s", exc)
+            return refused(exc)

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import gevent
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, InterfaceError, close_old_connections
 from gevent import monkey
 from gevent import socket as gsocket
 from gevent.lock import BoundedSemaphore, Semaphore
@@ -126,6 +126,15 @@ def json_answer(status: int, error: str, retry: bool = False, request_id: str = 
 # The livenessProbe's path, answered here without the Django slot: through it, a probe waited
 # behind every queued request (2-6.7 s under 24 clients against the probe's 5 s timeout).
 PROCESS_PROBE = "/healthz"
+# The readinessProbe's path. Through the slot it waited as long (against a 3 s timeout): a
+# busy, healthy pod left the Service and its traffic went to the others. While the slot is
+# busy the worker answers it from its last database verdict (liveness.runtime), probed again
+# before a request once it is CACHE_S old (refresh_readiness); with the slot free, Django does.
+READINESS_PROBE = "/status_check"
+# A verdict older than this is not given (one request has held the slot since: a stuck worker,
+# a hung database): the probe then waits for Django as any request does, and the probe's 3 s
+# timeout finds the worker unready as before. Two readiness periods of 5 s.
+VERDICT_MAX_AGE_S = 10.0
 
 
 def process_health(method: str, request_id: str) -> bytes:
@@ -133,8 +142,37 @@ def process_health(method: str, request_id: str) -> bytes:
     warms it before the worker serves), no database."""
     from liveness.runtime import PROCESS_LIVE, process_problem
 
+    return _probe_answer(method, process_problem(), PROCESS_LIVE, request_id)
+
+
+def readiness(method: str, request_id: str) -> bytes | None:
+    """liveness.views.status_check's answer from the worker's last verdict on the database;
+    None when that is over VERDICT_MAX_AGE_S old."""
+    from liveness.runtime import SERVICE_LIVE, last_verdict, process_problem
+
     reason = process_problem()
-    body = (reason or PROCESS_LIVE).encode()
+    if reason is None:
+        verdict = last_verdict()
+        if verdict.age() > VERDICT_MAX_AGE_S:
+            return None
+        reason = verdict.reason
+    return _probe_answer(method, reason, SERVICE_LIVE, request_id)
+
+
+def refresh_readiness() -> None:
+    """Probe the database before a request once the verdict is CACHE_S old, under the slot
+    (Django's connection is the worker's one), so that it stays fresh while requests queue:
+    one probe (a read, an insert rolled back) per CACHE_S per busy worker."""
+    from liveness import runtime
+
+    if runtime.process_problem() is None and runtime.verdict_due():
+        close_old_connections()  # as at the start of a request: this is before one
+        runtime.not_ready_reason()
+
+
+def _probe_answer(method: str, reason: str | None, live: str, request_id: str) -> bytes:
+    """A probe's text/plain answer: 200 ``live``, or 503 ``reason`` with Retry-After."""
+    body = (reason or live).encode()
     status = 200 if reason is None else 503
     retry_after = "" if reason is None else "Retry-After: 1\r\n"
     answer = _answer(status, "text/plain", body, retry_after, request_id)
@@ -493,8 +531,15 @@ class BufferingWorker(GeventWorker):
         req.must_close = True
         if coding := undecoded_coding(req):
             raise parse.UnsupportedTransferCoding(coding)  # answered by handle_error, unread
-        if _is_process_probe(req):
+        if _is_probe(req, PROCESS_PROBE):
             self._send(sock, process_health(req.method, _request_id(req)), timeout_s=1)
+            raise StopIteration
+        if (
+            _is_probe(req, READINESS_PROBE)
+            and self._django.locked()
+            and (answer := readiness(req.method, _request_id(req)))
+        ):
+            self._send(sock, answer, timeout_s=1)
             raise StopIteration
         with ExitStack() as held:
             buffered = self._buffer_body(req, conn, held)
@@ -518,6 +563,8 @@ class BufferingWorker(GeventWorker):
             response = ResponseBuffer()
             try:
                 try:
+                    if not _is_probe(req, READINESS_PROBE):  # its view probes itself
+                        self._refresh_readiness()
                     keepalive: bool = super().handle_request(listener_name, req, response, addr)
                     return keepalive
                 finally:
@@ -527,6 +574,15 @@ class BufferingWorker(GeventWorker):
                 if buffered == "large":
                     req.body = None  # the last reference to the body
                     release_memory()  # after the response: its client does not wait (~2 ms)
+
+    def _refresh_readiness(self) -> None:
+        """refresh_readiness; a connection it finds broken (Django's InterfaceError, which
+        the probe does not catch) or an unreadable folder is the request's to meet, not a 500
+        of its own."""
+        try:
+            refresh_readiness()
+        except (DatabaseError, InterfaceError, OSError) as exc:
+            self.log.warning("readiness probe failed: %s", type(exc).__name__)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """The answer to a request gunicorn could not parse (or serve), in place of gunicorn's
@@ -805,12 +861,10 @@ def _request_id(req: Any) -> str:
     return sane_or_new("" if req is None else _header(req, "X-REQUEST-ID"))
 
 
-def _is_process_probe(req: Any) -> bool:
-    """A GET or HEAD of PROCESS_PROBE without a body (anything else goes to Django: a JSON
-    405 for another method)."""
-    return (
-        req.method in ("GET", "HEAD") and req.path == PROCESS_PROBE and _declared_length(req) == 0
-    )
+def _is_probe(req: Any, path: str) -> bool:
+    """A GET or HEAD of ``path`` without a body (anything else goes to Django: a JSON 405 for
+    another method)."""
+    return req.method in ("GET", "HEAD") and req.path == path and _declared_length(req) == 0
 
 
 def _is_admin(req: Any) -> bool:

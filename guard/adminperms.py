@@ -128,6 +128,11 @@ class CountedDeletionAdmin(admin.ModelAdmin[_M]):
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         return deletion.deleted_objects(self, objs, request)
 
+    def deleted_alongside(self, objs: Any) -> dict[type[Model], int]:
+        """The rows the deletion of ``objs`` takes that Django's Collector does not see (a
+        post_delete signal's), counted per model; the pages count them with the others."""
+        return {}
+
 
 class PermittedActionsAdmin(
     OfferedFiltersAdmin[_M],

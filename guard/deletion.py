@@ -179,6 +179,9 @@ def deleted_objects(model_admin: Any, objs: Any, request: HttpRequest) -> Delete
     counts = counted(collector)
     site = model_admin.admin_site
     lacking = lacking_delete_permission(site, request, collector, counts)
+    # Shown, not asked of the user: a signal deletes them whatever the user may delete.
+    alongside = model_admin.deleted_alongside(objs)
+    counts |= {model: n for model, n in alongside.items() if n}
     rows = list(objs) if selected <= LISTED else None
     return listing(site, model, selected, rows, counts), summary(counts, model), lacking, []
 

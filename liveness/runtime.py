@@ -1,9 +1,11 @@
 """The per-process engine, loaded and warmed once (after fork under gunicorn), then shared;
 and whether this worker is ready: engine warm, database answering, a check record writable.
 
-The database probes are cheap and a success is remembered for ``CACHE_S`` seconds. A database
-that does not answer (here or in a request) is held for ``DOWN_HOLD_S``: meanwhile the worker
-answers 503 at once, then the next request probes again: readiness is back within a second.
+The database probes are cheap and a success is remembered for ``CACHE_S`` seconds; each
+probe's answer is the worker's verdict, which the gunicorn worker gives /status_check while
+Django is busy with other requests (facia_site.worker). A database that does not answer (here
+or in a request) is held for ``DOWN_HOLD_S``: meanwhile the worker answers 503 at once, then
+the next request probes again: readiness is back within a second.
 
 Each worker says once that the database is unusable or that checks cannot be recorded (a
 WARNING), each repeat at DEBUG, and once that it is over (INFO, from the next probe that
@@ -12,10 +14,12 @@ succeeds): a WARNING per probe would be about one a second per worker for a whol
 
 import contextlib
 import logging
+import math
 import os
 import threading
 import time
 from collections.abc import Collection
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -119,12 +123,14 @@ def process_problem() -> str | None:
     return None if is_ready() else STARTING
 
 
+SERVICE_LIVE = "Service is live"  # /status_check's 200, the contract's (Facia's guide)
 CACHE_S = 2.0
 # A SQLite commit appends a few 4 kB pages to the WAL; below this the next ones may not fit.
 SQLITE_MIN_FREE_BYTES = 1 << 20
 STARTING = "Service is starting"
 DB_DOWN = "Database unavailable"
 DB_FULL = "Cannot record checks (database or disk full, or read-only)"
+DB_BUSY = "Database busy (locked or timed out)"
 # Every wait on a hung database lasts DATABASE_TIMEOUT_S (3 s); one request at a time per
 # worker, so unheld each queued request pays it again: 3 clients on 2 workers wait up to 9 s
 # each, more clients longer. Held, only the request that probes waits; the others are answered
@@ -132,6 +138,23 @@ DB_FULL = "Cannot record checks (database or disk full, or read-only)"
 DOWN_HOLD_S = 1.0
 _ok_until = 0.0
 _down_until = 0.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The last probe of the database: when (time.monotonic()), and its reason (None: checks
+    can be recorded). The gunicorn worker answers /status_check from it while Django is busy
+    (facia_site.worker)."""
+
+    at: float
+    reason: str | None
+
+    def age(self) -> float:
+        return time.monotonic() - self.at
+
+
+NO_VERDICT = Verdict(-math.inf, DB_DOWN)
+_verdict = NO_VERDICT
 
 
 class Condition:
@@ -157,8 +180,9 @@ UNRECORDABLE = Condition()
 
 def forget() -> None:
     """Drop the remembered success and failure, and the conditions said (tests)."""
-    global _ok_until, _down_until
+    global _ok_until, _down_until, _verdict
     _ok_until = _down_until = 0.0
+    _verdict = NO_VERDICT
     UNUSABLE.on = UNRECORDABLE.on = False
 
 
@@ -172,12 +196,13 @@ def database_failed(exc: BaseException) -> bool:
     """A request met ``exc``: the next /status_check probes again. When the database did not
     answer, the worker holds that for DOWN_HOLD_S and says so once per outage (True); an error
     it reported is the caller's to tell (False)."""
-    global _ok_until
+    global _ok_until, _verdict
     _ok_until = 0.0
     if not _unanswered(exc):
         return False
     _hold_down()
     _unusable(exc)
+    _verdict = Verdict(time.monotonic(), DB_DOWN)
     return True
 
 
@@ -186,20 +211,34 @@ def database_failed(exc: BaseException) -> bool:
 SQLITE_UNRECORDABLE = frozenset((8, 13))
 POSTGRES_UNRECORDABLE = frozenset(("53100", "25006"))
 
+# A statement that waited too long: SQLite's SQLITE_BUSY (5) and SQLITE_LOCKED (6) (primary
+# codes; "database is locked" after the busy timeout), PostgreSQL's lock_not_available,
+# query_canceled (statement_timeout: it fires first on a lock wait, both being
+# DATABASE_TIMEOUT_S - 0.5 s) and deadlock_detected.
+SQLITE_WAITED = frozenset((5, 6))
+POSTGRES_WAITED = frozenset(("55P03", "57014", "40P01"))
+
 
 def cannot_record(exc: BaseException) -> bool:
     """A request met ``exc``, a database that cannot take a write (disk full, read-only): the
     worker says so once (WARNING, then DEBUG, then INFO from the probe that finds it over), as
     for an outage (True). Each request logged two ERROR lines instead, ours and Django's."""
-    cause = exc.__cause__
-    code = getattr(cause, "sqlite_errorcode", None)
-    if not (
-        (code is not None and code & 0xFF in SQLITE_UNRECORDABLE)
-        or getattr(cause, "sqlstate", None) in POSTGRES_UNRECORDABLE
-    ):
+    global _verdict
+    if not _coded(exc, SQLITE_UNRECORDABLE, POSTGRES_UNRECORDABLE):
         return False
     UNRECORDABLE.met("a check could not be recorded: %s", database_error(exc))
+    _verdict = Verdict(time.monotonic(), DB_FULL)
     return True
+
+
+def _coded(exc: BaseException, sqlite_codes: frozenset[int], sqlstates: frozenset[str]) -> bool:
+    """Whether the database error ``exc`` is one of SQLite's ``sqlite_codes`` (primary codes)
+    or PostgreSQL's ``sqlstates``."""
+    cause = exc.__cause__
+    code = getattr(cause, "sqlite_errorcode", None)
+    return (code is not None and code & 0xFF in sqlite_codes) or getattr(
+        cause, "sqlstate", None
+    ) in sqlstates
 
 
 def _hold_down() -> None:
@@ -241,39 +280,57 @@ def _sqlite_disk_has_room() -> bool:
     return False
 
 
-def _check_row_fits(tenant_id: int | None) -> bool:
+def _check_row_fits(tenant_id: int | None) -> str | None:
     """Insert a check row as a real check does, then roll it back: fails where that insert
-    would (SQLITE_FULL, PostgreSQL "could not extend file", a read-only database)."""
+    would (SQLITE_FULL, PostgreSQL "could not extend file", a read-only database); DB_BUSY
+    when it waited past DATABASE_TIMEOUT_S for another writer's lock, the disk not full."""
     if tenant_id is None:
-        return True  # no tenant: no check can be authenticated, nothing to record
+        return None  # no tenant: no check can be authenticated, nothing to record
     try:
         with transaction.atomic():
             LivenessCheck.objects.create(tenant_id=tenant_id, latency_ms=0.0, request_id="probe")
             transaction.set_rollback(True)
     except DatabaseError as exc:
         UNRECORDABLE.met("a check could not be recorded: %s", database_error(exc))
-        return False
-    return True
+        return DB_BUSY if _coded(exc, SQLITE_WAITED, POSTGRES_WAITED) else DB_FULL
+    return None
 
 
 def database_problem() -> str | None:
-    """Why checks cannot be recorded now, or None."""
-    global _ok_until
+    """Why checks cannot be recorded now, or None; a probe's answer is the worker's verdict."""
+    global _ok_until, _verdict
     now = time.monotonic()
     if now < _ok_until:
         return None
+    reason = _probe()
+    _ok_until = now + CACHE_S if reason is None else 0.0
+    _verdict = Verdict(now, reason)
+    return reason
+
+
+def _probe() -> str | None:
     if database_held_down():
         return DB_DOWN
     answers, tenant_id = _database_answers()
     if not answers:
-        _ok_until = 0.0
         _hold_down()
         return DB_DOWN
-    if not (_sqlite_disk_has_room() and _check_row_fits(tenant_id)):
+    if not _sqlite_disk_has_room():
         return DB_FULL
+    if reason := _check_row_fits(tenant_id):
+        return reason
     UNRECORDABLE.over("checks can be recorded again")
-    _ok_until = now + CACHE_S
     return None
+
+
+def last_verdict() -> Verdict:
+    return _verdict
+
+
+def verdict_due() -> bool:
+    """Whether the worker should probe again before its next request: its verdict is
+    CACHE_S old (a success is remembered that long)."""
+    return _verdict.age() >= CACHE_S
 
 
 def not_ready_reason() -> str | None:

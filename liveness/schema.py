@@ -1,7 +1,7 @@
 """The OpenAPI schema's parts: serializers that describe the contract (the views parse by
-hand), and what the schema adds to the views' @extend_schema: /status_check (a plain Django
-view, which drf-spectacular cannot see), its GET and HEAD, and the response headers every
-operation shares."""
+hand), and what the schema adds to the views' @extend_schema: /status_check and /healthz (plain
+Django views, which drf-spectacular cannot see), their GET and HEAD, and the response headers
+every operation shares."""
 
 import copy
 from typing import Any, ClassVar
@@ -183,40 +183,73 @@ def _text(values: list[str], description: str) -> Schema:
 # ErrorSerializer's component, as drf-spectacular names it (the plain view has no serializer).
 ERROR: Schema = {"$ref": "#/components/schemas/Error"}
 
-STATUS_CHECK: Schema = {
-    "get": {
-        "operationId": "status_check",
-        "summary": "Readiness of the worker that answers",
-        "description": "200 once this worker's engine is loaded and warmed and it can record a "
-        "check; 503 with the reason otherwise. HEAD answers the same without a body.",
-        "tags": ["status_check"],
-        "security": [{}],
-        "responses": {
-            "200": _text(["Service is live"], "Ready."),
-            "503": _text([runtime.STARTING, runtime.DB_DOWN, runtime.DB_FULL], "Not ready."),
-            "405": {
-                "description": "Any method but GET and HEAD (`Allow`), as JSON like every "
-                "API path's errors.",
-                "content": {"application/json": {"schema": ERROR}},
+
+def _probe(
+    name: str,
+    what: str,
+    description: str,
+    up: str,
+    down: list[str],
+    said: tuple[str, str] = ("Ready.", "Not ready."),
+) -> Schema:
+    """A probe's GET and HEAD: 200 ``up``, 503 with one of the reasons ``down`` (text/plain);
+    ``said``: what each of the two statuses means."""
+    ok, not_ok = said
+    return {
+        "get": {
+            "operationId": name,
+            "summary": what,
+            "description": f"{description} HEAD answers the same without a body.",
+            "tags": [name],
+            "security": [{}],
+            "responses": {
+                "200": _text([up], ok),
+                "503": _text(down, not_ok),
+                "405": {
+                    "description": "Any method but GET and HEAD (`Allow`), as JSON like every "
+                    "API path's errors.",
+                    "content": {"application/json": {"schema": ERROR}},
+                },
             },
         },
-    },
-    # GET's answers without their body (a load balancer's probe).
-    "head": {
-        "operationId": "status_check_head",
-        "summary": "Readiness of the worker that answers, without a body",
-        "description": "GET's status and headers, no body.",
-        "tags": ["status_check"],
-        "security": [{}],
-        "responses": {"200": {"description": "Ready."}, "503": {"description": "Not ready."}},
-    },
-}
+        # GET's answers without their body (a load balancer's or a kubelet's probe).
+        "head": {
+            "operationId": f"{name}_head",
+            "summary": f"{what}, without a body",
+            "description": "GET's status and headers, no body.",
+            "tags": [name],
+            "security": [{}],
+            "responses": {"200": {"description": ok}, "503": {"description": not_ok}},
+        },
+    }
+
+
+STATUS_CHECK = _probe(
+    "status_check",
+    "Readiness of the worker that answers",
+    "200 once this worker's engine is loaded and warmed and it can record a check; 503 with "
+    "the reason otherwise.",
+    runtime.SERVICE_LIVE,
+    [runtime.STARTING, runtime.DB_DOWN, runtime.DB_FULL, runtime.DB_BUSY],
+)
+# The livenessProbe's: never the database (restarting a pod cures no database).
+HEALTHZ = _probe(
+    "healthz",
+    "Liveness of the worker that answers",
+    "200 once this worker's engine is loaded and warmed, whatever the database says; 503 "
+    "before. Under gunicorn the worker answers it itself, not behind queued requests.",
+    runtime.PROCESS_LIVE,
+    [runtime.STARTING],
+    ("Live.", "Starting."),
+)
+# Plain Django views, which drf-spectacular cannot see; their answers carry no Cache-Control.
+PROBES = {"/status_check": STATUS_CHECK, "/healthz": HEALTHZ}
 
 
 def _add_headers(path: str, status: str, operation: Schema, response: Schema) -> None:
     headers = response.setdefault("headers", {})
     headers["X-Request-ID"] = REQUEST_ID
-    if path != "/status_check":
+    if path not in PROBES:
         headers["Cache-Control"] = NO_STORE
     if status in ("429", "503"):
         headers["Retry-After"] = RETRY_AFTER
@@ -251,7 +284,7 @@ a `Host` outside `ALLOWED_HOSTS`; 404 for an unknown URL; 500 for a fault of the
 def postprocess(result: Schema, generator: Any, request: Any, public: bool) -> Schema:
     """drf-spectacular POSTPROCESSING_HOOKS entry (after its enum hook)."""
     result["info"]["description"] += ANY_PATH
-    result["paths"]["/status_check"] = copy.deepcopy(STATUS_CHECK)
+    result["paths"].update(copy.deepcopy(PROBES))
     for path, operations in result["paths"].items():
         for operation in operations.values():
             for status, response in operation["responses"].items():

@@ -147,7 +147,7 @@ def status_check(request: HttpRequest) -> HttpResponse:
         response = HttpResponse(reason, status=503, content_type="text/plain")
         response["Retry-After"] = "1"
         return response
-    return HttpResponse("Service is live", content_type="text/plain")
+    return HttpResponse(runtime.SERVICE_LIVE, content_type="text/plain")
 
 
 @csrf_exempt

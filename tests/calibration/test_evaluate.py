@@ -258,6 +258,39 @@ def test_admin_target_apcer_refuses_without_an_evaluation_scored_as_the_tenant_i
     assert tenant.threshold == 0.5
 
 
+def test_admin_target_apcer_takes_no_other_tenants_evaluation(admin_client: Any) -> None:
+    """An evaluation run as a tenant (``evaluate --tenant``) holds that tenant's scores and
+    is deleted with it; scored alike and the latest, it set another tenant's threshold (and
+    that tenant's page named it). A tenant takes its own, or one run as no tenant (the
+    operator's set)."""
+    other = Tenant.objects.create(name="Other")
+    dev = make_evaluation("fast", (0.1, 0.3, 0.6, 0.8))
+    make_evaluation("fast", (0.01, 0.02, 0.03, 0.04), tenant=other)  # the latest
+    tenant = Tenant.objects.create(name="Acme", threshold=0.5)
+    page = change_tenant(admin_client, tenant, target_apcer="25").content.decode()
+    tenant.refresh_from_db()
+    assert 0.6 < tenant.threshold < 0.6 + 1e-9  # 1 of the dev set's 4 attacks passes
+    assert f"from evaluation #{dev.pk} of " in page
+    own = make_evaluation("fast", (0.05, 0.1, 0.15, 0.2), tenant=tenant)
+    page = change_tenant(admin_client, tenant, target_apcer="25").content.decode()
+    tenant.refresh_from_db()
+    assert 0.15 < tenant.threshold < 0.15 + 1e-9
+    assert f"from evaluation #{own.pk} of " in page
+
+
+def test_admin_target_apcer_names_no_other_tenants_evaluation(admin_client: Any) -> None:
+    """Refused for want of an evaluation, the page named another tenant's stale one."""
+    other = Tenant.objects.create(name="Other")
+    theirs = make_evaluation("fast", tenant=other, scored_with="0123456789abcdef")
+    tenant = Tenant.objects.create(name="Acme", threshold=0.5)
+    page = change_tenant(admin_client, tenant, target_apcer="25").content.decode()
+    assert "Run manage.py evaluate DIR --profile fast --crop-policy judge first." in page
+    assert f"Evaluation #{theirs.pk} was scored" not in page
+    assert "was scored with other models" not in page
+    tenant.refresh_from_db()
+    assert tenant.threshold == 0.5
+
+
 def test_the_migration_reads_how_a_stored_report_was_scored(db: None) -> None:
     import importlib
 

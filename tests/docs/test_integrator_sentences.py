@@ -95,5 +95,6 @@ def test_each_sentence_sent_is_documented() -> None:
 def test_each_status_check_reason_is_documented() -> None:
     """/status_check's text/plain answers, as api.md quotes them."""
     pages = text()
-    for reason in ("Service is live", runtime.STARTING, runtime.DB_DOWN, runtime.DB_FULL):
+    reasons = (runtime.STARTING, runtime.DB_DOWN, runtime.DB_FULL, runtime.DB_BUSY)
+    for reason in ("Service is live", *reasons):
         assert f"`{reason}`" in pages or f"`200 {reason}`" in pages, reason

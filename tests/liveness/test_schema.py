@@ -14,6 +14,7 @@ import yaml
 from django.db import OperationalError
 from django.db.models import F
 from django.test import RequestFactory
+from django.urls import URLPattern, URLResolver
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
@@ -25,6 +26,7 @@ from rest_framework.request import Request
 
 from accounts.models import MAX_CHALLENGE_BAND, Tenant
 from capture.models import CaptureSession
+from facia_site import urls
 from guard import throttle
 from liveness import checks, runtime
 from liveness.answers import LIMIT_REACHED
@@ -568,6 +570,62 @@ def test_every_status_check_answer_is_declared_and_occurs(
     for method in ("GET", "HEAD"):
         provoked, declared = contract.statuses("/status_check", method)
         assert provoked == declared, method
+
+
+def test_every_healthz_answer_is_declared_and_occurs(
+    db: None, client: Any, contract: Contract, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def get(method: str = "GET") -> Any:
+        answer = send(client, method, "/healthz")
+        operation = "HEAD" if method == "HEAD" else "GET"  # a 405 is GET's
+        return contract.check(answer, operation, "/healthz", "/healthz")
+
+    monkeypatch.setattr(runtime, "_holder", runtime.EngineHolder())  # not warmed yet
+    assert get().content == runtime.STARTING.encode()
+    assert get("HEAD")["Retry-After"] == "1"
+    assert get("POST")["Allow"] == "GET, HEAD"
+    monkeypatch.undo()
+    runtime.get_engine()
+    assert get().content == b"Process is live"
+    assert get("HEAD").content == b""
+    for method in ("GET", "HEAD"):
+        provoked, declared = contract.statuses("/healthz", method)
+        assert provoked == declared, method
+
+
+# Served paths that are not the API: the operator's scrape (docs: Observability), the schema
+# and its two pages, the capture demo's HTML pages (off by default).
+NOT_API = {
+    "/metrics",
+    "/api/schema/",
+    "/api/docs/",
+    "/api/redoc/",
+    "/capture/demo",
+    "/capture/demo/{session_id}",
+}
+
+
+def routes(patterns: list[URLPattern | URLResolver], prefix: str = "/") -> set[str]:
+    """The paths ``patterns`` serve, as the schema writes them (``{session_id}``)."""
+    found: set[str] = set()
+    for entry in patterns:
+        route = prefix + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(entry.pattern))
+        if isinstance(entry, URLResolver):
+            found |= routes(entry.url_patterns, route)
+        else:
+            found.add(route)
+    return found
+
+
+def test_the_schema_has_every_api_route_and_no_other() -> None:
+    """Every path the site serves outside the admin is in the schema, or named in NOT_API:
+    /healthz, the kubelet's livenessProbe, was served but in no schema (the schema's probes
+    are plain Django views, added by hand)."""
+    served = routes(urls.served)
+    assert served >= NOT_API
+    assert set(SchemaGenerator().get_schema(request=None, public=True)["paths"]) == (
+        served - NOT_API
+    )
 
 
 PREFLIGHT = {"HTTP_ORIGIN": "https://shop.example", "HTTP_ACCESS_CONTROL_REQUEST_METHOD": "POST"}

@@ -1,10 +1,14 @@
 """GET /status_check: 503 until this process's engine is warmed, then 200 ``Service is live``."""
 
+import sqlite3
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 
+from accounts.models import Tenant
 from liveness import runtime
 
 
@@ -54,3 +58,33 @@ def test_get_and_head_answer_as_before(db: None, client: Any, warm_engine: None)
     assert response["Content-Type"] == "text/plain"
     head = client.head("/status_check")
     assert (head.status_code, head.content, head["Content-Type"]) == (200, b"", "text/plain")
+
+
+@pytest.fixture
+def forgetting() -> Iterator[None]:
+    """No success remembered before the test, none of its verdicts after it."""
+    runtime.forget()
+    yield
+    runtime.forget()
+
+
+@pytest.mark.usefixtures("warm_engine", "forgetting")
+def test_a_locked_database_is_busy_not_full(
+    transactional_db: None, make_tenant: Callable[..., tuple[Tenant, str]], client: Client
+) -> None:
+    """Another process's write lock held past the busy timeout (DATABASE_TIMEOUT_S): the probe's
+    insert gets "database is locked", which /status_check called a full disk ("Cannot record
+    checks (database or disk full, or read-only)")."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's write lock")
+    make_tenant()
+    holder = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process's write lock, held
+    try:
+        locked = client.get("/status_check")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert (locked.status_code, locked.content.decode()) == (503, runtime.DB_BUSY)
+    assert locked["Retry-After"] == "1"
+    assert client.get("/status_check").content == b"Service is live"

@@ -157,6 +157,7 @@ def test_make_test_runs_every_test_and_test_fast_leaves_out_system_and_slow() ->
 NOT_APPLICABLE = {
     ("tests/conftest.py", "skip_or_fail"),
     ("tests/liveness/test_status_check_disk_full.py", "full_database"),
+    ("tests/liveness/test_status_check.py", "test_a_locked_database_is_busy_not_full"),
     (
         "tests/system/test_db_freeze.py",
         "test_a_locked_sqlite_database_answers_503_within_its_busy_timeout",

@@ -179,6 +179,36 @@ def _since(served: Served, line: int) -> str:
     return "\n".join(served.log_text().splitlines()[line:])
 
 
+def test_a_refused_upload_is_one_line_in_the_task_workers_log(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task worker holds at most MAX_HELD uploads; the next is refused with the form's
+    sentence. gunicorn's dirty worker logged each refusal, the HandoffError raised, as an ERROR
+    "Error executing ..." with its traceback; now it is one WARNING line. The uploads are
+    handed off as the admin's upload hands its zip (jobs.hand_off), with no job to take them."""
+    arbiter = re.search(r"Dirty arbiter listening on ([^\s\"]+)", served.log_text())
+    assert arbiter, "no dirty arbiter in the log"
+    monkeypatch.setenv("GUNICORN_DIRTY_SOCKET", arbiter[1])
+    start = len(served.log_text().splitlines())
+    held: list[tuple[str, str]] = []
+    try:
+        with pytest.raises(jobs.HandoffError) as refused:
+            for _ in range(jobs.MAX_HELD + 1):  # fewer if another test's upload is held
+                held.append(jobs.hand_off(b"a zip"))
+    finally:
+        for queue, token in held:
+            jobs.release(queue, token)
+    assert str(refused.value) == jobs.FULL.format(jobs.MAX_HELD)
+    said = "calibration upload refused: " + jobs.FULL.format(jobs.MAX_HELD)
+    until(lambda: said in _since(served, start) or "Error executing" in _since(served, start))
+    logged = _since(served, start)
+    assert "Traceback" not in logged and "Error executing" not in logged
+    assert [line for line in logged.splitlines() if "refused" in line] == [
+        line for line in logged.splitlines() if said in line
+    ]
+    assert logged.count(said) == 1
+
+
 STATES = """
 import json
 from calibration import jobs

@@ -201,6 +201,60 @@ def test_healthz_is_not_queued_behind_requests_holding_django(
     assert answered_before == 0
 
 
+def test_status_check_is_not_queued_behind_requests_holding_django(
+    server: Gunicorn, cluster: PrivatePostgres
+) -> None:
+    """While its Django slot is busy the worker answers /status_check from its last probe of
+    the database: through the slot, the readinessProbe waited behind every queued request
+    (2-6.7 s under 24 clients, its timeout 3 s) and a busy, healthy pod left the Service. Here
+    every worker's slot is held by a check waiting for its tenant's row (locked FOR NO KEY
+    UPDATE, which the probe's insert, a foreign key's KEY SHARE, does not wait for), more are
+    queued, and /status_check is answered, live, before any of them is."""
+    name, hash_id = new_tenant(server)
+    body = selfie_body(hash_id)
+    done: list[Outcome] = []
+    url = cluster.url.replace("postgres://", "postgresql://")
+    with psycopg.connect(url) as lock, psycopg.connect(url, autocommit=True) as watch:
+        lock.execute("SELECT 1 FROM accounts_tenant WHERE name = %s FOR NO KEY UPDATE", [name])
+        threads = [
+            threading.Thread(target=lambda n=n: done.append(post(server.base, body, f"r-{n}")))
+            for n in range(3 * WORKERS)
+        ]
+        for thread in threads:
+            thread.start()
+        until(lambda: _waiting_on_locks(watch) >= WORKERS, every=0.02)
+        ready = [requests.get(f"{server.base}/status_check", timeout=30) for _ in range(WORKERS)]
+        heads = [requests.head(f"{server.base}/status_check", timeout=30) for _ in range(WORKERS)]
+        answered_before = len(done)
+        lock.rollback()
+    for thread in threads:
+        thread.join()
+    assert [(r.status_code, r.text) for r in ready] == [(200, "Service is live")] * WORKERS
+    assert [(r.status_code, r.text) for r in heads] == [(200, "")] * WORKERS
+    assert all(r.headers["Content-Type"] == "text/plain" for r in ready)
+    assert answered_before == 0
+
+
+def test_a_locked_table_is_reported_busy_not_full(
+    server: Gunicorn, cluster: PrivatePostgres
+) -> None:
+    """The probe's insert waits for a lock past DATABASE_TIMEOUT_S: the database is busy, not
+    full (it said "Cannot record checks (database or disk full, or read-only)")."""
+    url = cluster.url.replace("postgres://", "postgresql://")
+    said: list[str] = []
+
+    def busy() -> bool:
+        said.append(requests.get(f"{server.base}/status_check", timeout=30).text)
+        return said[-1] == runtime.DB_BUSY
+
+    with psycopg.connect(url) as lock:
+        lock.execute("LOCK TABLE liveness_livenesscheck IN ACCESS EXCLUSIVE MODE")
+        until(busy, timeout=60)  # each worker remembers a success for CACHE_S
+        lock.rollback()
+    assert set(said) <= {"Service is live", runtime.DB_BUSY}
+    until(lambda: all(server.status() == 200 for _ in range(4)))
+
+
 def _waiting_on_locks(db: psycopg.Connection[Any]) -> int:
     """How many backends of this database wait for a lock (the table's, or the tenant row
     another check holds while it waits for the table)."""
