@@ -103,10 +103,12 @@ PREFLIGHT_REQUEST = [
 
 def preflight(post: Schema) -> Schema:
     """The OPTIONS operation of a token call whose POST is ``post``: 204, or 405 (no
-    preflight) and 503 as the POST answers them."""
+    preflight) and 503 as the POST answers them, and the URL resolver's 404 for an id that is
+    not a UUID."""
     path_parameters = [p for p in post.get("parameters", []) if p["in"] == "path"]
     responses = {
         "204": {"description": "The preflight's answer, no body.", "headers": PREFLIGHT_HEADERS},
+        "404": {**post["responses"]["404"], "description": "A session id that is not a UUID."},
         "405": {**post["responses"]["405"], "description": "An OPTIONS that is no preflight."},
         "503": post["responses"]["503"],
     }

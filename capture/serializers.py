@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from liveness.schema import Body, LivenessResultSerializer
+from liveness.schema import Body, LivenessResultSerializer, Schema
 from ml import headturn
 from ml.quality import REFUSALS
 
@@ -38,7 +38,8 @@ class FrameRequestSerializer(Body):
     more_time = serializers.BooleanField(
         required=False,
         help_text="A head-turn challenge's step running: the person asked for more time "
-        "(another step's time limit, while `extensions_left` is above 0).",
+        "(another step's time limit, while `extensions_left` is above 0). `true` or `false`; "
+        'any other value (`"true"`, `1`, `null`) is refused (400).',
     )
 
 
@@ -99,8 +100,13 @@ class ChallengeSerializer(Body):
     )
 
 
-class ChallengeStartRequestSerializer(Body):
-    """An empty object: the server alone chooses the steps."""
+# The challenge's body, optional: drf-spectacular drops an empty serializer's body, and the
+# schema then said no body while the service answered none 400 (a generated client sends none).
+CHALLENGE_START_REQUEST: Schema = {
+    "type": "object",
+    "description": "Optional: no body, or any JSON object, ignored (the server alone chooses "
+    "the steps). A body that is not a JSON object is refused (400).",
+}
 
 
 class ChallengeStartedSerializer(Body):

@@ -156,12 +156,23 @@ def gate_report(image: np.ndarray, gates: Gates) -> dict[str, object]:
     return {"passed": not failures, **first, "failures": failures, **report}
 
 
+def asked_more_time(payload: dict[str, object]) -> bool:
+    """The component's "More time" button: ``more_time`` true, false or absent. Any other value
+    is refused (400), whatever the session: read as false, a client's "true" or 1 was silently
+    no more time, its step failing on time while the person had asked for more."""
+    more_time = payload.get("more_time", False)
+    if not isinstance(more_time, bool):
+        raise Rejected(Rejection("more_time_invalid"))
+    return more_time
+
+
 def check_quality(
     session: CaptureSession, payload: dict[str, object], request_id: str
 ) -> dict[str, object]:
     """Called once the session is open and within every rate and the quota (capture.views).
     A session with a challenge feeds the frame's face and the gates it failed to it (the
     judge takes its reference only from a frame that passes them all) and answers its state."""
+    more_time = asked_more_time(payload)
     data = image_bytes(payload.get("selfie_image"))
     engine = engine_or_rejected()
     image = decode(engine, data, QUALITY_LIMITS)
@@ -170,7 +181,6 @@ def check_quality(
     report = gate_report(image, gates)
     if session.challenge != NOT_REQUIRED:
         ratio = engine.thresholds.max_other_face_ratio
-        more_time = payload.get("more_time") is True  # the component's "More time" button
         report["challenge"] = challenge.observe(session, faces, ratio, gates.failures, more_time)
     return report
 

@@ -40,19 +40,22 @@ TOKEN_401 = OpenApiResponse(
     description="Token missing, invalid, "
     "of another session or tenant, or expired (`code` says which).",
 )
-NOT_FOUND = OpenApiResponse(ErrorSerializer, description="Unknown session id.")
+NOT_FOUND = OpenApiResponse(
+    ErrorSerializer, description="Unknown session id, or an id that is not a UUID."
+)
 BAD_INPUT = OpenApiResponse(ErrorSerializer, description="Malformed JSON or image.")
 
 
-def bad_frame(width: int, height: int) -> OpenApiResponse:
+def bad_frame(width: int, height: int, also: str = "") -> OpenApiResponse:
     """The 400 of a session call that decodes at most ``width`` x ``height`` pixels (and 4
-    JPEG scans, capture.service): a valid file over a bound says which, with its ``code``."""
+    JPEG scans, capture.service): a valid file over a bound says which, with its ``code``;
+    ``also``: the call's own 400s, a sentence."""
     return OpenApiResponse(
         ErrorSerializer,
         description="Malformed JSON or image; a JPEG of more than 4 scans with `code` "
         "`image_too_many_scans` (send a baseline JPEG or a PNG); an image of more than "
         f"{width * height:,} pixels ({width}x{height}) with `code` `image_too_many_pixels` "
-        "(send it scaled down).",
+        f"(send it scaled down).{also}",
     )
 
 
@@ -77,10 +80,23 @@ TOKEN_TOO_MANY = OpenApiResponse(
 
 Action = Callable[[CaptureSession, dict[str, object], str], dict[str, object]]
 OwnRate = Callable[[CaptureSession], None]
+Parse = Callable[[bytes], dict[str, object]]
+
+
+def object_or_none(body: bytes) -> dict[str, object]:
+    """A body that may be absent (Content-Length 0 or none, or an empty chunked body): none is
+    {}; one present must be a JSON object. The challenge's body is ignored, and a generated
+    client sends none where the schema's body is optional."""
+    return parse_object(body) if body else {}
 
 
 def with_session(
-    action: Action, own_rate: OwnRate, max_bytes: Callable[[], int], asks: Quota, status: int
+    action: Action,
+    own_rate: OwnRate,
+    max_bytes: Callable[[], int],
+    asks: Quota,
+    status: int,
+    parse: Parse = parse_object,
 ) -> Callable[..., HttpResponse]:
     """A token-authenticated call on one session. In order, before its JSON is parsed or an
     image decoded: the body read, bounded by ``max_bytes()`` (a setting's value, read per call)
@@ -89,7 +105,7 @@ def with_session(
     (429), then the tenant's quota (429, counted as /liveness's is; a held selfie's session has
     paid its unit, so its challenge's calls ask no room). Not the tenant's rate limit: the
     backend's POST /sessions counted against it, and one token's calls counted against it
-    left every other user of the tenant refused."""
+    left every other user of the tenant refused. Then the body is parsed by ``parse`` (400)."""
 
     def call(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
         body = read_body(request, max_bytes())
@@ -98,7 +114,7 @@ def with_session(
         own_rate(session)
         service.within_budget(session)
         within_quota(session.tenant, Quota.NONE if session.held else asks)
-        answer = action(session, parse_object(body), request_id_of(request))
+        answer = action(session, parse(body), request_id_of(request))
         return JsonResponse(answer, status=status)
 
     return call
@@ -116,7 +132,12 @@ quality_call = with_session(
     service.check_quality, service.within_quality_rate, quality_max_bytes, Quota.ROOM, 200
 )
 challenge_call = with_session(
-    service.restart_challenge, service.within_quality_rate, quality_max_bytes, Quota.ROOM, 200
+    service.restart_challenge,
+    service.within_quality_rate,
+    quality_max_bytes,
+    Quota.ROOM,
+    200,
+    parse=object_or_none,
 )
 selfie_call = with_session(
     service.take_selfie, service.within_selfie_rate, selfie_max_bytes, Quota.CHECK, 202
@@ -185,7 +206,7 @@ class QualityView(TokenCorsMixin, JsonAPIView):
         request={"application/json": s.FrameRequestSerializer},
         responses={
             200: s.QualityResultSerializer,
-            400: bad_frame(*service.QUALITY_SIZE),
+            400: bad_frame(*service.QUALITY_SIZE, " A `more_time` that is not `true` or `false`."),
             401: TOKEN_401,
             404: NOT_FOUND,
             405: NOT_ALLOWED,
@@ -209,10 +230,11 @@ class ChallengeView(TokenCorsMixin, JsonAPIView):
         summary="Start a new head-turn challenge (browser call: the retry after a failure)",
         description="A head_turn tenant's sessions, and a when_unsure session whose selfie is "
         "held, only. The server draws new random steps "
-        "(the body is ignored: nothing the browser sends chooses them) and answers the first; "
+        "(the body, optional, is ignored: nothing the browser sends chooses them) and answers "
+        "the first; "
         "the session's first quality frame starts the first challenge by itself. At most "
         "`CAPTURE_CHALLENGE_TRIES` challenges per session; none once one has passed.",
-        request={"application/json": s.ChallengeStartRequestSerializer},
+        request={"application/json": s.CHALLENGE_START_REQUEST},
         responses={
             200: s.ChallengeStartedSerializer,
             400: BAD_INPUT,
@@ -283,7 +305,10 @@ class SessionView(JsonAPIView):
         responses={
             200: s.SessionStateSerializer,
             401: BAD_HASH_ID,
-            404: OpenApiResponse(ErrorSerializer, description="No such session of this tenant."),
+            404: OpenApiResponse(
+                ErrorSerializer,
+                description="No such session of this tenant, or an id that is not a UUID.",
+            ),
             405: NOT_ALLOWED,
             429: OpenApiResponse(
                 ErrorSerializer,

@@ -274,6 +274,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "capture.cors.declare_preflights",  # before the headers every answer shares
+        "capture.schema.declare",  # HEAD /sessions/{id}, the selfie's required field
         "liveness.schema.postprocess",
     ],
     "ENUM_NAME_OVERRIDES": {

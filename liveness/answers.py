@@ -70,6 +70,7 @@ HOST_NOT_ALLOWED = "Host {host} is not allowed: add it to the service's ALLOWED_
 ALREADY_DONE = "This session already has its verdict; start a new session."
 IN_PROGRESS = "A selfie of this session is already being judged."
 FRAMES_INVALID = "frames must be a list of 1 to 3 base64-encoded images."
+MORE_TIME_INVALID = "more_time must be true or false."
 TOKEN_MISSING = "Missing session token: send it as 'Authorization: Bearer <token>'."
 TOKEN_INVALID = "Invalid session token."
 TOKEN_EXPIRED = "The session token has expired; start a new session."
@@ -166,6 +167,7 @@ ANSWERS: dict[str, Answer] = {
     "selfie_rate_limited": Answer(429, "Selfie rate exceeded ({limit} per minute)."),
     "session_calls_spent": Answer(429, SESSION_CALLS_SPENT, with_code=True),
     "frames_invalid": Answer(400, FRAMES_INVALID),
+    "more_time_invalid": Answer(400, MORE_TIME_INVALID),
     # a session's head-turn challenge (capture.challenge)
     "challenge_not_passed": Answer(409, CHALLENGE_NOT_PASSED, with_code=True),
     "challenge_failed": Answer(409, CHALLENGE_FAILED, with_code=True, extra=("reason",)),

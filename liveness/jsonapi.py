@@ -22,6 +22,7 @@ ANSWERS.
 
 import functools
 import json
+import math
 import re
 from collections.abc import Callable, Iterable
 from enum import Enum
@@ -139,6 +140,29 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _no_constant(name: str) -> float:
+    raise ValueError(name)
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):  # 1e999999: a JSON number, but no double holds it
+        raise ValueError(literal)
+    return value
+
+
+# RFC 8259 has no NaN or Infinity, which Python's json takes by default, and it reads a number
+# beyond a double's range (1e999999) as inf: refused as malformed, as a repeated key is, since a
+# WAF or proxy in front reads them otherwise (an error, a string, a 0). parse_float runs only
+# for a number with a fraction or exponent (the seed's body has none): json.loads of the seed's
+# 124 kB body took 134.6 us with these hooks against 134.0 us without (interleaved, 20 rounds).
+STRICT: dict[str, Any] = {
+    "object_pairs_hook": _unique_keys,
+    "parse_constant": _no_constant,
+    "parse_float": _finite,
+}
+
+
 def _text(body: bytes) -> str:
     """``body`` decoded as json.loads decodes bytes (UnicodeDecodeError where it would fail),
     with a fast path for strict UTF-8 without a BOM (every real client's body): the
@@ -189,17 +213,18 @@ def _too_many_items(text: str) -> bool:
 
 def parse_object(body: bytes) -> dict[str, Any]:
     """The JSON object in ``body``; Rejected (400) saying why not. A body of more keys and
-    values than any request of ours has is refused as malformed before it is parsed."""
+    values than any request of ours has is refused as malformed before it is parsed; NaN,
+    Infinity and a number overflowing a double (``STRICT``) are malformed."""
     try:
         text = _text(body)
         if _too_many_items(text):
             raise Rejected(Rejection("malformed_json"))
-        payload = json.loads(text, object_pairs_hook=_unique_keys)
+        payload = json.loads(text, **STRICT)
     except DuplicateKey as exc:
         # Two parsers may pick different copies of a repeated key: refuse the ambiguity.
         key = json.dumps(exc.key[:64])
         raise Rejected(Rejection("duplicate_key", {"key": key})) from None
-    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, deep nesting
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, NaN, deep nesting
         raise Rejected(Rejection("malformed_json")) from None
     if not isinstance(payload, dict):
         raise Rejected(Rejection("not_an_object"))
@@ -348,9 +373,15 @@ def _is_admin(request: HttpRequest) -> bool:
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The URL resolver's 404 (and any view's Http404): Django's page for the admin, JSON
+    with ``Cache-Control: no-store`` for every API path. ``/sessions/not-a-uuid`` is an
+    instance of the schema's ``/sessions/{session_id}``, every answer of which declares
+    no-store, as JsonAPIView sends it for an unknown well-formed id."""
     if _is_admin(request):
         return page_not_found(request, exception)
-    return answers.respond(Rejection("not_found"))
+    response = answers.respond(Rejection("not_found"))
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -1,8 +1,9 @@
 """docs/integrator/api.md says which answers under /liveness and /sessions carry
-`Cache-Control: no-store` (every answer of those endpoints) and names the ones that do not (a
-path no endpoint has, a Host outside ALLOWED_HOSTS, answered before any endpoint). Each is
-provoked through Django's test client. "Every answer of /liveness and /sessions..." alone
-would be false: `GET /sessions/not-a-uuid` and `/liveness/` are answered 404 without it."""
+`Cache-Control: no-store` (every answer of those endpoints, and the 404 of a path no endpoint
+has) and names the ones that do not (a Host outside ALLOWED_HOSTS, answered before any
+endpoint). Each is provoked through Django's test client. `GET /sessions/not-a-uuid` is an
+instance of the schema's `/sessions/{session_id}`, whose every answer declares no-store: its
+404 (the URL resolver's) had none."""
 
 import re
 import uuid
@@ -49,10 +50,10 @@ def test_every_answer_of_the_endpoints_is_no_store(
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/liveness/", "/sessions/not-a-uuid"])
-def test_a_path_no_endpoint_has_is_named_as_answered_without_it(client: Client, path: str) -> None:
+def test_a_path_no_endpoint_has_is_named_as_answered_with_it(client: Client, path: str) -> None:
     response = client.get(path)
     assert (response.status_code, response.json()) == (404, {"error": "Not found."})
-    assert "Cache-Control" not in response
+    assert response["Cache-Control"] == "no-store"
     assert f"`{path}`" in statement()
 
 

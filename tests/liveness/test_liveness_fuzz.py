@@ -327,11 +327,12 @@ def _parsed(body: bytes) -> object:
 
 
 def _reference(body: bytes) -> object:
-    """The same from json.loads on the bytes, as parse_object decoded them before its fast path."""
+    """The same from json.loads on the bytes, as parse_object decoded them before its fast path
+    (with its hooks: a repeated key, NaN or Infinity refused)."""
     from liveness import jsonapi
 
     try:
-        payload = json.loads(body, object_pairs_hook=jsonapi._unique_keys)
+        payload = json.loads(body, **jsonapi.STRICT)
     except jsonapi.DuplicateKey:
         return "duplicate_key"
     except (ValueError, RecursionError):
@@ -348,6 +349,8 @@ ENCODED = [
     b'{"hash_id": "\xed\xa0\x80"}',  # a lone surrogate in UTF-8 (surrogatepass keeps it)
     b'{"hash_id": "\xff"}',  # not UTF-8 at all
     b'{"a": 1, "a": 2}',
+    b'{"a": NaN}',
+    b'{"a": 1e999999}',
     b"[1, 2]",
     b"",
 ]

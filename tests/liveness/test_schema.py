@@ -414,6 +414,7 @@ def test_every_session_read_answer_is_declared_and_occurs(
     assert get(path, hash_id=None).status_code == 401
     assert get(path, hash_id="nope").status_code == 401
     assert get(f"/sessions/{uuid.uuid4()}").status_code == 404
+    assert get("/sessions/AAA").status_code == 404  # the URL resolver's, not the view's
     assert get(path, method="DELETE").status_code == 405
     assert get(path, **throttled_client(settings)).status_code == 429
     rate_spent(tenant)
@@ -503,7 +504,7 @@ def test_every_challenge_answer_is_declared_and_occurs(
     tenant, secret = make_tenant(request_limit=5, challenge="head_turn")
     call = session_call(client, contract, "challenge")
     path, bearer = open_session(client, secret)
-    assert call(path, {}, headers=bearer).json()["challenge"]["state"] == "running"
+    assert call(path, None, headers=bearer).json()["challenge"]["state"] == "running"
     assert call(path, b"{", headers=bearer).status_code == 400
     too_big = b" " * (settings.SESSION_QUALITY_MAX_BYTES + 1)
     assert call(path, too_big, headers=bearer).status_code == 413
@@ -629,9 +630,10 @@ def test_the_schema_has_every_api_route_and_no_other() -> None:
 
 
 PREFLIGHT = {"HTTP_ORIGIN": "https://shop.example", "HTTP_ACCESS_CONTROL_REQUEST_METHOD": "POST"}
+TOKEN_CALLS = ("quality", "challenge", "selfie")
 
 
-@pytest.mark.parametrize("action", ["quality", "challenge", "selfie"])
+@pytest.mark.parametrize("action", TOKEN_CALLS)
 def test_every_preflight_answer_is_declared_and_occurs(
     make_tenant: Any,
     client: Any,
@@ -642,7 +644,8 @@ def test_every_preflight_answer_is_declared_and_occurs(
 ) -> None:
     """A token call's CORS preflight: 204 with the CORS headers to an allowed origin, without
     them to another; 405 to an OPTIONS that is no preflight; 503 while the database is held
-    down. drf-spectacular leaves OPTIONS out; capture.cors declares it."""
+    down; 404 to an id that is not a UUID (the URL resolver's). drf-spectacular leaves OPTIONS
+    out; capture.cors declares it."""
     settings.CAPTURE_ALLOWED_ORIGINS = ["https://shop.example"]
     _, secret = make_tenant(request_limit=5)
     path = f"{open_session(client, secret)[0]}/{action}"
@@ -657,10 +660,60 @@ def test_every_preflight_answer_is_declared_and_occurs(
     other = preflight(**{**PREFLIGHT, "HTTP_ORIGIN": "https://elsewhere.example"})
     assert other.status_code == 204 and "Access-Control-Allow-Methods" not in other
     assert preflight(HTTP_ORIGIN="https://shop.example").status_code == 405
+    malformed = send(client, "OPTIONS", f"/sessions/AAA/{action}", **PREFLIGHT)
+    contract.check(malformed, "OPTIONS", f"{SESSION}/{action}", f"/sessions/AAA/{action}")
+    assert malformed.status_code == 404
     unready(monkeypatch)
     assert preflight(**PREFLIGHT).status_code == 503
     provoked, declared = contract.statuses(f"{SESSION}/{action}", "OPTIONS")
     assert provoked == declared
+
+
+def test_every_session_head_answer_is_declared_and_occurs(
+    make_tenant: Any, client: Any, contract: Contract, settings: Any, monkeypatch: Any
+) -> None:
+    """HEAD /sessions/{id} answers as GET, without the body (Django serves it with the GET
+    view); drf-spectacular leaves HEAD out, so the schema had no HEAD there (capture.schema
+    declares it, as liveness.schema declares /status_check's). Never 405: HEAD is allowed."""
+    _, secret = make_tenant(request_limit=1)
+    path, _ = open_session(client, secret)
+
+    def head(path: str, hash_id: str = secret, **extra: Any) -> Any:
+        answer = send(client, "HEAD", path, HTTP_X_HASH_ID=hash_id, **extra)
+        assert answer.content == b""
+        return contract.check(answer, "HEAD", SESSION, path)
+
+    assert head(path).status_code == 200
+    assert head(path, hash_id="nope").status_code == 401
+    assert head(f"/sessions/{uuid.uuid4()}").status_code == 404
+    assert head("/sessions/AAA").status_code == 404
+    assert head(path, **throttled_client(settings)).status_code == 429
+    unready(monkeypatch)
+    assert head(path).status_code == 503
+    provoked, declared = contract.statuses(SESSION, "HEAD")
+    assert provoked == declared
+
+
+RESOLVER_404S = [
+    ("GET", "/sessions/AAA", SESSION),
+    *(("POST", f"/sessions/AAA/{action}", f"{SESSION}/{action}") for action in TOKEN_CALLS),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "template"), RESOLVER_404S)
+def test_the_url_resolvers_404_under_sessions_matches_the_schema(
+    db: None, client: Any, contract: Contract, method: str, path: str, template: str
+) -> None:
+    """A session id that is not a UUID is the URL resolver's 404, which lacked the
+    `Cache-Control: no-store` the schema declares on every answer of these paths (an unknown
+    well-formed id's 404, the view's, has it)."""
+    answer = contract.check(send(client, method, path, {}), method, template, path)
+    assert (answer.status_code, answer["Cache-Control"]) == (404, "no-store")
+
+
+def test_a_trailing_slash_is_a_no_store_404(db: None, client: Any) -> None:
+    answer = send(client, "GET", f"/sessions/{uuid.uuid4()}/")
+    assert answer.status_code == 404 and answer["Cache-Control"] == "no-store"
 
 
 # --- what the schema calls a valid request is what the service takes (schemathesis, ST202) ---
@@ -668,7 +721,7 @@ def test_every_preflight_answer_is_declared_and_occurs(
 IDEMPOTENCY_KEYS = ("k", "a" * 255, "5b0e8c1e-3d8f", "a b", "!~", "a" * 256, "\x7f", "é", "a\tb")
 
 
-def valid(schema: dict[str, Any], value: str) -> bool:
+def valid(schema: dict[str, Any], value: object) -> bool:
     return bool(OAS31Validator(schema).is_valid(value))
 
 
@@ -710,6 +763,78 @@ def test_the_schema_takes_only_what_is_answered_as_a_preflight(
             if parameter.get("required")
         )
         assert (answer.status_code == 204) == schema_valid, (case, answer.status_code)
+
+
+def test_the_challenge_takes_no_body_as_the_schema_says(
+    make_tenant: Any, client: Any, contract: Contract, settings: Any
+) -> None:
+    """The schema declared no body for the challenge (drf-spectacular drops an empty
+    serializer's, and it said "the body is ignored"), yet without one the answer was 400
+    "Malformed JSON": a generated client could never start or retry it. No body (no
+    Content-Length, or 0) is {}; one present must be a JSON object."""
+    settings.CAPTURE_CHALLENGE_TRIES = 5
+    operation = contract.schema["paths"][f"{SESSION}/challenge"]["post"]
+    body = operation["requestBody"]
+    assert not body.get("required", False)
+    schema = body["content"][JSON]["schema"]
+    _, secret = make_tenant(challenge="head_turn")
+    call = session_call(client, contract, "challenge")
+    path, bearer = open_session(client, secret)
+    for raw in (None, b"", b'{"steps": 1}'):  # no Content-Length, 0, an object (ignored)
+        assert call(path, raw, headers=bearer).json()["challenge"]["state"] == "running", raw
+    assert valid(schema, {"steps": 1}) and not valid(schema, []) and not valid(schema, None)
+    for raw in (b"{", b" ", b"[]", b"null"):
+        assert call(path, raw, headers=bearer).status_code == 400, raw
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_the_schema_requires_what_the_selfie_requires(
+    make_tenant: Any, client: Any, contract: Contract, settings: Any
+) -> None:
+    """SelfieRequest required no field, yet `{}` is 400 "Selfie_image is required": a selfie
+    needs `selfie_image` or `frames` (capture.service.frame_values). A blank frame is valid and
+    refused by a gate (422, the session stays open)."""
+    settings.SESSION_SELFIE_PER_MIN = 100
+    _, secret = make_tenant()
+    call = session_call(client, contract, "selfie")
+    path, bearer = open_session(client, secret)
+    schema = contract.schema["components"]["schemas"]["SelfieRequest"]
+    blank = blank_image()
+    bodies: list[dict[str, Any]] = [
+        {},
+        {"other": blank},
+        {"selfie_image": blank},
+        {"frames": [blank]},
+        {"frames": [blank], "selfie_image": blank},
+        {"frames": []},
+        {"selfie_image": 1},
+    ]
+    for body in bodies:
+        answer = call(path, body, headers=bearer)
+        assert (answer.status_code != 400) == valid(schema, body), (list(body), answer.content)
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_the_schema_takes_the_more_time_the_service_takes(
+    make_tenant: Any, client: Any, contract: Contract, settings: Any
+) -> None:
+    """A `more_time` that is not a boolean ("yes", "true", 1) was read as false: the person's
+    ask for more time silently not given. The schema's boolean is what the service takes;
+    anything else is 400."""
+    settings.SESSION_QUALITY_PER_S = 100
+    _, secret = make_tenant(challenge="head_turn")
+    call = session_call(client, contract, "quality")
+    path, bearer = open_session(client, secret)
+    schema = contract.schema["components"]["schemas"]["FrameRequest"]
+    frame = data_uri(LIVE_JPG)
+    values: list[object] = [True, False, "yes", "true", 1, 0, None, []]
+    for more_time in values:
+        body = {"selfie_image": frame, "more_time": more_time}
+        answer = call(path, body, headers=bearer)
+        assert (answer.status_code == 200) == valid(schema, body), (more_time, answer.content)
+        if answer.status_code == 400:
+            assert answer.json() == {"error": "more_time must be true or false."}
+    assert call(path, {"selfie_image": frame}, headers=bearer).status_code == 200
 
 
 # --- the schema and its pages answer anything but a GET or HEAD as the API does -------------
