@@ -396,4 +396,8 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return answers.respond(Rejection("server_error"))
+    """An unexpected error's 500: with ``Cache-Control: no-store``, as every other answer of
+    the API (docs/integrator/api.md: every answer of the endpoints is no-store)."""
+    response = answers.respond(Rejection("server_error"))
+    response["Cache-Control"] = "no-store"
+    return response

@@ -9,7 +9,8 @@ import re
 import uuid
 
 import pytest
-from django.test import Client
+from django.test import Client, RequestFactory
+from django.urls import get_resolver
 
 from tests.conftest import REPO
 
@@ -63,3 +64,11 @@ def test_a_refused_host_is_named_as_answered_without_it(client: Client) -> None:
     assert response.status_code == 400
     assert "Cache-Control" not in response
     assert "a `Host` outside `ALLOWED_HOSTS`" in statement()
+
+
+def test_an_unexpected_errors_500_is_no_store(rf: RequestFactory) -> None:
+    """The 500 Django answers with when a view raises (its handler, as Django resolves it)."""
+    handler = get_resolver().resolve_error_handler(500)
+    response = handler(rf.get(f"/sessions/{UNKNOWN}"))
+    assert response.status_code == 500
+    assert response["Cache-Control"] == "no-store"
