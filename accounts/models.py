@@ -116,6 +116,7 @@ class Tenant(models.Model):
     )
     challenge_band = models.FloatField(
         default=DEFAULT_CHALLENGE_BAND,
+        db_default=DEFAULT_CHALLENGE_BAND,  # the previous release inserts tenants without it
         validators=[MinValueValidator(0.0), MaxValueValidator(MAX_CHALLENGE_BAND)],
         help_text="when_unsure: a selfie whose score lies within this many logits of the "
         "threshold (either side) is decided by the head-turn challenge.",

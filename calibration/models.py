@@ -22,6 +22,7 @@ class Calibration(models.Model):
     profile = models.CharField(max_length=16)
     fingerprint = models.CharField(
         max_length=FINGERPRINT_LENGTH,
+        db_default="",  # the previous release inserts without it: "" is never applied
         help_text="ml.profiles.fingerprint of the profile it was fitted on: applied only while "
         "the profile's models are the same.",
     )
@@ -209,11 +210,18 @@ class Evaluation(models.Model):
         help_text="ml.evaluate.Report.to_dict() as ml.anonymised stores it: no file, folder "
         "or subject name."
     )
+    # The previous release inserts evaluations without the four columns below: its rows get
+    # the database's defaults, blank scored_with and null calibration (never matched to a
+    # tenant's threshold).
     crop_policy = models.CharField(
-        max_length=16, default="judge", help_text="The crop policy its gates judged under."
+        max_length=16,
+        default="judge",
+        db_default="judge",
+        help_text="The crop policy its gates judged under.",
     )
     calibrated = models.BooleanField(
         default=False,
+        db_default=False,
         help_text="Scored by a tenant's calibration (evaluate --tenant); else the shipped maps.",
     )
     calibration = models.PositiveIntegerField(
@@ -226,9 +234,14 @@ class Evaluation(models.Model):
         max_length=FINGERPRINT_LENGTH,
         blank=True,
         default="",
+        db_default="",
         help_text="ml.profiles.scoring_digest of its profile when it ran (models and shipped "
         "maps); blank when unknown (never matched to an uncalibrated tenant then).",
     )
+    # Empty here: this code stores no folder name. The previous release's evaluate writes one
+    # and its admin reads it; without the column both failed. The next release takes it out of
+    # the models, the one after drops it (docs/contributor/migrations.md, "Removing a column").
+    folder = models.CharField(max_length=500, blank=True, db_default="", editable=False)
 
     class Meta:
         db_table = "liveness_evaluation"

@@ -70,16 +70,17 @@ class CaptureSession(models.Model):
     selfie_check_id = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
     # The selfie check's request id: a held selfie's final check line carries it (joining the
     # line written when it was held) even once prune_checks or an admin deleted the record.
-    selfie_request_id = models.CharField(max_length=128, blank=True, editable=False)
+    selfie_request_id = models.CharField(max_length=128, blank=True, db_default="", editable=False)
     # The challenge rule the session was opened under: its tenant's ``challenge`` then and, for
     # when_unsure, its ``challenge_band`` (else null). A tenant switched while the session
     # runs (up to SESSION_TTL_S) does not change how its selfie is judged: read at the selfie,
     # a when_unsure session switched to head_turn decided a selfie in its band by its score
-    # alone, with no challenge ever asked.
-    challenge_mode = models.CharField(max_length=16, blank=True, editable=False)
+    # alone, with no challenge ever asked. "" (db_default): opened by the previous release,
+    # which inserts sessions without this column, selfie_request_id and token_calls.
+    challenge_mode = models.CharField(max_length=16, blank=True, db_default="", editable=False)
     challenge_band = models.FloatField(null=True, blank=True, editable=False)
     # Token calls admitted so far, against SESSION_CALL_BUDGET (capture.service.within_budget).
-    token_calls = models.PositiveIntegerField(default=0, editable=False)
+    token_calls = models.PositiveIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -162,10 +162,13 @@ def readiness(method: str, request_id: str) -> bytes | None:
 def refresh_readiness() -> None:
     """Probe the database before a request once the verdict is CACHE_S old, under the slot
     (Django's connection is the worker's one), so that it stays fresh while requests queue:
-    one probe (a read, an insert rolled back) per CACHE_S per busy worker."""
+    one probe (a read, an insert rolled back) per CACHE_S per busy worker. Not while the
+    worker has not yet found its migrations applied: asking them costs 15-18 probes, never a
+    request's to pay; its verdict then ages past VERDICT_MAX_AGE_S, and /status_check asks
+    them through Django."""
     from liveness import runtime
 
-    if runtime.process_problem() is None and runtime.verdict_due():
+    if runtime.process_problem() is None and runtime.migrated() and runtime.verdict_due():
         close_old_connections()  # as at the start of a request: this is before one
         runtime.not_ready_reason()
 

@@ -172,12 +172,22 @@ REPLAYED: Schema = {
 }
 
 
-def _text(values: list[str], description: str) -> Schema:
+def _text(values: list[str], description: str, pattern: str = "") -> Schema:
+    """A text/plain answer: one of ``values``, or else one matching ``pattern`` when given."""
+    schema: Schema = {"type": "string", "enum": values}
+    if pattern:
+        schema = {"oneOf": [schema, {"type": "string", "pattern": pattern}]}
     return {
         "description": description,
-        "content": {"text/plain": {"schema": {"type": "string", "enum": values}}},
+        "content": {"text/plain": {"schema": schema}},
         "headers": {"X-Request-ID": REQUEST_ID},
     }
+
+
+# runtime.NOT_MIGRATED with its count: "Database not migrated: 3 migration(s) not applied".
+NOT_MIGRATED_PATTERN = (
+    "^" + runtime.NOT_MIGRATED.replace("(", r"\(").replace(")", r"\)").format("[0-9]+") + "$"
+)
 
 
 # ErrorSerializer's component, as drf-spectacular names it (the plain view has no serializer).
@@ -191,9 +201,10 @@ def _probe(
     up: str,
     down: list[str],
     said: tuple[str, str] = ("Ready.", "Not ready."),
+    down_pattern: str = "",
 ) -> Schema:
-    """A probe's GET and HEAD: 200 ``up``, 503 with one of the reasons ``down`` (text/plain);
-    ``said``: what each of the two statuses means."""
+    """A probe's GET and HEAD: 200 ``up``, 503 with one of the reasons ``down`` or one
+    matching ``down_pattern`` (text/plain); ``said``: what each of the two statuses means."""
     ok, not_ok = said
     return {
         "get": {
@@ -204,7 +215,7 @@ def _probe(
             "security": [{}],
             "responses": {
                 "200": _text([up], ok),
-                "503": _text(down, not_ok),
+                "503": _text(down, not_ok, down_pattern),
                 "405": {
                     "description": "Any method but GET and HEAD (`Allow`), as JSON like every "
                     "API path's errors.",
@@ -227,10 +238,11 @@ def _probe(
 STATUS_CHECK = _probe(
     "status_check",
     "Readiness of the worker that answers",
-    "200 once this worker's engine is loaded and warmed and it can record a check; 503 with "
-    "the reason otherwise.",
+    "200 once this worker's engine is loaded and warmed, the database has every migration of "
+    "this release and it can record a check; 503 with the reason otherwise.",
     runtime.SERVICE_LIVE,
     [runtime.STARTING, runtime.DB_DOWN, runtime.DB_FULL, runtime.DB_BUSY],
+    down_pattern=NOT_MIGRATED_PATTERN,
 )
 # The livenessProbe's: never the database (restarting a pod cures no database).
 HEALTHZ = _probe(

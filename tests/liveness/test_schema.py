@@ -186,6 +186,14 @@ def test_status_check_503_matches_the_schema(
     _validate(response, "GET", "/status_check")
 
 
+def test_status_check_not_migrated_matches_the_schema(
+    one_migration_unapplied: tuple[str, str], warm_engine: None, client: Any
+) -> None:
+    response = client.get("/status_check")
+    assert response.content == b"Database not migrated: 1 migration(s) not applied"
+    _validate(response, "GET", "/status_check")
+
+
 def test_liveness_503s_match_the_schema(
     tenant: tuple[Any, str], post_liveness: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

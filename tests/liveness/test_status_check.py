@@ -1,15 +1,21 @@
-"""GET /status_check: 503 until this process's engine is warmed, then 200 ``Service is live``."""
+"""GET /status_check: 503 until this process's engine is warmed and the database has every
+migration of this code, then 200 ``Service is live``."""
 
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.db.migrations.recorder import MigrationRecorder
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Tenant
+from facia_site.worker import refresh_readiness
 from liveness import runtime
+from tests.conftest import LIVE_JPG, Post, data_uri
 
 
 def test_not_ready_before_warm_up(db: None, client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,3 +94,63 @@ def test_a_locked_database_is_busy_not_full(
     assert (locked.status_code, locked.content.decode()) == (503, runtime.DB_BUSY)
     assert locked["Retry-After"] == "1"
     assert client.get("/status_check").content == b"Service is live"
+
+
+def _migrations_asked(queries: CaptureQueriesContext) -> int:
+    return sum("django_migrations" in query["sql"] for query in queries.captured_queries)
+
+
+def test_unready_until_every_migration_of_this_code_is_applied(
+    one_migration_unapplied: tuple[str, str],
+    warm_engine: None,
+    client: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A partly migrated database answers the tenants' read and a check row's insert (the
+    columns a later migration adds are not in them): the worker said 200 and then failed the
+    requests that reach the new columns with 500s and 503s. It now says which it lacks, once
+    in its log, and is ready once they are applied."""
+    with caplog.at_level(logging.DEBUG, logger="liveness.runtime"):
+        first, second = client.get("/status_check"), client.get("/status_check")
+    for answer in (first, second):
+        assert answer.status_code == 503
+        assert answer.content == b"Database not migrated: 1 migration(s) not applied"
+        assert answer["Retry-After"] == "1"
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if "migration" in r.message]
+    assert [level for level, _ in said] == ["WARNING", "DEBUG"]
+    assert said[0][1].endswith("1 migration(s) of this release not applied; run migrate")
+    MigrationRecorder(connection).record_applied(*one_migration_unapplied)
+    caplog.clear()
+    ready = client.get("/status_check")
+    assert (ready.status_code, ready.content) == (200, b"Service is live")
+    assert [r.levelname for r in caplog.records if "migration" in r.message] == ["INFO"]
+
+
+def test_the_migrations_are_asked_until_applied_then_never_again(
+    one_migration_unapplied: tuple[str, str],
+    warm_engine: None,
+    client: Any,
+    post_liveness: Post,
+    tenant: tuple[Tenant, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Asked until they hold, then not again in this worker; never for a /liveness request,
+    neither by its view nor by the gunicorn worker's readiness refresh before it: a check pays
+    nothing for them."""
+    before = runtime.last_verdict()
+    assert runtime.verdict_due()
+    refresh_readiness()  # as the gunicorn worker does before each request
+    assert runtime.last_verdict() is before  # no probe made, so no migration asked
+    with CaptureQueriesContext(connection) as queries:
+        post_liveness({"hash_id": tenant[1], "selfie_image": data_uri(LIVE_JPG)})
+    assert _migrations_asked(queries) == 0
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/status_check").status_code == 503
+    assert _migrations_asked(queries) > 0
+    MigrationRecorder(connection).record_applied(*one_migration_unapplied)
+    assert client.get("/status_check").status_code == 200
+    MigrationRecorder(connection).record_unapplied(*one_migration_unapplied)
+    monkeypatch.setattr(runtime, "_ok_until", 0.0)  # the 2 s remembered success is over
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/status_check").content == b"Service is live"
+    assert _migrations_asked(queries) == 0

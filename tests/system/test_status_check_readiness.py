@@ -1,5 +1,6 @@
 """Readiness of every gunicorn worker (issue 9, item 2): a worker whose engine cannot load or
-warm never serves (the master stops, exit code 3), and each worker's readiness is a gauge."""
+warm never serves (the master stops, exit code 3), each worker's readiness is a gauge, and a
+worker is unready until the database has every migration of its release."""
 
 import os
 import shutil
@@ -11,6 +12,8 @@ import requests
 from django.conf import settings
 from prometheus_client.parser import text_string_to_metric_families
 
+from liveness import runtime
+from tests.release import RELEASE_LEAVES
 from tests.servers.clients import create_tenant, selfie_body
 from tests.servers.gunicorn import Gunicorn, gunicorn, migrated_env, start
 from tests.servers.processes import STARTUP_S, manage, until
@@ -115,28 +118,63 @@ def test_a_manage_command_leaves_no_readiness_sample(tmp_path: Path) -> None:
     assert list(metrics_dir.iterdir()) == []
 
 
+def _status_text(server: Gunicorn) -> str:
+    """/status_check's body; "" while the server is not listening yet."""
+    assert server.process.poll() is None, server.log.read_text()[-3000:]
+    try:
+        return requests.get(f"{server.base}/status_check", timeout=30).text
+    except requests.ConnectionError:
+        return ""
+
+
+def _not_migrated(env: dict[str, str]) -> str:
+    """/status_check's 503 body for the migrations ``migrate --plan`` lists (one line each,
+    their operations indented below)."""
+    plan = manage(env, "migrate", "--plan").splitlines()[1:]
+    return runtime.NOT_MIGRATED.format(sum(1 for line in plan if line and line[0] != " "))
+
+
 def test_an_unmigrated_database_is_unready_until_migrated(tmp_path: Path) -> None:
     """Pods start with MIGRATE_ON_START=0 and may come up before the migration Job has run.
     The readiness probe's query of the tenants raised out of post_fork: every worker failed
-    to boot and the master stopped. Now the workers wait, unready, and serve once migrated."""
+    to boot and the master stopped. Now the workers wait, unready, saying how many
+    migrations are missing, and serve once migrated."""
     env = migrated_env(tmp_path, 1)
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'not-yet-migrated.sqlite3'}"
     server = start(env, tmp_path)
     try:
-
-        def answered() -> bool:
-            assert server.process.poll() is None, server.log.read_text()[-3000:]
-            try:
-                return server.status() == 503
-            except requests.ConnectionError:
-                return False  # not listening yet
-
-        until(answered, timeout=STARTUP_S)
+        until(lambda: _status_text(server) not in ("", runtime.STARTING), timeout=STARTUP_S)
         unready = requests.get(f"{server.base}/status_check", timeout=30)
-        assert (unready.status_code, unready.text) == (503, "Database unavailable")
+        assert (unready.status_code, unready.text) == (503, _not_migrated(env))
         manage(env, "migrate", "-v0")
         until(lambda: server.status() == 200, timeout=STARTUP_S)
         hash_id = create_tenant(env, "migrated-late")
+        reply = requests.post(f"{server.base}/liveness", data=selfie_body(hash_id), timeout=60)
+        assert reply.status_code == 201, reply.text
+    finally:
+        server.stop()
+
+
+def test_the_previous_releases_database_is_unready_until_migrated(tmp_path: Path) -> None:
+    """A rolling upgrade: a new pod starts on the previous release's database before the
+    migration Job has run (or after it failed). Its tenants' read and a check row's insert
+    succeed there, so it answered 200, took traffic, and failed the requests that reach a new
+    column (POST /sessions: 503). Now it is unready, saying how many migrations are missing,
+    and serves once they are applied."""
+    env = migrated_env(tmp_path, 1)
+    hash_id = create_tenant(env, "before-upgrade")
+    for app, migration in RELEASE_LEAVES.items():
+        manage(env, "migrate", app, migration, "-v0")
+    missing = _not_migrated(env)
+    server = start(env, tmp_path)
+    try:
+        until(lambda: _status_text(server) not in ("", runtime.STARTING), timeout=STARTUP_S)
+        unready = requests.get(f"{server.base}/status_check", timeout=30)
+        assert (unready.status_code, unready.text) == (503, missing)
+        manage(env, "migrate", "-v0")
+        until(lambda: server.status() == 200, timeout=STARTUP_S)
+        opened = requests.post(f"{server.base}/sessions", json={"hash_id": hash_id}, timeout=30)
+        assert opened.status_code == 201, opened.text
         reply = requests.post(f"{server.base}/liveness", data=selfie_body(hash_id), timeout=60)
         assert reply.status_code == 201, reply.text
     finally:
