@@ -222,6 +222,7 @@ VIEW_NEEDS: dict[str, list[str] | None] = {
     "accounts_tenant_usage": None,
     "accounts_tenant_usage_csv": None,
     "accounts_tenant_calibrate": ["accounts.change_tenant"],
+    "accounts_tenant_calibrate_jobs": ["accounts.change_tenant"],
     "accounts_tenant_shadow": ["accounts.change_tenant"],
     "accounts_tenant_revoke": ["accounts.change_hashid"],
     "accounts_tenant_issue": ["accounts.add_hashid"],
@@ -301,6 +302,14 @@ def succeeds_calibrating(client: Client, world: World) -> None:
     assert world.tenant.calibrations.count() == before + 1
 
 
+def succeeds_polling_the_jobs(client: Client, world: World) -> None:
+    """The calibrate page's poll: read only, but only for who may calibrate (the page's own
+    permissions)."""
+    response = client.get(url_of("accounts_tenant_calibrate_jobs", world))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
+
+
 def succeeds_promoting_the_shadow(client: Client, world: World) -> None:
     candidate = stored_calibration(world.tenant, threshold=0.7)
     candidate.shadow(timezone.now(), timezone.now() + timedelta(days=1))
@@ -339,6 +348,7 @@ def succeeds_changing_a_password(client: Client, world: World) -> None:
 
 SUCCEEDS: dict[str, Callable[[Client, World], None]] = {
     "accounts_tenant_calibrate": succeeds_calibrating,
+    "accounts_tenant_calibrate_jobs": succeeds_polling_the_jobs,
     "accounts_tenant_shadow": succeeds_promoting_the_shadow,
     "accounts_tenant_revoke": succeeds_revoking,
     "accounts_tenant_issue": succeeds_issuing,
