@@ -30,10 +30,14 @@ PASSWORD = "browser-test-Passw0rd!"
 # it refused ("inline", "eval" or a URL), the page, the sample of inline code where any.
 VIOLATIONS: list[str] = []
 REPORT = "__faciaCspViolation"
+# How many of the page's violations have reached ``VIOLATIONS`` (the report is asynchronous: a
+# page closed at once after a refused request lost its report in a CI run).
+REPORTED = "__faciaCspReported"
 LISTENER = f"""
+window.{REPORTED} = 0;
 document.addEventListener("securitypolicyviolation", (e) => window.{REPORT}(
   `${{e.effectiveDirective}} refused ${{e.blockedURI || "inline"}} on ${{e.documentURI}}` +
-  (e.sample ? `: ${{e.sample}}` : "")), true);
+  (e.sample ? `: ${{e.sample}}` : "")).then(() => {{ window.{REPORTED} += 1; }}), true);
 """
 
 
@@ -42,6 +46,11 @@ def take_violations() -> list[str]:
     taken = VIOLATIONS[:]
     VIOLATIONS.clear()
     return taken
+
+
+def wait_for_reports(page: Any, count: int) -> None:
+    """Wait until ``page`` has reported ``count`` violations to ``VIOLATIONS``."""
+    page.wait_for_function(f"window.{REPORTED} >= {count}", timeout=60_000)
 
 
 def _watch(target: Any) -> Any:

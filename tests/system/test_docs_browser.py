@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.browser import chromium as launch_chromium
-from tests.browser import take_violations
+from tests.browser import take_violations, wait_for_reports
 from tests.servers.entrypoint import Served
 
 pytestmark = pytest.mark.system
@@ -54,6 +54,7 @@ def requests_made(chromium: Any, url: str, rendered: str) -> tuple[list[str], li
         page.goto(url, wait_until="networkidle")
         page.get_by_text(rendered).first.wait_for(timeout=60_000)
         page.wait_for_load_state("networkidle")
+        wait_for_reports(page, sum(how == "csp" for how in outside.values()))
     finally:
         page.close()
     return sent, [f"{u} ({how})" for u, how in outside.items()]

@@ -387,9 +387,16 @@ def test_connections_closed_to_make_room_do_not_linger(quiet: Gunicorn) -> None:
 
 @contextmanager
 def unread_responses(port: int, count: int, sources: list[str]) -> Iterator[list[socket.socket]]:
-    """``count`` connections (from ``sources`` in turn) that each ask for a 3.9 MB file and do
-    not read it, held while inside, once each has its response part sent: nothing a newcomer
-    may close (the worker only waits, up to RESPONSE_TIMEOUT_S, for the client to read)."""
+    """``count`` connections (from ``sources`` in turn) that each ask twice (pipelined) for a
+    3.9 MB file and do not read it, held while inside, once the worker holds each with its
+    response part sent: nothing a newcomer may close (the worker only waits, up to
+    RESPONSE_TIMEOUT_S, for the client to read).
+
+    Twice: the kernel's send buffer grows up to tcp_wmem's 4 MB, so one file could fit whole;
+    its connection then waited for a next head, idle, and was closed after the keepalive while
+    the others were still being set up on a busy machine (a CI run: a holder's server side
+    orphaned, its bytes queued, the test waited 60 s for it to be accepted)."""
+    request = f"GET {BIG_STATIC} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
     socks = []
     try:
         for i in range(count):
@@ -397,12 +404,13 @@ def unread_responses(port: int, count: int, sources: list[str]) -> Iterator[list
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect
             sock.bind((sources[i % len(sources)], 0))
             sock.connect(("127.0.0.1", port))
-            sock.sendall(f"GET {BIG_STATIC} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            sock.sendall(request * 2)
             socks.append(sock)
 
-        def all_stuck() -> bool:
+        def all_stuck() -> bool:  # each held by the worker (an inode), its bytes queued
             sides = server_sides(port)
-            return all(sides.get(sock.getsockname()[1], (0, 0))[1] for sock in socks)
+            held = [sides.get(sock.getsockname()[1], (0, 0)) for sock in socks]
+            return all(inode and queued for inode, queued in held)
 
         until(all_stuck, timeout=60, every=0.02)
         yield socks
