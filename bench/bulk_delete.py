@@ -5,7 +5,10 @@ browser posts that page's form (the deletion), with the worker's memory (VmRSS, 
 VmHWM) before and after each. ``--tree`` serves another checkout (``git archive main | tar -x
 -C /tmp/old``) with this checkout's models, for a before/after:
 
-    python -m bench.bulk_delete [--rows 100000] [--tree DIR] [--port 5791]
+    python -m bench.bulk_delete [--rows 100000] [--sessions 0] [--tree DIR] [--port 5791]
+
+``--sessions N``: the first N records each have the capture session that copied their verdict
+(its ``selfie_check_id``), deleted with them where the served tree deletes a record's copies.
 """
 
 from __future__ import annotations
@@ -22,16 +25,26 @@ from bench.images import REPO
 from bench.tenant_delete import PASSWORD, TOKEN, USER, logged_in, timed
 
 # Run by ``manage.py shell -c`` in the served tree: a superuser, then a tenant with ROWS check
-# records inserted in batches (no image: the records keep none).
+# records and, for the first SESSIONS of them, the capture session that copied each one's
+# verdict, inserted in batches (no image: the records keep none).
 FILL = """
+from datetime import timedelta
 from django.contrib.auth.models import User
+from django.utils import timezone
 from accounts.models import Tenant
+from capture.models import CaptureSession
 from liveness.models import LivenessCheck
 User.objects.create_superuser({user!r}, 'b@example.com', {password!r})
 tenant = Tenant.objects.create(name='bank')
 checks = (LivenessCheck(tenant=tenant, is_live=True, score=0.9, latency_ms=40.0)
           for _ in range({rows}))
 LivenessCheck.objects.bulk_create(checks, batch_size=5000)
+expires = timezone.now() + timedelta(hours=1)
+copied = LivenessCheck.objects.order_by('pk').values_list('pk', flat=True)[:{sessions}]
+sessions = (CaptureSession(tenant=tenant, token_digest='0' * 64, expires_at=expires,
+                           state='done', is_live=True, score=0.9, selfie_check_id=pk)
+            for pk in copied.iterator())
+CaptureSession.objects.bulk_create(sessions, batch_size=5000)
 print(tenant.pk, LivenessCheck.objects.order_by('pk').first().pk)
 """
 
@@ -98,24 +111,27 @@ def measure(server: Served, tenant: int, first: int) -> None:
     left = server.manage(
         "shell",
         "-c",
-        "from liveness.models import LivenessCheck; from django.contrib.admin.models import "
-        "LogEntry; print(LivenessCheck.objects.count(), LogEntry.objects.count())",
+        "from liveness.models import LivenessCheck; from capture.models import CaptureSession; "
+        "from django.contrib.admin.models import LogEntry; print(LivenessCheck.objects.count(), "
+        "CaptureSession.objects.count(), LogEntry.objects.count())",
     )
-    print(f"check records, history entries left: {left.strip().splitlines()[-1]}")
+    print(f"check records, sessions, history entries left: {left.strip().splitlines()[-1]}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--sessions", type=int, default=0)
     parser.add_argument("--tree", type=Path, default=REPO)
     parser.add_argument("--port", type=int, default=5791)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bulk-delete-"))
     with served(args.tree.resolve(), work, args.port, workers=1) as server:
         start = time.perf_counter()
-        fill = FILL.format(user=USER, password=PASSWORD, rows=args.rows)
+        fill = FILL.format(user=USER, password=PASSWORD, rows=args.rows, sessions=args.sessions)
         tenant, first = server.manage("shell", "-c", fill).strip().splitlines()[-1].split()
-        print(f"{args.rows:,} check records inserted in {time.perf_counter() - start:.1f} s")
+        took = time.perf_counter() - start
+        print(f"{args.rows:,} check records, {args.sessions:,} sessions inserted in {took:.1f} s")
         measure(server, int(tenant), int(first))
 
 

@@ -14,6 +14,9 @@ from guard.adminperms import PermittedActionsAdmin
 class CaptureSessionAdmin(PermittedActionsAdmin[CaptureSession]):
     list_display = ["id", "tenant", "state", "is_live", "score_shown", "capture", "created_at"]
     list_filter = ["state", "capture"]
+    # An erasure request names a request id (X-Request-ID): the session that copied that
+    # selfie's verdict is found by it, as its check record is on the checks' list.
+    search_fields = ["selfie_request_id"]
     fields: ClassVar[tuple[str, ...]] = tuple(
         f.name if f.name != "score" else "score_shown" for f in CaptureSession._meta.fields
     )

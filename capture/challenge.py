@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Func, JSONField, Q
 from django.utils import timezone
 
 from accounts.models import HEAD_TURN, WHEN_UNSURE, Tenant
@@ -184,11 +184,13 @@ def _write(
     """The frame's challenge state, and the held selfie's verdict if it decides one. A frame
     that lost the race to a concurrent poll is dropped (the component polls one frame at a
     time; a second tab on the same token would only lose frames)."""
+    decided = progress.state in (PASSED, FAILED)
     saved = _save(
         session,
         challenge=progress.state,
         challenge_judge={
-            "judge": judge.to_state(),
+            # Decided, the judge is never fed again: its face goes in this same UPDATE.
+            "judge": judge.to_record() if decided else judge.to_state(),
             "progress": public(progress),
             "extensions": extensions,
         },
@@ -236,6 +238,48 @@ def settle(session: CaptureSession) -> Settled | None:
         setattr(session, name, value)
     return Settled(
         session.selfie_check_id, live, session.selfie_request_id, session.score, session.capture
+    )
+
+
+class JudgeWithoutFace(Func):
+    """``challenge_judge`` with its judge's face (``headturn.FACE_FIELDS``) taken out, in SQL:
+    SQLite's ``json_remove``, PostgreSQL's jsonb ``-`` (the only two databases the service
+    runs on); one UPDATE of every row, none read into Python."""
+
+    output_field = JSONField()
+
+    def __init__(self) -> None:
+        super().__init__(F("challenge_judge"))
+
+    def as_sqlite(
+        self, compiler: Any, connection: Any, **extra: Any
+    ) -> tuple[str, tuple[Any, ...]]:
+        column, params = compiler.compile(self.source_expressions[0])
+        paths = ", ".join(["%s"] * len(headturn.FACE_FIELDS))
+        keys = (f"$.judge.{key}" for key in headturn.FACE_FIELDS)
+        return f"json_remove({column}, {paths})", (*params, *keys)
+
+    def as_postgresql(
+        self, compiler: Any, connection: Any, **extra: Any
+    ) -> tuple[str, tuple[Any, ...]]:
+        column, params = compiler.compile(self.source_expressions[0])
+        sql = f"jsonb_set({column}, '{{judge}}', ({column} -> 'judge') - %s::text[])"
+        return sql, (*params, *params, list(headturn.FACE_FIELDS))
+
+
+def with_face() -> Q:
+    """The sessions whose stored judge still holds any of the face."""
+    return Q(challenge_judge__judge__has_any_keys=list(headturn.FACE_FIELDS))
+
+
+def forget_expired_faces() -> int:
+    """Take the face out of the judges of the sessions past their expiry (a challenge left
+    running: nothing can feed it again), one UPDATE; a decided challenge dropped it as it
+    was decided (``_write``). Moves ``challenge_version`` on, so that a poll read before
+    this cannot write the face back. How many sessions it changed."""
+    expired = CaptureSession.objects.filter(with_face(), expires_at__lte=timezone.now())
+    return expired.update(
+        challenge_judge=JudgeWithoutFace(), challenge_version=F("challenge_version") + 1
     )
 
 

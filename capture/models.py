@@ -8,6 +8,7 @@ import uuid
 from django.db import models
 
 from accounts.models import WHEN_UNSURE, HashId, Tenant
+from liveness.models import LivenessCheck
 
 
 def token_digest(token: str) -> str:
@@ -62,14 +63,28 @@ class CaptureSession(models.Model):
     challenge_code = models.CharField(max_length=32, blank=True)
     challenge_tries = models.PositiveSmallIntegerField(default=0)
     challenge_version = models.PositiveIntegerField(default=0, editable=False)
-    # The id of the selfie's check record (liveness.LivenessCheck), not a foreign key: a key
-    # would make prune_checks load every row it deletes to clear the sessions' references.
-    # A when_unsure tenant's selfie scored within its band is *held* (``held``): the session
-    # open again with the selfie's score, capture and frames kept (its unit taken, its record
-    # saying not live) until the challenge settles it (capture.challenge.settle).
-    selfie_check_id = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    # The selfie's check record, whose verdict and score the session copies: deleting the
+    # record deletes the session in its transaction (liveness.models.CheckQuerySet.delete,
+    # an erasure request). DO_NOTHING keeps the records deletable in bulk by Django, without
+    # loading each row (a cascade loaded every record a "Select all" or prune_checks
+    # deletes). No database constraint: that deletion keeps the two consistent, and a
+    # constraint would have the database probe this table again for every record deleted
+    # (PostgreSQL's trigger, SQLite's foreign-key check). A when_unsure tenant's selfie
+    # scored within its band is *held* (``held``): the session open again with the selfie's
+    # score, capture and frames kept (its unit taken, its record saying not live) until the
+    # challenge settles it (capture.challenge.settle).
+    selfie_check = models.ForeignKey(
+        LivenessCheck,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="capture_sessions",
+    )
     # The selfie check's request id: a held selfie's final check line carries it (joining the
-    # line written when it was held) even once prune_checks or an admin deleted the record.
+    # line written when it was held) without reading the record, and the admin's list of
+    # sessions is searched by it (an erasure request names a request id).
     selfie_request_id = models.CharField(max_length=128, blank=True, db_default="", editable=False)
     # The challenge rule the session was opened under: its tenant's ``challenge`` then and, for
     # when_unsure, its ``challenge_band`` (else null). A tenant switched while the session

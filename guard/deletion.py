@@ -76,6 +76,23 @@ def counted(collector: Collector) -> dict[type[Model], int]:
     return {model: n for model, n in counts.items() if n}
 
 
+def copies_of(model: type[Model], objs: Any) -> dict[type[Model], int]:
+    """How many rows of each model the deletion of ``objs`` takes besides the Collector's:
+    those their queryset's ``copies()`` names, deleted by its ``delete`` (a check record's
+    capture session and Idempotency-Key answer, liveness.models.CheckQuerySet), one COUNT
+    per model."""
+    rows = objs
+    if not isinstance(objs, QuerySet):
+        rows = model._default_manager.filter(pk__in=[obj.pk for obj in objs])
+    copies = getattr(rows, "copies", None)
+    if copies is None:
+        return {}
+    counts: dict[type[Model], int] = {}
+    for queryset in copies():
+        counts[queryset.model] = counts.get(queryset.model, 0) + queryset.count()
+    return counts
+
+
 def rows_of(collector: Collector, model: type[Model]) -> Iterator[Model]:
     """Each row of ``model`` the deletion takes, those it deletes in bulk read in chunks."""
     yield from collector.data.get(model, ())
@@ -177,6 +194,9 @@ def deleted_objects(model_admin: Any, objs: Any, request: HttpRequest) -> Delete
     except (ProtectedError, RestrictedError) as error:
         return [], {}, set(), protecting(error)
     counts = counted(collector)
+    for copied, n in copies_of(model, objs).items():
+        counts[copied] = counts.get(copied, 0) + n
+    counts = {copied: n for copied, n in counts.items() if n}
     site = model_admin.admin_site
     lacking = lacking_delete_permission(site, request, collector, counts)
     # Shown, not asked of the user: a signal deletes them whatever the user may delete.

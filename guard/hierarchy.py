@@ -8,6 +8,7 @@ function called per row, no index. The check records' list took 7.2 s in that qu
 ranges of the index (30 days of a month) 0.16 s, on the same busy machine.
 """
 
+import functools
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, tzinfo
 from itertools import islice
@@ -167,6 +168,19 @@ def _first_and_last(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None
     return name if isinstance(name, str) else None
 
 
+@functools.cache
+def indexed(queryset_class: type[QuerySet[Any]]) -> type[QuerySet[Any]]:
+    """``queryset_class`` with :class:`IndexedDates`' ``dates`` and ``datetimes``, the rest
+    its own: a model's queryset may define more (liveness.models.CheckQuerySet's ``delete``
+    takes the rows that copy a check record; a plain IndexedDates in its place would have the
+    list's "Delete selected" leave them)."""
+    if issubclass(queryset_class, IndexedDates):
+        return queryset_class
+    if queryset_class is QuerySet:
+        return IndexedDates
+    return type(f"Indexed{queryset_class.__name__}", (IndexedDates, queryset_class), {})
+
+
 class IndexedDateHierarchyAdmin(admin.ModelAdmin[_M]):
     """A list with a ``date_hierarchy`` lists its periods through :class:`IndexedDates`."""
 
@@ -175,5 +189,5 @@ class IndexedDateHierarchyAdmin(admin.ModelAdmin[_M]):
         if not self.date_hierarchy:
             return rows
         probed = rows._chain()  # type: ignore[attr-defined]  # private: not in django-stubs
-        probed.__class__ = IndexedDates
+        probed.__class__ = indexed(type(rows))
         return probed  # type: ignore[no-any-return]  # _chain is untyped

@@ -93,8 +93,9 @@ Hold = Callable[[Judged], bool]
 # that updates the record: what it decided, or None (nothing decided; its writes still kept).
 Settle = Callable[[], "Settled | None"]
 # What stores a recorded outcome's answer for an Idempotency-Key (liveness.idempotency), in the
-# record's transaction; it may raise to roll the unit and the record back.
-Keep = Callable[[Outcome], None]
+# record's transaction, given the record's id (deleting the record deletes the answer); it may
+# raise to roll the unit and the record back.
+Keep = Callable[[Outcome, int], None]
 
 
 @dataclass(frozen=True)
@@ -207,11 +208,12 @@ def record(
     started: float,
     judged: Judged | None = None,
     then: Then | None = None,
-    kept: Callable[[], None] | None = None,
+    kept: Callable[[int], None] | None = None,
     **outcome: object,
 ) -> bool:
     """Store the check; for a verdict (``judged``), take its unit of quota and run ``then``
-    in the same transaction; ``kept`` (storing the answer) last in it, for any outcome.
+    in the same transaction; ``kept`` (storing the answer, given the record's id) last in it,
+    for any outcome.
 
     One transaction means a crash or a lost database at any point leaves the unit, the row,
     the caller's step and the stored answer all written, or none. False (nothing written)
@@ -228,7 +230,7 @@ def record(
             if judged is not None and then is not None:
                 then(judged, check_id)
             if kept is not None:
-                kept()
+                kept(check_id)
     except IntegrityError:
         if _exists(tenant):
             raise
@@ -268,7 +270,7 @@ def _out_of_quota(tenant: Tenant) -> Rejection:
     return rejection
 
 
-def _bound(keep: Keep | None, outcome: Outcome) -> Callable[[], None] | None:
+def _bound(keep: Keep | None, outcome: Outcome) -> Callable[[int], None] | None:
     return None if keep is None else functools.partial(keep, outcome)
 
 

@@ -177,14 +177,20 @@ class Attempt:
             return answers.counted(Rejection("invalid_credentials"), self.tenant)
         return in_use()
 
-    def _keep(self, outcome: Outcome) -> None:
-        """Store ``outcome``'s answer; runs inside the transaction of the unit and the record.
+    def _keep(self, outcome: Outcome, check_id: int) -> None:
+        """Store ``outcome``'s answer with its record's id (``check_id``: deleting the record
+        deletes the answer); runs inside the transaction of the unit and the record.
         Superseded (rolling both back) when this request's claim was taken over."""
         response = answers.respond(outcome)
         headers = {name: response[name] for name in KEPT_HEADERS if name in response}
         stored = IdempotentAnswer.objects.filter(
             tenant_id=self.tenant.pk, key_digest=self.key.digest, claim=self.token
-        ).update(status=response.status_code, answer=response.content.decode(), headers=headers)
+        ).update(
+            status=response.status_code,
+            answer=response.content.decode(),
+            headers=headers,
+            liveness_check_id=check_id,
+        )
         if stored != 1:
             raise Superseded
         self.kept = (outcome, response)

@@ -255,6 +255,28 @@ def _landmarks(values: Sequence[Sequence[float]]) -> np.ndarray:
     return array
 
 
+# The face in a judge's state: its box, its five landmarks (the reference frames', their mean,
+# the last poll's) and the poses measured from them (per poll, per step reached). Only a
+# running judge reads them, to judge the next poll; once the challenge is decided they are
+# the person's face geometry kept for nothing, so a decided or expired session drops them
+# (capture.challenge). The rest says what happened: steps, phase, result code, times, counts.
+FACE_FIELDS = (
+    "last_box",
+    "last_landmarks",
+    "reference",
+    "ref_offset",
+    "ref_frames",
+    "ref_offsets",
+    "track",
+    "reached",
+)
+
+
+def without_face(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored state without :data:`FACE_FIELDS`."""
+    return {key: value for key, value in state.items() if key not in FACE_FIELDS}
+
+
 class StateError(ValueError):
     """A stored state this judge cannot continue: another version's, or damaged."""
 
@@ -360,6 +382,11 @@ class HeadTurnJudge:
         data["steps"] = list(self._s.steps)
         data["v"] = STATE_VERSION
         return {k: _rounded(v) for k, v in data.items()}
+
+    def to_record(self) -> dict[str, Any]:
+        """:meth:`to_state` without the face (:data:`FACE_FIELDS`): what a decided challenge
+        keeps. :meth:`from_state` still reads it (a judge with no reference yet)."""
+        return without_face(self.to_state())
 
     @classmethod
     def from_state(cls, state: Any, limits: Limits | None = None) -> HeadTurnJudge:

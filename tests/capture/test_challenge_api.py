@@ -266,6 +266,48 @@ def test_the_same_clip_in_reverse_order_fails_with_a_code(
     assert read["state"] == "open" and read["liveness_result"] is None
 
 
+# The face in a judge's state: the box, the five landmarks and the poses measured from them.
+FACE = {"last_box", "last_landmarks", "reference", "ref_offset", "ref_frames", "ref_offsets"}
+FACE |= {"track", "reached"}
+
+
+def judge_of(session: Session) -> dict[str, Any]:
+    stored = session.stored().challenge_judge
+    assert isinstance(stored, dict)
+    judge: dict[str, Any] = stored["judge"]
+    return judge
+
+
+def test_a_decided_challenge_keeps_its_steps_result_and_times_not_the_face(
+    head_turn: Any, clock: Clock, settings: Any
+) -> None:
+    """While a challenge runs its judge keeps the face (the reference's landmarks, the last
+    box, the head's pose per poll): it judges the next poll by them. Passed or failed, nothing
+    reads them again, and the UPDATE that stores the result drops them; the steps, the result
+    and the times stay (the admin's view of the session), and a retry starts afresh."""
+    clip = HEAD_TURNS[0]
+    settings.CAPTURE_CHALLENGE_STEPS = clip.steps
+    passing = head_turn()
+    running_with_face = False
+    for frame in frames(clip.name, POLLS_PER_S):
+        clock.t = 1_000_000.0 + frame.t
+        state = passing.quality(jpeg(frame.image)).json()["challenge"]["state"]
+        if state != "running":
+            break
+        running_with_face |= bool(judge_of(passing)["track"])
+    assert state == "passed" and running_with_face
+    failing = head_turn()
+    assert held_still_until_failed(failing, clock, 0)[-1]["state"] == "failed"
+    for session, result in ((passing, "passed"), (failing, "failed")):
+        judge = judge_of(session)
+        assert set(judge).isdisjoint(FACE), judge
+        assert (judge["phase"], judge["steps"]) == (result, list(clip.steps))
+        assert judge["last_t"] is not None and judge["frames"] > 0
+        assert session.read()["challenge"] == result
+    assert failing.restart().json()["challenge"]["state"] == "running"
+    assert judge_of(failing)["track"] == []  # a new judge, its face yet to be seen
+
+
 def test_a_person_holding_still_fails_in_time(head_turn: Any, clock: Clock) -> None:
     session = head_turn()
     seen = session.play(Clip("mounish_face.mp4", ()), clock)

@@ -22,7 +22,7 @@ from ml import headturn
 from ml.profiles import logit
 from tests.accounts.test_admin import INLINE_MANAGEMENT
 from tests.capture.clips import HEAD_TURNS, Clip, frames, jpeg
-from tests.capture.sessions import post, verdict
+from tests.capture.sessions import UNKNOWN_SESSION, post, verdict
 from tests.capture.test_challenge_api import (  # noqa: F401 (fixtures)
     Clock,
     Session,
@@ -188,7 +188,7 @@ def test_an_unsure_selfie_is_live_once_the_challenge_passes_with_its_own_score(
     assert session.quality(jpeg(next(frames(CLIP.name)).image)).json()["state"] == "done"
 
 
-def test_the_final_line_carries_the_held_checks_request_id_once_its_record_is_gone(
+def test_a_held_selfies_session_goes_with_its_record(
     when_unsure: Any,
     client: Client,
     make_tenant: Any,
@@ -198,8 +198,9 @@ def test_the_final_line_carries_the_held_checks_request_id_once_its_record_is_go
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The held selfie's record deleted before its challenge decides (prune_checks under
-    LIVENESS_RETENTION_DAYS=0, or an admin): the final check line still joins the held one by
-    the selfie's own request id (its 202's X-Request-ID), with its score and capture."""
+    LIVENESS_RETENTION_DAYS=0, or an admin honouring an erasure request): the session, a copy
+    of that record's score, is deleted with it. The challenge's next poll is an unknown
+    session's 404, nothing is decided or logged for it, and the unit stays spent."""
     caplog.set_level(logging.INFO, "liveness.checks")
     settings.CAPTURE_CHALLENGE_STEPS = CLIP.steps
     score = score_of(client, make_tenant, frontal)
@@ -208,10 +209,12 @@ def test_the_final_line_carries_the_held_checks_request_id_once_its_record_is_go
     assert taken.status_code == 202 and taken.json()["challenge"]["state"] == "pending"
     call_command("prune_checks", "--days", "0", stdout=StringIO())
     assert not LivenessCheck.objects.filter(tenant=session.tenant).exists()
-    assert session.play(CLIP, clock)[-1]["state"] == "passed"
-    held_line, final = check_lines(caplog, session)
+    assert not CaptureSession.objects.filter(pk=session.id).exists()
+    poll = session.quality(jpeg(next(frames(CLIP.name)).image))
+    assert (poll.status_code, poll.json()) == (404, UNKNOWN_SESSION)
+    (held_line,) = check_lines(caplog, session)
     assert held_line["request_id"] == taken["X-Request-ID"] != ""
-    assert final == {**held_line, "latency_ms": "0.0", "is_live": "True", "reason": "challenge"}
+    assert units(session) == 1
 
 
 def assert_decided_not_live(

@@ -1,6 +1,7 @@
 """manage.py prune_sessions, and the sessions' rate windows, which expire on their own."""
 
 from datetime import timedelta
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.utils import timezone
 from accounts.models import HashId
 from capture.models import CaptureSession
 from capture.service import QUALITY_SCOPE, SELFIE_SCOPE, open_session
+from ml import headturn
 from tests.conftest import database_url, run_on_database
 
 
@@ -21,6 +23,38 @@ def test_prune_sessions(make_tenant: Any) -> None:
     CaptureSession.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
     call_command("prune_sessions", "--days", "1")
     assert list(CaptureSession.objects.values_list("pk", flat=True)) == [new.pk]
+
+
+def test_prune_sessions_takes_the_face_out_of_the_challenges_left_running(
+    make_tenant: Any,
+) -> None:
+    """A challenge left running past its session's expiry is never fed again: its judge's
+    face (landmarks, box, poses) goes at the next prune, its steps and times stay. A session
+    still running keeps it (its judge needs it); a poll read before the strip cannot write the
+    face back (challenge_version moved on)."""
+    tenant, _ = make_tenant()
+    credential = HashId.objects.get(tenant=tenant)
+    left, running = (
+        open_session(tenant, credential).session,
+        open_session(tenant, credential).session,
+    )
+    face = headturn.HeadTurnJudge(("turn_left", "turn_right", "look_up")).to_state()
+    CaptureSession.objects.update(challenge="running", challenge_judge={"judge": face})
+    CaptureSession.objects.filter(pk=left.pk).update(expires_at=timezone.now())
+    out = StringIO()
+    call_command("prune_sessions", stdout=out)
+    assert out.getvalue().strip() == (
+        "deleted 0 capture session(s) older than 90 day(s); 1 expired challenge(s) stripped of "
+        "the face's landmarks"
+    )
+    left_judge = CaptureSession.objects.get(pk=left.pk)
+    assert left_judge.challenge_judge == {"judge": headturn.without_face(face)}
+    assert left_judge.challenge_version == left.challenge_version + 1
+    assert CaptureSession.objects.get(pk=running.pk).challenge_judge == {"judge": face}
+    call_command("prune_sessions", stdout=out)
+    assert (
+        out.getvalue().strip().endswith("0 expired challenge(s) stripped of the face's landmarks")
+    )
 
 
 def test_prune_sessions_refuses_days_no_date_can_reach(db: None) -> None:

@@ -90,7 +90,7 @@ def test_no_image_at_rest(make_tenant: Any, client: Client) -> None:
         "challenge_code",
         "challenge_tries",
         "challenge_version",
-        "selfie_check_id",  # the check record's id (a number)
+        "selfie_check",  # the check record's id (a number)
         "selfie_request_id",  # the check's request id (32 hex digits or the client's own)
         "challenge_mode",  # the rule the session opened under: its tenant's choice then
         "challenge_band",  # and its when_unsure band (a number)

@@ -169,7 +169,7 @@ KEPT_WORDS = {
     "capture": "capture kind",
     "frames": "frame count",
     "refused_code": "refusal code",
-    "selfie_check_id": "that record's id",
+    "selfie_check": "that record's id",
     "selfie_request_id": "and request id",
     "challenge_mode": "the challenge rule it was opened under",
     "challenge_band": "`when_unsure` band",

@@ -18,6 +18,7 @@ import pytest
 from bench import headturn as bench
 from ml import quality
 from ml.headturn import (
+    FACE_FIELDS,
     FAIL_CODES,
     STEPS,
     Box,
@@ -430,6 +431,29 @@ def test_state_stays_small(clip: Clips) -> None:
     assert judge.progress().state == "running"
     assert max(sizes) < 6000
     assert max(sizes[-50:]) <= max(sizes[:250]) + 200  # bounded, not growing with polls
+
+
+# What a decided challenge's stored judge keeps: steps, phase, its code, times, frame counts.
+DECIDED_KEEPS = {"v", "steps", "phase", "index", "done", "code", "phase_t", "phase_frames"}
+DECIDED_KEEPS |= {"frames", "seen_t", "last_t"}
+
+
+@pytest.mark.parametrize("order", ["own", "reversed"])
+def test_a_decided_record_keeps_no_face_and_reads_back(clip: Clips, order: str) -> None:
+    """Every field of the state is either the face (FACE_FIELDS, dropped once decided) or one
+    of what a decided challenge keeps: a new field must be put on one side. The record still
+    reads back as a judge, in its final phase."""
+    fields = set(HeadTurnJudge(("turn_left", "turn_right", "look_up")).to_state())
+    assert fields - set(FACE_FIELDS) == DECIDED_KEEPS
+    steps = ("turn_left", "turn_right", "look_down", "look_up")
+    judge = HeadTurnJudge(steps if order == "own" else tuple(reversed(steps)))
+    for obs in clip("tvl_real.mp4"):
+        if judge.observe(obs).state != "running":
+            break
+    record = judge.to_record()
+    assert set(record) == DECIDED_KEEPS and judge.to_state()["track"]
+    again = HeadTurnJudge.from_state(record)
+    assert (again.progress(), again.track) == (judge.progress(), [])
 
 
 def test_no_face_at_all_runs_out_the_reference_time_not_face_lost() -> None:
