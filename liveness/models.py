@@ -1,6 +1,7 @@
 """One small row per completed check: no image, no hash_id."""
 
 import functools
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -35,10 +36,7 @@ class CheckQuerySet(models.QuerySet["LivenessCheck"]):
         """Delete the records and their copies, in one transaction. The copies' keys are
         DO_NOTHING for Django, so the records themselves are still one DELETE per batch of
         ids, never loaded (a cascade loaded every record, 100,000 on a "Select all")."""
-        with transaction.atomic(using=self.db):
-            copied = [rows.delete() for rows in self.copies()]
-            deleted = super().delete()
-        return _summed([*copied, deleted])
+        return _with_copies(self, super().delete)
 
 
 def copying_relations() -> list[models.ForeignObjectRel]:
@@ -52,7 +50,19 @@ def copying_relations() -> list[models.ForeignObjectRel]:
     ]
 
 
-def _summed(deletions: list[tuple[int, dict[str, int]]]) -> tuple[int, dict[str, int]]:
+Deletion = tuple[int, dict[str, int]]  # what ``delete()`` answers: rows, rows per model label
+
+
+def _with_copies(records: CheckQuerySet, delete: Callable[[], Deletion]) -> Deletion:
+    """``delete()`` (of ``records``) after the rows copying ``records``, in one transaction,
+    counted as one deletion."""
+    with transaction.atomic(using=records.db):
+        copied = [rows.delete() for rows in records.copies()]
+        deleted = delete()
+    return _summed([*copied, deleted])
+
+
+def _summed(deletions: list[Deletion]) -> Deletion:
     """Several ``delete()`` answers as one: the rows in all, and per model label."""
     per_model: dict[str, int] = {}
     for _, counts in deletions:
@@ -96,10 +106,8 @@ class LivenessCheck(models.Model):
     def delete(self, using: Any = None, keep_parents: bool = False) -> tuple[int, dict[str, int]]:
         """The record and its copies (:meth:`CheckQuerySet.delete`): the admin's delete page."""
         db = using or router.db_for_write(LivenessCheck, instance=self)
-        with transaction.atomic(using=db):
-            copied = [rows.delete() for rows in _this(self, db).copies()]
-            deleted = super().delete(using=db, keep_parents=keep_parents)
-        return _summed([*copied, deleted])
+        this = LivenessCheck.objects.using(db).filter(pk=self.pk)
+        return _with_copies(this, functools.partial(super().delete, db, keep_parents))
 
     @classmethod
     def insert(cls, **values: Any) -> int:
@@ -124,10 +132,6 @@ class LivenessCheck(models.Model):
             if connection.features.can_return_columns_from_insert:
                 return int(cursor.fetchone()[0])
             return int(cursor.lastrowid)
-
-
-def _this(check: LivenessCheck, db: str) -> CheckQuerySet:
-    return LivenessCheck.objects.using(db).filter(pk=check.pk)
 
 
 def created_on(first: date, last: date) -> Q:
