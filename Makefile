@@ -46,7 +46,8 @@ test: setup-dev test-deps
 test-fast: setup-dev
 	$(BIN)/python -m pytest -m "not system and not slow"
 
-# Debian's chromium and nginx-light for the browser and scale-out tests (when missing).
+# Debian's chromium, nginx-light, wrk, kubernetes-client and ffmpeg for the browser,
+# scale-out, load-script, manifest and head-turn browser tests (when missing).
 test-deps:
 	@bin/install-test-deps
 

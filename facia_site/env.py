@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -122,7 +122,9 @@ def env_database_url(name: str, default: str) -> str:
     """A database URL; unset or blank (``DATABASE_URL=`` in an env file) is the default. Any
     other scheme is refused naming the variable but not its value, which may hold a password
     (unchecked, a blank value or a typo is dj-database-url's traceback listing every
-    backend)."""
+    backend). So is an example's placeholder as the password: .env.example's
+    POSTGRES_PASSWORD=change-me reaches compose's DATABASE_URL and the database's own
+    password, anyone can read it in the repository, and the database would start with it."""
     value = os.environ.get(name, "").strip()
     if not value:
         return default
@@ -134,7 +136,22 @@ def env_database_url(name: str, default: str) -> str:
             "postgres://USER:PASSWORD@HOST:PORT/NAME (the value is not shown: it may hold a "
             "password)"
         )
+    if (password := _password(value)).lower() in PLACEHOLDERS:
+        raise ImproperlyConfigured(
+            f"{name}'s password is still the example's placeholder {password!r}: set a random "
+            "one (POSTGRES_PASSWORD in .env with compose), e.g. "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
     return value
+
+
+def _password(url: str) -> str:
+    """The URL's password, unquoted; "" when it has none or cannot be parsed (the database's
+    settings then refuse it, naming the variable)."""
+    try:
+        return unquote(urlsplit(url).password or "")
+    except ValueError:
+        return ""
 
 
 def env_path(name: str, default: Path) -> Path:

@@ -47,7 +47,7 @@ KEPT_HEADERS = ("X-Liveness-Profile", "X-Liveness-Capture")
 # the old request, were it still alive, could no longer store its answer (its claim is gone)
 # and rolls its unit back.
 CLAIM_LEASE_S = 120
-# A check takes 0.1-0.3 s on a CPU (docs/operator/performance.md): a second is enough to wait.
+# A check takes 0.1-0.3 s on a CPU (docs/evaluator/performance.md): a second is enough to wait.
 RETRY_AFTER_S = 1
 
 

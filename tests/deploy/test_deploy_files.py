@@ -288,15 +288,47 @@ def objects_in(path: Path) -> list[dict[str, Any]]:
 
 
 def built() -> list[dict[str, Any]]:
-    """What ``kubectl kustomize deploy/k8s`` gives, for this kustomization (resources and a
-    namespace only): every listed file's objects, the namespaced ones in its namespace."""
+    """What ``kubectl kustomize deploy/k8s`` gives, for this kustomization (resources, a
+    namespace and images only): every listed file's objects, the namespaced ones in its
+    namespace, each container of a listed image running the image named there."""
     found = []
     for name in kustomization()["resources"]:
         for doc in objects_in(K8S / name):
             if doc["kind"] != "Namespace":
                 doc["metadata"]["namespace"] = kustomization()["namespace"]
+            spec = pod_spec(doc)
+            for container in spec.get("initContainers", []) + spec.get("containers", []):
+                container["image"] = released(container["image"])
             found.append(doc)
     return found
+
+
+def released(image: str) -> str:
+    """``image`` as the kustomization's ``images`` rewrite it (name and tag)."""
+    name = image.split("@")[0].rsplit(":", 1)[0] if "/" not in image else image
+    for entry in kustomization().get("images", []):
+        if entry["name"] == name:
+            return f"{entry.get('newName', name)}:{entry['newTag']}"
+    return image
+
+
+def test_every_workload_runs_the_one_release_the_kustomization_names() -> None:
+    """The manifests said facia-liveness:latest, and the docs said to apply them again for a
+    new image: the unchanged spec started no rollout, a node that had pulled :latest kept it
+    (the migration Job could migrate with the old code), and rollout undo went back to the
+    same tag."""
+    [entry] = kustomization()["images"]
+    assert entry["name"] == "facia-liveness" and set(entry) <= {"name", "newName", "newTag"}
+    assert entry["newTag"] not in {"", "latest"}
+    for where, container in image_containers():
+        assert ":" not in container["image"], f"{where}: tagged outside the kustomization"
+    kinds = set()
+    for doc in built():
+        for container in pod_spec(doc).get("containers", []):
+            if container["image"].startswith(entry.get("newName", entry["name"])):
+                assert container["image"].endswith(f":{entry['newTag']}"), doc["kind"]
+                kinds.add(doc["kind"])
+    assert kinds == {"Deployment", "Job", "CronJob"}
 
 
 def identities(docs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
@@ -332,6 +364,14 @@ def test_kubectl_kustomize_builds_the_listed_manifests() -> None:
     rendered = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
     assert identities(rendered) == identities(built())
     assert len(rendered) == len(built())
+    assert images_by_object(rendered) == images_by_object(built())  # kustomize's own rewrite
+
+
+def images_by_object(docs: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[str]]:
+    return {
+        next(iter(identities([doc]))): [c["image"] for c in pod_spec(doc).get("containers", [])]
+        for doc in docs
+    }
 
 
 def documented_deploy_commands() -> list[str]:

@@ -242,6 +242,33 @@ def test_a_database_url_we_do_not_serve_is_refused_without_its_password(
 
 
 @pytest.mark.parametrize(
+    "value",
+    ["postgres://facia:change-me@db:5432/facia", "postgresql://facia:Replace%2DMe@pg.facia.svc/f"],
+)
+def test_an_examples_placeholder_password_stops_the_start(value: str, tmp_path: Path) -> None:
+    """compose builds DATABASE_URL from .env.example's POSTGRES_PASSWORD=change-me, and the
+    database container takes the same public password; deploy/k8s/secret.example.yaml's URL
+    holds replace-me. The service started with either."""
+    done = run_python(
+        tmp_path, "manage.py", "check", FACIA_VAR_DIR=str(tmp_path), DATABASE_URL=value
+    )
+    said = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert (
+        "ImproperlyConfigured: DATABASE_URL's password is still the example's placeholder" in said
+    )
+    assert "Traceback" not in said
+
+
+def test_a_password_that_merely_contains_a_placeholder_is_accepted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for value in ("postgres://facia:change-me-2b8f1c@db/facia", "postgres://postgres@db/facia"):
+        monkeypatch.setenv("DATABASE_URL", value)
+        assert env.env_database_url("DATABASE_URL", "sqlite:///db") == value
+
+
+@pytest.mark.parametrize(
     "value", ["postgres://facia:s3cret-pw@[db/facia", "postgres://facia:s3cret-pw@db:port/facia"]
 )
 def test_a_database_url_that_cannot_be_parsed_is_one_line_naming_it(

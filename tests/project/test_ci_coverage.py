@@ -3,6 +3,7 @@ skipping, `make test` runs every test (`make test-fast` only leaves out the syst
 ones), and `make lint` passes on a machine with only requirements-dev.txt installed."""
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -134,6 +135,26 @@ def test_ci_runs_the_tests_and_the_lint() -> None:
         ["bash", "-n", str(REPO / ".ci" / "run")], capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "true"), ("1", "1"), ("false", "false")])
+def test_ci_runs_the_tests_under_ci_unless_the_runner_said_otherwise(
+    tmp_path: Path, given: str | None, seen: str
+) -> None:
+    """Without CI set, a runner's failed apt-get turned the browser, scale-out, wrk, kubectl and
+    ffmpeg tests into skips, and the run was green. A stand-in make records what it sees."""
+    make = tmp_path / "make"
+    make.write_text('#!/bin/sh\necho "$1 CI=${CI-unset}"\n')
+    make.chmod(0o755)
+    environ = {k: v for k, v in os.environ.items() if k != "CI"}
+    environ["PATH"] = f"{tmp_path}:{environ['PATH']}"
+    if given is not None:
+        environ["CI"] = given
+    done = subprocess.run(
+        [str(REPO / ".ci" / "run")], env=environ, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"test CI={seen}", f"lint CI={seen}"]
 
 
 def recipe(target: str) -> list[str]:
