@@ -17,6 +17,7 @@ Every delete page counts the rows it deletes per model (:class:`CountedDeletionA
 list's date hierarchy probes index ranges (:class:`guard.hierarchy.IndexedDateHierarchyAdmin`).
 """
 
+import datetime
 from collections.abc import Callable, Iterable
 from typing import Any, TypeGuard, TypeVar
 
@@ -43,6 +44,13 @@ from ml.text import trim_spaces
 _M = TypeVar("_M", bound=Model)
 
 
+def _last_year(values: list[str]) -> bool:
+    """The year Django's date hierarchy reads (the last one given) is datetime's last or past
+    it, as a number: its period would end in a year datetime cannot hold."""
+    year = values[-1].strip() if values else ""
+    return year.isdecimal() and (len(year) > 4 or int(year) >= datetime.MAXYEAR)
+
+
 class SelectedIdsAdmin(admin.ModelAdmin[_M]):
     """An action's selected rows must be ids of the list's model: Django filters pk__in by
     the posted values as they come, so "abc" (ValueError), a number past SQLite's 64 bits
@@ -52,7 +60,11 @@ class SelectedIdsAdmin(admin.ModelAdmin[_M]):
         """A number out of range in a list's query string is a 400: a foreign key filter past
         SQLite's 64 bits (``?tenant=99999999999999999999999``; Django bounds a primary key's
         lookup, not a foreign key's) and a date hierarchy's year past ``datetime``'s
-        (``?created_at__year=99999999999``) raised OverflowError, a 500 with its traceback."""
+        (``?created_at__year=99999999999``) raised OverflowError, a 500 with its traceback;
+        so did the year 9999 alone, Django's bound of a year being the next year's first day
+        (ValueError), which is refused here before it runs."""
+        if self.date_hierarchy and _last_year(request.GET.getlist(f"{self.date_hierarchy}__year")):
+            raise BadRequest("A number in the query string is out of range.")
         try:
             return super().get_changelist_instance(request)
         except OverflowError:
