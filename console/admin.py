@@ -19,7 +19,7 @@ from django.utils.safestring import mark_safe
 from accounts.admin import fields_after
 from accounts.models import Tenant
 from calibration.admin import CalibratedTenantAdmin, may_view
-from calibration.models import Evaluation
+from calibration.models import Calibration, Evaluation
 from calibration.pages import number
 from console import history
 from console.forms import TenantForm
@@ -60,9 +60,10 @@ class ConsoleTenantAdmin(CalibratedTenantAdmin):
         whatever its fields say, so the change form took one posted and set the threshold
         from an evaluation its user may not see, naming its folder and figures."""
         form = super().get_form(request, obj, change=change, **kwargs)
-        if reads_evaluations(request):
-            return form
-        return type(form.__name__, (form,), {"target_apcer": None})
+        shown: dict[str, Any] = {"shows_calibration": may_view(request, Calibration)}
+        if not reads_evaluations(request):
+            shown["target_apcer"] = None
+        return type(form.__name__, (form,), shown)
 
     def get_list_display(self, request: HttpRequest) -> tuple[str, ...]:
         usage = ("usage_link",) if reads_usage(request) else ()

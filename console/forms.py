@@ -110,21 +110,30 @@ class TenantForm(ModelForm[Tenant]):
             calibration=self.instance.calibration if self.instance.pk else None,
         )
 
+    # Whether the form's user may see calibrations (set by the admin's get_form): a user who
+    # may not reads nothing of them on the tenant page, so this form's refusal must not say
+    # whether the tenant is calibrated, nor by which calibration.
+    shows_calibration = True
+
     def no_evaluation_said(self, tenant: Tenant) -> str:
         """Which evaluation ``tenant`` (as submitted) needs, and the command that makes it."""
         scores = "uncalibrated scores (the shipped maps)"
         command = f"manage.py evaluate DIR --profile {tenant.profile} --crop-policy "
         command += tenant.crop_policy
         calibrated = tenant.maps() is not None
-        if calibrated:
+        by_tenant = f"manage.py evaluate DIR --tenant {shlex.quote(self.instance.name)}"
+        if not self.shows_calibration:
+            scores, command = "this tenant's own scores", by_tenant
+        elif calibrated:
             scores = f"the scores of its calibration #{(tenant.calibration or {}).get('id')}"
-            command = f"manage.py evaluate DIR --tenant {shlex.quote(self.instance.name)}"
+            command = by_tenant
         said = (
             f"No evaluation of the {tenant.profile} profile under crop policy "
             f"{tenant.crop_policy} with {scores} and attack presentations scored: a threshold "
             f"from any other would not hold for this tenant. Run {command} first."
         )
-        stale = None if calibrated else Evaluation.stale_for(tenant)
+        shown = self.shows_calibration and not calibrated
+        stale = Evaluation.stale_for(tenant) if shown else None
         if stale is not None:
             said += f" (Evaluation #{stale.pk} was scored with other models or score maps.)"
         return said

@@ -385,6 +385,43 @@ def test_zip_bomb_is_refused() -> None:
         list(zip_images(buffer.getvalue(), max_image_bytes=1 << 20))
 
 
+def test_target_apcer_refusal_keeps_the_calibration_from_who_may_not_see_it(
+    make_tenant: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A user who may change tenants and see evaluations but not calibrations reads nothing of
+    a tenant's calibration on its page; the target APCER's refusal named it ("the scores of
+    its calibration #1"). It now reads the same for a calibrated tenant and an uncalibrated
+    one, and names the command that scores as the tenant is, whichever it is."""
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    from tests.calibration.test_evaluate import change_tenant, make_evaluation
+
+    make_evaluation("thorough")  # of another profile: neither tenant has one of its own
+    calibrated, _ = make_tenant("calibrated co")
+    calibrate("calibrated co", str(linked(tmp_path, LIVE, SPOOF)))
+    calibrated.refresh_from_db()
+    assert calibrated.calibration is not None
+    plain, _ = make_tenant("plain co")
+    user = User.objects.create_user("operator", is_staff=True)
+    granted = {"view_tenant", "change_tenant", "view_evaluation"}
+    user.user_permissions.set(Permission.objects.filter(codename__in=granted))
+    client = Client()
+    client.force_login(user)
+    said = {}
+    for tenant in (calibrated, plain):
+        page = change_tenant(client, tenant, target_apcer="5").content.decode()
+        assert "calibration" not in page.split("No evaluation", 1)[1].split("</li>", 1)[0]
+        said[tenant.name] = re.search(r"No evaluation[^<]*", page).group(0)  # type: ignore[union-attr]  # asserted present just above
+    assert said["calibrated co"] == said["plain co"].replace("plain co", "calibrated co")
+    assert "with this tenant&#x27;s own scores" in said["plain co"]
+    assert "Run manage.py evaluate DIR --tenant &#x27;plain co&#x27; first." in said["plain co"]
+    user.user_permissions.add(Permission.objects.get(codename="view_calibration"))
+    client.force_login(User.objects.get(pk=user.pk))  # permissions are cached on the instance
+    page = change_tenant(client, calibrated, target_apcer="5").content.decode()
+    assert f"the scores of its calibration #{calibrated.calibration['id']}" in page
+
+
 def test_target_apcer_of_a_calibrated_tenant_takes_an_evaluation_of_its_calibration(
     make_tenant: Callable[..., Any], tmp_path: Path, admin_client: Any
 ) -> None:
