@@ -263,6 +263,7 @@ FRAMING_ERRORS = {
     "CONTENT-LENGTH": (
         "Invalid Content-Length: send one decimal length, and none with Transfer-Encoding."
     ),
+    "HOST": "Invalid Host: send one Host header field (HTTP/1.1 requires it).",
 }
 # Any other parse error (400) and an exception outside Django (500).
 BY_STATUS = {400: "Bad request.", 500: "Internal server error."}
@@ -534,6 +535,8 @@ class BufferingWorker(GeventWorker):
         req.must_close = True
         if coding := undecoded_coding(req):
             raise parse.UnsupportedTransferCoding(coding)  # answered by handle_error, unread
+        if not one_host(req):
+            raise parse.InvalidHeader("HOST")  # answered by handle_error, unread
         if _is_probe(req, PROCESS_PROBE):
             self._send(sock, process_health(req.method, _request_id(req)), timeout_s=1)
             raise StopIteration
@@ -823,6 +826,14 @@ def _read_chunked(req: Any, most: int, conn: Connection) -> bytes:
 def _received(conn: Connection, got: int) -> None:
     if conn.reading:
         conn.reading.received = got
+
+
+def one_host(req: Any) -> bool:
+    """Whether ``req`` names its host as RFC 9112 3.2 asks: one Host field, which an HTTP/1.1
+    request must send. gunicorn served one without it (201 from /liveness), and Django then
+    checked ALLOWED_HOSTS against the bind address instead of anything the client sent."""
+    hosts = sum(1 for name, _ in req.headers if name == "HOST")
+    return hosts == 1 or (hosts == 0 and req.version < (1, 1))
 
 
 def undecoded_coding(req: Any) -> str:

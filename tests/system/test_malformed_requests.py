@@ -25,6 +25,7 @@ TE_REFUSED = (
 TE_INVALID = "Invalid Transfer-Encoding: send chunked once, last, over HTTP/1.1."
 CL_INVALID = "Invalid Content-Length: send one decimal length, and none with Transfer-Encoding."
 CHUNKS_INVALID = "Malformed chunked body."
+HOST_INVALID = "Invalid Host: send one Host header field (HTTP/1.1 requires it)."
 TOO_LARGE = "Request header fields are too large or too many."
 POST = b"POST /liveness HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 GET = b"GET /status_check HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -39,6 +40,19 @@ MALFORMED = {
     "folding": (GET + b"X-A: a\r\n  b\r\n\r\n", 400, "Obsolete line folding in a header field."),
     "content-length": (POST + b"Content-Length: 1x\r\n\r\n", 400, CL_INVALID),
     "two lengths": (POST + b"Content-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400, CL_INVALID),
+    # RFC 9112 3.2: an HTTP/1.1 request without a Host field, or any with two, is a 400.
+    "no host": (b"GET /status_check HTTP/1.1\r\n\r\n", 400, HOST_INVALID),
+    "no host, POST": (
+        b"POST /liveness HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
+        400,
+        HOST_INVALID,
+    ),
+    "two hosts": (GET + b"Host: 127.0.0.1\r\n\r\n", 400, HOST_INVALID),
+    "two hosts, HTTP/1.0": (
+        GET.replace(b"1.1", b"1.0") + b"Host: 127.0.0.1\r\n\r\n",
+        400,
+        HOST_INVALID,
+    ),
     "chunk size": (POST + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", 400, CHUNKS_INVALID),
     "chunk end": (POST + b"Transfer-Encoding: chunked\r\n\r\n2\r\nabXX", 400, CHUNKS_INVALID),
     "field size": (GET + b"X-A: " + b"a" * 9000 + b"\r\n\r\n", 431, TOO_LARGE),
@@ -142,6 +156,15 @@ def test_a_plain_chunked_body_still_reaches_the_view(server: Gunicorn, coding: b
     chunks = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
     request = POST + b"Transfer-Encoding: " + coding + b"\r\n\r\n" + chunks
     assert ask(server, request)[::2] == (401, {"message": "Invalid credentials"})
+
+
+def test_a_request_naming_its_host_once_is_served(server: Gunicorn) -> None:
+    """HTTP/1.0 may leave Host out; a request with one Host field is served as before."""
+    body = b'{"hash_id": "unknown"}'
+    length = b"Content-Length: %d\r\n\r\n" % len(body)
+    old = b"POST /liveness HTTP/1.0\r\n" + length + body
+    assert ask(server, old)[::2] == (401, {"message": "Invalid credentials"})
+    assert ask(server, POST + length + body)[::2] == (401, {"message": "Invalid credentials"})
 
 
 def test_the_workers_answers_echo_a_sane_request_id(server: Gunicorn) -> None:
