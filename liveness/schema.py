@@ -19,7 +19,9 @@ from drf_spectacular.views import (
 )
 from rest_framework import serializers
 from rest_framework.exceptions import APIException, NotAcceptable
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
+from rest_framework.utils.mediatypes import _MediaType, media_type_matches
 from rest_framework.views import APIView
 
 from liveness import answers, runtime
@@ -304,6 +306,38 @@ def postprocess(result: Schema, generator: Any, request: Any, public: bool) -> S
     return result
 
 
+def _refused(media_range: str) -> bool:
+    """Whether an Accept entry has weight 0 (``q=0``, ``q=0.000``)."""
+    weight = _MediaType(media_range).params.get("q", "1")
+    try:
+        return float(weight) == 0
+    except ValueError:  # not a weight: DRF reads the entry as it is
+        return False
+
+
+class HonoursNotAcceptable(DefaultContentNegotiation):
+    """RFC 9110 12.4.2: an Accept entry of weight 0 is "not acceptable". DRF reads no weight,
+    so ``Accept: application/vnd.oai.openapi+json; q=0`` got the JSON schema, and
+    ``application/json; q=0, application/vnd.oai.openapi; q=0`` the YAML one: the types the
+    client refused, where the docs promise 406. A refused type is not served, whatever other
+    entry (``*/*``) would match it."""
+
+    def select_renderer(
+        self, request: Request, renderers: Any, format_suffix: str | None = None
+    ) -> tuple[Any, str]:
+        refused = [entry for entry in super().get_accept_list(request) if _refused(entry)]
+        kept = [
+            r for r in renderers if not any(media_type_matches(r.media_type, e) for e in refused)
+        ]
+        if not kept:
+            raise NotAcceptable(available_renderers=renderers)
+        chosen: tuple[Any, str] = super().select_renderer(request, kept, format_suffix)
+        return chosen
+
+    def get_accept_list(self, request: Request) -> list[str]:
+        return [entry for entry in super().get_accept_list(request) if not _refused(entry)]
+
+
 class ReadOnlyPage(APIView):
     """What the schema and its two pages answer besides a GET or HEAD they can serve: our JSON
     errors, as every API path's. drf-spectacular's views answered OPTIONS /api/docs/ 500 (DRF's
@@ -314,6 +348,7 @@ class ReadOnlyPage(APIView):
 
     http_method_names = ["get", "head"]
     allowed_methods: list[str]
+    content_negotiation_class = HonoursNotAcceptable
 
     def http_method_not_allowed(  # type: ignore[override]  # DRF's stubs say Response; DRF takes any HttpResponse
         self, request: Request, *args: Any, **kwargs: Any

@@ -140,6 +140,31 @@ def test_the_schema_declares_its_own_content_type_not_the_clients(db: None, clie
         assert yaml.safe_load(answer.content.decode("utf-8"))["openapi"] == "3.1.0"
 
 
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("application/vnd.oai.openapi+json; q=0", None),
+        ("application/json;q=0, application/vnd.oai.openapi;q=0", None),
+        ("*/*; q=0", None),
+        ("application/vnd.oai.openapi+json;q=0.000, */*", "application/vnd.oai.openapi"),
+        ("application/vnd.oai.openapi;q=0, application/json", "application/json"),
+        ("application/json; q=0.5", "application/json"),  # a weight above 0 is a yes
+    ],
+)
+def test_the_schema_does_not_serve_a_type_the_client_refused(
+    db: None, client: Any, accept: str, expected: str | None
+) -> None:
+    """RFC 9110 12.4.2: q=0 is "not acceptable". DRF reads no weight: the first two got the
+    very type refused (JSON, then YAML), the third any."""
+    answer = client.get("/api/schema/", HTTP_ACCEPT=accept)
+    if expected is None:
+        assert (answer.status_code, answer["Content-Type"]) == (406, "application/json")
+        assert answer.json() == {"error": "Could not satisfy the request Accept header."}
+    else:
+        assert answer.status_code == 200, accept
+        assert answer["Content-Type"].split(";")[0] == expected, accept
+
+
 # A client's ?version=: a quote adds a parameter to Content-Disposition (filename* wins over
 # filename), a newline made Django refuse the header (500), and every new value generated and
 # kept another schema in the process.
