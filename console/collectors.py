@@ -1,7 +1,8 @@
-"""Per-tenant quota, read from the database when /metrics is scraped (never on requests)."""
+"""Per-tenant quota, read from the database when /metrics is scraped (never on requests), and
+which tenants' counters a scrape keeps."""
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from django.db import DatabaseError
 from prometheus_client.core import GaugeMetricFamily
@@ -53,3 +54,18 @@ class TenantQuotaCollector(Collector):
 
 
 QUOTAS = TenantQuotaCollector()  # /metrics reads it (telemetry.views.SCRAPED)
+
+
+def existing_tenants() -> Callable[[Mapping[str, str]], bool] | None:
+    """A scrape's rule: a sample labelled with a tenant id is kept while that tenant exists.
+    A deleted tenant's verdict and refusal counters, labelled with its id and name, stayed in
+    every scrape until the server restarted: prometheus_client cannot drop a label set in
+    multiprocess mode (each worker's file keeps it). Ids are never reused (SQLite's
+    AUTOINCREMENT, PostgreSQL's sequence). None (keep everything) when the database cannot
+    be read."""
+    try:
+        ids = {str(pk) for pk in Tenant.objects.values_list("pk", flat=True)}
+    except DatabaseError as exc:
+        log.warning("deleted tenants' counters kept in /metrics this time: %s", exc)
+        return None
+    return lambda labels: labels.get("tenant_id", "") in ids or not labels.get("tenant_id")

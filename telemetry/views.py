@@ -7,14 +7,16 @@ Telemetry knows no models: the apps above add what a scrape reads from the datab
 liveness's readiness gauge), in their ``AppConfig.ready``."""
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from pathlib import Path
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
 
 from telemetry.access import may_read_metrics
 
@@ -29,20 +31,48 @@ SCRAPED = CollectorRegistry(auto_describe=False)
 _before_scrape: list[Callable[[], object]] = []
 
 
+# Which samples of the counters a scrape keeps, by their labels: each app above may add a
+# rule, made once per scrape (None: keep everything this time).
+Keep = Callable[[Mapping[str, str]], bool]
+_keep_rules: list[Callable[[], Keep | None]] = []
+
+
 def on_scrape(hook: Callable[[], object]) -> None:
     """Call ``hook`` before each scrape (once, however often it is added)."""
     if hook not in _before_scrape:
         _before_scrape.append(hook)
 
 
+def keep_samples(rule: Callable[[], Keep | None]) -> None:
+    """Keep only the samples ``rule()``'s predicate accepts, at each scrape (``rule`` added
+    once, however often)."""
+    if rule not in _keep_rules:
+        _keep_rules.append(rule)
+
+
+class _Kept(Collector):
+    """``source``'s families with the samples every ``keep`` accepts."""
+
+    def __init__(self, source: Collector | CollectorRegistry, keep: list[Keep]) -> None:
+        self.source, self.keep = source, keep
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self.source.collect():
+            family.samples = [s for s in family.samples if all(k(s.labels) for k in self.keep)]
+            yield family
+
+
 def process_metrics() -> bytes:
-    """Every worker's samples in multiprocess mode, else this process's own registry."""
+    """Every worker's samples in multiprocess mode, else this process's own registry; only
+    those the keep rules accept."""
+    keep = [k for rule in _keep_rules if (k := rule()) is not None]
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if not path:
-        return generate_latest(REGISTRY)
-    drop_vanished_workers(path)
     registry = CollectorRegistry(auto_describe=False)
-    MultiProcessCollector(registry, path)
+    if not path:
+        registry.register(_Kept(REGISTRY, keep))
+        return generate_latest(registry)
+    drop_vanished_workers(path)
+    registry.register(_Kept(MultiProcessCollector(None, path), keep))
     return generate_latest(registry)
 
 

@@ -77,6 +77,33 @@ def test_verdicts_quota_and_stage_latencies(served: Served) -> None:
         assert grew == count, status
 
 
+def test_a_deleted_tenants_counters_leave_the_scrape(served: Served) -> None:
+    """Its verdict and refusal counters, labelled with its id and name, stayed in every scrape
+    until the server restarted (prometheus_client keeps a label set in each worker's file);
+    another tenant's, and the refusals of no tenant, stay."""
+    gone, gone_id = served.new_tenant(limit=1)
+    kept, kept_id = served.new_tenant(limit=1)
+    for hash_id in (gone_id, kept_id):
+        assert [post(served, hash_id, data_uri(LIVE_JPG)) for _ in range(2)] == [201, 429]
+    assert post(served, "wrong-hash-id", data_uri(LIVE_JPG)) == 401
+    before = scrape(served)
+    for name in (gone, kept):
+        assert value(before, "facia_liveness_verdicts_total", tenant=name) == 2
+        assert value(before, "facia_liveness_refusals_total", tenant=name, status="429") == 1
+    unknown = value(before, "facia_liveness_refusals_total", tenant_id="", status="401")
+    assert unknown >= 1
+    served.manage(
+        "shell",
+        "-c",
+        f"from accounts.models import Tenant; Tenant.objects.get(name={gone!r}).delete()",
+    )
+    after = scrape(served)
+    assert not [key for key in after if ("tenant", gone) in key[1]]
+    assert value(after, "facia_liveness_verdicts_total", tenant=kept) == 2
+    assert value(after, "facia_liveness_refusals_total", tenant=kept, status="429") == 1
+    assert value(after, "facia_liveness_refusals_total", tenant_id="", status="401") == unknown
+
+
 def test_static_files_have_their_own_label(served: Served) -> None:
     before = scrape(served)
     asset = "/static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js"
