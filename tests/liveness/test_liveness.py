@@ -197,6 +197,28 @@ def test_corrupt_image(tenant: tuple[Tenant, str], post_liveness: Post, name: st
     assert used(record) == 0
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda jpeg: jpeg[: len(jpeg) // 3] + b"\xff\xd9",
+        lambda jpeg: jpeg[: len(jpeg) // 2] + b"\xff\xd9",
+        lambda jpeg: jpeg[: len(jpeg) // 2] + bytes(2000) + jpeg[len(jpeg) // 2 + 2000 :],
+    ],
+    ids=["cut-third-then-eoi", "cut-half-then-eoi", "zeroed-middle"],
+)
+def test_damaged_jpeg_ending_with_eoi_is_invalid(
+    tenant: tuple[Tenant, str], post_liveness: Post, damage: Any
+) -> None:
+    """libjpeg decodes it with grey where the data is missing, and only warns: refused as any
+    corrupt image, no unit spent, no check recorded."""
+    record, secret = tenant
+    jpeg = (DEV_DATA / "live" / "jomariya_1.jpg").read_bytes()
+    response = post_liveness({"hash_id": secret, "selfie_image": b64(damage(jpeg))})
+    assert (response.status_code, response.json()) == (400, IMAGE_INVALID)
+    assert used(record) == 0
+    assert not LivenessCheck.objects.exists()
+
+
 def test_credentials_are_checked_before_the_image(db: None, post_liveness: Post) -> None:
     response = post_liveness({"hash_id": "nope", "selfie_image": GIF_1PX})
     assert response.status_code == 401

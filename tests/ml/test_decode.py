@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
+import threading
 import zlib
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -18,11 +21,13 @@ from ml.decode import (
     MAX_PNG_METADATA_BYTES,
     MAX_PNG_PIXELS,
     Limits,
+    _decode_flag,
     _png_raw_size,
     decode_image,
     probe,
 )
 from ml.errors import ImageError, PixelsOverLimit
+from tests.ml.conftest import DEV_DATA
 
 RNG = np.random.default_rng(3)
 PHOTO = cv2.GaussianBlur(RNG.integers(0, 255, (240, 320, 3), dtype=np.uint8), (9, 9), 0)
@@ -262,3 +267,184 @@ def test_png_scanline_bytes_are_bounded() -> None:
     data = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_declaring(16, 16)[33:]
     with pytest.raises(ImageError, match="scanlines"):
         decode_image(data)
+
+
+# --- JPEG entropy-coded data cut or damaged, the file still ending with EOI -------------------
+
+DEV_JPEGS = sorted(str(path.relative_to(DEV_DATA)) for path in DEV_DATA.glob("*/*.jpg"))
+PROGRESSIVE_JPG = "live/jomariya_1.jpg"  # progressive (10 scans)
+BASELINE_JPG = "live/minivision_1.jpg"
+EOI = b"\xff\xd9"
+
+
+def dev_bytes(name: str) -> bytes:
+    return (DEV_DATA / name).read_bytes()
+
+
+def cut(data: bytes, keep: float) -> bytes:
+    return data[: int(len(data) * keep)] + EOI
+
+
+def zeroed(data: bytes, count: int, byte: int = 0) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes([byte]) * count + data[middle + count :]
+
+
+DAMAGED: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
+    "progressive-cut-third": (PROGRESSIVE_JPG, lambda d: cut(d, 1 / 3)),
+    "progressive-cut-half": (PROGRESSIVE_JPG, lambda d: cut(d, 1 / 2)),
+    "progressive-cut-nine-tenths": (PROGRESSIVE_JPG, lambda d: cut(d, 0.9)),
+    "progressive-last-10-bytes-cut": (PROGRESSIVE_JPG, lambda d: d[:-12] + EOI),
+    "baseline-cut-third": (BASELINE_JPG, lambda d: cut(d, 1 / 3)),
+    "baseline-cut-half": (BASELINE_JPG, lambda d: cut(d, 1 / 2)),
+    "baseline-last-100-bytes-cut": (BASELINE_JPG, lambda d: d[:-102] + EOI),
+    "progressive-zeroed-middle": (PROGRESSIVE_JPG, lambda d: zeroed(d, 2000)),
+    "progressive-bad-huffman-code": (PROGRESSIVE_JPG, lambda d: zeroed(d, 64)),
+    "baseline-zeroed-middle": ("live/jomariya_3.jpg", lambda d: zeroed(d, 2000)),
+    "baseline-overwritten-middle": (BASELINE_JPG, lambda d: zeroed(d, 500, 0x55)),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGED))
+def test_damaged_jpeg_ending_with_eoi_is_refused(
+    case: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """libjpeg fills what is missing with grey and only warns (cv2.imdecode returns an image):
+    the warning refuses the file, and never reaches stderr."""
+    name, damage = DAMAGED[case]
+    data = damage(dev_bytes(name))
+    assert data.endswith(EOI)
+    with pytest.raises(ImageError, match="corrupt JPEG data"):
+        decode_image(data)
+    assert capfd.readouterr().err == ""
+
+
+def without_jfif(data: bytes) -> bytes:
+    if data[6:11] != b"JFIF\x00":
+        return data
+    return data[:2] + data[4 + struct.unpack(">H", data[4:6])[0] :]
+
+
+def jfif_revision(data: bytes, major: int) -> bytes:
+    """A JFIF APP0 of revision ``major``.01 (libjpeg warns on any but 1)."""
+    app0 = (
+        b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00" + bytes([major, 1, 0, 0, 1, 0, 1, 0, 0])
+    )
+    return data[:2] + app0 + without_jfif(data)[2:]
+
+
+def adobe_transform(data: bytes, transform: int) -> bytes:
+    """An Adobe APP14 with ``transform`` and no JFIF APP0: libjpeg warns on any code but 0, 1,
+    2 and decodes as YCbCr, as it does without the marker."""
+    fields = b"Adobe" + struct.pack(">HHHB", 100, 0, 0, transform)
+    app14 = b"\xff\xee" + struct.pack(">H", 2 + len(fields)) + fields
+    return data[:2] + app14 + without_jfif(data)[2:]
+
+
+BENIGN: dict[str, Callable[[bytes], bytes]] = {
+    "padding-before-eoi": lambda d: d[:-2] + bytes(100) + EOI,
+    "bytes-after-eoi": lambda d: d + bytes(4096),
+    "unknown-jfif-revision": lambda d: jfif_revision(d, 2),
+    "unknown-adobe-transform": lambda d: adobe_transform(d, 7),
+}
+
+
+@pytest.mark.parametrize("case", list(BENIGN))
+@pytest.mark.parametrize("name", [PROGRESSIVE_JPG, BASELINE_JPG, "encoded"])
+def test_benign_jpeg_warnings_decode_as_the_untouched_file(
+    case: str, name: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    data = encode(".jpg") if name == "encoded" else dev_bytes(name)
+    variant = BENIGN[case](data)
+    assert variant != data
+    assert np.array_equal(decode_image(variant), decode_image(data))
+    assert capfd.readouterr().err == ""
+
+
+def exif_rotated(image: Image.Image) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW to display
+    return pil_bytes(image, "JPEG", exif=exif.tobytes())
+
+
+SYNTHETIC_JPEGS = {
+    "progressive": encode(".jpg", params=[cv2.IMWRITE_JPEG_PROGRESSIVE, 1]),
+    "grey": encode(".jpg", cv2.cvtColor(PHOTO, cv2.COLOR_BGR2GRAY)),
+    "cmyk": pil_bytes(Image.fromarray(PHOTO).convert("CMYK"), "JPEG"),
+    "cmyk-progressive": pil_bytes(Image.fromarray(PHOTO).convert("CMYK"), "JPEG", progressive=True),
+    "exif-rotated": exif_rotated(Image.fromarray(PHOTO)),
+    "restart-markers": encode(".jpg", params=[cv2.IMWRITE_JPEG_RST_INTERVAL, 4]),
+}
+
+
+def assert_decodes_as_cv2(data: bytes, min_long_side: int) -> int:
+    """decode_image's pixels are cv2.imdecode's with the same flag, bit for bit; the flag."""
+    kind, width, height = probe(data)
+    flag = _decode_flag(kind, width, height, min_long_side)
+    plain = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    assert plain is not None
+    assert np.array_equal(decode_image(data, min_long_side), plain)
+    return flag
+
+
+@pytest.mark.parametrize("name", DEV_JPEGS)
+def test_every_dev_jpeg_decodes_bit_identically(
+    name: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    data = dev_bytes(name)
+    longest = max(probe(data)[1:])
+    flags = {assert_decodes_as_cv2(data, longest // factor) for factor in (1, 2, 4, 8)}
+    assert flags == {
+        cv2.IMREAD_COLOR,
+        cv2.IMREAD_REDUCED_COLOR_2,
+        cv2.IMREAD_REDUCED_COLOR_4,
+        cv2.IMREAD_REDUCED_COLOR_8,
+    }
+    assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("case", list(SYNTHETIC_JPEGS))
+def test_jpeg_variants_decode_bit_identically(case: str, capfd: pytest.CaptureFixture[str]) -> None:
+    for min_long_side in (480, 160, 80, 40):
+        assert_decodes_as_cv2(SYNTHETIC_JPEGS[case], min_long_side)
+    assert capfd.readouterr().err == ""
+
+
+def test_exif_rotation_is_still_applied() -> None:
+    assert decode_image(SYNTHETIC_JPEGS["exif-rotated"]).shape == (320, 240, 3)
+
+
+def test_other_writers_to_stderr_are_not_lost(capfd: pytest.CaptureFixture[str]) -> None:
+    """fd 2 is captured while a JPEG decodes: another thread's lines written meanwhile reach
+    stderr all the same, and the decoder's own do not."""
+    damaged = cut(dev_bytes(BASELINE_JPG), 1 / 2)
+    lines = [f"another thread's record {i}\n".encode() for i in range(300)]
+    stop = threading.Event()
+
+    def write() -> None:
+        for line in lines:
+            os.write(2, line)
+        stop.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    refused = 0
+    while not stop.is_set() or refused < 20:
+        with pytest.raises(ImageError, match="corrupt JPEG data"):
+            decode_image(damaged)
+        refused += 1
+    writer.join()
+    err = capfd.readouterr().err
+    assert sorted(err.splitlines(keepends=True)) == sorted(line.decode() for line in lines)
+
+
+def test_incomplete_png_is_refused_without_a_word_on_stderr(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """libpng's "Not enough image data" (its own bare line on stderr) and OpenCV's logger's
+    "PNG input buffer is incomplete" warning: refused, and neither reaches stderr."""
+    rows = zlib.compress(bytes(64 * (1 + 64 * 3)))
+    with pytest.raises(ImageError):
+        decode_image(png_with_stream(64, 64, rows[: len(rows) // 2]))
+    assert cv2.imdecode(np.frombuffer(encode(".png")[:50], np.uint8), cv2.IMREAD_COLOR) is None
+    assert capfd.readouterr().err == ""

@@ -7,7 +7,7 @@ import uuid
 import pytest
 import requests
 
-from tests.conftest import LIVE_JPG, b64
+from tests.conftest import DEV_DATA, LIVE_JPG, b64
 from tests.servers.entrypoint import Served
 
 pytestmark = pytest.mark.system
@@ -61,3 +61,32 @@ def test_a_head_answer_is_its_one_request_line(served: Served, path: str) -> Non
     records = [json.loads(line) for line in served.log_text().splitlines() if line.strip()]
     mine = [(r["name"], r["levelname"]) for r in records if r["request_id"] == request_id]
     assert mine == [("facia.request", "INFO")]
+
+
+def test_a_damaged_jpeg_writes_no_bare_line(served: Served) -> None:
+    """libjpeg writes its "Corrupt JPEG data" warning straight to stderr, and OpenCV's logger
+    its own bare lines: with LOG_FORMAT=json every line must still be a JSON record."""
+    _, hash_id = served.new_tenant()
+    jpeg = (DEV_DATA / "live" / "jomariya_1.jpg").read_bytes()
+    png = LIVE_JPG.with_name("apfol_1.png").read_bytes()
+    images = {
+        "cut-jpeg": jpeg[: len(jpeg) // 3] + b"\xff\xd9",
+        "padded-jpeg": jpeg[:-2] + bytes(100) + b"\xff\xd9",  # benign: judged
+        "cut-png": png[: len(png) // 2] + png[-12:],
+    }
+    ids = {}
+    for case, image in images.items():
+        ids[case] = f"logtest-{case}-{uuid.uuid4().hex[:8]}"
+        reply = requests.post(
+            f"{served.base}/liveness",
+            json={"hash_id": hash_id, "selfie_image": b64(image)},
+            headers={"X-Request-ID": ids[case]},
+            timeout=30,
+        )
+        assert reply.status_code == (201 if case == "padded-jpeg" else 400), case
+    text = served.log_text()
+    bare = [line for line in text.splitlines() if line.strip() and not line.startswith("{")]
+    assert bare == []
+    records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    for request_id in ids.values():
+        assert any(r["request_id"] == request_id for r in records)
