@@ -120,12 +120,19 @@ class QualityResultSerializer(Body):
     )
     error = serializers.CharField(allow_null=True, help_text="Its sentence, or null.")
     failures = GateFailureSerializer(many=True, help_text="Every failed gate, in order.")
-    face = FaceBoxSerializer(allow_null=True, help_text="Largest face, in the frame's pixels.")
+    face = FaceBoxSerializer(
+        allow_null=True,
+        help_text="Largest face, in the frame's pixels (those of `width` and `height`: a large "
+        "JPEG's reduced decode scaled back).",
+    )
     capture = serializers.ChoiceField(
         choices=CAPTURE_KINDS, allow_null=True, help_text="null without a face."
     )
-    width = serializers.IntegerField()
-    height = serializers.IntegerField()
+    width = serializers.IntegerField(
+        help_text="The frame's width in its own pixels, as displayed (EXIF orientation "
+        "applied), whatever size it was decoded at."
+    )
+    height = serializers.IntegerField(help_text="The frame's height, as `width`.")
     challenge = ChallengeSerializer(
         required=False,
         help_text="A head_turn tenant's sessions, and a when_unsure session once its selfie is "

@@ -4,7 +4,6 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import numpy as np
 from django.conf import settings
 from django.db import IntegrityError
 from django.db.models import F
@@ -26,14 +25,14 @@ from liveness import answers
 from liveness.answers import Judged, Rejected, Rejection
 from liveness.checks import (
     Images,
-    decode,
+    decode_frame,
     engine_or_rejected,
     image_bytes,
     judge_and_record,
     read_images,
 )
 from ml import quality
-from ml.decode import Limits
+from ml.decode import Frame, Limits
 from ml.engine import Gates
 
 MAX_FRAMES = 3
@@ -141,14 +140,20 @@ def within_budget(session: CaptureSession) -> None:
 # --- quality -----------------------------------------------------------------------------
 
 
-def gate_report(image: np.ndarray, gates: Gates) -> dict[str, object]:
+def gate_report(frame: Frame, gates: Gates) -> dict[str, object]:
     """Every quality gate on the detected faces (``gates``, crop policy ``refuse``: the
-    component aims at a full frame), no classifier: the body of POST /sessions/{id}/quality."""
-    height, width = image.shape[:2]
-    report: dict[str, object] = {"width": width, "height": height, "face": None, "capture": None}
+    component aims at a full frame), no classifier: the body of POST /sessions/{id}/quality.
+    Sizes and the box are in the frame's pixels: the gates measured a large JPEG's reduced
+    decode (``frame.scale`` times smaller), which a client drawing on its frame never sees."""
+    report: dict[str, object] = {
+        "width": frame.width,
+        "height": frame.height,
+        "face": None,
+        "capture": None,
+    }
     if gates.face is not None:
         face = gates.face
-        x, y, w, h = (round(float(v), 1) for v in face.box)
+        x, y, w, h = (round(float(v) * frame.scale, 1) for v in face.box)
         report["face"] = {"x": x, "y": y, "w": w, "h": h, "score": round(float(face.score), 3)}
         report["capture"] = gates.capture
     failures = [{"code": code, "error": quality.REFUSALS[code]} for code in gates.failures]
@@ -175,10 +180,10 @@ def check_quality(
     more_time = asked_more_time(payload)
     data = image_bytes(payload.get("selfie_image"))
     engine = engine_or_rejected()
-    image = decode(engine, data, QUALITY_LIMITS)
-    faces = engine.faces(image)
-    gates = engine.gates(image, faces, "refuse")
-    report = gate_report(image, gates)
+    frame = decode_frame(engine, data, QUALITY_LIMITS)
+    faces = engine.faces(frame.image)
+    gates = engine.gates(frame.image, faces, "refuse")
+    report = gate_report(frame, gates)
     if session.challenge != NOT_REQUIRED:
         ratio = engine.thresholds.max_other_face_ratio
         report["challenge"] = challenge.observe(session, faces, ratio, gates.failures, more_time)

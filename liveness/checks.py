@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pybase64
@@ -20,7 +21,7 @@ from accounts.models import Tenant
 from liveness.answers import Judged, Outcome, Rejected, Rejection, counted
 from liveness.models import LivenessCheck
 from liveness.runtime import EngineUnavailable, get_engine
-from ml.decode import ANY_CAMERA, Limits
+from ml.decode import ANY_CAMERA, Frame, Limits
 from ml.engine import Fused, LivenessEngine
 from ml.errors import (
     FaceRefused,
@@ -32,6 +33,7 @@ from ml.errors import (
 from telemetry import metrics
 
 log = logging.getLogger(__name__)
+Decoded = TypeVar("Decoded", np.ndarray, Frame)
 DATA_URI_START = re.compile(r"\s*data:", re.IGNORECASE)
 BASE64_MARK = ";base64"
 WHITESPACE = re.compile(r"\s+")
@@ -144,8 +146,18 @@ def pixels_detail(exc: PixelsOverLimit) -> dict[str, int]:
 
 
 def decode(engine: LivenessEngine, data: bytes, limits: Limits) -> np.ndarray:
+    return _decoded(engine.decode, data, limits)
+
+
+def decode_frame(engine: LivenessEngine, data: bytes, limits: Limits) -> Frame:
+    """``decode``'s image, with the frame's size and the scale from the image's pixels to the
+    frame's: what a session's quality report needs to answer in the frame's pixels."""
+    return _decoded(engine.decode_frame, data, limits)
+
+
+def _decoded(decoder: Callable[[bytes, Limits], Decoded], data: bytes, limits: Limits) -> Decoded:
     try:
-        return engine.decode(data, limits)
+        return decoder(data, limits)
     except ScansOverLimit as exc:  # a valid file over the caller's cost bound: say which
         raise Rejected(Rejection("image_too_many_scans", {"limit": exc.limit})) from exc
     except PixelsOverLimit as exc:

@@ -313,6 +313,51 @@ def probe(data: bytes, limits: Limits = ANY_CAMERA) -> tuple[str, int, int]:
     return kind, width, height
 
 
+@dataclass(frozen=True)
+class Frame:
+    """A decoded image and the frame it was decoded from: what a client measures in is the
+    frame's pixels, not those of a JPEG's reduced decode (``decode_image``)."""
+
+    image: np.ndarray  # BGR uint8, as ``decode_image`` gives it
+    width: int  # the frame's own size, oriented as the image is (EXIF orientation applied)
+    height: int
+    scale: int  # frame pixels per decoded pixel: 1, or the JPEG's DCT reduction (2, 4 or 8)
+
+
+def _jpeg_declared(data: bytes) -> tuple[int, int]:
+    """The size in a JPEG's first frame header: the segments up to it only (the file has been
+    probed whole by ``decode_image`` already)."""
+    for marker, pos in _jpeg_segments(data):
+        if marker in _SOF_MARKERS and pos + 9 <= len(data):
+            height, width = struct.unpack_from(">HH", data, pos + 5)
+            return width, height
+    raise ImageError("JPEG without a frame header")
+
+
+def decode_frame(data: bytes, min_long_side: int = 480, limits: Limits = ANY_CAMERA) -> Frame:
+    """``decode_image``'s image (the same pixels), with the frame's size and the scale from the
+    image's pixels to the frame's.
+
+    A reduced decode is ceil(side / factor) pixels a side, and libjpeg's DCT scaling maps
+    decoded coordinate x to frame coordinate x * factor. cv2 applies EXIF orientation to
+    reduced decodes too: the declared size is swapped when the image came out transposed.
+    A frame within ``factor`` pixels of square reduces to a square image whatever its
+    orientation, and then keeps its declared order (off by under ``factor`` pixels)."""
+    image = decode_image(data, min_long_side, limits)
+    height, width = image.shape[:2]
+    if not data.startswith(JPEG_MAGIC):
+        return Frame(image, width, height, 1)
+    declared_w, declared_h = _jpeg_declared(data)
+    flag = _decode_flag("jpeg", declared_w, declared_h, min_long_side)
+    factor = next((f for f, reduced in _REDUCED if reduced == flag), 1)
+    if factor == 1:
+        return Frame(image, width, height, 1)
+    reduced_w, reduced_h = -(-declared_w // factor), -(-declared_h // factor)
+    if (width, height) == (reduced_h, reduced_w) != (reduced_w, reduced_h):
+        declared_w, declared_h = declared_h, declared_w  # EXIF orientation 5 to 8: transposed
+    return Frame(image, declared_w, declared_h, factor)
+
+
 def _decode_flag(kind: str, width: int, height: int, min_long_side: int) -> int:
     if kind == "jpeg":
         for factor, flag in _REDUCED:

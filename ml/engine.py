@@ -33,7 +33,7 @@ from ml.compilation import (
     describe_cpu,
     make_core,
 )
-from ml.decode import ANY_CAMERA, Limits, decode_image
+from ml.decode import ANY_CAMERA, Frame, Limits, decode_frame, decode_image
 from ml.errors import ModelFault, ModelInstallError, ModelUnavailable
 from ml.install import installed_faults
 from ml.profiles import (
@@ -229,6 +229,11 @@ class LivenessEngine:
 
     def decode(self, data: bytes, limits: Limits = ANY_CAMERA) -> np.ndarray:
         return decode_image(data, limits=limits)
+
+    def decode_frame(self, data: bytes, limits: Limits = ANY_CAMERA) -> Frame:
+        """``decode``'s image, with the frame's own size and the scale from the image's pixels
+        to the frame's (a large JPEG is decoded reduced): for what is reported in pixels."""
+        return decode_frame(data, limits=limits)
 
     def faces(self, image: np.ndarray) -> list[Face]:
         """Every face YuNet finds, best first (the engine's lock held: one image at a time)."""

@@ -75,3 +75,88 @@ def test_quality_frames_must_be_small(make_tenant: Any, client: Client, settings
         413,
         {"error": "Request body is too large (limit 1000 bytes)."},
     )
+
+
+def _encoded(image: np.ndarray, ext: str) -> bytes:
+    ok, buffer = cv2.imencode(ext, image)
+    assert ok
+    return np.asarray(buffer).tobytes()
+
+
+def _with_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """``jpeg`` with an EXIF APP1 segment after SOI whose only tag is its orientation."""
+    ifd = b"\x00\x01" + b"\x01\x12\x00\x03\x00\x00\x00\x01" + bytes([0, orientation, 0, 0])
+    tiff = b"MM\x00\x2a\x00\x00\x00\x08" + ifd + b"\x00\x00\x00\x00"
+    body = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + (len(body) + 2).to_bytes(2, "big") + body + jpeg[2:]
+
+
+def _report(client: Client, secret: str, data: bytes) -> dict[str, Any]:
+    opened = open_session(client, secret)
+    url, token = f"/sessions/{opened['session_id']}/quality", opened["token"]
+    response = post(client, url, {"selfie_image": b64(data)}, token)
+    assert response.status_code == 200, response.content
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _box(body: dict[str, Any]) -> np.ndarray:
+    assert body["face"] is not None, body
+    return np.array([body["face"][k] for k in "xywh"])
+
+
+@pytest.mark.parametrize(
+    ("size", "reduction"), [((768, 1024), 2), ((960, 1080), 2), ((1920, 540), 4)]
+)
+def test_quality_answers_in_the_frame_s_pixels(
+    make_tenant: Any, client: Client, settings: Any, size: tuple[int, int], reduction: int
+) -> None:
+    """A JPEG with a long side of 960 px or more is decoded reduced (ml.decode); its report is
+    still in the frame's pixels: the size sent, and the box the same frame's PNG (decoded
+    whole) reports, within the reduced decode's rounding. It was the reduced decode's: a
+    960x1080 JPEG reported 480x540 and a box half the PNG's."""
+    settings.SESSION_QUALITY_MAX_BYTES = 8 * 1024 * 1024  # a PNG of a megapixel
+    _, secret = make_tenant()
+    width, height = size
+    photo = cv2.imread(str(LIVE_JPG))
+    assert photo is not None
+    side = min(width / photo.shape[1], height / photo.shape[0])
+    face = cv2.resize(photo, (round(photo.shape[1] * side), round(photo.shape[0] * side)))
+    frame = np.full((height, width, 3), 128, np.uint8)
+    left = (width - face.shape[1]) // 2
+    frame[: face.shape[0], left : left + face.shape[1]] = face
+    jpeg = _report(client, secret, _encoded(frame, ".jpg"))
+    png = _report(client, secret, _encoded(frame, ".png"))
+    assert (jpeg["width"], jpeg["height"]) == (png["width"], png["height"]) == size
+    assert np.abs(_box(jpeg) - _box(png)).max() <= 2 * reduction, (jpeg["face"], png["face"])
+    assert _box(png)[2] > 0.15 * height  # the face is the frame's, not a reduced one's
+
+
+def test_quality_reports_a_rotated_jpeg_as_displayed(
+    make_tenant: Any, client: Client, settings: Any
+) -> None:
+    """EXIF orientation 6 (rotate 90 degrees clockwise to display): cv2 applies it, to a
+    reduced decode too, so the report is of the displayed frame, width and height swapped from
+    the file's header, the box where the same displayed frame's PNG has it."""
+    settings.SESSION_QUALITY_MAX_BYTES = 8 * 1024 * 1024
+    _, secret = make_tenant()
+    photo = cv2.imread(str(LIVE_JPG))
+    assert photo is not None
+    upright = cv2.resize(photo, (768, 1024))  # displayed 768x1024
+    stored = cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE)  # the file's 1024x768
+    jpeg = _report(client, secret, _with_orientation(_encoded(stored, ".jpg"), 6))
+    png = _report(client, secret, _encoded(upright, ".png"))
+    assert (jpeg["width"], jpeg["height"]) == (png["width"], png["height"]) == (768, 1024)
+    assert np.abs(_box(jpeg) - _box(png)).max() <= 4, (jpeg["face"], png["face"])
+
+
+def test_quality_reports_a_480_px_frame_as_decoded(make_tenant: Any, client: Client) -> None:
+    """The component's own 480 px frames are decoded whole: as before."""
+    _, secret = make_tenant()
+    data = LIVE_JPG.read_bytes()
+    body = _report(client, secret, data)
+    photo = cv2.imread(str(LIVE_JPG))
+    assert photo is not None
+    assert (body["width"], body["height"]) == (photo.shape[1], photo.shape[0]) == (480, 640)
+    png = _report(client, secret, _encoded(photo, ".png"))
+    assert np.abs(_box(body) - _box(png)).max() <= 1.0

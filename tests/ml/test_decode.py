@@ -23,6 +23,7 @@ from ml.decode import (
     Limits,
     _decode_flag,
     _png_raw_size,
+    decode_frame,
     decode_image,
     probe,
 )
@@ -448,3 +449,38 @@ def test_incomplete_png_is_refused_without_a_word_on_stderr(
         decode_image(png_with_stream(64, 64, rows[: len(rows) // 2]))
     assert cv2.imdecode(np.frombuffer(encode(".png")[:50], np.uint8), cv2.IMREAD_COLOR) is None
     assert capfd.readouterr().err == ""
+
+
+def with_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """``jpeg`` with an EXIF APP1 segment after SOI whose only tag is its orientation."""
+    ifd = b"\x00\x01" + b"\x01\x12\x00\x03\x00\x00\x00\x01" + bytes([0, orientation, 0, 0])
+    body = b"Exif\x00\x00" + b"MM\x00\x2a\x00\x00\x00\x08" + ifd + b"\x00\x00\x00\x00"
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body + jpeg[2:]
+
+
+@pytest.mark.parametrize(
+    ("size", "ext", "orientation", "shown", "scale"),
+    [
+        ((320, 240), ".jpg", 1, (320, 240), 1),
+        ((959, 700), ".jpg", 1, (959, 700), 1),  # under 960: decoded whole
+        ((961, 1083), ".jpg", 1, (961, 1083), 2),  # odd sides: ceil(961 / 2) = 481 decoded
+        ((1283, 963), ".jpg", 6, (963, 1283), 2),  # EXIF-rotated: as displayed
+        ((1283, 963), ".jpg", 8, (963, 1283), 2),
+        ((1283, 963), ".jpg", 3, (1283, 963), 2),  # upside down: not transposed
+        ((4000, 3000), ".jpg", 1, (4000, 3000), 8),  # 500x375 decoded
+        ((4000, 3000), ".png", 1, (4000, 3000), 1),  # PNG has no reduced decode
+    ],
+)
+def test_a_frame_knows_its_own_size_and_scale(
+    size: tuple[int, int], ext: str, orientation: int, shown: tuple[int, int], scale: int
+) -> None:
+    """decode_frame: decode_image's very pixels, with the frame's size as displayed and the
+    scale from them to it (what a client's box is measured in)."""
+    data = encode(ext, cv2.resize(PHOTO, size))
+    if orientation != 1:
+        data = with_orientation(data, orientation)
+    frame = decode_frame(data)
+    assert np.array_equal(frame.image, decode_image(data))
+    assert ((frame.width, frame.height), frame.scale) == (shown, scale)
+    height, width = frame.image.shape[:2]
+    assert (-(-frame.width // scale), -(-frame.height // scale)) == (width, height)
