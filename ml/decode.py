@@ -371,9 +371,15 @@ def _decoder_output(buffer: np.ndarray, flag: int) -> tuple[np.ndarray | None, l
     the lines the decoders wrote. Anything else written to fd 2 meanwhile (another thread's log
     record) goes back to stderr. Costs a few syscalls: see the comment above ``_DECODER_LINE``."""
     with _STDERR_LOCK:
-        captured = os.memfd_create("facia-decode-stderr", os.MFD_CLOEXEC)
         try:
-            stderr = os.dup(2)
+            captured = os.memfd_create("facia-decode-stderr", os.MFD_CLOEXEC)
+        except OSError:  # out of file descriptors (EMFILE): decoded as before, warnings unread
+            return cv2.imdecode(buffer, flag), []
+        try:
+            try:
+                stderr = os.dup(2)
+            except OSError:
+                return cv2.imdecode(buffer, flag), []
             try:
                 os.dup2(captured, 2)
                 try:

@@ -484,3 +484,24 @@ def test_a_frame_knows_its_own_size_and_scale(
     assert ((frame.width, frame.height), frame.scale) == (shown, scale)
     height, width = frame.image.shape[:2]
     assert (-(-frame.width // scale), -(-frame.height // scale)) == (width, height)
+
+
+def test_out_of_file_descriptors_a_jpeg_decodes_as_before() -> None:
+    """The capture needs two descriptors: a worker out of them (EMFILE) answered 500 instead of
+    decoding uncaptured, as before the capture existed."""
+    import resource
+
+    jpeg = (DEV_DATA / "live" / "jomariya_1.jpg").read_bytes()
+    expected = decode_image(jpeg)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    held = []
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        with pytest.raises(OSError):
+            while True:
+                held.append(os.open(os.devnull, os.O_RDONLY))
+        assert np.array_equal(decode_image(jpeg), expected)
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
