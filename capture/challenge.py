@@ -105,10 +105,14 @@ def extended(session: CaptureSession) -> int:
 
 
 def _save(session: CaptureSession, **fields: object) -> bool:
-    """Write ``fields`` if no other call changed the challenge since ``session`` was read.
-    A session deleted meanwhile (an admin, its tenant) is 404 as an unknown one, not a 500."""
+    """Write ``fields`` if no other call changed the challenge since ``session`` was read
+    and the session has not expired (a frame whose token was checked just before the expiry
+    is judged after it: ``expired`` is final). A session deleted meanwhile (an admin, its
+    tenant) is 404 as an unknown one, not a 500."""
     updated = CaptureSession.objects.filter(
-        pk=session.pk, challenge_version=session.challenge_version
+        pk=session.pk,
+        challenge_version=session.challenge_version,
+        expires_at__gt=timezone.now(),
     ).update(challenge_version=F("challenge_version") + 1, **fields)
     _read_again(session)
     return updated == 1
@@ -172,6 +176,8 @@ def observe(
     # The challenge and a held selfie's verdict are written together or not at all.
     write = functools.partial(_write, session, judge, progress, count)
     settle_held(session.tenant, write)
+    if session.state != CaptureSession.DONE and session.expires_at <= timezone.now():
+        raise Rejected(Rejection("token_expired"))  # as a GET reads it now: expired
     return answer_of(session)
 
 
@@ -226,7 +232,10 @@ def settle(session: CaptureSession) -> Settled | None:
         return None
     decided = {"state": CaptureSession.DONE, "is_live": live, "finished_at": timezone.now()}
     done = CaptureSession.objects.filter(
-        pk=session.pk, state=CaptureSession.OPEN, challenge_version=session.challenge_version
+        pk=session.pk,
+        state=CaptureSession.OPEN,
+        challenge_version=session.challenge_version,
+        expires_at__gt=timezone.now(),  # a GET may have read it expired: that is final
     ).update(**decided)
     if done != 1:
         _read_again(session)  # another call decided it first: as that one left it

@@ -355,9 +355,23 @@ def take_selfie(
 # --- verdict (backend) -------------------------------------------------------------------
 
 
+# A selfie claimed before its session expired is judged past the expiry, for as long as its
+# worker lives: gunicorn kills a worker after GUNICORN_TIMEOUT (60 s by default; a check
+# takes 0.1-0.3 s). Only a session still processing this long after its expiry lost its
+# worker.
+PROCESSING_GRACE = timedelta(seconds=120)
+
+
 def state_of(session: CaptureSession) -> str:
-    if session.state != CaptureSession.DONE and session.expires_at <= timezone.now():
+    """``expired`` is final: an open session past its expiry can no longer change (a selfie
+    claims, a challenge frame writes, only before it); one whose selfie was claimed in time
+    reads ``processing`` until that selfie's verdict. It read ``expired`` there, then ``done``
+    with a verdict and its unit, to a backend that had stopped polling at ``expired``."""
+    now = timezone.now()
+    if session.state == CaptureSession.OPEN and session.expires_at <= now:
         return "expired"
+    if session.state == CaptureSession.PROCESSING and session.expires_at + PROCESSING_GRACE <= now:
+        return "expired"  # its worker was killed: no verdict will come
     return session.state
 
 

@@ -13,6 +13,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.core.management import CommandError, call_command
 from django.test.client import Client
+from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from accounts.models import DEFAULT_CHALLENGE_BAND, MAX_CHALLENGE_BAND, Tenant
@@ -186,6 +187,49 @@ def test_an_unsure_selfie_is_live_once_the_challenge_passes_with_its_own_score(
     assert counted(before, session) == {("unsure", ""): 1, ("live", "challenge"): 1}
     assert_logged(caplog, session, True)
     assert session.quality(jpeg(next(frames(CLIP.name)).image)).json()["state"] == "done"
+
+
+def test_a_challenge_frame_judged_after_the_expiry_decides_nothing(
+    when_unsure: Any,
+    client: Client,
+    make_tenant: Any,
+    frontal: str,
+    clock: Clock,  # noqa: F811
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each frame's token is checked before it is judged: the frame that passed the challenge
+    could be written after the session expired, turning a session a GET had read
+    ``expired`` into ``done`` and live. Written only before the expiry; after it, the frame
+    is told token_expired, and the session stays expired, its selfie not live."""
+    from capture import challenge
+
+    settings.CAPTURE_CHALLENGE_STEPS = CLIP.steps
+    score = score_of(client, make_tenant, frontal)
+    session = when_unsure(band=distance(score) + 0.5)
+    held(session, frontal)
+    playing = list(frames(CLIP.name, 4))
+    passing = len(Session.play(session, CLIP, clock))  # how many frames pass it, on a twin
+    session = when_unsure(band=distance(score) + 0.5)
+    held(session, frontal)
+    for frame in playing[: passing - 1]:
+        clock.t = 1_000_000.0 + frame.t
+        assert session.quality(jpeg(frame.image)).json()["challenge"]["state"] == "running"
+    from liveness.checks import settle_held as settle
+
+    def expiring_meanwhile(*args: Any) -> Any:
+        CaptureSession.objects.filter(pk=session.id).update(expires_at=timezone.now())
+        return settle(*args)
+
+    monkeypatch.setattr(challenge, "settle_held", expiring_meanwhile)
+    before = session.stored().challenge_version
+    clock.t = 1_000_000.0 + playing[passing - 1].t
+    last = session.quality(jpeg(playing[passing - 1].image))
+    assert (last.status_code, last.json()["code"]) == (401, "token_expired")
+    assert session.stored().challenge_version == before  # the frame wrote nothing
+    read = session.read()
+    assert (read["state"], read["liveness_result"]) == ("expired", None)
+    assert record_of(session).is_live is False
 
 
 def test_a_held_selfies_session_goes_with_its_record(
