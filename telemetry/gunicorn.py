@@ -1,5 +1,6 @@
 """Helpers for facia_site/gunicorn.conf.py, importable before Django is set up."""
 
+import fcntl
 import logging
 import os
 import shutil
@@ -39,6 +40,7 @@ def prepare_metrics_dir() -> Path:
     if handed_over := os.environ.get(HANDED_OVER):
         path = Path(handed_over)
         os.environ[METRICS_ENV] = handed_over
+        _share(path, empty=False)
     elif not configured:
         path = Path(tempfile.mkdtemp(prefix="facia-metrics-"))
         os.environ[METRICS_ENV] = str(path)
@@ -46,10 +48,36 @@ def prepare_metrics_dir() -> Path:
     else:
         path = Path(configured)
         path.mkdir(parents=True, exist_ok=True)
-        for stale in path.glob("*.db"):
-            stale.unlink()
+        _share(path, empty=True)
     os.environ[PREPARED_BY] = f"{os.getpid()}:{path}"
     return path
+
+
+# Each master holds a shared lock on this file of its operator's directory for as long as it
+# runs (its fd: ``_held``). A start empties the directory only when it can lock it alone: a
+# second `bin/entrypoint serve` on the port of a running one (a mistyped `docker exec`)
+# emptied it before failing to bind ("Connection in use"), and the running server's /metrics
+# then had 0 samples, readiness gauges included, until its workers were replaced.
+LOCK_NAME = ".facia-metrics.lock"
+_held: list[int] = []
+
+
+def _share(path: Path, empty: bool) -> None:
+    """Lock ``path`` shared for this master's life; first, when ``empty``, delete its *.db
+    files if no other master holds it."""
+    fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    if empty:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logging.getLogger("gunicorn.error").warning(
+                "metrics directory %s is in use by another server: its samples are kept", path
+            )
+        else:
+            for stale in path.glob("*.db"):
+                stale.unlink()
+    fcntl.flock(fd, fcntl.LOCK_SH)  # an exclusive lock becomes shared: the next start sees it
+    _held.append(fd)
 
 
 def hand_over_metrics_dir(server: Any, path: Path) -> None:

@@ -140,7 +140,7 @@ def test_bind_address_from_host_and_port(monkeypatch: pytest.MonkeyPatch, tmp_pa
     (tmp_path / "metrics" / "counter_123.db").write_bytes(b"stale")
     config = runpy.run_path(str(REPO / "facia_site" / "gunicorn.conf.py"))
     assert config["bind"] == "0.0.0.0:8123"
-    assert list((tmp_path / "metrics").iterdir()) == []  # emptied at start
+    assert list((tmp_path / "metrics").glob("*.db")) == []  # emptied at start
 
 
 def ipv6_loopback() -> bool:
