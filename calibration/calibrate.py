@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Tenant
-from calibration.models import Calibration
+from calibration.models import Calibration, uncalibrated_threshold
 from ml import labelled, profiles, tenant_calibration
 from ml.engine import LivenessEngine
 from ml.errors import ImageError
@@ -417,10 +417,6 @@ def store(
         changes = basis.changes(Basis.of(tenant), shadow_days is not None)
         if changes:
             raise stale(tenant, changes)
-        # what a revert goes back to: the threshold the tenant had while uncalibrated
-        chain_id = (tenant.calibration or {}).get("id")
-        chain = Calibration.objects.filter(pk=chain_id).first() if chain_id is not None else None
-        uncalibrated_threshold = chain.previous_threshold if chain else tenant.threshold
         stored = Calibration.objects.create(
             tenant=tenant,
             created_by=created_by[:150],
@@ -430,7 +426,8 @@ def store(
             params=result.params(),
             target_apcer=result.rule.target_apcer,
             threshold=result.threshold,
-            previous_threshold=uncalibrated_threshold,
+            # what a revert goes back to (a shadow candidate's is set again when promoted)
+            previous_threshold=uncalibrated_threshold(tenant),
             bona_fide=scored.live,
             attacks=scored.spoof,
             refused=scored.refused_total,

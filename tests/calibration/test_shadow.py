@@ -195,6 +195,53 @@ def test_calibrate_shadow_sets_a_candidate_and_keeps_the_active_one(
     )
 
 
+@pytest.mark.parametrize("rule", [(), ("--target-apcer", "0.2")])
+def test_a_promoted_candidate_applies_over_the_threshold_set_while_it_ran(
+    make_tenant: Callable[..., Any], admin_client: Client, tmp_path: Path, rule: tuple[str, ...]
+) -> None:
+    """An audit's repro: a candidate stored against threshold 0.5, the operator then set 0.7.
+    Promoted, it put back 0.5 ("Threshold 0.5000: kept" in its sentences) and a revert
+    restored 0.5, not the 0.7 of just before. Now a rule that kept the threshold keeps the
+    one of the promote, a threshold it set applies, and a revert goes back to 0.7; every
+    sentence shown says so."""
+    from tests.accounts.test_admin import run_action
+
+    tenant, _ = make_tenant("rebased", threshold=0.5)
+    calibrate("rebased", str(linked(tmp_path, LIVE, SPOOF)), "--shadow", "1", *rule)
+    candidate = Calibration.objects.get(tenant=tenant)
+    kept = not rule
+    assert (candidate.threshold == 0.5) == kept
+    Tenant.objects.filter(pk=tenant.pk).update(threshold=0.7)  # while it is in shadow
+
+    url = reverse("admin:accounts_tenant_shadow", args=[tenant.pk])
+    page = admin_client.post(url, {"shadow": f"promote:{candidate.pk}"}, follow=True)
+    tenant.refresh_from_db()
+    candidate.refresh_from_db()
+    expected = 0.7 if kept else candidate.threshold
+    assert tenant.threshold == expected and tenant.calibration["id"] == candidate.pk
+    assert (candidate.threshold, candidate.previous_threshold) == (expected, 0.7)
+    said = f"{expected:.4f} kept" if kept else f"0.7000 → {expected:.4f}"
+    promoted = f"Promoted shadow candidate #{candidate.pk}"
+    assert history(tenant)[-1].startswith(promoted) and history(tenant)[-1].endswith(
+        f": threshold {said}."
+    )
+    assert f": threshold {said}." in page.content.decode()
+    sentence = (
+        f"Threshold {expected:.4f}: kept" if kept else f"Threshold 0.7000 → {expected:.4f}, chosen"
+    )
+    threshold_said = [s for s in candidate.figures["sentences"] if s.startswith("Threshold ")]
+    assert len(threshold_said) == 1 and threshold_said[0].startswith(sentence)
+    assert candidate.figures["threshold"]["before"] == 0.7
+    summary = tenant_page(admin_client, tenant)
+    assert sentence in summary and "Threshold 0.5000" not in summary
+    assert "0.7000 before the first calibration" in summary
+
+    response = run_action(admin_client, "tenant", "revert_to_uncalibrated", tenant.pk)
+    assert "uncalibrated, threshold 0.7000" in response.content.decode()
+    tenant.refresh_from_db()
+    assert (tenant.calibration, tenant.threshold) == (None, 0.7)
+
+
 def test_a_new_candidate_sets_the_previous_one_aside(make_tenant: Callable[..., Any]) -> None:
     from django.utils import timezone
 
