@@ -650,8 +650,8 @@ def test_a_shadow_upload_says_the_candidate_it_sets_aside(
     stored = Calibration.objects.exclude(pk=first.pk).get(tenant=tenant)
     replacing = f"replacing candidate #{first.pk} (set aside)"
     assert history(tenant)[-1] == (
-        f"Shadow candidate: {stored}, for 7 days, {replacing} (the active calibration still "
-        "answers)."
+        f"Shadow candidate: {stored}, for 7 days, {replacing} (the shipped score maps still "
+        "answer)."  # the tenant has no active calibration
     )
     page = admin_client.get(url_of(tenant)).content.decode()
     assert f"Calibration #{stored.pk} set in shadow for 7 days, {replacing}" in page

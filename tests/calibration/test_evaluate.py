@@ -980,7 +980,7 @@ def test_counts_of_one_read_in_the_singular(make_tenant: Any, tmp_path: Path) ->
     calibrated = run_command("calibrate", "one", str(folder), "--shadow", "1")
     assert calibrated[0].endswith(": 1 live and 1 spoof image judged, 0 refused by the gates")
     assert calibrated[-1].startswith("stored as calibration #")
-    assert ", in shadow for 1 day: the active calibration" in calibrated[-1]
+    assert ", in shadow for 1 day: the shipped score maps still answer" in calibrated[-1]
     unnamed = linked(tmp_path / "unnamed", LIVE[:1], SPOOF[:2])
     (unnamed / "manifest.csv").write_text(
         f"file,source\nlive/{LIVE[0].name},phone\nspoof/{SPOOF[0].name},phone\n"

@@ -174,10 +174,20 @@ def test_promote_and_discard_need_change_tenant(make_tenant: Callable[..., Any])
 def test_calibrate_shadow_sets_a_candidate_and_keeps_the_active_one(
     make_tenant: Callable[..., Any], tmp_path: Path
 ) -> None:
+    """What it says is true of a tenant with no active calibration: the shipped score maps
+    answer ("the active calibration still answers" was printed and put in the history), a
+    one-day shadow is "for 1 day" in the history too (it said "for 1 days"), and the output
+    says the candidate it replaces is set aside, as the history, the job and the docs do (it
+    printed "replacing candidate #4:"). Found by an audit of the shadow messages."""
     tenant, _ = make_tenant("candidate", threshold=0.55)
     out, _ = calibrate("candidate", str(linked(tmp_path, LIVE, SPOOF)), "--shadow", "7")
     stored = Calibration.objects.get(tenant=tenant)
-    assert f"stored as calibration #{stored.pk}, in shadow for 7 days" in out
+    assert f"stored as calibration #{stored.pk}, in shadow for 7 days: the shipped score " in out
+    assert "maps still answer; every check also records" in out and "active" not in out
+    assert history(tenant)[-1] == (
+        f"Shadow candidate: {stored}, for 7 days (the shipped score maps still answer). "
+        "(manage.py calibrate)"
+    )
     tenant.refresh_from_db()
     assert tenant.calibration is None and tenant.threshold == 0.55  # nothing switched
     shadow = tenant.shadow_calibration
@@ -186,12 +196,34 @@ def test_calibrate_shadow_sets_a_candidate_and_keeps_the_active_one(
     assert "replacing" not in out and "replacing" not in history(tenant)[-1]
     with pytest.raises(Exception, match="1 to 90 days"):
         calibrate("candidate", str(tmp_path), "--shadow", "0")
-    out, _ = calibrate("candidate", str(tmp_path), "--shadow", "3")
+    out, _ = calibrate("candidate", str(tmp_path), "--shadow", "1")
     newer = Calibration.objects.exclude(pk=stored.pk).get(tenant=tenant)
-    assert f"in shadow for 3 days, replacing candidate #{stored.pk}:" in out
+    assert (
+        f"in shadow for 1 day, replacing candidate #{stored.pk} (set aside): the shipped score "
+        "maps still answer;" in out
+    )
     assert history(tenant)[-1] == (
-        f"Shadow candidate: {newer}, for 3 days, replacing candidate #{stored.pk} (set aside) "
-        "(the active calibration still answers). (manage.py calibrate)"
+        f"Shadow candidate: {newer}, for 1 day, replacing candidate #{stored.pk} (set aside) "
+        "(the shipped score maps still answer). (manage.py calibrate)"
+    )
+
+
+def test_calibrate_shadow_beside_an_active_calibration_says_it_still_answers(
+    make_tenant: Callable[..., Any], tmp_path: Path
+) -> None:
+    tenant, _ = make_tenant("beside", threshold=0.55)
+    folder = str(linked(tmp_path, LIVE, SPOOF))
+    calibrate("beside", folder)
+    active = Calibration.objects.get(tenant=tenant)
+    out, _ = calibrate("beside", folder, "--shadow", "2")
+    stored = Calibration.objects.exclude(pk=active.pk).get(tenant=tenant)
+    assert (
+        f"stored as calibration #{stored.pk}, in shadow for 2 days: the active calibration "
+        "still answers; every check also records" in out
+    )
+    assert history(tenant)[-1] == (
+        f"Shadow candidate: {stored}, for 2 days (the active calibration still answers). "
+        "(manage.py calibrate)"
     )
 
 
