@@ -9,6 +9,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Model
 
+from ml.evaluate import amount
+
 SYSTEM_USER = "facia-system"
 
 
@@ -43,14 +45,22 @@ def calibrated(stored: Model, threshold_before: float, threshold: float) -> str:
     return f"Calibrated: {stored}, threshold {threshold_before:.4f} → {threshold:.4f}."
 
 
-def shadowed(stored: Model, days: int, replaced: int | None) -> str:
+def shadowed(stored: Model, days: int, replaced: int | None, active: int | None) -> str:
     """A candidate set in shadow; ``replaced``: the candidate it set aside (its flips are no
-    longer counted on the tenant's page), None when there was none."""
+    longer counted on the tenant's page), None when there was none; ``active``: the tenant's
+    active calibration, None when the shipped score maps answer."""
     aside = f", replacing candidate #{replaced} (set aside)" if replaced is not None else ""
     return (
-        f"Shadow candidate: {stored}, for {days} days{aside} (the active calibration still "
-        "answers)."
+        f"Shadow candidate: {stored}, for {amount(days, 'day')}{aside} ({still_answers(active)})."
     )
+
+
+def still_answers(active: int | None) -> str:
+    """What answers the checks while a candidate is in shadow: "the active calibration" was
+    said of a tenant with none, whose checks the shipped score maps answer."""
+    if active is None:
+        return "the shipped score maps still answer"
+    return "the active calibration still answers"
 
 
 def by_command(obj: Model, command: str, message: str, added: bool = False) -> None:

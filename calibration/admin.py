@@ -299,11 +299,10 @@ class CalibratedTenantAdmin(TenantAdmin):
             promoted = promote_shadow(tenant, seen)  # reads the tenant again under its lock
             if promoted is None:
                 return None
-            found, before = promoted
-            return (
-                f"Promoted shadow candidate #{found.pk} ({counts}): threshold "
-                f"{before:.4f} → {tenant.threshold:.4f}."
-            )
+            found, before = promoted  # found.over(tenant): over the threshold the tenant had
+            after = tenant.threshold
+            said = f"{after:.4f} kept" if found.keeps_threshold() else f"{before:.4f} → {after:.4f}"
+            return f"Promoted shadow candidate #{found.pk} ({counts}): threshold {said}."
         discarded = discard_shadow(tenant, seen)
         return f"Discarded shadow candidate #{discarded.pk if discarded else '?'} ({counts})."
 

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Tenant
-from calibration.models import Calibration
+from calibration.models import Calibration, uncalibrated_threshold
 from ml import labelled, profiles, tenant_calibration
 from ml.engine import LivenessEngine
 from ml.errors import ImageError
@@ -188,8 +188,8 @@ def zip_members(
         infos = archive.infolist()
     if len(infos) > max_members:
         raise CalibrationError(f"More than {max_members} files in the zip.")
-    # Windows PowerShell 5.1's Compress-Archive writes "live\\x.jpg": read as one name, no image
-    named = [(info.filename.replace("\\", "/"), info) for info in infos]
+    # as the rule reads them: "live\\x.jpg" (PowerShell 5.1's Compress-Archive), "/live/x.jpg"
+    named = [(labelled.zip_name(info.filename), info) for info in infos]
     named = [
         (name, info)
         for name, info in named
@@ -219,9 +219,14 @@ def zip_members(
             )
         members.append(Member(where.label, info, where.group))
     if not members:  # was queued as a job of 0 images, whose result asked for 1 more of each
+        cased = labelled.miscased(name for name, _ in named)
+        shown = ", ".join(cased[:3]) + (" ..." if len(cased) > 3 else "")
+        verb = "is" if len(cased) == 1 else "are"
+        capitals = f" Its {shown} {verb} not read: the folder names must be lowercase."
         raise CalibrationError(
             f"The zip holds no image ({', '.join(sorted(labelled.SUFFIXES))}) in a folder named "
             "live or spoof (lowercase), at its top or below a single top folder."
+            + (capitals if cased else "")
         )
     return members
 
@@ -417,10 +422,6 @@ def store(
         changes = basis.changes(Basis.of(tenant), shadow_days is not None)
         if changes:
             raise stale(tenant, changes)
-        # what a revert goes back to: the threshold the tenant had while uncalibrated
-        chain_id = (tenant.calibration or {}).get("id")
-        chain = Calibration.objects.filter(pk=chain_id).first() if chain_id is not None else None
-        uncalibrated_threshold = chain.previous_threshold if chain else tenant.threshold
         stored = Calibration.objects.create(
             tenant=tenant,
             created_by=created_by[:150],
@@ -430,7 +431,8 @@ def store(
             params=result.params(),
             target_apcer=result.rule.target_apcer,
             threshold=result.threshold,
-            previous_threshold=uncalibrated_threshold,
+            # what a revert goes back to (a shadow candidate's is set again when promoted)
+            previous_threshold=uncalibrated_threshold(tenant),
             bona_fide=scored.live,
             attacks=scored.spoof,
             refused=scored.refused_total,

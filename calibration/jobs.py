@@ -355,7 +355,9 @@ def _recorded(
         audit.record(tenant, audit.calibrated(stored, basis.threshold, stored.threshold), user)
     else:
         # basis.shadow: the candidate it set aside (store found it unchanged under the lock)
-        audit.record(tenant, audit.shadowed(stored, job.shadow_days, basis.shadow), user)
+        audit.record(
+            tenant, audit.shadowed(stored, job.shadow_days, basis.shadow, basis.active), user
+        )
     return {
         "calibration": stored.pk,
         "threshold": stored.threshold,

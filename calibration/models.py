@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts.models import Tenant
 from ml.calibration import maps_of
 from ml.profiles import FINGERPRINT_LENGTH, scoring_digest
+from ml.tenant_calibration import kept_rule, threshold_sentence
 
 
 class Calibration(models.Model):
@@ -55,6 +56,35 @@ class Calibration(models.Model):
         """What the tenant's copy says of this calibration besides its maps."""
         return {"id": self.pk, "profile": self.profile, "fingerprint": self.fingerprint}
 
+    def keeps_threshold(self) -> bool:
+        """Whether its threshold rule kept the tenant's threshold (no target APCER, no equal
+        error rate): promoted, it keeps the one the tenant has then."""
+        rule = ((self.figures or {}).get("threshold") or {}).get("rule") or ""
+        return self.target_apcer is None and kept_rule(rule)
+
+    def over(self, tenant: Tenant) -> None:
+        """This shadow candidate as it applies over ``tenant`` as it is now (locked, read
+        again), before it is promoted: stored, it was computed against the tenant's threshold
+        of then, which the operator may have changed since. A rule that kept the threshold
+        keeps the one the tenant has now; a threshold it set applies. Its record (threshold,
+        the threshold a revert restores, what its figures and sentences say of the threshold)
+        is made to say so: a revert restored the threshold of before the candidate was stored,
+        and its sentence still said "Threshold 0.5000: kept" of a tenant kept at 0.7000."""
+        now = tenant.threshold
+        threshold = now if self.keeps_threshold() else self.threshold
+        figures = dict(self.figures or {})
+        rule = (figures.get("threshold") or {}).get("rule")
+        if rule is not None:
+            figures["threshold"] = {**figures["threshold"], "before": now, "after": threshold}
+            figures["sentences"] = [
+                threshold_sentence(now, threshold, rule) if said.startswith("Threshold ") else said
+                for said in figures.get("sentences") or []
+            ]
+        self.threshold = threshold
+        self.previous_threshold = uncalibrated_threshold(tenant)
+        self.figures = figures
+        self.save(update_fields=["threshold", "previous_threshold", "figures"])
+
     def activate(self) -> None:
         """The tenant's active calibration (its maps and threshold), under the tenant's lock."""
         tenant = self.tenant
@@ -84,6 +114,14 @@ class Calibration(models.Model):
             tenant.save(update_fields=["shadow_calibration", "updated_at"])
 
 
+def uncalibrated_threshold(tenant: Tenant) -> float:
+    """What a revert of a calibration made active over ``tenant`` as it is now goes back to:
+    the threshold the tenant had while uncalibrated (its active calibration's, else its own)."""
+    active = (tenant.calibration or {}).get("id")
+    chain = Calibration.objects.filter(pk=active, tenant=tenant).first() if active else None
+    return chain.previous_threshold if chain else tenant.threshold
+
+
 def shadow_candidate(tenant: Tenant) -> Calibration | None:
     shadow = tenant.shadow_calibration
     if not shadow:
@@ -110,14 +148,16 @@ def _locked_candidate(tenant: Tenant, seen: int | None) -> Calibration | None:
 
 
 def promote_shadow(tenant: Tenant, seen: int | None = None) -> tuple[Calibration, float] | None:
-    """The shadow candidate becomes the active calibration (its maps and threshold): it and the
-    threshold the tenant had; None when its record is gone; NoShadow when there is no candidate
-    or it is not ``seen``."""
+    """The shadow candidate becomes the active calibration over the tenant as it is now
+    (Calibration.over: its maps, and the threshold its rule set, or the tenant's threshold now
+    when its rule kept it): it and the threshold the tenant had; None when its record is gone;
+    NoShadow when there is no candidate or it is not ``seen``."""
     with transaction.atomic():
         found = _locked_candidate(tenant, seen)
         if found is None:
             return None
         before = tenant.threshold
+        found.over(tenant)
         found.activate()
         tenant.shadow_calibration = None
         tenant.save(update_fields=["shadow_calibration", "updated_at"])

@@ -72,19 +72,44 @@ def _walk(top: Path) -> Iterator[Path]:
             yield from _walk(path)
 
 
+def zip_name(name: str) -> str:
+    """A zip entry's path as the rule reads it: ``\\`` as ``/`` (Windows PowerShell 5.1's
+    Compress-Archive writes ``live\\x.jpg``) and no leading ``/`` (the zip format forbids one,
+    but tools write it: ``/live/a.jpg`` gave the root "//" and the upload was refused as holding
+    no image in a folder named live or spoof)."""
+    return name.replace("\\", "/").lstrip("/")
+
+
 def zip_root(names: Iterable[str]) -> str:
     """The folder of a zip holding its live/ and spoof/: "" when they are at its top, else its
-    single top folder ("captures/"); LayoutError when the images have no single root."""
+    single top folder ("captures/"); LayoutError when the images have no single root. Only top
+    folders with a live/ or spoof/ below them count: an image in another one (notes/x.png)
+    lies beside live/ and spoof/, not read, as a folder's own files are; and a top folder named
+    in capitals (LIVE/) is no label, which the upload's refusal says."""
     images = [PurePosixPath(n).parts for n in names if is_image(n)]
     if any(len(parts) > 1 and parts[0] in LABELS for parts in images):
         return ""
-    tops = sorted({parts[0] for parts in images if len(parts) > 1})
+    tops = sorted({parts[0] for parts in images if set(parts[1:-1]) & set(LABELS)})
     if len(tops) > 1:
         raise LayoutError(
             f"live/ and spoof/ must be at the zip's top or below a single top folder, not "
             f"below {', '.join(t + '/' for t in tops[:3])}{' ...' if len(tops) > 3 else ''}"
         )
     return tops[0] + "/" if tops else ""
+
+
+def miscased(names: Iterable[str]) -> list[str]:
+    """The folders of ``names``' images named live or spoof in other case (``LIVE/``,
+    ``captures/Spoof/``), sorted: the rule reads lowercase names only."""
+    found = set()
+    for name in names:
+        if not is_image(name):
+            continue
+        parts = PurePosixPath(name).parts[:-1]
+        for at, part in enumerate(parts):
+            if part.lower() in LABELS and part not in LABELS:
+                found.add("/".join(parts[: at + 1]) + "/")
+    return sorted(found)
 
 
 def zip_place(name: str, root: str) -> Placed | None:

@@ -80,7 +80,24 @@ class Rule:
             return f"at target APCER {self.target_apcer:.1%} on the calibrated sample"
         if self.equal_error:
             return "where APCER = BPCER on the calibrated sample"
-        return "kept (the maps move the scores; a target APCER would set it from the sample)"
+        return KEPT_WORDS
+
+
+# How a rule that keeps the threshold is said, in the stored figures too: a shadow candidate
+# with this rule, promoted, keeps the threshold the tenant has then (kept_rule).
+KEPT_WORDS = "kept (the maps move the scores; a target APCER would set it from the sample)"
+
+
+def kept_rule(words: str) -> bool:
+    """Whether a stored rule's ``words`` (figures' "threshold"/"rule") kept the threshold."""
+    return words.startswith("kept")
+
+
+def threshold_sentence(before: float, after: float, words: str) -> str:
+    """The sentence of what the calibration does to the threshold, by its rule's ``words``."""
+    if abs(after - before) < 5e-5:
+        return f"Threshold {after:.4f}: {words}."
+    return f"Threshold {before:.4f} → {after:.4f}, chosen {words}."
 
 
 def scores(maps: Mapping[str, Platt], samples: Sequence[Sample]) -> tuple[np.ndarray, np.ndarray]:
@@ -498,11 +515,7 @@ def sentences(result: Result) -> list[str]:
             f"The sample's {f.live + f.spoof} images weigh {f.weight:.0%} against the shipped "
             f"map (which weighs as {calibration.PRIOR_IMAGES:.0f} images)."
         )
-    before, after = result.threshold_before, result.threshold
-    if abs(after - before) < 5e-5:
-        said.append(f"Threshold {after:.4f}: {result.rule.words()}.")
-    else:
-        said.append(f"Threshold {before:.4f} → {after:.4f}, chosen {result.rule.words()}.")
+    said.append(threshold_sentence(result.threshold_before, result.threshold, result.rule.words()))
     if result.unnamed:
         said.append(unnamed_sentence(result))
     said += in_sample_sentences(result)

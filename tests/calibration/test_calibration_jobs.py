@@ -650,8 +650,8 @@ def test_a_shadow_upload_says_the_candidate_it_sets_aside(
     stored = Calibration.objects.exclude(pk=first.pk).get(tenant=tenant)
     replacing = f"replacing candidate #{first.pk} (set aside)"
     assert history(tenant)[-1] == (
-        f"Shadow candidate: {stored}, for 7 days, {replacing} (the active calibration still "
-        "answers)."
+        f"Shadow candidate: {stored}, for 7 days, {replacing} (the shipped score maps still "
+        "answer)."  # the tenant has no active calibration
     )
     page = admin_client.get(url_of(tenant)).content.decode()
     assert f"Calibration #{stored.pk} set in shadow for 7 days, {replacing}" in page
@@ -728,6 +728,43 @@ def test_a_zip_with_an_image_the_rule_places_nowhere_is_refused_naming_it(
     response = upload(admin_client, tenant, zipped(*names))
     assert response.status_code == 200 and not CalibrationJob.objects.exists()
     assert said in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("names", "count"),
+    [
+        (["captures/live/a.jpg", "captures/spoof/b.jpg", "notes/readme.png"], 2),
+        (["/live/a.jpg", "/spoof/b.jpg"], 2),
+        (["/captures/live/a.jpg", "/captures/spoof/g/b.jpg", "/captures/c.jpg"], 2),
+    ],
+)
+def test_a_zip_with_a_stray_image_or_absolute_names_is_read(
+    make_tenant: Callable[..., Any], admin_client: Any, names: list[str], count: int
+) -> None:
+    """An audit's uploads: a stray image beside captures/ (notes/readme.png) was refused as
+    "not below captures/, notes/" though the docs say files beside live/ and spoof/ are not
+    read; names with a leading "/" as "no image ... in a folder named live or spoof"."""
+    tenant, _ = make_tenant("stray")
+    response = upload(admin_client, tenant, zipped(*names))
+    assert response.status_code == 303, response.content.decode()
+    assert CalibrationJob.objects.get(tenant=tenant).images == count
+    assert jobs.run_local_jobs() == 1  # its upload, held by the task worker, is let go
+
+
+def test_a_zip_with_capitalised_folders_is_told_they_must_be_lowercase(
+    make_tenant: Callable[..., Any], admin_client: Any
+) -> None:
+    """LIVE/ and SPOOF/ were refused as "not below LIVE/, SPOOF/": the problem is the
+    capitals, which the one-folder case's "(lowercase)" already hinted."""
+    tenant, _ = make_tenant("capitals")
+    response = upload(admin_client, tenant, zipped("LIVE/a.jpg", "SPOOF/b.jpg"))
+    page = response.content.decode()
+    assert response.status_code == 200 and not CalibrationJob.objects.exists()
+    assert "not below" not in page
+    assert (
+        "in a folder named live or spoof (lowercase), at its top or below a single top folder. "
+        "Its LIVE/, SPOOF/ are not read: the folder names must be lowercase." in page
+    )
 
 
 def test_a_zips_images_below_one_top_folder_are_read_with_their_groups() -> None:

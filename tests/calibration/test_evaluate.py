@@ -621,6 +621,20 @@ def test_evaluate_refuses_a_plots_folder_it_cannot_write_before_judging(tmp_path
         run_command("evaluate", str(tmp_path), "--plots", str(plots), "--no-save")
 
 
+def test_evaluate_refuses_a_negative_seed_before_judging(
+    db: None, tmp_path: Path, loaded_engines: list[LivenessEngine]
+) -> None:
+    """--seed -1 scored every image and then ended in numpy's traceback ("expected
+    non-negative integer", from the bootstrap inside the report), exit 1; with fewer than 5
+    groups, no bootstrap, it was accepted and printed as "seed -1". Found by an audit run of
+    the command. Refused now as --resamples is, before any engine is loaded or image judged."""
+    folder = linked(tmp_path, LIVE[:2], SPOOF[:2])
+    with pytest.raises(CommandError) as refused:
+        run_command("evaluate", str(folder), "--seed", "-1", "--resamples", "100")
+    assert str(refused.value) == "--seed must be a non-negative integer."
+    assert loaded_engines == [] and not Evaluation.objects.exists()
+
+
 # A manifest's text as a downloaded data set may carry it: OSC 0 (retitles the terminal), ESC[2J
 # (clears it) and a newline that starts a line of the report's own.
 HOSTILE = "evil\x1b]0;owned\x07\x1b[2J\nFORGED line"
@@ -966,7 +980,7 @@ def test_counts_of_one_read_in_the_singular(make_tenant: Any, tmp_path: Path) ->
     calibrated = run_command("calibrate", "one", str(folder), "--shadow", "1")
     assert calibrated[0].endswith(": 1 live and 1 spoof image judged, 0 refused by the gates")
     assert calibrated[-1].startswith("stored as calibration #")
-    assert ", in shadow for 1 day: the active calibration" in calibrated[-1]
+    assert ", in shadow for 1 day: the shipped score maps still answer" in calibrated[-1]
     unnamed = linked(tmp_path / "unnamed", LIVE[:1], SPOOF[:2])
     (unnamed / "manifest.csv").write_text(
         f"file,source\nlive/{LIVE[0].name},phone\nspoof/{SPOOF[0].name},phone\n"

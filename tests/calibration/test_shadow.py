@@ -174,10 +174,20 @@ def test_promote_and_discard_need_change_tenant(make_tenant: Callable[..., Any])
 def test_calibrate_shadow_sets_a_candidate_and_keeps_the_active_one(
     make_tenant: Callable[..., Any], tmp_path: Path
 ) -> None:
+    """What it says is true of a tenant with no active calibration: the shipped score maps
+    answer ("the active calibration still answers" was printed and put in the history), a
+    one-day shadow is "for 1 day" in the history too (it said "for 1 days"), and the output
+    says the candidate it replaces is set aside, as the history, the job and the docs do (it
+    printed "replacing candidate #4:"). Found by an audit of the shadow messages."""
     tenant, _ = make_tenant("candidate", threshold=0.55)
     out, _ = calibrate("candidate", str(linked(tmp_path, LIVE, SPOOF)), "--shadow", "7")
     stored = Calibration.objects.get(tenant=tenant)
-    assert f"stored as calibration #{stored.pk}, in shadow for 7 days" in out
+    assert f"stored as calibration #{stored.pk}, in shadow for 7 days: the shipped score " in out
+    assert "maps still answer; every check also records" in out and "active" not in out
+    assert history(tenant)[-1] == (
+        f"Shadow candidate: {stored}, for 7 days (the shipped score maps still answer). "
+        "(manage.py calibrate)"
+    )
     tenant.refresh_from_db()
     assert tenant.calibration is None and tenant.threshold == 0.55  # nothing switched
     shadow = tenant.shadow_calibration
@@ -186,13 +196,82 @@ def test_calibrate_shadow_sets_a_candidate_and_keeps_the_active_one(
     assert "replacing" not in out and "replacing" not in history(tenant)[-1]
     with pytest.raises(Exception, match="1 to 90 days"):
         calibrate("candidate", str(tmp_path), "--shadow", "0")
-    out, _ = calibrate("candidate", str(tmp_path), "--shadow", "3")
+    out, _ = calibrate("candidate", str(tmp_path), "--shadow", "1")
     newer = Calibration.objects.exclude(pk=stored.pk).get(tenant=tenant)
-    assert f"in shadow for 3 days, replacing candidate #{stored.pk}:" in out
-    assert history(tenant)[-1] == (
-        f"Shadow candidate: {newer}, for 3 days, replacing candidate #{stored.pk} (set aside) "
-        "(the active calibration still answers). (manage.py calibrate)"
+    assert (
+        f"in shadow for 1 day, replacing candidate #{stored.pk} (set aside): the shipped score "
+        "maps still answer;" in out
     )
+    assert history(tenant)[-1] == (
+        f"Shadow candidate: {newer}, for 1 day, replacing candidate #{stored.pk} (set aside) "
+        "(the shipped score maps still answer). (manage.py calibrate)"
+    )
+
+
+def test_calibrate_shadow_beside_an_active_calibration_says_it_still_answers(
+    make_tenant: Callable[..., Any], tmp_path: Path
+) -> None:
+    tenant, _ = make_tenant("beside", threshold=0.55)
+    folder = str(linked(tmp_path, LIVE, SPOOF))
+    calibrate("beside", folder)
+    active = Calibration.objects.get(tenant=tenant)
+    out, _ = calibrate("beside", folder, "--shadow", "2")
+    stored = Calibration.objects.exclude(pk=active.pk).get(tenant=tenant)
+    assert (
+        f"stored as calibration #{stored.pk}, in shadow for 2 days: the active calibration "
+        "still answers; every check also records" in out
+    )
+    assert history(tenant)[-1] == (
+        f"Shadow candidate: {stored}, for 2 days (the active calibration still answers). "
+        "(manage.py calibrate)"
+    )
+
+
+@pytest.mark.parametrize("rule", [(), ("--target-apcer", "0.2")])
+def test_a_promoted_candidate_applies_over_the_threshold_set_while_it_ran(
+    make_tenant: Callable[..., Any], admin_client: Client, tmp_path: Path, rule: tuple[str, ...]
+) -> None:
+    """An audit's repro: a candidate stored against threshold 0.5, the operator then set 0.7.
+    Promoted, it put back 0.5 ("Threshold 0.5000: kept" in its sentences) and a revert
+    restored 0.5, not the 0.7 of just before. Now a rule that kept the threshold keeps the
+    one of the promote, a threshold it set applies, and a revert goes back to 0.7; every
+    sentence shown says so."""
+    from tests.accounts.test_admin import run_action
+
+    tenant, _ = make_tenant("rebased", threshold=0.5)
+    calibrate("rebased", str(linked(tmp_path, LIVE, SPOOF)), "--shadow", "1", *rule)
+    candidate = Calibration.objects.get(tenant=tenant)
+    kept = not rule
+    assert (candidate.threshold == 0.5) == kept
+    Tenant.objects.filter(pk=tenant.pk).update(threshold=0.7)  # while it is in shadow
+
+    url = reverse("admin:accounts_tenant_shadow", args=[tenant.pk])
+    page = admin_client.post(url, {"shadow": f"promote:{candidate.pk}"}, follow=True)
+    tenant.refresh_from_db()
+    candidate.refresh_from_db()
+    expected = 0.7 if kept else candidate.threshold
+    assert tenant.threshold == expected and tenant.calibration["id"] == candidate.pk
+    assert (candidate.threshold, candidate.previous_threshold) == (expected, 0.7)
+    said = f"{expected:.4f} kept" if kept else f"0.7000 → {expected:.4f}"
+    promoted = f"Promoted shadow candidate #{candidate.pk}"
+    assert history(tenant)[-1].startswith(promoted) and history(tenant)[-1].endswith(
+        f": threshold {said}."
+    )
+    assert f": threshold {said}." in page.content.decode()
+    sentence = (
+        f"Threshold {expected:.4f}: kept" if kept else f"Threshold 0.7000 → {expected:.4f}, chosen"
+    )
+    threshold_said = [s for s in candidate.figures["sentences"] if s.startswith("Threshold ")]
+    assert len(threshold_said) == 1 and threshold_said[0].startswith(sentence)
+    assert candidate.figures["threshold"]["before"] == 0.7
+    summary = tenant_page(admin_client, tenant)
+    assert sentence in summary and "Threshold 0.5000" not in summary
+    assert "0.7000 before the first calibration" in summary
+
+    response = run_action(admin_client, "tenant", "revert_to_uncalibrated", tenant.pk)
+    assert "uncalibrated, threshold 0.7000" in response.content.decode()
+    tenant.refresh_from_db()
+    assert (tenant.calibration, tenant.threshold) == (None, 0.7)
 
 
 def test_a_new_candidate_sets_the_previous_one_aside(make_tenant: Callable[..., Any]) -> None:

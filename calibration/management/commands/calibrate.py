@@ -112,11 +112,14 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"stored as calibration #{stored.pk}, now active")
         else:
-            shadowed = audit.shadowed(stored, shadow, basis.shadow)  # as store found it
+            # basis: as store found the tenant under its lock
+            shadowed = audit.shadowed(stored, shadow, basis.shadow, basis.active)
             audit.by_command(found, "calibrate", shadowed)
-            aside = "" if basis.shadow is None else f", replacing candidate #{basis.shadow}"
+            aside = (
+                "" if basis.shadow is None else f", replacing candidate #{basis.shadow} (set aside)"
+            )
             self.stdout.write(
                 f"stored as calibration #{stored.pk}, in shadow for {amount(shadow, 'day')}"
-                f"{aside}: the active calibration still answers; every check also records "
+                f"{aside}: {audit.still_answers(basis.active)}; every check also records "
                 "this one's verdict"
             )

@@ -187,6 +187,8 @@ class Command(BaseCommand):
             raise CommandError("--threshold must be between 0 and 1.")
         if not 100 <= options["resamples"] <= 100_000:
             raise CommandError("--resamples must be between 100 and 100000.")
+        if options["seed"] < 0:  # numpy's bootstrap refuses it only after every image is judged
+            raise CommandError("--seed must be a non-negative integer.")
         if tenant is None:
             return Chosen(profile, policy, threshold, None)
         if tenant.profile != profile:
