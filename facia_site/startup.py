@@ -130,7 +130,7 @@ def _explained(exc: BaseException) -> bool:
     return isinstance(exc, DatabaseError) and bool(sqlite_unwritable())
 
 
-def _ensure_logging() -> None:
+def ensure_logging() -> None:
     """Django configures logging once its settings load; a failure may come before that."""
     if logging.getLogger().handlers:
         return
@@ -161,7 +161,7 @@ def failing_as(command: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        _ensure_logging()
+        ensure_logging()
         trace = None if _explained(exc) else exc
         log.error("%s: %s", command, cause(exc), exc_info=trace)
         sys.exit(1)

@@ -9,8 +9,10 @@ the gunicorn configuration run it before Django starts, so bin/entrypoint, ``mak
     python -m facia_site.vardir     the same step on its own
 """
 
+import logging
 import os
 import secrets
+import stat
 from contextlib import suppress
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from facia_site.env import env_path, env_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY_FILE = "secret_key"
+log = logging.getLogger(__name__)
 
 
 def var_dir() -> Path:
@@ -73,7 +76,28 @@ def load_secret_key(path: Path) -> str:
                 os.link(tmp, path)
         finally:
             tmp.unlink()  # also when the write failed (a full disk)
+    else:
+        _made_private(path)
     return _key_in(path)
+
+
+def _made_private(path: Path) -> None:
+    """A key file others may read made 0600, as the database's files are when a process
+    connects (facia_site.sqlite3): one restored with ``cp`` under umask 022 stayed 0644 in a
+    0755 directory, anyone on the host able to sign admin sessions with it. Where it cannot
+    be changed (another owner, a read-only mount), a warning says so."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & 0o077:
+        return
+    from facia_site.startup import ensure_logging
+
+    ensure_logging()  # before Django's: the record in the service's format (JSON by default)
+    try:
+        path.chmod(0o600)
+    except OSError as exc:
+        log.warning("key file %s is readable by others (%o) and stays so: %s", path, mode, exc)
+    else:
+        log.warning("key file %s was readable by others (%o): made 0600", path, mode)
 
 
 def prepare(directory: Path | None = None) -> Path:

@@ -203,6 +203,26 @@ def test_without_a_key_settings_name_the_set_up_step(tmp_path: Path) -> None:
     assert not var.exists()
 
 
+def test_a_key_file_others_may_read_is_made_private(tmp_path: Path) -> None:
+    """A key restored with cp under umask 022 (0644, in a 0755 directory) was used as it was:
+    anyone on the host could sign admin sessions with it. The set-up step makes it 0600 and
+    says so; the key itself is kept."""
+    var = tmp_path / "var"
+    var.mkdir(mode=0o755)
+    key = var / "secret_key"
+    key.write_text("restored-key-0123456789")
+    key.chmod(0o644)
+    done = run_python(tmp_path, "manage.py", "check", FACIA_VAR_DIR=str(var))
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert key.read_text() == "restored-key-0123456789"
+    [record] = [json.loads(line) for line in done.stderr.splitlines()]  # JSON, by default
+    assert record["levelname"] == "WARNING"
+    assert record["message"] == f"key file {key} was readable by others (644): made 0600"
+    again = run_python(tmp_path, "manage.py", "check", FACIA_VAR_DIR=str(var))
+    assert again.returncode == 0 and "readable by others" not in again.stderr
+
+
 def test_manage_py_sets_up_a_fresh_var_dir(tmp_path: Path) -> None:
     var = tmp_path / "var"
     done = run_python(tmp_path, "manage.py", "check", FACIA_VAR_DIR=str(var))
@@ -323,6 +343,7 @@ def test_an_empty_key_file_is_one_record_naming_it(tmp_path: Path) -> None:
     var = tmp_path / "var"
     (var / "static").mkdir(parents=True)
     (var / "secret_key").write_text("\n")
+    (var / "secret_key").chmod(0o600)
     environ = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
     environ.update(FACIA_VAR_DIR=str(var), LOG_FORMAT="json")
     done = manage_check(environ)
