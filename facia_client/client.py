@@ -11,8 +11,10 @@ import math
 import mimetypes
 import os
 import socket
+import ssl
 import stat
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from email.message import Message
@@ -379,28 +381,24 @@ class FaciaClient:
     def _exchange(
         self, method: str, path: str, data: bytes | None, headers: dict[str, str]
     ) -> Reply:
-        """The whole answer, whatever its status. The service answers a body declared over
-        its limit (413), and refusals before a body is read, without reading it, then closes:
-        the sending may end in a reset while the answer is already there to read (as urllib3
-        reads it; urllib.request raises the reset instead)."""
+        """The whole answer, whatever its status, within ``timeout`` from resolving the name
+        to the last byte; no byte of the request is sent once the deadline has passed (a POST
+        sent late was judged, a unit spent, while the client reported a Timeout). The service
+        answers a body declared over its limit (413), and refusals before a body is read,
+        without reading it, then closes: the sending may end in a reset while the answer is
+        already there to read (as urllib3 reads it; urllib.request raises the reset instead)."""
         url = urllib.parse.urlsplit(self.url)
         kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
         connection = kind(url.netloc, timeout=self.timeout)
-        expired = threading.Event()
-        # ``timeout`` bounds each socket operation only: a server sending a byte every
-        # 0.3 s held a 1 s client for as long as it liked. The watchdog ends the exchange.
-        watchdog = threading.Timer(self.timeout, _expire, (connection, expired))
-        watchdog.daemon = True
-        watchdog.start()
+        deadline = _Deadline(self.timeout)
         try:
+            connection.sock = deadline.connect(connection.host, connection.port, url.scheme)
             # answered before the body was all sent: that answer is read below
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 connection.request(method, url.path + path, data, headers)
-            if expired.is_set():  # it fired while connecting, before there was a socket
-                raise TimeoutError
             response = connection.getresponse()
             body = response.read(MAX_ANSWER_BYTES + 1)
-            if expired.is_set():
+            if deadline.expired.is_set():
                 raise TimeoutError
             if len(body) > MAX_ANSWER_BYTES:
                 raise AnswerTooLarge
@@ -408,11 +406,11 @@ class FaciaClient:
                 raise http.client.IncompleteRead(body, response.length)
             return Reply(response.status, response.headers, body)
         except (http.client.HTTPException, OSError):
-            if expired.is_set():  # the watchdog shut the socket: whatever broke, it is late
+            if deadline.expired.is_set():  # the watchdog shut the socket: it is late
                 raise TimeoutError from None
             raise
         finally:
-            watchdog.cancel()
+            deadline.close()
             connection.close()
 
 
@@ -420,9 +418,104 @@ class AnswerTooLarge(Exception):
     """A body over MAX_ANSWER_BYTES (turned into a ServiceError)."""
 
 
-def _expire(connection: http.client.HTTPConnection, expired: threading.Event) -> None:
-    """Past the deadline: shut the socket, which wakes a blocked send or receive."""
-    expired.set()
-    if connection.sock is not None:
-        with contextlib.suppress(OSError):
-            connection.sock.shutdown(socket.SHUT_RDWR)
+class _Deadline:
+    """One exchange's deadline: resolving the name (in a helper thread: getaddrinfo cannot be
+    interrupted), connecting to each address with the time that remains, and a watchdog that
+    shuts the connection when the time is up. ``timeout`` on a socket bounds each operation
+    only: a server sending a byte every 0.3 s held a 1 s client for as long as it liked.
+
+    The watchdog and ``_attach`` share a lock: a socket is either attached before the deadline
+    (and shut by the watchdog once it passes, so a send fails) or refused after it, never used
+    unwatched, so no byte of a request leaves after the deadline."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.end = time.monotonic() + timeout
+        self.expired = threading.Event()
+        self._lock = threading.Lock()
+        self._watched: list[socket.socket] = []
+        self._watchdog = threading.Timer(timeout, self._expire)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def remaining(self) -> float:
+        """Seconds left; TimeoutError when none are."""
+        left = self.end - time.monotonic()
+        if left <= 0 or self.expired.is_set():
+            raise TimeoutError
+        return left
+
+    def connect(self, host: str, port: int, scheme: str) -> socket.socket:
+        """A connected socket (TLS for https), watched; TimeoutError past the deadline."""
+        sock = self._open(self._resolve(host, port))
+        if scheme == "https":
+            context = ssl.create_default_context()
+            context.set_alpn_protocols(["http/1.1"])
+            sock.settimeout(self.remaining())
+            # the watched duplicate of the plain socket shuts the TLS one's connection too
+            sock = context.wrap_socket(sock, server_hostname=host)
+            self.remaining()
+        sock.settimeout(self.timeout)
+        return sock
+
+    def _resolve(self, host: str, port: int) -> list[tuple[Any, ...]]:
+        """getaddrinfo within the time left: it runs in a daemon thread, left behind if late."""
+        found: list[Any] = []
+
+        def resolve() -> None:
+            try:
+                found.append(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+            except Exception as exc:  # socket.gaierror, UnicodeError: raised below
+                found.append(exc)
+
+        resolver = threading.Thread(target=resolve, name="facia-client-resolve", daemon=True)
+        resolver.start()
+        resolver.join(self.remaining())
+        if not found:
+            raise TimeoutError
+        if isinstance(found[0], BaseException):
+            raise found[0]
+        return list(found[0])
+
+    def _open(self, addresses: list[tuple[Any, ...]]) -> socket.socket:
+        """The first address that accepts, each tried with the time that remains (each got
+        the whole timeout: a name of three unreachable addresses took three times it)."""
+        error: OSError = OSError("getaddrinfo returned no address")
+        for family, kind, proto, _, address in addresses:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(self.remaining())
+                sock.connect(address)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._attach(sock)
+                return sock
+            except OSError as exc:
+                sock.close()
+                if isinstance(exc, TimeoutError):
+                    raise TimeoutError from None  # all the time is spent
+                error = exc
+        raise error
+
+    def _attach(self, sock: socket.socket) -> None:
+        """Watch ``sock`` (a duplicate of it: wrapping it in TLS detaches the original);
+        TimeoutError if the deadline has passed."""
+        with self._lock:
+            if self.expired.is_set() or time.monotonic() >= self.end:
+                raise TimeoutError
+            self._watched.append(sock.dup())
+
+    def _expire(self) -> None:
+        """Past the deadline: shut the connection, which wakes a blocked send or receive and
+        fails any later send."""
+        with self._lock:
+            self.expired.set()
+            for sock in self._watched:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._watchdog.cancel()
+        with self._lock:
+            for sock in self._watched:
+                sock.close()
+            self._watched.clear()
