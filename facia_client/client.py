@@ -16,6 +16,7 @@ import stat
 import threading
 import time
 import urllib.parse
+import uuid
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -24,6 +25,11 @@ from typing import Any
 ACCEPTED_TYPES = ("image/jpeg", "image/png")
 MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
 DEFAULT_TIMEOUT = 30.0
+# A day: more bounds nothing useful, and threading.Timer's limit (TIMEOUT_MAX, ~292 years) and
+# a socket's were an OverflowError (a traceback, exit 1) for --timeout 1e10.
+MAX_TIMEOUT = 86400.0
+# An answer's text in an error, at most (a JSON "error" as long as the body took it whole).
+MAX_ERROR_TEXT = 200
 # The service's largest answer (a session's state) is under 1 KiB; a proxy's error page a few:
 # a body of GBs from a hostile or broken server took as much memory (620 MB for 600 MB).
 MAX_ANSWER_BYTES = 1024 * 1024
@@ -187,20 +193,28 @@ def read_image(path: Path) -> bytes:
     with no writer, or a device such as /dev/zero, hung or filled memory."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise UsageError(f"cannot read the selfie image file: {_why(exc)}") from exc
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise UsageError(f"cannot read {path}: not a regular file")
+            raise UsageError("cannot read the selfie image file: not a regular file")
         if info.st_size > MAX_IMAGE_BYTES:
             raise ImageRejected(f"{path} is over {MAX_IMAGE_BYTES // 2**20} MiB")
         with os.fdopen(os.dup(fd), "rb") as file:
             return file.read(MAX_IMAGE_BYTES)
     except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise UsageError(f"cannot read the selfie image file: {_why(exc)}") from exc
     finally:
         os.close(fd)
+
+
+def _why(exc: Exception) -> str:
+    """Why a file could not be read, without its name: a usage error never repeats a value
+    typed (a hash_id typed where the selfie goes was "cannot read <hash_id>")."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return "embedded null byte" if isinstance(exc, ValueError) else type(exc).__name__
 
 
 def encode_image(path: Path) -> str:
@@ -220,8 +234,8 @@ def _payload(body: bytes) -> dict[str, Any]:
 def _reply_text(body: bytes) -> str:
     payload = _payload(body)
     if payload:
-        return str(payload.get("error") or payload.get("message") or payload)
-    return body.decode("utf-8", "replace")[:200]
+        return str(payload.get("error") or payload.get("message") or payload)[:MAX_ERROR_TEXT]
+    return body.decode("utf-8", "replace")[:MAX_ERROR_TEXT]
 
 
 def _retry_after(headers: Message) -> float | None:
@@ -268,21 +282,40 @@ def is_idempotency_key(value: str) -> bool:
     return bool(value.strip(" ")) and len(value) <= 255 and printable
 
 
+def _check_url(url: str) -> None:
+    """UsageError unless ``url`` is an http(s) address the client can use. The value is never
+    repeated (a usage error never is: a hash_id typed there went to stderr, even twice)."""
+    if not url.startswith(("http://", "https://")):
+        raise UsageError("--url must start with http:// or https://")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, _ = parts.hostname, parts.port  # port: ValueError unless a number 0-65535
+    except ValueError:
+        raise UsageError("--url is not a valid address (its port?)") from None
+    if not host:
+        raise UsageError("--url names no host")
+    if "@" in parts.netloc:  # http.client sends no userinfo: it was only a password on stderr
+        raise UsageError("--url must not hold a user name or password")
+    try:
+        host.encode("idna")  # an empty label (a..b) or one over 63 characters: UnicodeError
+    except UnicodeError:
+        raise UsageError("--url names a host that is not a valid DNS name") from None
+    if not (url.isprintable() and " " not in url):  # urlsplit drops a tab or a newline
+        raise UsageError("--url must not hold spaces or control characters")
+    if not parts.path.isascii():  # http.client raised UnicodeEncodeError
+        raise UsageError("--url has a path that is not ASCII (percent-encode it)")
+
+
 class FaciaClient:
     def __init__(self, url: str, hash_id: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise UsageError(f"--url must start with http:// or https://, not {url!r}")
-        try:
-            parts = urllib.parse.urlsplit(url)
-            host, _ = parts.hostname, parts.port  # port: ValueError unless a number 0-65535
-        except ValueError as exc:
-            raise UsageError(f"--url {url!r} is not a valid address: {exc}") from exc
-        if not host:
-            raise UsageError(f"--url {url!r} names no host")
-        if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
+        _check_url(url)
+        number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+        if not (number and math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
             # 0 or less timed out before sending (exit 6, as a service that never answered);
             # the value is not repeated: a usage error never is (a hash_id typed there).
-            raise UsageError("--timeout must be a number of seconds above 0")
+            raise UsageError(
+                f"--timeout must be a number of seconds above 0, at most {MAX_TIMEOUT:g}"
+            )
         if not hash_id:
             raise UsageError("a hash_id is required (--hash-id or FACIA_HASH_ID)")
         if not (hash_id.isascii() and hash_id.isprintable()):  # it goes in X-Hash-Id too
@@ -291,15 +324,19 @@ class FaciaClient:
         self.hash_id = hash_id
         self.timeout = timeout
 
-    def check(self, image: str | Path, idempotency_key: str | None = None) -> Verdict:
+    def check(self, image: str | Path, idempotency_key: str | uuid.UUID | None = None) -> Verdict:
         """POST /liveness: the verdict, or the typed error of the answer. With an
         ``idempotency_key`` (one per check, e.g. a uuid4), calling again with the same key and
         image after a timeout or a 5xx gets the first verdict if there was one, without
-        spending a second unit (``replayed``)."""
-        body = {"hash_id": self.hash_id, "selfie_image": encode_image(Path(image))}
-        headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
-        if idempotency_key is not None and not is_idempotency_key(idempotency_key):
+        spending a second unit (``replayed``); a ``uuid.UUID`` is sent as its text."""
+        if isinstance(idempotency_key, uuid.UUID):
+            idempotency_key = str(idempotency_key)
+        if idempotency_key is not None and not (
+            isinstance(idempotency_key, str) and is_idempotency_key(idempotency_key)
+        ):  # checked before the image is read (up to 64 MiB, then encoded)
             raise UsageError("an idempotency key is 1 to 255 printable ASCII characters, no comma")
+        headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
+        body = {"hash_id": self.hash_id, "selfie_image": encode_image(Path(image))}
         reply = self._call("POST", "/liveness", body, headers)
         try:
             live, score = _verdict_of(reply.json()["liveness_result"])
@@ -321,7 +358,7 @@ class FaciaClient:
                 str(opened["expires_at"]),
                 int(opened["expires_in"]),
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:  # int(Infinity)
             raise self._unexpected(reply) from exc
 
     def session(self, session_id: str) -> dict[str, Any]:
