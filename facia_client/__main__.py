@@ -5,8 +5,9 @@ facia-client session get SESSION_ID [--url URL] [--hash-id HASH_ID]
 (also ``python -m facia_client ...``). Prints the verdict, or the session, as JSON on stdout
 and exits with:
   0 live (or a session call answered), 1 spoof, 2 usage error, 3 invalid credentials,
-  4 image refused (400/413/422), 5 request limit or throttle (429),
-  6 service unreachable, timed out, unknown session, or server error.
+  4 image refused (422, or a 400/413 refusing the selfie), 5 request limit or throttle (429),
+  6 service unreachable, timed out, unknown session, server error, another 400 (a Host the
+  service does not allow), or an unexpected error.
 Errors go to stderr as one JSON object, with the service's `code` and `retry_after` when
 it sent them.
 """

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
+import email.utils
 import http.client
 import json
 import math
@@ -28,6 +30,20 @@ DEFAULT_TIMEOUT = 30.0
 # A day: more bounds nothing useful, and threading.Timer's limit (TIMEOUT_MAX, ~292 years) and
 # a socket's were an OverflowError (a traceback, exit 1) for --timeout 1e10.
 MAX_TIMEOUT = 86400.0
+# The longest wait a Retry-After is read as (RFC 9110 10.2.3 sets no limit): the service's
+# longest is a session's lifetime; 99999999 s from a broken proxy is not a wait to honour.
+MAX_RETRY_AFTER = 3600.0
+# A 400 that refuses the image or the JSON body carrying it (liveness.answers, the service's
+# table of answers): ImageRejected for check() and send_selfie(). Any other 400 (a Host not in
+# the service's ALLOWED_HOSTS, a worker's refusal of a malformed request) is a ServiceError.
+IMAGE_REFUSED = (
+    "Selfie_image is required and must be a JPEG, JPG or PNG.",
+    "selfie_image must be a base64-encoded string.",
+    "Invalid or corrupt selfie image. Images must be in PNG, JPG, or JPEG format.",
+    "Request body must be a JSON object.",
+)
+IMAGE_REFUSED_PREFIXES = ("Malformed JSON.",)  # malformed, or a duplicate key
+IMAGE_REFUSED_CODES = ("image_too_many_scans", "image_too_many_pixels")  # a session's selfie
 # An answer's text in an error, at most (a JSON "error" as long as the body took it whole).
 MAX_ERROR_TEXT = 200
 # The service's largest answer (a session's state) is under 1 KiB; a proxy's error page a few:
@@ -84,7 +100,8 @@ class AuthError(FaciaError):
 
 
 class ImageRejected(FaciaError):
-    """400, 413, or 422 (a quality gate: ``code`` says which)."""
+    """422 (a quality gate: ``code`` says which), or, answering a call that sent an image, 413
+    or a 400 refusing the image or its JSON body."""
 
     exit_code = 4
 
@@ -118,11 +135,9 @@ class Conflict(ServiceError):
 
 
 ERRORS_BY_STATUS: dict[int, type[FaciaError]] = {
-    400: ImageRejected,
     401: AuthError,
     404: NotFound,
     409: Conflict,
-    413: ImageRejected,
     422: ImageRejected,
     429: QuotaExceeded,
 }
@@ -239,19 +254,42 @@ def _reply_text(body: bytes) -> str:
 
 
 def _retry_after(headers: Message) -> float | None:
+    """Retry-After's seconds (RFC 9110 10.2.3): delta-seconds (digits only), or an HTTP-date
+    as the seconds from now (0 when past), at most MAX_RETRY_AFTER; None when absent (the
+    quota's 429) or neither (float() took nan, inf, -5 and 1_0: NaN and Infinity in the
+    command's JSON, which is then not JSON)."""
+    value = str(headers.get("Retry-After", "")).strip()
+    if value.isascii() and value.isdigit():
+        return MAX_RETRY_AFTER if len(value) > 9 else min(float(value), MAX_RETRY_AFTER)
     try:
-        return float(headers.get("Retry-After", ""))
-    except ValueError:
-        return None  # absent (the quota 429), or an HTTP date this service never sends
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC, as an HTTP-date always is
+        when = when.replace(tzinfo=datetime.UTC)
+    seconds = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
+    return float(min(max(math.ceil(seconds), 0), MAX_RETRY_AFTER))
 
 
-def error_for(reply: Reply) -> FaciaError:
-    """The typed exception of a non-2xx answer."""
+def _refuses_image(status: int, payload: dict[str, Any]) -> bool:
+    """Whether a 400 or 413 to a call that sent an image refuses that image (or its body)."""
+    if status == 413:
+        return True
+    text, code = payload.get("error"), payload.get("code")
+    if code in IMAGE_REFUSED_CODES or text in IMAGE_REFUSED:
+        return True
+    return isinstance(text, str) and text.startswith(IMAGE_REFUSED_PREFIXES)
+
+
+def error_for(reply: Reply, sent_image: bool = False) -> FaciaError:
+    """The typed exception of a non-2xx answer; ``sent_image``: to check() or send_selfie()."""
     retry_after = _retry_after(reply.headers)
     kind = ERRORS_BY_STATUS.get(reply.status, ServiceError)
     if reply.status == 429 and retry_after is not None:
         kind = RateLimited
     payload = _payload(reply.body)
+    if reply.status in (400, 413) and sent_image and _refuses_image(reply.status, payload):
+        kind = ImageRejected
     code = payload.get("code")
     return kind(
         f"HTTP {reply.status}: {_reply_text(reply.body)}",
@@ -337,7 +375,7 @@ class FaciaClient:
             raise UsageError("an idempotency key is 1 to 255 printable ASCII characters, no comma")
         headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
         body = {"hash_id": self.hash_id, "selfie_image": encode_image(Path(image))}
-        reply = self._call("POST", "/liveness", body, headers)
+        reply = self._call("POST", "/liveness", body, headers, sent_image=True)
         try:
             live, score = _verdict_of(reply.json()["liveness_result"])
         except (ValueError, KeyError, TypeError) as exc:
@@ -377,7 +415,7 @@ class FaciaClient:
         body = {"selfie_image": encode_image(Path(image))}
         bearer = {"Authorization": f"Bearer {session.token}"}
         path = f"/sessions/{urllib.parse.quote(session.session_id, safe='')}/selfie"
-        reply = self._call("POST", path, body, bearer)
+        reply = self._call("POST", path, body, bearer, sent_image=True)
         return _payload(reply.body)
 
     def _unexpected(self, reply: Reply) -> ServiceError:
@@ -391,11 +429,12 @@ class FaciaClient:
         path: str,
         body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        sent_image: bool = False,
     ) -> Reply:
         """One request; a 2xx Reply, or the typed error of any other answer."""
         reply = self._send(method, path, body, headers or {})
         if not 200 <= reply.status < 300:
-            raise error_for(reply)
+            raise error_for(reply, sent_image)
         return reply
 
     def _send(

@@ -151,13 +151,14 @@ def test_timeout_is_surfaced(silent_server: str) -> None:
 
 
 def read_request(conn: socket.socket) -> bytes:
-    """The whole request (head, then Content-Length bytes), so closing sends no reset; its
-    head."""
+    """The whole request (head, then Content-Length bytes, if any), so closing sends no reset;
+    its head."""
     data = b""
     while b"\r\n\r\n" not in data:
         data += conn.recv(65536)
     head, _, body = data.partition(b"\r\n\r\n")
-    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]  # no match: an error
+    declared = re.search(rb"(?i)content-length: *(\d+)", head)
+    length = int(declared.group(1)) if declared else 0  # a GET has none
     while len(body) < length:
         body += conn.recv(65536)
     return head
