@@ -5,8 +5,9 @@ facia-client session get SESSION_ID [--url URL] [--hash-id HASH_ID]
 (also ``python -m facia_client ...``). Prints the verdict, or the session, as JSON on stdout
 and exits with:
   0 live (or a session call answered), 1 spoof, 2 usage error, 3 invalid credentials,
-  4 image refused (400/413/422), 5 request limit or throttle (429),
-  6 service unreachable, timed out, unknown session, or server error.
+  4 image refused (422, or a 400/413 refusing the selfie), 5 request limit or throttle (429),
+  6 service unreachable, timed out, unknown session, server error, another 400 (a Host the
+  service does not allow), or an unexpected error.
 Errors go to stderr as one JSON object, with the service's `code` and `retry_after` when
 it sent them.
 """
@@ -21,7 +22,13 @@ import re
 import sys
 from typing import Any, NoReturn
 
-from facia_client.client import DEFAULT_TIMEOUT, FaciaClient, FaciaError, UsageError
+from facia_client.client import (
+    DEFAULT_TIMEOUT,
+    FaciaClient,
+    FaciaError,
+    ServiceError,
+    UsageError,
+)
 
 LIVE, SPOOF, USAGE = 0, 1, 2
 # The description's lines as written: one command form per line (argparse rewraps them).
@@ -99,18 +106,31 @@ def _session_call(client: FaciaClient, args: argparse.Namespace) -> dict[str, An
     return client.session(args.session_id)
 
 
+def _fail(failure: FaciaError, prog: str) -> int:
+    """The error as one JSON object on stderr; a usage error ends with the pointer to --help,
+    as argparse's do."""
+    error = failure.as_dict()
+    if isinstance(failure, UsageError):
+        error["error"] = f"{error['error']} (see {prog} --help)"
+    print(json.dumps(error), file=sys.stderr)
+    return failure.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    prog = "facia-client session" if "action" in args else "facia-client"
     try:
         client = FaciaClient(args.url, args.hash_id, args.timeout)
         if "action" in args:
-            print(json.dumps(_session_call(client, args)))
+            print(json.dumps(_session_call(client, args), allow_nan=False))
             return LIVE
         verdict = client.check(args.selfie, args.idempotency_key)
+        print(json.dumps(verdict.as_dict(), allow_nan=False))
     except FaciaError as exc:
-        print(json.dumps(exc.as_dict()), file=sys.stderr)
-        return exc.exit_code
-    print(json.dumps(verdict.as_dict()))
+        return _fail(exc, prog)
+    except Exception as exc:  # a traceback exits 1, which reads as a spoof: exit 6 instead
+        unexpected = ServiceError(f"unexpected error in facia-client: {type(exc).__name__}")
+        return _fail(unexpected, prog)
     return LIVE if verdict.is_live else SPOOF
 
 
