@@ -119,35 +119,64 @@ def install_models(source: Path, dest: Path) -> bool:
     source, dest = Path(source), Path(dest)
     if not installed_faults(dest):
         return False
-    with _install_lock(dest):
+    # A symlink is replaced where it points; a mount point (a volume mounted at MODEL_DIR,
+    # which containers share) cannot be renamed over (EBUSY): its files are replaced in it, the
+    # lock and the staging directory inside it too, so that all who mount it share the lock.
+    # Renaming over either failed on every start, a mount point emptied first.
+    dest = dest.resolve() if dest.is_symlink() else dest
+    in_place = os.path.ismount(dest)
+    with _install_lock(dest / INSTALL_LOCK if in_place else _beside(dest, ".lock"), dest):
         faults = installed_faults(dest)  # another process may have installed them meanwhile
         if not faults:
             return False
         if (dest / MANIFEST).exists():
             log.warning("re-installing the models in %s: %s", dest, "; ".join(faults))
         verified = [(m, _verified_source(source, m)) for m in MODEL_FILES]  # all or nothing
-        staging = dest.with_name(dest.name + ".staging")
+        staging = dest / STAGING if in_place else _beside(dest, ".staging")
         try:
             _build(verified, staging)
-            shutil.rmtree(dest, ignore_errors=True)
-            staging.rename(dest)  # readers never see a half-built directory
+            if in_place:
+                _replace_files(staging, dest)
+            else:
+                shutil.rmtree(dest, ignore_errors=True)
+                staging.rename(dest)  # readers never see a half-built directory
         except OSError as exc:  # read-only, full, or not a directory: say where, not a traceback
             shutil.rmtree(staging, ignore_errors=True)
             raise ModelDirUnwritable(f"cannot write the models to {dest}: {exc}") from exc
     return True
 
 
+INSTALL_LOCK = ".install.lock"  # in a mount point, beside its models
+STAGING = ".staging"
+
+
+def _beside(dest: Path, suffix: str) -> Path:
+    return dest.with_name(dest.name + suffix)
+
+
+def _replace_files(staging: Path, dest: Path) -> None:
+    """``staging``'s files moved into ``dest`` one by one (each os.replace atomic), the manifest
+    taken away first and put back last: meanwhile a reader finds no install and waits on the
+    lock (installed_faults: no readable manifest), never old and new files as one."""
+    (dest / MANIFEST).unlink(missing_ok=True)
+    for item in staging.iterdir():
+        if item.name != MANIFEST:
+            os.replace(item, dest / item.name)
+    os.replace(staging / MANIFEST, dest / MANIFEST)
+    staging.rmdir()
+
+
 @contextlib.contextmanager
-def _install_lock(dest: Path) -> Iterator[None]:
-    """One install at a time per ``dest`` (``<dest>.lock`` beside it, as ``.staging`` is):
-    installs started together shared ``.staging`` and removed each other's files mid-build
-    (2 of 3 started at once exited 1, "No such file or directory")."""
-    lock = dest.with_name(dest.name + ".lock")
+def _install_lock(lock: Path, dest: Path) -> Iterator[None]:
+    """One install at a time per models directory (``lock``: ``<dest>.lock`` beside it, as
+    ``.staging`` is, or in it for a mount point): installs started together shared
+    ``.staging`` and removed each other's files mid-build (2 of 3 started at once exited 1,
+    "No such file or directory")."""
     try:
         try:
             handle = lock.open("a")
         except FileNotFoundError:  # a MODEL_DIR whose parent is not there yet
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            lock.parent.mkdir(parents=True, exist_ok=True)
             handle = lock.open("a")
     except OSError as exc:
         raise ModelDirUnwritable(f"cannot write the models to {dest}: {exc}") from exc

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,58 @@ def test_a_corrupt_installed_file_is_reinstalled(tmp_path: Path) -> None:
     assert sha256_of(dest / WEIGHTS) == good
     assert models_ready(dest)
     LivenessEngine.load(dest).warm_up()
+
+
+@pytest.mark.slow  # two installs
+def test_a_model_dir_that_is_a_symlink_is_repaired_where_it_points(tmp_path: Path) -> None:
+    """MODEL_DIR a symlink to the models: the staging directory could not be renamed over it
+    (Not a directory), on every start, so a corrupt file was never repaired."""
+    real, link = tmp_path / "volume" / "models", tmp_path / "models"
+    install_models(MODEL_SOURCE, real)
+    link.symlink_to(real)
+    good = sha256_of(real / WEIGHTS)
+    flip_bytes(real / WEIGHTS)
+    assert install_models(MODEL_SOURCE, link) is True
+    assert link.is_symlink() and link.resolve() == real
+    assert sha256_of(link / WEIGHTS) == good and models_ready(link)
+
+
+@pytest.fixture
+def mount_point(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs mounted on a directory, as a volume mounted at MODEL_DIR is (root only)."""
+    point = tmp_path / "mounted"
+    point.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", str(point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", str(point)], check=True)
+
+
+@pytest.mark.slow  # two installs
+def test_a_model_dir_that_is_a_mount_point_is_installed_and_repaired_in_it(
+    mount_point: Path,
+) -> None:
+    """A volume mounted at MODEL_DIR (containers sharing their models): renaming the staging
+    directory over a mount point fails (EBUSY), so every start failed, and a repair emptied
+    the mount first. Its files are replaced in it, with the lock and the staging inside it,
+    shared by whoever mounts it."""
+    assert install_models(MODEL_SOURCE, mount_point) is True
+    assert models_ready(mount_point)
+    good = sha256_of(mount_point / WEIGHTS)
+    flip_bytes(mount_point / WEIGHTS)
+    assert install_models(MODEL_SOURCE, mount_point) is True
+    assert sha256_of(mount_point / WEIGHTS) == good and models_ready(mount_point)
+    assert not (mount_point / ".staging").exists() and (mount_point / ".install.lock").exists()
+    assert not (mount_point.parent / "mounted.staging").exists()
+    LivenessEngine.load(mount_point).warm_up()
 
 
 def test_the_engine_refuses_a_corrupt_installed_file(model_dir: Path, tmp_path: Path) -> None:
