@@ -209,7 +209,7 @@ def test_a_challenge_frame_judged_after_the_expiry_decides_nothing(
     session = when_unsure(band=distance(score) + 0.5)
     held(session, frontal)
     playing = list(frames(CLIP.name, 4))
-    passing = len(Session.play(session, CLIP, clock))  # how many frames pass it, on a twin
+    passing = len(session.play(CLIP, clock))  # how many frames pass it, on a twin
     session = when_unsure(band=distance(score) + 0.5)
     held(session, frontal)
     for frame in playing[: passing - 1]:
