@@ -128,7 +128,9 @@ class Tenant(models.Model):
     # profile when it was fitted.
     calibration = models.JSONField(null=True, blank=True, editable=False)
     # A candidate calibration in shadow: {"id", "profile", "fingerprint", "maps", "threshold",
-    # "since", "until"} (times as POSIX seconds). Until then every check also records its verdict.
+    # "keeps_threshold", "since", "until"} (times as POSIX seconds; "keeps_threshold": its
+    # verdicts at the tenant's threshold, absent before 2026-12-05: at "threshold"). Until then
+    # every check also records its verdict.
     shadow_calibration = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -279,7 +281,8 @@ class Tenant(models.Model):
         if maps is None:
             return None
         score = maps[capture].p(logit)
-        return score, score >= shadow["threshold"]
+        threshold = self.threshold if shadow.get("keeps_threshold") else shadow["threshold"]
+        return score, score >= threshold
 
 
 def forget_refusals(sender: type[Tenant], instance: Tenant, **kwargs: Any) -> None:

@@ -108,6 +108,10 @@ class Calibration(models.Model):
                 **self.stamp(),
                 "maps": self.maps(),
                 "threshold": self.threshold,
+                # Promoted, a candidate whose rule kept the threshold keeps the tenant's of then
+                # (Calibration.over): its shadow verdicts are taken at the tenant's threshold
+                # of each check, so the flips counted are the ones the promote would make.
+                "keeps_threshold": self.keeps_threshold(),
                 "since": since.timestamp(),
                 "until": until.timestamp(),
             }

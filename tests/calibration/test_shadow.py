@@ -357,3 +357,28 @@ def test_a_switch_that_does_not_name_the_candidate_is_refused(
     page = staff("change_tenant").post(url, data, follow=True).content.decode()
     assert "did not name the candidate the page showed" in page
     assert switch_state(tenant) == before
+
+
+def test_a_candidate_that_keeps_the_threshold_judges_at_the_tenants_threshold_of_each_check(
+    make_tenant: Callable[..., Any], post_liveness: Post, tmp_path: Path
+) -> None:
+    """Promoted, a candidate whose rule kept the threshold keeps the tenant's threshold of
+    then; its shadow verdicts were taken at the threshold copied when it was stored, so an
+    operator's 0.5 -> 0.99999 meanwhile counted flips the promote would not make."""
+    tenant, secret = make_tenant("kept in shadow")
+    calibrate("kept in shadow", str(linked(tmp_path, LIVE, SPOOF)), "--shadow", "1")
+    tenant.refresh_from_db()
+    assert tenant.shadow_calibration is not None
+    assert tenant.shadow_calibration["threshold"] == 0.5  # the tenant's, copied when stored
+    Tenant.objects.filter(pk=tenant.pk).update(threshold=0.99999)
+    between = []
+    for path in LIVE:
+        response = post_liveness({"hash_id": secret, "selfie_image": data_uri(path)})
+        if response.status_code != 201:
+            continue
+        check = LivenessCheck.objects.filter(tenant=tenant).order_by("-pk").first()
+        assert check is not None and check.shadow_score is not None
+        assert check.shadow_is_live == (check.shadow_score >= 0.99999)
+        if 0.5 <= check.shadow_score < 0.99999:
+            between.append(path.name)  # live at the copied 0.5, not at the tenant's threshold
+    assert between  # the images that tell the two thresholds apart
