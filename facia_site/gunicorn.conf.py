@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from facia_site.env import env_bind_host, env_int, env_int_or_default, log_settings
-from facia_site.serve import http_workers
+from facia_site.serve import STOP_SIGNALS, http_workers
 from facia_site.startup import failing_as
 from facia_site.vardir import prepare
 from facia_site.worker import (
@@ -208,9 +208,18 @@ def pre_exec(server: Any) -> None:
     hand_over_metrics_dir(server, _METRICS_DIR)
 
 
+def when_ready(server: Any) -> None:
+    """The master's handlers are installed: the stop signals facia_site.serve blocked reach
+    them now (one sent meanwhile, pending, is handled here: a graceful stop). The HTTP workers
+    are forked after this, with them unblocked."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
 def on_dirty_starting(arbiter: Any) -> None:
     """The task worker's processes are named (their children inherit it): tools and tests tell
-    them from HTTP workers by /proc/PID/comm."""
+    them from HTTP workers by /proc/PID/comm. Its arbiter is forked before when_ready, with
+    the stop signals still blocked (facia_site.serve): unblocked for it and its workers."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     LIBC.prctl(_PR_SET_NAME, TASK_WORKER_NAME, 0, 0, 0)
 
 

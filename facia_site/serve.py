@@ -7,6 +7,7 @@ reported as every other setting is (facia_site.startup).
 
 import math
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -40,9 +41,19 @@ def http_workers() -> int:
     return env_int_or_default(name, available_cpus(), minimum=1, maximum=MAX_WORKERS)
 
 
+# The signals that stop the server. Blocked from here until gunicorn's master has its own
+# handlers (gunicorn.conf.py's when_ready unblocks them): the exec resets bin/entrypoint's trap,
+# and the image runs it as PID 1, for which the kernel drops a signal left at its default
+# action; a SIGTERM in that second (3 of 8 sent 1.8-2.0 s after a start) was lost, and
+# `docker stop` or a pod's deletion waited out its grace period to SIGKILL. Blocked, it waits
+# pending for the master's handler: a graceful stop.
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
+
+
 def main() -> None:
     """Check, then become ``python -m gunicorn`` (exec): the process gunicorn expects, which it
     can re-exec itself on SIGUSR2."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # the mask survives the exec
     with failing_as("gunicorn"):
         http_workers()
         env_forwarded_allow_ips("FORWARDED_ALLOW_IPS")
