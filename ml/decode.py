@@ -324,31 +324,19 @@ class Frame:
     scale: int  # frame pixels per decoded pixel: 1, or the JPEG's DCT reduction (2, 4 or 8)
 
 
-def _jpeg_declared(data: bytes) -> tuple[int, int]:
-    """The size in a JPEG's first frame header: the segments up to it only (the file has been
-    probed whole by ``decode_image`` already)."""
-    for marker, pos in _jpeg_segments(data):
-        if marker in _SOF_MARKERS and pos + 9 <= len(data):
-            height, width = struct.unpack_from(">HH", data, pos + 5)
-            return width, height
-    raise ImageError("JPEG without a frame header")
-
-
 def decode_frame(data: bytes, min_long_side: int = 480, limits: Limits = ANY_CAMERA) -> Frame:
-    """``decode_image``'s image (the same pixels), with the frame's size and the scale from the
-    image's pixels to the frame's.
+    """The decoded image (``decode_image`` returns it alone), with the frame's size and the
+    scale from the image's pixels to the frame's.
 
     A reduced decode is ceil(side / factor) pixels a side, and libjpeg's DCT scaling maps
     decoded coordinate x to frame coordinate x * factor. cv2 applies EXIF orientation to
     reduced decodes too: the declared size is swapped when the image came out transposed.
     A frame within ``factor`` pixels of square reduces to a square image whatever its
     orientation, and then keeps its declared order (off by under ``factor`` pixels)."""
-    image = decode_image(data, min_long_side, limits)
+    kind, declared_w, declared_h = probe(data, limits)
+    flag = _decode_flag(kind, declared_w, declared_h, min_long_side)
+    image = _decoded(data, kind, flag)
     height, width = image.shape[:2]
-    if not data.startswith(JPEG_MAGIC):
-        return Frame(image, width, height, 1)
-    declared_w, declared_h = _jpeg_declared(data)
-    flag = _decode_flag("jpeg", declared_w, declared_h, min_long_side)
     factor = next((f for f, reduced in _REDUCED if reduced == flag), 1)
     if factor == 1:
         return Frame(image, width, height, 1)
@@ -410,10 +398,15 @@ def decode_image(data: bytes, min_long_side: int = 480, limits: Limits = ANY_CAM
     The detector sees 320 px and each classifier an 80 px crop, so 480 px is plenty: on the dev
     set AUC was 0.874 at 480 and 0.872 at 640, with the same verdict counts.
     """
-    kind, width, height = probe(data, limits)
+    return decode_frame(data, min_long_side, limits).image
+
+
+def _decoded(data: bytes, kind: str, flag: int) -> np.ndarray:
+    """``data`` (probed: a ``kind`` file) decoded with ``flag``; ImageError when it cannot be,
+    or when libjpeg found its data cut or damaged."""
     buffer = np.frombuffer(data, dtype=np.uint8)
     try:
-        image, said = _decoder_output(buffer, _decode_flag(kind, width, height, min_long_side))
+        image, said = _decoder_output(buffer, flag)
     except cv2.error as exc:
         raise ImageError(f"decoder error: {exc}") from exc
     corrupt = [line for line in said if _CORRUPT.fullmatch(line.rstrip(b"\r\n"))]
