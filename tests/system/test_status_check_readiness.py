@@ -96,14 +96,18 @@ def test_a_replacement_worker_is_scraped_before_it_loads_its_engine(tmp_path: Pa
         until(forked, every=0.005)
         (replacement,) = found
         scraped: dict[int, float] = {}
+        loaded_when_asked: list[bool] = []
 
         def listed() -> bool:
+            # Read before the scrape is sent: on a busy machine its answer can take longer
+            # than the replacement's Django set-up, so a read after it said nothing.
+            loaded_when_asked[:] = [_engine_loaded(replacement)]
             scraped.clear()
             scraped.update(_ready_by_pid(server.base))
             return replacement in scraped
 
         until(listed, timeout=STARTUP_S, every=0.005)
-        assert not _engine_loaded(replacement)
+        assert loaded_when_asked == [False]
         assert scraped[replacement] == 0
         until(lambda: _all_ready(server), timeout=STARTUP_S)
         assert _engine_loaded(replacement)
