@@ -11,6 +11,8 @@ with hand jitter, rendered with cv2.warpPerspective and detected like a camera f
     python -m bench.headturn --clips      # clips only
     python -m bench.headturn --phases     # clips at 3-6 polls a second, 8 phases each
     python -m bench.headturn --steered    # a recording steered to each drawn order
+    python -m bench.headturn --slow       # clips at 0.5-1.5 s between polls, per continuity rule
+    python -m bench.headturn --continuity # frame pairs 0.25-1.5 s apart, and two people spliced
 
 Each frame is judged with the quality gates it fails (the service's defaults), as the service
 feeds its judge; --phases and --steered also judge without them (what the service did before
@@ -26,6 +28,7 @@ import itertools
 import math
 import os
 import random
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +46,10 @@ from ml.headturn import (
     Limits,
     Observation,
     Progress,
+    changes,
+    face_size,
     observation,
+    tolerances,
 )
 from ml.install import default_model_dir, install_models
 from ml.yunet import INPUT_SHAPES, Face, YuNet
@@ -426,13 +432,19 @@ def sampled(polled: Sequence[Polled], hz: float, phase: float) -> list[Polled]:
     return chosen
 
 
-def phase_runs(polled: Sequence[Polled], steps: Sequence[str], gated: bool) -> list[Progress]:
+def phase_runs(
+    polled: Sequence[Polled],
+    steps: Sequence[str],
+    gated: bool,
+    rates: Sequence[float] = PHASE_RATES,
+    limits: Limits | None = None,
+) -> list[Progress]:
     """The clip judged against ``steps`` at every rate and phase."""
     runs = []
-    for hz in PHASE_RATES:
+    for hz in rates:
         for k in range(PHASES):
             frames = sampled(polled, hz, k / PHASES / hz)
-            runs.append(judge(steps, [f.observed(f.t, gated) for f in frames])[0])
+            runs.append(judge(steps, [f.observed(f.t, gated) for f in frames], limits)[0])
     return runs
 
 
@@ -456,6 +468,23 @@ def phase_report(yunet: YuNet, names: Sequence[str]) -> None:
             mine = f"own order {_tally(phase_runs(polled, own, gated))}; " if own else ""
             drawn = [r for o in drawn_orders() if o != own for r in phase_runs(polled, o, gated)]
             print(f"{name} {label}: {mine}the 14 drawable orders {_tally(drawn)}")
+
+
+SLOW_RATES = (2.0, 4 / 3, 1.0, 2 / 3)  # polls 0.5, 0.75, 1 and 1.5 s apart (max_gap_s)
+
+
+def slow_report(yunet: YuNet, names: Sequence[str], rules: dict[str, Limits]) -> None:
+    """Per clip, gated, polls 0.5-1.5 s apart at 8 phases each: its own order and the 14
+    drawable orders under each continuity rule."""
+    for name in names:
+        polled = polled_clip(yunet, name)
+        own = CLIP_STEPS.get(name)
+        for rule, limits in rules.items():
+            runs = [phase_runs(polled, o, True, SLOW_RATES, limits) for o in drawn_orders()]
+            mine = phase_runs(polled, own, True, SLOW_RATES, limits) if own else []
+            drawn = [r for o, rs in zip(drawn_orders(), runs, strict=True) if o != own for r in rs]
+            shown = f"own order {_tally(mine)}; " if own else ""
+            print(f"{name} {rule}: {shown}the 14 drawable orders {_tally(drawn)}")
 
 
 # Where each turning clip turns, by eye on poses at 10 polls a second (the red team's labels):
@@ -571,15 +600,205 @@ def warp_report(yunet: YuNet, sources: Sequence[str], per_source: int = 2) -> No
         )
 
 
+# ---- continuity: a head's own motion between polls, and splices of two people -------------
+# The continuity rule before the caps (tolerances growing with the gap without bound), and now.
+UNCAPPED = Limits(shift_cap=math.inf, scale_cap=math.inf, shape_cap=math.inf)
+RULES = {"uncapped": UNCAPPED, "capped": Limits()}
+GAPS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5)  # seconds between two polls (max_gap_s: 1.5)
+# Who each clip shows (a replay shows its live clip's person); dev photo sources are people
+# apart from every clip but pyis, which may be the person of the pyis clips.
+PERSON = {
+    "tvl_real.mp4": "tvl",
+    "tvl_fake.mp4": "tvl",
+    "pyis_real_zubair.mov": "pyis",
+    "pyis_fake_zubair.mp4": "pyis",
+    "lestari_real.mp4": "lestari",
+    "lestari_fake.mp4": "lestari",
+    "fellway_me.mp4": "fellway",
+    "mounish_face.mp4": "mounish",
+    "faceswap_Data3.mp4": "faceswap",
+}
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One face as the judge sees it (whose, from what clip or photo, when, its box and
+    landmarks) and its appearance (:func:`looks`), which the judge does not see."""
+
+    person: str
+    source: str
+    t: float
+    box: tuple[float, float, float, float]
+    marks: np.ndarray
+    looks: tuple[np.ndarray, ...] = ()
+
+
+# Where a face's five landmarks lie in a square crop of side 1 (ArcFace's 112 px template).
+TEMPLATE = np.array(
+    [[38.29, 51.70], [73.53, 51.50], [56.03, 71.74], [41.55, 92.37], [70.73, 92.20]]
+)
+
+
+def looks(image: np.ndarray, marks: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The face aligned on its landmarks to 32 px grey: an 8 x 8 thumbnail and the gradient
+    orientations of its quarters (8 bins each), each zero-mean (thumbnail) and unit-norm."""
+    target = (TEMPLATE * 32 / 112).astype(np.float32)
+    matrix, _ = cv2.estimateAffinePartial2D(marks.astype(np.float32), target, method=cv2.LMEDS)
+    aligned = cv2.warpAffine(
+        image, matrix, (32, 32), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
+    )
+    grey = cv2.cvtColor(aligned, cv2.COLOR_BGR2GRAY)
+    face = grey.astype(np.float32)
+    thumb = cv2.resize(face, (8, 8), interpolation=cv2.INTER_AREA).ravel()
+    thumb -= thumb.mean()
+    magnitude, angle = cv2.cartToPolar(
+        cv2.Sobel(face, cv2.CV_32F, 1, 0), cv2.Sobel(face, cv2.CV_32F, 0, 1)
+    )
+    bins = (angle % np.pi / np.pi * 8).astype(int) % 8
+    quarters = [(slice(r, r + 16), slice(c, c + 16)) for r in (0, 16) for c in (0, 16)]
+    grads = np.concatenate(
+        [np.bincount(bins[q].ravel(), magnitude[q].ravel(), 8) for q in quarters]
+    )
+    return tuple(v / (np.linalg.norm(v) + 1e-6) for v in (thumb, grads))
+
+
+def clip_shots(yunet: YuNet, name: str) -> list[Shot]:
+    """Every frame of the clip as the component sends it that shows exactly one face."""
+    shots = []
+    for t, frame in clip_frames(VIDEO / name, hz=1000.0):
+        image = as_sent(frame)
+        obs = observation(t, yunet.detect(image))
+        if obs.face_count == 1:
+            marks = np.asarray(obs.landmarks, float)
+            shots.append(Shot(PERSON[name], name, t, obs.box, marks, looks(image, marks)))
+    return shots
+
+
+def photo_shots(yunet: YuNet, sources: Sequence[str]) -> list[Shot]:
+    """Every dev live photo of ``sources`` upright, as a splice's other person."""
+    shots = []
+    for path in photos(sources, per_source=6):
+        image = upright(yunet, read_photo(path))
+        obs = observation(0.0, yunet.detect(image))
+        if obs.face_count == 1:
+            person, marks = path.name.split("_")[0], np.asarray(obs.landmarks, float)
+            shots.append(Shot(person, path.name, 0.0, obs.box, marks, looks(image, marks)))
+    return shots
+
+
+def genuine_pairs(shots: Sequence[Shot], gap: float) -> list[tuple[Shot, Shot]]:
+    """Every frame with the frame nearest ``gap`` seconds later (within half a frame)."""
+    times = np.array([s.t for s in shots])
+    within = 0.51 * float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    pairs = []
+    for shot in shots:
+        j = int(np.argmin(np.abs(times - shot.t - gap)))
+        if abs(times[j] - shot.t - gap) <= within:
+            pairs.append((shot, shots[j]))
+    return pairs
+
+
+def splice_pairs(shots: Sequence[Shot], stride: int = 7) -> list[tuple[Shot, Shot]]:
+    """Frames of two different people (every ``stride``-th clip frame, every photo)."""
+    sample = [s for i, s in enumerate(shots) if s.t == 0.0 or i % stride == 0]
+    return [
+        (a, b)
+        for a, b in itertools.permutations(sample, 2)
+        if a.person != b.person and {a.person, b.person} != {"pyis"}
+    ]
+
+
+def framed(a: Shot, b: Shot) -> Shot:
+    """``b`` scaled and moved so its box centre and size are ``a``'s: an attacker framing the
+    other person's face where the last one was (shift 0, size ratio 1; shape unchanged)."""
+    k = face_size(a.box) / face_size(b.box)
+    ca = np.array([a.box[0] + a.box[2] / 2, a.box[1] + a.box[3] / 2])
+    cb = np.array([b.box[0] + b.box[2] / 2, b.box[1] + b.box[3] / 2])
+    marks = (b.marks - cb) * k + ca
+    w, h = b.box[2] * k, b.box[3] * k
+    return Shot(b.person, b.source, b.t, (ca[0] - w / 2, ca[1] - h / 2, w, h), marks, b.looks)
+
+
+def _measured(pairs: Sequence[tuple[Shot, Shot]]) -> np.ndarray:
+    return np.array([changes(a.box, a.marks, b.box, b.marks) for a, b in pairs]).reshape(-1, 3)
+
+
+def _unlike(pairs: Sequence[tuple[Shot, Shot]]) -> np.ndarray:
+    """1 - correlation of each pair's :func:`looks` (0: alike)."""
+    return np.array([[1 - a @ b for a, b in zip(p.looks, q.looks, strict=True)] for p, q in pairs])
+
+
+def _flagged(measured: np.ndarray, limits: Limits, gap: float) -> np.ndarray:
+    flagged: np.ndarray = np.any(measured > np.array(tolerances(limits, gap)), axis=1)
+    return flagged
+
+
+def continuity_report(
+    yunet: YuNet,
+    clips: Sequence[str],
+    sources: Sequence[str],
+    rules: dict[str, Limits],
+    unlike: dict[float, np.ndarray] | None = None,
+) -> dict[float, np.ndarray]:
+    """Per gap: the genuine pairs' shift, |log size ratio| and shape (p99, max), and per rule
+    the genuine pairs it flags and the splices it catches, as they are and framed; then how
+    unlike their looks are, against ``unlike`` (per gap, the TUNING genuine pairs' largest;
+    these are returned when not given)."""
+    shots = {name: clip_shots(yunet, name) for name in clips}
+    splices = splice_pairs([s for c in shots.values() for s in c] + photo_shots(yunet, sources))
+    raw, spliced = _measured(splices), _unlike(splices)
+    aligned = _measured([(a, framed(a, b)) for a, b in splices])
+    print(
+        f"splices: {len(splices)} pairs; shape p1 {np.percentile(raw[:, 2], 1):.3f}"
+        f" p10 {np.percentile(raw[:, 2], 10):.3f} median {np.median(raw[:, 2]):.3f}"
+    )
+    largest = {}
+    for gap in GAPS:
+        pairs = [p for c in shots.values() for p in genuine_pairs(c, gap)]
+        real = _measured(pairs)
+        spread = " ".join(
+            f"{label} p99 {np.percentile(real[:, k], 99):.3f} max {real[:, k].max():.3f}"
+            for k, label in enumerate(("shift", "log size", "shape"))
+        )
+        print(f"  gap {gap:.2f} s: {len(pairs)} genuine pairs; {spread}")
+        for rule, limits in rules.items():
+            flagged = _flagged(real, limits, gap)
+            print(
+                f"    {rule}: genuine flagged {flagged.sum()}/{len(pairs)}"
+                f" {_which(pairs, flagged)};"
+                f" splices caught {_flagged(raw, limits, gap).mean():.1%} as they are,"
+                f" {_flagged(aligned, limits, gap).mean():.1%} framed"
+            )
+        looked = _unlike(pairs)
+        largest[gap] = looked.max(axis=0)
+        limit = largest[gap] if unlike is None else unlike[gap]
+        for k, label in enumerate(("thumbnail", "gradients")):
+            flagged = looked[:, k] > limit[k]
+            print(
+                f"    looks, {label}: genuine max {largest[gap][k]:.3f}; over {limit[k]:.3f}:"
+                f" genuine {flagged.sum()} {_which(pairs, flagged)},"
+                f" splices {(spliced[:, k] > limit[k]).mean():.1%}"
+            )
+    return largest
+
+
+def _which(pairs: Sequence[tuple[Shot, Shot]], flagged: np.ndarray) -> str:
+    which = Counter(a.source for (a, _), f in zip(pairs, flagged, strict=True) if f)
+    return " ".join(f"{k}:{v}" for k, v in sorted(which.items()))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", action="store_true", help="clips only")
     parser.add_argument("--warps", action="store_true", help="warped photos only")
     parser.add_argument("--phases", action="store_true", help="clips at every poll phase only")
     parser.add_argument("--steered", action="store_true", help="steered recordings only")
+    parser.add_argument("--continuity", action="store_true", help="genuine motion and splices")
+    parser.add_argument("--slow", action="store_true", help="clips polled 0.5-1.5 s apart only")
     parser.add_argument("--per-source", type=int, default=2, help="photos per dev source")
     args = parser.parse_args(argv)
     yunet = detector()
+    unlike: dict[float, np.ndarray] | None = None  # the TUNING genuine pairs' (continuity)
     if args.steered:
         return steered_report(yunet)
     for split, clips, sources in (
@@ -589,6 +808,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"== {split}")
         if args.phases:
             phase_report(yunet, clips)
+            continue
+        if args.continuity:
+            unlike = continuity_report(yunet, clips, sources, RULES, unlike)
+            continue
+        if args.slow:
+            slow_report(yunet, clips, RULES)
             continue
         if not args.warps:
             clip_report(yunet, clips)

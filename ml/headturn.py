@@ -122,14 +122,20 @@ class Limits:
     min_parallax: float = 0.05
     min_turn_aspect: float = 0.9
     min_step_frames: int = 2  # frames seen in a step up to and including the reaching one
-    # Continuity between consecutive frames with a face, for polls ``poll_s`` apart (the
-    # limits grow in proportion when polls are further apart, up to ``max_gap_s``). Real clips
-    # at 4 Hz, tuning split: shift <= 0.23, size ratio <= 1.09, shape <= 0.10.
+    # Continuity between consecutive frames with a face, for polls ``poll_s`` apart: the
+    # limits grow in proportion when polls are further apart, up to a cap each, as a head
+    # moves at a bounded speed over a bounded range (tolerances). Real clips at 4 Hz, tuning
+    # split: shift <= 0.23, size ratio <= 1.09, shape <= 0.10; at any gap up to 1.5 s
+    # (bench.headturn --continuity): shift <= 0.56, |log size ratio| <= 0.20 (1.22x), shape
+    # <= 0.17. Uncapped, 0.75 s between polls allowed 1.8 face sizes, 3.4x and 1.05.
     max_gap_s: float = 1.5  # longest time between two frames with one face
     poll_s: float = 0.25
     max_shift: float = 0.6  # box centre move, in face sizes (sqrt of the box area)
     max_scale: float = 1.5  # box size ratio
     max_shape: float = 0.35  # landmark change left after the best similarity, in face sizes
+    shift_cap: float = 1.4  # at any gap: 2.5 x 0.56 as max_shift is 2.5 x 0.23
+    scale_cap: float = 1.8  # at any gap: |log| 3 x 0.20
+    shape_cap: float = 0.5  # at any gap: 3 x 0.17 (max_shape: 3.5 x 0.10); a whole turn
     min_interval_s: float = 0.1  # frames closer than this to the last one are ignored
 
     @classmethod
@@ -246,6 +252,32 @@ def shape_change(previous: np.ndarray, current: np.ndarray, size: float) -> floa
         return math.inf
     mapped = previous @ matrix[:, :2].T + matrix[:, 2]
     return float(np.max(np.linalg.norm(mapped - current, axis=1)) / size)
+
+
+def changes(
+    box: Sequence[float], marks: np.ndarray, then_box: Sequence[float], then_marks: np.ndarray
+) -> tuple[float, float, float]:
+    """How a face changed from (``box``, ``marks``) to (``then_box``, ``then_marks``): the box
+    centre's move in face sizes (the larger of the two), the size ratio's |log| and
+    :func:`shape_change`."""
+    size, before = face_size(then_box), face_size(box)
+    centre = np.array([then_box[0] + then_box[2] / 2, then_box[1] + then_box[3] / 2])
+    previous = np.array([box[0] + box[2] / 2, box[1] + box[3] / 2])
+    shift = float(np.linalg.norm(centre - previous)) / max(size, before)
+    scale = abs(math.log(max(size, 1e-6) / max(before, 1e-6)))
+    return shift, scale, shape_change(marks, then_marks, size)
+
+
+def tolerances(lim: Limits, gap: float) -> tuple[float, float, float]:
+    """The most :func:`changes` a face may show over ``gap`` seconds between frames: the
+    per-poll limits times the polls the gap spans, each capped (a head's shape saturates
+    with its pose, and its box moves and scales at a bounded speed over a bounded range)."""
+    allow = max(1.0, gap / lim.poll_s)
+    return (
+        min(lim.max_shift * allow, lim.shift_cap),
+        min(math.log(lim.max_scale) * allow, math.log(lim.scale_cap)),
+        min(lim.max_shape * allow, lim.shape_cap),
+    )
 
 
 def _landmarks(values: Sequence[Sequence[float]]) -> np.ndarray:
@@ -493,15 +525,9 @@ class HeadTurnJudge:
             return None
         if t - s.seen_t > lim.max_gap_s:
             return "face_lost"
-        allow = max(1.0, (t - s.seen_t) / lim.poll_s)
-        size, before = face_size(box), face_size(s.last_box)
-        centre = np.array([box[0] + box[2] / 2, box[1] + box[3] / 2])
-        previous = np.array([s.last_box[0] + s.last_box[2] / 2, s.last_box[1] + s.last_box[3] / 2])
-        if np.linalg.norm(centre - previous) / max(size, before) > lim.max_shift * allow:
-            return "face_changed"
-        if max(size, before) / max(min(size, before), 1e-6) > lim.max_scale**allow:
-            return "face_changed"
-        if shape_change(np.asarray(s.last_landmarks), marks, size) > lim.max_shape * allow:
+        moved = changes(s.last_box, np.asarray(s.last_landmarks), box, marks)
+        allowed = tolerances(lim, t - s.seen_t)
+        if any(m > most for m, most in zip(moved, allowed, strict=True)):
             return "face_changed"
         return None
 

@@ -338,6 +338,35 @@ def test_a_face_swapped_between_polls_fails(clip: Clips) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("every", [2, 3, 4, 5, 6])
+def test_a_splice_of_two_people_fails_however_far_apart_the_polls(clip: Clips, every: int) -> None:
+    """tvl_real, then mounish_face's frames as they are, polled every 0.25 s x ``every`` (up
+    to max_gap_s). With limits growing with the gap without a cap, the splice went unseen
+    from 0.75 s on (the box moves 1.45-1.49 face sizes: under 0.6 x 3) and the challenge
+    failed only on step_timeout."""
+    first = [o for o in clip("tvl_real.mp4") if o.t < 1.6]
+    spliced = [*first, *clip("mounish_face.mp4")]
+    polled = [moved(o, t=i * 0.25) for i, o in enumerate(spliced)][::every]
+    assert state(polled, ("turn_left", "turn_right", "look_up")) == "failed:face_changed"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TURNING + STILL)
+def test_real_clips_polled_up_to_max_gap_apart_stay_continuous(clip: Clips, name: str) -> None:
+    """Any two frames with a face 0.25 to 1.5 s apart follow each other without face_changed
+    (the closest to a limit: pyis_real_zubair's turn to profile, 0.85 of the capped shift)."""
+    seen = [o for o in clip(name) if o.face_count == 1]
+    pairs = [(a, b) for k in range(1, 7) for a, b in zip(seen, seen[k:], strict=False)]
+    changed = []
+    for a, b in pairs:
+        judge = HeadTurnJudge(("turn_left",))
+        judge.observe(a)
+        if b.t - a.t <= Limits().max_gap_s and judge.observe(b).code == "face_changed":
+            changed.append((a.t, b.t))
+    assert len(pairs) > 40 and changed == []
+
+
+@pytest.mark.slow
 def test_a_second_face_fails(clip: Clips) -> None:
     turn = _turn(clip)
     crowded = [moved(o, face_count=2) if abs(o.t - 1.0) < 0.01 else o for o in turn]
