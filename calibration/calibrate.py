@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import audit
 from accounts.models import Tenant
 from calibration.models import Calibration, uncalibrated_threshold
 from ml import labelled, profiles, tenant_calibration
@@ -402,14 +403,20 @@ def store(
     result: tenant_calibration.Result,
     created_by: str,
     origin: str,
-    shadow_days: int | None = None,
+    shadow_days: int | None,
+    record: Callable[[str], None],
 ) -> Calibration:
     """Store the calibration and make it active; or, with ``shadow_days``, set it as the
     tenant's shadow candidate for that many days (the active one keeps answering). Refused
     (CalibrationError, nothing stored) when the tenant, read under its lock, no longer has the
     settings ``basis`` says it was computed against: an operator's threshold, or a calibration
     switched while an upload job ran, would be silently put back, and the job's history entry
-    would say "threshold 0.5000 → 0.5000" of a tenant then at 0.7000."""
+    would say "threshold 0.5000 → 0.5000" of a tenant then at 0.7000.
+
+    ``record`` writes the history entry (``accounts.audit``) of what it did, in the same
+    transaction: stored first and recorded after it, a process killed in between left the
+    calibration active with no entry, and the tenant's page asked for a re-upload of a
+    calibration it was applying. Now both are kept or neither is."""
     if shadow_days is not None and not 1 <= shadow_days <= MAX_SHADOW_DAYS:
         raise CalibrationError(f"The shadow period must be 1 to {MAX_SHADOW_DAYS} days.")
     figures = result.figures()
@@ -440,6 +447,10 @@ def store(
         )
         if shadow_days is None:
             stored.activate()
+            # basis.threshold: the one it replaced (found unchanged under the lock)
+            record(audit.calibrated(stored, basis.threshold, stored.threshold))
         else:
             stored.shadow(timezone.now(), timezone.now() + timedelta(days=shadow_days))
+            # basis.shadow: the candidate it set aside (found unchanged under the lock)
+            record(audit.shadowed(stored, shadow_days, basis.shadow, basis.active))
     return stored
