@@ -220,16 +220,29 @@ def zip_members(
             )
         members.append(Member(where.label, info, where.group))
     if not members:  # was queued as a job of 0 images, whose result asked for 1 more of each
-        cased = labelled.miscased(name for name, _ in named)
-        shown = ", ".join(cased[:3]) + (" ..." if len(cased) > 3 else "")
-        verb = "is" if len(cased) == 1 else "are"
-        capitals = f" Its {shown} {verb} not read: the folder names must be lowercase."
+        said = ""
+        if cased := labelled.miscased(name for name, _ in named):
+            said += f" Its {_listed(cased)} not read: the folder names must be lowercase."
+        # c/x/live/a.jpg: two folders down, where the generic sentence alone left the operator
+        # to guess what was wrong
+        if deep := labelled.buried((name for name, _ in named), root):
+            top = root or "captures/"
+            said += (
+                f" Its {_listed(deep)} too deep, so no image there is read: live/ and "
+                f"spoof/ must be at the zip's top (live/a.jpg) or directly in its single top "
+                f"folder ({top}live/a.jpg, {top}spoof/b.jpg)."
+            )
         raise CalibrationError(
             f"The zip holds no image ({', '.join(sorted(labelled.SUFFIXES))}) in a folder named "
-            "live or spoof (lowercase), at its top or below a single top folder."
-            + (capitals if cased else "")
+            "live or spoof (lowercase), at its top or below a single top folder." + said
         )
     return members
+
+
+def _listed(folders: list[str]) -> str:
+    """ "LIVE/, SPOOF/ are": the first three folders, and the verb that agrees with them."""
+    shown = ", ".join(folders[:3]) + (" ..." if len(folders) > 3 else "")
+    return f"{shown} {'is' if len(folders) == 1 else 'are'}"
 
 
 def zip_images(

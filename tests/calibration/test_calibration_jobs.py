@@ -768,6 +768,35 @@ def test_a_zip_with_capitalised_folders_is_told_they_must_be_lowercase(
     )
 
 
+@pytest.mark.parametrize(
+    ("names", "found"),
+    [
+        (["c/x/live/a.jpg", "c/x/spoof/b.jpg"], "c/x/live/, c/x/spoof/ are"),
+        (["c/x/y/live/a.jpg", "c/x/live/g/b.jpg", "c/notes.png"], "c/x/live/, c/x/y/live/ are"),
+        (["c/x/Live/a.jpg", "c/x/spoof/b.jpg"], "c/x/spoof/ is"),
+    ],
+)
+def test_a_zip_with_live_and_spoof_too_deep_is_told_where_they_are_and_must_be(
+    make_tenant: Callable[..., Any], admin_client: Any, names: list[str], found: str
+) -> None:
+    """An audit's upload: images two folders down (c/x/live/a.jpg) got only the generic "no
+    image in a folder named live or spoof", which did not say what was found nor that the
+    folders are one level too deep."""
+    tenant, _ = make_tenant("buried")
+    response = upload(admin_client, tenant, zipped(*names))
+    page = response.content.decode()
+    assert response.status_code == 200 and not CalibrationJob.objects.exists()
+    assert (
+        "in a folder named live or spoof (lowercase), at its top or below a single top folder. "
+        in page
+    )
+    assert (
+        f"Its {found} too deep, so no image there is read: live/ and spoof/ must be at "
+        "the zip&#x27;s top (live/a.jpg) or directly in its single top folder (c/live/a.jpg, "
+        "c/spoof/b.jpg)." in page
+    )
+
+
 def test_a_zips_images_below_one_top_folder_are_read_with_their_groups() -> None:
     members = zip_members(zipped("c/live/a.jpg", "c/live/g/b.jpg", "c/spoof/h/c.png", "c/x.jpg"))
     assert [(m.label, m.group, m.info.filename) for m in members] == [
