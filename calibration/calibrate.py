@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import audit
 from accounts.models import Tenant
 from calibration.models import Calibration, uncalibrated_threshold
 from ml import labelled, profiles, tenant_calibration
@@ -219,16 +220,29 @@ def zip_members(
             )
         members.append(Member(where.label, info, where.group))
     if not members:  # was queued as a job of 0 images, whose result asked for 1 more of each
-        cased = labelled.miscased(name for name, _ in named)
-        shown = ", ".join(cased[:3]) + (" ..." if len(cased) > 3 else "")
-        verb = "is" if len(cased) == 1 else "are"
-        capitals = f" Its {shown} {verb} not read: the folder names must be lowercase."
+        said = ""
+        if cased := labelled.miscased(name for name, _ in named):
+            said += f" Its {_listed(cased)} not read: the folder names must be lowercase."
+        # c/x/live/a.jpg: two folders down, where the generic sentence alone left the operator
+        # to guess what was wrong
+        if deep := labelled.buried((name for name, _ in named), root):
+            top = root or "captures/"
+            said += (
+                f" Its {_listed(deep)} too deep, so no image there is read: live/ and "
+                f"spoof/ must be at the zip's top (live/a.jpg) or directly in its single top "
+                f"folder ({top}live/a.jpg, {top}spoof/b.jpg)."
+            )
         raise CalibrationError(
             f"The zip holds no image ({', '.join(sorted(labelled.SUFFIXES))}) in a folder named "
-            "live or spoof (lowercase), at its top or below a single top folder."
-            + (capitals if cased else "")
+            "live or spoof (lowercase), at its top or below a single top folder." + said
         )
     return members
+
+
+def _listed(folders: list[str]) -> str:
+    """ "LIVE/, SPOOF/ are": the first three folders, and the verb that agrees with them."""
+    shown = ", ".join(folders[:3]) + (" ..." if len(folders) > 3 else "")
+    return f"{shown} {'is' if len(folders) == 1 else 'are'}"
 
 
 def zip_images(
@@ -402,14 +416,20 @@ def store(
     result: tenant_calibration.Result,
     created_by: str,
     origin: str,
-    shadow_days: int | None = None,
+    shadow_days: int | None,
+    record: Callable[[str], None],
 ) -> Calibration:
     """Store the calibration and make it active; or, with ``shadow_days``, set it as the
     tenant's shadow candidate for that many days (the active one keeps answering). Refused
     (CalibrationError, nothing stored) when the tenant, read under its lock, no longer has the
     settings ``basis`` says it was computed against: an operator's threshold, or a calibration
     switched while an upload job ran, would be silently put back, and the job's history entry
-    would say "threshold 0.5000 → 0.5000" of a tenant then at 0.7000."""
+    would say "threshold 0.5000 → 0.5000" of a tenant then at 0.7000.
+
+    ``record`` writes the history entry (``accounts.audit``) of what it did, in the same
+    transaction: stored first and recorded after it, a process killed in between left the
+    calibration active with no entry, and the tenant's page asked for a re-upload of a
+    calibration it was applying. Now both are kept or neither is."""
     if shadow_days is not None and not 1 <= shadow_days <= MAX_SHADOW_DAYS:
         raise CalibrationError(f"The shadow period must be 1 to {MAX_SHADOW_DAYS} days.")
     figures = result.figures()
@@ -440,6 +460,10 @@ def store(
         )
         if shadow_days is None:
             stored.activate()
+            # basis.threshold: the one it replaced (found unchanged under the lock)
+            record(audit.calibrated(stored, basis.threshold, stored.threshold))
         else:
             stored.shadow(timezone.now(), timezone.now() + timedelta(days=shadow_days))
+            # basis.shadow: the candidate it set aside (found unchanged under the lock)
+            record(audit.shadowed(stored, shadow_days, basis.shadow, basis.active))
     return stored

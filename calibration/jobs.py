@@ -333,31 +333,29 @@ def _calibrate(job: CalibrationJob, token: str) -> dict[str, Any]:
         del data
         target = None if job.target_apcer is None else job.target_apcer / 100
         result = fit(tenant, scored, target, job.equal_error)
+        user = get_user_model().objects.filter(pk=job.user_id).first() if job.user_id else None
         stored = store(
-            tenant, basis, scored, result, job.created_by, "admin upload", job.shadow_days
+            tenant,
+            basis,
+            scored,
+            result,
+            job.created_by,
+            "admin upload",
+            job.shadow_days,
+            lambda said: audit.record(tenant, said, user),
         )
     except CalibrationError as exc:
         return {"error": str(exc)}
     except ModelInstallError:
         return {"error": "The models are not installed on this server."}
     CalibrationJob.objects.filter(pk=job.pk).update(started=F("images"))
-    return _recorded(job, basis, stored, result)
+    return _result(job, basis, stored, result)
 
 
-def _recorded(
+def _result(
     job: CalibrationJob, basis: Basis, stored: Calibration, result: tenant_calibration.Result
 ) -> dict[str, Any]:
-    """The stored calibration in the tenant's history, and the job's result."""
-    tenant = job.tenant
-    user = get_user_model().objects.filter(pk=job.user_id).first() if job.user_id else None
-    if job.shadow_days is None:
-        # basis.threshold: the one it replaced (store found it unchanged under the lock)
-        audit.record(tenant, audit.calibrated(stored, basis.threshold, stored.threshold), user)
-    else:
-        # basis.shadow: the candidate it set aside (store found it unchanged under the lock)
-        audit.record(
-            tenant, audit.shadowed(stored, job.shadow_days, basis.shadow, basis.active), user
-        )
+    """The job's result (store wrote the history entry with the calibration)."""
     return {
         "calibration": stored.pk,
         "threshold": stored.threshold,

@@ -2,15 +2,18 @@
 jobs and the evaluations of ``manage.py evaluate``. The tables keep the names they had in
 accounts and liveness (``db_table``): the models moved, the rows did not."""
 
+import re
 from datetime import datetime
+from typing import Any
 
 from django.db import models, transaction
 from django.utils import timezone
 
 from accounts.models import Tenant
+from ml import profiles
 from ml.calibration import maps_of
-from ml.profiles import FINGERPRINT_LENGTH, scoring_digest
-from ml.tenant_calibration import kept_rule, threshold_sentence
+from ml.profiles import CAPTURES, FINGERPRINT_LENGTH, Platt, scoring_digest
+from ml.tenant_calibration import KindFit, kept_rule, kind_sentence, same_map, threshold_sentence
 
 
 class Calibration(models.Model):
@@ -72,7 +75,7 @@ class Calibration(models.Model):
         and its sentence still said "Threshold 0.5000: kept" of a tenant kept at 0.7000."""
         now = tenant.threshold
         threshold = now if self.keeps_threshold() else self.threshold
-        figures = dict(self.figures or {})
+        figures = _over_maps(dict(self.figures or {}), tenant)
         rule = (figures.get("threshold") or {}).get("rule")
         if rule is not None:
             figures["threshold"] = {**figures["threshold"], "before": now, "after": threshold}
@@ -116,6 +119,68 @@ class Calibration(models.Model):
                 "until": until.timestamp(),
             }
             tenant.save(update_fields=["shadow_calibration", "updated_at"])
+
+
+def _over_maps(figures: dict[str, Any], tenant: Tenant) -> dict[str, Any]:
+    """A candidate's ``figures`` made true of what it replaces at its promotion: the maps
+    ``tenant`` (locked, read again) applies now, a calibration's or the shipped ones. Its
+    per-kind "before" (the maps table's "x → y", the sentences' "slope x → y" and "a full frame
+    that scored 0.50 now scores ...") said what the tenant applied when it was fitted, which a
+    revert or another calibration since may have changed: they are recomputed against now.
+    Its figures "now" cannot be (the sample's scores are not kept): when the tenant's maps or
+    threshold differ from those they were taken with, they are labelled "when fitted" (the
+    threshold of then kept in "fitted_over") and a sentence says what they were taken with."""
+    maps = figures.get("maps")
+    if figures.get("version") != 2 or not maps:  # stored before maps per kind: said nothing
+        return figures
+    mine = tenant.maps()
+    active = mine or {kind: profiles.shipped(tenant.profile, kind) for kind in CAPTURES}
+    replaced = "the shipped maps"
+    if mine is not None:
+        replaced = f"calibration #{(tenant.calibration or {}).get('id')}'s maps"
+    fits = [
+        KindFit(
+            kind,
+            m["live"],
+            m["spoof"],
+            Platt(**m["shipped"]),
+            active[kind],
+            Platt(**m["after"]),
+            m["fitted"],
+        )
+        for kind, m in maps.items()
+    ]
+    said = list(figures.get("sentences") or [])
+    said[: len(fits)] = [kind_sentence(f) for f in fits]  # ml.tenant_calibration.sentences
+    then = (figures.get("threshold") or {}).get("before")
+    current = figures.get("current") or "the shipped maps"
+    moved = any(not same_map(Platt(**m["before"]), active[k]) for k, m in maps.items())
+    moved |= replaced != current
+    moved |= then is not None and abs(then - tenant.threshold) >= 5e-5
+    if moved and "fitted_over" not in figures:
+        at = f" at threshold {then:.4f}" if then is not None else ""
+        said = [_when_fitted(s) for s in said]
+        # before the sentences of its figures (ml.tenant_calibration.sentences: the threshold's
+        # comes first of the others), which say "now" of them
+        after = next((i + 1 for i, s in enumerate(said) if s.startswith("Threshold ")), len(said))
+        said.insert(
+            after,
+            f'Its figures "now" were taken when it was fitted, with {current}{at}; promoted, it '
+            f"replaced {replaced} at threshold {tenant.threshold:.4f}, which they do not "
+            "describe.",
+        )
+        figures["fitted_over"] = {"threshold": then}
+    figures["maps"] = {k: {**m, "before": active[k].to_dict()} for k, m in maps.items()}
+    figures["sentences"] = said
+    return figures
+
+
+def _when_fitted(said: str) -> str:
+    """A sentence of the figures "now" (ml.tenant_calibration.in_sample_sentences,
+    held_out_sentence) as it reads of a promoted candidate's, taken when it was fitted."""
+    if said.startswith("Figures held out ("):
+        return re.sub(r"\bnow\b", '"now" (when fitted)', said)
+    return said.replace("The figures now use ", 'The figures "now" (when it was fitted) used ', 1)
 
 
 def uncalibrated_threshold(tenant: Tenant) -> float:

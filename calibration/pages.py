@@ -170,8 +170,14 @@ def figure_rows(calibration: Calibration) -> list[tuple[str, dict[str, Any]]]:
         ]
         return [(label, f) for label, f in old if f]
     current = figs.get("current") or "current maps"
-    rows = [(now_label(current, calibration_threshold(figs, "before")), figs["now"])]
-    rows += [(f"now, {KIND_WORDS[k][1]}", f) for k, f in (figs.get("now_by_capture") or {}).items()]
+    # a promoted candidate's "now", taken before what it replaced (Calibration.over)
+    fitted = figs.get("fitted_over")
+    when = "when fitted" if fitted else "now"
+    threshold = fitted["threshold"] if fitted else calibration_threshold(figs, "before")
+    rows = [(now_label(current, threshold, when), figs["now"])]
+    rows += [
+        (f"{when}, {KIND_WORDS[k][1]}", f) for k, f in (figs.get("now_by_capture") or {}).items()
+    ]
     held = figs.get("held_out")
     if held:
         rows.append((f"calibrated, held out ({held['method']})", held["figures"]))

@@ -112,6 +112,21 @@ def miscased(names: Iterable[str]) -> list[str]:
     return sorted(found)
 
 
+def buried(names: Iterable[str], root: str) -> list[str]:
+    """The folders named live or spoof of ``names``' images below ``root`` deeper than the rule
+    reads them (``c/x/live/``: a zip's live/ and spoof/ go at its top or directly in its single
+    top folder), sorted: none of their images is read."""
+    found = set()
+    for name in names:
+        if not is_image(name) or not name.startswith(root):
+            continue
+        parts = PurePosixPath(name[len(root) :]).parts[:-1]
+        at = next((at for at, part in enumerate(parts) if part in LABELS), 0)
+        if at > 0:
+            found.add(root + "/".join(parts[: at + 1]) + "/")
+    return sorted(found)
+
+
 def zip_place(name: str, root: str) -> Placed | None:
     """``name`` (a zip entry's path) placed by the rule below ``root``; None when it is no image
     or lies beside live/ and spoof/; LayoutError when misplaced."""

@@ -493,28 +493,32 @@ def _unfitted_words(f: KindFit, one: str, many: str) -> str:
     )
 
 
-def sentences(result: Result) -> list[str]:
-    """What the calibration changed, per kind and for the threshold; every one true."""
-    said = []
-    for kind, f in result.fits.items():
-        one, many = KIND_WORDS[kind]
-        counts = f"{f.live} live and {f.spoof} spoof"
-        if not f.fitted:
-            missing = "live" if not f.live else "spoof"
-            why = (
-                f"no {many} in the sample"
-                if not f.live + f.spoof
-                else f"{counts} {many}: calibrating them needs at least 1 more {missing} image "
-                f"of a {one}"
-            )
-            said.append(f"{many.capitalize()}: {why}; {_unfitted_words(f, one, many)}.")
-            continue
-        said.append(
-            f"{many.capitalize()} ({counts}): slope {f.before.a:.3f} → {f.after.a:.3f}, offset "
-            f"{f.before.b:.3f} → {f.after.b:.3f}; {_score_words(f.before, f.after, one)}. "
-            f"The sample's {f.live + f.spoof} images weigh {f.weight:.0%} against the shipped "
-            f"map (which weighs as {calibration.PRIOR_IMAGES:.0f} images)."
+def kind_sentence(f: KindFit) -> str:
+    """What the calibration changes for one capture kind, from ``f.before`` (what the tenant
+    applies) to ``f.after``."""
+    one, many = KIND_WORDS[f.capture]
+    counts = f"{f.live} live and {f.spoof} spoof"
+    if not f.fitted:
+        missing = "live" if not f.live else "spoof"
+        why = (
+            f"no {many} in the sample"
+            if not f.live + f.spoof
+            else f"{counts} {many}: calibrating them needs at least 1 more {missing} image "
+            f"of a {one}"
         )
+        return f"{many.capitalize()}: {why}; {_unfitted_words(f, one, many)}."
+    return (
+        f"{many.capitalize()} ({counts}): slope {f.before.a:.3f} → {f.after.a:.3f}, offset "
+        f"{f.before.b:.3f} → {f.after.b:.3f}; {_score_words(f.before, f.after, one)}. "
+        f"The sample's {f.live + f.spoof} images weigh {f.weight:.0%} against the shipped "
+        f"map (which weighs as {calibration.PRIOR_IMAGES:.0f} images)."
+    )
+
+
+def sentences(result: Result) -> list[str]:
+    """What the calibration changed, per kind (first, one each, in ``result.fits``' order)
+    and for the threshold; every one true."""
+    said = [kind_sentence(f) for f in result.fits.values()]
     said.append(threshold_sentence(result.threshold_before, result.threshold, result.rule.words()))
     if result.unnamed:
         said.append(unnamed_sentence(result))
@@ -626,11 +630,12 @@ def figures_line(label: str, figs: Mapping[str, Any]) -> str:
     return f"  {label:<52} {cells}"
 
 
-def now_label(current: str, threshold: float | None) -> str:
+def now_label(current: str, threshold: float | None, when: str = "now") -> str:
     """ "now: the shipped maps, not refitted (threshold 0.5000)": the maps in use, applied as
-    they are; "not fitted" was false where they were a calibration fitted on these images."""
+    they are; "not fitted" was false where they were a calibration fitted on these images.
+    ``when``: "when fitted" for a promoted candidate's, taken before what it replaced."""
     at = f" (threshold {threshold:.4f})" if threshold is not None else ""
-    return f"now: {current}, not refitted{at}"
+    return f"{when}: {current}, not refitted{at}"
 
 
 def report(result: Result) -> str:

@@ -3,18 +3,21 @@ answers afterwards, and the revert. Dev images are linked into temp folders, nev
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError, connection
 
 from accounts.models import Tenant
 from calibration.jobs import run_local_jobs
@@ -523,3 +526,41 @@ def test_the_command_says_which_refusals_it_counted(
         f"{judged - len(LIVE)} spoof images judged, 3 refused by the gates (not_decoded: 2, "
         "too_blurry: 1)"
     )
+
+
+@contextlib.contextmanager
+def history_refused() -> Iterator[None]:
+    """Every insert into the admin's history (django_admin_log) fails in the database itself
+    (an SQLite trigger, dropped after): a history entry that cannot be written, as a process
+    killed between the two writes would leave one."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TRIGGER history_down BEFORE INSERT ON django_admin_log "
+            "BEGIN SELECT RAISE(ABORT, 'history down'); END"
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER history_down")
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as the command runs: no test transaction
+@pytest.mark.parametrize("shadow", [(), ("--shadow", "1")])
+def test_a_calibration_whose_history_entry_fails_is_not_stored(
+    make_tenant: Callable[..., Any], tmp_path: Path, shadow: tuple[str, ...]
+) -> None:
+    """The calibration was stored and applied, then its history entry written apart: a
+    process killed between the two left it active (or in shadow) with no entry, and the
+    tenant's page asked for a re-upload. One transaction now: without its entry, nothing."""
+    tenant, _ = make_tenant("unrecorded", threshold=0.55)
+    before = Tenant.objects.filter(pk=tenant.pk).values().get()
+    folder = str(linked(tmp_path, LIVE, SPOOF))
+    with history_refused(), pytest.raises(IntegrityError, match="history down"):
+        calibrate("unrecorded", folder, *shadow)
+    assert not Calibration.objects.exists() and not LogEntry.objects.exists()
+    assert Tenant.objects.filter(pk=tenant.pk).values().get() == before
+    calibrate("unrecorded", folder, *shadow)  # the same, with its history written: both kept
+    stored = Calibration.objects.get(tenant=tenant)
+    said = f"{'Shadow candidate' if shadow else 'Calibrated'}: {stored},"
+    assert LogEntry.objects.get().change_message.startswith(said)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import DatabaseError, connection
 from django_tasks_db.models import DBTaskResult
@@ -29,7 +30,7 @@ from calibration.calibrate import CalibrationError, zip_images, zip_members
 from calibration.models import Calibration, CalibrationJob
 from ml.engine import LivenessEngine
 from tests.calibration.conftest import compiled_fast_only
-from tests.calibration.test_calibrate import LIVE, SPOOF, make_zip
+from tests.calibration.test_calibrate import LIVE, SPOOF, history_refused, make_zip
 from tests.conftest import tenant_form
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
@@ -767,6 +768,35 @@ def test_a_zip_with_capitalised_folders_is_told_they_must_be_lowercase(
     )
 
 
+@pytest.mark.parametrize(
+    ("names", "found"),
+    [
+        (["c/x/live/a.jpg", "c/x/spoof/b.jpg"], "c/x/live/, c/x/spoof/ are"),
+        (["c/x/y/live/a.jpg", "c/x/live/g/b.jpg", "c/notes.png"], "c/x/live/, c/x/y/live/ are"),
+        (["c/x/Live/a.jpg", "c/x/spoof/b.jpg"], "c/x/spoof/ is"),
+    ],
+)
+def test_a_zip_with_live_and_spoof_too_deep_is_told_where_they_are_and_must_be(
+    make_tenant: Callable[..., Any], admin_client: Any, names: list[str], found: str
+) -> None:
+    """An audit's upload: images two folders down (c/x/live/a.jpg) got only the generic "no
+    image in a folder named live or spoof", which did not say what was found nor that the
+    folders are one level too deep."""
+    tenant, _ = make_tenant("buried")
+    response = upload(admin_client, tenant, zipped(*names))
+    page = response.content.decode()
+    assert response.status_code == 200 and not CalibrationJob.objects.exists()
+    assert (
+        "in a folder named live or spoof (lowercase), at its top or below a single top folder. "
+        in page
+    )
+    assert (
+        f"Its {found} too deep, so no image there is read: live/ and spoof/ must be at "
+        "the zip&#x27;s top (live/a.jpg) or directly in its single top folder (c/live/a.jpg, "
+        "c/spoof/b.jpg)." in page
+    )
+
+
 def test_a_zips_images_below_one_top_folder_are_read_with_their_groups() -> None:
     members = zip_members(zipped("c/live/a.jpg", "c/live/g/b.jpg", "c/spoof/h/c.png", "c/x.jpg"))
     assert [(m.label, m.group, m.info.filename) for m in members] == [
@@ -803,3 +833,20 @@ def test_a_shadow_job_of_one_day_says_so_in_the_singular(
     stored = Calibration.objects.get(tenant=tenant)
     page = admin_client.get(url_of(tenant)).content.decode()
     assert f"Calibration #{stored.pk} set in shadow for 1 day: threshold" in page
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as the task worker runs: no test transaction
+def test_a_jobs_calibration_whose_history_entry_fails_is_not_stored(
+    make_tenant: Callable[..., Any], admin_client: Any
+) -> None:
+    """The job stored and applied the calibration, then wrote its history entry apart: a
+    worker killed between the two left it active with no entry. One transaction now."""
+    tenant, _ = make_tenant("unrecorded job")
+    before = Tenant.objects.filter(pk=tenant.pk).values().get()
+    assert upload(admin_client, tenant, make_zip(LIVE, SPOOF)).status_code == 303
+    with history_refused():
+        assert jobs.run_local_jobs() == 1
+    assert not Calibration.objects.exists() and not LogEntry.objects.exists()
+    assert Tenant.objects.filter(pk=tenant.pk).values().get() == before
+    page = admin_client.get(url_of(tenant)).content.decode()
+    assert "Failed unexpectedly; the server log has the details." in page

@@ -5,6 +5,7 @@ permission."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -18,7 +19,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Tenant
-from calibration.models import Calibration
+from calibration.models import Calibration, revert_calibration
 from liveness.models import LivenessCheck
 from liveness.runtime import get_engine
 from ml import calibration, profiles
@@ -382,3 +383,85 @@ def test_a_candidate_that_keeps_the_threshold_judges_at_the_tenants_threshold_of
         if 0.5 <= check.shadow_score < 0.99999:
             between.append(path.name)  # live at the copied 0.5, not at the tenant's threshold
     assert between  # the images that tell the two thresholds apart
+
+
+# An active calibration set while a candidate is in shadow, unlike the shipped maps.
+ACTIVE = {"frame": {"a": 2.0, "b": 1.0}, "crop": {"a": 0.5, "b": -1.0}}
+
+
+@pytest.mark.parametrize("switched", ["activated", "reverted"])
+def test_a_promoted_candidate_says_what_it_changes_from_the_maps_it_replaced(
+    make_tenant: Callable[..., Any], admin_client: Client, tmp_path: Path, switched: str
+) -> None:
+    """An audit's finding: a candidate fitted over the shipped maps, promoted over a
+    calibration made active since (or fitted over a calibration reverted since), still said
+    "slope <the maps of then> → <its own>" and "a full frame that scored 0.50 now scores ..."
+    of the maps it was fitted over, and its maps table showed them as "before": false of what
+    the promote replaced. Its per-kind sentences and maps are now taken from the maps it
+    replaced; its figures "now", which cannot be retaken, say when they were taken and with
+    what."""
+    tenant, _ = make_tenant("replaced", threshold=0.5)
+    shipped = {k: profiles.shipped(tenant.profile, k).to_dict() for k in ("frame", "crop")}
+    active = stored_calibration(tenant, params=ACTIVE, threshold=0.5)
+    if switched == "reverted":
+        active.activate()
+    calibrate("replaced", str(linked(tmp_path, LIVE, SPOOF)), "--shadow", "1")
+    candidate = Calibration.objects.exclude(pk=active.pk).get(tenant=tenant)
+    if switched == "activated":  # while the candidate is in shadow
+        active.activate()
+        fitted_over, replaced, maps_replaced = (
+            "the shipped maps",
+            f"calibration #{active.pk}'s maps",
+            ACTIVE,
+        )
+    else:
+        revert_calibration(Tenant.objects.get(pk=tenant.pk))
+        fitted_over, replaced, maps_replaced = (
+            f"calibration #{active.pk}'s maps",
+            "the shipped maps",
+            shipped,
+        )
+
+    url = reverse("admin:accounts_tenant_shadow", args=[tenant.pk])
+    admin_client.post(url, {"shadow": f"promote:{candidate.pk}"})
+    tenant.refresh_from_db()
+    candidate.refresh_from_db()
+    assert tenant.calibration["id"] == candidate.pk
+    page = tenant_page(admin_client, tenant)
+    said = candidate.figures["sentences"]
+    for kind, many, one in (
+        ("frame", "Full frames", "full frame"),
+        ("crop", "Face crops", "face crop"),
+    ):
+        before = profiles.Platt(**maps_replaced[kind])
+        after = profiles.Platt(**candidate.params[kind])
+        moved = after.p(-before.b / before.a)  # a capture that scored 0.50 under it
+        fits = candidate.figures["maps"][kind]
+        sentence = (
+            f"{many} ({fits['live']} live and {fits['spoof']} spoof): slope {before.a:.3f} → "
+            f"{after.a:.3f}, offset {before.b:.3f} → {after.b:.3f}; a {one} that scored 0.50 "
+        )
+        (kind_said,) = [s for s in said if s.startswith(many)]
+        assert kind_said.startswith(sentence) and f"scores {moved:.2f}" in kind_said
+        assert sentence in page
+        assert fits["before"] == maps_replaced[kind]  # the maps table's "before"
+    explained = (
+        f'Its figures "now" were taken when it was fitted, with {fitted_over} at threshold '
+        f"0.5000; promoted, it replaced {replaced} at threshold 0.5000, which they do not "
+        "describe."
+    )
+    threshold_at = next(i for i, s in enumerate(said) if s.startswith("Threshold "))
+    assert said[threshold_at + 1] == explained
+    assert explained.replace('"', "&quot;").replace("'", "&#x27;") in page
+    assert (
+        f"when fitted: {fitted_over}, not refitted (threshold 0.5000)".replace("'", "&#x27;")
+        in page
+    )
+    assert re.findall(r".{80}now: .{40}", page) == [] and "The figures now use" not in page
+    (held_out,) = [s for s in said if s.startswith("Figures held out (")]
+    assert "&quot;now&quot; (when fitted)" in page and '"now" (when fitted)' in held_out
+    if switched == "reverted":  # fitted over a calibration: its in-sample sentence
+        assert any(
+            s.startswith(f'The figures "now" (when it was fitted) used {fitted_over} as they are')
+            for s in said
+        )

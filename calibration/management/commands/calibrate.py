@@ -103,18 +103,22 @@ class Command(BaseCommand):
             self.stdout.write("dry run: nothing stored, the tenant is unchanged")
             return
         try:
-            stored = store(found, basis, scored, result, getpass.getuser(), "command", shadow)
+            stored = store(
+                found,
+                basis,
+                scored,
+                result,
+                getpass.getuser(),
+                "command",
+                shadow,
+                lambda said: audit.by_command(found, "calibrate", said),
+            )
         except CalibrationError as exc:
             raise CommandError(str(exc)) from exc
         if shadow is None:
-            audit.by_command(
-                found, "calibrate", audit.calibrated(stored, basis.threshold, stored.threshold)
-            )
             self.stdout.write(f"stored as calibration #{stored.pk}, now active")
         else:
             # basis: as store found the tenant under its lock
-            shadowed = audit.shadowed(stored, shadow, basis.shadow, basis.active)
-            audit.by_command(found, "calibrate", shadowed)
             aside = (
                 "" if basis.shadow is None else f", replacing candidate #{basis.shadow} (set aside)"
             )
