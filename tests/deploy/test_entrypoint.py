@@ -689,3 +689,47 @@ def test_migrate_and_install_models_take_their_commands_arguments(tmp_path: Path
     done = run_entrypoint(env, "migrate", "--bogus")
     assert done.returncode == 2
     assert "unrecognized arguments: --bogus" in done.stdout + done.stderr
+
+
+def test_relative_paths_are_the_callers(tmp_path: Path) -> None:
+    """bin/entrypoint run from another directory: the relative paths given to it (variables
+    and arguments) are that directory's, as for any command. It cd'd to its checkout first,
+    and read MODEL_SOURCE=given as the checkout's given/, wrote a backup into the checkout."""
+    caller = tmp_path / "caller dir"
+    caller.mkdir()
+    env = entrypoint_env(
+        tmp_path,
+        0,
+        DATABASE_URL="sqlite:///db.sqlite3",
+        FACIA_VAR_DIR="var",
+        MODEL_SOURCE=" given ",
+        PYTHON=os.path.relpath(sys.executable, caller),
+    )
+    env.pop("SECRET_KEY", None)  # the key file in FACIA_VAR_DIR, which migrate creates
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(ENTRYPOINT), *args],
+            cwd=caller,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    done = run("migrate")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (caller / "db.sqlite3").is_file() and (caller / "var" / "secret_key").is_file()
+    # From a source with no models into an empty destination: the step fails naming both.
+    for dest in (["--dest", "dest"], ["--dest=dest"]):
+        done = run("install-models", *dest)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"(source: {caller / 'given'};" in done.stdout
+        assert (caller / "dest.lock").is_file()  # the install's lock, beside its destination
+        (caller / "dest.lock").unlink()
+    done = run("install-models", "--source", "elsewhere", "--dest", "dest")
+    assert f"(source: {caller / 'elsewhere'};" in done.stdout
+    done = run("manage", "backup", "copy.sqlite3")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (caller / "copy.sqlite3").is_file()
