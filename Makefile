@@ -17,23 +17,37 @@ export PORT
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Stamps: reinstall only when a requirements file changes.
+# Stamps: reinstall only when a requirements file changes. The dev requirements go on top of
+# the runtime's, after them: two pips writing one .venv at once under make -j would clash.
 $(VENV)/.stamp-runtime: requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.stamp-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+$(VENV)/.stamp-dev: requirements-dev.txt $(VENV)/.stamp-runtime
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	touch $(VENV)/.stamp-runtime $@
+	touch $@
 
-setup: $(VENV)/.stamp-runtime migrate models
-setup-dev: $(VENV)/.stamp-dev migrate models
+# Every step that runs manage.py has the installs it needs as prerequisites, never only an
+# earlier place in a list: under make -j (any N) a list's entries run at once, and migrate ran
+# while pip was still installing Django. setup-dev migrates after the dev requirements too
+# (they may move a package the runtime shares), so it runs the two steps itself, in turn,
+# as bin/entrypoint does (tests/project/test_makefile.py checks the graph).
+MIGRATE = $(BIN)/python manage.py migrate --noinput -v 0
+INSTALL_MODELS = $(BIN)/python manage.py install_models
 
-migrate: | $(BIN)/python
-	$(BIN)/python manage.py migrate --noinput -v 0
+setup: $(VENV)/.stamp-runtime
+	$(MIGRATE)
+	$(INSTALL_MODELS)
 
-models: | $(BIN)/python
-	$(BIN)/python manage.py install_models
+setup-dev: $(VENV)/.stamp-dev
+	$(MIGRATE)
+	$(INSTALL_MODELS)
+
+migrate: $(VENV)/.stamp-runtime
+	$(MIGRATE)
+
+models: $(VENV)/.stamp-runtime
+	$(INSTALL_MODELS)
 
 # bin/entrypoint is what the container image runs too: migrate, models if missing, gunicorn.
 serve: $(VENV)/.stamp-runtime

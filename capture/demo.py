@@ -23,6 +23,7 @@ from accounts.models import HashId, Tenant
 from capture import service
 from capture.models import CaptureSession
 from guard.viewing import user_may_view
+from liveness.answers import LIMIT_REACHED
 
 View = Callable[..., HttpResponse]
 
@@ -73,6 +74,15 @@ def demo(request: HttpRequest) -> HttpResponse:
     credential = HashId.objects.active().filter(tenant=tenant).first()
     if credential is None:
         form.add_error("tenant", "This tenant has no active hash_id: issue one first.")
+        return render(request, "capture/demo.html", {"form": form})
+    # The quota check of POST /sessions (liveness.jsonapi.within_quota): a session opened for
+    # a tenant with no unit left could only have its selfie refused (429).
+    if not tenant.has_room():
+        form.add_error(
+            "tenant",
+            f"{LIMIT_REACHED} This tenant has used its {tenant.request_limit} unit(s): "
+            "POST /sessions refuses it (429). Raise its limit or reset its quota first.",
+        )
         return render(request, "capture/demo.html", {"form": form})
     opened = service.open_session(tenant, credential)
     context = {

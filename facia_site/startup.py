@@ -5,11 +5,13 @@ service's log format. Python's own report is the traceback alone, the cause on i
 line, which bin/entrypoint would log as one JSON record per line (87 for a bad DATABASE_URL).
 """
 
+import contextlib
 import logging
 import logging.config
 import os
 import re
 import shutil
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -165,3 +167,14 @@ def failing_as(command: str) -> Iterator[None]:
         trace = None if _explained(exc) else exc
         log.error("%s: %s", command, cause(exc), exc_info=trace)
         sys.exit(1)
+    except KeyboardInterrupt:
+        # Ctrl-C (SIGINT): the command stops, as asked, its open transaction rolled back
+        # (psycopg cancels a running query). One line says so: Python's own report would be a
+        # traceback of wherever the signal came (20 lines for a migrate waiting for the
+        # migration lock), which bin/entrypoint logs one JSON record a line. 130: 128 +
+        # SIGINT, as a shell reports it.
+        with contextlib.suppress(ValueError):  # a second Ctrl-C meanwhile: end at once
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+        ensure_logging()
+        log.error("%s: interrupted (SIGINT, Ctrl-C): stopped before it finished", command)
+        sys.exit(128 + signal.SIGINT)

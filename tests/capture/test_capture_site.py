@@ -7,6 +7,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test.client import Client
 
+from accounts.models import HashId, Tenant
+from capture.models import CaptureSession
 from ml import profiles
 from ml.engine import Verdict, fuse
 from ml.profiles import DEFAULT_PROFILE
@@ -90,3 +92,25 @@ def test_the_demo_switched_on_still_checks_csrf(db: None, settings: Any) -> None
     client.force_login(staff)
     assert client.get("/capture/demo").status_code == 200
     assert client.post("/capture/demo", {"tenant": "1", "lang": "en"}).status_code == 403
+
+
+def test_the_demo_applies_the_quota_check_of_post_sessions(db: None, settings: Any) -> None:
+    """A tenant with no unit left: the page says so and opens no session. It opened one,
+    whose selfie POST /sessions' own check would then have refused (429)."""
+    settings.CAPTURE_DEMO = True
+    tenant = Tenant.objects.create(name="spent", request_limit=2, requests_used=2)
+    HashId.issue(tenant)
+    client = Client()
+    client.force_login(User.objects.create_superuser("demo-admin", password="x"))
+    page = client.post("/capture/demo", {"tenant": str(tenant.pk), "lang": "en"})
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Your request limit has been reached." in text
+    assert "used its 2 unit(s)" in text
+    assert 'id="capture"' not in text
+    assert not CaptureSession.objects.exists()
+    # With a unit left, the session opens.
+    Tenant.objects.filter(pk=tenant.pk).update(requests_used=1)
+    page = client.post("/capture/demo", {"tenant": str(tenant.pk), "lang": "en"})
+    assert 'id="capture"' in page.content.decode()
+    assert CaptureSession.objects.filter(tenant=tenant).count() == 1

@@ -689,3 +689,127 @@ def test_migrate_and_install_models_take_their_commands_arguments(tmp_path: Path
     done = run_entrypoint(env, "migrate", "--bogus")
     assert done.returncode == 2
     assert "unrecognized arguments: --bogus" in done.stdout + done.stderr
+
+
+def test_relative_paths_are_the_callers(tmp_path: Path) -> None:
+    """bin/entrypoint run from another directory: the relative paths given to it (variables
+    and arguments) are that directory's, as for any command. It cd'd to its checkout first,
+    and read MODEL_SOURCE=given as the checkout's given/, wrote a backup into the checkout."""
+    caller = tmp_path / "caller dir"
+    caller.mkdir()
+    env = entrypoint_env(
+        tmp_path,
+        0,
+        DATABASE_URL="sqlite:///db.sqlite3",
+        FACIA_VAR_DIR="var",
+        MODEL_SOURCE=" given ",
+        PYTHON=os.path.relpath(sys.executable, caller),
+    )
+    env.pop("SECRET_KEY", None)  # the key file in FACIA_VAR_DIR, which migrate creates
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(ENTRYPOINT), *args],
+            cwd=caller,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    done = run("migrate")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (caller / "db.sqlite3").is_file() and (caller / "var" / "secret_key").is_file()
+    # From a source with no models into an empty destination: the step fails naming both.
+    for dest in (["--dest", "dest"], ["--dest=dest"]):
+        done = run("install-models", *dest)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"(source: {caller / 'given'};" in done.stdout
+        assert (caller / "dest.lock").is_file()  # the install's lock, beside its destination
+        (caller / "dest.lock").unlink()
+    done = run("install-models", "--source", "elsewhere", "--dest", "dest")
+    assert f"(source: {caller / 'elsewhere'};" in done.stdout
+    done = run("manage", "backup", "copy.sqlite3")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (caller / "copy.sqlite3").is_file()
+
+
+# Ctrl-C during the start-up migration (make setup's `manage.py migrate`, or bin/entrypoint's
+# step, which a terminal's Ctrl-C reaches through facia_site.steplog): it logged Python's
+# KeyboardInterrupt traceback. It ends in one line and 130. The migration waits for the lock
+# this test holds on the SQLite database's migrate-lock file: a point to signal it at.
+@contextlib.contextmanager
+def sqlite_migration_lock_held(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
+    env = entrypoint_env(tmp_path, 0, LOG_FORMAT="text")
+    lock = tmp_path / "db.sqlite3.migrate-lock"
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield env, lock
+
+
+def waits_for_flock(lock: Path) -> bool:
+    """Whether a process waits for an flock on ``lock`` (/proc/locks lists the waiters, ->)."""
+    inode = f":{lock.stat().st_ino} "
+    lines = Path("/proc/locks").read_text().splitlines()
+    return any("->" in line and "FLOCK" in line and inode in line for line in lines)
+
+
+def assert_interrupted_in_one_line(output: str, command: str) -> None:
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
+    stopped = [line for line in output.splitlines() if "SIGINT" in line]
+    assert stopped and stopped[0].endswith(
+        f"{command}: interrupted (SIGINT, Ctrl-C): stopped before it finished"
+    ), output
+
+
+def test_ctrl_c_during_manage_py_migrate_is_one_line_and_130(tmp_path: Path) -> None:
+    """As `make setup` (`make migrate`) runs it: the log line saying it waits is the point."""
+    with sqlite_migration_lock_held(tmp_path) as (env, _lock):
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert process.stderr is not None
+            seen = ""
+            for line in process.stderr:
+                seen += line.decode()
+                if WAITING in seen:
+                    break
+            assert WAITING in seen, seen
+            process.send_signal(signal.SIGINT)
+            rest = process.communicate(timeout=60)[1].decode()
+        finally:
+            stop(process)
+    assert process.returncode == 128 + signal.SIGINT, rest
+    assert_interrupted_in_one_line(rest, "manage.py migrate")
+    assert len(rest.splitlines()) == 1, rest
+
+
+def test_ctrl_c_during_the_entrypoints_migrate_step_is_one_line_and_130(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches facia_site.steplog, which passes it on to the step: the
+    SIGINT sent to steplog once the step waits for the migration lock."""
+    with sqlite_migration_lock_held(tmp_path) as (env, lock):
+        process = subprocess.Popen(
+            [str(ENTRYPOINT), "migrate"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            until(lambda: process.poll() is not None or waits_for_flock(lock), 120)
+            assert process.poll() is None, process.communicate()[0].decode()
+            (steplog,) = children(process.pid)
+            os.kill(steplog, signal.SIGINT)
+            output = process.communicate(timeout=60)[0].decode()
+        finally:
+            stop(process)
+    assert process.returncode == 128 + signal.SIGINT, output
+    assert_interrupted_in_one_line(output, "manage.py migrate")
+    assert output.splitlines()[-1] == "entrypoint.migrate: stopped by SIGINT", output
