@@ -9,11 +9,13 @@ page's calibration blocks read calibrations and check records: each is shown onl
 who may view those (``view_calibration``, ``view_livenesscheck``), and the upload page and the
 shadow's buttons need ``view_calibration`` too."""
 
+import logging
 from typing import Any, ClassVar
 
 import numpy as np
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
 from django.http import (
     HttpRequest,
@@ -73,7 +75,16 @@ from ml.evaluate import (
     shown_value,
 )
 
+logger = logging.getLogger(__name__)
+
 JOBS_SHOWN = 5
+
+# A switch (promote, discard, revert) whose transaction failed: it and its history entry are
+# written in one, so neither was kept.
+NOT_WRITTEN = (
+    "Nothing was changed: the change or its history entry could not be written (the server "
+    "log has the details). Try again."
+)
 
 
 def may_view(request: HttpRequest, model: Any) -> bool:
@@ -271,21 +282,33 @@ class CalibratedTenantAdmin(TenantAdmin):
         if isinstance(chosen, str):
             messages.warning(request, chosen)
             return back
-        choice, seen = chosen
+        choice, seen = chosen  # "promote" or "discard"
         flips = shadow_flips(tenant)
         counts = (
             f"{flips.checks} checks in shadow: {flips.live_to_spoof} live → spoof, "
             f"{flips.spoof_to_live} spoof → live"
         )
         try:
-            text = self.switch_shadow(tenant, choice, seen, counts)
+            # the switch and its history entry, both or neither: recorded after the switch's
+            # own transaction, a process killed (or a history insert failing) in between left
+            # the candidate promoted or discarded with no entry
+            with transaction.atomic():
+                text = self.switch_shadow(tenant, choice, seen, counts)
+                if text is not None:
+                    audit.record(tenant, text, request.user)
         except NoShadow:  # another switch, or an upload job's candidate, came first
             messages.warning(request, f"{tenant.name}: candidate #{seen} is no longer in shadow.")
+            return back
+        except DatabaseError:
+            logger.exception("%s: switching shadow candidate #%s failed", tenant.name, seen)
+            done = "promoted" if choice == "promote" else "discarded"
+            messages.error(
+                request, f"{tenant.name}: candidate #{seen} was not {done}. {NOT_WRITTEN}"
+            )
             return back
         if text is None:
             messages.error(request, "The candidate's record is gone; discard it instead.")
             return back
-        audit.record(tenant, text, request.user)
         if not reads_checks(request):  # the counts come from the check records
             text = text.replace(f" ({counts})", "")
         messages.success(request, f"{tenant.name}: {text}")
@@ -386,13 +409,24 @@ class CalibratedTenantAdmin(TenantAdmin):
     )
     def revert_to_uncalibrated(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
-            before = revert_calibration(tenant)  # read under the tenant's lock
-            if before is not None:
-                audit.record(
-                    tenant,
-                    f"Reverted to uncalibrated: threshold {before:.4f} → {tenant.threshold:.4f}.",
-                    request.user,
+            try:
+                # the revert and its history entry, both or neither (as shadow_view's switch)
+                with transaction.atomic():
+                    before = revert_calibration(tenant)  # read under the tenant's lock
+                    if before is not None:
+                        audit.record(
+                            tenant,
+                            f"Reverted to uncalibrated: threshold {before:.4f} → "
+                            f"{tenant.threshold:.4f}.",
+                            request.user,
+                        )
+            except DatabaseError:
+                logger.exception("%s: reverting the calibration failed", tenant.name)
+                self.message_user(
+                    request, f"{tenant.name}: not reverted. {NOT_WRITTEN}", messages.ERROR
                 )
+                continue
+            if before is not None:
                 self.message_user(
                     request,
                     f"{tenant.name}: uncalibrated, threshold {tenant.threshold:.4f}.",

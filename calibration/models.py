@@ -220,7 +220,8 @@ def promote_shadow(tenant: Tenant, seen: int | None = None) -> tuple[Calibration
     """The shadow candidate becomes the active calibration over the tenant as it is now
     (Calibration.over: its maps, and the threshold its rule set, or the tenant's threshold now
     when its rule kept it): it and the threshold the tenant had; None when its record is gone;
-    NoShadow when there is no candidate or it is not ``seen``."""
+    NoShadow when there is no candidate or it is not ``seen``. Its caller writes the history
+    entry inside a transaction around this one (both or neither: the admin's shadow_view)."""
     with transaction.atomic():
         found = _locked_candidate(tenant, seen)
         if found is None:
@@ -235,7 +236,8 @@ def promote_shadow(tenant: Tenant, seen: int | None = None) -> tuple[Calibration
 
 def discard_shadow(tenant: Tenant, seen: int | None = None) -> Calibration | None:
     """Stop the shadow; the candidate stays in the history, marked as set aside. NoShadow
-    when there is no candidate or it is not ``seen``."""
+    when there is no candidate or it is not ``seen``. Its caller writes the history entry inside
+    a transaction around this one (both or neither: the admin's shadow_view)."""
     with transaction.atomic():
         found = _locked_candidate(tenant, seen)
         tenant.shadow_calibration = None
@@ -248,7 +250,8 @@ def discard_shadow(tenant: Tenant, seen: int | None = None) -> Calibration | Non
 
 def revert_calibration(tenant: Tenant) -> float | None:
     """Back to uncalibrated scores and the threshold the tenant had before; the threshold it
-    had (read under its lock), or None when the tenant was not calibrated."""
+    had (read under its lock), or None when the tenant was not calibrated. Its caller writes the
+    history entry inside a transaction around this one (both or neither: the admin's action)."""
     with transaction.atomic():
         tenant.lock()
         active = tenant.calibration

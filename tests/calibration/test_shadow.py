@@ -465,3 +465,69 @@ def test_a_promoted_candidate_says_what_it_changes_from_the_maps_it_replaced(
             s.startswith(f'The figures "now" (when it was fitted) used {fitted_over} as they are')
             for s in said
         )
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as the admin runs: no test transaction
+@pytest.mark.parametrize("button", ["promote", "discard"])
+def test_a_switch_whose_history_entry_fails_changes_nothing(
+    make_tenant: Callable[..., Any], admin_client: Client, button: str
+) -> None:
+    """The button promoted or discarded the candidate in its own transaction and wrote the
+    history entry after it: a process killed between the two (here, the entry's insert
+    refused) left the switch made with no entry, and the page answered 500. One transaction
+    now: nothing changed, and the page says so."""
+    from tests.calibration.test_calibrate import history_refused
+
+    tenant, _ = make_tenant("Unrecorded switch", threshold=0.5)
+    candidate = in_shadow(tenant, threshold=0.61)
+    before = switch_state(tenant)
+    assert before[:4] == (None, before[1], 0.5, []) and before[1]["id"] == candidate.pk
+    url = reverse("admin:accounts_tenant_shadow", args=[tenant.pk])
+    admin_client.raise_request_exception = False  # a 500 is answered, as in production
+    with history_refused():
+        response = admin_client.post(url, {"shadow": f"{button}:{candidate.pk}"}, follow=True)
+    assert switch_state(tenant) == before  # before: switched, with no history entry
+    assert response.status_code == 200  # before: 500
+    done = "Promoted" if button == "promote" else "Discarded"
+    said = f"Unrecorded switch: candidate #{candidate.pk} was not {done.lower()}. Nothing was"
+    assert said in response.content.decode()
+
+    response = admin_client.post(url, {"shadow": f"{button}:{candidate.pk}"}, follow=True)
+    assert f"{done} shadow candidate #{candidate.pk}" in response.content.decode()
+    after = switch_state(tenant)  # with its history written: both kept
+    assert after[1] is None and after[4] == [*before[4], after[4][-1]]
+    assert after[4][-1].startswith(f"{done} shadow candidate #{candidate.pk}")
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as the admin runs: no test transaction
+def test_a_revert_whose_history_entry_fails_changes_nothing(
+    make_tenant: Callable[..., Any], admin_client: Client
+) -> None:
+    """The revert action reverted in its own transaction and wrote the history entry after
+    it: a process killed between the two left the tenant uncalibrated with no entry. One
+    transaction now: each tenant's revert is kept with its entry or not at all, and the page
+    says which were not reverted."""
+    from tests.accounts.test_admin import run_action
+    from tests.calibration.test_calibrate import history_refused
+
+    tenant, _ = make_tenant("Unrecorded revert", threshold=0.5)
+    active = stored_calibration(tenant, threshold=0.61, previous_threshold=0.5)
+    active.activate()
+    before = switch_state(tenant)
+    assert before[0]["id"] == active.pk and before[2:] == (0.61, [], [])
+    admin_client.raise_request_exception = False  # a 500 is answered, as in production
+    with history_refused():
+        response = run_action(admin_client, "tenant", "revert_to_uncalibrated", tenant.pk)
+    assert switch_state(tenant) == before  # before: reverted, with no history entry
+    assert response.status_code == 200  # before: 500
+    assert "Unrecorded revert: not reverted. Nothing was changed" in response.content.decode()
+
+    response = run_action(admin_client, "tenant", "revert_to_uncalibrated", tenant.pk)
+    assert "Unrecorded revert: uncalibrated, threshold 0.5000" in response.content.decode()
+    assert switch_state(tenant) == (
+        None,
+        None,
+        0.5,
+        [(active.pk,)],
+        ["Reverted to uncalibrated: threshold 0.6100 → 0.5000."],
+    )
