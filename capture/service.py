@@ -34,6 +34,7 @@ from liveness.checks import (
 from ml import quality
 from ml.decode import Frame, Limits
 from ml.engine import Gates
+from ml.yunet import scaled
 
 MAX_FRAMES = 3
 QUALITY_SCOPE = "session-quality"
@@ -144,7 +145,8 @@ def gate_report(frame: Frame, gates: Gates) -> dict[str, object]:
     """Every quality gate on the detected faces (``gates``, crop policy ``refuse``: the
     component aims at a full frame), no classifier: the body of POST /sessions/{id}/quality.
     Sizes and the box are in the frame's pixels: the gates measured a large JPEG's reduced
-    decode (``frame.scale`` times smaller), which a client drawing on its frame never sees."""
+    decode (``frame.scale`` times smaller: the one decode judged, finer when the first left the
+    face too small), which a client drawing on its frame never sees."""
     report: dict[str, object] = {
         "width": frame.width,
         "height": frame.height,
@@ -180,12 +182,14 @@ def check_quality(
     more_time = asked_more_time(payload)
     data = image_bytes(payload.get("selfie_image"))
     engine = engine_or_rejected()
-    frame = decode_frame(engine, data, QUALITY_LIMITS)
-    faces = engine.faces(frame.image)
-    gates = engine.gates(frame.image, faces, "refuse")
+    decoded = decode_frame(engine, data, QUALITY_LIMITS)
+    frame, faces, gates = engine.gated(decoded, "refuse")  # decoded again finer if need be
     report = gate_report(frame, gates)
     if session.challenge != NOT_REQUIRED:
         ratio = engine.thresholds.max_other_face_ratio
+        # in the first decode's pixels, as every frame of this size: the judge compares a
+        # face's size and place from frame to frame
+        faces = [scaled(face, frame.scale / decoded.scale) for face in faces]
         report["challenge"] = challenge.observe(session, faces, ratio, gates.failures, more_time)
     return report
 

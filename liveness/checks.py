@@ -11,9 +11,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
-import numpy as np
 import pybase64
 from django.db import IntegrityError, transaction
 
@@ -33,7 +31,6 @@ from ml.errors import (
 from telemetry import metrics
 
 log = logging.getLogger(__name__)
-Decoded = TypeVar("Decoded", np.ndarray, Frame)
 DATA_URI_START = re.compile(r"\s*data:", re.IGNORECASE)
 BASE64_MARK = ";base64"
 WHITESPACE = re.compile(r"\s+")
@@ -145,19 +142,13 @@ def pixels_detail(exc: PixelsOverLimit) -> dict[str, int]:
     return {"width": exc.width, "height": exc.height, "pixels": pixels, "limit": exc.limit}
 
 
-def decode(engine: LivenessEngine, data: bytes, limits: Limits) -> np.ndarray:
-    return _decoded(engine.decode, data, limits)
-
-
 def decode_frame(engine: LivenessEngine, data: bytes, limits: Limits) -> Frame:
-    """``decode``'s image, with the frame's size and the scale from the image's pixels to the
-    frame's: what a session's quality report needs to answer in the frame's pixels."""
-    return _decoded(engine.decode_frame, data, limits)
-
-
-def _decoded(decoder: Callable[[bytes, Limits], Decoded], data: bytes, limits: Limits) -> Decoded:
+    """The decoded image, with the frame's size and the scale from the image's pixels to the
+    frame's: what a session's quality report needs to answer in the frame's pixels, and what
+    the engine decodes again finer when a large JPEG's reduced decode left its face too small
+    (ml.engine ``LivenessEngine.gated``)."""
     try:
-        return decoder(data, limits)
+        return engine.decode_frame(data, limits)
     except ScansOverLimit as exc:  # a valid file over the caller's cost bound: say which
         raise Rejected(Rejection("image_too_many_scans", {"limit": exc.limit})) from exc
     except PixelsOverLimit as exc:
@@ -170,7 +161,7 @@ def _decoded(decoder: Callable[[bytes, Limits], Decoded], data: bytes, limits: L
 class Images:
     """A check's decoded frames, from the moment their first byte was read."""
 
-    frames: list[np.ndarray]
+    frames: list[Frame]
     started: float  # time.perf_counter()
     decode_ms: float
 
@@ -183,7 +174,7 @@ def read_images(tenant: Tenant, values: Sequence[object], limits: Limits = ANY_C
         data = [image_bytes(value) for value in values]
         engine = engine_or_rejected()
         decoding = time.perf_counter()
-        frames = [decode(engine, item, limits) for item in data]
+        frames = [decode_frame(engine, item, limits) for item in data]
     except Rejected as exc:
         metrics.observe_rejection(tenant.pk, tenant.name, REASONS[exc.rejection.code])
         raise

@@ -18,7 +18,7 @@ import struct
 import threading
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -35,6 +35,10 @@ MIN_SIDE = 16  # nothing smaller can hold a face
 # (8.3 MP). PNG has no reduced decode: 16.7 MP (4096x4096) decodes in 0.23 s, 40 MP in 0.57 s
 # plus up to 320 MB of 16-bit RGBA buffers.
 MAX_PNG_PIXELS = 4096 * 4096
+# A JPEG decoded reduced whose face the gates found too small only for the reduction is decoded
+# again finer (ml.engine, ``LivenessEngine.gated``): never to more pixels than a PNG may hold,
+# so a 40 MP JPEG goes no finer than 1/2 (10 MP, 30 MB of BGR) whatever its face.
+MAX_FINER_PIXELS = MAX_PNG_PIXELS
 # Scanline bytes are inflated twice (probe, libpng): 8-bit RGBA at the pixel limit, and 16-bit
 # RGBA 4K UHD, fit; 16-bit RGBA 4096x4096 (134 MB) took up to 1.8 s.
 MAX_PNG_RAW_BYTES = 4096 * 4096 * 4 + 4096
@@ -322,28 +326,66 @@ class Frame:
     width: int  # the frame's own size, oriented as the image is (EXIF orientation applied)
     height: int
     scale: int  # frame pixels per decoded pixel: 1, or the JPEG's DCT reduction (2, 4 or 8)
+    # The file and the limits it was decoded within, for ``finer``; empty for a frame decoded
+    # whole or an image that came decoded (``whole``), which have no finer decode.
+    data: bytes = field(default=b"", repr=False, compare=False)
+    limits: Limits = field(default=ANY_CAMERA, repr=False, compare=False)
+
+    @classmethod
+    def whole(cls, image: np.ndarray) -> Frame:
+        """An image decoded elsewhere, as its own frame (scale 1: nothing finer to decode)."""
+        height, width = image.shape[:2]
+        return cls(image, width, height, 1)
+
+    def finer_scales(self) -> list[int]:
+        """The reductions this frame can be decoded at again, finer than its own, coarsest
+        first: those under ``scale`` whose image has at most ``MAX_FINER_PIXELS``."""
+        if not self.data:
+            return []
+        return [
+            factor
+            for factor in (*(f for f, _ in _REDUCED), 1)
+            if factor < self.scale and self.width * self.height <= MAX_FINER_PIXELS * factor**2
+        ]
+
+    def finer(self, scale: int) -> Frame:
+        """The same file decoded again at ``scale`` (one of ``finer_scales``), probed again
+        within the same limits."""
+        if scale not in self.finer_scales():
+            raise ValueError(f"no finer decode at 1/{scale} of a frame decoded at 1/{self.scale}")
+        return decode_frame(self.data, limits=self.limits, scale=scale)
 
 
-def decode_frame(data: bytes, min_long_side: int = 480, limits: Limits = ANY_CAMERA) -> Frame:
+def decode_frame(
+    data: bytes, min_long_side: int = 480, limits: Limits = ANY_CAMERA, scale: int | None = None
+) -> Frame:
     """The decoded image (``decode_image`` returns it alone), with the frame's size and the
     scale from the image's pixels to the frame's.
+
+    ``scale``: decode a JPEG at that reduction (1, 2, 4 or 8) instead of the coarsest that
+    keeps ``min_long_side`` (``Frame.finer``); a PNG is always decoded whole.
 
     A reduced decode is ceil(side / factor) pixels a side, and libjpeg's DCT scaling maps
     decoded coordinate x to frame coordinate x * factor. cv2 applies EXIF orientation to
     reduced decodes too: the declared size is swapped when the image came out transposed.
     A frame within ``factor`` pixels of square reduces to a square image whatever its
     orientation, and then keeps its declared order (off by under ``factor`` pixels)."""
+    if scale not in (None, 1, *dict(_REDUCED)):
+        raise ValueError(f"no decode at scale {scale}")
     kind, declared_w, declared_h = probe(data, limits)
-    flag = _decode_flag(kind, declared_w, declared_h, min_long_side)
+    if scale is None or kind != "jpeg":
+        flag = _decode_flag(kind, declared_w, declared_h, min_long_side)
+    else:
+        flag = dict(_REDUCED).get(scale, cv2.IMREAD_COLOR)
     image = _decoded(data, kind, flag)
     height, width = image.shape[:2]
     factor = next((f for f, reduced in _REDUCED if reduced == flag), 1)
-    if factor == 1:
+    if factor == 1:  # nothing finer to decode: the file is not kept
         return Frame(image, width, height, 1)
     reduced_w, reduced_h = -(-declared_w // factor), -(-declared_h // factor)
     if (width, height) == (reduced_h, reduced_w) != (reduced_w, reduced_h):
         declared_w, declared_h = declared_h, declared_w  # EXIF orientation 5 to 8: transposed
-    return Frame(image, declared_w, declared_h, factor)
+    return Frame(image, declared_w, declared_h, factor, data, limits)
 
 
 def _decode_flag(kind: str, width: int, height: int, min_long_side: int) -> int:

@@ -1,6 +1,10 @@
 """The liveness pipeline: decode -> detect -> quality gates -> the profile's classifiers ->
 fused logit -> P(live).
 
+A large JPEG is decoded reduced (ml.decode); when its face fails face_too_small only because
+of the reduction, it is decoded again finer and detected and gated there (``_gated``), so a
+frame gets the gates and score of its pixels whatever the container.
+
 One engine per process (compiled after fork in gunicorn), one image at a time; one inference
 thread per model, and the profile's heaviest model (ml.registry ``background``) runs on
 OpenVINO's own thread beside the others, so an idle second core shortens a request.
@@ -12,7 +16,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -34,7 +38,7 @@ from ml.compilation import (
     make_core,
 )
 from ml.decode import ANY_CAMERA, Frame, Limits, decode_frame, decode_image
-from ml.errors import ModelFault, ModelInstallError, ModelUnavailable
+from ml.errors import ImageError, ModelFault, ModelInstallError, ModelUnavailable
 from ml.install import installed_faults
 from ml.profiles import (
     DEFAULT_PROFILE,
@@ -114,6 +118,23 @@ def gates_of(
     measures = quality.measure(image, face, faces)
     failed = quality.failures(measures, thresholds, crop_policy)
     return Gates(face, measures, failed, quality.capture_of(measures, thresholds))
+
+
+def finer_scale(frame: Frame, gates: Gates, min_face_px: float) -> int | None:
+    """The reduction to decode ``frame`` again at when its main face failed face_too_small only
+    because the JPEG was decoded reduced: the coarsest of ``frame.finer_scales()`` at which the
+    face, as measured, has ``min_face_px`` (the same frame sent as PNG is decoded whole). None
+    for any other image: a face that passed, or would be too small even whole, or a frame
+    decoded whole or from no file. Only such a face pays for a second decode."""
+    if gates.measures is None or "face_too_small" not in gates.failures:
+        return None
+    in_frame = gates.measures.face_px * frame.scale  # the face's side in the frame's pixels
+    return next((f for f in frame.finer_scales() if in_frame / f >= min_face_px), None)
+
+
+def as_frame(image: np.ndarray | Frame) -> Frame:
+    """A decoded image as a Frame of its own (no finer decode), a Frame as it is."""
+    return image if isinstance(image, Frame) else Frame.whole(image)
 
 
 @dataclass(frozen=True)
@@ -254,6 +275,30 @@ class LivenessEngine:
         a capture session's quality call."""
         return gates_of(image, faces, self.thresholds, crop_policy)
 
+    def gated(self, frame: Frame, crop_policy: str = "judge") -> tuple[Frame, list[Face], Gates]:
+        """Faces and gates of ``frame`` under ``crop_policy``, from a finer decode when its
+        reduced one left the face too small (``_gated``): the frame judged, its faces, its
+        gates (the engine's lock held)."""
+        with self._lock:
+            return self._gated(frame, crop_policy)
+
+    def _gated(self, frame: Frame, crop_policy: str) -> tuple[Frame, list[Face], Gates]:
+        """Detect and gate ``frame``; while its face is too small only for the JPEG's reduced
+        decode (``finer_scale``), decode the file again finer and detect and gate that. Every
+        other image is decoded, detected and gated once, as before. A finer decode the decoder
+        refuses leaves the coarser one's answer."""
+        faces = self.detector.detect(frame.image)
+        gates = self.gates(frame.image, faces, crop_policy)
+        while (scale := finer_scale(frame, gates, self.thresholds.min_face_px)) is not None:
+            try:
+                frame = frame.finer(scale)
+            except ImageError as exc:
+                log.warning("a finer decode (1/%d) failed, judged as decoded: %s", scale, exc)
+                break
+            faces = self.detector.detect(frame.image)
+            gates = self.gates(frame.image, faces, crop_policy)
+        return frame, faces, gates
+
     def gate(
         self, image: np.ndarray, faces: list[Face], crop_policy: str = "judge"
     ) -> tuple[Face, str]:
@@ -301,19 +346,23 @@ class LivenessEngine:
         return [*self.models, *self.pending]
 
     def analyse(
-        self, image: np.ndarray, profile: str = DEFAULT_PROFILE, crop_policy: str = "judge"
+        self,
+        image: np.ndarray | Frame,
+        profile: str = DEFAULT_PROFILE,
+        crop_policy: str = "judge",
     ) -> Verdict:
+        """The verdict of one image; a Frame (``decode_frame``) may be decoded again finer for
+        the gates (``_gated``), a bare image is judged as it is."""
         chosen = self.profiles[profile]  # KeyError for an unknown profile: a caller's bug
         with self._lock:
-            return self._analyse(image, chosen, profile, crop_policy)
+            return self._analyse(as_frame(image), chosen, profile, crop_policy)
 
-    def _analyse(
-        self, image: np.ndarray, chosen: Profile, profile: str, crop_policy: str
-    ) -> Verdict:
+    def _analyse(self, frame: Frame, chosen: Profile, profile: str, crop_policy: str) -> Verdict:
         timings: dict[str, float] = {}
-        with _timed(timings, "detect"):
-            face, capture = self.gate(image, self.detector.detect(image), crop_policy)
-        return self._judge(image, face, capture, chosen, profile, timings)
+        with _timed(timings, "detect"):  # a finer decode, when one is needed, included
+            frame, _, gates = self._gated(frame, crop_policy)
+            face, capture = gates.passed()
+        return self._judge(frame.image, face, capture, chosen, profile, timings)
 
     def _judge(
         self,
@@ -332,20 +381,29 @@ class LivenessEngine:
         return Verdict(p_live, box, face.score, timings, profile, scores, capture, z)
 
     def analyse_burst(
-        self, images: list[np.ndarray], profile: str = DEFAULT_PROFILE, crop_policy: str = "judge"
+        self,
+        images: Sequence[np.ndarray | Frame],
+        profile: str = DEFAULT_PROFILE,
+        crop_policy: str = "judge",
     ) -> list[Verdict]:
         """One verdict per frame, but no classifier runs until every frame has passed the gates
         (FaceRefused with the first refusal): a refused burst costs its detections only."""
         chosen = self.profiles[profile]
         with self._lock:
-            gated = [self.gate(image, self.detector.detect(image), crop_policy) for image in images]
+            passed = []
+            for image in images:
+                frame, _, gates = self._gated(as_frame(image), crop_policy)
+                passed.append((frame.image, *gates.passed()))
             return [
                 self._judge(image, face, capture, chosen, profile, {})
-                for image, (face, capture) in zip(images, gated, strict=True)
+                for image, face, capture in passed
             ]
 
     def judge(
-        self, images: list[np.ndarray], profile: str = DEFAULT_PROFILE, crop_policy: str = "judge"
+        self,
+        images: Sequence[np.ndarray | Frame],
+        profile: str = DEFAULT_PROFILE,
+        crop_policy: str = "judge",
     ) -> Fused:
         """The verdict of a check of one frame or a burst (``analyse_burst``), fused."""
         if len(images) == 1:
@@ -354,7 +412,7 @@ class LivenessEngine:
 
     def inspect(
         self,
-        image: np.ndarray,
+        image: np.ndarray | Frame,
         crop_policy: str = "judge",
         profiles: Collection[str] | None = None,
     ) -> Inspection:
@@ -363,17 +421,17 @@ class LivenessEngine:
         profile asked for is neither run nor compiled (DTN: ~40 ms an image)."""
         names = self.names if profiles is None else self.models_for(profiles)
         with self._lock:
-            return self._inspect(image, crop_policy, names)
+            return self._inspect(as_frame(image), crop_policy, names)
 
     def models_for(self, profiles: Collection[str]) -> list[str]:
         """The models ``profiles`` use (KeyError for an unknown profile)."""
         return models_of({name: self.profiles[name] for name in profiles})
 
-    def _inspect(self, image: np.ndarray, crop_policy: str, names: list[str]) -> Inspection:
-        gates = self.gates(image, self.detector.detect(image), crop_policy)
+    def _inspect(self, frame: Frame, crop_policy: str, names: list[str]) -> Inspection:
+        frame, _, gates = self._gated(frame, crop_policy)
         if gates.face is None:
             return Inspection(None, None, gates.failures, {})
-        scores = self.score(image, int_box(gates.face), names)
+        scores = self.score(frame.image, int_box(gates.face), names)
         return Inspection(gates.face, gates.measures, gates.failures, scores, gates.capture)
 
     def check(
@@ -381,9 +439,9 @@ class LivenessEngine:
     ) -> Verdict:
         """Bytes in, verdict out (decode timing included)."""
         start = time.perf_counter()
-        image = self.decode(data)
+        frame = self.decode_frame(data)
         decode_ms = (time.perf_counter() - start) * 1000
-        verdict = self.analyse(image, profile, crop_policy)
+        verdict = self.analyse(frame, profile, crop_policy)
         verdict.timings_ms["decode"] = decode_ms
         return verdict
 

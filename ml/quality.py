@@ -34,7 +34,8 @@ class QualityThresholds:
     # face's -> multiple_faces, here and in the head-turn challenge (other_face_ratios)
     max_other_face_ratio: float = 0.6
     # shorter side of the face box, in decoded pixels (large JPEGs are decoded with at least
-    # 480 px on the longer side); below it DTN upsamples the face more than 4x. Dev: >= 73 px
+    # 480 px on the longer side, and again finer when the face is under this only there:
+    # ml.engine.finer_scale); below it DTN upsamples the face more than 4x. Dev: >= 73 px
     min_face_px: float = 64.0
     # largest crop scale the frame allows about the face, min((W-1)/w, (H-1)/h), where
     # MiniFASNetV1SE asks for 4.0. Dev face crops: <= 1.12; dev full frames (live): >= 1.68
@@ -119,7 +120,8 @@ RANGES: dict[str, Range] = {
     # a lone face's ratio is 0, and 0 >= 0: at 0 every image would be multiple_faces
     "max_other_face_ratio": Range(0.0, above=True),
     # no decoded image's shorter side is longer: a PNG has at most 4096 x 4096 pixels
-    # (ml.decode), a JPEG is decoded reduced (a 40 MP square one to 790 px)
+    # (ml.decode), a JPEG is decoded reduced (a 40 MP square one to 790 px), or again finer
+    # to at most as many pixels as a PNG (MAX_FINER_PIXELS)
     "min_face_px": Range(0.0, 4096.0),
     "min_context": Range(0.0),
     # -1 is the measure's own floor (a landmark outside the image)

@@ -49,6 +49,13 @@ def int_box(face: Face) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
+def scaled(face: Face, factor: float) -> Face:
+    """``face`` in the pixels of the same image ``factor`` times larger (box, landmarks)."""
+    box = tuple(v * factor for v in face.box)
+    marks = tuple((x * factor, y * factor) for x, y in face.landmarks)
+    return Face((box[0], box[1], box[2], box[3]), marks, face.score)
+
+
 def largest(faces: Sequence[Face]) -> Face | None:
     """The main face, the one the quality gates and the head-turn judge take: the largest box
     (of equal ones the first, in ``YuNet.detect``'s order: best score first); None without one."""

@@ -130,6 +130,9 @@ def test_quality_answers_in_the_frame_s_pixels(
     assert (jpeg["width"], jpeg["height"]) == (png["width"], png["height"]) == size
     assert np.abs(_box(jpeg) - _box(png)).max() <= 2 * reduction, (jpeg["face"], png["face"])
     assert _box(png)[2] > 0.15 * height  # the face is the frame's, not a reduced one's
+    # The same gates: the 1920x540 JPEG's face, 39 px at 1/4, failed face_too_small where the
+    # PNG's 157 px passed; it is now measured on a decode at 1/2 (ml.engine, _gated).
+    assert (jpeg["passed"], jpeg["failures"]) == (png["passed"], png["failures"]) == (True, [])
 
 
 def test_quality_reports_a_rotated_jpeg_as_displayed(

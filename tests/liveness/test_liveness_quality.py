@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from accounts.models import Tenant
+from bench.finer_decode import wide_frame
 from liveness.models import LivenessCheck
 from liveness.runtime import get_engine
 from ml.quality import REFUSALS
@@ -191,3 +192,24 @@ def test_other_gates_still_refuse_under_judge(make_tenant: Any, post_liveness: P
     dark = (read(WOLF_CROP) * 0.2).astype(np.uint8)
     response = post_liveness({"hash_id": secret, "selfie_image": jpeg(dark)})
     assert response.status_code == 422 and response.json()["code"] == "too_dark"
+
+
+def test_a_wide_jpeg_is_judged_as_its_png(make_tenant: Any, post_liveness: Post) -> None:
+    """A dev selfie in a 1920x540 frame: the JPEG is decoded at 1/4 (480x135), its face 39 px,
+    and was refused 422 face_too_small while the same frame as PNG was judged live (201). The
+    engine decodes it again at 1/2 (78 px) and judges that: both 201, live, scores within
+    JPEG noise, one unit each, no refusal recorded."""
+    tenant, secret = make_tenant("wide-frame")
+    frame = wide_frame(read(LIVE_JPG), 1920, 540)
+    scores = []
+    for ext in (".jpg", ".png"):
+        response = post_liveness({"hash_id": secret, "selfie_image": encoded(ext, frame)})
+        assert response.status_code == 201, (ext, response.content)
+        assert response["X-Liveness-Capture"] == "frame"
+        result = response.json()["liveness_result"]
+        assert result["is_live"] == 1, ext
+        scores.append(result["liveness_score"])
+    assert scores[0] == pytest.approx(scores[1], abs=0.02)
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 2
+    assert not LivenessCheck.objects.filter(tenant=tenant).exclude(refused_code="").exists()

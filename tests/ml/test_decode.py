@@ -20,6 +20,7 @@ from ml.decode import (
     MAX_PIXELS,
     MAX_PNG_METADATA_BYTES,
     MAX_PNG_PIXELS,
+    Frame,
     Limits,
     _decode_flag,
     _png_raw_size,
@@ -484,6 +485,52 @@ def test_a_frame_knows_its_own_size_and_scale(
     assert ((frame.width, frame.height), frame.scale) == (shown, scale)
     height, width = frame.image.shape[:2]
     assert (-(-frame.width // scale), -(-frame.height // scale)) == (width, height)
+
+
+@pytest.mark.parametrize(
+    ("size", "orientation", "first", "finer"),
+    [
+        ((1920, 540), 1, 4, [2, 1]),
+        ((4000, 3000), 1, 8, [4, 2, 1]),  # 12 MP: whole is within MAX_FINER_PIXELS
+        ((1283, 963), 6, 2, [1]),  # EXIF-rotated: the finer decode is as displayed too
+    ],
+)
+def test_a_reduced_frame_decodes_again_finer(
+    size: tuple[int, int], orientation: int, first: int, finer: list[int]
+) -> None:
+    """Frame.finer: the same file at a finer DCT reduction, cv2's pixels at that flag, the
+    frame's size and orientation kept; a PNG, or an image decoded elsewhere, has none."""
+    data = encode(".jpg", cv2.resize(PHOTO, size))
+    if orientation != 1:
+        data = with_orientation(data, orientation)
+    frame = decode_frame(data)
+    assert (frame.scale, frame.finer_scales()) == (first, finer)
+    flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4}
+    for scale in finer:
+        again = frame.finer(scale)
+        assert (again.width, again.height, again.scale) == (frame.width, frame.height, scale)
+        plain = cv2.imdecode(np.frombuffer(data, np.uint8), flags[scale])
+        assert plain is not None and np.array_equal(again.image, plain)
+    with pytest.raises(ValueError):
+        frame.finer(first)
+    png = decode_frame(encode(".png", cv2.resize(PHOTO, size)))
+    assert png.finer_scales() == [] == Frame.whole(frame.image).finer_scales()
+
+
+def test_a_finer_decode_keeps_the_pixel_limits() -> None:
+    """A JPEG's second decode never holds more than a PNG may (MAX_FINER_PIXELS: a 40 MP
+    frame goes to 1/2, 10 MP, at the finest), and is probed again within the limits of the
+    first (a capture session's 1 MP)."""
+    declared = Frame(np.zeros((625, 1000, 3), np.uint8), 8000, 5000, 8, data=b"a JPEG")
+    assert declared.finer_scales() == [4, 2]
+    assert Frame(declared.image, 4096, 4096, 8, data=b"a JPEG").finer_scales() == [4, 2, 1]
+    with pytest.raises(ValueError):
+        declared.finer(1)
+    data = encode(".jpg", cv2.resize(PHOTO, (1024, 1024)))
+    frame = decode_frame(data, limits=Limits(max_pixels=1024 * 1024))
+    assert frame.finer(1).scale == 1
+    with pytest.raises(PixelsOverLimit):
+        Frame(frame.image, frame.width, frame.height, 2, data, Limits(max_pixels=1000)).finer(1)
 
 
 def test_out_of_file_descriptors_a_jpeg_decodes_as_before() -> None:

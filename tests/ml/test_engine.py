@@ -10,10 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
+from bench.finer_decode import wide_frame
 from ml import profiles
-from ml.engine import LivenessEngine
+from ml.decode import Frame, decode_frame
+from ml.engine import Gates, LivenessEngine, finer_scale
 from ml.errors import FaceRefused
 from ml.minifasnet import crop_box
+from ml.quality import QualityMeasures
+from ml.yunet import Face, scaled
 from tests.ml.conftest import DEV_DATA, MODEL_SOURCE
 
 # NOTICE.md: fused MiniFASNet P(live) (mean of the pair's) and HyperFAS P(live) from the
@@ -153,3 +157,104 @@ def test_bf16_precision_keeps_the_reference_verdicts(
         pair_mean = (verdict.scores["minifasnet_v2"] + verdict.scores["minifasnet_v1se"]) / 2
         assert pair_mean == pytest.approx(pair, abs=0.1)
         assert verdict.scores["hyperfas"] == pytest.approx(hyperfas, abs=0.1)
+
+
+def _encoded(image: np.ndarray, ext: str) -> bytes:
+    ok, buffer = cv2.imencode(ext, image)
+    assert ok
+    return buffer.tobytes()
+
+
+@pytest.mark.parametrize(("size", "first", "judged"), [((1920, 540), 4, 2), ((3840, 1080), 8, 4)])
+def test_a_wide_jpeg_gets_the_gates_and_score_of_its_png(
+    engine: LivenessEngine,
+    dev_image: Callable[[str], bytes],
+    size: tuple[int, int],
+    first: int,
+    judged: int,
+) -> None:
+    """A dev selfie in a wide frame: its JPEG is decoded reduced (1/4, 1/8: 480 px wide), where
+    the face is under min_face_px (39 px), and was refused face_too_small while the same
+    frame's PNG (decoded whole: a 157 px face) was judged live. The JPEG is decoded again at
+    the coarsest reduction that keeps the face over the minimum, and judged there: the PNG's
+    gates, capture and verdict, its score within JPEG noise (measured: 0.9912 against 0.9934,
+    0.9797 against 0.9925), its box in the frame's pixels where the PNG's is."""
+    photo = cv2.imdecode(np.frombuffer(dev_image("live/minivision_1.jpg"), np.uint8), 1)
+    assert photo is not None
+    frame = wide_frame(photo, *size)
+    jpeg, png = _encoded(frame, ".jpg"), _encoded(frame, ".png")
+    decoded = decode_frame(jpeg)
+    assert decoded.scale == first
+    reduced = engine.gates(decoded.image, engine.faces(decoded.image), "refuse")
+    assert "face_too_small" in reduced.failures  # what the first decode alone decided
+    at, _, gates = engine.gated(decoded, "refuse")
+    whole, _, png_gates = engine.gated(decode_frame(png), "refuse")
+    assert (at.scale, whole.scale) == (judged, 1)
+    assert gates.failures == png_gates.failures == []
+    assert gates.capture == png_gates.capture == "frame"
+    assert gates.face is not None and png_gates.face is not None
+    in_frame = np.array(gates.face.box) * at.scale
+    assert np.abs(in_frame - np.array(png_gates.face.box)).max() <= 2 * judged
+    from_jpeg, from_png = engine.check(jpeg), engine.check(png)
+    assert from_jpeg.p_live >= 0.5 and from_png.p_live >= 0.5
+    assert from_jpeg.p_live == pytest.approx(from_png.p_live, abs=0.02)
+    assert from_jpeg.capture == from_png.capture
+
+
+def test_no_dev_image_is_decoded_twice(
+    engine: LivenessEngine, dev_image: Callable[[str], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second decode is for a face too small only for its reduction: none of the dev images
+    has one (their faces are 73 px or more as decoded), so each is decoded, detected and
+    gated once, and judged as before."""
+    decoded_again: list[str] = []
+    monkeypatch.setattr(Frame, "finer", lambda frame, scale: decoded_again.append(scale))
+    names = sorted(
+        str(path.relative_to(DEV_DATA))
+        for path in DEV_DATA.rglob("*")
+        if path.suffix in (".jpg", ".png")
+    )
+    assert len(names) > 80
+    for name in names:
+        engine.gated(decode_frame(dev_image(name)), "refuse")
+    assert decoded_again == []
+
+
+def _measured(face_px: float) -> QualityMeasures:
+    return QualityMeasures(0.0, face_px, 3.0, 0.5, 0.1, 120.0, 20.0, 20.0)
+
+
+@pytest.mark.parametrize(
+    ("size", "scale", "face_px", "failures", "expected"),
+    [
+        ((1920, 540), 4, 39.0, ["face_too_small"], 2),  # 156 px whole: 78 at 1/2
+        ((1920, 540), 4, 20.0, ["face_too_small"], 1),  # 80 px whole only
+        ((1920, 540), 4, 15.0, ["face_too_small"], None),  # 60 px even whole: refused as is
+        ((1920, 540), 4, 39.0, ["face_too_small", "too_dark"], 2),  # every gate judged finer
+        ((1920, 540), 4, 70.0, [], None),  # passed: judged as decoded
+        ((1920, 540), 4, 70.0, ["too_dark"], None),  # refused, but not for its size
+        ((640, 480), 1, 39.0, ["face_too_small"], None),  # decoded whole already
+        ((8000, 5000), 8, 20.0, ["face_too_small"], 2),  # 40 MP: 1/2 (10 MP) at the finest
+        ((8000, 5000), 8, 12.0, ["face_too_small"], None),  # 48 px at 1/2: whole is 40 MP
+    ],
+)
+def test_finer_scale(
+    size: tuple[int, int],
+    scale: int,
+    face_px: float,
+    failures: list[str],
+    expected: int | None,
+) -> None:
+    frame = Frame(np.zeros((4, 4, 3), np.uint8), *size, scale, data=b"a JPEG")
+    gates = Gates(None, _measured(face_px), failures, "frame")
+    assert finer_scale(frame, gates, 64.0) == expected
+    assert finer_scale(Frame.whole(frame.image), gates, 64.0) is None  # no file to decode again
+
+
+def test_a_face_scaled_to_another_decode() -> None:
+    """What a session's head-turn judge is given after a finer decode: the faces in the first
+    decode's pixels, as every frame of that size (it compares sizes from frame to frame)."""
+    face = Face((10.0, 20.0, 30.0, 40.0), ((11.0, 21.0), (31.0, 22.0), (20.0, 30.0)), 0.9)
+    half = scaled(face, 0.5)
+    assert half == Face((5.0, 10.0, 15.0, 20.0), ((5.5, 10.5), (15.5, 11.0), (10.0, 15.0)), 0.9)
+    assert scaled(face, 1.0) == face
