@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from facia_site.env import env_bind_host, env_int, env_int_or_default, log_settings
-from facia_site.serve import STOP_SIGNALS, http_workers
+from facia_site.serve import STOP_SIGNALS, http_workers, no_core_dumps
 from facia_site.startup import failing_as
 from facia_site.vardir import prepare
 from facia_site.worker import (
@@ -37,6 +37,11 @@ from telemetry.gunicorn import (
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facia_site.settings")
+
+# In the master, before any fork: the HTTP workers (hash_ids, selfies), the dirty arbiter and
+# the task worker (calibration zips) inherit it, whatever started gunicorn (facia_site.serve,
+# `make serve`, bench). No core file of request data, ever (facia_site.serve.no_core_dumps).
+no_core_dumps()
 
 
 # A setting that cannot be read stops the start with one record naming it (facia_site.startup);

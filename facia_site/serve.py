@@ -7,6 +7,7 @@ reported as every other setting is (facia_site.startup).
 
 import math
 import os
+import resource
 import signal
 import sys
 from pathlib import Path
@@ -50,10 +51,23 @@ def http_workers() -> int:
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
 
 
+def no_core_dumps() -> None:
+    """No core file from this process or any it starts (the limit is inherited, across exec
+    too): a crashed worker's memory holds raw hash_ids and selfies, and an HTTP worker's core
+    file was 480 MB of them, written to its working directory. Hard limit too, so nothing
+    later raises it. Not PR_SET_DUMPABLE 0: that also makes /proc/PID/maps, fd, environ...
+    unreadable to the same user and stops py-spy and gdb attaching, and a root attacker can
+    read the memory anyway. A core_pattern that pipes to a program (systemd-coredump,
+    apport) is not bound by the limit in the kernel, but is handed it (%c) and honours 0
+    ("Resource limits disable core dumping"). docs/operator/security.md, Core dumps."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 def main() -> None:
     """Check, then become ``python -m gunicorn`` (exec): the process gunicorn expects, which it
     can re-exec itself on SIGUSR2."""
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # the mask survives the exec
+    no_core_dumps()  # so does the limit (gunicorn.conf.py sets it too, for other starts)
     with failing_as("gunicorn"):
         http_workers()
         env_forwarded_allow_ips("FORWARDED_ALLOW_IPS")

@@ -9,6 +9,7 @@ from django.urls.resolvers import RoutePattern
 from django.views.generic import RedirectView
 
 from guard.csp import with_policy
+from guard.shortcut import view_on_site
 from liveness.jsonapi import safe_methods_only
 from liveness.schema import RedocView, SchemaView, SwaggerView
 from telemetry.views import metrics
@@ -114,6 +115,12 @@ check_admin_url(settings.ADMIN_URL, served)
 urlpatterns = [
     *(moved(old, new) for old, new in MOVED_ADMIN_PAGES.items()),
     *served,
+    # Before the admin's own route of this address (which its links still reverse to): the
+    # shortcut, guarded (guard.shortcut.view_on_site).
+    path(
+        f"{settings.ADMIN_URL}r/<int:content_type_id>/<path:object_id>/",
+        admin.site.admin_view(view_on_site),
+    ),
     path(settings.ADMIN_URL, admin.site.urls),
 ]
 

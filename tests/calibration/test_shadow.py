@@ -531,3 +531,23 @@ def test_a_revert_whose_history_entry_fails_changes_nothing(
         [(active.pk,)],
         ["Reverted to uncalibrated: threshold 0.6100 → 0.5000."],
     )
+
+
+@pytest.mark.parametrize("digits", [22, 5000])
+def test_a_candidate_id_no_candidate_has_is_an_unknown_candidate(
+    make_tenant: Callable[..., Any], digits: int
+) -> None:
+    """A 22-digit id was refused as a candidate no longer in shadow; 5,000 digits were int()-ed
+    past Python's 4,300-digit limit: a ValueError, a 500. Both now get the same answer."""
+    tenant, _ = make_tenant("long id", threshold=0.5)
+    candidate = in_shadow(tenant, threshold=0.61)
+    before = switch_state(tenant)
+    url = reverse("admin:accounts_tenant_shadow", args=[tenant.pk])
+    operator = staff("change_tenant")
+    operator.raise_request_exception = False
+    response = operator.post(url, {"shadow": "promote:" + "9" * digits})
+    assert response.status_code == 302
+    page = operator.get(response["Location"]).content.decode()
+    assert "which the page showed, is no longer in shadow" in page
+    assert f"candidate #{candidate.pk} is. Nothing was changed" in page
+    assert switch_state(tenant) == before

@@ -122,6 +122,20 @@ def test_a_few_selected_are_linked_named_and_logged_one_by_one(admin_client: Cli
     assert LogEntry.objects.filter(action_flag=DELETION).count() == LISTED
 
 
+def test_a_count_of_thousands_of_digits_posted_is_shown_cut(admin_client: Client) -> None:
+    """The page's count, posted back, is formatted in the message: 5,000 digits were int()-ed
+    past Python's 4,300-digit limit, a ValueError: a 500."""
+    tenant = with_checks("Posted", 150)
+    url = f"{CHECKS}?tenant__id__exact={tenant.pk}"
+    page = select_all(admin_client, url, LivenessCheck).content.decode()
+    page = re.sub(r'(name="selected_count" value=")\d+', lambda m: m[1] + "9" * 5000, page)
+    admin_client.raise_request_exception = False
+    again = confirmed(admin_client, url, page)
+    assert again.status_code == 200
+    assert f"({'9' * 20} then, 150 now): nothing was deleted" in again.content.decode()
+    assert LivenessCheck.objects.filter(tenant=tenant).count() == 150
+
+
 def test_a_yes_after_the_selection_changed_deletes_nothing_and_counts_again(
     admin_client: Client,
 ) -> None:
