@@ -294,7 +294,9 @@ def score(
         if progress is not None:
             progress(done)
         try:
-            found = engine.inspect(engine.decode(data), tenant.crop_policy, [tenant.profile])
+            # as /liveness judges it (ml.engine.LivenessEngine.gated)
+            frame = engine.decode_frame(data)
+            found = engine.inspect(frame, tenant.crop_policy, [tenant.profile])
         except ImageError:
             scored.refused["not_decoded"] = scored.refused.get("not_decoded", 0) + 1
             continue

@@ -518,7 +518,8 @@ def evaluate_folder(
         source, subject = sources.get(name) or placed.group, subjects.get(name, "")
         try:
             data = read_image(path, max_image_bytes)
-            found = engine.inspect(engine.decode(data), crop_policy, scored_profiles)
+            # a Frame: judged as /liveness judges it (a wide JPEG decoded finer if need be)
+            found = engine.inspect(engine.decode_frame(data), crop_policy, scored_profiles)
         except ImageError:
             report.samples.append(
                 Sample(name, label, kind, [NOT_DECODED], {}, source=source, subject=subject)

@@ -40,7 +40,7 @@ def compiled_fast_only(engines: list[LivenessEngine]) -> bool:
 def during_the_job(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[], Any]], None]:
     """Make ``change`` once, as the job decodes its first image (after it read its tenant;
     the real decoder then runs): an operator acting while the job runs."""
-    real = LivenessEngine.decode
+    real = LivenessEngine.decode_frame
 
     def arrange(change: Callable[[], Any]) -> None:
         pending = [change]
@@ -50,6 +50,6 @@ def during_the_job(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[], An
                 pending.pop()()
             return real(engine, data)
 
-        monkeypatch.setattr(LivenessEngine, "decode", decode)
+        monkeypatch.setattr(LivenessEngine, "decode_frame", decode)
 
     return arrange

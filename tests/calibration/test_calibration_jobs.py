@@ -53,13 +53,13 @@ def upload(admin_client: Any, tenant: Tenant, data: bytes, **fields: str) -> Any
 def decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many images the engine has decoded (the real decoder still runs)."""
     calls: list[int] = []
-    real = LivenessEngine.decode
+    real = LivenessEngine.decode_frame
 
     def counted(engine: LivenessEngine, data: bytes) -> Any:
         calls.append(len(data))
         return real(engine, data)
 
-    monkeypatch.setattr(LivenessEngine, "decode", counted)
+    monkeypatch.setattr(LivenessEngine, "decode_frame", counted)
     return calls
 
 

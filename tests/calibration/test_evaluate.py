@@ -12,6 +12,7 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from django.conf import settings
@@ -20,9 +21,11 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from accounts.models import Tenant
-from calibration.calibrate import MAX_IMAGE_BYTES, folder_images
+from bench.finer_decode import encoded, wide_frame
+from calibration.calibrate import MAX_IMAGE_BYTES, folder_images, score
 from calibration.management.folders import labelled_folder
 from calibration.models import Evaluation
+from liveness import runtime
 from ml import pad_metrics, profiles
 from ml.engine import LivenessEngine
 from ml.evaluate import held_out_at_target, stored_report
@@ -993,3 +996,24 @@ def test_counts_of_one_read_in_the_singular(make_tenant: Any, tmp_path: Path) ->
     err = StringIO()
     call_command("evaluate", str(alone), "--no-save", stdout=StringIO(), stderr=err)
     assert "no row for 1 of the 1 image (a row's file" in err.getvalue()
+
+
+@pytest.mark.usefixtures("warm_engine")
+def test_a_wide_jpeg_is_judged_by_evaluate_and_calibrate_as_by_the_api(
+    db: None, tmp_path: Path
+) -> None:
+    """A dev selfie in a 1920x540 JPEG frame: decoded at 1/4, its face is 39 px, under
+    min_face_px; /liveness decodes it again at 1/2 and judges it (ml.engine.gated). evaluate
+    and calibrate decoded it once and counted it refused face_too_small."""
+    photo = cv2.imread(str(DEV_DATA / "live" / "minivision_1.jpg"))
+    assert photo is not None
+    jpeg = encoded(wide_frame(photo, 1920, 540), ".jpg")
+    folder = linked(tmp_path / "set", LIVE, SPOOF)
+    (folder / "live" / "wide.jpg").write_bytes(jpeg)
+    out = StringIO()
+    call_command("evaluate", str(folder), "--no-save", "--json", stdout=out)
+    (wide,) = [s for s in json.loads(out.getvalue())["samples"] if s["file"] == "live/wide.jpg"]
+    assert (wide["failures"], wide["capture"]) == ([], "frame")
+    tenant = Tenant.objects.create(name="wide-frames")
+    scored = score(runtime.get_engine(), tenant, [("live", jpeg, "")])
+    assert (scored.refused, scored.live) == ({}, 1)
