@@ -4,6 +4,7 @@ one ``change_hashid``, resetting a quota ``change_tenant``; a viewer gets 403. T
 app extends the tenant admin with its calibration (status, revert, zip upload), the console
 with the target APCER and the usage page, and registers the result (console/admin.py)."""
 
+import logging
 from collections.abc import Callable
 from typing import Any, ClassVar, TypedDict
 
@@ -12,6 +13,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_permission_codename, get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError, transaction
 from django.db.models import Count, Model, Q, QuerySet
 from django.forms import Form, ModelForm
 from django.http import (
@@ -39,6 +41,8 @@ from guard.adminperms import (
 )
 from guard.models import Refusal
 
+logger = logging.getLogger(__name__)
+
 
 def fields_after(fields: tuple[str, ...], anchor: str, *names: str) -> tuple[str, ...]:
     """``fields`` with ``names`` after ``anchor``: how the extensions of TenantAdmin add theirs."""
@@ -52,9 +56,19 @@ def may_issue(request: HttpRequest) -> bool:
     return request.user.has_perm(f"{HashId._meta.app_label}.{codename}")
 
 
-def issue(request: HttpRequest, tenant: Tenant) -> IssuedHashId:
-    issued = HashId.issue(tenant)
-    audit.record(tenant, f"Issued hash_id {issued.record.prefix}…", request.user)
+def issue(request: HttpRequest, tenant: Tenant) -> IssuedHashId | None:
+    """A new hash_id for ``tenant`` with its history entry, both or neither: written apart, a
+    process killed between the two (or a history insert failing) left a working key with no
+    entry, and the page answered 500. None, said on the page, when the transaction failed: its
+    secret was never stored, so it is never shown."""
+    try:
+        with transaction.atomic():
+            issued = HashId.issue(tenant)
+            audit.record(tenant, f"Issued hash_id {issued.record.prefix}…", request.user)
+    except DatabaseError:
+        logger.exception("%s: issuing a hash_id failed", tenant.name)
+        messages.error(request, f"{tenant.name}: no hash_id was issued. {audit.NOT_WRITTEN}")
+        return None
     return issued
 
 
@@ -64,11 +78,41 @@ def _shown(value: Any) -> Any:
 
 
 def reset_and_record(request: HttpRequest, queryset: QuerySet[Tenant]) -> int:
-    """Reset the quotas of ``queryset``, one history entry each (the action and the button)."""
-    tenants = Tenant.reset_quotas(queryset)
-    for tenant in tenants:
-        audit.record(tenant, f"Reset quota ({tenant.requests_used} used before).", request.user)
-    return len(tenants)
+    """Reset the quotas of ``queryset``, one history entry each (the action and the button): how
+    many were reset. Each tenant's reset and its entry in one transaction, both or neither; one
+    that failed is said on the page, and the others are still reset."""
+    count = 0
+    for pk, name in queryset.order_by("pk").values_list("pk", "name"):
+        try:
+            with transaction.atomic():
+                for tenant in Tenant.reset_quotas(Tenant.objects.filter(pk=pk)):
+                    audit.record(
+                        tenant, f"Reset quota ({tenant.requests_used} used before).", request.user
+                    )
+                    count += 1
+        except DatabaseError:
+            logger.exception("%s: resetting the quota failed", name)
+            messages.error(request, f"{name}: quota not reset. {audit.NOT_WRITTEN}")
+    return count
+
+
+def revoke_and_record(request: HttpRequest, hash_id: HashId) -> bool:
+    """Revoke ``hash_id`` with its history entry in one transaction, both or neither (the
+    button and the action); False, said on the page, when neither was written."""
+    try:
+        with transaction.atomic():
+            hash_id.revoke()
+            audit.record(hash_id.tenant, f"Revoked hash_id {hash_id.prefix}…", request.user)
+    except DatabaseError:
+        logger.exception("%s: revoking hash_id %s… failed", hash_id.tenant.name, hash_id.prefix)
+        hash_id.revoked_at = None  # as it is in the database
+        messages.error(
+            request,
+            f"{hash_id.tenant.name}: hash_id {hash_id.prefix}… was not revoked. "
+            f"{audit.NOT_WRITTEN}",
+        )
+        return False
+    return True
 
 
 def record_deleted(request: HttpRequest, hash_ids: list[HashId]) -> None:
@@ -250,15 +294,18 @@ class TenantAdmin(PermittedActionsAdmin[Tenant]):
         tenant = self._tenant_for(request, tenant_id, allowed)
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        return self.show_once(request, [issue(request, tenant)])
+        issued = issue(request, tenant)
+        if issued is None:  # said on the tenant's page
+            return HttpResponseRedirect(reverse("admin:accounts_tenant_change", args=[tenant.pk]))
+        return self.show_once(request, [issued])
 
     def reset_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
         """The tenant page's "Reset quota" button (POST), audited as the list action is."""
         tenant = self._tenant_for(request, tenant_id, self.has_change_permission(request))
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        reset_and_record(request, Tenant.objects.filter(pk=tenant.pk))
-        self.message_user(request, f"Quota reset for {tenant.name}.", messages.SUCCESS)
+        if reset_and_record(request, Tenant.objects.filter(pk=tenant.pk)):
+            self.message_user(request, f"Quota reset for {tenant.name}.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:accounts_tenant_change", args=[tenant.pk]))
 
     def revoke_view(self, request: HttpRequest, tenant_id: int, hash_id: int) -> HttpResponse:
@@ -275,9 +322,7 @@ class TenantAdmin(PermittedActionsAdmin[Tenant]):
             raise PermissionDenied
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not record.is_revoked:
-            record.revoke()
-            audit.record(record.tenant, f"Revoked hash_id {record.prefix}…", request.user)
+        if not record.is_revoked and revoke_and_record(request, record):
             self.message_user(request, f"Revoked hash_id {record.prefix}….", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:accounts_tenant_change", args=[tenant_id]))
 
@@ -320,8 +365,13 @@ class TenantAdmin(PermittedActionsAdmin[Tenant]):
                 messages.WARNING,
             )
             return super().response_add(request, obj, post_url_continue)
+        # Inside the add view's transaction: a failed issue (its own savepoint) leaves the tenant
+        # added, with its entry and no hash_id, which its page's button issues.
+        issued = issue(request, obj)
+        if issued is None:
+            return super().response_add(request, obj, post_url_continue)
         notice = f"The tenant “{obj}” was added."
-        return self.show_once(request, [issue(request, obj)], notice)
+        return self.show_once(request, [issued], notice)
 
     def show_once(
         self, request: HttpRequest, issued: list[IssuedHashId], notice: str = ""
@@ -345,13 +395,24 @@ class TenantAdmin(PermittedActionsAdmin[Tenant]):
         return may_issue(request)
 
     @admin.action(description="Issue a new hash_id (shown once)", permissions=["issue"])
-    def issue_hash_id(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> HttpResponse:
-        return self.show_once(request, [issue(request, tenant) for tenant in queryset])
+    def issue_hash_id(
+        self, request: HttpRequest, queryset: QuerySet[Tenant]
+    ) -> HttpResponse | None:
+        """One per tenant, each in its own transaction; those that failed are said on the page
+        (the list's, when none was issued)."""
+        issued = [i for i in (issue(request, tenant) for tenant in queryset) if i is not None]
+        return self.show_once(request, issued) if issued else None
 
     @admin.action(description="Reset quota (requests used = 0)", permissions=["change"])
     def reset_quota(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         count = reset_and_record(request, queryset)
-        self.message_user(request, f"Quota reset for {count} tenant(s).", messages.SUCCESS)
+        if count:  # those not reset are said apart
+            self.message_user(request, f"Quota reset for {count} tenant(s).", messages.SUCCESS)
+
+
+# Set on the request by HashIdAdmin.delete_queryset when some of the selected were not deleted:
+# how many were.
+ONLY_DELETED = "facia_hash_ids_deleted"
 
 
 class HashIdStateFilter(admin.SimpleListFilter):
@@ -384,23 +445,74 @@ class HashIdAdmin(PermittedActionsAdmin[HashId]):
         # New hash_ids come from the tenant page so the secret can be shown once.
         return False
 
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
+        """Django's entries of the deleted hash_ids are written with their deletion, in its
+        transaction (delete_model, delete_queryset): the bulk action wrote them before deleting,
+        in none, so a deletion that failed kept its entry."""
+        return None
+
     def delete_model(self, request: HttpRequest, obj: HashId) -> None:
+        # delete_view's transaction holds the entries and the deletion
+        super().log_deletions(request, HashId.objects.filter(pk=obj.pk))
         super().delete_model(request, obj)
         record_deleted(request, [obj])
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[HashId]) -> None:
-        deleted = list(queryset.select_related("tenant"))
-        super().delete_queryset(request, queryset)
-        record_deleted(request, deleted)
+        """The bulk action's deletion: each hash_id with its history entries in one transaction,
+        both or neither (Django's action runs in none: a process killed, or a history insert
+        failing, after the deletion left a key gone with no entry, and the page answered 500).
+        One that failed is said on the page, and the others are still deleted."""
+        deleted = failed = 0
+        for hash_id in queryset.select_related("tenant"):
+            one = HashId.objects.filter(pk=hash_id.pk)
+            try:
+                with transaction.atomic():
+                    super().log_deletions(request, one)
+                    super().delete_queryset(request, one)
+                    record_deleted(request, [hash_id])
+                deleted += 1
+            except DatabaseError:
+                logger.exception(
+                    "%s: deleting hash_id %s… failed", hash_id.tenant.name, hash_id.prefix
+                )
+                self.message_user(
+                    request,
+                    f"{hash_id.tenant.name}: hash_id {hash_id.prefix}… was not deleted. "
+                    f"{audit.NOT_WRITTEN}",
+                    messages.ERROR,
+                )
+                failed += 1
+        if failed:
+            # Django's "Successfully deleted N", counted before, would say these were too
+            setattr(request, ONLY_DELETED, deleted)
+
+    def message_user(
+        self,
+        request: HttpRequest,
+        message: Any,
+        level: int | str = messages.INFO,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        deleted = getattr(request, ONLY_DELETED, None)
+        if level == messages.SUCCESS and deleted is not None:  # delete_queryset's failures
+            if not deleted:
+                return
+            message = f"Deleted {deleted} hash_id(s)."
+        super().message_user(request, message, level, *args, **kwargs)
 
     @admin.action(description="Revoke selected hash_ids", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[HashId]) -> None:
-        count = 0
-        for hash_id in queryset.filter(revoked_at__isnull=True):
-            hash_id.revoke()
-            audit.record(hash_id.tenant, f"Revoked hash_id {hash_id.prefix}…", request.user)
-            count += 1
-        self.message_user(request, f"Revoked {count} hash_id(s).", messages.SUCCESS)
+        """Each hash_id with its history entry in one transaction; one that failed is said on
+        the page, and the others are still revoked."""
+        count = failed = 0
+        for hash_id in queryset.filter(revoked_at__isnull=True).select_related("tenant"):
+            if revoke_and_record(request, hash_id):
+                count += 1
+            else:
+                failed += 1
+        if count or not failed:
+            self.message_user(request, f"Revoked {count} hash_id(s).", messages.SUCCESS)
 
 
 def is_system_user(user: Any) -> bool:

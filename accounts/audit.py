@@ -13,6 +13,13 @@ from ml.evaluate import amount
 
 SYSTEM_USER = "facia-system"
 
+# A change whose transaction failed: it and its history entry are written in one (the admin's
+# buttons and actions), so neither was kept.
+NOT_WRITTEN = (
+    "Nothing was changed: the change or its history entry could not be written (the server "
+    "log has the details). Try again."
+)
+
 
 def system_user() -> AbstractBaseUser:
     user, created = get_user_model().objects.get_or_create(

@@ -81,10 +81,7 @@ JOBS_SHOWN = 5
 
 # A switch (promote, discard, revert) whose transaction failed: it and its history entry are
 # written in one, so neither was kept.
-NOT_WRITTEN = (
-    "Nothing was changed: the change or its history entry could not be written (the server "
-    "log has the details). Try again."
-)
+NOT_WRITTEN = audit.NOT_WRITTEN
 
 
 def may_view(request: HttpRequest, model: Any) -> bool:

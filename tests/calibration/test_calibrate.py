@@ -3,12 +3,11 @@ answers afterwards, and the revert. Dev images are linked into temp folders, nev
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.core.management import CommandError, call_command
-from django.db import IntegrityError, connection
+from django.db import IntegrityError
 
 from accounts.models import Tenant
 from calibration.jobs import run_local_jobs
@@ -28,6 +27,7 @@ from ml.engine import LivenessEngine
 from tests.accounts.test_admin import run_action
 from tests.calibration.conftest import compiled_fast_only
 from tests.conftest import DEV_DATA, Post, data_uri, stored_calibration
+from tests.history import history_refused
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
 
@@ -526,23 +526,6 @@ def test_the_command_says_which_refusals_it_counted(
         f"{judged - len(LIVE)} spoof images judged, 3 refused by the gates (not_decoded: 2, "
         "too_blurry: 1)"
     )
-
-
-@contextlib.contextmanager
-def history_refused() -> Iterator[None]:
-    """Every insert into the admin's history (django_admin_log) fails in the database itself
-    (an SQLite trigger, dropped after): a history entry that cannot be written, as a process
-    killed between the two writes would leave one."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TRIGGER history_down BEFORE INSERT ON django_admin_log "
-            "BEGIN SELECT RAISE(ABORT, 'history down'); END"
-        )
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER history_down")
 
 
 @pytest.mark.django_db(transaction=True)  # autocommit, as the command runs: no test transaction

@@ -30,8 +30,9 @@ from calibration.calibrate import CalibrationError, zip_images, zip_members
 from calibration.models import Calibration, CalibrationJob
 from ml.engine import LivenessEngine
 from tests.calibration.conftest import compiled_fast_only
-from tests.calibration.test_calibrate import LIVE, SPOOF, history_refused, make_zip
+from tests.calibration.test_calibrate import LIVE, SPOOF, make_zip
 from tests.conftest import tenant_form
+from tests.history import history_refused
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
 

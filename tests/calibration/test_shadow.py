@@ -476,7 +476,7 @@ def test_a_switch_whose_history_entry_fails_changes_nothing(
     history entry after it: a process killed between the two (here, the entry's insert
     refused) left the switch made with no entry, and the page answered 500. One transaction
     now: nothing changed, and the page says so."""
-    from tests.calibration.test_calibrate import history_refused
+    from tests.history import history_refused
 
     tenant, _ = make_tenant("Unrecorded switch", threshold=0.5)
     candidate = in_shadow(tenant, threshold=0.61)
@@ -508,7 +508,7 @@ def test_a_revert_whose_history_entry_fails_changes_nothing(
     transaction now: each tenant's revert is kept with its entry or not at all, and the page
     says which were not reverted."""
     from tests.accounts.test_admin import run_action
-    from tests.calibration.test_calibrate import history_refused
+    from tests.history import history_refused
 
     tenant, _ = make_tenant("Unrecorded revert", threshold=0.5)
     active = stored_calibration(tenant, threshold=0.61, previous_threshold=0.5)

@@ -2,6 +2,7 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from accounts import audit
 from accounts.management.tenants import shown
@@ -30,9 +31,11 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"No tenant named: {', '.join(map(shown, missing))}")
             tenants = tenants.filter(name__in=tenant)
-        before = Tenant.reset_quotas(tenants)
-        for found in before:
-            audit.by_command(
-                found, "reset_quotas", f"Reset quota ({found.requests_used} used before)."
-            )
+        # the resets and their history entries, all or none (as create_tenant's)
+        with transaction.atomic():
+            before = Tenant.reset_quotas(tenants)
+            for found in before:
+                audit.by_command(
+                    found, "reset_quotas", f"Reset quota ({found.requests_used} used before)."
+                )
         self.stdout.write(f"Quota reset for {len(before)} tenant(s).")
