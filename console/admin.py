@@ -217,7 +217,8 @@ class RefusalTenantFilter(admin.SimpleListFilter):
         named = value.isascii() and value.isdigit()
         if named and len(value.lstrip("0")) > 19:  # no tenant id; int() of 4,301 digits: a 500
             return queryset.none()
-        return queryset.filter(tenant_id=int(value)) if named else queryset
+        # leading zeros count towards int()'s 4,300-digit limit too
+        return queryset.filter(tenant_id=int(value.lstrip("0") or "0")) if named else queryset
 
 
 class NamedRefusalAdmin(RefusalAdmin):

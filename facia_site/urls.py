@@ -116,9 +116,11 @@ urlpatterns = [
     *(moved(old, new) for old, new in MOVED_ADMIN_PAGES.items()),
     *served,
     # Before the admin's own route of this address (which its links still reverse to): the
-    # shortcut, guarded (guard.shortcut.view_on_site).
+    # shortcut, guarded (guard.shortcut.view_on_site). Every content type id it may be given:
+    # the admin's route takes any (<path:>) and int()s it, so "+17" or "١٧" passed an <int:>
+    # route by and reached Django's unguarded view.
     path(
-        f"{settings.ADMIN_URL}r/<int:content_type_id>/<path:object_id>/",
+        f"{settings.ADMIN_URL}r/<path:content_type_id>/<path:object_id>/",
         admin.site.admin_view(view_on_site),
     ),
     path(settings.ADMIN_URL, admin.site.urls),

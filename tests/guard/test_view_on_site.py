@@ -4,6 +4,7 @@ contenttypes.views.shortcut looked any row up for any staff user, without a perm
 malformed id of a model with a UUID key ("x") raised ValidationError: a 500."""
 
 import uuid
+from collections.abc import Callable
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -62,6 +63,33 @@ def test_a_staff_user_without_permission_gets_a_404_for_any_id(
         shortcut(CaptureSession, uuid.uuid4()),
         "/admin/r/99999/1/",  # no such content type
     ):
+        assert client.get(url).status_code == 404, url
+
+
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+WRITTEN: dict[
+    str, Callable[[str], str]
+] = {  # a content type id as Django's own route of the address, int(), takes it
+    "plus": "+{}".format,
+    "space": " {}".format,
+    "underscore": lambda pk: f"{pk[0]}_{pk[1:]}" if len(pk) > 1 else f"0_{pk}",
+    "arabic-indic": lambda pk: pk.translate(ARABIC_INDIC),
+}
+
+
+@pytest.mark.parametrize("form", WRITTEN)
+def test_a_content_type_id_written_otherwise_is_guarded_too(
+    monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    """An <int:> guard matched ASCII digits only, and Django's own route took the rest: "+17",
+    " 17", "1_7" or Arabic-Indic digits reached the unguarded view (a 500 for a capture
+    session's "x", a 302 telling a staff user without permission that a tenant exists)."""
+    monkeypatch.setattr(Tenant, "get_absolute_url", lambda self: f"/t/{self.pk}", raising=False)
+    tenant = Tenant.objects.create(name="acme")
+    client = staff()
+    for model, object_id in ((CaptureSession, "x"), (Tenant, tenant.pk)):
+        content_type = WRITTEN[form](str(ContentType.objects.get_for_model(model).pk))
+        url = f"/admin/r/{content_type}/{object_id}/"
         assert client.get(url).status_code == 404, url
 
 
