@@ -410,11 +410,6 @@ class TenantAdmin(PermittedActionsAdmin[Tenant]):
             self.message_user(request, f"Quota reset for {count} tenant(s).", messages.SUCCESS)
 
 
-# Set on the request by HashIdAdmin.delete_queryset when some of the selected were not deleted:
-# how many were.
-ONLY_DELETED = "facia_hash_ids_deleted"
-
-
 class HashIdStateFilter(admin.SimpleListFilter):
     """Active or revoked (Django's filter of an empty date said "Empty / Not empty")."""
 
@@ -445,61 +440,16 @@ class HashIdAdmin(PermittedActionsAdmin[HashId]):
         # New hash_ids come from the tenant page so the secret can be shown once.
         return False
 
-    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
-        """Django's entries of the deleted hash_ids are written with their deletion, in its
-        transaction (delete_model, delete_queryset): the bulk action wrote them before deleting,
-        in none, so a deletion that failed kept its entry."""
-        return None
-
     def delete_model(self, request: HttpRequest, obj: HashId) -> None:
-        # delete_view's transaction holds the entries and the deletion
-        super().log_deletions(request, HashId.objects.filter(pk=obj.pk))
+        # in delete_view's transaction, with Django's entry
         super().delete_model(request, obj)
         record_deleted(request, [obj])
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[HashId]) -> None:
-        """The bulk action's deletion: each hash_id with its history entries in one transaction,
-        both or neither (Django's action runs in none: a process killed, or a history insert
-        failing, after the deletion left a key gone with no entry, and the page answered 500).
-        One that failed is said on the page, and the others are still deleted."""
-        deleted = failed = 0
-        for hash_id in queryset.select_related("tenant"):
-            one = HashId.objects.filter(pk=hash_id.pk)
-            try:
-                with transaction.atomic():
-                    super().log_deletions(request, one)
-                    super().delete_queryset(request, one)
-                    record_deleted(request, [hash_id])
-                deleted += 1
-            except DatabaseError:
-                logger.exception(
-                    "%s: deleting hash_id %s… failed", hash_id.tenant.name, hash_id.prefix
-                )
-                self.message_user(
-                    request,
-                    f"{hash_id.tenant.name}: hash_id {hash_id.prefix}… was not deleted. "
-                    f"{audit.NOT_WRITTEN}",
-                    messages.ERROR,
-                )
-                failed += 1
-        if failed:
-            # Django's "Successfully deleted N", counted before, would say these were too
-            setattr(request, ONLY_DELETED, deleted)
-
-    def message_user(
-        self,
-        request: HttpRequest,
-        message: Any,
-        level: int | str = messages.INFO,
-        *args: Any,
-        **kwargs: Any,
-    ) -> None:
-        deleted = getattr(request, ONLY_DELETED, None)
-        if level == messages.SUCCESS and deleted is not None:  # delete_queryset's failures
-            if not deleted:
-                return
-            message = f"Deleted {deleted} hash_id(s)."
-        super().message_user(request, message, level, *args, **kwargs)
+        # in guard.deletion.delete's transaction, with the history it writes
+        deleted = list(queryset.select_related("tenant"))
+        super().delete_queryset(request, queryset)
+        record_deleted(request, deleted)
 
     @admin.action(description="Revoke selected hash_ids", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[HashId]) -> None:

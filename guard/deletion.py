@@ -16,6 +16,7 @@ action's form names them; past that the form carries the list's "Select all" (it
 the page's address) and the count it showed: a "Yes" that finds another count deletes nothing
 and shows the page again with the new one."""
 
+import logging
 import operator
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -29,7 +30,7 @@ from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.admin.utils import model_ngettext, quote
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.db import router, transaction
+from django.db import DatabaseError, router, transaction
 from django.db.models import Model, QuerySet
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.http import HttpRequest
@@ -43,9 +44,16 @@ from django.utils.translation import gettext_lazy
 
 from guard import formatting
 
+log = logging.getLogger(__name__)
+
 # Selected rows a delete page links one by one and the action's form names: a list page's
 # worth (Django's list_per_page). Past it they are counted, and the form names the list's filter.
 LISTED = 100
+# A deletion whose transaction failed (a row, or its history entry, refused by the database).
+NOT_DELETED = (
+    "Nothing was deleted: the deletion or its history entry could not be written (the server "
+    "log has the details). Try again."
+)
 
 # The action form's field with the count its page showed (a "Select all" past LISTED rows).
 SHOWN = "selected_count"
@@ -241,10 +249,17 @@ def log_deleted(model_admin: Any, request: HttpRequest, queryset: QuerySet[Any],
 
 
 def delete(model_admin: Any, request: HttpRequest, queryset: QuerySet[Any], n: int) -> None:
-    """Delete the selection, its history written in the same transaction."""
-    with transaction.atomic(using=router.db_for_write(model_admin.model)):
-        log_deleted(model_admin, request, queryset, n)
-        model_admin.delete_queryset(request, queryset)
+    """Delete the selection, its history written in the same transaction: both or neither. One
+    that cannot be written (the database refused a row's deletion or its entry) deletes
+    nothing, said on the page (it was a 500)."""
+    try:
+        with transaction.atomic(using=router.db_for_write(model_admin.model)):
+            log_deleted(model_admin, request, queryset, n)
+            model_admin.delete_queryset(request, queryset)
+    except DatabaseError:
+        log.exception("deleting %s selected %s failed", n, model_admin.opts.verbose_name_plural)
+        model_admin.message_user(request, NOT_DELETED, messages.ERROR)
+        return
     model_admin.message_user(
         request,
         _("Successfully deleted %(count)s %(items)s.")

@@ -2,7 +2,8 @@
 history entry are one transaction: both are kept or neither. Written apart, a process killed
 between the two (here, the entry's insert refused by the database) left the change with no
 entry, and the page answered 500. Now nothing is changed, and the page says so; an action goes
-on with the other rows it was given. Real SQLite, in autocommit as the admin runs."""
+on with the other rows it was given (a deletion is all or nothing, guard.deletion). Real SQLite,
+in autocommit as the admin runs."""
 
 from io import StringIO
 from typing import Any
@@ -14,6 +15,7 @@ from django.db import IntegrityError
 from django.test import Client
 
 from accounts.models import HashId, Tenant
+from guard.deletion import NOT_DELETED
 from tests.accounts.test_admin import add_tenant, run_action, shown_secrets
 from tests.history import history_refused
 
@@ -160,31 +162,26 @@ def test_the_revoke_action_goes_on_with_the_other_hash_ids(client: Client) -> No
     assert state()[2] == [("Revoke", 2, f"Revoked hash_id {kept.prefix}…")]
 
 
-def test_the_delete_action_goes_on_with_the_other_hash_ids(client: Client) -> None:
-    """Django's own entry of each deleted hash_id was written before the deletion, in no
-    transaction; it is now written in the hash_id's, with its tenant's entry."""
+def test_the_delete_action_deletes_nothing_when_an_entry_cannot_be_written(
+    client: Client,
+) -> None:
+    """The selection and its history are one transaction (guard.deletion.delete): one entry
+    refused rolled it all back with a 500; now the page says nothing was deleted."""
     tenant = Tenant.objects.create(name="Delete")
     refused, kept = (HashId.issue(tenant).record for _ in range(2))
     data = {"action": "delete_selected", "_selected_action": [refused.pk, kept.pk], "post": "yes"}
+    before = state()
     with history_refused(f"NEW.change_message LIKE 'Deleted hash_id {refused.prefix}%'"):
         response = client.post("/admin/accounts/hashid/", data, follow=True)
     assert response.status_code == 200  # before: 500
-    assert messages_of(response) == [
-        f"Delete: hash_id {refused.prefix}… was not deleted. {NOTHING}",
-        "Deleted 1 hash_id(s).",  # not Django's "Successfully deleted 2 hash ids"
-    ]
-    assert list(HashId.objects.values_list("pk", flat=True)) == [refused.pk]  # before: none
-    assert state()[2] == [
-        (str(kept), 3, ""),  # Django's, on the hash_id
-        ("Delete", 2, f"Deleted hash_id {kept.prefix}…"),
-    ]
-
-    with history_refused():  # none deleted: no success said
-        response = client.post("/admin/accounts/hashid/", data, follow=True)
-    assert messages_of(response) == [
-        f"Delete: hash_id {refused.prefix}… was not deleted. {NOTHING}"
-    ]
-    assert HashId.objects.filter(pk=refused.pk).exists() and len(state()[2]) == 2
+    assert messages_of(response) == [NOT_DELETED]
+    assert state() == before
+    response = client.post("/admin/accounts/hashid/", data, follow=True)
+    assert messages_of(response) == ["Successfully deleted 2 hash_ids."]
+    assert not HashId.objects.exists()
+    assert sorted(e[2] for e in state()[2] if e[0] == "Delete") == sorted(
+        f"Deleted hash_id {h.prefix}…" for h in (refused, kept)
+    )
 
 
 def test_issue_hash_id_command() -> None:
