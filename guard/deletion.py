@@ -251,7 +251,7 @@ def log_deleted(model_admin: Any, request: HttpRequest, queryset: QuerySet[Any],
 def delete(model_admin: Any, request: HttpRequest, queryset: QuerySet[Any], n: int) -> None:
     """Delete the selection, its history written in the same transaction: both or neither. One
     that cannot be written (the database refused a row's deletion or its entry) deletes
-    nothing, said on the page (it was a 500)."""
+    nothing, and the page says so: the database's failure is no error of the user's."""
     try:
         with transaction.atomic(using=router.db_for_write(model_admin.model)):
             log_deleted(model_admin, request, queryset, n)
