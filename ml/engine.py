@@ -299,13 +299,6 @@ class LivenessEngine:
             gates = self.gates(frame.image, faces, crop_policy)
         return frame, faces, gates
 
-    def gate(
-        self, image: np.ndarray, faces: list[Face], crop_policy: str = "judge"
-    ) -> tuple[Face, str]:
-        """The face to judge and its capture kind ("frame" or "crop"), or FaceRefused with
-        the first quality gate it fails under ``crop_policy`` ("judge" or "refuse")."""
-        return self.gates(image, faces, crop_policy).passed()
-
     def score(
         self, image: np.ndarray, box: tuple[int, int, int, int], names: list[str]
     ) -> dict[str, float]:
