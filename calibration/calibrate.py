@@ -25,13 +25,12 @@ from django.utils import timezone
 
 from accounts import audit
 from accounts.models import Tenant
-from calibration.models import Calibration, uncalibrated_threshold
+from calibration.models import Calibration, applied_maps, uncalibrated_threshold
 from ml import labelled, profiles, tenant_calibration
 from ml.engine import LivenessEngine
 from ml.errors import ImageError
 from ml.evaluate import MANIFEST_ENCODING, images_in, read_image
 from ml.labelled import LayoutError
-from ml.profiles import CAPTURES, Platt
 from ml.tenant_calibration import Rule, Sample
 
 # The largest image /liveness accepts: its 16 MB body holds at most 12 MB of base64'd bytes.
@@ -377,10 +376,6 @@ def unapplied_note(tenant: Tenant) -> str:
     return f"calibration {named} of {tenant.name}: {not_applied_said(why)} (the shipped maps score)"
 
 
-def shipped_maps(profile: str) -> dict[str, Platt]:
-    return {kind: profiles.shipped(profile, kind) for kind in CAPTURES}
-
-
 def fit(
     tenant: Tenant, scored: Scored, target_apcer: float | None, equal_error: bool = False
 ) -> tenant_calibration.Result:
@@ -394,15 +389,11 @@ def fit(
         )
     if target_apcer is not None and (refused := target_apcer_refused(target_apcer)):
         raise CalibrationError(refused)
-    shipped = shipped_maps(tenant.profile)
-    mine = tenant.maps()
-    current = "the shipped maps"
-    if mine is not None:
-        current = f"calibration #{(tenant.calibration or {}).get('id')}'s maps"
+    active, current = applied_maps(tenant)
     return tenant_calibration.run(
         scored.samples,
-        shipped,
-        mine or shipped,
+        profiles.shipped_maps(tenant.profile),
+        active,
         tenant.threshold,
         Rule(target_apcer, equal_error),
         scored.group_kind,

@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import Tenant
 from ml import profiles
 from ml.calibration import maps_of
-from ml.profiles import CAPTURES, FINGERPRINT_LENGTH, Platt, scoring_digest
+from ml.profiles import FINGERPRINT_LENGTH, Platt, scoring_digest
 from ml.tenant_calibration import KindFit, kept_rule, kind_sentence, same_map, threshold_sentence
 
 
@@ -121,6 +121,15 @@ class Calibration(models.Model):
             tenant.save(update_fields=["shadow_calibration", "updated_at"])
 
 
+def applied_maps(tenant: Tenant) -> tuple[dict[str, Platt], str]:
+    """The maps ``tenant`` applies per capture kind (its calibration's, else the shipped
+    ones) and their name in a calibration's sentences."""
+    mine = tenant.maps()
+    if mine is None:
+        return profiles.shipped_maps(tenant.profile), "the shipped maps"
+    return mine, f"calibration #{(tenant.calibration or {}).get('id')}'s maps"
+
+
 def _over_maps(figures: dict[str, Any], tenant: Tenant) -> dict[str, Any]:
     """A candidate's ``figures`` made true of what it replaces at its promotion: the maps
     ``tenant`` (locked, read again) applies now, a calibration's or the shipped ones. Its
@@ -133,11 +142,7 @@ def _over_maps(figures: dict[str, Any], tenant: Tenant) -> dict[str, Any]:
     maps = figures.get("maps")
     if figures.get("version") != 2 or not maps:  # stored before maps per kind: said nothing
         return figures
-    mine = tenant.maps()
-    active = mine or {kind: profiles.shipped(tenant.profile, kind) for kind in CAPTURES}
-    replaced = "the shipped maps"
-    if mine is not None:
-        replaced = f"calibration #{(tenant.calibration or {}).get('id')}'s maps"
+    active, replaced = applied_maps(tenant)
     fits = [
         KindFit(
             kind,

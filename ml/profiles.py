@@ -191,6 +191,11 @@ def shipped(profile: str, capture: str) -> Platt:
     return Platt(float(entry["a"]), float(entry["b"])) if entry else Platt()
 
 
+def shipped_maps(profile: str) -> dict[str, Platt]:
+    """The shipped map of ``profile`` for each capture kind."""
+    return {kind: shipped(profile, kind) for kind in CAPTURES}
+
+
 # What fingerprint() covers: a tenant's calibration is a map of the fused logit, so it holds
 # only while every declared input of that logit is as it was when it was fitted.
 FINGERPRINT_LENGTH = 16  # hex digits of a SHA-256: 64 bits, no collision among a few upgrades

@@ -25,7 +25,7 @@ import numpy as np
 
 from ml import calibration, pad_metrics, profiles, tenant_calibration
 from ml.evaluate import Report, Sample, amount
-from ml.profiles import CAPTURES, Platt
+from ml.profiles import Platt
 
 LABELS = ("live", "spoof")
 KEPT = "calibrate, threshold kept"  # the rule a tenant runs by default; compared per source
@@ -67,7 +67,7 @@ def procedure(
 ) -> tuple[dict[str, dict[str, Any]], list[Decision]]:
     """``calibrate``'s procedure fitted on each half and scored on the other, per rule; and the
     decisions of the default rule (KEPT), for the per-source comparison."""
-    shipped = {kind: profiles.shipped(report.profile, kind) for kind in CAPTURES}
+    shipped = profiles.shipped_maps(report.profile)
 
     def mapped(samples: list[Sample]) -> list[tenant_calibration.Sample]:
         return [
