@@ -1,14 +1,16 @@
 """Calibration of an admin upload as a background job (django-tasks, database backend).
 
 No image is ever written to disk or the database, so the queued task's row holds metadata only
-(the job's id and a token); the zip itself travels in memory, over gunicorn's dirty-worker
-socket, to the task worker process that will run the job (facia_site.taskworker), which holds
-it in ``UPLOADS`` until its task takes it. The task is queued on that worker's own queue, so no
-other worker (another pod's) can claim a job whose bytes it does not have. A worker that
-stops loses what it held: a graceful stop fails its unfinished jobs at once (``interrupt_jobs``);
-a killed one (SIGKILL, the OOM killer) cannot, so a job whose worker has shown no sign of life
-for ``STALLED_S`` is shown failed, saying to upload again (``describe_job``). A job whose tenant
-is deleted ends quietly: one log line, nothing stored, its upload dropped.
+(the job's id and the SHA-256 of the upload's token, ``digest``); the zip itself travels in
+memory, over gunicorn's dirty-worker socket, to the task worker process that will run the job
+(facia_site.taskworker), which holds it in ``UPLOADS``, under that digest, until its task takes
+it. The token itself, which appends to or drops the upload over that socket, is stored nowhere.
+The task is queued on that worker's own queue, so no other worker (another pod's) can claim a
+job whose bytes it does not have. A worker that stops loses what it held: a graceful stop
+fails its unfinished jobs at once (``interrupt_jobs``); a killed one (SIGKILL, the OOM killer)
+cannot, so a job whose worker has shown no sign of life for ``STALLED_S`` is shown failed,
+saying to upload again (``describe_job``). A job whose tenant is deleted ends quietly: one log
+line, nothing stored, its upload dropped.
 
 Outside gunicorn (tests, ``runserver``) the upload is held in the web process itself, on the
 ``local`` queue, and ``run_local_jobs`` runs what is queued there.
@@ -16,6 +18,7 @@ Outside gunicorn (tests, ``runserver``) the upload is held in the web process it
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -107,8 +110,16 @@ FULL = (
 GREW = "The upload grew beyond its announced size."
 
 
+def digest(token: str) -> str:
+    """The key an upload is held under and its task takes it by: its token's SHA-256 (64 hex
+    digits), all the task's row holds. The token appends to or drops the upload over the
+    dirty socket; in the row, anyone reading the database (a backup) would hold that."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class Uploads:
-    """Uploads held in this process's memory until their task takes them."""
+    """Uploads held in this process's memory until their task takes them: ``begin``,
+    ``append`` and ``drop`` by token, ``take`` by its ``digest``."""
 
     # What the task worker may refuse, as the admin form says it (``refusal``).
     REFUSALS = frozenset((FULL.format(MAX_HELD), GREW))
@@ -121,29 +132,34 @@ class Uploads:
     def begin(self, size: int) -> str:
         with self._lock:
             now = time.monotonic()
-            for token in [t for t, held in self._held.items() if held.deadline < now]:
-                del self._held[token]
+            for key in [k for k, held in self._held.items() if held.deadline < now]:
+                del self._held[key]
             if len(self._held) >= self.max_held:
                 raise HandoffError(FULL.format(self.max_held))
             token = secrets.token_urlsafe(18)
-            self._held[token] = _Held([], size, now + self.ttl_s)
+            self._held[digest(token)] = _Held([], size, now + self.ttl_s)
             return token
 
     def append(self, token: str, chunk: bytes) -> int:
+        key = digest(token)
         with self._lock:
-            held = self._held[token]
+            held = self._held[key]
             if sum(map(len, held.parts)) + len(chunk) > held.expected:
-                del self._held[token]
+                del self._held[key]
                 raise HandoffError(GREW)
             held.parts.append(chunk)
             return sum(map(len, held.parts))
 
-    def take(self, token: str) -> bytes | None:
+    def take(self, key: str) -> bytes | None:
+        """The complete upload held under ``key`` (its token's ``digest``), no longer held."""
         with self._lock:
-            held = self._held.pop(token, None)
+            held = self._held.pop(key, None)
         if held is None or sum(map(len, held.parts)) != held.expected:
             return None
         return b"".join(held.parts)
+
+    def drop(self, token: str) -> None:
+        self.take(digest(token))
 
     def hold(self, data: bytes) -> str:
         token = self.begin(len(data))
@@ -158,7 +174,8 @@ UPLOADS = Uploads()
 
 
 def hand_off(data: bytes) -> tuple[str, str]:
-    """(queue, token): ``data`` held in the memory of the task worker that will run its job."""
+    """(queue, token): ``data`` held in the memory of the task worker that will run its job;
+    its task is given the token's ``digest``, never the token."""
     if not os.environ.get("GUNICORN_DIRTY_SOCKET"):
         return LOCAL_QUEUE, UPLOADS.hold(data)
     from gunicorn.dirty import close_dirty_client, get_dirty_client
@@ -213,7 +230,7 @@ def release(queue: str, token: str) -> None:
     """Drop the upload held for a job that was not queued: held, it blocked one of the task
     worker's MAX_HELD slots and its memory (up to 64 MiB) for UPLOAD_TTL_S (30 min)."""
     if queue == LOCAL_QUEUE:
-        UPLOADS.take(token)
+        UPLOADS.drop(token)
         return
     from gunicorn.dirty import close_dirty_client, get_dirty_client
     from gunicorn.dirty.errors import DirtyError
@@ -251,7 +268,7 @@ def start_calibration(
                 shadow_days=shadow_days,
                 images=images,
             )
-            result = calibrate_upload.using(queue_name=queue).enqueue(job.pk, token)
+            result = calibrate_upload.using(queue_name=queue).enqueue(job.pk, digest(token))
             job.task_id = str(result.id)
             job.save(update_fields=["task_id"])
     except Exception:  # the database locked, down or full: no task will take the upload
@@ -298,22 +315,22 @@ def _tenant_gone(job_id: int, when: str) -> dict[str, str]:
 
 
 @task()
-def calibrate_upload(job_id: int, token: str) -> dict[str, Any]:
-    """Score the held zip with the tenant's engine settings, fit and store the calibration
-    (active, or a shadow candidate). An operator's error (a bad zip, too few images) is the
-    result's ``error``, not a crash."""
+def calibrate_upload(job_id: int, key: str) -> dict[str, Any]:
+    """Score the zip held under ``key`` (its token's ``digest``) with the tenant's engine
+    settings, fit and store the calibration (active, or a shadow candidate). An operator's
+    error (a bad zip, too few images) is the result's ``error``, not a crash."""
     job = CalibrationJob.objects.select_related("tenant").filter(pk=job_id).first()
     if job is None:
-        UPLOADS.take(token)  # its slot freed now, not after UPLOAD_TTL_S
+        UPLOADS.take(key)  # its slot freed now, not after UPLOAD_TTL_S
         return _tenant_gone(job_id, "before its job ran")
     try:
-        return _calibrate(job, token)
+        return _calibrate(job, key)
     except (JobGone, Tenant.DoesNotExist):
         return _tenant_gone(job_id, "while its job ran")
 
 
-def _calibrate(job: CalibrationJob, token: str) -> dict[str, Any]:
-    data = UPLOADS.take(token)
+def _calibrate(job: CalibrationJob, key: str) -> dict[str, Any]:
+    data = UPLOADS.take(key)
     if data is None:
         return {
             "error": "The upload was lost before its job ran (the task worker restarted); "

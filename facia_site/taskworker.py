@@ -117,7 +117,7 @@ class TaskWorkerApp(DirtyApp):
         """Release an upload whose job could not be queued (calibration.jobs.release)."""
         from calibration.jobs import UPLOADS
 
-        UPLOADS.take(token)
+        UPLOADS.drop(token)
 
     def queue_name(self) -> str:
         return self.queue

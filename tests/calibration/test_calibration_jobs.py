@@ -6,9 +6,11 @@ Hostile zips are refused from the central directory, before any member is read."
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import random
+import re
 import struct
 import traceback
 import zipfile
@@ -75,9 +77,10 @@ def test_upload_is_queued_without_a_decode_then_the_job_calibrates(
     assert job.images == len(LIVE) + len(SPOOF) and job.created_by == "admin"
     row = DBTaskResult.objects.get(id=job.task_id)
     assert row.status == "READY" and row.queue_name == jobs.LOCAL_QUEUE
-    # The task's row holds ids and a token only: the zip is in memory, never in the database.
-    job_id, token = row.args_kwargs["args"]
-    assert job_id == job.pk and isinstance(token, str) and len(token) < 40
+    # The task's row holds the job's id and a digest only: the zip is in memory, never in the
+    # database (and its token nowhere: test_the_uploads_token_is_stored_nowhere).
+    job_id, key = row.args_kwargs["args"]
+    assert job_id == job.pk and re.fullmatch("[0-9a-f]{64}", key)
     page = admin_client.get(url_of(tenant)).content.decode()
     assert f'id="calibration-job-{job.pk}"' in page and "job-queued" in page
     assert FOLLOWED in page and 'http-equiv="refresh"' not in page  # followed, not reloaded
@@ -93,6 +96,45 @@ def test_upload_is_queued_without_a_decode_then_the_job_calibrates(
     page = admin_client.get(url_of(tenant)).content.decode()
     assert "job-done" in page and f"Calibration #{stored.pk} stored" in page
     assert FOLLOWED not in page and 'id="calibration-status"' in page
+
+
+def stored_text() -> str:
+    """Every row of every table of the test database, as text."""
+    tables = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
+            tables.append(repr(cursor.fetchall()))
+    return "\n".join(tables)
+
+
+def test_the_uploads_token_is_stored_nowhere(
+    make_tenant: Callable[..., Any], admin_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The token of a held upload (images of real people) appends to it and drops it over
+    the task worker's socket. Passed as the task's argument, it stayed in the task's row,
+    queued and after its run: anyone reading the database (a backup) held a live
+    capability. The row holds its SHA-256, the key the task takes the upload by."""
+    handed: list[str] = []
+    real = jobs.hand_off
+
+    def recorded(data: bytes) -> tuple[str, str]:
+        queue, token = real(data)
+        handed.append(token)
+        return queue, token
+
+    monkeypatch.setattr(jobs, "hand_off", recorded)
+    tenant, _ = make_tenant("secret")
+    assert upload(admin_client, tenant, make_zip(LIVE, SPOOF)).status_code == 303
+    [token] = handed
+    job = CalibrationJob.objects.get(tenant=tenant)
+    row = DBTaskResult.objects.get(id=job.task_id)
+    assert token not in stored_text()  # queued
+    assert row.args_kwargs["args"] == [job.pk, hashlib.sha256(token.encode()).hexdigest()]
+    assert jobs.run_local_jobs() == 1
+    assert DBTaskResult.objects.get(id=job.task_id).status == "SUCCESSFUL"
+    assert Calibration.objects.filter(tenant=tenant).exists() and len(jobs.UPLOADS) == 0
+    assert token not in stored_text()  # run
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,7 @@ from calibration.models import CalibrationJob
 from django_tasks_db.models import DBTaskResult
 job = CalibrationJob.objects.get(tenant_id={tenant})
 row = DBTaskResult.objects.get(id=job.task_id)
-print(json.dumps([row.queue_name, row.worker_ids, row.status, len(str(row.args_kwargs))]))
+print(json.dumps([row.queue_name, row.worker_ids, row.status, job.pk, row.args_kwargs]))
 """
 
 
@@ -106,12 +106,14 @@ def test_dev_zip_is_calibrated_by_the_task_worker(served: Served) -> None:
         page,
     )
     assert stored and sum(int(n) for n in stored.groups()) == images
-    queue, workers, status, args = json.loads(
+    queue, workers, status, job, args = json.loads(
         served.manage("shell", "-c", RESULT.format(tenant=tenant)).splitlines()[-1]
     )
-    # Run by the server's task worker, on its own queue; the row holds ids, not the zip.
+    # Run by the server's task worker, on its own queue; the row holds the job's id and the
+    # SHA-256 of the upload's token (jobs.digest), not the zip nor the token (24 characters).
     assert status == "SUCCESSFUL" and queue.startswith("worker-") and workers == [queue]
-    assert args < 200
+    assert args["kwargs"] == {} and args["args"][0] == job
+    assert re.fullmatch("[0-9a-f]{64}", args["args"][1]), args
 
     answer = post_zip(session, url, empty_entries(5000))
     assert answer.status_code == 200 and "More than 2000 files in the zip" in answer.text
