@@ -13,7 +13,6 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_permission_codename, get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.db import DatabaseError, transaction
 from django.db.models import Count, Model, Q, QuerySet
 from django.forms import Form, ModelForm
 from django.http import (
@@ -57,19 +56,24 @@ def may_issue(request: HttpRequest) -> bool:
 
 
 def issue(request: HttpRequest, tenant: Tenant) -> IssuedHashId | None:
-    """A new hash_id for ``tenant`` with its history entry, both or neither: written apart, a
-    process killed between the two (or a history insert failing) left a working key with no
-    entry, and the page answered 500. None, said on the page, when the transaction failed: its
-    secret was never stored, so it is never shown."""
-    try:
-        with transaction.atomic():
-            issued = HashId.issue(tenant)
-            audit.record(tenant, f"Issued hash_id {issued.record.prefix}…", request.user)
-    except DatabaseError:
-        logger.exception("%s: issuing a hash_id failed", tenant.name)
-        messages.error(request, f"{tenant.name}: no hash_id was issued. {audit.NOT_WRITTEN}")
-        return None
-    return issued
+    """A new hash_id for ``tenant`` with its history entry, both or neither (audit.recorded):
+    written apart, a process killed between the two (or a history insert failing) left a
+    working key with no entry, and the page answered 500. None, said on the page, when the
+    transaction failed: its secret was never stored, so it is never shown."""
+
+    def issued() -> IssuedHashId:
+        new = HashId.issue(tenant)
+        audit.record(tenant, f"Issued hash_id {new.record.prefix}…", request.user)
+        return new
+
+    return audit.recorded(
+        request,
+        issued,
+        f"{tenant.name}: no hash_id was issued.",
+        logger,
+        "%s: issuing a hash_id failed",
+        tenant.name,
+    )
 
 
 def _shown(value: Any) -> Any:
@@ -81,38 +85,45 @@ def reset_and_record(request: HttpRequest, queryset: QuerySet[Tenant]) -> int:
     """Reset the quotas of ``queryset``, one history entry each (the action and the button): how
     many were reset. Each tenant's reset and its entry in one transaction, both or neither; one
     that failed is said on the page, and the others are still reset."""
-    count = 0
-    for pk, name in queryset.order_by("pk").values_list("pk", "name"):
-        try:
-            with transaction.atomic():
-                for tenant in Tenant.reset_quotas(Tenant.objects.filter(pk=pk)):
-                    audit.record(
-                        tenant, f"Reset quota ({tenant.requests_used} used before).", request.user
-                    )
-                    count += 1
-        except DatabaseError:
-            logger.exception("%s: resetting the quota failed", name)
-            messages.error(request, f"{name}: quota not reset. {audit.NOT_WRITTEN}")
-    return count
+    tenants = queryset.order_by("pk").values_list("pk", "name")
+    return sum(reset_one(request, pk, name) for pk, name in tenants)
+
+
+def reset_one(request: HttpRequest, pk: int, name: str) -> int:
+    """Reset the quota of tenant ``pk`` with its history entry (audit.recorded): 1, or 0 when
+    it is gone or neither was written (said on the page)."""
+
+    def reset() -> int:
+        count = 0
+        for tenant in Tenant.reset_quotas(Tenant.objects.filter(pk=pk)):
+            audit.record(tenant, f"Reset quota ({tenant.requests_used} used before).", request.user)
+            count += 1
+        return count
+
+    done = audit.recorded(
+        request, reset, f"{name}: quota not reset.", logger, "%s: resetting the quota failed", name
+    )
+    return done or 0
 
 
 def revoke_and_record(request: HttpRequest, hash_id: HashId) -> bool:
     """Revoke ``hash_id`` with its history entry in one transaction, both or neither (the
-    button and the action); False, said on the page, when neither was written."""
-    try:
-        with transaction.atomic():
-            hash_id.revoke()
-            audit.record(hash_id.tenant, f"Revoked hash_id {hash_id.prefix}…", request.user)
-    except DatabaseError:
-        logger.exception("%s: revoking hash_id %s… failed", hash_id.tenant.name, hash_id.prefix)
-        hash_id.revoked_at = None  # as it is in the database
-        messages.error(
-            request,
-            f"{hash_id.tenant.name}: hash_id {hash_id.prefix}… was not revoked. "
-            f"{audit.NOT_WRITTEN}",
-        )
-        return False
-    return True
+    button and the action; audit.recorded); False, said on the page, when neither was
+    written."""
+
+    def revoked() -> bool:
+        hash_id.revoke()
+        audit.record(hash_id.tenant, f"Revoked hash_id {hash_id.prefix}…", request.user)
+        return True
+
+    name = hash_id.tenant.name
+    said = f"{name}: hash_id {hash_id.prefix}… was not revoked."
+    if audit.recorded(
+        request, revoked, said, logger, "%s: revoking hash_id %s… failed", name, hash_id.prefix
+    ):
+        return True
+    hash_id.revoked_at = None  # as it is in the database
+    return False
 
 
 def record_deleted(request: HttpRequest, hash_ids: list[HashId]) -> None:

@@ -2,16 +2,25 @@
 verdicts: hash_ids issued and revoked, quota resets, thresholds, profiles, crop policies,
 challenges, calibrations. Management commands have no request user; they are attributed to
 ``SYSTEM_USER``, an inactive account with no usable password, and say which command made the
-change."""
+change. The admin writes each change with its entry through ``recorded``: both or neither."""
 
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.contrib import messages
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import DatabaseError, transaction
 from django.db.models import Model
+from django.http import HttpRequest
 
 from ml.evaluate import amount
 
 SYSTEM_USER = "facia-system"
+
+T = TypeVar("T")
 
 # A change whose transaction failed: it and its history entry are written in one (the admin's
 # buttons and actions), so neither was kept.
@@ -19,6 +28,28 @@ NOT_WRITTEN = (
     "Nothing was changed: the change or its history entry could not be written (the server "
     "log has the details). Try again."
 )
+
+
+def recorded(
+    request: HttpRequest,
+    change: Callable[[], T],
+    not_done: str,
+    log: logging.Logger,
+    logged: str,
+    *args: object,
+) -> T | None:
+    """``change()``, a change and its history entry, in one transaction: both or neither. Its
+    result; None when the database refused either (nothing written), logged with the traceback
+    (``logged % args``, on ``log``) and said on the page: ``not_done``, then NOT_WRITTEN. Any
+    other error is raised, the change rolled back: a caller that must tell its change's own
+    None from a refusal has the change raise instead (the shadow switch's CandidateGone)."""
+    try:
+        with transaction.atomic():
+            return change()
+    except DatabaseError:
+        log.exception(logged, *args)
+        messages.error(request, f"{not_done} {NOT_WRITTEN}")
+        return None
 
 
 def system_user() -> AbstractBaseUser:

@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 import numpy as np
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
 from django.http import (
     HttpRequest,
@@ -79,9 +78,10 @@ logger = logging.getLogger(__name__)
 
 JOBS_SHOWN = 5
 
-# A switch (promote, discard, revert) whose transaction failed: it and its history entry are
-# written in one, so neither was kept.
-NOT_WRITTEN = audit.NOT_WRITTEN
+
+class CandidateGone(Exception):
+    """The shadow candidate's record is gone (promote_shadow found none): raised, not
+    answered, so that audit.recorded's None says only that nothing was written."""
 
 
 def may_view(request: HttpRequest, model: Any) -> bool:
@@ -288,31 +288,44 @@ class CalibratedTenantAdmin(TenantAdmin):
             f"{flips.checks} checks in shadow: {flips.live_to_spoof} live → spoof, "
             f"{flips.spoof_to_live} spoof → live"
         )
+        done = "promoted" if choice == "promote" else "discarded"
         try:
             # the switch and its history entry, both or neither: recorded after the switch's
             # own transaction, a process killed (or a history insert failing) in between left
             # the candidate promoted or discarded with no entry
-            with transaction.atomic():
-                text = self.switch_shadow(tenant, choice, seen, counts)
-                if text is not None:
-                    audit.record(tenant, text, request.user)
+            text = audit.recorded(
+                request,
+                lambda: self.switch_and_record(request, tenant, choice, seen, counts),
+                f"{tenant.name}: candidate #{seen} was not {done}.",
+                logger,
+                "%s: switching shadow candidate #%s failed",
+                tenant.name,
+                seen,
+            )
         except NoShadow:  # another switch, or an upload job's candidate, came first
             messages.warning(request, f"{tenant.name}: candidate #{seen} is no longer in shadow.")
             return back
-        except DatabaseError:
-            logger.exception("%s: switching shadow candidate #%s failed", tenant.name, seen)
-            done = "promoted" if choice == "promote" else "discarded"
-            messages.error(
-                request, f"{tenant.name}: candidate #{seen} was not {done}. {NOT_WRITTEN}"
-            )
-            return back
-        if text is None:
+        except CandidateGone:
             messages.error(request, "The candidate's record is gone; discard it instead.")
+            return back
+        if text is None:  # neither written, said on the page
             return back
         if not reads_checks(request):  # the counts come from the check records
             text = text.replace(f" ({counts})", "")
         messages.success(request, f"{tenant.name}: {text}")
         return back
+
+    @classmethod
+    def switch_and_record(
+        cls, request: HttpRequest, tenant: Tenant, choice: str, seen: int, counts: str
+    ) -> str:
+        """switch_shadow with its history entry (inside audit.recorded's transaction): the
+        entry's text; CandidateGone when the candidate's record is gone, nothing switched."""
+        text = cls.switch_shadow(tenant, choice, seen, counts)
+        if text is None:
+            raise CandidateGone
+        audit.record(tenant, text, request.user)
+        return text
 
     @staticmethod
     def switch_shadow(tenant: Tenant, choice: str, seen: int, counts: str) -> str | None:
@@ -409,29 +422,37 @@ class CalibratedTenantAdmin(TenantAdmin):
     )
     def revert_to_uncalibrated(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
-            try:
-                # the revert and its history entry, both or neither (as shadow_view's switch)
-                with transaction.atomic():
-                    before = revert_calibration(tenant)  # read under the tenant's lock
-                    if before is not None:
-                        audit.record(
-                            tenant,
-                            f"Reverted to uncalibrated: threshold {before:.4f} → "
-                            f"{tenant.threshold:.4f}.",
-                            request.user,
-                        )
-            except DatabaseError:
-                logger.exception("%s: reverting the calibration failed", tenant.name)
-                self.message_user(
-                    request, f"{tenant.name}: not reverted. {NOT_WRITTEN}", messages.ERROR
-                )
-                continue
-            if before is not None:
+            if revert_and_record(request, tenant) is not None:
                 self.message_user(
                     request,
                     f"{tenant.name}: uncalibrated, threshold {tenant.threshold:.4f}.",
                     messages.SUCCESS,
                 )
+
+
+def revert_and_record(request: HttpRequest, tenant: Tenant) -> float | None:
+    """Revert ``tenant``'s calibration with its history entry, both or neither (as shadow_view's
+    switch; audit.recorded): the threshold it had; None when it was not calibrated, or when
+    neither was written (said on the page)."""
+
+    def reverted() -> float | None:
+        before = revert_calibration(tenant)  # read under the tenant's lock
+        if before is not None:
+            audit.record(
+                tenant,
+                f"Reverted to uncalibrated: threshold {before:.4f} → {tenant.threshold:.4f}.",
+                request.user,
+            )
+        return before
+
+    return audit.recorded(
+        request,
+        reverted,
+        f"{tenant.name}: not reverted.",
+        logger,
+        "%s: reverting the calibration failed",
+        tenant.name,
+    )
 
 
 @admin.register(Calibration)

@@ -551,3 +551,26 @@ def test_a_candidate_id_no_candidate_has_is_an_unknown_candidate(
     assert "which the page showed, is no longer in shadow" in page
     assert f"candidate #{candidate.pk} is. Nothing was changed" in page
     assert switch_state(tenant) == before
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as the admin runs: no test transaction
+def test_a_candidate_whose_record_is_gone_is_discarded_not_promoted(
+    make_tenant: Callable[..., Any], admin_client: Client
+) -> None:
+    """The shadow names a calibration whose row is gone: promoting it has no maps to apply,
+    so nothing changes and the page says to discard it; the discard then clears the shadow,
+    with its history entry."""
+    tenant, _ = make_tenant("Gone record", threshold=0.5)
+    candidate = in_shadow(tenant, threshold=0.61)
+    Calibration.objects.filter(pk=candidate.pk).delete()
+    before = switch_state(tenant)
+    url = reverse("admin:accounts_tenant_shadow", args=[tenant.pk])
+    response = admin_client.post(url, {"shadow": f"promote:{candidate.pk}"}, follow=True)
+    assert "The candidate&#x27;s record is gone; discard it instead." in response.content.decode()
+    assert switch_state(tenant) == before and before[1]["id"] == candidate.pk
+
+    response = admin_client.post(url, {"shadow": f"discard:{candidate.pk}"}, follow=True)
+    assert "Gone record: Discarded shadow candidate #?" in response.content.decode()
+    after = switch_state(tenant)
+    assert after[:4] == (None, None, 0.5, before[3])
+    assert after[4] == [*before[4], after[4][-1]] and after[4][-1].startswith("Discarded")
