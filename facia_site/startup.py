@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -171,10 +172,25 @@ def failing_as(command: str) -> Iterator[None]:
         # Ctrl-C (SIGINT): the command stops, as asked, its open transaction rolled back
         # (psycopg cancels a running query). One line says so: Python's own report would be a
         # traceback of wherever the signal came (20 lines for a migrate waiting for the
-        # migration lock), which bin/entrypoint logs one JSON record a line. 130: 128 +
-        # SIGINT, as a shell reports it.
+        # migration lock), which bin/entrypoint logs one JSON record a line.
         with contextlib.suppress(ValueError):  # a second Ctrl-C meanwhile: end at once
             signal.signal(signal.SIGINT, signal.SIG_DFL)
         ensure_logging()
         log.error("%s: interrupted (SIGINT, Ctrl-C): stopped before it finished", command)
-        sys.exit(128 + signal.SIGINT)
+        die_of_sigint()
+
+
+def die_of_sigint() -> NoReturn:
+    """End killed by SIGINT, as its default action ends a process. A shell running the command
+    in a loop (`for t in a b; do manage.py x; done`) stops on Ctrl-C only when its child died
+    of the signal: an exit status, even 130, says the child handled it, and bash goes on to
+    the next command (https://www.cons.org/cracauer/sigint.html). A container's PID 1 is not
+    killed by a signal it has no handler for: it exits 130 (128 + SIGINT), as a shell reports
+    the death."""
+    for stream in (sys.stdout, sys.stderr):  # what the command wrote: a signal skips the flush
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    with contextlib.suppress(ValueError):  # not the main thread: the exit below
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGINT)
+    sys.exit(128 + signal.SIGINT)

@@ -507,12 +507,18 @@ def test_a_signal_stops_a_step_and_leaves_nothing_behind(tmp_path: Path, signum:
             process.send_signal(signum)
             output = process.communicate(timeout=60)[0].decode()
             assert_nothing_left(db, process.pid)
-            assert process.returncode == 128 + signum, output
+            assert process.returncode == stopped_by(signum), output
     records = [json.loads(line) for line in output.splitlines()]  # still one JSON record set
     assert records[0]["message"] == "another process is migrating this database: waiting for it"
     assert records[-1]["name"] == "entrypoint.migrate"
     assert records[-1]["levelname"] == "ERROR"
     assert records[-1]["message"] == "entrypoint.migrate: stopped by SIGTERM"
+
+
+def stopped_by(signum: int) -> int:
+    """bin/entrypoint's status once signal ``signum`` sent to it has stopped a step: exit
+    128+N, but killed by SIGINT (Popen's -2), so that a shell loop running it stops too."""
+    return -signal.SIGINT if signum == signal.SIGINT else 128 + signum
 
 
 def unprivileged_pid_namespaces() -> bool:
@@ -563,7 +569,7 @@ def test_ctrl_c_on_a_terminal_stops_a_step(tmp_path: Path) -> None:
             os.write(controller, b"\x03")  # Ctrl-C
             status = process.wait(timeout=60)
             assert_nothing_left(db, process.pid)
-            assert status == 128 + signal.SIGINT
+            assert status == -signal.SIGINT  # killed by it, as sh's default action would
     finally:
         os.close(terminal)
         os.close(controller)
@@ -735,9 +741,53 @@ def test_relative_paths_are_the_callers(tmp_path: Path) -> None:
     assert (caller / "copy.sqlite3").is_file()
 
 
+def test_a_sqlite_scheme_in_any_case_is_the_callers_path(tmp_path: Path) -> None:
+    """URL schemes are case-insensitive (RFC 3986 3.1), and the settings read SQLite:///up.db
+    as sqlite:///up.db: the file is the caller's too, not the checkout's."""
+    checkout = checkout_copy(tmp_path, with_venv=False)
+    env = entrypoint_env(tmp_path, 0, DATABASE_URL=" SQLite:///up.sqlite3 ")
+    done = run_in(checkout, env, "migrate")  # from tmp_path, the checkout's parent
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (checkout / "up.sqlite3").exists()
+    with sqlite3.connect(tmp_path / "up.sqlite3") as db:
+        tables = {row[0] for row in db.execute("select name from sqlite_master")}
+    assert "accounts_tenant" in tables
+
+
+IN_MEMORY = (
+    "bin/entrypoint: DATABASE_URL names SQLite's in-memory database, which each process (the "
+    "migration, every worker, each command) would open empty for itself: name a file, "
+    "sqlite:///PATH\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "args"),
+    [
+        ("sqlite:///:memory:", ["migrate"]),  # a file named :memory: in the caller's directory
+        ("sqlite://:memory:", ["migrate"]),  # a migration lost with its step
+        ("SQLite:///:memory:", ["migrate"]),
+        ("sqlite://", ["migrate"]),  # no file: dj-database-url's in-memory default
+        ("sqlite:///%3Amemory%3A?mode=rwc", ["migrate"]),
+        ("sqlite:///:memory:", ["serve"]),  # never ready: each worker's database unmigrated
+        ("sqlite://:memory:", ["manage", "check"]),
+    ],
+)
+def test_an_in_memory_sqlite_database_is_refused(tmp_path: Path, url: str, args: list[str]) -> None:
+    """Each process would open its own empty database: the migrate step's schema ends with
+    it, and `serve` answered /status_check 503 "Database not migrated: 80 migration(s) not
+    applied" from every worker. One line, exit 2, before any step."""
+    checkout = checkout_copy(tmp_path, with_venv=False)
+    done = run_in(checkout, entrypoint_env(tmp_path, 0, DATABASE_URL=url), *args)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", IN_MEMORY)
+    assert not (tmp_path / ":memory:").exists() and not (checkout / ":memory:").exists()
+    assert not (tmp_path / "secret_key").exists()  # refused before the set-up step ran
+
+
 # Ctrl-C during the start-up migration (make setup's `manage.py migrate`, or bin/entrypoint's
 # step, which a terminal's Ctrl-C reaches through facia_site.steplog): it logged Python's
-# KeyboardInterrupt traceback. It ends in one line and 130. The migration waits for the lock
+# KeyboardInterrupt traceback. It ends in one line, killed by SIGINT (a step of the
+# entrypoint's: steplog's status 130). The migration waits for the lock
 # this test holds on the SQLite database's migrate-lock file: a point to signal it at.
 @contextlib.contextmanager
 def sqlite_migration_lock_held(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
@@ -763,7 +813,7 @@ def assert_interrupted_in_one_line(output: str, command: str) -> None:
     ), output
 
 
-def test_ctrl_c_during_manage_py_migrate_is_one_line_and_130(tmp_path: Path) -> None:
+def test_ctrl_c_during_manage_py_migrate_is_one_line_and_dies_of_it(tmp_path: Path) -> None:
     """As `make setup` (`make migrate`) runs it: the log line saying it waits is the point."""
     with sqlite_migration_lock_held(tmp_path) as (env, _lock):
         process = subprocess.Popen(
@@ -785,7 +835,7 @@ def test_ctrl_c_during_manage_py_migrate_is_one_line_and_130(tmp_path: Path) -> 
             rest = process.communicate(timeout=60)[1].decode()
         finally:
             stop(process)
-    assert process.returncode == 128 + signal.SIGINT, rest
+    assert process.returncode == -signal.SIGINT, rest  # killed by it: not an exit status
     assert_interrupted_in_one_line(rest, "manage.py migrate")
     assert len(rest.splitlines()) == 1, rest
 
@@ -813,3 +863,53 @@ def test_ctrl_c_during_the_entrypoints_migrate_step_is_one_line_and_130(tmp_path
     assert process.returncode == 128 + signal.SIGINT, output
     assert_interrupted_in_one_line(output, "manage.py migrate")
     assert output.splitlines()[-1] == "entrypoint.migrate: stopped by SIGINT", output
+
+
+def end_session(sid: int) -> None:
+    """SIGKILL what is left of session ``sid`` (a loop that went on to its next command)."""
+    for pid in in_session(sid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("command", ["manage.py", "bin/entrypoint"])
+def test_ctrl_c_stops_a_shell_loop_running_a_command(tmp_path: Path, command: str) -> None:
+    """`for t in 1 2; do manage.py migrate; done`: a terminal's Ctrl-C signals its foreground
+    group, bash and the command. bash waits for the command, then stops only if it died of
+    SIGINT; a command that exited 130 had bash go on to the next one (and wait again for the
+    lock held here). Each command's end prints `exit N`: none may."""
+    run = {
+        "manage.py": f'"{sys.executable}" manage.py migrate --noinput',
+        "bin/entrypoint": f'"{ENTRYPOINT}" migrate',
+    }[command]
+    script = f'for t in 1 2; do {run}; echo "exit $?"; done; echo after'
+    with sqlite_migration_lock_held(tmp_path) as (env, lock):
+        process = subprocess.Popen(
+            ["bash", "-c", script],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group, as a terminal's foreground job
+        )
+        try:
+            until(lambda: process.poll() is not None or waits_for_flock(lock), 120)
+            assert process.poll() is None, process.communicate()[0].decode()
+            os.killpg(process.pid, signal.SIGINT)
+            assert process.stdout is not None
+            output = ""
+            for line in process.stdout:  # to its end, or to the first command's `exit N`
+                output += line.decode()
+                if line.startswith((b"exit ", b"after")):
+                    break
+            assert "exit " not in output and "after" not in output, output
+            status = process.wait(timeout=60)
+        finally:
+            end_session(process.pid)
+            stop(process)
+    assert status == -signal.SIGINT, output  # bash died of it too, as a loop around it needs
+    if command == "manage.py":
+        assert_interrupted_in_one_line(output, "manage.py migrate")
+    else:  # steplog got the group's INT and sh's TERM: it passes on the first it handles
+        last = output.splitlines()[-1]
+        assert re.fullmatch(r"entrypoint\.migrate: stopped by SIG(INT|TERM)", last), output
