@@ -25,6 +25,7 @@ from facia_site.worker import (
     BufferingWorker,
     patch_io,
     release_memory,
+    request_target,
 )
 from telemetry.gunicorn import (
     gunicorn_logconfig,
@@ -98,6 +99,12 @@ _M_ARENA_MAX = -8
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NAME = 15
 TASK_WORKER_NAME = b"facia-tasks"
+
+
+def pre_request(worker: Any, req: Any) -> None:
+    """gunicorn's own hook: each request's method and path at DEBUG, as the access line names
+    them (gunicorn's default wrote the raw path, a hash_id sent in it included)."""
+    worker.log.debug("%s", request_target(req))
 
 
 def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> None:

@@ -25,6 +25,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import gevent
 from django.conf import settings
@@ -36,7 +37,7 @@ from gunicorn.http import errors as parse
 from gunicorn.http.body import ChunkedReader, LengthReader
 from gunicorn.workers.ggevent import GeventWorker
 
-from telemetry.logs import current_request_id
+from telemetry.logs import current_request_id, redact_tokens
 
 # A request whose head (keepalive setting) or body (this) has not fully arrived in time is
 # dropped: at LAN speed a 16 MB body takes well under a second. Every body gets at least this
@@ -605,7 +606,7 @@ class BufferingWorker(GeventWorker):
                     "Invalid request from ip=%s: %s (%s)", ip, refused[1], type(exc).__name__
                 )
             else:
-                self.log.exception("Error handling request %s", _request_target(req))
+                self.log.exception("Error handling request %s", request_target(req))
         finally:
             current_request_id.reset(stamped)
         status, sentence = refused or (500, BY_STATUS[500])
@@ -861,10 +862,12 @@ def _refusal(exc: BaseException) -> tuple[int, str] | None:
     return None
 
 
-def _request_target(req: Any) -> str:
-    """What an error's log line names of ``req``: its method and path, never the query string,
-    as Django's access line."""
-    return f"{req.method} {req.path}" if req is not None else "(no request read)"
+def request_target(req: Any) -> str:
+    """What an error's log line names of ``req``: its method and path as Django's access line
+    names them (decoded, token-like runs redacted), never the query string."""
+    if req is None:
+        return "(no request read)"
+    return f"{req.method} {redact_tokens(unquote(req.path))}"
 
 
 def _request_id(req: Any) -> str:

@@ -26,6 +26,56 @@ ALLOWED_EXTRAS = frozenset(
 )
 
 
+# A run of the characters a hash_id or a capture token is made of (URL-safe base64: 43 of
+# them), long enough to be one; a canonical UUID (a capture session's id, no secret) is kept.
+TOKEN_RUN = re.compile(r"[A-Za-z0-9_-]{16,}")
+UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+LOWER, UPPER, DIGIT = re.compile(r"[a-z]"), re.compile(r"[A-Z]"), re.compile(r"[0-9]")
+# A run this long holding a digit is a hex digest or token even in one case; a host's label
+# or a path's word this long holds none in practice.
+LONG_RUN = 32
+
+
+def token_like(run: str) -> bool:
+    """Whether ``run`` (from TOKEN_RUN) may be a secret: mixed case, as a hash_id is but for 1
+    in 2.7e9 (43 random characters in one case), or long with a digit (of those 1 in 2.7e9,
+    all but 1 in 1.3e15 hold one). Of the service's 177 static files, 2 have a name of mixed
+    case this long (DateTimeShortcuts.js, RelatedObjectLookups.js); its paths, none."""
+    if UUID.fullmatch(run):
+        return False
+    mixed_case = LOWER.search(run) and UPPER.search(run)
+    return bool(mixed_case) or (len(run) >= LONG_RUN and bool(DIGIT.search(run)))
+
+
+def redact_tokens(text: str) -> str:
+    """``text`` (a path, a Host, a message quoting either) with each token-like run written as
+    ``<redacted:N>``, N its length, and so each lower-cased copy of one (Django's refusal of a
+    Host quotes it as sent and lower-cased). What a client sends where no secret belongs
+    reaches the logs without the secret it may hold, and with the rest of it."""
+    copies: set[str] = set()
+
+    def placeholder(match: re.Match[str]) -> str:
+        run = match.group()
+        if not token_like(run):
+            return run
+        copies.add(run.lower())
+        return f"<redacted:{len(run)}>"
+
+    text = TOKEN_RUN.sub(placeholder, text)
+    for copy in copies:
+        text = text.replace(copy, f"<redacted:{len(copy)}>")
+    return text
+
+
+class RedactTokens(logging.Filter):
+    """django.request's line for a 5xx names the path ("Internal Server Error: /x"): written
+    through redact_tokens, as the access line's."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact_tokens(record.getMessage()), None
+        return True
+
+
 class RequestIdFilter(logging.Filter):
     """Stamp every record with the id of the request being served (None outside requests)."""
 
@@ -110,13 +160,14 @@ SECURITY_MESSAGE_CHARS = 256
 class SuspiciousRequest(logging.Filter):
     """Django's record for each request it answers 400 as suspicious (``django.security.*``:
     a Host outside ALLOWED_HOSTS, over 1,000 query or form fields, an admin lookup no URL may
-    make) as one short line: its message cut at SECURITY_MESSAGE_CHARS, its traceback dropped
+    make) as one short line: its message through redact_tokens (it quotes the Host, or the
+    query's key or value) and cut at SECURITY_MESSAGE_CHARS, its traceback dropped
     (Django's own validation, the same every time: 4,250 bytes for 1,200 query fields). A
     WARNING, as the client's request is at fault, except DisallowedHost, which stays an ERROR:
     a stale ALLOWED_HOSTS refuses every real client too, and must show as one."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        message = redact_tokens(record.getMessage())
         if len(message) > SECURITY_MESSAGE_CHARS:
             message = f"{message[:SECURITY_MESSAGE_CHARS]}... ({len(message)} characters)"
         record.msg, record.args = message, None
@@ -168,6 +219,7 @@ def logging_config(log_format: str, level: str, stream: str = "stdout") -> dict[
             "readiness_answers": {"()": "telemetry.logs.DropReadinessAnswers"},
             "outage_answers": {"()": "telemetry.logs.DropOutageAnswers"},
             "suspicious": {"()": "telemetry.logs.SuspiciousRequest"},
+            "redact_tokens": {"()": "telemetry.logs.RedactTokens"},
         },
         "formatters": {
             "text": {"()": "telemetry.logs.TextFormatter", "fmt": TEXT_FORMAT},
@@ -195,7 +247,12 @@ def logging_config(log_format: str, level: str, stream: str = "stdout") -> dict[
             "django": handler,
             "django.request": {
                 **handler,
-                "filters": ["client_errors", "readiness_answers", "outage_answers"],
+                "filters": [
+                    "client_errors",
+                    "readiness_answers",
+                    "outage_answers",
+                    "redact_tokens",
+                ],
             },
             "django.security": {**handler, "handlers": ["security"]},
             "django.template": {**handler, "level": templates},

@@ -16,7 +16,7 @@ from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
 from telemetry import metrics
-from telemetry.logs import current_request_id
+from telemetry.logs import current_request_id, redact_tokens
 
 log = logging.getLogger("facia.request")
 
@@ -164,15 +164,17 @@ class ObservabilityMiddleware:
         seconds = time.perf_counter() - started
         endpoint = endpoint_of(request)
         metrics.observe_request(endpoint, request.method or "", response.status_code, seconds)
-        # The path only: never the query string, headers or body.
+        # The path only, a secret a client put in it redacted: never the query string,
+        # headers or body.
+        path = redact_tokens(request.path)
         log.info(
             "%s %s %s",
             request.method,
-            request.path,
+            path,
             response.status_code,
             extra={
                 "method": request.method,
-                "path": request.path,
+                "path": path,
                 "status": response.status_code,
                 "duration_ms": round(seconds * 1000, 2),
             },

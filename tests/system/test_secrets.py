@@ -1,5 +1,6 @@
 """Nothing keeps an image, a base64 body or a full hash_id: a real gunicorn (debug logging)
-is sent marker images and hash_ids on every path, requests it cannot parse included, then its
+is sent marker images and hash_ids on every path (in the body, and in the URL and Host where
+none belongs), requests it cannot parse included, then its
 database files, its log output and the temp directories are searched for them."""
 
 import base64
@@ -116,6 +117,10 @@ def test_no_image_body_or_hash_id_is_written_anywhere(tmp_path: Path) -> None:
             url, data=json.dumps({"hash_id": hash_id}) + " " * 17_000_000, timeout=60
         )
         assert too_big.status_code == 413
+        # Where no hash_id belongs: the path, the query string, the Host.
+        misplaced = requests.get(f"{url}/{hash_id}?hash_id={hash_id}", timeout=60)
+        assert misplaced.status_code == 404
+        assert requests.get(url, headers={"Host": hash_id}, timeout=60).status_code == 400
         for request, status in malformed(hash_id).items():
             assert send_raw(server.port, request) == status, request[:40]
     searched = files_under(tmp_path, since=started) + system_temp_files(started)
@@ -128,6 +133,8 @@ def test_no_image_body_or_hash_id_is_written_anywhere(tmp_path: Path) -> None:
     assert hash_id[:8].encode() in stored
     log = (tmp_path / "gunicorn.log").read_bytes()
     assert b"check tenant=" in log
+    assert b'"path": "/liveness/<redacted:43>"' in log
+    assert b"Invalid HTTP_HOST header: '<redacted:43>'" in log
     forbidden = {
         **needles(image, marker),
         "full hash_id": hash_id.encode(),
