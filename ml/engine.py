@@ -286,7 +286,14 @@ class LivenessEngine:
         """Detect and gate ``frame``; while its face is too small only for the JPEG's reduced
         decode (``finer_scale``), decode the file again finer and detect and gate that. Every
         other image is decoded, detected and gated once, as before. A finer decode the decoder
-        refuses leaves the coarser one's answer."""
+        refuses leaves the coarser one's answer.
+
+        ``no_face`` is not decoded again: YuNet sees every image scaled to 320 px on its longer
+        side, so a finer decode shows it the same face at the same size. Of 2,126 dev faces
+        placed in 2000x1500 to 6000x4000 JPEGs (python -m bench.no_face_decode), 1,368 were
+        no_face at the reduced decode and 1,365 whole: 5 found only whole, 2 only reduced, each
+        at YuNet's 0.6 floor (0.600 to 0.635). Decoding a face-free 4000x3000 JPEG again whole
+        would add 180 ms to its 51."""
         faces = self.detector.detect(frame.image)
         gates = self.gates(frame.image, faces, crop_policy)
         while (scale := finer_scale(frame, gates, self.thresholds.min_face_px)) is not None:

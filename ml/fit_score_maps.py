@@ -5,7 +5,9 @@ python -m ml.fit_score_maps [--dev DIR] [--video DIR] [--frames N] [--out FILE |
 Every dev image (``manifest.csv``, source = ``source_repo``) and a few frames of every clip of
 the video folder (its ``manifest.csv``: label per clip; frames evenly spread in time, sent
 through the engine as JPEG bytes, as a capture component would) go through the engine's own
-inspection, so the capture kind ("frame" or "crop") is decided where the service decides it
+decode and inspection (``LivenessEngine.decode_frame``, ``inspect``: a JPEG whose face is too
+small only at its reduced decode is decoded again finer, as /liveness decodes it), so the
+capture kind ("frame" or "crop") and the gates are decided where the service decides them
 (``ml.quality.capture_of``, context ratio). Only presentations that pass the quality gates
 (crop policy "judge", the default) are used: the others are never scored by the service.
 
@@ -50,7 +52,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ml import calibration, pad_metrics
+from ml import calibration, pad_metrics, quality
 from ml.engine import LivenessEngine
 from ml.errors import ImageError
 from ml.evaluate import Sample, evaluate_folder
@@ -140,14 +142,14 @@ def clip_jpegs(folder: Path, count: int) -> dict[str, bytes]:
 
 
 def video_samples(engine: LivenessEngine, folder: Path, clips: dict[str, bytes]) -> list[Sample]:
-    """The clips' frames (``clip_jpegs`` of the folder), labelled by its manifest, inspected
-    as JPEG bytes."""
+    """The clips' frames (``clip_jpegs`` of the folder), labelled by its manifest, decoded and
+    inspected from their JPEG bytes as /liveness judges them."""
     rows = {row["file"]: row for row in _rows(folder)}
     samples = []
     for name, jpeg in clips.items():
         row = rows[name.split("#")[0]]
         species = "none" if row["label"] == "live" else "replay"  # every spoof clip: a screen
-        found = engine.inspect(engine.decode(jpeg))
+        found = engine.inspect(engine.decode_frame(jpeg))
         samples.append(
             Sample(
                 name,
@@ -177,11 +179,14 @@ def cut_context(samples: list[Sample]) -> float:
 
 
 def cut_face(data: bytes, engine: LivenessEngine, context: float) -> bytes:
-    """The face of an image cut as an app would send it: ``context`` times the box the engine
-    finds (in the decoded image) on each side, centred on it and clamped to the image, cut
-    from the image at its full resolution, as JPEG."""
-    decoded = engine.decode(data)
-    x, y, w, h = engine.detect(decoded).box
+    """The face of an image cut as an app would send it: ``context`` times the box of the face
+    the engine judges (found in the image as /liveness decodes it, finer when need be:
+    ``LivenessEngine.gated``) on each side, centred on it and clamped to the image, cut from
+    the image at its full resolution, as JPEG."""
+    frame, _, gates = engine.gated(engine.decode_frame(data))
+    if gates.face is None:
+        raise quality.refusal("no_face")
+    decoded, (x, y, w, h) = frame.image, gates.face.box
     full = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # EXIF-oriented too
     if full is None:
         raise ImageError("the decoder could not read the image at full size")
@@ -208,7 +213,7 @@ def cut_samples(
     cuts = []
     for s in frames:
         data = clips[s.file] if "#" in s.file else (dev / s.file).read_bytes()
-        found = engine.inspect(engine.decode(cut_face(data, engine, context)))
+        found = engine.inspect(engine.decode_frame(cut_face(data, engine, context)))
         measures = asdict(found.measures) if found.measures else {}
         cuts.append(
             Sample(

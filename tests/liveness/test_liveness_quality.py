@@ -11,6 +11,7 @@ import pytest
 
 from accounts.models import Tenant
 from bench.finer_decode import wide_frame
+from bench.no_face_decode import placed
 from liveness.models import LivenessCheck
 from liveness.runtime import get_engine
 from ml.quality import REFUSALS
@@ -213,3 +214,25 @@ def test_a_wide_jpeg_is_judged_as_its_png(make_tenant: Any, post_liveness: Post)
     tenant.refresh_from_db()
     assert tenant.requests_used == 2
     assert not LivenessCheck.objects.filter(tenant=tenant).exclude(refused_code="").exists()
+
+
+@pytest.mark.parametrize(("side", "status"), [(80, 422), (400, 201)])
+def test_a_large_jpeg_finds_the_faces_its_png_finds(
+    make_tenant: Any, post_liveness: Post, side: int, status: int
+) -> None:
+    """A dev selfie placed in a 4000x3000 frame, its face ``side`` px: the JPEG is decoded at
+    1/8 (its face 10 or 50 px), the PNG whole. YuNet sees both at 320 px on the longer side, so
+    both find the same: an 80 px face is no face in either (422 no_face, no unit), a 400 px one
+    is judged in both (201, its JPEG decoded again finer for face_too_small)."""
+    tenant, secret = make_tenant("large-frame")
+    photo = read(LIVE_JPG)
+    face = get_engine().detect(photo)
+    frame = placed(photo, side / min(face.box[2:]), 4000, 3000)
+    assert frame is not None
+    for ext in (".jpg", ".png"):
+        response = post_liveness({"hash_id": secret, "selfie_image": encoded(ext, frame)})
+        assert response.status_code == status, (ext, response.content)
+        if status == 422:
+            assert response.json()["code"] == "no_face", ext
+    tenant.refresh_from_db()
+    assert tenant.requests_used == (2 if status == 201 else 0)

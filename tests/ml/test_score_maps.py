@@ -6,12 +6,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
+from bench.finer_decode import encoded, wide_frame
 from ml import calibration, fit_score_maps, profiles
 from ml.engine import LivenessEngine
 from ml.evaluate import Sample
@@ -112,6 +114,24 @@ def test_the_engine_maps_each_kind_with_its_own_map(
             assert platt != calibration.IDENTITY
             expected = 1 / (1 + math.exp(-(platt.a * verdict.logit + platt.b)))
             assert verdict.p_live == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_clip_frame_is_decoded_and_judged_as_the_api_judges_it(
+    engine: LivenessEngine, dev_image: Callable[[str], bytes], tmp_path: Path
+) -> None:
+    """A clip frame whose face is too small only at its JPEG's reduced decode (a dev selfie in
+    a 1920x540 frame: 39 px at 1/4) is judged by the fit as /liveness judges it, decoded again
+    at 1/2 (ml.engine, ``gated``): it passes the gates with the API's scores, where a single
+    decode refused it face_too_small and left it out of the maps."""
+    photo = cv2.imdecode(np.frombuffer(dev_image("live/minivision_1.jpg"), np.uint8), 1)
+    assert photo is not None
+    jpeg = encoded(wide_frame(photo, 1920, 540), ".jpg")
+    (tmp_path / "manifest.csv").write_text("file,label,source_repo\nwide.mp4,live,test/wide\n")
+    [sample] = fit_score_maps.video_samples(engine, tmp_path, {"wide.mp4#0": jpeg})
+    api = engine.inspect(engine.decode_frame(jpeg))
+    assert api.failures == [] and api.capture == "frame"
+    assert (sample.failures, sample.capture, sample.source) == ([], "frame", "test/wide")
+    assert sample.scores == pytest.approx(api.scores, abs=1e-6)
 
 
 def _item(source: str, label: str, z: float, capture: str = "crop") -> Scored:
