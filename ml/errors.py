@@ -43,6 +43,11 @@ class ModelDirUnwritable(ModelInstallError):
     """The install folder (MODEL_DIR) cannot be written: read-only, full, or not a directory."""
 
 
+class ModelDirRefused(ModelInstallError):
+    """The install folder holds what the installer did not write, or overlaps the source:
+    replacing it would delete them."""
+
+
 class ModelUnavailable(ModelInstallError):
     """A model left for its first use could not be compiled (a broken or missing file)."""
 

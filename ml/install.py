@@ -20,7 +20,9 @@ from pathlib import Path
 
 import openvino as ov
 
-from ml.errors import ModelDirUnwritable, ModelInstallError
+from ml.compilation import LOCKS
+from ml.errors import ModelDirRefused, ModelDirUnwritable, ModelInstallError
+from ml.quantize import INT8_DIR
 from ml.registry import MODEL_FILES, ModelSpec
 
 MANIFEST = "manifest.json"
@@ -119,12 +121,16 @@ def install_models(source: Path, dest: Path) -> bool:
     source, dest = Path(source), Path(dest)
     if not installed_faults(dest):
         return False
-    # A symlink is replaced where it points; a mount point (a volume mounted at MODEL_DIR,
-    # which containers share) cannot be renamed over (EBUSY): its files are replaced in it, the
-    # lock and the staging directory inside it too, so that all who mount it share the lock.
+    # A symlink is replaced where it points, and "." by the folder it names (the lock and the
+    # staging directory go beside it, by its name); a mount point (a volume mounted at
+    # MODEL_DIR, which containers share) cannot be renamed over (EBUSY): its files are replaced
+    # in it, the lock and the staging directory inside it too, so that all who mount it share
+    # the lock.
     # Renaming over either failed on every start, a mount point emptied first.
-    dest = dest.resolve() if dest.is_symlink() else dest
+    dest = dest.resolve()
     in_place = os.path.ismount(dest)
+    staging = dest / STAGING if in_place else _beside(dest, ".staging")
+    _refuse_unsafe(source, dest, (staging,) if in_place else (dest, staging))
     with _install_lock(dest / INSTALL_LOCK if in_place else _beside(dest, ".lock"), dest):
         faults = installed_faults(dest)  # another process may have installed them meanwhile
         if not faults:
@@ -132,7 +138,6 @@ def install_models(source: Path, dest: Path) -> bool:
         if (dest / MANIFEST).exists():
             log.warning("re-installing the models in %s: %s", dest, "; ".join(faults))
         verified = [(m, _verified_source(source, m)) for m in MODEL_FILES]  # all or nothing
-        staging = dest / STAGING if in_place else _beside(dest, ".staging")
         try:
             _build(verified, staging)
             if in_place:
@@ -148,6 +153,78 @@ def install_models(source: Path, dest: Path) -> bool:
 
 INSTALL_LOCK = ".install.lock"  # in a mount point, beside its models
 STAGING = ".staging"
+CACHE = "cache"  # the engine's compile cache (ml.engine): <key>.blob, and LOCKS/<key>.lock
+
+
+def _refuse_unsafe(source: Path, dest: Path, replaced: tuple[Path, ...]) -> None:
+    """Refuse to install when that would delete anything the installer did not write: a
+    ``dest`` (resolved) holding, inside or being the source, or ``replaced`` folders holding
+    other files (a FACIA_VAR_DIR given as MODEL_DIR would lose its database and secret_key).
+    In a mount point only the staging folder is replaced, its other entries (lost+found) kept."""
+    src = source.resolve()
+    if src == dest or src in dest.parents or dest in src.parents:
+        raise ModelDirRefused(
+            f"refusing to install the models into {dest}: it overlaps the source {source}"
+        )
+    names = _ir_files(dest)
+    if strays := [stray for folder in replaced for stray in _strays(folder, names)]:
+        shown = [os.path.relpath(stray, dest.parent) for stray in strays[:3]]
+        more = f" and {len(strays) - 3} more" if len(strays) > 3 else ""
+        raise ModelDirRefused(
+            f"refusing to install the models into {dest}: it holds files the installer did "
+            f"not write ({', '.join(shown)}{more}); give a new or empty folder"
+        )
+
+
+def _ir_files(dest: Path) -> frozenset[str]:
+    """The IR file names this release installs, and those ``dest``'s manifest records (an
+    earlier release's models, replaced on upgrade)."""
+    names = set(_installed_files())
+    try:
+        recorded = json.loads((dest / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return frozenset(names)
+    if isinstance(recorded, dict) and isinstance(files := recorded.get("files"), dict):
+        names.update(str(name) for name in files)
+    if isinstance(recorded, dict) and isinstance(models := recorded.get("models"), dict):
+        names.update(f"{ir}.{ext}" for ir in models for ext in ("xml", "bin"))
+    return frozenset(names)
+
+
+def _strays(folder: Path, names: frozenset[str]) -> list[str]:
+    """What ``folder`` holds that neither the installer nor the engine wrote (its IR, manifest,
+    lock and staging folder; the compile cache; bench.quantize's int8 folder), as paths;
+    ``folder`` itself when it is not a folder, nothing when it is not there."""
+    if not folder.is_symlink() and not folder.exists():
+        return []
+    if folder.is_symlink() or not folder.is_dir():
+        return [str(folder)]
+    return sorted(str(entry) for entry in folder.iterdir() if not _owned(entry, names))
+
+
+def _owned(entry: Path, names: frozenset[str]) -> bool:
+    if entry.is_symlink():
+        return False
+    if entry.is_file():
+        return entry.name in names or entry.name in (MANIFEST, INSTALL_LOCK)
+    if entry.name in (STAGING, INT8_DIR):
+        return not _strays(entry, names)
+    if entry.name == CACHE and entry.is_dir():
+        return all(_cached(item) for item in entry.iterdir())
+    return False
+
+
+def _cached(item: Path) -> bool:
+    """A compile cache entry, or its folder of locks."""
+    if item.is_symlink():
+        return False
+    if item.name == LOCKS and item.is_dir():
+        return all(lock.suffix == ".lock" and _plain_file(lock) for lock in item.iterdir())
+    return item.suffix == ".blob" and _plain_file(item)
+
+
+def _plain_file(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
 
 
 def _beside(dest: Path, suffix: str) -> Path:

@@ -697,6 +697,25 @@ def test_migrate_and_install_models_take_their_commands_arguments(tmp_path: Path
     assert "unrecognized arguments: --bogus" in done.stdout + done.stderr
 
 
+def test_install_models_into_the_var_dir_is_refused_and_keeps_it(tmp_path: Path) -> None:
+    """MODEL_DIR set to FACIA_VAR_DIR itself: install-models deleted the database and the
+    secret key with the folder. It is refused, exit 2, the folder as it was."""
+    var = tmp_path / "var2"
+    env = entrypoint_env(
+        tmp_path, 0, DATABASE_URL=f"sqlite:///{var / 'db.sqlite3'}", FACIA_VAR_DIR=str(var)
+    )
+    env.pop("SECRET_KEY", None)  # the key file in FACIA_VAR_DIR, which migrate creates
+    assert run_entrypoint(env, "migrate").returncode == 0
+    kept = {p.name: p.read_bytes() for p in var.iterdir() if p.is_file()}
+    assert {"db.sqlite3", "secret_key"} <= kept.keys()
+    done = run_entrypoint({**env, "MODEL_DIR": str(var)}, "install-models")
+    assert done.returncode == 2, done.stdout + done.stderr
+    [record] = [json.loads(line) for line in done.stdout.splitlines()]
+    assert record["levelname"] == "ERROR"
+    assert f"refusing to install the models into {var}: it holds files" in record["message"]
+    assert {p.name: p.read_bytes() for p in var.iterdir() if p.is_file()} == kept
+
+
 def test_relative_paths_are_the_callers(tmp_path: Path) -> None:
     """bin/entrypoint run from another directory: the relative paths given to it (variables
     and arguments) are that directory's, as for any command. It cd'd to its checkout first,

@@ -8,7 +8,8 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError
 
-from ml.install import models_ready
+from ml.install import MANIFEST, models_ready
+from ml.registry import MODEL_FILES
 from tests.conftest import REPO
 from tests.conftest import run_command as run
 
@@ -46,4 +47,70 @@ def test_installs_started_together_all_succeed(tmp_path: Path) -> None:
     outputs = [install.communicate(timeout=300)[0].decode() for install in installs]
     assert [install.returncode for install in installs] == [0, 0, 0], outputs
     assert sum("Models installed" in output for output in outputs) == 1, outputs
+    assert models_ready(dest)
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` with its bytes (None for a folder)."""
+    return {
+        str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def test_install_models_refuses_a_folder_it_did_not_write(tmp_path: Path) -> None:
+    """manage.py install_models into someone's folder (--dest holding a database, holding the
+    source, the caller's own directory): it deleted the folder's files and said "Models
+    installed". Each is refused, exit 2, in one line, with nothing written or deleted."""
+    precious, wrap, caller = tmp_path / "precious", tmp_path / "wrap", tmp_path / "caller"
+    (precious / "sub").mkdir(parents=True)
+    (precious / "db.sqlite3").write_text("important")
+    for model in MODEL_FILES:
+        (wrap / "models" / model.source).parent.mkdir(parents=True, exist_ok=True)
+        (wrap / "models" / model.source).write_bytes(
+            (settings.MODEL_SOURCE / model.source).read_bytes()
+        )
+    caller.mkdir()
+    (caller / "notes.txt").write_text("mine")
+    before = _tree(tmp_path)
+    for cwd, args, said in [
+        (
+            REPO,
+            ["--source", str(settings.MODEL_SOURCE), "--dest", str(precious)],
+            f"{precious}: it holds files the installer did not write "
+            "(precious/db.sqlite3, precious/sub)",
+        ),
+        (
+            REPO,
+            ["--source", str(wrap / "models"), "--dest", str(wrap)],
+            f"{wrap}: it overlaps the source {wrap / 'models'}",
+        ),
+        (
+            caller,
+            ["--source", str(settings.MODEL_SOURCE), "--dest", "."],
+            f"{caller}: it holds files the installer did not write (caller/notes.txt)",
+        ),
+    ]:
+        command = [sys.executable, str(REPO / "manage.py"), "install_models", *args]
+        done = subprocess.run(
+            command, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.startswith(f"CommandError: refusing to install the models into {said}")
+        assert done.stderr.endswith("(set MODEL_DIR or pass --dest)\n") and done.stdout == ""
+        assert done.stderr.count("\n") == 1, done.stderr
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.slow  # 5 s: two installs
+def test_install_models_repairs_and_upgrades_its_own_folder(tmp_path: Path) -> None:
+    """Its own folder, corrupted or from an earlier release, is still replaced."""
+    dest = tmp_path / "models"
+    assert run("install_models", "--dest", str(dest))[-1] == f"Models installed in {dest}"
+    (dest / MODEL_FILES[0].ir).with_suffix(".bin").write_bytes(b"corrupt")
+    assert run("install_models", "--dest", str(dest))[-1] == f"Models installed in {dest}"
+    assert models_ready(dest)
+    manifest = (dest / MANIFEST).read_text()
+    (dest / MANIFEST).write_text(manifest.replace('"openvino": "', '"openvino": "0.'))
+    assert run("install_models", "--dest", str(dest))[-1] == f"Models installed in {dest}"
     assert models_ready(dest)

@@ -114,7 +114,8 @@ def test_a_model_dir_that_is_a_mount_point_is_installed_and_repaired_in_it(
     """A volume mounted at MODEL_DIR (containers sharing their models): renaming the staging
     directory over a mount point fails (EBUSY), so every start failed, and a repair emptied
     the mount first. Its files are replaced in it, with the lock and the staging inside it,
-    shared by whoever mounts it."""
+    shared by whoever mounts it; what else the volume holds (lost+found) is kept."""
+    (mount_point / "lost+found").mkdir()
     assert install_models(MODEL_SOURCE, mount_point) is True
     assert models_ready(mount_point)
     good = sha256_of(mount_point / WEIGHTS)
@@ -123,6 +124,7 @@ def test_a_model_dir_that_is_a_mount_point_is_installed_and_repaired_in_it(
     assert sha256_of(mount_point / WEIGHTS) == good and models_ready(mount_point)
     assert not (mount_point / ".staging").exists() and (mount_point / ".install.lock").exists()
     assert not (mount_point.parent / "mounted.staging").exists()
+    assert (mount_point / "lost+found").is_dir()
     LivenessEngine.load(mount_point).warm_up()
 
 
@@ -157,3 +159,121 @@ def test_a_detector_giving_nan_fails_warm_up(model_dir: Path, tmp_path: Path) ->
     (copy / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(ModelFault, match="face detector gave non-finite outputs"):
         LivenessEngine.load(copy).warm_up()
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` with its bytes (None for a folder): what a refusal must keep."""
+    return {
+        str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def test_a_folder_the_installer_did_not_write_is_refused_and_kept(tmp_path: Path) -> None:
+    """A --dest holding someone's files (a database, a folder): the install deleted them all
+    before moving the models in, and said "Models installed"."""
+    dest = tmp_path / "precious"
+    (dest / "sub").mkdir(parents=True)
+    (dest / "db.sqlite3").write_text("important")
+    (dest / "sub" / "notes.txt").write_text("mine")
+    before = _tree(tmp_path)
+    refused = f"refusing to install the models into {dest}: it holds files the installer did"
+    with pytest.raises(ModelInstallError, match=rf"{refused} not write \(precious/db.sqlite3, "):
+        install_models(MODEL_SOURCE, dest)
+    assert _tree(tmp_path) == before  # no lock or staging folder beside it either
+
+
+@pytest.mark.parametrize(
+    "stray",
+    [
+        "notes.txt",
+        "cache/photo.jpg",
+        "int8/notes.txt",
+        ".staging/db.sqlite3",
+        "minifasnet_v2.bin/x",
+        "cache/.locks/x.txt",
+    ],
+)
+def test_a_stray_file_among_the_installers_own_is_refused(tmp_path: Path, stray: str) -> None:
+    """Only what the installer (or the engine: its compile cache, bench.quantize's int8) wrote
+    is replaced; anything else in the folder stops the install, the folder kept."""
+    dest = tmp_path / "models"
+    for name in ("manifest.json", "yunet.xml", "cache/1.blob", "cache/.locks/a.lock"):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        if not (dest / name).exists():
+            (dest / name).write_text("{}")
+    (dest / stray).parent.mkdir(parents=True, exist_ok=True)
+    (dest / stray).write_text("mine")
+    before = _tree(tmp_path)
+    with pytest.raises(ModelInstallError, match=r"refusing .*: it holds files the .* \(models/"):
+        install_models(MODEL_SOURCE, dest)
+    assert _tree(tmp_path) == before
+
+
+def test_a_staging_folder_beside_that_is_not_the_installers_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "models.staging").mkdir()
+    (tmp_path / "models.staging" / "db.sqlite3").write_text("important")
+    before = _tree(tmp_path)
+    with pytest.raises(ModelInstallError, match=r"did not write \(models.staging/db.sqlite3\)"):
+        install_models(MODEL_SOURCE, tmp_path / "models")
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("source_at", "dest_at"),
+    [("wrap/models", "wrap"), ("models", "models/ir"), ("models", "models")],
+    ids=["source-in-dest", "dest-in-source", "same"],
+)
+def test_a_destination_overlapping_the_source_is_refused(
+    tmp_path: Path, source_at: str, dest_at: str
+) -> None:
+    """--dest holding the source (or in it, or it): the source models were deleted."""
+    source = tmp_path / source_at
+    source.parent.mkdir(parents=True, exist_ok=True)
+    _copy_sources(tmp_path).rename(source)
+    before = _tree(tmp_path)
+    with pytest.raises(ModelInstallError, match=f"refusing .*: it overlaps the source {source}"):
+        install_models(source, tmp_path / dest_at)
+    assert _tree(tmp_path) == before
+
+
+def test_an_interrupted_install_of_its_own_is_repaired(tmp_path: Path) -> None:
+    """Killed mid-install: files replaced in place with no manifest yet, and half-built staging
+    folders (in it, as in a mount point, and beside it). All of it is the installer's."""
+    dest = tmp_path / "models"
+    install_models(MODEL_SOURCE, dest)
+    (dest / MANIFEST).unlink()
+    flip_bytes(dest / WEIGHTS)
+    for staging in (dest / ".staging", tmp_path / "models.staging"):
+        staging.mkdir()
+        shutil.copy(dest / "yunet.xml", staging / "yunet.xml")
+    (dest / ".install.lock").touch()
+    assert install_models(MODEL_SOURCE, dest) is True
+    assert models_ready(dest) and not (tmp_path / "models.staging").exists()
+    assert sorted(p.name for p in dest.iterdir()) == sorted(
+        [MANIFEST, *(f"{m.ir}.{ext}" for m in MODEL_FILES for ext in ("xml", "bin"))]
+    )
+
+
+@pytest.mark.slow  # 8 s: installs twice, compiles the models into the cache
+def test_an_upgrade_replaces_an_earlier_releases_models(tmp_path: Path) -> None:
+    """An earlier release's folder: another OpenVINO, a model this release dropped (named in
+    its manifest), the engine's compile cache and int8 models. All of it is replaced."""
+    dest = tmp_path / "models"
+    install_models(MODEL_SOURCE, dest)
+    LivenessEngine.load(dest).warm_up()  # fills dest/cache
+    assert any((dest / "cache").glob("*.blob")) and (dest / "cache" / ".locks").is_dir()
+    manifest = json.loads((dest / MANIFEST).read_text())
+    manifest["openvino"] = "2024.0.0"
+    manifest["models"]["retired"] = {"source": "retired.onnx", "sha256": "0" * 64, "prepare": ""}
+    for ext in ("xml", "bin"):
+        (dest / f"retired.{ext}").write_text("old")
+        manifest["files"][f"retired.{ext}"] = sha256_of(dest / f"retired.{ext}")
+    (dest / MANIFEST).write_text(json.dumps(manifest))
+    (dest / "int8").mkdir()
+    (dest / "int8" / MANIFEST).write_text("{}")
+    (dest / "int8" / "yunet.xml").write_text("old")
+    assert installed_faults(dest) == ["built from other model files or by another OpenVINO version"]
+    assert install_models(MODEL_SOURCE, dest) is True
+    assert models_ready(dest) and not (dest / "retired.xml").exists()
+    LivenessEngine.load(dest).warm_up()

@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from ml.errors import ModelDirUnwritable, ModelInstallError
+from ml.errors import ModelDirRefused, ModelDirUnwritable, ModelInstallError
 from ml.install import install_models
 
 
@@ -28,6 +28,8 @@ class Command(BaseCommand):
         dest = dest or settings.MODEL_DIR
         try:
             changed = install_models(source, dest)
+        except ModelDirRefused as exc:  # nothing done: a wrong folder given, a usage error
+            raise CommandError(f"{exc} (set MODEL_DIR or pass --dest)", returncode=2) from exc
         except ModelDirUnwritable as exc:
             raise CommandError(f"{exc} (set MODEL_DIR or pass --dest)") from exc
         except ModelInstallError as exc:
