@@ -6,8 +6,8 @@ class ConsoleConfig(AppConfig):
     verbose_name = "Operator console"
 
     def ready(self) -> None:
-        from console.collectors import QUOTAS, existing_tenants
-        from telemetry.views import SCRAPED, keep_samples
+        from console.collectors import QUOTAS, current_tenants
+        from telemetry.views import SCRAPED, relabel_samples
 
         SCRAPED.register(QUOTAS)  # one instance, no names described: adding it again is a no-op
-        keep_samples(existing_tenants)
+        relabel_samples(current_tenants)

@@ -1,14 +1,15 @@
 """Per-tenant quota, read from the database when /metrics is scraped (never on requests), and
-which tenants' counters a scrape keeps."""
+which tenants' counters a scrape keeps, under which name."""
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 from django.db import DatabaseError
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from accounts.models import Tenant
+from telemetry.views import Relabel
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +57,27 @@ class TenantQuotaCollector(Collector):
 QUOTAS = TenantQuotaCollector()  # /metrics reads it (telemetry.views.SCRAPED)
 
 
-def existing_tenants() -> Callable[[Mapping[str, str]], bool] | None:
-    """A scrape's rule: a sample labelled with a tenant id is kept while that tenant exists.
-    A deleted tenant's verdict and refusal counters, labelled with its id and name, stayed in
-    every scrape until the server restarted: prometheus_client cannot drop a label set in
-    multiprocess mode (each worker's file keeps it). Ids are never reused (SQLite's
-    AUTOINCREMENT, PostgreSQL's sequence). None (keep everything) when the database cannot
-    be read."""
+def current_tenants() -> Relabel | None:
+    """A scrape's rule for a sample labelled with a tenant id: left out when that tenant no
+    longer exists, else labelled with its current name (``telemetry.views.merged`` sums the
+    counts of each name it had). prometheus_client cannot drop a label set in multiprocess
+    mode (each worker's file keeps it): without the rule, a deleted tenant's verdict and
+    refusal counters would stay in every scrape until the server restarts, and a renamed
+    one's under each name it had, a series more with each rename. Ids are never reused
+    (SQLite's AUTOINCREMENT, PostgreSQL's sequence). None (every sample as written) when the
+    database cannot be read."""
     try:
-        ids = {str(pk) for pk in Tenant.objects.values_list("pk", flat=True)}
+        names = {str(pk): name for pk, name in Tenant.objects.values_list("pk", "name")}
     except DatabaseError as exc:
-        log.warning("deleted tenants' counters kept in /metrics this time: %s", exc)
+        log.warning("deleted and renamed tenants' counters kept in /metrics this time: %s", exc)
         return None
-    return lambda labels: labels.get("tenant_id", "") in ids or not labels.get("tenant_id")
+
+    def current(labels: Mapping[str, str]) -> Mapping[str, str] | None:
+        tenant_id = labels.get("tenant_id", "")
+        if not tenant_id:
+            return labels  # a refusal naming no tenant
+        if tenant_id not in names:
+            return None
+        return {**labels, "tenant": names[tenant_id]}
+
+    return current

@@ -33,7 +33,8 @@ INVISIBLE_NAME = (
 )
 LOOKALIKE_NAME = (
     "This name reads the same as %(kind)s #%(pk)s's: they differ only in invisible characters, "
-    "spacing or how accented letters are encoded. Choose a name people can tell apart."
+    "spacing, how accented letters are encoded or a letter's width or style (“Ａ” or “𝐀” "
+    "for “A”). Choose a name people can tell apart."
 )
 
 

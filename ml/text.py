@@ -75,11 +75,12 @@ _AS_READ = {**dict.fromkeys(_IGNORABLE), 0x2800: " "}
 
 
 def reads_as(name: str) -> str:
-    """``name`` as a reader sees it, to tell two names apart: composed (NFC: "é" as one code
-    point or as "e" and a combining accent look the same), without default-ignorable code
-    points, with each run of whitespace (the Braille blank included) as one space (as HTML
-    shows it), stripped."""
-    return " ".join(unicodedata.normalize("NFC", name).translate(_AS_READ).split())
+    """``name`` as a reader sees it, to tell two names apart: in its compatibility form (NFKC,
+    as Django stores a username: "é" as one code point or as "e" and a combining accent, a
+    fullwidth "Ａ", a mathematical bold "𝐀" and "A", the ligature "ﬁ" and "fi" look the same),
+    without default-ignorable code points, with each run of whitespace (the Braille blank
+    included) as one space (as HTML shows it), stripped."""
+    return " ".join(unicodedata.normalize("NFKC", name).translate(_AS_READ).split())
 
 
 # Alphabets whose letters look alike: Cyrillic "а", "е", "о", "р", "с", "х" and Greek "ο", "ν"

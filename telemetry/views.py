@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from telemetry.access import may_read_metrics
 
@@ -31,10 +32,11 @@ SCRAPED = CollectorRegistry(auto_describe=False)
 _before_scrape: list[Callable[[], object]] = []
 
 
-# Which samples of the counters a scrape keeps, by their labels: each app above may add a
-# rule, made once per scrape (None: keep everything this time).
-Keep = Callable[[Mapping[str, str]], bool]
-_keep_rules: list[Callable[[], Keep | None]] = []
+# What a scrape makes of a sample's labels, by its labels: the labels it is written with (the
+# same, or others), or None to leave it out. Each app above may add a rule, made once per
+# scrape (None: every sample as it is this time).
+Relabel = Callable[[Mapping[str, str]], Mapping[str, str] | None]
+_relabel_rules: list[Callable[[], Relabel | None]] = []
 
 
 def on_scrape(hook: Callable[[], object]) -> None:
@@ -43,36 +45,71 @@ def on_scrape(hook: Callable[[], object]) -> None:
         _before_scrape.append(hook)
 
 
-def keep_samples(rule: Callable[[], Keep | None]) -> None:
-    """Keep only the samples ``rule()``'s predicate accepts, at each scrape (``rule`` added
-    once, however often)."""
-    if rule not in _keep_rules:
-        _keep_rules.append(rule)
+def relabel_samples(rule: Callable[[], Relabel | None]) -> None:
+    """Write each sample with the labels ``rule()``'s function gives it, at each scrape
+    (``rule`` added once, however often)."""
+    if rule not in _relabel_rules:
+        _relabel_rules.append(rule)
 
 
-class _Kept(Collector):
-    """``source``'s families with the samples every ``keep`` accepts."""
+def relabelled(labels: Mapping[str, str], rules: list[Relabel]) -> Mapping[str, str] | None:
+    for rule in rules:
+        written = rule(labels)
+        if written is None:
+            return None
+        labels = written
+    return labels
 
-    def __init__(self, source: Collector | CollectorRegistry, keep: list[Keep]) -> None:
-        self.source, self.keep = source, keep
+
+def combined(earlier: Sample, sample: Sample) -> float:
+    """Two samples of a counter (or a histogram) given the same labels: their sum, the count
+    of both; of its ``_created`` (when it began, written outside multiprocess mode), the
+    first."""
+    if sample.name.endswith("_created"):
+        return min(earlier.value, sample.value)
+    return earlier.value + sample.value
+
+
+def merged(samples: Iterable[Sample], rules: list[Relabel]) -> list[Sample]:
+    """``samples`` relabelled by ``rules``; those that end with the same name and labels
+    ``combined`` into one, in the place of the first (a tenant's counts under each name it
+    had): of one series written twice in a scrape, Prometheus keeps one line and drops the
+    other as a duplicate."""
+    kept: dict[tuple[str, tuple[tuple[str, str], ...]], Sample] = {}
+    for sample in samples:
+        labels = relabelled(sample.labels, rules)
+        if labels is None:
+            continue
+        key = (sample.name, tuple(sorted(labels.items())))
+        earlier = kept.get(key)
+        value = sample.value if earlier is None else combined(earlier, sample)
+        kept[key] = sample._replace(labels=dict(labels), value=value)
+    return list(kept.values())
+
+
+class _Relabelled(Collector):
+    """``source``'s families, their samples ``merged`` by ``rules``."""
+
+    def __init__(self, source: Collector | CollectorRegistry, rules: list[Relabel]) -> None:
+        self.source, self.rules = source, rules
 
     def collect(self) -> Iterable[Metric]:
         for family in self.source.collect():
-            family.samples = [s for s in family.samples if all(k(s.labels) for k in self.keep)]
+            family.samples = merged(family.samples, self.rules)
             yield family
 
 
 def process_metrics() -> bytes:
-    """Every worker's samples in multiprocess mode, else this process's own registry; only
-    those the keep rules accept."""
-    keep = [k for rule in _keep_rules if (k := rule()) is not None]
+    """Every worker's samples in multiprocess mode, else this process's own registry, as the
+    relabel rules write them."""
+    rules = [r for rule in _relabel_rules if (r := rule()) is not None]
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     registry = CollectorRegistry(auto_describe=False)
     if not path:
-        registry.register(_Kept(REGISTRY, keep))
+        registry.register(_Relabelled(REGISTRY, rules))
         return generate_latest(registry)
     drop_vanished_workers(path)
-    registry.register(_Kept(MultiProcessCollector(None, path), keep))
+    registry.register(_Relabelled(MultiProcessCollector(None, path), rules))
     return generate_latest(registry)
 
 

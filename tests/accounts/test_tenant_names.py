@@ -42,7 +42,8 @@ REFUSED = {
 ERROR = "Enter a name without control characters (line breaks, tabs, escapes) or bidirectional "
 LOOKALIKE_ERROR = (
     "This name reads the same as tenant #{pk}'s: they differ only in invisible characters, "
-    "spacing or how accented letters are encoded. Choose a name people can tell apart."
+    "spacing, how accented letters are encoded or a letter's width or style (“Ａ” or “𝐀” "
+    "for “A”). Choose a name people can tell apart."
 )
 # Accepted as they are: letters of any script, a zero-width joiner (some scripts need it).
 ACCEPTED = ("Café Zürich", "Ακμή", "شركة", "क्ष\u200dत्र", "Acme (EU) #2")
@@ -167,6 +168,8 @@ LOOKALIKES = (
     "Café Bank\u3164",
     "Café  Bank",
     "Cafe\u0301 Bank",
+    "\uff23\uff41\uff46\u00e9 \uff22\uff41\uff4e\uff4b",  # fullwidth letters
+    "\U0001d402af\u00e9 Bank",  # a mathematical bold C
 )
 
 

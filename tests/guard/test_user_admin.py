@@ -232,10 +232,11 @@ def test_a_group_name_with_a_line_break_at_an_end_is_refused_its_spaces_trimmed(
 
 # Each reads as "Opérateurs" once shown (tests/accounts/test_tenant_names.py has the rule's
 # cases): a zero-width space, a Braille blank at the end, the accent as a combining mark.
-GROUP_LOOKALIKES = ("Opérateurs\u200b", "Opérateurs\u2800", "Ope\u0301rateurs")
+GROUP_LOOKALIKES = ("Opérateurs\u200b", "Opérateurs\u2800", "Ope\u0301rateurs", "\uff2fpérateurs")
 LOOKALIKE_GROUP = (
     "This name reads the same as group #{pk}'s: they differ only in invisible characters, "
-    "spacing or how accented letters are encoded. Choose a name people can tell apart."
+    "spacing, how accented letters are encoded or a letter's width or style (“Ａ” or “𝐀” "
+    "for “A”). Choose a name people can tell apart."
 )
 INVISIBLE_NAME = (
     "This name shows as nothing: it holds only invisible characters or spaces. Enter a name "

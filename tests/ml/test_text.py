@@ -3,7 +3,7 @@ look-alike alphabets a name's letters come from."""
 
 import sys
 
-from ml.text import SPACES, alphabets_of, refused_in_name, skeleton, trim_spaces
+from ml.text import SPACES, alphabets_of, reads_as, refused_in_name, skeleton, trim_spaces
 
 
 def test_the_spaces_are_every_whitespace_a_name_may_hold() -> None:
@@ -41,3 +41,13 @@ def test_skeleton_is_uts39s_key_of_strings_people_confuse() -> None:
     assert skeleton("e\u0301") == skeleton("\u00e9")  # decomposed first
     for one, other in [("carl", "cari"), ("anna", "anne"), ("admin", "admln")]:
         assert skeleton(one) != skeleton(other), (one, other)
+
+
+def test_reads_as_sees_a_letters_compatibility_forms_as_the_letter() -> None:
+    """A fullwidth "Ａ", a mathematical bold "𝐀" read as "A", as a zero-width space after it
+    reads as nothing: tenants "A" and "Ａ" are listed alike. Case and other scripts' letters
+    still tell names apart (a Cyrillic "А")."""
+    assert reads_as("\uff21") == reads_as("\U0001d400") == reads_as("A\u200b") == "A"
+    assert reads_as("\ufb01le") == "file"  # the ligature "ﬁ"
+    assert reads_as("\u3164") == reads_as("\uffa0") == ""  # Hangul fillers, in either width
+    assert "a" != reads_as("A") != reads_as("\u0410")

@@ -104,6 +104,47 @@ def test_a_deleted_tenants_counters_leave_the_scrape(served: Served) -> None:
     assert value(after, "facia_liveness_refusals_total", tenant_id="", status="401") == unknown
 
 
+def lines_of(served: Served, name: str, tenant_id: str) -> list[dict[str, str]]:
+    """The labels of each line of ``name`` naming ``tenant_id`` in one scrape, as Prometheus
+    reads them: each line a series (two lines of the same labels, a scrape it refuses)."""
+    with urllib.request.urlopen(f"{served.base}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return [
+        sample.labels
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and sample.labels.get("tenant_id") == tenant_id
+    ]
+
+
+def test_a_renamed_tenants_counters_carry_on_under_its_new_name(served: Served) -> None:
+    """Labelled with the name of each request, a renamed tenant's counters were two series,
+    its old name's (for good) and its new name's, one more with each rename. One series per
+    tenant and labels now, under its current name, with the counts of every name it had: a
+    series that only grows, as Prometheus reads a counter."""
+    old, hash_id = served.new_tenant(limit=3)
+    assert [post(served, hash_id, data_uri(LIVE_JPG)) for _ in range(2)] == [201, 201]
+    verdicts, refusals = "facia_liveness_verdicts_total", "facia_liveness_refusals_total"
+    (pk,) = {dict(key[1])["tenant_id"] for key in scrape(served) if ("tenant", old) in key[1]}
+    new = f"{old}-renamed"
+    served.manage(
+        "shell",
+        "-c",
+        "from accounts.models import Tenant; "
+        f"t = Tenant.objects.get(pk={pk}); t.name = {new!r}; t.full_clean(); t.save()",
+    )
+    assert [post(served, hash_id, data_uri(LIVE_JPG)) for _ in range(2)] == [201, 429]
+    after = scrape(served)
+    assert not [key for key in after if ("tenant", old) in key[1]]
+    assert value(after, verdicts, tenant=new, outcome="live") == 3
+    assert value(after, verdicts, tenant=new, outcome="refused", reason="quota") == 1
+    assert value(after, refusals, tenant=new, status="429") == 1
+    for name in (verdicts, refusals):
+        lines = lines_of(served, name, pk)
+        assert {labels["tenant"] for labels in lines} == {new}
+        assert len({tuple(sorted(labels.items())) for labels in lines}) == len(lines)
+
+
 def test_static_files_have_their_own_label(served: Served) -> None:
     before = scrape(served)
     asset = "/static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js"
@@ -184,3 +225,38 @@ def test_telemetry_serves_metrics_with_readiness_and_quota(
     assert value(ready, "facia_tenant_quota_remaining", tenant="scraped") == 5
     monkeypatch.setattr(runtime, "_holder", runtime.EngineHolder())  # this worker: not warm
     assert value(_scraped(client), "facia_worker_ready") == 0
+
+
+def verdict_lines(client: Client, tenant_id: int) -> dict[str, Any]:
+    """The live verdicts' lines of ``tenant_id`` in one scrape, by name, each once."""
+    response = client.get("/metrics")
+    lines = [
+        sample
+        for family in text_string_to_metric_families(response.content.decode())
+        for sample in family.samples
+        if sample.name.startswith("facia_liveness_verdicts")
+        and {"tenant_id": str(tenant_id), "outcome": "live"}.items() <= sample.labels.items()
+    ]
+    named = {sample.name: sample for sample in lines}
+    assert len(named) == len(lines), lines
+    return named
+
+
+def test_one_series_per_tenant_in_a_single_process_created_the_earliest(make_tenant: Any) -> None:
+    """Outside multiprocess mode (runserver, the test client) a counter writes ``_created`` too:
+    of a renamed tenant's two, the scrape keeps the first, when its count began, not a sum."""
+    from telemetry.metrics import observe_verdict
+
+    tenant, _ = make_tenant(name="before rename")
+    client = Client(REMOTE_ADDR="127.0.0.1")
+    observe_verdict(tenant.pk, tenant.name, "live")
+    before = verdict_lines(client, tenant.pk)
+    tenant.name = "after rename"
+    tenant.save()
+    observe_verdict(tenant.pk, tenant.name, "live")
+    after = verdict_lines(client, tenant.pk)
+    total, created = "facia_liveness_verdicts_total", "facia_liveness_verdicts_created"
+    assert sorted(after) == [created, total]
+    assert {sample.labels["tenant"] for sample in after.values()} == {"after rename"}
+    assert after[total].value == before[total].value + 1
+    assert after[created].value == before[created].value
