@@ -15,6 +15,9 @@ The user and group admins keep anyone who may edit accounts within their own per
 
 Every delete page counts the rows it deletes per model (:class:`CountedDeletionAdmin`), and a
 list's date hierarchy probes index ranges (:class:`guard.hierarchy.IndexedDateHierarchyAdmin`).
+
+A page asked for a row that is not there names a token-like id by its length only
+(:class:`RedactedIdsAdmin`).
 """
 
 import datetime
@@ -23,6 +26,7 @@ from typing import Any, TypeGuard, TypeVar
 
 from django.contrib import admin
 from django.contrib.admin import RelatedOnlyFieldListFilter, helpers
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, Permission, User
 from django.core.exceptions import (
@@ -39,6 +43,7 @@ from guard import deletion
 from guard.hierarchy import IndexedDateHierarchyAdmin
 from guard.validators import no_control_characters, read_apart
 from ml.text import trim_spaces
+from telemetry.logs import holds_token, redacted
 
 # The model an admin lists: these bases serve every model admin of the project.
 _M = TypeVar("_M", bound=Model)
@@ -146,10 +151,35 @@ class CountedDeletionAdmin(admin.ModelAdmin[_M]):
         return {}
 
 
+def shown_id(object_id: str) -> str:
+    """``object_id`` of an admin URL as Django's message about a missing row may quote it:
+    as it is, or ``<redacted:N>`` (N the length Django shows) when it holds a token-like run,
+    as sent or as Django unquotes it ("_2F" is "/": a hash_id holding it splits in two)."""
+    key = unquote(object_id)
+    return redacted(key) if holds_token(object_id) or holds_token(key) else object_id
+
+
+class RedactedIdsAdmin(admin.ModelAdmin[_M]):
+    """The change, delete and history pages of a row that is not there redirect with Django's
+    message quoting the id asked for, which waits in the session's database row
+    (MESSAGE_STORAGE) until a page shows it or the row is deleted: a hash_id pasted as the id
+    would be kept there in clear. A token-like id is named by its length, as in the logs."""
+
+    def _get_obj_does_not_exist_redirect(
+        self, request: HttpRequest, opts: Any, object_id: str
+    ) -> HttpResponse:
+        base: Any = super()  # private: not in django-stubs
+        redirect: HttpResponse = base._get_obj_does_not_exist_redirect(
+            request, opts, shown_id(object_id)
+        )
+        return redirect
+
+
 class PermittedActionsAdmin(
     OfferedFiltersAdmin[_M],
     SelectedIdsAdmin[_M],
     CountedDeletionAdmin[_M],
+    RedactedIdsAdmin[_M],
     IndexedDateHierarchyAdmin[_M],
 ):
     def changelist_view(
@@ -286,7 +316,11 @@ def named_cleanly(form: Any) -> Any:
 
 
 class ContainedUserAdmin(
-    OfferedFiltersAdmin[User], SelectedIdsAdmin[User], CountedDeletionAdmin[User], UserAdmin[User]
+    OfferedFiltersAdmin[User],
+    SelectedIdsAdmin[User],
+    CountedDeletionAdmin[User],
+    RedactedIdsAdmin[User],
+    UserAdmin[User],
 ):
     """Django's user admin where a staff user with ``auth.change_user`` gets no further than
     their own permissions: before, they could tick their own ``is_superuser``, give themselves
@@ -325,7 +359,11 @@ def may_edit_group(request: HttpRequest, group: Group) -> bool:
 
 
 class ContainedGroupAdmin(
-    OfferedFiltersAdmin[Group], SelectedIdsAdmin[Group], CountedDeletionAdmin[Group], GroupAdmin
+    OfferedFiltersAdmin[Group],
+    SelectedIdsAdmin[Group],
+    CountedDeletionAdmin[Group],
+    RedactedIdsAdmin[Group],
+    GroupAdmin,
 ):
     """Django's group admin where nobody adds to a group a permission they do not hold (a
     member with ``auth.change_group`` could otherwise grant themselves anything), nor changes

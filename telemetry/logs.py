@@ -47,6 +47,16 @@ def token_like(run: str) -> bool:
     return bool(mixed_case) or (len(run) >= LONG_RUN and bool(DIGIT.search(run)))
 
 
+def redacted(secret: str) -> str:
+    """What is written for ``secret``: ``<redacted:N>``, N its length."""
+    return f"<redacted:{len(secret)}>"
+
+
+def holds_token(text: str) -> bool:
+    """Whether ``text`` holds a token-like run (what ``redact_tokens`` writes as redacted)."""
+    return any(token_like(run) for run in TOKEN_RUN.findall(text))
+
+
 def redact_tokens(text: str) -> str:
     """``text`` (a path, a Host, a message quoting either) with each token-like run written as
     ``<redacted:N>``, N its length, and so each lower-cased copy of one (Django's refusal of a
@@ -54,16 +64,16 @@ def redact_tokens(text: str) -> str:
     reaches the logs without the secret it may hold, and with the rest of it."""
     copies: set[str] = set()
 
-    def placeholder(match: re.Match[str]) -> str:
+    def redact(match: re.Match[str]) -> str:
         run = match.group()
         if not token_like(run):
             return run
         copies.add(run.lower())
-        return f"<redacted:{len(run)}>"
+        return redacted(run)
 
-    text = TOKEN_RUN.sub(placeholder, text)
+    text = TOKEN_RUN.sub(redact, text)
     for copy in copies:
-        text = text.replace(copy, f"<redacted:{len(copy)}>")
+        text = text.replace(copy, redacted(copy))
     return text
 
 
