@@ -39,6 +39,7 @@ from guard.adminperms import (
     PermittedActionsAdmin,
 )
 from guard.models import Refusal
+from guard.viewing import user_may_view
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +232,14 @@ class TenantAdmin(PermittedActionsAdmin[Tenant]):
         if db_field.name == "name":
             kwargs["strip"] = False
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        """The active hash_id count only for a user who may view hash_ids, to whom alone the
+        tenant page lists them (as the "calibrated" column, calibration.admin)."""
+        shown = super().get_list_display(request)
+        if user_may_view(request.user, HashId):
+            return shown
+        return [f for f in shown if f != "active_hash_ids"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
         active = Count("hash_ids", filter=Q(hash_ids__revoked_at__isnull=True))
