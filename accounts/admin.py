@@ -223,7 +223,8 @@ class TenantAdmin(PermittedActionsAdmin[Tenant]):
 
     def deleted_alongside(self, objs: Any) -> dict[type[Model], int]:
         """Its daily refusal counts, which its post_delete takes (accounts.models.forget_refusals:
-        kept by the tenant's id, with no foreign key for Django's Collector to follow)."""
+        kept by the tenant's id, with no foreign key for Django's Collector to follow): the
+        pages count them and, as for its checks, need ``delete_refusal`` when there are any."""
         return {Refusal: refusals_of(objs).count()}
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
