@@ -462,6 +462,20 @@ def test_a_capture_verdict_needs_view_capturesession(world: World, settings: Any
     assert staff().get(url).status_code == 200
 
 
+def test_a_capture_verdict_opens_to_whoever_may_change_capture_sessions(
+    world: World, settings: Any
+) -> None:
+    """The console's rule (guard.viewing.user_may_view, Django's for a list): the change
+    permission lets one view. ``change_capturesession`` alone opened the session's admin page
+    yet got 403 on its verdict in the demo."""
+    settings.CAPTURE_DEMO = True
+    session = world.rows["capture.capturesession"]
+    changer = only("capture.change_capturesession")
+    admin_page = reverse("admin:capture_capturesession_change", args=[session.pk])
+    assert changer.get(admin_page).status_code == 200
+    assert changer.get(f"/capture/demo/{session.pk}").status_code == 200
+
+
 def test_the_index_overview_shows_only_what_the_user_may_view(world: World) -> None:
     """Today's checks, refusals (with client address buckets) and the tenants near their limit
     are rows of three models: a staff user sees each part only with its view permission."""
