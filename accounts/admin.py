@@ -39,6 +39,7 @@ from guard.adminperms import (
     PermittedActionsAdmin,
 )
 from guard.models import Refusal
+from guard.viewing import user_may_view
 
 logger = logging.getLogger(__name__)
 
@@ -222,7 +223,8 @@ class TenantAdmin(PermittedActionsAdmin[Tenant]):
 
     def deleted_alongside(self, objs: Any) -> dict[type[Model], int]:
         """Its daily refusal counts, which its post_delete takes (accounts.models.forget_refusals:
-        kept by the tenant's id, with no foreign key for Django's Collector to follow)."""
+        kept by the tenant's id, with no foreign key for Django's Collector to follow): the
+        pages count them and, as for its checks, need ``delete_refusal`` when there are any."""
         return {Refusal: refusals_of(objs).count()}
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
@@ -231,6 +233,14 @@ class TenantAdmin(PermittedActionsAdmin[Tenant]):
         if db_field.name == "name":
             kwargs["strip"] = False
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        """The active hash_id count only for a user who may view hash_ids, to whom alone the
+        tenant page lists them (as the "calibrated" column, calibration.admin)."""
+        shown = super().get_list_display(request)
+        if user_may_view(request.user, HashId):
+            return shown
+        return [f for f in shown if f != "active_hash_ids"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
         active = Count("hash_ids", filter=Q(hash_ids__revoked_at__isnull=True))

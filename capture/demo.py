@@ -1,8 +1,9 @@
 """/capture/demo: the component wired as an integrator would (operators only; off unless
 CAPTURE_DEMO). Opening a session (which then spends the tenant's quota) needs
-``add_capturesession`` and to view tenants (the page lists them), reading a verdict
-``view_capturesession``; other staff get 403. The
-session is opened and its verdict read on the server, never by the page."""
+``add_capturesession`` and to view tenants (the page lists them), reading a verdict to view
+capture sessions (``view_capturesession`` or ``change_capturesession``, as for their admin
+pages); other staff get 403. The session is opened and its verdict read on the server, never
+by the page."""
 
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,7 +13,6 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
-from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -108,8 +108,11 @@ def _fields(body: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]
 
 @demo_enabled
 @staff_member_required
-@permission_required("capture.view_capturesession", raise_exception=True)
 def result(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
+    """A session's verdict, for a user who may view capture sessions: the console's rule
+    (``user_may_view``), by which ``change_capturesession`` alone opens their admin pages."""
+    if not user_may_view(request.user, CaptureSession):
+        raise PermissionDenied
     session = get_object_or_404(CaptureSession.objects.select_related("tenant"), pk=session_id)
     body = service.describe(session)
     context = {"session": session, "body": body, "fields": list(_fields(body))}

@@ -147,7 +147,8 @@ class CountedDeletionAdmin(admin.ModelAdmin[_M]):
 
     def deleted_alongside(self, objs: Any) -> dict[type[Model], int]:
         """The rows the deletion of ``objs`` takes that Django's Collector does not see (a
-        post_delete signal's), counted per model; the pages count them with the others."""
+        post_delete signal's), counted per model; the pages count them with the others, and
+        refuse the deletion to a user who may not delete them (guard.deletion)."""
         return {}
 
 

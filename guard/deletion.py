@@ -145,6 +145,22 @@ def lacking_delete_permission(
     return lacking
 
 
+def lacking_delete_permission_alongside(
+    site: AdminSite, request: HttpRequest, alongside: dict[type[Model], int]
+) -> set[str]:
+    """The models of the rows a signal deletes with the selection (``deleted_alongside``)
+    whose delete permission the user lacks, asked once per model as of rows the Collector
+    takes: a tenant's refusal counts need ``delete_refusal`` as its checks need
+    ``delete_livenesscheck``. A model no admin registers (nobody deletes it on its own) needs
+    none."""
+    return {
+        str(model._meta.verbose_name)
+        for model in alongside
+        if site.is_registered(model)
+        and not site.get_model_admin(model).has_delete_permission(request)
+    }
+
+
 def summary(counts: dict[type[Model], int], model: type[Model]) -> dict[str, str]:
     """The page's summary: the selected model first, then every other one by name."""
     named = {str(m._meta.verbose_name_plural): n for m, n in counts.items() if m is not model}
@@ -207,9 +223,9 @@ def deleted_objects(model_admin: Any, objs: Any, request: HttpRequest) -> Delete
     counts = {copied: n for copied, n in counts.items() if n}
     site = model_admin.admin_site
     lacking = lacking_delete_permission(site, request, collector, counts)
-    # Shown, not asked of the user: a signal deletes them whatever the user may delete.
-    alongside = model_admin.deleted_alongside(objs)
-    counts |= {model: n for model, n in alongside.items() if n}
+    alongside = {m: n for m, n in model_admin.deleted_alongside(objs).items() if n}
+    lacking |= lacking_delete_permission_alongside(site, request, alongside)
+    counts |= alongside
     rows = list(objs) if selected <= LISTED else None
     return listing(site, model, selected, rows, counts), summary(counts, model), lacking, []
 

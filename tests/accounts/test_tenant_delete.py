@@ -200,10 +200,12 @@ def staff_who_may_delete(*perms: str) -> Client:
 @pytest.mark.django_db
 def test_a_user_who_may_not_delete_the_checks_may_not_delete_a_tenant_with_checks() -> None:
     """As Django's own page: each registered model with rows to delete needs its delete
-    permission; a model with none needs nothing. The refusal counts, which go with the tenant
-    whatever the user may delete (its post_delete), need none."""
+    permission; a model with none needs nothing."""
     client = staff_who_may_delete(
-        "accounts.delete_hashid", "capture.delete_capturesession", "calibration.delete_evaluation"
+        "accounts.delete_hashid",
+        "capture.delete_capturesession",
+        "calibration.delete_evaluation",
+        "guard.delete_refusal",
     )
     tenant = with_rows("Checked", 3)
     page, _ = delete_page(client, tenant)
@@ -215,6 +217,38 @@ def test_a_user_who_may_not_delete_the_checks_may_not_delete_a_tenant_with_check
     assert response.status_code == 403
     assert Tenant.objects.filter(pk=tenant.pk).exists()
     LivenessCheck.objects.filter(tenant=tenant).delete()
+    delete_confirmed(client, tenant)
+    assert rows_of([tenant.pk]) == 0
+
+
+ALL_BUT_REFUSALS = (
+    "accounts.delete_hashid",
+    "capture.delete_capturesession",
+    "calibration.delete_evaluation",
+    "liveness.delete_livenesscheck",
+)
+
+
+@pytest.mark.django_db
+def test_a_user_who_may_not_delete_refusals_may_not_delete_a_tenant_with_refusal_counts() -> None:
+    """Its refusal counts go on its post_delete, not through Django's Collector, so Django's
+    page asked nothing of them: a user without ``delete_refusal`` saw "Refusals: 2" with no
+    notice and deleted them with the tenant. They are asked as the checks are: the page names
+    them, its "Yes" (and the list action's) answers 403 and nothing is deleted; a tenant with
+    none needs nothing."""
+    client = staff_who_may_delete(*ALL_BUT_REFUSALS)
+    tenant = with_rows("Refused", 3)
+    page, _ = delete_page(client, tenant)
+    assert "your account doesn't have permission to delete the following types" in page
+    assert items(page) == ["refusal"]
+    before = rows_of([tenant.pk])
+    url = reverse("admin:accounts_tenant_delete", args=[tenant.pk])
+    assert client.post(url, {"post": "yes"}).status_code == 403
+    data = {"action": "delete_selected", "_selected_action": [str(tenant.pk)], "post": "yes"}
+    assert client.post(reverse("admin:accounts_tenant_changelist"), data).status_code == 403
+    assert rows_of([tenant.pk]) == before
+    assert Refusal.objects.filter(tenant_id=tenant.pk).count() == 2
+    Refusal.objects.filter(tenant_id=tenant.pk).delete()
     delete_confirmed(client, tenant)
     assert rows_of([tenant.pk]) == 0
 

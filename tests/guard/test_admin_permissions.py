@@ -462,6 +462,20 @@ def test_a_capture_verdict_needs_view_capturesession(world: World, settings: Any
     assert staff().get(url).status_code == 200
 
 
+def test_a_capture_verdict_opens_to_whoever_may_change_capture_sessions(
+    world: World, settings: Any
+) -> None:
+    """The console's rule (guard.viewing.user_may_view, Django's for a list): the change
+    permission lets one view. ``change_capturesession`` alone opened the session's admin page
+    yet got 403 on its verdict in the demo."""
+    settings.CAPTURE_DEMO = True
+    session = world.rows["capture.capturesession"]
+    changer = only("capture.change_capturesession")
+    admin_page = reverse("admin:capture_capturesession_change", args=[session.pk])
+    assert changer.get(admin_page).status_code == 200
+    assert changer.get(f"/capture/demo/{session.pk}").status_code == 200
+
+
 def test_the_index_overview_shows_only_what_the_user_may_view(world: World) -> None:
     """Today's checks, refusals (with client address buckets) and the tenants near their limit
     are rows of three models: a staff user sees each part only with its view permission."""
@@ -647,3 +661,49 @@ def test_the_tenant_history_shows_calibrations_and_flips_only_to_who_may_view_th
     checks = only("accounts.view_tenant", "liveness.view_livenesscheck")
     assert read(checks) == []
     assert "Calibration changed" in checks.get(history).content.decode()
+
+
+def test_the_tenant_history_shows_hash_id_prefixes_only_to_who_may_view_them(
+    world: World,
+) -> None:
+    """A hash_id issued, revoked or deleted is in the tenant's history by its prefix; the
+    history and the index's recent changes showed that prefix to anyone who may view the
+    tenant, though the hash_ids' list (403) and the tenant page show hash_ids only to who may
+    view them. Without ``view_hashid`` (or ``change_hashid``) the entry says only that
+    hash_ids changed, as a calibration's does, and the tenant list has no hash_id column."""
+    operator = only(
+        "accounts.view_tenant",
+        "accounts.add_hashid",
+        "accounts.change_hashid",
+        "accounts.delete_hashid",
+    )
+    assert operator.post(url_of("accounts_tenant_issue", world)).status_code == 200
+    assert operator.post(url_of("accounts_tenant_revoke", world)).status_code == 302
+    issued = world.tenant.hash_ids.exclude(pk=world.hash_id.pk).get()
+    deleted = reverse("admin:accounts_hashid_delete", args=[issued.pk])
+    assert operator.post(deleted, {"post": "yes"}).status_code == 302
+    history = reverse("admin:accounts_tenant_history", args=[world.tenant.pk])
+    entries = (
+        f"Issued hash_id {issued.prefix}…",
+        f"Revoked hash_id {world.hash_id.prefix}…",
+        f"Deleted hash_id {issued.prefix}…",
+    )
+
+    def read(client: Client) -> list[str]:
+        pages = client.get(history).content.decode() + client.get("/admin/").content.decode()
+        return [entry for entry in entries if entry in pages]
+
+    def column(client: Client) -> bool:
+        page = client.get(changelist("accounts.tenant")).content.decode()
+        return "column-active_hash_ids" in page
+
+    assert read(operator) == list(entries) and column(operator)
+    viewer = only("accounts.view_tenant")
+    assert viewer.get(changelist("accounts.hashid")).status_code == 403
+    tenant_page = reverse("admin:accounts_tenant_change", args=[world.tenant.pk])
+    assert world.hash_id.prefix not in viewer.get(tenant_page).content.decode()
+    assert read(viewer) == []
+    assert "Hash_ids changed" in viewer.get(history).content.decode()
+    assert not column(viewer)
+    reader = only("accounts.view_tenant", "accounts.view_hashid")
+    assert read(reader) == list(entries) and column(reader)
