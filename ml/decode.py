@@ -28,6 +28,7 @@ from ml.errors import ImageError, PixelsOverLimit, ScansOverLimit
 log = logging.getLogger(__name__)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # length 0, type, CRC-32 of "IEND"
 JPEG_MAGIC = b"\xff\xd8\xff"
 MAX_PIXELS = 40_000_000  # 40 MP: larger than any phone camera; a bigger header is a bomb
 MIN_SIDE = 16  # nothing smaller can hold a face
@@ -127,16 +128,24 @@ _STDERR_LOCK = threading.Lock()
 
 
 def _png_chunks(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
-    """(type, body) of each chunk up to IEND; CRCs are left to libpng."""
+    """(type, body) of each chunk up to IEND, walked by the lengths from the signature: a chunk
+    cut short, or no whole IEND (its CRC included), is a truncated file. Bytes after IEND are
+    not the PNG's, and are left unread, as libpng leaves them. Other CRCs are left to libpng.
+    Headers only: 0.2 ms for a 1920x1080 PNG's 548 IDATs, 50 ms at 70,000 chunks."""
     view, pos = memoryview(data), 8
     for _ in range(MAX_PNG_CHUNKS):
         if pos + 8 > len(data):
             raise ImageError("truncated PNG (no IEND chunk)")
         (length,) = struct.unpack_from(">I", data, pos)
         kind = data[pos + 4 : pos + 8]
-        yield kind, view[pos + 8 : pos + 8 + length]
         if kind == b"IEND":
+            if data[pos : pos + 12] != PNG_IEND:
+                raise ImageError("truncated PNG (IEND chunk cut short or damaged)")
+            yield kind, view[pos + 8 : pos + 8]
             return
+        if pos + 12 + length > len(data):
+            raise ImageError("truncated PNG (a chunk runs past the end of the file)")
+        yield kind, view[pos + 8 : pos + 8 + length]
         pos += 12 + length
     raise ImageError(f"PNG with more than {MAX_PNG_CHUNKS} chunks")
 
@@ -196,8 +205,6 @@ def _compressed_text(kind: bytes, body: memoryview) -> memoryview | None:
 def _png_size(data: bytes) -> tuple[int, int]:
     if len(data) < 33 or data[12:16] != b"IHDR":
         raise ImageError("PNG without an IHDR header")
-    if not data.rstrip(b"\x00").endswith(b"IEND\xaeB`\x82"):
-        raise ImageError("truncated PNG (no IEND chunk)")
     width, height = struct.unpack(">II", data[16:24])
     return width, height
 

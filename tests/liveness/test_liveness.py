@@ -75,6 +75,56 @@ def test_png_selfie(tenant: tuple[Tenant, str], post_liveness: Post) -> None:
     assert response.json()["liveness_result"]["is_live"] in (0, 1)
 
 
+def camera_png() -> bytes:
+    """A full camera frame as PNG, at half size (972x728: the face is kept, the body small)."""
+    upright = cv2.imread(str(DEV_DATA / "live" / "jomariya_2.jpg"))
+    assert upright is not None
+    return encoded(".png", cv2.resize(upright, None, fx=0.5, fy=0.5))
+
+
+PNG_AFTER_IEND = {
+    "newline": b"\n",
+    "garbage": b"garbage after IEND",
+    "zeros": bytes(100),
+    "second-png": encoded(".png", np.zeros((32, 32, 3), np.uint8)),
+}
+
+
+@pytest.mark.parametrize("trailer", list(PNG_AFTER_IEND))
+def test_a_png_followed_by_other_bytes_is_judged(
+    tenant: tuple[Tenant, str], post_liveness: Post, trailer: str
+) -> None:
+    """Bytes after IEND are not the PNG's: judged as the PNG alone, as a JPEG's after EOI."""
+    record, secret = tenant
+    png = camera_png()
+    alone = post_liveness({"hash_id": secret, "selfie_image": b64(png)})
+    followed = post_liveness(
+        {"hash_id": secret, "selfie_image": b64(png + PNG_AFTER_IEND[trailer])}
+    )
+    assert (alone.status_code, followed.status_code) == (201, 201), followed.content
+    assert followed.json() == alone.json()
+    assert used(record) == 2
+
+
+@pytest.mark.parametrize("cut", ["inside-idat", "before-iend", "before-iend-then-newline"])
+def test_a_truncated_png_is_invalid(
+    tenant: tuple[Tenant, str], post_liveness: Post, cut: str
+) -> None:
+    record, secret = tenant
+    png = camera_png()
+    iend = len(png) - 12
+    assert png[iend:] == b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    data = {
+        "inside-idat": png[: len(png) // 2],
+        "before-iend": png[:iend],
+        "before-iend-then-newline": png[:iend] + b"\n",
+    }[cut]
+    response = post_liveness({"hash_id": secret, "selfie_image": b64(data)})
+    assert response.status_code == 400
+    assert response.json() == IMAGE_INVALID
+    assert used(record) == 0
+
+
 def test_tenant_threshold_decides_is_live(make_tenant: Any, post_liveness: Post) -> None:
     _, secret = make_tenant("lenient", threshold=0.001)
     response = post_liveness({"hash_id": secret, "selfie_image": data_uri(SPOOF_JPG)})

@@ -552,3 +552,54 @@ def test_out_of_file_descriptors_a_jpeg_decodes_as_before() -> None:
         for fd in held:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+# --- a PNG's end: IEND, and whatever follows it -----------------------------------------------
+
+PNG = encode(".png")
+IEND_AT = len(PNG) - 12  # cv2 writes IEND last, as every encoder does
+LAST_IDAT_AT = PNG.rfind(b"IDAT") - 4
+
+AFTER_IEND = {
+    "newline": b"\n",
+    "crlf": b"\r\n",
+    "garbage": b"garbage after IEND",
+    "zeros": bytes(100),
+    "second-png": PNG,
+    "iend-again": PNG[IEND_AT:],
+    "jpeg": encode(".jpg"),
+}
+
+
+@pytest.mark.parametrize("trailer", list(AFTER_IEND))
+def test_bytes_after_a_complete_png_are_not_its_own(
+    trailer: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """libpng stops at IEND: a whole PNG followed by anything decodes as the PNG alone."""
+    assert PNG.endswith(b"IEND\xaeB`\x82")
+    assert np.array_equal(decode_image(PNG + AFTER_IEND[trailer]), decode_image(PNG))
+    assert capfd.readouterr().err == ""
+
+
+CUT_PNGS = {
+    "cut-inside-first-idat": PNG[:100],
+    "cut-inside-last-idat": PNG[: LAST_IDAT_AT + 20],
+    "cut-inside-idat-then-newline": PNG[: len(PNG) // 2] + b"\n",
+    "cut-inside-idat-then-iend": PNG[: len(PNG) // 2] + PNG[IEND_AT:],
+    "cut-before-iend": PNG[:IEND_AT],
+    "cut-before-iend-then-newline": PNG[:IEND_AT] + b"\n",
+    "cut-before-iend-then-zeros": PNG[:IEND_AT] + bytes(120),
+    "cut-inside-iend-header": PNG[: IEND_AT + 6],
+    "iend-without-crc": PNG[:-4],
+    "iend-with-half-its-crc": PNG[:-2],
+    "iend-with-a-wrong-crc": PNG[:-4] + b"\x00\x00\x00\x00" + b"\n",
+}
+
+
+@pytest.mark.parametrize("case", list(CUT_PNGS))
+def test_a_png_without_a_whole_iend_is_refused_as_truncated(
+    case: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ImageError, match="truncated PNG"):
+        probe(CUT_PNGS[case])
+    assert capfd.readouterr().err == ""
