@@ -103,7 +103,7 @@ TASK_WORKER_NAME = b"facia-tasks"
 
 def pre_request(worker: Any, req: Any) -> None:
     """gunicorn's own hook: each request's method and path at DEBUG, as the access line names
-    them (gunicorn's default wrote the raw path, a hash_id sent in it included)."""
+    them (gunicorn's default writes the raw path, a hash_id sent in it included)."""
     worker.log.debug("%s", request_target(req))
 
 

@@ -47,6 +47,16 @@ def token_like(run: str) -> bool:
     return bool(mixed_case) or (len(run) >= LONG_RUN and bool(DIGIT.search(run)))
 
 
+def may_be_key(text: str) -> bool:
+    """Whether ``text`` holds a run that may be a hash_id or a capture token (43 characters of
+    URL-safe base64, mixed case but for 1 in 2.7e9): ``token_like``'s first rule alone, so a
+    single-case hex id (a proxy's or our own uuid4 hex) is not taken for one."""
+    return any(
+        LOWER.search(run) and UPPER.search(run) and not UUID.fullmatch(run)
+        for run in TOKEN_RUN.findall(text)
+    )
+
+
 def redacted(secret: str) -> str:
     """What is written for ``secret``: ``<redacted:N>``, N its length."""
     return f"<redacted:{len(secret)}>"

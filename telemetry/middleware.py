@@ -16,7 +16,7 @@ from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
 from telemetry import metrics
-from telemetry.logs import current_request_id, redact_tokens
+from telemetry.logs import current_request_id, may_be_key, redact_tokens
 
 log = logging.getLogger("facia.request")
 
@@ -57,8 +57,12 @@ def new_request_id() -> str:
 
 
 def sane_or_new(incoming: str) -> str:
-    """The client's own id (``X-Request-ID``) when it is sane, else a fresh one."""
-    return incoming if SANE_ID.fullmatch(incoming) else new_request_id()
+    """The client's own id (``X-Request-ID``) when it is sane and cannot be a key, else a fresh
+    one: the id is written in every log record of the request and stored with its check, so a
+    hash_id or capture token sent as the id (``may_be_key``) would be kept there in clear."""
+    if SANE_ID.fullmatch(incoming) and not may_be_key(incoming):
+        return incoming
+    return new_request_id()
 
 
 def request_id_for(request: HttpRequest) -> str:

@@ -7,6 +7,7 @@ needs: the method, the path with the secret replaced by its length, the status, 
 import io
 import json
 import logging.config
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -170,3 +171,18 @@ def test_an_error_line_names_the_path_without_a_hash_id(logs: Logs, hash_id: str
     assert targets == ["GET /liveness/<redacted:43>", "GET /x/<redacted:43>"]
     (record,) = named(logs(), "django.request")
     assert record["message"] == f"Internal Server Error: /{settings.ADMIN_URL}<redacted:43>"
+
+
+def test_a_hash_id_sent_as_the_request_id_is_replaced(logs: Logs, hash_id: str) -> None:
+    """The request id is written in every record of its request and answered back: a hash_id
+    sent as ``X-Request-ID`` gets a fresh id instead. A proxy's single-case hex id and a
+    UUID are still the caller's own."""
+    hex_id, dashed = uuid.uuid4().hex, str(uuid.uuid4())
+    answered = [
+        Client().get("/liveness", HTTP_X_REQUEST_ID=sent)["X-Request-ID"]
+        for sent in (hash_id, f"trace.{hash_id}", hex_id, dashed)
+    ]
+    assert answered[2:] == [hex_id, dashed]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", fresh) for fresh in answered[:2]), answered
+    records = named(logs(), "facia.request")
+    assert [record["request_id"] for record in records] == answered
