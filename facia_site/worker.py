@@ -16,6 +16,7 @@ import ctypes
 import gc
 import io
 import json
+import re
 import socket
 import ssl
 import time
@@ -114,6 +115,14 @@ BODY_CREDIT_BYTES = 64 * 1024
 EVICTIONS_LOGGED_EVERY_S = 10
 # A chunked body is read in pieces of this size, so that its progress is known between them.
 CHUNKED_STEP = 16 * 1024
+# Routes whose view reads less than LIVENESS_MAX_BODY_BYTES, by the setting that bounds it
+# (capture.views' calls; the decoded path's end, so any prefix and a session id in any form
+# match): the worker reads no more, and refuses a larger declared body unread. Bounded only
+# by the view, an unauthenticated client made the worker read 16 MiB on the 1 MiB quality
+# route before its 413 (or its 401 for a garbage token).
+ROUTE_LIMITS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"/sessions/[^/]+/(?:quality|challenge)\Z"), "SESSION_QUALITY_MAX_BYTES"),
+)
 
 
 def json_answer(status: int, error: str, retry: bool = False, request_id: str = "") -> bytes:
@@ -478,9 +487,11 @@ class Evictions:
         self.fastest = 0.0
 
 
-Buffered = Literal["small", "large", "unread", "late", "busy", "too_large", "unavailable"]
-# Answered with the body (or the rest of a chunked one) not read.
-UNREAD: frozenset[Buffered] = frozenset(("unread", "busy", "too_large", "unavailable"))
+Buffered = Literal["small", "large", "over", "unread", "late", "busy", "too_large", "unavailable"]
+# Answered with the body (or the rest of a chunked one) not read: the connection lingers.
+# "over" is a chunked body read one byte past its limit: its client is still sending the
+# rest (urllib.request posting 20 MiB chunked got a reset, 4 tries of 4, closed at once).
+UNREAD: frozenset[Buffered] = frozenset(("over", "unread", "busy", "too_large", "unavailable"))
 
 
 class BufferingWorker(GeventWorker):
@@ -548,12 +559,13 @@ class BufferingWorker(GeventWorker):
         ):
             self._send(sock, answer, timeout_s=1)
             raise StopIteration
-        with ExitStack() as held:
+        # A lingering connection first gives back what it holds (a large-body slot).
+        with ExitStack() as after, ExitStack() as held:
             buffered = self._buffer_body(req, conn, held)
             if buffered == "late":
                 raise StopIteration  # closes the connection at once
             if buffered in UNREAD:  # after the answer, whichever sends it
-                held.callback(self._linger, conn)
+                after.callback(self._linger, conn)
             if buffered in ("too_large", "unavailable"):
                 request_id = _request_id(req)
                 if buffered == "too_large":
@@ -578,7 +590,7 @@ class BufferingWorker(GeventWorker):
                     self._django.release()
             finally:
                 self._send(sock, response.getvalue())
-                if buffered == "large":
+                if buffered in ("large", "over"):
                     req.body = None  # the last reference to the body
                     release_memory()  # after the response: its client does not wait (~2 ms)
 
@@ -615,8 +627,9 @@ class BufferingWorker(GeventWorker):
     def _buffer_body(self, req: Any, conn: Connection, held: ExitStack) -> Buffered:
         """Read the body into memory (``req.body``); a large-body slot, when it needs one,
         stays in ``held``. "unread": declared over its limit, left for the view to answer
-        (413) from an empty body; "late": it did not arrive in time; "busy": no slot came in time;
-        "too_large": an admin page's body declared over its limit (unread); "unavailable":
+        (413) from an empty body; "over": a chunked body read one byte past its limit, for
+        the view to answer 413; "late": it did not arrive in time; "busy": no slot came in
+        time; "too_large": an admin page's body declared over its limit (unread); "unavailable":
         that limit could not be known (the database did not answer)."""
         size = _declared_length(req)
         limit = self._body_limit(req, size)
@@ -627,8 +640,10 @@ class BufferingWorker(GeventWorker):
             # Never read. An API view answers 413 from Content-Length; any other reader (CSRF
             # parsing a form) gets an empty body, never the socket (read there, with no
             # deadline, it held Django as long as the client trickled it); an admin page's
-            # upload is answered 413 here.
+            # upload is answered 413 here. A client that waits for 100 Continue gets the
+            # answer alone (gunicorn would send the 100 first).
             req.body = io.BytesIO()
+            req._expected_100_continue = False
             return "too_large" if _is_admin(req) else "unread"
         if size == 0:
             return "small"
@@ -650,6 +665,8 @@ class BufferingWorker(GeventWorker):
         # A plain BytesIO over bytes: Django's one read of the whole body is then the same
         # object, not a copy (gunicorn's Body copies a phone photo's 4.4 MB three times).
         req.body = io.BytesIO(data)
+        if len(data) > limit:
+            return "over"
         return "large" if len(data) > LARGE_BODY_BYTES else "small"
 
     def _read(
@@ -670,7 +687,7 @@ class BufferingWorker(GeventWorker):
         # too large; a slot once it is past the small bodies' size.
         with gevent.Timeout(BODY_TIMEOUT_S), self._admission.reading(conn, None, BODY_TIMEOUT_S):
             data = _read_chunked(req, min(limit, LARGE_BODY_BYTES) + 1, conn)
-        if len(data) <= LARGE_BODY_BYTES or conn.evicted:
+        if len(data) <= LARGE_BODY_BYTES or len(data) > limit or conn.evicted:
             return data
         if not self._large_slot(conn, held):
             return "busy"
@@ -678,13 +695,16 @@ class BufferingWorker(GeventWorker):
             return data + _read_chunked(req, limit + 1 - len(data), conn)
 
     def _body_limit(self, req: Any, size: int | None) -> int | Literal["busy", "unavailable"]:
-        """The most bytes of ``req``'s body the worker reads: LIVENESS_MAX_BODY_BYTES, or the
-        calibration zip's form on an admin page posted by a user who may calibrate (asked
-        under Django's lock, only for a body that may be over the first): without the lookup
-        anyone could make a worker buffer two bodies of 65 MiB at once, 4 times /liveness's
-        limit. "busy": no turn at Django in time; "unavailable": the database did not say."""
+        """The most bytes of ``req``'s body the worker reads: LIVENESS_MAX_BODY_BYTES (or its
+        route's smaller limit, ROUTE_LIMITS), or the calibration zip's form on an admin page
+        posted by a user who may calibrate (asked under Django's lock, only for a body that
+        may be over the first): without the lookup anyone could make a worker buffer two
+        bodies of 65 MiB at once, 4 times /liveness's limit. "busy": no turn at Django in
+        time; "unavailable": the database did not say."""
         limit: int = settings.LIVENESS_MAX_BODY_BYTES
-        if not _is_admin(req) or (size is not None and size <= limit):
+        if not _is_admin(req):
+            return min(limit, route_limit(req.path))
+        if size is not None and size <= limit:
             return limit
         from calibration.uploads import cookies_may_upload  # Django is set up by now
 
@@ -882,6 +902,16 @@ def _is_probe(req: Any, path: str) -> bool:
     """A GET or HEAD of ``path`` without a body (anything else goes to Django: a JSON 405 for
     another method)."""
     return req.method in ("GET", "HEAD") and req.path == path and _declared_length(req) == 0
+
+
+def route_limit(path: str) -> int:
+    """The body limit of the route ``path`` (raw, as the request line gives it) names in
+    ROUTE_LIMITS; LIVENESS_MAX_BODY_BYTES for any other."""
+    decoded = unquote(path)
+    for pattern, setting in ROUTE_LIMITS:
+        if pattern.search(decoded):
+            return int(getattr(settings, setting))
+    return int(settings.LIVENESS_MAX_BODY_BYTES)
 
 
 def _is_admin(req: Any) -> bool:

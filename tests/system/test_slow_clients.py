@@ -9,6 +9,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
@@ -42,6 +43,7 @@ from tests.servers.raw_http import (
     oversized_form_post,
     read_answer,
     read_response,
+    received,
     request_head,
     server_sides,
     status_of_answer,
@@ -214,6 +216,105 @@ def test_a_client_that_sends_its_whole_body_first_reads_the_413(
         status, answer = urllib_status(f"{server.base}{path}", body)
         assert status == 413
         assert b"Request body is too large" in answer
+
+
+def urllib_chunked_status(url: str, body: bytes) -> tuple[int, bytes]:
+    """As urllib_status, the body sent chunked (in 64 KiB chunks)."""
+    chunks = (body[at : at + 64 * 1024] for at in range(0, len(body), 64 * 1024))
+    headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    request = urllib.request.Request(url, chunks, headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as refused:
+        with refused:
+            return refused.code, refused.read()
+
+
+def test_a_client_that_sends_its_whole_chunked_body_first_reads_the_413(
+    server: Gunicorn,
+) -> None:
+    """A chunked body has no length to refuse it by: the worker reads one byte past the limit
+    for the view's 413, then drops what the client still sends, as for a body refused unread.
+    Closed at once, urllib.request posting 20 MiB chunked got a reset, 4 tries of 4."""
+    body = b"x" * (20 * 1024 * 1024)
+    for _ in range(3):
+        status, answer = urllib_chunked_status(f"{server.base}/liveness", body)
+        assert status == 413
+        assert json.loads(answer) == {"error": "Request body is too large (limit 16777216 bytes)."}
+
+
+def expecting_continue(port: int, path: str, declared: int, token: str = "") -> bytes:
+    """What the server answers a POST of ``path`` declaring ``declared`` bytes that asks for
+    100 Continue first (and so sends none of them), read until the server closes."""
+    bearer = f"Authorization: Bearer {token}\r\n" if token else ""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {declared}\r\n{bearer}"
+        "Expect: 100-continue\r\nConnection: close\r\n\r\n"
+    )
+    sock = connect(port)
+    sock.sendall(head.encode())
+    try:
+        return received(sock)
+    finally:
+        sock.close()
+
+
+def test_a_body_declared_over_the_limit_is_refused_without_100_continue(
+    server: Gunicorn,
+) -> None:
+    """RFC 9110 10.1.1: a server that refuses the body answers the final status in place of
+    100 Continue. gunicorn sent the 100 before the view's 413, inviting 20 MiB it would drop."""
+    answer = expecting_continue(server.port, "/liveness", 20 * 1024 * 1024)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:40]
+
+
+def opened_session(server: Gunicorn, name: str) -> tuple[str, str]:
+    """A new capture session's id and token, from a new tenant's hash_id."""
+    secret = create_tenant(server.env, name)
+    opened = requests.post(f"{server.base}/sessions", json={"hash_id": secret}, timeout=60)
+    assert opened.status_code == 201, opened.text
+    return opened.json()["session_id"], opened.json()["token"]
+
+
+@pytest.mark.parametrize("call", ["quality", "challenge"])
+@pytest.mark.parametrize("caller", ["token", "garbage token", "unknown session", "no token"])
+def test_a_session_call_over_its_own_limit_is_refused_before_a_byte_is_read(
+    server: Gunicorn, call: str, caller: str
+) -> None:
+    """The quality and challenge calls read at most SESSION_QUALITY_MAX_BYTES (1 MiB): the
+    worker refuses a larger declared body unread, whoever sends it. Bounded by the view only,
+    the worker sent 100 Continue and read up to 16 MiB (from a garbage token too) before
+    the 413."""
+    session_id, token = opened_session(server, f"over-own-limit-{call}-{caller}")
+    token = {"garbage token": "x" * 43, "no token": ""}.get(caller, token)
+    if caller == "unknown session":
+        session_id = str(uuid.uuid4()).upper()
+    path = f"/sessions/{session_id}/{call}"
+    answer = expecting_continue(server.port, path, 2 * 1024 * 1024, token)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:40]
+    _, _, body = answer.partition(b"\r\n\r\n")
+    assert json.loads(body) == {"error": "Request body is too large (limit 1048576 bytes)."}
+
+
+def test_a_chunked_session_call_is_answered_once_past_its_own_limit(server: Gunicorn) -> None:
+    """A chunked quality body is read one byte past its 1 MiB, never to 16 MiB: a client that
+    has sent 2 MiB and goes on sending is answered 413 then. Bounded by the view only, the
+    worker waited for up to 16 MiB (here: its body deadline, then closed unanswered)."""
+    session_id, token = opened_session(server, "chunked-own-limit")
+    head = (
+        f"POST /sessions/{session_id}/quality HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    chunk = b"%x\r\n%s\r\n" % (1024 * 1024, b" " * (1024 * 1024))  # JSON whitespace
+    sock = connect(server.port)
+    sock.sendall(head.encode() + chunk + chunk)  # no last chunk: the body goes on
+    status, answer = read_response(sock)
+    sock.close()
+    assert status == 413
+    assert answer == {"error": "Request body is too large (limit 1048576 bytes)."}
 
 
 def session_cookie(server: Gunicorn, *perms: str) -> str:
