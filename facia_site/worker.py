@@ -118,7 +118,7 @@ CHUNKED_STEP = 16 * 1024
 # Routes whose view reads less than LIVENESS_MAX_BODY_BYTES, by the setting that bounds it
 # (capture.views' calls; the decoded path's end, so any prefix and a session id in any form
 # match): the worker reads no more, and refuses a larger declared body unread. Bounded only
-# by the view, an unauthenticated client made the worker read 16 MiB on the 1 MiB quality
+# by the view, an unauthenticated client makes the worker read 16 MiB on the 1 MiB quality
 # route before its 413 (or its 401 for a garbage token).
 ROUTE_LIMITS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"/sessions/[^/]+/(?:quality|challenge)\Z"), "SESSION_QUALITY_MAX_BYTES"),
