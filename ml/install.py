@@ -113,7 +113,33 @@ def _convert(path: Path, model: ModelSpec, dest: Path) -> None:
     network = ov.Core().read_model(str(path))
     if model.prepare is not None:
         network = model.prepare(network)
-    ov.save_model(network, str(dest / f"{model.ir}.xml"), compress_to_fp16=False)
+    try:
+        ov.save_model(network, str(dest / f"{model.ir}.xml"), compress_to_fp16=False)
+    except RuntimeError as exc:  # OpenVINO gives a failed write as "basic_ios::clear"
+        _raise_write_failure(dest, 2 * path.stat().st_size + (1 << 20), exc)
+        raise
+
+
+PROBE = ".write-probe"
+
+
+def _raise_write_failure(folder: Path, size: int, failure: RuntimeError) -> None:
+    """Raise the OSError (full, over quota, read-only, an I/O error) that writing ``size``
+    bytes into ``folder`` meets, from ``failure``; return when the folder takes them, the
+    failure then being the model's own. ``size`` is twice the source file plus 1 MiB: each
+    IR measures at most 1.25 times its source plus 0.4 MiB (yunet: 0.23 MB gives 0.63 MB),
+    and a failed save removes what it wrote (a 600 KiB disk has 600 KiB free after one)."""
+    probe = folder / PROBE
+    try:
+        with probe.open("wb", buffering=0) as handle:
+            for _ in range(0, size, 1 << 20):
+                handle.write(bytes(1 << 20))
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror) from failure
+    finally:
+        with contextlib.suppress(OSError):  # nothing written, or a read-only folder
+            probe.unlink(missing_ok=True)
 
 
 def install_models(source: Path, dest: Path) -> bool:

@@ -10,8 +10,9 @@ from django.core.management import CommandError
 
 from ml.install import MANIFEST, models_ready
 from ml.registry import MODEL_FILES
-from tests.conftest import REPO
+from tests.conftest import REPO, skip_or_fail
 from tests.conftest import run_command as run
+from tests.servers.disk import small_tmpfs
 
 
 def test_install_models_is_idempotent(warm_engine: None) -> None:
@@ -114,3 +115,32 @@ def test_install_models_repairs_and_upgrades_its_own_folder(tmp_path: Path) -> N
     (dest / MANIFEST).write_text(manifest.replace('"openvino": "', '"openvino": "0.'))
     assert run("install_models", "--dest", str(dest))[-1] == f"Models installed in {dest}"
     assert models_ready(dest)
+
+
+@pytest.mark.slow  # 6 s: two installs
+def test_install_models_on_a_full_disk_says_so_and_leaves_nothing(tmp_path: Path) -> None:
+    """A disk with 1 MiB free, the IR needing 12.5 MB: OpenVINO reports the failed write as
+    "RuntimeError: basic_ios::clear: iostream error", which went out as a traceback with an
+    empty ``models.staging`` left behind. One line naming the cause, exit 1, nothing left;
+    once the space is freed the same command installs."""
+    disk = tmp_path / "disk"
+    with small_tmpfs(disk, "16m") as why_not:
+        if why_not:
+            skip_or_fail(why_not)
+        filler = disk / "filler"
+        filler.write_bytes(bytes(15 << 20))
+        dest = disk / "models"
+        command = [sys.executable, "manage.py", "install_models", "--dest", str(dest)]
+        done = subprocess.run(
+            command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert (done.returncode, done.stdout, done.stderr) == (
+            1,
+            "",
+            f"CommandError: cannot write the models to {dest}: [Errno 28] No space left on "
+            "device (set MODEL_DIR or pass --dest)\n",
+        )
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "models.lock"]
+        filler.unlink()
+        assert run("install_models", "--dest", str(dest))[-1] == f"Models installed in {dest}"
+        assert models_ready(dest)

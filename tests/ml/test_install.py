@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import subprocess
@@ -12,11 +13,19 @@ import pytest
 
 from ml.engine import LivenessEngine
 from ml.errors import ModelFault, ModelInstallError
-from ml.install import MANIFEST, install_models, installed_faults, models_ready, sha256_of
+from ml.install import (
+    MANIFEST,
+    _raise_write_failure,
+    install_models,
+    installed_faults,
+    models_ready,
+    sha256_of,
+)
 from ml.registry import MODEL_FILES
 from tests.conftest import skip_or_fail
 from tests.ml.conftest import MODEL_SOURCE
 from tests.ml.corrupt import WEIGHTS, corrupt_copy, flip_bytes
+from tests.servers.disk import small_tmpfs
 
 
 def test_install_is_idempotent_and_loadable(tmp_path: Path) -> None:
@@ -277,3 +286,18 @@ def test_an_upgrade_replaces_an_earlier_releases_models(tmp_path: Path) -> None:
     assert install_models(MODEL_SOURCE, dest) is True
     assert models_ready(dest) and not (dest / "retired.xml").exists()
     LivenessEngine.load(dest).warm_up()
+
+
+def test_a_failed_save_is_blamed_on_the_disk_only_when_the_disk_refuses(tmp_path: Path) -> None:
+    """A RuntimeError from OpenVINO's save becomes the disk's OSError only where writing as
+    much fails too; a folder with room returns it as the model's own failure, probe removed."""
+    failure = RuntimeError("basic_ios::clear: iostream error")
+    with small_tmpfs(tmp_path / "disk", "2m") as why_not:
+        if why_not:
+            skip_or_fail(why_not)
+        _raise_write_failure(tmp_path / "disk", 1 << 20, failure)
+        assert list((tmp_path / "disk").iterdir()) == []
+        with pytest.raises(OSError, match="No space left on device") as raised:
+            _raise_write_failure(tmp_path / "disk", 3 << 20, failure)
+        assert raised.value.errno == errno.ENOSPC and raised.value.__cause__ is failure
+        assert list((tmp_path / "disk").iterdir()) == []

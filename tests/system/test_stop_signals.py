@@ -179,3 +179,42 @@ def test_sigusr2_starts_a_new_master_that_serves_after_the_old_one(tmp_path: Pat
             until(lambda: not alive(new), timeout=120, every=0.05)
     lines = server.log.read_text().splitlines()
     assert len(records(server.log)) == len(lines)  # every line a JSON record
+
+
+def test_sighup_replaces_the_task_worker_once(tmp_path: Path) -> None:
+    """SIGHUP: gunicorn's dirty arbiter spawned a new task worker and then stopped it (its
+    reload stops the workers after the first ``dirty_workers`` in start order, the new ones),
+    its count check the old one, and started a third. One new worker now replaces the old."""
+    with gunicorn(tmp_path, 1) as server:
+        until(lambda: task_workers_listening(server.log) != [], timeout=STARTUP_S)
+        (old,) = task_workers_listening(server.log)
+        server.process.send_signal(signal.SIGHUP)
+        until(
+            lambda: (
+                f"Dirty worker exited (pid:{old})" in since_hup(server.log)
+                and task_workers_listening(server.log) != [old]
+            ),
+            timeout=STARTUP_S,
+            every=0.05,
+        )
+        after = since_hup(server.log)
+    spawned = [m for m in after if m.startswith("Spawned dirty worker")]
+    exited = [m for m in after if m.startswith("Dirty worker exited")]
+    assert len(spawned) == 1 and exited == [f"Dirty worker exited (pid:{old})"], after
+
+
+def since_hup(log: Path) -> list[str]:
+    """The messages logged after the master's first SIGHUP, in order."""
+    messages = [str(r["message"]) for r in records(log)]
+    if "Handling signal: hup" not in messages:
+        return []
+    return messages[messages.index("Handling signal: hup") + 1 :]
+
+
+def task_workers_listening(log: Path) -> list[int]:
+    """The task workers that logged they listen, in order, the latest last."""
+    return [
+        int(str(r["process"]))
+        for r in records(log)
+        if str(r["message"]).startswith(f"Dirty worker {r['process']} listening on ")
+    ]
