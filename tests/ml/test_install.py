@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import shutil
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -301,3 +304,40 @@ def test_a_failed_save_is_blamed_on_the_disk_only_when_the_disk_refuses(tmp_path
             _raise_write_failure(tmp_path / "disk", 3 << 20, failure)
         assert raised.value.errno == errno.ENOSPC and raised.value.__cause__ is failure
         assert list((tmp_path / "disk").iterdir()) == []
+
+
+def test_what_an_install_under_way_removes_is_not_taken_for_a_strangers(tmp_path: Path) -> None:
+    """An install holding the lock removes and renames the folder while another start looks at
+    it: what it removes meanwhile (here a stray the test removes while holding the lock) does
+    not refuse the start, which waits for the lock and looks again."""
+    dest = tmp_path / "models"
+    assert install_models(MODEL_SOURCE, dest)
+    (dest / MANIFEST).write_text("{}")  # an earlier release's: to be installed again
+    stray = dest / "half-written.tmp"
+    stray.write_text("the other install's")
+    lock = tmp_path / "models.lock"
+    results: list[object] = []
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        started = threading.Thread(target=_install_into, args=(dest, results))
+        started.start()
+        while started.is_alive() and not _waits_for_flock(lock):
+            time.sleep(0.01)  # polling for the event: the start waiting for the lock
+        stray.unlink()
+    started.join()
+    assert results == [True]
+    assert not installed_faults(dest)
+
+
+def _install_into(dest: Path, results: list[object]) -> None:
+    try:
+        results.append(install_models(MODEL_SOURCE, dest))
+    except ModelInstallError as exc:
+        results.append(exc)
+
+
+def _waits_for_flock(lock: Path) -> bool:
+    """Whether a process waits for an flock on ``lock`` (/proc/locks lists the waiters, ->)."""
+    inode = f":{lock.stat().st_ino} "
+    lines = Path("/proc/locks").read_text().splitlines()
+    return any("->" in line and "FLOCK" in line and inode in line for line in lines)
