@@ -50,6 +50,13 @@ def fields_after(fields: tuple[str, ...], anchor: str, *names: str) -> tuple[str
     return (*fields[:i], *names, *fields[i:])
 
 
+def tenant_said(name: str) -> str:
+    """ "Tenant “acme”": how a message on an admin page names a tenant. The admin's template
+    capitalises each message's first letter (capfirst): one that began with the name showed
+    tenant "acme" as "Acme", which may be another tenant's name."""
+    return f"Tenant “{name}”"
+
+
 def may_issue(request: HttpRequest) -> bool:
     """Issuing a hash_id adds one: Django's add permission of HashId."""
     codename = get_permission_codename("add", HashId._meta)
@@ -70,7 +77,7 @@ def issue(request: HttpRequest, tenant: Tenant) -> IssuedHashId | None:
     return audit.recorded(
         request,
         issued,
-        f"{tenant.name}: no hash_id was issued.",
+        f"{tenant_said(tenant.name)}: no hash_id was issued.",
         logger,
         "%s: issuing a hash_id failed",
         tenant.name,
@@ -102,7 +109,12 @@ def reset_one(request: HttpRequest, pk: int, name: str) -> int:
         return count
 
     done = audit.recorded(
-        request, reset, f"{name}: quota not reset.", logger, "%s: resetting the quota failed", name
+        request,
+        reset,
+        f"{tenant_said(name)}: quota not reset.",
+        logger,
+        "%s: resetting the quota failed",
+        name,
     )
     return done or 0
 
@@ -118,7 +130,7 @@ def revoke_and_record(request: HttpRequest, hash_id: HashId) -> bool:
         return True
 
     name = hash_id.tenant.name
-    said = f"{name}: hash_id {hash_id.prefix}… was not revoked."
+    said = f"{tenant_said(name)}: hash_id {hash_id.prefix}… was not revoked."
     if audit.recorded(
         request, revoked, said, logger, "%s: revoking hash_id %s… failed", name, hash_id.prefix
     ):

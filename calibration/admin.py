@@ -31,7 +31,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django_tasks_db.models import DBTaskResult
 
 from accounts import audit
-from accounts.admin import TENANT_FIELDS, TenantAdmin, fields_after
+from accounts.admin import TENANT_FIELDS, TenantAdmin, fields_after, tenant_said
 from accounts.models import Tenant
 from calibration import progress
 from calibration.calibrate import CalibrationError, not_applied_said, zip_members
@@ -65,6 +65,7 @@ from liveness.models import LivenessCheck
 from ml.evaluate import (
     HELD_OUT,
     SOURCE_COLUMNS,
+    amount,
     counted_on,
     figure_label,
     in_sample_note,
@@ -118,14 +119,15 @@ def shadow_chosen(tenant: Tenant, value: str) -> tuple[str, int] | str:
         )
     current = (tenant.shadow_calibration or {}).get("id")
     if current is None:
-        return f"{tenant.name} has no shadow candidate."
+        return f"{tenant_said(tenant.name)} has no shadow candidate."
     # Compared as digits, never int()-ed: 5,000 of them were a ValueError past Python's
     # 4,300-digit limit (a 500); no id has more than 19.
     if seen.lstrip("0") != str(current).lstrip("0"):
         shown = seen if len(seen) <= 20 else f"{seen[:20]}..."
         return (
-            f"{tenant.name}: candidate #{shown}, which the page showed, is no longer in shadow; "
-            f"candidate #{current} is. Nothing was changed: review it and choose again."
+            f"{tenant_said(tenant.name)}: candidate #{shown}, which the page showed, is no "
+            f"longer in shadow; candidate #{current} is. Nothing was changed: review it and "
+            "choose again."
         )
     return choice, int(current)
 
@@ -296,14 +298,16 @@ class CalibratedTenantAdmin(TenantAdmin):
             text = audit.recorded(
                 request,
                 lambda: self.switch_and_record(request, tenant, choice, seen, counts),
-                f"{tenant.name}: candidate #{seen} was not {done}.",
+                f"{tenant_said(tenant.name)}: candidate #{seen} was not {done}.",
                 logger,
                 "%s: switching shadow candidate #%s failed",
                 tenant.name,
                 seen,
             )
         except NoShadow:  # another switch, or an upload job's candidate, came first
-            messages.warning(request, f"{tenant.name}: candidate #{seen} is no longer in shadow.")
+            messages.warning(
+                request, f"{tenant_said(tenant.name)}: candidate #{seen} is no longer in shadow."
+            )
             return back
         except CandidateGone:
             messages.error(request, "The candidate's record is gone; discard it instead.")
@@ -312,7 +316,7 @@ class CalibratedTenantAdmin(TenantAdmin):
             return back
         if not reads_checks(request):  # the counts come from the check records
             text = text.replace(f" ({counts})", "")
-        messages.success(request, f"{tenant.name}: {text}")
+        messages.success(request, f"{tenant_said(tenant.name)}: {text}")
         return back
 
     @classmethod
@@ -407,8 +411,8 @@ class CalibratedTenantAdmin(TenantAdmin):
             upload.close()
         messages.info(
             request,
-            f"Calibration job #{job.pk} queued ({job.images} images); this page shows its "
-            "progress and result.",
+            f"Calibration job #{job.pk} queued ({amount(job.images, 'image')}); this page shows "
+            "its progress and result.",
         )
         url = reverse("admin:accounts_tenant_calibrate", args=[tenant.pk])
         return HttpResponseRedirect(url, status=303)
@@ -422,33 +426,44 @@ class CalibratedTenantAdmin(TenantAdmin):
     )
     def revert_to_uncalibrated(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
-            if revert_and_record(request, tenant) is not None:
-                self.message_user(
-                    request,
-                    f"{tenant.name}: uncalibrated, threshold {tenant.threshold:.4f}.",
-                    messages.SUCCESS,
+            try:
+                reverted = revert_and_record(request, tenant)
+            except NotCalibrated:
+                said = f"{tenant_said(tenant.name)}: not calibrated, nothing reverted."
+                self.message_user(request, said, messages.WARNING)
+                continue
+            if reverted is not None:  # None: neither written, said on the page
+                said = (
+                    f"{tenant_said(tenant.name)}: uncalibrated, threshold {tenant.threshold:.4f}."
                 )
+                self.message_user(request, said, messages.SUCCESS)
+
+
+class NotCalibrated(Exception):
+    """Raised by revert_and_record for a tenant with no calibration to revert (nothing
+    written): audit.recorded's None says that neither was written."""
 
 
 def revert_and_record(request: HttpRequest, tenant: Tenant) -> float | None:
     """Revert ``tenant``'s calibration with its history entry, both or neither (as shadow_view's
-    switch; audit.recorded): the threshold it had; None when it was not calibrated, or when
-    neither was written (said on the page)."""
+    switch; audit.recorded): the threshold it had; None when neither was written (said on the
+    page); NotCalibrated when it was not calibrated."""
 
-    def reverted() -> float | None:
+    def reverted() -> float:
         before = revert_calibration(tenant)  # read under the tenant's lock
-        if before is not None:
-            audit.record(
-                tenant,
-                f"Reverted to uncalibrated: threshold {before:.4f} → {tenant.threshold:.4f}.",
-                request.user,
-            )
+        if before is None:
+            raise NotCalibrated
+        audit.record(
+            tenant,
+            f"Reverted to uncalibrated: threshold {before:.4f} → {tenant.threshold:.4f}.",
+            request.user,
+        )
         return before
 
     return audit.recorded(
         request,
         reverted,
-        f"{tenant.name}: not reverted.",
+        f"{tenant_said(tenant.name)}: not reverted.",
         logger,
         "%s: reverting the calibration failed",
         tenant.name,

@@ -13,7 +13,14 @@ from guard.validators import no_control_characters
 from liveness.runtime import load_engine
 from ml.engine import LivenessEngine
 from ml.errors import ModelInstallError
-from ml.evaluate import MANIFEST_ENCODING, SUFFIXES, amount, images_in, manifest_rows
+from ml.evaluate import (
+    MANIFEST_ENCODING,
+    SUFFIXES,
+    amount,
+    images_in,
+    manifest_rows,
+    sources_of,
+)
 from ml.labelled import LABELS, LayoutError
 from ml.text import escape_controls
 
@@ -107,6 +114,23 @@ def has_images(folder: Path) -> None:
             f"{folder} has no image ({', '.join(sorted(SUFFIXES))}) in live/ or spoof/ (directly, "
             "or in one group folder: live/<group>/x.jpg)."
         ) from exc
+
+
+SOURCE_NAMES = ("source", "source_repo")  # as ml.evaluate.sources_of reads them
+
+
+def no_source_said(folder: Path) -> str:
+    """Why the folder's manifest.csv names no image's source (ml.evaluate.sources_of), read
+    before any image is scored; "" when it names one."""
+    manifest = folder / "manifest.csv"
+    header, _ = _read(manifest)
+    columns = [name for name in SOURCE_NAMES if name in header]
+    if not columns:
+        return f"{manifest} has no source (or source_repo) column."
+    if not any(sources_of(folder).values()):
+        said = " and ".join(columns) + (" columns are" if len(columns) > 1 else " column is")
+        return f"{manifest}: its {said} empty on every row, so no image has a source."
+    return ""
 
 
 def _read(manifest: Path) -> tuple[list[str], list[list[str]]]:

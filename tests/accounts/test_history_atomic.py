@@ -59,7 +59,7 @@ def test_the_issue_button(client: Client) -> None:
     assert state() == before  # before: a working hash_id with no history entry
     assert response.status_code == 200  # before: 500
     assert shown_secrets(response) == []  # never stored: never shown
-    assert f"Button: no hash_id was issued. {NOTHING}" in response.content.decode()
+    assert f"Tenant “Button”: no hash_id was issued. {NOTHING}" in response.content.decode()
     assert response.redirect_chain[-1][0] == f"/admin/accounts/tenant/{tenant.pk}/change/"
 
     (secret,) = shown_secrets(client.post(url))  # the history writable: both kept
@@ -78,12 +78,12 @@ def test_the_issue_action_goes_on_with_the_other_tenants(client: Client) -> None
     assert HashId.tenant_for(secret) == kept
     assert not refused.hash_ids.exists()  # before: issued, with no history entry
     assert state()[2] == [*before[2], ("Kept", 2, f"Issued hash_id {secret[:8]}…")]
-    assert f"Refused: no hash_id was issued. {NOTHING}" in response.content.decode()
+    assert f"Tenant “Refused”: no hash_id was issued. {NOTHING}" in response.content.decode()
 
     with history_refused():  # none issued: the list says so
         response = run_action(client, "tenant", "issue_hash_id", refused.pk)
     assert response.status_code == 200 and shown_secrets(response) == []
-    assert messages_of(response) == [f"Refused: no hash_id was issued. {NOTHING}"]
+    assert messages_of(response) == [f"Tenant “Refused”: no hash_id was issued. {NOTHING}"]
     assert not refused.hash_ids.exists()
 
 
@@ -94,7 +94,7 @@ def test_a_new_tenant_whose_hash_id_fails_is_added_without_one(client: Client) -
         response = add_tenant(client, name="Added")
     assert response.status_code == 200  # before: 500, and no tenant
     assert shown_secrets(response) == []
-    assert f"Added: no hash_id was issued. {NOTHING}" in response.content.decode()
+    assert f"Tenant “Added”: no hash_id was issued. {NOTHING}" in response.content.decode()
     tenant = Tenant.objects.get(name="Added")
     assert not tenant.hash_ids.exists()
     assert [(r, f) for r, f, _ in state()[2]] == [("Added", 1)]  # its "Added" entry, only
@@ -108,7 +108,7 @@ def test_the_reset_button(client: Client) -> None:
         response = client.post(url, follow=True)
     assert state() == before  # before: reset, with no history entry
     assert response.status_code == 200  # before: 500
-    assert messages_of(response) == [f"Reset: quota not reset. {NOTHING}"]
+    assert messages_of(response) == [f"Tenant “Reset”: quota not reset. {NOTHING}"]
 
     response = client.post(url, follow=True)
     assert messages_of(response) == ["Quota reset for Reset."]
@@ -123,7 +123,7 @@ def test_the_reset_action_goes_on_with_the_other_tenants(client: Client) -> None
         response = run_action(client, "tenant", "reset_quota", refused.pk, kept.pk)
     assert response.status_code == 200  # before: 500
     assert messages_of(response) == [
-        f"Refused: quota not reset. {NOTHING}",
+        f"Tenant “Refused”: quota not reset. {NOTHING}",
         "Quota reset for 1 tenant(s).",
     ]
     used = dict(Tenant.objects.values_list("name", "requests_used"))
@@ -140,7 +140,9 @@ def test_the_revoke_button(client: Client) -> None:
         response = client.post(url, follow=True)
     assert state() == before  # before: revoked, with no history entry
     assert response.status_code == 200  # before: 500
-    assert messages_of(response) == [f"Revoke: hash_id {record.prefix}… was not revoked. {NOTHING}"]
+    assert messages_of(response) == [
+        f"Tenant “Revoke”: hash_id {record.prefix}… was not revoked. {NOTHING}"
+    ]
 
     response = client.post(url, follow=True)
     assert messages_of(response) == [f"Revoked hash_id {record.prefix}…."]
@@ -155,7 +157,10 @@ def test_the_revoke_action_goes_on_with_the_other_hash_ids(client: Client) -> No
         response = run_action(client, "hashid", "revoke", refused.pk, kept.pk)
     assert response.status_code == 200  # before: 500
     said = messages_of(response)
-    assert said == [f"Revoke: hash_id {refused.prefix}… was not revoked. {NOTHING}", said[1]]
+    assert said == [
+        f"Tenant “Revoke”: hash_id {refused.prefix}… was not revoked. {NOTHING}",
+        said[1],
+    ]
     assert said[1] == "Revoked 1 hash_id(s)."
     revoked = dict(HashId.objects.values_list("pk", "revoked_at"))
     assert revoked[refused.pk] is None and revoked[kept.pk] is not None

@@ -227,3 +227,28 @@ def test_lookalikes_stored_before_keep_their_change_pages(admin_client: Client) 
     assert kept.status_code == 302
     twin.refresh_from_db()
     assert twin.request_limit == 20
+
+
+# "café" typed in Latin-1: Python decodes a command's arguments with surrogateescape, so the
+# name reaches the command as "caf\udce9", which no database query can encode.
+NOT_UTF8 = os.fsdecode(b"caf\xe9")
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (("issue_hash_id", NOT_UTF8), r'No tenant named "caf\xe9".'),
+        (("calibrate", NOT_UTF8, "folder", "--dry-run"), r'No tenant named "caf\xe9".'),
+        (("evaluate", "folder", "--tenant", NOT_UTF8), r'No tenant named "caf\xe9".'),
+        (("reset_quotas", "--tenant", "acme", "--tenant", NOT_UTF8), r"No tenant named: caf\xe9"),
+    ],
+    ids=["issue_hash_id", "calibrate", "evaluate", "reset_quotas"],
+)
+def test_a_name_typed_not_in_utf8_is_no_tenant(command: tuple[str, ...], said: str) -> None:
+    """A plain refusal showing the bytes typed, not a UnicodeEncodeError's traceback (exit 1,
+    "surrogates not allowed") from the query, nothing changed."""
+    Tenant.objects.create(name="acme", requests_used=3)
+    with pytest.raises(CommandError) as refused:
+        run(*command)
+    assert str(refused.value) == said
+    assert Tenant.objects.get(name="acme").requests_used == 3

@@ -21,6 +21,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import DatabaseError, connection
+from django.utils.html import escape
 from django_tasks_db.models import DBTaskResult
 from gunicorn.dirty.errors import DirtyAppError, DirtyConnectionError
 
@@ -893,3 +894,71 @@ def test_a_jobs_calibration_whose_history_entry_fails_is_not_stored(
     assert Tenant.objects.filter(pk=tenant.pk).values().get() == before
     page = admin_client.get(url_of(tenant)).content.decode()
     assert "Failed unexpectedly; the server log has the details." in page
+
+
+def end_record(entries: int = 0xFFFF, size: int = 0xFFFF) -> bytes:
+    """An end of central directory record (22 bytes, no comment)."""
+    return b"PK\x05\x06" + struct.pack("<HHHHII", 0, 0, entries, entries, size, 0) + b"\0\0"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # the end record 10 bytes in: the zip64 locator would start 10 bytes before the file
+        b"A" * 10 + end_record()[:20] + b"PK\x06\x07" + b"\0" * 6,
+        end_record() + b"PK\x06\x07" + b"\0" * 16,  # at 0, "PK\x06\x07" where -20 reads
+        b"PK\x06\x07" + b"\0" * 4 + b"\xff" * 12 + end_record(),  # locator past the file's end
+        b"PK\x06\x07" + struct.pack("<IQI", 0, 0, 1) + end_record(),  # no zip64 record at 0
+    ],
+    ids=["end-record-at-10", "end-record-at-0", "locator-past-the-end", "no-zip64-record"],
+)
+def test_a_zip64_locator_outside_the_file_is_not_a_zip(
+    data: bytes, make_tenant: Callable[..., Any], admin_client: Any
+) -> None:
+    """An end record less than 20 bytes into the file has no room for a zip64 locator before
+    it: its offset was negative, read from the file's end, and struct.error escaped (the
+    40-byte upload answered 500)."""
+    with pytest.raises(CalibrationError, match="The upload is not a zip file."):
+        zip_members(data)
+    tenant, _ = make_tenant("crafted")
+    page = upload(admin_client, tenant, data)
+    assert page.status_code == 200 and "The upload is not a zip file." in page.content.decode()
+    assert not CalibrationJob.objects.filter(tenant=tenant).exists()
+
+
+def encrypted(data: bytes) -> bytes:
+    """``data``, a zip, with each entry flagged encrypted (general purpose bit 0) in its local
+    and central headers, as a zip tool with a password writes them."""
+    patched = bytearray(data)
+    for signature, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = patched.find(signature)
+        while start >= 0:
+            patched[start + at] |= 0x1
+            start = patched.find(signature, start + 4)
+    return bytes(patched)
+
+
+def test_an_encrypted_zip_is_refused_at_the_upload(
+    make_tenant: Callable[..., Any], admin_client: Any
+) -> None:
+    """zipfile reads no encrypted member without its password: such a zip was queued, then
+    each image was refused by the gates (not_decoded), 84 of 84, after the job ran."""
+    data = encrypted(zipped("c/live/a.jpg", "c/spoof/b.jpg"))
+    said = "The zip's files are encrypted: upload it without a password."
+    with pytest.raises(CalibrationError, match=said):
+        zip_members(data)
+    tenant, _ = make_tenant("locked")
+    page = upload(admin_client, tenant, data)
+    assert page.status_code == 200 and escape(said) in page.content.decode()
+    assert not CalibrationJob.objects.filter(tenant=tenant).exists()
+
+
+def test_a_job_of_one_image_is_said_in_the_singular(
+    make_tenant: Callable[..., Any], admin_client: Any
+) -> None:
+    tenant, _ = make_tenant("single")
+    response = upload(admin_client, tenant, zipped("live/a.jpg"))
+    assert response.status_code == 303
+    page = admin_client.get(response["Location"]).content.decode()
+    job = CalibrationJob.objects.get(tenant=tenant)
+    assert f"Calibration job #{job.pk} queued (1 image); this page" in page

@@ -489,7 +489,9 @@ def test_a_switch_whose_history_entry_fails_changes_nothing(
     assert switch_state(tenant) == before  # before: switched, with no history entry
     assert response.status_code == 200  # before: 500
     done = "Promoted" if button == "promote" else "Discarded"
-    said = f"Unrecorded switch: candidate #{candidate.pk} was not {done.lower()}. Nothing was"
+    said = (
+        f"Tenant “Unrecorded switch”: candidate #{candidate.pk} was not {done.lower()}. Nothing was"
+    )
     assert said in response.content.decode()
 
     response = admin_client.post(url, {"shadow": f"{button}:{candidate.pk}"}, follow=True)
@@ -520,10 +522,13 @@ def test_a_revert_whose_history_entry_fails_changes_nothing(
         response = run_action(admin_client, "tenant", "revert_to_uncalibrated", tenant.pk)
     assert switch_state(tenant) == before  # before: reverted, with no history entry
     assert response.status_code == 200  # before: 500
-    assert "Unrecorded revert: not reverted. Nothing was changed" in response.content.decode()
+    assert (
+        "Tenant “Unrecorded revert”: not reverted. Nothing was changed" in response.content.decode()
+    )
+    assert "not calibrated" not in response.content.decode()  # it is: its write failed
 
     response = run_action(admin_client, "tenant", "revert_to_uncalibrated", tenant.pk)
-    assert "Unrecorded revert: uncalibrated, threshold 0.5000" in response.content.decode()
+    assert "Tenant “Unrecorded revert”: uncalibrated, threshold 0.5000" in response.content.decode()
     assert switch_state(tenant) == (
         None,
         None,
@@ -531,6 +536,27 @@ def test_a_revert_whose_history_entry_fails_changes_nothing(
         [(active.pk,)],
         ["Reverted to uncalibrated: threshold 0.6100 → 0.5000."],
     )
+
+
+def test_the_revert_action_names_each_tenant_as_it_is_and_says_what_it_left(
+    make_tenant: Callable[..., Any], admin_client: Client
+) -> None:
+    """The admin's template capitalises each message's first letter: "acme: uncalibrated"
+    showed as "Acme: uncalibrated", another tenant's name. A tenant selected that was not
+    calibrated was passed over without a word."""
+    from tests.accounts.test_admin import run_action
+
+    tenant, _ = make_tenant("acme", threshold=0.5)
+    stored_calibration(tenant, threshold=0.61, previous_threshold=0.5).activate()
+    plain, _ = make_tenant("zed", threshold=0.4)
+    response = run_action(admin_client, "tenant", "revert_to_uncalibrated", tenant.pk, plain.pk)
+    said = [(m.level_tag, str(m)) for m in response.context["messages"]]
+    assert said == [
+        ("success", "Tenant “acme”: uncalibrated, threshold 0.5000."),
+        ("warning", "Tenant “zed”: not calibrated, nothing reverted."),
+    ]
+    page = response.content.decode()
+    assert "Tenant “acme”: uncalibrated" in page and "Acme" not in page
 
 
 @pytest.mark.parametrize("digits", [22, 5000])
@@ -570,7 +596,7 @@ def test_a_candidate_whose_record_is_gone_is_discarded_not_promoted(
     assert switch_state(tenant) == before and before[1]["id"] == candidate.pk
 
     response = admin_client.post(url, {"shadow": f"discard:{candidate.pk}"}, follow=True)
-    assert "Gone record: Discarded shadow candidate #?" in response.content.decode()
+    assert "Tenant “Gone record”: Discarded shadow candidate #?" in response.content.decode()
     after = switch_state(tenant)
     assert after[:4] == (None, None, 0.5, before[3])
     assert after[4] == [*before[4], after[4][-1]] and after[4][-1].startswith("Discarded")

@@ -108,6 +108,50 @@ def test_protocol_needs_a_manifest(db: None, tmp_path: object) -> None:
 
 
 @pytest.mark.parametrize(
+    ("manifest", "said"),
+    [
+        ("file,label\nlive/a.jpg,live\n", "manifest.csv has no source (or source_repo) column."),
+        (
+            "file,label,source\nlive/a.jpg,live,\nspoof/b.jpg,spoof,\n",
+            "manifest.csv: its source column is empty on every row, so no image has a source.",
+        ),
+        (
+            "file,source,source_repo\nlive/a.jpg,,\n",
+            "its source and source_repo columns are empty on every row, so no image has a source.",
+        ),
+    ],
+    ids=["no-column", "empty-column", "empty-columns"],
+)
+def test_a_manifest_naming_no_source_is_refused_before_scoring(
+    tmp_path: Path, manifest: str, said: str
+) -> None:
+    """The column there but empty on every row was said to be missing, and only once every
+    image had been scored: the manifest is read for its sources first, and the reason is told."""
+    for label, name in (("live", "a.jpg"), ("spoof", "b.jpg")):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / name).write_bytes(LIVE_UNNAMED.read_bytes())
+    (tmp_path / "manifest.csv").write_text(manifest)
+    with pytest.raises(CommandError) as refused:
+        call_command("tenant_protocol", str(tmp_path), stdout=StringIO())
+    assert str(refused.value).endswith(said)
+
+
+def test_a_manifest_whose_sources_name_no_image_in_the_folder_says_so(
+    db: None, tmp_path: Path
+) -> None:
+    for label in ("live", "spoof"):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "a.png").write_bytes(LIVE_UNNAMED.read_bytes())
+    (tmp_path / "manifest.csv").write_text("file,source\nlive/elsewhere.png,s\n")
+    with pytest.raises(CommandError) as refused:
+        call_command("tenant_protocol", str(tmp_path), stdout=StringIO())
+    assert str(refused.value) == (
+        f"No image in {tmp_path} has a source: the rows of its manifest.csv that name one name "
+        "no image of live/ or spoof/."
+    )
+
+
+@pytest.mark.parametrize(
     ("folders", "manifest", "why"),
     [
         ((), "file,label,source\nlive/a.jpg,live,s\n", "live/ and spoof/"),

@@ -206,7 +206,10 @@ def test_operator_flow_in_chromium(served: Served, browser: Any, tmp_path: Path)
     page.check(f"#result_list tr:has-text('{name}') input.action-select")
     page.select_option("select[name=action]", "revert_to_uncalibrated")
     page.click("button[name=index]")
-    assert f"{name}: uncalibrated, threshold 0.5000" in page.locator("ul.messagelist").inner_text()
+    assert (
+        f"Tenant “{name}”: uncalibrated, threshold 0.5000"
+        in page.locator("ul.messagelist").inner_text()
+    )
     page.click(f"#result_list >> text={name}")
     assert "Uncalibrated" in page.locator("#tenant_form").inner_text()
     context.close()

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts import audit
-from accounts.management.tenants import shown
+from accounts.management.tenants import shown, storable
 from accounts.models import Tenant
 
 
@@ -24,10 +24,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, tenant: list[str], **options: Any) -> None:
         tenants = Tenant.objects.all()
         if tenant:
-            missing = sorted(
-                set(tenant)
-                - set(Tenant.objects.filter(name__in=tenant).values_list("name", flat=True))
-            )
+            named = Tenant.objects.filter(name__in=[n for n in tenant if storable(n)])
+            missing = sorted(set(tenant) - set(named.values_list("name", flat=True)))
             if missing:
                 raise CommandError(f"No tenant named: {', '.join(map(shown, missing))}")
             tenants = tenants.filter(name__in=tenant)

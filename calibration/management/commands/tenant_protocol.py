@@ -5,7 +5,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from calibration.calibrate import MAX_IMAGE_BYTES
-from calibration.management.folders import command_engine, has_images, labelled_folder
+from calibration.management.folders import (
+    command_engine,
+    has_images,
+    labelled_folder,
+    no_source_said,
+)
 from ml import protocol
 from ml.evaluate import amount, evaluate_folder
 from ml.profiles import DEFAULT_PROFILE, PROFILES
@@ -27,6 +32,8 @@ class Command(BaseCommand):
             raise CommandError(f"{folder} has no manifest.csv with a source column.")
         labelled_folder(folder)
         has_images(folder)
+        if said := no_source_said(folder):
+            raise CommandError(said)
         names = profiles or [DEFAULT_PROFILE]
         engine = command_engine(names)
         report = evaluate_folder(
@@ -38,7 +45,10 @@ class Command(BaseCommand):
             max_image_bytes=MAX_IMAGE_BYTES,
         )
         if not any(s.source for s in report.samples):
-            raise CommandError(f"{folder}/manifest.csv has no source (or source_repo) column.")
+            raise CommandError(
+                f"No image in {folder} has a source: the rows of its manifest.csv that name one "
+                "name no image of live/ or spoof/."
+            )
         unnamed = sum(s.passed and not s.source for s in report.samples)
         for name in names:
             report.profile = name
