@@ -252,3 +252,12 @@ def test_a_name_typed_not_in_utf8_is_no_tenant(command: tuple[str, ...], said: s
         run(*command)
     assert str(refused.value) == said
     assert Tenant.objects.get(name="acme").requests_used == 3
+
+
+def test_create_tenant_refuses_a_name_typed_not_in_utf8() -> None:
+    """Refused, showing the bytes typed, before the query that cannot encode it (a traceback,
+    "surrogates not allowed"); nothing created."""
+    with pytest.raises(CommandError) as refused:
+        run("create_tenant", NOT_UTF8)
+    assert str(refused.value) == r'name: "caf\xe9" is not UTF-8 text: type it in a UTF-8 terminal.'
+    assert not Tenant.objects.exists() and not HashId.objects.exists()

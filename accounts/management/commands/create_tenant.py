@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts import audit
+from accounts.management.tenants import shown, storable
 from accounts.models import (
     CHALLENGES,
     DEFAULT_CHALLENGE_BAND,
@@ -67,6 +68,10 @@ class Command(BaseCommand):
             no_control_characters(name)
         except ValidationError as exc:
             raise CommandError(f"name: {' '.join(exc.messages)}") from exc
+        if not storable(name):
+            raise CommandError(
+                f'name: "{shown(name)}" is not UTF-8 text: type it in a UTF-8 terminal.'
+            )
         if Tenant.objects.filter(name=name).exists():
             raise CommandError(f'Tenant "{name}" already exists; use issue_hash_id for a new key.')
         if limit is not None and limit < 0:
