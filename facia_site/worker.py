@@ -175,12 +175,11 @@ def refresh_readiness() -> None:
     one probe (a read, an insert rolled back) per CACHE_S per busy worker. Not while the
     worker has not yet found its migrations applied: asking them costs 15-18 probes, never a
     request's to pay; its verdict then ages past VERDICT_MAX_AGE_S, and /status_check asks
-    them through Django."""
+    them through Django. A probe that waited out DATABASE_TIMEOUT_S has the request answer
+    503 at once (liveness.runtime.probe_before_request)."""
     from liveness import runtime
 
-    if runtime.process_problem() is None and runtime.migrated() and runtime.verdict_due():
-        close_old_connections()  # as at the start of a request: this is before one
-        runtime.not_ready_reason()
+    runtime.probe_before_request()
 
 
 def _probe_answer(method: str, reason: str | None, live: str, request_id: str) -> bytes:

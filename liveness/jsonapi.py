@@ -338,8 +338,9 @@ class JsonAPIView(APIView):
         return response
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        if runtime.database_held_down():
-            raise DatabaseHeldDown  # answered 503 at once (liveness.runtime.DOWN_HOLD_S)
+        if runtime.database_held_down() or runtime.probe_waited():
+            # answered 503 at once (liveness.runtime.DOWN_HOLD_S, _probe_waited)
+            raise DatabaseHeldDown
         super().initial(request, *args, **kwargs)
 
     def perform_content_negotiation(

@@ -23,7 +23,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from accounts.models import Tenant
@@ -182,16 +182,22 @@ class Condition:
 UNUSABLE = Condition()
 UNRECORDABLE = Condition()
 UNMIGRATED = Condition()
+WAITED = Condition()
+# Whether the probe run before this worker's current request (facia_site.worker) waited out
+# DATABASE_TIMEOUT_S: that request is answered 503 at once (``probe_waited``), its wait spent.
+# Its own insert waits for the same lock as long again: 5.02 s to its 503 behind a locked
+# table, DATABASE_TIMEOUT_S being 3.
+_probe_waited = False
 
 
 def forget() -> None:
     """Drop the remembered success and failure, the verdict, the migrations found applied,
     and the conditions said (tests)."""
-    global _ok_until, _down_until, _verdict, _migrated
+    global _ok_until, _down_until, _verdict, _migrated, _probe_waited
     _ok_until = _down_until = 0.0
     _verdict = NO_VERDICT
-    _migrated = False
-    UNUSABLE.on = UNRECORDABLE.on = UNMIGRATED.on = False
+    _migrated = _probe_waited = False
+    UNUSABLE.on = UNRECORDABLE.on = UNMIGRATED.on = WAITED.on = False
 
 
 def _unanswered(exc: BaseException) -> bool:
@@ -225,6 +231,14 @@ POSTGRES_UNRECORDABLE = frozenset(("53100", "25006"))
 # DATABASE_TIMEOUT_S - 0.5 s) and deadlock_detected.
 SQLITE_WAITED = frozenset((5, 6))
 POSTGRES_WAITED = frozenset(("55P03", "57014", "40P01"))
+# What each of those waits was, as the log says it.
+WAITS = {
+    "55P03": "lock_timeout",
+    "57014": "statement_timeout",
+    "40P01": "a deadlock",
+    5: "SQLite's busy timeout",
+    6: "SQLite's busy timeout",
+}
 
 
 def cannot_record(exc: BaseException) -> bool:
@@ -335,9 +349,27 @@ def _check_row_fits(tenant_id: int | None) -> str | None:
             LivenessCheck.objects.create(tenant_id=tenant_id, latency_ms=0.0, request_id="probe")
             transaction.set_rollback(True)
     except DatabaseError as exc:
+        if _coded(exc, SQLITE_WAITED, POSTGRES_WAITED):
+            _waited(exc)
+            return DB_BUSY
         UNRECORDABLE.met("a check could not be recorded: %s", database_error(exc))
-        return DB_BUSY if _coded(exc, SQLITE_WAITED, POSTGRES_WAITED) else DB_FULL
+        return DB_FULL
     return None
+
+
+def _waited(exc: DatabaseError) -> None:
+    """Say that a check's insert waited (for a lock: the probe's insert has no other wait)
+    until DATABASE_TIMEOUT_S's bound ended it, and which bound: the database is busy, not
+    unable to record a check."""
+    code = getattr(exc.__cause__, "sqlite_errorcode", None)
+    kind = WAITS.get(getattr(exc.__cause__, "sqlstate", None) or (code or 0) & 0xFF, "a timeout")
+    WAITED.met(
+        "database busy: a check's insert waited for a lock until %s ended it "
+        "(DATABASE_TIMEOUT_S=%s): %s",
+        kind,
+        settings.DATABASE_TIMEOUT_S,
+        database_error(exc),
+    )
 
 
 def database_problem() -> str | None:
@@ -366,6 +398,7 @@ def _probe() -> str | None:
     if reason := _check_row_fits(tenant_id):
         return reason
     UNRECORDABLE.over("checks can be recorded again")
+    WAITED.over("a check's insert waits no more")
     return None
 
 
@@ -377,6 +410,22 @@ def verdict_due() -> bool:
     """Whether the worker should probe again before its next request: its verdict is
     CACHE_S old (a success is remembered that long)."""
     return _verdict.age() >= CACHE_S
+
+
+def probe_before_request() -> None:
+    """The probe before a request, when the verdict is due (facia_site.worker); notes whether
+    it waited out DATABASE_TIMEOUT_S (``probe_waited``)."""
+    global _probe_waited
+    _probe_waited = False
+    if process_problem() is None and migrated() and verdict_due():
+        close_old_connections()  # as at the start of a request: this is before one
+        _probe_waited = not_ready_reason() == DB_BUSY
+
+
+def probe_waited() -> bool:
+    """Whether the probe before the current request waited out DATABASE_TIMEOUT_S: the request
+    is to answer 503 at once, as its one wait on the database is spent."""
+    return _probe_waited
 
 
 def not_ready_reason() -> str | None:

@@ -59,6 +59,7 @@ def walk() -> dict[str, object]:
     erased = copied("erased")
     copied("kept")
     copied("old", age_days=40)
+    one = copied("one")
     face = headturn.HeadTurnJudge(("turn_left", "turn_right", "look_up")).to_state()
     session("running", None, 300, face)
     session("expired", None, -1, face)
@@ -72,6 +73,7 @@ def walk() -> dict[str, object]:
         return sorted(checks)
 
     _, orm = LivenessCheck.objects.filter(pk__in=erased).delete()
+    page = [LivenessCheck.objects.get(pk=pk).delete()[1] for pk in one]  # the delete page's
     after_orm = left()
     call_command("prune_checks", "--days", "30", stdout=StringIO())
     after_prune = left()
@@ -87,6 +89,7 @@ def walk() -> dict[str, object]:
     return {
         "vendor": connections["default"].vendor,
         "orm": orm,
+        "one by one": page,
         "left after the ORM": after_orm,
         "left after prune_checks": after_prune,
         "sessions left": sorted(CaptureSession.objects.values_list("selfie_request_id", flat=True)),

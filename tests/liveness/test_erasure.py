@@ -207,9 +207,32 @@ def test_the_deletions_and_the_strip_on_each_database(vendor: str, tmp_path: Pat
             "liveness.IdempotentAnswer": 1,
             "liveness.LivenessCheck": 2,
         },
+        "one by one": [
+            {"capture.CaptureSession": 1, "liveness.LivenessCheck": 1},
+            {"liveness.IdempotentAnswer": 1, "liveness.LivenessCheck": 1},
+        ],
         "left after the ORM": ["kept", "old"],
         "left after prune_checks": ["kept"],
         "sessions left": ["expired", "kept", "running"],
         "judge keys": {"expired": JUDGE_KEPT, "running": "all"},
         "stripped": 1,
+    }
+
+
+def test_a_check_and_answer_committed_during_an_erasure_are_kept_or_deleted_together(
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL: a check and its stored answer committed while the tenant's records are being
+    deleted, right after the deletion's first DELETE (tests/liveness/erasure_race.py). Both
+    are kept (the deletion's snapshot predates them), never the answer alone: a stored answer
+    whose record was erased would still be replayed (201, Idempotent-Replayed)."""
+    with database_url("postgresql", tmp_path, "facia_erasure_race") as url:
+        outcome = run_on_database("tests.liveness.erasure_race", url)
+    assert outcome == {
+        "vendor": "postgresql",
+        "deleted": {"liveness.IdempotentAnswer": 1, "liveness.LivenessCheck": 1},
+        "answers without their record": 0,
+        "answers left": ["new"],
+        "new record left": True,
+        "no record chosen": [0, {}],
     }

@@ -255,6 +255,47 @@ def test_a_locked_table_is_reported_busy_not_full(
     until(lambda: all(server.status() == 200 for _ in range(4)))
 
 
+def test_a_check_behind_a_locked_table_waits_once(
+    server: Gunicorn, cluster: PrivatePostgres
+) -> None:
+    """A check behind a locked table waits on the database once, so its 503 comes within
+    DATABASE_TIMEOUT_S: a request whose probe (the worker's verdict CACHE_S old) waited out
+    the bound is answered at once; it waited for its own insert as long again (5.02 s, the
+    bound 3 s). Counted in PostgreSQL's log: one cancelled statement per answer. Sent one
+    after another, 2 * WORKERS + 1 of them: some worker serves two, and a worker's second one
+    finds its verdict due. The probe's line names the wait: it said that "a check could not
+    be recorded"."""
+    _, hash_id = new_tenant(server)
+    body = selfie_body(hash_id)
+    url = cluster.url.replace("postgres://", "postgresql://")
+    pg_log, logged = cluster.datadir / "server.log", server.log.stat().st_size
+    cancelled = _cancelled(pg_log)
+    took: list[float] = []
+    with psycopg.connect(url) as lock:
+        lock.execute("LOCK TABLE liveness_livenesscheck IN ACCESS EXCLUSIVE MODE")
+        outcomes = []
+        for n in range(2 * WORKERS + 1):
+            started = time.perf_counter()
+            outcomes.append(post(server.base, body, f"w-{n}"))
+            took.append(time.perf_counter() - started)
+        lock.rollback()
+    print(f"\n503 behind a locked table after {', '.join(f'{s:.2f}' for s in took)} s")
+    assert [outcome.status for outcome in outcomes] == [503] * len(outcomes)
+    assert _cancelled(pg_log) - cancelled == len(outcomes)
+    with server.log.open(encoding="utf-8", errors="replace") as log:
+        log.seek(logged)
+        said = log.read()
+    assert "a check's insert waited for a lock until statement_timeout ended it" in said
+    assert "a check could not be recorded" not in said
+    until(lambda: all(server.status() == 200 for _ in range(4)))
+
+
+def _cancelled(pg_log: Path) -> int:
+    """How many statements PostgreSQL has cancelled for a timeout (lock or statement)."""
+    text = pg_log.read_text(encoding="utf-8", errors="replace")
+    return text.count("canceling statement due to")
+
+
 def _waiting_on_locks(db: psycopg.Connection[Any]) -> int:
     """How many backends of this database wait for a lock (the table's, or the tenant row
     another check holds while it waits for the table)."""
