@@ -239,7 +239,9 @@ def test_a_locked_table_is_reported_busy_not_full(
     server: Gunicorn, cluster: PrivatePostgres
 ) -> None:
     """The probe's insert waits for a lock past DATABASE_TIMEOUT_S: the database is busy, not
-    full (it said "Cannot record checks (database or disk full, or read-only)")."""
+    full (it said "Cannot record checks (database or disk full, or read-only)"). A tenant of
+    its own: with none, the probe inserts no check, and nothing waits."""
+    new_tenant(server)
     url = cluster.url.replace("postgres://", "postgresql://")
     said: list[str] = []
 
