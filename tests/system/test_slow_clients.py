@@ -194,7 +194,11 @@ def test_a_body_declared_over_the_limit_never_holds_django(
 def urllib_status(url: str, body: bytes) -> tuple[int, bytes]:
     """The status and body urllib.request reads for a POST of ``body``: it sends the whole
     body before it reads a byte of the answer."""
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    return urllib_answer(urllib.request.Request(url, body, {"Content-Type": "application/json"}))
+
+
+def urllib_answer(request: urllib.request.Request) -> tuple[int, bytes]:
+    """The status and body of ``request``'s answer, a refusal's too."""
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, response.read()
@@ -222,13 +226,7 @@ def urllib_chunked_status(url: str, body: bytes) -> tuple[int, bytes]:
     """As urllib_status, the body sent chunked (in 64 KiB chunks)."""
     chunks = (body[at : at + 64 * 1024] for at in range(0, len(body), 64 * 1024))
     headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
-    request = urllib.request.Request(url, chunks, headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as refused:
-        with refused:
-            return refused.code, refused.read()
+    return urllib_answer(urllib.request.Request(url, chunks, headers, method="POST"))
 
 
 def test_a_client_that_sends_its_whole_chunked_body_first_reads_the_413(
