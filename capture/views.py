@@ -254,6 +254,7 @@ class ChallengeView(TokenCorsMixin, JsonAPIView):
 
 
 class SelfieView(TokenCorsMixin, JsonAPIView):
+    records_a_check = True
     http_method_names = ["post", "options"]  # OPTIONS: the CORS preflight only
 
     @extend_schema(

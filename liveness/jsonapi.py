@@ -26,7 +26,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestDataTooBig
@@ -317,6 +317,11 @@ class JsonAPIView(APIView):
     permission_classes: list[type] = []
     parser_classes: list[type] = []
     renderer_classes = [JSONRenderer]
+    # Whether every POST inserts a check (/liveness, a session's selfie): after a probe that
+    # waited out DATABASE_TIMEOUT_S (runtime.probe_waited), its insert would wait as long
+    # again for the same lock, so it is answered 503 at once. The other calls read or write
+    # other tables, which the lock may not hold.
+    records_a_check: ClassVar[bool] = False
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
@@ -338,7 +343,8 @@ class JsonAPIView(APIView):
         return response
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        if runtime.database_held_down() or runtime.probe_waited():
+        inserts = self.records_a_check and request.method == "POST"  # not a CORS preflight
+        if runtime.database_held_down() or (inserts and runtime.probe_waited()):
             # answered 503 at once (liveness.runtime.DOWN_HOLD_S, _probe_waited)
             raise DatabaseHeldDown
         super().initial(request, *args, **kwargs)

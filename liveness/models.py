@@ -37,9 +37,10 @@ class CheckQuerySet(models.QuerySet["LivenessCheck"]):
         """Delete the records and their copies, in one transaction: one statement on
         PostgreSQL (``_at_once``), one DELETE per table on SQLite (``_with_copies``). None is
         loaded (a cascade loaded every record, 100,000 on a "Select all")."""
-        if self.db and connections[self.db].vendor == "postgresql":
+        db = router.db_for_write(self.model, **getattr(self, "_hints", {}))  # as delete() writes
+        if connections[db].vendor == "postgresql":
             _deletable(self)
-            return _at_once(self)
+            return _at_once(self.using(db))
         return _with_copies(self, super().delete)
 
 
@@ -93,8 +94,10 @@ def _at_once(records: CheckQuerySet) -> Deletion:
     connection_ = connections[records.db]
     quote = connection_.ops.quote_name
     pk = quote(str(LivenessCheck._meta.pk.column))
+    chosen_rows = records.order_by().values("pk")
+    chosen_rows.query.select_for_update = False  # as QuerySet.delete clears it
     try:
-        chosen, params = records.order_by().values("pk").query.sql_with_params()
+        chosen, params = chosen_rows.query.get_compiler(records.db).as_sql()
     except EmptyResultSet:  # pk__in=[], none(): no record to delete
         return 0, {}
     steps = [
@@ -164,6 +167,11 @@ class LivenessCheck(models.Model):
         db = using or router.db_for_write(LivenessCheck, instance=self)
         this = LivenessCheck.objects.using(db).filter(pk=self.pk)
         if connections[db].vendor == "postgresql":
+            if self.pk is None:  # as Model.delete refuses it
+                raise ValueError(
+                    f"{self._meta.object_name} object can't be deleted because its "
+                    f"{self._meta.pk.attname} attribute is set to None."
+                )
             deleted = _at_once(this)
             self.pk = None  # as Model.delete leaves it
             return deleted

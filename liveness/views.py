@@ -78,6 +78,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 class LivenessView(JsonAPIView):
     """POST /liveness."""
 
+    records_a_check = True
     http_method_names = ["post"]  # not DRF's OPTIONS metadata: the contract allows POST only
 
     @extend_schema(

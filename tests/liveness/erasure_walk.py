@@ -72,7 +72,14 @@ def walk() -> dict[str, object]:
         assert answers == checks == sessions, (answers, checks, sessions)
         return sorted(checks)
 
-    _, orm = LivenessCheck.objects.filter(pk__in=erased).delete()
+    # As Django's delete() on either database: select_for_update dropped (no transaction
+    # needed), an unsaved record refused.
+    _, orm = LivenessCheck.objects.select_for_update().filter(pk__in=erased).delete()
+    try:
+        LivenessCheck(tenant=tenant).delete()
+        unsaved = "deleted"
+    except ValueError as refused:
+        unsaved = str(refused)
     page = [LivenessCheck.objects.get(pk=pk).delete()[1] for pk in one]  # the delete page's
     after_orm = left()
     call_command("prune_checks", "--days", "30", stdout=StringIO())
@@ -97,6 +104,7 @@ def walk() -> dict[str, object]:
             name: "all" if judge == face else sorted(judge) for name, judge in judges.items()
         },
         "stripped": stripped,
+        "unsaved": unsaved,
     }
 
 

@@ -216,6 +216,7 @@ def test_the_deletions_and_the_strip_on_each_database(vendor: str, tmp_path: Pat
         "sessions left": ["expired", "kept", "running"],
         "judge keys": {"expired": JUDGE_KEPT, "running": "all"},
         "stripped": 1,
+        "unsaved": "LivenessCheck object can't be deleted because its id attribute is set to None.",
     }
 
 

@@ -292,6 +292,33 @@ def test_a_check_behind_a_locked_table_waits_once(
     until(lambda: all(server.status() == 200 for _ in range(4)))
 
 
+def test_a_read_behind_a_locked_checks_table_is_still_answered(
+    server: Gunicorn, cluster: PrivatePostgres
+) -> None:
+    """Only a call that inserts a check is answered 503 at once after its probe waited out the
+    bound (test_a_check_behind_a_locked_table_waits_once): a session's read touches no check
+    record, and is answered once the probe's wait is over (it was answered 503 as well). Read
+    again and again until a probe has waited (its verdict CACHE_S old), that read included."""
+    _, hash_id = new_tenant(server)
+    opened = requests.post(f"{server.base}/sessions", json={"hash_id": hash_id}, timeout=30)
+    assert opened.status_code == 201, opened.text
+    session = f"{server.base}/sessions/{opened.json()['session_id']}"
+    url = cluster.url.replace("postgres://", "postgresql://")
+    pg_log = cluster.datadir / "server.log"
+    cancelled = _cancelled(pg_log)
+    read: list[requests.Response] = []
+
+    def a_probe_waited() -> bool:
+        read.append(requests.get(session, headers={"X-Hash-Id": hash_id}, timeout=30))
+        return _cancelled(pg_log) > cancelled
+
+    with psycopg.connect(url) as lock:
+        lock.execute("LOCK TABLE liveness_livenesscheck IN ACCESS EXCLUSIVE MODE")
+        until(a_probe_waited, timeout=60)
+        lock.rollback()
+    assert [(r.status_code, r.json().get("state")) for r in read] == [(200, "open")] * len(read)
+
+
 def _cancelled(pg_log: Path) -> int:
     """How many statements PostgreSQL has cancelled for a timeout (lock or statement)."""
     text = pg_log.read_text(encoding="utf-8", errors="replace")
