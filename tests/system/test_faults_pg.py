@@ -268,6 +268,7 @@ def test_a_check_behind_a_locked_table_waits_once(
     finds its verdict due. The probe's line names the wait: it said that "a check could not
     be recorded"."""
     _, hash_id = new_tenant(server)
+    until(lambda: all(server.status() == 200 for _ in range(4)))  # no other test's outage held
     body = selfie_body(hash_id)
     url = cluster.url.replace("postgres://", "postgresql://")
     pg_log, logged = cluster.datadir / "server.log", server.log.stat().st_size
@@ -300,6 +301,7 @@ def test_a_read_behind_a_locked_checks_table_is_still_answered(
     record, and is answered once the probe's wait is over (it was answered 503 as well). Read
     again and again until a probe has waited (its verdict CACHE_S old), that read included."""
     _, hash_id = new_tenant(server)
+    until(lambda: server.status() == 200)  # no other test's outage held down
     opened = requests.post(f"{server.base}/sessions", json={"hash_id": hash_id}, timeout=30)
     assert opened.status_code == 201, opened.text
     session = f"{server.base}/sessions/{opened.json()['session_id']}"

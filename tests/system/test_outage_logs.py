@@ -133,8 +133,10 @@ def test_a_check_that_meets_a_locked_table_is_one_line(
     ("database busy: ...", a WARNING once, then DEBUG), which names the bound that ended the
     wait. Django's "Service Unavailable" ERROR for the same 503 made it two. Sent one after
     another to the one worker: the second and third find its verdict CACHE_S old, so their
-    probes wait."""
+    probes wait. It starts once the worker is ready: after another test's outage the worker
+    answers 503 at once, holding the database down for a second, with neither line."""
     hash_id = create_tenant(server.env, f"lock-{uuid.uuid4().hex[:8]}")
+    until(lambda: server.status() == 200)
     start = log_lines(server)
     checks = [f"locked-{uuid.uuid4().hex[:8]}" for _ in range(3)]
     url = cluster.url.replace("postgres://", "postgresql://")
