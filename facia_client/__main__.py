@@ -36,26 +36,54 @@ RAW = argparse.RawDescriptionHelpFormatter
 
 
 # argparse quotes what was typed in its errors: a mistyped option (--hash_id=SECRET), a hash_id
-# where a command or a number was expected (session SECRET, --timeout SECRET) put the hash_id on
-# stderr, hence in CI logs and terminal scrollback.
+# where a command or a number was expected (session SECRET, --timeout SECRET), or one that
+# starts with "-" (-q5ap..., read as an unknown option; -hSECRET, read as -h with a value) put
+# the hash_id on stderr, hence in CI logs and terminal scrollback. Only a word that is one of
+# the command's option names (or a name before "=") is repeated; abbreviations are off
+# (allow_abbrev=False), so "--h=SECRET" is an unknown word, not an "ambiguous option" quoted.
 _UNRECOGNISED = "unrecognized arguments: "
 _INVALID_VALUE = re.compile(r"(invalid (?:choice|[\w ]+ value): )(?:'[^']*'|\"[^\"]*\")")
+_EXPLICIT = re.compile(r"(ignored explicit argument )(?:'[^']*'|\"[^\"]*\").*")
+_AMBIGUOUS = re.compile(r"ambiguous option: .* could match ")
+HIDDEN = "(value not shown)"
+# The options both forms take with a value: they may come before `session`.
+GLOBAL_VALUED = ("--url", "--hash-id", "--timeout")
 
 
-def without_values(message: str) -> str:
-    """An argparse error with every value typed left out (option names are kept)."""
+def _name_of(word: str, known: frozenset[str]) -> str | None:
+    """The option name ``word`` is (or has before "="), or a spelling of one with "_" for "-"
+    (--hash_id=...), kept so that the error says what is wrong; None for anything else."""
+    name = word.split("=", 1)[0]
+    if name in known or name.replace("_", "-") in known:
+        return name
+    return None
+
+
+def without_values(message: str, known: frozenset[str] = frozenset()) -> str:
+    """An argparse error with every value typed left out: of the words typed, only ``known``
+    option names (or one with "_" for "-") are kept."""
     if message.startswith(_UNRECOGNISED):
         words = message.removeprefix(_UNRECOGNISED).split()
-        names = [w.split("=", 1)[0] for w in words if w.startswith("-")]
+        names = [name for name in (_name_of(w, known) for w in words) if name is not None]
+        if not names:
+            return f"unexpected argument(s) {HIDDEN}"
         return f"{_UNRECOGNISED}{' '.join(names)} (values not shown)"
-    return _INVALID_VALUE.sub(r"\1(value not shown)", message)
+    message = _EXPLICIT.sub(rf"\1{HIDDEN}", message)
+    message = _AMBIGUOUS.sub(f"ambiguous option: {HIDDEN} could match ", message)
+    return _INVALID_VALUE.sub(rf"\1{HIDDEN}", message)
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, prog: str) -> None:
+        description = (__doc__ or "").split("\n\n")[0]
+        super().__init__(
+            prog=prog, description=description, formatter_class=RAW, allow_abbrev=False
+        )
+
     def error(self, message: str) -> NoReturn:
         """One JSON object on stderr, as every error (``status`` null: nothing was sent),
         without argparse's usage lines before it; ``--help`` shows the usage."""
-        usage = UsageError(f"{without_values(message)} (see {self.prog} --help)")
+        usage = UsageError(f"{without_values(message, OPTION_NAMES)} (see {self.prog} --help)")
         print(json.dumps(usage.as_dict()), file=sys.stderr)
         sys.exit(USAGE)
 
@@ -77,19 +105,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    description = (__doc__ or "").split("\n\n")[0]
-    if argv[:1] == ["session"]:
-        parser = _Parser(prog="facia-client session", description=description, formatter_class=RAW)
-        parser.add_argument("action", choices=["open", "get"])
-        parser.add_argument("session_id", nargs="?", help="for `get`")
-        _common(parser)
-        args = parser.parse_args(argv[1:])
-        if args.action == "get" and not args.session_id:
-            parser.error("session get needs a SESSION_ID")
-        return args
-    parser = _Parser(prog="facia-client", description=description, formatter_class=RAW)
-    parser.add_argument("selfie", help="a PNG or JPEG file")
+def _session_parser() -> _Parser:
+    parser = _Parser("facia-client session")
+    parser.add_argument("action", choices=["open", "get"])
+    parser.add_argument("session_id", nargs="?", help="for `get`")
+    _common(parser)
+    return parser
+
+
+def _selfie_parser() -> _Parser:
+    parser = _Parser("facia-client")
+    parser.add_argument("selfie", help="a PNG or JPEG file (./session for a file so named)")
     parser.add_argument(
         "--idempotency-key",
         default=None,
@@ -97,7 +123,40 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "or a 5xx, and a verdict already given is answered again without a second unit",
     )
     _common(parser)
-    return parser.parse_args(argv)
+    return parser
+
+
+def _first_positional(argv: list[str]) -> int | None:
+    """The index of the first word that is not an option or a global option's value: `session`
+    there is the command, after --url, --hash-id or --timeout too (both forms take them)."""
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--":
+            return index + 1 if index + 1 < len(argv) else None
+        if not word.startswith("-") or word == "-":
+            return index
+        index += 2 if word in GLOBAL_VALUED else 1
+    return None
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    first = _first_positional(argv)
+    if first is not None and argv[first] == "session":
+        parser = _session_parser()
+        args = parser.parse_args(argv[:first] + argv[first + 1 :])
+        if args.action == "get" and not args.session_id:
+            parser.error("session get needs a SESSION_ID")
+        return args
+    return _selfie_parser().parse_args(argv)
+
+
+OPTION_NAMES = frozenset(
+    name
+    for parser in (_session_parser(), _selfie_parser())
+    for action in parser._actions  # noqa: SLF001  # argparse lists its options nowhere public
+    for name in action.option_strings
+)
 
 
 def _session_call(client: FaciaClient, args: argparse.Namespace) -> dict[str, Any]:

@@ -342,6 +342,25 @@ def _check_url(url: str) -> None:
         raise UsageError("--url must not hold spaces or control characters")
     if not parts.path.isascii():  # http.client raised UnicodeEncodeError
         raise UsageError("--url has a path that is not ASCII (percent-encode it)")
+    if "?" in url or "#" in url:  # the endpoint's path went after it: POST //liveness, a 404
+        raise UsageError("--url must not hold a query (?) or a fragment (#)")
+
+
+# The service's endpoints: a --url ending in one (the seed's http://HOST:PORT/liveness) is
+# an endpoint's address, and the call went to /liveness/liveness, a bare 404.
+ENDPOINTS = ("liveness", "sessions")
+
+
+def _endpoint_hint(url: str) -> str:
+    """What to say with a 404 when ``url`` ends in an endpoint's name (a service mounted at
+    such a path behind a proxy is possible: a hint, not a usage error)."""
+    last = urllib.parse.urlsplit(url).path.rstrip("/").rpartition("/")[2]
+    if last not in ENDPOINTS:
+        return ""
+    return (
+        f" (--url ends in /{last}: give the service's address, http(s)://HOST[:PORT][/PATH],"
+        " without the endpoint)"
+    )
 
 
 class FaciaClient:
@@ -434,7 +453,11 @@ class FaciaClient:
         """One request; a 2xx Reply, or the typed error of any other answer."""
         reply = self._send(method, path, body, headers or {})
         if not 200 <= reply.status < 300:
-            raise error_for(reply, sent_image)
+            error = error_for(reply, sent_image)
+            hint = _endpoint_hint(self.url) if reply.status == 404 else ""
+            if hint:
+                error.args = (f"{error}{hint}",)
+            raise error
         return reply
 
     def _send(

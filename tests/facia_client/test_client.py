@@ -118,8 +118,31 @@ SECRET = "hid_Zx8QmV2pLr7TnK4s"
         ("session", SECRET),  # a hash_id where the action was expected
         (str(LIVE_JPG), "--timeout", SECRET),  # where a number was expected
         (str(LIVE_JPG), "--timeout", f"it's {SECRET}"),  # argparse quotes this one with "
+        # a hash_id that starts with "-": an unknown option, or -h with a value
+        (str(LIVE_JPG), f"-q{SECRET}"),
+        (str(LIVE_JPG), f"--h={SECRET}"),  # an abbreviation of --help and --hash-id
+        (str(LIVE_JPG), f"-h{SECRET}"),
+        (str(LIVE_JPG), f"--help={SECRET}"),
+        ("session", "open", f"-q{SECRET}"),
+        ("session", "open", f"--h={SECRET}"),
+        ("session", "open", f"-h{SECRET}"),
+        ("session", "open", f"--help={SECRET}"),
     ],
-    ids=["option=value", "option value", "choice", "number", "quoted"],
+    ids=[
+        "option=value",
+        "option value",
+        "choice",
+        "number",
+        "quoted",
+        "dash word",
+        "abbreviation",
+        "-h value",
+        "--help=value",
+        "session dash word",
+        "session abbreviation",
+        "session -h value",
+        "session --help=value",
+    ],
 )
 def test_a_usage_error_never_echoes_what_was_typed(args: tuple[str, ...]) -> None:
     """argparse's errors quote the values typed; a hash_id typed in the wrong place went to
@@ -132,6 +155,43 @@ def test_a_usage_error_never_echoes_what_was_typed(args: tuple[str, ...]) -> Non
     assert "not shown" in error, error
     if args[1].startswith("--hash_id"):
         assert "--hash_id" in error
+    assert "  " not in error, error
+
+
+def test_only_an_option_name_is_repeated() -> None:
+    """An unknown word is named only when it is an option name (or a name before "="); one of
+    the other form's options is named too."""
+    done = run_cli("session", "open", f"--idempotency-key={SECRET}", hash_id="x")
+    assert done.returncode == 2, done.stderr
+    error = json.loads(done.stderr)["error"]
+    assert error.startswith("unrecognized arguments: --idempotency-key (values not shown)")
+    assert SECRET not in error
+
+
+@pytest.mark.parametrize(
+    "before",
+    [("--url", "URL"), ("--url=URL",), ("--timeout", "5", "--url", "URL")],
+    ids=["--url URL", "--url=URL", "--timeout and --url"],
+)
+def test_global_options_may_come_before_session(before: tuple[str, ...]) -> None:
+    """`--url URL session open` took `session` as the selfie's path: exit 2 and
+    "unrecognized arguments:  (values not shown)", an empty list."""
+    heads: list[bytes] = []
+    body = b'{"session_id": "s", "token": "t", "expires_at": "z", "expires_in": 600}'
+    with answering(answer(b"201 Created", body), heads=heads) as url:
+        args = [word.replace("URL", url) for word in before]
+        done = run_cli(*args, "session", "open", hash_id="x")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["session_id"] == "s"
+    assert heads[0].startswith(b"POST /sessions HTTP/1.1")
+
+
+def test_extra_words_are_a_usage_error_that_names_none() -> None:
+    """No option name among them: the error says so, never an empty list of names."""
+    done = run_cli(str(LIVE_JPG), "session", "open", hash_id="x")
+    assert done.returncode == 2, done.stderr
+    error = json.loads(done.stderr)["error"]
+    assert error == "unexpected argument(s) (value not shown) (see facia-client --help)"
 
 
 @pytest.fixture

@@ -21,6 +21,10 @@ BAD_URLS = {
     "space in path": "http://127.0.0.1:9/a b",
     "control in path": "http://127.0.0.1:9/a\tb",
     "user and password": "http://user:s3cret@127.0.0.1:9",
+    # the endpoint's path went after a query or fragment: POST //liveness, a bare 404
+    "query": "http://127.0.0.1:9/?a=1",
+    "empty query": "http://127.0.0.1:9?",
+    "fragment": "http://127.0.0.1:9/#f",
 }
 
 

@@ -157,6 +157,21 @@ def test_capture_session_cli(served: Served) -> None:
         assert json.loads(unknown.stderr)["status"] == 404
 
 
+@pytest.mark.parametrize("endpoint", ["/liveness", "/liveness/", "/sessions"])
+def test_an_endpoints_url_gets_a_hint(served: Served, endpoint: str) -> None:
+    """The seed's full endpoint URL as --url: POST /liveness/liveness, answered with a bare
+    404 (exit 6) that did not say the URL was the wrong one."""
+    _, hash_id = served.new_tenant()
+    url = served.base + endpoint
+    done = run_cli(str(LIVE_JPG), "--url", url, hash_id=hash_id)
+    assert done.returncode == 6, done.stderr
+    error = json.loads(done.stderr)
+    assert error["status"] == 404
+    assert error["error"].endswith("without the endpoint)"), error
+    with pytest.raises(NotFound, match="give the service's address"):
+        FaciaClient(url, hash_id).open_session()
+
+
 def test_a_body_over_the_limit_is_refused_413(served: Served, tmp_path: Path) -> None:
     """client.md: exit 4 for a 413. The service answers it from Content-Length and closes
     without reading the body, so the client must read that answer even when its own sending
