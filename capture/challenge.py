@@ -170,9 +170,12 @@ def observe(
     seen = headturn.observation(clock(), faces, max_other_face_ratio, refused)
     judge = judge_of(session)
     count = extended(session)
-    if more_time and count < settings.CAPTURE_CHALLENGE_EXTENSIONS and judge.extend():
-        count += 1  # before the frame: the time it gives counts for this frame already
+    # Before the frame: the time it gives counts for this frame already. Spent only if the
+    # challenge still runs after it: a frame that fails it (face_lost) or passes it used none.
+    given = more_time and count < settings.CAPTURE_CHALLENGE_EXTENSIONS and judge.extend()
     progress = judge.observe(seen)
+    if given and progress.state == RUNNING:
+        count += 1
     # The challenge and a held selfie's verdict are written together or not at all.
     write = functools.partial(_write, session, judge, progress, count)
     settle_held(session.tenant, write)
@@ -304,6 +307,9 @@ def require_passed(session: CaptureSession) -> None:
     if session.challenge in (NOT_REQUIRED, PASSED):
         return
     if session.challenge == FAILED:
+        limit = settings.CAPTURE_CHALLENGE_TRIES
+        if session.challenge_tries >= limit:  # no retry to point to: a new session
+            raise Rejected(Rejection("challenge_tries_exhausted", {"limit": limit}))
         raise Rejected(Rejection("challenge_failed", {"reason": session.challenge_code}))
     raise Rejected(Rejection("challenge_not_passed"))
 
@@ -313,4 +319,6 @@ def summary(session: CaptureSession) -> dict[str, object]:
     fields: dict[str, object] = {"challenge": SUMMARY[session.challenge]}
     if session.challenge == FAILED:
         fields["challenge_code"] = session.challenge_code
+        tries = settings.CAPTURE_CHALLENGE_TRIES - session.challenge_tries
+        fields["challenge_tries_left"] = max(tries, 0)  # 0: only a new session can pass
     return fields

@@ -15,7 +15,12 @@ RESTART_REFUSALS = [
     "challenge_already_passed",
     "challenge_tries_exhausted",
 ]
-SELFIE_REFUSALS = ["challenge_not_passed", "challenge_failed", "selfie_held"]
+SELFIE_REFUSALS = [
+    "challenge_not_passed",
+    "challenge_failed",
+    "challenge_tries_exhausted",
+    "selfie_held",
+]
 
 
 class SessionCreateRequestSerializer(Body):
@@ -81,7 +86,7 @@ class ChallengeSerializer(Body):
     )
     step = serializers.IntegerField(
         help_text="The step asked (or the one to come while `look_straight`), from 1; 0 while "
-        "the frontal reference is taken."
+        "the frontal reference is taken, and in a failure before it was."
     )
     steps = serializers.IntegerField(help_text="How many steps this challenge has.")
     done = serializers.IntegerField(help_text="Steps reached so far.")
@@ -188,6 +193,11 @@ class SessionStateSerializer(Body):
     )
     challenge_code = serializers.ChoiceField(
         choices=CHALLENGE_CODES, required=False, help_text="Why it failed (failed only)."
+    )
+    challenge_tries_left = serializers.IntegerField(
+        required=False,
+        help_text="Challenges this session may still start (CAPTURE_CHALLENGE_TRIES in all; "
+        "failed only): 0, the session cannot pass, start a new one.",
     )
 
 

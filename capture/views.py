@@ -264,7 +264,8 @@ class SelfieView(TokenCorsMixin, JsonAPIView):
         "GET /sessions/{id}. A gate refusal (422) leaves the session open for another try; "
         "selfies are rate-limited per session (`SESSION_SELFIE_PER_MIN`). A head_turn "
         "tenant's session refuses the selfie (409 `challenge_not_passed` or "
-        "`challenge_failed`) until its challenge has passed. A when_unsure tenant's selfie "
+        "`challenge_failed`, `challenge_tries_exhausted` once no try is left) until its "
+        "challenge has passed. A when_unsure tenant's selfie "
         "scored within its band is held: the 202 carries `challenge` (pending), the challenge "
         "then decides the verdict, and a second selfie is refused (409 `selfie_held`).",
         request={"application/json": s.SelfieRequestSerializer},

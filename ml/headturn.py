@@ -54,6 +54,7 @@ BOTH_TURNS = frozenset(("turn_left", "turn_right"))  # in every drawn challenge 
 
 STATE_VERSION = 1
 PHASES = ("reference", "step", "straight", "passed", "failed")
+RUNNING_PHASES = PHASES[:3]
 TRACK_LIMIT = 64  # trajectory points kept in the state (oldest dropped): about 16 s at 4 Hz
 # Quality gates (ml.quality's codes) whose failure keeps a frame from the judge altogether: it
 # counts as a poll without a face (the time limits and face_lost run on). A face too dark or
@@ -344,6 +345,7 @@ def _landmark_list(value: Any) -> bool:
 # What each stored field may hold (steps, index and done: _check_state).
 _FIELD_CHECKS: dict[str, Check] = {
     "phase": lambda v: isinstance(v, str) and v in PHASES,
+    "failed_in": _optional(lambda v: isinstance(v, str) and v in RUNNING_PHASES),
     "code": _optional(lambda v: isinstance(v, str) and v in FAIL_CODES),
     "phase_frames": _count,
     "frames": _count,
@@ -374,6 +376,16 @@ def _check_state(state: Any) -> None:
     bad = sorted(k for k, check in _FIELD_CHECKS.items() if k in state and not check(state[k]))
     if bad:
         raise StateError(f"head-turn state with damaged fields: {', '.join(bad)}")
+    if state.get("phase") in ("step", "straight"):
+        # Past the reference, every frame's pose is measured against it (HeadTurnJudge.pose)
+        # and its box's aspect divides the frame's; the step asked is done's (_straight).
+        offset = state.get("ref_offset")
+        if state.get("reference") is None or offset is None:
+            raise StateError("head-turn state past its reference without one")
+        if not (all(map(math.isfinite, offset)) and offset[2] > 0):
+            raise StateError("head-turn state with a damaged reference")
+        if done >= len(steps):
+            raise StateError("head-turn state running with every step done")
 
 
 @dataclass
@@ -383,6 +395,9 @@ class _State:
     index: int = 0  # the step being asked (phase step) or just reached (phase straight)
     done: int = 0
     code: str | None = None
+    # The phase a failed challenge failed in: "reference" before any step was shown (its
+    # progress says step 0). None in a state written without the field: step done + 1.
+    failed_in: str | None = None
     phase_t: float | None = None  # when the phase began (server clock)
     phase_frames: int = 0
     frames: int = 0
@@ -447,8 +462,8 @@ class HeadTurnJudge:
     def progress(self) -> Progress:
         s, n = self._s, len(self._s.steps)
         if s.phase in ("passed", "failed"):
-            state = s.phase
-            return Progress("look_straight", min(s.done + 1, n), n, state, s.code, s.done)
+            step = 0 if s.failed_in == "reference" else min(s.done + 1, n)
+            return Progress("look_straight", step, n, s.phase, s.code, s.done)
         if s.phase == "step":
             return Progress(s.steps[s.index], s.index + 1, n, "running", None, s.done)
         step = 0 if s.phase == "reference" else min(s.done + 1, n)
@@ -626,6 +641,7 @@ class HeadTurnJudge:
 
     def _fail(self, code: str) -> Progress:
         assert code in FAIL_CODES, code
+        self._s.failed_in = self._s.phase
         self._s.phase, self._s.code = "failed", code
         return self.progress()
 

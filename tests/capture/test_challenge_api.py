@@ -437,6 +437,23 @@ def test_a_second_face_fails_the_challenge_as_the_quality_gate_counts_it(
     assert ("multiple_faces" in [f["code"] for f in answer["failures"]]) == second_face
     assert answer["challenge"]["state"] == ("failed" if second_face else "running")
     assert answer["challenge"].get("code") == ("multiple_faces" if second_face else None)
+    assert answer["challenge"]["step"] == 0  # no step shown: failed while the reference is taken
+
+
+def test_more_time_on_the_frame_that_fails_the_challenge_spends_no_extension(
+    head_turn: Any, clock: Clock
+) -> None:
+    """An extension is spent on a challenge that goes on running: the frame asking for it
+    that fails the challenge (a second face) leaves the session's count as it was."""
+    session = head_turn()
+    still = jpeg(next(frames("mounish_face.mp4")).image)
+    first = session.quality(still).json()["challenge"]
+    assert (first["state"], first["extensions_left"]) == ("running", 10)
+    clock.t += 0.25
+    failed = session.quality(beside_itself(0.45, 0.9), more_time=True).json()["challenge"]
+    assert (failed["state"], failed["code"]) == ("failed", "multiple_faces")
+    assert failed["extensions_left"] == 10
+    assert session.restart().json()["challenge"]["extensions_left"] == 10
 
 
 # --- the selfie --------------------------------------------------------------------------
@@ -493,6 +510,7 @@ def test_a_failed_challenge_refuses_the_selfie_and_a_retry_draws_again(
     assert body["code"] == "challenge_failed" and body["reason"] in headturn.FAIL_CODES
     assert "POST /sessions/{id}/challenge" in body["error"]
     validate(refused, "POST", "/sessions/x/selfie")
+    assert session.read()["challenge_tries_left"] == 1
 
     again = session.restart({"steps": ["turn_left", "turn_left", "turn_left"]})  # ignored
     assert again.status_code == 200, again.content
@@ -507,10 +525,18 @@ def test_a_failed_challenge_refuses_the_selfie_and_a_retry_draws_again(
     assert session.play(still, clock)[-1]["state"] == "failed"
     spent = session.restart()
     assert spent.status_code == 409
-    assert spent.json() == {
+    exhausted = {
         "error": "This session has used its 2 challenges; start a new session.",
         "code": "challenge_tries_exhausted",
     }
+    assert spent.json() == exhausted
+    # The selfie points to a new session, not to a retry that cannot start; GET says so.
+    last = session.selfie()
+    assert (last.status_code, last.json()) == (409, exhausted)
+    validate(last, "POST", "/sessions/x/selfie")
+    read = session.read()
+    assert (read["challenge"], read["challenge_tries_left"]) == ("failed", 0)
+    validate(verdict(session.client, session.id, session.secret), "GET", "/sessions/x")
     session.tenant.refresh_from_db()
     assert session.tenant.requests_used == 0  # no verdict, no unit
 
@@ -588,6 +614,17 @@ DAMAGED: dict[str, Any] = {
     },
     "a ragged track": lambda c: {**c, "judge": {**c["judge"], "track": [[1.0, 2.0]]}},
     "not an object": lambda c: "damaged",
+    # Well typed, each field alone, but a step asked without the reference it is measured by.
+    "no reference past it": lambda c: {**c, "judge": {**c["judge"], "reference": None}},
+    "no reference offset past it": lambda c: {**c, "judge": {**c["judge"], "ref_offset": None}},
+    "a reference of zero aspect": lambda c: {
+        **c,
+        "judge": {**c["judge"], "ref_offset": [*c["judge"]["ref_offset"][:2], 0]},
+    },
+    "every step done while one is asked": lambda c: {
+        **c,
+        "judge": {**c["judge"], "done": len(c["judge"]["steps"])},
+    },
 }
 
 
@@ -600,6 +637,7 @@ def test_a_state_the_judge_cannot_continue_answers_409_and_a_new_challenge_repla
     for image in still[:2]:  # the reference taken, the first step asked
         assert session.quality(image).status_code == 200
         clock.t += 0.25
+    assert session.stored().challenge_judge["judge"]["phase"] == "step"
     column = damage(session.stored().challenge_judge)
     CaptureSession.objects.filter(pk=session.id).update(challenge_judge=column)
 

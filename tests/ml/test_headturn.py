@@ -464,7 +464,7 @@ def test_state_stays_small(clip: Clips) -> None:
 
 # What a decided challenge's stored judge keeps: steps, phase, its code, times, frame counts.
 DECIDED_KEEPS = {"v", "steps", "phase", "index", "done", "code", "phase_t", "phase_frames"}
-DECIDED_KEEPS |= {"frames", "seen_t", "last_t"}
+DECIDED_KEEPS |= {"frames", "seen_t", "last_t", "failed_in"}
 
 
 @pytest.mark.parametrize("order", ["own", "reversed"])
@@ -548,6 +548,40 @@ def test_a_state_this_judge_did_not_write_is_refused(change: dict[str, Any]) -> 
     assert HeadTurnJudge.from_state(state).to_state() == state
     with pytest.raises(StateError):
         HeadTurnJudge.from_state({**state, **change})
+
+
+# Past the reference (phases step and straight) every pose is measured against it: a state
+# without it, or with a box aspect of 0 to divide by, or with no step left to ask, is refused.
+PAST_REFERENCE = {"phase": "step", "reference": [[1.0, 2.0]] * 5, "ref_offset": [0.0, 0.1, 0.8]}
+WITHOUT_A_REFERENCE: dict[str, Any] = {
+    "no reference": {"reference": None},
+    "no reference offset": {"ref_offset": None},
+    "a zero aspect": {"ref_offset": [0.0, 0.1, 0]},
+    "a negative aspect": {"ref_offset": [0.0, 0.1, -0.8]},
+    "an infinite offset": {"ref_offset": [math.inf, 0.1, 0.8]},
+    "every step done": {"done": 2},
+    "straight, without a reference": {"phase": "straight", "reference": None},
+}
+
+
+@pytest.mark.parametrize("change", WITHOUT_A_REFERENCE.values(), ids=WITHOUT_A_REFERENCE.keys())
+def test_a_state_past_its_reference_without_one_is_refused(change: dict[str, Any]) -> None:
+    state = {**HeadTurnJudge(("turn_left", "turn_right")).to_state(), **PAST_REFERENCE}
+    assert HeadTurnJudge.from_state(state).progress().instruction == "turn_left"
+    with pytest.raises(StateError):
+        HeadTurnJudge.from_state({**state, **change})
+
+
+def test_a_failure_before_any_step_was_shown_says_step_0() -> None:
+    """Failed while the reference is taken: step 0, as while it ran; its record says so too."""
+    judge = HeadTurnJudge(("turn_left", "turn_right", "look_up"))
+    two = Observation(0.0, (10, 10, 100, 120), [[40.0, 50.0]] * 5, 2)
+    failed = judge.observe(two)
+    assert (failed.state, failed.code, failed.step) == ("failed", "multiple_faces", 0)
+    assert HeadTurnJudge.from_state(judge.to_record()).progress() == failed
+    empty = [Observation(t / 4, (0, 0, 0, 0), [[0.0, 0.0]] * 5, 0) for t in range(42)]
+    late = HeadTurnJudge(("turn_left", "turn_right", "look_up"))
+    assert [late.observe(o) for o in empty][-1].step == 0  # step_timeout of the reference
 
 
 @pytest.mark.parametrize("state", [None, "damaged", [1, 2]])
