@@ -29,6 +29,7 @@ from facia_site.worker import (
     request_target,
 )
 from telemetry.gunicorn import (
+    BOOT_FAILED_PREFIX,
     gunicorn_logconfig,
     hand_over_metrics_dir,
     prepare_metrics_dir,
@@ -118,7 +119,7 @@ def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> N
 
 
 # Marks that a worker of this master has failed to boot (the path names the master's pid).
-_BOOT_FAILED = _METRICS_DIR / f"boot-failed-{os.getpid()}"
+_BOOT_FAILED = _METRICS_DIR / f"{BOOT_FAILED_PREFIX}{os.getpid()}"
 _BOOT_FAILED.unlink(missing_ok=True)
 
 

@@ -20,6 +20,8 @@ def client_in_networks(request: HttpRequest, networks: Iterable[Network]) -> boo
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # an IPv4 peer of a dual-stack socket (HOST=::)
     return any(address in network for network in networks)
 
 

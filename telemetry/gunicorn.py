@@ -1,13 +1,17 @@
 """Helpers for facia_site/gunicorn.conf.py, importable before Django is set up."""
 
+import atexit
+import contextlib
 import fcntl
 import logging
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from gunicorn.glogging import Logger as GunicornLogger
 from gunicorn.http.errors import NoMoreData
 
@@ -45,6 +49,9 @@ def prepare_metrics_dir() -> Path:
         path = Path(tempfile.mkdtemp(prefix="facia-metrics-"))
         os.environ[METRICS_ENV] = str(path)
         os.environ[OWNED] = "1"
+        # A master that cannot bind ("Connection in use") exits before gunicorn calls on_exit:
+        # each such start left an empty facia-metrics-* directory behind.
+        atexit.register(_remove_if_empty, path, os.getpid())
     else:
         path = Path(configured)
         path.mkdir(parents=True, exist_ok=True)
@@ -54,30 +61,63 @@ def prepare_metrics_dir() -> Path:
 
 
 # Each master holds a shared lock on this file of its operator's directory for as long as it
-# runs (its fd: ``_held``). A start empties the directory only when it can lock it alone: a
-# second `bin/entrypoint serve` on the port of a running one (a mistyped `docker exec`)
+# runs (its fd: ``_held``). A start takes the directory only when it can lock it alone: a
+# second `bin/entrypoint serve` beside a running one, on its port (a mistyped `docker exec`),
 # emptied it before failing to bind ("Connection in use"), and the running server's /metrics
-# then had 0 samples, readiness gauges included, until its workers were replaced.
+# then had 0 samples, readiness gauges included, until its workers were replaced; on another
+# port, both servers' scrapes summed both servers' samples.
 LOCK_NAME = ".facia-metrics.lock"
 _held: list[int] = []
+# gunicorn.conf.py's marker that a worker of the master with this pid failed to boot.
+BOOT_FAILED_PREFIX = "boot-failed-"
+# prometheus_client's own files (values.MultiProcessValue): "<kind>_<pid>.db", a gauge's kind
+# naming its multiprocess mode (gauge_livesum_12.db).
+_SAMPLE_FILE = re.compile(
+    r"(counter|histogram|summary|gauge_(live)?(all|min|max|sum|mostrecent))_\d+\.db"
+)
+_OURS = re.compile(rf"{re.escape(LOCK_NAME)}|{BOOT_FAILED_PREFIX}\d+|{_SAMPLE_FILE.pattern}")
 
 
 def _share(path: Path, empty: bool) -> None:
-    """Lock ``path`` shared for this master's life; first, when ``empty``, delete its *.db
-    files if no other master holds it."""
+    """Lock ``path`` shared for this master's life; first, when ``empty``, lock it alone and
+    delete a previous run's sample files. Starting beside a server that holds it, or in a
+    directory that holds anything else, is refused: ``PROMETHEUS_MULTIPROC_DIR`` pointed at
+    the database's directory (/data) had every ``*.db`` there deleted, the SQLite database and
+    its tenants with them."""
     fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     if empty:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            logging.getLogger("gunicorn.error").warning(
-                "metrics directory %s is in use by another server: its samples are kept", path
+            os.close(fd)
+            raise ImproperlyConfigured(
+                f"{METRICS_ENV}={path} is in use by another running server: each server needs "
+                "a directory of its own (a shared one sums both servers' samples)"
+            ) from None
+        foreign = sorted(entry.name for entry in path.iterdir() if not _OURS.fullmatch(entry.name))
+        if foreign:
+            (path / LOCK_NAME).unlink()  # nothing of ours left in another's directory
+            os.close(fd)
+            shown = ", ".join(foreign[:5]) + (
+                f" and {len(foreign) - 5} more" if foreign[5:] else ""
             )
-        else:
-            for stale in path.glob("*.db"):
+            raise ImproperlyConfigured(
+                f"{METRICS_ENV}={path} holds files that are not metric samples ({shown}): "
+                "it is emptied at start, so give the server a directory of its own"
+            )
+        for stale in path.iterdir():
+            if stale.name != LOCK_NAME:
                 stale.unlink()
     fcntl.flock(fd, fcntl.LOCK_SH)  # an exclusive lock becomes shared: the next start sees it
     _held.append(fd)
+
+
+def _remove_if_empty(path: Path, master: int) -> None:
+    """At the exit of the master that made ``path``: removed if nothing was ever written there
+    (a master that served leaves it to on_exit, which knows whether a successor shares it)."""
+    if os.getpid() == master:  # a worker's exit runs the atexit handlers it inherited
+        with contextlib.suppress(OSError):  # not empty: on_exit's (remove_metrics_dir)
+            path.rmdir()
 
 
 def hand_over_metrics_dir(server: Any, path: Path) -> None:

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.gunicorn import http_workers
 from tests.servers.clients import create_tenant, post, selfie_body
-from tests.servers.gunicorn import Gunicorn, gunicorn, start
+from tests.servers.gunicorn import Gunicorn, gunicorn
 from tests.servers.processes import STARTUP_S, until
 from tests.system.test_stop_signals import alive, started_master
 
@@ -101,27 +101,6 @@ def test_sigusr2_upgrade_keeps_every_count(tmp_path: Path, operator_dir: bool) -
         assert metrics.is_dir()
     else:
         assert temporary_dirs(tmp_path) == []  # removed by the last master, not before
-
-
-def test_a_second_start_on_the_same_directory_leaves_its_samples(tmp_path: Path) -> None:
-    """A second server started with the running one's PROMETHEUS_MULTIPROC_DIR and port (a
-    mistyped `docker exec c bin/entrypoint`) emptied the directory before failing to bind:
-    the running server's /metrics had 0 samples, its readiness gauge included, until its
-    workers were replaced. It keeps them; a start once the first has stopped empties it."""
-    metrics = tmp_path / "metrics"
-    with gunicorn(tmp_path, 1, PROMETHEUS_MULTIPROC_DIR=str(metrics)) as server:
-        body = selfie_body(create_tenant(server.env, "kept"))
-        served(server, body, "first", 2)
-        second = tmp_path / "second"
-        second.mkdir()
-        late = start(server.env, second)
-        assert late.process.wait(timeout=STARTUP_S) != 0  # the port is taken
-        assert "Connection in use" in late.log.read_text()
-        assert verdicts(server, "kept") == 2
-        assert set(ready_pids(server)) == set(server.workers())
-    assert list(metrics.glob("*.db"))
-    with gunicorn(tmp_path, 1, PROMETHEUS_MULTIPROC_DIR=str(metrics)) as server:
-        assert verdicts(server, "kept") == 0
 
 
 def test_sigusr2_rolled_back_keeps_the_old_masters_directory(tmp_path: Path) -> None:

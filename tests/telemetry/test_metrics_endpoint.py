@@ -1,6 +1,7 @@
 """GET /metrics: its methods and its refusal as a real client meets them (the scrape itself:
 tests/system)."""
 
+import ipaddress
 from typing import Any
 
 import pytest
@@ -36,3 +37,24 @@ def test_a_refused_scrape_is_a_json_403(headers: dict[str, Any]) -> None:
     assert response.status_code == 403
     assert response["Content-Type"] == "application/json"
     assert response.json() == {"error": FORBIDDEN}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("client_address", "allowed"),
+    [("::ffff:127.0.0.1", None), ("::ffff:10.1.2.3", "10.0.0.0/8")],
+    ids=["loopback", "an allowed network"],
+)
+def test_an_ipv4_scraper_on_a_dual_stack_socket_is_let_in(
+    settings: Any, client_address: str, allowed: str | None
+) -> None:
+    """HOST=:: binds one socket for IPv4 and IPv6: an IPv4 client's REMOTE_ADDR is its mapped
+    IPv6 form, which no IPv4 network of METRICS_ALLOWED_NETWORKS contains; each such scraper,
+    a local one under the default networks included, got 403."""
+    if allowed is not None:
+        settings.METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(allowed)]
+    response = Client().get("/metrics", REMOTE_ADDR=client_address)
+    assert response.status_code == 200
+    unmapped = client_address.removeprefix("::ffff:")
+    outside = unmapped.rsplit(".", 1)[0] + ".0" if allowed is None else "192.0.2.1"
+    assert Client().get("/metrics", REMOTE_ADDR=f"::ffff:{outside}").status_code == 403
