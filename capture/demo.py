@@ -1,9 +1,10 @@
 """/capture/demo: the component wired as an integrator would (operators only; off unless
 CAPTURE_DEMO). Opening a session (which then spends the tenant's quota) needs
-``add_capturesession`` and to view tenants (the page lists them), reading a verdict to view
-capture sessions (``view_capturesession`` or ``change_capturesession``, as for their admin
-pages); other staff get 403. The session is opened and its verdict read on the server, never
-by the page."""
+``add_capturesession``, to view tenants (the page lists them) and to view capture sessions
+(``view_capturesession`` or ``change_capturesession``, as for their admin pages), since the
+page ends on the session's verdict; reading a verdict needs the last. Other staff get a 403
+page that names the permissions they lack. The session is opened and its verdict read on the
+server, never by the page."""
 
 import uuid
 from collections.abc import Callable, Iterator
@@ -53,19 +54,29 @@ def demo_enabled(view: View) -> View:
     return wrapper
 
 
-def may_choose_tenants(user: Any) -> bool:
-    """Whether ``user`` may open the demo: ``add_capturesession`` and the view (or change)
-    permission of tenants, since its select lists every active tenant by name (with the first
-    alone, a user who may view no tenant read them all there, as issuing a hash_id from a
-    tenant's page also needs to view the tenant)."""
-    return user.has_perm("capture.add_capturesession") and user_may_view(user, Tenant)
+def missing_permissions(user: Any) -> list[str]:
+    """What ``user`` lacks to run the demo, one permission (or pair) each: ``add_capturesession``;
+    the view (or change) permission of tenants, since its select lists every active tenant by
+    name (with the first alone, a user who may view no tenant read them all there, as issuing a
+    hash_id from a tenant's page also needs to view the tenant); and that of capture sessions,
+    since the capture ends on the verdict's page (without it, the session opened and spent a
+    unit, then the person met a bare 403)."""
+    missing = []
+    if not user.has_perm("capture.add_capturesession"):
+        missing.append("capture.add_capturesession")
+    if not user_may_view(user, Tenant):
+        missing.append("accounts.view_tenant (or accounts.change_tenant)")
+    if not user_may_view(user, CaptureSession):
+        missing.append("capture.view_capturesession (or capture.change_capturesession)")
+    return missing
 
 
 @demo_enabled
 @staff_member_required
 def demo(request: HttpRequest) -> HttpResponse:
-    if not may_choose_tenants(request.user):
-        raise PermissionDenied
+    missing = missing_permissions(request.user)
+    if missing:  # checked before any session is opened: no unit is spent
+        return render(request, "capture/demo.html", {"missing": missing}, status=403)
     form = TenantForm(request.POST or None)
     if request.method != "POST" or not form.is_valid():
         return render(request, "capture/demo.html", {"form": form})

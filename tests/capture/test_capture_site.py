@@ -4,7 +4,7 @@ import uuid
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test.client import Client
 
 from accounts.models import HashId, Tenant
@@ -113,4 +113,39 @@ def test_the_demo_applies_the_quota_check_of_post_sessions(db: None, settings: A
     Tenant.objects.filter(pk=tenant.pk).update(requests_used=1)
     page = client.post("/capture/demo", {"tenant": str(tenant.pk), "lang": "en"})
     assert 'id="capture"' in page.content.decode()
+    assert CaptureSession.objects.filter(tenant=tenant).count() == 1
+
+
+def test_the_demo_checks_the_verdict_permission_before_opening_a_session(
+    db: None, settings: Any
+) -> None:
+    """With add_capturesession and view_tenant but not the permission to view capture
+    sessions, the demo opened a session (its selfie then spent a unit) and the capture ended on
+    the verdict page's bare 403. The demo page itself refuses, opens nothing and says what is
+    missing."""
+    settings.CAPTURE_DEMO = True
+    tenant = Tenant.objects.create(name="Demo Co", request_limit=5)
+    HashId.issue(tenant)
+    user = User.objects.create_user("half-operator", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(codename__in=["add_capturesession", "view_tenant"])
+    )
+    client = Client()
+    client.force_login(user)
+    for page in (
+        client.get("/capture/demo"),
+        client.post("/capture/demo", {"tenant": str(tenant.pk), "lang": "en"}),
+    ):
+        assert page.status_code == 403
+        text = page.content.decode()
+        assert "may not run the capture demo" in text
+        assert "capture.view_capturesession" in text and "accounts.view_tenant" not in text
+        assert 'id="capture"' not in text and "Demo Co" not in text
+    assert not CaptureSession.objects.exists()
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 0
+    user.user_permissions.add(Permission.objects.get(codename="view_capturesession"))
+    client.force_login(User.objects.get(pk=user.pk))  # its permissions read again
+    page = client.post("/capture/demo", {"tenant": str(tenant.pk), "lang": "en"})
+    assert page.status_code == 200 and 'id="capture"' in page.content.decode()
     assert CaptureSession.objects.filter(tenant=tenant).count() == 1

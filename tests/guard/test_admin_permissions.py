@@ -437,7 +437,9 @@ def test_the_capture_demo_lists_tenants_only_to_who_may_view_them(
     settings.CAPTURE_DEMO = True
     Tenant.objects.create(name="Hidden Bank")
     opener = User.objects.create_user("opener", is_staff=True)
-    opener.user_permissions.set([Permission.objects.get(codename="add_capturesession")])
+    opener.user_permissions.set(
+        Permission.objects.filter(codename__in=["add_capturesession", "view_capturesession"])
+    )
     client = Client()
     client.force_login(opener)
     page = client.get("/capture/demo")

@@ -405,3 +405,40 @@ def test_calibrate_page_follows_its_job_without_reloading(served: Served, browse
     assert page.evaluate("document.activeElement.id") == "id_target_apcer"
     assert page.evaluate("document.getElementById('id_archive').files.length") == 1
     context.close()
+
+
+def test_a_5xx_poll_of_the_jobs_is_asked_again(served: Served, browser: Any) -> None:
+    """One 502 answering the jobs' poll (a proxy while gunicorn restarts) stopped following the
+    job for good ("the sign-in may have ended"). A 5xx is asked again a poll later: the page
+    still says the job's result."""
+    user = f"poll5xx{os.getpid()}"
+    served.env["DJANGO_SUPERUSER_PASSWORD"] = PASSWORD
+    served.manage("createsuperuser", "--noinput", "--username", user, "--email", "p@example.com")
+    name, _ = served.new_tenant()
+    tenant = served.manage("shell", "-c", TENANT_ID.format(name=name)).split()[-1]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{served.base}/admin/login/?next=/admin/accounts/tenant/{tenant}/calibrate/")
+    page.fill("#id_username", user)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    failed: list[str] = []
+
+    def gateway(route: Any, request: Any) -> None:
+        if not failed:  # the first poll only
+            failed.append(request.url)
+            body = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+            route.fulfill(status=502, body=body, headers={"Content-Type": "text/html"})
+        else:
+            route.continue_()
+
+    page.route("**/calibrate/jobs/", gateway)
+    archive = {"name": "captures.zip", "mimeType": "application/zip", "buffer": captures_zip()}
+    page.set_input_files("#id_archive", files=[archive])
+    page.click("input[name=_calibrate]")
+    status = page.locator(FOLLOWED)
+    page.wait_for_selector(f"{FOLLOWED}:has-text('done: Calibration #')", timeout=120_000)
+    assert len(failed) == 1
+    assert "no longer followed" not in status.inner_text()
+    context.close()

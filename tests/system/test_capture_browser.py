@@ -5,6 +5,7 @@ The camera is a .y4m file written here from dev images (read in place): a face c
 A second run denies the camera. Screenshots of each state go to artifacts/capture-*.png.
 """
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -382,4 +383,86 @@ def test_video_instruction_and_status_are_all_on_screen(
     name = f"{screen['width']}x{screen['height']}"
     shot(page, f"screen-{name}")
     page.screenshot(path=str(ARTIFACTS / f"capture-viewport-{name}.png"))
+    page.context.close()
+
+
+def demo_capture(served: Served, browser: Any, user: str, route: str, handler: Any) -> Any:
+    """The demo page running a capture whose calls to ``route`` (a glob) go through
+    ``handler`` (Playwright's route handler)."""
+    tenant, _ = served.new_tenant(limit=5)
+    page = logged_in_page(served, browser, user, permissions=["camera"], viewport=PHONE)
+    page.select_option("#id_tenant", label=tenant)
+    page.route(route, handler)
+    page.click("#demo-form button[type=submit]")
+    return page
+
+
+def test_a_passing_503_is_waited_out(demo_served: Served, browser: Any, operator: str) -> None:
+    """A 503 with Retry-After (the database briefly locked) ended the capture with "The service
+    could not be reached. Check the connection.". It is waited out as a rate's 429 is: the
+    capture goes on to its verdict."""
+    busy: list[str] = []
+
+    def locked(route: Any, request: Any) -> None:
+        if len(busy) < 3:  # three quality calls in a row
+            busy.append(request.url)
+            body = {"error": "Service temporarily unavailable (database busy)."}
+            headers = {"Content-Type": "application/json", "Retry-After": "1"}
+            route.fulfill(status=503, body=json.dumps(body), headers=headers)
+        else:
+            route.continue_()
+
+    page = demo_capture(demo_served, browser, operator, "**/sessions/*/quality", locked)
+    session_id = page.locator("#session-id").inner_text()
+    page.wait_for_url(f"**/capture/demo/{session_id}", timeout=90_000)
+    assert len(busy) == 3
+    assert page.locator("#state").inner_text() == "done"
+    page.context.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "said"),
+    [
+        (500, "service_error", "The service had a problem."),
+        (502, "service_error", "The service had a problem."),
+        (400, "bad_request", "The service could not read the photo."),
+        (413, "bad_request", "The service could not read the photo."),
+    ],
+)
+def test_a_service_failure_is_not_blamed_on_the_connection(
+    demo_served: Served, browser: Any, operator: str, status: int, code: str, said: str
+) -> None:
+    """Every 4xx/5xx but the session's own was reported as `network`, "Check the connection",
+    though the service had answered. A 5xx is `service_error`, a 400 or 413 `bad_request`."""
+
+    def refused(route: Any, request: Any) -> None:
+        route.fulfill(status=status, body="<html><body>refused</body></html>", headers={})
+
+    page = demo_capture(demo_served, browser, operator, "**/sessions/*/quality", refused)
+    page.wait_for_selector(f".lc-root[data-message={code}]")
+    text = page.locator(".lc-status").inner_text()
+    assert text.startswith(said) and "connection" not in text
+    assert page.locator("#outcome").get_attribute("data-code") == code
+    assert page.locator(".lc-retry").is_visible()
+    page.context.close()
+
+
+def test_a_selfie_whose_answer_was_lost_ends_in_its_verdict(
+    demo_served: Served, browser: Any, operator: str
+) -> None:
+    """The selfie judged (its unit spent), then its 202 lost on the way back (the connection
+    reset): the next call's 409 (state done) ended the capture with session_done. It ends in
+    onDone: the demo opens the verdict."""
+    judged: list[int] = []
+
+    def lose(route: Any, request: Any) -> None:
+        judged.append(route.fetch().status)  # the service judges the selfie
+        route.abort("connectionreset")  # its answer never reaches the page
+
+    page = demo_capture(demo_served, browser, operator, "**/sessions/*/selfie", lose)
+    session_id = page.locator("#session-id").inner_text()
+    page.wait_for_url(f"**/capture/demo/{session_id}", timeout=90_000)
+    assert judged == [202]
+    assert page.locator("#state").inner_text() == "done"
+    assert page.locator("#verdict").inner_text().startswith("Live")
     page.context.close()

@@ -4,7 +4,8 @@
 // read out when its text changes) and the threshold: never the form, its typed values, chosen
 // file or focus, which the page's former 3 s reload wiped. The server marks these requests
 // passive: they do not keep an idle operator signed in. It stops once no job is pending, or
-// at an answer that is not the JSON (signed out, refused): the Refresh link still works.
+// at an answer that is not the JSON (signed out, refused): the Refresh link still works. A 5xx
+// or no answer at all is asked again a poll later.
 (function () {
   "use strict";
   var panel = document.getElementById("calibration-jobs-panel");
@@ -58,6 +59,9 @@
       headers: { Accept: "application/json" },
     }).then(function (response) {
       var type = response.headers.get("Content-Type") || "";
+      // A 5xx (a proxy's 502 while gunicorn restarts, a 503 with the database busy) passes:
+      // asked again. A redirect (opaque, status 0) or a 403 is the sign-in ended: stopped.
+      if (response.status >= 500) return later();
       if (!response.ok || type.indexOf("application/json") !== 0) return stopped();
       return response.json().then(function (data) {
         show(data);

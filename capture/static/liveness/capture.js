@@ -12,7 +12,10 @@
 // onError({ code, message }) codes: no_camera, permission_denied, camera_blocked (the page is
 // in a frame whose embedder does not allow the camera), insecure_context, camera_failed,
 // session_expired, session_invalid, session_done, session_calls_spent, quota,
-// network, challenge_tries_exhausted.
+// network, service_error (a 5xx other than a passing 503), bad_request (400, 413),
+// challenge_tries_exhausted. A 503 (the service busy a moment) is waited out like a rate's 429.
+// A selfie whose 202 was lost on the way back (the connection reset after the service judged
+// it) still ends in onDone: the next call's 409 `state` "done" says the verdict exists.
 //
 // A session of a head_turn tenant runs the server's head-turn challenge first: each quality
 // answer carries `challenge` ({instruction, step, steps, done, state}); the component draws
@@ -67,6 +70,8 @@ export const MESSAGES = {
     session_done: "This capture session is already complete.",
     quota: "The service cannot take more checks right now.",
     network: "The service could not be reached. Check the connection.",
+    service_error: "The service had a problem. Try again in a moment.",
+    bad_request: "The service could not read the photo. Try again.",
     turn_left: "Turn your head to your left.",
     turn_right: "Turn your head to your right.",
     look_up: "Look up.",
@@ -126,6 +131,8 @@ export const MESSAGES = {
     session_done: "Cette session de capture est déjà terminée.",
     quota: "Le service ne peut pas accepter d'autres vérifications pour le moment.",
     network: "Le service est injoignable. Vérifiez la connexion.",
+    service_error: "Le service a rencontré un problème. Réessayez dans un instant.",
+    bad_request: "Le service n'a pas pu lire la photo. Réessayez.",
     turn_left: "Tournez la tête vers votre gauche.",
     turn_right: "Tournez la tête vers votre droite.",
     look_up: "Levez les yeux vers le haut.",
@@ -339,8 +346,15 @@ function sessionErrorCode(status, body) {
   if (status === 404) return "session_invalid";
   if (status === 409) return body && body.code === "challenge_unreadable" ? "session_invalid" : "session_done";
   if (status === 429) return body && body.code === "session_calls_spent" ? body.code : "quota";
+  if (status === 400 || status === 413) return "bad_request";
+  if (status >= 500) return "service_error"; // the service answered: the connection is fine
   return "network";
 }
+
+// How long 503s in a row (the service busy: its database locked, every worker slot taken) are
+// waited out, each for its Retry-After (1 s without one), before the capture ends with
+// service_error: a session lives 300 s by default, and a lock held past a minute is an outage.
+const BUSY_LIMIT_S = 60;
 
 // A 429 with an `error` is a rate (the session's or the tenant's): wait and go on. The quota's
 // 429 has a `message`, and the session's spent budget the code `session_calls_spent` (its
@@ -380,6 +394,8 @@ export function startCapture({
   let moreTime = false;
   let extensionsLeft = null;
   let extendedStep = "";
+  let busyWaitedS = 0; // seconds of 503 waited since the last other answer (BUSY_LIMIT_S)
+  let selfieFrames = 0; // frames of the last selfie posted, once one has been
 
   // The status line (aria-live) gets one sentence per poll, written only when it changes: two
   // writes in one task (the challenge's sentence, then a gate's) replaced its text node 3-4
@@ -415,7 +431,9 @@ export function startCapture({
     ui.retry.textContent = t.retry;
     ui.status.setAttribute("role", "alert");
     say(code, "error");
-    ui.retry.hidden = !["permission_denied", "camera_failed", "network", "no_camera"].includes(code);
+    ui.retry.hidden = !["permission_denied", "camera_failed", "network", "no_camera", "service_error", "bad_request"].includes(
+      code,
+    );
     if (!ui.retry.hidden) ui.retry.focus();
     else if (hadFocus) ui.status.focus();
     onError({ code, message: t[code] || code });
@@ -445,7 +463,34 @@ export function startCapture({
     } catch (_) {
       /* not JSON: handled by status */
     }
-    return { status: response.status, body: json, retryAfter: Number(response.headers.get("Retry-After")) || 1 };
+    const reply = { status: response.status, body: json, retryAfter: Number(response.headers.get("Retry-After")) || 1 };
+    if (reply.status !== 503) busyWaitedS = 0;
+    return reply;
+  };
+
+  // A 503 within BUSY_LIMIT_S: say "One moment", wait its Retry-After, and the caller tries
+  // again (true). A 503 past it, or any other answer: false.
+  const waitedBusy = async (reply) => {
+    if (reply.status !== 503 || busyWaitedS >= BUSY_LIMIT_S) return false;
+    passSince = null;
+    busyWaitedS += reply.retryAfter;
+    say("rate_limited", ui.root.dataset.phase || "fix");
+    await sleep(reply.retryAfter * 1000);
+    return true;
+  };
+
+  // The selfie's 202 lost on its way back (a connection reset after the service judged it):
+  // the next call's 409 says the session is done, and the capture is.
+  const verdictExists = (reply) =>
+    selfieFrames > 0 && reply.status === 409 && reply.body && reply.body.state === "done";
+
+  const finished = (frames) => {
+    stopped = true;
+    closeCamera();
+    ended();
+    say("done", "done");
+    onDone({ sessionId, frames });
+    return true;
   };
 
   const drawBox = (report) => {
@@ -523,14 +568,7 @@ export function startCapture({
   const decided = (challenge) =>
     challenge.state === "passed" || (challenge.state === "failed" && !challenge.tries_left);
 
-  const heldDone = () => {
-    stopped = true;
-    closeCamera();
-    ended();
-    say("done", "done");
-    onDone({ sessionId, frames: heldFrames });
-    return true;
-  };
+  const heldDone = () => finished(heldFrames);
 
   const newChallenge = async () => {
     generation += 1;
@@ -545,6 +583,8 @@ export function startCapture({
       return gone(mine) ? undefined : fail("network");
     }
     if (gone(mine)) return;
+    if (await waitedBusy(reply)) return gone(mine) ? undefined : newChallenge();
+    if (verdictExists(reply)) return finished(selfieFrames);
     if (reply.status === 200) {
       passedAt = null;
       sayChallenge(reply.body.challenge);
@@ -568,6 +608,7 @@ export function startCapture({
       frames.push(grab(4096, 0.92));
     }
     say("sending", "pass");
+    selfieFrames = frames.length;
     const reply = await call("selfie", burst > 1 ? { frames } : { selfie_image: frames[0] });
     if (gone(mine)) return true;
     if (reply.status === 202 && reply.body && reply.body.challenge) {
@@ -576,14 +617,9 @@ export function startCapture({
       say("challenge_unsure", "challenge");
       return false;
     }
-    if (reply.status === 202) {
-      stopped = true;
-      closeCamera();
-      ended();
-      say("done", "done");
-      onDone({ sessionId, frames: frames.length });
-      return true;
-    }
+    if (reply.status === 202) return finished(frames.length);
+    if (verdictExists(reply)) return finished(selfieFrames);
+    if (await waitedBusy(reply)) return false;
     if (reply.status === 422 && reply.body) {
       passSince = null; // the full frame failed a gate: keep guiding
       say(reply.body.code, "fix", reply.body.error);
@@ -613,6 +649,8 @@ export function startCapture({
       await sleep(reply.retryAfter * 1000);
       return false;
     }
+    if (await waitedBusy(reply)) return false;
+    if (verdictExists(reply)) return finished(selfieFrames);
     if (reply.status !== 200) {
       fail(sessionErrorCode(reply.status, reply.body));
       return true;
