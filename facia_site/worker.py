@@ -224,13 +224,18 @@ class Refusal:
 
     status: int
     error: str
+    reason: str  # facia_worker_refusals_total's label
 
     def response(self, request_id: str = "") -> bytes:
         return json_answer(self.status, self.error, retry=True, request_id=request_id)
 
 
-OVER_CLIENT_CAP = Refusal(429, "Too many connections from this client.")
-BUSY = Refusal(503, "Service is busy, try again later.")
+OVER_CLIENT_CAP = Refusal(429, "Too many connections from this client.", "client_connections")
+# Every connection taken and none to close for a newcomer.
+BUSY = Refusal(503, "Service is busy, try again later.", "connections")
+# The same answer to a request that waited past its deadline for a large-body slot or for
+# Django.
+WAITED_TOO_LONG = Refusal(BUSY.status, BUSY.error, "busy")
 
 # RFC 9112 6.1: a transfer coding the server does not decode is answered 501. gunicorn refuses
 # unknown ones itself but passed gzip, deflate, compress and identity before chunked as plain
@@ -486,6 +491,43 @@ class Evictions:
         self.fastest = 0.0
 
 
+class Refusals:
+    """The worker's own 429 and 503 answers, each counted (facia_worker_refusals_total) and
+    logged as one INFO line per EVICTIONS_LOGGED_EVERY_S, with the first and last request id
+    they gave: a line each would be thousands a second under a flood of connections, and
+    without any, a refused client's X-Request-ID was found nowhere in the log."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+        self.counts: Counter[Refusal] = Counter()
+        self.first_id = self.last_id = ""
+
+    def add(self, refusal: Refusal, request_id: str) -> None:
+        from telemetry.metrics import count_worker_refusal  # after Django's setup (metrics)
+
+        if not self.counts:
+            gevent.spawn_later(EVICTIONS_LOGGED_EVERY_S, self.flush)
+            self.first_id = request_id
+        self.counts[refusal] += 1
+        self.last_id = request_id
+        count_worker_refusal(refusal.status, refusal.reason)
+
+    def flush(self) -> None:
+        said = ", ".join(
+            f"{count} {refusal.status} {refusal.reason}"
+            for refusal, count in self.counts.most_common()
+        )
+        self.log.info(
+            "refused %d connections in %d s before Django (%s; request ids %s to %s)",
+            self.counts.total(),
+            EVICTIONS_LOGGED_EVERY_S,
+            said,
+            self.first_id,
+            self.last_id,
+        )
+        self.counts.clear()
+
+
 Buffered = Literal["small", "large", "over", "unread", "late", "busy", "too_large", "unavailable"]
 # Answered with the body (or the rest of a chunked one) not read: the connection lingers.
 # "over" is a chunked body read one byte past its limit: its client is still sending the
@@ -505,6 +547,7 @@ class BufferingWorker(GeventWorker):
         self._admission = Admission(self.cfg.worker_connections, 0)
         self._refusal_bytes = 0  # the most a lingering refusal reads, set in run as well
         self._evictions = Evictions(self.log)
+        self._refusals = Refusals(self.log)
         # The size of GeventWorker.run's pool: the connections kept plus room to refuse.
         self.worker_connections = self.cfg.worker_connections + REFUSING_AT_ONCE
 
@@ -574,7 +617,9 @@ class BufferingWorker(GeventWorker):
                 self._send(sock, answer, timeout_s=1)
                 raise StopIteration
             if buffered == "busy" or not self._django.acquire(timeout=DJANGO_WAIT_S):
-                self._send(sock, BUSY.response(_request_id(req)), timeout_s=1)
+                request_id = _request_id(req)
+                self._refusals.add(WAITED_TOO_LONG, request_id)
+                self._send(sock, WAITED_TOO_LONG.response(request_id), timeout_s=1)
                 raise StopIteration
             # The response is written to memory under the lock and sent after it, so a
             # client that does not read its response holds no worker either.
@@ -746,7 +791,11 @@ class BufferingWorker(GeventWorker):
         """Answer ``refusal`` without reading the request, then drain what the client still
         sends (at most one request's worth), as ``_linger`` does, unless REFUSALS_LINGERING
         refusals already do: then the connection closes at once."""
-        self._send(sock, refusal.response(), timeout_s=1)
+        from telemetry.middleware import new_request_id
+
+        request_id = new_request_id()
+        self._refusals.add(refusal, request_id)
+        self._send(sock, refusal.response(request_id), timeout_s=1)
         if not self._refusals_lingering.acquire(blocking=False):
             return
         try:

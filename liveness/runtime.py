@@ -164,19 +164,21 @@ _verdict = NO_VERDICT
 
 class Condition:
     """A state of the database this worker logs once: a WARNING when it is first met, a DEBUG
-    record each time it is met again, an INFO when it is over."""
+    record each time it is met again, an INFO when it is over; through ``logger`` (this
+    module's unless given)."""
 
-    def __init__(self) -> None:
+    def __init__(self, logger: logging.Logger | None = None) -> None:
         self.on = False
+        self.log = logger or log
 
     def met(self, message: str, *args: object) -> None:
-        log.log(logging.DEBUG if self.on else logging.WARNING, message, *args)
+        self.log.log(logging.DEBUG if self.on else logging.WARNING, message, *args)
         self.on = True
 
     def over(self, message: str, *args: object) -> None:
         if self.on:
             self.on = False
-            log.info(message, *args)
+            self.log.info(message, *args)
 
 
 UNUSABLE = Condition()

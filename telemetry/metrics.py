@@ -66,6 +66,12 @@ REFUSALS = Counter(
     "one, else per client address bucket (/24 or /64).",
     ["status", "reason", "tenant_id", "tenant", "client_bucket"],
 )
+WORKER_REFUSALS = Counter(
+    "facia_worker_refusals",
+    "Connections the gunicorn worker answered 429 or 503 itself, before Django (no access "
+    "line, not in facia_http_requests_total), by status and reason.",
+    ["status", "reason"],
+)
 STAGE_SECONDS = Histogram(
     "facia_liveness_stage_seconds",
     "Time per pipeline stage of a completed check (decode, detect, classify) and in total.",
@@ -148,3 +154,10 @@ def observe_stages(timings_ms: Mapping[str, float], total_ms: float) -> None:
         if stage in timings_ms:
             STAGE_SECONDS.labels(stage).observe(timings_ms[stage] / 1000)
     STAGE_SECONDS.labels("total").observe(total_ms / 1000)
+
+
+@never_fails
+def count_worker_refusal(status: int, reason: str) -> None:
+    """One of the worker's own refusals (facia_site.worker), under a flood of them: 2.7 us
+    each in multiprocess mode (timeit, 100,000 calls)."""
+    WORKER_REFUSALS.labels(str(status), reason).inc()

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from facia_site.worker import OVER_CLIENT_CAP
+from telemetry.metrics import count_worker_refusal
 from tests.conftest import LIVE_JPG, REPO, Post, data_uri
 
 PAGE = REPO / "docs" / "operator" / "observability.md"
@@ -53,6 +55,8 @@ def test_the_metrics_table_is_what_metrics_exposes(
         post_liveness({"hash_id": hash_id, "selfie_image": data_uri(LIVE_JPG)}).status_code == 201
     )
     assert post_liveness({"hash_id": "unknown", "selfie_image": "x"}).status_code == 401
+    # The gunicorn worker's own refusal, as it counts one: the test client never reaches it.
+    count_worker_refusal(OVER_CLIENT_CAP.status, OVER_CLIENT_CAP.reason)
     response = client.get("/metrics")
     assert response.status_code == 200
     exposed, table = scraped(response.content.decode()), documented()
