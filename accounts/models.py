@@ -203,14 +203,21 @@ class Tenant(models.Model):
         return self.request_limit is None or self.requests_used < self.request_limit
 
     @classmethod
-    def reserve_unit(cls, tenant_id: int) -> bool:
+    def reserve_unit(cls, tenant_id: int, digest: str | None = None) -> bool:
         """Take one unit of the tenant's quota, atomically (one conditional UPDATE, safe on
-        SQLite and PostgreSQL); False when the limit is reached."""
+        SQLite and PostgreSQL); False when the limit is reached, the tenant is inactive, or
+        the hash_id ``digest`` (when given) is revoked or gone: a check authenticated before
+        its tenant was deactivated or its hash_id revoked is then refused, not charged."""
         # The conditional UPDATE the ORM writes for filter(pk, under limit).update(F + 1), as
         # one fixed statement: building it through the ORM cost 0.3 ms per request
         # (bench.hotpath).
+        sql, params = _RESERVE_SQL, list[int | str]([tenant_id])
+        if digest is not None:
+            sql, params = sql + _RESERVE_HASH_ID_SQL, [tenant_id, digest, tenant_id]
         with connection.cursor() as cursor:
-            cursor.execute(_RESERVE_SQL.format(table=cls._meta.db_table), [tenant_id])
+            cursor.execute(
+                sql.format(table=cls._meta.db_table, hash_ids=HashId._meta.db_table), params
+            )
             updated: int = cursor.rowcount  # the DB-API's cursor: untyped
             return updated == 1
 
@@ -303,7 +310,14 @@ def refusals_of(tenants: list[Tenant] | QuerySet[Tenant]) -> QuerySet[Refusal]:
 
 _RESERVE_SQL = (
     "UPDATE {table} SET requests_used = requests_used + 1 "
-    "WHERE id = %s AND (request_limit IS NULL OR requests_used < request_limit)"
+    "WHERE id = %s AND is_active AND (request_limit IS NULL OR requests_used < request_limit)"
+)
+# The hash_id the check was authenticated with, still unrevoked: in the UPDATE's own
+# statement, on the digest's unique index: about 10 us more per reservation on SQLite (3,000
+# in one transaction: 25-33 us without, 35-39 us with), no round trip more.
+_RESERVE_HASH_ID_SQL = (
+    " AND EXISTS (SELECT 1 FROM {hash_ids} "
+    "WHERE digest = %s AND tenant_id = %s AND revoked_at IS NULL)"
 )
 
 

@@ -877,8 +877,12 @@ def _read_body(req: Any, size: int, conn: Connection) -> bytes:
     while got < size and (n := conn.sock.recv_into(view[got:])):
         got += n
         _received(conn, got)
-    # Short when the client closed early: Django then sees a short body, as before.
-    return bytes(view[:got]) if got < size else bytes(body)
+    if got < size:
+        # RFC 9112 8: a message cut short is incomplete, never processed (judged, it spent a
+        # unit on a body the client gave up sending). gunicorn's handle logs it at DEBUG and
+        # closes unanswered, as it does a chunked body cut short.
+        raise parse.NoMoreData()
+    return bytes(body)
 
 
 def _read_chunked(req: Any, most: int, conn: Connection) -> bytes:

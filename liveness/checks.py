@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pybase64
 from django.db import IntegrityError, transaction
 
-from accounts.models import Tenant
+from accounts.models import HashId, Tenant
 from liveness.answers import Judged, Outcome, Rejected, Rejection, counted
 from liveness.models import LivenessCheck
 from liveness.runtime import EngineUnavailable, get_engine
@@ -225,7 +225,8 @@ def record(
     latency_ms = (time.perf_counter() - started) * 1000
     try:
         with transaction.atomic():
-            if judged is not None and not Tenant.reserve_unit(tenant.pk):
+            digest = getattr(tenant, "hash_digest", None)  # HashId.tenant_for's column
+            if judged is not None and not Tenant.reserve_unit(tenant.pk, digest):
                 return False
             check_id = LivenessCheck.insert(
                 tenant=tenant, latency_ms=latency_ms, request_id=request_id, **outcome
@@ -257,13 +258,29 @@ def _unavailable(tenant: Tenant, score: float) -> Rejection:
 
 
 def _no_unit(tenant: Tenant) -> Rejection:
-    """No unit was taken: the limit was reached meanwhile (429), or the tenant was deleted
-    since it was authenticated (401, as its hash_ids, deleted with it, get)."""
+    """No unit was taken: the limit was reached meanwhile (429), or since it was authenticated
+    the tenant was deleted or deactivated or its hash_id revoked (401, as its hash_id gets from
+    then on)."""
     if not _exists(tenant):
         rejection = Rejection("invalid_credentials")
-        counted(rejection, tenant)  # under the deleted tenant's id, as a revoked hash_id's is
+        # With no tenant, as a deleted hash_id's 401 is: its counts were deleted with it
+        # (accounts.models.forget_refusals), and one under its id would outlive it. The
+        # client's address is not known here: counted under "unknown".
+        counted(rejection, None)
+        return rejection
+    if not _admitted(tenant):
+        rejection = Rejection("invalid_credentials")
+        counted(rejection, tenant)  # as a revoked hash_id's or an inactive tenant's 401 is
         return rejection
     return _out_of_quota(tenant)
+
+
+def _admitted(tenant: Tenant) -> bool:
+    """Whether ``tenant`` is still active and the hash_id it was authenticated with (when
+    known) still unrevoked: what reserve_unit asks besides the limit."""
+    digest = getattr(tenant, "hash_digest", None)
+    revoked = digest is not None and not HashId.objects.active().filter(digest=digest).exists()
+    return not revoked and Tenant.objects.filter(pk=tenant.pk, is_active=True).exists()
 
 
 def _out_of_quota(tenant: Tenant) -> Rejection:

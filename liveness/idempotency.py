@@ -174,7 +174,8 @@ class Attempt:
         if row is None and not Tenant.objects.filter(pk=self.tenant.pk).exists():
             # No row: the claim failed its tenant's foreign key, the tenant deleted since it
             # was authenticated: 401 now, not a 409 "retry" that could only get 401.
-            return answers.counted(Rejection("invalid_credentials"), self.tenant)
+            # Counted with no tenant: its counts were deleted with it (forget_refusals).
+            return answers.counted(Rejection("invalid_credentials"), None)
         return in_use()
 
     def _keep(self, outcome: Outcome, check_id: int) -> None:

@@ -339,11 +339,50 @@ def test_a_tenant_deleted_during_its_check_gets_401(
     make_tenant: Any, post_liveness: Post, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """reserve_unit finds no row for a tenant that no longer exists: not 429 "limit reached"
-    but the 401 its hash_id gets from then on, counted, with no record."""
+    but the 401 its hash_id gets from then on, counted with no tenant (its counts went with
+    it), with no record."""
     record, secret = make_tenant("leaving", request_limit=5)
     deleted_while_judged(monkeypatch, record)
     response = post_liveness({"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)})
     assert (response.status_code, response.json()) == (401, INVALID_CREDENTIALS)
+    assert not LivenessCheck.objects.exists()
+    refusal = Refusal.objects.get()  # no count under the deleted id: forget_refusals ran
+    assert (refusal.status, refusal.code, refusal.tenant_id) == (401, "invalid_credentials", 0)
+    monkeypatch.undo()
+    again = post_liveness({"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)})
+    assert (again.status_code, again.json()) == (401, INVALID_CREDENTIALS)
+
+
+def changed_while_judged(monkeypatch: pytest.MonkeyPatch, change: Any) -> None:
+    """``change`` (an operator, in the admin) made while the engine judges a selfie: between
+    authentication and the unit. The engine itself runs unchanged."""
+    analyse = checks.analyse
+
+    def analyse_then_change(*args: Any, **kwargs: Any) -> Any:
+        fused = analyse(*args, **kwargs)
+        change()
+        return fused
+
+    monkeypatch.setattr(checks, "analyse", analyse_then_change)
+
+
+@pytest.mark.parametrize("change", ["deactivated", "revoked"])
+def test_a_tenant_deactivated_or_revoked_during_its_check_gets_401(
+    make_tenant: Any, post_liveness: Post, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """The reservation asks that the tenant be active and its hash_id unrevoked: a check
+    already authenticated gets the 401 its hash_id gets from then on, spends no unit and
+    leaves no record (it was answered 201, a unit spent)."""
+    record, secret = make_tenant(f"stopped-{change}", request_limit=5)
+    if change == "deactivated":
+        changed_while_judged(
+            monkeypatch, lambda: Tenant.objects.filter(pk=record.pk).update(is_active=False)
+        )
+    else:
+        changed_while_judged(monkeypatch, lambda: HashId.objects.get(tenant=record).revoke())
+    response = post_liveness({"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)})
+    assert (response.status_code, response.json()) == (401, INVALID_CREDENTIALS)
+    assert used(record) == 0
     assert not LivenessCheck.objects.exists()
     refusal = Refusal.objects.get()
     assert (refusal.status, refusal.code, refusal.tenant_id) == (
@@ -351,9 +390,6 @@ def test_a_tenant_deleted_during_its_check_gets_401(
         "invalid_credentials",
         record.pk,
     )
-    monkeypatch.undo()
-    again = post_liveness({"hash_id": secret, "selfie_image": data_uri(LIVE_JPG)})
-    assert (again.status_code, again.json()) == (401, INVALID_CREDENTIALS)
 
 
 def deleted_before_judged(monkeypatch: pytest.MonkeyPatch, tenant: Tenant) -> None:
@@ -383,12 +419,8 @@ def test_a_tenant_deleted_during_a_refused_check_gets_401(
     response = post_liveness({"hash_id": secret, "selfie_image": b64(NO_FACE)})
     assert (response.status_code, response.json()) == (401, INVALID_CREDENTIALS)
     assert not LivenessCheck.objects.exists()
-    refusal = Refusal.objects.get()
-    assert (refusal.status, refusal.code, refusal.tenant_id) == (
-        401,
-        "invalid_credentials",
-        record.pk,
-    )
+    refusal = Refusal.objects.get()  # no count under the deleted id: forget_refusals ran
+    assert (refusal.status, refusal.code, refusal.tenant_id) == (401, "invalid_credentials", 0)
 
 
 def test_zero_limit_is_checked_before_the_image(make_tenant: Any, post_liveness: Post) -> None:
