@@ -9,6 +9,7 @@ workers go on writing."""
 
 import os
 import sqlite3
+import tempfile
 from contextlib import closing, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,21 +39,36 @@ class Written:
 
 def backup_sqlite(source: sqlite3.Connection, target: Path) -> Written:
     """Copy ``source`` into the new file ``target`` (never an existing one), check the copy
-    and make it durable; on any failure the partial file is removed."""
+    and make it durable. The copy is written to a temporary file beside ``target``
+    (``create_partial``) and linked to ``target`` only once checked and synced: written in
+    place, a backup killed part-way (SIGKILL after 4 of 45 MB) left ``target`` and its
+    -journal, which rolled back to an empty database that PRAGMA integrity_check calls ok, a
+    dated backup restoring a service with no table. On any failure or signal the temporary
+    file and its -journal are removed (a full disk left a -journal of 1024 bytes beside the
+    removed copy)."""
     target = target.absolute()
-    create_new(target)
+    if os.path.lexists(target):
+        raise BackupError(exists(target))
+    partial = create_partial(target)
+    linked = False
     try:
-        with closing(sqlite3.connect(target)) as copy:
+        with closing(sqlite3.connect(partial)) as copy:
             source.backup(copy)  # all pages in one step: one snapshot, whatever is written
             copy.execute("PRAGMA journal_mode=DELETE")  # one file, without -wal and -shm
             require_integrity(copy, target)
             found = counts(copy)
-        durable(target)
+        sync(partial)
+        link(partial, target)
+        linked = True
+        partial.unlink()
+        sync_folder(target.parent)
     except sqlite3.Error as exc:  # a full disk, an I/O error
-        target.unlink(missing_ok=True)
+        remove(partial)
         raise BackupError(f"the copy into {target} failed ({exc}); it was removed") from exc
     except BaseException:
-        target.unlink(missing_ok=True)
+        remove(partial)
+        if linked:  # the command fails (a signal): no backup it did not say it wrote
+            target.unlink(missing_ok=True)
         raise
     return Written(target, target.stat().st_size, *found)
 
@@ -73,17 +89,40 @@ def backup_file(path: str) -> Path:
     return target
 
 
-def create_new(target: Path) -> None:
-    """Create ``target`` empty (0600: the database holds the admins' password hashes), or
-    say why not: it exists, its folder does not, or it cannot be written."""
+def exists(target: Path) -> str:
+    return f"{target} exists: a backup never replaces a file"
+
+
+def create_partial(target: Path) -> Path:
+    """Create the empty file the copy for ``target`` is written to, beside it (a link to
+    ``target`` needs the same file system), named ``target``'s name and ``.partial-`` and a
+    random suffix, 0600 (the database holds the admins' password hashes), O_EXCL; or say why
+    not: ``target``'s folder does not exist, or it cannot be written."""
     try:
-        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        raise BackupError(f"{target} exists: a backup never replaces a file") from None
+        handle, name = tempfile.mkstemp(prefix=f"{target.name}.partial-", dir=target.parent)
     except FileNotFoundError:
         raise BackupError(f"the directory {target.parent} does not exist") from None
     except OSError as exc:
         raise BackupError(f"cannot create {target}: {exc.strerror}") from None
+    os.close(handle)
+    return Path(name)
+
+
+def link(partial: Path, target: Path) -> None:
+    """Give the checked copy its name: a link, which fails where ``target`` exists (made
+    since the command began), where a rename would replace it."""
+    try:
+        os.link(partial, target)
+    except FileExistsError:
+        raise BackupError(exists(target)) from None
+    except OSError as exc:  # a file system without hard links
+        raise BackupError(f"cannot create {target}: {exc.strerror}") from None
+
+
+def remove(partial: Path) -> None:
+    """The temporary copy and what SQLite may have left beside it."""
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        Path(f"{partial}{suffix}").unlink(missing_ok=True)
 
 
 def require_integrity(copy: sqlite3.Connection, target: Path) -> None:
@@ -104,13 +143,17 @@ def counts(copy: sqlite3.Connection) -> tuple[int, int, int]:
     return int(tenants), int(used), int(checks)
 
 
-def durable(target: Path) -> None:
-    """The copy and its name on disk before the command says it wrote them."""
-    with open(target, "rb") as handle:
+def sync(path: Path) -> None:
+    """The copy on disk before it gets its name."""
+    with open(path, "rb") as handle:
         os.fsync(handle.fileno())
-    folder = os.open(target.parent, os.O_RDONLY)
+
+
+def sync_folder(folder: Path) -> None:
+    """The copy's name on disk before the command says it wrote it."""
+    handle = os.open(folder, os.O_RDONLY)
     try:
         with suppress(OSError):  # a filesystem that cannot sync a directory still has the file
-            os.fsync(folder)
+            os.fsync(handle)
     finally:
-        os.close(folder)
+        os.close(handle)

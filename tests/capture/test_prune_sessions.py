@@ -7,9 +7,12 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import HashId
+from capture.management.commands.prune_sessions import BATCH
 from capture.models import CaptureSession
 from capture.service import QUALITY_SCOPE, SELFIE_SCOPE, open_session
 from ml import headturn
@@ -23,6 +26,39 @@ def test_prune_sessions(make_tenant: Any) -> None:
     CaptureSession.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
     call_command("prune_sessions", "--days", "1")
     assert list(CaptureSession.objects.values_list("pk", flat=True)) == [new.pk]
+
+
+def test_a_backlog_of_more_than_a_batch_is_all_deleted_a_batch_at_a_time(
+    make_tenant: Any,
+) -> None:
+    """Two batches and one session more past retention: every one deleted, one DELETE (its
+    own transaction) per BATCH; the sessions inside retention kept, one of them expiring
+    before the old ones do. One DELETE of 1,200,000 old sessions held SQLite's write lock 20 s:
+    selfies meanwhile got 503."""
+    tenant, _ = make_tenant()
+    now = timezone.now()
+    CaptureSession.objects.bulk_create(
+        CaptureSession(tenant=tenant, token_digest=str(i), expires_at=now)
+        for i in range(2 * BATCH + 3)
+    )
+    kept = list(CaptureSession.objects.order_by("pk").values_list("pk", flat=True)[:2])
+    CaptureSession.objects.exclude(pk__in=kept).update(created_at=now - timedelta(days=31))
+    CaptureSession.objects.filter(pk=kept[1]).update(
+        created_at=now - timedelta(days=30) + timedelta(minutes=1),
+        expires_at=now - timedelta(days=40),
+    )
+    table = CaptureSession._meta.db_table
+    out = StringIO()
+    with CaptureQueriesContext(connection) as captured:
+        call_command("prune_sessions", "--days", "30", stdout=out)
+    deletes = [
+        q["sql"] for q in captured.captured_queries if q["sql"].startswith(f'DELETE FROM "{table}"')
+    ]
+    assert len(deletes) == 3, [sql[:100] for sql in deletes]
+    assert sorted(CaptureSession.objects.values_list("pk", flat=True)) == sorted(kept)
+    assert out.getvalue().startswith(
+        f"deleted {2 * BATCH + 1} capture session(s) older than 30 day(s);"
+    )
 
 
 def test_prune_sessions_takes_the_face_out_of_the_challenges_left_running(

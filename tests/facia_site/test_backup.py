@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import stat
 import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from tests.conftest import scratch_database, skip_or_fail
 from tests.servers.disk import small_tmpfs
 from tests.servers.entrypoint import run_entrypoint
-from tests.servers.processes import manage
+from tests.servers.processes import manage, until
 from tests.servers.readonly import read_only
 
 WROTE = re.compile(
@@ -36,6 +37,15 @@ for i in range(3):
         LivenessCheck.insert(tenant=tenant, is_live=True, score=0.9, latency_ms=40.0)
 LivenessCheck.insert(tenant=tenant, latency_ms=9.0, refused_code="face_too_small")
 """
+
+
+def grown(var: Path, megabytes: int) -> None:
+    """The database in ``var`` made ``megabytes`` larger (a table of random blobs)."""
+    with closing(sqlite3.connect(var / "db.sqlite3")) as db, db:
+        db.execute("CREATE TABLE filler (data BLOB)")
+        db.executemany(
+            "INSERT INTO filler VALUES (randomblob(?))", [(1 << 20,) for _ in range(megabytes)]
+        )
 
 
 def service(var: Path) -> dict[str, str]:
@@ -195,6 +205,65 @@ def test_a_full_disk_leaves_no_partial_backup(tmp_path: Path) -> None:
             "it was removed\n",
         )
         assert list(target.parent.iterdir()) == []
+
+
+def test_a_database_larger_than_the_disk_leaves_no_journal(tmp_path: Path) -> None:
+    """A copy that fills the disk part-way leaves SQLite's rollback journal beside it (1024
+    bytes, a 4.6 MB database on a 1 MB disk): removed with the copy."""
+    env = service(tmp_path / "var")
+    grown(tmp_path / "var", 5)
+    with small_tmpfs(tmp_path / "small", "1m") as why_not:
+        if why_not:
+            skip_or_fail(why_not)
+        target = tmp_path / "small" / "facia.sqlite3"
+        status, output = backup(env, target)
+        assert (status, output) == (
+            1,
+            f"CommandError: the copy into {target} failed (database or disk is full); "
+            "it was removed\n",
+        )
+        assert list(target.parent.iterdir()) == []
+
+
+def test_a_backup_killed_part_way_is_never_at_its_path(tmp_path: Path) -> None:
+    """SIGKILL while the pages are copied (nothing can clean up): the path named is not there.
+    Written in place, the copy and its -journal were, and the journal rolled the copy back to
+    an empty database that PRAGMA integrity_check calls ok, a dated backup of no table. What
+    is left is a file named as partial (a clean-up's to delete)."""
+    env = service(tmp_path / "var")
+    grown(tmp_path / "var", 64)
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    target = folder / "facia.sqlite3"
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "backup", str(target)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        until(lambda: any(p.stat().st_size > 0 for p in folder.iterdir()), every=0.001)
+    finally:
+        process.kill()
+        process.wait()
+    left = sorted(p.name for p in folder.iterdir())
+    assert "facia.sqlite3" not in left, left
+    assert left and all(name.startswith("facia.sqlite3.partial-") for name in left), left
+
+
+def test_a_database_not_fully_migrated_is_named(tmp_path: Path) -> None:
+    """Only some apps migrated: named so, not a copy failed on "no such table"."""
+    var = tmp_path / "var"
+    env = {**os.environ, "FACIA_VAR_DIR": str(var)}
+    env.pop("DATABASE_URL", None)
+    manage(env, "migrate", "accounts", "--noinput", "-v0")
+    status, output = backup(env, tmp_path / "facia.sqlite3")
+    assert (status, output) == (
+        1,
+        f"CommandError: {var / 'db.sqlite3'} is not fully migrated: run bin/entrypoint "
+        "migrate first\n",
+    )
+    assert not (tmp_path / "facia.sqlite3").exists()
 
 
 @pytest.mark.slow  # four manage.py processes

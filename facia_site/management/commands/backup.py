@@ -10,6 +10,7 @@ from django.db import connection
 
 from accounts.models import Tenant
 from facia_site.backup import BackupError, backup_file, backup_sqlite
+from liveness.models import LivenessCheck
 from telemetry.logs import database_target
 
 # Not wrapped: the service's image has no pg_dump (the database's own image has one of its
@@ -53,8 +54,13 @@ def service_database() -> sqlite3.Connection:
             f"no database at {database}: FACIA_VAR_DIR or DATABASE_URL names another place"
         )
     connection.ensure_connection()
-    if Tenant._meta.db_table not in connection.introspection.table_names():
+    tables = set(connection.introspection.table_names())
+    if Tenant._meta.db_table not in tables:
         raise CommandError(f"{database} is not migrated: run bin/entrypoint migrate first")
+    # The tables the backup's line counts (facia_site.backup.counts): missing one, the copy
+    # failed on "no such table", which named no cause.
+    if LivenessCheck._meta.db_table not in tables:
+        raise CommandError(f"{database} is not fully migrated: run bin/entrypoint migrate first")
     source = connection.connection
     assert isinstance(source, sqlite3.Connection)
     return source

@@ -24,7 +24,14 @@ BATCH = 5_000
 
 
 class Command(BaseCommand):
-    help = "Delete liveness check records older than --days (LIVENESS_RETENTION_DAYS)."
+    help = (
+        "Delete liveness check records older than --days (LIVENESS_RETENTION_DAYS), "
+        f"{BATCH:,} per "
+        "transaction, with the capture sessions and Idempotency-Key answers that copy them, and "
+        "the daily refusal counts of those days; also the expired throttle windows, the "
+        "Idempotency-Key answers past IDEMPOTENCY_KEY_TTL_S and the expired admin sessions, "
+        "whatever --days."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
