@@ -8,7 +8,9 @@ class AddIndexOnline(migrations.AddIndex):
     table, so every /liveness INSERT (and the old release's, still serving while the migrate
     Job runs) waits until the index is built, over the whole table. Elsewhere (SQLite) the
     plain AddIndex. A build that failed part-way leaves an invalid index of that name, dropped
-    before building again."""
+    before building again; a valid one is the build of a migrate stopped before it recorded
+    this migration (SIGKILL, which nothing can hold off), kept: building again failed,
+    "relation liveness_check_tenant_time already exists"."""
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         model = to_state.apps.get_model(app_label, self.model_name)
@@ -19,11 +21,14 @@ class AddIndexOnline(migrations.AddIndex):
             return None
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT 1 FROM pg_index JOIN pg_class ON pg_class.oid = indexrelid"
-                " WHERE relname = %s AND NOT indisvalid",
+                "SELECT indisvalid FROM pg_index JOIN pg_class ON pg_class.oid = indexrelid"
+                " WHERE relname = %s AND pg_table_is_visible(pg_class.oid)",
                 [self.index.name],
             )
-            if cursor.fetchone():
+            row = cursor.fetchone()
+            if row and row[0]:
+                return None
+            if row:
                 cursor.execute(f'DROP INDEX CONCURRENTLY "{self.index.name}"')
         schema_editor.add_index(model, self.index, concurrently=True)
         return None

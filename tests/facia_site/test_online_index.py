@@ -106,3 +106,17 @@ def test_a_waiting_instance_does_not_deadlock_with_the_build(tmp_path: Path) -> 
             outputs = [first.communicate(timeout=120)[0], second.communicate(timeout=120)[0]]
             assert [first.returncode, second.returncode] == [0, 0], outputs
             assert index_is_valid(other)
+
+
+def test_an_index_built_but_not_recorded_is_kept(tmp_path: Path) -> None:
+    """A migrate killed (SIGKILL, which nothing holds off) after the build but before its
+    record leaves the valid index without the migration: the next migrate failed, "relation
+    liveness_check_tenant_time already exists". It keeps the index and records the migration."""
+    with scratch_database("migfix_index") as url:
+        env = {**os.environ, "FACIA_VAR_DIR": str(tmp_path), "DATABASE_URL": url}
+        manage(env, "migrate", "liveness", "0007", "--noinput", "-v0")
+        manage(env, "migrate", *BEFORE, "--fake", "--noinput", "-v0")  # built, not recorded
+        manage(env, "migrate", "--noinput", "-v0")
+        assert "[X] 0007_livenesscheck_tenant_time" in manage(env, "showmigrations", "liveness")
+        with psycopg.connect(url.replace("postgres://", "postgresql://")) as db:
+            assert index_is_valid(db)

@@ -1,0 +1,92 @@
+"""A migrate stopped (SIGINT, SIGTERM) between applying a migration and recording it: Django
+records liveness 0001, whose foreign key is deferred SQL, after its transaction commits. A
+signal in between left its table without its record, and every later migrate failed
+("relation liveness_livenesscheck already exists"). The signal takes effect once the migration
+is recorded (facia_site.migrating.HeldSignals); the next migrate completes the schema."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import REPO, scratch_database
+from tests.servers.processes import manage, until
+
+# The migrate's INSERT of its record, waiting for the lock held on django_migrations.
+RECORD_WAITING = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+    " AND wait_event_type = 'Lock' AND query ILIKE 'INSERT INTO \"django_migrations\"%%'"
+)
+
+STOPPING = "stopping once liveness.0001_initial is applied and recorded"
+
+pytestmark = pytest.mark.slow  # manage.py processes on a scratch PostgreSQL database
+
+
+def count(db: psycopg.Connection, query: str) -> int:
+    row = db.execute(query).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+@pytest.mark.parametrize(
+    ("signum", "status"),
+    [(signal.SIGINT, -signal.SIGINT), (signal.SIGTERM, 128 + signal.SIGTERM)],
+)
+def test_a_signal_between_applying_and_recording_leaves_it_recorded(
+    tmp_path: Path, signum: int, status: int
+) -> None:
+    with scratch_database("migfix_unrecorded") as url:
+        env = {**os.environ, "FACIA_VAR_DIR": str(tmp_path), "DATABASE_URL": url}
+        # What liveness 0001 depends on: that migration is the one the signal comes during.
+        manage(env, "migrate", "accounts", "0001_initial_to_calibration", "--noinput", "-v0")
+        with psycopg.connect(url.replace("postgres://", "postgresql://")) as holder:
+            # SHARE: the migrate reads django_migrations, but its INSERT waits.
+            holder.execute("LOCK TABLE django_migrations IN SHARE MODE")
+            log = tmp_path / "migrate.log"
+            with log.open("w") as handle:
+                process = subprocess.Popen(
+                    [sys.executable, "manage.py", "migrate", "liveness", "0001", "--noinput"],
+                    cwd=REPO,
+                    env=env,
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
+                )
+            try:
+                with psycopg.connect(url.replace("postgres://", "postgresql://")) as other:
+                    other.autocommit = True
+
+                    def recording() -> bool:
+                        assert process.poll() is None, log.read_text()
+                        return count(other, RECORD_WAITING) >= 1
+
+                    until(recording, timeout=120)
+                    process.send_signal(signum)
+                    # Until it has acted on the signal: ended, or said it ends after the record.
+                    until(lambda: process.poll() is not None or STOPPING in log.read_text(), 120)
+                    holder.rollback()  # the lock released: the INSERT goes on
+                    process.wait(timeout=120)
+                    output = log.read_text()
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+        again = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert again.returncode == 0, (output, again.stderr)
+        shown = manage(env, "showmigrations")
+        assert "[X] 0001_initial" in shown and "[ ]" not in shown, shown
+    assert process.returncode == status, output
+    name = signal.Signals(signum).name
+    assert f"{name}: {STOPPING}" in output
+    if signum == signal.SIGINT:
+        assert "interrupted (SIGINT, Ctrl-C): stopped before it finished" in output, output
