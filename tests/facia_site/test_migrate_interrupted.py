@@ -39,7 +39,7 @@ def count(db: psycopg.Connection, query: str) -> int:
 def test_a_signal_between_applying_and_recording_leaves_it_recorded(
     tmp_path: Path, signum: int, status: int
 ) -> None:
-    with scratch_database("migfix_unrecorded") as url:
+    with scratch_database("migrate_unrecorded") as url:
         env = {**os.environ, "FACIA_VAR_DIR": str(tmp_path), "DATABASE_URL": url}
         # What liveness 0001 depends on: that migration is the one the signal comes during.
         manage(env, "migrate", "accounts", "0001_initial_to_calibration", "--noinput", "-v0")

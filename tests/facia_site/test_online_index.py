@@ -112,7 +112,7 @@ def test_an_index_built_but_not_recorded_is_kept(tmp_path: Path) -> None:
     """A migrate killed (SIGKILL, which nothing holds off) after the build but before its
     record leaves the valid index without the migration: the next migrate failed, "relation
     liveness_check_tenant_time already exists". It keeps the index and records the migration."""
-    with scratch_database("migfix_index") as url:
+    with scratch_database("index_unrecorded") as url:
         env = {**os.environ, "FACIA_VAR_DIR": str(tmp_path), "DATABASE_URL": url}
         manage(env, "migrate", "liveness", "0007", "--noinput", "-v0")
         manage(env, "migrate", *BEFORE, "--fake", "--noinput", "-v0")  # built, not recorded
