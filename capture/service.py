@@ -24,6 +24,7 @@ from guard.throttle import Window
 from liveness import answers
 from liveness.answers import Judged, Rejected, Rejection
 from liveness.checks import (
+    Caller,
     Images,
     decode_frame,
     engine_or_rejected,
@@ -292,6 +293,26 @@ def lost_claim(session: CaptureSession) -> Rejected:
     return gone() if found is None else conflict(found)
 
 
+def ended(session: CaptureSession) -> Rejected:
+    """Why a selfie's unit was refused 401 (``judge_and_record``'s invalid_credentials,
+    uncounted): its session deleted with its tenant (404, as ``gone``), or since its token was
+    checked the tenant deactivated or the hash_id that opened it revoked or deleted: 401
+    token_invalid, as capture.tokens answers the session's token from then on (the session
+    stays open, its token refused)."""
+    if not CaptureSession.objects.filter(pk=session.pk).exists():
+        return gone()
+    return Rejected(Rejection("token_invalid"))
+
+
+def caller_of(session: CaptureSession) -> Caller:
+    """The selfie's unit asks the hash_id that opened the session to be still unrevoked: a
+    revoked or deleted one ends its open sessions (capture.tokens.credential_active, which
+    refuses a session with none: "" would have its unit refused too). A token call's 401 is
+    not counted (docs/operator/admin.md, refusal counts)."""
+    credential = session.credential
+    return Caller("" if credential is None else credential.digest, counts_401=False)
+
+
 def unsure(session: CaptureSession, judged: Judged) -> bool:
     """Whether the session's challenge decides this selfie (opened under when_unsure, the score
     within the band it was opened with), never once a challenge was asked: otherwise a head_turn
@@ -311,6 +332,7 @@ def judge_claimed(session: CaptureSession, images: Images, request_id: str) -> b
             session.tenant,
             images,
             request_id,
+            caller_of(session),
             then=lambda judged, check_id: finish(session, judged, check_id, request_id),
             hold=lambda judged: unsure(session, judged),
         )
@@ -319,8 +341,8 @@ def judge_claimed(session: CaptureSession, images: Images, request_id: str) -> b
         raise
     if isinstance(outcome, Rejection):
         release(session, outcome.code if outcome.code in quality.REFUSALS else "")
-        if outcome.code == "invalid_credentials":  # the tenant deleted, its sessions with it
-            raise gone()
+        if outcome.code == "invalid_credentials":
+            raise ended(session)
         raise Rejected(outcome)
     return unsure(session, outcome)
 

@@ -212,20 +212,21 @@ def record(
     judged: Judged | None = None,
     then: Then | None = None,
     kept: Callable[[int], None] | None = None,
+    digest: str | None = None,
     **outcome: object,
 ) -> bool:
     """Store the check; for a verdict (``judged``), take its unit of quota and run ``then``
     in the same transaction; ``kept`` (storing the answer, given the record's id) last in it,
-    for any outcome.
+    for any outcome. ``digest``: the hash_id the check is charged under (``Caller``).
 
     One transaction means a crash or a lost database at any point leaves the unit, the row,
     the caller's step and the stored answer all written, or none. False (nothing written)
-    when the limit was reached meanwhile, or the tenant was deleted meanwhile.
+    when the limit was reached meanwhile, the tenant was deleted or deactivated meanwhile, or
+    the hash_id ``digest`` revoked.
     """
     latency_ms = (time.perf_counter() - started) * 1000
     try:
         with transaction.atomic():
-            digest = getattr(tenant, "hash_digest", None)  # HashId.tenant_for's column
             if judged is not None and not Tenant.reserve_unit(tenant.pk, digest):
                 return False
             check_id = LivenessCheck.insert(
@@ -257,28 +258,42 @@ def _unavailable(tenant: Tenant, score: float) -> Rejection:
     return Rejection("not_ready")
 
 
-def _no_unit(tenant: Tenant) -> Rejection:
+@dataclass(frozen=True)
+class Caller:
+    """Whom a check is charged for, besides its tenant. ``digest``: the hash_id it was
+    authenticated with (/liveness's own, a capture session's opener), which the unit asks to be
+    still unrevoked ("": none left, the unit refused). ``counts_401``: whether the 401 of a
+    check refused for a tenant deactivated or deleted, or that hash_id revoked, since it was
+    authenticated is counted (a hash_id call's 401s are; a session token call's are not, its
+    caller answering as its token would be answered from then on)."""
+
+    digest: str | None
+    counts_401: bool = True
+
+
+def _no_unit(tenant: Tenant, caller: Caller) -> Rejection:
     """No unit was taken: the limit was reached meanwhile (429), or since it was authenticated
-    the tenant was deleted or deactivated or its hash_id revoked (401, as its hash_id gets from
-    then on)."""
+    the tenant was deleted or deactivated or its hash_id revoked (401 invalid_credentials, as
+    its hash_id gets from then on: counted when the caller's 401s are)."""
     if not _exists(tenant):
         rejection = Rejection("invalid_credentials")
         # With no tenant, as a deleted hash_id's 401 is: its counts were deleted with it
         # (accounts.models.forget_refusals), and one under its id would outlive it. The
         # client's address is not known here: counted under "unknown".
-        counted(rejection, None)
+        if caller.counts_401:
+            counted(rejection, None)
         return rejection
-    if not _admitted(tenant):
+    if not _admitted(tenant, caller.digest):
         rejection = Rejection("invalid_credentials")
-        counted(rejection, tenant)  # as a revoked hash_id's or an inactive tenant's 401 is
+        if caller.counts_401:
+            counted(rejection, tenant)  # as a revoked hash_id's or an inactive tenant's 401 is
         return rejection
     return _out_of_quota(tenant)
 
 
-def _admitted(tenant: Tenant) -> bool:
-    """Whether ``tenant`` is still active and the hash_id it was authenticated with (when
-    known) still unrevoked: what reserve_unit asks besides the limit."""
-    digest = getattr(tenant, "hash_digest", None)
+def _admitted(tenant: Tenant, digest: str | None) -> bool:
+    """Whether ``tenant`` is still active and the hash_id ``digest`` (when given) still
+    unrevoked: what reserve_unit asks besides the limit."""
     revoked = digest is not None and not HashId.objects.active().filter(digest=digest).exists()
     return not revoked and Tenant.objects.filter(pk=tenant.pk, is_active=True).exists()
 
@@ -298,6 +313,7 @@ def judge_and_record(
     tenant: Tenant,
     images: Images,
     request_id: str,
+    caller: Caller,
     then: Then | None = None,
     keep: Keep | None = None,
     hold: Hold | None = None,
@@ -305,7 +321,8 @@ def judge_and_record(
     """Judge ``images`` for an admitted tenant and record the outcome: a verdict takes one
     unit of quota, a quality gate's 422 none. ``then`` runs inside the verdict's
     transaction, ``keep`` inside the transaction of any recorded outcome (201 and 422). A
-    verdict ``hold`` holds is recorded not live and counted "unsure": its caller settles it."""
+    verdict ``hold`` holds is recorded not live and counted "unsure": its caller settles it.
+    A 401 invalid_credentials: no unit, as ``caller`` says (``_no_unit``)."""
     try:
         fused = analyse(tenant, images)
     except Rejected as exc:
@@ -315,7 +332,7 @@ def judge_and_record(
         refused = Rejection(exc.code)
         kept = _bound(keep, refused)
         if not record(tenant, request_id, images.started, kept=kept, refused_code=exc.code):
-            return _no_unit(tenant)  # the tenant deleted meanwhile: 401
+            return _no_unit(tenant, caller)  # the tenant deleted meanwhile: 401
         metrics.observe_verdict(tenant.pk, tenant.name, "refused", exc.code)
         return refused
     score = tenant.score(fused.logit, fused.capture, fused.p_live)  # calibrated when the tenant is
@@ -332,8 +349,8 @@ def judge_and_record(
     if shadow is not None and math.isfinite(shadow[0]):
         outcome["shadow_score"], outcome["shadow_is_live"] = shadow
     kept = _bound(keep, judged)
-    if not record(tenant, request_id, images.started, judged, then, kept, **outcome):
-        return _no_unit(tenant)
+    if not record(tenant, request_id, images.started, judged, then, kept, caller.digest, **outcome):
+        return _no_unit(tenant, caller)
     verdict = "unsure" if held else "live" if judged.is_live else "spoof"
     metrics.observe_verdict(tenant.pk, tenant.name, verdict)
     timings = {**fused.timings_ms, "decode": images.decode_ms}
@@ -383,4 +400,5 @@ def check_selfie(
         images = read_images(tenant, [selfie])
     except Rejected as exc:
         return exc.rejection
-    return judge_and_record(tenant, images, request_id, keep=keep)
+    caller = Caller(getattr(tenant, "hash_digest", None))  # HashId.tenant_for's column
+    return judge_and_record(tenant, images, request_id, caller, keep=keep)

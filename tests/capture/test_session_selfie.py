@@ -12,9 +12,10 @@ from django.db import connection
 from django.test.client import Client
 from django.utils import timezone
 
-from accounts.models import Tenant
+from accounts.models import HashId, Tenant
 from capture import service
 from capture.models import CaptureSession
+from guard.models import Refusal
 from liveness import runtime
 from liveness.answers import NOT_READY
 from liveness.models import LivenessCheck
@@ -233,6 +234,43 @@ def test_a_session_whose_tenant_is_deleted_while_judged_is_unknown(
     response = post(client, f"/sessions/{sid}/selfie", {"selfie_image": data_uri(LIVE_JPG)}, token)
     assert (response.status_code, response.json()) == (404, UNKNOWN_SESSION)
     assert not LivenessCheck.objects.exists()
+    assert not Refusal.objects.exists()  # a token call's 401 or 404: never counted
+
+
+TOKEN_INVALID = {"error": "Invalid session token.", "code": "token_invalid"}
+
+
+@pytest.mark.parametrize("change", ["deactivated", "revoked"])
+def test_a_selfie_whose_tenant_is_deactivated_or_hash_id_revoked_while_judged_gets_token_invalid(
+    make_tenant: Any, client: Client, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """The unit asks the tenant active and the hash_id that opened the session unrevoked: the
+    selfie gets the 401 token_invalid its token gets from then on, uncounted as every token
+    call's 401, with no unit and no record, its session open. A deactivated tenant's was
+    answered 404 "Unknown session." for a session still there, and counted a 401 never
+    answered; a revoked hash_id's was judged and charged (202, one unit, the session done)."""
+    from tests.liveness.test_liveness import changed_while_judged
+
+    tenant, secret = make_tenant(f"stopped-{change}", request_limit=3)
+    opened = open_session(client, secret)
+    sid, token = opened["session_id"], opened["token"]
+    if change == "deactivated":
+        changed_while_judged(
+            monkeypatch, lambda: Tenant.objects.filter(pk=tenant.pk).update(is_active=False)
+        )
+    else:
+        changed_while_judged(monkeypatch, lambda: HashId.objects.get(tenant=tenant).revoke())
+    url, body = f"/sessions/{sid}/selfie", {"selfie_image": data_uri(LIVE_JPG)}
+    response = post(client, url, body, token)
+    assert (response.status_code, response.json()) == (401, TOKEN_INVALID)
+    tenant.refresh_from_db()
+    assert tenant.requests_used == 0
+    assert not LivenessCheck.objects.exists()
+    assert not Refusal.objects.exists()
+    assert CaptureSession.objects.get(pk=sid).state == CaptureSession.OPEN
+    monkeypatch.undo()
+    again = post(client, url, body, token)
+    assert (again.status_code, again.json()) == (401, TOKEN_INVALID)
 
 
 @pytest.mark.django_db(transaction=True)  # committed: the foreign key is checked at COMMIT
