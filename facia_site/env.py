@@ -145,6 +145,38 @@ def env_database_url(name: str, default: str) -> str:
     return value
 
 
+# DATABASE_TIMEOUT_S's bounds and its default where the service serves (manage.py's is 0).
+DATABASE_TIMEOUT_MAX_S = 86_400
+DATABASE_TIMEOUT_DEFAULT_S = 3
+# SQLite's busy timeout when DATABASE_TIMEOUT_S is 0 (facia_site.settings.database_config).
+SQLITE_UNBOUNDED_WAIT_S = 20
+
+
+def database_wait_within(worker_timeout_s: int) -> None:
+    """Refuse a DATABASE_TIMEOUT_S that does not end a wait on the database before gunicorn's
+    worker timeout (GUNICORN_TIMEOUT) does: the worker is SIGKILLed ("WORKER TIMEOUT") and the
+    client's connection dropped, where the request would have been answered 503 +
+    Retry-After. 0 is SQLite's busy timeout of 20 s, and no bound at all on PostgreSQL."""
+    wait_s = env_int(
+        "DATABASE_TIMEOUT_S", DATABASE_TIMEOUT_DEFAULT_S, maximum=DATABASE_TIMEOUT_MAX_S
+    )
+    url = env_database_url("DATABASE_URL", "sqlite://")
+    sqlite = url.partition("://")[0].lower() == "sqlite"
+    if wait_s == 0 and sqlite:
+        wait_s, shown = SQLITE_UNBOUNDED_WAIT_S, "0, SQLite's 20 s"
+    elif wait_s == 0:
+        wait_s, shown = 0, "0, no bound on PostgreSQL"
+    else:
+        shown = str(wait_s)
+    if wait_s == 0 or wait_s >= worker_timeout_s:
+        raise ImproperlyConfigured(
+            f"DATABASE_TIMEOUT_S ({shown}) must be below GUNICORN_TIMEOUT ({worker_timeout_s}): "
+            "a request waiting on the database would have its worker killed and its "
+            "connection dropped, not answered 503; lower DATABASE_TIMEOUT_S or raise "
+            "GUNICORN_TIMEOUT"
+        )
+
+
 def _password(url: str) -> str:
     """The URL's password, unquoted; "" when it has none or cannot be parsed (the database's
     settings then refuse it, naming the variable)."""
@@ -177,7 +209,29 @@ def env_hosts(name: str, default: str) -> list[str]:
         raise ImproperlyConfigured(
             f"{name}={value!r}: expected one host name or more, comma separated"
         )
+    for host in hosts:
+        if not _is_host_pattern(host):
+            raise ImproperlyConfigured(
+                f"{name}: {host!r} never matches a Host header: expected a host name "
+                "(.example.com for it and its subdomains), an IP address or *, with no "
+                "scheme, port or path"
+            )
     return hosts
+
+
+def _is_host_pattern(host: str) -> bool:
+    """An entry Django's validate_host can match: it compares the Host header's name, its port
+    taken off, so an entry with a port (``name:5361``), a scheme or a path matched nothing and
+    every request got 400."""
+    if host == "*":
+        return True
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return False
+        return True
+    return bool(host) and not any(char in host for char in ":/?#@[] \t")
 
 
 def _bracketed(host: str) -> str:
@@ -263,7 +317,17 @@ def env_trusted_origins(name: str) -> list[str]:
                 "(e.g. https://liveness.example.com or https://*.example.com), with no path or "
                 "trailing slash"
             )
-    return origins
+    return [_serialized_trusted(origin) for origin in origins]
+
+
+def _serialized_trusted(origin: str) -> str:
+    """A trusted origin as a browser's Origin header spells it (``_serialized``), a wildcard's
+    ``*.`` kept: Django compares the header with it as a string (a wildcard's host in lower
+    case, its port too), so ``https://liveness.example.com:443`` or ``HTTPS://Liveness...``
+    never matched and every admin form posted through the proxy was refused, 403."""
+    wildcard = "://*." in origin
+    serialized = _serialized(origin.replace("://*.", "://", 1))
+    return serialized.replace("://", "://*.", 1) if wildcard else serialized
 
 
 def _is_origin(value: str) -> bool:

@@ -16,7 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from facia_site.env import env_bind_host, env_int, env_int_or_default, log_settings
+from facia_site.env import (
+    database_wait_within,
+    env_bind_host,
+    env_int,
+    env_int_or_default,
+    log_settings,
+)
 from facia_site.serve import STOP_SIGNALS, http_workers, no_core_dumps
 from facia_site.startup import failing_as
 from facia_site.vardir import prepare
@@ -66,6 +72,7 @@ with failing_as("gunicorn"):
     # in every new worker, which gunicorn would replace in a loop, never serving.
     worker_connections = env_int("GUNICORN_WORKER_CONNECTIONS", 100, 1, 10_000)
     timeout = env_int("GUNICORN_TIMEOUT", 60, minimum=1)
+    database_wait_within(timeout)
     _logs = log_settings()
     # The task worker (facia_site.taskworker): calibrations of admin uploads run there, never
     # in an HTTP worker (a 5,000-image zip pins one for 60 s until it is killed; the

@@ -1,5 +1,6 @@
 """Django settings, read from the environment (12-factor)."""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -8,6 +9,9 @@ import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from facia_site.env import (
+    DATABASE_TIMEOUT_DEFAULT_S,
+    DATABASE_TIMEOUT_MAX_S,
+    SQLITE_UNBOUNDED_WAIT_S,
     env_bool,
     env_choice,
     env_database_url,
@@ -109,7 +113,9 @@ TEMPLATES = [
 # (docs, Configuration); 0: no bound but the connection's (manage.py's default: a migration
 # may run for minutes).
 # At most a day: PostgreSQL's statement_timeout is an int4 of milliseconds (24.8 days).
-DATABASE_TIMEOUT_S = env_int("DATABASE_TIMEOUT_S", 3, maximum=86_400)
+DATABASE_TIMEOUT_S = env_int(
+    "DATABASE_TIMEOUT_S", DATABASE_TIMEOUT_DEFAULT_S, maximum=DATABASE_TIMEOUT_MAX_S
+)
 
 
 # Seconds between the checks a PostgreSQL backend makes, while a query of ours runs or waits on
@@ -178,7 +184,7 @@ def database_config() -> dict[str, Any]:
             # WAL + busy timeout + BEGIN IMMEDIATE: concurrent gunicorn workers wait, not fail;
             # a lock held longer (a stuck process) answers 503, as a hung PostgreSQL does.
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            "timeout": DATABASE_TIMEOUT_S or 20,
+            "timeout": DATABASE_TIMEOUT_S or SQLITE_UNBOUNDED_WAIT_S,
             "transaction_mode": "IMMEDIATE",
         }
         # A file, not :memory:, so tests with threads share one database.
@@ -215,7 +221,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = LIVENESS_MAX_BODY_BYTES
 
 MODEL_SOURCE = env_path("MODEL_SOURCE", BASE_DIR.parent / "shared" / "models")
 MODEL_DIR = env_path("MODEL_DIR", VAR_DIR / "models")
-ENGINE_THREADS = env_int("ENGINE_THREADS", 1, minimum=1)
+# At most 1024, as WEB_CONCURRENCY: far past any CPU this serves on (one thread per core is
+# the fastest, docs' Performance page), and 10**20 stopped every worker's boot with OpenVINO's
+# pybind traceback (an int32 it cannot hold).
+ENGINE_THREADS = env_int("ENGINE_THREADS", 1, minimum=1, maximum=1024)
 # f32 (default) keeps scores identical across CPUs; bf16 is faster where the CPU has it; int8
 # needs MODEL_DIR/int8 (python -m bench.quantize --build); auto: bf16 where native, else f32.
 ENGINE_PRECISION = env_choice("ENGINE_PRECISION", "f32", ("f32", "bf16", "int8", "auto"))
@@ -234,7 +243,9 @@ SESSION_SELFIE_PER_MIN = env_int("SESSION_SELFIE_PER_MIN", 6, minimum=1)
 # tenant's 120 a minute for all its other users).
 # The component makes at most 4 a second (pollMs 250 after each call): 1,200 in the default
 # SESSION_TTL_S of 300 s, so 1,500 leaves a quarter more.
-SESSION_CALL_BUDGET = env_int("SESSION_CALL_BUDGET", 1500, minimum=1)
+# At most 1,000,000 (past 4 calls a second for SESSION_TTL_S' longest day, 345,600): the
+# budget is compared in SQL, where 10**20 overflows SQLite's int64 (a 500 on every token call).
+SESSION_CALL_BUDGET = env_int("SESSION_CALL_BUDGET", 1500, minimum=1, maximum=1_000_000)
 SESSION_QUALITY_MAX_BYTES = env_int("SESSION_QUALITY_MAX_BYTES", 1024 * 1024, minimum=1)
 CAPTURE_DEMO = env_bool("CAPTURE_DEMO")
 # A head_turn tenant's session: challenges a session may start (the first and each retry); and,
@@ -308,9 +319,12 @@ METRICS_TOKEN = env_secret("METRICS_TOKEN")
 METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
 # --- Abuse guards, retention, admin URL, production (TLS proxy) hardening --------------------
 
+WEEK_S = 7 * 86_400
 # Failed hash_id attempts allowed per client IP per window before 429 (0 turns it off).
 AUTH_FAILURE_LIMIT = env_int("AUTH_FAILURE_LIMIT", 20)
-AUTH_FAILURE_WINDOW_S = env_int("AUTH_FAILURE_WINDOW_S", 60, minimum=1)
+# At most a week (as LOGIN_LOCKOUT_S): 10**20 raised OverflowError (a 500) at the first bad
+# hash_id, computing the window's start (guard.throttle.Window).
+AUTH_FAILURE_WINDOW_S = env_int("AUTH_FAILURE_WINDOW_S", 60, minimum=1, maximum=WEEK_S)
 # gunicorn's own (it reads the variable itself): checked here too, so that a bad one stops the
 # start as one record naming it (facia_site.serve checks it before gunicorn starts).
 FORWARDED_ALLOW_IPS = env_forwarded_allow_ips("FORWARDED_ALLOW_IPS")
@@ -325,8 +339,11 @@ CONNECTIONS_PER_CLIENT = env_int("CONNECTIONS_PER_CLIENT", 32)
 # LOGIN_LOCKOUT_S windows (0 turns a limit off), and password checks running at once per host.
 LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("LOGIN_ACCOUNT_FAILURE_LIMIT", 5)
 LOGIN_IP_FAILURE_LIMIT = env_int("LOGIN_IP_FAILURE_LIMIT", 20)
-LOGIN_LOCKOUT_S = env_int("LOGIN_LOCKOUT_S", 900, minimum=1)
-LOGIN_CONCURRENT_HASHES = env_int("LOGIN_CONCURRENT_HASHES", 1, minimum=1)
+# At most a week (a lockout lasts up to two: ADMIN_IDLE_TIMEOUT_S' own longest); 10**20 made
+# every admin login a 500 (OverflowError in guard.throttle.Window). At most 1024 concurrent
+# checks: each is a lock file listed per login attempt (3,000,000 took 19.6 s and 1 GB).
+LOGIN_LOCKOUT_S = env_int("LOGIN_LOCKOUT_S", 900, minimum=1, maximum=WEEK_S)
+LOGIN_CONCURRENT_HASHES = env_int("LOGIN_CONCURRENT_HASHES", 1, minimum=1, maximum=1024)
 # At most liveness.models.MAX_RETENTION_DAYS (prune_checks refuses more).
 LIVENESS_RETENTION_DAYS = env_int("LIVENESS_RETENTION_DAYS", 90, maximum=36_500)
 # How long /liveness keeps the answer of a request sent with an Idempotency-Key (a retry within
@@ -354,8 +371,22 @@ MIGRATE_VERBOSITY = (
 HEALTHCHECK_TIMEOUT = env_seconds("HEALTHCHECK_TIMEOUT", 4.0)
 
 
+# A path segment of the admin's address: RFC 3986's unreserved characters. path() reads
+# <slug:x> as a converter (the admin's pages then answered 500) and a browser sends ?, # and %
+# as a query, a fragment or an escape, so such an address could never be reached.
+ADMIN_URL_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+
+
 def admin_url(value: str) -> str:
     value = value.strip().strip("/")
+    segments = value.split("/")
+    if value and not all(
+        ADMIN_URL_SEGMENT.fullmatch(segment) and segment.strip(".") for segment in segments
+    ):  # an empty segment (a//b), or . and .., which browsers resolve away, never match
+        raise ImproperlyConfigured(
+            f"ADMIN_URL={value + '/'!r}: expected path segments of letters, digits and . _ ~ - "
+            "separated by /, e.g. ops-7f3a9/"
+        )
     return f"{value}/" if value else "admin/"
 
 

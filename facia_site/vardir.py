@@ -18,7 +18,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from facia_site.env import env_path, env_secret
+from facia_site.env import env_bool, env_path, env_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY_FILE = "secret_key"
@@ -32,17 +32,46 @@ def var_dir() -> Path:
 
 
 def read_secret_key(path: Path) -> str:
-    """SECRET_KEY from the environment, else from ``path``; never creates it."""
+    """SECRET_KEY from the environment, else from ``path``; never creates it. With
+    DJANGO_SECURE on (production), a weak key stops the start (strong_enough)."""
     if key := env_secret("SECRET_KEY"):
-        return key
+        return strong_enough(key, "SECRET_KEY")
     try:
-        return _key_in(path)
+        return strong_enough(_key_in(path), f"The key file {path}")
     except FileNotFoundError:
         raise ImproperlyConfigured(
             f"No SECRET_KEY and no key file {path}: set SECRET_KEY, or run the set-up step "
             "that creates it (python -m facia_site.vardir; manage.py and bin/entrypoint "
             "run it)."
         ) from None
+
+
+# Django's own rule for a production key (check W009, which `manage.py check --deploy` alone
+# runs, and only warns): DJANGO_SECURE=1 SECRET_KEY=abc signed admin sessions with a key
+# anyone could guess. A generated key (token_urlsafe(50), 67 characters) passes.
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE = 5
+INSECURE_PREFIX = "django-insecure"
+
+
+def strong_enough(key: str, source: str) -> str:
+    """``key``, unless DJANGO_SECURE is on and it is weak by Django's rule: shorter than 50
+    characters, fewer than 5 different ones, or startproject's ``django-insecure`` prefix."""
+    if not env_bool("DJANGO_SECURE"):
+        return key
+    if (
+        len(key) < SECRET_KEY_MIN_LENGTH
+        or len(set(key)) < SECRET_KEY_MIN_UNIQUE
+        or key.startswith(INSECURE_PREFIX)
+    ):
+        raise ImproperlyConfigured(
+            f"{source} is too weak for DJANGO_SECURE=1 ({len(key)} characters, "
+            f"{len(set(key))} different): use at least {SECRET_KEY_MIN_LENGTH} random "
+            f"characters of {SECRET_KEY_MIN_UNIQUE} or more kinds, not starting "
+            f"{INSECURE_PREFIX!r}, e.g. python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))'"
+        )
+    return key
 
 
 def _key_in(path: Path) -> str:

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
+from django.http.request import split_domain_port
 from django.http.response import HttpResponseBase
 from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
@@ -398,7 +399,10 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
         return django_bad_request(request, exception)
     if isinstance(exception, DisallowedHost):
         host = request.META.get("HTTP_HOST", request.META.get("SERVER_NAME", ""))[:100]
-        return answers.respond(Rejection("host_not_allowed", {"host": repr(host)}))
+        # Without its port, as ALLOWED_HOSTS takes it: 'name:5001' read as the entry to add
+        # stops the start (an entry with a port never matches).
+        domain = split_domain_port(host)[0] or host
+        return answers.respond(Rejection("host_not_allowed", {"host": repr(domain)}))
     return answers.respond(Rejection("bad_request"))
 
 

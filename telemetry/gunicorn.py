@@ -54,8 +54,11 @@ def prepare_metrics_dir() -> Path:
         atexit.register(_remove_if_empty, path, os.getpid())
     else:
         path = Path(configured)
-        path.mkdir(parents=True, exist_ok=True)
-        _share(path, empty=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            _share(path, empty=True)
+        except OSError as exc:  # /proc/x, a file, read-only: named, not a 20-line traceback
+            raise ImproperlyConfigured(f"cannot set up {path} ({METRICS_ENV}): {exc}") from exc
     os.environ[PREPARED_BY] = f"{os.getpid()}:{path}"
     return path
 

@@ -932,3 +932,127 @@ def test_ctrl_c_stops_a_shell_loop_running_a_command(tmp_path: Path, command: st
     else:  # steplog got the group's INT and sh's TERM: it passes on the first it handles
         last = output.splitlines()[-1]
         assert re.fullmatch(r"entrypoint\.migrate: stopped by SIG(INT|TERM)", last), output
+
+
+def _read_gunicorn_conf(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture, **env: str
+) -> str:
+    """gunicorn.conf.py read in this process, as gunicorn reads it, to its refusal (exit 1):
+    what it logged."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    monkeypatch.setenv("FACIA_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv(PREPARED_BY, "")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(REPO / "facia_site" / "gunicorn.conf.py"))
+    assert stopped.value.code == 1
+    return caplog.text
+
+
+@pytest.mark.parametrize(
+    ("database", "timeouts", "shown"),
+    [
+        # A request waiting on a SQLite lock held elsewhere: its worker SIGKILLed at 3 s
+        # ("WORKER TIMEOUT"), the connection dropped, where it would have been answered 503.
+        ("sqlite", ("10", "3"), "DATABASE_TIMEOUT_S (10) must be below GUNICORN_TIMEOUT (3)"),
+        ("sqlite", ("60", "60"), "DATABASE_TIMEOUT_S (60) must be below GUNICORN_TIMEOUT (60)"),
+        ("sqlite", ("0", "20"), "DATABASE_TIMEOUT_S (0, SQLite's 20 s) must be below"),
+        ("postgres", ("0", "600"), "DATABASE_TIMEOUT_S (0, no bound on PostgreSQL) must be"),
+    ],
+)
+def test_a_database_wait_past_the_worker_timeout_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    database: str,
+    timeouts: tuple[str, str],
+    shown: str,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    if database == "postgres":
+        url = "postgres://facia@127.0.0.1:5432/facia"
+    database_s, worker_s = timeouts
+    logged = _read_gunicorn_conf(
+        monkeypatch,
+        tmp_path,
+        caplog,
+        DATABASE_URL=url,
+        DATABASE_TIMEOUT_S=database_s,
+        GUNICORN_TIMEOUT=worker_s,
+    )
+    assert f"gunicorn: ImproperlyConfigured: {shown}" in logged
+    assert "lower DATABASE_TIMEOUT_S or raise GUNICORN_TIMEOUT" in logged
+
+
+def test_a_database_wait_within_the_worker_timeout_is_taken(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQLite's 0 (20 s) under a 21 s worker timeout passes: the start stops only at a
+    setting read after it, a bad TASK_WORKERS."""
+    logged = _read_gunicorn_conf(
+        monkeypatch,
+        tmp_path,
+        caplog,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        DATABASE_TIMEOUT_S="0",
+        GUNICORN_TIMEOUT="21",
+        TASK_WORKERS="-1",
+    )
+    assert "gunicorn: ImproperlyConfigured: TASK_WORKERS='-1'" in logged
+    assert "DATABASE_TIMEOUT_S" not in logged
+
+
+@pytest.mark.parametrize("kind", ["a file", "under /proc"])
+def test_a_metrics_dir_that_cannot_be_made_is_one_record_naming_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    """path.mkdir's OSError was a 20-line traceback naming no variable."""
+    if kind == "a file":
+        path = tmp_path / "metrics"
+        path.write_text("")
+    else:
+        path = Path("/proc/facia-metrics")
+    logged = _read_gunicorn_conf(monkeypatch, tmp_path, caplog, PROMETHEUS_MULTIPROC_DIR=str(path))
+    reported = f"gunicorn: ImproperlyConfigured: cannot set up {path} (PROMETHEUS_MULTIPROC_DIR): "
+    assert reported + "[Errno" in logged
+
+
+def test_a_relative_metrics_dir_is_the_callers(tmp_path: Path) -> None:
+    """As MODEL_DIR and FACIA_VAR_DIR: read after bin/entrypoint's cd, it named a directory in
+    the checkout. Here it names one under a file of the caller's directory (manage.py, a file
+    in the checkout too): the refusal names the caller's."""
+    (tmp_path / "manage.py").write_text("")
+    env = entrypoint_env(tmp_path, free_port(), MIGRATE_ON_START="0")
+    env.update(MODEL_SOURCE=str(tmp_path / "absent"), PROMETHEUS_MULTIPROC_DIR="manage.py/metrics")
+    done = subprocess.run(
+        [str(ENTRYPOINT), "serve"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    last = json.loads(done.stdout.splitlines()[-1])
+    assert last["message"].startswith(
+        f"gunicorn: ImproperlyConfigured: cannot set up {tmp_path}/manage.py/metrics "
+        "(PROMETHEUS_MULTIPROC_DIR): "
+    )
+
+
+@pytest.mark.parametrize("value", ["0\r", " off\t"])
+def test_migrate_on_start_is_trimmed_as_the_settings_trim_it(tmp_path: Path, value: str) -> None:
+    """An env file written on Windows: MIGRATE_ON_START=0 and a carriage return. The settings
+    read it as off; the script stripped only spaces and migrated."""
+    env = entrypoint_env(tmp_path, 0, MIGRATE_ON_START=value, MODEL_SOURCE=str(tmp_path / "absent"))
+    env["PORT"] = "http"  # nothing serves: the start stops at gunicorn's first setting
+    done = run_entrypoint(env, "serve")
+    assert done.returncode == 1
+    messages = [json.loads(line)["message"] for line in done.stdout.splitlines()]
+    assert messages[-1] == "gunicorn: ImproperlyConfigured: PORT='http': expected a whole number"
+    database = tmp_path / "db.sqlite3"
+    if database.exists():
+        with sqlite3.connect(database) as db:
+            tables = {row[0] for row in db.execute("select name from sqlite_master")}
+        assert "django_migrations" not in tables

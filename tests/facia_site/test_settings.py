@@ -381,7 +381,7 @@ def test_an_empty_key_file_is_one_record_naming_it(tmp_path: Path) -> None:
         # Every quality call, every selfie answered 429: no capture session could end.
         ("SESSION_QUALITY_PER_S", "0", "expected at least 1"),
         ("SESSION_SELFIE_PER_MIN", "0", "expected at least 1"),
-        ("SESSION_CALL_BUDGET", "0", "expected at least 1"),
+        ("SESSION_CALL_BUDGET", "0", "from 1 to 1000000"),
         # An operator signed out while filling in a form; or, past two weeks, never idle.
         ("ADMIN_IDLE_TIMEOUT_S", "59", "from 60 to 1209600"),
         ("ADMIN_IDLE_TIMEOUT_S", "1209601", "from 60 to 1209600"),
@@ -393,6 +393,24 @@ def test_an_empty_key_file_is_one_record_naming_it(tmp_path: Path) -> None:
         # Compared with the Origin header as strings: never matched, every CORS call failed.
         ("CAPTURE_ALLOWED_ORIGINS", "https://app.example.com/", "'https://app.example.com/' is no"),
         ("CAPTURE_ALLOWED_ORIGINS", "*,app.example.com", "'app.example.com' is no origin"),
+        # Django compares the Host's name, its port taken off: never matched, every request 400.
+        ("ALLOWED_HOSTS", "liveness.example.com:5361", "never matches a Host header"),
+        ("ALLOWED_HOSTS", "localhost,https://x", "'https://x' never matches a Host header"),
+        ("ALLOWED_HOSTS", "x/liveness", "with no scheme, port or path"),
+        ("ALLOWED_HOSTS", "[::1]:5001", "'[::1]:5001' never matches"),
+        # path() read <slug:x> as a converter: the admin answered 500; ? and # never reach it.
+        ("ADMIN_URL", "<slug:x>/", "expected path segments of letters, digits and . _ ~ -"),
+        ("ADMIN_URL", "x?y", "ADMIN_URL='x?y/': expected path segments"),
+        ("ADMIN_URL", "ops/../x/", "expected path segments"),
+        # OverflowError (a 500) at the first bad hash_id, or at every admin login.
+        ("AUTH_FAILURE_WINDOW_S", "100000000000000000000", "from 1 to 604800"),
+        ("LOGIN_LOCKOUT_S", "100000000000000000000", "from 1 to 604800"),
+        # Every worker failed to boot, OpenVINO's pybind traceback.
+        ("ENGINE_THREADS", "100000000000000000000", "from 1 to 1024"),
+        # A 3,000,000-entry list per login attempt: 19.6 s and 1 GB.
+        ("LOGIN_CONCURRENT_HASHES", "3000000", "from 1 to 1024"),
+        # Compared in SQL: past SQLite's int64, a 500 on every token call.
+        ("SESSION_CALL_BUDGET", "100000000000000000000", "from 1 to 1000000"),
     ],
 )
 def test_a_setting_that_would_fail_later_stops_the_start(
@@ -418,6 +436,76 @@ def test_origins_as_browsers_send_them_are_taken(monkeypatch: pytest.MonkeyPatch
         monkeypatch.setenv("CAPTURE_ALLOWED_ORIGINS", bad)
         with pytest.raises(ImproperlyConfigured, match="is no origin"):
             env.env_origins("CAPTURE_ALLOWED_ORIGINS")
+
+
+def test_trusted_origins_are_written_as_browsers_send_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Django compares CSRF_TRUSTED_ORIGINS with the Origin header as strings: these spellings
+    never matched, and every admin form posted through the proxy was refused 403."""
+    monkeypatch.setenv(
+        "CSRF_TRUSTED_ORIGINS",
+        "https://liveness.example.com:443, HTTPS://Liveness.Example.com,"
+        "https://*.Example.COM:443,http://*.example.com:8080,https://[::1]:8443",
+    )
+    assert env.env_trusted_origins("CSRF_TRUSTED_ORIGINS") == [
+        "https://liveness.example.com",
+        "https://liveness.example.com",
+        "https://*.example.com",
+        "http://*.example.com:8080",
+        "https://[::1]:8443",
+    ]
+
+
+@pytest.mark.parametrize(
+    "hosts", [".example.com", "*", "::1,[fd00::5]", "127.0.0.1,localhost,liveness"]
+)
+def test_host_patterns_django_can_match_are_taken(
+    monkeypatch: pytest.MonkeyPatch, hosts: str
+) -> None:
+    monkeypatch.setenv("ALLOWED_HOSTS", hosts)
+    assert env.env_hosts("ALLOWED_HOSTS", "")
+
+
+@pytest.mark.parametrize(
+    ("key", "refused"),
+    [("abc", True), ("a" * 60, True), ("django-insecure-" + "x1y2z3" * 10, True)],
+)
+def test_a_weak_secret_key_stops_a_secure_start(tmp_path: Path, key: str, refused: bool) -> None:
+    """Django's W009 rule, which only `check --deploy` ran, as a warning: DJANGO_SECURE=1
+    SECRET_KEY=abc signed admin sessions with a key anyone could guess."""
+    done = run_python(
+        tmp_path,
+        "-c",
+        IMPORT_SETTINGS,
+        FACIA_VAR_DIR=str(tmp_path),
+        DJANGO_SECURE="1",
+        SECRET_KEY=key,
+    )
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        "django.core.exceptions.ImproperlyConfigured: SECRET_KEY is too weak for DJANGO_SECURE=1"
+    ), last
+
+
+def test_a_strong_or_generated_key_starts_secure(tmp_path: Path) -> None:
+    import secrets
+
+    strong = run_python(
+        tmp_path,
+        "-c",
+        IMPORT_SETTINGS,
+        FACIA_VAR_DIR=str(tmp_path),
+        DJANGO_SECURE="1",
+        SECRET_KEY=secrets.token_urlsafe(50),
+    )
+    assert strong.returncode == 0, strong.stderr
+    code = f"from facia_site.vardir import prepare; prepare(); {IMPORT_SETTINGS}"
+    generated = run_python(tmp_path, "-c", code, FACIA_VAR_DIR=str(tmp_path), DJANGO_SECURE="1")
+    assert generated.returncode == 0, generated.stderr
+    weak = run_python(tmp_path, "-c", IMPORT_SETTINGS, FACIA_VAR_DIR=str(tmp_path), SECRET_KEY="k")
+    assert weak.returncode == 0, weak.stderr  # without DJANGO_SECURE: a development key
 
 
 @pytest.mark.parametrize("name", ["MODEL_DIR", "MODEL_SOURCE", "VAR_DIR"])
@@ -515,7 +603,9 @@ def test_an_admin_url_over_a_served_path_stops_the_start(
     )
 
 
-@pytest.mark.parametrize("admin_url", ["ops-7f3a9/", "api-admin/", "livenessx", "api/docsx/"])
+@pytest.mark.parametrize(
+    "admin_url", ["ops-7f3a9/", "api-admin/", "livenessx", "api/docsx/", "/ops/x.y~_-1/"]
+)
 def test_an_admin_url_of_its_own_is_taken(tmp_path: Path, admin_url: str) -> None:
     environ = {**os.environ, "ADMIN_URL": admin_url, "FACIA_VAR_DIR": str(tmp_path)}
     done = manage_check(environ)
