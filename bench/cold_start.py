@@ -93,7 +93,7 @@ def main() -> None:
             shutil.copytree(installed, models, ignore=shutil.ignore_patterns("cache"))
             if args.partial:
                 filled, _ = start_once(work, models, 1)
-                blobs = sorted((models / "cache").glob("*.blob"), key=lambda p: p.stat().st_mtime)
+                blobs = sorted((models / "cache").rglob("*.blob"), key=lambda p: p.stat().st_mtime)
                 for blob in blobs[1:]:
                     blob.unlink()
                 print(f"cache filled ({filled}), {len(blobs)} files, kept {blobs[0].name}")

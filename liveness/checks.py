@@ -28,9 +28,14 @@ from ml.errors import (
     PixelsOverLimit,
     ScansOverLimit,
 )
+from ml.text import escape_controls
 from telemetry import metrics
+from telemetry.logs import current_request_id
 
 log = logging.getLogger(__name__)
+# A decode error's text is the decoder's own words and numbers, never the image's bytes; 200
+# characters hold the longest (libjpeg's warnings run to ~80).
+REASON_CHARS = 200
 DATA_URI_START = re.compile(r"\s*data:", re.IGNORECASE)
 BASE64_MARK = ";base64"
 WHITESPACE = re.compile(r"\s+")
@@ -177,6 +182,14 @@ def read_images(tenant: Tenant, values: Sequence[object], limits: Limits = ANY_C
         frames = [decode_frame(engine, item, limits) for item in data]
     except Rejected as exc:
         metrics.observe_rejection(tenant.pk, tenant.name, REASONS[exc.rejection.code])
+        if isinstance(exc.__cause__, ImageError):  # the answer names no reason: the log does
+            log.info(
+                "image refused tenant=%s request_id=%s code=%s reason=%s",
+                tenant.pk,
+                current_request_id.get(),
+                exc.rejection.code,
+                escape_controls(str(exc.__cause__))[:REASON_CHARS],
+            )
         raise
     return Images(frames, started, (time.perf_counter() - decoding) * 1000)
 

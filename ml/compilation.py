@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +24,7 @@ PRECISIONS = {"f32": ov.Type.f32, "bf16": ov.Type.bf16}
 # a worker that waits longer compiles without the cache rather than not starting.
 CACHE_LOCK_WAIT_S = 60.0
 LOCKS = ".locks"  # the cache entries' lock files, a folder of the cache (OpenVINO reads *.blob)
+DIGESTS = ".sha256.json"  # in LOCKS, beside an entry's lock: the digests of its blobs
 log = logging.getLogger(__name__)
 
 
@@ -93,9 +96,14 @@ def compile_model(
     cache = core.get_property(props.cache_dir)
     if not cache:
         return core.compile_model(model, "CPU", config)
+    key = cache_key(path, input_hw, precision, threads)
     try:
-        with cache_lock(Path(cache), cache_key(path, input_hw, precision, threads)):
-            return core.compile_model(model, "CPU", config)
+        with cache_lock(Path(cache), key):
+            entry, record = _entry_paths(Path(cache), key)
+            kept = _verified_entry(entry, record)
+            compiled = core.compile_model(model, "CPU", {**config, props.cache_dir: str(entry)})
+            _record_entry(entry, record, kept)
+            return compiled
     except (RuntimeError, OSError) as exc:
         # The cache is only a speed-up: a model that cannot go through it is compiled without
         # it (a real fault of the model fails again here, and is raised).
@@ -106,6 +114,78 @@ def compile_model(
 def cache_key(path: Path, input_hw: tuple[int, int] | None, precision: str, threads: int) -> str:
     """What makes one compile cache entry (with the fixed rest of compile_model's config)."""
     return f"{Path(path).resolve()} {input_hw} {precision} {threads}"
+
+
+def _entry_name(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _entry_paths(cache_dir: Path, key: str) -> tuple[Path, Path]:
+    """The folder of ``key``'s blobs (``cache_dir``/<name>) and the record of their digests
+    (``cache_dir``/.locks/<name>.sha256.json, beside the entry's lock). One folder per entry,
+    written only under that entry's lock: in one shared folder a blob another worker was
+    writing could not be told from one that changed on disk."""
+    name = _entry_name(key)
+    return cache_dir / name, cache_dir / LOCKS / f"{name}{DIGESTS}"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verified_entry(entry: Path, record: Path) -> dict[str, list[object]]:
+    """Delete each file of ``entry`` whose digest differs from ``record``'s or that has none
+    there, so that OpenVINO rebuilds it: it loads a blob without checking it, and 64 KiB of
+    zeros in one gave other scores on 78 of 79 dev images with nothing raised. Returns what
+    is kept: name -> [sha256, size, mtime_ns]. Hashing a filled cache (9 entries, 13.8 MB)
+    costs each worker ~17 ms of its 1.4 s start here (median of 7)."""
+    try:
+        recorded = json.loads(record.read_text())
+    except (OSError, ValueError):
+        recorded = {}
+    if not isinstance(recorded, dict):
+        recorded = {}
+    kept: dict[str, list[object]] = {}
+    if not entry.is_dir():
+        return kept
+    for item in sorted(entry.iterdir()):
+        stat = item.lstat()
+        if item.is_file() and not item.is_symlink():
+            digest = sha256_of(item)
+            if isinstance(known := recorded.get(item.name), list) and known[:1] == [digest]:
+                kept[item.name] = [digest, stat.st_size, stat.st_mtime_ns]
+                continue
+            why = "differs from the digest recorded" if item.name in recorded else "has no digest"
+        else:
+            why = "is not a plain file"
+        log.warning("deleting %s from the compile cache: it %s; OpenVINO rebuilds it", item, why)
+        if item.is_dir() and not item.is_symlink():
+            shutil.rmtree(item)
+        else:
+            item.unlink()
+    return kept
+
+
+def _record_entry(entry: Path, record: Path, kept: dict[str, list[object]]) -> None:
+    """Record the digest of each blob of ``entry``: those kept as they were, and those the
+    compile wrote."""
+    digests: dict[str, list[object]] = {}
+    for blob in sorted(entry.glob("*.blob")) if entry.is_dir() else []:
+        stat = blob.stat()
+        known = kept.get(blob.name)
+        if known is not None and known[1:] == [stat.st_size, stat.st_mtime_ns]:
+            digests[blob.name] = known
+        else:
+            digests[blob.name] = [sha256_of(blob), stat.st_size, stat.st_mtime_ns]
+    if digests == kept and record.is_file():
+        return
+    staged = record.with_name(record.name + ".tmp")
+    staged.write_text(json.dumps(digests, sort_keys=True))
+    os.replace(staged, record)
 
 
 @contextmanager
@@ -121,7 +201,7 @@ def cache_lock(cache_dir: Path, key: str, wait: float | None = None) -> Iterator
     wait = CACHE_LOCK_WAIT_S if wait is None else wait
     locks = cache_dir / LOCKS
     locks.mkdir(exist_ok=True)
-    name = hashlib.sha256(key.encode()).hexdigest()[:24]
+    name = _entry_name(key)
     fd = os.open(locks / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + wait

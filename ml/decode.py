@@ -286,23 +286,65 @@ def _too_many_pixels(width: int, height: int, max_pixels: int) -> ImageError:
 
 
 def _jpeg_size(data: bytes, max_scans: int = MAX_JPEG_SCANS) -> tuple[int, int]:
-    """Frame size; refuses a file cut short (no EOI after its last scan) or with more scans
-    than ``max_scans`` (by default more than any encoder writes)."""
+    """Frame size; refuses a file cut short (no EOI after its last scan, or a progressive
+    frame whose scans stop before every coefficient is complete) or with more scans than
+    ``max_scans`` (by default more than any encoder writes)."""
     size, scans, ended = None, 0, False
+    precision: dict[int, list[int]] | None = None  # progressive: component -> lowest Al per k
     for marker, pos in _jpeg_segments(data):
         if marker in _SOF_MARKERS and size is None and pos + 9 <= len(data):
             height, width = struct.unpack_from(">HH", data, pos + 5)
             size = width, height
+            if marker in _PROGRESSIVE_SOF:
+                precision = {c: [_UNCODED] * 64 for c in _frame_components(data, pos)}
         elif marker == _SOS:
             scans += 1
             if scans > max_scans:
                 raise _too_many_scans(max_scans)
+            if precision is not None:
+                _cover(precision, data, pos)
         ended = marker == _EOI
     if size is None:
         raise ImageError("JPEG without a frame header")
     if not (scans and ended):
         raise ImageError("truncated JPEG (no end-of-image marker after the last scan)")
+    if precision is not None and any(any(lowest) for lowest in precision.values()):
+        # libjpeg decodes what the scans hold: a file cut at a scan boundary, EOI appended,
+        # gives a blurred or colourless image (2 of PIL's 10 scans were judged)
+        raise ImageError("truncated progressive JPEG (its scans stop before the last one)")
     return size
+
+
+# SOF2, SOF6, SOF10, SOF14: progressive (Huffman or arithmetic, sequential or differential)
+_PROGRESSIVE_SOF = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
+_UNCODED = 0xFF  # above any successive-approximation bit (Al is 4 bits)
+
+
+def _frame_components(data: bytes, pos: int) -> list[int]:
+    """The component ids of the frame header at ``pos`` (Nf at pos + 9, then 3 bytes each)."""
+    count = data[pos + 9] if pos + 10 <= len(data) else 0
+    return [data[at] for at in range(pos + 10, min(pos + 10 + 3 * count, len(data)), 3)]
+
+
+def _cover(precision: dict[int, list[int]], data: bytes, pos: int) -> None:
+    """Mark the coefficients Ss..Se of each component of the SOS header at ``pos`` as coded
+    down to bit Al (the lowest Al seen per coefficient: 0 is full precision). Adds ~20 us
+    to a 10-scan 640x480 file's probe here, whose decode takes ~7 ms."""
+    if pos + 5 > len(data):
+        return
+    count = data[pos + 4]
+    tail = pos + 5 + 2 * count
+    if tail + 3 > len(data):
+        return
+    start, end, approximation = data[tail], data[tail + 1], data[tail + 2]
+    low = approximation & 0x0F
+    for at in range(pos + 5, tail, 2):
+        lowest = precision.get(data[at])
+        if lowest is None:
+            continue
+        for k in range(start, min(end, 63) + 1):
+            if low < lowest[k]:
+                lowest[k] = low
 
 
 def probe(data: bytes, limits: Limits = ANY_CAMERA) -> tuple[str, int, int]:

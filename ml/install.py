@@ -15,14 +15,16 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import openvino as ov
 
-from ml.compilation import LOCKS
+from ml.compilation import DIGESTS, LOCKS
+from ml.compilation import sha256_of as sha256_of  # the installer's, used beyond it
 from ml.errors import ModelDirRefused, ModelDirUnwritable, ModelInstallError
-from ml.quantize import INT8_DIR
+from ml.quantize import INT8_DIR, int8_faults
 from ml.registry import MODEL_FILES, ModelSpec
 
 MANIFEST = "manifest.json"
@@ -38,14 +40,6 @@ def default_model_dir() -> Path:
         return Path(model_dir)
     var_dir = os.environ.get("FACIA_VAR_DIR", "").strip()
     return (Path(var_dir) if var_dir else REPO / "var") / "models"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _expected_manifest() -> dict[str, object]:
@@ -69,7 +63,9 @@ def _digests(dest: Path) -> dict[str, str]:
 def installed_faults(dest: Path) -> list[str]:
     """Why ``dest`` cannot be used ([] when it can): no manifest, IR built from other files or
     by another OpenVINO version, or an installed file missing or changed since it was
-    installed (a bad copy, a disk fault). Hashes every file: 13 MB, 13 ms here."""
+    installed (a bad copy, a disk fault), as is one of the int8 models where bench.quantize
+    built them. Hashes every file: 13 MB, 13 ms here (int8: 3.6 MB more). The compile cache
+    is checked by each compile (ml.compilation)."""
     try:
         current = json.loads((dest / MANIFEST).read_text())
     except (OSError, ValueError):
@@ -88,7 +84,7 @@ def installed_faults(dest: Path) -> list[str]:
             faults.append(f"{name} is missing")
         elif sha256_of(path) != recorded.get(name):
             faults.append(f"{name} differs from the digest recorded at install")
-    return faults
+    return faults + int8_faults(dest)
 
 
 def models_ready(dest: Path) -> bool:
@@ -97,16 +93,22 @@ def models_ready(dest: Path) -> bool:
     return not installed_faults(dest)
 
 
-def _verified_source(source: Path, model: ModelSpec) -> Path:
+def _verified_source(source: Path, model: ModelSpec, private: Path) -> Path:
+    """A copy in ``private`` (a folder only this process writes) of ``model``'s source file,
+    written from the very bytes that were hashed: converting the file in ``source`` after
+    hashing it would install whatever replaced it meanwhile, unchecked."""
     path = source / model.source
     if not path.is_file():
         raise ModelInstallError(f"model file missing: {path}")
-    actual = sha256_of(path)
+    data = path.read_bytes()  # 4.1 MB at most (DTN)
+    actual = hashlib.sha256(data).hexdigest()
     if actual != model.sha256:
         raise ModelInstallError(
             f"checksum mismatch for {path}: expected {model.sha256}, got {actual}; refusing it"
         )
-    return path
+    copy = private / f"{model.ir}{path.suffix}"
+    copy.write_bytes(data)
+    return copy
 
 
 def _convert(path: Path, model: ModelSpec, dest: Path) -> None:
@@ -164,17 +166,21 @@ def install_models(source: Path, dest: Path) -> bool:
             return False
         if (dest / MANIFEST).exists():
             log.warning("re-installing the models in %s: %s", dest, "; ".join(faults))
-        verified = [(m, _verified_source(source, m)) for m in MODEL_FILES]  # all or nothing
-        try:
-            _build(verified, staging)
-            if in_place:
-                _replace_files(staging, dest)
-            else:
-                shutil.rmtree(dest, ignore_errors=True)
-                staging.rename(dest)  # readers never see a half-built directory
-        except OSError as exc:  # read-only, full, or not a directory: say where, not a traceback
-            shutil.rmtree(staging, ignore_errors=True)
-            raise ModelDirUnwritable(f"cannot write the models to {dest}: {exc}") from exc
+        if int8_faults(dest):  # built by bench.quantize --build alone: built again there
+            shutil.rmtree(dest / INT8_DIR, ignore_errors=True)
+        with tempfile.TemporaryDirectory(prefix="facia-model-sources-") as private:
+            # all or nothing: every source verified before anything is built
+            verified = [(m, _verified_source(source, m, Path(private))) for m in MODEL_FILES]
+            try:
+                _build(verified, staging)
+                if in_place:
+                    _replace_files(staging, dest)
+                else:
+                    shutil.rmtree(dest, ignore_errors=True)
+                    staging.rename(dest)  # readers never see a half-built directory
+            except OSError as exc:  # read-only, full, or not a directory: say where
+                shutil.rmtree(staging, ignore_errors=True)
+                raise ModelDirUnwritable(f"cannot write the models to {dest}: {exc}") from exc
     return True
 
 
@@ -270,12 +276,19 @@ def _owned(entry: Path, names: frozenset[str]) -> bool:
 
 
 def _cached(item: Path) -> bool:
-    """A compile cache entry, or its folder of locks."""
+    """A compile cache entry (a folder of blobs; a blob, in an earlier release's cache), or the
+    folder of the entries' locks and digests."""
     if item.is_symlink():
         return False
     if item.name == LOCKS and item.is_dir():
-        return all(lock.suffix == ".lock" and _plain_file(lock) for lock in item.iterdir())
+        return all(_lock_or_digests(lock) and _plain_file(lock) for lock in item.iterdir())
+    if item.is_dir():
+        return all(blob.suffix == ".blob" and _plain_file(blob) for blob in item.iterdir())
     return item.suffix == ".blob" and _plain_file(item)
+
+
+def _lock_or_digests(path: Path) -> bool:
+    return path.suffix == ".lock" or path.name.endswith((DIGESTS, DIGESTS + ".tmp"))
 
 
 def _plain_file(path: Path) -> bool:

@@ -19,6 +19,7 @@ import numpy as np
 import openvino as ov
 
 from ml.classifier import Box
+from ml.compilation import sha256_of
 from ml.yunet import int_box, largest
 
 if TYPE_CHECKING:  # ml.engine imports this module
@@ -101,6 +102,7 @@ def build_int8(model_dir: Path, inputs: dict[str, list[np.ndarray]]) -> Path:
                 "nncf": nncf.__version__,
                 "from": json.loads(f32_manifest),
                 "samples": {k: len(v) for k, v in inputs.items()},
+                "files": {name: sha256_of(dest / name) for name in _int8_files()},
             },
             indent=2,
             sort_keys=True,
@@ -109,8 +111,35 @@ def build_int8(model_dir: Path, inputs: dict[str, list[np.ndarray]]) -> Path:
     return dest
 
 
+def _int8_files() -> list[str]:
+    return [f"{name}.{ext}" for name in QUANTIZED for ext in ("xml", "bin")]
+
+
+def int8_faults(model_dir: Path) -> list[str]:
+    """Why ``model_dir/int8``'s models cannot be used as built ([] where there are none, or
+    every file is as build_int8 wrote it): a file missing or changed since (a bad copy, a
+    disk fault), or no digests recorded. Hashes 3.6 MB where they are built."""
+    dest = Path(model_dir) / INT8_DIR
+    try:
+        built = json.loads((dest / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return []  # none built (or not all written): int8_ready says no
+    recorded = built.get("files") if isinstance(built, dict) else None
+    if not isinstance(recorded, dict):
+        return [f"no digests of the files in {INT8_DIR}/ recorded"]
+    faults = []
+    for name in _int8_files():
+        path = dest / name
+        if not path.is_file():
+            faults.append(f"{INT8_DIR}/{name} is missing")
+        elif sha256_of(path) != recorded.get(name):
+            faults.append(f"{INT8_DIR}/{name} differs from the digest recorded when it was built")
+    return faults
+
+
 def int8_ready(model_dir: Path) -> bool:
-    """True when ``model_dir/int8`` holds every quantised model, built from the f32 IR there."""
+    """True when ``model_dir/int8`` holds every quantised model, built from the f32 IR there,
+    each file as it was built."""
     dest = Path(model_dir) / INT8_DIR
     try:
         built = json.loads((dest / MANIFEST).read_text())["from"]
@@ -118,4 +147,4 @@ def int8_ready(model_dir: Path) -> bool:
     except (OSError, ValueError, KeyError):
         return False
     files = all((dest / f"{n}.{ext}").is_file() for n in QUANTIZED for ext in ("xml", "bin"))
-    return files and built == current
+    return files and built == current and not int8_faults(model_dir)

@@ -1,6 +1,7 @@
 """POST /liveness through HTTP with the real engine and real dev images."""
 
 import json
+import logging
 import re
 from typing import Any
 
@@ -267,6 +268,29 @@ def test_damaged_jpeg_ending_with_eoi_is_invalid(
     assert (response.status_code, response.json()) == (400, IMAGE_INVALID)
     assert used(record) == 0
     assert not LivenessCheck.objects.exists()
+
+
+def test_a_progressive_jpeg_cut_at_a_scan_boundary_is_invalid_and_its_reason_logged(
+    tenant: tuple[Tenant, str], post_liveness: Post, caplog: pytest.LogCaptureFixture
+) -> None:
+    """2 of its 10 scans, EOI appended: libjpeg decodes a blurred image without a warning; the
+    scan headers refuse it. The answer names no reason; the log line does, with the request
+    id, and nothing of the image."""
+    record, secret = tenant
+    jpeg = (DEV_DATA / "live" / "jomariya_1.jpg").read_bytes()
+    scans = [m.start() for m in re.finditer(b"\xff\xda", jpeg)]
+    assert len(scans) == 10
+    cut = jpeg[: scans[2]] + b"\xff\xd9"
+    with caplog.at_level(logging.INFO, logger="liveness.checks"):
+        response = post_liveness({"hash_id": secret, "selfie_image": b64(cut)})
+    assert (response.status_code, response.json()) == (400, IMAGE_INVALID)
+    assert used(record) == 0
+    assert not LivenessCheck.objects.exists()
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("image ")]
+    assert line == (
+        f"image refused tenant={record.pk} request_id={response['X-Request-ID']} "
+        "code=image_invalid reason=truncated progressive JPEG (its scans stop before the last one)"
+    )
 
 
 def test_credentials_are_checked_before_the_image(db: None, post_liveness: Post) -> None:

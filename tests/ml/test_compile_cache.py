@@ -33,7 +33,7 @@ def _runs(compiled: ov.CompiledModel) -> None:
 
 
 def _held_by_someone(cache: Path) -> bool:
-    (lock,) = (cache / LOCKS).iterdir()
+    (lock,) = (cache / LOCKS).glob("*.lock")
     fd = os.open(lock, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -48,7 +48,7 @@ def test_a_compile_fills_the_cache_and_lets_go_of_it(work: Path) -> None:
     cache = work / "cache"
     compiled = compile_model(make_core(cache), work / "minifasnet_v2.xml", 1)
     _runs(compiled)
-    assert len(list(cache.glob("*.blob"))) == 1
+    assert len(list(cache.rglob("*.blob"))) == 1
     assert not _held_by_someone(cache)
     again = compile_model(make_core(cache), work / "minifasnet_v2.xml", 1)
     assert again.get_property("LOADED_FROM_CACHE")
@@ -67,14 +67,14 @@ def test_a_compile_waits_for_the_cache_then_compiles_without_it(
         compiled = compile_model(core, work / "minifasnet_v2.xml", 1)
     _runs(compiled)
     assert not compiled.get_property("LOADED_FROM_CACHE")
-    assert list(cache.glob("*.blob")) == []
+    assert list(cache.rglob("*.blob")) == []
     assert "compiling minifasnet_v2.xml without the cache" in caplog.text
     assert "held by another process" in caplog.text
     caplog.clear()
     with cache_lock(cache, key), caplog.at_level(logging.WARNING, "ml.compilation"):
         other = compile_model(core, work / "minifasnet_v2.xml", 1, (80, 80))  # another entry
     _runs(other)
-    assert len(list(cache.glob("*.blob"))) == 1  # compiled through the cache, not held up
+    assert len(list(cache.rglob("*.blob"))) == 1  # compiled through the cache, not held up
     assert "without the cache" not in caplog.text
 
 

@@ -23,6 +23,7 @@ from ml.decode import (
     Frame,
     Limits,
     _decode_flag,
+    _jpeg_segments,
     _png_raw_size,
     decode_frame,
     decode_image,
@@ -312,11 +313,12 @@ def test_damaged_jpeg_ending_with_eoi_is_refused(
     case: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """libjpeg fills what is missing with grey and only warns (cv2.imdecode returns an image):
-    the warning refuses the file, and never reaches stderr."""
+    the warning refuses the file, and never reaches stderr. A progressive file cut before its
+    last scan is refused from its scan headers, before libjpeg reads it."""
     name, damage = DAMAGED[case]
     data = damage(dev_bytes(name))
     assert data.endswith(EOI)
-    with pytest.raises(ImageError, match="corrupt JPEG data"):
+    with pytest.raises(ImageError, match="corrupt JPEG data|truncated progressive JPEG"):
         decode_image(data)
     assert capfd.readouterr().err == ""
 
@@ -603,3 +605,47 @@ def test_a_png_without_a_whole_iend_is_refused_as_truncated(
     with pytest.raises(ImageError, match="truncated PNG"):
         probe(CUT_PNGS[case])
     assert capfd.readouterr().err == ""
+
+
+def _scan_starts(data: bytes) -> list[int]:
+    return [pos for marker, pos in _jpeg_segments(data) if marker == 0xDA]
+
+
+def _progressive_jpegs() -> dict[str, bytes]:
+    """Progressive JPEGs as PIL and OpenCV write them (libjpeg's default progression script,
+    colour and grey, 4:2:0 and 4:4:4, Huffman tables optimised or not)."""
+    photo = cv2.resize(PHOTO, (640, 480))
+    rgb = cv2.cvtColor(photo, cv2.COLOR_BGR2RGB)
+    written = {}
+    for name, image, options in (
+        ("pil", rgb, {}),
+        ("pil grey", rgb[:, :, 0], {}),
+        ("pil 4:4:4", rgb, {"subsampling": 0, "quality": 95}),
+        ("pil optimised", rgb, {"optimize": True}),
+    ):
+        out = io.BytesIO()
+        Image.fromarray(image).save(out, "JPEG", progressive=True, **options)
+        written[name] = out.getvalue()
+    written["opencv"] = encode(".jpg", photo, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    written["opencv optimised"] = encode(
+        ".jpg", photo, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1, cv2.IMWRITE_JPEG_OPTIMIZE, 1]
+    )
+    for path in sorted(DEV_DATA.glob("*/*.jp*g")):
+        with Image.open(path) as opened:
+            if opened.info.get("progressive"):
+                written[path.name] = path.read_bytes()
+    return written
+
+
+def test_a_progressive_jpeg_cut_at_a_scan_boundary_is_refused_even_with_an_eoi() -> None:
+    """libjpeg decodes whatever scans a progressive file holds: cut after 2 of 10 scans, EOI
+    appended, it gave a blurred image that was judged (201) where the contract says 400."""
+    written = _progressive_jpegs()
+    assert sum(name.endswith((".jpg", ".jpeg")) for name in written) >= 5  # the dev ones
+    for name, data in written.items():
+        decode_image(data)  # whole: decoded
+        scans = _scan_starts(data)
+        assert len(scans) > 1, name
+        for scan in scans[1:]:
+            with pytest.raises(ImageError, match="truncated progressive JPEG"):
+                decode_image(data[:scan] + b"\xff\xd9")

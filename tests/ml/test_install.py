@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ml import install
 from ml.engine import LivenessEngine
 from ml.errors import ModelFault, ModelInstallError
 from ml.install import (
@@ -24,7 +25,7 @@ from ml.install import (
     models_ready,
     sha256_of,
 )
-from ml.registry import MODEL_FILES
+from ml.registry import MODEL_FILES, ModelSpec
 from tests.conftest import skip_or_fail
 from tests.ml.conftest import MODEL_SOURCE
 from tests.ml.corrupt import WEIGHTS, corrupt_copy, flip_bytes
@@ -274,7 +275,7 @@ def test_an_upgrade_replaces_an_earlier_releases_models(tmp_path: Path) -> None:
     dest = tmp_path / "models"
     install_models(MODEL_SOURCE, dest)
     LivenessEngine.load(dest).warm_up()  # fills dest/cache
-    assert any((dest / "cache").glob("*.blob")) and (dest / "cache" / ".locks").is_dir()
+    assert any((dest / "cache").rglob("*.blob")) and (dest / "cache" / ".locks").is_dir()
     manifest = json.loads((dest / MANIFEST).read_text())
     manifest["openvino"] = "2024.0.0"
     manifest["models"]["retired"] = {"source": "retired.onnx", "sha256": "0" * 64, "prepare": ""}
@@ -341,3 +342,29 @@ def _waits_for_flock(lock: Path) -> bool:
     inode = f":{lock.stat().st_ino} "
     lines = Path("/proc/locks").read_text().splitlines()
     return any("->" in line and "FLOCK" in line and inode in line for line in lines)
+
+
+def test_a_source_swapped_after_its_check_is_not_what_gets_installed(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The converter reads the bytes that were hashed: a source file replaced between its
+    check and its conversion (here by another model, just before the first conversion) is
+    never installed unchecked."""
+    source = _copy_sources(tmp_path)
+    v2 = next(m for m in MODEL_FILES if m.ir == "minifasnet_v2")
+    v1se = next(m for m in MODEL_FILES if m.ir == "minifasnet_v1se")
+    convert = install._convert
+
+    def swap_then_convert(path: Path, model: ModelSpec, dest: Path) -> None:
+        target = source / v2.source
+        if target.read_bytes() != (source / v1se.source).read_bytes():
+            target.chmod(0o644)
+            shutil.copy(source / v1se.source, target)
+        convert(path, model, dest)
+
+    monkeypatch.setattr(install, "_convert", swap_then_convert)
+    dest = tmp_path / "models"
+    assert install_models(source, dest) is True
+    assert sha256_of(source / v2.source) != v2.sha256  # swapped during the install
+    # the weights, not the XML: OpenVINO numbers its generated layer names per process
+    assert sha256_of(dest / "minifasnet_v2.bin") == sha256_of(model_dir / "minifasnet_v2.bin")

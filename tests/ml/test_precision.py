@@ -14,7 +14,7 @@ import pytest
 from ml.compilation import choose_precision, cpu_flags, describe_cpu
 from ml.engine import LivenessEngine
 from ml.errors import ModelInstallError
-from ml.install import MANIFEST
+from ml.install import MANIFEST, sha256_of
 from ml.quantize import INT8_DIR, QUANTIZED, int8_ready
 from ml.registry import MODEL_FILES
 
@@ -75,7 +75,11 @@ def test_int8_loads_the_int8_folder_and_logs_the_choice(
     for name in QUANTIZED:  # stand-ins: the f32 IR itself
         for ext in ("xml", "bin"):
             (copy / INT8_DIR / f"{name}.{ext}").symlink_to(model_dir / f"{name}.{ext}")
-    built = {"from": json.loads((copy / MANIFEST).read_text()), "nncf": "test"}
+    built = {
+        "from": json.loads((copy / MANIFEST).read_text()),
+        "nncf": "test",
+        "files": {p.name: sha256_of(p) for p in (copy / INT8_DIR).iterdir()},
+    }
     (copy / INT8_DIR / MANIFEST).write_text(json.dumps(built))
     assert int8_ready(copy)
     with caplog.at_level(logging.INFO, logger="ml.engine"):

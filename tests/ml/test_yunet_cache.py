@@ -32,9 +32,9 @@ def _compile_each(
     compiled: dict[Shape, ov.CompiledModel] = {}
     blob_of: dict[Shape, set[Path]] = {}
     for shape in INPUT_SHAPES:
-        before = set(cache.iterdir())
+        before = set(cache.rglob("*.blob"))
         compiled[shape] = compile_model(core, model_dir / "yunet.xml", 1, shape)
-        blob_of[shape] = set(cache.iterdir()) - before
+        blob_of[shape] = set(cache.rglob("*.blob")) - before
     return compiled, blob_of
 
 

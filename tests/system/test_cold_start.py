@@ -69,15 +69,15 @@ def test_workers_filling_an_empty_cache_at_once_all_start(
 ) -> None:
     models = _models_copy(tmp_path)
     _assert_clean(_serve(tmp_path, models, WORKERS), WORKERS)
-    assert any((models / "cache").glob("*.blob"))  # the cache was filled, and is used
+    assert any((models / "cache").rglob("*.blob"))  # the cache was filled, and is used
 
 
 def test_workers_refilling_a_cache_with_only_its_oldest_file_left(tmp_path: Path) -> None:
     models = _models_copy(tmp_path)
     _serve(tmp_path, models, 1)
-    blobs = sorted((models / "cache").glob("*.blob"), key=lambda p: p.stat().st_mtime_ns)
+    blobs = sorted((models / "cache").rglob("*.blob"), key=lambda p: p.stat().st_mtime_ns)
     assert len(blobs) > 2
     for blob in blobs[1:]:
         blob.unlink()
     _assert_clean(_serve(tmp_path, models, WORKERS), WORKERS)
-    assert len(list((models / "cache").glob("*.blob"))) == len(blobs)
+    assert len(list((models / "cache").rglob("*.blob"))) == len(blobs)
