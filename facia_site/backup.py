@@ -93,13 +93,21 @@ def exists(target: Path) -> str:
     return f"{target} exists: a backup never replaces a file"
 
 
+# The temporary copy's name, beside the backup: a dot file, so that `ls` of a backup folder
+# lists only backups.
+PARTIAL_PREFIX = ".facia-backup-"
+
+
 def create_partial(target: Path) -> Path:
     """Create the empty file the copy for ``target`` is written to, beside it (a link to
-    ``target`` needs the same file system), named ``target``'s name and ``.partial-`` and a
-    random suffix, 0600 (the database holds the admins' password hashes), O_EXCL; or say why
-    not: ``target``'s folder does not exist, or it cannot be written."""
+    ``target`` needs the same file system), named ``PARTIAL_PREFIX`` and a random suffix,
+    0600 (the database holds the admins' password hashes), O_EXCL; or say why not:
+    ``target``'s folder does not exist, or it cannot be written. The name is short whatever
+    ``target``'s is: ``target``'s name and a suffix (17 characters, 25 with SQLite's
+    ``-journal``) passed the 255 bytes a file name may have for a ``target`` name of 231
+    bytes or more, and such a backup failed."""
     try:
-        handle, name = tempfile.mkstemp(prefix=f"{target.name}.partial-", dir=target.parent)
+        handle, name = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=target.parent)
     except FileNotFoundError:
         raise BackupError(f"the directory {target.parent} does not exist") from None
     except OSError as exc:
@@ -120,9 +128,11 @@ def link(partial: Path, target: Path) -> None:
 
 
 def remove(partial: Path) -> None:
-    """The temporary copy and what SQLite may have left beside it."""
+    """The temporary copy and what SQLite may have left beside it, as far as it can: it runs
+    while an error is handled, which must be the one said, not one of the clean-up."""
     for suffix in ("", "-journal", "-wal", "-shm"):
-        Path(f"{partial}{suffix}").unlink(missing_ok=True)
+        with suppress(OSError):
+            Path(f"{partial}{suffix}").unlink(missing_ok=True)
 
 
 def require_integrity(copy: sqlite3.Connection, target: Path) -> None:

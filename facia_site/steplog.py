@@ -14,6 +14,10 @@ open).
 The step has a process group of its own, so that a terminal's Ctrl-C, which this process
 also receives, reaches it once: a second signal could cut short the cancelling of its query
 (psycopg then only closes the connection, and a backend waiting for a lock goes on waiting).
+One Ctrl-C reaches this process twice, though: as SIGINT from the terminal and as SIGTERM
+from bin/entrypoint's trap. So a signal is passed on again only when it comes a second time
+(a second Ctrl-C, a second `docker stop` or `kill`): the way out that the step offers for
+a second signal (manage.py migrate stops at once: facia_site.migrating.HeldSignals).
 """
 
 import contextlib
@@ -47,25 +51,36 @@ def log(name: str, status: int, text: str) -> None:
 
 
 class Step:
-    """A command as this process's child, told of the first TERM or INT this process gets."""
+    """A command as this process's child, told of the first TERM or INT this process gets,
+    and of each that comes again (see the module's docstring)."""
 
     def __init__(self) -> None:
         self.child: subprocess.Popen[bytes] | None = None
         self.received: int | None = None  # the first TERM or INT
+        self.seen: set[int] = set()
+        self.again: int | None = None  # one that came a second time, not yet passed on
         self.told = False
 
     def receive(self, signum: int, _frame: FrameType | None) -> None:
         if self.received is None:
             self.received = signum
+        elif signum in self.seen:
+            self.again = signum
+        self.seen.add(signum)
         self.tell()
 
     def tell(self) -> None:
-        if self.received is None or self.child is None or self.told:
+        if self.received is None or self.child is None:
             return
+        passed_on = [] if self.told else [self.received]
         self.told = True
-        # Its group: what it started too, as a terminal's Ctrl-C would. None left: it has ended.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.child.pid, self.received)
+        if self.again is not None:
+            passed_on.append(self.again)
+            self.again = None
+        for signum in passed_on:
+            # Its group: what it started too, as a terminal's Ctrl-C would. None left: ended.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.child.pid, signum)
 
     def run(self, argv: list[str]) -> tuple[int, str]:
         """The command's exit status and output."""

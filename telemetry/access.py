@@ -20,9 +20,12 @@ def client_in_networks(request: HttpRequest, networks: Iterable[Network]) -> boo
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
         return False
+    forms: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [address]
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # an IPv4 peer of a dual-stack socket (HOST=::)
-    return any(address in network for network in networks)
+        # An IPv4 peer of a dual-stack socket (HOST=::): matched by an IPv4 network, and by
+        # one an operator wrote in the mapped form (::ffff:10.0.0.0/104).
+        forms.append(address.ipv4_mapped)
+    return any(form in network for form in forms for network in networks)
 
 
 def may_read_metrics(request: HttpRequest) -> bool:

@@ -84,9 +84,9 @@ _OURS = re.compile(rf"{re.escape(LOCK_NAME)}|{BOOT_FAILED_PREFIX}\d+|{_SAMPLE_FI
 def _share(path: Path, empty: bool) -> None:
     """Lock ``path`` shared for this master's life; first, when ``empty``, lock it alone and
     delete a previous run's sample files. Starting beside a server that holds it, or in a
-    directory that holds anything else, is refused: ``PROMETHEUS_MULTIPROC_DIR`` pointed at
+    directory that holds any other file, is refused: ``PROMETHEUS_MULTIPROC_DIR`` pointed at
     the database's directory (/data) had every ``*.db`` there deleted, the SQLite database and
-    its tenants with them."""
+    its tenants with them. Directories count as nobody's files: they are kept, and allowed."""
     fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     if empty:
         try:
@@ -97,7 +97,15 @@ def _share(path: Path, empty: bool) -> None:
                 f"{METRICS_ENV}={path} is in use by another running server: each server needs "
                 "a directory of its own (a shared one sums both servers' samples)"
             ) from None
-        foreign = sorted(entry.name for entry in path.iterdir() if not _OURS.fullmatch(entry.name))
+        # Only plain files of ours are deleted, and directories never count as foreign: a
+        # volume's root (its lost+found) is a directory of the server's own.
+        entries = list(path.iterdir())
+        ours = [
+            e for e in entries if e.is_file() and not e.is_symlink() and _OURS.fullmatch(e.name)
+        ]
+        foreign = sorted(
+            e.name for e in entries if e not in ours and not (e.is_dir() and not e.is_symlink())
+        )
         if foreign:
             (path / LOCK_NAME).unlink()  # nothing of ours left in another's directory
             os.close(fd)
@@ -108,7 +116,7 @@ def _share(path: Path, empty: bool) -> None:
                 f"{METRICS_ENV}={path} holds files that are not metric samples ({shown}): "
                 "it is emptied at start, so give the server a directory of its own"
             )
-        for stale in path.iterdir():
+        for stale in ours:
             if stale.name != LOCK_NAME:
                 stale.unlink()
     fcntl.flock(fd, fcntl.LOCK_SH)  # an exclusive lock becomes shared: the next start sees it

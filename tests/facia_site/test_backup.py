@@ -248,7 +248,23 @@ def test_a_backup_killed_part_way_is_never_at_its_path(tmp_path: Path) -> None:
         process.wait()
     left = sorted(p.name for p in folder.iterdir())
     assert "facia.sqlite3" not in left, left
-    assert left and all(name.startswith("facia.sqlite3.partial-") for name in left), left
+    assert left and all(name.startswith(".facia-backup-") for name in left), left
+
+
+@pytest.mark.parametrize("length", [235, 245, 255])
+def test_a_long_file_name_is_backed_up(tmp_path: Path, length: int) -> None:
+    """A temporary copy named after the backup, with a suffix (17 characters, and SQLite's
+    ``-journal`` beside it), passed the 255 bytes a file name may have: 235 characters ended
+    in "OSError: File name too long" for the journal, 245 in "cannot create"."""
+    env = service(tmp_path / "var")
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    target = folder / ("b" * length)
+    status, output = backup(env, target)
+    assert status == 0, output
+    found = WROTE.fullmatch(output.strip())
+    assert found is not None, output
+    assert [p.name for p in folder.iterdir()] == [target.name]
 
 
 def test_a_database_not_fully_migrated_is_named(tmp_path: Path) -> None:

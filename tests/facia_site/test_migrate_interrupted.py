@@ -4,6 +4,7 @@ signal in between left its table without its record, and every later migrate fai
 ("relation liveness_livenesscheck already exists"). The signal takes effect once the migration
 is recorded (facia_site.migrating.HeldSignals); the next migrate completes the schema."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,7 +15,8 @@ import psycopg
 import pytest
 
 from tests.conftest import REPO, scratch_database
-from tests.servers.processes import manage, until
+from tests.servers.entrypoint import ENTRYPOINT, entrypoint_env
+from tests.servers.processes import children, in_session, manage, until
 
 # The migrate's INSERT of its record, waiting for the lock held on django_migrations.
 RECORD_WAITING = (
@@ -23,6 +25,7 @@ RECORD_WAITING = (
 )
 
 STOPPING = "stopping once liveness.0001_initial is applied and recorded"
+AT_ONCE = "second SIGTERM: stopping at once; liveness.0001_initial may be applied but not recorded"
 
 pytestmark = pytest.mark.slow  # manage.py processes on a scratch PostgreSQL database
 
@@ -90,3 +93,55 @@ def test_a_signal_between_applying_and_recording_leaves_it_recorded(
     assert f"{name}: {STOPPING}" in output
     if signum == signal.SIGINT:
         assert "interrupted (SIGINT, Ctrl-C): stopped before it finished" in output, output
+
+
+def written(pid: int) -> int:
+    """The bytes process ``pid`` has passed to write() (its socket's sends aside): what it
+    said on stdout and stderr."""
+    fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return int(fields["wchar"])
+
+
+def test_a_second_signal_through_the_entrypoint_stops_at_once(tmp_path: Path) -> None:
+    """`bin/entrypoint migrate`'s step (facia_site.steplog) passed on only the first signal,
+    in a process group of its own: a second Ctrl-C or `docker stop` never reached manage.py,
+    which said "a second signal stops at once" and went on waiting to record the migration."""
+    with scratch_database("migrate_second_signal") as url:
+        env = entrypoint_env(tmp_path, 0, DATABASE_URL=url, FACIA_VAR_DIR=str(tmp_path))
+        env["LOG_FORMAT"] = "text"
+        manage(env, "migrate", "accounts", "0001_initial_to_calibration", "--noinput", "-v0")
+        with psycopg.connect(url.replace("postgres://", "postgresql://")) as holder:
+            holder.execute("LOCK TABLE django_migrations IN SHARE MODE")
+            process = subprocess.Popen(
+                [str(ENTRYPOINT), "migrate", "liveness", "0001"],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                with psycopg.connect(url.replace("postgres://", "postgresql://")) as other:
+                    other.autocommit = True
+                    until(lambda: process.poll() is not None or count(other, RECORD_WAITING), 120)
+                    assert process.poll() is None, process.communicate()[0].decode()
+                (steplog,) = children(process.pid)
+                (migrate,) = children(steplog)
+                said = written(migrate)
+                process.send_signal(signal.SIGTERM)
+                # manage.py's handler has run once it has written its "stopping once" line
+                # (into steplog's pipe, logged when the step ends).
+                until(lambda: written(migrate) > said, 120)
+                process.send_signal(signal.SIGTERM)
+                output = process.communicate(timeout=120)[0].decode()
+            finally:
+                for pid in in_session(process.pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                if process.poll() is None:
+                    process.kill()
+                process.wait()
+    assert process.returncode == 128 + signal.SIGTERM, output
+    assert f"SIGTERM: {STOPPING}" in output, output
+    assert AT_ONCE in output, output
+    assert output.splitlines()[-1] == "entrypoint.migrate: stopped by SIGTERM", output

@@ -466,3 +466,38 @@ def test_a_selfie_whose_answer_was_lost_ends_in_its_verdict(
     assert page.locator("#state").inner_text() == "done"
     assert page.locator("#verdict").inner_text().startswith("Live")
     page.context.close()
+
+
+def test_a_selfie_lost_while_still_judged_ends_in_its_verdict(
+    demo_served: Served, browser: Any, operator: str
+) -> None:
+    """The selfie's 202 lost, and the next call answered while the service still judged it
+    (0.1-0.3 s): 409 with state processing, which ended the capture with session_done. It is
+    waited out as a 503 is; the answer after it (state done) ends in onDone: the verdict."""
+    judged: list[int] = []
+    busy: list[str] = []
+
+    def calls(route: Any, request: Any) -> None:
+        if request.url.endswith("/selfie") and not judged:
+            judged.append(route.fetch().status)  # the service judges the selfie
+            route.abort("connectionreset")  # its answer never reaches the page
+        elif request.url.endswith("/quality") and judged and not busy:
+            busy.append(request.url)
+            body = {
+                "error": "A selfie of this session is already being judged.",
+                "code": "session_busy",
+                "state": "processing",
+            }
+            headers = {"Content-Type": "application/json"}
+            route.fulfill(status=409, body=json.dumps(body), headers=headers)
+        else:
+            route.continue_()
+
+    page = demo_capture(demo_served, browser, operator, "**/sessions/*/*", calls)
+    session_id = page.locator("#session-id").inner_text()
+    page.wait_for_url(f"**/capture/demo/{session_id}", timeout=90_000)
+    assert judged == [202]
+    assert len(busy) == 1
+    assert page.locator("#state").inner_text() == "done"
+    assert page.locator("#verdict").inner_text().startswith("Live")
+    page.context.close()

@@ -3,9 +3,11 @@ holding anything but metric samples, one held by a running server. And a start t
 bind leaves no temporary directory."""
 
 import json
+import os
 import socket
 import sqlite3
 import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -123,3 +125,32 @@ def test_a_start_that_cannot_bind_leaves_no_temporary_directory(tmp_path: Path) 
         assert late.process.wait(timeout=STARTUP_S) != 0
         assert "Connection in use" in late.log.read_text()
     assert temporary_dirs(tmp_path) == []
+
+
+def test_a_volume_root_is_taken_and_its_directories_kept(tmp_path: Path) -> None:
+    """PROMETHEUS_MULTIPROC_DIR at a dedicated volume's root: its ``lost+found`` directory
+    refused the start ("holds files that are not metric samples (lost+found)"). Directories
+    are nobody's samples: the start takes the directory, deletes a previous run's sample
+    files, and leaves every directory and what it holds as they were."""
+    volume = tmp_path / "volume"
+    (volume / "lost+found").mkdir(parents=True)
+    (volume / "lost+found" / "#1234").write_bytes(b"recovered")
+    (volume / "counter_4242.db").mkdir()  # a directory named like a sample file
+    (volume / "gauge_livesum_4242.db").write_bytes(b"")  # a previous run's sample file
+    prepared = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from telemetry.gunicorn import prepare_metrics_dir; print(prepare_metrics_dir())",
+        ],
+        cwd=REPO,
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(volume)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert prepared.returncode == 0, prepared.stderr
+    assert prepared.stdout.strip() == str(volume)
+    assert (volume / "lost+found" / "#1234").read_bytes() == b"recovered"
+    assert (volume / "counter_4242.db").is_dir()
+    assert not (volume / "gauge_livesum_4242.db").exists()

@@ -42,15 +42,20 @@ def test_a_refused_scrape_is_a_json_403(headers: dict[str, Any]) -> None:
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("client_address", "allowed"),
-    [("::ffff:127.0.0.1", None), ("::ffff:10.1.2.3", "10.0.0.0/8")],
-    ids=["loopback", "an allowed network"],
+    [
+        ("::ffff:127.0.0.1", None),
+        ("::ffff:10.1.2.3", "10.0.0.0/8"),
+        ("::ffff:10.1.2.3", "::ffff:10.0.0.0/104"),
+    ],
+    ids=["loopback", "an allowed network", "an allowed network written mapped"],
 )
 def test_an_ipv4_scraper_on_a_dual_stack_socket_is_let_in(
     settings: Any, client_address: str, allowed: str | None
 ) -> None:
     """HOST=:: binds one socket for IPv4 and IPv6: an IPv4 client's REMOTE_ADDR is its mapped
     IPv6 form, which no IPv4 network of METRICS_ALLOWED_NETWORKS contains; each such scraper,
-    a local one under the default networks included, got 403."""
+    a local one under the default networks included, got 403. A network written in the mapped
+    form itself (``::ffff:10.0.0.0/104``) lets the same client in."""
     if allowed is not None:
         settings.METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(allowed)]
     response = Client().get("/metrics", REMOTE_ADDR=client_address)

@@ -15,7 +15,8 @@
 // network, service_error (a 5xx other than a passing 503), bad_request (400, 413),
 // challenge_tries_exhausted. A 503 (the service busy a moment) is waited out like a rate's 429.
 // A selfie whose 202 was lost on the way back (the connection reset after the service judged
-// it) still ends in onDone: the next call's 409 `state` "done" says the verdict exists.
+// it) still ends in onDone: the next call's 409 `state` "done" says the verdict exists, and a
+// 409 `state` "processing" (the selfie still being judged) is waited out like a 503.
 //
 // A session of a head_turn tenant runs the server's head-turn challenge first: each quality
 // answer carries `challenge` ({instruction, step, steps, done, state}); the component draws
@@ -394,7 +395,7 @@ export function startCapture({
   let moreTime = false;
   let extensionsLeft = null;
   let extendedStep = "";
-  let busyWaitedS = 0; // seconds of 503 waited since the last other answer (BUSY_LIMIT_S)
+  let busyWaitedS = 0; // seconds of 503 (or of a selfie being judged) waited in a row (BUSY_LIMIT_S)
   let selfieFrames = 0; // frames of the last selfie posted, once one has been
 
   // The status line (aria-live) gets one sentence per poll, written only when it changes: two
@@ -464,14 +465,20 @@ export function startCapture({
       /* not JSON: handled by status */
     }
     const reply = { status: response.status, body: json, retryAfter: Number(response.headers.get("Retry-After")) || 1 };
-    if (reply.status !== 503) busyWaitedS = 0;
+    if (reply.status !== 503 && !beingJudged(reply)) busyWaitedS = 0;
     return reply;
   };
 
-  // A 503 within BUSY_LIMIT_S: say "One moment", wait its Retry-After, and the caller tries
-  // again (true). A 503 past it, or any other answer: false.
+  // A selfie's 202 lost on its way back while the service still judges it (0.1-0.3 s): the
+  // next call's 409 says the session is `processing`. Waited out as a 503 is: the answer after
+  // it says `done` (the verdict, below) or `open` again (no verdict: the capture goes on).
+  const beingJudged = (reply) =>
+    selfieFrames > 0 && reply.status === 409 && reply.body && reply.body.state === "processing";
+
+  // A 503, or a selfie being judged, within BUSY_LIMIT_S: say "One moment", wait its
+  // Retry-After, and the caller tries again (true). Past it, or any other answer: false.
   const waitedBusy = async (reply) => {
-    if (reply.status !== 503 || busyWaitedS >= BUSY_LIMIT_S) return false;
+    if ((reply.status !== 503 && !beingJudged(reply)) || busyWaitedS >= BUSY_LIMIT_S) return false;
     passSince = null;
     busyWaitedS += reply.retryAfter;
     say("rate_limited", ui.root.dataset.phase || "fix");
