@@ -205,8 +205,10 @@ def test_one_group_signal_through_the_entrypoint_is_one_stop(tmp_path: Path) -> 
                 reads = io_count(steplog, "syscr")
                 process.send_signal(signal.SIGTERM)  # its late echo, through the trap
                 until(
-                    lambda: process.poll() is not None
-                    or (io_count(steplog, "syscr") > reads and reading_an_empty_pipe(steplog)),
+                    lambda: (
+                        process.poll() is not None
+                        or (io_count(steplog, "syscr") > reads and reading_an_empty_pipe(steplog))
+                    ),
                     120,
                 )
                 holder.rollback()  # the lock released: the INSERT goes on

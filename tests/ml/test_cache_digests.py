@@ -19,7 +19,7 @@ from ml.errors import FaceRefused, ModelInstallError
 from ml.install import install_models, installed_faults, sha256_of
 from ml.quantize import INT8_DIR, MANIFEST, QUANTIZED, int8_faults, int8_ready
 
-from .conftest import DEV_DATA, MODEL_SOURCE
+from .conftest import DEV_DATA
 
 
 @pytest.fixture
