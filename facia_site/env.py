@@ -152,29 +152,39 @@ DATABASE_TIMEOUT_DEFAULT_S = 3
 SQLITE_UNBOUNDED_WAIT_S = 20
 
 
-def database_wait_within(worker_timeout_s: int) -> None:
+def database_wait_within(worker_timeout_s: int) -> str | None:
     """Refuse a DATABASE_TIMEOUT_S that does not end a wait on the database before gunicorn's
     worker timeout (GUNICORN_TIMEOUT) does: the worker is SIGKILLed ("WORKER TIMEOUT") and the
     client's connection dropped, where the request would have been answered 503 +
-    Retry-After. 0 is SQLite's busy timeout of 20 s, and no bound at all on PostgreSQL."""
+    Retry-After. 0 is SQLite's busy timeout of 20 s. On PostgreSQL 0 is no bound at all, which
+    no GUNICORN_TIMEOUT can be above; it is taken all the same, being the documented way to
+    send no session setting (a pooler that refuses startup options: any other value sends
+    statement_timeout and lock_timeout), and what it costs is returned, to be logged once at
+    start as a warning; None otherwise."""
     wait_s = env_int(
         "DATABASE_TIMEOUT_S", DATABASE_TIMEOUT_DEFAULT_S, maximum=DATABASE_TIMEOUT_MAX_S
     )
     url = env_database_url("DATABASE_URL", "sqlite://")
     sqlite = url.partition("://")[0].lower() == "sqlite"
-    if wait_s == 0 and sqlite:
+    if wait_s == 0 and not sqlite:
+        return (
+            "DATABASE_TIMEOUT_S=0 on PostgreSQL: waits on the database are unbounded, so a "
+            "request waiting on it past GUNICORN_TIMEOUT "
+            f"({worker_timeout_s} s) has its worker killed and its connection dropped instead "
+            "of being answered 503"
+        )
+    if wait_s == 0:
         wait_s, shown = SQLITE_UNBOUNDED_WAIT_S, "0, SQLite's 20 s"
-    elif wait_s == 0:
-        wait_s, shown = 0, "0, no bound on PostgreSQL"
     else:
         shown = str(wait_s)
-    if wait_s == 0 or wait_s >= worker_timeout_s:
+    if wait_s >= worker_timeout_s:
         raise ImproperlyConfigured(
             f"DATABASE_TIMEOUT_S ({shown}) must be below GUNICORN_TIMEOUT ({worker_timeout_s}): "
             "a request waiting on the database would have its worker killed and its "
             "connection dropped, not answered 503; lower DATABASE_TIMEOUT_S or raise "
             "GUNICORN_TIMEOUT"
         )
+    return None
 
 
 def _password(url: str) -> str:

@@ -72,7 +72,7 @@ with failing_as("gunicorn"):
     # in every new worker, which gunicorn would replace in a loop, never serving.
     worker_connections = env_int("GUNICORN_WORKER_CONNECTIONS", 100, 1, 10_000)
     timeout = env_int("GUNICORN_TIMEOUT", 60, minimum=1)
-    database_wait_within(timeout)
+    _DATABASE_UNBOUNDED = database_wait_within(timeout)  # logged by on_starting
     _logs = log_settings()
     # The task worker (facia_site.taskworker): calibrations of admin uploads run there, never
     # in an HTTP worker (a 5,000-image zip pins one for 60 s until it is killed; the
@@ -201,6 +201,8 @@ def on_starting(server: Any) -> None:
     master failed to read this file (an 11-line traceback, not a JSON record) and exited."""
     if Path(sys.argv[0]).name == "__main__.py":
         server.START_CTX["args"] = [sys.executable, "-m", "gunicorn", *sys.argv[1:]]
+    if _DATABASE_UNBOUNDED:
+        server.log.warning("%s", _DATABASE_UNBOUNDED)
     _say_sqlite_unwritable(server)
 
 

@@ -4,20 +4,25 @@ gunicorn too; this process exits with the step's status (128+N when signal N kil
 
 python -m facia_site.steplog NAME COMMAND [ARG...]
 
-The first TERM or INT that reaches this process is passed on to the step, which then ends as
-it would on its own (manage.py: a running query cancelled, its transaction rolled back); its
-output is still logged, and a last line says it was stopped. A step whose output sh captured
-itself would never see the signal: as a container's PID 1, sh ignores even SIGTERM; elsewhere
-sh dies and the step runs on, an orphan (e.g. waiting for the migration lock, its connection
-open).
+The first stop request that reaches this process is passed on to the step, which then ends
+as it would on its own (manage.py: a running query cancelled, its transaction rolled back);
+its output is still logged, and a last line says it was stopped. A stop request is TERM or
+INT sent to this process, or USR1: bin/entrypoint's trap, saying the entrypoint was told to
+stop (passed on as TERM). A step whose output sh captured itself would never see the signal:
+as a container's PID 1, sh ignores even SIGTERM; elsewhere sh dies and the step runs on, an
+orphan (e.g. waiting for the migration lock, its connection open).
 
 The step has a process group of its own, so that a terminal's Ctrl-C, which this process
 also receives, reaches it once: a second signal could cut short the cancelling of its query
 (psycopg then only closes the connection, and a backend waiting for a lock goes on waiting).
-One Ctrl-C reaches this process twice, though: as SIGINT from the terminal and as SIGTERM
-from bin/entrypoint's trap. So a signal is passed on again only when it comes a second time
-(a second Ctrl-C, a second `docker stop` or `kill`): the way out that the step offers for
-a second signal (manage.py migrate stops at once: facia_site.migrating.HeldSignals).
+One stop often reaches this process twice, though: a Ctrl-C as INT from the terminal, a
+group signal (`kill -TERM -- -PGID`, GNU timeout) as TERM, each with USR1 from the
+entrypoint's trap, arriving in either order and at any interval (over 100 ms apart on a
+loaded host). The entrypoint's own signal being USR1, never TERM or INT, a repeat is a
+signal number seen twice, whatever the time between: a second Ctrl-C (INT again), a second
+group kill (TERM again) or a second `docker stop` (USR1 again), each passed on again (USR1
+as TERM): the way out that the step offers for a second signal (manage.py migrate stops at
+once: facia_site.migrating.HeldSignals).
 """
 
 import contextlib
@@ -34,6 +39,7 @@ from facia_site.env import log_format
 from telemetry import logline
 
 STOPPING = (signal.SIGTERM, signal.SIGINT)
+ENTRYPOINT_STOPPING = signal.SIGUSR1  # bin/entrypoint's trap: the entrypoint was told to stop
 
 
 def plain() -> bool:
@@ -51,21 +57,22 @@ def log(name: str, status: int, text: str) -> None:
 
 
 class Step:
-    """A command as this process's child, told of the first TERM or INT this process gets,
-    and of each that comes again (see the module's docstring)."""
+    """A command as this process's child, told of the first stop request this process gets,
+    and of each signal that comes again (see the module's docstring)."""
 
     def __init__(self) -> None:
         self.child: subprocess.Popen[bytes] | None = None
-        self.received: int | None = None  # the first TERM or INT
-        self.seen: set[int] = set()
+        self.received: int | None = None  # what the first stop request passes on
+        self.seen: set[int] = set()  # the signal numbers received, USR1 included
         self.again: int | None = None  # one that came a second time, not yet passed on
         self.told = False
 
     def receive(self, signum: int, _frame: FrameType | None) -> None:
+        passed = signal.SIGTERM if signum == ENTRYPOINT_STOPPING else signum
         if self.received is None:
-            self.received = signum
+            self.received = passed
         elif signum in self.seen:
-            self.again = signum
+            self.again = passed
         self.seen.add(signum)
         self.tell()
 
@@ -84,7 +91,8 @@ class Step:
 
     def run(self, argv: list[str]) -> tuple[int, str]:
         """The command's exit status and output."""
-        for signum in STOPPING:  # before it starts: its own dispositions are then the default
+        # Before it starts: its own dispositions are then the default.
+        for signum in (*STOPPING, ENTRYPOINT_STOPPING):
             signal.signal(signum, self.receive)
         try:
             self.child = subprocess.Popen(

@@ -48,7 +48,7 @@ from ml.profiles import (
     models_of,
 )
 from ml.quality import QualityMeasures, QualityThresholds
-from ml.quantize import INT8_DIR, QUANTIZED, int8_ready
+from ml.quantize import INT8_DIR, QUANTIZED, int8_faults, int8_ready
 from ml.registry import CLASSIFIERS, DETECTOR
 from ml.yunet import INPUT_SHAPES, Face, YuNet, int_box, largest
 
@@ -213,8 +213,10 @@ class LivenessEngine:
         precision, why = choose_precision(precision, cpu_has_bf16(core), flags)
         log.info("engine precision %s (%s; %s)", precision, why, describe_cpu(flags))
         if precision == "int8" and not int8_ready(model_dir):
+            found = int8_faults(model_dir)
+            what = f"unusable INT8 models ({'; '.join(found)})" if found else "no INT8 models"
             raise ModelInstallError(
-                f"ENGINE_PRECISION=int8 but no INT8 models in {model_dir / INT8_DIR}; "
+                f"ENGINE_PRECISION=int8 but {what} in {model_dir / INT8_DIR}; "
                 "build them with `python -m bench.quantize --build`"
             )
 

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import openvino as ov
 from ml.compilation import DIGESTS, LOCKS
 from ml.compilation import sha256_of as sha256_of  # the installer's, used beyond it
 from ml.errors import ModelDirRefused, ModelDirUnwritable, ModelInstallError
-from ml.quantize import INT8_DIR, int8_faults
+from ml.quantize import INT8_DIR
 from ml.registry import MODEL_FILES, ModelSpec
 
 MANIFEST = "manifest.json"
@@ -63,9 +62,9 @@ def _digests(dest: Path) -> dict[str, str]:
 def installed_faults(dest: Path) -> list[str]:
     """Why ``dest`` cannot be used ([] when it can): no manifest, IR built from other files or
     by another OpenVINO version, or an installed file missing or changed since it was
-    installed (a bad copy, a disk fault), as is one of the int8 models where bench.quantize
-    built them. Hashes every file: 13 MB, 13 ms here (int8: 3.6 MB more). The compile cache
-    is checked by each compile (ml.compilation)."""
+    installed (a bad copy, a disk fault). Hashes every file: 13 MB, 13 ms here. The compile
+    cache is checked by each compile (ml.compilation); ``int8/`` by an int8 engine alone
+    (ml.quantize.int8_faults): an f32 install or start never depends on it."""
     try:
         current = json.loads((dest / MANIFEST).read_text())
     except (OSError, ValueError):
@@ -84,7 +83,7 @@ def installed_faults(dest: Path) -> list[str]:
             faults.append(f"{name} is missing")
         elif sha256_of(path) != recorded.get(name):
             faults.append(f"{name} differs from the digest recorded at install")
-    return faults + int8_faults(dest)
+    return faults
 
 
 def models_ready(dest: Path) -> bool:
@@ -100,7 +99,10 @@ def _verified_source(source: Path, model: ModelSpec, private: Path) -> Path:
     path = source / model.source
     if not path.is_file():
         raise ModelInstallError(f"model file missing: {path}")
-    data = path.read_bytes()  # 4.1 MB at most (DTN)
+    try:
+        data = path.read_bytes()  # 4.1 MB at most (DTN)
+    except OSError as exc:  # the source's fault, not the destination's
+        raise ModelInstallError(f"cannot read the model file {path}: {exc}") from exc
     actual = hashlib.sha256(data).hexdigest()
     if actual != model.sha256:
         raise ModelInstallError(
@@ -166,26 +168,26 @@ def install_models(source: Path, dest: Path) -> bool:
             return False
         if (dest / MANIFEST).exists():
             log.warning("re-installing the models in %s: %s", dest, "; ".join(faults))
-        if int8_faults(dest):  # built by bench.quantize --build alone: built again there
-            shutil.rmtree(dest / INT8_DIR, ignore_errors=True)
-        with tempfile.TemporaryDirectory(prefix="facia-model-sources-") as private:
-            # all or nothing: every source verified before anything is built
-            verified = [(m, _verified_source(source, m, Path(private))) for m in MODEL_FILES]
-            try:
-                _build(verified, staging)
-                if in_place:
-                    _replace_files(staging, dest)
-                else:
-                    shutil.rmtree(dest, ignore_errors=True)
-                    staging.rename(dest)  # readers never see a half-built directory
-            except OSError as exc:  # read-only, full, or not a directory: say where
-                shutil.rmtree(staging, ignore_errors=True)
-                raise ModelDirUnwritable(f"cannot write the models to {dest}: {exc}") from exc
+        try:
+            # all or nothing: every source verified before anything is built or removed
+            _build(source, staging)
+            if in_place:
+                _replace_files(staging, dest)
+            else:
+                shutil.rmtree(dest, ignore_errors=True)
+                staging.rename(dest)  # readers never see a half-built directory
+        except OSError as exc:  # read-only, full, or not a directory: say where
+            shutil.rmtree(staging, ignore_errors=True)
+            raise ModelDirUnwritable(f"cannot write the models to {dest}: {exc}") from exc
+        except ModelInstallError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return True
 
 
 INSTALL_LOCK = ".install.lock"  # in a mount point, beside its models
 STAGING = ".staging"
+SOURCES = ".sources"  # in the staging folder: the verified copies of the sources, converted
 CACHE = "cache"  # the engine's compile cache (ml.engine): <key>.blob, and LOCKS/<key>.lock
 
 
@@ -270,6 +272,8 @@ def _owned(entry: Path, names: frozenset[str]) -> bool:
         return entry.name in names or entry.name in (MANIFEST, INSTALL_LOCK)
     if entry.name in (STAGING, INT8_DIR):
         return not _strays(entry, names)
+    if entry.name == SOURCES and entry.parent.name.endswith(STAGING):  # a killed install's
+        return all(_plain_file(item) for item in entry.iterdir())
     if entry.name == CACHE and entry.is_dir():
         return all(_cached(item) for item in entry.iterdir())
     return False
@@ -330,11 +334,16 @@ def _install_lock(lock: Path, dest: Path) -> Iterator[None]:
         yield
 
 
-def _build(verified: list[tuple[ModelSpec, Path]], staging: Path) -> None:
-    """Convert the verified files into a fresh ``staging`` directory, with their manifest."""
+def _build(source: Path, staging: Path) -> None:
+    """Verify every source file into a fresh ``staging`` directory (``SOURCES``: the private
+    copies, inside the destination's own staging folder so that a write failure there is the
+    destination's, as any other), then convert them beside it, with their manifest."""
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    private = staging / SOURCES
+    private.mkdir(parents=True)
+    verified = [(m, _verified_source(source, m, private)) for m in MODEL_FILES]
     for model, path in verified:
         _convert(path, model, staging)
+    shutil.rmtree(private)
     manifest = {**_expected_manifest(), "files": _digests(staging)}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))

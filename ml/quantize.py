@@ -118,7 +118,11 @@ def _int8_files() -> list[str]:
 def int8_faults(model_dir: Path) -> list[str]:
     """Why ``model_dir/int8``'s models cannot be used as built ([] where there are none, or
     every file is as build_int8 wrote it): a file missing or changed since (a bad copy, a
-    disk fault), or no digests recorded. Hashes 3.6 MB where they are built."""
+    disk fault), or no digests recorded (built by an earlier release, whose manifest has
+    none: refused rather than trusted as found, since a file damaged before its first check
+    would then be recorded as good). Only an int8 engine asks (ml.engine): these faults never
+    stop an f32 start nor make install_models touch the folder. Hashes 3.6 MB where they
+    are built."""
     dest = Path(model_dir) / INT8_DIR
     try:
         built = json.loads((dest / MANIFEST).read_text())
@@ -126,7 +130,7 @@ def int8_faults(model_dir: Path) -> list[str]:
         return []  # none built (or not all written): int8_ready says no
     recorded = built.get("files") if isinstance(built, dict) else None
     if not isinstance(recorded, dict):
-        return [f"no digests of the files in {INT8_DIR}/ recorded"]
+        return [f"no digests of the files in {INT8_DIR}/ recorded (built by an earlier release)"]
     faults = []
     for name in _int8_files():
         path = dest / name

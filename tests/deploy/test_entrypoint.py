@@ -4,6 +4,7 @@ one-shot commands and failures (serving: tests/system/test_entrypoint.py)."""
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import pty
 import re
@@ -19,6 +20,7 @@ import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg
@@ -958,7 +960,7 @@ def _read_gunicorn_conf(
         ("sqlite", ("10", "3"), "DATABASE_TIMEOUT_S (10) must be below GUNICORN_TIMEOUT (3)"),
         ("sqlite", ("60", "60"), "DATABASE_TIMEOUT_S (60) must be below GUNICORN_TIMEOUT (60)"),
         ("sqlite", ("0", "20"), "DATABASE_TIMEOUT_S (0, SQLite's 20 s) must be below"),
-        ("postgres", ("0", "600"), "DATABASE_TIMEOUT_S (0, no bound on PostgreSQL) must be"),
+        ("postgres", ("60", "60"), "DATABASE_TIMEOUT_S (60) must be below GUNICORN_TIMEOUT (60)"),
     ],
 )
 def test_a_database_wait_past_the_worker_timeout_is_refused(
@@ -1001,6 +1003,31 @@ def test_a_database_wait_within_the_worker_timeout_is_taken(
     )
     assert "gunicorn: ImproperlyConfigured: TASK_WORKERS='-1'" in logged
     assert "DATABASE_TIMEOUT_S" not in logged
+
+
+def test_no_database_bound_on_postgresql_is_taken_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """DATABASE_TIMEOUT_S=0 (with DATABASE_CLIENT_CHECK_S=0: no session setting sent, for a
+    pooler that refuses startup options) was refused on PostgreSQL whatever GUNICORN_TIMEOUT
+    was. It is read, and gunicorn's start (on_starting, given gunicorn's own error logger)
+    warns once of what it costs."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    monkeypatch.setenv("FACIA_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv(PREPARED_BY, "")
+    monkeypatch.setenv("DATABASE_URL", "postgres://facia@127.0.0.1:5432/facia")
+    monkeypatch.setenv("DATABASE_TIMEOUT_S", "0")
+    monkeypatch.setenv("DATABASE_CLIENT_CHECK_S", "0")
+    monkeypatch.setenv("GUNICORN_TIMEOUT", "60")
+    conf = runpy.run_path(str(REPO / "facia_site" / "gunicorn.conf.py"))
+    assert conf["timeout"] == 60
+    arbiter = SimpleNamespace(log=logging.getLogger("gunicorn.error"), START_CTX={})
+    with caplog.at_level(logging.WARNING, "gunicorn.error"):
+        conf["on_starting"](arbiter)
+    warned = [r for r in caplog.records if "DATABASE_TIMEOUT_S=0" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].levelno == logging.WARNING
+    assert "unbounded" in warned[0].getMessage()
+    assert "GUNICORN_TIMEOUT (60 s)" in warned[0].getMessage()
 
 
 @pytest.mark.parametrize("kind", ["a file", "under /proc"])

@@ -7,6 +7,7 @@ import fcntl
 import json
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -368,3 +369,16 @@ def test_a_source_swapped_after_its_check_is_not_what_gets_installed(
     assert sha256_of(source / v2.source) != v2.sha256  # swapped during the install
     # the weights, not the XML: OpenVINO numbers its generated layer names per process
     assert sha256_of(dest / "minifasnet_v2.bin") == sha256_of(model_dir / "minifasnet_v2.bin")
+
+
+def test_no_usable_temporary_folder_does_not_stop_an_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verified copies of the sources are written in the destination's staging folder,
+    whose write failures are the destination's (one line), not in TMPDIR: a TMPDIR that is
+    not there (a read-only container) changes nothing."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-tmpdir"))
+    dest = tmp_path / "models"
+    assert install_models(MODEL_SOURCE, dest) is True
+    assert models_ready(dest) and not (tmp_path / "models.staging").exists()
+    assert not (tmp_path / "no-such-tmpdir").exists()
