@@ -121,9 +121,9 @@ def int8_faults(model_dir: Path) -> list[str]:
     disk fault), or no digests recorded (built by an earlier release, whose manifest has
     none: refused rather than trusted as found, since a file damaged before its first check
     would then be recorded as good), or built from f32 models other than those installed (an
-    f32 repair or upgrade on a mounted volume keeps int8/). Only an int8 engine asks (ml.engine): these faults never
-    stop an f32 start nor make install_models touch the folder. Hashes 3.6 MB where they
-    are built."""
+    f32 repair or upgrade on a mounted volume keeps int8/). Only an int8 engine asks
+    (ml.engine): these faults never stop an f32 start nor make install_models touch the
+    folder. Hashes 3.6 MB where they are built."""
     dest = Path(model_dir) / INT8_DIR
     try:
         built = json.loads((dest / MANIFEST).read_text())

@@ -134,9 +134,7 @@ def test_an_int8_folder_built_from_other_f32_models_is_refused_naming_that(
     built["from"] = {"other": "f32 models"}
     (dest / MANIFEST).write_text(json.dumps(built))
     assert not int8_ready(models)
-    assert int8_faults(models) == [
-        f"{INT8_DIR}/ built from other f32 models than those installed"
-    ]
+    assert int8_faults(models) == [f"{INT8_DIR}/ built from other f32 models than those installed"]
     with pytest.raises(ModelInstallError, match=r"built from other f32 models.*bench\.quantize"):
         LivenessEngine.load(models, precision="int8", eager=["fast"])
 
