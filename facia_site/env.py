@@ -150,17 +150,21 @@ DATABASE_TIMEOUT_MAX_S = 86_400
 DATABASE_TIMEOUT_DEFAULT_S = 3
 # SQLite's busy timeout when DATABASE_TIMEOUT_S is 0 (facia_site.settings.database_config).
 SQLITE_UNBOUNDED_WAIT_S = 20
+# PostgreSQL's connect_timeout when DATABASE_TIMEOUT_S is 0 (facia_site.settings): a host
+# that does not answer still ends the start or the request.
+POSTGRESQL_UNBOUNDED_CONNECT_S = 10
 
 
 def database_wait_within(worker_timeout_s: int) -> str | None:
     """Refuse a DATABASE_TIMEOUT_S that does not end a wait on the database before gunicorn's
     worker timeout (GUNICORN_TIMEOUT) does: the worker is SIGKILLed ("WORKER TIMEOUT") and the
     client's connection dropped, where the request would have been answered 503 +
-    Retry-After. 0 is SQLite's busy timeout of 20 s. On PostgreSQL 0 is no bound at all, which
-    no GUNICORN_TIMEOUT can be above; it is taken all the same, being the documented way to
-    send no session setting (a pooler that refuses startup options: any other value sends
-    statement_timeout and lock_timeout), and what it costs is returned, to be logged once at
-    start as a warning; None otherwise."""
+    Retry-After. 0 is SQLite's busy timeout of 20 s. On PostgreSQL 0 bounds no statement, lock
+    or wait for an answer (connecting still times out), which no GUNICORN_TIMEOUT can be
+    above; it is taken all the same, being the documented way to send no session setting (a
+    pooler that refuses startup options: any other value sends statement_timeout and
+    lock_timeout), and what it costs is returned, to be logged once at start as a warning;
+    None otherwise."""
     wait_s = env_int(
         "DATABASE_TIMEOUT_S", DATABASE_TIMEOUT_DEFAULT_S, maximum=DATABASE_TIMEOUT_MAX_S
     )
@@ -168,8 +172,9 @@ def database_wait_within(worker_timeout_s: int) -> str | None:
     sqlite = url.partition("://")[0].lower() == "sqlite"
     if wait_s == 0 and not sqlite:
         return (
-            "DATABASE_TIMEOUT_S=0 on PostgreSQL: waits on the database are unbounded, so a "
-            "request waiting on it past GUNICORN_TIMEOUT "
+            "DATABASE_TIMEOUT_S=0 on PostgreSQL: no statement, lock or answer bound (connecting "
+            f"still times out after {POSTGRESQL_UNBOUNDED_CONNECT_S} s), so a "
+            "request waiting on the database past GUNICORN_TIMEOUT "
             f"({worker_timeout_s} s) has its worker killed and its connection dropped instead "
             "of being answered 503"
         )

@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from facia_site.env import (
     DATABASE_TIMEOUT_DEFAULT_S,
     DATABASE_TIMEOUT_MAX_S,
+    POSTGRESQL_UNBOUNDED_CONNECT_S,
     SQLITE_UNBOUNDED_WAIT_S,
     env_bool,
     env_choice,
@@ -144,7 +145,8 @@ def server_settings(timeout_s: int, client_check_s: int) -> str:
 def postgresql_options(timeout_s: int, client_check_s: int) -> dict[str, Any]:
     """Bounds on every wait on PostgreSQL (facia_site.postgresql explains which ends what)."""
     options: dict[str, Any] = {
-        "connect_timeout": max(2, timeout_s) if timeout_s else 10,  # libpq's minimum is 2
+        # libpq's minimum is 2
+        "connect_timeout": max(2, timeout_s) if timeout_s else POSTGRESQL_UNBOUNDED_CONNECT_S,
         # A dead peer (host down, cable cut) is noticed on an idle pooled connection too.
         "keepalives": 1,
         "keepalives_idle": 10,

@@ -120,9 +120,10 @@ def int8_faults(model_dir: Path) -> list[str]:
     every file is as build_int8 wrote it): a file missing or changed since (a bad copy, a
     disk fault), or no digests recorded (built by an earlier release, whose manifest has
     none: refused rather than trusted as found, since a file damaged before its first check
-    would then be recorded as good). Only an int8 engine asks (ml.engine): these faults never
-    stop an f32 start nor make install_models touch the folder. Hashes 3.6 MB where they
-    are built."""
+    would then be recorded as good), or built from f32 models other than those installed (an
+    f32 repair or upgrade on a mounted volume keeps int8/). Only an int8 engine asks
+    (ml.engine): these faults never stop an f32 start nor make install_models touch the
+    folder. Hashes 3.6 MB where they are built."""
     dest = Path(model_dir) / INT8_DIR
     try:
         built = json.loads((dest / MANIFEST).read_text())
@@ -138,6 +139,12 @@ def int8_faults(model_dir: Path) -> list[str]:
             faults.append(f"{INT8_DIR}/{name} is missing")
         elif sha256_of(path) != recorded.get(name):
             faults.append(f"{INT8_DIR}/{name} differs from the digest recorded when it was built")
+    try:
+        current = json.loads((Path(model_dir) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        current = None  # the f32 install's own fault, reported before this is asked
+    if current is not None and built.get("from") != current:
+        faults.append(f"{INT8_DIR}/ built from other f32 models than those installed")
     return faults
 
 

@@ -123,6 +123,22 @@ def test_an_int8_model_changed_on_disk_is_refused_by_an_int8_engine_alone(
     assert LivenessEngine.load(models, eager=["fast"]).precision == "f32"
 
 
+def test_an_int8_folder_built_from_other_f32_models_is_refused_naming_that(
+    models: Path,
+) -> None:
+    """Its files as built, its digests valid, but built from f32 models other than those
+    installed (an f32 repair or upgrade on a mounted volume, which keeps int8/): an int8
+    engine says so, not that there are no INT8 models."""
+    dest = _int8_by_hand(models)
+    built = json.loads((dest / MANIFEST).read_text())
+    built["from"] = {"other": "f32 models"}
+    (dest / MANIFEST).write_text(json.dumps(built))
+    assert not int8_ready(models)
+    assert int8_faults(models) == [f"{INT8_DIR}/ built from other f32 models than those installed"]
+    with pytest.raises(ModelInstallError, match=r"built from other f32 models.*bench\.quantize"):
+        LivenessEngine.load(models, precision="int8", eager=["fast"])
+
+
 def test_an_earlier_releases_int8_folder_is_kept_and_refused_by_an_int8_engine(
     models: Path, tmp_path: Path
 ) -> None:
