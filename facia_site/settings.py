@@ -373,10 +373,14 @@ MIGRATE_VERBOSITY = (
 HEALTHCHECK_TIMEOUT = env_seconds("HEALTHCHECK_TIMEOUT", 4.0)
 
 
-# A path segment of the admin's address: RFC 3986's unreserved characters. path() reads
-# <slug:x> as a converter (the admin's pages then answered 500) and a browser sends ?, # and %
-# as a query, a fragment or an escape, so such an address could never be reached.
-ADMIN_URL_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+# A path segment of the admin's address: RFC 3986's pchar (unreserved, sub-delims, : and @),
+# the characters a browser sends as they are. path() reads <slug:x> as a converter (the
+# admin's pages then answered 500) and a browser sends ?, # and % as a query, a fragment or an
+# escape (a space, < and > percent-encoded, a backslash turned into /), so such an address
+# could never be reached.
+# path() escapes every other character of its route (re.escape), and reverse() quotes none of
+# these, so ops+7f3a9/ or ops:7f3a9/ is served and linked as written.
+ADMIN_URL_SEGMENT = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@-]+")
 
 
 def admin_url(value: str) -> str:
@@ -386,8 +390,8 @@ def admin_url(value: str) -> str:
         ADMIN_URL_SEGMENT.fullmatch(segment) and segment.strip(".") for segment in segments
     ):  # an empty segment (a//b), or . and .., which browsers resolve away, never match
         raise ImproperlyConfigured(
-            f"ADMIN_URL={value + '/'!r}: expected path segments of letters, digits and . _ ~ - "
-            "separated by /, e.g. ops-7f3a9/"
+            f"ADMIN_URL={value + '/'!r}: expected path segments of letters, digits and "
+            "- . _ ~ ! $ & ' ( ) * + , ; = : @ separated by /, e.g. ops-7f3a9/"
         )
     return f"{value}/" if value else "admin/"
 

@@ -398,10 +398,18 @@ def test_an_empty_key_file_is_one_record_naming_it(tmp_path: Path) -> None:
         ("ALLOWED_HOSTS", "localhost,https://x", "'https://x' never matches a Host header"),
         ("ALLOWED_HOSTS", "x/liveness", "with no scheme, port or path"),
         ("ALLOWED_HOSTS", "[::1]:5001", "'[::1]:5001' never matches"),
-        # path() read <slug:x> as a converter: the admin answered 500; ? and # never reach it.
-        ("ADMIN_URL", "<slug:x>/", "expected path segments of letters, digits and . _ ~ -"),
+        # path() read <slug:x> as a converter: the admin answered 500; ? and # never reach it,
+        # % is read as an escape, a space, < and > are sent escaped, a backslash as /.
+        ("ADMIN_URL", "<slug:x>/", "expected path segments of letters, digits and - . _ ~ !"),
         ("ADMIN_URL", "x?y", "ADMIN_URL='x?y/': expected path segments"),
         ("ADMIN_URL", "ops/../x/", "expected path segments"),
+        ("ADMIN_URL", "ops/./x/", "expected path segments"),
+        ("ADMIN_URL", "ops//x/", "expected path segments"),
+        ("ADMIN_URL", "ops#x/", "expected path segments"),
+        ("ADMIN_URL", "ops%2Bx/", "expected path segments"),
+        ("ADMIN_URL", "ops x/", "expected path segments"),
+        ("ADMIN_URL", "ops\\x/", "expected path segments"),
+        ("ADMIN_URL", "ops>x/", "expected path segments"),
         # OverflowError (a 500) at the first bad hash_id, or at every admin login.
         ("AUTH_FAILURE_WINDOW_S", "100000000000000000000", "from 1 to 604800"),
         ("LOGIN_LOCKOUT_S", "100000000000000000000", "from 1 to 604800"),
@@ -610,6 +618,43 @@ def test_an_admin_url_of_its_own_is_taken(tmp_path: Path, admin_url: str) -> Non
     environ = {**os.environ, "ADMIN_URL": admin_url, "FACIA_VAR_DIR": str(tmp_path)}
     done = manage_check(environ)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# Each character of RFC 3986's pchar (sub-delims, : and @ beyond the unreserved ones) as
+# deployments had set it: the admin is served, and linked, at the address as written.
+ADMIN_LOGIN_PROBE = """
+import json, django
+django.setup()
+from django.conf import settings
+from django.test import Client
+from django.urls import reverse
+client = Client(HTTP_HOST="localhost")
+index = client.get(f"/{settings.ADMIN_URL}")
+login = client.get(f"/{settings.ADMIN_URL}login/")
+print(json.dumps([reverse("admin:login"), index.status_code, index.url, login.status_code]))
+"""
+
+
+@pytest.mark.parametrize(
+    "admin_url",
+    ["ops+7f3a9/", "ops@7f3a9/", "ops!admin/", "ops:7f3a9/", "o(p)s'*,;=$&/x~y/"],
+)
+def test_an_admin_url_of_rfc_3986_path_characters_serves_its_login(
+    tmp_path: Path, admin_url: str
+) -> None:
+    done = run_python(
+        tmp_path,
+        "-c",
+        ADMIN_LOGIN_PROBE,
+        SECRET_KEY="k",
+        ADMIN_URL=admin_url,
+        FACIA_VAR_DIR=str(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr
+    login_path, index_status, index_to, login_status = json.loads(done.stdout.splitlines()[-1])
+    assert login_path == f"/{admin_url}login/"
+    assert (index_status, login_status) == (302, 200)
+    assert index_to.startswith(f"/{admin_url}login/?next=/")
 
 
 @pytest.mark.parametrize(
