@@ -33,9 +33,10 @@ from tests.guard.test_bulk_delete import items, staff
 
 pytestmark = pytest.mark.usefixtures("warm_engine")
 CHECKS = "/admin/liveness/livenesscheck/"
-# What a decided or expired challenge's judge keeps: steps, phase, result code, times, counts.
+# What a decided or expired challenge's judge keeps: steps, phase (and the one it failed in),
+# result code, times, counts.
 JUDGE_KEPT = sorted(
-    ["steps", "phase", "index", "done", "code", "phase_t", "phase_frames", "frames"]
+    ["steps", "phase", "failed_in", "index", "done", "code", "phase_t", "phase_frames", "frames"]
     + ["seen_t", "last_t", "v"]
 )
 
