@@ -9,7 +9,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -135,6 +135,21 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def digest_faults(
+    folder: Path, names: Iterable[str], recorded: Mapping[str, object], shown: str, when: str
+) -> list[str]:
+    """Each of ``names`` missing from ``folder`` or whose SHA-256 is not ``recorded``'s, named
+    ``shown`` + its name, the record made ``when``."""
+    faults = []
+    for name in names:
+        path = folder / name
+        if not path.is_file():
+            faults.append(f"{shown}{name} is missing")
+        elif sha256_of(path) != recorded.get(name):
+            faults.append(f"{shown}{name} differs from the digest recorded {when}")
+    return faults
 
 
 def _verified_entry(entry: Path, record: Path) -> dict[str, list[object]]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import openvino as ov
 
-from ml.compilation import DIGESTS, LOCKS
+from ml.compilation import DIGESTS, LOCKS, digest_faults
 from ml.compilation import sha256_of as sha256_of  # the installer's, used beyond it
 from ml.errors import ModelDirRefused, ModelDirUnwritable, ModelInstallError
 from ml.quantize import INT8_DIR
@@ -76,14 +76,7 @@ def installed_faults(dest: Path) -> list[str]:
         return ["built from other model files or by another OpenVINO version"]
     if not isinstance(recorded, dict):
         return ["no digests of the installed files recorded"]
-    faults = []
-    for name in _installed_files():
-        path = dest / name
-        if not path.is_file():
-            faults.append(f"{name} is missing")
-        elif sha256_of(path) != recorded.get(name):
-            faults.append(f"{name} differs from the digest recorded at install")
-    return faults
+    return digest_faults(dest, _installed_files(), recorded, "", "at install")
 
 
 def models_ready(dest: Path) -> bool:

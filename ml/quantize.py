@@ -19,7 +19,7 @@ import numpy as np
 import openvino as ov
 
 from ml.classifier import Box
-from ml.compilation import sha256_of
+from ml.compilation import digest_faults, sha256_of
 from ml.yunet import int_box, largest
 
 if TYPE_CHECKING:  # ml.engine imports this module
@@ -132,13 +132,7 @@ def int8_faults(model_dir: Path) -> list[str]:
     recorded = built.get("files") if isinstance(built, dict) else None
     if not isinstance(recorded, dict):
         return [f"no digests of the files in {INT8_DIR}/ recorded (built by an earlier release)"]
-    faults = []
-    for name in _int8_files():
-        path = dest / name
-        if not path.is_file():
-            faults.append(f"{INT8_DIR}/{name} is missing")
-        elif sha256_of(path) != recorded.get(name):
-            faults.append(f"{INT8_DIR}/{name} differs from the digest recorded when it was built")
+    faults = digest_faults(dest, _int8_files(), recorded, f"{INT8_DIR}/", "when it was built")
     try:
         current = json.loads((Path(model_dir) / MANIFEST).read_text())
     except (OSError, ValueError):

@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import termios
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -97,61 +99,15 @@ def test_a_signal_between_applying_and_recording_leaves_it_recorded(
         assert "interrupted (SIGINT, Ctrl-C): stopped before it finished" in output, output
 
 
-def written(pid: int) -> int:
-    """The bytes process ``pid`` has passed to write() (its socket's sends aside): what it
-    said on stdout and stderr."""
-    fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
-    return int(fields["wchar"])
-
-
-def test_a_second_signal_through_the_entrypoint_stops_at_once(tmp_path: Path) -> None:
-    """`bin/entrypoint migrate`'s step (facia_site.steplog) passed on only the first signal,
-    in a process group of its own: a second Ctrl-C or `docker stop` never reached manage.py,
-    which said "a second signal stops at once" and went on waiting to record the migration."""
-    with scratch_database("migrate_second_signal") as url:
-        env = entrypoint_env(tmp_path, 0, DATABASE_URL=url, FACIA_VAR_DIR=str(tmp_path))
-        env["LOG_FORMAT"] = "text"
-        manage(env, "migrate", "accounts", "0001_initial_to_calibration", "--noinput", "-v0")
-        with psycopg.connect(url.replace("postgres://", "postgresql://")) as holder:
-            holder.execute("LOCK TABLE django_migrations IN SHARE MODE")
-            process = subprocess.Popen(
-                [str(ENTRYPOINT), "migrate", "liveness", "0001"],
-                cwd=REPO,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            try:
-                with psycopg.connect(url.replace("postgres://", "postgresql://")) as other:
-                    other.autocommit = True
-                    until(lambda: process.poll() is not None or count(other, RECORD_WAITING), 120)
-                    assert process.poll() is None, process.communicate()[0].decode()
-                (steplog,) = children(process.pid)
-                (migrate,) = children(steplog)
-                said = written(migrate)
-                process.send_signal(signal.SIGTERM)
-                # manage.py's handler has run once it has written its "stopping once" line
-                # (into steplog's pipe, logged when the step ends).
-                until(lambda: written(migrate) > said, 120)
-                process.send_signal(signal.SIGTERM)
-                output = process.communicate(timeout=120)[0].decode()
-            finally:
-                for pid in in_session(process.pid):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                if process.poll() is None:
-                    process.kill()
-                process.wait()
-    assert process.returncode == 128 + signal.SIGTERM, output
-    assert f"SIGTERM: {STOPPING}" in output, output
-    assert AT_ONCE in output, output
-    assert output.splitlines()[-1] == "entrypoint.migrate: stopped by SIGTERM", output
-
-
 def io_count(pid: int, field: str) -> int:
     fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
     return int(fields[field])
+
+
+def written(pid: int) -> int:
+    """The bytes process ``pid`` has passed to write() (its socket's sends aside): what it
+    said on stdout and stderr."""
+    return io_count(pid, "wchar")
 
 
 def reading_an_empty_pipe(pid: int) -> bool:
@@ -169,15 +125,25 @@ def reading_an_empty_pipe(pid: int) -> bool:
     return int.from_bytes(held, sys.byteorder) == 0
 
 
-def test_one_group_signal_through_the_entrypoint_is_one_stop(tmp_path: Path) -> None:
-    """A single group SIGTERM (`kill -TERM -- -PGID`, GNU timeout) reaches steplog directly and
-    again through bin/entrypoint's trap; on a loaded host the echo came over 100 ms later and
-    was taken for a second stop, which aborts the held migration. The echo is made to come
-    late here: steplog gets the direct TERM and has the step's "stopping once" line read,
-    blocked on its pipe again; then the entrypoint alone is signalled, and once steplog has
-    handled the trap's signal (its read interrupted, and blocked again on an empty pipe) the
-    lock is released: the migration is recorded, and the entrypoint exits 143."""
-    with scratch_database("migrate_group_signal") as url:
+@dataclass
+class HeldMigrate:
+    """`bin/entrypoint migrate liveness 0001` with its record of the migration waiting on
+    ``holder``'s lock: the entrypoint, its step (steplog) and the step's manage.py."""
+
+    env: dict[str, str]
+    holder: psycopg.Connection
+    process: subprocess.Popen[bytes]
+    steplog: int
+    migrate: int
+
+
+@contextlib.contextmanager
+def held_migrate(tmp_path: Path, name: str) -> Iterator[HeldMigrate]:
+    """A scratch PostgreSQL database migrated to what liveness 0001 depends on, then
+    `bin/entrypoint migrate liveness 0001` run until its INSERT into django_migrations waits
+    on a SHARE lock (held until ``holder`` rolls back); every process it started is killed
+    on the way out."""
+    with scratch_database(name) as url:
         env = entrypoint_env(tmp_path, 0, DATABASE_URL=url, FACIA_VAR_DIR=str(tmp_path))
         env["LOG_FORMAT"] = "text"
         manage(env, "migrate", "accounts", "0001_initial_to_calibration", "--noinput", "-v0")
@@ -198,21 +164,7 @@ def test_one_group_signal_through_the_entrypoint_is_one_stop(tmp_path: Path) -> 
                     assert process.poll() is None, process.communicate()[0].decode()
                 (steplog,) = children(process.pid)
                 (migrate,) = children(steplog)
-                said = written(migrate)
-                os.kill(steplog, signal.SIGTERM)  # the group signal's direct delivery
-                until(lambda: written(migrate) > said, 120)
-                until(lambda: reading_an_empty_pipe(steplog), 120)
-                reads = io_count(steplog, "syscr")
-                process.send_signal(signal.SIGTERM)  # its late echo, through the trap
-                until(
-                    lambda: (
-                        process.poll() is not None
-                        or (io_count(steplog, "syscr") > reads and reading_an_empty_pipe(steplog))
-                    ),
-                    120,
-                )
-                holder.rollback()  # the lock released: the INSERT goes on
-                output = process.communicate(timeout=120)[0].decode()
+                yield HeldMigrate(env, holder, process, steplog, migrate)
             finally:
                 for pid in in_session(process.pid):
                     with contextlib.suppress(ProcessLookupError):
@@ -220,7 +172,53 @@ def test_one_group_signal_through_the_entrypoint_is_one_stop(tmp_path: Path) -> 
                 if process.poll() is None:
                     process.kill()
                 process.wait()
-        shown = manage(env, "showmigrations", "liveness")
+
+
+def test_a_second_signal_through_the_entrypoint_stops_at_once(tmp_path: Path) -> None:
+    """`bin/entrypoint migrate`'s step (facia_site.steplog) passed on only the first signal,
+    in a process group of its own: a second Ctrl-C or `docker stop` never reached manage.py,
+    which said "a second signal stops at once" and went on waiting to record the migration."""
+    with held_migrate(tmp_path, "migrate_second_signal") as held:
+        process = held.process
+        said = written(held.migrate)
+        process.send_signal(signal.SIGTERM)
+        # manage.py's handler has run once it has written its "stopping once" line (into
+        # steplog's pipe, logged when the step ends).
+        until(lambda: written(held.migrate) > said, 120)
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=120)[0].decode()
+    assert process.returncode == 128 + signal.SIGTERM, output
+    assert f"SIGTERM: {STOPPING}" in output, output
+    assert AT_ONCE in output, output
+    assert output.splitlines()[-1] == "entrypoint.migrate: stopped by SIGTERM", output
+
+
+def test_one_group_signal_through_the_entrypoint_is_one_stop(tmp_path: Path) -> None:
+    """A single group SIGTERM (`kill -TERM -- -PGID`, GNU timeout) reaches steplog directly and
+    again through bin/entrypoint's trap; on a loaded host the echo came over 100 ms later and
+    was taken for a second stop, which aborts the held migration. The echo is made to come
+    late here: steplog gets the direct TERM and has the step's "stopping once" line read,
+    blocked on its pipe again; then the entrypoint alone is signalled, and once steplog has
+    handled the trap's signal (its read interrupted, and blocked again on an empty pipe) the
+    lock is released: the migration is recorded, and the entrypoint exits 143."""
+    with held_migrate(tmp_path, "migrate_group_signal") as held:
+        process, steplog = held.process, held.steplog
+        said = written(held.migrate)
+        os.kill(steplog, signal.SIGTERM)  # the group signal's direct delivery
+        until(lambda: written(held.migrate) > said, 120)
+        until(lambda: reading_an_empty_pipe(steplog), 120)
+        reads = io_count(steplog, "syscr")
+        process.send_signal(signal.SIGTERM)  # its late echo, through the trap
+        until(
+            lambda: (
+                process.poll() is not None
+                or (io_count(steplog, "syscr") > reads and reading_an_empty_pipe(steplog))
+            ),
+            120,
+        )
+        held.holder.rollback()  # the lock released: the INSERT goes on
+        output = process.communicate(timeout=120)[0].decode()
+        shown = manage(held.env, "showmigrations", "liveness")
     assert process.returncode == 128 + signal.SIGTERM, output
     assert f"SIGTERM: {STOPPING}" in output, output
     assert AT_ONCE not in output, output
