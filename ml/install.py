@@ -85,10 +85,9 @@ def models_ready(dest: Path) -> bool:
     return not installed_faults(dest)
 
 
-def _verified_source(source: Path, model: ModelSpec, private: Path) -> Path:
-    """A copy in ``private`` (a folder only this process writes) of ``model``'s source file,
-    written from the very bytes that were hashed: converting the file in ``source`` after
-    hashing it would install whatever replaced it meanwhile, unchecked."""
+def _verified_source(source: Path, model: ModelSpec) -> bytes:
+    """``model``'s source file, as the bytes that were hashed: converting the file in
+    ``source`` after hashing it would install whatever replaced it meanwhile, unchecked."""
     path = source / model.source
     if not path.is_file():
         raise ModelInstallError(f"model file missing: {path}")
@@ -101,9 +100,7 @@ def _verified_source(source: Path, model: ModelSpec, private: Path) -> Path:
         raise ModelInstallError(
             f"checksum mismatch for {path}: expected {model.sha256}, got {actual}; refusing it"
         )
-    copy = private / f"{model.ir}{path.suffix}"
-    copy.write_bytes(data)
-    return copy
+    return data
 
 
 def _convert(path: Path, model: ModelSpec, dest: Path) -> None:
@@ -328,15 +325,21 @@ def _install_lock(lock: Path, dest: Path) -> Iterator[None]:
 
 
 def _build(source: Path, staging: Path) -> None:
-    """Verify every source file into a fresh ``staging`` directory (``SOURCES``: the private
-    copies, inside the destination's own staging folder so that a write failure there is the
-    destination's, as any other), then convert them beside it, with their manifest."""
+    """Verify every source file (held in memory, 11 MB in all), then convert each into a fresh
+    ``staging`` directory, with their manifest. The converter reads a file: each verified
+    source is written to ``SOURCES`` (inside the destination's own staging folder, so that a
+    write failure there is the destination's, as any other) just before its conversion and
+    deleted after it, largest first, so that the disk holds at most the IR (12.5 MB) and the
+    smallest source beside it, as when the converter read the source folder itself."""
+    verified = [(m, _verified_source(source, m)) for m in MODEL_FILES]
     shutil.rmtree(staging, ignore_errors=True)
     private = staging / SOURCES
     private.mkdir(parents=True)
-    verified = [(m, _verified_source(source, m, private)) for m in MODEL_FILES]
-    for model, path in verified:
-        _convert(path, model, staging)
-    shutil.rmtree(private)
+    for model, data in sorted(verified, key=lambda pair: -len(pair[1])):
+        copy = private / f"{model.ir}{Path(model.source).suffix}"
+        copy.write_bytes(data)
+        _convert(copy, model, staging)
+        copy.unlink()
+    private.rmdir()
     manifest = {**_expected_manifest(), "files": _digests(staging)}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
